@@ -1,0 +1,62 @@
+/**
+ * The one table of stable error codes (config, startup and programmer errors) and the one mapping of
+ * request outcomes to Modbus exceptions. Hostile input never throws: it yields values (DecodeResult,
+ * Decision, UpstreamResult); only the cases below throw `GatewayError`.
+ * Modelled on undici/fastify: a stable `code`, a module-prefixed message and `cause`.
+ */
+import { ExceptionCode } from '../protocols/modbus/types.js';
+
+/** Add new codes here, one line each, with the module that raises them. Documented in README "Error codes". */
+export const ErrorCodes = {
+  GW_ERR_CONFIG_INVALID: 'config: gateway.yaml failed schema or semantic validation',
+  GW_ERR_CONFIG_UNREADABLE: 'config: a config file could not be read or parsed',
+  GW_ERR_POLICY_INVALID: 'policy: policy file failed schema or compile checks',
+  GW_ERR_POLICY_TEST_FAILED: 'policy: a test inside the policy file did not get its expected decision',
+  GW_ERR_IDENTITY_UNAVAILABLE: 'identity: no valid X.509-SVID could be obtained in time',
+  GW_ERR_IDENTITY_INVALID: 'identity: an SVID, bundle or SPIFFE ID is malformed',
+  GW_ERR_WORKLOAD_API: 'identity: the Workload API returned a non-retryable error',
+  GW_ERR_ENDPOINT_ADDRESS: 'identity: SPIFFE_ENDPOINT_SOCKET or an explicit address is invalid',
+  GW_ERR_LISTEN: 'frontdoor: a listener could not bind',
+  GW_ERR_UPSTREAM_CONFIG: 'upstream: a device target is misconfigured',
+  GW_ERR_AUDIT_WRITE: 'audit: an audit event could not be written',
+  GW_ERR_AUDIT_VERIFY: 'audit: the audit chain or a checkpoint failed verification',
+  GW_ERR_STORE: 'trust: a durable store (grants, locks) could not be read or written',
+  GW_ERR_USAGE: 'cli: bad command-line usage',
+  GW_ERR_INTERNAL: 'internal: a programmer error (please report)',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'GatewayError';
+    this.code = code;
+  }
+}
+
+export function isGatewayError(err: unknown): err is GatewayError {
+  return err instanceof GatewayError;
+}
+
+/**
+ * Outcomes of a request on the data path. Each maps to a Modbus exception (or none) and an audit flag.
+ * `denied` must answer 0x01 and keep the session [MB-TCP-SEC R-24].
+ */
+export const Outcomes = {
+  ok: { exception: null, audit: 'ok' },
+  denied: { exception: ExceptionCode.IllegalFunction, audit: 'denied' },
+  'no-route': { exception: ExceptionCode.GatewayPathUnavailable, audit: 'no-route' },
+  'upstream-unavailable': { exception: ExceptionCode.GatewayPathUnavailable, audit: 'upstream-unavailable' },
+  'queue-full': { exception: ExceptionCode.GatewayPathUnavailable, audit: 'queue-full' },
+  timeout: { exception: ExceptionCode.GatewayTargetFailedToRespond, audit: 'timeout' },
+  'plc-exception': { exception: null, audit: 'plc-exception' },
+  'audit-unavailable': { exception: ExceptionCode.ServerDeviceBusy, audit: 'audit-unavailable' },
+} as const satisfies Record<string, { exception: ExceptionCode | null; audit: string }>;
+
+export type Outcome = keyof typeof Outcomes;
+
+export function exceptionFor(outcome: Outcome): ExceptionCode | null {
+  return Outcomes[outcome].exception;
+}
