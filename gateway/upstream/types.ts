@@ -1,0 +1,95 @@
+/**
+ * Contracts of the upstream side (gateway → PLC): what the front door submits, what it gets back, and the
+ * small interfaces injected by the composition root (dialer, clock, logger).
+ * Outcomes are values, never thrown on the hot path [DESIGN "Error model"].
+ */
+import type net from 'node:net';
+
+/** One allowed request, already policy-checked. The client's own transaction id is NOT part of it. */
+export interface UpstreamRequest {
+  /** Identity the request is accounted to for fairness (e.g. the SPIFFE ID, or SPIFFE ID + session). */
+  readonly clientKey: string;
+  readonly unitId: number;
+  /** Request PDU, function code first. */
+  readonly pdu: Buffer;
+  /** Writes are never replayed; reads are not either (see DevicePool docs). Kept for logs and metrics. */
+  readonly isWrite: boolean;
+  /** Aborting removes a still-queued request; a request already sent is not affected (see DevicePool docs). */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Result of one upstream request. The front door maps it to the client [DESIGN step 8]:
+ * timeout → 0x0B, unavailable / queue-full → 0x0A, invalid-response → 0x0B-like failure (its choice),
+ * response → the PDU (which may itself be a PLC exception, FC|0x80).
+ */
+export type UpstreamResult =
+  | { readonly kind: 'response'; readonly pdu: Buffer; readonly latencyMs: number }
+  | { readonly kind: 'timeout' }
+  | { readonly kind: 'unavailable'; readonly reason: string }
+  | { readonly kind: 'queue-full' }
+  | { readonly kind: 'invalid-response'; readonly reason: string };
+
+/** Opens one TCP connection to a PLC. Must reject (not hang forever) when `signal` aborts. */
+export type PlcDialer = (host: string, port: number, signal: AbortSignal) => Promise<net.Socket>;
+
+/** Monotonic milliseconds; injectable for tests of latency accounting. */
+export interface Clock {
+  now(): number;
+}
+
+/** Minimal structured logger: a pino.Logger fits. */
+export interface UpstreamLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface BackoffOptions {
+  readonly initialMs: number;
+  readonly maxMs: number;
+}
+
+export interface DevicePoolOptions {
+  /** Device name from gateway.yaml, for logs. */
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  /** The PLC's connection limit (real PLCs: 1–16). Connections are opened lazily, never more than this. */
+  readonly maxConnections: number;
+  /** Requests outstanding per connection [MB-TCP: 1–16; many devices handle one]. Default 1. */
+  readonly maxInFlight?: number;
+  /** Whole-request budget from submit (queue wait + PLC round trip). */
+  readonly timeoutMs: number;
+  /** Bound on queued (not yet sent) requests across all clients. */
+  readonly queueLimit: number;
+  /** Bound on one TCP connect. Default min(timeoutMs, 5000). */
+  readonly connectTimeoutMs?: number;
+  /** Reconnect backoff (full jitter). Default { initialMs: 100, maxMs: 10_000 }. */
+  readonly backoff?: BackoffOptions;
+  /**
+   * How long a timed-out request keeps its transaction id and slot reserved waiting for the late reply
+   * before the connection is recycled. Default timeoutMs.
+   */
+  readonly lateReplyGraceMs?: number;
+  readonly dialer?: PlcDialer;
+  readonly logger?: UpstreamLogger;
+  readonly clock?: Clock;
+  /** Random source in [0,1) for backoff jitter; injectable for deterministic tests. */
+  readonly random?: () => number;
+}
+
+export interface DevicePoolStats {
+  /** Open (connected) sockets to the PLC. */
+  readonly connections: number;
+  /** Requests sent and awaiting a reply (not counting timed-out ones still holding a slot). */
+  readonly inFlight: number;
+  /** Requests waiting in the fair queue. */
+  readonly queued: number;
+  /** Outstanding (queued + in flight) requests per clientKey; keys with none are omitted. */
+  readonly byClient: Record<string, number>;
+  /** Slots held by timed-out requests whose late reply has not arrived yet. */
+  readonly lateReserved: number;
+  /** True while the last connect failed, no connection is open, and the backoff has not elapsed. */
+  readonly down: boolean;
+}
