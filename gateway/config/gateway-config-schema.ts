@@ -1,0 +1,143 @@
+/**
+ * JSON Schema for gateway.yaml. Durations are strings like `500ms`, `5s`, `5m`, `24h`; addresses `host:port`.
+ * Everything optional has a default applied in gateway-config.ts, so the schema stays the single source of
+ * what an integrator may write.
+ */
+const duration = { type: 'string', pattern: '^[0-9]+(ms|s|m|h|d)$' } as const;
+const port = { type: 'integer', minimum: 0, maximum: 65535 } as const;
+const listener = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { host: { type: 'string', minLength: 1 }, port },
+} as const;
+
+export const gatewayConfigSchema = {
+  $id: 'verigate/gateway.yaml',
+  type: 'object',
+  additionalProperties: false,
+  required: ['version', 'devices', 'policy'],
+  properties: {
+    version: { const: 1 },
+    identity: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        // workload-api: SPIRE agent (or any Workload API) at `socket` / SPIFFE_ENDPOINT_SOCKET.
+        // dev: the embedded dev issuer serves the same Workload API on a private socket.
+        source: { enum: ['workload-api', 'dev'] },
+        socket: { type: 'string', minLength: 1 },
+        startupTimeout: duration,
+        dev: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['trustDomain', 'caDir'],
+          properties: {
+            trustDomain: { type: 'string', minLength: 1 },
+            caDir: { type: 'string', minLength: 1 },
+            spiffeId: { type: 'string', minLength: 1 },
+            svidTtl: duration,
+          },
+        },
+      },
+    },
+    listeners: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        mbaps: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            host: { type: 'string', minLength: 1 },
+            port,
+            // bind this listener to one device: every unit id then reaches it [DESIGN step 5]
+            device: { type: 'string', minLength: 1 },
+            handshakeTimeout: duration,
+            maxInFlightPerSession: { type: 'integer', minimum: 1, maximum: 64 },
+          },
+        },
+        grpc: listener,
+        metrics: listener,
+      },
+    },
+    devices: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'address', 'unitId'],
+        properties: {
+          name: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]*$' },
+          address: { type: 'string', pattern: '^[^:\\s]+:[0-9]{1,5}$' },
+          // unit id a Modbus/TCP Security client uses to reach this device through the gateway
+          unitId: { type: 'integer', minimum: 0, maximum: 255 },
+          // unit id sent to the PLC (default: the same); 255 for a device reached directly over TCP
+          targetUnitId: { type: 'integer', minimum: 0, maximum: 255 },
+          maxConnections: { type: 'integer', minimum: 1, maximum: 64 },
+          maxInFlight: { type: 'integer', minimum: 1, maximum: 16 },
+          timeout: duration,
+          queueLimit: { type: 'integer', minimum: 1, maximum: 100000 },
+          tags: {
+            type: 'object',
+            additionalProperties: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['table', 'address'],
+              properties: {
+                table: { enum: ['coils', 'discrete', 'holding', 'input'] },
+                address: { type: 'integer', minimum: 0, maximum: 65535 },
+                count: { type: 'integer', minimum: 1, maximum: 125 },
+              },
+            },
+          },
+        },
+      },
+    },
+    policy: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['file'],
+      properties: { file: { type: 'string', minLength: 1 }, watch: { type: 'boolean' } },
+    },
+    state: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { dir: { type: 'string', minLength: 1 } },
+    },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        dir: { type: 'string', minLength: 1 },
+        fsync: { enum: ['always', 'interval', 'never'] },
+        segmentBytes: { type: 'integer', minimum: 4096 },
+        values: { enum: ['include', 'hash'] },
+        failurePolicy: { enum: ['fail-closed', 'continue'] },
+        minFreeBytes: { type: 'integer', minimum: 0 },
+        checkpoint: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { everyEvents: { type: 'integer', minimum: 1 }, every: duration },
+        },
+        syslog: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['address'],
+          properties: {
+            address: { type: 'string', pattern: '^[^:\\s]+:[0-9]{1,5}$' },
+            format: { enum: ['rfc5424', 'cef'] },
+            caFile: { type: 'string' },
+            spoolDir: { type: 'string' },
+            spoolMaxBytes: { type: 'integer', minimum: 4096 },
+          },
+        },
+      },
+    },
+    logging: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } },
+    },
+  },
+} as const;

@@ -1,0 +1,169 @@
+/**
+ * gateway.yaml: load (schema + file:line errors via load-yaml), apply defaults, check what a schema cannot
+ * (unique names and unit ids, a bound listener names a known device), then freeze. Paths are resolved
+ * against the config file's directory so a lab directory can be moved as a whole.
+ */
+import { dirname, resolve } from 'node:path';
+import { gatewayConfigSchema } from './gateway-config-schema.js';
+import { configError, deepFreeze, loadYamlDocument, type ConfigErrorDetail, type YamlDocument } from './load-yaml.js';
+import { tryParseDuration } from './duration.js';
+import type { Table } from '../../protocols/modbus/types.js';
+
+export interface DeviceConfig {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly unitId: number;
+  readonly targetUnitId: number;
+  readonly maxConnections: number;
+  readonly maxInFlight: number;
+  readonly timeoutMs: number;
+  readonly queueLimit: number;
+  readonly tags: Readonly<Record<string, { table: Table; address: number; count: number }>>;
+}
+
+export interface ListenerConfig {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface GatewayConfig {
+  readonly file: string;
+  readonly identity: {
+    readonly source: 'workload-api' | 'dev';
+    readonly socket: string | null;
+    readonly startupTimeoutMs: number;
+    readonly dev: { trustDomain: string; caDir: string; spiffeId: string; svidTtlMs: number } | null;
+  };
+  readonly listeners: {
+    readonly mbaps: ListenerConfig & { device: string | null; handshakeTimeoutMs: number; maxInFlightPerSession: number };
+    readonly grpc: ListenerConfig | null;
+    readonly metrics: ListenerConfig | null;
+  };
+  readonly devices: readonly DeviceConfig[];
+  readonly policy: { readonly file: string; readonly watch: boolean };
+  readonly stateDir: string;
+  readonly audit: {
+    readonly dir: string;
+    readonly fsync: 'always' | 'interval' | 'never';
+    readonly segmentBytes: number;
+    readonly values: 'include' | 'hash';
+    readonly failurePolicy: 'fail-closed' | 'continue';
+    readonly minFreeBytes: number;
+    readonly checkpoint: { everyEvents: number; everyMs: number };
+    readonly syslog: { host: string; port: number; format: 'rfc5424' | 'cef'; caFile: string | null; spoolDir: string; spoolMaxBytes: number } | null;
+  };
+  readonly logLevel: string;
+}
+
+type Raw = Record<string, any>; // validated by the schema before use
+
+export function loadGatewayConfig(path: string): GatewayConfig {
+  const file = resolve(path);
+  const doc = loadYamlDocument<Raw>(file, gatewayConfigSchema, { code: 'GW_ERR_CONFIG_INVALID' });
+  const config = buildConfig(doc.value, file);
+  checkSemantics(config, doc);
+  return deepFreeze(config);
+}
+
+function ms(value: string | undefined, fallback: number): number {
+  return value === undefined ? fallback : (tryParseDuration(value) ?? fallback);
+}
+
+function splitAddress(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  return { host: address.slice(0, at), port: Number(address.slice(at + 1)) };
+}
+
+function buildConfig(raw: Raw, file: string): GatewayConfig {
+  const base = dirname(file);
+  const at = (p: string): string => resolve(base, p);
+  const id = raw.identity ?? {};
+  const l = raw.listeners ?? {};
+  const a = raw.audit ?? {};
+  const stateDir = at(raw.state?.dir ?? 'state');
+  return {
+    file,
+    identity: {
+      source: id.source ?? 'workload-api',
+      socket: id.socket ?? null,
+      startupTimeoutMs: ms(id.startupTimeout, 30_000),
+      dev: id.dev
+        ? {
+            trustDomain: id.dev.trustDomain,
+            caDir: at(id.dev.caDir),
+            spiffeId: id.dev.spiffeId ?? `spiffe://${id.dev.trustDomain}/verigate`,
+            svidTtlMs: ms(id.dev.svidTtl, 86_400_000),
+          }
+        : null,
+    },
+    listeners: {
+      mbaps: {
+        host: l.mbaps?.host ?? '0.0.0.0',
+        port: l.mbaps?.port ?? 802, // Modbus/TCP Security well-known port [MB-TCP-SEC 6]
+        device: l.mbaps?.device ?? null,
+        handshakeTimeoutMs: ms(l.mbaps?.handshakeTimeout, 10_000),
+        maxInFlightPerSession: l.mbaps?.maxInFlightPerSession ?? 16,
+      },
+      grpc: l.grpc ? { host: l.grpc.host ?? '0.0.0.0', port: l.grpc.port ?? 8443 } : null,
+      metrics: l.metrics ? { host: l.metrics.host ?? '127.0.0.1', port: l.metrics.port ?? 9802 } : null,
+    },
+    devices: (raw.devices as Raw[]).map((d) => ({
+      name: d.name,
+      ...splitAddress(d.address),
+      unitId: d.unitId,
+      targetUnitId: d.targetUnitId ?? d.unitId,
+      maxConnections: d.maxConnections ?? 1,
+      maxInFlight: d.maxInFlight ?? 1,
+      timeoutMs: ms(d.timeout, 1000),
+      queueLimit: d.queueLimit ?? 256,
+      tags: Object.fromEntries(
+        Object.entries((d.tags ?? {}) as Raw).map(([k, v]) => [k, { table: v.table, address: v.address, count: v.count ?? 1 }]),
+      ),
+    })),
+    policy: { file: at(raw.policy.file), watch: raw.policy.watch ?? true },
+    stateDir,
+    audit: {
+      dir: at(a.dir ?? 'audit'),
+      fsync: a.fsync ?? 'interval',
+      segmentBytes: a.segmentBytes ?? 16 * 1024 * 1024,
+      values: a.values ?? 'hash',
+      failurePolicy: a.failurePolicy ?? 'fail-closed',
+      minFreeBytes: a.minFreeBytes ?? 256 * 1024 * 1024,
+      checkpoint: { everyEvents: a.checkpoint?.everyEvents ?? 1000, everyMs: ms(a.checkpoint?.every, 60_000) },
+      syslog: a.syslog
+        ? {
+            ...splitAddress(a.syslog.address),
+            format: a.syslog.format ?? 'rfc5424',
+            caFile: a.syslog.caFile ? at(a.syslog.caFile) : null,
+            spoolDir: at(a.syslog.spoolDir ?? 'syslog-spool'),
+            spoolMaxBytes: a.syslog.spoolMaxBytes ?? 64 * 1024 * 1024,
+          }
+        : null,
+    },
+    logLevel: raw.logging?.level ?? 'info',
+  };
+}
+
+function checkSemantics(c: GatewayConfig, doc: YamlDocument<Raw>): void {
+  const problems: ConfigErrorDetail[] = [];
+  const names = new Map<string, number>();
+  const units = new Map<number, string>();
+  c.devices.forEach((d, i) => {
+    if (names.has(d.name)) problems.push(doc.problemAt(['devices', i, 'name'], `device name "${d.name}" is used twice`));
+    names.set(d.name, i);
+    const other = units.get(d.unitId);
+    if (other && !c.listeners.mbaps.device) {
+      problems.push(doc.problemAt(['devices', i, 'unitId'], `unitId ${d.unitId} already routes to device "${other}"`));
+    }
+    units.set(d.unitId, d.name);
+  });
+  const bound = c.listeners.mbaps.device;
+  if (bound && !names.has(bound)) {
+    problems.push(doc.problemAt(['listeners', 'mbaps', 'device'], `"${bound}" is not a configured device`));
+  }
+  if (c.identity.source === 'dev' && !c.identity.dev) {
+    problems.push(doc.problemAt(['identity', 'source'], 'identity.source is "dev" but identity.dev is missing'));
+  }
+  if (problems.length > 0) throw configError('GW_ERR_CONFIG_INVALID', 'config', `${c.file} is invalid`, problems);
+}

@@ -1,0 +1,96 @@
+/**
+ * One authenticated client session (an mbaps TLS connection, or a gRPC peer). It carries the verified
+ * identity and the live state the zero-trust runtime acts on: read-only downgrade, counters, and an
+ * `end()` that closes the transport at once (locks, kills, SVID expiry, terminate-on-breach).
+ */
+import { randomUUID } from 'node:crypto';
+
+export interface SessionPeer {
+  /** SPIFFE ID as a string (`spiffe://td/path`). */
+  readonly id: string;
+  /** Modbus/TCP Security role from the certificate, or null [MB-TCP-SEC R-21]. */
+  readonly role: string | null;
+  readonly notAfter: Date;
+  readonly fingerprint256: string;
+}
+
+export type SessionTransport = 'mbaps' | 'grpc';
+
+export interface SessionSnapshot {
+  readonly id: string;
+  readonly transport: SessionTransport;
+  readonly peer: { id: string; role: string | null; notAfter: string };
+  readonly remote: string;
+  readonly openedAt: string;
+  readonly lastActivityAt: string;
+  readonly requests: number;
+  readonly denied: number;
+  readonly writes: number;
+  readonly readOnly: boolean;
+  readonly devices: Record<string, number>;
+}
+
+export class Session {
+  readonly id = randomUUID();
+  readonly openedAt: number;
+  lastActivityAt: number;
+  requests = 0;
+  denied = 0;
+  writes = 0;
+  /** Set by the trust runtime when the identity's score breaches with `onBreach: read-only`. */
+  readOnly = false;
+  readonly deviceUse = new Map<string, number>();
+  private ended: string | null = null;
+  private readonly onEnd: (reason: string) => void;
+
+  constructor(
+    readonly transport: SessionTransport,
+    readonly peer: SessionPeer,
+    readonly remote: string,
+    now: number,
+    onEnd: (reason: string) => void,
+  ) {
+    this.openedAt = now;
+    this.lastActivityAt = now;
+    this.onEnd = onEnd;
+  }
+
+  get endReason(): string | null {
+    return this.ended;
+  }
+
+  get isOpen(): boolean {
+    return this.ended === null;
+  }
+
+  noteRequest(device: string | null, isWrite: boolean, denied: boolean, now: number): void {
+    this.requests++;
+    this.lastActivityAt = now;
+    if (isWrite) this.writes++;
+    if (denied) this.denied++;
+    if (device) this.deviceUse.set(device, (this.deviceUse.get(device) ?? 0) + 1);
+  }
+
+  /** Ends the session once; the transport's close handler does the rest. */
+  end(reason: string): void {
+    if (this.ended !== null) return;
+    this.ended = reason;
+    this.onEnd(reason);
+  }
+
+  snapshot(): SessionSnapshot {
+    return {
+      id: this.id,
+      transport: this.transport,
+      peer: { id: this.peer.id, role: this.peer.role, notAfter: this.peer.notAfter.toISOString() },
+      remote: this.remote,
+      openedAt: new Date(this.openedAt).toISOString(),
+      lastActivityAt: new Date(this.lastActivityAt).toISOString(),
+      requests: this.requests,
+      denied: this.denied,
+      writes: this.writes,
+      readOnly: this.readOnly,
+      devices: Object.fromEntries(this.deviceUse),
+    };
+  }
+}
