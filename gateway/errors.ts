@@ -22,6 +22,7 @@ export const ErrorCodes = {
   GW_ERR_AUDIT_VERIFY: 'audit: the audit chain or a checkpoint failed verification',
   GW_ERR_STORE: 'trust: a durable store (grants, locks) could not be read or written',
   GW_ERR_USAGE: 'cli: bad command-line usage',
+  GW_ERR_SPIRE_LAB: 'cli: the SPIRE lab could not start or run (binaries, config or a SPIRE process)',
   GW_ERR_INTERNAL: 'internal: a programmer error (please report)',
 } as const;
 
