@@ -4,15 +4,9 @@
  * `end()` that closes the transport at once (locks, kills, SVID expiry, terminate-on-breach).
  */
 import { randomUUID } from 'node:crypto';
+import type { GateSession, SessionPeer } from '../trust/runtime-gate.js';
 
-export interface SessionPeer {
-  /** SPIFFE ID as a string (`spiffe://td/path`). */
-  readonly id: string;
-  /** Modbus/TCP Security role from the certificate, or null [MB-TCP-SEC R-21]. */
-  readonly role: string | null;
-  readonly notAfter: Date;
-  readonly fingerprint256: string;
-}
+export type { SessionPeer };
 
 export type SessionTransport = 'mbaps' | 'grpc';
 
@@ -30,7 +24,7 @@ export interface SessionSnapshot {
   readonly devices: Record<string, number>;
 }
 
-export class Session {
+export class Session implements GateSession {
   readonly id = randomUUID();
   readonly openedAt: number;
   lastActivityAt: number;

@@ -1,0 +1,92 @@
+/**
+ * One verified Modbus/TCP Security connection: frames the byte stream, answers every request on its own
+ * transaction id, and applies back-pressure. Rules that hold here:
+ * - a malformed MBAP frame closes this session only (the framer says why) [MB-TCP 3.1.3];
+ * - a structurally bad PDU of a known FC gets the spec's exception (02/03), the session stays;
+ * - a policy denial answers 0x01 on the same transaction and keeps the session [MB-TCP-SEC R-24];
+ * - responses may complete out of order; the client matches them by transaction id [MB-TCP 4.2].
+ */
+import type tls from 'node:tls';
+import { MbapFramer, classify, decodeRequest, encodeAdu, exceptionPdu, type Frame } from '../../protocols/modbus/index.js';
+import type { AuditSink } from '../audit/audit-events.js';
+import type { RequestPipeline, PipelineRequest } from './request-pipeline.js';
+import type { Session } from './session.js';
+
+export type RouteLookup = (unitId: number) => PipelineRequest['device'] | undefined;
+
+export interface ConnectionDeps {
+  readonly routes: RouteLookup;
+  readonly pipeline: RequestPipeline;
+  readonly maxInFlight: number;
+  readonly audit: AuditSink;
+}
+
+export class MbapsConnection {
+  private readonly framer = new MbapFramer();
+  private inFlight = 0;
+  private closed = false;
+  private readonly closeHandlers: (() => void)[] = [];
+
+  constructor(private readonly socket: tls.TLSSocket, readonly session: Session, private readonly deps: ConnectionDeps) {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.onClosed());
+  }
+
+  onClose(handler: () => void): void {
+    this.closeHandlers.push(handler);
+  }
+
+  setIdleTimeout(ms: number): void {
+    this.socket.setTimeout(ms, () => this.session.end('idle-timeout'));
+  }
+
+  private onData(chunk: Buffer): void {
+    this.framer.push(chunk);
+    for (;;) {
+      const r = this.framer.next();
+      if (r.kind === 'need-more') return;
+      if (r.kind === 'malformed') {
+        this.session.end(`malformed-frame:${r.reason}`);
+        return;
+      }
+      this.dispatch(r.frame);
+    }
+  }
+
+  private dispatch(frame: Frame): void {
+    const { transactionId, unitId } = frame.header;
+    const decoded = decodeRequest(frame.pdu);
+    if (!decoded.ok) {
+      this.reply(transactionId, unitId, exceptionPdu(frame.pdu[0] ?? 0, decoded.exception));
+      return;
+    }
+    const device = this.deps.routes(unitId);
+    if (!device) {
+      this.reply(transactionId, unitId, exceptionPdu(frame.pdu[0] ?? 0, 0x0a)); // no path to a device [MB-APP 7]
+      return;
+    }
+    const classified = classify(decoded.value, unitId);
+    this.inFlight++;
+    if (this.inFlight >= this.deps.maxInFlight) this.socket.pause();
+    this.deps.pipeline
+      .handle({ session: this.session, device, classified, pdu: frame.pdu, transactionId })
+      .then((res) => this.reply(transactionId, unitId, res.pdu))
+      .finally(() => {
+        this.inFlight--;
+        if (!this.closed && this.inFlight < this.deps.maxInFlight) this.socket.resume();
+      });
+  }
+
+  private reply(transactionId: number, unitId: number, pdu: Buffer): void {
+    if (this.closed || !this.session.isOpen) return;
+    this.socket.write(encodeAdu(transactionId, unitId, pdu));
+  }
+
+  private onClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const h of this.closeHandlers) h();
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Prometheus metrics (prom-client), one registry per gateway so tests can run several side by side.
+ * Names follow Prometheus conventions; the README "Metrics" section lists them.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface MetricsSources {
+  queueDepth?: () => Record<string, number>;
+  svidSecondsLeft?: () => number | null;
+  auditLag?: () => number;
+  auditHealthy?: () => boolean;
+  trustScores?: () => Record<string, number>;
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'outcome' | 'device' | 'fc'>;
+  readonly latency: Histogram<'device'>;
+  readonly sessions: Gauge<'transport'>;
+  readonly handshakeRejections: Counter<'reason'>;
+  readonly policyReloads: Counter<'result'>;
+  private sources: MetricsSources = {};
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'verigate_process_' });
+    this.requests = new Counter({
+      name: 'verigate_requests_total',
+      help: 'Modbus requests by outcome (ok, denied, timeout, ...), device and function code',
+      labelNames: ['outcome', 'device', 'fc'],
+      registers,
+    });
+    this.latency = new Histogram({
+      name: 'verigate_request_duration_seconds',
+      help: 'Time from request decoded to response ready, by device',
+      labelNames: ['device'],
+      buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.sessions = new Gauge({ name: 'verigate_sessions', help: 'Live client sessions', labelNames: ['transport'], registers });
+    this.handshakeRejections = new Counter({
+      name: 'verigate_handshake_rejections_total',
+      help: 'Client handshakes refused, by SPIFFE verification reason code',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.policyReloads = new Counter({
+      name: 'verigate_policy_reloads_total',
+      help: 'Policy reload attempts by result (ok, failed)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.sampledGauges(registers);
+  }
+
+  /** Values the gateway pulls at scrape time instead of pushing on the hot path. */
+  attach(sources: MetricsSources): void {
+    this.sources = { ...this.sources, ...sources };
+  }
+
+  private sampledGauges(registers: Registry[]): void {
+    const self = this;
+    new Gauge({
+      name: 'verigate_upstream_queue_depth',
+      help: 'Requests queued or in flight toward each device',
+      labelNames: ['device'],
+      registers,
+      collect() {
+        for (const [device, n] of Object.entries(self.sources.queueDepth?.() ?? {})) this.set({ device }, n);
+      },
+    });
+    new Gauge({
+      name: 'verigate_svid_expiry_seconds',
+      help: "Seconds until the gateway's own X.509-SVID expires",
+      registers,
+      collect() {
+        const left = self.sources.svidSecondsLeft?.();
+        if (left !== undefined && left !== null) this.set(left);
+      },
+    });
+    new Gauge({
+      name: 'verigate_audit_lag_events',
+      help: 'Audit events accepted but not yet durable on disk',
+      registers,
+      collect() {
+        this.set(self.sources.auditLag?.() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'verigate_audit_healthy',
+      help: '1 while the audit trail can be written, 0 otherwise',
+      registers,
+      collect() {
+        this.set(self.sources.auditHealthy?.() === false ? 0 : 1);
+      },
+    });
+    new Gauge({
+      name: 'verigate_trust_score',
+      help: 'Current trust score per identity (0..1)',
+      labelNames: ['identity'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [identity, score] of Object.entries(self.sources.trustScores?.() ?? {})) this.set({ identity }, score);
+      },
+    });
+  }
+}

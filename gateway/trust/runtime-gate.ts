@@ -1,0 +1,46 @@
+/**
+ * The contract between the front doors and the zero-trust runtime [DESIGN step 7]. Hard criteria (valid SVID,
+ * policy allow, JIT scope, locks) are gates before any score [NIST SP 800-207 3.3.1]; the score only ever
+ * takes rights away (read-only or terminate), never grants them.
+ */
+import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
+
+/** A verified peer as the runtime sees it (built by the front doors from identity's PeerIdentity). */
+export interface SessionPeer {
+  /** SPIFFE ID as a string (`spiffe://td/path`). */
+  readonly id: string;
+  /** Modbus/TCP Security role from the certificate, or null [MB-TCP-SEC R-21]. */
+  readonly role: string | null;
+  readonly notAfter: Date;
+  readonly fingerprint256: string;
+}
+
+/** What the runtime needs to know of a session; implemented by frontdoor/Session. */
+export interface GateSession {
+  readonly id: string;
+  readonly peer: SessionPeer;
+  readOnly: boolean;
+  end(reason: string): void;
+}
+
+/** The policy verdict as the runtime sees it (a subset of policy's Decision). */
+export interface PolicyVerdict {
+  readonly effect: 'allow' | 'deny';
+  readonly ruleId: string | null;
+  readonly reason: string;
+  readonly obligations?: {
+    readonly jit?: { readonly ruleId: string; readonly approvers: readonly string[]; readonly maxDurationMs: number; readonly threshold: number };
+    readonly rate?: { readonly ruleId: string; readonly perSecond: number };
+  };
+}
+
+export type GateResult = { readonly effect: 'allow' } | { readonly effect: 'deny'; readonly reason: string; readonly grantId?: string };
+
+export interface RuntimeGate {
+  /** At handshake: locks, terminate-on-breach, max concurrent sessions per identity. */
+  admit(peer: SessionPeer, now: number): { ok: true } | { ok: false; reason: string };
+  /** Per request, after the policy allowed it: JIT grants, rate limits, read-only downgrade, locks. */
+  check(session: GateSession, device: string, req: ClassifiedRequest, verdict: PolicyVerdict, now: number): GateResult & { grantId?: string };
+  /** Feeds behaviour baselines with what happened (never while the identity is in breach). */
+  observe(session: GateSession, device: string, req: ClassifiedRequest, denied: boolean, now: number): void;
+}
