@@ -1,0 +1,111 @@
+/**
+ * Streaming MBAP framer [MB-TCP 3.1.3]. Bytes arrive split or coalesced in any way; the caller pushes each
+ * chunk, then loops `next()` until `need-more` or `malformed`. A malformed header poisons the stream for good
+ * (there is no way to resynchronise a TCP byte stream), so the session must close.
+ *
+ * Chunks are queued, not concatenated, so each byte is copied once (into its frame): no quadratic cost.
+ */
+import { MAX_MBAP_LENGTH, MBAP_HEADER_LENGTH, MIN_MBAP_LENGTH } from './limits.js';
+import type { FrameResult, MalformedReason } from './types.js';
+
+const NEED_MORE: FrameResult = Object.freeze({ kind: 'need-more' });
+
+export class MbapFramer {
+  #chunks: Buffer[] = [];
+  /** Index of the first unread chunk (avoids O(n) `shift()` when a peer sends one byte per packet). */
+  #head = 0;
+  /** Read offset into #chunks[#head]. */
+  #offset = 0;
+  #buffered = 0;
+  #malformed: FrameResult | null = null;
+
+  /** Queue bytes. Ignored once the stream is malformed. */
+  push(chunk: Buffer): void {
+    if (this.#malformed || chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+  }
+
+  /** Bytes received and not yet returned as frames. */
+  get buffered(): number {
+    return this.#buffered;
+  }
+
+  next(): FrameResult {
+    if (this.#malformed) return this.#malformed;
+    // Check fields as soon as they are in, so junk is refused without waiting for more bytes.
+    if (this.#buffered >= 4) {
+      const protocolId = this.#peekU16(2);
+      if (protocolId !== 0) return this.#fail('protocol-id', `protocol id ${protocolId}, expected 0`);
+    }
+    if (this.#buffered < 6) return NEED_MORE;
+    const length = this.#peekU16(4);
+    if (length < MIN_MBAP_LENGTH || length > MAX_MBAP_LENGTH) {
+      return this.#fail('length-out-of-range', `MBAP length ${length} outside ${MIN_MBAP_LENGTH}..${MAX_MBAP_LENGTH}`);
+    }
+    const total = 6 + length;
+    if (this.#buffered < total) return NEED_MORE;
+    const adu = this.#take(total);
+    const header = {
+      transactionId: adu.readUInt16BE(0),
+      protocolId: 0,
+      length,
+      unitId: adu.readUInt8(6),
+    };
+    return { kind: 'frame', frame: { header, pdu: adu.subarray(MBAP_HEADER_LENGTH), adu } };
+  }
+
+  #fail(reason: MalformedReason, detail: string): FrameResult {
+    this.#malformed = Object.freeze({ kind: 'malformed', reason, detail });
+    this.#chunks = [];
+    this.#head = 0;
+    this.#offset = 0;
+    this.#buffered = 0;
+    return this.#malformed;
+  }
+
+  /** Byte at logical position `i` (i < buffered). Headers sit within the first one or few chunks. */
+  #peekByte(i: number): number {
+    let pos = i + this.#offset;
+    for (let k = this.#head; k < this.#chunks.length; k++) {
+      const c = this.#chunks[k] as Buffer;
+      if (pos < c.length) return c[pos] ?? 0;
+      pos -= c.length;
+    }
+    return 0;
+  }
+
+  #peekU16(i: number): number {
+    return (this.#peekByte(i) << 8) | this.#peekByte(i + 1);
+  }
+
+  /** Drop consumed chunk slots once they dominate the array, keeping the work per byte constant. */
+  #compact(): void {
+    if (this.#head === this.#chunks.length) {
+      this.#chunks = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#chunks.length) {
+      this.#chunks = this.#chunks.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  /** Remove `n` buffered bytes into a fresh buffer the frame owns. */
+  #take(n: number): Buffer {
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const c = this.#chunks[this.#head] as Buffer;
+      const copied = c.copy(out, filled, this.#offset, Math.min(c.length, this.#offset + n - filled));
+      filled += copied;
+      this.#offset += copied;
+      if (this.#offset === c.length) {
+        this.#head++;
+        this.#offset = 0;
+      }
+    }
+    this.#buffered -= n;
+    this.#compact();
+    return out;
+  }
+}
