@@ -1,0 +1,63 @@
+/**
+ * The gateway's own identity, assembled for the composition root: an X509Source on the Workload API (a real
+ * SPIRE agent, or the embedded dev issuer serving the same protocol on a private socket), the TLS options
+ * built from the current SVID, and peer verification against the current bundles.
+ */
+import { join } from 'node:path';
+import type tls from 'node:tls';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from './config/gateway-config.js';
+import { DevCa } from './identity/dev-ca.js';
+import { DevIssuer } from './identity/dev-issuer.js';
+import { X509Source } from './identity/x509-source.js';
+import { peerIdentityFromSocket, reasonFromTlsError, serverTlsOptions } from './identity/tls-options.js';
+import type { PeerCheck } from './frontdoor/mbaps-listener.js';
+
+export interface GatewayIdentity {
+  readonly source: X509Source;
+  spiffeId(): string;
+  serverTlsOptions(handshakeTimeoutMs?: number): tls.TlsOptions;
+  verifyPeer(socket: tls.TLSSocket): PeerCheck;
+  tlsErrorReason(err: Error): string;
+  onUpdate(handler: () => void): void;
+  close(): Promise<void>;
+}
+
+export async function startIdentity(config: GatewayConfig, logger: Logger): Promise<GatewayIdentity> {
+  let issuer: DevIssuer | null = null;
+  let address = config.identity.socket ?? undefined;
+  const dev = config.identity.dev;
+  if (config.identity.source === 'dev' && dev) {
+    const ca = await DevCa.loadOrCreate(dev.caDir, dev.trustDomain);
+    const socketPath = join(config.stateDir, 'dev-workload-api.sock');
+    issuer = await DevIssuer.start({ socketPath, ca, spiffeId: dev.spiffeId, ttlSeconds: Math.round(dev.svidTtlMs / 1000), logger });
+    address = `unix://${socketPath}`;
+  }
+  let source: X509Source;
+  try {
+    source = await X509Source.create({ ...(address ? { address } : {}), timeoutMs: config.identity.startupTimeoutMs, logger });
+  } catch (err) {
+    await issuer?.close();
+    throw err;
+  }
+  return {
+    source,
+    spiffeId: () => source.getX509Svid().id.toString(),
+    serverTlsOptions: (handshakeTimeoutMs) =>
+      serverTlsOptions(source.getX509Svid(), source.getBundleSet(), handshakeTimeoutMs ? { handshakeTimeoutMs } : {}),
+    verifyPeer: (socket) => {
+      const r = peerIdentityFromSocket(socket, source.getBundleSet(), new Date());
+      if (!r.ok) return r;
+      const p = r.peer;
+      return { ok: true, peer: { id: p.id.toString(), role: p.role, notAfter: p.notAfter, fingerprint256: p.fingerprint256 } };
+    },
+    tlsErrorReason: (err) => reasonFromTlsError(err),
+    onUpdate: (handler) => {
+      source.on('update', handler);
+    },
+    close: async () => {
+      source.close();
+      await issuer?.close();
+    },
+  };
+}

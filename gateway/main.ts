@@ -1,0 +1,153 @@
+/**
+ * Composition root: the only place (with gateway/cli) that builds concrete objects and wires them together.
+ * Start order follows the dependencies: identity (nothing works without an SVID) → policy → audit → upstream
+ * pools → trust runtime → front doors → observability. Stop order is the reverse.
+ */
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import pino, { type Logger } from 'pino';
+import type { GatewayConfig } from './config/gateway-config.js';
+import { GatewayMetrics } from './observability/metrics.js';
+import { ObservabilityServer } from './observability/http-server.js';
+import { startIdentity, type GatewayIdentity } from './gateway-identity.js';
+import { PolicyHolder } from './policy/policy-holder.js';
+import { AuditLog } from './audit/audit-log.js';
+import { svidCheckpointSigner } from './audit/checkpoint-signer.js';
+import { DevicePool } from './upstream/device-pool.js';
+import { TrustRuntime } from './trust/trust-runtime.js';
+import { SessionRegistry } from './frontdoor/session-registry.js';
+import { DeviceRouter } from './frontdoor/device-router.js';
+import { RequestPipeline } from './frontdoor/request-pipeline.js';
+import { MbapsListener } from './frontdoor/mbaps-listener.js';
+import { GrpcFrontDoor } from './frontdoor/grpc-front-door.js';
+import { svidPem } from './identity/x509-svid.js';
+
+export interface RunningGateway {
+  readonly config: GatewayConfig;
+  readonly endpoints: { mbaps: { host: string; port: number }; grpc: { host: string; port: number } | null; metrics: { host: string; port: number } | null };
+  readonly sessions: SessionRegistry;
+  readonly policy: PolicyHolder;
+  readonly trust: TrustRuntime;
+  readonly audit: AuditLog;
+  readonly identity: GatewayIdentity;
+  readonly metrics: GatewayMetrics;
+  readonly logger: Logger;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly logger?: Logger;
+  readonly now?: () => number;
+}
+
+export async function startGateway(config: GatewayConfig, opts: StartOptions = {}): Promise<RunningGateway> {
+  const logger = opts.logger ?? pino({ level: config.logLevel, name: 'verigate' });
+  const now = opts.now ?? Date.now;
+  const stops: (() => Promise<void> | void)[] = [];
+  const stop = async (): Promise<void> => {
+    for (const s of stops.reverse()) await s();
+  };
+  try {
+    mkdirSync(config.stateDir, { recursive: true });
+    const identity = await startIdentity(config, logger);
+    stops.push(() => identity.close());
+    const metrics = new GatewayMetrics();
+    const audit = await AuditLog.open({
+      dir: config.audit.dir,
+      segmentBytes: config.audit.segmentBytes,
+      fsync: config.audit.fsync,
+      values: config.audit.values,
+      failurePolicy: config.audit.failurePolicy,
+      minFreeBytes: config.audit.minFreeBytes,
+      checkpoint: {
+        everyEvents: config.audit.checkpoint.everyEvents,
+        everyMs: config.audit.checkpoint.everyMs,
+        signer: svidCheckpointSigner(() => {
+          const svid = identity.source.getX509Svid();
+          return { privateKey: svid.privateKey, chainPem: svidPem(svid).certPem, spiffeId: svid.id.toString() };
+        }),
+      },
+      logger,
+    });
+    stops.push(() => audit.close());
+    const policy = PolicyHolder.load(config.policy.file, { audit, logger, metrics });
+    if (config.policy.watch) policy.watch();
+    stops.push(() => policy.close());
+
+    const pools = config.devices.map((d) => ({
+      config: d,
+      pool: new DevicePool({
+        name: d.name, host: d.host, port: d.port, maxConnections: d.maxConnections, maxInFlight: d.maxInFlight,
+        timeoutMs: d.timeoutMs, queueLimit: d.queueLimit, logger,
+      }),
+    }));
+    stops.push(async () => {
+      await Promise.all(pools.map((p) => p.pool.close()));
+    });
+    const router = new DeviceRouter(pools, config.listeners.mbaps.device);
+    const sessions = new SessionRegistry();
+    const trust = await TrustRuntime.open({ dir: join(config.stateDir, 'trust'), policy: () => policy.current, sessions, audit, logger, now });
+    stops.push(() => trust.close());
+    policy.onSwap((compiled) => trust.onPolicySwap(compiled));
+
+    const pipeline = new RequestPipeline({
+      policy: () => policy.engine,
+      gate: trust,
+      audit,
+      metrics,
+      now,
+      onShadow: (e) => logger.info({ shadow: e }, 'shadow rule verdict'),
+    });
+    const mbaps = new MbapsListener({
+      host: config.listeners.mbaps.host,
+      port: config.listeners.mbaps.port,
+      tlsOptions: () => identity.serverTlsOptions(config.listeners.mbaps.handshakeTimeoutMs),
+      verifyPeer: (socket) => identity.verifyPeer(socket),
+      tlsErrorReason: (err) => identity.tlsErrorReason(err),
+      routes: (unit) => router.byUnitId(unit),
+      pipeline, gate: trust, sessions, audit, metrics, now, logger,
+      maxInFlightPerSession: config.listeners.mbaps.maxInFlightPerSession,
+      ...(trust.idleTimeoutMs() ? { idleTimeoutMs: trust.idleTimeoutMs() } : {}),
+    });
+    const mbapsAddr = await mbaps.listen();
+    stops.push(() => mbaps.close());
+
+    let grpcEndpoint: { host: string; port: number } | null = null;
+    if (config.listeners.grpc) {
+      const grpc = new GrpcFrontDoor({ identity, router, pipeline, trust, sessions, policy, audit, metrics, now, logger });
+      const port = await grpc.listen(config.listeners.grpc.host, config.listeners.grpc.port);
+      grpcEndpoint = { host: config.listeners.grpc.host, port };
+      stops.push(() => grpc.close());
+      identity.onUpdate(() => grpc.updateCredentials());
+    }
+    identity.onUpdate(() => mbaps.updateSecureContext());
+
+    metrics.attach({
+      queueDepth: () => Object.fromEntries(pools.map((p) => [p.config.name, p.pool.stats().queued + p.pool.stats().inFlight])),
+      svidSecondsLeft: () => identity.source.secondsUntilExpiry(),
+      auditLag: () => audit.lag(),
+      auditHealthy: () => audit.healthy(),
+      trustScores: () => trust.scores(),
+    });
+    let metricsEndpoint: { host: string; port: number } | null = null;
+    if (config.listeners.metrics) {
+      const http = new ObservabilityServer(metrics, {
+        svid: () => ({ ok: identity.source.state() !== 'failed-closed', detail: identity.source.state() }),
+        policy: () => ({ ok: true, detail: policy.current.version }),
+        audit: () => ({ ok: audit.healthy() || config.audit.failurePolicy === 'continue' }),
+      });
+      const addr = await http.listen(config.listeners.metrics.host, config.listeners.metrics.port);
+      metricsEndpoint = { host: config.listeners.metrics.host, port: addr.port };
+      stops.push(() => http.close());
+    }
+    logger.info({ mbaps: mbapsAddr.port, grpc: grpcEndpoint?.port, metrics: metricsEndpoint?.port, id: identity.spiffeId() }, 'verigate ready');
+    return {
+      config,
+      endpoints: { mbaps: { host: config.listeners.mbaps.host, port: mbapsAddr.port }, grpc: grpcEndpoint, metrics: metricsEndpoint },
+      sessions, policy, trust, audit, identity, metrics, logger, stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
