@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+/**
+ * `npm run sim -- --scenario simulators/scenarios/turbine.yaml [--host H] [--port N] [--control-port N]
+ *   [--scan-delay ms] [--max-connections N] [--max-in-flight N] [--tick ms]`
+ * (or `npx tsx simulators/cli.ts …`). Prints one JSON line `{"event":"listening",…}` on stdout when ready; logs
+ * (pino JSON) go to stderr. SIGUSR1 toggles the `silent` fault, SIGUSR2 power-cycles the PLC, SIGINT/SIGTERM
+ * close cleanly (exit 0). Exit 2 on bad usage or an invalid scenario (errors as file:line:col).
+ */
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { startSimulator, type Simulator } from './simulator.js';
+
+const USAGE =
+  'usage: sim --scenario FILE [--host 127.0.0.1] [--port 502] [--control-port 0] [--scan-delay 10] [--max-connections 4] [--max-in-flight 1] [--tick 100] [--log-level info]';
+
+function intOption(values: Record<string, unknown>, name: string): number | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got '${String(v)}'`);
+  return n;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        scenario: { type: 'string' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        'control-port': { type: 'string' },
+        'scan-delay': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'max-in-flight': { type: 'string' },
+        tick: { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    process.stderr.write(`sim: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (values['help']) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (typeof values['scenario'] !== 'string') {
+    process.stderr.write(`sim: --scenario is required\n${USAGE}\n`);
+    return 2;
+  }
+  const logger = pino({ name: 'sim', level: String(values['log-level'] ?? 'info') }, pino.destination(2));
+  let sim: Simulator;
+  try {
+    const ints = Object.fromEntries(['port', 'control-port', 'scan-delay', 'max-connections', 'max-in-flight', 'tick'].map((k) => [k, intOption(values, k)]));
+    sim = await startSimulator({
+      scenario: values['scenario'],
+      ...(typeof values['host'] === 'string' ? { host: values['host'] } : {}),
+      port: ints['port'] ?? 502,
+      controlPort: ints['control-port'] ?? 0,
+      ...(ints['scan-delay'] !== undefined ? { scanDelayMs: ints['scan-delay'] } : {}),
+      ...(ints['max-connections'] !== undefined ? { maxConnections: ints['max-connections'] } : {}),
+      ...(ints['max-in-flight'] !== undefined ? { maxInFlight: ints['max-in-flight'] } : {}),
+      ...(ints['tick'] !== undefined ? { tickMs: ints['tick'] } : {}),
+      logger,
+    });
+  } catch (err) {
+    process.stderr.write(`sim: ${(err as Error).message}\n`);
+    return 2;
+  }
+  process.stdout.write(`${JSON.stringify({ event: 'listening', scenario: sim.state().scenario, host: sim.state().host, port: sim.port, controlPort: sim.controlPort, pid: process.pid })}\n`);
+
+  process.on('SIGUSR1', () => sim.setFault(sim.fault().mode === 'silent' ? { mode: 'none' } : { mode: 'silent' }));
+  process.on('SIGUSR2', () => void sim.restart());
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await sim.close();
+  logger.info({}, 'closed');
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`sim: ${String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
