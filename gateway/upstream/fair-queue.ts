@@ -96,6 +96,13 @@ export class FairQueue<T> {
     return true;
   }
 
+  /** Snapshot of queued values, key by key (not service order); safe to remove while using it. */
+  values(): T[] {
+    const out: T[] = [];
+    for (const list of this.#active.values()) for (let n = list.head; n !== null; n = n.next) out.push(n.value);
+    return out;
+  }
+
   /** Removes and returns everything (e.g. on close), in round-robin order. */
   drain(): T[] {
     const out: T[] = [];

@@ -1,0 +1,290 @@
+/**
+ * DevicePool: shares a PLC's few TCP connections among all clients of the gateway [DESIGN steps 8–9].
+ *
+ * - At most `maxConnections` sockets, opened lazily (only when queued work finds every open one full),
+ *   each with `maxInFlight` slots; upstream transaction ids are per connection (plc-connection.ts).
+ * - One bounded fair queue across client identities (fair-queue.ts): per-clientKey FIFO, round-robin
+ *   between keys; full → 'queue-full' at once (a quiet client may push out a flooder's newest request).
+ * - `timeoutMs` is the whole budget from submit. Expiry while queued → 'timeout' when a connection is open
+ *   (the PLC is there but busy), 'unavailable' when none is (no path). Expiry after sending → 'timeout';
+ *   the slot keeps its tid until the late reply arrives (dropped) or the connection is recycled.
+ * - Nothing that was sent is ever sent again, read or write: a request in flight when its connection dies
+ *   is answered 'unavailable' [REFERENCES §4: never replay writes].
+ * - Connection lost → queued requests stay queued and a reconnect starts (backoff + jitter). A failed
+ *   connect with no connection open marks the PLC down: every queued request whose deadline falls before
+ *   the next attempt is answered 'unavailable' right away rather than held for its whole timeout, and new
+ *   requests get the same answer until the next attempt is due (then one request probes again).
+ * - An AbortSignal removes a still-queued request ('unavailable', reason 'aborted'). Once sent, aborting
+ *   changes nothing: the PLC may already act on it, so the caller still gets the real outcome to audit.
+ */
+import { performance } from 'node:perf_hooks';
+import { Backoff, DEFAULT_BACKOFF } from './backoff.js';
+import { defaultDialer } from './default-dialer.js';
+import { FairQueue, type QueueHandle } from './fair-queue.js';
+import { PlcConnection, type ConnectionClosedInfo } from './plc-connection.js';
+import type { Clock, DevicePoolOptions, DevicePoolStats, UpstreamLogger, UpstreamRequest, UpstreamResult } from './types.js';
+import { validatePoolOptions } from './pool-options.js';
+
+interface Job {
+  readonly req: UpstreamRequest;
+  readonly submittedAt: number;
+  readonly deadline: number;
+  readonly resolve: (r: UpstreamResult) => void;
+  state: 'queued' | 'sent' | 'done';
+  handle?: QueueHandle<Job>;
+  conn?: PlcConnection<Job>;
+  tid?: number;
+  timer?: NodeJS.Timeout;
+  onAbort?: () => void;
+}
+
+/** How long a learned connection limit holds before the configured one is tried again. */
+const LEARNED_CAP_MS = 30_000;
+const silentLogger: UpstreamLogger = { debug() {}, info() {}, warn() {} };
+const monotonic: Clock = { now: () => performance.now() };
+
+export class DevicePool {
+  readonly #o: Required<Omit<DevicePoolOptions, 'logger' | 'clock' | 'random' | 'backoff'>>;
+  readonly #log: UpstreamLogger;
+  readonly #clock: Clock;
+  readonly #backoff: Backoff;
+  readonly #queue: FairQueue<Job>;
+  readonly #conns: PlcConnection<Job>[] = [];
+  readonly #outstanding = new Map<string, number>();
+  #connSeq = 0;
+  #dial?: AbortController;
+  #retryTimer?: NodeJS.Timeout;
+  #nextAttemptAt = 0;
+  #lastConnectError?: string;
+  /** Learned connection limit: the PLC hung up on a fresh connection while others were open. */
+  #cap?: { readonly max: number; readonly until: number };
+  #closed = false;
+
+  constructor(opts: DevicePoolOptions) {
+    validatePoolOptions(opts);
+    this.#o = {
+      name: opts.name,
+      host: opts.host,
+      port: opts.port,
+      maxConnections: opts.maxConnections,
+      maxInFlight: opts.maxInFlight ?? 1,
+      timeoutMs: opts.timeoutMs,
+      queueLimit: opts.queueLimit,
+      connectTimeoutMs: opts.connectTimeoutMs ?? Math.min(opts.timeoutMs, 5000),
+      lateReplyGraceMs: opts.lateReplyGraceMs ?? opts.timeoutMs,
+      dialer: opts.dialer ?? defaultDialer,
+    };
+    this.#log = opts.logger ?? silentLogger;
+    this.#clock = opts.clock ?? monotonic;
+    this.#backoff = new Backoff(opts.backoff ?? DEFAULT_BACKOFF, opts.random);
+    this.#queue = new FairQueue<Job>(opts.queueLimit);
+  }
+
+  submit(req: UpstreamRequest): Promise<UpstreamResult> {
+    if (this.#closed) return Promise.resolve({ kind: 'unavailable', reason: 'device pool closed' });
+    if (req.signal?.aborted === true) return Promise.resolve({ kind: 'unavailable', reason: 'aborted' });
+    const now = this.#clock.now();
+    const deadline = now + this.#o.timeoutMs;
+    if (this.#isDown() && this.#nextAttemptAt > deadline) return Promise.resolve(this.#downResult());
+    return new Promise<UpstreamResult>((resolve) => {
+      const job: Job = { req, submittedAt: now, deadline, resolve, state: 'queued' };
+      const pushed = this.#queue.push(req.clientKey, job);
+      if (pushed.kind === 'full') {
+        resolve({ kind: 'queue-full' });
+        return;
+      }
+      job.handle = pushed.handle;
+      this.#outstanding.set(req.clientKey, (this.#outstanding.get(req.clientKey) ?? 0) + 1);
+      if (pushed.kind === 'queued-evicting') this.#settle(pushed.evicted.value, { kind: 'queue-full' });
+      job.timer = setTimeout(() => this.#onDeadline(job), this.#o.timeoutMs);
+      if (req.signal !== undefined) {
+        job.onAbort = () => {
+          if (job.state === 'queued') this.#settle(job, { kind: 'unavailable', reason: 'aborted' });
+        };
+        req.signal.addEventListener('abort', job.onAbort, { once: true });
+      }
+      this.#pump();
+    });
+  }
+
+  stats(): DevicePoolStats {
+    let inFlight = 0;
+    let lateReserved = 0;
+    for (const c of this.#conns) {
+      inFlight += c.live;
+      lateReserved += c.late;
+    }
+    return {
+      connections: this.#conns.length,
+      inFlight,
+      queued: this.#queue.size,
+      byClient: Object.fromEntries(this.#outstanding),
+      lateReserved,
+      down: this.#isDown() && this.#nextAttemptAt > this.#clock.now(),
+    };
+  }
+
+  /** Answers everything outstanding 'unavailable', closes the sockets, and waits for them to close. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    this.#dial?.abort();
+    for (const job of this.#queue.values()) this.#settle(job, { kind: 'unavailable', reason: 'device pool closed' });
+    const conns = [...this.#conns];
+    for (const c of conns) c.close('device pool closed');
+    await Promise.all(conns.map((c) => c.whenClosed()));
+  }
+
+  /** Sends queued work to free slots; asks for a new connection when work is left over. */
+  #pump(): void {
+    if (this.#closed) return;
+    while (this.#queue.size > 0) {
+      const conn = this.#roomiest();
+      if (conn === undefined) break;
+      const job = this.#queue.shift();
+      if (job === undefined) break;
+      job.state = 'sent';
+      job.conn = conn;
+      job.tid = conn.send(job, job.req.unitId, job.req.pdu);
+    }
+    if (this.#queue.size > 0) this.#maybeDial();
+  }
+
+  #roomiest(): PlcConnection<Job> | undefined {
+    let best: PlcConnection<Job> | undefined;
+    for (const c of this.#conns) if (c.freeSlots > 0 && (best === undefined || c.freeSlots > best.freeSlots)) best = c;
+    return best;
+  }
+
+  #maybeDial(): void {
+    if (this.#dial !== undefined || this.#conns.length >= this.#maxConnections()) return;
+    const wait = this.#nextAttemptAt - this.#clock.now();
+    if (wait > 0) {
+      this.#retryTimer ??= setTimeout(() => {
+        this.#retryTimer = undefined;
+        this.#pump();
+      }, wait);
+      return;
+    }
+    const ac = new AbortController();
+    this.#dial = ac;
+    const timer = setTimeout(() => ac.abort(), this.#o.connectTimeoutMs);
+    this.#o.dialer(this.#o.host, this.#o.port, ac.signal).then(
+      (socket) => {
+        clearTimeout(timer);
+        this.#dial = undefined;
+        if (this.#closed) {
+          socket.destroy();
+          return;
+        }
+        this.#attach(socket);
+        this.#pump();
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        this.#dial = undefined;
+        if (this.#closed) return;
+        const msg = ac.signal.aborted ? `connect timed out after ${this.#o.connectTimeoutMs} ms` : errorMessage(err);
+        this.#failure(`connect to ${this.#o.host}:${this.#o.port} failed: ${msg}`);
+        this.#pump();
+      },
+    );
+  }
+
+  #attach(socket: import('node:net').Socket): void {
+    const conn: PlcConnection<Job> = new PlcConnection<Job>(socket, {
+      id: ++this.#connSeq,
+      maxInFlight: this.#o.maxInFlight,
+      lateGraceMs: this.#o.lateReplyGraceMs,
+      logger: this.#log,
+      events: {
+        reply: (job, result) => this.#onReply(job, result),
+        slotFreed: () => this.#pump(),
+        closed: (c, info) => this.#onClosed(c, info),
+      },
+    });
+    this.#conns.push(conn);
+    this.#log.debug({ device: this.#o.name, conn: conn.id }, 'upstream connection open');
+  }
+
+  #onReply(job: Job, result: UpstreamResult): void {
+    if (result.kind === 'response') {
+      this.#backoff.reset();
+      this.#lastConnectError = undefined;
+      this.#settle(job, { ...result, latencyMs: this.#clock.now() - job.submittedAt });
+    } else {
+      this.#settle(job, result);
+    }
+  }
+
+  #onClosed(conn: PlcConnection<Job>, info: ConnectionClosedInfo<Job>): void {
+    const i = this.#conns.indexOf(conn);
+    if (i >= 0) this.#conns.splice(i, 1);
+    this.#log.info({ device: this.#o.name, conn: conn.id, reason: info.reason, lost: info.lost.length }, 'upstream connection closed');
+    const reason = `connection to the PLC lost after the request was sent; not replayed (${info.reason})`;
+    for (const job of info.lost) this.#settle(job, { kind: 'unavailable', reason });
+    // A connection that never answered is treated like a refused connect: many small PLCs accept a
+    // connection over their limit and close it at once. With others open, that is the PLC's real limit.
+    if (!this.#closed && info.byPeer && !info.everAnswered) {
+      if (this.#conns.length > 0) this.#cap = { max: this.#conns.length, until: this.#clock.now() + LEARNED_CAP_MS };
+      this.#failure(info.reason);
+    }
+    this.#pump();
+  }
+
+  #maxConnections(): number {
+    const cap = this.#cap;
+    return cap !== undefined && cap.until > this.#clock.now() ? Math.min(cap.max, this.#o.maxConnections) : this.#o.maxConnections;
+  }
+
+  /** Records a failed attempt; with no connection open, answers now whoever cannot make the next attempt. */
+  #failure(reason: string): void {
+    const delay = this.#backoff.fail();
+    this.#nextAttemptAt = this.#clock.now() + delay;
+    this.#lastConnectError = reason;
+    this.#log.warn({ device: this.#o.name, reason, retryInMs: delay }, 'upstream connect failed');
+    if (this.#conns.length > 0) return;
+    for (const job of this.#queue.values()) if (job.deadline < this.#nextAttemptAt) this.#settle(job, this.#downResult());
+  }
+
+  #isDown(): boolean {
+    return this.#conns.length === 0 && this.#dial === undefined && this.#lastConnectError !== undefined;
+  }
+
+  #downResult(): UpstreamResult {
+    return { kind: 'unavailable', reason: `PLC ${this.#o.name} unreachable: ${this.#lastConnectError ?? 'no connection'}` };
+  }
+
+  #onDeadline(job: Job): void {
+    if (job.state === 'sent') {
+      const { conn, tid } = job;
+      this.#settle(job, { kind: 'timeout' });
+      if (conn !== undefined && tid !== undefined) conn.expire(tid);
+    } else if (job.state === 'queued') {
+      this.#settle(
+        job,
+        this.#conns.length > 0
+          ? { kind: 'timeout' }
+          : { kind: 'unavailable', reason: `no connection to PLC ${this.#o.name} within ${this.#o.timeoutMs} ms${this.#lastConnectError ? `: ${this.#lastConnectError}` : ''}` },
+      );
+    }
+  }
+
+  #settle(job: Job, result: UpstreamResult): void {
+    if (job.state === 'done') return;
+    if (job.state === 'queued' && job.handle !== undefined) this.#queue.remove(job.handle);
+    job.state = 'done';
+    clearTimeout(job.timer);
+    if (job.onAbort !== undefined) job.req.signal?.removeEventListener('abort', job.onAbort);
+    const key = job.req.clientKey;
+    const n = (this.#outstanding.get(key) ?? 1) - 1;
+    if (n > 0) this.#outstanding.set(key, n);
+    else this.#outstanding.delete(key);
+    job.resolve(result);
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,13 @@
+/** Public surface of the upstream side (gateway → PLC). */
+export { DevicePool } from './device-pool.js';
+export { defaultDialer } from './default-dialer.js';
+export type {
+  BackoffOptions,
+  Clock,
+  DevicePoolOptions,
+  DevicePoolStats,
+  PlcDialer,
+  UpstreamLogger,
+  UpstreamRequest,
+  UpstreamResult,
+} from './types.js';

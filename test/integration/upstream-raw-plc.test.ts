@@ -1,0 +1,234 @@
+/**
+ * DevicePool against a tiny scripted TCP "PLC" written in this file: the cases the real simulator cannot
+ * produce on purpose (replies out of order, wrong FC, unknown transaction ids, broken framing).
+ * Everything runs on 127.0.0.1, port 0, and stops itself.
+ */
+import t from 'tap';
+import net from 'node:net';
+import { once } from 'node:events';
+import { MbapFramer, encodeAdu } from '../../protocols/modbus/index.js';
+import { DevicePool } from '../../gateway/upstream/device-pool.js';
+import type { DevicePoolOptions } from '../../gateway/upstream/types.js';
+
+interface Req {
+  tid: number;
+  unit: number;
+  pdu: Buffer;
+  socket: net.Socket;
+}
+
+/** A PLC whose behaviour the test scripts: every request goes to `onRequest`, which may answer or not. */
+async function scriptedPlc(onRequest: (r: Req, reply: (tid: number, pdu: Buffer, unit?: number) => void) => void) {
+  const sockets = new Set<net.Socket>();
+  let accepted = 0;
+  const server = net.createServer((socket) => {
+    accepted++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    const framer = new MbapFramer();
+    socket.on('data', (chunk) => {
+      framer.push(chunk);
+      for (let r = framer.next(); r.kind === 'frame'; r = framer.next()) {
+        const { header, pdu } = r.frame;
+        const req = { tid: header.transactionId, unit: header.unitId, pdu, socket };
+        onRequest(req, (tid, res, unit = header.unitId) => socket.write(encodeAdu(tid, unit, res)));
+      }
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    accepted: () => accepted,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+const readHolding = (addr: number, count = 1) => Buffer.from([0x03, addr >> 8, addr & 0xff, 0, count]);
+/** A correct FC3 answer whose single register value is `v`. */
+const fc3Answer = (v: number) => Buffer.from([0x03, 2, v >> 8, v & 0xff]);
+
+function pool(port: number, over: Partial<DevicePoolOptions> = {}) {
+  return new DevicePool({ name: 'raw', host: '127.0.0.1', port, maxConnections: 1, maxInFlight: 1, timeoutMs: 2000, queueLimit: 100, ...over });
+}
+
+t.test('replies out of order are paired by upstream transaction id; ids are unique in flight', async (t) => {
+  const held: { tid: number; pdu: Buffer; reply: (tid: number, pdu: Buffer) => void }[] = [];
+  const seenTids: number[] = [];
+  const plc = await scriptedPlc((r, reply) => {
+    seenTids.push(r.tid);
+    held.push({ tid: r.tid, pdu: r.pdu, reply });
+    if (held.length === 4) {
+      // Answer newest first: each answer carries the register address it was asked for, as its value.
+      for (const h of held.reverse()) h.reply(h.tid, fc3Answer(h.pdu.readUInt16BE(1)));
+      held.length = 0;
+    }
+  });
+  t.teardown(() => plc.close());
+  const p = pool(plc.port, { maxInFlight: 4 });
+  t.teardown(() => p.close());
+  const results = await Promise.all(
+    [100, 200, 300, 400].map((addr) => p.submit({ clientKey: `c${addr}`, unitId: 1, pdu: readHolding(addr), isWrite: false })),
+  );
+  results.forEach((r, i) => {
+    t.equal(r.kind, 'response');
+    if (r.kind === 'response') t.equal(r.pdu.readUInt16BE(2), (i + 1) * 100, `request ${i} got its own answer`);
+  });
+  t.equal(new Set(seenTids).size, 4, 'four distinct upstream transaction ids in flight');
+  t.equal(plc.accepted(), 1, 'one connection carried all four');
+});
+
+t.test('a reply with the wrong FC is invalid-response and the connection is recycled', async (t) => {
+  let n = 0;
+  const plc = await scriptedPlc((r, reply) => {
+    n++;
+    reply(r.tid, n === 1 ? Buffer.from([0x04, 2, 0, 1]) : fc3Answer(7));
+  });
+  t.teardown(() => plc.close());
+  const p = pool(plc.port);
+  t.teardown(() => p.close());
+  const bad = await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
+  t.equal(bad.kind, 'invalid-response');
+  if (bad.kind === 'invalid-response') t.match(bad.reason, /function code 0x04/);
+  const good = await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
+  t.equal(good.kind, 'response');
+  t.equal(plc.accepted(), 2, 'a fresh connection after the bad reply');
+});
+
+t.test('a structurally wrong reply (byte count) and a wrong unit id are invalid-response', async (t) => {
+  let n = 0;
+  const plc = await scriptedPlc((r, reply) => {
+    n++;
+    if (n === 1) reply(r.tid, Buffer.from([0x03, 4, 0, 1, 0, 2])); // asked for 1 register, got 2
+    else reply(r.tid, fc3Answer(1), r.unit + 1);
+  });
+  t.teardown(() => plc.close());
+  const p = pool(plc.port);
+  t.teardown(() => p.close());
+  const r1 = await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
+  t.equal(r1.kind, 'invalid-response');
+  const r2 = await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
+  t.equal(r2.kind, 'invalid-response');
+  if (r2.kind === 'invalid-response') t.match(r2.reason, /unit id 2/);
+});
+
+t.test('an exception reply (FC|0x80) is a valid response, passed through', async (t) => {
+  const plc = await scriptedPlc((r, reply) => reply(r.tid, Buffer.from([0x83, 0x02])));
+  t.teardown(() => plc.close());
+  const p = pool(plc.port);
+  t.teardown(() => p.close());
+  const r = await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
+  t.equal(r.kind, 'response');
+  if (r.kind === 'response') t.same([...r.pdu], [0x83, 0x02]);
+});
+
+t.test('a reply with an unknown transaction id is dropped; the real reply still pairs', async (t) => {
+  const plc = await scriptedPlc((r, reply) => {
+    reply((r.tid + 1) & 0xffff, fc3Answer(666));
+    reply(r.tid, fc3Answer(42));
+  });
+  t.teardown(() => plc.close());
+  const p = pool(plc.port);
+  t.teardown(() => p.close());
+  const r = await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
+  t.equal(r.kind, 'response');
+  if (r.kind === 'response') t.equal(r.pdu.readUInt16BE(2), 42);
+  t.equal(plc.accepted(), 1, 'connection kept');
+});
+
+t.test('timeout keeps the tid reserved; the late reply is dropped and frees the slot for the next request', async (t) => {
+  let first: { tid: number; reply: (tid: number, pdu: Buffer) => void } | undefined;
+  const tids: number[] = [];
+  const plc = await scriptedPlc((r, reply) => {
+    tids.push(r.tid);
+    if (first === undefined) first = { tid: r.tid, reply };
+    else reply(r.tid, fc3Answer(2));
+  });
+  t.teardown(() => plc.close());
+  const p = pool(plc.port, { timeoutMs: 200, lateReplyGraceMs: 5000 });
+  t.teardown(() => p.close());
+  const timedOut = await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: true });
+  t.equal(timedOut.kind, 'timeout');
+  t.equal(p.stats().lateReserved, 1, 'slot still reserved for the late reply');
+  // The next request waits (maxInFlight 1, slot reserved) until the late reply comes.
+  const next = p.submit({ clientKey: 'b', unitId: 1, pdu: readHolding(0), isWrite: false });
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(p.stats().queued, 1, 'not sent while the late slot is reserved');
+  t.equal(tids.length, 1);
+  first?.reply(first.tid, fc3Answer(1)); // the late reply: must not be taken as the answer to `next`
+  const r = await next;
+  t.equal(r.kind, 'response');
+  if (r.kind === 'response') t.equal(r.pdu.readUInt16BE(2), 2, 'next got its own answer, not the late one');
+  t.not(tids[1], tids[0], 'a different upstream tid');
+  t.equal(p.stats().lateReserved, 0);
+  t.equal(plc.accepted(), 1);
+});
+
+t.test('a late reply that never comes: the connection is recycled after the grace period', async (t) => {
+  let n = 0;
+  const plc = await scriptedPlc((r, reply) => {
+    if (n++ > 0) reply(r.tid, fc3Answer(9));
+  });
+  t.teardown(() => plc.close());
+  const p = pool(plc.port, { timeoutMs: 150, lateReplyGraceMs: 100 });
+  t.teardown(() => p.close());
+  t.equal((await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false })).kind, 'timeout');
+  const r = await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
+  t.equal(r.kind, 'response', 'served on a fresh connection once the stuck one was recycled');
+  t.equal(plc.accepted(), 2);
+});
+
+t.test('broken framing from the PLC: in-flight request unavailable, next one on a new connection', async (t) => {
+  let n = 0;
+  const plc = await scriptedPlc((r, reply) => {
+    if (n++ === 0) r.socket.write(Buffer.from([0, 1, 0, 7, 0, 3, 1, 3, 2, 0, 0])); // protocol id 7
+    else reply(r.tid, fc3Answer(3));
+  });
+  t.teardown(() => plc.close());
+  const p = pool(plc.port);
+  t.teardown(() => p.close());
+  const r1 = await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
+  t.equal(r1.kind, 'unavailable');
+  if (r1.kind === 'unavailable') t.match(r1.reason, /not replayed.*malformed/);
+  t.equal((await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false })).kind, 'response');
+});
+
+t.test('AbortSignal removes a queued request; a sent one still gets its real answer', async (t) => {
+  const pending: (() => void)[] = [];
+  const plc = await scriptedPlc((r, reply) => pending.push(() => reply(r.tid, fc3Answer(5))));
+  t.teardown(() => plc.close());
+  const p = pool(plc.port);
+  t.teardown(() => p.close());
+  const acSent = new AbortController();
+  const acQueued = new AbortController();
+  const sent = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false, signal: acSent.signal });
+  const queued = p.submit({ clientKey: 'b', unitId: 1, pdu: readHolding(1), isWrite: false, signal: acQueued.signal });
+  while (pending.length === 0) await new Promise((r) => setTimeout(r, 5));
+  t.same(p.stats().byClient, { a: 1, b: 1 });
+  acQueued.abort();
+  acSent.abort();
+  t.same(await queued, { kind: 'unavailable', reason: 'aborted' });
+  t.equal(p.stats().queued, 0);
+  pending.shift()?.();
+  t.equal((await sent).kind, 'response', 'already sent: the outcome is reported, not dropped');
+  t.equal((await p.submit({ clientKey: 'c', unitId: 1, pdu: readHolding(0), isWrite: false, signal: AbortSignal.abort() })).kind, 'unavailable');
+});
+
+t.test('close answers everything outstanding and later submits', async (t) => {
+  const plc = await scriptedPlc(() => {});
+  t.teardown(() => plc.close());
+  const p = pool(plc.port);
+  const a = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
+  const b = p.submit({ clientKey: 'b', unitId: 1, pdu: readHolding(0), isWrite: false });
+  while (p.stats().inFlight === 0) await new Promise((r) => setTimeout(r, 5));
+  await p.close();
+  t.equal((await a).kind, 'unavailable');
+  t.equal((await b).kind, 'unavailable');
+  t.equal((await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false })).kind, 'unavailable');
+  t.same(p.stats().byClient, {});
+});
