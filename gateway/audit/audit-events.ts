@@ -1,0 +1,178 @@
+/**
+ * The public audit contract: every event type name is defined ONCE here (`AUDIT_EVENT_TYPES`), with the
+ * fields each type carries (`AuditEventFields`). Producers (frontdoor, trust, policy reload, main) append
+ * `AuditEventInput` values to an `AuditSink`; the log adds `seq`, `time`, `prev` and `hash`.
+ * IEC 62443-3-3 SR 2.8 (auditable events): who, what, when, where, outcome.
+ *
+ * Why `append` is synchronous and returns a value: it runs on the request path [DESIGN step 10] and a write
+ * failure is an expected runtime outcome (disk full), not an exception. See audit-log.ts for the cost.
+ */
+import type { ReadRange, Table } from '../../protocols/modbus/types.js';
+import type { Outcomes } from '../errors.js';
+
+export const AUDIT_EVENT_TYPES = [
+  'audit.started',
+  'audit.recovered',
+  'audit.gap',
+  'session.open',
+  'session.close',
+  'handshake.rejected',
+  'request.decision',
+  'jit.requested',
+  'jit.approved',
+  'jit.denied',
+  'jit.revoked',
+  'jit.expired',
+  'lock.created',
+  'lock.removed',
+  'trust.changed',
+  'policy.reloaded',
+  'policy.reload-failed',
+] as const;
+
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
+
+/** MSGIDs the SIEM exporter sends that are not chain events (they describe the chain or the export). */
+export const SIEM_CHECKPOINT_TYPE = 'audit.checkpoint';
+export const SIEM_EXPORT_LOSS_TYPE = 'audit.export-loss';
+
+/** The audit flag of a request outcome, from the one table in gateway/errors.ts. */
+export type AuditOutcome = (typeof Outcomes)[keyof typeof Outcomes]['audit'];
+
+/** A write range as given by the producer: values as classified (null = unknowable, FC22). */
+export interface AuditWriteRangeInput {
+  readonly table: Table;
+  readonly start: number;
+  readonly count: number;
+  readonly values: readonly number[] | null;
+}
+
+/** A write range as stored: values included, or their SHA-256 (hex of canonical JSON) per `values` config. */
+export interface AuditWriteRange {
+  readonly table: Table;
+  readonly start: number;
+  readonly count: number;
+  readonly values?: readonly number[] | null;
+  readonly valuesSha256?: string;
+}
+
+export interface RequestDecisionFields<W = AuditWriteRangeInput> {
+  readonly session?: string;
+  /** SPIFFE ID of the peer. */
+  readonly identity: string;
+  /** Modbus/TCP Security role, when the SVID carries one. */
+  readonly role?: string;
+  readonly device: string;
+  readonly unit: number;
+  readonly fc: number;
+  readonly subFunction?: number;
+  readonly transactionId?: number;
+  readonly reads: readonly ReadRange[];
+  readonly writes: readonly W[];
+  readonly decision: 'allow' | 'deny';
+  readonly ruleId: string | null;
+  readonly reason: string;
+  readonly outcome: AuditOutcome;
+  /** PLC exception code when outcome is plc-exception. */
+  readonly exception?: number;
+  readonly latencyMs: number;
+  readonly policyVersion: string;
+  /** Set when the rule ran in shadow (dry-run) mode. */
+  readonly shadow?: boolean;
+}
+
+/** Fields per event type. Keys must equal AUDIT_EVENT_TYPES (checked below). */
+export interface AuditEventFields {
+  'audit.started': { readonly pid: number; readonly fsync: string; readonly values: 'include' | 'hash'; readonly segmentBytes: number; readonly version?: string };
+  /** A torn last line (crash mid-write) was cut away on open; its bytes are kept as a digest. */
+  'audit.recovered': {
+    readonly file: string;
+    readonly truncatedBytes: number;
+    readonly discardedSha256: string;
+    readonly lastGoodSeq: number;
+    readonly reason: 'torn-tail' | 'unparsable-tail' | 'bad-hash-tail';
+  };
+  /** Events that could not be written while the log was failing [IEC 62443-3-3 SR 2.10]. */
+  'audit.gap': { readonly lost: number; readonly since: string; readonly error: string };
+  'session.open': {
+    readonly session: string;
+    readonly identity: string;
+    readonly role?: string;
+    readonly peer: string;
+    readonly transport: 'mbaps' | 'grpc';
+    readonly svidNotAfter?: string;
+  };
+  'session.close': {
+    readonly session: string;
+    readonly identity: string;
+    readonly reason: string;
+    readonly requests?: number;
+    readonly durationMs?: number;
+  };
+  'handshake.rejected': { readonly peer: string; readonly code: string; readonly detail?: string; readonly spiffeId?: string };
+  'request.decision': RequestDecisionFields;
+  'jit.requested': {
+    readonly grantId: string;
+    readonly requester: string;
+    readonly ruleId?: string;
+    readonly devices?: readonly string[];
+    readonly reason: string;
+    readonly durationMs: number;
+  };
+  'jit.approved': { readonly grantId: string; readonly approver: string; readonly expiresAt: string };
+  'jit.denied': { readonly grantId: string; readonly by: string; readonly reason?: string };
+  'jit.revoked': { readonly grantId: string; readonly by: string; readonly reason?: string };
+  'jit.expired': { readonly grantId: string };
+  'lock.created': {
+    readonly lockId: string;
+    readonly target: { readonly kind: 'identity' | 'role' | 'device' | 'grant'; readonly value: string };
+    readonly by: string;
+    readonly reason: string;
+    readonly expiresAt?: string;
+  };
+  'lock.removed': { readonly lockId: string; readonly by?: string; readonly reason?: string };
+  'trust.changed': {
+    readonly identity: string;
+    readonly from: number;
+    readonly to: number;
+    readonly state: 'normal' | 'read-only' | 'ended';
+    readonly reasons?: readonly string[];
+  };
+  'policy.reloaded': { readonly policyVersion: string; readonly previousVersion?: string; readonly file?: string; readonly rules?: number };
+  'policy.reload-failed': { readonly file?: string; readonly error: string; readonly keptVersion?: string };
+}
+
+// Compile-time proof that the field map and the name list agree (both directions).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const namesMatchFields: Same<keyof AuditEventFields, AuditEventType> = true;
+void namesMatchFields;
+
+/** What producers append: `{ type, ...fields }`. */
+export type AuditEventInput = { [K in AuditEventType]: { readonly type: K } & AuditEventFields[K] }[AuditEventType];
+
+/** Fields the log adds; producers cannot set them. */
+export interface ChainFields {
+  readonly seq: number;
+  /** RFC 3339 UTC with milliseconds. */
+  readonly time: string;
+  /** SHA-256 hex of the previous event's canonical JSON (64 zeros for seq 1). */
+  readonly prev: string;
+  /** SHA-256 hex of this event's canonical JSON without `hash`. */
+  readonly hash: string;
+}
+
+/** An event as stored in a segment line and handed to exporters. */
+export type AuditRecord = ChainFields & { readonly type: AuditEventType } & Record<string, unknown>;
+
+export type AppendResult = { readonly ok: true; readonly seq: number } | { readonly ok: false; readonly error: string };
+
+/** The small interface the data path receives [DESIGN "Module boundaries"]. */
+export interface AuditSink {
+  append(e: AuditEventInput): AppendResult;
+}
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+export function isAuditEventType(s: string): s is AuditEventType {
+  return (AUDIT_EVENT_TYPES as readonly string[]).includes(s);
+}

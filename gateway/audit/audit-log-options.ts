@@ -1,0 +1,71 @@
+/**
+ * Options of AuditLog.open and their defaults.
+ *
+ * fsync policy (durability vs request-path cost; every policy writes each event with write(2) before
+ * append() returns, so a gateway *process* crash loses nothing; the policy is about power loss / kernel crash):
+ * - `'always'`: fdatasync after every event. Nothing acknowledged is lost on power failure. Cost: one disk
+ *   flush per event on the request path (≈0.1–10 ms depending on the disk): caps the event rate at 1/flush.
+ * - `'interval'` (default, 200 ms), `number` or `{ intervalMs }`: fdatasync off the request path every interval when there
+ *   are unsynced events. Power loss loses at most the last interval; the torn tail is recovered on open and
+ *   the next checkpoint exposes nothing, because checkpoints always fsync first (they never name an event
+ *   that is not on disk).
+ * - `'never'`: leave it to the kernel (≈30 s writeback). For tests and tmpfs.
+ */
+import type { Registry } from 'prom-client';
+import type { CheckpointSigner } from './checkpoint-signer.js';
+
+export type FsyncPolicy = 'always' | 'never' | 'interval' | number | { readonly intervalMs: number };
+
+/** Minimal logger (pino's Logger fits). */
+export interface AuditLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface AuditClock {
+  now(): number;
+}
+
+export interface AuditLogOptions {
+  readonly dir: string;
+  /** Rotate the segment before it would grow beyond this (default 64 MiB). */
+  readonly segmentBytes?: number;
+  readonly fsync?: FsyncPolicy;
+  readonly checkpoint?: { readonly everyEvents?: number; readonly everyMs?: number; readonly signer: CheckpointSigner };
+  /** Written Modbus values in request.decision events: as is, or their SHA-256 (default 'include'). */
+  readonly values?: 'include' | 'hash';
+  /**
+   * IEC 62443-3-3 SR 2.10 response to audit failure: `fail-closed` (default) makes healthy() false while
+   * writes fail, so the gateway denies requests; `continue` keeps serving and raises the alarm (error log,
+   * metrics, status()). Either way an `audit.gap` event records how many events were lost once writes work.
+   */
+  readonly failurePolicy?: 'fail-closed' | 'continue';
+  /** Warn (log + status().diskLow + metric) when the audit filesystem has less free space [SR 2.9]. */
+  readonly minFreeBytes?: number;
+  readonly diskCheckMs?: number;
+  /** While failing, retry a write this often even when no events come (default 1000 ms). */
+  readonly retryMs?: number;
+  readonly logger?: AuditLogger;
+  readonly clock?: AuditClock;
+  readonly registry?: Registry;
+  /** Recorded in audit.started. */
+  readonly version?: string;
+}
+
+export const silentLogger: AuditLogger = { info() {}, warn() {}, error() {} };
+export const systemClock: AuditClock = { now: () => Date.now() };
+
+export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_FSYNC_INTERVAL_MS = 200;
+
+export function fsyncIntervalMs(p: FsyncPolicy): number | null {
+  if (p === 'always' || p === 'never') return null;
+  if (p === 'interval') return DEFAULT_FSYNC_INTERVAL_MS;
+  return typeof p === 'number' ? p : p.intervalMs;
+}
+
+export function describeFsync(p: FsyncPolicy): string {
+  const ms = fsyncIntervalMs(p);
+  return ms === null ? String(p) : `interval:${ms}ms`;
+}

@@ -1,0 +1,27 @@
+/**
+ * Turns a producer's event into the stored record: adds chain fields, applies the `values` policy to
+ * request.decision writes (include, or SHA-256 of the canonical JSON of the values), hashes.
+ */
+import type { AuditEventInput, AuditRecord, AuditWriteRange, AuditWriteRangeInput } from './audit-events.js';
+import { canonicalJson, sha256Hex } from './canonical-json.js';
+
+const RESERVED = new Set(['seq', 'time', 'prev', 'hash']);
+
+export function buildRecord(
+  input: AuditEventInput,
+  chain: { seq: number; time: string; prev: string; values: 'include' | 'hash' },
+): { record: AuditRecord; line: string } {
+  const fields: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(input)) if (!RESERVED.has(k)) fields[k] = v;
+  if (input.type === 'request.decision' && chain.values === 'hash') fields['writes'] = input.writes.map(hashValues);
+  const unhashed = { ...fields, seq: chain.seq, time: chain.time, prev: chain.prev };
+  const hash = sha256Hex(canonicalJson(unhashed));
+  const record = { ...unhashed, hash } as unknown as AuditRecord;
+  return { record, line: canonicalJson(record) };
+}
+
+function hashValues(w: AuditWriteRangeInput): AuditWriteRange {
+  const { values, ...range } = w;
+  if (values === null) return { ...range, values: null };
+  return { ...range, valuesSha256: sha256Hex(canonicalJson(values)) };
+}
