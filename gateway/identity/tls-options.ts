@@ -1,0 +1,163 @@
+/**
+ * TLS wiring for SPIFFE mTLS [X509-SVID 5; MB-TCP-SEC]: TLS 1.2+ only, ECDHE + AEAD suites, a required
+ * client certificate, OpenSSL chain checks against every trusted authority (own + federated) and then the
+ * SPIFFE check against the bundle of the peer ID's OWN trust domain (`verifyPeerChain`). No hostname check:
+ * SPIFFE authenticates the ID in the URI SAN.
+ *
+ * How rejections surface in Node 20 (measured, see test/integration/identity-tls.test.ts):
+ * - no client certificate: OpenSSL sends a fatal alert (handshake_failure in 1.2, certificate_required in
+ *   1.3); the server emits 'tlsClientError' with ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE.
+ * - unknown CA / expired / not yet valid: Node's verify callback always continues, then the server
+ *   destroys the socket before 'secureConnection' and emits 'tlsClientError' (ECONNRESET) with that socket,
+ *   whose `authorizationError` holds the OpenSSL code → pass both to `reasonFromTlsError(err, socket)`.
+ * - chains OpenSSL accepts but SPIFFE refuses (federated CA minting our IDs, two URI SANs, CA leaf…):
+ *   'secureConnection' fires; call `peerIdentityFromSocket` before reading a byte and destroy on failure.
+ */
+import type tls from 'node:tls';
+import { verifyPeerChain, type PeerVerifyResult, type RejectReason } from './peer-verifier.js';
+import type { Authorizer } from './authorizers.js';
+import type { BundleSet } from './bundle-set.js';
+import { svidPem, type X509Svid } from './x509-svid.js';
+
+/** TLS 1.3 AEAD suites, then TLS 1.2 ECDHE with AEAD only [MB-TCP-SEC R-06..R-08: ECDHE-ECDSA-AES128-GCM-SHA256 first]. */
+export const CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+export const ECDH_CURVES = 'X25519:P-256:P-384';
+
+export interface ServerTlsExtras {
+  readonly handshakeTimeoutMs?: number;
+  readonly sessionTimeoutSec?: number;
+}
+
+function common(svid: X509Svid, bundles: BundleSet): tls.SecureContextOptions & { minVersion: tls.SecureVersion } {
+  const { certPem, keyPem } = svidPem(svid);
+  return { cert: certPem, key: keyPem, ca: bundles.allAuthoritiesPem(), minVersion: 'TLSv1.2', ciphers: CIPHERS, ecdhCurve: ECDH_CURVES };
+}
+
+/** Also usable with `server.setSecureContext()` after an SVID rotation (live sessions keep their context). */
+export function serverTlsOptions(svid: X509Svid, bundles: BundleSet, opts: ServerTlsExtras = {}): tls.TlsOptions {
+  return {
+    ...common(svid, bundles),
+    honorCipherOrder: true,
+    requestCert: true, // [MB-TCP-SEC] mutual authentication is mandatory
+    rejectUnauthorized: true,
+    handshakeTimeout: opts.handshakeTimeoutMs ?? 10_000,
+    sessionTimeout: opts.sessionTimeoutSec ?? 300,
+  };
+}
+
+/**
+ * Client side: OpenSSL verifies the chain against all authorities, then `checkServerIdentity` (called by
+ * Node with the detailed peer certificate) runs the SPIFFE verification and the optional authorizer
+ * instead of a hostname check.
+ */
+export function clientTlsOptions(svid: X509Svid, bundles: BundleSet, opts: { authorizer?: Authorizer; now?: () => Date } = {}): tls.ConnectionOptions {
+  const now = opts.now ?? (() => new Date());
+  return {
+    ...common(svid, bundles),
+    rejectUnauthorized: true,
+    checkServerIdentity: (_host, cert) => {
+      const r = verifyPeerChain(chainFromPeerCertificate(cert), bundles, now());
+      if (!r.ok) return spiffeError(r.reason, r.detail);
+      const a = opts.authorizer?.(r.peer.id);
+      if (a !== undefined && !a.ok) return spiffeError('unauthorized', a.reason);
+      return undefined;
+    },
+  };
+}
+
+function spiffeError(reason: string, detail: string): Error {
+  return Object.assign(new Error(`SPIFFE peer verification failed (${reason}): ${detail}`), { code: 'ERR_SPIFFE_PEER', reason });
+}
+
+/** The DER chain the peer sent, leaf first (Node may append issuers it found in our `ca` store: harmless). */
+export function chainFromPeerCertificate(cert: tls.PeerCertificate | tls.DetailedPeerCertificate | null | undefined): Buffer[] {
+  const out: Buffer[] = [];
+  let cur: tls.DetailedPeerCertificate | undefined = cert as tls.DetailedPeerCertificate | undefined;
+  while (cur?.raw !== undefined && out.length < 10) {
+    out.push(cur.raw);
+    const next: tls.DetailedPeerCertificate | undefined = cur.issuerCertificate;
+    if (next === undefined || next === cur || next.raw === undefined || next.raw.equals(cur.raw)) break;
+    cur = next;
+  }
+  return out;
+}
+
+export function peerIdentityFromSocket(socket: tls.TLSSocket, bundles: BundleSet, now: Date): PeerVerifyResult {
+  const chain = chainFromPeerCertificate(socket.getPeerCertificate(true));
+  if (chain.length === 0) return { ok: false, reason: 'no-certificate', detail: 'the peer sent no certificate' };
+  const r = verifyPeerChain(chain, bundles, now);
+  if (!r.ok) return r;
+  // OpenSSL's own verdict against the union (only set when the server ran with rejectUnauthorized false).
+  if (socket.authorizationError !== undefined && socket.authorizationError !== null) {
+    const code = String(socket.authorizationError);
+    return { ok: false, reason: reasonFromTlsError({ code }), detail: `OpenSSL: ${code}` };
+  }
+  return r;
+}
+
+const CODE_REASONS: Readonly<Record<string, RejectReason>> = {
+  CERT_HAS_EXPIRED: 'expired',
+  ERR_TLS_CERT_HAS_EXPIRED: 'expired',
+  CERT_NOT_YET_VALID: 'not-yet-valid',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'untrusted-chain',
+  SELF_SIGNED_CERT_IN_CHAIN: 'untrusted-chain',
+  UNABLE_TO_GET_ISSUER_CERT: 'untrusted-chain',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'untrusted-chain',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'untrusted-chain',
+  CERT_SIGNATURE_FAILURE: 'untrusted-chain',
+  CERT_UNTRUSTED: 'untrusted-chain',
+  CERT_CHAIN_TOO_LONG: 'untrusted-chain',
+  INVALID_CA: 'untrusted-chain',
+  PATH_LENGTH_EXCEEDED: 'untrusted-chain',
+  // OpenSSL checks EKU/keyUsage purpose (sslclient/sslserver) before we do.
+  INVALID_PURPOSE: 'bad-extended-key-usage',
+  ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: 'no-certificate',
+  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: 'no-certificate',
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: 'expired',
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: 'untrusted-chain',
+};
+
+/**
+ * Maps a TLS error (client 'error', server 'tlsClientError') to a RejectReason. Pass the server-side
+ * socket too: after a verify failure Node keeps the OpenSSL code in `socket.authorizationError`.
+ * Unknown errors map to 'untrusted-chain' (the peer was not authenticated).
+ */
+export function reasonFromTlsError(err: unknown, socket?: { authorizationError?: unknown }): RejectReason {
+  const authz = socket?.authorizationError;
+  if (typeof authz === 'string' && authz !== '') {
+    const byAuthz = CODE_REASONS[authz];
+    if (byAuthz !== undefined) return byAuthz;
+  }
+  const spiffeReason = (err as { reason?: unknown } | null)?.reason;
+  if (typeof spiffeReason === 'string' && isRejectReason(spiffeReason)) return spiffeReason;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') {
+    const byCode = CODE_REASONS[code];
+    if (byCode !== undefined) return byCode;
+  }
+  const msg = err instanceof Error ? err.message : '';
+  if (/peer did not return a certificate|certificate required/i.test(msg)) return 'no-certificate';
+  if (/certificate has expired|certificate expired/i.test(msg)) return 'expired';
+  if (/not yet valid/i.test(msg)) return 'not-yet-valid';
+  return 'untrusted-chain';
+}
+
+const REASONS: ReadonlySet<string> = new Set<RejectReason>([
+  'no-certificate', 'no-uri-san', 'multiple-uri-sans', 'invalid-spiffe-id', 'root-path-id', 'leaf-is-ca',
+  'missing-digital-signature', 'leaf-key-cert-sign', 'leaf-crl-sign', 'bad-extended-key-usage',
+  'no-bundle-for-trust-domain', 'untrusted-chain', 'expired', 'not-yet-valid',
+]);
+
+export function isRejectReason(s: string): s is RejectReason {
+  return REASONS.has(s);
+}
