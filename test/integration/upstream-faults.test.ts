@@ -1,0 +1,143 @@
+/**
+ * DevicePool against the real PLC simulator with faults: PLC down, silent, slow (timed-out write), dropping
+ * the connection, restarting. Proves: right outcome kinds, recovery, and that nothing sent is ever resent
+ * (simulator request and write counters). 127.0.0.1, port 0, bounded.
+ */
+import t, { type Test } from 'tap';
+import net from 'node:net';
+import { once } from 'node:events';
+import { startSimulator, type Simulator } from '../../simulators/simulator.js';
+import type { Scenario } from '../../simulators/scenario.js';
+import { DevicePool } from '../../gateway/upstream/device-pool.js';
+import { defaultDialer } from '../../gateway/upstream/default-dialer.js';
+import type { DevicePoolOptions, PlcDialer, UpstreamResult } from '../../gateway/upstream/types.js';
+
+const scenario: Scenario = {
+  name: 'upstream-faults',
+  unknownUnit: 'exception',
+  units: [{ id: 1, tables: { coils: 16, discrete: 16, holding: 256, input: 16 }, init: { holding: { 0: [11, 22, 33] } } }],
+};
+const readHolding = (addr: number) => Buffer.from([0x03, addr >> 8, addr & 0xff, 0, 1]);
+const writeHolding = (addr: number, v: number) => Buffer.from([0x06, addr >> 8, addr & 0xff, v >> 8, v & 0xff]);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function sim(t: Test, over: { scanDelayMs?: number; port?: number } = {}): Promise<Simulator> {
+  const s = await startSimulator({ scenario, port: over.port ?? 0, scanDelayMs: over.scanDelayMs ?? 2, tickMs: 0, maxConnections: 4 });
+  t.teardown(() => s.close());
+  return s;
+}
+
+function pool(t: Test, port: number, over: Partial<DevicePoolOptions> = {}): DevicePool {
+  const p = new DevicePool({ name: 'plc', host: '127.0.0.1', port, maxConnections: 1, maxInFlight: 1, timeoutMs: 1000, queueLimit: 100, backoff: { initialMs: 40, maxMs: 200 }, ...over });
+  t.teardown(() => p.close());
+  return p;
+}
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer().listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+function value(r: UpstreamResult): number | string {
+  return r.kind === 'response' ? r.pdu.readUInt16BE(2) : r.kind;
+}
+
+async function until(cond: () => boolean, what: string, maxMs = 5000): Promise<void> {
+  for (let waited = 0; !cond(); waited += 5) {
+    if (waited > maxMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+t.test('PLC down: unavailable without waiting out the timeout; fast fail while backing off', async (t) => {
+  const port = await freePort();
+  let dials = 0;
+  const counting: PlcDialer = (h, p, s) => {
+    dials++;
+    return defaultDialer(h, p, s);
+  };
+  const p = pool(t, port, { timeoutMs: 20_000, backoff: { initialMs: 30_000, maxMs: 60_000 }, dialer: counting });
+  const r = await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
+  t.equal(r.kind, 'unavailable', 'a 20 s timeout did not hold the request: the refused connect answered it');
+  if (r.kind === 'unavailable') t.match(r.reason, /unreachable.*ECONNREFUSED/);
+  t.equal(p.stats().down, true);
+  const again = await p.submit({ clientKey: 'b', unitId: 1, pdu: readHolding(0), isWrite: false });
+  t.equal(again.kind, 'unavailable');
+  t.equal(dials, 1, 'no new connect attempt before the backoff elapsed');
+});
+
+t.test('PLC not up yet: a queued request waits for the reconnect within its timeout', async (t) => {
+  const port = await freePort();
+  const p = pool(t, port, { timeoutMs: 5000, backoff: { initialMs: 40, maxMs: 150 } });
+  const pending = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(1), isWrite: false });
+  await sleep(300);
+  const s = await sim(t, { port });
+  t.equal(value(await pending), 22, 'answered once the PLC came up');
+  t.equal(s.counters().requests, 1);
+  t.equal(p.stats().down, false);
+});
+
+t.test('PLC silent: timeout; after the fault clears the next request works', async (t) => {
+  const s = await sim(t);
+  const p = pool(t, s.port, { timeoutMs: 400, lateReplyGraceMs: 150 });
+  t.equal(value(await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false })), 11, 'warm');
+  s.setFault({ mode: 'silent' });
+  t.equal((await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false })).kind, 'timeout');
+  t.equal(s.counters().dropped, 1);
+  s.setFault({ mode: 'none' });
+  t.equal(value(await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(2), isWrite: false })), 33, 'recovered');
+  t.equal(s.counters().requests, 3, 'nothing was resent');
+});
+
+t.test('a timed-out write is applied at most once; the queue behind it is untouched', async (t) => {
+  const s = await sim(t);
+  const p = pool(t, s.port, { timeoutMs: 1000, lateReplyGraceMs: 5000 });
+  s.setFault({ mode: 'slow', delayMs: 1200 });
+  const write = p.submit({ clientKey: 'hmi', unitId: 1, pdu: writeHolding(10, 1234), isWrite: true });
+  await until(() => s.counters().requests === 1, 'the write to reach the PLC');
+  s.setFault({ mode: 'none' }); // the write already got its slow delay; later requests are answered at once
+  await sleep(400);
+  const queuedRead = p.submit({ clientKey: 'historian', unitId: 1, pdu: readHolding(1), isWrite: false });
+  t.equal((await write).kind, 'timeout');
+  t.equal(p.stats().queued, 1, 'the queued read was not flushed by the timeout');
+  t.equal(value(await queuedRead), 22, 'served after the late reply freed the slot');
+  const c = s.counters();
+  t.equal(c.byFc['6'], 1, 'the write reached the PLC exactly once');
+  t.equal(c.writes['holding:1:10'], 1, 'and was applied exactly once');
+  t.equal(s.store(1).get('holding', 10), 1234);
+  t.equal(p.stats().lateReserved, 0, 'late reply dropped, slot freed');
+});
+
+t.test('connection dropped after a write was sent: unavailable, never replayed, then recovery', async (t) => {
+  const s = await sim(t);
+  const p = pool(t, s.port);
+  t.equal(value(await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false })), 11);
+  s.setFault({ mode: 'close' });
+  const r = await p.submit({ clientKey: 'hmi', unitId: 1, pdu: writeHolding(11, 77), isWrite: true });
+  t.equal(r.kind, 'unavailable');
+  if (r.kind === 'unavailable') t.match(r.reason, /not replayed/);
+  s.setFault({ mode: 'none' });
+  t.equal(value(await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(2), isWrite: false })), 33, 'reconnected');
+  const c = s.counters();
+  t.equal(c.byFc['6'], 1, 'the write was sent once, not again on the new connection');
+  t.equal(c.writes['holding:1:11'], undefined, 'the close fault executed nothing');
+  t.equal(c.connections.accepted, 2);
+});
+
+t.test('PLC restart: the request in flight is unavailable, requests during the outage recover', async (t) => {
+  const s = await sim(t, { scanDelayMs: 150 });
+  const p = pool(t, s.port, { timeoutMs: 5000 });
+  t.equal(value(await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false })), 11);
+  const inFlight = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
+  await until(() => s.counters().requests === 2, 'the request to reach the PLC');
+  const restarting = s.restart(400);
+  const r = await inFlight;
+  t.equal(r.kind, 'unavailable', 'sent, then the PLC went away: not resent');
+  const during = p.submit({ clientKey: 'b', unitId: 1, pdu: readHolding(2), isWrite: false });
+  await restarting;
+  t.equal(value(await during), 33, 'waited for the reconnect and got its answer');
+  t.equal(s.counters().restarts, 1);
+});
