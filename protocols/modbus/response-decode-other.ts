@@ -78,8 +78,8 @@ export function decodeRawResponse(pdu: Buffer, fc: number): R {
   const want = fixed[fc];
   if (want !== undefined && pdu.length !== want) return badResponse(`PDU length ${pdu.length}, expected ${want}`);
   if (fc === 12 || fc === 17) {
-    const byteCount = pdu.length >= 2 ? pdu.readUInt8(1) : -1;
-    if (pdu.length !== 2 + byteCount) return badResponse('byte count does not match PDU length');
+    if (pdu.length < 2 || pdu.length !== 2 + pdu.readUInt8(1)) return badResponse('byte count does not match PDU length');
+    const byteCount = pdu.readUInt8(1);
     if (fc === 12 && byteCount < 6) return badResponse(`byte count ${byteCount} < 6`);
   }
   return ok({ type: 'raw', fc, data: Buffer.from(pdu.subarray(1)) });
