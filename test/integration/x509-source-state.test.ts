@@ -1,0 +1,154 @@
+/**
+ * X509Source against the dev issuer over a real unix socket: first SVID, updates, and the
+ * ok → stale → failed-closed → ok life cycle when the agent goes away and comes back.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import t from 'tap';
+import { isGatewayError } from '../../gateway/errors.js';
+import { DevCa } from '../../gateway/identity/dev-ca.js';
+import { DevIssuer } from '../../gateway/identity/dev-issuer.js';
+import type { IdentityLogger } from '../../gateway/identity/identity-logger.js';
+import { WorkloadApiClient } from '../../gateway/identity/workload-api-client.js';
+import { X509Source, type X509SourceState } from '../../gateway/identity/x509-source.js';
+import type { X509Svid } from '../../gateway/identity/x509-svid.js';
+
+const GW = 'spiffe://plant.example/gateway';
+const FAST = { initialMs: 25, maxMs: 100 };
+
+async function until(what: string, cond: () => boolean, ms = 8000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function recordingLogger() {
+  const lines: { level: string; msg: string }[] = [];
+  const at = (level: string) => (_o: object, msg?: string) => void lines.push({ level, msg: msg ?? '' });
+  const logger: IdentityLogger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  return { lines, logger };
+}
+
+function watchSource(src: X509Source) {
+  const states: X509SourceState[] = [];
+  const updates: X509Svid[] = [];
+  src.on('state', (s) => states.push(s));
+  src.on('update', (svid) => updates.push(svid));
+  return { states, updates };
+}
+
+const ca = await DevCa.create({ trustDomain: 'plant.example' });
+const dir = await mkdtemp(join(tmpdir(), 'vg-xs-'));
+t.teardown(() => rm(dir, { recursive: true, force: true }));
+let n = 0;
+const sockPath = (): string => join(dir, `s${++n}.sock`);
+
+t.test('create waits for the first SVID; updates on rotation only, not on identical repeats', async (t) => {
+  const socketPath = sockPath();
+  const issuer = await DevIssuer.start({ socketPath, ca, spiffeId: GW, federatedBundles: { 'spiffe://other.org': ca.bundleDer() } });
+  t.teardown(() => issuer.close());
+  const src = await X509Source.create({ address: `unix://${socketPath}`, backoff: FAST });
+  t.teardown(() => src.close());
+  t.equal(src.state(), 'ok');
+  const first = src.getX509Svid();
+  t.equal(first.id.toString(), GW);
+  t.ok(src.secondsUntilExpiry() > 86_000 && src.secondsUntilExpiry() <= 86_400, 'about 24 h left');
+  t.same(src.getBundleSet().trustDomains().sort(), ['other.org', 'plant.example']);
+
+  const seen = watchSource(src);
+  await issuer.resend();
+  await issuer.rotateNow();
+  await until('update', () => seen.updates.length === 1);
+  await issuer.resend();
+  await issuer.rotateNow();
+  await until('second update', () => seen.updates.length === 2);
+  t.equal(seen.updates.length, 2, 'two rotations, two updates; repeats ignored');
+  t.notOk(seen.updates[1]?.keyDer.equals(first.keyDer));
+  t.equal(src.getX509Svid(), seen.updates[1], 'getX509Svid serves the latest');
+  t.same(seen.states, [], 'no state change while healthy');
+});
+
+t.test('agent lost: stale until NotAfter, then failed closed (loud), then ok when it returns', async (t) => {
+  const socketPath = sockPath();
+  // 3 s TTL: rotation would happen at 1.5 s, but the issuer is stopped before that.
+  const issuer = await DevIssuer.start({ socketPath, ca, spiffeId: GW, ttlSeconds: 3 });
+  const { lines, logger } = recordingLogger();
+  const src = await X509Source.create({ address: `unix://${socketPath}`, backoff: FAST, logger });
+  t.teardown(() => src.close());
+  const seen = watchSource(src);
+  const svid = src.getX509Svid();
+
+  await issuer.close();
+  await until('stale', () => seen.states.includes('stale'));
+  t.equal(src.state(), 'stale');
+  t.equal(src.getX509Svid(), svid, 'the last SVID is still served while valid');
+
+  await until('failed-closed', () => seen.states.includes('failed-closed'), 6000);
+  t.ok(Date.now() >= svid.notAfter.getTime(), 'not before NotAfter');
+  t.equal(src.state(), 'failed-closed');
+  t.throws(() => src.getX509Svid(), { code: 'GW_ERR_IDENTITY_UNAVAILABLE', message: /unreachable.*expired/ });
+  t.ok(lines.some((l) => l.level === 'error' && /FAILING CLOSED/.test(l.msg)), 'failing closed is logged at error level');
+  t.ok(src.secondsUntilExpiry() <= 0);
+
+  const again = await DevIssuer.start({ socketPath, ca, spiffeId: GW, ttlSeconds: 60 });
+  t.teardown(() => again.close());
+  await until('ok again', () => src.state() === 'ok');
+  t.same(seen.states, ['stale', 'failed-closed', 'ok']);
+  t.equal(seen.updates.length, 1, 'the fresh SVID is announced');
+  t.not(src.getX509Svid(), svid);
+  t.ok(src.secondsUntilExpiry() > 50);
+});
+
+t.test('state follows the injected clock', async (t) => {
+  const socketPath = sockPath();
+  const issuer = await DevIssuer.start({ socketPath, ca, spiffeId: GW });
+  let offset = 0;
+  const src = await X509Source.create({ address: `unix://${socketPath}`, backoff: FAST, clock: () => Date.now() + offset });
+  t.teardown(() => src.close());
+  offset = 25 * 3600_000; // past the 24 h NotAfter while the agent is still up: an unrotated SVID is not served either
+  t.equal(src.state(), 'failed-closed');
+  t.throws(() => src.getX509Svid(), { code: 'GW_ERR_IDENTITY_UNAVAILABLE' });
+  offset = 0;
+  t.equal(src.state(), 'ok');
+  await issuer.close();
+  await until('stale', () => src.state() === 'stale');
+  offset = 12 * 3600_000;
+  t.equal(src.state(), 'stale');
+  t.ok(src.secondsUntilExpiry() < 12.1 * 3600);
+});
+
+t.test('create fails clearly: timeout with the address and last error, or a fatal API error', async (t) => {
+  const missing = join(dir, 'no-agent.sock');
+  const t0 = Date.now();
+  const err = await X509Source.create({ address: `unix://${missing}`, timeoutMs: 300, backoff: FAST }).catch((e: unknown) => e);
+  t.ok(isGatewayError(err) && err.code === 'GW_ERR_IDENTITY_UNAVAILABLE');
+  t.match((err as Error).message, new RegExp(`${missing.replace(/\./g, '\\.')}.*within 300 ms.*last error: .*UNAVAILABLE`));
+  t.ok(Date.now() - t0 < 5000, 'gives up at the timeout');
+
+  const socketPath = sockPath();
+  const server = new grpc.Server(); // no service: every method is UNIMPLEMENTED
+  await new Promise<void>((res, rej) => server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+  t.teardown(() => server.forceShutdown());
+  const fatal = await X509Source.create({ address: `unix://${socketPath}`, timeoutMs: 20_000, backoff: FAST }).catch((e: unknown) => e);
+  t.ok(isGatewayError(fatal) && fatal.code === 'GW_ERR_IDENTITY_UNAVAILABLE');
+  t.match((fatal as Error).message, /UNIMPLEMENTED/);
+  t.ok(isGatewayError((fatal as Error).cause) && ((fatal as Error).cause as { code: string }).code === 'GW_ERR_WORKLOAD_API');
+
+  await t.rejects(X509Source.create({ address: 'unix://tmp/agent.sock' }), { code: 'GW_ERR_ENDPOINT_ADDRESS' });
+});
+
+t.test('a client passed in stays open after the source closes', async (t) => {
+  const socketPath = sockPath();
+  const issuer = await DevIssuer.start({ socketPath, ca, spiffeId: GW });
+  t.teardown(() => issuer.close());
+  const client = WorkloadApiClient.create({ address: `unix://${socketPath}`, backoff: FAST });
+  t.teardown(() => client.close());
+  const src = await X509Source.create({ client });
+  src.close();
+  const ctx = await client.fetchX509Context();
+  t.equal(ctx.svids[0]?.id.toString(), GW);
+});
