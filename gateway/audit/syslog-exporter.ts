@@ -1,0 +1,284 @@
+/**
+ * SIEM export: audit events and checkpoints as RFC 5424 messages (or CEF inside RFC 5424) over TLS with
+ * RFC 5425 octet-counting framing (default port 6514), mutual TLS with options injected by the gateway (its
+ * SVID as client certificate). Records go through a bounded on-disk spool (syslog-spool.ts), so nothing is
+ * lost while the receiver restarts; reconnects back off exponentially with jitter.
+ *
+ * Delivery: AT LEAST ONCE (duplicates possible, loss only on spool overflow, which is counted and reported).
+ * RFC 5425 has no application-level acknowledgement: a successful socket write only means the bytes reached
+ * our kernel. So a record counts as acknowledged only after it was written AND the connection stayed up for
+ * `ackDelayMs` afterwards; when the connection drops, every unacknowledged record is sent again on the next
+ * connection. A receiver that dies holding records in its own socket buffer therefore causes duplicates, not
+ * loss. Only acknowledged records leave the spool.
+ */
+import { hostname as osHostname } from 'node:os';
+import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import type { Checkpoint } from './audit-checkpoint.js';
+import type { AuditRecord } from './audit-events.js';
+import type { AuditSubscriber } from './audit-log.js';
+import { silentLogger, type AuditLogger } from './audit-log-options.js';
+import { cefForCheckpoint, cefForEvent } from './cef-format.js';
+import { DiskSpool, type SpoolPos } from './syslog-spool.js';
+import {
+  frameOctetCounted,
+  rfc5424ForCheckpoint,
+  rfc5424ForEvent,
+  rfc5424ForLoss,
+  severityOf,
+  Severity,
+  syslogMessage,
+  type SyslogHeader,
+} from './syslog-format.js';
+
+export interface SyslogExporterOptions {
+  readonly host: string;
+  /** Default 6514 [RFC 5425 4.1]. */
+  readonly port?: number;
+  /** TLS client options (cert/key = the gateway SVID, ca = the SIEM's CA). A function is called per connect, so a rotated SVID is used. */
+  readonly tls: ConnectionOptions | (() => ConnectionOptions);
+  readonly format?: 'rfc5424' | 'cef';
+  readonly spool: { readonly dir: string; readonly maxBytes?: number; readonly fileBytes?: number };
+  readonly hostname?: string;
+  readonly facility?: number;
+  readonly enterpriseId?: string;
+  /** Product version in CEF headers. */
+  readonly version?: string;
+  readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
+  readonly ackDelayMs?: number;
+  readonly connectTimeoutMs?: number;
+  readonly logger?: AuditLogger;
+}
+
+export interface SyslogExporterStats {
+  readonly connected: boolean;
+  readonly sent: number;
+  readonly acked: number;
+  /** Records dropped by spool overflow (each drop is also reported to the SIEM). */
+  readonly dropped: number;
+  readonly reconnects: number;
+  readonly spoolBytes: number;
+}
+
+interface InFlight {
+  readonly pos: SpoolPos;
+  readonly count: number;
+  writtenAt: number | null;
+}
+
+export class SyslogExporter {
+  private readonly spool: DiskSpool;
+  private readonly header: SyslogHeader;
+  private socket: TLSSocket | null = null;
+  private ready = false;
+  private sentPos: SpoolPos | null = null;
+  private inflight: InFlight[] = [];
+  private pending: { seq: number | null; text: string }[] = [];
+  private flushQueued = false;
+  private attempt = 0;
+  private closed = false;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private readonly ackTimer: NodeJS.Timeout;
+  private counters = { sent: 0, acked: 0, dropped: 0, reconnects: 0 };
+  private waiters: (() => void)[] = [];
+
+  constructor(private readonly opts: SyslogExporterOptions) {
+    this.spool = DiskSpool.open({ dir: opts.spool.dir, maxBytes: opts.spool.maxBytes ?? 64 * 1024 * 1024, ...(opts.spool.fileBytes ? { fileBytes: opts.spool.fileBytes } : {}) });
+    this.header = {
+      hostname: opts.hostname ?? osHostname(),
+      appName: 'verigate',
+      procId: String(process.pid),
+      facility: opts.facility ?? 13,
+      enterpriseId: opts.enterpriseId ?? '32473',
+    };
+    const ackDelay = this.ackDelay();
+    this.ackTimer = setInterval(() => this.ackSettled(), Math.max(10, Math.floor(ackDelay / 4))).unref();
+    this.connectNow();
+  }
+
+  /** Feed from an audit log: events after they are in the chain, and every checkpoint. Returns unsubscribe. */
+  attach(log: { subscribe(s: AuditSubscriber): () => void }): () => void {
+    return log.subscribe({ event: (r) => this.enqueue(r), checkpoint: (c) => this.enqueueCheckpoint(c) });
+  }
+
+  enqueue(rec: AuditRecord): void {
+    const text = this.opts.format === 'cef' ? this.cef(rec.time, cefForEvent(this.version(), rec, severityOf(rec.type, rec)), rec.type, severityOf(rec.type, rec)) : rfc5424ForEvent(this.header, rec);
+    this.push(rec.seq, text);
+  }
+
+  enqueueCheckpoint(cp: Checkpoint): void {
+    const text = this.opts.format === 'cef' ? this.cef(cp.time, cefForCheckpoint(this.version(), cp), 'audit.checkpoint', Severity.notice) : rfc5424ForCheckpoint(this.header, cp);
+    this.push(null, text);
+  }
+
+  stats(): SyslogExporterStats {
+    return { connected: this.ready, ...this.counters, spoolBytes: this.spool.stats().bytes };
+  }
+
+  /** Resolves once every record spooled so far is acknowledged (or after timeoutMs, with false). */
+  async drained(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      this.flushPending();
+      if (!this.spool.stats().pending) return true;
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 50).unref();
+      });
+    }
+    return false;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.flushPending();
+    this.closed = true;
+    clearInterval(this.ackTimer);
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    const s = this.socket;
+    this.socket = null;
+    this.ready = false;
+    if (s !== null) {
+      // Unacknowledged records stay in the spool and are sent again by the next exporter (at least once).
+      await new Promise<void>((resolve) => {
+        s.once('close', () => resolve());
+        s.end();
+        setTimeout(() => s.destroy(), 1000).unref();
+      });
+    }
+    this.spool.close();
+  }
+
+  private version(): string {
+    return this.opts.version ?? '0.1.0';
+  }
+
+  private ackDelay(): number {
+    return this.opts.ackDelayMs ?? 1000;
+  }
+
+  private cef(time: string, line: string, msgId: string, severity: number): string {
+    return syslogMessage(this.header, { time, msgId, severity, sd: '-', msg: line });
+  }
+
+  /** Batched into one spool write per tick: the audit append stays one syscall cheaper. */
+  private push(seq: number | null, text: string): void {
+    if (this.closed) return;
+    this.pending.push({ seq, text });
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    setImmediate(() => {
+      this.flushQueued = false;
+      this.flushPending();
+      this.pump();
+    });
+  }
+
+  private flushPending(): void {
+    if (this.pending.length === 0 || this.closed) return;
+    const batch = this.pending;
+    this.pending = [];
+    try {
+      let drop = this.spool.push(batch);
+      while (drop !== null && drop.dropped > 0) {
+        this.counters.dropped += drop.dropped;
+        this.log().error({ ...drop }, 'audit: syslog spool full, oldest records dropped');
+        const loss = rfc5424ForLoss(this.header, { time: new Date().toISOString(), ...drop });
+        drop = this.spool.push([{ seq: null, text: loss }]);
+      }
+    } catch (err) {
+      this.counters.dropped += batch.length;
+      this.log().error({ err: (err as Error).message, records: batch.length }, 'audit: syslog spool write failed');
+    }
+  }
+
+  private log(): AuditLogger {
+    return this.opts.logger ?? silentLogger;
+  }
+
+  private connectNow(): void {
+    if (this.closed) return;
+    const tlsOpts = typeof this.opts.tls === 'function' ? this.opts.tls() : this.opts.tls;
+    const s = connect({ host: this.opts.host, port: this.opts.port ?? 6514, ...tlsOpts });
+    this.socket = s;
+    s.setNoDelay(true);
+    s.setKeepAlive(true, 10_000);
+    const timer = setTimeout(() => s.destroy(new Error('connect timeout')), this.opts.connectTimeoutMs ?? 10_000);
+    timer.unref();
+    s.once('secureConnect', () => {
+      clearTimeout(timer);
+      if (this.socket !== s) return;
+      this.ready = true;
+      if (this.attempt > 0) this.log().info({ host: this.opts.host, attempts: this.attempt }, 'audit: syslog reconnected');
+      this.attempt = 0;
+      this.pump();
+    });
+    s.on('drain', () => this.pump());
+    s.on('data', () => {}); // RFC 5425: the receiver sends nothing; read to keep the socket flowing
+    s.once('error', (err) => this.log().warn({ err: err.message, host: this.opts.host }, 'audit: syslog connection error'));
+    s.once('close', () => {
+      clearTimeout(timer);
+      if (this.socket === s) this.lost();
+    });
+  }
+
+  /** Connection gone: everything not acknowledged is sent again on the next connection. */
+  private lost(): void {
+    this.socket = null;
+    this.ready = false;
+    this.sentPos = null;
+    this.inflight = [];
+    if (this.closed) return;
+    const b = this.opts.backoff ?? {};
+    const base = Math.min(b.maxMs ?? 30_000, (b.initialMs ?? 200) * 2 ** this.attempt);
+    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    this.attempt = Math.min(this.attempt + 1, 20);
+    this.counters.reconnects++;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.connectNow();
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+
+  private pump(): void {
+    const s = this.socket;
+    if (s === null || !this.ready || this.closed) return;
+    while (true) {
+      const batch = this.spool.read(this.sentPos, 256);
+      const last = batch[batch.length - 1];
+      if (last === undefined) return;
+      const frames = Buffer.concat(batch.map((e) => frameOctetCounted(e.text)));
+      const entry: InFlight = { pos: last.pos, count: batch.length, writtenAt: null };
+      this.inflight.push(entry);
+      this.sentPos = last.pos;
+      this.counters.sent += batch.length;
+      const more = s.write(frames, (err) => {
+        if (err == null) entry.writtenAt = Date.now();
+      });
+      if (!more) return; // 'drain' calls pump again
+    }
+  }
+
+  private ackSettled(): void {
+    if (!this.ready) return;
+    const now = Date.now();
+    let upTo: InFlight | null = null;
+    while (this.inflight.length > 0) {
+      const e = this.inflight[0]!;
+      if (e.writtenAt === null || now - e.writtenAt < this.ackDelay()) break;
+      this.inflight.shift();
+      this.counters.acked += e.count;
+      upTo = e;
+    }
+    if (upTo !== null) {
+      try {
+        this.spool.ack(upTo.pos);
+      } catch (err) {
+        this.log().error({ err: (err as Error).message }, 'audit: syslog spool cursor write failed');
+      }
+      const w = this.waiters;
+      this.waiters = [];
+      for (const r of w) r();
+    }
+  }
+}
