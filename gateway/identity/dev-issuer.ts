@@ -124,9 +124,10 @@ export class DevIssuer {
   }
 
   private async fetchX509Svid(call: X509Stream): Promise<void> {
-    const denied = this.check(call.metadata) ?? null;
-    const id = denied ? null : this.resolve(call.getPeer());
-    if (denied || typeof id !== 'string') return void call.emit('error', denied ?? id);
+    const denied = this.check(call.metadata);
+    if (denied) return void call.emit('error', denied);
+    const id = this.resolve(call.getPeer());
+    if (typeof id !== 'string') return void call.emit('error', id);
     try {
       const cur = await this.issue(id);
       if (call.cancelled || this.closed) return;

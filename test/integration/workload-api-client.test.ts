@@ -38,7 +38,7 @@ t.teardown(() => rm(dir, { recursive: true, force: true }));
 let n = 0;
 const sockPath = (): string => join(dir, `s${++n}.sock`);
 
-async function setup(t: Tap, extra: Partial<Parameters<typeof DevIssuer.start>[0]> = {}) {
+async function setup(t: { teardown(fn: () => unknown): void }, extra: Partial<Parameters<typeof DevIssuer.start>[0]> = {}) {
   const socketPath = sockPath();
   const issuer = await DevIssuer.start({ socketPath, ca, spiffeId: GW, ...extra });
   const client = WorkloadApiClient.create({ address: `unix://${socketPath}`, backoff: FAST });
@@ -48,7 +48,6 @@ async function setup(t: Tap, extra: Partial<Parameters<typeof DevIssuer.start>[0
   });
   return { issuer, client, socketPath };
 }
-type Tap = typeof t;
 
 t.test('first snapshot: default SVID, own and federated bundles', async (t) => {
   const { client } = await setup(t, { federatedBundles: { 'spiffe://other.org': otherCa.bundleDer() } });
