@@ -36,7 +36,10 @@ export async function leaf(issuer: Issuer | null, over: LeafSpec = {}): Promise<
 
 export interface BadCase {
   readonly name: string;
+  /** What the TLS server reports end to end (OpenSSL refuses some cases before the SPIFFE checks). */
   readonly reason: RejectReason;
+  /** What `verifyPeerChain` alone says, when it differs from `reason`. */
+  readonly verifierReason?: RejectReason;
   /** true when OpenSSL already refuses it during the handshake (unknown CA, expired, …). */
   readonly refusedByTls: boolean;
   build(pki: TestPki): Promise<Minted>;
@@ -101,6 +104,7 @@ export const tlsMatrix: readonly BadCase[] = [
   {
     name: 'a plain web-PKI certificate (DNS SAN only)',
     reason: 'untrusted-chain',
+    verifierReason: 'no-uri-san',
     refusedByTls: true,
     build: webPkiCert,
   },
