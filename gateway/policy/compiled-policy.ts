@@ -1,0 +1,171 @@
+/**
+ * The compiled policy and the decision it yields: the contract between the compiler, the evaluator and the
+ * runtime (frontdoor, trust, audit, admin API). Everything here is immutable once built; the only mutable
+ * state lives in private caches of the index (see policy-index.ts) and never changes a result.
+ */
+import type { IdPattern } from '../identity/spiffe-id-pattern.js';
+import type { Table } from '../../protocols/modbus/types.js';
+import type { SourcePosition } from '../config/load-yaml.js';
+import type { Interval } from './ranges.js';
+import type { Schedule } from './schedule.js';
+import type { AdminOp, PolicySource, PolicyTestSource } from './policy-schema.js';
+
+/** The peer as the evaluator sees it: its SPIFFE ID and its Modbus/TCP Security role claim (or null). */
+export interface PeerRef {
+  readonly id: string;
+  readonly role: string | null;
+}
+
+/**
+ * The runtime must enforce these before forwarding an allowed request:
+ * - `jit`: the rule that granted the request requires an approved, unexpired JIT grant for this identity and
+ *   rule; the evaluator cannot know grants (they are runtime state), so it allows with this obligation and the
+ *   runtime denies (`jit-required`) when no grant is active.
+ * - `rate`: the granting rule limits this identity to `perSecond` requests (token bucket per identity+rule).
+ */
+export interface JitObligation {
+  readonly ruleId: string;
+  readonly approvers: readonly string[];
+  readonly maxDurationMs: number;
+  readonly threshold: number;
+}
+export interface RateObligation {
+  readonly ruleId: string;
+  readonly perSecond: number;
+}
+export interface Obligations {
+  readonly jit?: JitObligation;
+  readonly rate?: RateObligation;
+}
+
+export interface ShadowResult {
+  readonly ruleId: string;
+  readonly effect: 'allow' | 'deny';
+}
+
+/**
+ * `reason` is a stable short code, optionally followed by a space and detail:
+ * `allowed`, `no-rule`, `explicit-deny …`, `address-not-allowed read|write <table>:<addr>`,
+ * `value-not-allowed <table>:<addr>=<value|?>`, `function-not-allowed fc:<n>[/<sub>]`,
+ * `broadcast-not-allowed`, `unit-not-allowed <unit>`, `outside-schedule <ruleId>`, `malformed-request …`,
+ * `shadow-mode <real reason>` (policy-level shadow mode: the verdict is allow, the real one is in `shadow`).
+ */
+export interface Decision {
+  readonly effect: 'allow' | 'deny';
+  readonly ruleId: string | null;
+  readonly reason: string;
+  readonly obligations?: Obligations;
+  readonly shadow?: readonly ShadowResult[];
+}
+
+/** First token of a reason: the stable code. */
+export function reasonCode(reason: string): string {
+  const i = reason.indexOf(' ');
+  return i < 0 ? reason : reason.slice(0, i);
+}
+
+export interface CompiledEntry {
+  readonly rule: CompiledRule;
+  readonly read: boolean;
+  readonly write: boolean;
+  readonly tables: readonly Table[];
+  readonly addresses: readonly Interval[];
+  /** Allowed (or, in a deny rule, denied) written values; null = any value. */
+  readonly values: readonly Interval[] | null;
+}
+
+export interface CompiledRule {
+  readonly id: string;
+  /** Position in the file: ties are broken by order. */
+  readonly index: number;
+  readonly effect: 'allow' | 'deny';
+  readonly mode: 'enforce' | 'shadow';
+  readonly matchesPrincipal: (peer: PeerRef) => boolean;
+  readonly devicePatterns: readonly string[];
+  /** 256-entry membership table, or null when the rule names no units. */
+  readonly units: Uint8Array | null;
+  readonly schedule: Schedule | null;
+  readonly entries: readonly CompiledEntry[];
+  /** Named function codes → allowed sub-functions (null = any). */
+  readonly functions: ReadonlyMap<number, readonly number[] | null>;
+  /** A deny rule with no entries and no functions denies every request it matches. */
+  readonly denyAll: boolean;
+  readonly jit: JitObligation | null;
+  readonly rate: RateObligation | null;
+  readonly position: SourcePosition;
+}
+
+export interface TrustSettings {
+  readonly threshold: number;
+  readonly onBreach: 'read-only' | 'terminate';
+  readonly weights: Readonly<Record<string, number>>;
+}
+
+export interface SessionSettings {
+  readonly maxPerIdentity: number | null;
+  readonly idleTimeoutMs: number | null;
+  readonly revalidateMs: number | null;
+}
+
+export interface CompiledPolicyTest {
+  readonly test: PolicyTestSource;
+  readonly position: SourcePosition;
+  /** Display name: `name`, else `tests[i]`. */
+  readonly label: string;
+}
+
+export interface CompiledPolicy {
+  /** sha256 (hex) of the source text: the version recorded in every audit event. */
+  readonly version: string;
+  readonly sourceName: string;
+  readonly trustDomain: string;
+  /** `shadow` = test mode for the whole policy: every verdict becomes allow, the real one is reported. */
+  readonly mode: 'enforce' | 'shadow';
+  readonly rules: readonly CompiledRule[];
+  readonly roles: ReadonlyMap<string, readonly IdPattern[]>;
+  readonly admins: Readonly<Record<AdminOp, readonly IdPattern[]>>;
+  /** null when the policy sets no trust section (the runtime then applies its defaults). */
+  readonly trust: TrustSettings | null;
+  readonly session: SessionSettings;
+  readonly tests: readonly CompiledPolicyTest[];
+  readonly source: PolicySource;
+  /** @internal the decision index; use `evaluate`. */
+  readonly index: PolicyIndex;
+}
+
+/** Sorted, disjoint elementary intervals of one (access, table), each with the entries covering it. */
+export interface IntervalIndex {
+  readonly lo: Int32Array;
+  readonly hi: Int32Array;
+  /** Candidates per interval, preferred first (rules without JIT first, then file order). */
+  readonly cands: readonly (readonly CompiledEntry[])[];
+}
+
+export type TableIndex = Readonly<Record<Table, IntervalIndex | null>>;
+
+/** Rules of one effect that apply to one (device, peer), indexed for the hot path. */
+export interface RuleSetView {
+  readonly rules: readonly CompiledRule[];
+  readonly read: TableIndex;
+  readonly write: TableIndex;
+  /** fc → rules naming it, preferred first. */
+  readonly functions: ReadonlyMap<number, readonly CompiledRule[]>;
+  /** Deny rules with no entries and no functions (deny everything they match). */
+  readonly all: readonly CompiledRule[];
+}
+
+export interface PeerView {
+  readonly allow: RuleSetView;
+  readonly deny: RuleSetView;
+  /** Shadow rules, each with its own one-rule view. */
+  readonly shadow: readonly { readonly rule: CompiledRule; readonly view: RuleSetView }[];
+}
+
+export interface PolicyIndex {
+  viewFor(device: string, peer: PeerRef): PeerView;
+}
+
+/** May `id` use admin operation `op` (sessions, locks, reload, grants, audit)? */
+export function isAdmin(policy: CompiledPolicy, id: string, op: AdminOp): boolean {
+  return policy.admins[op].some((p) => p.matches(id));
+}

@@ -1,0 +1,23 @@
+/** Public surface of the policy module. Import from `gateway/policy/index.js`. */
+export { evaluate, type EvaluateOptions } from './evaluate.js';
+export { explain, buildRequest, type ExplainQuery, type ExplainResult, type ExplainOptions } from './explain.js';
+export { loadPolicyFile, loadPolicyText } from './load-policy.js';
+export { compilePolicy, compilePolicyText, parsePolicyDocument } from './compile-policy.js';
+export { runPolicyTests, type PolicyTestReport } from './policy-tests.js';
+export { policySchema } from './policy-schema.js';
+export type { PolicySource, RuleSource, PolicyTestSource, AdminOp } from './policy-schema.js';
+export { ADMIN_OPS } from './policy-schema.js';
+export {
+  isAdmin,
+  reasonCode,
+  type CompiledPolicy,
+  type CompiledRule,
+  type Decision,
+  type JitObligation,
+  type Obligations,
+  type PeerRef,
+  type RateObligation,
+  type SessionSettings,
+  type ShadowResult,
+  type TrustSettings,
+} from './compiled-policy.js';

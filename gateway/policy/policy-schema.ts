@@ -1,0 +1,219 @@
+/**
+ * JSON Schema for policy.yaml and the TypeScript shape of a schema-valid document. The schema checks shape
+ * only; meaning (ranges in order, known roles, valid time zones, tests passing) is checked by the compiler,
+ * which reports with file:line through the loader's `positionOf`.
+ */
+
+const intOrRange = { type: ['integer', 'string'] } as const;
+/** `0-99`, `100`, or a list of those. */
+const rangeList = { anyOf: [intOrRange, { type: 'array', minItems: 1, items: intOrRange }] } as const;
+/** `0..3600`, `7`, or a list of those (values use `..` so negative bounds stay readable). */
+const valueList = rangeList;
+const duration = { type: 'string', pattern: '^[0-9]+(ms|s|m|h|d)$' } as const;
+const idPatterns = { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } } as const;
+const table = { enum: ['holding', 'input', 'coils', 'discrete'] } as const;
+
+const registerEntry = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['access', 'addresses'],
+  properties: {
+    access: { enum: ['read', 'write', 'read-write'] },
+    table,
+    tables: { type: 'array', minItems: 1, items: table },
+    addresses: rangeList,
+    values: valueList,
+  },
+} as const;
+
+const functionEntry = {
+  anyOf: [
+    { type: 'integer', minimum: 1, maximum: 127 },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['fc'],
+      properties: {
+        fc: { type: 'integer', minimum: 1, maximum: 127 },
+        // FC8 sub-function codes or FC43 MEI types
+        sub: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 0, maximum: 65535 } },
+      },
+    },
+  ],
+} as const;
+
+const rule = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'principals', 'devices'],
+  properties: {
+    id: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' },
+    description: { type: 'string' },
+    principals: idPatterns,
+    devices: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+    units: rangeList,
+    effect: { enum: ['allow', 'deny'] },
+    mode: { enum: ['enforce', 'shadow'] },
+    allow: { type: 'array', minItems: 1, items: registerEntry },
+    deny: { type: 'array', minItems: 1, items: registerEntry },
+    functions: { type: 'array', minItems: 1, items: functionEntry },
+    schedule: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        days: { anyOf: [{ type: 'string' }, { type: 'array', minItems: 1, items: { type: 'string' } }] },
+        hours: { anyOf: [{ type: 'string' }, { type: 'array', minItems: 1, items: { type: 'string' } }] },
+        tz: { type: 'string', minLength: 1 },
+      },
+    },
+    rate: { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?/(s|m|h)$' },
+    jit: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['approvers', 'maxDuration'],
+      properties: {
+        approvers: idPatterns,
+        maxDuration: duration,
+        threshold: { type: 'integer', minimum: 1 },
+      },
+    },
+  },
+} as const;
+
+const policyTest = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'device', 'fc', 'expect'],
+  properties: {
+    name: { type: 'string' },
+    id: { type: 'string', minLength: 1 },
+    role: { type: 'string', minLength: 1 },
+    device: { type: 'string', minLength: 1 },
+    fc: { type: 'integer', minimum: 1, maximum: 127 },
+    address: { type: 'integer', minimum: 0, maximum: 65535 },
+    count: { type: 'integer', minimum: 1, maximum: 2000 },
+    value: { type: 'integer', minimum: 0, maximum: 65535 },
+    values: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 0, maximum: 65535 } },
+    readAddress: { type: 'integer', minimum: 0, maximum: 65535 },
+    readCount: { type: 'integer', minimum: 1, maximum: 125 },
+    subFunction: { type: 'integer', minimum: 0, maximum: 65535 },
+    unit: { type: 'integer', minimum: 0, maximum: 255 },
+    at: { type: 'string', minLength: 1 },
+    expect: { enum: ['allow', 'deny'] },
+    rule: { type: ['string', 'null'] },
+    reason: { type: 'string' },
+  },
+} as const;
+
+export const policySchema = {
+  $id: 'verigate/policy.yaml',
+  type: 'object',
+  additionalProperties: false,
+  required: ['version', 'trustDomain', 'rules'],
+  properties: {
+    version: { const: 1 },
+    trustDomain: { type: 'string', pattern: '^[a-z0-9._-]+$' },
+    description: { type: 'string' },
+    mode: { enum: ['enforce', 'shadow'] },
+    roles: { type: 'object', additionalProperties: idPatterns },
+    admins: {
+      anyOf: [
+        idPatterns,
+        {
+          type: 'object',
+          additionalProperties: false,
+          properties: { sessions: idPatterns, locks: idPatterns, reload: idPatterns, grants: idPatterns, audit: idPatterns },
+        },
+      ],
+    },
+    rules: { type: 'array', items: rule },
+    trust: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['threshold'],
+      properties: {
+        threshold: { type: 'number', minimum: 0, maximum: 1 },
+        onBreach: { enum: ['read-only', 'terminate'] },
+        weights: { type: 'object', additionalProperties: { type: 'number', minimum: 0 } },
+      },
+    },
+    session: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        maxPerIdentity: { type: 'integer', minimum: 1 },
+        idleTimeout: duration,
+        revalidate: duration,
+      },
+    },
+    tests: { type: 'array', items: policyTest },
+  },
+} as const;
+
+// ---- shape of a schema-valid document (kept in step with the schema above) ----
+
+export type RangeSpec = number | string | readonly (number | string)[];
+export type Access = 'read' | 'write' | 'read-write';
+export type TableName = 'holding' | 'input' | 'coils' | 'discrete';
+
+export interface RegisterEntrySource {
+  readonly access: Access;
+  readonly table?: TableName;
+  readonly tables?: readonly TableName[];
+  readonly addresses: RangeSpec;
+  readonly values?: RangeSpec;
+}
+
+export type FunctionEntrySource = number | { readonly fc: number; readonly sub?: readonly number[] };
+
+export interface RuleSource {
+  readonly id: string;
+  readonly description?: string;
+  readonly principals: readonly string[];
+  readonly devices: readonly string[];
+  readonly units?: RangeSpec;
+  readonly effect?: 'allow' | 'deny';
+  readonly mode?: 'enforce' | 'shadow';
+  readonly allow?: readonly RegisterEntrySource[];
+  readonly deny?: readonly RegisterEntrySource[];
+  readonly functions?: readonly FunctionEntrySource[];
+  readonly schedule?: { readonly days?: string | readonly string[]; readonly hours?: string | readonly string[]; readonly tz?: string };
+  readonly rate?: string;
+  readonly jit?: { readonly approvers: readonly string[]; readonly maxDuration: string; readonly threshold?: number };
+}
+
+export interface PolicyTestSource {
+  readonly name?: string;
+  readonly id: string;
+  readonly role?: string;
+  readonly device: string;
+  readonly fc: number;
+  readonly address?: number;
+  readonly count?: number;
+  readonly value?: number;
+  readonly values?: readonly number[];
+  readonly readAddress?: number;
+  readonly readCount?: number;
+  readonly subFunction?: number;
+  readonly unit?: number;
+  readonly at?: string;
+  readonly expect: 'allow' | 'deny';
+  readonly rule?: string | null;
+  readonly reason?: string;
+}
+
+export type AdminOp = 'sessions' | 'locks' | 'reload' | 'grants' | 'audit';
+export const ADMIN_OPS: readonly AdminOp[] = ['sessions', 'locks', 'reload', 'grants', 'audit'];
+
+export interface PolicySource {
+  readonly version: 1;
+  readonly trustDomain: string;
+  readonly description?: string;
+  readonly mode?: 'enforce' | 'shadow';
+  readonly roles?: Readonly<Record<string, readonly string[]>>;
+  readonly admins?: readonly string[] | Partial<Record<AdminOp, readonly string[]>>;
+  readonly rules: readonly RuleSource[];
+  readonly trust?: { readonly threshold: number; readonly onBreach?: 'read-only' | 'terminate'; readonly weights?: Readonly<Record<string, number>> };
+  readonly session?: { readonly maxPerIdentity?: number; readonly idleTimeout?: string; readonly revalidate?: string };
+  readonly tests?: readonly PolicyTestSource[];
+}
