@@ -59,7 +59,7 @@ t.test('PLC down: unavailable without waiting out the timeout; fast fail while b
     dials++;
     return defaultDialer(h, p, s);
   };
-  const p = pool(t, port, { timeoutMs: 20_000, backoff: { initialMs: 30_000, maxMs: 60_000 }, dialer: counting });
+  const p = pool(t, port, { timeoutMs: 20_000, backoff: { initialMs: 600_000, maxMs: 600_000 }, dialer: counting });
   const r = await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
   t.equal(r.kind, 'unavailable', 'a 20 s timeout did not hold the request: the refused connect answered it');
   if (r.kind === 'unavailable') t.match(r.reason, /unreachable.*ECONNREFUSED/);
@@ -82,7 +82,7 @@ t.test('PLC not up yet: a queued request waits for the reconnect within its time
 
 t.test('PLC silent: timeout; after the fault clears the next request works', async (t) => {
   const s = await sim(t);
-  const p = pool(t, s.port, { timeoutMs: 400, lateReplyGraceMs: 150 });
+  const p = pool(t, s.port, { timeoutMs: 1000, lateReplyGraceMs: 150 });
   t.equal(value(await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false })), 11, 'warm');
   s.setFault({ mode: 'silent' });
   t.equal((await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false })).kind, 'timeout');
@@ -95,11 +95,11 @@ t.test('PLC silent: timeout; after the fault clears the next request works', asy
 t.test('a timed-out write is applied at most once; the queue behind it is untouched', async (t) => {
   const s = await sim(t);
   const p = pool(t, s.port, { timeoutMs: 1000, lateReplyGraceMs: 5000 });
-  s.setFault({ mode: 'slow', delayMs: 1200 });
+  s.setFault({ mode: 'slow', delayMs: 1150 });
   const write = p.submit({ clientKey: 'hmi', unitId: 1, pdu: writeHolding(10, 1234), isWrite: true });
   await until(() => s.counters().requests === 1, 'the write to reach the PLC');
   s.setFault({ mode: 'none' }); // the write already got its slow delay; later requests are answered at once
-  await sleep(400);
+  await sleep(700); // queued before the write times out (1000 ms), deadline well after its late reply
   const queuedRead = p.submit({ clientKey: 'historian', unitId: 1, pdu: readHolding(1), isWrite: false });
   t.equal((await write).kind, 'timeout');
   t.equal(p.stats().queued, 1, 'the queued read was not flushed by the timeout');
