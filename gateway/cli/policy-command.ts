@@ -1,0 +1,186 @@
+/**
+ * `verigate policy check FILE` — schema + compile + the policy's own tests; every error as file:line:col.
+ * `verigate policy explain FILE --id … --device … --fc … [--address …] [--count N] [--value V] [--values a,b]
+ *   [--role R] [--unit U] [--at ISO] [--sub N] [--read-address A] [--read-count N]` — decision, rule, reason.
+ * Exit codes [DESIGN "Contracts users see"]: 0 ok (explain: whatever the decision), 1 check failed, 2 usage.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { formatDuration } from '../config/duration.js';
+import { configErrorDetails, formatDetail } from '../config/load-yaml.js';
+import { isGatewayError } from '../errors.js';
+import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
+import { compilePolicyText } from '../policy/compile-policy.js';
+import type { CompiledPolicy, Decision } from '../policy/compiled-policy.js';
+import { explain, type ExplainQuery } from '../policy/explain.js';
+import { runPolicyTests } from '../policy/policy-tests.js';
+import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, type CliCommand, type CliIo } from './cli-io.js';
+
+const USAGE = [
+  'usage: verigate policy check FILE',
+  '       verigate policy explain FILE --id SPIFFE_ID --device NAME --fc N [--address A] [--count N]',
+  '              [--value V | --values V1,V2,…] [--role ROLE] [--unit U] [--at ISO_TIME] [--sub N]',
+  '              [--read-address A] [--read-count N]',
+].join('\n');
+
+const OPTIONS = {
+  id: { type: 'string' },
+  device: { type: 'string' },
+  fc: { type: 'string' },
+  address: { type: 'string' },
+  count: { type: 'string' },
+  value: { type: 'string' },
+  values: { type: 'string' },
+  role: { type: 'string' },
+  unit: { type: 'string' },
+  at: { type: 'string' },
+  sub: { type: 'string' },
+  'read-address': { type: 'string' },
+  'read-count': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+class UsageError extends Error {}
+
+export const policyCommand: CliCommand = async (args, io) => {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...args], allowPositionals: true, options: OPTIONS });
+  } catch (err) {
+    return usageError(io, (err as Error).message);
+  }
+  if (parsed.values.help === true) {
+    io.out(USAGE);
+    return EXIT_OK;
+  }
+  const [verb, file, ...extra] = parsed.positionals;
+  if ((verb !== 'check' && verb !== 'explain') || file === undefined || extra.length > 0) return usageError(io, null);
+  const text = readPolicy(io, file);
+  if (text === null) return EXIT_USAGE;
+  if (verb === 'check') return check(io, text, file);
+  let query: ExplainQuery;
+  try {
+    query = toQuery(parsed.values);
+  } catch (err) {
+    if (err instanceof UsageError) return usageError(io, err.message);
+    throw err;
+  }
+  return explainCommand(io, text, file, query);
+};
+
+function usageError(io: CliIo, message: string | null): number {
+  if (message !== null) io.err(`policy: ${message}`);
+  io.err(USAGE);
+  return EXIT_USAGE;
+}
+
+function readPolicy(io: CliIo, file: string): string | null {
+  try {
+    return readFileSync(resolve(io.cwd, file), 'utf8');
+  } catch (err) {
+    io.err(`policy: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return null;
+  }
+}
+
+/** Compile, printing every located error on failure. */
+function compileOrReport(io: CliIo, text: string, file: string): CompiledPolicy | null {
+  try {
+    return compilePolicyText(text, file);
+  } catch (err) {
+    if (!isGatewayError(err)) throw err;
+    reportError(io, err);
+    return null;
+  }
+}
+
+function reportError(io: CliIo, err: Error & { code: string }): void {
+  const details = configErrorDetails(err);
+  if (details.length === 0) io.err(err.message);
+  else for (const d of details) io.err(formatDetail(d));
+  io.err(`policy: ${details.length > 0 ? `${details.length} error(s)` : 'failed'} [${err.code}]`);
+}
+
+function check(io: CliIo, text: string, file: string): number {
+  const policy = compileOrReport(io, text, file);
+  if (policy === null) return EXIT_CHECK_FAILED;
+  const report = runPolicyTests(policy);
+  if (report.failures.length > 0) {
+    for (const d of report.failures) io.err(formatDetail(d));
+    io.err(`policy: ${report.failures.length} of ${policy.tests.length} test(s) failed [GW_ERR_POLICY_TEST_FAILED]`);
+    return EXIT_CHECK_FAILED;
+  }
+  if (policy.mode === 'shadow') io.out('warning: mode: shadow — test mode, denials are reported but NOT enforced');
+  io.out(`ok: ${policy.rules.length} rules, ${report.passed} tests passed, version ${policy.version}`);
+  return EXIT_OK;
+}
+
+function explainCommand(io: CliIo, text: string, file: string, query: ExplainQuery): number {
+  const policy = compileOrReport(io, text, file);
+  if (policy === null) return EXIT_CHECK_FAILED;
+  let result;
+  try {
+    result = explain(policy, query);
+  } catch (err) {
+    if (isGatewayError(err) && err.code === 'GW_ERR_USAGE') return usageError(io, err.message.replace(/^policy: explain: /, ''));
+    throw err;
+  }
+  for (const line of describe(result.decision, result.request)) io.out(line);
+  io.out(`policy: ${policy.version}`);
+  return EXIT_OK;
+}
+
+function describe(d: Decision, req: ClassifiedRequest): string[] {
+  const lines = [`decision: ${d.effect}`, `rule: ${d.ruleId ?? '(none: default deny)'}`, `reason: ${d.reason}`, `request: ${describeRequest(req)}`];
+  const jit = d.obligations?.jit;
+  if (jit) {
+    lines.push(`requires jit grant: rule ${jit.ruleId}, approvers ${jit.approvers.join(', ')}, threshold ${jit.threshold}, max ${formatDuration(jit.maxDurationMs)}`);
+  }
+  const rate = d.obligations?.rate;
+  if (rate) lines.push(`rate limit: rule ${rate.ruleId}, ${rate.perSecond}/s`);
+  for (const s of d.shadow ?? []) lines.push(`shadow: ${s.ruleId} would ${s.effect}`);
+  return lines;
+}
+
+function describeRequest(req: ClassifiedRequest): string {
+  const parts = [`fc${req.fc}${req.subFunction === undefined ? '' : `/${req.subFunction}`} unit ${req.unit} (${req.kind})`];
+  for (const w of req.writes) {
+    const values = w.values === null ? '? (unknown)' : w.values.join(',');
+    parts.push(`writes ${w.table} ${w.start}-${w.start + w.count - 1} = ${values}`);
+  }
+  for (const r of req.reads) parts.push(`reads ${r.table} ${r.start}-${r.start + r.count - 1}`);
+  return parts.join('; ');
+}
+
+type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+
+function int(name: string, text: string | undefined, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const t = text.trim();
+  const n = /^(0x[0-9a-f]+|\d+)$/i.test(t) ? Number(t) : NaN;
+  if (!Number.isInteger(n) || n < 0 || n > max) throw new UsageError(`--${name} must be an integer 0..${max}, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+function toQuery(v: Values): ExplainQuery {
+  if (v.id === undefined || v.device === undefined || v.fc === undefined) throw new UsageError('explain needs --id, --device and --fc');
+  const values = v.values?.split(',').map((s) => int('values', s, 65535) as number);
+  const opt = <K extends string, T>(key: K, value: T | undefined): { [P in K]?: T } =>
+    (value === undefined ? {} : { [key]: value }) as { [P in K]?: T };
+  return {
+    id: v.id,
+    device: v.device,
+    fc: int('fc', v.fc, 127) as number,
+    ...opt('address', int('address', v.address, 65535)),
+    ...opt('count', int('count', v.count, 2000)),
+    ...opt('value', int('value', v.value, 65535)),
+    ...opt('values', values),
+    ...opt('role', v.role),
+    ...opt('unit', int('unit', v.unit, 255)),
+    ...opt('at', v.at),
+    ...opt('subFunction', int('sub', v.sub, 65535)),
+    ...opt('readAddress', int('read-address', v['read-address'], 65535)),
+    ...opt('readCount', int('read-count', v['read-count'], 125)),
+  };
+}
