@@ -43,9 +43,9 @@ export function verifyAuditDir(dir: string, opts: { trustBundlePem?: string } = 
     }
     for (let i = 0; i < full.length; i++) {
       const r = checkLine(full[i]!, expectSeq, prev);
-      if (typeof r === 'string') return bad(seg, i + 1, r, seqOf(full[i]!) ?? expectSeq);
-      hashes.set(expectSeq, r);
-      prev = r;
+      if ('error' in r) return bad(seg, i + 1, r.error, seqOf(full[i]!) ?? expectSeq);
+      hashes.set(expectSeq, r.hash);
+      prev = r.hash;
       expectSeq++;
       lastPos = { segment: seg, line: i + 1 };
     }
@@ -57,7 +57,12 @@ export function verifyAuditDir(dir: string, opts: { trustBundlePem?: string } = 
 }
 
 /** The event's hash, or why the line is bad. */
-function checkLine(line: string, seq: number, prev: string): string {
+function checkLine(line: string, seq: number, prev: string): { hash: string } | { error: string } {
+  const why = lineProblem(line, seq, prev);
+  return why === null ? { hash: (JSON.parse(line) as { hash: string }).hash } : { error: why };
+}
+
+function lineProblem(line: string, seq: number, prev: string): string | null {
   let rec: Record<string, unknown>;
   try {
     const parsed: unknown = JSON.parse(line);
@@ -70,7 +75,7 @@ function checkLine(line: string, seq: number, prev: string): string {
   if (eventHash(rec) !== rec['hash']) return 'hash does not match the event (modified)';
   if (rec['seq'] !== seq) return `sequence ${String(rec['seq'])} where ${seq} was expected (deleted, inserted or reordered event)`;
   if (rec['prev'] !== prev) return 'prev does not match the previous event hash (chain broken)';
-  return rec['hash'] as string;
+  return null;
 }
 
 function seqOf(line: string): number | undefined {
