@@ -91,7 +91,8 @@ export async function startSpireLab(opts: SpireLabOptions): Promise<SpireLab> {
   const readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
   const binaries = findSpireBinaries(opts.binDir);
   if (!binaries) {
-    const where = opts.binDir ? `in ${opts.binDir}` : 'in .spire/bin or on PATH';
+    const only = opts.binDir ?? process.env['SPIRE_BIN_DIR'];
+    const where = only ? `in ${only}` : 'in .spire/bin or on PATH';
     throw new GatewayError('GW_ERR_SPIRE_LAB', `spire-lab: spire-server/spire-agent not found ${where}: ${BUILD_HINT}`);
   }
   const root = findProjectRoot();

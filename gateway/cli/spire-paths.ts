@@ -54,11 +54,12 @@ function pairIn(dir: string): SpireBinaries | null {
 }
 
 /**
- * Finds spire-server and spire-agent: first `<project>/.spire/bin` (or `binDir` when given, and only
- * there), then each PATH entry that holds both. Null when none does.
+ * Finds spire-server and spire-agent: `binDir` when given (or $SPIRE_BIN_DIR, as in build-spire.sh), and
+ * only there; otherwise `<project>/.spire/bin`, then each PATH entry that holds both. Null when none does.
  */
 export function findSpireBinaries(binDir?: string, env: NodeJS.ProcessEnv = process.env): SpireBinaries | null {
-  if (binDir !== undefined) return pairIn(resolve(binDir));
+  const only = binDir ?? env['SPIRE_BIN_DIR'];
+  if (only !== undefined && only !== '') return pairIn(resolve(only));
   for (const start of startDirs()) {
     const root = walkUp(start, (d) => existsSync(join(d, '.spire', 'bin')));
     const pair = root ? pairIn(join(root, '.spire', 'bin')) : null;

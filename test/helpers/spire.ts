@@ -24,7 +24,7 @@ export function uidSelector(): string {
 /** Starts a lab in a short temp dir; stops it and removes the dir at teardown (KEEP_SPIRE_LAB=1 keeps it). */
 export async function startTestLab(t: Teardownable, opts: { trustDomain?: string } = {}): Promise<SpireLab> {
   if (!findSpireBinaries()) {
-    throw new Error(`SPIRE binaries missing (spire-server/spire-agent in .spire/bin or on PATH): ${BUILD_HINT}`);
+    throw new Error(`SPIRE binaries missing (spire-server/spire-agent in $SPIRE_BIN_DIR, .spire/bin or on PATH): ${BUILD_HINT}`);
   }
   const dir = await mkdtemp(join(tmpdir(), 'vg-spire-'));
   let lab: SpireLab;
