@@ -1,0 +1,94 @@
+// The simulator CLI as a user runs it: a child process, the JSON "listening" line, signals, exit codes.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import t from 'tap';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const CLI = join(ROOT, 'simulators/cli.ts');
+const TURBINE = join(ROOT, 'simulators/scenarios/turbine.yaml');
+
+function runCli(args: string[]): ChildProcessWithoutNullStreams {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, stdio: 'pipe' });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 25_000);
+  child.once('exit', () => clearTimeout(killer));
+  return child;
+}
+
+async function firstLine(child: ChildProcessWithoutNullStreams): Promise<string> {
+  const rl = createInterface({ input: child.stdout });
+  const [line] = (await once(rl, 'line')) as [string];
+  rl.close();
+  return line;
+}
+
+async function exitOf(child: ChildProcessWithoutNullStreams): Promise<{ code: number | null; stderr: string }> {
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stderr };
+}
+
+const get = async (port: number, path: string): Promise<any> => (await fetch(`http://127.0.0.1:${port}${path}`)).json();
+
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+t.test('prints the listening line, obeys SIGUSR1/SIGUSR2, exits 0 on SIGTERM', async (t) => {
+  const child = runCli(['--scenario', TURBINE, '--port', '0', '--scan-delay', '0', '--max-connections', '2']);
+  const exit = exitOf(child);
+  const ready = JSON.parse(await firstLine(child)) as { event: string; port: number; controlPort: number };
+  t.equal(ready.event, 'listening');
+  t.ok(ready.port > 0 && ready.controlPort > 0, 'ephemeral ports reported');
+  const state = await get(ready.controlPort, '/state');
+  t.match(state, { scenario: 'turbine-1', port: ready.port, fault: { mode: 'none' }, units: [1, 255] });
+
+  child.kill('SIGUSR1');
+  await until(async () => (await get(ready.controlPort, '/state')).fault.mode === 'silent', 'silent fault');
+  t.pass('SIGUSR1 switched the silent fault on');
+  child.kill('SIGUSR1');
+  await until(async () => (await get(ready.controlPort, '/state')).fault.mode === 'none', 'fault off');
+  t.pass('SIGUSR1 again switched it off');
+  child.kill('SIGUSR2');
+  await until(async () => (await get(ready.controlPort, '/counters')).restarts === 1, 'restart');
+  t.pass('SIGUSR2 power-cycled the PLC');
+
+  child.kill('SIGTERM');
+  const { code } = await exit;
+  t.equal(code, 0, 'clean exit');
+});
+
+t.test('SIGINT also exits cleanly', async (t) => {
+  const child = runCli(['--scenario', TURBINE, '--port', '0', '--tick', '0']);
+  const exit = exitOf(child);
+  await firstLine(child);
+  child.kill('SIGINT');
+  t.equal((await exit).code, 0);
+});
+
+t.test('bad usage and invalid scenarios exit 2 with a located message', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sim-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'name: x\nunits:\n  - id: 1\n    tables: { coils: 1, discrete: 1, holding: 1 }\n');
+
+  const r1 = await exitOf(runCli(['--scenario', bad, '--port', '0']));
+  t.equal(r1.code, 2);
+  t.match(r1.stderr, `${bad}:4:13: /units/0/tables must have required property 'input'`);
+
+  const r2 = await exitOf(runCli(['--port', '0']));
+  t.equal(r2.code, 2);
+  t.match(r2.stderr, /--scenario is required/);
+
+  const r3 = await exitOf(runCli(['--scenario', TURBINE, '--port', 'abc']));
+  t.equal(r3.code, 2);
+  t.match(r3.stderr, /--port must be a non-negative integer/);
+});
