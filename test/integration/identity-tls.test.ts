@@ -1,0 +1,204 @@
+/**
+ * SPIFFE mTLS over REAL TLS handshakes on 127.0.0.1: the rejection matrix, a good client, client-side
+ * verification of the server, and a setSecureContext() hot swap.
+ */
+import t from 'tap';
+import tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import {
+  clientTlsOptions, peerIdentityFromSocket, reasonFromTlsError, serverTlsOptions,
+} from '../../gateway/identity/tls-options.js';
+import type { BundleSet } from '../../gateway/identity/bundle-set.js';
+import type { X509Svid } from '../../gateway/identity/x509-svid.js';
+import { derToPem } from '../../gateway/identity/x509-svid.js';
+import { authorizeId } from '../../gateway/identity/authorizers.js';
+import { leaf, tlsMatrix } from '../helpers/bad-certs.js';
+import { makePki, TD, type Minted } from '../helpers/pki.js';
+
+type Outcome = { ok: true; id: string; role: string | null } | { ok: false; reason: string; detail: string };
+
+interface TestServer {
+  server: tls.Server;
+  port: number;
+  next(): Promise<Outcome>;
+  close(): Promise<void>;
+}
+
+/** A gateway-shaped server: verify before reading a byte, destroy on failure, echo lines otherwise. */
+async function startServer(svid: X509Svid, bundles: BundleSet): Promise<TestServer> {
+  const outcomes: Outcome[] = [];
+  const waiters: Array<(o: Outcome) => void> = [];
+  const push = (o: Outcome) => {
+    const w = waiters.shift();
+    if (w) w(o);
+    else outcomes.push(o);
+  };
+  const server = tls.createServer(serverTlsOptions(svid, bundles, { handshakeTimeoutMs: 5_000 }));
+  const live = new Set<tls.TLSSocket>();
+  server.on('secureConnection', (sock) => {
+    live.add(sock);
+    sock.on('close', () => live.delete(sock));
+    sock.on('error', () => {});
+    const r = peerIdentityFromSocket(sock, bundles, new Date());
+    if (!r.ok) {
+      push({ ok: false, reason: r.reason, detail: r.detail });
+      sock.destroy();
+      return;
+    }
+    push({ ok: true, id: r.peer.id.toString(), role: r.peer.role });
+    sock.on('data', (d) => sock.write(`echo:${String(d)}`));
+  });
+  server.on('tlsClientError', (err, sock) => push({ ok: false, reason: reasonFromTlsError(err, sock), detail: err.message }));
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    next: () =>
+      new Promise<Outcome>((res, rej) => {
+        const o = outcomes.shift();
+        if (o) return res(o);
+        const timer = setTimeout(() => rej(new Error('no server outcome within 5 s')), 5_000);
+        waiters.push((v) => {
+          clearTimeout(timer);
+          res(v);
+        });
+      }),
+    close: async () => {
+      for (const s of live) s.destroy();
+      await new Promise<void>((res) => server.close(() => res()));
+    },
+  };
+}
+
+function rawClientOptions(m: Minted | null, bundles: BundleSet): tls.ConnectionOptions {
+  return {
+    ...(m === null ? {} : { cert: m.chainDer.map((d) => derToPem(d, 'CERTIFICATE')).join(''), key: derToPem(m.keyDer, 'PRIVATE KEY') }),
+    ca: bundles.allAuthoritiesPem(),
+    checkServerIdentity: () => undefined,
+  };
+}
+
+/** Connects, sends one line when secure, resolves with what came back (or the error) once closed/answered. */
+function attempt(port: number, opts: tls.ConnectionOptions): Promise<{ data: string; error: (Error & { code?: string; reason?: string }) | null; socket: tls.TLSSocket }> {
+  return new Promise((res) => {
+    let data = '';
+    let error: (Error & { code?: string }) | null = null;
+    const socket = tls.connect({ host: '127.0.0.1', port, ...opts });
+    const timer = setTimeout(() => socket.destroy(new Error('client timeout')), 5_000);
+    socket.on('secureConnect', () => socket.write('ping'));
+    socket.on('data', (d) => {
+      data += String(d);
+      if (data.includes('echo:ping')) {
+        clearTimeout(timer);
+        res({ data, error, socket });
+      }
+    });
+    socket.on('error', (e) => (error = e));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      res({ data, error, socket });
+    });
+  });
+}
+
+const pki = await makePki();
+const serverSvid = await pki.mint(`spiffe://${TD}/gateway`);
+const clientSvid = await pki.mint(`spiffe://${TD}/hmi/line1`, { role: 'operator' });
+const srv = await startServer(serverSvid, pki.bundles);
+t.teardown(() => srv.close());
+
+for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+  t.test(`${version}: a good client is accepted with its SPIFFE ID and role`, async (t) => {
+    const r = await attempt(srv.port, { ...clientTlsOptions(clientSvid, pki.bundles, { authorizer: authorizeId(`spiffe://${TD}/gateway`) }), maxVersion: version });
+    t.equal(r.error, null);
+    t.equal(r.data, 'echo:ping');
+    t.equal(r.socket.getProtocol(), version);
+    t.match(r.socket.getCipher().name, /GCM|CHACHA20/, 'AEAD suite');
+    t.same(await srv.next(), { ok: true, id: `spiffe://${TD}/hmi/line1`, role: 'operator' });
+    r.socket.destroy();
+  });
+
+  t.test(`${version}: no client certificate → no-certificate (fatal alert)`, async (t) => {
+    const r = await attempt(srv.port, { ...rawClientOptions(null, pki.bundles), maxVersion: version });
+    t.equal(r.data, '');
+    t.ok(r.error, 'client sees the alert');
+    t.match(r.error?.code, /ALERT_HANDSHAKE_FAILURE|CERTIFICATE_REQUIRED/);
+    t.match(await srv.next(), { ok: false, reason: 'no-certificate' });
+  });
+
+  for (const c of tlsMatrix) {
+    t.test(`${version}: ${c.name} → ${c.reason}`, async (t) => {
+      const m = await c.build(pki);
+      const r = await attempt(srv.port, { ...rawClientOptions(m, pki.bundles), maxVersion: version });
+      t.equal(r.data, '', 'no application data reaches the client');
+      t.match(await srv.next(), { ok: false, reason: c.reason }, `refused with ${c.reason}`);
+    });
+  }
+}
+
+t.test('TLS 1.1 is refused', async (t) => {
+  const r = await attempt(srv.port, { ...clientTlsOptions(clientSvid, pki.bundles), minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' });
+  t.equal(r.data, '');
+  t.ok(r.error);
+  await srv.next(); // the server logs the failed handshake too
+});
+
+t.test('the client verifies the server by SPIFFE rules, not hostname', async (t) => {
+  // A server holding an SVID for our ID minted by the federated CA: OpenSSL trusts it (union), SPIFFE does not.
+  const forged = await leaf(pki.otherCa.issuerForTests(), { uris: [`spiffe://${TD}/gateway`] });
+  const { parseX509Svid } = await import('../../gateway/identity/x509-svid.js');
+  const evil = await startServer(parseX509Svid(Buffer.concat(forged.chainDer), forged.keyDer), pki.bundles);
+  t.teardown(() => evil.close());
+  const r = await attempt(evil.port, clientTlsOptions(clientSvid, pki.bundles));
+  t.equal(r.data, '');
+  t.match(r.error, { code: 'ERR_SPIFFE_PEER', reason: 'untrusted-chain' });
+  t.equal(reasonFromTlsError(r.error), 'untrusted-chain');
+
+  const wrongId = await attempt(srv.port, clientTlsOptions(clientSvid, pki.bundles, { authorizer: authorizeId(`spiffe://${TD}/someone-else`) }));
+  t.equal(wrongId.data, '');
+  t.match(wrongId.error, { code: 'ERR_SPIFFE_PEER', message: /unexpected ID/ });
+  // servername is irrelevant: any name is accepted when the SPIFFE ID verifies
+  const named = await attempt(srv.port, { ...clientTlsOptions(clientSvid, pki.bundles), servername: 'not-the-host.example' });
+  t.equal(named.data, 'echo:ping');
+  named.socket.destroy();
+  // drain the server outcomes of these three connections
+  for (let i = 0; i < 3; i++) await srv.next().catch(() => undefined);
+});
+
+t.test('client side: an expired server certificate maps to expired', async (t) => {
+  const old = await leaf(pki.ca.issuerForTests(), { uris: [`spiffe://${TD}/gateway`], notBefore: new Date(Date.now() - 7200_000), notAfter: new Date(Date.now() - 3600_000) });
+  const { parseX509Svid } = await import('../../gateway/identity/x509-svid.js');
+  const s = await startServer(parseX509Svid(Buffer.concat(old.chainDer), old.keyDer), pki.bundles);
+  t.teardown(() => s.close());
+  const r = await attempt(s.port, clientTlsOptions(clientSvid, pki.bundles));
+  t.match(r.error, { code: 'CERT_HAS_EXPIRED' });
+  t.equal(reasonFromTlsError(r.error), 'expired');
+});
+
+t.test('setSecureContext() hot swap: an open session survives, new handshakes see the new SVID', async (t) => {
+  const a = await pki.mint(`spiffe://${TD}/gateway`);
+  const b = await pki.mint(`spiffe://${TD}/gateway`);
+  const s = await startServer(a, pki.bundles);
+  t.teardown(() => s.close());
+  const first = await attempt(s.port, clientTlsOptions(clientSvid, pki.bundles));
+  t.equal(first.data, 'echo:ping');
+  t.equal(first.socket.getPeerX509Certificate()?.fingerprint256, a.chain[0]!.fingerprint256, 'old session on SVID A');
+  await s.next();
+
+  s.server.setSecureContext(serverTlsOptions(b, pki.bundles));
+
+  const second = await attempt(s.port, clientTlsOptions(clientSvid, pki.bundles));
+  t.equal(second.data, 'echo:ping');
+  t.equal(second.socket.getPeerX509Certificate()?.fingerprint256, b.chain[0]!.fingerprint256, 'new handshake on SVID B');
+  t.same(await s.next(), { ok: true, id: `spiffe://${TD}/hmi/line1`, role: 'operator' });
+
+  const again = await new Promise<string>((res, rej) => {
+    first.socket.once('data', (d) => res(String(d)));
+    first.socket.once('close', () => rej(new Error('old session closed')));
+    first.socket.write('still-there');
+  });
+  t.equal(again, 'echo:still-there', 'the session opened before the swap keeps working');
+  t.equal(first.socket.destroyed, false, 'still open');
+  first.socket.destroy();
+  second.socket.destroy();
+});
