@@ -149,7 +149,10 @@ t.test('JWT-SVID fetch → validate round trip, bundles as JWKS, refusals', asyn
   const wrongAud = await client.validateJwtSvid({ audience: 'someone-else', token: jwt?.token ?? '' }).catch((e: unknown) => e);
   t.ok(isGatewayError(wrongAud) && wrongAud.code === 'GW_ERR_WORKLOAD_API');
   t.equal(((wrongAud as Error).cause as grpc.ServiceError).code, grpc.status.INVALID_ARGUMENT);
-  const tampered = (jwt?.token ?? '').replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
+  // Flip a character in the middle of the signature (the last base64url character has unused bits).
+  const tok = jwt?.token ?? '';
+  const at = tok.lastIndexOf('.') + 20;
+  const tampered = tok.slice(0, at) + (tok[at] === 'A' ? 'B' : 'A') + tok.slice(at + 1);
   await t.rejects(client.validateJwtSvid({ audience: 'verigate', token: tampered }), { code: 'GW_ERR_WORKLOAD_API' });
   const other = await client.fetchJwtSvid({ audience: ['x'], spiffeId: 'spiffe://plant.example/not-me' }).catch((e: unknown) => e);
   t.equal(((other as Error).cause as grpc.ServiceError).code, grpc.status.PERMISSION_DENIED);
