@@ -70,7 +70,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       logger,
     });
     stops.push(() => audit.close());
-    const policy = PolicyHolder.load(config.policy.file, { audit, logger, metrics });
+    const policy = PolicyHolder.load(config.policy.file, { audit, logger, metrics, shadowFile: config.policy.shadowFile });
     if (config.policy.watch) policy.watch();
     stops.push(() => policy.close());
 
@@ -88,7 +88,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     const sessions = new SessionRegistry();
     const trust = await TrustRuntime.open({ dir: join(config.stateDir, 'trust'), policy: () => policy.current, sessions, audit, logger, now });
     stops.push(() => trust.close());
-    policy.onSwap((compiled) => trust.onPolicySwap(compiled));
+    policy.onSwap((next, previous) => trust.onPolicySwap(next, previous));
 
     const pipeline = new RequestPipeline({
       policy: () => policy.engine,
@@ -107,7 +107,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       routes: (unit) => router.byUnitId(unit),
       pipeline, gate: trust, sessions, audit, metrics, now, logger,
       maxInFlightPerSession: config.listeners.mbaps.maxInFlightPerSession,
-      ...(trust.idleTimeoutMs() ? { idleTimeoutMs: trust.idleTimeoutMs() } : {}),
+      idleTimeoutMs: () => trust.idleTimeoutMs(),
     });
     const mbapsAddr = await mbaps.listen();
     stops.push(() => mbaps.close());

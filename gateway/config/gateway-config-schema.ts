@@ -98,7 +98,12 @@ export const gatewayConfigSchema = {
       type: 'object',
       additionalProperties: false,
       required: ['file'],
-      properties: { file: { type: 'string', minLength: 1 }, watch: { type: 'boolean' } },
+      properties: {
+        file: { type: 'string', minLength: 1 },
+        watch: { type: 'boolean' },
+        // a candidate policy evaluated beside the enforced one; its verdicts are logged, never enforced
+        shadowFile: { type: 'string', minLength: 1 },
+      },
     },
     state: {
       type: 'object',

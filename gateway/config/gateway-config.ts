@@ -41,7 +41,7 @@ export interface GatewayConfig {
     readonly metrics: ListenerConfig | null;
   };
   readonly devices: readonly DeviceConfig[];
-  readonly policy: { readonly file: string; readonly watch: boolean };
+  readonly policy: { readonly file: string; readonly watch: boolean; readonly shadowFile: string | null };
   readonly stateDir: string;
   readonly audit: {
     readonly dir: string;
@@ -121,7 +121,7 @@ function buildConfig(raw: Raw, file: string): GatewayConfig {
         Object.entries((d.tags ?? {}) as Raw).map(([k, v]) => [k, { table: v.table, address: v.address, count: v.count ?? 1 }]),
       ),
     })),
-    policy: { file: at(raw.policy.file), watch: raw.policy.watch ?? true },
+    policy: { file: at(raw.policy.file), watch: raw.policy.watch ?? true, shadowFile: raw.policy.shadowFile ? at(raw.policy.shadowFile) : null },
     stateDir,
     audit: {
       dir: at(a.dir ?? 'audit'),

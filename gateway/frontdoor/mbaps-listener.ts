@@ -30,7 +30,8 @@ export interface MbapsListenerOptions {
   readonly metrics: GatewayMetrics;
   readonly now: () => number;
   readonly maxInFlightPerSession: number;
-  readonly idleTimeoutMs?: number;
+  /** Current idle timeout (follows policy reloads); null = none. */
+  readonly idleTimeoutMs?: () => number | null;
   readonly logger?: { info(o: object, m?: string): void; warn(o: object, m?: string): void };
 }
 
@@ -111,7 +112,8 @@ export class MbapsListener {
     // A session never outlives the peer's SVID (ghostunnel's gap, REFERENCES §6).
     const expiry = setTimeout(() => session.end('svid-expired'), Math.max(0, peer.notAfter.getTime() - this.opts.now()));
     expiry.unref();
-    if (this.opts.idleTimeoutMs) conn.setIdleTimeout(this.opts.idleTimeoutMs);
+    const idle = this.opts.idleTimeoutMs?.();
+    if (idle) conn.setIdleTimeout(idle);
     conn.onClose(() => {
       clearTimeout(expiry);
       session.end(session.endReason ?? 'peer-closed');

@@ -34,13 +34,20 @@ export interface PolicyVerdict {
   };
 }
 
-export type GateResult = { readonly effect: 'allow' } | { readonly effect: 'deny'; readonly reason: string; readonly grantId?: string };
+export type GateResult = { readonly effect: 'allow'; readonly grantId?: string } | { readonly effect: 'deny'; readonly reason: string; readonly grantId?: string };
 
 export interface RuntimeGate {
   /** At handshake: locks, terminate-on-breach, max concurrent sessions per identity. */
   admit(peer: SessionPeer, now: number): { ok: true } | { ok: false; reason: string };
   /** Per request, after the policy allowed it: JIT grants, rate limits, read-only downgrade, locks. */
-  check(session: GateSession, device: string, req: ClassifiedRequest, verdict: PolicyVerdict, now: number): GateResult & { grantId?: string };
+  check(session: GateSession, device: string, req: ClassifiedRequest, verdict: PolicyVerdict, now: number): GateResult;
   /** Feeds behaviour baselines with what happened (never while the identity is in breach). */
   observe(session: GateSession, device: string, req: ClassifiedRequest, denied: boolean, now: number): void;
+}
+
+/** The live sessions as the runtime acts on them; implemented by frontdoor/SessionRegistry. */
+export interface SessionView {
+  all(): Iterable<GateSession>;
+  countFor(identity: string): number;
+  endMatching(predicate: (s: GateSession) => boolean, reason: string): number;
 }

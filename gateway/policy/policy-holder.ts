@@ -1,0 +1,113 @@
+/**
+ * The enforced policy as one reference, and its reload [issue: hot reload]: SIGHUP, a file change or the admin
+ * call load + compile + test the new file completely, then swap the one reference. A failing file leaves the
+ * old policy in force and reports every problem with file:line (audit `policy.reload-failed`, log, metric).
+ * Optionally a candidate policy (`policy.shadowFile`) is evaluated beside the enforced one on every request
+ * and its verdicts are reported, never enforced (Envoy's shadow rules).
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
+import type { AuditSink } from '../audit/audit-events.js';
+import type { CompiledPolicy, Decision, PeerRef, ShadowResult } from './compiled-policy.js';
+import { evaluate } from './evaluate.js';
+import { loadPolicyFile } from './load-policy.js';
+
+export interface PolicyEngineView {
+  readonly version: string;
+  evaluate(peer: PeerRef, device: string, req: ClassifiedRequest, now: Date): Decision;
+}
+
+export type ReloadResult = { ok: true; version: string; changed: boolean } | { ok: false; error: string; keptVersion: string };
+
+export interface PolicyHolderOptions {
+  readonly audit: AuditSink;
+  readonly logger?: { info(o: object, m?: string): void; error(o: object, m?: string): void };
+  readonly metrics?: { policyReloads: { inc(labels: { result: string }): void } };
+  readonly shadowFile?: string | null;
+}
+
+export class PolicyHolder {
+  private policy: CompiledPolicy;
+  private candidate: CompiledPolicy | null = null;
+  private view: PolicyEngineView;
+  private watcher: FSWatcher | null = null;
+  private debounce: NodeJS.Timeout | null = null;
+  private readonly swapHandlers: ((next: CompiledPolicy, previous: CompiledPolicy) => void)[] = [];
+
+  private constructor(private readonly file: string, first: CompiledPolicy, private readonly opts: PolicyHolderOptions) {
+    this.policy = first;
+    if (opts.shadowFile) this.candidate = loadPolicyFile(opts.shadowFile);
+    this.view = this.buildView();
+  }
+
+  /** Startup load: a bad policy here is fatal (GatewayError with file:line), there is nothing to keep. */
+  static load(file: string, opts: PolicyHolderOptions): PolicyHolder {
+    return new PolicyHolder(file, loadPolicyFile(file), opts);
+  }
+
+  get current(): CompiledPolicy {
+    return this.policy;
+  }
+
+  /** What the request pipeline calls: the enforced verdict plus the candidate's, if any, as shadow results. */
+  get engine(): PolicyEngineView {
+    return this.view;
+  }
+
+  onSwap(handler: (next: CompiledPolicy, previous: CompiledPolicy) => void): void {
+    this.swapHandlers.push(handler);
+  }
+
+  reload(trigger: string): ReloadResult {
+    const previous = this.policy;
+    let next: CompiledPolicy;
+    try {
+      next = loadPolicyFile(this.file);
+    } catch (err) {
+      const error = (err as Error).message;
+      this.opts.metrics?.policyReloads.inc({ result: 'failed' });
+      this.opts.audit.append({ type: 'policy.reload-failed', file: this.file, error, keptVersion: previous.version });
+      this.opts.logger?.error({ trigger, file: this.file, error }, 'policy reload failed; the previous policy stays in force');
+      return { ok: false, error, keptVersion: previous.version };
+    }
+    if (next.version === previous.version) return { ok: true, version: next.version, changed: false };
+    this.policy = next;
+    this.view = this.buildView();
+    this.opts.metrics?.policyReloads.inc({ result: 'ok' });
+    this.opts.audit.append({ type: 'policy.reloaded', policyVersion: next.version, previousVersion: previous.version, file: this.file, rules: next.rules.length });
+    this.opts.logger?.info({ trigger, version: next.version, previous: previous.version }, 'policy reloaded');
+    for (const h of this.swapHandlers) h(next, previous);
+    return { ok: true, version: next.version, changed: true };
+  }
+
+  /** Reload when the file changes (editors write in bursts: debounced). */
+  watch(debounceMs = 200): void {
+    if (this.watcher) return;
+    this.watcher = watch(this.file, () => {
+      if (this.debounce) clearTimeout(this.debounce);
+      this.debounce = setTimeout(() => this.reload('file-change'), debounceMs);
+    });
+    this.watcher.on('error', () => undefined);
+  }
+
+  close(): void {
+    this.watcher?.close();
+    this.watcher = null;
+    if (this.debounce) clearTimeout(this.debounce);
+  }
+
+  private buildView(): PolicyEngineView {
+    const enforced = this.policy;
+    const candidate = this.candidate;
+    if (!candidate) return { version: enforced.version, evaluate: (peer, device, req, now) => evaluate(enforced, peer, device, req, now) };
+    return {
+      version: enforced.version,
+      evaluate: (peer, device, req, now) => {
+        const d = evaluate(enforced, peer, device, req, now);
+        const c = evaluate(candidate, peer, device, req, now);
+        const shadow: ShadowResult[] = [...(d.shadow ?? []), { ruleId: `candidate:${c.ruleId ?? c.reason}`, effect: c.effect }];
+        return { ...d, shadow };
+      },
+    };
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * What normal looks like for one identity (or identity × device), learned from its own traffic, and how far
+ * the present departs from it [NIST SP 800-207 3.3.1: contextual, history-aware trust algorithm].
+ * Signals, each a DecayingLevel in [0, 1]:
+ * - rate: requests in the current second far above the learned per-second mean (mean + 4σ);
+ * - drift: CUSUM over closed seconds accumulates small excesses, so a slow ramp counts (Page's CUSUM, k = 0.5σ);
+ * - writes: the recent share of writes above the learned share;
+ * - denials: the recent share of denied requests;
+ * - novelty: first access (after warm-up) to a 16-register block never touched before;
+ * - offHours: activity in an hour of day the identity was never seen in (after warm-up).
+ * Nothing is learned while the identity is in breach (`learning = false`): an attacker cannot teach the
+ * baseline that an attack is normal.
+ */
+import { DecayingLevel, Ewma } from './decaying-level.js';
+import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
+
+export const SIGNALS = ['rate', 'drift', 'writes', 'denials', 'novelty', 'offHours'] as const;
+export type Signal = (typeof SIGNALS)[number];
+
+export interface BaselineOptions {
+  /** Closed seconds before rate/drift judge anything. */
+  readonly warmupSeconds: number;
+  /** Requests before novelty and off-hours judge anything. */
+  readonly warmupRequests: number;
+  /** Decay of every signal (ms). */
+  readonly tauMs: number;
+}
+
+export const DEFAULT_BASELINE: BaselineOptions = { warmupSeconds: 30, warmupRequests: 200, tauMs: 30_000 };
+const MAX_CATCH_UP_SECONDS = 3600;
+
+export class BehaviourBaseline {
+  readonly levels: Record<Signal, DecayingLevel>;
+  private readonly perSecond = new Ewma(0.05);
+  private readonly writeShareLong = new Ewma(0.01);
+  private readonly writeShareShort = new Ewma(0.2);
+  private readonly denialShort = new Ewma(0.2);
+  private second = -1;
+  private count = 0;
+  private cusum = 0;
+  private requests = 0;
+  private readonly blocks = new Set<string>();
+  private readonly hours = new Uint32Array(24);
+
+  constructor(private readonly opts: BaselineOptions = DEFAULT_BASELINE) {
+    this.levels = Object.fromEntries(SIGNALS.map((s) => [s, new DecayingLevel(opts.tauMs)])) as Record<Signal, DecayingLevel>;
+  }
+
+  observe(req: ClassifiedRequest, device: string, denied: boolean, now: number, learning: boolean): void {
+    this.advanceTo(Math.floor(now / 1000), learning, now);
+    this.count++;
+    this.requests++;
+    this.judgeRate(now);
+    const isWrite = req.writes.length > 0 ? 1 : 0;
+    this.writeShareShort.push(isWrite);
+    this.denialShort.push(denied ? 1 : 0);
+    if (learning) this.writeShareLong.push(isWrite);
+    const excessWrites = this.writeShareShort.mean - this.writeShareLong.mean - 0.2;
+    if (this.requests > 20 && excessWrites > 0) this.levels.writes.bump(Math.min(1, excessWrites * 2), now);
+    if (this.denialShort.mean > 0.1) this.levels.denials.bump(Math.min(1, (this.denialShort.mean - 0.1) / 0.4), now);
+    this.judgeNovelty(req, device, now, learning);
+    this.judgeHour(now, learning);
+  }
+
+  /** Closes the seconds between the last request and now; empty seconds count as zero requests. */
+  private advanceTo(second: number, learning: boolean, now: number): void {
+    if (this.second < 0) this.second = second;
+    const gap = Math.min(second - this.second, MAX_CATCH_UP_SECONDS);
+    for (let i = 0; i < gap; i++) {
+      this.closeSecond(i === 0 ? this.count : 0, learning, now);
+    }
+    if (second > this.second) {
+      this.second = second;
+      this.count = 0;
+    }
+  }
+
+  private closeSecond(c: number, learning: boolean, now: number): void {
+    const warm = this.perSecond.samples >= this.opts.warmupSeconds;
+    if (warm) {
+      const sigma = Math.max(this.perSecond.std, 0.5);
+      // Page's CUSUM: accumulate what exceeds mean + k; a sustained small ramp crosses h eventually.
+      this.cusum = Math.max(0, this.cusum + (c - this.perSecond.mean - 0.5 * sigma));
+      const h = 20 * sigma;
+      if (this.cusum > 0) this.levels.drift.bump(Math.min(1, this.cusum / h), now);
+    }
+    if (learning) this.perSecond.push(c);
+  }
+
+  private judgeRate(now: number): void {
+    if (this.perSecond.samples < this.opts.warmupSeconds) return;
+    const sigma = Math.max(this.perSecond.std, 0.5);
+    const limit = this.perSecond.mean + 4 * sigma + 2;
+    if (this.count > limit) this.levels.rate.bump(Math.min(1, (this.count - limit) / limit), now);
+  }
+
+  private judgeNovelty(req: ClassifiedRequest, device: string, now: number, learning: boolean): void {
+    const warm = this.requests > this.opts.warmupRequests;
+    let fresh = 0;
+    for (const r of [...req.reads, ...req.writes]) {
+      for (let b = r.start >> 4; b <= (r.start + r.count - 1) >> 4; b++) {
+        const key = `${device}/${r.table}/${b}`;
+        if (!this.blocks.has(key)) {
+          fresh++;
+          if (learning || !warm) this.blocks.add(key);
+        }
+      }
+    }
+    if (warm && fresh > 0) this.levels.novelty.bump(Math.min(1, 0.35 * fresh), now);
+  }
+
+  private judgeHour(now: number, learning: boolean): void {
+    const hour = new Date(now).getUTCHours();
+    if (this.requests > this.opts.warmupRequests && this.hours[hour] === 0) this.levels.offHours.bump(1, now);
+    if (learning) this.hours[hour] = (this.hours[hour] ?? 0) + 1;
+  }
+
+  /** Current signal values, for the score and for `sessions list`. */
+  signals(now: number): Record<Signal, number> {
+    return Object.fromEntries(SIGNALS.map((s) => [s, this.levels[s].value(now)])) as Record<Signal, number>;
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * A penalty level in [0, 1] that decays exponentially with time: bumped by evidence, forgotten at a known
+ * rate. This is what makes recovery from a breach a documented rule instead of an accident: after the
+ * behaviour stops, a level of 1 falls below 0.1 in about 2.3 × tau.
+ */
+export class DecayingLevel {
+  private level = 0;
+  private at = 0;
+
+  constructor(private readonly tauMs: number) {}
+
+  value(now: number): number {
+    if (this.level === 0) return 0;
+    const v = this.level * Math.exp(-Math.max(0, now - this.at) / this.tauMs);
+    return v < 1e-4 ? 0 : v;
+  }
+
+  /** Raises the level to at least `p` (never lowers it: evidence does not cancel evidence). */
+  bump(p: number, now: number): void {
+    const current = this.value(now);
+    this.level = Math.min(1, Math.max(current, p));
+    this.at = now;
+  }
+}
+
+/** Exponentially weighted mean and variance (West's incremental form); alpha is the weight of new data. */
+export class Ewma {
+  mean = 0;
+  variance = 0;
+  samples = 0;
+
+  constructor(private readonly alpha: number) {}
+
+  push(x: number): void {
+    this.samples++;
+    if (this.samples === 1) {
+      this.mean = x;
+      return;
+    }
+    const diff = x - this.mean;
+    const incr = this.alpha * diff;
+    this.mean += incr;
+    this.variance = (1 - this.alpha) * (this.variance + diff * incr);
+  }
+
+  get std(): number {
+    return Math.sqrt(this.variance);
+  }
+}

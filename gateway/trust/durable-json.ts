@@ -1,0 +1,45 @@
+/**
+ * A small durable JSON document (grants, locks): written to a temp file, fsynced, renamed over the old one,
+ * and the directory fsynced, so a crash leaves either the old or the new state, never a torn file.
+ * Reads distinguish "absent" (a fresh gateway) from "unreadable" (corrupt or no permission), because the
+ * caller fails closed on the second.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export type ReadResult<T> = { kind: 'absent' } | { kind: 'ok'; value: T } | { kind: 'unreadable'; error: string };
+
+export function readDurableJson<T>(path: string): ReadResult<T> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' };
+    return { kind: 'unreadable', error: (err as Error).message };
+  }
+  try {
+    return { kind: 'ok', value: JSON.parse(text) as T };
+  } catch (err) {
+    return { kind: 'unreadable', error: `${path}: ${(err as Error).message}` };
+  }
+}
+
+export function writeDurableJson(path: string, value: unknown): void {
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, JSON.stringify(value, null, 2) + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  const dfd = openSync(dir, 'r');
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * Just-in-time access [IEC 62443-3-3 SR 1.13; Teleport access requests]: a requester asks, with its own SVID,
+ * for a scope (device, table, address range, access) for a duration ≤ the rule's `maxDuration`, with a
+ * mandatory reason; approvers named by the rule approve (no self-approval, `threshold` distinct approvers);
+ * the grant is active from the last approval until it expires or is revoked. Grants are durable
+ * (durable-json.ts) so a restart loses nothing; every transition is an audit event.
+ */
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import type { ClassifiedRequest, Table } from '../../protocols/modbus/types.js';
+import type { AuditSink } from '../audit/audit-events.js';
+import type { CompiledPolicy, CompiledRule } from '../policy/compiled-policy.js';
+import { compileDeviceGlob } from '../policy/policy-index.js';
+import { compileIdPattern } from '../identity/spiffe-id-pattern.js';
+import { readDurableJson, writeDurableJson } from './durable-json.js';
+
+export type GrantStatus = 'pending' | 'active' | 'denied' | 'revoked' | 'expired';
+export type GrantAccess = 'read' | 'write' | 'read-write';
+
+export interface Grant {
+  readonly id: string;
+  readonly requester: string;
+  readonly ruleId: string;
+  readonly device: string;
+  readonly table: Table;
+  readonly start: number;
+  readonly end: number;
+  readonly access: GrantAccess;
+  readonly durationMs: number;
+  readonly reason: string;
+  status: GrantStatus;
+  approvals: string[];
+  readonly requestedAt: string;
+  expiresAt?: string;
+  closedBy?: string;
+  closedReason?: string;
+}
+
+export interface GrantRequest {
+  readonly requester: string;
+  readonly device: string;
+  readonly table: Table;
+  readonly start: number;
+  readonly end: number;
+  readonly access: GrantAccess;
+  readonly durationMs: number;
+  readonly reason: string;
+  readonly ruleId?: string;
+}
+
+export type GrantResult = { ok: true; grant: Grant } | { ok: false; code: 'invalid' | 'not-found' | 'forbidden' | 'conflict'; message: string };
+
+export class GrantService {
+  private grants = new Map<string, Grant>();
+  private readonly file: string;
+
+  constructor(dir: string, private readonly policy: () => CompiledPolicy, private readonly audit: AuditSink, private readonly now: () => number) {
+    this.file = join(dir, 'grants.json');
+  }
+
+  /** Loads the durable store; returns an error string when it exists but cannot be read. */
+  load(): string | null {
+    const r = readDurableJson<Grant[]>(this.file);
+    if (r.kind === 'unreadable') return r.error;
+    if (r.kind === 'ok') this.grants = new Map(r.value.map((g) => [g.id, g]));
+    return null;
+  }
+
+  list(): Grant[] {
+    this.expire();
+    return [...this.grants.values()];
+  }
+
+  request(req: GrantRequest): GrantResult {
+    if (!req.reason.trim()) return { ok: false, code: 'invalid', message: 'a reason is mandatory' };
+    if (req.start > req.end || req.start < 0 || req.end > 65535) return { ok: false, code: 'invalid', message: 'bad address range' };
+    const rule = this.findRule(req);
+    if (!rule?.jit) return { ok: false, code: 'forbidden', message: `no JIT rule lets ${req.requester} ask for ${req.device}` };
+    if (req.durationMs <= 0 || req.durationMs > rule.jit.maxDurationMs) {
+      return { ok: false, code: 'invalid', message: `duration must be > 0 and ≤ ${rule.jit.maxDurationMs} ms (rule ${rule.id})` };
+    }
+    const grant: Grant = {
+      id: randomUUID(), requester: req.requester, ruleId: rule.id, device: req.device, table: req.table, start: req.start,
+      end: req.end, access: req.access, durationMs: req.durationMs, reason: req.reason, status: 'pending', approvals: [],
+      requestedAt: new Date(this.now()).toISOString(),
+    };
+    this.grants.set(grant.id, grant);
+    this.persist();
+    this.audit.append({ type: 'jit.requested', grantId: grant.id, requester: grant.requester, ruleId: rule.id, devices: [grant.device], reason: grant.reason, durationMs: grant.durationMs });
+    return { ok: true, grant };
+  }
+
+  approve(id: string, approver: string): GrantResult {
+    const g = this.grants.get(id);
+    if (!g || g.status !== 'pending') return { ok: false, code: 'not-found', message: `no pending grant ${id}` };
+    if (approver === g.requester) return { ok: false, code: 'forbidden', message: 'self-approval is not allowed' };
+    const jit = this.policy().rules.find((r) => r.id === g.ruleId)?.jit;
+    if (!jit) return { ok: false, code: 'conflict', message: `rule ${g.ruleId} no longer requires JIT or is gone` };
+    if (!jit.approvers.some((p) => compileIdPattern(p).matches(approver))) return { ok: false, code: 'forbidden', message: `${approver} is not an approver of rule ${g.ruleId}` };
+    if (g.approvals.includes(approver)) return { ok: false, code: 'conflict', message: 'already approved by this identity' };
+    g.approvals.push(approver);
+    if (g.approvals.length >= jit.threshold) {
+      g.status = 'active';
+      g.expiresAt = new Date(this.now() + g.durationMs).toISOString();
+      this.audit.append({ type: 'jit.approved', grantId: g.id, approver, expiresAt: g.expiresAt });
+    }
+    this.persist();
+    return { ok: true, grant: g };
+  }
+
+  close(id: string, by: string, status: 'denied' | 'revoked', reason?: string): GrantResult {
+    const g = this.grants.get(id);
+    const open = status === 'denied' ? g?.status === 'pending' : g?.status === 'active' || g?.status === 'pending';
+    if (!g || !open) return { ok: false, code: 'not-found', message: `no ${status === 'denied' ? 'pending' : 'open'} grant ${id}` };
+    g.status = status;
+    g.closedBy = by;
+    if (reason) g.closedReason = reason;
+    this.persist();
+    const type = status === 'denied' ? 'jit.denied' : 'jit.revoked';
+    this.audit.append({ type, grantId: g.id, by, ...(reason ? { reason } : {}) });
+    return { ok: true, grant: g };
+  }
+
+  /** The active grant that covers every range of `req` for this identity and rule, if any. */
+  covering(identity: string, ruleId: string, device: string, req: ClassifiedRequest): Grant | null {
+    const now = this.now();
+    for (const g of this.grants.values()) {
+      if (g.status !== 'active' || g.requester !== identity || g.ruleId !== ruleId || g.device !== device) continue;
+      if (Date.parse(g.expiresAt ?? '') <= now) continue;
+      const reads = req.reads.every((r) => g.access !== 'write' && covers(g, r));
+      const writes = req.writes.every((w) => g.access !== 'read' && covers(g, w));
+      if (reads && writes) return g;
+    }
+    return null;
+  }
+
+  /** Marks grants past their expiry; called by the runtime's timer and before listings. */
+  expire(): void {
+    const now = this.now();
+    let changed = false;
+    for (const g of this.grants.values()) {
+      if (g.status === 'active' && Date.parse(g.expiresAt ?? '') <= now) {
+        g.status = 'expired';
+        changed = true;
+        this.audit.append({ type: 'jit.expired', grantId: g.id });
+      }
+    }
+    if (changed) this.persist();
+  }
+
+  private findRule(req: GrantRequest): CompiledRule | undefined {
+    const peer = { id: req.requester, role: null };
+    return this.policy().rules.find(
+      (r) => r.jit !== null && (req.ruleId === undefined || r.id === req.ruleId) && r.matchesPrincipal(peer) &&
+        r.devicePatterns.some((p) => compileDeviceGlob(p).test(req.device)),
+    );
+  }
+
+  private persist(): void {
+    writeDurableJson(this.file, [...this.grants.values()]);
+  }
+}
+
+function covers(g: Grant, r: { table: Table; start: number; count: number }): boolean {
+  return r.table === g.table && r.start >= g.start && r.start + r.count - 1 <= g.end;
+}

@@ -1,0 +1,71 @@
+/**
+ * Trust state of one identity: its baselines (overall and per device), its score and its breach state.
+ * Breach rules (documented in the README "Trust scoring"):
+ * - the score is min(identity score, identity × device score) of the latest request;
+ * - score < threshold → state `read-only` or `ended` per the policy's `onBreach`;
+ * - recovery: only after `minBreachMs` (default 60 s) AND a score ≥ threshold + 0.05 (hysteresis), computed
+ *   with the decayed signals, so a breach ends by itself once the behaviour stops (about 2–3 × 30 s);
+ * - baselines do not learn while in breach.
+ */
+import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
+import { BehaviourBaseline, type BaselineOptions, DEFAULT_BASELINE, SIGNALS } from './behaviour-baseline.js';
+import { svidExpirySignal, trustScore, type ScoreInput } from './trust-score.js';
+
+export type TrustState = 'normal' | 'read-only' | 'ended';
+
+export interface TrustConfig {
+  readonly threshold: number;
+  readonly onBreach: 'read-only' | 'terminate';
+  readonly weights: Readonly<Record<ScoreInput, number>>;
+  readonly minBreachMs: number;
+  readonly baseline: BaselineOptions;
+}
+
+export const HYSTERESIS = 0.05;
+
+export class IdentityTrust {
+  state: TrustState = 'normal';
+  score = 1;
+  breachSince = 0;
+  private readonly overall: BehaviourBaseline;
+  private readonly perDevice = new Map<string, BehaviourBaseline>();
+
+  constructor(readonly identity: string, private readonly baselineOpts: BaselineOptions = DEFAULT_BASELINE) {
+    this.overall = new BehaviourBaseline(baselineOpts);
+  }
+
+  observe(req: ClassifiedRequest, device: string, denied: boolean, now: number): void {
+    const learning = this.state === 'normal';
+    this.overall.observe(req, device, denied, now, learning);
+    let d = this.perDevice.get(device);
+    if (!d) {
+      d = new BehaviourBaseline(this.baselineOpts);
+      this.perDevice.set(device, d);
+    }
+    d.observe(req, device, denied, now, learning);
+  }
+
+  /** Recomputes the score; returns the new state when it changed, else null. */
+  evaluate(cfg: TrustConfig, svid: { notBefore: number | null; notAfter: number } | null, now: number, device?: string): TrustState | null {
+    const svidSignal = svid ? svidExpirySignal(svid.notBefore, svid.notAfter, now) : 0;
+    const scoreOf = (b: BehaviourBaseline): number => trustScore({ ...b.signals(now), svidExpiry: svidSignal }, cfg.weights);
+    const dev = device ? this.perDevice.get(device) : undefined;
+    this.score = Math.min(scoreOf(this.overall), dev ? scoreOf(dev) : 1);
+    if (this.state === 'normal' && this.score < cfg.threshold) {
+      this.state = cfg.onBreach === 'terminate' ? 'ended' : 'read-only';
+      this.breachSince = now;
+      return this.state;
+    }
+    if (this.state !== 'normal' && now - this.breachSince >= cfg.minBreachMs && this.score >= cfg.threshold + HYSTERESIS) {
+      this.state = 'normal';
+      return this.state;
+    }
+    return null;
+  }
+
+  /** Which signals pull the score down, for the audit event and `sessions list`. */
+  reasons(now: number): string[] {
+    const s = this.overall.signals(now);
+    return SIGNALS.filter((k) => s[k] > 0.05).map((k) => `${k}=${s[k].toFixed(2)}`);
+  }
+}

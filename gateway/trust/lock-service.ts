@@ -1,0 +1,127 @@
+/**
+ * Locks [Teleport locks; IEC 62443-3-3 SR 2.6]: lock an identity (an exact SPIFFE ID or a pattern with `*`/`**`),
+ * a Modbus role, a device, or one JIT grant, optionally until a time. A new lock ends every live session it
+ * matches at once and refuses new ones. Locks are durable. If the store exists but cannot be read at start,
+ * the runtime fails closed by default (`unreadable` is set and every admission and request is refused) —
+ * the alternative `best-effort` mode starts with no locks and says so loudly.
+ */
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import type { AuditSink } from '../audit/audit-events.js';
+import { compileIdPattern, type IdPattern } from '../identity/spiffe-id-pattern.js';
+import { readDurableJson, writeDurableJson } from './durable-json.js';
+
+export type LockKind = 'identity' | 'role' | 'device' | 'grant';
+
+export interface Lock {
+  readonly id: string;
+  readonly target: { readonly kind: LockKind; readonly value: string };
+  readonly by: string;
+  readonly reason: string;
+  readonly createdAt: string;
+  readonly expiresAt?: string;
+}
+
+export interface LockSubject {
+  readonly identity: string;
+  readonly role: string | null;
+  readonly device?: string;
+  readonly grantId?: string;
+}
+
+export class LockService {
+  private locks: Lock[] = [];
+  private patterns = new Map<string, IdPattern>();
+  private readonly file: string;
+  /** Set when the store could not be read at start (fail-closed mode refuses everything while set). */
+  unreadable: string | null = null;
+
+  constructor(dir: string, private readonly audit: AuditSink, private readonly now: () => number) {
+    this.file = join(dir, 'locks.json');
+  }
+
+  load(): string | null {
+    const r = readDurableJson<Lock[]>(this.file);
+    if (r.kind === 'unreadable') {
+      this.unreadable = r.error;
+      return r.error;
+    }
+    if (r.kind === 'ok') this.locks = r.value;
+    this.unreadable = null;
+    return null;
+  }
+
+  list(): Lock[] {
+    this.expire();
+    return [...this.locks];
+  }
+
+  create(target: Lock['target'], by: string, reason: string, expiresAt?: Date): { ok: true; lock: Lock } | { ok: false; message: string } {
+    if (!reason.trim()) return { ok: false, message: 'a reason is mandatory' };
+    if (target.kind === 'identity') {
+      try {
+        compileIdPattern(target.value);
+      } catch (err) {
+        return { ok: false, message: `bad identity pattern: ${(err as Error).message}` };
+      }
+    }
+    const lock: Lock = {
+      id: randomUUID(), target, by, reason, createdAt: new Date(this.now()).toISOString(),
+      ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}),
+    };
+    this.locks.push(lock);
+    writeDurableJson(this.file, this.locks);
+    this.audit.append({ type: 'lock.created', lockId: lock.id, target, by, reason, ...(lock.expiresAt ? { expiresAt: lock.expiresAt } : {}) });
+    return { ok: true, lock };
+  }
+
+  remove(id: string, by: string): boolean {
+    const before = this.locks.length;
+    this.locks = this.locks.filter((l) => l.id !== id);
+    if (this.locks.length === before) return false;
+    writeDurableJson(this.file, this.locks);
+    this.audit.append({ type: 'lock.removed', lockId: id, by });
+    return true;
+  }
+
+  /** The first lock that applies to the subject, or null. */
+  matching(s: LockSubject): Lock | null {
+    const now = this.now();
+    for (const l of this.locks) {
+      if (l.expiresAt && Date.parse(l.expiresAt) <= now) continue;
+      if (this.applies(l, s)) return l;
+    }
+    return null;
+  }
+
+  private applies(l: Lock, s: LockSubject): boolean {
+    switch (l.target.kind) {
+      case 'identity':
+        return this.pattern(l.target.value).matches(s.identity);
+      case 'role':
+        return s.role === l.target.value;
+      case 'device':
+        return s.device === l.target.value;
+      case 'grant':
+        return s.grantId === l.target.value;
+    }
+  }
+
+  private pattern(p: string): IdPattern {
+    let c = this.patterns.get(p);
+    if (!c) {
+      c = compileIdPattern(p);
+      this.patterns.set(p, c);
+    }
+    return c;
+  }
+
+  private expire(): void {
+    const now = this.now();
+    const live = this.locks.filter((l) => !l.expiresAt || Date.parse(l.expiresAt) > now);
+    if (live.length === this.locks.length) return;
+    for (const l of this.locks) if (!live.includes(l)) this.audit.append({ type: 'lock.removed', lockId: l.id, reason: 'expired' });
+    this.locks = live;
+    writeDurableJson(this.file, this.locks);
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * The zero-trust runtime [DESIGN step 7]: decides on every request, and acts on live sessions with timers
+ * (grant and SVID expiry, re-validation) and events (locks, policy swaps, trust breaches). Hard criteria
+ * first (lock store readable, locks, read-only state, rate, JIT grant), score last [NIST SP 800-207 3.3.1].
+ */
+import { mkdirSync } from 'node:fs';
+import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
+import type { AuditSink } from '../audit/audit-events.js';
+import type { CompiledPolicy } from '../policy/compiled-policy.js';
+import { DEFAULT_BASELINE, type BaselineOptions } from './behaviour-baseline.js';
+import { GrantService } from './grant-service.js';
+import { IdentityTrust, type TrustConfig, type TrustState } from './identity-trust.js';
+import { LockService, type Lock } from './lock-service.js';
+import { RateLimiter } from './rate-limiter.js';
+import type { GateResult, GateSession, PolicyVerdict, RuntimeGate, SessionPeer, SessionView } from './runtime-gate.js';
+import { resolveWeights } from './trust-score.js';
+
+export interface TrustRuntimeOptions {
+  readonly dir: string;
+  readonly policy: () => CompiledPolicy;
+  readonly sessions: SessionView;
+  readonly audit: AuditSink;
+  readonly now?: () => number;
+  readonly logger?: { warn(o: object, m?: string): void; error(o: object, m?: string): void; info(o: object, m?: string): void };
+  /** What to do when the lock store exists but cannot be read: refuse everything (default) or run without locks. */
+  readonly lockStoreFailure?: 'fail-closed' | 'best-effort';
+  readonly minBreachMs?: number;
+  readonly baseline?: BaselineOptions;
+  /** Period of the housekeeping tick (grant expiry, recovery, re-validation). Default 1000 ms; 0 = no timer. */
+  readonly tickMs?: number;
+}
+
+const DEFAULT_REVALIDATE_MS = 5 * 60_000;
+
+export class TrustRuntime implements RuntimeGate {
+  readonly grants: GrantService;
+  readonly locks: LockService;
+  private readonly identities = new Map<string, IdentityTrust>();
+  private readonly rates = new RateLimiter();
+  private readonly now: () => number;
+  private timer: NodeJS.Timeout | null = null;
+  private lastRevalidation: number;
+
+  private constructor(private readonly opts: TrustRuntimeOptions) {
+    this.now = opts.now ?? Date.now;
+    mkdirSync(opts.dir, { recursive: true });
+    this.grants = new GrantService(opts.dir, opts.policy, opts.audit, this.now);
+    this.locks = new LockService(opts.dir, opts.audit, this.now);
+    this.lastRevalidation = this.now();
+  }
+
+  static async open(opts: TrustRuntimeOptions): Promise<TrustRuntime> {
+    const rt = new TrustRuntime(opts);
+    const grantErr = rt.grants.load();
+    if (grantErr) opts.logger?.error({ err: grantErr }, 'JIT grant store unreadable: no grant is honoured until it is repaired');
+    const lockErr = rt.locks.load();
+    if (lockErr && opts.lockStoreFailure === 'best-effort') {
+      opts.logger?.error({ err: lockErr }, 'lock store unreadable: running WITHOUT locks (best-effort mode)');
+      rt.locks.unreadable = null;
+    } else if (lockErr) {
+      opts.logger?.error({ err: lockErr }, 'lock store unreadable: failing closed, every session and request is refused');
+    }
+    const tick = opts.tickMs ?? 1000;
+    if (tick > 0) {
+      rt.timer = setInterval(() => rt.tick(), tick);
+      rt.timer.unref();
+    }
+    return rt;
+  }
+
+  admit(peer: SessionPeer, _now: number): { ok: true } | { ok: false; reason: string } {
+    if (this.locks.unreadable) return { ok: false, reason: 'lock-store-unavailable' };
+    if (this.locks.matching({ identity: peer.id, role: peer.role })) return { ok: false, reason: 'locked' };
+    if (this.identities.get(peer.id)?.state === 'ended') return { ok: false, reason: 'trust-breach' };
+    const max = this.opts.policy().session.maxPerIdentity;
+    if (max !== null && this.opts.sessions.countFor(peer.id) >= max) return { ok: false, reason: 'too-many-sessions' };
+    return { ok: true };
+  }
+
+  check(session: GateSession, device: string, req: ClassifiedRequest, verdict: PolicyVerdict, now: number): GateResult {
+    const peer = session.peer;
+    if (this.locks.unreadable) return { effect: 'deny', reason: 'lock-store-unavailable' };
+    const lock = this.locks.matching({ identity: peer.id, role: peer.role, device });
+    if (lock) {
+      if (lock.target.kind !== 'device') session.end('locked');
+      return { effect: 'deny', reason: `locked ${lock.id}` };
+    }
+    const state = this.identities.get(peer.id)?.state ?? 'normal';
+    if ((state !== 'normal' || session.readOnly) && req.writes.length > 0) return { effect: 'deny', reason: 'trust-read-only' };
+    const rate = verdict.obligations?.rate;
+    if (rate && !this.rates.take(`${peer.id}|${rate.ruleId}`, rate.perSecond, now)) return { effect: 'deny', reason: `rate-limited ${rate.ruleId}` };
+    const jit = verdict.obligations?.jit;
+    if (jit) {
+      const grant = this.grants.covering(peer.id, jit.ruleId, device, req);
+      if (!grant) return { effect: 'deny', reason: `jit-required ${jit.ruleId}` };
+      if (this.locks.matching({ identity: peer.id, role: peer.role, grantId: grant.id })) return { effect: 'deny', reason: `grant-locked ${grant.id}` };
+      return { effect: 'allow', grantId: grant.id };
+    }
+    return { effect: 'allow' };
+  }
+
+  observe(session: GateSession, device: string, req: ClassifiedRequest, denied: boolean, now: number): void {
+    const id = session.peer.id;
+    let t = this.identities.get(id);
+    if (!t) {
+      t = new IdentityTrust(id, this.opts.baseline ?? DEFAULT_BASELINE);
+      this.identities.set(id, t);
+    }
+    t.observe(req, device, denied, now);
+    this.judge(t, { notBefore: null, notAfter: session.peer.notAfter.getTime() }, now, device);
+  }
+
+  scores(): Record<string, number> {
+    return Object.fromEntries([...this.identities].map(([id, t]) => [id, Math.round(t.score * 1000) / 1000]));
+  }
+
+  trustOf(identity: string): { score: number; state: TrustState } {
+    const t = this.identities.get(identity);
+    return { score: t?.score ?? 1, state: t?.state ?? 'normal' };
+  }
+
+  idleTimeoutMs(): number | null {
+    return this.opts.policy().session.idleTimeoutMs;
+  }
+
+  /** Creates a lock and ends every live session it matches at once. */
+  lock(target: Lock['target'], by: string, reason: string, expiresAt?: Date): ReturnType<LockService['create']> {
+    const r = this.locks.create(target, by, reason, expiresAt);
+    if (r.ok) {
+      const grantOwner = target.kind === 'grant' ? this.grants.list().find((g) => g.id === target.value)?.requester : undefined;
+      this.opts.sessions.endMatching((s) => s.peer.id === grantOwner || this.locks.matching({ identity: s.peer.id, role: s.peer.role }) !== null, 'locked');
+    }
+    return r;
+  }
+
+  /** After a policy swap: identities that lost every rule lose their sessions; the rest meet it next request. */
+  onPolicySwap(next: CompiledPolicy, previous: CompiledPolicy): number {
+    const named = (p: CompiledPolicy, peer: { id: string; role: string | null }): boolean =>
+      p.rules.some((r) => r.effect === 'allow' && r.matchesPrincipal(peer)) || Object.values(p.admins).some((ps) => ps.some((x) => x.matches(peer.id)));
+    return this.opts.sessions.endMatching((s) => named(previous, s.peer) && !named(next, s.peer), 'policy-revoked');
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Housekeeping: grant expiry, breach recovery, periodic re-validation of long-lived sessions. */
+  tick(): void {
+    const now = this.now();
+    this.grants.expire();
+    for (const t of this.identities.values()) if (t.state !== 'normal') this.judge(t, null, now);
+    const period = this.opts.policy().session.revalidateMs ?? DEFAULT_REVALIDATE_MS;
+    if (now - this.lastRevalidation >= period) {
+      this.lastRevalidation = now;
+      this.revalidate(now);
+    }
+  }
+
+  /** Re-checks every live session without re-parsing certificates: SVID validity and locks. */
+  revalidate(now: number): number {
+    return this.opts.sessions.endMatching(
+      (s) => s.peer.notAfter.getTime() <= now || this.locks.matching({ identity: s.peer.id, role: s.peer.role }) !== null,
+      'revalidation-failed',
+    );
+  }
+
+  private judge(t: IdentityTrust, svid: { notBefore: number | null; notAfter: number } | null, now: number, device?: string): void {
+    const before = t.score;
+    const changed = t.evaluate(this.config(), svid, now, device);
+    if (changed === null) return;
+    this.opts.audit.append({ type: 'trust.changed', identity: t.identity, from: round(before), to: round(t.score), state: changed, reasons: t.reasons(now) });
+    this.opts.logger?.warn({ identity: t.identity, score: t.score, state: changed }, 'trust state changed');
+    for (const s of this.opts.sessions.all()) if (s.peer.id === t.identity) s.readOnly = changed === 'read-only';
+    if (changed === 'ended') this.opts.sessions.endMatching((s) => s.peer.id === t.identity, 'trust-breach');
+  }
+
+  private config(): TrustConfig {
+    const trust = this.opts.policy().trust;
+    return {
+      threshold: trust?.threshold ?? 0.85,
+      onBreach: trust?.onBreach ?? 'read-only',
+      weights: resolveWeights(trust?.weights),
+      minBreachMs: this.opts.minBreachMs ?? 60_000,
+      baseline: this.opts.baseline ?? DEFAULT_BASELINE,
+    };
+  }
+}
+
+const round = (x: number): number => Math.round(x * 1000) / 1000;
