@@ -10,13 +10,28 @@ import { GatewayError } from '../errors.js';
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
+function killAll(): void {
+  for (const child of live) child.kill('SIGKILL');
+}
+
+/**
+ * Daemons must not outlive us. 'exit' covers normal ends and uncaught errors ('exit' handlers must be
+ * synchronous: child.kill() is). SIGTERM/SIGINT (e.g. a test runner's timeout) skip 'exit', so when no one
+ * else handles them we kill the daemons and re-raise the signal with its default action.
+ */
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  // 'exit' handlers must be synchronous: child.kill() is.
-  process.on('exit', () => {
-    for (const child of live) child.kill('SIGKILL');
-  });
+  process.on('exit', killAll);
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    const onSignal = (): void => {
+      if (process.listenerCount(sig) > 1) return; // someone else (e.g. `lab up`) stops the lab gracefully
+      killAll();
+      process.off(sig, onSignal);
+      process.kill(process.pid, sig);
+    };
+    process.on(sig, onSignal);
+  }
 }
 
 export interface Daemon {
