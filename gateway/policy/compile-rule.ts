@@ -69,8 +69,12 @@ export function compileRule(src: RuleSource, index: number, ctx: CompileContext)
     jit: src.jit === undefined ? null : compileJit(src, [...at, 'jit'], ctx),
     rate: src.rate === undefined ? null : compileRate(src, [...at, 'rate'], ctx),
     position: ctx.positionOf(at),
+    allowDecision: { effect: 'allow', ruleId: src.id, reason: 'allowed' },
   };
   rule.entries = Object.freeze(entrySources.map((e, j) => compileEntry(e, rule, [...at, entryKey, j], ctx)));
+  const obligations = { ...(rule.jit ? { jit: rule.jit } : {}), ...(rule.rate ? { rate: rule.rate } : {}) };
+  const hasObligations = rule.jit !== null || rule.rate !== null;
+  rule.allowDecision = Object.freeze({ effect: 'allow', ruleId: src.id, reason: 'allowed', ...(hasObligations ? { obligations: Object.freeze(obligations) } : {}) });
   return Object.freeze(rule);
 }
 

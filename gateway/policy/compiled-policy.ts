@@ -93,6 +93,8 @@ export interface CompiledRule {
   readonly jit: JitObligation | null;
   readonly rate: RateObligation | null;
   readonly position: SourcePosition;
+  /** The allow decision when this rule alone grants a request (shared, frozen: no allocation per request). */
+  readonly allowDecision: Decision;
 }
 
 export interface TrustSettings {

@@ -91,6 +91,8 @@ function decide(allow: RuleSetView, deny: RuleSetView, req: ClassifiedRequest, c
   const acc: Acc = { first: null, jit: null, rate: null };
   const failure = allowCheck(allow, req, ctx, acc);
   if (failure !== null || acc.first === null) return { effect: 'deny', ruleId: null, reason: failure ?? 'no-rule' };
+  // Common case: the first contributing rule brought exactly the obligations there are: its shared decision.
+  if (acc.jit === (acc.first.jit ? acc.first : null) && acc.rate === (acc.first.rate ? acc.first : null)) return acc.first.allowDecision;
   const obligations = obligationsOf(acc);
   return obligations === null
     ? { effect: 'allow', ruleId: acc.first.id, reason: 'allowed' }

@@ -35,11 +35,17 @@ export function createPolicyIndex(rules: readonly CompiledRule[]): PolicyIndex {
   for (const rule of rules) {
     for (const d of new Set(rule.devicePatterns)) {
       if (isDeviceGlob(d)) globs.push({ re: compileDeviceGlob(d), rule });
-      else exact.set(d, [...(exact.get(d) ?? []), rule]);
+      else {
+        const list = exact.get(d);
+        if (list === undefined) exact.set(d, [rule]);
+        else list.push(rule);
+      }
     }
   }
   const deviceCache = new Map<string, readonly CompiledRule[]>();
-  const viewCache = new Map<string, PeerView>();
+  // device → peer id → views by role claim ('' = none). Nested maps: no key string built per request.
+  const viewCache = new Map<string, Map<string, Map<string, PeerView>>>();
+  let cachedViews = 0;
 
   const rulesForDevice = (device: string): readonly CompiledRule[] => {
     let list = deviceCache.get(device);
@@ -47,28 +53,32 @@ export function createPolicyIndex(rules: readonly CompiledRule[]): PolicyIndex {
       const set = new Set(exact.get(device) ?? []);
       for (const g of globs) if (g.re.test(device)) set.add(g.rule);
       list = [...set].sort((a, b) => a.index - b.index);
-      remember(deviceCache, device, list);
+      if (deviceCache.size >= MAX_CACHED) deviceCache.clear();
+      deviceCache.set(device, list);
     }
     return list;
   };
 
   return {
     viewFor(device: string, peer: PeerRef): PeerView {
-      const key = `${device}\n${peer.id}\n${peer.role ?? ''}`;
-      let view = viewCache.get(key);
-      if (view === undefined) {
-        view = buildPeerView(rulesForDevice(device).filter((r) => r.matchesPrincipal(peer)));
-        remember(viewCache, key, view);
+      const role = peer.role ?? '';
+      const cached = viewCache.get(device)?.get(peer.id)?.get(role);
+      if (cached !== undefined) return cached;
+      const view = buildPeerView(rulesForDevice(device).filter((r) => r.matchesPrincipal(peer)));
+      // Bounded: a flood of distinct identities or device names must not grow memory without limit.
+      if (cachedViews >= MAX_CACHED) {
+        viewCache.clear();
+        cachedViews = 0;
       }
+      let byId = viewCache.get(device);
+      if (byId === undefined) viewCache.set(device, (byId = new Map()));
+      let byRole = byId.get(peer.id);
+      if (byRole === undefined) byId.set(peer.id, (byRole = new Map()));
+      byRole.set(role, view);
+      cachedViews++;
       return view;
     },
   };
-}
-
-function remember<V>(cache: Map<string, V>, key: string, value: V): void {
-  // Bounded: a flood of distinct identities or device names must not grow memory without limit.
-  if (cache.size >= MAX_CACHED) cache.clear();
-  cache.set(key, value);
 }
 
 export function buildPeerView(rules: readonly CompiledRule[]): PeerView {
