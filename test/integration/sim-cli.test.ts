@@ -80,15 +80,16 @@ t.test('bad usage and invalid scenarios exit 2 with a located message', async (t
   const bad = join(dir, 'bad.yaml');
   writeFileSync(bad, 'name: x\nunits:\n  - id: 1\n    tables: { coils: 1, discrete: 1, holding: 1 }\n');
 
-  const r1 = await exitOf(runCli(['--scenario', bad, '--port', '0']));
+  // Three independent child processes at once: each pays the tsx start-up only in parallel.
+  const [r1, r2, r3] = await Promise.all([
+    exitOf(runCli(['--scenario', bad, '--port', '0'])),
+    exitOf(runCli(['--port', '0'])),
+    exitOf(runCli(['--scenario', TURBINE, '--port', 'abc'])),
+  ]);
   t.equal(r1.code, 2);
   t.match(r1.stderr, `${bad}:4:13: /units/0/tables must have required property 'input'`);
-
-  const r2 = await exitOf(runCli(['--port', '0']));
   t.equal(r2.code, 2);
   t.match(r2.stderr, /--scenario is required/);
-
-  const r3 = await exitOf(runCli(['--scenario', TURBINE, '--port', 'abc']));
   t.equal(r3.code, 2);
   t.match(r3.stderr, /--port must be a non-negative integer/);
 });

@@ -135,6 +135,20 @@ t.test('pipelined requests on one connection are answered in order (in-flight 1)
   c.close();
 });
 
+t.test('maxInFlight bounds how many pipelined requests a connection has picked up', async (t) => {
+  // Scan delay 400 ms: shortly after sending three requests, in-flight 1 has taken one, in-flight 3 all three.
+  for (const [maxInFlight, expected] of [[1, 1], [3, 3]] as const) {
+    const sim = await withSim(t, { scenario: TURBINE, scanDelayMs: 400, tickMs: 0, maxInFlight });
+    const c = await RawClient.open(sim.port);
+    for (const tid of [1, 2, 3]) c.send(tid, 255, readHolding(100));
+    await new Promise((r) => setTimeout(r, 100));
+    t.equal(sim.counters().requests, expected, `maxInFlight ${maxInFlight}: ${expected} picked up`);
+    const frames = await c.waitFrames(3, 3000);
+    t.same(frames.map((f) => f.header.transactionId), [1, 2, 3], 'all answered, in order');
+    c.close();
+  }
+});
+
 t.test('faults switched at run time over the control channel', async (t) => {
   const sim = await withSim(t, { scenario: TURBINE, scanDelayMs: 0, tickMs: 0 });
   const c = await RawClient.open(sim.port);
