@@ -6,7 +6,7 @@
  */
 import type { Checkpoint } from './audit-checkpoint.js';
 import { SIEM_CHECKPOINT_TYPE, type AuditRecord } from './audit-events.js';
-import { Severity } from './syslog-format.js';
+import { asciiJson, Severity } from './syslog-format.js';
 
 const NAMES: Record<string, string> = {
   'audit.started': 'Audit log started',
@@ -73,7 +73,7 @@ export function cefForEvent(version: string, rec: AuditRecord, syslogSeverity: n
     act: s('decision'),
     outcome: s('outcome'),
     reason: s('reason') ?? s('error'),
-    cs1Label: rec['ruleId'] !== undefined ? 'ruleId' : undefined,
+    cs1Label: s('ruleId') !== undefined ? 'ruleId' : undefined,
     cs1: s('ruleId'),
     cs2Label: 'hash',
     cs2: rec.hash,
@@ -84,7 +84,7 @@ export function cefForEvent(version: string, rec: AuditRecord, syslogSeverity: n
     cn2Label: n('latencyMs') !== undefined ? 'latencyMs' : undefined,
     cn2: n('latencyMs'),
     cs6Label: 'event',
-    cs6: JSON.stringify(rec),
+    cs6: asciiJson(rec),
   });
 }
 
@@ -96,6 +96,6 @@ export function cefForCheckpoint(version: string, cp: Checkpoint): string {
     cs2Label: 'headHash',
     cs2: cp.headHash,
     cs6Label: 'checkpoint',
-    cs6: JSON.stringify(cp),
+    cs6: asciiJson(cp),
   });
 }
