@@ -161,3 +161,42 @@ t.test('authorizers', async (t) => {
   t.match(authorizeMatching(['spiffe://plant.example/hmi/*'])(other), { ok: false, reason: /matches none/ });
   t.throws(() => authorizeId('nope'), { code: 'GW_ERR_IDENTITY_INVALID' });
 });
+
+t.test('properties (fast-check)', async (t) => {
+  const fc = (await import('fast-check')).default;
+  const tdChar = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789.-_'.split(''));
+  const segChar = fc.constantFrom(...'abcXYZ019.-_'.split(''));
+  const td = fc.string({ unit: tdChar, minLength: 1, maxLength: 20 });
+  const seg = fc.string({ unit: segChar, minLength: 1, maxLength: 8 }).filter((s) => s !== '.' && s !== '..');
+  const id = fc.record({ td, segs: fc.array(seg, { minLength: 1, maxLength: 6 }) }).map(({ td, segs }) => `spiffe://${td}/${segs.join('/')}`);
+  fc.assert(
+    fc.property(id, (s) => {
+      const r = tryParseSpiffeId(s);
+      return r.ok && r.id.toString() === s && compileIdPattern(s).matches(s) && compileIdPattern(`spiffe://${r.id.trustDomain.name}/**`).matches(s);
+    }),
+    { numRuns: 500 },
+  );
+  fc.assert(
+    fc.property(id, seg, (s, extra) => {
+      const r = tryParseSpiffeId(s);
+      if (!r.ok) return false;
+      const segs = r.id.segments();
+      const one = `spiffe://${r.id.trustDomain.name}/${segs.slice(0, -1).concat('*').join('/')}`;
+      return compileIdPattern(one).matches(s) && !compileIdPattern(one).matches(`${s}/${extra}`);
+    }),
+    { numRuns: 300 },
+  );
+  // Hostile input never throws.
+  fc.assert(
+    fc.property(fc.string({ maxLength: 80 }), fc.string({ maxLength: 80 }), (a, b) => {
+      tryParseSpiffeId(a);
+      tryParseSpiffeId(`spiffe://${a}`);
+      tryParseTrustDomain(a);
+      const p = tryCompileIdPattern(`spiffe://td/${a}`);
+      if (p.ok) p.pattern.matches(`spiffe://td/${b}`);
+      return true;
+    }),
+    { numRuns: 1000 },
+  );
+  t.pass('properties hold');
+});
