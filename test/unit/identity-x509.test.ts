@@ -175,4 +175,8 @@ t.test('bundles: own + federated, lookup by name or ID, PEM for TLS', async (t) 
   t.equal(BundleSet.of([own, two]).get(TD), two, 'later bundle replaces earlier');
   t.throws(() => X509Bundle.fromDer(TD, Buffer.from([0x30, 0x01, 0x00])), { code: 'GW_ERR_IDENTITY_INVALID' });
   t.throws(() => X509Bundle.fromDer('Bad TD', pki.ca.bundleDer()), { code: 'GW_ERR_IDENTITY_INVALID' });
+  t.throws(() => X509Bundle.fromPem(TD, 'nothing here'), { code: 'GW_ERR_IDENTITY_INVALID', message: /no PEM certificate/ });
+  t.throws(() => X509Bundle.fromPem(TD, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----'), { code: 'GW_ERR_IDENTITY_INVALID', message: /cannot be parsed/ });
+  t.equal(BundleSet.empty().all().length, 0);
+  t.equal(set.has('other.org'), true);
 });
