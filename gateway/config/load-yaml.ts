@@ -122,14 +122,16 @@ export function parseYamlDocument<T>(text: string, sourceName: string, schema: o
   return Object.freeze({ value: deepFreeze(raw) as T, source: text, sourceName, positionOf, problemAt });
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
 const validators = new WeakMap<object, ValidateFunction>();
 
-/** Compiled once per schema object; ajv compile is slow relative to validation. */
+/**
+ * Compiled once per schema object (ajv compile is slow relative to validation), each in its own Ajv instance
+ * so that two schemas — or two versions of one in tests — never clash on `$id`.
+ */
 function validatorFor(schema: object): ValidateFunction {
   let v = validators.get(schema);
   if (!v) {
-    v = ajv.compile(schema);
+    v = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }).compile(schema);
     validators.set(schema, v);
   }
   return v;
