@@ -30,7 +30,7 @@ export async function startIdentity(config: GatewayConfig, logger: Logger): Prom
   if (config.identity.source === 'dev' && dev) {
     const ca = await DevCa.loadOrCreate(dev.caDir, dev.trustDomain);
     const socketPath = join(config.stateDir, 'dev-workload-api.sock');
-    issuer = await DevIssuer.start({ socketPath, ca, spiffeId: dev.spiffeId, ttlSeconds: Math.round(dev.svidTtlMs / 1000), logger });
+    issuer = await DevIssuer.start({ socketPath, ca, spiffeId: dev.spiffeId, ttlSeconds: Math.round(dev.svidTtlMs / 1000), dnsNames: dev.dnsNames, logger });
     address = `unix://${socketPath}`;
   }
   let source: X509Source;

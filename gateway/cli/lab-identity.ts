@@ -61,7 +61,7 @@ async function spireIdentity(dir: string, logger: Logger): Promise<LabIdentity> 
   const spire = await startSpireLab({ dir: join(dir, 'spire'), trustDomain: LAB_TRUST_DOMAIN, logger });
   try {
     // The unix workload attestor keys on the caller's uid: the gateway runs in this process.
-    await spire.createEntry({ spiffeId: GATEWAY_ID, selectors: [`unix:uid:${process.getuid?.() ?? 0}`], x509SvidTtlSeconds: 86_400 });
+    await spire.createEntry({ spiffeId: GATEWAY_ID, selectors: [`unix:uid:${process.getuid?.() ?? 0}`], x509SvidTtlSeconds: 86_400, dnsNames: ['localhost'] });
   } catch (err) {
     await spire.stop();
     throw err;

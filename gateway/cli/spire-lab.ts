@@ -37,6 +37,8 @@ export interface CreateEntryOptions {
   /** e.g. `unix:uid:0`; at least one. */
   readonly selectors: readonly string[];
   readonly x509SvidTtlSeconds?: number;
+  /** DNS SANs for the SVID (`-dns`), for stock clients that verify a hostname. */
+  readonly dnsNames?: readonly string[];
 }
 
 export interface MintedSvid {
@@ -176,6 +178,7 @@ export async function startSpireLab(opts: SpireLabOptions): Promise<SpireLab> {
       const args = ['entry', 'create', '-parentID', nodeId, '-spiffeID', e.spiffeId];
       for (const s of e.selectors) args.push('-selector', s);
       if (e.x509SvidTtlSeconds !== undefined) args.push('-x509SVIDTTL', String(e.x509SvidTtlSeconds));
+      for (const d of e.dnsNames ?? []) args.push('-dns', d);
       await runChecked(binaries.server, srv(args), `entry create ${e.spiffeId}`);
       log.info({ spiffeId: e.spiffeId, selectors: e.selectors }, 'spire-lab: entry created');
     },

@@ -36,6 +36,8 @@ export const gatewayConfigSchema = {
             caDir: { type: 'string', minLength: 1 },
             spiffeId: { type: 'string', minLength: 1 },
             svidTtl: duration,
+            // DNS SANs beside the URI SAN, for stock clients that verify a hostname (e.g. Go's crypto/tls)
+            dnsNames: { type: 'array', items: { type: 'string', minLength: 1 } },
           },
         },
       },

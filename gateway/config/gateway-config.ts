@@ -33,7 +33,7 @@ export interface GatewayConfig {
     readonly source: 'workload-api' | 'dev';
     readonly socket: string | null;
     readonly startupTimeoutMs: number;
-    readonly dev: { trustDomain: string; caDir: string; spiffeId: string; svidTtlMs: number } | null;
+    readonly dev: { trustDomain: string; caDir: string; spiffeId: string; svidTtlMs: number; dnsNames: readonly string[] } | null;
   };
   readonly listeners: {
     readonly mbaps: ListenerConfig & { device: string | null; handshakeTimeoutMs: number; maxInFlightPerSession: number };
@@ -94,6 +94,7 @@ function buildConfig(raw: Raw, file: string): GatewayConfig {
             caDir: at(id.dev.caDir),
             spiffeId: id.dev.spiffeId ?? `spiffe://${id.dev.trustDomain}/verigate`,
             svidTtlMs: ms(id.dev.svidTtl, 86_400_000),
+            dnsNames: id.dev.dnsNames ?? ['localhost'],
           }
         : null,
     },

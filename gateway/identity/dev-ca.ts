@@ -31,6 +31,9 @@ export interface MintOptions {
   readonly ttlSeconds?: number;
   readonly role?: string;
   readonly notBefore?: Date;
+  /** Extra DNS SANs [X509-SVID 2 allows them beside the one URI SAN]: lets stock TLS clients that insist on a
+   * hostname check (e.g. Go's crypto/tls) reach a gateway by name. */
+  readonly dnsNames?: readonly string[];
 }
 
 export class DevCa {
@@ -127,6 +130,7 @@ export class DevCa {
       keyUsage: KeyUsage.digitalSignature | KeyUsage.keyEncipherment | KeyUsage.keyAgreement,
       eku: [EKU_SERVER_AUTH, EKU_CLIENT_AUTH],
       uris: [id.toString()],
+      ...(opts.dnsNames ? { dnsNames: opts.dnsNames } : {}),
       roles: opts.role !== undefined ? [opts.role] : [],
     });
     return { chainDer: [certDer(cert)], keyDer: await exportPkcs8(keys.privateKey) };

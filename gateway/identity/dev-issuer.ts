@@ -38,6 +38,8 @@ export interface DevIssuerOptions {
   jwtTtlSeconds?: number;
   /** Modbus/TCP Security role to put in issued X.509-SVIDs. */
   role?: string;
+  /** DNS SANs to add beside the URI SAN (see DevCa MintOptions.dnsNames). */
+  dnsNames?: readonly string[];
   /** Federated CA bundles keyed by trust-domain ID (`spiffe://other.org`), concatenated DER. */
   federatedBundles?: Record<string, Buffer>;
   logger?: IdentityLogger;
@@ -205,6 +207,7 @@ export class DevIssuer {
       spiffeId: id,
       ttlSeconds: this.ttlSeconds,
       ...(this.opts.role !== undefined ? { role: this.opts.role } : {}),
+      ...(this.opts.dnsNames ? { dnsNames: this.opts.dnsNames } : {}),
     });
     const svid: X509SvidMessage = { spiffe_id: id, x509_svid: Buffer.concat(chainDer), x509_svid_key: keyDer, bundle: this.opts.ca.bundleDer(), hint: '' };
     // SPIRE rotates at about half the lifetime [SPIRE agent rotation]; unref: never keeps a process alive.

@@ -24,10 +24,21 @@ export interface PyResult {
 
 // Works across pymodbus 3.7–3.x: the unit keyword was `slave` before it became `device_id`.
 const DRIVER = String.raw`
-import inspect, json, sys, time
-from pymodbus.client import ModbusTcpClient
+import inspect, json, ssl, sys, time
+from pymodbus.client import ModbusTcpClient, ModbusTlsClient
 host, port, ops = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
-c = ModbusTcpClient(host, port=port, timeout=2, retries=0)
+tls = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
+if tls:
+    # Modbus/TCP Security [MB-TCP-SEC]: mutual TLS; the gateway is checked against the SPIFFE bundle, not a hostname.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(tls["ca"])
+    ctx.load_cert_chain(tls["cert"], tls["key"])
+    c = ModbusTlsClient(host, port=port, sslctx=ctx, timeout=2, retries=0)
+else:
+    c = ModbusTcpClient(host, port=port, timeout=2, retries=0)
 if not c.connect():
     print(json.dumps({"connectError": True})); sys.exit(3)
 kw = "device_id" if "device_id" in inspect.signature(c.read_holding_registers).parameters else "slave"
@@ -61,10 +72,18 @@ c.close()
 print(json.dumps(out))
 `;
 
-export async function runPymodbus(host: string, port: number, ops: PyOp[], timeoutMs = 20_000): Promise<PyResult[]> {
+/** Client credentials for pymodbus's stock ModbusTlsClient (PEM file paths). */
+export interface PyTls {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string;
+}
+
+export async function runPymodbus(host: string, port: number, ops: PyOp[], timeoutMs = 20_000, tls?: PyTls): Promise<PyResult[]> {
   const python = requireTool('python');
+  const args = ['-c', DRIVER, host, String(port), JSON.stringify(ops), ...(tls ? [JSON.stringify(tls)] : [])];
   const stdout = await new Promise<string>((resolve, reject) => {
-    execFile(python, ['-c', DRIVER, host, String(port), JSON.stringify(ops)], { timeout: timeoutMs, encoding: 'utf8' }, (err, out, errOut) => {
+    execFile(python, args, { timeout: timeoutMs, encoding: 'utf8' }, (err, out, errOut) => {
       if (err) reject(new Error(`pymodbus driver failed: ${err.message}\n${errOut}\n${out}`));
       else resolve(out);
     });
