@@ -1,0 +1,65 @@
+/**
+ * gRPC status for every outcome of the data and admin planes, as the proto header fixes it
+ * (gateway.proto "Outcomes map to gRPC status codes"). The human text goes in `details`; machine-readable
+ * facts go in trailing metadata (`verigate-outcome`, `verigate-reason`, `verigate-rule-id`,
+ * `verigate-exception`), so clients never parse messages.
+ */
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import type { Outcome } from '../errors.js';
+import type { PipelineResult } from './request-pipeline.js';
+
+export const META_OUTCOME = 'verigate-outcome';
+export const META_REASON = 'verigate-reason';
+export const META_RULE_ID = 'verigate-rule-id';
+export const META_EXCEPTION = 'verigate-exception';
+
+/** A status error as grpc-js expects it from a handler (code + details + metadata). */
+export function grpcError(code: status, details: string, meta: Readonly<Record<string, string>> = {}): ServiceError {
+  const metadata = new Metadata();
+  for (const [k, v] of Object.entries(meta)) metadata.set(k, v);
+  return Object.assign(new Error(details), { code, details, metadata });
+}
+
+const OUTCOME_STATUS: Readonly<Record<Exclude<Outcome, 'ok'>, status>> = {
+  denied: status.PERMISSION_DENIED,
+  'no-route': status.UNAVAILABLE, // Modbus 0x0A
+  'upstream-unavailable': status.UNAVAILABLE, // Modbus 0x0A
+  'queue-full': status.UNAVAILABLE, // Modbus 0x0A
+  timeout: status.DEADLINE_EXCEEDED, // Modbus 0x0B
+  'plc-exception': status.FAILED_PRECONDITION,
+  // IEC 62443-3-3 SR 2.10: nothing is served that cannot be recorded; a retry may succeed later.
+  'audit-unavailable': status.UNAVAILABLE,
+};
+
+const hex = (n: number): string => `0x${n.toString(16).padStart(2, '0')}`;
+
+/** The status for a pipeline result that is not `ok`. */
+export function pipelineError(r: PipelineResult): ServiceError {
+  const outcome = r.outcome as Exclude<Outcome, 'ok'>;
+  const code = OUTCOME_STATUS[outcome];
+  const meta: Record<string, string> = { [META_OUTCOME]: outcome, [META_REASON]: r.reason };
+  if (r.ruleId) meta[META_RULE_ID] = r.ruleId;
+  switch (outcome) {
+    case 'denied':
+      return grpcError(code, `denied: ${r.reason}${r.ruleId ? ` (rule ${r.ruleId})` : ''}`, meta);
+    case 'plc-exception': {
+      const exception = r.pdu[1] ?? 0;
+      meta[META_EXCEPTION] = hex(exception);
+      return grpcError(code, `the PLC answered exception ${hex(exception)}`, meta);
+    }
+    case 'timeout':
+      return grpcError(code, 'the PLC did not answer in time (Modbus 0x0b)', meta);
+    case 'audit-unavailable':
+      return grpcError(code, 'audit log unavailable: requests are refused until it recovers', meta);
+    default:
+      return grpcError(code, `no path to the device: ${outcome} (Modbus 0x0a)`, meta);
+  }
+}
+
+/** A bad request caught before the pipeline (quantity, range, value) [gateway.proto: Modbus 0x02/0x03]. */
+export function invalidRequest(reason: string, exception?: number): ServiceError {
+  return grpcError(status.INVALID_ARGUMENT, reason, {
+    [META_OUTCOME]: 'invalid-request',
+    ...(exception !== undefined ? { [META_EXCEPTION]: hex(exception) } : {}),
+  });
+}
