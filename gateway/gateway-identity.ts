@@ -18,7 +18,7 @@ export interface GatewayIdentity {
   spiffeId(): string;
   serverTlsOptions(handshakeTimeoutMs?: number): tls.TlsOptions;
   verifyPeer(socket: tls.TLSSocket): PeerCheck;
-  tlsErrorReason(err: Error): string;
+  tlsErrorReason(err: Error, socket?: tls.TLSSocket): string;
   onUpdate(handler: () => void): void;
   close(): Promise<void>;
 }
@@ -51,7 +51,7 @@ export async function startIdentity(config: GatewayConfig, logger: Logger): Prom
       const p = r.peer;
       return { ok: true, peer: { id: p.id.toString(), role: p.role, notAfter: p.notAfter, fingerprint256: p.fingerprint256 } };
     },
-    tlsErrorReason: (err) => reasonFromTlsError(err),
+    tlsErrorReason: (err, socket) => reasonFromTlsError(err, socket),
     onUpdate: (handler) => {
       source.on('update', handler);
     },

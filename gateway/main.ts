@@ -103,7 +103,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       port: config.listeners.mbaps.port,
       tlsOptions: () => identity.serverTlsOptions(config.listeners.mbaps.handshakeTimeoutMs),
       verifyPeer: (socket) => identity.verifyPeer(socket),
-      tlsErrorReason: (err) => identity.tlsErrorReason(err),
+      tlsErrorReason: (err, socket) => identity.tlsErrorReason(err, socket),
       routes: (unit) => router.byUnitId(unit),
       pipeline, gate: trust, sessions, audit, metrics, now, logger,
       maxInFlightPerSession: config.listeners.mbaps.maxInFlightPerSession,

@@ -21,7 +21,7 @@ export interface MbapsListenerOptions {
   readonly port: number;
   readonly tlsOptions: () => tls.TlsOptions;
   readonly verifyPeer: (socket: tls.TLSSocket) => PeerCheck;
-  readonly tlsErrorReason: (err: Error) => string;
+  readonly tlsErrorReason: (err: Error, socket: tls.TLSSocket) => string;
   readonly routes: RouteLookup;
   readonly pipeline: RequestPipeline;
   readonly gate: RuntimeGate;
@@ -45,7 +45,7 @@ export class MbapsListener {
     const server = tls.createServer(this.opts.tlsOptions());
     server.on('secureConnection', (socket) => this.accept(socket));
     // Handshake failures: no client certificate, unknown CA, expired... OpenSSL already sent a fatal alert.
-    server.on('tlsClientError', (err, socket) => this.rejected(socket.remoteAddress ?? '?', this.opts.tlsErrorReason(err), err.message));
+    server.on('tlsClientError', (err, socket) => this.rejected(socket.remoteAddress ?? '?', this.opts.tlsErrorReason(err, socket), err.message));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -2,7 +2,7 @@
  * Low-level X.509 builder on @peculiar/x509 (EC P-256, custom extensions). Used by the dev CA and by test
  * helpers that need deliberately wrong certificates. Not a policy: it builds whatever it is told.
  */
-import './reflect-polyfill.js';
+import 'reflect-metadata'; // tsyringe (inside @peculiar/x509) needs the Reflect metadata API
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { encodeModbusRoleValue, OID_MODBUS_ROLE } from './modbus-role.js';

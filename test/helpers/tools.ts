@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const INSTALL_HINT = 'run `bash scripts/install-test-tools.sh` from the repository root';
 
-export type ToolName = 'python' | 'mbpoll';
+export type ToolName = 'python' | 'mbpoll' | 'go-mbaps-client';
 
 /** The venv python with pymodbus ≥ 3.7, or mbpoll from PATH. Throws (the test fails) when missing. */
 export function requireTool(name: ToolName): string {
@@ -20,6 +20,10 @@ export function requireTool(name: ToolName): string {
 }
 
 export function findTool(name: ToolName): { path?: string; why: string } {
+  if (name === 'go-mbaps-client') {
+    const p = join(REPO_ROOT, '.tools', 'bin', 'go-mbaps-client');
+    return existsSync(p) ? { path: p, why: '' } : { why: `${p} does not exist (run \`bash scripts/build-go-client.sh\`)` };
+  }
   return name === 'python' ? findPymodbusPython() : findOnPath('mbpoll');
 }
 
