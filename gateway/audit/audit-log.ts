@@ -21,6 +21,7 @@ import {
 } from './audit-log-options.js';
 import { createAuditMetrics, type AuditMetrics } from './audit-metrics.js';
 import { recoverDir } from './audit-recovery.js';
+import { replayEvents } from './audit-replay.js';
 import { CHECKPOINTS_FILE } from './audit-segments.js';
 import { buildRecord } from './build-record.js';
 import { SegmentWriter } from './segment-writer.js';
@@ -141,8 +142,16 @@ export class AuditLog implements AuditSink {
     return { seq: this.lastSeq, hash: this.lastHash };
   }
 
-  /** Events (after they are in the file) and checkpoints, e.g. for SIEM exporters. Returns unsubscribe. */
-  subscribe(s: AuditSubscriber): () => void {
+  /**
+   * Events (after they are in the file) and checkpoints, e.g. for SIEM exporters. With `fromSeq`, stored
+   * events from that seq up to the head are replayed first (synchronously), then live ones follow, with no
+   * gap and no overlap. Returns unsubscribe.
+   */
+  subscribe(s: AuditSubscriber, opts: { fromSeq?: number } = {}): () => void {
+    if (opts.fromSeq !== undefined && opts.fromSeq <= this.lastSeq && s.event !== undefined) {
+      const deliver = s.event.bind(s);
+      replayEvents(this.opts.dir, opts.fromSeq, this.lastSeq, (r) => safe(() => deliver(r), this.logger));
+    }
     this.subscribers.add(s);
     return () => this.subscribers.delete(s);
   }

@@ -95,9 +95,13 @@ export class SyslogExporter {
     this.connectNow();
   }
 
-  /** Feed from an audit log: events after they are in the chain, and every checkpoint. Returns unsubscribe. */
-  attach(log: { subscribe(s: AuditSubscriber): () => void }): () => void {
-    return log.subscribe({ event: (r) => this.enqueue(r), checkpoint: (c) => this.enqueueCheckpoint(c) });
+  /**
+   * Feed from an audit log: events after they are in the chain, and every checkpoint. Catches up first on
+   * stored events newer than the newest one in the spool (events written before the exporter started, or
+   * while the gateway crashed between log and spool). Returns unsubscribe.
+   */
+  attach(log: { subscribe(s: AuditSubscriber, opts?: { fromSeq?: number }): () => void }): () => void {
+    return log.subscribe({ event: (r) => this.enqueue(r), checkpoint: (c) => this.enqueueCheckpoint(c) }, { fromSeq: this.spool.lastSeq() + 1 });
   }
 
   enqueue(rec: AuditRecord): void {

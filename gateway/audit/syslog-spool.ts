@@ -70,6 +70,16 @@ export class DiskSpool {
     return this.enforceLimit();
   }
 
+  /** Highest event seq ever spooled (kept in the newest file even after acknowledgement), 0 if none. */
+  lastSeq(): number {
+    for (let i = this.files.length - 1; i >= 0; i--) {
+      const f = this.files[i]!;
+      const seqs = unsentSeqs(this.path(f), 0, this.sizes.get(f) ?? 0).filter((q): q is number => q !== null);
+      if (seqs.length > 0) return Math.max(...seqs);
+    }
+    return 0;
+  }
+
   /** Up to `max` records after `from` (default: the acknowledged cursor). */
   read(from: SpoolPos | null, max: number): SpoolEntry[] {
     let pos = from ?? this.cursor;
