@@ -1,0 +1,250 @@
+/**
+ * Admin commands over the gRPC API, each call made with the caller's OWN SVID (the gateway authorizes the
+ * SPIFFE ID it verified, never a flag):
+ *   verigate jit request --device D --table holding --start 0 --end 9 --access write --duration 5m --reason "…" [--rule ID]
+ *   verigate jit approve|deny|revoke GRANT_ID [--reason "…"]     verigate jit list
+ *   verigate sessions list      verigate sessions kill (--session ID | --id SPIFFE_ID) [--reason "…"]
+ *   verigate lock create --kind identity|role|device|grant --value V --reason R [--ttl 10m]
+ *   verigate lock list          verigate lock remove LOCK_ID
+ *   verigate reload
+ * Exit codes: 0 ok, 1 the call failed or was refused, 2 bad usage.
+ */
+import { parseArgs } from 'node:util';
+import { tryParseDuration } from '../config/duration.js';
+import type { Table } from '../../protocols/modbus/types.js';
+import {
+  tableToProto, type GrantMessage, type ListGrantsResponse, type ListLocksResponse, type ListSessionsResponse, type LockMessage,
+  type ReloadPolicyResponse, type SessionMessage,
+} from '../frontdoor/grpc-proto.js';
+import { resolveAdminTarget, VerigateClient, type CallOutcome } from './admin-client.js';
+import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, type CliCommand, type CliIo } from './cli-io.js';
+
+const COMMON_USAGE = [
+  'common options:',
+  '  --server HOST:PORT     gateway gRPC address (default: $VERIGATE_GRPC, or lab.json of --lab)',
+  '  --cert svid.pem --key key.pem --bundle bundle.pem    your own X.509-SVID and trust bundle',
+  '  --lab DIR --as NAME    take the address and the SVID of client NAME from DIR/lab.json',
+  '  --json                 machine-readable output',
+  '  --timeout 10s          call deadline',
+].join('\n');
+
+const COMMON = {
+  server: { type: 'string' },
+  lab: { type: 'string' },
+  as: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  bundle: { type: 'string' },
+  json: { type: 'boolean' },
+  timeout: { type: 'string' },
+  reason: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = Record<string, string | boolean | undefined>;
+type Sub = (v: Values, pos: readonly string[], c: Caller) => Promise<number>;
+
+interface Caller {
+  readonly io: CliIo;
+  call<T>(method: string, req: object): Promise<CallOutcome<T>>;
+  /** Prints the result (human lines or JSON) and returns the exit code. */
+  report<T>(r: CallOutcome<T>, human: (v: T) => string[], failed?: (v: T) => string | null): number;
+}
+
+class UsageError extends Error {}
+
+const need = (v: Values, name: string): string => {
+  const x = v[name];
+  if (typeof x !== 'string' || x === '') throw new UsageError(`--${name} is required`);
+  return x;
+};
+const intArg = (v: Values, name: string): number => {
+  const s = need(v, name);
+  if (!/^[0-9]+$/.test(s)) throw new UsageError(`--${name} must be a non-negative integer, got "${s}"`);
+  return Number(s);
+};
+const seconds = (text: string, name: string): number => {
+  const ms = tryParseDuration(text);
+  if (ms === null || ms <= 0) throw new UsageError(`--${name} must be a duration like 30s, 5m, 2h (got "${text}")`);
+  return Math.ceil(ms / 1000);
+};
+const onlyArg = (pos: readonly string[], what: string): string => {
+  if (pos.length !== 1 || !pos[0]) throw new UsageError(`give exactly one ${what}`);
+  return pos[0];
+};
+const reasonOf = (v: Values): string => (typeof v['reason'] === 'string' ? v['reason'] : '');
+
+const TABLES: ReadonlySet<string> = new Set<Table>(['coils', 'discrete', 'holding', 'input']);
+
+function grantLine(g: GrantMessage): string {
+  const expires = g.expiresAt ? ` expires=${g.expiresAt}` : '';
+  const approvals = g.approvals.length ? ` approvals=${g.approvals.join(',')}` : '';
+  return `${g.id} ${g.status} ${g.requester} rule=${g.ruleId} ${g.device} ${g.table}:${g.start}-${g.end} ${g.access} ${g.durationS}s${expires}${approvals} reason="${g.reason}"`;
+}
+function sessionLine(s: SessionMessage): string {
+  const ro = s.readOnly ? ' read-only' : '';
+  return `${s.id} ${s.transport} ${s.spiffeId} ${s.remote} requests=${s.requests} denied=${s.denied} writes=${s.writes} trust=${s.trustScore} (${s.trustState})${ro}`;
+}
+function lockLine(l: LockMessage): string {
+  const expires = l.expiresAt ? ` expires=${l.expiresAt}` : '';
+  return `${l.id} ${l.kind}=${l.value} by ${l.by}${expires} reason="${l.reason}"`;
+}
+
+const JIT: Record<string, Sub> = {
+  request: async (v, pos, c) => {
+    if (pos.length) throw new UsageError('jit request takes no positional arguments');
+    const table = need(v, 'table');
+    if (!TABLES.has(table)) throw new UsageError('--table must be coils, discrete, holding or input');
+    const access = need(v, 'access');
+    if (!['read', 'write', 'read-write'].includes(access)) throw new UsageError('--access must be read, write or read-write');
+    const req = {
+      device: need(v, 'device'), table: tableToProto(table as Table), start: intArg(v, 'start'), end: intArg(v, 'end'), access,
+      durationS: seconds(need(v, 'duration'), 'duration'), reason: need(v, 'reason'), ruleId: typeof v['rule'] === 'string' ? v['rule'] : '',
+    };
+    return c.report(await c.call<GrantMessage>('RequestGrant', req), (g) => [`requested ${grantLine(g)}`]);
+  },
+  approve: async (v, pos, c) =>
+    c.report(await c.call<GrantMessage>('ApproveGrant', { grantId: onlyArg(pos, 'GRANT_ID'), reason: reasonOf(v) }), (g) => [`approved ${grantLine(g)}`]),
+  deny: async (v, pos, c) =>
+    c.report(await c.call<GrantMessage>('DenyGrant', { grantId: onlyArg(pos, 'GRANT_ID'), reason: reasonOf(v) }), (g) => [`denied ${grantLine(g)}`]),
+  revoke: async (v, pos, c) =>
+    c.report(await c.call<GrantMessage>('RevokeGrant', { grantId: onlyArg(pos, 'GRANT_ID'), reason: reasonOf(v) }), (g) => [`revoked ${grantLine(g)}`]),
+  list: async (_v, _pos, c) =>
+    c.report(await c.call<ListGrantsResponse>('ListGrants', {}), (r) => (r.grants.length ? r.grants.map(grantLine) : ['no grants'])),
+};
+
+const SESSIONS: Record<string, Sub> = {
+  list: async (_v, _pos, c) =>
+    c.report(await c.call<ListSessionsResponse>('ListSessions', {}), (r) => (r.sessions.length ? r.sessions.map(sessionLine) : ['no sessions'])),
+  kill: async (v, _pos, c) => {
+    const sessionId = typeof v['session'] === 'string' ? v['session'] : '';
+    const spiffeId = typeof v['id'] === 'string' ? v['id'] : '';
+    if (!sessionId === !spiffeId) throw new UsageError('give exactly one of --session ID or --id SPIFFE_ID');
+    return c.report(await c.call<{ ended: number }>('KillSession', { sessionId, spiffeId, reason: reasonOf(v) }), (r) => [`ended ${r.ended} session(s)`]);
+  },
+};
+
+const LOCKS: Record<string, Sub> = {
+  create: async (v, _pos, c) => {
+    const kind = need(v, 'kind');
+    if (!['identity', 'role', 'device', 'grant'].includes(kind)) throw new UsageError('--kind must be identity, role, device or grant');
+    const ttlS = typeof v['ttl'] === 'string' ? seconds(v['ttl'], 'ttl') : 0;
+    const req = { kind, value: need(v, 'value'), reason: need(v, 'reason'), ttlS };
+    return c.report(await c.call<LockMessage>('CreateLock', req), (l) => [`locked ${lockLine(l)} (ended ${l.sessionsEnded} session(s))`]);
+  },
+  list: async (_v, _pos, c) =>
+    c.report(await c.call<ListLocksResponse>('ListLocks', {}), (r) => (r.locks.length ? r.locks.map(lockLine) : ['no locks'])),
+  remove: async (_v, pos, c) =>
+    c.report(await c.call<{ removed: boolean }>('RemoveLock', { lockId: onlyArg(pos, 'LOCK_ID') }), () => ['lock removed']),
+};
+
+const RELOAD: Record<string, Sub> = {
+  '': async (_v, _pos, c) =>
+    c.report(
+      await c.call<ReloadPolicyResponse>('ReloadPolicy', {}),
+      (r) => [r.ok ? `policy ${r.changed ? 'reloaded' : 'unchanged'}: version ${r.version}` : `reload failed, version ${r.version} stays in force:\n${r.error}`],
+      (r) => (r.ok ? null : 'reload failed'),
+    ),
+};
+
+interface CommandSpec {
+  readonly name: string;
+  readonly usage: string;
+  readonly options: Record<string, { type: 'string' | 'boolean'; short?: string }>;
+  readonly subs: Record<string, Sub>;
+}
+
+function makeCommand(spec: CommandSpec): CliCommand {
+  const usage = `${spec.usage}\n${COMMON_USAGE}`;
+  return async (args, io) => {
+    let parsed;
+    try {
+      parsed = parseArgs({ args: [...args], allowPositionals: true, strict: true, options: { ...COMMON, ...spec.options } });
+    } catch (e) {
+      io.err(`verigate ${spec.name}: ${(e as Error).message}\n${usage}`);
+      return EXIT_USAGE;
+    }
+    const v = parsed.values as Values;
+    if (v['help'] === true) {
+      io.out(usage);
+      return EXIT_OK;
+    }
+    const direct = spec.subs[''] !== undefined;
+    const subName = direct ? '' : (parsed.positionals[0] ?? '');
+    const sub = spec.subs[subName];
+    const pos = direct ? parsed.positionals : parsed.positionals.slice(1);
+    if (!sub || (direct && pos.length > 0)) {
+      io.err(`verigate ${spec.name}: ${subName ? `unknown subcommand "${subName}"` : 'unexpected arguments'}\n${usage}`);
+      return EXIT_USAGE;
+    }
+    return run(spec.name, usage, v, pos, sub, io);
+  };
+}
+
+async function run(name: string, usage: string, v: Values, pos: readonly string[], sub: Sub, io: CliIo): Promise<number> {
+  const str = (k: string): string | undefined => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  const target = resolveAdminTarget({ server: str('server'), lab: str('lab'), as: str('as'), cert: str('cert'), key: str('key'), bundle: str('bundle') }, io.env, io.cwd);
+  if (typeof target === 'string') {
+    io.err(`verigate ${name}: ${target}\n${usage}`);
+    return EXIT_USAGE;
+  }
+  let timeoutMs = 10_000;
+  let client: VerigateClient | null = null;
+  try {
+    if (str('timeout') !== undefined) timeoutMs = seconds(str('timeout') ?? '', 'timeout') * 1000;
+    client = new VerigateClient('Admin', target.server, target.pems);
+    const c = client;
+    const json = v['json'] === true;
+    return await sub(v, pos, {
+      io,
+      call: (method, req) => c.call(method, req, timeoutMs),
+      report: (r, human, failed) => {
+        if (!r.ok) {
+          if (json) io.out(JSON.stringify({ ok: false, code: r.codeName, details: r.details, metadata: r.metadata }));
+          io.err(`verigate ${name}: ${r.codeName}: ${r.details}`);
+          return EXIT_CHECK_FAILED;
+        }
+        if (json) io.out(JSON.stringify(r.value, null, 2));
+        else for (const line of human(r.value)) io.out(line);
+        return failed?.(r.value) ? EXIT_CHECK_FAILED : EXIT_OK;
+      },
+    });
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    io.err(`verigate ${name}: ${e.message}\n${usage}`);
+    return EXIT_USAGE;
+  } finally {
+    client?.close();
+  }
+}
+
+export const jitCommand = makeCommand({
+  name: 'jit',
+  usage: [
+    'usage: verigate jit request --device D --table coils|discrete|holding|input --start N --end N --access read|write|read-write',
+    '                            --duration 5m --reason "…" [--rule RULE_ID]',
+    '       verigate jit approve|deny|revoke GRANT_ID [--reason "…"]',
+    '       verigate jit list',
+  ].join('\n'),
+  options: {
+    device: { type: 'string' }, table: { type: 'string' }, start: { type: 'string' }, end: { type: 'string' },
+    access: { type: 'string' }, duration: { type: 'string' }, rule: { type: 'string' },
+  },
+  subs: JIT,
+});
+
+export const sessionsCommand = makeCommand({
+  name: 'sessions',
+  usage: 'usage: verigate sessions list\n       verigate sessions kill (--session ID | --id SPIFFE_ID) [--reason "…"]',
+  options: { session: { type: 'string' }, id: { type: 'string' } },
+  subs: SESSIONS,
+});
+
+export const lockCommand = makeCommand({
+  name: 'lock',
+  usage: 'usage: verigate lock create --kind identity|role|device|grant --value V --reason "…" [--ttl 10m]\n       verigate lock list\n       verigate lock remove LOCK_ID',
+  options: { kind: { type: 'string' }, value: { type: 'string' }, ttl: { type: 'string' } },
+  subs: LOCKS,
+});
+
+export const reloadCommand = makeCommand({ name: 'reload', usage: 'usage: verigate reload', options: {}, subs: RELOAD });
