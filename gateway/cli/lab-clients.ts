@@ -31,19 +31,18 @@ interface RuleLike {
   mode?: string;
 }
 
-/** The rules of the policy whose principals name this identity, reduced to plain data. */
+/** The enforced allow rules of the policy whose principals name this identity, reduced to plain data. */
 export function grantsFor(policyFile: string, spiffeId: string): unknown[] {
   const doc = parse(readFileSync(policyFile, 'utf8')) as { rules?: RuleLike[]; admins?: unknown };
-  const rules = (doc.rules ?? []).filter((r) =>
-    (r.principals ?? []).some((p) => !p.startsWith('role:') && compileIdPattern(p).matches(spiffeId)),
+  const rules = (doc.rules ?? []).filter(
+    (r) => (r.effect ?? 'allow') === 'allow' && r.mode !== 'shadow' &&
+      (r.principals ?? []).some((p) => !p.startsWith('role:') && compileIdPattern(p).matches(spiffeId)),
   );
   return rules.map((r) => ({
     rule: r.id,
-    effect: r.effect ?? 'allow',
     devices: r.devices ?? [],
     ...(r.allow ? { allow: r.allow } : {}),
     ...(r.functions ? { functions: r.functions } : {}),
     ...(r.jit ? { jit: r.jit } : {}),
-    ...(r.mode ? { mode: r.mode } : {}),
   }));
 }

@@ -109,8 +109,9 @@ export class MbapsListener {
       transport: 'mbaps',
       svidNotAfter: peer.notAfter.toISOString(),
     });
-    // A session never outlives the peer's SVID (ghostunnel's gap, REFERENCES §6).
-    const expiry = setTimeout(() => session.end('svid-expired'), Math.max(0, peer.notAfter.getTime() - this.opts.now()));
+    // A session never outlives the peer's SVID (ghostunnel's gap, REFERENCES §6). Certificate validity is
+    // wall-clock time, as OpenSSL judged it at the handshake, hence Date.now() and not the injectable clock.
+    const expiry = setTimeout(() => session.end('svid-expired'), Math.max(0, peer.notAfter.getTime() - Date.now()));
     expiry.unref();
     const idle = this.opts.idleTimeoutMs?.();
     if (idle) conn.setIdleTimeout(idle);

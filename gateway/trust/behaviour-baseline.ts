@@ -28,13 +28,15 @@ export interface BaselineOptions {
 
 export const DEFAULT_BASELINE: BaselineOptions = { warmupSeconds: 30, warmupRequests: 200, tauMs: 30_000 };
 const MAX_CATCH_UP_SECONDS = 3600;
+/** Shares (writes, denials) are judged only after this many requests. */
+const MIN_SHARE_REQUESTS = 20;
 
 export class BehaviourBaseline {
   readonly levels: Record<Signal, DecayingLevel>;
   private readonly perSecond = new Ewma(0.05);
-  private readonly writeShareLong = new Ewma(0.01);
-  private readonly writeShareShort = new Ewma(0.2);
-  private readonly denialShort = new Ewma(0.2);
+  private readonly writeShareLong = new Ewma(0.01, 0);
+  private readonly writeShareShort = new Ewma(0.1, 0);
+  private readonly denialShort = new Ewma(0.05, 0);
   private second = -1;
   private count = 0;
   private cusum = 0;
@@ -56,8 +58,11 @@ export class BehaviourBaseline {
     this.denialShort.push(denied ? 1 : 0);
     if (learning) this.writeShareLong.push(isWrite);
     const excessWrites = this.writeShareShort.mean - this.writeShareLong.mean - 0.2;
-    if (this.requests > 20 && excessWrites > 0) this.levels.writes.bump(Math.min(1, excessWrites * 2), now);
-    if (this.denialShort.mean > 0.1) this.levels.denials.bump(Math.min(1, (this.denialShort.mean - 0.1) / 0.4), now);
+    if (this.requests >= MIN_SHARE_REQUESTS && excessWrites > 0) this.levels.writes.bump(Math.min(1, excessWrites * 2), now);
+    // A few refusals are normal (a mistyped setpoint); a sustained share of them is probing.
+    if (this.requests >= MIN_SHARE_REQUESTS && this.denialShort.mean > 0.2) {
+      this.levels.denials.bump(Math.min(1, (this.denialShort.mean - 0.2) / 0.6), now);
+    }
     this.judgeNovelty(req, device, now, learning);
     this.judgeHour(now, learning);
   }
@@ -67,7 +72,8 @@ export class BehaviourBaseline {
     if (this.second < 0) this.second = second;
     const gap = Math.min(second - this.second, MAX_CATCH_UP_SECONDS);
     for (let i = 0; i < gap; i++) {
-      this.closeSecond(i === 0 ? this.count : 0, learning, now);
+      // Evidence is dated to the second it belongs to, so it has decayed by the time a late request looks.
+      this.closeSecond(i === 0 ? this.count : 0, learning, Math.min(now, (this.second + i + 1) * 1000));
     }
     if (second > this.second) {
       this.second = second;
@@ -75,14 +81,14 @@ export class BehaviourBaseline {
     }
   }
 
-  private closeSecond(c: number, learning: boolean, now: number): void {
+  private closeSecond(c: number, learning: boolean, at: number): void {
     const warm = this.perSecond.samples >= this.opts.warmupSeconds;
     if (warm) {
       const sigma = Math.max(this.perSecond.std, 0.5);
       // Page's CUSUM: accumulate what exceeds mean + k; a sustained small ramp crosses h eventually.
       this.cusum = Math.max(0, this.cusum + (c - this.perSecond.mean - 0.5 * sigma));
       const h = 20 * sigma;
-      if (this.cusum > 0) this.levels.drift.bump(Math.min(1, this.cusum / h), now);
+      if (this.cusum > 0) this.levels.drift.bump(Math.min(1, this.cusum / h), at);
     }
     if (learning) this.perSecond.push(c);
   }

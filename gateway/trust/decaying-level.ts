@@ -29,11 +29,14 @@ export class Ewma {
   variance = 0;
   samples = 0;
 
-  constructor(private readonly alpha: number) {}
+  /** With `prior`, the mean starts there (a share starts at 0, so one event is not a 100 % share). */
+  constructor(private readonly alpha: number, private readonly prior?: number) {
+    if (prior !== undefined) this.mean = prior;
+  }
 
   push(x: number): void {
     this.samples++;
-    if (this.samples === 1) {
+    if (this.samples === 1 && this.prior === undefined) {
       this.mean = x;
       return;
     }
