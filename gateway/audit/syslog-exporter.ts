@@ -14,11 +14,11 @@
 import { hostname as osHostname } from 'node:os';
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { Checkpoint } from './audit-checkpoint.js';
-import type { AuditRecord } from './audit-events.js';
+import { SIEM_EXPORT_LOSS_TYPE, type AuditRecord } from './audit-events.js';
 import type { AuditSubscriber } from './audit-log.js';
 import { silentLogger, type AuditLogger } from './audit-log-options.js';
-import { cefForCheckpoint, cefForEvent } from './cef-format.js';
-import { DiskSpool, type SpoolPos } from './syslog-spool.js';
+import { cefForCheckpoint, cefForEvent, cefLine } from './cef-format.js';
+import { DiskSpool, type SpoolDrop, type SpoolPos } from './syslog-spool.js';
 import {
   frameOctetCounted,
   rfc5424ForCheckpoint,
@@ -60,8 +60,10 @@ export interface SyslogExporterStats {
 }
 
 interface InFlight {
-  readonly pos: SpoolPos;
+  readonly pos: SpoolPos | null;
   readonly count: number;
+  /** A loss notice sent with this write: restored to the spool if the write is never acknowledged. */
+  readonly loss: SpoolDrop | null;
   writtenAt: number | null;
 }
 
@@ -149,6 +151,9 @@ export class SyslogExporter {
         setTimeout(() => s.destroy(), 1000).unref();
       });
     }
+    // Loss notices not yet acknowledged are kept for the next run: at least once, like records.
+    for (const e of this.inflight) if (e.loss !== null) this.spool.restoreLoss(e.loss);
+    this.inflight = [];
     this.spool.close();
   }
 
@@ -158,6 +163,13 @@ export class SyslogExporter {
 
   private ackDelay(): number {
     return this.opts.ackDelayMs ?? 1000;
+  }
+
+  private lossMessage(loss: SpoolDrop): string {
+    const time = new Date().toISOString();
+    if (this.opts.format !== 'cef') return rfc5424ForLoss(this.header, { time, ...loss });
+    const ext = { rt: Date.parse(time), cnt: loss.dropped, cn1Label: 'firstSeq', cn1: loss.firstSeq ?? undefined, cn2Label: 'lastSeq', cn2: loss.lastSeq ?? undefined };
+    return this.cef(time, cefLine(this.version(), SIEM_EXPORT_LOSS_TYPE, Severity.error, ext), SIEM_EXPORT_LOSS_TYPE, Severity.error);
   }
 
   private cef(time: string, line: string, msgId: string, severity: number): string {
@@ -182,12 +194,10 @@ export class SyslogExporter {
     const batch = this.pending;
     this.pending = [];
     try {
-      let drop = this.spool.push(batch);
-      while (drop !== null && drop.dropped > 0) {
+      const drop = this.spool.push(batch);
+      if (drop !== null && drop.dropped > 0) {
         this.counters.dropped += drop.dropped;
         this.log().error({ ...drop }, 'audit: syslog spool full, oldest records dropped');
-        const loss = rfc5424ForLoss(this.header, { time: new Date().toISOString(), ...drop });
-        drop = this.spool.push([{ seq: null, text: loss }]);
       }
     } catch (err) {
       this.counters.dropped += batch.length;
@@ -230,6 +240,7 @@ export class SyslogExporter {
     this.socket = null;
     this.ready = false;
     this.sentPos = null;
+    for (const e of this.inflight) if (e.loss !== null) this.spool.restoreLoss(e.loss);
     this.inflight = [];
     if (this.closed) return;
     const b = this.opts.backoff ?? {};
@@ -248,14 +259,18 @@ export class SyslogExporter {
     const s = this.socket;
     if (s === null || !this.ready || this.closed) return;
     while (true) {
+      // A pending loss notice goes first, so the SIEM learns of the gap before newer records [SR 2.9].
+      const loss = this.spool.takeLoss();
       const batch = this.spool.read(this.sentPos, 256);
       const last = batch[batch.length - 1];
-      if (last === undefined) return;
-      const frames = Buffer.concat(batch.map((e) => frameOctetCounted(e.text)));
-      const entry: InFlight = { pos: last.pos, count: batch.length, writtenAt: null };
+      if (last === undefined && loss === null) return;
+      const texts = batch.map((e) => e.text);
+      if (loss !== null) texts.unshift(this.lossMessage(loss));
+      const frames = Buffer.concat(texts.map(frameOctetCounted));
+      const entry: InFlight = { pos: last?.pos ?? null, count: batch.length, loss, writtenAt: null };
       this.inflight.push(entry);
-      this.sentPos = last.pos;
-      this.counters.sent += batch.length;
+      if (last !== undefined) this.sentPos = last.pos;
+      this.counters.sent += texts.length;
       const more = s.write(frames, (err) => {
         if (err == null) entry.writtenAt = Date.now();
       });
@@ -266,17 +281,19 @@ export class SyslogExporter {
   private ackSettled(): void {
     if (!this.ready) return;
     const now = Date.now();
-    let upTo: InFlight | null = null;
+    let upTo: SpoolPos | null = null;
+    let any = false;
     while (this.inflight.length > 0) {
       const e = this.inflight[0]!;
       if (e.writtenAt === null || now - e.writtenAt < this.ackDelay()) break;
       this.inflight.shift();
       this.counters.acked += e.count;
-      upTo = e;
+      any = true;
+      if (e.pos !== null) upTo = e.pos;
     }
-    if (upTo !== null) {
+    if (any) {
       try {
-        this.spool.ack(upTo.pos);
+        if (upTo !== null) this.spool.ack(upTo);
       } catch (err) {
         this.log().error({ err: (err as Error).message }, 'audit: syslog spool cursor write failed');
       }

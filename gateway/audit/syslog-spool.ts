@@ -1,12 +1,14 @@
 /**
  * Bounded on-disk spool between the audit log and the SIEM connection. Files `spool-<n>.log`, one record per
  * line (`<seq|-> SP <message>`), plus `cursor.json`: the position up to which records were acknowledged.
- * When the spool would exceed `maxBytes`, the OLDEST file is dropped whole, even if not yet sent, and the
- * drop is returned (count + seq range) so the exporter can send a counted `audit.export-loss` message.
+ * When the spool would exceed `maxBytes`, the OLDEST file is dropped whole, even if not yet sent; the drop is
+ * added to a persisted loss tally (`loss.json`, count + seq range) that the exporter turns into one counted
+ * `audit.export-loss` message ahead of the next records it sends. The tally lives outside the record files so
+ * a loss notice can never itself be dropped.
  * Dropping the oldest keeps the newest evidence flowing; the audit log itself still holds every event, so a
  * loss in the spool is a gap in the SIEM copy only (recoverable from the segments).
  */
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface SpoolPos {
@@ -36,6 +38,7 @@ export class DiskSpool {
   private sizes = new Map<number, number>();
   private writeFd: number | null = null;
   private cursor: SpoolPos;
+  private loss: SpoolDrop | null;
 
   private constructor(
     private readonly dir: string,
@@ -50,6 +53,7 @@ export class DiskSpool {
       .sort((a, b) => a - b);
     for (const f of this.files) this.sizes.set(f, statSync(this.path(f)).size);
     this.cursor = this.loadCursor();
+    this.loss = this.loadLoss();
   }
 
   static open(opts: { dir: string; maxBytes: number; fileBytes?: number }): DiskSpool {
@@ -64,10 +68,53 @@ export class DiskSpool {
     let last = this.files[this.files.length - 1];
     if (last === undefined || (this.sizes.get(last) ?? 0) >= this.fileBytes) last = this.rotate(last);
     const fd = (this.writeFd ??= openSync(this.path(last), 'a', 0o640));
+    const size = this.sizes.get(last) ?? 0;
     let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    this.sizes.set(last, (this.sizes.get(last) ?? 0) + data.length);
+    try {
+      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+    } catch (err) {
+      // never leave half a record behind: the reader would take it for one
+      try {
+        ftruncateSync(fd, size);
+      } catch {
+        /* nothing more to do */
+      }
+      throw err;
+    }
+    this.sizes.set(last, size + data.length);
     return this.enforceLimit();
+  }
+
+  /** The loss tally not yet reported; cleared (persisted) until `restoreLoss` puts it back. */
+  takeLoss(): SpoolDrop | null {
+    const l = this.loss;
+    if (l !== null) this.setLoss(null);
+    return l;
+  }
+
+  /** A loss notice that may not have reached the receiver: merge it back. */
+  restoreLoss(l: SpoolDrop): void {
+    this.setLoss(mergeDrop(this.loss, l));
+  }
+
+  private setLoss(l: SpoolDrop | null): void {
+    this.loss = l;
+    const p = join(this.dir, 'loss.json');
+    if (l === null) {
+      if (existsSync(p)) unlinkSync(p);
+      return;
+    }
+    writeFileSync(p + '.tmp', JSON.stringify(l));
+    renameSync(p + '.tmp', p);
+  }
+
+  private loadLoss(): SpoolDrop | null {
+    try {
+      const l = JSON.parse(readFileSync(join(this.dir, 'loss.json'), 'utf8')) as SpoolDrop;
+      return typeof l.dropped === 'number' ? l : null;
+    } catch {
+      return null;
+    }
   }
 
   /** Highest event seq ever spooled (kept in the newest file even after acknowledgement), 0 if none. */
@@ -117,7 +164,7 @@ export class DiskSpool {
   stats(): { bytes: number; files: number; pending: boolean } {
     let bytes = 0;
     for (const s of this.sizes.values()) bytes += s;
-    return { bytes, files: this.files.length, pending: this.read(null, 1).length > 0 };
+    return { bytes, files: this.files.length, pending: this.loss !== null || this.read(null, 1).length > 0 };
   }
 
   close(): void {
@@ -158,6 +205,7 @@ export class DiskSpool {
       this.remove(victim);
       if (this.cursor.file <= victim) this.cursor = { file: this.files[0]!, offset: 0 };
     }
+    if (drop !== null) this.setLoss(mergeDrop(this.loss, drop));
     return drop;
   }
 
@@ -212,4 +260,14 @@ function unsentSeqs(path: string, offset: number, size: number): (number | null)
     start = nl + 1;
   }
   return out;
+}
+
+function mergeDrop(a: SpoolDrop | null, b: SpoolDrop): SpoolDrop {
+  if (a === null) return b;
+  const seqs = [a.firstSeq, a.lastSeq, b.firstSeq, b.lastSeq].filter((q): q is number => q !== null);
+  return {
+    dropped: a.dropped + b.dropped,
+    firstSeq: seqs.length > 0 ? Math.min(...seqs) : null,
+    lastSeq: seqs.length > 0 ? Math.max(...seqs) : null,
+  };
 }

@@ -150,6 +150,33 @@ t.test('CEF format; spooled records survive an exporter restart and the log is c
   t.ok(cef.some((l) => l.startsWith('jit.expired ') && l.includes('while-no-exporter')), 'caught up from the log');
 });
 
+t.test('a full spool drops the oldest records and the SIEM gets a counted loss message', async (t) => {
+  const before = rs.lines().length;
+  const log = await AuditLog.open({ dir: join(root, 'audit-loss'), fsync: 'never' });
+  const spool = { dir: join(root, 'spool-loss'), maxBytes: 16 * 1024, fileBytes: 4096 };
+  const offline = new SyslogExporter({ host: '127.0.0.1', port: await freePort(), tls: tlsFor(pki), spool, backoff: { initialMs: 1000, maxMs: 1000 } });
+  offline.attach(log);
+  for (let i = 0; i < 200; i++) {
+    log.append({ type: 'jit.expired', grantId: `loss-${i}` });
+    if (i % 20 === 19) await new Promise((r) => setImmediate(r)); // let the exporter flush into the spool
+  }
+  await offline.close();
+  const dropped = offline.stats().dropped;
+  t.ok(dropped > 0, `${dropped} records dropped by the bounded spool`);
+  const online = new SyslogExporter({ host: '127.0.0.1', port: rs.port, tls: tlsFor(pki), spool, ackDelayMs: 100 });
+  t.ok(await online.drained(10_000));
+  await online.close();
+  await log.close();
+  await until('the loss message', 5_000, () => rs.lines().slice(before).some((l) => l.startsWith('audit.export-loss ')));
+  const lines = rs.lines().slice(before);
+  const losses = lines.filter((l) => l.startsWith('audit.export-loss '));
+  const counted = losses.reduce((a, l) => a + Number(/dropped="(\d+)"/.exec(l)?.[1] ?? 0), 0);
+  t.equal(counted, dropped, 'loss messages count every dropped record');
+  const received = new Set(tally(lines).events.keys());
+  t.equal(received.size + dropped, log.head().seq, 'every event is either delivered or counted as lost');
+  t.ok(received.has(log.head().seq), 'the newest event was kept');
+});
+
 t.test('the receiver refuses a client without a certificate (mutual TLS is enforced)', async (t) => {
   const before = rs.lines().length;
   const exporter = new SyslogExporter({ host: '127.0.0.1', port: rs.port, tls: { ca: pki.caPem, servername: 'localhost' }, spool: { dir: join(root, 'spool-nocert'), maxBytes: 1 << 20 }, ackDelayMs: 100, backoff: { initialMs: 50, maxMs: 100 } });

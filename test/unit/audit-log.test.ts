@@ -221,3 +221,31 @@ t.test('closed log refuses appends; open fails cleanly on an unusable dir', asyn
   await t.rejects(AuditLog.open({ dir: file }), { code: 'GW_ERR_AUDIT_WRITE' });
   t.ok(readdirSync(dir).length > 0);
 });
+
+t.test('subscribe with fromSeq replays stored events, then live ones, no gap and no overlap', async (t) => {
+  const dir = tmp(t);
+  const log = await AuditLog.open({ dir, fsync: 'never', segmentBytes: 600 });
+  for (let i = 0; i < 12; i++) log.append({ type: 'jit.expired', grantId: `g${i}` });
+  const seen: number[] = [];
+  log.subscribe({ event: (r) => seen.push(r.seq) }, { fromSeq: 4 });
+  t.same(seen, [4, 5, 6, 7, 8, 9, 10, 11, 12, 13], 'replayed across segments');
+  log.append({ type: 'jit.expired', grantId: 'live' });
+  t.same(seen.slice(-2), [13, 14]);
+  const none: number[] = [];
+  log.subscribe({ event: (r) => none.push(r.seq) }, { fromSeq: 99 });
+  t.same(none, []);
+  await log.close();
+});
+
+t.test('a torn checkpoint line is cut on open and recorded', async (t) => {
+  const dir = tmp(t);
+  const log = await AuditLog.open({ dir, fsync: 'never' });
+  await log.close();
+  writeFileSync(join(dir, 'checkpoints.jsonl'), '{"seq":1,"headHa');
+  const re = await AuditLog.open({ dir, fsync: 'never' });
+  await re.close();
+  const rec = records(dir).find((r) => r.type === 'audit.recovered')!;
+  t.match(rec['file'] as string, /checkpoints\.jsonl$/);
+  t.equal(readFileSync(join(dir, 'checkpoints.jsonl'), 'utf8'), '');
+  t.ok(verifyAuditDir(dir).ok);
+});

@@ -92,7 +92,15 @@ t.test('spool: ordered reads, ack persists across reopen, oldest dropped and cou
   t.same(left, [...left].sort((a, b) => a! - b!), 'order kept');
   t.equal(left.at(-1), 60, 'newest kept');
   again.ack(again.read(null, 1000).at(-1)!.pos);
-  t.equal(again.stats().pending, false);
-  t.ok(readdirSync(dir).filter((f) => f.startsWith('spool-')).length <= 2, 'acknowledged files deleted');
+  t.equal(again.stats().pending, true, 'the loss tally is still to be reported');
   again.close();
+  const third = DiskSpool.open({ dir, maxBytes: 4096, fileBytes: 1024 });
+  const loss = third.takeLoss();
+  t.same(loss, { dropped: lost, firstSeq: 3, lastSeq: drops.at(-1)!.lastSeq }, 'loss tally persisted across reopen');
+  t.equal(third.stats().pending, false);
+  third.restoreLoss(loss!);
+  t.same(third.takeLoss(), loss, 'an unacknowledged notice can be put back');
+  t.equal(third.lastSeq(), 60);
+  t.ok(readdirSync(dir).filter((f) => f.startsWith('spool-')).length <= 2, 'acknowledged files deleted');
+  third.close();
 });
