@@ -1,0 +1,87 @@
+import t from 'tap';
+import { BehaviourBaseline } from '../../gateway/trust/behaviour-baseline.js';
+import { DecayingLevel, Ewma } from '../../gateway/trust/decaying-level.js';
+import { DEFAULT_WEIGHTS, resolveWeights, svidExpirySignal, trustScore } from '../../gateway/trust/trust-score.js';
+import { IdentityTrust } from '../../gateway/trust/identity-trust.js';
+import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
+
+const read = (start = 0): ClassifiedRequest => ({ fc: 3, unit: 1, kind: 'read', reads: [{ table: 'holding', start, count: 1 }], writes: [] });
+const write = (start = 100): ClassifiedRequest => ({ fc: 6, unit: 1, kind: 'write', reads: [], writes: [{ table: 'holding', start, count: 1, values: [1] }] });
+const T0 = Date.UTC(2026, 10, 25, 8, 0, 0);
+
+t.test('decaying level and EWMA', async (t) => {
+  const l = new DecayingLevel(1000);
+  l.bump(1, 0);
+  t.equal(l.value(0), 1);
+  t.ok(Math.abs(l.value(1000) - Math.exp(-1)) < 1e-9, 'decays with tau');
+  l.bump(0.1, 1000);
+  t.ok(l.value(1000) > 0.3, 'a weaker bump never lowers the level');
+  t.equal(l.value(20_000), 0, 'forgotten eventually');
+  const e = new Ewma(0.5, 0);
+  e.push(1);
+  t.equal(e.mean, 0.5, 'prior 0: one event is not a 100 % share');
+});
+
+t.test('steady traffic keeps every signal at zero', async (t) => {
+  const b = new BehaviourBaseline();
+  for (let s = 0; s < 120; s++) b.observe(read(s % 4), 'plc', false, T0 + s * 1000, true);
+  t.same(Object.values(b.signals(T0 + 120_000)).filter((v) => v > 0), []);
+});
+
+t.test('a burst far above the learned rate raises `rate`; a slow ramp raises `drift`', async (t) => {
+  const burst = new BehaviourBaseline();
+  for (let s = 0; s < 40; s++) burst.observe(read(), 'plc', false, T0 + s * 1000, true);
+  for (let i = 0; i < 30; i++) burst.observe(read(), 'plc', false, T0 + 40_000, true);
+  t.ok(burst.signals(T0 + 40_000).rate > 0.9);
+  const ramp = new BehaviourBaseline();
+  let now = T0;
+  for (let s = 0; s < 40; s++) ramp.observe(read(), 'plc', false, (now = T0 + s * 1000), true);
+  // 2..6 requests a second: never a spike above mean + 4σ + 2 on its own, but it keeps exceeding the mean
+  for (let s = 0; s < 60; s++) for (let i = 0; i < 2 + Math.floor(s / 15); i++) ramp.observe(read(), 'plc', false, (now = T0 + (40 + s) * 1000 + i), true);
+  t.ok(ramp.signals(now).drift > 0.5, `drift ${ramp.signals(now).drift}`);
+});
+
+t.test('write share, denials, novelty and off-hours', async (t) => {
+  const b = new BehaviourBaseline({ warmupSeconds: 30, warmupRequests: 50, tauMs: 30_000 });
+  for (let s = 0; s < 60; s++) b.observe(read(s % 16), 'plc', false, T0 + s * 1000, true);
+  let now = T0 + 60_000;
+  for (let i = 0; i < 20; i++) b.observe(write(), 'plc', false, (now += 1000), true);
+  t.ok(b.signals(now).writes > 0.3, 'writes above the learned share');
+  for (let i = 0; i < 30; i++) b.observe(read(0), 'plc', true, (now += 1000), true);
+  t.ok(b.signals(now).denials > 0.3, 'a sustained share of denials');
+  b.observe(read(5000), 'plc', false, (now += 1000), true);
+  t.ok(b.signals(now).novelty > 0.3, 'first access to a block never touched');
+  b.observe(read(0), 'plc', false, T0 + 12 * 3_600_000, true);
+  t.equal(b.signals(T0 + 12 * 3_600_000).offHours, 1, 'an hour never seen before');
+});
+
+t.test('score, weights and the SVID expiry signal', async (t) => {
+  const zero = { rate: 0, drift: 0, writes: 0, denials: 0, novelty: 0, offHours: 0, svidExpiry: 0 };
+  t.equal(trustScore(zero, DEFAULT_WEIGHTS), 1);
+  t.equal(trustScore({ ...zero, rate: 1 }, DEFAULT_WEIGHTS), 0.5);
+  t.equal(trustScore({ ...zero, rate: 1, drift: 1, denials: 1 }, DEFAULT_WEIGHTS), 0, 'clamped at 0');
+  t.equal(resolveWeights({ rate: 0.1, bogus: 9 }).rate, 0.1);
+  t.notOk('bogus' in resolveWeights({ bogus: 9 }));
+  t.equal(svidExpirySignal(0, 1000, 500), 0);
+  t.equal(svidExpirySignal(0, 1000, 1000), 1);
+  t.ok(svidExpirySignal(0, 1000, 950) > 0.4);
+});
+
+t.test('breach and recovery follow the documented rule; no learning while in breach', async (t) => {
+  const cfg = { threshold: 0.85, onBreach: 'read-only' as const, weights: resolveWeights(undefined), minBreachMs: 60_000, baseline: { warmupSeconds: 30, warmupRequests: 200, tauMs: 30_000 } };
+  const id = new IdentityTrust('spiffe://td/x');
+  let now = T0;
+  for (let s = 0; s < 40; s++) {
+    id.observe(read(), 'plc', false, (now = T0 + s * 1000));
+    t.equal(id.evaluate(cfg, null, now, 'plc'), null);
+  }
+  for (let i = 0; i < 30; i++) id.observe(read(), 'plc', false, now);
+  t.equal(id.evaluate(cfg, null, now, 'plc'), 'read-only');
+  t.equal(id.evaluate(cfg, null, now + 30_000, 'plc'), null, 'not before minBreachMs');
+  t.equal(id.evaluate(cfg, null, now + 300_000, 'plc'), 'normal', 'recovers once the signals decayed');
+  const term = new IdentityTrust('spiffe://td/y');
+  for (let s = 0; s < 40; s++) term.observe(read(), 'plc', false, T0 + s * 1000);
+  for (let i = 0; i < 30; i++) term.observe(read(), 'plc', false, T0 + 40_000);
+  t.equal(term.evaluate({ ...cfg, onBreach: 'terminate' }, null, T0 + 40_000, 'plc'), 'ended');
+  t.match(term.reasons(T0 + 40_000), [/^rate=/]);
+});
