@@ -1,0 +1,74 @@
+/**
+ * The bench gateway: gateway.yaml + policy.yaml, like the lab's: dev identity on the bench CA, the
+ * simulator as turbine-1 on unit 1 (unit 255 upstream), a policy allowing the historian's reads, audit with
+ * fsync `interval` and values included. Metrics/gRPC listeners are off: the bench measures the Modbus path.
+ * It runs in a child process (gateway-child.ts) so its CPU and memory are its own.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { spawnBenchChild, type BenchChild } from './bench-child.js';
+import { CLIENT_ID, TRUST_DOMAIN } from './bench-pki.js';
+
+export interface GatewayFilesOptions {
+  readonly dir: string;
+  /** The bench CA directory (absolute), shared with the client credentials. */
+  readonly caDir: string;
+  readonly simPort: number;
+  /** Upstream connections to the simulator (the baselines open one per client connection). */
+  readonly upstreamConnections: number;
+  readonly svidTtl?: string;
+}
+
+export const BENCH_POLICY = `version: 1
+trustDomain: ${TRUST_DOMAIN}
+rules:
+  - id: historian-reads
+    principals: [${CLIENT_ID}]
+    devices: ["*"]
+    allow:
+      - { access: read, tables: [holding, input, coils, discrete], addresses: 0-65535 }
+  - id: no-diagnostics
+    effect: deny
+    principals: [spiffe://${TRUST_DOMAIN}/**]
+    devices: ["*"]
+    functions: [7, 8, 11, 12, 17]
+trust: { threshold: 0.85, onBreach: read-only }
+session: { maxPerIdentity: 5000, idleTimeout: 10m, revalidate: 30s }
+`;
+
+/** Writes both files into `dir`; returns the gateway.yaml path. */
+export function writeGatewayFiles(o: GatewayFilesOptions): string {
+  writeFileSync(join(o.dir, 'policy.yaml'), BENCH_POLICY);
+  const file = join(o.dir, 'gateway.yaml');
+  writeFileSync(file, `version: 1
+identity:
+  source: dev
+  dev: { trustDomain: ${TRUST_DOMAIN}, caDir: "${o.caDir}"${o.svidTtl ? `, svidTtl: ${o.svidTtl}` : ''} }
+listeners:
+  mbaps: { host: 127.0.0.1, port: 0, maxInFlightPerSession: 16 }
+devices:
+  - name: turbine-1
+    address: 127.0.0.1:${o.simPort}
+    unitId: 1
+    targetUnitId: 255
+    maxConnections: ${o.upstreamConnections}
+    maxInFlight: 16
+    timeout: 2s
+    queueLimit: 10000
+policy: { file: policy.yaml, watch: false }
+state: { dir: state }
+audit: { dir: audit, fsync: interval, values: include }
+logging: { level: warn }
+`);
+  return file;
+}
+
+const CHILD = fileURLToPath(new URL('./gateway-child.ts', import.meta.url));
+
+/** Writes the files into a fresh `dir` and starts the gateway child on them (port in `info.port`). */
+export async function spawnGateway(o: GatewayFilesOptions, nodeFlags: string[] = []): Promise<BenchChild> {
+  mkdirSync(o.dir, { recursive: true });
+  const file = writeGatewayFiles(o);
+  return spawnBenchChild(CHILD, [file], join(o.dir, 'gateway.log'), nodeFlags);
+}

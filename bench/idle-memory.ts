@@ -1,0 +1,46 @@
+/**
+ * Measurement 7: gateway RSS with `sessions` idle mTLS sessions (DESIGN aim ≤ 150 MB for 1,000). The gateway
+ * runs alone in a child (started with --expose-gc so each reading follows a full GC); baseline is the same
+ * child before any session. Each session does one read (proof it passed peer verification), then idles.
+ */
+import { join } from 'node:path';
+import type { BenchPki } from './bench-pki.js';
+import { spawnGateway } from './gateway-fixture.js';
+import { openConnections, type ModbusClientConn } from './load-generator.js';
+
+export interface MemoryResult {
+  readonly sessions: number;
+  readonly liveSessions: number;
+  readonly baselineRss: number;
+  readonly rss: number;
+  readonly peakRss: number;
+}
+
+export async function measureIdleMemory(dir: string, pki: BenchPki, simPort: number, sessions: number): Promise<MemoryResult> {
+  const gw = await spawnGateway({ dir: join(dir, 'gw-memory'), caDir: pki.caDir, simPort, upstreamConnections: 8 }, ['--expose-gc']);
+  let conns: ModbusClientConn[] = [];
+  try {
+    const port = gw.info.port as number;
+    // warm the path with one session so lazy parts (upstream connection, audit segment) count in the baseline
+    const [warm] = await openConnections({ port, tls: pki.client }, 1);
+    await warm?.request();
+    warm?.close();
+    await new Promise((r) => setTimeout(r, 300));
+    const base = (await gw.command('rss')) as { rss: number };
+    conns = await openConnections({ port, tls: pki.client }, sessions, 16);
+    const oks = await Promise.all(conns.map((c) => c.request()));
+    await new Promise((r) => setTimeout(r, 500));
+    const live = (await gw.command('sessions')) as { sessions: number };
+    const after = (await gw.command('rss')) as { rss: number; maxRss: number };
+    return {
+      sessions: oks.filter(Boolean).length,
+      liveSessions: live.sessions,
+      baselineRss: base.rss,
+      rss: after.rss,
+      peakRss: after.maxRss,
+    };
+  } finally {
+    for (const c of conns) c.close();
+    await gw.stop();
+  }
+}
