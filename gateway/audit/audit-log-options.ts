@@ -12,6 +12,8 @@
  * - `'never'`: leave it to the kernel (≈30 s writeback). For tests and tmpfs.
  */
 import type { Registry } from 'prom-client';
+import type { Checkpoint } from './audit-checkpoint.js';
+import type { AuditRecord } from './audit-events.js';
 import type { CheckpointSigner } from './checkpoint-signer.js';
 
 export type FsyncPolicy = 'always' | 'never' | 'interval' | number | { readonly intervalMs: number };
@@ -68,4 +70,26 @@ export function fsyncIntervalMs(p: FsyncPolicy): number | null {
 export function describeFsync(p: FsyncPolicy): string {
   const ms = fsyncIntervalMs(p);
   return ms === null ? String(p) : `interval:${ms}ms`;
+}
+
+export interface AuditSubscriber {
+  event?(rec: AuditRecord): void;
+  checkpoint?(cp: Checkpoint): void;
+}
+
+export interface AuditLag {
+  readonly lastSeq: number;
+  /** Written but not yet fdatasync'ed (lost on power failure, not on process crash). */
+  readonly unsyncedEvents: number;
+  /** Not yet covered by a signed checkpoint (truncation of these would go unnoticed until the next one). */
+  readonly eventsSinceCheckpoint: number;
+  readonly lastCheckpointSeq: number;
+}
+
+export interface AuditStatus {
+  readonly writing: boolean;
+  readonly lastError: string | null;
+  readonly lostEvents: number;
+  readonly diskLow: boolean;
+  readonly diskFreeBytes: number | null;
 }

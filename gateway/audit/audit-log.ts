@@ -4,9 +4,7 @@
  * checkpoints in `checkpoints.jsonl` [REFERENCES §6 tamper evidence; IEC 62443-3-3 SR 2.8–2.10, 2.12].
  * append() is synchronous (see segment-writer.ts for why and what it costs; audit-log-options.ts for fsync).
  */
-import { closeSync, fdatasyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { statfs } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { GatewayError } from '../errors.js';
 import { signCheckpoint, type Checkpoint } from './audit-checkpoint.js';
 import type { AppendResult, AuditEventInput, AuditRecord, AuditSink } from './audit-events.js';
@@ -17,36 +15,19 @@ import {
   fsyncIntervalMs,
   silentLogger,
   systemClock,
+  type AuditLag,
   type AuditLogOptions,
+  type AuditStatus,
+  type AuditSubscriber,
 } from './audit-log-options.js';
 import { createAuditMetrics, type AuditMetrics } from './audit-metrics.js';
 import { recoverDir } from './audit-recovery.js';
 import { replayEvents } from './audit-replay.js';
-import { CHECKPOINTS_FILE } from './audit-segments.js';
 import { buildRecord } from './build-record.js';
+import { CheckpointFile } from './checkpoint-file.js';
+import { DiskWatch } from './disk-watch.js';
 import { SegmentWriter } from './segment-writer.js';
-
-export interface AuditSubscriber {
-  event?(rec: AuditRecord): void;
-  checkpoint?(cp: Checkpoint): void;
-}
-
-export interface AuditLag {
-  readonly lastSeq: number;
-  /** Written but not yet fdatasync'ed (lost on power failure, not on process crash). */
-  readonly unsyncedEvents: number;
-  /** Not yet covered by a signed checkpoint (truncation of these would go unnoticed until the next one). */
-  readonly eventsSinceCheckpoint: number;
-  readonly lastCheckpointSeq: number;
-}
-
-export interface AuditStatus {
-  readonly writing: boolean;
-  readonly lastError: string | null;
-  readonly lostEvents: number;
-  readonly diskLow: boolean;
-  readonly diskFreeBytes: number | null;
-}
+export type { AuditLag, AuditLogOptions, AuditStatus, AuditSubscriber, FsyncPolicy } from './audit-log-options.js';
 
 interface Failure {
   readonly since: string;
@@ -62,11 +43,10 @@ export class AuditLog implements AuditSink {
   private lastCheckpointSeq: number;
   private failure: Failure | null = null;
   private totalLost = 0;
-  private diskLow = false;
-  private diskFree: number | null = null;
   private closed = false;
   private checkpointQueued = false;
-  private cpFd: number | null = null;
+  private readonly cpFile: CheckpointFile;
+  private readonly disk: DiskWatch;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly subscribers = new Set<AuditSubscriber>();
   private readonly metrics: AuditMetrics | null;
@@ -82,6 +62,8 @@ export class AuditLog implements AuditSink {
     this.sinceCheckpoint = state.lastSeq - state.lastCheckpointSeq;
     this.metrics = opts.registry === undefined ? null : createAuditMetrics(opts.registry);
     this.metrics?.healthy.set(1);
+    this.cpFile = new CheckpointFile(opts.dir);
+    this.disk = new DiskWatch(opts.dir, opts.minFreeBytes, this.logger, (b) => this.metrics?.diskFreeBytes.set(b));
   }
 
   static async open(opts: AuditLogOptions): Promise<AuditLog> {
@@ -99,7 +81,7 @@ export class AuditLog implements AuditSink {
       throw new GatewayError('GW_ERR_AUDIT_WRITE', `audit: cannot open audit log in ${opts.dir}: ${(err as Error).message}`, { cause: err });
     }
     const fsync = opts.fsync ?? DEFAULT_FSYNC_INTERVAL_MS;
-    log.mustAppend({
+    log.mustAppendOrClose({
       type: 'audit.started',
       pid: process.pid,
       fsync: describeFsync(fsync),
@@ -107,7 +89,7 @@ export class AuditLog implements AuditSink {
       segmentBytes: opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
       ...(opts.version === undefined ? {} : { version: opts.version }),
     });
-    await log.checkDisk();
+    await log.disk.check();
     log.startTimers();
     return log;
   }
@@ -126,7 +108,7 @@ export class AuditLog implements AuditSink {
   }
 
   status(): AuditStatus {
-    return { writing: this.failure === null && !this.closed, lastError: this.failure?.error ?? null, lostEvents: this.totalLost, diskLow: this.diskLow, diskFreeBytes: this.diskFree };
+    return { writing: this.failure === null && !this.closed, lastError: this.failure?.error ?? null, lostEvents: this.totalLost, diskLow: this.disk.low, diskFreeBytes: this.disk.freeBytes };
   }
 
   /** Events written but not yet fdatasync'ed (0 under fsync 'always'): the gateway's `audit lag` gauge. */
@@ -164,9 +146,7 @@ export class AuditLog implements AuditSink {
       this.writer.sync(); // a checkpoint must never name an event that is not on disk
       this.unsynced = 0;
       const cp = signCheckpoint({ seq: this.lastSeq, headHash: this.lastHash, time: this.now() }, signer);
-      this.cpFd ??= openSync(join(this.opts.dir, CHECKPOINTS_FILE), 'a', 0o640);
-      writeSync(this.cpFd, JSON.stringify(cp) + '\n');
-      fdatasyncSync(this.cpFd);
+      this.cpFile.append(cp);
       this.lastCheckpointSeq = cp.seq;
       this.sinceCheckpoint = 0;
       this.metrics?.checkpoints.inc();
@@ -189,8 +169,7 @@ export class AuditLog implements AuditSink {
     } catch (err) {
       this.logger.error({ err: (err as Error).message }, 'audit: final fsync failed');
     }
-    if (this.cpFd !== null) closeSync(this.cpFd);
-    this.cpFd = null;
+    this.cpFile.close();
   }
 
   private get logger() {
@@ -265,6 +244,20 @@ export class AuditLog implements AuditSink {
     return true;
   }
 
+  private mustAppendOrClose(input: AuditEventInput): void {
+    try {
+      this.mustAppend(input);
+    } catch (err) {
+      this.closed = true;
+      try {
+        this.writer.close();
+      } catch {
+        /* already failing */
+      }
+      throw err;
+    }
+  }
+
   /** For open-time events: failure here is a startup error. */
   private mustAppend(input: AuditEventInput): void {
     const r = this.writeEvent(input);
@@ -291,7 +284,7 @@ export class AuditLog implements AuditSink {
     every(this.opts.retryMs ?? 1000, () => {
       if (this.failure !== null && !this.closed) this.writeGap();
     });
-    if (this.opts.minFreeBytes !== undefined) every(this.opts.diskCheckMs ?? 10_000, () => void this.checkDisk());
+    if (this.opts.minFreeBytes !== undefined) every(this.opts.diskCheckMs ?? 10_000, () => void this.disk.check());
   }
 
   private syncInBackground(): void {
@@ -301,21 +294,6 @@ export class AuditLog implements AuditSink {
       if (err !== null) this.logger.error({ err: err.message }, 'audit: background fsync failed');
       else this.unsynced = Math.max(0, this.unsynced - covered);
     });
-  }
-
-  private async checkDisk(): Promise<void> {
-    try {
-      const s = await statfs(this.opts.dir);
-      this.diskFree = Number(s.bavail) * Number(s.bsize);
-      this.metrics?.diskFreeBytes.set(this.diskFree);
-    } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, 'audit: statfs failed');
-      return;
-    }
-    const min = this.opts.minFreeBytes;
-    const low = min !== undefined && this.diskFree < min;
-    if (low && !this.diskLow) this.logger.warn({ freeBytes: this.diskFree, minFreeBytes: min }, 'audit: disk space low [IEC 62443-3-3 SR 2.9]');
-    this.diskLow = low;
   }
 }
 

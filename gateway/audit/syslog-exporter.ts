@@ -15,8 +15,7 @@ import { hostname as osHostname } from 'node:os';
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { Checkpoint } from './audit-checkpoint.js';
 import { SIEM_EXPORT_LOSS_TYPE, type AuditRecord } from './audit-events.js';
-import type { AuditSubscriber } from './audit-log.js';
-import { silentLogger, type AuditLogger } from './audit-log-options.js';
+import { silentLogger, type AuditLogger, type AuditSubscriber } from './audit-log-options.js';
 import { cefForCheckpoint, cefForEvent, cefLine } from './cef-format.js';
 import { DiskSpool, type SpoolDrop, type SpoolPos } from './syslog-spool.js';
 import {
