@@ -7,6 +7,7 @@
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { AuditSink } from '../audit/audit-events.js';
+import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { RuntimeGate, SessionPeer } from '../trust/runtime-gate.js';
 import { MbapsConnection, type RouteLookup } from './mbaps-connection.js';
@@ -48,7 +49,8 @@ export class MbapsListener {
     server.on('tlsClientError', (err, socket) => this.rejected(socket.remoteAddress ?? '?', this.opts.tlsErrorReason(err, socket), err.message));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new GatewayError('GW_ERR_LISTEN', `frontdoor: Modbus/TCP Security cannot listen on ${this.opts.host}:${this.opts.port} (${err.code ?? err.message})${err.code === 'EACCES' ? ': port 802 needs CAP_NET_BIND_SERVICE' : ''}`, { cause: err })));
       server.listen(this.opts.port, this.opts.host, () => {
         server.off('error', reject);
         resolve();

@@ -6,6 +6,7 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { GatewayError } from '../errors.js';
 
 export type ReadResult<T> = { kind: 'absent' } | { kind: 'ok'; value: T } | { kind: 'unreadable'; error: string };
 
@@ -24,7 +25,16 @@ export function readDurableJson<T>(path: string): ReadResult<T> {
   }
 }
 
+/** Throws GatewayError GW_ERR_STORE, so the admin call that changed a grant or lock fails loudly. */
 export function writeDurableJson(path: string, value: unknown): void {
+  try {
+    writeAtomically(path, value);
+  } catch (err) {
+    throw new GatewayError('GW_ERR_STORE', `trust: cannot write ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function writeAtomically(path: string, value: unknown): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   const tmp = `${path}.${process.pid}.tmp`;
