@@ -2,8 +2,12 @@
  * Measurement 7: gateway RSS with `sessions` idle mTLS sessions (DESIGN aim ≤ 150 MB for 1,000). The gateway
  * runs alone in a child (started with --expose-gc so each reading follows a full GC); baseline is the same
  * child before any session. Each session does one read (proof it passed peer verification), then idles.
+ * The child runs under tsx (TypeScript loaded at run time), so an empty tsx child is measured too: what tsx
+ * itself costs, which a compiled (dist/) gateway does not pay.
  */
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnBenchChild } from './bench-child.js';
 import type { BenchPki } from './bench-pki.js';
 import { spawnGateway } from './gateway-fixture.js';
 import { openConnections, type ModbusClientConn } from './load-generator.js';
@@ -14,9 +18,21 @@ export interface MemoryResult {
   readonly baselineRss: number;
   readonly rss: number;
   readonly peakRss: number;
+  /** An empty `node --import tsx` child. */
+  readonly tsxRss: number;
+}
+
+async function emptyTsxRss(dir: string): Promise<number> {
+  const child = await spawnBenchChild(fileURLToPath(new URL('./null-child.ts', import.meta.url)), [], join(dir, 'null.log'), ['--expose-gc']);
+  try {
+    return ((await child.command('rss')) as { rss: number }).rss;
+  } finally {
+    await child.stop();
+  }
 }
 
 export async function measureIdleMemory(dir: string, pki: BenchPki, simPort: number, sessions: number): Promise<MemoryResult> {
+  const tsxRss = await emptyTsxRss(dir);
   const gw = await spawnGateway({ dir: join(dir, 'gw-memory'), caDir: pki.caDir, simPort, upstreamConnections: 8 }, ['--expose-gc']);
   let conns: ModbusClientConn[] = [];
   try {
@@ -38,6 +54,7 @@ export async function measureIdleMemory(dir: string, pki: BenchPki, simPort: num
       baselineRss: base.rss,
       rss: after.rss,
       peakRss: after.maxRss,
+      tsxRss,
     };
   } finally {
     for (const c of conns) c.close();

@@ -112,7 +112,7 @@ export function memoryRows(m: MemoryResult): Row[] {
       n: '7',
       what: `Gateway RSS with ${m.sessions.toLocaleString('en-US')} idle mTLS sessions (${m.liveSessions} live in the gateway); peak`,
       value: `${mb(m.rss)}; peak ${mb(m.peakRss)}`,
-      baseline: `0 sessions: ${mb(m.baselineRss)}`,
+      baseline: `0 sessions: ${mb(m.baselineRss)} (empty node+tsx child: ${mb(m.tsxRss)})`,
       ratio: `+${mb(m.rss - m.baselineRss)} (${((m.rss - m.baselineRss) / Math.max(1, m.sessions) / 1024).toFixed(0)} KB/session)`,
       aim: '≤ 150 MB',
       met: m.peakRss <= 150 * 1048576 && m.sessions === m.liveSessions,

@@ -31,7 +31,7 @@ const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 
 const S = quick
   ? { pacedMs: 2000, closedMs: 1500, warmupMs: 300, policySamples: 100_000, handshakeMs: 1500, sessions: 1000, svidTtlS: 4, rotationMs: 5000 }
-  : { pacedMs: 5000, closedMs: 3000, warmupMs: 500, policySamples: 300_000, handshakeMs: 3000, sessions: 1000, svidTtlS: 6, rotationMs: 10_000 };
+  : { pacedMs: 4000, closedMs: 3000, warmupMs: 500, policySamples: 300_000, handshakeMs: 3000, sessions: 1000, svidTtlS: 6, rotationMs: 10_000 };
 const DP: DataPathOptions = { connections: 8, rate: 1000, depth: 8, pacedMs: S.pacedMs, closedMs: S.closedMs, warmupMs: S.warmupMs };
 
 const log = (m: string): void => void process.stderr.write(`bench: ${m}\n`);

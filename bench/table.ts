@@ -14,7 +14,8 @@ export interface Row {
 
 export function machineLine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  return `Machine: ${cpu.trim()}, ${os.cpus().length} cores, Node ${process.version}, ${os.platform()} ${os.release()}`;
+  const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+  return `Machine: ${cpu.trim()}, ${os.cpus().length} cores, Node ${process.version}, ${os.platform()} ${os.release()}; load average at start ${load}`;
 }
 
 const esc = (s: string): string => s.replace(/\|/g, '\\|');
