@@ -43,7 +43,9 @@ export const auditCommand: CliCommand = async (args, io) => {
   const r = verifyAuditDir(dir, trustBundlePem === undefined ? {} : { trustBundlePem });
   if (r.ok) {
     io.out(`ok: ${r.events} events, ${r.checkpoints} checkpoints verified in ${dir} (head seq ${r.lastSeq} ${r.headHash})`);
-    if (trustBundlePem === undefined && r.checkpoints > 0) {
+    if (r.checkpoints === 0 && r.events > 0) {
+      io.out('note: no signed checkpoints: a truncated tail cannot be detected (configure audit.checkpoint)');
+    } else if (trustBundlePem === undefined) {
       io.out('note: checkpoint signers were not checked against a trust bundle (pass --bundle to anchor them)');
     }
     return EXIT_OK;
