@@ -52,7 +52,8 @@ export function resolveAdminTarget(o: TargetOptions, env: NodeJS.ProcessEnv, cwd
     }
   }
   const labGrpc = lab?.endpoints?.grpc;
-  const server = o.server ?? env['VERIGATE_GRPC'] ?? (labGrpc ? `${labGrpc.host}:${labGrpc.port}` : undefined);
+  // An empty flag or variable counts as unset.
+  const server = o.server || env['VERIGATE_GRPC'] || (labGrpc ? `${labGrpc.host}:${labGrpc.port}` : undefined);
   if (!server) return 'no gateway address: give --server host:port, set VERIGATE_GRPC, or --lab DIR';
   let files: { cert: string; key: string; bundle: string };
   if (o.as) {
