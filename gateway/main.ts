@@ -13,6 +13,8 @@ import { startIdentity, type GatewayIdentity } from './gateway-identity.js';
 import { PolicyHolder } from './policy/policy-holder.js';
 import { AuditLog } from './audit/audit-log.js';
 import { svidCheckpointSigner } from './audit/checkpoint-signer.js';
+import { SyslogExporter } from './audit/syslog-exporter.js';
+import { readFileSync } from 'node:fs';
 import { DevicePool } from './upstream/device-pool.js';
 import { TrustRuntime } from './trust/trust-runtime.js';
 import { SessionRegistry } from './frontdoor/session-registry.js';
@@ -70,6 +72,27 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       logger,
     });
     stops.push(() => audit.close());
+    const syslog = config.audit.syslog;
+    if (syslog) {
+      // Mutual TLS to the SIEM with the gateway's own (rotating) SVID; the receiver is trusted by its CA file,
+      // or by our SPIFFE bundle when it holds an SVID too.
+      const exporter = new SyslogExporter({
+        host: syslog.host,
+        port: syslog.port,
+        format: syslog.format,
+        spool: { dir: syslog.spoolDir, maxBytes: syslog.spoolMaxBytes },
+        tls: () => {
+          const pem = svidPem(identity.source.getX509Svid());
+          const ca = syslog.caFile ? readFileSync(syslog.caFile, 'utf8') : identity.source.getBundleSet().allAuthoritiesPem().join('');
+          return { cert: pem.certPem, key: pem.keyPem, ca, servername: syslog.host, minVersion: 'TLSv1.2' };
+        },
+        logger,
+      });
+      exporter.attach(audit);
+      // Stops run in reverse: placed before audit.close() in the list, it closes after it, so the final
+      // checkpoint written on close is exported too.
+      stops.splice(stops.length - 1, 0, () => exporter.close());
+    }
     const policy = PolicyHolder.load(config.policy.file, { audit, logger, metrics, shadowFile: config.policy.shadowFile });
     if (config.policy.watch) policy.watch();
     stops.push(() => policy.close());
