@@ -62,14 +62,19 @@ export interface Harness {
   readonly sim: Simulator;
   readonly server: string;
   readonly policyFile: string;
-  pems(spiffeId: string): Promise<SvidPems>;
+  pems(spiffeId: string, ttlSeconds?: number): Promise<SvidPems>;
   /** Writes PEM files for `spiffeId` under dir/clients/NAME and returns their paths (for the CLI). */
   pemFiles(spiffeId: string, name: string): Promise<{ cert: string; key: string; bundle: string }>;
   client(service: 'Modbus' | 'Admin', spiffeId: string): Promise<VerigateClient>;
   stop(): Promise<void>;
 }
 
-export async function startHarness(policy = basePolicy()): Promise<Harness> {
+export interface HarnessOptions {
+  /** Lifetime of the gateway's own dev SVID (rotated at half of it). Default: the config default (24h). */
+  readonly gatewaySvidTtl?: string;
+}
+
+export async function startHarness(policy = basePolicy(), opts: HarnessOptions = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'vg-grpc-'));
   const sim = await startSimulator({ scenario: 'simulators/scenarios/turbine.yaml', scanDelayMs: 0 });
   const policyFile = join(dir, 'policy.yaml');
@@ -77,7 +82,7 @@ export async function startHarness(policy = basePolicy()): Promise<Harness> {
   writeFileSync(join(dir, 'gateway.yaml'), `version: 1
 identity:
   source: dev
-  dev: { trustDomain: ${TD}, caDir: ca }
+  dev: { trustDomain: ${TD}, caDir: ca${opts.gatewaySvidTtl ? `, svidTtl: ${opts.gatewaySvidTtl}` : ''} }
 listeners:
   mbaps: { host: 127.0.0.1, port: 0 }
   grpc: { host: 127.0.0.1, port: 0 }
@@ -102,8 +107,8 @@ logging: { level: silent }
   const ca = await DevCa.loadOrCreate(join(dir, 'ca'), TD);
   const server = `127.0.0.1:${gw.endpoints.grpc?.port ?? 0}`;
   const clients: VerigateClient[] = [];
-  const pems = async (spiffeId: string): Promise<SvidPems> => {
-    const m = await ca.mintX509Svid({ spiffeId, ttlSeconds: 3600 });
+  const pems = async (spiffeId: string, ttlSeconds = 3600): Promise<SvidPems> => {
+    const m = await ca.mintX509Svid({ spiffeId, ttlSeconds });
     return { certPem: m.chainDer.map((d) => derToPem(d, 'CERTIFICATE')).join(''), keyPem: derToPem(m.keyDer, 'PRIVATE KEY'), bundlePem: ca.bundlePem() };
   };
   return {
