@@ -14,10 +14,12 @@ set -eu
 TD="${TRUST_DOMAIN:-plant.example}"
 SOCK="${SPIRE_SERVER_SOCKET:-/tmp/spire-server/private/api.sock}"
 OUT="${AGENT_CONF_DIR:-/run/spire/agent-conf}"
+TEMPLATE="${AGENT_CONF_TEMPLATE:-/registrar/agent.conf.tmpl}"
+SPIRE_SERVER="${SPIRE_SERVER_BIN:-/usr/local/bin/spire-server}"
 NODE="spiffe://$TD/edge-node"
 SVID_TTL="${SVID_TTL_SECONDS:-86400}"
 
-srv() { /usr/local/bin/spire-server "$@" -socketPath "$SOCK"; }
+srv() { "$SPIRE_SERVER" "$@" -socketPath "$SOCK"; }
 
 i=0
 until srv healthcheck >/dev/null 2>&1; do
@@ -31,7 +33,7 @@ mv "$OUT/bootstrap.pem.tmp" "$OUT/bootstrap.pem"
 
 token="$(srv token generate -spiffeID "$NODE" -ttl 600 | awk '/^Token:/ { print $2 }')"
 if [ -z "$token" ]; then echo "registrar: no join token from spire-server" >&2; exit 1; fi
-sed -e "s/@JOIN_TOKEN@/$token/" -e "s/@TRUST_DOMAIN@/$TD/" /registrar/agent.conf.tmpl > "$OUT/agent.conf.tmp"
+sed -e "s/@JOIN_TOKEN@/$token/" -e "s/@TRUST_DOMAIN@/$TD/" "$TEMPLATE" > "$OUT/agent.conf.tmp"
 mv "$OUT/agent.conf.tmp" "$OUT/agent.conf"
 echo "registrar: agent.conf written for node alias $NODE"
 
