@@ -29,7 +29,9 @@ export function dataPathRows(results: Map<string, PathResult | string>, o: DataP
       rows.push({ n, what: name, value: r });
       continue;
     }
-    const lat: Row = { n, what: `${name}: latency p50 / p99 @ ${o.rate} req/s`, value: `${ms(r.paced.p50Us)} / ${ms(r.paced.p99Us)}${fails(r.paced)}` };
+    // open loop: say so when the path could not keep up with the offered rate
+    const short = r.paced.perSecond < 0.95 * o.rate ? ` (only ${perSec(r.paced.perSecond)} served)` : '';
+    const lat: Row = { n, what: `${name}: latency p50 / p99 @ ${o.rate} req/s`, value: `${ms(r.paced.p50Us)} / ${ms(r.paced.p99Us)}${fails(r.paced)}${short}` };
     const t1: Row = { n, what: `${name}: max throughput, ${o.connections} conns × 1 in flight`, value: `${perSec(r.closed1.perSecond)}${fails(r.closed1)}` };
     const tn: Row = { n, what: `${name}: max throughput, ${o.connections} conns × ${o.depth} in flight`, value: `${perSec(r.closedN.perSecond)}${fails(r.closedN)}` };
     if (key !== 'direct' && direct && typeof direct !== 'string') {

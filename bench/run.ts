@@ -35,7 +35,25 @@ const S = quick
 const DP: DataPathOptions = { connections: 8, rate: 1000, depth: 8, pacedMs: S.pacedMs, closedMs: S.closedMs, warmupMs: S.warmupMs };
 
 const log = (m: string): void => void process.stderr.write(`bench: ${m}\n`);
+const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
+/** Everything is bounded, but a wedged child must not hold the bench forever. */
+const WATCHDOG_MS = 8 * 60_000;
+
+/** Runs one measurement; a failure becomes its row instead of ending the bench. */
+async function attempt(n: string, what: string, fn: () => Promise<Row[]>): Promise<Row[]> {
+  try {
+    return await fn();
+  } catch (err) {
+    return [{ n, what, value: `failed: ${firstLine(err)}` }];
+  }
+}
 const cleanups: (() => Promise<void>)[] = [];
+const NOTES = [
+  'Notes: latency is from the client\'s write to the response, open loop, 1 request in flight per connection;',
+  'ratios compare paths measured minutes apart on the same machine, so a busy machine (see the load average)',
+  'makes p99 and throughput noisy. The gateway child runs TypeScript under tsx; the empty tsx child row shows',
+  'what tsx itself adds to RSS. stunnel and haproxy use their default threading; the pipe and gateway one thread.',
+].join('\n');
 
 async function dataPathAndHandshakes(dir: string, pki: BenchPki, simPort: number, rows: Row[]): Promise<void> {
   const pipe = await spawnBenchChild(here('./pipe-child.ts'), [pki.server.cert, pki.server.key, pki.server.bundle, String(simPort)], join(dir, 'pipe.log'));
@@ -44,8 +62,10 @@ async function dataPathAndHandshakes(dir: string, pki: BenchPki, simPort: number
   if (stunnel.ok) cleanups.push(() => stunnel.stop());
   const haproxy = await startHaproxy(dir, pki, simPort);
   if (haproxy.ok) cleanups.push(() => haproxy.stop());
-  const gw = await spawnGateway({ dir: join(dir, 'gw-data'), caDir: pki.caDir, simPort, upstreamConnections: DP.connections });
-  cleanups.push(() => gw.stop());
+  const gw = await spawnGateway({ dir: join(dir, 'gw-data'), caDir: pki.caDir, simPort, upstreamConnections: DP.connections }).catch(
+    (e: Error) => `failed to start: ${firstLine(e)}`,
+  );
+  if (typeof gw !== 'string') cleanups.push(() => gw.stop());
 
   const mtls = (port: number): Endpoint => ({ port, tls: pki.client });
   const paths: { key: string; ep: Endpoint | string }[] = [
@@ -53,13 +73,13 @@ async function dataPathAndHandshakes(dir: string, pki: BenchPki, simPort: number
     { key: 'pipe', ep: mtls(pipe.info.port as number) },
     { key: 'stunnel', ep: stunnel.ok ? mtls(stunnel.port) : stunnel.why },
     { key: 'haproxy', ep: haproxy.ok ? mtls(haproxy.port) : haproxy.why },
-    { key: 'verigate', ep: mtls(gw.info.port as number) },
+    { key: 'verigate', ep: typeof gw === 'string' ? gw : mtls(gw.info.port as number) },
   ];
   const results = new Map<string, PathResult | string>();
   if ([1, 2, 3, 4].some(wants)) {
     for (const p of paths) {
       log(`data path: ${p.key}`);
-      results.set(p.key, typeof p.ep === 'string' ? p.ep : await measurePath(p.ep, DP).catch((e: Error) => `failed: ${e.message}`));
+      results.set(p.key, typeof p.ep === 'string' ? p.ep : await measurePath(p.ep, DP).catch((e: Error) => `failed: ${firstLine(e)}`));
     }
     rows.push(...dataPathRows(results, DP));
   }
@@ -67,7 +87,7 @@ async function dataPathAndHandshakes(dir: string, pki: BenchPki, simPort: number
     const hs = new Map<string, HandshakeResult | string>();
     for (const p of paths.slice(1)) {
       log(`handshakes: ${p.key}`);
-      hs.set(p.key, typeof p.ep === 'string' ? p.ep : await measureHandshakes(p.ep, { concurrency: 8, durationMs: S.handshakeMs }));
+      hs.set(p.key, typeof p.ep === 'string' ? p.ep : await measureHandshakes(p.ep, { concurrency: 8, durationMs: S.handshakeMs }).catch((e: Error) => `failed: ${firstLine(e)}`));
     }
     rows.push(...handshakeRows(hs));
   }
@@ -75,7 +95,11 @@ async function dataPathAndHandshakes(dir: string, pki: BenchPki, simPort: number
 
 async function main(): Promise<void> {
   const t0 = performance.now();
-  const header = `${machineLine()}\nMode: ${quick ? 'quick' : 'full'}; load: ${DP.connections} connections, ${DP.rate} req/s paced, ${DP.depth} in flight for pipelined throughput; FC3 read of 10 registers.`;
+  setTimeout(() => {
+    process.stderr.write(`bench: still running after ${WATCHDOG_MS / 60_000} min, giving up\n`);
+    process.exit(2);
+  }, WATCHDOG_MS).unref();
+  const header = `${machineLine()}\nRun: ${new Date().toISOString()}; mode: ${quick ? 'quick' : 'full'}; load: ${DP.connections} connections, ${DP.rate} req/s paced, ${DP.depth} in flight for pipelined throughput; FC3 read of 10 registers.`;
   process.stdout.write(`${header}\n\n`);
   const rows: Row[] = [];
   if (wants(5)) {
@@ -85,6 +109,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'verigate-bench-'));
   let sim: BenchChild | null = null;
   try {
+    if (![1, 2, 3, 4, 6, 7, 8].some(wants)) return finish(rows, t0, header);
     const pki = await createBenchPki(dir);
     sim = await spawnBenchChild(here('./sim-child.ts'), [], join(dir, 'sim.log'));
     const simPort = sim.info.port as number;
@@ -92,22 +117,27 @@ async function main(): Promise<void> {
     for (const c of cleanups.splice(0).reverse()) await c();
     if (wants(7)) {
       log(`memory: ${S.sessions} idle sessions`);
-      rows.push(...memoryRows(await measureIdleMemory(dir, pki, simPort, S.sessions)));
+      rows.push(...(await attempt('7', 'Gateway RSS with idle mTLS sessions', async () => memoryRows(await measureIdleMemory(dir, pki, simPort, S.sessions)))));
     }
     if (wants(8)) {
       log(`SVID rotation under load (TTL ${S.svidTtlS} s)`);
-      rows.push(...rotationRows(await measureRotation(dir, pki, simPort, { svidTtlS: S.svidTtlS, durationMs: S.rotationMs, rate: DP.rate })));
+      const o = { svidTtlS: S.svidTtlS, durationMs: S.rotationMs, rate: DP.rate };
+      rows.push(...(await attempt('8', 'Failed requests across SVID rotation', async () => rotationRows(await measureRotation(dir, pki, simPort, o)))));
     }
   } finally {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
     await sim?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+  finish(rows, t0, header);
+}
+
+function finish(rows: Row[], t0: number, header: string): void {
   rows.sort((a, b) => Number(a.n) - Number(b.n));
   const table = renderTable(rows);
   process.stdout.write(`${table}\n\nTotal bench time: ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
   if (!args.includes('--no-write') && only === null) {
-    writeFileSync(here('./RESULTS.md'), `# verigate benchmark results\n\nGenerated by \`npm run bench${quick ? ' -- --quick' : ''}\` (bench/run.ts); see bench/README.md for what each row measures.\n\n${header.replace('\n', '  \n')}\n\n${table}\n`);
+    writeFileSync(here('./RESULTS.md'), `# verigate benchmark results\n\nGenerated by \`npm run bench${quick ? ' -- --quick' : ''}\` (bench/run.ts); see bench/README.md for what each row measures.\n\n${header.replaceAll('\n', '  \n')}\n\n${table}\n\n${NOTES}\n`);
     log('wrote bench/RESULTS.md');
   }
 }
