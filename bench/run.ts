@@ -107,6 +107,7 @@ async function main(): Promise<void> {
     rows.push(...policyRows(runPolicyEval(1, S.policySamples), runPolicyEval(10_000, S.policySamples)));
   }
   const dir = mkdtempSync(join(tmpdir(), 'verigate-bench-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   let sim: BenchChild | null = null;
   try {
     if (![1, 2, 3, 4, 6, 7, 8].some(wants)) return finish(rows, t0, header);
@@ -141,6 +142,10 @@ function finish(rows: Row[], t0: number, header: string): void {
     log('wrote bench/RESULTS.md');
   }
 }
+
+// A signal ends the bench through process.exit, so the 'exit' hooks kill stunnel/haproxy (Node children end
+// when their stdin closes).
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
 
 main().catch(async (err: unknown) => {
   process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
