@@ -60,7 +60,9 @@ export function resolveAdminTarget(o: TargetOptions, env: NodeJS.ProcessEnv, cwd
     if (!lab) return '--as NAME needs --lab DIR';
     const c = lab.clients?.[o.as];
     if (!c) return `lab.json has no client "${o.as}" (known: ${Object.keys(lab.clients ?? {}).join(', ')})`;
-    files = c;
+    // lab.json paths are absolute when `verigate lab` writes them; relative ones are taken from the lab dir.
+    const inLab = (p: string): string => resolve(at(o.lab ?? '.'), p);
+    files = { cert: inLab(c.cert), key: inLab(c.key), bundle: inLab(c.bundle) };
   } else if (o.cert && o.key && o.bundle) {
     files = { cert: at(o.cert), key: at(o.key), bundle: at(o.bundle) };
   } else {
@@ -93,7 +95,9 @@ export function spiffeChannelCredentials(pems: SvidPems): { credentials: grpc.Ch
   return { credentials, options: { 'grpc.ssl_target_name_override': td } };
 }
 
-export type CallOutcome<T> = { ok: true; value: T } | { ok: false; code: grpc.status; codeName: string; details: string; metadata: Record<string, string> };
+export type CallOutcome<T> =
+  | { ok: true; value: T }
+  | { ok: false; code: grpc.status; codeName: string; details: string; metadata: Record<string, string> };
 
 type UnaryMethod = (req: object, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v?: unknown) => void) => void;
 

@@ -79,16 +79,24 @@ const TABLES: ReadonlySet<string> = new Set<Table>(['coils', 'discrete', 'holdin
 function grantLine(g: GrantMessage): string {
   const expires = g.expiresAt ? ` expires=${g.expiresAt}` : '';
   const approvals = g.approvals.length ? ` approvals=${g.approvals.join(',')}` : '';
-  return `${g.id} ${g.status} ${g.requester} rule=${g.ruleId} ${g.device} ${g.table}:${g.start}-${g.end} ${g.access} ${g.durationS}s${expires}${approvals} reason="${g.reason}"`;
+  const scope = `${g.device} ${g.table}:${g.start}-${g.end} ${g.access} ${g.durationS}s`;
+  return `${g.id} ${g.status} ${g.requester} rule=${g.ruleId} ${scope}${expires}${approvals} reason="${g.reason}"`;
 }
 function sessionLine(s: SessionMessage): string {
   const ro = s.readOnly ? ' read-only' : '';
-  return `${s.id} ${s.transport} ${s.spiffeId} ${s.remote} requests=${s.requests} denied=${s.denied} writes=${s.writes} trust=${s.trustScore} (${s.trustState})${ro}`;
+  const counts = `requests=${s.requests} denied=${s.denied} writes=${s.writes}`;
+  return `${s.id} ${s.transport} ${s.spiffeId} ${s.remote} ${counts} trust=${s.trustScore} (${s.trustState})${ro}`;
 }
 function lockLine(l: LockMessage): string {
   const expires = l.expiresAt ? ` expires=${l.expiresAt}` : '';
   return `${l.id} ${l.kind}=${l.value} by ${l.by}${expires} reason="${l.reason}"`;
 }
+
+/** approve|deny|revoke GRANT_ID [--reason]: one grant decision by the caller. */
+const decision = (method: string, verb: string): Sub => async (v, pos, c) => {
+  const r = await c.call<GrantMessage>(method, { grantId: onlyArg(pos, 'GRANT_ID'), reason: reasonOf(v) });
+  return c.report(r, (g) => [`${verb} ${grantLine(g)}`]);
+};
 
 const JIT: Record<string, Sub> = {
   request: async (v, pos, c) => {
@@ -103,12 +111,9 @@ const JIT: Record<string, Sub> = {
     };
     return c.report(await c.call<GrantMessage>('RequestGrant', req), (g) => [`requested ${grantLine(g)}`]);
   },
-  approve: async (v, pos, c) =>
-    c.report(await c.call<GrantMessage>('ApproveGrant', { grantId: onlyArg(pos, 'GRANT_ID'), reason: reasonOf(v) }), (g) => [`approved ${grantLine(g)}`]),
-  deny: async (v, pos, c) =>
-    c.report(await c.call<GrantMessage>('DenyGrant', { grantId: onlyArg(pos, 'GRANT_ID'), reason: reasonOf(v) }), (g) => [`denied ${grantLine(g)}`]),
-  revoke: async (v, pos, c) =>
-    c.report(await c.call<GrantMessage>('RevokeGrant', { grantId: onlyArg(pos, 'GRANT_ID'), reason: reasonOf(v) }), (g) => [`revoked ${grantLine(g)}`]),
+  approve: decision('ApproveGrant', 'approved'),
+  deny: decision('DenyGrant', 'denied'),
+  revoke: decision('RevokeGrant', 'revoked'),
   list: async (_v, _pos, c) =>
     c.report(await c.call<ListGrantsResponse>('ListGrants', {}), (r) => (r.grants.length ? r.grants.map(grantLine) : ['no grants'])),
 };
@@ -120,7 +125,8 @@ const SESSIONS: Record<string, Sub> = {
     const sessionId = typeof v['session'] === 'string' ? v['session'] : '';
     const spiffeId = typeof v['id'] === 'string' ? v['id'] : '';
     if (!sessionId === !spiffeId) throw new UsageError('give exactly one of --session ID or --id SPIFFE_ID');
-    return c.report(await c.call<{ ended: number }>('KillSession', { sessionId, spiffeId, reason: reasonOf(v) }), (r) => [`ended ${r.ended} session(s)`]);
+    const r = await c.call<{ ended: number }>('KillSession', { sessionId, spiffeId, reason: reasonOf(v) });
+    return c.report(r, (x) => [`ended ${x.ended} session(s)`]);
   },
 };
 
@@ -142,7 +148,9 @@ const RELOAD: Record<string, Sub> = {
   '': async (_v, _pos, c) =>
     c.report(
       await c.call<ReloadPolicyResponse>('ReloadPolicy', {}),
-      (r) => [r.ok ? `policy ${r.changed ? 'reloaded' : 'unchanged'}: version ${r.version}` : `reload failed, version ${r.version} stays in force:\n${r.error}`],
+      (r) => [r.ok
+        ? `policy ${r.changed ? 'reloaded' : 'unchanged'}: version ${r.version}`
+        : `reload failed, version ${r.version} stays in force:\n${r.error}`],
       (r) => (r.ok ? null : 'reload failed'),
     ),
 };
@@ -183,7 +191,8 @@ function makeCommand(spec: CommandSpec): CliCommand {
 
 async function run(name: string, usage: string, v: Values, pos: readonly string[], sub: Sub, io: CliIo): Promise<number> {
   const str = (k: string): string | undefined => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
-  const target = resolveAdminTarget({ server: str('server'), lab: str('lab'), as: str('as'), cert: str('cert'), key: str('key'), bundle: str('bundle') }, io.env, io.cwd);
+  const opts = { server: str('server'), lab: str('lab'), as: str('as'), cert: str('cert'), key: str('key'), bundle: str('bundle') };
+  const target = resolveAdminTarget(opts, io.env, io.cwd);
   if (typeof target === 'string') {
     io.err(`verigate ${name}: ${target}\n${usage}`);
     return EXIT_USAGE;
@@ -242,7 +251,11 @@ export const sessionsCommand = makeCommand({
 
 export const lockCommand = makeCommand({
   name: 'lock',
-  usage: 'usage: verigate lock create --kind identity|role|device|grant --value V --reason "…" [--ttl 10m]\n       verigate lock list\n       verigate lock remove LOCK_ID',
+  usage: [
+    'usage: verigate lock create --kind identity|role|device|grant --value V --reason "…" [--ttl 10m]',
+    '       verigate lock list',
+    '       verigate lock remove LOCK_ID',
+  ].join('\n'),
   options: { kind: { type: 'string' }, value: { type: 'string' }, ttl: { type: 'string' } },
   subs: LOCKS,
 });

@@ -139,7 +139,9 @@ export function adminService(deps: AdminServiceDeps): UntypedServiceImplementati
 
     ReloadPolicy: handle('ReloadPolicy', 'reload', (caller) => {
       const r = policy.reload(`admin:${caller}`);
-      return ok(r.ok ? { ok: true, version: r.version, changed: r.changed, error: '' } : { ok: false, version: r.keptVersion, changed: false, error: r.error });
+      return ok(r.ok
+        ? { ok: true, version: r.version, changed: r.changed, error: '' }
+        : { ok: false, version: r.keptVersion, changed: false, error: r.error });
     }),
   };
 }

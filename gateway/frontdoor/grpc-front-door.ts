@@ -35,7 +35,10 @@ export interface GrpcFrontDoorOptions {
   };
   readonly router: { named(name: string): PipelineRequest['device'] | undefined };
   readonly pipeline: { handle(req: PipelineRequest): Promise<PipelineResult> };
-  readonly trust: AdminServiceDeps['trust'] & { admit(peer: SessionPeer, now: number): { ok: true } | { ok: false; reason: string }; idleTimeoutMs(): number | null };
+  readonly trust: AdminServiceDeps['trust'] & {
+    admit(peer: SessionPeer, now: number): { ok: true } | { ok: false; reason: string };
+    idleTimeoutMs(): number | null;
+  };
   readonly sessions: SessionRegistry;
   readonly policy: AdminServiceDeps['policy'];
   readonly audit: AuditSink;

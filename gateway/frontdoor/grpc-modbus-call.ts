@@ -44,7 +44,8 @@ function outOfRange(req: ModbusRequest): string | null {
   return null;
 }
 
-export function prepareCall(deps: ModbusCallDeps, deviceName: string, built: ModbusRequest): { ok: true; call: PreparedCall } | { ok: false; error: ServiceError } {
+export function prepareCall(deps: ModbusCallDeps, deviceName: string, built: ModbusRequest):
+  { ok: true; call: PreparedCall } | { ok: false; error: ServiceError } {
   const range = outOfRange(built);
   if (range) return { ok: false, error: invalidRequest(range) };
   const pdu = encodeRequest(built);

@@ -1,7 +1,7 @@
 /**
- * `Watch`: polls one range every `interval_ms` (at least 100) through the same pipeline as any read — so each
- * poll is authorized, rate-limited, audited and shares the PLC connection like every other request — and
- * streams the values when they change (the first successful poll is always sent).
+ * `Watch`: polls one range every `interval_ms` (clamped to 100 ms .. 1 h) through the same pipeline as any
+ * read — so each poll is authorized, rate-limited, audited and shares the PLC connection like every other
+ * request — and streams the values when they change (the first successful poll is always sent).
  * Ends: client cancel; session end (kill, lock, SVID expiry); a denial (PERMISSION_DENIED, e.g. after a
  * policy reload or a trust downgrade); a PLC exception (FAILED_PRECONDITION: the range is not readable).
  * A PLC timeout or an unreachable PLC does not end the stream: that poll is skipped and the next one retried.
@@ -14,6 +14,8 @@ import type { CallSessionLookup } from './grpc-session-map.js';
 import { grpcError, invalidRequest } from './grpc-status.js';
 
 export const MIN_WATCH_INTERVAL_MS = 100;
+/** Upper bound: also keeps setTimeout below 2^31 ms (a larger delay would fire after 1 ms). */
+export const MAX_WATCH_INTERVAL_MS = 3_600_000;
 
 export interface WatchDeps extends ModbusCallDeps {
   readonly sessionOf: CallSessionLookup;
@@ -40,7 +42,7 @@ export function startWatch(deps: WatchDeps, call: ServerWritableStream<WatchRequ
   if (!table) return fail(invalidRequest(`table must be one of COILS, DISCRETE_INPUTS, HOLDING_REGISTERS, INPUT_REGISTERS (got ${r.table})`));
   const prepared = prepareCall(deps, r.device, readOf(table, r.address, r.count));
   if (!prepared.ok) return fail(prepared.error);
-  const intervalMs = Math.max(MIN_WATCH_INTERVAL_MS, r.intervalMs);
+  const intervalMs = Math.min(MAX_WATCH_INTERVAL_MS, Math.max(MIN_WATCH_INTERVAL_MS, r.intervalMs));
 
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
