@@ -4,6 +4,7 @@
  * outcome (denial, unknown device, bad quantity, PLC exception, silent PLC), Watch, and refused clients.
  */
 import t from 'tap';
+import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { DevCa } from '../../gateway/identity/dev-ca.js';
 import { derToPem } from '../../gateway/identity/x509-svid.js';
@@ -174,6 +175,24 @@ t.test('a client without a valid SVID is refused before any call', async (t) => 
   t.equal(anonErr?.code, grpc.status.UNAVAILABLE, 'no client certificate: no connection');
   const after = (await h.gw.metrics.handshakeRejections.get()).values.reduce((a, v) => a + v.value, 0);
   t.ok(after >= before + 2, 'both handshakes counted as rejections');
+});
+
+t.test('a valid SVID that does not negotiate HTTP/2 (ALPN h2) gets no session', async (t) => {
+  const p = await h.pems(HMI);
+  const before = h.gw.sessions.size;
+  const [host, port] = h.server.split(':');
+  const socket = tls.connect({
+    host, port: Number(port), cert: p.certPem, key: p.keyPem, ca: p.bundlePem, checkServerIdentity: () => undefined,
+  });
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  socket.on('error', () => undefined);
+  await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+  t.equal(socket.alpnProtocol, false, 'handshake done without ALPN');
+  await closed;
+  t.pass('the gateway closed the connection');
+  const rejected = (await h.gw.metrics.handshakeRejections.get()).values.find((v) => v.labels['reason'] === 'no-alpn-h2');
+  t.equal(rejected?.value, 1, 'counted as a rejection with its reason');
+  t.equal(h.gw.sessions.size, before, 'no session was registered');
 });
 
 t.test('PLC silent → DEADLINE_EXCEEDED (Modbus 0x0B), then recovery', async (t) => {
