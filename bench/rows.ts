@@ -95,7 +95,8 @@ export function policyRows(trivial: PolicyEvalResult, big: PolicyEvalResult): Ro
 export function handshakeRows(hs: Map<string, HandshakeResult | string>): Row[] {
   const pipe = hs.get('pipe');
   const rows: Row[] = [];
-  for (const [key, r] of hs) {
+  const ordered = [...hs].sort(([a], [b]) => Number(b === 'pipe') - Number(a === 'pipe')); // baseline first
+  for (const [key, r] of ordered) {
     const what = `mTLS sessions/s (connect + full handshake + 1 read + close, 8 at once): ${key === 'pipe' ? 'TLS pipe' : key}`;
     if (typeof r === 'string') {
       rows.push({ n: '6', what, value: r });

@@ -69,10 +69,11 @@ async function dataPathAndHandshakes(dir: string, pki: BenchPki, simPort: number
 
   const mtls = (port: number): Endpoint => ({ port, tls: pki.client });
   const paths: { key: string; ep: Endpoint | string }[] = [
+    // the pipe runs right before verigate: the headline ratio compares two runs close in time
     { key: 'direct', ep: { port: simPort, tls: null } },
-    { key: 'pipe', ep: mtls(pipe.info.port as number) },
     { key: 'stunnel', ep: stunnel.ok ? mtls(stunnel.port) : stunnel.why },
     { key: 'haproxy', ep: haproxy.ok ? mtls(haproxy.port) : haproxy.why },
+    { key: 'pipe', ep: mtls(pipe.info.port as number) },
     { key: 'verigate', ep: typeof gw === 'string' ? gw : mtls(gw.info.port as number) },
   ];
   const results = new Map<string, PathResult | string>();
@@ -85,7 +86,7 @@ async function dataPathAndHandshakes(dir: string, pki: BenchPki, simPort: number
   }
   if (wants(6)) {
     const hs = new Map<string, HandshakeResult | string>();
-    for (const p of paths.slice(1)) {
+    for (const p of paths.filter((x) => x.key !== 'direct')) {
       log(`handshakes: ${p.key}`);
       hs.set(p.key, typeof p.ep === 'string' ? p.ep : await measureHandshakes(p.ep, { concurrency: 8, durationMs: S.handshakeMs }).catch((e: Error) => `failed: ${firstLine(e)}`));
     }
