@@ -9,36 +9,33 @@
  * grpc-js 1.14: `createConnectionInjector()` builds its own http2 server with the service handlers installed
  * (server.js `createHttp2Server` → `_setupHandlers`); nothing needs binding, and `start()` is deprecated since
  * 1.10 (it throws for a server with no bound port), so it is not called.
- * What mbaps-listener.ts does on accept is duplicated here in small form (it has no shared helper to reuse).
+ * Verification, admission and the session's registered life are shared with Modbus/TCP Security
+ * (session-gatekeeper.ts).
  */
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { AuditSink } from '../audit/audit-events.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
-import type { SessionPeer } from '../trust/runtime-gate.js';
+import type { RuntimeGate } from '../trust/runtime-gate.js';
 import { GatewayError } from '../errors.js';
 import { adminService, type AdminServiceDeps } from './grpc-admin-service.js';
 import { modbusService } from './grpc-modbus-service.js';
 import { loadVerigateServices } from './grpc-proto.js';
 import { GrpcSessionMap, peerKey } from './grpc-session-map.js';
-import type { PeerCheck } from './mbaps-listener.js';
 import type { PipelineRequest, PipelineResult } from './request-pipeline.js';
-import { Session } from './session.js';
+import { SessionGatekeeper, type PeerCheck } from './session-gatekeeper.js';
 import type { SessionRegistry } from './session-registry.js';
 
 export interface GrpcFrontDoorOptions {
   readonly identity: {
     serverTlsOptions(handshakeTimeoutMs?: number): tls.TlsOptions;
     verifyPeer(socket: tls.TLSSocket): PeerCheck;
-    tlsErrorReason(err: Error): string;
+    tlsErrorReason(err: Error, socket?: tls.TLSSocket): string;
   };
   readonly router: { named(name: string): PipelineRequest['device'] | undefined };
   readonly pipeline: { handle(req: PipelineRequest): Promise<PipelineResult> };
-  readonly trust: AdminServiceDeps['trust'] & {
-    admit(peer: SessionPeer, now: number): { ok: true } | { ok: false; reason: string };
-    idleTimeoutMs(): number | null;
-  };
+  readonly trust: AdminServiceDeps['trust'] & RuntimeGate & { idleTimeoutMs(): number | null };
   readonly sessions: SessionRegistry;
   readonly policy: AdminServiceDeps['policy'];
   readonly audit: AuditSink;
@@ -55,6 +52,7 @@ export class GrpcFrontDoor {
   private readonly grpcServer = new grpc.Server();
   private readonly injector: grpc.ConnectionInjector;
   private readonly live: GrpcSessionMap;
+  private readonly gatekeeper: SessionGatekeeper;
   private idleTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: GrpcFrontDoorOptions) {
@@ -66,14 +64,19 @@ export class GrpcFrontDoor {
       sessionOf, sessions: opts.sessions, trust: opts.trust, policy: opts.policy, now: opts.now, ...(opts.logger ? { logger: opts.logger } : {}),
     }));
     this.injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const { identity, trust, sessions, audit, metrics, now, logger } = opts;
+    this.gatekeeper = new SessionGatekeeper('grpc', {
+      verifyPeer: (socket) => identity.verifyPeer(socket),
+      tlsErrorReason: (err, socket) => identity.tlsErrorReason(err, socket),
+      gate: trust, sessions, audit, metrics, now, logger,
+    });
   }
 
   /** Binds host:port (0 = ephemeral) and resolves with the bound port. */
   async listen(host: string, port: number): Promise<number> {
     const server = tls.createServer(this.tlsOptions());
     server.on('secureConnection', (socket) => this.accept(socket));
-    server.on('tlsClientError', (err, socket) =>
-      this.rejected(peerKey(socket), this.opts.identity.tlsErrorReason(err), err.message));
+    server.on('tlsClientError', (err, socket) => this.gatekeeper.handshakeFailed(err, socket));
     this.tlsServer = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e) => reject(new GatewayError('GW_ERR_LISTEN', `frontdoor: gRPC listener cannot bind ${host}:${port}`, { cause: e })));
@@ -106,42 +109,13 @@ export class GrpcFrontDoor {
 
   private accept(socket: tls.TLSSocket): void {
     const key = peerKey(socket);
-    socket.on('error', () => socket.destroy());
-    const check = this.opts.identity.verifyPeer(socket);
-    if (!check.ok) return this.refuse(socket, key, check.reason, check.detail);
-    if (socket.alpnProtocol !== 'h2') return this.refuse(socket, key, 'no-alpn-h2', 'the client did not negotiate HTTP/2 (ALPN h2)', check.peer.id);
-    const now = this.opts.now();
-    const admit = this.opts.trust.admit(check.peer, now);
-    if (!admit.ok) return this.refuse(socket, key, admit.reason, `identity ${check.peer.id} not admitted`, check.peer.id);
-    const session = new Session('grpc', check.peer, key, now, () => socket.destroy());
-    this.track(socket, key, session);
-    this.injector.injectConnection(socket);
-  }
-
-  private track(socket: tls.TLSSocket, key: string, session: Session): void {
-    const { sessions, metrics, audit } = this.opts;
-    const peer = session.peer;
+    // gRPC is HTTP/2: a client that did not negotiate h2 cannot be served.
+    const session = this.gatekeeper.open(socket, key, (s) =>
+      s.alpnProtocol === 'h2' ? null : { reason: 'no-alpn-h2', detail: 'the client did not negotiate HTTP/2 (ALPN h2)' });
+    if (!session) return;
     this.live.add(key, session);
-    sessions.add(session);
-    metrics.sessions.inc({ transport: 'grpc' });
-    audit.append({
-      type: 'session.open', session: session.id, identity: peer.id, ...(peer.role ? { role: peer.role } : {}),
-      peer: key, transport: 'grpc', svidNotAfter: peer.notAfter.toISOString(),
-    });
-    // A session never outlives the peer's SVID (REFERENCES §6).
-    const expiry = setTimeout(() => session.end('svid-expired'), Math.max(0, peer.notAfter.getTime() - this.opts.now()));
-    expiry.unref();
-    socket.once('close', () => {
-      clearTimeout(expiry);
-      session.end(session.endReason ?? 'peer-closed');
-      this.live.delete(key, session);
-      sessions.remove(session);
-      metrics.sessions.dec({ transport: 'grpc' });
-      audit.append({
-        type: 'session.close', session: session.id, identity: peer.id, reason: session.endReason ?? 'peer-closed',
-        requests: session.requests, durationMs: this.opts.now() - session.openedAt,
-      });
-    });
+    socket.once('close', () => this.live.delete(key, session));
+    this.injector.injectConnection(socket);
   }
 
   /** Policy `session.idleTimeout` applies to gRPC sessions too; every call and poll counts as activity. */
@@ -150,16 +124,5 @@ export class GrpcFrontDoor {
     if (!idle) return;
     const now = this.opts.now();
     for (const s of [...this.live.all()]) if (now - s.lastActivityAt >= idle) s.end('idle-timeout');
-  }
-
-  private refuse(socket: tls.TLSSocket, peer: string, code: string, detail: string, spiffeId?: string): void {
-    this.rejected(peer, code, detail, spiffeId);
-    socket.destroy();
-  }
-
-  private rejected(peer: string, code: string, detail: string, spiffeId?: string): void {
-    this.opts.metrics.handshakeRejections.inc({ reason: code });
-    this.opts.audit.append({ type: 'handshake.rejected', peer, code, detail, ...(spiffeId ? { spiffeId } : {}) });
-    this.opts.logger?.warn({ peer, code, detail, transport: 'grpc' }, 'client rejected');
   }
 }

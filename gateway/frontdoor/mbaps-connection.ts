@@ -8,7 +8,6 @@
  */
 import type tls from 'node:tls';
 import { MbapFramer, classify, decodeRequest, encodeAdu, exceptionPdu, type Frame } from '../../protocols/modbus/index.js';
-import type { AuditSink } from '../audit/audit-events.js';
 import type { RequestPipeline, PipelineRequest } from './request-pipeline.js';
 import type { Session } from './session.js';
 
@@ -18,7 +17,6 @@ export interface ConnectionDeps {
   readonly routes: RouteLookup;
   readonly pipeline: RequestPipeline;
   readonly maxInFlight: number;
-  readonly audit: AuditSink;
 }
 
 export class MbapsConnection {
@@ -30,7 +28,6 @@ export class MbapsConnection {
   constructor(private readonly socket: tls.TLSSocket, readonly session: Session, private readonly deps: ConnectionDeps) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', () => socket.destroy());
     socket.on('close', () => this.onClosed());
   }
 
