@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jitCommand, lockCommand, reloadCommand, sessionsCommand } from '../../gateway/cli/admin-commands.js';
 import { memoryIo } from '../../gateway/cli/cli-io.js';
-import { ENG, HMI, LEAD, startHarness, value } from './grpc-harness.js';
+import { ENG, HMI, LEAD, startHarness, value } from '../helpers/grpc-harness.js';
 
 const h = await startHarness();
 t.teardown(() => h.stop());

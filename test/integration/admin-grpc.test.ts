@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { VerigateClient } from '../../gateway/cli/admin-client.js';
 import type { GrantMessage, ListGrantsResponse, ListLocksResponse, ListSessionsResponse, LockMessage, ReloadPolicyResponse, WatchUpdate } from '../../gateway/frontdoor/grpc-proto.js';
-import { ENG, HMI, LEAD, STRANGER, basePolicy, startHarness, value } from './grpc-harness.js';
+import { ENG, HMI, LEAD, STRANGER, basePolicy, startHarness, value } from '../helpers/grpc-harness.js';
 
 const h = await startHarness();
 t.teardown(() => h.stop());

@@ -10,7 +10,7 @@ import { DevCa } from '../../gateway/identity/dev-ca.js';
 import { derToPem } from '../../gateway/identity/x509-svid.js';
 import { VerigateClient } from '../../gateway/cli/admin-client.js';
 import { loadVerigateServices, type WatchUpdate } from '../../gateway/frontdoor/grpc-proto.js';
-import { HMI, STRANGER, TD, startHarness, value } from './grpc-harness.js';
+import { HMI, STRANGER, TD, startHarness, value } from '../helpers/grpc-harness.js';
 
 const h = await startHarness();
 t.teardown(() => h.stop());

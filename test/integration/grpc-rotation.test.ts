@@ -7,7 +7,7 @@ import t from 'tap';
 import * as grpc from '@grpc/grpc-js';
 import { loadVerigateServices, type WatchUpdate } from '../../gateway/frontdoor/grpc-proto.js';
 import { VerigateClient } from '../../gateway/cli/admin-client.js';
-import { HMI, TD, startHarness, value } from './grpc-harness.js';
+import { HMI, TD, startHarness, value } from '../helpers/grpc-harness.js';
 
 const h = await startHarness(undefined, { gatewaySvidTtl: '6s' });
 t.teardown(() => h.stop());
