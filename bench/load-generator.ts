@@ -31,6 +31,7 @@ export interface RunResult {
 export const UNIT = 1;
 const READ_PDU = encodeRequest({ type: 'read-registers', fc: 3, address: 0, quantity: 10 });
 const TIMEOUT_MS = 2000;
+const CONNECT_TIMEOUT_MS = 10_000;
 
 type Done = (ok: boolean, latencyMs: number) => void;
 
@@ -55,11 +56,17 @@ export class ModbusClientConn {
       const socket = ep.tls
         ? tls.connect({ host: '127.0.0.1', port: ep.port, ...ep.tls, minVersion: 'TLSv1.2', checkServerIdentity: () => undefined })
         : net.connect({ host: '127.0.0.1', port: ep.port });
+      const timer = setTimeout(() => socket.destroy(new Error(`connect to 127.0.0.1:${ep.port} timed out`)), CONNECT_TIMEOUT_MS);
+      const failed = (err: Error): void => {
+        clearTimeout(timer);
+        reject(err);
+      };
       socket.once(ep.tls ? 'secureConnect' : 'connect', () => {
-        socket.removeListener('error', reject);
+        clearTimeout(timer);
+        socket.removeListener('error', failed);
         resolve(new ModbusClientConn(socket));
       });
-      socket.once('error', reject);
+      socket.once('error', failed);
     });
   }
 
