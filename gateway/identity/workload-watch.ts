@@ -58,7 +58,11 @@ export function startWatch<R, T>(spec: WatchSpec<R, T>, w: Watcher<T>): () => vo
       return;
     }
     const delay = backoff.next();
-    log.warn({ code: codeName(err.code), details: err.details, retryInMs: delay, method: spec.method }, 'identity: Workload API watch failed; retrying');
+    const fields = { code: codeName(err.code), details: err.details, retryInMs: delay, method: spec.method };
+    // PermissionDenied while no registration entry matches yet is normal right after `entry create` (SPIRE is
+    // eventually consistent, ~5–12 s): say so at info level instead of alarming the operator [REFERENCES §3].
+    if (err.code === grpc.status.PERMISSION_DENIED) log.info(fields, 'identity: no SVID for this workload yet (no matching registration entry); retrying');
+    else log.warn(fields, 'identity: Workload API watch failed; retrying');
     deliver(() => w.onError(err));
     if (!stopped) timer = setTimeout(open, delay);
   };
