@@ -61,6 +61,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       values: config.audit.values,
       failurePolicy: config.audit.failurePolicy,
       minFreeBytes: config.audit.minFreeBytes,
+      registry: metrics.registry,
       checkpoint: {
         everyEvents: config.audit.checkpoint.everyEvents,
         everyMs: config.audit.checkpoint.everyMs,
@@ -109,7 +110,9 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     });
     const router = new DeviceRouter(pools, config.listeners.mbaps.device);
     const sessions = new SessionRegistry();
-    const trust = await TrustRuntime.open({ dir: join(config.stateDir, 'trust'), policy: () => policy.current, sessions, audit, logger, now });
+    const trust = await TrustRuntime.open({
+      dir: join(config.stateDir, 'trust'), policy: () => policy.current, sessions, audit, logger, now, lockStoreFailure: config.lockStoreFailure,
+    });
     stops.push(() => trust.close());
     policy.onSwap((next, previous) => trust.onPolicySwap(next, previous));
 
@@ -149,7 +152,6 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       queueDepth: () => Object.fromEntries(pools.map((p) => [p.config.name, p.pool.stats().queued + p.pool.stats().inFlight])),
       svidSecondsLeft: () => identity.source.secondsUntilExpiry(),
       auditLag: () => audit.lag(),
-      auditHealthy: () => audit.healthy(),
       trustScores: () => trust.scores(),
     });
     let metricsEndpoint: { host: string; port: number } | null = null;

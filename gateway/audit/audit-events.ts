@@ -77,8 +77,9 @@ export interface RequestDecisionFields<W = AuditWriteRangeInput> {
   readonly exception?: number;
   readonly latencyMs: number;
   readonly policyVersion: string;
-  /** Set when the rule ran in shadow (dry-run) mode. */
-  readonly shadow?: boolean;
+  /** Verdicts of shadow rules and of a candidate shadow policy, evaluated beside the enforced one (never
+   * enforced): the before/after impact of a policy change, read from the trail. */
+  readonly shadow?: readonly { readonly ruleId: string; readonly effect: 'allow' | 'deny' }[];
 }
 
 /** Fields per event type. Keys must equal AUDIT_EVENT_TYPES (checked below). */

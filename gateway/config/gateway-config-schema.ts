@@ -110,7 +110,11 @@ export const gatewayConfigSchema = {
     state: {
       type: 'object',
       additionalProperties: false,
-      properties: { dir: { type: 'string', minLength: 1 } },
+      properties: {
+        dir: { type: 'string', minLength: 1 },
+        // when the lock store exists but cannot be read: refuse everything (default) or run without locks
+        lockStoreFailure: { enum: ['fail-closed', 'best-effort'] },
+      },
     },
     audit: {
       type: 'object',

@@ -43,6 +43,7 @@ export interface GatewayConfig {
   readonly devices: readonly DeviceConfig[];
   readonly policy: { readonly file: string; readonly watch: boolean; readonly shadowFile: string | null };
   readonly stateDir: string;
+  readonly lockStoreFailure: 'fail-closed' | 'best-effort';
   readonly audit: {
     readonly dir: string;
     readonly fsync: 'always' | 'interval' | 'never';
@@ -124,6 +125,7 @@ function buildConfig(raw: Raw, file: string): GatewayConfig {
     })),
     policy: { file: at(raw.policy.file), watch: raw.policy.watch ?? true, shadowFile: raw.policy.shadowFile ? at(raw.policy.shadowFile) : null },
     stateDir,
+    lockStoreFailure: raw.state?.lockStoreFailure ?? 'fail-closed',
     audit: {
       dir: at(a.dir ?? 'audit'),
       fsync: a.fsync ?? 'interval',

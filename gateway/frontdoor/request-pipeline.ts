@@ -54,6 +54,15 @@ export interface PipelineResult {
 
 const isWriteKind = (c: ClassifiedRequest): boolean => c.writes.length > 0;
 
+type ShadowList = readonly { ruleId: string; effect: 'allow' | 'deny' }[];
+interface Verdict {
+  readonly effect: 'allow' | 'deny';
+  readonly outcome: Outcome;
+  readonly reason: string;
+  readonly ruleId: string | null;
+  readonly shadow?: ShadowList;
+}
+
 export class RequestPipeline {
   constructor(private readonly deps: PipelineDeps) {}
 
@@ -84,18 +93,18 @@ export class RequestPipeline {
     return { outcome, pdu, reason: verdict.reason, ruleId: verdict.ruleId };
   }
 
-  private authorize(req: PipelineRequest, policy: PolicyEngine, now: number):
-    { effect: 'allow' | 'deny'; outcome: Outcome; reason: string; ruleId: string | null } {
+  private authorize(req: PipelineRequest, policy: PolicyEngine, now: number): Verdict {
     const { session, device, classified } = req;
     // IEC 62443-3-3 SR 2.10: with fail-closed auditing, nothing is allowed that cannot be recorded.
     if (!this.deps.audit.healthy()) return { effect: 'deny', outcome: 'audit-unavailable', reason: 'audit-unavailable', ruleId: null };
     const peer = { id: session.peer.id, role: session.peer.role };
     const decision = policy.evaluate(peer, device.config.name, classified, new Date(now));
     this.reportShadow(req, decision);
-    if (decision.effect === 'deny') return { effect: 'deny', outcome: 'denied', reason: decision.reason, ruleId: decision.ruleId };
+    const shadow = decision.shadow && decision.shadow.length > 0 ? { shadow: decision.shadow } : {};
+    if (decision.effect === 'deny') return { effect: 'deny', outcome: 'denied', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
     const gate = this.deps.gate.check(session, device.config.name, classified, decision, now);
-    if (gate.effect === 'deny') return { effect: 'deny', outcome: 'denied', reason: gate.reason, ruleId: decision.ruleId };
-    return { effect: 'allow', outcome: 'ok', reason: decision.reason, ruleId: decision.ruleId };
+    if (gate.effect === 'deny') return { effect: 'deny', outcome: 'denied', reason: gate.reason, ruleId: decision.ruleId, ...shadow };
+    return { effect: 'allow', outcome: 'ok', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
   }
 
   /** Maps an upstream result to the client's answer: 0x0A no path, 0x0B no response [MB-APP 7]. */
@@ -128,7 +137,7 @@ export class RequestPipeline {
     }
   }
 
-  private record(req: PipelineRequest, policyVersion: string, verdict: { effect: 'allow' | 'deny'; reason: string; ruleId: string | null },
+  private record(req: PipelineRequest, policyVersion: string, verdict: Verdict,
     outcome: Outcome, pdu: Buffer, latencyMs: number): void {
     const { session, device, classified } = req;
     const fcLabel = String(classified.fc);
@@ -153,6 +162,7 @@ export class RequestPipeline {
       ...(outcome === 'plc-exception' ? { exception: pdu[1] ?? 0 } : {}),
       latencyMs: Math.round(latencyMs * 1000) / 1000,
       policyVersion,
+      ...(verdict.shadow ? { shadow: verdict.shadow } : {}),
     });
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Prometheus metrics (prom-client), one registry per gateway so tests can run several side by side.
- * Names follow Prometheus conventions; the README "Metrics" section lists them.
+ * Names follow Prometheus conventions; docs/reference.md lists them. The audit log registers its own
+ * `verigate_audit_*` metrics (audit-metrics.ts) on the same registry.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -8,7 +9,6 @@ export interface MetricsSources {
   queueDepth?: () => Record<string, number>;
   svidSecondsLeft?: () => number | null;
   auditLag?: () => number;
-  auditHealthy?: () => boolean;
   trustScores?: () => Record<string, number>;
 }
 
@@ -84,14 +84,6 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.set(self.sources.auditLag?.() ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'verigate_audit_healthy',
-      help: '1 while the audit trail can be written, 0 otherwise',
-      registers,
-      collect() {
-        this.set(self.sources.auditHealthy?.() === false ? 0 : 1);
       },
     });
     new Gauge({
