@@ -3,7 +3,7 @@
  * request.decision writes (include, or SHA-256 of the canonical JSON of the values), hashes.
  */
 import type { AuditEventInput, AuditRecord, AuditWriteRange, AuditWriteRangeInput } from './audit-events.js';
-import { canonicalJson, sha256Hex } from './canonical-json.js';
+import { canonicalJson, canonicalMembers, joinMembers, sha256Hex, withMember } from './canonical-json.js';
 
 const RESERVED = new Set(['seq', 'time', 'prev', 'hash']);
 
@@ -15,9 +15,11 @@ export function buildRecord(
   for (const [k, v] of Object.entries(input)) if (!RESERVED.has(k)) fields[k] = v;
   if (input.type === 'request.decision' && chain.values === 'hash') fields['writes'] = input.writes.map(hashValues);
   const unhashed = { ...fields, seq: chain.seq, time: chain.time, prev: chain.prev };
-  const hash = sha256Hex(canonicalJson(unhashed));
+  // Render the members once: the hash covers them, the stored line is the same plus `hash` at its sorted place.
+  const members = canonicalMembers(unhashed);
+  const hash = sha256Hex(joinMembers(members));
   const record = { ...unhashed, hash } as unknown as AuditRecord;
-  return { record, line: canonicalJson(record) };
+  return { record, line: joinMembers(withMember(members, 'hash', hash)) };
 }
 
 function hashValues(w: AuditWriteRangeInput): AuditWriteRange {
