@@ -8,7 +8,6 @@
  */
 import type tls from 'node:tls';
 import { MbapFramer, classify, decodeRequest, encodeAdu, exceptionPdu, type Frame } from '../../protocols/modbus/index.js';
-import { corkedWriter } from '../net/corked-writer.js';
 import type { RequestPipeline, PipelineRequest } from './request-pipeline.js';
 import type { Session } from './session.js';
 
@@ -25,11 +24,9 @@ export class MbapsConnection {
   private inFlight = 0;
   private closed = false;
   private readonly closeHandlers: (() => void)[] = [];
-  private readonly write: (data: Buffer) => void;
 
   constructor(private readonly socket: tls.TLSSocket, readonly session: Session, private readonly deps: ConnectionDeps) {
     socket.setNoDelay(true);
-    this.write = corkedWriter(socket);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('close', () => this.onClosed());
   }
@@ -81,7 +78,7 @@ export class MbapsConnection {
 
   private reply(transactionId: number, unitId: number, pdu: Buffer): void {
     if (this.closed || !this.session.isOpen) return;
-    this.write(encodeAdu(transactionId, unitId, pdu));
+    this.socket.write(encodeAdu(transactionId, unitId, pdu));
   }
 
   private onClosed(): void {

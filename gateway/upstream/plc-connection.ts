@@ -9,7 +9,6 @@
  * would otherwise get a second one it cannot take. If no late reply comes within `lateGraceMs` the
  * connection is marked draining: no new requests; it closes once its live requests finish.
  */
-import { corkedWriter } from '../net/corked-writer.js';
 import type net from 'node:net';
 import { MbapFramer, encodeAdu } from '../../protocols/modbus/index.js';
 import { checkResponse } from './response-check.js';
@@ -58,7 +57,6 @@ export interface PlcConnectionOptions<J> {
 export class PlcConnection<J> {
   readonly id: number;
   readonly #socket: net.Socket;
-  readonly #write: (data: Buffer) => void;
   readonly #opts: PlcConnectionOptions<J>;
   readonly #framer = new MbapFramer();
   readonly #tids: TidAllocator;
@@ -73,7 +71,6 @@ export class PlcConnection<J> {
   constructor(socket: net.Socket, opts: PlcConnectionOptions<J>) {
     this.id = opts.id;
     this.#socket = socket;
-    this.#write = corkedWriter(socket);
     this.#opts = opts;
     this.#tids = new TidAllocator(opts.firstTid ?? Math.floor(Math.random() * 0x10000));
     this.#whenClosed = new Promise((resolve) => socket.once('close', () => resolve()));
@@ -107,7 +104,7 @@ export class PlcConnection<J> {
     this.#slots.set(tid, { tid, job, unitId, reqPdu: pdu, state: 'live' });
     this.#live++;
     this.#sent++;
-    this.#write(encodeAdu(tid, unitId, pdu));
+    this.#socket.write(encodeAdu(tid, unitId, pdu));
     return tid;
   }
 
