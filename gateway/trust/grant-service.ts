@@ -17,35 +17,29 @@ import { readDurableJson, writeDurableJson } from './durable-json.js';
 export type GrantStatus = 'pending' | 'active' | 'denied' | 'revoked' | 'expired';
 export type GrantAccess = 'read' | 'write' | 'read-write';
 
-export interface Grant {
-  readonly id: string;
+export interface GrantRequest {
   readonly requester: string;
-  readonly ruleId: string;
   readonly device: string;
   readonly table: Table;
   readonly start: number;
+  /** Inclusive. */
   readonly end: number;
   readonly access: GrantAccess;
   readonly durationMs: number;
   readonly reason: string;
+  readonly ruleId?: string;
+}
+
+/** A stored grant: the request as asked, the JIT rule it falls under, and its lifecycle. */
+export interface Grant extends Omit<GrantRequest, 'ruleId'> {
+  readonly id: string;
+  readonly ruleId: string;
   status: GrantStatus;
   approvals: string[];
   readonly requestedAt: string;
   expiresAt?: string;
   closedBy?: string;
   closedReason?: string;
-}
-
-export interface GrantRequest {
-  readonly requester: string;
-  readonly device: string;
-  readonly table: Table;
-  readonly start: number;
-  readonly end: number;
-  readonly access: GrantAccess;
-  readonly durationMs: number;
-  readonly reason: string;
-  readonly ruleId?: string;
 }
 
 export type GrantResult = { ok: true; grant: Grant } | { ok: false; code: 'invalid' | 'not-found' | 'forbidden' | 'conflict'; message: string };
