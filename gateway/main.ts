@@ -130,7 +130,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       tlsOptions: () => identity.serverTlsOptions(config.listeners.mbaps.handshakeTimeoutMs),
       verifyPeer: (socket) => identity.verifyPeer(socket),
       tlsErrorReason: (err, socket) => identity.tlsErrorReason(err, socket),
-      routes: (unit) => router.byUnitId(unit),
+      routes: (unit) => router.route(unit),
       pipeline, gate: trust, sessions, audit, metrics, now, logger,
       maxInFlightPerSession: config.listeners.mbaps.maxInFlightPerSession,
       idleTimeoutMs: () => trust.idleTimeoutMs(),

@@ -74,7 +74,9 @@ export const gatewayConfigSchema = {
           address: { type: 'string', pattern: '^[^:\\s]+:[0-9]{1,5}$' },
           // unit id a Modbus/TCP Security client uses to reach this device through the gateway
           unitId: { type: 'integer', minimum: 0, maximum: 255 },
-          // unit id sent to the PLC (default: the same); 255 for a device reached directly over TCP
+          // unit id sent to the PLC (default: the same); 255 for a device reached directly over TCP. Policy judges
+          // this forwarded unit. With listeners.mbaps.device (one bound device) the client's unit id is
+          // forwarded unchanged instead, so clients can address the slaves behind a serial gateway.
           targetUnitId: { type: 'integer', minimum: 0, maximum: 255 },
           maxConnections: { type: 'integer', minimum: 1, maximum: 64 },
           maxInFlight: { type: 'integer', minimum: 1, maximum: 16 },

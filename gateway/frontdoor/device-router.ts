@@ -25,6 +25,17 @@ export class DeviceRouter<P> {
     return this.byUnit.get(unitId);
   }
 
+  /**
+   * The device and the unit id that will reach the PLC. Policy is judged on that forwarded unit, never on a
+   * number the client picked and the PLC never sees. Routed by unit: the device's `targetUnitId`. Listener
+   * bound to one device (a gateway to several slaves behind one address): the client's unit id, unchanged.
+   */
+  route(clientUnit: number): { device: RoutedDevice<P>; unit: number } | undefined {
+    const device = this.byUnitId(clientUnit);
+    if (!device) return undefined;
+    return { device, unit: this.boundDevice !== null ? clientUnit : device.config.targetUnitId };
+  }
+
   named(name: string): RoutedDevice<P> | undefined {
     return this.byName.get(name);
   }

@@ -54,7 +54,7 @@ export function prepareCall(deps: ModbusCallDeps, deviceName: string, built: Mod
   if (!decoded.ok) return { ok: false, error: invalidRequest(decoded.reason, decoded.exception) };
   const device = deps.router.named(deviceName);
   if (!device) return { ok: false, error: grpcError(status.NOT_FOUND, `unknown device "${deviceName}"`) };
-  const classified = classify(decoded.value, device.config.unitId);
+  const classified = classify(decoded.value, device.config.targetUnitId);
   return { ok: true, call: { device, request: decoded.value, pdu, classified } };
 }
 

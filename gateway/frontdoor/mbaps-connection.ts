@@ -4,20 +4,25 @@
  * - a malformed MBAP frame closes this session only (the framer says why) [MB-TCP 3.1.3];
  * - a structurally bad PDU of a known FC gets the spec's exception (02/03), the session stays;
  * - a policy denial answers 0x01 on the same transaction and keeps the session [MB-TCP-SEC R-24];
- * - responses may complete out of order; the client matches them by transaction id [MB-TCP 4.2].
+ * - responses may complete out of order; the client matches them by transaction id [MB-TCP 4.2];
+ * - at most `maxInFlight` requests of this session are in the pipeline, and reading stops while the client
+ *   does not read its answers (write buffer above a high-water mark): a client cannot grow our memory.
  */
 import type tls from 'node:tls';
 import { MbapFramer, classify, decodeRequest, encodeAdu, exceptionPdu, type Frame } from '../../protocols/modbus/index.js';
 import type { RequestPipeline, PipelineRequest } from './request-pipeline.js';
 import type { Session } from './session.js';
 
-export type RouteLookup = (unitId: number) => PipelineRequest['device'] | undefined;
+export type RouteLookup = (unitId: number) => { device: PipelineRequest['device']; unit: number } | undefined;
 
 export interface ConnectionDeps {
   readonly routes: RouteLookup;
   readonly pipeline: RequestPipeline;
   readonly maxInFlight: number;
 }
+
+/** Unsent answer bytes above which this connection stops reading requests until the client drains them. */
+const WRITE_HIGH_WATER = 64 * 1024;
 
 export class MbapsConnection {
   private readonly framer = new MbapFramer();
@@ -27,7 +32,11 @@ export class MbapsConnection {
 
   constructor(private readonly socket: tls.TLSSocket, readonly session: Session, private readonly deps: ConnectionDeps) {
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      this.framer.push(chunk);
+      this.pump();
+    });
+    socket.on('drain', () => this.pump());
     socket.on('close', () => this.onClosed());
   }
 
@@ -39,17 +48,22 @@ export class MbapsConnection {
     this.socket.setTimeout(ms, () => this.session.end('idle-timeout'));
   }
 
-  private onData(chunk: Buffer): void {
-    this.framer.push(chunk);
-    for (;;) {
+  /** Takes frames while the session is open, below its in-flight limit and not backed up; else pauses. */
+  private pump(): void {
+    while (!this.closed && this.session.isOpen) {
+      if (this.inFlight >= this.deps.maxInFlight || this.socket.writableLength > WRITE_HIGH_WATER) {
+        this.socket.pause();
+        return;
+      }
       const r = this.framer.next();
-      if (r.kind === 'need-more') return;
+      if (r.kind === 'need-more') break;
       if (r.kind === 'malformed') {
         this.session.end(`malformed-frame:${r.reason}`);
         return;
       }
       this.dispatch(r.frame);
     }
+    if (!this.closed) this.socket.resume();
   }
 
   private dispatch(frame: Frame): void {
@@ -59,23 +73,27 @@ export class MbapsConnection {
       this.reply(transactionId, unitId, exceptionPdu(frame.pdu[0] ?? 0, decoded.exception));
       return;
     }
-    const device = this.deps.routes(unitId);
-    if (!device) {
+    const route = this.deps.routes(unitId);
+    if (!route) {
       this.reply(transactionId, unitId, exceptionPdu(frame.pdu[0] ?? 0, 0x0a)); // no path to a device [MB-APP 7]
       return;
     }
-    const classified = classify(decoded.value, unitId);
+    const classified = classify(decoded.value, route.unit);
     this.inFlight++;
-    if (this.inFlight >= this.deps.maxInFlight) this.socket.pause();
     this.deps.pipeline
-      .handle({ session: this.session, device, classified, pdu: frame.pdu, transactionId })
-      .then((res) => this.reply(transactionId, unitId, res.pdu))
+      .handle({ session: this.session, device: route.device, classified, pdu: frame.pdu, transactionId })
+      .then(
+        (res) => this.reply(transactionId, unitId, res.pdu),
+        // The pipeline returns values; should it ever throw, the client gets 0x04 and the process lives on.
+        () => this.reply(transactionId, unitId, exceptionPdu(frame.pdu[0] ?? 0, 0x04)),
+      )
       .finally(() => {
         this.inFlight--;
-        if (!this.closed && this.inFlight < this.deps.maxInFlight) this.socket.resume();
+        this.pump();
       });
   }
 
+  /** Answers carry the client's own transaction and unit id [MB-TCP 3.1.3]. */
   private reply(transactionId: number, unitId: number, pdu: Buffer): void {
     if (this.closed || !this.session.isOpen) return;
     this.socket.write(encodeAdu(transactionId, unitId, pdu));

@@ -5,7 +5,7 @@
  * Everything here returns values: a hostile or failing request never throws.
  */
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
-import { exceptionPdu, isExceptionPdu } from '../../protocols/modbus/index.js';
+import { exceptionPdu, isExceptionPdu, isMutating } from '../../protocols/modbus/index.js';
 import { Outcomes, type Outcome } from '../errors.js';
 import type { AuditSink } from '../audit/audit-events.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
@@ -38,6 +38,7 @@ export interface PipelineDeps {
 export interface PipelineRequest {
   readonly session: Session;
   readonly device: { readonly config: DeviceConfig; readonly pool: Upstream };
+  /** Classified with the unit id that is forwarded (so policy judges what reaches the PLC). */
   readonly classified: ClassifiedRequest;
   /** Request PDU as received (function code first); forwarded unchanged. */
   readonly pdu: Buffer;
@@ -52,7 +53,6 @@ export interface PipelineResult {
   readonly ruleId: string | null;
 }
 
-const isWriteKind = (c: ClassifiedRequest): boolean => c.writes.length > 0;
 
 type ShadowList = readonly { ruleId: string; effect: 'allow' | 'deny' }[];
 interface Verdict {
@@ -79,15 +79,17 @@ export class RequestPipeline {
     } else {
       const upstream = await device.pool.submit({
         clientKey: session.peer.id,
-        unitId: device.config.targetUnitId,
+        unitId: classified.unit,
         pdu: req.pdu,
-        isWrite: isWriteKind(classified),
+        isWrite: isMutating(classified),
+        // A killed, locked or expired session takes its still-queued requests (writes included) with it.
+        signal: session.signal,
       });
       ({ outcome, pdu } = this.fromUpstream(classified.fc, upstream));
     }
     const denied = outcome === 'denied';
     const now = this.deps.now();
-    session.noteRequest(device.config.name, isWriteKind(classified), denied, now);
+    session.noteRequest(device.config.name, isMutating(classified), denied, now);
     this.deps.gate.observe(session, device.config.name, classified, denied, now);
     this.record(req, policy.version, verdict, outcome, pdu, now - started);
     return { outcome, pdu, reason: verdict.reason, ruleId: verdict.ruleId };

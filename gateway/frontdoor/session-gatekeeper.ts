@@ -61,10 +61,9 @@ export class SessionGatekeeper {
     });
     // A session never outlives the peer's SVID (ghostunnel's gap, REFERENCES §6). Certificate validity is
     // wall-clock time, as OpenSSL judged it at the handshake, hence Date.now() and not the injectable clock.
-    const expiry = setTimeout(() => session.end('svid-expired'), Math.max(0, peer.notAfter.getTime() - Date.now()));
-    expiry.unref();
+    const expiry = endAt(peer.notAfter.getTime(), () => session.end('svid-expired'));
     socket.once('close', () => {
-      clearTimeout(expiry);
+      expiry.cancel();
       session.end(session.endReason ?? 'peer-closed');
       sessions.remove(session);
       metrics.sessions.dec({ transport: this.transport });
@@ -86,4 +85,18 @@ export class SessionGatekeeper {
     this.deps.audit.append({ type: 'handshake.rejected', peer, code, detail, ...(spiffeId ? { spiffeId } : {}) });
     this.deps.logger?.warn({ peer, code, detail, transport: this.transport }, 'client rejected');
   }
+}
+
+/** Node timers overflow above 2^31−1 ms (they fire at once): long lives are waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function endAt(at: number, fn: () => void): { cancel(): void } {
+  let timer: NodeJS.Timeout;
+  const arm = (): void => {
+    const left = at - Date.now();
+    timer = setTimeout(left > MAX_TIMER_MS ? arm : fn, Math.min(MAX_TIMER_MS, Math.max(0, left)));
+    timer.unref();
+  };
+  arm();
+  return { cancel: () => clearTimeout(timer) };
 }

@@ -4,6 +4,7 @@
  * `end()` that closes the transport at once (locks, kills, SVID expiry, terminate-on-breach).
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { GateSession, SessionPeer } from '../trust/runtime-gate.js';
 
 export type { SessionPeer };
@@ -35,6 +36,7 @@ export class Session implements GateSession {
   readOnly = false;
   readonly deviceUse = new Map<string, number>();
   private ended: string | null = null;
+  private readonly aborter = new AbortController();
   private readonly onEnd: (reason: string) => void;
 
   constructor(
@@ -47,10 +49,17 @@ export class Session implements GateSession {
     this.openedAt = now;
     this.lastActivityAt = now;
     this.onEnd = onEnd;
+    // one abort listener per queued upstream request; bounded by the session's in-flight limit (≤ 64)
+    setMaxListeners(128, this.aborter.signal);
   }
 
   get endReason(): string | null {
     return this.ended;
+  }
+
+  /** Aborted when the session ends: queued upstream requests are dropped, never sent. */
+  get signal(): AbortSignal {
+    return this.aborter.signal;
   }
 
   get isOpen(): boolean {
@@ -69,6 +78,7 @@ export class Session implements GateSession {
   end(reason: string): void {
     if (this.ended !== null) return;
     this.ended = reason;
+    this.aborter.abort();
     this.onEnd(reason);
   }
 

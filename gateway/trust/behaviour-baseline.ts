@@ -13,6 +13,7 @@
  */
 import { DecayingLevel, Ewma } from './decaying-level.js';
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
+import { isMutating } from '../../protocols/modbus/classify.js';
 
 export const SIGNALS = ['rate', 'drift', 'writes', 'denials', 'novelty', 'offHours'] as const;
 export type Signal = (typeof SIGNALS)[number];
@@ -53,7 +54,7 @@ export class BehaviourBaseline {
     this.count++;
     this.requests++;
     this.judgeRate(now);
-    const isWrite = req.writes.length > 0 ? 1 : 0;
+    const isWrite = isMutating(req) ? 1 : 0;
     this.writeShareShort.push(isWrite);
     this.denialShort.push(denied ? 1 : 0);
     if (learning) this.writeShareLong.push(isWrite);

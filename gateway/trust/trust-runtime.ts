@@ -5,6 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
+import { isMutating } from '../../protocols/modbus/classify.js';
 import type { AuditSink } from '../audit/audit-events.js';
 import type { CompiledPolicy } from '../policy/compiled-policy.js';
 import { DEFAULT_BASELINE, type BaselineOptions } from './behaviour-baseline.js';
@@ -86,7 +87,7 @@ export class TrustRuntime implements RuntimeGate {
       return { effect: 'deny', reason: `locked ${lock.id}` };
     }
     const state = this.identities.get(peer.id)?.state ?? 'normal';
-    if ((state !== 'normal' || session.readOnly) && req.writes.length > 0) return { effect: 'deny', reason: 'trust-read-only' };
+    if ((state !== 'normal' || session.readOnly) && isMutating(req)) return { effect: 'deny', reason: 'trust-read-only' };
     const rate = verdict.obligations?.rate;
     if (rate && !this.rates.take(`${peer.id}|${rate.ruleId}`, rate.perSecond, now)) return { effect: 'deny', reason: `rate-limited ${rate.ruleId}` };
     const jit = verdict.obligations?.jit;

@@ -77,3 +77,29 @@ function classifyParts(req: ModbusRequest): Parts {
 export function classify(req: ModbusRequest, unit: number): ClassifiedRequest {
   return { fc: req.fc, unit, ...classifyParts(req) };
 }
+
+/** FC8 sub-function 0x0000: return query data (an echo, no effect) [MB-APP 6.8.1]. */
+const DIAG_RETURN_QUERY_DATA = 0;
+
+/**
+ * May this request change the device? True unless it is on an allow-list of codes that only read: FC1–4,
+ * FC20 (read file record), FC24 (read FIFO), FC43/14 (device identification), the serial diagnostic reads
+ * FC7/11/12/17, and FC8 sub-function 0 (echo). Everything else — writes, FC21, other FC8 sub-functions
+ * (restart, listen-only), user-defined and unknown codes — counts as mutating: a read-only session must
+ * refuse what it cannot prove harmless.
+ */
+export function isMutating(c: ClassifiedRequest): boolean {
+  if (c.writes.length > 0) return true;
+  switch (c.kind) {
+    case 'read':
+    case 'fifo':
+    case 'device-id':
+      return false;
+    case 'file-record':
+      return c.fc !== 20;
+    case 'diagnostic':
+      return c.fc === 8 && c.subFunction !== DIAG_RETURN_QUERY_DATA;
+    default:
+      return true;
+  }
+}

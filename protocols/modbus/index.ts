@@ -11,5 +11,5 @@ export { decodeResponse, encodeResponse } from './response.js';
 export type * from './response-types.js';
 export { exceptionPdu, isExceptionPdu, isKnownExceptionCode } from './exception.js';
 export { validateResponse, type ValidationResult } from './validate-response.js';
-export { classify } from './classify.js';
+export { classify, isMutating } from './classify.js';
 export { packBits, unpackBits } from './bits.js';

@@ -12,7 +12,7 @@ import type { BundleSet } from '../../gateway/identity/bundle-set.js';
 import type { X509Svid } from '../../gateway/identity/x509-svid.js';
 import { derToPem } from '../../gateway/identity/x509-svid.js';
 import { authorizeId } from '../../gateway/identity/authorizers.js';
-import { leaf, tlsMatrix } from '../helpers/bad-certs.js';
+import { intermediate, leaf, tlsMatrix } from '../helpers/bad-certs.js';
 import { makePki, TD, type Minted } from '../helpers/pki.js';
 
 type Outcome = { ok: true; id: string; role: string | null } | { ok: false; reason: string; detail: string };
@@ -228,6 +228,31 @@ t.test('a resumed TLS session keeps its SPIFFE ID and role [MB-TCP-SEC]', async 
       });
       t.equal(r.reused, round === 1, `${version} round ${round}: reused=${r.reused}`);
       t.same(await srv.next(), { ok: true, id: `spiffe://${TD}/hmi/line1`, role: 'operator' });
+    }
+  }
+});
+
+t.test('a resumed session re-verifies a chain with an intermediate (OpenSSL keeps only the leaf)', async (t) => {
+  const int = await intermediate(pki.ca.issuerForTests());
+  const viaInt = await leaf(int.issuer, { uris: [`spiffe://${TD}/plc-gw/7`] });
+  const cert = [...viaInt.chainDer, int.der].map((d) => derToPem(d, 'CERTIFICATE')).join('');
+  const key = derToPem(viaInt.keyDer, 'PRIVATE KEY');
+  for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+    let session: Buffer | undefined;
+    for (const round of [0, 1]) {
+      const reused = await new Promise<boolean>((res, rej) => {
+        const sock = tls.connect({ host: '127.0.0.1', port: srv.port, cert, key, ca: pki.bundles.allAuthoritiesPem(), checkServerIdentity: () => undefined, maxVersion: version, ...(session ? { session } : {}) });
+        sock.on('session', (x) => (session = x));
+        sock.on('data', () => {
+          const r = sock.isSessionReused();
+          sock.end();
+          res(r);
+        });
+        sock.on('secureConnect', () => sock.write('x'));
+        sock.on('error', rej);
+      });
+      t.equal(reused, round === 1, `${version} round ${round}`);
+      t.same(await srv.next(), { ok: true, id: `spiffe://${TD}/plc-gw/7`, role: null }, `${version} round ${round} verified`);
     }
   }
 });

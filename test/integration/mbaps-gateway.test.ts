@@ -56,6 +56,13 @@ t.test('value, range and function rules hold on the wire', async (t) => {
   t.same([...(await c.request(9, readHolding(0)))!], [0x83, 0x0a], 'unknown unit: no path (0x0A)');
 });
 
+t.test('200 pipelined requests in one TCP write are all answered, each on its own transaction', async (t) => {
+  const c = await TestMbapsClient.connect(h.port, historian);
+  t.teardown(() => c.close());
+  const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => c.request(1, readHolding(i % 50, 2))));
+  t.equal(answers.filter((a) => a?.[0] === 3 && a[1] === 4).length, 200);
+});
+
 t.test('a malformed frame closes that session only', async (t) => {
   const bad = await TestMbapsClient.connect(h.port, historian);
   const good = await TestMbapsClient.connect(h.port, historian);
