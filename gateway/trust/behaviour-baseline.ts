@@ -40,6 +40,8 @@ export class BehaviourBaseline {
   private readonly denialShort = new Ewma(0.05, 0);
   private second = -1;
   private count = 0;
+  /** False once any request of the open second arrived in breach: that second is then never learned. */
+  private secondLearning = true;
   private cusum = 0;
   private requests = 0;
   private readonly blocks = new Set<string>();
@@ -51,6 +53,7 @@ export class BehaviourBaseline {
 
   observe(req: ClassifiedRequest, device: string, denied: boolean, now: number, learning: boolean): void {
     this.advanceTo(Math.floor(now / 1000), learning, now);
+    this.secondLearning &&= learning;
     this.count++;
     this.requests++;
     this.judgeRate(now);
@@ -58,8 +61,10 @@ export class BehaviourBaseline {
     this.writeShareShort.push(isWrite);
     this.denialShort.push(denied ? 1 : 0);
     if (learning) this.writeShareLong.push(isWrite);
-    const excessWrites = this.writeShareShort.mean - this.writeShareLong.mean - 0.2;
-    if (this.requests >= MIN_SHARE_REQUESTS && excessWrites > 0) this.levels.writes.bump(Math.min(1, excessWrites * 2), now);
+    // Generous margin: a burst of operator setpoints is normal control work [IEC 62443-3-3 SR 1.1]; a read-mostly
+    // identity turning into a writer is not.
+    const excessWrites = this.writeShareShort.mean - this.writeShareLong.mean - 0.3;
+    if (this.requests >= MIN_SHARE_REQUESTS && excessWrites > 0) this.levels.writes.bump(Math.min(1, excessWrites * 1.5), now);
     // A few refusals are normal (a mistyped setpoint); a sustained share of them is probing.
     if (this.requests >= MIN_SHARE_REQUESTS && this.denialShort.mean > 0.2) {
       this.levels.denials.bump(Math.min(1, (this.denialShort.mean - 0.2) / 0.6), now);
@@ -72,20 +77,25 @@ export class BehaviourBaseline {
   private advanceTo(second: number, learning: boolean, now: number): void {
     if (this.second < 0) this.second = second;
     const gap = Math.min(second - this.second, MAX_CATCH_UP_SECONDS);
+    // A second is learned only if nothing in it (nor the identity now) was in breach.
+    const learnClosed = this.secondLearning && learning;
     for (let i = 0; i < gap; i++) {
       // Evidence is dated to the second it belongs to, so it has decayed by the time a late request looks.
-      this.closeSecond(i === 0 ? this.count : 0, learning, Math.min(now, (this.second + i + 1) * 1000));
+      this.closeSecond(i === 0 ? this.count : 0, learnClosed, Math.min(now, (this.second + i + 1) * 1000));
     }
     if (second > this.second) {
       this.second = second;
       this.count = 0;
+      this.secondLearning = true;
     }
   }
 
   private closeSecond(c: number, learning: boolean, at: number): void {
     const warm = this.perSecond.samples >= this.opts.warmupSeconds;
-    if (warm) {
-      const sigma = Math.max(this.perSecond.std, 0.5);
+    // In breach the drift sum is frozen: it measures departure from a baseline that is not learning then.
+    if (warm && learning) {
+      // σ floored at 1 request/s: at low rates a few extra requests in a second or two are noise, not drift.
+      const sigma = Math.max(this.perSecond.std, 1);
       // Page's CUSUM: accumulate what exceeds mean + k; a sustained small ramp crosses h eventually.
       this.cusum = Math.max(0, this.cusum + (c - this.perSecond.mean - 0.5 * sigma));
       const h = 20 * sigma;
@@ -120,6 +130,11 @@ export class BehaviourBaseline {
     const hour = new Date(now).getUTCHours();
     if (this.requests > this.opts.warmupRequests && this.hours[hour] === 0) this.levels.offHours.bump(1, now);
     if (learning) this.hours[hour] = (this.hours[hour] ?? 0) + 1;
+  }
+
+  /** On entering a breach: the drift that caused it is on record; it must not keep the breach alive. */
+  resetDrift(): void {
+    this.cusum = 0;
   }
 
   /** Current signal values, for the score and for `sessions list`. */

@@ -47,6 +47,9 @@ export type GrantResult = { ok: true; grant: Grant } | { ok: false; code: 'inval
 export class GrantService {
   private grants = new Map<string, Grant>();
   private readonly file: string;
+  /** Set when the store exists but could not be read: no grant is honoured or changed until it is repaired
+   * (writing now would overwrite the grants we could not read). */
+  unreadable: string | null = null;
 
   constructor(dir: string, private readonly policy: () => CompiledPolicy, private readonly audit: AuditSink, private readonly now: () => number) {
     this.file = join(dir, 'grants.json');
@@ -55,7 +58,11 @@ export class GrantService {
   /** Loads the durable store; returns an error string when it exists but cannot be read. */
   load(): string | null {
     const r = readDurableJson<Grant[]>(this.file);
-    if (r.kind === 'unreadable') return r.error;
+    if (r.kind === 'unreadable') {
+      this.unreadable = r.error;
+      return r.error;
+    }
+    this.unreadable = null;
     if (r.kind === 'ok') this.grants = new Map(r.value.map((g) => [g.id, g]));
     return null;
   }
@@ -66,10 +73,14 @@ export class GrantService {
   }
 
   request(req: GrantRequest): GrantResult {
+    if (this.unreadable) return { ok: false, code: 'conflict', message: `grant store unreadable: ${this.unreadable}` };
     if (!req.reason.trim()) return { ok: false, code: 'invalid', message: 'a reason is mandatory' };
     if (req.start > req.end || req.start < 0 || req.end > 65535) return { ok: false, code: 'invalid', message: 'bad address range' };
     const rule = this.findRule(req);
     if (!rule?.jit) return { ok: false, code: 'forbidden', message: `no JIT rule lets ${req.requester} ask for ${req.device}` };
+    if (!withinRule(rule, req)) {
+      return { ok: false, code: 'forbidden', message: `scope ${req.table} ${req.start}-${req.end} (${req.access}) is not inside what rule ${rule.id} allows` };
+    }
     if (req.durationMs <= 0 || req.durationMs > rule.jit.maxDurationMs) {
       return { ok: false, code: 'invalid', message: `duration must be > 0 and ≤ ${rule.jit.maxDurationMs} ms (rule ${rule.id})` };
     }
@@ -85,6 +96,7 @@ export class GrantService {
   }
 
   approve(id: string, approver: string): GrantResult {
+    if (this.unreadable) return { ok: false, code: 'conflict', message: `grant store unreadable: ${this.unreadable}` };
     const g = this.grants.get(id);
     if (!g || g.status !== 'pending') return { ok: false, code: 'not-found', message: `no pending grant ${id}` };
     if (approver === g.requester) return { ok: false, code: 'forbidden', message: 'self-approval is not allowed' };
@@ -103,6 +115,7 @@ export class GrantService {
   }
 
   close(id: string, by: string, status: 'denied' | 'revoked', reason?: string): GrantResult {
+    if (this.unreadable) return { ok: false, code: 'conflict', message: `grant store unreadable: ${this.unreadable}` };
     const g = this.grants.get(id);
     const open = status === 'denied' ? g?.status === 'pending' : g?.status === 'active' || g?.status === 'pending';
     if (!g || !open) return { ok: false, code: 'not-found', message: `no ${status === 'denied' ? 'pending' : 'open'} grant ${id}` };
@@ -130,6 +143,7 @@ export class GrantService {
 
   /** Marks grants past their expiry; called by the runtime's timer and before listings. */
   expire(): void {
+    if (this.unreadable) return;
     const now = this.now();
     let changed = false;
     for (const g of this.grants.values()) {
@@ -157,4 +171,14 @@ export class GrantService {
 
 function covers(g: Grant, r: { table: Table; start: number; count: number }): boolean {
   return r.table === g.table && r.start >= g.start && r.start + r.count - 1 <= g.end;
+}
+
+/** A grant may only ask for what one entry of its JIT rule allows: same table, access and address span.
+ * Then a request covered by the grant is also wholly inside that rule (no borrowing another rule's range). */
+function withinRule(rule: CompiledRule, req: GrantRequest): boolean {
+  return rule.entries.some(
+    (e) => e.tables.includes(req.table) && (req.access !== 'write' || e.write) && (req.access !== 'read' || e.read) &&
+      (req.access !== 'read-write' || (e.read && e.write)) &&
+      e.addresses.some(([lo, hi]) => lo <= req.start && req.end <= hi),
+  );
 }

@@ -54,6 +54,8 @@ export class IdentityTrust {
     if (this.state === 'normal' && this.score < cfg.threshold) {
       this.state = cfg.onBreach === 'terminate' ? 'ended' : 'read-only';
       this.breachSince = now;
+      this.overall.resetDrift();
+      for (const d of this.perDevice.values()) d.resetDrift();
       return this.state;
     }
     if (this.state !== 'normal' && now - this.breachSince >= cfg.minBreachMs && this.score >= cfg.threshold + HYSTERESIS) {

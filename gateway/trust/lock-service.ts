@@ -6,6 +6,7 @@
  * the alternative `best-effort` mode starts with no locks and says so loudly.
  */
 import { randomUUID } from 'node:crypto';
+import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditSink } from '../audit/audit-events.js';
 import { compileIdPattern, type IdPattern } from '../identity/spiffe-id-pattern.js';
@@ -51,12 +52,27 @@ export class LockService {
     return null;
   }
 
+  /** Best-effort mode: moves the unreadable store aside (kept for forensics) and starts empty. */
+  setAside(): string {
+    const aside = `${this.file}.unreadable-${Date.now()}`;
+    try {
+      renameSync(this.file, aside);
+    } catch {
+      /* nothing to move */
+    }
+    this.locks = [];
+    this.unreadable = null;
+    return aside;
+  }
+
   list(): Lock[] {
     this.expire();
     return [...this.locks];
   }
 
   create(target: Lock['target'], by: string, reason: string, expiresAt?: Date): { ok: true; lock: Lock } | { ok: false; message: string } {
+    // Writing now would replace the locks we could not read with just this one.
+    if (this.unreadable) return { ok: false, message: `lock store unreadable, repair it first: ${this.unreadable}` };
     if (!reason.trim()) return { ok: false, message: 'a reason is mandatory' };
     if (target.kind === 'identity') {
       try {
@@ -76,6 +92,7 @@ export class LockService {
   }
 
   remove(id: string, by: string): boolean {
+    if (this.unreadable) return false;
     const before = this.locks.length;
     this.locks = this.locks.filter((l) => l.id !== id);
     if (this.locks.length === before) return false;
@@ -117,6 +134,7 @@ export class LockService {
   }
 
   private expire(): void {
+    if (this.unreadable) return;
     const now = this.now();
     const live = this.locks.filter((l) => !l.expiresAt || Date.parse(l.expiresAt) > now);
     if (live.length === this.locks.length) return;

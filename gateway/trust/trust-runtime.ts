@@ -56,8 +56,9 @@ export class TrustRuntime implements RuntimeGate {
     if (grantErr) opts.logger?.error({ err: grantErr }, 'JIT grant store unreadable: no grant is honoured until it is repaired');
     const lockErr = rt.locks.load();
     if (lockErr && opts.lockStoreFailure === 'best-effort') {
-      opts.logger?.error({ err: lockErr }, 'lock store unreadable: running WITHOUT locks (best-effort mode)');
-      rt.locks.unreadable = null;
+      // Keep the unreadable file for the investigation; new locks start a fresh store.
+      const aside = rt.locks.setAside();
+      opts.logger?.error({ err: lockErr, keptAs: aside }, 'lock store unreadable: running WITHOUT locks (best-effort mode)');
     } else if (lockErr) {
       opts.logger?.error({ err: lockErr }, 'lock store unreadable: failing closed, every session and request is refused');
     }
@@ -91,6 +92,7 @@ export class TrustRuntime implements RuntimeGate {
     const rate = verdict.obligations?.rate;
     if (rate && !this.rates.take(`${peer.id}|${rate.ruleId}`, rate.perSecond, now)) return { effect: 'deny', reason: `rate-limited ${rate.ruleId}` };
     const jit = verdict.obligations?.jit;
+    if (jit && this.grants.unreadable) return { effect: 'deny', reason: 'grant-store-unavailable' };
     if (jit) {
       const grant = this.grants.covering(peer.id, jit.ruleId, device, req);
       if (!grant) return { effect: 'deny', reason: `jit-required ${jit.ruleId}` };

@@ -85,3 +85,30 @@ t.test('breach and recovery follow the documented rule; no learning while in bre
   t.equal(term.evaluate({ ...cfg, onBreach: 'terminate' }, null, T0 + 40_000, 'plc'), 'ended');
   t.match(term.reasons(T0 + 40_000), [/^rate=/]);
 });
+
+t.test('a short burst of operator setpoints on a read-mostly HMI is not a breach [SR 1.1]', async (t) => {
+  const cfg = { threshold: 0.85, onBreach: 'read-only' as const, weights: resolveWeights(undefined), minBreachMs: 60_000, baseline: { warmupSeconds: 30, warmupRequests: 200, tauMs: 30_000 } };
+  const hmi = new IdentityTrust('spiffe://td/hmi');
+  let now = T0;
+  // ten minutes of polling, with the odd setpoint change every two minutes
+  for (let s = 0; s < 600; s++) hmi.observe(s % 120 === 60 ? write(100) : read(s % 8), 'plc', false, (now = T0 + s * 1000));
+  for (let i = 0; i < 6; i++) hmi.observe(write(100), 'plc', false, (now += 300));
+  t.equal(hmi.evaluate(cfg, null, now, 'plc'), null, `score ${hmi.score.toFixed(3)} stays above the threshold`);
+});
+
+t.test('the second that caused a breach is not learned after recovery', async (t) => {
+  const cfg = { threshold: 0.85, onBreach: 'read-only' as const, weights: resolveWeights(undefined), minBreachMs: 60_000, baseline: { warmupSeconds: 30, warmupRequests: 200, tauMs: 30_000 } };
+  const id = new IdentityTrust('spiffe://td/z');
+  for (let s = 0; s < 60; s++) for (let i = 0; i < 5; i++) id.observe(read(), 'plc', false, T0 + s * 1000 + i);
+  const burstAt = T0 + 60_000;
+  for (let i = 0; i < 400; i++) id.observe(read(), 'plc', false, burstAt);
+  t.equal(id.evaluate(cfg, null, burstAt, 'plc'), 'read-only');
+  // long after: recovered; a later 60 req/s run must still trip the rate signal (the burst was not learned)
+  let now = burstAt + 300_000;
+  for (let s = 0; s < 5; s++) for (let i = 0; i < 5; i++) id.observe(read(), 'plc', false, (now = burstAt + 300_000 + s * 1000 + i));
+  id.evaluate(cfg, null, now, 'plc');
+  t.equal(id.state, 'normal');
+  const runAt = now + 1000;
+  for (let i = 0; i < 60; i++) id.observe(read(), 'plc', false, runAt);
+  t.equal(id.evaluate(cfg, null, runAt, 'plc'), 'read-only', 'rate limit was not inflated by the burst');
+});

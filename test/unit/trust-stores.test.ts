@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPolicyText } from '../../gateway/policy/index.js';
@@ -50,6 +50,7 @@ t.test('JIT with a threshold of two distinct approvers, durable across restarts'
   const r = rt.grants.request({ requester: ENG, device: 'plc-7', table: 'holding', start: 0, end: 9, access: 'write', durationMs: 60_000, reason: 'valve swap' });
   if (!r.ok) throw new Error(r.message);
   t.match(rt.grants.request({ requester: ENG, device: 'plc-7', table: 'holding', start: 0, end: 9, access: 'write', durationMs: 60_000, reason: ' ' }), { ok: false, code: 'invalid' }, 'reason is mandatory');
+  t.match(rt.grants.request({ requester: ENG, device: 'plc-7', table: 'holding', start: 0, end: 150, access: 'write', durationMs: 60_000, reason: 'x' }), { ok: false, code: 'forbidden' }, 'scope wider than the rule allows');
   t.match(rt.grants.request({ requester: 'spiffe://td.example/poller', device: 'plc-7', table: 'holding', start: 0, end: 9, access: 'write', durationMs: 1000, reason: 'x' }), { ok: false, code: 'forbidden' });
   t.match(rt.grants.approve(r.grant.id, 'spiffe://td.example/ops/ann'), { ok: true, grant: { status: 'pending' } }, 'one of two');
   t.match(rt.grants.approve(r.grant.id, 'spiffe://td.example/ops/ann'), { ok: false, code: 'conflict' }, 'same approver twice');
@@ -98,10 +99,13 @@ t.test('an unreadable lock store fails closed by default, best-effort when confi
   const logger = { warn: () => undefined, info: () => undefined, error: (_o: object, m?: string) => errors.push(m ?? '') };
   const closed = await TrustRuntime.open({ dir, policy: () => policy, sessions: fakeSessions([]), audit: { append: () => ({ ok: true, seq: 1 }) }, tickMs: 0, logger });
   t.match(closed.admit({ id: ENG, role: null, notAfter: new Date(), fingerprint256: '' }, 0), { ok: false, reason: 'lock-store-unavailable' });
+  t.match(closed.lock({ kind: 'identity', value: ENG }, 'spiffe://td.example/ops/ann', 'x'), { ok: false }, 'no write over the unreadable store');
+  t.equal(readFileSync(join(dir, 'locks.json'), 'utf8'), '{ torn', 'the unreadable store is untouched');
   t.match(errors[0], /failing closed/);
   closed.close();
   const open = await TrustRuntime.open({ dir, policy: () => policy, sessions: fakeSessions([]), audit: { append: () => ({ ok: true, seq: 1 }) }, tickMs: 0, logger, lockStoreFailure: 'best-effort' });
   t.match(open.admit({ id: ENG, role: null, notAfter: new Date(), fingerprint256: '' }, 0), { ok: true });
+  t.ok(readdirSync(dir).some((f) => f.startsWith('locks.json.unreadable-')), 'best-effort keeps the bad file aside');
   open.close();
 });
 
