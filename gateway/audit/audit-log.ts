@@ -291,8 +291,14 @@ export class AuditLog implements AuditSink {
     if (this.unsynced === 0 || this.closed) return;
     const covered = this.unsynced;
     this.writer.syncAsync((err) => {
-      if (err !== null) this.logger.error({ err: err.message }, 'audit: background fsync failed');
-      else this.unsynced = Math.max(0, this.unsynced - covered);
+      if (err === null) {
+        this.unsynced = Math.max(0, this.unsynced - covered);
+        return;
+      }
+      // Linux marks pages that failed to sync as clean: a later fsync "succeeds" and the events are gone. So a
+      // failed background fsync is a write failure: fail-closed denies until an audit.gap is written.
+      this.logger.error({ err: err.message }, 'audit: background fsync failed');
+      this.fail(`audit: fsync failed: ${err.message}`, false);
     });
   }
 }

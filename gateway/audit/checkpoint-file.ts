@@ -2,6 +2,7 @@
  * `checkpoints.jsonl`: one signed checkpoint per line, each write fdatasync'ed (checkpoints are rare and are
  * the evidence against tail truncation). A failed write is cut back so no half line stays.
  */
+import { syncDir } from './segment-writer.js';
 import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Checkpoint } from './audit-checkpoint.js';
@@ -13,7 +14,11 @@ export class CheckpointFile {
   constructor(private readonly dir: string) {}
 
   append(cp: Checkpoint): void {
-    const fd = (this.fd ??= openSync(join(this.dir, CHECKPOINTS_FILE), 'a', 0o640));
+    if (this.fd === null) {
+      this.fd = openSync(join(this.dir, CHECKPOINTS_FILE), 'a', 0o640);
+      syncDir(this.dir);
+    }
+    const fd = this.fd;
     const size = fstatSync(fd).size;
     try {
       writeSync(fd, JSON.stringify(cp) + '\n');

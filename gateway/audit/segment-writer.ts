@@ -7,7 +7,7 @@
  * response goes out, whether the event is in the file [IEC 62443-3-3 SR 2.10 fail-closed]. Cost: one
  * write(2) into the page cache per event (a few µs); durability is the fsync policy's job (audit-log.ts).
  */
-import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, openSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fsyncSync, fstatSync, ftruncateSync, openSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { segmentName } from './audit-segments.js';
 
@@ -71,6 +71,7 @@ export class SegmentWriter {
     this.fd = fd;
     this.name = next;
     this.size = fstatSync(fd).size;
+    syncDir(this.dir); // the new segment's directory entry must survive a power loss too
   }
 
   private ensureOpen(): number {
@@ -98,5 +99,15 @@ export class SegmentWriter {
       /* already broken */
     }
     this.fd = null;
+  }
+}
+
+/** fsync a directory, so a file created in it is durable, not just the file's bytes. */
+export function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }

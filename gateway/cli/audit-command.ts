@@ -40,7 +40,13 @@ export const auditCommand: CliCommand = async (args, io) => {
       return EXIT_USAGE;
     }
   }
-  const r = verifyAuditDir(dir, trustBundlePem === undefined ? {} : { trustBundlePem });
+  let r: ReturnType<typeof verifyAuditDir>;
+  try {
+    r = verifyAuditDir(dir, trustBundlePem === undefined ? {} : { trustBundlePem });
+  } catch (err) {
+    io.err(`verigate audit verify: cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (give the audit directory)`);
+    return EXIT_USAGE;
+  }
   if (r.ok) {
     io.out(`ok: ${r.events} events, ${r.checkpoints} checkpoints verified in ${dir} (head seq ${r.lastSeq} ${r.headHash})`);
     if (r.checkpoints === 0 && r.events > 0) {

@@ -59,6 +59,7 @@ export class PolicyHolder {
   }
 
   reload(trigger: string): ReloadResult {
+    this.reloadCandidate(trigger);
     const previous = this.policy;
     let next: CompiledPolicy;
     try {
@@ -70,7 +71,10 @@ export class PolicyHolder {
       this.opts.logger?.error({ trigger, file: this.file, error }, 'policy reload failed; the previous policy stays in force');
       return { ok: false, error, keptVersion: previous.version };
     }
-    if (next.version === previous.version) return { ok: true, version: next.version, changed: false };
+    if (next.version === previous.version) {
+      this.view = this.buildView(); // the candidate may have changed
+      return { ok: true, version: next.version, changed: false };
+    }
     this.policy = next;
     this.view = this.buildView();
     this.opts.metrics?.policyReloads.inc({ result: 'ok' });
@@ -78,6 +82,16 @@ export class PolicyHolder {
     this.opts.logger?.info({ trigger, version: next.version, previous: previous.version }, 'policy reloaded');
     for (const h of this.swapHandlers) h(next, previous);
     return { ok: true, version: next.version, changed: true };
+  }
+
+  /** The shadow candidate follows every reload too; a broken candidate keeps the previous one (it is never enforced). */
+  private reloadCandidate(trigger: string): void {
+    if (!this.opts.shadowFile) return;
+    try {
+      this.candidate = loadPolicyFile(this.opts.shadowFile);
+    } catch (err) {
+      this.opts.logger?.error({ trigger, file: this.opts.shadowFile, error: (err as Error).message }, 'shadow policy reload failed; the previous candidate stays');
+    }
   }
 
   /** Reload when the file changes (editors write in bursts: debounced). */
