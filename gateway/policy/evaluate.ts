@@ -32,7 +32,7 @@ import type {
   ShadowResult,
 } from './compiled-policy.js';
 import { findInterval } from './policy-index.js';
-import { inIntervals } from './ranges.js';
+import { inIntervals, type Interval } from './ranges.js';
 
 interface Ctx {
   readonly unit: number;
@@ -194,25 +194,32 @@ function coverSegment(
   ctx: Ctx,
   acc: Acc,
 ): Check {
-  // Fast path: one active entry with no value limit covers the whole segment.
+  // Preference order (rules needing no JIT grant first, then file order): the first active entry that covers
+  // the whole segment — any value, or every written value — wins.
   let anyActive = false;
   for (const e of cands) {
     if (!active(e.rule, ctx, true)) continue;
     anyActive = true;
-    if (values === undefined || e.values === null) {
+    if (values === undefined || e.values === null || (values !== null && allValuesIn(e.values, values, from - start, to - start))) {
       contribute(acc, e.rule);
       return null;
     }
   }
   if (!anyActive) return inactiveReason((cands[0] as CompiledEntry).rule, ctx);
   if (values === null || values === undefined) return `value-not-allowed ${table}:${from}=?`; // reads never get here
+  // No single entry covers it all: each address takes the first entry (in preference order) allowing its value.
   for (let a = from; a <= to; a++) {
     const v = values[a - start] as number;
-    const e = cands.find((c) => c.values !== null && inIntervals(c.values, v) && active(c.rule, ctx, true));
+    const e = cands.find((c) => (c.values === null || inIntervals(c.values, v)) && active(c.rule, ctx, true));
     if (e === undefined) return `value-not-allowed ${table}:${a}=${v}`;
     contribute(acc, e.rule);
   }
   return null;
+}
+
+function allValuesIn(allowed: readonly Interval[], values: readonly number[], from: number, to: number): boolean {
+  for (let i = from; i <= to; i++) if (!inIntervals(allowed, values[i] as number)) return false;
+  return true;
 }
 
 // ---- deny ----

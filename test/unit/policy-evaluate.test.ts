@@ -1,7 +1,7 @@
 import t from 'tap';
 import { classify } from '../../protocols/modbus/index.js';
 import type { ClassifiedRequest, ModbusRequest } from '../../protocols/modbus/index.js';
-import { compilePolicyText, evaluate, reasonCode, type CompiledPolicy, type Decision } from '../../gateway/policy/index.js';
+import { compilePolicyText, evaluate, explain, loadPolicyText, reasonCode, type CompiledPolicy, type Decision } from '../../gateway/policy/index.js';
 
 const TD = 'spiffe://plant.example';
 const HMI = { id: `${TD}/hmi/line1`, role: null };
@@ -292,4 +292,24 @@ t.test('index: globs, many rules, caches never change results', async (t) => {
   t.equal(ev(p, rd(4, 0), peer(1234), 'plc-3').ruleId, 'all-plc', '? matches one character');
   t.equal(ev(p, rd(4, 0), peer(1234), 'plc-34').reason, 'address-not-allowed read input:0', 'plc-? does not match plc-34');
   for (let k = 0; k < 3; k++) t.same(ev(p, rd(3, 1234, 10), peer(1234), 'plc-34').ruleId, 'r1234', 'same answer from cache');
+});
+
+t.test('a value-limited rule needing no grant is preferred over a JIT rule covering the same register', async (t) => {
+  const p = loadPolicyText(`version: 1
+trustDomain: plant.example
+rules:
+  - id: hmi-setpoint
+    principals: [spiffe://plant.example/hmi/line1]
+    devices: [turbine-1]
+    allow: [{ access: write, table: holding, addresses: 100-109, values: 0..3600 }]
+  - id: hmi-jit
+    principals: [spiffe://plant.example/hmi/line1]
+    devices: [turbine-1]
+    allow: [{ access: write, table: holding, addresses: 0-999 }]
+    jit: { approvers: [spiffe://plant.example/ops/lead], maxDuration: 5m }
+`, 'prefer.yaml');
+  const w = (value: number) => explain(p, { id: 'spiffe://plant.example/hmi/line1', device: 'turbine-1', fc: 6, address: 100, value }).decision;
+  t.match(w(1500), { effect: 'allow', ruleId: 'hmi-setpoint' });
+  t.equal(w(1500).obligations?.jit, undefined, 'no grant needed for a setpoint in range');
+  t.match(w(9000), { effect: 'allow', obligations: { jit: { ruleId: 'hmi-jit' } } }, 'out of range: only with a grant');
 });
