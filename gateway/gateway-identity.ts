@@ -49,7 +49,7 @@ export async function startIdentity(config: GatewayConfig, logger: Logger): Prom
       const r = peerIdentityFromSocket(socket, source.getBundleSet(), new Date());
       if (!r.ok) return r;
       const p = r.peer;
-      return { ok: true, peer: { id: p.id.toString(), role: p.role, notAfter: p.notAfter, fingerprint256: p.fingerprint256 } };
+      return { ok: true, peer: { id: p.id.toString(), role: p.role, notAfter: p.notAfter, notBefore: p.notBefore, fingerprint256: p.fingerprint256 } };
     },
     tlsErrorReason: (err, socket) => reasonFromTlsError(err, socket),
     onUpdate: (handler) => {

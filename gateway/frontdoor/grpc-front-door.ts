@@ -49,7 +49,8 @@ const IDLE_CHECK_MS = 1000;
 
 export class GrpcFrontDoor {
   private tlsServer: tls.Server | null = null;
-  private readonly grpcServer = new grpc.Server();
+  // Bounded concurrency per connection: one client cannot open thousands of calls or Watch pollers.
+  private readonly grpcServer = new grpc.Server({ 'grpc.max_concurrent_streams': 64 });
   private readonly injector: grpc.ConnectionInjector;
   private readonly live: GrpcSessionMap;
   private readonly gatekeeper: SessionGatekeeper;

@@ -12,6 +12,8 @@ export interface SessionPeer {
   /** Modbus/TCP Security role from the certificate, or null [MB-TCP-SEC R-21]. */
   readonly role: string | null;
   readonly notAfter: Date;
+  /** When the SVID began (its age feeds the trust score); absent when unknown. */
+  readonly notBefore?: Date;
   readonly fingerprint256: string;
 }
 

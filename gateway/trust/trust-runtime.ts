@@ -64,7 +64,14 @@ export class TrustRuntime implements RuntimeGate {
     }
     const tick = opts.tickMs ?? 1000;
     if (tick > 0) {
-      rt.timer = setInterval(() => rt.tick(), tick);
+      rt.timer = setInterval(() => {
+        // housekeeping must never take the process down (e.g. a grant store that cannot be written)
+        try {
+          rt.tick();
+        } catch (err) {
+          opts.logger?.error({ err: (err as Error).message }, 'trust: housekeeping failed');
+        }
+      }, tick);
       rt.timer.unref();
     }
     return rt;
@@ -110,7 +117,7 @@ export class TrustRuntime implements RuntimeGate {
       this.identities.set(id, t);
     }
     t.observe(req, device, denied, now);
-    this.judge(t, { notBefore: null, notAfter: session.peer.notAfter.getTime() }, now, device);
+    this.judge(t, { notBefore: session.peer.notBefore?.getTime() ?? null, notAfter: session.peer.notAfter.getTime() }, now, device);
   }
 
   scores(): Record<string, number> {
