@@ -30,7 +30,16 @@ function lines(buf: Buffer): { full: string[]; torn: boolean } {
   return { full: parts, torn: last !== undefined && last.length > 0 };
 }
 
-export function verifyAuditDir(dir: string, opts: { trustBundlePem?: string } = {}): VerifyResult {
+export interface VerifyOptions {
+  /** Anchors checkpoint signers in this trust bundle (PEM). */
+  readonly trustBundlePem?: string;
+  /** Every checkpoint must be signed by this SPIFFE ID (the gateway's), not merely by someone in the bundle. */
+  readonly signer?: string;
+  /** Checkpoints kept off the box (e.g. received by the SIEM): the log must still contain what they name. */
+  readonly external?: readonly Checkpoint[];
+}
+
+export function verifyAuditDir(dir: string, opts: VerifyOptions = {}): VerifyResult {
   if (!existsSync(dir)) return bad(dir, 0, 'audit directory does not exist');
   const hashes = new Map<number, string>();
   let expectSeq = 1;
@@ -51,7 +60,7 @@ export function verifyAuditDir(dir: string, opts: { trustBundlePem?: string } = 
     }
     if (torn) return bad(seg, full.length + 1, 'torn last line (incomplete write, not yet recovered by opening the log)', expectSeq);
   }
-  const cps = verifyCheckpoints(dir, hashes, expectSeq - 1, lastPos, opts.trustBundlePem);
+  const cps = verifyCheckpoints(dir, hashes, expectSeq - 1, lastPos, opts);
   if (!Array.isArray(cps)) return cps;
   return { ok: true, events: expectSeq - 1, checkpoints: cps.length, lastSeq: expectSeq - 1, headHash: prev };
 }
@@ -92,9 +101,16 @@ function verifyCheckpoints(
   hashes: Map<number, string>,
   lastSeq: number,
   lastPos: { segment: string; line: number },
-  bundle: string | undefined,
+  opts: VerifyOptions,
 ): Checkpoint[] | Bad {
   const path = join(dir, CHECKPOINTS_FILE);
+  const bundle = opts.trustBundlePem;
+  for (const [i, cp] of (opts.external ?? []).entries()) {
+    const why = checkCheckpoint(cp, bundle) ?? signerMismatch(cp, opts.signer);
+    if (why !== null) return bad('external checkpoint', i + 1, why, cp.seq);
+    if (cp.seq > lastSeq) return bad(lastPos.segment, lastPos.line + 1, `truncated: an external checkpoint names seq ${cp.seq} but the log ends at seq ${lastSeq}`, lastSeq + 1);
+    if (hashes.get(cp.seq) !== cp.headHash) return bad('external checkpoint', i + 1, `head hash does not match event ${cp.seq} (chain rewritten)`, cp.seq);
+  }
   if (!existsSync(path)) return [];
   const { full, torn } = lines(readWhole(path));
   const out: Checkpoint[] = [];
@@ -109,7 +125,7 @@ function verifyCheckpoints(
     if (typeof cp.seq !== 'number' || typeof cp.headHash !== 'string' || typeof cp.sig !== 'string' || typeof cp.signer !== 'object' || cp.signer === null) {
       return bad(CHECKPOINTS_FILE, i + 1, 'checkpoint is missing fields');
     }
-    const why = checkCheckpoint(cp, bundle);
+    const why = checkCheckpoint(cp, bundle) ?? signerMismatch(cp, opts.signer);
     if (why !== null) return bad(CHECKPOINTS_FILE, i + 1, why, cp.seq);
     if (cp.seq < prevSeq) return bad(CHECKPOINTS_FILE, i + 1, `checkpoint seq ${cp.seq} goes back from ${prevSeq}`, cp.seq);
     prevSeq = cp.seq;
@@ -124,4 +140,9 @@ function verifyCheckpoints(
   }
   if (torn) return bad(CHECKPOINTS_FILE, full.length + 1, 'torn last checkpoint line');
   return out;
+}
+
+function signerMismatch(cp: Checkpoint, signer: string | undefined): string | null {
+  if (signer === undefined || cp.signer?.spiffeId === signer) return null;
+  return `checkpoint signed by ${String(cp.signer?.spiffeId)}, expected ${signer}`;
 }

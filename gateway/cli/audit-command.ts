@@ -7,14 +7,17 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { verifyAuditDir } from '../audit/audit-verify.js';
+import type { Checkpoint } from '../audit/audit-checkpoint.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, type CliCommand } from './cli-io.js';
 
-const USAGE = 'usage: verigate audit verify DIR [--bundle TRUST_BUNDLE.pem]';
+const USAGE = 'usage: verigate audit verify DIR [--bundle TRUST_BUNDLE.pem] [--signer SPIFFE_ID] [--checkpoint FILE]\n' +
+  '  --signer      every checkpoint must be signed by this identity (the gateway\'s)\n' +
+  '  --checkpoint  checkpoints kept off the box (JSON lines, e.g. from the SIEM): the log must still contain them';
 
 export const auditCommand: CliCommand = async (args, io) => {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...args], allowPositionals: true, options: { bundle: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({ args: [...args], allowPositionals: true, options: { bundle: { type: 'string' }, signer: { type: 'string' }, checkpoint: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   } catch (err) {
     io.err(`audit: ${(err as Error).message}`);
     io.err(USAGE);
@@ -40,9 +43,23 @@ export const auditCommand: CliCommand = async (args, io) => {
       return EXIT_USAGE;
     }
   }
+  let external: Checkpoint[] | undefined;
+  if (parsed.values.checkpoint !== undefined) {
+    const file = resolve(io.cwd, parsed.values.checkpoint);
+    try {
+      external = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Checkpoint);
+    } catch (err) {
+      io.err(`audit: cannot read checkpoints from ${file}: ${(err as Error).message}`);
+      return EXIT_USAGE;
+    }
+  }
   let r: ReturnType<typeof verifyAuditDir>;
   try {
-    r = verifyAuditDir(dir, trustBundlePem === undefined ? {} : { trustBundlePem });
+    r = verifyAuditDir(dir, {
+      ...(trustBundlePem === undefined ? {} : { trustBundlePem }),
+      ...(parsed.values.signer === undefined ? {} : { signer: parsed.values.signer }),
+      ...(external === undefined ? {} : { external }),
+    });
   } catch (err) {
     io.err(`verigate audit verify: cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (give the audit directory)`);
     return EXIT_USAGE;

@@ -198,3 +198,22 @@ t.test('verigate audit verify: ok, first bad record, usage', async (t) => {
   const missing = memoryIo();
   t.equal(await auditCommand(['verify', join(root, 'missing')], missing), 1);
 });
+
+t.test('pinning the signer and checking an off-box checkpoint', async (t) => {
+  t.match(verifyAuditDir(pristine, { signer: pki.clientSpiffeId }), { ok: true });
+  t.match(verifyAuditDir(pristine, { signer: 'spiffe://plant.example/verigate-other' }), { ok: false, reason: /signed by .*expected spiffe:\/\/plant.example\/verigate-other/ });
+  // An attacker on the box cuts the tail AND the checkpoint lines that named it: only an off-box copy tells.
+  const c = copy();
+  const cps = readFileSync(join(c.dir, 'checkpoints.jsonl'), 'utf8').trim().split('\n');
+  const last = JSON.parse(cps[cps.length - 1]!) as { seq: number };
+  const lastSeg = c.segs.length - 1;
+  c.edit(lastSeg, (lines) => lines.filter((l) => (JSON.parse(l) as { seq: number }).seq < last.seq - 3));
+  writeFileSync(join(c.dir, 'checkpoints.jsonl'), cps.slice(0, -1).map((l) => l + '\n').join(''));
+  t.match(verifyAuditDir(c.dir), { ok: true }, 'on-box evidence alone is consistent');
+  t.match(verifyAuditDir(c.dir, { external: [JSON.parse(cps[cps.length - 1]!)] }), { ok: false, reason: /truncated: an external checkpoint names seq/ });
+  const offBox = join(c.dir, '..', `siem-${n}.jsonl`);
+  writeFileSync(offBox, cps[cps.length - 1]! + '\n');
+  const io = memoryIo();
+  t.equal(await auditCommand(['verify', c.dir, '--checkpoint', offBox], io), 1);
+  t.match(io.stderr.join('\n'), /truncated/);
+});
