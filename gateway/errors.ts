@@ -49,6 +49,8 @@ export const Outcomes = {
   ok: { exception: null, audit: 'ok' },
   denied: { exception: ExceptionCode.IllegalFunction, audit: 'denied' },
   'no-route': { exception: ExceptionCode.GatewayPathUnavailable, audit: 'no-route' },
+  // structurally invalid PDU of a known FC: the decoder's own exception (02/03) is answered
+  'invalid-request': { exception: ExceptionCode.IllegalDataValue, audit: 'invalid-request' },
   'upstream-unavailable': { exception: ExceptionCode.GatewayPathUnavailable, audit: 'upstream-unavailable' },
   'queue-full': { exception: ExceptionCode.GatewayPathUnavailable, audit: 'queue-full' },
   timeout: { exception: ExceptionCode.GatewayTargetFailedToRespond, audit: 'timeout' },

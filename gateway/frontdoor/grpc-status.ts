@@ -23,6 +23,7 @@ export function grpcError(code: status, details: string, meta: Readonly<Record<s
 const OUTCOME_STATUS: Readonly<Record<Exclude<Outcome, 'ok'>, status>> = {
   denied: status.PERMISSION_DENIED,
   'no-route': status.UNAVAILABLE, // Modbus 0x0A
+  'invalid-request': status.INVALID_ARGUMENT, // Modbus 0x02/0x03
   'upstream-unavailable': status.UNAVAILABLE, // Modbus 0x0A
   'queue-full': status.UNAVAILABLE, // Modbus 0x0A
   timeout: status.DEADLINE_EXCEEDED, // Modbus 0x0B

@@ -69,13 +69,16 @@ export class MbapsConnection {
   private dispatch(frame: Frame): void {
     const { transactionId, unitId } = frame.header;
     const decoded = decodeRequest(frame.pdu);
+    const fc = frame.pdu[0] ?? 0;
     if (!decoded.ok) {
-      this.reply(transactionId, unitId, exceptionPdu(frame.pdu[0] ?? 0, decoded.exception));
+      this.deps.pipeline.refused(this.session, unitId, fc, 'invalid-request', `invalid-request ${decoded.reason}`);
+      this.reply(transactionId, unitId, exceptionPdu(fc, decoded.exception));
       return;
     }
     const route = this.deps.routes(unitId);
     if (!route) {
-      this.reply(transactionId, unitId, exceptionPdu(frame.pdu[0] ?? 0, 0x0a)); // no path to a device [MB-APP 7]
+      this.deps.pipeline.refused(this.session, unitId, fc, 'no-route', `no-route unit ${unitId}`);
+      this.reply(transactionId, unitId, exceptionPdu(fc, 0x0a)); // no path to a device [MB-APP 7]
       return;
     }
     const classified = classify(decoded.value, route.unit);

@@ -109,6 +109,21 @@ export class RequestPipeline {
     return { effect: 'allow', outcome: 'ok', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
   }
 
+  /**
+   * A request refused before policy (no device for its unit id, or a structurally invalid PDU) is still a
+   * request: audited and counted, so probing unit ids or fuzzing leaves a trail.
+   */
+  refused(session: Session, unit: number, fc: number, outcome: 'no-route' | 'invalid-request', reason: string): void {
+    session.noteRequest(null, false, true, this.deps.now());
+    this.deps.metrics.requests.inc({ outcome, device: '', fc: String(fc) });
+    this.deps.audit.append({
+      type: 'request.decision', session: session.id, identity: session.peer.id,
+      ...(session.peer.role ? { role: session.peer.role } : {}),
+      device: '', unit, fc, reads: [], writes: [], decision: 'deny', ruleId: null, reason,
+      outcome: Outcomes[outcome].audit, latencyMs: 0, policyVersion: this.deps.policy().version,
+    });
+  }
+
   /** Maps an upstream result to the client's answer: 0x0A no path, 0x0B no response [MB-APP 7]. */
   private fromUpstream(fc: number, r: UpstreamResult): { outcome: Outcome; pdu: Buffer } {
     switch (r.kind) {

@@ -103,6 +103,8 @@ t.test('every request is audited with decision, rule and policy version', async 
   const events = files.flatMap((f) => readFileSync(join(h.dir, 'audit', f), 'utf8').trim().split('\n')).map((l) => JSON.parse(l));
   const decisions = events.filter((e) => e.type === 'request.decision');
   t.ok(decisions.length >= 10);
+  t.ok(decisions.some((e) => e.outcome === 'no-route' && e.unit === 9 && e.decision === 'deny'), 'an unknown unit is audited');
+  t.ok(decisions.some((e) => e.outcome === 'invalid-request' && e.fc === 3), 'a structurally invalid request is audited');
   const hmiWrite = decisions.find((e) => e.identity === 'spiffe://plant.example/hmi/line1' && e.fc === 6 && e.decision === 'allow');
   t.equal(hmiWrite?.ruleId, 'hmi-setpoint');
   t.equal(hmiWrite?.policyVersion, h.gateway.policy.current.version);
