@@ -14,6 +14,9 @@ import { compileDeviceGlob } from '../policy/policy-index.js';
 import { compileIdPattern } from '../identity/spiffe-id-pattern.js';
 import { readDurableJson, writeDurableJson } from './durable-json.js';
 
+/** An undecided request lapses after this long. */
+export const PENDING_TTL_MS = 60 * 60_000;
+
 export type GrantStatus = 'pending' | 'active' | 'denied' | 'revoked' | 'expired';
 export type GrantAccess = 'read' | 'write' | 'read-write';
 
@@ -141,13 +144,16 @@ export class GrantService {
     return null;
   }
 
-  /** Marks grants past their expiry; called by the runtime's timer and before listings. */
+  /** Marks grants past their expiry, and requests nobody decided on within an hour (a stale request must not
+   * be approvable months later); called by the runtime's timer and before listings. */
   expire(): void {
     if (this.unreadable) return;
     const now = this.now();
     let changed = false;
     for (const g of this.grants.values()) {
-      if (g.status === 'active' && Date.parse(g.expiresAt ?? '') <= now) {
+      const activeOver = g.status === 'active' && Date.parse(g.expiresAt ?? '') <= now;
+      const pendingOver = g.status === 'pending' && Date.parse(g.requestedAt) + PENDING_TTL_MS <= now;
+      if (activeOver || pendingOver) {
         g.status = 'expired';
         changed = true;
         this.audit.append({ type: 'jit.expired', grantId: g.id });

@@ -71,6 +71,11 @@ t.test('JIT with a threshold of two distinct approvers, durable across restarts'
   t.equal(rt2.grants.list()[0]?.status, 'expired');
   t.ok(events.some((e) => e.type === 'jit.expired'));
   t.same(events.map((e) => e.type).filter((x) => x.startsWith('jit.')), ['jit.requested', 'jit.approved', 'jit.expired']);
+  const stale = rt2.grants.request({ requester: ENG, device: 'plc-7', table: 'holding', start: 0, end: 9, access: 'write', durationMs: 60_000, reason: 'later' });
+  if (!stale.ok) throw new Error(stale.message);
+  now += 60 * 60_000;
+  rt2.tick();
+  t.match(rt2.grants.approve(stale.grant.id, 'spiffe://td.example/ops/ann'), { ok: false, code: 'not-found' }, 'an undecided request lapses after an hour');
   rt2.close();
 });
 
