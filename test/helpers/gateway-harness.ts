@@ -19,8 +19,10 @@ export const TD = 'plant.example';
 
 export interface HarnessOptions {
   readonly policy: string;
-  /** Extra YAML appended to the gateway.yaml (e.g. audit settings). */
+  /** Extra YAML appended to the gateway.yaml. */
   readonly extraYaml?: string;
+  /** Replaces the default `audit:` block (one YAML line). */
+  readonly auditYaml?: string;
   readonly deviceTimeout?: string;
   readonly scanDelayMs?: number;
   readonly svidTtl?: string;
@@ -66,7 +68,7 @@ listeners:
 devices:
   - { name: turbine-1, address: "127.0.0.1:${sim.port}", unitId: 1, targetUnitId: 255, timeout: ${opts.deviceTimeout ?? '500ms'} }
 policy: { file: policy.yaml, watch: false }
-audit: { dir: audit, fsync: never, values: include }
+${opts.auditYaml ?? 'audit: { dir: audit, fsync: never, values: include }'}
 ${opts.extraYaml ?? ''}`);
   let gateway: RunningGateway;
   try {

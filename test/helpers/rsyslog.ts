@@ -102,10 +102,10 @@ export interface Rsyslog {
   stderr(): string;
 }
 
-export async function rsyslogReceiver(dir: string, pki: TestPki): Promise<Rsyslog> {
+export async function rsyslogReceiver(dir: string, pki: TestPki, fixedPort?: number): Promise<Rsyslog> {
   const bin = requireRsyslogd();
   mkdirSync(join(dir, 'work'), { recursive: true });
-  const port = await freePort();
+  const port = fixedPort ?? (await freePort());
   const outFile = join(dir, 'received.log');
   const conf = join(dir, 'rsyslog.conf');
   const pidFile = join(dir, 'rsyslogd.pid');
