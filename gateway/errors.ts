@@ -54,6 +54,9 @@ export const Outcomes = {
   'upstream-unavailable': { exception: ExceptionCode.GatewayPathUnavailable, audit: 'upstream-unavailable' },
   'queue-full': { exception: ExceptionCode.GatewayPathUnavailable, audit: 'queue-full' },
   timeout: { exception: ExceptionCode.GatewayTargetFailedToRespond, audit: 'timeout' },
+  // sent, then the connection died or the answer was garbage: the PLC may have executed it, so 0x0B
+  // ("failed to respond", outcome unknown) and never 0x0A ("no path", certainly not executed)
+  'no-answer': { exception: ExceptionCode.GatewayTargetFailedToRespond, audit: 'no-answer' },
   'plc-exception': { exception: null, audit: 'plc-exception' },
   'audit-unavailable': { exception: ExceptionCode.ServerDeviceBusy, audit: 'audit-unavailable' },
 } as const satisfies Record<string, { exception: ExceptionCode | null; audit: string }>;

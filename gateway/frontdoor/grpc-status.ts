@@ -27,6 +27,7 @@ const OUTCOME_STATUS: Readonly<Record<Exclude<Outcome, 'ok'>, status>> = {
   'upstream-unavailable': status.UNAVAILABLE, // Modbus 0x0A
   'queue-full': status.UNAVAILABLE, // Modbus 0x0A
   timeout: status.DEADLINE_EXCEEDED, // Modbus 0x0B
+  'no-answer': status.UNAVAILABLE, // Modbus 0x0B: sent, then lost or garbled; may have been executed
   'plc-exception': status.FAILED_PRECONDITION,
   // IEC 62443-3-3 SR 2.10: nothing is served that cannot be recorded; a retry may succeed later.
   'audit-unavailable': status.UNAVAILABLE,

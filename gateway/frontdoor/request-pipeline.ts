@@ -134,8 +134,9 @@ export class RequestPipeline {
       case 'queue-full':
         return { outcome: 'queue-full', pdu: exceptionPdu(fc, 0x0a) };
       case 'unavailable':
+        return r.sent ? { outcome: 'no-answer', pdu: exceptionPdu(fc, 0x0b) } : { outcome: 'upstream-unavailable', pdu: exceptionPdu(fc, 0x0a) };
       case 'invalid-response':
-        return { outcome: 'upstream-unavailable', pdu: exceptionPdu(fc, 0x0a) };
+        return { outcome: 'no-answer', pdu: exceptionPdu(fc, 0x0b) };
     }
   }
 

@@ -223,7 +223,7 @@ export class DevicePool {
     if (i >= 0) this.#conns.splice(i, 1);
     this.#log.info({ device: this.#o.name, conn: conn.id, reason: info.reason, lost: info.lost.length }, 'upstream connection closed');
     const reason = `connection to the PLC lost after the request was sent; not replayed (${info.reason})`;
-    for (const job of info.lost) this.#settle(job, { kind: 'unavailable', reason });
+    for (const job of info.lost) this.#settle(job, { kind: 'unavailable', reason, sent: true });
     // A connection that never answered is treated like a refused connect: many small PLCs accept a
     // connection over their limit and close it at once. With others open, that is the PLC's real limit.
     if (!this.#closed && info.byPeer && !info.everAnswered) {

@@ -26,7 +26,8 @@ export interface UpstreamRequest {
 export type UpstreamResult =
   | { readonly kind: 'response'; readonly pdu: Buffer; readonly latencyMs: number }
   | { readonly kind: 'timeout' }
-  | { readonly kind: 'unavailable'; readonly reason: string }
+  /** `sent`: the request reached the PLC's socket before the connection died: it may have been executed. */
+  | { readonly kind: 'unavailable'; readonly reason: string; readonly sent?: true }
   | { readonly kind: 'queue-full' }
   | { readonly kind: 'invalid-response'; readonly reason: string };
 

@@ -118,7 +118,7 @@ t.test('connection dropped after a write was sent: unavailable, never replayed, 
   s.setFault({ mode: 'close' });
   const r = await p.submit({ clientKey: 'hmi', unitId: 1, pdu: writeHolding(11, 77), isWrite: true });
   t.equal(r.kind, 'unavailable');
-  if (r.kind === 'unavailable') t.match(r.reason, /not replayed/);
+  if (r.kind === 'unavailable') t.match(r, { reason: /not replayed/, sent: true }, 'flagged as sent: the client gets 0x0B, not 0x0A');
   s.setFault({ mode: 'none' });
   t.equal(value(await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(2), isWrite: false })), 33, 'reconnected');
   const c = s.counters();
