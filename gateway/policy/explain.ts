@@ -8,27 +8,10 @@ import type { ClassifiedRequest, ModbusRequest } from '../../protocols/modbus/in
 import { GatewayError } from '../errors.js';
 import type { CompiledPolicy, Decision } from './compiled-policy.js';
 import { evaluate } from './evaluate.js';
+import type { PolicyRequestSpec } from './policy-schema.js';
 
-export interface ExplainQuery {
-  readonly id: string;
-  readonly role?: string | null;
-  readonly device: string;
-  readonly fc: number;
-  readonly address?: number;
-  /** Quantity for reads, or the number of copies of `value` for FC15/16. Default 1. */
-  readonly count?: number;
-  readonly value?: number;
-  readonly values?: readonly number[];
-  /** FC23 read part; defaults to `address`/`count`. */
-  readonly readAddress?: number;
-  readonly readCount?: number;
-  /** FC8 sub-function, FC43 MEI type. */
-  readonly subFunction?: number;
-  /** Default 1. */
-  readonly unit?: number;
-  /** ISO 8601 instant; default `now`. */
-  readonly at?: string;
-}
+/** The request to explain: the same shape a test inside the policy file describes. */
+export type ExplainQuery = PolicyRequestSpec;
 
 export interface ExplainResult {
   readonly decision: Decision;

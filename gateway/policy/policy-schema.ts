@@ -182,21 +182,31 @@ export interface RuleSource {
   readonly jit?: { readonly approvers: readonly string[]; readonly maxDuration: string; readonly threshold?: number };
 }
 
-export interface PolicyTestSource {
-  readonly name?: string;
+/** A request described in plain data (policy tests, `verigate policy explain`); built through the codec. */
+export interface PolicyRequestSpec {
   readonly id: string;
-  readonly role?: string;
+  readonly role?: string | null;
   readonly device: string;
   readonly fc: number;
   readonly address?: number;
+  /** Quantity for reads, or the number of copies of `value` for FC15/16. Default 1. */
   readonly count?: number;
   readonly value?: number;
   readonly values?: readonly number[];
+  /** FC23 read part; defaults to `address`/`count`. */
   readonly readAddress?: number;
   readonly readCount?: number;
+  /** FC8 sub-function, FC43 MEI type. */
   readonly subFunction?: number;
+  /** Default 1. */
   readonly unit?: number;
+  /** ISO 8601 instant; default `now`. */
   readonly at?: string;
+}
+
+/** A test inside the policy file: the request and what it must yield. */
+export interface PolicyTestSource extends PolicyRequestSpec {
+  readonly name?: string;
   readonly expect: 'allow' | 'deny';
   readonly rule?: string | null;
   readonly reason?: string;
