@@ -136,6 +136,10 @@ function describe(d: Decision, req: ClassifiedRequest): string[] {
   const jit = d.obligations?.jit;
   if (jit) {
     lines.push(`requires jit grant: rule ${jit.ruleId}, approvers ${jit.approvers.join(', ')}, threshold ${jit.threshold}, max ${formatDuration(jit.maxDurationMs)}`);
+    if (jit.scope) {
+      const spans = [...jit.scope.writes.map((w) => ({ ...w, access: 'write' })), ...jit.scope.reads.map((r) => ({ ...r, access: 'read' }))];
+      lines.push(`grant must cover: ${spans.map((x) => `${x.access} ${x.table} ${x.start}-${x.start + x.count - 1}`).join(', ')} (other rules allow the rest)`);
+    }
   }
   const rate = d.obligations?.rate;
   if (rate) lines.push(`rate limit: rule ${rate.ruleId}, ${rate.perSecond}/s`);

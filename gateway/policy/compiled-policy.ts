@@ -28,6 +28,22 @@ export interface JitObligation {
   readonly approvers: readonly string[];
   readonly maxDurationMs: number;
   readonly threshold: number;
+  /**
+   * The registers of this request that JIT rules grant, when other rules (needing no grant) grant the rest —
+   * e.g. the write half of an FC23 whose read half another rule allows: the grant must cover these, not the
+   * whole request. Absent = the grant must cover the whole request.
+   */
+  readonly scope?: JitScope;
+}
+/** Register ranges a JIT grant must cover (only table, start and count matter). */
+export interface JitScope {
+  readonly reads: readonly RegisterSpan[];
+  readonly writes: readonly RegisterSpan[];
+}
+export interface RegisterSpan {
+  readonly table: Table;
+  readonly start: number;
+  readonly count: number;
 }
 export interface RateObligation {
   readonly ruleId: string;

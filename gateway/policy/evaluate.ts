@@ -14,7 +14,9 @@
  * - Unit 0 (broadcast) is only granted for writes and functions by rules that name unit 0 in `units`.
  * - JIT and rate are obligations, not verdicts: an allow granted by a rule with `jit` or `rate` carries
  *   `obligations.jit` / `obligations.rate`, and the runtime checks grants and buckets. When several rules could
- *   grant a register, one that needs no JIT grant is preferred.
+ *   grant a register, one that needs no JIT grant is preferred. Each register (so each half of an FC23) is judged
+ *   by its own best rule: when rules needing no grant cover part of the request, `obligations.jit.scope` names
+ *   the registers the JIT rules granted, and only those need the grant.
  * - Shadow rules never change the verdict: each active one that would grant (allow) or hit (deny) the request
  *   is reported in `shadow`. A policy with top-level `mode: shadow` is in test mode: a deny becomes
  *   `allow` with reason `shadow-mode <real reason>` and the real verdict in `shadow`.
@@ -28,6 +30,7 @@ import type {
   IntervalIndex,
   Obligations,
   PeerRef,
+  RegisterSpan,
   RuleSetView,
   ShadowResult,
 } from './compiled-policy.js';
@@ -52,7 +55,16 @@ interface Acc {
   first: CompiledRule | null;
   jit: CompiledRule | null;
   rate: CompiledRule | null;
+  /** Registers granted by JIT rules (null until one is): what the grant must cover. */
+  jitReads: RegisterSpan[] | null;
+  jitWrites: RegisterSpan[] | null;
+  /** A rule needing no grant granted some register or the function. */
+  free: boolean;
+  /** A JIT rule granted the function itself: its grant must cover the whole request. */
+  jitWhole: boolean;
 }
+
+const newAcc = (): Acc => ({ first: null, jit: null, rate: null, jitReads: null, jitWrites: null, free: false, jitWhole: false });
 
 type Check = string | null; // null = fine, else a deny reason
 
@@ -88,11 +100,13 @@ function decide(allow: RuleSetView, deny: RuleSetView, req: ClassifiedRequest, c
   const hit = denyHit(deny, req, ctx);
   if (hit !== null) return { effect: 'deny', ruleId: hit.rule.id, reason: `explicit-deny ${hit.detail}` };
   if (allow.rules.length === 0) return { effect: 'deny', ruleId: null, reason: 'no-rule' };
-  const acc: Acc = { first: null, jit: null, rate: null };
+  const acc = newAcc();
   const failure = allowCheck(allow, req, ctx, acc);
   if (failure !== null || acc.first === null) return { effect: 'deny', ruleId: null, reason: failure ?? 'no-rule' };
-  // Common case: the first contributing rule brought exactly the obligations there are: its shared decision.
-  if (acc.jit === (acc.first.jit ? acc.first : null) && acc.rate === (acc.first.rate ? acc.first : null)) return acc.first.allowDecision;
+  // Common case: the first contributing rule brought exactly the obligations there are (and a JIT grant, if
+  // any, must cover the whole request): its shared decision.
+  const sole = acc.jit === (acc.first.jit ? acc.first : null) && acc.rate === (acc.first.rate ? acc.first : null);
+  if (sole && (acc.jit === null || !acc.free)) return acc.first.allowDecision;
   const obligations = obligationsOf(acc);
   return obligations === null
     ? { effect: 'allow', ruleId: acc.first.id, reason: 'allowed' }
@@ -101,7 +115,10 @@ function decide(allow: RuleSetView, deny: RuleSetView, req: ClassifiedRequest, c
 
 function obligationsOf(acc: Acc): Obligations | null {
   if (acc.jit === null && acc.rate === null) return null;
-  const jit = acc.jit?.jit;
+  let jit = acc.jit?.jit;
+  // Rules needing no grant granted the rest: the grant need only cover what the JIT rules granted. Several
+  // JIT rules: the first one's grant must cover all of it (stricter, never looser, than one grant each).
+  if (jit && acc.free && !acc.jitWhole) jit = { ...jit, scope: { reads: acc.jitReads ?? [], writes: acc.jitWrites ?? [] } };
   const rate = acc.rate?.rate;
   return { ...(jit ? { jit } : {}), ...(rate ? { rate } : {}) };
 }
@@ -110,6 +127,19 @@ function contribute(acc: Acc, rule: CompiledRule): void {
   if (acc.first === null) acc.first = rule;
   if (acc.jit === null && rule.jit !== null) acc.jit = rule;
   if (acc.rate === null && rule.rate !== null) acc.rate = rule;
+}
+
+/** `rule` granted registers [from, to] of one table: remembers them when the rule needs a JIT grant. */
+function contributeSpan(acc: Acc, rule: CompiledRule, access: 'read' | 'write', table: Table, from: number, to: number): void {
+  contribute(acc, rule);
+  if (rule.jit === null) {
+    acc.free = true;
+    return;
+  }
+  const list = access === 'read' ? (acc.jitReads ??= []) : (acc.jitWrites ??= []);
+  const last = list[list.length - 1];
+  if (last !== undefined && last.table === table && last.start + last.count === from) list[list.length - 1] = { table, start: last.start, count: to - last.start + 1 };
+  else list.push({ table, start: from, count: to - from + 1 });
 }
 
 // ---- activity of a rule for this request (unit, broadcast, schedule) ----
@@ -144,6 +174,8 @@ function allowCheck(view: RuleSetView, req: ClassifiedRequest, ctx: Ctx, acc: Ac
     const rule = named.find((r) => active(r, ctx, true));
     if (rule === undefined) return named[0] ? inactiveReason(named[0], ctx) : `function-not-allowed ${fnLabel(req)}`;
     contribute(acc, rule);
+    if (rule.jit !== null) acc.jitWhole = true;
+    else acc.free = true;
   }
   // Writes first: FC23 writes before it reads, and a write is the more telling reason.
   for (const w of req.writes) {
@@ -176,7 +208,7 @@ function cover(
       return `address-not-allowed ${access} ${table}:${addr}`;
     }
     const segEnd = Math.min(idx.hi[i] as number, end);
-    const f = coverSegment(idx.cands[i] as readonly CompiledEntry[], table, addr, segEnd, start, values, ctx, acc);
+    const f = coverSegment(idx.cands[i] as readonly CompiledEntry[], table, addr, segEnd, start, values, access, ctx, acc);
     if (f !== null) return f;
     addr = segEnd + 1;
     i++;
@@ -191,6 +223,7 @@ function coverSegment(
   to: number,
   start: number,
   values: readonly number[] | null | undefined,
+  access: 'read' | 'write',
   ctx: Ctx,
   acc: Acc,
 ): Check {
@@ -201,7 +234,7 @@ function coverSegment(
     if (!active(e.rule, ctx, true)) continue;
     anyActive = true;
     if (values === undefined || e.values === null || (values !== null && allValuesIn(e.values, values, from - start, to - start))) {
-      contribute(acc, e.rule);
+      contributeSpan(acc, e.rule, access, table, from, to);
       return null;
     }
   }
@@ -212,7 +245,7 @@ function coverSegment(
     const v = values[a - start] as number;
     const e = cands.find((c) => (c.values === null || inIntervals(c.values, v)) && active(c.rule, ctx, true));
     if (e === undefined) return `value-not-allowed ${table}:${a}=${v}`;
-    contribute(acc, e.rule);
+    contributeSpan(acc, e.rule, access, table, a, a);
   }
   return null;
 }
@@ -279,7 +312,7 @@ function shadowResults(shadow: readonly { rule: CompiledRule; view: RuleSetView 
   for (const { rule, view } of shadow) {
     if (rule.effect === 'deny') {
       if (denyHit(view, req, ctx) !== null) out.push({ ruleId: rule.id, effect: 'deny' });
-    } else if (allowCheck(view, req, ctx, { first: null, jit: null, rate: null }) === null) {
+    } else if (allowCheck(view, req, ctx, newAcc()) === null) {
       out.push({ ruleId: rule.id, effect: 'allow' });
     }
   }

@@ -7,12 +7,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import type { ClassifiedRequest, Table } from '../../protocols/modbus/types.js';
+import type { Table } from '../../protocols/modbus/types.js';
 import type { AuditSink } from '../audit/audit-events.js';
 import type { CompiledPolicy, CompiledRule } from '../policy/compiled-policy.js';
 import { compileDeviceGlob } from '../policy/policy-index.js';
 import { compileIdPattern } from '../identity/spiffe-id-pattern.js';
 import { readDurableJson, writeDurableJson } from './durable-json.js';
+import type { GrantNeed } from './runtime-gate.js';
 
 /** An undecided request lapses after this long. */
 export const PENDING_TTL_MS = 60 * 60_000;
@@ -131,8 +132,8 @@ export class GrantService {
     return { ok: true, grant: g };
   }
 
-  /** The active grant that covers every range of `req` for this identity and rule, if any. */
-  covering(identity: string, ruleId: string, device: string, req: ClassifiedRequest): Grant | null {
+  /** The active grant that covers every range of `req` (a request, or the part of it a JIT rule granted) for this identity and rule, if any. */
+  covering(identity: string, ruleId: string, device: string, req: GrantNeed): Grant | null {
     const now = this.now();
     for (const g of this.grants.values()) {
       if (g.status !== 'active' || g.requester !== identity || g.ruleId !== ruleId || g.device !== device) continue;

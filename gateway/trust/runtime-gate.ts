@@ -3,7 +3,18 @@
  * policy allow, JIT scope, locks) are gates before any score [NIST SP 800-207 3.3.1]; the score only ever
  * takes rights away (read-only or terminate), never grants them.
  */
-import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
+import type { ClassifiedRequest, Table } from '../../protocols/modbus/types.js';
+
+/** Register ranges a JIT grant must cover (a ClassifiedRequest is one: all its ranges). */
+export interface GrantNeed {
+  readonly reads: readonly RangeNeed[];
+  readonly writes: readonly RangeNeed[];
+}
+interface RangeNeed {
+  readonly table: Table;
+  readonly start: number;
+  readonly count: number;
+}
 
 /** A verified peer as the runtime sees it (built by the front doors from identity's PeerIdentity). */
 export interface SessionPeer {
@@ -31,7 +42,14 @@ export interface PolicyVerdict {
   readonly ruleId: string | null;
   readonly reason: string;
   readonly obligations?: {
-    readonly jit?: { readonly ruleId: string; readonly approvers: readonly string[]; readonly maxDurationMs: number; readonly threshold: number };
+    readonly jit?: {
+      readonly ruleId: string;
+      readonly approvers: readonly string[];
+      readonly maxDurationMs: number;
+      readonly threshold: number;
+      /** The registers the grant must cover when other rules grant the rest (FC23 halves); absent = all. */
+      readonly scope?: GrantNeed;
+    };
     readonly rate?: { readonly ruleId: string; readonly perSecond: number };
   };
 }

@@ -101,7 +101,8 @@ export class TrustRuntime implements RuntimeGate {
     const jit = verdict.obligations?.jit;
     if (jit && this.grants.unreadable) return { effect: 'deny', reason: 'grant-store-unavailable' };
     if (jit) {
-      const grant = this.grants.covering(peer.id, jit.ruleId, device, req);
+      // Only what the JIT rule granted needs the grant (e.g. FC23's write half when another rule allows the read).
+      const grant = this.grants.covering(peer.id, jit.ruleId, device, jit.scope ?? req);
       if (!grant) return { effect: 'deny', reason: `jit-required ${jit.ruleId}` };
       if (this.locks.matching({ identity: peer.id, role: peer.role, grantId: grant.id })) return { effect: 'deny', reason: `grant-locked ${grant.id}` };
       return { effect: 'allow', grantId: grant.id };

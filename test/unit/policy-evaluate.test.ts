@@ -256,6 +256,53 @@ t.test('obligations: jit and rate, and the preference for rules needing no grant
   t.equal(both.obligations?.rate?.perSecond, 10);
 });
 
+t.test('FC23: each half is judged by its own best rule; the JIT grant scope is the JIT half only', async (t) => {
+  const p = policy(`  - id: eng-read
+    principals: [${TD}/eng/*]
+    devices: [turbine-1]
+    allow: [{ access: read, table: holding, addresses: 0-999 }]
+  - id: eng-maint
+    principals: [${TD}/eng/*]
+    devices: [turbine-1]
+    allow: [{ access: write, table: holding, addresses: 0-999 }]
+    jit: { approvers: [${TD}/ops/shift-lead], maxDuration: 5m }
+  - id: eng-scratch
+    principals: [${TD}/eng/*]
+    devices: [turbine-1]
+    allow: [{ access: write, table: holding, addresses: 500-509 }]
+`);
+  const eng = { id: `${TD}/eng/alice`, role: null };
+  const rw = (readAddress: number, readQuantity: number, writeAddress: number, values: number[]): ClassifiedRequest =>
+    req({ type: 'read-write-registers', fc: 23, readAddress, readQuantity, writeAddress, values });
+  const d = ev(p, rw(0, 4, 10, [1, 2]), eng);
+  t.equal(d.effect, 'allow');
+  t.equal(d.ruleId, 'eng-maint', 'the write half reports its rule');
+  t.equal(d.obligations?.jit?.ruleId, 'eng-maint', 'the obligation is the write half rule');
+  t.same(d.obligations?.jit?.scope, { reads: [], writes: [{ table: 'holding', start: 10, count: 2 }] }, 'the grant must cover the write half only');
+  const free = ev(p, rw(0, 4, 500, [1, 2]), eng);
+  t.same(free, { effect: 'allow', ruleId: 'eng-scratch', reason: 'allowed' }, 'write half by a rule needing no grant: no obligation');
+  const mixed = ev(p, rw(0, 1, 508, [1, 2, 3, 4]), eng);
+  t.same(mixed.obligations?.jit?.scope?.writes, [{ table: 'holding', start: 510, count: 2 }], 'only the registers no free rule covers');
+  t.equal(ev(p, wr(10, 1), eng).obligations?.jit?.scope, undefined, 'a request the JIT rule grants whole: the grant covers all of it');
+  const noRead = policy(`  - id: eng-maint
+    principals: [${TD}/eng/*]
+    devices: [turbine-1]
+    allow: [{ access: write, table: holding, addresses: 0-999 }]
+    jit: { approvers: [${TD}/ops/shift-lead], maxDuration: 5m }
+`);
+  t.equal(ev(noRead, rw(0, 4, 10, [1]), eng).reason, 'address-not-allowed read holding:0', 'the read half still needs a rule');
+  const readJit = policy(`  - { id: w, principals: [${TD}/eng/*], devices: [turbine-1], allow: [{ access: write, table: holding, addresses: 0-9 }] }
+  - id: r-jit
+    principals: [${TD}/eng/*]
+    devices: [turbine-1]
+    allow: [{ access: read, table: holding, addresses: 0-999 }]
+    jit: { approvers: [${TD}/ops/shift-lead], maxDuration: 5m }
+`);
+  const rj = ev(readJit, rw(100, 3, 0, [7]), eng);
+  t.equal(rj.ruleId, 'w', 'the write half reports its rule');
+  t.same(rj.obligations?.jit, { ruleId: 'r-jit', approvers: [`${TD}/ops/shift-lead`], maxDurationMs: 300_000, threshold: 1, scope: { reads: [{ table: 'holding', start: 100, count: 3 }], writes: [] } }, 'the read half needs the grant');
+});
+
 t.test('shadow rules are reported, never change the verdict', async (t) => {
   const p = policy(`${setpoint}  - { id: try-deny, mode: shadow, effect: deny, principals: [${TD}/hmi/*], devices: [turbine-1], deny: [{ access: write, table: holding, addresses: 105-109 }] }
   - { id: try-allow, mode: shadow, principals: [${TD}/hmi/line1], devices: [turbine-1], allow: [{ access: write, table: coils, addresses: 0-3 }] }
