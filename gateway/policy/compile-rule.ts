@@ -68,13 +68,20 @@ export function compileRule(src: RuleSource, index: number, ctx: CompileContext)
     denyAll: effect === 'deny' && entrySources.length === 0 && (src.functions ?? []).length === 0,
     jit: src.jit === undefined ? null : compileJit(src, [...at, 'jit'], ctx),
     rate: src.rate === undefined ? null : compileRate(src, [...at, 'rate'], ctx),
+    essential: src.essential === true,
     position: ctx.positionOf(at),
     allowDecision: { effect: 'allow', ruleId: src.id, reason: 'allowed' },
   };
   rule.entries = Object.freeze(entrySources.map((e, j) => compileEntry(e, rule, [...at, entryKey, j], ctx)));
   const obligations = { ...(rule.jit ? { jit: rule.jit } : {}), ...(rule.rate ? { rate: rule.rate } : {}) };
   const hasObligations = rule.jit !== null || rule.rate !== null;
-  rule.allowDecision = Object.freeze({ effect: 'allow', ruleId: src.id, reason: 'allowed', ...(hasObligations ? { obligations: Object.freeze(obligations) } : {}) });
+  rule.allowDecision = Object.freeze({
+    effect: 'allow',
+    ruleId: src.id,
+    reason: 'allowed',
+    ...(hasObligations ? { obligations: Object.freeze(obligations) } : {}),
+    ...(rule.essential ? { essential: true as const } : {}),
+  });
   return Object.freeze(rule);
 }
 
@@ -86,6 +93,7 @@ function checkShape(src: RuleSource, effect: 'allow' | 'deny', at: YamlPath, ctx
   }
   if (effect === 'deny' && src.jit !== undefined) ctx.problem([...at, 'jit'], `rule ${src.id}: jit only applies to allow rules`);
   if (effect === 'deny' && src.rate !== undefined) ctx.problem([...at, 'rate'], `rule ${src.id}: rate only applies to allow rules`);
+  if (effect === 'deny' && src.essential === true) ctx.problem([...at, 'essential'], `rule ${src.id}: essential only applies to allow rules`);
 }
 
 /** SPIFFE ID patterns, or `role:NAME`: the peer carries mbaps role NAME and its ID is one allowed to hold it. */

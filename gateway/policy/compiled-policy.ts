@@ -72,6 +72,11 @@ export interface Decision {
   readonly reason: string;
   readonly obligations?: Obligations;
   readonly shadow?: readonly ShadowResult[];
+  /**
+   * Every rule that granted this allow is `essential: true`: operator control work that a trust downgrade
+   * (read-only, or session end by score) never blocks. Locks, JIT, rate and value limits still apply.
+   */
+  readonly essential?: true;
 }
 
 /** First token of a reason: the stable code. */
@@ -108,6 +113,8 @@ export interface CompiledRule {
   readonly denyAll: boolean;
   readonly jit: JitObligation | null;
   readonly rate: RateObligation | null;
+  /** `essential: true`: its allows are never blocked by a trust downgrade (see Decision.essential). */
+  readonly essential: boolean;
   readonly position: SourcePosition;
   /** The allow decision when this rule alone grants a request (shared, frozen: no allocation per request). */
   readonly allowDecision: Decision;

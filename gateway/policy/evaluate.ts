@@ -62,6 +62,8 @@ interface Acc {
   free: boolean;
   /** A JIT rule granted the function itself: its grant must cover the whole request. */
   jitWhole: boolean;
+  /** Some granting rule is not `essential`: the allow is not essential. */
+  notEssential?: true;
 }
 
 const newAcc = (): Acc => ({ first: null, jit: null, rate: null, jitReads: null, jitWrites: null, free: false, jitWhole: false });
@@ -106,11 +108,13 @@ function decide(allow: RuleSetView, deny: RuleSetView, req: ClassifiedRequest, c
   // Common case: the first contributing rule brought exactly the obligations there are (and a JIT grant, if
   // any, must cover the whole request): its shared decision.
   const sole = acc.jit === (acc.first.jit ? acc.first : null) && acc.rate === (acc.first.rate ? acc.first : null);
-  if (sole && (acc.jit === null || !acc.free)) return acc.first.allowDecision;
+  if (sole && (acc.jit === null || !acc.free) && (!acc.first.essential || !acc.notEssential)) return acc.first.allowDecision;
   const obligations = obligationsOf(acc);
+  // Essential only when every granting rule is: one non-essential register makes the request ordinary.
+  const essential = acc.notEssential ? {} : { essential: true as const };
   return obligations === null
-    ? { effect: 'allow', ruleId: acc.first.id, reason: 'allowed' }
-    : { effect: 'allow', ruleId: acc.first.id, reason: 'allowed', obligations };
+    ? { effect: 'allow', ruleId: acc.first.id, reason: 'allowed', ...essential }
+    : { effect: 'allow', ruleId: acc.first.id, reason: 'allowed', obligations, ...essential };
 }
 
 function obligationsOf(acc: Acc): Obligations | null {
@@ -125,6 +129,7 @@ function obligationsOf(acc: Acc): Obligations | null {
 
 function contribute(acc: Acc, rule: CompiledRule): void {
   if (acc.first === null) acc.first = rule;
+  if (!rule.essential) acc.notEssential = true;
   if (acc.jit === null && rule.jit !== null) acc.jit = rule;
   if (acc.rate === null && rule.rate !== null) acc.rate = rule;
 }

@@ -67,6 +67,7 @@ const rule = {
       },
     },
     rate: { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?/(s|m|h)$' },
+    essential: { type: 'boolean' },
     jit: {
       type: 'object',
       additionalProperties: false,
@@ -102,6 +103,7 @@ const policyTest = {
     expect: { enum: ['allow', 'deny'] },
     rule: { type: ['string', 'null'] },
     reason: { type: 'string' },
+    essential: { type: 'boolean' },
   },
 } as const;
 
@@ -179,6 +181,8 @@ export interface RuleSource {
   readonly functions?: readonly FunctionEntrySource[];
   readonly schedule?: { readonly days?: string | readonly string[]; readonly hours?: string | readonly string[]; readonly tz?: string };
   readonly rate?: string;
+  /** Operator control work a trust downgrade never blocks (still audited, still subject to policy, locks, JIT). */
+  readonly essential?: boolean;
   readonly jit?: { readonly approvers: readonly string[]; readonly maxDuration: string; readonly threshold?: number };
 }
 
@@ -210,6 +214,8 @@ export interface PolicyTestSource extends PolicyRequestSpec {
   readonly expect: 'allow' | 'deny';
   readonly rule?: string | null;
   readonly reason?: string;
+  /** Expect the allow to be (true) or not to be (false) essential. */
+  readonly essential?: boolean;
 }
 
 export type AdminOp = 'sessions' | 'locks' | 'reload' | 'grants' | 'audit';

@@ -38,5 +38,8 @@ function runOne(policy: CompiledPolicy, t: CompiledPolicyTest): string | null {
   if (q.reason !== undefined && decision.reason !== q.reason && !decision.reason.startsWith(`${q.reason} `)) {
     return `${what}: expected reason ${q.reason}, got ${got}`;
   }
+  if (q.essential !== undefined && (decision.essential === true) !== q.essential) {
+    return `${what}: expected ${q.essential ? 'an essential' : 'a non-essential'} allow, got ${got}${decision.essential ? ' essential' : ''}`;
+  }
   return null;
 }

@@ -52,6 +52,11 @@ export interface PolicyVerdict {
     };
     readonly rate?: { readonly ruleId: string; readonly perSecond: number };
   };
+  /**
+   * Every granting rule is `essential: true`: a trust downgrade (read-only, session end by score) never blocks
+   * this request; locks, JIT and rate still do [IEC 62443-3-3 SR 1.1 guidance].
+   */
+  readonly essential?: boolean;
 }
 
 export type GateResult = { readonly effect: 'allow'; readonly grantId?: string } | { readonly effect: 'deny'; readonly reason: string; readonly grantId?: string };
