@@ -1,7 +1,8 @@
 /**
  * Executes one decoded request against the unit's RegisterStore, as the PLC's Modbus task does
- * [MB-APP 6.x state diagrams]: function code → address → value, and nothing is written unless the whole
- * request is valid. Supported: FC 1, 2, 3, 4, 5, 6, 15, 16, 22, 23 (write before read), 24, 43/14 (basic
+ * [MB-APP 6.x state diagrams]: function code (01) → quantity and value (03) → address (02) → execution (04),
+ * and nothing is written unless the whole request is valid. The codec checks quantities and the 16-bit
+ * address space; this handler checks the function code first and the unit's own memory map after. Supported: FC 1, 2, 3, 4, 5, 6, 15, 16, 22, 23 (write before read), 24, 43/14 (basic
  * identification objects). Everything else answers 01. Counters record every register actually written.
  */
 import { decodeRequest, encodeResponse, exceptionPdu } from '../protocols/modbus/index.js';
@@ -19,6 +20,8 @@ const ILLEGAL_FUNCTION = { ok: false, exception: ExceptionCode.IllegalFunction }
 const BIT_TABLE: Record<1 | 2, Table> = { 1: 'coils', 2: 'discrete' };
 const WORD_TABLE: Record<3 | 4, Table> = { 3: 'holding', 4: 'input' };
 const MAX_FIFO = 31;
+/** The function codes this PLC implements; any other answers 01 before its bytes are looked at. */
+const SUPPORTED = new Set([1, 2, 3, 4, 5, 6, 15, 16, 22, 23, 24, 43]);
 
 export const DEFAULT_DEVICE_ID: DeviceIdentification = { vendorName: 'verigate', productCode: 'SIM-PLC', revision: '1.0' };
 
@@ -38,6 +41,8 @@ export function createRequestHandler(deps: RequestHandlerDeps): (unit: number, p
       // Like a Modbus gateway with no such target [MB-APP 7, code 0x0B] — or silence, as configured.
       return deps.scenario.unknownUnit === 'ignore' ? null : exceptionPdu(fc, ExceptionCode.GatewayTargetFailedToRespond);
     }
+    // Function code first [MB-APP 6.x]: an unsupported code is 01 even when its bytes are also malformed.
+    if (!SUPPORTED.has(fc)) return exceptionPdu(fc, ExceptionCode.IllegalFunction);
     const decoded = decodeRequest(pdu);
     if (!decoded.ok) return exceptionPdu(fc, decoded.exception);
     const out = execute(store, decoded.value, device, deps.counters);

@@ -1,8 +1,10 @@
 /**
  * Decoders for the data-access requests (FC 1–6, 15, 16, 22, 23, 24). Each takes the whole PDU (FC first).
- * Check order [MB-APP 6.x state diagrams, as adopted by verigate]: function code (caller) → structure (PDU
- * length, byte count vs length: 03) → address range (address + quantity ≤ 65536: 02) → values and quantity
- * limits (03).
+ * Check order, as in each function's state diagram [MB-APP 6.1–6.18]: function code (caller: 01) → quantity,
+ * byte count and value (03; the PDU's structure — its length against the byte count — is part of the same
+ * first test) → address range (address + quantity ≤ 65536: 02) → execution (the server: 04). So FC3 at
+ * 65500 with quantity 126 is 03, with quantity 100 it is 02. The address against the device's own memory
+ * map is the server's check (02), after ours.
  */
 import { readRegisters, unpackBits, byteCountForBits } from './bits.js';
 import { badAddress, badValue, ok, type DecodeResult } from './decode-result.js';
@@ -37,8 +39,8 @@ function decodeRead(pdu: Buffer, max: number): DecodeResult<{ address: number; q
   if (bad) return badValue(bad);
   const address = pdu.readUInt16BE(1);
   const quantity = pdu.readUInt16BE(3);
-  if (!rangeFits(address, quantity)) return badAddress(`address ${address} + quantity ${quantity} > 65536`);
   if (!quantityIn(quantity, max)) return badValue(`quantity ${quantity} outside 1..${max}`);
+  if (!rangeFits(address, quantity)) return badAddress(`address ${address} + quantity ${quantity} > 65536`);
   return ok({ address, quantity });
 }
 
@@ -52,7 +54,7 @@ export function decodeReadRegisters(pdu: Buffer, fc: 3 | 4): DecodeResult<ReadRe
   return r.ok ? ok({ type: 'read-registers', fc, ...r.value }) : r;
 }
 
-/** FC5 [MB-APP 6.5]: address(2) value(2) with value 0xFF00 or 0x0000 only. */
+/** FC5 [MB-APP 6.5]: address(2) value(2) with value 0xFF00 or 0x0000 only (03, before the address: 02). */
 export function decodeWriteSingleCoil(pdu: Buffer): DecodeResult<WriteSingleCoilRequest> {
   const bad = exactLength(pdu, 5);
   if (bad) return badValue(bad);
@@ -68,16 +70,13 @@ export function decodeWriteSingleRegister(pdu: Buffer): DecodeResult<WriteSingle
   return ok({ type: 'write-single-register', fc: 6, address: pdu.readUInt16BE(1), value: pdu.readUInt16BE(3) });
 }
 
-/** Common head of FC15/FC16: address(2) quantity(2) byteCount(1) data(byteCount). */
+/** Common head of FC15/FC16: address(2) quantity(2) byteCount(1) data(byteCount). Structure only. */
 function decodeMultiHead(pdu: Buffer): DecodeResult<{ address: number; quantity: number; byteCount: number }> {
   if (pdu.length < 6) return badValue(`PDU length ${pdu.length} < 6`);
   const byteCount = pdu.readUInt8(5);
   const bad = exactLength(pdu, 6 + byteCount);
   if (bad) return badValue(`${bad} (byte count ${byteCount})`);
-  const address = pdu.readUInt16BE(1);
-  const quantity = pdu.readUInt16BE(3);
-  if (!rangeFits(address, quantity)) return badAddress(`address ${address} + quantity ${quantity} > 65536`);
-  return ok({ address, quantity, byteCount });
+  return ok({ address: pdu.readUInt16BE(1), quantity: pdu.readUInt16BE(3), byteCount });
 }
 
 /** FC15 [MB-APP 6.11]: quantity 1..1968, byte count = ceil(N/8). */
@@ -87,6 +86,7 @@ export function decodeWriteMultipleCoils(pdu: Buffer): DecodeResult<WriteMultipl
   const { address, quantity, byteCount } = h.value;
   if (!quantityIn(quantity, L.MAX_WRITE_COILS)) return badValue(`quantity ${quantity} outside 1..${L.MAX_WRITE_COILS}`);
   if (byteCount !== byteCountForBits(quantity)) return badValue(`byte count ${byteCount} != ceil(${quantity}/8)`);
+  if (!rangeFits(address, quantity)) return badAddress(`address ${address} + quantity ${quantity} > 65536`);
   return ok({ type: 'write-multiple-coils', fc: 15, address, values: unpackBits(pdu, 6, quantity) });
 }
 
@@ -98,6 +98,7 @@ export function decodeWriteMultipleRegisters(pdu: Buffer): DecodeResult<WriteMul
   const max = L.MAX_WRITE_REGISTERS;
   if (!quantityIn(quantity, max)) return badValue(`quantity ${quantity} outside 1..${max}`);
   if (byteCount !== 2 * quantity) return badValue(`byte count ${byteCount} != 2 x ${quantity}`);
+  if (!rangeFits(address, quantity)) return badAddress(`address ${address} + quantity ${quantity} > 65536`);
   return ok({ type: 'write-multiple-registers', fc: 16, address, values: readRegisters(pdu, 6, quantity) });
 }
 
@@ -116,7 +117,7 @@ export function decodeMaskWrite(pdu: Buffer): DecodeResult<MaskWriteRegisterRequ
 
 /**
  * FC23 [MB-APP 6.17]: readAddress(2) readQty(2) writeAddress(2) writeQty(2) byteCount(1) values.
- * read 1..125, write 1..121, byte count = 2 x writeQty.
+ * read 1..125, write 1..121, byte count = 2 x writeQty (03), then both ranges (02).
  */
 export function decodeReadWrite(pdu: Buffer): DecodeResult<ReadWriteRegistersRequest> {
   if (pdu.length < 10) return badValue(`PDU length ${pdu.length} < 10`);
@@ -127,11 +128,11 @@ export function decodeReadWrite(pdu: Buffer): DecodeResult<ReadWriteRegistersReq
   const readQuantity = pdu.readUInt16BE(3);
   const writeAddress = pdu.readUInt16BE(5);
   const writeQuantity = pdu.readUInt16BE(7);
-  if (!rangeFits(readAddress, readQuantity)) return badAddress(`read range ${readAddress}+${readQuantity} > 65536`);
-  if (!rangeFits(writeAddress, writeQuantity)) return badAddress(`write range ${writeAddress}+${writeQuantity} > 65536`);
   if (!quantityIn(readQuantity, L.MAX_RW_READ_REGISTERS)) return badValue(`read quantity ${readQuantity} outside 1..125`);
   if (!quantityIn(writeQuantity, L.MAX_RW_WRITE_REGISTERS)) return badValue(`write quantity ${writeQuantity} outside 1..121`);
   if (byteCount !== 2 * writeQuantity) return badValue(`byte count ${byteCount} != 2 x ${writeQuantity}`);
+  if (!rangeFits(readAddress, readQuantity)) return badAddress(`read range ${readAddress}+${readQuantity} > 65536`);
+  if (!rangeFits(writeAddress, writeQuantity)) return badAddress(`write range ${writeAddress}+${writeQuantity} > 65536`);
   const values = readRegisters(pdu, 10, writeQuantity);
   return ok({ type: 'read-write-registers', fc: 23, readAddress, readQuantity, writeAddress, values });
 }

@@ -1,6 +1,7 @@
 /**
  * Decoders for the non-data requests: file records (FC20/21), encapsulated interface (FC43), diagnostics
- * (FC8) and the serial-line diagnostics (FC7/11/12/17). Same check order as request-decode-data.ts.
+ * (FC8) and the serial-line diagnostics (FC7/11/12/17). Same check order as request-decode-data.ts: structure,
+ * byte counts and quantities (03) before addresses (02).
  */
 import { readRegisters } from './bits.js';
 import { badAddress, badValue, ok, type DecodeResult } from './decode-result.js';
@@ -44,12 +45,16 @@ function withoutReferenceType(s: RawSub): FileSubRequest {
   return s.values ? { ...base, values: s.values } : base;
 }
 
+/** Quantities (03) before addresses (02), as for the data functions [MB-APP 6.x]. */
 function checkSubs(fc: 20 | 21, subs: RawSub[]): DecodeResult<FileRecordRequest> {
+  if (subs.some((s) => s.recordLength === 0)) return badValue('record length 0');
+  // The response must fit in one PDU: fc, byteCount, then per record length(1) refType(1) data [MB-APP 6.14].
+  const responseLength = 2 + subs.reduce((n, s) => n + 2 + 2 * s.recordLength, 0);
+  if (fc === 20 && responseLength > L.MAX_PDU_LENGTH) return badValue(`response would be ${responseLength} bytes > 253`);
   for (const s of subs) {
     const why = subAddressError(s);
     if (why) return badAddress(why);
   }
-  if (subs.some((s) => s.recordLength === 0)) return badValue('record length 0');
   return ok({ type: 'file-record', fc, subRequests: subs.map(withoutReferenceType) });
 }
 
@@ -63,11 +68,7 @@ export function decodeReadFileRecord(pdu: Buffer): DecodeResult<FileRecordReques
   }
   const subs: RawSub[] = [];
   for (let at = 2; at < pdu.length; at += SUB_HEAD) subs.push(readSubHead(pdu, at));
-  const r = checkSubs(20, subs);
-  // The response must fit in one PDU: fc, byteCount, then per record length(1) refType(1) data [MB-APP 6.14].
-  const responseLength = 2 + subs.reduce((n, s) => n + 2 + 2 * s.recordLength, 0);
-  if (r.ok && responseLength > L.MAX_PDU_LENGTH) return badValue(`response would be ${responseLength} bytes > 253`);
-  return r;
+  return checkSubs(20, subs);
 }
 
 /** FC21 [MB-APP 6.15]: byteCount(1) 0x09..0xFB, then sub-requests each followed by 2 x recordLength bytes. */

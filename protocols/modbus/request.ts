@@ -3,8 +3,9 @@
  *
  * What `decodeRequest` returns (the gateway must *classify* every request, so policy refuses with 0x01):
  * - FC 0 or FC ≥ 0x80, or an empty PDU → `{ ok: false, exception: 01 }`: not a function code at all [MB-APP 5.1].
- * - a known FC whose bytes are structurally wrong → 03; an address range past 65535 → 02; a quantity or value
- *   outside the spec's limits → 03. Check order: FC → structure → address → value [MB-APP 6.x diagrams].
+ * - a known FC whose bytes are structurally wrong, or a quantity, byte count or value outside the spec's
+ *   limits → 03; then an address range past 65535 → 02. Check order: FC (01) → quantity/structure/value (03)
+ *   → address (02) → execution (04, the server's) [MB-APP 6.x state diagrams].
  * - FC 7/8/11/12/17, FC43 with any MEI type, user-defined (65–72, 100–110) and unassigned codes → `ok: true`
  *   (types 'serial-diagnostic', 'diagnostics', 'device-id', 'other'): decoding is not permission; `classify`
  *   labels them and policy answers 0x01.
