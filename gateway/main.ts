@@ -12,6 +12,8 @@ import { ObservabilityServer } from './observability/http-server.js';
 import { startIdentity, type GatewayIdentity } from './gateway-identity.js';
 import { PolicyHolder } from './policy/policy-holder.js';
 import { AuditLog } from './audit/audit-log.js';
+import type { AuditThrottle } from './audit/audit-throttle.js';
+import { startRateBoundedAudit } from './audit/rate-bounded-audit.js';
 import { svidCheckpointSigner } from './audit/checkpoint-signer.js';
 import { SyslogExporter } from './audit/syslog-exporter.js';
 import { readFileSync } from 'node:fs';
@@ -31,6 +33,8 @@ export interface RunningGateway {
   readonly policy: PolicyHolder;
   readonly trust: TrustRuntime;
   readonly audit: AuditLog;
+  /** The rate-bounded sink in front of `audit` for the front doors and the pipeline (tests tick it). */
+  readonly auditThrottle: AuditThrottle;
   readonly identity: GatewayIdentity;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
@@ -61,6 +65,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       values: config.audit.values,
       failurePolicy: config.audit.failurePolicy,
       minFreeBytes: config.audit.minFreeBytes,
+      capacity: { capacityBytes: config.audit.capacityBytes, warnPercent: config.audit.capacityWarnPercent, reserveBytes: config.audit.reserveBytes },
       registry: metrics.registry,
       checkpoint: {
         everyEvents: config.audit.checkpoint.everyEvents,
@@ -115,11 +120,22 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     });
     stops.push(() => trust.close());
     policy.onSwap((next, previous) => trust.onPolicySwap(next, previous));
+    // What peers without rights can make the gateway write is rate-bounded and summarized; authorised events
+    // pass straight through [IEC 62443-3-3 SR 2.9, SR 7.1] (policy, trust and admin events use `audit` itself).
+    const bounded = startRateBoundedAudit({
+      log: audit, now, throttle: config.audit.throttle, denialFlood: config.audit.denialFlood, policy: () => policy.current,
+      lock: (target, by, reason, expiresAt) => trust.lock(target, by, reason, expiresAt),
+      pruneLocks: () => void trust.locks.list(),
+      endSessions: (id, reason) => void sessions.endMatching((s) => s.peer.id === id, reason),
+      registry: metrics.registry, logger,
+    });
+    const auditSink = bounded.throttle;
+    stops.push(() => auditSink.close());
 
     const pipeline = new RequestPipeline({
       policy: () => policy.engine,
       gate: trust,
-      audit,
+      audit: auditSink,
       metrics,
       now,
       onShadow: (e) => logger.info({ shadow: e }, 'shadow rule verdict'),
@@ -131,7 +147,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       verifyPeer: (socket) => identity.verifyPeer(socket),
       tlsErrorReason: (err, socket) => identity.tlsErrorReason(err, socket),
       routes: (unit) => router.route(unit),
-      pipeline, gate: trust, sessions, audit, metrics, now, logger,
+      pipeline, gate: trust, sessions, audit: auditSink, metrics, now, logger,
       maxInFlightPerSession: config.listeners.mbaps.maxInFlightPerSession,
       idleTimeoutMs: () => trust.idleTimeoutMs(),
     });
@@ -140,7 +156,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
 
     let grpcEndpoint: { host: string; port: number } | null = null;
     if (config.listeners.grpc) {
-      const grpc = new GrpcFrontDoor({ identity, router, pipeline, trust, sessions, policy, audit, metrics, now, logger });
+      const grpc = new GrpcFrontDoor({ identity, router, pipeline, trust, sessions, policy, audit: auditSink, metrics, now, logger });
       const port = await grpc.listen(config.listeners.grpc.host, config.listeners.grpc.port);
       grpcEndpoint = { host: config.listeners.grpc.host, port };
       stops.push(() => grpc.close());
@@ -169,7 +185,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     return {
       config,
       endpoints: { mbaps: { host: config.listeners.mbaps.host, port: mbapsAddr.port }, grpc: grpcEndpoint, metrics: metricsEndpoint },
-      sessions, policy, trust, audit, identity, metrics, logger, stop,
+      sessions, policy, trust, audit, auditThrottle: auditSink, identity, metrics, logger, stop,
     };
   } catch (err) {
     await stop();

@@ -14,6 +14,8 @@ export const AUDIT_EVENT_TYPES = [
   'audit.started',
   'audit.recovered',
   'audit.gap',
+  'audit.suppressed',
+  'audit.capacity-warning',
   'session.open',
   'session.close',
   'handshake.rejected',
@@ -82,6 +84,32 @@ export interface RequestDecisionFields<W = AuditWriteRangeInput> {
   readonly shadow?: readonly { readonly ruleId: string; readonly effect: 'allow' | 'deny' }[];
 }
 
+/**
+ * Classes of events an identity without rights can cause at will, rate-bounded by audit-throttle.ts:
+ * `pre-auth` = handshake.rejected (key: source address), `denial` = request.decision with decision deny
+ * (key: identity), `zero-right` = session.open/close of an identity the policy grants nothing (key: identity).
+ */
+export type ThrottleClass = 'pre-auth' | 'denial' | 'zero-right';
+
+export interface SuppressedClassCount {
+  readonly class: ThrottleClass;
+  /** Written individually during the interval. */
+  readonly recorded: number;
+  /** Counted in this summary; = sum of `counts` of this class = sum of `causes`. */
+  readonly suppressed: number;
+  /** Why: over the per-key bound, over the class-wide bound, store past capacity − reserve, event too large. */
+  readonly causes: { readonly perKey: number; readonly perClass: number; readonly reserve: number; readonly oversize: number };
+}
+
+export interface SuppressedCount {
+  readonly class: ThrottleClass;
+  /** Source address or identity; `other` once too many distinct keys or entries were seen. */
+  readonly key: string;
+  /** handshake code, denial outcome/reason, or session event type; `other` on overflow. */
+  readonly reason: string;
+  readonly count: number;
+}
+
 /** Fields per event type. Keys must equal AUDIT_EVENT_TYPES (checked below). */
 export interface AuditEventFields {
   'audit.started': { readonly pid: number; readonly fsync: string; readonly values: 'include' | 'hash'; readonly segmentBytes: number; readonly version?: string };
@@ -95,6 +123,19 @@ export interface AuditEventFields {
   };
   /** Events that could not be written while the log was failing [IEC 62443-3-3 SR 2.10]. */
   'audit.gap': { readonly lost: number; readonly since: string; readonly error: string };
+  /**
+   * Rate-bounded events counted instead of written one by one during [from, to) [IEC 62443-3-3 SR 2.9,
+   * SR 7.1]: per class how many were written individually and how many are counted here (by cause), and the
+   * counts by key (source address / identity) and reason. Nothing is dropped: the counts add up.
+   */
+  'audit.suppressed': {
+    readonly from: string;
+    readonly to: string;
+    readonly classes: readonly SuppressedClassCount[];
+    readonly counts: readonly SuppressedCount[];
+  };
+  /** The audit store crossed its warning threshold of `audit.capacityBytes` [IEC 62443-3-3 SR 2.9]. */
+  'audit.capacity-warning': { readonly usedBytes: number; readonly warnBytes: number; readonly capacityBytes: number; readonly reserveBytes: number };
   'session.open': {
     readonly session: string;
     readonly identity: string;
@@ -165,7 +206,14 @@ export interface ChainFields {
 /** An event as stored in a segment line and handed to exporters. */
 export type AuditRecord = ChainFields & { readonly type: AuditEventType } & Record<string, unknown>;
 
-export type AppendResult = { readonly ok: true; readonly seq: number } | { readonly ok: false; readonly error: string };
+/** What the log itself answers: the event is in the file with `seq`, or it is NOT in the log. */
+export type WriteResult = { readonly ok: true; readonly seq: number } | { readonly ok: false; readonly error: string };
+
+/**
+ * What a sink answers: a WriteResult, or `summarized` — a rate-bounded event was counted for the next
+ * `audit.suppressed` summary instead of being written (audit-throttle.ts); it has no seq of its own.
+ */
+export type AppendResult = WriteResult | { readonly ok: true; readonly seq: null; readonly summarized: true };
 
 /** The small interface the data path receives [DESIGN "Module boundaries"]. */
 export interface AuditSink {

@@ -14,6 +14,7 @@
 import type { Registry } from 'prom-client';
 import type { Checkpoint } from './audit-checkpoint.js';
 import type { AuditRecord } from './audit-events.js';
+import type { CapacityOptions, CapacityStatus } from './audit-budget.js';
 import type { CheckpointSigner } from './checkpoint-signer.js';
 
 export type FsyncPolicy = 'always' | 'never' | 'interval' | number | { readonly intervalMs: number };
@@ -45,7 +46,10 @@ export interface AuditLogOptions {
   readonly failurePolicy?: 'fail-closed' | 'continue';
   /** Warn (log + status().diskLow + metric) when the audit filesystem has less free space [SR 2.9]. */
   readonly minFreeBytes?: number;
+  /** How often free space is checked and the capacity budget re-read from the directory (default 10 s). */
   readonly diskCheckMs?: number;
+  /** Capacity budget of the segment files [SR 2.9]; see audit-budget.ts. None: bounded by the disk only. */
+  readonly capacity?: CapacityOptions;
   /** While failing, retry a write this often even when no events come (default 1000 ms). */
   readonly retryMs?: number;
   readonly logger?: AuditLogger;
@@ -92,4 +96,6 @@ export interface AuditStatus {
   readonly lostEvents: number;
   readonly diskLow: boolean;
   readonly diskFreeBytes: number | null;
+  /** The capacity budget, when one is configured. */
+  readonly capacity: CapacityStatus | null;
 }

@@ -7,7 +7,8 @@
 import { mkdirSync } from 'node:fs';
 import { GatewayError } from '../errors.js';
 import { signCheckpoint, type Checkpoint } from './audit-checkpoint.js';
-import type { AppendResult, AuditEventInput, AuditRecord, AuditSink } from './audit-events.js';
+import type { AuditEventInput, AuditRecord, AuditSink, WriteResult } from './audit-events.js';
+import { AuditBudget, type CapacityStatus } from './audit-budget.js';
 import {
   DEFAULT_FSYNC_INTERVAL_MS,
   DEFAULT_SEGMENT_BYTES,
@@ -47,6 +48,7 @@ export class AuditLog implements AuditSink {
   private checkpointQueued = false;
   private readonly cpFile: CheckpointFile;
   private readonly disk: DiskWatch;
+  private readonly budget: AuditBudget | null;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly subscribers = new Set<AuditSubscriber>();
   private readonly metrics: AuditMetrics | null;
@@ -64,6 +66,9 @@ export class AuditLog implements AuditSink {
     this.metrics?.healthy.set(1);
     this.cpFile = new CheckpointFile(opts.dir);
     this.disk = new DiskWatch(opts.dir, opts.minFreeBytes, this.logger, (b) => this.metrics?.diskFreeBytes.set(b));
+    this.budget = opts.capacity === undefined ? null : new AuditBudget(opts.dir, opts.capacity);
+    this.metrics?.capacityBytes.set(opts.capacity?.capacityBytes ?? 0);
+    this.metrics?.usedBytes.set(this.budget?.usedBytes ?? 0);
   }
 
   static async open(opts: AuditLogOptions): Promise<AuditLog> {
@@ -90,15 +95,31 @@ export class AuditLog implements AuditSink {
       ...(opts.version === undefined ? {} : { version: opts.version }),
     });
     await log.disk.check();
+    log.noteCapacity();
     log.startTimers();
     return log;
   }
 
   /** Synchronous; never throws. `{ ok: false }` means the event is NOT in the log. */
-  append(input: AuditEventInput): AppendResult {
+  append(input: AuditEventInput): WriteResult {
     if (this.closed) return { ok: false, error: 'audit: log is closed' };
     if (this.failure !== null && !this.writeGap()) return this.fail(this.failure!.error, true);
-    return this.writeEvent(input);
+    const r = this.writeEvent(input);
+    if (r.ok) this.noteCapacity();
+    return r;
+  }
+
+  /** The capacity budget now, or null when none is configured. */
+  capacity(): CapacityStatus | null {
+    return this.budget?.status() ?? null;
+  }
+
+  /**
+   * Has the store reached capacity − reserve? Then events of peers without rights are summarized only
+   * (audit-throttle.ts), so the reserve stays for authorised decisions [IEC 62443-3-3 SR 2.9].
+   */
+  reserveReached(): boolean {
+    return this.budget?.reserveReached() ?? false;
   }
 
   /** May the data path go on? false while writes fail under `fail-closed` (the gateway then denies). */
@@ -108,7 +129,10 @@ export class AuditLog implements AuditSink {
   }
 
   status(): AuditStatus {
-    return { writing: this.failure === null && !this.closed, lastError: this.failure?.error ?? null, lostEvents: this.totalLost, diskLow: this.disk.low, diskFreeBytes: this.disk.freeBytes };
+    return {
+      writing: this.failure === null && !this.closed, lastError: this.failure?.error ?? null, lostEvents: this.totalLost,
+      diskLow: this.disk.low, diskFreeBytes: this.disk.freeBytes, capacity: this.capacity(),
+    };
   }
 
   /** Events written but not yet fdatasync'ed (0 under fsync 'always'): the gateway's `audit lag` gauge. */
@@ -183,11 +207,17 @@ export class AuditLog implements AuditSink {
   /** Write and commit one event; a failure is counted by the caller (fail()). */
   private tryWrite(input: AuditEventInput): { ok: true; seq: number } | { ok: false; error: string; lost: boolean } {
     const rec = buildRecord(input, { seq: this.lastSeq + 1, time: this.now(), prev: this.lastHash, values: this.opts.values ?? 'include' });
+    const bytes = Buffer.byteLength(rec.line, 'utf8') + 1;
+    if (this.budget !== null && !this.budget.fits(bytes)) {
+      // A full budget is a full disk: the failure policy applies [IEC 62443-3-3 SR 2.9, SR 2.10].
+      return { ok: false, error: `audit: capacity exhausted (${this.budget.usedBytes} of audit.capacityBytes ${this.budget.opts.capacityBytes} used)`, lost: true };
+    }
     try {
       this.writer.write(rec.line, rec.record.seq);
     } catch (err) {
       return { ok: false, error: `audit: write failed: ${(err as Error).message}`, lost: true };
     }
+    this.budget?.add(bytes);
     this.lastSeq = rec.record.seq;
     this.lastHash = rec.record.hash;
     this.unsynced++;
@@ -208,13 +238,13 @@ export class AuditLog implements AuditSink {
     return synced === null ? { ok: true, seq: rec.record.seq } : { ok: false, error: synced, lost: false };
   }
 
-  private writeEvent(input: AuditEventInput): AppendResult {
+  private writeEvent(input: AuditEventInput): WriteResult {
     const r = this.tryWrite(input);
     return r.ok ? r : this.fail(r.error, r.lost);
   }
 
   /** Record the failure; `lost` false when the event did reach the file (fsync failure). */
-  private fail(error: string, lost: boolean): AppendResult {
+  private fail(error: string, lost: boolean): WriteResult {
     if (this.failure === null) {
       this.failure = { since: this.now(), error, lost: 0 };
       this.logger.error({ error, policy: this.opts.failurePolicy ?? 'fail-closed' }, 'audit: writes failing');
@@ -233,6 +263,7 @@ export class AuditLog implements AuditSink {
   /** After a failure, the first successful write is an audit.gap naming what was lost. */
   private writeGap(): boolean {
     const f = this.failure!;
+    this.budget?.rescan(); // an operator may have archived segments since: their space is free again
     const r = this.tryWrite({ type: 'audit.gap', lost: f.lost, since: f.since, error: f.error });
     if (!r.ok) {
       f.error = r.error;
@@ -285,6 +316,26 @@ export class AuditLog implements AuditSink {
       if (this.failure !== null && !this.closed) this.writeGap();
     });
     if (this.opts.minFreeBytes !== undefined) every(this.opts.diskCheckMs ?? 10_000, () => void this.disk.check());
+    if (this.budget !== null) {
+      every(this.opts.diskCheckMs ?? 10_000, () => {
+        this.budget?.rescan();
+        this.noteCapacity();
+      });
+    }
+  }
+
+  /** Metric, and once per crossing: the warning (log + audit event) and the reserve line (log). */
+  private noteCapacity(): void {
+    const b = this.budget;
+    if (b === null || this.closed) return;
+    this.metrics?.usedBytes.set(b.usedBytes);
+    if (b.crossedReserve()) {
+      this.logger.warn({ ...b.status() }, 'audit: store past capacity − reserve: events of peers without rights are summarized only [IEC 62443-3-3 SR 2.9]');
+    }
+    if (!b.crossedWarning()) return;
+    const s = b.status();
+    this.logger.warn({ ...s }, 'audit: store above its warning threshold [IEC 62443-3-3 SR 2.9]');
+    this.writeEvent({ type: 'audit.capacity-warning', usedBytes: s.usedBytes, warnBytes: s.warnBytes, capacityBytes: s.capacityBytes, reserveBytes: s.reserveBytes });
   }
 
   private syncInBackground(): void {

@@ -128,6 +128,27 @@ export const gatewayConfigSchema = {
         values: { enum: ['include', 'hash'] },
         failurePolicy: { enum: ['fail-closed', 'continue'] },
         minFreeBytes: { type: 'integer', minimum: 0 },
+        // capacity budget of the segment files [IEC 62443-3-3 SR 2.9]; see docs/gateway-yaml.md for the bound
+        capacityBytes: { type: 'integer', minimum: 65536 },
+        capacityWarnPercent: { type: 'integer', minimum: 1, maximum: 100 },
+        reserveBytes: { type: 'integer', minimum: 0 },
+        throttle: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            interval: duration,
+            perKey: { type: 'integer', minimum: 1 },
+            perClass: { type: 'integer', minimum: 1 },
+            maxEventBytes: { type: 'integer', minimum: 512 },
+            maxKeys: { type: 'integer', minimum: 1 },
+            summaryEntries: { type: 'integer', minimum: 1 },
+          },
+        },
+        denialFlood: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { denials: { type: 'integer', minimum: 1 }, within: duration, holdOff: duration, maxHoldOff: duration },
+        },
         checkpoint: {
           type: 'object',
           additionalProperties: false,

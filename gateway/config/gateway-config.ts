@@ -51,6 +51,11 @@ export interface GatewayConfig {
     readonly values: 'include' | 'hash';
     readonly failurePolicy: 'fail-closed' | 'continue';
     readonly minFreeBytes: number;
+    readonly capacityBytes: number;
+    readonly capacityWarnPercent: number;
+    readonly reserveBytes: number;
+    readonly throttle: { intervalMs: number; perKey: number; perClass: number; maxEventBytes: number; maxKeys: number; summaryEntries: number };
+    readonly denialFlood: { denials: number; withinMs: number; holdOffMs: number; maxHoldOffMs: number };
     readonly checkpoint: { everyEvents: number; everyMs: number };
     readonly syslog: { host: string; port: number; format: 'rfc5424' | 'cef'; caFile: string | null; spoolDir: string; spoolMaxBytes: number } | null;
   };
@@ -133,6 +138,23 @@ function buildConfig(raw: Raw, file: string): GatewayConfig {
       values: a.values ?? 'hash',
       failurePolicy: a.failurePolicy ?? 'fail-closed',
       minFreeBytes: a.minFreeBytes ?? 256 * 1024 * 1024,
+      capacityBytes: a.capacityBytes ?? 1024 * 1024 * 1024,
+      capacityWarnPercent: a.capacityWarnPercent ?? 80,
+      reserveBytes: a.reserveBytes ?? 64 * 1024 * 1024,
+      throttle: {
+        intervalMs: ms(a.throttle?.interval, 60_000),
+        perKey: a.throttle?.perKey ?? 5,
+        perClass: a.throttle?.perClass ?? 20,
+        maxEventBytes: a.throttle?.maxEventBytes ?? 1536,
+        maxKeys: a.throttle?.maxKeys ?? 1024,
+        summaryEntries: a.throttle?.summaryEntries ?? 32,
+      },
+      denialFlood: {
+        denials: a.denialFlood?.denials ?? 300,
+        withinMs: ms(a.denialFlood?.within, 10_000),
+        holdOffMs: ms(a.denialFlood?.holdOff, 60_000),
+        maxHoldOffMs: ms(a.denialFlood?.maxHoldOff, 15 * 60_000),
+      },
       checkpoint: { everyEvents: a.checkpoint?.everyEvents ?? 1000, everyMs: ms(a.checkpoint?.every, 60_000) },
       syslog: a.syslog
         ? {
@@ -164,6 +186,12 @@ function checkSemantics(c: GatewayConfig, doc: YamlDocument<Raw>): void {
   const bound = c.listeners.mbaps.device;
   if (bound && !names.has(bound)) {
     problems.push(doc.problemAt(['listeners', 'mbaps', 'device'], `"${bound}" is not a configured device`));
+  }
+  if (c.audit.reserveBytes >= c.audit.capacityBytes) {
+    problems.push(doc.problemAt(['audit', 'reserveBytes'], `audit.reserveBytes (${c.audit.reserveBytes}) must be below audit.capacityBytes (${c.audit.capacityBytes})`));
+  }
+  if (c.audit.denialFlood.holdOffMs > c.audit.denialFlood.maxHoldOffMs) {
+    problems.push(doc.problemAt(['audit', 'denialFlood', 'holdOff'], 'audit.denialFlood.holdOff must not exceed maxHoldOff'));
   }
   if (c.identity.source === 'dev' && !c.identity.dev) {
     problems.push(doc.problemAt(['identity', 'source'], 'identity.source is "dev" but identity.dev is missing'));

@@ -1,0 +1,175 @@
+/**
+ * The rate bound on audit events that a peer WITHOUT rights can cause at will [IEC 62443-3-3 SR 2.9 audit
+ * storage capacity, SR 7.1 DoS protection]. An AuditSink in front of the AuditLog for the front doors and
+ * the request pipeline:
+ * - `pre-auth`: handshake.rejected, keyed by source address (the `addr` of "addr:port"; every `?:0` shares `?`);
+ * - `denial`: request.decision with decision deny, keyed by identity;
+ * - `zero-right`: session.open/close of an identity the policy grants nothing, keyed by identity.
+ * Per interval the first `perKey` events of a key, and at most `perClass` of a class, are written one by one;
+ * the rest are counted and one `audit.suppressed` event per interval reports them by class, key and reason.
+ * Nothing is dropped silently: individual + summarized = what happened. Past capacity − reserve
+ * (audit-budget.ts) these classes are summarized only; a class event larger than `maxEventBytes` is
+ * summarized too, so the bytes per interval have a bound (docs/gateway-yaml.md states it).
+ * Every other event (allowed decisions, locks, grants, …) passes straight through, never throttled.
+ */
+import type { Registry } from 'prom-client';
+import type { AppendResult, AuditEventInput, AuditSink, WriteResult } from './audit-events.js';
+import { createThrottleMetrics, type ThrottleMetrics } from './audit-metrics.js';
+import { SuppressionTally, type Classified, type TallyLimits } from './suppression-tally.js';
+
+export interface ThrottleOptions extends TallyLimits {
+  /** Length of one counting interval; one summary at most per interval. */
+  readonly intervalMs: number;
+  /** A class event whose JSON is longer than this is summarized instead of written (bounds the bytes). */
+  readonly maxEventBytes: number;
+}
+
+/** Injectable periodic timer: tests drive time instead of waiting. */
+export interface ThrottleTimers {
+  every(ms: number, fn: () => void): () => void;
+}
+
+export interface AuditThrottleDeps {
+  readonly log: { append(e: AuditEventInput): WriteResult; healthy(): boolean; reserveReached(): boolean };
+  readonly now: () => number;
+  readonly options: ThrottleOptions;
+  readonly timers?: ThrottleTimers;
+  /** Does the current policy grant this identity nothing at all (no allow rule, no admin operation)? */
+  readonly zeroRight?: (identity: string, role: string | null) => boolean;
+  /** Told of every denial of an identity (before throttling), for the denial-flood guard. */
+  readonly onDenial?: (identity: string, now: number) => void;
+  readonly registry?: Registry;
+}
+
+/** Summaries are kept for sessions opened as zero-right until they close; a bound on that memory. */
+const MAX_TRACKED_SESSIONS = 65_536;
+
+export const SUMMARIZED = Object.freeze({ ok: true, seq: null, summarized: true } as const);
+
+const realTimers: ThrottleTimers = {
+  every(ms, fn) {
+    const t = setInterval(fn, ms);
+    t.unref();
+    return () => clearInterval(t);
+  },
+};
+
+export class AuditThrottle implements AuditSink {
+  private readonly tally: SuppressionTally;
+  private readonly metrics: ThrottleMetrics | null;
+  private readonly zeroRightSessions = new Set<string>();
+  private intervalStart: number;
+  private reportFrom: number;
+  private stopTimer: (() => void) | null = null;
+
+  constructor(private readonly deps: AuditThrottleDeps) {
+    this.tally = new SuppressionTally(deps.options);
+    this.metrics = deps.registry === undefined ? null : createThrottleMetrics(deps.registry);
+    this.intervalStart = this.reportFrom = deps.now();
+  }
+
+  /** Starts the periodic check that writes a summary once an interval has passed even if no event comes. */
+  start(): this {
+    const period = Math.max(1, Math.min(this.deps.options.intervalMs, 1000));
+    this.stopTimer = (this.deps.timers ?? realTimers).every(period, () => this.tick());
+    return this;
+  }
+
+  append(e: AuditEventInput): AppendResult {
+    const now = this.deps.now();
+    this.roll(now);
+    const c = this.classify(e);
+    if (c === null) return this.deps.log.append(e);
+    const r = this.bounded(e, c);
+    // After the event, so the trail reads: the denial that tipped it, then the lock it caused. A denial
+    // because audit is down is the gateway's state, not the identity's doing.
+    if (e.type === 'request.decision' && e.outcome !== 'audit-unavailable') this.deps.onDenial?.(e.identity, now);
+    return r;
+  }
+
+  private bounded(e: AuditEventInput, c: Classified): AppendResult {
+    const forced = this.deps.log.reserveReached() ? 'reserve' : tooLarge(e, this.deps.options.maxEventBytes) ? 'oversize' : null;
+    if (this.tally.admit(c, forced) !== null) {
+      this.metrics?.suppressed.inc({ class: c.cls });
+      return SUMMARIZED;
+    }
+    const r = this.deps.log.append(e);
+    if (!r.ok) this.tally.unrecord(c.cls); // not in the log: the gap counts it as lost, not us as recorded
+    return r;
+  }
+
+  /** The pipeline's fail-closed check goes to the log itself. */
+  healthy(): boolean {
+    return this.deps.log.healthy();
+  }
+
+  /** Writes the summary of a finished interval (if anything was counted). Idempotent for a given clock. */
+  tick(): void {
+    this.roll(this.deps.now());
+  }
+
+  /** Writes what is counted so far (shutdown: the partial interval is reported too), then stops the timer. */
+  close(): void {
+    this.stopTimer?.();
+    this.stopTimer = null;
+    this.summarize(this.deps.now());
+  }
+
+  private roll(now: number): void {
+    if (now - this.intervalStart < this.deps.options.intervalMs) return;
+    this.summarize(now);
+    this.tally.nextInterval();
+    this.intervalStart = now;
+  }
+
+  /** One audit.suppressed event; if it cannot be written its counts are kept for the next try. */
+  private summarize(now: number): void {
+    if (!this.tally.pending) {
+      this.tally.reset();
+      this.reportFrom = now;
+      return;
+    }
+    const { classes, counts } = this.tally.summary();
+    const r = this.deps.log.append({ type: 'audit.suppressed', from: iso(this.reportFrom), to: iso(now), classes, counts });
+    if (!r.ok) return;
+    this.metrics?.summaries.inc();
+    this.tally.reset();
+    this.reportFrom = now;
+  }
+
+  private classify(e: AuditEventInput): Classified | null {
+    switch (e.type) {
+      case 'handshake.rejected':
+        return { cls: 'pre-auth', key: sourceAddress(e.peer), reason: e.code };
+      case 'request.decision':
+        return e.decision === 'deny' ? { cls: 'denial', key: e.identity, reason: firstWord(e.reason) } : null;
+      case 'session.open':
+        if (this.deps.zeroRight?.(e.identity, e.role ?? null) !== true) return null;
+        if (this.zeroRightSessions.size < MAX_TRACKED_SESSIONS) this.zeroRightSessions.add(e.session);
+        return { cls: 'zero-right', key: e.identity, reason: e.type };
+      case 'session.close':
+        return this.zeroRightSessions.delete(e.session) ? { cls: 'zero-right', key: e.identity, reason: e.type } : null;
+      default:
+        return null;
+    }
+  }
+}
+
+/** "addr:port" → addr (IPv6 addresses contain ':' themselves, so cut at the last one). */
+export function sourceAddress(peer: string): string {
+  const at = peer.lastIndexOf(':');
+  return at <= 0 ? peer || '?' : peer.slice(0, at);
+}
+
+function firstWord(reason: string): string {
+  const sp = reason.indexOf(' ');
+  return sp < 0 ? reason : reason.slice(0, sp);
+}
+
+function tooLarge(e: AuditEventInput, max: number): boolean {
+  return Buffer.byteLength(JSON.stringify(e), 'utf8') > max;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
