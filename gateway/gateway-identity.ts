@@ -10,7 +10,8 @@ import type { GatewayConfig } from './config/gateway-config.js';
 import { DevCa } from './identity/dev-ca.js';
 import { DevIssuer } from './identity/dev-issuer.js';
 import { X509Source } from './identity/x509-source.js';
-import { peerIdentityFromSocket, reasonFromTlsError, serverTlsOptions } from './identity/tls-options.js';
+import { peerIdentityFromSocket, serverTlsOptions } from './identity/tls-options.js';
+import { handshakeFailureReason } from './identity/tls-failure-reason.js';
 import type { PeerCheck } from './frontdoor/mbaps-listener.js';
 
 export interface GatewayIdentity {
@@ -18,7 +19,10 @@ export interface GatewayIdentity {
   spiffeId(): string;
   serverTlsOptions(handshakeTimeoutMs?: number): tls.TlsOptions;
   verifyPeer(socket: tls.TLSSocket): PeerCheck;
+  /** Server side: the reason code of a failed client handshake (tls-failure-reason.ts). */
   tlsErrorReason(err: Error, socket?: tls.TLSSocket): string;
+  /** false while the SVID is failed closed: the listeners then offer no TLS identity at all. */
+  available(): boolean;
   onUpdate(handler: () => void): void;
   close(): Promise<void>;
 }
@@ -51,7 +55,8 @@ export async function startIdentity(config: GatewayConfig, logger: Logger): Prom
       const p = r.peer;
       return { ok: true, peer: { id: p.id.toString(), role: p.role, notAfter: p.notAfter, notBefore: p.notBefore, fingerprint256: p.fingerprint256 } };
     },
-    tlsErrorReason: (err, socket) => reasonFromTlsError(err, socket),
+    tlsErrorReason: (err, socket) => handshakeFailureReason(err, socket),
+    available: () => source.state() !== 'failed-closed',
     onUpdate: (handler) => {
       source.on('update', handler);
     },

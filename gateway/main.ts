@@ -24,6 +24,7 @@ import { DeviceRouter } from './frontdoor/device-router.js';
 import { RequestPipeline } from './frontdoor/request-pipeline.js';
 import { MbapsListener } from './frontdoor/mbaps-listener.js';
 import { GrpcFrontDoor } from './frontdoor/grpc-front-door.js';
+import { HandshakeSlots } from './frontdoor/handshake-slots.js';
 import { svidPem } from './identity/x509-svid.js';
 
 export interface RunningGateway {
@@ -142,6 +143,12 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     });
     const mbaps = new MbapsListener({
       host: config.listeners.mbaps.host,
+    // One pending-handshake budget for both TLS listeners: the fds and TLS state it bounds are the process's.
+    const handshakeSlots = new HandshakeSlots({
+      maxPending: config.listeners.maxPendingHandshakes,
+      maxPendingPerSource: config.listeners.maxPendingHandshakesPerSource,
+    });
+    const identityAvailable = (): boolean => identity.available();
       port: config.listeners.mbaps.port,
       tlsOptions: () => identity.serverTlsOptions(config.listeners.mbaps.handshakeTimeoutMs),
       verifyPeer: (socket) => identity.verifyPeer(socket),
@@ -152,11 +159,15 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       idleTimeoutMs: () => trust.idleTimeoutMs(),
     });
     const mbapsAddr = await mbaps.listen();
+      handshake: { slots: handshakeSlots, timeoutMs: config.listeners.mbaps.handshakeTimeoutMs, identityAvailable },
     stops.push(() => mbaps.close());
 
     let grpcEndpoint: { host: string; port: number } | null = null;
     if (config.listeners.grpc) {
-      const grpc = new GrpcFrontDoor({ identity, router, pipeline, trust, sessions, policy, audit: auditSink, metrics, now, logger });
+      const grpc = new GrpcFrontDoor({
+        identity, router, pipeline, trust, sessions, policy, audit: auditSink, metrics, now, logger,
+        handshake: { slots: handshakeSlots, timeoutMs: config.listeners.grpc.handshakeTimeoutMs, identityAvailable },
+      });
       const port = await grpc.listen(config.listeners.grpc.host, config.listeners.grpc.port);
       grpcEndpoint = { host: config.listeners.grpc.host, port };
       stops.push(() => grpc.close());

@@ -151,7 +151,18 @@ export interface AuditEventFields {
     readonly requests?: number;
     readonly durationMs?: number;
   };
-  'handshake.rejected': { readonly peer: string; readonly code: string; readonly detail?: string; readonly spiffeId?: string };
+  'handshake.rejected': {
+    /** `address:port` of the client, captured at TCP accept (also for refusals inside OpenSSL). */
+    readonly peer: string;
+    readonly code: string;
+    readonly detail?: string;
+    /** SPIFFE ID of the presented leaf: verified when `idVerified`, otherwise only what the client claimed. */
+    readonly spiffeId?: string;
+    readonly idVerified?: boolean;
+    /** SHA-256 of the presented leaf certificate (colon-separated upper-case hex), when one was presented. */
+    readonly fingerprint?: string;
+    readonly transport?: 'mbaps' | 'grpc';
+  };
   'request.decision': RequestDecisionFields;
   'jit.requested': {
     readonly grantId: string;

@@ -58,8 +58,15 @@ export const gatewayConfigSchema = {
             maxInFlightPerSession: { type: 'integer', minimum: 1, maximum: 64 },
           },
         },
-        grpc: listener,
+        grpc: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { host: { type: 'string', minLength: 1 }, port, handshakeTimeout: duration },
+        },
         metrics: listener,
+        // connections accepted whose TLS handshake has not completed, over both TLS listeners [IEC 62443-3-3 SR 7.1]
+        maxPendingHandshakes: { type: 'integer', minimum: 1, maximum: 65536 },
+        maxPendingHandshakesPerSource: { type: 'integer', minimum: 1, maximum: 65536 },
       },
     },
     devices: {

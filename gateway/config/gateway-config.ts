@@ -37,8 +37,11 @@ export interface GatewayConfig {
   };
   readonly listeners: {
     readonly mbaps: ListenerConfig & { device: string | null; handshakeTimeoutMs: number; maxInFlightPerSession: number };
-    readonly grpc: ListenerConfig | null;
+    readonly grpc: (ListenerConfig & { handshakeTimeoutMs: number }) | null;
     readonly metrics: ListenerConfig | null;
+    /** Pending (not yet completed) TLS handshakes over both TLS listeners, and per source address. */
+    readonly maxPendingHandshakes: number;
+    readonly maxPendingHandshakesPerSource: number;
   };
   readonly devices: readonly DeviceConfig[];
   readonly policy: { readonly file: string; readonly watch: boolean; readonly shadowFile: string | null };
@@ -112,8 +115,10 @@ function buildConfig(raw: Raw, file: string): GatewayConfig {
         handshakeTimeoutMs: ms(l.mbaps?.handshakeTimeout, 10_000),
         maxInFlightPerSession: l.mbaps?.maxInFlightPerSession ?? 16,
       },
-      grpc: l.grpc ? { host: l.grpc.host ?? '0.0.0.0', port: l.grpc.port ?? 8443 } : null,
+      grpc: l.grpc ? { host: l.grpc.host ?? '0.0.0.0', port: l.grpc.port ?? 8443, handshakeTimeoutMs: ms(l.grpc.handshakeTimeout, 10_000) } : null,
       metrics: l.metrics ? { host: l.metrics.host ?? '127.0.0.1', port: l.metrics.port ?? 9802 } : null,
+      maxPendingHandshakes: l.maxPendingHandshakes ?? 256,
+      maxPendingHandshakesPerSource: l.maxPendingHandshakesPerSource ?? 16,
     },
     devices: (raw.devices as Raw[]).map((d) => ({
       name: d.name,
@@ -186,6 +191,13 @@ function checkSemantics(c: GatewayConfig, doc: YamlDocument<Raw>): void {
   const bound = c.listeners.mbaps.device;
   if (bound && !names.has(bound)) {
     problems.push(doc.problemAt(['listeners', 'mbaps', 'device'], `"${bound}" is not a configured device`));
+  }
+  const l = c.listeners;
+  if (l.maxPendingHandshakesPerSource > l.maxPendingHandshakes) {
+    problems.push(doc.problemAt(['listeners', 'maxPendingHandshakesPerSource'], `listeners.maxPendingHandshakesPerSource (${l.maxPendingHandshakesPerSource}) must not exceed listeners.maxPendingHandshakes (${l.maxPendingHandshakes})`));
+  }
+  for (const [name, timeout] of [['mbaps', l.mbaps.handshakeTimeoutMs], ['grpc', l.grpc?.handshakeTimeoutMs ?? 1]] as const) {
+    if (timeout <= 0) problems.push(doc.problemAt(['listeners', name, 'handshakeTimeout'], 'a handshake timeout must be longer than 0'));
   }
   if (c.audit.reserveBytes >= c.audit.capacityBytes) {
     problems.push(doc.problemAt(['audit', 'reserveBytes'], `audit.reserveBytes (${c.audit.reserveBytes}) must be below audit.capacityBytes (${c.audit.capacityBytes})`));

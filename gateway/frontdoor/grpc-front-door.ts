@@ -24,7 +24,7 @@ import { modbusService } from './grpc-modbus-service.js';
 import { loadVerigateServices } from './grpc-proto.js';
 import { GrpcSessionMap, peerKey } from './grpc-session-map.js';
 import type { PipelineRequest, PipelineResult } from './request-pipeline.js';
-import { SessionGatekeeper, type PeerCheck } from './session-gatekeeper.js';
+import { SessionGatekeeper, type HandshakeBounds, type PeerCheck } from './session-gatekeeper.js';
 import type { SessionRegistry } from './session-registry.js';
 
 export interface GrpcFrontDoorOptions {
@@ -42,6 +42,8 @@ export interface GrpcFrontDoorOptions {
   readonly metrics: GatewayMetrics;
   readonly now: () => number;
   readonly logger?: { info(o: object, m?: string): void; warn(o: object, m?: string): void };
+  /** Handshake deadline and the pending-handshake budget shared with Modbus/TCP Security. */
+  readonly handshake: HandshakeBounds;
 }
 
 /** How often live gRPC sessions are checked against the policy's idle timeout. */
@@ -65,19 +67,20 @@ export class GrpcFrontDoor {
       sessionOf, sessions: opts.sessions, trust: opts.trust, policy: opts.policy, now: opts.now, ...(opts.logger ? { logger: opts.logger } : {}),
     }));
     this.injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    const { identity, trust, sessions, audit, metrics, now, logger } = opts;
+    const { identity, trust, sessions, audit, metrics, now, logger, handshake } = opts;
     this.gatekeeper = new SessionGatekeeper('grpc', {
       verifyPeer: (socket) => identity.verifyPeer(socket),
       tlsErrorReason: (err, socket) => identity.tlsErrorReason(err, socket),
-      gate: trust, sessions, audit, metrics, now, logger,
+      gate: trust, sessions, audit, metrics, now, logger, handshake,
     });
   }
 
   /** Binds host:port (0 = ephemeral) and resolves with the bound port. */
   async listen(host: string, port: number): Promise<number> {
     const server = tls.createServer(this.tlsOptions());
+    // Handshake deadline, pending-handshake caps, failed-closed SVID, and the audit of refused handshakes.
+    this.gatekeeper.watch(server);
     server.on('secureConnection', (socket) => this.accept(socket));
-    server.on('tlsClientError', (err, socket) => this.gatekeeper.handshakeFailed(err, socket));
     this.tlsServer = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e) => reject(new GatewayError('GW_ERR_LISTEN', `frontdoor: gRPC listener cannot bind ${host}:${port}`, { cause: e })));
@@ -105,7 +108,7 @@ export class GrpcFrontDoor {
 
   private tlsOptions(): tls.TlsOptions {
     // gRPC is HTTP/2: without ALPN "h2" Node's http2 server would refuse the connection anyway.
-    return { ...this.opts.identity.serverTlsOptions(), ALPNProtocols: ['h2'] };
+    return { ...this.opts.identity.serverTlsOptions(this.opts.handshake.timeoutMs), ALPNProtocols: ['h2'] };
   }
 
   private accept(socket: tls.TLSSocket): void {

@@ -3,6 +3,7 @@
  * the peer verified as an X.509-SVID before any Modbus byte is read. Like aedes, the listener only accepts and
  * hands each verified duplex to a connection object; the connection owns framing and per-request work.
  * Rotation: `updateSecureContext()` swaps the certificate for new handshakes; live sessions are untouched.
+ * Before the handshake completes every connection is bounded in time and count (handshake-guard.ts).
  */
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
@@ -35,9 +36,9 @@ export class MbapsListener {
 
   async listen(): Promise<AddressInfo> {
     const server = tls.createServer(this.opts.tlsOptions());
+    // Handshake deadline, pending-handshake caps, failed-closed SVID, and the audit of refused handshakes.
+    this.gatekeeper.watch(server);
     server.on('secureConnection', (socket) => this.accept(socket));
-    // Handshake failures: no client certificate, unknown CA, expired… never reach the Modbus layer.
-    server.on('tlsClientError', (err, socket) => this.gatekeeper.handshakeFailed(err, socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>

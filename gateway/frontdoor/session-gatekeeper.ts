@@ -1,13 +1,19 @@
 /**
- * What both front doors do with a fresh TLS connection before any request is read: verify the peer as an
- * X.509-SVID, ask the runtime to admit it (locks, breaches, session limits), then open a Session whose whole
- * life is registered (registry, metrics, audit open/close) and bounded by the peer's SVID NotAfter.
- * A refused peer is audited with its reason code and the socket destroyed.
+ * What both front doors do with a connection before any request is read: bound the handshake in time and
+ * count (handshake-guard.ts), verify the peer as an X.509-SVID, ask the runtime to admit it (locks, breaches,
+ * session limits), then open a Session whose whole life is registered (registry, metrics, audit open/close)
+ * and bounded by the peer's SVID NotAfter. A refused peer is audited as `handshake.rejected` with its reason
+ * code, its address captured at TCP accept and, when it presented one, its certificate's claimed SPIFFE ID and
+ * fingerprint — and the socket is destroyed.
  */
+import type { X509Certificate } from 'node:crypto';
 import type tls from 'node:tls';
 import type { AuditSink } from '../audit/audit-events.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { RuntimeGate, SessionPeer } from '../trust/runtime-gate.js';
+import { HandshakeGuard, type HandshakeTimers } from './handshake-guard.js';
+import type { HandshakeSlots } from './handshake-slots.js';
+import { peerLeaf, presentedCertificate } from './presented-certificate.js';
 import { Session, type SessionTransport } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
 
@@ -22,32 +28,74 @@ export interface GatekeeperDeps {
   readonly metrics: GatewayMetrics;
   readonly now: () => number;
   readonly logger?: { warn(o: object, m?: string): void } | undefined;
+  readonly handshake: HandshakeBounds;
+}
+
+/** Pre-handshake bounds of one listener; `slots` is the budget shared by all TLS listeners. */
+export interface HandshakeBounds {
+  readonly slots: HandshakeSlots;
+  readonly timeoutMs: number;
+  readonly timers?: HandshakeTimers;
+  /** false while the gateway's own SVID is failed closed. */
+  readonly identityAvailable?: () => boolean;
+}
+
+interface Rejection {
+  readonly peer: string;
+  readonly code: string;
+  readonly detail: string;
+  /** The presented leaf, when there was one. */
+  readonly leaf?: X509Certificate | null;
+  /** The SPIFFE ID once verified (admission refusals); otherwise the leaf's claim is reported as unverified. */
+  readonly verifiedId?: string;
 }
 
 /** An extra transport-specific condition (e.g. gRPC needs ALPN h2); null = fine. */
 export type ExtraCheck = (socket: tls.TLSSocket, peer: SessionPeer) => { reason: string; detail: string } | null;
 
 export class SessionGatekeeper {
-  constructor(private readonly transport: SessionTransport, private readonly deps: GatekeeperDeps) {}
+  private readonly guard: HandshakeGuard;
+
+  constructor(private readonly transport: SessionTransport, private readonly deps: GatekeeperDeps) {
+    const pending = deps.metrics.pendingHandshakes;
+    this.guard = new HandshakeGuard({
+      ...deps.handshake,
+      refused: (r) => this.rejected({ peer: r.peer.remote, code: r.code, detail: r.detail, leaf: r.leaf }),
+      pendingChanged: (delta) => pending.inc({ transport }, delta),
+    });
+  }
+
+  /** Installs the pre-handshake guard and the audit of failed handshakes on a listener (before listen()). */
+  watch(server: tls.Server): void {
+    this.guard.attach(server);
+    // Handshake failures: no client certificate, unknown CA, expired… never reach the protocol layer.
+    server.on('tlsClientError', (err, socket) => this.handshakeFailed(err, socket));
+  }
 
   /** Verifies and admits; returns the live, registered session, or null when the peer was refused. */
   open(socket: tls.TLSSocket, remote: string, extra?: ExtraCheck): Session | null {
     socket.on('error', () => socket.destroy());
+    if (this.guard.settle(socket) === null) return null; // over its deadline, or our SVID failed closed
     const check = this.deps.verifyPeer(socket);
-    if (!check.ok) return this.refuse(socket, remote, check.reason, check.detail);
+    if (!check.ok) return this.refuse(socket, { peer: remote, code: check.reason, detail: check.detail, leaf: peerLeaf(socket) });
+    const verified = { leaf: peerLeaf(socket), verifiedId: check.peer.id };
     const more = extra?.(socket, check.peer);
-    if (more) return this.refuse(socket, remote, more.reason, more.detail, check.peer.id);
+    if (more) return this.refuse(socket, { peer: remote, code: more.reason, detail: more.detail, ...verified });
     const now = this.deps.now();
     const admit = this.deps.gate.admit(check.peer, now);
-    if (!admit.ok) return this.refuse(socket, remote, admit.reason, `identity ${check.peer.id} not admitted`, check.peer.id);
+    if (!admit.ok) return this.refuse(socket, { peer: remote, code: admit.reason, detail: `identity ${check.peer.id} not admitted`, ...verified });
     const session = new Session(this.transport, check.peer, remote, now, () => socket.destroy());
     this.track(socket, session);
     return session;
   }
 
-  /** For the listener's `tlsClientError`: OpenSSL refused the handshake (no cert, unknown CA, expired…). */
-  handshakeFailed(err: Error, socket: tls.TLSSocket): void {
-    this.rejected(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, this.deps.tlsErrorReason(err, socket), err.message);
+  /** The listener's `tlsClientError`: OpenSSL refused the handshake (no cert, unknown CA, version, …). */
+  private handshakeFailed(err: Error, socket: tls.TLSSocket): void {
+    // With a 'tlsClientError' listener Node leaves the socket open (e.g. on its handshake timeout): close it.
+    socket.destroy();
+    const conn = this.guard.failed(socket);
+    if (conn === null) return; // the guard refused this connection itself and has reported it
+    this.rejected({ peer: conn.peer.remote, code: this.deps.tlsErrorReason(err, socket), detail: err.message, leaf: conn.leaf });
   }
 
   private track(socket: tls.TLSSocket, session: Session): void {
@@ -74,16 +122,23 @@ export class SessionGatekeeper {
     });
   }
 
-  private refuse(socket: tls.TLSSocket, remote: string, code: string, detail: string, spiffeId?: string): null {
-    this.rejected(remote, code, detail, spiffeId);
+  private refuse(socket: tls.TLSSocket, r: Rejection): null {
     socket.destroy();
+    this.rejected(r);
     return null;
   }
 
-  private rejected(peer: string, code: string, detail: string, spiffeId?: string): void {
+  private rejected(r: Rejection): void {
+    const { peer, code, detail } = r;
+    const cert = presentedCertificate(r.leaf);
+    const spiffeId = r.verifiedId ?? cert?.spiffeId;
+    const evidence = {
+      ...(spiffeId ? { spiffeId, idVerified: r.verifiedId !== undefined } : {}),
+      ...(cert ? { fingerprint: cert.fingerprint } : {}),
+    };
     this.deps.metrics.handshakeRejections.inc({ reason: code });
-    this.deps.audit.append({ type: 'handshake.rejected', peer, code, detail, ...(spiffeId ? { spiffeId } : {}) });
-    this.deps.logger?.warn({ peer, code, detail, transport: this.transport }, 'client rejected');
+    this.deps.audit.append({ type: 'handshake.rejected', peer, code, detail, transport: this.transport, ...evidence });
+    this.deps.logger?.warn({ peer, code, detail, transport: this.transport, ...evidence }, 'client rejected');
   }
 }
 

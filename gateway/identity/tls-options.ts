@@ -158,6 +158,11 @@ const CODE_REASONS: Readonly<Record<string, RejectReason>> = {
   ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: 'untrusted-chain',
 };
 
+/** The certificate-verification reason an OpenSSL / Node error code stands for, if it is one. */
+export function certificateReasonForCode(code: string): RejectReason | undefined {
+  return Object.hasOwn(CODE_REASONS, code) ? CODE_REASONS[code] : undefined;
+}
+
 /**
  * Maps a TLS error (client 'error', server 'tlsClientError') to a RejectReason. Pass the server-side
  * socket too: after a verify failure Node keeps the OpenSSL code in `socket.authorizationError`.

@@ -18,6 +18,7 @@ export class GatewayMetrics {
   readonly latency: Histogram<'device'>;
   readonly sessions: Gauge<'transport'>;
   readonly handshakeRejections: Counter<'reason'>;
+  readonly pendingHandshakes: Gauge<'transport'>;
   readonly policyReloads: Counter<'result'>;
   private sources: MetricsSources = {};
 
@@ -40,8 +41,14 @@ export class GatewayMetrics {
     this.sessions = new Gauge({ name: 'verigate_sessions', help: 'Live client sessions', labelNames: ['transport'], registers });
     this.handshakeRejections = new Counter({
       name: 'verigate_handshake_rejections_total',
-      help: 'Client handshakes refused, by SPIFFE verification reason code',
+      help: 'Client connections refused before a session opened, by reason code (TLS, SPIFFE, capacity, admission)',
       labelNames: ['reason'],
+      registers,
+    });
+    this.pendingHandshakes = new Gauge({
+      name: 'verigate_handshakes_pending',
+      help: 'TLS connections accepted whose handshake has not completed yet, by listener',
+      labelNames: ['transport'],
       registers,
     });
     this.policyReloads = new Counter({

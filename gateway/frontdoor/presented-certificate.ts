@@ -1,0 +1,40 @@
+/**
+ * Evidence about the certificate a refused client presented [IEC 62443-3-3 SR 2.8: who]: the SPIFFE ID its
+ * leaf CLAIMS and the leaf's SHA-256 fingerprint. For a refused chain the ID is unauthenticated — it is what
+ * the attacker wrote — so the event also says whether it was verified; the fingerprint identifies the exact
+ * certificate for the investigation (and for blocking it) either way.
+ * Hostile input: a malformed leaf yields the fingerprint only; never throws.
+ */
+import type { X509Certificate } from 'node:crypto';
+import type tls from 'node:tls';
+import { readCertFields } from '../identity/cert-fields.js';
+import { tryParseSpiffeId } from '../identity/spiffe-id.js';
+
+export interface PresentedCertificate {
+  /** The first URI SAN that is a syntactically valid SPIFFE ID, as presented (not necessarily verified). */
+  readonly spiffeId?: string;
+  /** SHA-256 of the leaf DER, colon-separated upper-case hex (node:crypto's `fingerprint256`). */
+  readonly fingerprint: string;
+}
+
+export function presentedCertificate(leaf: X509Certificate | null | undefined): PresentedCertificate | null {
+  if (!leaf) return null;
+  let fingerprint: string;
+  try {
+    fingerprint = leaf.fingerprint256;
+  } catch {
+    return null;
+  }
+  const uris = readCertFields(leaf.raw)?.uriSans ?? [];
+  const spiffeId = uris.find((u) => tryParseSpiffeId(u).ok);
+  return spiffeId === undefined ? { fingerprint } : { spiffeId, fingerprint };
+}
+
+/** The leaf a live TLS socket's peer presented, or null (none, or the TLS state is already gone). */
+export function peerLeaf(socket: tls.TLSSocket): X509Certificate | null {
+  try {
+    return socket.getPeerX509Certificate() ?? null;
+  } catch {
+    return null;
+  }
+}

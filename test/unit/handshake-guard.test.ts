@@ -1,0 +1,215 @@
+/**
+ * The pre-handshake guard on a real tls.Server over loopback, with the deadline driven by fake timers:
+ * absolute deadline (not reset by traffic), global and per-source caps, slots freed on completion and on
+ * close, refusal while the gateway identity is unavailable, each refusal reported once with the address
+ * captured at accept. Plus the slot bookkeeping alone.
+ */
+import t from 'tap';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { HandshakeGuard, type GuardRefusal, type HandshakeTimers } from '../../gateway/frontdoor/handshake-guard.js';
+import { HandshakeSlots } from '../../gateway/frontdoor/handshake-slots.js';
+import { serverTlsOptions } from '../../gateway/identity/tls-options.js';
+import { derToPem } from '../../gateway/identity/x509-svid.js';
+import { makePki, TD } from '../helpers/pki.js';
+
+class FakeTimers implements HandshakeTimers {
+  private now = 0;
+  private seq = 0;
+  private readonly due = new Map<number, { at: number; fn: () => void }>();
+  set(fn: () => void, ms: number): unknown {
+    const id = ++this.seq;
+    this.due.set(id, { at: this.now + ms, fn });
+    return id;
+  }
+  clear(h: unknown): void {
+    this.due.delete(h as number);
+  }
+  armed(): number {
+    return this.due.size;
+  }
+  advance(ms: number): void {
+    this.now += ms;
+    for (const [id, d] of [...this.due]) {
+      if (d.at > this.now) continue;
+      this.due.delete(id);
+      d.fn();
+    }
+  }
+}
+
+const pki = await makePki();
+const serverSvid = await pki.mint(`spiffe://${TD}/gateway`);
+const client = await pki.mint(`spiffe://${TD}/hmi/line1`);
+const clientPem = { cert: client.chain.map((c) => c.toString()).join(''), key: derToPem(client.keyDer, 'PRIVATE KEY') };
+
+interface Rig {
+  port: number;
+  timers: FakeTimers;
+  slots: HandshakeSlots;
+  refusals: GuardRefusal[];
+  failures: string[];
+  served: string[];
+  setIdentity(ok: boolean): void;
+}
+
+async function rig(t: Tap.Test, limits = { maxPending: 8, maxPendingPerSource: 3 }, timeoutMs = 1000): Promise<Rig> {
+  const timers = new FakeTimers();
+  const slots = new HandshakeSlots(limits);
+  const refusals: GuardRefusal[] = [];
+  const failures: string[] = [];
+  const served: string[] = [];
+  let identityOk = true;
+  const guard = new HandshakeGuard({ slots, timeoutMs, timers, identityAvailable: () => identityOk, refused: (r) => refusals.push(r) });
+  const server = tls.createServer(serverTlsOptions(serverSvid, pki.bundles, { handshakeTimeoutMs: 60_000 }));
+  guard.attach(server);
+  const live = new Set<tls.TLSSocket>();
+  server.on('secureConnection', (s) => {
+    const peer = guard.settle(s);
+    if (!peer) return;
+    served.push(peer.remote);
+    live.add(s);
+    s.on('error', () => {});
+    s.on('close', () => live.delete(s));
+    s.on('data', (d) => s.write(d));
+  });
+  server.on('tlsClientError', (err, s) => {
+    s.destroy();
+    const f = guard.failed(s);
+    if (f) failures.push(`${f.peer.remote} ${(err as { code?: string }).code ?? err.message}`);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(async () => {
+    for (const s of live) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+  return { port: (server.address() as AddressInfo).port, timers, slots, refusals, failures, served, setIdentity: (ok) => (identityOk = ok) };
+}
+
+function rawConnect(port: number, localAddress = '127.0.0.1'): Promise<{ sock: net.Socket; localPort: number; closed: Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ port, host: '127.0.0.1', localAddress });
+    sock.on('error', () => {});
+    const closed = new Promise<void>((r) => sock.once('close', () => r()));
+    sock.once('connect', () => resolve({ sock, localPort: sock.localPort ?? -1, closed }));
+    sock.once('error', reject);
+  });
+}
+
+/** Resolves when `cond` holds (the server side runs in the same process: a few event-loop turns). */
+async function until(what: string, cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+t.test('slots: global and per-source caps, release, no negative counts', async (t) => {
+  const s = new HandshakeSlots({ maxPending: 3, maxPendingPerSource: 2 });
+  t.same(s.tryAcquire('a'), { ok: true });
+  t.same(s.tryAcquire('a'), { ok: true });
+  t.same(s.tryAcquire('a'), { ok: false, cap: 'per-source' });
+  t.same(s.tryAcquire('b'), { ok: true });
+  t.same(s.tryAcquire('c'), { ok: false, cap: 'global' });
+  t.equal(s.pending(), 3);
+  s.release('a');
+  t.equal(s.pendingFrom('a'), 1);
+  t.same(s.tryAcquire('c'), { ok: true });
+  for (const k of ['a', 'b', 'c', 'c', 'zzz']) s.release(k);
+  t.equal(s.pending(), 0, 'releasing an unknown source does not go negative');
+  t.equal(s.sources(), 0, 'no entries left behind');
+});
+
+t.test('an idle connection is destroyed at the deadline, reported once with its address', async (t) => {
+  const r = await rig(t);
+  const { sock, localPort, closed } = await rawConnect(r.port);
+  await until('pending', () => r.slots.pending() === 1);
+  r.timers.advance(999);
+  await new Promise((res) => setTimeout(res, 20));
+  t.notOk(sock.destroyed, 'still open before the deadline');
+  r.timers.advance(1);
+  await closed;
+  t.equal(r.refusals.length, 1);
+  t.match(r.refusals[0], { code: 'handshake-timeout', peer: { address: '127.0.0.1', port: localPort, remote: `127.0.0.1:${localPort}` } });
+  await until('slot freed', () => r.slots.pending() === 0);
+  await new Promise((res) => setTimeout(res, 20));
+  t.same(r.failures, [], 'the ECONNRESET echo of our own destroy is not reported again');
+});
+
+t.test('the deadline is absolute: bytes arriving do not extend it', async (t) => {
+  const r = await rig(t);
+  const { sock, closed } = await rawConnect(r.port);
+  // The first bytes of a TLS ClientHello record header, one at a time: a slow drip.
+  for (const b of [0x16, 0x03, 0x01]) {
+    sock.write(Buffer.from([b]));
+    r.timers.advance(400);
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  await closed;
+  t.match(r.refusals, [{ code: 'handshake-timeout' }], 'destroyed at 1000 ms although a byte came every 400 ms');
+});
+
+t.test('per-source and global caps refuse at once; other sources still get in', async (t) => {
+  const r = await rig(t, { maxPending: 5, maxPendingPerSource: 3 });
+  const flood = [];
+  for (let i = 0; i < 3; i++) flood.push(await rawConnect(r.port));
+  await until('3 pending', () => r.slots.pending() === 3);
+  const over = await rawConnect(r.port);
+  await over.closed;
+  t.match(r.refusals, [{ code: 'handshake-capacity', detail: /from 127\.0\.0\.1.*PerSource/ }]);
+  const other = [await rawConnect(r.port, '127.0.0.2'), await rawConnect(r.port, '127.0.0.3')];
+  await until('5 pending', () => r.slots.pending() === 5);
+  const overGlobal = await rawConnect(r.port, '127.0.0.4');
+  await overGlobal.closed;
+  t.match(r.refusals[1], { code: 'handshake-capacity', detail: /5 handshakes already pending \(listeners.maxPendingHandshakes\)/, peer: { address: '127.0.0.4' } });
+  t.equal(r.slots.pending(), 5, 'refused connections never held a slot');
+  // Closing from the client side gives the slots back.
+  for (const c of [...flood, ...other]) c.sock.destroy();
+  await until('all released', () => r.slots.pending() === 0);
+  t.equal(r.timers.armed(), 0, 'no deadline left armed');
+});
+
+t.test('a completed handshake frees its slot and is never cut by the deadline', async (t) => {
+  const r = await rig(t);
+  const c = tls.connect({ host: '127.0.0.1', port: r.port, ...clientPem, ca: pki.bundles.allAuthoritiesPem(), checkServerIdentity: () => undefined });
+  c.on('error', () => {});
+  await new Promise<void>((res) => c.once('secureConnect', () => res()));
+  await until('served', () => r.served.length === 1);
+  t.equal(r.slots.pending(), 0);
+  t.equal(r.timers.armed(), 0);
+  r.timers.advance(10_000);
+  const echo = await new Promise<string>((res) => {
+    c.once('data', (d) => res(String(d)));
+    c.write('ping');
+  });
+  t.equal(echo, 'ping', 'the session works after the deadline would have passed');
+  c.destroy();
+});
+
+t.test('while the gateway identity is unavailable nothing is accepted; afterwards it is', async (t) => {
+  const r = await rig(t);
+  r.setIdentity(false);
+  const { closed } = await rawConnect(r.port);
+  await closed;
+  t.match(r.refusals, [{ code: 'gateway-identity-unavailable' }]);
+  t.equal(r.slots.pending(), 0);
+  r.setIdentity(true);
+  const c = tls.connect({ host: '127.0.0.1', port: r.port, ...clientPem, ca: pki.bundles.allAuthoritiesPem(), checkServerIdentity: () => undefined });
+  c.on('error', () => {});
+  await new Promise<void>((res) => c.once('secureConnect', () => res()));
+  await until('served', () => r.served.length === 1);
+  c.destroy();
+});
+
+t.test('an OpenSSL-level refusal is reported by the caller with the captured address', async (t) => {
+  const r = await rig(t);
+  const { sock, localPort, closed } = await rawConnect(r.port);
+  sock.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  await closed;
+  await until('failure', () => r.failures.length === 1);
+  t.equal(r.failures[0], `127.0.0.1:${localPort} ERR_SSL_HTTP_REQUEST`);
+  t.same(r.refusals, []);
+  t.equal(r.slots.pending(), 0);
+});
