@@ -1,17 +1,23 @@
 /**
  * What normal looks like for one identity (or identity × device), learned from its own traffic, and how far
- * the present departs from it [NIST SP 800-207 3.3.1: contextual, history-aware trust algorithm].
- * Signals, each a DecayingLevel in [0, 1]:
- * - rate: requests in the current second far above the learned per-second mean (mean + 4σ);
- * - drift: CUSUM over closed seconds accumulates small excesses, so a slow ramp counts (Page's CUSUM, k = 0.5σ);
- * - writes: the recent share of writes above the learned share;
- * - denials: the recent share of denied requests;
- * - novelty: first access (after warm-up) to a 16-register block never touched before;
- * - offHours: activity in an hour of day the identity was never seen in (after warm-up).
- * Nothing is learned while the identity is in breach (`learning = false`): an attacker cannot teach the
- * baseline that an attack is normal.
+ * the present departs from it [NIST SP 800-207 3.3.1: contextual, history-aware trust algorithm]. The numbers
+ * are documented in docs/zero-trust.md ("Trust score"); keep them in step.
+ *
+ * Every signal is a DecayingLevel in [0, 1] (τ = 30 s), and all evidence is time-weighted: counts are
+ * DecayingSums with the same τ, so a lone request minutes after a burst is judged on its own [IEC 62443-3-3
+ * SR 1.1 guidance: an operator's control action must not be blocked by the security layer].
+ * - rate, drift: requests per ACTIVE second against the habitual batch (rate-profile.ts);
+ * - writes: decayed writes beyond what the learned write share predicts, beyond a free allowance;
+ * - denials: decayed denials beyond 10 % of decayed requests, beyond a free allowance;
+ * - novelty: decayed count of 16-register blocks never touched before, and of non-register function codes
+ *   (diagnostics, file records, device id, user-defined, unknown) never used before;
+ * - offHours: activity in an hour of day the identity was never seen in (once watched for a full day).
+ * Requests a JIT grant covered (`sanctioned`) feed only rate and drift: an approver vouched for what they
+ * touch, not for how fast. Nothing is learned while the identity is in breach (`learning = false`): an
+ * attacker cannot teach the baseline that an attack is normal.
  */
-import { DecayingLevel, Ewma } from './decaying-level.js';
+import { DecayingLevel, DecayingSum, Ewma } from './decaying-level.js';
+import { RateProfile } from './rate-profile.js';
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 import { isMutating } from '../../protocols/modbus/classify.js';
 
@@ -19,122 +25,175 @@ export const SIGNALS = ['rate', 'drift', 'writes', 'denials', 'novelty', 'offHou
 export type Signal = (typeof SIGNALS)[number];
 
 export interface BaselineOptions {
-  /** Closed seconds before rate/drift judge anything. */
+  /** Learned ACTIVE seconds (seconds with traffic) before rate, drift and writes judge anything. */
   readonly warmupSeconds: number;
   /** Requests before novelty and off-hours judge anything. */
   readonly warmupRequests: number;
-  /** Decay of every signal (ms). */
+  /** Decay of every signal and of the short-term evidence counts (ms). */
   readonly tauMs: number;
 }
 
+/** How a request came out, beyond allow/deny: what the trust layer itself knows about it. */
+export interface ObserveContext {
+  /** Covered by an active JIT grant: not evidence for writes or novelty. */
+  readonly sanctioned?: boolean;
+}
+
 export const DEFAULT_BASELINE: BaselineOptions = { warmupSeconds: 30, warmupRequests: 200, tauMs: 30_000 };
-const MAX_CATCH_UP_SECONDS = 3600;
-/** Shares (writes, denials) are judged only after this many requests. */
-const MIN_SHARE_REQUESTS = 20;
+
+/** Decayed writes beyond the learned share that are always free (a series of setpoints, alarm acks). */
+export const WRITE_FREE = 12;
+export const WRITE_SPAN = 10;
+/**
+ * The learned write share: a mean over active seconds of each second's write share (α = 0.01, a running mean
+ * for the first 100), so a burst teaches it at most 1 % per second.
+ */
+const WRITE_SHARE_ALPHA = 0.01;
+/** The habitual write burst adapts by this fraction of the gap, at most once per second, forgets in ~1 h. */
+const WRITE_HABIT_ALPHA = 0.05;
+const WRITE_HABIT_TAU_MS = 3_600_000;
+/** A few refusals are normal (a mistyped setpoint); a sustained share of them is probing. */
+export const DENIAL_FREE = 5;
+export const DENIAL_SHARE = 0.1;
+export const DENIAL_SPAN = 10;
+/** Fresh 16-register blocks that are free within τ (a new screen or two); beyond, a sweep. */
+export const NOVELTY_FREE = 6;
+export const NOVELTY_SPAN = 12;
+/** A function code (or FC8 sub-function / FC43 MEI type) never used before weighs this many fresh blocks. */
+export const NOVEL_FUNCTION_BLOCKS = 8;
+const REGISTER_KINDS: ReadonlySet<string> = new Set(['read', 'write', 'read-write']);
+/** Hours of day are judged only once the identity has been watched for a whole day. */
+const OFF_HOURS_AFTER_MS = 24 * 3_600_000;
 
 export class BehaviourBaseline {
   readonly levels: Record<Signal, DecayingLevel>;
-  private readonly perSecond = new Ewma(0.05);
-  private readonly writeShareLong = new Ewma(0.01, 0);
-  private readonly writeShareShort = new Ewma(0.1, 0);
-  private readonly denialShort = new Ewma(0.05, 0);
-  private second = -1;
-  private count = 0;
-  /** False once any request of the open second arrived in breach: that second is then never learned. */
+  private readonly rateProfile: RateProfile;
+  private readonly requestsShort: DecayingSum;
+  private readonly writesShort: DecayingSum;
+  private readonly denialsShort: DecayingSum;
+  private readonly fresh: DecayingSum;
+  private readonly writeShare = new Ewma(WRITE_SHARE_ALPHA, undefined, true);
+  /** The open second of the write-share learner: its writes, requests, and whether all of it was learnable. */
+  private shareSecond = -1;
+  private secondWrites = 0;
+  private secondRequests = 0;
   private secondLearning = true;
-  private cusum = 0;
+  private writeHabit = 0;
+  private writeHabitAt = -1;
   private requests = 0;
+  private firstSeen = -1;
   private readonly blocks = new Set<string>();
+  private readonly functions = new Set<string>();
   private readonly hours = new Uint32Array(24);
 
   constructor(private readonly opts: BaselineOptions = DEFAULT_BASELINE) {
     this.levels = Object.fromEntries(SIGNALS.map((s) => [s, new DecayingLevel(opts.tauMs)])) as Record<Signal, DecayingLevel>;
+    this.rateProfile = new RateProfile(opts.warmupSeconds, this.levels.rate, this.levels.drift);
+    this.requestsShort = new DecayingSum(opts.tauMs);
+    this.writesShort = new DecayingSum(opts.tauMs);
+    this.denialsShort = new DecayingSum(opts.tauMs);
+    this.fresh = new DecayingSum(opts.tauMs);
   }
 
-  observe(req: ClassifiedRequest, device: string, denied: boolean, now: number, learning: boolean): void {
-    this.advanceTo(Math.floor(now / 1000), learning, now);
-    this.secondLearning &&= learning;
-    this.count++;
+  observe(req: ClassifiedRequest, device: string, denied: boolean, now: number, learning: boolean, ctx: ObserveContext = {}): void {
+    if (this.firstSeen < 0) this.firstSeen = now;
     this.requests++;
-    this.judgeRate(now);
-    const isWrite = isMutating(req) ? 1 : 0;
-    this.writeShareShort.push(isWrite);
-    this.denialShort.push(denied ? 1 : 0);
-    if (learning) this.writeShareLong.push(isWrite);
-    // Generous margin: a burst of operator setpoints is normal control work [IEC 62443-3-3 SR 1.1]; a read-mostly
-    // identity turning into a writer is not.
-    const excessWrites = this.writeShareShort.mean - this.writeShareLong.mean - 0.3;
-    if (this.requests >= MIN_SHARE_REQUESTS && excessWrites > 0) this.levels.writes.bump(Math.min(1, excessWrites * 1.5), now);
-    // A few refusals are normal (a mistyped setpoint); a sustained share of them is probing.
-    if (this.requests >= MIN_SHARE_REQUESTS && this.denialShort.mean > 0.2) {
-      this.levels.denials.bump(Math.min(1, (this.denialShort.mean - 0.2) / 0.6), now);
+    this.rateProfile.onRequest(now, learning);
+    if (!ctx.sanctioned) {
+      this.judgeWrites(isMutating(req), now, learning);
+      this.judgeNovelty(req, device, now, learning);
     }
-    this.judgeNovelty(req, device, now, learning);
+    this.judgeDenials(denied, now);
     this.judgeHour(now, learning);
   }
 
-  /** Closes the seconds between the last request and now; empty seconds count as zero requests. */
-  private advanceTo(second: number, learning: boolean, now: number): void {
-    if (this.second < 0) this.second = second;
-    const gap = Math.min(second - this.second, MAX_CATCH_UP_SECONDS);
-    // A second is learned only if nothing in it (nor the identity now) was in breach.
-    const learnClosed = this.secondLearning && learning;
-    for (let i = 0; i < gap; i++) {
-      // Evidence is dated to the second it belongs to, so it has decayed by the time a late request looks.
-      this.closeSecond(i === 0 ? this.count : 0, learnClosed, Math.min(now, (this.second + i + 1) * 1000));
-    }
-    if (second > this.second) {
-      this.second = second;
-      this.count = 0;
+  /** Decayed writes beyond what the learned share predicts and beyond the free allowance. */
+  private judgeWrites(isWrite: boolean, now: number, learning: boolean): void {
+    this.requestsShort.add(1, now);
+    if (isWrite) this.writesShort.add(1, now);
+    const w = this.writesShort.value(now);
+    this.learnWriteShare(isWrite, now, learning);
+    if (learning) this.learnWriteHabit(w, now);
+    if (!isWrite || !this.rateProfile.warm) return;
+    const n = this.requestsShort.value(now);
+    const share = this.writeShare.samples > 0 ? this.writeShare.mean : 0;
+    const excess = w - share * n - Math.max(WRITE_FREE, 2 * this.writeHabit);
+    if (excess > 0) this.levels.writes.bump(Math.min(1, excess / WRITE_SPAN), now);
+  }
+
+  /** Closes the open second into the learned share when the next one starts (only fully learnable seconds). */
+  private learnWriteShare(isWrite: boolean, now: number, learning: boolean): void {
+    const s = Math.floor(now / 1000);
+    if (s !== this.shareSecond) {
+      if (this.secondRequests > 0 && this.secondLearning && learning) this.writeShare.push(this.secondWrites / this.secondRequests);
+      this.shareSecond = s;
+      this.secondWrites = 0;
+      this.secondRequests = 0;
       this.secondLearning = true;
     }
+    this.secondLearning &&= learning;
+    this.secondRequests++;
+    if (isWrite) this.secondWrites++;
   }
 
-  private closeSecond(c: number, learning: boolean, at: number): void {
-    const warm = this.perSecond.samples >= this.opts.warmupSeconds;
-    // In breach the drift sum is frozen: it measures departure from a baseline that is not learning then.
-    if (warm && learning) {
-      // σ floored at 1 request/s: at low rates a few extra requests in a second or two are noise, not drift.
-      const sigma = Math.max(this.perSecond.std, 1);
-      // Page's CUSUM: accumulate what exceeds mean + k; a sustained small ramp crosses h eventually.
-      this.cusum = Math.max(0, this.cusum + (c - this.perSecond.mean - 0.5 * sigma));
-      const h = 20 * sigma;
-      if (this.cusum > 0) this.levels.drift.bump(Math.min(1, this.cusum / h), at);
-    }
-    if (learning) this.perSecond.push(c);
+  /** The habitual write burst: follows the decayed write count slowly (once per second), so a burst cannot teach it. */
+  private learnWriteHabit(w: number, now: number): void {
+    const s = Math.floor(now / 1000);
+    if (s === this.writeHabitAt) return;
+    const dt = this.writeHabitAt < 0 ? 0 : (s - this.writeHabitAt) * 1000;
+    this.writeHabitAt = s;
+    this.writeHabit *= Math.exp(-dt / WRITE_HABIT_TAU_MS);
+    if (w > this.writeHabit) this.writeHabit += WRITE_HABIT_ALPHA * (w - this.writeHabit);
   }
 
-  private judgeRate(now: number): void {
-    if (this.perSecond.samples < this.opts.warmupSeconds) return;
-    const sigma = Math.max(this.perSecond.std, 0.5);
-    const limit = this.perSecond.mean + 4 * sigma + 2;
-    if (this.count > limit) this.levels.rate.bump(Math.min(1, (this.count - limit) / limit), now);
+  private judgeDenials(denied: boolean, now: number): void {
+    if (!denied) return;
+    this.denialsShort.add(1, now);
+    const excess = this.denialsShort.value(now) - DENIAL_SHARE * this.requestsShort.value(now) - DENIAL_FREE;
+    if (excess > 0) this.levels.denials.bump(Math.min(1, excess / DENIAL_SPAN), now);
   }
 
   private judgeNovelty(req: ClassifiedRequest, device: string, now: number, learning: boolean): void {
     const warm = this.requests > this.opts.warmupRequests;
+    const remember = learning || !warm;
     let fresh = 0;
+    // Register reads and writes (FC1-6, 15, 16, 22, 23) are everyday work; only the others (diagnostics, file
+    // records, FIFO, device id, user-defined, unknown) are judged as functions: probing lives there.
+    const fn = REGISTER_KINDS.has(req.kind) ? null : req.subFunction === undefined ? `${req.fc}` : `${req.fc}/${req.subFunction}`;
+    if (fn !== null && !this.functions.has(fn)) {
+      fresh += NOVEL_FUNCTION_BLOCKS;
+      if (remember) this.functions.add(fn);
+    }
     for (const r of [...req.reads, ...req.writes]) {
       for (let b = r.start >> 4; b <= (r.start + r.count - 1) >> 4; b++) {
         const key = `${device}/${r.table}/${b}`;
         if (!this.blocks.has(key)) {
           fresh++;
-          if (learning || !warm) this.blocks.add(key);
+          if (remember) this.blocks.add(key);
         }
       }
     }
-    if (warm && fresh > 0) this.levels.novelty.bump(Math.min(1, 0.35 * fresh), now);
+    if (!warm || fresh === 0) return;
+    this.fresh.add(fresh, now);
+    const excess = this.fresh.value(now) - NOVELTY_FREE;
+    if (excess > 0) this.levels.novelty.bump(Math.min(1, excess / NOVELTY_SPAN), now);
   }
 
   private judgeHour(now: number, learning: boolean): void {
     const hour = new Date(now).getUTCHours();
-    if (this.requests > this.opts.warmupRequests && this.hours[hour] === 0) this.levels.offHours.bump(1, now);
+    const watchedADay = now - this.firstSeen >= OFF_HOURS_AFTER_MS;
+    if (this.requests > this.opts.warmupRequests && watchedADay && this.hours[hour] === 0) this.levels.offHours.bump(1, now);
     if (learning) this.hours[hour] = (this.hours[hour] ?? 0) + 1;
   }
 
   /** On entering a breach: the drift that caused it is on record; it must not keep the breach alive. */
   resetDrift(): void {
-    this.cusum = 0;
+    this.rateProfile.resetDrift();
+  }
+
+  /** Requests in one second beyond which traffic is outside habit (for tests and `sessions list`). */
+  rateAllowance(): number {
+    return this.rateProfile.allowance();
   }
 
   /** Current signal values, for the score and for `sessions list`. */

@@ -23,14 +23,39 @@ export class DecayingLevel {
   }
 }
 
+/**
+ * A count that decays with time: Σ wᵢ · e^(−(now − tᵢ)/τ). Time-weighted evidence: a burst long ago weighs
+ * next to nothing, so a lone request minutes after a burst is judged on its own, not on the burst's average.
+ */
+export class DecayingSum {
+  private sum = 0;
+  private at = 0;
+
+  constructor(private readonly tauMs: number) {}
+
+  value(now: number): number {
+    if (this.sum === 0) return 0;
+    return this.sum * Math.exp(-Math.max(0, now - this.at) / this.tauMs);
+  }
+
+  add(w: number, now: number): void {
+    this.sum = this.value(now) + w;
+    this.at = Math.max(this.at, now);
+  }
+}
+
 /** Exponentially weighted mean and variance (West's incremental form); alpha is the weight of new data. */
 export class Ewma {
   mean = 0;
   variance = 0;
   samples = 0;
 
-  /** With `prior`, the mean starts there (a share starts at 0, so one event is not a 100 % share). */
-  constructor(private readonly alpha: number, private readonly prior?: number) {
+  /**
+   * With `prior`, the mean starts there (a share starts at 0, so one event is not a 100 % share).
+   * With `cumulativeStart`, the first 1/alpha samples are a plain running mean (weight 1/n), so a slow EWMA is
+   * not dominated by its very first sample during warm-up.
+   */
+  constructor(private readonly alpha: number, private readonly prior?: number, private readonly cumulativeStart = false) {
     if (prior !== undefined) this.mean = prior;
   }
 
@@ -40,10 +65,11 @@ export class Ewma {
       this.mean = x;
       return;
     }
+    const alpha = this.cumulativeStart ? Math.max(this.alpha, 1 / this.samples) : this.alpha;
     const diff = x - this.mean;
-    const incr = this.alpha * diff;
+    const incr = alpha * diff;
     this.mean += incr;
-    this.variance = (1 - this.alpha) * (this.variance + diff * incr);
+    this.variance = (1 - alpha) * (this.variance + diff * incr);
   }
 
   get std(): number {

@@ -1,14 +1,15 @@
 /**
  * Trust state of one identity: its baselines (overall and per device), its score and its breach state.
- * Breach rules (documented in the README "Trust scoring"):
+ * Breach rules (documented in docs/zero-trust.md):
  * - the score is min(identity score, identity × device score) of the latest request;
  * - score < threshold → state `read-only` or `ended` per the policy's `onBreach`;
  * - recovery: only after `minBreachMs` (default 60 s) AND a score ≥ threshold + 0.05 (hysteresis), computed
  *   with the decayed signals, so a breach ends by itself once the behaviour stops (about 2–3 × 30 s);
- * - baselines do not learn while in breach.
+ * - baselines do not learn while in breach;
+ * - `terminate` on an identity holding `essential` rules downgrades to read-only instead (see evaluate).
  */
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
-import { BehaviourBaseline, type BaselineOptions, DEFAULT_BASELINE, SIGNALS } from './behaviour-baseline.js';
+import { BehaviourBaseline, type BaselineOptions, DEFAULT_BASELINE, type ObserveContext, SIGNALS } from './behaviour-baseline.js';
 import { svidExpirySignal, trustScore, type ScoreInput } from './trust-score.js';
 
 export type TrustState = 'normal' | 'read-only' | 'ended';
@@ -34,25 +35,35 @@ export class IdentityTrust {
     this.overall = new BehaviourBaseline(baselineOpts);
   }
 
-  observe(req: ClassifiedRequest, device: string, denied: boolean, now: number): void {
+  observe(req: ClassifiedRequest, device: string, denied: boolean, now: number, ctx: ObserveContext = {}): void {
     const learning = this.state === 'normal';
-    this.overall.observe(req, device, denied, now, learning);
+    this.overall.observe(req, device, denied, now, learning, ctx);
     let d = this.perDevice.get(device);
     if (!d) {
       d = new BehaviourBaseline(this.baselineOpts);
       this.perDevice.set(device, d);
     }
-    d.observe(req, device, denied, now, learning);
+    d.observe(req, device, denied, now, learning, ctx);
   }
 
-  /** Recomputes the score; returns the new state when it changed, else null. */
-  evaluate(cfg: TrustConfig, svid: { notBefore: number | null; notAfter: number } | null, now: number, device?: string): TrustState | null {
+  /**
+   * Recomputes the score; returns the new state when it changed, else null. `keepsEssential`: the identity
+   * holds `essential` rules, so a `terminate` breach becomes read-only instead (its essential requests go on;
+   * ending its sessions would block them) [IEC 62443-3-3 SR 1.1 guidance].
+   */
+  evaluate(
+    cfg: TrustConfig,
+    svid: { notBefore: number | null; notAfter: number } | null,
+    now: number,
+    device?: string,
+    keepsEssential = false,
+  ): TrustState | null {
     const svidSignal = svid ? svidExpirySignal(svid.notBefore, svid.notAfter, now) : 0;
     const scoreOf = (b: BehaviourBaseline): number => trustScore({ ...b.signals(now), svidExpiry: svidSignal }, cfg.weights);
     const dev = device ? this.perDevice.get(device) : undefined;
     this.score = Math.min(scoreOf(this.overall), dev ? scoreOf(dev) : 1);
     if (this.state === 'normal' && this.score < cfg.threshold) {
-      this.state = cfg.onBreach === 'terminate' ? 'ended' : 'read-only';
+      this.state = cfg.onBreach === 'terminate' && !keepsEssential ? 'ended' : 'read-only';
       this.breachSince = now;
       this.overall.resetDrift();
       for (const d of this.perDevice.values()) d.resetDrift();

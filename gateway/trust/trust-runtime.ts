@@ -38,6 +38,11 @@ export class TrustRuntime implements RuntimeGate {
   readonly locks: LockService;
   private readonly identities = new Map<string, IdentityTrust>();
   private readonly rates = new RateLimiter();
+  /**
+   * What check() knew about a request that observe() must know too (same request object, so a WeakMap: no
+   * per-request key, nothing left behind): a JIT grant covered it, or the read-only downgrade itself refused it.
+   */
+  private readonly notes = new WeakMap<ClassifiedRequest, 'sanctioned' | 'trust-read-only'>();
   private readonly now: () => number;
   private timer: NodeJS.Timeout | null = null;
   private lastRevalidation: number;
@@ -95,7 +100,12 @@ export class TrustRuntime implements RuntimeGate {
       return { effect: 'deny', reason: `locked ${lock.id}` };
     }
     const state = this.identities.get(peer.id)?.state ?? 'normal';
-    if ((state !== 'normal' || session.readOnly) && isMutating(req)) return { effect: 'deny', reason: 'trust-read-only' };
+    // An `essential` allow goes on through a downgrade (operator control work, IEC 62443-3-3 SR 1.1 guidance);
+    // locks (above), rate and JIT (below) still apply to it.
+    if ((state !== 'normal' || session.readOnly) && isMutating(req) && verdict.essential !== true) {
+      this.notes.set(req, 'trust-read-only');
+      return { effect: 'deny', reason: 'trust-read-only' };
+    }
     const rate = verdict.obligations?.rate;
     if (rate && !this.rates.take(`${peer.id}|${rate.ruleId}`, rate.perSecond, now)) return { effect: 'deny', reason: `rate-limited ${rate.ruleId}` };
     const jit = verdict.obligations?.jit;
@@ -105,6 +115,7 @@ export class TrustRuntime implements RuntimeGate {
       const grant = this.grants.covering(peer.id, jit.ruleId, device, jit.scope ?? req);
       if (!grant) return { effect: 'deny', reason: `jit-required ${jit.ruleId}` };
       if (this.locks.matching({ identity: peer.id, role: peer.role, grantId: grant.id })) return { effect: 'deny', reason: `grant-locked ${grant.id}` };
+      this.notes.set(req, 'sanctioned');
       return { effect: 'allow', grantId: grant.id };
     }
     return { effect: 'allow' };
@@ -117,8 +128,12 @@ export class TrustRuntime implements RuntimeGate {
       t = new IdentityTrust(id, this.opts.baseline ?? DEFAULT_BASELINE);
       this.identities.set(id, t);
     }
-    t.observe(req, device, denied, now);
-    this.judge(t, { notBefore: session.peer.notBefore?.getTime() ?? null, notAfter: session.peer.notAfter.getTime() }, now, device);
+    const note = this.notes.get(req);
+    this.notes.delete(req);
+    // A refusal by the downgrade itself is not evidence of probing (it would keep the breach alive by itself);
+    // a request a JIT grant covered is not evidence for the writes and novelty signals (an approver vouched).
+    t.observe(req, device, denied && note !== 'trust-read-only', now, { sanctioned: note === 'sanctioned' });
+    this.judge(t, { notBefore: session.peer.notBefore?.getTime() ?? null, notAfter: session.peer.notAfter.getTime() }, now, device, session.peer);
   }
 
   scores(): Record<string, number> {
@@ -176,14 +191,23 @@ export class TrustRuntime implements RuntimeGate {
     );
   }
 
-  private judge(t: IdentityTrust, svid: { notBefore: number | null; notAfter: number } | null, now: number, device?: string): void {
+  private judge(t: IdentityTrust, svid: { notBefore: number | null; notAfter: number } | null, now: number, device?: string, peer?: SessionPeer): void {
     const before = t.score;
-    const changed = t.evaluate(this.config(), svid, now, device);
+    const cfg = this.config();
+    const keepsEssential = peer !== undefined && cfg.onBreach === 'terminate' && this.holdsEssential(peer);
+    const changed = t.evaluate(cfg, svid, now, device, keepsEssential);
     if (changed === null) return;
-    this.opts.audit.append({ type: 'trust.changed', identity: t.identity, from: round(before), to: round(t.score), state: changed, reasons: t.reasons(now) });
+    const reasons = t.reasons(now);
+    if (keepsEssential && changed === 'read-only') reasons.push('essential-rules: terminate→read-only');
+    this.opts.audit.append({ type: 'trust.changed', identity: t.identity, from: round(before), to: round(t.score), state: changed, reasons });
     this.opts.logger?.warn({ identity: t.identity, score: t.score, state: changed }, 'trust state changed');
     for (const s of this.opts.sessions.all()) if (s.peer.id === t.identity) s.readOnly = changed === 'read-only';
     if (changed === 'ended') this.opts.sessions.endMatching((s) => s.peer.id === t.identity, 'trust-breach');
+  }
+
+  /** Does an enforced `essential` allow rule name this peer? Then a breach must not end its sessions. */
+  private holdsEssential(peer: SessionPeer): boolean {
+    return this.opts.policy().rules.some((r) => r.essential && r.effect === 'allow' && r.mode === 'enforce' && r.matchesPrincipal(peer));
   }
 
   private config(): TrustConfig {

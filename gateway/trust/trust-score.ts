@@ -14,7 +14,7 @@ export const DEFAULT_WEIGHTS: Readonly<Record<ScoreInput, number>> = Object.free
   drift: 0.3,
   writes: 0.25,
   denials: 0.3,
-  novelty: 0.1,
+  novelty: 0.3,
   offHours: 0.1,
   svidExpiry: 0.05,
 });

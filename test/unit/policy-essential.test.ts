@@ -88,7 +88,7 @@ async function breached(trust: string): Promise<{ rt: TrustRuntime; s: GateSessi
   let now = NOW.getTime();
   const sessions = new Sessions();
   const events: unknown[] = [];
-  const rt = await TrustRuntime.open({ dir, policy: () => p, sessions, audit: { append: (e) => (events.push(e), { ok: true }) } as never, now: () => now, tickMs: 0 });
+  const rt = await TrustRuntime.open({ dir, policy: () => p, sessions, audit: { append: (e: unknown) => (events.push(e), { ok: true }) } as never, now: () => now, tickMs: 0 });
   const s = sessions.add(HMI.id);
   for (let i = 0; i < 40; i++) rt.observe(s, 'turbine-1', rd(i % 8), false, (now += 1000));
   now += 1000;
