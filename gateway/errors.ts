@@ -59,6 +59,10 @@ export const Outcomes = {
   'no-answer': { exception: ExceptionCode.GatewayTargetFailedToRespond, audit: 'no-answer' },
   'plc-exception': { exception: null, audit: 'plc-exception' },
   'audit-unavailable': { exception: ExceptionCode.ServerDeviceBusy, audit: 'audit-unavailable' },
+  // queued, then its session ended (lock, kill, SVID expiry) before it was sent: it never reached the PLC
+  aborted: { exception: ExceptionCode.GatewayPathUnavailable, audit: 'aborted' },
+  // an exception thrown inside the gateway's pipeline (a bug): answered, logged, counted and audited [MB-APP 7]
+  'internal-error': { exception: ExceptionCode.ServerDeviceFailure, audit: 'internal-error' },
 } as const satisfies Record<string, { exception: ExceptionCode | null; audit: string }>;
 
 export type Outcome = keyof typeof Outcomes;

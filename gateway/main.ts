@@ -139,6 +139,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       audit: auditSink,
       metrics,
       now,
+      auditContinueOnFailure: config.audit.failurePolicy === 'continue',
+      logger,
       onShadow: (e) => logger.info({ shadow: e }, 'shadow rule verdict'),
     });
     const mbaps = new MbapsListener({

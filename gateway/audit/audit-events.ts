@@ -20,6 +20,7 @@ export const AUDIT_EVENT_TYPES = [
   'session.close',
   'handshake.rejected',
   'request.decision',
+  'request.outcome',
   'jit.requested',
   'jit.approved',
   'jit.denied',
@@ -74,14 +75,40 @@ export interface RequestDecisionFields<W = AuditWriteRangeInput> {
   readonly decision: 'allow' | 'deny';
   readonly ruleId: string | null;
   readonly reason: string;
-  readonly outcome: AuditOutcome;
+  /**
+   * How the request ended; `pending` on the write-ahead decision of an allowed request that may change a
+   * device (written BEFORE it is forwarded): its outcome follows as a `request.outcome` naming this seq.
+   */
+  readonly outcome: AuditOutcome | 'pending';
   /** PLC exception code when outcome is plc-exception. */
   readonly exception?: number;
+  /** From receipt to this event: the answer for reads and denials, the decision for a write-ahead event. */
   readonly latencyMs: number;
   readonly policyVersion: string;
   /** Verdicts of shadow rules and of a candidate shadow policy, evaluated beside the enforced one (never
    * enforced): the before/after impact of a policy change, read from the trail. */
   readonly shadow?: readonly { readonly ruleId: string; readonly effect: 'allow' | 'deny' }[];
+}
+
+/**
+ * The outcome of a request whose decision was written ahead (`request.decision` with outcome `pending`):
+ * appended once the PLC answered, the request timed out, or it was dropped unsent. A decision without its
+ * outcome means the gateway stopped (or its audit failed) while the request was in the hands of the PLC.
+ */
+export interface RequestOutcomeFields {
+  /** seq of the write-ahead `request.decision` this completes. */
+  readonly decisionSeq: number;
+  readonly session?: string;
+  readonly identity: string;
+  readonly device: string;
+  readonly unit: number;
+  readonly fc: number;
+  readonly transactionId?: number;
+  readonly outcome: AuditOutcome;
+  /** PLC exception code when outcome is plc-exception. */
+  readonly exception?: number;
+  /** From receipt to the answer, queue wait included. */
+  readonly latencyMs: number;
 }
 
 /**
@@ -164,6 +191,7 @@ export interface AuditEventFields {
     readonly transport?: 'mbaps' | 'grpc';
   };
   'request.decision': RequestDecisionFields;
+  'request.outcome': RequestOutcomeFields;
   'jit.requested': {
     readonly grantId: string;
     readonly requester: string;

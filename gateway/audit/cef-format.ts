@@ -16,6 +16,7 @@ const NAMES: Record<string, string> = {
   'session.close': 'Session closed',
   'handshake.rejected': 'TLS handshake rejected',
   'request.decision': 'Modbus request decision',
+  'request.outcome': 'Modbus request outcome',
   'jit.requested': 'JIT grant requested',
   'jit.approved': 'JIT grant approved',
   'jit.denied': 'JIT grant denied',

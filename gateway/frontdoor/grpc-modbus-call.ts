@@ -16,7 +16,11 @@ import type { Session } from './session.js';
 
 export interface ModbusCallDeps {
   readonly router: { named(name: string): PipelineRequest['device'] | undefined };
-  readonly pipeline: { handle(req: PipelineRequest): Promise<PipelineResult> };
+  readonly pipeline: {
+    handle(req: PipelineRequest): Promise<PipelineResult>;
+    /** Logs, counts and audits a failure outside handle(); returns the 0x04 answer (request-pipeline.ts). */
+    failed?(session: Session, unit: number, fc: number, err: unknown): Buffer;
+  };
 }
 
 export type CallResult = { readonly ok: true; readonly response: ModbusResponse } | { readonly ok: false; readonly error: ServiceError };
@@ -59,18 +63,40 @@ export function prepareCall(deps: ModbusCallDeps, deviceName: string, built: Mod
 }
 
 export async function runPrepared(deps: ModbusCallDeps, session: Session, call: PreparedCall): Promise<CallResult> {
-  const r = await deps.pipeline.handle({ session, device: call.device, classified: call.classified, pdu: call.pdu });
-  if (r.outcome !== 'ok') return { ok: false, error: pipelineError(r) };
-  const decoded = decodeResponse(r.pdu, call.request);
-  // The upstream already checked the response (response-check.ts); this guards the typed mapping only.
-  if (!decoded.ok) return { ok: false, error: grpcError(status.UNAVAILABLE, `invalid response from the PLC: ${decoded.reason}`) };
-  return { ok: true, response: decoded.value };
+  try {
+    const r = await deps.pipeline.handle({ session, device: call.device, classified: call.classified, pdu: call.pdu });
+    if (r.outcome !== 'ok') return { ok: false, error: pipelineError(r) };
+    const decoded = decodeResponse(r.pdu, call.request);
+    // The upstream already checked the response (response-check.ts); this guards the typed mapping only.
+    if (!decoded.ok) return { ok: false, error: grpcError(status.UNAVAILABLE, `invalid response from the PLC: ${decoded.reason}`) };
+    return { ok: true, response: decoded.value };
+  } catch (err) {
+    return internalFailure(deps, session, call.classified.unit, call.request.fc, err);
+  }
 }
 
+/** Never rejects: a call's handler does `void runCall(...).then(...)`, so a rejection would vanish (or crash). */
 export async function runCall(deps: ModbusCallDeps, session: Session, deviceName: string, built: ModbusRequest): Promise<CallResult> {
-  const prepared = prepareCall(deps, deviceName, built);
+  let prepared: ReturnType<typeof prepareCall>;
+  try {
+    prepared = prepareCall(deps, deviceName, built);
+  } catch (err) {
+    return internalFailure(deps, session, 0, built.fc, err);
+  }
   if (!prepared.ok) return prepared;
   return runPrepared(deps, session, prepared.call);
+}
+
+/** A failure inside the gateway: INTERNAL (Modbus 0x04), logged, counted and audited by the pipeline. */
+function internalFailure(deps: ModbusCallDeps, session: Session, unit: number, fc: number, err: unknown): CallResult {
+  let pdu: Buffer = Buffer.from([fc | 0x80, 0x04]);
+  try {
+    pdu = deps.pipeline.failed?.(session, unit, fc, err) ?? pdu;
+  } catch {
+    /* reporting failed too; the caller still gets its status */
+  }
+  const reason = `internal-error: ${err instanceof Error ? err.message : String(err)}`.slice(0, 200);
+  return { ok: false, error: pipelineError({ outcome: 'internal-error', pdu, reason, ruleId: null }) };
 }
 
 /** Values of a read response as numbers (bits as 0/1), for Watch and the bit/register responses. */

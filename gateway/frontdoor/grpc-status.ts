@@ -31,6 +31,8 @@ const OUTCOME_STATUS: Readonly<Record<Exclude<Outcome, 'ok'>, status>> = {
   'plc-exception': status.FAILED_PRECONDITION,
   // IEC 62443-3-3 SR 2.10: nothing is served that cannot be recorded; a retry may succeed later.
   'audit-unavailable': status.UNAVAILABLE,
+  aborted: status.UNAVAILABLE, // Modbus 0x0A: the session ended while it was queued; never sent
+  'internal-error': status.INTERNAL, // Modbus 0x04: a failure inside the gateway (logged, counted, audited)
 };
 
 const hex = (n: number): string => `0x${n.toString(16).padStart(2, '0')}`;
@@ -53,6 +55,10 @@ export function pipelineError(r: PipelineResult): ServiceError {
       return grpcError(code, 'the PLC did not answer in time (Modbus 0x0b)', meta);
     case 'audit-unavailable':
       return grpcError(code, 'audit log unavailable: requests are refused until it recovers', meta);
+    case 'aborted':
+      return grpcError(code, 'the session ended before the request was sent; it was not executed (Modbus 0x0a)', meta);
+    case 'internal-error':
+      return grpcError(code, 'internal gateway failure (Modbus 0x04); it is logged and audited', meta);
     default:
       return grpcError(code, `no path to the device: ${outcome} (Modbus 0x0a)`, meta);
   }

@@ -5,12 +5,15 @@
  * - a structurally bad PDU of a known FC gets the spec's exception (02/03), the session stays;
  * - a policy denial answers 0x01 on the same transaction and keeps the session [MB-TCP-SEC R-24];
  * - responses may complete out of order; the client matches them by transaction id [MB-TCP 4.2];
+ * - every exception answered comes from the one outcome table (errors.ts); a failure inside the gateway
+ *   answers 0x04 and is logged, counted and audited by the pipeline;
  * - at most `maxInFlight` requests of this session are in the pipeline, and reading stops while the client
  *   does not read its answers (write buffer above a high-water mark): a client cannot grow our memory.
  */
 import type tls from 'node:tls';
 import { MbapFramer, classify, decodeRequest, encodeAdu, exceptionPdu, type Frame } from '../../protocols/modbus/index.js';
 import type { RequestPipeline, PipelineRequest } from './request-pipeline.js';
+import { answerFor } from './request-events.js';
 import type { Session } from './session.js';
 
 export type RouteLookup = (unitId: number) => { device: PipelineRequest['device']; unit: number } | undefined;
@@ -68,17 +71,28 @@ export class MbapsConnection {
 
   private dispatch(frame: Frame): void {
     const { transactionId, unitId } = frame.header;
-    const decoded = decodeRequest(frame.pdu);
     const fc = frame.pdu[0] ?? 0;
+    try {
+      this.route(frame, fc);
+    } catch (err) {
+      // decode, classify or route threw (a bug): the client still gets its answer, the failure leaves a trail.
+      this.reply(transactionId, unitId, this.deps.pipeline.failed(this.session, unitId, fc, err));
+    }
+  }
+
+  private route(frame: Frame, fc: number): void {
+    const { transactionId, unitId } = frame.header;
+    const decoded = decodeRequest(frame.pdu);
     if (!decoded.ok) {
       this.deps.pipeline.refused(this.session, unitId, fc, 'invalid-request', `invalid-request ${decoded.reason}`);
+      // the decoder's own exception (02/03) is the precise answer for this outcome [MB-APP 6.x]
       this.reply(transactionId, unitId, exceptionPdu(fc, decoded.exception));
       return;
     }
     const route = this.deps.routes(unitId);
     if (!route) {
       this.deps.pipeline.refused(this.session, unitId, fc, 'no-route', `no-route unit ${unitId}`);
-      this.reply(transactionId, unitId, exceptionPdu(fc, 0x0a)); // no path to a device [MB-APP 7]
+      this.reply(transactionId, unitId, answerFor(fc, 'no-route')); // no path to a device [MB-APP 7]
       return;
     }
     const classified = classify(decoded.value, route.unit);
@@ -87,8 +101,8 @@ export class MbapsConnection {
       .handle({ session: this.session, device: route.device, classified, pdu: frame.pdu, transactionId })
       .then(
         (res) => this.reply(transactionId, unitId, res.pdu),
-        // The pipeline returns values; should it ever throw, the client gets 0x04 and the process lives on.
-        () => this.reply(transactionId, unitId, exceptionPdu(frame.pdu[0] ?? 0, 0x04)),
+        // handle() reports its own failures and never rejects; should it, the answer and the trail still follow.
+        (err: unknown) => this.reply(transactionId, unitId, this.deps.pipeline.failed(this.session, unitId, fc, err)),
       )
       .finally(() => {
         this.inFlight--;

@@ -1,17 +1,25 @@
 /**
  * The one path every request takes after its front door decoded it [DESIGN "One request, end to end" 4–10]:
- * route → policy (pure) → runtime gates (locks, JIT, rate, trust) → upstream → response check → audit.
+ * route → policy (pure) → runtime gates (locks, JIT, rate, trust) → audit → upstream → response check → audit.
  * Both front doors call `handle()`; only how the request arrived and how the answer leaves differ.
- * Everything here returns values: a hostile or failing request never throws.
+ * Everything here returns values: a hostile or failing request never throws, and `handle()` never rejects.
+ *
+ * Fail-closed is write-ahead [IEC 62443-3-3 SR 2.10]: an allowed request that may change a device
+ * (`isMutating`) has its `request.decision` appended (under the log's fsync policy) BEFORE it is forwarded,
+ * in the same turn as the submit; if that append fails, the request is refused (audit-unavailable) and
+ * nothing reaches the PLC. Its `request.outcome` (naming the decision's seq) follows the answer. So no write
+ * the PLC executed lacks its event, even when the disk fills at that very moment. Reads and denials stay one
+ * `request.decision` after the answer. Any append batching later must keep this order.
  */
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
-import { exceptionPdu, isExceptionPdu, isMutating } from '../../protocols/modbus/index.js';
+import { isExceptionPdu, isMutating } from '../../protocols/modbus/index.js';
 import { Outcomes, type Outcome } from '../errors.js';
 import type { AuditSink } from '../audit/audit-events.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { PolicyVerdict, RuntimeGate } from '../trust/runtime-gate.js';
 import type { UpstreamRequest, UpstreamResult } from '../upstream/types.js';
 import type { DeviceConfig } from '../config/gateway-config.js';
+import { answerFor, decisionEvent, outcomeEvent, type RequestFacts, type Verdict } from './request-events.js';
 import type { Session } from './session.js';
 
 /** The enforced policy as the pipeline sees it; swapped as one reference on reload. */
@@ -26,12 +34,21 @@ export interface Upstream {
   submit(req: UpstreamRequest): Promise<UpstreamResult>;
 }
 
+/** pino's Logger fits. */
+export interface PipelineLogger {
+  error(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
 export interface PipelineDeps {
   readonly policy: () => PolicyEngine;
   readonly gate: RuntimeGate;
   readonly audit: AuditSink & { healthy(): boolean };
   readonly metrics: GatewayMetrics;
   readonly now: () => number;
+  /** audit.failurePolicy `continue`: a write whose write-ahead event failed is still forwarded (alarm raised). */
+  readonly auditContinueOnFailure?: boolean;
+  readonly logger?: PipelineLogger;
   readonly onShadow?: (e: { session: string; identity: string; device: string; fc: number; ruleId: string; effect: string; enforced: string }) => void;
 }
 
@@ -53,46 +70,58 @@ export interface PipelineResult {
   readonly ruleId: string | null;
 }
 
-
-type ShadowList = readonly { ruleId: string; effect: 'allow' | 'deny' }[];
-interface Verdict {
-  readonly effect: 'allow' | 'deny';
-  readonly outcome: Outcome;
-  readonly reason: string;
-  readonly ruleId: string | null;
-  readonly shadow?: ShadowList;
+/** How far one request got: what an internal failure must still record. */
+interface Progress {
+  policyVersion: string;
+  verdict: Verdict | null;
+  /** seq of the write-ahead decision, once it is in the log. */
+  decisionSeq: number | null;
 }
+
+const silentLogger: PipelineLogger = { error() {}, warn() {} };
 
 export class RequestPipeline {
   constructor(private readonly deps: PipelineDeps) {}
 
+  private get log(): PipelineLogger {
+    return this.deps.logger ?? silentLogger;
+  }
+
   async handle(req: PipelineRequest): Promise<PipelineResult> {
     const started = this.deps.now();
+    const progress: Progress = { policyVersion: '', verdict: null, decisionSeq: null };
+    try {
+      return await this.process(req, started, progress);
+    } catch (err) {
+      return this.internalError(req, started, progress, err);
+    }
+  }
+
+  private async process(req: PipelineRequest, started: number, progress: Progress): Promise<PipelineResult> {
     const { session, device, classified } = req;
     const policy = this.deps.policy();
-    const verdict = this.authorize(req, policy, started);
-    let outcome: Outcome;
-    let pdu: Buffer;
-    if (verdict.effect === 'deny') {
-      outcome = verdict.outcome;
-      pdu = exceptionPdu(classified.fc, Outcomes[outcome].exception ?? 0x01);
-    } else {
-      const upstream = await device.pool.submit({
-        clientKey: session.peer.id,
-        unitId: classified.unit,
-        pdu: req.pdu,
-        isWrite: isMutating(classified),
-        // A killed, locked or expired session takes its still-queued requests (writes included) with it.
-        signal: session.signal,
-      });
-      ({ outcome, pdu } = this.fromUpstream(classified.fc, upstream));
+    progress.policyVersion = policy.version;
+    const verdict = (progress.verdict = this.authorize(req, policy, started));
+    if (verdict.effect === 'deny') return this.finish(req, progress, verdict.outcome, answerFor(classified.fc, verdict.outcome), started);
+    const mutating = isMutating(classified);
+    if (mutating && !this.writeAhead(req, progress, started)) {
+      // Not (durably) in the log, so not forwarded. The refusal is appended like any request refused while the
+      // audit fails: written if the log recovered in between, else counted as lost (audit.gap).
+      const refused: Verdict = { effect: 'deny', outcome: 'audit-unavailable', reason: 'audit-unavailable', ruleId: verdict.ruleId };
+      progress.verdict = refused;
+      return this.finish(req, progress, 'audit-unavailable', answerFor(classified.fc, 'audit-unavailable'), started);
     }
-    const denied = outcome === 'denied';
-    const now = this.deps.now();
-    session.noteRequest(device.config.name, isMutating(classified), denied, now);
-    this.deps.gate.observe(session, device.config.name, classified, denied, now);
-    this.record(req, policy.version, verdict, outcome, pdu, now - started);
-    return { outcome, pdu, reason: verdict.reason, ruleId: verdict.ruleId };
+    // No await between the write-ahead append and submit: the pool sees the session's signal in this same turn.
+    const upstream = await device.pool.submit({
+      clientKey: session.peer.id,
+      unitId: classified.unit,
+      pdu: req.pdu,
+      isWrite: mutating,
+      // A killed, locked or expired session takes its still-queued requests (writes included) with it.
+      signal: session.signal,
+    });
+    const { outcome, pdu } = this.fromUpstream(classified.fc, upstream);
+    return this.finish(req, progress, outcome, pdu, started);
   }
 
   private authorize(req: PipelineRequest, policy: PolicyEngine, now: number): Verdict {
@@ -109,11 +138,69 @@ export class RequestPipeline {
     return { effect: 'allow', outcome: 'ok', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
   }
 
+  /** Appends the write-ahead decision; false when the request must not be forwarded. */
+  private writeAhead(req: PipelineRequest, progress: Progress, started: number): boolean {
+    const verdict = progress.verdict as Verdict;
+    const r = this.deps.audit.append(decisionEvent(this.facts(req), verdict, 'pending', null, this.deps.now() - started, progress.policyVersion));
+    if (r.ok) {
+      progress.decisionSeq = r.seq;
+      return true;
+    }
+    this.log.warn({ session: req.session.id, identity: req.session.peer.id, device: req.device.config.name, fc: req.classified.fc, error: r.error },
+      this.deps.auditContinueOnFailure ? 'write-ahead audit event failed; forwarded anyway (audit failurePolicy continue)' : 'write-ahead audit event failed; write refused');
+    return this.deps.auditContinueOnFailure === true;
+  }
+
+  /** Notes, counts and audits the end of a request: a `request.outcome` after a write-ahead decision, else one `request.decision`. */
+  private finish(req: PipelineRequest, progress: Progress, outcome: Outcome, pdu: Buffer, started: number): PipelineResult {
+    const { session, device, classified } = req;
+    const verdict = progress.verdict as Verdict;
+    const now = this.deps.now();
+    const denied = outcome === 'denied';
+    session.noteRequest(device.config.name, isMutating(classified), denied, now);
+    this.deps.gate.observe(session, device.config.name, classified, denied, now);
+    this.count(device.config.name, classified.fc, outcome, now - started);
+    if (progress.decisionSeq !== null) this.deps.audit.append(outcomeEvent(this.facts(req), progress.decisionSeq, outcome, pdu, now - started));
+    else this.deps.audit.append(decisionEvent(this.facts(req), verdict, outcome, pdu, now - started, progress.policyVersion));
+    return { outcome, pdu, reason: verdict.reason, ruleId: verdict.ruleId };
+  }
+
+  /**
+   * An exception thrown anywhere in `process()` (a bug): the client gets 0x04 through the outcome table, and
+   * the failure is logged with the error, counted and audited instead of vanishing. Never throws itself.
+   */
+  private internalError(req: PipelineRequest, started: number, progress: Progress, err: unknown): PipelineResult {
+    const fc = req.classified.fc;
+    const pdu = answerFor(fc, 'internal-error');
+    const reason = `internal-error: ${errorText(err)}`;
+    const verdict: Verdict = { effect: progress.verdict?.effect ?? 'deny', outcome: 'internal-error', reason, ruleId: progress.verdict?.ruleId ?? null };
+    this.guard(() => this.log.error({ err, session: req.session.id, identity: req.session.peer.id, device: req.device.config.name, fc, decisionSeq: progress.decisionSeq }, 'request pipeline failed: answered 0x04'));
+    this.guard(() => this.count(req.device.config.name, fc, 'internal-error', this.deps.now() - started));
+    this.guard(() => {
+      const latency = this.deps.now() - started;
+      this.deps.audit.append(progress.decisionSeq !== null
+        ? outcomeEvent(this.facts(req), progress.decisionSeq, 'internal-error', pdu, latency)
+        : decisionEvent(this.facts(req), verdict, 'internal-error', pdu, latency, progress.policyVersion));
+    });
+    return { outcome: 'internal-error', pdu, reason, ruleId: verdict.ruleId };
+  }
+
+  /**
+   * A failure outside `handle()` (decode, classify, route in a front door): answered, logged, counted and
+   * audited like one inside. Returns the client's answer.
+   */
+  failed(session: Session, unit: number, fc: number, err: unknown): Buffer {
+    const reason = `internal-error: ${errorText(err)}`;
+    this.guard(() => this.log.error({ err, session: session.id, identity: session.peer.id, unit, fc }, 'request handling failed: answered 0x04'));
+    this.guard(() => this.refused(session, unit, fc, 'internal-error', reason));
+    return answerFor(fc, 'internal-error');
+  }
+
   /**
    * A request refused before policy (no device for its unit id, or a structurally invalid PDU) is still a
    * request: audited and counted, so probing unit ids or fuzzing leaves a trail.
    */
-  refused(session: Session, unit: number, fc: number, outcome: 'no-route' | 'invalid-request', reason: string): void {
+  refused(session: Session, unit: number, fc: number, outcome: 'no-route' | 'invalid-request' | 'internal-error', reason: string): void {
     session.noteRequest(null, false, true, this.deps.now());
     this.deps.metrics.requests.inc({ outcome, device: '', fc: String(fc) });
     this.deps.audit.append({
@@ -126,18 +213,30 @@ export class RequestPipeline {
 
   /** Maps an upstream result to the client's answer: 0x0A no path, 0x0B no response [MB-APP 7]. */
   private fromUpstream(fc: number, r: UpstreamResult): { outcome: Outcome; pdu: Buffer } {
+    const as = (outcome: Outcome) => ({ outcome, pdu: answerFor(fc, outcome) });
     switch (r.kind) {
       case 'response':
         return { outcome: isExceptionPdu(r.pdu) ? 'plc-exception' : 'ok', pdu: r.pdu };
       case 'timeout':
-        return { outcome: 'timeout', pdu: exceptionPdu(fc, 0x0b) };
+        return as('timeout');
       case 'queue-full':
-        return { outcome: 'queue-full', pdu: exceptionPdu(fc, 0x0a) };
+        return as('queue-full');
+      case 'aborted':
+        return as('aborted');
       case 'unavailable':
-        return r.sent ? { outcome: 'no-answer', pdu: exceptionPdu(fc, 0x0b) } : { outcome: 'upstream-unavailable', pdu: exceptionPdu(fc, 0x0a) };
+        return as(r.sent ? 'no-answer' : 'upstream-unavailable');
       case 'invalid-response':
-        return { outcome: 'no-answer', pdu: exceptionPdu(fc, 0x0b) };
+        return as('no-answer');
     }
+  }
+
+  private count(device: string, fc: number, outcome: Outcome, latencyMs: number): void {
+    this.deps.metrics.requests.inc({ outcome, device, fc: String(fc) });
+    this.deps.metrics.latency.observe({ device }, latencyMs / 1000);
+  }
+
+  private facts(req: PipelineRequest): RequestFacts {
+    return { session: req.session, device: req.device.config.name, classified: req.classified, ...(req.transactionId !== undefined ? { transactionId: req.transactionId } : {}) };
   }
 
   private reportShadow(req: PipelineRequest, decision: ReturnType<PolicyEngine['evaluate']>): void {
@@ -155,32 +254,16 @@ export class RequestPipeline {
     }
   }
 
-  private record(req: PipelineRequest, policyVersion: string, verdict: Verdict,
-    outcome: Outcome, pdu: Buffer, latencyMs: number): void {
-    const { session, device, classified } = req;
-    const fcLabel = String(classified.fc);
-    this.deps.metrics.requests.inc({ outcome, device: device.config.name, fc: fcLabel });
-    this.deps.metrics.latency.observe({ device: device.config.name }, latencyMs / 1000);
-    this.deps.audit.append({
-      type: 'request.decision',
-      session: session.id,
-      identity: session.peer.id,
-      ...(session.peer.role ? { role: session.peer.role } : {}),
-      device: device.config.name,
-      unit: classified.unit,
-      fc: classified.fc,
-      ...(classified.subFunction !== undefined ? { subFunction: classified.subFunction } : {}),
-      ...(req.transactionId !== undefined ? { transactionId: req.transactionId } : {}),
-      reads: classified.reads,
-      writes: classified.writes,
-      decision: verdict.effect,
-      ruleId: verdict.ruleId,
-      reason: verdict.reason,
-      outcome: Outcomes[outcome].audit,
-      ...(outcome === 'plc-exception' ? { exception: pdu[1] ?? 0 } : {}),
-      latencyMs: Math.round(latencyMs * 1000) / 1000,
-      policyVersion,
-      ...(verdict.shadow ? { shadow: verdict.shadow } : {}),
-    });
+  /** Reporting an internal failure must not fail in turn. */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch {
+      /* the answer still goes out; nothing more can be done here */
+    }
   }
+}
+
+function errorText(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).slice(0, 200);
 }

@@ -14,8 +14,10 @@
  *   connect with no connection open marks the PLC down: every queued request whose deadline falls before
  *   the next attempt is answered 'unavailable' right away rather than held for its whole timeout, and new
  *   requests get the same answer until the next attempt is due (then one request probes again).
- * - An AbortSignal removes a still-queued request ('unavailable', reason 'aborted'). Once sent, aborting
- *   changes nothing: the PLC may already act on it, so the caller still gets the real outcome to audit.
+ * - An AbortSignal removes a still-queued request ('aborted'), in the same turn as the abort: the listener
+ *   runs synchronously inside `abort()`, and dispatch re-checks the signal right before the socket write, so a
+ *   session that ended (lock, kill, SVID expiry) never gets one more request onto the wire. Once sent,
+ *   aborting changes nothing: the PLC may already act on it, so the caller still gets the real outcome to audit.
  */
 import { performance } from 'node:perf_hooks';
 import { Backoff, DEFAULT_BACKOFF } from './backoff.js';
@@ -82,7 +84,7 @@ export class DevicePool {
 
   submit(req: UpstreamRequest): Promise<UpstreamResult> {
     if (this.#closed) return Promise.resolve({ kind: 'unavailable', reason: 'device pool closed' });
-    if (req.signal?.aborted === true) return Promise.resolve({ kind: 'unavailable', reason: 'aborted' });
+    if (req.signal?.aborted === true) return Promise.resolve({ kind: 'aborted' });
     const now = this.#clock.now();
     const deadline = now + this.#o.timeoutMs;
     if (this.#isDown() && this.#nextAttemptAt > deadline) return Promise.resolve(this.#downResult());
@@ -99,7 +101,7 @@ export class DevicePool {
       job.timer = setTimeout(() => this.#onDeadline(job), this.#o.timeoutMs);
       if (req.signal !== undefined) {
         job.onAbort = () => {
-          if (job.state === 'queued') this.#settle(job, { kind: 'unavailable', reason: 'aborted' });
+          if (job.state === 'queued') this.#settle(job, { kind: 'aborted' });
         };
         req.signal.addEventListener('abort', job.onAbort, { once: true });
       }
@@ -144,6 +146,11 @@ export class DevicePool {
       if (conn === undefined) break;
       const job = this.#queue.shift();
       if (job === undefined) break;
+      // Belt and braces for the abort listener: nothing whose session has ended is written to the PLC.
+      if (job.req.signal?.aborted === true) {
+        this.#settle(job, { kind: 'aborted' });
+        continue;
+      }
       job.state = 'sent';
       job.conn = conn;
       job.tid = conn.send(job, job.req.unitId, job.req.pdu);

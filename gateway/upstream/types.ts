@@ -14,13 +14,13 @@ export interface UpstreamRequest {
   readonly pdu: Buffer;
   /** Writes are never replayed; reads are not either (see DevicePool docs). Kept for logs and metrics. */
   readonly isWrite: boolean;
-  /** Aborting removes a still-queued request; a request already sent is not affected (see DevicePool docs). */
+  /** Aborting removes a still-queued request ('aborted', never sent); one already sent is not affected. */
   readonly signal?: AbortSignal;
 }
 
 /**
  * Result of one upstream request. The front door maps it to the client [DESIGN step 8]:
- * timeout → 0x0B, unavailable / queue-full → 0x0A, invalid-response → 0x0B-like failure (its choice),
+ * timeout → 0x0B, unavailable / queue-full / aborted → 0x0A, invalid-response → 0x0B-like failure (its choice),
  * response → the PDU (which may itself be a PLC exception, FC|0x80).
  */
 export type UpstreamResult =
@@ -29,6 +29,8 @@ export type UpstreamResult =
   /** `sent`: the request reached the PLC's socket before the connection died: it may have been executed. */
   | { readonly kind: 'unavailable'; readonly reason: string; readonly sent?: true }
   | { readonly kind: 'queue-full' }
+  /** Its signal aborted (the session ended) while it was queued: it was never sent. */
+  | { readonly kind: 'aborted' }
   | { readonly kind: 'invalid-response'; readonly reason: string };
 
 /** Opens one TCP connection to a PLC. Must reject (not hang forever) when `signal` aborts. */

@@ -109,4 +109,12 @@ t.test('every request is audited with decision, rule and policy version', async 
   t.equal(hmiWrite?.ruleId, 'hmi-setpoint');
   t.equal(hmiWrite?.policyVersion, h.gateway.policy.current.version);
   t.same(hmiWrite?.writes?.[0]?.values, [1500]);
+  // A write is audited ahead (before it is forwarded), its outcome follows naming the decision's seq.
+  t.equal(hmiWrite?.outcome, 'pending', 'write-ahead decision');
+  const outcome = events.find((e) => e.type === 'request.outcome' && e.decisionSeq === hmiWrite?.seq);
+  t.match(outcome, { identity: 'spiffe://plant.example/hmi/line1', fc: 6, outcome: 'ok' });
+  t.ok(outcome.seq > hmiWrite.seq, 'the outcome follows its decision');
+  const read = decisions.find((e) => e.fc === 3 && e.decision === 'allow');
+  t.equal(read?.outcome, 'ok', 'a read stays one event after its answer');
+  t.notOk(events.some((e) => e.type === 'request.outcome' && e.decisionSeq === read?.seq));
 });

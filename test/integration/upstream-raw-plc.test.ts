@@ -212,11 +212,39 @@ t.test('AbortSignal removes a queued request; a sent one still gets its real ans
   t.same(p.stats().byClient, { a: 1, b: 1 });
   acQueued.abort();
   acSent.abort();
-  t.same(await queued, { kind: 'unavailable', reason: 'aborted' });
+  t.same(await queued, { kind: 'aborted' });
   t.equal(p.stats().queued, 0);
   pending.shift()?.();
   t.equal((await sent).kind, 'response', 'already sent: the outcome is reported, not dropped');
-  t.equal((await p.submit({ clientKey: 'c', unitId: 1, pdu: readHolding(0), isWrite: false, signal: AbortSignal.abort() })).kind, 'unavailable');
+  t.equal((await p.submit({ clientKey: 'c', unitId: 1, pdu: readHolding(0), isWrite: false, signal: AbortSignal.abort() })).kind, 'aborted');
+});
+
+t.test('dispatch re-checks the signal right before the socket write, even if no abort event came', async (t) => {
+  const pending: (() => void)[] = [];
+  let received = 0;
+  const plc = await scriptedPlc((r, reply) => {
+    received++;
+    pending.push(() => reply(r.tid, fc3Answer(5)));
+  });
+  t.teardown(() => plc.close());
+  const p = pool(plc.port);
+  t.teardown(() => p.close());
+  const first = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
+  // A signal whose abort event never fires: only the synchronous re-check in dispatch can stop it.
+  const silent = { aborted: false, addEventListener() {}, removeEventListener() {} } as unknown as AbortSignal;
+  const queued = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(1), isWrite: false, signal: silent });
+  while (pending.length === 0) await new Promise((r) => setTimeout(r, 5));
+  (silent as { aborted: boolean }).aborted = true;
+  pending.shift()?.(); // frees the slot: dispatch would now send the queued one
+  t.equal((await first).kind, 'response');
+  t.same(await queued, { kind: 'aborted' });
+  // A later request on the same connection: had the aborted one been written, the PLC would see it first.
+  const later = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(2), isWrite: false });
+  while (pending.length === 0) await new Promise((r) => setTimeout(r, 5));
+  pending.shift()?.();
+  t.equal((await later).kind, 'response');
+  t.equal(received, 2, 'the aborted request never reached the PLC');
+  t.equal(p.stats().queued, 0);
 });
 
 t.test('close answers everything outstanding and later submits', async (t) => {

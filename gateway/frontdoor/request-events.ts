@@ -1,0 +1,90 @@
+/**
+ * The audit events of one request, built in one place so the write-ahead decision, the outcome that follows
+ * it and the single after-the-answer decision of a read or a denial carry the same who/what/where
+ * [IEC 62443-3-3 SR 2.8], and the client's answer for an outcome comes from the one table in errors.ts.
+ */
+import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
+import { exceptionPdu } from '../../protocols/modbus/index.js';
+import { ExceptionCode } from '../../protocols/modbus/types.js';
+import { Outcomes, exceptionFor, type Outcome } from '../errors.js';
+import type { AuditEventInput } from '../audit/audit-events.js';
+import type { Session } from './session.js';
+
+type ShadowList = readonly { ruleId: string; effect: 'allow' | 'deny' }[];
+
+/** The gateway's decision on one request (policy, then the runtime gates). */
+export interface Verdict {
+  readonly effect: 'allow' | 'deny';
+  readonly outcome: Outcome;
+  readonly reason: string;
+  readonly ruleId: string | null;
+  readonly shadow?: ShadowList;
+}
+
+/** What an event needs to know about the request. */
+export interface RequestFacts {
+  readonly session: Session;
+  readonly device: string;
+  readonly classified: ClassifiedRequest;
+  readonly transactionId?: number;
+}
+
+/**
+ * The exception PDU a client gets for an outcome that is not the PLC's own answer [MB-APP 7]. Outcomes
+ * without an exception of their own (ok, plc-exception) never get here; should one, 0x04 is the honest answer.
+ */
+export function answerFor(fc: number, outcome: Outcome): Buffer {
+  return exceptionPdu(fc & 0x7f, exceptionFor(outcome) ?? ExceptionCode.ServerDeviceFailure);
+}
+
+const ms = (latencyMs: number): number => Math.round(latencyMs * 1000) / 1000;
+
+function who(session: Session): { session: string; identity: string; role?: string } {
+  return { session: session.id, identity: session.peer.id, ...(session.peer.role ? { role: session.peer.role } : {}) };
+}
+
+/**
+ * `request.decision`. With `outcome` 'pending' it is the write-ahead event of a request that may change a
+ * device, appended before the request is forwarded; its `request.outcome` follows.
+ */
+export function decisionEvent(r: RequestFacts, verdict: Verdict, outcome: Outcome | 'pending', answer: Buffer | null,
+  latencyMs: number, policyVersion: string): AuditEventInput {
+  const c = r.classified;
+  return {
+    type: 'request.decision',
+    ...who(r.session),
+    device: r.device,
+    unit: c.unit,
+    fc: c.fc,
+    ...(c.subFunction !== undefined ? { subFunction: c.subFunction } : {}),
+    ...(r.transactionId !== undefined ? { transactionId: r.transactionId } : {}),
+    reads: c.reads,
+    writes: c.writes,
+    decision: verdict.effect,
+    ruleId: verdict.ruleId,
+    reason: verdict.reason,
+    outcome: outcome === 'pending' ? 'pending' : Outcomes[outcome].audit,
+    ...(outcome === 'plc-exception' && answer ? { exception: answer[1] ?? 0 } : {}),
+    latencyMs: ms(latencyMs),
+    policyVersion,
+    ...(verdict.shadow ? { shadow: verdict.shadow } : {}),
+  };
+}
+
+/** `request.outcome`: how a request whose decision was written ahead (seq `decisionSeq`) ended. */
+export function outcomeEvent(r: RequestFacts, decisionSeq: number, outcome: Outcome, answer: Buffer, latencyMs: number): AuditEventInput {
+  const { session, identity } = who(r.session);
+  return {
+    type: 'request.outcome',
+    decisionSeq,
+    session,
+    identity,
+    device: r.device,
+    unit: r.classified.unit,
+    fc: r.classified.fc,
+    ...(r.transactionId !== undefined ? { transactionId: r.transactionId } : {}),
+    outcome: Outcomes[outcome].audit,
+    ...(outcome === 'plc-exception' ? { exception: answer[1] ?? 0 } : {}),
+    latencyMs: ms(latencyMs),
+  };
+}
