@@ -144,6 +144,11 @@ function entryId(cls: ThrottleClass, key: string, reason: string): string {
   return `${cls}\u0000${key}\u0000${reason}`;
 }
 
+/**
+ * Printable ASCII without quote and backslash (each character one byte in the JSON line, so a summary's size has a
+ * bound: audit-bound.ts), clipped to `max` characters (the last one `~` when clipped).
+ */
 function clip(s: string, max: number): string {
-  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
+  const clean = s.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  return clean.length <= max ? clean : `${clean.slice(0, max - 1)}~`;
 }
