@@ -24,6 +24,8 @@ export interface HarnessOptions {
   /** Replaces the default `audit:` block (one YAML line). */
   readonly auditYaml?: string;
   readonly deviceTimeout?: string;
+  /** Extra inline YAML for the one device, e.g. `queueLimit: 2, maxInFlight: 1`. */
+  readonly deviceYaml?: string;
   readonly scanDelayMs?: number;
   readonly svidTtl?: string;
   readonly logLevel?: string;
@@ -31,6 +33,12 @@ export interface HarnessOptions {
   readonly now?: () => number;
   /** Receives the gateway's pino log lines (JSON strings). */
   readonly logSink?: (line: string) => void;
+  /** Extra inline YAML for the listeners, e.g. `{ mbaps: 'handshakeTimeout: 400ms', shared: 'maxPendingHandshakes: 64' }`. */
+  readonly listeners?: { readonly mbaps?: string; readonly grpc?: string; readonly shared?: string };
+  /** Replaces the default `identity:` block (the embedded dev issuer), e.g. a Workload API socket the test runs. */
+  readonly identityYaml?: string;
+  /** The CA that mints client SVIDs (default: the dev CA in the harness dir), e.g. the one behind that socket. */
+  readonly ca?: DevCa;
 }
 
 export interface ClientCreds {
@@ -54,19 +62,20 @@ export interface Harness {
 export async function startHarness(opts: HarnessOptions): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'vg-gw-'));
   const sim = await startSimulator({ scenario: 'simulators/scenarios/turbine.yaml', scanDelayMs: opts.scanDelayMs ?? 0, tickMs: 0 });
-  const ca = await DevCa.loadOrCreate(join(dir, 'dev-ca'), TD);
+  const ca = opts.ca ?? (await DevCa.loadOrCreate(join(dir, 'dev-ca'), TD));
   const policyFile = join(dir, 'policy.yaml');
   writeFileSync(policyFile, opts.policy);
+  const l = opts.listeners ?? {};
   writeFileSync(join(dir, 'gateway.yaml'), `version: 1
-identity:
+${opts.identityYaml ?? `identity:
   source: dev
-  dev: { trustDomain: ${TD}, caDir: dev-ca${opts.svidTtl ? `, svidTtl: ${opts.svidTtl}` : ''} }
+  dev: { trustDomain: ${TD}, caDir: dev-ca${opts.svidTtl ? `, svidTtl: ${opts.svidTtl}` : ''} }`}
 listeners:
-  mbaps: { host: 127.0.0.1, port: 0 }
-  grpc: { host: 127.0.0.1, port: 0 }
+  mbaps: { host: 127.0.0.1, port: 0${l.mbaps ? `, ${l.mbaps}` : ''} }
+  grpc: { host: 127.0.0.1, port: 0${l.grpc ? `, ${l.grpc}` : ''} }
   metrics: { host: 127.0.0.1, port: 0 }
-devices:
-  - { name: turbine-1, address: "127.0.0.1:${sim.port}", unitId: 1, targetUnitId: 255, timeout: ${opts.deviceTimeout ?? '500ms'} }
+${l.shared ? `  ${l.shared.split('\n').join('\n  ')}\n` : ''}devices:
+  - { name: turbine-1, address: "127.0.0.1:${sim.port}", unitId: 1, targetUnitId: 255, timeout: ${opts.deviceTimeout ?? '500ms'}${opts.deviceYaml ? `, ${opts.deviceYaml}` : ''} }
 policy: { file: policy.yaml, watch: false }
 ${opts.auditYaml ?? 'audit: { dir: audit, fsync: never, values: include }'}
 ${opts.extraYaml ?? ''}`);
@@ -131,10 +140,12 @@ export class TestMbapsClient {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
   }
 
-  static connect(port: number, creds: { cert: string; key: string; ca: string }): Promise<TestMbapsClient> {
+  /** `localAddress` binds the client to another loopback address (all of 127.0.0.0/8 is local on Linux). */
+  static connect(port: number, creds: { cert: string; key: string; ca: string }, opts: { localAddress?: string } = {}): Promise<TestMbapsClient> {
     return new Promise((resolve, reject) => {
       const socket = tls.connect({
         host: '127.0.0.1', port, cert: creds.cert, key: creds.key, ca: creds.ca, minVersion: 'TLSv1.2',
+        ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
         checkServerIdentity: () => undefined, // SPIFFE: no hostname check
       });
       socket.once('secureConnect', () => resolve(new TestMbapsClient(socket)));
