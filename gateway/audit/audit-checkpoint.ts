@@ -9,6 +9,9 @@ import { X509Certificate, verify, type KeyObject } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
 import { hashFor, type CheckpointSigner } from './checkpoint-signer.js';
 
+/** The gateway's default `audit.checkpoint.every` (gateway-config.ts), and what `audit verify` assumes unless told. */
+export const DEFAULT_CHECKPOINT_EVERY_MS = 60_000;
+
 export interface Checkpoint {
   readonly seq: number;
   readonly headHash: string;

@@ -3,14 +3,20 @@
  * from 1, each `prev` equal to the previous event's hash (across segments), segment names matching their
  * first event; every checkpoint correctly signed (optionally chaining to a trust bundle) and naming an event
  * that exists with the same hash. The last check is what catches tail truncation and whole-chain rewrites
- * [REFERENCES §6]. Reports the FIRST bad record.
+ * [REFERENCES §6] — but only with checkpoints the box cannot rewrite: whoever can re-chain the trail on the
+ * box can also delete (or, holding the gateway's key, re-sign) the local checkpoints, so checkpoints kept off
+ * the box (the SIEM's copy, `external`) are what detect a re-chained trail. A trail that spans more than the
+ * checkpoint interval yet has no checkpoint at all is refused unless `allowMissingCheckpoints`: a gateway
+ * would have written one, so their absence is itself evidence (deleted, or checkpoints not configured).
+ * Reports the FIRST bad record.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkCheckpoint, type Checkpoint } from './audit-checkpoint.js';
+import { checkCheckpoint, DEFAULT_CHECKPOINT_EVERY_MS, type Checkpoint } from './audit-checkpoint.js';
 import { GENESIS_HASH } from './audit-events.js';
 import { canonicalJson, eventHash } from './canonical-json.js';
 import { CHECKPOINTS_FILE, listSegments, readWhole, segmentFirstSeq, segmentName } from './audit-segments.js';
+import type { ExternalCheckpoint } from './external-checkpoints.js';
 
 export type VerifyResult =
   | { readonly ok: true; readonly events: number; readonly checkpoints: number; readonly lastSeq: number; readonly headHash: string }
@@ -36,7 +42,11 @@ export interface VerifyOptions {
   /** Every checkpoint must be signed by this SPIFFE ID (the gateway's), not merely by someone in the bundle. */
   readonly signer?: string;
   /** Checkpoints kept off the box (e.g. received by the SIEM): the log must still contain what they name. */
-  readonly external?: readonly Checkpoint[];
+  readonly external?: readonly ExternalCheckpoint[];
+  /** The gateway's `audit.checkpoint.every` (default 60 s): a trail spanning longer must hold a checkpoint. */
+  readonly checkpointIntervalMs?: number;
+  /** Accept a trail without any checkpoint whatever its span (e.g. checkpoints were never configured). */
+  readonly allowMissingCheckpoints?: boolean;
 }
 
 export function verifyAuditDir(dir: string, opts: VerifyOptions = {}): VerifyResult {
@@ -45,6 +55,7 @@ export function verifyAuditDir(dir: string, opts: VerifyOptions = {}): VerifyRes
   let expectSeq = 1;
   let prev = GENESIS_HASH;
   let lastPos = { segment: segmentName(1), line: 0 };
+  const span = { first: NaN, last: NaN };
   for (const seg of listSegments(dir)) {
     const { full, torn } = lines(readWhole(join(dir, seg)));
     if (full.length > 0 && segmentFirstSeq(seg) !== expectSeq) {
@@ -54,6 +65,8 @@ export function verifyAuditDir(dir: string, opts: VerifyOptions = {}): VerifyRes
       const r = checkLine(full[i]!, expectSeq, prev);
       if ('error' in r) return bad(seg, i + 1, r.error, seqOf(full[i]!) ?? expectSeq);
       hashes.set(expectSeq, r.hash);
+      if (Number.isNaN(span.first)) span.first = r.time;
+      span.last = r.time;
       prev = r.hash;
       expectSeq++;
       lastPos = { segment: seg, line: i + 1 };
@@ -62,13 +75,27 @@ export function verifyAuditDir(dir: string, opts: VerifyOptions = {}): VerifyRes
   }
   const cps = verifyCheckpoints(dir, hashes, expectSeq - 1, lastPos, opts);
   if (!Array.isArray(cps)) return cps;
+  const missing = missingCheckpoints(cps.length + (opts.external?.length ?? 0), span, opts);
+  if (missing !== null) return bad(lastPos.segment, lastPos.line, missing, expectSeq - 1);
   return { ok: true, events: expectSeq - 1, checkpoints: cps.length, lastSeq: expectSeq - 1, headHash: prev };
 }
 
-/** The event's hash, or why the line is bad. */
-function checkLine(line: string, seq: number, prev: string): { hash: string } | { error: string } {
+/** The event's hash and time (ms, NaN if unreadable), or why the line is bad. */
+function checkLine(line: string, seq: number, prev: string): { hash: string; time: number } | { error: string } {
   const why = lineProblem(line, seq, prev);
-  return why === null ? { hash: (JSON.parse(line) as { hash: string }).hash } : { error: why };
+  if (why !== null) return { error: why };
+  const rec = JSON.parse(line) as { hash: string; time?: unknown };
+  return { hash: rec.hash, time: typeof rec.time === 'string' ? Date.parse(rec.time) : NaN };
+}
+
+/** Why a trail without any checkpoint is refused, or null. */
+function missingCheckpoints(count: number, span: { first: number; last: number }, opts: VerifyOptions): string | null {
+  if (count > 0 || opts.allowMissingCheckpoints === true || Number.isNaN(span.first)) return null;
+  const interval = opts.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_EVERY_MS;
+  const ms = span.last - span.first;
+  if (!(ms > interval)) return null; // NaN (unreadable time) compares false: the chain checks still ran
+  return `no checkpoint in a trail spanning ${Math.round(ms / 1000)} s (${new Date(span.first).toISOString()} to ${new Date(span.last).toISOString()}), ` +
+    `longer than the checkpoint interval of ${Math.round(interval / 1000)} s: checkpoints were deleted or never written, and a truncated or re-chained trail cannot be detected`;
 }
 
 function lineProblem(line: string, seq: number, prev: string): string | null {
@@ -106,10 +133,15 @@ function verifyCheckpoints(
   const path = join(dir, CHECKPOINTS_FILE);
   const bundle = opts.trustBundlePem;
   for (const [i, cp] of (opts.external ?? []).entries()) {
+    const src = cp.at ?? { file: 'external checkpoint', line: i + 1 };
     const why = checkCheckpoint(cp, bundle) ?? signerMismatch(cp, opts.signer);
-    if (why !== null) return bad('external checkpoint', i + 1, why, cp.seq);
-    if (cp.seq > lastSeq) return bad(lastPos.segment, lastPos.line + 1, `truncated: an external checkpoint names seq ${cp.seq} but the log ends at seq ${lastSeq}`, lastSeq + 1);
-    if (hashes.get(cp.seq) !== cp.headHash) return bad('external checkpoint', i + 1, `head hash does not match event ${cp.seq} (chain rewritten)`, cp.seq);
+    if (why !== null) return bad(src.file, src.line, why, cp.seq);
+    if (cp.seq > lastSeq) {
+      return bad(lastPos.segment, lastPos.line + 1, `truncated: an external checkpoint names seq ${cp.seq} but the log ends at seq ${lastSeq} (${src.file}:${src.line})`, lastSeq + 1);
+    }
+    if (hashes.get(cp.seq) !== cp.headHash) {
+      return bad(src.file, src.line, `head hash ${cp.headHash.slice(0, 16)}… of the off-box checkpoint does not match event ${cp.seq} (${(hashes.get(cp.seq) ?? '').slice(0, 16)}…): the chain was rewritten`, cp.seq);
+    }
   }
   if (!existsSync(path)) return [];
   const { full, torn } = lines(readWhole(path));

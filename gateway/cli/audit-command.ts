@@ -1,27 +1,43 @@
 /**
- * `verigate audit verify DIR [--bundle PEM]`: verifies the hash chain and signed checkpoints of an audit
- * directory; names the first bad record (segment:line, seq) and why. Exit 0 ok, 1 check failed, 2 usage
- * [DESIGN "Contracts users see"].
+ * `verigate audit verify DIR`: verifies the hash chain and signed checkpoints of an audit directory; names the
+ * first bad record (segment:line, seq) and why. Exit 0 ok, 1 check failed, 2 usage [DESIGN "Contracts users
+ * see"]. Only checkpoints kept off the box (`--checkpoint`: the SIEM's copy of the exported stream, or JSON
+ * lines) detect a trail re-chained on the box; a trail with no checkpoint at all that spans more than the
+ * checkpoint interval fails unless `--allow-missing-checkpoints`.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { verifyAuditDir } from '../audit/audit-verify.js';
-import type { Checkpoint } from '../audit/audit-checkpoint.js';
-import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, type CliCommand } from './cli-io.js';
+import { DEFAULT_CHECKPOINT_EVERY_MS } from '../audit/audit-checkpoint.js';
+import { verifyAuditDir, type VerifyOptions } from '../audit/audit-verify.js';
+import { parseExternalCheckpoints, type ExternalCheckpoint } from '../audit/external-checkpoints.js';
+import { formatDuration, tryParseDuration } from '../config/duration.js';
+import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, type CliCommand, type CliIo } from './cli-io.js';
 
-const USAGE = 'usage: verigate audit verify DIR [--bundle TRUST_BUNDLE.pem] [--signer SPIFFE_ID] [--checkpoint FILE]\n' +
-  '  --signer      every checkpoint must be signed by this identity (the gateway\'s)\n' +
-  '  --checkpoint  checkpoints kept off the box (JSON lines, e.g. from the SIEM): the log must still contain them';
+const USAGE = 'usage: verigate audit verify DIR [--bundle TRUST_BUNDLE.pem] [--signer SPIFFE_ID] [--checkpoint FILE]...\n' +
+  '                           [--checkpoint-interval 60s] [--allow-missing-checkpoints]\n' +
+  '  --signer                     every checkpoint must be signed by this identity (the gateway\'s)\n' +
+  '  --checkpoint FILE            checkpoints kept off the box: the SIEM\'s copy of the exported stream (RFC 5424\n' +
+  '                               or CEF lines; its audit.checkpoint messages are used) or JSON lines; repeatable.\n' +
+  '                               Only these detect a trail re-chained on the box\n' +
+  `  --checkpoint-interval DUR    the gateway's audit.checkpoint.every (default ${formatDuration(DEFAULT_CHECKPOINT_EVERY_MS)})\n` +
+  '  --allow-missing-checkpoints  accept a trail without any checkpoint that spans longer than the interval';
+
+const OPTIONS = {
+  bundle: { type: 'string' },
+  signer: { type: 'string' },
+  checkpoint: { type: 'string', multiple: true },
+  'checkpoint-interval': { type: 'string' },
+  'allow-missing-checkpoints': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 export const auditCommand: CliCommand = async (args, io) => {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...args], allowPositionals: true, options: { bundle: { type: 'string' }, signer: { type: 'string' }, checkpoint: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({ args: [...args], allowPositionals: true, options: OPTIONS });
   } catch (err) {
-    io.err(`audit: ${(err as Error).message}`);
-    io.err(USAGE);
-    return EXIT_USAGE;
+    return usage(io, (err as Error).message);
   }
   const [sub, dirArg, ...extra] = parsed.positionals;
   if (parsed.values.help === true) {
@@ -33,9 +49,16 @@ export const auditCommand: CliCommand = async (args, io) => {
     return EXIT_USAGE;
   }
   const dir = resolve(io.cwd, dirArg);
+  const v = parsed.values;
+  let intervalMs = DEFAULT_CHECKPOINT_EVERY_MS;
+  if (v['checkpoint-interval'] !== undefined) {
+    const ms = tryParseDuration(v['checkpoint-interval']);
+    if (ms === null || ms === 0) return usage(io, `--checkpoint-interval: "${v['checkpoint-interval']}" is not a duration (e.g. 60s, 5m)`);
+    intervalMs = ms;
+  }
   let trustBundlePem: string | undefined;
-  if (parsed.values.bundle !== undefined) {
-    const bundlePath = resolve(io.cwd, parsed.values.bundle);
+  if (v.bundle !== undefined) {
+    const bundlePath = resolve(io.cwd, v.bundle);
     try {
       trustBundlePem = readFileSync(bundlePath, 'utf8');
     } catch (err) {
@@ -43,37 +66,70 @@ export const auditCommand: CliCommand = async (args, io) => {
       return EXIT_USAGE;
     }
   }
-  let external: Checkpoint[] | undefined;
-  if (parsed.values.checkpoint !== undefined) {
-    const file = resolve(io.cwd, parsed.values.checkpoint);
-    try {
-      external = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Checkpoint);
-    } catch (err) {
-      io.err(`audit: cannot read checkpoints from ${file}: ${(err as Error).message}`);
-      return EXIT_USAGE;
-    }
+  const external: ExternalCheckpoint[] = [];
+  for (const f of v.checkpoint ?? []) {
+    const got = readExternal(io, resolve(io.cwd, f), f);
+    if (got === null) return EXIT_USAGE;
+    external.push(...got);
   }
+  const opts: VerifyOptions = {
+    checkpointIntervalMs: intervalMs,
+    allowMissingCheckpoints: v['allow-missing-checkpoints'] === true,
+    ...(trustBundlePem === undefined ? {} : { trustBundlePem }),
+    ...(v.signer === undefined ? {} : { signer: v.signer }),
+    ...(external.length === 0 ? {} : { external }),
+  };
   let r: ReturnType<typeof verifyAuditDir>;
   try {
-    r = verifyAuditDir(dir, {
-      ...(trustBundlePem === undefined ? {} : { trustBundlePem }),
-      ...(parsed.values.signer === undefined ? {} : { signer: parsed.values.signer }),
-      ...(external === undefined ? {} : { external }),
-    });
+    r = verifyAuditDir(dir, opts);
   } catch (err) {
     io.err(`verigate audit verify: cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (give the audit directory)`);
     return EXIT_USAGE;
   }
   if (r.ok) {
-    io.out(`ok: ${r.events} events, ${r.checkpoints} checkpoints verified in ${dir} (head seq ${r.lastSeq} ${r.headHash})`);
-    if (r.checkpoints === 0 && r.events > 0) {
+    const off = external.length > 0 ? `, ${external.length} off-box checkpoints matched` : '';
+    io.out(`ok: ${r.events} events, ${r.checkpoints} checkpoints verified${off} in ${dir} (head seq ${r.lastSeq} ${r.headHash})`);
+    if (r.checkpoints === 0 && external.length === 0 && r.events > 0) {
       io.out('note: no signed checkpoints: a truncated tail cannot be detected (configure audit.checkpoint)');
     } else if (trustBundlePem === undefined) {
       io.out('note: checkpoint signers were not checked against a trust bundle (pass --bundle to anchor them)');
+    }
+    if (external.length === 0 && r.events > 0) {
+      io.out('note: only checkpoints kept off the box (--checkpoint with the SIEM\'s copy) detect a trail re-chained on the box');
     }
     return EXIT_OK;
   }
   const seq = r.firstBad.seq === undefined ? '' : ` (seq ${r.firstBad.seq})`;
   io.err(`FAIL: ${r.firstBad.segment}:${r.firstBad.line}${seq}: ${r.reason}`);
+  if (r.reason.startsWith('no checkpoint')) {
+    io.err('hint: verify against the SIEM\'s copy with --checkpoint FILE; --allow-missing-checkpoints accepts a trail written without checkpoints');
+  }
   return EXIT_CHECK_FAILED;
 };
+
+function usage(io: CliIo, message: string): number {
+  io.err(`audit: ${message}`);
+  io.err(USAGE);
+  return EXIT_USAGE;
+}
+
+/** Off-box checkpoints from one file, or null after reporting why they cannot be used (exit 2). */
+function readExternal(io: CliIo, file: string, shown: string): ExternalCheckpoint[] | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    io.err(`audit: cannot read checkpoints from ${file}: ${(err as Error).message}`);
+    return null;
+  }
+  const p = parseExternalCheckpoints(text, shown);
+  if (!p.ok) {
+    io.err(`audit: ${shown}:${p.line}: ${p.error}`);
+    return null;
+  }
+  if (p.checkpoints.length === 0) {
+    io.err(`audit: ${shown} holds no checkpoint (no audit.checkpoint message, no checkpoint JSON line): is it the exported stream?`);
+    return null;
+  }
+  return p.checkpoints;
+}

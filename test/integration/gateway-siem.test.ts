@@ -8,6 +8,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeRequest } from '../../protocols/modbus/index.js';
+import { auditCommand } from '../../gateway/cli/audit-command.js';
+import { memoryIo } from '../../gateway/cli/cli-io.js';
 import { startHarness, TestMbapsClient } from '../helpers/gateway-harness.js';
 import { freePort, makeTestPki, requireRsyslogd, rsyslogReceiver } from '../helpers/rsyslog.js';
 
@@ -47,4 +49,11 @@ t.test('decisions and signed checkpoints reach the SIEM over mutual TLS', async 
   t.ok(lines.some((l) => l.startsWith('request.decision') && l.includes('"decision":"allow"')), 'the allowed read');
   t.ok(lines.some((l) => l.startsWith('request.decision') && l.includes('"decision":"deny"')), 'the denied write');
   t.ok(lines.some((l) => l.startsWith('audit.checkpoint')), 'a signed checkpoint, shipped off the box');
+});
+
+t.test('audit verify takes the off-box checkpoints from what rsyslog stored', async (t) => {
+  const out = rs?.outFile ?? '';
+  const io = memoryIo();
+  t.equal(await auditCommand(['verify', join(h.dir, 'audit'), '--checkpoint', out, '--signer', 'spiffe://plant.example/verigate'], io), 0, io.stderr.join('\n'));
+  t.match(io.stdout[0], /^ok: \d+ events, \d+ checkpoints verified, [1-9]\d* off-box checkpoints matched/);
 });
