@@ -1,0 +1,165 @@
+/**
+ * The request pipeline with fakes around it: the order of the write-ahead audit event and the submit to the
+ * PLC, what a failed append does under each failure policy, reads staying one event, and an internal failure
+ * answered 0x04 while being logged, counted and audited (mbaps and gRPC).
+ */
+import t from 'tap';
+import { status } from '@grpc/grpc-js';
+import { classify, decodeRequest, encodeRequest, type ModbusRequest } from '../../protocols/modbus/index.js';
+import { RequestPipeline, type PipelineDeps, type PipelineRequest } from '../../gateway/frontdoor/request-pipeline.js';
+import { runCall } from '../../gateway/frontdoor/grpc-modbus-call.js';
+import { Session } from '../../gateway/frontdoor/session.js';
+import { GatewayMetrics } from '../../gateway/observability/metrics.js';
+import type { AppendResult, AuditEventInput } from '../../gateway/audit/audit-events.js';
+import type { DeviceConfig } from '../../gateway/config/gateway-config.js';
+import type { UpstreamRequest, UpstreamResult } from '../../gateway/upstream/types.js';
+import type { RuntimeGate } from '../../gateway/trust/runtime-gate.js';
+
+const WRITE: ModbusRequest = { type: 'write-single-register', fc: 6, address: 100, value: 5 };
+const READ: ModbusRequest = { type: 'read-registers', fc: 3, address: 100, quantity: 1 };
+
+function setup(over: { appendFails?: boolean; continueOnFailure?: boolean; gateThrows?: boolean; upstream?: UpstreamResult } = {}) {
+  const trace: string[] = [];
+  const events: AuditEventInput[] = [];
+  const logs: { obj: object; msg?: string }[] = [];
+  let seq = 0;
+  const audit = {
+    append(e: AuditEventInput): AppendResult {
+      trace.push(`append ${e.type}${'outcome' in e ? ` ${e.outcome}` : ''}`);
+      if (over.appendFails) return { ok: false, error: 'audit: write failed: ENOSPC' };
+      events.push(e);
+      return { ok: true, seq: ++seq };
+    },
+    healthy: () => true,
+  };
+  const gate: RuntimeGate = {
+    admit: () => ({ ok: true }),
+    check: () => {
+      if (over.gateThrows) throw new Error('gate exploded');
+      return { effect: 'allow' };
+    },
+    observe: () => {},
+  };
+  const submitted: UpstreamRequest[] = [];
+  const pool = {
+    submit: async (r: UpstreamRequest): Promise<UpstreamResult> => {
+      trace.push('submit');
+      submitted.push(r);
+      // a write is echoed [MB-APP 6.6]; a read of one register answers 5
+      return over.upstream ?? { kind: 'response', pdu: r.pdu[0] === 3 ? Buffer.from([3, 2, 0, 5]) : Buffer.from(r.pdu), latencyMs: 1 };
+    },
+  };
+  const metrics = new GatewayMetrics();
+  const deps: PipelineDeps = {
+    policy: () => ({ version: 'v1', evaluate: () => ({ effect: 'allow', ruleId: 'r1', reason: 'allowed' }) }),
+    gate, audit, metrics, now: () => 1000,
+    ...(over.continueOnFailure ? { auditContinueOnFailure: true } : {}),
+    logger: { error: (obj, msg) => logs.push({ obj, ...(msg ? { msg } : {}) }), warn: (obj, msg) => logs.push({ obj, ...(msg ? { msg } : {}) }) },
+  };
+  const pipeline = new RequestPipeline(deps);
+  const session = new Session('mbaps', { id: 'spiffe://plant.example/hmi/1', role: null, notAfter: new Date(Date.now() + 3_600_000), fingerprint256: 'x' }, '127.0.0.1:1', 0, () => {});
+  const device = { config: { name: 'plc-1' } as DeviceConfig, pool };
+  const request = (m: ModbusRequest): PipelineRequest => {
+    const pdu = encodeRequest(m);
+    const d = decodeRequest(pdu);
+    if (!d.ok) throw new Error(d.reason);
+    return { session, device, classified: classify(d.value, 1), pdu, transactionId: 7 };
+  };
+  const counted = async (outcome: string): Promise<number> =>
+    (await metrics.requests.get()).values.filter((v) => v.labels.outcome === outcome).reduce((a, v) => a + v.value, 0);
+  return { pipeline, request, trace, events, logs, submitted, session, device, counted };
+}
+
+t.test('a write: its decision is appended before it is forwarded, its outcome after, naming the decision', async (t) => {
+  const s = setup();
+  const r = await s.pipeline.handle(s.request(WRITE));
+  t.equal(r.outcome, 'ok');
+  t.same(s.trace, ['append request.decision pending', 'submit', 'append request.outcome ok']);
+  t.match(s.events[0], { type: 'request.decision', decision: 'allow', outcome: 'pending', ruleId: 'r1', transactionId: 7, writes: [{ table: 'holding', start: 100, values: [5] }] });
+  t.match(s.events[1], { type: 'request.outcome', decisionSeq: 1, outcome: 'ok', identity: 'spiffe://plant.example/hmi/1', device: 'plc-1', fc: 6, transactionId: 7 });
+});
+
+t.test('a read stays one event, after its answer', async (t) => {
+  const s = setup();
+  t.equal((await s.pipeline.handle(s.request(READ))).outcome, 'ok');
+  t.same(s.trace, ['submit', 'append request.decision ok']);
+});
+
+t.test('fail-closed: a write whose write-ahead event fails is refused with 0x06 and never submitted', async (t) => {
+  const s = setup({ appendFails: true });
+  const r = await s.pipeline.handle(s.request(WRITE));
+  t.equal(r.outcome, 'audit-unavailable');
+  t.same([...r.pdu], [0x86, 0x06]);
+  t.same(s.submitted, [], 'nothing reaches the PLC');
+  t.same(s.trace, ['append request.decision pending', 'append request.decision audit-unavailable'], 'the refusal is appended too (counted lost if it fails)');
+  t.equal(await s.counted('audit-unavailable'), 1);
+  t.match(s.logs, [{ msg: /write refused/ }]);
+});
+
+t.test('failurePolicy continue: the write goes on, and is recorded as one decision after the answer', async (t) => {
+  const s = setup({ appendFails: true, continueOnFailure: true });
+  const r = await s.pipeline.handle(s.request(WRITE));
+  t.equal(r.outcome, 'ok');
+  t.same(s.trace, ['append request.decision pending', 'submit', 'append request.decision ok']);
+});
+
+t.test('a queued write dropped by its ended session is audited as aborted (0x0A, never sent)', async (t) => {
+  const s = setup({ upstream: { kind: 'aborted' } });
+  const r = await s.pipeline.handle(s.request(WRITE));
+  t.equal(r.outcome, 'aborted');
+  t.same([...r.pdu], [0x86, 0x0a]);
+  t.match(s.events[1], { type: 'request.outcome', decisionSeq: 1, outcome: 'aborted' });
+});
+
+t.test('an exception inside handle() answers 0x04 and is logged, counted and audited', async (t) => {
+  const s = setup({ gateThrows: true });
+  const r = await s.pipeline.handle(s.request(WRITE));
+  t.equal(r.outcome, 'internal-error');
+  t.same([...r.pdu], [0x86, 0x04]);
+  t.same(s.submitted, []);
+  t.match(s.events, [{ type: 'request.decision', outcome: 'internal-error', reason: /internal-error: gate exploded/, transactionId: 7 }]);
+  t.equal(await s.counted('internal-error'), 1);
+  t.match(s.logs, [{ msg: /pipeline failed/, obj: { err: { message: 'gate exploded' } } }]);
+  t.ok(s.session.isOpen, 'the session stays');
+});
+
+t.test('an exception after the write-ahead decision completes it with an internal-error outcome', async (t) => {
+  const s = setup();
+  const req = s.request(WRITE);
+  const bad = { ...req, device: { ...req.device, pool: { submit: () => Promise.reject(new Error('pool exploded')) } } };
+  const r = await s.pipeline.handle(bad);
+  t.equal(r.outcome, 'internal-error');
+  t.match(s.events, [{ type: 'request.decision', outcome: 'pending' }, { type: 'request.outcome', decisionSeq: 1, outcome: 'internal-error' }]);
+});
+
+t.test('a failure outside handle() (decode, route): failed() answers 0x04, logs, counts, audits', async (t) => {
+  const s = setup();
+  t.same([...s.pipeline.failed(s.session, 1, 3, new Error('router exploded'))], [0x83, 0x04]);
+  t.match(s.events, [{ type: 'request.decision', outcome: 'internal-error', reason: /router exploded/, fc: 3, unit: 1 }]);
+  t.equal(await s.counted('internal-error'), 1);
+  t.match(s.logs, [{ msg: /0x04/ }]);
+});
+
+t.test('gRPC: an internal failure is INTERNAL with outcome internal-error, and reported to the pipeline', async (t) => {
+  const s = setup();
+  const reported: unknown[] = [];
+  const deps = {
+    router: { named: () => s.device },
+    pipeline: {
+      handle: () => Promise.reject(new Error('handler exploded')),
+      failed: (_s: Session, _u: number, fc: number, err: unknown) => {
+        reported.push(err);
+        return Buffer.from([fc | 0x80, 4]);
+      },
+    },
+  };
+  const r = await runCall(deps, s.session, 'plc-1', WRITE);
+  t.equal(r.ok, false);
+  if (!r.ok) {
+    t.equal(r.error.code, status.INTERNAL);
+    t.equal(r.error.metadata?.get('verigate-outcome')[0], 'internal-error');
+  }
+  t.equal(reported.length, 1);
+  const pipelineResult = await runCall({ router: { named: () => s.device }, pipeline: s.pipeline }, s.session, 'plc-1', READ);
+  t.equal(pipelineResult.ok, true, 'the normal path still works through the same function');
+});
