@@ -3,15 +3,21 @@
  * lab.json), which SVID the caller presents (`--cert/--key/--bundle`, or `--lab DIR --as NAME`), and a channel
  * that verifies the GATEWAY as an X.509-SVID of the caller's own trust domain [X509-SVID 5]: the bundle is
  * the only CA, and instead of a hostname check the server's chain is verified against that bundle with the
- * SPIFFE rules (exactly one URI SAN, leaf not a CA, ...). Also used by tests as a plain SPIFFE gRPC client.
+ * SPIFFE rules (exactly one URI SAN, leaf not a CA, ...), then its ID is authorized [X509-SVID 5 "authorize
+ * the ID"; go-spiffe tlsconfig.AuthorizeID]. The CLI always pins the gateway's own SPIFFE ID (`--gateway-id`,
+ * `VERIGATE_GATEWAY_ID`, or lab.json's `gatewayId`): any workload of the trust domain holds a valid SVID, and
+ * without the pin one of them could pose as the gateway and receive the operator's lock, grant and reload
+ * calls. Also used by tests as a plain SPIFFE gRPC client (authorizing any member of the trust domain).
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadVerigateServices } from '../frontdoor/grpc-proto.js';
+import { authorizeMemberOf, type Authorizer } from '../identity/authorizers.js';
 import { BundleSet, X509Bundle } from '../identity/bundle-set.js';
 import { verifyPeerChain } from '../identity/peer-verifier.js';
+import { parseSpiffeId } from '../identity/spiffe-id.js';
 import { chainFromPeerCertificate } from '../identity/tls-options.js';
 import { svidIdOf } from '../identity/x509-svid.js';
 
@@ -24,6 +30,8 @@ export interface SvidPems {
 export interface AdminTarget {
   readonly server: string;
   readonly pems: SvidPems;
+  /** The gateway's SPIFFE ID: the server must present exactly this ID. */
+  readonly gatewayId: string;
 }
 
 export interface TargetOptions {
@@ -33,9 +41,11 @@ export interface TargetOptions {
   readonly cert?: string | undefined;
   readonly key?: string | undefined;
   readonly bundle?: string | undefined;
+  readonly gatewayId?: string | undefined;
 }
 
 interface LabJsonView {
+  gatewayId?: string;
   endpoints?: { grpc?: { host: string; port: number } };
   clients?: Record<string, { cert: string; key: string; bundle: string }>;
 }
@@ -68,12 +78,41 @@ export function resolveAdminTarget(o: TargetOptions, env: NodeJS.ProcessEnv, cwd
   } else {
     return 'no caller SVID: give --cert svid.pem --key key.pem --bundle bundle.pem, or --lab DIR --as NAME';
   }
+  let pems: SvidPems;
   try {
     const read = (p: string): string => readFileSync(p, 'utf8');
-    return { server, pems: { certPem: read(files.cert), keyPem: read(files.key), bundlePem: read(files.bundle) } };
+    pems = { certPem: read(files.cert), keyPem: read(files.key), bundlePem: read(files.bundle) };
   } catch (e) {
     return `cannot read the SVID files: ${(e as Error).message}`;
   }
+  const pin = pinnedGatewayId(o.gatewayId || env['VERIGATE_GATEWAY_ID'] || lab?.gatewayId, pems.certPem);
+  return 'error' in pin ? pin.error : { server, pems, gatewayId: pin.id };
+}
+
+/**
+ * The gateway ID to pin, or a usage error. No default: guessing (e.g. `spiffe://<your domain>/verigate`)
+ * would silently pin the wrong ID on a deployment that registered another one, and accepting any member of
+ * the trust domain is exactly what pinning prevents. A lab records the ID in lab.json.
+ */
+function pinnedGatewayId(given: string | undefined, certPem: string): { id: string } | { error: string } {
+  if (!given) {
+    return { error: 'no gateway SPIFFE ID to pin: give --gateway-id spiffe://TRUST_DOMAIN/PATH (the ID the gateway runs as, ' +
+      'e.g. spiffe://plant.example/verigate) or set VERIGATE_GATEWAY_ID; with --lab DIR it is read from lab.json' };
+  }
+  let id;
+  let td: string;
+  try {
+    id = parseSpiffeId(given);
+  } catch (e) {
+    return { error: `--gateway-id: ${(e as Error).message}` };
+  }
+  try {
+    td = trustDomainOf(certPem);
+  } catch (e) {
+    return { error: `your SVID carries no valid SPIFFE ID: ${(e as Error).message}` };
+  }
+  if (id.trustDomain.name !== td) return { error: `--gateway-id ${id.toString()} is not in your trust domain ${td} (the gateway is verified with your trust bundle)` };
+  return { id: id.toString() };
 }
 
 /** The caller's own trust domain, from the URI SAN of its leaf certificate. */
@@ -81,14 +120,20 @@ export function trustDomainOf(certPem: string): string {
   return svidIdOf(new X509Certificate(certPem).raw).trustDomain.name;
 }
 
-/** mTLS channel credentials that accept only a server SVID of the caller's trust domain (no hostname check). */
-export function spiffeChannelCredentials(pems: SvidPems): { credentials: grpc.ChannelCredentials; options: grpc.ChannelOptions } {
+/**
+ * mTLS channel credentials that accept only a server SVID of the caller's trust domain (no hostname check)
+ * whose ID `authorize` accepts (default: any member of the trust domain — the CLI passes authorizeId).
+ */
+export function spiffeChannelCredentials(pems: SvidPems, authorize?: Authorizer): { credentials: grpc.ChannelCredentials; options: grpc.ChannelOptions } {
   const td = trustDomainOf(pems.certPem);
   const bundles = BundleSet.of([X509Bundle.fromPem(td, pems.bundlePem)]);
+  const authorizeId = authorize ?? authorizeMemberOf(td);
   const credentials = grpc.credentials.createSsl(Buffer.from(pems.bundlePem), Buffer.from(pems.keyPem), Buffer.from(pems.certPem), {
     checkServerIdentity: (_host, cert) => {
       const r = verifyPeerChain(chainFromPeerCertificate(cert), bundles, new Date());
-      return r.ok ? undefined : new Error(`gateway SVID refused (${r.reason}): ${r.detail}`);
+      if (!r.ok) return new Error(`gateway SVID refused (${r.reason}): ${r.detail}`);
+      const a = authorizeId(r.peer.id);
+      return a.ok ? undefined : new Error(`gateway SVID refused: ${a.reason}`);
     },
   });
   // SNI carries the trust domain: an IP address is not a valid TLS server name (RFC 6066 §3).
@@ -105,9 +150,9 @@ type UnaryMethod = (req: object, meta: grpc.Metadata, opts: grpc.CallOptions, cb
 export class VerigateClient {
   readonly raw: grpc.Client;
 
-  constructor(service: 'Admin' | 'Modbus', server: string, pems: SvidPems) {
+  constructor(service: 'Admin' | 'Modbus', server: string, pems: SvidPems, opts: { readonly authorize?: Authorizer } = {}) {
     const ctor = loadVerigateServices()[service];
-    const { credentials, options } = spiffeChannelCredentials(pems);
+    const { credentials, options } = spiffeChannelCredentials(pems, opts.authorize);
     this.raw = new ctor(server, credentials, options);
   }
 

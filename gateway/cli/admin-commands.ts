@@ -7,7 +7,9 @@
  *   verigate lock create --kind identity|role|device|grant --value V --reason R [--ttl 10m]
  *   verigate lock list          verigate lock remove LOCK_ID
  *   verigate reload
- * Exit codes: 0 ok, 1 the call failed or was refused, 2 bad usage.
+ * The gateway itself must present the pinned SPIFFE ID (`--gateway-id`, $VERIGATE_GATEWAY_ID, or lab.json):
+ * without one the command refuses to connect (exit 2).
+ * Exit codes: 0 ok, 1 the call failed or was refused (also: the server is not the pinned gateway), 2 bad usage.
  */
 import { parseArgs } from 'node:util';
 import { tryParseDuration } from '../config/duration.js';
@@ -16,6 +18,7 @@ import {
   tableToProto, type GrantMessage, type ListGrantsResponse, type ListLocksResponse, type ListSessionsResponse, type LockMessage,
   type ReloadPolicyResponse, type SessionMessage,
 } from '../frontdoor/grpc-proto.js';
+import { authorizeId } from '../identity/authorizers.js';
 import { resolveAdminTarget, VerigateClient, type CallOutcome } from './admin-client.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, type CliCommand, type CliIo } from './cli-io.js';
 
@@ -23,7 +26,9 @@ const COMMON_USAGE = [
   'common options:',
   '  --server HOST:PORT     gateway gRPC address (default: $VERIGATE_GRPC, or lab.json of --lab)',
   '  --cert svid.pem --key key.pem --bundle bundle.pem    your own X.509-SVID and trust bundle',
-  '  --lab DIR --as NAME    take the address and the SVID of client NAME from DIR/lab.json',
+  '  --gateway-id ID        the gateway\'s own SPIFFE ID; any other server SVID is refused (default:',
+  '                         $VERIGATE_GATEWAY_ID, or lab.json of --lab; required)',
+  '  --lab DIR --as NAME    take the address, the gateway ID and the SVID of client NAME from DIR/lab.json',
   '  --json                 machine-readable output',
   '  --timeout 10s          call deadline',
 ].join('\n');
@@ -35,6 +40,7 @@ const COMMON = {
   cert: { type: 'string' },
   key: { type: 'string' },
   bundle: { type: 'string' },
+  'gateway-id': { type: 'string' },
   json: { type: 'boolean' },
   timeout: { type: 'string' },
   reason: { type: 'string' },
@@ -191,7 +197,9 @@ function makeCommand(spec: CommandSpec): CliCommand {
 
 async function run(name: string, usage: string, v: Values, pos: readonly string[], sub: Sub, io: CliIo): Promise<number> {
   const str = (k: string): string | undefined => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
-  const opts = { server: str('server'), lab: str('lab'), as: str('as'), cert: str('cert'), key: str('key'), bundle: str('bundle') };
+  const opts = {
+    server: str('server'), lab: str('lab'), as: str('as'), cert: str('cert'), key: str('key'), bundle: str('bundle'), gatewayId: str('gateway-id'),
+  };
   const target = resolveAdminTarget(opts, io.env, io.cwd);
   if (typeof target === 'string') {
     io.err(`verigate ${name}: ${target}\n${usage}`);
@@ -201,7 +209,7 @@ async function run(name: string, usage: string, v: Values, pos: readonly string[
   let client: VerigateClient | null = null;
   try {
     if (str('timeout') !== undefined) timeoutMs = seconds(str('timeout') ?? '', 'timeout') * 1000;
-    client = new VerigateClient('Admin', target.server, target.pems);
+    client = new VerigateClient('Admin', target.server, target.pems, { authorize: authorizeId(target.gatewayId) });
     const c = client;
     const json = v['json'] === true;
     return await sub(v, pos, {

@@ -29,6 +29,8 @@ export interface LabOptions {
 
 export interface LabJson {
   trustDomain: string;
+  /** The gateway's own SPIFFE ID: admin commands with `--lab` pin it (admin-client.ts). */
+  gatewayId: string;
   identitySource: 'spire' | 'dev';
   endpoints: { mbaps: Endpoint; grpc: Endpoint; metrics: Endpoint };
   devices: { name: string; unitId: number; plc: Endpoint; controlPort: number }[];
@@ -75,6 +77,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
     const e = gateway.endpoints;
     const json: LabJson = {
       trustDomain: identity.trustDomain,
+      gatewayId: gateway.identity.spiffeId(),
       identitySource: identity.kind,
       endpoints: { mbaps: { host, port: e.mbaps.port }, grpc: { host, port: e.grpc?.port ?? 0 }, metrics: { host, port: e.metrics?.port ?? 0 } },
       devices: [

@@ -1,12 +1,15 @@
 /**
  * `verigate jit|sessions|lock|reload` against an in-process gateway: the real CLI as a child process
  * (`node --import tsx gateway/cli/verigate.ts …`) for the JIT flow, target resolution (--server, $VERIGATE_GRPC,
- * --lab/--as) and exit codes; the same command modules in-process (memoryIo) for the remaining subcommands.
+ * --lab/--as, --gateway-id, $VERIGATE_GATEWAY_ID) and exit codes; the same command modules in-process (memoryIo)
+ * for the remaining subcommands; and the pinned gateway ID: a server with another SVID of the same trust domain
+ * is refused.
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import { jitCommand, lockCommand, reloadCommand, sessionsCommand } from '../../gateway/cli/admin-commands.js';
 import { memoryIo } from '../../gateway/cli/cli-io.js';
 import { ENG, HMI, LEAD, startHarness, value } from '../helpers/grpc-harness.js';
@@ -18,8 +21,10 @@ const files = {
   lead: await h.pemFiles(LEAD, 'lead'),
   hmi: await h.pemFiles(HMI, 'hmi'),
 };
+const GATEWAY = 'spiffe://plant.example/verigate'; // the harness gateway's own SVID
 const [host, port] = h.server.split(':');
 writeFileSync(join(h.dir, 'lab.json'), JSON.stringify({
+  gatewayId: GATEWAY,
   endpoints: { grpc: { host, port: Number(port) } },
   clients: { 'shift-lead': { spiffeId: LEAD, ...files.lead }, engineer: { spiffeId: ENG, ...files.eng } },
 }));
@@ -28,7 +33,7 @@ const as = (who: keyof typeof files): string[] => ['--cert', files[who].cert, '-
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, ['--import', 'tsx', 'gateway/cli/verigate.ts', ...args], {
-      timeout: 30_000, env: { ...process.env, VERIGATE_GRPC: '', ...env },
+      timeout: 30_000, env: { ...process.env, VERIGATE_GRPC: '', VERIGATE_GATEWAY_ID: '', ...env },
     }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
       resolve({ code, stdout, stderr });
@@ -37,7 +42,7 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: numbe
 }
 
 t.test('child process: jit request (--server) → approve (--lab --as) → the engineer may write', async (t) => {
-  const req = await cli(['jit', 'request', '--server', h.server, ...as('eng'), '--device', 'turbine-1', '--table', 'holding',
+  const req = await cli(['jit', 'request', '--server', h.server, '--gateway-id', GATEWAY, ...as('eng'), '--device', 'turbine-1', '--table', 'holding',
     '--start', '0', '--end', '9', '--access', 'write', '--duration', '5m', '--reason', 'replace sensor', '--json']);
   t.equal(req.code, 0, req.stderr);
   const grant = JSON.parse(req.stdout) as { id: string; status: string; requester: string };
@@ -57,14 +62,14 @@ t.test('child process: jit request (--server) → approve (--lab --as) → the e
 });
 
 t.test('child process: $VERIGATE_GRPC, sessions list --json; a non-admin gets exit 1; bad usage exit 2', async (t) => {
-  const list = await cli(['sessions', 'list', ...as('lead'), '--json'], { VERIGATE_GRPC: h.server });
+  const list = await cli(['sessions', 'list', ...as('lead'), '--json'], { VERIGATE_GRPC: h.server, VERIGATE_GATEWAY_ID: GATEWAY });
   t.equal(list.code, 0, list.stderr);
   const sessions = (JSON.parse(list.stdout) as { sessions: { spiffeId: string; transport: string }[] }).sessions;
   t.ok(sessions.some((s) => s.spiffeId === ENG && s.transport === 'grpc'), 'the engineer session is listed');
-  const denied = await cli(['lock', 'list', '--server', h.server, ...as('hmi')]);
+  const denied = await cli(['lock', 'list', '--server', h.server, '--gateway-id', GATEWAY, ...as('hmi')]);
   t.equal(denied.code, 1);
   t.match(denied.stderr, /PERMISSION_DENIED/);
-  const usage = await cli(['lock', 'create', '--server', h.server, ...as('lead'), '--kind', 'planet', '--value', 'x', '--reason', 'r']);
+  const usage = await cli(['lock', 'create', '--server', h.server, '--gateway-id', GATEWAY, ...as('lead'), '--kind', 'planet', '--value', 'x', '--reason', 'r']);
   t.equal(usage.code, 2);
   t.match(usage.stderr, /--kind must be/);
 });
@@ -72,7 +77,7 @@ t.test('child process: $VERIGATE_GRPC, sessions list --json; a non-admin gets ex
 t.test('in-process: jit list/revoke, lock create/list/remove, sessions kill, reload; usage errors', async (t) => {
   const run = async (cmd: typeof jitCommand, args: string[], who: keyof typeof files = 'lead') => {
     const io = memoryIo({}, process.cwd());
-    const code = await cmd([...args, '--server', h.server, ...as(who)], io);
+    const code = await cmd([...args, '--server', h.server, '--gateway-id', GATEWAY, ...as(who)], io);
     return { code, out: io.stdout.join('\n'), err: io.stderr.join('\n') };
   };
   const list = await run(jitCommand, ['list']);
@@ -112,4 +117,44 @@ t.test('in-process: jit list/revoke, lock create/list/remove, sessions kill, rel
   t.match(noTarget.stderr.join('\n'), /no gateway address/);
   const g = value(await (await h.client('Admin', LEAD)).call<{ grants: unknown[] }>('ListGrants', {}));
   t.equal(g.grants.length, 1, 'nothing else was created by the failed invocations');
+});
+
+t.test('the gateway ID is pinned: no pin → exit 2; another SVID of the trust domain → refused, naming both IDs', async (t) => {
+  const run = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
+    const io = memoryIo(env, process.cwd());
+    const code = await sessionsCommand(['list', ...args, ...as('lead')], io);
+    return { code, out: io.stdout.join('\n'), err: io.stderr.join('\n') };
+  };
+  const unpinned = await run(['--server', h.server]);
+  t.equal(unpinned.code, 2, 'no --gateway-id, no $VERIGATE_GATEWAY_ID, no lab: usage error');
+  t.match(unpinned.err, /no gateway SPIFFE ID to pin: give --gateway-id/);
+  t.equal((await run(['--server', h.server, '--gateway-id', 'spiffe://other.example/verigate'])).code, 2, 'a pin outside the caller trust domain');
+  t.equal((await run(['--server', h.server, '--gateway-id', 'not-an-id'])).code, 2, 'a malformed pin');
+  t.equal((await run(['--server', h.server], { VERIGATE_GATEWAY_ID: GATEWAY })).code, 0, '$VERIGATE_GATEWAY_ID');
+
+  const wrongPin = await run(['--server', h.server, '--gateway-id', 'spiffe://plant.example/verigate-2']);
+  t.equal(wrongPin.code, 1, 'the real gateway is not the pinned one: refused');
+  t.match(wrongPin.err, /unexpected ID spiffe:\/\/plant\.example\/verigate, want spiffe:\/\/plant\.example\/verigate-2/);
+
+  // An impostor: any workload of the trust domain holds a valid SVID. It answers TLS (ALPN h2) with its own.
+  const svid = await h.pemFiles('spiffe://plant.example/hmi/line9', 'impostor');
+  let handshakes = 0;
+  let bytes = 0;
+  const impostor = tls.createServer({
+    cert: readFileSync(svid.cert), key: readFileSync(svid.key), ca: readFileSync(svid.bundle), requestCert: true, ALPNProtocols: ['h2'],
+  }, (sock) => {
+    handshakes++;
+    sock.on('data', (d) => (bytes += d.length));
+    sock.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => impostor.listen(0, '127.0.0.1', r));
+  t.teardown(() => impostor.close());
+  const addr = `127.0.0.1:${(impostor.address() as { port: number }).port}`;
+  const fooled = await run(['--server', addr, '--gateway-id', GATEWAY, '--timeout', '5s']);
+  t.equal(fooled.code, 1, 'refused');
+  t.match(fooled.err, /unexpected ID spiffe:\/\/plant\.example\/hmi\/line9, want spiffe:\/\/plant\.example\/verigate/, 'names both IDs');
+  t.equal(bytes, 0, 'the impostor never received the request');
+  t.comment(`impostor handshakes: ${handshakes}`);
+  const right = await run(['--server', h.server, '--gateway-id', GATEWAY]);
+  t.equal(right.code, 0, right.err);
 });
