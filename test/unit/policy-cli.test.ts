@@ -82,6 +82,10 @@ t.test('explain: decision, rule, reason; exit 0 whatever the decision', async (t
   t.match(deny.out, /^reason: value-not-allowed holding:100=9000$/m);
   const jit = await run(['explain', SAMPLE, '--id', `${TD}/eng/bob`, '--device', 'turbine-1', '--fc', '6', '--address', '5', '--value', '1']);
   t.match(jit.out, /^requires jit grant: rule eng-maintenance, approvers spiffe:\/\/plant\.example\/ops\/shift-lead, threshold 1, max 5m$/m);
+  t.notMatch(jit.out, /grant must cover/, 'the JIT rule grants the whole request');
+  const fc23 = await run(['explain', SAMPLE, '--id', `${TD}/eng/bob`, '--device', 'turbine-1', '--fc', '23', '--address', '10', '--values', '1,2', '--read-address', '100', '--read-count', '3']);
+  t.match(fc23.out, /^rule: eng-maintenance$/m, 'FC23: the write half reports its rule');
+  t.match(fc23.out, /^grant must cover: write holding 10-11 \(other rules allow the rest\)$/m, 'the read half needs no grant');
   const role = await run(['explain', SAMPLE, '--id', `${TD}/hmi/line9`, '--role', 'operator', '--device', 'tank-1', '--fc', '4', '--address', '0', '--count', '3', '--unit', '255']);
   t.match(role.out, /^rule: hmi-reads$/m);
   t.match(role.out, /unit 255/);
