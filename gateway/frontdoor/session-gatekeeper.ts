@@ -95,7 +95,7 @@ export class SessionGatekeeper {
     socket.destroy();
     const conn = this.guard.failed(socket);
     if (conn === null) return; // the guard refused this connection itself and has reported it
-    this.rejected({ peer: conn.peer.remote, code: this.deps.tlsErrorReason(err, socket), detail: err.message, leaf: conn.leaf });
+    this.rejected({ peer: conn.peer.remote, code: this.deps.tlsErrorReason(err, socket), detail: tlsErrorDetail(err, socket), leaf: conn.leaf });
   }
 
   private track(socket: tls.TLSSocket, session: Session): void {
@@ -140,6 +140,15 @@ export class SessionGatekeeper {
     this.deps.audit.append({ type: 'handshake.rejected', peer, code, detail, transport: this.transport, ...evidence });
     this.deps.logger?.warn({ peer, code, detail, transport: this.transport, ...evidence }, 'client rejected');
   }
+}
+
+/** Short and specific: OpenSSL's verify code for a refused chain (the error itself only says "socket hang up"). */
+function tlsErrorDetail(err: Error, socket: tls.TLSSocket): string {
+  const authz = socket.authorizationError as unknown;
+  if (typeof authz === 'string' && authz !== '') return `certificate verify failed: ${authz}`;
+  const { code, reason } = err as { code?: unknown; reason?: unknown };
+  if (typeof code === 'string' && typeof reason === 'string') return `${code}: ${reason}`;
+  return err.message;
 }
 
 /** Node timers overflow above 2^31−1 ms (they fire at once): long lives are waited for in steps. */
