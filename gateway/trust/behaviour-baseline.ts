@@ -12,8 +12,9 @@
  * - novelty: decayed count of 16-register blocks never touched before, and of non-register function codes
  *   (diagnostics, file records, device id, user-defined, unknown) never used before;
  * - offHours: activity in an hour of day the identity was never seen in (once watched for a full day).
- * Requests a JIT grant covered (`sanctioned`) feed only rate and drift: an approver vouched for what they
- * touch, not for how fast. Nothing is learned while the identity is in breach (`learning = false`): an
+ * Requests a JIT grant covered (`sanctioned`) are not judged for writes or novelty (an approver vouched for
+ * what they touch, not for how fast: rate and drift still count them); the blocks they touch become known.
+ * A refused write changed nothing: it counts for `denials`, not for `writes`. Nothing is learned while the identity is in breach (`learning = false`): an
  * attacker cannot teach the baseline that an attack is normal.
  */
 import { DecayingLevel, DecayingSum, Ewma } from './decaying-level.js';
@@ -99,10 +100,9 @@ export class BehaviourBaseline {
     if (this.firstSeen < 0) this.firstSeen = now;
     this.requests++;
     this.rateProfile.onRequest(now, learning);
-    if (!ctx.sanctioned) {
-      this.judgeWrites(isMutating(req), now, learning);
-      this.judgeNovelty(req, device, now, learning);
-    }
+    // A refused write changed nothing: it is evidence for `denials`, not for `writes`.
+    if (!ctx.sanctioned) this.judgeWrites(isMutating(req) && !denied, now, learning);
+    this.judgeNovelty(req, device, now, learning, ctx.sanctioned === true);
     this.judgeDenials(denied, now);
     this.judgeHour(now, learning);
   }
@@ -153,7 +153,8 @@ export class BehaviourBaseline {
     if (excess > 0) this.levels.denials.bump(Math.min(1, excess / DENIAL_SPAN), now);
   }
 
-  private judgeNovelty(req: ClassifiedRequest, device: string, now: number, learning: boolean): void {
+  /** A sanctioned request's blocks become known (its read-backs are not novel) but are not judged. */
+  private judgeNovelty(req: ClassifiedRequest, device: string, now: number, learning: boolean, sanctioned: boolean): void {
     const warm = this.requests > this.opts.warmupRequests;
     const remember = learning || !warm;
     let fresh = 0;
@@ -173,7 +174,7 @@ export class BehaviourBaseline {
         }
       }
     }
-    if (!warm || fresh === 0) return;
+    if (!warm || fresh === 0 || sanctioned) return;
     this.fresh.add(fresh, now);
     const excess = this.fresh.value(now) - NOVELTY_FREE;
     if (excess > 0) this.levels.novelty.bump(Math.min(1, excess / NOVELTY_SPAN), now);
