@@ -49,7 +49,7 @@ function printInstructions(io: CliIo, lab: LabJson, dir: string): void {
   const hmi = lab.clients.hmi;
   io.out(`verigate lab is up (identity: ${lab.identitySource === 'spire' ? 'real SPIRE' : 'embedded dev issuer'}, trust domain ${lab.trustDomain})
   Modbus/TCP Security  ${m.host}:${m.port}   (unit 1 = turbine-1, unit 2 = tank-1)
-  gRPC API             ${lab.endpoints.grpc.host}:${lab.endpoints.grpc.port}
+  gRPC API             ${lab.endpoints.grpc.host}:${lab.endpoints.grpc.port}   (gateway ID ${lab.gatewayId}: admin commands pin it)
   metrics / health     http://${lab.endpoints.metrics.host}:${lab.endpoints.metrics.port}/metrics  /readyz
   audit trail          ${lab.auditDir}   (verify: npx verigate audit verify ${lab.auditDir})
   machine-readable     ${dir}/lab.json
