@@ -33,6 +33,8 @@ export function severityOf(type: string, rec?: Record<string, unknown>): number 
     case SIEM_EXPORT_LOSS_TYPE:
       return Severity.error;
     case 'handshake.rejected':
+    case 'audit.suppressed':
+    case 'audit.capacity-warning':
     case 'audit.recovered':
     case 'lock.created':
     case 'trust.changed':
