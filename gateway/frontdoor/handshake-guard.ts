@@ -45,6 +45,8 @@ export interface PeerAddress {
   readonly port: number;
   /** `address:port`, the form audit events use. */
   readonly remote: string;
+  /** What the per-source cap counts: the IPv4 address, or the /64 of an IPv6 address (one host's subnet). */
+  readonly source: string;
 }
 
 export interface GuardRefusal {
@@ -129,12 +131,12 @@ export class HandshakeGuard {
     const entry: Entry = { peer, timer: null, leaf: null, hooked: false, holding: false, reported: false };
     this.entries.set(raw, entry);
     if (this.opts.identityAvailable?.() === false) return this.refuse(entry, raw, 'gateway-identity-unavailable', IDENTITY_DETAIL);
-    const slot = this.opts.slots.tryAcquire(peer.address);
+    const slot = this.opts.slots.tryAcquire(peer.source);
     if (!slot.ok) {
       const { maxPending, maxPendingPerSource } = this.opts.slots.limits;
       const detail = slot.cap === 'global'
         ? `${maxPending} handshakes already pending (listeners.maxPendingHandshakes)`
-        : `${maxPendingPerSource} handshakes already pending from ${peer.address} (listeners.maxPendingHandshakesPerSource)`;
+        : `${maxPendingPerSource} handshakes already pending from ${peer.source} (listeners.maxPendingHandshakesPerSource)`;
       return this.refuse(entry, raw, 'handshake-capacity', detail);
     }
     entry.holding = true;
@@ -174,7 +176,7 @@ export class HandshakeGuard {
     }
     if (!entry.holding) return;
     entry.holding = false;
-    this.opts.slots.release(entry.peer.address);
+    this.opts.slots.release(entry.peer.source);
     this.opts.pendingChanged?.(-1);
   }
 
@@ -193,5 +195,19 @@ function peerOf(socket: net.Socket): PeerAddress {
   const raw = socket.remoteAddress ?? '?';
   const address = raw.startsWith('::ffff:') && raw.includes('.') ? raw.slice(7) : raw;
   const port = socket.remotePort ?? 0;
-  return { address, port, remote: `${address}:${port}` };
+  return { address, port, remote: `${address}:${port}`, source: sourceKey(address) };
+}
+
+/**
+ * A single IPv6 host usually holds a whole /64 and can pick any address in it, so a per-address cap would not
+ * bind; the /64 is the source. IPv4 addresses count as themselves.
+ */
+export function sourceKey(address: string): string {
+  if (!address.includes(':')) return address;
+  const [head = '', tail = ''] = address.split('%')[0]?.split('::') ?? [];
+  const left = head === '' ? [] : head.split(':');
+  const right = address.includes('::') ? (tail === '' ? [] : tail.split(':')) : [];
+  const groups = address.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
+  if (groups.length !== 8) return address; // not plain IPv6 (e.g. an embedded IPv4 tail): count it as is
+  return `${groups.slice(0, 4).map((g) => (g.replace(/^0+(?=.)/, '') || '0').toLowerCase()).join(':')}::/64`;
 }

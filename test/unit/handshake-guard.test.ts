@@ -8,7 +8,7 @@ import t from 'tap';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { HandshakeGuard, type GuardRefusal, type HandshakeTimers } from '../../gateway/frontdoor/handshake-guard.js';
+import { HandshakeGuard, sourceKey, type GuardRefusal, type HandshakeTimers } from '../../gateway/frontdoor/handshake-guard.js';
 import { HandshakeSlots } from '../../gateway/frontdoor/handshake-slots.js';
 import { serverTlsOptions } from '../../gateway/identity/tls-options.js';
 import { derToPem } from '../../gateway/identity/x509-svid.js';
@@ -54,7 +54,12 @@ interface Rig {
   setIdentity(ok: boolean): void;
 }
 
-async function rig(t: Tap.Test, limits = { maxPending: 8, maxPendingPerSource: 3 }, timeoutMs = 1000): Promise<Rig> {
+async function rig(
+  t: { teardown(fn: () => unknown): void },
+  limits = { maxPending: 8, maxPendingPerSource: 3 },
+  timeoutMs = 1000,
+  afterAccept?: (r: { setIdentity(ok: boolean): void }) => void,
+): Promise<Rig> {
   const timers = new FakeTimers();
   const slots = new HandshakeSlots(limits);
   const refusals: GuardRefusal[] = [];
@@ -64,6 +69,7 @@ async function rig(t: Tap.Test, limits = { maxPending: 8, maxPendingPerSource: 3
   const guard = new HandshakeGuard({ slots, timeoutMs, timers, identityAvailable: () => identityOk, refused: (r) => refusals.push(r) });
   const server = tls.createServer(serverTlsOptions(serverSvid, pki.bundles, { handshakeTimeoutMs: 60_000 }));
   guard.attach(server);
+  if (afterAccept) server.on('connection', () => afterAccept({ setIdentity: (ok) => (identityOk = ok) }));
   const live = new Set<tls.TLSSocket>();
   server.on('secureConnection', (s) => {
     const peer = guard.settle(s);
@@ -212,4 +218,30 @@ t.test('an OpenSSL-level refusal is reported by the caller with the captured add
   t.equal(r.failures[0], `127.0.0.1:${localPort} ERR_SSL_HTTP_REQUEST`);
   t.same(r.refusals, []);
   t.equal(r.slots.pending(), 0);
+});
+
+t.test('the gateway identity fails closed while a handshake is in flight: it is not served', async (t) => {
+  // Flip the identity right after the guard admitted the connection, before the handshake completes.
+  const r = await rig(t, undefined, 1000, (ctl) => ctl.setIdentity(false));
+  const c = tls.connect({ host: '127.0.0.1', port: r.port, ...clientPem, ca: pki.bundles.allAuthoritiesPem(), checkServerIdentity: () => undefined });
+  c.on('error', () => {});
+  const got = await new Promise<string>((res) => {
+    c.once('secureConnect', () => c.write('ping'));
+    c.once('data', () => res('served'));
+    c.once('close', () => res('closed'));
+  });
+  t.equal(got, 'closed');
+  t.same(r.served, []);
+  t.match(r.refusals, [{ code: 'gateway-identity-unavailable' }]);
+  t.equal(r.slots.pending(), 0);
+});
+
+t.test('sourceKey: IPv4 as is, IPv6 by its /64', async (t) => {
+  t.equal(sourceKey('192.0.2.7'), '192.0.2.7');
+  t.equal(sourceKey('2001:db8:1:2:aaaa:bbbb:cccc:dddd'), '2001:db8:1:2::/64');
+  t.equal(sourceKey('2001:0DB8:0001:0002::1'), '2001:db8:1:2::/64');
+  t.equal(sourceKey('2001:db8::1'), '2001:db8:0:0::/64');
+  t.equal(sourceKey('::1'), '0:0:0:0::/64');
+  t.equal(sourceKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
+  t.equal(sourceKey('?'), '?');
 });
