@@ -140,6 +140,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       metrics,
       now,
       auditContinueOnFailure: config.audit.failurePolicy === 'continue',
+      // a lock created while requests wait in a device queue (e.g. on the device) stops them before the socket write
+      dispatchCheck: (s, device) => trust.locks.matching({ identity: s.peer.id, role: s.peer.role, device }) === null,
       logger,
       onShadow: (e) => logger.info({ shadow: e }, 'shadow rule verdict'),
     });

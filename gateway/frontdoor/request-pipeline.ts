@@ -46,6 +46,11 @@ export interface PipelineDeps {
   readonly audit: AuditSink & { healthy(): boolean };
   readonly metrics: GatewayMetrics;
   readonly now: () => number;
+  /**
+   * Asked right before a queued request goes onto the PLC socket (same turn as the write): false drops it unsent
+   * (`aborted`). main.ts checks locks here, so a device lock created while writes wait stops them too.
+   */
+  readonly dispatchCheck?: (session: Session, device: string) => boolean;
   /** audit.failurePolicy `continue`: a write whose write-ahead event failed is still forwarded (alarm raised). */
   readonly auditContinueOnFailure?: boolean;
   readonly logger?: PipelineLogger;
@@ -119,6 +124,7 @@ export class RequestPipeline {
       isWrite: mutating,
       // A killed, locked or expired session takes its still-queued requests (writes included) with it.
       signal: session.signal,
+      ...(this.deps.dispatchCheck ? { stillAllowed: this.stillAllowed(session, device.config.name) } : {}),
     });
     const { outcome, pdu } = this.fromUpstream(classified.fc, upstream);
     return this.finish(req, progress, outcome, pdu, started);
@@ -228,6 +234,11 @@ export class RequestPipeline {
       case 'invalid-response':
         return as('no-answer');
     }
+  }
+
+  private stillAllowed(session: Session, device: string): () => boolean {
+    const check = this.deps.dispatchCheck;
+    return () => session.isOpen && (check === undefined || check(session, device));
   }
 
   private count(device: string, fc: number, outcome: Outcome, latencyMs: number): void {

@@ -146,8 +146,9 @@ export class DevicePool {
       if (conn === undefined) break;
       const job = this.#queue.shift();
       if (job === undefined) break;
-      // Belt and braces for the abort listener: nothing whose session has ended is written to the PLC.
-      if (job.req.signal?.aborted === true) {
+      // Belt and braces for the abort listener: nothing whose session has ended, or whose device got locked
+      // while it waited, is written to the PLC.
+      if (job.req.signal?.aborted === true || !stillAllowed(job.req)) {
         this.#settle(job, { kind: 'aborted' });
         continue;
       }
@@ -289,6 +290,16 @@ export class DevicePool {
     if (n > 0) this.#outstanding.set(key, n);
     else this.#outstanding.delete(key);
     job.resolve(result);
+  }
+}
+
+/** The caller's last-moment gate; a gate that throws fails closed (the request is not sent). */
+function stillAllowed(req: UpstreamRequest): boolean {
+  if (req.stillAllowed === undefined) return true;
+  try {
+    return req.stillAllowed();
+  } catch {
+    return false;
   }
 }
 

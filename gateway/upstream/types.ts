@@ -16,6 +16,11 @@ export interface UpstreamRequest {
   readonly isWrite: boolean;
   /** Aborting removes a still-queued request ('aborted', never sent); one already sent is not affected. */
   readonly signal?: AbortSignal;
+  /**
+   * Asked synchronously right before the request is written to the PLC socket; false (or a throw) drops it
+   * unsent ('aborted'). For gates that can close while it waits without ending its session: a device lock.
+   */
+  readonly stillAllowed?: () => boolean;
 }
 
 /**

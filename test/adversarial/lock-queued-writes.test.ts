@@ -4,8 +4,10 @@
  * lock on the identity is created while they wait. Repeated 50 times, the lock landing at different moments:
  * after the 1st or 2nd write reached the PLC (a timer turn), inside the audit append of a write-ahead decision
  * (between the decision and the submit to the pool), and inside the append of an outcome (right after a reply
- * freed the PLC's slot and the next write went out). Every time: at most the one write already on the wire
- * when the lock came reaches the PLC after it, and the audited outcomes agree with the PLC's counters.
+ * freed the PLC's slot and the next write went out). Half the rounds lock the identity (the session ends),
+ * half lock the device (the session stays; the queued writes are vetoed right before the socket write and
+ * answered 0x0A). Every time: at most the one write already on the wire when the lock came reaches the PLC
+ * after it, and the audited outcomes agree with the PLC's counters (and, for a device lock, with the answers).
  */
 import t from 'tap';
 import { encodeRequest } from '../../protocols/modbus/index.js';
@@ -48,8 +50,13 @@ async function until(cond: () => boolean, what: string, ms = 5000): Promise<void
 type Moment = 'after-1st-reached-plc' | 'after-2nd-reached-plc' | 'in-write-ahead-of-3rd' | 'in-outcome-of-1st';
 const MOMENTS: Moment[] = ['after-1st-reached-plc', 'after-2nd-reached-plc', 'in-write-ahead-of-3rd', 'in-outcome-of-1st'];
 
+type Kind = 'identity' | 'device';
+
 interface Round {
   readonly moment: Moment;
+  readonly kind: Kind;
+  /** Device-lock rounds (the session stays): writes answered OK; -1 when the session ended. */
+  readonly answeredOk: number;
   /** Outcomes `ok` already audited when the lock was created. */
   readonly okAtLock: number;
   /** Writes the PLC had received and executed after everything settled (this round). */
@@ -63,6 +70,7 @@ interface Round {
 async function round(i: number): Promise<Round> {
   const id = `spiffe://plant.example/hmi/lock-${i}`;
   const moment = MOMENTS[i % MOMENTS.length] as Moment;
+  const kind: Kind = Math.floor(i / MOMENTS.length) % 2 === 0 ? 'identity' : 'device';
   const c = await TestMbapsClient.connect(h.port, await h.mint(id));
   const before = { received: received(), executed: executed() };
   events = [];
@@ -71,7 +79,7 @@ async function round(i: number): Promise<Round> {
   const lock = (): void => {
     if (okAtLock >= 0) return;
     okAtLock = events.filter((e) => e.type === 'request.outcome' && e['outcome'] === 'ok').length;
-    const r = h.gateway.trust.lock({ kind: 'identity', value: id }, LEAD, `round ${i}`);
+    const r = h.gateway.trust.lock(kind === 'identity' ? { kind, value: id } : { kind, value: 'turbine-1' }, LEAD, `round ${i}`);
     if (r.ok) lockId = r.lock.id;
   };
   let writeAheads = 0;
@@ -84,8 +92,9 @@ async function round(i: number): Promise<Round> {
   const answers = Array.from({ length: WRITES }, (_, k) => c.request(1, write(100 + k, i), 8000));
   if (moment === 'after-1st-reached-plc') await until(() => received() - before.received >= 1, 'the 1st write at the PLC').then(lock);
   if (moment === 'after-2nd-reached-plc') await until(() => received() - before.received >= 2, 'the 2nd write at the PLC').then(lock);
-  await Promise.all(answers);
-  await c.closed;
+  const answered = await Promise.all(answers);
+  if (kind === 'identity') await c.closed;
+  else c.close();
   // Settled: every write-ahead decision of this session has its outcome (nothing of it is left in the pool).
   const decided = (): AuditRecord[] => events.filter((e) => e.type === 'request.decision' && e['outcome'] === 'pending');
   const outcomeOf = (d: AuditRecord): AuditRecord | undefined => events.find((e) => e.type === 'request.outcome' && e['decisionSeq'] === d.seq);
@@ -97,8 +106,10 @@ async function round(i: number): Promise<Round> {
     const o = String(outcomeOf(d)?.['outcome']);
     outcomes[o] = (outcomes[o] ?? 0) + 1;
   }
+  const echo = (a: Buffer | null, k: number): boolean => a !== null && a.equals(write(100 + k, i));
   return {
-    moment, okAtLock,
+    moment, kind, okAtLock,
+    answeredOk: kind === 'device' ? answered.filter(echo).length : -1,
     reachedPlc: received() - before.received,
     executedAtPlc: executed() - before.executed,
     decisions: decided().length,
@@ -107,17 +118,18 @@ async function round(i: number): Promise<Round> {
   };
 }
 
-t.test(`a lock during ${WRITES} queued writes, ${ROUNDS} times: never more than the in-flight one reaches the PLC`, async (t) => {
+t.test(`a lock (identity or device) during ${WRITES} queued writes, ${ROUNDS} times: never more than the in-flight one reaches the PLC`, async (t) => {
   const rounds: Round[] = [];
   for (let i = 0; i < ROUNDS; i++) rounds.push(await round(i));
   const bad = rounds.filter((r) => r.reachedPlc > r.okAtLock + 1);
   t.same(bad, [], 'after the lock, at most the write on the wire reached the PLC');
-  const disagree = rounds.filter((r) => (r.outcomes['ok'] ?? 0) !== r.executedAtPlc || r.executedAtPlc !== r.reachedPlc || r.unmatched !== 0);
+  const disagree = rounds.filter((r) => (r.outcomes['ok'] ?? 0) !== r.executedAtPlc || r.executedAtPlc !== r.reachedPlc || r.unmatched !== 0
+    || (r.kind === 'device' && r.answeredOk !== r.executedAtPlc));
   t.same(disagree, [], 'audited ok outcomes = writes the PLC received = writes it executed; every outcome names its decision');
   const other = rounds.filter((r) => Object.keys(r.outcomes).some((o) => o !== 'ok' && o !== 'aborted'));
   t.same(other, [], 'every write either executed (ok) or was dropped unsent (aborted)');
   t.ok(rounds.every((r) => r.decisions >= 3), 'the writes were queued when the lock came (≥ 3 decided per round)');
   t.ok(rounds.some((r) => (r.outcomes['aborted'] ?? 0) >= 5), 'queued writes were aborted');
-  for (const m of MOMENTS) t.ok(rounds.some((r) => r.moment === m), `lock moment covered: ${m}`);
+  for (const m of MOMENTS) for (const k of ['identity', 'device']) t.ok(rounds.some((r) => r.moment === m && r.kind === k), `covered: ${k} lock ${m}`);
   t.comment(`executed after the lock, per round: ${rounds.map((r) => r.reachedPlc - r.okAtLock).join('')}`);
 });

@@ -219,7 +219,7 @@ t.test('AbortSignal removes a queued request; a sent one still gets its real ans
   t.equal((await p.submit({ clientKey: 'c', unitId: 1, pdu: readHolding(0), isWrite: false, signal: AbortSignal.abort() })).kind, 'aborted');
 });
 
-t.test('dispatch re-checks the signal right before the socket write, even if no abort event came', async (t) => {
+t.test('dispatch re-checks the signal and stillAllowed right before the socket write, even if no abort event came', async (t) => {
   const pending: (() => void)[] = [];
   let received = 0;
   const plc = await scriptedPlc((r, reply) => {
@@ -233,11 +233,17 @@ t.test('dispatch re-checks the signal right before the socket write, even if no 
   // A signal whose abort event never fires: only the synchronous re-check in dispatch can stop it.
   const silent = { aborted: false, addEventListener() {}, removeEventListener() {} } as unknown as AbortSignal;
   const queued = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(1), isWrite: false, signal: silent });
+  let locked = false;
+  const vetoed = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(3), isWrite: false, stillAllowed: () => !locked });
+  const broken = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(4), isWrite: false, stillAllowed: () => { throw new Error('gate bug'); } });
   while (pending.length === 0) await new Promise((r) => setTimeout(r, 5));
   (silent as { aborted: boolean }).aborted = true;
+  locked = true; // e.g. a device lock created while it waited: the session is still open
   pending.shift()?.(); // frees the slot: dispatch would now send the queued one
   t.equal((await first).kind, 'response');
   t.same(await queued, { kind: 'aborted' });
+  t.same(await vetoed, { kind: 'aborted' }, 'stillAllowed false: dropped unsent');
+  t.same(await broken, { kind: 'aborted' }, 'a throwing gate fails closed');
   // A later request on the same connection: had the aborted one been written, the PLC would see it first.
   const later = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(2), isWrite: false });
   while (pending.length === 0) await new Promise((r) => setTimeout(r, 5));
