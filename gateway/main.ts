@@ -145,14 +145,14 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       logger,
       onShadow: (e) => logger.info({ shadow: e }, 'shadow rule verdict'),
     });
-    const mbaps = new MbapsListener({
-      host: config.listeners.mbaps.host,
     // One pending-handshake budget for both TLS listeners: the fds and TLS state it bounds are the process's.
     const handshakeSlots = new HandshakeSlots({
       maxPending: config.listeners.maxPendingHandshakes,
       maxPendingPerSource: config.listeners.maxPendingHandshakesPerSource,
     });
     const identityAvailable = (): boolean => identity.available();
+    const mbaps = new MbapsListener({
+      host: config.listeners.mbaps.host,
       port: config.listeners.mbaps.port,
       tlsOptions: () => identity.serverTlsOptions(config.listeners.mbaps.handshakeTimeoutMs),
       verifyPeer: (socket) => identity.verifyPeer(socket),
@@ -161,9 +161,9 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       pipeline, gate: trust, sessions, audit: auditSink, metrics, now, logger,
       maxInFlightPerSession: config.listeners.mbaps.maxInFlightPerSession,
       idleTimeoutMs: () => trust.idleTimeoutMs(),
+      handshake: { slots: handshakeSlots, timeoutMs: config.listeners.mbaps.handshakeTimeoutMs, identityAvailable },
     });
     const mbapsAddr = await mbaps.listen();
-      handshake: { slots: handshakeSlots, timeoutMs: config.listeners.mbaps.handshakeTimeoutMs, identityAvailable },
     stops.push(() => mbaps.close());
 
     let grpcEndpoint: { host: string; port: number } | null = null;
