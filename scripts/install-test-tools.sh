@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the third-party Modbus clients the interop tests drive (never mocks, never skipped):
 #   - pymodbus 3.x (>= 3.7, frames TLS with the MBAP header per MB-TCP-Security) from PyPI into ./.venv
+#   - scapy 2.8.x (its scapy.layers.dcerpc DceRpc4 and scapy.contrib.pnio_rpc layers: independent PROFINET CM codec) into the same venv
 #   - mbpoll from Debian
 # Idempotent: re-running only checks what is already there. Run from anywhere; paths are repo-relative.
 set -euo pipefail
@@ -9,6 +10,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PYTHON_BIN="${PYTHON:-python3}"
 PYMODBUS_SPEC='pymodbus>=3.7,<4'
+SCAPY_SPEC='scapy>=2.6,<3'
 
 log() { printf '[install-test-tools] %s\n' "$*" >&2; }
 
@@ -31,6 +33,15 @@ PY
   fi
 }
 
+install_scapy() {
+  if "$VENV/bin/python" -c 'import scapy.contrib.pnio_rpc, scapy.layers.dcerpc' 2>/dev/null; then
+    log "scapy $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("scapy"))') already installed"
+  else
+    log "installing $SCAPY_SPEC"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$SCAPY_SPEC"
+  fi
+}
+
 install_mbpoll() {
   if command -v mbpoll >/dev/null 2>&1; then
     log "mbpoll already installed: $(command -v mbpoll)"
@@ -48,5 +59,6 @@ install_mbpoll() {
 }
 
 install_pymodbus
+install_scapy
 install_mbpoll
 log "done"

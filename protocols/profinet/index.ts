@@ -1,0 +1,24 @@
+/** Public surface of the pure PNIO-CM codec. Import from `protocols/profinet/index.js`. */
+export * from './constants.js';
+export * from './result.js';
+export * from './uuid.js';
+export { Reader, Writer, visibleString } from './bytes.js';
+export * from './rpc-header.js';
+export * from './rpc-matcher.js';
+export * from './fragments.js';
+export * from './ndr.js';
+export * from './block.js';
+export * from './pnio-status.js';
+export * from './record-rw.js';
+export * from './connect.js';
+export * from './control.js';
+export * from './call.js';
+export * from './request-pdu.js';
+export * from './response-pdu.js';
+export * from './validate.js';
+export * from './fault.js';
+export * from './records/im.js';
+export * from './records/identification.js';
+export * from './records/diagnosis.js';
+export * from './records/logbook.js';
+export * from './records/record.js';
