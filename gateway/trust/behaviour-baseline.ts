@@ -14,6 +14,7 @@
  * - offHours: activity in an hour of day the identity was never seen in (once watched for a full day).
  * Requests a JIT grant covered (`sanctioned`) are not judged for writes or novelty (an approver vouched for
  * what they touch, not for how fast: rate and drift still count them); the blocks they touch become known.
+ * With a partial grant scope (FC23 whose read half another rule allows) only the scope is exempt.
  * A refused write changed nothing: it counts for `denials`, not for `writes`. Nothing is learned while the identity is in breach (`learning = false`): an
  * attacker cannot teach the baseline that an attack is normal.
  */
@@ -21,6 +22,7 @@ import { DecayingLevel, DecayingSum, Ewma } from './decaying-level.js';
 import { RateProfile } from './rate-profile.js';
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 import { isMutating } from '../../protocols/modbus/classify.js';
+import type { GrantNeed } from './runtime-gate.js';
 
 export const SIGNALS = ['rate', 'drift', 'writes', 'denials', 'novelty', 'offHours'] as const;
 export type Signal = (typeof SIGNALS)[number];
@@ -38,6 +40,17 @@ export interface BaselineOptions {
 export interface ObserveContext {
   /** Covered by an active JIT grant: not evidence for writes or novelty. */
   readonly sanctioned?: boolean;
+  /**
+   * The registers the grant had to cover when other rules (needing no grant) allowed the rest (the policy's
+   * `jit.scope`, e.g. FC23's write half): only these are sanctioned; the rest is judged as usual. Without it a
+   * one-register write grant would exempt every FC23 read half from `novelty` (a scan nobody vouched for).
+   */
+  readonly scope?: GrantNeed;
+}
+
+/** Is [from, to] of `table` inside one of `spans`? */
+function within(spans: GrantNeed['reads'], table: string, from: number, to: number): boolean {
+  return spans.some((s) => s.table === table && s.start <= from && to <= s.start + s.count - 1);
 }
 
 export const DEFAULT_BASELINE: BaselineOptions = { warmupSeconds: 30, warmupRequests: 200, tauMs: 30_000 };
@@ -101,8 +114,10 @@ export class BehaviourBaseline {
     this.requests++;
     this.rateProfile.onRequest(now, learning);
     // A refused write changed nothing: it is evidence for `denials`, not for `writes`.
-    if (!ctx.sanctioned) this.judgeWrites(isMutating(req) && !denied, now, learning);
-    this.judgeNovelty(req, device, now, learning, ctx.sanctioned === true);
+    const scope = ctx.sanctioned === true ? ctx.scope : undefined;
+    const writesSanctioned = ctx.sanctioned === true && (scope === undefined || req.writes.every((w) => within(scope.writes, w.table, w.start, w.start + w.count - 1)));
+    if (!writesSanctioned) this.judgeWrites(isMutating(req) && !denied, now, learning);
+    this.judgeNovelty(req, device, now, learning, ctx.sanctioned === true, scope);
     this.judgeDenials(denied, now);
     this.judgeHour(now, learning);
   }
@@ -153,8 +168,9 @@ export class BehaviourBaseline {
     if (excess > 0) this.levels.denials.bump(Math.min(1, excess / DENIAL_SPAN), now);
   }
 
-  /** A sanctioned request's blocks become known (its read-backs are not novel) but are not judged. */
-  private judgeNovelty(req: ClassifiedRequest, device: string, now: number, learning: boolean, sanctioned: boolean): void {
+  /** A sanctioned request's blocks become known (its read-backs are not novel) but are not judged; with a
+   * `scope`, only the blocks inside it are sanctioned. */
+  private judgeNovelty(req: ClassifiedRequest, device: string, now: number, learning: boolean, sanctioned: boolean, scope?: GrantNeed): void {
     const warm = this.requests > this.opts.warmupRequests;
     const remember = learning || !warm;
     let fresh = 0;
@@ -162,19 +178,22 @@ export class BehaviourBaseline {
     // records, FIFO, device id, user-defined, unknown) are judged as functions: probing lives there.
     const fn = REGISTER_KINDS.has(req.kind) ? null : req.subFunction === undefined ? `${req.fc}` : `${req.fc}/${req.subFunction}`;
     if (fn !== null && !this.functions.has(fn)) {
-      fresh += NOVEL_FUNCTION_BLOCKS;
+      if (!sanctioned || scope !== undefined) fresh += NOVEL_FUNCTION_BLOCKS; // with a scope, a free rule granted the function
       if (remember) this.functions.add(fn);
     }
-    for (const r of [...req.reads, ...req.writes]) {
-      for (let b = r.start >> 4; b <= (r.start + r.count - 1) >> 4; b++) {
+    const ranges = [...req.reads.map((r) => ({ r, spans: scope?.reads })), ...req.writes.map((r) => ({ r, spans: scope?.writes }))];
+    for (const { r, spans } of ranges) {
+      const end = r.start + r.count - 1;
+      for (let b = r.start >> 4; b <= end >> 4; b++) {
         const key = `${device}/${r.table}/${b}`;
         if (!this.blocks.has(key)) {
-          fresh++;
+          const vouched = sanctioned && (spans === undefined || within(spans, r.table, Math.max(r.start, b << 4), Math.min(end, (b << 4) + 15)));
+          if (!vouched) fresh++;
           if (remember) this.blocks.add(key);
         }
       }
     }
-    if (!warm || fresh === 0 || sanctioned) return;
+    if (!warm || fresh === 0) return;
     this.fresh.add(fresh, now);
     const excess = this.fresh.value(now) - NOVELTY_FREE;
     if (excess > 0) this.levels.novelty.bump(Math.min(1, excess / NOVELTY_SPAN), now);

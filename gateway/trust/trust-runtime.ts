@@ -13,7 +13,7 @@ import { GrantService } from './grant-service.js';
 import { IdentityTrust, type TrustConfig, type TrustState } from './identity-trust.js';
 import { LockService, type Lock } from './lock-service.js';
 import { RateLimiter } from './rate-limiter.js';
-import type { GateResult, GateSession, PolicyVerdict, RuntimeGate, SessionPeer, SessionView } from './runtime-gate.js';
+import type { GateResult, GateSession, GrantNeed, PolicyVerdict, RuntimeGate, SessionPeer, SessionView } from './runtime-gate.js';
 import { resolveWeights } from './trust-score.js';
 
 export interface TrustRuntimeOptions {
@@ -42,7 +42,7 @@ export class TrustRuntime implements RuntimeGate {
    * What check() knew about a request that observe() must know too (same request object, so a WeakMap: no
    * per-request key, nothing left behind): a JIT grant covered it, or the read-only downgrade itself refused it.
    */
-  private readonly notes = new WeakMap<ClassifiedRequest, 'sanctioned' | 'trust-read-only'>();
+  private readonly notes = new WeakMap<ClassifiedRequest, { readonly sanctioned: GrantNeed | 'whole' } | 'trust-read-only'>();
   private readonly now: () => number;
   private timer: NodeJS.Timeout | null = null;
   private lastRevalidation: number;
@@ -115,7 +115,8 @@ export class TrustRuntime implements RuntimeGate {
       const grant = this.grants.covering(peer.id, jit.ruleId, device, jit.scope ?? req);
       if (!grant) return { effect: 'deny', reason: `jit-required ${jit.ruleId}` };
       if (this.locks.matching({ identity: peer.id, role: peer.role, grantId: grant.id })) return { effect: 'deny', reason: `grant-locked ${grant.id}` };
-      this.notes.set(req, 'sanctioned');
+      // Only what the grant had to cover is vouched for (not, say, the read half another rule allowed).
+      this.notes.set(req, { sanctioned: jit.scope ?? 'whole' });
       return { effect: 'allow', grantId: grant.id };
     }
     return { effect: 'allow' };
@@ -132,7 +133,9 @@ export class TrustRuntime implements RuntimeGate {
     this.notes.delete(req);
     // A refusal by the downgrade itself is not evidence of probing (it would keep the breach alive by itself);
     // a request a JIT grant covered is not evidence for the writes and novelty signals (an approver vouched).
-    t.observe(req, device, denied && note !== 'trust-read-only', now, { sanctioned: note === 'sanctioned' });
+    const sanctioned = typeof note === 'object' ? note.sanctioned : null;
+    const ctx = sanctioned === null ? {} : sanctioned === 'whole' ? { sanctioned: true } : { sanctioned: true, scope: sanctioned };
+    t.observe(req, device, denied && note !== 'trust-read-only', now, ctx);
     this.judge(t, { notBefore: session.peer.notBefore?.getTime() ?? null, notAfter: session.peer.notAfter.getTime() }, now, device, session.peer);
   }
 

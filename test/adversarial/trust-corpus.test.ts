@@ -364,6 +364,26 @@ t.test('attack: register scan with 16-register reads of new blocks at 5/s trips 
   t.ok(took !== null && took <= 5, `tripped after ${took} s`);
 });
 
+t.test('attack: an engineer with a one-register write grant scans through FC23 read halves: trips within 1 s', async (t) => {
+  // The grant vouches for its scope (the FC23 write half, holding 0), not for the read half that eng-reads
+  // allows without a grant: a 125-register read of new blocks is a scan whether or not it rides on a write.
+  const p = await withPlant(t);
+  const s = p.sessions.open(ENG);
+  for (let sec = 0; sec < 600; sec++) p.spread(s, [rd(500, 4)], 1000);
+  const g = p.rt.grants.request({ requester: ENG, device: DEV, table: 'holding', start: 0, end: 0, access: 'write', durationMs: 5 * 60_000, reason: 'tune one gain' });
+  if (!g.ok) throw new Error(g.message);
+  t.match(p.rt.grants.approve(g.grant.id, LEAD), { ok: true });
+  let next = 1000;
+  const fc23 = (): ClassifiedRequest =>
+    c({ type: 'read-write-registers', fc: 23, readAddress: (next += 125) - 125, readQuantity: 125, writeAddress: 0, values: [0] });
+  const took = secondsToBreach(p, ENG, 30, () => {
+    const out = p.spread(s, Array.from({ length: 10 }, fc23), 1000);
+    if (out.some((o) => o.denied && o.reason !== 'trust-read-only')) throw new Error(`refused: ${out.map((o) => o.reason).join()}`);
+  });
+  t.ok(took !== null && took <= 1, `tripped after ${took} s`);
+  t.match(p.events.find((e) => e.type === 'trust.changed'), { reasons: [/^novelty=/] });
+});
+
 t.test('attack: a write burst outside habit (allowed setpoints at 20/s) trips within 2 s; other writes then refused', async (t) => {
   const p = await withPlant(t);
   const s = p.sessions.open(HMI);
