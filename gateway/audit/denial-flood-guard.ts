@@ -49,7 +49,9 @@ export class DenialFloodGuard {
   /** One denial of `identity` at `now`; trips the hold-off when the bucket overflows. */
   observe(identity: string, now: number): HoldOff | null {
     const b = this.bucket(identity, now);
-    b.level = Math.max(0, b.level - ((now - b.at) * this.opts.denials) / this.opts.withinMs) + 1;
+    // The clock is the wall clock: a step back (NTP) must not count as time that ADDS denials.
+    const elapsed = Math.max(0, now - b.at);
+    b.level = Math.max(0, b.level - (elapsed * this.opts.denials) / this.opts.withinMs) + 1;
     b.at = now;
     if (b.level <= this.opts.denials) return null;
     const prev = this.strikes.get(identity);

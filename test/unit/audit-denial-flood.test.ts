@@ -97,3 +97,14 @@ t.test('wiring: a flood becomes an expiring identity lock by verigate (reason de
   const s = written.find((e) => e.type === 'audit.suppressed');
   t.ok(s !== undefined && s.type === 'audit.suppressed' && s.classes.some((c) => c.class === 'zero-right' && c.recorded === 1), 'session of a zero-right identity is classed zero-right');
 });
+
+t.test('a wall clock stepped back (NTP) is not a flood: two denials never trip the hold-off', async (t) => {
+  // The gateway's clock is Date.now: a backward step made the elapsed time negative and the leaky bucket
+  // *gain* denials/withinMs per ms of the step, so one more denial locked out an operator's identity.
+  const { g, holds } = guard();
+  g.observe(ID, 1_000_000);
+  t.equal(g.observe(ID, 1_000_000 - 60_000), null, 'the denial after a 60 s step back does not trip');
+  t.same(holds, [], 'nobody held off');
+  for (let i = 0; i < 100; i++) g.observe(ID, 1_000_000 - 60_000);
+  t.equal(holds.length, 1, 'a real burst after the step still trips');
+});
