@@ -47,6 +47,14 @@ export function readBlocks(buf: Buffer, max = 64): Decoded<Block[]> {
   return ok(out);
 }
 
+/** Exactly one block and nothing after it. */
+export function readOneBlock(buf: Buffer): Decoded<Block> {
+  const b = readBlock(buf, 0);
+  if (!b.ok) return b;
+  if (b.value.end !== buf.length) return fail('trailing-bytes', `${buf.length - b.value.end} bytes after block ${hex16(b.value.header.type)}`);
+  return ok({ header: b.value.header, content: b.value.content });
+}
+
 /** Check a block's type, version 1.x and, when given, its exact content length. */
 export function expectBlock(b: Block, type: number, contentLength?: number, versionsLow: readonly number[] = [0]): Decoded<Block> {
   if (b.header.type !== type) return fail('block-type', `block ${hex16(b.header.type)}, expected ${hex16(type)}`);

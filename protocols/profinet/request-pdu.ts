@@ -4,7 +4,7 @@
  * Write (3) name an AR; Connect (0) carries an ARBlockReq; Release (1) an IODControlReq 0x0114.
  */
 import { BlockType, DEFAULT_MAX_FRAGMENT_BODY, Opnum, PacketType } from './constants.js';
-import { readBlock, readBlocks, type Block } from './block.js';
+import { readBlock, readBlocks, readOneBlock, type Block } from './block.js';
 import { requestHeader, type CallInit } from './call.js';
 import { decodeArBlockReq, encodeArBlockReq, type ArBlockReq } from './connect.js';
 import { decodeControlBlock, releaseRequestBlock, type ControlBlock } from './control.js';
@@ -83,11 +83,9 @@ export function decodeCmRequest(header: RpcHeader, body: Buffer): Decoded<CmRequ
 }
 
 function decodeRead(opnum: number, args: Buffer, argsMaximum: number): Decoded<CmRequest> {
-  const blocks = readBlocks(args, 1);
-  if (!blocks.ok) return within('read request', blocks);
-  const [b] = blocks.value;
-  if (!b) return fail('truncated', 'read request without IODReadReqHeader');
-  const h = decodeReadReqBlock(b);
+  const b = readOneBlock(args);
+  if (!b.ok) return within('read request', b);
+  const h = decodeReadReqBlock(b.value);
   if (!h.ok) return h;
   const implicit = opnum === Opnum.ReadImplicit;
   if (implicit !== (h.value.arUuid === NIL_UUID)) {
@@ -120,11 +118,9 @@ function decodeConnect(args: Buffer, argsMaximum: number): Decoded<CmRequest> {
 }
 
 function decodeRelease(args: Buffer, argsMaximum: number): Decoded<CmRequest> {
-  const blocks = readBlocks(args, 1);
-  if (!blocks.ok) return within('release request', blocks);
-  const [b] = blocks.value;
-  if (!b) return fail('truncated', 'release request without a block');
-  if (b.header.type !== BlockType.ReleaseBlockReq) return fail('block-type', `release request block ${hex16(b.header.type)}, expected 0x0114`);
-  const c = decodeControlBlock(b);
+  const b = readOneBlock(args);
+  if (!b.ok) return within('release request', b);
+  if (b.value.header.type !== BlockType.ReleaseBlockReq) return fail('block-type', `release request block ${hex16(b.value.header.type)}, expected 0x0114`);
+  const c = decodeControlBlock(b.value);
   return c.ok ? ok({ op: 'release', argsMaximum, control: c.value }) : c;
 }

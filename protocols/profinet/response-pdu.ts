@@ -4,7 +4,7 @@
  * with PNIOStatus = 0 the blocks must be there and consistent with their lengths.
  */
 import { BlockType, DEFAULT_MAX_FRAGMENT_BODY, Opnum, PacketType } from './constants.js';
-import { readBlock, readBlocks, type Block } from './block.js';
+import { readBlock, readBlocks, readOneBlock, type Block } from './block.js';
 import { answerHeader, type AnswerInit } from './call.js';
 import { decodeArBlockRes, encodeArBlockRes, type ArBlockRes } from './connect.js';
 import { decodeControlBlock, releaseResponseBlock, type ControlBlock } from './control.js';
@@ -94,11 +94,9 @@ function decodeReadRes(op: 'read' | 'read-implicit', status: PnioStatus, args: B
 }
 
 function decodeOne<T>(args: Buffer, decode: (b: Block) => Decoded<T>, wrap: (v: T) => CmResponse): Decoded<CmResponse> {
-  const blocks = readBlocks(args, 1);
-  if (!blocks.ok) return blocks;
-  const [b] = blocks.value;
-  if (!b) return fail('truncated', 'no block');
-  const v = decode(b);
+  const b = readOneBlock(args);
+  if (!b.ok) return b;
+  const v = decode(b.value);
   return v.ok ? ok(wrap(v.value)) : v;
 }
 

@@ -6,7 +6,7 @@
  */
 import { Reader, Writer } from '../bytes.js';
 import { BlockType } from '../constants.js';
-import { encodeBlock, expectBlock, readBlocks } from '../block.js';
+import { encodeBlock, expectBlock, readOneBlock } from '../block.js';
 import { fail, ok, type Decoded } from '../result.js';
 
 export interface IdentSubmodule {
@@ -25,10 +25,9 @@ export interface RealIdentification {
 }
 
 export function decodeRealIdentification(data: Buffer): Decoded<RealIdentification> {
-  const blocks = readBlocks(data, 1);
-  if (!blocks.ok) return blocks;
-  const [b] = blocks.value;
-  if (!b) return fail('truncated', 'empty RealIdentificationData record');
+  const one = readOneBlock(data);
+  if (!one.ok) return one;
+  const b = one.value;
   const e = expectBlock(b, BlockType.RealIdentificationData, undefined, [0, 1]);
   if (!e.ok) return e;
   const r = new Reader(b.content);

@@ -7,7 +7,7 @@
  */
 import { Reader, visibleString, Writer } from '../bytes.js';
 import { BlockType } from '../constants.js';
-import { encodeBlock, expectBlock, readBlocks } from '../block.js';
+import { encodeBlock, expectBlock, readOneBlock } from '../block.js';
 import { fail, ok, type Decoded } from '../result.js';
 
 export interface Im0 {
@@ -39,10 +39,9 @@ export interface Im3 {
 
 /** The record must be exactly one block of the given type and content length. */
 function oneBlock(data: Buffer, type: number, content: number): Decoded<Reader> {
-  const blocks = readBlocks(data, 1);
-  if (!blocks.ok) return blocks;
-  const [b] = blocks.value;
-  if (!b) return fail('truncated', 'empty I&M record');
+  const one = readOneBlock(data);
+  if (!one.ok) return one;
+  const b = one.value;
   const e = expectBlock(b, type, content);
   return e.ok ? ok(new Reader(b.content)) : e;
 }

@@ -6,7 +6,7 @@
  */
 import { Reader, Writer } from '../bytes.js';
 import { BlockType } from '../constants.js';
-import { encodeBlock, expectBlock, readBlocks } from '../block.js';
+import { encodeBlock, expectBlock, readOneBlock } from '../block.js';
 import { pnioStatusFromU32, pnioStatusToU32, type PnioStatus } from '../pnio-status.js';
 import { fail, ok, type Decoded } from '../result.js';
 import type { Uuid } from '../uuid.js';
@@ -27,10 +27,9 @@ const ENTRY_SIZE = 32;
 const ts = (v: bigint): string => v.toString(16).padStart(16, '0');
 
 export function decodeLogBook(data: Buffer): Decoded<LogBook> {
-  const blocks = readBlocks(data, 1);
-  if (!blocks.ok) return blocks;
-  const [b] = blocks.value;
-  if (!b) return fail('truncated', 'empty logbook record');
+  const one = readOneBlock(data);
+  if (!one.ok) return one;
+  const b = one.value;
   const e = expectBlock(b, BlockType.LogBookData);
   if (!e.ok) return e;
   const r = new Reader(b.content);
