@@ -10,8 +10,15 @@ import type tls from 'node:tls';
 import { readCertFields } from '../identity/cert-fields.js';
 import { tryParseSpiffeId } from '../identity/spiffe-id.js';
 
+/**
+ * A claimed ID is clipped to this many characters (the last one `~`, never part of a SPIFFE ID): the client
+ * chooses it (up to 2048 bytes, [SPIFFE-ID 2.3]), and whole it would push the event past
+ * `audit.throttle.maxEventBytes`, so it would only be counted in a summary and lose its fingerprint.
+ */
+export const MAX_CLAIMED_ID_CHARS = 256;
+
 export interface PresentedCertificate {
-  /** The first URI SAN that is a syntactically valid SPIFFE ID, as presented (not necessarily verified). */
+  /** The first URI SAN that is a syntactically valid SPIFFE ID, as presented (not necessarily verified), clipped. */
   readonly spiffeId?: string;
   /** SHA-256 of the leaf DER, colon-separated upper-case hex (node:crypto's `fingerprint256`). */
   readonly fingerprint: string;
@@ -27,7 +34,8 @@ export function presentedCertificate(leaf: X509Certificate | null | undefined): 
   }
   const uris = readCertFields(leaf.raw)?.uriSans ?? [];
   const spiffeId = uris.find((u) => tryParseSpiffeId(u).ok);
-  return spiffeId === undefined ? { fingerprint } : { spiffeId, fingerprint };
+  if (spiffeId === undefined) return { fingerprint };
+  return { spiffeId: spiffeId.length <= MAX_CLAIMED_ID_CHARS ? spiffeId : `${spiffeId.slice(0, MAX_CLAIMED_ID_CHARS - 1)}~`, fingerprint };
 }
 
 /** The leaf a live TLS socket's peer presented, or null (none, or the TLS state is already gone). */
