@@ -7,7 +7,10 @@
  * box can also delete (or, holding the gateway's key, re-sign) the local checkpoints, so checkpoints kept off
  * the box (the SIEM's copy, `external`) are what detect a re-chained trail. A trail that spans more than the
  * checkpoint interval yet has no checkpoint at all is refused unless `allowMissingCheckpoints`: a gateway
- * would have written one, so their absence is itself evidence (deleted, or checkpoints not configured).
+ * would have written one, so their absence is itself evidence (deleted, or checkpoints not configured). The
+ * same holds for the events after the last checkpoint: a re-chainer keeps the checkpoints before the rewrite
+ * (they still match) and deletes the later ones, so an uncovered tail spanning more than the interval (or
+ * whose times cannot be read) is refused too.
  * Reports the FIRST bad record.
  */
 import { existsSync } from 'node:fs';
@@ -55,7 +58,8 @@ export function verifyAuditDir(dir: string, opts: VerifyOptions = {}): VerifyRes
   let expectSeq = 1;
   let prev = GENESIS_HASH;
   let lastPos = { segment: segmentName(1), line: 0 };
-  const span = { first: NaN, last: NaN };
+  /** Event times by seq (ms; NaN if unreadable): the span of what no checkpoint covers. */
+  const times: number[] = [];
   for (const seg of listSegments(dir)) {
     const { full, torn } = lines(readWhole(join(dir, seg)));
     if (full.length > 0 && segmentFirstSeq(seg) !== expectSeq) {
@@ -65,8 +69,7 @@ export function verifyAuditDir(dir: string, opts: VerifyOptions = {}): VerifyRes
       const r = checkLine(full[i]!, expectSeq, prev);
       if ('error' in r) return bad(seg, i + 1, r.error, seqOf(full[i]!) ?? expectSeq);
       hashes.set(expectSeq, r.hash);
-      if (Number.isNaN(span.first)) span.first = r.time;
-      span.last = r.time;
+      times[expectSeq] = r.time;
       prev = r.hash;
       expectSeq++;
       lastPos = { segment: seg, line: i + 1 };
@@ -75,7 +78,8 @@ export function verifyAuditDir(dir: string, opts: VerifyOptions = {}): VerifyRes
   }
   const cps = verifyCheckpoints(dir, hashes, expectSeq - 1, lastPos, opts);
   if (!Array.isArray(cps)) return cps;
-  const missing = missingCheckpoints(cps.length + (opts.external?.length ?? 0), span, opts);
+  const covered = [...cps, ...(opts.external ?? [])].reduce((m, c) => Math.max(m, c.seq), 0);
+  const missing = missingCheckpoints(covered, expectSeq - 1, times, opts);
   if (missing !== null) return bad(lastPos.segment, lastPos.line, missing, expectSeq - 1);
   return { ok: true, events: expectSeq - 1, checkpoints: cps.length, lastSeq: expectSeq - 1, headHash: prev };
 }
@@ -88,13 +92,25 @@ function checkLine(line: string, seq: number, prev: string): { hash: string; tim
   return { hash: rec.hash, time: typeof rec.time === 'string' ? Date.parse(rec.time) : NaN };
 }
 
-/** Why a trail without any checkpoint is refused, or null. */
-function missingCheckpoints(count: number, span: { first: number; last: number }, opts: VerifyOptions): string | null {
-  if (count > 0 || opts.allowMissingCheckpoints === true || Number.isNaN(span.first)) return null;
+/**
+ * Why the events no checkpoint covers (seq > `covered`; all of them when there is none) are refused, or null:
+ * they span more than the checkpoint interval, or their times cannot be read (so their span is unknown).
+ */
+function missingCheckpoints(covered: number, lastSeq: number, times: readonly number[], opts: VerifyOptions): string | null {
+  if (covered >= lastSeq || opts.allowMissingCheckpoints === true) return null;
   const interval = opts.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_EVERY_MS;
-  const ms = span.last - span.first;
-  if (!(ms > interval)) return null; // NaN (unreadable time) compares false: the chain checks still ran
-  return `no checkpoint in a trail spanning ${Math.round(ms / 1000)} s (${new Date(span.first).toISOString()} to ${new Date(span.last).toISOString()}), ` +
+  const what = covered === 0 ? 'no checkpoint in a trail' : `no checkpoint after seq ${covered}: events ${covered + 1}-${lastSeq}`;
+  let first = Infinity;
+  let last = -Infinity;
+  for (let seq = covered + 1; seq <= lastSeq; seq++) {
+    const x = times[seq] as number;
+    if (Number.isNaN(x)) return `${what} with an unreadable time (seq ${seq}): their span cannot be established, and a truncated or re-chained trail cannot be detected`;
+    first = Math.min(first, x);
+    last = Math.max(last, x);
+  }
+  const ms = last - first;
+  if (!(ms > interval)) return null;
+  return `${what} spanning ${Math.round(ms / 1000)} s (${new Date(first).toISOString()} to ${new Date(last).toISOString()}), ` +
     `longer than the checkpoint interval of ${Math.round(interval / 1000)} s: checkpoints were deleted or never written, and a truncated or re-chained trail cannot be detected`;
 }
 

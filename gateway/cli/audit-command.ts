@@ -3,7 +3,8 @@
  * first bad record (segment:line, seq) and why. Exit 0 ok, 1 check failed, 2 usage [DESIGN "Contracts users
  * see"]. Only checkpoints kept off the box (`--checkpoint`: the SIEM's copy of the exported stream, or JSON
  * lines) detect a trail re-chained on the box; a trail with no checkpoint at all that spans more than the
- * checkpoint interval fails unless `--allow-missing-checkpoints`.
+ * checkpoint interval fails unless `--allow-missing-checkpoints`, and so do events after the last checkpoint
+ * that span more than it.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -21,7 +22,8 @@ const USAGE = 'usage: verigate audit verify DIR [--bundle TRUST_BUNDLE.pem] [--s
   '                               or CEF lines; its audit.checkpoint messages are used) or JSON lines; repeatable.\n' +
   '                               Only these detect a trail re-chained on the box\n' +
   `  --checkpoint-interval DUR    the gateway's audit.checkpoint.every (default ${formatDuration(DEFAULT_CHECKPOINT_EVERY_MS)})\n` +
-  '  --allow-missing-checkpoints  accept a trail without any checkpoint that spans longer than the interval';
+  '  --allow-missing-checkpoints  accept a trail (or its events after the last checkpoint) spanning longer than\n' +
+  '                               the interval without a checkpoint';
 
 const OPTIONS = {
   bundle: { type: 'string' },

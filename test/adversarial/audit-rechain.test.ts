@@ -65,7 +65,7 @@ const streamFiles = Object.entries(streams).map(([name, lines], k) => {
 
 let n = 0;
 /** A copy of the trail with event `seq` rewritten and every later hash recomputed; checkpoints deleted. */
-function rechained(seq: number, opts: { resign?: boolean } = {}): string {
+function rechained(seq: number, opts: { resign?: boolean; keepCheckpointsBefore?: boolean } = {}): string {
   const dir = join(root, `case-${n++}`);
   cpSync(pristine, dir, { recursive: true });
   let prev: string | null = null;
@@ -83,7 +83,11 @@ function rechained(seq: number, opts: { resign?: boolean } = {}): string {
     });
     writeFileSync(join(dir, seg), out.map((l) => l + '\n').join(''));
   }
-  unlinkSync(join(dir, 'checkpoints.jsonl'));
+  if (opts.keepCheckpointsBefore === true) {
+    // Keep the checkpoints that precede the rewrite (they still match); delete only those it invalidated.
+    const kept = checkpoints.filter((c) => c.seq < seq).map((c) => JSON.stringify(c) + '\n').join('');
+    writeFileSync(join(dir, 'checkpoints.jsonl'), kept);
+  } else unlinkSync(join(dir, 'checkpoints.jsonl'));
   if (opts.resign === true) {
     // The attacker holds the gateway's key: a fresh, validly signed checkpoint over the forged head.
     const last = JSON.parse(readFileSync(join(dir, listSegments(dir).at(-1)!), 'utf8').trim().split('\n').at(-1)!) as { seq: number; hash: string; time: string };
@@ -120,6 +124,29 @@ t.test('re-chained, checkpoints deleted: refused for want of any checkpoint unle
   const bad = memoryIo();
   t.equal(await auditCommand(['verify', dir, '--checkpoint-interval', 'soon'], bad), 2);
   t.match(bad.stderr.join('\n'), /not a duration/);
+});
+
+t.test('re-chained, only the checkpoints after the rewrite deleted: the uncovered tail is refused unless told', async (t) => {
+  // The checkpoints at seq 11 and 21 precede the rewrite of seq 25 and still match; 31 is gone. The events
+  // after the last checkpoint span 90 s: a gateway checkpointing every 60 s would have covered them.
+  const dir = rechained(25, { keepCheckpointsBefore: true });
+  t.match(verifyAuditDir(dir, { allowMissingCheckpoints: true }), { ok: true, checkpoints: 2 }, 'the on-box chain alone is consistent');
+  t.match(verifyAuditDir(dir), { ok: false, firstBad: { seq: 31 }, reason: /^no checkpoint after seq 21: events 22-31 spanning 90 s/ });
+  t.match(verifyAuditDir(dir, { checkpointIntervalMs: 90_000 }), { ok: true }, 'a tail within the interval needs none');
+  t.match(verifyAuditDir(dir, { external: checkpoints.slice(0, 2) }), { ok: false }, 'off-box checkpoints before the rewrite do not cover the tail');
+  t.equal(await auditCommand(['verify', dir], memoryIo()), 1, 'exit 1');
+  t.match(verifyAuditDir(pristine), { ok: true }, 'the pristine trail: its last checkpoint is at its head');
+});
+
+t.test('re-chained, checkpoints deleted, last event time made unreadable: its span cannot hide the gap', async (t) => {
+  const dir = rechained(15);
+  const seg = join(dir, listSegments(dir).at(-1)!);
+  const lines = readFileSync(seg, 'utf8').trim().split('\n');
+  const { hash: _drop, ...body }: Record<string, unknown> = { ...(JSON.parse(lines.at(-1)!) as Record<string, unknown>), time: 'soon' };
+  lines[lines.length - 1] = canonicalJson({ ...body, hash: eventHash(body) });
+  writeFileSync(seg, lines.map((l) => l + '\n').join(''));
+  t.match(verifyAuditDir(dir, { allowMissingCheckpoints: true }), { ok: true }, 'the on-box chain alone is consistent');
+  t.match(verifyAuditDir(dir), { ok: false, reason: /^no checkpoint in a trail with an unreadable time \(seq 31\)/ });
 });
 
 t.test('re-chained: the SIEM copy names the checkpoint that no longer matches', async (t) => {
