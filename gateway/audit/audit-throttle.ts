@@ -81,9 +81,8 @@ export class AuditThrottle implements AuditSink {
     const c = this.classify(e);
     if (c === null) return this.deps.log.append(e);
     const r = this.bounded(e, c);
-    // After the event, so the trail reads: the denial that tipped it, then the lock it caused. A denial
-    // because audit is down is the gateway's state, not the identity's doing.
-    if (e.type === 'request.decision' && e.outcome !== 'audit-unavailable') this.deps.onDenial?.(e.identity, now);
+    // After the event, so the trail reads: the denial that tipped it, then the lock it caused.
+    if (e.type === 'request.decision' && !imposedByOperatorOrGateway(e)) this.deps.onDenial?.(e.identity, now);
     return r;
   }
 
@@ -172,4 +171,13 @@ function tooLarge(e: AuditEventInput, max: number): boolean {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
+}
+
+/**
+ * Denials that are not the identity's doing and so are no flood evidence: audit down or the lock store unreadable
+ * (the gateway's state), and a lock an operator put on a device (an HMI that keeps polling a locked device must
+ * not lose every other device too, IEC 62443-3-3 SR 1.1 guidance).
+ */
+function imposedByOperatorOrGateway(e: { outcome: string; reason: string }): boolean {
+  return e.outcome === 'audit-unavailable' || e.reason === 'lock-store-unavailable' || e.reason.startsWith('locked ');
 }

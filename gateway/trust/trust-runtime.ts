@@ -178,6 +178,7 @@ export class TrustRuntime implements RuntimeGate {
   tick(): void {
     const now = this.now();
     this.grants.expire();
+    this.locks.pruneExpired();
     for (const t of this.identities.values()) if (t.state !== 'normal') this.judge(t, null, now);
     const period = this.opts.policy().session.revalidateMs ?? DEFAULT_REVALIDATE_MS;
     if (now - this.lastRevalidation >= period) {

@@ -150,7 +150,7 @@ t.test('allowed decisions and other events are never throttled; summarized event
   t.ok(throttle.healthy(), 'healthy() is the log\'s');
 });
 
-t.test('denials: keyed per identity, reason by its first word; every denial but audit-unavailable is reported to the flood guard', async (t) => {
+t.test('denials: keyed per identity, reason by its first word; denials imposed by a lock or the gateway are no flood evidence', async (t) => {
   const told: string[] = [];
   const { log, clock, throttle } = setup({}, { onDenial: (id) => told.push(id) });
   const a = 'spiffe://plant.example/zero';
@@ -158,15 +158,16 @@ t.test('denials: keyed per identity, reason by its first word; every denial but 
   for (let i = 0; i < 40; i++) throttle.append(denial(a, i % 2 ? 'no-rule' : 'locked 1234-abcd'));
   for (let i = 0; i < 4; i++) throttle.append(denial(b, 'rate-limited r1'));
   throttle.append(denial(b, 'audit-unavailable', 'audit-unavailable'));
-  t.equal(told.length, 44, 'audit-unavailable denials are the gateway\'s state, not the identity\'s doing');
+  throttle.append(denial(b, 'lock-store-unavailable'));
+  t.equal(told.length, 24, 'only the 20 no-rule and 4 rate-limited denials count: locks, audit-unavailable and an unreadable lock store are not the identity\'s doing');
   const written = log.of('request.decision');
   t.equal(written.filter((e) => e.identity === a).length, 5);
-  t.equal(written.filter((e) => e.identity === b).length, 5, 'b is recorded in full (5 ≤ perKey)');
+  t.equal(written.filter((e) => e.identity === b).length, 5, 'b: the first perKey (5) recorded');
   clock.t += OPTS.intervalMs;
   throttle.tick();
   const s = log.of('audit.suppressed')[0]!;
   t.same(s.counts.filter((c) => c.key === a).map((c) => [c.reason, c.count]).sort(), [['locked', 17], ['no-rule', 18]]);
-  checkAddsUp(t, log, { [a]: 40, [b]: 5 }, 'denial', (e) => (e.type === 'request.decision' ? e.identity : null));
+  checkAddsUp(t, log, { [a]: 40, [b]: 6 }, 'denial', (e) => (e.type === 'request.decision' ? e.identity : null));
 });
 
 t.test('memory and summaries stay bounded with many sources; overflow goes to "other" and still adds up', async (t) => {

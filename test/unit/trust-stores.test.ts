@@ -122,3 +122,21 @@ t.test('durable JSON distinguishes absent from unreadable', async (t) => {
   writeFileSync(join(dir, 'x.json'), '{');
   t.equal(readDurableJson(join(dir, 'x.json')).kind, 'unreadable');
 });
+
+t.test('an expiring lock leaves with its lock.removed event at the next housekeeping tick, not when next listed', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vg-trust-'));
+  const events: AuditEventInput[] = [];
+  let now = 1_000_000;
+  const rt = await TrustRuntime.open({ dir, policy: () => policy, sessions: fakeSessions([]), audit: { append: (e) => (events.push(e), { ok: true, seq: events.length }) }, now: () => now, tickMs: 0 });
+  const r = rt.locks.create({ kind: 'identity', value: ENG }, 'verigate', 'denial-flood', new Date(now + 60_000));
+  if (!r.ok) throw new Error(r.message);
+  now += 30_000;
+  rt.tick();
+  t.equal(events.filter((e) => e.type === 'lock.removed').length, 0, 'still live');
+  now += 30_001;
+  rt.tick();
+  t.match(events.filter((e) => e.type === 'lock.removed'), [{ lockId: r.lock.id, reason: 'expired' }], 'removed by the tick');
+  rt.tick();
+  t.equal(events.filter((e) => e.type === 'lock.removed').length, 1, 'once');
+  rt.close();
+});
