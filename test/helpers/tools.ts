@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const INSTALL_HINT = 'run `bash scripts/install-test-tools.sh` from the repository root';
 
-export type ToolName = 'python' | 'mbpoll' | 'go-mbaps-client';
+export type ToolName = 'python' | 'mbpoll' | 'go-mbaps-client' | 'scapy' | 'tshark';
 
 /** The venv python with pymodbus ≥ 3.7, or mbpoll from PATH. Throws (the test fails) when missing. */
 export function requireTool(name: ToolName): string {
@@ -24,7 +24,24 @@ export function findTool(name: ToolName): { path?: string; why: string } {
     const p = join(REPO_ROOT, '.tools', 'bin', 'go-mbaps-client');
     return existsSync(p) ? { path: p, why: '' } : { why: `${p} does not exist (run \`bash scripts/build-go-client.sh\`)` };
   }
+  if (name === 'scapy') return findScapyPython();
+  if (name === 'tshark') {
+    const t = findOnPath('tshark');
+    return t.path ? t : { why: `${t.why} (Debian package tshark: run \`bash scripts/install-system-packages.sh\` as root)` };
+  }
   return name === 'python' ? findPymodbusPython() : findOnPath('mbpoll');
+}
+
+/** The venv python that imports Scapy's DCE/RPC v4 and PNIO-RPC layers (PROFINET interop). */
+function findScapyPython(): { path?: string; why: string } {
+  const py = join(REPO_ROOT, '.venv', 'bin', 'python');
+  if (!existsSync(py)) return { why: `${py} does not exist` };
+  try {
+    execFileSync(py, ['-c', 'import scapy.layers.dcerpc, scapy.contrib.pnio_rpc'], { encoding: 'utf8', timeout: 30_000, stdio: 'pipe' });
+    return { path: py, why: '' };
+  } catch (err) {
+    return { why: `scapy (scapy.contrib.pnio_rpc) not importable from ${py} (${(err as Error).message.split('\n')[0] ?? ''})` };
+  }
 }
 
 function findPymodbusPython(): { path?: string; why: string } {
