@@ -16,7 +16,8 @@ export type ToolName = 'python' | 'mbpoll' | 'go-mbaps-client' | 'scapy' | 'tsha
 export function requireTool(name: ToolName): string {
   const found = findTool(name);
   if (found.path) return found.path;
-  throw new Error(`interop tool '${name}' is missing: ${found.why}; ${INSTALL_HINT}`);
+  const hint = name === 'tshark' ? 'run `bash scripts/install-system-packages.sh` as root (Debian package tshark)' : INSTALL_HINT;
+  throw new Error(`interop tool '${name}' is missing: ${found.why}; ${hint}`);
 }
 
 export function findTool(name: ToolName): { path?: string; why: string } {
@@ -25,10 +26,7 @@ export function findTool(name: ToolName): { path?: string; why: string } {
     return existsSync(p) ? { path: p, why: '' } : { why: `${p} does not exist (run \`bash scripts/build-go-client.sh\`)` };
   }
   if (name === 'scapy') return findScapyPython();
-  if (name === 'tshark') {
-    const t = findOnPath('tshark');
-    return t.path ? t : { why: `${t.why} (Debian package tshark: run \`bash scripts/install-system-packages.sh\` as root)` };
-  }
+  if (name === 'tshark') return findOnPath('tshark');
   return name === 'python' ? findPymodbusPython() : findOnPath('mbpoll');
 }
 

@@ -8,7 +8,7 @@
 import { Reader, visibleString, Writer } from '../bytes.js';
 import { BlockType } from '../constants.js';
 import { encodeBlock, expectBlock, readOneBlock } from '../block.js';
-import { fail, ok, type Decoded } from '../result.js';
+import { ok, type Decoded } from '../result.js';
 
 export interface Im0 {
   readonly vendorId: number;
