@@ -8,10 +8,13 @@
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { startSimulator, type Simulator } from './simulator.js';
+import { isProfinetScenarioFile } from './profinet/load-pn-scenario.js';
+import { PROFINET_CLI_OPTIONS, PROFINET_USAGE, startProfinetFromCli } from './profinet/pn-cli.js';
+import { startSimulator } from './simulator.js';
 
 const USAGE =
-  'usage: sim --scenario FILE [--host 127.0.0.1] [--port 502] [--control-port 0] [--scan-delay 10] [--max-connections 4] [--max-in-flight 1] [--tick 100] [--log-level info]';
+  'usage: sim --scenario FILE [--host 127.0.0.1] [--port 502] [--control-port 0] [--scan-delay 10] [--max-connections 4] [--max-in-flight 1] [--tick 100] [--log-level info]\n' +
+  PROFINET_USAGE;
 
 function intOption(values: Record<string, unknown>, name: string): number | undefined {
   const v = values[name];
@@ -37,6 +40,7 @@ async function main(argv: string[]): Promise<number> {
         tick: { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        ...PROFINET_CLI_OPTIONS,
       },
       strict: true,
     }).values;
@@ -53,25 +57,32 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const logger = pino({ name: 'sim', level: String(values['log-level'] ?? 'info') }, pino.destination(2));
-  let sim: Simulator;
+  let sim: RunningSim;
   try {
-    const ints = Object.fromEntries(['port', 'control-port', 'scan-delay', 'max-connections', 'max-in-flight', 'tick'].map((k) => [k, intOption(values, k)]));
-    sim = await startSimulator({
-      scenario: values['scenario'],
-      ...(typeof values['host'] === 'string' ? { host: values['host'] } : {}),
-      port: ints['port'] ?? 502,
-      controlPort: ints['control-port'] ?? 0,
-      ...(ints['scan-delay'] !== undefined ? { scanDelayMs: ints['scan-delay'] } : {}),
-      ...(ints['max-connections'] !== undefined ? { maxConnections: ints['max-connections'] } : {}),
-      ...(ints['max-in-flight'] !== undefined ? { maxInFlight: ints['max-in-flight'] } : {}),
-      ...(ints['tick'] !== undefined ? { tickMs: ints['tick'] } : {}),
-      logger,
-    });
+    const ints = Object.fromEntries(
+      ['port', 'control-port', 'scan-delay', 'max-connections', 'max-in-flight', 'tick', 'fragment-size', 'max-ars', 'ar-timeout'].map((k) => [k, intOption(values, k)]),
+    );
+    sim = isProfinetScenarioFile(values['scenario'])
+      ? await startProfinetFromCli(values['scenario'], values, ints, logger)
+      : await startSimulator({
+          scenario: values['scenario'],
+          ...(typeof values['host'] === 'string' ? { host: values['host'] } : {}),
+          port: ints['port'] ?? 502,
+          controlPort: ints['control-port'] ?? 0,
+          ...(ints['scan-delay'] !== undefined ? { scanDelayMs: ints['scan-delay'] } : {}),
+          ...(ints['max-connections'] !== undefined ? { maxConnections: ints['max-connections'] } : {}),
+          ...(ints['max-in-flight'] !== undefined ? { maxInFlight: ints['max-in-flight'] } : {}),
+          ...(ints['tick'] !== undefined ? { tickMs: ints['tick'] } : {}),
+          logger,
+        });
   } catch (err) {
     process.stderr.write(`sim: ${(err as Error).message}\n`);
     return 2;
   }
-  process.stdout.write(`${JSON.stringify({ event: 'listening', scenario: sim.state().scenario, host: sim.state().host, port: sim.port, controlPort: sim.controlPort, pid: process.pid })}\n`);
+  const st = sim.state() as { scenario: string; host: string; protocol?: string };
+  process.stdout.write(
+    `${JSON.stringify({ event: 'listening', protocol: st.protocol ?? 'modbus', scenario: st.scenario, host: st.host, port: sim.port, controlPort: sim.controlPort, pid: process.pid })}\n`,
+  );
 
   process.on('SIGUSR1', () => sim.setFault(sim.fault().mode === 'silent' ? { mode: 'none' } : { mode: 'silent' }));
   process.on('SIGUSR2', () => void sim.restart());
@@ -82,6 +93,17 @@ async function main(argv: string[]): Promise<number> {
   await sim.close();
   logger.info({}, 'closed');
   return 0;
+}
+
+/** What the CLI needs of either simulator. */
+interface RunningSim {
+  readonly port: number;
+  readonly controlPort: number;
+  state(): object;
+  fault(): { mode: string };
+  setFault(f: { mode: 'none' } | { mode: 'silent' }): void;
+  restart(downMs?: number): Promise<void>;
+  close(): Promise<void>;
 }
 
 main(process.argv.slice(2)).then(

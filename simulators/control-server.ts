@@ -90,7 +90,7 @@ function registers(t: ControlTarget, q: URLSearchParams): [number, unknown] {
   return values ? [200, { unit, table, address, values }] : [404, { error: 'no such unit or range' }];
 }
 
-async function readJson(req: IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; reason: string }> {
+export async function readJson(req: IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; reason: string }> {
   let text = '';
   for await (const chunk of req) {
     text += String(chunk);
@@ -104,7 +104,7 @@ async function readJson(req: IncomingMessage): Promise<{ ok: true; value: unknow
   }
 }
 
-function reply(res: ServerResponse, status: number, body: unknown): void {
+export function reply(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
