@@ -3,7 +3,8 @@
  * connectionless DCE/RPC [C706 ch. 12; IEC 61158-6-10].
  * - Every datagram is counted first, then decoded; requests in either DREP are accepted.
  * - Fragmented requests are reassembled (bounded, codec FragmentAssembler); answers above
- *   `maxFragmentBody` leave as fragments. No FACKs are sent: PNIO clients do not wait for them.
+ *   `maxFragmentBody` leave as fragments, all at once, flagged NoFragmentAck [C706 12.5.3.3]: a client's
+ *   facks are counted as `ignored` and not waited for. No facks are sent for fragmented requests.
  * - Answers go back to the sender's address and port, big-endian (`answerByteOrder: 'big'`, like common
  *   stacks) or in the request's byte order (`'echo'`).
  * - A retransmitted request (same peer, activity and sequence) is answered from a small answer cache and
@@ -23,6 +24,7 @@ import {
   encodeCmResponse,
   encodeFaultBody,
   encodeRpcDatagram,
+  Flags1,
   FragmentAssembler,
   NcaStatus,
   Opnum,
@@ -133,12 +135,9 @@ export class PnUdpServer {
     }
     const res = this.o.handle(req.value, peer);
     if (res === null || this.#socket !== socket) return; // crashed
-    const out = encodeCmResponse(h, res, {
-      maximumCount: req.value.argsMaximum,
-      littleEndian: this.#littleEndian(h),
-      serverBoot: this.o.serverBoot(),
-      maxFragmentBody: this.o.maxFragmentBody,
-    });
+    const enc = { maximumCount: req.value.argsMaximum, littleEndian: this.#littleEndian(h), serverBoot: this.o.serverBoot(), maxFragmentBody: this.o.maxFragmentBody };
+    let out = encodeCmResponse(h, res, enc);
+    if (out.datagrams.length > 1) out = encodeCmResponse(h, res, { ...enc, flags1: Flags1.NoFragmentAck });
     this.#remember(key, out.datagrams);
     const delay = this.o.answerDelayMs + (fault.mode === 'slow' ? fault.delayMs : 0);
     const go = (): void => this.#answer(socket, out.datagrams, rinfo);
