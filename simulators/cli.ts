@@ -2,8 +2,9 @@
 /**
  * `npm run sim -- --scenario simulators/scenarios/turbine.yaml [--host H] [--port N] [--control-port N]
  *   [--scan-delay ms] [--max-connections N] [--max-in-flight N] [--tick ms]`
- * (or `npx tsx simulators/cli.ts …`). Prints one JSON line `{"event":"listening",…}` on stdout when ready; logs
- * (pino JSON) go to stderr. SIGUSR1 toggles the `silent` fault, SIGUSR2 power-cycles the PLC, SIGINT/SIGTERM
+ * (or `npx tsx simulators/cli.ts …`). A scenario with `protocol: profinet` starts the PROFINET device
+ * simulator instead (simulators/profinet/pn-cli.ts; UDP port default 34964). Prints one JSON line
+ * `{"event":"listening",…}` on stdout when ready; logs (pino JSON) go to stderr. SIGUSR1 toggles the `silent` fault, SIGUSR2 power-cycles the PLC, SIGINT/SIGTERM
  * close cleanly (exit 0). Exit 2 on bad usage or an invalid scenario (errors as file:line:col).
  */
 import { parseArgs } from 'node:util';
