@@ -17,6 +17,7 @@ export * from './request-pdu.js';
 export * from './response-pdu.js';
 export * from './validate.js';
 export * from './fault.js';
+export * from './fack.js';
 export * from './records/im.js';
 export * from './records/identification.js';
 export * from './records/diagnosis.js';

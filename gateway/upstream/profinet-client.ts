@@ -1,0 +1,310 @@
+/**
+ * ProfinetClient: the gateway's PNIO-CM client for one PROFINET IO device (one per device in gateway.yaml),
+ * what the front door calls after policy said yes [IEC 61158-6-10 record read/write; C706 connectionless RPC].
+ *
+ * - One call in flight per device: legacy device stacks fall over under parallel requests. In front of it
+ *   the bounded fair queue (fair-queue.ts) shared with the Modbus pool: FIFO per clientKey, round-robin
+ *   between keys; full → `queue-full` at once; a request that waits longer than `queueTimeoutMs` leaves
+ *   `unavailable` unsent.
+ * - Reads: Read Implicit (opnum 5, no AR) by default, or Read (opnum 2) over the gateway's AR (`viaAr`).
+ *   One retransmission (profinet-transport.ts). Writes: over the supervisor device-access AR
+ *   (profinet-ar.ts), sent once; no answer → `write-lost` (may have been executed). The only second send
+ *   of a write is after the device answered "unknown AR" (PNIOStatus xx 81 40 05): a device that does not
+ *   know the AR did not run the write, so it is sent once more on a freshly opened AR.
+ * - AbortSignal / stillAllowed: a queued request leaves `aborted` in the same turn as the abort; both are
+ *   checked synchronously right before every datagram the request puts on the wire (AR connect, the call,
+ *   a read's retransmission), so an ended session or a locked device gets nothing more onto the wire.
+ */
+import { NIL_UUID, RecordIndex, decodeRecord, isPnioOk, type CmRequest, type Uuid } from '../../protocols/profinet/index.js';
+import { FairQueue, type QueueHandle } from './fair-queue.js';
+import { SMALL_ARGS_MAXIMUM, SupervisorAr, type ArSession } from './profinet-ar.js';
+import { resolveProfinetOptions, type ResolvedProfinetOptions } from './profinet-options.js';
+import { failedOutcome, isUnknownAr, pnioError, statusBytes } from './profinet-results.js';
+import { ProfinetTransport, type CallOutcome } from './profinet-transport.js';
+import { checkRead, checkWrite } from './profinet-args.js';
+import type {
+  IdentityResult,
+  ProfinetClientStats,
+  ProfinetDeviceOptions,
+  ProfinetRequestBase,
+  ProfinetResult,
+  ReadRecordRequest,
+  TimerHandle,
+  WriteRecordRequest,
+} from './profinet-types.js';
+
+type Early = Extract<ProfinetResult, { kind: 'queue-full' | 'aborted' | 'unavailable' }>;
+
+interface Job {
+  readonly req: ProfinetRequestBase;
+  readonly submittedAt: number;
+  readonly exec: (gate: () => boolean) => Promise<unknown>;
+  readonly resolve: (r: unknown) => void;
+  state: 'queued' | 'running' | 'done';
+  handle?: QueueHandle<Job>;
+  timer?: TimerHandle;
+  onAbort?: () => void;
+}
+
+/** IODReadResHeader block (64 bytes) in front of the record data: part of a read's ArgsMaximum. */
+const READ_RES_HEADER = 64;
+
+export class ProfinetClient {
+  readonly #o: ResolvedProfinetOptions;
+  readonly #transport: ProfinetTransport;
+  readonly #ar: SupervisorAr;
+  readonly #queue: FairQueue<Job>;
+  readonly #outstanding = new Map<string, number>();
+  /** Activity of Read Implicit calls; AR calls use the AR's own activity. */
+  readonly #implicit: { readonly activity: Uuid; seq: number };
+  #recordSeq = 0;
+  #running?: Promise<void>;
+  #releaseDue = false;
+  #closed = false;
+  readonly #counters = { timeouts: 0, writesLost: 0, malformed: 0 };
+
+  constructor(opts: ProfinetDeviceOptions) {
+    this.#o = resolveProfinetOptions(opts);
+    this.#transport = new ProfinetTransport(this.#o);
+    this.#ar = new SupervisorAr(this.#o, this.#transport, () => this.#onArIdle());
+    this.#queue = new FairQueue<Job>(this.#o.queueLimit);
+    this.#implicit = { activity: this.#o.randomUuid(), seq: 0 };
+  }
+
+  /** Read a record: Read Implicit unless `viaAr`. */
+  readRecord(r: ReadRecordRequest): Promise<ProfinetResult> {
+    const bad = checkRead(r);
+    if (bad !== undefined) return Promise.resolve({ kind: 'invalid-argument', reason: bad });
+    return this.#submit(r, (gate) => this.#read(r, gate));
+  }
+
+  /** Read Implicit (opnum 5, no AR): the read that holds no device resources. */
+  readImplicit(r: Omit<ReadRecordRequest, 'viaAr'>): Promise<ProfinetResult> {
+    return this.readRecord({ ...r, viaAr: false });
+  }
+
+  /** Write a record over the gateway's device-access AR (opened on demand). */
+  writeRecord(r: WriteRecordRequest): Promise<ProfinetResult> {
+    const bad = checkWrite(r);
+    if (bad !== undefined) return Promise.resolve({ kind: 'invalid-argument', reason: bad });
+    return this.#submit(r, (gate) => this.#write(r, gate));
+  }
+
+  /** I&M0 (0xAFF0) and RealIdentificationData (0xF000) of the DAP (slot 0, subslot 1), decoded. */
+  readIdentity(base: ProfinetRequestBase): Promise<IdentityResult> {
+    return this.#submit(base, async (gate): Promise<IdentityResult> => {
+      const at = { ...base, api: 0, slot: 0, subslot: 1 };
+      const im = await this.#read({ ...at, index: RecordIndex.IM0, maxLength: 4096 }, gate);
+      if (im.kind !== 'record') return im;
+      const id = await this.#read({ ...at, index: RecordIndex.RealIdentificationData, maxLength: 0xffff }, gate);
+      if (id.kind !== 'record') return id;
+      const im0 = decodeRecord(RecordIndex.IM0, im.data);
+      if (!im0.ok || im0.value.kind !== 'im0') return this.#badRecord(im.data, im0.ok ? 'not I&M0' : im0.detail);
+      const real = decodeRecord(RecordIndex.RealIdentificationData, id.data);
+      if (!real.ok || real.value.kind !== 'real-identification') return this.#badRecord(id.data, real.ok ? 'not RealIdentificationData' : real.detail);
+      return { kind: 'identity', im0: im0.value.value, modules: real.value.value.modules };
+    });
+  }
+
+  stats(): ProfinetClientStats {
+    const t = this.#transport;
+    return {
+      queued: this.#queue.size,
+      inFlight: this.#running !== undefined ? 1 : 0,
+      byClient: Object.fromEntries(this.#outstanding),
+      ar: { open: this.#ar.current !== undefined, ...this.#ar.counters },
+      datagramsSent: t.counters.sent,
+      datagramsReceived: t.counters.received,
+      facksSent: t.counters.facks,
+      retransmissions: t.counters.retransmissions,
+      ...this.#counters,
+      dropped: { ...t.dropped },
+    };
+  }
+
+  /** Answers queued requests `unavailable`, lets the running one finish, releases the AR, closes the socket. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const job of this.#queue.values()) this.#settle(job, { kind: 'unavailable', sent: false, reason: 'client closed' });
+    while (this.#running !== undefined) await this.#running;
+    await this.#ar.release();
+    this.#transport.close();
+  }
+
+  #submit<R>(req: ProfinetRequestBase, exec: (gate: () => boolean) => Promise<R>): Promise<R | Early> {
+    if (this.#closed) return Promise.resolve({ kind: 'unavailable', sent: false, reason: 'client closed' });
+    if (req.signal?.aborted === true) return Promise.resolve({ kind: 'aborted' });
+    return new Promise<R | Early>((resolve) => {
+      const job: Job = { req, submittedAt: this.#o.timers.now(), exec, resolve: resolve as (r: unknown) => void, state: 'queued' };
+      const pushed = this.#queue.push(req.clientKey, job);
+      if (pushed.kind === 'full') return resolve({ kind: 'queue-full' });
+      job.handle = pushed.handle;
+      this.#outstanding.set(req.clientKey, (this.#outstanding.get(req.clientKey) ?? 0) + 1);
+      if (pushed.kind === 'queued-evicting') this.#settle(pushed.evicted.value, { kind: 'queue-full' });
+      job.timer = this.#o.timers.setTimeout(() => {
+        if (job.state === 'queued') this.#settle(job, { kind: 'unavailable', sent: false, reason: `waited ${this.#o.queueTimeoutMs} ms for device ${this.#o.name}` });
+      }, this.#o.queueTimeoutMs);
+      if (req.signal !== undefined) {
+        job.onAbort = () => {
+          if (job.state === 'queued') this.#settle(job, { kind: 'aborted' });
+        };
+        req.signal.addEventListener('abort', job.onAbort, { once: true });
+      }
+      this.#pump();
+    });
+  }
+
+  /** Starts the next piece of work when the device is idle: a due AR release first, then the queue. */
+  #pump(): void {
+    while (this.#running === undefined) {
+      if (this.#releaseDue && !this.#closed) {
+        this.#releaseDue = false;
+        this.#track(this.#ar.release());
+        return;
+      }
+      const job = this.#queue.shift();
+      if (job === undefined) return;
+      const gate = (): boolean => job.req.signal?.aborted !== true && stillAllowed(job.req);
+      if (!gate()) {
+        this.#settle(job, { kind: 'aborted' });
+        continue;
+      }
+      job.state = 'running';
+      this.#o.timers.clearTimeout(job.timer);
+      this.#track(
+        job.exec(gate).then(
+          (r) => this.#settle(job, r),
+          (err: unknown) => {
+            this.#o.logger.warn({ device: this.#o.name, err: String(err) }, 'PROFINET request failed internally');
+            this.#settle(job, { kind: 'unavailable', sent: false, reason: 'internal error' });
+          },
+        ),
+      );
+    }
+  }
+
+  #track(work: Promise<unknown>): void {
+    const running = work.then(() => undefined);
+    this.#running = running;
+    void running.then(() => {
+      if (this.#running === running) this.#running = undefined;
+      this.#pump();
+    });
+  }
+
+  #onArIdle(): void {
+    if (this.#closed) return;
+    this.#releaseDue = true;
+    this.#pump();
+  }
+
+  async #read(r: ReadRecordRequest, gate: () => boolean): Promise<ProfinetResult> {
+    if (r.viaAr !== true) {
+      const seq = this.#implicit.seq;
+      this.#implicit.seq = (seq + 1) >>> 0;
+      return this.#readResult(await this.#transport.call({ activity: this.#implicit.activity, sequenceNumber: seq, request: this.#readRequest(r, NIL_UUID), transmissions: 2, mayTransmit: gate }));
+    }
+    for (let attempt = 0; ; attempt++) {
+      const open = await this.#ar.open(gate);
+      if (!open.ok) return open.result;
+      const out = await this.#arCall(open.ar, this.#readRequest(r, open.ar.arUuid), 2, gate);
+      if (attempt === 0 && this.#lostAr(open.ar, out)) continue;
+      return this.#readResult(out);
+    }
+  }
+
+  async #write(r: WriteRecordRequest, gate: () => boolean): Promise<ProfinetResult> {
+    for (let attempt = 0; ; attempt++) {
+      const open = await this.#ar.open(gate);
+      if (!open.ok) return open.result;
+      const request: CmRequest = {
+        op: 'write',
+        argsMaximum: SMALL_ARGS_MAXIMUM,
+        record: { sequenceNumber: this.#nextRecordSeq(), arUuid: open.ar.arUuid, api: r.api, slot: r.slot, subslot: r.subslot, index: r.index, recordDataLength: r.data.length },
+        data: r.data,
+      };
+      const out = await this.#arCall(open.ar, request, 1, gate);
+      if (attempt === 0 && this.#lostAr(open.ar, out)) continue;
+      if (out.kind !== 'answer') return this.#count(failedOutcome(out, 'write'));
+      const { response } = out;
+      if (isUnknownAr(response.status)) this.#ar.forget(open.ar);
+      if (!isPnioOk(response.status)) return pnioError(response.status, 'write');
+      // Some stacks put the write's own status in the IODWriteResHeader with an OK NDR status.
+      const inner = response.op === 'write' ? response.record?.status : undefined;
+      if (inner !== undefined && !isPnioOk(inner)) return pnioError(inner, 'write');
+      return { kind: 'record', data: Buffer.alloc(0), pnioStatus: statusBytes(response.status), latencyMs: 0 };
+    }
+  }
+
+  async #arCall(ar: ArSession, request: CmRequest, transmissions: 1 | 2, gate: () => boolean): Promise<CallOutcome> {
+    const out = await this.#transport.call({ activity: ar.activity, sequenceNumber: this.#ar.nextSeq(ar), request, transmissions, mayTransmit: gate });
+    this.#ar.touch();
+    return out;
+  }
+
+  /** "Unknown AR": forget it; the caller opens a new one and sends once more (the device ran nothing). */
+  #lostAr(ar: ArSession, out: CallOutcome): boolean {
+    if (out.kind !== 'answer' || !isUnknownAr(out.response.status)) return false;
+    this.#ar.forget(ar);
+    return true;
+  }
+
+  #readRequest(r: ReadRecordRequest, arUuid: Uuid): CmRequest {
+    return {
+      op: arUuid === NIL_UUID ? 'read-implicit' : 'read',
+      argsMaximum: READ_RES_HEADER + r.maxLength,
+      record: { sequenceNumber: this.#nextRecordSeq(), arUuid, api: r.api, slot: r.slot, subslot: r.subslot, index: r.index, recordDataLength: r.maxLength, targetArUuid: NIL_UUID },
+    };
+  }
+
+  #readResult(out: CallOutcome): ProfinetResult {
+    if (out.kind !== 'answer') return this.#count(failedOutcome(out, 'read'));
+    const res = out.response;
+    if (res.op !== 'read' && res.op !== 'read-implicit') return this.#count({ kind: 'malformed-answer', raw: Buffer.alloc(0), reason: 'mismatch', detail: `${res.op} answer to a read` });
+    if (!isPnioOk(res.status)) return pnioError(res.status, 'read');
+    return { kind: 'record', data: Buffer.from(res.data), pnioStatus: statusBytes(res.status), latencyMs: 0 };
+  }
+
+  #badRecord(data: Buffer, detail: string): IdentityResult {
+    this.#counters.malformed++;
+    return { kind: 'malformed-answer', raw: Buffer.from(data.subarray(0, this.#o.maxRawBytes)), reason: 'field-value', detail };
+  }
+
+  #count(r: ProfinetResult): ProfinetResult {
+    if (r.kind === 'timeout') this.#counters.timeouts++;
+    else if (r.kind === 'write-lost') this.#counters.writesLost++;
+    else if (r.kind === 'malformed-answer') this.#counters.malformed++;
+    return r;
+  }
+
+  #nextRecordSeq(): number {
+    const s = this.#recordSeq;
+    this.#recordSeq = (s + 1) & 0xffff;
+    return s;
+  }
+
+  #settle(job: Job, result: unknown): void {
+    if (job.state === 'done') return;
+    if (job.state === 'queued' && job.handle !== undefined) this.#queue.remove(job.handle);
+    job.state = 'done';
+    this.#o.timers.clearTimeout(job.timer);
+    if (job.onAbort !== undefined) job.req.signal?.removeEventListener('abort', job.onAbort);
+    const key = job.req.clientKey;
+    const n = (this.#outstanding.get(key) ?? 1) - 1;
+    if (n > 0) this.#outstanding.set(key, n);
+    else this.#outstanding.delete(key);
+    const r = result as { kind?: string };
+    job.resolve(r.kind === 'record' ? { ...(result as object), latencyMs: this.#o.timers.now() - job.submittedAt } : result);
+  }
+}
+
+/** The caller's last-moment gate; a gate that throws fails closed. */
+function stillAllowed(req: ProfinetRequestBase): boolean {
+  if (req.stillAllowed === undefined) return true;
+  try {
+    return req.stillAllowed();
+  } catch {
+    return false;
+  }
+}
