@@ -8,7 +8,7 @@ import type { IdPattern } from '../identity/spiffe-id-pattern.js';
 import { tryParseDuration } from '../config/duration.js';
 import { configError, parseYamlDocument, type ConfigErrorDetail, type YamlDocument, type YamlPath } from '../config/load-yaml.js';
 import type { CompiledPolicy, CompiledPolicyTest, CompiledRule, SessionSettings, TrustSettings } from './compiled-policy.js';
-import { ADMIN_OPS, policySchema, type AdminOp, type PolicySource } from './policy-schema.js';
+import { ADMIN_OPS, isRecordTest, policySchema, type AdminOp, type AnyPolicyTestSource, type PolicySource } from './policy-schema.js';
 import { compilePatterns, compileRule, type CompileContext } from './compile-rule.js';
 import { createPolicyIndex } from './policy-index.js';
 
@@ -132,8 +132,26 @@ function compileTests(
       if (test.at !== undefined && Number.isNaN(Date.parse(test.at))) {
         problem([...at, 'at'], `bad time ${JSON.stringify(test.at)} (ISO 8601, e.g. 2026-03-02T10:00:00+01:00)`);
       }
-      if (test.value !== undefined && test.values !== undefined) problem(at, 'write either "value" or "values", not both');
+      checkTestKind(test, at, problem);
       return Object.freeze({ test, position: doc.positionOf(at), label: test.name ?? `tests[${i}]` });
     }),
   );
+}
+
+/** Modbus keys a PROFINET test must not carry (they would be silently ignored). */
+const MODBUS_TEST_KEYS = ['address', 'count', 'value', 'values', 'readAddress', 'readCount', 'subFunction', 'unit'] as const;
+
+/** A test is Modbus (`fc`) or PROFINET (`profinet`), never both or neither. */
+function checkTestKind(test: AnyPolicyTestSource, at: YamlPath, problem: (path: YamlPath, message: string) => void): void {
+  const t = test as unknown as Partial<Record<string, unknown>>;
+  if (isRecordTest(test)) {
+    if (t['fc'] !== undefined) problem(at, 'a test is either Modbus ("fc") or PROFINET ("profinet"), not both');
+    for (const k of MODBUS_TEST_KEYS) if (t[k] !== undefined) problem([...at, k], `"${k}" does not apply to a PROFINET test`);
+    const p = test.profinet;
+    if (p.access === 'read' && p.data !== undefined) problem([...at, 'profinet', 'data'], 'a read carries no data');
+    if (p.access === 'write' && p.data === undefined && p.length === undefined) problem([...at, 'profinet'], 'a write test needs "data" (hex) or "length"');
+    return;
+  }
+  if (t['fc'] === undefined) problem(at, 'a test needs "fc" (Modbus) or "profinet" (a PROFINET record request)');
+  if (test.value !== undefined && test.values !== undefined) problem(at, 'write either "value" or "values", not both');
 }

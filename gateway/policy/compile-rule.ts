@@ -10,6 +10,7 @@ import type { CompiledEntry, CompiledRule, JitObligation, PeerRef, RateObligatio
 import type { FunctionEntrySource, RegisterEntrySource, RuleSource } from './policy-schema.js';
 import { parseRangeSpec, parseRate, unitTable, type Interval } from './ranges.js';
 import { compileSchedule, type Schedule } from './schedule.js';
+import { compileRecordEntry } from './compile-record-entry.js';
 
 const MAX_ADDRESS = 65535;
 const MAX_UNIT = 255;
@@ -64,8 +65,9 @@ export function compileRule(src: RuleSource, index: number, ctx: CompileContext)
     units: units === null ? null : unitTable(units),
     schedule: src.schedule === undefined ? null : schedule(src.schedule, [...at, 'schedule'], ctx),
     entries: [],
+    profinet: [],
     functions: compileFunctions(src.functions ?? [], [...at, 'functions'], ctx),
-    denyAll: effect === 'deny' && entrySources.length === 0 && (src.functions ?? []).length === 0,
+    denyAll: effect === 'deny' && entrySources.length === 0 && (src.functions ?? []).length === 0 && (src.profinet ?? []).length === 0,
     jit: src.jit === undefined ? null : compileJit(src, [...at, 'jit'], ctx),
     rate: src.rate === undefined ? null : compileRate(src, [...at, 'rate'], ctx),
     essential: src.essential === true,
@@ -73,6 +75,7 @@ export function compileRule(src: RuleSource, index: number, ctx: CompileContext)
     allowDecision: { effect: 'allow', ruleId: src.id, reason: 'allowed' },
   };
   rule.entries = Object.freeze(entrySources.map((e, j) => compileEntry(e, rule, [...at, entryKey, j], ctx)));
+  rule.profinet = Object.freeze((src.profinet ?? []).map((e, j) => compileRecordEntry(e, rule, [...at, 'profinet', j], ctx.problem)));
   const obligations = { ...(rule.jit ? { jit: rule.jit } : {}), ...(rule.rate ? { rate: rule.rate } : {}) };
   const hasObligations = rule.jit !== null || rule.rate !== null;
   rule.allowDecision = Object.freeze({
@@ -88,8 +91,8 @@ export function compileRule(src: RuleSource, index: number, ctx: CompileContext)
 function checkShape(src: RuleSource, effect: 'allow' | 'deny', at: YamlPath, ctx: CompileContext): void {
   if (effect === 'allow' && src.deny !== undefined) ctx.problem([...at, 'deny'], `rule ${src.id}: an allow rule lists grants under "allow", not "deny"`);
   if (effect === 'deny' && src.allow !== undefined) ctx.problem([...at, 'allow'], `rule ${src.id}: a deny rule lists what it denies under "deny", not "allow"`);
-  if (effect === 'allow' && src.allow === undefined && src.functions === undefined) {
-    ctx.problem(at, `rule ${src.id}: grants nothing (add "allow" entries or "functions")`);
+  if (effect === 'allow' && src.allow === undefined && src.functions === undefined && src.profinet === undefined) {
+    ctx.problem(at, `rule ${src.id}: grants nothing (add "allow" entries, "functions" or "profinet" entries)`);
   }
   if (effect === 'deny' && src.jit !== undefined) ctx.problem([...at, 'jit'], `rule ${src.id}: jit only applies to allow rules`);
   if (effect === 'deny' && src.rate !== undefined) ctx.problem([...at, 'rate'], `rule ${src.id}: rate only applies to allow rules`);

@@ -8,7 +8,7 @@ import type { Table } from '../../protocols/modbus/types.js';
 import type { SourcePosition } from '../config/load-yaml.js';
 import type { Interval } from './ranges.js';
 import type { Schedule } from './schedule.js';
-import type { AdminOp, PolicySource, PolicyTestSource } from './policy-schema.js';
+import type { AdminOp, AnyPolicyTestSource, PolicySource, RecordValueType } from './policy-schema.js';
 
 /** The peer as the evaluator sees it: its SPIFFE ID and its Modbus/TCP Security role claim (or null). */
 export interface PeerRef {
@@ -95,6 +95,31 @@ export interface CompiledEntry {
   readonly values: readonly Interval[] | null;
 }
 
+/** One typed field of a PROFINET record (`values:` of a `profinet:` entry). */
+export interface CompiledRecordValue {
+  readonly offset: number;
+  readonly type: RecordValueType;
+  /** Bytes the type occupies. */
+  readonly size: number;
+  /** Allowed (deny rule: denied) values, sorted and merged; may be negative for signed types. */
+  readonly allowed: readonly Interval[];
+}
+
+/** A `profinet:` entry: record services on (api, slots, subslots, indices) with length and value limits. */
+export interface CompiledRecordEntry {
+  readonly rule: CompiledRule;
+  readonly access: 'read' | 'write';
+  readonly api: number;
+  readonly slots: readonly Interval[];
+  readonly subslots: readonly Interval[];
+  readonly indices: readonly Interval[];
+  /** write: the exact data length; read: the most bytes a client may ask; null = any. */
+  readonly length: number | null;
+  readonly values: readonly CompiledRecordValue[] | null;
+  /** write: the exact record bytes; null = any. */
+  readonly bytes: Buffer | null;
+}
+
 export interface CompiledRule {
   readonly id: string;
   /** Position in the file: ties are broken by order. */
@@ -107,9 +132,11 @@ export interface CompiledRule {
   readonly units: Uint8Array | null;
   readonly schedule: Schedule | null;
   readonly entries: readonly CompiledEntry[];
+  /** PROFINET record entries (`profinet:`), in file order. */
+  readonly profinet: readonly CompiledRecordEntry[];
   /** Named function codes → allowed sub-functions (null = any). */
   readonly functions: ReadonlyMap<number, readonly number[] | null>;
-  /** A deny rule with no entries and no functions denies every request it matches. */
+  /** A deny rule with no entries, no functions and no `profinet` entries denies every request it matches. */
   readonly denyAll: boolean;
   readonly jit: JitObligation | null;
   readonly rate: RateObligation | null;
@@ -133,7 +160,7 @@ export interface SessionSettings {
 }
 
 export interface CompiledPolicyTest {
-  readonly test: PolicyTestSource;
+  readonly test: AnyPolicyTestSource;
   readonly position: SourcePosition;
   /** Display name: `name`, else `tests[i]`. */
   readonly label: string;
@@ -177,6 +204,8 @@ export interface RuleSetView {
   readonly functions: ReadonlyMap<number, readonly CompiledRule[]>;
   /** Deny rules with no entries and no functions (deny everything they match). */
   readonly all: readonly CompiledRule[];
+  /** PROFINET record entries, preferred first (rules without JIT first, then file order): scanned linearly. */
+  readonly records: readonly CompiledRecordEntry[];
 }
 
 export interface PeerView {

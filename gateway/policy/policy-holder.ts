@@ -7,14 +7,18 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
+import type { RecordRequest } from '../../protocols/profinet/record-request.js';
 import type { AuditSink } from '../audit/audit-events.js';
 import type { CompiledPolicy, Decision, PeerRef, ShadowResult } from './compiled-policy.js';
 import { evaluate } from './evaluate.js';
+import { evaluateRecord } from './evaluate-record.js';
 import { loadPolicyFile } from './load-policy.js';
 
 export interface PolicyEngineView {
   readonly version: string;
   evaluate(peer: PeerRef, device: string, req: ClassifiedRequest, now: Date): Decision;
+  /** PROFINET record services (read/write one record), same Decision shape and candidate reporting. */
+  evaluateRecord(peer: PeerRef, device: string, req: RecordRequest, now: Date): Decision;
 }
 
 export type ReloadResult = { ok: true; version: string; changed: boolean } | { ok: false; error: string; keptVersion: string };
@@ -113,15 +117,22 @@ export class PolicyHolder {
   private buildView(): PolicyEngineView {
     const enforced = this.policy;
     const candidate = this.candidate;
-    if (!candidate) return { version: enforced.version, evaluate: (peer, device, req, now) => evaluate(enforced, peer, device, req, now) };
+    if (!candidate) {
+      return {
+        version: enforced.version,
+        evaluate: (peer, device, req, now) => evaluate(enforced, peer, device, req, now),
+        evaluateRecord: (peer, device, req, now) => evaluateRecord(enforced, peer, device, req, now),
+      };
+    }
+    const withCandidate = (d: Decision, c: Decision): Decision => {
+      const shadow: ShadowResult[] = [...(d.shadow ?? []), { ruleId: `candidate:${c.ruleId ?? c.reason}`, effect: c.effect }];
+      return { ...d, shadow };
+    };
     return {
       version: enforced.version,
-      evaluate: (peer, device, req, now) => {
-        const d = evaluate(enforced, peer, device, req, now);
-        const c = evaluate(candidate, peer, device, req, now);
-        const shadow: ShadowResult[] = [...(d.shadow ?? []), { ruleId: `candidate:${c.ruleId ?? c.reason}`, effect: c.effect }];
-        return { ...d, shadow };
-      },
+      evaluate: (peer, device, req, now) => withCandidate(evaluate(enforced, peer, device, req, now), evaluate(candidate, peer, device, req, now)),
+      evaluateRecord: (peer, device, req, now) =>
+        withCandidate(evaluateRecord(enforced, peer, device, req, now), evaluateRecord(candidate, peer, device, req, now)),
     };
   }
 }

@@ -106,6 +106,7 @@ export function buildRuleSetView(rules: readonly CompiledRule[]): RuleSetView {
     write: tableIndex(entries.filter((e) => e.write)),
     functions,
     all: Object.freeze(sorted.filter((r) => r.denyAll)),
+    records: Object.freeze(sorted.flatMap((r) => r.profinet)),
   });
 }
 

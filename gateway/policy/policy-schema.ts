@@ -26,6 +26,36 @@ const registerEntry = {
   },
 } as const;
 
+/** PROFINET slot/subslot/index: a number, `"0x8000-0x8002"`, `"1-3"`, `"*"` (not for indices), or a list. */
+const recordRangeList = rangeList;
+const typedValue = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['offset', 'type'],
+  properties: {
+    offset: { type: 'integer', minimum: 0, maximum: 65534 },
+    type: { enum: ['u8', 'i8', 'u16be', 'i16be', 'u32be', 'i32be'] },
+    range: { type: 'string', minLength: 1 },
+    values: { type: 'array', minItems: 1, items: { type: 'integer' } },
+  },
+} as const;
+
+const recordEntry = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['access', 'slots', 'subslots', 'indices'],
+  properties: {
+    access: { enum: ['read', 'write'] },
+    api: { type: 'integer', minimum: 0, maximum: 4294967295 },
+    slots: recordRangeList,
+    subslots: recordRangeList,
+    indices: recordRangeList,
+    length: { type: 'integer', minimum: 1, maximum: 65535 },
+    values: { type: 'array', minItems: 1, items: typedValue },
+    bytes: { type: 'string' },
+  },
+} as const;
+
 const functionEntry = {
   anyOf: [
     { type: 'integer', minimum: 1, maximum: 127 },
@@ -57,6 +87,7 @@ const rule = {
     allow: { type: 'array', minItems: 1, items: registerEntry },
     deny: { type: 'array', minItems: 1, items: registerEntry },
     functions: { type: 'array', minItems: 1, items: functionEntry },
+    profinet: { type: 'array', minItems: 1, items: recordEntry },
     schedule: {
       type: 'object',
       additionalProperties: false,
@@ -84,9 +115,24 @@ const rule = {
 const policyTest = {
   type: 'object',
   additionalProperties: false,
-  required: ['id', 'device', 'fc', 'expect'],
+  // `fc` (Modbus) or `profinet` (a record request): the compiler checks that exactly one is given.
+  required: ['id', 'device', 'expect'],
   properties: {
     name: { type: 'string' },
+    profinet: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['access', 'slot', 'subslot', 'index'],
+      properties: {
+        access: { enum: ['read', 'write'] },
+        api: { type: 'integer', minimum: 0, maximum: 4294967295 },
+        slot: { type: 'integer', minimum: 0, maximum: 65535 },
+        subslot: { type: 'integer', minimum: 0, maximum: 65535 },
+        index: { type: 'integer', minimum: 0, maximum: 65535 },
+        length: { type: 'integer', minimum: 1, maximum: 65535 },
+        data: { type: 'string' },
+      },
+    },
     id: { type: 'string', minLength: 1 },
     role: { type: 'string', minLength: 1 },
     device: { type: 'string', minLength: 1 },
@@ -166,6 +212,30 @@ export interface RegisterEntrySource {
   readonly values?: RangeSpec;
 }
 
+export type RecordValueType = 'u8' | 'i8' | 'u16be' | 'i16be' | 'u32be' | 'i32be';
+
+/** Typed bytes of a PROFINET record: `range: "min..max"` or `values: [..]`. */
+export interface RecordValueSource {
+  readonly offset: number;
+  readonly type: RecordValueType;
+  readonly range?: string;
+  readonly values?: readonly number[];
+}
+
+/** A `profinet:` entry of a rule: which record services on which records (see docs/policy.md). */
+export interface RecordEntrySource {
+  readonly access: 'read' | 'write';
+  readonly api?: number;
+  readonly slots: RangeSpec;
+  readonly subslots: RangeSpec;
+  readonly indices: RangeSpec;
+  /** write: the exact data length (required in allow entries); read: the most bytes a client may ask. */
+  readonly length?: number;
+  readonly values?: readonly RecordValueSource[];
+  /** write: the exact record bytes, hex. */
+  readonly bytes?: string;
+}
+
 export type FunctionEntrySource = number | { readonly fc: number; readonly sub?: readonly number[] };
 
 export interface RuleSource {
@@ -179,6 +249,8 @@ export interface RuleSource {
   readonly allow?: readonly RegisterEntrySource[];
   readonly deny?: readonly RegisterEntrySource[];
   readonly functions?: readonly FunctionEntrySource[];
+  /** PROFINET record services this rule allows (or, in a deny rule, denies). */
+  readonly profinet?: readonly RecordEntrySource[];
   readonly schedule?: { readonly days?: string | readonly string[]; readonly hours?: string | readonly string[]; readonly tz?: string };
   readonly rate?: string;
   /** Operator control work a trust downgrade never blocks (still audited, still subject to policy, locks, JIT). */
@@ -208,6 +280,49 @@ export interface PolicyRequestSpec {
   readonly at?: string;
 }
 
+/** A PROFINET record request in plain data (policy tests, `verigate policy explain --profinet`). */
+export interface RecordQuerySource {
+  readonly access: 'read' | 'write';
+  /** Default 0. */
+  readonly api?: number;
+  readonly slot: number;
+  readonly subslot: number;
+  readonly index: number;
+  /** read: the most bytes asked (default 65535); write: default the length of `data`. */
+  readonly length?: number;
+  /** write: the record bytes as hex (default `length` zero bytes). */
+  readonly data?: string;
+}
+
+export interface PolicyRecordSpec {
+  readonly id: string;
+  readonly role?: string | null;
+  readonly device: string;
+  readonly profinet: RecordQuerySource;
+  /** ISO 8601 instant; default `now`. */
+  readonly at?: string;
+}
+
+/** What a test expects, whatever the protocol. */
+interface PolicyTestExpectation {
+  readonly name?: string;
+  readonly expect: 'allow' | 'deny';
+  readonly rule?: string | null;
+  readonly reason?: string;
+  /** Expect the allow to be (true) or not to be (false) essential. */
+  readonly essential?: boolean;
+}
+
+/** A PROFINET test inside the policy file. */
+export interface PolicyRecordTestSource extends PolicyRecordSpec, PolicyTestExpectation {}
+
+/** Modbus tests carry `fc`, PROFINET tests `profinet` (the compiler refuses both or neither). */
+export type AnyPolicyTestSource = PolicyTestSource | PolicyRecordTestSource;
+
+export function isRecordTest(t: AnyPolicyTestSource): t is PolicyRecordTestSource {
+  return (t as { profinet?: unknown }).profinet !== undefined;
+}
+
 /** A test inside the policy file: the request and what it must yield. */
 export interface PolicyTestSource extends PolicyRequestSpec {
   readonly name?: string;
@@ -231,5 +346,5 @@ export interface PolicySource {
   readonly rules: readonly RuleSource[];
   readonly trust?: { readonly threshold: number; readonly onBreach?: 'read-only' | 'terminate'; readonly weights?: Readonly<Record<string, number>> };
   readonly session?: { readonly maxPerIdentity?: number; readonly idleTimeout?: string; readonly revalidate?: string };
-  readonly tests?: readonly PolicyTestSource[];
+  readonly tests?: readonly AnyPolicyTestSource[];
 }

@@ -7,6 +7,8 @@ import { isGatewayError } from '../errors.js';
 import type { ConfigErrorDetail } from '../config/load-yaml.js';
 import type { CompiledPolicy, CompiledPolicyTest, Decision } from './compiled-policy.js';
 import { explain } from './explain.js';
+import { describeRecordRequest, explainRecord } from './explain-record.js';
+import { isRecordTest } from './policy-schema.js';
 
 export interface PolicyTestReport {
   readonly passed: number;
@@ -25,13 +27,21 @@ export function runPolicyTests(policy: CompiledPolicy): PolicyTestReport {
 function runOne(policy: CompiledPolicy, t: CompiledPolicyTest): string | null {
   const q = t.test;
   let decision: Decision;
+  let request: string;
   try {
-    decision = explain(policy, q, { ignoreSchedulesWithoutAt: true }).decision;
+    if (isRecordTest(q)) {
+      const r = explainRecord(policy, q, { ignoreSchedulesWithoutAt: true });
+      decision = r.decision;
+      request = describeRecordRequest(r.request);
+    } else {
+      decision = explain(policy, q, { ignoreSchedulesWithoutAt: true }).decision;
+      request = `fc${q.fc}${q.address === undefined ? '' : ` @${q.address}`}`;
+    }
   } catch (err) {
     if (isGatewayError(err)) return err.message.replace(/^policy: explain: /, '');
     throw err;
   }
-  const what = `${q.id}${q.role ? ` (role ${q.role})` : ''} fc${q.fc}${q.address === undefined ? '' : ` @${q.address}`} on ${q.device}`;
+  const what = `${q.id}${q.role ? ` (role ${q.role})` : ''} ${request} on ${q.device}`;
   const got = `${decision.effect} by ${decision.ruleId ?? 'no rule'} (${decision.reason})`;
   if (decision.effect !== q.expect) return `${what}: expected ${q.expect}, got ${got}`;
   if (q.rule !== undefined && decision.ruleId !== q.rule) return `${what}: expected rule ${q.rule ?? 'none'}, got ${got}`;

@@ -16,6 +16,7 @@ export * from './call.js';
 export * from './request-pdu.js';
 export * from './response-pdu.js';
 export * from './validate.js';
+export * from './record-request.js';
 export * from './fault.js';
 export * from './fack.js';
 export * from './records/im.js';
