@@ -2,6 +2,8 @@
  * `verigate policy check FILE` — schema + compile + the policy's own tests; every error as file:line:col.
  * `verigate policy explain FILE --id … --device … --fc … [--address …] [--count N] [--value V] [--values a,b]
  *   [--role R] [--unit U] [--at ISO] [--sub N] [--read-address A] [--read-count N]` — decision, rule, reason.
+ * `verigate policy explain FILE --id … --device … --profinet read|write [--api N] --slot N --subslot N
+ *   --index N [--length N] [--data HEX] [--role R] [--at ISO]` — the same for a PROFINET record request.
  * Exit codes [DESIGN "Contracts users see"]: 0 ok (explain: whatever the decision), 1 check failed, 2 usage.
  */
 import { readFileSync } from 'node:fs';
@@ -14,6 +16,8 @@ import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 import { compilePolicyText } from '../policy/compile-policy.js';
 import type { CompiledPolicy, Decision } from '../policy/compiled-policy.js';
 import { explain, type ExplainQuery } from '../policy/explain.js';
+import { describeRecordRequest, explainRecord } from '../policy/explain-record.js';
+import type { PolicyRecordSpec } from '../policy/policy-schema.js';
 import { runPolicyTests } from '../policy/policy-tests.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, type CliCommand, type CliIo } from './cli-io.js';
 
@@ -22,6 +26,8 @@ const USAGE = [
   '       verigate policy explain FILE --id SPIFFE_ID --device NAME --fc N [--address A] [--count N]',
   '              [--value V | --values V1,V2,…] [--role ROLE] [--unit U] [--at ISO_TIME] [--sub N]',
   '              [--read-address A] [--read-count N]',
+  '       verigate policy explain FILE --id SPIFFE_ID --device NAME --profinet read|write [--api N]',
+  '              --slot N --subslot N --index N [--length N] [--data HEX] [--role ROLE] [--at ISO_TIME]',
 ].join('\n');
 
 const OPTIONS = {
@@ -38,6 +44,13 @@ const OPTIONS = {
   sub: { type: 'string' },
   'read-address': { type: 'string' },
   'read-count': { type: 'string' },
+  profinet: { type: 'string' },
+  api: { type: 'string' },
+  slot: { type: 'string' },
+  subslot: { type: 'string' },
+  index: { type: 'string' },
+  length: { type: 'string' },
+  data: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -59,9 +72,9 @@ export const policyCommand: CliCommand = async (args, io) => {
   const text = readPolicy(io, file);
   if (text === null) return EXIT_USAGE;
   if (verb === 'check') return check(io, text, file);
-  let query: ExplainQuery;
+  let query: ExplainQuery | PolicyRecordSpec;
   try {
-    query = toQuery(parsed.values);
+    query = parsed.values.profinet !== undefined ? toRecordQuery(parsed.values) : toQuery(parsed.values);
   } catch (err) {
     if (err instanceof UsageError) return usageError(io, err.message);
     throw err;
@@ -116,23 +129,29 @@ function check(io: CliIo, text: string, file: string): number {
   return EXIT_OK;
 }
 
-function explainCommand(io: CliIo, text: string, file: string, query: ExplainQuery): number {
+function explainCommand(io: CliIo, text: string, file: string, query: ExplainQuery | PolicyRecordSpec): number {
   const policy = compileOrReport(io, text, file);
   if (policy === null) return EXIT_CHECK_FAILED;
-  let result;
+  let lines: string[];
   try {
-    result = explain(policy, query);
+    if ('profinet' in query) {
+      const r = explainRecord(policy, query);
+      lines = describe(r.decision, `request: ${describeRecordRequest(r.request)}`);
+    } else {
+      const r = explain(policy, query);
+      lines = describe(r.decision, `request: ${describeRequest(r.request)}`);
+    }
   } catch (err) {
     if (isGatewayError(err) && err.code === 'GW_ERR_USAGE') return usageError(io, err.message.replace(/^policy: explain: /, ''));
     throw err;
   }
-  for (const line of describe(result.decision, result.request)) io.out(line);
+  for (const line of lines) io.out(line);
   io.out(`policy: ${policy.version}`);
   return EXIT_OK;
 }
 
-function describe(d: Decision, req: ClassifiedRequest): string[] {
-  const lines = [`decision: ${d.effect}`, `rule: ${d.ruleId ?? '(none: default deny)'}`, `reason: ${d.reason}`, `request: ${describeRequest(req)}`];
+function describe(d: Decision, request: string): string[] {
+  const lines = [`decision: ${d.effect}`, `rule: ${d.ruleId ?? '(none: default deny)'}`, `reason: ${d.reason}`, request];
   const jit = d.obligations?.jit;
   if (jit) {
     lines.push(`requires jit grant: rule ${jit.ruleId}, approvers ${jit.approvers.join(', ')}, threshold ${jit.threshold}, max ${formatDuration(jit.maxDurationMs)}`);
@@ -167,8 +186,38 @@ function int(name: string, text: string | undefined, max: number): number | unde
   return n;
 }
 
+const MODBUS_FLAGS = ['fc', 'address', 'count', 'value', 'values', 'unit', 'sub', 'read-address', 'read-count'] as const;
+const PROFINET_FLAGS = ['api', 'slot', 'subslot', 'index', 'length', 'data'] as const;
+
+/** `--profinet read|write …`: a PROFINET record request (the Modbus flags do not mix in). */
+function toRecordQuery(v: Values): PolicyRecordSpec {
+  const access = v.profinet;
+  if (access !== 'read' && access !== 'write') throw new UsageError(`--profinet must be read or write, got ${JSON.stringify(access)}`);
+  for (const f of MODBUS_FLAGS) if (v[f] !== undefined) throw new UsageError(`--${f} is a Modbus flag; it does not mix with --profinet`);
+  if (v.id === undefined || v.device === undefined) throw new UsageError('explain needs --id and --device');
+  if (v.slot === undefined || v.subslot === undefined || v.index === undefined) throw new UsageError('--profinet needs --slot, --subslot and --index');
+  const opt = <K extends string, T>(key: K, value: T | undefined): { [P in K]?: T } =>
+    (value === undefined ? {} : { [key]: value }) as { [P in K]?: T };
+  return {
+    id: v.id,
+    device: v.device,
+    ...opt('role', v.role),
+    ...opt('at', v.at),
+    profinet: {
+      access,
+      ...opt('api', int('api', v.api, 0xffffffff)),
+      slot: int('slot', v.slot, 0xffff) as number,
+      subslot: int('subslot', v.subslot, 0xffff) as number,
+      index: int('index', v.index, 0xffff) as number,
+      ...opt('length', int('length', v.length, 65535)),
+      ...opt('data', v.data),
+    },
+  };
+}
+
 function toQuery(v: Values): ExplainQuery {
-  if (v.id === undefined || v.device === undefined || v.fc === undefined) throw new UsageError('explain needs --id, --device and --fc');
+  for (const f of PROFINET_FLAGS) if (v[f] !== undefined) throw new UsageError(`--${f} needs --profinet read|write`);
+  if (v.id === undefined || v.device === undefined || v.fc === undefined) throw new UsageError('explain needs --id, --device and --fc (or --profinet)');
   const values = v.values?.split(',').map((s) => int('values', s, 65535) as number);
   const opt = <K extends string, T>(key: K, value: T | undefined): { [P in K]?: T } =>
     (value === undefined ? {} : { [key]: value }) as { [P in K]?: T };

@@ -197,6 +197,7 @@ export type TableIndex = Readonly<Record<Table, IntervalIndex | null>>;
 
 /** Rules of one effect that apply to one (device, peer), indexed for the hot path. */
 export interface RuleSetView {
+  /** Rules with Modbus content (register entries, functions, deny-everything), file order. */
   readonly rules: readonly CompiledRule[];
   readonly read: TableIndex;
   readonly write: TableIndex;

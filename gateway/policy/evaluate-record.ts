@@ -109,7 +109,7 @@ function limits(e: CompiledRecordEntry, req: RecordRequest): string | null {
 }
 
 function denyHit(view: RuleSetView, req: RecordRequest, ctx: Ctx): { rule: CompiledRule; detail: string } | null {
-  if (view.rules.length === 0) return null;
+  if (view.all.length === 0 && view.records.length === 0) return null;
   for (const r of view.all) if (active(r, ctx)) return { rule: r, detail: 'all' };
   for (const e of view.records) {
     if (names(e, req) && active(e.rule, ctx) && denies(e, req)) return { rule: e.rule, detail: `${req.access} ${recordLabel(req)}` };

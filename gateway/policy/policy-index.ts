@@ -101,13 +101,19 @@ export function buildRuleSetView(rules: readonly CompiledRule[]): RuleSetView {
   const functions = new Map<number, CompiledRule[]>();
   for (const r of sorted) for (const fc of r.functions.keys()) functions.set(fc, [...(functions.get(fc) ?? []), r]);
   return Object.freeze({
-    rules: Object.freeze([...rules].sort((a, b) => a.index - b.index)),
+    // Rules with Modbus content only: a peer whose rules on a device are all PROFINET gets `no-rule` for Modbus.
+    rules: Object.freeze(rules.filter(hasModbusContent).sort((a, b) => a.index - b.index)),
     read: tableIndex(entries.filter((e) => e.read)),
     write: tableIndex(entries.filter((e) => e.write)),
     functions,
     all: Object.freeze(sorted.filter((r) => r.denyAll)),
     records: Object.freeze(sorted.flatMap((r) => r.profinet)),
   });
+}
+
+/** A rule that grants or denies Modbus requests (register entries, functions, or deny-everything). */
+function hasModbusContent(r: CompiledRule): boolean {
+  return r.entries.length > 0 || r.functions.size > 0 || r.denyAll;
 }
 
 function tableIndex(entries: readonly CompiledEntry[]): TableIndex {
