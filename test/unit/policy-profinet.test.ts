@@ -160,7 +160,8 @@ t.test('evaluation table', async (t) => {
       - { access: read, slots: 0, subslots: "0x8000-0x8001", indices: 0xF80C }
 `;
   const p = policy(historian + engineer + deny);
-  const jit = p.rules.find((r) => r.id === 'eng')?.jit;
+  const jit = p.rules.find((r) => r.id === 'eng')?.jit ?? undefined;
+  t.ok(jit, 'the engineer rule carries a JIT obligation');
   const rows: [string, RecordRequest, typeof HIST, string, Date, Partial<Decision>][] = [
     ['allowed read I&M0', read(0xaff0), HIST, 'rio-1', NOW, { effect: 'allow', ruleId: 'hist', reason: 'allowed' }],
     ['allowed read diagnosis, any slot', read(0x800a, { slot: 7, subslot: 0x8000 }), HIST, 'rio-9', NOW, { effect: 'allow', ruleId: 'hist' }],
