@@ -3,7 +3,7 @@
  * SubslotNumber and Index u16; RecordDataLength u32, bounded here to one 65535-byte record]. The front door
  * checks the same ranges first (INVALID_ARGUMENT); these make the client safe to call on its own.
  */
-import { MAX_RECORD_LENGTH } from '../../protocols/profinet/index.js';
+import { MAX_RECORD_LENGTH } from '../../protocols/profinet/constants.js';
 import type { ReadRecordRequest, RecordTarget, WriteRecordRequest } from './profinet-types.js';
 
 const inRange = (v: unknown, min: number, max: number): boolean => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
