@@ -316,3 +316,20 @@ t.test('aborted, stillAllowed, queue-full, invalid arguments: values, nothing se
   t.equal(dev.ops().length, 1, 'only the first read reached the device');
   t.equal(dev.ops('connect').length, 0);
 });
+
+t.test('config errors throw GW_ERR_UPSTREAM_CONFIG at construction (startup), never later', async (t) => {
+  const base = { name: 'io-1', host: '127.0.0.1' };
+  const bad = [
+    { host: 'plc.example' }, // answers are matched by address: an IP literal
+    { port: 0 },
+    { timeoutMs: 0 },
+    { arIdleMs: 30_000, arActivityTimeoutFactor: 300 }, // the device would drop the AR first
+    { stationName: '' },
+    { initiatorMac: 'zz' },
+    { objectUuid: 'not-a-uuid' },
+  ];
+  for (const o of bad) t.throws(() => new ProfinetClient({ ...base, ...o }), { code: 'GW_ERR_UPSTREAM_CONFIG' }, JSON.stringify(o));
+  const ok = new ProfinetClient({ ...base, host: '::1' });
+  t.equal(ok.stats().queued, 0, 'IPv6 literals are fine');
+  await ok.close();
+});
