@@ -91,6 +91,8 @@ export class SupervisorAr {
       this.#idle = undefined;
       this.#onIdle();
     }, this.#o.arIdleMs);
+    // An idle AR alone must not keep a process alive (real timers have unref; fakes need not).
+    (this.#idle as { unref?: () => void } | undefined)?.unref?.();
   }
 
   /** Releases the AR (one Release call, never retried: the device's activity timeout is the backstop). */

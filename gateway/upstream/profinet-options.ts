@@ -9,14 +9,10 @@ import { GatewayError } from '../errors.js';
 import type { ProfinetDeviceOptions, ProfinetMetrics, ProfinetTimers } from './profinet-types.js';
 import type { UpstreamLogger } from './types.js';
 
-/** Real timers. Timers are unref'd: an idle AR release must not keep a process alive. */
+/** Real timers (monotonic clock). A call's timeout keeps the process alive; the AR idle timer does not. */
 export const systemTimers: ProfinetTimers = {
   now: () => performance.now(),
-  setTimeout: (fn, ms) => {
-    const h = setTimeout(fn, ms);
-    h.unref();
-    return h;
-  },
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
