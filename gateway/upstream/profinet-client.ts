@@ -8,9 +8,10 @@
  *   `unavailable` unsent.
  * - Reads: Read Implicit (opnum 5, no AR) by default, or Read (opnum 2) over the gateway's AR (`viaAr`).
  *   One retransmission (profinet-transport.ts). Writes: over the supervisor device-access AR
- *   (profinet-ar.ts), sent once; no answer → `write-lost` (may have been executed). The only second send
- *   of a write is after the device answered "unknown AR" (PNIOStatus xx 81 40 05): a device that does not
- *   know the AR did not run the write, so it is sent once more on a freshly opened AR.
+ *   (profinet-ar.ts), sent exactly once; no answer → `write-lost` (may have been executed). Not even an
+ *   "unknown AR" answer (PNIOStatus xx 81 40 05) sends it again: the last hop is plaintext UDP, so a forged
+ *   "unknown AR" racing the device's real answer would otherwise execute a write twice. The AR is forgotten
+ *   and the next write opens a new one; this one returns the device's error.
  * - AbortSignal / stillAllowed: a queued request leaves `aborted` in the same turn as the abort; both are
  *   checked synchronously right before every datagram the request puts on the wire (AR connect, the call,
  *   a read's retransmission), so an ended session or a locked device gets nothing more onto the wire.
@@ -215,26 +216,24 @@ export class ProfinetClient {
   }
 
   async #write(r: WriteRecordRequest, gate: () => boolean): Promise<ProfinetResult> {
-    for (let attempt = 0; ; attempt++) {
-      const open = await this.#ar.open(gate);
-      if (!open.ok) return open.result;
-      const request: CmRequest = {
-        op: 'write',
-        argsMaximum: SMALL_ARGS_MAXIMUM,
-        record: { sequenceNumber: this.#nextRecordSeq(), arUuid: open.ar.arUuid, api: r.api, slot: r.slot, subslot: r.subslot, index: r.index, recordDataLength: r.data.length },
-        data: r.data,
-      };
-      const out = await this.#arCall(open.ar, request, 1, gate);
-      if (attempt === 0 && this.#lostAr(open.ar, out)) continue;
-      if (out.kind !== 'answer') return this.#count(failedOutcome(out, 'write'));
-      const { response } = out;
-      if (isUnknownAr(response.status)) this.#ar.forget(open.ar);
-      if (!isPnioOk(response.status)) return pnioError(response.status, 'write');
-      // Some stacks put the write's own status in the IODWriteResHeader with an OK NDR status.
-      const inner = response.op === 'write' ? response.record?.status : undefined;
-      if (inner !== undefined && !isPnioOk(inner)) return pnioError(inner, 'write');
-      return { kind: 'record', data: Buffer.alloc(0), pnioStatus: statusBytes(response.status), latencyMs: 0 };
-    }
+    const open = await this.#ar.open(gate);
+    if (!open.ok) return open.result;
+    const request: CmRequest = {
+      op: 'write',
+      argsMaximum: SMALL_ARGS_MAXIMUM,
+      record: { sequenceNumber: this.#nextRecordSeq(), arUuid: open.ar.arUuid, api: r.api, slot: r.slot, subslot: r.subslot, index: r.index, recordDataLength: r.data.length },
+      data: r.data,
+    };
+    // Sent once, whatever comes back (see the header): never a second send of a write.
+    const out = await this.#arCall(open.ar, request, 1, gate);
+    if (out.kind !== 'answer') return this.#count(failedOutcome(out, 'write'));
+    const { response } = out;
+    if (isUnknownAr(response.status)) this.#ar.forget(open.ar);
+    if (!isPnioOk(response.status)) return pnioError(response.status, 'write');
+    // Some stacks put the write's own status in the IODWriteResHeader with an OK NDR status.
+    const inner = response.op === 'write' ? response.record?.status : undefined;
+    if (inner !== undefined && !isPnioOk(inner)) return pnioError(inner, 'write');
+    return { kind: 'record', data: Buffer.alloc(0), pnioStatus: statusBytes(response.status), latencyMs: 0 };
   }
 
   async #arCall(ar: ArSession, request: CmRequest, transmissions: 1 | 2, gate: () => boolean): Promise<CallOutcome> {
@@ -243,7 +242,7 @@ export class ProfinetClient {
     return out;
   }
 
-  /** "Unknown AR": forget it; the caller opens a new one and sends once more (the device ran nothing). */
+  /** "Unknown AR" to a read: forget the AR; the read is sent once more on a new one (a read changes nothing). */
   #lostAr(ar: ArSession, out: CallOutcome): boolean {
     if (out.kind !== 'answer' || !isUnknownAr(out.response.status)) return false;
     this.#ar.forget(ar);

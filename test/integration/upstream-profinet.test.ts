@@ -3,7 +3,7 @@
  * scenario) on loopback UDP: identity (I&M0 + RealIdentificationData), a write through the gateway's
  * device-access AR (one AR for several writes, released on close), a lost write that the simulator
  * executed and the client did not resend (simulator counters), a silent device read twice then timeout,
- * and a power-cycled device whose "unknown AR" makes the client open a new AR.
+ * and a power-cycled device whose "unknown AR" refuses that write (never resent) while the next write opens a new AR.
  */
 import t from 'tap';
 import { ProfinetClient } from '../../gateway/upstream/profinet-client.js';
@@ -62,8 +62,11 @@ t.test('identity, writes through one device-access AR, a lost write not resent, 
   sim.setFault({ mode: 'none' });
 
   await sim.restart(0); // power cycle: the device forgets the gateway's AR
+  const refused = await client.writeRecord({ clientKey: KEY, ...INPUT_DELAY, data: Buffer.from('001f', 'hex') });
+  t.match(refused, { kind: 'pnio-error', stage: 'write' }, 'unknown AR → the device\'s error, the write not sent again');
+  t.notSame(sim.readRecord(INPUT_DELAY), Buffer.from('001f', 'hex'), 'the device did not apply it');
   const after = await client.writeRecord({ clientKey: KEY, ...INPUT_DELAY, data: Buffer.from('001e', 'hex') });
-  t.equal(after.kind, 'record', 'unknown AR → a new AR, the write goes through');
+  t.equal(after.kind, 'record', 'the next write opens a new AR and goes through');
   t.equal(client.stats().ar.reestablished, 1);
   t.same(sim.readRecord(INPUT_DELAY), Buffer.from('001e', 'hex'));
 
