@@ -52,7 +52,11 @@ export class SupervisorAr {
 
   /** The open AR, or a connect now. `mayTransmit` gates the connect datagram like any request. */
   async open(mayTransmit: () => boolean): Promise<ArOpen> {
-    if (this.#current !== undefined) return { ok: true, ar: this.#current };
+    if (this.#current !== undefined) {
+      // In use again: no idle countdown while a call runs on it (`touch()` restarts it after the call).
+      this.#stopIdle();
+      return { ok: true, ar: this.#current };
+    }
     this.#sessionKey = (this.#sessionKey + 1) & 0xffff || 1;
     const ar: ArSession = { arUuid: this.#o.randomUuid(), sessionKey: this.#sessionKey, activity: this.#o.randomUuid(), seq: 0 };
     const request = this.#connectRequest(ar);

@@ -336,3 +336,32 @@ t.test('config errors throw GW_ERR_UPSTREAM_CONFIG at construction (startup), ne
   t.equal(ok.stats().queued, 0, 'IPv6 literals are fine');
   await ok.close();
 });
+
+t.test('the AR idle countdown does not run during a call on the AR: released only after arIdleMs without use', async (t) => {
+  const timers = new FakeTimers();
+  const { dev, client } = await setup(t, { timers, timeoutMs: 1000, arIdleMs: 5000, arActivityTimeoutFactor: 100 });
+  t.equal((await client.writeRecord(write(Buffer.from([1])))).kind, 'record');
+  timers.advance(4900);
+  let held: Seen | undefined;
+  dev.handler = (s, d) => {
+    if (s.request.op !== 'write') return d.standardReply(s);
+    held = s;
+    return 'silent';
+  };
+  const p = client.writeRecord(write(Buffer.from([2])));
+  await dev.waitFor(() => dev.ops('write').length === 2);
+  timers.advance(100); // the idle time since the first write's end passes while the second write is on the wire
+  const reply = dev.standardReply(held as Seen);
+  if (reply !== 'silent') for (const dg of reply) dev.send(dg, (held as Seen).from);
+  t.equal((await p).kind, 'record');
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(dev.ops('release').length, 0, 'an AR just used is not released');
+  t.equal(client.stats().ar.open, true);
+  timers.advance(4999);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(dev.ops('release').length, 0, 'not before arIdleMs after the last use');
+  timers.advance(1);
+  await dev.waitFor(() => dev.ops('release').length === 1);
+  t.equal(dev.ops('connect').length, 1);
+});
