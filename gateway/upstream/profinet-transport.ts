@@ -229,9 +229,12 @@ export class ProfinetTransport {
 
   #sendFack(fragment: RpcHeader): void {
     const s = this.#socket;
-    if (s === undefined) return;
+    // Acknowledge only what came in without a gap [C706 12.5.3.9]: with fragment 0 still missing there is
+    // nothing to acknowledge, and the device resends on its own timer.
+    const inOrder = this.#assembler.inOrder(fragment);
+    if (s === undefined || inOrder < 0) return;
     this.counters.facks++;
-    s.send(fackDatagram(fragment, { littleEndian: this.#o.littleEndian }), this.#o.port, this.#o.host, () => {});
+    s.send(fackDatagram(fragment, { littleEndian: this.#o.littleEndian, inOrder }), this.#o.port, this.#o.host, () => {});
   }
 
   #malformed(raw: Buffer, reason: PnReason, detail: string): CallOutcome {

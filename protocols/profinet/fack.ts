@@ -44,9 +44,14 @@ export function decodeFackBody(body: Buffer, littleEndian: boolean): Decoded<Fac
   return ok({ version, windowSize, maxTsdu, maxFragSize, serialNumber, selectiveAcks });
 }
 
-/** The fack a client sends for the received answer fragment `fragment` (its header as decoded). */
-export function fackDatagram(fragment: RpcHeader, o: { littleEndian: boolean; windowSize?: number; maxTsdu?: number; maxFragSize?: number }): Buffer {
-  const header: RpcHeader = { ...fragment, packetType: PacketType.Fack, flags1: 0, flags2: 0, littleEndian: o.littleEndian, bodyLength: 0 };
+/**
+ * The fack a client sends after the answer fragment `fragment` (its header as decoded): the serial is that
+ * fragment's; the fragment number acknowledged is `inOrder` (the highest with no gap before it, from
+ * FragmentAssembler.inOrder), or the fragment's own number when not given.
+ */
+export function fackDatagram(fragment: RpcHeader, o: { littleEndian: boolean; inOrder?: number; windowSize?: number; maxTsdu?: number; maxFragSize?: number }): Buffer {
+  const fragmentNumber = o.inOrder ?? fragment.fragmentNumber;
+  const header: RpcHeader = { ...fragment, packetType: PacketType.Fack, flags1: 0, flags2: 0, fragmentNumber, littleEndian: o.littleEndian, bodyLength: 0 };
   const body = encodeFackBody(
     { version: 0, windowSize: o.windowSize ?? 1, maxTsdu: o.maxTsdu ?? 1472, maxFragSize: o.maxFragSize ?? 1472, serialNumber: fragment.serial, selectiveAcks: [] },
     o.littleEndian,

@@ -130,6 +130,18 @@ export class FragmentAssembler {
     return { kind: 'complete', header: { ...p.first, bodyLength: p.bytes, fragmentNumber: 0 }, body: Buffer.concat(parts), fragments: parts.length };
   }
 
+  /**
+   * The highest fragment number N such that fragments 0..N of this call are all in (-1 when fragment 0 is
+   * missing or the call is not pending): what a fack acknowledges [C706 12.5.3.9], so a gap is resent.
+   */
+  inOrder(header: RpcHeader): number {
+    const p = this.#pending.get(callKeyOf(header));
+    if (!p) return -1;
+    let n = -1;
+    while (p.parts.has(n + 1)) n++;
+    return n;
+  }
+
   /** Drop calls older than the timeout. Called on every push; call it from a timer to free memory when idle. */
   expire(): number {
     const now = this.#now();
