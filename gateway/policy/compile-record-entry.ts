@@ -172,7 +172,9 @@ export function compileRecordEntry(src: RecordEntrySource, rule: CompiledRule, p
   return Object.freeze({
     rule,
     access: src.access,
-    api: src.api ?? 0,
+    // An allow entry without `api` names API 0 only (least privilege); a deny entry without it denies under
+    // every API, so a record cannot slip past a deny through another API number.
+    api: src.api ?? (rule.effect === 'deny' ? null : 0),
     slots: Object.freeze(recordRanges(src.slots, 'slot', true, [...path, 'slots'], problem)),
     subslots: Object.freeze(recordRanges(src.subslots, 'subslot', true, [...path, 'subslots'], problem)),
     indices: Object.freeze(recordRanges(src.indices, 'index', false, [...path, 'indices'], problem)),

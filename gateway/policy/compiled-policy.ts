@@ -109,7 +109,8 @@ export interface CompiledRecordValue {
 export interface CompiledRecordEntry {
   readonly rule: CompiledRule;
   readonly access: 'read' | 'write';
-  readonly api: number;
+  /** null: every API (a deny entry that names none). */
+  readonly api: number | null;
   readonly slots: readonly Interval[];
   readonly subslots: readonly Interval[];
   readonly indices: readonly Interval[];

@@ -69,7 +69,7 @@ function active(rule: CompiledRule, ctx: Ctx): boolean {
 function names(e: CompiledRecordEntry, req: RecordRequest): boolean {
   return (
     e.access === req.access &&
-    e.api === req.api &&
+    (e.api === null || e.api === req.api) &&
     inIntervals(e.indices, req.index) &&
     inIntervals(e.slots, req.slot) &&
     inIntervals(e.subslots, req.subslot)

@@ -297,3 +297,25 @@ t.test('the holder engine evaluates records, with the candidate as a shadow resu
   plain.close();
   h.close();
 });
+
+t.test('an allow entry without api names API 0 only; a deny entry without api denies under every API', async (t) => {
+  const p = policy(`  - id: hist-any
+    principals: [${TD}/historian]
+    devices: [rio-1]
+    profinet: [{ access: read, api: 0x1234, slots: "*", subslots: "*", indices: [0xAFF0] }, { access: read, slots: "*", subslots: "*", indices: [0xAFF0] }]
+  - id: no-im0
+    effect: deny
+    principals: [${TD}/historian]
+    devices: [rio-1]
+    profinet: [{ access: read, slots: "*", subslots: "*", indices: [0xAFF0] }]
+`);
+  t.match(ev(p, read(0xaff0)), { effect: 'deny', ruleId: 'no-im0' }, 'API 0');
+  t.match(ev(p, read(0xaff0, { api: 0x1234 })), { effect: 'deny', ruleId: 'no-im0' }, 'another API does not slip past the deny');
+  const allowOnly = policy(`  - id: hist
+    principals: [${TD}/historian]
+    devices: [rio-1]
+    profinet: [{ access: read, slots: "*", subslots: "*", indices: [0xAFF0] }]
+`);
+  t.match(ev(allowOnly, read(0xaff0)), { effect: 'allow' });
+  t.match(ev(allowOnly, read(0xaff0, { api: 0x1234 })), { effect: 'deny' }, 'an allow without api is API 0 only');
+});
