@@ -162,6 +162,7 @@ function describe(d: Decision, request: string): string[] {
   }
   const rate = d.obligations?.rate;
   if (rate) lines.push(`rate limit: rule ${rate.ruleId}, ${rate.perSecond}/s`);
+  if (d.essential === true) lines.push('essential: a trust downgrade does not block it (locks, JIT, rate and value limits still do)');
   for (const s of d.shadow ?? []) lines.push(`shadow: ${s.ruleId} would ${s.effect}`);
   return lines;
 }

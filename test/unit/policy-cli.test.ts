@@ -1,6 +1,8 @@
 import t from 'tap';
 import { fileURLToPath } from 'node:url';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { policyCommand } from '../../gateway/cli/policy-command.js';
 import { memoryIo } from '../../gateway/cli/cli-io.js';
 
@@ -96,4 +98,27 @@ t.test('explain: decision, rule, reason; exit 0 whatever the decision', async (t
   t.match(rate.out, /reads holding 5-6/);
   const broken = await run(['explain', 'bad-semantics.yaml', '--id', 'x', '--device', 'd', '--fc', '3', '--address', '0'], FIXTURES);
   t.equal(broken.code, 1);
+});
+
+t.test('explain says when the deciding rule is essential', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vg-explain-'));
+  const file = join(dir, 'p.yaml');
+  writeFileSync(file, `version: 1
+trustDomain: plant.example
+rules:
+  - id: hmi-setpoint
+    principals: [${TD}/hmi/line1]
+    devices: [turbine-1]
+    essential: true
+    allow: [{ access: write, table: holding, addresses: 100-109, values: 0..3600 }]
+  - id: hmi-tuning
+    principals: [${TD}/hmi/line1]
+    devices: [turbine-1]
+    allow: [{ access: write, table: holding, addresses: 110-119 }]
+`);
+  const ess = await run(['explain', file, '--id', `${TD}/hmi/line1`, '--device', 'turbine-1', '--fc', '6', '--address', '100', '--value', '5']);
+  t.match(ess.out, /^essential: a trust downgrade does not block it/m);
+  const plain = await run(['explain', file, '--id', `${TD}/hmi/line1`, '--device', 'turbine-1', '--fc', '6', '--address', '110', '--value', '5']);
+  t.match(plain.out, /^decision: allow$/m);
+  t.notMatch(plain.out, /essential/);
 });
