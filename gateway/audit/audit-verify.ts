@@ -3,7 +3,8 @@
  * from 1, each `prev` equal to the previous event's hash (across segments), segment names matching their
  * first event; every checkpoint correctly signed (optionally chaining to a trust bundle) and naming an event
  * that exists with the same hash. The last check is what catches tail truncation and whole-chain rewrites
- * [REFERENCES §6] — but only with checkpoints the box cannot rewrite: whoever can re-chain the trail on the
+ * (as Certificate Transparency relies on signed tree heads held by others, RFC 9162) — but only with
+ * checkpoints the box cannot rewrite: whoever can re-chain the trail on the
  * box can also delete (or, holding the gateway's key, re-sign) the local checkpoints, so checkpoints kept off
  * the box (the SIEM's copy, `external`) are what detect a re-chained trail. A trail that spans more than the
  * checkpoint interval yet has no checkpoint at all is refused unless `allowMissingCheckpoints`: a gateway

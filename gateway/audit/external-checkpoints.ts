@@ -1,7 +1,8 @@
 /**
  * Checkpoints kept off the box, for `audit verify --checkpoint FILE`: only a copy the gateway host cannot
  * rewrite (the SIEM's) can reveal a trail that was re-chained on the box — rewritten events, recomputed hashes,
- * checkpoints deleted or re-signed with the gateway's own key [REFERENCES §6]. The file may hold, line by line:
+ * checkpoints deleted or re-signed with the gateway's own key (for the reason Certificate Transparency has
+ * others hold signed tree heads, RFC 9162). The file may hold, line by line:
  * - a checkpoint as JSON (`checkpoints.jsonl` format);
  * - the exported stream as the SIEM stored it: the `audit.checkpoint` messages of syslog-exporter.ts, RFC 5424
  *   (MSG = the checkpoint as JSON; whole lines, or rsyslog's `%msgid% %structured-data% %msg%`, or with an

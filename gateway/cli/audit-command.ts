@@ -1,7 +1,7 @@
 /**
  * `verigate audit verify DIR`: verifies the hash chain and signed checkpoints of an audit directory; names the
- * first bad record (segment:line, seq) and why. Exit 0 ok, 1 check failed, 2 usage [DESIGN "Contracts users
- * see"]. Only checkpoints kept off the box (`--checkpoint`: the SIEM's copy of the exported stream, or JSON
+ * first bad record (segment:line, seq) and why. Exit 0 ok, 1 check failed, 2 usage (docs/reference.md "Exit
+ * codes"). Only checkpoints kept off the box (`--checkpoint`: the SIEM's copy of the exported stream, or JSON
  * lines) detect a trail re-chained on the box; a trail with no checkpoint at all that spans more than the
  * checkpoint interval fails unless `--allow-missing-checkpoints`, and so do events after the last checkpoint
  * that span more than it.

@@ -1,6 +1,6 @@
 /**
  * Defaults and startup checks of one PROFINET device's upstream settings. Config errors throw
- * GatewayError (GW_ERR_UPSTREAM_CONFIG) [DESIGN "Error model"]; nothing here runs on the hot path.
+ * GatewayError (GW_ERR_UPSTREAM_CONFIG) (the error table in gateway/errors.ts); nothing here runs on the hot path.
  */
 import { isIP } from 'node:net';
 import { randomUUID } from 'node:crypto';

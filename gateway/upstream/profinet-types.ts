@@ -1,7 +1,7 @@
 /**
  * Contracts of the PROFINET upstream (gateway → PROFINET IO device over PNIO-CM, UDP 34964): what the
  * front door asks, what it gets back, what is injected. Outcomes are values, never thrown
- * [DESIGN "Error model"]; the codec (protocols/profinet) does the bytes.
+ * (outcomes as values, see gateway/errors.ts); the codec (protocols/profinet) does the bytes.
  */
 import type { Im0, IdentModule, PnReason, Uuid } from '../../protocols/profinet/index.js';
 import type { UpstreamLogger } from './types.js';
