@@ -21,7 +21,7 @@
  */
 import { validateRecordRequest, type RecordRequest } from '../../protocols/profinet/record-request.js';
 import type { CompiledPolicy, CompiledRecordEntry, CompiledRule, Decision, PeerRef, RuleSetView, ShadowResult } from './compiled-policy.js';
-import type { EvaluateOptions } from './evaluate.js';
+import { withShadow, type EvaluateOptions } from './evaluate.js';
 import { readRecordValue } from './compile-record-entry.js';
 import { inIntervals } from './ranges.js';
 
@@ -42,16 +42,8 @@ export function evaluateRecord(policy: CompiledPolicy, peer: PeerRef, device: st
   if (!valid.ok) return { effect: 'deny', ruleId: null, reason: `malformed-request ${valid.detail}` };
   const view = policy.index.viewFor(device, peer);
   const ctx: Ctx = { nowMs: now.getTime(), ignoreSchedules: opts?.ignoreSchedules === true };
-  let d = decide(view.allow, view.deny, req, ctx);
-  if (view.shadow.length > 0) {
-    const shadow = shadowResults(view.shadow, req, ctx);
-    if (shadow.length > 0) d = { ...d, shadow };
-  }
-  if (policy.mode === 'shadow' && d.effect === 'deny') {
-    const real: ShadowResult = { ruleId: d.ruleId ?? 'default-deny', effect: 'deny' };
-    d = { effect: 'allow', ruleId: d.ruleId, reason: `shadow-mode ${d.reason}`, shadow: [...(d.shadow ?? []), real] };
-  }
-  return d;
+  const d = decide(view.allow, view.deny, req, ctx);
+  return withShadow(policy, d, view.shadow.length > 0 ? shadowResults(view.shadow, req, ctx) : []);
 }
 
 function decide(allow: RuleSetView, deny: RuleSetView, req: RecordRequest, ctx: Ctx): Decision {

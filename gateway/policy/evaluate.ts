@@ -85,16 +85,19 @@ export function evaluate(
     broadcast: req.unit === 0 && req.kind !== 'read',
     ignoreSchedules: opts?.ignoreSchedules === true,
   };
-  let d = decide(view.allow, view.deny, req, ctx);
-  if (view.shadow.length > 0) {
-    const shadow = shadowResults(view.shadow, req, ctx);
-    if (shadow.length > 0) d = { ...d, shadow };
-  }
-  if (policy.mode === 'shadow' && d.effect === 'deny') {
-    const real: ShadowResult = { ruleId: d.ruleId ?? 'default-deny', effect: 'deny' };
-    d = { effect: 'allow', ruleId: d.ruleId, reason: `shadow-mode ${d.reason}`, shadow: [...(d.shadow ?? []), real] };
-  }
-  return d;
+  const d = decide(view.allow, view.deny, req, ctx);
+  return withShadow(policy, d, view.shadow.length > 0 ? shadowResults(view.shadow, req, ctx) : []);
+}
+
+/**
+ * What every evaluator (Modbus, PROFINET records) does with its enforced decision: attach the shadow rules'
+ * verdicts, and in a policy of `mode: shadow` turn a deny into an allow that records the real verdict.
+ */
+export function withShadow(policy: CompiledPolicy, decided: Decision, shadow: readonly ShadowResult[]): Decision {
+  const d = shadow.length > 0 ? { ...decided, shadow } : decided;
+  if (policy.mode !== 'shadow' || d.effect !== 'deny') return d;
+  const real: ShadowResult = { ruleId: d.ruleId ?? 'default-deny', effect: 'deny' };
+  return { effect: 'allow', ruleId: d.ruleId, reason: `shadow-mode ${d.reason}`, shadow: [...(d.shadow ?? []), real] };
 }
 
 function decide(allow: RuleSetView, deny: RuleSetView, req: ClassifiedRequest, ctx: Ctx): Decision {
