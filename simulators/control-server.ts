@@ -28,8 +28,13 @@ const TABLES = new Set<string>(['coils', 'discrete', 'holding', 'input']);
 const MAX_BODY = 4096;
 
 export async function startControlServer(target: ControlTarget, port: number): Promise<Server> {
+  return serveControl((req) => route(target, req), port);
+}
+
+/** A control channel on 127.0.0.1:port (0 = ephemeral) answering JSON from `route`; shared by both simulators. */
+export async function serveControl(route: (req: IncomingMessage) => Promise<[number, unknown]>, port: number): Promise<Server> {
   const server = createServer((req, res) => {
-    route(target, req)
+    route(req)
       .then(([status, body]) => reply(res, status, body))
       .catch((err: unknown) => reply(res, 500, { error: String(err) }));
   });

@@ -11,10 +11,10 @@
  *   GET  /logbook                     POST /logbook {"status"?: "hex8", "detail"?: n}
  * JSON in and out; bad input answers 400 with {"error": "..."}.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { Ajv } from 'ajv';
 import type { DiagnosisEntry, LogEntry, RecordAddress } from '../../protocols/profinet/index.js';
-import { readJson, reply } from '../control-server.js';
+import { readJson, serveControl } from '../control-server.js';
 import type { ArInfo } from './ar-table.js';
 import type { PnSimCounters } from './pn-counters.js';
 import { parsePnFault, type PnFault } from './pn-fault.js';
@@ -38,19 +38,7 @@ export interface PnControlTarget {
 const validDiagnosis = new Ajv({ allErrors: true }).compile(diagnosisSchema);
 
 export async function startPnControlServer(t: PnControlTarget, port: number): Promise<Server> {
-  const server = createServer((req, res) => {
-    route(t, req)
-      .then(([status, body]) => reply(res, status, body))
-      .catch((err: unknown) => reply(res, 500, { error: String(err) }));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return server;
+  return serveControl((req) => route(t, req), port);
 }
 
 async function route(t: PnControlTarget, req: IncomingMessage): Promise<[number, unknown]> {
