@@ -9,3 +9,6 @@ mkdir -p "$root/.tools/bin"
 cd "$root/test/interop/go-mbaps-client"
 GOFLAGS=-mod=mod go build -o "$root/.tools/bin/go-mbaps-client" .
 echo "go-mbaps-client: $root/.tools/bin/go-mbaps-client"
+
+# The stock gRPC client (grpcurl) for the gRPC front-door tests, from the same Go toolchain and proxy.
+bash "$root/scripts/build-grpcurl.sh"
