@@ -146,11 +146,13 @@ export type CallOutcome<T> =
 
 type UnaryMethod = (req: object, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v?: unknown) => void) => void;
 
+export type VerigateService = 'Admin' | 'Modbus' | 'Profinet';
+
 /** A promise-returning wrapper over one verigate.v1 service client. */
 export class VerigateClient {
   readonly raw: grpc.Client;
 
-  constructor(service: 'Admin' | 'Modbus', server: string, pems: SvidPems, opts: { readonly authorize?: Authorizer } = {}) {
+  constructor(service: VerigateService, server: string, pems: SvidPems, opts: { readonly authorize?: Authorizer } = {}) {
     const ctor = loadVerigateServices()[service];
     const { credentials, options } = spiffeChannelCredentials(pems, opts.authorize);
     this.raw = new ctor(server, credentials, options);

@@ -44,6 +44,20 @@ export interface WriteResponse { address: number; count: number }
 export interface WatchRequest { device: string; table: ProtoTable; address: number; count: number; intervalMs: number }
 export interface WatchUpdate { values: number[]; timeUnixMs: number }
 
+// ---- data plane: PROFINET IO records (bytes fields decode to Buffer) ----
+export interface RecordAddress { device: string; api: number; slot: number; subslot: number; index: number }
+export interface ReadRecordRequest extends RecordAddress { maxLength: number }
+export interface ReadRecordResponse { data: Buffer }
+export interface WriteRecordRequest extends RecordAddress { data: Buffer }
+export interface WriteRecordResponse { length: number }
+export interface ReadIdentityRequest { device: string }
+export interface Im0Message {
+  vendorId: number; orderId: string; serialNumber: string; hardwareRevision: number; softwareRevision: string; revisionCounter: number;
+  profileId: number; profileSpecificType: number; imVersion: string; imSupported: number;
+}
+export interface IdentModuleMessage { api: number; slot: number; moduleIdentNumber: number; submodules: { subslot: number; submoduleIdentNumber: number }[] }
+export interface DeviceIdentityMessage { im0: Im0Message; modules: IdentModuleMessage[] }
+
 // ---- admin plane ----
 export interface SessionMessage {
   id: string; transport: string; spiffeId: string; role: string; remote: string; openedAt: string; lastActivityAt: string;
@@ -75,6 +89,7 @@ export type Empty = Record<string, never>;
 export interface VerigateServices {
   readonly Modbus: grpc.ServiceClientConstructor;
   readonly Admin: grpc.ServiceClientConstructor;
+  readonly Profinet: grpc.ServiceClientConstructor;
 }
 
 let cached: VerigateServices | null = null;
@@ -84,6 +99,6 @@ export function loadVerigateServices(): VerigateServices {
   if (cached) return cached;
   const def = protoLoader.loadSync(PROTO_FILE, LOADER_OPTIONS);
   const pkg = grpc.loadPackageDefinition(def) as unknown as { verigate: { v1: VerigateServices } };
-  cached = { Modbus: pkg.verigate.v1.Modbus, Admin: pkg.verigate.v1.Admin };
+  cached = { Modbus: pkg.verigate.v1.Modbus, Admin: pkg.verigate.v1.Admin, Profinet: pkg.verigate.v1.Profinet };
   return cached;
 }
