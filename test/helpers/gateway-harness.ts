@@ -2,6 +2,8 @@
  * A real gateway for tests: dev identity (the embedded Workload API), a simulated PLC, a policy written by the
  * test, all on 127.0.0.1 with ephemeral ports in a temp dir; plus client credentials minted by the same dev CA
  * and a minimal Modbus/TCP Security client built on our codec (third-party clients live in test/interop).
+ * With `profinet`, also a simulated PROFINET IO device (remote-io scenario, UDP on 127.0.0.1) and its
+ * `profinetDevices:` entry.
  */
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +15,7 @@ import { startGateway, type RunningGateway } from '../../gateway/main.js';
 import { DevCa } from '../../gateway/identity/dev-ca.js';
 import { derToPem } from '../../gateway/identity/x509-svid.js';
 import { startSimulator, type Simulator } from '../../simulators/simulator.js';
+import { startProfinetSimulator, type ProfinetSimulator, type ProfinetSimulatorOptions } from '../../simulators/profinet/profinet-simulator.js';
 import { MbapFramer, encodeAdu } from '../../protocols/modbus/index.js';
 
 export const TD = 'plant.example';
@@ -39,6 +42,21 @@ export interface HarnessOptions {
   readonly identityYaml?: string;
   /** The CA that mints client SVIDs (default: the dev CA in the harness dir), e.g. the one behind that socket. */
   readonly ca?: DevCa;
+  /** Also start a PROFINET IO device simulator and list it under `profinetDevices:`. */
+  readonly profinet?: HarnessProfinetOptions;
+}
+
+export interface HarnessProfinetOptions {
+  /** Device name in gateway.yaml and policy. Default `rio-1`. */
+  readonly name?: string;
+  /** Scenario path. Default simulators/scenarios/remote-io.yaml. */
+  readonly scenario?: string;
+  /** `timeout:` of the entry (per transmission). Default 300ms. */
+  readonly timeout?: string;
+  /** Extra inline YAML for the entry, e.g. `queueLimit: 2, arIdleTimeout: 2s`. */
+  readonly yaml?: string;
+  /** Simulator options (faults at start, answer delay, exitOnUserIndexRead + exit recorder, clock…). */
+  readonly sim?: Omit<ProfinetSimulatorOptions, 'scenario' | 'host' | 'port'>;
 }
 
 export interface ClientCreds {
@@ -52,6 +70,8 @@ export interface Harness {
   readonly dir: string;
   readonly gateway: RunningGateway;
   readonly sim: Simulator;
+  /** The PROFINET IO device simulator, when `profinet` was given. */
+  readonly pnSim: ProfinetSimulator | undefined;
   readonly ca: DevCa;
   readonly port: number;
   readonly policyFile: string;
@@ -62,6 +82,17 @@ export interface Harness {
 export async function startHarness(opts: HarnessOptions): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'vg-gw-'));
   const sim = await startSimulator({ scenario: 'simulators/scenarios/turbine.yaml', scanDelayMs: opts.scanDelayMs ?? 0, tickMs: 0 });
+  const pn = opts.profinet;
+  const pnSim = pn
+    ? await startProfinetSimulator({ scenario: pn.scenario ?? 'simulators/scenarios/remote-io.yaml', host: '127.0.0.1', port: 0, ...pn.sim }).catch(async (err) => {
+      await sim.close();
+      throw err;
+    })
+    : undefined;
+  const closeSims = async (): Promise<void> => {
+    await sim.close();
+    await pnSim?.close();
+  };
   const ca = opts.ca ?? (await DevCa.loadOrCreate(join(dir, 'dev-ca'), TD));
   const policyFile = join(dir, 'policy.yaml');
   writeFileSync(policyFile, opts.policy);
@@ -76,7 +107,9 @@ listeners:
   metrics: { host: 127.0.0.1, port: 0 }
 ${l.shared ? `  ${l.shared.split('\n').join('\n  ')}\n` : ''}devices:
   - { name: turbine-1, address: "127.0.0.1:${sim.port}", unitId: 1, targetUnitId: 255, timeout: ${opts.deviceTimeout ?? '500ms'}${opts.deviceYaml ? `, ${opts.deviceYaml}` : ''} }
-policy: { file: policy.yaml, watch: false }
+${pnSim ? `profinetDevices:
+  - { name: ${pn?.name ?? 'rio-1'}, host: 127.0.0.1, port: ${pnSim.port}, timeout: ${pn?.timeout ?? '300ms'}${pn?.yaml ? `, ${pn.yaml}` : ''} }
+` : ''}policy: { file: policy.yaml, watch: false }
 ${opts.auditYaml ?? 'audit: { dir: audit, fsync: never, values: include }'}
 ${opts.extraYaml ?? ''}`);
   let gateway: RunningGateway;
@@ -86,12 +119,12 @@ ${opts.extraYaml ?? ''}`);
       : pino({ level: opts.logLevel ?? 'silent' });
     gateway = await startGateway(loadGatewayConfig(join(dir, 'gateway.yaml')), { logger, ...(opts.now ? { now: opts.now } : {}) });
   } catch (err) {
-    await sim.close();
+    await closeSims();
     throw err;
   }
   let n = 0;
   return {
-    dir, gateway, sim, ca, policyFile,
+    dir, gateway, sim, pnSim, ca, policyFile,
     port: gateway.endpoints.mbaps.port,
     mint: async (spiffeId, o = {}) => {
       const m = await ca.mintX509Svid({ spiffeId, ...(o.role ? { role: o.role } : {}), ...(o.ttlSeconds ? { ttlSeconds: o.ttlSeconds } : {}) });
@@ -107,7 +140,7 @@ ${opts.extraYaml ?? ''}`);
     },
     stop: async () => {
       await gateway.stop();
-      await sim.close();
+      await closeSims();
     },
   };
 }

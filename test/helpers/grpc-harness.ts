@@ -5,9 +5,10 @@
  */
 import { rmSync } from 'node:fs';
 import type { RunningGateway } from '../../gateway/main.js';
-import { VerigateClient, type CallOutcome, type SvidPems } from '../../gateway/cli/admin-client.js';
+import { VerigateClient, type CallOutcome, type SvidPems, type VerigateService } from '../../gateway/cli/admin-client.js';
+import type { ProfinetSimulator } from '../../simulators/profinet/profinet-simulator.js';
 import type { Simulator } from '../../simulators/simulator.js';
-import { startHarness as startGatewayHarness } from './gateway-harness.js';
+import { startHarness as startGatewayHarness, type HarnessOptions as GatewayHarnessOptions } from './gateway-harness.js';
 
 export const TD = 'plant.example';
 export const HMI = `spiffe://${TD}/hmi/line1`;
@@ -55,18 +56,24 @@ export interface Harness {
   readonly dir: string;
   readonly gw: RunningGateway;
   readonly sim: Simulator;
+  /** The PROFINET IO device simulator (rio-1), when `profinet` was given. */
+  readonly pnSim: ProfinetSimulator | undefined;
   readonly server: string;
   readonly policyFile: string;
   pems(spiffeId: string, ttlSeconds?: number): Promise<SvidPems>;
   /** Writes PEM files for `spiffeId` and returns their paths (for the CLI). */
   pemFiles(spiffeId: string, name?: string): Promise<{ cert: string; key: string; bundle: string }>;
-  client(service: 'Modbus' | 'Admin', spiffeId: string): Promise<VerigateClient>;
+  client(service: VerigateService, spiffeId: string): Promise<VerigateClient>;
   stop(): Promise<void>;
 }
 
 export interface HarnessOptions {
   /** Lifetime of the gateway's own dev SVID (rotated at half of it). Default: the config default (24h). */
   readonly gatewaySvidTtl?: string;
+  /** Also a PROFINET IO device simulator behind `profinetDevices:` (gateway-harness.ts). */
+  readonly profinet?: GatewayHarnessOptions['profinet'];
+  /** Injectable clock for the gateway's runtime (grants, trust, audit times). */
+  readonly now?: () => number;
 }
 
 export async function startHarness(policy = basePolicy(), opts: HarnessOptions = {}): Promise<Harness> {
@@ -75,8 +82,10 @@ export async function startHarness(policy = basePolicy(), opts: HarnessOptions =
     deviceTimeout: '300ms',
     auditYaml: 'audit: { dir: audit, fsync: never }',
     ...(opts.gatewaySvidTtl ? { svidTtl: opts.gatewaySvidTtl } : {}),
+    ...(opts.profinet ? { profinet: opts.profinet } : {}),
+    ...(opts.now ? { now: opts.now } : {}),
   });
-  const { dir, gateway: gw, sim, policyFile } = base;
+  const { dir, gateway: gw, sim, pnSim, policyFile } = base;
   const server = `127.0.0.1:${gw.endpoints.grpc?.port ?? 0}`;
   const clients: VerigateClient[] = [];
   const pems = async (spiffeId: string, ttlSeconds = 3600): Promise<SvidPems> => {
@@ -84,7 +93,7 @@ export async function startHarness(policy = basePolicy(), opts: HarnessOptions =
     return { certPem: m.cert, keyPem: m.key, bundlePem: m.ca };
   };
   return {
-    dir, gw, sim, server, policyFile, pems,
+    dir, gw, sim, pnSim, server, policyFile, pems,
     pemFiles: async (spiffeId) => (await base.mint(spiffeId, { ttlSeconds: 3600 })).files,
     client: async (service, spiffeId) => {
       const c = new VerigateClient(service, server, await pems(spiffeId));
