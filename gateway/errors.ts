@@ -70,3 +70,16 @@ export type Outcome = keyof typeof Outcomes;
 export function exceptionFor(outcome: Outcome): ExceptionCode | null {
   return Outcomes[outcome].exception;
 }
+
+/**
+ * Outcomes of a PROFINET record service (read/write one record, gateway/frontdoor/record-pipeline.ts), as
+ * recorded in `record.decision` / `request.outcome` events; the gRPC `Profinet` service maps each to a status
+ * (docs/reference.md). `write-lost`: a write was sent and no answer came; the device may have executed it
+ * (never resent). `invalid-request`: bad arguments, nothing sent.
+ */
+export const RECORD_OUTCOMES = [
+  'ok', 'denied', 'invalid-request', 'pnio-error', 'timeout', 'write-lost', 'unavailable', 'malformed-answer', 'queue-full',
+  'aborted', 'audit-unavailable', 'internal-error',
+] as const;
+
+export type RecordOutcome = (typeof RECORD_OUTCOMES)[number];

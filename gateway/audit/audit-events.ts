@@ -8,7 +8,7 @@
  * failure is an expected runtime outcome (disk full), not an exception. See audit-log.ts for the cost.
  */
 import type { ReadRange, Table } from '../../protocols/modbus/types.js';
-import type { Outcomes } from '../errors.js';
+import type { Outcomes, RecordOutcome } from '../errors.js';
 
 export const AUDIT_EVENT_TYPES = [
   'audit.started',
@@ -21,6 +21,7 @@ export const AUDIT_EVENT_TYPES = [
   'handshake.rejected',
   'request.decision',
   'request.outcome',
+  'record.decision',
   'jit.requested',
   'jit.approved',
   'jit.denied',
@@ -112,8 +113,59 @@ export interface RequestOutcomeFields {
 }
 
 /**
+ * The decision on one PROFINET record service (read/write one record by API, slot, subslot, index)
+ * [IEC 62443-3-3 SR 2.8]. Like `request.decision`: reads and denials are one event after the answer; an
+ * allowed write is written ahead (`outcome: pending`, BEFORE it is queued) and its `request.outcome`
+ * (record variant, naming this seq) follows.
+ */
+export interface RecordDecisionFields {
+  readonly session?: string;
+  readonly identity: string;
+  readonly role?: string;
+  readonly device: string;
+  readonly access: 'read' | 'write';
+  readonly api: number;
+  readonly slot: number;
+  readonly subslot: number;
+  readonly index: number;
+  /** read: the most bytes asked for; write: the data length. */
+  readonly length: number;
+  /** write: the record bytes as hex (audit.values include); the stored event carries `dataSha256` instead with `hash`. */
+  readonly data?: string;
+  readonly dataSha256?: string;
+  readonly decision: 'allow' | 'deny';
+  readonly ruleId: string | null;
+  readonly reason: string;
+  readonly outcome: RecordOutcome | 'pending';
+  /** The device's PNIOStatus (8 hex digits) when it answered an error; `malformed-answer`: absent. */
+  readonly pnioStatus?: string;
+  /** `malformed-answer`: the first bytes of the answer as hex (never given to the client). */
+  readonly raw?: string;
+  readonly latencyMs: number;
+  readonly policyVersion: string;
+  readonly shadow?: readonly { readonly ruleId: string; readonly effect: 'allow' | 'deny' }[];
+}
+
+/** `request.outcome` of a record write written ahead (`record.decision` with outcome `pending`). */
+export interface RecordOutcomeFields {
+  readonly decisionSeq: number;
+  readonly session?: string;
+  readonly identity: string;
+  readonly device: string;
+  readonly access: 'read' | 'write';
+  readonly api: number;
+  readonly slot: number;
+  readonly subslot: number;
+  readonly index: number;
+  readonly outcome: RecordOutcome;
+  readonly pnioStatus?: string;
+  readonly raw?: string;
+  readonly latencyMs: number;
+}
+
+/**
  * Classes of events an identity without rights can cause at will, rate-bounded by audit-throttle.ts:
- * `pre-auth` = handshake.rejected (key: source address), `denial` = request.decision with decision deny
+ * `pre-auth` = handshake.rejected (key: source address), `denial` = request.decision or record.decision with decision deny
  * (key: identity), `zero-right` = session.open/close of an identity the policy grants nothing (key: identity).
  */
 export type ThrottleClass = 'pre-auth' | 'denial' | 'zero-right';
@@ -191,7 +243,9 @@ export interface AuditEventFields {
     readonly transport?: 'mbaps' | 'grpc';
   };
   'request.decision': RequestDecisionFields;
-  'request.outcome': RequestOutcomeFields;
+  /** Modbus (unit, fc) or PROFINET record (access, api, slot, subslot, index) variant. */
+  'request.outcome': RequestOutcomeFields | RecordOutcomeFields;
+  'record.decision': RecordDecisionFields;
   'jit.requested': {
     readonly grantId: string;
     readonly requester: string;

@@ -3,7 +3,7 @@
  * storage capacity, SR 7.1 DoS protection]. An AuditSink in front of the AuditLog for the front doors and
  * the request pipeline:
  * - `pre-auth`: handshake.rejected, keyed by source address (the `addr` of "addr:port"; every `?:0` shares `?`);
- * - `denial`: request.decision with decision deny, keyed by identity;
+ * - `denial`: request.decision or record.decision (PROFINET) with decision deny, keyed by identity;
  * - `zero-right`: session.open/close of an identity the policy grants nothing, keyed by identity.
  * Per interval the first `perKey` events of a key, and at most `perClass` of a class, are written one by one;
  * the rest are counted and one `audit.suppressed` event per interval reports them by class, key and reason.
@@ -82,7 +82,7 @@ export class AuditThrottle implements AuditSink {
     if (c === null) return this.deps.log.append(e);
     const r = this.bounded(e, c);
     // After the event, so the trail reads: the denial that tipped it, then the lock it caused.
-    if (e.type === 'request.decision' && !imposedByOperatorOrGateway(e)) this.deps.onDenial?.(e.identity, now);
+    if ((e.type === 'request.decision' || e.type === 'record.decision') && !imposedByOperatorOrGateway(e)) this.deps.onDenial?.(e.identity, now);
     return r;
   }
 
@@ -141,6 +141,7 @@ export class AuditThrottle implements AuditSink {
       case 'handshake.rejected':
         return { cls: 'pre-auth', key: sourceAddress(e.peer), reason: e.code };
       case 'request.decision':
+      case 'record.decision':
         return e.decision === 'deny' ? { cls: 'denial', key: e.identity, reason: firstWord(e.reason) } : null;
       case 'session.open':
         if (this.deps.zeroRight?.(e.identity, e.role ?? null) !== true) return null;

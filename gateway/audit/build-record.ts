@@ -1,6 +1,7 @@
 /**
  * Turns a producer's event into the stored record: adds chain fields, applies the `values` policy to
- * request.decision writes (include, or SHA-256 of the canonical JSON of the values), hashes.
+ * request.decision writes (include, or SHA-256 of the canonical JSON of the values) and to record.decision
+ * data (include as hex, or SHA-256 of the record bytes), hashes.
  */
 import type { AuditEventInput, AuditRecord, AuditWriteRange, AuditWriteRangeInput } from './audit-events.js';
 import { canonicalJson, canonicalMembers, joinMembers, sha256Hex, withMember } from './canonical-json.js';
@@ -14,6 +15,10 @@ export function buildRecord(
   const fields: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(input)) if (!RESERVED.has(k)) fields[k] = v;
   if (input.type === 'request.decision' && chain.values === 'hash') fields['writes'] = input.writes.map(hashValues);
+  if (input.type === 'record.decision' && chain.values === 'hash' && input.data !== undefined) {
+    delete fields['data'];
+    fields['dataSha256'] = sha256Hex(Buffer.from(input.data, 'hex'));
+  }
   const unhashed = { ...fields, seq: chain.seq, time: chain.time, prev: chain.prev };
   // Render the members once: the hash covers them, the stored line is the same plus `hash` at its sorted place.
   const members = canonicalMembers(unhashed);

@@ -24,6 +24,7 @@ export const Severity = { error: 3, warning: 4, notice: 5, info: 6 } as const;
 export function severityOf(type: string, rec?: Record<string, unknown>): number {
   switch (type) {
     case 'request.decision':
+    case 'record.decision':
       // `pending`: a write-ahead decision, its request.outcome follows
       return rec?.['decision'] === 'deny' ? Severity.warning : rec?.['outcome'] === 'ok' || rec?.['outcome'] === 'pending' ? Severity.info : Severity.notice;
     case 'request.outcome':

@@ -105,6 +105,24 @@ export const gatewayConfigSchema = {
         },
       },
     },
+    // PROFINET IO devices reached by record services (PNIO-CM over UDP); names share one namespace with devices
+    profinetDevices: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'host'],
+        properties: {
+          name: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]*$' },
+          // an IP address literal: the client accepts answers from this address only
+          host: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[0-9a-fA-F.:]+$' },
+          port: { type: 'integer', minimum: 1, maximum: 65535 },
+          timeout: duration,
+          queueLimit: { type: 'integer', minimum: 1, maximum: 100000 },
+          arIdleTimeout: duration,
+        },
+      },
+    },
     policy: {
       type: 'object',
       additionalProperties: false,

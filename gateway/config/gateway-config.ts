@@ -4,6 +4,7 @@
  * against the config file's directory so a lab directory can be moved as a whole.
  */
 import { dirname, resolve } from 'node:path';
+import { isIP } from 'node:net';
 import { gatewayConfigSchema } from './gateway-config-schema.js';
 import { configError, deepFreeze, loadYamlDocument, type ConfigErrorDetail, type YamlDocument } from './load-yaml.js';
 import { tryParseDuration } from './duration.js';
@@ -20,6 +21,24 @@ export interface DeviceConfig {
   readonly timeoutMs: number;
   readonly queueLimit: number;
   readonly tags: Readonly<Record<string, { table: Table; address: number; count: number }>>;
+}
+
+/**
+ * A PROFINET IO device behind the gateway (`profinetDevices:`): reached by PNIO-CM record services over UDP
+ * [IEC 61158-6-10]; the upstream client is gateway/upstream/profinet-client.ts.
+ */
+export interface ProfinetDeviceConfig {
+  readonly name: string;
+  /** IP address literal: answers are matched by address, so no host name. */
+  readonly host: string;
+  /** PNIO-CM UDP port (34964). */
+  readonly port: number;
+  /** Per attempt: how long one request waits for its answer. */
+  readonly timeoutMs: number;
+  /** Bound on requests waiting for the device (one runs at a time). */
+  readonly queueLimit: number;
+  /** The gateway's device-access AR is released after this long without a write. */
+  readonly arIdleMs: number;
 }
 
 export interface ListenerConfig {
@@ -44,6 +63,8 @@ export interface GatewayConfig {
     readonly maxPendingHandshakesPerSource: number;
   };
   readonly devices: readonly DeviceConfig[];
+  /** PROFINET IO devices (record services over the gRPC `Profinet` service); names unique across both lists. */
+  readonly profinetDevices: readonly ProfinetDeviceConfig[];
   readonly policy: { readonly file: string; readonly watch: boolean; readonly shadowFile: string | null };
   readonly stateDir: string;
   readonly lockStoreFailure: 'fail-closed' | 'best-effort';
@@ -64,6 +85,9 @@ export interface GatewayConfig {
   };
   readonly logLevel: string;
 }
+
+/** arIdleTimeout + timeout bound: the AR activity timeout factor (×100 ms) is at most 1000 [IEC 61158-6-10]. */
+export const MAX_AR_IDLE_PLUS_TIMEOUT_MS = 99_000;
 
 type Raw = Record<string, any>; // validated by the schema before use
 
@@ -133,6 +157,14 @@ function buildConfig(raw: Raw, file: string): GatewayConfig {
         Object.entries((d.tags ?? {}) as Raw).map(([k, v]) => [k, { table: v.table, address: v.address, count: v.count ?? 1 }]),
       ),
     })),
+    profinetDevices: ((raw.profinetDevices ?? []) as Raw[]).map((d) => ({
+      name: d.name,
+      host: d.host,
+      port: d.port ?? 34964, // PNIO-CM well-known port [IEC 61158-6-10]
+      timeoutMs: ms(d.timeout, 1000),
+      queueLimit: d.queueLimit ?? 64,
+      arIdleMs: ms(d.arIdleTimeout, 10_000),
+    })),
     policy: { file: at(raw.policy.file), watch: raw.policy.watch ?? true, shadowFile: raw.policy.shadowFile ? at(raw.policy.shadowFile) : null },
     stateDir,
     lockStoreFailure: raw.state?.lockStoreFailure ?? 'fail-closed',
@@ -188,8 +220,21 @@ function checkSemantics(c: GatewayConfig, doc: YamlDocument<Raw>): void {
     }
     units.set(d.unitId, d.name);
   });
+  // One namespace for devices: policy rules and audit events name a device without saying its protocol.
+  c.profinetDevices.forEach((d, i) => {
+    if (names.has(d.name)) problems.push(doc.problemAt(['profinetDevices', i, 'name'], `device name "${d.name}" is used twice`));
+    names.set(d.name, i);
+    // Answers are accepted from this address only: a name would resolve to something we cannot match.
+    if (isIP(d.host) === 0) problems.push(doc.problemAt(['profinetDevices', i, 'host'], `"${d.host}" is not an IP address`));
+    if (d.timeoutMs <= 0) problems.push(doc.problemAt(['profinetDevices', i, 'timeout'], 'timeout must be longer than 0'));
+    if (d.arIdleMs <= 0) problems.push(doc.problemAt(['profinetDevices', i, 'arIdleTimeout'], 'arIdleTimeout must be longer than 0'));
+    // The AR's activity timeout announced to the device (at most 100 s [IEC 61158-6-10]) must outlast it.
+    if (d.arIdleMs + d.timeoutMs > MAX_AR_IDLE_PLUS_TIMEOUT_MS) {
+      problems.push(doc.problemAt(['profinetDevices', i, 'arIdleTimeout'], `arIdleTimeout + timeout must not exceed ${MAX_AR_IDLE_PLUS_TIMEOUT_MS / 1000}s`));
+    }
+  });
   const bound = c.listeners.mbaps.device;
-  if (bound && !names.has(bound)) {
+  if (bound && !c.devices.some((d) => d.name === bound)) {
     problems.push(doc.problemAt(['listeners', 'mbaps', 'device'], `"${bound}" is not a configured device`));
   }
   const l = c.listeners;

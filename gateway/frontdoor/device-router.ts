@@ -1,8 +1,16 @@
 /**
  * Routes a request to a named device [DESIGN step 5]: by the MBAP unit id, or everything to the one device
- * a listener is bound to. Unknown unit → no route → exception 0x0A [MB-APP 7].
+ * a listener is bound to. Unknown unit → no route → exception 0x0A [MB-APP 7]. PROFINET IO devices are
+ * reached by name only (`profinet(name)`); they have no unit id.
  */
-import type { DeviceConfig } from '../config/gateway-config.js';
+import type { DeviceConfig, ProfinetDeviceConfig } from '../config/gateway-config.js';
+import type { ProfinetClient } from '../upstream/profinet-client.js';
+
+/** A PROFINET IO device and its upstream client (one per device, built in main.ts). */
+export interface ProfinetTarget {
+  readonly config: ProfinetDeviceConfig;
+  readonly client: ProfinetClient;
+}
 
 export interface RoutedDevice<P> {
   readonly config: DeviceConfig;
@@ -12,12 +20,14 @@ export interface RoutedDevice<P> {
 export class DeviceRouter<P> {
   private readonly byUnit = new Map<number, RoutedDevice<P>>();
   private readonly byName = new Map<string, RoutedDevice<P>>();
+  private readonly profinetByName = new Map<string, ProfinetTarget>();
 
-  constructor(devices: readonly RoutedDevice<P>[], private readonly boundDevice: string | null = null) {
+  constructor(devices: readonly RoutedDevice<P>[], private readonly boundDevice: string | null = null, profinet: readonly ProfinetTarget[] = []) {
     for (const d of devices) {
       this.byUnit.set(d.config.unitId, d);
       this.byName.set(d.config.name, d);
     }
+    for (const t of profinet) this.profinetByName.set(t.config.name, t);
   }
 
   byUnitId(unitId: number): RoutedDevice<P> | undefined {
@@ -38,6 +48,15 @@ export class DeviceRouter<P> {
 
   named(name: string): RoutedDevice<P> | undefined {
     return this.byName.get(name);
+  }
+
+  /** The PROFINET IO device of that name, or undefined (a Modbus device name is not a PROFINET one). */
+  profinet(name: string): ProfinetTarget | undefined {
+    return this.profinetByName.get(name);
+  }
+
+  allProfinet(): ProfinetTarget[] {
+    return [...this.profinetByName.values()];
   }
 
   all(): RoutedDevice<P>[] {

@@ -1,7 +1,7 @@
 /** Runtime objects (sessions, JIT grants, locks) as verigate.v1 admin messages. */
 import type { Grant } from '../trust/grant-service.js';
 import type { Lock } from '../trust/lock-service.js';
-import { tableToProto, type GrantMessage, type LockMessage, type SessionMessage } from './grpc-proto.js';
+import { grantTableToProto, type GrantMessage, type LockMessage, type SessionMessage } from './grpc-proto.js';
 import type { SessionSnapshot } from './session.js';
 
 export function sessionMessage(s: SessionSnapshot, trust: { score: number; state: string }): SessionMessage {
@@ -30,7 +30,7 @@ export function grantMessage(g: Grant): GrantMessage {
     requester: g.requester,
     ruleId: g.ruleId,
     device: g.device,
-    table: tableToProto(g.table),
+    table: grantTableToProto(g.table),
     start: g.start,
     end: g.end,
     access: g.access,

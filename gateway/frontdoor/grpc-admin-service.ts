@@ -8,17 +8,16 @@
  * Service refusals map to INVALID_ARGUMENT / PERMISSION_DENIED / NOT_FOUND / FAILED_PRECONDITION.
  */
 import { status, type sendUnaryData, type ServerUnaryCall, type ServiceError, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Table } from '../../protocols/modbus/types.js';
 import { compileIdPattern } from '../identity/spiffe-id-pattern.js';
 import { isAdmin, type CompiledPolicy } from '../policy/compiled-policy.js';
 import type { AdminOp } from '../policy/policy-schema.js';
 import type { ReloadResult } from '../policy/policy-holder.js';
-import type { GrantAccess, GrantResult } from '../trust/grant-service.js';
+import type { GrantAccess, GrantResult, GrantTable } from '../trust/grant-service.js';
 import type { TrustRuntime } from '../trust/trust-runtime.js';
 import type { Lock } from '../trust/lock-service.js';
 import { grantMessage, lockMessage, sessionMessage } from './grpc-admin-messages.js';
 import {
-  tableFromProto, type CreateLockRequest, type GrantDecision, type GrantRequestMessage, type KillSessionRequest, type RemoveLockRequest,
+  grantTableFromProto, type CreateLockRequest, type GrantDecision, type GrantRequestMessage, type KillSessionRequest, type RemoveLockRequest,
 } from './grpc-proto.js';
 import type { CallSessionLookup } from './grpc-session-map.js';
 import { grpcError } from './grpc-status.js';
@@ -91,8 +90,8 @@ export function adminService(deps: AdminServiceDeps): UntypedServiceImplementati
     }),
 
     RequestGrant: handle<GrantRequestMessage>('RequestGrant', null, (caller, r) => {
-      const table: Table | null = tableFromProto(r.table);
-      if (!table) return err(status.INVALID_ARGUMENT, 'table must be COILS, DISCRETE_INPUTS, HOLDING_REGISTERS or INPUT_REGISTERS');
+      const table: GrantTable | null = grantTableFromProto(r.table);
+      if (!table) return err(status.INVALID_ARGUMENT, 'table must be COILS, DISCRETE_INPUTS, HOLDING_REGISTERS, INPUT_REGISTERS or RECORDS');
       if (!ACCESS.has(r.access)) return err(status.INVALID_ARGUMENT, 'access must be read, write or read-write');
       return fromGrant(trust.grants.request({
         requester: caller, device: r.device, table, start: r.start, end: r.end, access: r.access as GrantAccess,

@@ -20,7 +20,7 @@ const LOADER_OPTIONS: protoLoader.Options = {
   includeDirs: [PROTO_DIR],
 };
 
-export type ProtoTable = 'TABLE_UNSPECIFIED' | 'COILS' | 'DISCRETE_INPUTS' | 'HOLDING_REGISTERS' | 'INPUT_REGISTERS';
+export type ProtoTable = 'TABLE_UNSPECIFIED' | 'COILS' | 'DISCRETE_INPUTS' | 'HOLDING_REGISTERS' | 'INPUT_REGISTERS' | 'RECORDS';
 
 const TO_PROTO: Record<Table, ProtoTable> = { coils: 'COILS', discrete: 'DISCRETE_INPUTS', holding: 'HOLDING_REGISTERS', input: 'INPUT_REGISTERS' };
 
@@ -32,6 +32,15 @@ export function tableToProto(t: Table): ProtoTable {
 export function tableFromProto(t: string): Table | null {
   for (const [k, v] of Object.entries(TO_PROTO)) if (v === t) return k as Table;
   return null;
+}
+
+/** JIT grants also name PROFINET record indices (`records`); the data plane never takes RECORDS. */
+export function grantTableToProto(t: Table | 'records'): ProtoTable {
+  return t === 'records' ? 'RECORDS' : TO_PROTO[t];
+}
+
+export function grantTableFromProto(t: string): Table | 'records' | null {
+  return t === 'RECORDS' ? 'records' : tableFromProto(t);
 }
 
 // ---- data plane ----

@@ -9,6 +9,7 @@ import { ExceptionCode } from '../../protocols/modbus/types.js';
 import { Outcomes, exceptionFor, type Outcome } from '../errors.js';
 import type { AuditEventInput } from '../audit/audit-events.js';
 import type { Session } from './session.js';
+import { roundMs as ms, who } from './pipeline-support.js';
 
 type ShadowList = readonly { ruleId: string; effect: 'allow' | 'deny' }[];
 
@@ -35,12 +36,6 @@ export interface RequestFacts {
  */
 export function answerFor(fc: number, outcome: Outcome): Buffer {
   return exceptionPdu(fc & 0x7f, exceptionFor(outcome) ?? ExceptionCode.ServerDeviceFailure);
-}
-
-const ms = (latencyMs: number): number => Math.round(latencyMs * 1000) / 1000;
-
-function who(session: Session): { session: string; identity: string; role?: string } {
-  return { session: session.id, identity: session.peer.id, ...(session.peer.role ? { role: session.peer.role } : {}) };
 }
 
 /**

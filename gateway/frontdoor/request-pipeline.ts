@@ -20,6 +20,7 @@ import type { PolicyVerdict, RuntimeGate } from '../trust/runtime-gate.js';
 import type { UpstreamRequest, UpstreamResult } from '../upstream/types.js';
 import type { DeviceConfig } from '../config/gateway-config.js';
 import { answerFor, decisionEvent, outcomeEvent, type RequestFacts, type Verdict } from './request-events.js';
+import { appendWriteAhead, errorText, guard, silentLogger, stillAllowedFor, type PipelineLogger } from './pipeline-support.js';
 import type { Session } from './session.js';
 
 /** The enforced policy as the pipeline sees it; swapped as one reference on reload. */
@@ -34,11 +35,7 @@ export interface Upstream {
   submit(req: UpstreamRequest): Promise<UpstreamResult>;
 }
 
-/** pino's Logger fits. */
-export interface PipelineLogger {
-  error(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
+export type { PipelineLogger };
 
 export interface PipelineDeps {
   readonly policy: () => PolicyEngine;
@@ -83,8 +80,6 @@ interface Progress {
   decisionSeq: number | null;
 }
 
-const silentLogger: PipelineLogger = { error() {}, warn() {} };
-
 export class RequestPipeline {
   constructor(private readonly deps: PipelineDeps) {}
 
@@ -124,7 +119,7 @@ export class RequestPipeline {
       isWrite: mutating,
       // A killed, locked or expired session takes its still-queued requests (writes included) with it.
       signal: session.signal,
-      ...(this.deps.dispatchCheck ? { stillAllowed: this.stillAllowed(session, device.config.name) } : {}),
+      ...(this.deps.dispatchCheck ? { stillAllowed: stillAllowedFor(session, device.config.name, this.deps.dispatchCheck) } : {}),
     });
     const { outcome, pdu } = this.fromUpstream(classified.fc, upstream);
     return this.finish(req, progress, outcome, pdu, started);
@@ -147,14 +142,13 @@ export class RequestPipeline {
   /** Appends the write-ahead decision; false when the request must not be forwarded. */
   private writeAhead(req: PipelineRequest, progress: Progress, started: number): boolean {
     const verdict = progress.verdict as Verdict;
-    const r = this.deps.audit.append(decisionEvent(this.facts(req), verdict, 'pending', null, this.deps.now() - started, progress.policyVersion));
-    if (r.ok) {
-      progress.decisionSeq = r.seq;
-      return true;
-    }
-    this.log.warn({ session: req.session.id, identity: req.session.peer.id, device: req.device.config.name, fc: req.classified.fc, error: r.error },
-      this.deps.auditContinueOnFailure ? 'write-ahead audit event failed; forwarded anyway (audit failurePolicy continue)' : 'write-ahead audit event failed; write refused');
-    return this.deps.auditContinueOnFailure === true;
+    const r = appendWriteAhead(this.deps.audit, decisionEvent(this.facts(req), verdict, 'pending', null, this.deps.now() - started, progress.policyVersion), {
+      continueOnFailure: this.deps.auditContinueOnFailure === true,
+      logger: this.log,
+      context: { session: req.session.id, identity: req.session.peer.id, device: req.device.config.name, fc: req.classified.fc },
+    });
+    progress.decisionSeq = r.seq;
+    return r.forward;
   }
 
   /** Notes, counts and audits the end of a request: a `request.outcome` after a write-ahead decision, else one `request.decision`. */
@@ -180,9 +174,9 @@ export class RequestPipeline {
     const pdu = answerFor(fc, 'internal-error');
     const reason = `internal-error: ${errorText(err)}`;
     const verdict: Verdict = { effect: progress.verdict?.effect ?? 'deny', outcome: 'internal-error', reason, ruleId: progress.verdict?.ruleId ?? null };
-    this.guard(() => this.log.error({ err, session: req.session.id, identity: req.session.peer.id, device: req.device.config.name, fc, decisionSeq: progress.decisionSeq }, 'request pipeline failed: answered 0x04'));
-    this.guard(() => this.count(req.device.config.name, fc, 'internal-error', this.deps.now() - started));
-    this.guard(() => {
+    guard(() => this.log.error({ err, session: req.session.id, identity: req.session.peer.id, device: req.device.config.name, fc, decisionSeq: progress.decisionSeq }, 'request pipeline failed: answered 0x04'));
+    guard(() => this.count(req.device.config.name, fc, 'internal-error', this.deps.now() - started));
+    guard(() => {
       const latency = this.deps.now() - started;
       this.deps.audit.append(progress.decisionSeq !== null
         ? outcomeEvent(this.facts(req), progress.decisionSeq, 'internal-error', pdu, latency)
@@ -197,8 +191,8 @@ export class RequestPipeline {
    */
   failed(session: Session, unit: number, fc: number, err: unknown): Buffer {
     const reason = `internal-error: ${errorText(err)}`;
-    this.guard(() => this.log.error({ err, session: session.id, identity: session.peer.id, unit, fc }, 'request handling failed: answered 0x04'));
-    this.guard(() => this.refused(session, unit, fc, 'internal-error', reason));
+    guard(() => this.log.error({ err, session: session.id, identity: session.peer.id, unit, fc }, 'request handling failed: answered 0x04'));
+    guard(() => this.refused(session, unit, fc, 'internal-error', reason));
     return answerFor(fc, 'internal-error');
   }
 
@@ -236,11 +230,6 @@ export class RequestPipeline {
     }
   }
 
-  private stillAllowed(session: Session, device: string): () => boolean {
-    const check = this.deps.dispatchCheck;
-    return () => session.isOpen && (check === undefined || check(session, device));
-  }
-
   private count(device: string, fc: number, outcome: Outcome, latencyMs: number): void {
     this.deps.metrics.requests.inc({ outcome, device, fc: String(fc) });
     this.deps.metrics.latency.observe({ device }, latencyMs / 1000);
@@ -264,17 +253,4 @@ export class RequestPipeline {
       });
     }
   }
-
-  /** Reporting an internal failure must not fail in turn. */
-  private guard(fn: () => void): void {
-    try {
-      fn();
-    } catch {
-      /* the answer still goes out; nothing more can be done here */
-    }
-  }
-}
-
-function errorText(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).slice(0, 200);
 }

@@ -20,6 +20,7 @@ export class GatewayMetrics {
   readonly handshakeRejections: Counter<'reason'>;
   readonly pendingHandshakes: Gauge<'transport'>;
   readonly policyReloads: Counter<'result'>;
+  readonly recordRequests: Counter<'outcome' | 'device' | 'access'>;
   private sources: MetricsSources = {};
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
@@ -55,6 +56,12 @@ export class GatewayMetrics {
       name: 'verigate_policy_reloads_total',
       help: 'Policy reload attempts by result (ok, failed)',
       labelNames: ['result'],
+      registers,
+    });
+    this.recordRequests = new Counter({
+      name: 'verigate_profinet_requests_total',
+      help: 'PROFINET record services by outcome (ok, denied, pnio-error, timeout, write-lost, ...), device and access (read, write)',
+      labelNames: ['outcome', 'device', 'access'],
       registers,
     });
     this.sampledGauges(registers);

@@ -15,12 +15,15 @@
  * Requests a JIT grant covered (`sanctioned`) are not judged for writes or novelty (an approver vouched for
  * what they touch, not for how fast: rate and drift still count them); the blocks they touch become known.
  * With a partial grant scope (FC23 whose read half another rule allows) only the scope is exempt.
+ * PROFINET record services (`observeRecord`) feed the same signals: rate and drift, writes, denials, hours,
+ * and novelty by record (each (api, slot, subslot, index) never touched before weighs one fresh block).
  * A refused write changed nothing: it counts for `denials`, not for `writes`. Nothing is learned while the identity is in breach (`learning = false`): an
  * attacker cannot teach the baseline that an attack is normal.
  */
 import { DecayingLevel, DecayingSum, Ewma } from './decaying-level.js';
 import { RateProfile } from './rate-profile.js';
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
+import type { RecordRequest } from '../../protocols/profinet/record-request.js';
 import { isMutating } from '../../protocols/modbus/classify.js';
 import type { GrantNeed } from './runtime-gate.js';
 
@@ -110,9 +113,7 @@ export class BehaviourBaseline {
   }
 
   observe(req: ClassifiedRequest, device: string, denied: boolean, now: number, learning: boolean, ctx: ObserveContext = {}): void {
-    if (this.firstSeen < 0) this.firstSeen = now;
-    this.requests++;
-    this.rateProfile.onRequest(now, learning);
+    this.begin(now, learning);
     // A refused write changed nothing: it is evidence for `denials`, not for `writes`.
     const scope = ctx.sanctioned === true ? ctx.scope : undefined;
     const writesSanctioned = ctx.sanctioned === true && (scope === undefined || req.writes.every((w) => within(scope.writes, w.table, w.start, w.start + w.count - 1)));
@@ -120,6 +121,32 @@ export class BehaviourBaseline {
     this.judgeNovelty(req, device, now, learning, ctx.sanctioned === true, scope);
     this.judgeDenials(denied, now);
     this.judgeHour(now, learning);
+  }
+
+  /**
+   * A PROFINET record read or write. A JIT grant covers the whole record (grants name record indices), so
+   * `sanctioned` exempts it from writes and novelty as a whole.
+   */
+  observeRecord(req: RecordRequest, device: string, denied: boolean, now: number, learning: boolean, ctx: ObserveContext = {}): void {
+    this.begin(now, learning);
+    const sanctioned = ctx.sanctioned === true;
+    if (!sanctioned) this.judgeWrites(req.access === 'write' && !denied, now, learning);
+    const key = `${device}/record/${req.api}/${req.slot}/${req.subslot}/${req.index}`;
+    const fresh = this.blocks.has(key) || sanctioned ? 0 : 1;
+    if (!this.blocks.has(key) && (learning || !this.warm)) this.blocks.add(key);
+    this.judgeFresh(fresh, now);
+    this.judgeDenials(denied, now);
+    this.judgeHour(now, learning);
+  }
+
+  private begin(now: number, learning: boolean): void {
+    if (this.firstSeen < 0) this.firstSeen = now;
+    this.requests++;
+    this.rateProfile.onRequest(now, learning);
+  }
+
+  private get warm(): boolean {
+    return this.requests > this.opts.warmupRequests;
   }
 
   /** Decayed writes beyond what the learned share predicts and beyond the free allowance. */
@@ -193,7 +220,13 @@ export class BehaviourBaseline {
         }
       }
     }
-    if (!warm || fresh === 0) return;
+    if (!warm) return;
+    this.judgeFresh(fresh, now);
+  }
+
+  /** Fresh blocks (or records) beyond the free allowance within τ raise `novelty` (once warm). */
+  private judgeFresh(fresh: number, now: number): void {
+    if (!this.warm || fresh === 0) return;
     this.fresh.add(fresh, now);
     const excess = this.fresh.value(now) - NOVELTY_FREE;
     if (excess > 0) this.levels.novelty.bump(Math.min(1, excess / NOVELTY_SPAN), now);

@@ -4,6 +4,9 @@
  * mandatory reason; approvers named by the rule approve (no self-approval, `threshold` distinct approvers);
  * the grant is active from the last approval until it expires or is revoked. Grants are durable
  * (durable-json.ts) so a restart loses nothing; every transition is an audit event.
+ * PROFINET record services: a grant's `table` is `records` and start..end is a range of record indices
+ * (any API, slot and subslot the JIT rule's entry allows); it must lie inside one `profinet:` entry of the
+ * JIT rule with that access.
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -14,17 +17,21 @@ import { compileDeviceGlob } from '../policy/policy-index.js';
 import { compileIdPattern } from '../identity/spiffe-id-pattern.js';
 import { readDurableJson, writeDurableJson } from './durable-json.js';
 import type { GrantNeed } from './runtime-gate.js';
+import type { RecordRequest } from '../../protocols/profinet/record-request.js';
 
 /** An undecided request lapses after this long. */
 export const PENDING_TTL_MS = 60 * 60_000;
 
 export type GrantStatus = 'pending' | 'active' | 'denied' | 'revoked' | 'expired';
 export type GrantAccess = 'read' | 'write' | 'read-write';
+/** A Modbus table, or `records`: PROFINET record indices. */
+export type GrantTable = Table | 'records';
+export const GRANT_TABLES: readonly GrantTable[] = ['coils', 'discrete', 'holding', 'input', 'records'];
 
 export interface GrantRequest {
   readonly requester: string;
   readonly device: string;
-  readonly table: Table;
+  readonly table: GrantTable;
   readonly start: number;
   /** Inclusive. */
   readonly end: number;
@@ -145,6 +152,18 @@ export class GrantService {
     return null;
   }
 
+  /** The active grant of this identity and rule on this device whose record index range holds `req.index`. */
+  coveringRecord(identity: string, ruleId: string, device: string, req: Pick<RecordRequest, 'access' | 'index'>): Grant | null {
+    const now = this.now();
+    for (const g of this.grants.values()) {
+      if (g.status !== 'active' || g.requester !== identity || g.ruleId !== ruleId || g.device !== device || g.table !== 'records') continue;
+      if (Date.parse(g.expiresAt ?? '') <= now) continue;
+      if (g.access !== 'read-write' && g.access !== req.access) continue;
+      if (g.start <= req.index && req.index <= g.end) return g;
+    }
+    return null;
+  }
+
   /** Marks grants past their expiry, and requests nobody decided on within an hour (a stale request must not
    * be approvable months later); called by the runtime's timer and before listings. */
   expire(): void {
@@ -177,15 +196,24 @@ export class GrantService {
 }
 
 function covers(g: Grant, r: { table: Table; start: number; count: number }): boolean {
+  // a `records` grant never equals a Modbus table: it covers no register
   return r.table === g.table && r.start >= g.start && r.start + r.count - 1 <= g.end;
 }
 
 /** A grant may only ask for what one entry of its JIT rule allows: same table, access and address span.
  * Then a request covered by the grant is also wholly inside that rule (no borrowing another rule's range). */
 function withinRule(rule: CompiledRule, req: GrantRequest): boolean {
+  if (req.table === 'records') return withinRecordEntries(rule, req);
   return rule.entries.some(
-    (e) => e.tables.includes(req.table) && (req.access !== 'write' || e.write) && (req.access !== 'read' || e.read) &&
+    (e) => e.tables.includes(req.table as Table) && (req.access !== 'write' || e.write) && (req.access !== 'read' || e.read) &&
       (req.access !== 'read-write' || (e.read && e.write)) &&
       e.addresses.some(([lo, hi]) => lo <= req.start && req.end <= hi),
   );
+}
+
+/** A `records` grant: each access it asks for lies inside one `profinet:` entry of that access (index range). */
+function withinRecordEntries(rule: CompiledRule, req: GrantRequest): boolean {
+  const accesses: readonly ('read' | 'write')[] = req.access === 'read-write' ? ['read', 'write'] : [req.access];
+  return accesses.every((access) =>
+    rule.profinet.some((e) => e.access === access && e.indices.some(([lo, hi]) => lo <= req.start && req.end <= hi)));
 }

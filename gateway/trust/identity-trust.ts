@@ -9,6 +9,7 @@
  * - `terminate` on an identity holding `essential` rules downgrades to read-only instead (see evaluate).
  */
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
+import type { RecordRequest } from '../../protocols/profinet/record-request.js';
 import { BehaviourBaseline, type BaselineOptions, DEFAULT_BASELINE, type ObserveContext, SIGNALS } from './behaviour-baseline.js';
 import { svidExpirySignal, trustScore, type ScoreInput } from './trust-score.js';
 
@@ -38,12 +39,23 @@ export class IdentityTrust {
   observe(req: ClassifiedRequest, device: string, denied: boolean, now: number, ctx: ObserveContext = {}): void {
     const learning = this.state === 'normal';
     this.overall.observe(req, device, denied, now, learning, ctx);
+    this.deviceBaseline(device).observe(req, device, denied, now, learning, ctx);
+  }
+
+  /** A PROFINET record service: the same baselines (overall and per device) as Modbus requests. */
+  observeRecord(req: RecordRequest, device: string, denied: boolean, now: number, ctx: ObserveContext = {}): void {
+    const learning = this.state === 'normal';
+    this.overall.observeRecord(req, device, denied, now, learning, ctx);
+    this.deviceBaseline(device).observeRecord(req, device, denied, now, learning, ctx);
+  }
+
+  private deviceBaseline(device: string): BehaviourBaseline {
     let d = this.perDevice.get(device);
     if (!d) {
       d = new BehaviourBaseline(this.baselineOpts);
       this.perDevice.set(device, d);
     }
-    d.observe(req, device, denied, now, learning, ctx);
+    return d;
   }
 
   /**

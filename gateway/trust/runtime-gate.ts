@@ -4,6 +4,7 @@
  * takes rights away (read-only or terminate), never grants them.
  */
 import type { ClassifiedRequest, Table } from '../../protocols/modbus/types.js';
+import type { RecordRequest } from '../../protocols/profinet/record-request.js';
 
 /** Register ranges a JIT grant must cover (a ClassifiedRequest is one: all its ranges). */
 export interface GrantNeed {
@@ -68,6 +69,18 @@ export interface RuntimeGate {
   check(session: GateSession, device: string, req: ClassifiedRequest, verdict: PolicyVerdict, now: number): GateResult;
   /** Feeds behaviour baselines with what happened (never while the identity is in breach). */
   observe(session: GateSession, device: string, req: ClassifiedRequest, denied: boolean, now: number): void;
+}
+
+/**
+ * The same gates for PROFINET record services (read/write one record): locks (identity, role, device),
+ * the read-only downgrade refusing writes unless the verdict is essential, rate obligations, JIT grants with
+ * `table: 'records'` covering the record index. `observeRecord` feeds the same baselines (rate, writes,
+ * denials, novelty by record). The request object given to `checkRecord` must be the one given to
+ * `observeRecord` (what check learned about it is kept by identity, not by key).
+ */
+export interface RecordGate {
+  checkRecord(session: GateSession, device: string, req: RecordRequest, verdict: PolicyVerdict, now: number): GateResult;
+  observeRecord(session: GateSession, device: string, req: RecordRequest, denied: boolean, now: number): void;
 }
 
 /** The live sessions as the runtime acts on them; implemented by frontdoor/SessionRegistry. */

@@ -5,15 +5,16 @@
  */
 import { mkdirSync } from 'node:fs';
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
+import type { RecordRequest } from '../../protocols/profinet/record-request.js';
 import { isMutating } from '../../protocols/modbus/classify.js';
 import type { AuditSink } from '../audit/audit-events.js';
 import type { CompiledPolicy } from '../policy/compiled-policy.js';
 import { DEFAULT_BASELINE, type BaselineOptions } from './behaviour-baseline.js';
-import { GrantService } from './grant-service.js';
+import { GrantService, type Grant } from './grant-service.js';
 import { IdentityTrust, type TrustConfig, type TrustState } from './identity-trust.js';
 import { LockService, type Lock } from './lock-service.js';
 import { RateLimiter } from './rate-limiter.js';
-import type { GateResult, GateSession, GrantNeed, PolicyVerdict, RuntimeGate, SessionPeer, SessionView } from './runtime-gate.js';
+import type { GateResult, GateSession, GrantNeed, PolicyVerdict, RecordGate, RuntimeGate, SessionPeer, SessionView } from './runtime-gate.js';
 import { resolveWeights } from './trust-score.js';
 
 export interface TrustRuntimeOptions {
@@ -33,7 +34,9 @@ export interface TrustRuntimeOptions {
 
 const DEFAULT_REVALIDATE_MS = 5 * 60_000;
 
-export class TrustRuntime implements RuntimeGate {
+type JitNeed = NonNullable<NonNullable<PolicyVerdict['obligations']>['jit']>;
+
+export class TrustRuntime implements RuntimeGate, RecordGate {
   readonly grants: GrantService;
   readonly locks: LockService;
   private readonly identities = new Map<string, IdentityTrust>();
@@ -42,7 +45,7 @@ export class TrustRuntime implements RuntimeGate {
    * What check() knew about a request that observe() must know too (same request object, so a WeakMap: no
    * per-request key, nothing left behind): a JIT grant covered it, or the read-only downgrade itself refused it.
    */
-  private readonly notes = new WeakMap<ClassifiedRequest, { readonly sanctioned: GrantNeed | 'whole' } | 'trust-read-only'>();
+  private readonly notes = new WeakMap<ClassifiedRequest | RecordRequest, { readonly sanctioned: GrantNeed | 'whole' } | 'trust-read-only'>();
   private readonly now: () => number;
   private timer: NodeJS.Timeout | null = null;
   private lastRevalidation: number;
@@ -92,6 +95,27 @@ export class TrustRuntime implements RuntimeGate {
   }
 
   check(session: GateSession, device: string, req: ClassifiedRequest, verdict: PolicyVerdict, now: number): GateResult {
+    // Only what the JIT rule granted needs the grant (e.g. FC23's write half when another rule allows the read);
+    // only that is vouched for (not, say, the read half another rule allowed).
+    return this.gate(session, device, req, isMutating(req), verdict, now, (jit) => {
+      const grant = this.grants.covering(session.peer.id, jit.ruleId, device, jit.scope ?? req);
+      return grant ? { grant, sanctioned: jit.scope ?? 'whole' } : null;
+    });
+  }
+
+  /** A PROFINET record service: the same gates; a JIT grant must name the record index (`table: 'records'`). */
+  checkRecord(session: GateSession, device: string, req: RecordRequest, verdict: PolicyVerdict, now: number): GateResult {
+    return this.gate(session, device, req, req.access === 'write', verdict, now, (jit) => {
+      const grant = this.grants.coveringRecord(session.peer.id, jit.ruleId, device, req);
+      return grant ? { grant, sanctioned: 'whole' } : null;
+    });
+  }
+
+  /** Hard criteria in order: lock store, locks, read-only downgrade, rate, JIT [NIST SP 800-207 3.3.1]. */
+  private gate(
+    session: GateSession, device: string, req: ClassifiedRequest | RecordRequest, mutating: boolean, verdict: PolicyVerdict, now: number,
+    granted: (jit: JitNeed) => { grant: Grant; sanctioned: GrantNeed | 'whole' } | null,
+  ): GateResult {
     const peer = session.peer;
     if (this.locks.unreadable) return { effect: 'deny', reason: 'lock-store-unavailable' };
     const lock = this.locks.matching({ identity: peer.id, role: peer.role, device });
@@ -102,7 +126,7 @@ export class TrustRuntime implements RuntimeGate {
     const state = this.identities.get(peer.id)?.state ?? 'normal';
     // An `essential` allow goes on through a downgrade (operator control work, IEC 62443-3-3 SR 1.1 guidance);
     // locks (above), rate and JIT (below) still apply to it.
-    if ((state !== 'normal' || session.readOnly) && isMutating(req) && verdict.essential !== true) {
+    if ((state !== 'normal' || session.readOnly) && mutating && verdict.essential !== true) {
       this.notes.set(req, 'trust-read-only');
       return { effect: 'deny', reason: 'trust-read-only' };
     }
@@ -111,18 +135,28 @@ export class TrustRuntime implements RuntimeGate {
     const jit = verdict.obligations?.jit;
     if (jit && this.grants.unreadable) return { effect: 'deny', reason: 'grant-store-unavailable' };
     if (jit) {
-      // Only what the JIT rule granted needs the grant (e.g. FC23's write half when another rule allows the read).
-      const grant = this.grants.covering(peer.id, jit.ruleId, device, jit.scope ?? req);
-      if (!grant) return { effect: 'deny', reason: `jit-required ${jit.ruleId}` };
+      const hit = granted(jit);
+      if (!hit) return { effect: 'deny', reason: `jit-required ${jit.ruleId}` };
+      const grant = hit.grant;
       if (this.locks.matching({ identity: peer.id, role: peer.role, grantId: grant.id })) return { effect: 'deny', reason: `grant-locked ${grant.id}` };
-      // Only what the grant had to cover is vouched for (not, say, the read half another rule allowed).
-      this.notes.set(req, { sanctioned: jit.scope ?? 'whole' });
+      this.notes.set(req, { sanctioned: hit.sanctioned });
       return { effect: 'allow', grantId: grant.id };
     }
     return { effect: 'allow' };
   }
 
   observe(session: GateSession, device: string, req: ClassifiedRequest, denied: boolean, now: number): void {
+    this.learn(session, device, req, denied, now, (t, evidence, ctx) => t.observe(req, device, evidence, now, ctx));
+  }
+
+  observeRecord(session: GateSession, device: string, req: RecordRequest, denied: boolean, now: number): void {
+    this.learn(session, device, req, denied, now, (t, evidence, ctx) => t.observeRecord(req, device, evidence, now, ctx));
+  }
+
+  private learn(
+    session: GateSession, device: string, req: ClassifiedRequest | RecordRequest, denied: boolean, now: number,
+    feed: (t: IdentityTrust, deniedEvidence: boolean, ctx: { sanctioned?: boolean; scope?: GrantNeed }) => void,
+  ): void {
     const id = session.peer.id;
     let t = this.identities.get(id);
     if (!t) {
@@ -135,7 +169,7 @@ export class TrustRuntime implements RuntimeGate {
     // a request a JIT grant covered is not evidence for the writes and novelty signals (an approver vouched).
     const sanctioned = typeof note === 'object' ? note.sanctioned : null;
     const ctx = sanctioned === null ? {} : sanctioned === 'whole' ? { sanctioned: true } : { sanctioned: true, scope: sanctioned };
-    t.observe(req, device, denied && note !== 'trust-read-only', now, ctx);
+    feed(t, denied && note !== 'trust-read-only', ctx);
     this.judge(t, { notBefore: session.peer.notBefore?.getTime() ?? null, notAfter: session.peer.notAfter.getTime() }, now, device, session.peer);
   }
 

@@ -1,0 +1,307 @@
+/**
+ * The path of one PROFINET record service (read or write one record by API, slot, subslot, index) after the
+ * gRPC `Profinet` service decoded it, mirroring the Modbus request pipeline (request-pipeline.ts):
+ * validate → policy `evaluateRecord` (pure) → runtime gates `checkRecord` (locks, read-only downgrade, rate,
+ * JIT) → audit → the device's ProfinetClient → outcome → audit. `handle()` never rejects; every outcome is
+ * a value (RecordOutcome, one list in gateway/errors.ts).
+ *
+ * Fail-closed is write-ahead [IEC 62443-3-3 SR 2.10]: an allowed write has its `record.decision` (outcome
+ * `pending`) appended BEFORE it is queued, in the same turn as the submit; if that append fails the write is
+ * refused (`audit-unavailable`) and nothing reaches the device. Its `request.outcome` (naming the decision's
+ * seq) follows the answer. Reads and denials are one `record.decision` after the answer. A write is sent at
+ * most once (the client never resends one): no answer is `write-lost`, "may have been executed".
+ */
+import { validateRecordRequest, type RecordRequest } from '../../protocols/profinet/record-request.js';
+import type { RecordOutcome } from '../errors.js';
+import type { AuditEventInput, AuditSink } from '../audit/audit-events.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import type { Decision, PeerRef } from '../policy/compiled-policy.js';
+import type { RecordGate } from '../trust/runtime-gate.js';
+import type { ProfinetResult } from '../upstream/profinet-types.js';
+import type { ProfinetTarget } from './device-router.js';
+import { appendWriteAhead, errorText, guard, roundMs, silentLogger, stillAllowedFor, who, type PipelineLogger } from './pipeline-support.js';
+import type { Verdict } from './request-events.js';
+import type { Session } from './session.js';
+
+export type { RecordOutcome };
+
+export interface RecordPipelineRequest {
+  readonly session: Session;
+  readonly device: ProfinetTarget;
+  readonly request: RecordRequest;
+}
+
+export interface RecordPipelineResult {
+  readonly outcome: RecordOutcome;
+  readonly reason: string;
+  readonly ruleId: string | null;
+  /** ok read: the record bytes. */
+  readonly data?: Buffer;
+  /** 8 hex chars, e.g. 'de80b00a', when the device answered an error. */
+  readonly pnioStatus?: string;
+  /** decoded name, e.g. 'invalid-index'. */
+  readonly pnioMeaning?: string;
+}
+
+/** The enforced policy as the record pipeline sees it (PolicyHolder.engine fits); swapped as one reference. */
+export interface RecordPolicyEngine {
+  readonly version: string;
+  evaluateRecord(peer: PeerRef, device: string, req: RecordRequest, now: Date): Decision;
+}
+
+export interface RecordPipelineDeps {
+  readonly policy: () => RecordPolicyEngine;
+  readonly gate: RecordGate;
+  readonly audit: AuditSink & { healthy(): boolean };
+  readonly metrics: GatewayMetrics;
+  readonly now: () => number;
+  /** Asked right before the datagram goes out (same turn): false drops it unsent (`aborted`). main.ts: locks. */
+  readonly dispatchCheck?: (session: Session, device: string) => boolean;
+  /** audit.failurePolicy `continue`: a write whose write-ahead event failed is still sent (alarm raised). */
+  readonly auditContinueOnFailure?: boolean;
+  readonly logger?: PipelineLogger;
+  readonly onShadow?: (e: { session: string; identity: string; device: string; access: string; index: number; ruleId: string; effect: string; enforced: string }) => void;
+}
+
+/** How one request ended, before it becomes an event and a result. */
+interface Ending {
+  readonly outcome: RecordOutcome;
+  /** For the client: the failure in words (the decision's reason when it was refused or succeeded). */
+  readonly detail?: string;
+  readonly data?: Buffer;
+  readonly pnioStatus?: string;
+  readonly pnioMeaning?: string;
+  /** malformed-answer: the raw bytes (hex), for the audit event only. */
+  readonly raw?: string;
+}
+
+interface Progress {
+  policyVersion: string;
+  verdict: Verdict | null;
+  decisionSeq: number | null;
+}
+
+export class RecordPipeline {
+  constructor(private readonly deps: RecordPipelineDeps) {}
+
+  private get log(): PipelineLogger {
+    return this.deps.logger ?? silentLogger;
+  }
+
+  async handle(req: RecordPipelineRequest): Promise<RecordPipelineResult> {
+    const started = this.deps.now();
+    const progress: Progress = { policyVersion: '', verdict: null, decisionSeq: null };
+    try {
+      return await this.process(req, started, progress);
+    } catch (err) {
+      return this.internalError(req, started, progress, err);
+    }
+  }
+
+  private async process(req: RecordPipelineRequest, started: number, progress: Progress): Promise<RecordPipelineResult> {
+    const { session, device, request } = req;
+    const policy = this.deps.policy();
+    progress.policyVersion = policy.version;
+    const valid = validateRecordRequest(request);
+    if (!valid.ok) {
+      // Bad arguments never reach policy or the device; still a request, so audited and counted.
+      progress.verdict = { effect: 'deny', outcome: 'invalid-request', reason: `invalid-request ${valid.detail}`, ruleId: null };
+      return this.finish(req, progress, { outcome: 'invalid-request' }, started);
+    }
+    const verdict = (progress.verdict = this.authorize(req, policy, started));
+    if (verdict.effect === 'deny') return this.finish(req, progress, { outcome: verdict.outcome === 'audit-unavailable' ? 'audit-unavailable' : 'denied' }, started);
+    const write = request.access === 'write';
+    if (write && !this.writeAhead(req, progress, started)) {
+      progress.verdict = { effect: 'deny', outcome: 'audit-unavailable', reason: 'audit-unavailable', ruleId: verdict.ruleId };
+      return this.finish(req, progress, { outcome: 'audit-unavailable' }, started);
+    }
+    // No await between the write-ahead append and the submit: the client sees the session's signal this turn.
+    const base = {
+      clientKey: session.peer.id,
+      signal: session.signal,
+      ...(this.deps.dispatchCheck ? { stillAllowed: stillAllowedFor(session, device.config.name, this.deps.dispatchCheck) } : {}),
+      api: request.api,
+      slot: request.slot,
+      subslot: request.subslot,
+      index: request.index,
+    };
+    const upstream = write
+      ? await device.client.writeRecord({ ...base, data: request.data as Buffer })
+      : await device.client.readRecord({ ...base, maxLength: request.length });
+    return this.finish(req, progress, fromUpstream(upstream, write), started);
+  }
+
+  private authorize(req: RecordPipelineRequest, policy: RecordPolicyEngine, now: number): Verdict {
+    const { session, device, request } = req;
+    // IEC 62443-3-3 SR 2.10: with fail-closed auditing, nothing is allowed that cannot be recorded.
+    if (!this.deps.audit.healthy()) return { effect: 'deny', outcome: 'audit-unavailable', reason: 'audit-unavailable', ruleId: null };
+    const decision = policy.evaluateRecord({ id: session.peer.id, role: session.peer.role }, device.config.name, request, new Date(now));
+    this.reportShadow(req, decision);
+    const shadow = decision.shadow && decision.shadow.length > 0 ? { shadow: decision.shadow } : {};
+    if (decision.effect === 'deny') return { effect: 'deny', outcome: 'denied', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
+    const gate = this.deps.gate.checkRecord(session, device.config.name, request, decision, now);
+    if (gate.effect === 'deny') return { effect: 'deny', outcome: 'denied', reason: gate.reason, ruleId: decision.ruleId, ...shadow };
+    return { effect: 'allow', outcome: 'ok', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
+  }
+
+  private writeAhead(req: RecordPipelineRequest, progress: Progress, started: number): boolean {
+    const event = this.decisionEvent(req, progress, { outcome: 'ok' }, 'pending', this.deps.now() - started);
+    const r = appendWriteAhead(this.deps.audit, event, {
+      continueOnFailure: this.deps.auditContinueOnFailure === true,
+      logger: this.log,
+      context: { session: req.session.id, identity: req.session.peer.id, device: req.device.config.name, index: req.request.index },
+    });
+    progress.decisionSeq = r.seq;
+    return r.forward;
+  }
+
+  /** Notes, counts and audits the end: a `request.outcome` after a write-ahead decision, else one `record.decision`. */
+  private finish(req: RecordPipelineRequest, progress: Progress, end: Ending, started: number): RecordPipelineResult {
+    const { session, device, request } = req;
+    const verdict = progress.verdict as Verdict;
+    const now = this.deps.now();
+    const denied = end.outcome === 'denied';
+    const write = request.access === 'write';
+    session.noteRequest(device.config.name, write, denied || end.outcome === 'invalid-request', now);
+    this.deps.gate.observeRecord(session, device.config.name, request, denied, now);
+    this.count(device.config.name, request.access, end.outcome, now - started);
+    const latency = now - started;
+    this.deps.audit.append(progress.decisionSeq !== null
+      ? this.outcomeEvent(req, progress.decisionSeq, end, latency)
+      : this.decisionEvent(req, progress, end, end.outcome, latency));
+    return {
+      outcome: end.outcome,
+      reason: end.detail ?? verdict.reason,
+      ruleId: verdict.ruleId,
+      ...(end.data ? { data: end.data } : {}),
+      ...(end.pnioStatus ? { pnioStatus: end.pnioStatus } : {}),
+      ...(end.pnioMeaning ? { pnioMeaning: end.pnioMeaning } : {}),
+    };
+  }
+
+  /** A bug inside `process()`: answered `internal-error`, logged, counted and audited; never throws itself. */
+  private internalError(req: RecordPipelineRequest, started: number, progress: Progress, err: unknown): RecordPipelineResult {
+    const reason = `internal-error: ${errorText(err)}`;
+    const ruleId = progress.verdict?.ruleId ?? null;
+    progress.verdict = { effect: progress.verdict?.effect ?? 'deny', outcome: 'internal-error', reason, ruleId };
+    const end: Ending = { outcome: 'internal-error' };
+    guard(() => this.log.error({ err, session: req.session.id, identity: req.session.peer.id, device: req.device.config.name, decisionSeq: progress.decisionSeq },
+      'record pipeline failed: answered internal-error'));
+    guard(() => this.count(req.device.config.name, String(req.request.access), 'internal-error', this.deps.now() - started));
+    guard(() => {
+      const latency = this.deps.now() - started;
+      this.deps.audit.append(progress.decisionSeq !== null
+        ? this.outcomeEvent(req, progress.decisionSeq, end, latency)
+        : this.decisionEvent(req, progress, end, 'internal-error', latency));
+    });
+    return { outcome: 'internal-error', reason, ruleId };
+  }
+
+  /**
+   * A record request refused before the pipeline (unknown device name in the front door): still a request,
+   * audited and counted, so probing device names leaves a trail. `device` is the name the client gave.
+   */
+  refused(session: Session, device: string, request: RecordRequest, reason: string): void {
+    guard(() => {
+      session.noteRequest(null, false, true, this.deps.now());
+      this.deps.metrics.recordRequests.inc({ outcome: 'invalid-request', device: '', access: request.access === 'write' ? 'write' : 'read' });
+      this.deps.audit.append({
+        type: 'record.decision', ...who(session), device: device.slice(0, 128), ...target(request), decision: 'deny', ruleId: null, reason,
+        outcome: 'invalid-request', latencyMs: 0, policyVersion: this.deps.policy().version,
+      });
+    });
+  }
+
+  /** `record.decision`; with outcome 'pending' the write-ahead event of an allowed write. */
+  private decisionEvent(req: RecordPipelineRequest, progress: Progress, end: Ending, outcome: RecordOutcome | 'pending', latencyMs: number): AuditEventInput {
+    const verdict = progress.verdict as Verdict;
+    const r = req.request;
+    // Bytes of a request that failed validation are not the record's: only a valid write records its data.
+    const data = r.access === 'write' && end.outcome !== 'invalid-request' && Buffer.isBuffer(r.data) ? { data: r.data.toString('hex') } : {};
+    return {
+      type: 'record.decision',
+      ...who(req.session),
+      device: req.device.config.name,
+      ...target(r),
+      ...data,
+      decision: verdict.effect,
+      ruleId: verdict.ruleId,
+      reason: verdict.reason,
+      outcome,
+      ...failure(end),
+      latencyMs: roundMs(latencyMs),
+      policyVersion: progress.policyVersion,
+      ...(verdict.shadow ? { shadow: verdict.shadow } : {}),
+    };
+  }
+
+  /** `request.outcome` (record variant) of a write whose decision was written ahead. */
+  private outcomeEvent(req: RecordPipelineRequest, decisionSeq: number, end: Ending, latencyMs: number): AuditEventInput {
+    const { session, identity } = who(req.session);
+    const { access, api, slot, subslot, index } = target(req.request);
+    return {
+      type: 'request.outcome', decisionSeq, session, identity, device: req.device.config.name, access, api, slot, subslot, index,
+      outcome: end.outcome, ...failure(end), latencyMs: roundMs(latencyMs),
+    };
+  }
+
+  private count(device: string, access: string, outcome: RecordOutcome, latencyMs: number): void {
+    this.deps.metrics.recordRequests.inc({ outcome, device, access });
+    this.deps.metrics.latency.observe({ device }, latencyMs / 1000);
+  }
+
+  private reportShadow(req: RecordPipelineRequest, decision: Decision): void {
+    if (!decision.shadow || !this.deps.onShadow) return;
+    for (const s of decision.shadow) {
+      this.deps.onShadow({
+        session: req.session.id, identity: req.session.peer.id, device: req.device.config.name, access: req.request.access,
+        index: req.request.index, ruleId: s.ruleId, effect: s.effect, enforced: decision.effect,
+      });
+    }
+  }
+}
+
+/** The record's address as events carry it (numbers as given; a refused request may carry out-of-range ones). */
+function target(r: RecordRequest): { access: 'read' | 'write'; api: number; slot: number; subslot: number; index: number; length: number } {
+  const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : -1);
+  return {
+    access: r.access === 'write' ? 'write' : 'read', api: num(r.api), slot: num(r.slot), subslot: num(r.subslot), index: num(r.index), length: num(r.length),
+  };
+}
+
+function failure(end: Ending): { pnioStatus?: string; raw?: string } {
+  return { ...(end.pnioStatus ? { pnioStatus: end.pnioStatus } : {}), ...(end.raw ? { raw: end.raw } : {}) };
+}
+
+/**
+ * The client's result → the outcome. `timeout`: a read unanswered after its one retry, or the AR connect in
+ * front of a write (nothing written). `write-lost`: sent, unanswered, may have been executed. An RPC fault or
+ * reject is the device refusing the call at the RPC layer: `unavailable`.
+ */
+function fromUpstream(r: ProfinetResult, write: boolean): Ending {
+  switch (r.kind) {
+    case 'record':
+      return write ? { outcome: 'ok' } : { outcome: 'ok', data: r.data };
+    case 'pnio-error':
+      return {
+        outcome: 'pnio-error', pnioStatus: r.status.toString('hex'), pnioMeaning: r.name,
+        detail: `pnio-error ${r.name}${r.stage === 'connect' ? ' (AR connect; nothing written)' : ''}: ${r.meaning}`,
+      };
+    case 'rpc-fault':
+      return { outcome: 'unavailable', detail: `rpc-${r.packet} ${r.name} (${r.stage})` };
+    case 'timeout':
+      return { outcome: 'timeout', detail: r.stage === 'connect' ? 'timeout: the AR connect got no answer; nothing written' : 'timeout: no answer from the device' };
+    case 'write-lost':
+      return { outcome: 'write-lost', detail: 'write-lost: the write was sent and no answer came; it may have been executed' };
+    case 'unavailable':
+      return { outcome: 'unavailable', detail: `unavailable: ${r.reason}; nothing sent` };
+    case 'malformed-answer':
+      return { outcome: 'malformed-answer', detail: `malformed-answer: ${r.reason}`, raw: r.raw.toString('hex') };
+    case 'queue-full':
+      return { outcome: 'queue-full', detail: 'queue-full: the device queue is full; nothing sent' };
+    case 'aborted':
+      return { outcome: 'aborted', detail: 'aborted: the session ended or a lock stopped the request before it was sent' };
+    case 'invalid-argument':
+      return { outcome: 'invalid-request', detail: `invalid-request ${r.reason}` };
+  }
+}
