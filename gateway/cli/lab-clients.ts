@@ -27,11 +27,15 @@ interface RuleLike {
   devices?: string[];
   allow?: unknown[];
   functions?: unknown[];
+  profinet?: unknown[];
   jit?: unknown;
   mode?: string;
 }
 
-/** The enforced allow rules of the policy whose principals name this identity, reduced to plain data. */
+/**
+ * The enforced allow rules of the policy whose principals name this identity, reduced to plain data: Modbus
+ * `allow` entries, `functions` and PROFINET record entries (`profinet`), with their JIT terms.
+ */
 export function grantsFor(policyFile: string, spiffeId: string): unknown[] {
   const doc = parse(readFileSync(policyFile, 'utf8')) as { rules?: RuleLike[]; admins?: unknown };
   const rules = (doc.rules ?? []).filter(
@@ -43,6 +47,7 @@ export function grantsFor(policyFile: string, spiffeId: string): unknown[] {
     devices: r.devices ?? [],
     ...(r.allow ? { allow: r.allow } : {}),
     ...(r.functions ? { functions: r.functions } : {}),
+    ...(r.profinet ? { profinet: r.profinet } : {}),
     ...(r.jit ? { jit: r.jit } : {}),
   }));
 }

@@ -47,9 +47,12 @@ function printInstructions(io: CliIo, lab: LabJson, dir: string): void {
   const m = lab.endpoints.mbaps;
   const h = lab.clients.historian;
   const hmi = lab.clients.hmi;
+  const pn = lab.profinetDevices.map((d) => `${d.name} (station ${d.stationName}, PNIO-CM udp ${d.device.host}:${d.device.port})`).join(', ');
+  const g = lab.endpoints.grpc;
   io.out(`verigate lab is up (identity: ${lab.identitySource === 'spire' ? 'real SPIRE' : 'embedded dev issuer'}, trust domain ${lab.trustDomain})
   Modbus/TCP Security  ${m.host}:${m.port}   (unit 1 = turbine-1, unit 2 = tank-1)
-  gRPC API             ${lab.endpoints.grpc.host}:${lab.endpoints.grpc.port}   (gateway ID ${lab.gatewayId}: admin commands pin it)
+  gRPC API             ${g.host}:${g.port}   (gateway ID ${lab.gatewayId}: admin commands pin it)
+  PROFINET IO          ${pn}   (records over gRPC, service verigate.v1.Profinet)
   metrics / health     http://${lab.endpoints.metrics.host}:${lab.endpoints.metrics.port}/metrics  /readyz
   audit trail          ${lab.auditDir}   (verify: npx verigate audit verify ${lab.auditDir})
   machine-readable     ${dir}/lab.json
@@ -66,5 +69,13 @@ print(c.read_input_registers(0, count=3, device_id=1).registers)   # turbine spe
 print(c.write_register(100, 1500, device_id=1))                     # historian may not write: exception 0x01
 PY
   The hmi client (${hmi?.cert}) may write the speed setpoint (holding 100..109, 0..3600) on unit 1.
+
+PROFINET records of rio-1 (the historian reads I&M0, the module list and diagnosis; engineers write the DI
+input delay, slot 1 subslot 1 index 0x0100, with a JIT grant approved by the shift lead):
+  npx verigate profinet identity --lab ${dir} --as historian --device rio-1
+  npx verigate profinet read --lab ${dir} --as historian --device rio-1 --slot 3 --subslot 1 --index 0x800A
+  grpcurl -cacert ${h?.bundle} -cert ${h?.cert} -key ${h?.key} \\
+    -import-path gateway/frontdoor/proto -proto verigate/v1/gateway.proto \\
+    -d '{"device":"rio-1"}' localhost:${g.port} verigate.v1.Profinet/ReadIdentity
 Ctrl-C stops everything.`);
 }

@@ -1,4 +1,8 @@
-/** Renders the lab's gateway.yaml: the two simulated PLCs behind unit ids 1 and 2, the lab's identity block. */
+/**
+ * Renders the lab's gateway.yaml: the two simulated PLCs behind unit ids 1 and 2, the simulated PROFINET IO
+ * device rio-1 (record services over UDP), the lab's identity block.
+ */
+import type { ProfinetSimulator } from '../../simulators/profinet/profinet-simulator.js';
 import type { Simulator } from '../../simulators/simulator.js';
 import type { LabIdentity } from './lab-identity.js';
 
@@ -6,6 +10,7 @@ export function renderLabGatewayYaml(opts: {
   host: string;
   ports: { mbaps: number; grpc: number; metrics: number } | undefined;
   sims: { turbine: Simulator; tank: Simulator };
+  profinet: { rio: ProfinetSimulator };
   identity: LabIdentity;
 }): string {
   const p = opts.ports ?? { mbaps: 8802, grpc: 8443, metrics: 9802 };
@@ -31,6 +36,13 @@ devices:
     targetUnitId: 255
     maxConnections: 1
     timeout: 1s
+profinetDevices:
+  - name: rio-1              # remote I/O station (simulators/scenarios/remote-io.yaml): records by slot/subslot/index
+    host: ${opts.profinet.rio.host}
+    port: ${opts.profinet.rio.port}         # PNIO-CM over UDP (34964 on a real device)
+    timeout: 1s              # per transmission; a read is sent at most twice, a write once
+    queueLimit: 64
+    arIdleTimeout: 10s       # the gateway's device-access AR (writes) is released after this long unused
 policy: { file: policy.yaml, watch: true }
 state: { dir: state }
 audit: { dir: audit, fsync: interval, values: include, checkpoint: { everyEvents: 100, every: 30s } }

@@ -1,5 +1,6 @@
 /**
- * The lab an integrator gets from `npm start`: simulated PLCs (a turbine and a tank), identity (real SPIRE
+ * The lab an integrator gets from `npm start`: simulated PLCs (a turbine and a tank), a simulated PROFINET IO
+ * device (the remote I/O station rio-1, PNIO-CM over UDP on 127.0.0.1), identity (real SPIRE
  * when its binaries are installed, else the embedded dev issuer), client SVIDs for the sample identities,
  * the gateway with the sample policy, and `lab.json` describing it all for scripts and demos.
  */
@@ -7,6 +8,7 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { startProfinetSimulator, type ProfinetSimulator } from '../../simulators/profinet/profinet-simulator.js';
 import { startSimulator, type Simulator } from '../../simulators/simulator.js';
 import { loadGatewayConfig } from '../config/gateway-config.js';
 import { startGateway, type RunningGateway } from '../main.js';
@@ -34,6 +36,8 @@ export interface LabJson {
   identitySource: 'spire' | 'dev';
   endpoints: { mbaps: Endpoint; grpc: Endpoint; metrics: Endpoint };
   devices: { name: string; unitId: number; plc: Endpoint; controlPort: number }[];
+  /** PROFINET IO devices: `device` is the UDP PNIO-CM endpoint the gateway talks to (plaintext, lab only). */
+  profinetDevices: { name: string; stationName: string; scenario: string; device: Endpoint; controlPort: number }[];
   clients: Record<string, { spiffeId: string; cert: string; key: string; bundle: string; grants: unknown }>;
   auditDir: string;
   policyFile: string;
@@ -45,6 +49,7 @@ export interface Lab {
   readonly json: LabJson;
   readonly gateway: RunningGateway;
   readonly simulators: Record<string, Simulator>;
+  readonly profinetSimulators: Record<string, ProfinetSimulator>;
   stop(): Promise<void>;
 }
 
@@ -61,6 +66,8 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
     cleanups.push(async () => {
       await Promise.all(Object.values(sims).map((s) => s.close()));
     });
+    const rio = await startProfinetSimulator({ scenario: join(SCENARIOS, 'remote-io.yaml'), host: '127.0.0.1', port: 0 });
+    cleanups.push(() => rio.close());
     const identity: LabIdentity = await startLabIdentity(dir, opts.identity, opts.logger);
     cleanups.push(() => identity.stop());
     const clients: LabJson['clients'] = {};
@@ -71,7 +78,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       clients[c.name] = { spiffeId: c.spiffeId, ...files, grants: grantsFor(policyFile, c.spiffeId) };
     }
     const configFile = join(dir, 'gateway.yaml');
-    writeFileSync(configFile, renderLabGatewayYaml({ host, ports: opts.ports, sims, identity }));
+    writeFileSync(configFile, renderLabGatewayYaml({ host, ports: opts.ports, sims, profinet: { rio }, identity }));
     const gateway = await startGateway(loadGatewayConfig(configFile), { logger: opts.logger });
     cleanups.push(() => gateway.stop());
     const e = gateway.endpoints;
@@ -84,13 +91,16 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
         { name: 'turbine-1', unitId: 1, plc: { host: '127.0.0.1', port: sims.turbine.port }, controlPort: sims.turbine.controlPort },
         { name: 'tank-1', unitId: 2, plc: { host: '127.0.0.1', port: sims.tank.port }, controlPort: sims.tank.controlPort },
       ],
+      profinetDevices: [
+        { name: 'rio-1', stationName: rio.scenario.device.stationName, scenario: 'remote-io', device: { host: rio.host, port: rio.port }, controlPort: rio.controlPort },
+      ],
       clients,
       auditDir: gateway.config.audit.dir,
       policyFile,
       gatewayConfig: configFile,
     };
     writeFileSync(join(dir, 'lab.json'), JSON.stringify(json, null, 2) + '\n');
-    return { json, gateway, simulators: sims, stop };
+    return { json, gateway, simulators: sims, profinetSimulators: { 'rio-1': rio }, stop };
   } catch (err) {
     await stop();
     throw err;
