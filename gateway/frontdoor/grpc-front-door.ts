@@ -1,5 +1,5 @@
 /**
- * The gRPC API listener (verigate.v1 Modbus + Admin). TLS is terminated by OUR `tls.Server` with the same
+ * The gRPC API listener (verigate.v1 Modbus + Admin, and Profinet when a record pipeline is given). TLS is terminated by OUR `tls.Server` with the same
  * SPIFFE mTLS options and rotation as Modbus/TCP Security, so every connection is verified as an X.509-SVID
  * (`verifyPeer`), admitted by the runtime (locks, breach, max sessions) and registered as a `Session` before
  * grpc-js sees a byte. The verified cleartext duplex is then injected into a grpc-js `Server` through a
@@ -21,8 +21,10 @@ import type { RuntimeGate } from '../trust/runtime-gate.js';
 import { GatewayError } from '../errors.js';
 import { adminService, type AdminServiceDeps } from './grpc-admin-service.js';
 import { modbusService } from './grpc-modbus-service.js';
+import { profinetService } from './grpc-profinet-service.js';
 import { loadVerigateServices } from './grpc-proto.js';
 import { GrpcSessionMap, peerKey } from './grpc-session-map.js';
+import type { RecordPipeline, RecordPipelineRequest } from './record-pipeline.js';
 import type { PipelineRequest, PipelineResult } from './request-pipeline.js';
 import { SessionGatekeeper, type HandshakeBounds, type PeerCheck } from './session-gatekeeper.js';
 import type { SessionRegistry } from './session-registry.js';
@@ -33,15 +35,20 @@ export interface GrpcFrontDoorOptions {
     verifyPeer(socket: tls.TLSSocket): PeerCheck;
     tlsErrorReason(err: Error, socket?: tls.TLSSocket): string;
   };
-  readonly router: { named(name: string): PipelineRequest['device'] | undefined };
+  readonly router: {
+    named(name: string): PipelineRequest['device'] | undefined;
+    profinet?(name: string): RecordPipelineRequest['device'] | undefined;
+  };
   readonly pipeline: { handle(req: PipelineRequest): Promise<PipelineResult> };
+  /** PROFINET record services (gateway.proto `Profinet`), routed by `router.profinet`; absent: not offered (UNIMPLEMENTED). */
+  readonly recordPipeline?: Pick<RecordPipeline, 'handle'>;
   readonly trust: AdminServiceDeps['trust'] & RuntimeGate & { idleTimeoutMs(): number | null };
   readonly sessions: SessionRegistry;
   readonly policy: AdminServiceDeps['policy'];
   readonly audit: AuditSink;
   readonly metrics: GatewayMetrics;
   readonly now: () => number;
-  readonly logger?: { info(o: object, m?: string): void; warn(o: object, m?: string): void };
+  readonly logger?: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void };
   /** Handshake deadline and the pending-handshake budget shared with Modbus/TCP Security. */
   readonly handshake: HandshakeBounds;
 }
@@ -63,6 +70,12 @@ export class GrpcFrontDoor {
     const services = loadVerigateServices();
     const sessionOf = this.live.lookup;
     this.grpcServer.addService(services.Modbus.service, modbusService({ sessionOf, router: opts.router, pipeline: opts.pipeline, now: opts.now }));
+    const { recordPipeline, router } = opts;
+    if (recordPipeline) {
+      this.grpcServer.addService(services.Profinet.service, profinetService({
+        sessionOf, router: { profinet: (name) => router.profinet?.(name) }, pipeline: recordPipeline, logger: opts.logger,
+      }));
+    }
     this.grpcServer.addService(services.Admin.service, adminService({
       sessionOf, sessions: opts.sessions, trust: opts.trust, policy: opts.policy, now: opts.now, ...(opts.logger ? { logger: opts.logger } : {}),
     }));
