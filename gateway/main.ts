@@ -18,10 +18,12 @@ import { svidCheckpointSigner } from './audit/checkpoint-signer.js';
 import { SyslogExporter } from './audit/syslog-exporter.js';
 import { readFileSync } from 'node:fs';
 import { DevicePool } from './upstream/device-pool.js';
+import { ProfinetClient } from './upstream/profinet-client.js';
 import { TrustRuntime } from './trust/trust-runtime.js';
 import { SessionRegistry } from './frontdoor/session-registry.js';
 import { DeviceRouter } from './frontdoor/device-router.js';
 import { RequestPipeline } from './frontdoor/request-pipeline.js';
+import { RecordPipeline } from './frontdoor/record-pipeline.js';
 import { MbapsListener } from './frontdoor/mbaps-listener.js';
 import { GrpcFrontDoor } from './frontdoor/grpc-front-door.js';
 import { HandshakeSlots } from './frontdoor/handshake-slots.js';
@@ -36,6 +38,8 @@ export interface RunningGateway {
   readonly audit: AuditLog;
   /** The rate-bounded sink in front of `audit` for the front doors and the pipeline (tests tick it). */
   readonly auditThrottle: AuditThrottle;
+  /** PROFINET record services (read/write one record); the gRPC `Profinet` service calls it. */
+  readonly recordPipeline: RecordPipeline;
   readonly identity: GatewayIdentity;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
@@ -114,7 +118,19 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     stops.push(async () => {
       await Promise.all(pools.map((p) => p.pool.close()));
     });
-    const router = new DeviceRouter(pools, config.listeners.mbaps.device);
+    // One PNIO-CM client per PROFINET IO device; sockets open on first use.
+    const profinet = config.profinetDevices.map((d) => ({
+      config: d,
+      client: new ProfinetClient({
+        name: d.name, host: d.host, port: d.port, timeoutMs: d.timeoutMs, queueLimit: d.queueLimit, arIdleMs: d.arIdleMs,
+        // the AR's activity timeout announced to the device outlasts the gateway's own idle release
+        arActivityTimeoutFactor: arActivityFactor(d.arIdleMs, d.timeoutMs), logger,
+      }),
+    }));
+    stops.push(async () => {
+      await Promise.all(profinet.map((p) => p.client.close()));
+    });
+    const router = new DeviceRouter(pools, config.listeners.mbaps.device, profinet);
     const sessions = new SessionRegistry();
     const trust = await TrustRuntime.open({
       dir: join(config.stateDir, 'trust'), policy: () => policy.current, sessions, audit, logger, now, lockStoreFailure: config.lockStoreFailure,
@@ -145,6 +161,18 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       logger,
       onShadow: (e) => logger.info({ shadow: e }, 'shadow rule verdict'),
     });
+    const recordPipeline = new RecordPipeline({
+      policy: () => policy.engine,
+      gate: trust,
+      audit: auditSink,
+      metrics,
+      now,
+      auditContinueOnFailure: config.audit.failurePolicy === 'continue',
+      // a lock created while a write waits for the device stops it before the datagram goes out
+      dispatchCheck: (s, device) => trust.locks.matching({ identity: s.peer.id, role: s.peer.role, device }) === null,
+      logger,
+      onShadow: (e) => logger.info({ shadow: e }, 'shadow rule verdict'),
+    });
     // One pending-handshake budget for both TLS listeners: the fds and TLS state it bounds are the process's.
     const handshakeSlots = new HandshakeSlots({
       maxPending: config.listeners.maxPendingHandshakes,
@@ -169,7 +197,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     let grpcEndpoint: { host: string; port: number } | null = null;
     if (config.listeners.grpc) {
       const grpc = new GrpcFrontDoor({
-        identity, router, pipeline, trust, sessions, policy, audit: auditSink, metrics, now, logger,
+        identity, router, pipeline, recordPipeline, trust, sessions, policy, audit: auditSink, metrics, now, logger,
         handshake: { slots: handshakeSlots, timeoutMs: config.listeners.grpc.handshakeTimeoutMs, identityAvailable },
       });
       const port = await grpc.listen(config.listeners.grpc.host, config.listeners.grpc.port);
@@ -180,7 +208,10 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     identity.onUpdate(() => mbaps.updateSecureContext());
 
     metrics.attach({
-      queueDepth: () => Object.fromEntries(pools.map((p) => [p.config.name, p.pool.stats().queued + p.pool.stats().inFlight])),
+      queueDepth: () => Object.fromEntries([
+        ...pools.map((p) => [p.config.name, p.pool.stats().queued + p.pool.stats().inFlight] as const),
+        ...profinet.map((p) => [p.config.name, p.client.stats().queued + p.client.stats().inFlight] as const),
+      ]),
       svidSecondsLeft: () => identity.source.secondsUntilExpiry(),
       auditLag: () => audit.lag(),
       trustScores: () => trust.scores(),
@@ -200,10 +231,18 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     return {
       config,
       endpoints: { mbaps: { host: config.listeners.mbaps.host, port: mbapsAddr.port }, grpc: grpcEndpoint, metrics: metricsEndpoint },
-      sessions, policy, trust, audit, auditThrottle: auditSink, identity, metrics, logger, stop,
+      sessions, policy, trust, audit, auditThrottle: auditSink, recordPipeline, identity, metrics, logger, stop,
     };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/**
+ * CMInitiatorActivityTimeoutFactor (×100 ms, 1..1000 [IEC 61158-6-10]): the default 30 s, or longer than the
+ * gateway's idle release plus one call so the device never drops the AR first (gateway-config.ts bounds the sum).
+ */
+function arActivityFactor(arIdleMs: number, timeoutMs: number): number {
+  return Math.min(1000, Math.max(300, Math.floor((arIdleMs + timeoutMs) / 100) + 10));
 }
