@@ -16,6 +16,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand
   sessions: { summary: 'sessions list|kill … (admin API)', load: async () => (await import('./admin-commands.js')).sessionsCommand },
   lock: { summary: 'lock create|list|remove … (admin API)', load: async () => (await import('./admin-commands.js')).lockCommand },
   reload: { summary: 'reload the policy on a running gateway (admin API)', load: async () => (await import('./admin-commands.js')).reloadCommand },
+  profinet: { summary: 'profinet identity|read|write --device D … (PROFINET IO records, your own SVID)', load: async () => (await import('./profinet-command.js')).profinetCommand },
 };
 
 function usage(): string {
