@@ -1,7 +1,9 @@
 /**
  * The lab (`verigate lab`, dev identity) driven only by clients no one here wrote, holding the lab's SVIDs from
  * lab.json: pymodbus's stock ModbusTlsClient (PyPI) and simonvetter/modbus's `tcp+tls` client (Go module proxy).
- * Allowed reads and writes succeed; each policy denial answers exception 0x01.
+ * Allowed reads and writes succeed; each policy denial answers exception 0x01. The lab's PROFINET IO device
+ * rio-1 answers `verigate profinet identity --lab DIR --as historian` (the CLI as a process, as an operator
+ * runs it) with the decoded I&M0, and refuses the stranger.
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
@@ -42,9 +44,22 @@ function goClient(name: string, args: string[]): Promise<{ ok: boolean; values?:
   });
 }
 
+function verigate(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', 'gateway/cli/verigate.ts', ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, out: stdout, err: stderr });
+    });
+  });
+}
+
 t.test('lab.json describes endpoints, devices and clients with their grants', async (t) => {
   t.equal(json.trustDomain, 'plant.example');
   t.same(json.devices.map((d) => [d.name, d.unitId]), [['turbine-1', 1], ['tank-1', 2]]);
+  t.match(json.profinetDevices, [{ name: 'rio-1', stationName: 'rio-1', scenario: 'remote-io', device: { host: '127.0.0.1', port: Number } }]);
+  t.equal(json.profinetDevices[0]?.device.port, lab.profinetSimulators['rio-1']?.port, 'the UDP endpoint of the running simulator');
+  t.match(json.clients.historian?.grants, [{ rule: 'historian-reads' }, { rule: 'historian-pn-reads', devices: ['rio-1'], profinet: [{ access: 'read', indices: [0xaff0, 0xf000] }, { access: 'read' }] }]);
+  t.match(json.clients.engineer?.grants, [{}, {}, { rule: 'eng-pn-reads' }, { rule: 'eng-pn-input-delay', jit: { approvers: ['spiffe://plant.example/ops/shift-lead'] }, profinet: [{ access: 'write', length: 2 }] }]);
+  t.match(readFileSync(json.gatewayConfig, 'utf8'), /profinetDevices:\n  - name: rio-1/, 'the lab gateway.yaml lists rio-1');
   t.ok(json.clients.historian && json.clients.hmi && json.clients.stranger);
   t.same(json.clients.stranger?.grants, [], 'the stranger is granted nothing');
   t.match(json.clients.hmi?.grants, [{ rule: 'hmi-reads' }, { rule: 'hmi-setpoint' }]);
@@ -82,4 +97,22 @@ t.test('simonvetter/modbus tcp+tls client through the gateway', async (t) => {
   t.equal(write.ok, true, write.error ?? '');
   const stranger = await goClient('stranger', ['-unit', '1', '-op', 'read-holding', '-addr', '0']);
   t.equal(stranger.exception, 1, 'stranger refused with 0x01');
+});
+
+t.test('verigate profinet identity --lab --as historian prints the decoded I&M0 of rio-1', async (t) => {
+  const sim = lab.profinetSimulators['rio-1'];
+  sim?.resetCounters();
+  const r = await verigate(['profinet', 'identity', '--lab', dir, '--as', 'historian', '--device', 'rio-1']);
+  t.equal(r.code, 0, r.err);
+  t.match(r.out, /^rio-1\nI&M0\n/);
+  t.match(r.out, /vendor id +0x0fee/);
+  t.match(r.out, /order id +VG-RIO-ET16/);
+  t.match(r.out, /serial number +S-RIO1-000123/);
+  t.match(r.out, /software revision +V2\.4\.1/);
+  t.match(r.out, /api 0 slot 3 module 0x00000401/, 'the module list from 0xF000');
+  t.equal(sim?.counters().reads['0/0/1/0xaff0'], 1, 'I&M0 was read from the device once');
+  const denied = await verigate(['profinet', 'identity', '--lab', dir, '--as', 'stranger', '--device', 'rio-1']);
+  t.equal(denied.code, 1, 'the stranger is refused');
+  t.match(denied.out + denied.err, /PERMISSION_DENIED/);
+  t.equal(sim?.counters().reads['0/0/1/0xaff0'], 1, 'and nothing of it reached the device');
 });
