@@ -41,7 +41,7 @@ export interface GrpcFrontDoorOptions {
   };
   readonly pipeline: { handle(req: PipelineRequest): Promise<PipelineResult> };
   /** PROFINET record services (gateway.proto `Profinet`), routed by `router.profinet`; absent: not offered (UNIMPLEMENTED). */
-  readonly recordPipeline?: Pick<RecordPipeline, 'handle'>;
+  readonly recordPipeline?: Pick<RecordPipeline, 'handle'> & Partial<Pick<RecordPipeline, 'refused'>>;
   readonly trust: AdminServiceDeps['trust'] & RuntimeGate & { idleTimeoutMs(): number | null };
   readonly sessions: SessionRegistry;
   readonly policy: AdminServiceDeps['policy'];

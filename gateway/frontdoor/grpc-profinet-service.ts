@@ -4,7 +4,8 @@
  * arrived on (grpc-session-map.ts), its arguments are checked with the codec's own limits
  * (`validateRecordRequest`) and the device is routed by name BEFORE anything reaches the record pipeline
  * (policy → runtime gates → write-ahead audit → upstream): a bad argument answers INVALID_ARGUMENT and nothing
- * is sent or queued. Outcomes map to status + trailing metadata in grpc-record-status.ts.
+ * is sent or queued; it is still reported to the pipeline's `refused()` (audited and counted, so probing
+ * device names or field widths leaves a trail). Outcomes map to status + trailing metadata in grpc-record-status.ts.
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
@@ -23,7 +24,11 @@ import type { Session } from './session.js';
 export interface ProfinetServiceDeps {
   readonly sessionOf: CallSessionLookup;
   readonly router: { profinet(name: string): RecordPipelineRequest['device'] | undefined };
-  readonly pipeline: { handle(req: RecordPipelineRequest): Promise<RecordPipelineResult> };
+  readonly pipeline: {
+    handle(req: RecordPipelineRequest): Promise<RecordPipelineResult>;
+    /** Audits and counts a request refused here, before the pipeline (record-pipeline.ts). */
+    refused?(session: Session, device: string, request: RecordRequest, reason: string): void;
+  };
   readonly logger?: { error(o: object, m?: string): void } | undefined;
 }
 
@@ -41,15 +46,19 @@ function lengthProblem(req: RecordRequest): string | null {
   return Number.isInteger(n) && n >= 1 && n <= MAX_RECORD_LENGTH ? null : `max_length ${n} is outside 1..${MAX_RECORD_LENGTH}`;
 }
 
-/** A record request checked and routed: ready for the pipeline. */
-function prepare(deps: ProfinetServiceDeps, a: RecordAddress, req: RecordRequest): Outcome<RecordPipelineRequest['device']> {
+/** A record request checked and routed: ready for the pipeline. A refusal is audited via `refused()`. */
+function prepare(deps: ProfinetServiceDeps, session: Session, a: RecordAddress, req: RecordRequest): Outcome<RecordPipelineRequest['device']> {
+  const refuse = (reason: string, detail: string): Outcome<never> => {
+    deps.pipeline.refused?.(session, a.device, req, reason);
+    return { ok: false, error: invalidRecordArgument(detail) };
+  };
   const length = lengthProblem(req);
-  if (length !== null) return { ok: false, error: invalidRecordArgument(length) };
+  if (length !== null) return refuse(`invalid-request ${length}`, length);
   const valid = validateRecordRequest(req);
   // The codec's widths are the one source of truth: slot/subslot/index ≤ 0xFFFF, length 1..65535.
-  if (!valid.ok) return { ok: false, error: invalidRecordArgument(valid.detail) };
+  if (!valid.ok) return refuse(`invalid-request ${valid.detail}`, valid.detail);
   const device = deps.router.profinet(a.device);
-  if (!device) return { ok: false, error: invalidRecordArgument(`unknown PROFINET device "${a.device}"`) };
+  if (!device) return refuse(`unknown-device ${a.device.slice(0, 128)}`, `unknown PROFINET device "${a.device.slice(0, 128)}"`);
   return { ok: true, value: device };
 }
 
@@ -57,7 +66,7 @@ function prepare(deps: ProfinetServiceDeps, a: RecordAddress, req: RecordRequest
 async function run(deps: ProfinetServiceDeps, session: Session, a: RecordAddress, request: RecordRequest): Promise<Outcome<RecordPipelineResult>> {
   let r: RecordPipelineResult;
   try {
-    const device = prepare(deps, a, request);
+    const device = prepare(deps, session, a, request);
     if (!device.ok) return device;
     r = await deps.pipeline.handle({ session, device: device.value, request });
   } catch (err) {

@@ -11,6 +11,8 @@ import type { ProfinetTarget } from '../../gateway/frontdoor/device-router.js';
 import { GrpcFrontDoor } from '../../gateway/frontdoor/grpc-front-door.js';
 import { HandshakeSlots } from '../../gateway/frontdoor/handshake-slots.js';
 import type { RecordPipelineRequest, RecordPipelineResult } from '../../gateway/frontdoor/record-pipeline.js';
+import type { Session } from '../../gateway/frontdoor/session.js';
+import type { RecordRequest } from '../../protocols/profinet/index.js';
 import { startHarness, type Harness } from './gateway-harness.js';
 
 export const TD = 'plant.example';
@@ -18,10 +20,16 @@ export const CALLER = `spiffe://${TD}/eng/alice`;
 export const GATEWAY_ID = `spiffe://${TD}/verigate`;
 export const PN_DEVICE = 'rio-1';
 
-/** A fake RecordPipeline: answers from `script` (default `ok` with `data`), remembers every request. */
+/** A fake RecordPipeline: answers from `script` (default `ok`), remembers every request and every refusal. */
 export class FakeRecordPipeline {
   readonly seen: RecordPipelineRequest[] = [];
+  /** Requests the front door refused before the pipeline (audited by the real one). */
+  readonly refusals: { session: Session; device: string; request: RecordRequest; reason: string }[] = [];
   script: (req: RecordPipelineRequest) => RecordPipelineResult | Promise<RecordPipelineResult> = () => ({ outcome: 'ok', reason: 'allowed', ruleId: 'r1' });
+
+  refused(session: Session, device: string, request: RecordRequest, reason: string): void {
+    this.refusals.push({ session, device, request, reason });
+  }
 
   handle(req: RecordPipelineRequest): Promise<RecordPipelineResult> {
     this.seen.push(req);

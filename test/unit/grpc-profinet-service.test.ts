@@ -25,6 +25,7 @@ function failed<T>(r: CallOutcome<T>): Extract<CallOutcome<T>, { ok: false }> {
 
 t.beforeEach(() => {
   pn.pipeline.seen.length = 0;
+  pn.pipeline.refusals.length = 0;
   pn.pipeline.script = () => ({ outcome: 'ok', reason: 'allowed', ruleId: 'r1' });
 });
 
@@ -106,25 +107,29 @@ t.test('a non-ASCII reason or a pipeline that rejects cannot break the call', as
 });
 
 t.test('bad arguments → INVALID_ARGUMENT, outcome invalid-request, and the pipeline saw NOTHING', async (t) => {
-  const cases: [string, string, object, RegExp][] = [
-    ['unknown device', 'ReadRecord', { ...READ, device: 'nope' }, /unknown PROFINET device "nope"/],
-    ['a Modbus device name is not a PROFINET one', 'ReadRecord', { ...READ, device: 'turbine-1' }, /unknown PROFINET device/],
-    ['slot > 0xFFFF', 'ReadRecord', { ...READ, slot: 0x10000 }, /slot 65536 is outside 0\.\.65535/],
-    ['subslot > 0xFFFF', 'WriteRecord', { ...WRITE, subslot: 0x10000 }, /subslot 65536/],
-    ['index > 0xFFFF', 'ReadRecord', { ...READ, index: 0x10000 }, /index 65536/],
-    ['max_length 0', 'ReadRecord', { ...READ, maxLength: 0 }, /max_length 0 is outside 1\.\.65535/],
-    ['max_length > 65535', 'ReadRecord', { ...READ, maxLength: 65536 }, /max_length 65536/],
-    ['empty data', 'WriteRecord', { ...WRITE, data: Buffer.alloc(0) }, /data of 0 bytes/],
-    ['data > 65535 bytes', 'WriteRecord', { ...WRITE, data: Buffer.alloc(65536) }, /data of 65536 bytes/],
-    ['identity of an unknown device', 'ReadIdentity', { device: 'nope' }, /unknown PROFINET device/],
+  const cases: [string, string, object, RegExp, RegExp][] = [
+    ['unknown device', 'ReadRecord', { ...READ, device: 'nope' }, /unknown PROFINET device "nope"/, /^unknown-device nope$/],
+    ['a Modbus device name is not a PROFINET one', 'ReadRecord', { ...READ, device: 'turbine-1' }, /unknown PROFINET device/, /^unknown-device turbine-1$/],
+    ['slot > 0xFFFF', 'ReadRecord', { ...READ, slot: 0x10000 }, /slot 65536 is outside 0\.\.65535/, /^invalid-request slot 65536/],
+    ['subslot > 0xFFFF', 'WriteRecord', { ...WRITE, subslot: 0x10000 }, /subslot 65536/, /^invalid-request subslot 65536/],
+    ['index > 0xFFFF', 'ReadRecord', { ...READ, index: 0x10000 }, /index 65536/, /^invalid-request index 65536/],
+    ['max_length 0', 'ReadRecord', { ...READ, maxLength: 0 }, /max_length 0 is outside 1\.\.65535/, /^invalid-request max_length 0/],
+    ['max_length > 65535', 'ReadRecord', { ...READ, maxLength: 65536 }, /max_length 65536/, /^invalid-request max_length/],
+    ['empty data', 'WriteRecord', { ...WRITE, data: Buffer.alloc(0) }, /data of 0 bytes/, /^invalid-request data of 0 bytes/],
+    ['data > 65535 bytes', 'WriteRecord', { ...WRITE, data: Buffer.alloc(65536) }, /data of 65536 bytes/, /^invalid-request data of 65536/],
+    ['identity of an unknown device', 'ReadIdentity', { device: 'nope' }, /unknown PROFINET device/, /^unknown-device nope$/],
   ];
-  for (const [what, method, req, details] of cases) {
+  for (const [what, method, req, details, reason] of cases) {
+    pn.pipeline.refusals.length = 0;
     const r = failed(await client.call(method, req));
     t.equal(r.codeName, 'INVALID_ARGUMENT', what);
     t.equal(r.metadata['verigate-outcome'], 'invalid-request', what);
     t.match(r.details, details, what);
+    t.equal(pn.pipeline.refusals.length, 1, `${what}: reported once to refused() (audited, counted)`);
+    t.match(pn.pipeline.refusals[0]?.reason, reason, what);
+    t.equal(pn.pipeline.refusals[0]?.session.peer.id, CALLER);
   }
-  t.equal(pn.pipeline.seen.length, 0, 'nothing was handed to the pipeline (so nothing sent or queued)');
+  t.equal(pn.pipeline.seen.length, 0, 'nothing was handed to handle() (so nothing sent or queued)');
 });
 
 const IM0: Im0 = {
