@@ -2,6 +2,7 @@
  * Admin commands over the gRPC API, each call made with the caller's OWN SVID (the gateway authorizes the
  * SPIFFE ID it verified, never a flag):
  *   verigate jit request --device D --table holding --start 0 --end 9 --access write --duration 5m --reason "…" [--rule ID]
+ *   verigate jit request --device rio-1 --table records --addresses 0x0100-0x0100 --access write …  (PROFINET record indices)
  *   verigate jit approve|deny|revoke GRANT_ID [--reason "…"]     verigate jit list
  *   verigate sessions list      verigate sessions kill (--session ID | --id SPIFFE_ID) [--reason "…"]
  *   verigate lock create --kind identity|role|device|grant --value V --reason R [--ttl 10m]
@@ -11,14 +12,34 @@
  * without one the command refuses to connect (exit 2).
  * Exit codes: 0 ok, 1 the call failed or was refused (also: the server is not the pinned gateway), 2 bad usage.
  */
-import type { Table } from '../../protocols/modbus/types.js';
+import type { GrantTable } from '../trust/grant-service.js';
 import {
-  tableToProto, type GrantMessage, type ListGrantsResponse, type ListLocksResponse, type ListSessionsResponse, type LockMessage,
+  grantTableToProto, type GrantMessage, type ListGrantsResponse, type ListLocksResponse, type ListSessionsResponse, type LockMessage,
   type ReloadPolicyResponse, type SessionMessage,
 } from '../frontdoor/grpc-proto.js';
 import { intArg, makeCommand, need, onlyArg, reasonOf, seconds, UsageError, type Sub } from './grpc-command.js';
 
-const TABLES: ReadonlySet<string> = new Set<Table>(['coils', 'discrete', 'holding', 'input']);
+const TABLES: ReadonlySet<string> = new Set<GrantTable>(['coils', 'discrete', 'holding', 'input', 'records']);
+
+/** A number as operators write addresses and record indices: decimal or 0x hex. */
+function addressNumber(text: string, what: string): number {
+  const t = text.trim();
+  if (!/^(0x[0-9a-f]+|[0-9]+)$/i.test(t)) throw new UsageError(`${what}: "${text}" is not a number (decimal or 0x hex)`);
+  return Number(t);
+}
+
+/** `--addresses LO-HI` (or one value), else `--start N --end N`; inclusive. */
+function addressRange(v: Parameters<Sub>[0]): { start: number; end: number } {
+  const given = v['addresses'];
+  if (typeof given === 'string') {
+    if (v['start'] !== undefined || v['end'] !== undefined) throw new UsageError('give --addresses or --start/--end, not both');
+    const m = /^\s*([^-\s]+)\s*(?:-\s*([^-\s]+)\s*)?$/.exec(given);
+    if (!m) throw new UsageError(`--addresses must look like 0x0100-0x0103 or 100, got "${given}"`);
+    const start = addressNumber(m[1] as string, '--addresses');
+    return { start, end: m[2] === undefined ? start : addressNumber(m[2], '--addresses') };
+  }
+  return { start: intArg(v, 'start'), end: intArg(v, 'end') };
+}
 
 function grantLine(g: GrantMessage): string {
   const expires = g.expiresAt ? ` expires=${g.expiresAt}` : '';
@@ -46,11 +67,11 @@ const JIT: Record<string, Sub> = {
   request: async (v, pos, c) => {
     if (pos.length) throw new UsageError('jit request takes no positional arguments');
     const table = need(v, 'table');
-    if (!TABLES.has(table)) throw new UsageError('--table must be coils, discrete, holding or input');
+    if (!TABLES.has(table)) throw new UsageError('--table must be coils, discrete, holding, input or records');
     const access = need(v, 'access');
     if (!['read', 'write', 'read-write'].includes(access)) throw new UsageError('--access must be read, write or read-write');
     const req = {
-      device: need(v, 'device'), table: tableToProto(table as Table), start: intArg(v, 'start'), end: intArg(v, 'end'), access,
+      device: need(v, 'device'), table: grantTableToProto(table as GrantTable), ...addressRange(v), access,
       durationS: seconds(need(v, 'duration'), 'duration'), reason: need(v, 'reason'), ruleId: typeof v['rule'] === 'string' ? v['rule'] : '',
     };
     return c.report(await c.call<GrantMessage>('RequestGrant', req), (g) => [`requested ${grantLine(g)}`]);
@@ -102,13 +123,14 @@ const RELOAD: Record<string, Sub> = {
 export const jitCommand = makeCommand({
   name: 'jit',
   usage: [
-    'usage: verigate jit request --device D --table coils|discrete|holding|input --start N --end N --access read|write|read-write',
+    'usage: verigate jit request --device D --table coils|discrete|holding|input|records (--start N --end N | --addresses LO-HI)',
+    '                            --access read|write|read-write',
     '                            --duration 5m --reason "…" [--rule RULE_ID]',
     '       verigate jit approve|deny|revoke GRANT_ID [--reason "…"]',
     '       verigate jit list',
   ].join('\n'),
   options: {
-    device: { type: 'string' }, table: { type: 'string' }, start: { type: 'string' }, end: { type: 'string' },
+    device: { type: 'string' }, table: { type: 'string' }, start: { type: 'string' }, end: { type: 'string' }, addresses: { type: 'string' },
     access: { type: 'string' }, duration: { type: 'string' }, rule: { type: 'string' },
   },
   subs: JIT,

@@ -112,6 +112,14 @@ t.test('in-process: jit list/revoke, lock create/list/remove, sessions kill, rel
 
   t.equal((await run(jitCommand, ['request', '--device', 'turbine-1'], 'eng')).code, 2, 'missing options');
   t.equal((await run(jitCommand, ['request', '--device', 'turbine-1', '--table', 'holding', '--start', '-1', '--end', '2', '--access', 'write', '--duration', '5m', '--reason', 'r'], 'eng')).code, 2, 'bad number');
+  // PROFINET record indices: --table records --addresses LO-HI reach the grant service as RECORDS start..end
+  // (this policy's JIT rule has no profinet entry, so the scope is refused by name: exit 1, nothing created)
+  const records = await run(jitCommand, ['request', '--device', 'turbine-1', '--table', 'records', '--addresses', '0x0100-0x0101', '--access', 'write', '--duration', '5m', '--reason', 'r'], 'eng');
+  t.equal(records.code, 1, records.out);
+  t.match(records.err + records.out, /scope records 256-257 \(write\) is not inside what rule/);
+  t.equal((await run(jitCommand, ['request', '--device', 'turbine-1', '--table', 'records', '--addresses', '0x0100', '--start', '1', '--end', '2', '--access', 'write', '--duration', '5m', '--reason', 'r'], 'eng')).code, 2, '--addresses and --start together');
+  t.equal((await run(jitCommand, ['request', '--device', 'turbine-1', '--table', 'records', '--addresses', 'abc-1', '--access', 'write', '--duration', '5m', '--reason', 'r'], 'eng')).code, 2, 'bad --addresses');
+  t.equal((await run(jitCommand, ['request', '--device', 'turbine-1', '--table', 'registers', '--start', '1', '--end', '2', '--access', 'write', '--duration', '5m', '--reason', 'r'], 'eng')).code, 2, 'unknown table');
   const noTarget = memoryIo({}, process.cwd());
   t.equal(await reloadCommand([], noTarget), 2, 'no server, no SVID');
   t.match(noTarget.stderr.join('\n'), /no gateway address/);
