@@ -297,3 +297,20 @@ t.test('bytes: written bounded events and summaries stay within the stated per-l
   t.ok(sBytes <= maxSummaryBytes(opts), `summary ${sBytes} ≤ ${maxSummaryBytes(opts)}`);
   t.ok(sBytes > maxSummaryBytes(opts) / 3, 'the bound is not absurdly loose for a full summary');
 });
+
+t.test('a deny record.decision (PROFINET) is a denial: bounded per identity, summarized, told to the flood guard; allows pass', async (t) => {
+  const told: string[] = [];
+  const { log, throttle } = setup({}, { onDenial: (id) => told.push(id) });
+  const record = (decision: 'allow' | 'deny', reason: string): AuditEventInput => ({
+    type: 'record.decision', identity: 'spiffe://td/prober', device: 'rio-1', access: 'read', api: 0, slot: 0, subslot: 1, index: 0x10,
+    length: 64, decision, ruleId: null, reason, outcome: decision === 'deny' ? 'denied' : 'ok', latencyMs: 0, policyVersion: 'v',
+  });
+  for (let i = 0; i < 9; i++) throttle.append(record('deny', 'index-not-allowed read api 0 slot 0 subslot 0x0001 index 0x0010'));
+  for (let i = 0; i < 3; i++) throttle.append(record('allow', 'allowed'));
+  t.equal(log.of('record.decision').filter((e) => e.decision === 'deny').length, OPTS.perKey, 'perKey written one by one');
+  t.equal(log.of('record.decision').filter((e) => e.decision === 'allow').length, 3, 'allowed records are never throttled');
+  t.equal(told.length, 9, 'every denial reaches the flood guard');
+  throttle.close();
+  const summary = log.of('audit.suppressed')[0];
+  t.match(summary?.counts, [{ class: 'denial', key: 'spiffe://td/prober', reason: 'index-not-allowed', count: 4 }]);
+});
