@@ -43,6 +43,11 @@ export function recordError(r: RecordPipelineResult): ServiceError {
   const [code, text] = OUTCOME_STATUS[outcome] ?? OUTCOME_STATUS['internal-error'];
   const meta: Record<string, string> = { [META_OUTCOME]: outcome, [META_REASON]: printable(r.reason) };
   if (r.ruleId) meta[META_RULE_ID] = printable(r.ruleId);
+  // Data of another length than the policy's record length is a malformed write for this record: judged,
+  // audited as denied and never sent, but answered as the bad argument it is.
+  if (outcome === 'denied' && r.reason.startsWith('length-not-allowed write')) {
+    return grpcError(status.INVALID_ARGUMENT, `the record takes another length: ${r.reason}${r.ruleId ? ` (rule ${r.ruleId})` : ''}`, meta);
+  }
   if (outcome === 'denied') return grpcError(code, `denied: ${r.reason}${r.ruleId ? ` (rule ${r.ruleId})` : ''}`, meta);
   if (outcome === 'pnio-error' && r.pnioStatus) {
     meta[META_PNIO_STATUS] = printable(r.pnioStatus);

@@ -172,6 +172,8 @@ t.test('JIT-gated write: refused without a grant, passes with an approved one, r
   t.equal(sim.readRecord({ api: 0, slot: 1, subslot: 1, index: 0x0100 })?.toString('hex'), '0032', 'the device holds 5.0 ms');
   const v = failed(t, await eng.call('WriteRecord', write(1, 1, 0x0100, '0fa0')), 'PERMISSION_DENIED', 'value out of the typed range');
   t.match(v.metadata['verigate-reason'], /value-not-allowed .*u16be=4000/);
+  const long = failed(t, await eng.call('WriteRecord', write(1, 1, 0x0100, '00320032')), 'INVALID_ARGUMENT', 'data longer than the policy\'s length');
+  t.match(long.metadata['verigate-reason'], /^length-not-allowed write .* length 4 \(exactly 2\)/);
   failed(t, await eng.call('WriteRecord', write(3, 1, 0x0100, '0003000300030003')), 'PERMISSION_DENIED', 'the grant does not reach another module');
   let n = sim.counters();
   t.equal(hasKey(n.writes, KEY), 1, 'exactly the one granted write reached the device');
