@@ -23,6 +23,7 @@ import { TrustRuntime } from './trust/trust-runtime.js';
 import { SessionRegistry } from './frontdoor/session-registry.js';
 import { DeviceRouter } from './frontdoor/device-router.js';
 import { RequestPipeline } from './frontdoor/request-pipeline.js';
+import type { Session } from './frontdoor/session.js';
 import { RecordPipeline } from './frontdoor/record-pipeline.js';
 import { MbapsListener } from './frontdoor/mbaps-listener.js';
 import { GrpcFrontDoor } from './frontdoor/grpc-front-door.js';
@@ -149,30 +150,21 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     const auditSink = bounded.throttle;
     stops.push(() => auditSink.close());
 
-    const pipeline = new RequestPipeline({
+    // Both pipelines (Modbus requests, PROFINET records) share the same policy, gates, audit and dispatch check.
+    const pipelineDeps = {
       policy: () => policy.engine,
       gate: trust,
       audit: auditSink,
       metrics,
       now,
       auditContinueOnFailure: config.audit.failurePolicy === 'continue',
-      // a lock created while requests wait in a device queue (e.g. on the device) stops them before the socket write
-      dispatchCheck: (s, device) => trust.locks.matching({ identity: s.peer.id, role: s.peer.role, device }) === null,
+      // a lock created while requests wait for their device (e.g. on the device) stops them before the send
+      dispatchCheck: (s: Session, device: string) => trust.locks.matching({ identity: s.peer.id, role: s.peer.role, device }) === null,
       logger,
-      onShadow: (e) => logger.info({ shadow: e }, 'shadow rule verdict'),
-    });
-    const recordPipeline = new RecordPipeline({
-      policy: () => policy.engine,
-      gate: trust,
-      audit: auditSink,
-      metrics,
-      now,
-      auditContinueOnFailure: config.audit.failurePolicy === 'continue',
-      // a lock created while a write waits for the device stops it before the datagram goes out
-      dispatchCheck: (s, device) => trust.locks.matching({ identity: s.peer.id, role: s.peer.role, device }) === null,
-      logger,
-      onShadow: (e) => logger.info({ shadow: e }, 'shadow rule verdict'),
-    });
+      onShadow: (e: object) => logger.info({ shadow: e }, 'shadow rule verdict'),
+    };
+    const pipeline = new RequestPipeline(pipelineDeps);
+    const recordPipeline = new RecordPipeline(pipelineDeps);
     // One pending-handshake budget for both TLS listeners: the fds and TLS state it bounds are the process's.
     const handshakeSlots = new HandshakeSlots({
       maxPending: config.listeners.maxPendingHandshakes,

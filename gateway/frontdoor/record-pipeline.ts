@@ -20,7 +20,7 @@ import type { RecordGate } from '../trust/runtime-gate.js';
 import type { ProfinetResult } from '../upstream/profinet-types.js';
 import type { ProfinetTarget } from './device-router.js';
 import { appendWriteAhead, errorText, guard, roundMs, silentLogger, stillAllowedFor, who, type PipelineLogger } from './pipeline-support.js';
-import type { Verdict } from './request-events.js';
+import type { Progress, Verdict } from './request-events.js';
 import type { Session } from './session.js';
 
 export type { RecordOutcome };
@@ -73,12 +73,6 @@ interface Ending {
   readonly pnioMeaning?: string;
   /** malformed-answer: the raw bytes (hex), for the audit event only. */
   readonly raw?: string;
-}
-
-interface Progress {
-  policyVersion: string;
-  verdict: Verdict | null;
-  decisionSeq: number | null;
 }
 
 export class RecordPipeline {

@@ -22,6 +22,14 @@ export interface Verdict {
   readonly shadow?: ShadowList;
 }
 
+/** How far one request got (either pipeline): what an internal failure must still record. */
+export interface Progress {
+  policyVersion: string;
+  verdict: Verdict | null;
+  /** seq of the write-ahead decision, once it is in the log. */
+  decisionSeq: number | null;
+}
+
 /** What an event needs to know about the request. */
 export interface RequestFacts {
   readonly session: Session;

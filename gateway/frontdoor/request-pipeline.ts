@@ -19,7 +19,7 @@ import type { GatewayMetrics } from '../observability/metrics.js';
 import type { PolicyVerdict, RuntimeGate } from '../trust/runtime-gate.js';
 import type { UpstreamRequest, UpstreamResult } from '../upstream/types.js';
 import type { DeviceConfig } from '../config/gateway-config.js';
-import { answerFor, decisionEvent, outcomeEvent, type RequestFacts, type Verdict } from './request-events.js';
+import { answerFor, decisionEvent, outcomeEvent, type Progress, type RequestFacts, type Verdict } from './request-events.js';
 import { appendWriteAhead, errorText, guard, silentLogger, stillAllowedFor, type PipelineLogger } from './pipeline-support.js';
 import type { Session } from './session.js';
 
@@ -70,14 +70,6 @@ export interface PipelineResult {
   readonly pdu: Buffer;
   readonly reason: string;
   readonly ruleId: string | null;
-}
-
-/** How far one request got: what an internal failure must still record. */
-interface Progress {
-  policyVersion: string;
-  verdict: Verdict | null;
-  /** seq of the write-ahead decision, once it is in the log. */
-  decisionSeq: number | null;
 }
 
 export class RequestPipeline {
