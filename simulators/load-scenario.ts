@@ -1,41 +1,24 @@
 /**
- * Loads a scenario YAML through the shared loader (schema errors as file:line:col), then checks what a schema
- * cannot: unit ids unique across aliases, initial values and FIFOs inside their tables, process models given
- * the registers their map needs. Every problem is reported at once, located in the file.
+ * Loads a scenario YAML through the simulators' loader (schema errors as file:line:col), then checks what a
+ * schema cannot: unit ids unique across aliases, initial values and FIFOs inside their tables, process models
+ * given the registers their map needs. Every problem is reported at once, located in the file.
  */
-import { configError, loadYamlDocument, type ConfigErrorDetail, type YamlPath } from '../gateway/config/load-yaml.js';
 import type { Table } from '../protocols/modbus/types.js';
 import { modelRequirements } from './dynamics/create-model.js';
 import { scenarioSchema, type Scenario } from './scenario.js';
-
-const MODULE = 'simulator';
+import { checkScenarioObject, loadScenarioYaml, type PathProblem, type YamlPath } from './scenario-yaml.js';
 
 export function loadScenarioFile(path: string): Scenario {
-  const doc = loadYamlDocument<Scenario>(path, scenarioSchema, { module: MODULE });
-  const problems = scenarioProblems(doc.value).map((p) => doc.problemAt(p.path, p.message));
-  if (problems.length > 0) throw configError('GW_ERR_CONFIG_INVALID', MODULE, `${path}: ${problems.length} error(s)`, problems);
-  return doc.value;
+  return loadScenarioYaml<Scenario>(path, scenarioSchema, scenarioProblems);
 }
 
 /** For scenarios built in code: the same semantic checks, located by path instead of line. */
 export function checkScenario(scenario: Scenario, sourceName = '(scenario object)'): Scenario {
-  const problems: ConfigErrorDetail[] = scenarioProblems(scenario).map((p) => ({
-    file: sourceName,
-    line: 0,
-    col: 0,
-    message: `${p.path.join('.')}: ${p.message}`,
-  }));
-  if (problems.length > 0) throw configError('GW_ERR_CONFIG_INVALID', MODULE, `${sourceName}: ${problems.length} error(s)`, problems);
-  return scenario;
+  return checkScenarioObject(scenario, sourceName, scenarioProblems);
 }
 
-interface Problem {
-  readonly path: YamlPath;
-  readonly message: string;
-}
-
-export function scenarioProblems(s: Scenario): Problem[] {
-  const problems: Problem[] = [];
+export function scenarioProblems(s: Scenario): PathProblem[] {
+  const problems: PathProblem[] = [];
   const owner = new Map<number, number>();
   s.units.forEach((u, i) => {
     const ids: [number, YamlPath][] = [[u.id, ['units', i, 'id']], ...(u.aliases ?? []).map((a, j): [number, YamlPath] => [a, ['units', i, 'aliases', j]])];

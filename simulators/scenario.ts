@@ -1,6 +1,6 @@
 /**
  * Scenario: what one simulated PLC (one TCP address, one or more unit ids) holds and how it behaves.
- * The shape is a JSON Schema (validated with ajv by gateway/config/load-yaml.ts, errors as file:line:col);
+ * The shape is a JSON Schema (validated with ajv by scenario-yaml.ts, errors as file:line:col);
  * semantic checks (addresses inside tables, unique unit ids) are in load-scenario.ts.
  */
 import type { Table } from '../protocols/modbus/types.js';

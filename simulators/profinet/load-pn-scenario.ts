@@ -1,14 +1,12 @@
 /**
- * Loads a PROFINET scenario YAML through the shared located loader (schema errors as file:line:col), then
- * checks what a schema cannot: slots, subslots and record indices unique, initial values as long as their
- * record, diagnosis entries on plugged submodules. Every problem is reported at once, located in the file.
+ * Loads a PROFINET scenario YAML through the simulators' loader (schema errors as file:line:col), then checks
+ * what a schema cannot: slots, subslots and record indices unique, initial values as long as their record,
+ * diagnosis entries on plugged submodules. Every problem is reported at once, located in the file.
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { configError, loadYamlDocument, type ConfigErrorDetail, type YamlPath } from '../../gateway/config/load-yaml.js';
+import { checkScenarioObject, loadScenarioYaml, type PathProblem, type YamlPath } from '../scenario-yaml.js';
 import { pnScenarioSchema, type PnScenario } from './pn-scenario.js';
-
-const MODULE = 'simulator';
 
 /** True when the file says `protocol: profinet` at its top level (the sim CLI picks the simulator with it). */
 export function isProfinetScenarioFile(path: string): boolean {
@@ -21,26 +19,16 @@ export function isProfinetScenarioFile(path: string): boolean {
 }
 
 export function loadPnScenarioFile(path: string): PnScenario {
-  const doc = loadYamlDocument<PnScenario>(path, pnScenarioSchema, { module: MODULE });
-  const problems = pnScenarioProblems(doc.value).map((p) => doc.problemAt(p.path, p.message));
-  if (problems.length > 0) throw configError('GW_ERR_CONFIG_INVALID', MODULE, `${path}: ${problems.length} error(s)`, problems);
-  return doc.value;
+  return loadScenarioYaml<PnScenario>(path, pnScenarioSchema, pnScenarioProblems);
 }
 
 /** For scenarios built in code: the same semantic checks, located by path. */
 export function checkPnScenario(s: PnScenario, sourceName = '(scenario object)'): PnScenario {
-  const problems: ConfigErrorDetail[] = pnScenarioProblems(s).map((p) => ({ file: sourceName, line: 0, col: 0, message: `${p.path.join('.')}: ${p.message}` }));
-  if (problems.length > 0) throw configError('GW_ERR_CONFIG_INVALID', MODULE, `${sourceName}: ${problems.length} error(s)`, problems);
-  return s;
+  return checkScenarioObject(s, sourceName, pnScenarioProblems);
 }
 
-interface Problem {
-  readonly path: YamlPath;
-  readonly message: string;
-}
-
-export function pnScenarioProblems(s: PnScenario): Problem[] {
-  const problems: Problem[] = [];
+export function pnScenarioProblems(s: PnScenario): PathProblem[] {
+  const problems: PathProblem[] = [];
   const plugged = new Set<string>(['0:1', `0:${s.dap.interface.subslot}`]);
   const dapSubs = new Map<number, YamlPath>([[1, ['dap', 'submoduleIdent']], [s.dap.interface.subslot, ['dap', 'interface', 'subslot']]]);
   s.dap.ports.forEach((p, i) => {

@@ -6,7 +6,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
-import { configErrorDetails } from '../../gateway/config/load-yaml.js';
 import {
   decodeDiagnosis,
   decodeIm0,
@@ -21,6 +20,7 @@ import {
 } from '../../protocols/profinet/index.js';
 import { DiagnosisBook } from '../../simulators/profinet/diagnosis-book.js';
 import { isProfinetScenarioFile, loadPnScenarioFile } from '../../simulators/profinet/load-pn-scenario.js';
+import { scenarioErrorDetails } from '../../simulators/scenario-yaml.js';
 import { LogbookRing, LogDetail } from '../../simulators/profinet/logbook-ring.js';
 import { RecordStore } from '../../simulators/profinet/record-store.js';
 
@@ -75,7 +75,7 @@ diagnosis:
   } catch (e) {
     err = e;
   }
-  const d = configErrorDetails(err).map((x) => `${x.line}:${x.col}: ${x.message}`);
+  const d = scenarioErrorDetails(err).map((x) => `${x.line}:${x.col}: ${x.message}`);
   t.match(d, [/^12:\d+: value has 1 bytes, the record is 2 bytes long/, /^13:\d+: record index 0x100 appears twice/, /^14:\d+: slot 1 is already used/, /^18:\d+: no submodule plugged at slot 7 subslot 1/]);
   t.match(String(err), new RegExp(`${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:12:\\d+:`));
 

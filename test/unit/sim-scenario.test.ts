@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
-import { configErrorDetails } from '../../gateway/config/load-yaml.js';
 import { checkScenario, loadScenarioFile } from '../../simulators/load-scenario.js';
+import { scenarioErrorDetails } from '../../simulators/scenario-yaml.js';
 import { PlcMemory } from '../../simulators/plc-memory.js';
 import { TURBINE } from '../../simulators/dynamics/turbine.js';
 
@@ -51,11 +51,11 @@ t.test('schema errors are reported with file:line:col, all at once', async (t) =
     ['name: x', 'units:', '  - id: 300', '    tables: { coils: 1, discrete: 1, holding: 1, input: 1 }', '    colour: red', ''].join('\n'),
   );
   const err = t.throws(() => loadScenarioFile(p)) as Error & { code?: string };
-  t.equal(err.code, 'GW_ERR_CONFIG_INVALID');
+  t.equal(err.code, 'SIM_ERR_SCENARIO_INVALID');
   t.match(err.message, `${p}:3:9: `, 'id points at line 3');
   t.match(err.message, `${p}:5:5: `, 'unknown property at line 5');
   t.match(err.message, /unknown property 'colour'/);
-  t.equal(configErrorDetails(err).length, 2);
+  t.equal(scenarioErrorDetails(err).length, 2);
 });
 
 t.test('semantic errors: duplicate unit ids, init outside a table, model needs registers', async (t) => {
@@ -76,7 +76,7 @@ t.test('semantic errors: duplicate unit ids, init outside a table, model needs r
     ].join('\n'),
   );
   const err = t.throws(() => loadScenarioFile(p)) as Error;
-  const details = configErrorDetails(err);
+  const details = scenarioErrorDetails(err);
   t.equal(details.length, 3, details.map((d) => d.message).join('; '));
   t.match(err.message, `${p}:6:`, 'init range line');
   t.match(err.message, /holding 8\.\.10 is outside the table/);
@@ -92,7 +92,7 @@ t.test('wrong process params and unreadable files', async (t) => {
   );
   t.throws(() => loadScenarioFile(p), /unknown property 'maxRpm'/);
   const err = t.throws(() => loadScenarioFile(join(dir, 'missing.yaml'))) as Error & { code?: string };
-  t.equal(err.code, 'GW_ERR_CONFIG_UNREADABLE');
+  t.equal(err.code, 'SIM_ERR_SCENARIO_UNREADABLE');
 });
 
 t.test('scenario objects built in code get the semantic checks', async (t) => {
