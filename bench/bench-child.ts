@@ -1,6 +1,7 @@
 /**
- * Parent side of the bench child protocol (see child-main.ts): spawn `node --import tsx <script>`, wait for
- * its ready line, send commands, stop it. Children run servers (simulator, TLS pipe, gateway) in their own
+ * Parent side of the bench child protocol (see child-main.mjs): spawn `node --import tsx <script>` for a
+ * TypeScript child or plain `node <script>` for a JavaScript one (the gateway from dist/), wait for its
+ * ready line, send commands, stop it. Children run servers (simulator, TLS pipe, gateway) in their own
  * process so that the load generator's event loop and memory never mix with the thing measured.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,7 +16,8 @@ export interface BenchChild {
 
 export async function spawnBenchChild(script: string, args: string[], logFile: string, nodeFlags: string[] = []): Promise<BenchChild> {
   const log = openSync(logFile, 'a');
-  const child: ChildProcess = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', script, ...args], {
+  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child: ChildProcess = spawn(process.execPath, [...nodeFlags, ...loader, script, ...args], {
     stdio: ['pipe', 'pipe', log],
   });
   closeSync(log);

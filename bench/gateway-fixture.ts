@@ -2,7 +2,7 @@
  * The bench gateway: gateway.yaml + policy.yaml, like the lab's: dev identity on the bench CA, the
  * simulator as turbine-1 on unit 1 (unit 255 upstream), a policy allowing the historian's reads, audit with
  * fsync `interval` and values included. Metrics/gRPC listeners are off: the bench measures the Modbus path.
- * It runs in a child process (gateway-child.ts) so its CPU and memory are its own.
+ * It runs in a child process (gateway-child.mjs, from dist/) so its CPU and memory are its own.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -64,7 +64,7 @@ logging: { level: warn }
   return file;
 }
 
-const CHILD = fileURLToPath(new URL('./gateway-child.ts', import.meta.url));
+const CHILD = fileURLToPath(new URL('./gateway-child.mjs', import.meta.url));
 
 /** Writes the files into a fresh `dir` and starts the gateway child on them (port in `info.port`). */
 export async function spawnGateway(o: GatewayFilesOptions, nodeFlags: string[] = []): Promise<BenchChild> {

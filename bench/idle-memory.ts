@@ -23,7 +23,7 @@ export interface MemoryResult {
 }
 
 async function emptyTsxRss(dir: string): Promise<number> {
-  const child = await spawnBenchChild(fileURLToPath(new URL('./null-child.ts', import.meta.url)), [], join(dir, 'null.log'), ['--expose-gc']);
+  const child = await spawnBenchChild(fileURLToPath(new URL('./null-child.mjs', import.meta.url)), [], join(dir, 'null.log'), ['--expose-gc']);
   try {
     return ((await child.command('rss')) as { rss: number }).rss;
   } finally {

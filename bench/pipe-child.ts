@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { serveChild } from './child-main.js';
+import { serveChild } from './child-main.mjs';
 
 const [certFile, keyFile, caFile, simPort] = process.argv.slice(2) as [string, string, string, string];
 

@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { spawnBenchChild, type BenchChild } from './bench-child.js';
 import { createBenchPki, type BenchPki } from './bench-pki.js';
 import { measurePath, type DataPathOptions, type PathResult } from './data-path.js';
+import { ensureDist } from './dist-build.js';
 import { spawnGateway } from './gateway-fixture.js';
 import { measureHandshakes, type HandshakeResult } from './handshake-rate.js';
 import { startHaproxy } from './haproxy.js';
@@ -107,6 +108,10 @@ async function main(): Promise<void> {
     log('policy evaluation');
     rows.push(...policyRows(runPolicyEval(1, S.policySamples), runPolicyEval(10_000, S.policySamples)));
   }
+  if ([1, 2, 3, 4, 6, 7, 8].some(wants)) {
+    const note = ensureDist(log, args.includes('--no-build'));
+    if (note) process.stdout.write(`${note}\n\n`);
+  }
   const dir = mkdtempSync(join(tmpdir(), 'verigate-bench-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   let sim: BenchChild | null = null;
@@ -148,8 +153,13 @@ function finish(rows: Row[], t0: number, header: string): void {
 // when their stdin closes).
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
 
-main().catch(async (err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-  process.exit(1);
-});
+if (args.includes('--profile')) {
+  // `npm run bench -- --profile [...]` is `npm run bench:profile [...]` (bench/profile.ts reads the same argv)
+  await import('./profile.js');
+} else {
+  main().catch(async (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+    process.exit(1);
+  });
+}

@@ -1,7 +1,7 @@
 /** Bench child: the turbine simulator with no scan delay, room for many connections and pipelining. */
 import { fileURLToPath } from 'node:url';
 import { startSimulator } from '../simulators/simulator.js';
-import { serveChild } from './child-main.js';
+import { serveChild } from './child-main.mjs';
 
 await serveChild(async () => {
   const sim = await startSimulator({

@@ -1,30 +1,27 @@
 /**
- * Child side of the bench child protocol: start something, print one JSON line `{"ready":true,...}` on
+ * Child side of the bench child protocol (plain JavaScript, so children that run without tsx — the gateway
+ * from dist/, the empty node child — use it too; types in child-main.d.mts): start something, print one JSON line `{"ready":true,...}` on
  * stdout, then answer JSON command lines on stdin (`{"cmd":"rss"}`, `{"cmd":"stop"}`, or any command the
  * child adds). Ends by itself when stdin closes (the bench died) or after a hard deadline.
  */
 import { createInterface } from 'node:readline';
 
-export interface ChildHandle {
-  readonly info: Record<string, unknown>;
-  readonly commands?: Record<string, () => Record<string, unknown> | Promise<Record<string, unknown>>>;
-  stop(): Promise<void>;
-}
-
 const HARD_DEADLINE_MS = 10 * 60_000;
 
-function reply(o: Record<string, unknown>): void {
+/** @param {Record<string, unknown>} o */
+function reply(o) {
   process.stdout.write(`${JSON.stringify(o)}\n`);
 }
 
 /** Memory as the child sees it; `gc` runs first when node was started with --expose-gc. */
-function memory(): Record<string, unknown> {
-  (globalThis as { gc?: () => void }).gc?.();
+function memory() {
+  globalThis.gc?.();
   return { rss: process.memoryUsage().rss, maxRss: process.resourceUsage().maxRSS * 1024 };
 }
 
-export async function serveChild(start: () => Promise<ChildHandle>): Promise<void> {
-  let handle: ChildHandle;
+/** @param {() => Promise<import('./child-main.d.mts').ChildHandle>} start */
+export async function serveChild(start) {
+  let handle;
   try {
     handle = await start();
   } catch (err) {
@@ -32,7 +29,7 @@ export async function serveChild(start: () => Promise<ChildHandle>): Promise<voi
     process.exit(1);
   }
   let stopping = false;
-  const stop = async (): Promise<void> => {
+  const stop = async () => {
     if (stopping) return;
     stopping = true;
     await handle.stop().catch(() => undefined);
@@ -42,7 +39,7 @@ export async function serveChild(start: () => Promise<ChildHandle>): Promise<voi
   const lines = createInterface({ input: process.stdin });
   lines.on('line', (line) => {
     void (async () => {
-      const cmd = (JSON.parse(line) as { cmd: string }).cmd;
+      const cmd = JSON.parse(line).cmd;
       if (cmd === 'stop') return stop();
       if (cmd === 'rss') return reply(memory());
       const fn = handle.commands?.[cmd];

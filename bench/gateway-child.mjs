@@ -1,0 +1,33 @@
+/**
+ * Bench child: the full gateway from a gateway.yaml, alone in its process so its RSS is its own, run from the
+ * compiled dist/ as users run it (`node dist/...`, no tsx; see dist-build.ts for how the bench keeps dist/
+ * fresh). Commands: `rss` (see child-main.mjs), `sessions` (live Modbus/TCP Security sessions), `rotations`
+ * (SVID updates seen since start), `clock`
+ * (profiler clock). Args: <gateway.yaml>. Ready info: the Modbus/TCP Security port, and the
+ * gRPC port when the config enables that listener.
+ */
+import { serveChild } from './child-main.mjs';
+
+const dist = new URL('../dist/', import.meta.url);
+const { default: pino } = await import('pino');
+const { loadGatewayConfig } = await import(new URL('gateway/config/gateway-config.js', dist).href);
+const { startGateway } = await import(new URL('gateway/main.js', dist).href);
+
+const [configFile] = process.argv.slice(2);
+
+await serveChild(async () => {
+  const logger = pino({ level: 'warn', name: 'verigate-bench' }, pino.destination(2));
+  const gw = await startGateway(loadGatewayConfig(configFile), { logger });
+  let rotations = 0;
+  gw.identity.onUpdate(() => rotations++);
+  return {
+    info: { port: gw.endpoints.mbaps.port, grpcPort: gw.endpoints.grpc?.port ?? null, spiffeId: gw.identity.spiffeId() },
+    commands: {
+      sessions: () => ({ sessions: gw.sessions.size }),
+      // µs on the monotonic clock V8's CPU profiler stamps samples with (bench/profile.ts cuts its window by it)
+      clock: () => ({ us: Number(process.hrtime.bigint() / 1000n) }),
+      rotations: () => ({ rotations, notAfter: gw.identity.source.getX509Svid().notAfter.toISOString() }),
+    },
+    stop: () => gw.stop(),
+  };
+});
