@@ -12,7 +12,7 @@ import { DevIssuer } from './identity/dev-issuer.js';
 import { X509Source } from './identity/x509-source.js';
 import { peerIdentityFromSocket, serverTlsOptions } from './identity/tls-options.js';
 import { handshakeFailureReason } from './identity/tls-failure-reason.js';
-import type { PeerCheck } from './frontdoor/mbaps-listener.js';
+import type { PeerCheck } from './identity/peer-check.js';
 
 export interface GatewayIdentity {
   readonly source: X509Source;
