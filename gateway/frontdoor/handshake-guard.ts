@@ -20,24 +20,13 @@
 import type { X509Certificate } from 'node:crypto';
 import type net from 'node:net';
 import type tls from 'node:tls';
+import { systemTimers, unrefTimer, type Timers } from '../timers.js';
 import type { HandshakeSlots } from './handshake-slots.js';
 
 export type GuardRefusalCode = 'handshake-timeout' | 'handshake-capacity' | 'gateway-identity-unavailable';
 
-/** Timer seam: tests drive deadlines without sleeping. */
-export interface HandshakeTimers {
-  set(fn: () => void, ms: number): unknown;
-  clear(handle: unknown): void;
-}
-
-export const systemTimers: HandshakeTimers = {
-  set: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  clear: (h) => clearTimeout(h as NodeJS.Timeout),
-};
+/** The part of the gateway's time seam (gateway/timers.ts) the deadlines use; tests drive it without sleeping. */
+export type HandshakeTimers = Pick<Timers, 'setTimeout' | 'clearTimeout'>;
 
 /** Where a connection came from, captured at TCP accept. */
 export interface PeerAddress {
@@ -141,10 +130,11 @@ export class HandshakeGuard {
     }
     entry.holding = true;
     this.opts.pendingChanged?.(1);
-    entry.timer = this.timers.set(() => {
+    const deadline = this.timers.setTimeout(() => {
       entry.timer = null;
       this.refuse(entry, raw, 'handshake-timeout', `no completed TLS handshake within ${this.opts.timeoutMs} ms`);
     }, this.opts.timeoutMs);
+    entry.timer = unrefTimer(deadline); // the socket, not its deadline, keeps the process alive
     raw.once('close', () => this.release(entry));
   }
 
@@ -171,7 +161,7 @@ export class HandshakeGuard {
 
   private release(entry: Entry): void {
     if (entry.timer !== null) {
-      this.timers.clear(entry.timer);
+      this.timers.clearTimeout(entry.timer);
       entry.timer = null;
     }
     if (!entry.holding) return;

@@ -10,6 +10,7 @@ import type { X509Certificate } from 'node:crypto';
 import type tls from 'node:tls';
 import type { AuditSink } from '../audit/audit-events.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
+import { MAX_TIMER_MS, systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 import type { RuntimeGate, SessionPeer } from '../trust/runtime-gate.js';
 import { HandshakeGuard, type HandshakeTimers } from './handshake-guard.js';
 import type { HandshakeSlots } from './handshake-slots.js';
@@ -27,6 +28,11 @@ export interface GatekeeperDeps {
   readonly audit: AuditSink;
   readonly metrics: GatewayMetrics;
   readonly now: () => number;
+  /**
+   * Arms the SVID-expiry end of each session (its clock must be wall-clock epoch ms, as NotAfter is) and, unless
+   * `handshake.timers` is given, the handshake deadlines. Default systemTimers (gateway/timers.ts).
+   */
+  readonly timers?: Timers;
   readonly logger?: { warn(o: object, m?: string): void } | undefined;
   readonly handshake: HandshakeBounds;
 }
@@ -55,11 +61,14 @@ export type ExtraCheck = (socket: tls.TLSSocket, peer: SessionPeer) => { reason:
 
 export class SessionGatekeeper {
   private readonly guard: HandshakeGuard;
+  private readonly timers: Timers;
 
   constructor(private readonly transport: SessionTransport, private readonly deps: GatekeeperDeps) {
     const pending = deps.metrics.pendingHandshakes;
+    this.timers = deps.timers ?? systemTimers;
     this.guard = new HandshakeGuard({
       ...deps.handshake,
+      timers: deps.handshake.timers ?? this.timers,
       refused: (r) => this.rejected({ peer: r.peer.remote, code: r.code, detail: r.detail, leaf: r.leaf }),
       pendingChanged: (delta) => pending.inc({ transport }, delta),
     });
@@ -108,8 +117,8 @@ export class SessionGatekeeper {
       peer: session.remote, transport: this.transport, svidNotAfter: peer.notAfter.toISOString(),
     });
     // A session never outlives the peer's SVID (ghostunnel's gap, REFERENCES §6). Certificate validity is
-    // wall-clock time, as OpenSSL judged it at the handshake, hence Date.now() and not the injectable clock.
-    const expiry = endAt(peer.notAfter.getTime(), () => session.end('svid-expired'));
+    // wall-clock time, as OpenSSL judged it at the handshake: the timers' epoch clock, not the request clock.
+    const expiry = endAt(this.timers, peer.notAfter.getTime(), () => session.end('svid-expired'));
     socket.once('close', () => {
       expiry.cancel();
       session.end(session.endReason ?? 'peer-closed');
@@ -151,16 +160,13 @@ function tlsErrorDetail(err: Error, socket: tls.TLSSocket): string {
   return err.message;
 }
 
-/** Node timers overflow above 2^31−1 ms (they fire at once): long lives are waited for in steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-function endAt(at: number, fn: () => void): { cancel(): void } {
-  let timer: NodeJS.Timeout;
+/** Runs `fn` at epoch ms `at`; Node timers overflow above 2^31−1 ms, so long lives are waited for in steps. */
+function endAt(timers: Timers, at: number, fn: () => void): { cancel(): void } {
+  let timer: TimerHandle;
   const arm = (): void => {
-    const left = at - Date.now();
-    timer = setTimeout(left > MAX_TIMER_MS ? arm : fn, Math.min(MAX_TIMER_MS, Math.max(0, left)));
-    timer.unref();
+    const left = at - timers.now();
+    timer = unrefTimer(timers.setTimeout(left > MAX_TIMER_MS ? arm : fn, Math.min(MAX_TIMER_MS, Math.max(0, left))));
   };
   arm();
-  return { cancel: () => clearTimeout(timer) };
+  return { cancel: () => timers.clearTimeout(timer) };
 }

@@ -32,10 +32,9 @@ export class Session implements GateSession {
   requests = 0;
   denied = 0;
   writes = 0;
-  /** Set by the trust runtime when the identity's score breaches with `onBreach: read-only`. */
-  readOnly = false;
   readonly deviceUse = new Map<string, number>();
   private ended: string | null = null;
+  private restricted = false;
   private readonly aborter = new AbortController();
   private readonly onEnd: (reason: string) => void;
 
@@ -64,6 +63,16 @@ export class Session implements GateSession {
 
   get isOpen(): boolean {
     return this.ended === null;
+  }
+
+  /** Writes are refused (the trust runtime's read-only downgrade) unless a rule is essential. */
+  get readOnly(): boolean {
+    return this.restricted;
+  }
+
+  /** The trust runtime's verdict on this identity: read-only while its score breaches with `onBreach: read-only`. */
+  setReadOnly(readOnly: boolean): void {
+    this.restricted = readOnly;
   }
 
   noteRequest(device: string | null, isWrite: boolean, denied: boolean, now: number): void {

@@ -6,7 +6,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { GatewayError } from '../errors.js';
-import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { LinearBackoff, WATCH_BACKOFF, type Backoff, type BackoffOptions } from '../backoff.js';
+import { systemTimers, type Timers } from '../timers.js';
 import type { BundleSet } from './bundle-set.js';
 import { parseEndpointAddress, type EndpointAddress } from './endpoint-address.js';
 import { silentLogger, type IdentityLogger } from './identity-logger.js';
@@ -31,6 +32,10 @@ export interface WorkloadApiClientOptions {
   logger?: IdentityLogger;
   /** Watch retry backoff; default 1 s steps capped at 30 s (go-spiffe). */
   backoff?: BackoffOptions;
+  /** Each watch's retry strategy; default a LinearBackoff over `backoff` (tests count retries through it). */
+  newBackoff?: () => Backoff;
+  /** Retry timers (gateway/timers.ts); default systemTimers. */
+  timers?: Timers;
 }
 
 export class WorkloadApiClient {
@@ -38,13 +43,17 @@ export class WorkloadApiClient {
   private readonly stub: WorkloadApiStub;
   private readonly logger: IdentityLogger;
   private readonly backoff: BackoffOptions;
+  private readonly newBackoff: () => Backoff;
+  private readonly timers: Timers;
   private readonly stops = new Set<() => void>();
   private closed = false;
 
   private constructor(address: EndpointAddress, opts: WorkloadApiClientOptions) {
     this.address = address;
     this.logger = opts.logger ?? silentLogger;
-    this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
+    this.backoff = opts.backoff ?? WATCH_BACKOFF;
+    this.newBackoff = opts.newBackoff ?? (() => new LinearBackoff(this.backoff));
+    this.timers = opts.timers ?? systemTimers;
     const { Client } = workloadApi();
     // The channel's own reconnect backoff (grpc-js default up to 120 s) must not outlast ours, or a
     // restarted agent would be noticed minutes late.
@@ -74,7 +83,8 @@ export class WorkloadApiClient {
           open: () => this.stub.FetchX509SVID({}, securityMetadata()),
           parse: parseX509SvidResponse,
           key: x509SnapshotKey,
-          backoff: this.backoff,
+          backoff: this.newBackoff(),
+          timers: this.timers,
           logger: this.logger,
         },
         w,
@@ -92,7 +102,8 @@ export class WorkloadApiClient {
           open: () => this.stub.FetchX509Bundles({}, securityMetadata()),
           parse: parseX509BundlesResponse,
           key: bundlesSnapshotKey,
-          backoff: this.backoff,
+          backoff: this.newBackoff(),
+          timers: this.timers,
           logger: this.logger,
         },
         w,

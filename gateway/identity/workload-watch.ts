@@ -7,7 +7,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { GatewayError } from '../errors.js';
-import { LinearBackoff, type BackoffOptions } from './backoff.js';
+import type { Backoff } from '../backoff.js';
+import type { Timers } from '../timers.js';
 import type { IdentityLogger } from './identity-logger.js';
 
 export interface Watcher<T> {
@@ -23,7 +24,10 @@ export interface WatchSpec<R, T> {
   parse(msg: R): T;
   /** Identity of a message's content; a repeat of the previous message on the same stream is dropped. */
   key(msg: R): string;
-  backoff: BackoffOptions;
+  /** This watch's own retry strategy (linear, go-spiffe); reset after each good message. */
+  backoff: Backoff;
+  /** Arms the retry timer (gateway/timers.ts). */
+  timers: Timers;
   logger: IdentityLogger;
 }
 
@@ -35,11 +39,11 @@ function codeName(code: number): string {
 
 /** Starts the watch; the returned function stops it (idempotent). */
 export function startWatch<R, T>(spec: WatchSpec<R, T>, w: Watcher<T>): () => void {
-  const backoff = new LinearBackoff(spec.backoff);
+  const { backoff, timers } = spec;
   const log = spec.logger;
   let stopped = false;
   let call: grpc.ClientReadableStream<R> | undefined;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: unknown;
 
   const deliver = (fn: () => void): void => {
     try {
@@ -64,7 +68,7 @@ export function startWatch<R, T>(spec: WatchSpec<R, T>, w: Watcher<T>): () => vo
     if (err.code === grpc.status.PERMISSION_DENIED) log.info(fields, 'identity: no SVID for this workload yet (no matching registration entry); retrying');
     else log.warn(fields, 'identity: Workload API watch failed; retrying');
     deliver(() => w.onError(err));
-    if (!stopped) timer = setTimeout(open, delay);
+    if (!stopped) timer = timers.setTimeout(open, delay);
   };
 
   const open = (): void => {
@@ -116,7 +120,7 @@ export function startWatch<R, T>(spec: WatchSpec<R, T>, w: Watcher<T>): () => vo
   return () => {
     if (stopped) return;
     stopped = true;
-    if (timer) clearTimeout(timer);
+    timers.clearTimeout(timer);
     call?.cancel();
   };
 }

@@ -7,7 +7,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { GatewayError, isGatewayError } from '../errors.js';
-import type { BackoffOptions } from './backoff.js';
+import type { BackoffOptions } from '../backoff.js';
+import { MAX_TIMER_MS, systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 import { BundleSet } from './bundle-set.js';
 import { silentLogger, type IdentityLogger } from './identity-logger.js';
 import { WorkloadApiClient } from './workload-api-client.js';
@@ -22,8 +23,8 @@ export interface X509SourceOptions {
   /** How long create() waits for the first SVID (default 30000 ms). */
   timeoutMs?: number;
   logger?: IdentityLogger;
-  /** Epoch milliseconds; injectable for tests. */
-  clock?: () => number;
+  /** Clock (epoch ms, compared with NotAfter) and timers: first-SVID timeout, expiry watch, watch retries. Default systemTimers. */
+  timers?: Timers;
   /** A client to use; the source then does not close it. */
   client?: WorkloadApiClient;
   backoff?: BackoffOptions;
@@ -34,14 +35,12 @@ export interface X509SourceEvents {
   state: [state: X509SourceState];
 }
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 export class X509Source extends EventEmitter<X509SourceEvents> {
   private ctx: X509Context | undefined;
   private agentUp = false;
   private lastError: Error | undefined;
   private current: X509SourceState = 'failed-closed';
-  private expiryTimer: NodeJS.Timeout | undefined;
+  private expiryTimer: TimerHandle | undefined;
   private readonly stop: () => void;
   private closed = false;
   private firstWaiter: ((err?: Error) => void) | undefined;
@@ -49,7 +48,7 @@ export class X509Source extends EventEmitter<X509SourceEvents> {
   private constructor(
     private readonly client: WorkloadApiClient,
     private readonly ownsClient: boolean,
-    private readonly clock: () => number,
+    private readonly timers: Timers,
     private readonly logger: IdentityLogger,
   ) {
     super();
@@ -62,10 +61,11 @@ export class X509Source extends EventEmitter<X509SourceEvents> {
   /** Resolves once the first SVID arrived; rejects with GW_ERR_IDENTITY_UNAVAILABLE otherwise. */
   static async create(opts: X509SourceOptions = {}): Promise<X509Source> {
     const logger = opts.logger ?? silentLogger;
+    const timers = opts.timers ?? systemTimers;
     const client =
       opts.client ??
-      WorkloadApiClient.create({ logger, ...(opts.address !== undefined ? { address: opts.address } : {}), ...(opts.backoff ? { backoff: opts.backoff } : {}) });
-    const src = new X509Source(client, opts.client === undefined, opts.clock ?? Date.now, logger);
+      WorkloadApiClient.create({ logger, timers, ...(opts.address !== undefined ? { address: opts.address } : {}), ...(opts.backoff ? { backoff: opts.backoff } : {}) });
+    const src = new X509Source(client, opts.client === undefined, timers, logger);
     await src.waitForFirst(opts.timeoutMs ?? 30_000);
     return src;
   }
@@ -103,7 +103,7 @@ export class X509Source extends EventEmitter<X509SourceEvents> {
   /** Seconds until the default SVID's NotAfter (≤ 0 once expired). */
   secondsUntilExpiry(): number {
     const svid = this.ctx?.svids[0];
-    return svid === undefined ? 0 : Math.floor((svid.notAfter.getTime() - this.clock()) / 1000);
+    return svid === undefined ? 0 : Math.floor((svid.notAfter.getTime() - this.timers.now()) / 1000);
   }
 
   /** The most recent Workload API error, if any, for diagnostics. */
@@ -115,16 +115,16 @@ export class X509Source extends EventEmitter<X509SourceEvents> {
     if (this.closed) return;
     this.closed = true;
     this.stop();
-    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.timers.clearTimeout(this.expiryTimer);
     if (this.ownsClient) this.client.close();
     this.firstWaiter?.(new Error('X509Source closed'));
   }
 
   private waitForFirst(timeoutMs: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => done(new Error(`no SVID within ${timeoutMs} ms`)), timeoutMs);
+      const timer = this.timers.setTimeout(() => done(new Error(`no SVID within ${timeoutMs} ms`)), timeoutMs);
       const done = (err?: Error): void => {
-        clearTimeout(timer);
+        this.timers.clearTimeout(timer);
         this.firstWaiter = undefined;
         if (!err) return resolve();
         const last = this.lastError ? `; last error: ${this.lastError.message}` : '; no error from the agent (is a registration entry matching this workload?)';
@@ -159,7 +159,7 @@ export class X509Source extends EventEmitter<X509SourceEvents> {
 
   private computeState(): X509SourceState {
     const svid = this.ctx?.svids[0];
-    if (svid === undefined || this.clock() >= svid.notAfter.getTime()) return 'failed-closed';
+    if (svid === undefined || this.timers.now() >= svid.notAfter.getTime()) return 'failed-closed';
     return this.agentUp ? 'ok' : 'stale';
   }
 
@@ -181,15 +181,16 @@ export class X509Source extends EventEmitter<X509SourceEvents> {
   }
 
   private scheduleExpiry(): void {
-    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.timers.clearTimeout(this.expiryTimer);
     const svid = this.ctx?.svids[0];
     if (svid === undefined || this.closed) return;
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, svid.notAfter.getTime() - this.clock() + 1));
-    this.expiryTimer = setTimeout(() => {
-      this.refreshState();
-      if (this.computeState() !== 'failed-closed') this.scheduleExpiry();
-    }, delay);
-    this.expiryTimer.unref();
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, svid.notAfter.getTime() - this.timers.now() + 1));
+    this.expiryTimer = unrefTimer(
+      this.timers.setTimeout(() => {
+        this.refreshState();
+        if (this.computeState() !== 'failed-closed') this.scheduleExpiry();
+      }, delay),
+    );
   }
 }
 

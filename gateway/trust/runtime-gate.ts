@@ -33,7 +33,9 @@ export interface SessionPeer {
 export interface GateSession {
   readonly id: string;
   readonly peer: SessionPeer;
-  readOnly: boolean;
+  /** Writes refused by the read-only downgrade; changed only through setReadOnly. */
+  readonly readOnly: boolean;
+  setReadOnly(readOnly: boolean): void;
   end(reason: string): void;
 }
 

@@ -15,6 +15,7 @@ import { IdentityTrust, type TrustConfig, type TrustState } from './identity-tru
 import { LockService, type Lock } from './lock-service.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { GateResult, GateSession, GrantNeed, PolicyVerdict, RecordGate, RuntimeGate, SessionPeer, SessionView } from './runtime-gate.js';
+import { systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 import { resolveWeights } from './trust-score.js';
 
 export interface TrustRuntimeOptions {
@@ -22,6 +23,9 @@ export interface TrustRuntimeOptions {
   readonly policy: () => CompiledPolicy;
   readonly sessions: SessionView;
   readonly audit: AuditSink;
+  /** Housekeeping tick and, unless `now` is given, the clock (epoch ms). Default systemTimers (gateway/timers.ts). */
+  readonly timers?: Timers;
+  /** The clock of grants, locks and housekeeping; default `timers.now`. */
   readonly now?: () => number;
   readonly logger?: { warn(o: object, m?: string): void; error(o: object, m?: string): void; info(o: object, m?: string): void };
   /** What to do when the lock store exists but cannot be read: refuse everything (default) or run without locks. */
@@ -47,11 +51,14 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
    */
   private readonly notes = new WeakMap<ClassifiedRequest | RecordRequest, { readonly sanctioned: GrantNeed | 'whole' } | 'trust-read-only'>();
   private readonly now: () => number;
-  private timer: NodeJS.Timeout | null = null;
+  private readonly timers: Timers;
+  private timer: TimerHandle | null = null;
   private lastRevalidation: number;
 
   private constructor(private readonly opts: TrustRuntimeOptions) {
-    this.now = opts.now ?? Date.now;
+    const timers = opts.timers ?? systemTimers;
+    this.timers = timers;
+    this.now = opts.now ?? (() => timers.now());
     mkdirSync(opts.dir, { recursive: true });
     this.grants = new GrantService(opts.dir, opts.policy, opts.audit, this.now);
     this.locks = new LockService(opts.dir, opts.audit, this.now);
@@ -72,15 +79,15 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
     }
     const tick = opts.tickMs ?? 1000;
     if (tick > 0) {
-      rt.timer = setInterval(() => {
+      const housekeeping = (): void => {
         // housekeeping must never take the process down (e.g. a grant store that cannot be written)
         try {
           rt.tick();
         } catch (err) {
           opts.logger?.error({ err: (err as Error).message }, 'trust: housekeeping failed');
         }
-      }, tick);
-      rt.timer.unref();
+      };
+      rt.timer = unrefTimer(rt.timers.setInterval(housekeeping, tick));
     }
     return rt;
   }
@@ -204,7 +211,7 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
   }
 
   close(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer !== null) this.timers.clearTimeout(this.timer);
     this.timer = null;
   }
 
@@ -239,7 +246,7 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
     if (keepsEssential && changed === 'read-only') reasons.push('essential-rules: terminate→read-only');
     this.opts.audit.append({ type: 'trust.changed', identity: t.identity, from: round(before), to: round(t.score), state: changed, reasons });
     this.opts.logger?.warn({ identity: t.identity, score: t.score, state: changed }, 'trust state changed');
-    for (const s of this.opts.sessions.all()) if (s.peer.id === t.identity) s.readOnly = changed === 'read-only';
+    for (const s of this.opts.sessions.all()) if (s.peer.id === t.identity) s.setReadOnly(changed === 'read-only');
     if (changed === 'ended') this.opts.sessions.endMatching((s) => s.peer.id === t.identity, 'trust-breach');
   }
 

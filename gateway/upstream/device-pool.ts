@@ -19,12 +19,12 @@
  *   session that ended (lock, kill, SVID expiry) never gets one more request onto the wire. Once sent,
  *   aborting changes nothing: the PLC may already act on it, so the caller still gets the real outcome to audit.
  */
-import { performance } from 'node:perf_hooks';
-import { Backoff, DEFAULT_BACKOFF } from './backoff.js';
+import { ExponentialBackoff, RECONNECT_BACKOFF, type Backoff } from '../backoff.js';
+import { monotonicTimers, type TimerHandle, type Timers } from '../timers.js';
 import { defaultDialer } from './default-dialer.js';
 import { FairQueue, type QueueHandle } from './fair-queue.js';
 import { PlcConnection, type ConnectionClosedInfo } from './plc-connection.js';
-import type { Clock, DevicePoolOptions, DevicePoolStats, UpstreamLogger, UpstreamRequest, UpstreamResult } from './types.js';
+import type { DevicePoolOptions, DevicePoolStats, UpstreamLogger, UpstreamRequest, UpstreamResult } from './types.js';
 import { validatePoolOptions } from './pool-options.js';
 
 interface Job {
@@ -36,26 +36,25 @@ interface Job {
   handle?: QueueHandle<Job>;
   conn?: PlcConnection<Job>;
   tid?: number;
-  timer?: NodeJS.Timeout;
+  timer?: TimerHandle;
   onAbort?: () => void;
 }
 
 /** How long a learned connection limit holds before the configured one is tried again. */
 const LEARNED_CAP_MS = 30_000;
 const silentLogger: UpstreamLogger = { debug() {}, info() {}, warn() {} };
-const monotonic: Clock = { now: () => performance.now() };
 
 export class DevicePool {
-  readonly #o: Required<Omit<DevicePoolOptions, 'logger' | 'clock' | 'random' | 'backoff'>>;
+  readonly #o: Required<Omit<DevicePoolOptions, 'logger' | 'timers' | 'random' | 'backoff'>>;
   readonly #log: UpstreamLogger;
-  readonly #clock: Clock;
+  readonly #timers: Timers;
   readonly #backoff: Backoff;
   readonly #queue: FairQueue<Job>;
   readonly #conns: PlcConnection<Job>[] = [];
   readonly #outstanding = new Map<string, number>();
   #connSeq = 0;
   #dial?: AbortController;
-  #retryTimer?: NodeJS.Timeout;
+  #retryTimer?: TimerHandle;
   #nextAttemptAt = 0;
   #lastConnectError?: string;
   /** Learned connection limit: the PLC hung up on a fresh connection while others were open. */
@@ -77,15 +76,15 @@ export class DevicePool {
       dialer: opts.dialer ?? defaultDialer,
     };
     this.#log = opts.logger ?? silentLogger;
-    this.#clock = opts.clock ?? monotonic;
-    this.#backoff = new Backoff(opts.backoff ?? DEFAULT_BACKOFF, opts.random);
+    this.#timers = opts.timers ?? monotonicTimers;
+    this.#backoff = new ExponentialBackoff(opts.backoff ?? RECONNECT_BACKOFF, opts.random);
     this.#queue = new FairQueue<Job>(opts.queueLimit);
   }
 
   submit(req: UpstreamRequest): Promise<UpstreamResult> {
     if (this.#closed) return Promise.resolve({ kind: 'unavailable', reason: 'device pool closed' });
     if (req.signal?.aborted === true) return Promise.resolve({ kind: 'aborted' });
-    const now = this.#clock.now();
+    const now = this.#timers.now();
     const deadline = now + this.#o.timeoutMs;
     if (this.#isDown() && this.#nextAttemptAt > deadline) return Promise.resolve(this.#downResult());
     return new Promise<UpstreamResult>((resolve) => {
@@ -98,7 +97,7 @@ export class DevicePool {
       job.handle = pushed.handle;
       this.#outstanding.set(req.clientKey, (this.#outstanding.get(req.clientKey) ?? 0) + 1);
       if (pushed.kind === 'queued-evicting') this.#settle(pushed.evicted.value, { kind: 'queue-full' });
-      job.timer = setTimeout(() => this.#onDeadline(job), this.#o.timeoutMs);
+      job.timer = this.#timers.setTimeout(() => this.#onDeadline(job), this.#o.timeoutMs);
       if (req.signal !== undefined) {
         job.onAbort = () => {
           if (job.state === 'queued') this.#settle(job, { kind: 'aborted' });
@@ -122,7 +121,7 @@ export class DevicePool {
       queued: this.#queue.size,
       byClient: Object.fromEntries(this.#outstanding),
       lateReserved,
-      down: this.#isDown() && this.#nextAttemptAt > this.#clock.now(),
+      down: this.#isDown() && this.#nextAttemptAt > this.#timers.now(),
     };
   }
 
@@ -130,7 +129,7 @@ export class DevicePool {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#retryTimer);
+    this.#timers.clearTimeout(this.#retryTimer);
     this.#dial?.abort();
     for (const job of this.#queue.values()) this.#settle(job, { kind: 'unavailable', reason: 'device pool closed' });
     const conns = [...this.#conns];
@@ -167,9 +166,9 @@ export class DevicePool {
 
   #maybeDial(): void {
     if (this.#dial !== undefined || this.#conns.length >= this.#maxConnections()) return;
-    const wait = this.#nextAttemptAt - this.#clock.now();
+    const wait = this.#nextAttemptAt - this.#timers.now();
     if (wait > 0) {
-      this.#retryTimer ??= setTimeout(() => {
+      this.#retryTimer ??= this.#timers.setTimeout(() => {
         this.#retryTimer = undefined;
         this.#pump();
       }, wait);
@@ -177,10 +176,10 @@ export class DevicePool {
     }
     const ac = new AbortController();
     this.#dial = ac;
-    const timer = setTimeout(() => ac.abort(), this.#o.connectTimeoutMs);
+    const timer = this.#timers.setTimeout(() => ac.abort(), this.#o.connectTimeoutMs);
     this.#o.dialer(this.#o.host, this.#o.port, ac.signal).then(
       (socket) => {
-        clearTimeout(timer);
+        this.#timers.clearTimeout(timer);
         this.#dial = undefined;
         if (this.#closed) {
           socket.destroy();
@@ -190,7 +189,7 @@ export class DevicePool {
         this.#pump();
       },
       (err: unknown) => {
-        clearTimeout(timer);
+        this.#timers.clearTimeout(timer);
         this.#dial = undefined;
         if (this.#closed) return;
         const msg = ac.signal.aborted ? `connect timed out after ${this.#o.connectTimeoutMs} ms` : errorMessage(err);
@@ -220,7 +219,7 @@ export class DevicePool {
     if (result.kind === 'response') {
       this.#backoff.reset();
       this.#lastConnectError = undefined;
-      this.#settle(job, { ...result, latencyMs: this.#clock.now() - job.submittedAt });
+      this.#settle(job, { ...result, latencyMs: this.#timers.now() - job.submittedAt });
     } else {
       this.#settle(job, result);
     }
@@ -235,7 +234,7 @@ export class DevicePool {
     // A connection that never answered is treated like a refused connect: many small PLCs accept a
     // connection over their limit and close it at once. With others open, that is the PLC's real limit.
     if (!this.#closed && info.byPeer && !info.everAnswered) {
-      if (this.#conns.length > 0) this.#cap = { max: this.#conns.length, until: this.#clock.now() + LEARNED_CAP_MS };
+      if (this.#conns.length > 0) this.#cap = { max: this.#conns.length, until: this.#timers.now() + LEARNED_CAP_MS };
       this.#failure(info.reason);
     }
     this.#pump();
@@ -243,13 +242,13 @@ export class DevicePool {
 
   #maxConnections(): number {
     const cap = this.#cap;
-    return cap !== undefined && cap.until > this.#clock.now() ? Math.min(cap.max, this.#o.maxConnections) : this.#o.maxConnections;
+    return cap !== undefined && cap.until > this.#timers.now() ? Math.min(cap.max, this.#o.maxConnections) : this.#o.maxConnections;
   }
 
   /** Records a failed attempt; with no connection open, answers now whoever cannot make the next attempt. */
   #failure(reason: string): void {
-    const delay = this.#backoff.fail();
-    this.#nextAttemptAt = this.#clock.now() + delay;
+    const delay = this.#backoff.next();
+    this.#nextAttemptAt = this.#timers.now() + delay;
     this.#lastConnectError = reason;
     this.#log.warn({ device: this.#o.name, reason, retryInMs: delay }, 'upstream connect failed');
     if (this.#conns.length > 0) return;
@@ -283,7 +282,7 @@ export class DevicePool {
     if (job.state === 'done') return;
     if (job.state === 'queued' && job.handle !== undefined) this.#queue.remove(job.handle);
     job.state = 'done';
-    clearTimeout(job.timer);
+    this.#timers.clearTimeout(job.timer);
     if (job.onAbort !== undefined) job.req.signal?.removeEventListener('abort', job.onAbort);
     const key = job.req.clientKey;
     const n = (this.#outstanding.get(key) ?? 1) - 1;

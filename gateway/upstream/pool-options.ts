@@ -1,4 +1,5 @@
 /** Startup checks of a device's upstream settings: programmer/config errors throw [DESIGN "Error model"]. */
+import { backoffProblem } from '../backoff.js';
 import { GatewayError } from '../errors.js';
 import type { DevicePoolOptions } from './types.js';
 
@@ -17,9 +18,8 @@ export function validatePoolOptions(o: DevicePoolOptions): void {
   int('queueLimit', o.queueLimit, 1, 1_000_000);
   int('connectTimeoutMs', o.connectTimeoutMs, 1, 3_600_000);
   int('lateReplyGraceMs', o.lateReplyGraceMs, 0, 3_600_000);
-  if (o.backoff !== undefined && !(o.backoff.initialMs > 0 && o.backoff.maxMs >= o.backoff.initialMs)) {
-    problems.push(`backoff needs 0 < initialMs ≤ maxMs, got ${o.backoff.initialMs}/${o.backoff.maxMs}`);
-  }
+  const backoff = o.backoff === undefined ? null : backoffProblem(o.backoff);
+  if (backoff !== null) problems.push(backoff);
   if (o.host === '') problems.push('host is empty');
   if (problems.length > 0) {
     throw new GatewayError('GW_ERR_UPSTREAM_CONFIG', `upstream: device ${o.name}: ${problems.join('; ')}`);

@@ -6,15 +6,10 @@ import { isIP } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_MAX_FRAGMENT_BODY, pnioObjectUuid, PNIO_CM_UDP_PORT, isUuid, type Uuid } from '../../protocols/profinet/index.js';
 import { GatewayError } from '../errors.js';
+import { monotonicTimers } from '../timers.js';
 import type { ProfinetDeviceOptions, ProfinetMetrics, ProfinetTimers } from './profinet-types.js';
 import type { UpstreamLogger } from './types.js';
 
-/** Real timers (monotonic clock). A call's timeout keeps the process alive; the AR idle timer does not. */
-export const systemTimers: ProfinetTimers = {
-  now: () => performance.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 const silentLogger: UpstreamLogger = { debug() {}, info() {}, warn() {} };
 
@@ -67,7 +62,8 @@ export function resolveProfinetOptions(o: ProfinetDeviceOptions): ResolvedProfin
     maxAnswerFragments: o.maxAnswerFragments ?? 64,
     maxAnswerBytes: o.maxAnswerBytes ?? 128 * 1024,
     logger: o.logger ?? silentLogger,
-    timers: o.timers ?? systemTimers,
+    // real timers on the monotonic clock (gateway/timers.ts): call timeouts and idle release measure elapsed time
+    timers: o.timers ?? monotonicTimers,
     metrics: o.metrics ?? {},
     randomUuid: o.randomUuid ?? randomUUID,
   };

@@ -4,17 +4,13 @@
  * (outcomes as values, see gateway/errors.ts); the codec (protocols/profinet) does the bytes.
  */
 import type { Im0, IdentModule, PnReason, Uuid } from '../../protocols/profinet/index.js';
+import type { Timers } from '../timers.js';
 import type { UpstreamLogger } from './types.js';
 
-/** Opaque timer handle of the injected timers. */
-export type TimerHandle = unknown;
+export type { TimerHandle } from '../timers.js';
 
-/** Clock and timers in one (timeouts, queue waits, AR idle release); tests drive a fake one. */
-export interface ProfinetTimers {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): TimerHandle;
-  clearTimeout(handle: TimerHandle): void;
-}
+/** Clock and timers in one (timeouts, queue waits, AR idle release): the gateway's one seam; tests drive a fake one. */
+export type ProfinetTimers = Timers;
 
 /** Counted reasons for a datagram the client threw away (never a result for a caller). */
 export type DropReason =

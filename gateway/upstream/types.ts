@@ -1,9 +1,11 @@
 /**
  * Contracts of the upstream side (gateway → PLC): what the front door submits, what it gets back, and the
- * small interfaces injected by the composition root (dialer, clock, logger).
+ * small interfaces injected by the composition root (dialer, timers, logger).
  * Outcomes are values, never thrown on the hot path [DESIGN "Error model"].
  */
 import type net from 'node:net';
+import type { BackoffOptions } from '../backoff.js';
+import type { Timers } from '../timers.js';
 
 /** One allowed request, already policy-checked. The client's own transaction id is NOT part of it. */
 export interface UpstreamRequest {
@@ -41,11 +43,6 @@ export type UpstreamResult =
 /** Opens one TCP connection to a PLC. Must reject (not hang forever) when `signal` aborts. */
 export type PlcDialer = (host: string, port: number, signal: AbortSignal) => Promise<net.Socket>;
 
-/** Monotonic milliseconds; injectable for tests of latency accounting. */
-export interface Clock {
-  now(): number;
-}
-
 /** Minimal structured logger: a pino.Logger fits. */
 export interface UpstreamLogger {
   debug(obj: object, msg?: string): void;
@@ -53,10 +50,7 @@ export interface UpstreamLogger {
   warn(obj: object, msg?: string): void;
 }
 
-export interface BackoffOptions {
-  readonly initialMs: number;
-  readonly maxMs: number;
-}
+export type { BackoffOptions } from '../backoff.js';
 
 export interface DevicePoolOptions {
   /** Device name from gateway.yaml, for logs. */
@@ -73,7 +67,7 @@ export interface DevicePoolOptions {
   readonly queueLimit: number;
   /** Bound on one TCP connect. Default min(timeoutMs, 5000). */
   readonly connectTimeoutMs?: number;
-  /** Reconnect backoff (full jitter). Default { initialMs: 100, maxMs: 10_000 }. */
+  /** Reconnect backoff (exponential, full jitter). Default { initialMs: 100, maxMs: 10_000 }. */
   readonly backoff?: BackoffOptions;
   /**
    * How long a timed-out request keeps its transaction id and slot reserved waiting for the late reply
@@ -82,7 +76,8 @@ export interface DevicePoolOptions {
   readonly lateReplyGraceMs?: number;
   readonly dialer?: PlcDialer;
   readonly logger?: UpstreamLogger;
-  readonly clock?: Clock;
+  /** Clock and timers (deadlines, connect bound, reconnect wait). Default monotonicTimers (gateway/timers.ts). */
+  readonly timers?: Timers;
   /** Random source in [0,1) for backoff jitter; injectable for deterministic tests. */
   readonly random?: () => number;
 }

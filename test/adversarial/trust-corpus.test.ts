@@ -68,6 +68,9 @@ class Sessions implements SessionView {
       id: `s${this.list.length}`,
       peer: { id, role: null, notAfter: new Date(T0 + 7 * 86_400_000), notBefore: new Date(T0 - 3_600_000), fingerprint256: 'x' },
       readOnly: false,
+      setReadOnly(readOnly: boolean): void {
+        this.readOnly = readOnly;
+      },
       ended: null as string | null,
       end(reason: string): void {
         this.ended = reason;

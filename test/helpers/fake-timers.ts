@@ -1,23 +1,44 @@
 /**
- * Deterministic clock + timers for code that takes injected timers (ProfinetTimers and alike): nothing
- * fires until the test calls `advance`, which runs due callbacks in time order.
+ * Deterministic clock + timers implementing the gateway's one time seam (gateway/timers.ts): nothing fires
+ * until the test calls `advance`, which runs due callbacks in time order (intervals re-arm themselves).
+ * `start` sets the clock, e.g. `new FakeTimers(Date.now())` for code that compares it with certificate dates.
  */
-export class FakeTimers {
-  #now = 0;
+import type { TimerHandle, Timers } from '../../gateway/timers.js';
+
+interface Due {
+  at: number;
+  fn: () => void;
+  /** Interval period; undefined for a one-shot timeout. */
+  every?: number;
+}
+
+export class FakeTimers implements Timers {
+  #now: number;
   #seq = 0;
-  readonly #due = new Map<number, { at: number; fn: () => void }>();
+  readonly #due = new Map<number, Due>();
+
+  constructor(start = 0) {
+    this.#now = start;
+  }
 
   now(): number {
     return this.#now;
   }
 
-  setTimeout(fn: () => void, ms: number): unknown {
+  setTimeout(fn: () => void, ms: number): TimerHandle {
     const id = ++this.#seq;
     this.#due.set(id, { at: this.#now + Math.max(0, ms), fn });
     return id;
   }
 
-  clearTimeout(handle: unknown): void {
+  setInterval(fn: () => void, ms: number): TimerHandle {
+    const id = ++this.#seq;
+    const every = Math.max(1, ms);
+    this.#due.set(id, { at: this.#now + every, fn, every });
+    return id;
+  }
+
+  clearTimeout(handle: TimerHandle): void {
     this.#due.delete(handle as number);
   }
 
@@ -26,17 +47,30 @@ export class FakeTimers {
     return this.#due.size;
   }
 
+  /** Delays of the armed timers from now, soonest first (what a test asserts a backoff against). */
+  delays(): number[] {
+    return [...this.#due.values()].map((d) => d.at - this.#now).sort((a, b) => a - b);
+  }
+
   /** Moves the clock forward by `ms`, firing every timer due on the way (including ones they schedule). */
   advance(ms: number): void {
     const target = this.#now + ms;
     for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
+      let next: [number, Due] | undefined;
       for (const e of this.#due) if (e[1].at <= target && (next === undefined || e[1].at < next[1].at)) next = e;
       if (next === undefined) break;
-      this.#due.delete(next[0]);
-      this.#now = next[1].at;
-      next[1].fn();
+      const [id, due] = next;
+      this.#now = due.at;
+      if (due.every === undefined) this.#due.delete(id);
+      else due.at += due.every;
+      due.fn();
     }
     this.#now = target;
+  }
+
+  /** `advance`, then lets promise callbacks and I/O queued by the fired timers run (one event-loop turn). */
+  async tick(ms: number): Promise<void> {
+    this.advance(ms);
+    await new Promise<void>((r) => setImmediate(r));
   }
 }

@@ -1,6 +1,8 @@
 /**
  * X509Source against the dev issuer over a real unix socket: first SVID, updates, and the
- * ok → stale → failed-closed → ok life cycle when the agent goes away and comes back.
+ * ok → stale → failed-closed → ok life cycle when the agent goes away and comes back. The source's clock and
+ * timers (expiry watch, first-SVID timeout, watch retries) are fake: expiry happens when the test advances
+ * time, not after a wait; only the socket I/O is awaited (eventually()).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,17 +16,12 @@ import type { IdentityLogger } from '../../gateway/identity/identity-logger.js';
 import { WorkloadApiClient } from '../../gateway/identity/workload-api-client.js';
 import { X509Source, type X509SourceState } from '../../gateway/identity/x509-source.js';
 import type { X509Svid } from '../../gateway/identity/x509-svid.js';
+import { eventually } from '../helpers/eventually.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 
 const GW = 'spiffe://plant.example/gateway';
 const FAST = { initialMs: 25, maxMs: 100 };
-
-async function until(what: string, cond: () => boolean, ms = 8000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const HOUR = 3600_000;
 
 function recordingLogger() {
   const lines: { level: string; msg: string }[] = [];
@@ -51,7 +48,7 @@ t.test('create waits for the first SVID; updates on rotation only, not on identi
   const socketPath = sockPath();
   const issuer = await DevIssuer.start({ socketPath, ca, spiffeId: GW, federatedBundles: { 'spiffe://other.org': ca.bundleDer() } });
   t.teardown(() => issuer.close());
-  const src = await X509Source.create({ address: `unix://${socketPath}`, backoff: FAST });
+  const src = await X509Source.create({ address: `unix://${socketPath}`, backoff: FAST, timers: new FakeTimers(Date.now()) });
   t.teardown(() => src.close());
   t.equal(src.state(), 'ok');
   const first = src.getX509Svid();
@@ -62,10 +59,10 @@ t.test('create waits for the first SVID; updates on rotation only, not on identi
   const seen = watchSource(src);
   await issuer.resend();
   await issuer.rotateNow();
-  await until('update', () => seen.updates.length === 1);
+  await eventually('update', () => seen.updates.length === 1);
   await issuer.resend();
   await issuer.rotateNow();
-  await until('second update', () => seen.updates.length === 2);
+  await eventually('second update', () => seen.updates.length === 2);
   t.equal(seen.updates.length, 2, 'two rotations, two updates; repeats ignored');
   t.notOk(seen.updates[1]?.keyDer.equals(first.keyDer));
   t.equal(src.getX509Svid(), seen.updates[1], 'getX509Svid serves the latest');
@@ -74,29 +71,38 @@ t.test('create waits for the first SVID; updates on rotation only, not on identi
 
 t.test('agent lost: stale until NotAfter, then failed closed (loud), then ok when it returns', async (t) => {
   const socketPath = sockPath();
-  // 3 s TTL: rotation would happen at 1.5 s, but the issuer is stopped before that.
-  const issuer = await DevIssuer.start({ socketPath, ca, spiffeId: GW, ttlSeconds: 3 });
+  const issuer = await DevIssuer.start({ socketPath, ca, spiffeId: GW, ttlSeconds: 120 });
   const { lines, logger } = recordingLogger();
-  const src = await X509Source.create({ address: `unix://${socketPath}`, backoff: FAST, logger });
+  const timers = new FakeTimers(Date.now());
+  const src = await X509Source.create({ address: `unix://${socketPath}`, backoff: FAST, logger, timers });
   t.teardown(() => src.close());
   const seen = watchSource(src);
   const svid = src.getX509Svid();
 
   await issuer.close();
-  await until('stale', () => seen.states.includes('stale'));
+  await eventually('stale', () => seen.states.includes('stale'));
   t.equal(src.state(), 'stale');
   t.equal(src.getX509Svid(), svid, 'the last SVID is still served while valid');
+  t.same(timers.delays().slice(0, 1), [FAST.initialMs], 'a retry is armed after the first backoff step');
 
-  await until('failed-closed', () => seen.states.includes('failed-closed'), 6000);
-  t.ok(Date.now() >= svid.notAfter.getTime(), 'not before NotAfter');
-  t.equal(src.state(), 'failed-closed');
+  timers.advance(svid.notAfter.getTime() - timers.now() - 1);
+  t.equal(src.state(), 'stale', 'still served 1 ms before NotAfter');
+  t.same(seen.states, ['stale']);
+  timers.advance(2);
+  t.same(seen.states, ['stale', 'failed-closed'], 'fails closed at NotAfter, by its own timer');
+  t.ok(timers.now() >= svid.notAfter.getTime(), 'not before NotAfter');
   t.throws(() => src.getX509Svid(), { code: 'GW_ERR_IDENTITY_UNAVAILABLE', message: /unreachable.*expired/ });
   t.ok(lines.some((l) => l.level === 'error' && /FAILING CLOSED/.test(l.msg)), 'failing closed is logged at error level');
   t.ok(src.secondsUntilExpiry() <= 0);
 
-  const again = await DevIssuer.start({ socketPath, ca, spiffeId: GW, ttlSeconds: 60 });
+  // Valid well past the fake clock, which is now ~2 minutes ahead of the issuer's.
+  const again = await DevIssuer.start({ socketPath, ca, spiffeId: GW, ttlSeconds: 3600 });
   t.teardown(() => again.close());
-  await until('ok again', () => src.state() === 'ok');
+  // The watch comes back on its next retry: move time by one backoff cap per poll while the I/O completes.
+  await eventually('ok again', () => {
+    timers.advance(FAST.maxMs);
+    return src.state() === 'ok';
+  });
   t.same(seen.states, ['stale', 'failed-closed', 'ok']);
   t.equal(seen.updates.length, 1, 'the fresh SVID is announced');
   t.not(src.getX509Svid(), svid);
@@ -106,34 +112,48 @@ t.test('agent lost: stale until NotAfter, then failed closed (loud), then ok whe
 t.test('state follows the injected clock', async (t) => {
   const socketPath = sockPath();
   const issuer = await DevIssuer.start({ socketPath, ca, spiffeId: GW });
-  let offset = 0;
-  const src = await X509Source.create({ address: `unix://${socketPath}`, backoff: FAST, clock: () => Date.now() + offset });
+  const up = new FakeTimers(Date.now());
+  const early = await X509Source.create({ address: `unix://${socketPath}`, backoff: FAST, timers: up });
+  t.teardown(() => early.close());
+  t.equal(early.state(), 'ok');
+  up.advance(25 * HOUR); // past the 24 h NotAfter while the agent is still up: an unrotated SVID is not served either
+  t.equal(early.state(), 'failed-closed');
+  t.throws(() => early.getX509Svid(), { code: 'GW_ERR_IDENTITY_UNAVAILABLE' });
+
+  const down = new FakeTimers(Date.now());
+  const src = await X509Source.create({ address: `unix://${socketPath}`, backoff: FAST, timers: down });
   t.teardown(() => src.close());
-  offset = 25 * 3600_000; // past the 24 h NotAfter while the agent is still up: an unrotated SVID is not served either
-  t.equal(src.state(), 'failed-closed');
-  t.throws(() => src.getX509Svid(), { code: 'GW_ERR_IDENTITY_UNAVAILABLE' });
-  offset = 0;
-  t.equal(src.state(), 'ok');
   await issuer.close();
-  await until('stale', () => src.state() === 'stale');
-  offset = 12 * 3600_000;
+  await eventually('stale', () => src.state() === 'stale');
+  down.advance(12 * HOUR);
   t.equal(src.state(), 'stale');
   t.ok(src.secondsUntilExpiry() < 12.1 * 3600);
+  down.advance(12 * HOUR);
+  t.equal(src.state(), 'failed-closed', 'and failed closed once the clock passes NotAfter');
 });
 
 t.test('create fails clearly: timeout with the address and last error, or a fatal API error', async (t) => {
   const missing = join(dir, 'no-agent.sock');
-  const t0 = Date.now();
-  const err = await X509Source.create({ address: `unix://${missing}`, timeoutMs: 300, backoff: FAST }).catch((e: unknown) => e);
-  t.ok(isGatewayError(err) && err.code === 'GW_ERR_IDENTITY_UNAVAILABLE');
+  const timers = new FakeTimers(Date.now());
+  const { lines, logger } = recordingLogger();
+  let settled = false;
+  const pending = X509Source.create({ address: `unix://${missing}`, timeoutMs: 300, backoff: FAST, timers, logger })
+    .catch((e: unknown) => e)
+    .finally(() => (settled = true));
+  await eventually('a failed attempt', () => lines.some((l) => /watch failed/.test(l.msg)));
+  timers.advance(299);
+  await Promise.resolve();
+  t.notOk(settled, 'still waiting 1 ms before the timeout');
+  timers.advance(1);
+  const err = await pending;
+  t.ok(isGatewayError(err) && err.code === 'GW_ERR_IDENTITY_UNAVAILABLE', 'gives up at the timeout');
   t.match((err as Error).message, new RegExp(`${missing.replace(/\./g, '\\.')}.*within 300 ms.*last error: .*UNAVAILABLE`));
-  t.ok(Date.now() - t0 < 5000, 'gives up at the timeout');
 
   const socketPath = sockPath();
   const server = new grpc.Server(); // no service: every method is UNIMPLEMENTED
   await new Promise<void>((res, rej) => server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
   t.teardown(() => server.forceShutdown());
-  const fatal = await X509Source.create({ address: `unix://${socketPath}`, timeoutMs: 20_000, backoff: FAST }).catch((e: unknown) => e);
+  const fatal = await X509Source.create({ address: `unix://${socketPath}`, timeoutMs: 20_000, backoff: FAST, timers: new FakeTimers(Date.now()) }).catch((e: unknown) => e);
   t.ok(isGatewayError(fatal) && fatal.code === 'GW_ERR_IDENTITY_UNAVAILABLE');
   t.match((fatal as Error).message, /UNIMPLEMENTED/);
   t.ok(isGatewayError((fatal as Error).cause) && ((fatal as Error).cause as { code: string }).code === 'GW_ERR_WORKLOAD_API');

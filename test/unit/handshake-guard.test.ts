@@ -8,36 +8,13 @@ import t from 'tap';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { HandshakeGuard, sourceKey, type GuardRefusal, type HandshakeTimers } from '../../gateway/frontdoor/handshake-guard.js';
+import { HandshakeGuard, sourceKey, type GuardRefusal } from '../../gateway/frontdoor/handshake-guard.js';
 import { HandshakeSlots } from '../../gateway/frontdoor/handshake-slots.js';
 import { serverTlsOptions } from '../../gateway/identity/tls-options.js';
 import { derToPem } from '../../gateway/identity/x509-svid.js';
+import { eventually, flushIo } from '../helpers/eventually.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 import { makePki, TD } from '../helpers/pki.js';
-
-class FakeTimers implements HandshakeTimers {
-  private now = 0;
-  private seq = 0;
-  private readonly due = new Map<number, { at: number; fn: () => void }>();
-  set(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.due.set(id, { at: this.now + ms, fn });
-    return id;
-  }
-  clear(h: unknown): void {
-    this.due.delete(h as number);
-  }
-  armed(): number {
-    return this.due.size;
-  }
-  advance(ms: number): void {
-    this.now += ms;
-    for (const [id, d] of [...this.due]) {
-      if (d.at > this.now) continue;
-      this.due.delete(id);
-      d.fn();
-    }
-  }
-}
 
 const pki = await makePki();
 const serverSvid = await pki.mint(`spiffe://${TD}/gateway`);
@@ -103,15 +80,6 @@ function rawConnect(port: number, localAddress = '127.0.0.1'): Promise<{ sock: n
   });
 }
 
-/** Resolves when `cond` holds (the server side runs in the same process: a few event-loop turns). */
-async function until(what: string, cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 t.test('slots: global and per-source caps, release, no negative counts', async (t) => {
   const s = new HandshakeSlots({ maxPending: 3, maxPendingPerSource: 2 });
   t.same(s.tryAcquire('a'), { ok: true });
@@ -131,16 +99,19 @@ t.test('slots: global and per-source caps, release, no negative counts', async (
 t.test('an idle connection is destroyed at the deadline, reported once with its address', async (t) => {
   const r = await rig(t);
   const { sock, localPort, closed } = await rawConnect(r.port);
-  await until('pending', () => r.slots.pending() === 1);
+  await eventually('pending', () => r.slots.pending() === 1);
   r.timers.advance(999);
-  await new Promise((res) => setTimeout(res, 20));
+  t.same(r.refusals, [], 'no refusal before the deadline');
+  t.equal(r.slots.pending(), 1, 'still holding its slot before the deadline');
+  await flushIo();
   t.notOk(sock.destroyed, 'still open before the deadline');
   r.timers.advance(1);
+  t.match(r.refusals, [{ code: 'handshake-timeout' }], 'refused exactly at the deadline');
   await closed;
   t.equal(r.refusals.length, 1);
   t.match(r.refusals[0], { code: 'handshake-timeout', peer: { address: '127.0.0.1', port: localPort, remote: `127.0.0.1:${localPort}` } });
-  await until('slot freed', () => r.slots.pending() === 0);
-  await new Promise((res) => setTimeout(res, 20));
+  await eventually('slot freed', () => r.slots.pending() === 0);
+  await flushIo(10);
   t.same(r.failures, [], 'the ECONNRESET echo of our own destroy is not reported again');
 });
 
@@ -150,8 +121,8 @@ t.test('the deadline is absolute: bytes arriving do not extend it', async (t) =>
   // The first bytes of a TLS ClientHello record header, one at a time: a slow drip.
   for (const b of [0x16, 0x03, 0x01]) {
     sock.write(Buffer.from([b]));
+    await flushIo(); // the byte reaches the server side first
     r.timers.advance(400);
-    await new Promise((res) => setTimeout(res, 10));
   }
   await closed;
   t.match(r.refusals, [{ code: 'handshake-timeout' }], 'destroyed at 1000 ms although a byte came every 400 ms');
@@ -161,20 +132,20 @@ t.test('per-source and global caps refuse at once; other sources still get in', 
   const r = await rig(t, { maxPending: 5, maxPendingPerSource: 3 });
   const flood = [];
   for (let i = 0; i < 3; i++) flood.push(await rawConnect(r.port));
-  await until('3 pending', () => r.slots.pending() === 3);
+  await eventually('3 pending', () => r.slots.pending() === 3);
   const over = await rawConnect(r.port);
   await over.closed;
   t.match(r.refusals, [{ code: 'handshake-capacity', detail: /from 127\.0\.0\.1.*PerSource/ }]);
   const other = [await rawConnect(r.port, '127.0.0.2'), await rawConnect(r.port, '127.0.0.3')];
-  await until('5 pending', () => r.slots.pending() === 5);
+  await eventually('5 pending', () => r.slots.pending() === 5);
   const overGlobal = await rawConnect(r.port, '127.0.0.4');
   await overGlobal.closed;
   t.match(r.refusals[1], { code: 'handshake-capacity', detail: /5 handshakes already pending \(listeners.maxPendingHandshakes\)/, peer: { address: '127.0.0.4' } });
   t.equal(r.slots.pending(), 5, 'refused connections never held a slot');
   // Closing from the client side gives the slots back.
   for (const c of [...flood, ...other]) c.sock.destroy();
-  await until('all released', () => r.slots.pending() === 0);
-  t.equal(r.timers.armed(), 0, 'no deadline left armed');
+  await eventually('all released', () => r.slots.pending() === 0);
+  t.equal(r.timers.pending, 0, 'no deadline left armed');
 });
 
 t.test('a completed handshake frees its slot and is never cut by the deadline', async (t) => {
@@ -182,9 +153,9 @@ t.test('a completed handshake frees its slot and is never cut by the deadline', 
   const c = tls.connect({ host: '127.0.0.1', port: r.port, ...clientPem, ca: pki.bundles.allAuthoritiesPem(), checkServerIdentity: () => undefined });
   c.on('error', () => {});
   await new Promise<void>((res) => c.once('secureConnect', () => res()));
-  await until('served', () => r.served.length === 1);
+  await eventually('served', () => r.served.length === 1);
   t.equal(r.slots.pending(), 0);
-  t.equal(r.timers.armed(), 0);
+  t.equal(r.timers.pending, 0);
   r.timers.advance(10_000);
   const echo = await new Promise<string>((res) => {
     c.once('data', (d) => res(String(d)));
@@ -205,7 +176,7 @@ t.test('while the gateway identity is unavailable nothing is accepted; afterward
   const c = tls.connect({ host: '127.0.0.1', port: r.port, ...clientPem, ca: pki.bundles.allAuthoritiesPem(), checkServerIdentity: () => undefined });
   c.on('error', () => {});
   await new Promise<void>((res) => c.once('secureConnect', () => res()));
-  await until('served', () => r.served.length === 1);
+  await eventually('served', () => r.served.length === 1);
   c.destroy();
 });
 
@@ -214,7 +185,7 @@ t.test('an OpenSSL-level refusal is reported by the caller with the captured add
   const { sock, localPort, closed } = await rawConnect(r.port);
   sock.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   await closed;
-  await until('failure', () => r.failures.length === 1);
+  await eventually('failure', () => r.failures.length === 1);
   t.equal(r.failures[0], `127.0.0.1:${localPort} ERR_SSL_HTTP_REQUEST`);
   t.same(r.refusals, []);
   t.equal(r.slots.pending(), 0);

@@ -66,6 +66,9 @@ class Sessions implements SessionView {
       id: `s${this.list.length}`,
       peer: { id, role: null, notAfter: new Date(Date.now() + 86_400_000), fingerprint256: 'x' },
       readOnly: false,
+      setReadOnly(readOnly: boolean): void {
+        this.readOnly = readOnly;
+      },
       ended: null as string | null,
       end(reason: string) { this.ended = reason; },
     };

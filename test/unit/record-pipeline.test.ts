@@ -362,7 +362,7 @@ t.test('locks: device, identity and grant locks refuse before anything is sent; 
 t.test('read-only downgrade refuses writes unless the verdict is essential; reads go on', async (t) => {
   const s = await setup(t);
   const op = s.session(OP);
-  op.readOnly = true;
+  op.setReadOnly(true);
   t.match(await s.pipeline.handle(s.req(op, write(0x0111, '0001'))), { outcome: 'denied', reason: 'trust-read-only' });
   t.match(await s.pipeline.handle(s.req(op, write(0x0110, '0001'))), { outcome: 'ok', ruleId: 'op-essential' });
   t.match(await s.pipeline.handle(s.req(op, read(0x0111, { slot: 1, length: 2 }))), { outcome: 'ok' });

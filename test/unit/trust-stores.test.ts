@@ -37,7 +37,11 @@ function fakeSessions(list: GateSession[]): SessionView {
   };
 }
 function session(id: string): GateSession & { ended: string | null } {
-  return { id: 'S-' + id, peer: { id, role: null, notAfter: new Date(Date.now() + 3_600_000), fingerprint256: 'x' }, readOnly: false, ended: null, end(r: string) { this.ended = r; } };
+  const s = {
+    id: 'S-' + id, peer: { id, role: null, notAfter: new Date(Date.now() + 3_600_000), fingerprint256: 'x' }, readOnly: false, ended: null as string | null,
+    setReadOnly(ro: boolean) { s.readOnly = ro; }, end(r: string) { s.ended = r; },
+  };
+  return s;
 }
 
 t.test('JIT with a threshold of two distinct approvers, durable across restarts', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { TidAllocator } from '../../gateway/upstream/tid-allocator.js';
-import { Backoff } from '../../gateway/upstream/backoff.js';
+import { ExponentialBackoff } from '../../gateway/backoff.js';
 
 t.test('tids are unique among reserved ids and skip reserved ones on wrap-around', async (t) => {
   const a = new TidAllocator(0xfffe);
@@ -24,14 +24,14 @@ t.test('tids are unique among reserved ids and skip reserved ones on wrap-around
 });
 
 t.test('backoff grows, is capped, has a floor, and resets', async (t) => {
-  const hi = new Backoff({ initialMs: 100, maxMs: 1000 }, () => 0.999999);
-  const delays = Array.from({ length: 8 }, () => hi.fail());
+  const hi = new ExponentialBackoff({ initialMs: 100, maxMs: 1000 }, () => 0.999999);
+  const delays = Array.from({ length: 8 }, () => hi.next());
   t.same(delays.slice(0, 5), [100, 200, 400, 800, 1000]);
   t.ok(delays.every((d) => d <= 1000), 'capped at maxMs');
-  t.equal(hi.failures, 8);
+  t.equal(hi.attempts, 8);
   hi.reset();
-  t.equal(hi.fail(), 100, 'reset starts over');
-  const lo = new Backoff({ initialMs: 100, maxMs: 1000 }, () => 0);
-  t.same([lo.fail(), lo.fail(), lo.fail()], [50, 50, 50], 'jitter floor is initialMs/2');
-  t.throws(() => new Backoff({ initialMs: 0, maxMs: 10 }), RangeError);
+  t.equal(hi.next(), 100, 'reset starts over');
+  const lo = new ExponentialBackoff({ initialMs: 100, maxMs: 1000 }, () => 0);
+  t.same([lo.next(), lo.next(), lo.next()], [50, 50, 50], 'jitter floor is initialMs/2');
+  t.throws(() => new ExponentialBackoff({ initialMs: 0, maxMs: 10 }), RangeError);
 });

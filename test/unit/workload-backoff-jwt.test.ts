@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import t from 'tap';
-import { LinearBackoff } from '../../gateway/identity/backoff.js';
+import { LinearBackoff } from '../../gateway/backoff.js';
 import { jwkThumbprint, parseJwtSvidInsecure, publicJwk, signJwtSvid, verifyJwtSvid } from '../../gateway/identity/jwt-svid.js';
 import { fromStruct, toStruct } from '../../gateway/identity/protobuf-struct.js';
 
