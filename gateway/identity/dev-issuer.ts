@@ -8,6 +8,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { GatewayError } from '../errors.js';
+import { systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 import type { DevCa } from './dev-ca.js';
 import { silentLogger, type IdentityLogger } from './identity-logger.js';
 import { publicJwk, signJwtSvid, verifyJwtSvid, type Jwks } from './jwt-svid.js';
@@ -43,11 +44,13 @@ export interface DevIssuerOptions {
   /** Federated CA bundles keyed by trust-domain ID (`spiffe://other.org`), concatenated DER. */
   federatedBundles?: Record<string, Buffer>;
   logger?: IdentityLogger;
+  /** Arms the rotation timers (gateway/timers.ts); default systemTimers. */
+  timers?: Timers;
 }
 
 interface Issued {
   svid: X509SvidMessage;
-  timer: NodeJS.Timeout;
+  timer: TimerHandle;
 }
 
 type X509Stream = grpc.ServerWritableStream<object, X509SvidResponse>;
@@ -61,12 +64,14 @@ export class DevIssuer {
   private readonly otherStreams = new Set<Stream>();
   private readonly ttlSeconds: number;
   private readonly log: IdentityLogger;
+  private readonly timers: Timers;
   private closed = false;
 
   private constructor(private readonly opts: DevIssuerOptions) {
     this.socketPath = opts.socketPath;
     this.ttlSeconds = opts.ttlSeconds ?? 86_400;
     this.log = opts.logger ?? silentLogger;
+    this.timers = opts.timers ?? systemTimers;
     if (!(this.ttlSeconds > 0)) throw new GatewayError('GW_ERR_INTERNAL', `identity: dev issuer TTL must be positive, got ${this.ttlSeconds}`);
   }
 
@@ -104,7 +109,7 @@ export class DevIssuer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const p of this.issued.values()) void p.then((i) => clearTimeout(i.timer), () => undefined);
+    for (const p of this.issued.values()) void p.then((i) => this.timers.clearTimeout(i.timer), () => undefined);
     this.issued.clear();
     this.server.forceShutdown();
     this.x509Streams.clear();
@@ -211,8 +216,7 @@ export class DevIssuer {
     });
     const svid: X509SvidMessage = { spiffe_id: id, x509_svid: Buffer.concat(chainDer), x509_svid_key: keyDer, bundle: this.opts.ca.bundleDer(), hint: '' };
     // SPIRE rotates at about half the lifetime [SPIRE agent rotation]; unref: never keeps a process alive.
-    const timer = setTimeout(() => void this.rotate(id), (this.ttlSeconds * 1000) / 2);
-    timer.unref();
+    const timer = unrefTimer(this.timers.setTimeout(() => void this.rotate(id), (this.ttlSeconds * 1000) / 2));
     this.log.debug({ spiffeId: id, ttlSeconds: this.ttlSeconds }, 'identity: dev issuer minted an X.509-SVID');
     return { svid, timer };
   }
@@ -224,8 +228,8 @@ export class DevIssuer {
     this.issued.set(id, next);
     try {
       const [prev, cur] = await Promise.all([old, next]);
-      clearTimeout(prev.timer);
-      if (this.closed) return clearTimeout(cur.timer);
+      this.timers.clearTimeout(prev.timer);
+      if (this.closed) return this.timers.clearTimeout(cur.timer);
       for (const [call, sid] of this.x509Streams) if (sid === id) call.write(this.snapshot(cur.svid));
     } catch (err) {
       this.log.error({ err, spiffeId: id }, 'identity: dev issuer could not rotate an X.509-SVID');

@@ -1,28 +1,25 @@
 /**
  * WorkloadApiClient ↔ DevIssuer over a real unix socket: the same gRPC protocol the SPIRE agent serves.
+ * Retry and rotation timers are fake (FakeTimers): the tests count retries through the backoff strategy and move
+ * time themselves (as go-spiffe's client tests do); only socket I/O is awaited (eventually()).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
+import { LinearBackoff } from '../../gateway/backoff.js';
 import { isGatewayError } from '../../gateway/errors.js';
 import type { BundleSet } from '../../gateway/identity/bundle-set.js';
 import { DevCa } from '../../gateway/identity/dev-ca.js';
 import { DevIssuer } from '../../gateway/identity/dev-issuer.js';
 import { WorkloadApiClient, type X509Context } from '../../gateway/identity/workload-api-client.js';
 import { workloadApi } from '../../gateway/identity/workload-api-proto.js';
+import { eventually, flushIo } from '../helpers/eventually.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 
 const GW = 'spiffe://plant.example/gateway';
 const FAST = { initialMs: 25, maxMs: 100 };
-
-async function until(what: string, cond: () => boolean, ms = 8000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** Collects watch callbacks. */
 function recorder<T>() {
@@ -38,15 +35,23 @@ t.teardown(() => rm(dir, { recursive: true, force: true }));
 let n = 0;
 const sockPath = (): string => join(dir, `s${++n}.sock`);
 
+/** Issuer and client on fake timers; `backoffs` are the watches' retry strategies, in creation order. */
 async function setup(t: { teardown(fn: () => unknown): void }, extra: Partial<Parameters<typeof DevIssuer.start>[0]> = {}) {
   const socketPath = sockPath();
-  const issuer = await DevIssuer.start({ socketPath, ca, spiffeId: GW, ...extra });
-  const client = WorkloadApiClient.create({ address: `unix://${socketPath}`, backoff: FAST });
+  const timers = new FakeTimers(Date.now());
+  const issuer = await DevIssuer.start({ socketPath, ca, spiffeId: GW, timers, ...extra });
+  const backoffs: LinearBackoff[] = [];
+  const newBackoff = (): LinearBackoff => {
+    const b = new LinearBackoff(FAST);
+    backoffs.push(b);
+    return b;
+  };
+  const client = WorkloadApiClient.create({ address: `unix://${socketPath}`, backoff: FAST, newBackoff, timers });
   t.teardown(async () => {
     client.close();
     await issuer.close();
   });
-  return { issuer, client, socketPath };
+  return { issuer, client, socketPath, timers, backoffs };
 }
 
 t.test('first snapshot: default SVID, own and federated bundles', async (t) => {
@@ -62,23 +67,23 @@ t.test('first snapshot: default SVID, own and federated bundles', async (t) => {
 
   const w = recorder<X509Context>();
   const stop = client.watchX509Context(w.watcher);
-  await until('watch update', () => w.updates.length === 1);
+  await eventually('watch update', () => w.updates.length === 1);
   t.ok(w.updates[0]?.svids[0]?.keyDer.equals(svid?.keyDer ?? Buffer.alloc(0)), 'the watch sees the same issued SVID');
   stop();
 
   const b = recorder<BundleSet>();
   const stopB = client.watchX509Bundles(b.watcher);
-  await until('bundles update', () => b.updates.length === 1);
+  await eventually('bundles update', () => b.updates.length === 1);
   t.same(b.updates[0]?.trustDomains().sort(), ['other.org', 'plant.example']);
   stopB();
   t.same(w.errors, [], 'stopping a watch is not an error');
 });
 
 t.test('rotation: rotateNow and a short TTL both push new SVIDs; identical repeats are dropped', async (t) => {
-  const { issuer, client } = await setup(t, { ttlSeconds: 2 });
+  const { issuer, client, timers } = await setup(t, { ttlSeconds: 2 });
   const w = recorder<X509Context>();
   t.teardown(client.watchX509Context(w.watcher));
-  await until('first SVID', () => w.updates.length >= 1);
+  await eventually('first SVID', () => w.updates.length >= 1);
 
   // SPIRE resends identical snapshots; they are dropped. Messages are ordered on the stream, so had the
   // three repeats got through they would show up before the rotated SVID.
@@ -87,16 +92,20 @@ t.test('rotation: rotateNow and a short TTL both push new SVIDs; identical repea
   await issuer.resend();
   const before = w.updates.length;
   await issuer.rotateNow();
-  await until('rotated SVID', () => w.updates.length > before);
+  await eventually('rotated SVID', () => w.updates.length > before);
   t.equal(w.updates.length, before + 1, 'exactly one update for resend×3 + rotate');
   const a = w.updates[before - 1]?.svids[0];
   const b = w.updates[before]?.svids[0];
   t.equal(b?.id.toString(), GW);
   t.notOk(a?.keyDer.equals(b?.keyDer ?? Buffer.alloc(0)), 'new key after rotation');
 
-  // 2 s TTL → re-minted at ~1 s without any prompt.
+  // 2 s TTL → re-minted at half of it without any prompt (the issuer's own timer).
   const k = w.updates.length;
-  await until('TTL-driven rotation', () => w.updates.length > k, 5000);
+  timers.advance(999);
+  await flushIo();
+  t.equal(w.updates.length, k, 'nothing re-minted before 1 s');
+  timers.advance(1);
+  await eventually('TTL-driven rotation', () => w.updates.length > k);
   t.ok((w.updates.at(-1)?.svids[0]?.notAfter.getTime() ?? 0) >= (b?.notAfter.getTime() ?? Infinity), 'later NotAfter');
   t.same(w.errors, []);
 });
@@ -161,22 +170,33 @@ t.test('JWT-SVID fetch → validate round trip, bundles as JWKS, refusals', asyn
 });
 
 t.test('issuer stopped → the watch keeps retrying and recovers on the same socket', async (t) => {
-  const { issuer, client, socketPath } = await setup(t);
+  const { issuer, client, socketPath, timers, backoffs } = await setup(t);
   const w = recorder<X509Context>();
   t.teardown(client.watchX509Context(w.watcher));
-  await until('first SVID', () => w.updates.length === 1);
+  await eventually('first SVID', () => w.updates.length === 1);
+  const backoff = backoffs[0] as LinearBackoff;
   await issuer.close();
-  await until('several failed retries', () => w.errors.length >= 3);
+  // Each failure arms one retry one linear step later than the previous one; the test fires it.
+  for (let n = 1; n <= 3; n++) {
+    await eventually(`failure ${n}`, () => w.errors.length === n);
+    t.equal(backoff.attempts, n, `${n} failed attempts counted`);
+    t.same(timers.delays(), [FAST.initialMs * n], `retry ${n} armed after ${FAST.initialMs * n} ms`);
+    timers.advance(FAST.initialMs * n);
+  }
   t.notOk(w.errors.some(isGatewayError), 'agent loss is transient, not fatal');
-  const again = await DevIssuer.start({ socketPath, ca, spiffeId: GW });
+  const again = await DevIssuer.start({ socketPath, ca, spiffeId: GW, timers });
   t.teardown(() => again.close());
-  await until('recovered', () => w.updates.length === 2);
+  await eventually('recovered', () => {
+    timers.advance(FAST.maxMs); // fire whichever retry is armed by now
+    return w.updates.length === 2;
+  });
   t.equal(w.updates[1]?.svids[0]?.id.toString(), GW);
+  t.equal(backoff.attempts, 0, 'a good message resets the backoff');
 });
 
 t.test('PermissionDenied (no entry yet) is retried until an identity is issued', async (t) => {
   let calls = 0;
-  const { client } = await setup(t, {
+  const { client, timers, backoffs } = await setup(t, {
     spiffeId: () => {
       calls += 1;
       if (calls <= 2) throw new Error('no registration entry yet');
@@ -185,8 +205,14 @@ t.test('PermissionDenied (no entry yet) is retried until an identity is issued',
   });
   const w = recorder<X509Context>();
   t.teardown(client.watchX509Context(w.watcher));
-  await until('identity after denials', () => w.updates.length === 1);
+  for (let n = 1; n <= 2; n++) {
+    await eventually(`denial ${n}`, () => w.errors.length === n);
+    t.same(timers.delays(), [FAST.initialMs * n], `retry ${n} armed`);
+    timers.advance(FAST.initialMs * n);
+  }
+  await eventually('identity after denials', () => w.updates.length === 1);
   t.equal(w.errors.length, 2);
+  t.equal(backoffs[0]?.attempts, 0, 'reset by the first identity');
   t.ok(w.errors.every((e) => (e as grpc.ServiceError).code === grpc.status.PERMISSION_DENIED));
 });
 
@@ -195,12 +221,16 @@ t.test('Unimplemented is fatal: one GW_ERR_WORKLOAD_API error and no retry', asy
   const server = new grpc.Server(); // serves no service at all → UNIMPLEMENTED for every method
   await new Promise<void>((res, rej) => server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
   t.teardown(() => server.forceShutdown());
-  const client = WorkloadApiClient.create({ address: `unix://${socketPath}`, backoff: { initialMs: 10, maxMs: 10 } });
+  const timers = new FakeTimers(Date.now());
+  const backoff = new LinearBackoff({ initialMs: 10, maxMs: 10 });
+  const client = WorkloadApiClient.create({ address: `unix://${socketPath}`, newBackoff: () => backoff, timers });
   t.teardown(() => client.close());
   const w = recorder<X509Context>();
   client.watchX509Context(w.watcher);
-  await until('fatal error', () => w.errors.length === 1);
-  await new Promise((r) => setTimeout(r, 150)); // ≥ 10 backoff periods
+  await eventually('fatal error', () => w.errors.length === 1);
+  t.equal(timers.pending, 0, 'no retry armed');
+  t.equal(backoff.attempts, 0, 'no retry counted');
+  timers.advance(1000);
   t.equal(w.errors.length, 1, 'not retried');
   t.ok(isGatewayError(w.errors[0]) && w.errors[0].code === 'GW_ERR_WORKLOAD_API');
   t.match(w.errors[0]?.message, /FetchX509SVID .* UNIMPLEMENTED/);
