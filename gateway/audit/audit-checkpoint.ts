@@ -1,7 +1,7 @@
 /**
  * Signed checkpoints: `{ seq, headHash, time, signer, alg, sig }` over the chain head. A hash chain alone
- * misses tail truncation; a signed (count, head hash) shipped off-box closes it [REFERENCES §6: CloudTrail
- * digests, C2SP tlog-checkpoint, RFC 5848]. The signature covers `{ seq, headHash, time }`
+ * misses tail truncation; a signed (count, head hash) shipped off-box closes it [AWS CloudTrail
+ * digest files, C2SP tlog-checkpoint, RFC 5848]. The signature covers `{ seq, headHash, time }`
  * (see checkpointSigningInput). Signed with the gateway's current SVID key
  * [IEC 62443-3-3 SR 2.12 non-repudiation].
  */

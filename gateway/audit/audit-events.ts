@@ -4,8 +4,9 @@
  * `AuditEventInput` values to an `AuditSink`; the log adds `seq`, `time`, `prev` and `hash`.
  * IEC 62443-3-3 SR 2.8 (auditable events): who, what, when, where, outcome.
  *
- * Why `append` is synchronous and returns a value: it runs on the request path [DESIGN step 10] and a write
- * failure is an expected runtime outcome (disk full), not an exception. See audit-log.ts for the cost.
+ * Why `append` is synchronous and returns a value: it runs on the request path [docs/architecture.md "Request path"
+ * 8, 11] and a write failure is an expected runtime outcome (disk full), not an exception. See audit-log.ts for the
+ * cost.
  */
 import type { ReadRange, Table } from '../../protocols/modbus/types.js';
 import type { Outcomes, RecordOutcome } from '../errors.js';
@@ -308,7 +309,7 @@ export type WriteResult = { readonly ok: true; readonly seq: number } | { readon
  */
 export type AppendResult = WriteResult | { readonly ok: true; readonly seq: null; readonly summarized: true };
 
-/** The small interface the data path receives [DESIGN "Module boundaries"]. */
+/** The small interface the data path receives [docs/architecture.md "What may import what"]. */
 export interface AuditSink {
   append(e: AuditEventInput): AppendResult;
 }

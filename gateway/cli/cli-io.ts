@@ -1,7 +1,7 @@
 /**
  * The contract every `verigate <command>` module implements, so commands can be tested in-process
  * (write to buffers, read the exit code) and run for real from `verigate.ts`.
- * Exit codes [DESIGN "Contracts users see"]: 0 ok, 1 a check failed, 2 bad usage or config.
+ * Exit codes [docs/reference.md "Exit codes"]: 0 ok, 1 a check failed, 2 bad usage or config.
  */
 export interface CliIo {
   readonly out: (line: string) => void;

@@ -4,7 +4,7 @@
  *   [--role R] [--unit U] [--at ISO] [--sub N] [--read-address A] [--read-count N]` — decision, rule, reason.
  * `verigate policy explain FILE --id … --device … --profinet read|write [--api N] --slot N --subslot N
  *   --index N [--length N] [--data HEX] [--role R] [--at ISO]` — the same for a PROFINET record request.
- * Exit codes [DESIGN "Contracts users see"]: 0 ok (explain: whatever the decision), 1 check failed, 2 usage.
+ * Exit codes [docs/reference.md "Exit codes"]: 0 ok (explain: whatever the decision), 1 check failed, 2 usage.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';

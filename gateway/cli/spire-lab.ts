@@ -1,6 +1,6 @@
 /**
  * A real SPIRE deployment for the lab and the test/spire suite: one spire-server and one spire-agent,
- * local to a directory, in trust domain `plant.example` by default [REFERENCES §3].
+ * local to a directory, in trust domain `plant.example` by default [docs/architecture.md "SPIRE facts"].
  *
  * startSpireLab() renders spire-config/server.conf + agent.conf into `dir`, starts the server, waits for
  * `healthcheck`, writes the bootstrap bundle (`bundle show`), generates a join token for the node alias

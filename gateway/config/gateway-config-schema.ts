@@ -52,7 +52,7 @@ export const gatewayConfigSchema = {
           properties: {
             host: { type: 'string', minLength: 1 },
             port,
-            // bind this listener to one device: every unit id then reaches it [DESIGN step 5]
+            // bind this listener to one device: every unit id then reaches it [docs/architecture.md "Request path" 5]
             device: { type: 'string', minLength: 1 },
             handshakeTimeout: duration,
             maxInFlightPerSession: { type: 'integer', minimum: 1, maximum: 64 },

@@ -1,6 +1,6 @@
 /**
- * Routes a request to a named device [DESIGN step 5]: by the MBAP unit id, or everything to the one device
- * a listener is bound to. Unknown unit → no route → exception 0x0A [MB-APP 7]. PROFINET IO devices are
+ * Routes a request to a named device [docs/architecture.md "Request path" 5]: by the MBAP unit id, or everything to
+ * the one device a listener is bound to. Unknown unit → no route → exception 0x0A [MB-APP 7]. PROFINET IO devices are
  * reached by name only (`profinet(name)`); they have no unit id.
  */
 import type { DeviceConfig, ProfinetDeviceConfig } from '../config/gateway-config.js';

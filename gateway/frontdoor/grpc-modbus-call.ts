@@ -1,6 +1,6 @@
 /**
  * One typed gRPC data-plane request taken through the SAME path as a Modbus/TCP Security frame
- * [DESIGN "One request, end to end": the gRPC front door differs only in steps 1 and 3–4]: the message
+ * [docs/architecture.md "Request path": the gRPC front door differs only in steps 1 and 3–4]: the message
  * becomes a `ModbusRequest`, is encoded to a PDU, re-decoded with the codec's own limits (quantity, range →
  * INVALID_ARGUMENT, as Modbus 0x02/0x03 would be), classified, routed by device name and handed to the
  * request pipeline (policy → runtime gates → upstream → audit). The answer PDU is decoded against the request.

@@ -48,7 +48,7 @@ export class MbapsListener {
     return server.address() as AddressInfo;
   }
 
-  /** New handshakes present the new SVID; established sessions keep theirs [REFERENCES §2]. */
+  /** New handshakes present the new SVID; established sessions keep theirs [docs/architecture.md "Request path" 1]. */
   updateSecureContext(): void {
     this.server?.setSecureContext(this.opts.tlsOptions());
   }

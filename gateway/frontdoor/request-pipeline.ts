@@ -1,5 +1,5 @@
 /**
- * The one path every request takes after its front door decoded it [DESIGN "One request, end to end" 4–10]:
+ * The one path every request takes after its front door decoded it [docs/architecture.md "Request path" 6–12]:
  * route → policy (pure) → runtime gates (locks, JIT, rate, trust) → audit → upstream → response check → audit.
  * Both front doors call `handle()`; only how the request arrived and how the answer leaves differ.
  * Everything here returns values: a hostile or failing request never throws, and `handle()` never rejects.

@@ -116,7 +116,7 @@ export class SessionGatekeeper {
       type: 'session.open', session: session.id, identity: peer.id, ...(peer.role ? { role: peer.role } : {}),
       peer: session.remote, transport: this.transport, svidNotAfter: peer.notAfter.toISOString(),
     });
-    // A session never outlives the peer's SVID (ghostunnel's gap, REFERENCES §6). Certificate validity is
+    // A session never outlives the peer's SVID (ghostunnel never re-checks a live connection). Certificate validity is
     // wall-clock time, as OpenSSL judged it at the handshake: the timers' epoch clock, not the request clock.
     const expiry = endAt(this.timers, peer.notAfter.getTime(), () => session.end('svid-expired'));
     socket.once('close', () => {

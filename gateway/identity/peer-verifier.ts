@@ -1,5 +1,5 @@
 /**
- * Verifies a peer's X.509-SVID chain [X509-SVID 4, 5; REFERENCES §2], in this order:
+ * Verifies a peer's X.509-SVID chain [X509-SVID 4, 5], in this order:
  *  1. leaf = chain[0] (the rest are untrusted intermediates)
  *  2. exactly one URI SAN, a valid SPIFFE ID with a non-root path
  *  3. leaf rules: cA=false; keyUsage present with digitalSignature, without keyCertSign/cRLSign;

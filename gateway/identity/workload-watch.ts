@@ -64,7 +64,8 @@ export function startWatch<R, T>(spec: WatchSpec<R, T>, w: Watcher<T>): () => vo
     const delay = backoff.next();
     const fields = { code: codeName(err.code), details: err.details, retryInMs: delay, method: spec.method };
     // PermissionDenied while no registration entry matches yet is normal right after `entry create` (SPIRE is
-    // eventually consistent, ~5–12 s): say so at info level instead of alarming the operator [REFERENCES §3].
+    // eventually consistent, ~5–12 s, docs/architecture.md "SPIRE facts"): say so at info level instead of
+    // alarming the operator.
     if (err.code === grpc.status.PERMISSION_DENIED) log.info(fields, 'identity: no SVID for this workload yet (no matching registration entry); retrying');
     else log.warn(fields, 'identity: Workload API watch failed; retrying');
     deliver(() => w.onError(err));

@@ -1,5 +1,5 @@
 /**
- * The policy decision: pure and synchronous [DESIGN step 6].
+ * The policy decision: pure and synchronous [docs/architecture.md "Request path" 6].
  *
  * Semantics:
  * - Default deny (`no-rule`). Every register a request touches must be allowed by one or more allow entries of

@@ -1,7 +1,7 @@
 /**
- * The contract between the front doors and the zero-trust runtime [DESIGN step 7]. Hard criteria (valid SVID,
- * policy allow, JIT scope, locks) are gates before any score [NIST SP 800-207 3.3.1]; the score only ever
- * takes rights away (read-only or terminate), never grants them.
+ * The contract between the front doors and the zero-trust runtime [docs/architecture.md "Request path" 7]. Hard
+ * criteria (valid SVID, policy allow, JIT scope, locks) are gates before any score [NIST SP 800-207 3.3.1]; the score
+ * only ever takes rights away (read-only or terminate), never grants them.
  */
 import type { ClassifiedRequest, Table } from '../../protocols/modbus/types.js';
 import type { RecordRequest } from '../../protocols/profinet/record-request.js';

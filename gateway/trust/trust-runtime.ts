@@ -1,7 +1,7 @@
 /**
- * The zero-trust runtime [DESIGN step 7]: decides on every request, and acts on live sessions with timers
- * (grant and SVID expiry, re-validation) and events (locks, policy swaps, trust breaches). Hard criteria
- * first (lock store readable, locks, read-only state, rate, JIT grant), score last [NIST SP 800-207 3.3.1].
+ * The zero-trust runtime [docs/architecture.md "Request path" 7]: decides on every request, and acts on live
+ * sessions with timers (grant and SVID expiry, re-validation) and events (locks, policy swaps, trust breaches). Hard
+ * criteria first (lock store readable, locks, read-only state, rate, JIT grant), score last [NIST SP 800-207 3.3.1].
  */
 import { mkdirSync } from 'node:fs';
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';

@@ -1,6 +1,6 @@
 /**
- * Default PlcDialer: plain TCP with Nagle off (a Modbus ADU is one small write; REFERENCES §4:
- * `socket.setNoDelay(true)`) and TCP keep-alive so a dead PLC link is noticed even when idle.
+ * Default PlcDialer: plain TCP with Nagle off (a Modbus ADU is one small write; docs/architecture.md
+ * "Lessons from Modbus proxies") and TCP keep-alive so a dead PLC link is noticed even when idle.
  */
 import net from 'node:net';
 import type { PlcDialer } from './types.js';

@@ -1,5 +1,6 @@
 /**
- * DevicePool: shares a PLC's few TCP connections among all clients of the gateway [DESIGN steps 8–9].
+ * DevicePool: shares a PLC's few TCP connections among all clients of the gateway
+ * [docs/architecture.md "Request path" 9–10].
  *
  * - At most `maxConnections` sockets, opened lazily (only when queued work finds every open one full),
  *   each with `maxInFlight` slots; upstream transaction ids are per connection (plc-connection.ts).
@@ -9,7 +10,7 @@
  *   (the PLC is there but busy), 'unavailable' when none is (no path). Expiry after sending → 'timeout';
  *   the slot keeps its tid until the late reply arrives (dropped) or the connection is recycled.
  * - Nothing that was sent is ever sent again, read or write: a request in flight when its connection dies
- *   is answered 'unavailable' [REFERENCES §4: never replay writes].
+ *   is answered 'unavailable' [docs/architecture.md "Lessons from Modbus proxies"].
  * - Connection lost → queued requests stay queued and a reconnect starts (backoff + jitter). A failed
  *   connect with no connection open marks the PLC down: every queued request whose deadline falls before
  *   the next attempt is answered 'unavailable' right away rather than held for its whole timeout, and new

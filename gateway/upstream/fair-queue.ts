@@ -1,7 +1,7 @@
 /**
  * Bounded fair queue across client identities: FIFO within one key, round-robin between keys, so a client
- * flooding requests waits behind itself, not in front of everyone else (REFERENCES §4, lessons from
- * modbus-proxy / mbusd: "share one upstream connection behind a fair queue").
+ * flooding requests waits behind itself, not in front of everyone else (docs/architecture.md "Lessons from
+ * Modbus proxies": modbus-proxy / mbusd share one upstream connection behind a fair queue).
  *
  * Every operation is O(1): per-key doubly linked lists, and the round-robin order is the insertion order of
  * `active` (a key served and still non-empty is re-inserted at the end).

@@ -1,4 +1,7 @@
-/** Startup checks of a device's upstream settings: programmer/config errors throw [DESIGN "Error model"]. */
+/**
+ * Startup checks of a device's upstream settings: programmer/config errors throw
+ * [docs/architecture.md "Errors and outcomes"].
+ */
 import { backoffProblem } from '../backoff.js';
 import { GatewayError } from '../errors.js';
 import type { DevicePoolOptions } from './types.js';

@@ -1,6 +1,6 @@
 /**
- * Is this reply an acceptable answer to that request? [DESIGN step 9]: same unit, same FC or FC|0x80
- * [MB-APP 7], and the codec's structural check (byte counts, echoed address/quantity). The transaction id
+ * Is this reply an acceptable answer to that request? [docs/architecture.md "Request path" 10]: same unit, same FC
+ * or FC|0x80 [MB-APP 7], and the codec's structural check (byte counts, echoed address/quantity). The transaction id
  * was already matched by the connection. Returns a value, never throws (the PLC side is untrusted too).
  */
 import { validateResponse } from '../../protocols/modbus/index.js';

@@ -1,7 +1,7 @@
 /**
  * Contracts of the upstream side (gateway → PLC): what the front door submits, what it gets back, and the
  * small interfaces injected by the composition root (dialer, timers, logger).
- * Outcomes are values, never thrown on the hot path [DESIGN "Error model"].
+ * Outcomes are values, never thrown on the hot path [docs/architecture.md "Errors and outcomes"].
  */
 import type net from 'node:net';
 import type { BackoffOptions } from '../backoff.js';
@@ -26,7 +26,7 @@ export interface UpstreamRequest {
 }
 
 /**
- * Result of one upstream request. The front door maps it to the client [DESIGN step 8]:
+ * Result of one upstream request. The front door maps it to the client [docs/architecture.md "Request path" 12]:
  * timeout → 0x0B, unavailable / queue-full / aborted → 0x0A, invalid-response → 0x0B-like failure (its choice),
  * response → the PDU (which may itself be a PLC exception, FC|0x80).
  */
