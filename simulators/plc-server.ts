@@ -1,8 +1,9 @@
 /**
  * The Modbus/TCP side of a simulated PLC, shaped like small field devices:
- * - Connection limit (default 4, like a Schneider M218 [REFERENCES §4]). A connection over the limit is
- *   accepted by the kernel and closed at once (FIN; `overLimit: 'reset'` sends RST instead), as many small
- *   PLCs do; it is counted in `connections.refused`. Clients see a connect that succeeds and then EOF/ECONNRESET.
+ * - Connection limit (default 4, like a Schneider M218 [docs/architecture.md "Lessons from Modbus proxies"]). A
+ *   connection over the limit is accepted by the kernel and closed at once (FIN; `overLimit: 'reset'` sends RST
+ *   instead), as many small PLCs do; it is counted in `connections.refused`. Clients see a connect that succeeds and
+ *   then EOF/ECONNRESET.
  * - Per-connection in-flight limit (default 1): requests on one connection are executed in arrival order,
  *   later ones wait in the socket buffer (reading pauses when the queue is long) [MB-TCP 4.2: many devices
  *   handle one transaction at a time].

@@ -1,7 +1,7 @@
 /**
- * Request classification for policy [DESIGN step 4]: which table ranges a request reads and writes, and what
- * kind of operation it is. Every request classifies (never throws); diagnostics, user-defined and unknown codes
- * carry no ranges so that a policy built on ranges cannot allow them by accident.
+ * Request classification for policy [docs/architecture.md "Request path" 4]: which table ranges a request reads and
+ * writes, and what kind of operation it is. Every request classifies (never throws); diagnostics, user-defined and
+ * unknown codes carry no ranges so that a policy built on ranges cannot allow them by accident.
  */
 import { ADDRESS_SPACE, MAX_FIFO_COUNT, MEI_READ_DEVICE_ID } from './limits.js';
 import { isSerialDiagnosticFc, isUserDefinedFc } from './function-codes.js';

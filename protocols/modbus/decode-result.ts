@@ -1,6 +1,6 @@
 /**
  * The result of decoding hostile bytes: a value, or the Modbus exception a server would answer with and a
- * human reason for logs and audit. Decoders never throw on input [DESIGN "Errors"].
+ * human reason for logs and audit. Decoders never throw on input [docs/architecture.md "Errors and outcomes"].
  */
 import { ExceptionCode } from './types.js';
 

@@ -61,7 +61,7 @@ export interface WriteRange extends ReadRange {
   readonly values: readonly number[] | null;
 }
 
-/** Classification for policy [DESIGN step 4]. */
+/** Classification for policy [docs/architecture.md "Request path" 4]. */
 export type RequestKind =
   | 'read' // FC 1,2,3,4
   | 'write' // FC 5,6,15,16,22

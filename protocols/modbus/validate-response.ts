@@ -1,6 +1,7 @@
 /**
- * Response check on the gateway's return path [DESIGN step 9]: the PLC's PDU must answer the request PDU
- * (same FC or FC | 0x80, lengths and echoes consistent). Built on the decoders so the two never disagree.
+ * Response check on the gateway's return path [docs/architecture.md "Request path" 10]: the PLC's PDU must answer
+ * the request PDU (same FC or FC | 0x80, lengths and echoes consistent). Built on the decoders so the two never
+ * disagree.
  */
 import { decodeRequest } from './request.js';
 import { decodeResponse } from './response.js';

@@ -1,5 +1,5 @@
 /**
- * Builders for the SVID rejection matrix [X509-SVID 4, 5; REFERENCES §2]. Each returns a chain + PKCS#8 key
+ * Builders for the SVID rejection matrix [X509-SVID 4, 5]. Each returns a chain + PKCS#8 key
  * shaped like a real client credential that is wrong in exactly one way, and the reason we expect.
  */
 import type { RejectReason } from '../../gateway/identity/peer-verifier.js';

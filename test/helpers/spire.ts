@@ -16,7 +16,7 @@ interface Teardownable {
 
 export const TRUST_DOMAIN = 'plant.example';
 
-/** Tests run as one uid; the unix attestor selects on it [REFERENCES §3]. */
+/** Tests run as one uid; the unix attestor selects on it [docs/architecture.md "SPIRE facts"]. */
 export function uidSelector(): string {
   return `unix:uid:${process.getuid?.() ?? 0}`;
 }
@@ -54,7 +54,7 @@ function splitPem(pem: string): X509Certificate[] {
 
 /**
  * `spire-agent api fetch x509 -write DIR` until it returns an SVID or `timeoutMs` passes
- * (entry → fetchable SVID takes a few seconds [REFERENCES §3]). Returns the default SVID (#0).
+ * (entry → fetchable SVID takes a few seconds [docs/architecture.md "SPIRE facts"]). Returns the default SVID (#0).
  */
 export async function fetchX509ViaCli(lab: SpireLab, outDir: string, timeoutMs = 30_000): Promise<FetchedSvid> {
   await mkdir(outDir, { recursive: true });

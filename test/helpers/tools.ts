@@ -1,6 +1,6 @@
 /**
  * Locates the third-party tools the interop tests drive. A missing tool is a test FAILURE (thrown with the
- * fix in the message), never a skip: interop is required in CI [DESIGN "Tests"].
+ * fix in the message), never a skip: interop is required in CI [CONTRIBUTING.md "Tests"].
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';

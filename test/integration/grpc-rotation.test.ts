@@ -1,7 +1,7 @@
 /**
  * SVID lifetimes on the gRPC front door: the gateway's own SVID rotates (short dev TTL) and new handshakes
  * get the new certificate while the live session keeps working; a client session ends when the CLIENT's
- * SVID expires, and its live Watch stream with it [REFERENCES §6: a session never outlives the peer's SVID].
+ * SVID expires, and its live Watch stream with it [docs/architecture.md "Where each invariant is enforced"].
  */
 import t from 'tap';
 import * as grpc from '@grpc/grpc-js';

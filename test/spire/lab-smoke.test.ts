@@ -58,7 +58,7 @@ t.test('the agent serves a 24 h SVID for a unix:uid entry', async (t) => {
   t.ok(ca && svid.cert.verify(ca.publicKey), 'signed by the bundle CA');
   t.equal(spkiOfKey(svid.keyPem), spkiOfCert(svid.cert), 'the key matches the certificate');
   const hours = (Date.parse(svid.cert.validTo) - Date.parse(svid.cert.validFrom)) / 3_600_000;
-  // NotBefore is backdated ~10 s [REFERENCES §3]; the default TTL comes from server.conf.
+  // NotBefore is backdated ~10 s [docs/architecture.md "SPIRE facts"]; the default TTL comes from server.conf.
   t.ok(hours > 23.9 && hours < 24.1, `default_x509_svid_ttl = 24h, got ${hours.toFixed(3)} h`);
 });
 

@@ -1,8 +1,8 @@
 /**
  * SPIFFE mTLS with real SPIRE SVIDs: a TLS server built from `serverTlsOptions(svid, bundles)` on the
- * X509Source, swapped with `server.setSecureContext()` on every 'update' [REFERENCES §2]. A client holding a
- * SPIRE-minted SVID (`spire-server x509 mint`) is verified by `peerIdentityFromSocket`; its open session
- * keeps working across an SVID rotation, and a new handshake presents the rotated certificate.
+ * X509Source, swapped with `server.setSecureContext()` on every 'update' [docs/architecture.md "Request path" 1]. A
+ * client holding a SPIRE-minted SVID (`spire-server x509 mint`) is verified by `peerIdentityFromSocket`; its open
+ * session keeps working across an SVID rotation, and a new handshake presents the rotated certificate.
  */
 import t from 'tap';
 import tls from 'node:tls';
@@ -21,7 +21,7 @@ import { readPemCerts, startTestLab, uidSelector, waitFor, TRUST_DOMAIN } from '
 const lab = await startTestLab(t);
 const GW_ID = `spiffe://${TRUST_DOMAIN}/verigate/gateway`;
 const HMI_ID = `spiffe://${TRUST_DOMAIN}/hmi/panel-1`;
-// Short TTL: the agent rotates the gateway SVID every few seconds [REFERENCES §3].
+// Short TTL: the agent rotates the gateway SVID every few seconds [docs/architecture.md "SPIRE facts"].
 await lab.createEntry({ spiffeId: GW_ID, selectors: [uidSelector()], x509SvidTtlSeconds: 30 });
 const source = await X509Source.create({ address: `unix://${lab.agentSocket}`, timeoutMs: 45_000 });
 t.teardown(() => source.close());

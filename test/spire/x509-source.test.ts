@@ -1,7 +1,7 @@
 /**
  * X509Source (gateway/identity/x509-source.ts) against a real SPIRE agent: the gateway's SVID arrives
  * over the Workload API with the right ID, trust domain, key and chain; and when the agent restarts the
- * stream recovers (stale → ok, then fresh rotations arrive) [REFERENCES §1, §3].
+ * stream recovers (stale → ok, then fresh rotations arrive) [WORKLOAD-API; docs/architecture.md "SPIRE facts"].
  */
 import t from 'tap';
 import { createPublicKey } from 'node:crypto';
@@ -11,7 +11,8 @@ import { startTestLab, uidSelector, waitFor, TRUST_DOMAIN } from '../helpers/spi
 
 const lab = await startTestLab(t);
 const GW_ID = `spiffe://${TRUST_DOMAIN}/verigate/gateway`;
-// Short TTL so the agent rotates every few seconds (at ~half the 30+10 s lifetime) [REFERENCES §3].
+// Short TTL so the agent rotates every few seconds (at ~half the 30+10 s lifetime)
+// [docs/architecture.md "SPIRE facts"].
 const TTL_S = 30;
 await lab.createEntry({ spiffeId: GW_ID, selectors: [uidSelector()], x509SvidTtlSeconds: TTL_S });
 

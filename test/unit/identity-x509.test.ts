@@ -7,10 +7,9 @@ import { splitDerCertificates } from '../../gateway/identity/x509-svid.js';
 import { parseX509Svid, svidPem } from '../../gateway/identity/x509-svid.js';
 import { trySplitDer } from '../../gateway/identity/der-split.js';
 import { extractModbusRole, OID_MODBUS_ROLE } from '../../gateway/identity/modbus-role.js';
-import { readCertFields, OID_EKU_CLIENT_AUTH, OID_EKU_SERVER_AUTH } from '../../gateway/identity/cert-fields.js';
+import { readCertFields, OID_EKU_CLIENT_AUTH, OID_EKU_SERVER_AUTH, type RawExtension } from '../../gateway/identity/cert-fields.js';
 import { BundleSet, X509Bundle } from '../../gateway/identity/bundle-set.js';
 import { DevCa, CA_CERT_FILE, CA_KEY_FILE } from '../../gateway/identity/dev-ca.js';
-import { x509 } from '../../gateway/identity/cert-builder.js';
 import { intermediate, leaf } from '../helpers/bad-certs.js';
 import { makePki, TD } from '../helpers/pki.js';
 
@@ -50,8 +49,8 @@ t.test('DER split refuses malformed input', async (t) => {
   t.throws(() => splitDerCertificates(Buffer.from([0x02, 0x01, 0x00])), { code: 'GW_ERR_IDENTITY_INVALID' });
 });
 
-function roleExt(value: Uint8Array): x509.Extension {
-  return new x509.Extension(OID_MODBUS_ROLE, false, value);
+function roleExt(value: Uint8Array): RawExtension {
+  return { oid: OID_MODBUS_ROLE, critical: false, value: Buffer.from(value) };
 }
 
 t.test('Modbus role extension [MB-TCP-SEC]: exactly one UTF8String, else NULL', async (t) => {
@@ -70,7 +69,7 @@ t.test('Modbus role extension [MB-TCP-SEC]: exactly one UTF8String, else NULL', 
   t.equal(extractModbusRole(Buffer.from('not a certificate')), null, 'garbage → null');
 });
 
-t.test('dev CA leaf profile is SPIRE-like [REFERENCES §3]', async (t) => {
+t.test('dev CA leaf profile is SPIRE-like (docs/architecture.md "SPIRE facts")', async (t) => {
   const before = Date.now();
   const m = await pki.ca.mintX509Svid({ spiffeId: `spiffe://${TD}/hmi/line1`, role: 'operator' });
   t.equal(m.chainDer.length, 1);
