@@ -3,6 +3,7 @@
 #
 #   bash spire-config/build-spire.sh            # build into .spire/bin (skip if already there)
 #   bash spire-config/build-spire.sh --force    # rebuild even if the binaries exist
+#   bash spire-config/build-spire.sh --check    # only report whether they exist (exit 1 if not); builds nothing
 #
 # Source: the Go tools module spire-config/tools (go.mod `tool` directives pin github.com/spiffe/spire,
 # go.sum pins every dependency), fetched through the Go module proxy ($GOPROXY). Output: <repo>/.spire/bin
@@ -17,11 +18,13 @@ root="$(cd "$here/.." && pwd)"
 tools="$here/tools"
 bin="${SPIRE_BIN_DIR:-$root/.spire/bin}"   # override for a throwaway build
 force=0
+check=0
 case "${1:-}" in
   --force) force=1 ;;
+  --check) check=1 ;;
   '') ;;
-  -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
-  *) echo "build-spire.sh: unknown argument '$1' (use --force or nothing)" >&2; exit 2 ;;
+  -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+  *) echo "build-spire.sh: unknown argument '$1' (use --force, --check or nothing)" >&2; exit 2 ;;
 esac
 
 report() {
@@ -36,6 +39,10 @@ if [[ $force -eq 0 && -x "$bin/spire-server" && -x "$bin/spire-agent" ]]; then
   echo "build-spire.sh: already built (use --force to rebuild)"
   report
   exit 0
+fi
+if [[ $check -eq 1 ]]; then
+  echo "build-spire.sh: spire-server/spire-agent missing in $bin (build: bash spire-config/build-spire.sh)" >&2
+  exit 1
 fi
 
 if ! command -v go >/dev/null 2>&1; then
