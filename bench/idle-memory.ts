@@ -1,9 +1,9 @@
 /**
- * Measurement 7: gateway RSS with `sessions` idle mTLS sessions (DESIGN aim ≤ 150 MB for 1,000). The gateway
- * runs alone in a child (started with --expose-gc so each reading follows a full GC); baseline is the same
- * child before any session. Each session does one read (proof it passed peer verification), then idles.
- * The child runs under tsx (TypeScript loaded at run time), so an empty tsx child is measured too: what tsx
- * itself costs, which a compiled (dist/) gateway does not pay.
+ * Measurement 7: gateway RSS with `sessions` idle mTLS sessions (aim ≤ 150 MB for 1,000, docs/architecture.md
+ * "Performance aims"). The gateway runs alone in a child (started with --expose-gc so each reading follows a full
+ * GC); baseline is the same child before any session. Each session does one read (proof it passed peer verification),
+ * then idles. The child runs under tsx (TypeScript loaded at run time), so an empty tsx child is measured too: what
+ * tsx itself costs, which a compiled (dist/) gateway does not pay.
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';

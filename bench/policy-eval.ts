@@ -1,8 +1,8 @@
 /**
- * Policy decision cost (DESIGN "Performance aims": ≤ 2 µs median with 10,000 rules). A generated policy of
- * `ruleCount` rules over many principals, devices and register ranges (allow and deny, reads and value-checked
- * writes, some device globs) against a 1-rule baseline, same request mix. Each `evaluate` call is timed alone
- * with hrtime; the timer's own cost, measured in the same run, is subtracted.
+ * Policy decision cost (docs/architecture.md "Performance aims": ≤ 2 µs median with 10,000 rules). A generated
+ * policy of `ruleCount` rules over many principals, devices and register ranges (allow and deny, reads and
+ * value-checked writes, some device globs) against a 1-rule baseline, same request mix. Each `evaluate` call is timed
+ * alone with hrtime; the timer's own cost, measured in the same run, is subtracted.
  * Steady state: the (device, peer) view is cached after a session's first request, as in the gateway; the
  * `first` figures are that first request (view build) for new (peer, device) pairs.
  */

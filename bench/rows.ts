@@ -1,4 +1,7 @@
-/** Results → table rows: ratios against the same run's baselines, and the DESIGN aims where one applies. */
+/**
+ * Results → table rows: ratios against the same run's baselines, and the aims (docs/architecture.md
+ * "Performance aims") where one applies.
+ */
 import type { DataPathOptions, PathResult } from './data-path.js';
 import type { HandshakeResult } from './handshake-rate.js';
 import type { MemoryResult } from './idle-memory.js';

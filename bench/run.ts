@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=1,5,...] [-- --no-write]`: verigate's benchmarks (DESIGN
+ * `npm run bench [-- --quick] [-- --only=1,5,...] [-- --no-write]`: verigate's benchmarks (docs/architecture.md
  * "Performance aims"). Every ratio is against a baseline measured in this same run, on 127.0.0.1, with the
  * same load generator. Prints one markdown table and writes it to bench/RESULTS.md. Not a test: nothing here
  * asserts timing; an aim not met prints "NO".
