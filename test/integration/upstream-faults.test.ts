@@ -2,6 +2,8 @@
  * DevicePool against the real PLC simulator with faults: PLC down, silent, slow (timed-out write), dropping
  * the connection, restarting. Proves: right outcome kinds, recovery, and that nothing sent is ever resent
  * (simulator request and write counters). 127.0.0.1, port 0, bounded.
+ * The pool's deadlines and reconnect waits run on fake timers the test advances; what is awaited is the socket
+ * I/O and the simulator's own (short, real) scan/slow/restart delays.
  */
 import t, { type Test } from 'tap';
 import net from 'node:net';
@@ -11,6 +13,8 @@ import type { Scenario } from '../../simulators/scenario.js';
 import { DevicePool } from '../../gateway/upstream/device-pool.js';
 import { defaultDialer } from '../../gateway/upstream/default-dialer.js';
 import type { DevicePoolOptions, PlcDialer, UpstreamResult } from '../../gateway/upstream/types.js';
+import { eventually } from '../helpers/eventually.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 
 const scenario: Scenario = {
   name: 'upstream-faults',
@@ -19,7 +23,6 @@ const scenario: Scenario = {
 };
 const readHolding = (addr: number) => Buffer.from([0x03, addr >> 8, addr & 0xff, 0, 1]);
 const writeHolding = (addr: number, v: number) => Buffer.from([0x06, addr >> 8, addr & 0xff, v >> 8, v & 0xff]);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function sim(t: Test, over: { scanDelayMs?: number; port?: number } = {}): Promise<Simulator> {
   const s = await startSimulator({ scenario, port: over.port ?? 0, scanDelayMs: over.scanDelayMs ?? 2, tickMs: 0, maxConnections: 4 });
@@ -27,10 +30,15 @@ async function sim(t: Test, over: { scanDelayMs?: number; port?: number } = {}):
   return s;
 }
 
-function pool(t: Test, port: number, over: Partial<DevicePoolOptions> = {}): DevicePool {
-  const p = new DevicePool({ name: 'plc', host: '127.0.0.1', port, maxConnections: 1, maxInFlight: 1, timeoutMs: 1000, queueLimit: 100, backoff: { initialMs: 40, maxMs: 200 }, ...over });
+/** A pool on fake timers (`random: 0` pins the backoff jitter to its floor, initialMs/2). */
+function pool(t: Test, port: number, over: Partial<DevicePoolOptions> = {}): { p: DevicePool; timers: FakeTimers } {
+  const timers = new FakeTimers();
+  const p = new DevicePool({
+    name: 'plc', host: '127.0.0.1', port, maxConnections: 1, maxInFlight: 1, timeoutMs: 1000, queueLimit: 100,
+    backoff: { initialMs: 40, maxMs: 200 }, timers, random: () => 0, ...over,
+  });
   t.teardown(() => p.close());
-  return p;
+  return { p, timers };
 }
 
 async function freePort(): Promise<number> {
@@ -45,13 +53,6 @@ function value(r: UpstreamResult): number | string {
   return r.kind === 'response' ? r.pdu.readUInt16BE(2) : r.kind;
 }
 
-async function until(cond: () => boolean, what: string, maxMs = 5000): Promise<void> {
-  for (let waited = 0; !cond(); waited += 5) {
-    if (waited > maxMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
 t.test('PLC down: unavailable without waiting out the timeout; fast fail while backing off', async (t) => {
   const port = await freePort();
   let dials = 0;
@@ -59,7 +60,7 @@ t.test('PLC down: unavailable without waiting out the timeout; fast fail while b
     dials++;
     return defaultDialer(h, p, s);
   };
-  const p = pool(t, port, { timeoutMs: 20_000, backoff: { initialMs: 600_000, maxMs: 600_000 }, dialer: counting });
+  const { p, timers } = pool(t, port, { timeoutMs: 20_000, backoff: { initialMs: 600_000, maxMs: 600_000 }, dialer: counting });
   const r = await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
   t.equal(r.kind, 'unavailable', 'a 20 s timeout did not hold the request: the refused connect answered it');
   if (r.kind === 'unavailable') t.match(r.reason, /unreachable.*ECONNREFUSED/);
@@ -67,14 +68,19 @@ t.test('PLC down: unavailable without waiting out the timeout; fast fail while b
   const again = await p.submit({ clientKey: 'b', unitId: 1, pdu: readHolding(0), isWrite: false });
   t.equal(again.kind, 'unavailable');
   t.equal(dials, 1, 'no new connect attempt before the backoff elapsed');
+  t.same(timers.delays(), [], 'nothing queued, so no retry armed');
+  timers.advance(300_000);
+  t.equal(p.stats().down, false, 'the backoff (300 s, jitter floor) has elapsed');
 });
 
 t.test('PLC not up yet: a queued request waits for the reconnect within its timeout', async (t) => {
   const port = await freePort();
-  const p = pool(t, port, { timeoutMs: 5000, backoff: { initialMs: 40, maxMs: 150 } });
+  const { p, timers } = pool(t, port, { timeoutMs: 5000, backoff: { initialMs: 40, maxMs: 150 } });
   const pending = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(1), isWrite: false });
-  await sleep(300);
+  await eventually('the refused connect', () => p.stats().down);
+  t.same(timers.delays(), [20, 5000], 'the retry (jitter floor 20 ms) and the request deadline are armed');
   const s = await sim(t, { port });
+  timers.advance(20);
   t.equal(value(await pending), 22, 'answered once the PLC came up');
   t.equal(s.counters().requests, 1);
   t.equal(p.stats().down, false);
@@ -82,11 +88,16 @@ t.test('PLC not up yet: a queued request waits for the reconnect within its time
 
 t.test('PLC silent: timeout; after the fault clears the next request works', async (t) => {
   const s = await sim(t);
-  const p = pool(t, s.port, { timeoutMs: 1000, lateReplyGraceMs: 150 });
+  // lateReplyGraceMs is plc-connection.ts's own (real) timer: kept short, it recycles the silent connection.
+  const { p, timers } = pool(t, s.port, { timeoutMs: 1000, lateReplyGraceMs: 20 });
   t.equal(value(await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false })), 11, 'warm');
   s.setFault({ mode: 'silent' });
-  t.equal((await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false })).kind, 'timeout');
-  t.equal(s.counters().dropped, 1);
+  const silent = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
+  await eventually('the request to be dropped by the PLC', () => s.counters().dropped === 1);
+  timers.advance(999);
+  t.equal(p.stats().inFlight, 1, 'still waiting 1 ms before the deadline');
+  timers.advance(1);
+  t.equal((await silent).kind, 'timeout');
   s.setFault({ mode: 'none' });
   t.equal(value(await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(2), isWrite: false })), 33, 'recovered');
   t.equal(s.counters().requests, 3, 'nothing was resent');
@@ -94,13 +105,15 @@ t.test('PLC silent: timeout; after the fault clears the next request works', asy
 
 t.test('a timed-out write is applied at most once; the queue behind it is untouched', async (t) => {
   const s = await sim(t);
-  const p = pool(t, s.port, { timeoutMs: 1000, lateReplyGraceMs: 5000 });
-  s.setFault({ mode: 'slow', delayMs: 1150 });
+  const { p, timers } = pool(t, s.port, { timeoutMs: 1000, lateReplyGraceMs: 5000 });
+  // The simulator answers 300 ms (real) late; the pool's 1000 ms deadline passes when the test says so, before that.
+  s.setFault({ mode: 'slow', delayMs: 300 });
   const write = p.submit({ clientKey: 'hmi', unitId: 1, pdu: writeHolding(10, 1234), isWrite: true });
-  await until(() => s.counters().requests === 1, 'the write to reach the PLC');
+  await eventually('the write to reach the PLC', () => s.counters().requests === 1, { intervalMs: 1 });
   s.setFault({ mode: 'none' }); // the write already got its slow delay; later requests are answered at once
-  await sleep(700); // queued before the write times out (1000 ms), deadline well after its late reply
+  timers.advance(700); // queued before the write times out (1000 ms), deadline well after its late reply
   const queuedRead = p.submit({ clientKey: 'historian', unitId: 1, pdu: readHolding(1), isWrite: false });
+  timers.advance(300);
   t.equal((await write).kind, 'timeout');
   t.equal(p.stats().queued, 1, 'the queued read was not flushed by the timeout');
   t.equal(value(await queuedRead), 22, 'served after the late reply freed the slot');
@@ -113,7 +126,7 @@ t.test('a timed-out write is applied at most once; the queue behind it is untouc
 
 t.test('connection dropped after a write was sent: unavailable, never replayed, then recovery', async (t) => {
   const s = await sim(t);
-  const p = pool(t, s.port);
+  const { p } = pool(t, s.port);
   t.equal(value(await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false })), 11);
   s.setFault({ mode: 'close' });
   const r = await p.submit({ clientKey: 'hmi', unitId: 1, pdu: writeHolding(11, 77), isWrite: true });
@@ -129,15 +142,23 @@ t.test('connection dropped after a write was sent: unavailable, never replayed, 
 
 t.test('PLC restart: the request in flight is unavailable, requests during the outage recover', async (t) => {
   const s = await sim(t, { scanDelayMs: 150 });
-  const p = pool(t, s.port, { timeoutMs: 5000 });
+  const { p, timers } = pool(t, s.port, { timeoutMs: 5000 });
   t.equal(value(await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false })), 11);
   const inFlight = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
-  await until(() => s.counters().requests === 2, 'the request to reach the PLC');
-  const restarting = s.restart(400);
+  await eventually('the request to reach the PLC', () => s.counters().requests === 2);
+  const restarting = s.restart(100);
   const r = await inFlight;
   t.equal(r.kind, 'unavailable', 'sent, then the PLC went away: not resent');
   const during = p.submit({ clientKey: 'b', unitId: 1, pdu: readHolding(2), isWrite: false });
   await restarting;
+  // Back up: the pool's next attempt comes when its backoff elapses (the floor, 20 ms, at most 5 times here).
+  let answered = false;
+  void during.then(() => (answered = true));
+  await eventually('the reconnect', () => {
+    timers.advance(20);
+    return answered;
+  });
+  t.ok(timers.now() < 5000, 'within the request deadline');
   t.equal(value(await during), 33, 'waited for the reconnect and got its answer');
   t.equal(s.counters().restarts, 1);
 });

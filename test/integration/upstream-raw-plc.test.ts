@@ -1,7 +1,7 @@
 /**
  * DevicePool against a tiny scripted TCP "PLC" written in this file: the cases the real simulator cannot
  * produce on purpose (replies out of order, wrong FC, unknown transaction ids, broken framing).
- * Everything runs on 127.0.0.1, port 0, and stops itself.
+ * Everything runs on 127.0.0.1, port 0, and stops itself. Pools whose deadlines matter run on fake timers.
  */
 import t from 'tap';
 import net from 'node:net';
@@ -9,6 +9,8 @@ import { once } from 'node:events';
 import { MbapFramer, encodeAdu } from '../../protocols/modbus/index.js';
 import { DevicePool } from '../../gateway/upstream/device-pool.js';
 import type { DevicePoolOptions } from '../../gateway/upstream/types.js';
+import { eventually, flushIo } from '../helpers/eventually.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 
 interface Req {
   tid: number;
@@ -150,14 +152,18 @@ t.test('timeout keeps the tid reserved; the late reply is dropped and frees the 
     else reply(r.tid, fc3Answer(2));
   });
   t.teardown(() => plc.close());
-  const p = pool(plc.port, { timeoutMs: 200, lateReplyGraceMs: 5000 });
+  const timers = new FakeTimers();
+  const p = pool(plc.port, { timeoutMs: 200, lateReplyGraceMs: 5000, timers });
   t.teardown(() => p.close());
-  const timedOut = await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: true });
+  const pendingFirst = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: true });
+  await eventually('the request at the PLC', () => tids.length === 1);
+  timers.advance(200);
+  const timedOut = await pendingFirst;
   t.equal(timedOut.kind, 'timeout');
   t.equal(p.stats().lateReserved, 1, 'slot still reserved for the late reply');
   // The next request waits (maxInFlight 1, slot reserved) until the late reply comes.
   const next = p.submit({ clientKey: 'b', unitId: 1, pdu: readHolding(0), isWrite: false });
-  await new Promise((r) => setTimeout(r, 50));
+  await flushIo();
   t.equal(p.stats().queued, 1, 'not sent while the late slot is reserved');
   t.equal(tids.length, 1);
   first?.reply(first.tid, fc3Answer(1)); // the late reply: must not be taken as the answer to `next`
@@ -175,9 +181,14 @@ t.test('a late reply that never comes: the connection is recycled after the grac
     if (n++ > 0) reply(r.tid, fc3Answer(9));
   });
   t.teardown(() => plc.close());
-  const p = pool(plc.port, { timeoutMs: 150, lateReplyGraceMs: 100 });
+  // The grace period is plc-connection.ts's own (real) timer; the request deadline is fake.
+  const timers = new FakeTimers();
+  const p = pool(plc.port, { timeoutMs: 150, lateReplyGraceMs: 20, timers });
   t.teardown(() => p.close());
-  t.equal((await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false })).kind, 'timeout');
+  const stuck = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
+  await eventually('the request at the PLC', () => n === 1);
+  timers.advance(150);
+  t.equal((await stuck).kind, 'timeout');
   const r = await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
   t.equal(r.kind, 'response', 'served on a fresh connection once the stuck one was recycled');
   t.equal(plc.accepted(), 2);
@@ -208,7 +219,7 @@ t.test('AbortSignal removes a queued request; a sent one still gets its real ans
   const acQueued = new AbortController();
   const sent = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false, signal: acSent.signal });
   const queued = p.submit({ clientKey: 'b', unitId: 1, pdu: readHolding(1), isWrite: false, signal: acQueued.signal });
-  while (pending.length === 0) await new Promise((r) => setTimeout(r, 5));
+  await eventually('a request at the PLC', () => pending.length > 0);
   t.same(p.stats().byClient, { a: 1, b: 1 });
   acQueued.abort();
   acSent.abort();
@@ -236,7 +247,7 @@ t.test('dispatch re-checks the signal and stillAllowed right before the socket w
   let locked = false;
   const vetoed = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(3), isWrite: false, stillAllowed: () => !locked });
   const broken = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(4), isWrite: false, stillAllowed: () => { throw new Error('gate bug'); } });
-  while (pending.length === 0) await new Promise((r) => setTimeout(r, 5));
+  await eventually('a request at the PLC', () => pending.length > 0);
   (silent as { aborted: boolean }).aborted = true;
   locked = true; // e.g. a device lock created while it waited: the session is still open
   pending.shift()?.(); // frees the slot: dispatch would now send the queued one
@@ -246,7 +257,7 @@ t.test('dispatch re-checks the signal and stillAllowed right before the socket w
   t.same(await broken, { kind: 'aborted' }, 'a throwing gate fails closed');
   // A later request on the same connection: had the aborted one been written, the PLC would see it first.
   const later = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(2), isWrite: false });
-  while (pending.length === 0) await new Promise((r) => setTimeout(r, 5));
+  await eventually('a request at the PLC', () => pending.length > 0);
   pending.shift()?.();
   t.equal((await later).kind, 'response');
   t.equal(received, 2, 'the aborted request never reached the PLC');
@@ -259,7 +270,7 @@ t.test('close answers everything outstanding and later submits', async (t) => {
   const p = pool(plc.port);
   const a = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
   const b = p.submit({ clientKey: 'b', unitId: 1, pdu: readHolding(0), isWrite: false });
-  while (p.stats().inFlight === 0) await new Promise((r) => setTimeout(r, 5));
+  await eventually('a request in flight', () => p.stats().inFlight > 0);
   await p.close();
   t.equal((await a).kind, 'unavailable');
   t.equal((await b).kind, 'unavailable');
