@@ -10,7 +10,7 @@
 # (git-ignored, project-local; SPIRE_BIN_DIR overrides). Idempotent: when both binaries exist it only reports their versions.
 # Reruns after a `--force` are fast thanks to Go's module and build caches.
 # Needs: Go >= 1.25.3 and a C compiler — spire-server links the sqlite datastore through cgo
-# [REFERENCES §3 "spire-server needs CGO"].
+# [docs/architecture.md "SPIRE facts": spire-server needs CGO].
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
