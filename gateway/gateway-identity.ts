@@ -13,6 +13,7 @@ import { X509Source } from './identity/x509-source.js';
 import { peerIdentityFromSocket, serverTlsOptions } from './identity/tls-options.js';
 import { handshakeFailureReason } from './identity/tls-failure-reason.js';
 import type { PeerCheck } from './identity/peer-check.js';
+import { systemTimers, type Timers } from './timers.js';
 
 export interface GatewayIdentity {
   readonly source: X509Source;
@@ -27,19 +28,20 @@ export interface GatewayIdentity {
   close(): Promise<void>;
 }
 
-export async function startIdentity(config: GatewayConfig, logger: Logger): Promise<GatewayIdentity> {
+/** `timers`: the SVID source's (and dev issuer's) clock and timers (gateway/timers.ts); default systemTimers. */
+export async function startIdentity(config: GatewayConfig, logger: Logger, timers: Timers = systemTimers): Promise<GatewayIdentity> {
   let issuer: DevIssuer | null = null;
   let address = config.identity.socket ?? undefined;
   const dev = config.identity.dev;
   if (config.identity.source === 'dev' && dev) {
     const ca = await DevCa.loadOrCreate(dev.caDir, dev.trustDomain);
     const socketPath = join(config.stateDir, 'dev-workload-api.sock');
-    issuer = await DevIssuer.start({ socketPath, ca, spiffeId: dev.spiffeId, ttlSeconds: Math.round(dev.svidTtlMs / 1000), dnsNames: dev.dnsNames, logger });
+    issuer = await DevIssuer.start({ socketPath, ca, spiffeId: dev.spiffeId, ttlSeconds: Math.round(dev.svidTtlMs / 1000), dnsNames: dev.dnsNames, logger, timers });
     address = `unix://${socketPath}`;
   }
   let source: X509Source;
   try {
-    source = await X509Source.create({ ...(address ? { address } : {}), timeoutMs: config.identity.startupTimeoutMs, logger });
+    source = await X509Source.create({ ...(address ? { address } : {}), timeoutMs: config.identity.startupTimeoutMs, logger, timers });
   } catch (err) {
     await issuer?.close();
     throw err;

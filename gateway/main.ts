@@ -9,6 +9,7 @@ import { mkdirSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { GatewayConfig } from './config/gateway-config.js';
 import { GatewayMetrics } from './observability/metrics.js';
+import { systemTimers, type Timers } from './timers.js';
 import type { GatewayIdentity } from './gateway-identity.js';
 import type { PolicyHolder } from './policy/policy-holder.js';
 import type { AuditLog } from './audit/audit-log.js';
@@ -46,11 +47,14 @@ export interface RunningGateway {
 export interface StartOptions {
   readonly logger?: Logger;
   readonly now?: () => number;
+  /** Timers and wall clock of the stateful components (tests pass fake ones); default systemTimers. */
+  readonly timers?: Timers;
 }
 
 export async function startGateway(config: GatewayConfig, opts: StartOptions = {}): Promise<RunningGateway> {
   const logger = opts.logger ?? pino({ level: config.logLevel, name: 'verigate' });
-  const env: GatewayEnv = { config, logger, now: opts.now ?? Date.now, metrics: new GatewayMetrics() };
+  const timers = opts.timers ?? systemTimers;
+  const env: GatewayEnv = { config, logger, now: opts.now ?? (() => timers.now()), timers, metrics: new GatewayMetrics() };
   const life = new Lifecycle((component, err) => logger.error({ component, err }, 'stop failed'));
   return life.run(async () => {
     mkdirSync(config.stateDir, { recursive: true });

@@ -15,7 +15,7 @@ import type { Component } from './lifecycle.js';
 import type { GatewayEnv } from './gateway-env.js';
 
 export function identityComponent(env: GatewayEnv): Component<GatewayIdentity> {
-  return { name: 'identity', start: () => startIdentity(env.config, env.logger), stop: (identity) => identity.close() };
+  return { name: 'identity', start: () => startIdentity(env.config, env.logger, env.timers), stop: (identity) => identity.close() };
 }
 
 /** The policy file (and its shadow file), reloaded on change when `policy.watch` is set. */
@@ -80,7 +80,7 @@ export function trustComponent(env: GatewayEnv, deps: { policy: PolicyHolder; se
     name: 'trust',
     start: async () => {
       const trust = await TrustRuntime.open({
-        dir: join(env.config.stateDir, 'trust'), policy: () => policy.current, sessions, audit, logger: env.logger, now: env.now,
+        dir: join(env.config.stateDir, 'trust'), policy: () => policy.current, sessions, audit, logger: env.logger, now: env.now, timers: env.timers,
         lockStoreFailure: env.config.lockStoreFailure,
       });
       policy.onSwap((next, previous) => trust.onPolicySwap(next, previous));

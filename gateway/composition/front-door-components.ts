@@ -60,7 +60,7 @@ export function mbapsComponent(env: GatewayEnv, deps: FrontDoorDeps): Component<
         verifyPeer: (socket) => identity.verifyPeer(socket),
         tlsErrorReason: (err, socket) => identity.tlsErrorReason(err, socket),
         routes: (unit) => router.route(unit),
-        pipeline: deps.pipeline, gate: trust, sessions: deps.sessions, audit: deps.audit, metrics, now, logger,
+        pipeline: deps.pipeline, gate: trust, sessions: deps.sessions, audit: deps.audit, metrics, now, timers: env.timers, logger,
         maxInFlightPerSession: l.maxInFlightPerSession,
         idleTimeoutMs: () => trust.idleTimeoutMs(),
         handshake: { slots: deps.handshakeSlots, timeoutMs: l.handshakeTimeoutMs, identityAvailable: () => identity.available() },
@@ -84,7 +84,7 @@ export function grpcComponent(env: GatewayEnv, deps: FrontDoorDeps): Component<L
       const { identity } = deps;
       const grpc = new GrpcFrontDoor({
         identity, router: deps.router, pipeline: deps.pipeline, recordPipeline: deps.recordPipeline, trust: deps.trust,
-        sessions: deps.sessions, policy: deps.policy, audit: deps.audit, metrics, now, logger,
+        sessions: deps.sessions, policy: deps.policy, audit: deps.audit, metrics, now, timers: env.timers, logger,
         handshake: { slots: deps.handshakeSlots, timeoutMs: g.handshakeTimeoutMs, identityAvailable: () => identity.available() },
       });
       const port = await grpc.listen(g.host, g.port);

@@ -27,6 +27,7 @@ import { GrpcSessionMap, peerKey } from './grpc-session-map.js';
 import type { RecordPipeline, RecordPipelineRequest } from './record-pipeline.js';
 import type { PipelineRequest, PipelineResult } from './request-pipeline.js';
 import { SessionGatekeeper, type HandshakeBounds, type PeerCheck } from './session-gatekeeper.js';
+import { systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 import type { SessionRegistry } from './session-registry.js';
 
 export interface GrpcFrontDoorOptions {
@@ -48,6 +49,8 @@ export interface GrpcFrontDoorOptions {
   readonly audit: AuditSink;
   readonly metrics: GatewayMetrics;
   readonly now: () => number;
+  /** Idle sweep, session SVID expiry and handshake deadlines (gateway/timers.ts); default systemTimers. */
+  readonly timers?: Timers;
   readonly logger?: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void };
   /** Handshake deadline and the pending-handshake budget shared with Modbus/TCP Security. */
   readonly handshake: HandshakeBounds;
@@ -63,9 +66,11 @@ export class GrpcFrontDoor {
   private readonly injector: grpc.ConnectionInjector;
   private readonly live: GrpcSessionMap;
   private readonly gatekeeper: SessionGatekeeper;
-  private idleTimer: NodeJS.Timeout | null = null;
+  private idleTimer: TimerHandle | null = null;
+  private readonly timers: Timers;
 
   constructor(private readonly opts: GrpcFrontDoorOptions) {
+    this.timers = opts.timers ?? systemTimers;
     this.live = new GrpcSessionMap(opts.now);
     const services = loadVerigateServices();
     const sessionOf = this.live.lookup;
@@ -84,7 +89,7 @@ export class GrpcFrontDoor {
     this.gatekeeper = new SessionGatekeeper('grpc', {
       verifyPeer: (socket) => identity.verifyPeer(socket),
       tlsErrorReason: (err, socket) => identity.tlsErrorReason(err, socket),
-      gate: trust, sessions, audit, metrics, now, logger, handshake,
+      gate: trust, sessions, audit, metrics, now, logger, handshake, timers: this.timers,
     });
   }
 
@@ -99,8 +104,7 @@ export class GrpcFrontDoor {
       server.once('error', (e) => reject(new GatewayError('GW_ERR_LISTEN', `frontdoor: gRPC listener cannot bind ${host}:${port}`, { cause: e })));
       server.listen(port, host, () => resolve());
     });
-    this.idleTimer = setInterval(() => this.endIdle(), IDLE_CHECK_MS);
-    this.idleTimer.unref();
+    this.idleTimer = unrefTimer(this.timers.setInterval(() => this.endIdle(), IDLE_CHECK_MS));
     return (server.address() as AddressInfo).port;
   }
 
@@ -112,7 +116,7 @@ export class GrpcFrontDoor {
   async close(): Promise<void> {
     const server = this.tlsServer;
     this.tlsServer = null;
-    if (this.idleTimer) clearInterval(this.idleTimer);
+    if (this.idleTimer !== null) this.timers.clearTimeout(this.idleTimer);
     for (const s of [...this.live.all()]) s.end('gateway-shutdown');
     this.injector.destroy();
     this.grpcServer.forceShutdown();

@@ -4,7 +4,8 @@
  * audited as `gateway-identity-unavailable` (no handshake is completed with an expired certificate), /readyz
  * answers 503, and service resumes as soon as a fresh SVID arrives. A session opened before keeps running on
  * its own peer's checks (its SVID expiry still ends it).
- * The gateway follows a Workload API this test runs (the dev issuer, 4 s SVIDs), stopped and restarted.
+ * The gateway follows a Workload API this test runs (the dev issuer), stopped and restarted. The gateway runs on
+ * fake timers: its SVID expires when the test advances the clock past NotAfter, not after a wait.
  */
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,6 +16,8 @@ import tls from 'node:tls';
 import { DevCa } from '../../gateway/identity/dev-ca.js';
 import { DevIssuer } from '../../gateway/identity/dev-issuer.js';
 import { encodeRequest } from '../../protocols/modbus/index.js';
+import { eventually } from '../helpers/eventually.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 import { startHarness, TestMbapsClient } from '../helpers/gateway-harness.js';
 import { grpcUnary, readAuditEvents } from '../helpers/handshake-clients.js';
 
@@ -24,15 +27,17 @@ const sockDir = mkdtempSync(join(tmpdir(), 'vg-wl-'));
 t.teardown(() => rmSync(sockDir, { recursive: true, force: true }));
 const socketPath = join(sockDir, 'agent.sock');
 const ca = await DevCa.create({ trustDomain: TD });
-let issuer = await DevIssuer.start({ socketPath, ca, spiffeId: GW, ttlSeconds: 4 });
+let issuer = await DevIssuer.start({ socketPath, ca, spiffeId: GW, ttlSeconds: 60 });
+const timers = new FakeTimers(Date.now());
 
 const h = await startHarness({
   policy: `version: 1\ntrustDomain: ${TD}\nadmins: [spiffe://${TD}/ops/**]\nrules:\n  - id: r\n    principals: [spiffe://${TD}/hmi/line1]\n    devices: [turbine-1]\n    allow:\n      - { access: read, tables: [holding], addresses: 0-99 }\n`,
   identityYaml: `identity: { source: workload-api, socket: "unix://${socketPath}", startupTimeout: 10s }`,
   ca,
   auditYaml: 'audit: { dir: audit, fsync: never, values: include, throttle: { perKey: 1000000, perClass: 1000000 } }',
+  timers,
 });
-// The agent goes away right after start-up (before its first rotation at half the 4 s life).
+// The agent goes away right after start-up (before its first rotation at half the 60 s life).
 await issuer.close();
 t.teardown(async () => {
   await h.stop();
@@ -43,14 +48,6 @@ const lead = await h.mint(`spiffe://${TD}/ops/lead`, { ttlSeconds: 600 });
 const grpcPort = h.gateway.endpoints.grpc?.port ?? 0;
 const metricsPort = h.gateway.endpoints.metrics?.port ?? 0;
 const read = encodeRequest({ type: 'read-registers', fc: 3, address: 0, quantity: 1 });
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const readyz = async (): Promise<{ status: number; body: { checks?: { svid?: { ok: boolean; detail?: string } } } }> => {
   const r = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
@@ -87,7 +84,12 @@ t.test('while the SVID is valid: served, ready', async (t) => {
 });
 
 t.test('SVID failed closed: new connections refused on both ports, /readyz 503, a live session keeps its checks', async (t) => {
-  await until('failed-closed', () => h.gateway.identity.source.state() === 'failed-closed', 15_000);
+  const source = h.gateway.identity.source;
+  await eventually('the agent loss noticed', () => source.state() === 'stale');
+  timers.advance(source.getX509Svid().notAfter.getTime() - timers.now() - 1);
+  t.equal(source.state(), 'stale', 'served until NotAfter');
+  timers.advance(2);
+  t.equal(source.state(), 'failed-closed', 'failed closed once past NotAfter');
   const r = await readyz();
   t.equal(r.status, 503);
   t.match(r.body.checks?.svid, { ok: false, detail: 'failed-closed' });
@@ -117,8 +119,17 @@ t.test('SVID failed closed: new connections refused on both ports, /readyz 503, 
 
 t.test('a fresh SVID arrives: service and readiness resume', async (t) => {
   issuer = await DevIssuer.start({ socketPath, ca, spiffeId: GW, ttlSeconds: 600 });
-  await until('ok', () => h.gateway.identity.source.state() === 'ok', 20_000);
-  await until('ready', async () => (await readyz()).status === 200, 5000);
+  // The watch reconnects on its next retry (linear backoff, at most 30 s): fire it while the I/O completes. The
+  // gRPC channel under it has its own reconnect backoff (grpc-js, real time, ≤ 30 s): hence the long bound.
+  await eventually(
+    'ok',
+    () => {
+      timers.advance(30_000);
+      return h.gateway.identity.source.state() === 'ok';
+    },
+    { timeoutMs: 30_000, intervalMs: 50 },
+  );
+  t.equal((await readyz()).status, 200, 'ready again');
   const c = await TestMbapsClient.connect(h.port, hmi);
   t.same([...((await c.request(1, read)) ?? [])].slice(0, 2), [3, 2], 'mbaps served again');
   const served = h.gateway.identity.source.getX509Svid().notAfter.getTime();

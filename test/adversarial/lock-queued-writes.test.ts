@@ -12,6 +12,7 @@
 import t from 'tap';
 import { encodeRequest } from '../../protocols/modbus/index.js';
 import type { AuditRecord } from '../../gateway/audit/audit-events.js';
+import { eventually } from '../helpers/eventually.js';
 import { startHarness, TestMbapsClient } from '../helpers/gateway-harness.js';
 
 const policy = `version: 1
@@ -39,13 +40,8 @@ let events: AuditRecord[] = [];
 let onEvent: (rec: AuditRecord) => void = () => {};
 t.teardown(h.gateway.audit.subscribe({ event: (rec) => onEvent(rec) }));
 
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setImmediate(r));
-  }
-}
+/** Polled once per event-loop turn: the lock must land within a timer turn of the moment. */
+const EVERY_TURN = { intervalMs: 0 };
 
 type Moment = 'after-1st-reached-plc' | 'after-2nd-reached-plc' | 'in-write-ahead-of-3rd' | 'in-outcome-of-1st';
 const MOMENTS: Moment[] = ['after-1st-reached-plc', 'after-2nd-reached-plc', 'in-write-ahead-of-3rd', 'in-outcome-of-1st'];
@@ -90,15 +86,15 @@ async function round(i: number): Promise<Round> {
     if (moment === 'in-outcome-of-1st' && rec.type === 'request.outcome') lock();
   };
   const answers = Array.from({ length: WRITES }, (_, k) => c.request(1, write(100 + k, i), 8000));
-  if (moment === 'after-1st-reached-plc') await until(() => received() - before.received >= 1, 'the 1st write at the PLC').then(lock);
-  if (moment === 'after-2nd-reached-plc') await until(() => received() - before.received >= 2, 'the 2nd write at the PLC').then(lock);
+  if (moment === 'after-1st-reached-plc') await eventually('the 1st write at the PLC', () => received() - before.received >= 1, EVERY_TURN).then(lock);
+  if (moment === 'after-2nd-reached-plc') await eventually('the 2nd write at the PLC', () => received() - before.received >= 2, EVERY_TURN).then(lock);
   const answered = await Promise.all(answers);
   if (kind === 'identity') await c.closed;
   else c.close();
   // Settled: every write-ahead decision of this session has its outcome (nothing of it is left in the pool).
   const decided = (): AuditRecord[] => events.filter((e) => e.type === 'request.decision' && e['outcome'] === 'pending');
   const outcomeOf = (d: AuditRecord): AuditRecord | undefined => events.find((e) => e.type === 'request.outcome' && e['decisionSeq'] === d.seq);
-  await until(() => okAtLock >= 0 && decided().every((d) => outcomeOf(d) !== undefined), 'every outcome');
+  await eventually('every outcome', () => okAtLock >= 0 && decided().every((d) => outcomeOf(d) !== undefined), EVERY_TURN);
   onEvent = () => {};
   if (lockId) h.gateway.trust.locks.remove(lockId, LEAD);
   const outcomes: Record<string, number> = {};

@@ -10,7 +10,7 @@
 export interface EventuallyOptions {
   /** Give up after this long (default 5000 ms). */
   readonly timeoutMs?: number;
-  /** Pause between polls (default 10 ms). */
+  /** Pause between polls (default 10 ms); 0 polls once per event-loop turn (setImmediate). */
   readonly intervalMs?: number;
 }
 
@@ -34,7 +34,7 @@ export async function eventually<T>(what: string, probe: () => T | Promise<T>, o
       const why = last instanceof Error ? ` (last error: ${last.message})` : '';
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
     }
-    await new Promise((r) => setTimeout(r, intervalMs));
+    await new Promise((r) => (intervalMs > 0 ? setTimeout(r, intervalMs) : setImmediate(r)));
   }
 }
 

@@ -17,6 +17,7 @@ import { derToPem } from '../../gateway/identity/x509-svid.js';
 import { startSimulator, type Simulator } from '../../simulators/simulator.js';
 import { startProfinetSimulator, type ProfinetSimulator, type ProfinetSimulatorOptions } from '../../simulators/profinet/profinet-simulator.js';
 import { MbapFramer, encodeAdu } from '../../protocols/modbus/index.js';
+import type { Timers } from '../../gateway/timers.js';
 
 export const TD = 'plant.example';
 
@@ -34,6 +35,8 @@ export interface HarnessOptions {
   readonly logLevel?: string;
   /** Injectable clock for the gateway's runtime (grants, trust, audit times). Default Date.now. */
   readonly now?: () => number;
+  /** The gateway's timers (SVID source, trust housekeeping, session expiry, handshake deadlines): e.g. FakeTimers. */
+  readonly timers?: Timers;
   /** Receives the gateway's pino log lines (JSON strings). */
   readonly logSink?: (line: string) => void;
   /** Extra inline YAML for the listeners, e.g. `{ mbaps: 'handshakeTimeout: 400ms', shared: 'maxPendingHandshakes: 64' }`. */
@@ -117,7 +120,7 @@ ${opts.extraYaml ?? ''}`);
     const logger = opts.logSink
       ? pino({ level: opts.logLevel ?? 'info' }, { write: (line: string) => opts.logSink?.(line) })
       : pino({ level: opts.logLevel ?? 'silent' });
-    gateway = await startGateway(loadGatewayConfig(join(dir, 'gateway.yaml')), { logger, ...(opts.now ? { now: opts.now } : {}) });
+    gateway = await startGateway(loadGatewayConfig(join(dir, 'gateway.yaml')), { logger, ...(opts.now ? { now: opts.now } : {}), ...(opts.timers ? { timers: opts.timers } : {}) });
   } catch (err) {
     await closeSims();
     throw err;

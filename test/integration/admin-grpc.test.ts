@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { VerigateClient } from '../../gateway/cli/admin-client.js';
 import type { GrantMessage, ListGrantsResponse, ListLocksResponse, ListSessionsResponse, LockMessage, ReloadPolicyResponse, WatchUpdate } from '../../gateway/frontdoor/grpc-proto.js';
+import { eventually } from '../helpers/eventually.js';
 import { ENG, HMI, LEAD, STRANGER, basePolicy, startHarness, value } from '../helpers/grpc-harness.js';
 
 const h = await startHarness();
@@ -16,14 +17,6 @@ const lead = await h.client('Admin', LEAD);
 const dev = 'turbine-1';
 
 const codeOf = (r: { ok: boolean; code?: number }): number => (r.ok ? -1 : (r.code ?? -1));
-
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 function watchEnd(client: VerigateClient): { first: Promise<WatchUpdate>; end: Promise<grpc.ServiceError | null> } {
   const stream = (client.raw as unknown as { Watch(r: object): grpc.ClientReadableStream<WatchUpdate> })
@@ -64,14 +57,14 @@ t.test('sessions list shows live gRPC sessions with trust; kill by id and by ide
   await w.first;
   t.same(value(await lead.call('KillSession', { sessionId: s.id, reason: 'test' })), { ended: 1 });
   t.ok(await w.end, 'the live Watch on that session ends with an error');
-  await until(() => h.gw.sessions.get(s.id) === undefined, 'session removal');
+  await eventually('session removal', () => h.gw.sessions.get(s.id) === undefined);
   t.equal(codeOf(await lead.call('KillSession', { sessionId: s.id })), grpc.status.NOT_FOUND, 'a dead session is not found');
   t.equal(codeOf(await lead.call('KillSession', {})), grpc.status.INVALID_ARGUMENT, 'neither id nor identity');
 
   const eng = await h.client('Modbus', ENG);
   value(await eng.call('ReadCoils', { device: dev, address: 0, count: 1 }));
   t.same(value(await lead.call('KillSession', { spiffeId: ENG })), { ended: 1 }, 'every session of an identity');
-  await until(() => h.gw.sessions.countFor(ENG) === 0, 'eng sessions gone');
+  await eventually('eng sessions gone', () => h.gw.sessions.countFor(ENG) === 0);
 });
 
 t.test('a lock ends a live gRPC session at once and refuses new ones until removed', async (t) => {
@@ -84,7 +77,7 @@ t.test('a lock ends a live gRPC session at once and refuses new ones until remov
   t.ok(lock.expiresAt, 'ttl gives an expiry');
   const e = await w.end;
   t.ok(e, 'the Watch ended with an error');
-  await until(() => h.gw.sessions.countFor(HMI) === 0, 'hmi sessions gone');
+  await eventually('hmi sessions gone', () => h.gw.sessions.countFor(HMI) === 0);
   const fresh = await h.client('Modbus', HMI);
   t.equal(codeOf(await fresh.call('ReadHoldingRegisters', { device: dev, address: 0, count: 1 }, 3000)), grpc.status.UNAVAILABLE, 'a locked identity gets no session');
   t.equal(h.gw.sessions.countFor(HMI), 0);
