@@ -16,6 +16,7 @@ import {
   generateKeyPair,
   KeyUsage,
 } from '../../gateway/identity/cert-builder.js';
+import { eventually } from './eventually.js';
 
 export const RSYSLOG_HINT = 'rsyslogd with the OpenSSL driver is required: apt-get install rsyslog rsyslog-openssl';
 
@@ -157,10 +158,11 @@ export async function rsyslogReceiver(dir: string, pki: TestPki, fixedPort?: num
 }
 
 async function waitListening(port: number, c: ChildProcess, out: () => string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (c.exitCode !== null) throw new Error(`rsyslogd exited with ${c.exitCode}: ${out()}`);
-    const ok = await new Promise<boolean>((resolve) => {
+  let exited: number | null = null;
+  const listening = (): Promise<boolean> => {
+    exited = c.exitCode;
+    if (exited !== null) return Promise.resolve(true); // stop polling: reported below
+    return new Promise<boolean>((resolve) => {
       const s = connect(port, '127.0.0.1');
       s.once('connect', () => {
         s.destroy();
@@ -168,8 +170,9 @@ async function waitListening(port: number, c: ChildProcess, out: () => string): 
       });
       s.once('error', () => resolve(false));
     });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`rsyslogd did not listen on ${port} within 10 s: ${out()}`);
+  };
+  await eventually(`rsyslogd listening on ${port}`, listening, { timeoutMs: 10_000, intervalMs: 50 }).catch((err: Error) => {
+    throw new Error(`${err.message}: ${out()}`);
+  });
+  if (exited !== null) throw new Error(`rsyslogd exited with ${exited}: ${out()}`);
 }

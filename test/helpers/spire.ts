@@ -108,13 +108,3 @@ export async function pidsMentioning(needle: string): Promise<number[]> {
   return pids;
 }
 
-/** Polls until `check()` is truthy; fails with `what` after `timeoutMs`. */
-export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs: number, what: string): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
-}

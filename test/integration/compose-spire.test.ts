@@ -14,6 +14,7 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { findSpireBinaries, BUILD_HINT } from '../../gateway/cli/spire-paths.js';
 import { startSimulator, type Simulator } from '../../simulators/simulator.js';
+import { eventually } from '../helpers/eventually.js';
 import { REPO_ROOT, requireTool } from '../helpers/tools.js';
 
 const at = (p: string): string => join(REPO_ROOT, p);
@@ -55,13 +56,6 @@ function run(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv }): Pro
   });
 }
 
-async function until(what: string, timeoutMs: number, probe: () => boolean): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 function preconditions(): { server: string; agent: string; python: string } | string {
   if (process.getuid?.() !== 0) return 'needs root to run the workloads as the registered uids 10001-10003 (setpriv)';
@@ -142,13 +136,14 @@ t.test('compose identity flow on real SPIRE: registrar, agent, gateway as uid 10
   // The agent, attested with that token, serving the Workload API.
   const agentSocket = join(dir, 'asock', 'api.sock');
   start([pre.agent, 'run', '-config', join(dir, 'conf', 'agent.conf')], 'agent.log');
-  await until('a healthy spire-agent', 30_000, () => spawnSync(pre.agent, ['healthcheck', '-socketPath', agentSocket]).status === 0);
+  await eventually('a healthy spire-agent', () => spawnSync(pre.agent, ['healthcheck', '-socketPath', agentSocket]).status === 0, { timeoutMs: 30_000, intervalMs: 250 });
 
   // The gateway's own SVID as uid 10001: its ID and the DNS SAN for hostname-checking clients.
   const svidDir = d('gw-svid');
   chownSync(svidDir, UIDS.gateway, UIDS.gateway);
-  await until('an SVID for uid 10001', 30_000, () =>
-    spawnSync(asUid(UIDS.gateway)[0]!, [...asUid(UIDS.gateway).slice(1), pre.agent, 'api', 'fetch', 'x509', '-socketPath', agentSocket, '-write', svidDir]).status === 0);
+  const fetchSvid = (): boolean =>
+    spawnSync(asUid(UIDS.gateway)[0]!, [...asUid(UIDS.gateway).slice(1), pre.agent, 'api', 'fetch', 'x509', '-socketPath', agentSocket, '-write', svidDir]).status === 0;
+  await eventually('an SVID for uid 10001', fetchSvid, { timeoutMs: 30_000, intervalMs: 250 });
   const gwCert = new X509Certificate(readFileSync(join(svidDir, 'svid.0.pem')));
   t.match(gwCert.subjectAltName ?? '', /URI:spiffe:\/\/plant\.example\/verigate/);
   t.match(gwCert.subjectAltName ?? '', /DNS:verigate/);
@@ -173,12 +168,13 @@ t.test('compose identity flow on real SPIRE: registrar, agent, gateway as uid 10
   chownSync(gwDir, UIDS.gateway, UIDS.gateway);
   const gw = start([...asUid(UIDS.gateway), process.execPath, '--import', 'tsx', at('gateway/cli/verigate.ts'), 'run', '--config', join(gwDir, 'gateway.yaml')], 'gateway.log');
   let mbapsPort = 0;
-  await until('verigate ready', 45_000, () => {
-    if (gw.exitCode !== null) throw new Error(`verigate exited ${gw.exitCode}: ${output(gw)}`);
+  const readyOrExited = (): boolean => {
     const ready = output(gw).split('\n').find((l) => l.includes('"verigate ready"'));
     if (ready) mbapsPort = (JSON.parse(ready) as { mbaps: number }).mbaps;
-    return mbapsPort > 0;
-  });
+    return mbapsPort > 0 || gw.exitCode !== null;
+  };
+  await eventually('verigate ready', readyOrExited, { timeoutMs: 45_000, intervalMs: 250 });
+  if (mbapsPort === 0) throw new Error(`verigate exited ${gw.exitCode}: ${output(gw)}`);
   t.match(output(gw), /"id":"spiffe:\/\/plant\.example\/verigate"/, 'the gateway runs as its registered identity');
 
   // The sample client as the historian (read-only) and as hmi/line1 (may write the setpoint).

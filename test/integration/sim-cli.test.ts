@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import t from 'tap';
+import { eventually } from '../helpers/eventually.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'simulators/cli.ts');
@@ -34,13 +35,6 @@ async function exitOf(child: ChildProcessWithoutNullStreams): Promise<{ code: nu
 
 const get = async (port: number, path: string): Promise<any> => (await fetch(`http://127.0.0.1:${port}${path}`)).json();
 
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 t.test('prints the listening line, obeys SIGUSR1/SIGUSR2, exits 0 on SIGTERM', async (t) => {
   const child = runCli(['--scenario', TURBINE, '--port', '0', '--scan-delay', '0', '--max-connections', '2']);
@@ -52,13 +46,13 @@ t.test('prints the listening line, obeys SIGUSR1/SIGUSR2, exits 0 on SIGTERM', a
   t.match(state, { scenario: 'turbine-1', port: ready.port, fault: { mode: 'none' }, units: [1, 255] });
 
   child.kill('SIGUSR1');
-  await until(async () => (await get(ready.controlPort, '/state')).fault.mode === 'silent', 'silent fault');
+  await eventually('silent fault', async () => (await get(ready.controlPort, '/state')).fault.mode === 'silent', { intervalMs: 25 });
   t.pass('SIGUSR1 switched the silent fault on');
   child.kill('SIGUSR1');
-  await until(async () => (await get(ready.controlPort, '/state')).fault.mode === 'none', 'fault off');
+  await eventually('fault off', async () => (await get(ready.controlPort, '/state')).fault.mode === 'none', { intervalMs: 25 });
   t.pass('SIGUSR1 again switched it off');
   child.kill('SIGUSR2');
-  await until(async () => (await get(ready.controlPort, '/counters')).restarts === 1, 'restart');
+  await eventually('restart', async () => (await get(ready.controlPort, '/counters')).restarts === 1, { intervalMs: 25 });
   t.pass('SIGUSR2 power-cycled the PLC');
 
   child.kill('SIGTERM');

@@ -13,18 +13,15 @@ import { verifyAuditDir } from '../../gateway/audit/audit-verify.js';
 import { svidCheckpointSigner } from '../../gateway/audit/checkpoint-signer.js';
 import { SyslogExporter } from '../../gateway/audit/syslog-exporter.js';
 import { freePort, makeTestPki, requireRsyslogd, rsyslogReceiver, type Rsyslog, type TestPki } from '../helpers/rsyslog.js';
+import { eventually, flushIo } from '../helpers/eventually.js';
 
 requireRsyslogd(); // throws → the file fails with the apt-get hint
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, ms: number, check: () => boolean): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (receiver log: ${rs.stderr().slice(-2000)})`);
-    await sleep(25);
-  }
-}
+/** Waits for the external receiver; the timeout message carries rsyslogd's own log. */
+const eventuallyAtReceiver = (what: string, ms: number, check: () => boolean): Promise<boolean> =>
+  eventually(what, check, { timeoutMs: ms, intervalMs: 25 }).catch((err: Error) => {
+    throw new Error(`${err.message} (receiver log: ${rs.stderr().slice(-2000)})`);
+  });
 
 /** seq → times received, for chain events; and the checkpoint heads received. */
 function tally(lines: string[]): { events: Map<number, number>; checkpoints: string[]; other: string[] } {
@@ -73,32 +70,32 @@ t.test('every event arrives at least once across a receiver restart', async (t) 
   exporter.attach(log);
   t.teardown(() => exporter.close());
 
+  // Events are produced in batches, each followed by a few event-loop turns so the exporter sends (or spools)
+  // them as it would under steady traffic: the outage is measured in events, not in milliseconds.
   let i = 0;
-  let producing = true;
-  const produce = (async () => {
-    while (producing) {
+  const produce = async (n: number): Promise<void> => {
+    for (let k = 0; k < n; k++, i++) {
       log.append({ type: 'session.open', session: `s${i}`, identity: 'spiffe://plant.example/hmi/line1', peer: `127.0.0.1:${1024 + i}`, transport: 'mbaps' });
-      i++;
-      await sleep(10);
+      await flushIo(1);
     }
-  })();
+  };
 
-  await until('first events at the receiver', 10_000, () => tally(rs.lines()).events.size >= 30);
-  await rs.stop(); // mid-stream: the producer keeps going
+  await produce(40);
+  await eventuallyAtReceiver('first events at the receiver', 10_000, () => tally(rs.lines()).events.size >= 30);
+  await rs.stop(); // mid-stream: production goes on
   const seqAtStop = log.head().seq;
-  await until('the exporter to notice', 5_000, () => !exporter.stats().connected);
-  await sleep(600);
+  await produce(5);
+  await eventuallyAtReceiver('the exporter to notice', 5_000, () => !exporter.stats().connected);
+  await produce(30);
   const seqAtRestart = log.head().seq;
   t.ok(seqAtRestart - seqAtStop >= 20, `${seqAtRestart - seqAtStop} events produced while the receiver was down`);
-  t.ok(exporter.stats().spoolBytes > 0, 'they wait in the disk spool');
+  await eventually('the disk spool to hold them', () => exporter.stats().spoolBytes > 0);
   await rs.start();
-  await sleep(300);
-  producing = false;
-  await produce;
+  await produce(20);
   log.checkpointNow();
   const last = log.head();
   t.ok(await exporter.drained(15_000), 'spool drained after restart');
-  await until('every event at the receiver', 10_000, () => {
+  await eventuallyAtReceiver('every event at the receiver', 10_000, () => {
     const got = tally(rs.lines()).events;
     for (let s = 1; s <= last.seq; s++) if (!got.has(s)) return false;
     return true;
@@ -129,7 +126,7 @@ t.test('CEF format; spooled records survive an exporter restart and the log is c
   const offline = new SyslogExporter({ ...opts, host: '127.0.0.1', port: await freePort() });
   offline.attach(log);
   log.append({ type: 'lock.created', lockId: 'L|1', target: { kind: 'identity', value: 'spiffe://plant.example/eng/bob' }, by: 'spiffe://plant.example/ops/lead', reason: 'a=b\\c' });
-  await until('a failed connect', 5_000, () => offline.stats().reconnects >= 1);
+  await eventuallyAtReceiver('a failed connect', 5_000, () => offline.stats().reconnects >= 1);
   await offline.close();
   // 2. an event while no exporter runs at all
   log.append({ type: 'jit.expired', grantId: 'while-no-exporter' });
@@ -139,7 +136,7 @@ t.test('CEF format; spooled records survive an exporter restart and the log is c
   t.ok(await online.drained(10_000), 'drained');
   await online.close();
   await log.close();
-  await until('CEF lines', 5_000, () => rs.lines().slice(before).filter((l) => l.includes('CEF:0|')).length >= 3);
+  await eventuallyAtReceiver('CEF lines', 5_000, () => rs.lines().slice(before).filter((l) => l.includes('CEF:0|')).length >= 3);
   const cef = rs.lines().slice(before).filter((l) => l.includes('CEF:0|'));
   t.equal(cef.filter((l) => l.startsWith('audit.started ')).length, 1, 'audit.started (spooled before the restart), exactly once');
   const lock = cef.find((l) => l.startsWith('lock.created '))!;
@@ -167,7 +164,7 @@ t.test('a full spool drops the oldest records and the SIEM gets a counted loss m
   t.ok(await online.drained(10_000));
   await online.close();
   await log.close();
-  await until('the loss message', 5_000, () => rs.lines().slice(before).some((l) => l.startsWith('audit.export-loss ')));
+  await eventuallyAtReceiver('the loss message', 5_000, () => rs.lines().slice(before).some((l) => l.startsWith('audit.export-loss ')));
   const lines = rs.lines().slice(before);
   const losses = lines.filter((l) => l.startsWith('audit.export-loss '));
   const counted = losses.reduce((a, l) => a + Number(/dropped="(\d+)"/.exec(l)?.[1] ?? 0), 0);
@@ -181,12 +178,12 @@ t.test('the receiver refuses a client without a certificate (mutual TLS is enfor
   const before = rs.lines().length;
   const exporter = new SyslogExporter({ host: '127.0.0.1', port: rs.port, tls: { ca: pki.caPem, servername: 'localhost' }, spool: { dir: join(root, 'spool-nocert'), maxBytes: 1 << 20 }, ackDelayMs: 100, backoff: { initialMs: 50, maxMs: 100 } });
   exporter.enqueue({ seq: 1, time: new Date().toISOString(), type: 'jit.expired', grantId: 'no-cert-marker', prev: '0'.repeat(64), hash: '1'.repeat(64) });
-  await until('two refused connections', 10_000, () => exporter.stats().reconnects >= 2);
+  await eventuallyAtReceiver('two refused connections', 10_000, () => exporter.stats().reconnects >= 2);
   await exporter.close();
   // barrier: a later message from a certified client arrives, so the receiver had its chance with the first
   const good = new SyslogExporter({ host: '127.0.0.1', port: rs.port, tls: tlsFor(pki), spool: { dir: join(root, 'spool-barrier'), maxBytes: 1 << 20 }, ackDelayMs: 100 });
   good.enqueue({ seq: 1, time: new Date().toISOString(), type: 'jit.expired', grantId: 'barrier-marker', prev: '0'.repeat(64), hash: '2'.repeat(64) });
-  await until('the barrier message', 10_000, () => rs.lines().slice(before).some((l) => l.includes('barrier-marker')));
+  await eventuallyAtReceiver('the barrier message', 10_000, () => rs.lines().slice(before).some((l) => l.includes('barrier-marker')));
   await good.close();
   t.notOk(rs.lines().slice(before).some((l) => l.includes('no-cert-marker')), 'nothing accepted without a client certificate');
 });

@@ -13,7 +13,8 @@ import { spireLabCommand } from '../../gateway/cli/spire-lab-main.js';
 import { findProjectRoot } from '../../gateway/cli/spire-paths.js';
 import { runCommand } from '../../gateway/cli/spire-process.js';
 import { findSpireBinaries, BUILD_HINT } from '../../gateway/cli/spire-lab.js';
-import { pidsMentioning, waitFor } from '../helpers/spire.js';
+import { pidsMentioning } from '../helpers/spire.js';
+import { eventually } from '../helpers/eventually.js';
 
 const bins = findSpireBinaries();
 if (!bins) throw new Error(`SPIRE binaries missing: ${BUILD_HINT}`);
@@ -56,7 +57,7 @@ t.test('lab.sh up DIR serves a Workload API; lab.sh down DIR stops everything', 
     await rm(dir, { recursive: true, force: true });
   });
 
-  await waitFor(() => existsSync(join(dir, 'lab.env')) && existsSync(join(dir, 'lab.pid')), 45_000, 'lab.env');
+  await eventually('lab.env', () => existsSync(join(dir, 'lab.env')) && existsSync(join(dir, 'lab.pid')), { timeoutMs: 45_000, intervalMs: 100 });
   const env = Object.fromEntries(
     (await readFile(join(dir, 'lab.env'), 'utf8'))
       .trim()

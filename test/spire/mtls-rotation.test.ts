@@ -16,7 +16,8 @@ import type { PeerVerifyResult } from '../../gateway/identity/peer-verifier.js';
 import { clientTlsOptions, peerIdentityFromSocket, serverTlsOptions } from '../../gateway/identity/tls-options.js';
 import { X509Source } from '../../gateway/identity/x509-source.js';
 import { parseX509Svid, type X509Svid } from '../../gateway/identity/x509-svid.js';
-import { readPemCerts, startTestLab, uidSelector, waitFor, TRUST_DOMAIN } from '../helpers/spire.js';
+import { readPemCerts, startTestLab, uidSelector, TRUST_DOMAIN } from '../helpers/spire.js';
+import { eventually } from '../helpers/eventually.js';
 
 const lab = await startTestLab(t);
 const GW_ID = `spiffe://${TRUST_DOMAIN}/verigate/gateway`;
@@ -106,7 +107,7 @@ t.test('an open session survives rotation; a new handshake presents the new cert
   const before = a.getPeerCertificate();
   t.equal(await ask(a, 'one'), `pong ${HMI_ID} one`);
   // Wait until the source rotated AND the server swapped its context to a different certificate.
-  await waitFor(() => swaps.some((s) => s !== before.serialNumber), 30_000, 'an SVID rotation');
+  await eventually('an SVID rotation', () => swaps.some((s) => s !== before.serialNumber), { timeoutMs: 30_000, intervalMs: 100 });
   t.ok(!a.destroyed, 'the old session is still open');
   t.equal(await ask(a, 'two'), `pong ${HMI_ID} two`, 'and still carries requests after the rotation');
   t.equal(a.getPeerCertificate().serialNumber, before.serialNumber, 'the live session keeps its certificate');
@@ -142,6 +143,6 @@ t.test('a plant.example SVID from a CA outside the SPIRE bundle is refused', asy
     s.once('error', () => res('error'));
   });
   t.not(outcome, 'answered', `the forged client got no answer (${outcome})`);
-  await waitFor(() => errors.length > 0, 5000, 'tlsClientError on the server');
+  await eventually('tlsClientError on the server', () => errors.length > 0, { timeoutMs: 5000, intervalMs: 100 });
   t.equal(verdicts.length, before, 'no connection with the forged SVID reached the application');
 });

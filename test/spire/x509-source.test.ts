@@ -7,7 +7,8 @@ import t from 'tap';
 import { createPublicKey } from 'node:crypto';
 import { X509Source, type X509SourceState } from '../../gateway/identity/x509-source.js';
 import type { X509Svid } from '../../gateway/identity/x509-svid.js';
-import { startTestLab, uidSelector, waitFor, TRUST_DOMAIN } from '../helpers/spire.js';
+import { startTestLab, uidSelector, TRUST_DOMAIN } from '../helpers/spire.js';
+import { eventually } from '../helpers/eventually.js';
 
 const lab = await startTestLab(t);
 const GW_ID = `spiffe://${TRUST_DOMAIN}/verigate/gateway`;
@@ -53,7 +54,7 @@ t.test('the source serves the gateway SVID issued by SPIRE', async (t) => {
 
 t.test('the source follows rotations', async (t) => {
   const first = serial(source.getX509Svid());
-  await waitFor(() => updates.some((u) => serial(u.svid) !== first), 30_000, 'a rotated SVID');
+  await eventually('a rotated SVID', () => updates.some((u) => serial(u.svid) !== first), { timeoutMs: 30_000, intervalMs: 100 });
   const rotated = source.getX509Svid();
   t.not(serial(rotated), first, 'a new certificate');
   t.equal(rotated.id.toString(), GW_ID, 'same identity');
@@ -64,13 +65,13 @@ t.test('after an agent restart the stream recovers', async (t) => {
   await lab.restartAgent();
   const backUp = Date.now();
   // The broken stream is noticed (stale: the last SVID is still valid), then a new stream message brings it back.
-  const stale = await waitFor(() => states.find((s) => s.at >= restartedAt && s.state === 'stale'), 15_000, 'state stale');
+  const stale = await eventually('state stale', () => states.find((s) => s.at >= restartedAt && s.state === 'stale'), { timeoutMs: 15_000, intervalMs: 100 });
   t.pass('the source noticed the agent going away (stale)');
-  await waitFor(() => states.find((s) => s.at >= stale.at && s.state === 'ok'), 30_000, 'state ok again');
+  await eventually('state ok again', () => states.find((s) => s.at >= stale.at && s.state === 'ok'), { timeoutMs: 30_000, intervalMs: 100 });
   t.pass('and came back to ok from a new stream message');
   t.notOk(states.some((s) => s.at >= restartedAt && s.state === 'failed-closed'), 'never failed closed: the SVID was still valid');
   const before = new Set(updates.filter((u) => u.at < restartedAt).map((u) => serial(u.svid)));
-  const fresh = await waitFor(() => updates.find((u) => u.at >= backUp && !before.has(serial(u.svid))), 30_000, 'an update after restart');
+  const fresh = await eventually('an update after restart', () => updates.find((u) => u.at >= backUp && !before.has(serial(u.svid))), { timeoutMs: 30_000, intervalMs: 100 });
   t.equal(fresh.svid.id.toString(), GW_ID, 'update after restart carries the gateway ID');
   t.equal(serial(source.getX509Svid()), serial(updates[updates.length - 1]?.svid ?? source.getX509Svid()), 'source serves the latest');
   t.equal(source.state(), 'ok');
