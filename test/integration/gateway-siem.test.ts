@@ -12,6 +12,7 @@ import { auditCommand } from '../../gateway/cli/audit-command.js';
 import { memoryIo } from '../../gateway/cli/cli-io.js';
 import { startHarness, TestMbapsClient } from '../helpers/gateway-harness.js';
 import { freePort, makeTestPki, requireRsyslogd, rsyslogReceiver } from '../helpers/rsyslog.js';
+import { eventually } from '../helpers/eventually.js';
 
 requireRsyslogd();
 const root = mkdtempSync(join(tmpdir(), 'vg-siem-'));
@@ -40,10 +41,9 @@ t.test('decisions and signed checkpoints reach the SIEM over mutual TLS', async 
   t.teardown(() => c.close());
   await c.request(1, encodeRequest({ type: 'read-registers', fc: 4, address: 0, quantity: 1 }));
   await c.request(1, encodeRequest({ type: 'write-single-register', fc: 6, address: 100, value: 1 }));
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline && !(rs?.lines().some((l) => l.startsWith('request.decision') && l.includes('"decision":"deny"')) && rs.lines().some((l) => l.startsWith('audit.checkpoint')))) {
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  const denyAndCheckpoint = (): boolean =>
+    rs !== undefined && rs.lines().some((l) => l.startsWith('request.decision') && l.includes('"decision":"deny"')) && rs.lines().some((l) => l.startsWith('audit.checkpoint'));
+  await eventually('the denied write and a checkpoint at the SIEM', denyAndCheckpoint, { timeoutMs: 20_000, intervalMs: 200 }).catch(() => undefined); // asserted below
   const lines = rs?.lines() ?? [];
   t.ok(lines.some((l) => l.startsWith('session.open')), 'session.open exported');
   t.ok(lines.some((l) => l.startsWith('request.decision') && l.includes('"decision":"allow"')), 'the allowed read');
