@@ -1,13 +1,19 @@
 /**
- * Measurements 1–4: the same load generator against each path to the same simulator. Per path: latency at a
- * fixed open-loop rate (1 in flight per connection), then maximum throughput closed-loop with 1 and with
- * `depth` requests in flight per connection. Connections are opened before and closed after each path.
+ * Measurements 1–4: the same load generator against each path to the same simulator. Per path, on
+ * `connections` connections opened before and closed after:
+ * - latency, open loop, 1 request in flight per connection: `rate` req/s on `depthConnections` of them
+ *   (like a few SCADA pollers), then `highRate` req/s on all of them;
+ * - maximum throughput, closed loop: every connection × 1 in flight, then `depthConnections` × `depth`.
  */
 import { openConnections, runClosed, runPaced, type Endpoint, type RunResult } from './load-generator.js';
 
 export interface DataPathOptions {
+  /** Connections opened per path (the ×1 throughput and the high-rate latency use all of them). */
   readonly connections: number;
+  /** Connections for the pipelined throughput and the low-rate latency. */
+  readonly depthConnections: number;
   readonly rate: number;
+  readonly highRate: number;
   readonly depth: number;
   readonly pacedMs: number;
   readonly closedMs: number;
@@ -16,17 +22,20 @@ export interface DataPathOptions {
 
 export interface PathResult {
   readonly paced: RunResult;
+  readonly pacedHigh: RunResult;
   readonly closed1: RunResult;
   readonly closedN: RunResult;
 }
 
 export async function measurePath(ep: Endpoint, o: DataPathOptions): Promise<PathResult> {
   const conns = await openConnections(ep, o.connections);
+  const few = conns.slice(0, o.depthConnections);
   try {
-    const paced = await runPaced(conns, { rate: o.rate, durationMs: o.pacedMs, warmupMs: o.warmupMs });
+    const paced = await runPaced(few, { rate: o.rate, durationMs: o.pacedMs, warmupMs: o.warmupMs });
+    const pacedHigh = await runPaced(conns, { rate: o.highRate, durationMs: o.pacedMs, warmupMs: o.warmupMs });
     const closed1 = await runClosed(conns, { depth: 1, durationMs: o.closedMs, warmupMs: o.warmupMs });
-    const closedN = await runClosed(conns, { depth: o.depth, durationMs: o.closedMs, warmupMs: o.warmupMs });
-    return { paced, closed1, closedN };
+    const closedN = await runClosed(few, { depth: o.depth, durationMs: o.closedMs, warmupMs: o.warmupMs });
+    return { paced, pacedHigh, closed1, closedN };
   } finally {
     for (const c of conns) c.close();
   }

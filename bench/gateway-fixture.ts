@@ -1,8 +1,9 @@
 /**
  * The bench gateway: gateway.yaml + policy.yaml, like the lab's: dev identity on the bench CA, the
  * simulator as turbine-1 on unit 1 (unit 255 upstream), a policy allowing the historian's reads, audit with
- * fsync `interval` and values included. Metrics/gRPC listeners are off: the bench measures the Modbus path.
- * It runs in a child process (gateway-child.mjs, from dist/) so its CPU and memory are its own.
+ * fsync `interval` and values included. Metrics are counted as in production but the scrape listener is off;
+ * the gRPC listener is on when asked (the data-path gateway serves the gRPC row too). It runs in a child
+ * process (gateway-child.mjs, from dist/) so its CPU and memory are its own.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,8 @@ export interface GatewayFilesOptions {
   /** Upstream connections to the simulator (the baselines open one per client connection). */
   readonly upstreamConnections: number;
   readonly svidTtl?: string;
+  /** Also the gRPC listener (ephemeral port, in the child's ready info as `grpcPort`). */
+  readonly grpc?: boolean;
 }
 
 export const BENCH_POLICY = `version: 1
@@ -46,7 +49,7 @@ identity:
   source: dev
   dev: { trustDomain: ${TRUST_DOMAIN}, caDir: "${o.caDir}"${o.svidTtl ? `, svidTtl: ${o.svidTtl}` : ''} }
 listeners:
-  mbaps: { host: 127.0.0.1, port: 0, maxInFlightPerSession: 16 }
+  mbaps: { host: 127.0.0.1, port: 0, maxInFlightPerSession: 16 }${o.grpc ? '\n  grpc: { host: 127.0.0.1, port: 0 }' : ''}
 devices:
   - name: turbine-1
     address: 127.0.0.1:${o.simPort}

@@ -1,9 +1,8 @@
 /**
- * Measurement 7: gateway RSS with `sessions` idle mTLS sessions (aim ≤ 150 MB for 1,000, docs/architecture.md
- * "Performance aims"). The gateway runs alone in a child (started with --expose-gc so each reading follows a full
- * GC); baseline is the same child before any session. Each session does one read (proof it passed peer verification),
- * then idles. The child runs under tsx (TypeScript loaded at run time), so an empty tsx child is measured too: what
- * tsx itself costs, which a compiled (dist/) gateway does not pay.
+ * Measurement 7: gateway RSS with `sessions` idle mTLS sessions (aim in aims.ts; docs/architecture.md
+ * "Performance aims"). The gateway runs from dist/ alone in a plain `node` child (started with --expose-gc so
+ * each reading follows a full GC); baselines are the same child before any session and an empty `node`
+ * child (what Node itself costs). Each session does one read (proof it passed peer verification), then idles.
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,11 +17,11 @@ export interface MemoryResult {
   readonly baselineRss: number;
   readonly rss: number;
   readonly peakRss: number;
-  /** An empty `node --import tsx` child. */
-  readonly tsxRss: number;
+  /** An empty plain `node` child (the child protocol only). */
+  readonly nodeRss: number;
 }
 
-async function emptyTsxRss(dir: string): Promise<number> {
+async function emptyNodeRss(dir: string): Promise<number> {
   const child = await spawnBenchChild(fileURLToPath(new URL('./null-child.mjs', import.meta.url)), [], join(dir, 'null.log'), ['--expose-gc']);
   try {
     return ((await child.command('rss')) as { rss: number }).rss;
@@ -32,7 +31,7 @@ async function emptyTsxRss(dir: string): Promise<number> {
 }
 
 export async function measureIdleMemory(dir: string, pki: BenchPki, simPort: number, sessions: number): Promise<MemoryResult> {
-  const tsxRss = await emptyTsxRss(dir);
+  const nodeRss = await emptyNodeRss(dir);
   const gw = await spawnGateway({ dir: join(dir, 'gw-memory'), caDir: pki.caDir, simPort, upstreamConnections: 8 }, ['--expose-gc']);
   let conns: ModbusClientConn[] = [];
   try {
@@ -54,7 +53,7 @@ export async function measureIdleMemory(dir: string, pki: BenchPki, simPort: num
       baselineRss: base.rss,
       rss: after.rss,
       peakRss: after.maxRss,
-      tsxRss,
+      nodeRss,
     };
   } finally {
     for (const c of conns) c.close();
