@@ -11,6 +11,8 @@ import { DevCa } from './identity/dev-ca.js';
 import { DevIssuer } from './identity/dev-issuer.js';
 import { X509Source } from './identity/x509-source.js';
 import { peerIdentityFromSocket, serverTlsOptions } from './identity/tls-options.js';
+import { PeerVerifier } from './identity/peer-verifier.js';
+import { VerifiedChainCache } from './identity/verified-chain-cache.js';
 import { handshakeFailureReason } from './identity/tls-failure-reason.js';
 import type { PeerCheck } from './identity/peer-check.js';
 import { systemTimers, type Timers } from './timers.js';
@@ -46,13 +48,15 @@ export async function startIdentity(config: GatewayConfig, logger: Logger, timer
     await issuer?.close();
     throw err;
   }
+  // One verified-chain cache for this gateway's listeners, owned here (not module state).
+  const verifier = new PeerVerifier(new VerifiedChainCache());
   return {
     source,
     spiffeId: () => source.getX509Svid().id.toString(),
     serverTlsOptions: (handshakeTimeoutMs) =>
       serverTlsOptions(source.getX509Svid(), source.getBundleSet(), handshakeTimeoutMs ? { handshakeTimeoutMs } : {}),
     verifyPeer: (socket) => {
-      const r = peerIdentityFromSocket(socket, source.getBundleSet(), new Date());
+      const r = peerIdentityFromSocket(socket, source.getBundleSet(), new Date(), verifier);
       if (!r.ok) return r;
       const p = r.peer;
       return { ok: true, peer: { id: p.id.toString(), role: p.role, notAfter: p.notAfter, notBefore: p.notBefore, fingerprint256: p.fingerprint256 } };

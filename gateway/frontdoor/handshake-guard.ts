@@ -21,6 +21,7 @@ import type { X509Certificate } from 'node:crypto';
 import type net from 'node:net';
 import type tls from 'node:tls';
 import { systemTimers, unrefTimer, type Timers } from '../timers.js';
+import { peerLeafCertificate } from '../identity/peer-chain.js';
 import type { HandshakeSlots } from './handshake-slots.js';
 
 export type GuardRefusalCode = 'handshake-timeout' | 'handshake-capacity' | 'gateway-identity-unavailable';
@@ -142,12 +143,9 @@ export class HandshakeGuard {
     const entry = this.entryOf(socket);
     if (!entry || entry.hooked) return;
     entry.hooked = true;
+    // Through peer-chain.ts: Node 20 hands the intermediates over only once, and the verifier needs them later.
     socket.prependOnceListener('secure', () => {
-      try {
-        entry.leaf = socket.getPeerX509Certificate() ?? null;
-      } catch {
-        entry.leaf = null;
-      }
+      entry.leaf = peerLeafCertificate(socket);
     });
   }
 

@@ -8,6 +8,7 @@
 import type { X509Certificate } from 'node:crypto';
 import type tls from 'node:tls';
 import { readCertFields } from '../identity/cert-fields.js';
+import { peerLeafCertificate } from '../identity/peer-chain.js';
 import { tryParseSpiffeId } from '../identity/spiffe-id.js';
 
 /**
@@ -38,11 +39,11 @@ export function presentedCertificate(leaf: X509Certificate | null | undefined): 
   return { spiffeId: spiffeId.length <= MAX_CLAIMED_ID_CHARS ? spiffeId : `${spiffeId.slice(0, MAX_CLAIMED_ID_CHARS - 1)}~`, fingerprint };
 }
 
-/** The leaf a live TLS socket's peer presented, or null (none, or the TLS state is already gone). */
+/**
+ * The leaf a live TLS socket's peer presented, or null (none, or the TLS state is already gone). Read through
+ * identity/peer-chain.ts, which reads the peer's certificates once per socket (Node 20 hands the intermediates
+ * over only once).
+ */
 export function peerLeaf(socket: tls.TLSSocket): X509Certificate | null {
-  try {
-    return socket.getPeerX509Certificate() ?? null;
-  } catch {
-    return null;
-  }
+  return peerLeafCertificate(socket);
 }

@@ -1,6 +1,6 @@
 /**
  * Embedded development CA: mints X.509-SVIDs shaped like SPIRE's when no SPIRE is installed
- * (`verigate lab`, `verigate svid mint`, tests). Leaf profile [REFERENCES §3 "SPIRE leaf SVIDs"]:
+ * (`verigate lab`, `verigate svid mint`, tests). Leaf profile [docs/architecture.md "SPIRE facts"]:
  * EC P-256, one URI SAN, keyUsage digitalSignature|keyEncipherment|keyAgreement, EKU serverAuth+clientAuth,
  * basicConstraints cA=false, NotBefore = now − 10 s, NotAfter capped at the CA's NotAfter.
  */
@@ -10,15 +10,14 @@ import { join } from 'node:path';
 import { GatewayError } from '../errors.js';
 import { X509Bundle } from './bundle-set.js';
 import {
-  EKU_CLIENT_AUTH, EKU_SERVER_AUTH, KeyUsage, buildCertificate, certDer, exportPkcs8, generateKeyPair, importPkcs8, x509,
-  type Issuer,
+  EKU_CLIENT_AUTH, EKU_SERVER_AUTH, KeyUsage, buildCertificate, certDer, exportPkcs8, generateKeyPair, importPkcs8, type Issuer,
 } from './cert-builder.js';
 import { parseSpiffeId, parseTrustDomain, type TrustDomain } from './spiffe-id.js';
 import { derToPem } from './x509-svid.js';
 import { readCertFields } from './cert-fields.js';
 
 export const DEFAULT_SVID_TTL_SECONDS = 86_400;
-/** ≥ 6 × the default SVID TTL, as SPIRE requires of ca_ttl [REFERENCES §3 "TTL math"]; 30 days. */
+/** ≥ 6 × the default SVID TTL, as SPIRE requires of ca_ttl [docs/architecture.md "SPIRE facts"]; 30 days. */
 export const DEFAULT_CA_TTL_SECONDS = 30 * 86_400;
 /** SPIRE backdates NotBefore to absorb clock skew. */
 export const BACKDATE_MS = 10_000;
@@ -92,13 +91,12 @@ export class DevCa {
 
   static async fromPem(certPem: string, keyPem: string, where = 'dev CA'): Promise<DevCa> {
     try {
-      const nodeCert = new X509Certificate(certPem);
-      const f = readCertFields(nodeCert.raw);
+      const cert = new X509Certificate(certPem);
+      const f = readCertFields(cert.raw);
       const uri = f?.uriSans[0];
       if (f === null || !f.isCa || uri === undefined) throw new Error('not a CA certificate with a trust-domain URI SAN');
       const td = parseTrustDomain(uri);
       const keyDer = createPrivateKey(keyPem).export({ type: 'pkcs8', format: 'der' });
-      const cert = new x509.X509Certificate(nodeCert.raw);
       return new DevCa(td, { cert, key: await importPkcs8(keyDer) }, keyDer);
     } catch (err) {
       throw new GatewayError('GW_ERR_IDENTITY_INVALID', `identity: cannot load dev CA from ${where}`, { cause: err });
@@ -106,7 +104,7 @@ export class DevCa {
   }
 
   notAfter(): Date {
-    return this.issuer.cert.notAfter;
+    return new Date(this.issuer.cert.validTo);
   }
 
   async mintX509Svid(opts: MintOptions): Promise<{ chainDer: Buffer[]; keyDer: Buffer }> {

@@ -8,19 +8,22 @@
  *  5. RFC 5280 path validation against that bundle only, at `now`.
  * Authorization of the ID is the caller's step (see authorizers.ts).
  *
- * Why node:crypto and not pkijs for step 5: pkijs' CertificateChainValidationEngine is async (WebCrypto),
- * while this verifier runs inside TLS callbacks (`checkServerIdentity`, per-connection setup) where a
- * synchronous answer is required. node:crypto gives synchronous `checkIssued` (names + AKI/SKI + issuer
- * keyUsage, OpenSSL X509_check_issued) and `verify` (signature). On top we check: issuers are CAs with
- * keyCertSign, pathLenConstraint, and validity of every certificate on the path. Not implemented: name
- * constraints and policy processing (SPIRE does not emit them) and revocation (SPIFFE relies on short TTLs).
+ * Each certificate is parsed once: OpenSSL's `X509Certificate` (on the server, the very object OpenSSL parsed
+ * during the handshake, from `getPeerX509Certificate()`) for signature, names, validity and fingerprint, and one
+ * pass of cert-fields.ts over its DER for the extensions Node does not expose. Path validation is synchronous
+ * (it runs inside TLS callbacks): `checkIssued` (names + AKI/SKI + issuer keyUsage, OpenSSL X509_check_issued)
+ * and `verify` (signature). On top we check: issuers are CAs with keyCertSign, pathLenConstraint, and validity
+ * of every certificate on the path. Not implemented: name constraints and policy processing (SPIRE does not
+ * emit them) and revocation (SPIFFE relies on short TTLs).
+ * `PeerVerifier` adds an injected VerifiedChainCache (verified-chain-cache.ts) in front of all this.
  * Hostile input: never throws, returns a reason.
  */
 import { X509Certificate } from 'node:crypto';
 import { readCertFields, OID_EKU_CLIENT_AUTH, OID_EKU_SERVER_AUTH, type CertFields } from './cert-fields.js';
 import type { BundleSet } from './bundle-set.js';
-import { extractModbusRole } from './modbus-role.js';
+import { modbusRoleOf } from './modbus-role.js';
 import { tryParseSpiffeId, type SpiffeId } from './spiffe-id.js';
+import type { ValidityWindow, VerifiedChainCache } from './verified-chain-cache.js';
 
 export type RejectReason =
   | 'no-certificate'
@@ -53,40 +56,75 @@ export type PeerVerifyResult = { ok: true; peer: PeerIdentity } | { ok: false; r
 /** Longest chain we try to build; real SVID chains are 1–3 certificates. */
 const MAX_PATH = 8;
 
-const reject = (reason: RejectReason, detail: string): PeerVerifyResult => ({ ok: false, reason, detail });
+const reject = (reason: RejectReason, detail: string): PeerVerifyResult & { ok: false } => ({ ok: false, reason, detail });
 
+/** Verifies DER certificates (leaf first), each parsed once here. No cache: see PeerVerifier. */
 export function verifyPeerChain(chainDer: readonly Buffer[], bundles: BundleSet, now: Date): PeerVerifyResult {
   const leafDer = chainDer[0];
   if (leafDer === undefined || leafDer.length === 0) return reject('no-certificate', 'the peer sent no certificate');
   if (chainDer.length > MAX_PATH) return reject('untrusted-chain', `chain of ${chainDer.length} certificates is too long`);
-  const parsed = parseAll(chainDer);
-  const leafFields = readCertFields(leafDer);
-  if (parsed === null || leafFields === null) return reject('untrusted-chain', 'a certificate in the chain is malformed');
-  const [leaf, ...intermediates] = parsed;
-  if (leaf === undefined) return reject('no-certificate', 'the peer sent no certificate');
+  const certs: X509Certificate[] = [];
+  for (const der of chainDer) {
+    try {
+      certs.push(new X509Certificate(der));
+    } catch {
+      return reject('untrusted-chain', 'a certificate in the chain is malformed');
+    }
+  }
+  return verifyPeerCertificates(certs, bundles, now).result;
+}
 
-  const idCheck = leafIdentity(leafFields);
-  if (!idCheck.ok) return idCheck;
+/** The verdict, and for a success the validity window of the verified path (what a cache may rely on). */
+export interface Verification {
+  readonly result: PeerVerifyResult;
+  readonly window?: ValidityWindow;
+}
+
+/** Verifies already-parsed certificates (leaf first). No cache: see PeerVerifier. */
+export function verifyPeerCertificates(chain: readonly X509Certificate[], bundles: BundleSet, now: Date): Verification {
+  if (chain[0] === undefined) return { result: reject('no-certificate', 'the peer sent no certificate') };
+  if (chain.length > MAX_PATH) return { result: reject('untrusted-chain', `chain of ${chain.length} certificates is too long`) };
+  const parsed = withFields(chain);
+  const [leaf, ...intermediates] = parsed ?? [];
+  if (leaf === undefined) return { result: reject('untrusted-chain', 'a certificate in the chain is malformed') };
+
+  const idCheck = leafIdentity(leaf.fields);
+  if (!idCheck.ok) return { result: idCheck };
   const id = idCheck.id;
-  const leafErr = leafRules(leafFields);
-  if (leafErr !== null) return leafErr;
+  const leafErr = leafRules(leaf.fields);
+  if (leafErr !== null) return { result: leafErr };
 
   const bundle = bundles.get(id.trustDomain);
   if (bundle === undefined || bundle.authorities.length === 0) {
-    return reject('no-bundle-for-trust-domain', `no X.509 bundle for trust domain ${id.trustDomain.name}`);
+    return { result: reject('no-bundle-for-trust-domain', `no X.509 bundle for trust domain ${id.trustDomain.name}`) };
   }
-  const pathErr = validatePath(leaf, intermediates, bundle.authorities, now);
-  if (pathErr !== null) return pathErr;
-  return {
-    ok: true,
-    peer: {
-      id,
-      role: extractModbusRole(leafDer),
-      notAfter: new Date(leaf.cert.validTo),
-      notBefore: new Date(leaf.cert.validFrom),
-      fingerprint256: leaf.cert.fingerprint256,
-    },
+  const path = validatePath(leaf, intermediates, bundle.authorities, now);
+  if (!path.ok) return { result: path };
+  const peer: PeerIdentity = {
+    id,
+    role: modbusRoleOf(leaf.fields.extensions),
+    notAfter: new Date(leaf.cert.validTo),
+    notBefore: new Date(leaf.cert.validFrom),
+    fingerprint256: leaf.cert.fingerprint256,
   };
+  return { result: { ok: true, peer }, window: path.window };
+}
+
+/**
+ * The verifier the TLS front doors use: `verifyPeerCertificates` behind an injected VerifiedChainCache, so a
+ * chain verified before under the same bundles is answered from the cache (same verdict, see that file).
+ */
+export class PeerVerifier {
+  constructor(readonly cache: VerifiedChainCache<PeerIdentity>) {}
+
+  verify(chain: readonly X509Certificate[], bundles: BundleSet, now: Date): PeerVerifyResult {
+    const t = now.getTime();
+    const hit = this.cache.get(chain, bundles, t);
+    if (hit !== undefined) return { ok: true, peer: hit };
+    const v = verifyPeerCertificates(chain, bundles, now);
+    if (v.result.ok && v.window !== undefined) this.cache.set(chain, bundles, v.result.peer, v.window, t);
+    return v.result;
+  }
 }
 
 interface Parsed {
@@ -94,16 +132,18 @@ interface Parsed {
   readonly fields: CertFields;
 }
 
-function parseAll(chainDer: readonly Buffer[]): Parsed[] | null {
+/** One pass of the DER reader per certificate; null when any is malformed. */
+function withFields(chain: readonly X509Certificate[]): Parsed[] | null {
   const out: Parsed[] = [];
-  for (const der of chainDer) {
-    const fields = readCertFields(der);
-    if (fields === null) return null;
+  for (const cert of chain) {
+    let fields: CertFields | null;
     try {
-      out.push({ cert: new X509Certificate(der), fields });
+      fields = readCertFields(cert.raw);
     } catch {
-      return null;
+      fields = null;
     }
+    if (fields === null) return null;
+    out.push({ cert, fields });
   }
   return out;
 }
@@ -137,14 +177,21 @@ function leafRules(f: CertFields): PeerVerifyResult | null {
  * A signature-valid path whose certificates are all within validity wins; otherwise the first
  * signature-valid path's time error is reported; with no signature-valid path: untrusted-chain.
  */
-function validatePath(leaf: Parsed, intermediates: readonly Parsed[], anchors: readonly X509Certificate[], now: Date): PeerVerifyResult | null {
-  let firstTimeError: PeerVerifyResult | null = null;
+function validatePath(
+  leaf: Parsed, intermediates: readonly Parsed[], anchors: readonly X509Certificate[], now: Date,
+): { ok: true; window: ValidityWindow } | (PeerVerifyResult & { ok: false }) {
+  let firstTimeError: (PeerVerifyResult & { ok: false }) | null = null;
+  let found: readonly X509Certificate[] | null = null;
   const search = (path: Parsed[], used: ReadonlySet<number>): boolean => {
     const cur = path[path.length - 1] as Parsed;
     for (const anchor of anchors) {
       if (!issues(anchor, cur.cert)) continue;
-      const timeErr = checkTimes([...path.map((p) => p.cert), anchor], now);
-      if (timeErr === null) return true;
+      const full = [...path.map((p) => p.cert), anchor];
+      const timeErr = checkTimes(full, now);
+      if (timeErr === null) {
+        found = full;
+        return true;
+      }
       firstTimeError ??= timeErr;
     }
     if (path.length >= MAX_PATH) return false;
@@ -155,8 +202,19 @@ function validatePath(leaf: Parsed, intermediates: readonly Parsed[], anchors: r
     }
     return false;
   };
-  if (search([leaf], new Set())) return null;
+  if (search([leaf], new Set()) && found !== null) return { ok: true, window: windowOf(found) };
   return firstTimeError ?? reject('untrusted-chain', 'no path from the leaf to an authority of its own trust domain bundle');
+}
+
+/** The instants at which every certificate of `path` is valid [RFC 5280 6.1.3 (a)(2)]. */
+function windowOf(path: readonly X509Certificate[]): ValidityWindow {
+  let from = -Infinity;
+  let until = Infinity;
+  for (const c of path) {
+    from = Math.max(from, new Date(c.validFrom).getTime());
+    until = Math.min(until, new Date(c.validTo).getTime());
+  }
+  return { from, until };
 }
 
 /** [RFC 5280 6.1.4 (k), (l), (n)] an intermediate must be a CA, allowed to sign certs, within pathLen. */
@@ -174,7 +232,7 @@ function issues(issuer: X509Certificate, subject: X509Certificate): boolean {
   }
 }
 
-function checkTimes(path: readonly X509Certificate[], now: Date): PeerVerifyResult | null {
+function checkTimes(path: readonly X509Certificate[], now: Date): (PeerVerifyResult & { ok: false }) | null {
   const t = now.getTime();
   for (const [i, c] of path.entries()) {
     const who = i === 0 ? 'the leaf' : i === path.length - 1 ? 'the trust anchor' : `intermediate ${i}`;

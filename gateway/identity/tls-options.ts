@@ -13,9 +13,10 @@
  * - chains OpenSSL accepts but SPIFFE refuses (federated CA minting our IDs, two URI SANs, CA leaf…):
  *   'secureConnection' fires; call `peerIdentityFromSocket` before reading a byte and destroy on failure.
  */
-import { constants, createHash } from 'node:crypto';
+import { constants } from 'node:crypto';
 import type tls from 'node:tls';
-import { verifyPeerChain, type PeerVerifyResult, type RejectReason } from './peer-verifier.js';
+import { peerChain } from './peer-chain.js';
+import { verifyPeerChain, type PeerVerifier, type PeerVerifyResult, type RejectReason } from './peer-verifier.js';
 import type { Authorizer } from './authorizers.js';
 import type { BundleSet } from './bundle-set.js';
 import { svidPem, type X509Svid } from './x509-svid.js';
@@ -96,37 +97,16 @@ export function chainFromPeerCertificate(cert: tls.PeerCertificate | tls.Detaile
 }
 
 /**
- * On a resumed TLS session OpenSSL keeps only the peer's leaf, not the intermediates it sent, so a chain
- * leaf → intermediate → bundle could not be re-validated. Chains verified on full handshakes are kept (by
- * leaf digest, for the resumption lifetime) and used to re-run the same verification on resumption. Only
- * chains this process verified itself go in, so nothing unverified is ever trusted from here.
+ * Server side, on 'secureConnection': the SPIFFE verdict on the client's chain (peer-chain.ts reads it once, as
+ * OpenSSL parsed it). On a resumed TLS session OpenSSL keeps only the peer's leaf, not the intermediates it
+ * sent, so the chain verified at the full handshake stands in for it (the verifier's cache, within the
+ * resumption window) and is verified again under the current bundles.
  */
-const verifiedChains = new Map<string, { chain: Buffer[]; until: number }>();
-const VERIFIED_CHAINS_MAX = 4096;
-const RESUMPTION_WINDOW_MS = 300_000;
-
-function leafKey(leaf: Buffer): string {
-  return createHash('sha256').update(leaf).digest('base64');
-}
-
-function chainForResumption(socket: tls.TLSSocket, chain: Buffer[], now: Date): Buffer[] {
-  if (!socket.isSessionReused() || chain[0] === undefined) return chain;
-  const hit = verifiedChains.get(leafKey(chain[0]));
-  return hit !== undefined && hit.until > now.getTime() && hit.chain.length > chain.length ? hit.chain : chain;
-}
-
-function rememberChain(chain: Buffer[], now: Date): void {
-  if (chain.length < 2 || chain[0] === undefined) return;
-  if (verifiedChains.size >= VERIFIED_CHAINS_MAX) verifiedChains.delete(verifiedChains.keys().next().value as string);
-  verifiedChains.set(leafKey(chain[0]), { chain, until: now.getTime() + RESUMPTION_WINDOW_MS });
-}
-
-export function peerIdentityFromSocket(socket: tls.TLSSocket, bundles: BundleSet, now: Date): PeerVerifyResult {
-  const sent = chainFromPeerCertificate(socket.getPeerCertificate(true));
+export function peerIdentityFromSocket(socket: tls.TLSSocket, bundles: BundleSet, now: Date, verifier: PeerVerifier): PeerVerifyResult {
+  const sent = peerChain(socket);
   if (sent.length === 0) return { ok: false, reason: 'no-certificate', detail: 'the peer sent no certificate' };
-  const chain = chainForResumption(socket, sent, now);
-  const r = verifyPeerChain(chain, bundles, now);
-  if (r.ok && !socket.isSessionReused()) rememberChain(chain, now);
+  const chain = socket.isSessionReused() ? verifier.cache.chainForResumption(sent, now.getTime()) : sent;
+  const r = verifier.verify(chain, bundles, now);
   if (!r.ok) return r;
   // OpenSSL's own verdict against the union (only set when the server ran with rejectUnauthorized false).
   if (socket.authorizationError !== undefined && socket.authorizationError !== null) {

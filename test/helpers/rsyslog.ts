@@ -67,15 +67,15 @@ export async function makeTestPki(dir: string, spiffeId = 'spiffe://plant.exampl
     serverCertFile: join(dir, 'server.pem'),
     serverKeyFile: join(dir, 'server-key.pem'),
   };
-  const caPem = ca.toString('pem') + '\n';
+  const caPem = ca.toString();
   writeFileSync(files.caFile, caPem);
-  writeFileSync(files.serverCertFile, srv.toString('pem') + '\n');
+  writeFileSync(files.serverCertFile, srv.toString());
   writeFileSync(files.serverKeyFile, pem(await exportPkcs8(srvKeys.privateKey)), { mode: 0o600 });
   const clientKeyPem = pem(await exportPkcs8(cliKeys.privateKey));
   return {
     ...files,
     caPem,
-    clientCertPem: cli.toString('pem') + '\n',
+    clientCertPem: cli.toString(),
     clientKeyPem,
     clientKey: createPrivateKey(clientKeyPem),
     clientSpiffeId: spiffeId,

@@ -9,6 +9,9 @@ import {
   clientTlsOptions, peerIdentityFromSocket, reasonFromTlsError, serverTlsOptions,
 } from '../../gateway/identity/tls-options.js';
 import type { BundleSet } from '../../gateway/identity/bundle-set.js';
+import { peerLeafCertificate } from '../../gateway/identity/peer-chain.js';
+import { PeerVerifier } from '../../gateway/identity/peer-verifier.js';
+import { VerifiedChainCache } from '../../gateway/identity/verified-chain-cache.js';
 import type { X509Svid } from '../../gateway/identity/x509-svid.js';
 import { derToPem } from '../../gateway/identity/x509-svid.js';
 import { authorizeId } from '../../gateway/identity/authorizers.js';
@@ -24,7 +27,7 @@ interface TestServer {
   close(): Promise<void>;
 }
 
-/** A gateway-shaped server: verify before reading a byte, destroy on failure, echo lines otherwise. */
+/** A gateway-shaped server: capture the evidence leaf, verify before reading a byte, destroy on failure, echo otherwise. */
 async function startServer(svid: X509Svid, bundles: BundleSet): Promise<TestServer> {
   const outcomes: Outcome[] = [];
   const waiters: Array<(o: Outcome) => void> = [];
@@ -34,12 +37,14 @@ async function startServer(svid: X509Svid, bundles: BundleSet): Promise<TestServ
     else outcomes.push(o);
   };
   const server = tls.createServer(serverTlsOptions(svid, bundles, { handshakeTimeoutMs: 5_000 }));
+  const verifier = new PeerVerifier(new VerifiedChainCache());
   const live = new Set<tls.TLSSocket>();
   server.on('secureConnection', (sock) => {
     live.add(sock);
     sock.on('close', () => live.delete(sock));
     sock.on('error', () => {});
-    const r = peerIdentityFromSocket(sock, bundles, new Date());
+    peerLeafCertificate(sock); // the evidence capture the gateway's handshake guard does first
+    const r = peerIdentityFromSocket(sock, bundles, new Date(), verifier);
     if (!r.ok) {
       push({ ok: false, reason: r.reason, detail: r.detail });
       sock.destroy();

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { authorizeId } from '../../gateway/identity/authorizers.js';
 import { BundleSet, X509Bundle } from '../../gateway/identity/bundle-set.js';
 import { DevCa } from '../../gateway/identity/dev-ca.js';
-import type { PeerVerifyResult } from '../../gateway/identity/peer-verifier.js';
+import { PeerVerifier, type PeerVerifyResult } from '../../gateway/identity/peer-verifier.js';
+import { VerifiedChainCache } from '../../gateway/identity/verified-chain-cache.js';
 import { clientTlsOptions, peerIdentityFromSocket, serverTlsOptions } from '../../gateway/identity/tls-options.js';
 import { X509Source } from '../../gateway/identity/x509-source.js';
 import { parseX509Svid, type X509Svid } from '../../gateway/identity/x509-svid.js';
@@ -29,11 +30,12 @@ t.teardown(() => source.close());
 
 // ---- the server: SVID from the source, hot-swapped on rotation, peers verified per connection ----
 const verdicts: PeerVerifyResult[] = [];
+const verifier = new PeerVerifier(new VerifiedChainCache());
 const live = new Set<tls.TLSSocket>();
 const server = tls.createServer(serverTlsOptions(source.getX509Svid(), source.getBundleSet()), (socket) => {
   live.add(socket);
   socket.once('close', () => live.delete(socket));
-  const r = peerIdentityFromSocket(socket, source.getBundleSet(), new Date());
+  const r = peerIdentityFromSocket(socket, source.getBundleSet(), new Date(), verifier);
   verdicts.push(r);
   if (!r.ok) {
     socket.destroy();

@@ -18,7 +18,7 @@ async function selfSigned(id = ID, notAfter = new Date(Date.now() + 3600_000)) {
   const cert = await buildCertificate({ subject: 'CN=verigate', keys, notBefore: new Date(Date.now() - 60_000), notAfter, keyUsage: KeyUsage.digitalSignature, eku: null, uris: [id] });
   const der = await exportPkcs8(keys.privateKey);
   const privateKey: KeyObject = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-  return { privateKey, chainPem: cert.toString('pem') + '\n', spiffeId: id };
+  return { privateKey, chainPem: cert.toString(), spiffeId: id };
 }
 
 const head = { seq: 10, headHash: 'a'.repeat(64), time: new Date().toISOString() };

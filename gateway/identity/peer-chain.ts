@@ -1,0 +1,33 @@
+/**
+ * The certificates a TLS peer presented, leaf first, as OpenSSL parsed them during the handshake — read ONCE
+ * per socket and remembered for that socket. Why once: in Node 20, `getPeerX509Certificate()` hands over the
+ * peer's intermediates destructively (X509Certificate::New deletes them from the SSL's peer chain as it links
+ * `issuerCertificate`), so a second call sees the leaf alone and a chain with an intermediate would no longer
+ * verify. Everyone on the server side (handshake-guard evidence, peer verification) goes through here.
+ * The memo is a WeakMap keyed by the socket: it lives exactly as long as the socket.
+ */
+import type { X509Certificate } from 'node:crypto';
+import type tls from 'node:tls';
+
+/** Certificates past this many are ignored (the verifier refuses chains longer than 8 anyway). */
+const MAX_CERTS = 10;
+
+const read = new WeakMap<tls.TLSSocket, readonly X509Certificate[]>();
+
+export function peerChain(socket: tls.TLSSocket): readonly X509Certificate[] {
+  const known = read.get(socket);
+  if (known !== undefined) return known;
+  const chain: X509Certificate[] = [];
+  try {
+    for (let c = socket.getPeerX509Certificate(); c !== undefined && chain.length < MAX_CERTS; c = c.issuerCertificate) chain.push(c);
+  } catch {
+    return []; // the TLS state is already gone
+  }
+  if (chain.length > 0) read.set(socket, chain); // before the handshake there is nothing yet: do not pin "none"
+  return chain;
+}
+
+/** The presented leaf, or null. */
+export function peerLeafCertificate(socket: tls.TLSSocket): X509Certificate | null {
+  return peerChain(socket)[0] ?? null;
+}
