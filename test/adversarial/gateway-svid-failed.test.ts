@@ -43,8 +43,9 @@ t.teardown(async () => {
   await h.stop();
   await issuer.close();
 });
-const hmi = await h.mint(`spiffe://${TD}/hmi/line1`, { ttlSeconds: 600 });
-const lead = await h.mint(`spiffe://${TD}/ops/lead`, { ttlSeconds: 600 });
+// Clients' SVIDs outlive any fake time the test advances (the gateway ends a session at its peer's NotAfter).
+const hmi = await h.mint(`spiffe://${TD}/hmi/line1`, { ttlSeconds: 86_400 });
+const lead = await h.mint(`spiffe://${TD}/ops/lead`, { ttlSeconds: 86_400 });
 const grpcPort = h.gateway.endpoints.grpc?.port ?? 0;
 const metricsPort = h.gateway.endpoints.metrics?.port ?? 0;
 const read = encodeRequest({ type: 'read-registers', fc: 3, address: 0, quantity: 1 });
@@ -118,13 +119,14 @@ t.test('SVID failed closed: new connections refused on both ports, /readyz 503, 
 });
 
 t.test('a fresh SVID arrives: service and readiness resume', async (t) => {
-  issuer = await DevIssuer.start({ socketPath, ca, spiffeId: GW, ttlSeconds: 600 });
-  // The watch reconnects on its next retry (linear backoff, at most 30 s): fire it while the I/O completes. The
-  // gRPC channel under it has its own reconnect backoff (grpc-js, real time, ≤ 30 s): hence the long bound.
+  issuer = await DevIssuer.start({ socketPath, ca, spiffeId: GW, ttlSeconds: 86_400 });
+  // The watch reconnects on its next retry (linear backoff, at most 30 s): step fake time while the I/O completes
+  // (≤ 600 polls × 5 s, well inside the fresh SVID's life). The gRPC channel under the watch has its own
+  // reconnect backoff (grpc-js, real time, ≤ 30 s): hence the long bound.
   await eventually(
     'ok',
     () => {
-      timers.advance(30_000);
+      timers.advance(5_000);
       return h.gateway.identity.source.state() === 'ok';
     },
     { timeoutMs: 30_000, intervalMs: 50 },
