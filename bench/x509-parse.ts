@@ -48,18 +48,22 @@ console.log(`  fingerprint256 (fresh object)        ${perCall(5_000, () => new X
 console.log(`  ECDSA P-256 signature check          ${perCall(2_000, () => leaf.verify(caKey)).toFixed(1)}`);
 
 /** Handshakes against a gateway-shaped server; returns the server-side certificate work per handshake (µs). */
-async function handshakes(svidFor: (i: number) => X509Svid, n: number): Promise<{ us: number[]; cache: VerifiedChainCache<PeerIdentity> }> {
+async function handshakes(svidFor: (i: number) => X509Svid, n: number): Promise<{ us: number[]; cpuPerHandshake: number; cache: VerifiedChainCache<PeerIdentity> }> {
   const verifier = new PeerVerifier(new VerifiedChainCache());
   const cache = verifier.cache;
   const us: number[] = [];
+  let cpuUs = 0;
   const server = tls.createServer(serverTlsOptions(gw, pki.bundles));
   server.on('secureConnection', (sock) => {
     sock.on('error', () => {});
+    const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     peerLeafCertificate(sock); // the handshake guard's evidence capture
     const r = peerIdentityFromSocket(sock, pki.bundles, new Date(), verifier);
     peerLeafCertificate(sock); // the gatekeeper's evidence leaf
     us.push(Number(process.hrtime.bigint() - t0) / 1000);
+    const c = process.cpuUsage(c0);
+    cpuUs += c.user + c.system;
     if (!r.ok) throw new Error(`bench: refused ${r.reason}`);
     sock.end();
   });
@@ -74,13 +78,13 @@ async function handshakes(svidFor: (i: number) => X509Svid, n: number): Promise<
     });
   }
   await new Promise<void>((res) => server.close(() => res()));
-  return { us: us.sort((a, b) => a - b), cache };
+  return { us: us.sort((a, b) => a - b), cpuPerHandshake: cpuUs / Math.max(1, us.length), cache };
 }
 
 const fresh = await Promise.all(Array.from({ length: HANDSHAKES }, (_, i) => pki.mint(`spiffe://${TD}/hmi/c${i}`)));
-console.log('\nper handshake, server side, from secureConnection to verdict (µs)   median    p99   cache hits/misses');
+console.log('\nper handshake, server side, from secureConnection to verdict (µs)   wall median    p99   CPU mean   cache hits/misses');
 for (const [name, pick] of [['same SVID every time', () => client], ['new SVID every time', (i: number) => fresh[i] as X509Svid]] as const) {
-  const { us, cache } = await handshakes(pick, HANDSHAKES);
+  const { us, cpuPerHandshake, cache } = await handshakes(pick, HANDSHAKES);
   const s = cache.stats();
-  console.log(`  ${name.padEnd(62)} ${quantile(us, 0.5).toFixed(1).padStart(6)} ${quantile(us, 0.99).toFixed(1).padStart(6)}   ${s.hits}/${s.misses}`);
+  console.log(`  ${name.padEnd(62)} ${quantile(us, 0.5).toFixed(1).padStart(11)} ${quantile(us, 0.99).toFixed(1).padStart(6)} ${cpuPerHandshake.toFixed(1).padStart(10)}   ${s.hits}/${s.misses}`);
 }

@@ -4,9 +4,9 @@
  */
 import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { GatewayError } from '../errors.js';
-import { readCertFields } from './cert-fields.js';
+import { readCertFields, type CertFields } from './cert-fields.js';
 import { splitDerCertificates } from './der-split.js';
-import { extractModbusRole } from './modbus-role.js';
+import { modbusRoleOf } from './modbus-role.js';
 import { tryParseSpiffeId, type SpiffeId } from './spiffe-id.js';
 
 export { splitDerCertificates } from './der-split.js';
@@ -31,8 +31,16 @@ function invalid(msg: string, cause?: unknown): GatewayError {
 
 /** Leaf's one SPIFFE ID from its URI SAN [X509-SVID 2]; throws on anything else. */
 export function svidIdOf(leafDer: Buffer): SpiffeId {
+  return svidIdOfFields(leafFields(leafDer));
+}
+
+function leafFields(leafDer: Buffer): CertFields {
   const f = readCertFields(leafDer);
   if (f === null) throw invalid('SVID leaf certificate is malformed');
+  return f;
+}
+
+function svidIdOfFields(f: CertFields): SpiffeId {
   if (f.uriSans.length !== 1 || f.uriSans[0] === undefined) throw invalid(`SVID leaf must have exactly one URI SAN, found ${f.uriSans.length}`);
   const r = tryParseSpiffeId(f.uriSans[0]);
   if (!r.ok) throw invalid(`SVID URI SAN ${JSON.stringify(f.uriSans[0])} is not a SPIFFE ID: ${r.reason}`);
@@ -51,7 +59,8 @@ export function parseX509Svid(certsDer: Buffer, keyPkcs8Der: Buffer, hint?: stri
   } catch (err) {
     throw invalid('SVID certificate cannot be parsed', err);
   }
-  const id = svidIdOf(leafDer);
+  const fields = leafFields(leafDer); // read once: ID and role come from the same pass
+  const id = svidIdOfFields(fields);
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey({ key: keyPkcs8Der, format: 'der', type: 'pkcs8' });
@@ -66,7 +75,7 @@ export function parseX509Svid(certsDer: Buffer, keyPkcs8Der: Buffer, hint?: stri
     chainDer,
     privateKey,
     keyDer: Buffer.from(keyPkcs8Der),
-    role: extractModbusRole(leafDer),
+    role: modbusRoleOf(fields.extensions),
     notAfter: new Date(leaf.validTo),
     ...(hint !== undefined && hint !== '' ? { hint } : {}),
   };
