@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { spawnBenchChild, type BenchChild } from './bench-child.js';
+import { AIMS } from './aims.js';
 import { createBenchPki, type BenchPki } from './bench-pki.js';
 import { measurePath, type DataPathOptions, type PathResult } from './data-path.js';
 import { ensureDist } from './dist-build.js';
@@ -20,7 +21,7 @@ import { measureHandshakes, type HandshakeResult } from './handshake-rate.js';
 import { measureIdleMemory } from './idle-memory.js';
 import { startPaths } from './paths.js';
 import { measureRotation } from './rotation.js';
-import { machineLine, renderTable, type Row } from './table.js';
+import { machineLine, mb, renderTable, type Row } from './table.js';
 import { dataPathRows, grpcRows, handshakeRows, memoryRows, policyRows, rotationRows } from './rows.js';
 
 const args = process.argv.slice(2);
@@ -42,12 +43,12 @@ const firstLine = (e: unknown): string => (e instanceof Error ? e.message : Stri
 /** Everything is bounded, but a wedged child must not hold the bench forever. */
 const WATCHDOG_MS = 9 * 60_000;
 
-/** Runs one measurement; a failure becomes its row instead of ending the bench. */
-async function attempt(n: string, what: string, fn: () => Promise<Row[]>): Promise<Row[]> {
+/** Runs one measurement; a failure becomes its row (with its aim, not met) instead of ending the bench. */
+async function attempt(n: string, what: string, fn: () => Promise<Row[]>, aim?: string): Promise<Row[]> {
   try {
     return await fn();
   } catch (err) {
-    return [{ n, what, value: `failed: ${firstLine(err)}` }];
+    return [{ n, what, value: `failed: ${firstLine(err)}`, ...(aim ? { aim, met: false } : {}) }];
   }
 }
 const cleanups: (() => Promise<void>)[] = [];
@@ -128,12 +129,14 @@ async function main(): Promise<void> {
     for (const c of cleanups.splice(0).reverse()) await c();
     if (wants(7)) {
       log(`memory: ${S.sessions} idle sessions`);
-      rows.push(...(await attempt('7', 'Gateway RSS with idle mTLS sessions', async () => memoryRows(await measureIdleMemory(dir, pki, simPort, S.sessions)))));
+      rows.push(...(await attempt('7', `Gateway RSS with ${S.sessions} idle mTLS sessions`, async () => memoryRows(await measureIdleMemory(dir, pki, simPort, S.sessions)),
+        `≤ ${mb(AIMS.idleRssBytes)}`)));
     }
     if (wants(8)) {
       log(`SVID rotation under load (TTL ${S.svidTtlS} s)`);
       const o = { svidTtlS: S.svidTtlS, durationMs: S.rotationMs, rate: DP.rate };
-      rows.push(...(await attempt('8', 'Failed requests across SVID rotation', async () => rotationRows(await measureRotation(dir, pki, simPort, o)))));
+      rows.push(...(await attempt('8', 'Failed requests across SVID rotation', async () => rotationRows(await measureRotation(dir, pki, simPort, o)),
+        `${AIMS.rotationFailures} failed`)));
     }
   } finally {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
