@@ -73,10 +73,10 @@ export class AuditBudget {
     this.used += bytes;
   }
 
-  /** Re-read the directory (archived segments free their space). */
-  rescan(): void {
+  /** Re-read the directory (archived segments free their space); `staged`: bytes counted but not yet written. */
+  rescan(staged = 0): void {
     try {
-      this.used = segmentBytesIn(this.dir);
+      this.used = segmentBytesIn(this.dir) + staged;
     } catch {
       /* unreadable dir: keep the running count; the writes themselves will fail and say why */
     }

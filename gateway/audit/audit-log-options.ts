@@ -54,6 +54,11 @@ export interface AuditLogOptions {
   readonly retryMs?: number;
   readonly logger?: AuditLogger;
   readonly clock?: AuditClock;
+  /**
+   * How the end of an event-loop turn is awaited before staged events are written (group commit; default
+   * setImmediate: after the I/O callbacks of this turn). Tests may pass a queue they drain themselves.
+   */
+  readonly defer?: (flush: () => void) => void;
   readonly registry?: Registry;
   /** Recorded in audit.started. */
   readonly version?: string;

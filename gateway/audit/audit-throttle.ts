@@ -30,7 +30,7 @@ export interface ThrottleTimers {
 }
 
 export interface AuditThrottleDeps {
-  readonly log: { append(e: AuditEventInput): WriteResult; healthy(): boolean; reserveReached(): boolean };
+  readonly log: { append(e: AuditEventInput): WriteResult; healthy(): boolean; reserveReached(): boolean; committed(seq: number | null): Promise<boolean> };
   readonly now: () => number;
   readonly options: ThrottleOptions;
   readonly timers?: ThrottleTimers;
@@ -100,6 +100,11 @@ export class AuditThrottle implements AuditSink {
   /** The pipeline's fail-closed check goes to the log itself. */
   healthy(): boolean {
     return this.deps.log.healthy();
+  }
+
+  /** Group commit: summarized events (seq null) are counted, not written, so there is nothing to wait for. */
+  committed(seq: number | null): Promise<boolean> {
+    return this.deps.log.committed(seq);
   }
 
   /** Writes the summary of a finished interval (if anything was counted). Idempotent for a given clock. */

@@ -3,7 +3,7 @@
  * members omitted, like JSON.stringify otherwise. The same bytes are written to the segment line, so a
  * verifier can also demand that each line is exactly canonical (any byte change is caught).
  */
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') {
@@ -11,47 +11,60 @@ export function canonicalJson(value: unknown): string {
     return s === undefined ? 'null' : s;
   }
   if (Array.isArray(value)) {
-    return '[' + value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',') + ']';
+    let s = '[';
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      s += (i > 0 ? ',' : '') + (v === undefined || typeof v === 'function' ? 'null' : canonicalJson(v));
+    }
+    return s + ']';
   }
   const obj = value as Record<string, unknown>;
-  const parts: string[] = [];
-  for (const key of Object.keys(obj).sort()) {
-    const v = obj[key];
-    if (v === undefined || typeof v === 'function') continue;
-    parts.push(JSON.stringify(key) + ':' + canonicalJson(v));
-  }
-  return '{' + parts.join(',') + '}';
-}
-
-/**
- * Canonical JSON of `obj` plus one more string member, from the members already rendered: the stored line
- * is the hashed object plus its `hash`, so the members are rendered once and the line is a splice.
- */
-export function canonicalMembers(obj: Record<string, unknown>): [string, string][] {
-  const out: [string, string][] = [];
-  for (const key of Object.keys(obj).sort()) {
-    const v = obj[key];
-    if (v === undefined || typeof v === 'function') continue;
-    out.push([key, JSON.stringify(key) + ':' + canonicalJson(v)]);
-  }
-  return out;
-}
-
-export function joinMembers(members: readonly [string, string][]): string {
   let s = '{';
-  for (let i = 0; i < members.length; i++) s += (i > 0 ? ',' : '') + members[i]![1];
+  let first = true;
+  for (const key of Object.keys(obj).sort()) {
+    const v = obj[key];
+    if (v === undefined || typeof v === 'function') continue;
+    s += (first ? '' : ',') + JSON.stringify(key) + ':' + canonicalJson(v);
+    first = false;
+  }
   return s + '}';
 }
 
-/** Inserts `key: value` (a string) at its sorted place. */
-export function withMember(members: readonly [string, string][], key: string, value: string): [string, string][] {
-  const at = members.findIndex(([k]) => k > key);
-  const member: [string, string] = [key, JSON.stringify(key) + ':' + JSON.stringify(value)];
-  return at < 0 ? [...members, member] : [...members.slice(0, at), member, ...members.slice(at)];
+/**
+ * The stored line and the hashed text of an event, rendered once: the hash covers the canonical JSON of
+ * every member but `hash`; the line is the same members with `"hash":"…"` spliced in at its sorted place.
+ * Members are rendered in two runs (keys before and after "hash") so the splice needs no second pass.
+ * `extra` members (seq, time, prev) are merged into the sort without copying `fields` into a new object.
+ */
+export function canonicalLine(
+  fields: Readonly<Record<string, unknown>>,
+  extra: Readonly<Record<string, unknown>>,
+  skip: ReadonlySet<string>,
+): { readonly line: string; readonly hash: string } {
+  const keys: string[] = [];
+  for (const k in fields) if (!skip.has(k) && !Object.hasOwn(extra, k)) keys.push(k);
+  for (const k in extra) keys.push(k);
+  keys.sort();
+  let before = '';
+  let after = '';
+  for (const key of keys) {
+    const v = Object.hasOwn(extra, key) ? extra[key] : fields[key];
+    if (v === undefined || typeof v === 'function') continue;
+    const member = JSON.stringify(key) + ':' + canonicalJson(v);
+    if (key < 'hash') before += (before === '' ? '' : ',') + member;
+    else after += (after === '' ? '' : ',') + member;
+  }
+  const hashed = '{' + before + (before !== '' && after !== '' ? ',' : '') + after + '}';
+  const hash = sha256Hex(hashed);
+  const line = '{' + before + (before === '' ? '' : ',') + '"hash":' + JSON.stringify(hash) + (after === '' ? '' : ',' + after) + '}';
+  return { line, hash };
 }
 
+/** One-shot digest (crypto.hash, Node ≥ 20.12) where available: no Hash object per event on the hot path. */
+const oneShot = (crypto as { hash?: (alg: string, data: string | Buffer, enc: 'hex') => string }).hash;
+
 export function sha256Hex(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
+  return oneShot !== undefined ? oneShot('sha256', data, 'hex') : crypto.createHash('sha256').update(data).digest('hex');
 }
 
 /** Hash of an event: canonical JSON of every member except `hash` itself. */

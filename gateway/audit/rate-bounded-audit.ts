@@ -22,7 +22,7 @@ export interface RightsView {
 }
 
 export interface RateBoundedAuditDeps {
-  readonly log: { append(e: AuditEventInput): WriteResult; healthy(): boolean; reserveReached(): boolean };
+  readonly log: { append(e: AuditEventInput): WriteResult; healthy(): boolean; reserveReached(): boolean; committed(seq: number | null): Promise<boolean> };
   readonly now: () => number;
   readonly throttle: ThrottleOptions;
   readonly denialFlood: DenialFloodOptions;

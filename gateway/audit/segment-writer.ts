@@ -3,9 +3,10 @@
  * (ftruncate back to the last good size) so no half line stays in the middle of a segment; the file is
  * reopened on the next attempt (that is how a log recovers once space is freed).
  *
- * Why synchronous `writeSync` per event: append() runs on the request path and must say, before the
- * response goes out, whether the event is in the file [IEC 62443-3-3 SR 2.10 fail-closed]. Cost: one
- * write(2) into the page cache per event (a few µs); durability is the fsync policy's job (audit-log.ts).
+ * Why synchronous writes: the audit log's group commit (audit-log.ts) writes the events of one event-loop
+ * turn together and must know, before the responses of that turn are released, whether they are in the file
+ * [IEC 62443-3-3 SR 2.10 fail-closed]. Cost: one write(2) into the page cache per batch and segment; durability
+ * is the fsync policy's job.
  */
 import { closeSync, fdatasync, fdatasyncSync, fsyncSync, fstatSync, ftruncateSync, openSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,10 +30,9 @@ export class SegmentWriter {
     return this.name;
   }
 
-  /** Write one line (no newline inside) whose event has sequence `seq`. Throws on failure, state unchanged. */
-  write(line: string, seq: number): void {
-    const bytes = Buffer.from(line + '\n', 'utf8');
-    if (this.name === null || (this.size > 0 && this.size + bytes.length > this.segmentBytes)) this.rotate(seq);
+  /** Writes `text` (whole lines) to the open segment. Throws on failure, state unchanged. */
+  private write(text: string): void {
+    const bytes = Buffer.from(text, 'utf8');
     const fd = this.ensureOpen();
     let off = 0;
     try {
@@ -42,6 +42,38 @@ export class SegmentWriter {
       throw err;
     }
     this.size += bytes.length;
+  }
+
+  /**
+   * Writes a batch of lines in as few write(2) calls as segment boundaries allow (one, unless the batch
+   * crosses a rotation). Returns how many lines are in the file; on failure the lines from `written` on are
+   * not (their segment was cut back to its last good size) and `error` says why.
+   */
+  writeBatch(lines: readonly { readonly line: string; readonly seq: number; readonly bytes: number }[]): { written: number; error: Error | null } {
+    let i = 0;
+    while (i < lines.length) {
+      const first = lines[i]!;
+      if (this.name === null || (this.size > 0 && this.size + first.bytes > this.segmentBytes)) {
+        try {
+          this.rotate(first.seq);
+        } catch (err) {
+          return { written: i, error: err as Error };
+        }
+      }
+      // Take lines while they fit this segment (at least one, so a line larger than a segment still goes).
+      let end = i + 1;
+      let bytes = first.bytes;
+      while (end < lines.length && this.size + bytes + lines[end]!.bytes <= this.segmentBytes) bytes += lines[end++]!.bytes;
+      let text = '';
+      for (let k = i; k < end; k++) text += lines[k]!.line + '\n';
+      try {
+        this.write(text);
+      } catch (err) {
+        return { written: i, error: err as Error };
+      }
+      i = end;
+    }
+    return { written: i, error: null };
   }
 
   sync(): void {

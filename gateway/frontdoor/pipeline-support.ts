@@ -3,7 +3,7 @@
  * [IEC 62443-3-3 SR 2.10], the dispatch re-check handed to the upstream, who an event names, and the
  * never-throwing reporting of internal failures. One copy, so both data paths keep the same guarantees.
  */
-import type { AppendResult, AuditEventInput } from '../audit/audit-events.js';
+import type { AppendResult, AuditEventInput, AuditSink } from '../audit/audit-events.js';
 import type { Session } from './session.js';
 
 /** pino's Logger fits. */
@@ -13,6 +13,23 @@ export interface PipelineLogger {
 }
 
 export const silentLogger: PipelineLogger = { error() {}, warn() {} };
+
+/**
+ * The audit log as both pipelines use it. `committed(seq)`: the log writes the events of one event-loop turn
+ * together (group commit, audit-log.ts); this resolves true once event `seq` is in the file, false if it did
+ * not get there. Call it in the same turn as the append.
+ */
+export interface PipelineAudit extends AuditSink {
+  healthy(): boolean;
+  committed(seq: number | null): Promise<boolean>;
+}
+
+const NOT_IN_LOG: Promise<boolean> = Promise.resolve(false);
+
+/** Resolves once the appended event is committed: true when it is in the file (or was only summarized). */
+export function whenCommitted(audit: PipelineAudit, r: AppendResult): Promise<boolean> {
+  return r.ok ? audit.committed(r.seq) : NOT_IN_LOG;
+}
 
 /** Who an event names [IEC 62443-3-3 SR 2.8]: session, SPIFFE ID, and the role when the SVID carries one. */
 export function who(session: Session): { session: string; identity: string; role?: string } {
@@ -36,19 +53,20 @@ export function guard(fn: () => void): void {
 }
 
 /**
- * Appends the write-ahead decision of a request that may change a device, BEFORE it is handed to the
- * upstream. `forward` false: the event is not (durably) in the log, so the request must not be sent; with
- * audit failurePolicy `continue` it is forwarded anyway (the log raised its alarm). `seq`: the decision's seq
- * for the `request.outcome` that follows, or null when there is none.
+ * Appends the write-ahead decision of a request that may change a device and waits until it is in the file
+ * (its turn's group commit), BEFORE the request is handed to the upstream. `forward` false: the event is not
+ * (durably) in the log, so the request must not be sent; with audit failurePolicy `continue` it is forwarded
+ * anyway (the log raised its alarm). `seq`: the decision's seq for the `request.outcome` that follows, or null
+ * when there is none.
  */
-export function appendWriteAhead(
-  audit: { append(e: AuditEventInput): AppendResult },
+export async function appendWriteAhead(
+  audit: PipelineAudit,
   event: AuditEventInput,
   opts: { readonly continueOnFailure: boolean; readonly logger: PipelineLogger; readonly context: object },
-): { readonly forward: boolean; readonly seq: number | null } {
+): Promise<{ readonly forward: boolean; readonly seq: number | null }> {
   const r = audit.append(event);
-  if (r.ok) return { forward: true, seq: r.seq };
-  opts.logger.warn({ ...opts.context, error: r.error },
+  if (r.ok && (await audit.committed(r.seq))) return { forward: true, seq: r.seq };
+  opts.logger.warn({ ...opts.context, error: r.ok ? 'not committed: the batch write failed' : r.error },
     opts.continueOnFailure ? 'write-ahead audit event failed; forwarded anyway (audit failurePolicy continue)' : 'write-ahead audit event failed; write refused');
   return { forward: opts.continueOnFailure, seq: null };
 }

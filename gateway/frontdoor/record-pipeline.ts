@@ -13,13 +13,13 @@
  */
 import { validateRecordRequest, type RecordRequest } from '../../protocols/profinet/record-request.js';
 import type { RecordOutcome } from '../errors.js';
-import type { AuditEventInput, AuditSink } from '../audit/audit-events.js';
+import type { AuditEventInput } from '../audit/audit-events.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Decision, PeerRef } from '../policy/compiled-policy.js';
 import type { RecordGate } from '../trust/runtime-gate.js';
 import type { ProfinetResult } from '../upstream/profinet-types.js';
 import type { ProfinetTarget } from './device-router.js';
-import { appendWriteAhead, errorText, guard, roundMs, silentLogger, stillAllowedFor, who, type PipelineLogger } from './pipeline-support.js';
+import { appendWriteAhead, errorText, guard, roundMs, silentLogger, stillAllowedFor, whenCommitted, who, type PipelineAudit, type PipelineLogger } from './pipeline-support.js';
 import type { Progress, Verdict } from './request-events.js';
 import type { Session } from './session.js';
 
@@ -52,7 +52,7 @@ export interface RecordPolicyEngine {
 export interface RecordPipelineDeps {
   readonly policy: () => RecordPolicyEngine;
   readonly gate: RecordGate;
-  readonly audit: AuditSink & { healthy(): boolean };
+  readonly audit: PipelineAudit;
   readonly metrics: GatewayMetrics;
   readonly now: () => number;
   /** Asked right before the datagram goes out (same turn): false drops it unsent (`aborted`). main.ts: locks. */
@@ -105,11 +105,12 @@ export class RecordPipeline {
     const verdict = (progress.verdict = this.authorize(req, policy, started));
     if (verdict.effect === 'deny') return this.finish(req, progress, { outcome: verdict.outcome === 'audit-unavailable' ? 'audit-unavailable' : 'denied' }, started);
     const write = request.access === 'write';
-    if (write && !this.writeAhead(req, progress, started)) {
+    if (write && !(await this.writeAhead(req, progress, started))) {
       progress.verdict = { effect: 'deny', outcome: 'audit-unavailable', reason: 'audit-unavailable', ruleId: verdict.ruleId };
       return this.finish(req, progress, { outcome: 'audit-unavailable' }, started);
     }
-    // No await between the write-ahead append and the submit: the client sees the session's signal this turn.
+    // A lock or kill while the write-ahead event was committed: the client sees the session's signal, and
+    // `stillAllowed` is asked again right before the request is sent.
     const base = {
       clientKey: session.peer.id,
       signal: session.signal,
@@ -138,9 +139,9 @@ export class RecordPipeline {
     return { effect: 'allow', outcome: 'ok', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
   }
 
-  private writeAhead(req: RecordPipelineRequest, progress: Progress, started: number): boolean {
+  private async writeAhead(req: RecordPipelineRequest, progress: Progress, started: number): Promise<boolean> {
     const event = this.decisionEvent(req, progress, { outcome: 'ok' }, 'pending', this.deps.now() - started);
-    const r = appendWriteAhead(this.deps.audit, event, {
+    const r = await appendWriteAhead(this.deps.audit, event, {
       continueOnFailure: this.deps.auditContinueOnFailure === true,
       logger: this.log,
       context: { session: req.session.id, identity: req.session.peer.id, device: req.device.config.name, index: req.request.index },
@@ -149,8 +150,11 @@ export class RecordPipeline {
     return r.forward;
   }
 
-  /** Notes, counts and audits the end: a `request.outcome` after a write-ahead decision, else one `record.decision`. */
-  private finish(req: RecordPipelineRequest, progress: Progress, end: Ending, started: number): RecordPipelineResult {
+  /**
+   * Notes, counts and audits the end: a `request.outcome` after a write-ahead decision, else one
+   * `record.decision`; resolves once that event is committed (a read's data is released only then).
+   */
+  private async finish(req: RecordPipelineRequest, progress: Progress, end: Ending, started: number): Promise<RecordPipelineResult> {
     const { session, device, request } = req;
     const verdict = progress.verdict as Verdict;
     const now = this.deps.now();
@@ -160,9 +164,14 @@ export class RecordPipeline {
     this.deps.gate.observeRecord(session, device.config.name, request, denied, now);
     this.count(device.config.name, request.access, end.outcome, now - started);
     const latency = now - started;
-    this.deps.audit.append(progress.decisionSeq !== null
+    const written = this.deps.audit.append(progress.decisionSeq !== null
       ? this.outcomeEvent(req, progress.decisionSeq, end, latency)
       : this.decisionEvent(req, progress, end, end.outcome, latency));
+    const committed = await whenCommitted(this.deps.audit, written);
+    if (!committed && end.data !== undefined && this.deps.auditContinueOnFailure !== true) {
+      // Record data whose event is not in the file is not released [IEC 62443-3-3 SR 2.10].
+      return { outcome: 'audit-unavailable', reason: 'audit-unavailable', ruleId: verdict.ruleId };
+    }
     return {
       outcome: end.outcome,
       reason: end.detail ?? verdict.reason,

@@ -5,22 +5,22 @@
  * Everything here returns values: a hostile or failing request never throws, and `handle()` never rejects.
  *
  * Fail-closed is write-ahead [IEC 62443-3-3 SR 2.10]: an allowed request that may change a device
- * (`isMutating`) has its `request.decision` appended (under the log's fsync policy) BEFORE it is forwarded,
- * in the same turn as the submit; if that append fails, the request is refused (audit-unavailable) and
- * nothing reaches the PLC. Its `request.outcome` (naming the decision's seq) follows the answer. So no write
- * the PLC executed lacks its event, even when the disk fills at that very moment. Reads and denials stay one
- * `request.decision` after the answer. Any append batching later must keep this order.
+ * (`isMutating`) has its `request.decision` appended and committed (the log's group commit writes the events
+ * of one turn together, under its fsync policy) BEFORE it is forwarded; if that fails, the request is refused
+ * (audit-unavailable) and nothing reaches the PLC. Its `request.outcome` (naming the decision's seq) follows
+ * the answer. So no write the PLC executed lacks its event, even when the disk fills at that very moment.
+ * Reads and denials are one `request.decision` after the answer, and the answer is released only once that
+ * event is committed: a read whose event did not reach the file is answered audit-unavailable, not with data.
  */
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 import { isExceptionPdu, isMutating } from '../../protocols/modbus/index.js';
 import { Outcomes, type Outcome } from '../errors.js';
-import type { AuditSink } from '../audit/audit-events.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { PolicyVerdict, RuntimeGate } from '../trust/runtime-gate.js';
 import type { UpstreamRequest, UpstreamResult } from '../upstream/types.js';
 import type { DeviceConfig } from '../config/gateway-config.js';
 import { answerFor, decisionEvent, outcomeEvent, type Progress, type RequestFacts, type Verdict } from './request-events.js';
-import { appendWriteAhead, errorText, guard, silentLogger, stillAllowedFor, type PipelineLogger } from './pipeline-support.js';
+import { appendWriteAhead, errorText, guard, silentLogger, stillAllowedFor, whenCommitted, type PipelineAudit, type PipelineLogger } from './pipeline-support.js';
 import type { Session } from './session.js';
 
 /** The enforced policy as the pipeline sees it; swapped as one reference on reload. */
@@ -40,7 +40,7 @@ export type { PipelineLogger };
 export interface PipelineDeps {
   readonly policy: () => PolicyEngine;
   readonly gate: RuntimeGate;
-  readonly audit: AuditSink & { healthy(): boolean };
+  readonly audit: PipelineAudit;
   readonly metrics: GatewayMetrics;
   readonly now: () => number;
   /**
@@ -96,14 +96,15 @@ export class RequestPipeline {
     const verdict = (progress.verdict = this.authorize(req, policy, started));
     if (verdict.effect === 'deny') return this.finish(req, progress, verdict.outcome, answerFor(classified.fc, verdict.outcome), started);
     const mutating = isMutating(classified);
-    if (mutating && !this.writeAhead(req, progress, started)) {
+    if (mutating && !(await this.writeAhead(req, progress, started))) {
       // Not (durably) in the log, so not forwarded. The refusal is appended like any request refused while the
       // audit fails: written if the log recovered in between, else counted as lost (audit.gap).
       const refused: Verdict = { effect: 'deny', outcome: 'audit-unavailable', reason: 'audit-unavailable', ruleId: verdict.ruleId };
       progress.verdict = refused;
       return this.finish(req, progress, 'audit-unavailable', answerFor(classified.fc, 'audit-unavailable'), started);
     }
-    // No await between the write-ahead append and submit: the pool sees the session's signal in this same turn.
+    // A lock or kill while the write-ahead event was being committed: the pool sees the session's signal, and
+    // `stillAllowed` is asked again right before the request goes onto the PLC socket.
     const upstream = await device.pool.submit({
       clientKey: session.peer.id,
       unitId: classified.unit,
@@ -131,10 +132,10 @@ export class RequestPipeline {
     return { effect: 'allow', outcome: 'ok', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
   }
 
-  /** Appends the write-ahead decision; false when the request must not be forwarded. */
-  private writeAhead(req: PipelineRequest, progress: Progress, started: number): boolean {
+  /** Appends and commits the write-ahead decision; false when the request must not be forwarded. */
+  private async writeAhead(req: PipelineRequest, progress: Progress, started: number): Promise<boolean> {
     const verdict = progress.verdict as Verdict;
-    const r = appendWriteAhead(this.deps.audit, decisionEvent(this.facts(req), verdict, 'pending', null, this.deps.now() - started, progress.policyVersion), {
+    const r = await appendWriteAhead(this.deps.audit, decisionEvent(this.facts(req), verdict, 'pending', null, this.deps.now() - started, progress.policyVersion), {
       continueOnFailure: this.deps.auditContinueOnFailure === true,
       logger: this.log,
       context: { session: req.session.id, identity: req.session.peer.id, device: req.device.config.name, fc: req.classified.fc },
@@ -143,8 +144,11 @@ export class RequestPipeline {
     return r.forward;
   }
 
-  /** Notes, counts and audits the end of a request: a `request.outcome` after a write-ahead decision, else one `request.decision`. */
-  private finish(req: PipelineRequest, progress: Progress, outcome: Outcome, pdu: Buffer, started: number): PipelineResult {
+  /**
+   * Notes, counts and audits the end of a request: a `request.outcome` after a write-ahead decision, else one
+   * `request.decision`; resolves once that event is committed.
+   */
+  private async finish(req: PipelineRequest, progress: Progress, outcome: Outcome, pdu: Buffer, started: number): Promise<PipelineResult> {
     const { session, device, classified } = req;
     const verdict = progress.verdict as Verdict;
     const now = this.deps.now();
@@ -152,8 +156,15 @@ export class RequestPipeline {
     session.noteRequest(device.config.name, isMutating(classified), denied, now);
     this.deps.gate.observe(session, device.config.name, classified, denied, now);
     this.count(device.config.name, classified.fc, outcome, now - started);
-    if (progress.decisionSeq !== null) this.deps.audit.append(outcomeEvent(this.facts(req), progress.decisionSeq, outcome, pdu, now - started));
-    else this.deps.audit.append(decisionEvent(this.facts(req), verdict, outcome, pdu, now - started, progress.policyVersion));
+    const written = progress.decisionSeq !== null
+      ? this.deps.audit.append(outcomeEvent(this.facts(req), progress.decisionSeq, outcome, pdu, now - started))
+      : this.deps.audit.append(decisionEvent(this.facts(req), verdict, outcome, pdu, now - started, progress.policyVersion));
+    const committed = await whenCommitted(this.deps.audit, written);
+    // Data whose event is not in the file is not released [IEC 62443-3-3 SR 2.10]. A forwarded write was executed
+    // and its decision is in the file (write-ahead): the PLC's answer stands. `continue` keeps serving.
+    if (!committed && outcome === 'ok' && progress.decisionSeq === null && this.deps.auditContinueOnFailure !== true) {
+      return { outcome: 'audit-unavailable', pdu: answerFor(classified.fc, 'audit-unavailable'), reason: 'audit-unavailable', ruleId: verdict.ruleId };
+    }
     return { outcome, pdu, reason: verdict.reason, ruleId: verdict.ruleId };
   }
 

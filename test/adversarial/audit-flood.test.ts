@@ -48,6 +48,7 @@ const read = encodeRequest({ type: 'read-registers', fc: 3, address: 0, quantity
 /** The trail after `afterSeq`, each event with its line's bytes. */
 function trail(h: Harness, afterSeq: number): { rec: AuditRecord; bytes: number }[] {
   const dir = join(h.dir, 'audit');
+  h.gateway.audit.flush(); // events staged this turn (e.g. by tick()) are written at its end: read them too
   return listSegments(dir)
     .flatMap((s) => readFileSync(join(dir, s), 'utf8').split('\n').filter((l) => l.length > 0))
     .map((l) => ({ rec: JSON.parse(l) as AuditRecord, bytes: Buffer.byteLength(l) + 1 }))

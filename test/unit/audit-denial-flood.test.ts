@@ -61,7 +61,7 @@ t.test('memory is bounded by maxTracked', async (t) => {
 
 t.test('wiring: a flood becomes an expiring identity lock by verigate (reason denial-flood); a failed lock ends the sessions', async (t) => {
   const written: AuditEventInput[] = [];
-  const log = { append: (e: AuditEventInput): WriteResult => (written.push(e), { ok: true, seq: written.length }), healthy: () => true, reserveReached: () => false };
+  const log = { append: (e: AuditEventInput): WriteResult => (written.push(e), { ok: true, seq: written.length }), healthy: () => true, reserveReached: () => false, committed: async () => true };
   const locks: unknown[] = [];
   const ended: string[] = [];
   let lockOk = true;

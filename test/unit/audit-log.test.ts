@@ -159,14 +159,18 @@ t.test('fail-closed: healthy() false while writes fail (ENOSPC on /dev/full), re
     // fill the first segment until it would rotate, then make the NEXT segment a full disk
     const r = log.append(decision(seq++));
     t.ok(r.ok);
+    t.ok(log.flush(), 'written at the end of the turn (here: now)');
     const size = readFileSync(join(dir, listSegments(dir)[0]!)).length;
     if (size > 700) break;
   }
   const next = join(dir, segmentName(log.head().seq + 1));
   symlinkSync('/dev/full', next);
-  const failed = log.append(decision(100));
-  t.equal(failed.ok, false, 'append reports failure as a value');
-  t.match(failed.ok ? '' : failed.error, /ENOSPC|write failed/);
+  const staged = log.append(decision(100));
+  t.ok(staged.ok, 'staged in this turn\'s batch');
+  const committed = log.committed(staged.ok ? staged.seq : null);
+  t.equal(log.flush(), false, 'the batch write fails, as a value');
+  t.equal(await committed, false, 'committed() says the event is not in the file: its response must not go out');
+  t.match(log.status().lastError, /ENOSPC|write failed/);
   t.equal(log.healthy(), false, 'fail-closed: the gateway must deny');
   t.equal(log.append(decision(101)).ok, false);
   t.equal(log.status().lostEvents, 2);
@@ -174,6 +178,7 @@ t.test('fail-closed: healthy() false while writes fail (ENOSPC on /dev/full), re
   unlinkSync(next); // space is back
   const ok = log.append(decision(102));
   t.ok(ok.ok, 'writes work again');
+  t.equal(await log.committed(ok.ok ? ok.seq : null), true, 'and the event is committed');
   t.equal(log.healthy(), true);
   await log.close();
   const gap = records(dir).find((r) => r.type === 'audit.gap')!;
@@ -188,7 +193,8 @@ t.test('continue policy keeps healthy() true but reports the failure in status()
   log.append(decision(1)); // fills past 400 → next append rotates
   const next = join(dir, segmentName(log.head().seq + 1));
   symlinkSync('/dev/full', next);
-  t.equal(log.append(decision(2)).ok, false);
+  t.ok(log.append(decision(2)).ok, 'staged');
+  t.equal(log.flush(), false, 'its write fails');
   t.equal(log.healthy(), true);
   t.equal(log.status().writing, false);
   t.ok(log.status().lastError);
@@ -232,6 +238,8 @@ t.test('subscribe with fromSeq replays stored events, then live ones, no gap and
   log.subscribe({ event: (r) => seen.push(r.seq) }, { fromSeq: 4 });
   t.same(seen, [4, 5, 6, 7, 8, 9, 10, 11, 12, 13], 'replayed across segments');
   log.append({ type: 'jit.expired', grantId: 'live' });
+  t.same(seen.slice(-1), [13], 'a live event is delivered once it is in the file, not when staged');
+  log.flush();
   t.same(seen.slice(-2), [13, 14]);
   const none: number[] = [];
   log.subscribe({ event: (r) => none.push(r.seq) }, { fromSeq: 99 });

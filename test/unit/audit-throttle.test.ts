@@ -23,6 +23,9 @@ class FakeLog {
   healthy(): boolean {
     return !this.failing;
   }
+  async committed(): Promise<boolean> {
+    return !this.failing;
+  }
   reserveReached(): boolean {
     return this.reserve;
   }

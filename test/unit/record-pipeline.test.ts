@@ -131,6 +131,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, over: { policyExt
       return { ok: true, seq: ++seq };
     },
     healthy: () => s.healthy,
+    committed: async (): Promise<boolean> => true, // group commit (audit-log.ts): every batch written here
   };
   const calls = { reads: [] as ReadRecordRequest[], writes: [] as WriteRecordRequest[] };
   const settle = (r: ReadRecordRequest | WriteRecordRequest): ProfinetResult => {

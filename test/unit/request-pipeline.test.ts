@@ -18,7 +18,7 @@ import type { RuntimeGate } from '../../gateway/trust/runtime-gate.js';
 const WRITE: ModbusRequest = { type: 'write-single-register', fc: 6, address: 100, value: 5 };
 const READ: ModbusRequest = { type: 'read-registers', fc: 3, address: 100, quantity: 1 };
 
-function setup(over: { appendFails?: boolean; continueOnFailure?: boolean; gateThrows?: boolean; upstream?: UpstreamResult } = {}) {
+function setup(over: { appendFails?: boolean; commitFails?: boolean; continueOnFailure?: boolean; gateThrows?: boolean; upstream?: UpstreamResult } = {}) {
   const trace: string[] = [];
   const events: AuditEventInput[] = [];
   const logs: { obj: object; msg?: string }[] = [];
@@ -31,6 +31,11 @@ function setup(over: { appendFails?: boolean; continueOnFailure?: boolean; gateT
       return { ok: true, seq: ++seq };
     },
     healthy: () => true,
+    // Group commit: the log writes this turn's events at its end; a failed batch write resolves false.
+    committed: async (at: number | null): Promise<boolean> => {
+      trace.push(`committed ${at}`);
+      return over.commitFails !== true;
+    },
   };
   const gate: RuntimeGate = {
     admit: () => ({ ok: true }),
@@ -74,7 +79,7 @@ t.test('a write: its decision is appended before it is forwarded, its outcome af
   const s = setup();
   const r = await s.pipeline.handle(s.request(WRITE));
   t.equal(r.outcome, 'ok');
-  t.same(s.trace, ['append request.decision pending', 'submit', 'append request.outcome ok']);
+  t.same(s.trace, ['append request.decision pending', 'committed 1', 'submit', 'append request.outcome ok', 'committed 2']);
   t.match(s.events[0], { type: 'request.decision', decision: 'allow', outcome: 'pending', ruleId: 'r1', transactionId: 7, writes: [{ table: 'holding', start: 100, values: [5] }] });
   t.match(s.events[1], { type: 'request.outcome', decisionSeq: 1, outcome: 'ok', identity: 'spiffe://plant.example/hmi/1', device: 'plc-1', fc: 6, transactionId: 7 });
 });
@@ -82,7 +87,21 @@ t.test('a write: its decision is appended before it is forwarded, its outcome af
 t.test('a read stays one event, after its answer', async (t) => {
   const s = setup();
   t.equal((await s.pipeline.handle(s.request(READ))).outcome, 'ok');
-  t.same(s.trace, ['submit', 'append request.decision ok']);
+  t.same(s.trace, ['submit', 'append request.decision ok', 'committed 1'], 'answered once its event is committed');
+});
+
+t.test('group commit failed: a read\'s data is withheld (0x06), a write is refused unsent', async (t) => {
+  const read = setup({ commitFails: true });
+  const r = await read.pipeline.handle(read.request(READ));
+  t.equal(r.outcome, 'audit-unavailable', 'data whose event is not in the file is not released');
+  t.same([...r.pdu], [0x83, 0x06]);
+  const write = setup({ commitFails: true });
+  const w = await write.pipeline.handle(write.request(WRITE));
+  t.equal(w.outcome, 'audit-unavailable');
+  t.same(write.submitted, [], 'the write-ahead decision did not reach the file: nothing reaches the PLC');
+  t.same(write.trace, ['append request.decision pending', 'committed 1', 'append request.decision audit-unavailable', 'committed 2']);
+  const cont = setup({ commitFails: true, continueOnFailure: true });
+  t.equal((await cont.pipeline.handle(cont.request(READ))).outcome, 'ok', 'failurePolicy continue keeps serving');
 });
 
 t.test('fail-closed: a write whose write-ahead event fails is refused with 0x06 and never submitted', async (t) => {
