@@ -69,7 +69,9 @@ export function readTbsParts(der: Uint8Array): TbsParts | null {
   const f = children(der, tbs);
   if (f === null) return null;
   const v = f[0]?.tag === 0xa0 ? 1 : 0; // [0] EXPLICIT version, absent for v1
-  const [subject, spki] = [f[v + 4], f[v + 5]];
+  // serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo [RFC 5280 4.1.2]
+  const [serial, alg, issuer, validity, subject, spki] = f.slice(v, v + 6);
+  if (serial?.tag !== TAG.INTEGER || alg?.tag !== TAG.SEQUENCE || issuer?.tag !== TAG.SEQUENCE || validity?.tag !== TAG.SEQUENCE) return null;
   if (subject?.tag !== TAG.SEQUENCE || spki?.tag !== TAG.SEQUENCE) return null;
   const extensions = f.slice(v + 6).find((t) => t.tag === 0xa3) ?? null;
   return { tbs, subject, spki, extensions };
@@ -96,9 +98,11 @@ function fieldsOf(der: Uint8Array, wrapper: Tlv | null): CertFields | null {
   if (wrapper === null) return { ...out, extensions: raw };
   const seq = children(der, wrapper);
   if (seq?.length !== 1 || seq[0]?.tag !== TAG.SEQUENCE) return null;
+  const exts = children(der, seq[0]);
+  if (exts === null) return null;
   const seen = new Set<string>();
-  for (const ext of children(der, seq[0]) ?? [null]) {
-    const e = ext === null ? null : readExtension(der, ext);
+  for (const ext of exts) {
+    const e = readExtension(der, ext);
     if (e === null) return null;
     raw.push(e);
     // [RFC 5280 4.2] a certificate must not include more than one instance of a particular extension.
@@ -204,9 +208,11 @@ function keyUsageBits(v: Buffer): KeyUsageBits | null {
 function oidList(v: Buffer): string[] | null {
   const seq = readTlv(v, 0);
   if (seq === null || seq.tag !== TAG.SEQUENCE || seq.end !== v.length) return null;
+  const items = children(v, seq);
+  if (items === null) return null;
   const out: string[] = [];
-  for (const t of children(v, seq) ?? [null]) {
-    const oid = t?.tag === TAG.OID ? oidString(contents(v, t)) : null;
+  for (const t of items) {
+    const oid = t.tag === TAG.OID ? oidString(contents(v, t)) : null;
     if (oid === null) return null;
     out.push(oid);
   }

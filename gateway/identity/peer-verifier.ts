@@ -136,12 +136,7 @@ interface Parsed {
 function withFields(chain: readonly X509Certificate[]): Parsed[] | null {
   const out: Parsed[] = [];
   for (const cert of chain) {
-    let fields: CertFields | null;
-    try {
-      fields = readCertFields(cert.raw);
-    } catch {
-      fields = null;
-    }
+    const fields = readCertFields(cert.raw);
     if (fields === null) return null;
     out.push({ cert, fields });
   }

@@ -46,7 +46,7 @@ interface Entry<V> {
   readonly verifiedAt: number;
 }
 
-export const DEFAULT_VERIFIED_CHAINS = 2048;
+const DEFAULT_VERIFIED_CHAINS = 2048;
 const DEFAULT_RESUMPTION_WINDOW_MS = 300_000;
 
 /** `V` is the verdict kept per chain (peer-verifier.ts keeps its PeerIdentity). */
