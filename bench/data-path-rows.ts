@@ -21,8 +21,9 @@ const BASELINE = 'haproxy';
 
 const failedOf = (...r: RunResult[]): number => r.reduce((a, x) => a + x.failed, 0);
 const fails = (...r: RunResult[]): string => (failedOf(...r) === 0 ? '' : `, ${failedOf(...r)} failed`);
-/** Open loop: say so when the path could not keep up with the offered rate. */
-const short = (r: RunResult, rate: number): string => (r.perSecond < 0.95 * rate ? ` (only ${perSec(r.perSecond)} served)` : '');
+/** Open loop: say so when the path could not keep up with the offered rate (`inner`: already in parentheses). */
+const short = (r: RunResult, rate: number, inner = false): string =>
+  r.perSecond >= 0.95 * rate ? '' : inner ? `; only ${perSec(r.perSecond)} served` : ` (only ${perSec(r.perSecond)} served)`;
 const served = (r: RunResult, rate: number): boolean => r.perSecond >= 0.95 * rate && r.failed === 0;
 
 interface Added { readonly p50: number; readonly p99: number; readonly p99High: number }
@@ -81,7 +82,7 @@ function verigateRows(g: PathResult, o: DataPathOptions, direct: PathResult | nu
   const p50Limit = h ? h.p50 + AIMS.addedP50OverHaproxyUs : NaN;
   rows.push({
     n: '4', what: `${name}: added latency p50 / p99 @ ${o.rate} req/s (${o.depthConnections} conns, 1 in flight each)`,
-    value: `${signedMs(a.p50)} / ${signedMs(a.p99)} (${ms(g.paced.p50Us)} / ${ms(g.paced.p99Us)}${short(g.paced, o.rate)}${fails(g.paced)})`,
+    value: `${signedMs(a.p50)} / ${signedMs(a.p99)} (${ms(g.paced.p50Us)} / ${ms(g.paced.p99Us)}${short(g.paced, o.rate, true)}${fails(g.paced)})`,
     baseline: base(() => `direct ${ms(direct.paced.p50Us)} / ${ms(direct.paced.p99Us)}; ${BASELINE} added ${signedMs(h!.p50)} / ${signedMs(h!.p99)}`),
     ratio: h ? `p50 ${signedMs(a.p50 - h.p50)} vs ${BASELINE}` : '',
     aim: `p50 ≤ ${BASELINE}'s added + ${ms(AIMS.addedP50OverHaproxyUs)}${h ? ` (${signedMs(p50Limit)})` : ''} / p99 ≤ +${ms(AIMS.addedP99Us)}`,
@@ -89,7 +90,7 @@ function verigateRows(g: PathResult, o: DataPathOptions, direct: PathResult | nu
   });
   rows.push({
     n: '4', what: `${name}: added latency p99 @ ${o.highRate} req/s (${o.connections} conns, 1 in flight each)`,
-    value: `${signedMs(a.p99High)} (${ms(g.pacedHigh.p99Us)}${short(g.pacedHigh, o.highRate)}${fails(g.pacedHigh)})`,
+    value: `${signedMs(a.p99High)} (${ms(g.pacedHigh.p99Us)}${short(g.pacedHigh, o.highRate, true)}${fails(g.pacedHigh)})`,
     baseline: `direct ${ms(direct.pacedHigh.p99Us)}${ref ? `; ${BASELINE} added ${signedMs(h!.p99High)}` : ''}`,
     aim: `≤ +${ms(AIMS.addedP99HighRateUs)}`,
     met: a.p99High <= AIMS.addedP99HighRateUs && served(g.pacedHigh, o.highRate),
