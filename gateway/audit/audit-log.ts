@@ -57,6 +57,7 @@ export class AuditLog implements AuditSink {
   private totalLost = 0;
   private closed = false;
   private checkpointQueued = false;
+  private checkpointRunning = false;
   private readonly cpFile: CheckpointFile;
   private readonly disk: DiskWatch;
   private readonly budget: AuditBudget | null;
@@ -75,7 +76,10 @@ export class AuditLog implements AuditSink {
     this.sinceCheckpoint = state.lastSeq - state.lastCheckpointSeq;
     this.metrics = opts.registry === undefined ? null : createAuditMetrics(opts.registry);
     this.metrics?.healthy.set(1);
-    this.cpFile = new CheckpointFile(opts.dir);
+    this.cpFile = new CheckpointFile(opts.dir, (err) => {
+      this.metrics?.checkpointFailures.inc();
+      this.logger.error({ err: err.message }, 'audit: checkpoint fdatasync failed');
+    });
     this.disk = new DiskWatch(opts.dir, opts.minFreeBytes, this.logger, (b) => this.metrics?.diskFreeBytes.set(b));
     this.budget = opts.capacity === undefined ? null : new AuditBudget(opts.dir, opts.capacity);
     this.metrics?.capacityBytes.set(opts.capacity?.capacityBytes ?? 0);
@@ -221,24 +225,59 @@ export class AuditLog implements AuditSink {
 
   /** Sign a checkpoint over the current head now (no-op without a signer or new events). */
   checkpointNow(): Checkpoint | null {
-    const signer = this.opts.checkpoint?.signer;
     this.flush();
-    if (signer === undefined || this.sinceCheckpoint === 0 || this.writtenSeq === 0) return null;
+    if (!this.checkpointDue()) return null;
     try {
       this.writer.sync(); // a checkpoint must never name an event that is not on disk
       this.unsynced = 0;
-      const cp = signCheckpoint({ seq: this.lastSeq, headHash: this.lastHash, time: this.now() }, signer);
+    } catch (err) {
+      return this.checkpointFailed(err);
+    }
+    return this.signCheckpoint({ seq: this.lastSeq, hash: this.lastHash });
+  }
+
+  /**
+   * The periodic checkpoint, off the request path: fdatasync in the thread pool, then sign over the head as it
+   * was when the sync started (everything up to it is on disk). A synchronous fdatasync every `everyEvents`
+   * events would stall every request of that turn for a disk flush.
+   */
+  private checkpointInBackground(): void {
+    this.flush();
+    if (this.checkpointRunning || !this.checkpointDue()) return;
+    const head = { seq: this.lastSeq, hash: this.lastHash };
+    const covered = this.unsynced;
+    this.checkpointRunning = true;
+    this.writer.syncAsync((err) => {
+      this.checkpointRunning = false;
+      if (this.closed) return;
+      if (err !== null) return void this.checkpointFailed(err);
+      this.unsynced = Math.max(0, this.unsynced - covered);
+      if (head.seq > this.lastCheckpointSeq) this.signCheckpoint(head);
+    });
+  }
+
+  private checkpointDue(): boolean {
+    return this.opts.checkpoint?.signer !== undefined && this.sinceCheckpoint > 0 && this.writtenSeq > 0;
+  }
+
+  private signCheckpoint(head: { seq: number; hash: string }): Checkpoint | null {
+    try {
+      const cp = signCheckpoint({ seq: head.seq, headHash: head.hash, time: this.now() }, this.opts.checkpoint!.signer);
       this.cpFile.append(cp);
       this.lastCheckpointSeq = cp.seq;
-      this.sinceCheckpoint = 0;
+      this.sinceCheckpoint = this.writtenSeq - cp.seq;
       this.metrics?.checkpoints.inc();
       for (const s of this.subscribers) safe(() => s.checkpoint?.(cp), this.logger);
       return cp;
     } catch (err) {
-      this.metrics?.checkpointFailures.inc();
-      this.logger.error({ err: (err as Error).message }, 'audit: checkpoint failed');
-      return null;
+      return this.checkpointFailed(err);
     }
+  }
+
+  private checkpointFailed(err: unknown): null {
+    this.metrics?.checkpointFailures.inc();
+    this.logger.error({ err: (err as Error).message }, 'audit: checkpoint failed');
+    return null;
   }
 
   async close(): Promise<void> {
@@ -377,7 +416,7 @@ export class AuditLog implements AuditSink {
     this.checkpointQueued = true;
     setImmediate(() => {
       this.checkpointQueued = false;
-      if (!this.closed) this.checkpointNow();
+      if (!this.closed) this.checkpointInBackground();
     });
   }
 
@@ -386,7 +425,7 @@ export class AuditLog implements AuditSink {
     const ms = fsyncIntervalMs(this.opts.fsync ?? DEFAULT_FSYNC_INTERVAL_MS);
     if (ms !== null) every(ms, () => this.syncInBackground());
     const cpMs = this.opts.checkpoint?.everyMs;
-    if (cpMs !== undefined) every(cpMs, () => this.checkpointNow());
+    if (cpMs !== undefined) every(cpMs, () => this.checkpointInBackground());
     every(this.opts.retryMs ?? 1000, () => {
       if (this.failure !== null && !this.closed) this.writeGap();
     });

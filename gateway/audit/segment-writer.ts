@@ -14,6 +14,9 @@ import { segmentName } from './audit-segments.js';
 
 export class SegmentWriter {
   private fd: number | null = null;
+  /** Background fdatasync calls in flight, per descriptor; descriptors to close once theirs finish. */
+  private readonly syncing = new Map<number, number>();
+  private readonly retired = new Set<number>();
   private name: string | null;
   private size: number;
 
@@ -82,17 +85,33 @@ export class SegmentWriter {
 
   /** Off the request path: used by the interval fsync policy. */
   syncAsync(done: (err: Error | null) => void): void {
-    if (this.fd === null) return done(null);
-    fdatasync(this.fd, (err) => done(err));
+    const fd = this.fd;
+    if (fd === null) return done(null);
+    this.syncing.set(fd, (this.syncing.get(fd) ?? 0) + 1);
+    fdatasync(fd, (err) => {
+      const left = (this.syncing.get(fd) ?? 1) - 1;
+      if (left > 0) this.syncing.set(fd, left);
+      else {
+        this.syncing.delete(fd);
+        if (this.retired.delete(fd)) closeQuietly(fd);
+      }
+      done(err);
+    });
   }
 
+  /**
+   * fdatasync, then close. A descriptor with a background fdatasync still in the thread pool is closed when
+   * that finishes: closing it now could let the number be reused and the pending sync hit another file.
+   */
   close(): void {
-    if (this.fd === null) return;
+    const fd = this.fd;
+    if (fd === null) return;
+    this.fd = null;
     try {
-      fdatasyncSync(this.fd);
+      fdatasyncSync(fd);
     } finally {
-      closeSync(this.fd);
-      this.fd = null;
+      if (this.syncing.has(fd)) this.retired.add(fd);
+      else closeSync(fd);
     }
   }
 
@@ -125,12 +144,17 @@ export class SegmentWriter {
     } catch {
       /* e.g. a device: nothing to cut */
     }
-    try {
-      closeSync(fd);
-    } catch {
-      /* already broken */
-    }
     this.fd = null;
+    if (this.syncing.has(fd)) this.retired.add(fd);
+    else closeQuietly(fd);
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    /* already closed */
   }
 }
 

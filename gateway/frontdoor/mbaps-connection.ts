@@ -31,6 +31,7 @@ export class MbapsConnection {
   private readonly framer = new MbapFramer();
   private inFlight = 0;
   private closed = false;
+  private corked = false;
   private readonly closeHandlers: (() => void)[] = [];
 
   constructor(private readonly socket: tls.TLSSocket, readonly session: Session, private readonly deps: ConnectionDeps) {
@@ -110,9 +111,21 @@ export class MbapsConnection {
       });
   }
 
-  /** Answers carry the client's own transaction and unit id [MB-TCP 3.1.3]. */
+  /**
+   * Answers carry the client's own transaction and unit id [MB-TCP 3.1.3]. The answers released together (one
+   * audit group commit) leave in one TLS record and one write(2): corked here, uncorked once the microtasks
+   * that release them have run.
+   */
   private reply(transactionId: number, unitId: number, pdu: Buffer): void {
     if (this.closed || !this.session.isOpen) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
     this.socket.write(encodeAdu(transactionId, unitId, pdu));
   }
 

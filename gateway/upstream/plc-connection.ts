@@ -66,6 +66,7 @@ export class PlcConnection<J> {
   #closed = false;
   #everAnswered = false;
   #sent = 0;
+  #corked = false;
   readonly #whenClosed: Promise<void>;
 
   constructor(socket: net.Socket, opts: PlcConnectionOptions<J>) {
@@ -104,8 +105,24 @@ export class PlcConnection<J> {
     this.#slots.set(tid, { tid, job, unitId, reqPdu: pdu, state: 'live' });
     this.#live++;
     this.#sent++;
+    this.#batchWrites();
     this.#socket.write(encodeAdu(tid, unitId, pdu));
     return tid;
+  }
+
+  /**
+   * Requests sent during one event-loop turn leave in one write(2): the socket is corked at the first and
+   * uncorked when the turn's I/O callbacks are done. Only how they are packed into TCP segments changes; each
+   * is still its own MBAP ADU with its own tid [MB-TCP 4.2].
+   */
+  #batchWrites(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.#socket.cork();
+    setImmediate(() => {
+      this.#corked = false;
+      this.#socket.uncork();
+    });
   }
 
   /** The request behind `tid` timed out: keep its tid and slot reserved for the late reply (see header). */

@@ -36,12 +36,13 @@ let clock = Date.now() - 30 * 60_000; // inside the test certificate's validity
 const log = await AuditLog.open({ dir: pristine, fsync: 'never', segmentBytes: 2000, checkpoint: { everyEvents: 10, signer }, clock: { now: () => clock } });
 const events: AuditRecord[] = [];
 const checkpoints: Checkpoint[] = [];
-log.subscribe({ event: (r) => events.push(r), checkpoint: (c) => checkpoints.push(c) });
+let signed: () => void = () => {};
+log.subscribe({ event: (r) => events.push(r), checkpoint: (c) => (checkpoints.push(c), signed()) });
 for (let i = 0; i < 30; i++) {
   clock += 10_000;
   log.append({ type: 'session.open', session: `s${i}`, identity: 'spiffe://plant.example/hmi/line1', peer: `127.0.0.1:${4000 + i}`, transport: 'mbaps' });
-  // the turn's group commit writes the 10 events, the checkpoint is signed in the next turn
-  if (i % 10 === 9) for (let k = 0; k < 2; k++) await new Promise((r) => setImmediate(r));
+  // the turn's group commit writes the 10 events; the checkpoint is signed after a background fdatasync
+  if (i % 10 === 9) await new Promise<void>((r) => (signed = r));
 }
 await log.close();
 

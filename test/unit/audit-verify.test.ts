@@ -23,10 +23,12 @@ t.before(async () => {
   pristine = join(root, 'pristine');
   const signer = svidCheckpointSigner(() => ({ privateKey: createPrivateKey(pki.clientKeyPem), chainPem: pki.clientCertPem, spiffeId: pki.clientSpiffeId }));
   const log = await AuditLog.open({ dir: pristine, fsync: 'never', segmentBytes: 1500, checkpoint: { everyEvents: 10, signer } });
+  let signed: () => void = () => {};
+  log.subscribe({ checkpoint: () => signed() });
   for (let i = 0; i < 30; i++) {
     log.append({ type: 'session.open', session: `s${i}`, identity: 'spiffe://plant.example/hmi/line1', peer: `127.0.0.1:${4000 + i}`, transport: 'mbaps' });
-    // the turn's group commit writes the 10 events, the checkpoint is signed in the next turn
-    if (i % 10 === 9) for (let k = 0; k < 2; k++) await new Promise((r) => setImmediate(r));
+    // the turn's group commit writes the 10 events; the checkpoint is signed after a background fdatasync
+    if (i % 10 === 9) await new Promise<void>((r) => (signed = r));
   }
   await log.close(); // checkpoints at seq 11, 21, 31
 });
