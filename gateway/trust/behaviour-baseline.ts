@@ -208,20 +208,26 @@ export class BehaviourBaseline {
       if (!sanctioned || scope !== undefined) fresh += NOVEL_FUNCTION_BLOCKS; // with a scope, a free rule granted the function
       if (remember) this.functions.add(fn);
     }
-    const ranges = [...req.reads.map((r) => ({ r, spans: scope?.reads })), ...req.writes.map((r) => ({ r, spans: scope?.writes }))];
-    for (const { r, spans } of ranges) {
+    fresh += this.freshBlocks(req.reads, device, remember, sanctioned, scope?.reads);
+    fresh += this.freshBlocks(req.writes, device, remember, sanctioned, scope?.writes);
+    if (!warm) return;
+    this.judgeFresh(fresh, now);
+  }
+
+  /** Blocks of 16 registers/coils of `ranges` not seen before (remembered when `remember`); vouched ones excluded. */
+  private freshBlocks(ranges: ClassifiedRequest['reads'], device: string, remember: boolean, sanctioned: boolean, spans: GrantNeed['reads'] | undefined): number {
+    let fresh = 0;
+    for (const r of ranges) {
       const end = r.start + r.count - 1;
       for (let b = r.start >> 4; b <= end >> 4; b++) {
         const key = `${device}/${r.table}/${b}`;
-        if (!this.blocks.has(key)) {
-          const vouched = sanctioned && (spans === undefined || within(spans, r.table, Math.max(r.start, b << 4), Math.min(end, (b << 4) + 15)));
-          if (!vouched) fresh++;
-          if (remember) this.blocks.add(key);
-        }
+        if (this.blocks.has(key)) continue;
+        const vouched = sanctioned && (spans === undefined || within(spans, r.table, Math.max(r.start, b << 4), Math.min(end, (b << 4) + 15)));
+        if (!vouched) fresh++;
+        if (remember) this.blocks.add(key);
       }
     }
-    if (!warm) return;
-    this.judgeFresh(fresh, now);
+    return fresh;
   }
 
   /** Fresh blocks (or records) beyond the free allowance within τ raise `novelty` (once warm). */
@@ -233,7 +239,7 @@ export class BehaviourBaseline {
   }
 
   private judgeHour(now: number, learning: boolean): void {
-    const hour = new Date(now).getUTCHours();
+    const hour = Math.floor(now / 3_600_000) % 24; // the UTC hour (epoch ms ≥ 0), without a Date per request
     const watchedADay = now - this.firstSeen >= OFF_HOURS_AFTER_MS;
     if (this.requests > this.opts.warmupRequests && watchedADay && this.hours[hour] === 0) this.levels.offHours.bump(1, now);
     if (learning) this.hours[hour] = (this.hours[hour] ?? 0) + 1;
@@ -247,6 +253,16 @@ export class BehaviourBaseline {
   /** Requests in one second beyond which traffic is outside habit (for tests and `sessions list`). */
   rateAllowance(): number {
     return this.rateProfile.allowance();
+  }
+
+  /**
+   * Σ weightᵢ · signalᵢ over the behaviour signals, in SIGNALS order (the score's order, trust-score.ts),
+   * without building the signals record: this runs for every request.
+   */
+  penalty(now: number, weights: Readonly<Record<Signal, number>>): number {
+    let p = 0;
+    for (const s of SIGNALS) p += weights[s] * this.levels[s].value(now);
+    return p;
   }
 
   /** Current signal values, for the score and for `sessions list`. */

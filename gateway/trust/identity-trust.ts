@@ -11,7 +11,7 @@
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 import type { RecordRequest } from '../../protocols/profinet/record-request.js';
 import { BehaviourBaseline, type BaselineOptions, DEFAULT_BASELINE, type ObserveContext, SIGNALS } from './behaviour-baseline.js';
-import { svidExpirySignal, trustScore, type ScoreInput } from './trust-score.js';
+import { svidExpirySignal, type ScoreInput } from './trust-score.js';
 
 export type TrustState = 'normal' | 'read-only' | 'ended';
 
@@ -71,7 +71,8 @@ export class IdentityTrust {
     keepsEssential = false,
   ): TrustState | null {
     const svidSignal = svid ? svidExpirySignal(svid.notBefore, svid.notAfter, now) : 0;
-    const scoreOf = (b: BehaviourBaseline): number => trustScore({ ...b.signals(now), svidExpiry: svidSignal }, cfg.weights);
+    // trustScore() of the signals plus svidExpiry, summed in the same order, with no record per request.
+    const scoreOf = (b: BehaviourBaseline): number => Math.max(0, Math.min(1, 1 - (b.penalty(now, cfg.weights) + cfg.weights.svidExpiry * svidSignal)));
     const dev = device ? this.perDevice.get(device) : undefined;
     this.score = Math.min(scoreOf(this.overall), dev ? scoreOf(dev) : 1);
     if (this.state === 'normal' && this.score < cfg.threshold) {

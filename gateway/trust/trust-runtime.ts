@@ -49,6 +49,7 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
    * What check() knew about a request that observe() must know too (same request object, so a WeakMap: no
    * per-request key, nothing left behind): a JIT grant covered it, or the read-only downgrade itself refused it.
    */
+  private readonly configs = new WeakMap<CompiledPolicy, TrustConfig>();
   private readonly notes = new WeakMap<ClassifiedRequest | RecordRequest, { readonly sanctioned: GrantNeed | 'whole' } | 'trust-read-only'>();
   private readonly now: () => number;
   private readonly timers: Timers;
@@ -255,8 +256,19 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
     return this.opts.policy().rules.some((r) => r.essential && r.effect === 'allow' && r.mode === 'enforce' && r.matchesPrincipal(peer));
   }
 
+  /** The trust configuration of the enforced policy, built once per policy object (a reload swaps the object). */
   private config(): TrustConfig {
-    const trust = this.opts.policy().trust;
+    const policy = this.opts.policy();
+    let cfg = this.configs.get(policy);
+    if (cfg === undefined) {
+      cfg = this.buildConfig(policy);
+      this.configs.set(policy, cfg);
+    }
+    return cfg;
+  }
+
+  private buildConfig(policy: CompiledPolicy): TrustConfig {
+    const trust = policy.trust;
     return {
       threshold: trust?.threshold ?? 0.85,
       onBreach: trust?.onBreach ?? 'read-only',
