@@ -186,15 +186,19 @@ export interface CompiledPolicy {
   readonly index: PolicyIndex;
 }
 
-/** Sorted, disjoint elementary intervals of one (access, table), each with the entries covering it. */
-export interface IntervalIndex {
-  readonly lo: Int32Array;
-  readonly hi: Int32Array;
-  /** Candidates per interval, preferred first (rules without JIT first, then file order). */
-  readonly cands: readonly (readonly CompiledEntry[])[];
+/** Addresses [lo, hi] of one (access, table), every one of them covered by the same entries. */
+export interface Segment {
+  readonly lo: number;
+  readonly hi: number;
+  /** The entries covering it (at least one), preferred first (rules without JIT first, then file order). */
+  readonly entries: readonly [CompiledEntry, ...CompiledEntry[]];
 }
 
-export type TableIndex = Readonly<Record<Table, IntervalIndex | null>>;
+/** Sorted, disjoint segments of one (access, table); the addresses between them no entry covers. */
+export type Segments = readonly Segment[];
+
+/** Per table: its segments, or null when no entry names the table. */
+export type TableIndex = Readonly<Record<Table, Segments | null>>;
 
 /** Rules of one effect that apply to one (device, peer), indexed for the hot path. */
 export interface RuleSetView {

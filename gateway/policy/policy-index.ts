@@ -8,11 +8,12 @@ import type { Table } from '../../protocols/modbus/types.js';
 import type {
   CompiledEntry,
   CompiledRule,
-  IntervalIndex,
   PeerRef,
   PeerView,
   PolicyIndex,
   RuleSetView,
+  Segment,
+  Segments,
   TableIndex,
 } from './compiled-policy.js';
 
@@ -117,8 +118,8 @@ function hasModbusContent(r: CompiledRule): boolean {
 }
 
 function tableIndex(entries: readonly CompiledEntry[]): TableIndex {
-  const out = {} as Record<Table, IntervalIndex | null>;
-  for (const t of TABLES) out[t] = buildIntervalIndex(entries.filter((e) => e.tables.includes(t)));
+  const out = {} as Record<Table, Segments | null>;
+  for (const t of TABLES) out[t] = buildSegments(entries.filter((e) => e.tables.includes(t)));
   return Object.freeze(out);
 }
 
@@ -134,34 +135,30 @@ function namesBroadcast(e: CompiledEntry): boolean {
   return e.rule.units !== null && e.rule.units[0] === 1;
 }
 
-/** Elementary intervals from all breakpoints; entries (already in preference order) appended to each. */
-export function buildIntervalIndex(entries: readonly CompiledEntry[]): IntervalIndex | null {
+/** Elementary segments from all breakpoints; entries (already in preference order) appended to each. */
+export function buildSegments(entries: readonly CompiledEntry[]): Segments | null {
   if (entries.length === 0) return null;
   const points = new Set<number>();
   for (const e of entries) for (const [lo, hi] of e.addresses) points.add(lo).add(hi + 1);
   const starts = [...points].sort((a, b) => a - b);
-  const cands: CompiledEntry[][] = starts.map(() => []);
+  const covering: CompiledEntry[][] = starts.map(() => []);
   const closed = new Uint8Array(starts.length);
   for (const e of entries) {
     for (const [lo, hi] of e.addresses) {
       for (let i = lowerBound(starts, lo); i < starts.length && (starts[i] as number) <= hi; i++) {
         if (closed[i] === 1 && !namesBroadcast(e)) continue;
-        (cands[i] as CompiledEntry[]).push(e);
+        (covering[i] as CompiledEntry[]).push(e);
         if (unconditional(e)) closed[i] = 1;
       }
     }
   }
-  const lo: number[] = [];
-  const hi: number[] = [];
-  const kept: (readonly CompiledEntry[])[] = [];
+  const segments: Segment[] = [];
   for (let i = 0; i + 1 < starts.length; i++) {
-    const c = cands[i] as CompiledEntry[];
-    if (c.length === 0) continue; // a gap: nothing covers it
-    lo.push(starts[i] as number);
-    hi.push((starts[i + 1] as number) - 1);
-    kept.push(Object.freeze(c));
+    const [first, ...rest] = covering[i] ?? [];
+    if (first === undefined) continue; // a gap: nothing covers it
+    segments.push(Object.freeze({ lo: starts[i] as number, hi: (starts[i + 1] as number) - 1, entries: Object.freeze([first, ...rest] as const) }));
   }
-  return Object.freeze({ lo: Int32Array.from(lo), hi: Int32Array.from(hi), cands: Object.freeze(kept) });
+  return Object.freeze(segments);
 }
 
 function lowerBound(arr: readonly number[], v: number): number {
@@ -175,13 +172,14 @@ function lowerBound(arr: readonly number[], v: number): number {
   return a;
 }
 
-/** Index of the last interval whose start is ≤ addr, or -1. */
-export function findInterval(idx: IntervalIndex, addr: number): number {
+/** Index of the last segment that starts at or before `addr`, or -1 (binary search). */
+export function findSegment(segments: Segments, addr: number): number {
   let a = 0;
-  let b = idx.lo.length;
+  let b = segments.length;
   while (a < b) {
     const m = (a + b) >>> 1;
-    if ((idx.lo[m] as number) <= addr) a = m + 1;
+    const s = segments[m];
+    if (s !== undefined && s.lo <= addr) a = m + 1;
     else b = m;
   }
   return a - 1;

@@ -1,0 +1,100 @@
+/**
+ * What an allow owes the runtime. The allow check records here every rule that granted part of a request;
+ * from them follow the decision's rule id (the first), its obligations (a JIT grant to hold, a rate to
+ * respect) and whether it is essential. Obligations are not verdicts: the runtime checks grants and buckets.
+ */
+import type { CompiledRule, Decision, JitObligation, Obligations, RegisterSpan } from './compiled-policy.js';
+import type { Target } from './judged-request.js';
+
+const NO_RULE: Decision = Object.freeze({ effect: 'deny', ruleId: null, reason: 'no-rule' });
+
+export class Grants {
+  /** The first rule that granted anything: the decision's rule id. */
+  private first: CompiledRule | null = null;
+  /** The first granting rule that needs a JIT grant, and the first with a rate. */
+  private jitRule: CompiledRule | null = null;
+  private rateRule: CompiledRule | null = null;
+  /** Registers granted by JIT rules (null until one is): what the grant must cover. */
+  private jitReads: RegisterSpan[] | null = null;
+  private jitWrites: RegisterSpan[] | null = null;
+  /** A rule needing no JIT grant granted some register or the function. */
+  private freeGrant = false;
+  /** A JIT rule granted the function itself: its grant must cover the whole request. */
+  private jitWhole = false;
+  /** Every granting rule so far is `essential`. */
+  private allEssential = true;
+
+  /** `rule` allows the request's (non read/write) function code. */
+  grantFunction(rule: CompiledRule): void {
+    this.note(rule);
+    if (rule.jit !== null) this.jitWhole = true;
+    else this.freeGrant = true;
+  }
+
+  /** `rule` allows addresses [from, to] of `t`: remembered when the rule needs a JIT grant. */
+  grantRegisters(rule: CompiledRule, t: Target, from: number, to: number): void {
+    this.note(rule);
+    if (rule.jit === null) {
+      this.freeGrant = true;
+      return;
+    }
+    const spans = t.access === 'read' ? (this.jitReads ??= []) : (this.jitWrites ??= []);
+    const last = spans[spans.length - 1];
+    if (last !== undefined && last.table === t.table && last.start + last.count === from) {
+      spans[spans.length - 1] = { table: t.table, start: last.start, count: to - last.start + 1 };
+    } else {
+      spans.push({ table: t.table, start: from, count: to - from + 1 });
+    }
+  }
+
+  /** The allow these grants make (`no-rule` deny when nothing was granted). */
+  decision(): Decision {
+    const first = this.first;
+    if (first === null) return NO_RULE;
+    if (this.firstRuleSaysItAll(first)) return first.allowDecision;
+    const obligations = this.obligations();
+    // Essential only when every granting rule is: one non-essential register makes the request ordinary.
+    const essential = this.allEssential ? { essential: true as const } : {};
+    return obligations === null
+      ? { effect: 'allow', ruleId: first.id, reason: 'allowed', ...essential }
+      : { effect: 'allow', ruleId: first.id, reason: 'allowed', obligations, ...essential };
+  }
+
+  private note(rule: CompiledRule): void {
+    if (this.first === null) this.first = rule;
+    if (!rule.essential) this.allEssential = false;
+    if (this.jitRule === null && rule.jit !== null) this.jitRule = rule;
+    if (this.rateRule === null && rule.rate !== null) this.rateRule = rule;
+  }
+
+  /**
+   * The common case, answered with the first rule's shared (allocation-free) decision: its own JIT and rate
+   * are exactly the obligations there are, a JIT grant (if any) must cover the whole request, and it is
+   * essential exactly when the whole allow is.
+   */
+  private firstRuleSaysItAll(first: CompiledRule): boolean {
+    return (
+      this.jitRule === (first.jit !== null ? first : null) &&
+      this.rateRule === (first.rate !== null ? first : null) &&
+      (this.jitRule === null || !this.freeGrant) &&
+      first.essential === this.allEssential
+    );
+  }
+
+  private obligations(): Obligations | null {
+    const jit = this.jitObligation();
+    const rate = this.rateRule?.rate ?? null;
+    if (jit === null && rate === null) return null;
+    return { ...(jit ? { jit } : {}), ...(rate ? { rate } : {}) };
+  }
+
+  /**
+   * Rules needing no grant granted the rest: the grant need only cover what the JIT rules granted. Several
+   * JIT rules: the first one's grant must cover all of it (stricter, never looser, than one grant each).
+   */
+  private jitObligation(): JitObligation | null {
+    const jit = this.jitRule?.jit ?? null;
+    if (jit === null || !this.freeGrant || this.jitWhole) return jit;
+    return { ...jit, scope: { reads: this.jitReads ?? [], writes: this.jitWrites ?? [] } };
+  }
+}
