@@ -30,7 +30,7 @@ export interface BuiltLine {
 
 export function buildLine(input: AuditEventInput, chain: ChainFields): BuiltLine {
   const fields = applyValuesPolicy(input, chain.values);
-  const { line, hash } = canonicalLine(fields, { seq: chain.seq, time: chain.time, prev: chain.prev }, RESERVED);
+  const { line, hash } = canonicalLine(fields, chain, RESERVED);
   return { seq: chain.seq, line, hash, fields, time: chain.time, prev: chain.prev, bytes: Buffer.byteLength(line, 'utf8') + 1 };
 }
 

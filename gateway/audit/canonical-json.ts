@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 
 export function canonicalJson(value: unknown): string {
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : 'null'; // as JSON.stringify (-0 → 0)
   if (value === null || typeof value !== 'object') {
     const s = JSON.stringify(value);
     return s === undefined ? 'null' : s;
@@ -21,42 +22,78 @@ export function canonicalJson(value: unknown): string {
   const obj = value as Record<string, unknown>;
   let s = '{';
   let first = true;
-  for (const key of Object.keys(obj).sort()) {
+  for (const key of sortedKeys(Object.keys(obj))) {
     const v = obj[key];
     if (v === undefined || typeof v === 'function') continue;
-    s += (first ? '' : ',') + JSON.stringify(key) + ':' + canonicalJson(v);
+    s += (first ? '' : ',') + quoted(key) + ':' + canonicalJson(v);
     first = false;
   }
   return s + '}';
 }
 
 /**
+ * Events come from a handful of builders, so their key lists repeat: the sorted order and the JSON-quoted
+ * keys are remembered per key list (bounded; a new shape past the bound is simply sorted each time).
+ */
+const SHAPE_LIMIT = 4096;
+const shapes = new Map<string, { readonly keys: readonly string[]; readonly sorted: readonly string[] }>();
+const quotes = new Map<string, string>();
+
+function sortedKeys(keys: string[]): readonly string[] {
+  if (keys.length < 2) return keys;
+  const shape = keys.join('\u0000');
+  const known = shapes.get(shape);
+  // The join is only a lookup key: a key containing U+0000 could alias another list, so the hit is confirmed.
+  if (known !== undefined && sameList(known.keys, keys)) return known.sorted;
+  const sorted = Object.freeze([...keys].sort()); // default sort: UTF-16 code unit order, the canonical order
+  if (known === undefined && shapes.size < SHAPE_LIMIT) shapes.set(shape, { keys: Object.freeze(keys), sorted });
+  return sorted;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function quoted(key: string): string {
+  let q = quotes.get(key);
+  if (q === undefined) {
+    q = JSON.stringify(key);
+    if (quotes.size < SHAPE_LIMIT) quotes.set(key, q);
+  }
+  return q;
+}
+
+const CHAIN_KEYS = ['seq', 'time', 'prev'] as const;
+
+/**
  * The stored line and the hashed text of an event, rendered once: the hash covers the canonical JSON of
  * every member but `hash`; the line is the same members with `"hash":"…"` spliced in at its sorted place.
  * Members are rendered in two runs (keys before and after "hash") so the splice needs no second pass.
- * `extra` members (seq, time, prev) are merged into the sort without copying `fields` into a new object.
+ * The chain members (seq, time, prev) are merged into the sort without copying `fields` into a new object;
+ * `skip` names members of `fields` that are not rendered (a producer cannot forge chain fields).
  */
 export function canonicalLine(
   fields: Readonly<Record<string, unknown>>,
-  extra: Readonly<Record<string, unknown>>,
+  chain: { readonly seq: number; readonly time: string; readonly prev: string },
   skip: ReadonlySet<string>,
 ): { readonly line: string; readonly hash: string } {
   const keys: string[] = [];
-  for (const k in fields) if (!skip.has(k) && !Object.hasOwn(extra, k)) keys.push(k);
-  for (const k in extra) keys.push(k);
-  keys.sort();
+  for (const k in fields) if (!skip.has(k)) keys.push(k);
+  keys.push(...CHAIN_KEYS);
   let before = '';
   let after = '';
-  for (const key of keys) {
-    const v = Object.hasOwn(extra, key) ? extra[key] : fields[key];
+  for (const key of sortedKeys(keys)) {
+    const v = key === 'seq' ? chain.seq : key === 'time' ? chain.time : key === 'prev' ? chain.prev : fields[key];
     if (v === undefined || typeof v === 'function') continue;
-    const member = JSON.stringify(key) + ':' + canonicalJson(v);
+    const member = quoted(key) + ':' + canonicalJson(v);
     if (key < 'hash') before += (before === '' ? '' : ',') + member;
     else after += (after === '' ? '' : ',') + member;
   }
   const hashed = '{' + before + (before !== '' && after !== '' ? ',' : '') + after + '}';
   const hash = sha256Hex(hashed);
-  const line = '{' + before + (before === '' ? '' : ',') + '"hash":' + JSON.stringify(hash) + (after === '' ? '' : ',' + after) + '}';
+  const line = '{' + before + (before === '' ? '' : ',') + '"hash":"' + hash + '"' + (after === '' ? '' : ',' + after) + '}';
   return { line, hash };
 }
 

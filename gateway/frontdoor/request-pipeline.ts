@@ -15,12 +15,13 @@
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 import { isExceptionPdu, isMutating } from '../../protocols/modbus/index.js';
 import { Outcomes, type Outcome } from '../errors.js';
+import { nullLogger, type Logger } from '../logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { PolicyVerdict, RuntimeGate } from '../trust/runtime-gate.js';
 import type { UpstreamRequest, UpstreamResult } from '../upstream/types.js';
 import type { DeviceConfig } from '../config/gateway-config.js';
 import { answerFor, decisionEvent, outcomeEvent, type Progress, type RequestFacts, type Verdict } from './request-events.js';
-import { appendWriteAhead, errorText, guard, silentLogger, stillAllowedFor, whenCommitted, type PipelineAudit, type PipelineLogger } from './pipeline-support.js';
+import { appendWriteAhead, errorText, guard, stillAllowedFor, whenCommitted, type PipelineAudit } from './pipeline-support.js';
 import type { Session } from './session.js';
 
 /** The enforced policy as the pipeline sees it; swapped as one reference on reload. */
@@ -35,8 +36,6 @@ export interface Upstream {
   submit(req: UpstreamRequest): Promise<UpstreamResult>;
 }
 
-export type { PipelineLogger };
-
 export interface PipelineDeps {
   readonly policy: () => PolicyEngine;
   readonly gate: RuntimeGate;
@@ -50,7 +49,7 @@ export interface PipelineDeps {
   readonly dispatchCheck?: (session: Session, device: string) => boolean;
   /** audit.failurePolicy `continue`: a write whose write-ahead event failed is still forwarded (alarm raised). */
   readonly auditContinueOnFailure?: boolean;
-  readonly logger?: PipelineLogger;
+  readonly logger?: Logger;
   readonly onShadow?: (e: { session: string; identity: string; device: string; fc: number; ruleId: string; effect: string; enforced: string }) => void;
 }
 
@@ -75,8 +74,8 @@ export interface PipelineResult {
 export class RequestPipeline {
   constructor(private readonly deps: PipelineDeps) {}
 
-  private get log(): PipelineLogger {
-    return this.deps.logger ?? silentLogger;
+  private get log(): Logger {
+    return this.deps.logger ?? nullLogger;
   }
 
   async handle(req: PipelineRequest): Promise<PipelineResult> {
@@ -205,7 +204,7 @@ export class RequestPipeline {
    */
   refused(session: Session, unit: number, fc: number, outcome: 'no-route' | 'invalid-request' | 'internal-error', reason: string): void {
     session.noteRequest(null, false, true, this.deps.now());
-    this.deps.metrics.requests.inc({ outcome, device: '', fc: String(fc) });
+    this.deps.metrics.countRequest('', fc, outcome, null);
     this.deps.audit.append({
       type: 'request.decision', session: session.id, identity: session.peer.id,
       ...(session.peer.role ? { role: session.peer.role } : {}),
@@ -234,8 +233,7 @@ export class RequestPipeline {
   }
 
   private count(device: string, fc: number, outcome: Outcome, latencyMs: number): void {
-    this.deps.metrics.requests.inc({ outcome, device, fc: String(fc) });
-    this.deps.metrics.latency.observe({ device }, latencyMs / 1000);
+    this.deps.metrics.countRequest(device, fc, outcome, latencyMs / 1000);
   }
 
   private facts(req: PipelineRequest): RequestFacts {
