@@ -11,15 +11,13 @@
 import { mkdir, writeFile, access } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { pino, type Logger } from 'pino';
 import { GatewayError } from '../errors.js';
+import { nullLogger, type Logger } from '../logger.js';
 import { writeLabConfigs } from './spire-lab-config.js';
 import { findProjectRoot, findSpireBinaries, BUILD_HINT, type SpireBinaries } from './spire-paths.js';
 import { startDaemon, logTail, runCommand, runChecked, pollUntil, type Daemon } from './spire-process.js';
 
 export { findSpireBinaries, BUILD_HINT, type SpireBinaries } from './spire-paths.js';
-
-export type SpireLabLogger = Pick<Logger, 'info' | 'warn' | 'debug'>;
 
 export interface SpireLabOptions {
   /** Lab directory (created if missing); keep it short: unix socket paths are limited to 107 bytes. */
@@ -27,7 +25,7 @@ export interface SpireLabOptions {
   readonly trustDomain?: string;
   /** Directory holding spire-server and spire-agent; default: findSpireBinaries(). */
   readonly binDir?: string;
-  readonly logger?: SpireLabLogger;
+  readonly logger?: Logger;
   /** Bound for each readiness wait (server, agent); default 30 s. */
   readonly readyTimeoutMs?: number;
 }
@@ -87,10 +85,19 @@ function daemonDiedReason(d: Daemon): string | null {
   return d.isRunning() ? null : `${d.name} exited; last log lines:\n${logTail(d.logFile)}`;
 }
 
-export async function startSpireLab(opts: SpireLabOptions): Promise<SpireLab> {
-  const log: SpireLabLogger = opts.logger ?? pino({ level: 'silent' });
-  const trustDomain = opts.trustDomain ?? 'plant.example';
-  const readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
+/** Where the lab lives: binaries, project root (for the config templates), directory and socket paths. */
+interface LabLayout {
+  readonly dir: string;
+  readonly trustDomain: string;
+  readonly binaries: SpireBinaries;
+  readonly configDir: string;
+  readonly agentSocket: string;
+  readonly serverSocket: string;
+  readonly bundlePath: string;
+  readonly nodeId: string;
+}
+
+function labLayout(opts: SpireLabOptions): LabLayout {
   const binaries = findSpireBinaries(opts.binDir);
   if (!binaries) {
     const only = opts.binDir ?? process.env['SPIRE_BIN_DIR'];
@@ -99,35 +106,130 @@ export async function startSpireLab(opts: SpireLabOptions): Promise<SpireLab> {
   }
   const root = findProjectRoot();
   if (!root) throw new GatewayError('GW_ERR_SPIRE_LAB', 'spire-lab: spire-config/server.conf not found above this module or the cwd');
-
   const dir = resolve(opts.dir);
+  const trustDomain = opts.trustDomain ?? 'plant.example';
   const agentSocket = join(dir, 'agent', 'public', 'api.sock');
-  const serverSocket = join(dir, 'server', 'api.sock');
   if (Buffer.byteLength(agentSocket) > SUN_PATH_MAX) {
     throw new GatewayError('GW_ERR_SPIRE_LAB', `spire-lab: lab dir too long for a unix socket path: ${agentSocket}`);
   }
-  for (const sub of ['server/data', 'agent/data', 'agent/public']) await mkdir(join(dir, sub), { recursive: true });
+  return {
+    dir, trustDomain, binaries, configDir: join(root, 'spire-config'), agentSocket,
+    serverSocket: join(dir, 'server', 'api.sock'), bundlePath: join(dir, 'bootstrap.pem'), nodeId: `spiffe://${trustDomain}/lab-node`,
+  };
+}
+
+/** Creates the lab's directories and renders server.conf + agent.conf into it, on a free loopback port. */
+async function writeLabFiles(l: LabLayout): Promise<{ serverConf: string; agentConf: string; port: number }> {
+  for (const sub of ['server/data', 'agent/data', 'agent/public']) await mkdir(join(l.dir, sub), { recursive: true });
   const port = await freePort();
-  const confs = await writeLabConfigs(join(root, 'spire-config'), dir, {
-    SPIRE_LAB_DIR: dir,
-    SPIRE_TRUST_DOMAIN: trustDomain,
-    SPIRE_SERVER_PORT: String(port),
-  });
-  const bundlePath = join(dir, 'bootstrap.pem');
-  const nodeId = `spiffe://${trustDomain}/lab-node`;
-  const srv = (args: string[]): string[] => [...args, '-socketPath', serverSocket];
+  const confs = await writeLabConfigs(l.configDir, l.dir, { SPIRE_LAB_DIR: l.dir, SPIRE_TRUST_DOMAIN: l.trustDomain, SPIRE_SERVER_PORT: String(port) });
+  return { ...confs, port };
+}
 
-  const server = startDaemon('spire-server', binaries.server, ['run', '-config', confs.serverConf], join(dir, 'server.log'));
-  let agent: Daemon | null = null;
-  let joinToken = '';
-  log.info({ dir, serverPid: server.pid, port }, 'spire-lab: spire-server started');
+export async function startSpireLab(opts: SpireLabOptions): Promise<SpireLab> {
+  const layout = labLayout(opts);
+  const files = await writeLabFiles(layout);
+  const lab = new RunningSpireLab(layout, files.agentConf, opts.logger ?? nullLogger, opts.readyTimeoutMs ?? 30_000);
+  lab.startServer(files.serverConf, files.port);
+  try {
+    await lab.bootstrap();
+  } catch (err) {
+    await lab.stop();
+    throw err;
+  }
+  return lab;
+}
 
-  const startAgent = async (): Promise<Daemon> => {
-    const d = startDaemon('spire-agent', binaries.agent, ['run', '-config', confs.agentConf, '-joinToken', joinToken], join(dir, 'agent.log'));
-    log.info({ agentPid: d.pid }, 'spire-lab: spire-agent started');
+class RunningSpireLab implements SpireLab {
+  readonly dir: string;
+  readonly trustDomain: string;
+  readonly agentSocket: string;
+  readonly serverSocket: string;
+  readonly nodeId: string;
+  readonly bundlePath: string;
+  readonly binaries: SpireBinaries;
+  private server: Daemon | null = null;
+  private agent: Daemon | null = null;
+  private joinToken = '';
+  private stopped: Promise<void> | null = null;
+
+  constructor(
+    layout: LabLayout,
+    private readonly agentConf: string,
+    private readonly log: Logger,
+    private readonly readyTimeoutMs: number,
+  ) {
+    this.dir = layout.dir;
+    this.trustDomain = layout.trustDomain;
+    this.agentSocket = layout.agentSocket;
+    this.serverSocket = layout.serverSocket;
+    this.nodeId = layout.nodeId;
+    this.bundlePath = layout.bundlePath;
+    this.binaries = layout.binaries;
+  }
+
+  startServer(serverConf: string, port: number): void {
+    this.server = startDaemon('spire-server', this.binaries.server, ['run', '-config', serverConf], join(this.dir, 'server.log'));
+    this.log.info({ dir: this.dir, serverPid: this.server.pid, port }, 'spire-lab: spire-server started');
+  }
+
+  /** Server healthy → bootstrap bundle written → join token for the node alias → agent started and healthy. */
+  async bootstrap(): Promise<void> {
+    const server = this.server;
+    if (server === null) throw new GatewayError('GW_ERR_SPIRE_LAB', 'spire-lab: bootstrap before the server started');
+    await pollUntil(async () => (await runCommand(this.binaries.server, this.srv(['healthcheck']))).code === 0, {
+      timeoutMs: this.readyTimeoutMs,
+      what: 'waiting for spire-server healthcheck',
+      abortIf: () => daemonDiedReason(server),
+    });
+    await writeFile(this.bundlePath, await this.serverCli(['bundle', 'show'], 'bundle show'));
+    const tokenOut = await this.serverCli(['token', 'generate', '-spiffeID', this.nodeId, '-ttl', '600'], 'token generate');
+    const m = /Token:\s*(\S+)/.exec(tokenOut);
+    if (!m?.[1]) throw new GatewayError('GW_ERR_SPIRE_LAB', `spire-lab: unexpected token generate output: ${tokenOut.trim()}`);
+    this.joinToken = m[1];
+    this.agent = await this.startAgent();
+  }
+
+  async createEntry(e: CreateEntryOptions): Promise<void> {
+    if (e.selectors.length === 0) throw new GatewayError('GW_ERR_SPIRE_LAB', 'spire-lab: createEntry needs at least one selector');
+    const args = ['entry', 'create', '-parentID', this.nodeId, '-spiffeID', e.spiffeId];
+    for (const s of e.selectors) args.push('-selector', s);
+    if (e.x509SvidTtlSeconds !== undefined) args.push('-x509SVIDTTL', String(e.x509SvidTtlSeconds));
+    for (const d of e.dnsNames ?? []) args.push('-dns', d);
+    await this.serverCli(args, `entry create ${e.spiffeId}`);
+    this.log.info({ spiffeId: e.spiffeId, selectors: e.selectors }, 'spire-lab: entry created');
+  }
+
+  async mintX509(spiffeId: string, ttlSeconds: number, outDir: string): Promise<MintedSvid> {
+    await mkdir(outDir, { recursive: true });
+    await this.serverCli(['x509', 'mint', '-spiffeID', spiffeId, '-ttl', `${ttlSeconds}s`, '-write', outDir], `x509 mint ${spiffeId}`);
+    const out = { certPath: join(outDir, 'svid.pem'), keyPath: join(outDir, 'key.pem'), bundlePath: join(outDir, 'bundle.pem') };
+    for (const p of Object.values(out)) await access(p);
+    return out;
+  }
+
+  async restartAgent(): Promise<void> {
+    if (this.stopped) throw new GatewayError('GW_ERR_SPIRE_LAB', 'spire-lab: restartAgent after stop');
+    await this.agent?.stop(STOP_GRACE_MS);
+    this.agent = await this.startAgent();
+  }
+
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      await this.agent?.stop(STOP_GRACE_MS);
+      await this.server?.stop(STOP_GRACE_MS);
+      this.log.info({ dir: this.dir }, 'spire-lab: stopped');
+    })();
+    return this.stopped;
+  }
+
+  private async startAgent(): Promise<Daemon> {
+    const { agent: bin } = this.binaries;
+    const d = startDaemon('spire-agent', bin, ['run', '-config', this.agentConf, '-joinToken', this.joinToken], join(this.dir, 'agent.log'));
+    this.log.info({ agentPid: d.pid }, 'spire-lab: spire-agent started');
     try {
-      await pollUntil(async () => (await runCommand(binaries.agent, ['healthcheck', '-socketPath', agentSocket])).code === 0, {
-        timeoutMs: readyTimeoutMs,
+      await pollUntil(async () => (await runCommand(bin, ['healthcheck', '-socketPath', this.agentSocket])).code === 0, {
+        timeoutMs: this.readyTimeoutMs,
         what: 'waiting for spire-agent healthcheck',
         abortIf: () => daemonDiedReason(d),
       });
@@ -136,68 +238,14 @@ export async function startSpireLab(opts: SpireLabOptions): Promise<SpireLab> {
       throw err;
     }
     return d;
-  };
-
-  let stopped: Promise<void> | null = null;
-  const stop = (): Promise<void> => {
-    stopped ??= (async () => {
-      await agent?.stop(STOP_GRACE_MS);
-      await server.stop(STOP_GRACE_MS);
-      log.info({ dir }, 'spire-lab: stopped');
-    })();
-    return stopped;
-  };
-
-  try {
-    await pollUntil(async () => (await runCommand(binaries.server, srv(['healthcheck']))).code === 0, {
-      timeoutMs: readyTimeoutMs,
-      what: 'waiting for spire-server healthcheck',
-      abortIf: () => daemonDiedReason(server),
-    });
-    await writeFile(bundlePath, await runChecked(binaries.server, srv(['bundle', 'show']), 'bundle show'));
-    const tokenOut = await runChecked(binaries.server, srv(['token', 'generate', '-spiffeID', nodeId, '-ttl', '600']), 'token generate');
-    const m = /Token:\s*(\S+)/.exec(tokenOut);
-    if (!m?.[1]) throw new GatewayError('GW_ERR_SPIRE_LAB', `spire-lab: unexpected token generate output: ${tokenOut.trim()}`);
-    joinToken = m[1];
-    agent = await startAgent();
-  } catch (err) {
-    await stop();
-    throw err;
   }
 
-  return {
-    dir,
-    trustDomain,
-    agentSocket,
-    serverSocket,
-    nodeId,
-    bundlePath,
-    binaries,
-    async createEntry(e: CreateEntryOptions): Promise<void> {
-      if (e.selectors.length === 0) throw new GatewayError('GW_ERR_SPIRE_LAB', 'spire-lab: createEntry needs at least one selector');
-      const args = ['entry', 'create', '-parentID', nodeId, '-spiffeID', e.spiffeId];
-      for (const s of e.selectors) args.push('-selector', s);
-      if (e.x509SvidTtlSeconds !== undefined) args.push('-x509SVIDTTL', String(e.x509SvidTtlSeconds));
-      for (const d of e.dnsNames ?? []) args.push('-dns', d);
-      await runChecked(binaries.server, srv(args), `entry create ${e.spiffeId}`);
-      log.info({ spiffeId: e.spiffeId, selectors: e.selectors }, 'spire-lab: entry created');
-    },
-    async mintX509(spiffeId: string, ttlSeconds: number, outDir: string): Promise<MintedSvid> {
-      await mkdir(outDir, { recursive: true });
-      await runChecked(
-        binaries.server,
-        srv(['x509', 'mint', '-spiffeID', spiffeId, '-ttl', `${ttlSeconds}s`, '-write', outDir]),
-        `x509 mint ${spiffeId}`,
-      );
-      const out = { certPath: join(outDir, 'svid.pem'), keyPath: join(outDir, 'key.pem'), bundlePath: join(outDir, 'bundle.pem') };
-      for (const p of Object.values(out)) await access(p);
-      return out;
-    },
-    async restartAgent(): Promise<void> {
-      if (stopped) throw new GatewayError('GW_ERR_SPIRE_LAB', 'spire-lab: restartAgent after stop');
-      await agent?.stop(STOP_GRACE_MS);
-      agent = await startAgent();
-    },
-    stop,
-  };
+  /** A spire-server CLI command against this lab's server socket; its stdout, or a GatewayError naming `what`. */
+  private serverCli(args: string[], what: string): Promise<string> {
+    return runChecked(this.binaries.server, this.srv(args), what);
+  }
+
+  private srv(args: string[]): string[] {
+    return [...args, '-socketPath', this.serverSocket];
+  }
 }
