@@ -41,6 +41,11 @@ export function isGatewayError(err: unknown): err is GatewayError {
   return err instanceof GatewayError;
 }
 
+/** The message of anything thrown or rejected: an Error's `message`, else its string form (`throw 'x'`, `reject(42)`). */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /**
  * Outcomes of a request on the data path. Each maps to a Modbus exception (or none) and an audit flag.
  * `denied` must answer 0x01 and keep the session [MB-TCP-SEC R-24].

@@ -6,6 +6,7 @@
  * [IEC 62443-3-3 SR 2.12 non-repudiation].
  */
 import { X509Certificate, verify, type KeyObject } from 'node:crypto';
+import { errorMessage } from '../errors.js';
 import { canonicalJson } from './canonical-json.js';
 import { hashFor, type CheckpointSigner } from './checkpoint-signer.js';
 
@@ -61,7 +62,7 @@ export function checkCheckpoint(c: Checkpoint, trustBundlePem?: string): string 
   try {
     chain = parsePemCerts(c.signer.certChainPem);
   } catch (err) {
-    return `signer certificate unparsable: ${(err as Error).message}`;
+    return `signer certificate unparsable: ${errorMessage(err)}`;
   }
   const leaf = chain[0];
   if (leaf === undefined) return 'signer has no certificate';

@@ -12,19 +12,13 @@
  * - `'never'`: leave it to the kernel (≈30 s writeback). For tests and tmpfs.
  */
 import type { Registry } from 'prom-client';
+import type { Logger } from '../logger.js';
 import type { Checkpoint } from './audit-checkpoint.js';
 import type { AuditRecord } from './audit-events.js';
 import type { CapacityOptions, CapacityStatus } from './audit-budget.js';
 import type { CheckpointSigner } from './checkpoint-signer.js';
 
 export type FsyncPolicy = 'always' | 'never' | 'interval' | number | { readonly intervalMs: number };
-
-/** Minimal logger (pino's Logger fits). */
-export interface AuditLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 export interface AuditClock {
   now(): number;
@@ -52,7 +46,7 @@ export interface AuditLogOptions {
   readonly capacity?: CapacityOptions;
   /** While failing, retry a write this often even when no events come (default 1000 ms). */
   readonly retryMs?: number;
-  readonly logger?: AuditLogger;
+  readonly logger?: Logger;
   readonly clock?: AuditClock;
   /**
    * How the end of an event-loop turn is awaited before staged events are written (group commit; default
@@ -64,7 +58,6 @@ export interface AuditLogOptions {
   readonly version?: string;
 }
 
-export const silentLogger: AuditLogger = { info() {}, warn() {}, error() {} };
 export const systemClock: AuditClock = { now: () => Date.now() };
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;

@@ -10,7 +10,8 @@
  * fail-closed promise holds [IEC 62443-3-3 SR 2.10] at one syscall per turn instead of one per event.
  */
 import { mkdirSync } from 'node:fs';
-import { GatewayError } from '../errors.js';
+import { GatewayError, errorMessage } from '../errors.js';
+import { nullLogger, type Logger } from '../logger.js';
 import { signCheckpoint, type Checkpoint } from './audit-checkpoint.js';
 import type { AuditEventInput, AuditRecord, AuditSink, WriteResult } from './audit-events.js';
 import { AuditBudget, type CapacityStatus } from './audit-budget.js';
@@ -19,7 +20,6 @@ import {
   DEFAULT_SEGMENT_BYTES,
   describeFsync,
   fsyncIntervalMs,
-  silentLogger,
   systemClock,
   type AuditLag,
   type AuditLogOptions,
@@ -98,7 +98,7 @@ export class AuditLog implements AuditSink {
       }
     } catch (err) {
       if (err instanceof GatewayError) throw err;
-      throw new GatewayError('GW_ERR_AUDIT_WRITE', `audit: cannot open audit log in ${opts.dir}: ${(err as Error).message}`, { cause: err });
+      throw new GatewayError('GW_ERR_AUDIT_WRITE', `audit: cannot open audit log in ${opts.dir}: ${errorMessage(err)}`, { cause: err });
     }
     const fsync = opts.fsync ?? DEFAULT_FSYNC_INTERVAL_MS;
     log.mustAppendOrClose({
@@ -276,7 +276,7 @@ export class AuditLog implements AuditSink {
 
   private checkpointFailed(err: unknown): null {
     this.metrics?.checkpointFailures.inc();
-    this.logger.error({ err: (err as Error).message }, 'audit: checkpoint failed');
+    this.logger.error({ err: errorMessage(err) }, 'audit: checkpoint failed');
     return null;
   }
 
@@ -289,13 +289,13 @@ export class AuditLog implements AuditSink {
     try {
       this.writer.close();
     } catch (err) {
-      this.logger.error({ err: (err as Error).message }, 'audit: final fsync failed');
+      this.logger.error({ err: errorMessage(err) }, 'audit: final fsync failed');
     }
     this.cpFile.close();
   }
 
   private get logger() {
-    return this.opts.logger ?? silentLogger;
+    return this.opts.logger ?? nullLogger;
   }
 
   private now(): string {
@@ -344,7 +344,7 @@ export class AuditLog implements AuditSink {
       return true;
     } catch (err) {
       // The lines are in the file (not lost) but may not survive power loss: report the failure.
-      this.fail(`audit: fsync failed: ${(err as Error).message}`, 0);
+      this.fail(`audit: fsync failed: ${errorMessage(err)}`, 0);
       return false;
     }
   }
@@ -468,10 +468,10 @@ export class AuditLog implements AuditSink {
   }
 }
 
-function safe(fn: () => void, logger: { error(o: object, m?: string): void }): void {
+function safe(fn: () => void, logger: Logger): void {
   try {
     fn();
   } catch (err) {
-    logger.error({ err: (err as Error).message }, 'audit: subscriber threw');
+    logger.error({ err: errorMessage(err) }, 'audit: subscriber threw');
   }
 }

@@ -3,7 +3,8 @@
  * [IEC 62443-3-3 SR 2.9 audit storage capacity]. Logs once per transition into "low".
  */
 import { statfs } from 'node:fs/promises';
-import type { AuditLogger } from './audit-log-options.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
 
 export class DiskWatch {
   low = false;
@@ -12,7 +13,7 @@ export class DiskWatch {
   constructor(
     private readonly dir: string,
     private readonly minFreeBytes: number | undefined,
-    private readonly logger: AuditLogger,
+    private readonly logger: Logger,
     private readonly onFree: (bytes: number) => void = () => {},
   ) {}
 
@@ -22,7 +23,7 @@ export class DiskWatch {
       this.freeBytes = Number(s.bavail) * Number(s.bsize);
       this.onFree(this.freeBytes);
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, 'audit: statfs failed');
+      this.logger.warn({ err: errorMessage(err) }, 'audit: statfs failed');
       return;
     }
     const min = this.minFreeBytes;

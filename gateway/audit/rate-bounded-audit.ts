@@ -10,6 +10,7 @@
  */
 import type { Registry } from 'prom-client';
 import type { Counter } from 'prom-client';
+import type { Logger } from '../logger.js';
 import type { AuditEventInput, WriteResult } from './audit-events.js';
 import { createFloodMetric } from './audit-metrics.js';
 import { AuditThrottle, type ThrottleOptions, type ThrottleTimers } from './audit-throttle.js';
@@ -34,7 +35,7 @@ export interface RateBoundedAuditDeps {
   readonly endSessions: (identity: string, reason: string) => void;
   readonly timers?: ThrottleTimers;
   readonly registry?: Registry;
-  readonly logger?: { warn(o: object, m?: string): void; error(o: object, m?: string): void };
+  readonly logger?: Logger;
 }
 
 export interface RateBoundedAudit {

@@ -13,9 +13,11 @@
  */
 import { hostname as osHostname } from 'node:os';
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { errorMessage } from '../errors.js';
+import { nullLogger, type Logger } from '../logger.js';
 import type { Checkpoint } from './audit-checkpoint.js';
 import { SIEM_EXPORT_LOSS_TYPE, type AuditRecord } from './audit-events.js';
-import { silentLogger, type AuditLogger, type AuditSubscriber } from './audit-log-options.js';
+import type { AuditSubscriber } from './audit-log-options.js';
 import { cefForCheckpoint, cefForEvent, cefLine } from './cef-format.js';
 import { DiskSpool, type SpoolDrop, type SpoolPos } from './syslog-spool.js';
 import {
@@ -45,7 +47,7 @@ export interface SyslogExporterOptions {
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
   readonly ackDelayMs?: number;
   readonly connectTimeoutMs?: number;
-  readonly logger?: AuditLogger;
+  readonly logger?: Logger;
 }
 
 export interface SyslogExporterStats {
@@ -200,12 +202,12 @@ export class SyslogExporter {
       }
     } catch (err) {
       this.counters.dropped += batch.length;
-      this.log().error({ err: (err as Error).message, records: batch.length }, 'audit: syslog spool write failed');
+      this.log().error({ err: errorMessage(err), records: batch.length }, 'audit: syslog spool write failed');
     }
   }
 
-  private log(): AuditLogger {
-    return this.opts.logger ?? silentLogger;
+  private log(): Logger {
+    return this.opts.logger ?? nullLogger;
   }
 
   private connectNow(): void {
@@ -294,7 +296,7 @@ export class SyslogExporter {
       try {
         if (upTo !== null) this.spool.ack(upTo);
       } catch (err) {
-        this.log().error({ err: (err as Error).message }, 'audit: syslog spool cursor write failed');
+        this.log().error({ err: errorMessage(err) }, 'audit: syslog spool cursor write failed');
       }
       const w = this.waiters;
       this.waiters = [];

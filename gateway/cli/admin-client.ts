@@ -13,6 +13,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { errorMessage } from '../errors.js';
 import { loadVerigateServices } from '../frontdoor/grpc-proto.js';
 import { authorizeMemberOf, type Authorizer } from '../identity/authorizers.js';
 import { BundleSet, X509Bundle } from '../identity/bundle-set.js';
@@ -58,7 +59,7 @@ export function resolveAdminTarget(o: TargetOptions, env: NodeJS.ProcessEnv, cwd
     try {
       lab = JSON.parse(readFileSync(at(`${o.lab}/lab.json`), 'utf8')) as LabJsonView;
     } catch (e) {
-      return `cannot read ${o.lab}/lab.json: ${(e as Error).message}`;
+      return `cannot read ${o.lab}/lab.json: ${errorMessage(e)}`;
     }
   }
   const labGrpc = lab?.endpoints?.grpc;
@@ -83,7 +84,7 @@ export function resolveAdminTarget(o: TargetOptions, env: NodeJS.ProcessEnv, cwd
     const read = (p: string): string => readFileSync(p, 'utf8');
     pems = { certPem: read(files.cert), keyPem: read(files.key), bundlePem: read(files.bundle) };
   } catch (e) {
-    return `cannot read the SVID files: ${(e as Error).message}`;
+    return `cannot read the SVID files: ${errorMessage(e)}`;
   }
   const pin = pinnedGatewayId(o.gatewayId || env['VERIGATE_GATEWAY_ID'] || lab?.gatewayId, pems.certPem);
   return 'error' in pin ? pin.error : { server, pems, gatewayId: pin.id };
@@ -104,12 +105,12 @@ function pinnedGatewayId(given: string | undefined, certPem: string): { id: stri
   try {
     id = parseSpiffeId(given);
   } catch (e) {
-    return { error: `--gateway-id: ${(e as Error).message}` };
+    return { error: `--gateway-id: ${errorMessage(e)}` };
   }
   try {
     td = trustDomainOf(certPem);
   } catch (e) {
-    return { error: `your SVID carries no valid SPIFFE ID: ${(e as Error).message}` };
+    return { error: `your SVID carries no valid SPIFFE ID: ${errorMessage(e)}` };
   }
   if (id.trustDomain.name !== td) return { error: `--gateway-id ${id.toString()} is not in your trust domain ${td} (the gateway is verified with your trust bundle)` };
   return { id: id.toString() };

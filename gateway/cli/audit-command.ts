@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../errors.js';
 import { DEFAULT_CHECKPOINT_EVERY_MS } from '../audit/audit-checkpoint.js';
 import { verifyAuditDir, type VerifyOptions } from '../audit/audit-verify.js';
 import { parseExternalCheckpoints, type ExternalCheckpoint } from '../audit/external-checkpoints.js';
@@ -39,7 +40,7 @@ export const auditCommand: CliCommand = async (args, io) => {
   try {
     parsed = parseArgs({ args: [...args], allowPositionals: true, options: OPTIONS });
   } catch (err) {
-    return usage(io, (err as Error).message);
+    return usage(io, errorMessage(err));
   }
   const [sub, dirArg, ...extra] = parsed.positionals;
   if (parsed.values.help === true) {
@@ -64,7 +65,7 @@ export const auditCommand: CliCommand = async (args, io) => {
     try {
       trustBundlePem = readFileSync(bundlePath, 'utf8');
     } catch (err) {
-      io.err(`audit: cannot read trust bundle ${bundlePath}: ${(err as Error).message}`);
+      io.err(`audit: cannot read trust bundle ${bundlePath}: ${errorMessage(err)}`);
       return EXIT_USAGE;
     }
   }
@@ -85,7 +86,7 @@ export const auditCommand: CliCommand = async (args, io) => {
   try {
     r = verifyAuditDir(dir, opts);
   } catch (err) {
-    io.err(`verigate audit verify: cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (give the audit directory)`);
+    io.err(`verigate audit verify: cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)} (give the audit directory)`);
     return EXIT_USAGE;
   }
   if (r.ok) {
@@ -121,7 +122,7 @@ function readExternal(io: CliIo, file: string, shown: string): ExternalCheckpoin
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    io.err(`audit: cannot read checkpoints from ${file}: ${(err as Error).message}`);
+    io.err(`audit: cannot read checkpoints from ${file}: ${errorMessage(err)}`);
     return null;
   }
   const p = parseExternalCheckpoints(text, shown);

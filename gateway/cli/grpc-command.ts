@@ -6,6 +6,7 @@
  * pinned gateway), 2 bad usage (including no gateway ID to pin).
  */
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../errors.js';
 import { tryParseDuration } from '../config/duration.js';
 import { authorizeId } from '../identity/authorizers.js';
 import { resolveAdminTarget, VerigateClient, type CallOutcome, type VerigateService } from './admin-client.js';
@@ -89,7 +90,7 @@ export function makeCommand(spec: CommandSpec): CliCommand {
     try {
       parsed = parseArgs({ args: [...args], allowPositionals: true, strict: true, options: { ...COMMON, ...spec.options } });
     } catch (e) {
-      io.err(`verigate ${spec.name}: ${(e as Error).message}\n${usage}`);
+      io.err(`verigate ${spec.name}: ${errorMessage(e)}\n${usage}`);
       return EXIT_USAGE;
     }
     const v = parsed.values as Values;

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import pino from 'pino';
+import { errorMessage } from '../errors.js';
 import { EXIT_OK, EXIT_USAGE, type CliCommand, type CliIo } from './cli-io.js';
 import { startLab, type LabJson } from './lab.js';
 
@@ -22,7 +23,7 @@ export const labCommand: CliCommand = async (args, io) => {
       },
     }));
   } catch (err) {
-    io.err(`verigate lab: ${(err as Error).message}`);
+    io.err(`verigate lab: ${errorMessage(err)}`);
     return EXIT_USAGE;
   }
   const identity = values.identity;

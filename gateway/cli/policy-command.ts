@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatDuration } from '../config/duration.js';
 import { configErrorDetails, formatDetail } from '../config/load-yaml.js';
-import { isGatewayError } from '../errors.js';
+import { isGatewayError, errorMessage } from '../errors.js';
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 import { compilePolicyText } from '../policy/compile-policy.js';
 import type { CompiledPolicy, Decision } from '../policy/compiled-policy.js';
@@ -61,7 +61,7 @@ export const policyCommand: CliCommand = async (args, io) => {
   try {
     parsed = parseArgs({ args: [...args], allowPositionals: true, options: OPTIONS });
   } catch (err) {
-    return usageError(io, (err as Error).message);
+    return usageError(io, errorMessage(err));
   }
   if (parsed.values.help === true) {
     io.out(USAGE);
@@ -92,7 +92,7 @@ function readPolicy(io: CliIo, file: string): string | null {
   try {
     return readFileSync(resolve(io.cwd, file), 'utf8');
   } catch (err) {
-    io.err(`policy: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    io.err(`policy: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
     return null;
   }
 }

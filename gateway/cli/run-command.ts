@@ -3,6 +3,7 @@
  * one and says why); SIGINT/SIGTERM stop cleanly. A bad config exits 2 with every error as file:line.
  */
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../errors.js';
 import { loadGatewayConfig } from '../config/gateway-config.js';
 import { startGateway } from '../main.js';
 import { EXIT_OK, EXIT_USAGE, type CliCommand } from './cli-io.js';
@@ -12,7 +13,7 @@ export const runCommand: CliCommand = async (args, io) => {
   try {
     ({ values: { config } } = parseArgs({ args: [...args], options: { config: { type: 'string', short: 'c' } } }));
   } catch (err) {
-    io.err(`verigate run: ${(err as Error).message}`);
+    io.err(`verigate run: ${errorMessage(err)}`);
     return EXIT_USAGE;
   }
   if (!config) {

@@ -10,7 +10,7 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { tryParseDuration } from '../config/duration.js';
-import { isGatewayError } from '../errors.js';
+import { isGatewayError, errorMessage } from '../errors.js';
 import { DevCa } from '../identity/dev-ca.js';
 import { tryParseSpiffeId } from '../identity/spiffe-id.js';
 import { derToPem } from '../identity/x509-svid.js';
@@ -52,7 +52,7 @@ export const svidCommand: CliCommand = async (args, io) => {
   try {
     parsed = parseArgs({ args: [...args], allowPositionals: true, options: OPTIONS, strict: true });
   } catch (err) {
-    return usage(io, (err as Error).message);
+    return usage(io, errorMessage(err));
   }
   if (parsed.values.help === true) {
     io.out(USAGE);

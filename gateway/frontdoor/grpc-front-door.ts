@@ -16,6 +16,7 @@ import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { AuditSink } from '../audit/audit-events.js';
+import type { Logger } from '../logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { RuntimeGate } from '../trust/runtime-gate.js';
 import { GatewayError } from '../errors.js';
@@ -51,7 +52,7 @@ export interface GrpcFrontDoorOptions {
   readonly now: () => number;
   /** Idle sweep, session SVID expiry and handshake deadlines (gateway/timers.ts); default systemTimers. */
   readonly timers?: Timers;
-  readonly logger?: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void };
+  readonly logger?: Logger;
   /** Handshake deadline and the pending-handshake budget shared with Modbus/TCP Security. */
   readonly handshake: HandshakeBounds;
 }

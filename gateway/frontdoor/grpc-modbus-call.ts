@@ -10,7 +10,9 @@ import { status } from '@grpc/grpc-js';
 import {
   ADDRESS_SPACE, classify, decodeRequest, decodeResponse, encodeRequest, type ModbusRequest, type ModbusResponse,
 } from '../../protocols/modbus/index.js';
+import { errorMessage } from '../errors.js';
 import { grpcError, invalidRequest, pipelineError } from './grpc-status.js';
+import { answerFor } from './request-events.js';
 import type { PipelineRequest, PipelineResult } from './request-pipeline.js';
 import type { Session } from './session.js';
 
@@ -89,13 +91,13 @@ export async function runCall(deps: ModbusCallDeps, session: Session, deviceName
 
 /** A failure inside the gateway: INTERNAL (Modbus 0x04), logged, counted and audited by the pipeline. */
 function internalFailure(deps: ModbusCallDeps, session: Session, unit: number, fc: number, err: unknown): CallResult {
-  let pdu: Buffer = Buffer.from([fc | 0x80, 0x04]);
+  let pdu: Buffer = answerFor(fc, 'internal-error');
   try {
     pdu = deps.pipeline.failed?.(session, unit, fc, err) ?? pdu;
   } catch {
     /* reporting failed too; the caller still gets its status */
   }
-  const reason = `internal-error: ${err instanceof Error ? err.message : String(err)}`.slice(0, 200);
+  const reason = `internal-error: ${errorMessage(err)}`.slice(0, 200);
   return { ok: false, error: pipelineError({ outcome: 'internal-error', pdu, reason, ruleId: null }) };
 }
 

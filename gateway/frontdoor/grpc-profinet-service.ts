@@ -9,6 +9,8 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
 import {
   decodeIm0, decodeRealIdentification, MAX_RECORD_LENGTH, RecordIndex, validateRecordRequest, type Im0, type RealIdentification, type RecordRequest,
 } from '../../protocols/profinet/index.js';
@@ -29,7 +31,7 @@ export interface ProfinetServiceDeps {
     /** Audits and counts a request refused here, before the pipeline (record-pipeline.ts). */
     refused?(session: Session, device: string, request: RecordRequest, reason: string): void;
   };
-  readonly logger?: { error(o: object, m?: string): void } | undefined;
+  readonly logger?: Logger | undefined;
 }
 
 type Unary<Req, Res> = grpc.handleUnaryCall<Req, Res>;
@@ -72,7 +74,7 @@ async function run(deps: ProfinetServiceDeps, session: Session, a: RecordAddress
   } catch (err) {
     // RecordPipeline.handle never rejects by contract; this is a bug in the gateway, reported as such.
     deps.logger?.error({ err, device: a.device, index: request.index }, 'PROFINET record call failed inside the gateway');
-    const reason = `internal-error: ${err instanceof Error ? err.message : String(err)}`.slice(0, 200);
+    const reason = `internal-error: ${errorMessage(err)}`.slice(0, 200);
     return { ok: false, error: recordError({ outcome: 'internal-error', reason, ruleId: null }) };
   }
   return r.outcome === 'ok' ? { ok: true, value: r } : { ok: false, error: recordError(r) };

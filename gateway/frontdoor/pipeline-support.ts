@@ -4,15 +4,9 @@
  * never-throwing reporting of internal failures. One copy, so both data paths keep the same guarantees.
  */
 import type { AppendResult, AuditEventInput, AuditSink } from '../audit/audit-events.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { Session } from './session.js';
-
-/** pino's Logger fits. */
-export interface PipelineLogger {
-  error(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
-
-export const silentLogger: PipelineLogger = { error() {}, warn() {} };
 
 /**
  * The audit log as both pipelines use it. `committed(seq)`: the log writes the events of one event-loop turn
@@ -40,7 +34,7 @@ export function who(session: Session): { session: string; identity: string; role
 export const roundMs = (latencyMs: number): number => Math.round(latencyMs * 1000) / 1000;
 
 export function errorText(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).slice(0, 200);
+  return errorMessage(err).slice(0, 200);
 }
 
 /** Reporting an internal failure must not fail in turn. */
@@ -62,7 +56,7 @@ export function guard(fn: () => void): void {
 export async function appendWriteAhead(
   audit: PipelineAudit,
   event: AuditEventInput,
-  opts: { readonly continueOnFailure: boolean; readonly logger: PipelineLogger; readonly context: object },
+  opts: { readonly continueOnFailure: boolean; readonly logger: Logger; readonly context: object },
 ): Promise<{ readonly forward: boolean; readonly seq: number | null }> {
   const r = audit.append(event);
   if (r.ok && (await audit.committed(r.seq))) return { forward: true, seq: r.seq };

@@ -13,13 +13,14 @@
  */
 import { validateRecordRequest, type RecordRequest } from '../../protocols/profinet/record-request.js';
 import type { RecordOutcome } from '../errors.js';
+import { nullLogger, type Logger } from '../logger.js';
 import type { AuditEventInput } from '../audit/audit-events.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Decision, PeerRef } from '../policy/compiled-policy.js';
 import type { RecordGate } from '../trust/runtime-gate.js';
 import type { ProfinetResult } from '../upstream/profinet-types.js';
 import type { ProfinetTarget } from './device-router.js';
-import { appendWriteAhead, errorText, guard, roundMs, silentLogger, stillAllowedFor, whenCommitted, who, type PipelineAudit, type PipelineLogger } from './pipeline-support.js';
+import { appendWriteAhead, errorText, guard, roundMs, stillAllowedFor, whenCommitted, who, type PipelineAudit } from './pipeline-support.js';
 import type { Progress, Verdict } from './request-events.js';
 import type { Session } from './session.js';
 
@@ -59,7 +60,7 @@ export interface RecordPipelineDeps {
   readonly dispatchCheck?: (session: Session, device: string) => boolean;
   /** audit.failurePolicy `continue`: a write whose write-ahead event failed is still sent (alarm raised). */
   readonly auditContinueOnFailure?: boolean;
-  readonly logger?: PipelineLogger;
+  readonly logger?: Logger;
   readonly onShadow?: (e: { session: string; identity: string; device: string; access: string; index: number; ruleId: string; effect: string; enforced: string }) => void;
 }
 
@@ -78,8 +79,8 @@ interface Ending {
 export class RecordPipeline {
   constructor(private readonly deps: RecordPipelineDeps) {}
 
-  private get log(): PipelineLogger {
-    return this.deps.logger ?? silentLogger;
+  private get log(): Logger {
+    return this.deps.logger ?? nullLogger;
   }
 
   async handle(req: RecordPipelineRequest): Promise<RecordPipelineResult> {

@@ -9,6 +9,7 @@
 import type { X509Certificate } from 'node:crypto';
 import type tls from 'node:tls';
 import type { AuditSink } from '../audit/audit-events.js';
+import type { Logger } from '../logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { MAX_TIMER_MS, systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 import type { RuntimeGate, SessionPeer } from '../trust/runtime-gate.js';
@@ -33,7 +34,7 @@ export interface GatekeeperDeps {
    * `handshake.timers` is given, the handshake deadlines. Default systemTimers (gateway/timers.ts).
    */
   readonly timers?: Timers;
-  readonly logger?: { warn(o: object, m?: string): void } | undefined;
+  readonly logger?: Logger | undefined;
   readonly handshake: HandshakeBounds;
 }
 

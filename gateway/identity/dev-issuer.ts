@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { GatewayError } from '../errors.js';
 import { systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 import type { DevCa } from './dev-ca.js';
-import { silentLogger, type IdentityLogger } from './identity-logger.js';
+import { nullLogger, type Logger } from '../logger.js';
 import { publicJwk, signJwtSvid, verifyJwtSvid, type Jwks } from './jwt-svid.js';
 import { toStruct } from './protobuf-struct.js';
 import { prepareSocketPath, removeSocket } from './socket-path.js';
@@ -43,7 +43,7 @@ export interface DevIssuerOptions {
   dnsNames?: readonly string[];
   /** Federated CA bundles keyed by trust-domain ID (`spiffe://other.org`), concatenated DER. */
   federatedBundles?: Record<string, Buffer>;
-  logger?: IdentityLogger;
+  logger?: Logger;
   /** Arms the rotation timers (gateway/timers.ts); default systemTimers. */
   timers?: Timers;
 }
@@ -63,14 +63,14 @@ export class DevIssuer {
   private readonly x509Streams = new Map<X509Stream, string>();
   private readonly otherStreams = new Set<Stream>();
   private readonly ttlSeconds: number;
-  private readonly log: IdentityLogger;
+  private readonly log: Logger;
   private readonly timers: Timers;
   private closed = false;
 
   private constructor(private readonly opts: DevIssuerOptions) {
     this.socketPath = opts.socketPath;
     this.ttlSeconds = opts.ttlSeconds ?? 86_400;
-    this.log = opts.logger ?? silentLogger;
+    this.log = opts.logger ?? nullLogger;
     this.timers = opts.timers ?? systemTimers;
     if (!(this.ttlSeconds > 0)) throw new GatewayError('GW_ERR_INTERNAL', `identity: dev issuer TTL must be positive, got ${this.ttlSeconds}`);
   }

@@ -10,7 +10,7 @@ import { LinearBackoff, WATCH_BACKOFF, type Backoff, type BackoffOptions } from 
 import { systemTimers, type Timers } from '../timers.js';
 import type { BundleSet } from './bundle-set.js';
 import { parseEndpointAddress, type EndpointAddress } from './endpoint-address.js';
-import { silentLogger, type IdentityLogger } from './identity-logger.js';
+import { nullLogger, type Logger } from '../logger.js';
 import { parseJwtSvidInsecure, type Jwks, type JwtSvid } from './jwt-svid.js';
 import { fromStruct } from './protobuf-struct.js';
 import { securityMetadata, workloadApi, type WorkloadApiStub, type X509SvidResponse } from './workload-api-proto.js';
@@ -29,7 +29,7 @@ export type { Watcher } from './workload-watch.js';
 export interface WorkloadApiClientOptions {
   /** `unix:///abs/path` or `tcp://IP:PORT`; default SPIFFE_ENDPOINT_SOCKET. */
   address?: string;
-  logger?: IdentityLogger;
+  logger?: Logger;
   /** Watch retry backoff; default 1 s steps capped at 30 s (go-spiffe). */
   backoff?: BackoffOptions;
   /** Each watch's retry strategy; default a LinearBackoff over `backoff` (tests count retries through it). */
@@ -41,7 +41,7 @@ export interface WorkloadApiClientOptions {
 export class WorkloadApiClient {
   readonly address: EndpointAddress;
   private readonly stub: WorkloadApiStub;
-  private readonly logger: IdentityLogger;
+  private readonly logger: Logger;
   private readonly backoff: BackoffOptions;
   private readonly newBackoff: () => Backoff;
   private readonly timers: Timers;
@@ -50,7 +50,7 @@ export class WorkloadApiClient {
 
   private constructor(address: EndpointAddress, opts: WorkloadApiClientOptions) {
     this.address = address;
-    this.logger = opts.logger ?? silentLogger;
+    this.logger = opts.logger ?? nullLogger;
     this.backoff = opts.backoff ?? WATCH_BACKOFF;
     this.newBackoff = opts.newBackoff ?? (() => new LinearBackoff(this.backoff));
     this.timers = opts.timers ?? systemTimers;

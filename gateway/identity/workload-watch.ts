@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { GatewayError } from '../errors.js';
 import type { Backoff } from '../backoff.js';
 import type { Timers } from '../timers.js';
-import type { IdentityLogger } from './identity-logger.js';
+import type { Logger } from '../logger.js';
 
 export interface Watcher<T> {
   onUpdate(value: T): void;
@@ -28,7 +28,7 @@ export interface WatchSpec<R, T> {
   backoff: Backoff;
   /** Arms the retry timer (gateway/timers.ts). */
   timers: Timers;
-  logger: IdentityLogger;
+  logger: Logger;
 }
 
 const FATAL = new Set<number>([grpc.status.INVALID_ARGUMENT, grpc.status.UNIMPLEMENTED]);

@@ -10,7 +10,7 @@ import { GatewayError, isGatewayError } from '../errors.js';
 import type { BackoffOptions } from '../backoff.js';
 import { MAX_TIMER_MS, systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 import { BundleSet } from './bundle-set.js';
-import { silentLogger, type IdentityLogger } from './identity-logger.js';
+import { nullLogger, type Logger } from '../logger.js';
 import { WorkloadApiClient } from './workload-api-client.js';
 import type { X509Context } from './x509-context.js';
 import type { X509Svid } from './x509-svid.js';
@@ -22,7 +22,7 @@ export interface X509SourceOptions {
   address?: string;
   /** How long create() waits for the first SVID (default 30000 ms). */
   timeoutMs?: number;
-  logger?: IdentityLogger;
+  logger?: Logger;
   /** Clock (epoch ms, compared with NotAfter) and timers: first-SVID timeout, expiry watch, watch retries. Default systemTimers. */
   timers?: Timers;
   /** A client to use; the source then does not close it. */
@@ -49,7 +49,7 @@ export class X509Source extends EventEmitter<X509SourceEvents> {
     private readonly client: WorkloadApiClient,
     private readonly ownsClient: boolean,
     private readonly timers: Timers,
-    private readonly logger: IdentityLogger,
+    private readonly logger: Logger,
   ) {
     super();
     this.stop = client.watchX509Context({
@@ -60,7 +60,7 @@ export class X509Source extends EventEmitter<X509SourceEvents> {
 
   /** Resolves once the first SVID arrived; rejects with GW_ERR_IDENTITY_UNAVAILABLE otherwise. */
   static async create(opts: X509SourceOptions = {}): Promise<X509Source> {
-    const logger = opts.logger ?? silentLogger;
+    const logger = opts.logger ?? nullLogger;
     const timers = opts.timers ?? systemTimers;
     const client =
       opts.client ??

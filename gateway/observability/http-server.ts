@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { errorMessage } from '../errors.js';
 import type { GatewayMetrics } from './metrics.js';
 
 export type ReadinessCheck = () => { ok: boolean; detail?: string };
@@ -55,7 +56,7 @@ function safe(check: ReadinessCheck): { ok: boolean; detail?: string } {
   try {
     return check();
   } catch (err) {
-    return { ok: false, detail: (err as Error).message };
+    return { ok: false, detail: errorMessage(err) };
   }
 }
 

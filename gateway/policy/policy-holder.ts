@@ -9,6 +9,8 @@ import { watch, type FSWatcher } from 'node:fs';
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 import type { RecordRequest } from '../../protocols/profinet/record-request.js';
 import type { AuditSink } from '../audit/audit-events.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { CompiledPolicy, Decision, PeerRef, ShadowResult } from './compiled-policy.js';
 import { evaluate } from './evaluate.js';
 import { evaluateRecord } from './evaluate-record.js';
@@ -25,7 +27,7 @@ export type ReloadResult = { ok: true; version: string; changed: boolean } | { o
 
 export interface PolicyHolderOptions {
   readonly audit: AuditSink;
-  readonly logger?: { info(o: object, m?: string): void; error(o: object, m?: string): void };
+  readonly logger?: Logger;
   readonly metrics?: { policyReloads: { inc(labels: { result: string }): void } };
   readonly shadowFile?: string | null;
 }
@@ -69,7 +71,7 @@ export class PolicyHolder {
     try {
       next = loadPolicyFile(this.file);
     } catch (err) {
-      const error = (err as Error).message;
+      const error = errorMessage(err);
       this.opts.metrics?.policyReloads.inc({ result: 'failed' });
       this.opts.audit.append({ type: 'policy.reload-failed', file: this.file, error, keptVersion: previous.version });
       this.opts.logger?.error({ trigger, file: this.file, error }, 'policy reload failed; the previous policy stays in force');
@@ -94,7 +96,7 @@ export class PolicyHolder {
     try {
       this.candidate = loadPolicyFile(this.opts.shadowFile);
     } catch (err) {
-      this.opts.logger?.error({ trigger, file: this.opts.shadowFile, error: (err as Error).message }, 'shadow policy reload failed; the previous candidate stays');
+      this.opts.logger?.error({ trigger, file: this.opts.shadowFile, error: errorMessage(err) }, 'shadow policy reload failed; the previous candidate stays');
     }
   }
 

@@ -6,7 +6,7 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { GatewayError } from '../errors.js';
+import { GatewayError, errorMessage } from '../errors.js';
 
 export type ReadResult<T> = { kind: 'absent' } | { kind: 'ok'; value: T } | { kind: 'unreadable'; error: string };
 
@@ -16,12 +16,12 @@ export function readDurableJson<T>(path: string): ReadResult<T> {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent' };
-    return { kind: 'unreadable', error: (err as Error).message };
+    return { kind: 'unreadable', error: errorMessage(err) };
   }
   try {
     return { kind: 'ok', value: JSON.parse(text) as T };
   } catch (err) {
-    return { kind: 'unreadable', error: `${path}: ${(err as Error).message}` };
+    return { kind: 'unreadable', error: `${path}: ${errorMessage(err)}` };
   }
 }
 
@@ -30,7 +30,7 @@ export function writeDurableJson(path: string, value: unknown): void {
   try {
     writeAtomically(path, value);
   } catch (err) {
-    throw new GatewayError('GW_ERR_STORE', `trust: cannot write ${path}: ${(err as Error).message}`, { cause: err });
+    throw new GatewayError('GW_ERR_STORE', `trust: cannot write ${path}: ${errorMessage(err)}`, { cause: err });
   }
 }
 

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { renameSync } from 'node:fs';
 import { join } from 'node:path';
+import { errorMessage } from '../errors.js';
 import type { AuditSink } from '../audit/audit-events.js';
 import { compileIdPattern, type IdPattern } from '../identity/spiffe-id-pattern.js';
 import { readDurableJson, writeDurableJson } from './durable-json.js';
@@ -78,7 +79,7 @@ export class LockService {
       try {
         compileIdPattern(target.value);
       } catch (err) {
-        return { ok: false, message: `bad identity pattern: ${(err as Error).message}` };
+        return { ok: false, message: `bad identity pattern: ${errorMessage(err)}` };
       }
     }
     const lock: Lock = {

@@ -8,6 +8,8 @@ import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 import type { RecordRequest } from '../../protocols/profinet/record-request.js';
 import { isMutating } from '../../protocols/modbus/classify.js';
 import type { AuditSink } from '../audit/audit-events.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { CompiledPolicy } from '../policy/compiled-policy.js';
 import { DEFAULT_BASELINE, type BaselineOptions } from './behaviour-baseline.js';
 import { GrantService, type Grant } from './grant-service.js';
@@ -27,7 +29,7 @@ export interface TrustRuntimeOptions {
   readonly timers?: Timers;
   /** The clock of grants, locks and housekeeping; default `timers.now`. */
   readonly now?: () => number;
-  readonly logger?: { warn(o: object, m?: string): void; error(o: object, m?: string): void; info(o: object, m?: string): void };
+  readonly logger?: Logger;
   /** What to do when the lock store exists but cannot be read: refuse everything (default) or run without locks. */
   readonly lockStoreFailure?: 'fail-closed' | 'best-effort';
   readonly minBreachMs?: number;
@@ -85,7 +87,7 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
         try {
           rt.tick();
         } catch (err) {
-          opts.logger?.error({ err: (err as Error).message }, 'trust: housekeeping failed');
+          opts.logger?.error({ err: errorMessage(err) }, 'trust: housekeeping failed');
         }
       };
       rt.timer = unrefTimer(rt.timers.setInterval(housekeeping, tick));

@@ -21,11 +21,13 @@
  *   aborting changes nothing: the PLC may already act on it, so the caller still gets the real outcome to audit.
  */
 import { ExponentialBackoff, RECONNECT_BACKOFF, type Backoff } from '../backoff.js';
+import { errorMessage } from '../errors.js';
+import { nullLogger, type Logger } from '../logger.js';
 import { monotonicTimers, type TimerHandle, type Timers } from '../timers.js';
 import { defaultDialer } from './default-dialer.js';
 import { FairQueue, type QueueHandle } from './fair-queue.js';
 import { PlcConnection, type ConnectionClosedInfo } from './plc-connection.js';
-import type { DevicePoolOptions, DevicePoolStats, UpstreamLogger, UpstreamRequest, UpstreamResult } from './types.js';
+import type { DevicePoolOptions, DevicePoolStats, UpstreamRequest, UpstreamResult } from './types.js';
 import { validatePoolOptions } from './pool-options.js';
 
 interface Job {
@@ -43,11 +45,10 @@ interface Job {
 
 /** How long a learned connection limit holds before the configured one is tried again. */
 const LEARNED_CAP_MS = 30_000;
-const silentLogger: UpstreamLogger = { debug() {}, info() {}, warn() {} };
 
 export class DevicePool {
   readonly #o: Required<Omit<DevicePoolOptions, 'logger' | 'timers' | 'random' | 'backoff'>>;
-  readonly #log: UpstreamLogger;
+  readonly #log: Logger;
   readonly #timers: Timers;
   readonly #backoff: Backoff;
   readonly #queue: FairQueue<Job>;
@@ -76,7 +77,7 @@ export class DevicePool {
       lateReplyGraceMs: opts.lateReplyGraceMs ?? opts.timeoutMs,
       dialer: opts.dialer ?? defaultDialer,
     };
-    this.#log = opts.logger ?? silentLogger;
+    this.#log = opts.logger ?? nullLogger;
     this.#timers = opts.timers ?? monotonicTimers;
     this.#backoff = new ExponentialBackoff(opts.backoff ?? RECONNECT_BACKOFF, opts.random);
     this.#queue = new FairQueue<Job>(opts.queueLimit);
@@ -301,8 +302,4 @@ function stillAllowed(req: UpstreamRequest): boolean {
   } catch {
     return false;
   }
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -9,7 +9,6 @@ export type {
   DevicePoolOptions,
   DevicePoolStats,
   PlcDialer,
-  UpstreamLogger,
   UpstreamRequest,
   UpstreamResult,
 } from './types.js';

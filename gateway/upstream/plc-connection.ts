@@ -13,7 +13,8 @@ import type net from 'node:net';
 import { MbapFramer, encodeAdu } from '../../protocols/modbus/index.js';
 import { checkResponse } from './response-check.js';
 import { TidAllocator } from './tid-allocator.js';
-import type { UpstreamLogger, UpstreamResult } from './types.js';
+import type { Logger } from '../logger.js';
+import type { UpstreamResult } from './types.js';
 
 interface Slot<J> {
   readonly tid: number;
@@ -48,7 +49,7 @@ export interface PlcConnectionOptions<J> {
   readonly id: number;
   readonly maxInFlight: number;
   readonly lateGraceMs: number;
-  readonly logger: UpstreamLogger;
+  readonly logger: Logger;
   readonly events: ConnectionEvents<J>;
   /** First transaction id tried (random per connection by default, so ids differ across reconnects). */
   readonly firstTid?: number;

@@ -6,12 +6,9 @@ import { isIP } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_MAX_FRAGMENT_BODY, pnioObjectUuid, PNIO_CM_UDP_PORT, isUuid, type Uuid } from '../../protocols/profinet/index.js';
 import { GatewayError } from '../errors.js';
+import { nullLogger, type Logger } from '../logger.js';
 import { monotonicTimers } from '../timers.js';
 import type { ProfinetDeviceOptions, ProfinetMetrics, ProfinetTimers } from './profinet-types.js';
-import type { UpstreamLogger } from './types.js';
-
-
-const silentLogger: UpstreamLogger = { debug() {}, info() {}, warn() {} };
 
 export interface ResolvedProfinetOptions {
   readonly name: string;
@@ -33,7 +30,7 @@ export interface ResolvedProfinetOptions {
   readonly maxRawBytes: number;
   readonly maxAnswerFragments: number;
   readonly maxAnswerBytes: number;
-  readonly logger: UpstreamLogger;
+  readonly logger: Logger;
   readonly timers: ProfinetTimers;
   readonly metrics: ProfinetMetrics;
   readonly randomUuid: () => Uuid;
@@ -61,7 +58,7 @@ export function resolveProfinetOptions(o: ProfinetDeviceOptions): ResolvedProfin
     maxRawBytes: o.maxRawBytes ?? 1500,
     maxAnswerFragments: o.maxAnswerFragments ?? 64,
     maxAnswerBytes: o.maxAnswerBytes ?? 128 * 1024,
-    logger: o.logger ?? silentLogger,
+    logger: o.logger ?? nullLogger,
     // real timers on the monotonic clock (gateway/timers.ts): call timeouts and idle release measure elapsed time
     timers: o.timers ?? monotonicTimers,
     metrics: o.metrics ?? {},

@@ -40,6 +40,7 @@ import {
   type RpcHeader,
   type Uuid,
 } from '../../protocols/profinet/index.js';
+import { errorMessage } from '../errors.js';
 import type { ResolvedProfinetOptions } from './profinet-options.js';
 import type { DropReason, TimerHandle } from './profinet-types.js';
 
@@ -181,7 +182,7 @@ export class ProfinetTransport {
       this.#socket = s;
       return s;
     } catch (err) {
-      this.#o.logger.warn({ device: this.#o.name, err: (err as Error).message }, 'PNIO-CM socket could not be opened');
+      this.#o.logger.warn({ device: this.#o.name, err: errorMessage(err) }, 'PNIO-CM socket could not be opened');
       return undefined;
     }
   }

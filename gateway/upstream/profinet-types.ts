@@ -5,7 +5,7 @@
  */
 import type { Im0, IdentModule, PnReason, Uuid } from '../../protocols/profinet/index.js';
 import type { Timers } from '../timers.js';
-import type { UpstreamLogger } from './types.js';
+import type { Logger } from '../logger.js';
 
 export type { TimerHandle } from '../timers.js';
 
@@ -63,7 +63,7 @@ export interface ProfinetDeviceOptions {
   /** Reassembly bounds of fragmented answers. Defaults: 64 fragments, 128 KiB, 4 calls. */
   readonly maxAnswerFragments?: number;
   readonly maxAnswerBytes?: number;
-  readonly logger?: UpstreamLogger;
+  readonly logger?: Logger;
   readonly timers?: ProfinetTimers;
   readonly metrics?: ProfinetMetrics;
   /** Source of activity/AR UUIDs; injectable for tests. */

@@ -5,6 +5,7 @@
  */
 import type net from 'node:net';
 import type { BackoffOptions } from '../backoff.js';
+import type { Logger } from '../logger.js';
 import type { Timers } from '../timers.js';
 
 /** One allowed request, already policy-checked. The client's own transaction id is NOT part of it. */
@@ -43,13 +44,6 @@ export type UpstreamResult =
 /** Opens one TCP connection to a PLC. Must reject (not hang forever) when `signal` aborts. */
 export type PlcDialer = (host: string, port: number, signal: AbortSignal) => Promise<net.Socket>;
 
-/** Minimal structured logger: a pino.Logger fits. */
-export interface UpstreamLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
-
 export type { BackoffOptions } from '../backoff.js';
 
 export interface DevicePoolOptions {
@@ -75,7 +69,7 @@ export interface DevicePoolOptions {
    */
   readonly lateReplyGraceMs?: number;
   readonly dialer?: PlcDialer;
-  readonly logger?: UpstreamLogger;
+  readonly logger?: Logger;
   /** Clock and timers (deadlines, connect bound, reconnect wait). Default monotonicTimers (gateway/timers.ts). */
   readonly timers?: Timers;
   /** Random source in [0,1) for backoff jitter; injectable for deterministic tests. */

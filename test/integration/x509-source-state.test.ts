@@ -12,7 +12,7 @@ import t from 'tap';
 import { isGatewayError } from '../../gateway/errors.js';
 import { DevCa } from '../../gateway/identity/dev-ca.js';
 import { DevIssuer } from '../../gateway/identity/dev-issuer.js';
-import type { IdentityLogger } from '../../gateway/identity/identity-logger.js';
+import type { Logger } from '../../gateway/logger.js';
 import { WorkloadApiClient } from '../../gateway/identity/workload-api-client.js';
 import { X509Source, type X509SourceState } from '../../gateway/identity/x509-source.js';
 import type { X509Svid } from '../../gateway/identity/x509-svid.js';
@@ -26,7 +26,7 @@ const HOUR = 3600_000;
 function recordingLogger() {
   const lines: { level: string; msg: string }[] = [];
   const at = (level: string) => (_o: object, msg?: string) => void lines.push({ level, msg: msg ?? '' });
-  const logger: IdentityLogger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
   return { lines, logger };
 }
 

@@ -7,6 +7,7 @@ import type { AuditEventInput, AuditRecord } from '../../gateway/audit/audit-eve
 import { AuditLog } from '../../gateway/audit/audit-log.js';
 import { listSegments } from '../../gateway/audit/audit-segments.js';
 import { segmentBytesIn } from '../../gateway/audit/audit-budget.js';
+import { nullLogger } from '../../gateway/logger.js';
 
 function tmp(t: { teardown(fn: () => void): void }): string {
   const d = mkdtempSync(join(tmpdir(), 'vg-budget-'));
@@ -26,7 +27,7 @@ function records(dir: string): AuditRecord[] {
 t.test('usage counts the segment files, across reopen; warning once per crossing (log, metric, event)', async (t) => {
   const dir = tmp(t);
   const warnings: object[] = [];
-  const logger = { info() {}, error() {}, warn: (o: object) => warnings.push(o) };
+  const logger = { ...nullLogger, warn: (o: object) => warnings.push(o) };
   const registry = new Registry();
   const capacity = { capacityBytes: 40_000, warnPercent: 50, reserveBytes: 8_000 };
   const log = await AuditLog.open({ dir, fsync: 'never', segmentBytes: 4096, capacity, logger, registry });

@@ -14,6 +14,7 @@ import type { AppendResult, AuditEventInput } from '../../gateway/audit/audit-ev
 import type { DeviceConfig } from '../../gateway/config/gateway-config.js';
 import type { UpstreamRequest, UpstreamResult } from '../../gateway/upstream/types.js';
 import type { RuntimeGate } from '../../gateway/trust/runtime-gate.js';
+import { nullLogger } from '../../gateway/logger.js';
 
 const WRITE: ModbusRequest = { type: 'write-single-register', fc: 6, address: 100, value: 5 };
 const READ: ModbusRequest = { type: 'read-registers', fc: 3, address: 100, quantity: 1 };
@@ -59,7 +60,7 @@ function setup(over: { appendFails?: boolean; commitFails?: boolean; continueOnF
     policy: () => ({ version: 'v1', evaluate: () => ({ effect: 'allow', ruleId: 'r1', reason: 'allowed' }) }),
     gate, audit, metrics, now: () => 1000,
     ...(over.continueOnFailure ? { auditContinueOnFailure: true } : {}),
-    logger: { error: (obj, msg) => logs.push({ obj, ...(msg ? { msg } : {}) }), warn: (obj, msg) => logs.push({ obj, ...(msg ? { msg } : {}) }) },
+    logger: { ...nullLogger, error: (obj, msg) => logs.push({ obj, ...(msg ? { msg } : {}) }), warn: (obj, msg) => logs.push({ obj, ...(msg ? { msg } : {}) }) },
   };
   const pipeline = new RequestPipeline(deps);
   const session = new Session('mbaps', { id: 'spiffe://plant.example/hmi/1', role: null, notAfter: new Date(Date.now() + 3_600_000), fingerprint256: 'x' }, '127.0.0.1:1', 0, () => {});

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { loadPolicyText } from '../../gateway/policy/index.js';
 import type { AuditEventInput } from '../../gateway/audit/audit-events.js';
 import { TrustRuntime } from '../../gateway/trust/trust-runtime.js';
+import { nullLogger } from '../../gateway/logger.js';
 import { readDurableJson, writeDurableJson } from '../../gateway/trust/durable-json.js';
 import type { GateSession, SessionView } from '../../gateway/trust/runtime-gate.js';
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
@@ -105,7 +106,7 @@ t.test('an unreadable lock store fails closed by default, best-effort when confi
   const dir = mkdtempSync(join(tmpdir(), 'vg-trust-'));
   writeFileSync(join(dir, 'locks.json'), '{ torn');
   const errors: string[] = [];
-  const logger = { warn: () => undefined, info: () => undefined, error: (_o: object, m?: string) => errors.push(m ?? '') };
+  const logger = { ...nullLogger, error: (_o: object, m?: string) => errors.push(m ?? '') };
   const closed = await TrustRuntime.open({ dir, policy: () => policy, sessions: fakeSessions([]), audit: { append: () => ({ ok: true, seq: 1 }) }, tickMs: 0, logger });
   t.match(closed.admit({ id: ENG, role: null, notAfter: new Date(), fingerprint256: '' }, 0), { ok: false, reason: 'lock-store-unavailable' });
   t.match(closed.lock({ kind: 'identity', value: ENG }, 'spiffe://td.example/ops/ann', 'x'), { ok: false }, 'no write over the unreadable store');
