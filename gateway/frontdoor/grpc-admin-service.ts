@@ -9,7 +9,6 @@
  */
 import { status, type sendUnaryData, type ServerUnaryCall, type ServiceError, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { compileIdPattern } from '../identity/spiffe-id-pattern.js';
-import type { Logger } from '../logger.js';
 import { isAdmin, type CompiledPolicy } from '../policy/compiled-policy.js';
 import type { AdminOp } from '../policy/policy-schema.js';
 import type { ReloadResult } from '../policy/policy-holder.js';
@@ -30,11 +29,10 @@ export interface AdminServiceDeps {
   readonly trust: Pick<TrustRuntime, 'trustOf' | 'lock' | 'grants' | 'locks'>;
   readonly policy: { readonly current: CompiledPolicy; reload(trigger: string): ReloadResult };
   readonly now: () => number;
-  readonly logger?: Logger;
+  readonly logger?: { info(o: object, m?: string): void; warn(o: object, m?: string): void };
 }
 
 type Out = { ok: true; value: object } | { ok: false; error: ServiceError };
-type Handler<Req> = (caller: string, req: Req) => Out;
 
 const ok = (value: object): Out => ({ ok: true, value });
 const err = (code: status, details: string): Out => ({ ok: false, error: grpcError(code, details) });
@@ -52,96 +50,130 @@ function fromGrant(r: GrantResult): Out {
   return r.ok ? ok(grantMessage(r.grant)) : err(GRANT_CODES[r.code] ?? status.FAILED_PRECONDITION, r.message);
 }
 
+type Method<Req> = (d: AdminServiceDeps, caller: string, req: Req) => Out;
+
+/** One unary handler per RPC of gateway.proto's Admin service; `op` names the admins allowed (null: checked inside). */
 export function adminService(deps: AdminServiceDeps): UntypedServiceImplementation {
-  const { sessions, trust, policy, now } = deps;
-
-  /** Wraps a handler: verified session first, then (when `op` is set) the policy's admins for `op`. */
-  const handle = <Req>(method: string, op: AdminOp | null, h: Handler<Req>) =>
-    (call: ServerUnaryCall<Req, object>, callback: sendUnaryData<object>): void => {
-      const found = deps.sessionOf(call);
-      if (!found.ok) return callback(found.error);
-      const caller = found.session.peer.id;
-      if (op && !isAdmin(policy.current, caller, op)) {
-        deps.logger?.warn({ caller, method, op }, 'admin call refused');
-        return callback(grpcError(status.PERMISSION_DENIED, `${caller} is not an admin for "${op}"`));
-      }
-      const out = h(caller, call.request);
-      if (out.ok) deps.logger?.info({ caller, method }, 'admin call');
-      callback(out.ok ? null : out.error, out.ok ? out.value : undefined);
-    };
-
-  const grantOf = (id: string) => trust.grants.list().find((g) => g.id === id);
-  const isApprover = (ruleId: string, caller: string): boolean =>
-    policy.current.rules.find((r) => r.id === ruleId)?.jit?.approvers.some((p) => compileIdPattern(p).matches(caller)) ?? false;
-
+  const rpc = <Req>(name: string, op: AdminOp | null, m: Method<Req>) => guarded(deps, name, op, m);
   return {
-    ListSessions: handle('ListSessions', 'sessions', () =>
-      ok({ sessions: sessions.list().map((s) => sessionMessage(s, trust.trustOf(s.peer.id))) })),
-
-    KillSession: handle<KillSessionRequest>('KillSession', 'sessions', (caller, r) => {
-      const why = `admin-kill by ${caller}${r.reason ? `: ${r.reason}` : ''}`;
-      if (r.sessionId) {
-        const s = sessions.get(r.sessionId);
-        if (!s?.isOpen) return err(status.NOT_FOUND, `no live session ${r.sessionId}`);
-        s.end(why);
-        return ok({ ended: 1 });
-      }
-      if (r.spiffeId) return ok({ ended: sessions.endMatching((s) => s.peer.id === r.spiffeId, why) });
-      return err(status.INVALID_ARGUMENT, 'give session_id or spiffe_id');
-    }),
-
-    RequestGrant: handle<GrantRequestMessage>('RequestGrant', null, (caller, r) => {
-      const table: GrantTable | null = grantTableFromProto(r.table);
-      if (!table) return err(status.INVALID_ARGUMENT, 'table must be COILS, DISCRETE_INPUTS, HOLDING_REGISTERS, INPUT_REGISTERS or RECORDS');
-      if (!ACCESS.has(r.access)) return err(status.INVALID_ARGUMENT, 'access must be read, write or read-write');
-      return fromGrant(trust.grants.request({
-        requester: caller, device: r.device, table, start: r.start, end: r.end, access: r.access as GrantAccess,
-        durationMs: r.durationS * 1000, reason: r.reason, ...(r.ruleId ? { ruleId: r.ruleId } : {}),
-      }));
-    }),
-
-    ApproveGrant: handle<GrantDecision>('ApproveGrant', null, (caller, r) => fromGrant(trust.grants.approve(r.grantId, caller))),
-
-    DenyGrant: handle<GrantDecision>('DenyGrant', null, (caller, r) => {
-      const g = grantOf(r.grantId);
-      if (!g) return err(status.NOT_FOUND, `no grant ${r.grantId}`);
-      if (!isApprover(g.ruleId, caller) && !isAdmin(policy.current, caller, 'grants')) {
-        return err(status.PERMISSION_DENIED, `${caller} is not an approver of rule ${g.ruleId}`);
-      }
-      return fromGrant(trust.grants.close(g.id, caller, 'denied', r.reason || undefined));
-    }),
-
-    RevokeGrant: handle<GrantDecision>('RevokeGrant', null, (caller, r) => {
-      const g = grantOf(r.grantId);
-      if (!g) return err(status.NOT_FOUND, `no grant ${r.grantId}`);
-      if (g.requester !== caller && !isAdmin(policy.current, caller, 'grants')) {
-        return err(status.PERMISSION_DENIED, `only the requester or a grants admin may revoke grant ${g.id}`);
-      }
-      return fromGrant(trust.grants.close(g.id, caller, 'revoked', r.reason || undefined));
-    }),
-
-    ListGrants: handle('ListGrants', 'grants', () => ok({ grants: trust.grants.list().map(grantMessage) })),
-
-    CreateLock: handle<CreateLockRequest>('CreateLock', 'locks', (caller, r) => {
-      if (!LOCK_KINDS.has(r.kind)) return err(status.INVALID_ARGUMENT, 'kind must be identity, role, device or grant');
-      if (!r.value) return err(status.INVALID_ARGUMENT, 'a lock needs a value');
-      const open = [...sessions.all()].filter((s) => s.isOpen);
-      const expiresAt = r.ttlS > 0 ? new Date(now() + r.ttlS * 1000) : undefined;
-      const res = trust.lock({ kind: r.kind as Lock['target']['kind'], value: r.value }, caller, r.reason, expiresAt);
-      if (!res.ok) return err(status.INVALID_ARGUMENT, res.message);
-      return ok(lockMessage(res.lock, open.filter((s) => !s.isOpen).length));
-    }),
-
-    RemoveLock: handle<RemoveLockRequest>('RemoveLock', 'locks', (caller, r) =>
-      trust.locks.remove(r.lockId, caller) ? ok({ removed: true }) : err(status.NOT_FOUND, `no lock ${r.lockId}`)),
-
-    ListLocks: handle('ListLocks', 'locks', () => ok({ locks: trust.locks.list().map((l) => lockMessage(l)) })),
-
-    ReloadPolicy: handle('ReloadPolicy', 'reload', (caller) => {
-      const r = policy.reload(`admin:${caller}`);
-      return ok(r.ok
-        ? { ok: true, version: r.version, changed: r.changed, error: '' }
-        : { ok: false, version: r.keptVersion, changed: false, error: r.error });
-    }),
+    ListSessions: rpc('ListSessions', 'sessions', listSessions),
+    KillSession: rpc('KillSession', 'sessions', killSession),
+    RequestGrant: rpc('RequestGrant', null, requestGrant),
+    ApproveGrant: rpc('ApproveGrant', null, approveGrant),
+    DenyGrant: rpc('DenyGrant', null, denyGrant),
+    RevokeGrant: rpc('RevokeGrant', null, revokeGrant),
+    ListGrants: rpc('ListGrants', 'grants', listGrants),
+    CreateLock: rpc('CreateLock', 'locks', createLock),
+    RemoveLock: rpc('RemoveLock', 'locks', removeLock),
+    ListLocks: rpc('ListLocks', 'locks', listLocks),
+    ReloadPolicy: rpc('ReloadPolicy', 'reload', reloadPolicy),
   };
+}
+
+/** The caller is the verified session's SPIFFE ID; then (when `op` is set) it must be one of the policy's admins for `op`. */
+function guarded<Req>(deps: AdminServiceDeps, method: string, op: AdminOp | null, m: Method<Req>) {
+  return (call: ServerUnaryCall<Req, object>, callback: sendUnaryData<object>): void => {
+    const found = deps.sessionOf(call);
+    if (!found.ok) return callback(found.error);
+    const caller = found.session.peer.id;
+    if (op && !isAdmin(deps.policy.current, caller, op)) {
+      deps.logger?.warn({ caller, method, op }, 'admin call refused');
+      return callback(grpcError(status.PERMISSION_DENIED, `${caller} is not an admin for "${op}"`));
+    }
+    const out = m(deps, caller, call.request);
+    if (out.ok) deps.logger?.info({ caller, method }, 'admin call');
+    callback(out.ok ? null : out.error, out.ok ? out.value : undefined);
+  };
+}
+
+// ---- sessions ----
+
+function listSessions({ sessions, trust }: AdminServiceDeps): Out {
+  return ok({ sessions: sessions.list().map((s) => sessionMessage(s, trust.trustOf(s.peer.id))) });
+}
+
+function killSession({ sessions }: AdminServiceDeps, caller: string, r: KillSessionRequest): Out {
+  const why = `admin-kill by ${caller}${r.reason ? `: ${r.reason}` : ''}`;
+  if (r.sessionId) {
+    const s = sessions.get(r.sessionId);
+    if (!s?.isOpen) return err(status.NOT_FOUND, `no live session ${r.sessionId}`);
+    s.end(why);
+    return ok({ ended: 1 });
+  }
+  if (r.spiffeId) return ok({ ended: sessions.endMatching((s) => s.peer.id === r.spiffeId, why) });
+  return err(status.INVALID_ARGUMENT, 'give session_id or spiffe_id');
+}
+
+// ---- JIT grants ----
+
+function requestGrant({ trust }: AdminServiceDeps, caller: string, r: GrantRequestMessage): Out {
+  const table: GrantTable | null = grantTableFromProto(r.table);
+  if (!table) return err(status.INVALID_ARGUMENT, 'table must be COILS, DISCRETE_INPUTS, HOLDING_REGISTERS, INPUT_REGISTERS or RECORDS');
+  if (!ACCESS.has(r.access)) return err(status.INVALID_ARGUMENT, 'access must be read, write or read-write');
+  return fromGrant(trust.grants.request({
+    requester: caller, device: r.device, table, start: r.start, end: r.end, access: r.access as GrantAccess,
+    durationMs: r.durationS * 1000, reason: r.reason, ...(r.ruleId ? { ruleId: r.ruleId } : {}),
+  }));
+}
+
+function approveGrant({ trust }: AdminServiceDeps, caller: string, r: GrantDecision): Out {
+  return fromGrant(trust.grants.approve(r.grantId, caller));
+}
+
+/** The rule's approvers or grant admins. */
+function denyGrant(d: AdminServiceDeps, caller: string, r: GrantDecision): Out {
+  const g = d.trust.grants.list().find((x) => x.id === r.grantId);
+  if (!g) return err(status.NOT_FOUND, `no grant ${r.grantId}`);
+  if (!isApprover(d.policy.current, g.ruleId, caller) && !isAdmin(d.policy.current, caller, 'grants')) {
+    return err(status.PERMISSION_DENIED, `${caller} is not an approver of rule ${g.ruleId}`);
+  }
+  return fromGrant(d.trust.grants.close(g.id, caller, 'denied', r.reason || undefined));
+}
+
+/** The requester or grant admins. */
+function revokeGrant(d: AdminServiceDeps, caller: string, r: GrantDecision): Out {
+  const g = d.trust.grants.list().find((x) => x.id === r.grantId);
+  if (!g) return err(status.NOT_FOUND, `no grant ${r.grantId}`);
+  if (g.requester !== caller && !isAdmin(d.policy.current, caller, 'grants')) {
+    return err(status.PERMISSION_DENIED, `only the requester or a grants admin may revoke grant ${g.id}`);
+  }
+  return fromGrant(d.trust.grants.close(g.id, caller, 'revoked', r.reason || undefined));
+}
+
+function listGrants({ trust }: AdminServiceDeps): Out {
+  return ok({ grants: trust.grants.list().map(grantMessage) });
+}
+
+function isApprover(policy: CompiledPolicy, ruleId: string, caller: string): boolean {
+  return policy.rules.find((r) => r.id === ruleId)?.jit?.approvers.some((p) => compileIdPattern(p).matches(caller)) ?? false;
+}
+
+// ---- locks ----
+
+function createLock({ sessions, trust, now }: AdminServiceDeps, caller: string, r: CreateLockRequest): Out {
+  if (!LOCK_KINDS.has(r.kind)) return err(status.INVALID_ARGUMENT, 'kind must be identity, role, device or grant');
+  if (!r.value) return err(status.INVALID_ARGUMENT, 'a lock needs a value');
+  const open = [...sessions.all()].filter((s) => s.isOpen);
+  const expiresAt = r.ttlS > 0 ? new Date(now() + r.ttlS * 1000) : undefined;
+  const res = trust.lock({ kind: r.kind as Lock['target']['kind'], value: r.value }, caller, r.reason, expiresAt);
+  if (!res.ok) return err(status.INVALID_ARGUMENT, res.message);
+  // the lock ends matching sessions at once: report how many it ended
+  return ok(lockMessage(res.lock, open.filter((s) => !s.isOpen).length));
+}
+
+function removeLock({ trust }: AdminServiceDeps, caller: string, r: RemoveLockRequest): Out {
+  return trust.locks.remove(r.lockId, caller) ? ok({ removed: true }) : err(status.NOT_FOUND, `no lock ${r.lockId}`);
+}
+
+function listLocks({ trust }: AdminServiceDeps): Out {
+  return ok({ locks: trust.locks.list().map((l) => lockMessage(l)) });
+}
+
+// ---- policy ----
+
+function reloadPolicy({ policy }: AdminServiceDeps, caller: string): Out {
+  const r = policy.reload(`admin:${caller}`);
+  return ok(r.ok
+    ? { ok: true, version: r.version, changed: r.changed, error: '' }
+    : { ok: false, version: r.keptVersion, changed: false, error: r.error });
 }
