@@ -9,6 +9,7 @@
  */
 import { status, type sendUnaryData, type ServerUnaryCall, type ServiceError, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { compileIdPattern } from '../identity/spiffe-id-pattern.js';
+import type { Logger } from '../logger.js';
 import { isAdmin, type CompiledPolicy } from '../policy/compiled-policy.js';
 import type { AdminOp } from '../policy/policy-schema.js';
 import type { ReloadResult } from '../policy/policy-holder.js';
@@ -29,7 +30,7 @@ export interface AdminServiceDeps {
   readonly trust: Pick<TrustRuntime, 'trustOf' | 'lock' | 'grants' | 'locks'>;
   readonly policy: { readonly current: CompiledPolicy; reload(trigger: string): ReloadResult };
   readonly now: () => number;
-  readonly logger?: { info(o: object, m?: string): void; warn(o: object, m?: string): void };
+  readonly logger?: Logger;
 }
 
 type Out = { ok: true; value: object } | { ok: false; error: ServiceError };
