@@ -13,3 +13,17 @@ export { exceptionPdu, isExceptionPdu, isKnownExceptionCode } from './exception.
 export { validateResponse, type ValidationResult } from './validate-response.js';
 export { classify, isMutating } from './classify.js';
 export { packBits, unpackBits } from './bits.js';
+export { crc16Modbus } from './rtu-crc.js';
+export {
+  encodeRtuFrame,
+  decodeRtuFrame,
+  MAX_RTU_ADU_LENGTH,
+  MIN_RTU_ADU_LENGTH,
+  RTU_BROADCAST_ADDRESS,
+  MAX_RTU_SERVER_ADDRESS,
+  type RtuDecodeResult,
+} from './rtu-frame.js';
+export { rtuRequestLength, rtuResponseLength, type RtuLength } from './rtu-length.js';
+export { RtuFramer, UNKNOWN_LENGTH, type RtuExpect, type RtuFrameResult, type RtuCorruptReason } from './rtu-framer.js';
+export { bitsPerChar, charTimeMs, interFrameSilenceMs, transmitTimeMs, FIXED_T35_MS, FIXED_TIMING_ABOVE_BAUD, type LineFormat, type Parity } from './rtu-timing.js';
+export { broadcastReply } from './rtu-broadcast.js';
