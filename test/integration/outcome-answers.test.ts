@@ -1,13 +1,18 @@
 /**
- * The wire answer of each request outcome through a real gateway (one table, gateway/errors.ts), with the
- * outcome also in the requests metric and the audit trail: denied 0x01, no-route 0x0A, timeout 0x0B,
- * queue-full 0x0A, internal-error 0x04 (logged with its error; the session stays). audit-unavailable 0x06 is
- * proven in test/adversarial/audit-write-ahead.test.ts.
+ * The wire answer of every request outcome of the one table (gateway/errors.ts `Outcomes`) through a real
+ * gateway, each sent as the request that produces it, with the outcome also in the requests metric and the
+ * audit trail: ok (the PLC's own PDU), denied 0x01, no-route 0x0A, invalid-request (the decoder's 03 / 02),
+ * timeout 0x0B, queue-full 0x0A, plc-exception (the PLC's own exception), no-answer 0x0B, aborted 0x0A,
+ * internal-error 0x04 (logged with its error; the session stays), upstream-unavailable 0x0A (last: it stops the
+ * PLC). audit-unavailable 0x06 is proven in test/adversarial/audit-write-ahead.test.ts (it needs a failing disk).
+ * The last test checks that no outcome of the table is left without a test here or there.
  */
 import t from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeRequest } from '../../protocols/modbus/index.js';
+import type { AuditRecord } from '../../gateway/audit/audit-events.js';
+import { Outcomes } from '../../gateway/errors.js';
 import { startHarness, TestMbapsClient } from '../helpers/gateway-harness.js';
 
 const policy = `version: 1
@@ -96,4 +101,87 @@ t.test('internal-error → 0x04, logged with the error, counted, audited; the se
   t.match(line, { level: 50, err: { message: 'injected gate failure' }, fc: 6 });
   t.notOk(hmi.isClosed, 'same session');
   t.same(bytes(await hmi.request(1, write(100, 2))), bytes(write(100, 2)), 'and it goes on');
+});
+
+t.test('ok → the PLC\'s own answer, byte for byte', async (t) => {
+  const before = await counted('ok');
+  const answer = bytes(await hmi.request(1, read(0)));
+  t.same(answer.slice(0, 2), [0x03, 0x02], 'FC3, two data bytes');
+  t.equal(answer.length, 4);
+  t.same(bytes(await hmi.request(1, write(100, 7))), bytes(write(100, 7)), 'FC6 echoes the request [MB-APP 6.6]');
+  t.equal(await counted('ok'), before + 2);
+  t.ok(audited('ok').some((e) => e['fc'] === 6 && e['type'] === 'request.outcome'), 'the write\'s outcome is audited');
+});
+
+t.test('invalid-request → the decoder\'s own exception: 0x03 for a bad quantity, 0x02 for a range past 65535', async (t) => {
+  const zeroQuantity = Buffer.from([0x03, 0x00, 0x00, 0x00, 0x00]); // FC3, address 0, quantity 0 [MB-APP 6.3]
+  const pastTheEnd = Buffer.from([0x03, 0xff, 0xff, 0x00, 0x02]); // FC3, address 65535, quantity 2
+  t.same(bytes(await hmi.request(1, zeroQuantity)), [0x83, 0x03]);
+  t.same(bytes(await hmi.request(1, pastTheEnd)), [0x83, 0x02]);
+  t.equal(await counted('invalid-request'), 2);
+  t.equal(audited('invalid-request').length, 2);
+  t.notOk(hmi.isClosed, 'the session stays');
+});
+
+t.test('plc-exception → the PLC\'s own exception passed through unchanged', async (t) => {
+  h.sim.setFault({ mode: 'exception', code: 0x02 });
+  t.same(bytes(await hmi.request(1, read(0))), [0x83, 0x02]);
+  t.equal(await counted('plc-exception'), 1);
+  t.equal(audited('plc-exception').length, 1);
+  await settled();
+});
+
+t.test('no-answer → 0x0B: sent, then the PLC hung up (it may have executed it)', async (t) => {
+  h.sim.setFault({ mode: 'close' });
+  t.same(bytes(await hmi.request(1, write(101, 1))), [0x86, 0x0b]);
+  t.equal(await counted('no-answer'), 1);
+  t.match(audited('no-answer'), [{ type: 'request.outcome', fc: 6 }]);
+  await settled();
+});
+
+t.test('aborted → 0x0A: queued when a device lock came, never sent; the session stays', async (t) => {
+  const before = h.sim.counters().writes['holding:255:103'] ?? 0;
+  h.sim.setFault({ mode: 'slow', delayMs: 150 });
+  let lockId: string | null = null;
+  // The lock lands with the second write's write-ahead decision: both writes have passed policy and the
+  // runtime gates; the second is queued behind the first (one request in flight at this PLC, which is slow)
+  // or not yet submitted, and is vetoed right before the socket write.
+  let pending = 0;
+  const unsubscribe = h.gateway.audit.subscribe({
+    event: (rec: AuditRecord) => {
+      if (lockId !== null || rec.type !== 'request.decision' || rec['outcome'] !== 'pending' || ++pending < 2) return;
+      const r = h.gateway.trust.lock({ kind: 'device', value: 'turbine-1' }, 'spiffe://plant.example/ops/test', 'outcome test');
+      if (r.ok) lockId = r.lock.id;
+    },
+  });
+  t.teardown(unsubscribe);
+  const answers = await Promise.all([hmi.request(1, write(102, 1)), hmi.request(1, write(103, 1))]);
+  t.ok(lockId, 'the lock was created');
+  if (lockId) h.gateway.trust.locks.remove(lockId, 'spiffe://plant.example/ops/test');
+  t.same(bytes(answers[1]), [0x86, 0x0a]);
+  t.ok(await counted('aborted') >= 1);
+  t.ok(audited('aborted').some((e) => e['type'] === 'request.outcome' && e['fc'] === 6), 'audited as the write-ahead decision\'s outcome');
+  t.equal(h.sim.counters().writes['holding:255:103'] ?? 0, before, 'the PLC never saw it');
+  t.notOk(hmi.isClosed, 'a device lock keeps the session');
+  await settled();
+});
+
+t.test('upstream-unavailable → 0x0A: the PLC is down, nothing was sent', async (t) => {
+  // The PLC hangs up on a request (no-answer): the pool holds no connection now and opens one only for new
+  // work. With the PLC gone, that connect is refused.
+  h.sim.setFault({ mode: 'close' });
+  t.same(bytes(await hmi.request(1, read(0))), [0x83, 0x0b], 'no-answer first: the connection is gone');
+  await h.sim.close();
+  t.same(bytes(await hmi.request(1, read(0))), [0x83, 0x0a]);
+  t.equal(await counted('upstream-unavailable'), 1);
+  t.equal(audited('upstream-unavailable').length, 1);
+});
+
+t.test('every outcome of the table has its wire test', async (t) => {
+  const here = readFileSync(new URL(import.meta.url), 'utf8');
+  const auditTest = readFileSync(new URL('../adversarial/audit-write-ahead.test.ts', import.meta.url), 'utf8');
+  for (const outcome of Object.keys(Outcomes)) {
+    const tested = here.includes(`t.test('${outcome} →`) || (outcome === 'audit-unavailable' && /0x86, 0x06/.test(auditTest));
+    t.ok(tested, `${outcome} has a test that asserts its bytes on the wire`);
+  }
 });
