@@ -19,15 +19,17 @@
  *   runs synchronously inside `abort()`, and dispatch re-checks the signal right before the socket write, so a
  *   session that ended (lock, kill, SVID expiry) never gets one more request onto the wire. Once sent,
  *   aborting changes nothing: the PLC may already act on it, so the caller still gets the real outcome to audit.
+ * - How the device is reached is the transport's business (`UpstreamTransport`): MBAP over TCP by default
+ *   (mbap-transport.ts), or a Modbus RTU line (rtu-transports.ts) — one link with one slot shared by every unit
+ *   on the line, so the same queue, deadlines and outcomes serve serial devices.
  */
 import { ExponentialBackoff, RECONNECT_BACKOFF, type Backoff } from '../backoff.js';
 import { errorMessage } from '../errors.js';
 import { nullLogger, type Logger } from '../logger.js';
 import { monotonicTimers, type TimerHandle, type Timers } from '../timers.js';
-import { defaultDialer } from './default-dialer.js';
 import { FairQueue, type QueueHandle } from './fair-queue.js';
-import { PlcConnection, type ConnectionClosedInfo } from './plc-connection.js';
-import type { DevicePoolOptions, DevicePoolStats, UpstreamRequest, UpstreamResult } from './types.js';
+import { mbapTransport } from './mbap-transport.js';
+import type { DevicePoolOptions, DevicePoolStats, LinkClosedInfo, LinkSettings, UpstreamLink, UpstreamRequest, UpstreamResult, UpstreamTransport } from './types.js';
 import { validatePoolOptions } from './pool-options.js';
 
 interface Job {
@@ -37,7 +39,7 @@ interface Job {
   readonly resolve: (r: UpstreamResult) => void;
   state: 'queued' | 'sent' | 'done';
   handle?: QueueHandle<Job>;
-  conn?: PlcConnection<Job>;
+  conn?: UpstreamLink<Job>;
   tid?: number;
   timer?: TimerHandle;
   onAbort?: () => void;
@@ -47,12 +49,14 @@ interface Job {
 const LEARNED_CAP_MS = 30_000;
 
 export class DevicePool {
-  readonly #o: Required<Omit<DevicePoolOptions, 'logger' | 'timers' | 'random' | 'backoff'>>;
+  readonly #o: Required<Omit<DevicePoolOptions, 'logger' | 'timers' | 'random' | 'backoff' | 'host' | 'port' | 'dialer' | 'transport'>>;
+  /** TCP + MBAP by default; a Modbus RTU line (serial or RTU over TCP) shares the same queue and outcomes. */
+  readonly #transport: UpstreamTransport;
   readonly #log: Logger;
   readonly #timers: Timers;
   readonly #backoff: Backoff;
   readonly #queue: FairQueue<Job>;
-  readonly #conns: PlcConnection<Job>[] = [];
+  readonly #conns: UpstreamLink<Job>[] = [];
   readonly #outstanding = new Map<string, number>();
   #connSeq = 0;
   #dial?: AbortController;
@@ -67,16 +71,15 @@ export class DevicePool {
     validatePoolOptions(opts);
     this.#o = {
       name: opts.name,
-      host: opts.host,
-      port: opts.port,
-      maxConnections: opts.maxConnections,
+      maxConnections: Math.min(opts.maxConnections, opts.transport?.maxLinks ?? opts.maxConnections),
       maxInFlight: opts.maxInFlight ?? 1,
       timeoutMs: opts.timeoutMs,
       queueLimit: opts.queueLimit,
       connectTimeoutMs: opts.connectTimeoutMs ?? Math.min(opts.timeoutMs, 5000),
       lateReplyGraceMs: opts.lateReplyGraceMs ?? opts.timeoutMs,
-      dialer: opts.dialer ?? defaultDialer,
     };
+    // validatePoolOptions made sure host and port are there when no transport is
+    this.#transport = opts.transport ?? mbapTransport(opts.host ?? '', opts.port ?? 0, opts.dialer);
     this.#log = opts.logger ?? nullLogger;
     this.#timers = opts.timers ?? monotonicTimers;
     this.#backoff = new ExponentialBackoff(opts.backoff ?? RECONNECT_BACKOFF, opts.random);
@@ -160,8 +163,8 @@ export class DevicePool {
     if (this.#queue.size > 0) this.#maybeDial();
   }
 
-  #roomiest(): PlcConnection<Job> | undefined {
-    let best: PlcConnection<Job> | undefined;
+  #roomiest(): UpstreamLink<Job> | undefined {
+    let best: UpstreamLink<Job> | undefined;
     for (const c of this.#conns) if (c.freeSlots > 0 && (best === undefined || c.freeSlots > best.freeSlots)) best = c;
     return best;
   }
@@ -179,15 +182,16 @@ export class DevicePool {
     const ac = new AbortController();
     this.#dial = ac;
     const timer = this.#timers.setTimeout(() => ac.abort(), this.#o.connectTimeoutMs);
-    this.#o.dialer(this.#o.host, this.#o.port, ac.signal).then(
-      (socket) => {
+    this.#transport.open<Job>(this.#linkSettings(), ac.signal).then(
+      (link) => {
         this.#timers.clearTimeout(timer);
         this.#dial = undefined;
         if (this.#closed) {
-          socket.destroy();
+          link.close('device pool closed');
           return;
         }
-        this.#attach(socket);
+        this.#conns.push(link);
+        this.#log.debug({ device: this.#o.name, conn: link.id }, 'upstream connection open');
         this.#pump();
       },
       (err: unknown) => {
@@ -195,26 +199,25 @@ export class DevicePool {
         this.#dial = undefined;
         if (this.#closed) return;
         const msg = ac.signal.aborted ? `connect timed out after ${this.#o.connectTimeoutMs} ms` : errorMessage(err);
-        this.#failure(`connect to ${this.#o.host}:${this.#o.port} failed: ${msg}`);
+        this.#failure(`connect to ${this.#transport.target} failed: ${msg}`);
         this.#pump();
       },
     );
   }
 
-  #attach(socket: import('node:net').Socket): void {
-    const conn: PlcConnection<Job> = new PlcConnection<Job>(socket, {
+  #linkSettings(): LinkSettings<Job> {
+    return {
       id: ++this.#connSeq,
       maxInFlight: this.#o.maxInFlight,
       lateGraceMs: this.#o.lateReplyGraceMs,
       logger: this.#log,
+      timers: this.#timers,
       events: {
         reply: (job, result) => this.#onReply(job, result),
         slotFreed: () => this.#pump(),
         closed: (c, info) => this.#onClosed(c, info),
       },
-    });
-    this.#conns.push(conn);
-    this.#log.debug({ device: this.#o.name, conn: conn.id }, 'upstream connection open');
+    };
   }
 
   #onReply(job: Job, result: UpstreamResult): void {
@@ -227,7 +230,7 @@ export class DevicePool {
     }
   }
 
-  #onClosed(conn: PlcConnection<Job>, info: ConnectionClosedInfo<Job>): void {
+  #onClosed(conn: UpstreamLink<Job>, info: LinkClosedInfo<Job>): void {
     const i = this.#conns.indexOf(conn);
     if (i >= 0) this.#conns.splice(i, 1);
     this.#log.info({ device: this.#o.name, conn: conn.id, reason: info.reason, lost: info.lost.length }, 'upstream connection closed');

@@ -46,11 +46,76 @@ export type PlcDialer = (host: string, port: number, signal: AbortSignal) => Pro
 
 export type { BackoffOptions } from '../backoff.js';
 
+/**
+ * One open path to the device that the pool sends requests on: a TCP connection framed with MBAP
+ * (plc-connection.ts) or a Modbus RTU line (rtu-line.ts). `send` is called only while `freeSlots > 0` and
+ * returns a tag the pool hands back to `expire` when that request's deadline passes.
+ */
+export interface UpstreamLink<J> {
+  readonly id: number;
+  /** Requests it may take now: 0 while full, draining, closed, or (a serial line) keeping its silence. */
+  readonly freeSlots: number;
+  /** Sent and awaiting an answer. */
+  readonly live: number;
+  /** Timed out, still holding their slot for a late answer. */
+  readonly late: number;
+  send(job: J, unitId: number, pdu: Buffer): number;
+  expire(tag: number): void;
+  close(reason: string): void;
+  whenClosed(): Promise<void>;
+}
+
+export interface LinkClosedInfo<J> {
+  readonly reason: string;
+  /** Sent and never answered: the pool answers them 'unavailable' with `sent` (never replayed). */
+  readonly lost: readonly J[];
+  /** Whether this link ever delivered a valid answer (a healthy device, for backoff accounting). */
+  readonly everAnswered: boolean;
+  /** True when the device (or the network, or the port) ended it; false when we closed it. */
+  readonly byPeer: boolean;
+  readonly sent: number;
+}
+
+export interface LinkEvents<J> {
+  /** A sent request got its outcome. Called before any resulting close. */
+  reply(job: J, result: UpstreamResult): void;
+  /** The link can take work again: the pool may send more. */
+  slotFreed(link: UpstreamLink<J>): void;
+  /** The link is gone; called once. */
+  closed(link: UpstreamLink<J>, info: LinkClosedInfo<J>): void;
+}
+
+/** What the pool tells a transport about the link it opens. */
+export interface LinkSettings<J> {
+  readonly id: number;
+  readonly maxInFlight: number;
+  readonly lateGraceMs: number;
+  readonly logger: Logger;
+  readonly timers: Timers;
+  readonly events: LinkEvents<J>;
+}
+
+/**
+ * How a pool reaches its device: MBAP over TCP (mbap-transport.ts, the default from host/port/dialer) or a
+ * Modbus RTU line (rtu-transports.ts: a serial port, or raw RTU over TCP to a serial device server).
+ */
+export interface UpstreamTransport {
+  /** Where it leads, for logs and 'unreachable' reasons: `host:port` or a serial path. */
+  readonly target: string;
+  /** Most links it can have open at once (a serial line: 1); the pool takes the smaller of this and maxConnections. */
+  readonly maxLinks?: number;
+  /** Opens one link; must reject (not hang) when `signal` aborts. */
+  open<J>(settings: LinkSettings<J>, signal: AbortSignal): Promise<UpstreamLink<J>>;
+}
+
 export interface DevicePoolOptions {
   /** Device name from gateway.yaml, for logs. */
   readonly name: string;
-  readonly host: string;
-  readonly port: number;
+  /** The PLC's TCP address (MBAP transport); unused when `transport` is given. */
+  readonly host?: string;
+  readonly port?: number;
+  /** How the device is reached; default MBAP over TCP to host:port through `dialer`. */
+  readonly transport?: UpstreamTransport;
   /** The PLC's connection limit (real PLCs: 1–16). Connections are opened lazily, never more than this. */
   readonly maxConnections: number;
   /** Requests outstanding per connection [MB-TCP: 1–16; many devices handle one]. Default 1. */
