@@ -4,6 +4,7 @@
  *   [--role R] [--unit U] [--at ISO] [--sub N] [--read-address A] [--read-count N]` — decision, rule, reason.
  * `verigate policy explain FILE --id … --device … --profinet read|write [--api N] --slot N --subslot N
  *   --index N [--length N] [--data HEX] [--role R] [--at ISO]` — the same for a PROFINET record request.
+ * `verigate policy learn|replay|diff …` — policy from evidence, in policy-evidence-command.ts.
  * Exit codes [docs/reference.md "Exit codes"]: 0 ok (explain: whatever the decision), 1 check failed, 2 usage.
  */
 import { readFileSync } from 'node:fs';
@@ -28,6 +29,7 @@ const USAGE = [
   '              [--read-address A] [--read-count N]',
   '       verigate policy explain FILE --id SPIFFE_ID --device NAME --profinet read|write [--api N]',
   '              --slot N --subslot N --index N [--length N] [--data HEX] [--role ROLE] [--at ISO_TIME]',
+  '       verigate policy learn|replay|diff … (policy from evidence: verigate policy learn --help)',
 ].join('\n');
 
 const OPTIONS = {
@@ -57,6 +59,10 @@ const OPTIONS = {
 class UsageError extends Error {}
 
 export const policyCommand: CliCommand = async (args, io) => {
+  const first = args[0];
+  if (first === 'learn' || first === 'replay' || first === 'diff') {
+    return (await import('./policy-evidence-command.js')).policyEvidenceCommand(first, args.slice(1), io);
+  }
   let parsed;
   try {
     parsed = parseArgs({ args: [...args], allowPositionals: true, options: OPTIONS });

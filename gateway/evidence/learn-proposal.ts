@@ -1,0 +1,193 @@
+/**
+ * Least-privilege rules from the observed traffic (learn-evidence.ts): one allow rule per identity × device
+ * — or per group of identities that behaved exactly alike on a device (same grants), named by their SPIFFE ID
+ * pattern when that pattern covers no other identity seen in the trail.
+ *
+ * The merge rule for ranges: the addresses a rule's identity touched (per access and table) are taken as
+ * runs of consecutive addresses; two runs merge into one range when at most `maxGap` (default 4) untouched
+ * addresses separate them. A larger gap stays a gap, so a range never swallows registers nobody used beyond
+ * that slack. Written values are merged per written range: at most `maxDistinct` (default 5) distinct values
+ * → that list; more → the observed min..max widened by `valueMargin` (default 10 %) of its span on each side.
+ * Register function codes (1–6, 15, 16, 22, 23) are implied by the entries; every other code seen is listed
+ * under `functions` with the sub-functions seen. The rate is the busiest second × `rateMargin` (default 2).
+ */
+import type { Table } from '../../protocols/modbus/types.js';
+import type { FunctionEntrySource, RegisterEntrySource, RuleSource } from '../policy/policy-schema.js';
+import { runsOf, TABLES, type GroupEvidence, type LearnEvidence, type ValueStats } from './learn-evidence.js';
+
+export interface ProposalOptions {
+  readonly maxGap: number;
+  readonly maxDistinct: number;
+  readonly valueMargin: number;
+  readonly rateMargin: number;
+  /** Named registers per device (gateway.yaml `tags`), quoted in the entries' comments. */
+  readonly tags?: Readonly<Record<string, Readonly<Record<string, { table: Table; address: number; count: number }>>>>;
+}
+
+export const DEFAULT_PROPOSAL: ProposalOptions = { maxGap: 4, maxDistinct: 5, valueMargin: 0.1, rateMargin: 2 };
+
+/** One proposed entry and why it looks the way it does (tags it matches, value notes). */
+export interface ProposedEntry {
+  readonly entry: RegisterEntrySource;
+  readonly note: string | null;
+}
+
+export interface ProposedRule {
+  readonly id: string;
+  readonly principals: readonly string[];
+  /** The observed identities behind the principals (tests use them). */
+  readonly identities: readonly string[];
+  readonly device: string;
+  readonly entries: readonly ProposedEntry[];
+  readonly functions: readonly FunctionEntrySource[];
+  readonly rate: string;
+  /** The evidence, one line: requests, function codes, first/last seen, busiest second. */
+  readonly evidence: string;
+  readonly groups: readonly GroupEvidence[];
+}
+
+export function proposeRules(ev: LearnEvidence, seenIdentities: ReadonlySet<string>, takenIds: ReadonlySet<string>, o: ProposalOptions): ProposedRule[] {
+  const alike = new Map<string, GroupEvidence[]>();
+  for (const g of ev.groups.values()) {
+    const shape = { entries: entriesOf(g, o).map((e) => e.entry), functions: functionsOf(g) };
+    const key = `${g.device}\u0000${JSON.stringify(shape)}`;
+    alike.set(key, [...(alike.get(key) ?? []), g]);
+  }
+  const ids = new Set(takenIds);
+  const out: ProposedRule[] = [];
+  for (const groups of alike.values()) {
+    const first = groups[0]!;
+    const identities = groups.map((g) => g.identity).sort();
+    const principals = principalsFor(identities, seenIdentities);
+    const id = uniqueId(`learned-${slug(principals.length === 1 && principals[0]!.endsWith('/*') ? principals[0]!.slice(0, -2) : identities[0]!)}-${first.device}`, ids);
+    out.push({
+      id, principals, identities, device: first.device, groups,
+      entries: entriesOf(first, o), functions: functionsOf(first),
+      rate: rateOf(groups, o.rateMargin),
+      evidence: evidenceLine(groups, o.rateMargin),
+    });
+  }
+  return out.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/**
+ * The principals of a group of alike identities: `…/parent/*` when there are several, all one segment below
+ * the same parent, and no identity seen in the trail outside the group lives there; else the IDs themselves.
+ */
+export function principalsFor(identities: readonly string[], seen: ReadonlySet<string>): string[] {
+  if (identities.length < 2) return [...identities];
+  const parent = (id: string): string => id.slice(0, id.lastIndexOf('/'));
+  const p = parent(identities[0]!);
+  const samePlace = identities.every((id) => parent(id) === p && /^spiffe:\/\/[^/]+\/.+$/.test(p));
+  const intruder = [...seen].some((id) => parent(id) === p && !identities.includes(id));
+  return samePlace && !intruder ? [`${p}/*`] : [...identities];
+}
+
+function entriesOf(g: GroupEvidence, o: ProposalOptions): ProposedEntry[] {
+  const out: ProposedEntry[] = [];
+  const tags = o.tags?.[g.device] ?? {};
+  for (const table of TABLES) {
+    const bits = g.touched.write.get(table);
+    if (bits === undefined) continue;
+    for (const [lo, hi] of mergeRuns(runsOf(bits), o.maxGap)) {
+      const v = valuesFor(g.values.get(table), lo, hi, table, o);
+      const entry: RegisterEntrySource = { access: 'write', table, addresses: rangeText(lo, hi), ...(v.values !== undefined ? { values: v.values } : {}) };
+      out.push({ entry, note: joinNotes(tagNote(tags, table, [[lo, hi]]), v.note) });
+    }
+  }
+  for (const table of TABLES) {
+    const bits = g.touched.read.get(table);
+    if (bits === undefined) continue;
+    const ranges = mergeRuns(runsOf(bits), o.maxGap);
+    const addresses = ranges.length === 1 ? rangeText(...ranges[0]!) : ranges.map(([lo, hi]) => rangeText(lo, hi));
+    out.push({ entry: { access: 'read', table, addresses }, note: tagNote(tags, table, ranges) });
+  }
+  return out;
+}
+
+/** Runs of touched addresses → ranges: runs closer than `maxGap` untouched addresses merge. */
+export function mergeRuns(runs: readonly [number, number][], maxGap: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [lo, hi] of runs) {
+    const last = out[out.length - 1];
+    if (last !== undefined && lo - last[1] - 1 <= maxGap) last[1] = hi;
+    else out.push([lo, hi]);
+  }
+  return out;
+}
+
+function rangeText(lo: number, hi: number): number | string {
+  return lo === hi ? lo : `${lo}-${hi}`;
+}
+
+/** The `values:` of a written range, or none (any value) with the reason. */
+function valuesFor(byAddress: Map<number, ValueStats> | undefined, lo: number, hi: number, table: Table, o: ProposalOptions): { values?: number[] | string; note: string | null } {
+  let distinct: Set<number> | null = new Set();
+  let min = Infinity;
+  let max = -Infinity;
+  for (let a = lo; a <= hi; a++) {
+    const s = byAddress?.get(a);
+    if (s === undefined) continue;
+    if (s.hidden) return { note: 'values not recorded (audit.values: hash): any value — bound them by hand' };
+    if (s.unknowable) return { note: 'mask writes (FC22) seen: their result is unknowable, so any value' };
+    min = Math.min(min, s.min);
+    max = Math.max(max, s.max);
+    if (distinct !== null && s.distinct !== null) for (const v of s.distinct) distinct.add(v);
+    else distinct = null;
+    if (distinct !== null && distinct.size > o.maxDistinct) distinct = null;
+  }
+  if (min === Infinity) return { note: null };
+  if (distinct !== null) return { values: [...distinct].sort((a, b) => a - b), note: `${distinct.size} distinct value(s) seen` };
+  const top = table === 'coils' ? 1 : 65535;
+  const margin = Math.ceil((max - min) * o.valueMargin);
+  const wlo = Math.max(0, min - margin);
+  const whi = Math.min(top, max + margin);
+  return { values: `${wlo}..${whi}`, note: `values seen ${min}..${max}, widened by ${margin}` };
+}
+
+function tagNote(tags: Readonly<Record<string, { table: Table; address: number; count: number }>>, table: Table, ranges: readonly [number, number][]): string | null {
+  const names = Object.entries(tags)
+    .filter(([, t]) => t.table === table && ranges.some(([lo, hi]) => t.address <= hi && t.address + t.count - 1 >= lo))
+    .map(([name, t]) => (ranges.some(([lo, hi]) => t.address === lo && t.address + t.count - 1 === hi) ? name : `${name} (${t.address}${t.count > 1 ? `-${t.address + t.count - 1}` : ''})`));
+  return names.length === 0 ? null : `tag ${names.join(', ')}`;
+}
+
+function joinNotes(...notes: (string | null)[]): string | null {
+  const n = notes.filter((x): x is string => x !== null);
+  return n.length === 0 ? null : n.join('; ');
+}
+
+function functionsOf(g: GroupEvidence): FunctionEntrySource[] {
+  return [...g.functions.entries()].sort(([a], [b]) => a - b).map(([fc, subs]) => {
+    const list = [...subs].filter((s): s is number => s !== null).sort((a, b) => a - b);
+    // a code seen with and without a sub-function (or FC8/43 without one) is listed plain: any sub-function
+    return list.length === 0 || subs.has(null) || (fc !== 8 && fc !== 43) ? fc : { fc, sub: list };
+  });
+}
+
+function rateOf(groups: readonly GroupEvidence[], margin: number): string {
+  const peak = Math.max(...groups.map((g) => g.peakPerSecond));
+  return `${Math.max(1, Math.ceil(peak * margin))}/s`;
+}
+
+function evidenceLine(groups: readonly GroupEvidence[], rateMargin: number): string {
+  const count = groups.reduce((n, g) => n + g.count, 0);
+  const first = Math.min(...groups.map((g) => g.firstMs));
+  const last = Math.max(...groups.map((g) => g.lastMs));
+  const fcs = new Map<number, number>();
+  for (const g of groups) for (const [fc, n] of g.fcs) fcs.set(fc, (fcs.get(fc) ?? 0) + n);
+  const fcText = [...fcs.entries()].sort(([a], [b]) => a - b).map(([fc, n]) => `fc${fc}×${n}`).join(' ');
+  const peak = Math.max(...groups.map((g) => g.peakPerSecond));
+  return `evidence: ${count} requests (${fcText}), first ${new Date(first).toISOString()}, last ${new Date(last).toISOString()}, busiest second ${peak} → rate ×${rateMargin}`;
+}
+
+function slug(id: string): string {
+  return id.replace(/^spiffe:\/\/[^/]+\//, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'id';
+}
+
+function uniqueId(base: string, taken: Set<string>): string {
+  let id = base;
+  for (let n = 2; taken.has(id); n++) id = `${base}-${n}`;
+  taken.add(id);
+  return id;
+}

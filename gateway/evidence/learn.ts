@@ -1,0 +1,125 @@
+/**
+ * `verigate policy learn`: read a verified audit trail, keep what was allowed (or allowed by commissioning
+ * mode, `decision: learn`) and, with a base policy, what the base would not already allow, and propose the
+ * least-privilege rules for it (learn-proposal.ts) with generated tests (learn-tests.ts). The result is
+ * compiled and its tests run before it is returned, so a proposal that `policy check` would refuse is never
+ * written. Denied requests are never learned: an identity that was only denied gets no rule.
+ */
+import { configErrorDetails, formatDetail } from '../config/load-yaml.js';
+import { isGatewayError } from '../errors.js';
+import type { CompiledPolicy } from '../policy/compiled-policy.js';
+import { reasonCode } from '../policy/compiled-policy.js';
+import { compilePolicyText } from '../policy/compile-policy.js';
+import { evaluate } from '../policy/evaluate.js';
+import { loadPolicyText } from '../policy/load-policy.js';
+import { LearnEvidence } from './learn-evidence.js';
+import { renderProposal } from './learn-document.js';
+import { DEFAULT_PROPOSAL, proposeRules, type ProposalOptions, type ProposedRule } from './learn-proposal.js';
+import { generateTests } from './learn-tests.js';
+import type { RecordedRequest } from './recorded-request.js';
+import { readVerifiedTrail, type TrailResult, type TrailVerify, type TrailWindow } from './verified-trail.js';
+
+export interface LearnInput {
+  readonly dir: string;
+  readonly verify: TrailVerify;
+  readonly window: TrailWindow;
+  /** The policy in force while learning: what it allows is not learned again; its rules and tests are kept. */
+  readonly base: { readonly text: string; readonly file: string } | null;
+  readonly options?: Partial<ProposalOptions>;
+  /** Shown in the header comment (e.g. the command line). */
+  readonly provenance?: string;
+}
+
+export type LearnResult =
+  | {
+      readonly ok: true;
+      readonly text: string;
+      readonly rules: readonly ProposedRule[];
+      readonly tests: { readonly allow: number; readonly deny: number };
+      readonly events: number;
+      readonly requests: number;
+      readonly learned: number;
+      readonly skipped: ReadonlyMap<string, number>;
+      readonly warnings: readonly string[];
+    }
+  | { readonly ok: false; readonly trail: Extract<TrailResult, { ok: false }> }
+  | { readonly ok: false; readonly error: string };
+
+export function learnPolicy(input: LearnInput): LearnResult {
+  const o: ProposalOptions = { ...DEFAULT_PROPOSAL, ...input.options };
+  const base = input.base === null ? null : loadPolicyText(input.base.text, input.base.file);
+  const ev = new LearnEvidence(o.maxDistinct);
+  const seen = new Set<string>();
+  let learned = 0;
+  const trail = readVerifiedTrail(input.dir, input.verify, input.window, (r) => {
+    seen.add(r.identity);
+    if (consider(ev, base, r)) learned++;
+  });
+  if (!trail.ok) return { ok: false, trail };
+  const trustDomain = base?.trustDomain ?? trustDomainOf([...ev.groups.values()].map((g) => g.identity));
+  if (typeof trustDomain !== 'string') return { ok: false, error: trustDomain.error };
+  const rules = proposeRules(ev, seen, new Set(base?.rules.map((r) => r.id) ?? []), o);
+  const header = ` proposed by \`verigate policy learn\`${input.provenance ? ` (${input.provenance})` : ''}: ${learned} learned of ${trail.requests} requests in ${trail.events} audit events`;
+  const render = (tests: Parameters<typeof renderProposal>[0]['tests']): string =>
+    renderProposal({ baseText: input.base?.text ?? null, trustDomain, header, rules, tests });
+  let draft: CompiledPolicy;
+  try {
+    draft = compilePolicyText(render([]), 'proposed policy');
+  } catch (err) {
+    return { ok: false, error: `the proposal does not compile (a bug): ${describeError(err)}` };
+  }
+  const generated = generateTests(draft, rules);
+  const text = render(generated.tests);
+  try {
+    loadPolicyText(text, 'proposed policy');
+  } catch (err) {
+    return { ok: false, error: `the proposal fails its own checks (a bug): ${describeError(err)}` };
+  }
+  const allow = generated.tests.filter((t) => t.expect === 'allow').length;
+  return {
+    ok: true, text, rules, tests: { allow, deny: generated.tests.length - allow },
+    events: trail.events, requests: trail.requests, learned, skipped: ev.skipped, warnings: generated.problems,
+  };
+}
+
+/** Learns one recorded request, or counts why not; true when learned. */
+function consider(ev: LearnEvidence, base: CompiledPolicy | null, r: RecordedRequest): boolean {
+  if (r.decision === 'deny') {
+    ev.skip('denied (never learned)');
+    return false;
+  }
+  if (r.kind === 'record') {
+    ev.skip('PROFINET record requests (not learned: write profinet rules by hand)');
+    return false;
+  }
+  if (base !== null) {
+    if (!r.identity.startsWith(`spiffe://${base.trustDomain}/`)) {
+      ev.skip('identities outside the base policy\'s trust domain');
+      return false;
+    }
+    const d = evaluate(base, { id: r.identity, role: r.role }, r.device, r.request, new Date(r.decidedMs));
+    if (d.effect === 'allow' && !d.reason.startsWith('shadow-mode ')) {
+      ev.skip('already allowed by the base policy');
+      return false;
+    }
+    if (reasonCode(d.reason) === 'explicit-deny' || d.reason.startsWith('shadow-mode explicit-deny')) {
+      ev.skip('explicitly denied by the base policy');
+      return false;
+    }
+  }
+  ev.add(r);
+  return true;
+}
+
+function trustDomainOf(ids: readonly string[]): string | { error: string } {
+  const domains = new Set(ids.map((id) => /^spiffe:\/\/([^/]+)/.exec(id)?.[1] ?? '?'));
+  if (domains.size === 1) return [...domains][0]!;
+  if (domains.size === 0) return { error: 'nothing to learn: no allowed request in the trail (or in --since/--until)' };
+  return { error: `identities of several trust domains (${[...domains].join(', ')}): give --base with the trust domain to keep` };
+}
+
+function describeError(err: unknown): string {
+  if (!isGatewayError(err)) throw err;
+  const details = configErrorDetails(err);
+  return details.length === 0 ? err.message : details.map(formatDetail).join('; ');
+}
