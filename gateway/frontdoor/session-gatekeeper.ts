@@ -10,6 +10,7 @@ import type { X509Certificate } from 'node:crypto';
 import type tls from 'node:tls';
 import type { AuditSink } from '../audit/audit-events.js';
 import type { Logger } from '../logger.js';
+import type { PeerCheck } from '../identity/peer-check.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { MAX_TIMER_MS, systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 import type { RuntimeGate, SessionPeer } from '../trust/runtime-gate.js';
@@ -19,7 +20,8 @@ import { peerLeaf, presentedCertificate } from './presented-certificate.js';
 import { Session, type SessionTransport } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
 
-export type PeerCheck = { ok: true; peer: SessionPeer } | { ok: false; reason: string; detail: string };
+/** The identity side's verdict on the client's SVID chain (defined in identity/peer-check.ts). */
+export type { PeerCheck };
 
 export interface GatekeeperDeps {
   readonly verifyPeer: (socket: tls.TLSSocket) => PeerCheck;
