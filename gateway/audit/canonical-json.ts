@@ -41,6 +41,7 @@ const quotes = new Map<string, string>();
 
 function sortedKeys(keys: string[]): readonly string[] {
   if (keys.length < 2) return keys;
+  if (keys.length <= 4) return insertionSort(keys); // small nested objects: cheaper than a lookup
   const shape = keys.join('\u0000');
   const known = shapes.get(shape);
   // The join is only a lookup key: a key containing U+0000 could alias another list, so the hit is confirmed.
@@ -48,6 +49,20 @@ function sortedKeys(keys: string[]): readonly string[] {
   const sorted = Object.freeze([...keys].sort()); // default sort: UTF-16 code unit order, the canonical order
   if (known === undefined && shapes.size < SHAPE_LIMIT) shapes.set(shape, { keys: Object.freeze(keys), sorted });
   return sorted;
+}
+
+/** In place; `<` on strings is UTF-16 code unit order, as Array.prototype.sort's default. */
+function insertionSort(keys: string[]): string[] {
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > k) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+  return keys;
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

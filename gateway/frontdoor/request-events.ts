@@ -53,24 +53,29 @@ export function answerFor(fc: number, outcome: Outcome): Buffer {
 export function decisionEvent(r: RequestFacts, verdict: Verdict, outcome: Outcome | 'pending', answer: Buffer | null,
   latencyMs: number, policyVersion: string): AuditEventInput {
   const c = r.classified;
+  const peer = r.session.peer;
+  // One literal, no spreads (this runs for every request): an absent optional member is `undefined`, which the
+  // stored line omits exactly like a missing one (canonical-json.ts).
   return {
     type: 'request.decision',
-    ...who(r.session),
+    session: r.session.id,
+    identity: peer.id,
+    role: peer.role ? peer.role : undefined,
     device: r.device,
     unit: c.unit,
     fc: c.fc,
-    ...(c.subFunction !== undefined ? { subFunction: c.subFunction } : {}),
-    ...(r.transactionId !== undefined ? { transactionId: r.transactionId } : {}),
+    subFunction: c.subFunction,
+    transactionId: r.transactionId,
     reads: c.reads,
     writes: c.writes,
     decision: verdict.effect,
     ruleId: verdict.ruleId,
     reason: verdict.reason,
     outcome: outcome === 'pending' ? 'pending' : Outcomes[outcome].audit,
-    ...(outcome === 'plc-exception' && answer ? { exception: answer[1] ?? 0 } : {}),
+    exception: outcome === 'plc-exception' && answer ? (answer[1] ?? 0) : undefined,
     latencyMs: ms(latencyMs),
     policyVersion,
-    ...(verdict.shadow ? { shadow: verdict.shadow } : {}),
+    shadow: verdict.shadow,
   };
 }
 

@@ -1,0 +1,69 @@
+/**
+ * Regression guard for the data path's batching (issue 11), counted, not timed: N requests pipelined on one
+ * connection must not cost N audit writes, N writes toward the PLC and N TLS records back. The audit log's
+ * group commit writes the events of one event-loop turn together; the PLC socket and each client socket are
+ * corked for the turn. Counted here: segment-writer batches (each one write(2) unless a segment rotates) and
+ * socket write calls (`_write`/`_writev`, each one write(2) or one TLS record + write(2)) by direction.
+ */
+import t from 'tap';
+import net from 'node:net';
+import { encodeAdu, encodeRequest } from '../../protocols/modbus/index.js';
+import { startHarness, TestMbapsClient } from '../helpers/gateway-harness.js';
+
+const N = 64;
+const policy = `version: 1
+trustDomain: plant.example
+rules:
+  - id: historian-reads
+    principals: [spiffe://plant.example/historian/*]
+    devices: [turbine-1]
+    allow: [{ access: read, tables: [holding], addresses: 0-999 }]
+trust: { threshold: 0 }
+`;
+const h = await startHarness({ policy, listeners: { mbaps: `maxInFlightPerSession: ${N}` }, deviceYaml: "maxConnections: 1, maxInFlight: 16" });
+t.teardown(() => h.stop());
+
+type Writer = { writeBatch(lines: readonly unknown[]): { written: number; error: Error | null } };
+const writer = (h.gateway.audit as unknown as { writer: Writer }).writer;
+const counts = { auditBatches: 0, auditEvents: 0, toPlc: 0, toClient: 0 };
+const realBatch = writer.writeBatch.bind(writer);
+writer.writeBatch = (lines) => {
+  counts.auditBatches++;
+  counts.auditEvents += lines.length;
+  return realBatch(lines);
+};
+const proto = net.Socket.prototype as unknown as Record<'_write' | '_writev', (...a: unknown[]) => unknown>;
+for (const m of ['_write', '_writev'] as const) {
+  const real = proto[m]!;
+  proto[m] = function (this: net.Socket & { _tlsOptions?: { isServer?: boolean } }, ...args: unknown[]) {
+    if (this.remotePort === h.sim.port) counts.toPlc++;
+    else if (this._tlsOptions?.isServer === true) counts.toClient++;
+    return real.apply(this, args);
+  };
+}
+
+t.test(`${N} pipelined reads on one connection: at most one write per 4 requests per direction, not ${N}`, async (t) => {
+  const c = await TestMbapsClient.connect(h.port, await h.mint('spiffe://plant.example/historian/1'));
+  t.teardown(() => c.close());
+  t.ok(await c.request(1, encodeRequest({ type: 'read-registers', fc: 3, address: 0, quantity: 1 })), 'warm: the upstream connection is open');
+  await new Promise((r) => setImmediate(r));
+  Object.assign(counts, { auditBatches: 0, auditEvents: 0, toPlc: 0, toClient: 0 });
+  // All N requests in one write: they reach the gateway in one TLS record, so one turn decodes them all.
+  const answers = new Map<number, Buffer>();
+  const done = new Promise<void>((resolve) => {
+    c.socket.on('data', () => undefined);
+    const framerCheck = setInterval(() => answers.size === N && (clearInterval(framerCheck), resolve()), 5);
+  });
+  const pdu = encodeRequest({ type: 'read-registers', fc: 3, address: 10, quantity: 2 });
+  const tids = Array.from({ length: N }, (_, i) => 1000 + i);
+  for (const tid of tids) (c as unknown as { waiting: Map<number, (p: Buffer) => void> }).waiting.set(tid, (p) => answers.set(tid, p));
+  c.socket.write(Buffer.concat(tids.map((tid) => encodeAdu(tid, 1, pdu))));
+  await done;
+  t.equal(answers.size, N, 'every request answered');
+  t.ok([...answers.values()].every((a) => a[0] === 3), 'with data');
+  t.equal(counts.auditEvents, N, `${N} request.decision events written`);
+  t.comment(`per ${N} requests: ${counts.auditBatches} audit writes, ${counts.toPlc} writes to the PLC, ${counts.toClient} TLS writes to the client`);
+  t.ok(counts.auditBatches <= N / 4, `audit: ${counts.auditBatches} writes ≤ ${N / 4}`);
+  t.ok(counts.toPlc <= N / 4, `toward the PLC: ${counts.toPlc} writes ≤ ${N / 4}`);
+  t.ok(counts.toClient <= N / 4, `toward the client: ${counts.toClient} TLS writes ≤ ${N / 4}`);
+});
