@@ -26,6 +26,8 @@ import type { GatewayEnv } from './composition/gateway-env.js';
 import { auditLogComponent, auditThrottleComponent, syslogExporterComponent } from './composition/audit-components.js';
 import { identityComponent, policyComponent, trustComponent, upstreamComponent } from './composition/core-components.js';
 import { grpcComponent, mbapsComponent, observabilityComponent, type FrontDoorDeps } from './composition/front-door-components.js';
+import { learnComponent } from './composition/learn-component.js';
+import type { LearnMode } from './evidence/learn-mode.js';
 
 export interface RunningGateway {
   readonly config: GatewayConfig;
@@ -66,10 +68,11 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     const sessions = new SessionRegistry();
     const trust = await life.start(trustComponent(env, { policy, sessions, audit }));
     const auditSink = await life.start(auditThrottleComponent(env, { audit, policy, trust, sessions }));
+    const learn = await life.start(learnComponent(env, audit)); // commissioning mode, when a device has `learn:`
     const doors: FrontDoorDeps = {
       identity, policy, trust, sessions, audit: auditSink,
       router: new DeviceRouter(upstream.pools, config.listeners.mbaps.device, upstream.profinet),
-      ...pipelines(env, { policy, trust, audit: auditSink }),
+      ...pipelines(env, { policy, trust, audit: auditSink, learn }),
       handshakeSlots: new HandshakeSlots({
         maxPending: config.listeners.maxPendingHandshakes,
         maxPendingPerSource: config.listeners.maxPendingHandshakesPerSource,
@@ -77,7 +80,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     };
     const mbaps = await life.start(mbapsComponent(env, doors));
     const grpc = await life.start(grpcComponent(env, doors));
-    const http = await life.start(observabilityComponent(env, { identity, policy, audit, trust, upstream }));
+    const http = await life.start(observabilityComponent(env, { identity, policy, audit, trust, upstream, learn }));
     const endpoints = { mbaps: mbaps.endpoint, grpc: grpc?.endpoint ?? null, metrics: http?.endpoint ?? null };
     logger.info({ mbaps: endpoints.mbaps.port, grpc: endpoints.grpc?.port, metrics: endpoints.metrics?.port, id: identity.spiffeId() }, 'verigate ready');
     return {
@@ -88,7 +91,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
 }
 
 /** Both pipelines (Modbus requests, PROFINET records) share the same policy, gates, audit and dispatch check. */
-function pipelines(env: GatewayEnv, deps: { policy: PolicyHolder; trust: TrustRuntime; audit: AuditThrottle }): { pipeline: RequestPipeline; recordPipeline: RecordPipeline } {
+function pipelines(env: GatewayEnv, deps: { policy: PolicyHolder; trust: TrustRuntime; audit: AuditThrottle; learn: LearnMode | null }): { pipeline: RequestPipeline; recordPipeline: RecordPipeline } {
   const { policy, trust, audit } = deps;
   const { logger } = env;
   const shared = {
@@ -102,6 +105,7 @@ function pipelines(env: GatewayEnv, deps: { policy: PolicyHolder; trust: TrustRu
     dispatchCheck: (s: Session, device: string) => trust.locks.matching({ identity: s.peer.id, role: s.peer.role, device }) === null,
     logger,
     onShadow: (e: object) => logger.info({ shadow: e }, 'shadow rule verdict'),
+    ...(deps.learn ? { learn: deps.learn } : {}),
   };
   return { pipeline: new RequestPipeline(shared), recordPipeline: new RecordPipeline(shared) };
 }

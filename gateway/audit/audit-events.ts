@@ -33,6 +33,8 @@ export const AUDIT_EVENT_TYPES = [
   'trust.changed',
   'policy.reloaded',
   'policy.reload-failed',
+  'learn.started',
+  'learn.ended',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
@@ -74,7 +76,8 @@ export interface RequestDecisionFields<W = AuditWriteRangeInput> {
   readonly transactionId?: number;
   readonly reads: readonly ReadRange[];
   readonly writes: readonly W[];
-  readonly decision: 'allow' | 'deny';
+  /** `learn`: allowed by commissioning mode though the policy denies it (`ruleId`/`reason` say what it would do). */
+  readonly decision: 'allow' | 'deny' | 'learn';
   readonly ruleId: string | null;
   readonly reason: string;
   /**
@@ -276,6 +279,10 @@ export interface AuditEventFields {
   };
   'policy.reloaded': { readonly policyVersion: string; readonly previousVersion?: string; readonly file?: string; readonly rules?: number };
   'policy.reload-failed': { readonly file?: string; readonly error: string; readonly keptVersion?: string };
+  /** Commissioning mode opened on a device: the listed identities' learnable denials are allowed until `until`. */
+  'learn.started': { readonly device: string; readonly until: string; readonly principals: readonly string[] };
+  /** Commissioning mode closed (`until` reached, or the gateway stopped); `learned` requests were allowed by it. */
+  'learn.ended': { readonly device: string; readonly reason: 'until' | 'stopped'; readonly until: string; readonly learned: number };
 }
 
 // Compile-time proof that the field map and the name list agree (both directions).

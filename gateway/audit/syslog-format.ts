@@ -25,6 +25,8 @@ export function severityOf(type: string, rec?: Record<string, unknown>): number 
   switch (type) {
     case 'request.decision':
     case 'record.decision':
+      // `learn`: allowed only by commissioning mode (the policy denies it): a notice, never routine
+      if (rec?.['decision'] === 'learn') return Severity.notice;
       // `pending`: a write-ahead decision, its request.outcome follows
       return rec?.['decision'] === 'deny' ? Severity.warning : rec?.['outcome'] === 'ok' || rec?.['outcome'] === 'pending' ? Severity.info : Severity.notice;
     case 'request.outcome':

@@ -101,6 +101,8 @@ export interface ObservedParts {
   readonly audit: AuditLog;
   readonly trust: TrustRuntime;
   readonly upstream: Upstream;
+  /** Commissioning mode, when configured: shown in /readyz. */
+  readonly learn?: { status(): { ok: boolean; detail: string } } | null;
 }
 
 /** Feeds the gauges, and serves /metrics and the health checks when `listeners.metrics` is set (else null). */
@@ -122,6 +124,7 @@ export function observabilityComponent(env: GatewayEnv, parts: ObservedParts): C
         svid: () => ({ ok: identity.source.state() !== 'failed-closed', detail: identity.source.state() }),
         policy: () => ({ ok: true, detail: policy.current.version }),
         audit: () => ({ ok: audit.healthy() || config.audit.failurePolicy === 'continue' }),
+        learn: () => parts.learn?.status() ?? { ok: true, detail: 'off' },
       });
       const addr = await http.listen(m.host, m.port);
       return { server: http, endpoint: { host: m.host, port: addr.port } };

@@ -75,10 +75,29 @@ export const gatewayConfigSchema = {
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['name', 'address', 'unitId'],
+        required: ['name', 'unitId'],
+        // reached by Modbus TCP (`address`), a Modbus RTU line on a local port (`serial`), or raw RTU frames to a
+        // serial device server (`rtuOverTcp`) [MB-SERIAL]; devices naming the same line share it (config/device-link.ts)
+        oneOf: [{ required: ['address'] }, { required: ['serial'] }, { required: ['rtuOverTcp'] }],
         properties: {
           name: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]*$' },
           address: { type: 'string', pattern: '^[^:\\s]+:[0-9]{1,5}$' },
+          serial: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['path'],
+            properties: {
+              path: { type: 'string', minLength: 1 },
+              baudRate: { type: 'integer', minimum: 300, maximum: 4_000_000 },
+              parity: { enum: ['none', 'even', 'odd'] },
+              stopBits: { enum: [1, 2] },
+              dataBits: { enum: [7, 8] },
+            },
+          },
+          rtuOverTcp: { type: 'string', pattern: '^[^:\\s]+:[0-9]{1,5}$' },
+          // serial lines: silence after a broadcast [MB-SERIAL 2.4.1]; silence between frames (default t3.5 of the format)
+          turnaround: duration,
+          interFrameDelay: duration,
           // unit id a Modbus/TCP Security client uses to reach this device through the gateway
           unitId: { type: 'integer', minimum: 0, maximum: 255 },
           // unit id sent to the PLC (default: the same); 255 for a device reached directly over TCP. Policy judges
@@ -89,6 +108,16 @@ export const gatewayConfigSchema = {
           maxInFlight: { type: 'integer', minimum: 1, maximum: 16 },
           timeout: duration,
           queueLimit: { type: 'integer', minimum: 1, maximum: 100000 },
+          // commissioning mode (docs/policy.md "Commissioning a plant"): a hard end, at most 30 days ahead
+          learn: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['until', 'principals'],
+            properties: {
+              until: { type: 'string', minLength: 1 },
+              principals: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^spiffe://' } },
+            },
+          },
           tags: {
             type: 'object',
             additionalProperties: {

@@ -8,12 +8,16 @@ import { isIP } from 'node:net';
 import { gatewayConfigSchema } from './gateway-config-schema.js';
 import { configError, deepFreeze, loadYamlDocument, type ConfigErrorDetail, type YamlDocument } from './load-yaml.js';
 import { tryParseDuration } from './duration.js';
+import { deviceLink, lineProblems, type DeviceLink } from './device-link.js';
 import type { Table } from '../../protocols/modbus/types.js';
 
 export interface DeviceConfig {
   readonly name: string;
+  /** Modbus TCP (and rtuOverTcp): the address dialled. A serial device: '' and 0. */
   readonly host: string;
   readonly port: number;
+  /** Modbus TCP (also when absent), a serial RTU line, or RTU over TCP to a device server; devices on one line share it. */
+  readonly link?: DeviceLink;
   readonly unitId: number;
   readonly targetUnitId: number;
   readonly maxConnections: number;
@@ -21,6 +25,8 @@ export interface DeviceConfig {
   readonly timeoutMs: number;
   readonly queueLimit: number;
   readonly tags: Readonly<Record<string, { table: Table; address: number; count: number }>>;
+  /** Commissioning mode: listed identities' learnable denials are allowed until `untilMs` (gateway/evidence/learn-mode.ts). */
+  readonly learn?: { readonly untilMs: number; readonly principals: readonly string[] } | null;
 }
 
 /**
@@ -146,7 +152,7 @@ function buildConfig(raw: Raw, file: string): GatewayConfig {
     },
     devices: (raw.devices as Raw[]).map((d) => ({
       name: d.name,
-      ...splitAddress(d.address),
+      ...deviceLink(d, splitAddress),
       unitId: d.unitId,
       targetUnitId: d.targetUnitId ?? d.unitId,
       maxConnections: d.maxConnections ?? 1,
@@ -156,6 +162,7 @@ function buildConfig(raw: Raw, file: string): GatewayConfig {
       tags: Object.fromEntries(
         Object.entries((d.tags ?? {}) as Raw).map(([k, v]) => [k, { table: v.table, address: v.address, count: v.count ?? 1 }]),
       ),
+      learn: d.learn ? { untilMs: Date.parse(d.learn.until), principals: [...d.learn.principals] } : null,
     })),
     profinetDevices: ((raw.profinetDevices ?? []) as Raw[]).map((d) => ({
       name: d.name,
@@ -207,6 +214,13 @@ function buildConfig(raw: Raw, file: string): GatewayConfig {
   };
 }
 
+/** Commissioning mode must end, and within 30 days of now (the gateway checks again against its own clock). */
+function learnProblems(untilMs: number, at: (message: string) => ConfigErrorDetail): ConfigErrorDetail[] {
+  if (Number.isNaN(untilMs)) return [at('learn.until must be an ISO 8601 time, e.g. 2026-03-09T06:00:00Z')];
+  if (untilMs - Date.now() > 30 * 86_400_000) return [at(`learn.until ${new Date(untilMs).toISOString()} is more than 30 days ahead: commissioning mode must end within 30 days`)];
+  return [];
+}
+
 function checkSemantics(c: GatewayConfig, doc: YamlDocument<Raw>): void {
   const problems: ConfigErrorDetail[] = [];
   const names = new Map<string, number>();
@@ -219,7 +233,9 @@ function checkSemantics(c: GatewayConfig, doc: YamlDocument<Raw>): void {
       problems.push(doc.problemAt(['devices', i, 'unitId'], `unitId ${d.unitId} already routes to device "${other}"`));
     }
     units.set(d.unitId, d.name);
+    if (d.learn) problems.push(...learnProblems(d.learn.untilMs, (m) => doc.problemAt(['devices', i, 'learn', 'until'], m)));
   });
+  problems.push(...lineProblems(c.devices, doc));
   // One namespace for devices: policy rules and audit events name a device without saying its protocol.
   c.profinetDevices.forEach((d, i) => {
     if (names.has(d.name)) problems.push(doc.problemAt(['profinetDevices', i, 'name'], `device name "${d.name}" is used twice`));
