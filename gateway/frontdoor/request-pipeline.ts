@@ -18,6 +18,7 @@ import { Outcomes, type Outcome } from '../errors.js';
 import { nullLogger, type Logger } from '../logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { PolicyVerdict, RuntimeGate } from '../trust/runtime-gate.js';
+import type { LearnJudge } from '../evidence/learn-mode.js';
 import type { UpstreamRequest, UpstreamResult } from '../upstream/types.js';
 import type { DeviceConfig } from '../config/gateway-config.js';
 import { answerFor, decisionEvent, outcomeEvent, type Progress, type RequestFacts, type Verdict } from './request-events.js';
@@ -51,6 +52,8 @@ export interface PipelineDeps {
   readonly auditContinueOnFailure?: boolean;
   readonly logger?: Logger;
   readonly onShadow?: (e: { session: string; identity: string; device: string; fc: number; ruleId: string; effect: string; enforced: string }) => void;
+  /** Commissioning mode (gateway/evidence/learn-mode.ts), when a device has `learn:` in gateway.yaml. */
+  readonly learn?: LearnJudge;
 }
 
 export interface PipelineRequest {
@@ -122,7 +125,9 @@ export class RequestPipeline {
     // IEC 62443-3-3 SR 2.10: with fail-closed auditing, nothing is allowed that cannot be recorded.
     if (!this.deps.audit.healthy()) return { effect: 'deny', outcome: 'audit-unavailable', reason: 'audit-unavailable', ruleId: null };
     const peer = { id: session.peer.id, role: session.peer.role };
-    const decision = policy.evaluate(peer, device.config.name, classified, new Date(now));
+    const enforced = policy.evaluate(peer, device.config.name, classified, new Date(now));
+    // commissioning mode may turn a learnable deny of a listed identity into an allow (`learn …`); the gates below still apply
+    const decision = this.deps.learn ? this.deps.learn.judge(peer, device.config.name, classified, enforced, now) : enforced;
     this.reportShadow(req, decision);
     const shadow = decision.shadow && decision.shadow.length > 0 ? { shadow: decision.shadow } : {};
     if (decision.effect === 'deny') return { effect: 'deny', outcome: 'denied', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
