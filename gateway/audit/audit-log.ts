@@ -12,7 +12,7 @@
 import { mkdirSync } from 'node:fs';
 import { GatewayError, errorMessage } from '../errors.js';
 import { nullLogger, type Logger } from '../logger.js';
-import { signCheckpoint, type Checkpoint } from './audit-checkpoint.js';
+import type { Checkpoint } from './audit-checkpoint.js';
 import type { AuditEventInput, AuditRecord, AuditSink, WriteResult } from './audit-events.js';
 import { AuditBudget, type CapacityStatus } from './audit-budget.js';
 import {
@@ -31,7 +31,7 @@ import { recoverDir } from './audit-recovery.js';
 import { replayEvents } from './audit-replay.js';
 import { PendingBatch, COMMITTED, NOT_COMMITTED } from './audit-batch.js';
 import { buildLine, recordOf } from './build-record.js';
-import { CheckpointFile } from './checkpoint-file.js';
+import { AuditCheckpointer, type CheckpointHost } from './audit-checkpointer.js';
 import { DiskWatch } from './disk-watch.js';
 import { SegmentWriter } from './segment-writer.js';
 export type { AuditLag, AuditLogOptions, AuditStatus, AuditSubscriber, FsyncPolicy } from './audit-log-options.js';
@@ -53,14 +53,10 @@ export class AuditLog implements AuditSink {
   private isoAt = Number.NaN;
   private iso = '';
   private unsynced = 0;
-  private sinceCheckpoint = 0;
-  private lastCheckpointSeq: number;
   private failure: Failure | null = null;
   private totalLost = 0;
   private closed = false;
-  private checkpointQueued = false;
-  private checkpointRunning = false;
-  private readonly cpFile: CheckpointFile;
+  private readonly checkpoints: AuditCheckpointer;
   private readonly disk: DiskWatch;
   private readonly budget: AuditBudget | null;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -74,14 +70,13 @@ export class AuditLog implements AuditSink {
   ) {
     this.lastSeq = this.writtenSeq = state.lastSeq;
     this.lastHash = state.lastHash;
-    this.lastCheckpointSeq = state.lastCheckpointSeq;
-    this.sinceCheckpoint = state.lastSeq - state.lastCheckpointSeq;
     this.metrics = opts.registry === undefined ? null : createAuditMetrics(opts.registry);
     this.metrics?.healthy.set(1);
-    this.cpFile = new CheckpointFile(opts.dir, (err) => {
-      this.metrics?.checkpointFailures.inc();
-      this.logger.error({ err: err.message }, 'audit: checkpoint fdatasync failed');
-    });
+    this.checkpoints = new AuditCheckpointer(opts.dir, opts.checkpoint, this.checkpointHost(), {
+      failed: () => this.metrics?.checkpointFailures.inc(),
+      signed: () => this.metrics?.checkpoints.inc(),
+      logger: this.logger,
+    }, state);
     this.disk = new DiskWatch(opts.dir, opts.minFreeBytes, this.logger, (b) => this.metrics?.diskFreeBytes.set(b));
     this.budget = opts.capacity === undefined ? null : new AuditBudget(opts.dir, opts.capacity);
     this.metrics?.capacityBytes.set(opts.capacity?.capacityBytes ?? 0);
@@ -158,7 +153,7 @@ export class AuditLog implements AuditSink {
       this.fail(`audit: write failed: ${r.error!.message}`, batch.lines.length - written.length - gapLost);
     } else if (this.opts.fsync === 'always') ok = this.syncNow();
     for (const line of written) this.publish(line);
-    this.maybeCheckpoint();
+    if (written.length > 0) this.checkpoints.noteWritten(written.length);
     if (this.budget !== null) this.metrics?.usedBytes.set(this.budget.usedBytes);
     // Waiters learn the highest seq that is in the file and, under fsync always, durable: after a failed
     // fdatasync nothing of this batch counts as committed (its lines are in the file, not safe from power loss).
@@ -201,7 +196,7 @@ export class AuditLog implements AuditSink {
 
   lagDetail(): AuditLag {
     this.flush();
-    return { lastSeq: this.lastSeq, unsyncedEvents: this.unsynced, eventsSinceCheckpoint: this.sinceCheckpoint, lastCheckpointSeq: this.lastCheckpointSeq };
+    return { lastSeq: this.lastSeq, unsyncedEvents: this.unsynced, eventsSinceCheckpoint: this.checkpoints.eventsSinceCheckpoint, lastCheckpointSeq: this.checkpoints.lastCheckpointSeq };
   }
 
   /** The chain head in the file (staged events are written first). */
@@ -227,59 +222,28 @@ export class AuditLog implements AuditSink {
 
   /** Sign a checkpoint over the current head now (no-op without a signer or new events). */
   checkpointNow(): Checkpoint | null {
-    this.flush();
-    if (!this.checkpointDue()) return null;
-    try {
-      this.writer.sync(); // a checkpoint must never name an event that is not on disk
-      this.unsynced = 0;
-    } catch (err) {
-      return this.checkpointFailed(err);
-    }
-    return this.signCheckpoint({ seq: this.lastSeq, hash: this.lastHash });
+    return this.checkpoints.now();
   }
 
-  /**
-   * The periodic checkpoint, off the request path: fdatasync in the thread pool, then sign over the head as it
-   * was when the sync started (everything up to it is on disk). A synchronous fdatasync every `everyEvents`
-   * events would stall every request of that turn for a disk flush.
-   */
-  private checkpointInBackground(): void {
-    this.flush();
-    if (this.checkpointRunning || !this.checkpointDue()) return;
-    const head = { seq: this.lastSeq, hash: this.lastHash };
-    const covered = this.unsynced;
-    this.checkpointRunning = true;
-    this.writer.syncAsync((err) => {
-      this.checkpointRunning = false;
-      if (this.closed) return;
-      if (err !== null) return void this.checkpointFailed(err);
-      this.unsynced = Math.max(0, this.unsynced - covered);
-      if (head.seq > this.lastCheckpointSeq) this.signCheckpoint(head);
-    });
-  }
-
-  private checkpointDue(): boolean {
-    return this.opts.checkpoint?.signer !== undefined && this.sinceCheckpoint > 0 && this.writtenSeq > 0;
-  }
-
-  private signCheckpoint(head: { seq: number; hash: string }): Checkpoint | null {
-    try {
-      const cp = signCheckpoint({ seq: head.seq, headHash: head.hash, time: this.now() }, this.opts.checkpoint!.signer);
-      this.cpFile.append(cp);
-      this.lastCheckpointSeq = cp.seq;
-      this.sinceCheckpoint = this.writtenSeq - cp.seq;
-      this.metrics?.checkpoints.inc();
-      for (const s of this.subscribers) safe(() => s.checkpoint?.(cp), this.logger);
-      return cp;
-    } catch (err) {
-      return this.checkpointFailed(err);
-    }
-  }
-
-  private checkpointFailed(err: unknown): null {
-    this.metrics?.checkpointFailures.inc();
-    this.logger.error({ err: errorMessage(err) }, 'audit: checkpoint failed');
-    return null;
+  private checkpointHost(): CheckpointHost {
+    return {
+      writtenHead: () => {
+        // A flush may stage one more event (the capacity warning); a second one writes it. After a flush, what
+        // is staged is written or rolled back, so the chain head is the file's head.
+        this.flush();
+        this.flush();
+        return { seq: this.lastSeq, hash: this.lastHash };
+      },
+      syncNow: () => this.writer.sync(),
+      syncAsync: (done) => this.writer.syncAsync(done),
+      synced: (covered) => (this.unsynced = covered === 'all' ? 0 : Math.max(0, this.unsynced - covered)),
+      unsynced: () => this.unsynced,
+      time: () => this.now(),
+      published: (cp) => {
+        for (const s of this.subscribers) safe(() => s.checkpoint?.(cp), this.logger);
+      },
+      isClosed: () => this.closed,
+    };
   }
 
   async close(): Promise<void> {
@@ -293,7 +257,7 @@ export class AuditLog implements AuditSink {
     } catch (err) {
       this.logger.error({ err: errorMessage(err) }, 'audit: final fsync failed');
     }
-    this.cpFile.close();
+    this.checkpoints.close();
   }
 
   private get logger() {
@@ -341,7 +305,6 @@ export class AuditLog implements AuditSink {
   private noteWritten(written: readonly { seq: number; bytes: number }[]): void {
     this.writtenSeq = written.at(-1)!.seq;
     this.unsynced += written.length;
-    this.sinceCheckpoint += written.length;
     this.metrics?.events.inc(written.length);
   }
 
@@ -417,23 +380,12 @@ export class AuditLog implements AuditSink {
     if (!r.ok) throw new GatewayError('GW_ERR_AUDIT_WRITE', r.error);
   }
 
-  private maybeCheckpoint(): void {
-    const every = this.opts.checkpoint?.everyEvents;
-    if (every === undefined || this.sinceCheckpoint < every || this.checkpointQueued) return;
-    // Sign off the request path: the checkpoint then covers whatever the head is a moment later.
-    this.checkpointQueued = true;
-    setImmediate(() => {
-      this.checkpointQueued = false;
-      if (!this.closed) this.checkpointInBackground();
-    });
-  }
-
   private startTimers(): void {
     const every = (ms: number, fn: () => void) => this.timers.push(setInterval(fn, ms).unref());
     const ms = fsyncIntervalMs(this.opts.fsync ?? DEFAULT_FSYNC_INTERVAL_MS);
     if (ms !== null) every(ms, () => this.syncInBackground());
     const cpMs = this.opts.checkpoint?.everyMs;
-    if (cpMs !== undefined) every(cpMs, () => this.checkpointInBackground());
+    if (cpMs !== undefined) every(cpMs, () => this.checkpoints.inBackground());
     every(this.opts.retryMs ?? 1000, () => {
       if (this.failure !== null && !this.closed) this.writeGap();
     });
