@@ -8,10 +8,11 @@ import type { SessionRegistry } from '../frontdoor/session-registry.js';
 import { startIdentity, type GatewayIdentity } from '../gateway-identity.js';
 import { PolicyHolder } from '../policy/policy-holder.js';
 import { TrustRuntime } from '../trust/trust-runtime.js';
-import { DevicePool } from '../upstream/device-pool.js';
+import type { DevicePool } from '../upstream/device-pool.js';
 import { ProfinetClient } from '../upstream/profinet-client.js';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import type { Component } from './lifecycle.js';
+import { buildModbusPools, type RtuLineEntry } from './modbus-pools.js';
 import type { GatewayEnv } from './gateway-env.js';
 
 export function identityComponent(env: GatewayEnv): Component<GatewayIdentity> {
@@ -33,23 +34,23 @@ export function policyComponent(env: GatewayEnv, audit: AuditLog): Component<Pol
 }
 
 export interface Upstream {
+  /** Devices on one RTU line share its pool. */
   readonly pools: readonly { readonly config: GatewayConfig['devices'][number]; readonly pool: DevicePool }[];
+  /** RTU lines (serial or RTU over TCP) with their counters. */
+  readonly lines?: readonly RtuLineEntry[];
   readonly profinet: readonly { readonly config: GatewayConfig['profinetDevices'][number]; readonly client: ProfinetClient }[];
 }
 
-/** One connection pool per Modbus device and one PNIO-CM client per PROFINET IO device; sockets open on first use. */
+/**
+ * One connection pool per Modbus TCP device, one per RTU line (shared by its devices), and one PNIO-CM client per
+ * PROFINET IO device; sockets and ports open on first use.
+ */
 export function upstreamComponent(env: GatewayEnv): Component<Upstream> {
   const { config, logger } = env;
   return {
     name: 'upstream',
     start: () => ({
-      pools: config.devices.map((d) => ({
-        config: d,
-        pool: new DevicePool({
-          name: d.name, host: d.host, port: d.port, maxConnections: d.maxConnections, maxInFlight: d.maxInFlight,
-          timeoutMs: d.timeoutMs, queueLimit: d.queueLimit, logger,
-        }),
-      })),
+      ...buildModbusPools(config.devices, logger),
       profinet: config.profinetDevices.map((d) => ({
         config: d,
         client: new ProfinetClient({

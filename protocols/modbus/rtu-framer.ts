@@ -54,6 +54,11 @@ export class RtuFramer {
     return this.#dropped;
   }
 
+  /** Changes what the next frame should look like; bytes held and a resynchronisation in progress are kept. */
+  expect(expect: RtuExpect): void {
+    this.#expect = expect;
+  }
+
   /** Starts a new exchange: what the next frame should look like. Bytes still held are returned as dropped. */
   reset(expect: RtuExpect): number {
     const held = this.#buf.length;

@@ -1,0 +1,54 @@
+/**
+ * One DevicePool per Modbus TCP device, and one per RTU line shared by every device on it (config/device-link.ts):
+ * the line's single slot and fair queue are then one, whichever device name a request was routed by.
+ */
+import type { DeviceConfig } from '../config/gateway-config.js';
+import { lineKey } from '../config/device-link.js';
+import type { Logger } from '../logger.js';
+import { DevicePool } from '../upstream/device-pool.js';
+import { rtuOverTcpTransport, serialTransport, type RtuTransport } from '../upstream/rtu-transports.js';
+
+export interface ModbusPool {
+  readonly config: DeviceConfig;
+  readonly pool: DevicePool;
+}
+
+export interface RtuLineEntry {
+  /** `serial:/dev/ttyUSB0` or `rtu:host:port`. */
+  readonly key: string;
+  readonly devices: readonly string[];
+  readonly transport: RtuTransport;
+  readonly pool: DevicePool;
+}
+
+export function buildModbusPools(devices: readonly DeviceConfig[], logger: Logger): { pools: ModbusPool[]; lines: RtuLineEntry[] } {
+  const lines = new Map<string, { devices: string[]; transport: RtuTransport; pool: DevicePool }>();
+  const pools = devices.map((d): ModbusPool => {
+    const key = lineKey(d.link);
+    if (key === null) {
+      const pool = new DevicePool({
+        name: d.name, host: d.host, port: d.port, maxConnections: d.maxConnections, maxInFlight: d.maxInFlight,
+        timeoutMs: d.timeoutMs, queueLimit: d.queueLimit, logger,
+      });
+      return { config: d, pool };
+    }
+    let line = lines.get(key);
+    if (line === undefined) {
+      const transport = rtuTransportOf(d);
+      const pool = new DevicePool({ name: key, transport, maxConnections: 1, maxInFlight: 1, timeoutMs: d.timeoutMs, queueLimit: d.queueLimit, logger });
+      line = { devices: [], transport, pool };
+      lines.set(key, line);
+    }
+    line.devices.push(d.name);
+    return { config: d, pool: line.pool };
+  });
+  return { pools, lines: [...lines].map(([key, l]) => ({ key, ...l })) };
+}
+
+function rtuTransportOf(d: DeviceConfig): RtuTransport {
+  const link = d.link;
+  const interFrame = link?.kind !== 'tcp' && link?.interFrameMs != null ? { interFrameMs: link.interFrameMs } : {};
+  if (link?.kind === 'serial') return serialTransport({ path: link.path, format: link.format, turnaroundMs: link.turnaroundMs, ...interFrame });
+  if (link?.kind === 'rtu-over-tcp') return rtuOverTcpTransport({ host: link.host, port: link.port, turnaroundMs: link.turnaroundMs, ...interFrame });
+  throw new Error(`modbus-pools: device ${d.name} is not on an RTU line (bug)`);
+}

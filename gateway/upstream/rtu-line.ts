@@ -1,0 +1,252 @@
+/**
+ * One Modbus RTU line (an RS-485 port, or raw RTU over TCP to a serial device server), as the pool's link
+ * with a single slot: several servers (unit ids) share the wire, so exactly one request is on it at a time
+ * [MB-SERIAL 2.1: a master addresses one slave and waits for its answer or the response timeout].
+ *
+ * - Before each frame the line keeps the inter-frame silence (t3.5, rtu-timing.ts) since the last byte it saw,
+ *   sent or received; after a broadcast, the turnaround delay [MB-SERIAL 2.4.1] so every server has executed
+ *   it. While it keeps silence `freeSlots` is 0 and the pool is told (`slotFreed`) when it ends, so the pool's
+ *   last-moment gates (session signal, device lock) still run right before the bytes leave.
+ * - Answers are cut by length from the request (rtu-length.ts) and checked by CRC, address, function code and
+ *   structure (checkResponse). A CRC error, a truncated or overlong frame, or a well-formed answer that does not
+ *   fit is counted and answered `invalid-response` (→ 0x0B, "no usable answer"): never passed on.
+ *   After a bad frame the framer drops bytes until the line falls silent, then the next request may go.
+ * - A timed-out request keeps the line for `lateGraceMs` (its late answer is dropped when it comes), so the
+ *   answer of an earlier request cannot be taken for the answer of the next one.
+ * - Broadcast (unit 0) [MB-SERIAL 2.1]: writes only; sent, no answer awaited, the client gets the normal
+ *   answer of that write (broadcastReply) and the line stays silent for the turnaround delay. Anything else
+ *   addressed to 0 is refused unsent.
+ * - Nothing is ever resent; a request sent when the line dies is `lost` (→ 'unavailable' sent: 0x0B).
+ * Timers are injected (gateway/timers.ts): tests drive silence and turnaround with a fake clock.
+ */
+import type { Duplex } from 'node:stream';
+import {
+  broadcastReply,
+  encodeRtuFrame,
+  rtuResponseLength,
+  RtuFramer,
+  RTU_BROADCAST_ADDRESS,
+  UNKNOWN_LENGTH,
+  type RtuFrameResult,
+} from '../../protocols/modbus/index.js';
+import { errorMessage } from '../errors.js';
+import type { TimerHandle } from '../timers.js';
+import { checkResponse } from './response-check.js';
+import type { LineCounters } from './rtu-line-counters.js';
+import type { LinkSettings, UpstreamLink, UpstreamResult } from './types.js';
+
+export interface LineTiming {
+  /** Silence kept before each frame we send (t3.5), ms. */
+  readonly silenceMs: number;
+  /** One character on the wire, ms (how long our own frame takes to leave). */
+  readonly charMs: number;
+  /** Silence kept after a broadcast before the next frame, ms. */
+  readonly turnaroundMs: number;
+  /** Silence that ends a received frame of unknown length, or resynchronises after a bad one, ms. */
+  readonly frameGapMs: number;
+}
+
+interface Exchange<J> {
+  readonly tag: number;
+  readonly job: J;
+  readonly unitId: number;
+  readonly reqPdu: Buffer;
+  state: 'live' | 'late';
+  grace?: TimerHandle;
+}
+
+export class RtuLine<J> implements UpstreamLink<J> {
+  readonly id: number;
+  readonly #stream: Duplex;
+  readonly #s: LinkSettings<J>;
+  readonly #timing: LineTiming;
+  readonly #counters: LineCounters;
+  readonly #framer = new RtuFramer(UNKNOWN_LENGTH);
+  readonly #whenClosed: Promise<void>;
+  #current: Exchange<J> | undefined;
+  #quietUntil = 0;
+  #wakeTimer: TimerHandle | undefined;
+  #gapTimer: TimerHandle | undefined;
+  #tags = 0;
+  #sent = 0;
+  #everAnswered = false;
+  #closed = false;
+
+  constructor(stream: Duplex, settings: LinkSettings<J>, timing: LineTiming, counters: LineCounters) {
+    this.id = settings.id;
+    this.#stream = stream;
+    this.#s = settings;
+    this.#timing = timing;
+    this.#counters = counters;
+    this.#whenClosed = new Promise((resolve) => stream.once('close', () => resolve()));
+    stream.on('data', (chunk: Buffer) => this.#onData(chunk));
+    stream.on('error', (err) => {
+      settings.logger.warn({ line: this.id, err: errorMessage(err) }, 'RTU line error');
+      this.#finish(`line error: ${errorMessage(err)}`, true);
+    });
+    stream.on('close', () => this.#finish('line closed', true));
+  }
+
+  get freeSlots(): number {
+    if (this.#closed || this.#current !== undefined) return 0;
+    return this.#s.timers.now() >= this.#quietUntil ? 1 : 0;
+  }
+
+  get live(): number {
+    return this.#current?.state === 'live' ? 1 : 0;
+  }
+
+  get late(): number {
+    return this.#current?.state === 'late' ? 1 : 0;
+  }
+
+  send(job: J, unitId: number, pdu: Buffer): number {
+    if (this.freeSlots <= 0) throw new Error(`rtu-line ${this.id}: send while the line is busy (bug)`);
+    const tag = ++this.#tags;
+    this.#sent++;
+    if (unitId === RTU_BROADCAST_ADDRESS) {
+      this.#broadcast(job, pdu);
+      return tag;
+    }
+    this.#current = { tag, job, unitId, reqPdu: pdu, state: 'live' };
+    this.#counters.garbageBytes += this.#framer.reset((head) => rtuResponseLength(pdu, head));
+    this.#counters.requests++;
+    this.#stream.write(encodeRtuFrame(unitId, pdu));
+    return tag;
+  }
+
+  /** The request behind `tag` timed out: the line stays reserved for its late answer for `lateGraceMs`. */
+  expire(tag: number): void {
+    const cur = this.#current;
+    if (cur === undefined || cur.tag !== tag || cur.state !== 'live') return;
+    cur.state = 'late';
+    this.#counters.timeouts++;
+    cur.grace = this.#s.timers.setTimeout(() => this.#graceOver(cur), this.#s.lateGraceMs);
+  }
+
+  close(reason: string): void {
+    this.#finish(reason, false);
+  }
+
+  whenClosed(): Promise<void> {
+    return this.#whenClosed;
+  }
+
+  #broadcast(job: J, pdu: Buffer): void {
+    const reply = broadcastReply(pdu);
+    const result: UpstreamResult =
+      reply === null
+        ? { kind: 'unavailable', reason: `function code ${pdu[0] ?? 0} cannot be broadcast: a broadcast carries writes only [MB-SERIAL 2.1]; not sent` }
+        : { kind: 'response', pdu: reply, latencyMs: 0 };
+    if (reply !== null) {
+      const frame = encodeRtuFrame(RTU_BROADCAST_ADDRESS, pdu);
+      this.#counters.garbageBytes += this.#framer.reset(UNKNOWN_LENGTH);
+      this.#counters.broadcasts++;
+      this.#stream.write(frame);
+      // Every server executes it and none answers: keep the line quiet while it leaves and they act on it.
+      this.#holdQuiet(this.#s.timers.now() + frame.length * this.#timing.charMs + this.#timing.turnaroundMs);
+    }
+    // Never synchronously from send(): the pool is still inside its dispatch loop.
+    this.#wakeTimer = this.#s.timers.setTimeout(() => this.#wake(), Math.max(0, this.#quietUntil - this.#s.timers.now()));
+    queueMicrotask(() => {
+      if (!this.#closed) this.#s.events.reply(job, result);
+    });
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#closed) return;
+    const now = this.#s.timers.now();
+    this.#holdQuiet(now + this.#timing.silenceMs);
+    this.#framer.push(chunk);
+    for (let r = this.#framer.next(); r.kind !== 'need-more' && !this.#closed; r = this.#framer.next()) this.#onFrame(r);
+    // After a bad frame more of it may still be on its way (adapters deliver in chunks): wait for the receive gap.
+    if (this.#framer.resyncing) this.#holdQuiet(now + this.#timing.frameGapMs);
+    this.#s.timers.clearTimeout(this.#gapTimer);
+    this.#gapTimer = this.#s.timers.setTimeout(() => this.#onGap(), this.#timing.frameGapMs);
+  }
+
+  /** The line fell silent: a frame of unknown length ends here, a frame cut short is truncated. */
+  #onGap(): void {
+    this.#gapTimer = undefined;
+    if (this.#closed) return;
+    this.#counters.garbageBytes += this.#framer.droppedSinceSilence;
+    const r = this.#framer.silence();
+    if (r.kind !== 'need-more') this.#onFrame(r);
+    this.#wake();
+  }
+
+  #onFrame(r: Exclude<RtuFrameResult, { kind: 'need-more' }>): void {
+    const cur = this.#current;
+    if (r.kind === 'corrupt') this.#counters.corrupt[r.reason]++;
+    if (cur === undefined) {
+      // Nobody asked: noise, another master, or a late answer after its grace. Counted, dropped.
+      this.#counters.unsolicited++;
+      if (r.kind === 'corrupt') this.#counters.garbageBytes += r.bytes;
+      return;
+    }
+    this.#current = undefined;
+    this.#s.timers.clearTimeout(cur.grace);
+    // Whatever follows is nobody's answer (a resynchronisation in progress goes on until silence).
+    this.#framer.expect(UNKNOWN_LENGTH);
+    if (cur.state === 'late') {
+      this.#counters.lateAnswers++;
+      this.#s.logger.debug({ line: this.id, unit: cur.unitId }, 'dropped the late answer of a timed-out request');
+    } else if (r.kind === 'corrupt') {
+      this.#s.logger.debug({ line: this.id, unit: cur.unitId, reason: r.reason, detail: r.detail }, 'corrupt RTU answer: 0x0B');
+      this.#s.events.reply(cur.job, { kind: 'invalid-response', reason: `RTU ${r.reason}: ${r.detail}` });
+    } else {
+      this.#answer(cur, r.address, r.pdu);
+    }
+    this.#wake();
+  }
+
+  #answer(cur: Exchange<J>, address: number, pdu: Buffer): void {
+    const check = checkResponse(cur.unitId, cur.reqPdu, address, pdu);
+    if (!check.ok) {
+      this.#counters.invalid++;
+      this.#s.logger.debug({ line: this.id, unit: cur.unitId, reason: check.reason }, 'RTU answer does not fit its request: 0x0B');
+      this.#s.events.reply(cur.job, { kind: 'invalid-response', reason: check.reason });
+      return;
+    }
+    this.#counters.responses++;
+    this.#everAnswered = true;
+    this.#s.events.reply(cur.job, { kind: 'response', pdu, latencyMs: 0 });
+  }
+
+  #graceOver(cur: Exchange<J>): void {
+    if (this.#closed || this.#current !== cur) return;
+    this.#current = undefined;
+    this.#counters.noAnswer++;
+    this.#framer.expect(UNKNOWN_LENGTH);
+    this.#wake();
+  }
+
+  /** No frame before `until` (ms on the injected clock). */
+  #holdQuiet(until: number): void {
+    if (until > this.#quietUntil) this.#quietUntil = until;
+  }
+
+  /** Tells the pool when the line can take the next request: now, or when its silence is over. */
+  #wake(): void {
+    if (this.#closed || this.#current !== undefined) return;
+    this.#s.timers.clearTimeout(this.#wakeTimer);
+    this.#wakeTimer = undefined;
+    const wait = this.#quietUntil - this.#s.timers.now();
+    if (wait > 0) {
+      this.#wakeTimer = this.#s.timers.setTimeout(() => this.#wake(), wait);
+      return;
+    }
+    this.#s.events.slotFreed(this);
+  }
+
+  #finish(reason: string, byPeer: boolean): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const cur = this.#current;
+    this.#current = undefined;
+    for (const h of [this.#wakeTimer, this.#gapTimer, cur?.grace]) this.#s.timers.clearTimeout(h);
+    this.#stream.destroy();
+    const lost = cur?.state === 'live' ? [cur.job] : [];
+    this.#s.events.closed(this, { reason, lost, everAnswered: this.#everAnswered, byPeer, sent: this.#sent });
+  }
+}

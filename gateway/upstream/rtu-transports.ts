@@ -1,0 +1,110 @@
+/**
+ * Transports to a Modbus RTU line [MB-SERIAL]: a serial port (an RS-485 adapter, or a PTY in the lab) through
+ * the `serialport` package, or raw RTU frames over TCP to a serial device server (Moxa NPort style "TCP server"
+ * mode). Either way the pool gets one RtuLine with one slot: every unit on the line shares it.
+ *
+ * Timing: t3.5 and the character time follow the port's format (rtu-timing.ts); a device server hides the
+ * wire, so its inter-frame delay is configured (default: t3.5 of 9600 baud 8E1, the spec's default format
+ * [MB-SERIAL 2.5.1]). The receive gap that ends an unknown-length frame is never below 20 ms on a port
+ * (USB adapters and PTYs deliver bytes in chunks up to ~16 ms apart) and 50 ms over TCP.
+ */
+import { SerialPort } from 'serialport';
+import { charTimeMs, interFrameSilenceMs, type LineFormat } from '../../protocols/modbus/index.js';
+import { errorMessage } from '../errors.js';
+import { defaultDialer } from './default-dialer.js';
+import { newLineCounters, snapshotLineCounters, type LineCounters } from './rtu-line-counters.js';
+import { RtuLine, type LineTiming } from './rtu-line.js';
+import type { PlcDialer, UpstreamTransport } from './types.js';
+
+/** An RTU transport keeps its line's counters across reopenings. */
+export interface RtuTransport extends UpstreamTransport {
+  counters(): LineCounters;
+}
+
+export interface SerialLineOptions {
+  readonly path: string;
+  readonly format: LineFormat;
+  /** Silence after a broadcast [MB-SERIAL 2.4.1: typically 100–200 ms]. */
+  readonly turnaroundMs: number;
+  /** Overrides t3.5 from the format. */
+  readonly interFrameMs?: number;
+}
+
+export interface RtuOverTcpOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly turnaroundMs: number;
+  /** Inter-frame delay kept between frames; default t3.5 of 9600 baud 8E1 (≈ 4 ms). */
+  readonly interFrameMs?: number;
+  readonly dialer?: PlcDialer;
+}
+
+const PORT_GAP_FLOOR_MS = 20;
+const TCP_GAP_FLOOR_MS = 50;
+export const DEFAULT_LINE_FORMAT: LineFormat = { baudRate: 9600, dataBits: 8, parity: 'even', stopBits: 1 };
+
+export function serialLineTiming(o: SerialLineOptions): LineTiming {
+  const silenceMs = o.interFrameMs ?? interFrameSilenceMs(o.format);
+  return { silenceMs, charMs: charTimeMs(o.format), turnaroundMs: o.turnaroundMs, frameGapMs: Math.max(silenceMs, PORT_GAP_FLOOR_MS) };
+}
+
+export function rtuOverTcpTiming(o: RtuOverTcpOptions): LineTiming {
+  const silenceMs = o.interFrameMs ?? interFrameSilenceMs(DEFAULT_LINE_FORMAT);
+  return { silenceMs, charMs: charTimeMs(DEFAULT_LINE_FORMAT), turnaroundMs: o.turnaroundMs, frameGapMs: Math.max(silenceMs, TCP_GAP_FLOOR_MS) };
+}
+
+export function serialTransport(o: SerialLineOptions): RtuTransport {
+  const counters = newLineCounters();
+  const timing = serialLineTiming(o);
+  return {
+    target: o.path,
+    maxLinks: 1,
+    counters: () => snapshotLineCounters(counters),
+    async open(settings, signal) {
+      const port = await openPort(o, signal);
+      counters.opened++;
+      return new RtuLine(port, settings, timing, counters);
+    },
+  };
+}
+
+export function rtuOverTcpTransport(o: RtuOverTcpOptions): RtuTransport {
+  const counters = newLineCounters();
+  const timing = rtuOverTcpTiming(o);
+  const dial = o.dialer ?? defaultDialer;
+  return {
+    target: `${o.host}:${o.port}`,
+    maxLinks: 1,
+    counters: () => snapshotLineCounters(counters),
+    async open(settings, signal) {
+      const socket = await dial(o.host, o.port, signal);
+      counters.opened++;
+      return new RtuLine(socket, settings, timing, counters);
+    },
+  };
+}
+
+/** Opens the port with the line's format; rejects when it cannot, or when `signal` aborts first. */
+function openPort(o: SerialLineOptions, signal: AbortSignal): Promise<SerialPort> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(new Error(`open ${o.path} aborted`));
+      return;
+    }
+    const f = o.format;
+    const port = new SerialPort({ path: o.path, baudRate: f.baudRate, dataBits: f.dataBits, parity: f.parity, stopBits: f.stopBits, autoOpen: false });
+    const onAbort = (): void => {
+      port.destroy();
+      reject(new Error(`open ${o.path} timed out or was aborted`));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    port.open((err) => {
+      signal.removeEventListener('abort', onAbort);
+      if (signal.aborted) return;
+      if (err) {
+        port.destroy();
+        reject(new Error(`open ${o.path}: ${errorMessage(err)}`));
+      } else resolve(port);
+    });
+  });
+}
