@@ -44,7 +44,8 @@ export function deviceLink(d: Raw, split: (a: string) => { host: string; port: n
     const a = split(d.rtuOverTcp as string);
     return { link: { kind: 'rtu-over-tcp', ...a, turnaroundMs, interFrameMs }, ...a };
   }
-  return { link: { kind: 'tcp' }, ...split(d.address as string) };
+  // no address at all is reported by lineProblems
+  return { link: { kind: 'tcp' }, ...(typeof d.address === 'string' ? split(d.address) : { host: '', port: 0 }) };
 }
 
 /** The line a device is on (`serial:/dev/ttyUSB0`, `rtu:10.0.0.9:4001`), or null for a Modbus TCP device. */
@@ -73,7 +74,12 @@ function lineSettings(d: LineDevice): string {
 export function lineProblems(devices: readonly LineDevice[], doc: YamlDocument<Raw>): ConfigErrorDetail[] {
   const problems: ConfigErrorDetail[] = [];
   const first = new Map<string, LineDevice>();
+  const raw = (doc.value as Raw)['devices'] as Raw[];
   devices.forEach((d, i) => {
+    const ways = ['address', 'serial', 'rtuOverTcp'].filter((k) => raw[i]?.[k] !== undefined);
+    if (ways.length !== 1) {
+      problems.push(doc.problemAt(['devices', i], `device "${d.name}" needs exactly one of address, serial, rtuOverTcp (has ${ways.length === 0 ? 'none' : ways.join(', ')})`));
+    }
     const key = lineKey(d.link);
     if (key === null) return;
     if (d.targetUnitId > MAX_SERIAL_ADDRESS) {

@@ -77,8 +77,7 @@ export const gatewayConfigSchema = {
         additionalProperties: false,
         required: ['name', 'unitId'],
         // reached by Modbus TCP (`address`), a Modbus RTU line on a local port (`serial`), or raw RTU frames to a
-        // serial device server (`rtuOverTcp`) [MB-SERIAL]; devices naming the same line share it (config/device-link.ts)
-        oneOf: [{ required: ['address'] }, { required: ['serial'] }, { required: ['rtuOverTcp'] }],
+        // serial device server (`rtuOverTcp`) [MB-SERIAL]: exactly one, checked with the lines in config/device-link.ts
         properties: {
           name: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]*$' },
           address: { type: 'string', pattern: '^[^:\\s]+:[0-9]{1,5}$' },
