@@ -85,7 +85,7 @@ export class LearnMode implements LearnJudge {
       this.windows.set(d.name, { device: d.name, untilMs: d.learn.untilMs, principals, listed: d.learn.principals, learned: 0, ended: d.learn.untilMs <= now, endTimer: null });
     }
     this.active = new Gauge({ name: 'verigate_learn_active', help: 'commissioning (learn) mode on this device: 1 while requests the policy would deny are allowed for listed identities', labelNames: ['device'], registers: [o.registry] });
-    this.learnedTotal = new Counter({ name: 'verigate_learn_requests_total', help: 'requests the policy would have denied that commissioning mode allowed', labelNames: ['device'], registers: [o.registry] });
+    this.learnedTotal = new Counter({ name: 'verigate_learn_requests_total', help: 'requests of listed identities the policy would deny that commissioning mode let through to the runtime gates (locks, read-only downgrade)', labelNames: ['device'], registers: [o.registry] });
   }
 
   /** Audits `learn.started` for every window still open, arms its end and the hourly warning. */
