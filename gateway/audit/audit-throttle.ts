@@ -13,6 +13,7 @@
  * Every other event (allowed decisions, locks, grants, …) passes straight through, never throttled.
  */
 import type { Registry } from 'prom-client';
+import { reasonCode } from '../reasons.js';
 import type { AppendResult, AuditEventInput, AuditSink, WriteResult } from './audit-events.js';
 import { createThrottleMetrics, type ThrottleMetrics } from './audit-metrics.js';
 import { SuppressionTally, type Classified, type TallyLimits } from './suppression-tally.js';
@@ -147,7 +148,7 @@ export class AuditThrottle implements AuditSink {
         return { cls: 'pre-auth', key: sourceAddress(e.peer), reason: e.code };
       case 'request.decision':
       case 'record.decision':
-        return e.decision === 'deny' ? { cls: 'denial', key: e.identity, reason: firstWord(e.reason) } : null;
+        return e.decision === 'deny' ? { cls: 'denial', key: e.identity, reason: reasonCode(e.reason) } : null;
       case 'session.open':
         if (this.deps.zeroRight?.(e.identity, e.role ?? null) !== true) return null;
         if (this.zeroRightSessions.size < MAX_TRACKED_SESSIONS) this.zeroRightSessions.add(e.session);
@@ -164,11 +165,6 @@ export class AuditThrottle implements AuditSink {
 export function sourceAddress(peer: string): string {
   const at = peer.lastIndexOf(':');
   return at <= 0 ? peer || '?' : peer.slice(0, at);
-}
-
-function firstWord(reason: string): string {
-  const sp = reason.indexOf(' ');
-  return sp < 0 ? reason : reason.slice(0, sp);
 }
 
 function tooLarge(e: AuditEventInput, max: number): boolean {

@@ -16,7 +16,7 @@ import { DEFAULT_CHECKPOINT_EVERY_MS } from '../audit/audit-checkpoint.js';
 import { tryParseDuration } from '../config/duration.js';
 import { loadGatewayConfig } from '../config/gateway-config.js';
 import { configErrorDetails, formatDetail } from '../config/load-yaml.js';
-import { isGatewayError } from '../errors.js';
+import { errorMessage, isGatewayError } from '../errors.js';
 import { learnPolicy } from '../evidence/learn.js';
 import { DEFAULT_PROPOSAL, type ProposalOptions } from '../evidence/learn-proposal.js';
 import { diffPolicies, formatDiff } from '../evidence/policy-diff.js';
@@ -72,7 +72,7 @@ export async function policyEvidenceCommand(verb: 'learn' | 'replay' | 'diff', a
     return verb === 'learn' ? learn(io, parsed.values) : replay(io, parsed.values);
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.err(`policy ${verb}: ${(err as Error).message}`);
+      io.err(`policy ${verb}: ${errorMessage(err)}`);
       io.err(`usage:\n${EVIDENCE_USAGE}`);
       return EXIT_USAGE;
     }
@@ -162,7 +162,7 @@ function read(io: CliIo, file: string): string {
   try {
     return readFileSync(resolve(io.cwd, file), 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
   }
 }
 

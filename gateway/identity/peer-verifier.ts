@@ -25,21 +25,25 @@ import { modbusRoleOf } from './modbus-role.js';
 import { tryParseSpiffeId, type SpiffeId } from './spiffe-id.js';
 import type { ValidityWindow, VerifiedChainCache } from './verified-chain-cache.js';
 
-export type RejectReason =
-  | 'no-certificate'
-  | 'no-uri-san'
-  | 'multiple-uri-sans'
-  | 'invalid-spiffe-id'
-  | 'root-path-id'
-  | 'leaf-is-ca'
-  | 'missing-digital-signature'
-  | 'leaf-key-cert-sign'
-  | 'leaf-crl-sign'
-  | 'bad-extended-key-usage'
-  | 'no-bundle-for-trust-domain'
-  | 'untrusted-chain'
-  | 'expired'
-  | 'not-yet-valid';
+/** Why a peer chain is refused: the one table (handshake.rejected `code`, docs/reference.md). */
+export const REJECT_REASONS = [
+  'no-certificate',
+  'no-uri-san',
+  'multiple-uri-sans',
+  'invalid-spiffe-id',
+  'root-path-id',
+  'leaf-is-ca',
+  'missing-digital-signature',
+  'leaf-key-cert-sign',
+  'leaf-crl-sign',
+  'bad-extended-key-usage',
+  'no-bundle-for-trust-domain',
+  'untrusted-chain',
+  'expired',
+  'not-yet-valid',
+] as const;
+
+export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export interface PeerIdentity {
   readonly id: SpiffeId;

@@ -16,7 +16,7 @@
 import { constants } from 'node:crypto';
 import type tls from 'node:tls';
 import { peerChain } from './peer-chain.js';
-import { verifyPeerChain, type PeerVerifier, type PeerVerifyResult, type RejectReason } from './peer-verifier.js';
+import { REJECT_REASONS, verifyPeerChain, type PeerVerifier, type PeerVerifyResult, type RejectReason } from './peer-verifier.js';
 import type { Authorizer } from './authorizers.js';
 import type { BundleSet } from './bundle-set.js';
 import { svidPem, type X509Svid } from './x509-svid.js';
@@ -168,11 +168,7 @@ export function reasonFromTlsError(err: unknown, socket?: { authorizationError?:
   return 'untrusted-chain';
 }
 
-const REASONS: ReadonlySet<string> = new Set<RejectReason>([
-  'no-certificate', 'no-uri-san', 'multiple-uri-sans', 'invalid-spiffe-id', 'root-path-id', 'leaf-is-ca',
-  'missing-digital-signature', 'leaf-key-cert-sign', 'leaf-crl-sign', 'bad-extended-key-usage',
-  'no-bundle-for-trust-domain', 'untrusted-chain', 'expired', 'not-yet-valid',
-]);
+const REASONS: ReadonlySet<string> = new Set(REJECT_REASONS);
 
 export function isRejectReason(s: string): s is RejectReason {
   return REASONS.has(s);

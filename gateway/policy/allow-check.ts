@@ -19,10 +19,12 @@ import {
 import { findSegment } from './policy-index.js';
 import { inIntervals } from './ranges.js';
 
+const NO_REGISTERS: Refusal = Object.freeze({ code: 'malformed-request', detail: 'no registers' });
+
 /** Null when `view`'s allow rules grant the whole request (recorded in `grants`), else the first refusal. */
 export function allowCheck(view: RuleSetView, r: JudgedRequest, grants: Grants): Refusal | null {
   if (isRegisterAccess(r.req)) {
-    if (r.targets.length === 0) return 'malformed-request no registers';
+    if (r.targets.length === 0) return NO_REGISTERS;
   } else {
     const refused = grantFunction(view, r, grants);
     if (refused !== null) return refused;
@@ -43,16 +45,16 @@ function grantFunction(view: RuleSetView, r: JudgedRequest, grants: Grants): Ref
     return null;
   }
   const inactive = naming[0];
-  return inactive !== undefined ? inactiveReason(inactive, r) : `function-not-allowed ${functionLabel(r.req)}`;
+  return inactive !== undefined ? inactiveReason(inactive, r) : { code: 'function-not-allowed', detail: functionLabel(r.req) };
 }
 
 /** Walks the segments over `t`, address by address from its start: a gap is a refusal. */
 function grantTarget(segments: Segments | null, t: Target, r: JudgedRequest, grants: Grants): Refusal | null {
-  if (segments === null) return `address-not-allowed ${t.access} ${t.table}:${t.start}`;
+  if (segments === null) return addressNotAllowed(t, t.start);
   let i = findSegment(segments, t.start);
   for (let addr = t.start; addr <= t.end; i++) {
     const seg = segments[i];
-    if (seg === undefined || seg.lo > addr || seg.hi < addr) return `address-not-allowed ${t.access} ${t.table}:${addr}`;
+    if (seg === undefined || seg.lo > addr || seg.hi < addr) return addressNotAllowed(t, addr);
     const refused = grantPiece(seg, t, r, grants);
     if (refused !== null) return refused;
     addr = seg.hi + 1;
@@ -79,14 +81,18 @@ function grantPiece(seg: Segment, t: Target, r: JudgedRequest, grants: Grants): 
   }
   if (!anyActive) return inactiveReason(seg.entries[0].rule, r);
   // Only writes get here (a read is allowed by any active entry); an unknown value (FC22) needs `any`.
-  if (t.values === null || t.values === undefined) return `value-not-allowed ${t.table}:${from}=?`;
+  if (t.values === null || t.values === undefined) return { code: 'value-not-allowed', detail: `${t.table}:${from}=?` };
   for (let a = from; a <= to; a++) {
     const v = t.values[a - t.start] ?? Number.NaN;
     const e = seg.entries.find((c) => (c.values === null || inIntervals(c.values, v)) && isActive(c.rule, r, true));
-    if (e === undefined) return `value-not-allowed ${t.table}:${a}=${v}`;
+    if (e === undefined) return { code: 'value-not-allowed', detail: `${t.table}:${a}=${v}` };
     grants.grantRegisters(e.rule, t, a, a);
   }
   return null;
+}
+
+function addressNotAllowed(t: Target, addr: number): Refusal {
+  return { code: 'address-not-allowed', detail: `${t.access} ${t.table}:${addr}` };
 }
 
 /** Does `e` allow what `t` writes at [from, to]: a read, any value, or every written value in its ranges? */

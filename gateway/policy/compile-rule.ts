@@ -72,7 +72,7 @@ export function compileRule(src: RuleSource, index: number, ctx: CompileContext)
     rate: src.rate === undefined ? null : compileRate(src, [...at, 'rate'], ctx),
     essential: src.essential === true,
     position: ctx.positionOf(at),
-    allowDecision: { effect: 'allow', ruleId: src.id, reason: 'allowed' },
+    allowDecision: { effect: 'allow', ruleId: src.id, code: 'allowed', detail: '', reason: 'allowed' },
   };
   rule.entries = Object.freeze(entrySources.map((e, j) => compileEntry(e, rule, [...at, entryKey, j], ctx)));
   rule.profinet = Object.freeze((src.profinet ?? []).map((e, j) => compileRecordEntry(e, rule, [...at, 'profinet', j], ctx.problem)));
@@ -81,6 +81,8 @@ export function compileRule(src: RuleSource, index: number, ctx: CompileContext)
   rule.allowDecision = Object.freeze({
     effect: 'allow',
     ruleId: src.id,
+    code: 'allowed',
+    detail: '',
     reason: 'allowed',
     ...(hasObligations ? { obligations: Object.freeze(obligations) } : {}),
     ...(rule.essential ? { essential: true as const } : {}),

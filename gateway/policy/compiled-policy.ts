@@ -9,6 +9,7 @@ import type { SourcePosition } from '../config/load-yaml.js';
 import type { Interval } from './ranges.js';
 import type { Schedule } from './schedule.js';
 import type { AdminOp, AnyPolicyTestSource, PolicySource, RecordValueType } from './policy-schema.js';
+import { reasonText, type PolicyReason, type PolicyReasonCode } from '../reasons.js';
 
 /** The peer as the evaluator sees it: its SPIFFE ID and its Modbus/TCP Security role claim (or null). */
 export interface PeerRef {
@@ -60,7 +61,8 @@ export interface ShadowResult {
 }
 
 /**
- * `reason` is a stable short code, optionally followed by a space and detail:
+ * A policy decision. `code` and `detail` say why (policy-reason.ts: the one table of codes); `reason` is their
+ * audit text, `reasonText(code, detail)`, made by the builders below and never parsed back:
  * `allowed`, `no-rule`, `explicit-deny …`, `address-not-allowed read|write <table>:<addr>`,
  * `value-not-allowed <table>:<addr>=<value|?>`, `function-not-allowed fc:<n>[/<sub>]`,
  * `broadcast-not-allowed`, `unit-not-allowed <unit>`, `outside-schedule <ruleId>`, `malformed-request …`,
@@ -69,6 +71,10 @@ export interface ShadowResult {
 export interface Decision {
   readonly effect: 'allow' | 'deny';
   readonly ruleId: string | null;
+  readonly code: PolicyReasonCode;
+  /** '' when the code says it all. */
+  readonly detail: string;
+  /** The audit text of code and detail (public contract, docs/reference.md). */
   readonly reason: string;
   readonly obligations?: Obligations;
   readonly shadow?: readonly ShadowResult[];
@@ -79,11 +85,12 @@ export interface Decision {
   readonly essential?: true;
 }
 
-/** First token of a reason: the stable code. */
-export function reasonCode(reason: string): string {
-  const i = reason.indexOf(' ');
-  return i < 0 ? reason : reason.slice(0, i);
+/** A deny of the policy, with the audit text of its reason. */
+export function denyDecision(ruleId: string | null, why: PolicyReason): Decision {
+  return { effect: 'deny', ruleId, code: why.code, detail: why.detail, reason: reasonText(why.code, why.detail) };
 }
+
+export { reasonCode } from '../reasons.js';
 
 export interface CompiledEntry {
   readonly rule: CompiledRule;

@@ -20,10 +20,15 @@
  * `profinet` entries is all the per-request work.
  */
 import { validateRecordRequest, type RecordRequest } from '../../protocols/profinet/record-request.js';
-import type { CompiledPolicy, CompiledRecordEntry, CompiledRule, Decision, PeerRef, RuleSetView, ShadowResult } from './compiled-policy.js';
+import {
+  denyDecision, type CompiledPolicy, type CompiledRecordEntry, type CompiledRule, type Decision, type PeerRef, type RuleSetView, type ShadowResult,
+} from './compiled-policy.js';
 import { withShadow, type EvaluateOptions } from './evaluate.js';
 import { readRecordValue } from './compile-record-entry.js';
+import type { PolicyReason } from '../reasons.js';
 import { inIntervals } from './ranges.js';
+
+const NO_RULE: Decision = Object.freeze(denyDecision(null, { code: 'no-rule', detail: '' }));
 
 interface Ctx {
   readonly nowMs: number;
@@ -39,7 +44,7 @@ export function recordLabel(req: Pick<RecordRequest, 'api' | 'slot' | 'subslot' 
 
 export function evaluateRecord(policy: CompiledPolicy, peer: PeerRef, device: string, req: RecordRequest, now: Date, opts?: EvaluateOptions): Decision {
   const valid = validateRecordRequest(req);
-  if (!valid.ok) return { effect: 'deny', ruleId: null, reason: `malformed-request ${valid.detail}` };
+  if (!valid.ok) return denyDecision(null, { code: 'malformed-request', detail: valid.detail });
   const view = policy.index.viewFor(device, peer);
   const ctx: Ctx = { nowMs: now.getTime(), ignoreSchedules: opts?.ignoreSchedules === true };
   const d = decide(view.allow, view.deny, req, ctx);
@@ -48,10 +53,10 @@ export function evaluateRecord(policy: CompiledPolicy, peer: PeerRef, device: st
 
 function decide(allow: RuleSetView, deny: RuleSetView, req: RecordRequest, ctx: Ctx): Decision {
   const hit = denyHit(deny, req, ctx);
-  if (hit !== null) return { effect: 'deny', ruleId: hit.rule.id, reason: `explicit-deny ${hit.detail}` };
-  if (allow.records.length === 0) return { effect: 'deny', ruleId: null, reason: 'no-rule' };
+  if (hit !== null) return denyDecision(hit.rule.id, { code: 'explicit-deny', detail: hit.detail });
+  if (allow.records.length === 0) return NO_RULE;
   const granted = allowScan(allow, req, ctx);
-  return typeof granted === 'string' ? { effect: 'deny', ruleId: null, reason: granted } : granted.allowDecision;
+  return isRefusal(granted) ? denyDecision(null, granted) : granted.allowDecision;
 }
 
 function active(rule: CompiledRule, ctx: Ctx): boolean {
@@ -69,9 +74,11 @@ function names(e: CompiledRecordEntry, req: RecordRequest): boolean {
 }
 
 /** The granting rule, or the deny reason. */
-function allowScan(view: RuleSetView, req: RecordRequest, ctx: Ctx): CompiledRule | string {
+const isRefusal = (r: CompiledRule | PolicyReason): r is PolicyReason => 'code' in r;
+
+function allowScan(view: RuleSetView, req: RecordRequest, ctx: Ctx): CompiledRule | PolicyReason {
   let named: CompiledRecordEntry | null = null;
-  let failure: string | null = null;
+  let failure: PolicyReason | null = null;
   for (const e of view.records) {
     if (!names(e, req)) continue;
     named ??= e;
@@ -80,22 +87,22 @@ function allowScan(view: RuleSetView, req: RecordRequest, ctx: Ctx): CompiledRul
     if (f === null) return e.rule;
     failure ??= f;
   }
-  if (named === null) return `index-not-allowed ${req.access} ${recordLabel(req)}`;
-  return failure ?? `outside-schedule ${named.rule.id}`;
+  if (named === null) return { code: 'index-not-allowed', detail: `${req.access} ${recordLabel(req)}` };
+  return failure ?? { code: 'outside-schedule', detail: named.rule.id };
 }
 
 /** Length and value limits of an allow entry that names the record; null = fine. */
-function limits(e: CompiledRecordEntry, req: RecordRequest): string | null {
+function limits(e: CompiledRecordEntry, req: RecordRequest): PolicyReason | null {
   if (req.access === 'read') {
-    return e.length !== null && req.length > e.length ? `length-not-allowed read ${recordLabel(req)} length ${req.length} (max ${e.length})` : null;
+    return e.length !== null && req.length > e.length ? { code: 'length-not-allowed', detail: `read ${recordLabel(req)} length ${req.length} (max ${e.length})` } : null;
   }
-  if (e.length !== null && req.length !== e.length) return `length-not-allowed write ${recordLabel(req)} length ${req.length} (exactly ${e.length})`;
+  if (e.length !== null && req.length !== e.length) return { code: 'length-not-allowed', detail: `write ${recordLabel(req)} length ${req.length} (exactly ${e.length})` };
   const data = req.data as Buffer; // validated: a write carries `length` bytes
-  if (e.bytes !== null && !data.equals(e.bytes)) return `value-not-allowed ${recordLabel(req)} bytes ${data.toString('hex')}`;
+  if (e.bytes !== null && !data.equals(e.bytes)) return { code: 'value-not-allowed', detail: `${recordLabel(req)} bytes ${data.toString('hex')}` };
   for (const v of e.values ?? []) {
-    if (v.offset + v.size > data.length) return `value-not-allowed ${recordLabel(req)} @${v.offset} ${v.type}=?`;
+    if (v.offset + v.size > data.length) return { code: 'value-not-allowed', detail: `${recordLabel(req)} @${v.offset} ${v.type}=?` };
     const x = readRecordValue(data, v);
-    if (!inIntervals(v.allowed, x)) return `value-not-allowed ${recordLabel(req)} @${v.offset} ${v.type}=${x}`;
+    if (!inIntervals(v.allowed, x)) return { code: 'value-not-allowed', detail: `${recordLabel(req)} @${v.offset} ${v.type}=${x}` };
   }
   return null;
 }
@@ -124,7 +131,7 @@ function shadowResults(shadow: readonly { rule: CompiledRule; view: RuleSetView 
   for (const { rule, view } of shadow) {
     if (rule.effect === 'deny') {
       if (denyHit(view, req, ctx) !== null) out.push({ ruleId: rule.id, effect: 'deny' });
-    } else if (view.records.length > 0 && typeof allowScan(view, req, ctx) !== 'string') {
+    } else if (view.records.length > 0 && !isRefusal(allowScan(view, req, ctx))) {
       out.push({ ruleId: rule.id, effect: 'allow' });
     }
   }

@@ -25,18 +25,19 @@
  *   `allow` with reason `shadow-mode <real reason>` and the real verdict in `shadow`.
  */
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
-import type { CompiledPolicy, Decision, PeerRef, PeerView, ShadowResult } from './compiled-policy.js';
+import { denyDecision, type CompiledPolicy, type Decision, type PeerRef, type PeerView, type ShadowResult } from './compiled-policy.js';
 import { allowCheck } from './allow-check.js';
 import { denyHit } from './deny-check.js';
 import { Grants } from './grants.js';
 import { judgedRequest, type JudgedRequest } from './judged-request.js';
+import { reasonText } from '../reasons.js';
 
 export interface EvaluateOptions {
   /** Treat every schedule as open: used by policy tests that give no `at` time, so they never flake. */
   readonly ignoreSchedules?: boolean;
 }
 
-const NO_RULE: Decision = Object.freeze({ effect: 'deny', ruleId: null, reason: 'no-rule' });
+const NO_RULE: Decision = Object.freeze(denyDecision(null, { code: 'no-rule', detail: '' }));
 const NO_SHADOW: readonly ShadowResult[] = Object.freeze([]);
 
 export function evaluate(policy: CompiledPolicy, peer: PeerRef, device: string, req: ClassifiedRequest, now: Date, opts?: EvaluateOptions): Decision {
@@ -53,18 +54,18 @@ export function withShadow(policy: CompiledPolicy, decided: Decision, shadow: re
   const d = shadow.length > 0 ? { ...decided, shadow } : decided;
   if (policy.mode !== 'shadow' || d.effect !== 'deny') return d;
   const real: ShadowResult = { ruleId: d.ruleId ?? 'default-deny', effect: 'deny' };
-  return { effect: 'allow', ruleId: d.ruleId, reason: `shadow-mode ${d.reason}`, shadow: [...(d.shadow ?? []), real] };
+  return { effect: 'allow', ruleId: d.ruleId, code: 'shadow-mode', detail: d.reason, reason: reasonText('shadow-mode', d.reason), shadow: [...(d.shadow ?? []), real] };
 }
 
 /** The enforced decision: explicit deny wins, then every register must be allowed, else default deny. */
 function decide({ allow, deny }: PeerView, r: JudgedRequest): Decision {
   if (allow.rules.length === 0 && deny.rules.length === 0) return NO_RULE;
   const hit = denyHit(deny, r);
-  if (hit !== null) return { effect: 'deny', ruleId: hit.rule.id, reason: `explicit-deny ${hit.detail}` };
+  if (hit !== null) return denyDecision(hit.rule.id, { code: 'explicit-deny', detail: hit.detail });
   if (allow.rules.length === 0) return NO_RULE;
   const grants = new Grants();
   const refused = allowCheck(allow, r, grants);
-  return refused === null ? grants.decision() : { effect: 'deny', ruleId: null, reason: refused };
+  return refused === null ? grants.decision() : denyDecision(null, refused);
 }
 
 /** Each active shadow rule that would grant (allow) or hit (deny) the request, judged on its own. */

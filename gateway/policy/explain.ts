@@ -6,7 +6,7 @@
 import { classify, decodeRequest, encodeRequest } from '../../protocols/modbus/index.js';
 import type { ClassifiedRequest, ModbusRequest } from '../../protocols/modbus/index.js';
 import { GatewayError } from '../errors.js';
-import type { CompiledPolicy, Decision } from './compiled-policy.js';
+import { denyDecision, type CompiledPolicy, type Decision } from './compiled-policy.js';
 import { evaluate } from './evaluate.js';
 import type { PolicyRequestSpec } from './policy-schema.js';
 
@@ -32,7 +32,7 @@ export function explain(policy: CompiledPolicy, query: ExplainQuery, opts: Expla
   const decoded = decodeRequest(encodeRequest(built.request));
   if (!decoded.ok) {
     // The gateway answers a malformed request with the codec's exception before policy is asked.
-    const decision: Decision = { effect: 'deny', ruleId: null, reason: `malformed-request ${decoded.reason}` };
+    const decision = denyDecision(null, { code: 'malformed-request', detail: decoded.reason });
     return { decision, request: classify(built.request, unit) };
   }
   const request = classify(decoded.value, unit);

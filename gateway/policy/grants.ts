@@ -3,10 +3,10 @@
  * from them follow the decision's rule id (the first), its obligations (a JIT grant to hold, a rate to
  * respect) and whether it is essential. Obligations are not verdicts: the runtime checks grants and buckets.
  */
-import type { CompiledRule, Decision, JitObligation, Obligations, RegisterSpan } from './compiled-policy.js';
+import { denyDecision, type CompiledRule, type Decision, type JitObligation, type Obligations, type RegisterSpan } from './compiled-policy.js';
 import type { Target } from './judged-request.js';
 
-const NO_RULE: Decision = Object.freeze({ effect: 'deny', ruleId: null, reason: 'no-rule' });
+const NO_RULE: Decision = Object.freeze(denyDecision(null, { code: 'no-rule', detail: '' }));
 
 export class Grants {
   /** The first rule that granted anything: the decision's rule id. */
@@ -56,8 +56,8 @@ export class Grants {
     // Essential only when every granting rule is: one non-essential register makes the request ordinary.
     const essential = this.allEssential ? { essential: true as const } : {};
     return obligations === null
-      ? { effect: 'allow', ruleId: first.id, reason: 'allowed', ...essential }
-      : { effect: 'allow', ruleId: first.id, reason: 'allowed', obligations, ...essential };
+      ? { effect: 'allow', ruleId: first.id, code: 'allowed', detail: '', reason: 'allowed', ...essential }
+      : { effect: 'allow', ruleId: first.id, code: 'allowed', detail: '', reason: 'allowed', obligations, ...essential };
   }
 
   private note(rule: CompiledRule): void {

@@ -5,11 +5,12 @@
  */
 import type { ClassifiedRequest, ReadRange, Table, WriteRange } from '../../protocols/modbus/types.js';
 import type { CompiledRule } from './compiled-policy.js';
+import type { PolicyReason } from '../reasons.js';
 
 export type Access = 'read' | 'write';
 
-/** A deny reason (see Decision.reason); a check returns null when it has none. */
-export type Refusal = string;
+/** A deny reason as code and detail (policy-reason.ts); a check returns null when it has none. */
+export type Refusal = PolicyReason;
 
 /** One register range the request touches. */
 export interface Target {
@@ -75,11 +76,13 @@ export function isActive(rule: CompiledRule, r: JudgedRequest, granting: boolean
   return rule.schedule === null || r.ignoreSchedules || rule.schedule.contains(r.nowMs);
 }
 
+const BROADCAST_NOT_ALLOWED: Refusal = Object.freeze({ code: 'broadcast-not-allowed', detail: '' });
+
 /** Why `rule` (which would grant) is not in force: the reason reported when no other rule grants. */
 export function inactiveReason(rule: CompiledRule, r: JudgedRequest): Refusal {
-  if (rule.units === null && r.broadcast) return 'broadcast-not-allowed';
-  if (rule.units !== null && rule.units[r.unit] !== 1) return `unit-not-allowed ${r.unit}`;
-  return `outside-schedule ${rule.id}`;
+  if (rule.units === null && r.broadcast) return BROADCAST_NOT_ALLOWED;
+  if (rule.units !== null && rule.units[r.unit] !== 1) return { code: 'unit-not-allowed', detail: String(r.unit) };
+  return { code: 'outside-schedule', detail: rule.id };
 }
 
 /** Does `rule`, which names the request's function code, also allow its sub-function (any, when it lists none)? */

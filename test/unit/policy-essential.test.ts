@@ -37,7 +37,7 @@ const policyOf = (trust = ''): CompiledPolicy => compilePolicyText(head(trust) +
 
 t.test('the decision is essential only when every granting rule is', async (t) => {
   const p = policyOf();
-  t.same(evaluate(p, HMI, 'turbine-1', wr(100, 1500), NOW), { effect: 'allow', ruleId: 'hmi-setpoint', reason: 'allowed', essential: true });
+  t.same(evaluate(p, HMI, 'turbine-1', wr(100, 1500), NOW), { effect: 'allow', ruleId: 'hmi-setpoint', code: 'allowed', detail: '', reason: 'allowed', essential: true });
   t.notOk(evaluate(p, HMI, 'turbine-1', wr(110, 5), NOW).essential, 'the non-essential rule');
   t.notOk(evaluate(p, HMI, 'turbine-1', wrm(108, [1, 2, 3]), NOW).essential, 'one register from a non-essential rule');
   t.notOk(evaluate(p, HMI, 'turbine-1', rd(100), NOW).essential, 'reads granted by the non-essential rule');

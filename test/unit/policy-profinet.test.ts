@@ -231,13 +231,15 @@ t.test('shadow rules, shadow policy mode, essential', async (t) => {
   t.match(ev(p, read(0xaff0)), { effect: 'allow', ruleId: 'hist', shadow: [{ ruleId: 'try-deny-im0', effect: 'deny' }] }, 'a shadow deny never changes the verdict');
   t.equal(ev(p, read(0x800a)).shadow, undefined, 'no shadow rule concerned');
   const hmi = { id: `${TD}/hmi/line1`, role: null };
-  t.same(ev(p, read(0x800a), hmi), { effect: 'allow', ruleId: 'op-diag', reason: 'allowed', essential: true });
+  t.same(ev(p, read(0x800a), hmi), { effect: 'allow', ruleId: 'op-diag', code: 'allowed', detail: '', reason: 'allowed', essential: true });
   t.equal(ev(p, read(0xaff0), hmi).essential, undefined);
 
   const shadowMode = policy(historian, 'mode: shadow\n');
   t.same(ev(shadowMode, read(123)), {
     effect: 'allow',
     ruleId: null,
+    code: 'shadow-mode',
+    detail: 'index-not-allowed read api 0 slot 1 subslot 0x0001 index 0x007b',
     reason: 'shadow-mode index-not-allowed read api 0 slot 1 subslot 0x0001 index 0x007b',
     shadow: [{ ruleId: 'default-deny', effect: 'deny' }],
   });
@@ -290,7 +292,7 @@ t.test('the holder engine evaluates records, with the candidate as a shadow resu
   writeFileSync(candidate, 'version: 1\ntrustDomain: plant.example\nrules: []\n');
   const audit = { append: () => ({ ok: true as const, seq: 1 }) };
   const plain = PolicyHolder.load(file, { audit });
-  t.same(plain.engine.evaluateRecord(HIST, 'rio-1', read(0xaff0), NOW), { effect: 'allow', ruleId: 'hist', reason: 'allowed', obligations: { rate: { ruleId: 'hist', perSecond: 20 } } });
+  t.same(plain.engine.evaluateRecord(HIST, 'rio-1', read(0xaff0), NOW), { effect: 'allow', ruleId: 'hist', code: 'allowed', detail: '', reason: 'allowed', obligations: { rate: { ruleId: 'hist', perSecond: 20 } } });
   const h = PolicyHolder.load(file, { audit, shadowFile: candidate });
   t.match(h.engine.evaluateRecord(HIST, 'rio-1', read(0xaff0), NOW), { effect: 'allow', ruleId: 'hist', shadow: [{ ruleId: 'candidate:no-rule', effect: 'deny' }] });
   t.equal(h.engine.evaluateRecord(HIST, 'rio-1', read(7), NOW).effect, 'deny');
