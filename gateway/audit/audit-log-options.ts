@@ -1,10 +1,11 @@
 /**
  * Options of AuditLog.open and their defaults.
  *
- * fsync policy (durability vs request-path cost; every policy writes each event with write(2) before
- * append() returns, so a gateway *process* crash loses nothing; the policy is about power loss / kernel crash):
- * - `'always'`: fdatasync after every event. Nothing acknowledged is lost on power failure. Cost: one disk
- *   flush per event on the request path (≈0.1–10 ms depending on the disk): caps the event rate at 1/flush.
+ * fsync policy (durability vs request-path cost; every policy writes the events of an event-loop turn with one
+ * write(2) at the turn's end (group commit) before any of them is acknowledged, so a gateway *process* crash
+ * loses nothing acknowledged; the policy is about power loss / kernel crash):
+ * - `'always'`: fdatasync after every batch. Nothing acknowledged is lost on power failure. Cost: one disk
+ *   flush per turn's batch on the request path (≈0.1–10 ms depending on the disk).
  * - `'interval'` (default, 200 ms), `number` or `{ intervalMs }`: fdatasync off the request path every interval when there
  *   are unsynced events. Power loss loses at most the last interval; the torn tail is recovered on open and
  *   the next checkpoint exposes nothing, because checkpoints always fsync first (they never name an event
