@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { errorMessage } from '../errors.js';
 import { EXIT_OK, EXIT_USAGE, type CliCommand, type CliIo } from './cli-io.js';
+import { tryParseDuration } from '../config/duration.js';
 import { startLab, type LabJson } from './lab.js';
 
 export const labCommand: CliCommand = async (args, io) => {
@@ -20,6 +21,7 @@ export const labCommand: CliCommand = async (args, io) => {
         'grpc-port': { type: 'string', default: '8443' },
         'metrics-port': { type: 'string', default: '9802' },
         'log-level': { type: 'string', default: 'warn' },
+        learn: { type: 'string' },
       },
     }));
   } catch (err) {
@@ -32,9 +34,15 @@ export const labCommand: CliCommand = async (args, io) => {
     return EXIT_USAGE;
   }
   const ports = { mbaps: Number(values['mbaps-port']), grpc: Number(values['grpc-port']), metrics: Number(values['metrics-port']) };
+  const learnMs = values.learn === undefined ? undefined : tryParseDuration(values.learn);
+  if (learnMs === null || (learnMs !== undefined && (learnMs <= 0 || learnMs > 30 * 86_400_000))) {
+    io.err('verigate lab: --learn takes a duration of at most 30d, e.g. 1h');
+    return EXIT_USAGE;
+  }
   const logger = pino({ level: values['log-level'] ?? 'warn', name: 'verigate' }, pino.destination(2));
-  const lab = await startLab({ dir: values.dir ?? '.lab', identity, ports, logger });
+  const lab = await startLab({ dir: values.dir ?? '.lab', identity, ports, logger, ...(learnMs !== undefined ? { learnMs } : {}) });
   printInstructions(io, lab.json, values.dir ?? '.lab');
+  if (learnMs !== undefined) printCommissioning(io, lab.json, values.dir ?? '.lab');
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -79,4 +87,17 @@ input delay, slot 1 subslot 1 index 0x0100, with a JIT grant approved by the shi
     -import-path gateway/frontdoor/proto -proto verigate/v1/gateway.proto \\
     -d '{"device":"rio-1"}' localhost:${g.port} verigate.v1.Profinet/ReadIdentity
 Ctrl-C stops everything.`);
+}
+
+/** `--learn`: the commissioning walk-through (README "Commissioning a plant") against this lab. */
+function printCommissioning(io: CliIo, lab: LabJson, dir: string): void {
+  io.out(`
+COMMISSIONING MODE: turbine-1 and tank-1 learn for the historian, the hmi and the engineer (not the stranger)
+until the end time in ${lab.gatewayConfig}; the base policy ${lab.policyFile} grants them nothing yet.
+  1. make traffic: run the pymodbus snippet above as historian, hmi and engineer (reads, setpoint writes)
+  2. propose:  npx verigate policy learn --audit ${lab.auditDir} --base ${lab.policyFile} --config ${lab.gatewayConfig} --out ${dir}/proposed.yaml
+  3. replay:   npx verigate policy replay --audit ${lab.auditDir} --policy ${dir}/proposed.yaml
+  4. review:   npx verigate policy diff ${lab.policyFile} ${dir}/proposed.yaml
+  5. enforce:  cp ${dir}/proposed.yaml ${lab.policyFile} && npx verigate reload --lab ${dir} --as shift-lead
+     (remove the learn: blocks from ${lab.gatewayConfig} before the next start; learning ends at its end time anyway)`);
 }

@@ -18,6 +18,10 @@ import { renderLabGatewayYaml } from './lab-gateway-yaml.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const SAMPLE_POLICY = resolve(here, '../config/samples/policy.yaml');
+/** The base policy of `verigate lab --learn`: admins and explicit denies only (README "Commissioning a plant"). */
+export const COMMISSIONING_POLICY = resolve(here, '../config/samples/commissioning-policy.yaml');
+/** Who learns in `verigate lab --learn`: the historian, the HMI and the engineers (not the stranger). */
+export const LAB_LEARNERS = ['spiffe://plant.example/historian', 'spiffe://plant.example/hmi/line1', 'spiffe://plant.example/eng/*'];
 const SCENARIOS = resolve(here, '../../simulators/scenarios');
 
 export interface LabOptions {
@@ -27,6 +31,8 @@ export interface LabOptions {
   readonly ports?: { mbaps: number; grpc: number; metrics: number };
   readonly scanDelayMs?: number;
   readonly logger: Logger;
+  /** Commissioning mode for this long on both PLCs, with the commissioning base policy (ms). */
+  readonly learnMs?: number;
 }
 
 export interface LabJson {
@@ -72,13 +78,14 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
     cleanups.push(() => identity.stop());
     const clients: LabJson['clients'] = {};
     const policyFile = join(dir, 'policy.yaml');
-    copyFileSync(SAMPLE_POLICY, policyFile);
+    copyFileSync(opts.learnMs !== undefined ? COMMISSIONING_POLICY : SAMPLE_POLICY, policyFile);
     for (const c of LAB_CLIENTS) {
       const files = await identity.mintClient(c.name, c.spiffeId, c.role);
       clients[c.name] = { spiffeId: c.spiffeId, ...files, grants: grantsFor(policyFile, c.spiffeId) };
     }
     const configFile = join(dir, 'gateway.yaml');
-    writeFileSync(configFile, renderLabGatewayYaml({ host, ports: opts.ports, sims, profinet: { rio }, identity }));
+    const learn = opts.learnMs !== undefined ? { until: new Date(Date.now() + opts.learnMs).toISOString(), principals: LAB_LEARNERS } : undefined;
+    writeFileSync(configFile, renderLabGatewayYaml({ host, ports: opts.ports, sims, profinet: { rio }, identity, ...(learn ? { learn } : {}) }));
     const gateway = await startGateway(loadGatewayConfig(configFile), { logger: opts.logger });
     cleanups.push(() => gateway.stop());
     const e = gateway.endpoints;

@@ -12,6 +12,7 @@ import { reasonCode } from '../policy/compiled-policy.js';
 import { compilePolicyText } from '../policy/compile-policy.js';
 import { evaluate } from '../policy/evaluate.js';
 import { loadPolicyText } from '../policy/load-policy.js';
+import { runPolicyTests } from '../policy/policy-tests.js';
 import { LearnEvidence } from './learn-evidence.js';
 import { renderProposal } from './learn-document.js';
 import { DEFAULT_PROPOSAL, proposeRules, type ProposalOptions, type ProposedRule } from './learn-proposal.js';
@@ -60,14 +61,16 @@ export function learnPolicy(input: LearnInput): LearnResult {
   if (typeof trustDomain !== 'string') return { ok: false, error: trustDomain.error };
   const rules = proposeRules(ev, seen, new Set(base?.rules.map((r) => r.id) ?? []), o);
   const header = ` proposed by \`verigate policy learn\`${input.provenance ? ` (${input.provenance})` : ''}: ${learned} learned of ${trail.requests} requests in ${trail.events} audit events`;
+  let dropBaseTests = new Map<number, string>();
   const render = (tests: Parameters<typeof renderProposal>[0]['tests']): string =>
-    renderProposal({ baseText: input.base?.text ?? null, trustDomain, header, rules, tests });
+    renderProposal({ baseText: input.base?.text ?? null, trustDomain, header, rules, tests, dropBaseTests });
   let draft: CompiledPolicy;
   try {
     draft = compilePolicyText(render([]), 'proposed policy');
   } catch (err) {
     return { ok: false, error: `the proposal does not compile (a bug): ${describeError(err)}` };
   }
+  dropBaseTests = contradictedTests(draft);
   const generated = generateTests(draft, rules);
   const text = render(generated.tests);
   try {
@@ -78,7 +81,8 @@ export function learnPolicy(input: LearnInput): LearnResult {
   const allow = generated.tests.filter((t) => t.expect === 'allow').length;
   return {
     ok: true, text, rules, tests: { allow, deny: generated.tests.length - allow },
-    events: trail.events, requests: trail.requests, learned, skipped: ev.skipped, warnings: generated.problems,
+    events: trail.events, requests: trail.requests, learned, skipped: ev.skipped,
+    warnings: [...generated.problems, ...[...dropBaseTests.values()].map((why) => `dropped base test ${why}`)],
   };
 }
 
@@ -109,6 +113,20 @@ function consider(ev: LearnEvidence, base: CompiledPolicy | null, r: RecordedReq
   }
   ev.add(r);
   return true;
+}
+
+/**
+ * Tests of the base policy the proposal fails: they described the commissioning state (e.g. "the HMI may not
+ * write yet") and the observed traffic now contradicts them. They are left out of the proposal and named, so
+ * the reviewer sees each one instead of a proposal that cannot load.
+ */
+function contradictedTests(draft: CompiledPolicy): Map<number, string> {
+  const out = new Map<number, string>();
+  draft.tests.forEach((t, i) => {
+    const failed = runPolicyTests({ ...draft, tests: [t] }).failures[0];
+    if (failed !== undefined) out.set(i, `"${t.label}": ${failed.message.replace(/^[^:]*: /, '')}`);
+  });
+  return out;
 }
 
 function trustDomainOf(ids: readonly string[]): string | { error: string } {
