@@ -12,7 +12,12 @@ export type Fault =
   /** Every request is answered with this exception code and not executed (e.g. 0x04 device failure, 0x06 busy). */
   | { readonly mode: 'exception'; readonly code: number }
   /** Every response is delayed by delayMs on top of the scan delay (an overloaded PLC). */
-  | { readonly mode: 'slow'; readonly delayMs: number };
+  | { readonly mode: 'slow'; readonly delayMs: number }
+  /**
+   * RTU line noise (rtu-server.ts; Modbus TCP ignores it): every `every`-th answer gets one data bit flipped
+   * with its CRC kept (`crc`: a CRC error at the master) or is cut to half its length (`truncate`).
+   */
+  | { readonly mode: 'noise'; readonly kind: 'crc' | 'truncate'; readonly every: number };
 
 export const NO_FAULT: Fault = Object.freeze({ mode: 'none' });
 
@@ -40,7 +45,14 @@ export function parseFault(input: unknown): ParseResult<Fault> {
       }
       return { ok: true, value: Object.freeze({ mode: 'slow', delayMs }) };
     }
+    case 'noise': {
+      const every = o['every'] ?? 1;
+      const kind = o['kind'] ?? 'crc';
+      if (typeof every !== 'number' || !Number.isInteger(every) || every < 1 || every > 1_000_000) return { ok: false, reason: 'noise fault needs every 1..1000000' };
+      if (kind !== 'crc' && kind !== 'truncate') return { ok: false, reason: "noise fault kind is 'crc' or 'truncate'" };
+      return { ok: true, value: Object.freeze({ mode: 'noise', kind, every }) };
+    }
     default:
-      return { ok: false, reason: "mode must be one of none, silent, close, exception, slow" };
+      return { ok: false, reason: "mode must be one of none, silent, close, exception, slow, noise" };
   }
 }

@@ -4,6 +4,9 @@
  */
 import type { Server } from 'node:http';
 import type { Table } from '../protocols/modbus/types.js';
+import type { LineFormat } from '../protocols/modbus/index.js';
+import { startRtuListeners, type RtuListeners } from './rtu-listeners.js';
+import { RtuLineLog, type LineEvent, type RtuStats } from './rtu-line-log.js';
 import { controlPortOf, startControlServer } from './control-server.js';
 import { NO_FAULT, type Fault } from './fault.js';
 import { checkScenario, loadScenarioFile } from './load-scenario.js';
@@ -35,6 +38,18 @@ export interface SimulatorOptions {
   /** Process-model tick period (ms). Default 100; 0 = no timer (drive it with `advance`). */
   readonly tickMs?: number;
   readonly logger?: SimLogger;
+  /** Also serve the units as an RTU line (rtu-server.ts): on a serial path (a PTY) and/or RTU over TCP. */
+  readonly rtu?: SimRtuOptions;
+}
+
+export interface SimRtuOptions {
+  readonly serialPath?: string;
+  /** RTU-over-TCP port (0 = ephemeral). */
+  readonly tcpPort?: number;
+  /** Line format; default 9600 8E1 [MB-SERIAL 2.5.1]. A slow baud rate makes every answer slow. */
+  readonly format?: LineFormat;
+  /** Send answers at the baud rate, byte by byte (default true). */
+  readonly pace?: boolean;
 }
 
 export interface SimulatorState {
@@ -62,6 +77,12 @@ export interface Simulator {
   state(): SimulatorState;
   /** Power cycle: drop connections, stop listening for `downMs`, reset memory to the scenario, listen again. */
   restart(downMs?: number): Promise<void>;
+  /** RTU-over-TCP port, when `rtu.tcpPort` was given. */
+  readonly rtuPort: number | null;
+  /** What the RTU line saw (requests, answers, collisions, noise), when `rtu` was given. */
+  rtuStats(): RtuStats | null;
+  rtuEvents(): LineEvent[];
+  resetRtuLog(): void;
   close(): Promise<void>;
 }
 
@@ -84,6 +105,30 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     logger,
   });
   const port = await server.listen(opts.port ?? 0);
+  const rtuLog = new RtuLineLog();
+  let rtu: RtuListeners | null = null;
+  if (opts.rtu) {
+    try {
+      rtu = await startRtuListeners(
+        { ...(opts.rtu.serialPath !== undefined ? { serialPath: opts.rtu.serialPath } : {}), ...(opts.rtu.tcpPort !== undefined ? { tcpPort: opts.rtu.tcpPort } : {}), host },
+        {
+          format: opts.rtu.format ?? { baudRate: 9600, dataBits: 8, parity: 'even', stopBits: 1 },
+          pace: opts.rtu.pace === false ? 'none' : 'bytes',
+          scanDelayMs: opts.scanDelayMs ?? 10,
+          handle: createRequestHandler({ memory, scenario, counters }),
+          serves: (unit) => memory.lookup(unit) !== undefined,
+          units: () => memory.units(),
+          fault: () => fault,
+          counters,
+          log: rtuLog,
+          logger,
+        },
+      );
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+  }
   let up = true;
   let closed = false;
 
@@ -107,6 +152,10 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       return s;
     },
     advance: (ms) => memory.step(ms),
+    rtuPort: rtu?.tcpPort ?? null,
+    rtuStats: () => (rtu ? rtuLog.stats() : null),
+    rtuEvents: () => rtuLog.events(),
+    resetRtuLog: () => rtuLog.reset(),
     state: () => ({ scenario: scenario.name, host, port, controlPort: sim.controlPort, fault, units: memory.units(), connections: server.connectionCount, up }),
     async restart(downMs = 0) {
       if (closed) return;
@@ -126,6 +175,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       closed = true;
       if (timer) clearInterval(timer);
       await server.close();
+      await rtu?.close();
       control.closeAllConnections();
       await new Promise<void>((resolve) => control.close(() => resolve()));
     },
@@ -151,6 +201,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
   } catch (err) {
     if (timer) clearInterval(timer);
     await server.close();
+    await rtu?.close();
     throw err;
   }
   (sim as { controlPort: number }).controlPort = controlPortOf(control);

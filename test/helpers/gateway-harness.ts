@@ -30,6 +30,8 @@ export interface HarnessOptions {
   readonly deviceTimeout?: string;
   /** Extra inline YAML for the one device, e.g. `queueLimit: 2, maxInFlight: 1`. */
   readonly deviceYaml?: string;
+  /** More `devices:` entries, one YAML flow mapping per line (e.g. serial meters on a PTY). */
+  readonly extraDevices?: readonly string[];
   readonly scanDelayMs?: number;
   readonly svidTtl?: string;
   readonly logLevel?: string;
@@ -110,7 +112,7 @@ listeners:
   metrics: { host: 127.0.0.1, port: 0 }
 ${l.shared ? `  ${l.shared.split('\n').join('\n  ')}\n` : ''}devices:
   - { name: turbine-1, address: "127.0.0.1:${sim.port}", unitId: 1, targetUnitId: 255, timeout: ${opts.deviceTimeout ?? '500ms'}${opts.deviceYaml ? `, ${opts.deviceYaml}` : ''} }
-${pnSim ? `profinetDevices:
+${(opts.extraDevices ?? []).map((d) => `  - ${d}\n`).join('')}${pnSim ? `profinetDevices:
   - { name: ${pn?.name ?? 'rio-1'}, host: 127.0.0.1, port: ${pnSim.port}, timeout: ${pn?.timeout ?? '300ms'}${pn?.yaml ? `, ${pn.yaml}` : ''} }
 ` : ''}policy: { file: policy.yaml, watch: false }
 ${opts.auditYaml ?? 'audit: { dir: audit, fsync: never, values: include }'}

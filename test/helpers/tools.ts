@@ -10,13 +10,13 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const INSTALL_HINT = 'run `bash scripts/install-test-tools.sh` from the repository root';
 
-export type ToolName = 'python' | 'mbpoll' | 'go-mbaps-client' | 'grpcurl' | 'scapy' | 'tshark';
+export type ToolName = 'python' | 'mbpoll' | 'go-mbaps-client' | 'grpcurl' | 'scapy' | 'tshark' | 'socat';
 
 /** The venv python with pymodbus ≥ 3.7, or mbpoll from PATH. Throws (the test fails) when missing. */
 export function requireTool(name: ToolName): string {
   const found = findTool(name);
   if (found.path) return found.path;
-  const hint = name === 'tshark' ? 'run `bash scripts/install-system-packages.sh` as root (Debian package tshark)'
+  const hint = name === 'tshark' || name === 'socat' ? `run \`bash scripts/install-system-packages.sh\` as root (Debian package ${name})`
     : name === 'grpcurl' || name === 'go-mbaps-client' ? 'run `bash scripts/build-go-client.sh` from the repository root (Go from the module proxy)'
     : INSTALL_HINT;
   throw new Error(`interop tool '${name}' is missing: ${found.why}; ${hint}`);
@@ -33,7 +33,7 @@ export function findTool(name: ToolName): { path?: string; why: string } {
     return existsSync(p) ? { path: p, why: '' } : { why: `${p} does not exist (run \`bash scripts/build-grpcurl.sh\`, or scripts/build-go-client.sh which calls it)` };
   }
   if (name === 'scapy') return findScapyPython();
-  if (name === 'tshark') return findOnPath('tshark');
+  if (name === 'tshark' || name === 'socat') return findOnPath(name);
   return name === 'python' ? findPymodbusPython() : findOnPath('mbpoll');
 }
 
