@@ -11,6 +11,8 @@ export interface LineEvent {
   readonly kind: LineEventKind;
   readonly unit: number;
   readonly fc: number;
+  /** The first word after the function code (a request's start address), or -1. */
+  readonly ref: number;
 }
 
 export interface RtuStats {
@@ -36,8 +38,8 @@ export class RtuLineLog {
     this.#limit = limit;
   }
 
-  record(kind: LineEventKind, unit: number, fc: number, at: number): void {
-    this.#events.push({ at, kind, unit, fc });
+  record(kind: LineEventKind, unit: number, fc: number, at: number, ref = -1): void {
+    this.#events.push({ at, kind, unit, fc, ref });
     if (this.#events.length > this.#limit) this.#events.shift();
     if (kind === 'request') this.#stats.requests++;
     else if (kind === 'broadcast') this.#stats.broadcasts++;

@@ -109,7 +109,7 @@ class RtuSession {
       this.o.log.notForUs();
       return;
     }
-    this.o.log.record('request', r.address, fc, at);
+    this.o.log.record('request', r.address, fc, at, r.pdu.length >= 3 ? r.pdu.readUInt16BE(1) : -1);
     this.o.counters.request(fc);
     this.#serve(r.address, r.pdu);
   }
@@ -143,8 +143,10 @@ class RtuSession {
 
   /** Writes the frame at the line's speed; the server is busy until its last byte has left. */
   #send(frame: Buffer, unit: number, fc: number): void {
+    // The last character has left one character time after its write (logged as computed, not as a timer fires).
+    let lastWrite = performance.now();
     const done = (): void => {
-      this.o.log.record('answer-end', unit, fc, performance.now());
+      this.o.log.record('answer-end', unit, fc, lastWrite + (this.o.pace === 'none' ? 0 : this.#charMs));
       this.#busy = false;
     };
     if (this.o.pace === 'none') {
@@ -155,6 +157,7 @@ class RtuSession {
     if (this.o.pace === 'frame') {
       setTimeout(() => {
         if (!this.#closed) this.stream.write(frame);
+        lastWrite = performance.now();
         done();
       }, frame.length * this.#charMs);
       return;
@@ -167,6 +170,7 @@ class RtuSession {
       if (due > sent) {
         this.stream.write(frame.subarray(sent, due));
         sent = due;
+        lastWrite = performance.now();
       }
       if (sent < frame.length) setTimeout(step, 1);
       else setTimeout(done, this.#charMs); // the last character is on the wire for one character time
