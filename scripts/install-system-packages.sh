@@ -3,13 +3,13 @@
 # use today (stunnel4, haproxy) for bench baselines, a real RFC 5425 syslog receiver (rsyslog + openssl driver),
 # docker-compose to validate the compose file, tshark (Wireshark's PN-IO and DCE/RPC dissectors check the PROFINET
 # codec; wireshark-common's "non-superusers capture?" debconf question takes its default "no", answered below so
-# it never prompts), python3-venv (the pymodbus/Scapy venv of install-test-tools.sh) and gcc (spire-server links
-# sqlite through cgo). Idempotent: installs only what is missing; when all are present it only asks dpkg.
+# it never prompts), python3-venv (the pymodbus/Scapy venv of install-test-tools.sh), gcc (spire-server links
+# sqlite through cgo) and socat (PTY pairs standing in for RS-485 lines in the serial RTU tests and the lab). Idempotent: installs only what is missing; when all are present it only asks dpkg.
 #
 #   bash scripts/install-system-packages.sh           # install what is missing (needs root when something is)
 #   bash scripts/install-system-packages.sh --check   # only report what is missing (exit 1 if anything is)
 set -euo pipefail
-packages=(mbpoll stunnel4 haproxy rsyslog rsyslog-openssl docker-compose tshark python3-venv gcc)
+packages=(mbpoll stunnel4 haproxy rsyslog rsyslog-openssl docker-compose tshark python3-venv gcc socat)
 check=0
 case "${1:-}" in
   --check) check=1 ;;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the third-party Modbus clients the interop tests drive (never mocks, never skipped):
 #   - pymodbus 3.x (>= 3.7, frames TLS with the MBAP header per MB-TCP-Security) from PyPI into ./.venv
+#   - pyserial 3.5 (pymodbus's serial RTU client and server on socat PTYs) into the same venv
 #   - scapy 2.8.x (its scapy.layers.dcerpc DceRpc4 and scapy.contrib.pnio_rpc layers: independent PROFINET CM codec) into the same venv
 #   - mbpoll from Debian (with the other Debian packages, by install-system-packages.sh)
 # Idempotent: re-running only checks what is already there. Run from anywhere; paths are repo-relative.
@@ -15,6 +16,7 @@ VENV="$ROOT/.venv"
 PYTHON_BIN="${PYTHON:-python3}"
 PYMODBUS_SPEC='pymodbus>=3.7,<4'
 SCAPY_SPEC='scapy>=2.6,<3'
+PYSERIAL_SPEC='pyserial>=3.5,<4'
 
 CHECK=0
 PYTHON_ONLY=0
@@ -44,7 +46,7 @@ ensure_venv() {
   "$PYTHON_BIN" -m venv "$VENV" || { log "cannot create $VENV with $PYTHON_BIN -m venv (Debian: apt-get install python3-venv)"; rm -rf "$VENV"; exit 1; }
 }
 
-# One interpreter start answers for both packages: "<name> ok <version>" or "<name> missing <why>". Modules are
+# One interpreter start answers for every package: "<name> ok <version>" or "<name> missing <why>". Modules are
 # located (find_spec), not imported: importing Scapy's layers alone takes about a second.
 probe() {
   "$VENV/bin/python" - <<'PY'
@@ -69,6 +71,7 @@ def check(name, lo, hi, modules):
 
 print(check("pymodbus", (3, 7), (4, 0), ["pymodbus.client"]))
 print(check("scapy", (2, 6), (3, 0), ["scapy.layers.dcerpc", "scapy.contrib.pnio_rpc"]))
+print(check("pyserial", (3, 5), (4, 0), ["serial"]))
 PY
 }
 
@@ -81,12 +84,16 @@ install_python_tools() {
       log "$name $detail already installed"
       continue
     fi
-    if [ "$name" = pymodbus ]; then spec="$PYMODBUS_SPEC"; else spec="$SCAPY_SPEC"; fi
+    case "$name" in
+      pymodbus) spec="$PYMODBUS_SPEC" ;;
+      pyserial) spec="$PYSERIAL_SPEC" ;;
+      *) spec="$SCAPY_SPEC" ;;
+    esac
     missing "$spec in $VENV ($detail)"
     log "installing $spec ($name: $detail)"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$spec" || { log "pip could not install $spec (is PyPI reachable? PIP_INDEX_URL for a mirror)"; exit 1; }
   done < <(probe)
-  if [ "$answers" -ne 2 ]; then
+  if [ "$answers" -ne 3 ]; then
     log "$VENV/bin/python does not run (a broken venv?): delete $VENV and rerun"
     exit 1
   fi
