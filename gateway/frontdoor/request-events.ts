@@ -68,7 +68,7 @@ export function decisionEvent(r: RequestFacts, verdict: Verdict, outcome: Outcom
     transactionId: r.transactionId,
     reads: c.reads,
     writes: c.writes,
-    decision: verdict.effect,
+    decision: verdict.effect === 'allow' && verdict.reason.startsWith('learn ') ? 'learn' : verdict.effect, // commissioning mode (evidence/learn-mode.ts)
     ruleId: verdict.ruleId,
     reason: verdict.reason,
     outcome: outcome === 'pending' ? 'pending' : Outcomes[outcome].audit,
