@@ -12,10 +12,12 @@ const CLIENT = String.raw`
 import json, sys
 from pymodbus import FramerType
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
-import serial
-# pymodbus sets pyserial's inter_byte_timeout after opening the port, which re-runs tcsetattr; a PTY refuses
-# that call (EINVAL) and has no character timing anyway: keep it unset.
-serial.serialutil.SerialBase.inter_byte_timeout = property(lambda self: None, lambda self, v: None)
+import serial.serialposix as sp
+# pymodbus changes pyserial's timeouts after opening the port, which re-runs tcsetattr; on this kernel a PTY
+# refuses that second call (EINVAL). pyserial keeps read/write timeouts itself (select), so after the open only
+# VMIN/VTIME would change, which a PTY has no use for: skip the re-configuration.
+_reconfigure = sp.Serial._reconfigure_port
+sp.Serial._reconfigure_port = lambda self, force_update=False: _reconfigure(self, True) if force_update else None
 target, ops = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 if target["kind"] == "serial":
     c = ModbusSerialClient(target["path"], framer=FramerType.RTU, baudrate=target["baud"], parity=target["parity"], stopbits=1, bytesize=8, timeout=1, retries=0)
@@ -64,8 +66,12 @@ import asyncio, json, sys
 from pymodbus import FramerType
 from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
 from pymodbus.server import ModbusSerialServer
+import serial.serialposix as sp
+_reconfigure = sp.Serial._reconfigure_port  # see CLIENT: no tcsetattr after the open on a PTY
+sp.Serial._reconfigure_port = lambda self, force_update=False: _reconfigure(self, True) if force_update else None
 path, units = sys.argv[1], json.loads(sys.argv[2])
-def block(values): return ModbusSequentialDataBlock(0, values + [0] * (100 - len(values)))
+# pymodbus 3.16 blocks start at data model address 1, which is PDU address 0
+def block(values): return ModbusSequentialDataBlock(1, values + [0] * (100 - len(values)))
 devices = {int(u): ModbusDeviceContext(hr=block(d.get("holding", [])), ir=block(d.get("input", [])), co=block([0] * 100), di=block([0] * 100)) for u, d in units.items()}
 async def main():
     server = ModbusSerialServer(ModbusServerContext(devices=devices, single=False), framer=FramerType.RTU, port=path, baudrate=9600, parity="E", stopbits=1, bytesize=8, broadcast_enable=True)
