@@ -59,7 +59,7 @@ function printInstructions(io: CliIo, lab: LabJson, dir: string): void {
   const pn = lab.profinetDevices.map((d) => `${d.name} (station ${d.stationName}, PNIO-CM udp ${d.device.host}:${d.device.port})`).join(', ');
   const g = lab.endpoints.grpc;
   io.out(`verigate lab is up (identity: ${lab.identitySource === 'spire' ? 'real SPIRE' : 'embedded dev issuer'}, trust domain ${lab.trustDomain})
-  Modbus/TCP Security  ${m.host}:${m.port}   (unit 1 = turbine-1, unit 2 = tank-1)
+  Modbus/TCP Security  ${m.host}:${m.port}   (unit 1 = turbine-1, unit 2 = tank-1${lab.serialLines.length > 0 ? '; RS-485: unit 11 = meter-1, 12 = meter-2, 10 = meters-all (broadcast)' : ''})
   gRPC API             ${g.host}:${g.port}   (gateway ID ${lab.gatewayId}: admin commands pin it)
   PROFINET IO          ${pn}   (records over gRPC, service verigate.v1.Profinet)
   metrics / health     http://${lab.endpoints.metrics.host}:${lab.endpoints.metrics.port}/metrics  /readyz

@@ -15,6 +15,7 @@ import { startGateway, type RunningGateway } from '../main.js';
 import { LAB_CLIENTS, grantsFor } from './lab-clients.js';
 import { startLabIdentity, type LabIdentity } from './lab-identity.js';
 import { renderLabGatewayYaml } from './lab-gateway-yaml.js';
+import { startRs485Line } from './lab-rs485.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const SAMPLE_POLICY = resolve(here, '../config/samples/policy.yaml');
@@ -42,6 +43,8 @@ export interface LabJson {
   identitySource: 'spire' | 'dev';
   endpoints: { mbaps: Endpoint; grpc: Endpoint; metrics: Endpoint };
   devices: { name: string; unitId: number; plc: Endpoint; controlPort: number }[];
+  /** RS-485 lines (Modbus RTU): the gateway's and the devices' ends of the PTY pair, the meters on it. */
+  serialLines: { name: string; gatewayPath: string; devicePath: string; scenario: string; controlPort: number; devices: { name: string; unitId: number; address: number }[] }[];
   /** PROFINET IO devices: `device` is the UDP PNIO-CM endpoint the gateway talks to (plaintext, lab only). */
   profinetDevices: { name: string; stationName: string; scenario: string; device: Endpoint; controlPort: number }[];
   clients: Record<string, { spiffeId: string; cert: string; key: string; bundle: string; grants: unknown }>;
@@ -83,9 +86,13 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       const files = await identity.mintClient(c.name, c.spiffeId, c.role);
       clients[c.name] = { spiffeId: c.spiffeId, ...files, grants: grantsFor(policyFile, c.spiffeId) };
     }
+    const rs485 = await startRs485Line(dir, SCENARIOS);
+    if ('missing' in rs485) opts.logger.warn({ reason: rs485.missing }, 'lab: no RS-485 line (serial meters)');
+    else cleanups.push(() => rs485.stop());
+    const line = 'missing' in rs485 ? null : rs485;
     const configFile = join(dir, 'gateway.yaml');
     const learn = opts.learnMs !== undefined ? { until: new Date(Date.now() + opts.learnMs).toISOString(), principals: LAB_LEARNERS } : undefined;
-    writeFileSync(configFile, renderLabGatewayYaml({ host, ports: opts.ports, sims, profinet: { rio }, identity, ...(learn ? { learn } : {}) }));
+    writeFileSync(configFile, renderLabGatewayYaml({ host, ports: opts.ports, sims, profinet: { rio }, identity, rs485: line ? { path: line.gatewayPath } : null, ...(learn ? { learn } : {}) }));
     const gateway = await startGateway(loadGatewayConfig(configFile), { logger: opts.logger });
     cleanups.push(() => gateway.stop());
     const e = gateway.endpoints;
@@ -98,6 +105,12 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
         { name: 'turbine-1', unitId: 1, plc: { host: '127.0.0.1', port: sims.turbine.port }, controlPort: sims.turbine.controlPort },
         { name: 'tank-1', unitId: 2, plc: { host: '127.0.0.1', port: sims.tank.port }, controlPort: sims.tank.controlPort },
       ],
+      serialLines: line
+        ? [{
+            name: 'rs485-1', gatewayPath: line.gatewayPath, devicePath: line.devicePath, scenario: 'meters', controlPort: line.meters.controlPort,
+            devices: [{ name: 'meter-1', unitId: 11, address: 11 }, { name: 'meter-2', unitId: 12, address: 12 }, { name: 'meters-all', unitId: 10, address: 0 }],
+          }]
+        : [],
       profinetDevices: [
         { name: 'rio-1', stationName: rio.scenario.device.stationName, scenario: 'remote-io', device: { host: rio.host, port: rio.port }, controlPort: rio.controlPort },
       ],
@@ -107,7 +120,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       gatewayConfig: configFile,
     };
     writeFileSync(join(dir, 'lab.json'), JSON.stringify(json, null, 2) + '\n');
-    return { json, gateway, simulators: sims, profinetSimulators: { 'rio-1': rio }, stop };
+    return { json, gateway, simulators: { ...sims, ...(line ? { meters: line.meters } : {}) }, profinetSimulators: { 'rio-1': rio }, stop };
   } catch (err) {
     await stop();
     throw err;
