@@ -11,10 +11,11 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { isProfinetScenarioFile } from './profinet/load-pn-scenario.js';
 import { PROFINET_CLI_OPTIONS, PROFINET_USAGE, startProfinetFromCli } from './profinet/pn-cli.js';
-import { startSimulator } from './simulator.js';
+import { startSimulator, type SimRtuOptions } from './simulator.js';
 
 const USAGE =
   'usage: sim --scenario FILE [--host 127.0.0.1] [--port 502] [--control-port 0] [--scan-delay 10] [--max-connections 4] [--max-in-flight 1] [--tick 100] [--log-level info]\n' +
+  '           [--serial PATH] [--rtu-port N] [--baud 9600] [--parity even|odd|none] [--stop-bits 1|2]   (also serve the units as a Modbus RTU line)\n' +
   PROFINET_USAGE;
 
 function intOption(values: Record<string, unknown>, name: string): number | undefined {
@@ -40,6 +41,11 @@ async function main(argv: string[]): Promise<number> {
         'max-in-flight': { type: 'string' },
         tick: { type: 'string' },
         'log-level': { type: 'string' },
+        serial: { type: 'string' },
+        'rtu-port': { type: 'string' },
+        baud: { type: 'string' },
+        parity: { type: 'string' },
+        'stop-bits': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         ...PROFINET_CLI_OPTIONS,
       },
@@ -61,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
   let sim: RunningSim;
   try {
     const ints = Object.fromEntries(
-      ['port', 'control-port', 'scan-delay', 'max-connections', 'max-in-flight', 'tick', 'fragment-size', 'max-ars', 'ar-timeout'].map((k) => [k, intOption(values, k)]),
+      ['port', 'control-port', 'scan-delay', 'max-connections', 'max-in-flight', 'tick', 'fragment-size', 'max-ars', 'ar-timeout', 'rtu-port', 'baud', 'stop-bits'].map((k) => [k, intOption(values, k)]),
     );
     sim = isProfinetScenarioFile(values['scenario'])
       ? await startProfinetFromCli(values['scenario'], values, ints, logger)
@@ -74,6 +80,7 @@ async function main(argv: string[]): Promise<number> {
           ...(ints['max-connections'] !== undefined ? { maxConnections: ints['max-connections'] } : {}),
           ...(ints['max-in-flight'] !== undefined ? { maxInFlight: ints['max-in-flight'] } : {}),
           ...(ints['tick'] !== undefined ? { tickMs: ints['tick'] } : {}),
+          ...rtuOptions(values, ints),
           logger,
         });
   } catch (err) {
@@ -81,8 +88,9 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const st = sim.state() as { scenario: string; host: string; protocol?: string };
+  const rtu = 'rtuPort' in sim ? { rtuPort: sim.rtuPort, serial: values['serial'] ?? null } : {};
   process.stdout.write(
-    `${JSON.stringify({ event: 'listening', protocol: st.protocol ?? 'modbus', scenario: st.scenario, host: st.host, port: sim.port, controlPort: sim.controlPort, pid: process.pid })}\n`,
+    `${JSON.stringify({ event: 'listening', protocol: st.protocol ?? 'modbus', scenario: st.scenario, host: st.host, port: sim.port, controlPort: sim.controlPort, ...rtu, pid: process.pid })}\n`,
   );
 
   process.on('SIGUSR1', () => sim.setFault(sim.fault().mode === 'silent' ? { mode: 'none' } : { mode: 'silent' }));
@@ -94,6 +102,20 @@ async function main(argv: string[]): Promise<number> {
   await sim.close();
   logger.info({}, 'closed');
   return 0;
+}
+
+/** `--serial` / `--rtu-port` with the line format (default 9600 8E1 [MB-SERIAL 2.5.1]). */
+function rtuOptions(values: Record<string, unknown>, ints: Record<string, number | undefined>): { rtu?: SimRtuOptions } {
+  const serialPath = typeof values['serial'] === 'string' ? values['serial'] : undefined;
+  const tcpPort = ints['rtu-port'];
+  if (serialPath === undefined && tcpPort === undefined) return {};
+  const parity = values['parity'] ?? 'even';
+  if (parity !== 'even' && parity !== 'odd' && parity !== 'none') throw new Error(`--parity must be even, odd or none, got '${String(parity)}'`);
+  const stopBits = ints['stop-bits'] ?? 1;
+  if (stopBits !== 1 && stopBits !== 2) throw new Error(`--stop-bits must be 1 or 2, got ${stopBits}`);
+  const baudRate = ints['baud'] ?? 9600;
+  if (baudRate < 50) throw new Error(`--baud must be at least 50, got ${baudRate}`);
+  return { rtu: { ...(serialPath !== undefined ? { serialPath } : {}), ...(tcpPort !== undefined ? { tcpPort } : {}), format: { baudRate, dataBits: 8, parity, stopBits } } };
 }
 
 /** What the CLI needs of either simulator. */

@@ -4,7 +4,7 @@
  *   GET  /state                         scenario, ports, fault, units, connections
  *   GET  /counters                      SimCounters
  *   POST /counters/reset                zero the counters
- *   POST /fault     {"mode":"none|silent|close|exception|slow", "code"?: n, "delayMs"?: n}
+ *   POST /fault     {"mode":"none|silent|close|exception|slow|noise", "code"?: n, "delayMs"?: n, "kind"?: "crc|truncate", "every"?: n}
  *   POST /restart   {"downMs"?: n}      power cycle: drop connections, reset memory, listen again
  *   GET  /registers?unit=U&table=T&address=A&count=N
  * Responses are JSON; bad input answers 400 with {"error": "..."}.
