@@ -19,7 +19,7 @@ async function run(args: string[], cwd = process.cwd()) {
 t.test('check: ok line with counts and version', async (t) => {
   const r = await run(['check', SAMPLE]);
   t.equal(r.code, 0);
-  t.match(r.out, /^ok: 10 rules, 35 tests passed, version [0-9a-f]{64}$/);
+  t.match(r.out, /^ok: 11 rules, 39 tests passed, version [0-9a-f]{64}$/);
   t.equal(r.err, '');
 });
 
