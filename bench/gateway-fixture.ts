@@ -69,9 +69,16 @@ logging: { level: warn }
 
 const CHILD = fileURLToPath(new URL('./gateway-child.mjs', import.meta.url));
 
+/**
+ * The Node flags the product runs the gateway with (the `verigate` launcher's shebang, `npm start`, the
+ * systemd unit, the compose file; test/unit/node-flags.test.ts keeps them equal): the bench measures the
+ * gateway as users run it.
+ */
+export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
+
 /** Writes the files into a fresh `dir` and starts the gateway child on them (port in `info.port`). */
 export async function spawnGateway(o: GatewayFilesOptions, nodeFlags: string[] = []): Promise<BenchChild> {
   mkdirSync(o.dir, { recursive: true });
   const file = writeGatewayFiles(o);
-  return spawnBenchChild(CHILD, [file], join(o.dir, 'gateway.log'), nodeFlags);
+  return spawnBenchChild(CHILD, [file], join(o.dir, 'gateway.log'), [...GATEWAY_NODE_FLAGS, ...nodeFlags]);
 }

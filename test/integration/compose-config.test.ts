@@ -173,7 +173,7 @@ t.test('the topology rules catch broken variants', async (t) => {
 t.test('gateway and PLC commands, config mount and port wiring', async (t) => {
   if (typeof compose === 'string') return void t.fail(compose);
   const gw = compose.services['verigate']!;
-  t.same(gw.command, ['node', 'dist/gateway/cli/verigate.js', 'run', '--config', `${GATEWAY_CONFIG_DIR}/gateway.yaml`]);
+  t.same(gw.command, ['node', '--max-semi-space-size=2', 'dist/gateway/cli/verigate.js', 'run', '--config', `${GATEWAY_CONFIG_DIR}/gateway.yaml`]);
   const confMount = mountsOf(gw).find((m) => m.target === GATEWAY_CONFIG_DIR);
   t.equal(confMount?.source, at('deploy/compose/verigate'), 'gateway.yaml and policy.yaml come from deploy/compose/verigate');
   t.equal(confMount?.readOnly, true, 'config mounted read-only');
