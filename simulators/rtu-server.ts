@@ -67,7 +67,8 @@ class RtuSession {
     private readonly o: RtuServerOptions,
   ) {
     this.#charMs = charTimeMs(o.format);
-    this.#gapMs = Math.max(interFrameSilenceMs(o.format), 20);
+    // Not below 100 ms: a PTY relay can be descheduled mid-frame on a busy box (see gateway rtu-transports.ts)
+    this.#gapMs = Math.max(interFrameSilenceMs(o.format), 100);
   }
 
   start(): void {

@@ -5,8 +5,10 @@
  *
  * Timing: t3.5 and the character time follow the port's format (rtu-timing.ts); a device server hides the
  * wire, so its inter-frame delay is configured (default: t3.5 of 9600 baud 8E1, the spec's default format
- * [MB-SERIAL 2.5.1]). The receive gap that ends an unknown-length frame is never below 20 ms on a port
- * (USB adapters and PTYs deliver bytes in chunks up to ~16 ms apart) and 50 ms over TCP.
+ * [MB-SERIAL 2.5.1]). The receive gap that ends an unknown-length frame (or cuts a truncated one) is never below
+ * 100 ms on a port: USB adapters deliver bytes in chunks up to ~16 ms apart (FTDI latency timer) and a PTY's
+ * relay can be descheduled for tens of ms on a busy box, and a frame split that way must not read as two bad
+ * ones. Frames of known length complete on their last byte, so the floor only slows the error path.
  */
 import { SerialPort } from 'serialport';
 import { charTimeMs, interFrameSilenceMs, type LineFormat } from '../../protocols/modbus/index.js';
@@ -39,8 +41,8 @@ export interface RtuOverTcpOptions {
   readonly dialer?: PlcDialer;
 }
 
-const PORT_GAP_FLOOR_MS = 20;
-const TCP_GAP_FLOOR_MS = 50;
+const PORT_GAP_FLOOR_MS = 100;
+const TCP_GAP_FLOOR_MS = 100;
 export const DEFAULT_LINE_FORMAT: LineFormat = { baudRate: 9600, dataBits: 8, parity: 'even', stopBits: 1 };
 
 export function serialLineTiming(o: SerialLineOptions): LineTiming {

@@ -134,7 +134,7 @@ t.test('three identities on two meters of one line: one frame at a time, silence
   const answers = await Promise.all(all);
   const expected = (k: number, i: number): string => `0402${[[2301, 2298, 2305], [2297, 2302, 2299]][i % 2]![k]!.toString(16).padStart(4, '0')}`;
   const wrong = answers.filter((a, j) => a?.toString('hex') !== expected(Math.floor(j / N), j % N));
-  t.equal(wrong.length, 0, `all ${answers.length} answers right`);
+  t.equal(wrong.length, 0, `all ${answers.length} answers right${wrong.length ? `; wrong: ${wrong.map((a) => a?.toString('hex') ?? 'none').join(' ')}` : ''}`);
   const stats = sim.rtuStats();
   t.equal(stats?.collisions, 0, 'never a frame on the line while a meter was busy or sending');
   const events = sim.rtuEvents().filter((e) => e.kind === 'request' || e.kind === 'answer-end');
