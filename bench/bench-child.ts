@@ -14,7 +14,12 @@ export interface BenchChild {
   stop(): Promise<void>;
 }
 
-export async function spawnBenchChild(script: string, args: string[], logFile: string, nodeFlags: string[] = []): Promise<BenchChild> {
+export async function spawnBenchChild(
+  script: string,
+  args: string[],
+  logFile: string,
+  nodeFlags: string[] = [],
+): Promise<BenchChild> {
   const log = openSync(logFile, 'a');
   const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
   const child: ChildProcess = spawn(process.execPath, [...nodeFlags, ...loader, script, ...args], {
@@ -34,7 +39,9 @@ export async function spawnBenchChild(script: string, args: string[], logFile: s
   const first = await Promise.race([
     new Promise<Record<string, unknown>>((resolve) => (ready = resolve)),
     exited.then(() => ({ ready: false, error: 'exited before ready' })),
-    new Promise<Record<string, unknown>>((resolve) => setTimeout(() => resolve({ ready: false, error: 'not ready in 60 s' }), 60_000).unref()),
+    new Promise<Record<string, unknown>>((resolve) =>
+      setTimeout(() => resolve({ ready: false, error: 'not ready in 60 s' }), 60_000).unref(),
+    ),
   ]);
   if (first.ready !== true) {
     child.kill('SIGKILL');

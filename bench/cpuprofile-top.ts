@@ -14,7 +14,12 @@ export interface CallFrame {
 }
 
 export interface CpuProfile {
-  readonly nodes: readonly { readonly id: number; readonly callFrame: CallFrame; readonly hitCount?: number; readonly children?: readonly number[] }[];
+  readonly nodes: readonly {
+    readonly id: number;
+    readonly callFrame: CallFrame;
+    readonly hitCount?: number;
+    readonly children?: readonly number[];
+  }[];
   readonly startTime: number;
   readonly endTime: number;
   readonly samples?: readonly number[];
@@ -48,7 +53,8 @@ export interface TopOptions {
   readonly window?: { readonly fromUs: number; readonly toUs: number };
 }
 
-export const defaultLocate = (f: CallFrame): string => (f.url === '' ? '(native)' : `${f.url.replace(/^file:\/\//, '')}:${f.lineNumber + 1}`);
+export const defaultLocate = (f: CallFrame): string =>
+  f.url === '' ? '(native)' : `${f.url.replace(/^file:\/\//, '')}:${f.lineNumber + 1}`;
 
 /** Samples per node id: from `samples` (optionally inside a window), else the nodes' `hitCount`. */
 function hitsPerNode(p: CpuProfile, window: TopOptions['window']): { hits: Map<number, number>; windowed: boolean } {
@@ -80,7 +86,9 @@ export function topSelfTime(p: CpuProfile, o: TopOptions): TopResult {
     if (f.url !== '') return locate(f);
     // a native function (fs.writeSync's writeBuffer, crypto): its JS caller says whose work it is
     const caller = parent.get(id);
-    return caller && caller.url !== '' ? `(native) ← ${caller.functionName || '(anonymous)'} ${locate(caller)}` : '(native)';
+    return caller && caller.url !== ''
+      ? `(native) ← ${caller.functionName || '(anonymous)'} ${locate(caller)}`
+      : '(native)';
   };
   const byKey = new Map<string, { functionName: string; location: string; samples: number }>();
   let total = 0;
@@ -110,5 +118,7 @@ export function topSelfTime(p: CpuProfile, o: TopOptions): TopResult {
 /** The entries as aligned text lines: `self%  function  file:line`. */
 export function formatTop(r: TopResult): string {
   const w = Math.max(8, ...r.entries.map((e) => e.functionName.length));
-  return r.entries.map((e) => `${e.selfPct.toFixed(1).padStart(5)} %  ${e.functionName.padEnd(w)}  ${e.location}`).join('\n');
+  return r.entries
+    .map((e) => `${e.selfPct.toFixed(1).padStart(5)} %  ${e.functionName.padEnd(w)}  ${e.location}`)
+    .join('\n');
 }

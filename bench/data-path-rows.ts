@@ -23,30 +23,54 @@ const failedOf = (...r: RunResult[]): number => r.reduce((a, x) => a + x.failed,
 const fails = (...r: RunResult[]): string => (failedOf(...r) === 0 ? '' : `, ${failedOf(...r)} failed`);
 /** Open loop: say so when the path could not keep up with the offered rate (`inner`: already in parentheses). */
 const short = (r: RunResult, rate: number, inner = false): string =>
-  r.perSecond >= 0.95 * rate ? '' : inner ? `; only ${perSec(r.perSecond)} served` : ` (only ${perSec(r.perSecond)} served)`;
+  r.perSecond >= 0.95 * rate
+    ? ''
+    : inner
+      ? `; only ${perSec(r.perSecond)} served`
+      : ` (only ${perSec(r.perSecond)} served)`;
 const served = (r: RunResult, rate: number): boolean => r.perSecond >= 0.95 * rate && r.failed === 0;
 
-interface Added { readonly p50: number; readonly p99: number; readonly p99High: number }
+interface Added {
+  readonly p50: number;
+  readonly p99: number;
+  readonly p99High: number;
+}
 const added = (r: PathResult, d: PathResult): Added => ({
-  p50: r.paced.p50Us - d.paced.p50Us, p99: r.paced.p99Us - d.paced.p99Us, p99High: r.pacedHigh.p99Us - d.pacedHigh.p99Us,
+  p50: r.paced.p50Us - d.paced.p50Us,
+  p99: r.paced.p99Us - d.paced.p99Us,
+  p99High: r.pacedHigh.p99Us - d.pacedHigh.p99Us,
 });
 
-function contextRows(key: string, r: PathResult, o: DataPathOptions, direct: PathResult | null, ref: PathResult | null): Row[] {
+function contextRows(
+  key: string,
+  r: PathResult,
+  o: DataPathOptions,
+  direct: PathResult | null,
+  ref: PathResult | null,
+): Row[] {
   const [n, name] = LABEL[key] ?? ['?', key];
   const lat: Row = {
-    n, what: `${name}: latency p50 / p99 @ ${o.rate} req/s; p99 @ ${o.highRate} req/s`,
+    n,
+    what: `${name}: latency p50 / p99 @ ${o.rate} req/s; p99 @ ${o.highRate} req/s`,
     value: `${ms(r.paced.p50Us)} / ${ms(r.paced.p99Us)}${short(r.paced, o.rate)}; ${ms(r.pacedHigh.p99Us)}${short(r.pacedHigh, o.highRate)}${fails(r.paced, r.pacedHigh)}`,
   };
   if (direct && key !== 'direct') {
     const a = added(r, direct);
-    Object.assign(lat, { baseline: 'direct', ratio: `${signedMs(a.p50)} / ${signedMs(a.p99)}; ${signedMs(a.p99High)}` });
+    Object.assign(lat, {
+      baseline: 'direct',
+      ratio: `${signedMs(a.p50)} / ${signedMs(a.p99)}; ${signedMs(a.p99High)}`,
+    });
   }
   const tput: Row = {
-    n, what: `${name}: max throughput, ${o.connections} conns × 1 / ${o.depthConnections} conns × ${o.depth} in flight`,
+    n,
+    what: `${name}: max throughput, ${o.connections} conns × 1 / ${o.depthConnections} conns × ${o.depth} in flight`,
     value: `${perSec(r.closed1.perSecond)} / ${perSec(r.closedN.perSecond)}${fails(r.closed1, r.closedN)}`,
   };
   if (ref && key !== 'direct' && key !== BASELINE) {
-    Object.assign(tput, { baseline: BASELINE, ratio: `${times(r.closed1.perSecond / ref.closed1.perSecond)} / ${times(r.closedN.perSecond / ref.closedN.perSecond)}` });
+    Object.assign(tput, {
+      baseline: BASELINE,
+      ratio: `${times(r.closed1.perSecond / ref.closed1.perSecond)} / ${times(r.closedN.perSecond / ref.closedN.perSecond)}`,
+    });
   }
   return [lat, tput];
 }
@@ -57,39 +81,60 @@ function verigateAims(o: DataPathOptions): { what: string; aim: string }[] {
   return [
     { what: `max throughput, ${o.connections} conns × 1 in flight`, aim: t },
     { what: `max throughput, ${o.depthConnections} conns × ${o.depth} in flight`, aim: t },
-    { what: `added latency p50 / p99 @ ${o.rate} req/s`, aim: `p50 ≤ ${BASELINE}'s added + ${ms(AIMS.addedP50OverHaproxyUs)} / p99 ≤ +${ms(AIMS.addedP99Us)}` },
+    {
+      what: `added latency p50 / p99 @ ${o.rate} req/s`,
+      aim: `p50 ≤ ${BASELINE}'s added + ${ms(AIMS.addedP50OverHaproxyUs)} / p99 ≤ +${ms(AIMS.addedP99Us)}`,
+    },
     { what: `added latency p99 @ ${o.highRate} req/s`, aim: `≤ +${ms(AIMS.addedP99HighRateUs)}` },
   ];
 }
 
 /** The issue's four data-path rows for verigate, each with its aim; `met` is unknown without haproxy. */
-function verigateRows(g: PathResult, o: DataPathOptions, direct: PathResult | null, ref: PathResult | null, refWhy: string): Row[] {
+function verigateRows(
+  g: PathResult,
+  o: DataPathOptions,
+  direct: PathResult | null,
+  ref: PathResult | null,
+  refWhy: string,
+): Row[] {
   const name = 'verigate';
   const base = (fn: (h: PathResult) => string): string => (ref ? fn(ref) : `${BASELINE}: ${refWhy}`);
   const tputRow = (label: string, pick: (p: PathResult) => RunResult): Row => {
     const v = pick(g);
     const ratio = ref ? v.perSecond / pick(ref).perSecond : NaN;
     return {
-      n: '4', what: `${name}: max throughput, ${label}`, value: `${perSec(v.perSecond)}${fails(v)}`,
-      baseline: base((h) => `${BASELINE} ${perSec(pick(h).perSecond)}`), ratio: ref ? times(ratio) : '',
-      aim: `≥ ${AIMS.throughputVsHaproxy.toFixed(1)}× ${BASELINE}`, ...(ref ? { met: ratio >= AIMS.throughputVsHaproxy && v.failed === 0 } : {}),
+      n: '4',
+      what: `${name}: max throughput, ${label}`,
+      value: `${perSec(v.perSecond)}${fails(v)}`,
+      baseline: base((h) => `${BASELINE} ${perSec(pick(h).perSecond)}`),
+      ratio: ref ? times(ratio) : '',
+      aim: `≥ ${AIMS.throughputVsHaproxy.toFixed(1)}× ${BASELINE}`,
+      ...(ref ? { met: ratio >= AIMS.throughputVsHaproxy && v.failed === 0 } : {}),
     };
   };
-  const rows = [tputRow(`${o.connections} conns × 1 in flight`, (p) => p.closed1), tputRow(`${o.depthConnections} conns × ${o.depth} in flight`, (p) => p.closedN)];
+  const rows = [
+    tputRow(`${o.connections} conns × 1 in flight`, (p) => p.closed1),
+    tputRow(`${o.depthConnections} conns × ${o.depth} in flight`, (p) => p.closedN),
+  ];
   if (!direct) return rows;
   const a = added(g, direct);
   const h = ref ? added(ref, direct) : null;
   const p50Limit = h ? h.p50 + AIMS.addedP50OverHaproxyUs : NaN;
   rows.push({
-    n: '4', what: `${name}: added latency p50 / p99 @ ${o.rate} req/s (${o.depthConnections} conns, 1 in flight each)`,
+    n: '4',
+    what: `${name}: added latency p50 / p99 @ ${o.rate} req/s (${o.depthConnections} conns, 1 in flight each)`,
     value: `${signedMs(a.p50)} / ${signedMs(a.p99)} (${ms(g.paced.p50Us)} / ${ms(g.paced.p99Us)}${short(g.paced, o.rate, true)}${fails(g.paced)})`,
-    baseline: base(() => `direct ${ms(direct.paced.p50Us)} / ${ms(direct.paced.p99Us)}; ${BASELINE} added ${signedMs(h!.p50)} / ${signedMs(h!.p99)}`),
+    baseline: base(
+      () =>
+        `direct ${ms(direct.paced.p50Us)} / ${ms(direct.paced.p99Us)}; ${BASELINE} added ${signedMs(h!.p50)} / ${signedMs(h!.p99)}`,
+    ),
     ratio: h ? `p50 ${signedMs(a.p50 - h.p50)} vs ${BASELINE}` : '',
     aim: `p50 ≤ ${BASELINE}'s added + ${ms(AIMS.addedP50OverHaproxyUs)}${h ? ` (${signedMs(p50Limit)})` : ''} / p99 ≤ +${ms(AIMS.addedP99Us)}`,
     ...(h ? { met: a.p50 <= p50Limit && a.p99 <= AIMS.addedP99Us && served(g.paced, o.rate) } : {}),
   });
   rows.push({
-    n: '4', what: `${name}: added latency p99 @ ${o.highRate} req/s (${o.connections} conns, 1 in flight each)`,
+    n: '4',
+    what: `${name}: added latency p99 @ ${o.highRate} req/s (${o.connections} conns, 1 in flight each)`,
     value: `${signedMs(a.p99High)} (${ms(g.pacedHigh.p99Us)}${short(g.pacedHigh, o.highRate, true)}${fails(g.pacedHigh)})`,
     baseline: `direct ${ms(direct.pacedHigh.p99Us)}${ref ? `; ${BASELINE} added ${signedMs(h!.p99High)}` : ''}`,
     aim: `≤ +${ms(AIMS.addedP99HighRateUs)}`,
@@ -110,7 +155,11 @@ export function dataPathRows(results: Map<string, PathResult | string>, o: DataP
   for (const [key, r] of results) {
     const [n, name] = LABEL[key] ?? ['?', key];
     if (typeof r === 'string') {
-      rows.push(...(key === 'verigate' ? verigateAims(o).map((a) => ({ n, what: `verigate: ${a.what}`, value: r, aim: a.aim, met: false })) : [{ n, what: name, value: r }]));
+      rows.push(
+        ...(key === 'verigate'
+          ? verigateAims(o).map((a) => ({ n, what: `verigate: ${a.what}`, value: r, aim: a.aim, met: false }))
+          : [{ n, what: name, value: r }]),
+      );
       continue;
     }
     if (key === 'verigate') rows.push(...verigateRows(r, o, direct, ref, refWhy));
@@ -127,12 +176,19 @@ export function handshakeRows(hs: Map<string, HandshakeResult | string>): Row[] 
     const what = `mTLS sessions/s (connect + full handshake + 1 read + close, 8 at once): ${key === 'pipe' ? 'Node TLS pipe' : key}`;
     const isGw = key === 'verigate';
     if (typeof r === 'string') {
-      rows.push({ n: '6', what, value: r, ...(isGw ? { aim: `≥ ${AIMS.handshakesVsHaproxy.toFixed(1)}× ${BASELINE}`, met: false } : {}) });
+      rows.push({
+        n: '6',
+        what,
+        value: r,
+        ...(isGw ? { aim: `≥ ${AIMS.handshakesVsHaproxy.toFixed(1)}× ${BASELINE}`, met: false } : {}),
+      });
       continue;
     }
     const ratio = ref ? r.perSecond / ref.perSecond : NaN;
     const row: Row = {
-      n: '6', what, value: `${perSec(r.perSecond)}${r.failed === 0 ? '' : `, ${r.failed} failed`}`,
+      n: '6',
+      what,
+      value: `${perSec(r.perSecond)}${r.failed === 0 ? '' : `, ${r.failed} failed`}`,
       ...(ref && key !== BASELINE ? { baseline: `${BASELINE} ${perSec(ref.perSecond)}`, ratio: times(ratio) } : {}),
       ...(isGw ? { aim: `≥ ${AIMS.handshakesVsHaproxy.toFixed(1)}× ${BASELINE}` } : {}),
       ...(isGw && ref ? { met: ratio >= AIMS.handshakesVsHaproxy && r.failed === 0 } : {}),

@@ -8,7 +8,12 @@ import { waitForPort } from './ports.js';
 
 export type Terminator = { ok: true; port: number; stop(): Promise<void> } | { ok: false; why: string };
 
-export async function startTerminator(o: { bin: string; args: string[]; port: number; logFile: string }): Promise<Terminator> {
+export async function startTerminator(o: {
+  bin: string;
+  args: string[];
+  port: number;
+  logFile: string;
+}): Promise<Terminator> {
   const log = openSync(o.logFile, 'a');
   const child = spawn(o.bin, o.args, { stdio: ['ignore', log, log] });
   closeSync(log);
@@ -26,7 +31,10 @@ export async function startTerminator(o: { bin: string; args: string[]; port: nu
     clearTimeout(t);
   };
   try {
-    await Promise.race([waitForPort(o.port), exited.then(() => Promise.reject(new Error(`exited early, see ${o.logFile}`)))]);
+    await Promise.race([
+      waitForPort(o.port),
+      exited.then(() => Promise.reject(new Error(`exited early, see ${o.logFile}`))),
+    ]);
   } catch (err) {
     await stop();
     return { ok: false, why: `failed: ${(err as Error).message}` };

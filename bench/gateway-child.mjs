@@ -21,7 +21,11 @@ await serveChild(async () => {
   let rotations = 0;
   gw.identity.onUpdate(() => rotations++);
   return {
-    info: { port: gw.endpoints.mbaps.port, grpcPort: gw.endpoints.grpc?.port ?? null, spiffeId: gw.identity.spiffeId() },
+    info: {
+      port: gw.endpoints.mbaps.port,
+      grpcPort: gw.endpoints.grpc?.port ?? null,
+      spiffeId: gw.identity.spiffeId(),
+    },
     commands: {
       sessions: () => ({ sessions: gw.sessions.size }),
       // µs on the monotonic clock V8's CPU profiler stamps samples with (bench/profile.ts cuts its window by it)

@@ -44,7 +44,9 @@ session: { maxPerIdentity: 5000, idleTimeout: 10m, revalidate: 30s }
 export function writeGatewayFiles(o: GatewayFilesOptions): string {
   writeFileSync(join(o.dir, 'policy.yaml'), BENCH_POLICY);
   const file = join(o.dir, 'gateway.yaml');
-  writeFileSync(file, `version: 1
+  writeFileSync(
+    file,
+    `version: 1
 identity:
   source: dev
   dev: { trustDomain: ${TRUST_DOMAIN}, caDir: "${o.caDir}"${o.svidTtl ? `, svidTtl: ${o.svidTtl}` : ''} }
@@ -63,7 +65,8 @@ policy: { file: policy.yaml, watch: false }
 state: { dir: state }
 audit: { dir: audit, fsync: interval, values: include }
 logging: { level: warn }
-`);
+`,
+  );
   return file;
 }
 

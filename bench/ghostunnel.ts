@@ -24,7 +24,11 @@ export function ensureGhostunnel(log: (m: string) => void, build: boolean): { bi
   if (!build) return { why: `missing: ${BUILD}` };
   if (!findBinary('go')) return { why: `missing: install Go, then ${BUILD}` };
   log(`ghostunnel is not built: running ${BUILD} (a few minutes the first time)`);
-  const r = spawnSync('bash', [join(ROOT, 'scripts', 'build-ghostunnel.sh')], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = spawnSync('bash', [join(ROOT, 'scripts', 'build-ghostunnel.sh')], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (r.status === 0 && existsSync(BIN)) return { bin: BIN };
   const last = `${r.stderr}`.trim().split('\n').pop() ?? '';
   return { why: `missing: ${BUILD} failed (${last.slice(0, 120)})` };
@@ -35,11 +39,16 @@ export async function startGhostunnel(bin: string, dir: string, pki: BenchPki, s
   return startTerminator({
     bin,
     args: [
-      'server', `--listen=127.0.0.1:${port}`, `--target=127.0.0.1:${simPort}`,
-      `--cert=${pki.server.cert}`, `--key=${pki.server.key}`, `--cacert=${pki.server.bundle}`,
+      'server',
+      `--listen=127.0.0.1:${port}`,
+      `--target=127.0.0.1:${simPort}`,
+      `--cert=${pki.server.cert}`,
+      `--key=${pki.server.key}`,
+      `--cacert=${pki.server.bundle}`,
       `--allow-uri=${CLIENT_ID}`,
       // per-connection log lines would be work stunnel/haproxy (no access log) do not do
-      '--quiet=conns', '--shutdown-timeout=2s',
+      '--quiet=conns',
+      '--shutdown-timeout=2s',
     ],
     port,
     logFile: join(dir, 'ghostunnel.log'),

@@ -19,8 +19,14 @@ await serveChild(async () => {
   server.addService(loadVerigateServices().Modbus.service, {
     ReadHoldingRegisters: (_call, callback) => callback(null, answer),
   });
-  const creds = grpc.ServerCredentials.createSsl(readFileSync(caFile), [{ cert_chain: readFileSync(certFile), private_key: readFileSync(keyFile) }], true);
-  const port = await new Promise((resolve, reject) => server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))));
+  const creds = grpc.ServerCredentials.createSsl(
+    readFileSync(caFile),
+    [{ cert_chain: readFileSync(certFile), private_key: readFileSync(keyFile) }],
+    true,
+  );
+  const port = await new Promise((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))),
+  );
   return {
     info: { port },
     stop: () => new Promise((resolve) => server.tryShutdown(() => resolve())),

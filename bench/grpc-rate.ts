@@ -31,22 +31,32 @@ export interface GrpcLoadOptions {
   readonly warmupMs: number;
 }
 
-type ReadFn = (req: ReadRequest, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: RegistersResponse) => void) => void;
+type ReadFn = (
+  req: ReadRequest,
+  opts: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, res?: RegistersResponse) => void,
+) => void;
 const READ: ReadRequest = { device: 'turbine-1', address: 0, count: 10 };
 const CALL_TIMEOUT_MS = 2000;
 
 function openClients(port: number, pki: BenchPki, n: number): grpc.Client[] {
   const { Modbus } = loadVerigateServices();
-  const creds = grpc.credentials.createSsl(Buffer.from(pki.client.ca), Buffer.from(pki.client.key), Buffer.from(pki.client.cert), {
-    // both servers are verified against the bench CA by the TLS stack; the name check is not what is measured
-    checkServerIdentity: () => undefined,
-  });
+  const creds = grpc.credentials.createSsl(
+    Buffer.from(pki.client.ca),
+    Buffer.from(pki.client.key),
+    Buffer.from(pki.client.cert),
+    {
+      // both servers are verified against the bench CA by the TLS stack; the name check is not what is measured
+      checkServerIdentity: () => undefined,
+    },
+  );
   // a local subchannel pool per client: otherwise grpc-js shares one connection between equal channels
   const options = { 'grpc.ssl_target_name_override': TRUST_DOMAIN, 'grpc.use_local_subchannel_pool': 1 };
   return Array.from({ length: n }, () => new Modbus(`127.0.0.1:${port}`, creds, options));
 }
 
-const readOf = (c: grpc.Client): ReadFn => (c as unknown as { ReadHoldingRegisters: ReadFn }).ReadHoldingRegisters.bind(c);
+const readOf = (c: grpc.Client): ReadFn =>
+  (c as unknown as { ReadHoldingRegisters: ReadFn }).ReadHoldingRegisters.bind(c);
 
 /** One call, for the answer the bare server must give. */
 export function readOnce(port: number, pki: BenchPki): Promise<number[]> {
@@ -76,7 +86,14 @@ export async function runGrpcLoad(port: number, pki: BenchPki, o: GrpcLoadOption
     });
   };
   try {
-    await Promise.all(clients.map((c) => new Promise<void>((resolve, reject) => c.waitForReady(Date.now() + 10_000, (e) => (e ? reject(e) : resolve())))));
+    await Promise.all(
+      clients.map(
+        (c) =>
+          new Promise<void>((resolve, reject) =>
+            c.waitForReady(Date.now() + 10_000, (e) => (e ? reject(e) : resolve())),
+          ),
+      ),
+    );
     for (const c of clients) for (let i = 0; i < o.inFlight; i++) loop(readOf(c));
     await new Promise((r) => setTimeout(r, o.warmupMs));
     recording = true;
@@ -102,13 +119,21 @@ const WARM_MS = 2000;
 const best = (a: GrpcRun, b: GrpcRun): GrpcRun => (b.perSecond > a.perSecond ? b : a);
 
 /** The bare server answers what the gateway (gRPC listener on `gatewayPort`) answered for the same read. */
-export async function measureGrpc(dir: string, pki: BenchPki, gatewayPort: number, o: GrpcLoadOptions): Promise<GrpcResult> {
+export async function measureGrpc(
+  dir: string,
+  pki: BenchPki,
+  gatewayPort: number,
+  o: GrpcLoadOptions,
+): Promise<GrpcResult> {
   const values = await readOnce(gatewayPort, pki);
   const warm = { ...o, warmupMs: WARM_MS, durationMs: 100 };
   let child: BenchChild | string;
   try {
-    child = await spawnBenchChild(fileURLToPath(new URL('./grpc-bare-child.mjs', import.meta.url)),
-      [pki.server.cert, pki.server.key, pki.server.bundle, JSON.stringify(values)], join(dir, 'grpc-bare.log'));
+    child = await spawnBenchChild(
+      fileURLToPath(new URL('./grpc-bare-child.mjs', import.meta.url)),
+      [pki.server.cert, pki.server.key, pki.server.bundle, JSON.stringify(values)],
+      join(dir, 'grpc-bare.log'),
+    );
   } catch (e) {
     child = `failed: ${(e as Error).message.split('\n')[0]}`;
   }

@@ -12,7 +12,10 @@ export interface HandshakeResult {
   readonly failed: number;
 }
 
-export async function measureHandshakes(ep: Endpoint, o: { concurrency: number; durationMs: number }): Promise<HandshakeResult> {
+export async function measureHandshakes(
+  ep: Endpoint,
+  o: { concurrency: number; durationMs: number },
+): Promise<HandshakeResult> {
   let completed = 0;
   let failed = 0;
   const t0 = performance.now();

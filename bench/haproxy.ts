@@ -13,7 +13,9 @@ export async function startHaproxy(dir: string, pki: BenchPki, simPort: number):
   if (!bin) return { ok: false, why: 'missing: apt-get install haproxy' };
   const port = await freePort();
   const conf = join(dir, 'haproxy.cfg');
-  writeFileSync(conf, `global
+  writeFileSync(
+    conf,
+    `global
   maxconn 8192
 
 defaults
@@ -28,6 +30,7 @@ frontend mbaps
 
 backend plc
   server sim 127.0.0.1:${simPort}
-`);
+`,
+  );
   return startTerminator({ bin, args: ['-db', '-f', conf], port, logFile: join(dir, 'haproxy.log') });
 }

@@ -22,7 +22,12 @@ export interface MemoryResult {
 }
 
 async function emptyNodeRss(dir: string): Promise<number> {
-  const child = await spawnBenchChild(fileURLToPath(new URL('./null-child.mjs', import.meta.url)), [], join(dir, 'null.log'), ['--expose-gc']);
+  const child = await spawnBenchChild(
+    fileURLToPath(new URL('./null-child.mjs', import.meta.url)),
+    [],
+    join(dir, 'null.log'),
+    ['--expose-gc'],
+  );
   try {
     return ((await child.command('rss')) as { rss: number }).rss;
   } finally {
@@ -30,9 +35,16 @@ async function emptyNodeRss(dir: string): Promise<number> {
   }
 }
 
-export async function measureIdleMemory(dir: string, pki: BenchPki, simPort: number, sessions: number): Promise<MemoryResult> {
+export async function measureIdleMemory(
+  dir: string,
+  pki: BenchPki,
+  simPort: number,
+  sessions: number,
+): Promise<MemoryResult> {
   const nodeRss = await emptyNodeRss(dir);
-  const gw = await spawnGateway({ dir: join(dir, 'gw-memory'), caDir: pki.caDir, simPort, upstreamConnections: 8 }, ['--expose-gc']);
+  const gw = await spawnGateway({ dir: join(dir, 'gw-memory'), caDir: pki.caDir, simPort, upstreamConnections: 8 }, [
+    '--expose-gc',
+  ]);
   let conns: ModbusClientConn[] = [];
   try {
     const port = gw.info.port as number;

@@ -54,9 +54,18 @@ export class ModbusClientConn {
   static connect(ep: Endpoint): Promise<ModbusClientConn> {
     return new Promise((resolve, reject) => {
       const socket = ep.tls
-        ? tls.connect({ host: '127.0.0.1', port: ep.port, ...ep.tls, minVersion: 'TLSv1.2', checkServerIdentity: () => undefined })
+        ? tls.connect({
+            host: '127.0.0.1',
+            port: ep.port,
+            ...ep.tls,
+            minVersion: 'TLSv1.2',
+            checkServerIdentity: () => undefined,
+          })
         : net.connect({ host: '127.0.0.1', port: ep.port });
-      const timer = setTimeout(() => socket.destroy(new Error(`connect to 127.0.0.1:${ep.port} timed out`)), CONNECT_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => socket.destroy(new Error(`connect to 127.0.0.1:${ep.port} timed out`)),
+        CONNECT_TIMEOUT_MS,
+      );
       const failed = (err: Error): void => {
         clearTimeout(timer);
         reject(err);
@@ -159,9 +168,12 @@ class Recorder {
   result(seconds: number): RunResult {
     const s = Float64Array.from(this.latencies).sort();
     return {
-      completed: this.completed, failed: this.failed, seconds,
+      completed: this.completed,
+      failed: this.failed,
+      seconds,
       perSecond: this.completed / seconds,
-      p50Us: percentile(s, 50) * 1000, p99Us: percentile(s, 99) * 1000,
+      p50Us: percentile(s, 50) * 1000,
+      p99Us: percentile(s, 99) * 1000,
     };
   }
 }
@@ -169,7 +181,10 @@ class Recorder {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Open loop: `rate` requests/s spread over the connections, 1 in flight each; the first `warmupMs` is not recorded. */
-export async function runPaced(conns: ModbusClientConn[], o: { rate: number; durationMs: number; warmupMs: number }): Promise<RunResult> {
+export async function runPaced(
+  conns: ModbusClientConn[],
+  o: { rate: number; durationMs: number; warmupMs: number },
+): Promise<RunResult> {
   const rec = new Recorder();
   const total = Math.round((o.rate * (o.durationMs + o.warmupMs)) / 1000);
   let sent = 0;
@@ -205,7 +220,10 @@ export async function runPaced(conns: ModbusClientConn[], o: { rate: number; dur
 }
 
 /** Closed loop: each connection keeps `depth` requests in flight for warmup + duration. */
-export async function runClosed(conns: ModbusClientConn[], o: { depth: number; durationMs: number; warmupMs: number }): Promise<RunResult> {
+export async function runClosed(
+  conns: ModbusClientConn[],
+  o: { depth: number; durationMs: number; warmupMs: number },
+): Promise<RunResult> {
   const rec = new Recorder();
   let running = true;
   const loop = (c: ModbusClientConn): void => {

@@ -26,15 +26,21 @@ export interface BenchPaths {
 const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
 
 export async function startPaths(
-  dir: string, pki: BenchPki, simPort: number, o: { upstreamConnections: number; ghostunnel: { bin: string } | { why: string } },
+  dir: string,
+  pki: BenchPki,
+  simPort: number,
+  o: { upstreamConnections: number; ghostunnel: { bin: string } | { why: string } },
 ): Promise<BenchPaths> {
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async (): Promise<void> => {
     for (const s of stops.splice(0).reverse()) await s().catch(() => undefined);
   };
   try {
-    const pipe = await spawnBenchChild(fileURLToPath(new URL('./pipe-child.ts', import.meta.url)),
-      [pki.server.cert, pki.server.key, pki.server.bundle, String(simPort)], join(dir, 'pipe.log'));
+    const pipe = await spawnBenchChild(
+      fileURLToPath(new URL('./pipe-child.ts', import.meta.url)),
+      [pki.server.cert, pki.server.key, pki.server.bundle, String(simPort)],
+      join(dir, 'pipe.log'),
+    );
     stops.push(() => pipe.stop());
     const ext = async (t: Promise<Terminator>): Promise<Endpoint | string> => {
       const r = await t;
@@ -43,10 +49,16 @@ export async function startPaths(
       return { port: r.port, tls: pki.client };
     };
     const stunnel = await ext(startStunnel(dir, pki, simPort));
-    const ghostunnel = 'bin' in o.ghostunnel ? await ext(startGhostunnel(o.ghostunnel.bin, dir, pki, simPort)) : o.ghostunnel.why;
+    const ghostunnel =
+      'bin' in o.ghostunnel ? await ext(startGhostunnel(o.ghostunnel.bin, dir, pki, simPort)) : o.ghostunnel.why;
     const haproxy = await ext(startHaproxy(dir, pki, simPort));
-    const gateway = await spawnGateway({ dir: join(dir, 'gw-data'), caDir: pki.caDir, simPort, upstreamConnections: o.upstreamConnections, grpc: true })
-      .catch((e: unknown) => `failed to start: ${firstLine(e)}`);
+    const gateway = await spawnGateway({
+      dir: join(dir, 'gw-data'),
+      caDir: pki.caDir,
+      simPort,
+      upstreamConnections: o.upstreamConnections,
+      grpc: true,
+    }).catch((e: unknown) => `failed to start: ${firstLine(e)}`);
     if (typeof gateway !== 'string') stops.push(() => gateway.stop());
     return {
       paths: [
@@ -55,7 +67,10 @@ export async function startPaths(
         { key: 'ghostunnel', ep: ghostunnel },
         { key: 'pipe', ep: { port: pipe.info.port as number, tls: pki.client } },
         { key: 'haproxy', ep: haproxy },
-        { key: 'verigate', ep: typeof gateway === 'string' ? gateway : { port: gateway.info.port as number, tls: pki.client } },
+        {
+          key: 'verigate',
+          ep: typeof gateway === 'string' ? gateway : { port: gateway.info.port as number, tls: pki.client },
+        },
       ],
       gateway,
       stop: stopAll,

@@ -13,8 +13,12 @@ const [certFile, keyFile, caFile, simPort] = process.argv.slice(2) as [string, s
 
 await serveChild(async () => {
   const server = tls.createServer({
-    cert: readFileSync(certFile), key: readFileSync(keyFile), ca: readFileSync(caFile),
-    requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2',
+    cert: readFileSync(certFile),
+    key: readFileSync(keyFile),
+    ca: readFileSync(caFile),
+    requestCert: true,
+    rejectUnauthorized: true,
+    minVersion: 'TLSv1.2',
   });
   const open = new Set<net.Socket>();
   server.on('secureConnection', (client) => {

@@ -76,11 +76,15 @@ function queries(n: number, seed: number): Query[] {
   for (let k = 0; k < n; k++) {
     const i = rnd(10000);
     const a = (i * 97) % 60000;
-    const peer: PeerRef = { id: k % 2 ? `spiffe://${TD}/svc-${i % SERVICES}` : `spiffe://${TD}/team-${i % TEAMS}/host-${k % 5}`, role: null };
+    const peer: PeerRef = {
+      id: k % 2 ? `spiffe://${TD}/svc-${i % SERVICES}` : `spiffe://${TD}/team-${i % TEAMS}/host-${k % 5}`,
+      role: null,
+    };
     const device = rnd(4) === 0 ? `plc-${rnd(DEVICES)}` : `plc-${i % DEVICES}`;
-    const r: ModbusRequest = rnd(3) === 0
-      ? { type: 'write-single-register', fc: 6, address: a + 10 + rnd(12), value: rnd(1200) }
-      : { type: 'read-registers', fc: rnd(2) ? 3 : 4, address: a + rnd(220), quantity: 1 + rnd(10) };
+    const r: ModbusRequest =
+      rnd(3) === 0
+        ? { type: 'write-single-register', fc: 6, address: a + 10 + rnd(12), value: rnd(1200) }
+        : { type: 'read-registers', fc: rnd(2) ? 3 : 4, address: a + rnd(220), quantity: 1 + rnd(10) };
     out.push({ peer, device, req: classify(r, 1) });
   }
   return out;
@@ -96,7 +100,13 @@ function timerOverheadNs(): number {
   return percentile(s.sort(), 50);
 }
 
-function timeAll(policy: CompiledPolicy, qs: Query[], rounds: number, now: Date, overhead: number): { s: Float64Array; allows: number } {
+function timeAll(
+  policy: CompiledPolicy,
+  qs: Query[],
+  rounds: number,
+  now: Date,
+  overhead: number,
+): { s: Float64Array; allows: number } {
   const s = new Float64Array(qs.length * rounds);
   let allows = 0;
   let j = 0;
@@ -123,8 +133,10 @@ export function runPolicyEval(ruleCount: number, samples: number): PolicyEvalRes
   timeAll(policy, qs, 3, now, overhead); // warm: views cached, code optimised
   const warm = timeAll(policy, qs, Math.max(1, Math.round(samples / qs.length)), now, overhead);
   return {
-    rules: ruleCount, compileMs,
-    medianNs: percentile(warm.s, 50), p99Ns: percentile(warm.s, 99),
+    rules: ruleCount,
+    compileMs,
+    medianNs: percentile(warm.s, 50),
+    p99Ns: percentile(warm.s, 99),
     firstMedianNs: percentile(first.s, 50),
     allowShare: warm.allows / warm.s.length,
   };

@@ -19,12 +19,15 @@ import { spawnGateway } from './gateway-fixture.js';
 import { openConnections, runClosed } from './load-generator.js';
 
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: number): number => Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt);
+const opt = (name: string, dflt: number): number =>
+  Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt);
 const seconds = opt('seconds', 5);
 const depth = opt('depth', 8);
 const connections = opt('connections', 8);
 const top = opt('top', 15);
-const out = resolve(args.find((a) => a.startsWith('--out='))?.slice(6) ?? mkdtempSync(join(tmpdir(), 'verigate-profile-')));
+const out = resolve(
+  args.find((a) => a.startsWith('--out='))?.slice(6) ?? mkdtempSync(join(tmpdir(), 'verigate-profile-')),
+);
 const log = (m: string): void => void process.stderr.write(`profile: ${m}\n`);
 
 /** dist/…/x.js:line → gateway/…/x.ts:line through the emitted source map; other frames as they are. */
@@ -33,16 +36,24 @@ function sourceMapLocate(): (f: CallFrame) => string {
   const mapFor = (file: string): SourceMap | null => {
     if (!maps.has(file)) {
       const m = `${file}.map`;
-      maps.set(file, existsSync(m) ? new SourceMap(JSON.parse(readFileSync(m, 'utf8')) as ConstructorParameters<typeof SourceMap>[0]) : null);
+      maps.set(
+        file,
+        existsSync(m)
+          ? new SourceMap(JSON.parse(readFileSync(m, 'utf8')) as ConstructorParameters<typeof SourceMap>[0])
+          : null,
+      );
     }
     return maps.get(file)!;
   };
   return (f) => {
     if (!f.url.startsWith('file://')) return defaultLocate(f);
     const file = fileURLToPath(f.url);
-    const e = mapFor(file)?.findEntry(f.lineNumber, f.columnNumber) as { originalSource?: string; originalLine?: number } | undefined;
+    const e = mapFor(file)?.findEntry(f.lineNumber, f.columnNumber) as
+      { originalSource?: string; originalLine?: number } | undefined;
     if (e?.originalSource !== undefined && e.originalLine !== undefined) {
-      const src = e.originalSource.startsWith('file://') ? fileURLToPath(e.originalSource) : resolve(dirname(file), e.originalSource);
+      const src = e.originalSource.startsWith('file://')
+        ? fileURLToPath(e.originalSource)
+        : resolve(dirname(file), e.originalSource);
       return `${relative(ROOT, src)}:${e.originalLine + 1}`;
     }
     return `${relative(ROOT, file)}:${f.lineNumber + 1}`;
@@ -56,11 +67,16 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'verigate-profile-run-'));
   try {
     const pki = await createBenchPki(dir);
-    const sim = await spawnBenchChild(fileURLToPath(new URL('./sim-child.ts', import.meta.url)), [], join(dir, 'sim.log'));
+    const sim = await spawnBenchChild(
+      fileURLToPath(new URL('./sim-child.ts', import.meta.url)),
+      [],
+      join(dir, 'sim.log'),
+    );
     try {
-      const gw = await spawnGateway({ dir: join(dir, 'gw'), caDir: pki.caDir, simPort: sim.info.port as number, upstreamConnections: connections }, [
-        '--cpu-prof', `--cpu-prof-dir=${out}`,
-      ]);
+      const gw = await spawnGateway(
+        { dir: join(dir, 'gw'), caDir: pki.caDir, simPort: sim.info.port as number, upstreamConnections: connections },
+        ['--cpu-prof', `--cpu-prof-dir=${out}`],
+      );
       const conns = await openConnections({ port: gw.info.port as number, tls: pki.client }, connections);
       log(`${connections} connections × ${depth} in flight for ${seconds} s (after 1 s warm-up)`);
       // the child's clock (process.hrtime, the profile's clock) brackets the measured window
@@ -72,13 +88,28 @@ async function main(): Promise<void> {
       const toUs = await clock();
       for (const c of conns) c.close();
       await gw.stop();
-      log(`${Math.round(r.perSecond).toLocaleString('en-US')} req/s under the profiler (slower than unprofiled), ${r.failed} failed`);
-      const file = readdirSync(out).filter((f) => f.endsWith('.cpuprofile')).sort().map((f) => join(out, f)).pop();
-      if (!file) throw new Error(`no .cpuprofile in ${out}: the gateway child did not exit cleanly (see ${join(dir, 'gw', 'gateway.log')})`);
+      log(
+        `${Math.round(r.perSecond).toLocaleString('en-US')} req/s under the profiler (slower than unprofiled), ${r.failed} failed`,
+      );
+      const file = readdirSync(out)
+        .filter((f) => f.endsWith('.cpuprofile'))
+        .sort()
+        .map((f) => join(out, f))
+        .pop();
+      if (!file)
+        throw new Error(
+          `no .cpuprofile in ${out}: the gateway child did not exit cleanly (see ${join(dir, 'gw', 'gateway.log')})`,
+        );
       const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-      const result = topSelfTime(profile, { top, locate: sourceMapLocate(), ...(fromUs > 0 ? { window: { fromUs, toUs } } : {}) });
-      process.stdout.write(`Top ${top} self time, gateway from dist/ under ${connections}×${depth} closed-loop load (${result.samples} samples` +
-        `${result.windowed ? ' in the load window' : ', whole run'}; ${result.idlePct.toFixed(1)} % idle; % of busy samples):\n`);
+      const result = topSelfTime(profile, {
+        top,
+        locate: sourceMapLocate(),
+        ...(fromUs > 0 ? { window: { fromUs, toUs } } : {}),
+      });
+      process.stdout.write(
+        `Top ${top} self time, gateway from dist/ under ${connections}×${depth} closed-loop load (${result.samples} samples` +
+          `${result.windowed ? ' in the load window' : ', whole run'}; ${result.idlePct.toFixed(1)} % idle; % of busy samples):\n`,
+      );
       process.stdout.write(`${formatTop(result)}\n\nProfile: ${file}\n`);
     } finally {
       await sim.stop();

@@ -19,7 +19,10 @@ export interface RotationResult {
   readonly seconds: number;
 }
 
-async function churn(ep: Endpoint, untilMs: number): Promise<{ requests: number; failed: number; sessions: number; failedSessions: number }> {
+async function churn(
+  ep: Endpoint,
+  untilMs: number,
+): Promise<{ requests: number; failed: number; sessions: number; failedSessions: number }> {
   const r = { requests: 0, failed: 0, sessions: 0, failedSessions: 0 };
   while (performance.now() < untilMs) {
     let c: ModbusClientConn;
@@ -41,9 +44,18 @@ async function churn(ep: Endpoint, untilMs: number): Promise<{ requests: number;
 }
 
 export async function measureRotation(
-  dir: string, pki: BenchPki, simPort: number, o: { svidTtlS: number; durationMs: number; rate: number },
+  dir: string,
+  pki: BenchPki,
+  simPort: number,
+  o: { svidTtlS: number; durationMs: number; rate: number },
 ): Promise<RotationResult> {
-  const gw = await spawnGateway({ dir: join(dir, 'gw-rotation'), caDir: pki.caDir, simPort, upstreamConnections: 8, svidTtl: `${o.svidTtlS}s` });
+  const gw = await spawnGateway({
+    dir: join(dir, 'gw-rotation'),
+    caDir: pki.caDir,
+    simPort,
+    upstreamConnections: 8,
+    svidTtl: `${o.svidTtlS}s`,
+  });
   try {
     const ep: Endpoint = { port: gw.info.port as number, tls: pki.client };
     const conns = await openConnections(ep, 8);
@@ -56,7 +68,8 @@ export async function measureRotation(
     ]);
     for (const c of conns) c.close();
     const after = (await gw.command('rotations')) as { rotations: number };
-    const sum = (k: 'requests' | 'failed' | 'sessions' | 'failedSessions'): number => churned.reduce((a, c) => a + c[k], 0);
+    const sum = (k: 'requests' | 'failed' | 'sessions' | 'failedSessions'): number =>
+      churned.reduce((a, c) => a + c[k], 0);
     return {
       requests: paced.completed + paced.failed + sum('requests') + sum('failed'),
       failed: paced.failed + sum('failed'),

@@ -51,13 +51,26 @@ export function grpcRows(r: GrpcResult | string, o: { channels: number; inFlight
   const aim = `≥ ${AIMS.grpcVsBare.toFixed(1)}× bare grpc-js`;
   if (typeof r === 'string') return [{ n: '9', what, value: r, aim, met: false }];
   const fails = (x: { failed: number }): string => (x.failed === 0 ? '' : `, ${x.failed} failed`);
-  if (typeof r.bare === 'string') return [{ n: '9', what: `${what}: verigate`, value: `${perSec(r.gateway.perSecond)}${fails(r.gateway)}`, baseline: `bare grpc-js: ${r.bare}`, aim }];
+  if (typeof r.bare === 'string')
+    return [
+      {
+        n: '9',
+        what: `${what}: verigate`,
+        value: `${perSec(r.gateway.perSecond)}${fails(r.gateway)}`,
+        baseline: `bare grpc-js: ${r.bare}`,
+        aim,
+      },
+    ];
   const ratio = r.gateway.perSecond / r.bare.perSecond;
   return [
     {
-      n: '9', what: `${what}: verigate (policy + audit per call)`, value: `${perSec(r.gateway.perSecond)}${fails(r.gateway)}`,
+      n: '9',
+      what: `${what}: verigate (policy + audit per call)`,
+      value: `${perSec(r.gateway.perSecond)}${fails(r.gateway)}`,
       baseline: `bare grpc-js server, same proto, fixed answer: ${perSec(r.bare.perSecond)}${fails(r.bare)}`,
-      ratio: times(ratio), aim, met: ratio >= AIMS.grpcVsBare && r.gateway.failed === 0,
+      ratio: times(ratio),
+      aim,
+      met: ratio >= AIMS.grpcVsBare && r.gateway.failed === 0,
     },
   ];
 }

@@ -26,15 +26,46 @@ import { dataPathRows, grpcRows, handshakeRows, memoryRows, policyRows, rotation
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',') ?? null;
+const only =
+  args
+    .find((a) => a.startsWith('--only='))
+    ?.slice(7)
+    .split(',') ?? null;
 const wants = (...n: number[]): boolean => only === null || n.some((x) => only.includes(String(x)));
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 
 const S = quick
-  ? { pacedMs: 2000, closedMs: 1500, warmupMs: 300, policySamples: 100_000, handshakeMs: 1500, sessions: 1000, svidTtlS: 4, rotationMs: 5000, grpcMs: 1500 }
-  : { pacedMs: 4000, closedMs: 3000, warmupMs: 500, policySamples: 300_000, handshakeMs: 3000, sessions: 1000, svidTtlS: 6, rotationMs: 10_000, grpcMs: 3000 };
+  ? {
+      pacedMs: 2000,
+      closedMs: 1500,
+      warmupMs: 300,
+      policySamples: 100_000,
+      handshakeMs: 1500,
+      sessions: 1000,
+      svidTtlS: 4,
+      rotationMs: 5000,
+      grpcMs: 1500,
+    }
+  : {
+      pacedMs: 4000,
+      closedMs: 3000,
+      warmupMs: 500,
+      policySamples: 300_000,
+      handshakeMs: 3000,
+      sessions: 1000,
+      svidTtlS: 6,
+      rotationMs: 10_000,
+      grpcMs: 3000,
+    };
 const DP: DataPathOptions = {
-  connections: 16, depthConnections: 8, rate: 1000, highRate: 5000, depth: 8, pacedMs: S.pacedMs, closedMs: S.closedMs, warmupMs: S.warmupMs,
+  connections: 16,
+  depthConnections: 8,
+  rate: 1000,
+  highRate: 5000,
+  depth: 8,
+  pacedMs: S.pacedMs,
+  closedMs: S.closedMs,
+  warmupMs: S.warmupMs,
 };
 const GRPC = { channels: 4, inFlight: 16, durationMs: S.grpcMs, warmupMs: S.warmupMs };
 
@@ -53,7 +84,7 @@ async function attempt(n: string, what: string, fn: () => Promise<Row[]>, aim?: 
 }
 const cleanups: (() => Promise<void>)[] = [];
 const NOTES = [
-  'Notes: latency is from the client\'s write to the response, open loop, 1 request in flight per connection;',
+  "Notes: latency is from the client's write to the response, open loop, 1 request in flight per connection;",
   '"added" is a path\'s percentile minus the direct path\'s in the same run. Every aim is a ratio to (or a margin',
   'over) haproxy or a bare grpc-js server measured in the same run, minutes apart on the same machine, so a busy',
   'machine (see the load average) makes p99 and throughput noisy. The gateway runs from dist/ (compiled, no tsx)',
@@ -61,7 +92,12 @@ const NOTES = [
   'default threading; the Node pipe and the gateway one thread. See bench/README.md for every row.',
 ].join('\n');
 
-async function pathRows(dir: string, pki: BenchPki, simPort: number, ghostunnel: { bin: string } | { why: string }): Promise<Row[]> {
+async function pathRows(
+  dir: string,
+  pki: BenchPki,
+  simPort: number,
+  ghostunnel: { bin: string } | { why: string },
+): Promise<Row[]> {
   const rows: Row[] = [];
   const p = await startPaths(dir, pki, simPort, { upstreamConnections: DP.connections, ghostunnel });
   cleanups.push(() => p.stop());
@@ -69,7 +105,10 @@ async function pathRows(dir: string, pki: BenchPki, simPort: number, ghostunnel:
     const results = new Map<string, PathResult | string>();
     for (const { key, ep } of p.paths) {
       log(`data path: ${key}`);
-      results.set(key, typeof ep === 'string' ? ep : await measurePath(ep, DP).catch((e: unknown) => `failed: ${firstLine(e)}`));
+      results.set(
+        key,
+        typeof ep === 'string' ? ep : await measurePath(ep, DP).catch((e: unknown) => `failed: ${firstLine(e)}`),
+      );
     }
     rows.push(...dataPathRows(results, DP));
   }
@@ -77,7 +116,14 @@ async function pathRows(dir: string, pki: BenchPki, simPort: number, ghostunnel:
     const hs = new Map<string, HandshakeResult | string>();
     for (const { key, ep } of p.paths.filter((x) => x.key !== 'direct')) {
       log(`handshakes: ${key}`);
-      hs.set(key, typeof ep === 'string' ? ep : await measureHandshakes(ep, { concurrency: 8, durationMs: S.handshakeMs }).catch((e: unknown) => `failed: ${firstLine(e)}`));
+      hs.set(
+        key,
+        typeof ep === 'string'
+          ? ep
+          : await measureHandshakes(ep, { concurrency: 8, durationMs: S.handshakeMs }).catch(
+              (e: unknown) => `failed: ${firstLine(e)}`,
+            ),
+      );
     }
     rows.push(...handshakeRows(hs));
   }
@@ -85,7 +131,12 @@ async function pathRows(dir: string, pki: BenchPki, simPort: number, ghostunnel:
     log('gRPC unary reads: bare grpc-js, then verigate');
     const gw = p.gateway;
     const grpcPort = typeof gw === 'string' ? null : (gw.info.grpcPort as number | null);
-    const r = typeof gw === 'string' ? `verigate ${gw}` : grpcPort === null ? 'verigate: no gRPC listener' : await measureGrpc(dir, pki, grpcPort, GRPC).catch((e: unknown) => `failed: ${firstLine(e)}`);
+    const r =
+      typeof gw === 'string'
+        ? `verigate ${gw}`
+        : grpcPort === null
+          ? 'verigate: no gRPC listener'
+          : await measureGrpc(dir, pki, grpcPort, GRPC).catch((e: unknown) => `failed: ${firstLine(e)}`);
     rows.push(...grpcRows(r, GRPC));
   }
   return rows;
@@ -111,11 +162,13 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   if (wants(5)) {
     log('policy evaluation');
-    rows.push(...(await attempt('5', 'Policy evaluate', async () => {
-      // loaded here: it runs gateway/policy from the sources, and a half-edited policy must not stop the other rows
-      const { runPolicyEval } = await import('./policy-eval.js');
-      return policyRows(runPolicyEval(1, S.policySamples), runPolicyEval(10_000, S.policySamples));
-    })));
+    rows.push(
+      ...(await attempt('5', 'Policy evaluate', async () => {
+        // loaded here: it runs gateway/policy from the sources, and a half-edited policy must not stop the other rows
+        const { runPolicyEval } = await import('./policy-eval.js');
+        return policyRows(runPolicyEval(1, S.policySamples), runPolicyEval(10_000, S.policySamples));
+      })),
+    );
   }
   const dir = mkdtempSync(join(tmpdir(), 'verigate-bench-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -125,18 +178,33 @@ async function main(): Promise<void> {
     const pki = await createBenchPki(dir);
     sim = await spawnBenchChild(here('./sim-child.ts'), [], join(dir, 'sim.log'));
     const simPort = sim.info.port as number;
-    if (wants(1, 2, 3, 4, 6, 9)) rows.push(...(await attempt('4', 'Data path, handshakes and gRPC', () => pathRows(dir, pki, simPort, ghostunnel))));
+    if (wants(1, 2, 3, 4, 6, 9))
+      rows.push(
+        ...(await attempt('4', 'Data path, handshakes and gRPC', () => pathRows(dir, pki, simPort, ghostunnel))),
+      );
     for (const c of cleanups.splice(0).reverse()) await c();
     if (wants(7)) {
       log(`memory: ${S.sessions} idle sessions`);
-      rows.push(...(await attempt('7', `Gateway RSS with ${S.sessions} idle mTLS sessions`, async () => memoryRows(await measureIdleMemory(dir, pki, simPort, S.sessions)),
-        `≤ ${mb(AIMS.idleRssBytes)}`)));
+      rows.push(
+        ...(await attempt(
+          '7',
+          `Gateway RSS with ${S.sessions} idle mTLS sessions`,
+          async () => memoryRows(await measureIdleMemory(dir, pki, simPort, S.sessions)),
+          `≤ ${mb(AIMS.idleRssBytes)}`,
+        )),
+      );
     }
     if (wants(8)) {
       log(`SVID rotation under load (TTL ${S.svidTtlS} s)`);
       const o = { svidTtlS: S.svidTtlS, durationMs: S.rotationMs, rate: DP.rate };
-      rows.push(...(await attempt('8', 'Failed requests across SVID rotation', async () => rotationRows(await measureRotation(dir, pki, simPort, o)),
-        `${AIMS.rotationFailures} failed`)));
+      rows.push(
+        ...(await attempt(
+          '8',
+          'Failed requests across SVID rotation',
+          async () => rotationRows(await measureRotation(dir, pki, simPort, o)),
+          `${AIMS.rotationFailures} failed`,
+        )),
+      );
     }
   } finally {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
@@ -151,7 +219,10 @@ function finish(rows: Row[], t0: number, header: string): void {
   const table = renderTable(rows);
   process.stdout.write(`${table}\n\nTotal bench time: ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
   if (!args.includes('--no-write') && only === null) {
-    writeFileSync(here('./RESULTS.md'), `# verigate benchmark results\n\nGenerated by \`npm run bench${quick ? ' -- --quick' : ''}\` (bench/run.ts); see bench/README.md for what each row measures.\n\n${header.replaceAll('\n', '  \n')}\n\n${table}\n\n${NOTES}\n`);
+    writeFileSync(
+      here('./RESULTS.md'),
+      `# verigate benchmark results\n\nGenerated by \`npm run bench${quick ? ' -- --quick' : ''}\` (bench/run.ts); see bench/README.md for what each row measures.\n\n${header.replaceAll('\n', '  \n')}\n\n${table}\n\n${NOTES}\n`,
+    );
     log('wrote bench/RESULTS.md');
   }
 }

@@ -5,7 +5,11 @@ import { serveChild } from './child-main.mjs';
 
 await serveChild(async () => {
   const sim = await startSimulator({
-    scenario: fileURLToPath(new URL('../simulators/scenarios/turbine.yaml', import.meta.url)), scanDelayMs: 0, maxConnections: 2048, maxInFlight: 16, tickMs: 0,
+    scenario: fileURLToPath(new URL('../simulators/scenarios/turbine.yaml', import.meta.url)),
+    scanDelayMs: 0,
+    maxConnections: 2048,
+    maxInFlight: 16,
+    tickMs: 0,
   });
   return {
     info: { port: sim.port },

@@ -13,7 +13,9 @@ export async function startStunnel(dir: string, pki: BenchPki, simPort: number):
   if (!bin) return { ok: false, why: 'missing: apt-get install stunnel4' };
   const port = await freePort();
   const conf = join(dir, 'stunnel.conf');
-  writeFileSync(conf, `foreground = yes
+  writeFileSync(
+    conf,
+    `foreground = yes
 pid =
 debug = 3
 output = ${join(dir, 'stunnel.out')}
@@ -29,6 +31,7 @@ CAfile = ${pki.server.bundle}
 requireCert = yes
 verifyChain = yes
 sslVersionMin = TLSv1.2
-`);
+`,
+  );
   return startTerminator({ bin, args: [conf], port, logFile: join(dir, 'stunnel.log') });
 }

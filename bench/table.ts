@@ -14,7 +14,10 @@ export interface Row {
 
 export function machineLine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
   return `Machine: ${cpu.trim()}, ${os.cpus().length} cores, Node ${process.version}, ${os.platform()} ${os.release()}; load average at start ${load}`;
 }
 

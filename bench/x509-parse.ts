@@ -44,11 +44,16 @@ console.log(`node ${process.version}, ${HANDSHAKES} handshakes per row\n`);
 console.log('per certificate (µs)');
 console.log(`  DER extension reader (cert-fields)   ${perCall(20_000, () => readCertFields(leafDer)).toFixed(1)}`);
 console.log(`  new X509Certificate(der) (OpenSSL)   ${perCall(5_000, () => new X509Certificate(leafDer)).toFixed(1)}`);
-console.log(`  fingerprint256 (fresh object)        ${perCall(5_000, () => new X509Certificate(leafDer).fingerprint256).toFixed(1)}`);
+console.log(
+  `  fingerprint256 (fresh object)        ${perCall(5_000, () => new X509Certificate(leafDer).fingerprint256).toFixed(1)}`,
+);
 console.log(`  ECDSA P-256 signature check          ${perCall(2_000, () => leaf.verify(caKey)).toFixed(1)}`);
 
 /** Handshakes against a gateway-shaped server; returns the server-side certificate work per handshake (µs). */
-async function handshakes(svidFor: (i: number) => X509Svid, n: number): Promise<{ us: number[]; cpuPerHandshake: number; cache: VerifiedChainCache<PeerIdentity> }> {
+async function handshakes(
+  svidFor: (i: number) => X509Svid,
+  n: number,
+): Promise<{ us: number[]; cpuPerHandshake: number; cache: VerifiedChainCache<PeerIdentity> }> {
   const verifier = new PeerVerifier(new VerifiedChainCache());
   const cache = verifier.cache;
   const us: number[] = [];
@@ -71,7 +76,12 @@ async function handshakes(svidFor: (i: number) => X509Svid, n: number): Promise<
   const port = (server.address() as AddressInfo).port;
   for (let i = 0; i < n; i++) {
     await new Promise<void>((res, rej) => {
-      const c = tls.connect({ ...clientTlsOptions(svidFor(i), pki.bundles), host: '127.0.0.1', port, maxVersion: 'TLSv1.2' });
+      const c = tls.connect({
+        ...clientTlsOptions(svidFor(i), pki.bundles),
+        host: '127.0.0.1',
+        port,
+        maxVersion: 'TLSv1.2',
+      });
       c.on('data', () => {});
       c.on('error', rej);
       c.on('close', () => res());
@@ -82,9 +92,16 @@ async function handshakes(svidFor: (i: number) => X509Svid, n: number): Promise<
 }
 
 const fresh = await Promise.all(Array.from({ length: HANDSHAKES }, (_, i) => pki.mint(`spiffe://${TD}/hmi/c${i}`)));
-console.log('\nper handshake, server side, from secureConnection to verdict (µs)   wall median    p99   CPU mean   cache hits/misses');
-for (const [name, pick] of [['same SVID every time', () => client], ['new SVID every time', (i: number) => fresh[i] as X509Svid]] as const) {
+console.log(
+  '\nper handshake, server side, from secureConnection to verdict (µs)   wall median    p99   CPU mean   cache hits/misses',
+);
+for (const [name, pick] of [
+  ['same SVID every time', () => client],
+  ['new SVID every time', (i: number) => fresh[i] as X509Svid],
+] as const) {
   const { us, cpuPerHandshake, cache } = await handshakes(pick, HANDSHAKES);
   const s = cache.stats();
-  console.log(`  ${name.padEnd(62)} ${quantile(us, 0.5).toFixed(1).padStart(11)} ${quantile(us, 0.99).toFixed(1).padStart(6)} ${cpuPerHandshake.toFixed(1).padStart(10)}   ${s.hits}/${s.misses}`);
+  console.log(
+    `  ${name.padEnd(62)} ${quantile(us, 0.5).toFixed(1).padStart(11)} ${quantile(us, 0.99).toFixed(1).padStart(6)} ${cpuPerHandshake.toFixed(1).padStart(10)}   ${s.hits}/${s.misses}`,
+  );
 }

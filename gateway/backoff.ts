@@ -33,7 +33,9 @@ export const RECONNECT_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 10_000
 
 /** Why these options are unusable, or null when they are fine. */
 export function backoffProblem(o: BackoffOptions): string | null {
-  return o.initialMs > 0 && o.maxMs >= o.initialMs ? null : `backoff needs 0 < initialMs ≤ maxMs, got ${o.initialMs}/${o.maxMs}`;
+  return o.initialMs > 0 && o.maxMs >= o.initialMs
+    ? null
+    : `backoff needs 0 < initialMs ≤ maxMs, got ${o.initialMs}/${o.maxMs}`;
 }
 
 function checked(o: BackoffOptions): BackoffOptions {
@@ -47,7 +49,10 @@ export class LinearBackoff implements Backoff {
   #attempts = 0;
 
   constructor(opts: Partial<BackoffOptions> = {}) {
-    this.#o = checked({ initialMs: opts.initialMs ?? WATCH_BACKOFF.initialMs, maxMs: opts.maxMs ?? WATCH_BACKOFF.maxMs });
+    this.#o = checked({
+      initialMs: opts.initialMs ?? WATCH_BACKOFF.initialMs,
+      maxMs: opts.maxMs ?? WATCH_BACKOFF.maxMs,
+    });
   }
 
   get attempts(): number {

@@ -83,8 +83,18 @@ export function exceptionFor(outcome: Outcome): ExceptionCode | null {
  * (never resent). `invalid-request`: bad arguments, nothing sent.
  */
 export const RECORD_OUTCOMES = [
-  'ok', 'denied', 'invalid-request', 'pnio-error', 'timeout', 'write-lost', 'unavailable', 'malformed-answer', 'queue-full',
-  'aborted', 'audit-unavailable', 'internal-error',
+  'ok',
+  'denied',
+  'invalid-request',
+  'pnio-error',
+  'timeout',
+  'write-lost',
+  'unavailable',
+  'malformed-answer',
+  'queue-full',
+  'aborted',
+  'audit-unavailable',
+  'internal-error',
 ] as const;
 
 export type RecordOutcome = (typeof RECORD_OUTCOMES)[number];

@@ -31,19 +31,36 @@ export interface GatewayIdentity {
 }
 
 /** `timers`: the SVID source's (and dev issuer's) clock and timers (gateway/timers.ts); default systemTimers. */
-export async function startIdentity(config: GatewayConfig, logger: Logger, timers: Timers = systemTimers): Promise<GatewayIdentity> {
+export async function startIdentity(
+  config: GatewayConfig,
+  logger: Logger,
+  timers: Timers = systemTimers,
+): Promise<GatewayIdentity> {
   let issuer: DevIssuer | null = null;
   let address = config.identity.socket ?? undefined;
   const dev = config.identity.dev;
   if (config.identity.source === 'dev' && dev) {
     const ca = await DevCa.loadOrCreate(dev.caDir, dev.trustDomain);
     const socketPath = join(config.stateDir, 'dev-workload-api.sock');
-    issuer = await DevIssuer.start({ socketPath, ca, spiffeId: dev.spiffeId, ttlSeconds: Math.round(dev.svidTtlMs / 1000), dnsNames: dev.dnsNames, logger, timers });
+    issuer = await DevIssuer.start({
+      socketPath,
+      ca,
+      spiffeId: dev.spiffeId,
+      ttlSeconds: Math.round(dev.svidTtlMs / 1000),
+      dnsNames: dev.dnsNames,
+      logger,
+      timers,
+    });
     address = `unix://${socketPath}`;
   }
   let source: X509Source;
   try {
-    source = await X509Source.create({ ...(address ? { address } : {}), timeoutMs: config.identity.startupTimeoutMs, logger, timers });
+    source = await X509Source.create({
+      ...(address ? { address } : {}),
+      timeoutMs: config.identity.startupTimeoutMs,
+      logger,
+      timers,
+    });
   } catch (err) {
     await issuer?.close();
     throw err;
@@ -59,7 +76,16 @@ export async function startIdentity(config: GatewayConfig, logger: Logger, timer
       const r = peerIdentityFromSocket(socket, source.getBundleSet(), new Date(), verifier);
       if (!r.ok) return r;
       const p = r.peer;
-      return { ok: true, peer: { id: p.id.toString(), role: p.role, notAfter: p.notAfter, notBefore: p.notBefore, fingerprint256: p.fingerprint256 } };
+      return {
+        ok: true,
+        peer: {
+          id: p.id.toString(),
+          role: p.role,
+          notAfter: p.notAfter,
+          notBefore: p.notBefore,
+          fingerprint256: p.fingerprint256,
+        },
+      };
     },
     tlsErrorReason: (err, socket) => handshakeFailureReason(err, socket),
     available: () => source.state() !== 'failed-closed',

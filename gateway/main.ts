@@ -24,14 +24,28 @@ import { HandshakeSlots } from './frontdoor/handshake-slots.js';
 import { Lifecycle } from './composition/lifecycle.js';
 import type { GatewayEnv } from './composition/gateway-env.js';
 import { auditLogComponent, auditThrottleComponent, syslogExporterComponent } from './composition/audit-components.js';
-import { identityComponent, policyComponent, trustComponent, upstreamComponent } from './composition/core-components.js';
-import { grpcComponent, mbapsComponent, observabilityComponent, type FrontDoorDeps } from './composition/front-door-components.js';
+import {
+  identityComponent,
+  policyComponent,
+  trustComponent,
+  upstreamComponent,
+} from './composition/core-components.js';
+import {
+  grpcComponent,
+  mbapsComponent,
+  observabilityComponent,
+  type FrontDoorDeps,
+} from './composition/front-door-components.js';
 import { learnComponent } from './composition/learn-component.js';
 import type { LearnMode } from './evidence/learn-mode.js';
 
 export interface RunningGateway {
   readonly config: GatewayConfig;
-  readonly endpoints: { mbaps: { host: string; port: number }; grpc: { host: string; port: number } | null; metrics: { host: string; port: number } | null };
+  readonly endpoints: {
+    mbaps: { host: string; port: number };
+    grpc: { host: string; port: number } | null;
+    metrics: { host: string; port: number } | null;
+  };
   readonly sessions: SessionRegistry;
   readonly policy: PolicyHolder;
   readonly trust: TrustRuntime;
@@ -56,7 +70,13 @@ export interface StartOptions {
 export async function startGateway(config: GatewayConfig, opts: StartOptions = {}): Promise<RunningGateway> {
   const logger = opts.logger ?? pino({ level: config.logLevel, name: 'verigate' });
   const timers = opts.timers ?? systemTimers;
-  const env: GatewayEnv = { config, logger, now: opts.now ?? (() => timers.now()), timers, metrics: new GatewayMetrics() };
+  const env: GatewayEnv = {
+    config,
+    logger,
+    now: opts.now ?? (() => timers.now()),
+    timers,
+    metrics: new GatewayMetrics(),
+  };
   const life = new Lifecycle((component, err) => logger.error({ component, err }, 'stop failed'));
   return life.run(async () => {
     mkdirSync(config.stateDir, { recursive: true });
@@ -70,7 +90,11 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     const auditSink = await life.start(auditThrottleComponent(env, { audit, policy, trust, sessions }));
     const learn = await life.start(learnComponent(env, audit)); // commissioning mode, when a device has `learn:`
     const doors: FrontDoorDeps = {
-      identity, policy, trust, sessions, audit: auditSink,
+      identity,
+      policy,
+      trust,
+      sessions,
+      audit: auditSink,
       router: new DeviceRouter(upstream.pools, config.listeners.mbaps.device, upstream.profinet),
       ...pipelines(env, { policy, trust, audit: auditSink, learn }),
       handshakeSlots: new HandshakeSlots({
@@ -82,16 +106,37 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     const grpc = await life.start(grpcComponent(env, doors));
     const http = await life.start(observabilityComponent(env, { identity, policy, audit, trust, upstream, learn }));
     const endpoints = { mbaps: mbaps.endpoint, grpc: grpc?.endpoint ?? null, metrics: http?.endpoint ?? null };
-    logger.info({ mbaps: endpoints.mbaps.port, grpc: endpoints.grpc?.port, metrics: endpoints.metrics?.port, id: identity.spiffeId() }, 'verigate ready');
+    logger.info(
+      {
+        mbaps: endpoints.mbaps.port,
+        grpc: endpoints.grpc?.port,
+        metrics: endpoints.metrics?.port,
+        id: identity.spiffeId(),
+      },
+      'verigate ready',
+    );
     return {
-      config, endpoints, sessions, policy, trust, audit, auditThrottle: auditSink, recordPipeline: doors.recordPipeline, identity,
-      metrics: env.metrics, logger, stop: () => life.stop(),
+      config,
+      endpoints,
+      sessions,
+      policy,
+      trust,
+      audit,
+      auditThrottle: auditSink,
+      recordPipeline: doors.recordPipeline,
+      identity,
+      metrics: env.metrics,
+      logger,
+      stop: () => life.stop(),
     };
   });
 }
 
 /** Both pipelines (Modbus requests, PROFINET records) share the same policy, gates, audit and dispatch check. */
-function pipelines(env: GatewayEnv, deps: { policy: PolicyHolder; trust: TrustRuntime; audit: AuditThrottle; learn: LearnMode | null }): { pipeline: RequestPipeline; recordPipeline: RecordPipeline } {
+function pipelines(
+  env: GatewayEnv,
+  deps: { policy: PolicyHolder; trust: TrustRuntime; audit: AuditThrottle; learn: LearnMode | null },
+): { pipeline: RequestPipeline; recordPipeline: RecordPipeline } {
   const { policy, trust, audit } = deps;
   const { logger } = env;
   const shared = {
@@ -102,7 +147,8 @@ function pipelines(env: GatewayEnv, deps: { policy: PolicyHolder; trust: TrustRu
     now: env.now,
     auditContinueOnFailure: env.config.audit.failurePolicy === 'continue',
     // a lock created while requests wait for their device (e.g. on the device) stops them before the send
-    dispatchCheck: (s: Session, device: string) => trust.locks.matching({ identity: s.peer.id, role: s.peer.role, device }) === null,
+    dispatchCheck: (s: Session, device: string) =>
+      trust.locks.matching({ identity: s.peer.id, role: s.peer.role, device }) === null,
     logger,
     onShadow: (e: object) => logger.info({ shadow: e }, 'shadow rule verdict'),
     ...(deps.learn ? { learn: deps.learn } : {}),

@@ -67,7 +67,20 @@ async function main(argv: string[]): Promise<number> {
   let sim: RunningSim;
   try {
     const ints = Object.fromEntries(
-      ['port', 'control-port', 'scan-delay', 'max-connections', 'max-in-flight', 'tick', 'fragment-size', 'max-ars', 'ar-timeout', 'rtu-port', 'baud', 'stop-bits'].map((k) => [k, intOption(values, k)]),
+      [
+        'port',
+        'control-port',
+        'scan-delay',
+        'max-connections',
+        'max-in-flight',
+        'tick',
+        'fragment-size',
+        'max-ars',
+        'ar-timeout',
+        'rtu-port',
+        'baud',
+        'stop-bits',
+      ].map((k) => [k, intOption(values, k)]),
     );
     sim = isProfinetScenarioFile(values['scenario'])
       ? await startProfinetFromCli(values['scenario'], values, ints, logger)
@@ -105,17 +118,27 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /** `--serial` / `--rtu-port` with the line format (default 9600 8E1 [MB-SERIAL 2.5.1]). */
-function rtuOptions(values: Record<string, unknown>, ints: Record<string, number | undefined>): { rtu?: SimRtuOptions } {
+function rtuOptions(
+  values: Record<string, unknown>,
+  ints: Record<string, number | undefined>,
+): { rtu?: SimRtuOptions } {
   const serialPath = typeof values['serial'] === 'string' ? values['serial'] : undefined;
   const tcpPort = ints['rtu-port'];
   if (serialPath === undefined && tcpPort === undefined) return {};
   const parity = values['parity'] ?? 'even';
-  if (parity !== 'even' && parity !== 'odd' && parity !== 'none') throw new Error(`--parity must be even, odd or none, got '${String(parity)}'`);
+  if (parity !== 'even' && parity !== 'odd' && parity !== 'none')
+    throw new Error(`--parity must be even, odd or none, got '${String(parity)}'`);
   const stopBits = ints['stop-bits'] ?? 1;
   if (stopBits !== 1 && stopBits !== 2) throw new Error(`--stop-bits must be 1 or 2, got ${stopBits}`);
   const baudRate = ints['baud'] ?? 9600;
   if (baudRate < 50) throw new Error(`--baud must be at least 50, got ${baudRate}`);
-  return { rtu: { ...(serialPath !== undefined ? { serialPath } : {}), ...(tcpPort !== undefined ? { tcpPort } : {}), format: { baudRate, dataBits: 8, parity, stopBits } } };
+  return {
+    rtu: {
+      ...(serialPath !== undefined ? { serialPath } : {}),
+      ...(tcpPort !== undefined ? { tcpPort } : {}),
+      format: { baudRate, dataBits: 8, parity, stopBits },
+    },
+  };
 }
 
 /** What the CLI needs of either simulator. */

@@ -32,7 +32,10 @@ export async function startControlServer(target: ControlTarget, port: number): P
 }
 
 /** A control channel on 127.0.0.1:port (0 = ephemeral) answering JSON from `route`; shared by both simulators. */
-export async function serveControl(route: (req: IncomingMessage) => Promise<[number, unknown]>, port: number): Promise<Server> {
+export async function serveControl(
+  route: (req: IncomingMessage) => Promise<[number, unknown]>,
+  port: number,
+): Promise<Server> {
   const server = createServer((req, res) => {
     route(req)
       .then(([status, body]) => reply(res, status, body))
@@ -75,7 +78,8 @@ async function route(t: ControlTarget, req: IncomingMessage): Promise<[number, u
       const body = await readJson(req);
       if (!body.ok) return [400, { error: body.reason }];
       const downMs = (body.value as { downMs?: unknown } | null)?.downMs ?? 0;
-      if (typeof downMs !== 'number' || downMs < 0 || downMs > 60_000) return [400, { error: 'downMs must be 0..60000' }];
+      if (typeof downMs !== 'number' || downMs < 0 || downMs > 60_000)
+        return [400, { error: 'downMs must be 0..60000' }];
       await t.restart(downMs);
       return [200, { restarted: true }];
     }
@@ -90,12 +94,15 @@ function registers(t: ControlTarget, q: URLSearchParams): [number, unknown] {
   const table = q.get('table') ?? 'holding';
   const [unit, address, count] = [q.get('unit') ?? '255', q.get('address') ?? '0', q.get('count') ?? '1'].map(Number);
   if (!TABLES.has(table)) return [400, { error: 'table must be coils, discrete, holding or input' }];
-  if (![unit, address, count].every((n) => Number.isInteger(n))) return [400, { error: 'unit, address, count must be integers' }];
+  if (![unit, address, count].every((n) => Number.isInteger(n)))
+    return [400, { error: 'unit, address, count must be integers' }];
   const values = t.readRegisters(unit as number, table as Table, address as number, count as number);
   return values ? [200, { unit, table, address, values }] : [404, { error: 'no such unit or range' }];
 }
 
-export async function readJson(req: IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; reason: string }> {
+export async function readJson(
+  req: IncomingMessage,
+): Promise<{ ok: true; value: unknown } | { ok: false; reason: string }> {
   let text = '';
   for await (const chunk of req) {
     text += String(chunk);

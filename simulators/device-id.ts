@@ -12,10 +12,14 @@ import type { DeviceIdentification } from './scenario.js';
 const CONFORMITY_BASIC_STREAM_AND_INDIVIDUAL = 0x81;
 const INDIVIDUAL_ACCESS = 4;
 
-type Outcome = { readonly ok: true; readonly res: ModbusResponse } | { readonly ok: false; readonly exception: ExceptionCode };
+type Outcome =
+  { readonly ok: true; readonly res: ModbusResponse } | { readonly ok: false; readonly exception: ExceptionCode };
 
 export function readDeviceId(req: DeviceIdRequest, device: DeviceIdentification): Outcome {
-  const basic: DeviceIdObject[] = [device.vendorName, device.productCode, device.revision].map((v, id) => ({ id, value: Buffer.from(v, 'latin1') }));
+  const basic: DeviceIdObject[] = [device.vendorName, device.productCode, device.revision].map((v, id) => ({
+    id,
+    value: Buffer.from(v, 'latin1'),
+  }));
   let objects: DeviceIdObject[];
   if (req.readDeviceIdCode === INDIVIDUAL_ACCESS) {
     const one = basic[req.objectId];

@@ -48,11 +48,13 @@ export function parseFault(input: unknown): ParseResult<Fault> {
     case 'noise': {
       const every = o['every'] ?? 1;
       const kind = o['kind'] ?? 'crc';
-      if (typeof every !== 'number' || !Number.isInteger(every) || every < 1 || every > 1_000_000) return { ok: false, reason: 'noise fault needs every 1..1000000' };
-      if (kind !== 'crc' && kind !== 'truncate') return { ok: false, reason: "noise fault kind is 'crc' or 'truncate'" };
+      if (typeof every !== 'number' || !Number.isInteger(every) || every < 1 || every > 1_000_000)
+        return { ok: false, reason: 'noise fault needs every 1..1000000' };
+      if (kind !== 'crc' && kind !== 'truncate')
+        return { ok: false, reason: "noise fault kind is 'crc' or 'truncate'" };
       return { ok: true, value: Object.freeze({ mode: 'noise', kind, every }) };
     }
     default:
-      return { ok: false, reason: "mode must be one of none, silent, close, exception, slow, noise" };
+      return { ok: false, reason: 'mode must be one of none, silent, close, exception, slow, noise' };
   }
 }

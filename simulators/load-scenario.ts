@@ -21,7 +21,10 @@ export function scenarioProblems(s: Scenario): PathProblem[] {
   const problems: PathProblem[] = [];
   const owner = new Map<number, number>();
   s.units.forEach((u, i) => {
-    const ids: [number, YamlPath][] = [[u.id, ['units', i, 'id']], ...(u.aliases ?? []).map((a, j): [number, YamlPath] => [a, ['units', i, 'aliases', j]])];
+    const ids: [number, YamlPath][] = [
+      [u.id, ['units', i, 'id']],
+      ...(u.aliases ?? []).map((a, j): [number, YamlPath] => [a, ['units', i, 'aliases', j]]),
+    ];
     for (const [id, path] of ids) {
       const prev = owner.get(id);
       if (prev !== undefined) problems.push({ path, message: `unit id ${id} is already served by units[${prev}]` });
@@ -31,19 +34,28 @@ export function scenarioProblems(s: Scenario): PathProblem[] {
       for (const [addr, v] of Object.entries(map)) {
         const end = Number(addr) + (Array.isArray(v) ? v.length : 1);
         if (end > u.tables[table]) {
-          problems.push({ path: ['units', i, 'init', table, addr], message: `${table} ${addr}..${end - 1} is outside the table (size ${u.tables[table]})` });
+          problems.push({
+            path: ['units', i, 'init', table, addr],
+            message: `${table} ${addr}..${end - 1} is outside the table (size ${u.tables[table]})`,
+          });
         }
       }
     }
     for (const addr of Object.keys(u.fifos ?? {})) {
       if (Number(addr) >= u.tables.holding) {
-        problems.push({ path: ['units', i, 'fifos', addr], message: `FIFO pointer ${addr} is outside the holding table (size ${u.tables.holding})` });
+        problems.push({
+          path: ['units', i, 'fifos', addr],
+          message: `FIFO pointer ${addr} is outside the holding table (size ${u.tables.holding})`,
+        });
       }
     }
     if (u.process) {
       for (const [table, min] of Object.entries(modelRequirements(u.process)) as [Table, number][]) {
         if (u.tables[table] < min) {
-          problems.push({ path: ['units', i, 'tables', table], message: `model '${u.process.model}' needs at least ${min} ${table} (has ${u.tables[table]})` });
+          problems.push({
+            path: ['units', i, 'tables', table],
+            message: `model '${u.process.model}' needs at least ${min} ${table} (has ${u.tables[table]})`,
+          });
         }
       }
     }

@@ -71,7 +71,10 @@ export class PlcServer {
     const { counters, logger } = this.opts;
     if (this.sockets.size >= this.opts.maxConnections) {
       counters.connectionRefused();
-      logger.warn({ remote: socket.remoteAddress, limit: this.opts.maxConnections }, 'connection limit reached: closing');
+      logger.warn(
+        { remote: socket.remoteAddress, limit: this.opts.maxConnections },
+        'connection limit reached: closing',
+      );
       if (this.opts.overLimit === 'reset') socket.resetAndDestroy();
       else socket.destroy();
       return;
@@ -161,7 +164,10 @@ class Connection {
     const { counters } = this.opts;
     // Read the fault again: it may have been switched during the scan delay.
     const fault = this.opts.fault();
-    const pdu = fault.mode === 'exception' ? exceptionPdu(fc & 0x7f, fault.code as ExceptionCode) : this.opts.handle(frame.header.unitId, frame.pdu);
+    const pdu =
+      fault.mode === 'exception'
+        ? exceptionPdu(fc & 0x7f, fault.code as ExceptionCode)
+        : this.opts.handle(frame.header.unitId, frame.pdu);
     if (pdu === null) {
       counters.dropped();
       return;

@@ -9,7 +9,8 @@ import { ExceptionCode, type Table } from '../protocols/modbus/types.js';
 
 export type TableSizes = Readonly<Record<Table, number>>;
 
-export type StoreResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly exception: ExceptionCode };
+export type StoreResult<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly exception: ExceptionCode };
 
 const ADDRESS_ERROR = { ok: false, exception: ExceptionCode.IllegalDataAddress } as const;
 
@@ -35,7 +36,13 @@ export class RegisterStore {
 
   /** True when [start, start+count) lies inside the table. */
   inRange(table: Table, start: number, count: number): boolean {
-    return Number.isInteger(start) && Number.isInteger(count) && start >= 0 && count >= 1 && start + count <= this.sizes[table];
+    return (
+      Number.isInteger(start) &&
+      Number.isInteger(count) &&
+      start >= 0 &&
+      count >= 1 &&
+      start + count <= this.sizes[table]
+    );
   }
 
   read(table: Table, start: number, count: number): StoreResult<number[]> {
@@ -69,7 +76,10 @@ export class RegisterStore {
 
   /** Defines (or replaces) a FIFO queue read by FC24 at `pointer` [MB-APP 6.18]. */
   setFifo(pointer: number, values: readonly number[]): void {
-    this.fifos.set(pointer, values.map((v) => v & 0xffff));
+    this.fifos.set(
+      pointer,
+      values.map((v) => v & 0xffff),
+    );
   }
 
   /** FC24: the queue at `pointer`, or exception 02 when there is none. Count > 31 is checked by the caller. */

@@ -14,7 +14,8 @@ import type { RegisterStore } from './register-store.js';
 import type { DeviceIdentification, Scenario } from './scenario.js';
 import type { CounterSet } from './sim-counters.js';
 
-type Outcome = { readonly ok: true; readonly res: ModbusResponse } | { readonly ok: false; readonly exception: ExceptionCode };
+type Outcome =
+  { readonly ok: true; readonly res: ModbusResponse } | { readonly ok: false; readonly exception: ExceptionCode };
 
 const ILLEGAL_FUNCTION = { ok: false, exception: ExceptionCode.IllegalFunction } as const;
 const BIT_TABLE: Record<1 | 2, Table> = { 1: 'coils', 2: 'discrete' };
@@ -23,7 +24,11 @@ const MAX_FIFO = 31;
 /** The function codes this PLC implements; any other answers 01 before its bytes are looked at. */
 const SUPPORTED = new Set([1, 2, 3, 4, 5, 6, 15, 16, 22, 23, 24, 43]);
 
-export const DEFAULT_DEVICE_ID: DeviceIdentification = { vendorName: 'verigate', productCode: 'SIM-PLC', revision: '1.0' };
+export const DEFAULT_DEVICE_ID: DeviceIdentification = {
+  vendorName: 'verigate',
+  productCode: 'SIM-PLC',
+  revision: '1.0',
+};
 
 export interface RequestHandlerDeps {
   readonly memory: PlcMemory;
@@ -39,7 +44,9 @@ export function createRequestHandler(deps: RequestHandlerDeps): (unit: number, p
     const store = deps.memory.lookup(unit);
     if (!store) {
       // Like a Modbus gateway with no such target [MB-APP 7, code 0x0B] — or silence, as configured.
-      return deps.scenario.unknownUnit === 'ignore' ? null : exceptionPdu(fc, ExceptionCode.GatewayTargetFailedToRespond);
+      return deps.scenario.unknownUnit === 'ignore'
+        ? null
+        : exceptionPdu(fc, ExceptionCode.GatewayTargetFailedToRespond);
     }
     // Function code first [MB-APP 6.x]: an unsupported code is 01 even when its bytes are also malformed.
     if (!SUPPORTED.has(fc)) return exceptionPdu(fc, ExceptionCode.IllegalFunction);
@@ -50,7 +57,12 @@ export function createRequestHandler(deps: RequestHandlerDeps): (unit: number, p
   };
 }
 
-export function execute(store: RegisterStore, req: ModbusRequest, device: DeviceIdentification, counters: CounterSet): Outcome {
+export function execute(
+  store: RegisterStore,
+  req: ModbusRequest,
+  device: DeviceIdentification,
+  counters: CounterSet,
+): Outcome {
   switch (req.type) {
     case 'read-bits': {
       const r = store.read(BIT_TABLE[req.fc], req.address, req.quantity);
@@ -61,16 +73,33 @@ export function execute(store: RegisterStore, req: ModbusRequest, device: Device
       return r.ok ? { ok: true, res: { type: 'read-registers', fc: req.fc, values: r.value } } : r;
     }
     case 'write-single-coil':
-      return written(store, counters, 'coils', req.address, [req.value ? 1 : 0], { type: 'write-single-coil', fc: 5, address: req.address, value: req.value });
-    case 'write-single-register':
-      return written(store, counters, 'holding', req.address, [req.value], { type: 'write-single-register', fc: 6, address: req.address, value: req.value });
-    case 'write-multiple-coils':
-      return written(store, counters, 'coils', req.address, req.values.map((v) => (v ? 1 : 0)), {
-        type: 'write-multiple',
-        fc: 15,
+      return written(store, counters, 'coils', req.address, [req.value ? 1 : 0], {
+        type: 'write-single-coil',
+        fc: 5,
         address: req.address,
-        quantity: req.values.length,
+        value: req.value,
       });
+    case 'write-single-register':
+      return written(store, counters, 'holding', req.address, [req.value], {
+        type: 'write-single-register',
+        fc: 6,
+        address: req.address,
+        value: req.value,
+      });
+    case 'write-multiple-coils':
+      return written(
+        store,
+        counters,
+        'coils',
+        req.address,
+        req.values.map((v) => (v ? 1 : 0)),
+        {
+          type: 'write-multiple',
+          fc: 15,
+          address: req.address,
+          quantity: req.values.length,
+        },
+      );
     case 'write-multiple-registers':
       return written(store, counters, 'holding', req.address, req.values, {
         type: 'write-multiple',
@@ -83,11 +112,20 @@ export function execute(store: RegisterStore, req: ModbusRequest, device: Device
       // [MB-APP 6.16] result = (current AND and_mask) OR (or_mask AND (NOT and_mask))
       const cur = store.get('holding', req.address);
       const next = ((cur & req.andMask) | (req.orMask & ~req.andMask)) & 0xffff;
-      return written(store, counters, 'holding', req.address, [next], { type: 'mask-write-register', fc: 22, address: req.address, andMask: req.andMask, orMask: req.orMask });
+      return written(store, counters, 'holding', req.address, [next], {
+        type: 'mask-write-register',
+        fc: 22,
+        address: req.address,
+        andMask: req.andMask,
+        orMask: req.orMask,
+      });
     }
     case 'read-write-registers': {
       // Both ranges are checked before anything changes; then the write, then the read [MB-APP 6.17].
-      if (!store.inRange('holding', req.writeAddress, req.values.length) || !store.inRange('holding', req.readAddress, req.readQuantity)) {
+      if (
+        !store.inRange('holding', req.writeAddress, req.values.length) ||
+        !store.inRange('holding', req.readAddress, req.readQuantity)
+      ) {
         return addressError();
       }
       store.write('holding', req.writeAddress, req.values);
@@ -109,7 +147,14 @@ export function execute(store: RegisterStore, req: ModbusRequest, device: Device
   }
 }
 
-function written(store: RegisterStore, counters: CounterSet, table: Table, address: number, values: readonly number[], res: ModbusResponse): Outcome {
+function written(
+  store: RegisterStore,
+  counters: CounterSet,
+  table: Table,
+  address: number,
+  values: readonly number[],
+  res: ModbusResponse,
+): Outcome {
   const w = store.write(table, address, values);
   if (!w.ok) return w;
   counters.write(table, store.unit, address, values.length);

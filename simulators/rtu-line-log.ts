@@ -63,6 +63,14 @@ export class RtuLineLog {
 
   reset(): void {
     this.#events.length = 0;
-    this.#stats = { requests: 0, broadcasts: 0, answers: 0, collisions: 0, badFrames: 0, noiseInjected: 0, notForUs: 0 };
+    this.#stats = {
+      requests: 0,
+      broadcasts: 0,
+      answers: 0,
+      collisions: 0,
+      badFrames: 0,
+      noiseInjected: 0,
+      notForUs: 0,
+    };
   }
 }

@@ -52,7 +52,14 @@ export async function startRtuListeners(l: RtuListenOptions, o: RtuServerOptions
 
 function openSerial(path: string, f: LineFormat): Promise<SerialPort> {
   return new Promise((resolve, reject) => {
-    const port = new SerialPort({ path, baudRate: f.baudRate, dataBits: f.dataBits, parity: f.parity, stopBits: f.stopBits, autoOpen: false });
+    const port = new SerialPort({
+      path,
+      baudRate: f.baudRate,
+      dataBits: f.dataBits,
+      parity: f.parity,
+      stopBits: f.stopBits,
+      autoOpen: false,
+    });
     port.open((err) => (err ? reject(new Error(`simulator: cannot open ${path}: ${err.message}`)) : resolve(port)));
   });
 }

@@ -128,7 +128,8 @@ class RtuSession {
 
   #answer(unit: number, pdu: Buffer): void {
     const fault = this.o.fault();
-    const res = fault.mode === 'exception' ? Buffer.from([(pdu[0] ?? 0) | 0x80, fault.code & 0xff]) : this.o.handle(unit, pdu);
+    const res =
+      fault.mode === 'exception' ? Buffer.from([(pdu[0] ?? 0) | 0x80, fault.code & 0xff]) : this.o.handle(unit, pdu);
     if (res === null || this.#closed) {
       this.#busy = false;
       return;

@@ -32,7 +32,12 @@ export interface PathProblem {
 export class ScenarioError extends Error {
   readonly code: ScenarioErrorCode;
   readonly details: readonly ScenarioProblemDetail[];
-  constructor(code: ScenarioErrorCode, summary: string, details: readonly ScenarioProblemDetail[], options?: { cause?: unknown }) {
+  constructor(
+    code: ScenarioErrorCode,
+    summary: string,
+    details: readonly ScenarioProblemDetail[],
+    options?: { cause?: unknown },
+  ) {
     super([`simulator: ${summary}`, ...details.map(formatProblem)].join('\n'), options);
     this.name = 'ScenarioError';
     this.code = code;
@@ -66,10 +71,16 @@ export function loadScenarioYaml<T>(path: string, schema: object, check: (value:
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number): ScenarioProblemDetail => ({ file: path, ...lineCounter.linePos(offset), message: '' });
   if (doc.errors.length > 0) {
-    const details = doc.errors.map((e) => ({ ...at(e.pos[0]), message: `YAML syntax: ${e.message.split('\n')[0] ?? ''}` }));
+    const details = doc.errors.map((e) => ({
+      ...at(e.pos[0]),
+      message: `YAML syntax: ${e.message.split('\n')[0] ?? ''}`,
+    }));
     throw new ScenarioError('SIM_ERR_SCENARIO_UNREADABLE', `${path} is not valid YAML`, details);
   }
-  const located = (p: PathProblem, atKey = false): ScenarioProblemDetail => ({ ...at(offsetOf(doc, p.path, atKey)), message: p.message });
+  const located = (p: PathProblem, atKey = false): ScenarioProblemDetail => ({
+    ...at(offsetOf(doc, p.path, atKey)),
+    message: p.message,
+  });
   const raw: unknown = doc.toJS({ maxAliasCount: 100 });
   const validate = validatorFor(schema);
   if (!validate(raw)) {
@@ -78,14 +89,21 @@ export function loadScenarioYaml<T>(path: string, schema: object, check: (value:
   }
   const value = deepFreeze(raw) as T;
   const problems = check(value).map((p) => located(p));
-  if (problems.length > 0) throw new ScenarioError('SIM_ERR_SCENARIO_INVALID', `${path}: ${problems.length} error(s)`, problems);
+  if (problems.length > 0)
+    throw new ScenarioError('SIM_ERR_SCENARIO_INVALID', `${path}: ${problems.length} error(s)`, problems);
   return value;
 }
 
 /** For scenarios built in code: the same semantic checks, located by path instead of line. */
 export function checkScenarioObject<T>(value: T, sourceName: string, check: (value: T) => readonly PathProblem[]): T {
-  const problems = check(value).map((p) => ({ file: sourceName, line: 0, col: 0, message: `${p.path.join('.')}: ${p.message}` }));
-  if (problems.length > 0) throw new ScenarioError('SIM_ERR_SCENARIO_INVALID', `${sourceName}: ${problems.length} error(s)`, problems);
+  const problems = check(value).map((p) => ({
+    file: sourceName,
+    line: 0,
+    col: 0,
+    message: `${p.path.join('.')}: ${p.message}`,
+  }));
+  if (problems.length > 0)
+    throw new ScenarioError('SIM_ERR_SCENARIO_INVALID', `${sourceName}: ${problems.length} error(s)`, problems);
   return value;
 }
 
@@ -100,15 +118,25 @@ function validatorFor(schema: object): ValidateFunction {
   return v;
 }
 
-function describeAjvError(e: ErrorObject, located: (p: PathProblem, atKey?: boolean) => ScenarioProblemDetail): ScenarioProblemDetail {
-  const path = e.instancePath === '' ? [] : e.instancePath.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+function describeAjvError(
+  e: ErrorObject,
+  located: (p: PathProblem, atKey?: boolean) => ScenarioProblemDetail,
+): ScenarioProblemDetail {
+  const path =
+    e.instancePath === ''
+      ? []
+      : e.instancePath
+          .slice(1)
+          .split('/')
+          .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   const where = e.instancePath === '' ? '(root)' : e.instancePath;
   const params = e.params as Record<string, unknown>;
   if (e.keyword === 'additionalProperties') {
     const key = String(params['additionalProperty']);
     return located({ path: [...path, key], message: `${where}: unknown property '${key}'` }, true);
   }
-  const allowed = e.keyword === 'enum' ? `: ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` : '';
+  const allowed =
+    e.keyword === 'enum' ? `: ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` : '';
   return located({ path, message: `${where} ${e.message ?? 'is invalid'}${allowed}` });
 }
 
@@ -126,7 +154,11 @@ function offsetOf(doc: Document, path: YamlPath, atKey: boolean): number {
   return offset;
 }
 
-function childOf(doc: Document, node: unknown, seg: string | number): { value: unknown; keyOffset?: number | undefined } | undefined {
+function childOf(
+  doc: Document,
+  node: unknown,
+  seg: string | number,
+): { value: unknown; keyOffset?: number | undefined } | undefined {
   const resolved = isAlias(node) ? node.resolve(doc) : node;
   if (isMap(resolved)) {
     const pair = resolved.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(seg));

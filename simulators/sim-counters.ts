@@ -18,7 +18,12 @@ export interface SimCounters {
   readonly dropped: number;
   /** Connections closed by the `close` fault. */
   readonly closedByFault: number;
-  readonly connections: { readonly current: number; readonly peak: number; readonly accepted: number; readonly refused: number };
+  readonly connections: {
+    readonly current: number;
+    readonly peak: number;
+    readonly accepted: number;
+    readonly refused: number;
+  };
   readonly restarts: number;
 }
 

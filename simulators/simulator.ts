@@ -110,7 +110,11 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
   if (opts.rtu) {
     try {
       rtu = await startRtuListeners(
-        { ...(opts.rtu.serialPath !== undefined ? { serialPath: opts.rtu.serialPath } : {}), ...(opts.rtu.tcpPort !== undefined ? { tcpPort: opts.rtu.tcpPort } : {}), host },
+        {
+          ...(opts.rtu.serialPath !== undefined ? { serialPath: opts.rtu.serialPath } : {}),
+          ...(opts.rtu.tcpPort !== undefined ? { tcpPort: opts.rtu.tcpPort } : {}),
+          host,
+        },
         {
           format: opts.rtu.format ?? { baudRate: 9600, dataBits: 8, parity: 'even', stopBits: 1 },
           pace: opts.rtu.pace === false ? 'none' : 'bytes',
@@ -156,7 +160,16 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     rtuStats: () => (rtu ? rtuLog.stats() : null),
     rtuEvents: () => rtuLog.events(),
     resetRtuLog: () => rtuLog.reset(),
-    state: () => ({ scenario: scenario.name, host, port, controlPort: sim.controlPort, fault, units: memory.units(), connections: server.connectionCount, up }),
+    state: () => ({
+      scenario: scenario.name,
+      host,
+      port,
+      controlPort: sim.controlPort,
+      fault,
+      units: memory.units(),
+      connections: server.connectionCount,
+      up,
+    }),
     async restart(downMs = 0) {
       if (closed) return;
       up = false;

@@ -12,7 +12,10 @@ export class PendingBatch {
   private done: Promise<number> | null = null;
 
   /** `prevSeq`/`prevHash`: the chain head in the file before this batch (where a failure rolls back to). */
-  constructor(readonly prevSeq: number, readonly prevHash: string) {}
+  constructor(
+    readonly prevSeq: number,
+    readonly prevHash: string,
+  ) {}
 
   add(line: BuiltLine): void {
     this.lines.push(line);

@@ -26,7 +26,11 @@ const SUMMARY_ENTRY_FIXED_BYTES = 80;
 /** Upper bound of one `audit.suppressed` line in bytes. */
 export function maxSummaryBytes(o: Pick<ThrottleOptions, 'summaryEntries'>): number {
   const entries = o.summaryEntries + THROTTLE_CLASSES.length; // one `other` overflow entry per class
-  return SUMMARY_FIXED_BYTES + THROTTLE_CLASSES.length * SUMMARY_CLASS_BYTES + entries * (SUMMARY_ENTRY_FIXED_BYTES + MAX_KEY_CHARS + MAX_REASON_CHARS);
+  return (
+    SUMMARY_FIXED_BYTES +
+    THROTTLE_CLASSES.length * SUMMARY_CLASS_BYTES +
+    entries * (SUMMARY_ENTRY_FIXED_BYTES + MAX_KEY_CHARS + MAX_REASON_CHARS)
+  );
 }
 
 /** Upper bound of one individually written rate-bounded event line. */

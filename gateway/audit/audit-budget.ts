@@ -52,7 +52,10 @@ export class AuditBudget {
   private warned = false;
   private reserveNoted = false;
 
-  constructor(private readonly dir: string, readonly opts: CapacityOptions) {
+  constructor(
+    private readonly dir: string,
+    readonly opts: CapacityOptions,
+  ) {
     this.used = segmentBytesIn(dir);
   }
 

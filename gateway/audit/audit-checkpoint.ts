@@ -43,7 +43,14 @@ export function verifyWithKey(key: KeyObject, alg: string, data: Buffer, sigB64u
 /** Build a checkpoint over the head with one signature. */
 export function signCheckpoint(head: UnsignedCheckpoint, signer: CheckpointSigner): Checkpoint {
   const r = signer.sign(checkpointSigningInput(head));
-  return { seq: head.seq, headHash: head.headHash, time: head.time, signer: { spiffeId: r.spiffeId, certChainPem: r.certChainPem }, alg: r.alg, sig: r.sig };
+  return {
+    seq: head.seq,
+    headHash: head.headHash,
+    time: head.time,
+    signer: { spiffeId: r.spiffeId, certChainPem: r.certChainPem },
+    alg: r.alg,
+    sig: r.sig,
+  };
 }
 
 /** Split a PEM bundle into certificates (leaf first for a chain). */
@@ -69,7 +76,8 @@ export function checkCheckpoint(c: Checkpoint, trustBundlePem?: string): string 
   const sans = (leaf.subjectAltName ?? '').split(',').map((s) => s.trim());
   if (!sans.includes(`URI:${c.signer.spiffeId}`)) return `signer certificate does not name ${c.signer.spiffeId}`;
   const t = Date.parse(c.time);
-  if (!(t >= Date.parse(leaf.validFrom) && t <= Date.parse(leaf.validTo))) return 'signer certificate not valid at checkpoint time';
+  if (!(t >= Date.parse(leaf.validFrom) && t <= Date.parse(leaf.validTo)))
+    return 'signer certificate not valid at checkpoint time';
   if (!verifyWithKey(leaf.publicKey, c.alg, checkpointSigningInput(c), c.sig)) {
     return 'bad checkpoint signature';
   }

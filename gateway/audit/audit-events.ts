@@ -181,7 +181,12 @@ export interface SuppressedClassCount {
   /** Counted in this summary; = sum of `counts` of this class = sum of `causes`. */
   readonly suppressed: number;
   /** Why: over the per-key bound, over the class-wide bound, store past capacity − reserve, event too large. */
-  readonly causes: { readonly perKey: number; readonly perClass: number; readonly reserve: number; readonly oversize: number };
+  readonly causes: {
+    readonly perKey: number;
+    readonly perClass: number;
+    readonly reserve: number;
+    readonly oversize: number;
+  };
 }
 
 export interface SuppressedCount {
@@ -195,7 +200,13 @@ export interface SuppressedCount {
 
 /** Fields per event type. Keys must equal AUDIT_EVENT_TYPES (checked below). */
 export interface AuditEventFields {
-  'audit.started': { readonly pid: number; readonly fsync: string; readonly values: 'include' | 'hash'; readonly segmentBytes: number; readonly version?: string };
+  'audit.started': {
+    readonly pid: number;
+    readonly fsync: string;
+    readonly values: 'include' | 'hash';
+    readonly segmentBytes: number;
+    readonly version?: string;
+  };
   /** A torn last line (crash mid-write) was cut away on open; its bytes are kept as a digest. */
   'audit.recovered': {
     readonly file: string;
@@ -218,7 +229,12 @@ export interface AuditEventFields {
     readonly counts: readonly SuppressedCount[];
   };
   /** The audit store crossed its warning threshold of `audit.capacityBytes` [IEC 62443-3-3 SR 2.9]. */
-  'audit.capacity-warning': { readonly usedBytes: number; readonly warnBytes: number; readonly capacityBytes: number; readonly reserveBytes: number };
+  'audit.capacity-warning': {
+    readonly usedBytes: number;
+    readonly warnBytes: number;
+    readonly capacityBytes: number;
+    readonly reserveBytes: number;
+  };
   'session.open': {
     readonly session: string;
     readonly identity: string;
@@ -277,12 +293,22 @@ export interface AuditEventFields {
     readonly state: 'normal' | 'read-only' | 'ended';
     readonly reasons?: readonly string[];
   };
-  'policy.reloaded': { readonly policyVersion: string; readonly previousVersion?: string; readonly file?: string; readonly rules?: number };
+  'policy.reloaded': {
+    readonly policyVersion: string;
+    readonly previousVersion?: string;
+    readonly file?: string;
+    readonly rules?: number;
+  };
   'policy.reload-failed': { readonly file?: string; readonly error: string; readonly keptVersion?: string };
   /** Commissioning mode opened on a device: the listed identities' learnable denials are allowed until `until`. */
   'learn.started': { readonly device: string; readonly until: string; readonly principals: readonly string[] };
   /** Commissioning mode closed (`until` reached, or the gateway stopped); `learned` requests were allowed by it. */
-  'learn.ended': { readonly device: string; readonly reason: 'until' | 'stopped'; readonly until: string; readonly learned: number };
+  'learn.ended': {
+    readonly device: string;
+    readonly reason: 'until' | 'stopped';
+    readonly until: string;
+    readonly learned: number;
+  };
 }
 
 // Compile-time proof that the field map and the name list agree (both directions).

@@ -72,11 +72,17 @@ export class AuditLog implements AuditSink {
     this.lastHash = state.lastHash;
     this.metrics = opts.registry === undefined ? null : createAuditMetrics(opts.registry);
     this.metrics?.healthy.set(1);
-    this.checkpoints = new AuditCheckpointer(opts.dir, opts.checkpoint, this.checkpointHost(), {
-      failed: () => this.metrics?.checkpointFailures.inc(),
-      signed: () => this.metrics?.checkpoints.inc(),
-      logger: this.logger,
-    }, state);
+    this.checkpoints = new AuditCheckpointer(
+      opts.dir,
+      opts.checkpoint,
+      this.checkpointHost(),
+      {
+        failed: () => this.metrics?.checkpointFailures.inc(),
+        signed: () => this.metrics?.checkpoints.inc(),
+        logger: this.logger,
+      },
+      state,
+    );
     this.disk = new DiskWatch(opts.dir, opts.minFreeBytes, this.logger, (b) => this.metrics?.diskFreeBytes.set(b));
     this.budget = opts.capacity === undefined ? null : new AuditBudget(opts.dir, opts.capacity);
     this.metrics?.capacityBytes.set(opts.capacity?.capacityBytes ?? 0);
@@ -88,14 +94,32 @@ export class AuditLog implements AuditSink {
     try {
       mkdirSync(opts.dir, { recursive: true, mode: 0o750 });
       const state = recoverDir(opts.dir);
-      log = new AuditLog(opts, new SegmentWriter(opts.dir, opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES, state.current), state);
+      log = new AuditLog(
+        opts,
+        new SegmentWriter(opts.dir, opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES, state.current),
+        state,
+      );
       for (const r of state.repairs) {
-        log.logger.warn({ file: r.file, truncatedBytes: r.truncatedBytes, reason: r.reason }, 'audit: torn tail cut on open');
-        log.mustAppend({ type: 'audit.recovered', file: r.file, truncatedBytes: r.truncatedBytes, discardedSha256: r.discardedSha256, lastGoodSeq: r.lastGoodSeq, reason: r.reason });
+        log.logger.warn(
+          { file: r.file, truncatedBytes: r.truncatedBytes, reason: r.reason },
+          'audit: torn tail cut on open',
+        );
+        log.mustAppend({
+          type: 'audit.recovered',
+          file: r.file,
+          truncatedBytes: r.truncatedBytes,
+          discardedSha256: r.discardedSha256,
+          lastGoodSeq: r.lastGoodSeq,
+          reason: r.reason,
+        });
       }
     } catch (err) {
       if (err instanceof GatewayError) throw err;
-      throw new GatewayError('GW_ERR_AUDIT_WRITE', `audit: cannot open audit log in ${opts.dir}: ${errorMessage(err)}`, { cause: err });
+      throw new GatewayError(
+        'GW_ERR_AUDIT_WRITE',
+        `audit: cannot open audit log in ${opts.dir}: ${errorMessage(err)}`,
+        { cause: err },
+      );
     }
     const fsync = opts.fsync ?? DEFAULT_FSYNC_INTERVAL_MS;
     log.mustAppendOrClose({
@@ -184,8 +208,12 @@ export class AuditLog implements AuditSink {
   status(): AuditStatus {
     this.flush();
     return {
-      writing: this.failure === null && !this.closed, lastError: this.failure?.error ?? null, lostEvents: this.totalLost,
-      diskLow: this.disk.low, diskFreeBytes: this.disk.freeBytes, capacity: this.capacity(),
+      writing: this.failure === null && !this.closed,
+      lastError: this.failure?.error ?? null,
+      lostEvents: this.totalLost,
+      diskLow: this.disk.low,
+      diskFreeBytes: this.disk.freeBytes,
+      capacity: this.capacity(),
     };
   }
 
@@ -196,7 +224,12 @@ export class AuditLog implements AuditSink {
 
   lagDetail(): AuditLag {
     this.flush();
-    return { lastSeq: this.lastSeq, unsyncedEvents: this.unsynced, eventsSinceCheckpoint: this.checkpoints.eventsSinceCheckpoint, lastCheckpointSeq: this.checkpoints.lastCheckpointSeq };
+    return {
+      lastSeq: this.lastSeq,
+      unsyncedEvents: this.unsynced,
+      eventsSinceCheckpoint: this.checkpoints.eventsSinceCheckpoint,
+      lastCheckpointSeq: this.checkpoints.lastCheckpointSeq,
+    };
   }
 
   /** The chain head in the file (staged events are written first). */
@@ -276,10 +309,18 @@ export class AuditLog implements AuditSink {
 
   /** Renders, chains and stages one event; the first of a turn schedules the flush. */
   private stage(input: AuditEventInput): WriteResult {
-    const line = buildLine(input, { seq: this.lastSeq + 1, time: this.now(), prev: this.lastHash, values: this.opts.values ?? 'include' });
+    const line = buildLine(input, {
+      seq: this.lastSeq + 1,
+      time: this.now(),
+      prev: this.lastHash,
+      values: this.opts.values ?? 'include',
+    });
     if (this.budget !== null && !this.budget.fits(line.bytes)) {
       // A full budget is a full disk: the failure policy applies [IEC 62443-3-3 SR 2.9, SR 2.10].
-      return this.fail(`audit: capacity exhausted (${this.budget.usedBytes} of audit.capacityBytes ${this.budget.opts.capacityBytes} used)`, this.gapSeq === null ? 1 : 0);
+      return this.fail(
+        `audit: capacity exhausted (${this.budget.usedBytes} of audit.capacityBytes ${this.budget.opts.capacityBytes} used)`,
+        this.gapSeq === null ? 1 : 0,
+      );
     }
     if (this.batch === null) {
       this.batch = new PendingBatch(this.lastSeq, this.lastHash);
@@ -299,7 +340,9 @@ export class AuditLog implements AuditSink {
   private writeNow(input: AuditEventInput): WriteResult {
     const r = this.stage(input);
     if (!r.ok) return r;
-    return this.flush() || this.writtenSeq >= r.seq ? r : { ok: false, error: this.failure?.error ?? 'audit: write failed' };
+    return this.flush() || this.writtenSeq >= r.seq
+      ? r
+      : { ok: false, error: this.failure?.error ?? 'audit: write failed' };
   }
 
   private noteWritten(written: readonly { seq: number; bytes: number }[]): void {
@@ -404,12 +447,21 @@ export class AuditLog implements AuditSink {
     const b = this.budget;
     if (b === null || this.closed) return;
     if (b.crossedReserve()) {
-      this.logger.warn({ ...b.status() }, 'audit: store past capacity − reserve: events of peers without rights are summarized only [IEC 62443-3-3 SR 2.9]');
+      this.logger.warn(
+        { ...b.status() },
+        'audit: store past capacity − reserve: events of peers without rights are summarized only [IEC 62443-3-3 SR 2.9]',
+      );
     }
     if (!b.crossedWarning()) return;
     const s = b.status();
     this.logger.warn({ ...s }, 'audit: store above its warning threshold [IEC 62443-3-3 SR 2.9]');
-    this.stage({ type: 'audit.capacity-warning', usedBytes: s.usedBytes, warnBytes: s.warnBytes, capacityBytes: s.capacityBytes, reserveBytes: s.reserveBytes });
+    this.stage({
+      type: 'audit.capacity-warning',
+      usedBytes: s.usedBytes,
+      warnBytes: s.warnBytes,
+      capacityBytes: s.capacityBytes,
+      reserveBytes: s.reserveBytes,
+    });
   }
 
   private syncInBackground(): void {

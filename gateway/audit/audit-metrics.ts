@@ -20,14 +20,42 @@ export function createAuditMetrics(registry: Registry): AuditMetrics {
   const registers = [registry];
   return {
     events: new Counter({ name: 'verigate_audit_events_total', help: 'Audit events written', registers }),
-    writeFailures: new Counter({ name: 'verigate_audit_write_failures_total', help: 'Audit appends that failed', registers }),
-    lostEvents: new Counter({ name: 'verigate_audit_lost_events_total', help: 'Audit events not written while the log was failing', registers }),
-    checkpoints: new Counter({ name: 'verigate_audit_checkpoints_total', help: 'Signed checkpoints written', registers }),
-    checkpointFailures: new Counter({ name: 'verigate_audit_checkpoint_failures_total', help: 'Checkpoints that could not be signed or written', registers }),
+    writeFailures: new Counter({
+      name: 'verigate_audit_write_failures_total',
+      help: 'Audit appends that failed',
+      registers,
+    }),
+    lostEvents: new Counter({
+      name: 'verigate_audit_lost_events_total',
+      help: 'Audit events not written while the log was failing',
+      registers,
+    }),
+    checkpoints: new Counter({
+      name: 'verigate_audit_checkpoints_total',
+      help: 'Signed checkpoints written',
+      registers,
+    }),
+    checkpointFailures: new Counter({
+      name: 'verigate_audit_checkpoint_failures_total',
+      help: 'Checkpoints that could not be signed or written',
+      registers,
+    }),
     healthy: new Gauge({ name: 'verigate_audit_healthy', help: '1 when audit writes succeed', registers }),
-    diskFreeBytes: new Gauge({ name: 'verigate_audit_disk_free_bytes', help: 'Free bytes on the audit filesystem', registers }),
-    usedBytes: new Gauge({ name: 'verigate_audit_used_bytes', help: 'Bytes of audit segment files (against audit.capacityBytes)', registers }),
-    capacityBytes: new Gauge({ name: 'verigate_audit_capacity_bytes', help: 'audit.capacityBytes (0 = no budget)', registers }),
+    diskFreeBytes: new Gauge({
+      name: 'verigate_audit_disk_free_bytes',
+      help: 'Free bytes on the audit filesystem',
+      registers,
+    }),
+    usedBytes: new Gauge({
+      name: 'verigate_audit_used_bytes',
+      help: 'Bytes of audit segment files (against audit.capacityBytes)',
+      registers,
+    }),
+    capacityBytes: new Gauge({
+      name: 'verigate_audit_capacity_bytes',
+      help: 'audit.capacityBytes (0 = no budget)',
+      registers,
+    }),
   };
 }
 
@@ -40,12 +68,25 @@ export interface ThrottleMetrics {
 export function createThrottleMetrics(registry: Registry): ThrottleMetrics {
   const registers = [registry];
   return {
-    suppressed: new Counter({ name: 'verigate_audit_suppressed_events_total', help: 'Rate-bounded audit events counted in an audit.suppressed summary instead of written one by one', labelNames: ['class'], registers }),
-    summaries: new Counter({ name: 'verigate_audit_summaries_total', help: 'audit.suppressed summary events written', registers }),
+    suppressed: new Counter({
+      name: 'verigate_audit_suppressed_events_total',
+      help: 'Rate-bounded audit events counted in an audit.suppressed summary instead of written one by one',
+      labelNames: ['class'],
+      registers,
+    }),
+    summaries: new Counter({
+      name: 'verigate_audit_summaries_total',
+      help: 'audit.suppressed summary events written',
+      registers,
+    }),
   };
 }
 
 /** Identities disconnected and held off for a denial flood (denial-flood-guard.ts). */
 export function createFloodMetric(registry: Registry): Counter {
-  return new Counter({ name: 'verigate_denial_flood_holdoffs_total', help: 'Identities disconnected and held off for a denial flood', registers: [registry] });
+  return new Counter({
+    name: 'verigate_denial_flood_holdoffs_total',
+    help: 'Identities disconnected and held off for a denial flood',
+    registers: [registry],
+  });
 }

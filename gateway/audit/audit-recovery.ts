@@ -6,7 +6,15 @@
 import { existsSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { GENESIS_HASH } from './audit-events.js';
-import { CHECKPOINTS_FILE, listSegments, parseEventLine, readWhole, repairTail, segmentName, type TailRepair } from './audit-segments.js';
+import {
+  CHECKPOINTS_FILE,
+  listSegments,
+  parseEventLine,
+  readWhole,
+  repairTail,
+  segmentName,
+  type TailRepair,
+} from './audit-segments.js';
 
 export interface RecoveredState {
   readonly lastSeq: number;
@@ -26,7 +34,10 @@ export function recoverDir(dir: string): RecoveredState {
   // Walk back from the newest segment to the newest event (a crash right after rotation leaves an empty one).
   for (let i = segments.length - 1; i >= 0; i--) {
     const path = join(dir, segments[i]!);
-    const { repair, lastLine } = i === segments.length - 1 ? repairTail(path, (l) => parseEventLine(l) !== null) : { repair: null, lastLine: lastLineOf(path) };
+    const { repair, lastLine } =
+      i === segments.length - 1
+        ? repairTail(path, (l) => parseEventLine(l) !== null)
+        : { repair: null, lastLine: lastLineOf(path) };
     if (repair !== null) pendingRepair = repair;
     const rec = lastLine === null ? null : parseEventLine(lastLine);
     if (rec !== null) {

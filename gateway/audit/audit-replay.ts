@@ -7,7 +7,12 @@ import { join } from 'node:path';
 import type { AuditRecord } from './audit-events.js';
 import { listSegments, parseEventLine, readWhole, segmentFirstSeq } from './audit-segments.js';
 
-export function replayEvents(dir: string, fromSeq: number, upToSeq: number, deliver: (rec: AuditRecord) => void): number {
+export function replayEvents(
+  dir: string,
+  fromSeq: number,
+  upToSeq: number,
+  deliver: (rec: AuditRecord) => void,
+): number {
   const segs = listSegments(dir);
   let delivered = 0;
   for (let i = 0; i < segs.length; i++) {

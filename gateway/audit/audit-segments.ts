@@ -76,7 +76,10 @@ export function parseEventLine(line: string): (Record<string, unknown> & { seq: 
  * allocation). Only the LAST line is ever cut; the digest of what was cut is returned so the log can
  * record it (`audit.recovered`) — the cut stays evident.
  */
-export function repairTail(path: string, validate: (line: string) => boolean): { repair: TailRepair | null; lastLine: string | null } {
+export function repairTail(
+  path: string,
+  validate: (line: string) => boolean,
+): { repair: TailRepair | null; lastLine: string | null } {
   const buf = readWhole(path);
   let end = buf.length;
   let reason: TailRepair['reason'] | null = null;

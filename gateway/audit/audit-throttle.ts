@@ -31,7 +31,12 @@ export interface ThrottleTimers {
 }
 
 export interface AuditThrottleDeps {
-  readonly log: { append(e: AuditEventInput): WriteResult; healthy(): boolean; reserveReached(): boolean; committed(seq: number | null): Promise<boolean> };
+  readonly log: {
+    append(e: AuditEventInput): WriteResult;
+    healthy(): boolean;
+    reserveReached(): boolean;
+    committed(seq: number | null): Promise<boolean>;
+  };
   readonly now: () => number;
   readonly options: ThrottleOptions;
   readonly timers?: ThrottleTimers;
@@ -83,12 +88,17 @@ export class AuditThrottle implements AuditSink {
     if (c === null) return this.deps.log.append(e);
     const r = this.bounded(e, c);
     // After the event, so the trail reads: the denial that tipped it, then the lock it caused.
-    if ((e.type === 'request.decision' || e.type === 'record.decision') && !imposedByOperatorOrGateway(e)) this.deps.onDenial?.(e.identity, now);
+    if ((e.type === 'request.decision' || e.type === 'record.decision') && !imposedByOperatorOrGateway(e))
+      this.deps.onDenial?.(e.identity, now);
     return r;
   }
 
   private bounded(e: AuditEventInput, c: Classified): AppendResult {
-    const forced = this.deps.log.reserveReached() ? 'reserve' : tooLarge(e, this.deps.options.maxEventBytes) ? 'oversize' : null;
+    const forced = this.deps.log.reserveReached()
+      ? 'reserve'
+      : tooLarge(e, this.deps.options.maxEventBytes)
+        ? 'oversize'
+        : null;
     if (this.tally.admit(c, forced) !== null) {
       this.metrics?.suppressed.inc({ class: c.cls });
       return SUMMARIZED;
@@ -135,7 +145,13 @@ export class AuditThrottle implements AuditSink {
       return;
     }
     const { classes, counts } = this.tally.summary();
-    const r = this.deps.log.append({ type: 'audit.suppressed', from: iso(this.reportFrom), to: iso(now), classes, counts });
+    const r = this.deps.log.append({
+      type: 'audit.suppressed',
+      from: iso(this.reportFrom),
+      to: iso(now),
+      classes,
+      counts,
+    });
     if (!r.ok) return;
     this.metrics?.summaries.inc();
     this.tally.reset();

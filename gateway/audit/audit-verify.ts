@@ -28,8 +28,18 @@ import { CHECKPOINTS_FILE, listSegments, readWhole, segmentFirstSeq, segmentName
 import type { ExternalCheckpoint } from './external-checkpoints.js';
 
 export type VerifyResult =
-  | { readonly ok: true; readonly events: number; readonly checkpoints: number; readonly lastSeq: number; readonly headHash: string }
-  | { readonly ok: false; readonly firstBad: { readonly segment: string; readonly line: number; readonly seq?: number }; readonly reason: string };
+  | {
+      readonly ok: true;
+      readonly events: number;
+      readonly checkpoints: number;
+      readonly lastSeq: number;
+      readonly headHash: string;
+    }
+  | {
+      readonly ok: false;
+      readonly firstBad: { readonly segment: string; readonly line: number; readonly seq?: number };
+      readonly reason: string;
+    };
 
 type Bad = Extract<VerifyResult, { ok: false }>;
 
@@ -72,7 +82,12 @@ export function verifyAuditDir(dir: string, opts: VerifyOptions = {}): VerifyRes
   for (const seg of listSegments(dir)) {
     const { full, torn } = lines(readWhole(join(dir, seg)));
     if (full.length > 0 && segmentFirstSeq(seg) !== expectSeq) {
-      return bad(seg, 1, `segment name says first seq ${segmentFirstSeq(seg)}, expected ${expectSeq} (missing or renamed segment)`, expectSeq);
+      return bad(
+        seg,
+        1,
+        `segment name says first seq ${segmentFirstSeq(seg)}, expected ${expectSeq} (missing or renamed segment)`,
+        expectSeq,
+      );
     }
     for (let i = 0; i < full.length; i++) {
       const r = checkLine(full[i]!, expectSeq, prev);
@@ -84,7 +99,13 @@ export function verifyAuditDir(dir: string, opts: VerifyOptions = {}): VerifyRes
       expectSeq++;
       lastPos = { segment: seg, line: i + 1 };
     }
-    if (torn) return bad(seg, full.length + 1, 'torn last line (incomplete write, not yet recovered by opening the log)', expectSeq);
+    if (torn)
+      return bad(
+        seg,
+        full.length + 1,
+        'torn last line (incomplete write, not yet recovered by opening the log)',
+        expectSeq,
+      );
   }
   const cps = verifyCheckpoints(dir, hashes, expectSeq - 1, lastPos, opts);
   if (!Array.isArray(cps)) return cps;
@@ -132,7 +153,11 @@ function checkpointSeqs(dir: string, opts: VerifyOptions): { seqs: Set<number>; 
 }
 
 /** The parsed event, its hash and time (ms, NaN if unreadable), or why the line is bad. */
-function checkLine(line: string, seq: number, prev: string): { rec: Record<string, unknown>; hash: string; time: number } | { error: string } {
+function checkLine(
+  line: string,
+  seq: number,
+  prev: string,
+): { rec: Record<string, unknown>; hash: string; time: number } | { error: string } {
   const r = lineProblem(line, seq, prev);
   if (typeof r === 'string') return { error: r };
   const time = r['time'];
@@ -146,14 +171,18 @@ function checkLine(line: string, seq: number, prev: string): { rec: Record<strin
 function missingCheckpoints(covered: number, lastSeq: number, tail: TailSpan, opts: VerifyOptions): string | null {
   if (covered >= lastSeq || opts.allowMissingCheckpoints === true) return null;
   const interval = opts.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_EVERY_MS;
-  const what = covered === 0 ? 'no checkpoint in a trail' : `no checkpoint after seq ${covered}: events ${covered + 1}-${lastSeq}`;
+  const what =
+    covered === 0 ? 'no checkpoint in a trail' : `no checkpoint after seq ${covered}: events ${covered + 1}-${lastSeq}`;
   // covered is the largest seq any checkpoint names (all of them verified): `tail` spans exactly seq > covered
-  if (tail.unreadableSeq !== null) return `${what} with an unreadable time (seq ${tail.unreadableSeq}): their span cannot be established, and a truncated or re-chained trail cannot be detected`;
+  if (tail.unreadableSeq !== null)
+    return `${what} with an unreadable time (seq ${tail.unreadableSeq}): their span cannot be established, and a truncated or re-chained trail cannot be detected`;
   const { first, last } = tail;
   const ms = last - first;
   if (!(ms > interval)) return null;
-  return `${what} spanning ${Math.round(ms / 1000)} s (${new Date(first).toISOString()} to ${new Date(last).toISOString()}), ` +
-    `longer than the checkpoint interval of ${Math.round(interval / 1000)} s: checkpoints were deleted or never written, and a truncated or re-chained trail cannot be detected`;
+  return (
+    `${what} spanning ${Math.round(ms / 1000)} s (${new Date(first).toISOString()} to ${new Date(last).toISOString()}), ` +
+    `longer than the checkpoint interval of ${Math.round(interval / 1000)} s: checkpoints were deleted or never written, and a truncated or re-chained trail cannot be detected`
+  );
 }
 
 /** The parsed event, or why the line is bad. */
@@ -168,7 +197,8 @@ function lineProblem(line: string, seq: number, prev: string): Record<string, un
   }
   if (canonicalJson(rec) !== line) return 'line is not canonical JSON (modified)';
   if (hashOfCanonicalLine(line, rec['hash']) !== rec['hash']) return 'hash does not match the event (modified)';
-  if (rec['seq'] !== seq) return `sequence ${String(rec['seq'])} where ${seq} was expected (deleted, inserted or reordered event)`;
+  if (rec['seq'] !== seq)
+    return `sequence ${String(rec['seq'])} where ${seq} was expected (deleted, inserted or reordered event)`;
   if (rec['prev'] !== prev) return 'prev does not match the previous event hash (chain broken)';
   return rec;
 }
@@ -214,10 +244,20 @@ function verifyCheckpoints(
     const why = checkCheckpoint(cp, bundle) ?? signerMismatch(cp, opts.signer);
     if (why !== null) return bad(src.file, src.line, why, cp.seq);
     if (cp.seq > lastSeq) {
-      return bad(lastPos.segment, lastPos.line + 1, `truncated: an external checkpoint names seq ${cp.seq} but the log ends at seq ${lastSeq} (${src.file}:${src.line})`, lastSeq + 1);
+      return bad(
+        lastPos.segment,
+        lastPos.line + 1,
+        `truncated: an external checkpoint names seq ${cp.seq} but the log ends at seq ${lastSeq} (${src.file}:${src.line})`,
+        lastSeq + 1,
+      );
     }
     if (hashes.get(cp.seq) !== cp.headHash) {
-      return bad(src.file, src.line, `head hash ${cp.headHash.slice(0, 16)}… of the off-box checkpoint does not match event ${cp.seq} (${(hashes.get(cp.seq) ?? '').slice(0, 16)}…): the chain was rewritten`, cp.seq);
+      return bad(
+        src.file,
+        src.line,
+        `head hash ${cp.headHash.slice(0, 16)}… of the off-box checkpoint does not match event ${cp.seq} (${(hashes.get(cp.seq) ?? '').slice(0, 16)}…): the chain was rewritten`,
+        cp.seq,
+      );
     }
   }
   if (!existsSync(path)) return [];
@@ -231,19 +271,36 @@ function verifyCheckpoints(
     } catch {
       return bad(CHECKPOINTS_FILE, i + 1, 'checkpoint is not valid JSON');
     }
-    if (typeof cp.seq !== 'number' || typeof cp.headHash !== 'string' || typeof cp.sig !== 'string' || typeof cp.signer !== 'object' || cp.signer === null) {
+    if (
+      typeof cp.seq !== 'number' ||
+      typeof cp.headHash !== 'string' ||
+      typeof cp.sig !== 'string' ||
+      typeof cp.signer !== 'object' ||
+      cp.signer === null
+    ) {
       return bad(CHECKPOINTS_FILE, i + 1, 'checkpoint is missing fields');
     }
     const why = checkCheckpoint(cp, bundle) ?? signerMismatch(cp, opts.signer);
     if (why !== null) return bad(CHECKPOINTS_FILE, i + 1, why, cp.seq);
-    if (cp.seq < prevSeq) return bad(CHECKPOINTS_FILE, i + 1, `checkpoint seq ${cp.seq} goes back from ${prevSeq}`, cp.seq);
+    if (cp.seq < prevSeq)
+      return bad(CHECKPOINTS_FILE, i + 1, `checkpoint seq ${cp.seq} goes back from ${prevSeq}`, cp.seq);
     prevSeq = cp.seq;
     if (cp.seq > lastSeq) {
       // Tail truncation: the signed head lies beyond what remains. Name where the first missing event belongs.
-      return bad(lastPos.segment, lastPos.line + 1, `truncated: checkpoint ${i + 1} names seq ${cp.seq} but the log ends at seq ${lastSeq}`, lastSeq + 1);
+      return bad(
+        lastPos.segment,
+        lastPos.line + 1,
+        `truncated: checkpoint ${i + 1} names seq ${cp.seq} but the log ends at seq ${lastSeq}`,
+        lastSeq + 1,
+      );
     }
     if (hashes.get(cp.seq) !== cp.headHash) {
-      return bad(CHECKPOINTS_FILE, i + 1, `checkpoint head hash does not match event ${cp.seq} (chain rewritten)`, cp.seq);
+      return bad(
+        CHECKPOINTS_FILE,
+        i + 1,
+        `checkpoint head hash does not match event ${cp.seq} (chain rewritten)`,
+        cp.seq,
+      );
     }
     out.push(cp);
   }

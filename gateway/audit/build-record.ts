@@ -31,7 +31,15 @@ export interface BuiltLine {
 export function buildLine(input: AuditEventInput, chain: ChainFields): BuiltLine {
   const fields = applyValuesPolicy(input, chain.values);
   const { line, hash } = canonicalLine(fields, chain, RESERVED);
-  return { seq: chain.seq, line, hash, fields, time: chain.time, prev: chain.prev, bytes: Buffer.byteLength(line, 'utf8') + 1 };
+  return {
+    seq: chain.seq,
+    line,
+    hash,
+    fields,
+    time: chain.time,
+    prev: chain.prev,
+    bytes: Buffer.byteLength(line, 'utf8') + 1,
+  };
 }
 
 /** The record as stored (what a subscriber or a verifier sees). */

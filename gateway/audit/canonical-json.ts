@@ -108,7 +108,8 @@ export function canonicalLine(
   }
   const hashed = '{' + before + (before !== '' && after !== '' ? ',' : '') + after + '}';
   const hash = sha256Hex(hashed);
-  const line = '{' + before + (before === '' ? '' : ',') + '"hash":"' + hash + '"' + (after === '' ? '' : ',' + after) + '}';
+  const line =
+    '{' + before + (before === '' ? '' : ',') + '"hash":"' + hash + '"' + (after === '' ? '' : ',' + after) + '}';
   return { line, hash };
 }
 
@@ -116,7 +117,9 @@ export function canonicalLine(
 const oneShot = (crypto as { hash?: (alg: string, data: string | Buffer, enc: 'hex') => string }).hash;
 
 export function sha256Hex(data: string | Buffer): string {
-  return oneShot !== undefined ? oneShot('sha256', data, 'hex') : crypto.createHash('sha256').update(data).digest('hex');
+  return oneShot !== undefined
+    ? oneShot('sha256', data, 'hex')
+    : crypto.createHash('sha256').update(data).digest('hex');
 }
 
 /** Hash of an event: canonical JSON of every member except `hash` itself. */

@@ -37,7 +37,10 @@ export function cefHeaderEscape(s: string): string {
 }
 
 export function cefValueEscape(s: string): string {
-  return s.replace(/[\\=]/g, (c) => '\\' + c).replace(/\r\n|\n/g, '\\n').replace(/\r/g, '\\r');
+  return s
+    .replace(/[\\=]/g, (c) => '\\' + c)
+    .replace(/\r\n|\n/g, '\\n')
+    .replace(/\r/g, '\\r');
 }
 
 function cefKey(k: string): string {
@@ -52,9 +55,16 @@ function cefSeverity(syslogSeverity: number): number {
   return 2;
 }
 
-export function cefLine(version: string, type: string, syslogSeverity: number, ext: Record<string, string | number | undefined>): string {
+export function cefLine(
+  version: string,
+  type: string,
+  syslogSeverity: number,
+  ext: Record<string, string | number | undefined>,
+): string {
   const name = NAMES[type] ?? type;
-  const head = ['CEF:0', 'verigate', 'verigate', version, type, name, String(cefSeverity(syslogSeverity))].map((f, i) => (i === 0 ? f : cefHeaderEscape(f)));
+  const head = ['CEF:0', 'verigate', 'verigate', version, type, name, String(cefSeverity(syslogSeverity))].map(
+    (f, i) => (i === 0 ? f : cefHeaderEscape(f)),
+  );
   const pairs = Object.entries(ext)
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${cefKey(k)}=${cefValueEscape(String(v))}`);

@@ -54,8 +54,14 @@ export function svidCheckpointSigner(
     sign(data: Buffer): CheckpointSignature {
       const svid = getSvid();
       const alg = algFor(svid.privateKey);
-      if (alg === null) throw new Error(`audit: SVID key type ${String(svid.privateKey.asymmetricKeyType)} cannot sign checkpoints`);
-      return { alg, sig: signWithKey(svid.privateKey, alg, data), spiffeId: svid.spiffeId, certChainPem: svid.chainPem };
+      if (alg === null)
+        throw new Error(`audit: SVID key type ${String(svid.privateKey.asymmetricKeyType)} cannot sign checkpoints`);
+      return {
+        alg,
+        sig: signWithKey(svid.privateKey, alg, data),
+        spiffeId: svid.spiffeId,
+        certChainPem: svid.chainPem,
+      };
     },
   };
 }

@@ -44,7 +44,10 @@ export class DenialFloodGuard {
   private readonly buckets = new Map<string, Bucket>();
   private readonly strikes = new Map<string, Strikes>();
 
-  constructor(private readonly opts: DenialFloodOptions, private readonly holdOff: (h: HoldOff) => void) {}
+  constructor(
+    private readonly opts: DenialFloodOptions,
+    private readonly holdOff: (h: HoldOff) => void,
+  ) {}
 
   /** One denial of `identity` at `now`; trips the hold-off when the bucket overflows. */
   observe(identity: string, now: number): HoldOff | null {

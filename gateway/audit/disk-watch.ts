@@ -28,7 +28,11 @@ export class DiskWatch {
     }
     const min = this.minFreeBytes;
     const low = min !== undefined && this.freeBytes < min;
-    if (low && !this.low) this.logger.warn({ freeBytes: this.freeBytes, minFreeBytes: min }, 'audit: disk space low [IEC 62443-3-3 SR 2.9]');
+    if (low && !this.low)
+      this.logger.warn(
+        { freeBytes: this.freeBytes, minFreeBytes: min },
+        'audit: disk space low [IEC 62443-3-3 SR 2.9]',
+      );
     this.low = low;
   }
 }

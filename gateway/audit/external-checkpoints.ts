@@ -18,7 +18,9 @@ export interface ExternalCheckpoint extends Checkpoint {
   readonly at?: { readonly file: string; readonly line: number };
 }
 
-export type ParseResult = { readonly ok: true; readonly checkpoints: ExternalCheckpoint[] } | { readonly ok: false; readonly line: number; readonly error: string };
+export type ParseResult =
+  | { readonly ok: true; readonly checkpoints: ExternalCheckpoint[] }
+  | { readonly ok: false; readonly line: number; readonly error: string };
 
 export function parseExternalCheckpoints(text: string, file: string): ParseResult {
   const out: ExternalCheckpoint[] = [];
@@ -85,13 +87,27 @@ function asCheckpoint(json: string): Checkpoint | string | null {
   } catch {
     return 'checkpoint message is not valid JSON';
   }
-  if (v !== null && typeof v === 'object' && typeof (v as { type?: unknown }).type === 'string' && (v as { type: string }).type !== SIEM_CHECKPOINT_TYPE) return null;
+  if (
+    v !== null &&
+    typeof v === 'object' &&
+    typeof (v as { type?: unknown }).type === 'string' &&
+    (v as { type: string }).type !== SIEM_CHECKPOINT_TYPE
+  )
+    return null;
   const o = v as Partial<Record<keyof Checkpoint, unknown>> | null;
   const signer = o?.signer as { spiffeId?: unknown; certChainPem?: unknown } | null | undefined;
   if (
-    o === null || typeof o !== 'object' || typeof o.seq !== 'number' || typeof o.headHash !== 'string' || typeof o.time !== 'string' ||
-    typeof o.alg !== 'string' || typeof o.sig !== 'string' || typeof signer !== 'object' || signer === null ||
-    typeof signer.spiffeId !== 'string' || typeof signer.certChainPem !== 'string'
+    o === null ||
+    typeof o !== 'object' ||
+    typeof o.seq !== 'number' ||
+    typeof o.headHash !== 'string' ||
+    typeof o.time !== 'string' ||
+    typeof o.alg !== 'string' ||
+    typeof o.sig !== 'string' ||
+    typeof signer !== 'object' ||
+    signer === null ||
+    typeof signer.spiffeId !== 'string' ||
+    typeof signer.certChainPem !== 'string'
   ) {
     return 'checkpoint is missing fields (seq, headHash, time, signer, alg, sig)';
   }

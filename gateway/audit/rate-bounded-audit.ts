@@ -18,17 +18,30 @@ import { DenialFloodGuard, type DenialFloodOptions, type HoldOff } from './denia
 
 /** The policy as seen here: allow rules and admin operations, each able to say whom it names. */
 export interface RightsView {
-  readonly rules: readonly { readonly effect: string; matchesPrincipal(peer: { id: string; role: string | null }): boolean }[];
+  readonly rules: readonly {
+    readonly effect: string;
+    matchesPrincipal(peer: { id: string; role: string | null }): boolean;
+  }[];
   readonly admins: Readonly<Record<string, readonly { matches(id: string): boolean }[]>>;
 }
 
 export interface RateBoundedAuditDeps {
-  readonly log: { append(e: AuditEventInput): WriteResult; healthy(): boolean; reserveReached(): boolean; committed(seq: number | null): Promise<boolean> };
+  readonly log: {
+    append(e: AuditEventInput): WriteResult;
+    healthy(): boolean;
+    reserveReached(): boolean;
+    committed(seq: number | null): Promise<boolean>;
+  };
   readonly now: () => number;
   readonly throttle: ThrottleOptions;
   readonly denialFlood: DenialFloodOptions;
   readonly policy: () => RightsView;
-  readonly lock: (target: { kind: 'identity'; value: string }, by: string, reason: string, expiresAt: Date) => { ok: true } | { ok: false; message: string };
+  readonly lock: (
+    target: { kind: 'identity'; value: string },
+    by: string,
+    reason: string,
+    expiresAt: Date,
+  ) => { ok: true } | { ok: false; message: string };
   /** Prunes expired locks (so repeat floods do not pile them up); `TrustRuntime.locks.list`. */
   readonly pruneLocks?: () => void;
   /** Fallback when the lock cannot be created (store unreadable): end the identity's sessions directly. */
@@ -45,18 +58,27 @@ export interface RateBoundedAudit {
 
 /** Does the policy grant this peer anything (an allow rule or an admin operation)? Same test as policy swaps. */
 export function grantsAnything(p: RightsView, peer: { id: string; role: string | null }): boolean {
-  return p.rules.some((r) => r.effect === 'allow' && r.matchesPrincipal(peer)) || Object.values(p.admins).some((ps) => ps.some((x) => x.matches(peer.id)));
+  return (
+    p.rules.some((r) => r.effect === 'allow' && r.matchesPrincipal(peer)) ||
+    Object.values(p.admins).some((ps) => ps.some((x) => x.matches(peer.id)))
+  );
 }
 
 export function startRateBoundedAudit(deps: RateBoundedAuditDeps): RateBoundedAudit {
   const holdOffs: Counter | null = deps.registry === undefined ? null : createFloodMetric(deps.registry);
   const flood = new DenialFloodGuard(deps.denialFlood, (h: HoldOff) => {
     holdOffs?.inc();
-    deps.logger?.warn({ identity: h.identity, holdMs: h.holdMs, strike: h.strike }, 'denial flood: identity disconnected and held off [IEC 62443-3-3 SR 7.1]');
+    deps.logger?.warn(
+      { identity: h.identity, holdMs: h.holdMs, strike: h.strike },
+      'denial flood: identity disconnected and held off [IEC 62443-3-3 SR 7.1]',
+    );
     deps.pruneLocks?.();
     const r = deps.lock({ kind: 'identity', value: h.identity }, 'verigate', 'denial-flood', new Date(h.until));
     if (r.ok) return;
-    deps.logger?.error({ identity: h.identity, err: r.message }, 'denial flood: lock failed; ending the sessions without a hold-off');
+    deps.logger?.error(
+      { identity: h.identity, err: r.message },
+      'denial flood: lock failed; ending the sessions without a hold-off',
+    );
     deps.endSessions(h.identity, 'denial-flood');
   });
   const throttle = new AuditThrottle({

@@ -8,7 +8,18 @@
  * [IEC 62443-3-3 SR 2.10 fail-closed]. Cost: one write(2) into the page cache per batch and segment; durability
  * is the fsync policy's job.
  */
-import { closeSync, fdatasync, fdatasyncSync, fsyncSync, fstatSync, ftruncateSync, openSync, statSync, truncateSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasync,
+  fdatasyncSync,
+  fsyncSync,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  statSync,
+  truncateSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { segmentName } from './audit-segments.js';
 
@@ -52,7 +63,10 @@ export class SegmentWriter {
    * crosses a rotation). Returns how many lines are in the file; on failure the lines from `written` on are
    * not (their segment was cut back to its last good size) and `error` says why.
    */
-  writeBatch(lines: readonly { readonly line: string; readonly seq: number; readonly bytes: number }[]): { written: number; error: Error | null } {
+  writeBatch(lines: readonly { readonly line: string; readonly seq: number; readonly bytes: number }[]): {
+    written: number;
+    error: Error | null;
+  } {
     let i = 0;
     while (i < lines.length) {
       const first = lines[i]!;
@@ -66,7 +80,8 @@ export class SegmentWriter {
       // Take lines while they fit this segment (at least one, so a line larger than a segment still goes).
       let end = i + 1;
       let bytes = first.bytes;
-      while (end < lines.length && this.size + bytes + lines[end]!.bytes <= this.segmentBytes) bytes += lines[end++]!.bytes;
+      while (end < lines.length && this.size + bytes + lines[end]!.bytes <= this.segmentBytes)
+        bytes += lines[end++]!.bytes;
       let text = '';
       for (let k = i; k < end; k++) text += lines[k]!.line + '\n';
       try {

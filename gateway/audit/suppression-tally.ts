@@ -105,7 +105,8 @@ export class SuppressionTally {
     const classes: SuppressedClassCount[] = [];
     for (const cls of THROTTLE_CLASSES) {
       const r = this.reports.get(cls);
-      if (r !== undefined) classes.push({ class: cls, recorded: r.recorded, suppressed: r.suppressed, causes: { ...r.causes } });
+      if (r !== undefined)
+        classes.push({ class: cls, recorded: r.recorded, suppressed: r.suppressed, causes: { ...r.causes } });
     }
     return { classes, counts: [...this.entries.values()].map((e) => ({ ...e })) };
   }
@@ -120,7 +121,11 @@ export class SuppressionTally {
 
   private report(cls: ThrottleClass): ClassReport {
     let r = this.reports.get(cls);
-    if (r === undefined) this.reports.set(cls, (r = { recorded: 0, suppressed: 0, causes: { perKey: 0, perClass: 0, reserve: 0, oversize: 0 } }));
+    if (r === undefined)
+      this.reports.set(
+        cls,
+        (r = { recorded: 0, suppressed: 0, causes: { perKey: 0, perClass: 0, reserve: 0, oversize: 0 } }),
+      );
     return r;
   }
 
@@ -135,7 +140,10 @@ export class SuppressionTally {
       e.count++;
       return;
     }
-    this.entries.set(id, regular ? { class: c.cls, key, reason, count: 1 } : { class: c.cls, key: OTHER, reason: OTHER, count: 1 });
+    this.entries.set(
+      id,
+      regular ? { class: c.cls, key, reason, count: 1 } : { class: c.cls, key: OTHER, reason: OTHER, count: 1 },
+    );
     if (regular) this.regularEntries++;
   }
 }

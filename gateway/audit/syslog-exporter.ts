@@ -85,7 +85,11 @@ export class SyslogExporter {
   private waiters: (() => void)[] = [];
 
   constructor(private readonly opts: SyslogExporterOptions) {
-    this.spool = DiskSpool.open({ dir: opts.spool.dir, maxBytes: opts.spool.maxBytes ?? 64 * 1024 * 1024, ...(opts.spool.fileBytes ? { fileBytes: opts.spool.fileBytes } : {}) });
+    this.spool = DiskSpool.open({
+      dir: opts.spool.dir,
+      maxBytes: opts.spool.maxBytes ?? 64 * 1024 * 1024,
+      ...(opts.spool.fileBytes ? { fileBytes: opts.spool.fileBytes } : {}),
+    });
     this.header = {
       hostname: opts.hostname ?? osHostname(),
       appName: 'verigate',
@@ -104,16 +108,30 @@ export class SyslogExporter {
    * while the gateway crashed between log and spool). Returns unsubscribe.
    */
   attach(log: { subscribe(s: AuditSubscriber, opts?: { fromSeq?: number }): () => void }): () => void {
-    return log.subscribe({ event: (r) => this.enqueue(r), checkpoint: (c) => this.enqueueCheckpoint(c) }, { fromSeq: this.spool.lastSeq() + 1 });
+    return log.subscribe(
+      { event: (r) => this.enqueue(r), checkpoint: (c) => this.enqueueCheckpoint(c) },
+      { fromSeq: this.spool.lastSeq() + 1 },
+    );
   }
 
   enqueue(rec: AuditRecord): void {
-    const text = this.opts.format === 'cef' ? this.cef(rec.time, cefForEvent(this.version(), rec, severityOf(rec.type, rec)), rec.type, severityOf(rec.type, rec)) : rfc5424ForEvent(this.header, rec);
+    const text =
+      this.opts.format === 'cef'
+        ? this.cef(
+            rec.time,
+            cefForEvent(this.version(), rec, severityOf(rec.type, rec)),
+            rec.type,
+            severityOf(rec.type, rec),
+          )
+        : rfc5424ForEvent(this.header, rec);
     this.push(rec.seq, text);
   }
 
   enqueueCheckpoint(cp: Checkpoint): void {
-    const text = this.opts.format === 'cef' ? this.cef(cp.time, cefForCheckpoint(this.version(), cp), 'audit.checkpoint', Severity.notice) : rfc5424ForCheckpoint(this.header, cp);
+    const text =
+      this.opts.format === 'cef'
+        ? this.cef(cp.time, cefForCheckpoint(this.version(), cp), 'audit.checkpoint', Severity.notice)
+        : rfc5424ForCheckpoint(this.header, cp);
     this.push(null, text);
   }
 
@@ -169,8 +187,20 @@ export class SyslogExporter {
   private lossMessage(loss: SpoolDrop): string {
     const time = new Date().toISOString();
     if (this.opts.format !== 'cef') return rfc5424ForLoss(this.header, { time, ...loss });
-    const ext = { rt: Date.parse(time), cnt: loss.dropped, cn1Label: 'firstSeq', cn1: loss.firstSeq ?? undefined, cn2Label: 'lastSeq', cn2: loss.lastSeq ?? undefined };
-    return this.cef(time, cefLine(this.version(), SIEM_EXPORT_LOSS_TYPE, Severity.error, ext), SIEM_EXPORT_LOSS_TYPE, Severity.error);
+    const ext = {
+      rt: Date.parse(time),
+      cnt: loss.dropped,
+      cn1Label: 'firstSeq',
+      cn1: loss.firstSeq ?? undefined,
+      cn2Label: 'lastSeq',
+      cn2: loss.lastSeq ?? undefined,
+    };
+    return this.cef(
+      time,
+      cefLine(this.version(), SIEM_EXPORT_LOSS_TYPE, Severity.error, ext),
+      SIEM_EXPORT_LOSS_TYPE,
+      Severity.error,
+    );
   }
 
   private cef(time: string, line: string, msgId: string, severity: number): string {
@@ -223,13 +253,16 @@ export class SyslogExporter {
       clearTimeout(timer);
       if (this.socket !== s) return;
       this.ready = true;
-      if (this.attempt > 0) this.log().info({ host: this.opts.host, attempts: this.attempt }, 'audit: syslog reconnected');
+      if (this.attempt > 0)
+        this.log().info({ host: this.opts.host, attempts: this.attempt }, 'audit: syslog reconnected');
       this.attempt = 0;
       this.pump();
     });
     s.on('drain', () => this.pump());
     s.on('data', () => {}); // RFC 5425: the receiver sends nothing; read to keep the socket flowing
-    s.once('error', (err) => this.log().warn({ err: err.message, host: this.opts.host }, 'audit: syslog connection error'));
+    s.once('error', (err) =>
+      this.log().warn({ err: err.message, host: this.opts.host }, 'audit: syslog connection error'),
+    );
     s.once('close', () => {
       clearTimeout(timer);
       if (this.socket === s) this.lost();

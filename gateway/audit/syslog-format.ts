@@ -28,7 +28,11 @@ export function severityOf(type: string, rec?: Record<string, unknown>): number 
       // `learn`: allowed only by commissioning mode (the policy denies it): a notice, never routine
       if (rec?.['decision'] === 'learn') return Severity.notice;
       // `pending`: a write-ahead decision, its request.outcome follows
-      return rec?.['decision'] === 'deny' ? Severity.warning : rec?.['outcome'] === 'ok' || rec?.['outcome'] === 'pending' ? Severity.info : Severity.notice;
+      return rec?.['decision'] === 'deny'
+        ? Severity.warning
+        : rec?.['outcome'] === 'ok' || rec?.['outcome'] === 'pending'
+          ? Severity.info
+          : Severity.notice;
     case 'request.outcome':
       return rec?.['outcome'] === 'ok' ? Severity.info : Severity.notice;
     case 'policy.reload-failed':
@@ -77,27 +81,62 @@ export function structuredData(id: string, params: Record<string, string | numbe
 
 /** JSON with all non-ASCII escaped (\uXXXX), so the MSG is ASCII (no BOM needed). */
 export function asciiJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'),
+  );
 }
 
-export function syslogMessage(h: SyslogHeader, o: { time: string; msgId: string; severity: number; sd: string; msg: string }): string {
+export function syslogMessage(
+  h: SyslogHeader,
+  o: { time: string; msgId: string; severity: number; sd: string; msg: string },
+): string {
   const pri = h.facility * 8 + o.severity;
   return `<${pri}>1 ${o.time} ${token(h.hostname, 255)} ${token(h.appName, 48)} ${token(h.procId, 128)} ${token(o.msgId, 32)} ${o.sd} ${o.msg}`;
 }
 
 export function rfc5424ForEvent(h: SyslogHeader, rec: AuditRecord): string {
   const sd = structuredData(`verigate@${h.enterpriseId}`, { seq: rec.seq, hash: rec.hash, prev: rec.prev });
-  return syslogMessage(h, { time: rec.time, msgId: rec.type, severity: severityOf(rec.type, rec), sd, msg: asciiJson(rec) });
+  return syslogMessage(h, {
+    time: rec.time,
+    msgId: rec.type,
+    severity: severityOf(rec.type, rec),
+    sd,
+    msg: asciiJson(rec),
+  });
 }
 
 export function rfc5424ForCheckpoint(h: SyslogHeader, cp: Checkpoint): string {
-  const sd = structuredData(`verigate@${h.enterpriseId}`, { seq: cp.seq, headHash: cp.headHash, signer: cp.signer.spiffeId });
-  return syslogMessage(h, { time: cp.time, msgId: SIEM_CHECKPOINT_TYPE, severity: Severity.notice, sd, msg: asciiJson(cp) });
+  const sd = structuredData(`verigate@${h.enterpriseId}`, {
+    seq: cp.seq,
+    headHash: cp.headHash,
+    signer: cp.signer.spiffeId,
+  });
+  return syslogMessage(h, {
+    time: cp.time,
+    msgId: SIEM_CHECKPOINT_TYPE,
+    severity: Severity.notice,
+    sd,
+    msg: asciiJson(cp),
+  });
 }
 
-export function rfc5424ForLoss(h: SyslogHeader, loss: { time: string; dropped: number; firstSeq: number | null; lastSeq: number | null }): string {
-  const sd = structuredData(`verigate@${h.enterpriseId}`, { dropped: loss.dropped, firstSeq: loss.firstSeq ?? undefined, lastSeq: loss.lastSeq ?? undefined });
-  return syslogMessage(h, { time: loss.time, msgId: SIEM_EXPORT_LOSS_TYPE, severity: Severity.error, sd, msg: asciiJson({ type: SIEM_EXPORT_LOSS_TYPE, ...loss }) });
+export function rfc5424ForLoss(
+  h: SyslogHeader,
+  loss: { time: string; dropped: number; firstSeq: number | null; lastSeq: number | null },
+): string {
+  const sd = structuredData(`verigate@${h.enterpriseId}`, {
+    dropped: loss.dropped,
+    firstSeq: loss.firstSeq ?? undefined,
+    lastSeq: loss.lastSeq ?? undefined,
+  });
+  return syslogMessage(h, {
+    time: loss.time,
+    msgId: SIEM_EXPORT_LOSS_TYPE,
+    severity: Severity.error,
+    sd,
+    msg: asciiJson({ type: SIEM_EXPORT_LOSS_TYPE, ...loss }),
+  });
 }
 
 /** RFC 5425 4.3 octet-counting: the length counts the octets of SYSLOG-MSG. */

@@ -8,7 +8,22 @@
  * Dropping the oldest keeps the newest evidence flowing; the audit log itself still holds every event, so a
  * loss in the spool is a gap in the SIEM copy only (recoverable from the segments).
  */
-import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 export interface SpoolPos {
@@ -64,7 +79,10 @@ export class DiskSpool {
   /** Append records (one write). Returns what had to be dropped to stay within maxBytes. */
   push(records: readonly { seq: number | null; text: string }[]): SpoolDrop | null {
     if (records.length === 0) return null;
-    const data = Buffer.from(records.map((r) => `${r.seq ?? '-'} ${r.text.replace(/[\r\n]/g, ' ')}\n`).join(''), 'utf8');
+    const data = Buffer.from(
+      records.map((r) => `${r.seq ?? '-'} ${r.text.replace(/[\r\n]/g, ' ')}\n`).join(''),
+      'utf8',
+    );
     let last = this.files[this.files.length - 1];
     if (last === undefined || (this.sizes.get(last) ?? 0) >= this.fileBytes) last = this.rotate(last);
     const fd = (this.writeFd ??= openSync(this.path(last), 'a', 0o640));
@@ -143,7 +161,11 @@ export class DiskSpool {
         start = nl + 1;
         const sp = line.indexOf(' ');
         const seqText = line.slice(0, sp);
-        out.push({ seq: seqText === '-' ? null : Number(seqText), text: line.slice(sp + 1), pos: { file: f, offset: pos.offset + start } });
+        out.push({
+          seq: seqText === '-' ? null : Number(seqText),
+          text: line.slice(sp + 1),
+          pos: { file: f, offset: pos.offset + start },
+        });
       }
       if (out.length >= max || pos.offset + start < size) break;
     }
@@ -192,7 +214,8 @@ export class DiskSpool {
     while (total > this.maxBytes && this.files.length > 1) {
       const victim = this.files[0]!;
       const from = victim === this.cursor.file ? this.cursor : { file: victim, offset: 0 };
-      const seqs: (number | null)[] = victim < this.cursor.file ? [] : unsentSeqs(this.path(victim), from.offset, this.sizes.get(victim) ?? 0);
+      const seqs: (number | null)[] =
+        victim < this.cursor.file ? [] : unsentSeqs(this.path(victim), from.offset, this.sizes.get(victim) ?? 0);
       const lost = seqs;
       const known = seqs.filter((q): q is number => q !== null);
       drop ??= { dropped: 0, firstSeq: null, lastSeq: null };

@@ -97,8 +97,11 @@ export function resolveAdminTarget(o: TargetOptions, env: NodeJS.ProcessEnv, cwd
  */
 function pinnedGatewayId(given: string | undefined, certPem: string): { id: string } | { error: string } {
   if (!given) {
-    return { error: 'no gateway SPIFFE ID to pin: give --gateway-id spiffe://TRUST_DOMAIN/PATH (the ID the gateway runs as, ' +
-      'e.g. spiffe://plant.example/verigate) or set VERIGATE_GATEWAY_ID; with --lab DIR it is read from lab.json' };
+    return {
+      error:
+        'no gateway SPIFFE ID to pin: give --gateway-id spiffe://TRUST_DOMAIN/PATH (the ID the gateway runs as, ' +
+        'e.g. spiffe://plant.example/verigate) or set VERIGATE_GATEWAY_ID; with --lab DIR it is read from lab.json',
+    };
   }
   let id;
   let td: string;
@@ -112,7 +115,10 @@ function pinnedGatewayId(given: string | undefined, certPem: string): { id: stri
   } catch (e) {
     return { error: `your SVID carries no valid SPIFFE ID: ${errorMessage(e)}` };
   }
-  if (id.trustDomain.name !== td) return { error: `--gateway-id ${id.toString()} is not in your trust domain ${td} (the gateway is verified with your trust bundle)` };
+  if (id.trustDomain.name !== td)
+    return {
+      error: `--gateway-id ${id.toString()} is not in your trust domain ${td} (the gateway is verified with your trust bundle)`,
+    };
   return { id: id.toString() };
 }
 
@@ -125,18 +131,26 @@ export function trustDomainOf(certPem: string): string {
  * mTLS channel credentials that accept only a server SVID of the caller's trust domain (no hostname check)
  * whose ID `authorize` accepts (default: any member of the trust domain — the CLI passes authorizeId).
  */
-export function spiffeChannelCredentials(pems: SvidPems, authorize?: Authorizer): { credentials: grpc.ChannelCredentials; options: grpc.ChannelOptions } {
+export function spiffeChannelCredentials(
+  pems: SvidPems,
+  authorize?: Authorizer,
+): { credentials: grpc.ChannelCredentials; options: grpc.ChannelOptions } {
   const td = trustDomainOf(pems.certPem);
   const bundles = BundleSet.of([X509Bundle.fromPem(td, pems.bundlePem)]);
   const authorizeId = authorize ?? authorizeMemberOf(td);
-  const credentials = grpc.credentials.createSsl(Buffer.from(pems.bundlePem), Buffer.from(pems.keyPem), Buffer.from(pems.certPem), {
-    checkServerIdentity: (_host, cert) => {
-      const r = verifyPeerChain(chainFromPeerCertificate(cert), bundles, new Date());
-      if (!r.ok) return new Error(`gateway SVID refused (${r.reason}): ${r.detail}`);
-      const a = authorizeId(r.peer.id);
-      return a.ok ? undefined : new Error(`gateway SVID refused: ${a.reason}`);
+  const credentials = grpc.credentials.createSsl(
+    Buffer.from(pems.bundlePem),
+    Buffer.from(pems.keyPem),
+    Buffer.from(pems.certPem),
+    {
+      checkServerIdentity: (_host, cert) => {
+        const r = verifyPeerChain(chainFromPeerCertificate(cert), bundles, new Date());
+        if (!r.ok) return new Error(`gateway SVID refused (${r.reason}): ${r.detail}`);
+        const a = authorizeId(r.peer.id);
+        return a.ok ? undefined : new Error(`gateway SVID refused: ${a.reason}`);
+      },
     },
-  });
+  );
   // SNI carries the trust domain: an IP address is not a valid TLS server name (RFC 6066 §3).
   return { credentials, options: { 'grpc.ssl_target_name_override': td } };
 }
@@ -145,7 +159,12 @@ export type CallOutcome<T> =
   | { ok: true; value: T }
   | { ok: false; code: grpc.status; codeName: string; details: string; metadata: Record<string, string> };
 
-type UnaryMethod = (req: object, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v?: unknown) => void) => void;
+type UnaryMethod = (
+  req: object,
+  meta: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: (e: grpc.ServiceError | null, v?: unknown) => void,
+) => void;
 
 export type VerigateService = 'Admin' | 'Modbus' | 'Profinet';
 
@@ -153,7 +172,12 @@ export type VerigateService = 'Admin' | 'Modbus' | 'Profinet';
 export class VerigateClient {
   readonly raw: grpc.Client;
 
-  constructor(service: VerigateService, server: string, pems: SvidPems, opts: { readonly authorize?: Authorizer } = {}) {
+  constructor(
+    service: VerigateService,
+    server: string,
+    pems: SvidPems,
+    opts: { readonly authorize?: Authorizer } = {},
+  ) {
     const ctor = loadVerigateServices()[service];
     const { credentials, options } = spiffeChannelCredentials(pems, opts.authorize);
     this.raw = new ctor(server, credentials, options);
@@ -167,7 +191,13 @@ export class VerigateClient {
         if (!e) return done({ ok: true, value: v as T });
         const metadata: Record<string, string> = {};
         for (const [k, val] of Object.entries(e.metadata?.getMap() ?? {})) metadata[k] = String(val);
-        done({ ok: false, code: e.code, codeName: grpc.status[e.code] ?? String(e.code), details: e.details, metadata });
+        done({
+          ok: false,
+          code: e.code,
+          codeName: grpc.status[e.code] ?? String(e.code),
+          details: e.details,
+          metadata,
+        });
       });
     });
   }

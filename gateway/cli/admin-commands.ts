@@ -14,8 +14,14 @@
  */
 import type { GrantTable } from '../trust/grant-service.js';
 import {
-  grantTableToProto, type GrantMessage, type ListGrantsResponse, type ListLocksResponse, type ListSessionsResponse, type LockMessage,
-  type ReloadPolicyResponse, type SessionMessage,
+  grantTableToProto,
+  type GrantMessage,
+  type ListGrantsResponse,
+  type ListLocksResponse,
+  type ListSessionsResponse,
+  type LockMessage,
+  type ReloadPolicyResponse,
+  type SessionMessage,
 } from '../frontdoor/grpc-proto.js';
 import { intArg, makeCommand, need, onlyArg, reasonOf, seconds, UsageError, type Sub } from './grpc-command.js';
 
@@ -24,7 +30,8 @@ const TABLES: ReadonlySet<string> = new Set<GrantTable>(['coils', 'discrete', 'h
 /** A number as operators write addresses and record indices: decimal or 0x hex. */
 function addressNumber(text: string, what: string): number {
   const t = text.trim();
-  if (!/^(0x[0-9a-f]+|[0-9]+)$/i.test(t)) throw new UsageError(`${what}: "${text}" is not a number (decimal or 0x hex)`);
+  if (!/^(0x[0-9a-f]+|[0-9]+)$/i.test(t))
+    throw new UsageError(`${what}: "${text}" is not a number (decimal or 0x hex)`);
   return Number(t);
 }
 
@@ -32,7 +39,8 @@ function addressNumber(text: string, what: string): number {
 function addressRange(v: Parameters<Sub>[0]): { start: number; end: number } {
   const given = v['addresses'];
   if (typeof given === 'string') {
-    if (v['start'] !== undefined || v['end'] !== undefined) throw new UsageError('give --addresses or --start/--end, not both');
+    if (v['start'] !== undefined || v['end'] !== undefined)
+      throw new UsageError('give --addresses or --start/--end, not both');
     const m = /^\s*([^-\s]+)\s*(?:-\s*([^-\s]+)\s*)?$/.exec(given);
     if (!m) throw new UsageError(`--addresses must look like 0x0100-0x0103 or 100, got "${given}"`);
     const start = addressNumber(m[1] as string, '--addresses');
@@ -58,10 +66,12 @@ function lockLine(l: LockMessage): string {
 }
 
 /** approve|deny|revoke GRANT_ID [--reason]: one grant decision by the caller. */
-const decision = (method: string, verb: string): Sub => async (v, pos, c) => {
-  const r = await c.call<GrantMessage>(method, { grantId: onlyArg(pos, 'GRANT_ID'), reason: reasonOf(v) });
-  return c.report(r, (g) => [`${verb} ${grantLine(g)}`]);
-};
+const decision =
+  (method: string, verb: string): Sub =>
+  async (v, pos, c) => {
+    const r = await c.call<GrantMessage>(method, { grantId: onlyArg(pos, 'GRANT_ID'), reason: reasonOf(v) });
+    return c.report(r, (g) => [`${verb} ${grantLine(g)}`]);
+  };
 
 const JIT: Record<string, Sub> = {
   request: async (v, pos, c) => {
@@ -69,10 +79,16 @@ const JIT: Record<string, Sub> = {
     const table = need(v, 'table');
     if (!TABLES.has(table)) throw new UsageError('--table must be coils, discrete, holding, input or records');
     const access = need(v, 'access');
-    if (!['read', 'write', 'read-write'].includes(access)) throw new UsageError('--access must be read, write or read-write');
+    if (!['read', 'write', 'read-write'].includes(access))
+      throw new UsageError('--access must be read, write or read-write');
     const req = {
-      device: need(v, 'device'), table: grantTableToProto(table as GrantTable), ...addressRange(v), access,
-      durationS: seconds(need(v, 'duration'), 'duration'), reason: need(v, 'reason'), ruleId: typeof v['rule'] === 'string' ? v['rule'] : '',
+      device: need(v, 'device'),
+      table: grantTableToProto(table as GrantTable),
+      ...addressRange(v),
+      access,
+      durationS: seconds(need(v, 'duration'), 'duration'),
+      reason: need(v, 'reason'),
+      ruleId: typeof v['rule'] === 'string' ? v['rule'] : '',
     };
     return c.report(await c.call<GrantMessage>('RequestGrant', req), (g) => [`requested ${grantLine(g)}`]);
   },
@@ -80,12 +96,16 @@ const JIT: Record<string, Sub> = {
   deny: decision('DenyGrant', 'denied'),
   revoke: decision('RevokeGrant', 'revoked'),
   list: async (_v, _pos, c) =>
-    c.report(await c.call<ListGrantsResponse>('ListGrants', {}), (r) => (r.grants.length ? r.grants.map(grantLine) : ['no grants'])),
+    c.report(await c.call<ListGrantsResponse>('ListGrants', {}), (r) =>
+      r.grants.length ? r.grants.map(grantLine) : ['no grants'],
+    ),
 };
 
 const SESSIONS: Record<string, Sub> = {
   list: async (_v, _pos, c) =>
-    c.report(await c.call<ListSessionsResponse>('ListSessions', {}), (r) => (r.sessions.length ? r.sessions.map(sessionLine) : ['no sessions'])),
+    c.report(await c.call<ListSessionsResponse>('ListSessions', {}), (r) =>
+      r.sessions.length ? r.sessions.map(sessionLine) : ['no sessions'],
+    ),
   kill: async (v, _pos, c) => {
     const sessionId = typeof v['session'] === 'string' ? v['session'] : '';
     const spiffeId = typeof v['id'] === 'string' ? v['id'] : '';
@@ -98,24 +118,33 @@ const SESSIONS: Record<string, Sub> = {
 const LOCKS: Record<string, Sub> = {
   create: async (v, _pos, c) => {
     const kind = need(v, 'kind');
-    if (!['identity', 'role', 'device', 'grant'].includes(kind)) throw new UsageError('--kind must be identity, role, device or grant');
+    if (!['identity', 'role', 'device', 'grant'].includes(kind))
+      throw new UsageError('--kind must be identity, role, device or grant');
     const ttlS = typeof v['ttl'] === 'string' ? seconds(v['ttl'], 'ttl') : 0;
     const req = { kind, value: need(v, 'value'), reason: need(v, 'reason'), ttlS };
-    return c.report(await c.call<LockMessage>('CreateLock', req), (l) => [`locked ${lockLine(l)} (ended ${l.sessionsEnded} session(s))`]);
+    return c.report(await c.call<LockMessage>('CreateLock', req), (l) => [
+      `locked ${lockLine(l)} (ended ${l.sessionsEnded} session(s))`,
+    ]);
   },
   list: async (_v, _pos, c) =>
-    c.report(await c.call<ListLocksResponse>('ListLocks', {}), (r) => (r.locks.length ? r.locks.map(lockLine) : ['no locks'])),
+    c.report(await c.call<ListLocksResponse>('ListLocks', {}), (r) =>
+      r.locks.length ? r.locks.map(lockLine) : ['no locks'],
+    ),
   remove: async (_v, pos, c) =>
-    c.report(await c.call<{ removed: boolean }>('RemoveLock', { lockId: onlyArg(pos, 'LOCK_ID') }), () => ['lock removed']),
+    c.report(await c.call<{ removed: boolean }>('RemoveLock', { lockId: onlyArg(pos, 'LOCK_ID') }), () => [
+      'lock removed',
+    ]),
 };
 
 const RELOAD: Record<string, Sub> = {
   '': async (_v, _pos, c) =>
     c.report(
       await c.call<ReloadPolicyResponse>('ReloadPolicy', {}),
-      (r) => [r.ok
-        ? `policy ${r.changed ? 'reloaded' : 'unchanged'}: version ${r.version}`
-        : `reload failed, version ${r.version} stays in force:\n${r.error}`],
+      (r) => [
+        r.ok
+          ? `policy ${r.changed ? 'reloaded' : 'unchanged'}: version ${r.version}`
+          : `reload failed, version ${r.version} stays in force:\n${r.error}`,
+      ],
       (r) => (r.ok ? null : 'reload failed'),
     ),
 };
@@ -130,8 +159,14 @@ export const jitCommand = makeCommand({
     '       verigate jit list',
   ].join('\n'),
   options: {
-    device: { type: 'string' }, table: { type: 'string' }, start: { type: 'string' }, end: { type: 'string' }, addresses: { type: 'string' },
-    access: { type: 'string' }, duration: { type: 'string' }, rule: { type: 'string' },
+    device: { type: 'string' },
+    table: { type: 'string' },
+    start: { type: 'string' },
+    end: { type: 'string' },
+    addresses: { type: 'string' },
+    access: { type: 'string' },
+    duration: { type: 'string' },
+    rule: { type: 'string' },
   },
   subs: JIT,
 });
@@ -154,4 +189,9 @@ export const lockCommand = makeCommand({
   subs: LOCKS,
 });
 
-export const reloadCommand = makeCommand({ name: 'reload', usage: 'usage: verigate reload', options: {}, subs: RELOAD });
+export const reloadCommand = makeCommand({
+  name: 'reload',
+  usage: 'usage: verigate reload',
+  options: {},
+  subs: RELOAD,
+});

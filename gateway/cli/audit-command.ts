@@ -16,10 +16,11 @@ import { parseExternalCheckpoints, type ExternalCheckpoint } from '../audit/exte
 import { formatDuration, tryParseDuration } from '../config/duration.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, type CliCommand, type CliIo } from './cli-io.js';
 
-const USAGE = 'usage: verigate audit verify DIR [--bundle TRUST_BUNDLE.pem] [--signer SPIFFE_ID] [--checkpoint FILE]...\n' +
+const USAGE =
+  'usage: verigate audit verify DIR [--bundle TRUST_BUNDLE.pem] [--signer SPIFFE_ID] [--checkpoint FILE]...\n' +
   '                           [--checkpoint-interval 60s] [--allow-missing-checkpoints]\n' +
-  '  --signer                     every checkpoint must be signed by this identity (the gateway\'s)\n' +
-  '  --checkpoint FILE            checkpoints kept off the box: the SIEM\'s copy of the exported stream (RFC 5424\n' +
+  "  --signer                     every checkpoint must be signed by this identity (the gateway's)\n" +
+  "  --checkpoint FILE            checkpoints kept off the box: the SIEM's copy of the exported stream (RFC 5424\n" +
   '                               or CEF lines; its audit.checkpoint messages are used) or JSON lines; repeatable.\n' +
   '                               Only these detect a trail re-chained on the box\n' +
   `  --checkpoint-interval DUR    the gateway's audit.checkpoint.every (default ${formatDuration(DEFAULT_CHECKPOINT_EVERY_MS)})\n` +
@@ -56,7 +57,8 @@ export const auditCommand: CliCommand = async (args, io) => {
   let intervalMs = DEFAULT_CHECKPOINT_EVERY_MS;
   if (v['checkpoint-interval'] !== undefined) {
     const ms = tryParseDuration(v['checkpoint-interval']);
-    if (ms === null || ms === 0) return usage(io, `--checkpoint-interval: "${v['checkpoint-interval']}" is not a duration (e.g. 60s, 5m)`);
+    if (ms === null || ms === 0)
+      return usage(io, `--checkpoint-interval: "${v['checkpoint-interval']}" is not a duration (e.g. 60s, 5m)`);
     intervalMs = ms;
   }
   let trustBundlePem: string | undefined;
@@ -86,26 +88,34 @@ export const auditCommand: CliCommand = async (args, io) => {
   try {
     r = verifyAuditDir(dir, opts);
   } catch (err) {
-    io.err(`verigate audit verify: cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)} (give the audit directory)`);
+    io.err(
+      `verigate audit verify: cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)} (give the audit directory)`,
+    );
     return EXIT_USAGE;
   }
   if (r.ok) {
     const off = external.length > 0 ? `, ${external.length} off-box checkpoints matched` : '';
-    io.out(`ok: ${r.events} events, ${r.checkpoints} checkpoints verified${off} in ${dir} (head seq ${r.lastSeq} ${r.headHash})`);
+    io.out(
+      `ok: ${r.events} events, ${r.checkpoints} checkpoints verified${off} in ${dir} (head seq ${r.lastSeq} ${r.headHash})`,
+    );
     if (r.checkpoints === 0 && external.length === 0 && r.events > 0) {
       io.out('note: no signed checkpoints: a truncated tail cannot be detected (configure audit.checkpoint)');
     } else if (trustBundlePem === undefined) {
       io.out('note: checkpoint signers were not checked against a trust bundle (pass --bundle to anchor them)');
     }
     if (external.length === 0 && r.events > 0) {
-      io.out('note: only checkpoints kept off the box (--checkpoint with the SIEM\'s copy) detect a trail re-chained on the box');
+      io.out(
+        "note: only checkpoints kept off the box (--checkpoint with the SIEM's copy) detect a trail re-chained on the box",
+      );
     }
     return EXIT_OK;
   }
   const seq = r.firstBad.seq === undefined ? '' : ` (seq ${r.firstBad.seq})`;
   io.err(`FAIL: ${r.firstBad.segment}:${r.firstBad.line}${seq}: ${r.reason}`);
   if (r.reason.startsWith('no checkpoint')) {
-    io.err('hint: verify against the SIEM\'s copy with --checkpoint FILE; --allow-missing-checkpoints accepts a trail written without checkpoints');
+    io.err(
+      "hint: verify against the SIEM's copy with --checkpoint FILE; --allow-missing-checkpoints accepts a trail written without checkpoints",
+    );
   }
   return EXIT_CHECK_FAILED;
 };
@@ -131,7 +141,9 @@ function readExternal(io: CliIo, file: string, shown: string): ExternalCheckpoin
     return null;
   }
   if (p.checkpoints.length === 0) {
-    io.err(`audit: ${shown} holds no checkpoint (no audit.checkpoint message, no checkpoint JSON line): is it the exported stream?`);
+    io.err(
+      `audit: ${shown} holds no checkpoint (no audit.checkpoint message, no checkpoint JSON line): is it the exported stream?`,
+    );
     return null;
   }
   return p.checkpoints;

@@ -26,7 +26,10 @@ export function processIo(): CliIo {
 }
 
 /** Collects output in memory: for tests of command modules. */
-export function memoryIo(env: NodeJS.ProcessEnv = {}, cwd = process.cwd()): CliIo & { stdout: string[]; stderr: string[] } {
+export function memoryIo(
+  env: NodeJS.ProcessEnv = {},
+  cwd = process.cwd(),
+): CliIo & { stdout: string[]; stderr: string[] } {
   const stdout: string[] = [];
   const stderr: string[] = [];
   return { out: (l) => stdout.push(l), err: (l) => stderr.push(l), env, cwd, stdout, stderr };

@@ -16,7 +16,7 @@ export const COMMON_USAGE = [
   'common options:',
   '  --server HOST:PORT     gateway gRPC address (default: $VERIGATE_GRPC, or lab.json of --lab)',
   '  --cert svid.pem --key key.pem --bundle bundle.pem    your own X.509-SVID and trust bundle',
-  '  --gateway-id ID        the gateway\'s own SPIFFE ID; any other server SVID is refused (default:',
+  "  --gateway-id ID        the gateway's own SPIFFE ID; any other server SVID is refused (default:",
   '                         $VERIGATE_GATEWAY_ID, or lab.json of --lab; required)',
   '  --lab DIR --as NAME    take the address, the gateway ID and the SVID of client NAME from DIR/lab.json',
   '  --json                 machine-readable output',
@@ -47,7 +47,12 @@ export interface Caller {
    * Prints the result (human lines, or JSON: `json(value)` when given, else the value) and returns the exit
    * code; a failed call prints its status, details and trailing metadata (with --json as one object).
    */
-  report<T>(r: CallOutcome<T>, human: (v: T) => string[], failed?: (v: T) => string | null, json?: (v: T) => unknown): number;
+  report<T>(
+    r: CallOutcome<T>,
+    human: (v: T) => string[],
+    failed?: (v: T) => string | null,
+    json?: (v: T) => unknown,
+  ): number;
 }
 
 /** Thrown by a subcommand for bad usage: exit 2 with the usage text. */
@@ -88,7 +93,12 @@ export function makeCommand(spec: CommandSpec): CliCommand {
   return async (args, io) => {
     let parsed;
     try {
-      parsed = parseArgs({ args: [...args], allowPositionals: true, strict: true, options: { ...COMMON, ...spec.options } });
+      parsed = parseArgs({
+        args: [...args],
+        allowPositionals: true,
+        strict: true,
+        options: { ...COMMON, ...spec.options },
+      });
     } catch (e) {
       io.err(`verigate ${spec.name}: ${errorMessage(e)}\n${usage}`);
       return EXIT_USAGE;
@@ -103,18 +113,33 @@ export function makeCommand(spec: CommandSpec): CliCommand {
     const sub = spec.subs[subName];
     const pos = direct ? parsed.positionals : parsed.positionals.slice(1);
     if (!sub || (direct && pos.length > 0)) {
-      io.err(`verigate ${spec.name}: ${subName ? `unknown subcommand "${subName}"` : 'unexpected arguments'}\n${usage}`);
+      io.err(
+        `verigate ${spec.name}: ${subName ? `unknown subcommand "${subName}"` : 'unexpected arguments'}\n${usage}`,
+      );
       return EXIT_USAGE;
     }
     return run(spec, usage, v, pos, sub, io);
   };
 }
 
-async function run(spec: CommandSpec, usage: string, v: Values, pos: readonly string[], sub: Sub, io: CliIo): Promise<number> {
+async function run(
+  spec: CommandSpec,
+  usage: string,
+  v: Values,
+  pos: readonly string[],
+  sub: Sub,
+  io: CliIo,
+): Promise<number> {
   const name = spec.name;
   const str = (k: string): string | undefined => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
   const opts = {
-    server: str('server'), lab: str('lab'), as: str('as'), cert: str('cert'), key: str('key'), bundle: str('bundle'), gatewayId: str('gateway-id'),
+    server: str('server'),
+    lab: str('lab'),
+    as: str('as'),
+    cert: str('cert'),
+    key: str('key'),
+    bundle: str('bundle'),
+    gatewayId: str('gateway-id'),
   };
   const target = resolveAdminTarget(opts, io.env, io.cwd);
   if (typeof target === 'string') {
@@ -125,7 +150,9 @@ async function run(spec: CommandSpec, usage: string, v: Values, pos: readonly st
   let client: VerigateClient | null = null;
   try {
     if (str('timeout') !== undefined) timeoutMs = seconds(str('timeout') ?? '', 'timeout') * 1000;
-    client = new VerigateClient(spec.service ?? 'Admin', target.server, target.pems, { authorize: authorizeId(target.gatewayId) });
+    client = new VerigateClient(spec.service ?? 'Admin', target.server, target.pems, {
+      authorize: authorizeId(target.gatewayId),
+    });
     const c = client;
     const json = v['json'] === true;
     return await sub(v, pos, {

@@ -39,7 +39,9 @@ interface RuleLike {
 export function grantsFor(policyFile: string, spiffeId: string): unknown[] {
   const doc = parse(readFileSync(policyFile, 'utf8')) as { rules?: RuleLike[]; admins?: unknown };
   const rules = (doc.rules ?? []).filter(
-    (r) => (r.effect ?? 'allow') === 'allow' && r.mode !== 'shadow' &&
+    (r) =>
+      (r.effect ?? 'allow') === 'allow' &&
+      r.mode !== 'shadow' &&
       (r.principals ?? []).some((p) => !p.startsWith('role:') && compileIdPattern(p).matches(spiffeId)),
   );
   return rules.map((r) => ({

@@ -33,14 +33,24 @@ export const labCommand: CliCommand = async (args, io) => {
     io.err('verigate lab: --identity must be spire, dev or auto');
     return EXIT_USAGE;
   }
-  const ports = { mbaps: Number(values['mbaps-port']), grpc: Number(values['grpc-port']), metrics: Number(values['metrics-port']) };
+  const ports = {
+    mbaps: Number(values['mbaps-port']),
+    grpc: Number(values['grpc-port']),
+    metrics: Number(values['metrics-port']),
+  };
   const learnMs = values.learn === undefined ? undefined : tryParseDuration(values.learn);
   if (learnMs === null || (learnMs !== undefined && (learnMs <= 0 || learnMs > 30 * 86_400_000))) {
     io.err('verigate lab: --learn takes a duration of at most 30d, e.g. 1h');
     return EXIT_USAGE;
   }
   const logger = pino({ level: values['log-level'] ?? 'warn', name: 'verigate' }, pino.destination(2));
-  const lab = await startLab({ dir: values.dir ?? '.lab', identity, ports, logger, ...(learnMs !== undefined ? { learnMs } : {}) });
+  const lab = await startLab({
+    dir: values.dir ?? '.lab',
+    identity,
+    ports,
+    logger,
+    ...(learnMs !== undefined ? { learnMs } : {}),
+  });
   printInstructions(io, lab.json, values.dir ?? '.lab');
   if (learnMs !== undefined) printCommissioning(io, lab.json, values.dir ?? '.lab');
   await new Promise<void>((resolve) => {
@@ -56,7 +66,9 @@ function printInstructions(io: CliIo, lab: LabJson, dir: string): void {
   const m = lab.endpoints.mbaps;
   const h = lab.clients.historian;
   const hmi = lab.clients.hmi;
-  const pn = lab.profinetDevices.map((d) => `${d.name} (station ${d.stationName}, PNIO-CM udp ${d.device.host}:${d.device.port})`).join(', ');
+  const pn = lab.profinetDevices
+    .map((d) => `${d.name} (station ${d.stationName}, PNIO-CM udp ${d.device.host}:${d.device.port})`)
+    .join(', ');
   const g = lab.endpoints.grpc;
   io.out(`verigate lab is up (identity: ${lab.identitySource === 'spire' ? 'real SPIRE' : 'embedded dev issuer'}, trust domain ${lab.trustDomain})
   Modbus/TCP Security  ${m.host}:${m.port}   (unit 1 = turbine-1, unit 2 = tank-1${lab.serialLines.length > 0 ? '; RS-485: unit 11 = meter-1, 12 = meter-2, 10 = meters-all (broadcast)' : ''})

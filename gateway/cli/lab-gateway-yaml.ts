@@ -22,7 +22,9 @@ export function renderLabGatewayYaml(opts: {
     ? `    learn: { until: "${opts.learn.until}", principals: [${opts.learn.principals.map((x) => `"${x}"`).join(', ')}] }   # commissioning mode
 `
     : '';
-  const serial = opts.rs485 ? `serial: { path: "${opts.rs485.path}", baudRate: 9600, parity: even }, timeout: 1s, queueLimit: 128, turnaround: 100ms` : '';
+  const serial = opts.rs485
+    ? `serial: { path: "${opts.rs485.path}", baudRate: 9600, parity: even }, timeout: 1s, queueLimit: 128, turnaround: 100ms`
+    : '';
   const meters = opts.rs485
     ? `  # RS-485 line (a socat PTY pair in the lab): two energy meters share it, one request at a time
   - { name: meter-1, unitId: 11, ${serial} }

@@ -29,10 +29,17 @@ export interface LabIdentity {
   stop(): Promise<void>;
 }
 
-export async function startLabIdentity(dir: string, mode: 'spire' | 'dev' | 'auto', logger: Logger): Promise<LabIdentity> {
+export async function startLabIdentity(
+  dir: string,
+  mode: 'spire' | 'dev' | 'auto',
+  logger: Logger,
+): Promise<LabIdentity> {
   const useSpire = mode === 'spire' || (mode === 'auto' && findSpireBinaries() !== null);
   if (mode === 'spire' && !findSpireBinaries()) {
-    throw new GatewayError('GW_ERR_SPIRE_LAB', 'lab: --identity spire, but no SPIRE binaries: run `bash spire-config/build-spire.sh`');
+    throw new GatewayError(
+      'GW_ERR_SPIRE_LAB',
+      'lab: --identity spire, but no SPIRE binaries: run `bash spire-config/build-spire.sh`',
+    );
   }
   return useSpire ? spireIdentity(dir, logger) : devIdentity(dir);
 }
@@ -61,7 +68,12 @@ async function spireIdentity(dir: string, logger: Logger): Promise<LabIdentity> 
   const spire = await startSpireLab({ dir: join(dir, 'spire'), trustDomain: LAB_TRUST_DOMAIN, logger });
   try {
     // The unix workload attestor keys on the caller's uid: the gateway runs in this process.
-    await spire.createEntry({ spiffeId: GATEWAY_ID, selectors: [`unix:uid:${process.getuid?.() ?? 0}`], x509SvidTtlSeconds: 86_400, dnsNames: ['localhost'] });
+    await spire.createEntry({
+      spiffeId: GATEWAY_ID,
+      selectors: [`unix:uid:${process.getuid?.() ?? 0}`],
+      x509SvidTtlSeconds: 86_400,
+      dnsNames: ['localhost'],
+    });
   } catch (err) {
     await spire.stop();
     throw err;

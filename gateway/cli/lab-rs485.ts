@@ -26,13 +26,20 @@ function onPath(bin: string): boolean {
 
 /** Starts the line, or returns the reason it cannot (socat missing, no PTY). */
 export async function startRs485Line(dir: string, scenariosDir: string): Promise<Rs485Line | { missing: string }> {
-  if (!onPath('socat')) return { missing: 'socat is not installed (Debian: apt-get install socat, or bash scripts/install-system-packages.sh)' };
+  if (!onPath('socat'))
+    return {
+      missing: 'socat is not installed (Debian: apt-get install socat, or bash scripts/install-system-packages.sh)',
+    };
   const lineDir = join(dir, 'rs485');
   rmSync(lineDir, { recursive: true, force: true });
   mkdirSync(lineDir, { recursive: true });
   const gatewayPath = join(lineDir, 'gateway');
   const devicePath = join(lineDir, 'meters');
-  const socat: ChildProcess = spawn('socat', [`pty,raw,echo=0,link=${gatewayPath}`, `pty,raw,echo=0,link=${devicePath}`], { stdio: 'ignore' });
+  const socat: ChildProcess = spawn(
+    'socat',
+    [`pty,raw,echo=0,link=${gatewayPath}`, `pty,raw,echo=0,link=${devicePath}`],
+    { stdio: 'ignore' },
+  );
   const exited = new Promise<void>((resolve) => socat.once('exit', () => resolve()));
   const kill = async (): Promise<void> => {
     if (socat.exitCode === null) socat.kill('SIGTERM');
@@ -47,7 +54,10 @@ export async function startRs485Line(dir: string, scenariosDir: string): Promise
     await new Promise((r) => setTimeout(r, 20));
   }
   try {
-    const meters = await startSimulator({ scenario: join(scenariosDir, 'meters.yaml'), rtu: { serialPath: devicePath } });
+    const meters = await startSimulator({
+      scenario: join(scenariosDir, 'meters.yaml'),
+      rtu: { serialPath: devicePath },
+    });
     return {
       gatewayPath,
       devicePath,

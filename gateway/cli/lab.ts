@@ -22,7 +22,11 @@ export const SAMPLE_POLICY = resolve(here, '../config/samples/policy.yaml');
 /** The base policy of `verigate lab --learn`: admins and explicit denies only (README "Commissioning a plant"). */
 export const COMMISSIONING_POLICY = resolve(here, '../config/samples/commissioning-policy.yaml');
 /** Who learns in `verigate lab --learn`: the historian, the HMI and the engineers (not the stranger). */
-export const LAB_LEARNERS = ['spiffe://plant.example/historian', 'spiffe://plant.example/hmi/line1', 'spiffe://plant.example/eng/*'];
+export const LAB_LEARNERS = [
+  'spiffe://plant.example/historian',
+  'spiffe://plant.example/hmi/line1',
+  'spiffe://plant.example/eng/*',
+];
 const SCENARIOS = resolve(here, '../../simulators/scenarios');
 
 export interface LabOptions {
@@ -44,7 +48,14 @@ export interface LabJson {
   endpoints: { mbaps: Endpoint; grpc: Endpoint; metrics: Endpoint };
   devices: { name: string; unitId: number; plc: Endpoint; controlPort: number }[];
   /** RS-485 lines (Modbus RTU): the gateway's and the devices' ends of the PTY pair, the meters on it. */
-  serialLines: { name: string; gatewayPath: string; devicePath: string; scenario: string; controlPort: number; devices: { name: string; unitId: number; address: number }[] }[];
+  serialLines: {
+    name: string;
+    gatewayPath: string;
+    devicePath: string;
+    scenario: string;
+    controlPort: number;
+    devices: { name: string; unitId: number; address: number }[];
+  }[];
   /** PROFINET IO devices: `device` is the UDP PNIO-CM endpoint the gateway talks to (plaintext, lab only). */
   profinetDevices: { name: string; stationName: string; scenario: string; device: Endpoint; controlPort: number }[];
   clients: Record<string, { spiffeId: string; cert: string; key: string; bundle: string; grants: unknown }>;
@@ -75,7 +86,11 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
     cleanups.push(async () => {
       await Promise.all(Object.values(sims).map((s) => s.close()));
     });
-    const rio = await startProfinetSimulator({ scenario: join(SCENARIOS, 'remote-io.yaml'), host: '127.0.0.1', port: 0 });
+    const rio = await startProfinetSimulator({
+      scenario: join(SCENARIOS, 'remote-io.yaml'),
+      host: '127.0.0.1',
+      port: 0,
+    });
     cleanups.push(() => rio.close());
     const identity: LabIdentity = await startLabIdentity(dir, opts.identity, opts.logger);
     cleanups.push(() => identity.stop());
@@ -91,8 +106,22 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
     else cleanups.push(() => rs485.stop());
     const line = 'missing' in rs485 ? null : rs485;
     const configFile = join(dir, 'gateway.yaml');
-    const learn = opts.learnMs !== undefined ? { until: new Date(Date.now() + opts.learnMs).toISOString(), principals: LAB_LEARNERS } : undefined;
-    writeFileSync(configFile, renderLabGatewayYaml({ host, ports: opts.ports, sims, profinet: { rio }, identity, rs485: line ? { path: line.gatewayPath } : null, ...(learn ? { learn } : {}) }));
+    const learn =
+      opts.learnMs !== undefined
+        ? { until: new Date(Date.now() + opts.learnMs).toISOString(), principals: LAB_LEARNERS }
+        : undefined;
+    writeFileSync(
+      configFile,
+      renderLabGatewayYaml({
+        host,
+        ports: opts.ports,
+        sims,
+        profinet: { rio },
+        identity,
+        rs485: line ? { path: line.gatewayPath } : null,
+        ...(learn ? { learn } : {}),
+      }),
+    );
     const gateway = await startGateway(loadGatewayConfig(configFile), { logger: opts.logger });
     cleanups.push(() => gateway.stop());
     const e = gateway.endpoints;
@@ -100,19 +129,49 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       trustDomain: identity.trustDomain,
       gatewayId: gateway.identity.spiffeId(),
       identitySource: identity.kind,
-      endpoints: { mbaps: { host, port: e.mbaps.port }, grpc: { host, port: e.grpc?.port ?? 0 }, metrics: { host, port: e.metrics?.port ?? 0 } },
+      endpoints: {
+        mbaps: { host, port: e.mbaps.port },
+        grpc: { host, port: e.grpc?.port ?? 0 },
+        metrics: { host, port: e.metrics?.port ?? 0 },
+      },
       devices: [
-        { name: 'turbine-1', unitId: 1, plc: { host: '127.0.0.1', port: sims.turbine.port }, controlPort: sims.turbine.controlPort },
-        { name: 'tank-1', unitId: 2, plc: { host: '127.0.0.1', port: sims.tank.port }, controlPort: sims.tank.controlPort },
+        {
+          name: 'turbine-1',
+          unitId: 1,
+          plc: { host: '127.0.0.1', port: sims.turbine.port },
+          controlPort: sims.turbine.controlPort,
+        },
+        {
+          name: 'tank-1',
+          unitId: 2,
+          plc: { host: '127.0.0.1', port: sims.tank.port },
+          controlPort: sims.tank.controlPort,
+        },
       ],
       serialLines: line
-        ? [{
-            name: 'rs485-1', gatewayPath: line.gatewayPath, devicePath: line.devicePath, scenario: 'meters', controlPort: line.meters.controlPort,
-            devices: [{ name: 'meter-1', unitId: 11, address: 11 }, { name: 'meter-2', unitId: 12, address: 12 }, { name: 'meters-all', unitId: 10, address: 0 }],
-          }]
+        ? [
+            {
+              name: 'rs485-1',
+              gatewayPath: line.gatewayPath,
+              devicePath: line.devicePath,
+              scenario: 'meters',
+              controlPort: line.meters.controlPort,
+              devices: [
+                { name: 'meter-1', unitId: 11, address: 11 },
+                { name: 'meter-2', unitId: 12, address: 12 },
+                { name: 'meters-all', unitId: 10, address: 0 },
+              ],
+            },
+          ]
         : [],
       profinetDevices: [
-        { name: 'rio-1', stationName: rio.scenario.device.stationName, scenario: 'remote-io', device: { host: rio.host, port: rio.port }, controlPort: rio.controlPort },
+        {
+          name: 'rio-1',
+          stationName: rio.scenario.device.stationName,
+          scenario: 'remote-io',
+          device: { host: rio.host, port: rio.port },
+          controlPort: rio.controlPort,
+        },
       ],
       clients,
       auditDir: gateway.config.audit.dir,
@@ -120,7 +179,13 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       gatewayConfig: configFile,
     };
     writeFileSync(join(dir, 'lab.json'), JSON.stringify(json, null, 2) + '\n');
-    return { json, gateway, simulators: { ...sims, ...(line ? { meters: line.meters } : {}) }, profinetSimulators: { 'rio-1': rio }, stop };
+    return {
+      json,
+      gateway,
+      simulators: { ...sims, ...(line ? { meters: line.meters } : {}) },
+      profinetSimulators: { 'rio-1': rio },
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

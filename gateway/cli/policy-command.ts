@@ -148,7 +148,8 @@ function explainCommand(io: CliIo, text: string, file: string, query: ExplainQue
       lines = describe(r.decision, `request: ${describeRequest(r.request)}`);
     }
   } catch (err) {
-    if (isGatewayError(err) && err.code === 'GW_ERR_USAGE') return usageError(io, err.message.replace(/^policy: explain: /, ''));
+    if (isGatewayError(err) && err.code === 'GW_ERR_USAGE')
+      return usageError(io, err.message.replace(/^policy: explain: /, ''));
     throw err;
   }
   for (const line of lines) io.out(line);
@@ -157,24 +158,39 @@ function explainCommand(io: CliIo, text: string, file: string, query: ExplainQue
 }
 
 function describe(d: Decision, request: string): string[] {
-  const lines = [`decision: ${d.effect}`, `rule: ${d.ruleId ?? '(none: default deny)'}`, `reason: ${d.reason}`, request];
+  const lines = [
+    `decision: ${d.effect}`,
+    `rule: ${d.ruleId ?? '(none: default deny)'}`,
+    `reason: ${d.reason}`,
+    request,
+  ];
   const jit = d.obligations?.jit;
   if (jit) {
-    lines.push(`requires jit grant: rule ${jit.ruleId}, approvers ${jit.approvers.join(', ')}, threshold ${jit.threshold}, max ${formatDuration(jit.maxDurationMs)}`);
+    lines.push(
+      `requires jit grant: rule ${jit.ruleId}, approvers ${jit.approvers.join(', ')}, threshold ${jit.threshold}, max ${formatDuration(jit.maxDurationMs)}`,
+    );
     if (jit.scope) {
-      const spans = [...jit.scope.writes.map((w) => ({ ...w, access: 'write' })), ...jit.scope.reads.map((r) => ({ ...r, access: 'read' }))];
-      lines.push(`grant must cover: ${spans.map((x) => `${x.access} ${x.table} ${x.start}-${x.start + x.count - 1}`).join(', ')} (other rules allow the rest)`);
+      const spans = [
+        ...jit.scope.writes.map((w) => ({ ...w, access: 'write' })),
+        ...jit.scope.reads.map((r) => ({ ...r, access: 'read' })),
+      ];
+      lines.push(
+        `grant must cover: ${spans.map((x) => `${x.access} ${x.table} ${x.start}-${x.start + x.count - 1}`).join(', ')} (other rules allow the rest)`,
+      );
     }
   }
   const rate = d.obligations?.rate;
   if (rate) lines.push(`rate limit: rule ${rate.ruleId}, ${rate.perSecond}/s`);
-  if (d.essential === true) lines.push('essential: a trust downgrade does not block it (locks, JIT, rate and value limits still do)');
+  if (d.essential === true)
+    lines.push('essential: a trust downgrade does not block it (locks, JIT, rate and value limits still do)');
   for (const s of d.shadow ?? []) lines.push(`shadow: ${s.ruleId} would ${s.effect}`);
   return lines;
 }
 
 function describeRequest(req: ClassifiedRequest): string {
-  const parts = [`fc${req.fc}${req.subFunction === undefined ? '' : `/${req.subFunction}`} unit ${req.unit} (${req.kind})`];
+  const parts = [
+    `fc${req.fc}${req.subFunction === undefined ? '' : `/${req.subFunction}`} unit ${req.unit} (${req.kind})`,
+  ];
   for (const w of req.writes) {
     const values = w.values === null ? '? (unknown)' : w.values.join(',');
     parts.push(`writes ${w.table} ${w.start}-${w.start + w.count - 1} = ${values}`);
@@ -189,20 +205,34 @@ function int(name: string, text: string | undefined, max: number): number | unde
   if (text === undefined) return undefined;
   const t = text.trim();
   const n = /^(0x[0-9a-f]+|\d+)$/i.test(t) ? Number(t) : NaN;
-  if (!Number.isInteger(n) || n < 0 || n > max) throw new UsageError(`--${name} must be an integer 0..${max}, got ${JSON.stringify(text)}`);
+  if (!Number.isInteger(n) || n < 0 || n > max)
+    throw new UsageError(`--${name} must be an integer 0..${max}, got ${JSON.stringify(text)}`);
   return n;
 }
 
-const MODBUS_FLAGS = ['fc', 'address', 'count', 'value', 'values', 'unit', 'sub', 'read-address', 'read-count'] as const;
+const MODBUS_FLAGS = [
+  'fc',
+  'address',
+  'count',
+  'value',
+  'values',
+  'unit',
+  'sub',
+  'read-address',
+  'read-count',
+] as const;
 const PROFINET_FLAGS = ['api', 'slot', 'subslot', 'index', 'length', 'data'] as const;
 
 /** `--profinet read|write …`: a PROFINET record request (the Modbus flags do not mix in). */
 function toRecordQuery(v: Values): PolicyRecordSpec {
   const access = v.profinet;
-  if (access !== 'read' && access !== 'write') throw new UsageError(`--profinet must be read or write, got ${JSON.stringify(access)}`);
-  for (const f of MODBUS_FLAGS) if (v[f] !== undefined) throw new UsageError(`--${f} is a Modbus flag; it does not mix with --profinet`);
+  if (access !== 'read' && access !== 'write')
+    throw new UsageError(`--profinet must be read or write, got ${JSON.stringify(access)}`);
+  for (const f of MODBUS_FLAGS)
+    if (v[f] !== undefined) throw new UsageError(`--${f} is a Modbus flag; it does not mix with --profinet`);
   if (v.id === undefined || v.device === undefined) throw new UsageError('explain needs --id and --device');
-  if (v.slot === undefined || v.subslot === undefined || v.index === undefined) throw new UsageError('--profinet needs --slot, --subslot and --index');
+  if (v.slot === undefined || v.subslot === undefined || v.index === undefined)
+    throw new UsageError('--profinet needs --slot, --subslot and --index');
   const opt = <K extends string, T>(key: K, value: T | undefined): { [P in K]?: T } =>
     (value === undefined ? {} : { [key]: value }) as { [P in K]?: T };
   return {
@@ -224,7 +254,8 @@ function toRecordQuery(v: Values): PolicyRecordSpec {
 
 function toQuery(v: Values): ExplainQuery {
   for (const f of PROFINET_FLAGS) if (v[f] !== undefined) throw new UsageError(`--${f} needs --profinet read|write`);
-  if (v.id === undefined || v.device === undefined || v.fc === undefined) throw new UsageError('explain needs --id, --device and --fc (or --profinet)');
+  if (v.id === undefined || v.device === undefined || v.fc === undefined)
+    throw new UsageError('explain needs --id, --device and --fc (or --profinet)');
   const values = v.values?.split(',').map((s) => int('values', s, 65535) as number);
   const opt = <K extends string, T>(key: K, value: T | undefined): { [P in K]?: T } =>
     (value === undefined ? {} : { [key]: value }) as { [P in K]?: T };

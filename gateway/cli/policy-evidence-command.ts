@@ -60,7 +60,11 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 
 class UsageError extends Error {}
 
-export async function policyEvidenceCommand(verb: 'learn' | 'replay' | 'diff', args: readonly string[], io: CliIo): Promise<number> {
+export async function policyEvidenceCommand(
+  verb: 'learn' | 'replay' | 'diff',
+  args: readonly string[],
+  io: CliIo,
+): Promise<number> {
   try {
     const parsed = parseArgs({ args: [...args], allowPositionals: true, options: OPTIONS });
     if (parsed.values.help === true) {
@@ -96,22 +100,41 @@ function learn(io: CliIo, v: Values): number {
     rateMargin: num('rate-margin', v['rate-margin'], DEFAULT_PROPOSAL.rateMargin, false),
     ...(v.config !== undefined ? { tags: tagsOf(io, v.config) } : {}),
   };
-  const r = learnPolicy({ dir: resolve(io.cwd, v.audit), verify: trailVerify(io, v), window: windowOf(v), base, options, provenance: `from ${v.audit}${v.since ? ` since ${v.since}` : ''}${v.until ? ` until ${v.until}` : ''}` });
+  const r = learnPolicy({
+    dir: resolve(io.cwd, v.audit),
+    verify: trailVerify(io, v),
+    window: windowOf(v),
+    base,
+    options,
+    provenance: `from ${v.audit}${v.since ? ` since ${v.since}` : ''}${v.until ? ` until ${v.until}` : ''}`,
+  });
   if (!r.ok) {
-    io.err('trail' in r ? `FAIL: ${describeBadTrail(r.trail)} — the trail is not evidence; nothing proposed` : `policy learn: ${r.error}`);
+    io.err(
+      'trail' in r
+        ? `FAIL: ${describeBadTrail(r.trail)} — the trail is not evidence; nothing proposed`
+        : `policy learn: ${r.error}`,
+    );
     return EXIT_CHECK_FAILED;
   }
   writeFileSync(resolve(io.cwd, v.out), r.text);
-  io.out(`proposed ${r.rules.length} rule(s) from ${r.learned} of ${r.requests} requests (${r.events} audit events) → ${v.out}`);
-  for (const rule of r.rules) io.out(`  ${rule.id}: ${rule.principals.join(', ')} on ${rule.device} (${rule.entries.length} entries, rate ${rule.rate})`);
+  io.out(
+    `proposed ${r.rules.length} rule(s) from ${r.learned} of ${r.requests} requests (${r.events} audit events) → ${v.out}`,
+  );
+  for (const rule of r.rules)
+    io.out(
+      `  ${rule.id}: ${rule.principals.join(', ')} on ${rule.device} (${rule.entries.length} entries, rate ${rule.rate})`,
+    );
   for (const [why, n] of r.skipped) io.out(`  not learned: ${n} ${why}`);
-  io.out(`tests: ${r.tests.allow} observed (allow), ${r.tests.deny} near-misses (deny) — all pass; next: verigate policy replay --audit ${v.audit} --policy ${v.out}`);
+  io.out(
+    `tests: ${r.tests.allow} observed (allow), ${r.tests.deny} near-misses (deny) — all pass; next: verigate policy replay --audit ${v.audit} --policy ${v.out}`,
+  );
   for (const w of r.warnings) io.err(`warning: ${w}`);
   return EXIT_OK;
 }
 
 function replay(io: CliIo, v: Values): number {
-  if (v.audit === undefined || v.policy === undefined) throw new UsageError('replay needs --audit DIR and --policy FILE');
+  if (v.audit === undefined || v.policy === undefined)
+    throw new UsageError('replay needs --audit DIR and --policy FILE');
   const candidate = compilePolicyText(read(io, v.policy), v.policy);
   const r = replayTrail({ dir: resolve(io.cwd, v.audit), verify: trailVerify(io, v), window: windowOf(v), candidate });
   if (!r.ok) {
@@ -121,26 +144,38 @@ function replay(io: CliIo, v: Values): number {
   if (v.json === true) io.out(JSON.stringify({ policy: v.policy, version: candidate.version, ...r }, null, 2));
   else for (const line of formatReplay(r, v.policy, candidate.version)) io.out(line);
   if (r.tightened > 0 && v['allow-tightening'] !== true) {
-    io.err(`policy replay: ${r.tightened} request(s) allowed in the trail would be DENIED by ${v.policy} (pass --allow-tightening to accept)`);
+    io.err(
+      `policy replay: ${r.tightened} request(s) allowed in the trail would be DENIED by ${v.policy} (pass --allow-tightening to accept)`,
+    );
     return EXIT_CHECK_FAILED;
   }
   return EXIT_OK;
 }
 
 export function formatReplay(r: ReplayReport, file: string, version: string): string[] {
-  const out = [`replay of ${r.requests} recorded requests (${r.events} audit events) under ${file} (version ${version.slice(0, 12)}…)`];
+  const out = [
+    `replay of ${r.requests} recorded requests (${r.events} audit events) under ${file} (version ${version.slice(0, 12)}…)`,
+  ];
   for (const dir of ['allow→deny', 'deny→allow'] as const) {
     const groups = r.groups.filter((g) => g.direction === dir);
     const total = dir === 'allow→deny' ? r.tightened : r.loosened;
-    out.push(`${dir}: ${total} request(s)${dir === 'allow→deny' ? ' that were answered would now be DENIED' : ' that were denied would now be allowed'}`);
+    out.push(
+      `${dir}: ${total} request(s)${dir === 'allow→deny' ? ' that were answered would now be DENIED' : ' that were denied would now be allowed'}`,
+    );
     for (const g of groups) {
-      const rule = dir === 'allow→deny' ? `rule ${g.rule ?? '(none)'} → ${g.reason}` : `${g.reason} → rule ${g.rule ?? '(none)'}`;
+      const rule =
+        dir === 'allow→deny' ? `rule ${g.rule ?? '(none)'} → ${g.reason}` : `${g.reason} → rule ${g.rule ?? '(none)'}`;
       out.push(`  ${g.count} × ${g.identity} on ${g.device}: ${rule}`);
-      for (const s of g.samples) out.push(`      seq ${s.seq} ${s.time} ${s.request}: ${dir === 'allow→deny' ? s.after.reason : `was ${s.before.reason}`}`);
+      for (const s of g.samples)
+        out.push(
+          `      seq ${s.seq} ${s.time} ${s.request}: ${dir === 'allow→deny' ? s.after.reason : `was ${s.before.reason}`}`,
+        );
     }
   }
   const not = Object.entries(r.notReplayed).map(([why, n]) => `${n} ${why}`);
-  out.push(`unchanged: ${r.unchanged}; undecidable (values hashed): ${r.undecidable}${not.length > 0 ? `; not replayed: ${not.join(', ')}` : ''}`);
+  out.push(
+    `unchanged: ${r.unchanged}; undecidable (values hashed): ${r.undecidable}${not.length > 0 ? `; not replayed: ${not.join(', ')}` : ''}`,
+  );
   return out;
 }
 
@@ -169,7 +204,8 @@ function read(io: CliIo, file: string): string {
 function num(name: string, text: string | undefined, fallback: number, integer: boolean): number {
   if (text === undefined) return fallback;
   const n = Number(text);
-  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) throw new UsageError(`--${name} must be a ${integer ? 'whole ' : ''}number ≥ 0, got ${JSON.stringify(text)}`);
+  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n)))
+    throw new UsageError(`--${name} must be a ${integer ? 'whole ' : ''}number ≥ 0, got ${JSON.stringify(text)}`);
   return n;
 }
 
@@ -179,7 +215,8 @@ function windowOf(v: Values): TrailWindow {
     if (text === undefined) return undefined;
     const ago = tryParseDuration(text);
     const ms = ago !== null ? Date.now() - ago : Date.parse(text);
-    if (Number.isNaN(ms)) throw new UsageError(`--${name} must be an ISO 8601 time or a duration (7d), got ${JSON.stringify(text)}`);
+    if (Number.isNaN(ms))
+      throw new UsageError(`--${name} must be an ISO 8601 time or a duration (7d), got ${JSON.stringify(text)}`);
     return ms;
   };
   const sinceMs = at('since', v.since);
@@ -191,7 +228,8 @@ function trailVerify(io: CliIo, v: Values): TrailVerify {
   let intervalMs = DEFAULT_CHECKPOINT_EVERY_MS;
   if (v['checkpoint-interval'] !== undefined) {
     const ms = tryParseDuration(v['checkpoint-interval']);
-    if (ms === null || ms === 0) throw new UsageError(`--checkpoint-interval: "${v['checkpoint-interval']}" is not a duration`);
+    if (ms === null || ms === 0)
+      throw new UsageError(`--checkpoint-interval: "${v['checkpoint-interval']}" is not a duration`);
     intervalMs = ms;
   }
   const external: ExternalCheckpoint[] = [];

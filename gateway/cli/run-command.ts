@@ -11,7 +11,9 @@ import { EXIT_OK, EXIT_USAGE, type CliCommand } from './cli-io.js';
 export const runCommand: CliCommand = async (args, io) => {
   let config: string | undefined;
   try {
-    ({ values: { config } } = parseArgs({ args: [...args], options: { config: { type: 'string', short: 'c' } } }));
+    ({
+      values: { config },
+    } = parseArgs({ args: [...args], options: { config: { type: 'string', short: 'c' } } }));
   } catch (err) {
     io.err(`verigate run: ${errorMessage(err)}`);
     return EXIT_USAGE;

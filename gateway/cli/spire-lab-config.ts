@@ -37,7 +37,10 @@ export async function writeLabConfigs(
   vars: LabConfigVars,
 ): Promise<{ serverConf: string; agentConf: string }> {
   const out = { serverConf: join(dir, 'server.conf'), agentConf: join(dir, 'agent.conf') };
-  for (const [name, target] of [['server.conf', out.serverConf], ['agent.conf', out.agentConf]] as const) {
+  for (const [name, target] of [
+    ['server.conf', out.serverConf],
+    ['agent.conf', out.agentConf],
+  ] as const) {
     const template = await readFile(join(configDir, name), 'utf8');
     await writeFile(target, renderSpireConfig(template, vars, name), { mode: 0o600 });
   }

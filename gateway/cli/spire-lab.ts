@@ -105,7 +105,11 @@ function labLayout(opts: SpireLabOptions): LabLayout {
     throw new GatewayError('GW_ERR_SPIRE_LAB', `spire-lab: spire-server/spire-agent not found ${where}: ${BUILD_HINT}`);
   }
   const root = findProjectRoot();
-  if (!root) throw new GatewayError('GW_ERR_SPIRE_LAB', 'spire-lab: spire-config/server.conf not found above this module or the cwd');
+  if (!root)
+    throw new GatewayError(
+      'GW_ERR_SPIRE_LAB',
+      'spire-lab: spire-config/server.conf not found above this module or the cwd',
+    );
   const dir = resolve(opts.dir);
   const trustDomain = opts.trustDomain ?? 'plant.example';
   const agentSocket = join(dir, 'agent', 'public', 'api.sock');
@@ -113,8 +117,14 @@ function labLayout(opts: SpireLabOptions): LabLayout {
     throw new GatewayError('GW_ERR_SPIRE_LAB', `spire-lab: lab dir too long for a unix socket path: ${agentSocket}`);
   }
   return {
-    dir, trustDomain, binaries, configDir: join(root, 'spire-config'), agentSocket,
-    serverSocket: join(dir, 'server', 'api.sock'), bundlePath: join(dir, 'bootstrap.pem'), nodeId: `spiffe://${trustDomain}/lab-node`,
+    dir,
+    trustDomain,
+    binaries,
+    configDir: join(root, 'spire-config'),
+    agentSocket,
+    serverSocket: join(dir, 'server', 'api.sock'),
+    bundlePath: join(dir, 'bootstrap.pem'),
+    nodeId: `spiffe://${trustDomain}/lab-node`,
   };
 }
 
@@ -122,7 +132,11 @@ function labLayout(opts: SpireLabOptions): LabLayout {
 async function writeLabFiles(l: LabLayout): Promise<{ serverConf: string; agentConf: string; port: number }> {
   for (const sub of ['server/data', 'agent/data', 'agent/public']) await mkdir(join(l.dir, sub), { recursive: true });
   const port = await freePort();
-  const confs = await writeLabConfigs(l.configDir, l.dir, { SPIRE_LAB_DIR: l.dir, SPIRE_TRUST_DOMAIN: l.trustDomain, SPIRE_SERVER_PORT: String(port) });
+  const confs = await writeLabConfigs(l.configDir, l.dir, {
+    SPIRE_LAB_DIR: l.dir,
+    SPIRE_TRUST_DOMAIN: l.trustDomain,
+    SPIRE_SERVER_PORT: String(port),
+  });
   return { ...confs, port };
 }
 
@@ -169,7 +183,12 @@ class RunningSpireLab implements SpireLab {
   }
 
   startServer(serverConf: string, port: number): void {
-    this.server = startDaemon('spire-server', this.binaries.server, ['run', '-config', serverConf], join(this.dir, 'server.log'));
+    this.server = startDaemon(
+      'spire-server',
+      this.binaries.server,
+      ['run', '-config', serverConf],
+      join(this.dir, 'server.log'),
+    );
     this.log.info({ dir: this.dir, serverPid: this.server.pid, port }, 'spire-lab: spire-server started');
   }
 
@@ -183,15 +202,20 @@ class RunningSpireLab implements SpireLab {
       abortIf: () => daemonDiedReason(server),
     });
     await writeFile(this.bundlePath, await this.serverCli(['bundle', 'show'], 'bundle show'));
-    const tokenOut = await this.serverCli(['token', 'generate', '-spiffeID', this.nodeId, '-ttl', '600'], 'token generate');
+    const tokenOut = await this.serverCli(
+      ['token', 'generate', '-spiffeID', this.nodeId, '-ttl', '600'],
+      'token generate',
+    );
     const m = /Token:\s*(\S+)/.exec(tokenOut);
-    if (!m?.[1]) throw new GatewayError('GW_ERR_SPIRE_LAB', `spire-lab: unexpected token generate output: ${tokenOut.trim()}`);
+    if (!m?.[1])
+      throw new GatewayError('GW_ERR_SPIRE_LAB', `spire-lab: unexpected token generate output: ${tokenOut.trim()}`);
     this.joinToken = m[1];
     this.agent = await this.startAgent();
   }
 
   async createEntry(e: CreateEntryOptions): Promise<void> {
-    if (e.selectors.length === 0) throw new GatewayError('GW_ERR_SPIRE_LAB', 'spire-lab: createEntry needs at least one selector');
+    if (e.selectors.length === 0)
+      throw new GatewayError('GW_ERR_SPIRE_LAB', 'spire-lab: createEntry needs at least one selector');
     const args = ['entry', 'create', '-parentID', this.nodeId, '-spiffeID', e.spiffeId];
     for (const s of e.selectors) args.push('-selector', s);
     if (e.x509SvidTtlSeconds !== undefined) args.push('-x509SVIDTTL', String(e.x509SvidTtlSeconds));
@@ -202,8 +226,15 @@ class RunningSpireLab implements SpireLab {
 
   async mintX509(spiffeId: string, ttlSeconds: number, outDir: string): Promise<MintedSvid> {
     await mkdir(outDir, { recursive: true });
-    await this.serverCli(['x509', 'mint', '-spiffeID', spiffeId, '-ttl', `${ttlSeconds}s`, '-write', outDir], `x509 mint ${spiffeId}`);
-    const out = { certPath: join(outDir, 'svid.pem'), keyPath: join(outDir, 'key.pem'), bundlePath: join(outDir, 'bundle.pem') };
+    await this.serverCli(
+      ['x509', 'mint', '-spiffeID', spiffeId, '-ttl', `${ttlSeconds}s`, '-write', outDir],
+      `x509 mint ${spiffeId}`,
+    );
+    const out = {
+      certPath: join(outDir, 'svid.pem'),
+      keyPath: join(outDir, 'key.pem'),
+      bundlePath: join(outDir, 'bundle.pem'),
+    };
     for (const p of Object.values(out)) await access(p);
     return out;
   }
@@ -225,14 +256,22 @@ class RunningSpireLab implements SpireLab {
 
   private async startAgent(): Promise<Daemon> {
     const { agent: bin } = this.binaries;
-    const d = startDaemon('spire-agent', bin, ['run', '-config', this.agentConf, '-joinToken', this.joinToken], join(this.dir, 'agent.log'));
+    const d = startDaemon(
+      'spire-agent',
+      bin,
+      ['run', '-config', this.agentConf, '-joinToken', this.joinToken],
+      join(this.dir, 'agent.log'),
+    );
     this.log.info({ agentPid: d.pid }, 'spire-lab: spire-agent started');
     try {
-      await pollUntil(async () => (await runCommand(bin, ['healthcheck', '-socketPath', this.agentSocket])).code === 0, {
-        timeoutMs: this.readyTimeoutMs,
-        what: 'waiting for spire-agent healthcheck',
-        abortIf: () => daemonDiedReason(d),
-      });
+      await pollUntil(
+        async () => (await runCommand(bin, ['healthcheck', '-socketPath', this.agentSocket])).code === 0,
+        {
+          timeoutMs: this.readyTimeoutMs,
+          what: 'waiting for spire-agent healthcheck',
+          abortIf: () => daemonDiedReason(d),
+        },
+      );
     } catch (err) {
       await d.stop(STOP_GRACE_MS);
       throw err;

@@ -12,7 +12,8 @@ export interface SpireBinaries {
   readonly agent: string;
 }
 
-export const BUILD_HINT = 'run `bash spire-config/build-spire.sh` (builds spire-server and spire-agent into .spire/bin)';
+export const BUILD_HINT =
+  'run `bash spire-config/build-spire.sh` (builds spire-server and spire-agent into .spire/bin)';
 
 /** Directories to search upward from: this module's folder, then the working directory. */
 function startDirs(): string[] {

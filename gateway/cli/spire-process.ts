@@ -118,10 +118,18 @@ export function runCommand(bin: string, args: readonly string[], timeoutMs = 15_
 }
 
 /** Runs a command and throws GW_ERR_SPIRE_LAB with its output when it fails. */
-export async function runChecked(bin: string, args: readonly string[], what: string, timeoutMs?: number): Promise<string> {
+export async function runChecked(
+  bin: string,
+  args: readonly string[],
+  what: string,
+  timeoutMs?: number,
+): Promise<string> {
   const r = await runCommand(bin, args, timeoutMs);
   if (r.code !== 0) {
-    throw new GatewayError('GW_ERR_SPIRE_LAB', `spire-lab: ${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
+    throw new GatewayError(
+      'GW_ERR_SPIRE_LAB',
+      `spire-lab: ${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`,
+    );
   }
   return r.stdout;
 }

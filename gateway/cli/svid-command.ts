@@ -59,7 +59,8 @@ export const svidCommand: CliCommand = async (args, io) => {
     return EXIT_OK;
   }
   const [verb, ...extra] = parsed.positionals;
-  if (verb !== 'mint') return usage(io, verb === undefined ? 'missing subcommand "mint"' : `unknown subcommand ${JSON.stringify(verb)}`);
+  if (verb !== 'mint')
+    return usage(io, verb === undefined ? 'missing subcommand "mint"' : `unknown subcommand ${JSON.stringify(verb)}`);
   if (extra.length > 0) return usage(io, `unexpected argument ${JSON.stringify(extra[0])}`);
   const checked = checkArgs(parsed.values, io.cwd);
   if (typeof checked === 'string') return usage(io, checked);
@@ -74,16 +75,21 @@ export const svidCommand: CliCommand = async (args, io) => {
   }
 };
 
-function checkArgs(v: { id?: string; out?: string; role?: string; ttl?: string; 'ca-dir'?: string }, cwd: string): MintArgs | string {
+function checkArgs(
+  v: { id?: string; out?: string; role?: string; ttl?: string; 'ca-dir'?: string },
+  cwd: string,
+): MintArgs | string {
   if (v.id === undefined) return '--id is required';
   const id = tryParseSpiffeId(v.id);
   if (!id.ok) return `--id ${JSON.stringify(v.id)} is not a SPIFFE ID: ${id.reason}`;
-  if (id.id.isRoot()) return '--id must have a path (spiffe://TRUST_DOMAIN/PATH): an SVID cannot carry the trust-domain ID';
+  if (id.id.isRoot())
+    return '--id must have a path (spiffe://TRUST_DOMAIN/PATH): an SVID cannot carry the trust-domain ID';
   if (v.out === undefined || v.out === '') return '--out DIR is required';
   if (v.role === '') return '--role must not be empty';
   const ttlMs = tryParseDuration(v.ttl ?? '24h');
   if (ttlMs === null) return `--ttl ${JSON.stringify(v.ttl)} is not a duration like 30s, 5m, 24h or 7d`;
-  if (ttlMs < 1000 || ttlMs % 1000 !== 0) return `--ttl must be a whole number of seconds ≥ 1s, got ${JSON.stringify(v.ttl)}`;
+  if (ttlMs < 1000 || ttlMs % 1000 !== 0)
+    return `--ttl must be a whole number of seconds ≥ 1s, got ${JSON.stringify(v.ttl)}`;
   return {
     id: id.id.toString(),
     out: resolve(cwd, v.out),
@@ -96,10 +102,16 @@ function checkArgs(v: { id?: string; out?: string; role?: string; ttl?: string; 
 async function mint(a: MintArgs, io: CliIo): Promise<void> {
   const td = a.id.slice('spiffe://'.length).split('/')[0] as string;
   const ca = await DevCa.loadOrCreate(a.caDir, td);
-  const svid = await ca.mintX509Svid({ spiffeId: a.id, ttlSeconds: a.ttlSeconds, ...(a.role !== undefined ? { role: a.role } : {}) });
+  const svid = await ca.mintX509Svid({
+    spiffeId: a.id,
+    ttlSeconds: a.ttlSeconds,
+    ...(a.role !== undefined ? { role: a.role } : {}),
+  });
   await mkdir(a.out, { recursive: true, mode: 0o700 });
   const keyPath = join(a.out, KEY_FILE);
-  await writeFile(join(a.out, SVID_FILE), svid.chainDer.map((d) => derToPem(d, 'CERTIFICATE')).join(''), { mode: 0o644 });
+  await writeFile(join(a.out, SVID_FILE), svid.chainDer.map((d) => derToPem(d, 'CERTIFICATE')).join(''), {
+    mode: 0o644,
+  });
   await writeFile(keyPath, derToPem(svid.keyDer, 'PRIVATE KEY'), { mode: 0o600 });
   await chmod(keyPath, 0o600);
   await writeFile(join(a.out, BUNDLE_FILE), ca.bundlePem(), { mode: 0o644 });

@@ -7,16 +7,47 @@ import { isGatewayError } from '../errors.js';
 import { EXIT_USAGE, processIo, type CliCommand } from './cli-io.js';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand> }> = {
-  run: { summary: 'run the gateway daemon: run --config gateway.yaml', load: async () => (await import('./run-command.js')).runCommand },
-  lab: { summary: 'simulated PLCs + identity + gateway with the sample policy (npm start)', load: async () => (await import('./lab-command.js')).labCommand },
-  svid: { summary: 'dev issuer: svid mint --id spiffe://… --out DIR [--role R] [--ttl 24h]', load: async () => (await import('./svid-command.js')).svidCommand },
-  policy: { summary: 'policy check FILE | explain FILE --id … --fc … | learn --audit DIR --out F | replay --audit DIR --policy F | diff A B', load: async () => (await import('./policy-command.js')).policyCommand },
-  audit: { summary: 'audit verify DIR [--bundle PEM]', load: async () => (await import('./audit-command.js')).auditCommand },
-  jit: { summary: 'jit request|approve|deny|list|revoke … (admin API, your own SVID)', load: async () => (await import('./admin-commands.js')).jitCommand },
-  sessions: { summary: 'sessions list|kill … (admin API)', load: async () => (await import('./admin-commands.js')).sessionsCommand },
-  lock: { summary: 'lock create|list|remove … (admin API)', load: async () => (await import('./admin-commands.js')).lockCommand },
-  reload: { summary: 'reload the policy on a running gateway (admin API)', load: async () => (await import('./admin-commands.js')).reloadCommand },
-  profinet: { summary: 'profinet identity|read|write --device D … (PROFINET IO records, your own SVID)', load: async () => (await import('./profinet-command.js')).profinetCommand },
+  run: {
+    summary: 'run the gateway daemon: run --config gateway.yaml',
+    load: async () => (await import('./run-command.js')).runCommand,
+  },
+  lab: {
+    summary: 'simulated PLCs + identity + gateway with the sample policy (npm start)',
+    load: async () => (await import('./lab-command.js')).labCommand,
+  },
+  svid: {
+    summary: 'dev issuer: svid mint --id spiffe://… --out DIR [--role R] [--ttl 24h]',
+    load: async () => (await import('./svid-command.js')).svidCommand,
+  },
+  policy: {
+    summary:
+      'policy check FILE | explain FILE --id … --fc … | learn --audit DIR --out F | replay --audit DIR --policy F | diff A B',
+    load: async () => (await import('./policy-command.js')).policyCommand,
+  },
+  audit: {
+    summary: 'audit verify DIR [--bundle PEM]',
+    load: async () => (await import('./audit-command.js')).auditCommand,
+  },
+  jit: {
+    summary: 'jit request|approve|deny|list|revoke … (admin API, your own SVID)',
+    load: async () => (await import('./admin-commands.js')).jitCommand,
+  },
+  sessions: {
+    summary: 'sessions list|kill … (admin API)',
+    load: async () => (await import('./admin-commands.js')).sessionsCommand,
+  },
+  lock: {
+    summary: 'lock create|list|remove … (admin API)',
+    load: async () => (await import('./admin-commands.js')).lockCommand,
+  },
+  reload: {
+    summary: 'reload the policy on a running gateway (admin API)',
+    load: async () => (await import('./admin-commands.js')).reloadCommand,
+  },
+  profinet: {
+    summary: 'profinet identity|read|write --device D … (PROFINET IO records, your own SVID)',
+    load: async () => (await import('./profinet-command.js')).profinetCommand,
+  },
 };
 
 function usage(): string {
@@ -37,7 +68,9 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_USAGE;
   }
   try {
-    return await (await entry.load())(rest, io);
+    return await (
+      await entry.load()
+    )(rest, io);
   } catch (err) {
     if (isGatewayError(err)) {
       io.err(`verigate ${name}: ${err.message} [${err.code}]`);

@@ -34,7 +34,9 @@ export function syslogExporterComponent(env: GatewayEnv, identity: GatewayIdenti
         spool: { dir: syslog.spoolDir, maxBytes: syslog.spoolMaxBytes },
         tls: () => {
           const pem = svidPem(identity.source.getX509Svid());
-          const ca = syslog.caFile ? readFileSync(syslog.caFile, 'utf8') : identity.source.getBundleSet().allAuthoritiesPem().join('');
+          const ca = syslog.caFile
+            ? readFileSync(syslog.caFile, 'utf8')
+            : identity.source.getBundleSet().allAuthoritiesPem().join('');
           return { cert: pem.certPem, key: pem.keyPem, ca, servername: syslog.host, minVersion: 'TLSv1.2' };
         },
         logger: env.logger,
@@ -45,7 +47,11 @@ export function syslogExporterComponent(env: GatewayEnv, identity: GatewayIdenti
 }
 
 /** The hash-chained log; checkpoints are signed with the gateway's current SVID, and `exporter` follows it. */
-export function auditLogComponent(env: GatewayEnv, identity: GatewayIdentity, exporter: SyslogExporter | null): Component<AuditLog> {
+export function auditLogComponent(
+  env: GatewayEnv,
+  identity: GatewayIdentity,
+  exporter: SyslogExporter | null,
+): Component<AuditLog> {
   const a = env.config.audit;
   return {
     name: 'audit-log',

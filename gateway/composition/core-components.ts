@@ -16,7 +16,11 @@ import { buildModbusPools, type RtuLineEntry } from './modbus-pools.js';
 import type { GatewayEnv } from './gateway-env.js';
 
 export function identityComponent(env: GatewayEnv): Component<GatewayIdentity> {
-  return { name: 'identity', start: () => startIdentity(env.config, env.logger, env.timers), stop: (identity) => identity.close() };
+  return {
+    name: 'identity',
+    start: () => startIdentity(env.config, env.logger, env.timers),
+    stop: (identity) => identity.close(),
+  };
 }
 
 /** The policy file (and its shadow file), reloaded on change when `policy.watch` is set. */
@@ -25,7 +29,12 @@ export function policyComponent(env: GatewayEnv, audit: AuditLog): Component<Pol
   return {
     name: 'policy',
     start: () => {
-      const policy = PolicyHolder.load(p.file, { audit, logger: env.logger, metrics: env.metrics, shadowFile: p.shadowFile });
+      const policy = PolicyHolder.load(p.file, {
+        audit,
+        logger: env.logger,
+        metrics: env.metrics,
+        shadowFile: p.shadowFile,
+      });
       if (p.watch) policy.watch();
       return policy;
     },
@@ -38,7 +47,10 @@ export interface Upstream {
   readonly pools: readonly { readonly config: GatewayConfig['devices'][number]; readonly pool: DevicePool }[];
   /** RTU lines (serial or RTU over TCP) with their counters. */
   readonly lines?: readonly RtuLineEntry[];
-  readonly profinet: readonly { readonly config: GatewayConfig['profinetDevices'][number]; readonly client: ProfinetClient }[];
+  readonly profinet: readonly {
+    readonly config: GatewayConfig['profinetDevices'][number];
+    readonly client: ProfinetClient;
+  }[];
 }
 
 /**
@@ -54,9 +66,15 @@ export function upstreamComponent(env: GatewayEnv): Component<Upstream> {
       profinet: config.profinetDevices.map((d) => ({
         config: d,
         client: new ProfinetClient({
-          name: d.name, host: d.host, port: d.port, timeoutMs: d.timeoutMs, queueLimit: d.queueLimit, arIdleMs: d.arIdleMs,
+          name: d.name,
+          host: d.host,
+          port: d.port,
+          timeoutMs: d.timeoutMs,
+          queueLimit: d.queueLimit,
+          arIdleMs: d.arIdleMs,
           // the AR's activity timeout announced to the device outlasts the gateway's own idle release
-          arActivityTimeoutFactor: arActivityFactor(d.arIdleMs, d.timeoutMs), logger,
+          arActivityTimeoutFactor: arActivityFactor(d.arIdleMs, d.timeoutMs),
+          logger,
         }),
       })),
     }),
@@ -75,13 +93,22 @@ export function queueDepths(u: Upstream): Record<string, number> {
 }
 
 /** Trust scores, JIT grants and locks of live sessions; told of every policy swap. */
-export function trustComponent(env: GatewayEnv, deps: { policy: PolicyHolder; sessions: SessionRegistry; audit: AuditLog }): Component<TrustRuntime> {
+export function trustComponent(
+  env: GatewayEnv,
+  deps: { policy: PolicyHolder; sessions: SessionRegistry; audit: AuditLog },
+): Component<TrustRuntime> {
   const { policy, sessions, audit } = deps;
   return {
     name: 'trust',
     start: async () => {
       const trust = await TrustRuntime.open({
-        dir: join(env.config.stateDir, 'trust'), policy: () => policy.current, sessions, audit, logger: env.logger, now: env.now, timers: env.timers,
+        dir: join(env.config.stateDir, 'trust'),
+        policy: () => policy.current,
+        sessions,
+        audit,
+        logger: env.logger,
+        now: env.now,
+        timers: env.timers,
         lockStoreFailure: env.config.lockStoreFailure,
       });
       policy.onSwap((next, previous) => trust.onPolicySwap(next, previous));

@@ -60,10 +60,21 @@ export function mbapsComponent(env: GatewayEnv, deps: FrontDoorDeps): Component<
         verifyPeer: (socket) => identity.verifyPeer(socket),
         tlsErrorReason: (err, socket) => identity.tlsErrorReason(err, socket),
         routes: (unit) => router.route(unit),
-        pipeline: deps.pipeline, gate: trust, sessions: deps.sessions, audit: deps.audit, metrics, now, timers: env.timers, logger,
+        pipeline: deps.pipeline,
+        gate: trust,
+        sessions: deps.sessions,
+        audit: deps.audit,
+        metrics,
+        now,
+        timers: env.timers,
+        logger,
         maxInFlightPerSession: l.maxInFlightPerSession,
         idleTimeoutMs: () => trust.idleTimeoutMs(),
-        handshake: { slots: deps.handshakeSlots, timeoutMs: l.handshakeTimeoutMs, identityAvailable: () => identity.available() },
+        handshake: {
+          slots: deps.handshakeSlots,
+          timeoutMs: l.handshakeTimeoutMs,
+          identityAvailable: () => identity.available(),
+        },
       });
       const addr = await mbaps.listen();
       identity.onUpdate(() => mbaps.updateSecureContext());
@@ -83,9 +94,23 @@ export function grpcComponent(env: GatewayEnv, deps: FrontDoorDeps): Component<L
       if (!g) return null;
       const { identity } = deps;
       const grpc = new GrpcFrontDoor({
-        identity, router: deps.router, pipeline: deps.pipeline, recordPipeline: deps.recordPipeline, trust: deps.trust,
-        sessions: deps.sessions, policy: deps.policy, audit: deps.audit, metrics, now, timers: env.timers, logger,
-        handshake: { slots: deps.handshakeSlots, timeoutMs: g.handshakeTimeoutMs, identityAvailable: () => identity.available() },
+        identity,
+        router: deps.router,
+        pipeline: deps.pipeline,
+        recordPipeline: deps.recordPipeline,
+        trust: deps.trust,
+        sessions: deps.sessions,
+        policy: deps.policy,
+        audit: deps.audit,
+        metrics,
+        now,
+        timers: env.timers,
+        logger,
+        handshake: {
+          slots: deps.handshakeSlots,
+          timeoutMs: g.handshakeTimeoutMs,
+          identityAvailable: () => identity.available(),
+        },
       });
       const port = await grpc.listen(g.host, g.port);
       identity.onUpdate(() => grpc.updateCredentials());
@@ -106,7 +131,10 @@ export interface ObservedParts {
 }
 
 /** Feeds the gauges, and serves /metrics and the health checks when `listeners.metrics` is set (else null). */
-export function observabilityComponent(env: GatewayEnv, parts: ObservedParts): Component<Listening<ObservabilityServer> | null> {
+export function observabilityComponent(
+  env: GatewayEnv,
+  parts: ObservedParts,
+): Component<Listening<ObservabilityServer> | null> {
   const { config, metrics } = env;
   const { identity, policy, audit, trust } = parts;
   const m = config.listeners.metrics;

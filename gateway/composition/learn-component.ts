@@ -13,7 +13,14 @@ export function learnComponent(env: GatewayEnv, audit: AuditSink): Component<Lea
     name: 'learn-mode',
     start: () => {
       if (!env.config.devices.some((d) => d.learn)) return null;
-      const learn = new LearnMode({ devices: env.config.devices, audit, timers: env.timers, now: env.now, registry: env.metrics.registry, logger: env.logger });
+      const learn = new LearnMode({
+        devices: env.config.devices,
+        audit,
+        timers: env.timers,
+        now: env.now,
+        registry: env.metrics.registry,
+        logger: env.logger,
+      });
       learn.start();
       return learn;
     },

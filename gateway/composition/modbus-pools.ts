@@ -21,21 +21,38 @@ export interface RtuLineEntry {
   readonly pool: DevicePool;
 }
 
-export function buildModbusPools(devices: readonly DeviceConfig[], logger: Logger): { pools: ModbusPool[]; lines: RtuLineEntry[] } {
+export function buildModbusPools(
+  devices: readonly DeviceConfig[],
+  logger: Logger,
+): { pools: ModbusPool[]; lines: RtuLineEntry[] } {
   const lines = new Map<string, { devices: string[]; transport: RtuTransport; pool: DevicePool }>();
   const pools = devices.map((d): ModbusPool => {
     const key = lineKey(d.link);
     if (key === null) {
       const pool = new DevicePool({
-        name: d.name, host: d.host, port: d.port, maxConnections: d.maxConnections, maxInFlight: d.maxInFlight,
-        timeoutMs: d.timeoutMs, queueLimit: d.queueLimit, logger,
+        name: d.name,
+        host: d.host,
+        port: d.port,
+        maxConnections: d.maxConnections,
+        maxInFlight: d.maxInFlight,
+        timeoutMs: d.timeoutMs,
+        queueLimit: d.queueLimit,
+        logger,
       });
       return { config: d, pool };
     }
     let line = lines.get(key);
     if (line === undefined) {
       const transport = rtuTransportOf(d);
-      const pool = new DevicePool({ name: key, transport, maxConnections: 1, maxInFlight: 1, timeoutMs: d.timeoutMs, queueLimit: d.queueLimit, logger });
+      const pool = new DevicePool({
+        name: key,
+        transport,
+        maxConnections: 1,
+        maxInFlight: 1,
+        timeoutMs: d.timeoutMs,
+        queueLimit: d.queueLimit,
+        logger,
+      });
       line = { devices: [], transport, pool };
       lines.set(key, line);
     }
@@ -48,7 +65,9 @@ export function buildModbusPools(devices: readonly DeviceConfig[], logger: Logge
 function rtuTransportOf(d: DeviceConfig): RtuTransport {
   const link = d.link;
   const interFrame = link?.kind !== 'tcp' && link?.interFrameMs != null ? { interFrameMs: link.interFrameMs } : {};
-  if (link?.kind === 'serial') return serialTransport({ path: link.path, format: link.format, turnaroundMs: link.turnaroundMs, ...interFrame });
-  if (link?.kind === 'rtu-over-tcp') return rtuOverTcpTransport({ host: link.host, port: link.port, turnaroundMs: link.turnaroundMs, ...interFrame });
+  if (link?.kind === 'serial')
+    return serialTransport({ path: link.path, format: link.format, turnaroundMs: link.turnaroundMs, ...interFrame });
+  if (link?.kind === 'rtu-over-tcp')
+    return rtuOverTcpTransport({ host: link.host, port: link.port, turnaroundMs: link.turnaroundMs, ...interFrame });
   throw new Error(`modbus-pools: device ${d.name} is not on an RTU line (bug)`);
 }

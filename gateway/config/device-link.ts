@@ -10,8 +10,20 @@ import { tryParseDuration } from './duration.js';
 
 export type DeviceLink =
   | { readonly kind: 'tcp' }
-  | { readonly kind: 'serial'; readonly path: string; readonly format: LineFormat; readonly turnaroundMs: number; readonly interFrameMs: number | null }
-  | { readonly kind: 'rtu-over-tcp'; readonly host: string; readonly port: number; readonly turnaroundMs: number; readonly interFrameMs: number | null };
+  | {
+      readonly kind: 'serial';
+      readonly path: string;
+      readonly format: LineFormat;
+      readonly turnaroundMs: number;
+      readonly interFrameMs: number | null;
+    }
+  | {
+      readonly kind: 'rtu-over-tcp';
+      readonly host: string;
+      readonly port: number;
+      readonly turnaroundMs: number;
+      readonly interFrameMs: number | null;
+    };
 
 /** The spec's default serial format: 9600 baud, 8 data bits, even parity, 1 stop bit [MB-SERIAL 2.5.1]. */
 export const DEFAULT_SERIAL = { baudRate: 9600, dataBits: 8, parity: 'even', stopBits: 1 } as const;
@@ -27,7 +39,10 @@ function ms(v: string | undefined): number | null {
 }
 
 /** The device's link and, for TCP devices, the address it dials (serial devices: host '' and port 0). */
-export function deviceLink(d: Raw, split: (a: string) => { host: string; port: number }): { link: DeviceLink; host: string; port: number } {
+export function deviceLink(
+  d: Raw,
+  split: (a: string) => { host: string; port: number },
+): { link: DeviceLink; host: string; port: number } {
   const turnaroundMs = ms(d.turnaround) ?? DEFAULT_TURNAROUND_MS;
   const interFrameMs = ms(d.interFrameDelay);
   if (d.serial !== undefined) {
@@ -78,20 +93,40 @@ export function lineProblems(devices: readonly LineDevice[], doc: YamlDocument<R
   devices.forEach((d, i) => {
     const ways = ['address', 'serial', 'rtuOverTcp'].filter((k) => raw[i]?.[k] !== undefined);
     if (ways.length !== 1) {
-      problems.push(doc.problemAt(['devices', i], `device "${d.name}" needs exactly one of address, serial, rtuOverTcp (has ${ways.length === 0 ? 'none' : ways.join(', ')})`));
+      problems.push(
+        doc.problemAt(
+          ['devices', i],
+          `device "${d.name}" needs exactly one of address, serial, rtuOverTcp (has ${ways.length === 0 ? 'none' : ways.join(', ')})`,
+        ),
+      );
     }
     const key = lineKey(d.link);
     if (key === null) return;
     if (d.targetUnitId > MAX_SERIAL_ADDRESS) {
-      problems.push(doc.problemAt(['devices', i, 'targetUnitId'], `a server on a serial line has address 1..247, or 0 for broadcast; got ${d.targetUnitId}`));
+      problems.push(
+        doc.problemAt(
+          ['devices', i, 'targetUnitId'],
+          `a server on a serial line has address 1..247, or 0 for broadcast; got ${d.targetUnitId}`,
+        ),
+      );
     }
     if (d.maxConnections !== 1 || d.maxInFlight !== 1) {
-      problems.push(doc.problemAt(['devices', i, 'name'], `device "${d.name}" is on a serial line: one request at a time (maxConnections and maxInFlight must be 1)`));
+      problems.push(
+        doc.problemAt(
+          ['devices', i, 'name'],
+          `device "${d.name}" is on a serial line: one request at a time (maxConnections and maxInFlight must be 1)`,
+        ),
+      );
     }
     const other = first.get(key);
     if (other === undefined) first.set(key, d);
     else if (lineSettings(other) !== lineSettings(d)) {
-      problems.push(doc.problemAt(['devices', i, 'name'], `device "${d.name}" shares its line with "${other.name}" but not its settings (serial format, rtuOverTcp, turnaround, interFrameDelay, timeout, queueLimit must be the same)`));
+      problems.push(
+        doc.problemAt(
+          ['devices', i, 'name'],
+          `device "${d.name}" shares its line with "${other.name}" but not its settings (serial format, rtuOverTcp, turnaround, interFrameDelay, timeout, queueLimit must be the same)`,
+        ),
+      );
     }
   });
   return problems;

@@ -200,7 +200,12 @@ export const gatewayConfigSchema = {
         denialFlood: {
           type: 'object',
           additionalProperties: false,
-          properties: { denials: { type: 'integer', minimum: 1 }, within: duration, holdOff: duration, maxHoldOff: duration },
+          properties: {
+            denials: { type: 'integer', minimum: 1 },
+            within: duration,
+            holdOff: duration,
+            maxHoldOff: duration,
+          },
         },
         checkpoint: {
           type: 'object',

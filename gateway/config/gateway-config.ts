@@ -58,10 +58,20 @@ export interface GatewayConfig {
     readonly source: 'workload-api' | 'dev';
     readonly socket: string | null;
     readonly startupTimeoutMs: number;
-    readonly dev: { trustDomain: string; caDir: string; spiffeId: string; svidTtlMs: number; dnsNames: readonly string[] } | null;
+    readonly dev: {
+      trustDomain: string;
+      caDir: string;
+      spiffeId: string;
+      svidTtlMs: number;
+      dnsNames: readonly string[];
+    } | null;
   };
   readonly listeners: {
-    readonly mbaps: ListenerConfig & { device: string | null; handshakeTimeoutMs: number; maxInFlightPerSession: number };
+    readonly mbaps: ListenerConfig & {
+      device: string | null;
+      handshakeTimeoutMs: number;
+      maxInFlightPerSession: number;
+    };
     readonly grpc: (ListenerConfig & { handshakeTimeoutMs: number }) | null;
     readonly metrics: ListenerConfig | null;
     /** Pending (not yet completed) TLS handshakes over both TLS listeners, and per source address. */
@@ -84,10 +94,24 @@ export interface GatewayConfig {
     readonly capacityBytes: number;
     readonly capacityWarnPercent: number;
     readonly reserveBytes: number;
-    readonly throttle: { intervalMs: number; perKey: number; perClass: number; maxEventBytes: number; maxKeys: number; summaryEntries: number };
+    readonly throttle: {
+      intervalMs: number;
+      perKey: number;
+      perClass: number;
+      maxEventBytes: number;
+      maxKeys: number;
+      summaryEntries: number;
+    };
     readonly denialFlood: { denials: number; withinMs: number; holdOffMs: number; maxHoldOffMs: number };
     readonly checkpoint: { everyEvents: number; everyMs: number };
-    readonly syslog: { host: string; port: number; format: 'rfc5424' | 'cef'; caFile: string | null; spoolDir: string; spoolMaxBytes: number } | null;
+    readonly syslog: {
+      host: string;
+      port: number;
+      format: 'rfc5424' | 'cef';
+      caFile: string | null;
+      spoolDir: string;
+      spoolMaxBytes: number;
+    } | null;
   };
   readonly logLevel: string;
 }
@@ -145,7 +169,13 @@ function buildConfig(raw: Raw, file: string): GatewayConfig {
         handshakeTimeoutMs: ms(l.mbaps?.handshakeTimeout, 10_000),
         maxInFlightPerSession: l.mbaps?.maxInFlightPerSession ?? 16,
       },
-      grpc: l.grpc ? { host: l.grpc.host ?? '0.0.0.0', port: l.grpc.port ?? 8443, handshakeTimeoutMs: ms(l.grpc.handshakeTimeout, 10_000) } : null,
+      grpc: l.grpc
+        ? {
+            host: l.grpc.host ?? '0.0.0.0',
+            port: l.grpc.port ?? 8443,
+            handshakeTimeoutMs: ms(l.grpc.handshakeTimeout, 10_000),
+          }
+        : null,
       metrics: l.metrics ? { host: l.metrics.host ?? '127.0.0.1', port: l.metrics.port ?? 9802 } : null,
       maxPendingHandshakes: l.maxPendingHandshakes ?? 256,
       maxPendingHandshakesPerSource: l.maxPendingHandshakesPerSource ?? 16,
@@ -160,7 +190,10 @@ function buildConfig(raw: Raw, file: string): GatewayConfig {
       timeoutMs: ms(d.timeout, 1000),
       queueLimit: d.queueLimit ?? 256,
       tags: Object.fromEntries(
-        Object.entries((d.tags ?? {}) as Raw).map(([k, v]) => [k, { table: v.table, address: v.address, count: v.count ?? 1 }]),
+        Object.entries((d.tags ?? {}) as Raw).map(([k, v]) => [
+          k,
+          { table: v.table, address: v.address, count: v.count ?? 1 },
+        ]),
       ),
       learn: d.learn ? { untilMs: Date.parse(d.learn.until), principals: [...d.learn.principals] } : null,
     })),
@@ -172,7 +205,11 @@ function buildConfig(raw: Raw, file: string): GatewayConfig {
       queueLimit: d.queueLimit ?? 64,
       arIdleMs: ms(d.arIdleTimeout, 10_000),
     })),
-    policy: { file: at(raw.policy.file), watch: raw.policy.watch ?? true, shadowFile: raw.policy.shadowFile ? at(raw.policy.shadowFile) : null },
+    policy: {
+      file: at(raw.policy.file),
+      watch: raw.policy.watch ?? true,
+      shadowFile: raw.policy.shadowFile ? at(raw.policy.shadowFile) : null,
+    },
     stateDir,
     lockStoreFailure: raw.state?.lockStoreFailure ?? 'fail-closed',
     audit: {
@@ -217,7 +254,12 @@ function buildConfig(raw: Raw, file: string): GatewayConfig {
 /** Commissioning mode must end, and within 30 days of now (the gateway checks again against its own clock). */
 function learnProblems(untilMs: number, at: (message: string) => ConfigErrorDetail): ConfigErrorDetail[] {
   if (Number.isNaN(untilMs)) return [at('learn.until must be an ISO 8601 time, e.g. 2026-03-09T06:00:00Z')];
-  if (untilMs - Date.now() > 30 * 86_400_000) return [at(`learn.until ${new Date(untilMs).toISOString()} is more than 30 days ahead: commissioning mode must end within 30 days`)];
+  if (untilMs - Date.now() > 30 * 86_400_000)
+    return [
+      at(
+        `learn.until ${new Date(untilMs).toISOString()} is more than 30 days ahead: commissioning mode must end within 30 days`,
+      ),
+    ];
   return [];
 }
 
@@ -226,27 +268,38 @@ function checkSemantics(c: GatewayConfig, doc: YamlDocument<Raw>): void {
   const names = new Map<string, number>();
   const units = new Map<number, string>();
   c.devices.forEach((d, i) => {
-    if (names.has(d.name)) problems.push(doc.problemAt(['devices', i, 'name'], `device name "${d.name}" is used twice`));
+    if (names.has(d.name))
+      problems.push(doc.problemAt(['devices', i, 'name'], `device name "${d.name}" is used twice`));
     names.set(d.name, i);
     const other = units.get(d.unitId);
     if (other && !c.listeners.mbaps.device) {
       problems.push(doc.problemAt(['devices', i, 'unitId'], `unitId ${d.unitId} already routes to device "${other}"`));
     }
     units.set(d.unitId, d.name);
-    if (d.learn) problems.push(...learnProblems(d.learn.untilMs, (m) => doc.problemAt(['devices', i, 'learn', 'until'], m)));
+    if (d.learn)
+      problems.push(...learnProblems(d.learn.untilMs, (m) => doc.problemAt(['devices', i, 'learn', 'until'], m)));
   });
   problems.push(...lineProblems(c.devices, doc));
   // One namespace for devices: policy rules and audit events name a device without saying its protocol.
   c.profinetDevices.forEach((d, i) => {
-    if (names.has(d.name)) problems.push(doc.problemAt(['profinetDevices', i, 'name'], `device name "${d.name}" is used twice`));
+    if (names.has(d.name))
+      problems.push(doc.problemAt(['profinetDevices', i, 'name'], `device name "${d.name}" is used twice`));
     names.set(d.name, i);
     // Answers are accepted from this address only: a name would resolve to something we cannot match.
-    if (isIP(d.host) === 0) problems.push(doc.problemAt(['profinetDevices', i, 'host'], `"${d.host}" is not an IP address`));
-    if (d.timeoutMs <= 0) problems.push(doc.problemAt(['profinetDevices', i, 'timeout'], 'timeout must be longer than 0'));
-    if (d.arIdleMs <= 0) problems.push(doc.problemAt(['profinetDevices', i, 'arIdleTimeout'], 'arIdleTimeout must be longer than 0'));
+    if (isIP(d.host) === 0)
+      problems.push(doc.problemAt(['profinetDevices', i, 'host'], `"${d.host}" is not an IP address`));
+    if (d.timeoutMs <= 0)
+      problems.push(doc.problemAt(['profinetDevices', i, 'timeout'], 'timeout must be longer than 0'));
+    if (d.arIdleMs <= 0)
+      problems.push(doc.problemAt(['profinetDevices', i, 'arIdleTimeout'], 'arIdleTimeout must be longer than 0'));
     // The AR's activity timeout announced to the device (at most 100 s [IEC 61158-6-10]) must outlast it.
     if (d.arIdleMs + d.timeoutMs > MAX_AR_IDLE_PLUS_TIMEOUT_MS) {
-      problems.push(doc.problemAt(['profinetDevices', i, 'arIdleTimeout'], `arIdleTimeout + timeout must not exceed ${MAX_AR_IDLE_PLUS_TIMEOUT_MS / 1000}s`));
+      problems.push(
+        doc.problemAt(
+          ['profinetDevices', i, 'arIdleTimeout'],
+          `arIdleTimeout + timeout must not exceed ${MAX_AR_IDLE_PLUS_TIMEOUT_MS / 1000}s`,
+        ),
+      );
     }
   });
   const bound = c.listeners.mbaps.device;
@@ -255,16 +308,34 @@ function checkSemantics(c: GatewayConfig, doc: YamlDocument<Raw>): void {
   }
   const l = c.listeners;
   if (l.maxPendingHandshakesPerSource > l.maxPendingHandshakes) {
-    problems.push(doc.problemAt(['listeners', 'maxPendingHandshakesPerSource'], `listeners.maxPendingHandshakesPerSource (${l.maxPendingHandshakesPerSource}) must not exceed listeners.maxPendingHandshakes (${l.maxPendingHandshakes})`));
+    problems.push(
+      doc.problemAt(
+        ['listeners', 'maxPendingHandshakesPerSource'],
+        `listeners.maxPendingHandshakesPerSource (${l.maxPendingHandshakesPerSource}) must not exceed listeners.maxPendingHandshakes (${l.maxPendingHandshakes})`,
+      ),
+    );
   }
-  for (const [name, timeout] of [['mbaps', l.mbaps.handshakeTimeoutMs], ['grpc', l.grpc?.handshakeTimeoutMs ?? 1]] as const) {
-    if (timeout <= 0) problems.push(doc.problemAt(['listeners', name, 'handshakeTimeout'], 'a handshake timeout must be longer than 0'));
+  for (const [name, timeout] of [
+    ['mbaps', l.mbaps.handshakeTimeoutMs],
+    ['grpc', l.grpc?.handshakeTimeoutMs ?? 1],
+  ] as const) {
+    if (timeout <= 0)
+      problems.push(
+        doc.problemAt(['listeners', name, 'handshakeTimeout'], 'a handshake timeout must be longer than 0'),
+      );
   }
   if (c.audit.reserveBytes >= c.audit.capacityBytes) {
-    problems.push(doc.problemAt(['audit', 'reserveBytes'], `audit.reserveBytes (${c.audit.reserveBytes}) must be below audit.capacityBytes (${c.audit.capacityBytes})`));
+    problems.push(
+      doc.problemAt(
+        ['audit', 'reserveBytes'],
+        `audit.reserveBytes (${c.audit.reserveBytes}) must be below audit.capacityBytes (${c.audit.capacityBytes})`,
+      ),
+    );
   }
   if (c.audit.denialFlood.holdOffMs > c.audit.denialFlood.maxHoldOffMs) {
-    problems.push(doc.problemAt(['audit', 'denialFlood', 'holdOff'], 'audit.denialFlood.holdOff must not exceed maxHoldOff'));
+    problems.push(
+      doc.problemAt(['audit', 'denialFlood', 'holdOff'], 'audit.denialFlood.holdOff must not exceed maxHoldOff'),
+    );
   }
   if (c.identity.source === 'dev' && !c.identity.dev) {
     problems.push(doc.problemAt(['identity', 'source'], 'identity.source is "dev" but identity.dev is missing'));

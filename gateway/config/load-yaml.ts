@@ -93,12 +93,19 @@ export function loadYamlDocument<T>(path: string, schema: object, opts: LoadYaml
     const module = opts.module ?? 'config';
     const reason = (cause as NodeJS.ErrnoException).code ?? String(cause);
     const detail = { file: path, line: 0, col: 0, message: `cannot read file (${reason})` };
-    throw configError(opts.unreadableCode ?? 'GW_ERR_CONFIG_UNREADABLE', module, `cannot read ${path}`, [detail], { cause });
+    throw configError(opts.unreadableCode ?? 'GW_ERR_CONFIG_UNREADABLE', module, `cannot read ${path}`, [detail], {
+      cause,
+    });
   }
   return parseYamlDocument<T>(text, path, schema, opts);
 }
 
-export function parseYamlDocument<T>(text: string, sourceName: string, schema: object, opts: LoadYamlOptions = {}): YamlDocument<T> {
+export function parseYamlDocument<T>(
+  text: string,
+  sourceName: string,
+  schema: object,
+  opts: LoadYamlOptions = {},
+): YamlDocument<T> {
   const module = opts.module ?? 'config';
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
@@ -108,7 +115,12 @@ export function parseYamlDocument<T>(text: string, sourceName: string, schema: o
   };
   if (doc.errors.length > 0) {
     const details = doc.errors.map((e) => ({ ...at(e.pos[0]), message: `YAML syntax: ${firstLine(e.message)}` }));
-    throw configError(opts.unreadableCode ?? 'GW_ERR_CONFIG_UNREADABLE', module, `${sourceName} is not valid YAML`, details);
+    throw configError(
+      opts.unreadableCode ?? 'GW_ERR_CONFIG_UNREADABLE',
+      module,
+      `${sourceName} is not valid YAML`,
+      details,
+    );
   }
   const raw: unknown = doc.toJS({ maxAliasCount: 100 });
   const positionOf = (path: YamlPath): SourcePosition => at(offsetOf(doc, path));
@@ -117,7 +129,12 @@ export function parseYamlDocument<T>(text: string, sourceName: string, schema: o
   const validate = validatorFor(schema);
   if (!validate(raw)) {
     const details = dedupe((validate.errors ?? []).map((e) => describeAjvError(e, problemAt, keyPositionOf)));
-    throw configError(opts.code ?? 'GW_ERR_CONFIG_INVALID', module, `${sourceName}: ${details.length} error(s)`, details);
+    throw configError(
+      opts.code ?? 'GW_ERR_CONFIG_INVALID',
+      module,
+      `${sourceName}: ${details.length} error(s)`,
+      details,
+    );
   }
   return Object.freeze({ value: deepFreeze(raw) as T, source: text, sourceName, positionOf, problemAt });
 }

@@ -19,12 +19,18 @@ export interface RenderInput {
 }
 
 export function renderProposal(input: RenderInput): string {
-  const doc = input.baseText !== null ? parseDocument(input.baseText) : new Document({ version: 1, trustDomain: input.trustDomain, rules: [] });
-  doc.commentBefore = [input.header, doc.commentBefore].filter((c) => c !== null && c !== undefined && c !== '').join('\n');
+  const doc =
+    input.baseText !== null
+      ? parseDocument(input.baseText)
+      : new Document({ version: 1, trustDomain: input.trustDomain, rules: [] });
+  doc.commentBefore = [input.header, doc.commentBefore]
+    .filter((c) => c !== null && c !== undefined && c !== '')
+    .join('\n');
   const rules = seqAt(doc, 'rules');
   input.rules.forEach((r, i) => {
     const node = ruleNode(doc, r);
-    if (i === 0) node.commentBefore = ` ---- learned by \`verigate policy learn\` (review before enforcing) ----\n ${r.evidence}`;
+    if (i === 0)
+      node.commentBefore = ` ---- learned by \`verigate policy learn\` (review before enforcing) ----\n ${r.evidence}`;
     else node.commentBefore = ` ${r.evidence}`;
     rules.items.push(node);
   });

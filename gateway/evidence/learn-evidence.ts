@@ -87,22 +87,44 @@ export class LearnEvidence {
     let g = this.groups.get(key);
     if (g === undefined) {
       g = {
-        identity, device, count: 0, firstMs: timeMs, lastMs: timeMs, fcs: new Map(), functions: new Map(),
-        touched: { read: new Map(), write: new Map() }, values: new Map(),
-        peakPerSecond: 0, second: NaN, inSecond: 0, samples: [], sampleKeys: new Set(),
+        identity,
+        device,
+        count: 0,
+        firstMs: timeMs,
+        lastMs: timeMs,
+        fcs: new Map(),
+        functions: new Map(),
+        touched: { read: new Map(), write: new Map() },
+        values: new Map(),
+        peakPerSecond: 0,
+        second: NaN,
+        inSecond: 0,
+        samples: [],
+        sampleKeys: new Set(),
       };
       this.groups.set(key, g);
     }
     return g;
   }
 
-  private noteValues(g: GroupEvidence, table: Table, start: number, count: number, values: readonly number[] | null, hidden: boolean): void {
+  private noteValues(
+    g: GroupEvidence,
+    table: Table,
+    start: number,
+    count: number,
+    values: readonly number[] | null,
+    hidden: boolean,
+  ): void {
     let byAddress = g.values.get(table);
     if (byAddress === undefined) g.values.set(table, (byAddress = new Map()));
     for (let i = 0; i < count; i++) {
       const a = start + i;
       let s = byAddress.get(a);
-      if (s === undefined) byAddress.set(a, (s = { distinct: new Set(), min: Infinity, max: -Infinity, unknowable: false, hidden: false }));
+      if (s === undefined)
+        byAddress.set(
+          a,
+          (s = { distinct: new Set(), min: Infinity, max: -Infinity, unknowable: false, hidden: false }),
+        );
       const v = values?.[i];
       if (v === undefined) {
         if (hidden) s.hidden = true;

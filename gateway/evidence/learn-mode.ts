@@ -50,7 +50,13 @@ export interface LearnModeOptions {
 /** What the request pipeline asks (gateway/frontdoor/request-pipeline.ts `authorize`). */
 export interface LearnJudge {
   /** The enforced decision, or — learning, a listed identity, a learnable deny — an allow recorded as `learn`. */
-  judge<D extends PolicyVerdict>(peer: { readonly id: string }, device: string, req: ClassifiedRequest, decision: D, nowMs: number): D;
+  judge<D extends PolicyVerdict>(
+    peer: { readonly id: string },
+    device: string,
+    req: ClassifiedRequest,
+    decision: D,
+    nowMs: number,
+  ): D;
 }
 
 interface Window {
@@ -75,17 +81,42 @@ export class LearnMode implements LearnJudge {
     for (const d of o.devices) {
       if (!d.learn) continue;
       if (d.learn.untilMs - now > MAX_LEARN_MS) {
-        throw new GatewayError('GW_ERR_CONFIG_INVALID', `config: devices ${d.name}: learn.until ${new Date(d.learn.untilMs).toISOString()} is more than 30 days ahead: commissioning mode must end within 30 days`);
+        throw new GatewayError(
+          'GW_ERR_CONFIG_INVALID',
+          `config: devices ${d.name}: learn.until ${new Date(d.learn.untilMs).toISOString()} is more than 30 days ahead: commissioning mode must end within 30 days`,
+        );
       }
       const principals = d.learn.principals.map((p) => {
         const r = tryCompileIdPattern(p);
-        if (!r.ok) throw new GatewayError('GW_ERR_CONFIG_INVALID', `config: devices ${d.name}: learn.principals: invalid SPIFFE ID pattern ${JSON.stringify(p)}: ${r.reason}`);
+        if (!r.ok)
+          throw new GatewayError(
+            'GW_ERR_CONFIG_INVALID',
+            `config: devices ${d.name}: learn.principals: invalid SPIFFE ID pattern ${JSON.stringify(p)}: ${r.reason}`,
+          );
         return r.pattern;
       });
-      this.windows.set(d.name, { device: d.name, untilMs: d.learn.untilMs, principals, listed: d.learn.principals, learned: 0, ended: d.learn.untilMs <= now, endTimer: null });
+      this.windows.set(d.name, {
+        device: d.name,
+        untilMs: d.learn.untilMs,
+        principals,
+        listed: d.learn.principals,
+        learned: 0,
+        ended: d.learn.untilMs <= now,
+        endTimer: null,
+      });
     }
-    this.active = new Gauge({ name: 'verigate_learn_active', help: 'commissioning (learn) mode on this device: 1 while requests the policy would deny are allowed for listed identities', labelNames: ['device'], registers: [o.registry] });
-    this.learnedTotal = new Counter({ name: 'verigate_learn_requests_total', help: 'requests of listed identities the policy would deny that commissioning mode let through to the runtime gates (locks, read-only downgrade)', labelNames: ['device'], registers: [o.registry] });
+    this.active = new Gauge({
+      name: 'verigate_learn_active',
+      help: 'commissioning (learn) mode on this device: 1 while requests the policy would deny are allowed for listed identities',
+      labelNames: ['device'],
+      registers: [o.registry],
+    });
+    this.learnedTotal = new Counter({
+      name: 'verigate_learn_requests_total',
+      help: 'requests of listed identities the policy would deny that commissioning mode let through to the runtime gates (locks, read-only downgrade)',
+      labelNames: ['device'],
+      registers: [o.registry],
+    });
   }
 
   /** Audits `learn.started` for every window still open, arms its end and the hourly warning. */
@@ -94,10 +125,18 @@ export class LearnMode implements LearnJudge {
     for (const w of this.windows.values()) {
       this.active.set({ device: w.device }, w.ended ? 0 : 1);
       if (w.ended) {
-        this.o.logger.info({ device: w.device, until: iso(w.untilMs) }, 'learn mode: the window has already ended; the policy is enforced (remove the learn block)');
+        this.o.logger.info(
+          { device: w.device, until: iso(w.untilMs) },
+          'learn mode: the window has already ended; the policy is enforced (remove the learn block)',
+        );
         continue;
       }
-      this.o.audit.append({ type: 'learn.started', device: w.device, until: iso(w.untilMs), principals: [...w.listed] });
+      this.o.audit.append({
+        type: 'learn.started',
+        device: w.device,
+        until: iso(w.untilMs),
+        principals: [...w.listed],
+      });
       this.warn(w, now);
       this.armEnd(w);
     }
@@ -106,7 +145,13 @@ export class LearnMode implements LearnJudge {
     }
   }
 
-  judge<D extends PolicyVerdict>(peer: { readonly id: string }, device: string, req: ClassifiedRequest, decision: D, nowMs: number): D {
+  judge<D extends PolicyVerdict>(
+    peer: { readonly id: string },
+    device: string,
+    req: ClassifiedRequest,
+    decision: D,
+    nowMs: number,
+  ): D {
     if (decision.effect !== 'deny') return decision;
     const w = this.windows.get(device);
     if (w === undefined || w.ended) return decision;
@@ -119,14 +164,23 @@ export class LearnMode implements LearnJudge {
     w.learned++;
     this.learnedTotal.inc({ device });
     // the would-be rule and reason stay in the record; shadow verdicts too; no obligations (nothing granted it)
-    return { ...decision, effect: 'allow', reason: `${LEARN_REASON_PREFIX}${decision.reason}`, obligations: undefined, essential: undefined };
+    return {
+      ...decision,
+      effect: 'allow',
+      reason: `${LEARN_REASON_PREFIX}${decision.reason}`,
+      obligations: undefined,
+      essential: undefined,
+    };
   }
 
   /** For `/readyz`: ok (learning is not a fault) with what is learning until when. */
   status(): { ok: true; detail: string } {
     const open = [...this.windows.values()].filter((w) => !w.ended);
     if (open.length === 0) return { ok: true, detail: 'off' };
-    return { ok: true, detail: open.map((w) => `learning ${w.device} until ${iso(w.untilMs)} (${w.learned} learned)`).join('; ') };
+    return {
+      ok: true,
+      detail: open.map((w) => `learning ${w.device} until ${iso(w.untilMs)} (${w.learned} learned)`).join('; '),
+    };
   }
 
   /** Gateway stop: every open window ends (`learn.ended` reason `stopped`); timers cleared. */
@@ -162,7 +216,10 @@ export class LearnMode implements LearnJudge {
     w.endTimer = null;
     this.active.set({ device: w.device }, 0);
     this.o.audit.append({ type: 'learn.ended', device: w.device, reason, until: iso(w.untilMs), learned: w.learned });
-    this.o.logger.warn({ device: w.device, reason, learned: w.learned }, `learn mode ENDED on ${w.device} (${reason}): the policy is enforced again`);
+    this.o.logger.warn(
+      { device: w.device, reason, learned: w.learned },
+      `learn mode ENDED on ${w.device} (${reason}): the policy is enforced again`,
+    );
   }
 
   private warn(w: Window, now: number): void {

@@ -46,7 +46,12 @@ export interface ProposedRule {
   readonly groups: readonly GroupEvidence[];
 }
 
-export function proposeRules(ev: LearnEvidence, seenIdentities: ReadonlySet<string>, takenIds: ReadonlySet<string>, o: ProposalOptions): ProposedRule[] {
+export function proposeRules(
+  ev: LearnEvidence,
+  seenIdentities: ReadonlySet<string>,
+  takenIds: ReadonlySet<string>,
+  o: ProposalOptions,
+): ProposedRule[] {
   const alike = new Map<string, GroupEvidence[]>();
   for (const g of ev.groups.values()) {
     const shape = { entries: entriesOf(g, o).map((e) => e.entry), functions: functionsOf(g) };
@@ -59,10 +64,18 @@ export function proposeRules(ev: LearnEvidence, seenIdentities: ReadonlySet<stri
     const first = groups[0]!;
     const identities = groups.map((g) => g.identity).sort();
     const principals = principalsFor(identities, seenIdentities);
-    const id = uniqueId(`learned-${slug(principals.length === 1 && principals[0]!.endsWith('/*') ? principals[0]!.slice(0, -2) : identities[0]!)}-${first.device}`, ids);
+    const id = uniqueId(
+      `learned-${slug(principals.length === 1 && principals[0]!.endsWith('/*') ? principals[0]!.slice(0, -2) : identities[0]!)}-${first.device}`,
+      ids,
+    );
     out.push({
-      id, principals, identities, device: first.device, groups,
-      entries: entriesOf(first, o), functions: functionsOf(first),
+      id,
+      principals,
+      identities,
+      device: first.device,
+      groups,
+      entries: entriesOf(first, o),
+      functions: functionsOf(first),
       rate: rateOf(groups, o.rateMargin),
       evidence: evidenceLine(groups, o.rateMargin),
     });
@@ -91,7 +104,12 @@ function entriesOf(g: GroupEvidence, o: ProposalOptions): ProposedEntry[] {
     if (bits === undefined) continue;
     for (const [lo, hi] of mergeRuns(runsOf(bits), o.maxGap)) {
       const v = valuesFor(g.values.get(table), lo, hi, table, o);
-      const entry: RegisterEntrySource = { access: 'write', table, addresses: rangeText(lo, hi), ...(v.values !== undefined ? { values: v.values } : {}) };
+      const entry: RegisterEntrySource = {
+        access: 'write',
+        table,
+        addresses: rangeText(lo, hi),
+        ...(v.values !== undefined ? { values: v.values } : {}),
+      };
       out.push({ entry, note: joinNotes(tagNote(tags, table, [[lo, hi]]), v.note) });
     }
   }
@@ -121,7 +139,13 @@ function rangeText(lo: number, hi: number): number | string {
 }
 
 /** The `values:` of a written range, or none (any value) with the reason. */
-function valuesFor(byAddress: Map<number, ValueStats> | undefined, lo: number, hi: number, table: Table, o: ProposalOptions): { values?: number[] | string; note: string | null } {
+function valuesFor(
+  byAddress: Map<number, ValueStats> | undefined,
+  lo: number,
+  hi: number,
+  table: Table,
+  o: ProposalOptions,
+): { values?: number[] | string; note: string | null } {
   let distinct: Set<number> | null = new Set();
   let min = Infinity;
   let max = -Infinity;
@@ -137,7 +161,8 @@ function valuesFor(byAddress: Map<number, ValueStats> | undefined, lo: number, h
     if (distinct !== null && distinct.size > o.maxDistinct) distinct = null;
   }
   if (min === Infinity) return { note: null };
-  if (distinct !== null) return { values: [...distinct].sort((a, b) => a - b), note: `${distinct.size} distinct value(s) seen` };
+  if (distinct !== null)
+    return { values: [...distinct].sort((a, b) => a - b), note: `${distinct.size} distinct value(s) seen` };
   const top = table === 'coils' ? 1 : 65535;
   const margin = Math.ceil((max - min) * o.valueMargin);
   const wlo = Math.max(0, min - margin);
@@ -145,10 +170,18 @@ function valuesFor(byAddress: Map<number, ValueStats> | undefined, lo: number, h
   return { values: `${wlo}..${whi}`, note: `values seen ${min}..${max}, widened by ${margin}` };
 }
 
-function tagNote(tags: Readonly<Record<string, { table: Table; address: number; count: number }>>, table: Table, ranges: readonly [number, number][]): string | null {
+function tagNote(
+  tags: Readonly<Record<string, { table: Table; address: number; count: number }>>,
+  table: Table,
+  ranges: readonly [number, number][],
+): string | null {
   const names = Object.entries(tags)
     .filter(([, t]) => t.table === table && ranges.some(([lo, hi]) => t.address <= hi && t.address + t.count - 1 >= lo))
-    .map(([name, t]) => (ranges.some(([lo, hi]) => t.address === lo && t.address + t.count - 1 === hi) ? name : `${name} (${t.address}${t.count > 1 ? `-${t.address + t.count - 1}` : ''})`));
+    .map(([name, t]) =>
+      ranges.some(([lo, hi]) => t.address === lo && t.address + t.count - 1 === hi)
+        ? name
+        : `${name} (${t.address}${t.count > 1 ? `-${t.address + t.count - 1}` : ''})`,
+    );
   return names.length === 0 ? null : `tag ${names.join(', ')}`;
 }
 
@@ -158,11 +191,13 @@ function joinNotes(...notes: (string | null)[]): string | null {
 }
 
 function functionsOf(g: GroupEvidence): FunctionEntrySource[] {
-  return [...g.functions.entries()].sort(([a], [b]) => a - b).map(([fc, subs]) => {
-    const list = [...subs].filter((s): s is number => s !== null).sort((a, b) => a - b);
-    // a code seen with and without a sub-function (or FC8/43 without one) is listed plain: any sub-function
-    return list.length === 0 || subs.has(null) || (fc !== 8 && fc !== 43) ? fc : { fc, sub: list };
-  });
+  return [...g.functions.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([fc, subs]) => {
+      const list = [...subs].filter((s): s is number => s !== null).sort((a, b) => a - b);
+      // a code seen with and without a sub-function (or FC8/43 without one) is listed plain: any sub-function
+      return list.length === 0 || subs.has(null) || (fc !== 8 && fc !== 43) ? fc : { fc, sub: list };
+    });
 }
 
 function rateOf(groups: readonly GroupEvidence[], margin: number): string {
@@ -176,13 +211,21 @@ function evidenceLine(groups: readonly GroupEvidence[], rateMargin: number): str
   const last = Math.max(...groups.map((g) => g.lastMs));
   const fcs = new Map<number, number>();
   for (const g of groups) for (const [fc, n] of g.fcs) fcs.set(fc, (fcs.get(fc) ?? 0) + n);
-  const fcText = [...fcs.entries()].sort(([a], [b]) => a - b).map(([fc, n]) => `fc${fc}×${n}`).join(' ');
+  const fcText = [...fcs.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([fc, n]) => `fc${fc}×${n}`)
+    .join(' ');
   const peak = Math.max(...groups.map((g) => g.peakPerSecond));
   return `evidence: ${count} requests (${fcText}), first ${new Date(first).toISOString()}, last ${new Date(last).toISOString()}, busiest second ${peak} → rate ×${rateMargin}`;
 }
 
 function slug(id: string): string {
-  return id.replace(/^spiffe:\/\/[^/]+\//, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'id';
+  return (
+    id
+      .replace(/^spiffe:\/\/[^/]+\//, '')
+      .replace(/[^A-Za-z0-9._-]+/g, '-')
+      .replace(/^-+|-+$/g, '') || 'id'
+  );
 }
 
 function uniqueId(base: string, taken: Set<string>): string {

@@ -33,10 +33,17 @@ export function generateTests(policy: CompiledPolicy, rules: readonly ProposedRu
         if (q === null) continue;
         const d = judge(policy, q);
         if (d === null || d.effect !== 'allow') {
-          problems.push(`${rule.id}: observed ${describe(q)} is not allowed by the proposal (${d?.reason ?? 'cannot be built'})`);
+          problems.push(
+            `${rule.id}: observed ${describe(q)} is not allowed by the proposal (${d?.reason ?? 'cannot be built'})`,
+          );
           continue;
         }
-        tests.push({ name: `${rule.id}: observed ${describe(q)}`, ...q, expect: 'allow', ...(d.ruleId === rule.id ? { rule: rule.id } : {}) });
+        tests.push({
+          name: `${rule.id}: observed ${describe(q)}`,
+          ...q,
+          expect: 'allow',
+          ...(d.ruleId === rule.id ? { rule: rule.id } : {}),
+        });
       }
     }
     let kept = 0;
@@ -53,7 +60,10 @@ export function generateTests(policy: CompiledPolicy, rules: readonly ProposedRu
 
 type Query = Omit<PolicyTestSource, 'expect' | 'name'>;
 
-function judge(policy: CompiledPolicy, q: Query): { effect: 'allow' | 'deny'; ruleId: string | null; reason: string } | null {
+function judge(
+  policy: CompiledPolicy,
+  q: Query,
+): { effect: 'allow' | 'deny'; ruleId: string | null; reason: string } | null {
   try {
     return explain(policy, q, { ignoreSchedulesWithoutAt: true }).decision;
   } catch {
@@ -67,14 +77,21 @@ export function sampleQuery(id: string, device: string, req: ClassifiedRequest):
   const r = req.reads[0];
   const w = req.writes[0];
   switch (req.fc) {
-    case 1: case 2: case 3: case 4:
+    case 1:
+    case 2:
+    case 3:
+    case 4:
       return r === undefined ? null : { ...base, address: r.start, count: r.count };
-    case 5: case 6:
+    case 5:
+    case 6:
       return w?.values?.[0] === undefined ? null : { ...base, address: w.start, value: w.values[0] };
-    case 15: case 16:
+    case 15:
+    case 16:
       return w?.values == null ? null : { ...base, address: w.start, values: [...w.values] };
     case 23:
-      return w?.values == null || r === undefined ? null : { ...base, address: w.start, values: [...w.values], readAddress: r.start, readCount: r.count };
+      return w?.values == null || r === undefined
+        ? null
+        : { ...base, address: w.start, values: [...w.values], readAddress: r.start, readCount: r.count };
     case 43:
       return req.subFunction === 14 ? { ...base, subFunction: 14 } : null;
     default:
@@ -137,7 +154,12 @@ function valueOutside(allowed: readonly Interval[], top: number): number | null 
 
 function describe(q: Query): string {
   const at = q.address === undefined ? '' : ` @${q.address}`;
-  const v = q.value !== undefined ? `=${q.value}` : q.values !== undefined ? `=[${q.values.slice(0, 4).join(',')}${q.values.length > 4 ? ',…' : ''}]` : '';
+  const v =
+    q.value !== undefined
+      ? `=${q.value}`
+      : q.values !== undefined
+        ? `=[${q.values.slice(0, 4).join(',')}${q.values.length > 4 ? ',…' : ''}]`
+        : '';
   const n = q.count !== undefined && q.count > 1 ? `×${q.count}` : '';
   return `fc${q.fc}${at}${n}${v}`;
 }

@@ -80,8 +80,14 @@ export function learnPolicy(input: LearnInput): LearnResult {
   }
   const allow = generated.tests.filter((t) => t.expect === 'allow').length;
   return {
-    ok: true, text, rules, tests: { allow, deny: generated.tests.length - allow },
-    events: trail.events, requests: trail.requests, learned, skipped: ev.skipped,
+    ok: true,
+    text,
+    rules,
+    tests: { allow, deny: generated.tests.length - allow },
+    events: trail.events,
+    requests: trail.requests,
+    learned,
+    skipped: ev.skipped,
     warnings: [...generated.problems, ...[...dropBaseTests.values()].map((why) => `dropped base test ${why}`)],
   };
 }
@@ -98,7 +104,7 @@ function consider(ev: LearnEvidence, base: CompiledPolicy | null, r: RecordedReq
   }
   if (base !== null) {
     if (!r.identity.startsWith(`spiffe://${base.trustDomain}/`)) {
-      ev.skip('identities outside the base policy\'s trust domain');
+      ev.skip("identities outside the base policy's trust domain");
       return false;
     }
     const d = evaluate(base, { id: r.identity, role: r.role }, r.device, r.request, new Date(r.decidedMs));
@@ -133,7 +139,9 @@ function trustDomainOf(ids: readonly string[]): string | { error: string } {
   const domains = new Set(ids.map((id) => /^spiffe:\/\/([^/]+)/.exec(id)?.[1] ?? '?'));
   if (domains.size === 1) return [...domains][0]!;
   if (domains.size === 0) return { error: 'nothing to learn: no allowed request in the trail (or in --since/--until)' };
-  return { error: `identities of several trust domains (${[...domains].join(', ')}): give --base with the trust domain to keep` };
+  return {
+    error: `identities of several trust domains (${[...domains].join(', ')}): give --base with the trust domain to keep`,
+  };
 }
 
 function describeError(err: unknown): string {

@@ -47,7 +47,9 @@ export function formatDiff(d: PolicyDiff): string[] {
   }
   if (d.topLevel.length > 0) out.push('policy settings:', ...d.topLevel.map((l) => `  ~ ${l}`));
   if (out.length === 0) out.push('no difference in rules or settings');
-  out.push(`summary: ${d.added.length} added, ${d.removed.length} removed, ${d.changed.size} changed; ${d.widened} widening and ${d.narrowed} narrowing statement(s)`);
+  out.push(
+    `summary: ${d.added.length} added, ${d.removed.length} removed, ${d.changed.size} changed; ${d.widened} widening and ${d.narrowed} narrowing statement(s)`,
+  );
   return out;
 }
 
@@ -55,10 +57,18 @@ export function formatDiff(d: PolicyDiff): string[] {
 function describeRule(r: RuleSource): string {
   const effect = r.effect ?? 'allow';
   const entries = (effect === 'allow' ? r.allow : r.deny) ?? [];
-  const grants = entries.map((e) => `${e.access} ${tablesOf(e).join('+')} ${spec(e.addresses)}${e.values !== undefined ? ` (values ${spec(e.values)})` : ''}`);
+  const grants = entries.map(
+    (e) =>
+      `${e.access} ${tablesOf(e).join('+')} ${spec(e.addresses)}${e.values !== undefined ? ` (values ${spec(e.values)})` : ''}`,
+  );
   if (r.functions) grants.push(`functions ${r.functions.map(fnText).join(', ')}`);
   if (r.profinet) grants.push(`${r.profinet.length} PROFINET record entr${r.profinet.length === 1 ? 'y' : 'ies'}`);
-  const extras = [r.rate ? `rate ${r.rate}` : '', r.jit ? 'JIT' : '', r.schedule ? 'scheduled' : '', r.mode === 'shadow' ? 'SHADOW' : ''].filter((x) => x !== '');
+  const extras = [
+    r.rate ? `rate ${r.rate}` : '',
+    r.jit ? 'JIT' : '',
+    r.schedule ? 'scheduled' : '',
+    r.mode === 'shadow' ? 'SHADOW' : '',
+  ].filter((x) => x !== '');
   const what = grants.length > 0 ? grants.join('; ') : effect === 'deny' ? 'everything' : 'nothing';
   return `${r.id}: ${effect} ${r.principals.join(', ')} on ${r.devices.join(', ')}: ${what}${extras.length > 0 ? ` [${extras.join(', ')}]` : ''}`;
 }
@@ -104,10 +114,17 @@ function registerChanges(a: RuleSource, b: RuleSource, tally: { widened: number;
       const y = coverage(b, access, table);
       for (const piece of compare(x, y)) {
         const where = `${access} ${table} ${piece.lo === piece.hi ? piece.lo : `${piece.lo}-${piece.hi}`}`;
-        if (piece.before === undefined) out.push(`${where} now ${verb}${access === 'write' ? ` (values ${valuesText(piece.after ?? null)})` : ''} — widened`);
+        if (piece.before === undefined)
+          out.push(
+            `${where} now ${verb}${access === 'write' ? ` (values ${valuesText(piece.after ?? null)})` : ''} — widened`,
+          );
         else if (piece.after === undefined) out.push(`${where} no longer ${verb} — narrowed`);
-        else out.push(`${where} values ${valuesText(piece.before)} → ${valuesText(piece.after)} — ${wider(piece.before, piece.after)}`);
-        const w = piece.before === undefined || (piece.after !== undefined && wider(piece.before, piece.after) === 'widened');
+        else
+          out.push(
+            `${where} values ${valuesText(piece.before)} → ${valuesText(piece.after)} — ${wider(piece.before, piece.after)}`,
+          );
+        const w =
+          piece.before === undefined || (piece.after !== undefined && wider(piece.before, piece.after) === 'widened');
         if (w) tally.widened++;
         else tally.narrowed++;
       }
@@ -132,7 +149,8 @@ function coverage(r: RuleSource, access: 'read' | 'write', table: Table): Covere
     const addrs = parseRangeSpec(e.addresses, 65535);
     const vals = access === 'write' && e.values !== undefined ? parseRangeSpec(e.values, 65535) : null;
     if (!addrs.ok) continue;
-    for (const [lo, hi] of addrs.value) out.push({ lo, hi, values: vals === null ? null : vals.ok ? vals.value : null });
+    for (const [lo, hi] of addrs.value)
+      out.push({ lo, hi, values: vals === null ? null : vals.ok ? vals.value : null });
   }
   return out;
 }
@@ -160,7 +178,8 @@ function compare(x: readonly Covered[], y: readonly Covered[]): Piece[] {
     const after = valuesAt(y, lo);
     if (key(before) === key(after)) continue;
     const last = out[out.length - 1];
-    if (last !== undefined && last.hi + 1 === lo && key(last.before) === key(before) && key(last.after) === key(after)) last.hi = hi;
+    if (last !== undefined && last.hi + 1 === lo && key(last.before) === key(before) && key(last.after) === key(after))
+      last.hi = hi;
     else out.push({ lo, hi, before, after });
   }
   return out;
@@ -202,7 +221,8 @@ function valuesText(v: Values): string {
 function wider(a: Values, b: Values): 'widened' | 'narrowed' | 'changed' {
   if (b === null) return 'widened';
   if (a === null) return 'narrowed';
-  const within = (x: readonly Interval[], y: readonly Interval[]): boolean => x.every(([lo, hi]) => y.some(([l, h]) => l <= lo && hi <= h));
+  const within = (x: readonly Interval[], y: readonly Interval[]): boolean =>
+    x.every(([lo, hi]) => y.some(([l, h]) => l <= lo && hi <= h));
   if (within(a, b)) return 'widened';
   if (within(b, a)) return 'narrowed';
   return 'changed';

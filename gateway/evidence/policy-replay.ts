@@ -18,8 +18,17 @@ import { readVerifiedTrail, type TrailResult, type TrailVerify, type TrailWindow
 
 /** Reason codes the policy itself gives (docs/policy.md); any other denial came from a runtime gate. */
 const POLICY_REASONS: ReadonlySet<string> = new Set([
-  'no-rule', 'explicit-deny', 'address-not-allowed', 'value-not-allowed', 'function-not-allowed', 'broadcast-not-allowed',
-  'unit-not-allowed', 'outside-schedule', 'malformed-request', 'index-not-allowed', 'length-not-allowed',
+  'no-rule',
+  'explicit-deny',
+  'address-not-allowed',
+  'value-not-allowed',
+  'function-not-allowed',
+  'broadcast-not-allowed',
+  'unit-not-allowed',
+  'outside-schedule',
+  'malformed-request',
+  'index-not-allowed',
+  'length-not-allowed',
 ]);
 const SAMPLES_PER_GROUP = 3;
 
@@ -79,7 +88,8 @@ export function replayTrail(input: ReplayInput): ReplayResult {
   const trail = readVerifiedTrail(input.dir, input.verify, input.window, (r) => {
     const before = recordedVerdict(r);
     if (before === 'runtime') {
-      notReplayed['denied by a runtime gate (locks, JIT, rate, trust, audit)'] = (notReplayed['denied by a runtime gate (locks, JIT, rate, trust, audit)'] ?? 0) + 1;
+      notReplayed['denied by a runtime gate (locks, JIT, rate, trust, audit)'] =
+        (notReplayed['denied by a runtime gate (locks, JIT, rate, trust, audit)'] ?? 0) + 1;
       return;
     }
     const after = judge(input.candidate, r);
@@ -87,7 +97,11 @@ export function replayTrail(input: ReplayInput): ReplayResult {
       n.unchanged++;
       return;
     }
-    if (after.effect === 'deny' && r.valuesHidden && ['value-not-allowed', 'length-not-allowed'].includes(reasonCode(after.reason))) {
+    if (
+      after.effect === 'deny' &&
+      r.valuesHidden &&
+      ['value-not-allowed', 'length-not-allowed'].includes(reasonCode(after.reason))
+    ) {
       n.undecidable++;
       return;
     }
@@ -98,7 +112,14 @@ export function replayTrail(input: ReplayInput): ReplayResult {
     input.onChange?.(change);
   });
   if (!trail.ok) return trail;
-  return { ok: true, events: trail.events, requests: trail.requests, ...n, notReplayed, groups: [...groups.values()].sort(byWeight) };
+  return {
+    ok: true,
+    events: trail.events,
+    requests: trail.requests,
+    ...n,
+    notReplayed,
+    groups: [...groups.values()].sort(byWeight),
+  };
 }
 
 /** allow (also `learn`), deny (by the policy), or runtime (allowed by the policy, refused by a gate). */
@@ -110,12 +131,19 @@ function recordedVerdict(r: RecordedRequest): 'allow' | 'deny' | 'runtime' {
 function judge(policy: CompiledPolicy, r: RecordedRequest): Decision {
   const peer = { id: r.identity, role: r.role };
   const at = new Date(r.decidedMs);
-  return r.kind === 'modbus' ? evaluate(policy, peer, r.device, r.request, at) : evaluateRecord(policy, peer, r.device, r.request, at);
+  return r.kind === 'modbus'
+    ? evaluate(policy, peer, r.device, r.request, at)
+    : evaluateRecord(policy, peer, r.device, r.request, at);
 }
 
 function changeOf(r: RecordedRequest, direction: Direction, after: Decision): ReplayChange {
   return {
-    direction, seq: r.seq, time: r.time, identity: r.identity, device: r.device, request: describeRecorded(r),
+    direction,
+    seq: r.seq,
+    time: r.time,
+    identity: r.identity,
+    device: r.device,
+    request: describeRecorded(r),
     before: { decision: r.decision, ruleId: r.ruleId, reason: r.reason },
     after: { effect: after.effect, ruleId: after.ruleId, reason: after.reason },
   };
@@ -127,7 +155,11 @@ function note(groups: Map<string, ReplayGroup>, c: ReplayChange): void {
   const reason = reasonCode(tightening ? c.after.reason : c.before.reason);
   const key = [c.direction, c.identity, c.device, rule ?? '', reason].join('\u0000');
   let g = groups.get(key);
-  if (g === undefined) groups.set(key, (g = { direction: c.direction, identity: c.identity, device: c.device, rule, reason, count: 0, samples: [] }));
+  if (g === undefined)
+    groups.set(
+      key,
+      (g = { direction: c.direction, identity: c.identity, device: c.device, rule, reason, count: 0, samples: [] }),
+    );
   g.count++;
   if (g.samples.length < SAMPLES_PER_GROUP) g.samples.push(c);
 }
@@ -143,12 +175,22 @@ export function describeRecorded(r: RecordedRequest): string {
     return `record ${q.access} ${recordLabel(q)} (${q.length} bytes${r.valuesHidden ? ', data hashed' : ''})`;
   }
   const q = r.request;
-  const parts = [`fc${q.fc}${q.subFunction === undefined ? '' : `/${q.subFunction}`}${q.unit !== 1 ? ` unit ${q.unit}` : ''}`];
+  const parts = [
+    `fc${q.fc}${q.subFunction === undefined ? '' : `/${q.subFunction}`}${q.unit !== 1 ? ` unit ${q.unit}` : ''}`,
+  ];
   for (const w of q.writes) {
     const span = w.count > 1 ? `${w.start}-${w.start + w.count - 1}` : `${w.start}`;
-    const v = w.values === null ? (r.valuesHidden ? '(hashed)' : '?') : w.values.length === 1 ? String(w.values[0]) : `[${w.values.slice(0, 6).join(',')}${w.values.length > 6 ? ',…' : ''}]`;
+    const v =
+      w.values === null
+        ? r.valuesHidden
+          ? '(hashed)'
+          : '?'
+        : w.values.length === 1
+          ? String(w.values[0])
+          : `[${w.values.slice(0, 6).join(',')}${w.values.length > 6 ? ',…' : ''}]`;
     parts.push(`write ${w.table} ${span}=${v}`);
   }
-  for (const rd of q.reads) parts.push(`read ${rd.table} ${rd.count > 1 ? `${rd.start}-${rd.start + rd.count - 1}` : rd.start}`);
+  for (const rd of q.reads)
+    parts.push(`read ${rd.table} ${rd.count > 1 ? `${rd.start}-${rd.start + rd.count - 1}` : rd.start}`);
   return parts.join(' ');
 }

@@ -106,7 +106,14 @@ function modbus(e: Readonly<Record<string, unknown>>, common: RecordedCommon): R
     if (values === null && w['valuesSha256'] !== undefined) valuesHidden = true;
     writes.push({ table: w['table'] as Table, start: w['start'] as number, count: w['count'] as number, values });
   }
-  const request: ClassifiedRequest = { fc, unit, kind: kindOfFc(fc, sub), reads, writes, ...(sub !== undefined ? { subFunction: sub } : {}) };
+  const request: ClassifiedRequest = {
+    fc,
+    unit,
+    kind: kindOfFc(fc, sub),
+    reads,
+    writes,
+    ...(sub !== undefined ? { subFunction: sub } : {}),
+  };
   return { ...common, kind: 'modbus', request, valuesHidden };
 }
 
@@ -116,7 +123,12 @@ function record(e: Readonly<Record<string, unknown>>, common: RecordedCommon): R
   const num = (k: string): number => (typeof e[k] === 'number' ? (e[k] as number) : NaN);
   const data = typeof e['data'] === 'string' ? Buffer.from(e['data'], 'hex') : undefined;
   const request: RecordRequest = {
-    access, api: num('api'), slot: num('slot'), subslot: num('subslot'), index: num('index'), length: num('length'),
+    access,
+    api: num('api'),
+    slot: num('slot'),
+    subslot: num('subslot'),
+    index: num('index'),
+    length: num('length'),
     ...(access === 'write' ? { data: data ?? Buffer.alloc(Math.max(0, num('length'))) } : {}),
   };
   return { ...common, kind: 'record', request, valuesHidden: access === 'write' && data === undefined };
@@ -127,5 +139,11 @@ function arrayOf(v: unknown): readonly Record<string, unknown>[] {
 }
 
 function isRange(r: Record<string, unknown>): boolean {
-  return r !== null && typeof r === 'object' && TABLES.has(r['table'] as string) && Number.isInteger(r['start']) && Number.isInteger(r['count']);
+  return (
+    r !== null &&
+    typeof r === 'object' &&
+    TABLES.has(r['table'] as string) &&
+    Number.isInteger(r['start']) &&
+    Number.isInteger(r['count'])
+  );
 }

@@ -26,7 +26,12 @@ export interface TrailSummary {
 
 export type TrailResult = ({ readonly ok: true } & TrailSummary) | Extract<VerifyResult, { ok: false }>;
 
-export function readVerifiedTrail(dir: string, verify: TrailVerify, window: TrailWindow, visit: (r: RecordedRequest) => void): TrailResult {
+export function readVerifiedTrail(
+  dir: string,
+  verify: TrailVerify,
+  window: TrailWindow,
+  visit: (r: RecordedRequest) => void,
+): TrailResult {
   const since = window.sinceMs ?? -Infinity;
   const until = window.untilMs ?? Infinity;
   let requests = 0;

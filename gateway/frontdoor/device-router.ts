@@ -22,7 +22,11 @@ export class DeviceRouter<P> {
   private readonly byName = new Map<string, RoutedDevice<P>>();
   private readonly profinetByName = new Map<string, ProfinetTarget>();
 
-  constructor(devices: readonly RoutedDevice<P>[], private readonly boundDevice: string | null = null, profinet: readonly ProfinetTarget[] = []) {
+  constructor(
+    devices: readonly RoutedDevice<P>[],
+    private readonly boundDevice: string | null = null,
+    profinet: readonly ProfinetTarget[] = [],
+  ) {
     for (const d of devices) {
       this.byUnit.set(d.config.unitId, d);
       this.byName.set(d.config.name, d);

@@ -7,7 +7,13 @@
  * - DenyGrant: the rule's approvers or grant admins; RevokeGrant: grant admins or the requester.
  * Service refusals map to INVALID_ARGUMENT / PERMISSION_DENIED / NOT_FOUND / FAILED_PRECONDITION.
  */
-import { status, type sendUnaryData, type ServerUnaryCall, type ServiceError, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import {
+  status,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServiceError,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
 import { compileIdPattern } from '../identity/spiffe-id-pattern.js';
 import type { Logger } from '../logger.js';
 import { isAdmin, type CompiledPolicy } from '../policy/compiled-policy.js';
@@ -18,7 +24,12 @@ import type { TrustRuntime } from '../trust/trust-runtime.js';
 import type { Lock } from '../trust/lock-service.js';
 import { grantMessage, lockMessage, sessionMessage } from './grpc-admin-messages.js';
 import {
-  grantTableFromProto, type CreateLockRequest, type GrantDecision, type GrantRequestMessage, type KillSessionRequest, type RemoveLockRequest,
+  grantTableFromProto,
+  type CreateLockRequest,
+  type GrantDecision,
+  type GrantRequestMessage,
+  type KillSessionRequest,
+  type RemoveLockRequest,
 } from './grpc-proto.js';
 import type { CallSessionLookup } from './grpc-session-map.js';
 import { grpcError } from './grpc-status.js';
@@ -109,12 +120,25 @@ function killSession({ sessions }: AdminServiceDeps, caller: string, r: KillSess
 
 function requestGrant({ trust }: AdminServiceDeps, caller: string, r: GrantRequestMessage): Out {
   const table: GrantTable | null = grantTableFromProto(r.table);
-  if (!table) return err(status.INVALID_ARGUMENT, 'table must be COILS, DISCRETE_INPUTS, HOLDING_REGISTERS, INPUT_REGISTERS or RECORDS');
+  if (!table)
+    return err(
+      status.INVALID_ARGUMENT,
+      'table must be COILS, DISCRETE_INPUTS, HOLDING_REGISTERS, INPUT_REGISTERS or RECORDS',
+    );
   if (!ACCESS.has(r.access)) return err(status.INVALID_ARGUMENT, 'access must be read, write or read-write');
-  return fromGrant(trust.grants.request({
-    requester: caller, device: r.device, table, start: r.start, end: r.end, access: r.access as GrantAccess,
-    durationMs: r.durationS * 1000, reason: r.reason, ...(r.ruleId ? { ruleId: r.ruleId } : {}),
-  }));
+  return fromGrant(
+    trust.grants.request({
+      requester: caller,
+      device: r.device,
+      table,
+      start: r.start,
+      end: r.end,
+      access: r.access as GrantAccess,
+      durationMs: r.durationS * 1000,
+      reason: r.reason,
+      ...(r.ruleId ? { ruleId: r.ruleId } : {}),
+    }),
+  );
 }
 
 function approveGrant({ trust }: AdminServiceDeps, caller: string, r: GrantDecision): Out {
@@ -146,7 +170,9 @@ function listGrants({ trust }: AdminServiceDeps): Out {
 }
 
 function isApprover(policy: CompiledPolicy, ruleId: string, caller: string): boolean {
-  return policy.rules.find((r) => r.id === ruleId)?.jit?.approvers.some((p) => compileIdPattern(p).matches(caller)) ?? false;
+  return (
+    policy.rules.find((r) => r.id === ruleId)?.jit?.approvers.some((p) => compileIdPattern(p).matches(caller)) ?? false
+  );
 }
 
 // ---- locks ----
@@ -174,7 +200,9 @@ function listLocks({ trust }: AdminServiceDeps): Out {
 
 function reloadPolicy({ policy }: AdminServiceDeps, caller: string): Out {
   const r = policy.reload(`admin:${caller}`);
-  return ok(r.ok
-    ? { ok: true, version: r.version, changed: r.changed, error: '' }
-    : { ok: false, version: r.keptVersion, changed: false, error: r.error });
+  return ok(
+    r.ok
+      ? { ok: true, version: r.version, changed: r.changed, error: '' }
+      : { ok: false, version: r.keptVersion, changed: false, error: r.error },
+  );
 }

@@ -75,22 +75,46 @@ export class GrpcFrontDoor {
     this.live = new GrpcSessionMap(opts.now);
     const services = loadVerigateServices();
     const sessionOf = this.live.lookup;
-    this.grpcServer.addService(services.Modbus.service, modbusService({ sessionOf, router: opts.router, pipeline: opts.pipeline, now: opts.now }));
+    this.grpcServer.addService(
+      services.Modbus.service,
+      modbusService({ sessionOf, router: opts.router, pipeline: opts.pipeline, now: opts.now }),
+    );
     const { recordPipeline, router } = opts;
     if (recordPipeline) {
-      this.grpcServer.addService(services.Profinet.service, profinetService({
-        sessionOf, router: { profinet: (name) => router.profinet?.(name) }, pipeline: recordPipeline, logger: opts.logger,
-      }));
+      this.grpcServer.addService(
+        services.Profinet.service,
+        profinetService({
+          sessionOf,
+          router: { profinet: (name) => router.profinet?.(name) },
+          pipeline: recordPipeline,
+          logger: opts.logger,
+        }),
+      );
     }
-    this.grpcServer.addService(services.Admin.service, adminService({
-      sessionOf, sessions: opts.sessions, trust: opts.trust, policy: opts.policy, now: opts.now, ...(opts.logger ? { logger: opts.logger } : {}),
-    }));
+    this.grpcServer.addService(
+      services.Admin.service,
+      adminService({
+        sessionOf,
+        sessions: opts.sessions,
+        trust: opts.trust,
+        policy: opts.policy,
+        now: opts.now,
+        ...(opts.logger ? { logger: opts.logger } : {}),
+      }),
+    );
     this.injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     const { identity, trust, sessions, audit, metrics, now, logger, handshake } = opts;
     this.gatekeeper = new SessionGatekeeper('grpc', {
       verifyPeer: (socket) => identity.verifyPeer(socket),
       tlsErrorReason: (err, socket) => identity.tlsErrorReason(err, socket),
-      gate: trust, sessions, audit, metrics, now, logger, handshake, timers: this.timers,
+      gate: trust,
+      sessions,
+      audit,
+      metrics,
+      now,
+      logger,
+      handshake,
+      timers: this.timers,
     });
   }
 
@@ -102,7 +126,9 @@ export class GrpcFrontDoor {
     server.on('secureConnection', (socket) => this.accept(socket));
     this.tlsServer = server;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (e) => reject(new GatewayError('GW_ERR_LISTEN', `frontdoor: gRPC listener cannot bind ${host}:${port}`, { cause: e })));
+      server.once('error', (e) =>
+        reject(new GatewayError('GW_ERR_LISTEN', `frontdoor: gRPC listener cannot bind ${host}:${port}`, { cause: e })),
+      );
       server.listen(port, host, () => resolve());
     });
     this.idleTimer = unrefTimer(this.timers.setInterval(() => this.endIdle(), IDLE_CHECK_MS));
@@ -133,7 +159,10 @@ export class GrpcFrontDoor {
     const key = peerKey(socket);
     // gRPC is HTTP/2: a client that did not negotiate h2 cannot be served.
     const session = this.gatekeeper.open(socket, key, (s) =>
-      s.alpnProtocol === 'h2' ? null : { reason: 'no-alpn-h2', detail: 'the client did not negotiate HTTP/2 (ALPN h2)' });
+      s.alpnProtocol === 'h2'
+        ? null
+        : { reason: 'no-alpn-h2', detail: 'the client did not negotiate HTTP/2 (ALPN h2)' },
+    );
     if (!session) return;
     this.live.add(key, session);
     socket.once('close', () => this.live.delete(key, session));

@@ -8,7 +8,13 @@
 import type { ServiceError } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import {
-  ADDRESS_SPACE, classify, decodeRequest, decodeResponse, encodeRequest, type ModbusRequest, type ModbusResponse,
+  ADDRESS_SPACE,
+  classify,
+  decodeRequest,
+  decodeResponse,
+  encodeRequest,
+  type ModbusRequest,
+  type ModbusResponse,
 } from '../../protocols/modbus/index.js';
 import { errorMessage } from '../errors.js';
 import { grpcError, invalidRequest, pipelineError } from './grpc-status.js';
@@ -25,7 +31,8 @@ export interface ModbusCallDeps {
   };
 }
 
-export type CallResult = { readonly ok: true; readonly response: ModbusResponse } | { readonly ok: false; readonly error: ServiceError };
+export type CallResult =
+  { readonly ok: true; readonly response: ModbusResponse } | { readonly ok: false; readonly error: ServiceError };
 
 /** A request checked, routed and classified: ready for the pipeline (and reusable by Watch on every poll). */
 export interface PreparedCall {
@@ -42,7 +49,8 @@ function outOfRange(req: ModbusRequest): string | null {
   const addr = 'address' in req ? req.address : 0;
   if (!Number.isInteger(addr) || addr < 0 || addr > U16_MAX) return `address ${addr} is outside 0..${U16_MAX}`;
   if ('quantity' in req && req.quantity > U16_MAX) return `count ${req.quantity} is too large`;
-  if (req.type === 'write-single-register' && req.value > U16_MAX) return `value ${req.value} does not fit a register (0..65535)`;
+  if (req.type === 'write-single-register' && req.value > U16_MAX)
+    return `value ${req.value} does not fit a register (0..65535)`;
   if (req.type === 'write-multiple-registers') {
     const bad = req.values.find((v) => v > U16_MAX);
     if (bad !== undefined) return `value ${bad} does not fit a register (0..65535)`;
@@ -50,8 +58,11 @@ function outOfRange(req: ModbusRequest): string | null {
   return null;
 }
 
-export function prepareCall(deps: ModbusCallDeps, deviceName: string, built: ModbusRequest):
-  { ok: true; call: PreparedCall } | { ok: false; error: ServiceError } {
+export function prepareCall(
+  deps: ModbusCallDeps,
+  deviceName: string,
+  built: ModbusRequest,
+): { ok: true; call: PreparedCall } | { ok: false; error: ServiceError } {
   const range = outOfRange(built);
   if (range) return { ok: false, error: invalidRequest(range) };
   const pdu = encodeRequest(built);
@@ -70,7 +81,8 @@ export async function runPrepared(deps: ModbusCallDeps, session: Session, call: 
     if (r.outcome !== 'ok') return { ok: false, error: pipelineError(r) };
     const decoded = decodeResponse(r.pdu, call.request);
     // The upstream already checked the response (response-check.ts); this guards the typed mapping only.
-    if (!decoded.ok) return { ok: false, error: grpcError(status.UNAVAILABLE, `invalid response from the PLC: ${decoded.reason}`) };
+    if (!decoded.ok)
+      return { ok: false, error: grpcError(status.UNAVAILABLE, `invalid response from the PLC: ${decoded.reason}`) };
     return { ok: true, response: decoded.value };
   } catch (err) {
     return internalFailure(deps, session, call.classified.unit, call.request.fc, err);
@@ -78,7 +90,12 @@ export async function runPrepared(deps: ModbusCallDeps, session: Session, call: 
 }
 
 /** Never rejects: a call's handler does `void runCall(...).then(...)`, so a rejection would vanish (or crash). */
-export async function runCall(deps: ModbusCallDeps, session: Session, deviceName: string, built: ModbusRequest): Promise<CallResult> {
+export async function runCall(
+  deps: ModbusCallDeps,
+  session: Session,
+  deviceName: string,
+  built: ModbusRequest,
+): Promise<CallResult> {
   let prepared: ReturnType<typeof prepareCall>;
   try {
     prepared = prepareCall(deps, deviceName, built);

@@ -7,7 +7,14 @@ import type * as grpc from '@grpc/grpc-js';
 import type { ModbusRequest } from '../../protocols/modbus/index.js';
 import { runCall, responseValues } from './grpc-modbus-call.js';
 import type {
-  BitsResponse, ReadRequest, RegistersResponse, WatchRequest, WatchUpdate, WriteCoilsRequest, WriteRegistersRequest, WriteResponse,
+  BitsResponse,
+  ReadRequest,
+  RegistersResponse,
+  WatchRequest,
+  WatchUpdate,
+  WriteCoilsRequest,
+  WriteRegistersRequest,
+  WriteResponse,
 } from './grpc-proto.js';
 import { startWatch, type WatchDeps } from './grpc-watch.js';
 
@@ -36,26 +43,30 @@ function registersRequest(r: WriteRegistersRequest): ModbusRequest {
 }
 
 export function modbusService(deps: ModbusServiceDeps): grpc.UntypedServiceImplementation {
-  const read = (fc: 1 | 2 | 3 | 4): Unary<ReadRequest, BitsResponse | RegistersResponse> => (call, callback) => {
-    const session = deps.sessionOf(call);
-    if (!session.ok) return callback(session.error);
-    void runCall(deps, session.session, call.request.device, readRequest(fc, call.request)).then((r) => {
-      if (!r.ok) return callback(r.error);
-      const values = responseValues(r.response) ?? [];
-      callback(null, fc === 1 || fc === 2 ? { values: values.map((v) => v === 1) } : { values });
-    });
-  };
-  const write = <Req extends { device: string }>(build: (r: Req) => ModbusRequest): Unary<Req, WriteResponse> => (call, callback) => {
-    const session = deps.sessionOf(call);
-    if (!session.ok) return callback(session.error);
-    const req = build(call.request);
-    void runCall(deps, session.session, call.request.device, req).then((r) => {
-      if (!r.ok) return callback(r.error);
-      const res = r.response;
-      const count = res.type === 'write-multiple' ? res.quantity : 1;
-      callback(null, { address: 'address' in res ? res.address : 0, count });
-    });
-  };
+  const read =
+    (fc: 1 | 2 | 3 | 4): Unary<ReadRequest, BitsResponse | RegistersResponse> =>
+    (call, callback) => {
+      const session = deps.sessionOf(call);
+      if (!session.ok) return callback(session.error);
+      void runCall(deps, session.session, call.request.device, readRequest(fc, call.request)).then((r) => {
+        if (!r.ok) return callback(r.error);
+        const values = responseValues(r.response) ?? [];
+        callback(null, fc === 1 || fc === 2 ? { values: values.map((v) => v === 1) } : { values });
+      });
+    };
+  const write =
+    <Req extends { device: string }>(build: (r: Req) => ModbusRequest): Unary<Req, WriteResponse> =>
+    (call, callback) => {
+      const session = deps.sessionOf(call);
+      if (!session.ok) return callback(session.error);
+      const req = build(call.request);
+      void runCall(deps, session.session, call.request.device, req).then((r) => {
+        if (!r.ok) return callback(r.error);
+        const res = r.response;
+        const count = res.type === 'write-multiple' ? res.quantity : 1;
+        callback(null, { address: 'address' in res ? res.address : 0, count });
+      });
+    };
   return {
     ReadCoils: read(1),
     ReadDiscreteInputs: read(2),

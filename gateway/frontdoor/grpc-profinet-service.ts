@@ -12,10 +12,23 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import {
-  decodeIm0, decodeRealIdentification, MAX_RECORD_LENGTH, RecordIndex, validateRecordRequest, type Im0, type RealIdentification, type RecordRequest,
+  decodeIm0,
+  decodeRealIdentification,
+  MAX_RECORD_LENGTH,
+  RecordIndex,
+  validateRecordRequest,
+  type Im0,
+  type RealIdentification,
+  type RecordRequest,
 } from '../../protocols/profinet/index.js';
 import type {
-  DeviceIdentityMessage, Im0Message, ReadIdentityRequest, ReadRecordRequest, ReadRecordResponse, RecordAddress, WriteRecordRequest,
+  DeviceIdentityMessage,
+  Im0Message,
+  ReadIdentityRequest,
+  ReadRecordRequest,
+  ReadRecordResponse,
+  RecordAddress,
+  WriteRecordRequest,
   WriteRecordResponse,
 } from './grpc-proto.js';
 import { invalidRecordArgument, recordError, undecodableRecord } from './grpc-record-status.js';
@@ -44,12 +57,22 @@ const IDENTITY_AT = { api: 0, slot: 0, subslot: 1, length: 4096 } as const;
 /** The gRPC field names for the two length checks a client can get wrong (the codec says `length`). */
 function lengthProblem(req: RecordRequest): string | null {
   const n = req.length;
-  if (req.access === 'write') return n >= 1 && n <= MAX_RECORD_LENGTH ? null : `data of ${n} bytes: a record write carries 1..${MAX_RECORD_LENGTH} bytes`;
-  return Number.isInteger(n) && n >= 1 && n <= MAX_RECORD_LENGTH ? null : `max_length ${n} is outside 1..${MAX_RECORD_LENGTH}`;
+  if (req.access === 'write')
+    return n >= 1 && n <= MAX_RECORD_LENGTH
+      ? null
+      : `data of ${n} bytes: a record write carries 1..${MAX_RECORD_LENGTH} bytes`;
+  return Number.isInteger(n) && n >= 1 && n <= MAX_RECORD_LENGTH
+    ? null
+    : `max_length ${n} is outside 1..${MAX_RECORD_LENGTH}`;
 }
 
 /** A record request checked and routed: ready for the pipeline. A refusal is audited via `refused()`. */
-function prepare(deps: ProfinetServiceDeps, session: Session, a: RecordAddress, req: RecordRequest): Outcome<RecordPipelineRequest['device']> {
+function prepare(
+  deps: ProfinetServiceDeps,
+  session: Session,
+  a: RecordAddress,
+  req: RecordRequest,
+): Outcome<RecordPipelineRequest['device']> {
   const refuse = (reason: string, detail: string): Outcome<never> => {
     deps.pipeline.refused?.(session, a.device, req, reason);
     return { ok: false, error: invalidRecordArgument(detail) };
@@ -60,12 +83,18 @@ function prepare(deps: ProfinetServiceDeps, session: Session, a: RecordAddress, 
   // The codec's widths are the one source of truth: slot/subslot/index ≤ 0xFFFF, length 1..65535.
   if (!valid.ok) return refuse(`invalid-request ${valid.detail}`, valid.detail);
   const device = deps.router.profinet(a.device);
-  if (!device) return refuse(`unknown-device ${a.device.slice(0, 128)}`, `unknown PROFINET device "${a.device.slice(0, 128)}"`);
+  if (!device)
+    return refuse(`unknown-device ${a.device.slice(0, 128)}`, `unknown PROFINET device "${a.device.slice(0, 128)}"`);
   return { ok: true, value: device };
 }
 
 /** Never rejects: a handler does `void run(...).then(...)`, so a rejection would vanish (or crash). */
-async function run(deps: ProfinetServiceDeps, session: Session, a: RecordAddress, request: RecordRequest): Promise<Outcome<RecordPipelineResult>> {
+async function run(
+  deps: ProfinetServiceDeps,
+  session: Session,
+  a: RecordAddress,
+  request: RecordRequest,
+): Promise<Outcome<RecordPipelineResult>> {
   let r: RecordPipelineResult;
   try {
     const device = prepare(deps, session, a, request);
@@ -73,7 +102,10 @@ async function run(deps: ProfinetServiceDeps, session: Session, a: RecordAddress
     r = await deps.pipeline.handle({ session, device: device.value, request });
   } catch (err) {
     // RecordPipeline.handle never rejects by contract; this is a bug in the gateway, reported as such.
-    deps.logger?.error({ err, device: a.device, index: request.index }, 'PROFINET record call failed inside the gateway');
+    deps.logger?.error(
+      { err, device: a.device, index: request.index },
+      'PROFINET record call failed inside the gateway',
+    );
     const reason = `internal-error: ${errorMessage(err)}`.slice(0, 200);
     return { ok: false, error: recordError({ outcome: 'internal-error', reason, ruleId: null }) };
   }
@@ -82,9 +114,16 @@ async function run(deps: ProfinetServiceDeps, session: Session, a: RecordAddress
 
 export function im0Message(v: Im0): Im0Message {
   return {
-    vendorId: v.vendorId, orderId: v.orderId, serialNumber: v.serialNumber, hardwareRevision: v.hardwareRevision,
-    softwareRevision: `${v.softwareRevisionPrefix}${v.softwareRevision.join('.')}`, revisionCounter: v.revisionCounter,
-    profileId: v.profileId, profileSpecificType: v.profileSpecificType, imVersion: v.imVersion.join('.'), imSupported: v.imSupported,
+    vendorId: v.vendorId,
+    orderId: v.orderId,
+    serialNumber: v.serialNumber,
+    hardwareRevision: v.hardwareRevision,
+    softwareRevision: `${v.softwareRevisionPrefix}${v.softwareRevision.join('.')}`,
+    revisionCounter: v.revisionCounter,
+    profileId: v.profileId,
+    profileSpecificType: v.profileSpecificType,
+    imVersion: v.imVersion.join('.'),
+    imSupported: v.imSupported,
   };
 }
 
@@ -92,17 +131,34 @@ export function identityMessage(im0: Im0, real: RealIdentification): DeviceIdent
   return {
     im0: im0Message(im0),
     modules: real.modules.map((m) => ({
-      api: m.api, slot: m.slot, moduleIdentNumber: m.moduleIdentNumber,
+      api: m.api,
+      slot: m.slot,
+      moduleIdentNumber: m.moduleIdentNumber,
       submodules: m.submodules.map((s) => ({ subslot: s.subslot, submoduleIdentNumber: s.submoduleIdentNumber })),
     })),
   };
 }
 
 /** Two reads, one after the other (one call in flight per device anyway); the first failure answers. */
-async function readIdentity(deps: ProfinetServiceDeps, session: Session, device: string): Promise<Outcome<DeviceIdentityMessage>> {
+async function readIdentity(
+  deps: ProfinetServiceDeps,
+  session: Session,
+  device: string,
+): Promise<Outcome<DeviceIdentityMessage>> {
   const read = (index: number): Promise<Outcome<RecordPipelineResult>> =>
-    run(deps, session, { device, api: IDENTITY_AT.api, slot: IDENTITY_AT.slot, subslot: IDENTITY_AT.subslot, index },
-      { access: 'read', api: IDENTITY_AT.api, slot: IDENTITY_AT.slot, subslot: IDENTITY_AT.subslot, index, length: IDENTITY_AT.length });
+    run(
+      deps,
+      session,
+      { device, api: IDENTITY_AT.api, slot: IDENTITY_AT.slot, subslot: IDENTITY_AT.subslot, index },
+      {
+        access: 'read',
+        api: IDENTITY_AT.api,
+        slot: IDENTITY_AT.slot,
+        subslot: IDENTITY_AT.subslot,
+        index,
+        length: IDENTITY_AT.length,
+      },
+    );
   const im0Read = await read(RecordIndex.IM0);
   if (!im0Read.ok) return im0Read;
   const im0 = decodeIm0(im0Read.value.data ?? Buffer.alloc(0));
@@ -119,21 +175,42 @@ export function profinetService(deps: ProfinetServiceDeps): grpc.UntypedServiceI
     const found = deps.sessionOf(call);
     if (!found.ok) return callback(found.error);
     const r = call.request;
-    const req: RecordRequest = { access: 'read', api: r.api, slot: r.slot, subslot: r.subslot, index: r.index, length: r.maxLength };
-    void run(deps, found.session, r, req).then((o) => (o.ok ? callback(null, { data: o.value.data ?? Buffer.alloc(0) }) : callback(o.error)));
+    const req: RecordRequest = {
+      access: 'read',
+      api: r.api,
+      slot: r.slot,
+      subslot: r.subslot,
+      index: r.index,
+      length: r.maxLength,
+    };
+    void run(deps, found.session, r, req).then((o) =>
+      o.ok ? callback(null, { data: o.value.data ?? Buffer.alloc(0) }) : callback(o.error),
+    );
   };
   const writeRecord: Unary<WriteRecordRequest, WriteRecordResponse> = (call, callback) => {
     const found = deps.sessionOf(call);
     if (!found.ok) return callback(found.error);
     const r = call.request;
     const data = Buffer.isBuffer(r.data) ? r.data : Buffer.from(r.data ?? []);
-    const req: RecordRequest = { access: 'write', api: r.api, slot: r.slot, subslot: r.subslot, index: r.index, length: data.length, data };
-    void run(deps, found.session, r, req).then((o) => (o.ok ? callback(null, { length: data.length }) : callback(o.error)));
+    const req: RecordRequest = {
+      access: 'write',
+      api: r.api,
+      slot: r.slot,
+      subslot: r.subslot,
+      index: r.index,
+      length: data.length,
+      data,
+    };
+    void run(deps, found.session, r, req).then((o) =>
+      o.ok ? callback(null, { length: data.length }) : callback(o.error),
+    );
   };
   const identity: Unary<ReadIdentityRequest, DeviceIdentityMessage> = (call, callback) => {
     const found = deps.sessionOf(call);
     if (!found.ok) return callback(found.error);
-    void readIdentity(deps, found.session, call.request.device).then((o) => (o.ok ? callback(null, o.value) : callback(o.error)));
+    void readIdentity(deps, found.session, call.request.device).then((o) =>
+      o.ok ? callback(null, o.value) : callback(o.error),
+    );
   };
   return { ReadRecord: readRecord, WriteRecord: writeRecord, ReadIdentity: identity };
 }

@@ -21,13 +21,19 @@ const OUTCOME_STATUS: Readonly<Record<Failure, readonly [status, string]>> = {
   'pnio-error': [status.FAILED_PRECONDITION, 'the device refused the record service'],
   timeout: [status.DEADLINE_EXCEEDED, 'the device did not answer in time'],
   // Like Modbus 0x0B after a send: the device may have executed it; the gateway never sends a write twice.
-  'write-lost': [status.UNAVAILABLE, 'the write was sent but its answer was lost: it may have been executed; it was not repeated'],
+  'write-lost': [
+    status.UNAVAILABLE,
+    'the write was sent but its answer was lost: it may have been executed; it was not repeated',
+  ],
   unavailable: [status.UNAVAILABLE, 'no path to the device'],
   'malformed-answer': [status.UNAVAILABLE, 'the device answered something that is not a valid answer to this request'],
   'queue-full': [status.UNAVAILABLE, 'the device queue is full; nothing was sent'],
   aborted: [status.UNAVAILABLE, 'the session ended before the request was sent; it was not executed'],
   // IEC 62443-3-3 SR 2.10: nothing is served that cannot be recorded; a retry may succeed later.
-  'audit-unavailable': [status.UNAVAILABLE, 'audit log unavailable: requests are refused until it recovers; nothing was sent'],
+  'audit-unavailable': [
+    status.UNAVAILABLE,
+    'audit log unavailable: requests are refused until it recovers; nothing was sent',
+  ],
   'internal-error': [status.INTERNAL, 'internal gateway failure; it is logged and audited'],
 };
 
@@ -39,31 +45,45 @@ const printable = (s: string): string => s.replace(/[^\x20-\x7e]/g, '?').slice(0
 
 /** The status for a record pipeline result that is not `ok`. */
 export function recordError(r: RecordPipelineResult): ServiceError {
-  const outcome = (r.outcome === 'ok' ? 'internal-error' : r.outcome);
+  const outcome = r.outcome === 'ok' ? 'internal-error' : r.outcome;
   const [code, text] = OUTCOME_STATUS[outcome] ?? OUTCOME_STATUS['internal-error'];
   const meta: Record<string, string> = { [META_OUTCOME]: outcome, [META_REASON]: printable(r.reason) };
   if (r.ruleId) meta[META_RULE_ID] = printable(r.ruleId);
   // Data of another length than the policy's record length is a malformed write for this record: judged,
   // audited as denied and never sent, but answered as the bad argument it is.
   if (outcome === 'denied' && r.reason.startsWith('length-not-allowed write')) {
-    return grpcError(status.INVALID_ARGUMENT, `the record takes another length: ${r.reason}${r.ruleId ? ` (rule ${r.ruleId})` : ''}`, meta);
+    return grpcError(
+      status.INVALID_ARGUMENT,
+      `the record takes another length: ${r.reason}${r.ruleId ? ` (rule ${r.ruleId})` : ''}`,
+      meta,
+    );
   }
   if (outcome === 'denied') return grpcError(code, `denied: ${r.reason}${r.ruleId ? ` (rule ${r.ruleId})` : ''}`, meta);
   if (outcome === 'pnio-error' && r.pnioStatus) {
     meta[META_PNIO_STATUS] = printable(r.pnioStatus);
     if (r.pnioMeaning) meta[META_PNIO_MEANING] = printable(r.pnioMeaning);
-    return grpcError(code, `the device answered PNIOStatus ${r.pnioStatus}${r.pnioMeaning ? ` (${r.pnioMeaning})` : ''}`, meta);
+    return grpcError(
+      code,
+      `the device answered PNIOStatus ${r.pnioStatus}${r.pnioMeaning ? ` (${r.pnioMeaning})` : ''}`,
+      meta,
+    );
   }
   return grpcError(code, r.reason ? `${text}: ${r.reason}` : text, meta);
 }
 
 /** A bad argument caught before the pipeline: INVALID_ARGUMENT, nothing sent, nothing audited. */
 export function invalidRecordArgument(reason: string): ServiceError {
-  return grpcError(status.INVALID_ARGUMENT, reason, { [META_OUTCOME]: 'invalid-request', [META_REASON]: printable(reason) });
+  return grpcError(status.INVALID_ARGUMENT, reason, {
+    [META_OUTCOME]: 'invalid-request',
+    [META_REASON]: printable(reason),
+  });
 }
 
 /** A record the device answered `ok` whose bytes do not parse as that record: the client cannot use it. */
 export function undecodableRecord(what: string, detail: string): ServiceError {
   const reason = `${what}: ${detail}`;
-  return grpcError(status.UNAVAILABLE, `the device's ${reason}`, { [META_OUTCOME]: 'malformed-answer', [META_REASON]: printable(reason) });
+  return grpcError(status.UNAVAILABLE, `the device's ${reason}`, {
+    [META_OUTCOME]: 'malformed-answer',
+    [META_REASON]: printable(reason),
+  });
 }

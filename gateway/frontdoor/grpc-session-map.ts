@@ -7,7 +7,8 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 import { grpcError } from './grpc-status.js';
 import type { Session } from './session.js';
 
-export type SessionLookupResult = { readonly ok: true; readonly session: Session } | { readonly ok: false; readonly error: ServiceError };
+export type SessionLookupResult =
+  { readonly ok: true; readonly session: Session } | { readonly ok: false; readonly error: ServiceError };
 export type CallSessionLookup = (call: { getPeer(): string }) => SessionLookupResult;
 
 /** The key grpc-js gives `getPeer()` for a socket. */
@@ -35,7 +36,8 @@ export class GrpcSessionMap {
   /** The call's session, touched as activity (idle timeout); UNAUTHENTICATED when there is none. */
   readonly lookup: CallSessionLookup = (call) => {
     const session = this.byPeer.get(call.getPeer());
-    if (!session?.isOpen) return { ok: false, error: grpcError(status.UNAUTHENTICATED, 'no verified session for this connection') };
+    if (!session?.isOpen)
+      return { ok: false, error: grpcError(status.UNAUTHENTICATED, 'no verified session for this connection') };
     session.lastActivityAt = this.now();
     return { ok: true, session };
   };

@@ -25,11 +25,18 @@ export interface WatchDeps extends ModbusCallDeps {
 const READ_FC: Record<Table, 1 | 2 | 3 | 4> = { coils: 1, discrete: 2, holding: 3, input: 4 };
 
 /** Status codes that end the stream; anything else (timeouts, unavailable PLC) is retried on the next poll. */
-const FATAL: ReadonlySet<number> = new Set([status.PERMISSION_DENIED, status.FAILED_PRECONDITION, status.UNAUTHENTICATED, status.INVALID_ARGUMENT]);
+const FATAL: ReadonlySet<number> = new Set([
+  status.PERMISSION_DENIED,
+  status.FAILED_PRECONDITION,
+  status.UNAUTHENTICATED,
+  status.INVALID_ARGUMENT,
+]);
 
 function readOf(table: Table, address: number, quantity: number): ModbusRequest {
   const fc = READ_FC[table];
-  return fc === 1 || fc === 2 ? { type: 'read-bits', fc, address, quantity } : { type: 'read-registers', fc, address, quantity };
+  return fc === 1 || fc === 2
+    ? { type: 'read-bits', fc, address, quantity }
+    : { type: 'read-registers', fc, address, quantity };
 }
 
 export function startWatch(deps: WatchDeps, call: ServerWritableStream<WatchRequest, WatchUpdate>): void {
@@ -39,7 +46,12 @@ export function startWatch(deps: WatchDeps, call: ServerWritableStream<WatchRequ
   const { session } = found;
   const r = call.request;
   const table = tableFromProto(r.table);
-  if (!table) return fail(invalidRequest(`table must be one of COILS, DISCRETE_INPUTS, HOLDING_REGISTERS, INPUT_REGISTERS (got ${r.table})`));
+  if (!table)
+    return fail(
+      invalidRequest(
+        `table must be one of COILS, DISCRETE_INPUTS, HOLDING_REGISTERS, INPUT_REGISTERS (got ${r.table})`,
+      ),
+    );
   const prepared = prepareCall(deps, r.device, readOf(table, r.address, r.count));
   if (!prepared.ok) return fail(prepared.error);
   const intervalMs = Math.min(MAX_WATCH_INTERVAL_MS, Math.max(MIN_WATCH_INTERVAL_MS, r.intervalMs));

@@ -120,13 +120,15 @@ export class HandshakeGuard {
     const peer = peerOf(raw);
     const entry: Entry = { peer, timer: null, leaf: null, hooked: false, holding: false, reported: false };
     this.entries.set(raw, entry);
-    if (this.opts.identityAvailable?.() === false) return this.refuse(entry, raw, 'gateway-identity-unavailable', IDENTITY_DETAIL);
+    if (this.opts.identityAvailable?.() === false)
+      return this.refuse(entry, raw, 'gateway-identity-unavailable', IDENTITY_DETAIL);
     const slot = this.opts.slots.tryAcquire(peer.source);
     if (!slot.ok) {
       const { maxPending, maxPendingPerSource } = this.opts.slots.limits;
-      const detail = slot.cap === 'global'
-        ? `${maxPending} handshakes already pending (listeners.maxPendingHandshakes)`
-        : `${maxPendingPerSource} handshakes already pending from ${peer.source} (listeners.maxPendingHandshakesPerSource)`;
+      const detail =
+        slot.cap === 'global'
+          ? `${maxPending} handshakes already pending (listeners.maxPendingHandshakes)`
+          : `${maxPendingPerSource} handshakes already pending from ${peer.source} (listeners.maxPendingHandshakesPerSource)`;
       return this.refuse(entry, raw, 'handshake-capacity', detail);
     }
     entry.holding = true;
@@ -176,7 +178,8 @@ export class HandshakeGuard {
   }
 }
 
-const IDENTITY_DETAIL = 'the gateway SVID is failed closed (expired, Workload API unreachable): no TLS identity is offered';
+const IDENTITY_DETAIL =
+  'the gateway SVID is failed closed (expired, Workload API unreachable): no TLS identity is offered';
 
 function peerOf(socket: net.Socket): PeerAddress {
   // IPv4-mapped IPv6 (dual-stack listener) counts as the IPv4 source it is.
@@ -195,7 +198,12 @@ export function sourceKey(address: string): string {
   const [head = '', tail = ''] = address.split('%')[0]?.split('::') ?? [];
   const left = head === '' ? [] : head.split(':');
   const right = address.includes('::') ? (tail === '' ? [] : tail.split(':')) : [];
-  const groups = address.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
+  const groups = address.includes('::')
+    ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+    : left;
   if (groups.length !== 8) return address; // not plain IPv6 (e.g. an embedded IPv4 tail): count it as is
-  return `${groups.slice(0, 4).map((g) => (g.replace(/^0+(?=.)/, '') || '0').toLowerCase()).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => (g.replace(/^0+(?=.)/, '') || '0').toLowerCase())
+    .join(':')}::/64`;
 }

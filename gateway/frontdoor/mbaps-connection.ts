@@ -11,7 +11,14 @@
  *   does not read its answers (write buffer above a high-water mark): a client cannot grow our memory.
  */
 import type tls from 'node:tls';
-import { MbapFramer, classify, decodeRequest, encodeAdu, exceptionPdu, type Frame } from '../../protocols/modbus/index.js';
+import {
+  MbapFramer,
+  classify,
+  decodeRequest,
+  encodeAdu,
+  exceptionPdu,
+  type Frame,
+} from '../../protocols/modbus/index.js';
 import type { RequestPipeline, PipelineRequest } from './request-pipeline.js';
 import { answerFor } from './request-events.js';
 import type { Session } from './session.js';
@@ -34,7 +41,11 @@ export class MbapsConnection {
   private corked = false;
   private readonly closeHandlers: (() => void)[] = [];
 
-  constructor(private readonly socket: tls.TLSSocket, readonly session: Session, private readonly deps: ConnectionDeps) {
+  constructor(
+    private readonly socket: tls.TLSSocket,
+    readonly session: Session,
+    private readonly deps: ConnectionDeps,
+  ) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       this.framer.push(chunk);

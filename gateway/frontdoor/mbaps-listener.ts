@@ -42,7 +42,14 @@ export class MbapsListener {
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new GatewayError('GW_ERR_LISTEN', `frontdoor: Modbus/TCP Security cannot listen on ${this.opts.host}:${this.opts.port} (${err.code ?? err.message})${err.code === 'EACCES' ? ': port 802 needs CAP_NET_BIND_SERVICE' : ''}`, { cause: err })));
+        reject(
+          new GatewayError(
+            'GW_ERR_LISTEN',
+            `frontdoor: Modbus/TCP Security cannot listen on ${this.opts.host}:${this.opts.port} (${err.code ?? err.message})${err.code === 'EACCES' ? ': port 802 needs CAP_NET_BIND_SERVICE' : ''}`,
+            { cause: err },
+          ),
+        ),
+      );
       server.listen(this.opts.port, this.opts.host, () => resolve());
     });
     return server.address() as AddressInfo;

@@ -60,8 +60,12 @@ export async function appendWriteAhead(
 ): Promise<{ readonly forward: boolean; readonly seq: number | null }> {
   const r = audit.append(event);
   if (r.ok && (await audit.committed(r.seq))) return { forward: true, seq: r.seq };
-  opts.logger.warn({ ...opts.context, error: r.ok ? 'not committed: the batch write failed' : r.error },
-    opts.continueOnFailure ? 'write-ahead audit event failed; forwarded anyway (audit failurePolicy continue)' : 'write-ahead audit event failed; write refused');
+  opts.logger.warn(
+    { ...opts.context, error: r.ok ? 'not committed: the batch write failed' : r.error },
+    opts.continueOnFailure
+      ? 'write-ahead audit event failed; forwarded anyway (audit failurePolicy continue)'
+      : 'write-ahead audit event failed; write refused',
+  );
   return { forward: opts.continueOnFailure, seq: null };
 }
 
@@ -70,6 +74,10 @@ export async function appendWriteAhead(
  * still open and `check` (main.ts: no lock on identity, role or device) still agrees. A lock created while
  * writes wait in a device queue stops them unsent.
  */
-export function stillAllowedFor(session: Session, device: string, check: ((session: Session, device: string) => boolean) | undefined): () => boolean {
+export function stillAllowedFor(
+  session: Session,
+  device: string,
+  check: ((session: Session, device: string) => boolean) | undefined,
+): () => boolean {
   return () => session.isOpen && (check === undefined || check(session, device));
 }

@@ -36,7 +36,10 @@ export function presentedCertificate(leaf: X509Certificate | null | undefined): 
   const uris = readCertFields(leaf.raw)?.uriSans ?? [];
   const spiffeId = uris.find((u) => tryParseSpiffeId(u).ok);
   if (spiffeId === undefined) return { fingerprint };
-  return { spiffeId: spiffeId.length <= MAX_CLAIMED_ID_CHARS ? spiffeId : `${spiffeId.slice(0, MAX_CLAIMED_ID_CHARS - 1)}~`, fingerprint };
+  return {
+    spiffeId: spiffeId.length <= MAX_CLAIMED_ID_CHARS ? spiffeId : `${spiffeId.slice(0, MAX_CLAIMED_ID_CHARS - 1)}~`,
+    fingerprint,
+  };
 }
 
 /**

@@ -20,7 +20,16 @@ import type { Decision, PeerRef } from '../policy/compiled-policy.js';
 import type { RecordGate } from '../trust/runtime-gate.js';
 import type { ProfinetResult } from '../upstream/profinet-types.js';
 import type { ProfinetTarget } from './device-router.js';
-import { appendWriteAhead, errorText, guard, roundMs, stillAllowedFor, whenCommitted, who, type PipelineAudit } from './pipeline-support.js';
+import {
+  appendWriteAhead,
+  errorText,
+  guard,
+  roundMs,
+  stillAllowedFor,
+  whenCommitted,
+  who,
+  type PipelineAudit,
+} from './pipeline-support.js';
 import type { Progress, Verdict } from './request-events.js';
 import type { Session } from './session.js';
 
@@ -61,7 +70,16 @@ export interface RecordPipelineDeps {
   /** audit.failurePolicy `continue`: a write whose write-ahead event failed is still sent (alarm raised). */
   readonly auditContinueOnFailure?: boolean;
   readonly logger?: Logger;
-  readonly onShadow?: (e: { session: string; identity: string; device: string; access: string; index: number; ruleId: string; effect: string; enforced: string }) => void;
+  readonly onShadow?: (e: {
+    session: string;
+    identity: string;
+    device: string;
+    access: string;
+    index: number;
+    ruleId: string;
+    effect: string;
+    enforced: string;
+  }) => void;
 }
 
 /** How one request ended, before it becomes an event and a result. */
@@ -93,21 +111,41 @@ export class RecordPipeline {
     }
   }
 
-  private async process(req: RecordPipelineRequest, started: number, progress: Progress): Promise<RecordPipelineResult> {
+  private async process(
+    req: RecordPipelineRequest,
+    started: number,
+    progress: Progress,
+  ): Promise<RecordPipelineResult> {
     const { session, device, request } = req;
     const policy = this.deps.policy();
     progress.policyVersion = policy.version;
     const valid = validateRecordRequest(request);
     if (!valid.ok) {
       // Bad arguments never reach policy or the device; still a request, so audited and counted.
-      progress.verdict = { effect: 'deny', outcome: 'invalid-request', reason: `invalid-request ${valid.detail}`, ruleId: null };
+      progress.verdict = {
+        effect: 'deny',
+        outcome: 'invalid-request',
+        reason: `invalid-request ${valid.detail}`,
+        ruleId: null,
+      };
       return this.finish(req, progress, { outcome: 'invalid-request' }, started);
     }
     const verdict = (progress.verdict = this.authorize(req, policy, started));
-    if (verdict.effect === 'deny') return this.finish(req, progress, { outcome: verdict.outcome === 'audit-unavailable' ? 'audit-unavailable' : 'denied' }, started);
+    if (verdict.effect === 'deny')
+      return this.finish(
+        req,
+        progress,
+        { outcome: verdict.outcome === 'audit-unavailable' ? 'audit-unavailable' : 'denied' },
+        started,
+      );
     const write = request.access === 'write';
     if (write && !(await this.writeAhead(req, progress, started))) {
-      progress.verdict = { effect: 'deny', outcome: 'audit-unavailable', reason: 'audit-unavailable', ruleId: verdict.ruleId };
+      progress.verdict = {
+        effect: 'deny',
+        outcome: 'audit-unavailable',
+        reason: 'audit-unavailable',
+        ruleId: verdict.ruleId,
+      };
       return this.finish(req, progress, { outcome: 'audit-unavailable' }, started);
     }
     // A lock or kill while the write-ahead event was committed: the client sees the session's signal, and
@@ -115,7 +153,9 @@ export class RecordPipeline {
     const base = {
       clientKey: session.peer.id,
       signal: session.signal,
-      ...(this.deps.dispatchCheck ? { stillAllowed: stillAllowedFor(session, device.config.name, this.deps.dispatchCheck) } : {}),
+      ...(this.deps.dispatchCheck
+        ? { stillAllowed: stillAllowedFor(session, device.config.name, this.deps.dispatchCheck) }
+        : {}),
       api: request.api,
       slot: request.slot,
       subslot: request.subslot,
@@ -130,13 +170,21 @@ export class RecordPipeline {
   private authorize(req: RecordPipelineRequest, policy: RecordPolicyEngine, now: number): Verdict {
     const { session, device, request } = req;
     // IEC 62443-3-3 SR 2.10: with fail-closed auditing, nothing is allowed that cannot be recorded.
-    if (!this.deps.audit.healthy()) return { effect: 'deny', outcome: 'audit-unavailable', reason: 'audit-unavailable', ruleId: null };
-    const decision = policy.evaluateRecord({ id: session.peer.id, role: session.peer.role }, device.config.name, request, new Date(now));
+    if (!this.deps.audit.healthy())
+      return { effect: 'deny', outcome: 'audit-unavailable', reason: 'audit-unavailable', ruleId: null };
+    const decision = policy.evaluateRecord(
+      { id: session.peer.id, role: session.peer.role },
+      device.config.name,
+      request,
+      new Date(now),
+    );
     this.reportShadow(req, decision);
     const shadow = decision.shadow && decision.shadow.length > 0 ? { shadow: decision.shadow } : {};
-    if (decision.effect === 'deny') return { effect: 'deny', outcome: 'denied', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
+    if (decision.effect === 'deny')
+      return { effect: 'deny', outcome: 'denied', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
     const gate = this.deps.gate.checkRecord(session, device.config.name, request, decision, now);
-    if (gate.effect === 'deny') return { effect: 'deny', outcome: 'denied', reason: gate.reason, ruleId: decision.ruleId, ...shadow };
+    if (gate.effect === 'deny')
+      return { effect: 'deny', outcome: 'denied', reason: gate.reason, ruleId: decision.ruleId, ...shadow };
     return { effect: 'allow', outcome: 'ok', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
   }
 
@@ -145,7 +193,12 @@ export class RecordPipeline {
     const r = await appendWriteAhead(this.deps.audit, event, {
       continueOnFailure: this.deps.auditContinueOnFailure === true,
       logger: this.log,
-      context: { session: req.session.id, identity: req.session.peer.id, device: req.device.config.name, index: req.request.index },
+      context: {
+        session: req.session.id,
+        identity: req.session.peer.id,
+        device: req.device.config.name,
+        index: req.request.index,
+      },
     });
     progress.decisionSeq = r.seq;
     return r.forward;
@@ -155,7 +208,12 @@ export class RecordPipeline {
    * Notes, counts and audits the end: a `request.outcome` after a write-ahead decision, else one
    * `record.decision`; resolves once that event is committed (a read's data is released only then).
    */
-  private async finish(req: RecordPipelineRequest, progress: Progress, end: Ending, started: number): Promise<RecordPipelineResult> {
+  private async finish(
+    req: RecordPipelineRequest,
+    progress: Progress,
+    end: Ending,
+    started: number,
+  ): Promise<RecordPipelineResult> {
     const { session, device, request } = req;
     const verdict = progress.verdict as Verdict;
     const now = this.deps.now();
@@ -165,9 +223,11 @@ export class RecordPipeline {
     this.deps.gate.observeRecord(session, device.config.name, request, denied, now);
     this.count(device.config.name, request.access, end.outcome, now - started);
     const latency = now - started;
-    const written = this.deps.audit.append(progress.decisionSeq !== null
-      ? this.outcomeEvent(req, progress.decisionSeq, end, latency)
-      : this.decisionEvent(req, progress, end, end.outcome, latency));
+    const written = this.deps.audit.append(
+      progress.decisionSeq !== null
+        ? this.outcomeEvent(req, progress.decisionSeq, end, latency)
+        : this.decisionEvent(req, progress, end, end.outcome, latency),
+    );
     const committed = await whenCommitted(this.deps.audit, written);
     if (!committed && end.data !== undefined && this.deps.auditContinueOnFailure !== true) {
       // Record data whose event is not in the file is not released [IEC 62443-3-3 SR 2.10].
@@ -184,19 +244,38 @@ export class RecordPipeline {
   }
 
   /** A bug inside `process()`: answered `internal-error`, logged, counted and audited; never throws itself. */
-  private internalError(req: RecordPipelineRequest, started: number, progress: Progress, err: unknown): RecordPipelineResult {
+  private internalError(
+    req: RecordPipelineRequest,
+    started: number,
+    progress: Progress,
+    err: unknown,
+  ): RecordPipelineResult {
     const reason = `internal-error: ${errorText(err)}`;
     const ruleId = progress.verdict?.ruleId ?? null;
     progress.verdict = { effect: progress.verdict?.effect ?? 'deny', outcome: 'internal-error', reason, ruleId };
     const end: Ending = { outcome: 'internal-error' };
-    guard(() => this.log.error({ err, session: req.session.id, identity: req.session.peer.id, device: req.device.config.name, decisionSeq: progress.decisionSeq },
-      'record pipeline failed: answered internal-error'));
-    guard(() => this.count(req.device.config.name, String(req.request.access), 'internal-error', this.deps.now() - started));
+    guard(() =>
+      this.log.error(
+        {
+          err,
+          session: req.session.id,
+          identity: req.session.peer.id,
+          device: req.device.config.name,
+          decisionSeq: progress.decisionSeq,
+        },
+        'record pipeline failed: answered internal-error',
+      ),
+    );
+    guard(() =>
+      this.count(req.device.config.name, String(req.request.access), 'internal-error', this.deps.now() - started),
+    );
     guard(() => {
       const latency = this.deps.now() - started;
-      this.deps.audit.append(progress.decisionSeq !== null
-        ? this.outcomeEvent(req, progress.decisionSeq, end, latency)
-        : this.decisionEvent(req, progress, end, 'internal-error', latency));
+      this.deps.audit.append(
+        progress.decisionSeq !== null
+          ? this.outcomeEvent(req, progress.decisionSeq, end, latency)
+          : this.decisionEvent(req, progress, end, 'internal-error', latency),
+      );
     });
     return { outcome: 'internal-error', reason, ruleId };
   }
@@ -208,20 +287,41 @@ export class RecordPipeline {
   refused(session: Session, device: string, request: RecordRequest, reason: string): void {
     guard(() => {
       session.noteRequest(null, false, true, this.deps.now());
-      this.deps.metrics.recordRequests.inc({ outcome: 'invalid-request', device: '', access: request.access === 'write' ? 'write' : 'read' });
+      this.deps.metrics.recordRequests.inc({
+        outcome: 'invalid-request',
+        device: '',
+        access: request.access === 'write' ? 'write' : 'read',
+      });
       this.deps.audit.append({
-        type: 'record.decision', ...who(session), device: device.slice(0, 128), ...target(request), decision: 'deny', ruleId: null, reason,
-        outcome: 'invalid-request', latencyMs: 0, policyVersion: this.deps.policy().version,
+        type: 'record.decision',
+        ...who(session),
+        device: device.slice(0, 128),
+        ...target(request),
+        decision: 'deny',
+        ruleId: null,
+        reason,
+        outcome: 'invalid-request',
+        latencyMs: 0,
+        policyVersion: this.deps.policy().version,
       });
     });
   }
 
   /** `record.decision`; with outcome 'pending' the write-ahead event of an allowed write. */
-  private decisionEvent(req: RecordPipelineRequest, progress: Progress, end: Ending, outcome: RecordOutcome | 'pending', latencyMs: number): AuditEventInput {
+  private decisionEvent(
+    req: RecordPipelineRequest,
+    progress: Progress,
+    end: Ending,
+    outcome: RecordOutcome | 'pending',
+    latencyMs: number,
+  ): AuditEventInput {
     const verdict = progress.verdict as Verdict;
     const r = req.request;
     // Bytes of a request that failed validation are not the record's: only a valid write records its data.
-    const data = r.access === 'write' && end.outcome !== 'invalid-request' && Buffer.isBuffer(r.data) ? { data: r.data.toString('hex') } : {};
+    const data =
+      r.access === 'write' && end.outcome !== 'invalid-request' && Buffer.isBuffer(r.data)
+        ? { data: r.data.toString('hex') }
+        : {};
     return {
       type: 'record.decision',
       ...who(req.session),
@@ -240,12 +340,28 @@ export class RecordPipeline {
   }
 
   /** `request.outcome` (record variant) of a write whose decision was written ahead. */
-  private outcomeEvent(req: RecordPipelineRequest, decisionSeq: number, end: Ending, latencyMs: number): AuditEventInput {
+  private outcomeEvent(
+    req: RecordPipelineRequest,
+    decisionSeq: number,
+    end: Ending,
+    latencyMs: number,
+  ): AuditEventInput {
     const { session, identity } = who(req.session);
     const { access, api, slot, subslot, index } = target(req.request);
     return {
-      type: 'request.outcome', decisionSeq, session, identity, device: req.device.config.name, access, api, slot, subslot, index,
-      outcome: end.outcome, ...failure(end), latencyMs: roundMs(latencyMs),
+      type: 'request.outcome',
+      decisionSeq,
+      session,
+      identity,
+      device: req.device.config.name,
+      access,
+      api,
+      slot,
+      subslot,
+      index,
+      outcome: end.outcome,
+      ...failure(end),
+      latencyMs: roundMs(latencyMs),
     };
   }
 
@@ -258,18 +374,36 @@ export class RecordPipeline {
     if (!decision.shadow || !this.deps.onShadow) return;
     for (const s of decision.shadow) {
       this.deps.onShadow({
-        session: req.session.id, identity: req.session.peer.id, device: req.device.config.name, access: req.request.access,
-        index: req.request.index, ruleId: s.ruleId, effect: s.effect, enforced: decision.effect,
+        session: req.session.id,
+        identity: req.session.peer.id,
+        device: req.device.config.name,
+        access: req.request.access,
+        index: req.request.index,
+        ruleId: s.ruleId,
+        effect: s.effect,
+        enforced: decision.effect,
       });
     }
   }
 }
 
 /** The record's address as events carry it (numbers as given; a refused request may carry out-of-range ones). */
-function target(r: RecordRequest): { access: 'read' | 'write'; api: number; slot: number; subslot: number; index: number; length: number } {
+function target(r: RecordRequest): {
+  access: 'read' | 'write';
+  api: number;
+  slot: number;
+  subslot: number;
+  index: number;
+  length: number;
+} {
   const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : -1);
   return {
-    access: r.access === 'write' ? 'write' : 'read', api: num(r.api), slot: num(r.slot), subslot: num(r.subslot), index: num(r.index), length: num(r.length),
+    access: r.access === 'write' ? 'write' : 'read',
+    api: num(r.api),
+    slot: num(r.slot),
+    subslot: num(r.subslot),
+    index: num(r.index),
+    length: num(r.length),
   };
 }
 
@@ -288,15 +422,26 @@ function fromUpstream(r: ProfinetResult, write: boolean): Ending {
       return write ? { outcome: 'ok' } : { outcome: 'ok', data: r.data };
     case 'pnio-error':
       return {
-        outcome: 'pnio-error', pnioStatus: r.status.toString('hex'), pnioMeaning: r.name,
+        outcome: 'pnio-error',
+        pnioStatus: r.status.toString('hex'),
+        pnioMeaning: r.name,
         detail: `pnio-error ${r.name}${r.stage === 'connect' ? ' (AR connect; nothing written)' : ''}: ${r.meaning}`,
       };
     case 'rpc-fault':
       return { outcome: 'unavailable', detail: `rpc-${r.packet} ${r.name} (${r.stage})` };
     case 'timeout':
-      return { outcome: 'timeout', detail: r.stage === 'connect' ? 'timeout: the AR connect got no answer; nothing written' : 'timeout: no answer from the device' };
+      return {
+        outcome: 'timeout',
+        detail:
+          r.stage === 'connect'
+            ? 'timeout: the AR connect got no answer; nothing written'
+            : 'timeout: no answer from the device',
+      };
     case 'write-lost':
-      return { outcome: 'write-lost', detail: 'write-lost: the write was sent and no answer came; it may have been executed' };
+      return {
+        outcome: 'write-lost',
+        detail: 'write-lost: the write was sent and no answer came; it may have been executed',
+      };
     case 'unavailable':
       return { outcome: 'unavailable', detail: `unavailable: ${r.reason}; nothing sent` };
     case 'malformed-answer':
@@ -304,7 +449,10 @@ function fromUpstream(r: ProfinetResult, write: boolean): Ending {
     case 'queue-full':
       return { outcome: 'queue-full', detail: 'queue-full: the device queue is full; nothing sent' };
     case 'aborted':
-      return { outcome: 'aborted', detail: 'aborted: the session ended or a lock stopped the request before it was sent' };
+      return {
+        outcome: 'aborted',
+        detail: 'aborted: the session ended or a lock stopped the request before it was sent',
+      };
     case 'invalid-argument':
       return { outcome: 'invalid-request', detail: `invalid-request ${r.reason}` };
   }

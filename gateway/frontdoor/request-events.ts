@@ -50,8 +50,14 @@ export function answerFor(fc: number, outcome: Outcome): Buffer {
  * `request.decision`. With `outcome` 'pending' it is the write-ahead event of a request that may change a
  * device, appended before the request is forwarded; its `request.outcome` follows.
  */
-export function decisionEvent(r: RequestFacts, verdict: Verdict, outcome: Outcome | 'pending', answer: Buffer | null,
-  latencyMs: number, policyVersion: string): AuditEventInput {
+export function decisionEvent(
+  r: RequestFacts,
+  verdict: Verdict,
+  outcome: Outcome | 'pending',
+  answer: Buffer | null,
+  latencyMs: number,
+  policyVersion: string,
+): AuditEventInput {
   const c = r.classified;
   const peer = r.session.peer;
   // One literal, no spreads (this runs for every request): an absent optional member is `undefined`, which the
@@ -80,7 +86,13 @@ export function decisionEvent(r: RequestFacts, verdict: Verdict, outcome: Outcom
 }
 
 /** `request.outcome`: how a request whose decision was written ahead (seq `decisionSeq`) ended. */
-export function outcomeEvent(r: RequestFacts, decisionSeq: number, outcome: Outcome, answer: Buffer, latencyMs: number): AuditEventInput {
+export function outcomeEvent(
+  r: RequestFacts,
+  decisionSeq: number,
+  outcome: Outcome,
+  answer: Buffer,
+  latencyMs: number,
+): AuditEventInput {
   const { session, identity } = who(r.session);
   return {
     type: 'request.outcome',

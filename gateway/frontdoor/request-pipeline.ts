@@ -21,14 +21,33 @@ import type { PolicyVerdict, RuntimeGate } from '../trust/runtime-gate.js';
 import type { LearnJudge } from '../evidence/learn-mode.js';
 import type { UpstreamRequest, UpstreamResult } from '../upstream/types.js';
 import type { DeviceConfig } from '../config/gateway-config.js';
-import { answerFor, decisionEvent, outcomeEvent, type Progress, type RequestFacts, type Verdict } from './request-events.js';
-import { appendWriteAhead, errorText, guard, stillAllowedFor, whenCommitted, type PipelineAudit } from './pipeline-support.js';
+import {
+  answerFor,
+  decisionEvent,
+  outcomeEvent,
+  type Progress,
+  type RequestFacts,
+  type Verdict,
+} from './request-events.js';
+import {
+  appendWriteAhead,
+  errorText,
+  guard,
+  stillAllowedFor,
+  whenCommitted,
+  type PipelineAudit,
+} from './pipeline-support.js';
 import type { Session } from './session.js';
 
 /** The enforced policy as the pipeline sees it; swapped as one reference on reload. */
 export interface PolicyEngine {
   readonly version: string;
-  evaluate(peer: { id: string; role: string | null }, device: string, req: ClassifiedRequest, now: Date): PolicyVerdict & {
+  evaluate(
+    peer: { id: string; role: string | null },
+    device: string,
+    req: ClassifiedRequest,
+    now: Date,
+  ): PolicyVerdict & {
     readonly shadow?: readonly { ruleId: string; effect: 'allow' | 'deny' }[];
   };
 }
@@ -51,7 +70,15 @@ export interface PipelineDeps {
   /** audit.failurePolicy `continue`: a write whose write-ahead event failed is still forwarded (alarm raised). */
   readonly auditContinueOnFailure?: boolean;
   readonly logger?: Logger;
-  readonly onShadow?: (e: { session: string; identity: string; device: string; fc: number; ruleId: string; effect: string; enforced: string }) => void;
+  readonly onShadow?: (e: {
+    session: string;
+    identity: string;
+    device: string;
+    fc: number;
+    ruleId: string;
+    effect: string;
+    enforced: string;
+  }) => void;
   /** Commissioning mode (gateway/evidence/learn-mode.ts), when a device has `learn:` in gateway.yaml. */
   readonly learn?: LearnJudge;
 }
@@ -96,12 +123,18 @@ export class RequestPipeline {
     const policy = this.deps.policy();
     progress.policyVersion = policy.version;
     const verdict = (progress.verdict = this.authorize(req, policy, started));
-    if (verdict.effect === 'deny') return this.finish(req, progress, verdict.outcome, answerFor(classified.fc, verdict.outcome), started);
+    if (verdict.effect === 'deny')
+      return this.finish(req, progress, verdict.outcome, answerFor(classified.fc, verdict.outcome), started);
     const mutating = isMutating(classified);
     if (mutating && !(await this.writeAhead(req, progress, started))) {
       // Not (durably) in the log, so not forwarded. The refusal is appended like any request refused while the
       // audit fails: written if the log recovered in between, else counted as lost (audit.gap).
-      const refused: Verdict = { effect: 'deny', outcome: 'audit-unavailable', reason: 'audit-unavailable', ruleId: verdict.ruleId };
+      const refused: Verdict = {
+        effect: 'deny',
+        outcome: 'audit-unavailable',
+        reason: 'audit-unavailable',
+        ruleId: verdict.ruleId,
+      };
       progress.verdict = refused;
       return this.finish(req, progress, 'audit-unavailable', answerFor(classified.fc, 'audit-unavailable'), started);
     }
@@ -114,7 +147,9 @@ export class RequestPipeline {
       isWrite: mutating,
       // A killed, locked or expired session takes its still-queued requests (writes included) with it.
       signal: session.signal,
-      ...(this.deps.dispatchCheck ? { stillAllowed: stillAllowedFor(session, device.config.name, this.deps.dispatchCheck) } : {}),
+      ...(this.deps.dispatchCheck
+        ? { stillAllowed: stillAllowedFor(session, device.config.name, this.deps.dispatchCheck) }
+        : {}),
     });
     const { outcome, pdu } = this.fromUpstream(classified.fc, upstream);
     return this.finish(req, progress, outcome, pdu, started);
@@ -123,27 +158,41 @@ export class RequestPipeline {
   private authorize(req: PipelineRequest, policy: PolicyEngine, now: number): Verdict {
     const { session, device, classified } = req;
     // IEC 62443-3-3 SR 2.10: with fail-closed auditing, nothing is allowed that cannot be recorded.
-    if (!this.deps.audit.healthy()) return { effect: 'deny', outcome: 'audit-unavailable', reason: 'audit-unavailable', ruleId: null };
+    if (!this.deps.audit.healthy())
+      return { effect: 'deny', outcome: 'audit-unavailable', reason: 'audit-unavailable', ruleId: null };
     const peer = { id: session.peer.id, role: session.peer.role };
     const enforced = policy.evaluate(peer, device.config.name, classified, new Date(now));
     // commissioning mode may turn a learnable deny of a listed identity into an allow (`learn …`); the gates below still apply
-    const decision = this.deps.learn ? this.deps.learn.judge(peer, device.config.name, classified, enforced, now) : enforced;
+    const decision = this.deps.learn
+      ? this.deps.learn.judge(peer, device.config.name, classified, enforced, now)
+      : enforced;
     this.reportShadow(req, decision);
     const shadow = decision.shadow && decision.shadow.length > 0 ? { shadow: decision.shadow } : {};
-    if (decision.effect === 'deny') return { effect: 'deny', outcome: 'denied', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
+    if (decision.effect === 'deny')
+      return { effect: 'deny', outcome: 'denied', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
     const gate = this.deps.gate.check(session, device.config.name, classified, decision, now);
-    if (gate.effect === 'deny') return { effect: 'deny', outcome: 'denied', reason: gate.reason, ruleId: decision.ruleId, ...shadow };
+    if (gate.effect === 'deny')
+      return { effect: 'deny', outcome: 'denied', reason: gate.reason, ruleId: decision.ruleId, ...shadow };
     return { effect: 'allow', outcome: 'ok', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
   }
 
   /** Appends and commits the write-ahead decision; false when the request must not be forwarded. */
   private async writeAhead(req: PipelineRequest, progress: Progress, started: number): Promise<boolean> {
     const verdict = progress.verdict as Verdict;
-    const r = await appendWriteAhead(this.deps.audit, decisionEvent(this.facts(req), verdict, 'pending', null, this.deps.now() - started, progress.policyVersion), {
-      continueOnFailure: this.deps.auditContinueOnFailure === true,
-      logger: this.log,
-      context: { session: req.session.id, identity: req.session.peer.id, device: req.device.config.name, fc: req.classified.fc },
-    });
+    const r = await appendWriteAhead(
+      this.deps.audit,
+      decisionEvent(this.facts(req), verdict, 'pending', null, this.deps.now() - started, progress.policyVersion),
+      {
+        continueOnFailure: this.deps.auditContinueOnFailure === true,
+        logger: this.log,
+        context: {
+          session: req.session.id,
+          identity: req.session.peer.id,
+          device: req.device.config.name,
+          fc: req.classified.fc,
+        },
+      },
+    );
     progress.decisionSeq = r.seq;
     return r.forward;
   }
@@ -152,7 +201,13 @@ export class RequestPipeline {
    * Notes, counts and audits the end of a request: a `request.outcome` after a write-ahead decision, else one
    * `request.decision`; resolves once that event is committed.
    */
-  private async finish(req: PipelineRequest, progress: Progress, outcome: Outcome, pdu: Buffer, started: number): Promise<PipelineResult> {
+  private async finish(
+    req: PipelineRequest,
+    progress: Progress,
+    outcome: Outcome,
+    pdu: Buffer,
+    started: number,
+  ): Promise<PipelineResult> {
     const { session, device, classified } = req;
     const verdict = progress.verdict as Verdict;
     const now = this.deps.now();
@@ -160,14 +215,22 @@ export class RequestPipeline {
     session.noteRequest(device.config.name, isMutating(classified), denied, now);
     this.deps.gate.observe(session, device.config.name, classified, denied, now);
     this.count(device.config.name, classified.fc, outcome, now - started);
-    const written = progress.decisionSeq !== null
-      ? this.deps.audit.append(outcomeEvent(this.facts(req), progress.decisionSeq, outcome, pdu, now - started))
-      : this.deps.audit.append(decisionEvent(this.facts(req), verdict, outcome, pdu, now - started, progress.policyVersion));
+    const written =
+      progress.decisionSeq !== null
+        ? this.deps.audit.append(outcomeEvent(this.facts(req), progress.decisionSeq, outcome, pdu, now - started))
+        : this.deps.audit.append(
+            decisionEvent(this.facts(req), verdict, outcome, pdu, now - started, progress.policyVersion),
+          );
     const committed = await whenCommitted(this.deps.audit, written);
     // Data whose event is not in the file is not released [IEC 62443-3-3 SR 2.10]. A forwarded write was executed
     // and its decision is in the file (write-ahead): the PLC's answer stands. `continue` keeps serving.
     if (!committed && outcome === 'ok' && progress.decisionSeq === null && this.deps.auditContinueOnFailure !== true) {
-      return { outcome: 'audit-unavailable', pdu: answerFor(classified.fc, 'audit-unavailable'), reason: 'audit-unavailable', ruleId: verdict.ruleId };
+      return {
+        outcome: 'audit-unavailable',
+        pdu: answerFor(classified.fc, 'audit-unavailable'),
+        reason: 'audit-unavailable',
+        ruleId: verdict.ruleId,
+      };
     }
     return { outcome, pdu, reason: verdict.reason, ruleId: verdict.ruleId };
   }
@@ -180,14 +243,33 @@ export class RequestPipeline {
     const fc = req.classified.fc;
     const pdu = answerFor(fc, 'internal-error');
     const reason = `internal-error: ${errorText(err)}`;
-    const verdict: Verdict = { effect: progress.verdict?.effect ?? 'deny', outcome: 'internal-error', reason, ruleId: progress.verdict?.ruleId ?? null };
-    guard(() => this.log.error({ err, session: req.session.id, identity: req.session.peer.id, device: req.device.config.name, fc, decisionSeq: progress.decisionSeq }, 'request pipeline failed: answered 0x04'));
+    const verdict: Verdict = {
+      effect: progress.verdict?.effect ?? 'deny',
+      outcome: 'internal-error',
+      reason,
+      ruleId: progress.verdict?.ruleId ?? null,
+    };
+    guard(() =>
+      this.log.error(
+        {
+          err,
+          session: req.session.id,
+          identity: req.session.peer.id,
+          device: req.device.config.name,
+          fc,
+          decisionSeq: progress.decisionSeq,
+        },
+        'request pipeline failed: answered 0x04',
+      ),
+    );
     guard(() => this.count(req.device.config.name, fc, 'internal-error', this.deps.now() - started));
     guard(() => {
       const latency = this.deps.now() - started;
-      this.deps.audit.append(progress.decisionSeq !== null
-        ? outcomeEvent(this.facts(req), progress.decisionSeq, 'internal-error', pdu, latency)
-        : decisionEvent(this.facts(req), verdict, 'internal-error', pdu, latency, progress.policyVersion));
+      this.deps.audit.append(
+        progress.decisionSeq !== null
+          ? outcomeEvent(this.facts(req), progress.decisionSeq, 'internal-error', pdu, latency)
+          : decisionEvent(this.facts(req), verdict, 'internal-error', pdu, latency, progress.policyVersion),
+      );
     });
     return { outcome: 'internal-error', pdu, reason, ruleId: verdict.ruleId };
   }
@@ -198,7 +280,12 @@ export class RequestPipeline {
    */
   failed(session: Session, unit: number, fc: number, err: unknown): Buffer {
     const reason = `internal-error: ${errorText(err)}`;
-    guard(() => this.log.error({ err, session: session.id, identity: session.peer.id, unit, fc }, 'request handling failed: answered 0x04'));
+    guard(() =>
+      this.log.error(
+        { err, session: session.id, identity: session.peer.id, unit, fc },
+        'request handling failed: answered 0x04',
+      ),
+    );
     guard(() => this.refused(session, unit, fc, 'internal-error', reason));
     return answerFor(fc, 'internal-error');
   }
@@ -207,14 +294,31 @@ export class RequestPipeline {
    * A request refused before policy (no device for its unit id, or a structurally invalid PDU) is still a
    * request: audited and counted, so probing unit ids or fuzzing leaves a trail.
    */
-  refused(session: Session, unit: number, fc: number, outcome: 'no-route' | 'invalid-request' | 'internal-error', reason: string): void {
+  refused(
+    session: Session,
+    unit: number,
+    fc: number,
+    outcome: 'no-route' | 'invalid-request' | 'internal-error',
+    reason: string,
+  ): void {
     session.noteRequest(null, false, true, this.deps.now());
     this.deps.metrics.countRequest('', fc, outcome, null);
     this.deps.audit.append({
-      type: 'request.decision', session: session.id, identity: session.peer.id,
+      type: 'request.decision',
+      session: session.id,
+      identity: session.peer.id,
       ...(session.peer.role ? { role: session.peer.role } : {}),
-      device: '', unit, fc, reads: [], writes: [], decision: 'deny', ruleId: null, reason,
-      outcome: Outcomes[outcome].audit, latencyMs: 0, policyVersion: this.deps.policy().version,
+      device: '',
+      unit,
+      fc,
+      reads: [],
+      writes: [],
+      decision: 'deny',
+      ruleId: null,
+      reason,
+      outcome: Outcomes[outcome].audit,
+      latencyMs: 0,
+      policyVersion: this.deps.policy().version,
     });
   }
 
@@ -242,7 +346,12 @@ export class RequestPipeline {
   }
 
   private facts(req: PipelineRequest): RequestFacts {
-    return { session: req.session, device: req.device.config.name, classified: req.classified, ...(req.transactionId !== undefined ? { transactionId: req.transactionId } : {}) };
+    return {
+      session: req.session,
+      device: req.device.config.name,
+      classified: req.classified,
+      ...(req.transactionId !== undefined ? { transactionId: req.transactionId } : {}),
+    };
   }
 
   private reportShadow(req: PipelineRequest, decision: ReturnType<PolicyEngine['evaluate']>): void {

@@ -66,7 +66,10 @@ export class SessionGatekeeper {
   private readonly guard: HandshakeGuard;
   private readonly timers: Timers;
 
-  constructor(private readonly transport: SessionTransport, private readonly deps: GatekeeperDeps) {
+  constructor(
+    private readonly transport: SessionTransport,
+    private readonly deps: GatekeeperDeps,
+  ) {
     const pending = deps.metrics.pendingHandshakes;
     this.timers = deps.timers ?? systemTimers;
     this.guard = new HandshakeGuard({
@@ -89,13 +92,20 @@ export class SessionGatekeeper {
     socket.on('error', () => socket.destroy());
     if (this.guard.settle(socket) === null) return null; // over its deadline, or our SVID failed closed
     const check = this.deps.verifyPeer(socket);
-    if (!check.ok) return this.refuse(socket, { peer: remote, code: check.reason, detail: check.detail, leaf: peerLeaf(socket) });
+    if (!check.ok)
+      return this.refuse(socket, { peer: remote, code: check.reason, detail: check.detail, leaf: peerLeaf(socket) });
     const verified = { leaf: peerLeaf(socket), verifiedId: check.peer.id };
     const more = extra?.(socket, check.peer);
     if (more) return this.refuse(socket, { peer: remote, code: more.reason, detail: more.detail, ...verified });
     const now = this.deps.now();
     const admit = this.deps.gate.admit(check.peer, now);
-    if (!admit.ok) return this.refuse(socket, { peer: remote, code: admit.reason, detail: `identity ${check.peer.id} not admitted`, ...verified });
+    if (!admit.ok)
+      return this.refuse(socket, {
+        peer: remote,
+        code: admit.reason,
+        detail: `identity ${check.peer.id} not admitted`,
+        ...verified,
+      });
     const session = new Session(this.transport, check.peer, remote, now, () => socket.destroy());
     this.track(socket, session);
     return session;
@@ -107,7 +117,12 @@ export class SessionGatekeeper {
     socket.destroy();
     const conn = this.guard.failed(socket);
     if (conn === null) return; // the guard refused this connection itself and has reported it
-    this.rejected({ peer: conn.peer.remote, code: this.deps.tlsErrorReason(err, socket), detail: tlsErrorDetail(err, socket), leaf: conn.leaf });
+    this.rejected({
+      peer: conn.peer.remote,
+      code: this.deps.tlsErrorReason(err, socket),
+      detail: tlsErrorDetail(err, socket),
+      leaf: conn.leaf,
+    });
   }
 
   private track(socket: tls.TLSSocket, session: Session): void {
@@ -116,8 +131,13 @@ export class SessionGatekeeper {
     sessions.add(session);
     metrics.sessions.inc({ transport: this.transport });
     audit.append({
-      type: 'session.open', session: session.id, identity: peer.id, ...(peer.role ? { role: peer.role } : {}),
-      peer: session.remote, transport: this.transport, svidNotAfter: peer.notAfter.toISOString(),
+      type: 'session.open',
+      session: session.id,
+      identity: peer.id,
+      ...(peer.role ? { role: peer.role } : {}),
+      peer: session.remote,
+      transport: this.transport,
+      svidNotAfter: peer.notAfter.toISOString(),
     });
     // A session never outlives the peer's SVID (ghostunnel never re-checks a live connection). Certificate validity is
     // wall-clock time, as OpenSSL judged it at the handshake: the timers' epoch clock, not the request clock.
@@ -128,8 +148,12 @@ export class SessionGatekeeper {
       sessions.remove(session);
       metrics.sessions.dec({ transport: this.transport });
       audit.append({
-        type: 'session.close', session: session.id, identity: peer.id, reason: session.endReason ?? 'peer-closed',
-        requests: session.requests, durationMs: this.deps.now() - session.openedAt,
+        type: 'session.close',
+        session: session.id,
+        identity: peer.id,
+        reason: session.endReason ?? 'peer-closed',
+        requests: session.requests,
+        durationMs: this.deps.now() - session.openedAt,
       });
     });
   }

@@ -17,22 +17,29 @@ export function authorizeAny(): Authorizer {
 
 export function authorizeId(expected: SpiffeId | string): Authorizer {
   const want = typeof expected === 'string' ? parseSpiffeId(expected) : expected;
-  return (id) => (id.equals(want) ? OK : { ok: false, reason: `unexpected ID ${id.toString()}, want ${want.toString()}` });
+  return (id) =>
+    id.equals(want) ? OK : { ok: false, reason: `unexpected ID ${id.toString()}, want ${want.toString()}` };
 }
 
 export function authorizeOneOf(ids: Iterable<SpiffeId | string>): Authorizer {
   const set = new Set([...ids].map((i) => (typeof i === 'string' ? parseSpiffeId(i) : i).toString()));
-  return (id) => (set.has(id.toString()) ? OK : { ok: false, reason: `ID ${id.toString()} is not one of the ${set.size} allowed IDs` });
+  return (id) =>
+    set.has(id.toString())
+      ? OK
+      : { ok: false, reason: `ID ${id.toString()} is not one of the ${set.size} allowed IDs` };
 }
 
 export function authorizeMemberOf(td: TrustDomain | string): Authorizer {
   const want = typeof td === 'string' ? parseTrustDomain(td) : td;
-  return (id) => (id.memberOf(want) ? OK : { ok: false, reason: `ID ${id.toString()} is not a member of trust domain ${want.name}` });
+  return (id) =>
+    id.memberOf(want) ? OK : { ok: false, reason: `ID ${id.toString()} is not a member of trust domain ${want.name}` };
 }
 
 /** Patterns per `spiffe-id-pattern.ts` (`*` one segment, `**` one or more). */
 export function authorizeMatching(patterns: Iterable<IdPattern | string>): Authorizer {
   const compiled = [...patterns].map((p) => (typeof p === 'string' ? compileIdPattern(p) : p));
   return (id) =>
-    compiled.some((p) => p.matchesId(id)) ? OK : { ok: false, reason: `ID ${id.toString()} matches none of ${compiled.map((p) => p.source).join(', ')}` };
+    compiled.some((p) => p.matchesId(id))
+      ? OK
+      : { ok: false, reason: `ID ${id.toString()} matches none of ${compiled.map((p) => p.source).join(', ')}` };
 }

@@ -23,7 +23,11 @@ export class X509Bundle {
       try {
         return new X509Certificate(d);
       } catch (err) {
-        throw new GatewayError('GW_ERR_IDENTITY_INVALID', `identity: bundle for ${trustDomain.name}: certificate ${i} cannot be parsed`, { cause: err });
+        throw new GatewayError(
+          'GW_ERR_IDENTITY_INVALID',
+          `identity: bundle for ${trustDomain.name}: certificate ${i} cannot be parsed`,
+          { cause: err },
+        );
       }
     });
     return new X509Bundle(trustDomain, certs);
@@ -32,12 +36,17 @@ export class X509Bundle {
   static fromPem(td: TrustDomain | string, pem: string): X509Bundle {
     const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
     const name = typeof td === 'string' ? td : td.name;
-    if (blocks.length === 0) throw new GatewayError('GW_ERR_IDENTITY_INVALID', `identity: bundle for ${name}: no PEM certificate found`);
+    if (blocks.length === 0)
+      throw new GatewayError('GW_ERR_IDENTITY_INVALID', `identity: bundle for ${name}: no PEM certificate found`);
     const ders = blocks.map((b, i) => {
       try {
         return new X509Certificate(b).raw;
       } catch (err) {
-        throw new GatewayError('GW_ERR_IDENTITY_INVALID', `identity: bundle for ${name}: PEM certificate ${i} cannot be parsed`, { cause: err });
+        throw new GatewayError(
+          'GW_ERR_IDENTITY_INVALID',
+          `identity: bundle for ${name}: PEM certificate ${i} cannot be parsed`,
+          { cause: err },
+        );
       }
     });
     return X509Bundle.fromDer(td, Buffer.concat(ders));

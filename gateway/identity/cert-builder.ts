@@ -4,11 +4,35 @@
  * Not a policy: it builds whatever it is told. The result is parsed back by OpenSSL (`X509Certificate`), so a
  * malformed encoding fails here, not in a peer.
  */
-import { X509Certificate, createHash, createPrivateKey, generateKeyPair as generateNodeKeyPair, randomBytes, sign, type KeyObject } from 'node:crypto';
+import {
+  X509Certificate,
+  createHash,
+  createPrivateKey,
+  generateKeyPair as generateNodeKeyPair,
+  randomBytes,
+  sign,
+  type KeyObject,
+} from 'node:crypto';
 import { promisify } from 'node:util';
 import { readTbsParts, type RawExtension } from './cert-fields.js';
 import { TAG, children, contents, readTlv } from './der-reader.js';
-import { bitString, bool, explicit, ia5, namedBits, octets, oid, printable, seq, set, smallInt, tlv, unsignedInt, time, utf8 } from './der-writer.js';
+import {
+  bitString,
+  bool,
+  explicit,
+  ia5,
+  namedBits,
+  octets,
+  oid,
+  printable,
+  seq,
+  set,
+  smallInt,
+  tlv,
+  unsignedInt,
+  time,
+  utf8,
+} from './der-writer.js';
 import { encodeModbusRoleValue, OID_MODBUS_ROLE } from './modbus-role.js';
 
 /** KeyUsage named bits as flags: bit i of the value is named bit i [RFC 5280 4.2.1.3]. */
@@ -74,7 +98,14 @@ export async function importPkcs8(der: Buffer): Promise<KeyObject> {
 }
 
 const OID_ECDSA_SHA256 = '1.2.840.10045.4.3.2';
-const ATTRIBUTE_OIDS: Readonly<Record<string, string>> = { CN: '2.5.4.3', C: '2.5.4.6', L: '2.5.4.7', ST: '2.5.4.8', O: '2.5.4.10', OU: '2.5.4.11' };
+const ATTRIBUTE_OIDS: Readonly<Record<string, string>> = {
+  CN: '2.5.4.3',
+  C: '2.5.4.6',
+  L: '2.5.4.7',
+  ST: '2.5.4.8',
+  O: '2.5.4.10',
+  OU: '2.5.4.11',
+};
 
 export async function buildCertificate(spec: CertSpec): Promise<X509Certificate> {
   const spki = spec.keys.publicKey.export({ type: 'spki', format: 'der' });
@@ -101,7 +132,12 @@ function extensions(spec: CertSpec, spki: Buffer): Buffer[] {
   const ext = (id: string, critical: boolean, value: Uint8Array): void => {
     exts.push(seq(oid(id), ...(critical ? [bool(true)] : []), octets(value)));
   };
-  if (spec.ca !== null) ext('2.5.29.19', true, seq(...(spec.ca === true ? [bool(true)] : []), ...(spec.pathLen !== undefined ? [smallInt(spec.pathLen)] : [])));
+  if (spec.ca !== null)
+    ext(
+      '2.5.29.19',
+      true,
+      seq(...(spec.ca === true ? [bool(true)] : []), ...(spec.pathLen !== undefined ? [smallInt(spec.pathLen)] : [])),
+    );
   if (spec.keyUsage !== null) ext('2.5.29.15', true, namedBits(spec.keyUsage));
   if (spec.eku !== null) ext('2.5.29.37', false, seq(...spec.eku.map(oid)));
   const names = [...(spec.uris ?? []).map((u) => ia5(0x86, u)), ...(spec.dnsNames ?? []).map((d) => ia5(0x82, d))];
@@ -119,14 +155,18 @@ function extensions(spec: CertSpec, spki: Buffer): Buffer[] {
 
 /** `O=x, CN=y` → Name; one attribute per RDN, C as PrintableString, the rest UTF8String [RFC 5280 4.1.2.4]. */
 function nameDer(s: string): Buffer {
-  const rdns = s.split(/,\s*/).filter((p) => p !== '').map((pair) => {
-    const eq = pair.indexOf('=');
-    const type = pair.slice(0, eq).trim().toUpperCase();
-    const id = ATTRIBUTE_OIDS[type];
-    if (eq < 1 || id === undefined) throw new Error(`cert-builder: unsupported name attribute ${JSON.stringify(pair)}`);
-    const value = pair.slice(eq + 1).trim();
-    return set(seq(oid(id), type === 'C' ? printable(value) : utf8(value)));
-  });
+  const rdns = s
+    .split(/,\s*/)
+    .filter((p) => p !== '')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const type = pair.slice(0, eq).trim().toUpperCase();
+      const id = ATTRIBUTE_OIDS[type];
+      if (eq < 1 || id === undefined)
+        throw new Error(`cert-builder: unsupported name attribute ${JSON.stringify(pair)}`);
+      const value = pair.slice(eq + 1).trim();
+      return set(seq(oid(id), type === 'C' ? printable(value) : utf8(value)));
+    });
   return seq(...rdns);
 }
 

@@ -6,7 +6,17 @@
  * node:crypto. One pass over the DER, no cache: it costs a few microseconds (bench/x509-parse.ts).
  * Hostile input: never throws, returns `null` when the DER is malformed.
  */
-import { TAG, bitStringBits, booleanValue, children, contents, oidString, readTlv, smallUnsigned, type Tlv } from './der-reader.js';
+import {
+  TAG,
+  bitStringBits,
+  booleanValue,
+  children,
+  contents,
+  oidString,
+  readTlv,
+  smallUnsigned,
+  type Tlv,
+} from './der-reader.js';
 
 export const OID_SUBJECT_ALT_NAME = '2.5.29.17';
 export const OID_KEY_USAGE = '2.5.29.15';
@@ -71,7 +81,13 @@ export function readTbsParts(der: Uint8Array): TbsParts | null {
   const v = f[0]?.tag === 0xa0 ? 1 : 0; // [0] EXPLICIT version, absent for v1
   // serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo [RFC 5280 4.1.2]
   const [serial, alg, issuer, validity, subject, spki] = f.slice(v, v + 6);
-  if (serial?.tag !== TAG.INTEGER || alg?.tag !== TAG.SEQUENCE || issuer?.tag !== TAG.SEQUENCE || validity?.tag !== TAG.SEQUENCE) return null;
+  if (
+    serial?.tag !== TAG.INTEGER ||
+    alg?.tag !== TAG.SEQUENCE ||
+    issuer?.tag !== TAG.SEQUENCE ||
+    validity?.tag !== TAG.SEQUENCE
+  )
+    return null;
   if (subject?.tag !== TAG.SEQUENCE || spki?.tag !== TAG.SEQUENCE) return null;
   const extensions = f.slice(v + 6).find((t) => t.tag === 0xa3) ?? null;
   return { tbs, subject, spki, extensions };
@@ -201,7 +217,13 @@ function keyUsageBits(v: Buffer): KeyUsageBits | null {
   if (t === null || t.tag !== TAG.BIT_STRING || t.end !== v.length) return null;
   const bit = bitStringBits(contents(v, t));
   if (bit === null) return null;
-  return { digitalSignature: bit(0), keyEncipherment: bit(2), keyAgreement: bit(4), keyCertSign: bit(5), cRLSign: bit(6) };
+  return {
+    digitalSignature: bit(0),
+    keyEncipherment: bit(2),
+    keyAgreement: bit(4),
+    keyCertSign: bit(5),
+    cRLSign: bit(6),
+  };
 }
 
 /** ExtKeyUsageSyntax ::= SEQUENCE SIZE (1..MAX) OF KeyPurposeId (an OID) [RFC 5280 4.2.1.12]. */

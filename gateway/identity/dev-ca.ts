@@ -10,7 +10,15 @@ import { join } from 'node:path';
 import { GatewayError } from '../errors.js';
 import { X509Bundle } from './bundle-set.js';
 import {
-  EKU_CLIENT_AUTH, EKU_SERVER_AUTH, KeyUsage, buildCertificate, certDer, exportPkcs8, generateKeyPair, importPkcs8, type Issuer,
+  EKU_CLIENT_AUTH,
+  EKU_SERVER_AUTH,
+  KeyUsage,
+  buildCertificate,
+  certDer,
+  exportPkcs8,
+  generateKeyPair,
+  importPkcs8,
+  type Issuer,
 } from './cert-builder.js';
 import { parseSpiffeId, parseTrustDomain, type TrustDomain } from './spiffe-id.js';
 import { derToPem } from './x509-svid.js';
@@ -78,7 +86,10 @@ export class DevCa {
     if (stored !== null) {
       const ca = await DevCa.fromPem(stored.certPem, stored.keyPem, certPath);
       if (!ca.trustDomain.equals(td)) {
-        throw new GatewayError('GW_ERR_IDENTITY_INVALID', `identity: dev CA in ${dir} is for trust domain ${ca.trustDomain.name}, not ${td.name}; use another --ca-dir`);
+        throw new GatewayError(
+          'GW_ERR_IDENTITY_INVALID',
+          `identity: dev CA in ${dir} is for trust domain ${ca.trustDomain.name}, not ${td.name}; use another --ca-dir`,
+        );
       }
       if (ca.notAfter().getTime() > Date.now()) return ca;
     }
@@ -94,7 +105,8 @@ export class DevCa {
       const cert = new X509Certificate(certPem);
       const f = readCertFields(cert.raw);
       const uri = f?.uriSans[0];
-      if (f === null || !f.isCa || uri === undefined) throw new Error('not a CA certificate with a trust-domain URI SAN');
+      if (f === null || !f.isCa || uri === undefined)
+        throw new Error('not a CA certificate with a trust-domain URI SAN');
       const td = parseTrustDomain(uri);
       const keyDer = createPrivateKey(keyPem).export({ type: 'pkcs8', format: 'der' });
       return new DevCa(td, { cert, key: await importPkcs8(keyDer) }, keyDer);
@@ -110,11 +122,19 @@ export class DevCa {
   async mintX509Svid(opts: MintOptions): Promise<{ chainDer: Buffer[]; keyDer: Buffer }> {
     const id = parseSpiffeId(opts.spiffeId);
     if (!id.memberOf(this.trustDomain)) {
-      throw new GatewayError('GW_ERR_IDENTITY_INVALID', `identity: dev CA for ${this.trustDomain.name} cannot mint ${id.toString()}`);
+      throw new GatewayError(
+        'GW_ERR_IDENTITY_INVALID',
+        `identity: dev CA for ${this.trustDomain.name} cannot mint ${id.toString()}`,
+      );
     }
-    if (id.isRoot()) throw new GatewayError('GW_ERR_IDENTITY_INVALID', 'identity: an X.509-SVID cannot carry the trust-domain root ID [X509-SVID 2]');
+    if (id.isRoot())
+      throw new GatewayError(
+        'GW_ERR_IDENTITY_INVALID',
+        'identity: an X.509-SVID cannot carry the trust-domain root ID [X509-SVID 2]',
+      );
     const ttl = opts.ttlSeconds ?? DEFAULT_SVID_TTL_SECONDS;
-    if (!(ttl > 0)) throw new GatewayError('GW_ERR_IDENTITY_INVALID', `identity: SVID TTL must be positive, got ${ttl}`);
+    if (!(ttl > 0))
+      throw new GatewayError('GW_ERR_IDENTITY_INVALID', `identity: SVID TTL must be positive, got ${ttl}`);
     const start = opts.notBefore?.getTime() ?? Date.now();
     const notBefore = opts.notBefore ?? new Date(start - BACKDATE_MS);
     const notAfter = new Date(Math.min(start + ttl * 1000, this.notAfter().getTime()));

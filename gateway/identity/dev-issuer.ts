@@ -72,7 +72,8 @@ export class DevIssuer {
     this.ttlSeconds = opts.ttlSeconds ?? 86_400;
     this.log = opts.logger ?? nullLogger;
     this.timers = opts.timers ?? systemTimers;
-    if (!(this.ttlSeconds > 0)) throw new GatewayError('GW_ERR_INTERNAL', `identity: dev issuer TTL must be positive, got ${this.ttlSeconds}`);
+    if (!(this.ttlSeconds > 0))
+      throw new GatewayError('GW_ERR_INTERNAL', `identity: dev issuer TTL must be positive, got ${this.ttlSeconds}`);
   }
 
   static async start(opts: DevIssuerOptions): Promise<DevIssuer> {
@@ -81,10 +82,21 @@ export class DevIssuer {
     issuer.server.addService(workloadApi().service, issuer.handlers());
     await new Promise<void>((resolve, reject) => {
       issuer.server.bindAsync(`unix:${opts.socketPath}`, grpc.ServerCredentials.createInsecure(), (err) =>
-        err ? reject(new GatewayError('GW_ERR_LISTEN', `identity: dev issuer cannot listen on ${opts.socketPath}: ${err.message}`, { cause: err })) : resolve(),
+        err
+          ? reject(
+              new GatewayError(
+                'GW_ERR_LISTEN',
+                `identity: dev issuer cannot listen on ${opts.socketPath}: ${err.message}`,
+                { cause: err },
+              ),
+            )
+          : resolve(),
       );
     });
-    issuer.log.info({ socketPath: opts.socketPath, trustDomain: opts.ca.trustDomain.name }, 'identity: dev Workload API issuer listening');
+    issuer.log.info(
+      { socketPath: opts.socketPath, trustDomain: opts.ca.trustDomain.name },
+      'identity: dev Workload API issuer listening',
+    );
     return issuer;
   }
 
@@ -109,7 +121,11 @@ export class DevIssuer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const p of this.issued.values()) void p.then((i) => this.timers.clearTimeout(i.timer), () => undefined);
+    for (const p of this.issued.values())
+      void p.then(
+        (i) => this.timers.clearTimeout(i.timer),
+        () => undefined,
+      );
     this.issued.clear();
     this.server.forceShutdown();
     this.x509Streams.clear();
@@ -166,7 +182,13 @@ export class DevIssuer {
       return [status(grpc.status.PERMISSION_DENIED, `no identity issued for ${req.spiffe_id}`)];
     }
     const ttl = this.opts.jwtTtlSeconds ?? Math.min(300, this.ttlSeconds);
-    const token = signJwtSvid({ key: this.opts.ca.signingKey(), sub: id, audience: req.audience, ttlSeconds: ttl, nowMs: Date.now() });
+    const token = signJwtSvid({
+      key: this.opts.ca.signingKey(),
+      sub: id,
+      audience: req.audience,
+      ttlSeconds: ttl,
+      nowMs: Date.now(),
+    });
     return [null, { svids: [{ spiffe_id: id, svid: token, hint: '' }] }];
   }
 
@@ -183,7 +205,9 @@ export class DevIssuer {
   /** Missing/wrong security header → InvalidArgument, as the SPIRE agent answers [SPIFFE_Workload_Endpoint 4]. */
   private check(md: grpc.Metadata): grpc.ServiceError | undefined {
     if (this.closed) return status(grpc.status.UNAVAILABLE, 'dev issuer is shutting down');
-    return hasSecurityHeader(md) ? undefined : status(grpc.status.INVALID_ARGUMENT, 'security header missing from request');
+    return hasSecurityHeader(md)
+      ? undefined
+      : status(grpc.status.INVALID_ARGUMENT, 'security header missing from request');
   }
 
   private resolve(peer: string): string | grpc.ServiceError {
@@ -214,7 +238,13 @@ export class DevIssuer {
       ...(this.opts.role !== undefined ? { role: this.opts.role } : {}),
       ...(this.opts.dnsNames ? { dnsNames: this.opts.dnsNames } : {}),
     });
-    const svid: X509SvidMessage = { spiffe_id: id, x509_svid: Buffer.concat(chainDer), x509_svid_key: keyDer, bundle: this.opts.ca.bundleDer(), hint: '' };
+    const svid: X509SvidMessage = {
+      spiffe_id: id,
+      x509_svid: Buffer.concat(chainDer),
+      x509_svid_key: keyDer,
+      bundle: this.opts.ca.bundleDer(),
+      hint: '',
+    };
     // SPIRE rotates at about half the lifetime [SPIRE agent rotation]; unref: never keeps a process alive.
     const timer = unrefTimer(this.timers.setTimeout(() => void this.rotate(id), (this.ttlSeconds * 1000) / 2));
     this.log.debug({ spiffeId: id, ttlSeconds: this.ttlSeconds }, 'identity: dev issuer minted an X.509-SVID');

@@ -7,8 +7,7 @@ import { isIP } from 'node:net';
 import { GatewayError } from '../errors.js';
 
 export type EndpointAddress =
-  | { kind: 'unix'; path: string; target: string }
-  | { kind: 'tcp'; host: string; port: number; target: string };
+  { kind: 'unix'; path: string; target: string } | { kind: 'tcp'; host: string; port: number; target: string };
 
 /** Environment variable holding the default address [SPIFFE_Workload_Endpoint 4]. */
 export const ENDPOINT_SOCKET_ENV = 'SPIFFE_ENDPOINT_SOCKET';

@@ -24,10 +24,15 @@ export interface Jwks {
 /** JWS algorithm for a signing key [RFC 7518 3.1]; SPIRE's JWT keys are EC P-256 (ES256) by default. */
 function algFor(key: KeyObject): { alg: string; hash: string; dsa: boolean } {
   const d = key.asymmetricKeyDetails;
-  if (key.asymmetricKeyType === 'ec' && d?.namedCurve === 'prime256v1') return { alg: 'ES256', hash: 'sha256', dsa: true };
-  if (key.asymmetricKeyType === 'ec' && d?.namedCurve === 'secp384r1') return { alg: 'ES384', hash: 'sha384', dsa: true };
+  if (key.asymmetricKeyType === 'ec' && d?.namedCurve === 'prime256v1')
+    return { alg: 'ES256', hash: 'sha256', dsa: true };
+  if (key.asymmetricKeyType === 'ec' && d?.namedCurve === 'secp384r1')
+    return { alg: 'ES384', hash: 'sha384', dsa: true };
   if (key.asymmetricKeyType === 'rsa') return { alg: 'RS256', hash: 'sha256', dsa: false };
-  throw new GatewayError('GW_ERR_INTERNAL', `identity: unsupported JWT signing key type ${key.asymmetricKeyType ?? '?'}`);
+  throw new GatewayError(
+    'GW_ERR_INTERNAL',
+    `identity: unsupported JWT signing key type ${key.asymmetricKeyType ?? '?'}`,
+  );
 }
 
 const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
@@ -74,7 +79,12 @@ function decode(token: string): Decoded | string {
     if (typeof header !== 'object' || header === null || typeof payload !== 'object' || payload === null) {
       return 'token header or payload is not a JSON object';
     }
-    return { header: header as Record<string, unknown>, payload: payload as Record<string, unknown>, input: `${h}.${p}`, sig: Buffer.from(s, 'base64url') };
+    return {
+      header: header as Record<string, unknown>,
+      payload: payload as Record<string, unknown>,
+      input: `${h}.${p}`,
+      sig: Buffer.from(s, 'base64url'),
+    };
   } catch {
     return 'token header or payload is not base64url JSON';
   }
@@ -131,12 +141,14 @@ export function verifyJwtSvid(token: string, jwks: Jwks, audience: string, nowMs
     return { ok: false, reason: 'bundle key cannot be loaded' };
   }
   const { alg, hash, dsa } = algFor(key);
-  if (d.header['alg'] !== alg) return { ok: false, reason: `alg ${String(d.header['alg'])} does not match the key (${alg})` };
+  if (d.header['alg'] !== alg)
+    return { ok: false, reason: `alg ${String(d.header['alg'])} does not match the key (${alg})` };
   const good = verify(hash, Buffer.from(d.input), dsa ? { key, dsaEncoding: 'ieee-p1363' } : key, d.sig);
   if (!good) return { ok: false, reason: 'signature does not verify' };
   const r = checkClaims(d, token, undefined);
   if (!r.ok) return r;
   if (r.svid.expiry.getTime() <= nowMs) return { ok: false, reason: 'token has expired' };
-  if (!r.svid.audience.includes(audience)) return { ok: false, reason: `audience ${JSON.stringify(audience)} not in aud` };
+  if (!r.svid.audience.includes(audience))
+    return { ok: false, reason: `audience ${JSON.stringify(audience)} not in aud` };
   return r;
 }

@@ -19,7 +19,8 @@ export function peerChain(socket: tls.TLSSocket): readonly X509Certificate[] {
   if (known !== undefined) return known;
   const chain: X509Certificate[] = [];
   try {
-    for (let c = socket.getPeerX509Certificate(); c !== undefined && chain.length < MAX_CERTS; c = c.issuerCertificate) chain.push(c);
+    for (let c = socket.getPeerX509Certificate(); c !== undefined && chain.length < MAX_CERTS; c = c.issuerCertificate)
+      chain.push(c);
   } catch {
     return []; // the TLS state is already gone
   }

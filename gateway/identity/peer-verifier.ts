@@ -60,13 +60,18 @@ export type PeerVerifyResult = { ok: true; peer: PeerIdentity } | { ok: false; r
 /** Longest chain we try to build; real SVID chains are 1–3 certificates. */
 const MAX_PATH = 8;
 
-const reject = (reason: RejectReason, detail: string): PeerVerifyResult & { ok: false } => ({ ok: false, reason, detail });
+const reject = (reason: RejectReason, detail: string): PeerVerifyResult & { ok: false } => ({
+  ok: false,
+  reason,
+  detail,
+});
 
 /** Verifies DER certificates (leaf first), each parsed once here. No cache: see PeerVerifier. */
 export function verifyPeerChain(chainDer: readonly Buffer[], bundles: BundleSet, now: Date): PeerVerifyResult {
   const leafDer = chainDer[0];
   if (leafDer === undefined || leafDer.length === 0) return reject('no-certificate', 'the peer sent no certificate');
-  if (chainDer.length > MAX_PATH) return reject('untrusted-chain', `chain of ${chainDer.length} certificates is too long`);
+  if (chainDer.length > MAX_PATH)
+    return reject('untrusted-chain', `chain of ${chainDer.length} certificates is too long`);
   const certs: X509Certificate[] = [];
   for (const der of chainDer) {
     try {
@@ -87,7 +92,8 @@ export interface Verification {
 /** Verifies already-parsed certificates (leaf first). No cache: see PeerVerifier. */
 export function verifyPeerCertificates(chain: readonly X509Certificate[], bundles: BundleSet, now: Date): Verification {
   if (chain[0] === undefined) return { result: reject('no-certificate', 'the peer sent no certificate') };
-  if (chain.length > MAX_PATH) return { result: reject('untrusted-chain', `chain of ${chain.length} certificates is too long`) };
+  if (chain.length > MAX_PATH)
+    return { result: reject('untrusted-chain', `chain of ${chain.length} certificates is too long`) };
   const parsed = withFields(chain);
   const [leaf, ...intermediates] = parsed ?? [];
   if (leaf === undefined) return { result: reject('untrusted-chain', 'a certificate in the chain is malformed') };
@@ -151,22 +157,33 @@ function withFields(chain: readonly X509Certificate[]): Parsed[] | null {
 function leafIdentity(f: CertFields): { ok: true; id: SpiffeId } | { ok: false; reason: RejectReason; detail: string } {
   const uri = f.uriSans[0];
   if (uri === undefined) return { ok: false, reason: 'no-uri-san', detail: 'the leaf has no URI SAN' };
-  if (f.uriSans.length > 1) return { ok: false, reason: 'multiple-uri-sans', detail: `the leaf has ${f.uriSans.length} URI SANs` };
+  if (f.uriSans.length > 1)
+    return { ok: false, reason: 'multiple-uri-sans', detail: `the leaf has ${f.uriSans.length} URI SANs` };
   const r = tryParseSpiffeId(uri);
-  if (!r.ok) return { ok: false, reason: 'invalid-spiffe-id', detail: `URI SAN ${JSON.stringify(uri.slice(0, 256))}: ${r.reason}` };
-  if (r.id.isRoot()) return { ok: false, reason: 'root-path-id', detail: `${uri} is a trust-domain ID, not a workload ID` };
+  if (!r.ok)
+    return {
+      ok: false,
+      reason: 'invalid-spiffe-id',
+      detail: `URI SAN ${JSON.stringify(uri.slice(0, 256))}: ${r.reason}`,
+    };
+  if (r.id.isRoot())
+    return { ok: false, reason: 'root-path-id', detail: `${uri} is a trust-domain ID, not a workload ID` };
   return { ok: true, id: r.id };
 }
 
 /** [X509-SVID 4.1, 4.3, 4.4] leaf basicConstraints, keyUsage and extendedKeyUsage. */
 function leafRules(f: CertFields): PeerVerifyResult | null {
   if (f.isCa) return reject('leaf-is-ca', 'the leaf has basicConstraints cA=true');
-  if (f.keyUsage === null || !f.keyUsage.digitalSignature) return reject('missing-digital-signature', 'the leaf keyUsage lacks digitalSignature');
+  if (f.keyUsage === null || !f.keyUsage.digitalSignature)
+    return reject('missing-digital-signature', 'the leaf keyUsage lacks digitalSignature');
   if (f.keyUsage.keyCertSign) return reject('leaf-key-cert-sign', 'the leaf keyUsage has keyCertSign');
   if (f.keyUsage.cRLSign) return reject('leaf-crl-sign', 'the leaf keyUsage has cRLSign');
   const eku = f.extKeyUsage;
   if (eku !== null && !(eku.includes(OID_EKU_SERVER_AUTH) && eku.includes(OID_EKU_CLIENT_AUTH))) {
-    return reject('bad-extended-key-usage', `the leaf EKU ${eku.join(',') || '(empty)'} lacks serverAuth and clientAuth`);
+    return reject(
+      'bad-extended-key-usage',
+      `the leaf EKU ${eku.join(',') || '(empty)'} lacks serverAuth and clientAuth`,
+    );
   }
   return null;
 }
@@ -177,7 +194,10 @@ function leafRules(f: CertFields): PeerVerifyResult | null {
  * signature-valid path's time error is reported; with no signature-valid path: untrusted-chain.
  */
 function validatePath(
-  leaf: Parsed, intermediates: readonly Parsed[], anchors: readonly X509Certificate[], now: Date,
+  leaf: Parsed,
+  intermediates: readonly Parsed[],
+  anchors: readonly X509Certificate[],
+  now: Date,
 ): { ok: true; window: ValidityWindow } | (PeerVerifyResult & { ok: false }) {
   let firstTimeError: (PeerVerifyResult & { ok: false }) | null = null;
   let found: readonly X509Certificate[] | null = null;
@@ -202,7 +222,9 @@ function validatePath(
     return false;
   };
   if (search([leaf], new Set()) && found !== null) return { ok: true, window: windowOf(found) };
-  return firstTimeError ?? reject('untrusted-chain', 'no path from the leaf to an authority of its own trust domain bundle');
+  return (
+    firstTimeError ?? reject('untrusted-chain', 'no path from the leaf to an authority of its own trust domain bundle')
+  );
 }
 
 /** The instants at which every certificate of `path` is valid [RFC 5280 6.1.3 (a)(2)]. */
@@ -235,8 +257,10 @@ function checkTimes(path: readonly X509Certificate[], now: Date): (PeerVerifyRes
   const t = now.getTime();
   for (const [i, c] of path.entries()) {
     const who = i === 0 ? 'the leaf' : i === path.length - 1 ? 'the trust anchor' : `intermediate ${i}`;
-    if (t > new Date(c.validTo).getTime()) return reject('expired', `${who} expired at ${new Date(c.validTo).toISOString()}`);
-    if (t < new Date(c.validFrom).getTime()) return reject('not-yet-valid', `${who} is not valid before ${new Date(c.validFrom).toISOString()}`);
+    if (t > new Date(c.validTo).getTime())
+      return reject('expired', `${who} expired at ${new Date(c.validTo).toISOString()}`);
+    if (t < new Date(c.validFrom).getTime())
+      return reject('not-yet-valid', `${who} is not valid before ${new Date(c.validFrom).toISOString()}`);
   }
   return null;
 }

@@ -11,7 +11,8 @@ import { GatewayError } from '../errors.js';
 const MAX_SUN_PATH = 107;
 
 export async function prepareSocketPath(path: string): Promise<void> {
-  if (!path.startsWith('/')) throw new GatewayError('GW_ERR_LISTEN', `identity: socket path must be absolute, got ${path}`);
+  if (!path.startsWith('/'))
+    throw new GatewayError('GW_ERR_LISTEN', `identity: socket path must be absolute, got ${path}`);
   if (Buffer.byteLength(path) > MAX_SUN_PATH) {
     throw new GatewayError('GW_ERR_LISTEN', `identity: socket path longer than ${MAX_SUN_PATH} bytes: ${path}`);
   }
@@ -19,7 +20,8 @@ export async function prepareSocketPath(path: string): Promise<void> {
   const st = await lstat(path).catch(() => null);
   if (st === null) return;
   if (!st.isSocket()) throw new GatewayError('GW_ERR_LISTEN', `identity: ${path} exists and is not a socket`);
-  if (await isListening(path)) throw new GatewayError('GW_ERR_LISTEN', `identity: another server is listening on ${path}`);
+  if (await isListening(path))
+    throw new GatewayError('GW_ERR_LISTEN', `identity: another server is listening on ${path}`);
   await rm(path, { force: true });
 }
 

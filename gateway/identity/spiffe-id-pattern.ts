@@ -31,25 +31,36 @@ const PLACEHOLDER = 'x';
 /** Throws `GW_ERR_IDENTITY_INVALID` with the reason; the policy compiler wraps it with file:line. */
 export function compileIdPattern(p: string): IdPattern {
   const r = tryCompileIdPattern(p);
-  if (!r.ok) throw new GatewayError('GW_ERR_IDENTITY_INVALID', `identity: invalid SPIFFE ID pattern ${JSON.stringify(p)}: ${r.reason}`);
+  if (!r.ok)
+    throw new GatewayError(
+      'GW_ERR_IDENTITY_INVALID',
+      `identity: invalid SPIFFE ID pattern ${JSON.stringify(p)}: ${r.reason}`,
+    );
   return r.pattern;
 }
 
 export function tryCompileIdPattern(p: string): { ok: true; pattern: IdPattern } | { ok: false; reason: string } {
   // Validate the shape with the ID parser by standing a legal placeholder in for each wildcard segment.
   const parts = p.split('/');
-  if (parts.length >= 3 && parts[2]?.includes('*')) return { ok: false, reason: 'wildcards are not allowed in the trust domain' };
+  if (parts.length >= 3 && parts[2]?.includes('*'))
+    return { ok: false, reason: 'wildcards are not allowed in the trust domain' };
   const stand = parts.map((s, i) => (i >= 3 && (s === '*' || s === '**') ? PLACEHOLDER : s)).join('/');
   if (stand.includes('*')) return { ok: false, reason: 'a wildcard must be a whole path segment: "*" or "**"' };
   const parsed = tryParseSpiffeId(stand);
   if (!parsed.ok) return { ok: false, reason: parsed.reason };
-  const segs: Seg[] = parts.slice(3).map((s) => (s === '*' ? { kind: 'one' } : s === '**' ? { kind: 'many' } : { kind: 'lit', text: s }));
+  const segs: Seg[] = parts
+    .slice(3)
+    .map((s) => (s === '*' ? { kind: 'one' } : s === '**' ? { kind: 'many' } : { kind: 'lit', text: s }));
   return { ok: true, pattern: new CompiledPattern(p, parsed.id.trustDomain.name, segs) };
 }
 
 class CompiledPattern implements IdPattern {
   readonly exact: boolean;
-  constructor(readonly source: string, readonly trustDomain: string, private readonly segs: readonly Seg[]) {
+  constructor(
+    readonly source: string,
+    readonly trustDomain: string,
+    private readonly segs: readonly Seg[],
+  ) {
     this.exact = segs.every((s) => s.kind === 'lit');
   }
   matches(id: string): boolean {

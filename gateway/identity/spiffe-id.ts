@@ -109,7 +109,8 @@ function checkPath(path: string): string | null {
 
 export function tryParseSpiffeId(s: string): { ok: true; id: SpiffeId } | { ok: false; reason: string } {
   if (s.length === 0) return { ok: false, reason: 'SPIFFE ID is empty' };
-  if (byteLength(s) > MAX_SPIFFE_ID_BYTES) return { ok: false, reason: `SPIFFE ID is longer than ${MAX_SPIFFE_ID_BYTES} bytes` };
+  if (byteLength(s) > MAX_SPIFFE_ID_BYTES)
+    return { ok: false, reason: `SPIFFE ID is longer than ${MAX_SPIFFE_ID_BYTES} bytes` };
   if (!s.startsWith(SCHEME)) return { ok: false, reason: 'scheme must be "spiffe://"' };
   const rest = s.slice(SCHEME.length);
   const slash = rest.indexOf('/');
@@ -128,7 +129,8 @@ export function tryParseSpiffeId(s: string): { ok: true; id: SpiffeId } | { ok: 
 /** Throws `GW_ERR_IDENTITY_INVALID` (config/startup use); hostile input should use `tryParseSpiffeId`. */
 export function parseSpiffeId(s: string): SpiffeId {
   const r = tryParseSpiffeId(s);
-  if (!r.ok) throw new GatewayError('GW_ERR_IDENTITY_INVALID', `identity: invalid SPIFFE ID ${JSON.stringify(s)}: ${r.reason}`);
+  if (!r.ok)
+    throw new GatewayError('GW_ERR_IDENTITY_INVALID', `identity: invalid SPIFFE ID ${JSON.stringify(s)}: ${r.reason}`);
   return r.id;
 }
 
@@ -148,6 +150,10 @@ export function tryParseTrustDomain(s: string): { ok: true; td: TrustDomain } | 
 /** Accepts `td` or `spiffe://td`; throws `GW_ERR_IDENTITY_INVALID`. */
 export function parseTrustDomain(s: string): TrustDomain {
   const r = tryParseTrustDomain(s);
-  if (!r.ok) throw new GatewayError('GW_ERR_IDENTITY_INVALID', `identity: invalid trust domain ${JSON.stringify(s)}: ${r.reason}`);
+  if (!r.ok)
+    throw new GatewayError(
+      'GW_ERR_IDENTITY_INVALID',
+      `identity: invalid trust domain ${JSON.stringify(s)}: ${r.reason}`,
+    );
   return r.td;
 }

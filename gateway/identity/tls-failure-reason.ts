@@ -62,14 +62,22 @@ const BY_CODE: Readonly<Record<string, HandshakeFailureReason>> = {
 const ALERT = /^ERR_SSL_(SSLV3|TLSV1|TLSV13)_ALERT_/;
 
 /** Server side: maps a 'tlsClientError' (and the socket, whose `authorizationError` holds a verify failure). */
-export function handshakeFailureReason(err: unknown, socket?: { authorizationError?: unknown }): HandshakeFailureReason {
+export function handshakeFailureReason(
+  err: unknown,
+  socket?: { authorizationError?: unknown },
+): HandshakeFailureReason {
   const code = (err as { code?: unknown } | null)?.code;
   if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'handshake-timeout';
   // A verify error on our side: the client's chain failed (OpenSSL code → SPIFFE reason; unknown → untrusted).
   const authz = socket?.authorizationError;
   if (typeof authz === 'string' && authz !== '') return certificateReasonForCode(authz) ?? 'untrusted-chain';
   const spiffeReason = (err as { reason?: unknown } | null)?.reason;
-  if ((err as { code?: unknown } | null)?.code === 'ERR_SPIFFE_PEER' && typeof spiffeReason === 'string' && isRejectReason(spiffeReason)) return spiffeReason;
+  if (
+    (err as { code?: unknown } | null)?.code === 'ERR_SPIFFE_PEER' &&
+    typeof spiffeReason === 'string' &&
+    isRejectReason(spiffeReason)
+  )
+    return spiffeReason;
   if (typeof code === 'string') {
     if (Object.hasOwn(BY_CODE, code)) return BY_CODE[code] as HandshakeFailureReason;
     if (ALERT.test(code)) return 'peer-alert';

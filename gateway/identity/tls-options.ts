@@ -16,7 +16,13 @@
 import { constants } from 'node:crypto';
 import type tls from 'node:tls';
 import { peerChain } from './peer-chain.js';
-import { REJECT_REASONS, verifyPeerChain, type PeerVerifier, type PeerVerifyResult, type RejectReason } from './peer-verifier.js';
+import {
+  REJECT_REASONS,
+  verifyPeerChain,
+  type PeerVerifier,
+  type PeerVerifyResult,
+  type RejectReason,
+} from './peer-verifier.js';
 import type { Authorizer } from './authorizers.js';
 import type { BundleSet } from './bundle-set.js';
 import { svidPem, type X509Svid } from './x509-svid.js';
@@ -42,7 +48,14 @@ export interface ServerTlsExtras {
 
 function common(svid: X509Svid, bundles: BundleSet): tls.SecureContextOptions & { minVersion: tls.SecureVersion } {
   const { certPem, keyPem } = svidPem(svid);
-  return { cert: certPem, key: keyPem, ca: bundles.allAuthoritiesPem(), minVersion: 'TLSv1.2', ciphers: CIPHERS, ecdhCurve: ECDH_CURVES };
+  return {
+    cert: certPem,
+    key: keyPem,
+    ca: bundles.allAuthoritiesPem(),
+    minVersion: 'TLSv1.2',
+    ciphers: CIPHERS,
+    ecdhCurve: ECDH_CURVES,
+  };
 }
 
 /** Also usable with `server.setSecureContext()` after an SVID rotation (live sessions keep their context). */
@@ -64,7 +77,11 @@ export function serverTlsOptions(svid: X509Svid, bundles: BundleSet, opts: Serve
  * Node with the detailed peer certificate) runs the SPIFFE verification and the optional authorizer
  * instead of a hostname check.
  */
-export function clientTlsOptions(svid: X509Svid, bundles: BundleSet, opts: { authorizer?: Authorizer; now?: () => Date } = {}): tls.ConnectionOptions {
+export function clientTlsOptions(
+  svid: X509Svid,
+  bundles: BundleSet,
+  opts: { authorizer?: Authorizer; now?: () => Date } = {},
+): tls.ConnectionOptions {
   const now = opts.now ?? (() => new Date());
   return {
     ...common(svid, bundles),
@@ -80,11 +97,16 @@ export function clientTlsOptions(svid: X509Svid, bundles: BundleSet, opts: { aut
 }
 
 function spiffeError(reason: string, detail: string): Error {
-  return Object.assign(new Error(`SPIFFE peer verification failed (${reason}): ${detail}`), { code: 'ERR_SPIFFE_PEER', reason });
+  return Object.assign(new Error(`SPIFFE peer verification failed (${reason}): ${detail}`), {
+    code: 'ERR_SPIFFE_PEER',
+    reason,
+  });
 }
 
 /** The DER chain the peer sent, leaf first (Node may append issuers it found in our `ca` store: harmless). */
-export function chainFromPeerCertificate(cert: tls.PeerCertificate | tls.DetailedPeerCertificate | null | undefined): Buffer[] {
+export function chainFromPeerCertificate(
+  cert: tls.PeerCertificate | tls.DetailedPeerCertificate | null | undefined,
+): Buffer[] {
   const out: Buffer[] = [];
   let cur: tls.DetailedPeerCertificate | undefined = cert as tls.DetailedPeerCertificate | undefined;
   while (cur?.raw !== undefined && out.length < 10) {
@@ -102,7 +124,12 @@ export function chainFromPeerCertificate(cert: tls.PeerCertificate | tls.Detaile
  * sent, so the chain verified at the full handshake stands in for it (the verifier's cache, within the
  * resumption window) and is verified again under the current bundles.
  */
-export function peerIdentityFromSocket(socket: tls.TLSSocket, bundles: BundleSet, now: Date, verifier: PeerVerifier): PeerVerifyResult {
+export function peerIdentityFromSocket(
+  socket: tls.TLSSocket,
+  bundles: BundleSet,
+  now: Date,
+  verifier: PeerVerifier,
+): PeerVerifyResult {
   const sent = peerChain(socket);
   if (sent.length === 0) return { ok: false, reason: 'no-certificate', detail: 'the peer sent no certificate' };
   const chain = socket.isSessionReused() ? verifier.cache.chainForResumption(sent, now.getTime()) : sent;

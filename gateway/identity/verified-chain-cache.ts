@@ -66,7 +66,14 @@ export class VerifiedChainCache<V> {
     const leaf = chain[0];
     const key = leaf === undefined ? undefined : keyOf(leaf);
     const e = key === undefined ? undefined : this.entries.get(key);
-    if (key === undefined || e === undefined || e.bundles !== bundles || !sameChain(e.chain, chain) || nowMs < e.window.from || nowMs > e.window.until) {
+    if (
+      key === undefined ||
+      e === undefined ||
+      e.bundles !== bundles ||
+      !sameChain(e.chain, chain) ||
+      nowMs < e.window.from ||
+      nowMs > e.window.until
+    ) {
       this.counts.misses++;
       return undefined;
     }
@@ -96,7 +103,8 @@ export class VerifiedChainCache<V> {
   chainForResumption(presented: readonly X509Certificate[], nowMs: number): readonly X509Certificate[] {
     const leaf = presented[0];
     const e = leaf === undefined ? undefined : this.entries.get(keyOf(leaf));
-    if (e === undefined || e.chain.length <= presented.length || nowMs - e.verifiedAt > this.resumptionWindowMs) return presented;
+    if (e === undefined || e.chain.length <= presented.length || nowMs - e.verifiedAt > this.resumptionWindowMs)
+      return presented;
     return sameChain(e.chain.slice(0, presented.length), presented) ? e.chain : presented;
   }
 

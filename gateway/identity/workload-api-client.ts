@@ -70,7 +70,9 @@ export class WorkloadApiClient {
 
   /** The address as given, for messages. */
   describe(): string {
-    return this.address.kind === 'unix' ? `unix://${this.address.path}` : `tcp://${this.address.host}:${this.address.port}`;
+    return this.address.kind === 'unix'
+      ? `unix://${this.address.path}`
+      : `tcp://${this.address.host}:${this.address.port}`;
   }
 
   /** Streams X.509 contexts (FetchX509SVID); returns a stop function. */
@@ -148,7 +150,10 @@ export class WorkloadApiClient {
   }
 
   /** ValidateJWTSVID: the agent checks signature, expiry and audience. */
-  validateJwtSvid(opts: { audience: string; token: string }): Promise<{ spiffeId: string; claims: Record<string, unknown> }> {
+  validateJwtSvid(opts: {
+    audience: string;
+    token: string;
+  }): Promise<{ spiffeId: string; claims: Record<string, unknown> }> {
     return new Promise((resolve, reject) => {
       this.stub.ValidateJWTSVID({ audience: opts.audience, svid: opts.token }, securityMetadata(), (err, res) => {
         if (err || !res) return reject(this.callError('ValidateJWTSVID', err));

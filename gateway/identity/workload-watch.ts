@@ -66,7 +66,8 @@ export function startWatch<R, T>(spec: WatchSpec<R, T>, w: Watcher<T>): () => vo
     // PermissionDenied while no registration entry matches yet is normal right after `entry create` (SPIRE is
     // eventually consistent, ~5–12 s, docs/architecture.md "SPIRE facts"): say so at info level instead of
     // alarming the operator.
-    if (err.code === grpc.status.PERMISSION_DENIED) log.info(fields, 'identity: no SVID for this workload yet (no matching registration entry); retrying');
+    if (err.code === grpc.status.PERMISSION_DENIED)
+      log.info(fields, 'identity: no SVID for this workload yet (no matching registration entry); retrying');
     else log.warn(fields, 'identity: Workload API watch failed; retrying');
     deliver(() => w.onError(err));
     if (!stopped) timer = timers.setTimeout(open, delay);
@@ -109,11 +110,13 @@ export function startWatch<R, T>(spec: WatchSpec<R, T>, w: Watcher<T>): () => vo
     c.on('error', end);
     c.on('status', (s: grpc.StatusObject) => {
       if (s.code !== grpc.status.OK) return; // the 'error' event reports it
-      end(Object.assign(new Error(`${spec.method}: stream ended by the server`), {
-        code: grpc.status.UNAVAILABLE,
-        details: 'stream ended by the server',
-        metadata: s.metadata,
-      }));
+      end(
+        Object.assign(new Error(`${spec.method}: stream ended by the server`), {
+          code: grpc.status.UNAVAILABLE,
+          details: 'stream ended by the server',
+          metadata: s.metadata,
+        }),
+      );
     });
   };
 

@@ -17,7 +17,11 @@ export interface X509Context {
 }
 
 function invalid(msg: string, cause?: unknown): GatewayError {
-  return new GatewayError('GW_ERR_IDENTITY_INVALID', `identity: Workload API ${msg}`, cause === undefined ? undefined : { cause });
+  return new GatewayError(
+    'GW_ERR_IDENTITY_INVALID',
+    `identity: Workload API ${msg}`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /** Parses an X509SVIDResponse; throws GW_ERR_IDENTITY_INVALID on a malformed or empty snapshot. */
@@ -26,7 +30,9 @@ export function parseX509SvidResponse(resp: X509SvidResponse): X509Context {
   const svids = resp.svids.map((m, i) => {
     const svid = parseX509Svid(m.x509_svid, m.x509_svid_key, m.hint);
     if (m.spiffe_id !== '' && m.spiffe_id !== svid.id.toString()) {
-      throw invalid(`SVID ${i}: spiffe_id ${JSON.stringify(m.spiffe_id)} differs from its certificate (${svid.id.toString()})`);
+      throw invalid(
+        `SVID ${i}: spiffe_id ${JSON.stringify(m.spiffe_id)} differs from its certificate (${svid.id.toString()})`,
+      );
     }
     return svid;
   });

@@ -64,7 +64,12 @@ export class X509Source extends EventEmitter<X509SourceEvents> {
     const timers = opts.timers ?? systemTimers;
     const client =
       opts.client ??
-      WorkloadApiClient.create({ logger, timers, ...(opts.address !== undefined ? { address: opts.address } : {}), ...(opts.backoff ? { backoff: opts.backoff } : {}) });
+      WorkloadApiClient.create({
+        logger,
+        timers,
+        ...(opts.address !== undefined ? { address: opts.address } : {}),
+        ...(opts.backoff ? { backoff: opts.backoff } : {}),
+      });
     const src = new X509Source(client, opts.client === undefined, timers, logger);
     await src.waitForFirst(opts.timeoutMs ?? 30_000);
     return src;
@@ -127,9 +132,17 @@ export class X509Source extends EventEmitter<X509SourceEvents> {
         this.timers.clearTimeout(timer);
         this.firstWaiter = undefined;
         if (!err) return resolve();
-        const last = this.lastError ? `; last error: ${this.lastError.message}` : '; no error from the agent (is a registration entry matching this workload?)';
+        const last = this.lastError
+          ? `; last error: ${this.lastError.message}`
+          : '; no error from the agent (is a registration entry matching this workload?)';
         this.close();
-        reject(new GatewayError('GW_ERR_IDENTITY_UNAVAILABLE', `identity: no X.509-SVID from the Workload API at ${this.client.describe()}: ${err.message}${last}`, { cause: this.lastError ?? err }));
+        reject(
+          new GatewayError(
+            'GW_ERR_IDENTITY_UNAVAILABLE',
+            `identity: no X.509-SVID from the Workload API at ${this.client.describe()}: ${err.message}${last}`,
+            { cause: this.lastError ?? err },
+          ),
+        );
       };
       this.firstWaiter = done;
     });
@@ -142,7 +155,10 @@ export class X509Source extends EventEmitter<X509SourceEvents> {
     this.scheduleExpiry();
     const svid = ctx.svids[0] as X509Svid;
     if (changed) {
-      this.logger.info({ spiffeId: svid.id.toString(), notAfter: svid.notAfter.toISOString() }, 'identity: X.509-SVID updated');
+      this.logger.info(
+        { spiffeId: svid.id.toString(), notAfter: svid.notAfter.toISOString() },
+        'identity: X.509-SVID updated',
+      );
       this.emit('update', svid, ctx.bundles);
     }
     this.refreshState();
@@ -171,7 +187,10 @@ export class X509Source extends EventEmitter<X509SourceEvents> {
     this.current = next;
     const fields = { state: next, previous: prev, address: this.client.describe(), lastError: this.lastError?.message };
     if (next === 'failed-closed') {
-      this.logger.error({ ...fields, notAfter: this.ctx.svids[0]?.notAfter.toISOString() }, 'identity: X.509-SVID expired and the Workload API is unreachable: FAILING CLOSED, no TLS identity is served');
+      this.logger.error(
+        { ...fields, notAfter: this.ctx.svids[0]?.notAfter.toISOString() },
+        'identity: X.509-SVID expired and the Workload API is unreachable: FAILING CLOSED, no TLS identity is served',
+      );
     } else if (next === 'stale') {
       this.logger.warn(fields, 'identity: Workload API lost; serving the last X.509-SVID until it expires');
     } else {
@@ -199,10 +218,17 @@ function sameContext(a: X509Context, b: X509Context): boolean {
   for (let i = 0; i < a.svids.length; i++) {
     const x = a.svids[i] as X509Svid;
     const y = b.svids[i] as X509Svid;
-    if (!x.keyDer.equals(y.keyDer) || !Buffer.concat(x.chainDer).equals(Buffer.concat(y.chainDer)) || x.hint !== y.hint) return false;
+    if (!x.keyDer.equals(y.keyDer) || !Buffer.concat(x.chainDer).equals(Buffer.concat(y.chainDer)) || x.hint !== y.hint)
+      return false;
   }
   const ta = a.bundles.trustDomains().sort();
   const tb = b.bundles.trustDomains().sort();
   if (ta.join('\n') !== tb.join('\n')) return false;
-  return ta.every((td) => a.bundles.get(td)?.der().equals(b.bundles.get(td)?.der() ?? Buffer.alloc(0)) === true);
+  return ta.every(
+    (td) =>
+      a.bundles
+        .get(td)
+        ?.der()
+        .equals(b.bundles.get(td)?.der() ?? Buffer.alloc(0)) === true,
+  );
 }

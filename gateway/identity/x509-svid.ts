@@ -41,7 +41,8 @@ function leafFields(leafDer: Buffer): CertFields {
 }
 
 function svidIdOfFields(f: CertFields): SpiffeId {
-  if (f.uriSans.length !== 1 || f.uriSans[0] === undefined) throw invalid(`SVID leaf must have exactly one URI SAN, found ${f.uriSans.length}`);
+  if (f.uriSans.length !== 1 || f.uriSans[0] === undefined)
+    throw invalid(`SVID leaf must have exactly one URI SAN, found ${f.uriSans.length}`);
   const r = tryParseSpiffeId(f.uriSans[0]);
   if (!r.ok) throw invalid(`SVID URI SAN ${JSON.stringify(f.uriSans[0])} is not a SPIFFE ID: ${r.reason}`);
   if (r.id.isRoot()) throw invalid('SVID ID must not be the trust-domain root [X509-SVID 2]');
@@ -68,7 +69,8 @@ export function parseX509Svid(certsDer: Buffer, keyPkcs8Der: Buffer, hint?: stri
     throw invalid('SVID private key is not an unencrypted PKCS#8 DER key', err);
   }
   const leaf = chain[0] as X509Certificate;
-  if (!publicKeysEqual(privateKey, leaf.publicKey)) throw invalid(`SVID private key does not match the leaf certificate of ${id.toString()}`);
+  if (!publicKeysEqual(privateKey, leaf.publicKey))
+    throw invalid(`SVID private key does not match the leaf certificate of ${id.toString()}`);
   const svid: X509Svid = {
     id,
     chain,

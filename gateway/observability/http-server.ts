@@ -42,7 +42,8 @@ export class ObservabilityServer {
   private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET') return send(res, 405, 'text/plain', 'method not allowed\n');
-    if (path === '/metrics') return send(res, 200, this.metrics.registry.contentType, await this.metrics.registry.metrics());
+    if (path === '/metrics')
+      return send(res, 200, this.metrics.registry.contentType, await this.metrics.registry.metrics());
     if (path === '/healthz') return send(res, 200, 'application/json', '{"status":"alive"}\n');
     if (path === '/readyz') {
       const r = this.readiness();

@@ -36,7 +36,8 @@ export class GatewayMetrics {
     let byOutcome = byFc.get(fc);
     if (byOutcome === undefined) byFc.set(fc, (byOutcome = new Map()));
     let counter = byOutcome.get(outcome);
-    if (counter === undefined) byOutcome.set(outcome, (counter = this.requests.labels({ outcome, device, fc: String(fc) })));
+    if (counter === undefined)
+      byOutcome.set(outcome, (counter = this.requests.labels({ outcome, device, fc: String(fc) })));
     counter.inc();
     if (latencySeconds === null) return;
     let hist = this.latencyChildren.get(device);
@@ -60,7 +61,12 @@ export class GatewayMetrics {
       buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
-    this.sessions = new Gauge({ name: 'verigate_sessions', help: 'Live client sessions', labelNames: ['transport'], registers });
+    this.sessions = new Gauge({
+      name: 'verigate_sessions',
+      help: 'Live client sessions',
+      labelNames: ['transport'],
+      registers,
+    });
     this.handshakeRejections = new Counter({
       name: 'verigate_handshake_rejections_total',
       help: 'Client connections refused before a session opened, by reason code (TLS, SPIFFE, capacity, admission)',
@@ -128,7 +134,8 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [identity, score] of Object.entries(self.sources.trustScores?.() ?? {})) this.set({ identity }, score);
+        for (const [identity, score] of Object.entries(self.sources.trustScores?.() ?? {}))
+          this.set({ identity }, score);
       },
     });
   }

@@ -30,7 +30,7 @@ export function allowCheck(view: RuleSetView, r: JudgedRequest, grants: Grants):
     if (refused !== null) return refused;
   }
   for (const t of r.targets) {
-    const refused = grantTarget((t.access === "read" ? view.read : view.write)[t.table], t, r, grants);
+    const refused = grantTarget((t.access === 'read' ? view.read : view.write)[t.table], t, r, grants);
     if (refused !== null) return refused;
   }
   return null;
@@ -45,7 +45,9 @@ function grantFunction(view: RuleSetView, r: JudgedRequest, grants: Grants): Ref
     return null;
   }
   const inactive = naming[0];
-  return inactive !== undefined ? inactiveReason(inactive, r) : { code: 'function-not-allowed', detail: functionLabel(r.req) };
+  return inactive !== undefined
+    ? inactiveReason(inactive, r)
+    : { code: 'function-not-allowed', detail: functionLabel(r.req) };
 }
 
 /** Walks the segments over `t`, address by address from its start: a gap is a refusal. */

@@ -6,9 +6,28 @@
 import { createHash } from 'node:crypto';
 import type { IdPattern } from '../identity/spiffe-id-pattern.js';
 import { tryParseDuration } from '../config/duration.js';
-import { configError, parseYamlDocument, type ConfigErrorDetail, type YamlDocument, type YamlPath } from '../config/load-yaml.js';
-import type { CompiledPolicy, CompiledPolicyTest, CompiledRule, SessionSettings, TrustSettings } from './compiled-policy.js';
-import { ADMIN_OPS, isRecordTest, policySchema, type AdminOp, type AnyPolicyTestSource, type PolicySource } from './policy-schema.js';
+import {
+  configError,
+  parseYamlDocument,
+  type ConfigErrorDetail,
+  type YamlDocument,
+  type YamlPath,
+} from '../config/load-yaml.js';
+import type {
+  CompiledPolicy,
+  CompiledPolicyTest,
+  CompiledRule,
+  SessionSettings,
+  TrustSettings,
+} from './compiled-policy.js';
+import {
+  ADMIN_OPS,
+  isRecordTest,
+  policySchema,
+  type AdminOp,
+  type AnyPolicyTestSource,
+  type PolicySource,
+} from './policy-schema.js';
 import { compilePatterns, compileRule, type CompileContext } from './compile-rule.js';
 import { createPolicyIndex } from './policy-index.js';
 
@@ -56,7 +75,10 @@ export function compilePolicy(doc: YamlDocument<PolicySource>): CompiledPolicy {
   });
 }
 
-function compileRoles(src: PolicySource, ctx: Pick<CompileContext, 'trustDomain' | 'problem'>): ReadonlyMap<string, readonly IdPattern[]> {
+function compileRoles(
+  src: PolicySource,
+  ctx: Pick<CompileContext, 'trustDomain' | 'problem'>,
+): ReadonlyMap<string, readonly IdPattern[]> {
   const roles = new Map<string, readonly IdPattern[]>();
   for (const [name, patterns] of Object.entries(src.roles ?? {})) {
     roles.set(name, Object.freeze(compilePatterns(patterns, ['roles', name], ctx)));
@@ -65,7 +87,10 @@ function compileRoles(src: PolicySource, ctx: Pick<CompileContext, 'trustDomain'
 }
 
 /** `admins: [ids…]` grants every admin op; `admins: { sessions: [...], … }` grants per op. */
-function compileAdmins(src: PolicySource, ctx: Pick<CompileContext, 'trustDomain' | 'problem'>): Readonly<Record<AdminOp, readonly IdPattern[]>> {
+function compileAdmins(
+  src: PolicySource,
+  ctx: Pick<CompileContext, 'trustDomain' | 'problem'>,
+): Readonly<Record<AdminOp, readonly IdPattern[]>> {
   const out = {} as Record<AdminOp, readonly IdPattern[]>;
   const admins = src.admins;
   if (isList(admins)) {
@@ -88,7 +113,8 @@ function checkDuplicateIds(rules: readonly CompiledRule[], problem: (path: YamlP
   const seen = new Map<string, number>();
   for (const r of rules) {
     const first = seen.get(r.id);
-    if (first !== undefined) problem(['rules', r.index, 'id'], `duplicate rule id ${JSON.stringify(r.id)} (first at rules[${first}])`);
+    if (first !== undefined)
+      problem(['rules', r.index, 'id'], `duplicate rule id ${JSON.stringify(r.id)} (first at rules[${first}])`);
     else seen.set(r.id, r.index);
   }
 }
@@ -139,17 +165,32 @@ function compileTests(
 }
 
 /** Modbus keys a PROFINET test must not carry (they would be silently ignored). */
-const MODBUS_TEST_KEYS = ['address', 'count', 'value', 'values', 'readAddress', 'readCount', 'subFunction', 'unit'] as const;
+const MODBUS_TEST_KEYS = [
+  'address',
+  'count',
+  'value',
+  'values',
+  'readAddress',
+  'readCount',
+  'subFunction',
+  'unit',
+] as const;
 
 /** A test is Modbus (`fc`) or PROFINET (`profinet`), never both or neither. */
-function checkTestKind(test: AnyPolicyTestSource, at: YamlPath, problem: (path: YamlPath, message: string) => void): void {
+function checkTestKind(
+  test: AnyPolicyTestSource,
+  at: YamlPath,
+  problem: (path: YamlPath, message: string) => void,
+): void {
   const t = test as unknown as Partial<Record<string, unknown>>;
   if (isRecordTest(test)) {
     if (t['fc'] !== undefined) problem(at, 'a test is either Modbus ("fc") or PROFINET ("profinet"), not both');
-    for (const k of MODBUS_TEST_KEYS) if (t[k] !== undefined) problem([...at, k], `"${k}" does not apply to a PROFINET test`);
+    for (const k of MODBUS_TEST_KEYS)
+      if (t[k] !== undefined) problem([...at, k], `"${k}" does not apply to a PROFINET test`);
     const p = test.profinet;
     if (p.access === 'read' && p.data !== undefined) problem([...at, 'profinet', 'data'], 'a read carries no data');
-    if (p.access === 'write' && p.data === undefined && p.length === undefined) problem([...at, 'profinet'], 'a write test needs "data" (hex) or "length"');
+    if (p.access === 'write' && p.data === undefined && p.length === undefined)
+      problem([...at, 'profinet'], 'a write test needs "data" (hex) or "length"');
     return;
   }
   if (t['fc'] === undefined) problem(at, 'a test needs "fc" (Modbus) or "profinet" (a PROFINET record request)');

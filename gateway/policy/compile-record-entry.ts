@@ -48,7 +48,11 @@ const RANGE = new RegExp(`^\\s*${NUM}\\s*(?:-|\\.\\.)\\s*${NUM}\\s*$`, 'i');
 const SINGLE = new RegExp(`^\\s*${NUM}\\s*$`, 'i');
 
 /** `7`, `"0x8000"`, `"1-3"`, `"0x8000-0x8002"`, `"*"` (when allowed) → [lo, hi] within 0..0xFFFF. */
-function parseRecordInterval(item: number | string, what: string, starOk: boolean): { ok: true; value: Interval } | { ok: false; error: string } {
+function parseRecordInterval(
+  item: number | string,
+  what: string,
+  starOk: boolean,
+): { ok: true; value: Interval } | { ok: false; error: string } {
   if (typeof item === 'string' && item.trim() === '*') {
     if (starOk) return { ok: true, value: [0, U16] };
     return {
@@ -66,9 +70,14 @@ function parseRecordInterval(item: number | string, what: string, starOk: boolea
     const s = r ? null : SINGLE.exec(item);
     if (r) [lo, hi] = [Number(r[1]), Number(r[2])];
     else if (s) lo = hi = Number(s[1]);
-    else return { ok: false, error: `bad ${what} ${JSON.stringify(item)} (write N, 0xNNNN, "A-B"${starOk ? ' or "*"' : ''})` };
+    else
+      return {
+        ok: false,
+        error: `bad ${what} ${JSON.stringify(item)} (write N, 0xNNNN, "A-B"${starOk ? ' or "*"' : ''})`,
+      };
   }
-  if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo < 0 || hi > U16) return { ok: false, error: `${what} ${JSON.stringify(item)} is outside 0..0xFFFF` };
+  if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo < 0 || hi > U16)
+    return { ok: false, error: `${what} ${JSON.stringify(item)} is outside 0..0xFFFF` };
   if (lo > hi) return { ok: false, error: `${what} range ${JSON.stringify(item)} is reversed` };
   return { ok: true, value: [lo, hi] };
 }
@@ -92,7 +101,12 @@ function signedNumber(text: string): number {
   return text.startsWith('-') ? -Number(text.slice(1)) : Number(text);
 }
 
-function compileValue(src: RecordValueSource, length: number | null, path: YamlPath, problem: Problem): CompiledRecordValue | null {
+function compileValue(
+  src: RecordValueSource,
+  length: number | null,
+  path: YamlPath,
+  problem: Problem,
+): CompiledRecordValue | null {
   const t = RECORD_VALUE_TYPES[src.type];
   let bad = false;
   const report = (p: YamlPath, m: string): void => {
@@ -103,7 +117,8 @@ function compileValue(src: RecordValueSource, length: number | null, path: YamlP
     report([...path, 'offset'], `${src.type} at offset ${src.offset} ends past the record length ${length}`);
   }
   const allowed: Interval[] = [];
-  if ((src.range === undefined) === (src.values === undefined)) report(path, 'give either "range" ("min..max") or "values" ([..])');
+  if ((src.range === undefined) === (src.values === undefined))
+    report(path, 'give either "range" ("min..max") or "values" ([..])');
   if (src.range !== undefined) {
     const m = VALUE_RANGE.exec(src.range);
     if (m === null) report([...path, 'range'], `bad range ${JSON.stringify(src.range)} (write "min..max")`);
@@ -111,7 +126,8 @@ function compileValue(src: RecordValueSource, length: number | null, path: YamlP
       const lo = signedNumber(m[1] as string);
       const hi = m[2] === undefined ? lo : signedNumber(m[2]);
       if (lo > hi) report([...path, 'range'], `range ${JSON.stringify(src.range)} is reversed`);
-      else if (lo < t.min || hi > t.max) report([...path, 'range'], `range ${JSON.stringify(src.range)} is outside ${src.type} (${t.min}..${t.max})`);
+      else if (lo < t.min || hi > t.max)
+        report([...path, 'range'], `range ${JSON.stringify(src.range)} is outside ${src.type} (${t.min}..${t.max})`);
       else allowed.push([lo, hi]);
     }
   }
@@ -120,7 +136,12 @@ function compileValue(src: RecordValueSource, length: number | null, path: YamlP
     else allowed.push([v, v]);
   });
   if (bad) return null;
-  return Object.freeze({ offset: src.offset, type: src.type, size: t.size, allowed: Object.freeze(mergeIntervals(allowed)) });
+  return Object.freeze({
+    offset: src.offset,
+    type: src.type,
+    size: t.size,
+    allowed: Object.freeze(mergeIntervals(allowed)),
+  });
 }
 
 /** Typed fields must not share bytes: two limits on one byte would be ambiguous. */
@@ -131,7 +152,10 @@ function checkOverlaps(values: readonly (CompiledRecordValue | null)[], path: Ya
       const w = values[i];
       if (w === null || w === undefined) continue;
       if (v.offset < w.offset + w.size && w.offset < v.offset + v.size) {
-        problem([...path, j], `values[${j}] (bytes ${v.offset}-${v.offset + v.size - 1}) overlaps values[${i}] (bytes ${w.offset}-${w.offset + w.size - 1})`);
+        problem(
+          [...path, j],
+          `values[${j}] (bytes ${v.offset}-${v.offset + v.size - 1}) overlaps values[${i}] (bytes ${w.offset}-${w.offset + w.size - 1})`,
+        );
         return;
       }
     }
@@ -152,7 +176,12 @@ function compileBytes(text: string, length: number | null, path: YamlPath, probl
   return bytes;
 }
 
-export function compileRecordEntry(src: RecordEntrySource, rule: CompiledRule, path: YamlPath, problem: Problem): CompiledRecordEntry {
+export function compileRecordEntry(
+  src: RecordEntrySource,
+  rule: CompiledRule,
+  path: YamlPath,
+  problem: Problem,
+): CompiledRecordEntry {
   const write = src.access === 'write';
   const length = src.length ?? null;
   if (write && rule.effect === 'allow' && src.length === undefined) {
@@ -160,13 +189,16 @@ export function compileRecordEntry(src: RecordEntrySource, rule: CompiledRule, p
   }
   if (!write && src.values !== undefined) problem([...path, 'values'], '"values" only applies to write access');
   if (!write && src.bytes !== undefined) problem([...path, 'bytes'], '"bytes" only applies to write access');
-  if (!write && rule.effect === 'deny' && src.length !== undefined) problem([...path, 'length'], 'in a deny entry "length" narrows writes only');
+  if (!write && rule.effect === 'deny' && src.length !== undefined)
+    problem([...path, 'length'], 'in a deny entry "length" narrows writes only');
   if (src.values !== undefined && src.bytes !== undefined) problem(path, 'write either "values" or "bytes", not both');
   let values: readonly CompiledRecordValue[] | null = null;
   if (write && src.values !== undefined) {
     const compiled = src.values.map((v, j) => compileValue(v, length, [...path, 'values', j], problem));
     checkOverlaps(compiled, [...path, 'values'], problem);
-    values = Object.freeze(compiled.filter((v): v is CompiledRecordValue => v !== null).sort((a, b) => a.offset - b.offset));
+    values = Object.freeze(
+      compiled.filter((v): v is CompiledRecordValue => v !== null).sort((a, b) => a.offset - b.offset),
+    );
   }
   const bytes = write && src.bytes !== undefined ? compileBytes(src.bytes, length, [...path, 'bytes'], problem) : null;
   return Object.freeze({

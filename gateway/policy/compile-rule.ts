@@ -29,11 +29,19 @@ export interface CompileContext {
 }
 
 /** Compile `spiffe://` patterns of one list, reporting each bad one at its own line. */
-export function compilePatterns(list: readonly string[], path: YamlPath, ctx: Pick<CompileContext, 'trustDomain' | 'problem'>): IdPattern[] {
+export function compilePatterns(
+  list: readonly string[],
+  path: YamlPath,
+  ctx: Pick<CompileContext, 'trustDomain' | 'problem'>,
+): IdPattern[] {
   return list.flatMap((p, j) => compilePattern(p, [...path, j], ctx) ?? []);
 }
 
-function compilePattern(p: string, path: YamlPath, ctx: Pick<CompileContext, 'trustDomain' | 'problem'>): IdPattern | null {
+function compilePattern(
+  p: string,
+  path: YamlPath,
+  ctx: Pick<CompileContext, 'trustDomain' | 'problem'>,
+): IdPattern | null {
   const r = tryCompileIdPattern(p);
   if (!r.ok) {
     ctx.problem(path, `invalid SPIFFE ID pattern ${JSON.stringify(p)}: ${r.reason}`);
@@ -67,7 +75,11 @@ export function compileRule(src: RuleSource, index: number, ctx: CompileContext)
     entries: [],
     profinet: [],
     functions: compileFunctions(src.functions ?? [], [...at, 'functions'], ctx),
-    denyAll: effect === 'deny' && entrySources.length === 0 && (src.functions ?? []).length === 0 && (src.profinet ?? []).length === 0,
+    denyAll:
+      effect === 'deny' &&
+      entrySources.length === 0 &&
+      (src.functions ?? []).length === 0 &&
+      (src.profinet ?? []).length === 0,
     jit: src.jit === undefined ? null : compileJit(src, [...at, 'jit'], ctx),
     rate: src.rate === undefined ? null : compileRate(src, [...at, 'rate'], ctx),
     essential: src.essential === true,
@@ -75,7 +87,9 @@ export function compileRule(src: RuleSource, index: number, ctx: CompileContext)
     allowDecision: { effect: 'allow', ruleId: src.id, code: 'allowed', detail: '', reason: 'allowed' },
   };
   rule.entries = Object.freeze(entrySources.map((e, j) => compileEntry(e, rule, [...at, entryKey, j], ctx)));
-  rule.profinet = Object.freeze((src.profinet ?? []).map((e, j) => compileRecordEntry(e, rule, [...at, 'profinet', j], ctx.problem)));
+  rule.profinet = Object.freeze(
+    (src.profinet ?? []).map((e, j) => compileRecordEntry(e, rule, [...at, 'profinet', j], ctx.problem)),
+  );
   const obligations = { ...(rule.jit ? { jit: rule.jit } : {}), ...(rule.rate ? { rate: rule.rate } : {}) };
   const hasObligations = rule.jit !== null || rule.rate !== null;
   rule.allowDecision = Object.freeze({
@@ -91,14 +105,19 @@ export function compileRule(src: RuleSource, index: number, ctx: CompileContext)
 }
 
 function checkShape(src: RuleSource, effect: 'allow' | 'deny', at: YamlPath, ctx: CompileContext): void {
-  if (effect === 'allow' && src.deny !== undefined) ctx.problem([...at, 'deny'], `rule ${src.id}: an allow rule lists grants under "allow", not "deny"`);
-  if (effect === 'deny' && src.allow !== undefined) ctx.problem([...at, 'allow'], `rule ${src.id}: a deny rule lists what it denies under "deny", not "allow"`);
+  if (effect === 'allow' && src.deny !== undefined)
+    ctx.problem([...at, 'deny'], `rule ${src.id}: an allow rule lists grants under "allow", not "deny"`);
+  if (effect === 'deny' && src.allow !== undefined)
+    ctx.problem([...at, 'allow'], `rule ${src.id}: a deny rule lists what it denies under "deny", not "allow"`);
   if (effect === 'allow' && src.allow === undefined && src.functions === undefined && src.profinet === undefined) {
     ctx.problem(at, `rule ${src.id}: grants nothing (add "allow" entries, "functions" or "profinet" entries)`);
   }
-  if (effect === 'deny' && src.jit !== undefined) ctx.problem([...at, 'jit'], `rule ${src.id}: jit only applies to allow rules`);
-  if (effect === 'deny' && src.rate !== undefined) ctx.problem([...at, 'rate'], `rule ${src.id}: rate only applies to allow rules`);
-  if (effect === 'deny' && src.essential === true) ctx.problem([...at, 'essential'], `rule ${src.id}: essential only applies to allow rules`);
+  if (effect === 'deny' && src.jit !== undefined)
+    ctx.problem([...at, 'jit'], `rule ${src.id}: jit only applies to allow rules`);
+  if (effect === 'deny' && src.rate !== undefined)
+    ctx.problem([...at, 'rate'], `rule ${src.id}: rate only applies to allow rules`);
+  if (effect === 'deny' && src.essential === true)
+    ctx.problem([...at, 'essential'], `rule ${src.id}: essential only applies to allow rules`);
 }
 
 /** SPIFFE ID patterns, or `role:NAME`: the peer carries mbaps role NAME and its ID is one allowed to hold it. */
@@ -109,7 +128,8 @@ function compilePrincipals(src: RuleSource, at: YamlPath, ctx: CompileContext): 
     if (p.startsWith('role:')) {
       const name = p.slice('role:'.length);
       const holders = ctx.roles.get(name);
-      if (holders === undefined) ctx.problem([...at, 'principals', j], `unknown role ${JSON.stringify(name)} (declare it under "roles")`);
+      if (holders === undefined)
+        ctx.problem([...at, 'principals', j], `unknown role ${JSON.stringify(name)} (declare it under "roles")`);
       else roleChecks.push({ name, holders });
     } else {
       const pattern = compilePattern(p, [...at, 'principals', j], ctx);
@@ -121,16 +141,27 @@ function compilePrincipals(src: RuleSource, at: YamlPath, ctx: CompileContext): 
     roleChecks.some((r) => r.name === peer.role && r.holders.some((h) => h.matches(peer.id)));
 }
 
-function ranges(spec: RuleSource['units'] & {}, max: number, path: YamlPath, ctx: CompileContext): readonly Interval[] | null {
+function ranges(
+  spec: RuleSource['units'] & {},
+  max: number,
+  path: YamlPath,
+  ctx: CompileContext,
+): readonly Interval[] | null {
   const r = parseRangeSpec(spec, max);
   if (r.ok) return r.value;
   ctx.problem(r.index === null ? path : [...path, r.index], r.error);
   return null;
 }
 
-function compileEntry(src: RegisterEntrySource, rule: CompiledRule, path: YamlPath, ctx: CompileContext): CompiledEntry {
+function compileEntry(
+  src: RegisterEntrySource,
+  rule: CompiledRule,
+  path: YamlPath,
+  ctx: CompileContext,
+): CompiledEntry {
   const tables: Table[] = src.tables ? [...src.tables] : src.table ? [src.table] : [];
-  if (src.table !== undefined && src.tables !== undefined) ctx.problem(path, 'write either "table" or "tables", not both');
+  if (src.table !== undefined && src.tables !== undefined)
+    ctx.problem(path, 'write either "table" or "tables", not both');
   if (tables.length === 0) ctx.problem(path, 'missing "table" or "tables"');
   const write = src.access !== 'read';
   const read = src.access !== 'write';
@@ -145,7 +176,11 @@ function compileEntry(src: RegisterEntrySource, rule: CompiledRule, path: YamlPa
   return Object.freeze({ rule, read, write, tables: Object.freeze(tables), addresses, values });
 }
 
-function compileFunctions(list: readonly FunctionEntrySource[], path: YamlPath, ctx: CompileContext): Map<number, readonly number[] | null> {
+function compileFunctions(
+  list: readonly FunctionEntrySource[],
+  path: YamlPath,
+  ctx: CompileContext,
+): Map<number, readonly number[] | null> {
   const out = new Map<number, readonly number[] | null>();
   list.forEach((f, j) => {
     const fc = typeof f === 'number' ? f : f.fc;
@@ -154,7 +189,8 @@ function compileFunctions(list: readonly FunctionEntrySource[], path: YamlPath, 
       ctx.problem([...path, j], `FC${fc} is governed by register entries (access read/write), not "functions"`);
       return;
     }
-    if (sub !== undefined && !SUB_FCS.has(fc)) ctx.problem([...path, j], `"sub" only applies to FC8 (sub-function) and FC43 (MEI type), not FC${fc}`);
+    if (sub !== undefined && !SUB_FCS.has(fc))
+      ctx.problem([...path, j], `"sub" only applies to FC8 (sub-function) and FC43 (MEI type), not FC${fc}`);
     const prev = out.get(fc);
     // Two entries for one FC: the union of what they allow (no sub list = every sub-function).
     const merged = prev === null || sub === undefined ? null : [...new Set([...(prev ?? []), ...sub])];
@@ -184,7 +220,8 @@ function compileJit(src: RuleSource, path: YamlPath, ctx: CompileContext): JitOb
   if (jit === undefined) return null;
   const approvers = compilePatterns(jit.approvers, [...path, 'approvers'], ctx);
   const ms = tryParseDuration(jit.maxDuration);
-  if (ms === null || ms <= 0) ctx.problem([...path, 'maxDuration'], `bad duration ${JSON.stringify(jit.maxDuration)} (e.g. 5m, 1h)`);
+  if (ms === null || ms <= 0)
+    ctx.problem([...path, 'maxDuration'], `bad duration ${JSON.stringify(jit.maxDuration)} (e.g. 5m, 1h)`);
   return Object.freeze({
     ruleId: src.id,
     approvers: Object.freeze(approvers.map((a) => a.source)),

@@ -22,7 +22,7 @@ export function denyHit(view: RuleSetView, r: JudgedRequest): DenyHit | null {
     if (coversSubFunction(rule, r.req) && isActive(rule, r, false)) return { rule, detail: functionLabel(r.req) };
   }
   for (const t of r.targets) {
-    const hit = targetHit((t.access === "read" ? view.read : view.write)[t.table], t, r);
+    const hit = targetHit((t.access === 'read' ? view.read : view.write)[t.table], t, r);
     if (hit !== null) return hit;
   }
   return null;

@@ -21,7 +21,14 @@
  */
 import { validateRecordRequest, type RecordRequest } from '../../protocols/profinet/record-request.js';
 import {
-  denyDecision, type CompiledPolicy, type CompiledRecordEntry, type CompiledRule, type Decision, type PeerRef, type RuleSetView, type ShadowResult,
+  denyDecision,
+  type CompiledPolicy,
+  type CompiledRecordEntry,
+  type CompiledRule,
+  type Decision,
+  type PeerRef,
+  type RuleSetView,
+  type ShadowResult,
 } from './compiled-policy.js';
 import { withShadow, type EvaluateOptions } from './evaluate.js';
 import { readRecordValue } from './compile-record-entry.js';
@@ -42,7 +49,14 @@ export function recordLabel(req: Pick<RecordRequest, 'api' | 'slot' | 'subslot' 
   return `api ${req.api} slot ${req.slot} subslot ${hex4(req.subslot)} index ${hex4(req.index)}`;
 }
 
-export function evaluateRecord(policy: CompiledPolicy, peer: PeerRef, device: string, req: RecordRequest, now: Date, opts?: EvaluateOptions): Decision {
+export function evaluateRecord(
+  policy: CompiledPolicy,
+  peer: PeerRef,
+  device: string,
+  req: RecordRequest,
+  now: Date,
+  opts?: EvaluateOptions,
+): Decision {
   const valid = validateRecordRequest(req);
   if (!valid.ok) return denyDecision(null, { code: 'malformed-request', detail: valid.detail });
   const view = policy.index.viewFor(device, peer);
@@ -94,15 +108,24 @@ function allowScan(view: RuleSetView, req: RecordRequest, ctx: Ctx): CompiledRul
 /** Length and value limits of an allow entry that names the record; null = fine. */
 function limits(e: CompiledRecordEntry, req: RecordRequest): PolicyReason | null {
   if (req.access === 'read') {
-    return e.length !== null && req.length > e.length ? { code: 'length-not-allowed', detail: `read ${recordLabel(req)} length ${req.length} (max ${e.length})` } : null;
+    return e.length !== null && req.length > e.length
+      ? { code: 'length-not-allowed', detail: `read ${recordLabel(req)} length ${req.length} (max ${e.length})` }
+      : null;
   }
-  if (e.length !== null && req.length !== e.length) return { code: 'length-not-allowed', detail: `write ${recordLabel(req)} length ${req.length} (exactly ${e.length})` };
+  if (e.length !== null && req.length !== e.length)
+    return {
+      code: 'length-not-allowed',
+      detail: `write ${recordLabel(req)} length ${req.length} (exactly ${e.length})`,
+    };
   const data = req.data as Buffer; // validated: a write carries `length` bytes
-  if (e.bytes !== null && !data.equals(e.bytes)) return { code: 'value-not-allowed', detail: `${recordLabel(req)} bytes ${data.toString('hex')}` };
+  if (e.bytes !== null && !data.equals(e.bytes))
+    return { code: 'value-not-allowed', detail: `${recordLabel(req)} bytes ${data.toString('hex')}` };
   for (const v of e.values ?? []) {
-    if (v.offset + v.size > data.length) return { code: 'value-not-allowed', detail: `${recordLabel(req)} @${v.offset} ${v.type}=?` };
+    if (v.offset + v.size > data.length)
+      return { code: 'value-not-allowed', detail: `${recordLabel(req)} @${v.offset} ${v.type}=?` };
     const x = readRecordValue(data, v);
-    if (!inIntervals(v.allowed, x)) return { code: 'value-not-allowed', detail: `${recordLabel(req)} @${v.offset} ${v.type}=${x}` };
+    if (!inIntervals(v.allowed, x))
+      return { code: 'value-not-allowed', detail: `${recordLabel(req)} @${v.offset} ${v.type}=${x}` };
   }
   return null;
 }
@@ -111,7 +134,8 @@ function denyHit(view: RuleSetView, req: RecordRequest, ctx: Ctx): { rule: Compi
   if (view.all.length === 0 && view.records.length === 0) return null;
   for (const r of view.all) if (active(r, ctx)) return { rule: r, detail: 'all' };
   for (const e of view.records) {
-    if (names(e, req) && active(e.rule, ctx) && denies(e, req)) return { rule: e.rule, detail: `${req.access} ${recordLabel(req)}` };
+    if (names(e, req) && active(e.rule, ctx) && denies(e, req))
+      return { rule: e.rule, detail: `${req.access} ${recordLabel(req)}` };
   }
   return null;
 }
@@ -126,7 +150,11 @@ function denies(e: CompiledRecordEntry, req: RecordRequest): boolean {
   return e.values.some((v) => v.offset + v.size <= data.length && inIntervals(v.allowed, readRecordValue(data, v)));
 }
 
-function shadowResults(shadow: readonly { rule: CompiledRule; view: RuleSetView }[], req: RecordRequest, ctx: Ctx): ShadowResult[] {
+function shadowResults(
+  shadow: readonly { rule: CompiledRule; view: RuleSetView }[],
+  req: RecordRequest,
+  ctx: Ctx,
+): ShadowResult[] {
   const out: ShadowResult[] = [];
   for (const { rule, view } of shadow) {
     if (rule.effect === 'deny') {

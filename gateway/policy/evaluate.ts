@@ -25,7 +25,14 @@
  *   `allow` with reason `shadow-mode <real reason>` and the real verdict in `shadow`.
  */
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
-import { denyDecision, type CompiledPolicy, type Decision, type PeerRef, type PeerView, type ShadowResult } from './compiled-policy.js';
+import {
+  denyDecision,
+  type CompiledPolicy,
+  type Decision,
+  type PeerRef,
+  type PeerView,
+  type ShadowResult,
+} from './compiled-policy.js';
 import { allowCheck } from './allow-check.js';
 import { denyHit } from './deny-check.js';
 import { Grants } from './grants.js';
@@ -40,7 +47,14 @@ export interface EvaluateOptions {
 const NO_RULE: Decision = Object.freeze(denyDecision(null, { code: 'no-rule', detail: '' }));
 const NO_SHADOW: readonly ShadowResult[] = Object.freeze([]);
 
-export function evaluate(policy: CompiledPolicy, peer: PeerRef, device: string, req: ClassifiedRequest, now: Date, opts?: EvaluateOptions): Decision {
+export function evaluate(
+  policy: CompiledPolicy,
+  peer: PeerRef,
+  device: string,
+  req: ClassifiedRequest,
+  now: Date,
+  opts?: EvaluateOptions,
+): Decision {
   const view = policy.index.viewFor(device, peer);
   const r = judgedRequest(req, now, opts?.ignoreSchedules === true);
   return withShadow(policy, decide(view, r), view.shadow.length > 0 ? shadowVerdicts(view, r) : NO_SHADOW);
@@ -54,7 +68,14 @@ export function withShadow(policy: CompiledPolicy, decided: Decision, shadow: re
   const d = shadow.length > 0 ? { ...decided, shadow } : decided;
   if (policy.mode !== 'shadow' || d.effect !== 'deny') return d;
   const real: ShadowResult = { ruleId: d.ruleId ?? 'default-deny', effect: 'deny' };
-  return { effect: 'allow', ruleId: d.ruleId, code: 'shadow-mode', detail: d.reason, reason: reasonText('shadow-mode', d.reason), shadow: [...(d.shadow ?? []), real] };
+  return {
+    effect: 'allow',
+    ruleId: d.ruleId,
+    code: 'shadow-mode',
+    detail: d.reason,
+    reason: reasonText('shadow-mode', d.reason),
+    shadow: [...(d.shadow ?? []), real],
+  };
 }
 
 /** The enforced decision: explicit deny wins, then every register must be allowed, else default deny. */

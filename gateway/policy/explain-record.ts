@@ -41,14 +41,22 @@ export function buildRecordRequest(q: RecordQuerySource): Built {
 }
 
 /** Throws GW_ERR_USAGE when the query cannot describe a request (e.g. a write with neither data nor length). */
-export function explainRecord(policy: CompiledPolicy, query: PolicyRecordSpec, opts: ExplainOptions = {}): RecordExplainResult {
+export function explainRecord(
+  policy: CompiledPolicy,
+  query: PolicyRecordSpec,
+  opts: ExplainOptions = {},
+): RecordExplainResult {
   const built = buildRecordRequest(query.profinet);
   if (!built.ok) throw new GatewayError('GW_ERR_USAGE', `policy: explain: ${built.error}`);
   const now = query.at !== undefined ? new Date(query.at) : (opts.now ?? new Date());
-  if (Number.isNaN(now.getTime())) throw new GatewayError('GW_ERR_USAGE', `policy: explain: bad time ${JSON.stringify(query.at)}`);
+  if (Number.isNaN(now.getTime()))
+    throw new GatewayError('GW_ERR_USAGE', `policy: explain: bad time ${JSON.stringify(query.at)}`);
   const peer = { id: query.id, role: query.role ?? null };
   const ignoreSchedules = query.at === undefined && opts.ignoreSchedulesWithoutAt === true;
-  return { decision: evaluateRecord(policy, peer, query.device, built.request, now, { ignoreSchedules }), request: built.request };
+  return {
+    decision: evaluateRecord(policy, peer, query.device, built.request, now, { ignoreSchedules }),
+    request: built.request,
+  };
 }
 
 /** `read api 0 slot 1 subslot 0x0001 index 0xaff0 length 65535` (+ `data …` for writes). */

@@ -37,7 +37,8 @@ export function explain(policy: CompiledPolicy, query: ExplainQuery, opts: Expla
   }
   const request = classify(decoded.value, unit);
   const now = query.at !== undefined ? new Date(query.at) : (opts.now ?? new Date());
-  if (Number.isNaN(now.getTime())) throw new GatewayError('GW_ERR_USAGE', `policy: explain: bad time ${JSON.stringify(query.at)}`);
+  if (Number.isNaN(now.getTime()))
+    throw new GatewayError('GW_ERR_USAGE', `policy: explain: bad time ${JSON.stringify(query.at)}`);
   const peer = { id: query.id, role: query.role ?? null };
   const ignoreSchedules = query.at === undefined && opts.ignoreSchedulesWithoutAt === true;
   return { decision: evaluate(policy, peer, query.device, request, now, { ignoreSchedules }), request };
@@ -60,10 +61,14 @@ export function buildRequest(q: ExplainQuery): Built {
   switch (q.fc) {
     case 1:
     case 2:
-      return address === undefined ? need('an address') : { ok: true, request: { type: 'read-bits', fc: q.fc, address, quantity: count } };
+      return address === undefined
+        ? need('an address')
+        : { ok: true, request: { type: 'read-bits', fc: q.fc, address, quantity: count } };
     case 3:
     case 4:
-      return address === undefined ? need('an address') : { ok: true, request: { type: 'read-registers', fc: q.fc, address, quantity: count } };
+      return address === undefined
+        ? need('an address')
+        : { ok: true, request: { type: 'read-registers', fc: q.fc, address, quantity: count } };
     case 5:
       if (address === undefined || q.value === undefined) return need('an address and a value');
       return { ok: true, request: { type: 'write-single-coil', fc: 5, address, value: q.value !== 0 } };
@@ -72,29 +77,43 @@ export function buildRequest(q: ExplainQuery): Built {
       return { ok: true, request: { type: 'write-single-register', fc: 6, address, value: q.value } };
     case 15:
       if (address === undefined || values === null) return need('an address and values');
-      return { ok: true, request: { type: 'write-multiple-coils', fc: 15, address, values: values.map((v) => v !== 0) } };
+      return {
+        ok: true,
+        request: { type: 'write-multiple-coils', fc: 15, address, values: values.map((v) => v !== 0) },
+      };
     case 16:
       if (address === undefined || values === null) return need('an address and values');
       return { ok: true, request: { type: 'write-multiple-registers', fc: 16, address, values } };
     case 22:
       // Masks do not matter to policy: the result is unknown whatever they are [MB-APP 6.16].
-      return address === undefined ? need('an address') : { ok: true, request: { type: 'mask-write-register', fc: 22, address, andMask: 0xffff, orMask: 0 } };
+      return address === undefined
+        ? need('an address')
+        : { ok: true, request: { type: 'mask-write-register', fc: 22, address, andMask: 0xffff, orMask: 0 } };
     case 23: {
       if (address === undefined || values === null) return need('an address and values (plus readAddress/readCount)');
       const readAddress = q.readAddress ?? address;
       const readQuantity = q.readCount ?? q.count ?? 1;
-      return { ok: true, request: { type: 'read-write-registers', fc: 23, readAddress, readQuantity, writeAddress: address, values } };
+      return {
+        ok: true,
+        request: { type: 'read-write-registers', fc: 23, readAddress, readQuantity, writeAddress: address, values },
+      };
     }
     case 24:
       return address === undefined ? need('an address') : { ok: true, request: { type: 'read-fifo', fc: 24, address } };
     case 20:
     case 21: {
-      const sub = { fileNumber: 1, recordNumber: address ?? 0, recordLength: count, ...(q.fc === 21 ? { values: values ?? new Array<number>(count).fill(0) } : {}) };
+      const sub = {
+        fileNumber: 1,
+        recordNumber: address ?? 0,
+        recordLength: count,
+        ...(q.fc === 21 ? { values: values ?? new Array<number>(count).fill(0) } : {}),
+      };
       return { ok: true, request: { type: 'file-record', fc: q.fc, subRequests: [sub] } };
     }
     case 43: {
       const mei = q.subFunction ?? 14;
-      if (mei === 14) return { ok: true, request: { type: 'device-id', fc: 43, meiType: 14, readDeviceIdCode: 1, objectId: 0 } };
+      if (mei === 14)
+        return { ok: true, request: { type: 'device-id', fc: 43, meiType: 14, readDeviceIdCode: 1, objectId: 0 } };
       return { ok: true, request: { type: 'other', fc: 43, data: Buffer.from([mei & 0xff]) } };
     }
     case 8: {

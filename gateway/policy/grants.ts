@@ -3,7 +3,14 @@
  * from them follow the decision's rule id (the first), its obligations (a JIT grant to hold, a rate to
  * respect) and whether it is essential. Obligations are not verdicts: the runtime checks grants and buckets.
  */
-import { denyDecision, type CompiledRule, type Decision, type JitObligation, type Obligations, type RegisterSpan } from './compiled-policy.js';
+import {
+  denyDecision,
+  type CompiledRule,
+  type Decision,
+  type JitObligation,
+  type Obligations,
+  type RegisterSpan,
+} from './compiled-policy.js';
 import type { Target } from './judged-request.js';
 
 const NO_RULE: Decision = Object.freeze(denyDecision(null, { code: 'no-rule', detail: '' }));
@@ -57,7 +64,15 @@ export class Grants {
     const essential = this.allEssential ? { essential: true as const } : {};
     return obligations === null
       ? { effect: 'allow', ruleId: first.id, code: 'allowed', detail: '', reason: 'allowed', ...essential }
-      : { effect: 'allow', ruleId: first.id, code: 'allowed', detail: '', reason: 'allowed', obligations, ...essential };
+      : {
+          effect: 'allow',
+          ruleId: first.id,
+          code: 'allowed',
+          detail: '',
+          reason: 'allowed',
+          obligations,
+          ...essential,
+        };
   }
 
   private note(rule: CompiledRule): void {

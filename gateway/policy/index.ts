@@ -1,7 +1,13 @@
 /** Public surface of the policy module. Import from `gateway/policy/index.js`. */
 export { evaluate, type EvaluateOptions } from './evaluate.js';
 export { evaluateRecord, recordLabel } from './evaluate-record.js';
-export { explainRecord, buildRecordRequest, describeRecordRequest, DEFAULT_READ_LENGTH, type RecordExplainResult } from './explain-record.js';
+export {
+  explainRecord,
+  buildRecordRequest,
+  describeRecordRequest,
+  DEFAULT_READ_LENGTH,
+  type RecordExplainResult,
+} from './explain-record.js';
 export { explain, buildRequest, type ExplainQuery, type ExplainResult, type ExplainOptions } from './explain.js';
 export { loadPolicyFile, loadPolicyText } from './load-policy.js';
 export { compilePolicy, compilePolicyText, parsePolicyDocument } from './compile-policy.js';

@@ -39,7 +39,14 @@ export interface JudgedRequest {
 }
 
 export function judgedRequest(req: ClassifiedRequest, now: Date, ignoreSchedules: boolean): JudgedRequest {
-  return { req, targets: targetsOf(req), unit: req.unit, broadcast: req.unit === 0 && req.kind !== 'read', nowMs: now.getTime(), ignoreSchedules };
+  return {
+    req,
+    targets: targetsOf(req),
+    unit: req.unit,
+    broadcast: req.unit === 0 && req.kind !== 'read',
+    nowMs: now.getTime(),
+    ignoreSchedules,
+  };
 }
 
 /**

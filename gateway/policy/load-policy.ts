@@ -27,7 +27,12 @@ function withTestsPassing(policy: CompiledPolicy): CompiledPolicy {
   const report = runPolicyTests(policy);
   if (report.failures.length > 0) {
     const n = report.failures.length;
-    throw configError('GW_ERR_POLICY_TEST_FAILED', 'policy', `${n} of ${policy.tests.length} test(s) in ${policy.sourceName} failed`, report.failures);
+    throw configError(
+      'GW_ERR_POLICY_TEST_FAILED',
+      'policy',
+      `${n} of ${policy.tests.length} test(s) in ${policy.sourceName} failed`,
+      report.failures,
+    );
   }
   return policy;
 }

@@ -23,7 +23,8 @@ export interface PolicyEngineView {
   evaluateRecord(peer: PeerRef, device: string, req: RecordRequest, now: Date): Decision;
 }
 
-export type ReloadResult = { ok: true; version: string; changed: boolean } | { ok: false; error: string; keptVersion: string };
+export type ReloadResult =
+  { ok: true; version: string; changed: boolean } | { ok: false; error: string; keptVersion: string };
 
 export interface PolicyHolderOptions {
   readonly audit: AuditSink;
@@ -40,7 +41,11 @@ export class PolicyHolder {
   private debounce: NodeJS.Timeout | null = null;
   private readonly swapHandlers: ((next: CompiledPolicy, previous: CompiledPolicy) => void)[] = [];
 
-  private constructor(private readonly file: string, first: CompiledPolicy, private readonly opts: PolicyHolderOptions) {
+  private constructor(
+    private readonly file: string,
+    first: CompiledPolicy,
+    private readonly opts: PolicyHolderOptions,
+  ) {
     this.policy = first;
     if (opts.shadowFile) this.candidate = loadPolicyFile(opts.shadowFile);
     this.view = this.buildView();
@@ -74,7 +79,10 @@ export class PolicyHolder {
       const error = errorMessage(err);
       this.opts.metrics?.policyReloads.inc({ result: 'failed' });
       this.opts.audit.append({ type: 'policy.reload-failed', file: this.file, error, keptVersion: previous.version });
-      this.opts.logger?.error({ trigger, file: this.file, error }, 'policy reload failed; the previous policy stays in force');
+      this.opts.logger?.error(
+        { trigger, file: this.file, error },
+        'policy reload failed; the previous policy stays in force',
+      );
       return { ok: false, error, keptVersion: previous.version };
     }
     if (next.version === previous.version) {
@@ -84,7 +92,13 @@ export class PolicyHolder {
     this.policy = next;
     this.view = this.buildView();
     this.opts.metrics?.policyReloads.inc({ result: 'ok' });
-    this.opts.audit.append({ type: 'policy.reloaded', policyVersion: next.version, previousVersion: previous.version, file: this.file, rules: next.rules.length });
+    this.opts.audit.append({
+      type: 'policy.reloaded',
+      policyVersion: next.version,
+      previousVersion: previous.version,
+      file: this.file,
+      rules: next.rules.length,
+    });
     this.opts.logger?.info({ trigger, version: next.version, previous: previous.version }, 'policy reloaded');
     for (const h of this.swapHandlers) h(next, previous);
     return { ok: true, version: next.version, changed: true };
@@ -96,7 +110,10 @@ export class PolicyHolder {
     try {
       this.candidate = loadPolicyFile(this.opts.shadowFile);
     } catch (err) {
-      this.opts.logger?.error({ trigger, file: this.opts.shadowFile, error: errorMessage(err) }, 'shadow policy reload failed; the previous candidate stays');
+      this.opts.logger?.error(
+        { trigger, file: this.opts.shadowFile, error: errorMessage(err) },
+        'shadow policy reload failed; the previous candidate stays',
+      );
     }
   }
 
@@ -127,14 +144,21 @@ export class PolicyHolder {
       };
     }
     const withCandidate = (d: Decision, c: Decision): Decision => {
-      const shadow: ShadowResult[] = [...(d.shadow ?? []), { ruleId: `candidate:${c.ruleId ?? c.reason}`, effect: c.effect }];
+      const shadow: ShadowResult[] = [
+        ...(d.shadow ?? []),
+        { ruleId: `candidate:${c.ruleId ?? c.reason}`, effect: c.effect },
+      ];
       return { ...d, shadow };
     };
     return {
       version: enforced.version,
-      evaluate: (peer, device, req, now) => withCandidate(evaluate(enforced, peer, device, req, now), evaluate(candidate, peer, device, req, now)),
+      evaluate: (peer, device, req, now) =>
+        withCandidate(evaluate(enforced, peer, device, req, now), evaluate(candidate, peer, device, req, now)),
       evaluateRecord: (peer, device, req, now) =>
-        withCandidate(evaluateRecord(enforced, peer, device, req, now), evaluateRecord(candidate, peer, device, req, now)),
+        withCandidate(
+          evaluateRecord(enforced, peer, device, req, now),
+          evaluateRecord(candidate, peer, device, req, now),
+        ),
     };
   }
 }

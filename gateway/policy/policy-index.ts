@@ -22,7 +22,10 @@ const MAX_CACHED = 10_000;
 
 /** `tank-*`, `line?-plc`: `*` any run of characters, `?` one character; everything else literal. */
 export function compileDeviceGlob(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`);
 }
 
@@ -87,7 +90,9 @@ export function buildPeerView(rules: readonly CompiledRule[]): PeerView {
   return Object.freeze({
     allow: buildRuleSetView(enforce.filter((r) => r.effect === 'allow')),
     deny: buildRuleSetView(enforce.filter((r) => r.effect === 'deny')),
-    shadow: Object.freeze(rules.filter((r) => r.mode === 'shadow').map((rule) => Object.freeze({ rule, view: buildRuleSetView([rule]) }))),
+    shadow: Object.freeze(
+      rules.filter((r) => r.mode === 'shadow').map((rule) => Object.freeze({ rule, view: buildRuleSetView([rule]) })),
+    ),
   });
 }
 
@@ -156,7 +161,13 @@ export function buildSegments(entries: readonly CompiledEntry[]): Segments | nul
   for (let i = 0; i + 1 < starts.length; i++) {
     const [first, ...rest] = covering[i] ?? [];
     if (first === undefined) continue; // a gap: nothing covers it
-    segments.push(Object.freeze({ lo: starts[i] as number, hi: (starts[i + 1] as number) - 1, entries: Object.freeze([first, ...rest] as const) }));
+    segments.push(
+      Object.freeze({
+        lo: starts[i] as number,
+        hi: (starts[i + 1] as number) - 1,
+        entries: Object.freeze([first, ...rest] as const),
+      }),
+    );
   }
   return Object.freeze(segments);
 }

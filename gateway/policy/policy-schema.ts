@@ -170,7 +170,13 @@ export const policySchema = {
         {
           type: 'object',
           additionalProperties: false,
-          properties: { sessions: idPatterns, locks: idPatterns, reload: idPatterns, grants: idPatterns, audit: idPatterns },
+          properties: {
+            sessions: idPatterns,
+            locks: idPatterns,
+            reload: idPatterns,
+            grants: idPatterns,
+            audit: idPatterns,
+          },
         },
       ],
     },
@@ -251,7 +257,11 @@ export interface RuleSource {
   readonly functions?: readonly FunctionEntrySource[];
   /** PROFINET record services this rule allows (or, in a deny rule, denies). */
   readonly profinet?: readonly RecordEntrySource[];
-  readonly schedule?: { readonly days?: string | readonly string[]; readonly hours?: string | readonly string[]; readonly tz?: string };
+  readonly schedule?: {
+    readonly days?: string | readonly string[];
+    readonly hours?: string | readonly string[];
+    readonly tz?: string;
+  };
   readonly rate?: string;
   /** Operator control work a trust downgrade never blocks (still audited, still subject to policy, locks, JIT). */
   readonly essential?: boolean;
@@ -344,7 +354,11 @@ export interface PolicySource {
   readonly roles?: Readonly<Record<string, readonly string[]>>;
   readonly admins?: readonly string[] | Partial<Record<AdminOp, readonly string[]>>;
   readonly rules: readonly RuleSource[];
-  readonly trust?: { readonly threshold: number; readonly onBreach?: 'read-only' | 'terminate'; readonly weights?: Readonly<Record<string, number>> };
+  readonly trust?: {
+    readonly threshold: number;
+    readonly onBreach?: 'read-only' | 'terminate';
+    readonly weights?: Readonly<Record<string, number>>;
+  };
   readonly session?: { readonly maxPerIdentity?: number; readonly idleTimeout?: string; readonly revalidate?: string };
   readonly tests?: readonly AnyPolicyTestSource[];
 }

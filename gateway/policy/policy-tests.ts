@@ -44,7 +44,8 @@ function runOne(policy: CompiledPolicy, t: CompiledPolicyTest): string | null {
   const what = `${q.id}${q.role ? ` (role ${q.role})` : ''} ${request} on ${q.device}`;
   const got = `${decision.effect} by ${decision.ruleId ?? 'no rule'} (${decision.reason})`;
   if (decision.effect !== q.expect) return `${what}: expected ${q.expect}, got ${got}`;
-  if (q.rule !== undefined && decision.ruleId !== q.rule) return `${what}: expected rule ${q.rule ?? 'none'}, got ${got}`;
+  if (q.rule !== undefined && decision.ruleId !== q.rule)
+    return `${what}: expected rule ${q.rule ?? 'none'}, got ${got}`;
   if (q.reason !== undefined && decision.reason !== q.reason && !decision.reason.startsWith(`${q.reason} `)) {
     return `${what}: expected reason ${q.reason}, got ${got}`;
   }

@@ -26,7 +26,9 @@ export interface ScheduleSource {
 }
 
 /** Errors come back per field so the compiler can point at `days`, `hours` or `tz`. */
-export function compileSchedule(src: ScheduleSource): { ok: true; value: Schedule } | { ok: false; field: keyof ScheduleSource; error: string } {
+export function compileSchedule(
+  src: ScheduleSource,
+): { ok: true; value: Schedule } | { ok: false; field: keyof ScheduleSource; error: string } {
   const days = parseDays(src.days ?? 'sun-sat');
   if (!days.ok) return { ok: false, field: 'days', error: days.error };
   const windows = parseHours(src.hours ?? '00:00-24:00');
@@ -102,7 +104,13 @@ class ZoneClock {
 
   constructor(tz: string) {
     // Throws RangeError for an unknown zone: the caller reports it.
-    this.fmt = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', weekday: 'short', hour: '2-digit', minute: '2-digit' });
+    this.fmt = new Intl.DateTimeFormat('en-US', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      weekday: 'short',
+      hour: '2-digit',
+      minute: '2-digit',
+    });
   }
 
   localMinuteOfWeek(ms: number): number {

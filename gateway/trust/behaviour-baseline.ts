@@ -104,7 +104,10 @@ export class BehaviourBaseline {
   private readonly hours = new Uint32Array(24);
 
   constructor(private readonly opts: BaselineOptions = DEFAULT_BASELINE) {
-    this.levels = Object.fromEntries(SIGNALS.map((s) => [s, new DecayingLevel(opts.tauMs)])) as Record<Signal, DecayingLevel>;
+    this.levels = Object.fromEntries(SIGNALS.map((s) => [s, new DecayingLevel(opts.tauMs)])) as Record<
+      Signal,
+      DecayingLevel
+    >;
     this.rateProfile = new RateProfile(opts.warmupSeconds, this.levels.rate, this.levels.drift);
     this.requestsShort = new DecayingSum(opts.tauMs);
     this.writesShort = new DecayingSum(opts.tauMs);
@@ -112,11 +115,20 @@ export class BehaviourBaseline {
     this.fresh = new DecayingSum(opts.tauMs);
   }
 
-  observe(req: ClassifiedRequest, device: string, denied: boolean, now: number, learning: boolean, ctx: ObserveContext = {}): void {
+  observe(
+    req: ClassifiedRequest,
+    device: string,
+    denied: boolean,
+    now: number,
+    learning: boolean,
+    ctx: ObserveContext = {},
+  ): void {
     this.begin(now, learning);
     // A refused write changed nothing: it is evidence for `denials`, not for `writes`.
     const scope = ctx.sanctioned === true ? ctx.scope : undefined;
-    const writesSanctioned = ctx.sanctioned === true && (scope === undefined || req.writes.every((w) => within(scope.writes, w.table, w.start, w.start + w.count - 1)));
+    const writesSanctioned =
+      ctx.sanctioned === true &&
+      (scope === undefined || req.writes.every((w) => within(scope.writes, w.table, w.start, w.start + w.count - 1)));
     if (!writesSanctioned) this.judgeWrites(isMutating(req) && !denied, now, learning);
     this.judgeNovelty(req, device, now, learning, ctx.sanctioned === true, scope);
     this.judgeDenials(denied, now);
@@ -127,7 +139,14 @@ export class BehaviourBaseline {
    * A PROFINET record read or write. A JIT grant covers the whole record (grants name record indices), so
    * `sanctioned` exempts it from writes and novelty as a whole.
    */
-  observeRecord(req: RecordRequest, device: string, denied: boolean, now: number, learning: boolean, ctx: ObserveContext = {}): void {
+  observeRecord(
+    req: RecordRequest,
+    device: string,
+    denied: boolean,
+    now: number,
+    learning: boolean,
+    ctx: ObserveContext = {},
+  ): void {
     this.begin(now, learning);
     const sanctioned = ctx.sanctioned === true;
     if (!sanctioned) this.judgeWrites(req.access === 'write' && !denied, now, learning);
@@ -167,7 +186,8 @@ export class BehaviourBaseline {
   private learnWriteShare(isWrite: boolean, now: number, learning: boolean): void {
     const s = Math.floor(now / 1000);
     if (s !== this.shareSecond) {
-      if (this.secondRequests > 0 && this.secondLearning && learning) this.writeShare.push(this.secondWrites / this.secondRequests);
+      if (this.secondRequests > 0 && this.secondLearning && learning)
+        this.writeShare.push(this.secondWrites / this.secondRequests);
       this.shareSecond = s;
       this.secondWrites = 0;
       this.secondRequests = 0;
@@ -197,13 +217,24 @@ export class BehaviourBaseline {
 
   /** A sanctioned request's blocks become known (its read-backs are not novel) but are not judged; with a
    * `scope`, only the blocks inside it are sanctioned. */
-  private judgeNovelty(req: ClassifiedRequest, device: string, now: number, learning: boolean, sanctioned: boolean, scope?: GrantNeed): void {
+  private judgeNovelty(
+    req: ClassifiedRequest,
+    device: string,
+    now: number,
+    learning: boolean,
+    sanctioned: boolean,
+    scope?: GrantNeed,
+  ): void {
     const warm = this.requests > this.opts.warmupRequests;
     const remember = learning || !warm;
     let fresh = 0;
     // Register reads and writes (FC1-6, 15, 16, 22, 23) are everyday work; only the others (diagnostics, file
     // records, FIFO, device id, user-defined, unknown) are judged as functions: probing lives there.
-    const fn = REGISTER_KINDS.has(req.kind) ? null : req.subFunction === undefined ? `${req.fc}` : `${req.fc}/${req.subFunction}`;
+    const fn = REGISTER_KINDS.has(req.kind)
+      ? null
+      : req.subFunction === undefined
+        ? `${req.fc}`
+        : `${req.fc}/${req.subFunction}`;
     if (fn !== null && !this.functions.has(fn)) {
       if (!sanctioned || scope !== undefined) fresh += NOVEL_FUNCTION_BLOCKS; // with a scope, a free rule granted the function
       if (remember) this.functions.add(fn);
@@ -215,14 +246,22 @@ export class BehaviourBaseline {
   }
 
   /** Blocks of 16 registers/coils of `ranges` not seen before (remembered when `remember`); vouched ones excluded. */
-  private freshBlocks(ranges: ClassifiedRequest['reads'], device: string, remember: boolean, sanctioned: boolean, spans: GrantNeed['reads'] | undefined): number {
+  private freshBlocks(
+    ranges: ClassifiedRequest['reads'],
+    device: string,
+    remember: boolean,
+    sanctioned: boolean,
+    spans: GrantNeed['reads'] | undefined,
+  ): number {
     let fresh = 0;
     for (const r of ranges) {
       const end = r.start + r.count - 1;
       for (let b = r.start >> 4; b <= end >> 4; b++) {
         const key = `${device}/${r.table}/${b}`;
         if (this.blocks.has(key)) continue;
-        const vouched = sanctioned && (spans === undefined || within(spans, r.table, Math.max(r.start, b << 4), Math.min(end, (b << 4) + 15)));
+        const vouched =
+          sanctioned &&
+          (spans === undefined || within(spans, r.table, Math.max(r.start, b << 4), Math.min(end, (b << 4) + 15)));
         if (!vouched) fresh++;
         if (remember) this.blocks.add(key);
       }
@@ -241,7 +280,8 @@ export class BehaviourBaseline {
   private judgeHour(now: number, learning: boolean): void {
     const hour = Math.floor(now / 3_600_000) % 24; // the UTC hour (epoch ms ≥ 0), without a Date per request
     const watchedADay = now - this.firstSeen >= OFF_HOURS_AFTER_MS;
-    if (this.requests > this.opts.warmupRequests && watchedADay && this.hours[hour] === 0) this.levels.offHours.bump(1, now);
+    if (this.requests > this.opts.warmupRequests && watchedADay && this.hours[hour] === 0)
+      this.levels.offHours.bump(1, now);
     if (learning) this.hours[hour] = (this.hours[hour] ?? 0) + 1;
   }
 

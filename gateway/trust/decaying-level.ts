@@ -55,7 +55,11 @@ export class Ewma {
    * With `cumulativeStart`, the first 1/alpha samples are a plain running mean (weight 1/n), so a slow EWMA is
    * not dominated by its very first sample during warm-up.
    */
-  constructor(private readonly alpha: number, private readonly prior?: number, private readonly cumulativeStart = false) {
+  constructor(
+    private readonly alpha: number,
+    private readonly prior?: number,
+    private readonly cumulativeStart = false,
+  ) {
     if (prior !== undefined) this.mean = prior;
   }
 

@@ -53,7 +53,8 @@ export interface Grant extends Omit<GrantRequest, 'ruleId'> {
   closedReason?: string;
 }
 
-export type GrantResult = { ok: true; grant: Grant } | { ok: false; code: 'invalid' | 'not-found' | 'forbidden' | 'conflict'; message: string };
+export type GrantResult =
+  { ok: true; grant: Grant } | { ok: false; code: 'invalid' | 'not-found' | 'forbidden' | 'conflict'; message: string };
 
 export class GrantService {
   private grants = new Map<string, Grant>();
@@ -62,7 +63,12 @@ export class GrantService {
    * (writing now would overwrite the grants we could not read). */
   unreadable: string | null = null;
 
-  constructor(dir: string, private readonly policy: () => CompiledPolicy, private readonly audit: AuditSink, private readonly now: () => number) {
+  constructor(
+    dir: string,
+    private readonly policy: () => CompiledPolicy,
+    private readonly audit: AuditSink,
+    private readonly now: () => number,
+  ) {
     this.file = join(dir, 'grants.json');
   }
 
@@ -86,23 +92,51 @@ export class GrantService {
   request(req: GrantRequest): GrantResult {
     if (this.unreadable) return { ok: false, code: 'conflict', message: `grant store unreadable: ${this.unreadable}` };
     if (!req.reason.trim()) return { ok: false, code: 'invalid', message: 'a reason is mandatory' };
-    if (req.start > req.end || req.start < 0 || req.end > 65535) return { ok: false, code: 'invalid', message: 'bad address range' };
+    if (req.start > req.end || req.start < 0 || req.end > 65535)
+      return { ok: false, code: 'invalid', message: 'bad address range' };
     const rule = this.findRule(req);
-    if (!rule?.jit) return { ok: false, code: 'forbidden', message: `no JIT rule lets ${req.requester} ask for ${req.device}` };
+    if (!rule?.jit)
+      return { ok: false, code: 'forbidden', message: `no JIT rule lets ${req.requester} ask for ${req.device}` };
     if (!withinRule(rule, req)) {
-      return { ok: false, code: 'forbidden', message: `scope ${req.table} ${req.start}-${req.end} (${req.access}) is not inside what rule ${rule.id} allows` };
+      return {
+        ok: false,
+        code: 'forbidden',
+        message: `scope ${req.table} ${req.start}-${req.end} (${req.access}) is not inside what rule ${rule.id} allows`,
+      };
     }
     if (req.durationMs <= 0 || req.durationMs > rule.jit.maxDurationMs) {
-      return { ok: false, code: 'invalid', message: `duration must be > 0 and ≤ ${rule.jit.maxDurationMs} ms (rule ${rule.id})` };
+      return {
+        ok: false,
+        code: 'invalid',
+        message: `duration must be > 0 and ≤ ${rule.jit.maxDurationMs} ms (rule ${rule.id})`,
+      };
     }
     const grant: Grant = {
-      id: randomUUID(), requester: req.requester, ruleId: rule.id, device: req.device, table: req.table, start: req.start,
-      end: req.end, access: req.access, durationMs: req.durationMs, reason: req.reason, status: 'pending', approvals: [],
+      id: randomUUID(),
+      requester: req.requester,
+      ruleId: rule.id,
+      device: req.device,
+      table: req.table,
+      start: req.start,
+      end: req.end,
+      access: req.access,
+      durationMs: req.durationMs,
+      reason: req.reason,
+      status: 'pending',
+      approvals: [],
       requestedAt: new Date(this.now()).toISOString(),
     };
     this.grants.set(grant.id, grant);
     this.persist();
-    this.audit.append({ type: 'jit.requested', grantId: grant.id, requester: grant.requester, ruleId: rule.id, devices: [grant.device], reason: grant.reason, durationMs: grant.durationMs });
+    this.audit.append({
+      type: 'jit.requested',
+      grantId: grant.id,
+      requester: grant.requester,
+      ruleId: rule.id,
+      devices: [grant.device],
+      reason: grant.reason,
+      durationMs: grant.durationMs,
+    });
     return { ok: true, grant };
   }
 
@@ -113,8 +147,10 @@ export class GrantService {
     if (approver === g.requester) return { ok: false, code: 'forbidden', message: 'self-approval is not allowed' };
     const jit = this.policy().rules.find((r) => r.id === g.ruleId)?.jit;
     if (!jit) return { ok: false, code: 'conflict', message: `rule ${g.ruleId} no longer requires JIT or is gone` };
-    if (!jit.approvers.some((p) => compileIdPattern(p).matches(approver))) return { ok: false, code: 'forbidden', message: `${approver} is not an approver of rule ${g.ruleId}` };
-    if (g.approvals.includes(approver)) return { ok: false, code: 'conflict', message: 'already approved by this identity' };
+    if (!jit.approvers.some((p) => compileIdPattern(p).matches(approver)))
+      return { ok: false, code: 'forbidden', message: `${approver} is not an approver of rule ${g.ruleId}` };
+    if (g.approvals.includes(approver))
+      return { ok: false, code: 'conflict', message: 'already approved by this identity' };
     g.approvals.push(approver);
     if (g.approvals.length >= jit.threshold) {
       g.status = 'active';
@@ -129,7 +165,8 @@ export class GrantService {
     if (this.unreadable) return { ok: false, code: 'conflict', message: `grant store unreadable: ${this.unreadable}` };
     const g = this.grants.get(id);
     const open = status === 'denied' ? g?.status === 'pending' : g?.status === 'active' || g?.status === 'pending';
-    if (!g || !open) return { ok: false, code: 'not-found', message: `no ${status === 'denied' ? 'pending' : 'open'} grant ${id}` };
+    if (!g || !open)
+      return { ok: false, code: 'not-found', message: `no ${status === 'denied' ? 'pending' : 'open'} grant ${id}` };
     g.status = status;
     g.closedBy = by;
     if (reason) g.closedReason = reason;
@@ -153,10 +190,22 @@ export class GrantService {
   }
 
   /** The active grant of this identity and rule on this device whose record index range holds `req.index`. */
-  coveringRecord(identity: string, ruleId: string, device: string, req: Pick<RecordRequest, 'access' | 'index'>): Grant | null {
+  coveringRecord(
+    identity: string,
+    ruleId: string,
+    device: string,
+    req: Pick<RecordRequest, 'access' | 'index'>,
+  ): Grant | null {
     const now = this.now();
     for (const g of this.grants.values()) {
-      if (g.status !== 'active' || g.requester !== identity || g.ruleId !== ruleId || g.device !== device || g.table !== 'records') continue;
+      if (
+        g.status !== 'active' ||
+        g.requester !== identity ||
+        g.ruleId !== ruleId ||
+        g.device !== device ||
+        g.table !== 'records'
+      )
+        continue;
       if (Date.parse(g.expiresAt ?? '') <= now) continue;
       if (g.access !== 'read-write' && g.access !== req.access) continue;
       if (g.start <= req.index && req.index <= g.end) return g;
@@ -185,7 +234,10 @@ export class GrantService {
   private findRule(req: GrantRequest): CompiledRule | undefined {
     const peer = { id: req.requester, role: null };
     return this.policy().rules.find(
-      (r) => r.jit !== null && (req.ruleId === undefined || r.id === req.ruleId) && r.matchesPrincipal(peer) &&
+      (r) =>
+        r.jit !== null &&
+        (req.ruleId === undefined || r.id === req.ruleId) &&
+        r.matchesPrincipal(peer) &&
         r.devicePatterns.some((p) => compileDeviceGlob(p).test(req.device)),
     );
   }
@@ -205,7 +257,10 @@ function covers(g: Grant, r: { table: Table; start: number; count: number }): bo
 function withinRule(rule: CompiledRule, req: GrantRequest): boolean {
   if (req.table === 'records') return withinRecordEntries(rule, req);
   return rule.entries.some(
-    (e) => e.tables.includes(req.table as Table) && (req.access !== 'write' || e.write) && (req.access !== 'read' || e.read) &&
+    (e) =>
+      e.tables.includes(req.table as Table) &&
+      (req.access !== 'write' || e.write) &&
+      (req.access !== 'read' || e.read) &&
       (req.access !== 'read-write' || (e.read && e.write)) &&
       e.addresses.some(([lo, hi]) => lo <= req.start && req.end <= hi),
   );
@@ -215,5 +270,6 @@ function withinRule(rule: CompiledRule, req: GrantRequest): boolean {
 function withinRecordEntries(rule: CompiledRule, req: GrantRequest): boolean {
   const accesses: readonly ('read' | 'write')[] = req.access === 'read-write' ? ['read', 'write'] : [req.access];
   return accesses.every((access) =>
-    rule.profinet.some((e) => e.access === access && e.indices.some(([lo, hi]) => lo <= req.start && req.end <= hi)));
+    rule.profinet.some((e) => e.access === access && e.indices.some(([lo, hi]) => lo <= req.start && req.end <= hi)),
+  );
 }

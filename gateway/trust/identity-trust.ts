@@ -10,7 +10,13 @@
  */
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 import type { RecordRequest } from '../../protocols/profinet/record-request.js';
-import { BehaviourBaseline, type BaselineOptions, DEFAULT_BASELINE, type ObserveContext, SIGNALS } from './behaviour-baseline.js';
+import {
+  BehaviourBaseline,
+  type BaselineOptions,
+  DEFAULT_BASELINE,
+  type ObserveContext,
+  SIGNALS,
+} from './behaviour-baseline.js';
 import { svidExpirySignal, type ScoreInput } from './trust-score.js';
 
 export type TrustState = 'normal' | 'read-only' | 'ended';
@@ -32,7 +38,10 @@ export class IdentityTrust {
   private readonly overall: BehaviourBaseline;
   private readonly perDevice = new Map<string, BehaviourBaseline>();
 
-  constructor(readonly identity: string, private readonly baselineOpts: BaselineOptions = DEFAULT_BASELINE) {
+  constructor(
+    readonly identity: string,
+    private readonly baselineOpts: BaselineOptions = DEFAULT_BASELINE,
+  ) {
     this.overall = new BehaviourBaseline(baselineOpts);
   }
 
@@ -72,7 +81,8 @@ export class IdentityTrust {
   ): TrustState | null {
     const svidSignal = svid ? svidExpirySignal(svid.notBefore, svid.notAfter, now) : 0;
     // trustScore() of the signals plus svidExpiry, summed in the same order, with no record per request.
-    const scoreOf = (b: BehaviourBaseline): number => Math.max(0, Math.min(1, 1 - (b.penalty(now, cfg.weights) + cfg.weights.svidExpiry * svidSignal)));
+    const scoreOf = (b: BehaviourBaseline): number =>
+      Math.max(0, Math.min(1, 1 - (b.penalty(now, cfg.weights) + cfg.weights.svidExpiry * svidSignal)));
     const dev = device ? this.perDevice.get(device) : undefined;
     this.score = Math.min(scoreOf(this.overall), dev ? scoreOf(dev) : 1);
     if (this.state === 'normal' && this.score < cfg.threshold) {
@@ -82,7 +92,11 @@ export class IdentityTrust {
       for (const d of this.perDevice.values()) d.resetDrift();
       return this.state;
     }
-    if (this.state !== 'normal' && now - this.breachSince >= cfg.minBreachMs && this.score >= cfg.threshold + HYSTERESIS) {
+    if (
+      this.state !== 'normal' &&
+      now - this.breachSince >= cfg.minBreachMs &&
+      this.score >= cfg.threshold + HYSTERESIS
+    ) {
       this.state = 'normal';
       return this.state;
     }

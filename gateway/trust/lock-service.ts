@@ -38,7 +38,11 @@ export class LockService {
   /** Set when the store could not be read at start (fail-closed mode refuses everything while set). */
   unreadable: string | null = null;
 
-  constructor(dir: string, private readonly audit: AuditSink, private readonly now: () => number) {
+  constructor(
+    dir: string,
+    private readonly audit: AuditSink,
+    private readonly now: () => number,
+  ) {
     this.file = join(dir, 'locks.json');
   }
 
@@ -71,7 +75,12 @@ export class LockService {
     return [...this.locks];
   }
 
-  create(target: Lock['target'], by: string, reason: string, expiresAt?: Date): { ok: true; lock: Lock } | { ok: false; message: string } {
+  create(
+    target: Lock['target'],
+    by: string,
+    reason: string,
+    expiresAt?: Date,
+  ): { ok: true; lock: Lock } | { ok: false; message: string } {
     // Writing now would replace the locks we could not read with just this one.
     if (this.unreadable) return { ok: false, message: `lock store unreadable, repair it first: ${this.unreadable}` };
     if (!reason.trim()) return { ok: false, message: 'a reason is mandatory' };
@@ -83,12 +92,23 @@ export class LockService {
       }
     }
     const lock: Lock = {
-      id: randomUUID(), target, by, reason, createdAt: new Date(this.now()).toISOString(),
+      id: randomUUID(),
+      target,
+      by,
+      reason,
+      createdAt: new Date(this.now()).toISOString(),
       ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}),
     };
     this.locks.push(lock);
     writeDurableJson(this.file, this.locks);
-    this.audit.append({ type: 'lock.created', lockId: lock.id, target, by, reason, ...(lock.expiresAt ? { expiresAt: lock.expiresAt } : {}) });
+    this.audit.append({
+      type: 'lock.created',
+      lockId: lock.id,
+      target,
+      by,
+      reason,
+      ...(lock.expiresAt ? { expiresAt: lock.expiresAt } : {}),
+    });
     return { ok: true, lock };
   }
 
@@ -144,7 +164,8 @@ export class LockService {
     const now = this.now();
     const live = this.locks.filter((l) => !l.expiresAt || Date.parse(l.expiresAt) > now);
     if (live.length === this.locks.length) return;
-    for (const l of this.locks) if (!live.includes(l)) this.audit.append({ type: 'lock.removed', lockId: l.id, reason: 'expired' });
+    for (const l of this.locks)
+      if (!live.includes(l)) this.audit.append({ type: 'lock.removed', lockId: l.id, reason: 'expired' });
     this.locks = live;
     writeDurableJson(this.file, this.locks);
   }

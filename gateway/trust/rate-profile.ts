@@ -35,7 +35,11 @@ export class RateProfile {
   private secondLearning = true;
   private cusum = 0;
 
-  constructor(private readonly warmupSeconds: number, private readonly rate: DecayingLevel, private readonly drift: DecayingLevel) {}
+  constructor(
+    private readonly warmupSeconds: number,
+    private readonly rate: DecayingLevel,
+    private readonly drift: DecayingLevel,
+  ) {}
 
   get activeSeconds(): number {
     return this.learned;

@@ -62,7 +62,9 @@ export interface PolicyVerdict {
   readonly essential?: boolean;
 }
 
-export type GateResult = { readonly effect: 'allow'; readonly grantId?: string } | { readonly effect: 'deny'; readonly reason: string; readonly grantId?: string };
+export type GateResult =
+  | { readonly effect: 'allow'; readonly grantId?: string }
+  | { readonly effect: 'deny'; readonly reason: string; readonly grantId?: string };
 
 export interface RuntimeGate {
   /** At handshake: locks, terminate-on-breach, max concurrent sessions per identity. */
@@ -81,7 +83,13 @@ export interface RuntimeGate {
  * `observeRecord` (what check learned about it is kept by identity, not by key).
  */
 export interface RecordGate {
-  checkRecord(session: GateSession, device: string, req: RecordRequest, verdict: PolicyVerdict, now: number): GateResult;
+  checkRecord(
+    session: GateSession,
+    device: string,
+    req: RecordRequest,
+    verdict: PolicyVerdict,
+    now: number,
+  ): GateResult;
   observeRecord(session: GateSession, device: string, req: RecordRequest, denied: boolean, now: number): void;
 }
 

@@ -16,7 +16,16 @@ import { GrantService, type Grant } from './grant-service.js';
 import { IdentityTrust, type TrustConfig, type TrustState } from './identity-trust.js';
 import { LockService, type Lock } from './lock-service.js';
 import { RateLimiter } from './rate-limiter.js';
-import type { GateResult, GateSession, GrantNeed, PolicyVerdict, RecordGate, RuntimeGate, SessionPeer, SessionView } from './runtime-gate.js';
+import type {
+  GateResult,
+  GateSession,
+  GrantNeed,
+  PolicyVerdict,
+  RecordGate,
+  RuntimeGate,
+  SessionPeer,
+  SessionView,
+} from './runtime-gate.js';
 import { systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 import { resolveWeights } from './trust-score.js';
 
@@ -52,7 +61,10 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
    * per-request key, nothing left behind): a JIT grant covered it, or the read-only downgrade itself refused it.
    */
   private readonly configs = new WeakMap<CompiledPolicy, TrustConfig>();
-  private readonly notes = new WeakMap<ClassifiedRequest | RecordRequest, { readonly sanctioned: GrantNeed | 'whole' } | 'trust-read-only'>();
+  private readonly notes = new WeakMap<
+    ClassifiedRequest | RecordRequest,
+    { readonly sanctioned: GrantNeed | 'whole' } | 'trust-read-only'
+  >();
   private readonly now: () => number;
   private readonly timers: Timers;
   private timer: TimerHandle | null = null;
@@ -71,14 +83,21 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
   static async open(opts: TrustRuntimeOptions): Promise<TrustRuntime> {
     const rt = new TrustRuntime(opts);
     const grantErr = rt.grants.load();
-    if (grantErr) opts.logger?.error({ err: grantErr }, 'JIT grant store unreadable: no grant is honoured until it is repaired');
+    if (grantErr)
+      opts.logger?.error({ err: grantErr }, 'JIT grant store unreadable: no grant is honoured until it is repaired');
     const lockErr = rt.locks.load();
     if (lockErr && opts.lockStoreFailure === 'best-effort') {
       // Keep the unreadable file for the investigation; new locks start a fresh store.
       const aside = rt.locks.setAside();
-      opts.logger?.error({ err: lockErr, keptAs: aside }, 'lock store unreadable: running WITHOUT locks (best-effort mode)');
+      opts.logger?.error(
+        { err: lockErr, keptAs: aside },
+        'lock store unreadable: running WITHOUT locks (best-effort mode)',
+      );
     } else if (lockErr) {
-      opts.logger?.error({ err: lockErr }, 'lock store unreadable: failing closed, every session and request is refused');
+      opts.logger?.error(
+        { err: lockErr },
+        'lock store unreadable: failing closed, every session and request is refused',
+      );
     }
     const tick = opts.tickMs ?? 1000;
     if (tick > 0) {
@@ -114,7 +133,13 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
   }
 
   /** A PROFINET record service: the same gates; a JIT grant must name the record index (`table: 'records'`). */
-  checkRecord(session: GateSession, device: string, req: RecordRequest, verdict: PolicyVerdict, now: number): GateResult {
+  checkRecord(
+    session: GateSession,
+    device: string,
+    req: RecordRequest,
+    verdict: PolicyVerdict,
+    now: number,
+  ): GateResult {
     return this.gate(session, device, req, req.access === 'write', verdict, now, (jit) => {
       const grant = this.grants.coveringRecord(session.peer.id, jit.ruleId, device, req);
       return grant ? { grant, sanctioned: 'whole' } : null;
@@ -123,7 +148,12 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
 
   /** Hard criteria in order: lock store, locks, read-only downgrade, rate, JIT [NIST SP 800-207 3.3.1]. */
   private gate(
-    session: GateSession, device: string, req: ClassifiedRequest | RecordRequest, mutating: boolean, verdict: PolicyVerdict, now: number,
+    session: GateSession,
+    device: string,
+    req: ClassifiedRequest | RecordRequest,
+    mutating: boolean,
+    verdict: PolicyVerdict,
+    now: number,
     granted: (jit: JitNeed) => { grant: Grant; sanctioned: GrantNeed | 'whole' } | null,
   ): GateResult {
     const peer = session.peer;
@@ -141,14 +171,16 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
       return { effect: 'deny', reason: 'trust-read-only' };
     }
     const rate = verdict.obligations?.rate;
-    if (rate && !this.rates.take(`${peer.id}|${rate.ruleId}`, rate.perSecond, now)) return { effect: 'deny', reason: `rate-limited ${rate.ruleId}` };
+    if (rate && !this.rates.take(`${peer.id}|${rate.ruleId}`, rate.perSecond, now))
+      return { effect: 'deny', reason: `rate-limited ${rate.ruleId}` };
     const jit = verdict.obligations?.jit;
     if (jit && this.grants.unreadable) return { effect: 'deny', reason: 'grant-store-unavailable' };
     if (jit) {
       const hit = granted(jit);
       if (!hit) return { effect: 'deny', reason: `jit-required ${jit.ruleId}` };
       const grant = hit.grant;
-      if (this.locks.matching({ identity: peer.id, role: peer.role, grantId: grant.id })) return { effect: 'deny', reason: `grant-locked ${grant.id}` };
+      if (this.locks.matching({ identity: peer.id, role: peer.role, grantId: grant.id }))
+        return { effect: 'deny', reason: `grant-locked ${grant.id}` };
       this.notes.set(req, { sanctioned: hit.sanctioned });
       return { effect: 'allow', grantId: grant.id };
     }
@@ -160,11 +192,17 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
   }
 
   observeRecord(session: GateSession, device: string, req: RecordRequest, denied: boolean, now: number): void {
-    this.learn(session, device, req, denied, now, (t, evidence, ctx) => t.observeRecord(req, device, evidence, now, ctx));
+    this.learn(session, device, req, denied, now, (t, evidence, ctx) =>
+      t.observeRecord(req, device, evidence, now, ctx),
+    );
   }
 
   private learn(
-    session: GateSession, device: string, req: ClassifiedRequest | RecordRequest, denied: boolean, now: number,
+    session: GateSession,
+    device: string,
+    req: ClassifiedRequest | RecordRequest,
+    denied: boolean,
+    now: number,
     feed: (t: IdentityTrust, deniedEvidence: boolean, ctx: { sanctioned?: boolean; scope?: GrantNeed }) => void,
   ): void {
     const id = session.peer.id;
@@ -178,9 +216,20 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
     // A refusal by the downgrade itself is not evidence of probing (it would keep the breach alive by itself);
     // a request a JIT grant covered is not evidence for the writes and novelty signals (an approver vouched).
     const sanctioned = typeof note === 'object' ? note.sanctioned : null;
-    const ctx = sanctioned === null ? {} : sanctioned === 'whole' ? { sanctioned: true } : { sanctioned: true, scope: sanctioned };
+    const ctx =
+      sanctioned === null
+        ? {}
+        : sanctioned === 'whole'
+          ? { sanctioned: true }
+          : { sanctioned: true, scope: sanctioned };
     feed(t, denied && note !== 'trust-read-only', ctx);
-    this.judge(t, { notBefore: session.peer.notBefore?.getTime() ?? null, notAfter: session.peer.notAfter.getTime() }, now, device, session.peer);
+    this.judge(
+      t,
+      { notBefore: session.peer.notBefore?.getTime() ?? null, notAfter: session.peer.notAfter.getTime() },
+      now,
+      device,
+      session.peer,
+    );
   }
 
   scores(): Record<string, number> {
@@ -200,8 +249,12 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
   lock(target: Lock['target'], by: string, reason: string, expiresAt?: Date): ReturnType<LockService['create']> {
     const r = this.locks.create(target, by, reason, expiresAt);
     if (r.ok) {
-      const grantOwner = target.kind === 'grant' ? this.grants.list().find((g) => g.id === target.value)?.requester : undefined;
-      this.opts.sessions.endMatching((s) => s.peer.id === grantOwner || this.locks.matching({ identity: s.peer.id, role: s.peer.role }) !== null, 'locked');
+      const grantOwner =
+        target.kind === 'grant' ? this.grants.list().find((g) => g.id === target.value)?.requester : undefined;
+      this.opts.sessions.endMatching(
+        (s) => s.peer.id === grantOwner || this.locks.matching({ identity: s.peer.id, role: s.peer.role }) !== null,
+        'locked',
+      );
     }
     return r;
   }
@@ -209,7 +262,8 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
   /** After a policy swap: identities that lost every rule lose their sessions; the rest meet it next request. */
   onPolicySwap(next: CompiledPolicy, previous: CompiledPolicy): number {
     const named = (p: CompiledPolicy, peer: { id: string; role: string | null }): boolean =>
-      p.rules.some((r) => r.effect === 'allow' && r.matchesPrincipal(peer)) || Object.values(p.admins).some((ps) => ps.some((x) => x.matches(peer.id)));
+      p.rules.some((r) => r.effect === 'allow' && r.matchesPrincipal(peer)) ||
+      Object.values(p.admins).some((ps) => ps.some((x) => x.matches(peer.id)));
     return this.opts.sessions.endMatching((s) => named(previous, s.peer) && !named(next, s.peer), 'policy-revoked');
   }
 
@@ -234,12 +288,19 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
   /** Re-checks every live session without re-parsing certificates: SVID validity and locks. */
   revalidate(now: number): number {
     return this.opts.sessions.endMatching(
-      (s) => s.peer.notAfter.getTime() <= now || this.locks.matching({ identity: s.peer.id, role: s.peer.role }) !== null,
+      (s) =>
+        s.peer.notAfter.getTime() <= now || this.locks.matching({ identity: s.peer.id, role: s.peer.role }) !== null,
       'revalidation-failed',
     );
   }
 
-  private judge(t: IdentityTrust, svid: { notBefore: number | null; notAfter: number } | null, now: number, device?: string, peer?: SessionPeer): void {
+  private judge(
+    t: IdentityTrust,
+    svid: { notBefore: number | null; notAfter: number } | null,
+    now: number,
+    device?: string,
+    peer?: SessionPeer,
+  ): void {
     const before = t.score;
     const cfg = this.config();
     const keepsEssential = peer !== undefined && cfg.onBreach === 'terminate' && this.holdsEssential(peer);
@@ -247,7 +308,14 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
     if (changed === null) return;
     const reasons = t.reasons(now);
     if (keepsEssential && changed === 'read-only') reasons.push('essential-rules: terminate→read-only');
-    this.opts.audit.append({ type: 'trust.changed', identity: t.identity, from: round(before), to: round(t.score), state: changed, reasons });
+    this.opts.audit.append({
+      type: 'trust.changed',
+      identity: t.identity,
+      from: round(before),
+      to: round(t.score),
+      state: changed,
+      reasons,
+    });
     this.opts.logger?.warn({ identity: t.identity, score: t.score, state: changed }, 'trust state changed');
     for (const s of this.opts.sessions.all()) if (s.peer.id === t.identity) s.setReadOnly(changed === 'read-only');
     if (changed === 'ended') this.opts.sessions.endMatching((s) => s.peer.id === t.identity, 'trust-breach');
@@ -255,7 +323,9 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
 
   /** Does an enforced `essential` allow rule name this peer? Then a breach must not end its sessions. */
   private holdsEssential(peer: SessionPeer): boolean {
-    return this.opts.policy().rules.some((r) => r.essential && r.effect === 'allow' && r.mode === 'enforce' && r.matchesPrincipal(peer));
+    return this.opts
+      .policy()
+      .rules.some((r) => r.essential && r.effect === 'allow' && r.mode === 'enforce' && r.matchesPrincipal(peer));
   }
 
   /** The trust configuration of the enforced policy, built once per policy object (a reload swaps the object). */

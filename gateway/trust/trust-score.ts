@@ -21,7 +21,8 @@ export const DEFAULT_WEIGHTS: Readonly<Record<ScoreInput, number>> = Object.free
 
 export function resolveWeights(overrides: Readonly<Record<string, number>> | undefined): Record<ScoreInput, number> {
   const w: Record<ScoreInput, number> = { ...DEFAULT_WEIGHTS };
-  for (const [k, v] of Object.entries(overrides ?? {})) if ((SCORE_INPUTS as readonly string[]).includes(k)) w[k as ScoreInput] = v;
+  for (const [k, v] of Object.entries(overrides ?? {}))
+    if ((SCORE_INPUTS as readonly string[]).includes(k)) w[k as ScoreInput] = v;
   return w;
 }
 
@@ -32,7 +33,10 @@ export function svidExpirySignal(notBefore: number | null, notAfter: number, now
   return left >= 0.1 ? 0 : Math.min(1, 1 - Math.max(0, left) / 0.1);
 }
 
-export function trustScore(signals: Readonly<Record<ScoreInput, number>>, weights: Readonly<Record<ScoreInput, number>>): number {
+export function trustScore(
+  signals: Readonly<Record<ScoreInput, number>>,
+  weights: Readonly<Record<ScoreInput, number>>,
+): number {
   let penalty = 0;
   for (const k of SCORE_INPUTS) penalty += weights[k] * signals[k];
   return Math.max(0, Math.min(1, 1 - penalty));

@@ -13,7 +13,13 @@ export const defaultDialer: PlcDialer = (host, port, signal) =>
       reject(new Error(`connect to ${host}:${port} aborted`));
       return;
     }
-    const socket = net.connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_INITIAL_DELAY_MS });
+    const socket = net.connect({
+      host,
+      port,
+      noDelay: true,
+      keepAlive: true,
+      keepAliveInitialDelay: KEEPALIVE_INITIAL_DELAY_MS,
+    });
     const onAbort = (): void => {
       cleanup();
       socket.destroy();

@@ -29,7 +29,16 @@ import { nullLogger, type Logger } from '../logger.js';
 import { monotonicTimers, type TimerHandle, type Timers } from '../timers.js';
 import { FairQueue, type QueueHandle } from './fair-queue.js';
 import { mbapTransport } from './mbap-transport.js';
-import type { DevicePoolOptions, DevicePoolStats, LinkClosedInfo, LinkSettings, UpstreamLink, UpstreamRequest, UpstreamResult, UpstreamTransport } from './types.js';
+import type {
+  DevicePoolOptions,
+  DevicePoolStats,
+  LinkClosedInfo,
+  LinkSettings,
+  UpstreamLink,
+  UpstreamRequest,
+  UpstreamResult,
+  UpstreamTransport,
+} from './types.js';
 import { validatePoolOptions } from './pool-options.js';
 
 interface Job {
@@ -49,7 +58,9 @@ interface Job {
 const LEARNED_CAP_MS = 30_000;
 
 export class DevicePool {
-  readonly #o: Required<Omit<DevicePoolOptions, 'logger' | 'timers' | 'random' | 'backoff' | 'host' | 'port' | 'dialer' | 'transport'>>;
+  readonly #o: Required<
+    Omit<DevicePoolOptions, 'logger' | 'timers' | 'random' | 'backoff' | 'host' | 'port' | 'dialer' | 'transport'>
+  >;
   /** TCP + MBAP by default; a Modbus RTU line (serial or RTU over TCP) shares the same queue and outcomes. */
   readonly #transport: UpstreamTransport;
   readonly #log: Logger;
@@ -233,7 +244,10 @@ export class DevicePool {
   #onClosed(conn: UpstreamLink<Job>, info: LinkClosedInfo<Job>): void {
     const i = this.#conns.indexOf(conn);
     if (i >= 0) this.#conns.splice(i, 1);
-    this.#log.info({ device: this.#o.name, conn: conn.id, reason: info.reason, lost: info.lost.length }, 'upstream connection closed');
+    this.#log.info(
+      { device: this.#o.name, conn: conn.id, reason: info.reason, lost: info.lost.length },
+      'upstream connection closed',
+    );
     const reason = `connection to the PLC lost after the request was sent; not replayed (${info.reason})`;
     for (const job of info.lost) this.#settle(job, { kind: 'unavailable', reason, sent: true });
     // A connection that never answered is treated like a refused connect: many small PLCs accept a
@@ -247,7 +261,9 @@ export class DevicePool {
 
   #maxConnections(): number {
     const cap = this.#cap;
-    return cap !== undefined && cap.until > this.#timers.now() ? Math.min(cap.max, this.#o.maxConnections) : this.#o.maxConnections;
+    return cap !== undefined && cap.until > this.#timers.now()
+      ? Math.min(cap.max, this.#o.maxConnections)
+      : this.#o.maxConnections;
   }
 
   /** Records a failed attempt; with no connection open, answers now whoever cannot make the next attempt. */
@@ -257,7 +273,8 @@ export class DevicePool {
     this.#lastConnectError = reason;
     this.#log.warn({ device: this.#o.name, reason, retryInMs: delay }, 'upstream connect failed');
     if (this.#conns.length > 0) return;
-    for (const job of this.#queue.values()) if (job.deadline < this.#nextAttemptAt) this.#settle(job, this.#downResult());
+    for (const job of this.#queue.values())
+      if (job.deadline < this.#nextAttemptAt) this.#settle(job, this.#downResult());
   }
 
   #isDown(): boolean {
@@ -265,7 +282,10 @@ export class DevicePool {
   }
 
   #downResult(): UpstreamResult {
-    return { kind: 'unavailable', reason: `PLC ${this.#o.name} unreachable: ${this.#lastConnectError ?? 'no connection'}` };
+    return {
+      kind: 'unavailable',
+      reason: `PLC ${this.#o.name} unreachable: ${this.#lastConnectError ?? 'no connection'}`,
+    };
   }
 
   #onDeadline(job: Job): void {
@@ -278,7 +298,10 @@ export class DevicePool {
         job,
         this.#conns.length > 0
           ? { kind: 'timeout' }
-          : { kind: 'unavailable', reason: `no connection to PLC ${this.#o.name} within ${this.#o.timeoutMs} ms${this.#lastConnectError ? `: ${this.#lastConnectError}` : ''}` },
+          : {
+              kind: 'unavailable',
+              reason: `no connection to PLC ${this.#o.name} within ${this.#o.timeoutMs} ms${this.#lastConnectError ? `: ${this.#lastConnectError}` : ''}`,
+            },
       );
     }
   }

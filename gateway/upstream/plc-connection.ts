@@ -102,7 +102,8 @@ export class PlcConnection<J> {
   /** Sends one request; returns its upstream tid. Caller checks `freeSlots > 0` first. */
   send(job: J, unitId: number, pdu: Buffer): number {
     const tid = this.#tids.allocate();
-    if (tid === null || this.freeSlots <= 0) throw new Error(`plc-connection ${this.id}: send without a free slot (bug)`);
+    if (tid === null || this.freeSlots <= 0)
+      throw new Error(`plc-connection ${this.id}: send without a free slot (bug)`);
     this.#slots.set(tid, { tid, job, unitId, reqPdu: pdu, state: 'live' });
     this.#live++;
     this.#sent++;

@@ -12,7 +12,8 @@ const MAX_IN_FLIGHT = 16;
 export function validatePoolOptions(o: DevicePoolOptions): void {
   const problems: string[] = [];
   const int = (name: string, v: number | undefined, min: number, max: number): void => {
-    if (v !== undefined && (!Number.isInteger(v) || v < min || v > max)) problems.push(`${name} must be an integer in ${min}..${max}, got ${v}`);
+    if (v !== undefined && (!Number.isInteger(v) || v < min || v > max))
+      problems.push(`${name} must be an integer in ${min}..${max}, got ${v}`);
   };
   if (o.transport === undefined) {
     int('port', o.port, 1, 65535);

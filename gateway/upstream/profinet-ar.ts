@@ -12,7 +12,14 @@
  * Each AR gets its own activity UUID (connect, its writes and its release share it, sequence numbers
  * counting up): device stacks key their CM sessions by activity.
  */
-import { ARType, DEVICE_ACCESS_AR_PROPERTIES, isDeviceAccess, isPnioOk, type CmRequest, type Uuid } from '../../protocols/profinet/index.js';
+import {
+  ARType,
+  DEVICE_ACCESS_AR_PROPERTIES,
+  isDeviceAccess,
+  isPnioOk,
+  type CmRequest,
+  type Uuid,
+} from '../../protocols/profinet/index.js';
 import type { ResolvedProfinetOptions } from './profinet-options.js';
 import { failedOutcome, pnioError } from './profinet-results.js';
 import type { ProfinetTransport } from './profinet-transport.js';
@@ -25,7 +32,8 @@ export interface ArSession {
   seq: number;
 }
 
-export type ArOpen = { readonly ok: true; readonly ar: ArSession } | { readonly ok: false; readonly result: ProfinetResult };
+export type ArOpen =
+  { readonly ok: true; readonly ar: ArSession } | { readonly ok: false; readonly result: ProfinetResult };
 
 /** NDR ArgsMaximum of connect/release/write calls: their answers are a few dozen bytes. */
 export const SMALL_ARGS_MAXIMUM = 1024;
@@ -58,9 +66,20 @@ export class SupervisorAr {
       return { ok: true, ar: this.#current };
     }
     this.#sessionKey = (this.#sessionKey + 1) & 0xffff || 1;
-    const ar: ArSession = { arUuid: this.#o.randomUuid(), sessionKey: this.#sessionKey, activity: this.#o.randomUuid(), seq: 0 };
+    const ar: ArSession = {
+      arUuid: this.#o.randomUuid(),
+      sessionKey: this.#sessionKey,
+      activity: this.#o.randomUuid(),
+      seq: 0,
+    };
     const request = this.#connectRequest(ar);
-    const out = await this.#transport.call({ activity: ar.activity, sequenceNumber: ar.seq++, request, transmissions: 1, mayTransmit });
+    const out = await this.#transport.call({
+      activity: ar.activity,
+      sequenceNumber: ar.seq++,
+      request,
+      transmissions: 1,
+      mayTransmit,
+    });
     if (out.kind !== 'answer') return { ok: false, result: failedOutcome(out, 'connect') };
     if (!isPnioOk(out.response.status)) return { ok: false, result: pnioError(out.response.status, 'connect') };
     this.#current = ar;
@@ -84,7 +103,10 @@ export class SupervisorAr {
     this.#current = undefined;
     this.#lostOne = true;
     this.#stopIdle();
-    this.#o.logger.info({ device: this.#o.name, ar: ar.arUuid }, 'device says unknown AR; a new one opens on the next use');
+    this.#o.logger.info(
+      { device: this.#o.name, ar: ar.arUuid },
+      'device says unknown AR; a new one opens on the next use',
+    );
   }
 
   /** (Re)starts the idle countdown after a use of the AR. */
@@ -108,9 +130,22 @@ export class SupervisorAr {
     const request: CmRequest = {
       op: 'release',
       argsMaximum: SMALL_ARGS_MAXIMUM,
-      control: { blockType: 0x0114, arUuid: ar.arUuid, sessionKey: ar.sessionKey, alarmSequenceNumber: 0, controlCommand: 0x0004, controlBlockProperties: 0 },
+      control: {
+        blockType: 0x0114,
+        arUuid: ar.arUuid,
+        sessionKey: ar.sessionKey,
+        alarmSequenceNumber: 0,
+        controlCommand: 0x0004,
+        controlBlockProperties: 0,
+      },
     };
-    const out = await this.#transport.call({ activity: ar.activity, sequenceNumber: this.nextSeq(ar), request, transmissions: 1, mayTransmit: () => true });
+    const out = await this.#transport.call({
+      activity: ar.activity,
+      sequenceNumber: this.nextSeq(ar),
+      request,
+      transmissions: 1,
+      mayTransmit: () => true,
+    });
     this.counters.released++;
     const how = out.kind === 'answer' ? (isPnioOk(out.response.status) ? 'ok' : 'pnio-error') : out.kind;
     this.#o.logger.info({ device: this.#o.name, ar: ar.arUuid, outcome: how }, 'device-access AR released');

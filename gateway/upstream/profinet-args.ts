@@ -6,7 +6,8 @@
 import { MAX_RECORD_LENGTH } from '../../protocols/profinet/constants.js';
 import type { ReadRecordRequest, RecordTarget, WriteRecordRequest } from './profinet-types.js';
 
-const inRange = (v: unknown, min: number, max: number): boolean => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+const inRange = (v: unknown, min: number, max: number): boolean =>
+  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 
 function checkTarget(r: RecordTarget & { clientKey: unknown }): string | undefined {
   if (typeof r.clientKey !== 'string') return 'clientKey must be a string';
@@ -18,13 +19,19 @@ function checkTarget(r: RecordTarget & { clientKey: unknown }): string | undefin
 }
 
 export function checkRead(r: ReadRecordRequest): string | undefined {
-  return checkTarget(r) ?? (inRange(r.maxLength, 1, MAX_RECORD_LENGTH) ? undefined : `maxLength ${String(r.maxLength)} outside 1..${MAX_RECORD_LENGTH}`);
+  return (
+    checkTarget(r) ??
+    (inRange(r.maxLength, 1, MAX_RECORD_LENGTH)
+      ? undefined
+      : `maxLength ${String(r.maxLength)} outside 1..${MAX_RECORD_LENGTH}`)
+  );
 }
 
 export function checkWrite(r: WriteRecordRequest): string | undefined {
   const bad = checkTarget(r);
   if (bad !== undefined) return bad;
   if (!Buffer.isBuffer(r.data)) return 'data must be a Buffer';
-  if (r.data.length < 1 || r.data.length > MAX_RECORD_LENGTH) return `data of ${r.data.length} bytes outside 1..${MAX_RECORD_LENGTH}`;
+  if (r.data.length < 1 || r.data.length > MAX_RECORD_LENGTH)
+    return `data of ${r.data.length} bytes outside 1..${MAX_RECORD_LENGTH}`;
   return undefined;
 }

@@ -16,7 +16,14 @@
  *   checked synchronously right before every datagram the request puts on the wire (AR connect, the call,
  *   a read's retransmission), so an ended session or a locked device gets nothing more onto the wire.
  */
-import { NIL_UUID, RecordIndex, decodeRecord, isPnioOk, type CmRequest, type Uuid } from '../../protocols/profinet/index.js';
+import {
+  NIL_UUID,
+  RecordIndex,
+  decodeRecord,
+  isPnioOk,
+  type CmRequest,
+  type Uuid,
+} from '../../protocols/profinet/index.js';
 import { FairQueue, type QueueHandle } from './fair-queue.js';
 import { SMALL_ARGS_MAXIMUM, SupervisorAr, type ArSession } from './profinet-ar.js';
 import { resolveProfinetOptions, type ResolvedProfinetOptions } from './profinet-options.js';
@@ -102,7 +109,8 @@ export class ProfinetClient {
       const im0 = decodeRecord(RecordIndex.IM0, im.data);
       if (!im0.ok || im0.value.kind !== 'im0') return this.#badRecord(im.data, im0.ok ? 'not I&M0' : im0.detail);
       const real = decodeRecord(RecordIndex.RealIdentificationData, id.data);
-      if (!real.ok || real.value.kind !== 'real-identification') return this.#badRecord(id.data, real.ok ? 'not RealIdentificationData' : real.detail);
+      if (!real.ok || real.value.kind !== 'real-identification')
+        return this.#badRecord(id.data, real.ok ? 'not RealIdentificationData' : real.detail);
       return { kind: 'identity', im0: im0.value.value, modules: real.value.value.modules };
     });
   }
@@ -127,7 +135,8 @@ export class ProfinetClient {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const job of this.#queue.values()) this.#settle(job, { kind: 'unavailable', sent: false, reason: 'client closed' });
+    for (const job of this.#queue.values())
+      this.#settle(job, { kind: 'unavailable', sent: false, reason: 'client closed' });
     while (this.#running !== undefined) await this.#running;
     await this.#ar.release();
     this.#transport.close();
@@ -137,14 +146,25 @@ export class ProfinetClient {
     if (this.#closed) return Promise.resolve({ kind: 'unavailable', sent: false, reason: 'client closed' });
     if (req.signal?.aborted === true) return Promise.resolve({ kind: 'aborted' });
     return new Promise<R | Early>((resolve) => {
-      const job: Job = { req, submittedAt: this.#o.timers.now(), exec, resolve: resolve as (r: unknown) => void, state: 'queued' };
+      const job: Job = {
+        req,
+        submittedAt: this.#o.timers.now(),
+        exec,
+        resolve: resolve as (r: unknown) => void,
+        state: 'queued',
+      };
       const pushed = this.#queue.push(req.clientKey, job);
       if (pushed.kind === 'full') return resolve({ kind: 'queue-full' });
       job.handle = pushed.handle;
       this.#outstanding.set(req.clientKey, (this.#outstanding.get(req.clientKey) ?? 0) + 1);
       if (pushed.kind === 'queued-evicting') this.#settle(pushed.evicted.value, { kind: 'queue-full' });
       job.timer = this.#o.timers.setTimeout(() => {
-        if (job.state === 'queued') this.#settle(job, { kind: 'unavailable', sent: false, reason: `waited ${this.#o.queueTimeoutMs} ms for device ${this.#o.name}` });
+        if (job.state === 'queued')
+          this.#settle(job, {
+            kind: 'unavailable',
+            sent: false,
+            reason: `waited ${this.#o.queueTimeoutMs} ms for device ${this.#o.name}`,
+          });
       }, this.#o.queueTimeoutMs);
       if (req.signal !== undefined) {
         job.onAbort = () => {
@@ -204,7 +224,15 @@ export class ProfinetClient {
     if (r.viaAr !== true) {
       const seq = this.#implicit.seq;
       this.#implicit.seq = (seq + 1) >>> 0;
-      return this.#readResult(await this.#transport.call({ activity: this.#implicit.activity, sequenceNumber: seq, request: this.#readRequest(r, NIL_UUID), transmissions: 2, mayTransmit: gate }));
+      return this.#readResult(
+        await this.#transport.call({
+          activity: this.#implicit.activity,
+          sequenceNumber: seq,
+          request: this.#readRequest(r, NIL_UUID),
+          transmissions: 2,
+          mayTransmit: gate,
+        }),
+      );
     }
     for (let attempt = 0; ; attempt++) {
       const open = await this.#ar.open(gate);
@@ -221,7 +249,15 @@ export class ProfinetClient {
     const request: CmRequest = {
       op: 'write',
       argsMaximum: SMALL_ARGS_MAXIMUM,
-      record: { sequenceNumber: this.#nextRecordSeq(), arUuid: open.ar.arUuid, api: r.api, slot: r.slot, subslot: r.subslot, index: r.index, recordDataLength: r.data.length },
+      record: {
+        sequenceNumber: this.#nextRecordSeq(),
+        arUuid: open.ar.arUuid,
+        api: r.api,
+        slot: r.slot,
+        subslot: r.subslot,
+        index: r.index,
+        recordDataLength: r.data.length,
+      },
       data: r.data,
     };
     // Sent once, whatever comes back (see the header): never a second send of a write.
@@ -237,7 +273,13 @@ export class ProfinetClient {
   }
 
   async #arCall(ar: ArSession, request: CmRequest, transmissions: 1 | 2, gate: () => boolean): Promise<CallOutcome> {
-    const out = await this.#transport.call({ activity: ar.activity, sequenceNumber: this.#ar.nextSeq(ar), request, transmissions, mayTransmit: gate });
+    const out = await this.#transport.call({
+      activity: ar.activity,
+      sequenceNumber: this.#ar.nextSeq(ar),
+      request,
+      transmissions,
+      mayTransmit: gate,
+    });
     this.#ar.touch();
     return out;
   }
@@ -253,21 +295,41 @@ export class ProfinetClient {
     return {
       op: arUuid === NIL_UUID ? 'read-implicit' : 'read',
       argsMaximum: READ_RES_HEADER + r.maxLength,
-      record: { sequenceNumber: this.#nextRecordSeq(), arUuid, api: r.api, slot: r.slot, subslot: r.subslot, index: r.index, recordDataLength: r.maxLength, targetArUuid: NIL_UUID },
+      record: {
+        sequenceNumber: this.#nextRecordSeq(),
+        arUuid,
+        api: r.api,
+        slot: r.slot,
+        subslot: r.subslot,
+        index: r.index,
+        recordDataLength: r.maxLength,
+        targetArUuid: NIL_UUID,
+      },
     };
   }
 
   #readResult(out: CallOutcome): ProfinetResult {
     if (out.kind !== 'answer') return this.#count(failedOutcome(out, 'read'));
     const res = out.response;
-    if (res.op !== 'read' && res.op !== 'read-implicit') return this.#count({ kind: 'malformed-answer', raw: Buffer.alloc(0), reason: 'mismatch', detail: `${res.op} answer to a read` });
+    if (res.op !== 'read' && res.op !== 'read-implicit')
+      return this.#count({
+        kind: 'malformed-answer',
+        raw: Buffer.alloc(0),
+        reason: 'mismatch',
+        detail: `${res.op} answer to a read`,
+      });
     if (!isPnioOk(res.status)) return pnioError(res.status, 'read');
     return { kind: 'record', data: Buffer.from(res.data), pnioStatus: statusBytes(res.status), latencyMs: 0 };
   }
 
   #badRecord(data: Buffer, detail: string): IdentityResult {
     this.#counters.malformed++;
-    return { kind: 'malformed-answer', raw: Buffer.from(data.subarray(0, this.#o.maxRawBytes)), reason: 'field-value', detail };
+    return {
+      kind: 'malformed-answer',
+      raw: Buffer.from(data.subarray(0, this.#o.maxRawBytes)),
+      reason: 'field-value',
+      detail,
+    };
   }
 
   #count(r: ProfinetResult): ProfinetResult {
@@ -294,7 +356,9 @@ export class ProfinetClient {
     if (n > 0) this.#outstanding.set(key, n);
     else this.#outstanding.delete(key);
     const r = result as { kind?: string };
-    job.resolve(r.kind === 'record' ? { ...(result as object), latencyMs: this.#o.timers.now() - job.submittedAt } : result);
+    job.resolve(
+      r.kind === 'record' ? { ...(result as object), latencyMs: this.#o.timers.now() - job.submittedAt } : result,
+    );
   }
 }
 

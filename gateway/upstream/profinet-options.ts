@@ -4,7 +4,13 @@
  */
 import { isIP } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { DEFAULT_MAX_FRAGMENT_BODY, pnioObjectUuid, PNIO_CM_UDP_PORT, isUuid, type Uuid } from '../../protocols/profinet/index.js';
+import {
+  DEFAULT_MAX_FRAGMENT_BODY,
+  pnioObjectUuid,
+  PNIO_CM_UDP_PORT,
+  isUuid,
+  type Uuid,
+} from '../../protocols/profinet/index.js';
 import { GatewayError } from '../errors.js';
 import { nullLogger, type Logger } from '../logger.js';
 import { monotonicTimers } from '../timers.js';
@@ -71,7 +77,8 @@ export function resolveProfinetOptions(o: ProfinetDeviceOptions): ResolvedProfin
 function validate(o: ResolvedProfinetOptions): void {
   const problems: string[] = [];
   const int = (name: string, v: number, min: number, max: number): void => {
-    if (!Number.isInteger(v) || v < min || v > max) problems.push(`${name} must be an integer in ${min}..${max}, got ${v}`);
+    if (!Number.isInteger(v) || v < min || v > max)
+      problems.push(`${name} must be an integer in ${min}..${max}, got ${v}`);
   };
   if (isIP(o.host) === 0) problems.push(`host must be an IP address (answers are matched by address), got "${o.host}"`);
   int('port', o.port, 1, 65535);
@@ -88,12 +95,17 @@ function validate(o: ResolvedProfinetOptions): void {
   // The gateway releases its AR before the device would time it out; otherwise the next write meets
   // "unknown AR" after every quiet spell.
   if (o.arActivityTimeoutFactor * 100 <= o.arIdleMs + o.timeoutMs) {
-    problems.push(`arActivityTimeoutFactor × 100 ms (${o.arActivityTimeoutFactor * 100}) must exceed arIdleMs + timeoutMs (${o.arIdleMs + o.timeoutMs})`);
+    problems.push(
+      `arActivityTimeoutFactor × 100 ms (${o.arActivityTimeoutFactor * 100}) must exceed arIdleMs + timeoutMs (${o.arIdleMs + o.timeoutMs})`,
+    );
   }
   const name = Buffer.byteLength(o.stationName, 'latin1');
   if (name < 1 || name > 240) problems.push(`stationName must be 1..240 bytes, got ${name}`);
-  if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(o.initiatorMac)) problems.push(`initiatorMac must look like 02:00:00:00:00:01, got ${o.initiatorMac}`);
+  if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(o.initiatorMac))
+    problems.push(`initiatorMac must look like 02:00:00:00:00:01, got ${o.initiatorMac}`);
   if (!isUuid(o.objectUuid)) problems.push(`objectUuid is not a lowercase UUID: ${o.objectUuid}`);
-  if (!isUuid(o.initiatorObjectUuid)) problems.push(`initiatorObjectUuid is not a lowercase UUID: ${o.initiatorObjectUuid}`);
-  if (problems.length > 0) throw new GatewayError('GW_ERR_UPSTREAM_CONFIG', `upstream: PROFINET device ${o.name}: ${problems.join('; ')}`);
+  if (!isUuid(o.initiatorObjectUuid))
+    problems.push(`initiatorObjectUuid is not a lowercase UUID: ${o.initiatorObjectUuid}`);
+  if (problems.length > 0)
+    throw new GatewayError('GW_ERR_UPSTREAM_CONFIG', `upstream: PROFINET device ${o.name}: ${problems.join('; ')}`);
 }

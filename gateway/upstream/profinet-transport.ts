@@ -95,18 +95,31 @@ export class ProfinetTransport {
 
   constructor(o: ResolvedProfinetOptions) {
     this.#o = o;
-    this.#assembler = new FragmentAssembler({ maxCalls: 4, maxFragments: o.maxAnswerFragments, maxBytes: o.maxAnswerBytes, timeoutMs: o.timeoutMs * 2, now: () => o.timers.now() });
+    this.#assembler = new FragmentAssembler({
+      maxCalls: 4,
+      maxFragments: o.maxAnswerFragments,
+      maxBytes: o.maxAnswerBytes,
+      timeoutMs: o.timeoutMs * 2,
+      now: () => o.timers.now(),
+    });
   }
 
   /** Runs one call; resolves once, never rejects. Only one call at a time (the caller serializes). */
   call(spec: CallSpec): Promise<CallOutcome> {
     if (this.#closed) return Promise.resolve({ kind: 'not-sent', reason: 'client closed' });
-    if (this.#current !== undefined) return Promise.resolve({ kind: 'not-sent', reason: 'a call is already in flight (bug)' });
+    if (this.#current !== undefined)
+      return Promise.resolve({ kind: 'not-sent', reason: 'a call is already in flight (bug)' });
     const isRead = spec.request.op === 'read' || spec.request.op === 'read-implicit';
     const fragmented = NDR_HEADER_LENGTH + requestArgs(spec.request).length > this.#o.maxFragmentBody;
     const flags1 = (isRead ? Flags1.Idempotent : 0) | (fragmented ? Flags1.NoFragmentAck : 0);
     const { header, datagrams } = encodeCmRequest(
-      { activityUuid: spec.activity, sequenceNumber: spec.sequenceNumber, objectUuid: this.#o.objectUuid, littleEndian: this.#o.littleEndian, flags1 },
+      {
+        activityUuid: spec.activity,
+        sequenceNumber: spec.sequenceNumber,
+        objectUuid: this.#o.objectUuid,
+        littleEndian: this.#o.littleEndian,
+        flags1,
+      },
       spec.request,
       this.#o.maxFragmentBody,
     );
@@ -173,7 +186,10 @@ export class ProfinetTransport {
       const s = dgram.createSocket({ type: this.#o.family });
       s.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo.address));
       s.on('error', (err) => {
-        this.#o.logger.warn({ device: this.#o.name, err: err.message }, 'PNIO-CM socket error; reopening on the next call');
+        this.#o.logger.warn(
+          { device: this.#o.name, err: err.message },
+          'PNIO-CM socket error; reopening on the next call',
+        );
         if (this.#socket === s) this.#socket = undefined;
         s.close();
       });
@@ -217,7 +233,8 @@ export class ProfinetTransport {
   #onResponse(p: Pending, msg: Buffer, header: RpcHeader, body: Buffer): void {
     const whole = this.#assembler.push(header, body);
     if (whole.kind === 'dropped') return this.#drop('fragment', whole.detail);
-    if (isFragment(header) && !isLastFragment(header) && (header.flags1 & Flags1.NoFragmentAck) === 0) this.#sendFack(header);
+    if (isFragment(header) && !isLastFragment(header) && (header.flags1 & Flags1.NoFragmentAck) === 0)
+      this.#sendFack(header);
     if (whole.kind === 'duplicate') return this.#drop('duplicate');
     if (whole.kind === 'need-more') return;
     const raw = whole.fragments === 1 ? msg : whole.body;
@@ -235,7 +252,12 @@ export class ProfinetTransport {
     const inOrder = this.#assembler.inOrder(fragment);
     if (s === undefined || inOrder < 0) return;
     this.counters.facks++;
-    s.send(fackDatagram(fragment, { littleEndian: this.#o.littleEndian, inOrder }), this.#o.port, this.#o.host, () => {});
+    s.send(
+      fackDatagram(fragment, { littleEndian: this.#o.littleEndian, inOrder }),
+      this.#o.port,
+      this.#o.host,
+      () => {},
+    );
   }
 
   #malformed(raw: Buffer, reason: PnReason, detail: string): CallOutcome {

@@ -105,9 +105,21 @@ export type ProfinetResult =
   /** Read: the record bytes. Write: empty data. `pnioStatus` is the 4 status bytes (00000000). */
   | { readonly kind: 'record'; readonly data: Buffer; readonly pnioStatus: Buffer; readonly latencyMs: number }
   /** The device answered a PNIOStatus ≠ 0 (ErrorCode, ErrorDecode, ErrorCode1, ErrorCode2). */
-  | { readonly kind: 'pnio-error'; readonly status: Buffer; readonly name: string; readonly meaning: string; readonly stage: ProfinetStage }
+  | {
+      readonly kind: 'pnio-error';
+      readonly status: Buffer;
+      readonly name: string;
+      readonly meaning: string;
+      readonly stage: ProfinetStage;
+    }
   /** The device answered an RPC fault or reject (NCA status), not a PNIO answer. */
-  | { readonly kind: 'rpc-fault'; readonly packet: 'fault' | 'reject'; readonly nca: number; readonly name: string; readonly stage: ProfinetStage }
+  | {
+      readonly kind: 'rpc-fault';
+      readonly packet: 'fault' | 'reject';
+      readonly nca: number;
+      readonly name: string;
+      readonly stage: ProfinetStage;
+    }
   /** No answer: a read after its one retry, or the AR connect in front of a write (nothing written). */
   | { readonly kind: 'timeout'; readonly stage: ProfinetStage }
   /** A write was sent and no answer came: it may have been executed. Never resent. */
@@ -129,7 +141,12 @@ export interface ProfinetClientStats {
   readonly inFlight: 0 | 1;
   /** Queued + running requests per clientKey. */
   readonly byClient: Record<string, number>;
-  readonly ar: { readonly open: boolean; readonly established: number; readonly released: number; readonly reestablished: number };
+  readonly ar: {
+    readonly open: boolean;
+    readonly established: number;
+    readonly released: number;
+    readonly reestablished: number;
+  };
   readonly datagramsSent: number;
   readonly datagramsReceived: number;
   /** Fragment acknowledgements sent for fragmented answers. */

@@ -31,8 +31,17 @@ export interface LineCounters {
 
 export function newLineCounters(): LineCounters {
   return {
-    requests: 0, broadcasts: 0, responses: 0, corrupt: { crc: 0, truncated: 0, 'too-long': 0, 'too-short': 0 },
-    invalid: 0, timeouts: 0, lateAnswers: 0, noAnswer: 0, unsolicited: 0, garbageBytes: 0, opened: 0,
+    requests: 0,
+    broadcasts: 0,
+    responses: 0,
+    corrupt: { crc: 0, truncated: 0, 'too-long': 0, 'too-short': 0 },
+    invalid: 0,
+    timeouts: 0,
+    lateAnswers: 0,
+    noAnswer: 0,
+    unsolicited: 0,
+    garbageBytes: 0,
+    opened: 0,
   };
 }
 

@@ -136,7 +136,10 @@ export class RtuLine<J> implements UpstreamLink<J> {
     const reply = broadcastReply(pdu);
     const result: UpstreamResult =
       reply === null
-        ? { kind: 'unavailable', reason: `function code ${pdu[0] ?? 0} cannot be broadcast: a broadcast carries writes only [MB-SERIAL 2.1]; not sent` }
+        ? {
+            kind: 'unavailable',
+            reason: `function code ${pdu[0] ?? 0} cannot be broadcast: a broadcast carries writes only [MB-SERIAL 2.1]; not sent`,
+          }
         : { kind: 'response', pdu: reply, latencyMs: 0 };
     if (reply !== null) {
       const frame = encodeRtuFrame(RTU_BROADCAST_ADDRESS, pdu);
@@ -147,7 +150,10 @@ export class RtuLine<J> implements UpstreamLink<J> {
       this.#holdQuiet(this.#s.timers.now() + frame.length * this.#timing.charMs + this.#timing.turnaroundMs);
     }
     // Never synchronously from send(): the pool is still inside its dispatch loop.
-    this.#wakeTimer = this.#s.timers.setTimeout(() => this.#wake(), Math.max(0, this.#quietUntil - this.#s.timers.now()));
+    this.#wakeTimer = this.#s.timers.setTimeout(
+      () => this.#wake(),
+      Math.max(0, this.#quietUntil - this.#s.timers.now()),
+    );
     queueMicrotask(() => {
       if (!this.#closed) this.#s.events.reply(job, result);
     });
@@ -158,7 +164,8 @@ export class RtuLine<J> implements UpstreamLink<J> {
     const now = this.#s.timers.now();
     this.#holdQuiet(now + this.#timing.silenceMs);
     this.#framer.push(chunk);
-    for (let r = this.#framer.next(); r.kind !== 'need-more' && !this.#closed; r = this.#framer.next()) this.#onFrame(r);
+    for (let r = this.#framer.next(); r.kind !== 'need-more' && !this.#closed; r = this.#framer.next())
+      this.#onFrame(r);
     // After a bad frame more of it may still be on its way (adapters deliver in chunks): wait for the receive gap.
     if (this.#framer.resyncing) this.#holdQuiet(now + this.#timing.frameGapMs);
     this.#s.timers.clearTimeout(this.#gapTimer);
@@ -192,7 +199,10 @@ export class RtuLine<J> implements UpstreamLink<J> {
       this.#counters.lateAnswers++;
       this.#s.logger.debug({ line: this.id, unit: cur.unitId }, 'dropped the late answer of a timed-out request');
     } else if (r.kind === 'corrupt') {
-      this.#s.logger.debug({ line: this.id, unit: cur.unitId, reason: r.reason, detail: r.detail }, 'corrupt RTU answer: 0x0B');
+      this.#s.logger.debug(
+        { line: this.id, unit: cur.unitId, reason: r.reason, detail: r.detail },
+        'corrupt RTU answer: 0x0B',
+      );
       this.#s.events.reply(cur.job, { kind: 'invalid-response', reason: `RTU ${r.reason}: ${r.detail}` });
     } else {
       this.#answer(cur, r.address, r.pdu);
@@ -204,7 +214,10 @@ export class RtuLine<J> implements UpstreamLink<J> {
     const check = checkResponse(cur.unitId, cur.reqPdu, address, pdu);
     if (!check.ok) {
       this.#counters.invalid++;
-      this.#s.logger.debug({ line: this.id, unit: cur.unitId, reason: check.reason }, 'RTU answer does not fit its request: 0x0B');
+      this.#s.logger.debug(
+        { line: this.id, unit: cur.unitId, reason: check.reason },
+        'RTU answer does not fit its request: 0x0B',
+      );
       this.#s.events.reply(cur.job, { kind: 'invalid-response', reason: check.reason });
       return;
     }

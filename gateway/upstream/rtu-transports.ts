@@ -47,12 +47,22 @@ export const DEFAULT_LINE_FORMAT: LineFormat = { baudRate: 9600, dataBits: 8, pa
 
 export function serialLineTiming(o: SerialLineOptions): LineTiming {
   const silenceMs = o.interFrameMs ?? interFrameSilenceMs(o.format);
-  return { silenceMs, charMs: charTimeMs(o.format), turnaroundMs: o.turnaroundMs, frameGapMs: Math.max(silenceMs, PORT_GAP_FLOOR_MS) };
+  return {
+    silenceMs,
+    charMs: charTimeMs(o.format),
+    turnaroundMs: o.turnaroundMs,
+    frameGapMs: Math.max(silenceMs, PORT_GAP_FLOOR_MS),
+  };
 }
 
 export function rtuOverTcpTiming(o: RtuOverTcpOptions): LineTiming {
   const silenceMs = o.interFrameMs ?? interFrameSilenceMs(DEFAULT_LINE_FORMAT);
-  return { silenceMs, charMs: charTimeMs(DEFAULT_LINE_FORMAT), turnaroundMs: o.turnaroundMs, frameGapMs: Math.max(silenceMs, TCP_GAP_FLOOR_MS) };
+  return {
+    silenceMs,
+    charMs: charTimeMs(DEFAULT_LINE_FORMAT),
+    turnaroundMs: o.turnaroundMs,
+    frameGapMs: Math.max(silenceMs, TCP_GAP_FLOOR_MS),
+  };
 }
 
 export function serialTransport(o: SerialLineOptions): RtuTransport {
@@ -94,7 +104,14 @@ function openPort(o: SerialLineOptions, signal: AbortSignal): Promise<SerialPort
       return;
     }
     const f = o.format;
-    const port = new SerialPort({ path: o.path, baudRate: f.baudRate, dataBits: f.dataBits, parity: f.parity, stopBits: f.stopBits, autoOpen: false });
+    const port = new SerialPort({
+      path: o.path,
+      baudRate: f.baudRate,
+      dataBits: f.dataBits,
+      parity: f.parity,
+      stopBits: f.stopBits,
+      autoOpen: false,
+    });
     const onAbort = (): void => {
       port.destroy();
       reject(new Error(`open ${o.path} timed out or was aborted`));

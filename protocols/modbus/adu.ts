@@ -6,7 +6,8 @@ import { MAX_PDU_LENGTH, MBAP_HEADER_LENGTH } from './limits.js';
  * than 253 bytes, or ids out of range, throw RangeError.
  */
 export function encodeAdu(transactionId: number, unitId: number, pdu: Buffer): Buffer {
-  if (pdu.length < 1 || pdu.length > MAX_PDU_LENGTH) throw new RangeError(`modbus: PDU length ${pdu.length} outside 1..253`);
+  if (pdu.length < 1 || pdu.length > MAX_PDU_LENGTH)
+    throw new RangeError(`modbus: PDU length ${pdu.length} outside 1..253`);
   const adu = Buffer.allocUnsafe(MBAP_HEADER_LENGTH + pdu.length);
   adu.writeUInt16BE(transactionId, 0); // RangeError if outside 0..65535
   adu.writeUInt16BE(0, 2);

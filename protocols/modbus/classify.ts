@@ -41,7 +41,17 @@ function classifyParts(req: ModbusRequest): Parts {
     case 'write-single-register':
       return parts('write', [], [write('holding', req.address, [req.value])]);
     case 'write-multiple-coils':
-      return parts('write', [], [write('coils', req.address, req.values.map((v) => (v ? 1 : 0)))]);
+      return parts(
+        'write',
+        [],
+        [
+          write(
+            'coils',
+            req.address,
+            req.values.map((v) => (v ? 1 : 0)),
+          ),
+        ],
+      );
     case 'write-multiple-registers':
       return parts('write', [], [write('holding', req.address, [...req.values])]);
     case 'mask-write-register':

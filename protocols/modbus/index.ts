@@ -25,5 +25,14 @@ export {
 } from './rtu-frame.js';
 export { rtuRequestLength, rtuResponseLength, type RtuLength } from './rtu-length.js';
 export { RtuFramer, UNKNOWN_LENGTH, type RtuExpect, type RtuFrameResult, type RtuCorruptReason } from './rtu-framer.js';
-export { bitsPerChar, charTimeMs, interFrameSilenceMs, transmitTimeMs, FIXED_T35_MS, FIXED_TIMING_ABOVE_BAUD, type LineFormat, type Parity } from './rtu-timing.js';
+export {
+  bitsPerChar,
+  charTimeMs,
+  interFrameSilenceMs,
+  transmitTimeMs,
+  FIXED_T35_MS,
+  FIXED_TIMING_ABOVE_BAUD,
+  type LineFormat,
+  type Parity,
+} from './rtu-timing.js';
 export { broadcastReply } from './rtu-broadcast.js';

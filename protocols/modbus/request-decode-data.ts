@@ -128,11 +128,14 @@ export function decodeReadWrite(pdu: Buffer): DecodeResult<ReadWriteRegistersReq
   const readQuantity = pdu.readUInt16BE(3);
   const writeAddress = pdu.readUInt16BE(5);
   const writeQuantity = pdu.readUInt16BE(7);
-  if (!quantityIn(readQuantity, L.MAX_RW_READ_REGISTERS)) return badValue(`read quantity ${readQuantity} outside 1..125`);
-  if (!quantityIn(writeQuantity, L.MAX_RW_WRITE_REGISTERS)) return badValue(`write quantity ${writeQuantity} outside 1..121`);
+  if (!quantityIn(readQuantity, L.MAX_RW_READ_REGISTERS))
+    return badValue(`read quantity ${readQuantity} outside 1..125`);
+  if (!quantityIn(writeQuantity, L.MAX_RW_WRITE_REGISTERS))
+    return badValue(`write quantity ${writeQuantity} outside 1..121`);
   if (byteCount !== 2 * writeQuantity) return badValue(`byte count ${byteCount} != 2 x ${writeQuantity}`);
   if (!rangeFits(readAddress, readQuantity)) return badAddress(`read range ${readAddress}+${readQuantity} > 65536`);
-  if (!rangeFits(writeAddress, writeQuantity)) return badAddress(`write range ${writeAddress}+${writeQuantity} > 65536`);
+  if (!rangeFits(writeAddress, writeQuantity))
+    return badAddress(`write range ${writeAddress}+${writeQuantity} > 65536`);
   const values = readRegisters(pdu, 10, writeQuantity);
   return ok({ type: 'read-write-registers', fc: 23, readAddress, readQuantity, writeAddress, values });
 }

@@ -50,7 +50,8 @@ function checkSubs(fc: 20 | 21, subs: RawSub[]): DecodeResult<FileRecordRequest>
   if (subs.some((s) => s.recordLength === 0)) return badValue('record length 0');
   // The response must fit in one PDU: fc, byteCount, then per record length(1) refType(1) data [MB-APP 6.14].
   const responseLength = 2 + subs.reduce((n, s) => n + 2 + 2 * s.recordLength, 0);
-  if (fc === 20 && responseLength > L.MAX_PDU_LENGTH) return badValue(`response would be ${responseLength} bytes > 253`);
+  if (fc === 20 && responseLength > L.MAX_PDU_LENGTH)
+    return badValue(`response would be ${responseLength} bytes > 253`);
   for (const s of subs) {
     const why = subAddressError(s);
     if (why) return badAddress(why);
@@ -97,7 +98,8 @@ export function decodeEncapsulated(pdu: Buffer): DecodeResult<DeviceIdRequest | 
   if (meiType !== L.MEI_READ_DEVICE_ID) return ok(decodeOther(pdu));
   if (pdu.length !== 4) return badValue(`PDU length ${pdu.length}, expected 4 for MEI 14`);
   const readDeviceIdCode = pdu.readUInt8(2);
-  if (readDeviceIdCode < 1 || readDeviceIdCode > 4) return badValue(`read device id code ${readDeviceIdCode} outside 1..4`);
+  if (readDeviceIdCode < 1 || readDeviceIdCode > 4)
+    return badValue(`read device id code ${readDeviceIdCode} outside 1..4`);
   return ok({ type: 'device-id', fc: 43, meiType: 14, readDeviceIdCode, objectId: pdu.readUInt8(3) });
 }
 

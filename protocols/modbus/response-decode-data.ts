@@ -52,7 +52,11 @@ export function decodeReadRegistersResponse(pdu: Buffer, req: ReadRegistersReque
   const bad = countedBody(pdu, 2 * quantity);
   if (bad) return badResponse(bad);
   const values = readRegisters(pdu, 2, quantity);
-  return ok(req.type === 'read-registers' ? { type: 'read-registers', fc: req.fc, values } : { type: 'read-write-registers', fc: 23, values });
+  return ok(
+    req.type === 'read-registers'
+      ? { type: 'read-registers', fc: req.fc, values }
+      : { type: 'read-write-registers', fc: 23, values },
+  );
 }
 
 export function decodeWriteSingleCoilResponse(pdu: Buffer, req: WriteSingleCoilRequest): R {
@@ -65,7 +69,10 @@ export function decodeWriteSingleRegisterResponse(pdu: Buffer, req: WriteSingleR
   return bad ? badResponse(bad) : ok({ type: 'write-single-register', fc: 6, address: req.address, value: req.value });
 }
 
-export function decodeWriteMultipleResponse(pdu: Buffer, req: WriteMultipleCoilsRequest | WriteMultipleRegistersRequest): R {
+export function decodeWriteMultipleResponse(
+  pdu: Buffer,
+  req: WriteMultipleCoilsRequest | WriteMultipleRegistersRequest,
+): R {
   const quantity = req.values.length;
   const bad = echo(pdu, [req.address, quantity]);
   return bad ? badResponse(bad) : ok({ type: 'write-multiple', fc: req.fc, address: req.address, quantity });

@@ -65,7 +65,8 @@ export function decodeDeviceIdResponse(pdu: Buffer, req: DeviceIdRequest): R {
 export function decodeDiagnosticsResponse(pdu: Buffer, req: DiagnosticsRequest): R {
   if (pdu.length < 3) return badResponse(`PDU length ${pdu.length} < 3`);
   const subFunction = pdu.readUInt16BE(1);
-  if (subFunction !== req.subFunction) return badResponse(`sub-function ${subFunction}, request had ${req.subFunction}`);
+  if (subFunction !== req.subFunction)
+    return badResponse(`sub-function ${subFunction}, request had ${req.subFunction}`);
   return ok({ type: 'diagnostics', fc: 8, subFunction, data: Buffer.from(pdu.subarray(3)) });
 }
 
@@ -78,7 +79,8 @@ export function decodeRawResponse(pdu: Buffer, fc: number): R {
   const want = fixed[fc];
   if (want !== undefined && pdu.length !== want) return badResponse(`PDU length ${pdu.length}, expected ${want}`);
   if (fc === 12 || fc === 17) {
-    if (pdu.length < 2 || pdu.length !== 2 + pdu.readUInt8(1)) return badResponse('byte count does not match PDU length');
+    if (pdu.length < 2 || pdu.length !== 2 + pdu.readUInt8(1))
+      return badResponse('byte count does not match PDU length');
     const byteCount = pdu.readUInt8(1);
     if (fc === 12 && byteCount < 6) return badResponse(`byte count ${byteCount} < 6`);
   }

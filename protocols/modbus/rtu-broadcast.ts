@@ -7,7 +7,11 @@
 import { FunctionCode as F } from './function-codes.js';
 
 /** Request PDU lengths of the broadcastable writes whose normal response is fixed by the request. */
-const ECHO_LENGTH: Readonly<Record<number, number>> = { [F.WriteSingleCoil]: 5, [F.WriteSingleRegister]: 5, [F.MaskWriteRegister]: 7 };
+const ECHO_LENGTH: Readonly<Record<number, number>> = {
+  [F.WriteSingleCoil]: 5,
+  [F.WriteSingleRegister]: 5,
+  [F.MaskWriteRegister]: 7,
+};
 
 export function broadcastReply(requestPdu: Buffer): Buffer | null {
   const fc = requestPdu[0];
@@ -15,6 +19,7 @@ export function broadcastReply(requestPdu: Buffer): Buffer | null {
   const echo = ECHO_LENGTH[fc];
   if (echo !== undefined) return requestPdu.length === echo ? Buffer.from(requestPdu) : null;
   // FC15/16: function code, starting address, quantity.
-  if (fc === F.WriteMultipleCoils || fc === F.WriteMultipleRegisters) return requestPdu.length >= 6 ? Buffer.from(requestPdu.subarray(0, 5)) : null;
+  if (fc === F.WriteMultipleCoils || fc === F.WriteMultipleRegisters)
+    return requestPdu.length >= 6 ? Buffer.from(requestPdu.subarray(0, 5)) : null;
   return null;
 }

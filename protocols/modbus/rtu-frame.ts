@@ -20,7 +20,8 @@ export type RtuDecodeResult =
 
 /** Builds one ADU. Our own output: a PDU outside 1..253 or an address outside 0..255 throws RangeError. */
 export function encodeRtuFrame(address: number, pdu: Buffer): Buffer {
-  if (pdu.length < 1 || pdu.length > MAX_PDU_LENGTH) throw new RangeError(`modbus-rtu: PDU length ${pdu.length} outside 1..253`);
+  if (pdu.length < 1 || pdu.length > MAX_PDU_LENGTH)
+    throw new RangeError(`modbus-rtu: PDU length ${pdu.length} outside 1..253`);
   const adu = Buffer.allocUnsafe(pdu.length + 3);
   adu.writeUInt8(address, 0); // RangeError outside 0..255
   pdu.copy(adu, 1);
@@ -30,8 +31,10 @@ export function encodeRtuFrame(address: number, pdu: Buffer): Buffer {
 
 /** Checks the length and the CRC of one whole ADU; the PDU is a copy the caller owns. */
 export function decodeRtuFrame(adu: Buffer): RtuDecodeResult {
-  if (adu.length < MIN_RTU_ADU_LENGTH) return { ok: false, reason: 'too-short', detail: `RTU frame of ${adu.length} bytes` };
-  if (adu.length > MAX_RTU_ADU_LENGTH) return { ok: false, reason: 'too-long', detail: `RTU frame of ${adu.length} bytes` };
+  if (adu.length < MIN_RTU_ADU_LENGTH)
+    return { ok: false, reason: 'too-short', detail: `RTU frame of ${adu.length} bytes` };
+  if (adu.length > MAX_RTU_ADU_LENGTH)
+    return { ok: false, reason: 'too-long', detail: `RTU frame of ${adu.length} bytes` };
   const got = adu.readUInt16LE(adu.length - 2);
   const want = crc16Modbus(adu, 0, adu.length - 2);
   if (got !== want) return { ok: false, reason: 'crc', detail: `CRC 0x${hex4(got)}, computed 0x${hex4(want)}` };

@@ -89,7 +89,10 @@ export class RtuFramer {
   next(): RtuFrameResult {
     if (this.#resync || this.#buf.length === 0) return NEED_MORE;
     const want = this.#expect(this.#buf);
-    if (typeof want !== 'number') return this.#buf.length > MAX_RTU_ADU_LENGTH ? this.#corrupt('too-long', `more than ${MAX_RTU_ADU_LENGTH} bytes without a frame end`) : NEED_MORE;
+    if (typeof want !== 'number')
+      return this.#buf.length > MAX_RTU_ADU_LENGTH
+        ? this.#corrupt('too-long', `more than ${MAX_RTU_ADU_LENGTH} bytes without a frame end`)
+        : NEED_MORE;
     if (want > MAX_RTU_ADU_LENGTH) return this.#corrupt('too-long', `frame would be ${want} bytes`);
     if (want < MIN_RTU_ADU_LENGTH) return this.#corrupt('too-short', `frame would be ${want} bytes`);
     if (this.#buf.length < want) return NEED_MORE;
@@ -110,7 +113,12 @@ export class RtuFramer {
     if (wasResync || buf.length === 0) return NEED_MORE;
     const want = this.#expect(buf);
     if (typeof want === 'number' || want === 'need-more') {
-      return { kind: 'corrupt', reason: 'truncated', bytes: buf.length, detail: `silence after ${buf.length} bytes of a ${typeof want === 'number' ? `${want}-byte` : 'longer'} frame` };
+      return {
+        kind: 'corrupt',
+        reason: 'truncated',
+        bytes: buf.length,
+        detail: `silence after ${buf.length} bytes of a ${typeof want === 'number' ? `${want}-byte` : 'longer'} frame`,
+      };
     }
     const decoded = decodeRtuFrame(buf);
     if (!decoded.ok) return { kind: 'corrupt', reason: decoded.reason, bytes: buf.length, detail: decoded.detail };

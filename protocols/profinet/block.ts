@@ -23,12 +23,14 @@ export const BLOCK_HEADER_LENGTH = 6;
 
 /** One block at `offset`; its end is `offset + 4 + BlockLength`. */
 export function readBlock(buf: Buffer, offset = 0): Decoded<Block & { end: number }> {
-  if (buf.length - offset < BLOCK_HEADER_LENGTH) return fail('truncated', `${buf.length - offset} bytes, a block header needs 6`);
+  if (buf.length - offset < BLOCK_HEADER_LENGTH)
+    return fail('truncated', `${buf.length - offset} bytes, a block header needs 6`);
   const type = buf.readUInt16BE(offset);
   const length = buf.readUInt16BE(offset + 2);
   if (length < 2) return fail('block-length', `block ${hex16(type)} BlockLength ${length} < 2`);
   const end = offset + 4 + length;
-  if (end > buf.length) return fail('truncated', `block ${hex16(type)} BlockLength ${length}, ${buf.length - offset - 4} bytes present`);
+  if (end > buf.length)
+    return fail('truncated', `block ${hex16(type)} BlockLength ${length}, ${buf.length - offset - 4} bytes present`);
   const header = { type, length, versionHigh: buf[offset + 4] ?? 0, versionLow: buf[offset + 5] ?? 0 };
   return ok({ header, content: buf.subarray(offset + BLOCK_HEADER_LENGTH, end), end });
 }
@@ -51,12 +53,18 @@ export function readBlocks(buf: Buffer, max = 64): Decoded<Block[]> {
 export function readOneBlock(buf: Buffer): Decoded<Block> {
   const b = readBlock(buf, 0);
   if (!b.ok) return b;
-  if (b.value.end !== buf.length) return fail('trailing-bytes', `${buf.length - b.value.end} bytes after block ${hex16(b.value.header.type)}`);
+  if (b.value.end !== buf.length)
+    return fail('trailing-bytes', `${buf.length - b.value.end} bytes after block ${hex16(b.value.header.type)}`);
   return ok({ header: b.value.header, content: b.value.content });
 }
 
 /** Check a block's type, version 1.x and, when given, its exact content length. */
-export function expectBlock(b: Block, type: number, contentLength?: number, versionsLow: readonly number[] = [0]): Decoded<Block> {
+export function expectBlock(
+  b: Block,
+  type: number,
+  contentLength?: number,
+  versionsLow: readonly number[] = [0],
+): Decoded<Block> {
   if (b.header.type !== type) return fail('block-type', `block ${hex16(b.header.type)}, expected ${hex16(type)}`);
   if (b.header.versionHigh !== 1 || !versionsLow.includes(b.header.versionLow)) {
     return fail('block-version', `block ${hex16(type)} version ${b.header.versionHigh}.${b.header.versionLow}`);
@@ -70,6 +78,10 @@ export function expectBlock(b: Block, type: number, contentLength?: number, vers
 export function encodeBlock(type: number, content: Buffer, versionLow = 0, versionHigh = 1): Buffer {
   if (content.length + 2 > 0xffff) throw new RangeError(`block ${hex16(type)} content of ${content.length} bytes`);
   const w = new Writer();
-  w.u16(type).u16(content.length + 2).u8(versionHigh).u8(versionLow).bytes(content);
+  w.u16(type)
+    .u16(content.length + 2)
+    .u8(versionHigh)
+    .u8(versionLow)
+    .bytes(content);
   return w.toBuffer();
 }

@@ -22,7 +22,8 @@ export const ARProperties = {
 } as const;
 
 /** Device-access AR: active, parameters by the CM initiator, device access. */
-export const DEVICE_ACCESS_AR_PROPERTIES = ARProperties.StateActive | ARProperties.ParametrizationServerCmInitiator | ARProperties.DeviceAccess;
+export const DEVICE_ACCESS_AR_PROPERTIES =
+  ARProperties.StateActive | ARProperties.ParametrizationServerCmInitiator | ARProperties.DeviceAccess;
 
 export interface ArBlockReq {
   readonly arType: number;
@@ -66,7 +67,8 @@ export function encodeArBlockReq(a: ArBlockReq): Buffer {
 export function decodeArBlockReq(b: Block): Decoded<ArBlockReq> {
   const e = expectBlock(b, BlockType.ARBlockReq);
   if (!e.ok) return e;
-  if (b.content.length < AR_REQ_FIXED) return fail('block-length', `ARBlockReq content ${b.content.length} < ${AR_REQ_FIXED}`);
+  if (b.content.length < AR_REQ_FIXED)
+    return fail('block-length', `ARBlockReq content ${b.content.length} < ${AR_REQ_FIXED}`);
   const r = new Reader(b.content);
   const arType = r.u16();
   const arUuid = r.uuid();
@@ -78,9 +80,20 @@ export function decodeArBlockReq(b: Block): Decoded<ArBlockReq> {
   const initiatorUdpRtPort = r.u16();
   const nameLength = r.u16();
   if (nameLength < 1 || nameLength > 240) return fail('field-value', `StationNameLength ${nameLength} outside 1..240`);
-  if (r.remaining !== nameLength) return fail('block-length', `StationNameLength ${nameLength}, ${r.remaining} bytes left in block`);
+  if (r.remaining !== nameLength)
+    return fail('block-length', `StationNameLength ${nameLength}, ${r.remaining} bytes left in block`);
   const stationName = r.bytes(nameLength).toString('latin1');
-  return ok({ arType, arUuid, sessionKey, initiatorMac, initiatorObjectUuid, arProperties, activityTimeoutFactor, initiatorUdpRtPort, stationName });
+  return ok({
+    arType,
+    arUuid,
+    sessionKey,
+    initiatorMac,
+    initiatorObjectUuid,
+    arProperties,
+    activityTimeoutFactor,
+    initiatorUdpRtPort,
+    stationName,
+  });
 }
 
 export function encodeArBlockRes(a: ArBlockRes): Buffer {
@@ -94,5 +107,11 @@ export function decodeArBlockRes(b: Block): Decoded<ArBlockRes> {
   const e = expectBlock(b, BlockType.ARBlockRes, 28);
   if (!e.ok) return e;
   const r = new Reader(b.content);
-  return ok({ arType: r.u16(), arUuid: r.uuid(), sessionKey: r.u16(), responderMac: macText(r.bytes(6)), responderUdpRtPort: r.u16() });
+  return ok({
+    arType: r.u16(),
+    arUuid: r.uuid(),
+    sessionKey: r.u16(),
+    responderMac: macText(r.bytes(6)),
+    responderUdpRtPort: r.u16(),
+  });
 }

@@ -30,7 +30,10 @@ export const PacketType = {
 } as const;
 export type PacketType = (typeof PacketType)[keyof typeof PacketType];
 export const PACKET_TYPE_NAMES: Record<number, string> = Object.fromEntries(
-  Object.entries(PacketType).map(([k, v]) => [v, k.replace(/[A-Z]/g, (c, i: number) => (i ? '-' : '') + c.toLowerCase())]),
+  Object.entries(PacketType).map(([k, v]) => [
+    v,
+    k.replace(/[A-Z]/g, (c, i: number) => (i ? '-' : '') + c.toLowerCase()),
+  ]),
 );
 
 /** Header flags1 bits [C706 12.5.3.3]. */

@@ -24,7 +24,13 @@ const FACK_FIXED = 16;
 
 export function encodeFackBody(f: FackBody, littleEndian: boolean): Buffer {
   const w = new Writer(littleEndian);
-  w.u8(f.version).u8(0).u16(f.windowSize).u32(f.maxTsdu).u32(f.maxFragSize).u16(f.serialNumber).u16(f.selectiveAcks.length);
+  w.u8(f.version)
+    .u8(0)
+    .u16(f.windowSize)
+    .u32(f.maxTsdu)
+    .u32(f.maxFragSize)
+    .u16(f.serialNumber)
+    .u16(f.selectiveAcks.length);
   for (const s of f.selectiveAcks) w.u32(s);
   return w.toBuffer();
 }
@@ -39,7 +45,8 @@ export function decodeFackBody(body: Buffer, littleEndian: boolean): Decoded<Fac
   const maxFragSize = r.u32();
   const serialNumber = r.u16();
   const n = r.u16();
-  if (n * 4 !== r.remaining) return fail(n * 4 > r.remaining ? 'truncated' : 'trailing-bytes', `selack_len ${n}, ${r.remaining} bytes left`);
+  if (n * 4 !== r.remaining)
+    return fail(n * 4 > r.remaining ? 'truncated' : 'trailing-bytes', `selack_len ${n}, ${r.remaining} bytes left`);
   const selectiveAcks = Array.from({ length: n }, () => r.u32());
   return ok({ version, windowSize, maxTsdu, maxFragSize, serialNumber, selectiveAcks });
 }
@@ -49,11 +56,29 @@ export function decodeFackBody(body: Buffer, littleEndian: boolean): Decoded<Fac
  * fragment's; the fragment number acknowledged is `inOrder` (the highest with no gap before it, from
  * FragmentAssembler.inOrder), or the fragment's own number when not given.
  */
-export function fackDatagram(fragment: RpcHeader, o: { littleEndian: boolean; inOrder?: number; windowSize?: number; maxTsdu?: number; maxFragSize?: number }): Buffer {
+export function fackDatagram(
+  fragment: RpcHeader,
+  o: { littleEndian: boolean; inOrder?: number; windowSize?: number; maxTsdu?: number; maxFragSize?: number },
+): Buffer {
   const fragmentNumber = o.inOrder ?? fragment.fragmentNumber;
-  const header: RpcHeader = { ...fragment, packetType: PacketType.Fack, flags1: 0, flags2: 0, fragmentNumber, littleEndian: o.littleEndian, bodyLength: 0 };
+  const header: RpcHeader = {
+    ...fragment,
+    packetType: PacketType.Fack,
+    flags1: 0,
+    flags2: 0,
+    fragmentNumber,
+    littleEndian: o.littleEndian,
+    bodyLength: 0,
+  };
   const body = encodeFackBody(
-    { version: 0, windowSize: o.windowSize ?? 1, maxTsdu: o.maxTsdu ?? 1472, maxFragSize: o.maxFragSize ?? 1472, serialNumber: fragment.serial, selectiveAcks: [] },
+    {
+      version: 0,
+      windowSize: o.windowSize ?? 1,
+      maxTsdu: o.maxTsdu ?? 1472,
+      maxFragSize: o.maxFragSize ?? 1472,
+      serialNumber: fragment.serial,
+      selectiveAcks: [],
+    },
     o.littleEndian,
   );
   return encodeRpcDatagram(header, body);

@@ -37,4 +37,9 @@ export function encodeFaultBody(status: number, littleEndian: boolean): Buffer {
   return new Writer(littleEndian).u32(status).toBuffer();
 }
 
-export const NcaStatus = { OpRangeError: 0x1c010002, UnknownInterface: 0x1c010003, ProtocolError: 0x1c01000b, ServerTooBusy: 0x1c010014 } as const;
+export const NcaStatus = {
+  OpRangeError: 0x1c010002,
+  UnknownInterface: 0x1c010003,
+  ProtocolError: 0x1c01000b,
+  ServerTooBusy: 0x1c010014,
+} as const;

@@ -19,7 +19,12 @@ export function fragmentDatagrams(header: RpcHeader, body: Buffer, maxFragmentBo
   for (let at = 0, n = 0; at < body.length; at += maxFragmentBody, n++) {
     const last = at + maxFragmentBody >= body.length;
     const flags1 = base | Flags1.Fragment | (last ? Flags1.LastFragment : 0);
-    out.push(encodeRpcDatagram({ ...header, flags1, fragmentNumber: n, serial: n & 0xffff }, body.subarray(at, at + maxFragmentBody)));
+    out.push(
+      encodeRpcDatagram(
+        { ...header, flags1, fragmentNumber: n, serial: n & 0xffff },
+        body.subarray(at, at + maxFragmentBody),
+      ),
+    );
   }
   return out;
 }
@@ -91,7 +96,8 @@ export class FragmentAssembler {
     const key = callKeyOf(header);
     if (!isFragment(header)) {
       if (this.#pending.has(key)) this.#drop(key);
-      if (header.fragmentNumber !== 0) return this.#refuse('fragment', `unfragmented datagram with fragment number ${header.fragmentNumber}`);
+      if (header.fragmentNumber !== 0)
+        return this.#refuse('fragment', `unfragmented datagram with fragment number ${header.fragmentNumber}`);
       return { kind: 'complete', header, body, fragments: 1 };
     }
     const n = header.fragmentNumber;
@@ -118,7 +124,8 @@ export class FragmentAssembler {
     } else if (p.last !== null && n > p.last) {
       return this.#fail(key, 'fragment', `fragment ${n} after the last one (${p.last})`);
     }
-    if (p.bytes + body.length > this.maxBytes) return this.#fail(key, 'too-large', `call body over ${this.maxBytes} bytes`);
+    if (p.bytes + body.length > this.maxBytes)
+      return this.#fail(key, 'too-large', `call body over ${this.maxBytes} bytes`);
     p.parts.set(n, Buffer.from(body));
     p.top = Math.max(p.top, n);
     p.bytes += body.length;
@@ -127,7 +134,12 @@ export class FragmentAssembler {
     const parts = Array.from({ length: p.last + 1 }, (_, i) => p.parts.get(i) as Buffer);
     this.#delete(key);
     this.stats.completed++;
-    return { kind: 'complete', header: { ...p.first, bodyLength: p.bytes, fragmentNumber: 0 }, body: Buffer.concat(parts), fragments: parts.length };
+    return {
+      kind: 'complete',
+      header: { ...p.first, bodyLength: p.bytes, fragmentNumber: 0 },
+      body: Buffer.concat(parts),
+      fragments: parts.length,
+    };
   }
 
   /**

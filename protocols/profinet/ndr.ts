@@ -28,17 +28,20 @@ export interface NdrResponse extends NdrArray {
 }
 
 export function decodeNdrRequest(body: Buffer, littleEndian: boolean): Decoded<NdrRequest> {
-  if (body.length < NDR_HEADER_LENGTH) return fail('truncated', `body of ${body.length} bytes, NDR header needs ${NDR_HEADER_LENGTH}`);
+  if (body.length < NDR_HEADER_LENGTH)
+    return fail('truncated', `body of ${body.length} bytes, NDR header needs ${NDR_HEADER_LENGTH}`);
   const r = new Reader(body, 0, littleEndian);
   const argsMaximum = r.u32();
   const a = decodeArray(r, body);
   if (!a.ok) return a;
-  if (a.value.argsLength > argsMaximum) return fail('ndr', `ArgsLength ${a.value.argsLength} > ArgsMaximum ${argsMaximum}`);
+  if (a.value.argsLength > argsMaximum)
+    return fail('ndr', `ArgsLength ${a.value.argsLength} > ArgsMaximum ${argsMaximum}`);
   return ok({ argsMaximum, ...a.value });
 }
 
 export function decodeNdrResponse(body: Buffer, littleEndian: boolean): Decoded<NdrResponse> {
-  if (body.length < NDR_HEADER_LENGTH) return fail('truncated', `body of ${body.length} bytes, NDR header needs ${NDR_HEADER_LENGTH}`);
+  if (body.length < NDR_HEADER_LENGTH)
+    return fail('truncated', `body of ${body.length} bytes, NDR header needs ${NDR_HEADER_LENGTH}`);
   const r = new Reader(body, 0, littleEndian);
   const status = pnioStatusFromU32(r.u32());
   const a = decodeArray(r, body);
@@ -67,7 +70,12 @@ export function encodeNdrRequest(argsMaximum: number, args: Buffer, littleEndian
 }
 
 /** Response body: MaximumCount echoes the request's ArgsMaximum (as common stacks do), Offset 0. */
-export function encodeNdrResponse(status: PnioStatus, maximumCount: number, args: Buffer, littleEndian: boolean): Buffer {
+export function encodeNdrResponse(
+  status: PnioStatus,
+  maximumCount: number,
+  args: Buffer,
+  littleEndian: boolean,
+): Buffer {
   const w = new Writer(littleEndian);
   w.u32(pnioStatusToU32(status)).u32(args.length).u32(Math.max(maximumCount, args.length)).u32(0).u32(args.length);
   return Buffer.concat([w.toBuffer(), args]);

@@ -14,7 +14,12 @@ export interface PnioStatus {
 export const PNIO_OK: PnioStatus = Object.freeze({ errorCode: 0, errorDecode: 0, errorCode1: 0, errorCode2: 0 });
 
 export function pnioStatusFromU32(v: number): PnioStatus {
-  return { errorCode: (v >>> 24) & 0xff, errorDecode: (v >>> 16) & 0xff, errorCode1: (v >>> 8) & 0xff, errorCode2: v & 0xff };
+  return {
+    errorCode: (v >>> 24) & 0xff,
+    errorDecode: (v >>> 16) & 0xff,
+    errorCode1: (v >>> 8) & 0xff,
+    errorCode2: v & 0xff,
+  };
 }
 
 export function pnioStatusToU32(s: PnioStatus): number {
@@ -110,7 +115,10 @@ export function describePnioStatus(s: PnioStatus): PnioMeaning {
   if (s.errorDecode === 0x80) {
     const known = PNIORW_CODE1[s.errorCode1];
     if (known) return { name: known[0], meaning: `${service}: ${known[1]} (ErrorCode2 ${code2})` };
-    return { name: 'pniorw-error', meaning: `${service}: PNIORW ErrorCode1 0x${s.errorCode1.toString(16)} (ErrorCode2 ${code2})` };
+    return {
+      name: 'pniorw-error',
+      meaning: `${service}: PNIORW ErrorCode1 0x${s.errorCode1.toString(16)} (ErrorCode2 ${code2})`,
+    };
   }
   if (s.errorDecode === 0x81) {
     const pair = PNIO_PAIRS[(s.errorCode1 << 8) | s.errorCode2];
@@ -118,7 +126,10 @@ export function describePnioStatus(s: PnioStatus): PnioMeaning {
     const block = PNIO_CODE1[s.errorCode1] ?? `ErrorCode1 0x${s.errorCode1.toString(16)}`;
     return { name: 'pnio-error', meaning: `${service}: ${block}, ErrorCode2 ${code2}` };
   }
-  return { name: 'unknown', meaning: `${service}: ErrorDecode 0x${s.errorDecode.toString(16)} status ${pnioStatusHex(s)}` };
+  return {
+    name: 'unknown',
+    meaning: `${service}: ErrorDecode 0x${s.errorDecode.toString(16)} status ${pnioStatusHex(s)}`,
+  };
 }
 
 /** Status a device answers for common record errors (the simulator uses these). */

@@ -26,13 +26,15 @@ const U16 = 0xffff;
 const U32 = 0xffffffff;
 
 function uint(name: string, v: unknown, max: number, min = 0): string | null {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) return `${name} ${String(v)} is outside ${min}..${max}`;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    return `${name} ${String(v)} is outside ${min}..${max}`;
   return null;
 }
 
 /** Field widths and consistency of a record request; `field-value` with the first problem otherwise. */
 export function validateRecordRequest(req: RecordRequest): Decoded<RecordRequest> {
-  if (req.access !== 'read' && req.access !== 'write') return fail('field-value', `access ${JSON.stringify(req.access)} is neither read nor write`);
+  if (req.access !== 'read' && req.access !== 'write')
+    return fail('field-value', `access ${JSON.stringify(req.access)} is neither read nor write`);
   const problem =
     uint('api', req.api, U32) ??
     uint('slot', req.slot, U16) ??
@@ -45,6 +47,7 @@ export function validateRecordRequest(req: RecordRequest): Decoded<RecordRequest
     return ok(req);
   }
   if (!Buffer.isBuffer(req.data)) return fail('field-value', 'a write needs data');
-  if (req.data.length !== req.length) return fail('field-value', `write of ${req.data.length} bytes with length ${req.length}`);
+  if (req.data.length !== req.length)
+    return fail('field-value', `write of ${req.data.length} bytes with length ${req.length}`);
   return ok(req);
 }

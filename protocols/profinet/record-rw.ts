@@ -45,7 +45,14 @@ export interface WriteResHeader extends ReadResHeader {
 }
 
 function writeCommon(w: Writer, h: RecordHeader): void {
-  w.u16(h.sequenceNumber).uuid(h.arUuid).u32(h.api).u16(h.slot).u16(h.subslot).zeros(2).u16(h.index).u32(h.recordDataLength);
+  w.u16(h.sequenceNumber)
+    .uuid(h.arUuid)
+    .u32(h.api)
+    .u16(h.slot)
+    .u16(h.subslot)
+    .zeros(2)
+    .u16(h.index)
+    .u32(h.recordDataLength);
 }
 
 function readCommon(r: Reader): RecordHeader {
@@ -106,7 +113,10 @@ export function decodeWriteReqBlock(b: Block): Decoded<RecordHeader> {
 export function encodeWriteResBlock(h: WriteResHeader): Buffer {
   const w = new Writer();
   writeCommon(w, h);
-  w.u16(h.additionalValue1).u16(h.additionalValue2).u32(pnioStatusToU32(h.status ?? PNIO_OK)).zeros(16);
+  w.u16(h.additionalValue1)
+    .u16(h.additionalValue2)
+    .u32(pnioStatusToU32(h.status ?? PNIO_OK))
+    .zeros(16);
   return encodeBlock(BlockType.IODWriteResHeader, w.toBuffer());
 }
 

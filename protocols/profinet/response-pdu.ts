@@ -11,14 +11,31 @@ import { decodeControlBlock, releaseResponseBlock, type ControlBlock } from './c
 import { fragmentDatagrams } from './fragments.js';
 import { decodeNdrResponse, encodeNdrResponse } from './ndr.js';
 import { isPnioOk, type PnioStatus } from './pnio-status.js';
-import { decodeReadResBlock, decodeWriteResBlock, encodeReadResBlock, encodeWriteResBlock, type ReadResHeader, type WriteResHeader } from './record-rw.js';
+import {
+  decodeReadResBlock,
+  decodeWriteResBlock,
+  encodeReadResBlock,
+  encodeWriteResBlock,
+  type ReadResHeader,
+  type WriteResHeader,
+} from './record-rw.js';
 import { fail, hex16, ok, within, type Decoded } from './result.js';
 import type { RpcHeader } from './rpc-header.js';
 
 export type CmResponse =
-  | { readonly op: 'read-implicit' | 'read'; readonly status: PnioStatus; readonly record?: ReadResHeader; readonly data: Buffer }
+  | {
+      readonly op: 'read-implicit' | 'read';
+      readonly status: PnioStatus;
+      readonly record?: ReadResHeader;
+      readonly data: Buffer;
+    }
   | { readonly op: 'write'; readonly status: PnioStatus; readonly record?: WriteResHeader }
-  | { readonly op: 'connect'; readonly status: PnioStatus; readonly ar?: ArBlockRes; readonly otherBlocks: readonly Block[] }
+  | {
+      readonly op: 'connect';
+      readonly status: PnioStatus;
+      readonly ar?: ArBlockRes;
+      readonly otherBlocks: readonly Block[];
+    }
   | { readonly op: 'release'; readonly status: PnioStatus; readonly control?: ControlBlock };
 
 const OP_OF_OPNUM: Record<number, CmResponse['op']> = {
@@ -34,7 +51,9 @@ export function responseArgs(res: CmResponse): Buffer {
   switch (res.op) {
     case 'read':
     case 'read-implicit':
-      return res.record ? Buffer.concat([encodeReadResBlock({ ...res.record, recordDataLength: res.data.length }), res.data]) : Buffer.alloc(0);
+      return res.record
+        ? Buffer.concat([encodeReadResBlock({ ...res.record, recordDataLength: res.data.length }), res.data])
+        : Buffer.alloc(0);
     case 'write':
       return res.record ? encodeWriteResBlock(res.record) : Buffer.alloc(0);
     case 'connect':
@@ -51,15 +70,23 @@ export interface ResponseOptions extends AnswerInit {
 }
 
 /** Datagrams answering `request` (fragmented above `maxFragmentBody`). Trusts its input. */
-export function encodeCmResponse(request: RpcHeader, res: CmResponse, o: ResponseOptions): { header: RpcHeader; datagrams: Buffer[] } {
+export function encodeCmResponse(
+  request: RpcHeader,
+  res: CmResponse,
+  o: ResponseOptions,
+): { header: RpcHeader; datagrams: Buffer[] } {
   const header = answerHeader(request, o);
   const body = encodeNdrResponse(res.status, o.maximumCount, responseArgs(res), header.littleEndian);
-  return { header: { ...header, bodyLength: body.length }, datagrams: fragmentDatagrams(header, body, o.maxFragmentBody ?? DEFAULT_MAX_FRAGMENT_BODY) };
+  return {
+    header: { ...header, bodyLength: body.length },
+    datagrams: fragmentDatagrams(header, body, o.maxFragmentBody ?? DEFAULT_MAX_FRAGMENT_BODY),
+  };
 }
 
 /** A whole (reassembled) response body → the operation's answer, by the response's opnum. */
 export function decodeCmResponse(header: RpcHeader, body: Buffer): Decoded<CmResponse> {
-  if (header.packetType !== PacketType.Response) return fail('packet-type', `packet type ${header.packetType}, expected response (2)`);
+  if (header.packetType !== PacketType.Response)
+    return fail('packet-type', `packet type ${header.packetType}, expected response (2)`);
   const op = OP_OF_OPNUM[header.opnum];
   if (!op) return fail('field-value', `response opnum ${header.opnum} not supported`);
   const ndr = decodeNdrResponse(body, header.littleEndian);
@@ -67,16 +94,33 @@ export function decodeCmResponse(header: RpcHeader, body: Buffer): Decoded<CmRes
   const { status, args } = ndr.value;
   if (args.length === 0) {
     if (isPnioOk(status)) return fail('truncated', `${op} response with status OK and no blocks`);
-    return ok(op === 'read' || op === 'read-implicit' ? { op, status, data: Buffer.alloc(0) } : op === 'connect' ? { op, status, otherBlocks: [] } : { op, status });
+    return ok(
+      op === 'read' || op === 'read-implicit'
+        ? { op, status, data: Buffer.alloc(0) }
+        : op === 'connect'
+          ? { op, status, otherBlocks: [] }
+          : { op, status },
+    );
   }
   switch (op) {
     case 'read':
     case 'read-implicit':
       return decodeReadRes(op, status, args);
     case 'write':
-      return decodeOne(args, (b) => decodeWriteResBlock(b), (record) => ({ op, status, record }));
+      return decodeOne(
+        args,
+        (b) => decodeWriteResBlock(b),
+        (record) => ({ op, status, record }),
+      );
     case 'release':
-      return decodeOne(args, (b) => (b.header.type === BlockType.ReleaseBlockRes ? decodeControlBlock(b) : fail('block-type', `release answer block ${hex16(b.header.type)}`)), (control) => ({ op, status, control }));
+      return decodeOne(
+        args,
+        (b) =>
+          b.header.type === BlockType.ReleaseBlockRes
+            ? decodeControlBlock(b)
+            : fail('block-type', `release answer block ${hex16(b.header.type)}`),
+        (control) => ({ op, status, control }),
+      );
     case 'connect':
       return decodeConnectRes(status, args);
   }
@@ -88,8 +132,10 @@ function decodeReadRes(op: 'read' | 'read-implicit', status: PnioStatus, args: B
   const h = decodeReadResBlock(b.value);
   if (!h.ok) return h;
   const data = args.subarray(b.value.end);
-  if (data.length < h.value.recordDataLength) return fail('truncated', `RecordDataLength ${h.value.recordDataLength}, ${data.length} bytes of data`);
-  if (data.length > h.value.recordDataLength) return fail('trailing-bytes', `RecordDataLength ${h.value.recordDataLength}, ${data.length} bytes of data`);
+  if (data.length < h.value.recordDataLength)
+    return fail('truncated', `RecordDataLength ${h.value.recordDataLength}, ${data.length} bytes of data`);
+  if (data.length > h.value.recordDataLength)
+    return fail('trailing-bytes', `RecordDataLength ${h.value.recordDataLength}, ${data.length} bytes of data`);
   return ok({ op, status, record: h.value, data });
 }
 
@@ -104,7 +150,8 @@ function decodeConnectRes(status: PnioStatus, args: Buffer): Decoded<CmResponse>
   const blocks = readBlocks(args, 64);
   if (!blocks.ok) return within('connect response', blocks);
   const arBlocks = blocks.value.filter((b) => b.header.type === BlockType.ARBlockRes);
-  if (arBlocks.length !== 1 || !arBlocks[0]) return fail('block-type', `connect response with ${arBlocks.length} ARBlockRes`);
+  if (arBlocks.length !== 1 || !arBlocks[0])
+    return fail('block-type', `connect response with ${arBlocks.length} ARBlockRes`);
   const ar = decodeArBlockRes(arBlocks[0]);
   if (!ar.ok) return ar;
   return ok({ op: 'connect', status, ar: ar.value, otherBlocks: blocks.value.filter((b) => b !== arBlocks[0]) });

@@ -21,8 +21,7 @@ export type PnReason =
   | 'too-large'; // over a configured bound (fragments, bytes, calls)
 
 export type Decoded<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly reason: PnReason; readonly detail: string };
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: PnReason; readonly detail: string };
 
 export type Refusal = Extract<Decoded<never>, { ok: false }>;
 

@@ -47,10 +47,14 @@ export function decodeRpcDatagram(datagram: Buffer): Decoded<RpcDatagram> {
   const version = datagram[0] ?? 0;
   if (version !== 4) return fail('rpc-version', `RPC version ${version}, expected 4 (connectionless)`);
   const packetType = datagram[1] ?? 0;
-  if (packetType > PacketType.CancelAck) return fail('packet-type', `packet type ${packetType} is not a connectionless PDU`);
+  if (packetType > PacketType.CancelAck)
+    return fail('packet-type', `packet type ${packetType} is not a connectionless PDU`);
   const drep0 = datagram[4] ?? 0;
   if (drep0 !== 0x00 && drep0 !== 0x10) {
-    return fail('drep', `DREP 0x${drep0.toString(16).padStart(2, '0')}: only ASCII with big (0x00) or little (0x10) endian`);
+    return fail(
+      'drep',
+      `DREP 0x${drep0.toString(16).padStart(2, '0')}: only ASCII with big (0x00) or little (0x10) endian`,
+    );
   }
   if ((datagram[5] ?? 0) !== 0) return fail('drep', `DREP float format ${datagram[5]}, only IEEE (0)`);
   const r = new Reader(datagram, 8, drep0 === 0x10);
@@ -75,8 +79,10 @@ export function decodeRpcDatagram(datagram: Buffer): Decoded<RpcDatagram> {
   const authProto = datagram[78] ?? 0;
   if (authProto !== 0) return fail('auth', `authentication protocol ${authProto}, PNIO-CM uses none (0)`);
   const present = datagram.length - RPC_HEADER_LENGTH;
-  if (header.bodyLength > present) return fail('truncated', `fragment length ${header.bodyLength}, ${present} body bytes present`);
-  if (header.bodyLength < present) return fail('trailing-bytes', `fragment length ${header.bodyLength}, ${present} body bytes present`);
+  if (header.bodyLength > present)
+    return fail('truncated', `fragment length ${header.bodyLength}, ${present} body bytes present`);
+  if (header.bodyLength < present)
+    return fail('trailing-bytes', `fragment length ${header.bodyLength}, ${present} body bytes present`);
   return ok({ header, body: datagram.subarray(RPC_HEADER_LENGTH) });
 }
 
@@ -124,7 +130,9 @@ export function rpcHeader(init: RpcHeaderInit, bodyLength = 0): RpcHeader {
 export function encodeRpcDatagram(header: RpcHeader, body: Buffer): Buffer {
   const w = new Writer(header.littleEndian);
   w.u8(4).u8(header.packetType).u8(header.flags1).u8(header.flags2);
-  w.u8(header.littleEndian ? 0x10 : 0x00).u8(0).u8(0);
+  w.u8(header.littleEndian ? 0x10 : 0x00)
+    .u8(0)
+    .u8(0);
   w.u8(header.serial >> 8);
   w.uuid(header.objectUuid).uuid(header.interfaceUuid).uuid(header.activityUuid);
   w.u32(header.serverBoot).u32(header.interfaceVersion).u32(header.sequenceNumber);

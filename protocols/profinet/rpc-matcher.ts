@@ -38,7 +38,8 @@ export function answersCall(request: RpcHeader, answer: RpcHeader): Decoded<true
   }
   if (!ANSWER_TYPES.has(answer.packetType)) return fail('packet-type', `packet type ${answer.packetType} is no answer`);
   if (answer.packetType === PacketType.Response) {
-    if (answer.opnum !== request.opnum) return fail('mismatch', `response opnum ${answer.opnum}, call opnum ${request.opnum}`);
+    if (answer.opnum !== request.opnum)
+      return fail('mismatch', `response opnum ${answer.opnum}, call opnum ${request.opnum}`);
     if (answer.interfaceUuid !== request.interfaceUuid) {
       return fail('mismatch', `response interface ${answer.interfaceUuid}, call interface ${request.interfaceUuid}`);
     }

@@ -16,7 +16,10 @@ export function validateCmResponse(req: CmRequest, res: CmResponse): Decoded<tru
     const same = sameRecord(req.record, res.record);
     if (!same.ok) return same;
     if (res.record.recordDataLength > req.record.recordDataLength) {
-      return fail('mismatch', `read answer of ${res.record.recordDataLength} bytes, ${req.record.recordDataLength} asked`);
+      return fail(
+        'mismatch',
+        `read answer of ${res.record.recordDataLength} bytes, ${req.record.recordDataLength} asked`,
+      );
     }
     if (res.data.length > req.argsMaximum) return fail('mismatch', `read answer over ArgsMaximum ${req.argsMaximum}`);
     return ok(true);
@@ -32,12 +35,16 @@ export function validateCmResponse(req: CmRequest, res: CmResponse): Decoded<tru
   }
   if (req.op === 'connect') {
     if (res.op !== 'connect' || !res.ar) return ok(true);
-    if (res.ar.arUuid !== req.ar.arUuid) return fail('mismatch', `connect answer for AR ${res.ar.arUuid}, asked ${req.ar.arUuid}`);
-    if (res.ar.arType !== req.ar.arType) return fail('mismatch', `connect answer ARType ${res.ar.arType}, asked ${req.ar.arType}`);
-    if (res.ar.sessionKey !== req.ar.sessionKey) return fail('mismatch', `connect answer SessionKey ${res.ar.sessionKey}, asked ${req.ar.sessionKey}`);
+    if (res.ar.arUuid !== req.ar.arUuid)
+      return fail('mismatch', `connect answer for AR ${res.ar.arUuid}, asked ${req.ar.arUuid}`);
+    if (res.ar.arType !== req.ar.arType)
+      return fail('mismatch', `connect answer ARType ${res.ar.arType}, asked ${req.ar.arType}`);
+    if (res.ar.sessionKey !== req.ar.sessionKey)
+      return fail('mismatch', `connect answer SessionKey ${res.ar.sessionKey}, asked ${req.ar.sessionKey}`);
     return ok(true);
   }
   if (req.op !== 'release' || res.op !== 'release' || !res.control) return ok(true);
-  if (res.control.arUuid !== req.control.arUuid) return fail('mismatch', `release answer for AR ${res.control.arUuid}, asked ${req.control.arUuid}`);
+  if (res.control.arUuid !== req.control.arUuid)
+    return fail('mismatch', `release answer for AR ${res.control.arUuid}, asked ${req.control.arUuid}`);
   return ok(true);
 }

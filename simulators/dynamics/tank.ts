@@ -60,7 +60,8 @@ export class TankModel implements ProcessModel {
 
   private inletOpening(): number {
     const s = this.store;
-    const interlocked = s.get('coils', TANK.interlockCoil) === 1 && this.level >= s.get('holding', TANK.highSetpointHolding);
+    const interlocked =
+      s.get('coils', TANK.interlockCoil) === 1 && this.level >= s.get('holding', TANK.highSetpointHolding);
     return interlocked ? 0 : clamp(s.get('holding', TANK.inletHolding), 0, 100);
   }
 

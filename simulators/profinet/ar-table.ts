@@ -40,7 +40,9 @@ export interface ArInfo {
   readonly lastActivity: number;
 }
 
-export type ConnectOutcome = { readonly ok: true; readonly ar: ArInfo } | { readonly ok: false; readonly status: PnioStatus; readonly why: string };
+export type ConnectOutcome =
+  | { readonly ok: true; readonly ar: ArInfo }
+  | { readonly ok: false; readonly status: PnioStatus; readonly why: string };
 
 export class ArTable {
   readonly #ars = new Map<Uuid, ArInfo>();
@@ -56,11 +58,21 @@ export class ArTable {
   connect(req: ArBlockReq, peer: string): ConnectOutcome {
     this.sweep();
     if (req.arType !== ARType.IOSAR || this.o.deviceAccess === false) {
-      return { ok: false, status: PnioErrors.connectArTypeNotSupported, why: `ARType 0x${req.arType.toString(16)} not supported` };
+      return {
+        ok: false,
+        status: PnioErrors.connectArTypeNotSupported,
+        why: `ARType 0x${req.arType.toString(16)} not supported`,
+      };
     }
-    if (!isDeviceAccess(req.arProperties)) return { ok: false, status: AR_PROPERTIES_NOT_SUPPORTED, why: 'IOSAR without DeviceAccess' };
+    if (!isDeviceAccess(req.arProperties))
+      return { ok: false, status: AR_PROPERTIES_NOT_SUPPORTED, why: 'IOSAR without DeviceAccess' };
     if (this.#ars.has(req.arUuid)) return { ok: false, status: AR_STATE_CONFLICT, why: 'AR already established' };
-    if (this.#ars.size >= this.o.max) return { ok: false, status: PnioErrors.connectOutOfArResources, why: `${this.#ars.size} of ${this.o.max} ARs in use` };
+    if (this.#ars.size >= this.o.max)
+      return {
+        ok: false,
+        status: PnioErrors.connectOutOfArResources,
+        why: `${this.#ars.size} of ${this.o.max} ARs in use`,
+      };
     const now = this.o.now();
     const factor = Math.max(1, req.activityTimeoutFactor);
     const ar: ArInfo = {

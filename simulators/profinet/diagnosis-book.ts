@@ -16,10 +16,17 @@ const DIRECTION = { manufacturer: 0, input: 1, output: 2, 'input-output': 3 } as
 
 export function diagnosisEntry(d: DiagnosisSpec): DiagnosisEntry {
   const channelNumber = d.channel ?? 0x8000;
-  const channelProperties = (1 << 11) | (MAINTENANCE[d.severity ?? 'fault'] << 9) | (DIRECTION[d.direction ?? 'manufacturer'] << 13);
+  const channelProperties =
+    (1 << 11) | (MAINTENANCE[d.severity ?? 'fault'] << 9) | (DIRECTION[d.direction ?? 'manufacturer'] << 13);
   const extended = d.extErrorType !== undefined || d.addValue !== undefined;
   const channel = extended
-    ? { channelNumber, channelProperties, channelErrorType: d.errorType, extChannelErrorType: d.extErrorType ?? 0, extChannelAddValue: d.addValue ?? 0 }
+    ? {
+        channelNumber,
+        channelProperties,
+        channelErrorType: d.errorType,
+        extChannelErrorType: d.extErrorType ?? 0,
+        extChannelAddValue: d.addValue ?? 0,
+      }
     : { channelNumber, channelProperties, channelErrorType: d.errorType };
   return {
     api: d.api ?? 0,

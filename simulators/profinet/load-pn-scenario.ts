@@ -30,35 +30,52 @@ export function checkPnScenario(s: PnScenario, sourceName = '(scenario object)')
 export function pnScenarioProblems(s: PnScenario): PathProblem[] {
   const problems: PathProblem[] = [];
   const plugged = new Set<string>(['0:1', `0:${s.dap.interface.subslot}`]);
-  const dapSubs = new Map<number, YamlPath>([[1, ['dap', 'submoduleIdent']], [s.dap.interface.subslot, ['dap', 'interface', 'subslot']]]);
+  const dapSubs = new Map<number, YamlPath>([
+    [1, ['dap', 'submoduleIdent']],
+    [s.dap.interface.subslot, ['dap', 'interface', 'subslot']],
+  ]);
   s.dap.ports.forEach((p, i) => {
-    if (dapSubs.has(p.subslot)) problems.push({ path: ['dap', 'ports', i, 'subslot'], message: `subslot 0x${p.subslot.toString(16)} is already used in slot 0` });
+    if (dapSubs.has(p.subslot))
+      problems.push({
+        path: ['dap', 'ports', i, 'subslot'],
+        message: `subslot 0x${p.subslot.toString(16)} is already used in slot 0`,
+      });
     dapSubs.set(p.subslot, ['dap', 'ports', i]);
     plugged.add(`0:${p.subslot}`);
   });
   const slots = new Map<number, number>();
   s.modules.forEach((m, i) => {
     const prev = slots.get(m.slot);
-    if (prev !== undefined) problems.push({ path: ['modules', i, 'slot'], message: `slot ${m.slot} is already used by modules[${prev}]` });
+    if (prev !== undefined)
+      problems.push({ path: ['modules', i, 'slot'], message: `slot ${m.slot} is already used by modules[${prev}]` });
     else slots.set(m.slot, i);
     const subs = new Set<number>();
     m.subslots.forEach((sub, j) => {
       const at: YamlPath = ['modules', i, 'subslots', j];
-      if (subs.has(sub.subslot)) problems.push({ path: [...at, 'subslot'], message: `subslot ${sub.subslot} appears twice in slot ${m.slot}` });
+      if (subs.has(sub.subslot))
+        problems.push({ path: [...at, 'subslot'], message: `subslot ${sub.subslot} appears twice in slot ${m.slot}` });
       subs.add(sub.subslot);
       plugged.add(`${m.slot}:${sub.subslot}`);
       const indices = new Set<number>();
       (sub.records ?? []).forEach((r, k) => {
-        if (indices.has(r.index)) problems.push({ path: [...at, 'records', k, 'index'], message: `record index 0x${r.index.toString(16)} appears twice` });
+        if (indices.has(r.index))
+          problems.push({
+            path: [...at, 'records', k, 'index'],
+            message: `record index 0x${r.index.toString(16)} appears twice`,
+          });
         indices.add(r.index);
         if (r.value !== undefined && r.value.length !== r.length * 2) {
-          problems.push({ path: [...at, 'records', k, 'value'], message: `value has ${r.value.length / 2} bytes, the record is ${r.length} bytes long` });
+          problems.push({
+            path: [...at, 'records', k, 'value'],
+            message: `value has ${r.value.length / 2} bytes, the record is ${r.length} bytes long`,
+          });
         }
       });
     });
   });
   (s.diagnosis ?? []).forEach((d, i) => {
-    if (!plugged.has(`${d.slot}:${d.subslot}`)) problems.push({ path: ['diagnosis', i], message: `no submodule plugged at slot ${d.slot} subslot ${d.subslot}` });
+    if (!plugged.has(`${d.slot}:${d.subslot}`))
+      problems.push({ path: ['diagnosis', i], message: `no submodule plugged at slot ${d.slot} subslot ${d.subslot}` });
   });
   return problems;
 }

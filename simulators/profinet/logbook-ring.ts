@@ -4,7 +4,14 @@
  * refusal and timeout itself, like device stacks do; tests and operators add entries through the control
  * channel. Timestamps are the injected clock in milliseconds (the device defines the epoch).
  */
-import { encodeLogBook, NIL_UUID, PNIO_OK, type LogEntry, type PnioStatus, type Uuid } from '../../protocols/profinet/index.js';
+import {
+  encodeLogBook,
+  NIL_UUID,
+  PNIO_OK,
+  type LogEntry,
+  type PnioStatus,
+  type Uuid,
+} from '../../protocols/profinet/index.js';
 
 /** EntryDetail values this simulator writes (manufacturer specific in the spec). */
 export const LogDetail = {
@@ -45,5 +52,7 @@ export class LogbookRing {
 }
 
 function stamp(ms: number): string {
-  return BigInt(Math.max(0, Math.floor(ms))).toString(16).padStart(16, '0');
+  return BigInt(Math.max(0, Math.floor(ms)))
+    .toString(16)
+    .padStart(16, '0');
 }

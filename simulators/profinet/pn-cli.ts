@@ -23,9 +23,11 @@ export async function startProfinetFromCli(
   logger: SimLogger,
 ): Promise<ProfinetSimulator> {
   const order = values['answer-byte-order'] ?? 'big';
-  if (order !== 'big' && order !== 'echo') throw new Error(`--answer-byte-order must be big or echo, got '${String(order)}'`);
+  if (order !== 'big' && order !== 'echo')
+    throw new Error(`--answer-byte-order must be big or echo, got '${String(order)}'`);
   const fragment = ints['fragment-size'];
-  if (fragment !== undefined && (fragment < 64 || fragment > 65_000)) throw new Error('--fragment-size must be 64..65000');
+  if (fragment !== undefined && (fragment < 64 || fragment > 65_000))
+    throw new Error('--fragment-size must be 64..65000');
   return startProfinetSimulator({
     scenario,
     ...(typeof values['host'] === 'string' ? { host: values['host'] } : {}),

@@ -63,24 +63,42 @@ async function route(t: PnControlTarget, req: IncomingMessage): Promise<[number,
       const body = await readJson(req);
       if (!body.ok) return [400, { error: body.reason }];
       const downMs = (body.value as { downMs?: unknown } | null)?.downMs ?? 0;
-      if (typeof downMs !== 'number' || downMs < 0 || downMs > 60_000) return [400, { error: 'downMs must be 0..60000' }];
+      if (typeof downMs !== 'number' || downMs < 0 || downMs > 60_000)
+        return [400, { error: 'downMs must be 0..60000' }];
       await t.restart(downMs);
       return [200, { restarted: true }];
     }
     case 'GET /records': {
-      const [api, slot, subslot, index] = ['api', 'slot', 'subslot', 'index'].map((k) => Number(q.get(k) ?? (k === 'api' ? '0' : 'x')));
-      if (![api, slot, subslot, index].every((n) => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 0xffff_ffff)) {
+      const [api, slot, subslot, index] = ['api', 'slot', 'subslot', 'index'].map((k) =>
+        Number(q.get(k) ?? (k === 'api' ? '0' : 'x')),
+      );
+      if (
+        ![api, slot, subslot, index].every(
+          (n) => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 0xffff_ffff,
+        )
+      ) {
         return [400, { error: 'api, slot, subslot, index must be non-negative integers (0x… allowed)' }];
       }
-      const data = t.readRecord({ api: api as number, slot: slot as number, subslot: subslot as number, index: index as number });
-      return data ? [200, { api, slot, subslot, index, hex: data.toString('hex') }] : [404, { error: 'no such record' }];
+      const data = t.readRecord({
+        api: api as number,
+        slot: slot as number,
+        subslot: subslot as number,
+        index: index as number,
+      });
+      return data
+        ? [200, { api, slot, subslot, index, hex: data.toString('hex') }]
+        : [404, { error: 'no such record' }];
     }
     case 'GET /ars':
       return [200, t.ars()];
     case 'GET /diagnosis':
       return [200, t.diagnosis()];
     case 'POST /diagnosis':
-      return withBody(req, (v) => (validDiagnosis(v) ? [200, t.addDiagnosis(v as DiagnosisSpec)] : [400, { error: `diagnosis entry: ${JSON.stringify(validDiagnosis.errors)}` }]));
+      return withBody(req, (v) =>
+        validDiagnosis(v)
+          ? [200, t.addDiagnosis(v as DiagnosisSpec)]
+          : [400, { error: `diagnosis entry: ${JSON.stringify(validDiagnosis.errors)}` }],
+      );
     case 'DELETE /diagnosis': {
       const slot = q.get('slot');
       const subslot = q.get('subslot');
@@ -94,8 +112,10 @@ async function route(t: PnControlTarget, req: IncomingMessage): Promise<[number,
         const o = (v ?? {}) as { status?: unknown; detail?: unknown };
         const status = o.status ?? '00000000';
         const detail = o.detail ?? 0;
-        if (typeof status !== 'string' || !/^[0-9a-f]{8}$/i.test(status)) return [400, { error: 'status must be 8 hex digits' }];
-        if (typeof detail !== 'number' || !Number.isInteger(detail) || detail < 0 || detail > 0xffff_ffff) return [400, { error: 'detail must be a u32' }];
+        if (typeof status !== 'string' || !/^[0-9a-f]{8}$/i.test(status))
+          return [400, { error: 'status must be 8 hex digits' }];
+        if (typeof detail !== 'number' || !Number.isInteger(detail) || detail < 0 || detail > 0xffff_ffff)
+          return [400, { error: 'detail must be a u32' }];
         return [200, t.addLogEntry(status, detail)];
       });
     default:

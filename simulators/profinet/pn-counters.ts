@@ -34,7 +34,14 @@ export interface PnSimCounters {
   /** Garbage datagrams sent by the garbage fault. */
   readonly garbage: number;
   readonly userIndexReads: number;
-  readonly ars: { readonly current: number; readonly peak: number; readonly established: number; readonly refused: number; readonly released: number; readonly expired: number };
+  readonly ars: {
+    readonly current: number;
+    readonly peak: number;
+    readonly established: number;
+    readonly refused: number;
+    readonly released: number;
+    readonly expired: number;
+  };
   readonly restarts: number;
 }
 
@@ -51,7 +58,11 @@ interface ArCounts {
   released: number;
   expired: number;
 }
-type Mutable = { -readonly [K in Exclude<keyof PnSimCounters, 'ars'>]: PnSimCounters[K] extends number ? number : Record<string, number> } & { ars: ArCounts };
+type Mutable = {
+  -readonly [K in Exclude<keyof PnSimCounters, 'ars'>]: PnSimCounters[K] extends number
+    ? number
+    : Record<string, number>;
+} & { ars: ArCounts };
 
 function fresh(): Mutable {
   return {
@@ -98,7 +109,9 @@ export class PnCounterSet {
   status(hex: string): void {
     bump(this.#c.statuses, hex);
   }
-  inc(k: 'malformed' | 'ignored' | 'duplicates' | 'answers' | 'dropped' | 'garbage' | 'userIndexReads' | 'restarts'): void {
+  inc(
+    k: 'malformed' | 'ignored' | 'duplicates' | 'answers' | 'dropped' | 'garbage' | 'userIndexReads' | 'restarts',
+  ): void {
     this.#c[k]++;
   }
   ar(event: 'established' | 'refused' | 'released' | 'expired', current: number): void {

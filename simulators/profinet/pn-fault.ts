@@ -36,17 +36,20 @@ export function parsePnFault(input: unknown): ParseResult<PnFault> {
       return { ok: true, value: Object.freeze({ mode: o['mode'] }) };
     case 'slow': {
       const delayMs = o['delayMs'];
-      if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0 || delayMs > 600_000) return { ok: false, reason: 'slow fault needs delayMs 0..600000' };
+      if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0 || delayMs > 600_000)
+        return { ok: false, reason: 'slow fault needs delayMs 0..600000' };
       return { ok: true, value: Object.freeze({ mode: 'slow', delayMs }) };
     }
     case 'garbage': {
       const variant = o['variant'] ?? 'header';
-      if (variant !== 'header' && variant !== 'random') return { ok: false, reason: "garbage fault variant must be 'header' or 'random'" };
+      if (variant !== 'header' && variant !== 'random')
+        return { ok: false, reason: "garbage fault variant must be 'header' or 'random'" };
       return { ok: true, value: Object.freeze({ mode: 'garbage', variant }) };
     }
     case 'status': {
       const status = o['status'];
-      if (typeof status !== 'string' || !/^[0-9a-f]{8}$/i.test(status) || /^0{8}$/.test(status)) return { ok: false, reason: 'status fault needs a non-zero 8-hex-digit PNIOStatus, e.g. "dea08000"' };
+      if (typeof status !== 'string' || !/^[0-9a-f]{8}$/i.test(status) || /^0{8}$/.test(status))
+        return { ok: false, reason: 'status fault needs a non-zero 8-hex-digit PNIOStatus, e.g. "dea08000"' };
       return { ok: true, value: Object.freeze({ mode: 'status', status: status.toLowerCase() }) };
     }
     default:

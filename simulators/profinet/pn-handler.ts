@@ -74,11 +74,14 @@ function read(d: HandlerDeps, req: Extract<CmRequest, { op: 'read' | 'read-impli
   if (isUserIndex(rec.index)) {
     d.counters.inc('userIndexReads');
     if (d.exitOnUserIndexRead()) {
-      d.crash(`read of user index 0x${rec.index.toString(16).padStart(4, '0')} at ${rec.api}/${rec.slot}/${rec.subslot}`);
+      d.crash(
+        `read of user index 0x${rec.index.toString(16).padStart(4, '0')} at ${rec.api}/${rec.slot}/${rec.subslot}`,
+      );
       return null;
     }
   }
-  if (req.op === 'read' && !d.ars.touch(rec.arUuid)) return { op: req.op, status: READ_UNKNOWN_AR, data: Buffer.alloc(0) };
+  if (req.op === 'read' && !d.ars.touch(rec.arUuid))
+    return { op: req.op, status: READ_UNKNOWN_AR, data: Buffer.alloc(0) };
   const forced = d.forcedStatus();
   if (forced) return { op: req.op, status: forced, data: Buffer.alloc(0) };
   const out = d.store.read(rec, rec.recordDataLength);
@@ -118,7 +121,13 @@ function connect(d: HandlerDeps, req: Extract<CmRequest, { op: 'connect' }>, pee
     op: 'connect',
     status: PNIO_OK,
     // ResponderUDPRTPort 0x8892: the device answers RT over Ethernet, not UDP [IEC 61158-6-10 ARBlockRes].
-    ar: { arType: req.ar.arType, arUuid: req.ar.arUuid, sessionKey: req.ar.sessionKey, responderMac: d.mac, responderUdpRtPort: 0x8892 },
+    ar: {
+      arType: req.ar.arType,
+      arUuid: req.ar.arUuid,
+      sessionKey: req.ar.sessionKey,
+      responderMac: d.mac,
+      responderUdpRtPort: 0x8892,
+    },
     otherBlocks: [],
   };
 }

@@ -153,10 +153,24 @@ export const pnScenarioSchema = {
     device: {
       type: 'object',
       additionalProperties: false,
-      required: ['stationName', 'vendorId', 'deviceId', 'mac', 'orderId', 'serialNumber', 'hardwareRevision', 'softwareRevision'],
+      required: [
+        'stationName',
+        'vendorId',
+        'deviceId',
+        'mac',
+        'orderId',
+        'serialNumber',
+        'hardwareRevision',
+        'softwareRevision',
+      ],
       properties: {
         // DCP NameOfStation: lowercase labels of letters, digits and '-' [IEC 61158-6-10 NameOfStation].
-        stationName: { type: 'string', minLength: 1, maxLength: 240, pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$' },
+        stationName: {
+          type: 'string',
+          minLength: 1,
+          maxLength: 240,
+          pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$',
+        },
         vendorId: u16,
         deviceId: u16,
         instance: u16,
@@ -168,9 +182,24 @@ export const pnScenarioSchema = {
         revisionCounter: u16,
         profileId: u16,
         profileSpecificType: u16,
-        im1: { type: 'object', additionalProperties: false, required: ['tagFunction', 'tagLocation'], properties: { tagFunction: str(32), tagLocation: str(22) } },
-        im2: { type: 'object', additionalProperties: false, required: ['date'], properties: { date: { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}$' } } },
-        im3: { type: 'object', additionalProperties: false, required: ['descriptor'], properties: { descriptor: str(54) } },
+        im1: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['tagFunction', 'tagLocation'],
+          properties: { tagFunction: str(32), tagLocation: str(22) },
+        },
+        im2: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['date'],
+          properties: { date: { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}$' } },
+        },
+        im3: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['descriptor'],
+          properties: { descriptor: str(54) },
+        },
       },
     },
     dap: {

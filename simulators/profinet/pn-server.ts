@@ -123,9 +123,17 @@ export class PnUdpServer {
     if (!req.ok) {
       this.#malformed(req.reason, req.detail);
       const reject = h.interfaceUuid !== PNIO_DEVICE_INTERFACE;
-      const nca = reject ? NcaStatus.UnknownInterface : SUPPORTED_OPNUMS.has(h.opnum) ? NcaStatus.ProtocolError : NcaStatus.OpRangeError;
+      const nca = reject
+        ? NcaStatus.UnknownInterface
+        : SUPPORTED_OPNUMS.has(h.opnum)
+          ? NcaStatus.ProtocolError
+          : NcaStatus.OpRangeError;
       const le = this.#littleEndian(h);
-      const head = answerHeader(h, { packetType: reject ? PacketType.Reject : PacketType.Fault, littleEndian: le, serverBoot: this.o.serverBoot() });
+      const head = answerHeader(h, {
+        packetType: reject ? PacketType.Reject : PacketType.Fault,
+        littleEndian: le,
+        serverBoot: this.o.serverBoot(),
+      });
       this.#send(socket, [encodeRpcDatagram(head, encodeFaultBody(nca, le))], rinfo);
       return;
     }
@@ -135,7 +143,12 @@ export class PnUdpServer {
     }
     const res = this.o.handle(req.value, peer);
     if (res === null || this.#socket !== socket) return; // crashed
-    const enc = { maximumCount: req.value.argsMaximum, littleEndian: this.#littleEndian(h), serverBoot: this.o.serverBoot(), maxFragmentBody: this.o.maxFragmentBody };
+    const enc = {
+      maximumCount: req.value.argsMaximum,
+      littleEndian: this.#littleEndian(h),
+      serverBoot: this.o.serverBoot(),
+      maxFragmentBody: this.o.maxFragmentBody,
+    };
     let out = encodeCmResponse(h, res, enc);
     if (out.datagrams.length > 1) out = encodeCmResponse(h, res, { ...enc, flags1: Flags1.NoFragmentAck });
     this.#remember(key, out.datagrams);

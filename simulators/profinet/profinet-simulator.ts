@@ -5,7 +5,14 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DEFAULT_MAX_FRAGMENT_BODY, pnioObjectUuid, pnioStatusFromHex, PNIO_CM_UDP_PORT, type RecordAddress, type Uuid } from '../../protocols/profinet/index.js';
+import {
+  DEFAULT_MAX_FRAGMENT_BODY,
+  pnioObjectUuid,
+  pnioStatusFromHex,
+  PNIO_CM_UDP_PORT,
+  type RecordAddress,
+  type Uuid,
+} from '../../protocols/profinet/index.js';
 import { silentLogger, type SimLogger } from '../sim-logger.js';
 import { ArTable, type ArInfo } from './ar-table.js';
 import { DiagnosisBook } from './diagnosis-book.js';
@@ -83,7 +90,8 @@ export interface ProfinetSimulator {
 }
 
 export async function startProfinetSimulator(opts: ProfinetSimulatorOptions): Promise<ProfinetSimulator> {
-  const scenario = typeof opts.scenario === 'string' ? loadPnScenarioFile(opts.scenario) : checkPnScenario(opts.scenario);
+  const scenario =
+    typeof opts.scenario === 'string' ? loadPnScenarioFile(opts.scenario) : checkPnScenario(opts.scenario);
   const logger = opts.logger ?? silentLogger;
   const host = opts.host ?? '127.0.0.1';
   const now = opts.now ?? Date.now;
@@ -94,7 +102,9 @@ export async function startProfinetSimulator(opts: ProfinetSimulatorOptions): Pr
   const ars = new ArTable({
     max: opts.maxArs ?? scenario.ars?.max ?? 1,
     now,
-    ...(opts.arTimeoutMs ?? scenario.ars?.activityTimeoutMs ? { activityTimeoutMs: opts.arTimeoutMs ?? scenario.ars?.activityTimeoutMs } : {}),
+    ...((opts.arTimeoutMs ?? scenario.ars?.activityTimeoutMs)
+      ? { activityTimeoutMs: opts.arTimeoutMs ?? scenario.ars?.activityTimeoutMs }
+      : {}),
     deviceAccess: scenario.ars?.deviceAccess ?? true,
   });
   ars.onExpire = (ar) => {
@@ -229,6 +239,9 @@ export async function startProfinetSimulator(opts: ProfinetSimulatorOptions): Pr
     throw err;
   }
   (sim as { controlPort: number }).controlPort = (control.address() as AddressInfo).port;
-  logger.info({ scenario: scenario.name, station: scenario.device.stationName, port, controlPort: sim.controlPort }, 'profinet simulator listening');
+  logger.info(
+    { scenario: scenario.name, station: scenario.device.stationName, port, controlPort: sim.controlPort },
+    'profinet simulator listening',
+  );
   return sim;
 }

@@ -47,7 +47,12 @@ interface ParamRecord {
 }
 
 const IM_INDICES = new Set<number>([RecordIndex.IM0, RecordIndex.IM1, RecordIndex.IM2, RecordIndex.IM3]);
-const DIAGNOSIS = new Set<number>([RecordIndex.DiagnosisSubslot, RecordIndex.DiagnosisSlot, RecordIndex.DiagnosisApi, RecordIndex.DiagnosisDevice]);
+const DIAGNOSIS = new Set<number>([
+  RecordIndex.DiagnosisSubslot,
+  RecordIndex.DiagnosisSlot,
+  RecordIndex.DiagnosisApi,
+  RecordIndex.DiagnosisDevice,
+]);
 const EMPTY = Buffer.alloc(0);
 const subKey = (api: number, slot: number, subslot: number): string => `${api}:${slot}:${subslot}`;
 
@@ -57,7 +62,12 @@ export class RecordStore {
   /** `api:slot` of every plugged module (slot 0 = DAP). */
   readonly #slots = new Set<string>();
   readonly #modules: IdentModule[];
-  #im: { 0xaff0: Buffer; 0xaff1: Buffer; 0xaff2: Buffer; 0xaff3: Buffer } = { 0xaff0: EMPTY, 0xaff1: EMPTY, 0xaff2: EMPTY, 0xaff3: EMPTY };
+  #im: { 0xaff0: Buffer; 0xaff1: Buffer; 0xaff2: Buffer; 0xaff3: Buffer } = {
+    0xaff0: EMPTY,
+    0xaff1: EMPTY,
+    0xaff2: EMPTY,
+    0xaff3: EMPTY,
+  };
   #revisionCounter = 0;
 
   constructor(
@@ -71,7 +81,10 @@ export class RecordStore {
         api: 0,
         slot: 0,
         moduleIdentNumber: dap.moduleIdent,
-        submodules: [{ subslot: 1, submoduleIdent: dap.submoduleIdent }, dap.interface, ...dap.ports].map((s) => ({ subslot: s.subslot, submoduleIdentNumber: s.submoduleIdent })),
+        submodules: [{ subslot: 1, submoduleIdent: dap.submoduleIdent }, dap.interface, ...dap.ports].map((s) => ({
+          subslot: s.subslot,
+          submoduleIdentNumber: s.submoduleIdent,
+        })),
       },
       ...scenario.modules.map((m) => ({
         api: m.api ?? 0,
@@ -89,7 +102,12 @@ export class RecordStore {
         const map = this.#params.get(subKey(m.api ?? 0, m.slot, s.subslot)) as Map<number, ParamRecord>;
         for (const r of s.records ?? []) {
           const initial = r.value ? Buffer.from(r.value, 'hex') : Buffer.alloc(r.length);
-          map.set(r.index, { length: r.length, access: r.access ?? 'read-write', initial, value: Buffer.from(initial) });
+          map.set(r.index, {
+            length: r.length,
+            access: r.access ?? 'read-write',
+            initial,
+            value: Buffer.from(initial),
+          });
         }
       }
     }
@@ -122,7 +140,8 @@ export class RecordStore {
   }
 
   write(a: RecordAddress, data: Buffer): PnioStatus {
-    if (a.index >= 0xf000) return this.#systemIndex(a.index) ? PnioErrors.writeAccessDenied : PnioErrors.writeInvalidIndex;
+    if (a.index >= 0xf000)
+      return this.#systemIndex(a.index) ? PnioErrors.writeAccessDenied : PnioErrors.writeInvalidIndex;
     const where = this.#where(a, PnioErrors.writeInvalidSlot);
     if (where) return where;
     if (IM_INDICES.has(a.index)) return this.#writeIm(a, data);
@@ -160,7 +179,9 @@ export class RecordStore {
     if (where) return { status: where };
     if (IM_INDICES.has(a.index)) {
       // I&M lives in the DAP's device submodule; other submodules refer to it (I&M0FilterData).
-      return a.slot === 0 && a.subslot === 1 ? { data: this.#im[a.index as 0xaff0] } : { status: PnioErrors.readInvalidIndex };
+      return a.slot === 0 && a.subslot === 1
+        ? { data: this.#im[a.index as 0xaff0] }
+        : { status: PnioErrors.readInvalidIndex };
     }
     if (DIAGNOSIS.has(a.index)) return { data: this.diagnosis.record(a.index, a.api, a.slot, a.subslot) };
     const rec = this.#params.get(subKey(a.api, a.slot, a.subslot))?.get(a.index);

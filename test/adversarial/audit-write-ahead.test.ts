@@ -48,7 +48,8 @@ writer.writeBatch = (lines) => {
   let room = 0;
   for (; room < lines.length && !fault.full; room++) {
     const e = JSON.parse(lines[room]!.line) as { type: string; outcome?: string };
-    if (e.type === 'request.decision' && e.outcome === 'pending' && ++fault.writeAheads >= fault.fullAtWriteAhead) fault.full = true;
+    if (e.type === 'request.decision' && e.outcome === 'pending' && ++fault.writeAheads >= fault.fullAtWriteAhead)
+      fault.full = true;
     if (fault.full) break;
   }
   const r = room > 0 ? realWriteBatch(lines.slice(0, room)) : { written: 0, error: null };
@@ -74,65 +75,89 @@ async function freeSpace(): Promise<void> {
   while (!h.gateway.audit.healthy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
-const write = (address: number, value: number): Buffer => encodeRequest({ type: 'write-single-register', fc: 6, address, value });
+const write = (address: number, value: number): Buffer =>
+  encodeRequest({ type: 'write-single-register', fc: 6, address, value });
 const bytes = (b: Buffer | null): number[] => [...(b ?? [])];
 const REFUSED = [0x86, 0x06]; // audit-unavailable → ServerDeviceBusy [errors.ts Outcomes]
 type Ev = Record<string, any>;
 
 function trail(): Ev[] {
   const dir = join(h.dir, 'audit');
-  return readdirSync(dir).filter((f) => f.startsWith('audit-') && f.endsWith('.jsonl')).sort()
-    .flatMap((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n')).map((l) => JSON.parse(l) as Ev);
+  return readdirSync(dir)
+    .filter((f) => f.startsWith('audit-') && f.endsWith('.jsonl'))
+    .sort()
+    .flatMap((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n'))
+    .map((l) => JSON.parse(l) as Ev);
 }
 const plcWrites = (address: number): number => h.sim.counters().writes[`holding:255:${address}`] ?? 0;
 const writeAheadFor = (events: Ev[], identity: string, address: number): Ev[] =>
-  events.filter((e) => e.type === 'request.decision' && e.identity === identity && e.outcome === 'pending' && e.writes?.[0]?.start === address);
+  events.filter(
+    (e) =>
+      e.type === 'request.decision' &&
+      e.identity === identity &&
+      e.outcome === 'pending' &&
+      e.writes?.[0]?.start === address,
+  );
 
-t.test('pipelined writes, the disk fills at the 5th: the first 4 execute and are audited, the rest never reach the PLC', async (t) => {
-  const id = 'spiffe://plant.example/hmi/pipelined';
-  const c = await TestMbapsClient.connect(h.port, await h.mint(id));
-  t.teardown(() => c.close());
-  fillAt(5);
-  const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => c.request(1, write(100 + i, 7))));
-  answers.forEach((a, i) => t.same(bytes(a), i < 4 ? bytes(write(100 + i, 7)) : REFUSED, `write ${i + 1}`));
-  for (let i = 0; i < 10; i++) t.equal(plcWrites(100 + i), i < 4 ? 1 : 0, `register ${100 + i} at the PLC`);
-  t.notOk(c.isClosed, 'refusals keep the session');
+t.test(
+  'pipelined writes, the disk fills at the 5th: the first 4 execute and are audited, the rest never reach the PLC',
+  async (t) => {
+    const id = 'spiffe://plant.example/hmi/pipelined';
+    const c = await TestMbapsClient.connect(h.port, await h.mint(id));
+    t.teardown(() => c.close());
+    fillAt(5);
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => c.request(1, write(100 + i, 7))));
+    answers.forEach((a, i) => t.same(bytes(a), i < 4 ? bytes(write(100 + i, 7)) : REFUSED, `write ${i + 1}`));
+    for (let i = 0; i < 10; i++) t.equal(plcWrites(100 + i), i < 4 ? 1 : 0, `register ${100 + i} at the PLC`);
+    t.notOk(c.isClosed, 'refusals keep the session');
 
-  await freeSpace();
-  t.same(bytes(await c.request(1, write(110, 8))), bytes(write(110, 8)), 'writes pass again once the disk has room');
-  const events = trail();
-  for (let i = 0; i < 10; i++) t.equal(writeAheadFor(events, id, 100 + i).length, i < 4 ? 1 : 0, `write-ahead decision of register ${100 + i}`);
-  const gap = events.find((e) => e.type === 'audit.gap');
-  t.ok(gap, 'the recovery names what was lost');
-  // Lost: each refused write's decision (and its refusal), and the outcomes of writes answered while full.
-  const outcomes = new Set(events.filter((e) => e.type === 'request.outcome').map((e) => e.decisionSeq));
-  const missing = [0, 1, 2, 3].filter((i) => !outcomes.has(writeAheadFor(events, id, 100 + i)[0]?.seq)).length;
-  t.ok(gap !== undefined && gap.lost >= 6 + missing, `lost ${gap?.lost} ≥ 6 refused writes + ${missing} outcomes due while full`);
-  const after = writeAheadFor(events, id, 110)[0];
-  t.ok(after !== undefined && after.seq > gap?.seq, 'the next write-ahead decision follows the gap event');
-  t.match(events.find((e) => e.type === 'request.outcome' && e.decisionSeq === after?.seq), { outcome: 'ok', identity: id });
-});
+    await freeSpace();
+    t.same(bytes(await c.request(1, write(110, 8))), bytes(write(110, 8)), 'writes pass again once the disk has room');
+    const events = trail();
+    for (let i = 0; i < 10; i++)
+      t.equal(writeAheadFor(events, id, 100 + i).length, i < 4 ? 1 : 0, `write-ahead decision of register ${100 + i}`);
+    const gap = events.find((e) => e.type === 'audit.gap');
+    t.ok(gap, 'the recovery names what was lost');
+    // Lost: each refused write's decision (and its refusal), and the outcomes of writes answered while full.
+    const outcomes = new Set(events.filter((e) => e.type === 'request.outcome').map((e) => e.decisionSeq));
+    const missing = [0, 1, 2, 3].filter((i) => !outcomes.has(writeAheadFor(events, id, 100 + i)[0]?.seq)).length;
+    t.ok(
+      gap !== undefined && gap.lost >= 6 + missing,
+      `lost ${gap?.lost} ≥ 6 refused writes + ${missing} outcomes due while full`,
+    );
+    const after = writeAheadFor(events, id, 110)[0];
+    t.ok(after !== undefined && after.seq > gap?.seq, 'the next write-ahead decision follows the gap event');
+    t.match(
+      events.find((e) => e.type === 'request.outcome' && e.decisionSeq === after?.seq),
+      { outcome: 'ok', identity: id },
+    );
+  },
+);
 
-t.test('sequential writes, the disk fills at the 3rd: every answered write has its decision, then its outcome', async (t) => {
-  const id = 'spiffe://plant.example/hmi/sequential';
-  const c = await TestMbapsClient.connect(h.port, await h.mint(id));
-  t.teardown(() => c.close());
-  fillAt(3);
-  const answers: number[][] = [];
-  for (let i = 0; i < 5; i++) answers.push(bytes(await c.request(1, write(120 + i, 9))));
-  t.same(answers, [bytes(write(120, 9)), bytes(write(121, 9)), REFUSED, REFUSED, REFUSED]);
-  t.same([120, 121, 122, 123, 124].map(plcWrites), [1, 1, 0, 0, 0], 'only the audited writes reached the PLC');
-  await freeSpace();
-  t.same(bytes(await c.request(1, write(125, 9))), bytes(write(125, 9)));
-  const events = trail();
-  for (const address of [120, 121, 125]) {
-    const [d] = writeAheadFor(events, id, address);
-    const o = events.find((e) => e.type === 'request.outcome' && e.decisionSeq === d?.seq);
-    t.ok(d && o && o.seq > d.seq, `register ${address}: decision ${d?.seq} before outcome ${o?.seq}`);
-    t.match(o, { outcome: 'ok', fc: 6, device: 'turbine-1' });
-  }
-  for (const address of [122, 123, 124]) t.equal(writeAheadFor(events, id, address).length, 0, `register ${address}: no decision, no write`);
-});
+t.test(
+  'sequential writes, the disk fills at the 3rd: every answered write has its decision, then its outcome',
+  async (t) => {
+    const id = 'spiffe://plant.example/hmi/sequential';
+    const c = await TestMbapsClient.connect(h.port, await h.mint(id));
+    t.teardown(() => c.close());
+    fillAt(3);
+    const answers: number[][] = [];
+    for (let i = 0; i < 5; i++) answers.push(bytes(await c.request(1, write(120 + i, 9))));
+    t.same(answers, [bytes(write(120, 9)), bytes(write(121, 9)), REFUSED, REFUSED, REFUSED]);
+    t.same([120, 121, 122, 123, 124].map(plcWrites), [1, 1, 0, 0, 0], 'only the audited writes reached the PLC');
+    await freeSpace();
+    t.same(bytes(await c.request(1, write(125, 9))), bytes(write(125, 9)));
+    const events = trail();
+    for (const address of [120, 121, 125]) {
+      const [d] = writeAheadFor(events, id, address);
+      const o = events.find((e) => e.type === 'request.outcome' && e.decisionSeq === d?.seq);
+      t.ok(d && o && o.seq > d.seq, `register ${address}: decision ${d?.seq} before outcome ${o?.seq}`);
+      t.match(o, { outcome: 'ok', fc: 6, device: 'turbine-1' });
+    }
+    for (const address of [122, 123, 124])
+      t.equal(writeAheadFor(events, id, address).length, 0, `register ${address}: no decision, no write`);
+  },
+);
 
 t.test('fsync always: a write-ahead event that cannot be made durable refuses the write', async (t) => {
   const id = 'spiffe://plant.example/hmi/fsync';
@@ -146,18 +171,33 @@ t.test('fsync always: a write-ahead event that cannot be made durable refuses th
   const events = trail();
   const [pending] = writeAheadFor(events, id, 131);
   t.ok(pending, 'the line reached the file (only its fdatasync failed)');
-  const refusal = events.find((e) => e.type === 'request.decision' && e.session === pending?.session && e.transactionId === pending?.transactionId && e.seq > (pending?.seq ?? Infinity));
+  const refusal = events.find(
+    (e) =>
+      e.type === 'request.decision' &&
+      e.session === pending?.session &&
+      e.transactionId === pending?.transactionId &&
+      e.seq > (pending?.seq ?? Infinity),
+  );
   t.match(refusal, { decision: 'deny', outcome: 'audit-unavailable' }, 'followed by its refusal, for SIEM and replay');
 });
 
 t.test('across the whole trail: PLC writes = write-ahead decisions that were not refused', async (t) => {
   const events = trail();
-  const refused = new Set(events.filter((e) => e.type === 'request.decision' && e.outcome === 'audit-unavailable').map((e) => `${e.session}/${e.transactionId}`));
-  const executed = events.filter((e) => e.type === 'request.decision' && e.outcome === 'pending' && !refused.has(`${e.session}/${e.transactionId}`));
+  const refused = new Set(
+    events
+      .filter((e) => e.type === 'request.decision' && e.outcome === 'audit-unavailable')
+      .map((e) => `${e.session}/${e.transactionId}`),
+  );
+  const executed = events.filter(
+    (e) => e.type === 'request.decision' && e.outcome === 'pending' && !refused.has(`${e.session}/${e.transactionId}`),
+  );
   const plc = Object.values(h.sim.counters().writes).reduce((a, b) => a + b, 0);
   t.equal(plc, executed.length, `${plc} writes at the PLC, ${executed.length} audited ahead`);
   const outcomes = new Set(events.filter((e) => e.type === 'request.outcome').map((e) => e.decisionSeq));
   const withoutOutcome = executed.filter((e) => !outcomes.has(e.seq)).map((e) => e.writes[0].start);
   // Their outcomes were due while the disk was full: lost, and counted in audit.gap. Their decisions stand.
-  t.ok(withoutOutcome.length > 0 && withoutOutcome.every((a) => a >= 100 && a <= 103), `only writes answered while the disk was full lack an outcome event (${withoutOutcome.join(', ')})`);
+  t.ok(
+    withoutOutcome.length > 0 && withoutOutcome.every((a) => a >= 100 && a <= 103),
+    `only writes answered while the disk was full lack an outcome event (${withoutOutcome.join(', ')})`,
+  );
 });

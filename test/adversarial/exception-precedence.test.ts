@@ -62,10 +62,25 @@ const rows: Row[] = [
   // FC23: both quantities and the byte count (03) before both ranges (02) [MB-APP 6.17]
   { name: 'FC23 read 65500 q126', pdu: pdu(23, u16(65500), u16(126), u16(0), u16(1), 2, u16(1)), decoder: 3, plc: 3 },
   { name: 'FC23 read 65500 q100', pdu: pdu(23, u16(65500), u16(100), u16(0), u16(1), 2, u16(1)), decoder: 2, plc: 2 },
-  { name: 'FC23 write 65535 q2 byte count 2', pdu: pdu(23, u16(0), u16(1), u16(65535), u16(2), 2, u16(1)), decoder: 3, plc: 3 },
-  { name: 'FC23 write 65535 q2', pdu: pdu(23, u16(0), u16(1), u16(65535), u16(2), 4, u16(1), u16(2)), decoder: 2, plc: 2 },
+  {
+    name: 'FC23 write 65535 q2 byte count 2',
+    pdu: pdu(23, u16(0), u16(1), u16(65535), u16(2), 2, u16(1)),
+    decoder: 3,
+    plc: 3,
+  },
+  {
+    name: 'FC23 write 65535 q2',
+    pdu: pdu(23, u16(0), u16(1), u16(65535), u16(2), 4, u16(1), u16(2)),
+    decoder: 2,
+    plc: 2,
+  },
   { name: 'FC23 write q0, read 65535 q2', pdu: pdu(23, u16(65535), u16(2), u16(0), u16(0), 0), decoder: 3, plc: 3 },
-  { name: 'FC23 read 250 q10: past the PLC memory', pdu: pdu(23, u16(250), u16(10), u16(0), u16(1), 2, u16(1)), decoder: null, plc: 2 },
+  {
+    name: 'FC23 read 250 q10: past the PLC memory',
+    pdu: pdu(23, u16(250), u16(10), u16(0), u16(1), 2, u16(1)),
+    decoder: null,
+    plc: 2,
+  },
   // FC24 [MB-APP 6.18]: pointer address (02), then the queue count (03) — both the PLC's
   { name: 'FC24 pointer 300: no FIFO there', pdu: pdu(24, u16(300)), decoder: null, plc: 2 },
   { name: 'FC24 pointer 200', pdu: pdu(24, u16(200)), decoder: null, plc: 'ok' },
@@ -75,7 +90,11 @@ const rows: Row[] = [
 ];
 
 const answerCode = (fc: number, answer: Buffer | null): number | 'ok' | 'none' =>
-  answer === null ? 'none' : (answer[0] as number) === ((fc | 0x80) & 0xff) && answer.length === 2 ? (answer[1] as number) : 'ok';
+  answer === null
+    ? 'none'
+    : (answer[0] as number) === ((fc | 0x80) & 0xff) && answer.length === 2
+      ? (answer[1] as number)
+      : 'ok';
 
 t.test('the decoder', async (t) => {
   for (const r of rows) {
@@ -90,7 +109,11 @@ t.test('the PLC simulator answers like the spec', async (t) => {
   const handle = createRequestHandler({ memory: new PlcMemory(scenario), scenario, counters: new CounterSet() });
   for (const r of rows) t.equal(answerCode(r.pdu[0] as number, handle(255, r.pdu)), r.plc, r.name);
   // A function code the PLC does not implement is 01 even when its bytes are also malformed (FC first).
-  t.equal(answerCode(20, handle(255, pdu(20, 7, 5, u16(1), u16(0), u16(0)))), 1, 'FC20 (unsupported) with a bad reference type and length 0');
+  t.equal(
+    answerCode(20, handle(255, pdu(20, 7, 5, u16(1), u16(0), u16(0)))),
+    1,
+    'FC20 (unsupported) with a bad reference type and length 0',
+  );
   t.equal(answerCode(8, handle(255, pdu(8))), 1, 'FC8 (unsupported) without its sub-function');
   t.equal(answerCode(20, handle(255, pdu(20, 7, 6, u16(1), u16(0), u16(2)))), 1, 'FC20 well-formed: unsupported');
 });
@@ -113,7 +136,11 @@ rules:
   for (const r of rows) t.equal(answerCode(r.pdu[0] as number, await c.request(1, r.pdu)), r.plc, r.name);
   // The gateway cannot know which codes a PLC implements: a malformed file-record request is the codec's 03
   // (quantity: record length 0) before its address (02: reference type 5).
-  t.equal(answerCode(20, await c.request(1, pdu(20, 7, 5, u16(1), u16(0), u16(0)))), 3, 'FC20 ref type 5 + length 0: 03 before 02');
+  t.equal(
+    answerCode(20, await c.request(1, pdu(20, 7, 5, u16(1), u16(0), u16(0)))),
+    3,
+    'FC20 ref type 5 + length 0: 03 before 02',
+  );
   t.notOk(c.isClosed, 'every refusal kept the session');
 
   // An identity with no rights: a decodable request is the policy's 01; a malformed one the codec's answer,

@@ -50,7 +50,10 @@ const grpcPort = h.gateway.endpoints.grpc?.port ?? 0;
 const metricsPort = h.gateway.endpoints.metrics?.port ?? 0;
 const read = encodeRequest({ type: 'read-registers', fc: 3, address: 0, quantity: 1 });
 
-const readyz = async (): Promise<{ status: number; body: { checks?: { svid?: { ok: boolean; detail?: string } } } }> => {
+const readyz = async (): Promise<{
+  status: number;
+  body: { checks?: { svid?: { ok: boolean; detail?: string } } };
+}> => {
   const r = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
   return { status: r.status, body: (await r.json()) as never };
 };
@@ -59,9 +62,20 @@ const readyz = async (): Promise<{ status: number; body: { checks?: { svid?: { o
  * A TLS attempt on `port`: did the handshake complete, and what local port did it use? The client accepts any
  * server certificate (even an expired one), so only the gateway's own refusal keeps it from completing.
  */
-function handshake(port: number, creds: { cert: string; key: string; ca: string }, alpn?: string[]): Promise<{ secured: boolean; localPort: number; serverCert: string | null }> {
+function handshake(
+  port: number,
+  creds: { cert: string; key: string; ca: string },
+  alpn?: string[],
+): Promise<{ secured: boolean; localPort: number; serverCert: string | null }> {
   return new Promise((resolve) => {
-    const s = tls.connect({ host: '127.0.0.1', port, ...creds, rejectUnauthorized: false, checkServerIdentity: () => undefined, ...(alpn ? { ALPNProtocols: alpn } : {}) });
+    const s = tls.connect({
+      host: '127.0.0.1',
+      port,
+      ...creds,
+      rejectUnauthorized: false,
+      checkServerIdentity: () => undefined,
+      ...(alpn ? { ALPNProtocols: alpn } : {}),
+    });
     let localPort = -1;
     let secured = false;
     let serverCert: string | null = null;
@@ -84,39 +98,54 @@ t.test('while the SVID is valid: served, ready', async (t) => {
   t.equal((await readyz()).status, 200);
 });
 
-t.test('SVID failed closed: new connections refused on both ports, /readyz 503, a live session keeps its checks', async (t) => {
-  const source = h.gateway.identity.source;
-  await eventually('the agent loss noticed', () => source.state() === 'stale');
-  timers.advance(source.getX509Svid().notAfter.getTime() - timers.now() - 1);
-  t.equal(source.state(), 'stale', 'served until NotAfter');
-  timers.advance(2);
-  t.equal(source.state(), 'failed-closed', 'failed closed once past NotAfter');
-  const r = await readyz();
-  t.equal(r.status, 503);
-  t.match(r.body.checks?.svid, { ok: false, detail: 'failed-closed' });
+t.test(
+  'SVID failed closed: new connections refused on both ports, /readyz 503, a live session keeps its checks',
+  async (t) => {
+    const source = h.gateway.identity.source;
+    await eventually('the agent loss noticed', () => source.state() === 'stale');
+    timers.advance(source.getX509Svid().notAfter.getTime() - timers.now() - 1);
+    t.equal(source.state(), 'stale', 'served until NotAfter');
+    timers.advance(2);
+    t.equal(source.state(), 'failed-closed', 'failed closed once past NotAfter');
+    const r = await readyz();
+    t.equal(r.status, 503);
+    t.match(r.body.checks?.svid, { ok: false, detail: 'failed-closed' });
 
-  const mb = await handshake(h.port, hmi);
-  t.notOk(mb.secured, 'mbaps: no handshake completed (the expired certificate is never offered)');
-  const gr = await handshake(grpcPort, lead, ['h2']);
-  t.notOk(gr.secured, 'gRPC: no handshake completed');
-  const raw = await new Promise<number>((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port: h.port });
-    let p = -1;
-    s.once('connect', () => (p = s.localPort ?? -1));
-    s.on('error', () => {});
-    s.once('close', () => resolve(p)); // closed by the gateway at once: no data sent, no timer needed
-  });
-  const events = readAuditEvents(join(h.dir, 'audit')).filter((e) => e.type === 'handshake.rejected');
-  for (const [transport, port] of [['mbaps', mb.localPort], ['grpc', gr.localPort], ['mbaps', raw]] as const) {
-    t.match(events.filter((e) => e.peer === `127.0.0.1:${port}`), [{ code: 'gateway-identity-unavailable', transport }], `${transport} 127.0.0.1:${port} audited once`);
-  }
-  const m = await h.gateway.metrics.handshakeRejections.get();
-  t.ok((m.values.find((v) => v.labels.reason === 'gateway-identity-unavailable')?.value ?? 0) >= 3, 'counted');
-  t.equal(await h.gateway.metrics.pendingHandshakes.get().then((g) => g.values.reduce((a, v) => a + v.value, 0)), 0, 'no slot held');
+    const mb = await handshake(h.port, hmi);
+    t.notOk(mb.secured, 'mbaps: no handshake completed (the expired certificate is never offered)');
+    const gr = await handshake(grpcPort, lead, ['h2']);
+    t.notOk(gr.secured, 'gRPC: no handshake completed');
+    const raw = await new Promise<number>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port: h.port });
+      let p = -1;
+      s.once('connect', () => (p = s.localPort ?? -1));
+      s.on('error', () => {});
+      s.once('close', () => resolve(p)); // closed by the gateway at once: no data sent, no timer needed
+    });
+    const events = readAuditEvents(join(h.dir, 'audit')).filter((e) => e.type === 'handshake.rejected');
+    for (const [transport, port] of [
+      ['mbaps', mb.localPort],
+      ['grpc', gr.localPort],
+      ['mbaps', raw],
+    ] as const) {
+      t.match(
+        events.filter((e) => e.peer === `127.0.0.1:${port}`),
+        [{ code: 'gateway-identity-unavailable', transport }],
+        `${transport} 127.0.0.1:${port} audited once`,
+      );
+    }
+    const m = await h.gateway.metrics.handshakeRejections.get();
+    t.ok((m.values.find((v) => v.labels.reason === 'gateway-identity-unavailable')?.value ?? 0) >= 3, 'counted');
+    t.equal(
+      await h.gateway.metrics.pendingHandshakes.get().then((g) => g.values.reduce((a, v) => a + v.value, 0)),
+      0,
+      'no slot held',
+    );
 
-  // The established session was verified with the client's SVID; it is not ended by the gateway's own state.
-  t.same([...((await live.request(1, read)) ?? [])].slice(0, 2), [3, 2], 'the session opened before still works');
-});
+    // The established session was verified with the client's SVID; it is not ended by the gateway's own state.
+    t.same([...((await live.request(1, read)) ?? [])].slice(0, 2), [3, 2], 'the session opened before still works');
+  },
+);
 
 t.test('a fresh SVID arrives: service and readiness resume', async (t) => {
   issuer = await DevIssuer.start({ socketPath, ca, spiffeId: GW, ttlSeconds: 86_400 });
@@ -140,6 +169,9 @@ t.test('a fresh SVID arrives: service and readiness resume', async (t) => {
   const g = await grpcUnary(grpcPort, lead, '/verigate.v1.Admin/ListSessions', Buffer.alloc(0), '127.0.0.1');
   t.equal(g.status, 0, 'gRPC served again');
   const hs = await handshake(h.port, hmi);
-  t.ok(hs.secured && hs.serverCert !== null && new Date(hs.serverCert).getTime() > Date.now() + 60_000, 'the certificate offered is the fresh one');
+  t.ok(
+    hs.secured && hs.serverCert !== null && new Date(hs.serverCert).getTime() > Date.now() + 60_000,
+    'the certificate offered is the fresh one',
+  );
   live.close();
 });

@@ -31,7 +31,10 @@ const ports = { mbaps: h.port, grpc: h.gateway.endpoints.grpc?.port ?? 0 };
 const good = await h.mint(`spiffe://${TD}/hmi/line1`);
 const ca = h.ca.bundlePem();
 
-const pem = (m: Minted): { cert: string; key: string } => ({ cert: m.chainDer.map((d) => derToPem(d, 'CERTIFICATE')).join(''), key: derToPem(m.keyDer, 'PRIVATE KEY') });
+const pem = (m: Minted): { cert: string; key: string } => ({
+  cert: m.chainDer.map((d) => derToPem(d, 'CERTIFICATE')).join(''),
+  key: derToPem(m.keyDer, 'PRIVATE KEY'),
+});
 const fingerprintOf = (m: Minted): string => new X509Certificate(m.chainDer[0] as Buffer).fingerprint256;
 
 /** One TLS attempt; resolves with the client's local port once the gateway has closed the connection. */
@@ -40,7 +43,9 @@ function tlsAttempt(port: number, opts: tls.ConnectionOptions): Promise<number> 
     const s = tls.connect({ host: '127.0.0.1', port, checkServerIdentity: () => undefined, ...opts });
     let local = -1;
     s.once('connect', () => (local = s.localPort ?? -1));
-    s.once('secureConnect', () => s.write(encodeAdu(1, 1, encodeRequest({ type: 'read-registers', fc: 3, address: 0, quantity: 1 }))));
+    s.once('secureConnect', () =>
+      s.write(encodeAdu(1, 1, encodeRequest({ type: 'read-registers', fc: 3, address: 0, quantity: 1 }))),
+    );
     s.on('error', () => {});
     s.once('close', () => resolve(local));
   });
@@ -64,7 +69,9 @@ function rawAttempt(port: number, bytes: Buffer | null): Promise<number> {
 async function eventFor(transport: 'mbaps' | 'grpc', localPort: number): Promise<AuditEvent | undefined> {
   const peer = `127.0.0.1:${localPort}`;
   for (let i = 0; i < 100; i++) {
-    const hits = readAuditEvents(join(h.dir, 'audit')).filter((e) => e.type === 'handshake.rejected' && e.peer === peer && e.transport === transport);
+    const hits = readAuditEvents(join(h.dir, 'audit')).filter(
+      (e) => e.type === 'handshake.rejected' && e.peer === peer && e.transport === transport,
+    );
     if (hits.length > 0) return hits.length === 1 ? hits[0] : undefined;
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -81,47 +88,96 @@ interface Case {
 }
 
 const rogue = await (await DevCa.create({ trustDomain: TD })).mintX509Svid({ spiffeId: `spiffe://${TD}/hmi/line1` });
-const expired = await leaf(h.ca.issuerForTests(), { uris: [`spiffe://${TD}/hmi/line1`], notBefore: new Date(Date.now() - 2 * HOUR), notAfter: new Date(Date.now() - HOUR) });
+const expired = await leaf(h.ca.issuerForTests(), {
+  uris: [`spiffe://${TD}/hmi/line1`],
+  notBefore: new Date(Date.now() - 2 * HOUR),
+  notAfter: new Date(Date.now() - HOUR),
+});
 const twoIds = await leaf(h.ca.issuerForTests(), { uris: [`spiffe://${TD}/a`, `spiffe://${TD}/b`] });
 const goodMinted: Minted = { chainDer: [Buffer.from(new X509Certificate(good.cert).raw)], keyDer: Buffer.alloc(0) };
 
 const cases: Case[] = [
   {
-    name: 'a TLS 1.1-only client', transport: 'mbaps', code: 'tls-version',
-    attempt: (p) => tlsAttempt(p, { ...good, ca, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' }),
+    name: 'a TLS 1.1-only client',
+    transport: 'mbaps',
+    code: 'tls-version',
+    attempt: (p) =>
+      tlsAttempt(p, { ...good, ca, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' }),
   },
   {
-    name: 'no cipher suite in common (RSA key exchange, CBC)', transport: 'mbaps', code: 'no-shared-cipher',
+    name: 'no cipher suite in common (RSA key exchange, CBC)',
+    transport: 'mbaps',
+    code: 'no-shared-cipher',
     attempt: (p) => tlsAttempt(p, { ...good, ca, maxVersion: 'TLSv1.2', ciphers: 'AES128-SHA' }),
   },
-  { name: 'plain Modbus/TCP bytes on the TLS port', transport: 'mbaps', code: 'not-tls', attempt: (p) => rawAttempt(p, encodeAdu(1, 1, Buffer.from([3, 0, 0, 0, 1]))) },
-  { name: 'an HTTP request on the TLS port', transport: 'grpc', code: 'not-tls', attempt: (p) => rawAttempt(p, Buffer.from('GET / HTTP/1.1\r\nHost: gw\r\n\r\n')) },
-  { name: 'TLS 1.2 without a client certificate', transport: 'mbaps', code: 'no-certificate', attempt: (p) => tlsAttempt(p, { ca, maxVersion: 'TLSv1.2' }) },
-  { name: 'TLS 1.3 without a client certificate', transport: 'grpc', code: 'no-certificate', attempt: (p) => tlsAttempt(p, { ca, minVersion: 'TLSv1.3', ALPNProtocols: ['h2'] }) },
-  { name: 'a connection that never speaks', transport: 'mbaps', code: 'handshake-timeout', attempt: (p) => rawAttempt(p, null) },
-  { name: 'a connection that never speaks (gRPC)', transport: 'grpc', code: 'handshake-timeout', attempt: (p) => rawAttempt(p, null) },
   {
-    name: 'a forged chain: a rogue CA minting our IDs', transport: 'mbaps', code: 'untrusted-chain',
+    name: 'plain Modbus/TCP bytes on the TLS port',
+    transport: 'mbaps',
+    code: 'not-tls',
+    attempt: (p) => rawAttempt(p, encodeAdu(1, 1, Buffer.from([3, 0, 0, 0, 1]))),
+  },
+  {
+    name: 'an HTTP request on the TLS port',
+    transport: 'grpc',
+    code: 'not-tls',
+    attempt: (p) => rawAttempt(p, Buffer.from('GET / HTTP/1.1\r\nHost: gw\r\n\r\n')),
+  },
+  {
+    name: 'TLS 1.2 without a client certificate',
+    transport: 'mbaps',
+    code: 'no-certificate',
+    attempt: (p) => tlsAttempt(p, { ca, maxVersion: 'TLSv1.2' }),
+  },
+  {
+    name: 'TLS 1.3 without a client certificate',
+    transport: 'grpc',
+    code: 'no-certificate',
+    attempt: (p) => tlsAttempt(p, { ca, minVersion: 'TLSv1.3', ALPNProtocols: ['h2'] }),
+  },
+  {
+    name: 'a connection that never speaks',
+    transport: 'mbaps',
+    code: 'handshake-timeout',
+    attempt: (p) => rawAttempt(p, null),
+  },
+  {
+    name: 'a connection that never speaks (gRPC)',
+    transport: 'grpc',
+    code: 'handshake-timeout',
+    attempt: (p) => rawAttempt(p, null),
+  },
+  {
+    name: 'a forged chain: a rogue CA minting our IDs',
+    transport: 'mbaps',
+    code: 'untrusted-chain',
     presented: { cert: rogue, spiffeId: `spiffe://${TD}/hmi/line1`, verified: false },
     attempt: (p) => tlsAttempt(p, { ...pem(rogue), ca }),
   },
   {
-    name: 'a forged chain over TLS 1.3 on the gRPC port', transport: 'grpc', code: 'untrusted-chain',
+    name: 'a forged chain over TLS 1.3 on the gRPC port',
+    transport: 'grpc',
+    code: 'untrusted-chain',
     presented: { cert: rogue, spiffeId: `spiffe://${TD}/hmi/line1`, verified: false },
     attempt: (p) => tlsAttempt(p, { ...pem(rogue), ca, minVersion: 'TLSv1.3', ALPNProtocols: ['h2'] }),
   },
   {
-    name: 'an expired SVID of our own CA', transport: 'mbaps', code: 'expired',
+    name: 'an expired SVID of our own CA',
+    transport: 'mbaps',
+    code: 'expired',
     presented: { cert: expired, spiffeId: `spiffe://${TD}/hmi/line1`, verified: false },
     attempt: (p) => tlsAttempt(p, { ...pem(expired), ca }),
   },
   {
-    name: 'an SVID with two URI SANs (refused by the SPIFFE verifier after OpenSSL)', transport: 'mbaps', code: 'multiple-uri-sans',
+    name: 'an SVID with two URI SANs (refused by the SPIFFE verifier after OpenSSL)',
+    transport: 'mbaps',
+    code: 'multiple-uri-sans',
     presented: { cert: twoIds, spiffeId: `spiffe://${TD}/a`, verified: false },
     attempt: (p) => tlsAttempt(p, { ...pem(twoIds), ca }),
   },
   {
-    name: 'a valid SVID without ALPN h2 on the gRPC port (verified, then refused)', transport: 'grpc', code: 'no-alpn-h2',
+    name: 'a valid SVID without ALPN h2 on the gRPC port (verified, then refused)',
+    transport: 'grpc',
+    code: 'no-alpn-h2',
     presented: { cert: goodMinted, spiffeId: `spiffe://${TD}/hmi/line1`, verified: true },
     attempt: (p) => tlsAttempt(p, { ...good, ca }),
   },
@@ -139,7 +195,11 @@ for (const c of cases) {
     if (c.presented) {
       t.equal(e.fingerprint, fingerprintOf(c.presented.cert), 'SHA-256 fingerprint of the presented leaf');
       t.equal(e.spiffeId, c.presented.spiffeId, 'the SPIFFE ID the leaf carries');
-      t.equal(e.idVerified, c.presented.verified, c.presented.verified ? 'marked verified' : 'marked as an unverified claim');
+      t.equal(
+        e.idVerified,
+        c.presented.verified,
+        c.presented.verified ? 'marked verified' : 'marked as an unverified claim',
+      );
     } else {
       t.equal(e.fingerprint, undefined, 'no certificate, no fingerprint');
       t.equal(e.spiffeId, undefined);
@@ -159,7 +219,15 @@ t.test('a client that distrusts the gateway certificate is not reported as an un
 t.test('the reason codes are counted in verigate_handshake_rejections_total', async (t) => {
   const m = await h.gateway.metrics.handshakeRejections.get();
   const count = (reason: string): number => m.values.find((v) => v.labels.reason === reason)?.value ?? 0;
-  for (const code of ['tls-version', 'no-shared-cipher', 'not-tls', 'no-certificate', 'handshake-timeout', 'untrusted-chain', 'expired']) {
+  for (const code of [
+    'tls-version',
+    'no-shared-cipher',
+    'not-tls',
+    'no-certificate',
+    'handshake-timeout',
+    'untrusted-chain',
+    'expired',
+  ]) {
     t.ok(count(code) >= 1, `${code}: ${count(code)}`);
   }
   t.equal(count('untrusted-chain'), 2, 'untrusted-chain counts the two forged chains only');

@@ -75,68 +75,108 @@ async function pendingGauge(transport: string): Promise<number> {
   return m.values.find((v) => v.labels.transport === transport)?.value ?? 0;
 }
 
-for (const [transport, port] of [['mbaps', h.port], ['grpc', grpcPort]] as const) {
-  t.test(`${transport}: idle + slow-drip flood over the per-source cap; a client from another source is served`, async (t) => {
-    const flood = new Flood(port, {
-      idle: 30, drip: 10, idleFrom: '127.0.0.1', dripFrom: '127.0.0.3', dripCreds: hmi,
-      // ~50 bytes per 100 ms: the ClientHello and the client's certificate flight take about 2 s, so an idle
-      // timer (reset by every byte) would never fire and the handshake would complete after the deadline.
-      dripBytesPerTick: 50, dripTickMs: 100, reopenMs: 100, dripRequest: firstBytes[transport],
-    });
-    let maxPending = 0;
-    const sampler = setInterval(() => void pendingGauge(transport).then((v) => (maxPending = Math.max(maxPending, v))), 50);
-    const started = Date.now();
-    const served: boolean[] = [];
-    // Wait until the flood fills its per-source slots, then keep connecting legitimately for ~3 deadlines.
-    while ((await pendingGauge(transport)) < PER_SOURCE && Date.now() - started < 5000) await new Promise((r) => setTimeout(r, 20));
-    while (Date.now() - started < 3 * DEADLINE_MS) served.push(await legit[transport]());
-    await flood.stop();
-    clearInterval(sampler);
+for (const [transport, port] of [
+  ['mbaps', h.port],
+  ['grpc', grpcPort],
+] as const) {
+  t.test(
+    `${transport}: idle + slow-drip flood over the per-source cap; a client from another source is served`,
+    async (t) => {
+      const flood = new Flood(port, {
+        idle: 30,
+        drip: 10,
+        idleFrom: '127.0.0.1',
+        dripFrom: '127.0.0.3',
+        dripCreds: hmi,
+        // ~50 bytes per 100 ms: the ClientHello and the client's certificate flight take about 2 s, so an idle
+        // timer (reset by every byte) would never fire and the handshake would complete after the deadline.
+        dripBytesPerTick: 50,
+        dripTickMs: 100,
+        reopenMs: 100,
+        dripRequest: firstBytes[transport],
+      });
+      let maxPending = 0;
+      const sampler = setInterval(
+        () => void pendingGauge(transport).then((v) => (maxPending = Math.max(maxPending, v))),
+        50,
+      );
+      const started = Date.now();
+      const served: boolean[] = [];
+      // Wait until the flood fills its per-source slots, then keep connecting legitimately for ~3 deadlines.
+      while ((await pendingGauge(transport)) < PER_SOURCE && Date.now() - started < 5000)
+        await new Promise((r) => setTimeout(r, 20));
+      while (Date.now() - started < 3 * DEADLINE_MS) served.push(await legit[transport]());
+      await flood.stop();
+      clearInterval(sampler);
 
-    t.ok(served.length >= 2 && served.every(Boolean), `the legitimate client was served every time during the flood (${served.length} rounds)`);
-    t.ok(maxPending >= PER_SOURCE, `the flood did fill its slots (max pending ${maxPending})`);
-    t.ok(maxPending <= 2 * PER_SOURCE + 1, `pending handshakes stayed within the caps of two flooding sources + one client (max ${maxPending})`);
+      t.ok(
+        served.length >= 2 && served.every(Boolean),
+        `the legitimate client was served every time during the flood (${served.length} rounds)`,
+      );
+      t.ok(maxPending >= PER_SOURCE, `the flood did fill its slots (max pending ${maxPending})`);
+      t.ok(
+        maxPending <= 2 * PER_SOURCE + 1,
+        `pending handshakes stayed within the caps of two flooding sources + one client (max ${maxPending})`,
+      );
 
-    const byPeer = rejectionsByPeer(join(h.dir, 'audit'), transport);
-    const check = (probes: Probe[], from: string): { timeout: number; capacity: number } => {
-      const seen = { timeout: 0, capacity: 0 };
-      const probesByPeer = new Map<string, Probe[]>();
-      for (const p of probes) probesByPeer.set(`${from}:${p.localPort}`, [...(probesByPeer.get(`${from}:${p.localPort}`) ?? []), p]);
-      for (const [peer, ps] of probesByPeer) {
-        const events = byPeer.get(peer) ?? [];
-        if (events.length !== ps.length) {
-          t.fail(`${peer}: ${ps.length} connections but ${events.length} handshake.rejected events (${events.map((e) => e.code).join(',')})`);
-          continue;
+      const byPeer = rejectionsByPeer(join(h.dir, 'audit'), transport);
+      const check = (probes: Probe[], from: string): { timeout: number; capacity: number } => {
+        const seen = { timeout: 0, capacity: 0 };
+        const probesByPeer = new Map<string, Probe[]>();
+        for (const p of probes)
+          probesByPeer.set(`${from}:${p.localPort}`, [...(probesByPeer.get(`${from}:${p.localPort}`) ?? []), p]);
+        for (const [peer, ps] of probesByPeer) {
+          const events = byPeer.get(peer) ?? [];
+          if (events.length !== ps.length) {
+            t.fail(
+              `${peer}: ${ps.length} connections but ${events.length} handshake.rejected events (${events.map((e) => e.code).join(',')})`,
+            );
+            continue;
+          }
+          ps.forEach((p, i) => {
+            const code = events[i]?.code;
+            if (code === 'handshake-capacity') seen.capacity++;
+            else if (code === 'handshake-timeout') {
+              seen.timeout++;
+              // Never cut before the deadline (closing later is load, not semantics).
+              const lived = (p.closedAt ?? 0) - p.openedAt;
+              if (lived < DEADLINE_MS - 100) t.fail(`${peer} timed out after ${lived} ms, before the deadline`);
+            } else t.fail(`${peer}: unexpected code ${String(code)}`);
+          });
         }
-        ps.forEach((p, i) => {
-          const code = events[i]?.code;
-          if (code === 'handshake-capacity') seen.capacity++;
-          else if (code === 'handshake-timeout') {
-            seen.timeout++;
-            // Never cut before the deadline (closing later is load, not semantics).
-            const lived = (p.closedAt ?? 0) - p.openedAt;
-            if (lived < DEADLINE_MS - 100) t.fail(`${peer} timed out after ${lived} ms, before the deadline`);
-          } else t.fail(`${peer}: unexpected code ${String(code)}`);
-        });
-      }
-      return seen;
-    };
-    t.ok(flood.idleProbes.every((p) => p.closedAt !== null), `all ${flood.idleProbes.length} idle connections were closed by the gateway`);
-    t.ok(flood.dripProbes.every((p) => p.closedAt !== null), `all ${flood.dripProbes.length} dripping connections were closed by the gateway`);
-    t.equal(flood.dripProbes.filter((p) => p.served).length, 0, 'no dripping client was ever answered');
-    const idle = check(flood.idleProbes, '127.0.0.1');
-    const drip = check(flood.dripProbes, '127.0.0.3');
-    t.ok(idle.timeout >= PER_SOURCE && idle.capacity > 0, `idle: ${idle.timeout} timed out at the deadline, ${idle.capacity} refused over the cap`);
-    t.ok(drip.timeout >= PER_SOURCE && drip.capacity > 0, `drip: ${drip.timeout} timed out at the deadline, ${drip.capacity} refused over the cap`);
+        return seen;
+      };
+      t.ok(
+        flood.idleProbes.every((p) => p.closedAt !== null),
+        `all ${flood.idleProbes.length} idle connections were closed by the gateway`,
+      );
+      t.ok(
+        flood.dripProbes.every((p) => p.closedAt !== null),
+        `all ${flood.dripProbes.length} dripping connections were closed by the gateway`,
+      );
+      t.equal(flood.dripProbes.filter((p) => p.served).length, 0, 'no dripping client was ever answered');
+      const idle = check(flood.idleProbes, '127.0.0.1');
+      const drip = check(flood.dripProbes, '127.0.0.3');
+      t.ok(
+        idle.timeout >= PER_SOURCE && idle.capacity > 0,
+        `idle: ${idle.timeout} timed out at the deadline, ${idle.capacity} refused over the cap`,
+      );
+      t.ok(
+        drip.timeout >= PER_SOURCE && drip.capacity > 0,
+        `drip: ${drip.timeout} timed out at the deadline, ${drip.capacity} refused over the cap`,
+      );
 
-    const opened = [...h.gateway.sessions.all()].filter((s) => s.remote.startsWith('127.0.0.3:'));
-    t.same(opened, [], 'no session was ever opened for a dripping client');
-    t.equal(await pendingGauge(transport), 0, 'every slot was given back');
-  });
+      const opened = [...h.gateway.sessions.all()].filter((s) => s.remote.startsWith('127.0.0.3:'));
+      t.same(opened, [], 'no session was ever opened for a dripping client');
+      t.equal(await pendingGauge(transport), 0, 'every slot was given back');
+    },
+  );
 }
 
 t.test('no session of a dripping source was ever opened or audited', async (t) => {
   const { readAuditEvents } = await import('../helpers/handshake-clients.js');
-  const opens = readAuditEvents(join(h.dir, 'audit')).filter((e) => e.type === 'session.open' && String(e.peer).startsWith('127.0.0.3:'));
+  const opens = readAuditEvents(join(h.dir, 'audit')).filter(
+    (e) => e.type === 'session.open' && String(e.peer).startsWith('127.0.0.3:'),
+  );
   t.same(opens, []);
 });

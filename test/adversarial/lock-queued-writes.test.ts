@@ -31,9 +31,13 @@ const WRITES = 10;
 const h = await startHarness({ policy, scanDelayMs: 25, deviceTimeout: '5s' });
 t.teardown(() => h.stop());
 
-const write = (address: number, value: number): Buffer => encodeRequest({ type: 'write-single-register', fc: 6, address, value });
+const write = (address: number, value: number): Buffer =>
+  encodeRequest({ type: 'write-single-register', fc: 6, address, value });
 const received = (): number => h.sim.counters().byFc['6'] ?? 0;
-const executed = (): number => Object.entries(h.sim.counters().writes).filter(([k]) => k.startsWith('holding:255:10')).reduce((a, [, n]) => a + n, 0);
+const executed = (): number =>
+  Object.entries(h.sim.counters().writes)
+    .filter(([k]) => k.startsWith('holding:255:10'))
+    .reduce((a, [, n]) => a + n, 0);
 
 /** Audit events of the current round's identity, as the log writes them. */
 let events: AuditRecord[] = [];
@@ -44,7 +48,12 @@ t.teardown(h.gateway.audit.subscribe({ event: (rec) => onEvent(rec) }));
 const EVERY_TURN = { intervalMs: 0 };
 
 type Moment = 'after-1st-reached-plc' | 'after-2nd-reached-plc' | 'in-write-ahead-of-3rd' | 'in-outcome-of-1st';
-const MOMENTS: Moment[] = ['after-1st-reached-plc', 'after-2nd-reached-plc', 'in-write-ahead-of-3rd', 'in-outcome-of-1st'];
+const MOMENTS: Moment[] = [
+  'after-1st-reached-plc',
+  'after-2nd-reached-plc',
+  'in-write-ahead-of-3rd',
+  'in-outcome-of-1st',
+];
 
 type Kind = 'identity' | 'device';
 
@@ -75,26 +84,44 @@ async function round(i: number): Promise<Round> {
   const lock = (): void => {
     if (okAtLock >= 0) return;
     okAtLock = events.filter((e) => e.type === 'request.outcome' && e['outcome'] === 'ok').length;
-    const r = h.gateway.trust.lock(kind === 'identity' ? { kind, value: id } : { kind, value: 'turbine-1' }, LEAD, `round ${i}`);
+    const r = h.gateway.trust.lock(
+      kind === 'identity' ? { kind, value: id } : { kind, value: 'turbine-1' },
+      LEAD,
+      `round ${i}`,
+    );
     if (r.ok) lockId = r.lock.id;
   };
   let writeAheads = 0;
   onEvent = (rec) => {
     if (rec['identity'] !== id) return;
     events.push(rec);
-    if (moment === 'in-write-ahead-of-3rd' && rec.type === 'request.decision' && rec['outcome'] === 'pending' && ++writeAheads === 3) lock();
+    if (
+      moment === 'in-write-ahead-of-3rd' &&
+      rec.type === 'request.decision' &&
+      rec['outcome'] === 'pending' &&
+      ++writeAheads === 3
+    )
+      lock();
     if (moment === 'in-outcome-of-1st' && rec.type === 'request.outcome') lock();
   };
   const answers = Array.from({ length: WRITES }, (_, k) => c.request(1, write(100 + k, i), 8000));
-  if (moment === 'after-1st-reached-plc') await eventually('the 1st write at the PLC', () => received() - before.received >= 1, EVERY_TURN).then(lock);
-  if (moment === 'after-2nd-reached-plc') await eventually('the 2nd write at the PLC', () => received() - before.received >= 2, EVERY_TURN).then(lock);
+  if (moment === 'after-1st-reached-plc')
+    await eventually('the 1st write at the PLC', () => received() - before.received >= 1, EVERY_TURN).then(lock);
+  if (moment === 'after-2nd-reached-plc')
+    await eventually('the 2nd write at the PLC', () => received() - before.received >= 2, EVERY_TURN).then(lock);
   const answered = await Promise.all(answers);
   if (kind === 'identity') await c.closed;
   else c.close();
   // Settled: every write-ahead decision of this session has its outcome (nothing of it is left in the pool).
-  const decided = (): AuditRecord[] => events.filter((e) => e.type === 'request.decision' && e['outcome'] === 'pending');
-  const outcomeOf = (d: AuditRecord): AuditRecord | undefined => events.find((e) => e.type === 'request.outcome' && e['decisionSeq'] === d.seq);
-  await eventually('every outcome', () => okAtLock >= 0 && decided().every((d) => outcomeOf(d) !== undefined), EVERY_TURN);
+  const decided = (): AuditRecord[] =>
+    events.filter((e) => e.type === 'request.decision' && e['outcome'] === 'pending');
+  const outcomeOf = (d: AuditRecord): AuditRecord | undefined =>
+    events.find((e) => e.type === 'request.outcome' && e['decisionSeq'] === d.seq);
+  await eventually(
+    'every outcome',
+    () => okAtLock >= 0 && decided().every((d) => outcomeOf(d) !== undefined),
+    EVERY_TURN,
+  );
   onEvent = () => {};
   if (lockId) h.gateway.trust.locks.remove(lockId, LEAD);
   const outcomes: Record<string, number> = {};
@@ -104,28 +131,54 @@ async function round(i: number): Promise<Round> {
   }
   const echo = (a: Buffer | null, k: number): boolean => a !== null && a.equals(write(100 + k, i));
   return {
-    moment, kind, okAtLock,
+    moment,
+    kind,
+    okAtLock,
     answeredOk: kind === 'device' ? answered.filter(echo).length : -1,
     reachedPlc: received() - before.received,
     executedAtPlc: executed() - before.executed,
     decisions: decided().length,
     outcomes,
-    unmatched: events.filter((e) => e.type === 'request.outcome' && !decided().some((d) => d.seq === e['decisionSeq'])).length,
+    unmatched: events.filter((e) => e.type === 'request.outcome' && !decided().some((d) => d.seq === e['decisionSeq']))
+      .length,
   };
 }
 
-t.test(`a lock (identity or device) during ${WRITES} queued writes, ${ROUNDS} times: never more than the in-flight one reaches the PLC`, async (t) => {
-  const rounds: Round[] = [];
-  for (let i = 0; i < ROUNDS; i++) rounds.push(await round(i));
-  const bad = rounds.filter((r) => r.reachedPlc > r.okAtLock + 1);
-  t.same(bad, [], 'after the lock, at most the write on the wire reached the PLC');
-  const disagree = rounds.filter((r) => (r.outcomes['ok'] ?? 0) !== r.executedAtPlc || r.executedAtPlc !== r.reachedPlc || r.unmatched !== 0
-    || (r.kind === 'device' && r.answeredOk !== r.executedAtPlc));
-  t.same(disagree, [], 'audited ok outcomes = writes the PLC received = writes it executed; every outcome names its decision');
-  const other = rounds.filter((r) => Object.keys(r.outcomes).some((o) => o !== 'ok' && o !== 'aborted'));
-  t.same(other, [], 'every write either executed (ok) or was dropped unsent (aborted)');
-  t.ok(rounds.every((r) => r.decisions >= 3), 'the writes were queued when the lock came (≥ 3 decided per round)');
-  t.ok(rounds.some((r) => (r.outcomes['aborted'] ?? 0) >= 5), 'queued writes were aborted');
-  for (const m of MOMENTS) for (const k of ['identity', 'device']) t.ok(rounds.some((r) => r.moment === m && r.kind === k), `covered: ${k} lock ${m}`);
-  t.comment(`executed after the lock, per round: ${rounds.map((r) => r.reachedPlc - r.okAtLock).join('')}`);
-});
+t.test(
+  `a lock (identity or device) during ${WRITES} queued writes, ${ROUNDS} times: never more than the in-flight one reaches the PLC`,
+  async (t) => {
+    const rounds: Round[] = [];
+    for (let i = 0; i < ROUNDS; i++) rounds.push(await round(i));
+    const bad = rounds.filter((r) => r.reachedPlc > r.okAtLock + 1);
+    t.same(bad, [], 'after the lock, at most the write on the wire reached the PLC');
+    const disagree = rounds.filter(
+      (r) =>
+        (r.outcomes['ok'] ?? 0) !== r.executedAtPlc ||
+        r.executedAtPlc !== r.reachedPlc ||
+        r.unmatched !== 0 ||
+        (r.kind === 'device' && r.answeredOk !== r.executedAtPlc),
+    );
+    t.same(
+      disagree,
+      [],
+      'audited ok outcomes = writes the PLC received = writes it executed; every outcome names its decision',
+    );
+    const other = rounds.filter((r) => Object.keys(r.outcomes).some((o) => o !== 'ok' && o !== 'aborted'));
+    t.same(other, [], 'every write either executed (ok) or was dropped unsent (aborted)');
+    t.ok(
+      rounds.every((r) => r.decisions >= 3),
+      'the writes were queued when the lock came (≥ 3 decided per round)',
+    );
+    t.ok(
+      rounds.some((r) => (r.outcomes['aborted'] ?? 0) >= 5),
+      'queued writes were aborted',
+    );
+    for (const m of MOMENTS)
+      for (const k of ['identity', 'device'])
+        t.ok(
+          rounds.some((r) => r.moment === m && r.kind === k),
+          `covered: ${k} lock ${m}`,
+        );
+    t.comment(`executed after the lock, per round: ${rounds.map((r) => r.reachedPlc - r.okAtLock).join('')}`);
+  },
+);

@@ -29,7 +29,16 @@ t.test('FC23: JIT write half + non-JIT read half', async (t) => {
 
   const trust = h.gateway.trust;
   // A write-only grant for the write half: the read half (holding 100-101) is outside it and needs none.
-  const asked = trust.grants.request({ requester: ENG, device: 'turbine-1', table: 'holding', start: 0, end: 99, access: 'write', durationMs: 5 * 60_000, reason: 'retune PID' });
+  const asked = trust.grants.request({
+    requester: ENG,
+    device: 'turbine-1',
+    table: 'holding',
+    start: 0,
+    end: 99,
+    access: 'write',
+    durationMs: 5 * 60_000,
+    reason: 'retune PID',
+  });
   if (!asked.ok) throw new Error(asked.message);
   t.same(bytes(await c.request(1, fc23(100, 2, 20, [7, 8]))), [0x97, 0x01], 'pending grant: still 0x01');
   t.match(trust.grants.approve(asked.grant.id, LEAD), { ok: true, grant: { status: 'active' } });
@@ -41,7 +50,11 @@ t.test('FC23: JIT write half + non-JIT read half', async (t) => {
   t.same(bytes(await c.request(1, fc23(100, 2, 120, [1]))), [0x97, 0x01], 'write half outside the grant: 0x01');
 
   clock.advance(5 * 60_000 + 1);
-  t.same(bytes(await c.request(1, fc23(100, 2, 20, [9, 9]))), [0x97, 0x01], 'expired grant: refused on the same connection');
+  t.same(
+    bytes(await c.request(1, fc23(100, 2, 20, [9, 9]))),
+    [0x97, 0x01],
+    'expired grant: refused on the same connection',
+  );
   t.equal(writesAt(20), 1, 'no further write reached the PLC');
   t.notOk(c.isClosed, 'denials keep the session');
 });
@@ -53,17 +66,25 @@ t.test('another identity with the same read rights but no grant is refused', asy
 });
 
 t.test('the decision is audited with the write half rule and the grant', async (t) => {
-  const lines = readFileSync(`${h.dir}/audit/${readdir(`${h.dir}/audit`)}`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = readFileSync(`${h.dir}/audit/${readdir(`${h.dir}/audit`)}`, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const fc23Events = lines.filter((e) => e.type === 'request.decision' && e.fc === 23);
   t.equal(fc23Events.length, 6, 'every FC23 decision is audited');
   const allowed = fc23Events.filter((e) => e.decision === 'allow');
   t.equal(allowed.length, 1, 'exactly one allowed');
   // FC23 may change the device: its decision is written ahead (`pending`), its outcome follows.
   t.match(allowed[0], { ruleId: 'eng-maintenance', outcome: 'pending' });
-  t.match(lines.find((e) => e.type === 'request.outcome' && e.decisionSeq === allowed[0]?.seq), { fc: 23, outcome: 'ok' });
+  t.match(
+    lines.find((e) => e.type === 'request.outcome' && e.decisionSeq === allowed[0]?.seq),
+    { fc: 23, outcome: 'ok' },
+  );
 });
 
 function readdir(dir: string): string {
-  const seg = readdirSync(dir).filter((f) => f.startsWith('audit-') && f.endsWith('.jsonl')).sort();
+  const seg = readdirSync(dir)
+    .filter((f) => f.startsWith('audit-') && f.endsWith('.jsonl'))
+    .sort();
   return seg[seg.length - 1] as string;
 }

@@ -50,14 +50,21 @@ const alarmAck = `  - id: hmi-alarm-ack
       - { access: write, table: coils, addresses: 200-215 }
 
 `;
-const corpusPolicy: CompiledPolicy = compilePolicyText(sample.replace('  - id: eng-reads', `${alarmAck}  - id: eng-reads`), 'corpus.yaml');
+const corpusPolicy: CompiledPolicy = compilePolicyText(
+  sample.replace('  - id: eng-reads', `${alarmAck}  - id: eng-reads`),
+  'corpus.yaml',
+);
 
 const c = (r: ModbusRequest): ClassifiedRequest => classify(r, 1);
-const rd = (address: number, quantity = 10): ClassifiedRequest => c({ type: 'read-registers', fc: 3, address, quantity });
-const rdIn = (address: number, quantity = 10): ClassifiedRequest => c({ type: 'read-registers', fc: 4, address, quantity });
-const setpoint = (value: number, address = 100): ClassifiedRequest => c({ type: 'write-single-register', fc: 6, address, value });
+const rd = (address: number, quantity = 10): ClassifiedRequest =>
+  c({ type: 'read-registers', fc: 3, address, quantity });
+const rdIn = (address: number, quantity = 10): ClassifiedRequest =>
+  c({ type: 'read-registers', fc: 4, address, quantity });
+const setpoint = (value: number, address = 100): ClassifiedRequest =>
+  c({ type: 'write-single-register', fc: 6, address, value });
 const ack = (address: number): ClassifiedRequest => c({ type: 'write-single-coil', fc: 5, address, value: true });
-const deviceId = (): ClassifiedRequest => c({ type: 'device-id', fc: 43, meiType: 14, readDeviceIdCode: 1, objectId: 0 });
+const deviceId = (): ClassifiedRequest =>
+  c({ type: 'device-id', fc: 43, meiType: 14, readDeviceIdCode: 1, objectId: 0 });
 /** One HMI screen: six reads of ten registers (screen k lives at holding k·100 …). */
 const screen = (k: number): ClassifiedRequest[] => Array.from({ length: 6 }, (_, j) => rd(k * 100 + j * 10));
 
@@ -66,7 +73,13 @@ class Sessions implements SessionView {
   open(id: string): GateSession & { ended: string | null } {
     const s = {
       id: `s${this.list.length}`,
-      peer: { id, role: null, notAfter: new Date(T0 + 7 * 86_400_000), notBefore: new Date(T0 - 3_600_000), fingerprint256: 'x' },
+      peer: {
+        id,
+        role: null,
+        notAfter: new Date(T0 + 7 * 86_400_000),
+        notBefore: new Date(T0 - 3_600_000),
+        fingerprint256: 'x',
+      },
       readOnly: false,
       setReadOnly(readOnly: boolean): void {
         this.readOnly = readOnly;
@@ -167,7 +180,8 @@ class Plant {
       if (g.effect === 'deny') {
         denied = true;
         reason = g.reason;
-        if (reason === 'trust-read-only') this.trustRefusals.set(s.peer.id, (this.trustRefusals.get(s.peer.id) ?? 0) + 1);
+        if (reason === 'trust-read-only')
+          this.trustRefusals.set(s.peer.id, (this.trustRefusals.get(s.peer.id) ?? 0) + 1);
       }
     }
     this.rt.observe(s, DEV, req, denied, this.now);
@@ -290,10 +304,19 @@ t.test('operator: alarm flurry — 30 reads/s and four acknowledge writes within
   trainHmi(p, s);
   trained(p, HMI);
   for (let sec = 0; sec < 5; sec++) {
-    const reqs = [...screen(sec % 10), ...screen((sec + 1) % 10), ...screen((sec + 2) % 10), ...screen((sec + 3) % 10), ...screen((sec + 4) % 10)];
+    const reqs = [
+      ...screen(sec % 10),
+      ...screen((sec + 1) % 10),
+      ...screen((sec + 2) % 10),
+      ...screen((sec + 3) % 10),
+      ...screen((sec + 4) % 10),
+    ];
     if (sec < 4) reqs.push(ack(200 + sec));
     const out = p.spread(s, reqs, 1000);
-    t.notOk(out.some((o) => o.denied), `second ${sec}: nothing refused`);
+    t.notOk(
+      out.some((o) => o.denied),
+      `second ${sec}: nothing refused`,
+    );
   }
   t.notOk(p.send(s, setpoint(1300)).denied, 'the setpoint after the flurry');
   assertNormal(t, p, HMI, 'alarm flurry');
@@ -318,7 +341,16 @@ t.test('operator: an engineer commissions under an approved JIT grant (300 write
   const s = p.sessions.open(ENG);
   for (let sec = 0; sec < 600; sec++) p.spread(s, [rd(500, 4)], 1000);
   trained(p, ENG);
-  const g = p.rt.grants.request({ requester: ENG, device: DEV, table: 'holding', start: 0, end: 999, access: 'write', durationMs: 5 * 60_000, reason: 'commission PID block' });
+  const g = p.rt.grants.request({
+    requester: ENG,
+    device: DEV,
+    table: 'holding',
+    start: 0,
+    end: 999,
+    access: 'write',
+    durationMs: 5 * 60_000,
+    reason: 'commission PID block',
+  });
   if (!g.ok) throw new Error(g.message);
   t.match(p.rt.grants.approve(g.grant.id, LEAD), { ok: true });
   const reqs: ClassifiedRequest[] = [];
@@ -332,7 +364,11 @@ t.test('operator: a lone setpoint minutes after a recovered breach does not re-t
   const p = await withPlant(t);
   const s = p.sessions.open(HMI);
   trainHmi(p, s);
-  p.spread(s, Array.from({ length: 60 }, () => setpoint(1500)), 2000);
+  p.spread(
+    s,
+    Array.from({ length: 60 }, () => setpoint(1500)),
+    2000,
+  );
   t.equal(p.state(HMI), 'read-only', 'the write burst tripped');
   p.advance(180_000);
   t.equal(p.state(HMI), 'normal', 'recovered by the documented rule');
@@ -350,10 +386,17 @@ t.test('attack: register scan with 125-register reads of new blocks at 10/s trip
   trainHistorian(p, s);
   let next = 1000;
   const took = secondsToBreach(p, HISTORIAN, 30, () => {
-    p.spread(s, Array.from({ length: 10 }, () => rd((next += 125) - 125, 125)), 1000);
+    p.spread(
+      s,
+      Array.from({ length: 10 }, () => rd((next += 125) - 125, 125)),
+      1000,
+    );
   });
   t.ok(took !== null && took <= 1, `tripped after ${took} s`);
-  t.match(p.events.find((e) => e.type === 'trust.changed'), { state: 'read-only', reasons: [/^novelty=/] });
+  t.match(
+    p.events.find((e) => e.type === 'trust.changed'),
+    { state: 'read-only', reasons: [/^novelty=/] },
+  );
 });
 
 t.test('attack: register scan with 16-register reads of new blocks at 5/s trips within 5 s', async (t) => {
@@ -362,43 +405,84 @@ t.test('attack: register scan with 16-register reads of new blocks at 5/s trips 
   trainHistorian(p, s);
   let next = 2000;
   const took = secondsToBreach(p, HISTORIAN, 60, () => {
-    p.spread(s, Array.from({ length: 5 }, () => rd((next += 16) - 16, 16)), 1000);
+    p.spread(
+      s,
+      Array.from({ length: 5 }, () => rd((next += 16) - 16, 16)),
+      1000,
+    );
   });
   t.ok(took !== null && took <= 5, `tripped after ${took} s`);
 });
 
-t.test('attack: an engineer with a one-register write grant scans through FC23 read halves: trips within 1 s', async (t) => {
-  // The grant vouches for its scope (the FC23 write half, holding 0), not for the read half that eng-reads
-  // allows without a grant: a 125-register read of new blocks is a scan whether or not it rides on a write.
-  const p = await withPlant(t);
-  const s = p.sessions.open(ENG);
-  for (let sec = 0; sec < 600; sec++) p.spread(s, [rd(500, 4)], 1000);
-  const g = p.rt.grants.request({ requester: ENG, device: DEV, table: 'holding', start: 0, end: 0, access: 'write', durationMs: 5 * 60_000, reason: 'tune one gain' });
-  if (!g.ok) throw new Error(g.message);
-  t.match(p.rt.grants.approve(g.grant.id, LEAD), { ok: true });
-  let next = 1000;
-  const fc23 = (): ClassifiedRequest =>
-    c({ type: 'read-write-registers', fc: 23, readAddress: (next += 125) - 125, readQuantity: 125, writeAddress: 0, values: [0] });
-  const took = secondsToBreach(p, ENG, 30, () => {
-    const out = p.spread(s, Array.from({ length: 10 }, fc23), 1000);
-    if (out.some((o) => o.denied && o.reason !== 'trust-read-only')) throw new Error(`refused: ${out.map((o) => o.reason).join()}`);
-  });
-  t.ok(took !== null && took <= 1, `tripped after ${took} s`);
-  t.match(p.events.find((e) => e.type === 'trust.changed'), { reasons: [/^novelty=/] });
-});
+t.test(
+  'attack: an engineer with a one-register write grant scans through FC23 read halves: trips within 1 s',
+  async (t) => {
+    // The grant vouches for its scope (the FC23 write half, holding 0), not for the read half that eng-reads
+    // allows without a grant: a 125-register read of new blocks is a scan whether or not it rides on a write.
+    const p = await withPlant(t);
+    const s = p.sessions.open(ENG);
+    for (let sec = 0; sec < 600; sec++) p.spread(s, [rd(500, 4)], 1000);
+    const g = p.rt.grants.request({
+      requester: ENG,
+      device: DEV,
+      table: 'holding',
+      start: 0,
+      end: 0,
+      access: 'write',
+      durationMs: 5 * 60_000,
+      reason: 'tune one gain',
+    });
+    if (!g.ok) throw new Error(g.message);
+    t.match(p.rt.grants.approve(g.grant.id, LEAD), { ok: true });
+    let next = 1000;
+    const fc23 = (): ClassifiedRequest =>
+      c({
+        type: 'read-write-registers',
+        fc: 23,
+        readAddress: (next += 125) - 125,
+        readQuantity: 125,
+        writeAddress: 0,
+        values: [0],
+      });
+    const took = secondsToBreach(p, ENG, 30, () => {
+      const out = p.spread(s, Array.from({ length: 10 }, fc23), 1000);
+      if (out.some((o) => o.denied && o.reason !== 'trust-read-only'))
+        throw new Error(`refused: ${out.map((o) => o.reason).join()}`);
+    });
+    t.ok(took !== null && took <= 1, `tripped after ${took} s`);
+    t.match(
+      p.events.find((e) => e.type === 'trust.changed'),
+      { reasons: [/^novelty=/] },
+    );
+  },
+);
 
-t.test('attack: a write burst outside habit (allowed setpoints at 20/s) trips within 2 s; other writes then refused', async (t) => {
-  const p = await withPlant(t);
-  const s = p.sessions.open(HMI);
-  trainHmi(p, s);
-  const took = secondsToBreach(p, HMI, 30, () => {
-    p.spread(s, Array.from({ length: 20 }, (_, i) => setpoint(1000 + i, 100 + (i % 10))), 1000);
-  });
-  t.ok(took !== null && took <= 2, `tripped after ${took} s`);
-  t.match(p.events.find((e) => e.type === 'trust.changed'), { reasons: [/^writes=/] });
-  t.same(p.send(s, setpoint(1500)), { denied: true, reason: 'trust-read-only' }, 'the sample setpoint rule is not essential');
-  t.notOk(p.send(s, rd(0)).denied, 'reads go on');
-});
+t.test(
+  'attack: a write burst outside habit (allowed setpoints at 20/s) trips within 2 s; other writes then refused',
+  async (t) => {
+    const p = await withPlant(t);
+    const s = p.sessions.open(HMI);
+    trainHmi(p, s);
+    const took = secondsToBreach(p, HMI, 30, () => {
+      p.spread(
+        s,
+        Array.from({ length: 20 }, (_, i) => setpoint(1000 + i, 100 + (i % 10))),
+        1000,
+      );
+    });
+    t.ok(took !== null && took <= 2, `tripped after ${took} s`);
+    t.match(
+      p.events.find((e) => e.type === 'trust.changed'),
+      { reasons: [/^writes=/] },
+    );
+    t.same(
+      p.send(s, setpoint(1500)),
+      { denied: true, reason: 'trust-read-only' },
+      'the sample setpoint rule is not essential',
+    );
+    t.notOk(p.send(s, rd(0)).denied, 'reads go on');
+  },
+);
 
 t.test('attack: a denial storm (out-of-range setpoints at 20/s) trips within 3 s', async (t) => {
   const p = await withPlant(t);
@@ -408,13 +492,22 @@ t.test('attack: a denial storm (out-of-range setpoints at 20/s) trips within 3 s
     p.spread(s, [...screen(2), ...Array.from({ length: 20 }, () => setpoint(9000))], 1000);
   });
   t.ok(took !== null && took <= 3, `tripped after ${took} s`);
-  t.match(p.events.find((e) => e.type === 'trust.changed'), { reasons: [/denials=/] });
+  t.match(
+    p.events.find((e) => e.type === 'trust.changed'),
+    { reasons: [/denials=/] },
+  );
 });
 
 t.test('attack: an identity with no rights hammering at 20/s trips within 1 s (no warm-up needed)', async (t) => {
   const p = await withPlant(t);
   const s = p.sessions.open(STRANGER);
-  const took = secondsToBreach(p, STRANGER, 10, () => p.spread(s, Array.from({ length: 20 }, (_, i) => rd(i * 10)), 1000));
+  const took = secondsToBreach(p, STRANGER, 10, () =>
+    p.spread(
+      s,
+      Array.from({ length: 20 }, (_, i) => rd(i * 10)),
+      1000,
+    ),
+  );
   t.ok(took !== null && took <= 1, `tripped after ${took} s`);
 });
 
@@ -431,29 +524,39 @@ t.test('attack: novel function codes (diagnostics, file records, user-defined) a
   ];
   const took = secondsToBreach(p, HMI, 10, () => p.spread(s, probes, 1000));
   t.ok(took !== null && took <= 1, `tripped after ${took} s`);
-  t.match(p.events.find((e) => e.type === 'trust.changed'), { reasons: [/novelty=/] });
+  t.match(
+    p.events.find((e) => e.type === 'trust.changed'),
+    { reasons: [/novelty=/] },
+  );
 });
 
 // ---------------------------------------------------------------- end to end through a real gateway
 
-t.test('end to end: an HMI idle for 30 s that refreshes one screen and sends one setpoint is never refused', async (t) => {
-  const clock = new TestClock();
-  const h = await startHarness({ policy: sample, now: clock.now });
-  t.teardown(() => h.stop());
-  const cl = await TestMbapsClient.connect(h.port, await h.mint(HMI));
-  t.teardown(() => cl.close());
-  const read = (address: number): Buffer => encodeRequest({ type: 'read-registers', fc: 3, address, quantity: 10 });
-  const write = (value: number): Buffer => encodeRequest({ type: 'write-single-register', fc: 6, address: 100, value });
-  let accepted = 0;
-  for (let round = 0; round < 6; round++) {
-    if (round > 0) clock.advance(30_000);
-    const answers = await Promise.all(Array.from({ length: 6 }, (_, j) => cl.request(1, read(j * 10))));
-    t.ok(answers.every((a) => a?.[0] === 3), `round ${round}: the screen refresh is answered`);
-    const w = await cl.request(1, write(1500 + round));
-    t.same([...(w ?? [])], [...write(1500 + round)], `round ${round}: the setpoint is executed, not refused`);
-    if (w?.[0] === 6) accepted++;
-  }
-  t.equal(h.gateway.trust.trustOf(HMI).state, 'normal');
-  t.equal(accepted, 6);
-  t.equal(h.sim.counters().writes['holding:255:100'], 6, 'all six setpoints reached the PLC');
-});
+t.test(
+  'end to end: an HMI idle for 30 s that refreshes one screen and sends one setpoint is never refused',
+  async (t) => {
+    const clock = new TestClock();
+    const h = await startHarness({ policy: sample, now: clock.now });
+    t.teardown(() => h.stop());
+    const cl = await TestMbapsClient.connect(h.port, await h.mint(HMI));
+    t.teardown(() => cl.close());
+    const read = (address: number): Buffer => encodeRequest({ type: 'read-registers', fc: 3, address, quantity: 10 });
+    const write = (value: number): Buffer =>
+      encodeRequest({ type: 'write-single-register', fc: 6, address: 100, value });
+    let accepted = 0;
+    for (let round = 0; round < 6; round++) {
+      if (round > 0) clock.advance(30_000);
+      const answers = await Promise.all(Array.from({ length: 6 }, (_, j) => cl.request(1, read(j * 10))));
+      t.ok(
+        answers.every((a) => a?.[0] === 3),
+        `round ${round}: the screen refresh is answered`,
+      );
+      const w = await cl.request(1, write(1500 + round));
+      t.same([...(w ?? [])], [...write(1500 + round)], `round ${round}: the setpoint is executed, not refused`);
+      if (w?.[0] === 6) accepted++;
+    }
+    t.equal(h.gateway.trust.trustOf(HMI).state, 'normal');
+    t.equal(accepted, 6);
+    t.equal(h.sim.counters().writes['holding:255:100'], 6, 'all six setpoints reached the PLC');
+  },
+);

@@ -93,19 +93,23 @@ function split(r: Rng, stream: Buffer): Buffer[] {
 function checkRequest(pdu: Buffer, stats: Record<string, number>): void {
   const d = decodeRequest(pdu);
   if (!d.ok) {
-    if (!EXCEPTIONS_FROM_DECODE.has(d.exception) || d.reason === '') throw new Error(`bad refusal ${JSON.stringify(d)}`);
+    if (!EXCEPTIONS_FROM_DECODE.has(d.exception) || d.reason === '')
+      throw new Error(`bad refusal ${JSON.stringify(d)}`);
     stats[`exception-${d.exception}`] = (stats[`exception-${d.exception}`] ?? 0) + 1;
     return;
   }
   stats[d.value.type] = (stats[d.value.type] ?? 0) + 1;
   const again = decodeRequest(encodeRequest(d.value));
-  if (!again.ok || JSON.stringify(again.value) !== JSON.stringify(d.value)) throw new Error(`re-encode changed ${pdu.toString('hex')}`);
+  if (!again.ok || JSON.stringify(again.value) !== JSON.stringify(d.value))
+    throw new Error(`re-encode changed ${pdu.toString('hex')}`);
   const c = classify(d.value, 1);
   for (const range of [...c.reads, ...c.writes]) {
-    if (range.start < 0 || range.count < 1 || range.start + range.count > 65536) throw new Error(`range out of space ${JSON.stringify(range)}`);
+    if (range.start < 0 || range.count < 1 || range.start + range.count > 65536)
+      throw new Error(`range out of space ${JSON.stringify(range)}`);
   }
   for (const w of c.writes) {
-    if (w.values && (w.values.length !== w.count || w.values.some((v) => v < 0 || v > 0xffff))) throw new Error('bad write values');
+    if (w.values && (w.values.length !== w.count || w.values.some((v) => v < 0 || v > 0xffff)))
+      throw new Error('bad write values');
   }
 }
 
@@ -154,7 +158,17 @@ t.test(`framer + decodeRequest + classify on ${ITERATIONS} random streams (seed 
     stats[last.kind] = (stats[last.kind] ?? 0) + 1;
   }
   t.ok(frames > ITERATIONS, `${frames} frames decoded and classified`);
-  for (const k of ['malformed', 'need-more', 'exception-1', 'exception-2', 'exception-3', 'read-bits', 'write-multiple-coils', 'file-record', 'other']) {
+  for (const k of [
+    'malformed',
+    'need-more',
+    'exception-1',
+    'exception-2',
+    'exception-3',
+    'read-bits',
+    'write-multiple-coils',
+    'file-record',
+    'other',
+  ]) {
     t.ok((stats[k] ?? 0) > 0, `outcome "${k}" reached (${stats[k] ?? 0})`);
   }
 });
@@ -186,13 +200,18 @@ t.test('fast-check: any bytes, any split: framer never throws and agrees with th
 
 t.test('fast-check: random PDUs of every FC never throw in decodeRequest/classify/validateResponse', async (t) => {
   fc.assert(
-    fc.property(fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 252 }), fc.uint8Array({ maxLength: 253 }), (code, body, reply) => {
-      const pdu = Buffer.from([code, ...body]);
-      const d = decodeRequest(pdu);
-      if (d.ok) classify(d.value, 0);
-      const v = validateResponse(pdu, Buffer.from(reply));
-      return d.ok || EXCEPTIONS_FROM_DECODE.has(d.exception) ? typeof v.ok === 'boolean' : false;
-    }),
+    fc.property(
+      fc.integer({ min: 0, max: 255 }),
+      fc.uint8Array({ maxLength: 252 }),
+      fc.uint8Array({ maxLength: 253 }),
+      (code, body, reply) => {
+        const pdu = Buffer.from([code, ...body]);
+        const d = decodeRequest(pdu);
+        if (d.ok) classify(d.value, 0);
+        const v = validateResponse(pdu, Buffer.from(reply));
+        return d.ok || EXCEPTIONS_FROM_DECODE.has(d.exception) ? typeof v.ok === 'boolean' : false;
+      },
+    ),
     { seed: SEED, numRuns: 10000 },
   );
   t.pass('10000 properties held');

@@ -61,7 +61,8 @@ function mutate(r: Rng, dg: Buffer): Buffer {
     case 4: {
       // Keep the RPC length consistent so the damage reaches NDR, blocks and record checks.
       const cut = Buffer.from(b.subarray(0, Math.max(80, r.int(80, b.length))));
-      if (cut.length >= 80) cut[4] === 0x10 ? cut.writeUInt16LE(cut.length - 80, 74) : cut.writeUInt16BE(cut.length - 80, 74);
+      if (cut.length >= 80)
+        cut[4] === 0x10 ? cut.writeUInt16LE(cut.length - 80, 74) : cut.writeUInt16BE(cut.length - 80, 74);
       return cut;
     }
     case 5:
@@ -84,11 +85,19 @@ function shuffle<T>(r: Rng, xs: T[]): T[] {
 /** The hostile answers to one request. */
 function hostileBatch(r: Rng, header: RpcHeader, request: CmRequest): Buffer[] {
   const valid = (o: { le?: boolean; frag?: number } = {}): Buffer[] =>
-    encodeCmResponse(header, randomResponse(r, request), { maximumCount: request.argsMaximum, littleEndian: o.le ?? r.next() < 0.3, maxFragmentBody: o.frag ?? 1392 }).datagrams;
+    encodeCmResponse(header, randomResponse(r, request), {
+      maximumCount: request.argsMaximum,
+      littleEndian: o.le ?? r.next() < 0.3,
+      maxFragmentBody: o.frag ?? 1392,
+    }).datagrams;
   const n = r.int(4, 40);
   switch (r.int(0, 6)) {
     case 0: // random bytes, sometimes behind a real header
-      return Array.from({ length: n }, () => (r.next() < 0.5 ? r.bytes(r.int(0, 300)) : Buffer.concat([(valid()[0] ?? Buffer.alloc(0)).subarray(0, 80), r.bytes(r.int(0, 200))])));
+      return Array.from({ length: n }, () =>
+        r.next() < 0.5
+          ? r.bytes(r.int(0, 300))
+          : Buffer.concat([(valid()[0] ?? Buffer.alloc(0)).subarray(0, 80), r.bytes(r.int(0, 200))]),
+      );
     case 1: // mutations of valid answers
       return Array.from({ length: n }, () => mutate(r, valid()[0] ?? Buffer.alloc(0)));
     case 2: // mutations, then one valid answer
@@ -101,9 +110,21 @@ function hostileBatch(r: Rng, header: RpcHeader, request: CmRequest): Buffer[] {
     }
     case 4: // other packet types of this call: fault/reject/working/nocall/request, random bodies
       return Array.from({ length: n }, () => {
-        const packetType = r.pick([PacketType.Fault, PacketType.Reject, PacketType.Working, PacketType.NoCall, PacketType.Request, PacketType.Fack, PacketType.Ping, 11]);
+        const packetType = r.pick([
+          PacketType.Fault,
+          PacketType.Reject,
+          PacketType.Working,
+          PacketType.NoCall,
+          PacketType.Request,
+          PacketType.Fack,
+          PacketType.Ping,
+          11,
+        ]);
         const body = r.next() < 0.5 ? encodeFaultBody(r.int(0, 0xffffffff), false) : r.bytes(r.int(0, 40));
-        return encodeRpcDatagram({ ...header, packetType, flags1: r.int(0, 255), littleEndian: false, bodyLength: 0 }, body);
+        return encodeRpcDatagram(
+          { ...header, packetType, flags1: r.int(0, 255), littleEndian: false, bodyLength: 0 },
+          body,
+        );
       });
     case 5:
       return []; // silent
@@ -118,12 +139,15 @@ function validData(b: Batch): Set<string> {
   const asm = new FragmentAssembler({ maxCalls: 4 });
   for (const dg of b.datagrams) {
     const d = decodeRpcDatagram(dg);
-    if (!d.ok || !answersCall(b.header, d.value.header).ok || d.value.header.packetType !== PacketType.Response) continue;
+    if (!d.ok || !answersCall(b.header, d.value.header).ok || d.value.header.packetType !== PacketType.Response)
+      continue;
     const whole = asm.push(d.value.header, d.value.body);
     if (whole.kind !== 'complete') continue;
     const res = decodeCmResponse(whole.header, whole.body);
     if (!res.ok || !validateCmResponse(b.request, res.value).ok || !isPnioOk(res.value.status)) continue;
-    out.add(res.value.op === 'read' || res.value.op === 'read-implicit' ? res.value.data.toString('hex') : `${res.value.op}`);
+    out.add(
+      res.value.op === 'read' || res.value.op === 'read-implicit' ? res.value.data.toString('hex') : `${res.value.op}`,
+    );
   }
   return out;
 }
@@ -147,7 +171,16 @@ t.test(`hostile device: ${TOTAL} datagrams (seed ${SEED})`, async (t) => {
     sent += datagrams.length;
   });
   const timers = new FakeTimers();
-  const client = new ProfinetClient({ name: 'hostile', host: '127.0.0.1', port: (device.address() as AddressInfo).port, timers, timeoutMs: TIMEOUT_MS, arIdleMs: 5000, arActivityTimeoutFactor: 100, queueLimit: 8 });
+  const client = new ProfinetClient({
+    name: 'hostile',
+    host: '127.0.0.1',
+    port: (device.address() as AddressInfo).port,
+    timers,
+    timeoutMs: TIMEOUT_MS,
+    arIdleMs: 5000,
+    arActivityTimeoutFactor: 100,
+    queueLimit: 8,
+  });
   t.teardown(async () => {
     // close() releases an open AR: the hostile device may stay silent, so drive the fake clock until it ends.
     let closed = false;
@@ -181,7 +214,14 @@ t.test(`hostile device: ${TOTAL} datagrams (seed ${SEED})`, async (t) => {
     const ac = new AbortController();
     const group = Array.from({ length: r.int(1, 3) }, (_, i) => {
       const clientKey = `id-${r.int(0, 2)}`;
-      const base = { clientKey, api: r.pick([0, 0, 0x10]), slot: r.int(0, 3), subslot: r.pick([1, 1, 0x8000]), index: r.pick([0xaff0, 0xf000, 0x800a, 0xf830, 0x0010]), signal: ac.signal };
+      const base = {
+        clientKey,
+        api: r.pick([0, 0, 0x10]),
+        slot: r.int(0, 3),
+        subslot: r.pick([1, 1, 0x8000]),
+        index: r.pick([0xaff0, 0xf000, 0x800a, 0xf830, 0x0010]),
+        signal: ac.signal,
+      };
       const which = r.int(0, 9);
       const p: Promise<ProfinetResult | IdentityResult> =
         which < 5
@@ -222,7 +262,12 @@ t.test(`hostile device: ${TOTAL} datagrams (seed ${SEED})`, async (t) => {
   t.equal(sent, TOTAL, `${TOTAL} hostile datagrams sent`);
   t.ok(ops > 1000, `${ops} operations, all settled`);
   t.ok(recordsChecked > 0, 'some answers were valid and came back as records');
-  t.ok((kinds['malformed-answer'] ?? 0) > 0 && (kinds.timeout ?? 0) > 0 && (kinds['pnio-error'] ?? 0) > 0, 'malformed, silent and error answers all seen');
+  t.ok(
+    (kinds['malformed-answer'] ?? 0) > 0 && (kinds.timeout ?? 0) > 0 && (kinds['pnio-error'] ?? 0) > 0,
+    'malformed, silent and error answers all seen',
+  );
   t.comment(`results ${JSON.stringify(kinds)}`);
-  t.comment(`dropped ${JSON.stringify(s.dropped)}; received ${s.datagramsReceived}, sent ${s.datagramsSent}, facks ${s.facksSent}; ${Date.now() - started} ms`);
+  t.comment(
+    `dropped ${JSON.stringify(s.dropped)}; received ${s.datagramsReceived}, sent ${s.datagramsSent}, facks ${s.facksSent}; ${Date.now() - started} ms`,
+  );
 });

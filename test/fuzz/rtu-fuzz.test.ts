@@ -35,7 +35,8 @@ function mutate(r: Rng, adu: Buffer): { bytes: Buffer; kind: Mutation } {
     const bit = r.int(0, b.length * 8 - 16 < 0 ? 0 : b.length * 8 - 16);
     const pattern = r.int(1, 0xffff) | 1;
     for (let k = 0; k < 16; k++) {
-      if ((pattern >> k) & 1 && bit + k < b.length * 8) b[(bit + k) >> 3] = (b[(bit + k) >> 3] as number) ^ (0x80 >> ((bit + k) & 7));
+      if ((pattern >> k) & 1 && bit + k < b.length * 8)
+        b[(bit + k) >> 3] = (b[(bit + k) >> 3] as number) ^ (0x80 >> ((bit + k) & 7));
     }
     return { bytes: b, kind: 'burst' };
   }
@@ -49,7 +50,7 @@ function mutate(r: Rng, adu: Buffer): { bytes: Buffer; kind: Mutation } {
 
 function chunks(r: Rng, bytes: Buffer): Buffer[] {
   const out: Buffer[] = [];
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     const n = r.int(1, Math.max(1, Math.min(bytes.length - at, r.next() < 0.5 ? 3 : 64)));
     out.push(bytes.subarray(at, at + n));
     at += n;
@@ -91,14 +92,16 @@ t.test(`RTU framer fuzz (seed 0x${SEED.toString(16)})`, async (t) => {
     }
     const frames = out.filter((o) => o.kind === 'frame');
     tally.frames += frames.length;
-    for (const f of frames) if (f.kind === 'frame' && !decodeRtuFrame(f.adu).ok) failures.push(`#${i}: a frame that fails its CRC came out`);
+    for (const f of frames)
+      if (f.kind === 'frame' && !decodeRtuFrame(f.adu).ok) failures.push(`#${i}: a frame that fails its CRC came out`);
     // FC8 requests carry exactly 2 data bytes except sub-function 00 [MB-APP 6.8]; the generator also makes
     // non-conforming ones, which a length-framing receiver cannot cut right (they still must not throw).
     const conforming = asResponse || req.type !== 'diagnostics' || req.subFunction === 0 || req.data.length === 2;
     if (kind === 'none' && conforming) {
       tally.intact++;
       const got = frames.map((f) => (f.kind === 'frame' ? f.adu.toString('hex') : ''));
-      if (got.length !== 1 || got[0] !== sent.toString('hex')) failures.push(`#${i} ${req.type}: intact frame came out as ${JSON.stringify(got)}`);
+      if (got.length !== 1 || got[0] !== sent.toString('hex'))
+        failures.push(`#${i} ${req.type}: intact frame came out as ${JSON.stringify(got)}`);
     }
     if (kind === 'burst' && !bytes.equals(sent)) {
       tally.bursts++;

@@ -4,8 +4,15 @@
  */
 import type { RejectReason } from '../../gateway/identity/peer-verifier.js';
 import {
-  EKU_CLIENT_AUTH, EKU_SERVER_AUTH, KeyUsage, buildCertificate, certDer, exportPkcs8, generateKeyPair,
-  type CertSpec, type Issuer,
+  EKU_CLIENT_AUTH,
+  EKU_SERVER_AUTH,
+  KeyUsage,
+  buildCertificate,
+  certDer,
+  exportPkcs8,
+  generateKeyPair,
+  type CertSpec,
+  type Issuer,
 } from '../../gateway/identity/cert-builder.js';
 import { DevCa } from '../../gateway/identity/dev-ca.js';
 import { TD, type Minted, type TestPki } from './pki.js';
@@ -75,7 +82,8 @@ export const tlsMatrix: readonly BadCase[] = [
     name: 'a CA certificate as leaf',
     reason: 'leaf-is-ca',
     refusedByTls: false,
-    build: (pki) => leaf(pki.ca.issuerForTests(), { ca: true, keyUsage: KeyUsage.digitalSignature | KeyUsage.keyCertSign }),
+    build: (pki) =>
+      leaf(pki.ca.issuerForTests(), { ca: true, keyUsage: KeyUsage.digitalSignature | KeyUsage.keyCertSign }),
   },
   {
     name: 'keyCertSign on the leaf',
@@ -87,13 +95,21 @@ export const tlsMatrix: readonly BadCase[] = [
     name: 'an expired SVID',
     reason: 'expired',
     refusedByTls: true,
-    build: (pki) => leaf(pki.ca.issuerForTests(), { notBefore: new Date(Date.now() - 2 * HOUR), notAfter: new Date(Date.now() - HOUR) }),
+    build: (pki) =>
+      leaf(pki.ca.issuerForTests(), {
+        notBefore: new Date(Date.now() - 2 * HOUR),
+        notAfter: new Date(Date.now() - HOUR),
+      }),
   },
   {
     name: 'an SVID not yet valid',
     reason: 'not-yet-valid',
     refusedByTls: true,
-    build: (pki) => leaf(pki.ca.issuerForTests(), { notBefore: new Date(Date.now() + HOUR), notAfter: new Date(Date.now() + 2 * HOUR) }),
+    build: (pki) =>
+      leaf(pki.ca.issuerForTests(), {
+        notBefore: new Date(Date.now() + HOUR),
+        notAfter: new Date(Date.now() + 2 * HOUR),
+      }),
   },
   {
     name: 'a self-signed SVID',
@@ -123,28 +139,70 @@ export async function webPkiCert(): Promise<Minted> {
     keyUsage: KeyUsage.keyCertSign | KeyUsage.cRLSign,
     eku: null,
   });
-  return leaf({ cert: caCert, key: caKeys.privateKey }, { subject: 'CN=www.example.com', uris: [], dnsNames: ['www.example.com'] });
+  return leaf(
+    { cert: caCert, key: caKeys.privateKey },
+    { subject: 'CN=www.example.com', uris: [], dnsNames: ['www.example.com'] },
+  );
 }
 
 /** Leaf-rule cases only the verifier sees (OpenSSL refuses some of them for purpose reasons first). */
 export const verifierOnly: readonly BadCase[] = [
-  { name: 'no keyUsage', reason: 'missing-digital-signature', refusedByTls: true, build: (pki) => leaf(pki.ca.issuerForTests(), { keyUsage: null }) },
-  { name: 'keyUsage without digitalSignature', reason: 'missing-digital-signature', refusedByTls: true, build: (pki) => leaf(pki.ca.issuerForTests(), { keyUsage: KeyUsage.keyEncipherment }) },
-  { name: 'cRLSign on the leaf', reason: 'leaf-crl-sign', refusedByTls: false, build: (pki) => leaf(pki.ca.issuerForTests(), { keyUsage: LEAF_KU | KeyUsage.cRLSign }) },
-  { name: 'EKU serverAuth only', reason: 'bad-extended-key-usage', refusedByTls: true, build: (pki) => leaf(pki.ca.issuerForTests(), { eku: [EKU_SERVER_AUTH] }) },
-  { name: 'the trust-domain root ID', reason: 'root-path-id', refusedByTls: false, build: (pki) => leaf(pki.ca.issuerForTests(), { uris: [`spiffe://${TD}`] }) },
-  { name: 'an invalid SPIFFE ID (uppercase trust domain)', reason: 'invalid-spiffe-id', refusedByTls: false, build: (pki) => leaf(pki.ca.issuerForTests(), { uris: ['spiffe://Plant.Example/x'] }) },
-  { name: 'an https URI SAN', reason: 'invalid-spiffe-id', refusedByTls: false, build: (pki) => leaf(pki.ca.issuerForTests(), { uris: ['https://plant.example/x'] }) },
+  {
+    name: 'no keyUsage',
+    reason: 'missing-digital-signature',
+    refusedByTls: true,
+    build: (pki) => leaf(pki.ca.issuerForTests(), { keyUsage: null }),
+  },
+  {
+    name: 'keyUsage without digitalSignature',
+    reason: 'missing-digital-signature',
+    refusedByTls: true,
+    build: (pki) => leaf(pki.ca.issuerForTests(), { keyUsage: KeyUsage.keyEncipherment }),
+  },
+  {
+    name: 'cRLSign on the leaf',
+    reason: 'leaf-crl-sign',
+    refusedByTls: false,
+    build: (pki) => leaf(pki.ca.issuerForTests(), { keyUsage: LEAF_KU | KeyUsage.cRLSign }),
+  },
+  {
+    name: 'EKU serverAuth only',
+    reason: 'bad-extended-key-usage',
+    refusedByTls: true,
+    build: (pki) => leaf(pki.ca.issuerForTests(), { eku: [EKU_SERVER_AUTH] }),
+  },
+  {
+    name: 'the trust-domain root ID',
+    reason: 'root-path-id',
+    refusedByTls: false,
+    build: (pki) => leaf(pki.ca.issuerForTests(), { uris: [`spiffe://${TD}`] }),
+  },
+  {
+    name: 'an invalid SPIFFE ID (uppercase trust domain)',
+    reason: 'invalid-spiffe-id',
+    refusedByTls: false,
+    build: (pki) => leaf(pki.ca.issuerForTests(), { uris: ['spiffe://Plant.Example/x'] }),
+  },
+  {
+    name: 'an https URI SAN',
+    reason: 'invalid-spiffe-id',
+    refusedByTls: false,
+    build: (pki) => leaf(pki.ca.issuerForTests(), { uris: ['https://plant.example/x'] }),
+  },
   {
     name: 'an ID in a trust domain with no bundle',
     reason: 'no-bundle-for-trust-domain',
     refusedByTls: true,
-    build: async () => (await DevCa.create({ trustDomain: 'stranger.net' })).mintX509Svid({ spiffeId: 'spiffe://stranger.net/x' }),
+    build: async () =>
+      (await DevCa.create({ trustDomain: 'stranger.net' })).mintX509Svid({ spiffeId: 'spiffe://stranger.net/x' }),
   },
 ];
 
 /** An intermediate CA signed by `root`, for chain tests. */
-export async function intermediate(root: Issuer, over: { ca?: boolean; keyUsage?: number; pathLen?: number; notAfter?: Date } = {}): Promise<{ issuer: Issuer; der: Buffer }> {
+export async function intermediate(
+  root: Issuer,
+  over: { ca?: boolean; keyUsage?: number; pathLen?: number; notAfter?: Date } = {},
+): Promise<{ issuer: Issuer; der: Buffer }> {
   const keys = await generateKeyPair();
   const now = Date.now();
   const cert = await buildCertificate({

@@ -18,7 +18,11 @@ export interface EventuallyOptions {
  * Resolves with the first truthy value of `probe` (sync or async); rejects with `timed out waiting for <what>`
  * (and the probe's last error, if it threw) once `timeoutMs` has passed.
  */
-export async function eventually<T>(what: string, probe: () => T | Promise<T>, opts: EventuallyOptions = {}): Promise<NonNullable<T>> {
+export async function eventually<T>(
+  what: string,
+  probe: () => T | Promise<T>,
+  opts: EventuallyOptions = {},
+): Promise<NonNullable<T>> {
   const timeoutMs = opts.timeoutMs ?? 5000;
   const intervalMs = opts.intervalMs ?? 10;
   const end = Date.now() + timeoutMs;

@@ -15,7 +15,11 @@ import { startGateway, type RunningGateway } from '../../gateway/main.js';
 import { DevCa } from '../../gateway/identity/dev-ca.js';
 import { derToPem } from '../../gateway/identity/x509-svid.js';
 import { startSimulator, type Simulator } from '../../simulators/simulator.js';
-import { startProfinetSimulator, type ProfinetSimulator, type ProfinetSimulatorOptions } from '../../simulators/profinet/profinet-simulator.js';
+import {
+  startProfinetSimulator,
+  type ProfinetSimulator,
+  type ProfinetSimulatorOptions,
+} from '../../simulators/profinet/profinet-simulator.js';
 import { MbapFramer, encodeAdu } from '../../protocols/modbus/index.js';
 import type { Timers } from '../../gateway/timers.js';
 
@@ -86,13 +90,22 @@ export interface Harness {
 
 export async function startHarness(opts: HarnessOptions): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'vg-gw-'));
-  const sim = await startSimulator({ scenario: 'simulators/scenarios/turbine.yaml', scanDelayMs: opts.scanDelayMs ?? 0, tickMs: 0 });
+  const sim = await startSimulator({
+    scenario: 'simulators/scenarios/turbine.yaml',
+    scanDelayMs: opts.scanDelayMs ?? 0,
+    tickMs: 0,
+  });
   const pn = opts.profinet;
   const pnSim = pn
-    ? await startProfinetSimulator({ scenario: pn.scenario ?? 'simulators/scenarios/remote-io.yaml', host: '127.0.0.1', port: 0, ...pn.sim }).catch(async (err) => {
-      await sim.close();
-      throw err;
-    })
+    ? await startProfinetSimulator({
+        scenario: pn.scenario ?? 'simulators/scenarios/remote-io.yaml',
+        host: '127.0.0.1',
+        port: 0,
+        ...pn.sim,
+      }).catch(async (err) => {
+        await sim.close();
+        throw err;
+      })
     : undefined;
   const closeSims = async (): Promise<void> => {
     await sim.close();
@@ -102,37 +115,60 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
   const policyFile = join(dir, 'policy.yaml');
   writeFileSync(policyFile, opts.policy);
   const l = opts.listeners ?? {};
-  writeFileSync(join(dir, 'gateway.yaml'), `version: 1
-${opts.identityYaml ?? `identity:
+  writeFileSync(
+    join(dir, 'gateway.yaml'),
+    `version: 1
+${
+  opts.identityYaml ??
+  `identity:
   source: dev
-  dev: { trustDomain: ${TD}, caDir: dev-ca${opts.svidTtl ? `, svidTtl: ${opts.svidTtl}` : ''} }`}
+  dev: { trustDomain: ${TD}, caDir: dev-ca${opts.svidTtl ? `, svidTtl: ${opts.svidTtl}` : ''} }`
+}
 listeners:
   mbaps: { host: 127.0.0.1, port: 0${l.mbaps ? `, ${l.mbaps}` : ''} }
   grpc: { host: 127.0.0.1, port: 0${l.grpc ? `, ${l.grpc}` : ''} }
   metrics: { host: 127.0.0.1, port: 0 }
 ${l.shared ? `  ${l.shared.split('\n').join('\n  ')}\n` : ''}devices:
   - { name: turbine-1, address: "127.0.0.1:${sim.port}", unitId: 1, targetUnitId: 255, timeout: ${opts.deviceTimeout ?? '500ms'}${opts.deviceYaml ? `, ${opts.deviceYaml}` : ''} }
-${(opts.extraDevices ?? []).map((d) => `  - ${d}\n`).join('')}${pnSim ? `profinetDevices:
+${(opts.extraDevices ?? []).map((d) => `  - ${d}\n`).join('')}${
+      pnSim
+        ? `profinetDevices:
   - { name: ${pn?.name ?? 'rio-1'}, host: 127.0.0.1, port: ${pnSim.port}, timeout: ${pn?.timeout ?? '300ms'}${pn?.yaml ? `, ${pn.yaml}` : ''} }
-` : ''}policy: { file: policy.yaml, watch: false }
+`
+        : ''
+    }policy: { file: policy.yaml, watch: false }
 ${opts.auditYaml ?? 'audit: { dir: audit, fsync: never, values: include }'}
-${opts.extraYaml ?? ''}`);
+${opts.extraYaml ?? ''}`,
+  );
   let gateway: RunningGateway;
   try {
     const logger = opts.logSink
       ? pino({ level: opts.logLevel ?? 'info' }, { write: (line: string) => opts.logSink?.(line) })
       : pino({ level: opts.logLevel ?? 'silent' });
-    gateway = await startGateway(loadGatewayConfig(join(dir, 'gateway.yaml')), { logger, ...(opts.now ? { now: opts.now } : {}), ...(opts.timers ? { timers: opts.timers } : {}) });
+    gateway = await startGateway(loadGatewayConfig(join(dir, 'gateway.yaml')), {
+      logger,
+      ...(opts.now ? { now: opts.now } : {}),
+      ...(opts.timers ? { timers: opts.timers } : {}),
+    });
   } catch (err) {
     await closeSims();
     throw err;
   }
   let n = 0;
   return {
-    dir, gateway, sim, pnSim, ca, policyFile,
+    dir,
+    gateway,
+    sim,
+    pnSim,
+    ca,
+    policyFile,
     port: gateway.endpoints.mbaps.port,
     mint: async (spiffeId, o = {}) => {
-      const m = await ca.mintX509Svid({ spiffeId, ...(o.role ? { role: o.role } : {}), ...(o.ttlSeconds ? { ttlSeconds: o.ttlSeconds } : {}) });
+      const m = await ca.mintX509Svid({
+        spiffeId,
+        ...(o.role ? { role: o.role } : {}),
+        ...(o.ttlSeconds ? { ttlSeconds: o.ttlSeconds } : {}),
+      });
       const cert = m.chainDer.map((d) => derToPem(d, 'CERTIFICATE')).join('');
       const key = derToPem(m.keyDer, 'PRIVATE KEY');
       const out = join(dir, 'clients', String(n++));
@@ -179,10 +215,19 @@ export class TestMbapsClient {
   }
 
   /** `localAddress` binds the client to another loopback address (all of 127.0.0.0/8 is local on Linux). */
-  static connect(port: number, creds: { cert: string; key: string; ca: string }, opts: { localAddress?: string } = {}): Promise<TestMbapsClient> {
+  static connect(
+    port: number,
+    creds: { cert: string; key: string; ca: string },
+    opts: { localAddress?: string } = {},
+  ): Promise<TestMbapsClient> {
     return new Promise((resolve, reject) => {
       const socket = tls.connect({
-        host: '127.0.0.1', port, cert: creds.cert, key: creds.key, ca: creds.ca, minVersion: 'TLSv1.2',
+        host: '127.0.0.1',
+        port,
+        cert: creds.cert,
+        key: creds.key,
+        ca: creds.ca,
+        minVersion: 'TLSv1.2',
         ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
         checkServerIdentity: () => undefined, // SPIFFE: no hostname check
       });

@@ -5,10 +5,18 @@
  */
 import { rmSync } from 'node:fs';
 import type { RunningGateway } from '../../gateway/main.js';
-import { VerigateClient, type CallOutcome, type SvidPems, type VerigateService } from '../../gateway/cli/admin-client.js';
+import {
+  VerigateClient,
+  type CallOutcome,
+  type SvidPems,
+  type VerigateService,
+} from '../../gateway/cli/admin-client.js';
 import type { ProfinetSimulator } from '../../simulators/profinet/profinet-simulator.js';
 import type { Simulator } from '../../simulators/simulator.js';
-import { startHarness as startGatewayHarness, type HarnessOptions as GatewayHarnessOptions } from './gateway-harness.js';
+import {
+  startHarness as startGatewayHarness,
+  type HarnessOptions as GatewayHarnessOptions,
+} from './gateway-harness.js';
 
 export const TD = 'plant.example';
 export const HMI = `spiffe://${TD}/hmi/line1`;
@@ -93,7 +101,13 @@ export async function startHarness(policy = basePolicy(), opts: HarnessOptions =
     return { certPem: m.cert, keyPem: m.key, bundlePem: m.ca };
   };
   return {
-    dir, gw, sim, pnSim, server, policyFile, pems,
+    dir,
+    gw,
+    sim,
+    pnSim,
+    server,
+    policyFile,
+    pems,
     pemFiles: async (spiffeId) => (await base.mint(spiffeId, { ttlSeconds: 3600 })).files,
     client: async (service, spiffeId) => {
       const c = new VerigateClient(service, server, await pems(spiffeId));

@@ -32,10 +32,12 @@ export function idleConnection(port: number, localAddress = '127.0.0.1'): Promis
   return new Promise((resolve, reject) => {
     const sock = net.connect({ port, host: '127.0.0.1', localAddress });
     let probe: Probe | null = null;
-    const closed = new Promise<void>((r) => sock.once('close', () => {
-      if (probe) probe.closedAt = Date.now();
-      r();
-    }));
+    const closed = new Promise<void>((r) =>
+      sock.once('close', () => {
+        if (probe) probe.closedAt = Date.now();
+        r();
+      }),
+    );
     sock.on('error', () => {});
     sock.once('connect', () => {
       probe = { localPort: sock.localPort ?? -1, openedAt: Date.now(), closedAt: null, served: false, closed };
@@ -51,7 +53,11 @@ export function idleConnection(port: number, localAddress = '127.0.0.1'): Promis
  * of the handshake is done (in TLS 1.3 that is before the server has seen the client's flight) it sends
  * `request` (e.g. a Modbus read or the HTTP/2 preface); any answer means the gateway served it.
  */
-export function dripConnection(port: number, creds: Creds, o: { bytesPerTick: number; tickMs: number; localAddress?: string; request: Buffer }): Promise<Probe> {
+export function dripConnection(
+  port: number,
+  creds: Creds,
+  o: { bytesPerTick: number; tickMs: number; localAddress?: string; request: Buffer },
+): Promise<Probe> {
   return new Promise((resolve, reject) => {
     const raw = net.connect({ port, host: '127.0.0.1', localAddress: o.localAddress ?? '127.0.0.1' });
     let queued = Buffer.alloc(0);
@@ -75,13 +81,15 @@ export function dripConnection(port: number, creds: Creds, o: { bytesPerTick: nu
     client.on('data', () => {
       if (probe) probe.served = true;
     });
-    const closed = new Promise<void>((r) => raw.once('close', () => {
-      clearInterval(timer);
-      if (probe) probe.closedAt = Date.now();
-      wire.push(null);
-      client.destroy();
-      r();
-    }));
+    const closed = new Promise<void>((r) =>
+      raw.once('close', () => {
+        clearInterval(timer);
+        if (probe) probe.closedAt = Date.now();
+        wire.push(null);
+        client.destroy();
+        r();
+      }),
+    );
     raw.on('error', () => {});
     raw.once('connect', () => {
       probe = { localPort: raw.localPort ?? -1, openedAt: Date.now(), closedAt: null, served: false, closed };
@@ -111,10 +119,25 @@ export class Flood {
   private running = true;
   private readonly loops: Promise<void>[] = [];
 
-  constructor(private readonly port: number, private readonly o: FloodOptions) {
-    for (let i = 0; i < o.idle; i++) this.loops.push(this.loop(() => idleConnection(port, o.idleFrom), this.idleProbes));
+  constructor(
+    private readonly port: number,
+    private readonly o: FloodOptions,
+  ) {
+    for (let i = 0; i < o.idle; i++)
+      this.loops.push(this.loop(() => idleConnection(port, o.idleFrom), this.idleProbes));
     for (let i = 0; i < o.drip; i++) {
-      this.loops.push(this.loop(() => dripConnection(port, o.dripCreds, { bytesPerTick: o.dripBytesPerTick, tickMs: o.dripTickMs, localAddress: o.dripFrom, request: o.dripRequest }), this.dripProbes));
+      this.loops.push(
+        this.loop(
+          () =>
+            dripConnection(port, o.dripCreds, {
+              bytesPerTick: o.dripBytesPerTick,
+              tickMs: o.dripTickMs,
+              localAddress: o.dripFrom,
+              request: o.dripRequest,
+            }),
+          this.dripProbes,
+        ),
+      );
     }
   }
 
@@ -137,11 +160,26 @@ export class Flood {
 }
 
 /** A unary gRPC call over HTTP/2 + mTLS from `localAddress`; resolves with the grpc-status (null: none). */
-export function grpcUnary(port: number, creds: Creds, path: string, message: Buffer, localAddress: string): Promise<{ status: number | null; body: Buffer }> {
+export function grpcUnary(
+  port: number,
+  creds: Creds,
+  path: string,
+  message: Buffer,
+  localAddress: string,
+): Promise<{ status: number | null; body: Buffer }> {
   return new Promise((resolve) => {
     const session = http2.connect(`https://127.0.0.1:${port}`, {
       // tls.connect hands net options such as localAddress on to net.connect (not in its typings).
-      createConnection: () => tls.connect({ host: '127.0.0.1', port, ...creds, ALPNProtocols: ['h2'], minVersion: 'TLSv1.2', checkServerIdentity: () => undefined, ...{ localAddress } }),
+      createConnection: () =>
+        tls.connect({
+          host: '127.0.0.1',
+          port,
+          ...creds,
+          ALPNProtocols: ['h2'],
+          minVersion: 'TLSv1.2',
+          checkServerIdentity: () => undefined,
+          ...{ localAddress },
+        }),
     });
     const done = (status: number | null, body: Buffer): void => {
       clearTimeout(timer);
@@ -153,7 +191,12 @@ export function grpcUnary(port: number, creds: Creds, path: string, message: Buf
       resolve({ status: null, body: Buffer.alloc(0) });
     }, 5000);
     session.on('error', () => done(null, Buffer.alloc(0)));
-    const req = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
+    const req = session.request({
+      ':method': 'POST',
+      ':path': path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
     const chunks: Buffer[] = [];
     let status: number | null = null;
     req.on('response', (headers) => {
@@ -176,7 +219,9 @@ export type AuditEvent = Record<string, unknown> & { type: string; seq: number }
 
 /** Every event of the trail in `auditDir`, in order. */
 export function readAuditEvents(auditDir: string): AuditEvent[] {
-  const files = readdirSync(auditDir).filter((f) => f.startsWith('audit-') && f.endsWith('.jsonl')).sort();
+  const files = readdirSync(auditDir)
+    .filter((f) => f.startsWith('audit-') && f.endsWith('.jsonl'))
+    .sort();
   return files
     .flatMap((f) => readFileSync(join(auditDir, f), 'utf8').split('\n'))
     .filter((l) => l.trim() !== '')

@@ -85,16 +85,29 @@ export class PnTestClient {
     this.#inbox = [];
   }
 
-  async call(req: CmRequest, o: { littleEndian?: boolean; timeoutMs?: number; seq?: number; maxFragmentBody?: number } = {}): Promise<PnExchange> {
+  async call(
+    req: CmRequest,
+    o: { littleEndian?: boolean; timeoutMs?: number; seq?: number; maxFragmentBody?: number } = {},
+  ): Promise<PnExchange> {
     const seq = o.seq ?? this.#seq++;
-    const { header, datagrams } = encodeCmRequest({ activityUuid: this.activity, sequenceNumber: seq, objectUuid: this.objectUuid, littleEndian: o.littleEndian ?? false }, req, o.maxFragmentBody);
+    const { header, datagrams } = encodeCmRequest(
+      {
+        activityUuid: this.activity,
+        sequenceNumber: seq,
+        objectUuid: this.objectUuid,
+        littleEndian: o.littleEndian ?? false,
+      },
+      req,
+      o.maxFragmentBody,
+    );
     for (const d of datagrams) this.sendRaw(d);
     const asm = new FragmentAssembler();
     const got: Buffer[] = [];
     const end = Date.now() + (o.timeoutMs ?? 1000);
     for (;;) {
       const raw = await this.nextRaw(Math.max(1, end - Date.now()));
-      if (!raw) return { header, response: undefined, datagrams: got, fragments: got.length, answerLittleEndian: undefined };
+      if (!raw)
+        return { header, response: undefined, datagrams: got, fragments: got.length, answerLittleEndian: undefined };
       const d = decodeRpcDatagram(raw);
       if (!d.ok || !answersCall(header, d.value.header).ok) continue;
       got.push(raw);
@@ -102,7 +115,13 @@ export class PnTestClient {
       if (whole.kind !== 'complete') continue;
       const res = decodeCmResponse(whole.header, whole.body);
       if (!res.ok) throw new Error(`undecodable answer: ${res.reason} ${res.detail}`);
-      return { header, response: res.value, datagrams: got, fragments: whole.fragments, answerLittleEndian: whole.header.littleEndian };
+      return {
+        header,
+        response: res.value,
+        datagrams: got,
+        fragments: whole.fragments,
+        answerLittleEndian: whole.header.littleEndian,
+      };
     }
   }
 
@@ -112,18 +131,34 @@ export class PnTestClient {
 }
 
 export function readImplicit(a: RecordAddress, length = 4096, argsMaximum = 65535): CmRequest {
-  return { op: 'read-implicit', argsMaximum, record: { ...a, sequenceNumber: 1, arUuid: NIL_UUID, recordDataLength: length, targetArUuid: NIL_UUID } };
+  return {
+    op: 'read-implicit',
+    argsMaximum,
+    record: { ...a, sequenceNumber: 1, arUuid: NIL_UUID, recordDataLength: length, targetArUuid: NIL_UUID },
+  };
 }
 
 export function readInAr(arUuid: Uuid, a: RecordAddress, length = 4096): CmRequest {
-  return { op: 'read', argsMaximum: 65535, record: { ...a, sequenceNumber: 2, arUuid, recordDataLength: length, targetArUuid: NIL_UUID } };
+  return {
+    op: 'read',
+    argsMaximum: 65535,
+    record: { ...a, sequenceNumber: 2, arUuid, recordDataLength: length, targetArUuid: NIL_UUID },
+  };
 }
 
 export function writeInAr(arUuid: Uuid, a: RecordAddress, data: Buffer): CmRequest {
-  return { op: 'write', argsMaximum: 65535, record: { ...a, sequenceNumber: 3, arUuid, recordDataLength: data.length }, data };
+  return {
+    op: 'write',
+    argsMaximum: 65535,
+    record: { ...a, sequenceNumber: 3, arUuid, recordDataLength: data.length },
+    data,
+  };
 }
 
-export function connectDeviceAccess(arUuid: Uuid, o: { arType?: number; sessionKey?: number; timeoutFactor?: number; properties?: number } = {}): CmRequest {
+export function connectDeviceAccess(
+  arUuid: Uuid,
+  o: { arType?: number; sessionKey?: number; timeoutFactor?: number; properties?: number } = {},
+): CmRequest {
   return {
     op: 'connect',
     argsMaximum: 65535,
@@ -146,6 +181,13 @@ export function release(arUuid: Uuid, sessionKey = 1): CmRequest {
   return {
     op: 'release',
     argsMaximum: 65535,
-    control: { blockType: 0x0114, arUuid, sessionKey, alarmSequenceNumber: 0, controlCommand: 0x0004, controlBlockProperties: 0 },
+    control: {
+      blockType: 0x0114,
+      arUuid,
+      sessionKey,
+      alarmSequenceNumber: 0,
+      controlCommand: 0x0004,
+      controlBlockProperties: 0,
+    },
   };
 }

@@ -25,7 +25,11 @@ export class FakeRecordPipeline {
   readonly seen: RecordPipelineRequest[] = [];
   /** Requests the front door refused before the pipeline (audited by the real one). */
   readonly refusals: { session: Session; device: string; request: RecordRequest; reason: string }[] = [];
-  script: (req: RecordPipelineRequest) => RecordPipelineResult | Promise<RecordPipelineResult> = () => ({ outcome: 'ok', reason: 'allowed', ruleId: 'r1' });
+  script: (req: RecordPipelineRequest) => RecordPipelineResult | Promise<RecordPipelineResult> = () => ({
+    outcome: 'ok',
+    reason: 'allowed',
+    ruleId: 'r1',
+  });
 
   refused(session: Session, device: string, request: RecordRequest, reason: string): void {
     this.refusals.push({ session, device, request, reason });
@@ -68,15 +72,27 @@ export async function startPnFrontDoor(): Promise<PnFrontDoor> {
     router: { named: () => undefined, profinet: (name) => (name === PN_DEVICE ? target : undefined) },
     pipeline: { handle: () => Promise.reject(new Error('no Modbus in this test')) },
     recordPipeline: pipeline,
-    trust: gw.trust, sessions: gw.sessions, policy: gw.policy, audit: gw.auditThrottle, metrics: gw.metrics,
-    now: Date.now, logger: pino({ level: 'silent' }),
-    handshake: { slots: new HandshakeSlots({ maxPending: 16, maxPendingPerSource: 8 }), timeoutMs: 5000, identityAvailable: () => true },
+    trust: gw.trust,
+    sessions: gw.sessions,
+    policy: gw.policy,
+    audit: gw.auditThrottle,
+    metrics: gw.metrics,
+    now: Date.now,
+    logger: pino({ level: 'silent' }),
+    handshake: {
+      slots: new HandshakeSlots({ maxPending: 16, maxPendingPerSource: 8 }),
+      timeoutMs: 5000,
+      identityAvailable: () => true,
+    },
   });
   const port = await door.listen('127.0.0.1', 0);
   const server = `127.0.0.1:${port}`;
   const clients: VerigateClient[] = [];
   return {
-    harness, server, pipeline, target,
+    harness,
+    server,
+    pipeline,
+    target,
     client: async (spiffeId = CALLER) => {
       const m = await harness.mint(spiffeId);
       const c = new VerigateClient('Profinet', server, { certPem: m.cert, keyPem: m.key, bundlePem: m.ca });

@@ -23,7 +23,9 @@ export async function startPtyPair(): Promise<PtyPair> {
   const a = join(dir, 'a');
   const b = join(dir, 'b');
   // raw, no echo: a byte-transparent line; the links name the /dev/pts/N socat allocates.
-  const child: ChildProcess = spawn(socat, ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' });
+  const child: ChildProcess = spawn(socat, ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], {
+    stdio: 'ignore',
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     await eventually('socat PTY links', () => existsSync(a) && existsSync(b), { timeoutMs: 5000 });

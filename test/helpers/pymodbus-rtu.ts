@@ -47,16 +47,23 @@ c.close()
 print(json.dumps(out))
 `;
 
-export type RtuTarget = { kind: 'serial'; path: string; baud?: number; parity?: 'N' | 'E' | 'O' } | { kind: 'tcp'; host: string; port: number };
+export type RtuTarget =
+  | { kind: 'serial'; path: string; baud?: number; parity?: 'N' | 'E' | 'O' }
+  | { kind: 'tcp'; host: string; port: number };
 
 export async function runPymodbusRtu(target: RtuTarget, ops: PyOp[], timeoutMs = 20_000): Promise<PyResult[]> {
   const python = requireTool('python');
   const t = target.kind === 'serial' ? { baud: 9600, parity: 'E', ...target } : target;
   const stdout = await new Promise<string>((resolve, reject) => {
-    execFile(python, ['-c', CLIENT, JSON.stringify(t), JSON.stringify(ops)], { timeout: timeoutMs, encoding: 'utf8' }, (err, out, errOut) => {
-      if (err) reject(new Error(`pymodbus RTU client failed: ${err.message}\n${errOut}\n${out}`));
-      else resolve(out);
-    });
+    execFile(
+      python,
+      ['-c', CLIENT, JSON.stringify(t), JSON.stringify(ops)],
+      { timeout: timeoutMs, encoding: 'utf8' },
+      (err, out, errOut) => {
+        if (err) reject(new Error(`pymodbus RTU client failed: ${err.message}\n${errOut}\n${out}`));
+        else resolve(out);
+      },
+    );
   });
   return JSON.parse(stdout.trim().split('\n').pop() ?? '') as PyResult[];
 }
@@ -85,9 +92,14 @@ export interface PymodbusRtuServer {
 }
 
 /** pymodbus's serial RTU server on `path` (9600 8E1), one datastore per unit (holding/input from address 0). */
-export async function startPymodbusRtuServer(path: string, units: Record<number, { holding?: number[]; input?: number[] }>): Promise<PymodbusRtuServer> {
+export async function startPymodbusRtuServer(
+  path: string,
+  units: Record<number, { holding?: number[]; input?: number[] }>,
+): Promise<PymodbusRtuServer> {
   const python = requireTool('python');
-  const child: ChildProcess = spawn(python, ['-c', SERVER, path, JSON.stringify(units)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(python, ['-c', SERVER, path, JSON.stringify(units)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
   child.stderr?.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -6,7 +6,12 @@ import { execFile } from 'node:child_process';
 import { requireTool } from './tools.js';
 
 export type PyOp =
-  | { op: 'read_holding' | 'read_input' | 'read_coils' | 'read_discrete'; address: number; count?: number; unit?: number }
+  | {
+      op: 'read_holding' | 'read_input' | 'read_coils' | 'read_discrete';
+      address: number;
+      count?: number;
+      unit?: number;
+    }
   | { op: 'write_register'; address: number; value: number; unit?: number }
   | { op: 'write_registers'; address: number; values: number[]; unit?: number }
   | { op: 'write_coil'; address: number; value: boolean; unit?: number }
@@ -79,7 +84,13 @@ export interface PyTls {
   readonly ca: string;
 }
 
-export async function runPymodbus(host: string, port: number, ops: PyOp[], timeoutMs = 20_000, tls?: PyTls): Promise<PyResult[]> {
+export async function runPymodbus(
+  host: string,
+  port: number,
+  ops: PyOp[],
+  timeoutMs = 20_000,
+  tls?: PyTls,
+): Promise<PyResult[]> {
   const python = requireTool('python');
   const args = ['-c', DRIVER, host, String(port), JSON.stringify(ops), ...(tls ? [JSON.stringify(tls)] : [])];
   const stdout = await new Promise<string>((resolve, reject) => {

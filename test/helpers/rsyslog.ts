@@ -24,8 +24,16 @@ export const RSYSLOG_HINT = 'rsyslogd with the OpenSSL driver is required: apt-g
 export function requireRsyslogd(): string {
   for (const p of ['/usr/sbin/rsyslogd', '/sbin/rsyslogd']) {
     if (existsSync(p)) {
-      if (!existsSync('/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so') && !existsSync('/usr/lib/rsyslog/lmnsd_ossl.so')) {
-        const found = spawnSync('sh', ['-c', 'ls /usr/lib/*/rsyslog/lmnsd_ossl.so /usr/lib/rsyslog/lmnsd_ossl.so 2>/dev/null']).stdout.toString().trim();
+      if (
+        !existsSync('/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so') &&
+        !existsSync('/usr/lib/rsyslog/lmnsd_ossl.so')
+      ) {
+        const found = spawnSync('sh', [
+          '-c',
+          'ls /usr/lib/*/rsyslog/lmnsd_ossl.so /usr/lib/rsyslog/lmnsd_ossl.so 2>/dev/null',
+        ])
+          .stdout.toString()
+          .trim();
         if (found === '') throw new Error(`rsyslog-openssl (lmnsd_ossl.so) missing: ${RSYSLOG_HINT}`);
       }
       return p;
@@ -51,17 +59,40 @@ export async function makeTestPki(dir: string, spiffeId = 'spiffe://plant.exampl
   const notBefore = new Date(Date.now() - 3600_000);
   const notAfter = new Date(Date.now() + 24 * 3600_000);
   const caKeys = await generateKeyPair();
-  const ca = await buildCertificate({ subject: 'CN=verigate test CA', keys: caKeys, notBefore, notAfter, ca: true, keyUsage: KeyUsage.keyCertSign | KeyUsage.cRLSign, eku: null });
+  const ca = await buildCertificate({
+    subject: 'CN=verigate test CA',
+    keys: caKeys,
+    notBefore,
+    notAfter,
+    ca: true,
+    keyUsage: KeyUsage.keyCertSign | KeyUsage.cRLSign,
+    eku: null,
+  });
   const issuer = { cert: ca, key: caKeys.privateKey };
   const srvKeys = await generateKeyPair();
   const srv = await buildCertificate({
-    subject: 'CN=localhost', keys: srvKeys, issuer, notBefore, notAfter, keyUsage: KeyUsage.digitalSignature, eku: [EKU_SERVER_AUTH], dnsNames: ['localhost'],
+    subject: 'CN=localhost',
+    keys: srvKeys,
+    issuer,
+    notBefore,
+    notAfter,
+    keyUsage: KeyUsage.digitalSignature,
+    eku: [EKU_SERVER_AUTH],
+    dnsNames: ['localhost'],
   });
   const cliKeys = await generateKeyPair();
   const cli = await buildCertificate({
-    subject: 'CN=verigate', keys: cliKeys, issuer, notBefore, notAfter, keyUsage: KeyUsage.digitalSignature, eku: [EKU_CLIENT_AUTH], uris: [spiffeId],
+    subject: 'CN=verigate',
+    keys: cliKeys,
+    issuer,
+    notBefore,
+    notAfter,
+    keyUsage: KeyUsage.digitalSignature,
+    eku: [EKU_CLIENT_AUTH],
+    uris: [spiffeId],
   });
-  const pem = (der: Buffer) => `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END PRIVATE KEY-----\n`;
+  const pem = (der: Buffer) =>
+    `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END PRIVATE KEY-----\n`;
   const files = {
     caFile: join(dir, 'ca.pem'),
     serverCertFile: join(dir, 'server.pem'),
@@ -150,7 +181,11 @@ export async function rsyslogReceiver(dir: string, pki: TestPki, fixedPort?: num
       });
     },
     lines() {
-      return existsSync(outFile) ? readFileSync(outFile, 'utf8').split('\n').filter((l) => l.length > 0) : [];
+      return existsSync(outFile)
+        ? readFileSync(outFile, 'utf8')
+            .split('\n')
+            .filter((l) => l.length > 0)
+        : [];
     },
     stderr: () => err,
   };
@@ -171,8 +206,10 @@ async function waitListening(port: number, c: ChildProcess, out: () => string): 
       s.once('error', () => resolve(false));
     });
   };
-  await eventually(`rsyslogd listening on ${port}`, listening, { timeoutMs: 10_000, intervalMs: 50 }).catch((err: Error) => {
-    throw new Error(`${err.message}: ${out()}`);
-  });
+  await eventually(`rsyslogd listening on ${port}`, listening, { timeoutMs: 10_000, intervalMs: 50 }).catch(
+    (err: Error) => {
+      throw new Error(`${err.message}: ${out()}`);
+    },
+  );
   if (exited !== null) throw new Error(`rsyslogd exited with ${exited}: ${out()}`);
 }

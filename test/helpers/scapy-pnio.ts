@@ -70,20 +70,26 @@ jobs = json.load(sys.stdin)
 print(json.dumps([build(j) if j["do"] == "build" else parse(j) for j in jobs]))
 `;
 
-export type ScapyJob = { do: 'build'; kind: 'read-implicit' | 'write' | 'connect'; [k: string]: unknown } | { do: 'parse'; hex: string };
+export type ScapyJob =
+  { do: 'build'; kind: 'read-implicit' | 'write' | 'connect'; [k: string]: unknown } | { do: 'parse'; hex: string };
 export type ScapyFields = Record<string, unknown> & { blocks?: Record<string, unknown>[] };
 
 export function runScapy(jobs: ScapyJob[]): Promise<(string | ScapyFields)[]> {
   const py = requireTool('scapy');
   return new Promise((resolve, reject) => {
-    const child = execFile(py, ['-c', DRIVER], { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`scapy driver failed: ${err.message}\n${stderr}`));
-      try {
-        resolve(JSON.parse(stdout) as (string | ScapyFields)[]);
-      } catch (e) {
-        reject(new Error(`scapy driver output: ${(e as Error).message}: ${stdout.slice(0, 500)}`));
-      }
-    });
+    const child = execFile(
+      py,
+      ['-c', DRIVER],
+      { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) return reject(new Error(`scapy driver failed: ${err.message}\n${stderr}`));
+        try {
+          resolve(JSON.parse(stdout) as (string | ScapyFields)[]);
+        } catch (e) {
+          reject(new Error(`scapy driver output: ${(e as Error).message}: ${stdout.slice(0, 500)}`));
+        }
+      },
+    );
     child.stdin?.end(JSON.stringify(jobs));
   });
 }

@@ -24,7 +24,9 @@ export function uidSelector(): string {
 /** Starts a lab in a short temp dir; stops it and removes the dir at teardown (KEEP_SPIRE_LAB=1 keeps it). */
 export async function startTestLab(t: Teardownable, opts: { trustDomain?: string } = {}): Promise<SpireLab> {
   if (!findSpireBinaries()) {
-    throw new Error(`SPIRE binaries missing (spire-server/spire-agent in $SPIRE_BIN_DIR, .spire/bin or on PATH): ${BUILD_HINT}`);
+    throw new Error(
+      `SPIRE binaries missing (spire-server/spire-agent in $SPIRE_BIN_DIR, .spire/bin or on PATH): ${BUILD_HINT}`,
+    );
   }
   const dir = await mkdtemp(join(tmpdir(), 'vg-spire-'));
   let lab: SpireLab;
@@ -49,7 +51,9 @@ export interface FetchedSvid {
 }
 
 function splitPem(pem: string): X509Certificate[] {
-  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
+  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(
+    (p) => new X509Certificate(p),
+  );
 }
 
 /**
@@ -61,7 +65,17 @@ export async function fetchX509ViaCli(lab: SpireLab, outDir: string, timeoutMs =
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
-    const r = await runCommand(lab.binaries.agent, ['api', 'fetch', 'x509', '-socketPath', lab.agentSocket, '-write', outDir, '-timeout', '5s']);
+    const r = await runCommand(lab.binaries.agent, [
+      'api',
+      'fetch',
+      'x509',
+      '-socketPath',
+      lab.agentSocket,
+      '-write',
+      outDir,
+      '-timeout',
+      '5s',
+    ]);
     if (r.code === 0 && (await readdir(outDir)).includes('svid.0.pem')) {
       const certPem = await readFile(join(outDir, 'svid.0.pem'), 'utf8');
       const [cert] = splitPem(certPem);
@@ -107,4 +121,3 @@ export async function pidsMentioning(needle: string): Promise<number[]> {
   }
   return pids;
 }
-

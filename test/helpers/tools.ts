@@ -16,21 +16,30 @@ export type ToolName = 'python' | 'mbpoll' | 'go-mbaps-client' | 'grpcurl' | 'sc
 export function requireTool(name: ToolName): string {
   const found = findTool(name);
   if (found.path) return found.path;
-  const hint = name === 'tshark' || name === 'socat' ? `run \`bash scripts/install-system-packages.sh\` as root (Debian package ${name})`
-    : name === 'grpcurl' || name === 'go-mbaps-client' ? 'run `bash scripts/build-go-client.sh` from the repository root (Go from the module proxy)'
-    : INSTALL_HINT;
+  const hint =
+    name === 'tshark' || name === 'socat'
+      ? `run \`bash scripts/install-system-packages.sh\` as root (Debian package ${name})`
+      : name === 'grpcurl' || name === 'go-mbaps-client'
+        ? 'run `bash scripts/build-go-client.sh` from the repository root (Go from the module proxy)'
+        : INSTALL_HINT;
   throw new Error(`interop tool '${name}' is missing: ${found.why}; ${hint}`);
 }
 
 export function findTool(name: ToolName): { path?: string; why: string } {
   if (name === 'go-mbaps-client') {
     const p = join(REPO_ROOT, '.tools', 'bin', 'go-mbaps-client');
-    return existsSync(p) ? { path: p, why: '' } : { why: `${p} does not exist (run \`bash scripts/build-go-client.sh\`)` };
+    return existsSync(p)
+      ? { path: p, why: '' }
+      : { why: `${p} does not exist (run \`bash scripts/build-go-client.sh\`)` };
   }
   if (name === 'grpcurl') {
     // The stock gRPC client, built from the Go module proxy at a pinned version (not from PATH: the version matters).
     const p = join(REPO_ROOT, '.tools', 'bin', 'grpcurl');
-    return existsSync(p) ? { path: p, why: '' } : { why: `${p} does not exist (run \`bash scripts/build-grpcurl.sh\`, or scripts/build-go-client.sh which calls it)` };
+    return existsSync(p)
+      ? { path: p, why: '' }
+      : {
+          why: `${p} does not exist (run \`bash scripts/build-grpcurl.sh\`, or scripts/build-go-client.sh which calls it)`,
+        };
   }
   if (name === 'scapy') return findScapyPython();
   if (name === 'tshark' || name === 'socat') return findOnPath(name);
@@ -42,10 +51,16 @@ function findScapyPython(): { path?: string; why: string } {
   const py = join(REPO_ROOT, '.venv', 'bin', 'python');
   if (!existsSync(py)) return { why: `${py} does not exist` };
   try {
-    execFileSync(py, ['-c', 'import scapy.layers.dcerpc, scapy.contrib.pnio_rpc'], { encoding: 'utf8', timeout: 30_000, stdio: 'pipe' });
+    execFileSync(py, ['-c', 'import scapy.layers.dcerpc, scapy.contrib.pnio_rpc'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      stdio: 'pipe',
+    });
     return { path: py, why: '' };
   } catch (err) {
-    return { why: `scapy (scapy.contrib.pnio_rpc) not importable from ${py} (${(err as Error).message.split('\n')[0] ?? ''})` };
+    return {
+      why: `scapy (scapy.contrib.pnio_rpc) not importable from ${py} (${(err as Error).message.split('\n')[0] ?? ''})`,
+    };
   }
 }
 
@@ -53,7 +68,10 @@ function findPymodbusPython(): { path?: string; why: string } {
   const py = join(REPO_ROOT, '.venv', 'bin', 'python');
   if (!existsSync(py)) return { why: `${py} does not exist` };
   try {
-    const v = execFileSync(py, ['-c', 'from importlib.metadata import version; print(version("pymodbus"))'], { encoding: 'utf8', timeout: 15_000 }).trim();
+    const v = execFileSync(py, ['-c', 'from importlib.metadata import version; print(version("pymodbus"))'], {
+      encoding: 'utf8',
+      timeout: 15_000,
+    }).trim();
     const [major = 0, minor = 0] = v.split('.').map(Number);
     if (major !== 3 || minor < 7) return { why: `pymodbus ${v} in .venv, need 3.x ≥ 3.7 (MBAP framing on TLS)` };
     return { path: py, why: '' };

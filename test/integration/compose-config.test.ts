@@ -72,7 +72,8 @@ function topologyProblems(c: ComposeConfig): string[] {
   const gw = svc['verigate'];
   const agent = svc['spire-agent'];
   const registrar = svc['spire-registrar'];
-  if (!gw || !agent || !registrar || !svc['spire-server'] || !svc['client']) return ['missing one of verigate, spire-server, spire-agent, spire-registrar, client'];
+  if (!gw || !agent || !registrar || !svc['spire-server'] || !svc['client'])
+    return ['missing one of verigate, spire-server, spire-agent, spire-registrar, client'];
   if (c.networks?.['ot']?.internal !== true) p.push('network ot is not internal');
   const plcs = plcNames(c);
   if (plcs.length < 2) p.push(`expected two or more plc-* services, got ${plcs.length}`);
@@ -82,13 +83,17 @@ function topologyProblems(c: ComposeConfig): string[] {
     if (s.ports?.length) p.push(`${n} publishes ports`);
     if (s.network_mode) p.push(`${n} has network_mode ${s.network_mode}`);
   }
-  const onOt = Object.keys(svc).filter((n) => networksOf(svc[n]!).includes('ot')).sort();
+  const onOt = Object.keys(svc)
+    .filter((n) => networksOf(svc[n]!).includes('ot'))
+    .sort();
   const allowedOnOt = [...plcs, 'verigate'].sort();
-  if (onOt.join() !== allowedOnOt.join()) p.push(`ot members are [${onOt.join(', ')}], must be [${allowedOnOt.join(', ')}]`);
+  if (onOt.join() !== allowedOnOt.join())
+    p.push(`ot members are [${onOt.join(', ')}], must be [${allowedOnOt.join(', ')}]`);
   for (const n of ['ot', 'it']) if (!networksOf(gw).includes(n)) p.push(`verigate is not on ${n}`);
   const agentSock = mountsOf(agent).find((m) => m.target === AGENT_SOCKET_DIR);
   if (!agentSock) p.push(`spire-agent does not mount a volume at ${AGENT_SOCKET_DIR}`);
-  else if (!(agentSock.source in (c.volumes ?? {}))) p.push(`agent socket source "${agentSock.source}" is not a named volume`);
+  else if (!(agentSock.source in (c.volumes ?? {})))
+    p.push(`agent socket source "${agentSock.source}" is not a named volume`);
   for (const n of ['verigate', 'client']) {
     const m = mountsOf(svc[n]!).find((x) => x.target === AGENT_SOCKET_DIR);
     if (!agentSock || m?.source !== agentSock.source) p.push(`${n} does not share the agent socket volume`);
@@ -100,18 +105,25 @@ function topologyProblems(c: ComposeConfig): string[] {
     const tag = image.includes(':') ? image.slice(image.lastIndexOf(':') + 1) : '';
     if (!tag || tag === 'latest') p.push(`${name}: image "${image}" is not pinned by a version tag`);
   }
-  if (svc['spire-server']!.image !== 'ghcr.io/spiffe/spire-server:1.13.3') p.push('spire-server is not the official 1.13.3 image');
+  if (svc['spire-server']!.image !== 'ghcr.io/spiffe/spire-server:1.13.3')
+    p.push('spire-server is not the official 1.13.3 image');
   if (agent.image !== 'ghcr.io/spiffe/spire-agent:1.13.3') p.push('spire-agent is not the official 1.13.3 image');
   for (const n of plcs) if (svc[n]!.image !== gw.image) p.push(`${n} does not run the gateway image`);
   if (registrar.restart !== 'no') p.push(`spire-registrar restart is "${registrar.restart}", must be "no" (one-shot)`);
-  if (dependsOn(registrar, 'spire-server') !== 'service_healthy') p.push('spire-registrar does not wait for a healthy spire-server');
-  if (dependsOn(agent, 'spire-registrar') !== 'service_completed_successfully') p.push('spire-agent does not wait for the registrar to finish');
+  if (dependsOn(registrar, 'spire-server') !== 'service_healthy')
+    p.push('spire-registrar does not wait for a healthy spire-server');
+  if (dependsOn(agent, 'spire-registrar') !== 'service_completed_successfully')
+    p.push('spire-agent does not wait for the registrar to finish');
   if (dependsOn(gw, 'spire-agent') !== 'service_healthy') p.push('verigate does not wait for a healthy spire-agent');
   return p;
 }
 
 function composeConfig(): ComposeConfig | string {
-  const r = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config'], { cwd: root, encoding: 'utf8', timeout: 15_000 });
+  const r = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config'], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 15_000,
+  });
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') {
     return 'docker-compose is not installed: apt-get install docker-compose (Compose 1.29 validates the file without an engine)';
   }
@@ -158,24 +170,85 @@ t.test('the topology rules catch broken variants', async (t) => {
     edit(c);
     return topologyProblems(c);
   };
-  t.match(broken((c) => { c.services['plc-tank']!.networks = { ot: null, it: null }; }).join('\n'), /plc-tank is on \[ot, it\]/);
-  t.match(broken((c) => { c.services['client']!.networks = { it: null, ot: null }; }).join('\n'), /ot members/);
-  t.match(broken((c) => { c.networks!['ot'] = {}; }).join('\n'), /ot is not internal/);
-  t.match(broken((c) => { c.services['verigate']!.networks = { it: null }; }).join('\n'), /verigate is not on ot/);
-  t.match(broken((c) => { c.services['verigate']!.volumes = []; }).join('\n'), /verigate does not share the agent socket/);
-  t.match(broken((c) => { c.services['client']!.volumes = [`other:${AGENT_SOCKET_DIR}:ro`]; }).join('\n'), /client does not share/);
-  t.match(broken((c) => { c.services['spire-agent']!.image = 'ghcr.io/spiffe/spire-agent:latest'; }).join('\n'), /not pinned/);
-  t.match(broken((c) => { c.services['plc-turbine']!.image = 'verigate'; }).join('\n'), /plc-turbine: image "verigate" is not pinned/);
-  t.match(broken((c) => { c.services['spire-registrar']!.restart = 'on-failure'; }).join('\n'), /one-shot/);
-  t.match(broken((c) => { c.services['spire-agent']!.depends_on = ['spire-registrar']; }).join('\n'), /wait for the registrar/);
+  t.match(
+    broken((c) => {
+      c.services['plc-tank']!.networks = { ot: null, it: null };
+    }).join('\n'),
+    /plc-tank is on \[ot, it\]/,
+  );
+  t.match(
+    broken((c) => {
+      c.services['client']!.networks = { it: null, ot: null };
+    }).join('\n'),
+    /ot members/,
+  );
+  t.match(
+    broken((c) => {
+      c.networks!['ot'] = {};
+    }).join('\n'),
+    /ot is not internal/,
+  );
+  t.match(
+    broken((c) => {
+      c.services['verigate']!.networks = { it: null };
+    }).join('\n'),
+    /verigate is not on ot/,
+  );
+  t.match(
+    broken((c) => {
+      c.services['verigate']!.volumes = [];
+    }).join('\n'),
+    /verigate does not share the agent socket/,
+  );
+  t.match(
+    broken((c) => {
+      c.services['client']!.volumes = [`other:${AGENT_SOCKET_DIR}:ro`];
+    }).join('\n'),
+    /client does not share/,
+  );
+  t.match(
+    broken((c) => {
+      c.services['spire-agent']!.image = 'ghcr.io/spiffe/spire-agent:latest';
+    }).join('\n'),
+    /not pinned/,
+  );
+  t.match(
+    broken((c) => {
+      c.services['plc-turbine']!.image = 'verigate';
+    }).join('\n'),
+    /plc-turbine: image "verigate" is not pinned/,
+  );
+  t.match(
+    broken((c) => {
+      c.services['spire-registrar']!.restart = 'on-failure';
+    }).join('\n'),
+    /one-shot/,
+  );
+  t.match(
+    broken((c) => {
+      c.services['spire-agent']!.depends_on = ['spire-registrar'];
+    }).join('\n'),
+    /wait for the registrar/,
+  );
 });
 
 t.test('gateway and PLC commands, config mount and port wiring', async (t) => {
   if (typeof compose === 'string') return void t.fail(compose);
   const gw = compose.services['verigate']!;
-  t.same(gw.command, ['node', '--max-semi-space-size=2', 'dist/gateway/cli/verigate.js', 'run', '--config', `${GATEWAY_CONFIG_DIR}/gateway.yaml`]);
+  t.same(gw.command, [
+    'node',
+    '--max-semi-space-size=2',
+    'dist/gateway/cli/verigate.js',
+    'run',
+    '--config',
+    `${GATEWAY_CONFIG_DIR}/gateway.yaml`,
+  ]);
   const confMount = mountsOf(gw).find((m) => m.target === GATEWAY_CONFIG_DIR);
-  t.equal(confMount?.source, at('deploy/compose/verigate'), 'gateway.yaml and policy.yaml come from deploy/compose/verigate');
+  t.equal(
+    confMount?.source,
+    at('deploy/compose/verigate'),
+    'gateway.yaml and policy.yaml come from deploy/compose/verigate',
+  );
   t.equal(confMount?.readOnly, true, 'config mounted read-only');
   t.equal(gw.environment?.['SPIFFE_ENDPOINT_SOCKET'], `unix://${AGENT_SOCKET_DIR}/api.sock`);
   const config = loadGatewayConfig(at('deploy/compose/verigate/gateway.yaml'));
@@ -194,13 +267,20 @@ t.test('gateway and PLC commands, config mount and port wiring', async (t) => {
   }
   for (const name of ['state', 'audit']) {
     const dir = name === 'state' ? config.stateDir : config.audit.dir;
-    t.ok(mountsOf(gw).some((m) => m.target === dir && m.source in (compose.volumes ?? {})), `${name} dir ${dir} is on a named volume`);
+    t.ok(
+      mountsOf(gw).some((m) => m.target === dir && m.source in (compose.volumes ?? {})),
+      `${name} dir ${dir} is on a named volume`,
+    );
   }
 });
 
 t.test('images: Dockerfiles pinned, gateway built as specified', async (t) => {
   if (typeof compose === 'string') return void t.fail(compose);
-  const contexts = new Set(Object.values(compose.services).map((s) => (typeof s.build === 'string' ? s.build : s.build?.context)).filter(Boolean));
+  const contexts = new Set(
+    Object.values(compose.services)
+      .map((s) => (typeof s.build === 'string' ? s.build : s.build?.context))
+      .filter(Boolean),
+  );
   t.same([...contexts].sort(), [root, at('deploy/compose/client'), at('deploy/compose/registrar')].sort());
   for (const ctx of contexts) {
     for (const image of fromImages(join(ctx!, 'Dockerfile'))) {
@@ -217,7 +297,9 @@ t.test('images: Dockerfiles pinned, gateway built as specified', async (t) => {
 
 t.test('registration: entries match the uids the images run as, and the policy knows them', async (t) => {
   const script = readFileSync(at('deploy/compose/registrar/register.sh'), 'utf8');
-  const entries = new Map([...script.matchAll(/^entry "spiffe:\/\/\$TD(\/\S+)" unix:uid:(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
+  const entries = new Map(
+    [...script.matchAll(/^entry "spiffe:\/\/\$TD(\/\S+)" unix:uid:(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]),
+  );
   t.equal(entries.get('/verigate'), 10001, 'gateway entry selects uid 10001');
   t.match(readFileSync(at('Dockerfile'), 'utf8'), /--uid 10001/, 'the gateway image user is uid 10001');
   const clientDf = readFileSync(at('deploy/compose/client/Dockerfile'), 'utf8');
@@ -228,7 +310,8 @@ t.test('registration: entries match the uids the images run as, and the policy k
   t.match(script, /-parentID "\$NODE"/, 'entries parented to the node alias');
   const policy = loadPolicyFile(at('deploy/compose/verigate/policy.yaml'));
   t.equal(policy.trustDomain, 'plant.example');
-  const named = (id: string): boolean => policy.rules.some((r) => r.effect === 'allow' && r.matchesPrincipal({ id, role: null }));
+  const named = (id: string): boolean =>
+    policy.rules.some((r) => r.effect === 'allow' && r.matchesPrincipal({ id, role: null }));
   for (const path of entries.keys()) {
     if (path !== '/verigate') t.ok(named(`spiffe://plant.example${path}`), `policy grants something to ${path}`);
   }
@@ -246,7 +329,8 @@ t.test('edge example: gateway.yaml and policy.yaml validate', async (t) => {
   t.equal(c.policy.file, '/etc/verigate/policy.yaml');
   const p = loadPolicyFile(at('deploy/edge/policy.yaml'));
   const deviceNames = new Set(c.devices.map((d) => d.name));
-  for (const { test } of p.tests) t.ok(deviceNames.has(test.device), `policy test device ${test.device} exists in gateway.yaml`);
+  for (const { test } of p.tests)
+    t.ok(deviceNames.has(test.device), `policy test device ${test.device} exists in gateway.yaml`);
 });
 
 t.test('systemd unit: identity, capabilities, sandbox, reload', async (t) => {
@@ -264,11 +348,23 @@ t.test('systemd unit: identity, capabilities, sandbox, reload', async (t) => {
   t.match(one('ExecStart') ?? '', / run --config \/etc\/verigate\/gateway\.yaml$/);
   t.ok(values('Environment').includes(`SPIFFE_ENDPOINT_SOCKET=unix://${AGENT_SOCKET_DIR}/api.sock`));
   const edge = loadGatewayConfig(at('deploy/edge/gateway.yaml'));
-  const writable = values('ReadWritePaths').flatMap((v) => v.split(/\s+/)).map((p) => p.replace(/^-/, ''));
+  const writable = values('ReadWritePaths')
+    .flatMap((v) => v.split(/\s+/))
+    .map((p) => p.replace(/^-/, ''));
   for (const dir of [edge.stateDir, edge.audit.dir, edge.audit.syslog?.spoolDir ?? '']) {
-    t.ok(writable.some((w) => dir === w || dir.startsWith(`${w}/`)), `${dir} is writable under ProtectSystem=strict`);
+    t.ok(
+      writable.some((w) => dir === w || dir.startsWith(`${w}/`)),
+      `${dir} is writable under ProtectSystem=strict`,
+    );
   }
-  const r = spawnSync('systemd-analyze', ['verify', at('deploy/systemd/verigate.service')], { encoding: 'utf8', timeout: 10_000 });
+  const r = spawnSync('systemd-analyze', ['verify', at('deploy/systemd/verigate.service')], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
   if (r.error) return void t.fail(`systemd-analyze not runnable (${r.error.message}): apt-get install systemd`);
-  t.notMatch(`${r.stdout}${r.stderr}`, /Unknown (key|section|lvalue)|Failed to parse|Invalid/i, 'systemd parses every directive');
+  t.notMatch(
+    `${r.stdout}${r.stderr}`,
+    /Unknown (key|section|lvalue)|Failed to parse|Invalid/i,
+    'systemd parses every directive',
+  );
 });

@@ -92,7 +92,10 @@ t.test('FetchX509SVID at /SpiffeWorkloadAPI/FetchX509SVID with SPIRE field numbe
   t.equal(one(svid, 1).toString(), 'spiffe://plant.example/gw', '1: spiffe_id');
   const leaf = new X509Certificate(one(svid, 2));
   t.match(leaf.subjectAltName, 'URI:spiffe://plant.example/gw', '2: x509_svid is DER with the leaf first');
-  t.ok(leaf.checkPrivateKey(createPrivateKey({ key: one(svid, 3), format: 'der', type: 'pkcs8' })), '3: unencrypted PKCS#8 key of the leaf');
+  t.ok(
+    leaf.checkPrivateKey(createPrivateKey({ key: one(svid, 3), format: 'der', type: 'pkcs8' })),
+    '3: unencrypted PKCS#8 key of the leaf',
+  );
   t.ok(one(svid, 4).equals(ca.bundleDer()), '4: bundle is the CA DER');
   t.ok(leaf.verify(new X509Certificate(one(svid, 4)).publicKey));
   t.same(Object.keys(mapOf(resp.get(3))), ['spiffe://other.org'], '3: federated_bundles keyed by trust-domain ID');
@@ -126,10 +129,16 @@ async function staleSocket(path: string): Promise<void> {
 }
 
 t.test('a second issuer refuses a live socket; a stale socket file is replaced', async (t) => {
-  await t.rejects(DevIssuer.start({ socketPath, ca, spiffeId: 'spiffe://plant.example/x' }), { code: 'GW_ERR_LISTEN', message: /another server/ });
+  await t.rejects(DevIssuer.start({ socketPath, ca, spiffeId: 'spiffe://plant.example/x' }), {
+    code: 'GW_ERR_LISTEN',
+    message: /another server/,
+  });
   const file = join(dir, 'plain-file');
   await writeFile(file, 'x');
-  await t.rejects(DevIssuer.start({ socketPath: file, ca, spiffeId: 'spiffe://plant.example/x' }), { code: 'GW_ERR_LISTEN', message: /not a socket/ });
+  await t.rejects(DevIssuer.start({ socketPath: file, ca, spiffeId: 'spiffe://plant.example/x' }), {
+    code: 'GW_ERR_LISTEN',
+    message: /not a socket/,
+  });
 
   const p = join(dir, 'crashed.sock');
   await staleSocket(p);

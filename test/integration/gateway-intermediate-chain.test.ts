@@ -17,7 +17,11 @@ t.teardown(() => h.stop());
 t.test('leaf + intermediate: admitted on every connection', async (t) => {
   const int = await intermediate(h.ca.issuerForTests());
   const m = await leaf(int.issuer, { uris: [`spiffe://${TD}/hmi/line1`] });
-  const creds = { cert: [...m.chainDer, int.der].map((d) => derToPem(d, 'CERTIFICATE')).join(''), key: derToPem(m.keyDer, 'PRIVATE KEY'), ca: h.ca.bundlePem() };
+  const creds = {
+    cert: [...m.chainDer, int.der].map((d) => derToPem(d, 'CERTIFICATE')).join(''),
+    key: derToPem(m.keyDer, 'PRIVATE KEY'),
+    ca: h.ca.bundlePem(),
+  };
   const read = encodeRequest({ type: 'read-registers', fc: 3, address: 100, quantity: 1 });
   for (const round of [1, 2]) {
     const c = await TestMbapsClient.connect(h.port, creds);

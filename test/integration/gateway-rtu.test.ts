@@ -38,7 +38,12 @@ let h: Harness;
 
 t.before(async () => {
   pty = await startPtyPair();
-  sim = await startSimulator({ scenario: 'simulators/scenarios/meters.yaml', scanDelayMs: 2, tickMs: 0, rtu: { serialPath: pty.a, tcpPort: 0 } });
+  sim = await startSimulator({
+    scenario: 'simulators/scenarios/meters.yaml',
+    scanDelayMs: 2,
+    tickMs: 0,
+    rtu: { serialPath: pty.a, tcpPort: 0 },
+  });
   const line = `serial: { path: "${pty.b}", baudRate: 9600, parity: even }, timeout: 1s, queueLimit: 128, turnaround: ${TURNAROUND_MS}ms`;
   h = await startHarness({
     policy: POLICY,
@@ -99,30 +104,46 @@ t.test('reads, writes and exceptions through the gateway match the line byte for
     t.same(via?.toString('hex'), line.toString('hex'), `unit ${unit} ${pdu.toString('hex')} → ${line.toString('hex')}`);
   }
   t.equal(sim.store(11).get('holding', 1), 30);
-  t.same((await hmi.request(11, hex('06 0001 00C8')))?.toString('hex'), '8601', 'a value the policy forbids: 0x01, nothing sent');
+  t.same(
+    (await hmi.request(11, hex('06 0001 00C8')))?.toString('hex'),
+    '8601',
+    'a value the policy forbids: 0x01, nothing sent',
+  );
   t.equal(sim.store(11).get('holding', 1), 30);
   const creds = await h.mint(HISTORIAN);
-  const py = await runPymodbus('127.0.0.1', h.port, [{ op: 'read_input', address: 6, count: 2, unit: 12 }], 20_000, { cert: creds.files.cert, key: creds.files.key, ca: creds.files.bundle });
+  const py = await runPymodbus('127.0.0.1', h.port, [{ op: 'read_input', address: 6, count: 2, unit: 12 }], 20_000, {
+    cert: creds.files.cert,
+    key: creds.files.key,
+    ca: creds.files.bundle,
+  });
   t.same(py, [{ values: [287, 5000] }], 'a stock mbaps client (pymodbus TLS) reads meter-2 through the gateway');
 });
 
-t.test('line noise: CRC errors and truncated frames give 0x0B, never a corrupted value; the line recovers', async (t) => {
-  const hist = await client(HISTORIAN);
-  const good = (await direct(11, hex('04 0000 0008'))).toString('hex');
-  for (const kind of ['crc', 'truncate'] as const) {
-    sim.setFault({ mode: 'noise', kind, every: 2 });
-    const answers: string[] = [];
-    for (let i = 0; i < 12; i++) answers.push((await hist.request(11, hex('04 0000 0008'), 5000))?.toString('hex') ?? 'none');
-    const bad = answers.filter((a) => a !== good);
-    t.same([...new Set(bad)], ['840b'], `${kind}: every answer is the meter's exact value or 0x0B (${bad.length} of 12 were 0x0B)`);
-    t.ok(bad.length >= 5, `${kind}: the injected noise was seen (${bad.length})`);
-  }
-  sim.setFault({ mode: 'none' });
-  const after: string[] = [];
-  for (let i = 0; i < 5; i++) after.push((await hist.request(12, hex('04 0006 0002')))?.toString('hex') ?? 'none');
-  t.same(after, Array(5).fill('0404011f1388'), 'the line recovered: 287 kW, 50.00 Hz');
-  t.equal(sim.rtuStats()?.collisions, 0);
-});
+t.test(
+  'line noise: CRC errors and truncated frames give 0x0B, never a corrupted value; the line recovers',
+  async (t) => {
+    const hist = await client(HISTORIAN);
+    const good = (await direct(11, hex('04 0000 0008'))).toString('hex');
+    for (const kind of ['crc', 'truncate'] as const) {
+      sim.setFault({ mode: 'noise', kind, every: 2 });
+      const answers: string[] = [];
+      for (let i = 0; i < 12; i++)
+        answers.push((await hist.request(11, hex('04 0000 0008'), 5000))?.toString('hex') ?? 'none');
+      const bad = answers.filter((a) => a !== good);
+      t.same(
+        [...new Set(bad)],
+        ['840b'],
+        `${kind}: every answer is the meter's exact value or 0x0B (${bad.length} of 12 were 0x0B)`,
+      );
+      t.ok(bad.length >= 5, `${kind}: the injected noise was seen (${bad.length})`);
+    }
+    sim.setFault({ mode: 'none' });
+    const after: string[] = [];
+    for (let i = 0; i < 5; i++) after.push((await hist.request(12, hex('04 0006 0002')))?.toString('hex') ?? 'none');
+    t.same(after, Array(5).fill('0404011f1388'), 'the line recovered: 287 kW, 50.00 Hz');
+    t.equal(sim.rtuStats()?.collisions, 0);
+  },
+);
 
 t.test('three identities on two meters of one line: one frame at a time, silence kept, fair turns', async (t) => {
   const ids = [HMI, HISTORIAN, ENGINEER];
@@ -130,11 +151,23 @@ t.test('three identities on two meters of one line: one frame at a time, silence
   sim.resetRtuLog();
   const N = 30;
   // identity k reads input register k (its signature on the line), alternating between the two meters
-  const all = clients.flatMap((c, k) => Array.from({ length: N }, (_, i) => c.request(11 + (i % 2), Buffer.from([0x04, 0x00, k, 0x00, 0x01]), 20_000)));
+  const all = clients.flatMap((c, k) =>
+    Array.from({ length: N }, (_, i) => c.request(11 + (i % 2), Buffer.from([0x04, 0x00, k, 0x00, 0x01]), 20_000)),
+  );
   const answers = await Promise.all(all);
-  const expected = (k: number, i: number): string => `0402${[[2301, 2298, 2305], [2297, 2302, 2299]][i % 2]![k]!.toString(16).padStart(4, '0')}`;
+  const expected = (k: number, i: number): string =>
+    `0402${[
+      [2301, 2298, 2305],
+      [2297, 2302, 2299],
+    ]
+      [i % 2]![k]!.toString(16)
+      .padStart(4, '0')}`;
   const wrong = answers.filter((a, j) => a?.toString('hex') !== expected(Math.floor(j / N), j % N));
-  t.equal(wrong.length, 0, `all ${answers.length} answers right${wrong.length ? `; wrong: ${wrong.map((a) => a?.toString('hex') ?? 'none').join(' ')}` : ''}`);
+  t.equal(
+    wrong.length,
+    0,
+    `all ${answers.length} answers right${wrong.length ? `; wrong: ${wrong.map((a) => a?.toString('hex') ?? 'none').join(' ')}` : ''}`,
+  );
   const stats = sim.rtuStats();
   t.equal(stats?.collisions, 0, 'never a frame on the line while a meter was busy or sending');
   const events = sim.rtuEvents().filter((e) => e.kind === 'request' || e.kind === 'answer-end');
@@ -149,7 +182,10 @@ t.test('three identities on two meters of one line: one frame at a time, silence
   }
   t.equal(overlaps, 0, 'every request follows the previous answer');
   // the meter logs its answer's end one character after its last byte; the gateway keeps t3.5 from that byte
-  t.ok(minGap >= T35_MS - 1.15 - 0.5, `smallest silence before a request ${minGap.toFixed(2)} ms (t3.5 = ${T35_MS.toFixed(2)} ms)`);
+  t.ok(
+    minGap >= T35_MS - 1.15 - 0.5,
+    `smallest silence before a request ${minGap.toFixed(2)} ms (t3.5 = ${T35_MS.toFixed(2)} ms)`,
+  );
   const order = events.filter((e) => e.kind === 'request').map((e) => e.ref);
   t.equal(order.length, 3 * N);
   // fairness while all three have requests queued: from the first turn of the last one to arrive until the
@@ -164,7 +200,10 @@ t.test('three identities on two meters of one line: one frame at a time, silence
     const from = served.map((n, k) => n - order.slice(0, start).filter((x) => x === k).length);
     worst = Math.max(worst, Math.max(...from) - Math.min(...from));
   }
-  t.ok(worst <= 1, `largest difference in served turns between backlogged identities: ${worst} (start at turn ${start})`);
+  t.ok(
+    worst <= 1,
+    `largest difference in served turns between backlogged identities: ${worst} (start at turn ${start})`,
+  );
 });
 
 t.test('a broadcast write reaches both meters, no answer awaited, turnaround kept before the next frame', async (t) => {
@@ -179,8 +218,15 @@ t.test('a broadcast write reaches both meters, no answer awaited, turnaround kep
   const next = ev.find((e) => e.kind === 'request' && bc !== undefined && e.at > bc.at);
   t.ok(bc && next, 'broadcast then request on the line');
   const gap = (next?.at ?? 0) - (bc?.at ?? 0);
-  t.ok(gap >= TURNAROUND_MS - 1, `the next frame ${gap.toFixed(1)} ms after the broadcast began (turnaround ${TURNAROUND_MS} ms)`);
-  t.same((await hmi.request(10, hex('03 000A 0001')))?.toString('hex'), '8301', 'reading the broadcast address: denied by policy');
+  t.ok(
+    gap >= TURNAROUND_MS - 1,
+    `the next frame ${gap.toFixed(1)} ms after the broadcast began (turnaround ${TURNAROUND_MS} ms)`,
+  );
+  t.same(
+    (await hmi.request(10, hex('03 000A 0001')))?.toString('hex'),
+    '8301',
+    'reading the broadcast address: denied by policy',
+  );
   t.same((await hmi.request(10, hex('06 000A 0003')))?.toString('hex'), '8601', 'a value outside the rule: denied');
   t.equal(sim.rtuStats()?.broadcasts, 1);
 });

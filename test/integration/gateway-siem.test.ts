@@ -42,18 +42,42 @@ t.test('decisions and signed checkpoints reach the SIEM over mutual TLS', async 
   await c.request(1, encodeRequest({ type: 'read-registers', fc: 4, address: 0, quantity: 1 }));
   await c.request(1, encodeRequest({ type: 'write-single-register', fc: 6, address: 100, value: 1 }));
   const denyAndCheckpoint = (): boolean =>
-    rs !== undefined && rs.lines().some((l) => l.startsWith('request.decision') && l.includes('"decision":"deny"')) && rs.lines().some((l) => l.startsWith('audit.checkpoint'));
-  await eventually('the denied write and a checkpoint at the SIEM', denyAndCheckpoint, { timeoutMs: 20_000, intervalMs: 200 }).catch(() => undefined); // asserted below
+    rs !== undefined &&
+    rs.lines().some((l) => l.startsWith('request.decision') && l.includes('"decision":"deny"')) &&
+    rs.lines().some((l) => l.startsWith('audit.checkpoint'));
+  await eventually('the denied write and a checkpoint at the SIEM', denyAndCheckpoint, {
+    timeoutMs: 20_000,
+    intervalMs: 200,
+  }).catch(() => undefined); // asserted below
   const lines = rs?.lines() ?? [];
-  t.ok(lines.some((l) => l.startsWith('session.open')), 'session.open exported');
-  t.ok(lines.some((l) => l.startsWith('request.decision') && l.includes('"decision":"allow"')), 'the allowed read');
-  t.ok(lines.some((l) => l.startsWith('request.decision') && l.includes('"decision":"deny"')), 'the denied write');
-  t.ok(lines.some((l) => l.startsWith('audit.checkpoint')), 'a signed checkpoint, shipped off the box');
+  t.ok(
+    lines.some((l) => l.startsWith('session.open')),
+    'session.open exported',
+  );
+  t.ok(
+    lines.some((l) => l.startsWith('request.decision') && l.includes('"decision":"allow"')),
+    'the allowed read',
+  );
+  t.ok(
+    lines.some((l) => l.startsWith('request.decision') && l.includes('"decision":"deny"')),
+    'the denied write',
+  );
+  t.ok(
+    lines.some((l) => l.startsWith('audit.checkpoint')),
+    'a signed checkpoint, shipped off the box',
+  );
 });
 
 t.test('audit verify takes the off-box checkpoints from what rsyslog stored', async (t) => {
   const out = rs?.outFile ?? '';
   const io = memoryIo();
-  t.equal(await auditCommand(['verify', join(h.dir, 'audit'), '--checkpoint', out, '--signer', 'spiffe://plant.example/verigate'], io), 0, io.stderr.join('\n'));
+  t.equal(
+    await auditCommand(
+      ['verify', join(h.dir, 'audit'), '--checkpoint', out, '--signer', 'spiffe://plant.example/verigate'],
+      io,
+    ),
+    0,
+    io.stderr.join('\n'),
+  );
   t.match(io.stdout[0], /^ok: \d+ events, \d+ checkpoints verified, [1-9]\d* off-box checkpoints matched/);
 });

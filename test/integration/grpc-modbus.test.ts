@@ -24,20 +24,35 @@ t.test('reads all four tables (FC1-4)', async (t) => {
   h.sim.store(255).write('holding', 40, [7, 8, 9]);
   const coils = value(await hmi.call<{ values: boolean[] }>('ReadCoils', { device: dev, address: 5, count: 3 }));
   t.same(coils.values, [true, false, true], 'coils 5-7');
-  const disc = value(await hmi.call<{ values: boolean[] }>('ReadDiscreteInputs', { device: dev, address: 0, count: 2 }));
+  const disc = value(
+    await hmi.call<{ values: boolean[] }>('ReadDiscreteInputs', { device: dev, address: 0, count: 2 }),
+  );
   t.equal(disc.values.length, 2, 'two discrete inputs');
-  const hold = value(await hmi.call<{ values: number[] }>('ReadHoldingRegisters', { device: dev, address: 40, count: 3 }));
+  const hold = value(
+    await hmi.call<{ values: number[] }>('ReadHoldingRegisters', { device: dev, address: 40, count: 3 }),
+  );
   t.same(hold.values, [7, 8, 9], 'holding 40-42');
-  const input = value(await hmi.call<{ values: number[] }>('ReadInputRegisters', { device: dev, address: 0, count: 4 }));
+  const input = value(
+    await hmi.call<{ values: number[] }>('ReadInputRegisters', { device: dev, address: 0, count: 4 }),
+  );
   t.equal(input.values.length, 4, 'input 0-3');
   t.ok(input.values.every((v) => Number.isInteger(v) && v >= 0 && v <= 65535));
 });
 
 t.test('writes coils (FC5, FC15) and registers (FC6, FC16), read back at the PLC', async (t) => {
-  t.same(value(await hmi.call('WriteRegisters', { device: dev, address: 10, values: [1234] })), { address: 10, count: 1 });
-  t.same(value(await hmi.call('WriteRegisters', { device: dev, address: 20, values: [1, 2, 3] })), { address: 20, count: 3 });
+  t.same(value(await hmi.call('WriteRegisters', { device: dev, address: 10, values: [1234] })), {
+    address: 10,
+    count: 1,
+  });
+  t.same(value(await hmi.call('WriteRegisters', { device: dev, address: 20, values: [1, 2, 3] })), {
+    address: 20,
+    count: 3,
+  });
   t.same(value(await hmi.call('WriteCoils', { device: dev, address: 3, values: [true] })), { address: 3, count: 1 });
-  t.same(value(await hmi.call('WriteCoils', { device: dev, address: 8, values: [true, false, true, true] })), { address: 8, count: 4 });
+  t.same(value(await hmi.call('WriteCoils', { device: dev, address: 8, values: [true, false, true, true] })), {
+    address: 8,
+    count: 4,
+  });
   const store = h.sim.store(255);
   t.same(store.snapshot('holding', 10, 1), [1234]);
   t.same(store.snapshot('holding', 20, 3), [1, 2, 3]);
@@ -92,7 +107,14 @@ t.test('PLC exception → FAILED_PRECONDITION with the exception code', async (t
   t.equal(r.ok ? '' : r.metadata['verigate-exception'], '0x02');
 });
 
-function watch(client: VerigateClient, req: object): { stream: grpc.ClientReadableStream<WatchUpdate>; next(): Promise<WatchUpdate>; end: Promise<grpc.ServiceError | null> } {
+function watch(
+  client: VerigateClient,
+  req: object,
+): {
+  stream: grpc.ClientReadableStream<WatchUpdate>;
+  next(): Promise<WatchUpdate>;
+  end: Promise<grpc.ServiceError | null>;
+} {
   const stream = (client.raw as unknown as { Watch(r: object): grpc.ClientReadableStream<WatchUpdate> }).Watch(req);
   const queue: WatchUpdate[] = [];
   let waiter: ((u: WatchUpdate) => void) | null = null;
@@ -157,7 +179,9 @@ t.test('a client without a valid SVID is refused before any call', async (t) => 
   const m = await rogue.mintX509Svid({ spiffeId: HMI });
   const good = await h.pems(HMI);
   const forged = new VerigateClient('Modbus', h.server, {
-    certPem: derToPem(m.chainDer[0] ?? Buffer.alloc(0), 'CERTIFICATE'), keyPem: derToPem(m.keyDer, 'PRIVATE KEY'), bundlePem: good.bundlePem,
+    certPem: derToPem(m.chainDer[0] ?? Buffer.alloc(0), 'CERTIFICATE'),
+    keyPem: derToPem(m.keyDer, 'PRIVATE KEY'),
+    bundlePem: good.bundlePem,
   });
   t.teardown(() => forged.close());
   const r = await forged.call('ReadHoldingRegisters', { device: dev, address: 0, count: 1 }, 3000);
@@ -165,13 +189,15 @@ t.test('a client without a valid SVID is refused before any call', async (t) => 
   // No client certificate at all.
   const { Modbus } = loadVerigateServices();
   const anon = new Modbus(
-    h.server, grpc.credentials.createSsl(Buffer.from(good.bundlePem), null, null, { checkServerIdentity: () => undefined }),
+    h.server,
+    grpc.credentials.createSsl(Buffer.from(good.bundlePem), null, null, { checkServerIdentity: () => undefined }),
     { 'grpc.ssl_target_name_override': TD },
   );
   t.teardown(() => anon.close());
   const anonErr = await new Promise<grpc.ServiceError | null>((resolve) => {
-    (anon as unknown as { ReadHoldingRegisters(r: object, o: object, cb: (e: grpc.ServiceError | null) => void): void })
-      .ReadHoldingRegisters({ device: dev, address: 0, count: 1 }, { deadline: Date.now() + 3000 }, (e) => resolve(e));
+    (
+      anon as unknown as { ReadHoldingRegisters(r: object, o: object, cb: (e: grpc.ServiceError | null) => void): void }
+    ).ReadHoldingRegisters({ device: dev, address: 0, count: 1 }, { deadline: Date.now() + 3000 }, (e) => resolve(e));
   });
   t.equal(anonErr?.code, grpc.status.UNAVAILABLE, 'no client certificate: no connection');
   const after = (await h.gw.metrics.handshakeRejections.get()).values.reduce((a, v) => a + v.value, 0);
@@ -183,7 +209,12 @@ t.test('a valid SVID that does not negotiate HTTP/2 (ALPN h2) gets no session', 
   const before = h.gw.sessions.size;
   const [host, port] = h.server.split(':');
   const socket = tls.connect({
-    host, port: Number(port), cert: p.certPem, key: p.keyPem, ca: p.bundlePem, checkServerIdentity: () => undefined,
+    host,
+    port: Number(port),
+    cert: p.certPem,
+    key: p.keyPem,
+    ca: p.bundlePem,
+    checkServerIdentity: () => undefined,
   });
   const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
   socket.on('error', () => undefined);
@@ -191,7 +222,9 @@ t.test('a valid SVID that does not negotiate HTTP/2 (ALPN h2) gets no session', 
   t.equal(socket.alpnProtocol, false, 'handshake done without ALPN');
   await closed;
   t.pass('the gateway closed the connection');
-  const rejected = (await h.gw.metrics.handshakeRejections.get()).values.find((v) => v.labels['reason'] === 'no-alpn-h2');
+  const rejected = (await h.gw.metrics.handshakeRejections.get()).values.find(
+    (v) => v.labels['reason'] === 'no-alpn-h2',
+  );
   t.equal(rejected?.value, 1, 'counted as a rejection with its reason');
   t.equal(h.gw.sessions.size, before, 'no session was registered');
 });
@@ -203,7 +236,11 @@ t.test('PLC silent → DEADLINE_EXCEEDED (Modbus 0x0B), then recovery', async (t
   t.equal(r.ok ? '' : r.metadata['verigate-outcome'], 'timeout');
   h.sim.setFault({ mode: 'none' });
   // The pool recycles the silent connection after plc-connection.ts's late-reply grace (its own real timer).
-  const ok = await eventually('a read answered again', async () => (await hmi.call('ReadHoldingRegisters', { device: dev, address: 0, count: 1 })).ok, { timeoutMs: 2000, intervalMs: 100 }).catch(() => false);
+  const ok = await eventually(
+    'a read answered again',
+    async () => (await hmi.call('ReadHoldingRegisters', { device: dev, address: 0, count: 1 })).ok,
+    { timeoutMs: 2000, intervalMs: 100 },
+  ).catch(() => false);
   t.ok(ok, 'reads work again once the PLC answers');
 });
 

@@ -28,7 +28,11 @@ async function recordingClient(serials: string[]): Promise<grpc.Client & Record<
 
 function read(c: grpc.Client & Record<string, (...a: unknown[]) => unknown>): Promise<grpc.ServiceError | null> {
   return new Promise((resolve) => {
-    c['ReadHoldingRegisters']?.({ device: dev, address: 0, count: 1 }, { deadline: Date.now() + 5000 }, (e: grpc.ServiceError | null) => resolve(e));
+    c['ReadHoldingRegisters']?.(
+      { device: dev, address: 0, count: 1 },
+      { deadline: Date.now() + 5000 },
+      (e: grpc.ServiceError | null) => resolve(e),
+    );
   });
 }
 
@@ -53,8 +57,13 @@ t.test('a session ends when the client SVID expires; its Watch stream ends with 
   const shortLived = new VerigateClient('Modbus', h.server, await h.pems(HMI, 3));
   t.teardown(() => shortLived.close());
   value(await shortLived.call('ReadHoldingRegisters', { device: dev, address: 0, count: 1 }));
-  const stream = (shortLived.raw as unknown as { Watch(r: object): grpc.ClientReadableStream<WatchUpdate> })
-    .Watch({ device: dev, table: 'HOLDING_REGISTERS', address: 0, count: 1, intervalMs: 200 });
+  const stream = (shortLived.raw as unknown as { Watch(r: object): grpc.ClientReadableStream<WatchUpdate> }).Watch({
+    device: dev,
+    table: 'HOLDING_REGISTERS',
+    address: 0,
+    count: 1,
+    intervalMs: 200,
+  });
   stream.on('data', () => undefined);
   const err = await new Promise<grpc.ServiceError | null>((resolve) => {
     stream.on('error', resolve);
@@ -62,8 +71,12 @@ t.test('a session ends when the client SVID expires; its Watch stream ends with 
   });
   t.ok(err, 'the Watch ended with an error');
   const expiredLeft = (): boolean =>
-    h.gw.sessions.list().some((s) => s.transport === 'grpc' && s.peer.id === HMI && Date.parse(s.peer.notAfter) <= Date.now());
-  await eventually('the expired session removed', () => !expiredLeft(), { timeoutMs: 2000, intervalMs: 50 }).catch(() => undefined);
+    h.gw.sessions
+      .list()
+      .some((s) => s.transport === 'grpc' && s.peer.id === HMI && Date.parse(s.peer.notAfter) <= Date.now());
+  await eventually('the expired session removed', () => !expiredLeft(), { timeoutMs: 2000, intervalMs: 50 }).catch(
+    () => undefined,
+  );
   t.notOk(expiredLeft(), 'no session with an expired SVID is left');
   const again = await shortLived.call('ReadHoldingRegisters', { device: dev, address: 0, count: 1 }, 3000);
   t.equal(again.ok ? -1 : again.code, grpc.status.UNAVAILABLE, 'the expired SVID cannot reconnect');

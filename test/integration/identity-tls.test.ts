@@ -6,7 +6,10 @@ import t from 'tap';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import {
-  clientTlsOptions, peerIdentityFromSocket, reasonFromTlsError, serverTlsOptions,
+  clientTlsOptions,
+  peerIdentityFromSocket,
+  reasonFromTlsError,
+  serverTlsOptions,
 } from '../../gateway/identity/tls-options.js';
 import type { BundleSet } from '../../gateway/identity/bundle-set.js';
 import { peerLeafCertificate } from '../../gateway/identity/peer-chain.js';
@@ -53,7 +56,9 @@ async function startServer(svid: X509Svid, bundles: BundleSet): Promise<TestServ
     push({ ok: true, id: r.peer.id.toString(), role: r.peer.role });
     sock.on('data', (d) => sock.write(`echo:${String(d)}`));
   });
-  server.on('tlsClientError', (err, sock) => push({ ok: false, reason: reasonFromTlsError(err, sock), detail: err.message }));
+  server.on('tlsClientError', (err, sock) =>
+    push({ ok: false, reason: reasonFromTlsError(err, sock), detail: err.message }),
+  );
   await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
   return {
     server,
@@ -81,14 +86,19 @@ async function startServer(svid: X509Svid, bundles: BundleSet): Promise<TestServ
 
 function rawClientOptions(m: Minted | null, bundles: BundleSet): tls.ConnectionOptions {
   return {
-    ...(m === null ? {} : { cert: m.chainDer.map((d) => derToPem(d, 'CERTIFICATE')).join(''), key: derToPem(m.keyDer, 'PRIVATE KEY') }),
+    ...(m === null
+      ? {}
+      : { cert: m.chainDer.map((d) => derToPem(d, 'CERTIFICATE')).join(''), key: derToPem(m.keyDer, 'PRIVATE KEY') }),
     ca: bundles.allAuthoritiesPem(),
     checkServerIdentity: () => undefined,
   };
 }
 
 /** Connects, sends one line when secure, resolves with what came back (or the error) once closed/answered. */
-function attempt(port: number, opts: tls.ConnectionOptions): Promise<{ data: string; error: (Error & { code?: string; reason?: string }) | null; socket: tls.TLSSocket }> {
+function attempt(
+  port: number,
+  opts: tls.ConnectionOptions,
+): Promise<{ data: string; error: (Error & { code?: string; reason?: string }) | null; socket: tls.TLSSocket }> {
   return new Promise((res) => {
     let data = '';
     let error: (Error & { code?: string }) | null = null;
@@ -118,7 +128,10 @@ t.teardown(() => srv.close());
 
 for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
   t.test(`${version}: a good client is accepted with its SPIFFE ID and role`, async (t) => {
-    const r = await attempt(srv.port, { ...clientTlsOptions(clientSvid, pki.bundles, { authorizer: authorizeId(`spiffe://${TD}/gateway`) }), maxVersion: version });
+    const r = await attempt(srv.port, {
+      ...clientTlsOptions(clientSvid, pki.bundles, { authorizer: authorizeId(`spiffe://${TD}/gateway`) }),
+      maxVersion: version,
+    });
     t.equal(r.error, null);
     t.equal(r.data, 'echo:ping');
     t.equal(r.socket.getProtocol(), version);
@@ -146,7 +159,12 @@ for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
 }
 
 t.test('TLS 1.1 is refused', async (t) => {
-  const r = await attempt(srv.port, { ...clientTlsOptions(clientSvid, pki.bundles), minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' });
+  const r = await attempt(srv.port, {
+    ...clientTlsOptions(clientSvid, pki.bundles),
+    minVersion: 'TLSv1',
+    maxVersion: 'TLSv1.1',
+    ciphers: 'DEFAULT:@SECLEVEL=0',
+  });
   t.equal(r.data, '');
   t.ok(r.error);
   await srv.next(); // the server logs the failed handshake too
@@ -163,11 +181,17 @@ t.test('the client verifies the server by SPIFFE rules, not hostname', async (t)
   t.match(r.error, { code: 'ERR_SPIFFE_PEER', reason: 'untrusted-chain' });
   t.equal(reasonFromTlsError(r.error), 'untrusted-chain');
 
-  const wrongId = await attempt(srv.port, clientTlsOptions(clientSvid, pki.bundles, { authorizer: authorizeId(`spiffe://${TD}/someone-else`) }));
+  const wrongId = await attempt(
+    srv.port,
+    clientTlsOptions(clientSvid, pki.bundles, { authorizer: authorizeId(`spiffe://${TD}/someone-else`) }),
+  );
   t.equal(wrongId.data, '');
   t.match(wrongId.error, { code: 'ERR_SPIFFE_PEER', message: /unexpected ID/ });
   // servername is irrelevant: any name is accepted when the SPIFFE ID verifies
-  const named = await attempt(srv.port, { ...clientTlsOptions(clientSvid, pki.bundles), servername: 'not-the-host.example' });
+  const named = await attempt(srv.port, {
+    ...clientTlsOptions(clientSvid, pki.bundles),
+    servername: 'not-the-host.example',
+  });
   t.equal(named.data, 'echo:ping');
   named.socket.destroy();
   // Drain the servers' view of these connections (srv saw the last two, the forged server the first).
@@ -179,7 +203,11 @@ t.test('the client verifies the server by SPIFFE rules, not hostname', async (t)
 });
 
 t.test('client side: an expired server certificate maps to expired', async (t) => {
-  const old = await leaf(pki.ca.issuerForTests(), { uris: [`spiffe://${TD}/gateway`], notBefore: new Date(Date.now() - 7200_000), notAfter: new Date(Date.now() - 3600_000) });
+  const old = await leaf(pki.ca.issuerForTests(), {
+    uris: [`spiffe://${TD}/gateway`],
+    notBefore: new Date(Date.now() - 7200_000),
+    notAfter: new Date(Date.now() - 3600_000),
+  });
   const { parseX509Svid } = await import('../../gateway/identity/x509-svid.js');
   const s = await startServer(parseX509Svid(Buffer.concat(old.chainDer), old.keyDer), pki.bundles);
   t.teardown(() => s.close());
@@ -202,7 +230,11 @@ t.test('setSecureContext() hot swap: an open session survives, new handshakes se
 
   const second = await attempt(s.port, clientTlsOptions(clientSvid, pki.bundles));
   t.equal(second.data, 'echo:ping');
-  t.equal(second.socket.getPeerX509Certificate()?.fingerprint256, b.chain[0]!.fingerprint256, 'new handshake on SVID B');
+  t.equal(
+    second.socket.getPeerX509Certificate()?.fingerprint256,
+    b.chain[0]!.fingerprint256,
+    'new handshake on SVID B',
+  );
   t.same(await s.next(), { ok: true, id: `spiffe://${TD}/hmi/line1`, role: 'operator' });
 
   const again = await new Promise<string>((res, rej) => {
@@ -221,7 +253,13 @@ t.test('a resumed TLS session keeps its SPIFFE ID and role [MB-TCP-SEC]', async 
     let session: Buffer | undefined;
     for (const round of [0, 1]) {
       const r = await new Promise<{ reused: boolean }>((res, rej) => {
-        const sock = tls.connect({ host: '127.0.0.1', port: srv.port, ...clientTlsOptions(clientSvid, pki.bundles), maxVersion: version, ...(session ? { session } : {}) });
+        const sock = tls.connect({
+          host: '127.0.0.1',
+          port: srv.port,
+          ...clientTlsOptions(clientSvid, pki.bundles),
+          maxVersion: version,
+          ...(session ? { session } : {}),
+        });
         sock.on('session', (s) => (session = s));
         sock.on('data', () => {
           const reused = sock.isSessionReused();
@@ -246,7 +284,16 @@ t.test('a resumed session re-verifies a chain with an intermediate (OpenSSL keep
     let session: Buffer | undefined;
     for (const round of [0, 1]) {
       const reused = await new Promise<boolean>((res, rej) => {
-        const sock = tls.connect({ host: '127.0.0.1', port: srv.port, cert, key, ca: pki.bundles.allAuthoritiesPem(), checkServerIdentity: () => undefined, maxVersion: version, ...(session ? { session } : {}) });
+        const sock = tls.connect({
+          host: '127.0.0.1',
+          port: srv.port,
+          cert,
+          key,
+          ca: pki.bundles.allAuthoritiesPem(),
+          checkServerIdentity: () => undefined,
+          maxVersion: version,
+          ...(session ? { session } : {}),
+        });
         sock.on('session', (x) => (session = x));
         sock.on('data', () => {
           const r = sock.isSessionReused();
@@ -257,16 +304,32 @@ t.test('a resumed session re-verifies a chain with an intermediate (OpenSSL keep
         sock.on('error', rej);
       });
       t.equal(reused, round === 1, `${version} round ${round}`);
-      t.same(await srv.next(), { ok: true, id: `spiffe://${TD}/plc-gw/7`, role: null }, `${version} round ${round} verified`);
+      t.same(
+        await srv.next(),
+        { ok: true, id: `spiffe://${TD}/plc-gw/7`, role: null },
+        `${version} round ${round} verified`,
+      );
     }
   }
 });
 
 t.test('reasonFromTlsError mapping', async (t) => {
   const table: Array<[unknown, { authorizationError?: unknown } | undefined, string]> = [
-    [Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), { authorizationError: 'CERT_HAS_EXPIRED' }, 'expired'],
-    [Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), { authorizationError: 'CERT_NOT_YET_VALID' }, 'not-yet-valid'],
-    [Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), { authorizationError: 'DEPTH_ZERO_SELF_SIGNED_CERT' }, 'untrusted-chain'],
+    [
+      Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
+      { authorizationError: 'CERT_HAS_EXPIRED' },
+      'expired',
+    ],
+    [
+      Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
+      { authorizationError: 'CERT_NOT_YET_VALID' },
+      'not-yet-valid',
+    ],
+    [
+      Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
+      { authorizationError: 'DEPTH_ZERO_SELF_SIGNED_CERT' },
+      'untrusted-chain',
+    ],
     [Object.assign(new Error('x'), { code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' }), undefined, 'untrusted-chain'],
     [Object.assign(new Error('x'), { code: 'SELF_SIGNED_CERT_IN_CHAIN' }), undefined, 'untrusted-chain'],
     [Object.assign(new Error('x'), { code: 'CERT_HAS_EXPIRED' }), undefined, 'expired'],
@@ -277,5 +340,10 @@ t.test('reasonFromTlsError mapping', async (t) => {
     [new Error('something else'), undefined, 'untrusted-chain'],
     [null, undefined, 'untrusted-chain'],
   ];
-  for (const [err, sock, want] of table) t.equal(reasonFromTlsError(err, sock), want, `${(err as Error | null)?.message ?? 'null'} ${JSON.stringify(sock)} → ${want}`);
+  for (const [err, sock, want] of table)
+    t.equal(
+      reasonFromTlsError(err, sock),
+      want,
+      `${(err as Error | null)?.message ?? 'null'} ${JSON.stringify(sock)} → ${want}`,
+    );
 });

@@ -18,8 +18,10 @@ const hmi = await h.mint('spiffe://plant.example/hmi/line1');
 const historian = await h.mint('spiffe://plant.example/historian');
 const stranger = await h.mint('spiffe://plant.example/stranger');
 
-const readHolding = (address: number, quantity = 1): Buffer => encodeRequest({ type: 'read-registers', fc: 3, address, quantity });
-const writeRegister = (address: number, value: number): Buffer => encodeRequest({ type: 'write-single-register', fc: 6, address, value });
+const readHolding = (address: number, quantity = 1): Buffer =>
+  encodeRequest({ type: 'read-registers', fc: 3, address, quantity });
+const writeRegister = (address: number, value: number): Buffer =>
+  encodeRequest({ type: 'write-single-register', fc: 6, address, value });
 
 t.test('an allowed write reaches the PLC exactly once and reads back', async (t) => {
   const c = await TestMbapsClient.connect(h.port, hmi);
@@ -100,12 +102,26 @@ t.test('a client without a certificate never reaches Modbus', async (t) => {
 
 t.test('every request is audited with decision, rule and policy version', async (t) => {
   const files = readdirSync(join(h.dir, 'audit')).filter((f) => f.endsWith('.jsonl') && !f.startsWith('checkpoint'));
-  const events = files.flatMap((f) => readFileSync(join(h.dir, 'audit', f), 'utf8').trim().split('\n')).map((l) => JSON.parse(l));
+  const events = files
+    .flatMap((f) =>
+      readFileSync(join(h.dir, 'audit', f), 'utf8')
+        .trim()
+        .split('\n'),
+    )
+    .map((l) => JSON.parse(l));
   const decisions = events.filter((e) => e.type === 'request.decision');
   t.ok(decisions.length >= 10);
-  t.ok(decisions.some((e) => e.outcome === 'no-route' && e.unit === 9 && e.decision === 'deny'), 'an unknown unit is audited');
-  t.ok(decisions.some((e) => e.outcome === 'invalid-request' && e.fc === 3), 'a structurally invalid request is audited');
-  const hmiWrite = decisions.find((e) => e.identity === 'spiffe://plant.example/hmi/line1' && e.fc === 6 && e.decision === 'allow');
+  t.ok(
+    decisions.some((e) => e.outcome === 'no-route' && e.unit === 9 && e.decision === 'deny'),
+    'an unknown unit is audited',
+  );
+  t.ok(
+    decisions.some((e) => e.outcome === 'invalid-request' && e.fc === 3),
+    'a structurally invalid request is audited',
+  );
+  const hmiWrite = decisions.find(
+    (e) => e.identity === 'spiffe://plant.example/hmi/line1' && e.fc === 6 && e.decision === 'allow',
+  );
   t.equal(hmiWrite?.ruleId, 'hmi-setpoint');
   t.equal(hmiWrite?.policyVersion, h.gateway.policy.current.version);
   t.same(hmiWrite?.writes?.[0]?.values, [1500]);

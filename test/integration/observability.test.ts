@@ -24,7 +24,10 @@ t.test('a running gateway exposes metrics, liveness and readiness', async (t) =>
   t.same(await get(port, '/healthz'), { status: 200, body: '{"status":"alive"}\n' });
   const ready = await get(port, '/readyz');
   t.equal(ready.status, 200);
-  t.match(JSON.parse(ready.body), { ready: true, checks: { svid: { ok: true }, policy: { ok: true }, audit: { ok: true } } });
+  t.match(JSON.parse(ready.body), {
+    ready: true,
+    checks: { svid: { ok: true }, policy: { ok: true }, audit: { ok: true } },
+  });
   const m = (await get(port, '/metrics')).body;
   t.match(m, /verigate_requests_total\{outcome="ok",device="turbine-1",fc="4"\} 1/);
   t.match(m, /verigate_requests_total\{outcome="denied",device="turbine-1",fc="6"\} 1/);
@@ -51,7 +54,10 @@ t.test('readiness is 503 and names the failing check', async (t) => {
   t.teardown(() => s.close());
   const r = await get(addr.port, '/readyz');
   t.equal(r.status, 503);
-  t.match(JSON.parse(r.body), { ready: false, checks: { svid: { ok: false, detail: 'failed-closed' }, broken: { ok: false, detail: 'store offline' } } });
+  t.match(JSON.parse(r.body), {
+    ready: false,
+    checks: { svid: { ok: false, detail: 'failed-closed' }, broken: { ok: false, detail: 'store offline' } },
+  });
   svidOk = true;
   t.match(s.readiness(), { ready: false }, 'still not ready while one check fails');
 });

@@ -35,9 +35,24 @@ rules:
     deny: [{ access: write, table: holding, addresses: 200-209 }]
 `;
 
-const rd = (fc: 3 | 4, address: number, quantity: number): ModbusRequest => ({ type: 'read-registers', fc, address, quantity });
-const w6 = (address: number, value: number): ModbusRequest => ({ type: 'write-single-register', fc: 6, address, value });
-const w16 = (address: number, values: number[]): ModbusRequest => ({ type: 'write-multiple-registers', fc: 16, address, values });
+const rd = (fc: 3 | 4, address: number, quantity: number): ModbusRequest => ({
+  type: 'read-registers',
+  fc,
+  address,
+  quantity,
+});
+const w6 = (address: number, value: number): ModbusRequest => ({
+  type: 'write-single-register',
+  fc: 6,
+  address,
+  value,
+});
+const w16 = (address: number, values: number[]): ModbusRequest => ({
+  type: 'write-multiple-registers',
+  fc: 16,
+  address,
+  values,
+});
 
 /** true: answered normally; a number: the exception code. */
 async function send(c: TestMbapsClient, req: ModbusRequest): Promise<true | number> {
@@ -66,7 +81,8 @@ t.test('learn on a live gateway, then propose, replay, probe and check', async (
   t.teardown(() => [hist, hmi, eng, stranger].forEach((c) => c.close()));
 
   // known traffic
-  for (let i = 0; i < 3; i++) t.equal(await send(hist, rd(4, 0, 3)), true, 'historian input read (the policy allows it)');
+  for (let i = 0; i < 3; i++)
+    t.equal(await send(hist, rd(4, 0, 3)), true, 'historian input read (the policy allows it)');
   for (const a of [0, 5, 8]) t.equal(await send(hist, rd(3, a, 2)), true, 'historian holding reads (learned)');
   for (const v of [1500, 1600, 1500]) t.equal(await send(hmi, w6(100, v)), true, 'HMI setpoint writes (learned)');
   t.equal(await send(hmi, rd(3, 100, 1)), true, 'HMI reads the setpoint back');
@@ -74,7 +90,11 @@ t.test('learn on a live gateway, then propose, replay, probe and check', async (
   // what learning never overrides
   t.equal(await send(stranger, rd(3, 0, 1)), 0x01, 'an unlisted identity stays default deny');
   t.equal(await send(eng, w6(205, 1)), 0x01, 'an explicit deny rule holds');
-  const lock = h.gateway.trust.lock({ kind: 'device', value: 'turbine-1' }, 'spiffe://plant.example/ops/test', 'incident');
+  const lock = h.gateway.trust.lock(
+    { kind: 'device', value: 'turbine-1' },
+    'spiffe://plant.example/ops/test',
+    'incident',
+  );
   if (!lock.ok) throw new Error('lock failed');
   t.equal(await send(hmi, w6(100, 1500)), 0x01, 'a device lock holds');
   h.gateway.trust.locks.remove(lock.lock.id, 'spiffe://plant.example/ops/test');
@@ -85,17 +105,42 @@ t.test('learn on a live gateway, then propose, replay, probe and check', async (
 
   // what the trail, /readyz and the metrics say
   const ev = events(h);
-  t.match(ev.find((e) => e['type'] === 'learn.started'), { device: 'turbine-1', until, principals: [HIST, HMI, `spiffe://${TD}/eng/*`] });
+  t.match(
+    ev.find((e) => e['type'] === 'learn.started'),
+    { device: 'turbine-1', until, principals: [HIST, HMI, `spiffe://${TD}/eng/*`] },
+  );
   const decisions = ev.filter((e) => e['type'] === 'request.decision');
   const hmiWrite = decisions.find((e) => e['identity'] === HMI && e['fc'] === 6)!;
-  t.match(hmiWrite, { decision: 'learn', ruleId: null, reason: 'learn no-rule', outcome: 'pending' }, 'the write-ahead decision of a learned write');
-  t.match(decisions.find((e) => e['identity'] === HIST && e['fc'] === 3), { decision: 'learn', reason: 'learn address-not-allowed read holding:0' }, 'the rule/reason the policy would have applied');
-  t.match(decisions.find((e) => e['identity'] === STRANGER), { decision: 'deny', reason: 'no-rule' });
-  t.match(decisions.find((e) => e['identity'] === ENG && e['fc'] === 6), { decision: 'deny', ruleId: 'no-safety-writes' });
-  t.ok(decisions.some((e) => e['identity'] === HMI && String(e['reason']).startsWith('locked')), 'lock recorded');
-  t.ok(decisions.some((e) => e['identity'] === HMI && e['reason'] === 'trust-read-only'), 'read-only recorded');
+  t.match(
+    hmiWrite,
+    { decision: 'learn', ruleId: null, reason: 'learn no-rule', outcome: 'pending' },
+    'the write-ahead decision of a learned write',
+  );
+  t.match(
+    decisions.find((e) => e['identity'] === HIST && e['fc'] === 3),
+    { decision: 'learn', reason: 'learn address-not-allowed read holding:0' },
+    'the rule/reason the policy would have applied',
+  );
+  t.match(
+    decisions.find((e) => e['identity'] === STRANGER),
+    { decision: 'deny', reason: 'no-rule' },
+  );
+  t.match(
+    decisions.find((e) => e['identity'] === ENG && e['fc'] === 6),
+    { decision: 'deny', ruleId: 'no-safety-writes' },
+  );
+  t.ok(
+    decisions.some((e) => e['identity'] === HMI && String(e['reason']).startsWith('locked')),
+    'lock recorded',
+  );
+  t.ok(
+    decisions.some((e) => e['identity'] === HMI && e['reason'] === 'trust-read-only'),
+    'read-only recorded',
+  );
   const metrics = h.gateway.endpoints.metrics!;
-  const ready = (await (await fetch(`http://127.0.0.1:${metrics.port}/readyz`)).json()) as { checks: Record<string, { detail: string }> };
+  const ready = (await (await fetch(`http://127.0.0.1:${metrics.port}/readyz`)).json()) as {
+    checks: Record<string, { detail: string }>;
+  };
   t.match(ready.checks['learn']!.detail, /^learning turbine-1 until .* \(\d+ learned\)$/);
   const text = await (await fetch(`http://127.0.0.1:${metrics.port}/metrics`)).text();
   t.match(text, /verigate_learn_active\{device="turbine-1"\} 1/);
@@ -111,18 +156,34 @@ t.test('learn on a live gateway, then propose, replay, probe and check', async (
   const out = join(h.dir, 'proposed.yaml');
   const audit = join(h.dir, 'audit');
   const io = memoryIo();
-  t.equal(await policyCommand(['learn', '--audit', audit, '--base', h.policyFile, '--config', join(h.dir, 'gateway.yaml'), '--out', out], io), 0, io.stderr.join('\n'));
+  t.equal(
+    await policyCommand(
+      ['learn', '--audit', audit, '--base', h.policyFile, '--config', join(h.dir, 'gateway.yaml'), '--out', out],
+      io,
+    ),
+    0,
+    io.stderr.join('\n'),
+  );
   t.match(io.stdout.join('\n'), /proposed 3 rule\(s\)/);
   const proposed = compilePolicyText(readFileSync(out, 'utf8'), out);
-  t.ok(proposed.source.rules.some((r) => r.principals.includes(HMI)), 'a rule for the HMI');
-  t.notOk(proposed.source.rules.some((r) => r.principals.some((p) => STRANGER.startsWith(p.replace(/\*+$/, '')) && p !== `spiffe://${TD}/**`)), 'no rule for the stranger');
+  t.ok(
+    proposed.source.rules.some((r) => r.principals.includes(HMI)),
+    'a rule for the HMI',
+  );
+  t.notOk(
+    proposed.source.rules.some((r) =>
+      r.principals.some((p) => STRANGER.startsWith(p.replace(/\*+$/, '')) && p !== `spiffe://${TD}/**`),
+    ),
+    'no rule for the stranger',
+  );
   t.match(readFileSync(out, 'utf8'), /tag speedSetpoint/, 'the tag named where a range matches it');
   // (a) replay: every observed request still allowed
   const replay = memoryIo();
   t.equal(await policyCommand(['replay', '--audit', audit, '--policy', out], replay), 0, replay.stderr.join('\n'));
   t.match(replay.stdout.join('\n'), /allow→deny: 0 request/);
   // (b) probes outside the observed ranges and values
-  const probe = (id: string, fc: number, address: number, more: object = {}) => explain(proposed, { id, device: 'turbine-1', fc, address, ...more }).decision.effect;
+  const probe = (id: string, fc: number, address: number, more: object = {}) =>
+    explain(proposed, { id, device: 'turbine-1', fc, address, ...more }).decision.effect;
   t.equal(probe(HMI, 6, 100, { value: 1700 }), 'deny', 'HMI: a value never written');
   t.equal(probe(HMI, 6, 101, { value: 1500 }), 'deny', 'HMI: the next register');
   t.equal(probe(HIST, 3, 20, { count: 1 }), 'deny', 'historian: past the read range');

@@ -18,7 +18,8 @@ t.teardown(() => h.stop());
 const ENG = 'spiffe://plant.example/eng/alice';
 const LEAD = 'spiffe://plant.example/ops/shift-lead';
 const HMI = 'spiffe://plant.example/hmi/line1';
-const write = (address: number, value: number): Buffer => encodeRequest({ type: 'write-single-register', fc: 6, address, value });
+const write = (address: number, value: number): Buffer =>
+  encodeRequest({ type: 'write-single-register', fc: 6, address, value });
 const read = (address: number): Buffer => encodeRequest({ type: 'read-registers', fc: 3, address, quantity: 1 });
 const bytes = (b: Buffer | null): number[] => [...(b ?? [])];
 
@@ -27,12 +28,38 @@ t.test('JIT: a grant lets a write through; its expiry refuses the next write on 
   t.teardown(() => c.close());
   t.same(bytes(await c.request(1, write(10, 7))), [0x86, 0x01], 'no grant yet');
   const trust = h.gateway.trust;
-  const req = trust.grants.request({ requester: ENG, device: 'turbine-1', table: 'holding', start: 0, end: 99, access: 'write', durationMs: 5 * 60_000, reason: 'retune PID' });
+  const req = trust.grants.request({
+    requester: ENG,
+    device: 'turbine-1',
+    table: 'holding',
+    start: 0,
+    end: 99,
+    access: 'write',
+    durationMs: 5 * 60_000,
+    reason: 'retune PID',
+  });
   if (!req.ok) throw new Error(req.message);
   t.equal(req.grant.status, 'pending');
   t.match(trust.grants.approve(req.grant.id, ENG), { ok: false, code: 'forbidden' }, 'no self-approval');
-  t.match(trust.grants.approve(req.grant.id, 'spiffe://plant.example/hmi/line1'), { ok: false, code: 'forbidden' }, 'only named approvers');
-  t.match(trust.grants.request({ requester: ENG, device: 'turbine-1', table: 'holding', start: 0, end: 9, access: 'write', durationMs: 10 * 60_000, reason: 'x' }), { ok: false, code: 'invalid' }, 'longer than maxDuration');
+  t.match(
+    trust.grants.approve(req.grant.id, 'spiffe://plant.example/hmi/line1'),
+    { ok: false, code: 'forbidden' },
+    'only named approvers',
+  );
+  t.match(
+    trust.grants.request({
+      requester: ENG,
+      device: 'turbine-1',
+      table: 'holding',
+      start: 0,
+      end: 9,
+      access: 'write',
+      durationMs: 10 * 60_000,
+      reason: 'x',
+    }),
+    { ok: false, code: 'invalid' },
+    'longer than maxDuration',
+  );
   t.match(trust.grants.approve(req.grant.id, LEAD), { ok: true, grant: { status: 'active' } });
   t.same(bytes(await c.request(1, write(10, 7))), bytes(write(10, 7)), 'write passes with the grant');
   t.same(bytes(await c.request(1, write(200, 7))), [0x86, 0x01], 'outside the granted range');
@@ -96,7 +123,10 @@ t.test('policy reload: a bad file keeps the old policy; a good one applies to li
   if (!bad.ok) t.match(bad.error, /policy\.yaml:\d+:\d+/, 'says where, with file:line');
   t.equal(h.gateway.policy.current.version, before, 'old policy still in force');
   t.same(bytes(await c.request(1, write(100, 1500))), bytes(write(100, 1500)));
-  writeFileSync(h.policyFile, samplePolicy.replace('addresses: 100-109, values: 0..3600', 'addresses: 100-109, values: 0..1000'));
+  writeFileSync(
+    h.policyFile,
+    samplePolicy.replace('addresses: 100-109, values: 0..3600', 'addresses: 100-109, values: 0..1000'),
+  );
   // The sample's own tests expect 1500 to be allowed: a policy whose tests fail must not load either.
   t.equal(h.gateway.policy.reload('test').ok, false, 'a policy failing its own tests is refused');
   const tightened = samplePolicy
@@ -113,7 +143,9 @@ t.test('an identity the new policy no longer names loses its sessions', async (t
   t.equal(bytes(await c.request(1, read(0)))[0], 3);
   const withoutEng = readFileSync(h.policyFile, 'utf8')
     .replace(/  - id: eng-reads[\s\S]*?(?=  - id: ops-reads)/, '')
-    .split('\n').filter((l) => !l.includes('eng/alice')).join('\n');
+    .split('\n')
+    .filter((l) => !l.includes('eng/alice'))
+    .join('\n');
   writeFileSync(h.policyFile, withoutEng);
   t.match(h.gateway.policy.reload('test'), { ok: true, changed: true });
   await c.closed;

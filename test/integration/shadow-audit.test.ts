@@ -33,8 +33,17 @@ t.test('a shadow deny is recorded and logged, the enforced allow stands', async 
   const pdu = encodeRequest({ type: 'write-single-register', fc: 6, address: 100, value: 3300 });
   t.same(await c.request(1, pdu), pdu, 'write allowed by the enforced rule');
   const files = readdirSync(join(h.dir, 'audit')).filter((f) => f.endsWith('.jsonl') && !f.startsWith('checkpoint'));
-  const events = files.flatMap((f) => readFileSync(join(h.dir, 'audit', f), 'utf8').trim().split('\n')).map((l) => JSON.parse(l));
+  const events = files
+    .flatMap((f) =>
+      readFileSync(join(h.dir, 'audit', f), 'utf8')
+        .trim()
+        .split('\n'),
+    )
+    .map((l) => JSON.parse(l));
   const d = events.find((e) => e.type === 'request.decision');
   t.match(d, { decision: 'allow', ruleId: 'hmi-setpoint', shadow: [{ ruleId: 'candidate-cap', effect: 'deny' }] });
-  t.ok(logs.some((l) => l.includes('"shadow"') && l.includes('candidate-cap')), 'logged as a shadow verdict');
+  t.ok(
+    logs.some((l) => l.includes('"shadow"') && l.includes('candidate-cap')),
+    'logged as a shadow verdict',
+  );
 });

@@ -35,7 +35,6 @@ async function exitOf(child: ChildProcessWithoutNullStreams): Promise<{ code: nu
 
 const get = async (port: number, path: string): Promise<any> => (await fetch(`http://127.0.0.1:${port}${path}`)).json();
 
-
 t.test('prints the listening line, obeys SIGUSR1/SIGUSR2, exits 0 on SIGTERM', async (t) => {
   const child = runCli(['--scenario', TURBINE, '--port', '0', '--scan-delay', '0', '--max-connections', '2']);
   const exit = exitOf(child);
@@ -46,13 +45,19 @@ t.test('prints the listening line, obeys SIGUSR1/SIGUSR2, exits 0 on SIGTERM', a
   t.match(state, { scenario: 'turbine-1', port: ready.port, fault: { mode: 'none' }, units: [1, 255] });
 
   child.kill('SIGUSR1');
-  await eventually('silent fault', async () => (await get(ready.controlPort, '/state')).fault.mode === 'silent', { intervalMs: 25 });
+  await eventually('silent fault', async () => (await get(ready.controlPort, '/state')).fault.mode === 'silent', {
+    intervalMs: 25,
+  });
   t.pass('SIGUSR1 switched the silent fault on');
   child.kill('SIGUSR1');
-  await eventually('fault off', async () => (await get(ready.controlPort, '/state')).fault.mode === 'none', { intervalMs: 25 });
+  await eventually('fault off', async () => (await get(ready.controlPort, '/state')).fault.mode === 'none', {
+    intervalMs: 25,
+  });
   t.pass('SIGUSR1 again switched it off');
   child.kill('SIGUSR2');
-  await eventually('restart', async () => (await get(ready.controlPort, '/counters')).restarts === 1, { intervalMs: 25 });
+  await eventually('restart', async () => (await get(ready.controlPort, '/counters')).restarts === 1, {
+    intervalMs: 25,
+  });
   t.pass('SIGUSR2 power-cycled the PLC');
 
   child.kill('SIGTERM');

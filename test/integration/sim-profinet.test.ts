@@ -32,7 +32,10 @@ const AR1 = '22222222-0000-0000-0000-000000000001';
 const AR2 = '22222222-0000-0000-0000-000000000002';
 const status = (r: CmResponse | undefined): string => (r ? pnioStatusHex(r.status) : 'no answer');
 
-async function rig(t: Test, o: Partial<Parameters<typeof startProfinetSimulator>[0]> = {}): Promise<{ sim: ProfinetSimulator; c: PnTestClient }> {
+async function rig(
+  t: Test,
+  o: Partial<Parameters<typeof startProfinetSimulator>[0]> = {},
+): Promise<{ sim: ProfinetSimulator; c: PnTestClient }> {
   const sim = await startProfinetSimulator({ scenario: SCENARIO, sweepMs: 0, ...o });
   const c = await PnTestClient.open(sim.port, sim.objectUuid);
   t.teardown(async () => {
@@ -42,26 +45,37 @@ async function rig(t: Test, o: Partial<Parameters<typeof startProfinetSimulator>
   return { sim, c };
 }
 
-async function http(sim: ProfinetSimulator, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`http://127.0.0.1:${sim.controlPort}${path}`, { method, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+async function http(
+  sim: ProfinetSimulator,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: any }> {
+  const res = await fetch(`http://127.0.0.1:${sim.controlPort}${path}`, {
+    method,
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
   return { status: res.status, json: await res.json() };
 }
 
-t.test('I&M0 by Read Implicit, both request byte orders; answers big-endian by default, echoed on request', async (t) => {
-  const { sim, c } = await rig(t);
-  for (const le of [false, true]) {
-    const x = await c.call(readImplicit(IM0), { littleEndian: le });
-    t.equal(x.answerLittleEndian, false, `${le ? 'little' : 'big'}-endian request → big-endian answer`);
-    const im0 = x.response?.op === 'read-implicit' ? decodeIm0(x.response.data) : undefined;
-    t.ok(im0?.ok && im0.value.vendorId === 0x0fee && im0.value.orderId === 'VG-RIO-ET16', 'I&M0 decoded');
-  }
-  const echo = await rig(t, { answerByteOrder: 'echo' });
-  const le = await echo.c.call(readImplicit(IM0), { littleEndian: true });
-  t.equal(le.answerLittleEndian, true, 'echo: little-endian answer');
-  t.equal(status(le.response), '00000000');
-  t.equal((await echo.c.call(readImplicit(IM0))).answerLittleEndian, false, 'echo: big stays big');
-  t.same(sim.counters().reads, { '0/0/1/0xaff0': 2 });
-});
+t.test(
+  'I&M0 by Read Implicit, both request byte orders; answers big-endian by default, echoed on request',
+  async (t) => {
+    const { sim, c } = await rig(t);
+    for (const le of [false, true]) {
+      const x = await c.call(readImplicit(IM0), { littleEndian: le });
+      t.equal(x.answerLittleEndian, false, `${le ? 'little' : 'big'}-endian request → big-endian answer`);
+      const im0 = x.response?.op === 'read-implicit' ? decodeIm0(x.response.data) : undefined;
+      t.ok(im0?.ok && im0.value.vendorId === 0x0fee && im0.value.orderId === 'VG-RIO-ET16', 'I&M0 decoded');
+    }
+    const echo = await rig(t, { answerByteOrder: 'echo' });
+    const le = await echo.c.call(readImplicit(IM0), { littleEndian: true });
+    t.equal(le.answerLittleEndian, true, 'echo: little-endian answer');
+    t.equal(status(le.response), '00000000');
+    t.equal((await echo.c.call(readImplicit(IM0))).answerLittleEndian, false, 'echo: big stays big');
+    t.same(sim.counters().reads, { '0/0/1/0xaff0': 2 });
+  },
+);
 
 t.test('status codes on the wire: unknown index, empty slot/subslot, short RecordDataLength', async (t) => {
   const { c } = await rig(t);
@@ -71,26 +85,51 @@ t.test('status codes on the wire: unknown index, empty slot/subslot, short Recor
   t.equal(status((await c.call(readImplicit(IM0, 20))).response), 'de80b700');
 });
 
-t.test('AR limit and activity timeout (injected clock); writes only inside a known AR; wrong length; release', async (t) => {
-  const clock = { t: 1_000_000 };
-  const { sim, c } = await rig(t, { now: () => clock.t });
-  t.equal(status((await c.call(writeInAr(AR1, P1, Buffer.from('0032', 'hex')))).response), 'df814005', 'write outside an AR refused');
-  t.equal(sim.counters().applied['0/1/1/0x0100'], undefined, 'nothing applied');
-  t.equal(status((await c.call(connectDeviceAccess(AR1, { timeoutFactor: 30 }))).response), '00000000');
-  t.equal(status((await c.call(connectDeviceAccess(AR2))).response), 'db814004', 'limit 1: out of AR resources');
-  t.equal(status((await c.call(connectDeviceAccess(AR2, { arType: 0x0001 }))).response), 'db810104', 'IOCAR: AR type not supported');
-  t.equal(status((await c.call(writeInAr(AR1, P1, Buffer.from('003200', 'hex')))).response), 'df80b100', 'wrong write length');
-  const ok = await c.call(writeInAr(AR1, P1, Buffer.from('0032', 'hex')));
-  t.ok(ok.response?.op === 'write' && ok.response.record?.recordDataLength === 2 && status(ok.response) === '00000000');
-  t.equal((await http(sim, 'GET', '/records?slot=1&subslot=1&index=0x0100')).json.hex, '0032', 'control channel sees the write');
-  clock.t += 3_000;
-  t.equal(sim.sweep(), 1, 'idle for 3 s (factor 30): dropped');
-  t.equal(status((await c.call(writeInAr(AR1, P1, Buffer.from('0033', 'hex')))).response), 'df814005');
-  t.equal(status((await c.call(connectDeviceAccess(AR2, { sessionKey: 5 }))).response), '00000000', 'slot free again');
-  t.equal(status((await c.call(release(AR2, 5))).response), '00000000');
-  t.same(sim.ars(), []);
-  t.same(sim.counters().ars, { current: 0, peak: 1, established: 2, refused: 2, released: 1, expired: 1 });
-});
+t.test(
+  'AR limit and activity timeout (injected clock); writes only inside a known AR; wrong length; release',
+  async (t) => {
+    const clock = { t: 1_000_000 };
+    const { sim, c } = await rig(t, { now: () => clock.t });
+    t.equal(
+      status((await c.call(writeInAr(AR1, P1, Buffer.from('0032', 'hex')))).response),
+      'df814005',
+      'write outside an AR refused',
+    );
+    t.equal(sim.counters().applied['0/1/1/0x0100'], undefined, 'nothing applied');
+    t.equal(status((await c.call(connectDeviceAccess(AR1, { timeoutFactor: 30 }))).response), '00000000');
+    t.equal(status((await c.call(connectDeviceAccess(AR2))).response), 'db814004', 'limit 1: out of AR resources');
+    t.equal(
+      status((await c.call(connectDeviceAccess(AR2, { arType: 0x0001 }))).response),
+      'db810104',
+      'IOCAR: AR type not supported',
+    );
+    t.equal(
+      status((await c.call(writeInAr(AR1, P1, Buffer.from('003200', 'hex')))).response),
+      'df80b100',
+      'wrong write length',
+    );
+    const ok = await c.call(writeInAr(AR1, P1, Buffer.from('0032', 'hex')));
+    t.ok(
+      ok.response?.op === 'write' && ok.response.record?.recordDataLength === 2 && status(ok.response) === '00000000',
+    );
+    t.equal(
+      (await http(sim, 'GET', '/records?slot=1&subslot=1&index=0x0100')).json.hex,
+      '0032',
+      'control channel sees the write',
+    );
+    clock.t += 3_000;
+    t.equal(sim.sweep(), 1, 'idle for 3 s (factor 30): dropped');
+    t.equal(status((await c.call(writeInAr(AR1, P1, Buffer.from('0033', 'hex')))).response), 'df814005');
+    t.equal(
+      status((await c.call(connectDeviceAccess(AR2, { sessionKey: 5 }))).response),
+      '00000000',
+      'slot free again',
+    );
+    t.equal(status((await c.call(release(AR2, 5))).response), '00000000');
+    t.same(sim.ars(), []);
+    t.same(sim.counters().ars, { current: 0, peak: 1, established: 2, refused: 2, released: 1, expired: 1 });
+  },
+);
 
 t.test('a fragmented answer is reassembled; default is unfragmented', async (t) => {
   const small = await rig(t, { maxFragmentBody: 64 });
@@ -100,35 +139,49 @@ t.test('a fragmented answer is reassembled; default is unfragmented', async (t) 
   const flags = x.datagrams.map((d) => (decodeRpcDatagram(d).ok ? (d[2] ?? 0) : -1));
   t.same(flags, [0x0c, 0x0c, 0x0e], 'frag + NoFragmentAck, the last also last_frag');
   const big = await rig(t);
-  t.equal((await big.c.call(readImplicit({ api: 0, slot: 0, subslot: 0, index: RecordIndex.RealIdentificationData }))).fragments, 1);
+  t.equal(
+    (await big.c.call(readImplicit({ api: 0, slot: 0, subslot: 0, index: RecordIndex.RealIdentificationData })))
+      .fragments,
+    1,
+  );
 });
 
-t.test('counters: datagrams, reads/writes per record, retransmission answered from cache, malformed, unknown opnum', async (t) => {
-  const { sim, c } = await rig(t);
-  await c.call(readImplicit(IM0));
-  await c.call(connectDeviceAccess(AR1));
-  const req = writeInAr(AR1, P1, Buffer.from('0040', 'hex'));
-  const first = await c.call(req, { seq: 77 });
-  const again = await c.call(req, { seq: 77 });
-  t.equal(status(again.response), status(first.response), 'retransmission answered');
-  c.sendRaw(Buffer.from('not an rpc datagram'));
-  const ctl = encodeRpcDatagram({ ...requestHeader({ activityUuid: c.activity, sequenceNumber: 900, objectUuid: sim.objectUuid }, 4) }, Buffer.alloc(20));
-  c.sendRaw(ctl);
-  const fault = await c.nextRaw(1000);
-  const fd = fault ? decodeRpcDatagram(fault) : undefined;
-  t.ok(fd?.ok && fd.value.header.packetType === PacketType.Fault, 'unsupported opnum → RPC fault');
-  t.ok(fd?.ok && decodeFaultBody(fd.value.body, false).ok && (decodeFaultBody(fd.value.body, false) as { value: { name: string } }).value.name === 'nca_s_op_rng_error');
-  const k = sim.counters();
-  t.equal(k.datagrams, 6, 'every datagram counted');
-  t.same(k.writes, { '0/1/1/0x0100': 1 }, 'the retransmitted write ran once');
-  t.equal(k.duplicates, 1);
-  t.equal(k.malformed, 2);
-  t.same(k.reads, { '0/0/1/0xaff0': 1 });
-  t.equal(k.reads['0/1/1/0x0100'] ?? 0, 0, 'a record nobody asked for: zero');
-  await http(sim, 'POST', '/counters/reset');
-  t.equal(sim.counters().datagrams, 0);
-  t.equal(sim.counters().ars.current, 1, 'reset keeps the live AR count');
-});
+t.test(
+  'counters: datagrams, reads/writes per record, retransmission answered from cache, malformed, unknown opnum',
+  async (t) => {
+    const { sim, c } = await rig(t);
+    await c.call(readImplicit(IM0));
+    await c.call(connectDeviceAccess(AR1));
+    const req = writeInAr(AR1, P1, Buffer.from('0040', 'hex'));
+    const first = await c.call(req, { seq: 77 });
+    const again = await c.call(req, { seq: 77 });
+    t.equal(status(again.response), status(first.response), 'retransmission answered');
+    c.sendRaw(Buffer.from('not an rpc datagram'));
+    const ctl = encodeRpcDatagram(
+      { ...requestHeader({ activityUuid: c.activity, sequenceNumber: 900, objectUuid: sim.objectUuid }, 4) },
+      Buffer.alloc(20),
+    );
+    c.sendRaw(ctl);
+    const fault = await c.nextRaw(1000);
+    const fd = fault ? decodeRpcDatagram(fault) : undefined;
+    t.ok(fd?.ok && fd.value.header.packetType === PacketType.Fault, 'unsupported opnum → RPC fault');
+    t.ok(
+      fd?.ok &&
+        decodeFaultBody(fd.value.body, false).ok &&
+        (decodeFaultBody(fd.value.body, false) as { value: { name: string } }).value.name === 'nca_s_op_rng_error',
+    );
+    const k = sim.counters();
+    t.equal(k.datagrams, 6, 'every datagram counted');
+    t.same(k.writes, { '0/1/1/0x0100': 1 }, 'the retransmitted write ran once');
+    t.equal(k.duplicates, 1);
+    t.equal(k.malformed, 2);
+    t.same(k.reads, { '0/0/1/0xaff0': 1 });
+    t.equal(k.reads['0/1/1/0x0100'] ?? 0, 0, 'a record nobody asked for: zero');
+    await http(sim, 'POST', '/counters/reset');
+    t.equal(sim.counters().datagrams, 0);
+    t.equal(sim.counters().ars.current, 1, 'reset keeps the live AR count');
+  },
+);
 
 t.test('faults: silent, drop-answers, slow, garbage, status; restart', async (t) => {
   const { sim, c } = await rig(t);
@@ -139,7 +192,11 @@ t.test('faults: silent, drop-answers, slow, garbage, status; restart', async (t)
   sim.setFault({ mode: 'none' });
   await c.call(connectDeviceAccess(AR1));
   sim.setFault({ mode: 'drop-answers' });
-  t.equal((await c.call(writeInAr(AR1, P1, Buffer.from('0099', 'hex')), { timeoutMs: 300 })).response, undefined, 'answer lost');
+  t.equal(
+    (await c.call(writeInAr(AR1, P1, Buffer.from('0099', 'hex')), { timeoutMs: 300 })).response,
+    undefined,
+    'answer lost',
+  );
   t.same(sim.readRecord(P1), Buffer.from('0099', 'hex'), '…but the write was executed');
   t.equal(sim.counters().dropped, 3);
   sim.setFault({ mode: 'slow', delayMs: 250 });
@@ -167,15 +224,32 @@ t.test('faults: silent, drop-answers, slow, garbage, status; restart', async (t)
 t.test('control channel: state, diagnosis injected and read over UDP, logbook entries, records', async (t) => {
   const { sim, c } = await rig(t);
   const st = (await http(sim, 'GET', '/state')).json;
-  t.match(st, { protocol: 'profinet', scenario: 'rio-1', stationName: 'rio-1', vendorId: 0x0fee, deviceId: 0x0301, port: sim.port, up: true });
-  t.equal((await http(sim, 'POST', '/diagnosis', { slot: 1, subslot: 1, channel: 4, errorType: 0x0001, direction: 'input' })).status, 200);
+  t.match(st, {
+    protocol: 'profinet',
+    scenario: 'rio-1',
+    stationName: 'rio-1',
+    vendorId: 0x0fee,
+    deviceId: 0x0301,
+    port: sim.port,
+    up: true,
+  });
+  t.equal(
+    (await http(sim, 'POST', '/diagnosis', { slot: 1, subslot: 1, channel: 4, errorType: 0x0001, direction: 'input' }))
+      .status,
+    200,
+  );
   t.equal((await http(sim, 'POST', '/diagnosis', { slot: 1 })).status, 400, 'bad entry');
   const x = await c.call(readImplicit({ api: 0, slot: 0, subslot: 0, index: RecordIndex.DiagnosisDevice }));
   const d = x.response?.op === 'read-implicit' ? decodeDiagnosis(x.response.data) : undefined;
-  t.same(d?.ok && d.value.map((e) => [e.slot, e.channelNumber, e.channels[0]?.channelErrorType]), [[3, 2, 6], [1, 4, 1]]);
+  t.same(d?.ok && d.value.map((e) => [e.slot, e.channelNumber, e.channels[0]?.channelErrorType]), [
+    [3, 2, 6],
+    [1, 4, 1],
+  ]);
   t.equal((await http(sim, 'DELETE', '/diagnosis')).json.removed, 2);
   t.equal((await http(sim, 'POST', '/logbook', { status: 'df80b600', detail: 42 })).status, 200);
-  t.match((await http(sim, 'GET', '/logbook')).json, [{ entryDetail: 42, status: { errorCode: 0xdf, errorCode1: 0xb6 } }]);
+  t.match((await http(sim, 'GET', '/logbook')).json, [
+    { entryDetail: 42, status: { errorCode: 0xdf, errorCode1: 0xb6 } },
+  ]);
   t.equal((await http(sim, 'GET', '/records?slot=9&subslot=1&index=256')).status, 404);
   t.equal((await http(sim, 'GET', '/nope')).status, 404);
 });
@@ -190,23 +264,44 @@ t.test('exitOnUserIndexRead over UDP: the crash answers nothing and takes the en
   t.equal((await c.call(readImplicit(IM0), { timeoutMs: 300 })).response, undefined, 'nothing answers any more');
 });
 
-t.test('sim CLI: detects the PROFINET scenario, answers on UDP, exits 70 on a user-index read when asked', async (t) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'simulators/cli.ts', '--scenario', SCENARIO, '--port', '0', '--exit-on-user-index-read', '--log-level', 'error'], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
-  const ready = JSON.parse(line) as { protocol: string; port: number; scenario: string };
-  t.match(ready, { protocol: 'profinet', scenario: 'rio-1' });
-  const c = await PnTestClient.open(ready.port, 'dea00000-6c97-11d1-8271-000103010fee');
-  t.teardown(() => c.close());
-  t.equal(status((await c.call(readImplicit(IM0), { timeoutMs: 5000 })).response), '00000000');
-  const exited = once(child, 'exit');
-  const { datagrams } = encodeCmRequest({ activityUuid: c.activity, sequenceNumber: 50, objectUuid: c.objectUuid }, readImplicit({ ...P1, index: 0x0001 }));
-  c.sendRaw(datagrams[0] as Buffer);
-  const [code] = (await exited) as [number];
-  t.equal(code, 70, 'process exited with 70');
-});
+t.test(
+  'sim CLI: detects the PROFINET scenario, answers on UDP, exits 70 on a user-index read when asked',
+  async (t) => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'simulators/cli.ts',
+        '--scenario',
+        SCENARIO,
+        '--port',
+        '0',
+        '--exit-on-user-index-read',
+        '--log-level',
+        'error',
+      ],
+      {
+        cwd: REPO_ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    t.teardown(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
+    const ready = JSON.parse(line) as { protocol: string; port: number; scenario: string };
+    t.match(ready, { protocol: 'profinet', scenario: 'rio-1' });
+    const c = await PnTestClient.open(ready.port, 'dea00000-6c97-11d1-8271-000103010fee');
+    t.teardown(() => c.close());
+    t.equal(status((await c.call(readImplicit(IM0), { timeoutMs: 5000 })).response), '00000000');
+    const exited = once(child, 'exit');
+    const { datagrams } = encodeCmRequest(
+      { activityUuid: c.activity, sequenceNumber: 50, objectUuid: c.objectUuid },
+      readImplicit({ ...P1, index: 0x0001 }),
+    );
+    c.sendRaw(datagrams[0] as Buffer);
+    const [code] = (await exited) as [number];
+    t.equal(code, 70, 'process exited with 70');
+  },
+);

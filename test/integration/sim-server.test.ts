@@ -58,7 +58,12 @@ class RawClient {
   }
 }
 
-const readHolding = (address: number, quantity = 1): ModbusRequest => ({ type: 'read-registers', fc: 3, address, quantity });
+const readHolding = (address: number, quantity = 1): ModbusRequest => ({
+  type: 'read-registers',
+  fc: 3,
+  address,
+  quantity,
+});
 const regs = (f: Frame | undefined): number[] => {
   if (!f) return [];
   const out: number[] = [];
@@ -66,7 +71,12 @@ const regs = (f: Frame | undefined): number[] => {
   return out;
 };
 
-async function control(sim: Simulator, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: any }> {
+async function control(
+  sim: Simulator,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: any }> {
   const res = await fetch(`http://127.0.0.1:${sim.controlPort}${path}`, {
     method,
     ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
@@ -74,36 +84,45 @@ async function control(sim: Simulator, method: 'GET' | 'POST', path: string, bod
   return { status: res.status, json: await res.json() };
 }
 
-async function withSim(t: { teardown(fn: () => unknown): void }, opts: Parameters<typeof startSimulator>[0]): Promise<Simulator> {
+async function withSim(
+  t: { teardown(fn: () => unknown): void },
+  opts: Parameters<typeof startSimulator>[0],
+): Promise<Simulator> {
   const sim = await startSimulator(opts);
   t.teardown(() => sim.close());
   return sim;
 }
 
-t.test('connection limit: the 5th connection is accepted and closed at once, counted, and a slot frees on close', async (t) => {
-  const sim = await withSim(t, { scenario: TURBINE, scanDelayMs: 0, tickMs: 0 });
-  const clients = await Promise.all([1, 2, 3, 4].map(() => RawClient.open(sim.port)));
-  for (const [i, c] of clients.entries()) c.send(i + 1, 255, readHolding(100));
-  await Promise.all(clients.map((c) => c.waitFrames(1)));
-  t.ok(clients.every((c) => c.frames.length === 1), 'four connections are served');
+t.test(
+  'connection limit: the 5th connection is accepted and closed at once, counted, and a slot frees on close',
+  async (t) => {
+    const sim = await withSim(t, { scenario: TURBINE, scanDelayMs: 0, tickMs: 0 });
+    const clients = await Promise.all([1, 2, 3, 4].map(() => RawClient.open(sim.port)));
+    for (const [i, c] of clients.entries()) c.send(i + 1, 255, readHolding(100));
+    await Promise.all(clients.map((c) => c.waitFrames(1)));
+    t.ok(
+      clients.every((c) => c.frames.length === 1),
+      'four connections are served',
+    );
 
-  const fifth = await RawClient.open(sim.port);
-  fifth.send(99, 255, readHolding(100));
-  await fifth.closed;
-  t.equal(fifth.frames.length, 0, 'over-limit connection closed without an answer');
-  const counters = (await control(sim, 'GET', '/counters')).json as SimCounters;
-  t.equal(counters.connections.refused, 1, 'refusal counted');
-  t.equal(counters.connections.current, 4);
-  t.equal(counters.connections.peak, 4);
+    const fifth = await RawClient.open(sim.port);
+    fifth.send(99, 255, readHolding(100));
+    await fifth.closed;
+    t.equal(fifth.frames.length, 0, 'over-limit connection closed without an answer');
+    const counters = (await control(sim, 'GET', '/counters')).json as SimCounters;
+    t.equal(counters.connections.refused, 1, 'refusal counted');
+    t.equal(counters.connections.current, 4);
+    t.equal(counters.connections.peak, 4);
 
-  clients[0]?.close();
-  await clients[0]?.closed;
-  await new Promise((r) => setTimeout(r, 20));
-  const again = await RawClient.open(sim.port);
-  again.send(7, 255, readHolding(100));
-  t.equal((await again.waitFrames(1)).length, 1, 'a freed slot serves a new connection');
-  for (const c of [...clients, again]) c.close();
-});
+    clients[0]?.close();
+    await clients[0]?.closed;
+    await new Promise((r) => setTimeout(r, 20));
+    const again = await RawClient.open(sim.port);
+    again.send(7, 255, readHolding(100));
+    t.equal((await again.waitFrames(1)).length, 1, 'a freed slot serves a new connection');
+    for (const c of [...clients, again]) c.close();
+  },
+);
 
 t.test('maxConnections and overLimit=reset are configurable', async (t) => {
   const sim = await withSim(t, { scenario: TURBINE, scanDelayMs: 0, tickMs: 0, maxConnections: 1, overLimit: 'reset' });
@@ -128,8 +147,16 @@ t.test('pipelined requests on one connection are answered in order (in-flight 1)
     ]),
   );
   const frames = await c.waitFrames(3);
-  t.same(frames.map((f) => f.header.transactionId), [10, 11, 12], 'answers in request order, ids echoed');
-  t.same(frames.map((f) => f.header.unitId), [255, 255, 1], 'unit ids echoed');
+  t.same(
+    frames.map((f) => f.header.transactionId),
+    [10, 11, 12],
+    'answers in request order, ids echoed',
+  );
+  t.same(
+    frames.map((f) => f.header.unitId),
+    [255, 255, 1],
+    'unit ids echoed',
+  );
   t.same(regs(frames[1]), [1500]);
   t.same(regs(frames[2]), [1500], 'alias unit reads the same memory');
   c.close();
@@ -137,14 +164,21 @@ t.test('pipelined requests on one connection are answered in order (in-flight 1)
 
 t.test('maxInFlight bounds how many pipelined requests a connection has picked up', async (t) => {
   // Scan delay 400 ms: shortly after sending three requests, in-flight 1 has taken one, in-flight 3 all three.
-  for (const [maxInFlight, expected] of [[1, 1], [3, 3]] as const) {
+  for (const [maxInFlight, expected] of [
+    [1, 1],
+    [3, 3],
+  ] as const) {
     const sim = await withSim(t, { scenario: TURBINE, scanDelayMs: 400, tickMs: 0, maxInFlight });
     const c = await RawClient.open(sim.port);
     for (const tid of [1, 2, 3]) c.send(tid, 255, readHolding(100));
     await new Promise((r) => setTimeout(r, 100));
     t.equal(sim.counters().requests, expected, `maxInFlight ${maxInFlight}: ${expected} picked up`);
     const frames = await c.waitFrames(3, 3000);
-    t.same(frames.map((f) => f.header.transactionId), [1, 2, 3], 'all answered, in order');
+    t.same(
+      frames.map((f) => f.header.transactionId),
+      [1, 2, 3],
+      'all answered, in order',
+    );
     c.close();
   }
 });

@@ -12,7 +12,14 @@ import { AuditLog } from '../../gateway/audit/audit-log.js';
 import { verifyAuditDir } from '../../gateway/audit/audit-verify.js';
 import { svidCheckpointSigner } from '../../gateway/audit/checkpoint-signer.js';
 import { SyslogExporter } from '../../gateway/audit/syslog-exporter.js';
-import { freePort, makeTestPki, requireRsyslogd, rsyslogReceiver, type Rsyslog, type TestPki } from '../helpers/rsyslog.js';
+import {
+  freePort,
+  makeTestPki,
+  requireRsyslogd,
+  rsyslogReceiver,
+  type Rsyslog,
+  type TestPki,
+} from '../helpers/rsyslog.js';
 import { eventually, flushIo } from '../helpers/eventually.js';
 
 requireRsyslogd(); // throws → the file fails with the apt-get hint
@@ -60,12 +67,24 @@ t.teardown(async () => {
 const tlsFor = (p: TestPki) => ({ ca: p.caPem, cert: p.clientCertPem, key: p.clientKeyPem, servername: 'localhost' });
 
 t.test('every event arrives at least once across a receiver restart', async (t) => {
-  const signer = svidCheckpointSigner(() => ({ privateKey: pki.clientKey, chainPem: pki.clientCertPem, spiffeId: pki.clientSpiffeId }));
-  const log = await AuditLog.open({ dir: join(root, 'audit'), fsync: 'never', checkpoint: { everyEvents: 25, signer } });
+  const signer = svidCheckpointSigner(() => ({
+    privateKey: pki.clientKey,
+    chainPem: pki.clientCertPem,
+    spiffeId: pki.clientSpiffeId,
+  }));
+  const log = await AuditLog.open({
+    dir: join(root, 'audit'),
+    fsync: 'never',
+    checkpoint: { everyEvents: 25, signer },
+  });
   const exporter = new SyslogExporter({
-    host: '127.0.0.1', port: rs.port, tls: () => tlsFor(pki),
+    host: '127.0.0.1',
+    port: rs.port,
+    tls: () => tlsFor(pki),
     spool: { dir: join(root, 'spool'), maxBytes: 4 * 1024 * 1024 },
-    backoff: { initialMs: 50, maxMs: 400 }, ackDelayMs: 300, hostname: 'edge-test',
+    backoff: { initialMs: 50, maxMs: 400 },
+    ackDelayMs: 300,
+    hostname: 'edge-test',
   });
   exporter.attach(log);
   t.teardown(() => exporter.close());
@@ -75,7 +94,13 @@ t.test('every event arrives at least once across a receiver restart', async (t) 
   let i = 0;
   const produce = async (n: number): Promise<void> => {
     for (let k = 0; k < n; k++, i++) {
-      log.append({ type: 'session.open', session: `s${i}`, identity: 'spiffe://plant.example/hmi/line1', peer: `127.0.0.1:${1024 + i}`, transport: 'mbaps' });
+      log.append({
+        type: 'session.open',
+        session: `s${i}`,
+        identity: 'spiffe://plant.example/hmi/line1',
+        peer: `127.0.0.1:${1024 + i}`,
+        transport: 'mbaps',
+      });
       await flushIo(1);
     }
   };
@@ -107,7 +132,11 @@ t.test('every event arrives at least once across a receiver restart', async (t) 
   t.same(missing, [], `all ${last.seq} events received`);
   const dups = [...events.values()].filter((n) => n > 1).length;
   t.comment(`at-least-once: ${dups} events received more than once; ${exporter.stats().reconnects} reconnects`);
-  t.same([...events.keys()].filter((s) => s > last.seq), [], 'nothing invented');
+  t.same(
+    [...events.keys()].filter((s) => s > last.seq),
+    [],
+    'nothing invented',
+  );
   t.ok(checkpoints.includes(last.hash), 'final signed checkpoint head reached the SIEM');
   t.ok(checkpoints.length >= 2, `${checkpoints.length} checkpoints shipped`);
   t.same(other, [], 'no unexpected messages');
@@ -121,11 +150,23 @@ t.test('CEF format; spooled records survive an exporter restart and the log is c
   const before = rs.lines().length;
   const log = await AuditLog.open({ dir: join(root, 'audit-cef'), fsync: 'never' });
   const spool = join(root, 'spool-cef');
-  const opts = { tls: tlsFor(pki), format: 'cef' as const, spool: { dir: spool, maxBytes: 1 << 20 }, ackDelayMs: 200, backoff: { initialMs: 50, maxMs: 200 } };
+  const opts = {
+    tls: tlsFor(pki),
+    format: 'cef' as const,
+    spool: { dir: spool, maxBytes: 1 << 20 },
+    ackDelayMs: 200,
+    backoff: { initialMs: 50, maxMs: 200 },
+  };
   // 1. an exporter that cannot reach anything: records stay in the spool
   const offline = new SyslogExporter({ ...opts, host: '127.0.0.1', port: await freePort() });
   offline.attach(log);
-  log.append({ type: 'lock.created', lockId: 'L|1', target: { kind: 'identity', value: 'spiffe://plant.example/eng/bob' }, by: 'spiffe://plant.example/ops/lead', reason: 'a=b\\c' });
+  log.append({
+    type: 'lock.created',
+    lockId: 'L|1',
+    target: { kind: 'identity', value: 'spiffe://plant.example/eng/bob' },
+    by: 'spiffe://plant.example/ops/lead',
+    reason: 'a=b\\c',
+  });
   await eventuallyAtReceiver('a failed connect', 5_000, () => offline.stats().reconnects >= 1);
   await offline.close();
   // 2. an event while no exporter runs at all
@@ -136,22 +177,46 @@ t.test('CEF format; spooled records survive an exporter restart and the log is c
   t.ok(await online.drained(10_000), 'drained');
   await online.close();
   await log.close();
-  await eventuallyAtReceiver('CEF lines', 5_000, () => rs.lines().slice(before).filter((l) => l.includes('CEF:0|')).length >= 3);
-  const cef = rs.lines().slice(before).filter((l) => l.includes('CEF:0|'));
-  t.equal(cef.filter((l) => l.startsWith('audit.started ')).length, 1, 'audit.started (spooled before the restart), exactly once');
+  await eventuallyAtReceiver(
+    'CEF lines',
+    5_000,
+    () =>
+      rs
+        .lines()
+        .slice(before)
+        .filter((l) => l.includes('CEF:0|')).length >= 3,
+  );
+  const cef = rs
+    .lines()
+    .slice(before)
+    .filter((l) => l.includes('CEF:0|'));
+  t.equal(
+    cef.filter((l) => l.startsWith('audit.started ')).length,
+    1,
+    'audit.started (spooled before the restart), exactly once',
+  );
   const lock = cef.find((l) => l.startsWith('lock.created '))!;
   t.ok(lock, 'lock event received');
   t.match(lock, /CEF:0\|verigate\|verigate\|0\.1\.0\|lock\.created\|Lock created\|6\|/);
   t.match(lock, /suser=spiffe:\/\/plant\.example\/ops\/lead/);
   t.match(lock, /reason=a\\=b\\\\c/);
-  t.ok(cef.some((l) => l.startsWith('jit.expired ') && l.includes('while-no-exporter')), 'caught up from the log');
+  t.ok(
+    cef.some((l) => l.startsWith('jit.expired ') && l.includes('while-no-exporter')),
+    'caught up from the log',
+  );
 });
 
 t.test('a full spool drops the oldest records and the SIEM gets a counted loss message', async (t) => {
   const before = rs.lines().length;
   const log = await AuditLog.open({ dir: join(root, 'audit-loss'), fsync: 'never' });
   const spool = { dir: join(root, 'spool-loss'), maxBytes: 16 * 1024, fileBytes: 4096 };
-  const offline = new SyslogExporter({ host: '127.0.0.1', port: await freePort(), tls: tlsFor(pki), spool, backoff: { initialMs: 1000, maxMs: 1000 } });
+  const offline = new SyslogExporter({
+    host: '127.0.0.1',
+    port: await freePort(),
+    tls: tlsFor(pki),
+    spool,
+    backoff: { initialMs: 1000, maxMs: 1000 },
+  });
   offline.attach(log);
   for (let i = 0; i < 200; i++) {
     log.append({ type: 'jit.expired', grantId: `loss-${i}` });
@@ -164,7 +229,12 @@ t.test('a full spool drops the oldest records and the SIEM gets a counted loss m
   t.ok(await online.drained(10_000));
   await online.close();
   await log.close();
-  await eventuallyAtReceiver('the loss message', 5_000, () => rs.lines().slice(before).some((l) => l.startsWith('audit.export-loss ')));
+  await eventuallyAtReceiver('the loss message', 5_000, () =>
+    rs
+      .lines()
+      .slice(before)
+      .some((l) => l.startsWith('audit.export-loss ')),
+  );
   const lines = rs.lines().slice(before);
   const losses = lines.filter((l) => l.startsWith('audit.export-loss '));
   const counted = losses.reduce((a, l) => a + Number(/dropped="(\d+)"/.exec(l)?.[1] ?? 0), 0);
@@ -176,14 +246,52 @@ t.test('a full spool drops the oldest records and the SIEM gets a counted loss m
 
 t.test('the receiver refuses a client without a certificate (mutual TLS is enforced)', async (t) => {
   const before = rs.lines().length;
-  const exporter = new SyslogExporter({ host: '127.0.0.1', port: rs.port, tls: { ca: pki.caPem, servername: 'localhost' }, spool: { dir: join(root, 'spool-nocert'), maxBytes: 1 << 20 }, ackDelayMs: 100, backoff: { initialMs: 50, maxMs: 100 } });
-  exporter.enqueue({ seq: 1, time: new Date().toISOString(), type: 'jit.expired', grantId: 'no-cert-marker', prev: '0'.repeat(64), hash: '1'.repeat(64) });
+  const exporter = new SyslogExporter({
+    host: '127.0.0.1',
+    port: rs.port,
+    tls: { ca: pki.caPem, servername: 'localhost' },
+    spool: { dir: join(root, 'spool-nocert'), maxBytes: 1 << 20 },
+    ackDelayMs: 100,
+    backoff: { initialMs: 50, maxMs: 100 },
+  });
+  exporter.enqueue({
+    seq: 1,
+    time: new Date().toISOString(),
+    type: 'jit.expired',
+    grantId: 'no-cert-marker',
+    prev: '0'.repeat(64),
+    hash: '1'.repeat(64),
+  });
   await eventuallyAtReceiver('two refused connections', 10_000, () => exporter.stats().reconnects >= 2);
   await exporter.close();
   // barrier: a later message from a certified client arrives, so the receiver had its chance with the first
-  const good = new SyslogExporter({ host: '127.0.0.1', port: rs.port, tls: tlsFor(pki), spool: { dir: join(root, 'spool-barrier'), maxBytes: 1 << 20 }, ackDelayMs: 100 });
-  good.enqueue({ seq: 1, time: new Date().toISOString(), type: 'jit.expired', grantId: 'barrier-marker', prev: '0'.repeat(64), hash: '2'.repeat(64) });
-  await eventuallyAtReceiver('the barrier message', 10_000, () => rs.lines().slice(before).some((l) => l.includes('barrier-marker')));
+  const good = new SyslogExporter({
+    host: '127.0.0.1',
+    port: rs.port,
+    tls: tlsFor(pki),
+    spool: { dir: join(root, 'spool-barrier'), maxBytes: 1 << 20 },
+    ackDelayMs: 100,
+  });
+  good.enqueue({
+    seq: 1,
+    time: new Date().toISOString(),
+    type: 'jit.expired',
+    grantId: 'barrier-marker',
+    prev: '0'.repeat(64),
+    hash: '2'.repeat(64),
+  });
+  await eventuallyAtReceiver('the barrier message', 10_000, () =>
+    rs
+      .lines()
+      .slice(before)
+      .some((l) => l.includes('barrier-marker')),
+  );
   await good.close();
-  t.notOk(rs.lines().slice(before).some((l) => l.includes('no-cert-marker')), 'nothing accepted without a client certificate');
+  t.notOk(
+    rs
+      .lines()
+      .slice(before)
+      .some((l) => l.includes('no-cert-marker')),
+    'nothing accepted without a client certificate',
+  );
 });

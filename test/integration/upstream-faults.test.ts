@@ -19,13 +19,21 @@ import { FakeTimers } from '../helpers/fake-timers.js';
 const scenario: Scenario = {
   name: 'upstream-faults',
   unknownUnit: 'exception',
-  units: [{ id: 1, tables: { coils: 16, discrete: 16, holding: 256, input: 16 }, init: { holding: { 0: [11, 22, 33] } } }],
+  units: [
+    { id: 1, tables: { coils: 16, discrete: 16, holding: 256, input: 16 }, init: { holding: { 0: [11, 22, 33] } } },
+  ],
 };
 const readHolding = (addr: number) => Buffer.from([0x03, addr >> 8, addr & 0xff, 0, 1]);
 const writeHolding = (addr: number, v: number) => Buffer.from([0x06, addr >> 8, addr & 0xff, v >> 8, v & 0xff]);
 
 async function sim(t: Test, over: { scanDelayMs?: number; port?: number } = {}): Promise<Simulator> {
-  const s = await startSimulator({ scenario, port: over.port ?? 0, scanDelayMs: over.scanDelayMs ?? 2, tickMs: 0, maxConnections: 4 });
+  const s = await startSimulator({
+    scenario,
+    port: over.port ?? 0,
+    scanDelayMs: over.scanDelayMs ?? 2,
+    tickMs: 0,
+    maxConnections: 4,
+  });
   t.teardown(() => s.close());
   return s;
 }
@@ -34,8 +42,17 @@ async function sim(t: Test, over: { scanDelayMs?: number; port?: number } = {}):
 function pool(t: Test, port: number, over: Partial<DevicePoolOptions> = {}): { p: DevicePool; timers: FakeTimers } {
   const timers = new FakeTimers();
   const p = new DevicePool({
-    name: 'plc', host: '127.0.0.1', port, maxConnections: 1, maxInFlight: 1, timeoutMs: 1000, queueLimit: 100,
-    backoff: { initialMs: 40, maxMs: 200 }, timers, random: () => 0, ...over,
+    name: 'plc',
+    host: '127.0.0.1',
+    port,
+    maxConnections: 1,
+    maxInFlight: 1,
+    timeoutMs: 1000,
+    queueLimit: 100,
+    backoff: { initialMs: 40, maxMs: 200 },
+    timers,
+    random: () => 0,
+    ...over,
   });
   t.teardown(() => p.close());
   return { p, timers };
@@ -60,7 +77,11 @@ t.test('PLC down: unavailable without waiting out the timeout; fast fail while b
     dials++;
     return defaultDialer(h, p, s);
   };
-  const { p, timers } = pool(t, port, { timeoutMs: 20_000, backoff: { initialMs: 600_000, maxMs: 600_000 }, dialer: counting });
+  const { p, timers } = pool(t, port, {
+    timeoutMs: 20_000,
+    backoff: { initialMs: 600_000, maxMs: 600_000 },
+    dialer: counting,
+  });
   const r = await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
   t.equal(r.kind, 'unavailable', 'a 20 s timeout did not hold the request: the refused connect answered it');
   if (r.kind === 'unavailable') t.match(r.reason, /unreachable.*ECONNREFUSED/);
@@ -131,7 +152,8 @@ t.test('connection dropped after a write was sent: unavailable, never replayed, 
   s.setFault({ mode: 'close' });
   const r = await p.submit({ clientKey: 'hmi', unitId: 1, pdu: writeHolding(11, 77), isWrite: true });
   t.equal(r.kind, 'unavailable');
-  if (r.kind === 'unavailable') t.match(r, { reason: /not replayed/, sent: true }, 'flagged as sent: the client gets 0x0B, not 0x0A');
+  if (r.kind === 'unavailable')
+    t.match(r, { reason: /not replayed/, sent: true }, 'flagged as sent: the client gets 0x0B, not 0x0A');
   s.setFault({ mode: 'none' });
   t.equal(value(await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(2), isWrite: false })), 33, 'reconnected');
   const c = s.counters();

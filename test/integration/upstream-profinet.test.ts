@@ -15,7 +15,13 @@ const INPUT_DELAY = { api: 0, slot: 1, subslot: 1, index: 0x0100 };
 
 t.test('identity, writes through one device-access AR, a lost write not resent, unknown AR', async (t) => {
   const sim = await startProfinetSimulator({ scenario: SCENARIO, port: 0, controlPort: 0, sweepMs: 0 });
-  const client = new ProfinetClient({ name: 'rio-1', host: '127.0.0.1', port: sim.port, objectUuid: sim.objectUuid, timeoutMs: 400 });
+  const client = new ProfinetClient({
+    name: 'rio-1',
+    host: '127.0.0.1',
+    port: sim.port,
+    objectUuid: sim.objectUuid,
+    timeoutMs: 400,
+  });
   t.teardown(async () => {
     await client.close();
     await sim.close();
@@ -52,7 +58,11 @@ t.test('identity, writes through one device-access AR, a lost write not resent, 
   // One more round trip, so a resend (if there were one) would have reached the device by now.
   t.equal((await client.readRecord({ clientKey: KEY, ...INPUT_DELAY, maxLength: 64 })).kind, 'record');
   t.equal((sim.counters().writes[key] ?? 0) - writesBefore, 1, 'the lost write reached the device once, never again');
-  t.same(sim.readRecord(INPUT_DELAY), Buffer.from('0014', 'hex'), 'and it was executed: "may have been executed" is real');
+  t.same(
+    sim.readRecord(INPUT_DELAY),
+    Buffer.from('0014', 'hex'),
+    'and it was executed: "may have been executed" is real',
+  );
 
   sim.setFault({ mode: 'silent' });
   const before = sim.counters().datagrams;
@@ -63,7 +73,7 @@ t.test('identity, writes through one device-access AR, a lost write not resent, 
 
   await sim.restart(0); // power cycle: the device forgets the gateway's AR
   const refused = await client.writeRecord({ clientKey: KEY, ...INPUT_DELAY, data: Buffer.from('001f', 'hex') });
-  t.match(refused, { kind: 'pnio-error', stage: 'write' }, 'unknown AR → the device\'s error, the write not sent again');
+  t.match(refused, { kind: 'pnio-error', stage: 'write' }, "unknown AR → the device's error, the write not sent again");
   t.notSame(sim.readRecord(INPUT_DELAY), Buffer.from('001f', 'hex'), 'the device did not apply it');
   const after = await client.writeRecord({ clientKey: KEY, ...INPUT_DELAY, data: Buffer.from('001e', 'hex') });
   t.equal(after.kind, 'record', 'the next write opens a new AR and goes through');

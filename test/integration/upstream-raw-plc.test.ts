@@ -56,7 +56,16 @@ const readHolding = (addr: number, count = 1) => Buffer.from([0x03, addr >> 8, a
 const fc3Answer = (v: number) => Buffer.from([0x03, 2, v >> 8, v & 0xff]);
 
 function pool(port: number, over: Partial<DevicePoolOptions> = {}) {
-  return new DevicePool({ name: 'raw', host: '127.0.0.1', port, maxConnections: 1, maxInFlight: 1, timeoutMs: 2000, queueLimit: 100, ...over });
+  return new DevicePool({
+    name: 'raw',
+    host: '127.0.0.1',
+    port,
+    maxConnections: 1,
+    maxInFlight: 1,
+    timeoutMs: 2000,
+    queueLimit: 100,
+    ...over,
+  });
 }
 
 t.test('replies out of order are paired by upstream transaction id; ids are unique in flight', async (t) => {
@@ -75,7 +84,9 @@ t.test('replies out of order are paired by upstream transaction id; ids are uniq
   const p = pool(plc.port, { maxInFlight: 4 });
   t.teardown(() => p.close());
   const results = await Promise.all(
-    [100, 200, 300, 400].map((addr) => p.submit({ clientKey: `c${addr}`, unitId: 1, pdu: readHolding(addr), isWrite: false })),
+    [100, 200, 300, 400].map((addr) =>
+      p.submit({ clientKey: `c${addr}`, unitId: 1, pdu: readHolding(addr), isWrite: false }),
+    ),
   );
   results.forEach((r, i) => {
     t.equal(r.kind, 'response');
@@ -106,7 +117,8 @@ t.test('a structurally wrong reply (byte count) and a wrong unit id are invalid-
   let n = 0;
   const plc = await scriptedPlc((r, reply) => {
     n++;
-    if (n === 1) reply(r.tid, Buffer.from([0x03, 4, 0, 1, 0, 2])); // asked for 1 register, got 2
+    if (n === 1)
+      reply(r.tid, Buffer.from([0x03, 4, 0, 1, 0, 2])); // asked for 1 register, got 2
     else reply(r.tid, fc3Answer(1), r.unit + 1);
   });
   t.teardown(() => plc.close());
@@ -143,37 +155,40 @@ t.test('a reply with an unknown transaction id is dropped; the real reply still 
   t.equal(plc.accepted(), 1, 'connection kept');
 });
 
-t.test('timeout keeps the tid reserved; the late reply is dropped and frees the slot for the next request', async (t) => {
-  let first: { tid: number; reply: (tid: number, pdu: Buffer) => void } | undefined;
-  const tids: number[] = [];
-  const plc = await scriptedPlc((r, reply) => {
-    tids.push(r.tid);
-    if (first === undefined) first = { tid: r.tid, reply };
-    else reply(r.tid, fc3Answer(2));
-  });
-  t.teardown(() => plc.close());
-  const timers = new FakeTimers();
-  const p = pool(plc.port, { timeoutMs: 200, lateReplyGraceMs: 5000, timers });
-  t.teardown(() => p.close());
-  const pendingFirst = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: true });
-  await eventually('the request at the PLC', () => tids.length === 1);
-  timers.advance(200);
-  const timedOut = await pendingFirst;
-  t.equal(timedOut.kind, 'timeout');
-  t.equal(p.stats().lateReserved, 1, 'slot still reserved for the late reply');
-  // The next request waits (maxInFlight 1, slot reserved) until the late reply comes.
-  const next = p.submit({ clientKey: 'b', unitId: 1, pdu: readHolding(0), isWrite: false });
-  await flushIo();
-  t.equal(p.stats().queued, 1, 'not sent while the late slot is reserved');
-  t.equal(tids.length, 1);
-  first?.reply(first.tid, fc3Answer(1)); // the late reply: must not be taken as the answer to `next`
-  const r = await next;
-  t.equal(r.kind, 'response');
-  if (r.kind === 'response') t.equal(r.pdu.readUInt16BE(2), 2, 'next got its own answer, not the late one');
-  t.not(tids[1], tids[0], 'a different upstream tid');
-  t.equal(p.stats().lateReserved, 0);
-  t.equal(plc.accepted(), 1);
-});
+t.test(
+  'timeout keeps the tid reserved; the late reply is dropped and frees the slot for the next request',
+  async (t) => {
+    let first: { tid: number; reply: (tid: number, pdu: Buffer) => void } | undefined;
+    const tids: number[] = [];
+    const plc = await scriptedPlc((r, reply) => {
+      tids.push(r.tid);
+      if (first === undefined) first = { tid: r.tid, reply };
+      else reply(r.tid, fc3Answer(2));
+    });
+    t.teardown(() => plc.close());
+    const timers = new FakeTimers();
+    const p = pool(plc.port, { timeoutMs: 200, lateReplyGraceMs: 5000, timers });
+    t.teardown(() => p.close());
+    const pendingFirst = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: true });
+    await eventually('the request at the PLC', () => tids.length === 1);
+    timers.advance(200);
+    const timedOut = await pendingFirst;
+    t.equal(timedOut.kind, 'timeout');
+    t.equal(p.stats().lateReserved, 1, 'slot still reserved for the late reply');
+    // The next request waits (maxInFlight 1, slot reserved) until the late reply comes.
+    const next = p.submit({ clientKey: 'b', unitId: 1, pdu: readHolding(0), isWrite: false });
+    await flushIo();
+    t.equal(p.stats().queued, 1, 'not sent while the late slot is reserved');
+    t.equal(tids.length, 1);
+    first?.reply(first.tid, fc3Answer(1)); // the late reply: must not be taken as the answer to `next`
+    const r = await next;
+    t.equal(r.kind, 'response');
+    if (r.kind === 'response') t.equal(r.pdu.readUInt16BE(2), 2, 'next got its own answer, not the late one');
+    t.not(tids[1], tids[0], 'a different upstream tid');
+    t.equal(p.stats().lateReserved, 0);
+    t.equal(plc.accepted(), 1);
+  },
+);
 
 t.test('a late reply that never comes: the connection is recycled after the grace period', async (t) => {
   let n = 0;
@@ -197,7 +212,8 @@ t.test('a late reply that never comes: the connection is recycled after the grac
 t.test('broken framing from the PLC: in-flight request unavailable, next one on a new connection', async (t) => {
   let n = 0;
   const plc = await scriptedPlc((r, reply) => {
-    if (n++ === 0) r.socket.write(Buffer.from([0, 1, 0, 7, 0, 3, 1, 3, 2, 0, 0])); // protocol id 7
+    if (n++ === 0)
+      r.socket.write(Buffer.from([0, 1, 0, 7, 0, 3, 1, 3, 2, 0, 0])); // protocol id 7
     else reply(r.tid, fc3Answer(3));
   });
   t.teardown(() => plc.close());
@@ -227,42 +243,63 @@ t.test('AbortSignal removes a queued request; a sent one still gets its real ans
   t.equal(p.stats().queued, 0);
   pending.shift()?.();
   t.equal((await sent).kind, 'response', 'already sent: the outcome is reported, not dropped');
-  t.equal((await p.submit({ clientKey: 'c', unitId: 1, pdu: readHolding(0), isWrite: false, signal: AbortSignal.abort() })).kind, 'aborted');
+  t.equal(
+    (await p.submit({ clientKey: 'c', unitId: 1, pdu: readHolding(0), isWrite: false, signal: AbortSignal.abort() }))
+      .kind,
+    'aborted',
+  );
 });
 
-t.test('dispatch re-checks the signal and stillAllowed right before the socket write, even if no abort event came', async (t) => {
-  const pending: (() => void)[] = [];
-  let received = 0;
-  const plc = await scriptedPlc((r, reply) => {
-    received++;
-    pending.push(() => reply(r.tid, fc3Answer(5)));
-  });
-  t.teardown(() => plc.close());
-  const p = pool(plc.port);
-  t.teardown(() => p.close());
-  const first = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
-  // A signal whose abort event never fires: only the synchronous re-check in dispatch can stop it.
-  const silent = { aborted: false, addEventListener() {}, removeEventListener() {} } as unknown as AbortSignal;
-  const queued = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(1), isWrite: false, signal: silent });
-  let locked = false;
-  const vetoed = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(3), isWrite: false, stillAllowed: () => !locked });
-  const broken = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(4), isWrite: false, stillAllowed: () => { throw new Error('gate bug'); } });
-  await eventually('a request at the PLC', () => pending.length > 0);
-  (silent as { aborted: boolean }).aborted = true;
-  locked = true; // e.g. a device lock created while it waited: the session is still open
-  pending.shift()?.(); // frees the slot: dispatch would now send the queued one
-  t.equal((await first).kind, 'response');
-  t.same(await queued, { kind: 'aborted' });
-  t.same(await vetoed, { kind: 'aborted' }, 'stillAllowed false: dropped unsent');
-  t.same(await broken, { kind: 'aborted' }, 'a throwing gate fails closed');
-  // A later request on the same connection: had the aborted one been written, the PLC would see it first.
-  const later = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(2), isWrite: false });
-  await eventually('a request at the PLC', () => pending.length > 0);
-  pending.shift()?.();
-  t.equal((await later).kind, 'response');
-  t.equal(received, 2, 'the aborted request never reached the PLC');
-  t.equal(p.stats().queued, 0);
-});
+t.test(
+  'dispatch re-checks the signal and stillAllowed right before the socket write, even if no abort event came',
+  async (t) => {
+    const pending: (() => void)[] = [];
+    let received = 0;
+    const plc = await scriptedPlc((r, reply) => {
+      received++;
+      pending.push(() => reply(r.tid, fc3Answer(5)));
+    });
+    t.teardown(() => plc.close());
+    const p = pool(plc.port);
+    t.teardown(() => p.close());
+    const first = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
+    // A signal whose abort event never fires: only the synchronous re-check in dispatch can stop it.
+    const silent = { aborted: false, addEventListener() {}, removeEventListener() {} } as unknown as AbortSignal;
+    const queued = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(1), isWrite: false, signal: silent });
+    let locked = false;
+    const vetoed = p.submit({
+      clientKey: 'a',
+      unitId: 1,
+      pdu: readHolding(3),
+      isWrite: false,
+      stillAllowed: () => !locked,
+    });
+    const broken = p.submit({
+      clientKey: 'a',
+      unitId: 1,
+      pdu: readHolding(4),
+      isWrite: false,
+      stillAllowed: () => {
+        throw new Error('gate bug');
+      },
+    });
+    await eventually('a request at the PLC', () => pending.length > 0);
+    (silent as { aborted: boolean }).aborted = true;
+    locked = true; // e.g. a device lock created while it waited: the session is still open
+    pending.shift()?.(); // frees the slot: dispatch would now send the queued one
+    t.equal((await first).kind, 'response');
+    t.same(await queued, { kind: 'aborted' });
+    t.same(await vetoed, { kind: 'aborted' }, 'stillAllowed false: dropped unsent');
+    t.same(await broken, { kind: 'aborted' }, 'a throwing gate fails closed');
+    // A later request on the same connection: had the aborted one been written, the PLC would see it first.
+    const later = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(2), isWrite: false });
+    await eventually('a request at the PLC', () => pending.length > 0);
+    pending.shift()?.();
+    t.equal((await later).kind, 'response');
+    t.equal(received, 2, 'the aborted request never reached the PLC');
+    t.equal(p.stats().queued, 0);
+  },
+);
 
 t.test('close answers everything outstanding and later submits', async (t) => {
   const plc = await scriptedPlc(() => {});

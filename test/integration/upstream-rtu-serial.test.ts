@@ -16,13 +16,39 @@ const FORMAT = { baudRate: 1200, dataBits: 8, parity: 'even', stopBits: 1 } as c
 t.test('slow line through the simulator CLI: timing, noise, recovery, RTU over TCP', async (t) => {
   const pty = await startPtyPair();
   t.teardown(() => pty.close());
-  const cli = spawn(process.execPath, ['--import', 'tsx', 'simulators/cli.ts', '--scenario', 'simulators/scenarios/meters.yaml', '--port', '0', '--scan-delay', '0',
-    '--serial', pty.a, '--rtu-port', '0', '--baud', '1200', '--parity', 'even', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const cli = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'simulators/cli.ts',
+      '--scenario',
+      'simulators/scenarios/meters.yaml',
+      '--port',
+      '0',
+      '--scan-delay',
+      '0',
+      '--serial',
+      pty.a,
+      '--rtu-port',
+      '0',
+      '--baud',
+      '1200',
+      '--parity',
+      'even',
+      '--log-level',
+      'warn',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   t.teardown(() => void cli.kill('SIGTERM'));
   const ready = await new Promise<{ controlPort: number; rtuPort: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('simulator CLI did not start')), 20_000);
     cli.stdout.on('data', (c: Buffer) => {
-      const line = c.toString().split('\n').find((l) => l.includes('"listening"'));
+      const line = c
+        .toString()
+        .split('\n')
+        .find((l) => l.includes('"listening"'));
       if (line) {
         clearTimeout(timer);
         resolve(JSON.parse(line));
@@ -30,9 +56,19 @@ t.test('slow line through the simulator CLI: timing, noise, recovery, RTU over T
     });
   });
   const transport = serialTransport({ path: pty.b, format: FORMAT, turnaroundMs: 100 });
-  const pool = new DevicePool({ name: 'line', transport, maxConnections: 1, maxInFlight: 1, timeoutMs: 2000, queueLimit: 16 });
+  const pool = new DevicePool({
+    name: 'line',
+    transport,
+    maxConnections: 1,
+    maxInFlight: 1,
+    timeoutMs: 2000,
+    queueLimit: 16,
+  });
   t.teardown(() => pool.close());
-  const read = (): Promise<string> => pool.submit({ clientKey: 'a', unitId: 11, pdu: hex('04 0000 0008'), isWrite: false }).then((r) => (r.kind === 'response' ? r.pdu.toString('hex') : r.kind));
+  const read = (): Promise<string> =>
+    pool
+      .submit({ clientKey: 'a', unitId: 11, pdu: hex('04 0000 0008'), isWrite: false })
+      .then((r) => (r.kind === 'response' ? r.pdu.toString('hex') : r.kind));
 
   const started = performance.now();
   t.equal(await read(), '041008fd08fa090104e2049c0516035e1388', 'meter-1 readings');
@@ -41,16 +77,31 @@ t.test('slow line through the simulator CLI: timing, noise, recovery, RTU over T
   t.ok(ms >= 21 * (11 / 1.2), `the answer took its time on a 1200-baud line: ${ms.toFixed(0)} ms`);
 
   const fault = async (body: object): Promise<void> => {
-    const res = await fetch(`http://127.0.0.1:${ready.controlPort}/fault`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    const res = await fetch(`http://127.0.0.1:${ready.controlPort}/fault`, {
+      method: 'POST',
+      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json' },
+    });
     t.equal(res.status, 200, `fault ${JSON.stringify(body)}`);
   };
   await fault({ mode: 'noise', kind: 'crc', every: 1 });
-  t.same([await read(), await read()], ['invalid-response', 'invalid-response'], 'every answer corrupted: never a value');
+  t.same(
+    [await read(), await read()],
+    ['invalid-response', 'invalid-response'],
+    'every answer corrupted: never a value',
+  );
   t.equal(transport.counters().corrupt.crc, 2, 'both CRC errors counted');
   await fault({ mode: 'none' });
   t.equal(await read(), '041008fd08fa090104e2049c0516035e1388', 'the line recovered');
 
-  const tcp = new DevicePool({ name: 'nport', transport: rtuOverTcpTransport({ host: '127.0.0.1', port: ready.rtuPort, turnaroundMs: 100 }), maxConnections: 1, maxInFlight: 1, timeoutMs: 2000, queueLimit: 16 });
+  const tcp = new DevicePool({
+    name: 'nport',
+    transport: rtuOverTcpTransport({ host: '127.0.0.1', port: ready.rtuPort, turnaroundMs: 100 }),
+    maxConnections: 1,
+    maxInFlight: 1,
+    timeoutMs: 2000,
+    queueLimit: 16,
+  });
   t.teardown(() => tcp.close());
   const r = await tcp.submit({ clientKey: 'a', unitId: 12, pdu: hex('04 0006 0002'), isWrite: false });
   t.same(r.kind === 'response' && r.pdu.toString('hex'), '0404011f1388', 'RTU over TCP: meter-2 power and frequency');

@@ -25,7 +25,11 @@ const FAST = { initialMs: 25, maxMs: 100 };
 function recorder<T>() {
   const updates: T[] = [];
   const errors: Error[] = [];
-  return { updates, errors, watcher: { onUpdate: (v: T) => void updates.push(v), onError: (e: Error) => void errors.push(e) } };
+  return {
+    updates,
+    errors,
+    watcher: { onUpdate: (v: T) => void updates.push(v), onError: (e: Error) => void errors.push(e) },
+  };
 }
 
 const ca = await DevCa.create({ trustDomain: 'plant.example' });
@@ -36,7 +40,10 @@ let n = 0;
 const sockPath = (): string => join(dir, `s${++n}.sock`);
 
 /** Issuer and client on fake timers; `backoffs` are the watches' retry strategies, in creation order. */
-async function setup(t: { teardown(fn: () => unknown): void }, extra: Partial<Parameters<typeof DevIssuer.start>[0]> = {}) {
+async function setup(
+  t: { teardown(fn: () => unknown): void },
+  extra: Partial<Parameters<typeof DevIssuer.start>[0]> = {},
+) {
   const socketPath = sockPath();
   const timers = new FakeTimers(Date.now());
   const issuer = await DevIssuer.start({ socketPath, ca, spiffeId: GW, timers, ...extra });
@@ -155,7 +162,9 @@ t.test('JWT-SVID fetch → validate round trip, bundles as JWKS, refusals', asyn
   const kid = JSON.parse(Buffer.from(jwt?.token.split('.')[0] ?? '', 'base64url').toString()).kid as string;
   t.equal(jwks.get('spiffe://plant.example')?.keys[0]?.kid, kid, 'token kid is in the published JWKS');
 
-  const wrongAud = await client.validateJwtSvid({ audience: 'someone-else', token: jwt?.token ?? '' }).catch((e: unknown) => e);
+  const wrongAud = await client
+    .validateJwtSvid({ audience: 'someone-else', token: jwt?.token ?? '' })
+    .catch((e: unknown) => e);
   t.ok(isGatewayError(wrongAud) && wrongAud.code === 'GW_ERR_WORKLOAD_API');
   t.equal(((wrongAud as Error).cause as grpc.ServiceError).code, grpc.status.INVALID_ARGUMENT);
   // Flip a character in the middle of the signature (the last base64url character has unused bits).
@@ -163,7 +172,9 @@ t.test('JWT-SVID fetch → validate round trip, bundles as JWKS, refusals', asyn
   const at = tok.lastIndexOf('.') + 20;
   const tampered = tok.slice(0, at) + (tok[at] === 'A' ? 'B' : 'A') + tok.slice(at + 1);
   await t.rejects(client.validateJwtSvid({ audience: 'verigate', token: tampered }), { code: 'GW_ERR_WORKLOAD_API' });
-  const other = await client.fetchJwtSvid({ audience: ['x'], spiffeId: 'spiffe://plant.example/not-me' }).catch((e: unknown) => e);
+  const other = await client
+    .fetchJwtSvid({ audience: ['x'], spiffeId: 'spiffe://plant.example/not-me' })
+    .catch((e: unknown) => e);
   t.equal(((other as Error).cause as grpc.ServiceError).code, grpc.status.PERMISSION_DENIED);
   const noAud = await client.fetchJwtSvid({ audience: [] }).catch((e: unknown) => e);
   t.equal(((noAud as Error).cause as grpc.ServiceError).code, grpc.status.INVALID_ARGUMENT);
@@ -219,7 +230,9 @@ t.test('PermissionDenied (no entry yet) is retried until an identity is issued',
 t.test('Unimplemented is fatal: one GW_ERR_WORKLOAD_API error and no retry', async (t) => {
   const socketPath = sockPath();
   const server = new grpc.Server(); // serves no service at all → UNIMPLEMENTED for every method
-  await new Promise<void>((res, rej) => server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+  await new Promise<void>((res, rej) =>
+    server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
+  );
   t.teardown(() => server.forceShutdown());
   const timers = new FakeTimers(Date.now());
   const backoff = new LinearBackoff({ initialMs: 10, maxMs: 10 });

@@ -20,7 +20,11 @@ rules:
     allow: [{ access: read, tables: [holding], addresses: 0-999 }]
 trust: { threshold: 0 }
 `;
-const h = await startHarness({ policy, listeners: { mbaps: `maxInFlightPerSession: ${N}` }, deviceYaml: "maxConnections: 1, maxInFlight: 16" });
+const h = await startHarness({
+  policy,
+  listeners: { mbaps: `maxInFlightPerSession: ${N}` },
+  deviceYaml: 'maxConnections: 1, maxInFlight: 16',
+});
 t.teardown(() => h.stop());
 
 type Writer = { writeBatch(lines: readonly unknown[]): { written: number; error: Error | null } };
@@ -42,28 +46,40 @@ for (const m of ['_write', '_writev'] as const) {
   };
 }
 
-t.test(`${N} pipelined reads on one connection: at most one write per 4 requests per direction, not ${N}`, async (t) => {
-  const c = await TestMbapsClient.connect(h.port, await h.mint('spiffe://plant.example/historian/1'));
-  t.teardown(() => c.close());
-  t.ok(await c.request(1, encodeRequest({ type: 'read-registers', fc: 3, address: 0, quantity: 1 })), 'warm: the upstream connection is open');
-  await new Promise((r) => setImmediate(r));
-  Object.assign(counts, { auditBatches: 0, auditEvents: 0, toPlc: 0, toClient: 0 });
-  // All N requests in one write: they reach the gateway in one TLS record, so one turn decodes them all.
-  const answers = new Map<number, Buffer>();
-  const done = new Promise<void>((resolve) => {
-    c.socket.on('data', () => undefined);
-    const framerCheck = setInterval(() => answers.size === N && (clearInterval(framerCheck), resolve()), 5);
-  });
-  const pdu = encodeRequest({ type: 'read-registers', fc: 3, address: 10, quantity: 2 });
-  const tids = Array.from({ length: N }, (_, i) => 1000 + i);
-  for (const tid of tids) (c as unknown as { waiting: Map<number, (p: Buffer) => void> }).waiting.set(tid, (p) => answers.set(tid, p));
-  c.socket.write(Buffer.concat(tids.map((tid) => encodeAdu(tid, 1, pdu))));
-  await done;
-  t.equal(answers.size, N, 'every request answered');
-  t.ok([...answers.values()].every((a) => a[0] === 3), 'with data');
-  t.equal(counts.auditEvents, N, `${N} request.decision events written`);
-  t.comment(`per ${N} requests: ${counts.auditBatches} audit writes, ${counts.toPlc} writes to the PLC, ${counts.toClient} TLS writes to the client`);
-  t.ok(counts.auditBatches <= N / 4, `audit: ${counts.auditBatches} writes ≤ ${N / 4}`);
-  t.ok(counts.toPlc <= N / 4, `toward the PLC: ${counts.toPlc} writes ≤ ${N / 4}`);
-  t.ok(counts.toClient <= N / 4, `toward the client: ${counts.toClient} TLS writes ≤ ${N / 4}`);
-});
+t.test(
+  `${N} pipelined reads on one connection: at most one write per 4 requests per direction, not ${N}`,
+  async (t) => {
+    const c = await TestMbapsClient.connect(h.port, await h.mint('spiffe://plant.example/historian/1'));
+    t.teardown(() => c.close());
+    t.ok(
+      await c.request(1, encodeRequest({ type: 'read-registers', fc: 3, address: 0, quantity: 1 })),
+      'warm: the upstream connection is open',
+    );
+    await new Promise((r) => setImmediate(r));
+    Object.assign(counts, { auditBatches: 0, auditEvents: 0, toPlc: 0, toClient: 0 });
+    // All N requests in one write: they reach the gateway in one TLS record, so one turn decodes them all.
+    const answers = new Map<number, Buffer>();
+    const done = new Promise<void>((resolve) => {
+      c.socket.on('data', () => undefined);
+      const framerCheck = setInterval(() => answers.size === N && (clearInterval(framerCheck), resolve()), 5);
+    });
+    const pdu = encodeRequest({ type: 'read-registers', fc: 3, address: 10, quantity: 2 });
+    const tids = Array.from({ length: N }, (_, i) => 1000 + i);
+    for (const tid of tids)
+      (c as unknown as { waiting: Map<number, (p: Buffer) => void> }).waiting.set(tid, (p) => answers.set(tid, p));
+    c.socket.write(Buffer.concat(tids.map((tid) => encodeAdu(tid, 1, pdu))));
+    await done;
+    t.equal(answers.size, N, 'every request answered');
+    t.ok(
+      [...answers.values()].every((a) => a[0] === 3),
+      'with data',
+    );
+    t.equal(counts.auditEvents, N, `${N} request.decision events written`);
+    t.comment(
+      `per ${N} requests: ${counts.auditBatches} audit writes, ${counts.toPlc} writes to the PLC, ${counts.toClient} TLS writes to the client`,
+    );
+    t.ok(counts.auditBatches <= N / 4, `audit: ${counts.auditBatches} writes ≤ ${N / 4}`);
+    t.ok(counts.toPlc <= N / 4, `toward the PLC: ${counts.toPlc} writes ≤ ${N / 4}`);
+    t.ok(counts.toClient <= N / 4, `toward the client: ${counts.toClient} TLS writes ≤ ${N / 4}`);
+  },
+);

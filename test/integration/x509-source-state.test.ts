@@ -46,9 +46,18 @@ const sockPath = (): string => join(dir, `s${++n}.sock`);
 
 t.test('create waits for the first SVID; updates on rotation only, not on identical repeats', async (t) => {
   const socketPath = sockPath();
-  const issuer = await DevIssuer.start({ socketPath, ca, spiffeId: GW, federatedBundles: { 'spiffe://other.org': ca.bundleDer() } });
+  const issuer = await DevIssuer.start({
+    socketPath,
+    ca,
+    spiffeId: GW,
+    federatedBundles: { 'spiffe://other.org': ca.bundleDer() },
+  });
   t.teardown(() => issuer.close());
-  const src = await X509Source.create({ address: `unix://${socketPath}`, backoff: FAST, timers: new FakeTimers(Date.now()) });
+  const src = await X509Source.create({
+    address: `unix://${socketPath}`,
+    backoff: FAST,
+    timers: new FakeTimers(Date.now()),
+  });
   t.teardown(() => src.close());
   t.equal(src.state(), 'ok');
   const first = src.getX509Svid();
@@ -92,7 +101,10 @@ t.test('agent lost: stale until NotAfter, then failed closed (loud), then ok whe
   t.same(seen.states, ['stale', 'failed-closed'], 'fails closed at NotAfter, by its own timer');
   t.ok(timers.now() >= svid.notAfter.getTime(), 'not before NotAfter');
   t.throws(() => src.getX509Svid(), { code: 'GW_ERR_IDENTITY_UNAVAILABLE', message: /unreachable.*expired/ });
-  t.ok(lines.some((l) => l.level === 'error' && /FAILING CLOSED/.test(l.msg)), 'failing closed is logged at error level');
+  t.ok(
+    lines.some((l) => l.level === 'error' && /FAILING CLOSED/.test(l.msg)),
+    'failing closed is logged at error level',
+  );
   t.ok(src.secondsUntilExpiry() <= 0);
 
   // Valid well past the fake clock, which is now ~2 minutes ahead of the issuer's.
@@ -147,16 +159,29 @@ t.test('create fails clearly: timeout with the address and last error, or a fata
   timers.advance(1);
   const err = await pending;
   t.ok(isGatewayError(err) && err.code === 'GW_ERR_IDENTITY_UNAVAILABLE', 'gives up at the timeout');
-  t.match((err as Error).message, new RegExp(`${missing.replace(/\./g, '\\.')}.*within 300 ms.*last error: .*UNAVAILABLE`));
+  t.match(
+    (err as Error).message,
+    new RegExp(`${missing.replace(/\./g, '\\.')}.*within 300 ms.*last error: .*UNAVAILABLE`),
+  );
 
   const socketPath = sockPath();
   const server = new grpc.Server(); // no service: every method is UNIMPLEMENTED
-  await new Promise<void>((res, rej) => server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+  await new Promise<void>((res, rej) =>
+    server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
+  );
   t.teardown(() => server.forceShutdown());
-  const fatal = await X509Source.create({ address: `unix://${socketPath}`, timeoutMs: 20_000, backoff: FAST, timers: new FakeTimers(Date.now()) }).catch((e: unknown) => e);
+  const fatal = await X509Source.create({
+    address: `unix://${socketPath}`,
+    timeoutMs: 20_000,
+    backoff: FAST,
+    timers: new FakeTimers(Date.now()),
+  }).catch((e: unknown) => e);
   t.ok(isGatewayError(fatal) && fatal.code === 'GW_ERR_IDENTITY_UNAVAILABLE');
   t.match((fatal as Error).message, /UNIMPLEMENTED/);
-  t.ok(isGatewayError((fatal as Error).cause) && ((fatal as Error).cause as { code: string }).code === 'GW_ERR_WORKLOAD_API');
+  t.ok(
+    isGatewayError((fatal as Error).cause) &&
+      ((fatal as Error).cause as { code: string }).code === 'GW_ERR_WORKLOAD_API',
+  );
 
   await t.rejects(X509Source.create({ address: 'unix://tmp/agent.sock' }), { code: 'GW_ERR_ENDPOINT_ADDRESS' });
 });

@@ -16,7 +16,13 @@ import { runPymodbus, type PyTls } from '../helpers/pymodbus.js';
 import { requireTool } from '../helpers/tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vg-lab-'));
-const lab = await startLab({ dir, identity: 'dev', ports: { mbaps: 0, grpc: 0, metrics: 0 }, scanDelayMs: 0, logger: pino({ level: 'silent' }) });
+const lab = await startLab({
+  dir,
+  identity: 'dev',
+  ports: { mbaps: 0, grpc: 0, metrics: 0 },
+  scanDelayMs: 0,
+  logger: pino({ level: 'silent' }),
+});
 t.teardown(() => lab.stop());
 const json = JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8')) as LabJson;
 const { port } = json.endpoints.mbaps;
@@ -27,7 +33,10 @@ function creds(name: string): PyTls {
   return { cert: c.cert, key: c.key, ca: c.bundle };
 }
 
-function goClient(name: string, args: string[]): Promise<{ ok: boolean; values?: number[]; exception?: number; error?: string }> {
+function goClient(
+  name: string,
+  args: string[],
+): Promise<{ ok: boolean; values?: number[]; exception?: number; error?: string }> {
   const bin = requireTool('go-mbaps-client');
   const c = creds(name);
   // Go's crypto/tls checks a hostname: the gateway's SVID carries DNS SAN `localhost` beside its SPIFFE ID.
@@ -46,43 +55,98 @@ function goClient(name: string, args: string[]): Promise<{ ok: boolean; values?:
 
 function verigate(args: string[]): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'gateway/cli/verigate.ts', ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, out: stdout, err: stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'gateway/cli/verigate.ts', ...args],
+      { timeout: 30_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, out: stdout, err: stderr });
+      },
+    );
   });
 }
 
 t.test('lab.json describes endpoints, devices and clients with their grants', async (t) => {
   t.equal(json.trustDomain, 'plant.example');
-  t.same(json.devices.map((d) => [d.name, d.unitId]), [['turbine-1', 1], ['tank-1', 2]]);
-  t.match(json.profinetDevices, [{ name: 'rio-1', stationName: 'rio-1', scenario: 'remote-io', device: { host: '127.0.0.1', port: Number } }]);
-  t.equal(json.profinetDevices[0]?.device.port, lab.profinetSimulators['rio-1']?.port, 'the UDP endpoint of the running simulator');
-  t.match(json.clients.historian?.grants, [{ rule: 'historian-reads' }, { rule: 'historian-pn-reads', devices: ['rio-1'], profinet: [{ access: 'read', indices: [0xaff0, 0xf000] }, { access: 'read' }] }]);
-  t.match(json.clients.engineer?.grants, [{}, {}, { rule: 'eng-pn-reads' }, { rule: 'eng-pn-input-delay', jit: { approvers: ['spiffe://plant.example/ops/shift-lead'] }, profinet: [{ access: 'write', length: 2 }] }]);
-  t.match(readFileSync(json.gatewayConfig, 'utf8'), /profinetDevices:\n  - name: rio-1/, 'the lab gateway.yaml lists rio-1');
+  t.same(
+    json.devices.map((d) => [d.name, d.unitId]),
+    [
+      ['turbine-1', 1],
+      ['tank-1', 2],
+    ],
+  );
+  t.match(json.profinetDevices, [
+    { name: 'rio-1', stationName: 'rio-1', scenario: 'remote-io', device: { host: '127.0.0.1', port: Number } },
+  ]);
+  t.equal(
+    json.profinetDevices[0]?.device.port,
+    lab.profinetSimulators['rio-1']?.port,
+    'the UDP endpoint of the running simulator',
+  );
+  t.match(json.clients.historian?.grants, [
+    { rule: 'historian-reads' },
+    {
+      rule: 'historian-pn-reads',
+      devices: ['rio-1'],
+      profinet: [{ access: 'read', indices: [0xaff0, 0xf000] }, { access: 'read' }],
+    },
+  ]);
+  t.match(json.clients.engineer?.grants, [
+    {},
+    {},
+    { rule: 'eng-pn-reads' },
+    {
+      rule: 'eng-pn-input-delay',
+      jit: { approvers: ['spiffe://plant.example/ops/shift-lead'] },
+      profinet: [{ access: 'write', length: 2 }],
+    },
+  ]);
+  t.match(
+    readFileSync(json.gatewayConfig, 'utf8'),
+    /profinetDevices:\n  - name: rio-1/,
+    'the lab gateway.yaml lists rio-1',
+  );
   t.ok(json.clients.historian && json.clients.hmi && json.clients.stranger);
   t.same(json.clients.stranger?.grants, [], 'the stranger is granted nothing');
   t.match(json.clients.hmi?.grants, [{ rule: 'hmi-reads' }, { rule: 'hmi-setpoint' }]);
 });
 
 t.test('pymodbus ModbusTlsClient through the gateway', async (t) => {
-  const hist = await runPymodbus('127.0.0.1', port, [
-    { op: 'read_input', address: 0, count: 3, unit: 1 },
-    { op: 'write_register', address: 100, value: 1500, unit: 1 },
-    { op: 'read_holding', address: 0, count: 2, unit: 2 },
-  ], 30_000, creds('historian'));
+  const hist = await runPymodbus(
+    '127.0.0.1',
+    port,
+    [
+      { op: 'read_input', address: 0, count: 3, unit: 1 },
+      { op: 'write_register', address: 100, value: 1500, unit: 1 },
+      { op: 'read_holding', address: 0, count: 2, unit: 2 },
+    ],
+    30_000,
+    creds('historian'),
+  );
   t.equal(hist[0]?.values?.length, 3, 'historian reads turbine speed and temperatures');
   t.equal(hist[1]?.exception, 1, 'historian write refused with 0x01');
   t.equal(hist[2]?.values?.length, 2, 'same session still reads the tank');
-  const hmi = await runPymodbus('127.0.0.1', port, [
-    { op: 'write_register', address: 100, value: 1500, unit: 1 },
-    { op: 'read_holding', address: 100, count: 1, unit: 1 },
-    { op: 'write_register', address: 100, value: 9000, unit: 1 },
-  ], 30_000, creds('hmi'));
+  const hmi = await runPymodbus(
+    '127.0.0.1',
+    port,
+    [
+      { op: 'write_register', address: 100, value: 1500, unit: 1 },
+      { op: 'read_holding', address: 100, count: 1, unit: 1 },
+      { op: 'write_register', address: 100, value: 9000, unit: 1 },
+    ],
+    30_000,
+    creds('hmi'),
+  );
   t.same(hmi[0], { ok: true }, 'hmi sets the speed setpoint');
   t.same(hmi[1]?.values, [1500]);
   t.equal(hmi[2]?.exception, 1, 'out-of-range setpoint refused with 0x01');
-  const stranger = await runPymodbus('127.0.0.1', port, [{ op: 'read_holding', address: 0, count: 1, unit: 1 }], 30_000, creds('stranger'));
+  const stranger = await runPymodbus(
+    '127.0.0.1',
+    port,
+    [{ op: 'read_holding', address: 0, count: 1, unit: 1 }],
+    30_000,
+    creds('stranger'),
+  );
   t.equal(stranger[0]?.exception, 1, 'stranger refused with 0x01');
   t.equal(lab.simulators.turbine?.counters().writes['holding:255:100'], 1, 'exactly one write reached the PLC');
 });

@@ -32,17 +32,46 @@ t.test('pymodbus RTU server behind the gateway answers as it does on the line', 
   ];
   const onLine = await runPymodbusRtu({ kind: 'serial', path: pty.b }, ops(25));
   const exception = onLine[6];
-  t.ok(exception?.exception, `an address outside the datastore is an exception on the line: ${JSON.stringify(exception)}`);
-  t.same(onLine, [{ values: [10, 20, 30] }, { values: [111, 222] }, { ok: true }, { values: [25] }, { ok: true }, { values: [25, 26] }, exception], 'on the line');
+  t.ok(
+    exception?.exception,
+    `an address outside the datastore is an exception on the line: ${JSON.stringify(exception)}`,
+  );
+  t.same(
+    onLine,
+    [
+      { values: [10, 20, 30] },
+      { values: [111, 222] },
+      { ok: true },
+      { values: [25] },
+      { ok: true },
+      { values: [25, 26] },
+      exception,
+    ],
+    'on the line',
+  );
 
   const h = await startHarness({
     policy: POLICY,
-    extraDevices: [`{ name: rtu-dev, unitId: 21, serial: { path: "${pty.b}", baudRate: 9600, parity: even }, timeout: 1s }`],
+    extraDevices: [
+      `{ name: rtu-dev, unitId: 21, serial: { path: "${pty.b}", baudRate: 9600, parity: even }, timeout: 1s }`,
+    ],
   });
   t.teardown(() => h.stop());
   const creds = await h.mint(ID);
   // write other values through the gateway, so the reads prove these writes went through
-  const via = await runPymodbus('127.0.0.1', h.port, ops(26), 30_000, { cert: creds.files.cert, key: creds.files.key, ca: creds.files.bundle });
-  const expected = [{ values: [10, 25, 25] }, { values: [111, 222] }, { ok: true }, { values: [26] }, { ok: true }, { values: [26, 27] }, exception];
+  const via = await runPymodbus('127.0.0.1', h.port, ops(26), 30_000, {
+    cert: creds.files.cert,
+    key: creds.files.key,
+    ca: creds.files.bundle,
+  });
+  const expected = [
+    { values: [10, 25, 25] },
+    { values: [111, 222] },
+    { ok: true },
+    { values: [26] },
+    { ok: true },
+    { values: [26, 27] },
+    exception,
+  ];
   t.same(via, expected, 'same answers through the gateway (values written this time: 26, 27)');
 });

@@ -17,10 +17,15 @@ interface Run {
 function mbpoll(port: number, args: string[]): Promise<Run> {
   const bin = requireTool('mbpoll');
   return new Promise((resolve) => {
-    execFile(bin, ['-m', 'tcp', '-p', String(port), '-o', '2', '-1', ...args], { timeout: 10_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      bin,
+      ['-m', 'tcp', '-p', String(port), '-o', '2', '-1', ...args],
+      { timeout: 10_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
   });
 }
 

@@ -47,7 +47,11 @@ t.test('modbus-serial sees exceptions as errors with the Modbus code', async (t)
   t.teardown(() => sim.close());
   const c = await client(sim.port, 255);
   t.teardown(() => closeClient(c));
-  const codeOf = (p: Promise<unknown>): Promise<unknown> => p.then(() => 'no error', (e: { modbusCode?: number }) => e.modbusCode);
+  const codeOf = (p: Promise<unknown>): Promise<unknown> =>
+    p.then(
+      () => 'no error',
+      (e: { modbusCode?: number }) => e.modbusCode,
+    );
   t.equal(await codeOf(c.readHoldingRegisters(250, 10)), 2, 'outside the map → 02');
   sim.setFault({ mode: 'exception', code: 4 });
   t.equal(await codeOf(c.readHoldingRegisters(0, 1)), 4, 'fault → 04');

@@ -50,36 +50,71 @@ for i, (le, index) in enumerate([(False, 0xAFF0), (True, 0xAFF0), (True, 0x4444)
 print(json.dumps(out))
 `;
 
-type Answer = { ptype: number; endian: number; act_id: string; seqnum: number; opnum: number; pdu: string; status: number; blocks: Record<string, unknown>[] };
+type Answer = {
+  ptype: number;
+  endian: number;
+  act_id: string;
+  seqnum: number;
+  opnum: number;
+  pdu: string;
+  status: number;
+  blocks: Record<string, unknown>[];
+};
 
-t.test('Scapy reads I&M0 from the simulator over UDP (both byte orders in, big-endian out) and decodes the answer', async (t) => {
-  const py = requireTool('scapy');
-  const sim = await startProfinetSimulator({ scenario: 'simulators/scenarios/remote-io.yaml', sweepMs: 0 });
-  t.teardown(() => sim.close());
-  const stdout = await new Promise<string>((resolve, reject) =>
-    execFile(py, ['-c', DRIVER, String(sim.port), sim.objectUuid], { timeout: 60_000 }, (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out))),
-  );
-  const answers = JSON.parse(stdout) as Answer[];
-  t.equal(answers.length, 3);
-  for (const [i, a] of answers.slice(0, 2).entries()) {
-    t.match(a, { ptype: 2, endian: 0, act_id: '12345678-1234-1234-1234-123456789abc', seqnum: 20 + i, opnum: 5, pdu: 'PNIOServiceResPDU', status: 0 }, `answer ${i}: response, big-endian, same call`);
-    t.match(a.blocks[0], { class: 'IODReadRes', block_type: 0x8009, seqNum: 1, API: 0, slotNumber: 0, subslotNumber: 1, index: 0xaff0, recordDataLength: 60 });
-    t.match(a.blocks[1], {
-      class: 'IM0Block',
-      block_type: 0x0020,
-      VendorIDHigh: 0x0f,
-      VendorIDLow: 0xee,
-      OrderID: 'VG-RIO-ET16         ',
-      IMSerialNumber: 'S-RIO1-000123   ',
-      IMHardwareRevision: 3,
-      IMSWRevisionPrefix: 'V',
-      IMSWRevisionFunctionalEnhancement: 2,
-      IMSWRevisionBugFix: 4,
-      IMSWRevisionInternalChange: 1,
-      IMSupported: 0x0e,
-    });
-  }
-  t.equal(answers[2]?.status, 0xde80b00a, 'unknown index: DE 80 B0 0A as Scapy reads the PNIOStatus');
-  t.same(answers[2]?.blocks, [], 'no blocks with the error');
-  t.same(sim.counters().reads, { '0/0/1/0xaff0': 2, '0/0/1/0x4444': 1 });
-});
+t.test(
+  'Scapy reads I&M0 from the simulator over UDP (both byte orders in, big-endian out) and decodes the answer',
+  async (t) => {
+    const py = requireTool('scapy');
+    const sim = await startProfinetSimulator({ scenario: 'simulators/scenarios/remote-io.yaml', sweepMs: 0 });
+    t.teardown(() => sim.close());
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(py, ['-c', DRIVER, String(sim.port), sim.objectUuid], { timeout: 60_000 }, (err, out, errOut) =>
+        err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
+      ),
+    );
+    const answers = JSON.parse(stdout) as Answer[];
+    t.equal(answers.length, 3);
+    for (const [i, a] of answers.slice(0, 2).entries()) {
+      t.match(
+        a,
+        {
+          ptype: 2,
+          endian: 0,
+          act_id: '12345678-1234-1234-1234-123456789abc',
+          seqnum: 20 + i,
+          opnum: 5,
+          pdu: 'PNIOServiceResPDU',
+          status: 0,
+        },
+        `answer ${i}: response, big-endian, same call`,
+      );
+      t.match(a.blocks[0], {
+        class: 'IODReadRes',
+        block_type: 0x8009,
+        seqNum: 1,
+        API: 0,
+        slotNumber: 0,
+        subslotNumber: 1,
+        index: 0xaff0,
+        recordDataLength: 60,
+      });
+      t.match(a.blocks[1], {
+        class: 'IM0Block',
+        block_type: 0x0020,
+        VendorIDHigh: 0x0f,
+        VendorIDLow: 0xee,
+        OrderID: 'VG-RIO-ET16         ',
+        IMSerialNumber: 'S-RIO1-000123   ',
+        IMHardwareRevision: 3,
+        IMSWRevisionPrefix: 'V',
+        IMSWRevisionFunctionalEnhancement: 2,
+        IMSWRevisionBugFix: 4,
+        IMSWRevisionInternalChange: 1,
+        IMSupported: 0x0e,
+      });
+    }
+    t.equal(answers[2]?.status, 0xde80b00a, 'unknown index: DE 80 B0 0A as Scapy reads the PNIOStatus');
+    t.same(answers[2]?.blocks, [], 'no blocks with the error');
+    t.same(sim.counters().reads, { '0/0/1/0xaff0': 2, '0/0/1/0x4444': 1 });
+  },
+);

@@ -23,7 +23,10 @@ t.test('pymodbus writes the setpoint and sees the turbine speed move', async (t)
   const [speed = 0, , , effective] = after?.values ?? [];
   t.ok(speed > 0 && speed < 2400, `speed moved toward 2400 with inertia: ${speed}`);
   t.equal(effective, 2400);
-  t.ok((temps?.values ?? []).every((v) => v >= 250), 'temperatures at or above ambient (0.1 °C)');
+  t.ok(
+    (temps?.values ?? []).every((v) => v >= 250),
+    'temperatures at or above ambient (0.1 °C)',
+  );
   t.same(id?.objects, { '0': 'verigate labs', '1': 'SIM-TURBINE', '2': '1.2' }, 'FC43/14 basic objects');
   t.same(bad, { exception: 2 }, 'range past the end → exception 02');
   t.same(sim.counters().writes, { 'holding:255:100': 1 });

@@ -17,9 +17,18 @@ const METERS = resolve(import.meta.dirname, '../../simulators/scenarios/meters.y
 function mbpoll(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const bin = requireTool('mbpoll');
   return new Promise((done) => {
-    execFile(bin, ['-m', 'rtu', '-b', '9600', '-P', 'even', '-s', '1', '-o', '1', '-1', ...args], { timeout: 15_000 }, (err, stdout, stderr) => {
-      done({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      bin,
+      ['-m', 'rtu', '-b', '9600', '-P', 'even', '-s', '1', '-o', '1', '-1', ...args],
+      { timeout: 15_000 },
+      (err, stdout, stderr) => {
+        done({
+          code: err ? (typeof err.code === 'number' ? err.code : -1) : 0,
+          stdout: String(stdout),
+          stderr: String(stderr),
+        });
+      },
+    );
   });
 }
 
@@ -30,7 +39,12 @@ function values(out: string): number[] {
 t.test('pymodbus serial RTU client and mbpoll -m rtu against the meters line on a PTY', async (t) => {
   const pty = await startPtyPair();
   t.teardown(() => pty.close());
-  const sim = await startSimulator({ scenario: METERS, scanDelayMs: 2, tickMs: 0, rtu: { serialPath: pty.a, tcpPort: 0 } });
+  const sim = await startSimulator({
+    scenario: METERS,
+    scanDelayMs: 2,
+    tickMs: 0,
+    rtu: { serialPath: pty.a, tcpPort: 0 },
+  });
   t.teardown(() => sim.close());
 
   const py = await runPymodbusRtu({ kind: 'serial', path: pty.b }, [

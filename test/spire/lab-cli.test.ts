@@ -57,7 +57,10 @@ t.test('lab.sh up DIR serves a Workload API; lab.sh down DIR stops everything', 
     await rm(dir, { recursive: true, force: true });
   });
 
-  await eventually('lab.env', () => existsSync(join(dir, 'lab.env')) && existsSync(join(dir, 'lab.pid')), { timeoutMs: 45_000, intervalMs: 100 });
+  await eventually('lab.env', () => existsSync(join(dir, 'lab.env')) && existsSync(join(dir, 'lab.pid')), {
+    timeoutMs: 45_000,
+    intervalMs: 100,
+  });
   const env = Object.fromEntries(
     (await readFile(join(dir, 'lab.env'), 'utf8'))
       .trim()
@@ -68,7 +71,11 @@ t.test('lab.sh up DIR serves a Workload API; lab.sh down DIR stops everything', 
   t.equal(env['SPIRE_TRUST_DOMAIN'], 'plant.example');
   const socket = String(env['SPIFFE_ENDPOINT_SOCKET']).slice('unix://'.length);
   t.equal((await runCommand(bins.agent, ['healthcheck', '-socketPath', socket])).code, 0, 'agent healthy');
-  t.equal((await runCommand(bins.server, ['healthcheck', '-socketPath', String(env['SPIRE_SERVER_SOCKET'])])).code, 0, 'server healthy');
+  t.equal(
+    (await runCommand(bins.server, ['healthcheck', '-socketPath', String(env['SPIRE_SERVER_SOCKET'])])).code,
+    0,
+    'server healthy',
+  );
   t.match(out, /SPIFFE_ENDPOINT_SOCKET=unix:\/\//, 'up prints the environment');
 
   const down = await run(['down', dir]);

@@ -11,7 +11,15 @@ import { join } from 'node:path';
 import { findSpireBinaries, startSpireLab } from '../../gateway/cli/spire-lab.js';
 import { findProjectRoot } from '../../gateway/cli/spire-paths.js';
 import { runCommand } from '../../gateway/cli/spire-process.js';
-import { fetchX509ViaCli, pidsMentioning, readPemCerts, startTestLab, uidSelector, uriSans, TRUST_DOMAIN } from '../helpers/spire.js';
+import {
+  fetchX509ViaCli,
+  pidsMentioning,
+  readPemCerts,
+  startTestLab,
+  uidSelector,
+  uriSans,
+  TRUST_DOMAIN,
+} from '../helpers/spire.js';
 
 const lab = await startTestLab(t);
 const GW_ID = `spiffe://${TRUST_DOMAIN}/verigate/gateway`;
@@ -27,7 +35,10 @@ t.test('the committed server.conf and agent.conf are valid SPIRE configs (-expan
   const root = findProjectRoot();
   t.ok(root, 'project root found');
   const env = { ...process.env, SPIRE_LAB_DIR: lab.dir, SPIRE_TRUST_DOMAIN: TRUST_DOMAIN, SPIRE_SERVER_PORT: '8081' };
-  for (const [bin, file] of [[lab.binaries.server, 'server.conf'], [lab.binaries.agent, 'agent.conf']] as const) {
+  for (const [bin, file] of [
+    [lab.binaries.server, 'server.conf'],
+    [lab.binaries.agent, 'agent.conf'],
+  ] as const) {
     const args = ['validate', '-config', join(root ?? '.', 'spire-config', file), '-expandEnv'];
     const r = await new Promise<{ code: number; out: string }>((res) => {
       execFile(bin, args, { env, timeout: 15_000 }, (err, so, se) => res({ code: err ? 1 : 0, out: so + se }));
@@ -63,7 +74,9 @@ t.test('the agent serves a 24 h SVID for a unix:uid entry', async (t) => {
 });
 
 t.test('createEntry rejects an entry without selectors', async (t) => {
-  await t.rejects(lab.createEntry({ spiffeId: `spiffe://${TRUST_DOMAIN}/x`, selectors: [] }), { code: 'GW_ERR_SPIRE_LAB' });
+  await t.rejects(lab.createEntry({ spiffeId: `spiffe://${TRUST_DOMAIN}/x`, selectors: [] }), {
+    code: 'GW_ERR_SPIRE_LAB',
+  });
 });
 
 t.test('mintX509 writes an SVID of the trust domain with the asked TTL', async (t) => {

@@ -100,7 +100,11 @@ t.test('a SPIRE-minted client SVID is verified by peerIdentityFromSocket', async
     t.equal(v.peer.id.trustDomain.name, TRUST_DOMAIN);
     t.equal(v.peer.fingerprint256, readPemCerts(mintedPem)[0]?.fingerprint256, 'fingerprint of the minted leaf');
   }
-  t.equal(a.getPeerCertificate().serialNumber, serial(source.getX509Svid()), 'the server presents the current agent SVID');
+  t.equal(
+    a.getPeerCertificate().serialNumber,
+    serial(source.getX509Svid()),
+    'the server presents the current agent SVID',
+  );
 });
 
 t.test('an open session survives rotation; a new handshake presents the new certificate', async (t) => {
@@ -109,7 +113,10 @@ t.test('an open session survives rotation; a new handshake presents the new cert
   const before = a.getPeerCertificate();
   t.equal(await ask(a, 'one'), `pong ${HMI_ID} one`);
   // Wait until the source rotated AND the server swapped its context to a different certificate.
-  await eventually('an SVID rotation', () => swaps.some((s) => s !== before.serialNumber), { timeoutMs: 30_000, intervalMs: 100 });
+  await eventually('an SVID rotation', () => swaps.some((s) => s !== before.serialNumber), {
+    timeoutMs: 30_000,
+    intervalMs: 100,
+  });
   t.ok(!a.destroyed, 'the old session is still open');
   t.equal(await ask(a, 'two'), `pong ${HMI_ID} two`, 'and still carries requests after the rotation');
   t.equal(a.getPeerCertificate().serialNumber, before.serialNumber, 'the live session keeps its certificate');

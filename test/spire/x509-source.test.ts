@@ -54,7 +54,10 @@ t.test('the source serves the gateway SVID issued by SPIRE', async (t) => {
 
 t.test('the source follows rotations', async (t) => {
   const first = serial(source.getX509Svid());
-  await eventually('a rotated SVID', () => updates.some((u) => serial(u.svid) !== first), { timeoutMs: 30_000, intervalMs: 100 });
+  await eventually('a rotated SVID', () => updates.some((u) => serial(u.svid) !== first), {
+    timeoutMs: 30_000,
+    intervalMs: 100,
+  });
   const rotated = source.getX509Svid();
   t.not(serial(rotated), first, 'a new certificate');
   t.equal(rotated.id.toString(), GW_ID, 'same identity');
@@ -65,14 +68,31 @@ t.test('after an agent restart the stream recovers', async (t) => {
   await lab.restartAgent();
   const backUp = Date.now();
   // The broken stream is noticed (stale: the last SVID is still valid), then a new stream message brings it back.
-  const stale = await eventually('state stale', () => states.find((s) => s.at >= restartedAt && s.state === 'stale'), { timeoutMs: 15_000, intervalMs: 100 });
+  const stale = await eventually('state stale', () => states.find((s) => s.at >= restartedAt && s.state === 'stale'), {
+    timeoutMs: 15_000,
+    intervalMs: 100,
+  });
   t.pass('the source noticed the agent going away (stale)');
-  await eventually('state ok again', () => states.find((s) => s.at >= stale.at && s.state === 'ok'), { timeoutMs: 30_000, intervalMs: 100 });
+  await eventually('state ok again', () => states.find((s) => s.at >= stale.at && s.state === 'ok'), {
+    timeoutMs: 30_000,
+    intervalMs: 100,
+  });
   t.pass('and came back to ok from a new stream message');
-  t.notOk(states.some((s) => s.at >= restartedAt && s.state === 'failed-closed'), 'never failed closed: the SVID was still valid');
+  t.notOk(
+    states.some((s) => s.at >= restartedAt && s.state === 'failed-closed'),
+    'never failed closed: the SVID was still valid',
+  );
   const before = new Set(updates.filter((u) => u.at < restartedAt).map((u) => serial(u.svid)));
-  const fresh = await eventually('an update after restart', () => updates.find((u) => u.at >= backUp && !before.has(serial(u.svid))), { timeoutMs: 30_000, intervalMs: 100 });
+  const fresh = await eventually(
+    'an update after restart',
+    () => updates.find((u) => u.at >= backUp && !before.has(serial(u.svid))),
+    { timeoutMs: 30_000, intervalMs: 100 },
+  );
   t.equal(fresh.svid.id.toString(), GW_ID, 'update after restart carries the gateway ID');
-  t.equal(serial(source.getX509Svid()), serial(updates[updates.length - 1]?.svid ?? source.getX509Svid()), 'source serves the latest');
+  t.equal(
+    serial(source.getX509Svid()),
+    serial(updates[updates.length - 1]?.svid ?? source.getX509Svid()),
+    'source serves the latest',
+  );
   t.equal(source.state(), 'ok');
 });

@@ -45,8 +45,15 @@ t.test('repeat floods back off longer, bounded; a quiet identity starts again at
     flood();
     now = holds[holds.length - 1]!.until + 1_000; // the next flood right after the hold-off ends
   }
-  t.same(holds.map((h) => h.holdMs), [60_000, 120_000, 240_000, 480_000, 600_000, 600_000], 'doubling, capped at maxHoldOff');
-  t.same(holds.map((h) => h.strike), [1, 2, 3, 4, 5, 6]);
+  t.same(
+    holds.map((h) => h.holdMs),
+    [60_000, 120_000, 240_000, 480_000, 600_000, 600_000],
+    'doubling, capped at maxHoldOff',
+  );
+  t.same(
+    holds.map((h) => h.strike),
+    [1, 2, 3, 4, 5, 6],
+  );
   now += OPTS.maxHoldOffMs; // quiet for maxHoldOff after the last hold-off
   flood();
   t.equal(holds[holds.length - 1]!.holdMs, 60_000, 'forgiven: back to holdOff');
@@ -59,44 +66,80 @@ t.test('memory is bounded by maxTracked', async (t) => {
   t.ok((g as unknown as { buckets: Map<string, unknown> }).buckets.size <= 3);
 });
 
-t.test('wiring: a flood becomes an expiring identity lock by verigate (reason denial-flood); a failed lock ends the sessions', async (t) => {
-  const written: AuditEventInput[] = [];
-  const log = { append: (e: AuditEventInput): WriteResult => (written.push(e), { ok: true, seq: written.length }), healthy: () => true, reserveReached: () => false, committed: async () => true };
-  const locks: unknown[] = [];
-  const ended: string[] = [];
-  let lockOk = true;
-  let now = Date.parse('2026-03-01T00:00:00Z');
-  const policy: RightsView = {
-    rules: [{ effect: 'allow', matchesPrincipal: (p) => p.id === 'spiffe://plant.example/hmi/1' }],
-    admins: { lock: [{ matches: (id: string) => id === 'spiffe://plant.example/admin' }] },
-  };
-  const rb = startRateBoundedAudit({
-    log, now: () => now, policy: () => policy,
-    throttle: { intervalMs: 60_000, perKey: 5, perClass: 20, maxEventBytes: 1536, maxKeys: 100, summaryEntries: 8 },
-    denialFlood: { denials: 10, withinMs: 1_000, holdOffMs: 5_000, maxHoldOffMs: 20_000 },
-    lock: (target, by, reason, expiresAt) => (locks.push({ target, by, reason, expiresAt: expiresAt.toISOString() }), lockOk ? { ok: true } : { ok: false, message: 'store unreadable' }),
-    endSessions: (id, reason) => ended.push(`${id} ${reason}`),
-    timers: { every: () => () => {} },
-  });
-  const deny = (identity: string): AuditEventInput => ({
-    type: 'request.decision', identity, device: 'd', unit: 1, fc: 3, reads: [], writes: [], decision: 'deny', ruleId: null, reason: 'no-rule',
-    outcome: 'denied', latencyMs: 0, policyVersion: 'v1',
-  });
-  for (let i = 0; i < 11; i++) rb.throttle.append(deny(ID));
-  t.same(locks, [{ target: { kind: 'identity', value: ID }, by: 'verigate', reason: 'denial-flood', expiresAt: '2026-03-01T00:00:05.000Z' }]);
-  lockOk = false;
-  now += 6_000;
-  for (let i = 0; i < 11; i++) rb.throttle.append(deny(ID));
-  t.equal(locks.length, 2);
-  t.same(ended, [`${ID} denial-flood`], 'fallback when the lock store cannot take it');
-  t.ok(grantsAnything(policy, { id: 'spiffe://plant.example/hmi/1', role: null }));
-  t.ok(grantsAnything(policy, { id: 'spiffe://plant.example/admin', role: null }), 'an admin has rights');
-  t.notOk(grantsAnything(policy, { id: ID, role: null }));
-  rb.throttle.append({ type: 'session.open', session: 's1', identity: ID, peer: '1.2.3.4:5', transport: 'mbaps' });
-  rb.throttle.close();
-  const s = written.find((e) => e.type === 'audit.suppressed');
-  t.ok(s !== undefined && s.type === 'audit.suppressed' && s.classes.some((c) => c.class === 'zero-right' && c.recorded === 1), 'session of a zero-right identity is classed zero-right');
-});
+t.test(
+  'wiring: a flood becomes an expiring identity lock by verigate (reason denial-flood); a failed lock ends the sessions',
+  async (t) => {
+    const written: AuditEventInput[] = [];
+    const log = {
+      append: (e: AuditEventInput): WriteResult => (written.push(e), { ok: true, seq: written.length }),
+      healthy: () => true,
+      reserveReached: () => false,
+      committed: async () => true,
+    };
+    const locks: unknown[] = [];
+    const ended: string[] = [];
+    let lockOk = true;
+    let now = Date.parse('2026-03-01T00:00:00Z');
+    const policy: RightsView = {
+      rules: [{ effect: 'allow', matchesPrincipal: (p) => p.id === 'spiffe://plant.example/hmi/1' }],
+      admins: { lock: [{ matches: (id: string) => id === 'spiffe://plant.example/admin' }] },
+    };
+    const rb = startRateBoundedAudit({
+      log,
+      now: () => now,
+      policy: () => policy,
+      throttle: { intervalMs: 60_000, perKey: 5, perClass: 20, maxEventBytes: 1536, maxKeys: 100, summaryEntries: 8 },
+      denialFlood: { denials: 10, withinMs: 1_000, holdOffMs: 5_000, maxHoldOffMs: 20_000 },
+      lock: (target, by, reason, expiresAt) => (
+        locks.push({ target, by, reason, expiresAt: expiresAt.toISOString() }),
+        lockOk ? { ok: true } : { ok: false, message: 'store unreadable' }
+      ),
+      endSessions: (id, reason) => ended.push(`${id} ${reason}`),
+      timers: { every: () => () => {} },
+    });
+    const deny = (identity: string): AuditEventInput => ({
+      type: 'request.decision',
+      identity,
+      device: 'd',
+      unit: 1,
+      fc: 3,
+      reads: [],
+      writes: [],
+      decision: 'deny',
+      ruleId: null,
+      reason: 'no-rule',
+      outcome: 'denied',
+      latencyMs: 0,
+      policyVersion: 'v1',
+    });
+    for (let i = 0; i < 11; i++) rb.throttle.append(deny(ID));
+    t.same(locks, [
+      {
+        target: { kind: 'identity', value: ID },
+        by: 'verigate',
+        reason: 'denial-flood',
+        expiresAt: '2026-03-01T00:00:05.000Z',
+      },
+    ]);
+    lockOk = false;
+    now += 6_000;
+    for (let i = 0; i < 11; i++) rb.throttle.append(deny(ID));
+    t.equal(locks.length, 2);
+    t.same(ended, [`${ID} denial-flood`], 'fallback when the lock store cannot take it');
+    t.ok(grantsAnything(policy, { id: 'spiffe://plant.example/hmi/1', role: null }));
+    t.ok(grantsAnything(policy, { id: 'spiffe://plant.example/admin', role: null }), 'an admin has rights');
+    t.notOk(grantsAnything(policy, { id: ID, role: null }));
+    rb.throttle.append({ type: 'session.open', session: 's1', identity: ID, peer: '1.2.3.4:5', transport: 'mbaps' });
+    rb.throttle.close();
+    const s = written.find((e) => e.type === 'audit.suppressed');
+    t.ok(
+      s !== undefined &&
+        s.type === 'audit.suppressed' &&
+        s.classes.some((c) => c.class === 'zero-right' && c.recorded === 1),
+      'session of a zero-right identity is classed zero-right',
+    );
+  },
+);
 
 t.test('a wall clock stepped back (NTP) is not a flood: two denials never trip the hold-off', async (t) => {
   // The gateway's clock is Date.now: a backward step made the elapsed time negative and the leaky bucket

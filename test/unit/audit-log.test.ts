@@ -1,8 +1,23 @@
 import t from 'tap';
-import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AUDIT_EVENT_TYPES, GENESIS_HASH, isAuditEventType, type AuditEventInput, type AuditRecord } from '../../gateway/audit/audit-events.js';
+import {
+  AUDIT_EVENT_TYPES,
+  GENESIS_HASH,
+  isAuditEventType,
+  type AuditEventInput,
+  type AuditRecord,
+} from '../../gateway/audit/audit-events.js';
 import { AuditLog } from '../../gateway/audit/audit-log.js';
 import { listSegments, segmentName } from '../../gateway/audit/audit-segments.js';
 import { verifyAuditDir } from '../../gateway/audit/audit-verify.js';
@@ -47,7 +62,10 @@ t.test('event names are defined once and recognised', async (t) => {
 });
 
 t.test('canonical JSON sorts keys, drops undefined, no whitespace', async (t) => {
-  t.equal(canonicalJson({ b: 1, a: [{ d: 'x', c: undefined, b: null }], c: 'é' }), '{"a":[{"b":null,"d":"x"}],"b":1,"c":"é"}');
+  t.equal(
+    canonicalJson({ b: 1, a: [{ d: 'x', c: undefined, b: null }], c: 'é' }),
+    '{"a":[{"b":null,"d":"x"}],"b":1,"c":"é"}',
+  );
 });
 
 t.test('chain links every event, rotates segments by size, continues across reopen', async (t) => {
@@ -65,7 +83,13 @@ t.test('chain links every event, rotates segments by size, continues across reop
   for (const s of segs) t.ok(readFileSync(join(dir, s)).length <= 2048, `${s} within segmentBytes`);
 
   const again = await AuditLog.open({ dir, segmentBytes: 2048, fsync: 'always' });
-  const r = again.append({ type: 'lock.created', lockId: 'L1', target: { kind: 'identity', value: 'spiffe://x/y' }, by: 'ops', reason: 'test' });
+  const r = again.append({
+    type: 'lock.created',
+    lockId: 'L1',
+    target: { kind: 'identity', value: 'spiffe://x/y' },
+    by: 'ops',
+    reason: 'test',
+  });
   t.same(r, { ok: true, seq: 33 }, 'seq 32 is the second audit.started');
   await again.close();
 
@@ -78,10 +102,25 @@ t.test('chain links every event, rotates segments by size, continues across reop
     const { hash, ...rest } = recs[i]!;
     t.equal(hash, sha256Hex(canonicalJson(rest)), `hash of ${i + 1}`);
   }
-  for (const s of segs) t.equal(s, segmentName(records(dir).find((r) => r.seq === Number(s.slice(6, 22)))!.seq), 'segment named by first seq');
+  for (const s of segs)
+    t.equal(
+      s,
+      segmentName(records(dir).find((r) => r.seq === Number(s.slice(6, 22)))!.seq),
+      'segment named by first seq',
+    );
   // No checkpoint signer here, and the trail spans months (a fake clock, then the real one): accept that.
-  t.same(verifyAuditDir(dir, { allowMissingCheckpoints: true }), { ok: true, events: 33, checkpoints: 0, lastSeq: 33, headHash: recs[32]!.hash });
-  t.match(verifyAuditDir(dir), { ok: false, reason: /^no checkpoint in a trail spanning/ }, 'without checkpoints a long trail is refused by default');
+  t.same(verifyAuditDir(dir, { allowMissingCheckpoints: true }), {
+    ok: true,
+    events: 33,
+    checkpoints: 0,
+    lastSeq: 33,
+    headHash: recs[32]!.hash,
+  });
+  t.match(
+    verifyAuditDir(dir),
+    { ok: false, reason: /^no checkpoint in a trail spanning/ },
+    'without checkpoints a long trail is refused by default',
+  );
 });
 
 t.test('values: include keeps them, hash replaces them by their sha256', async (t) => {
@@ -166,7 +205,7 @@ t.test('fail-closed: healthy() false while writes fail (ENOSPC on /dev/full), re
   const next = join(dir, segmentName(log.head().seq + 1));
   symlinkSync('/dev/full', next);
   const staged = log.append(decision(100));
-  t.ok(staged.ok, 'staged in this turn\'s batch');
+  t.ok(staged.ok, "staged in this turn's batch");
   const committed = log.committed(staged.ok ? staged.seq : null);
   t.equal(log.flush(), false, 'the batch write fails, as a value');
   t.equal(await committed, false, 'committed() says the event is not in the file: its response must not go out');

@@ -5,7 +5,13 @@ import { join } from 'node:path';
 import type { AuditRecord } from '../../gateway/audit/audit-events.js';
 import { cefForEvent, cefHeaderEscape, cefLine, cefValueEscape } from '../../gateway/audit/cef-format.js';
 import { DiskSpool } from '../../gateway/audit/syslog-spool.js';
-import { asciiJson, frameOctetCounted, rfc5424ForEvent, sdValue, structuredData } from '../../gateway/audit/syslog-format.js';
+import {
+  asciiJson,
+  frameOctetCounted,
+  rfc5424ForEvent,
+  sdValue,
+  structuredData,
+} from '../../gateway/audit/syslog-format.js';
 
 const header = { hostname: 'edge-1', appName: 'verigate', procId: '42', facility: 13, enterpriseId: '32473' };
 const rec = {
@@ -29,7 +35,11 @@ const rec = {
 t.test('RFC 5424 header, structured data, ASCII JSON message', async (t) => {
   const m = rfc5424ForEvent(header, rec);
   // PRI = facility 13 (log audit) * 8 + severity 4 (warning, a denial)
-  t.ok(m.startsWith(`<108>1 2026-01-02T03:04:05.678Z edge-1 verigate 42 request.decision [verigate@32473 seq="7" hash="${'h'.repeat(64)}" prev="${'p'.repeat(64)}"] {`));
+  t.ok(
+    m.startsWith(
+      `<108>1 2026-01-02T03:04:05.678Z edge-1 verigate 42 request.decision [verigate@32473 seq="7" hash="${'h'.repeat(64)}" prev="${'p'.repeat(64)}"] {`,
+    ),
+  );
   t.notMatch(m, /[^\x20-\x7e]/, 'only printable ASCII: no BOM needed, no raw newline');
   const msg = m.slice(m.indexOf('] ') + 2);
   t.same(JSON.parse(msg), JSON.parse(JSON.stringify(rec)), 'MSG is the whole event');
@@ -51,7 +61,10 @@ t.test('octet counting frames the byte length [RFC 5425 4.3]', async (t) => {
 t.test('CEF escaping: header pipes and backslashes, extension equals, backslashes, newlines', async (t) => {
   t.equal(cefHeaderEscape('a|b\\c'), 'a\\|b\\\\c');
   t.equal(cefValueEscape('a=b\\c\nd\r\ne\rf|g'), 'a\\=b\\\\c\\nd\\ne\\rf|g', 'pipes are not escaped in extensions');
-  t.equal(cefLine('1.0|beta', 'x.y', 3, { 'bad key!': 'v=1', skipped: undefined, n: 5 }), 'CEF:0|verigate|verigate|1.0\\|beta|x.y|x.y|8|badkey=v\\=1 n=5');
+  t.equal(
+    cefLine('1.0|beta', 'x.y', 3, { 'bad key!': 'v=1', skipped: undefined, n: 5 }),
+    'CEF:0|verigate|verigate|1.0\\|beta|x.y|x.y|8|badkey=v\\=1 n=5',
+  );
   const line = cefForEvent('0.1.0', rec, 4);
   t.ok(line.startsWith('CEF:0|verigate|verigate|0.1.0|request.decision|Modbus request decision|6|'));
   t.match(line, /suser=spiffe:\/\/plant.example\/hmi\/line1 /);
@@ -70,13 +83,24 @@ t.test('spool: ordered reads, ack persists across reopen, oldest dropped and cou
   const rec = (i: number) => ({ seq: i, text: `msg ${i} `.padEnd(100, 'x') });
   t.equal(sp.push([rec(1), rec(2), rec(3)]), null);
   const first = sp.read(null, 2);
-  t.same(first.map((e) => e.seq), [1, 2]);
-  t.same(sp.read(first[1]!.pos, 10).map((e) => e.seq), [3], 'read after a position');
+  t.same(
+    first.map((e) => e.seq),
+    [1, 2],
+  );
+  t.same(
+    sp.read(first[1]!.pos, 10).map((e) => e.seq),
+    [3],
+    'read after a position',
+  );
   sp.ack(first[1]!.pos);
   sp.close();
 
   const again = DiskSpool.open({ dir, maxBytes: 4096, fileBytes: 1024 });
-  t.same(again.read(null, 10).map((e) => e.seq), [3], 'cursor survived reopen');
+  t.same(
+    again.read(null, 10).map((e) => e.seq),
+    [3],
+    'cursor survived reopen',
+  );
   let drop = null;
   const drops: { dropped: number; firstSeq: number | null; lastSeq: number | null }[] = [];
   for (let i = 4; i <= 60; i++) {
@@ -89,7 +113,11 @@ t.test('spool: ordered reads, ack persists across reopen, oldest dropped and cou
   const left = again.read(null, 1000).map((e) => e.seq);
   t.equal(drops[0]!.firstSeq, 3, 'the oldest unacknowledged record went first');
   t.equal(lost + left.length, 58, 'every record is either still spooled or counted as dropped');
-  t.same(left, [...left].sort((a, b) => a! - b!), 'order kept');
+  t.same(
+    left,
+    [...left].sort((a, b) => a! - b!),
+    'order kept',
+  );
   t.equal(left.at(-1), 60, 'newest kept');
   again.ack(again.read(null, 1000).at(-1)!.pos);
   t.equal(again.stats().pending, true, 'the loss tally is still to be reported');

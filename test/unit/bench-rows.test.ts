@@ -4,50 +4,150 @@ import type { DataPathOptions, PathResult } from '../../bench/data-path.js';
 import type { RunResult } from '../../bench/load-generator.js';
 import { grpcRows, memoryRows } from '../../bench/rows.js';
 
-const O: DataPathOptions = { connections: 16, depthConnections: 8, rate: 1000, highRate: 5000, depth: 8, pacedMs: 1, closedMs: 1, warmupMs: 0 };
-const run = (perSecond: number, p50Us = 0, p99Us = 0, failed = 0): RunResult => ({ completed: perSecond, failed, seconds: 1, perSecond, p50Us, p99Us });
-const path = (o: { t1: number; tn: number; p50: number; p99: number; p99High: number; failed?: number }): PathResult => ({
-  paced: run(1000, o.p50, o.p99), pacedHigh: run(5000, 0, o.p99High), closed1: run(o.t1, 0, 0, o.failed ?? 0), closedN: run(o.tn),
+const O: DataPathOptions = {
+  connections: 16,
+  depthConnections: 8,
+  rate: 1000,
+  highRate: 5000,
+  depth: 8,
+  pacedMs: 1,
+  closedMs: 1,
+  warmupMs: 0,
+};
+const run = (perSecond: number, p50Us = 0, p99Us = 0, failed = 0): RunResult => ({
+  completed: perSecond,
+  failed,
+  seconds: 1,
+  perSecond,
+  p50Us,
+  p99Us,
+});
+const path = (o: {
+  t1: number;
+  tn: number;
+  p50: number;
+  p99: number;
+  p99High: number;
+  failed?: number;
+}): PathResult => ({
+  paced: run(1000, o.p50, o.p99),
+  pacedHigh: run(5000, 0, o.p99High),
+  closed1: run(o.t1, 0, 0, o.failed ?? 0),
+  closedN: run(o.tn),
 });
 const direct = path({ t1: 50_000, tn: 80_000, p50: 100, p99: 500, p99High: 800 });
 const haproxy = path({ t1: 20_000, tn: 50_000, p50: 150, p99: 700, p99High: 1200 });
 
-function verigate(results: Map<string, PathResult | string>): Map<string, { met: boolean | undefined; aim: string | undefined }> {
+function verigate(
+  results: Map<string, PathResult | string>,
+): Map<string, { met: boolean | undefined; aim: string | undefined }> {
   const rows = dataPathRows(results, O).filter((r) => r.n === '4');
   return new Map(rows.map((r) => [r.what.replace(/^verigate: /, '').split(' (')[0]!, { met: r.met, aim: r.aim }]));
 }
 
 t.test('verigate aims are judged against haproxy in the same results', async (t) => {
   const good = path({ t1: 20_000, tn: 50_000, p50: 190, p99: 1000, p99High: 1800 }); // p50 +90 ≤ haproxy +50 + 50; p99 +500; +1000
-  const m = verigate(new Map([['direct', direct], ['haproxy', haproxy], ['verigate', good]]));
-  t.same([...m.keys()], ['max throughput, 16 conns × 1 in flight', 'max throughput, 8 conns × 8 in flight', 'added latency p50 / p99 @ 1000 req/s', 'added latency p99 @ 5000 req/s']);
-  t.same([...m.values()].map((v) => v.met), [true, true, true, true]);
+  const m = verigate(
+    new Map([
+      ['direct', direct],
+      ['haproxy', haproxy],
+      ['verigate', good],
+    ]),
+  );
+  t.same(
+    [...m.keys()],
+    [
+      'max throughput, 16 conns × 1 in flight',
+      'max throughput, 8 conns × 8 in flight',
+      'added latency p50 / p99 @ 1000 req/s',
+      'added latency p99 @ 5000 req/s',
+    ],
+  );
+  t.same(
+    [...m.values()].map((v) => v.met),
+    [true, true, true, true],
+  );
   t.match(m.get('max throughput, 16 conns × 1 in flight')!.aim, /≥ 1\.0× haproxy/);
 
   const bad = path({ t1: 19_999, tn: 40_000, p50: 201, p99: 1001, p99High: 1801 });
-  t.same([...verigate(new Map([['direct', direct], ['haproxy', haproxy], ['verigate', bad]])).values()].map((v) => v.met), [false, false, false, false]);
+  t.same(
+    [
+      ...verigate(
+        new Map([
+          ['direct', direct],
+          ['haproxy', haproxy],
+          ['verigate', bad],
+        ]),
+      ).values(),
+    ].map((v) => v.met),
+    [false, false, false, false],
+  );
 
   const failing = path({ t1: 30_000, tn: 60_000, p50: 150, p99: 600, p99High: 900, failed: 1 });
-  t.equal(verigate(new Map([['direct', direct], ['haproxy', haproxy], ['verigate', failing]])).get('max throughput, 16 conns × 1 in flight')!.met, false, 'a failed request is not met');
+  t.equal(
+    verigate(
+      new Map([
+        ['direct', direct],
+        ['haproxy', haproxy],
+        ['verigate', failing],
+      ]),
+    ).get('max throughput, 16 conns × 1 in flight')!.met,
+    false,
+    'a failed request is not met',
+  );
 });
 
 t.test('without haproxy the ratio aims have no verdict; a failed gateway prints every aim as NO', async (t) => {
   const g = path({ t1: 20_000, tn: 50_000, p50: 150, p99: 600, p99High: 900 });
-  const m = verigate(new Map<string, PathResult | string>([['direct', direct], ['haproxy', 'missing: apt-get install haproxy'], ['verigate', g]]));
-  t.same([...m.values()].map((v) => v.met), [undefined, undefined, undefined, true]);
-  const down = dataPathRows(new Map<string, PathResult | string>([['direct', direct], ['haproxy', haproxy], ['verigate', 'failed to start: boom']]), O).filter((r) => r.n === '4');
+  const m = verigate(
+    new Map<string, PathResult | string>([
+      ['direct', direct],
+      ['haproxy', 'missing: apt-get install haproxy'],
+      ['verigate', g],
+    ]),
+  );
+  t.same(
+    [...m.values()].map((v) => v.met),
+    [undefined, undefined, undefined, true],
+  );
+  const down = dataPathRows(
+    new Map<string, PathResult | string>([
+      ['direct', direct],
+      ['haproxy', haproxy],
+      ['verigate', 'failed to start: boom'],
+    ]),
+    O,
+  ).filter((r) => r.n === '4');
   t.equal(down.length, 4);
   t.ok(down.every((r) => r.met === false && r.aim && r.value === 'failed to start: boom'));
 });
 
 t.test('handshakes, memory and gRPC rows carry their aims', async (t) => {
-  const hs = handshakeRows(new Map([['haproxy', { perSecond: 200, completed: 200, failed: 0 }], ['verigate', { perSecond: 210, completed: 210, failed: 0 }]]));
-  t.same(hs.map((r) => r.met), [undefined, true]);
+  const hs = handshakeRows(
+    new Map([
+      ['haproxy', { perSecond: 200, completed: 200, failed: 0 }],
+      ['verigate', { perSecond: 210, completed: 210, failed: 0 }],
+    ]),
+  );
+  t.same(
+    hs.map((r) => r.met),
+    [undefined, true],
+  );
   const MB = 1048576;
-  const mem = memoryRows({ sessions: 1000, liveSessions: 1000, baselineRss: 60 * MB, rss: 121 * MB, peakRss: 130 * MB, nodeRss: 40 * MB })[0]!;
+  const mem = memoryRows({
+    sessions: 1000,
+    liveSessions: 1000,
+    baselineRss: 60 * MB,
+    rss: 121 * MB,
+    peakRss: 130 * MB,
+    nodeRss: 40 * MB,
+  })[0]!;
   t.equal(mem.met, false);
   t.match(mem.aim, /120\.0 MB/);
-  const g = grpcRows({ gateway: { perSecond: 700, completed: 700, failed: 0 }, bare: { perSecond: 1000, completed: 1000, failed: 0 } }, { channels: 4, inFlight: 16 })[0]!;
+  const g = grpcRows(
+    { gateway: { perSecond: 700, completed: 700, failed: 0 }, bare: { perSecond: 1000, completed: 1000, failed: 0 } },
+    { channels: 4, inFlight: 16 },
+  )[0]!;
   t.equal(g.met, true);
   t.equal(g.ratio, '0.70×');
   t.equal(grpcRows('failed: x', { channels: 4, inFlight: 16 })[0]!.met, false);

@@ -13,36 +13,58 @@ function reference(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) return '[' + value.map((v) => (v === undefined ? 'null' : reference(v))).join(',') + ']';
   const o = value as Record<string, unknown>;
-  const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+  const keys = Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort();
   return '{' + keys.map((k) => JSON.stringify(k) + ':' + reference(o[k])).join(',') + '}';
 }
 
 const SKIP = new Set(['seq', 'time', 'prev', 'hash']);
 const json = fc.letrec((tie) => ({
-  value: fc.oneof({ depthSize: 'small' }, fc.string(), fc.double(), fc.integer(), fc.boolean(), fc.constant(null), fc.constant(undefined), tie('array'), tie('object')),
+  value: fc.oneof(
+    { depthSize: 'small' },
+    fc.string(),
+    fc.double(),
+    fc.integer(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.constant(undefined),
+    tie('array'),
+    tie('object'),
+  ),
   array: fc.array(tie('value'), { maxLength: 4 }),
   object: fc.dictionary(fc.string({ maxLength: 6 }), tie('value'), { maxKeys: 6 }),
 })).value;
 
 t.test('canonicalJson equals the reference for any JSON value (numbers, -0, NaN, nesting)', async (t) => {
-  fc.assert(fc.property(json, (v) => canonicalJson(v) === reference(v)), { numRuns: 2000 });
+  fc.assert(
+    fc.property(json, (v) => canonicalJson(v) === reference(v)),
+    { numRuns: 2000 },
+  );
   t.equal(canonicalJson({ b: -0, a: NaN, c: [undefined, 1e21] }), '{"a":null,"b":0,"c":[null,1e+21]}');
 });
 
-t.test('canonicalLine: the hashed text is the reference JSON of fields + chain, the line splices the hash in', async (t) => {
-  const fields = fc.dictionary(fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('seq', 'hash', 'type', 'a\u0000b', 'a', 'b', 'zz')), json, { maxKeys: 10 });
-  fc.assert(
-    fc.property(fields, (f) => {
-      const chain = { seq: 7, time: '2026-12-01T00:00:00.000Z', prev: 'p'.repeat(64) };
-      const { line, hash } = canonicalLine(f, chain, SKIP);
-      const kept = Object.fromEntries(Object.entries(f).filter(([k]) => !SKIP.has(k)));
-      const hashed = reference({ ...kept, ...chain });
-      const expectedHash = createHash('sha256').update(hashed).digest('hex');
-      return hash === expectedHash && line === reference({ ...kept, ...chain, hash: expectedHash });
-    }),
-    { numRuns: 2000 },
-  );
-});
+t.test(
+  'canonicalLine: the hashed text is the reference JSON of fields + chain, the line splices the hash in',
+  async (t) => {
+    const fields = fc.dictionary(
+      fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('seq', 'hash', 'type', 'a\u0000b', 'a', 'b', 'zz')),
+      json,
+      { maxKeys: 10 },
+    );
+    fc.assert(
+      fc.property(fields, (f) => {
+        const chain = { seq: 7, time: '2026-12-01T00:00:00.000Z', prev: 'p'.repeat(64) };
+        const { line, hash } = canonicalLine(f, chain, SKIP);
+        const kept = Object.fromEntries(Object.entries(f).filter(([k]) => !SKIP.has(k)));
+        const hashed = reference({ ...kept, ...chain });
+        const expectedHash = createHash('sha256').update(hashed).digest('hex');
+        return hash === expectedHash && line === reference({ ...kept, ...chain, hash: expectedHash });
+      }),
+      { numRuns: 2000 },
+    );
+  },
+);
 
 t.test('key lists that alias in the shape cache still render their own keys', async (t) => {
   const chain = { seq: 1, time: 'x', prev: 'y' };

@@ -1,7 +1,12 @@
 import t from 'tap';
 import { formatTop, topSelfTime, type CallFrame, type CpuProfile } from '../../bench/cpuprofile-top.js';
 
-const frame = (functionName: string, url = '', lineNumber = 0): CallFrame => ({ functionName, url, lineNumber, columnNumber: 0 });
+const frame = (functionName: string, url = '', lineNumber = 0): CallFrame => ({
+  functionName,
+  url,
+  lineNumber,
+  columnNumber: 0,
+});
 
 // (root) → main → hot (twice in the tree, same function) ; main → writeBuffer (native) ; (idle) ; (garbage collector)
 const profile: CpuProfile = {
@@ -42,11 +47,23 @@ t.test('self time per function summed over tree nodes, percent of busy samples, 
 t.test('samples + timeDeltas: only the window counts; an empty window falls back to every sample', async (t) => {
   const timed: CpuProfile = { ...profile, samples: [3, 3, 4, 6, 8], timeDeltas: [100, 100, 100, 100, 100] }; // t = 1100..1500
   const all = topSelfTime(timed, { top: 10 });
-  t.same(all.entries.map((e) => [e.functionName, e.samples]), [['hot', 3], ['writeBuffer', 1]]);
+  t.same(
+    all.entries.map((e) => [e.functionName, e.samples]),
+    [
+      ['hot', 3],
+      ['writeBuffer', 1],
+    ],
+  );
   const w = topSelfTime(timed, { top: 10, window: { fromUs: 1250, toUs: 1500 } });
   t.equal(w.windowed, true);
   t.equal(w.samples, 3);
-  t.same(w.entries.map((e) => [e.functionName, e.samples]), [['hot', 1], ['writeBuffer', 1]]); // t = 1300, 1400 (idle), 1500
+  t.same(
+    w.entries.map((e) => [e.functionName, e.samples]),
+    [
+      ['hot', 1],
+      ['writeBuffer', 1],
+    ],
+  ); // t = 1300, 1400 (idle), 1500
   t.equal(w.idlePct.toFixed(1), '33.3');
   const none = topSelfTime(timed, { top: 10, window: { fromUs: 0, toUs: 10 } });
   t.equal(none.windowed, false);
@@ -54,6 +71,9 @@ t.test('samples + timeDeltas: only the window counts; an empty window falls back
 });
 
 t.test('locate maps frames (e.g. through a source map)', async (t) => {
-  const r = topSelfTime(profile, { top: 1, locate: (f) => `${f.url.replace('file:///app/', 'src/').replace('.js', '.ts')}:${f.lineNumber + 1}` });
+  const r = topSelfTime(profile, {
+    top: 1,
+    locate: (f) => `${f.url.replace('file:///app/', 'src/').replace('.js', '.ts')}:${f.lineNumber + 1}`,
+  });
   t.equal(r.entries[0]!.location, 'src/hot.ts:10');
 });

@@ -3,7 +3,18 @@ import { DeviceRouter } from '../../gateway/frontdoor/device-router.js';
 import type { DeviceConfig } from '../../gateway/config/gateway-config.js';
 
 const dev = (name: string, unitId: number, targetUnitId: number): { config: DeviceConfig; pool: null } => ({
-  config: { name, host: '127.0.0.1', port: 1, unitId, targetUnitId, maxConnections: 1, maxInFlight: 1, timeoutMs: 1, queueLimit: 1, tags: {} },
+  config: {
+    name,
+    host: '127.0.0.1',
+    port: 1,
+    unitId,
+    targetUnitId,
+    maxConnections: 1,
+    maxInFlight: 1,
+    timeoutMs: 1,
+    queueLimit: 1,
+    tags: {},
+  },
   pool: null,
 });
 

@@ -1,5 +1,12 @@
 import t from 'tap';
-import { GatewayError, Outcomes, exceptionFor, isGatewayError, ErrorCodes, type Outcome } from '../../gateway/errors.js';
+import {
+  GatewayError,
+  Outcomes,
+  exceptionFor,
+  isGatewayError,
+  ErrorCodes,
+  type Outcome,
+} from '../../gateway/errors.js';
 import { answerFor } from '../../gateway/frontdoor/request-events.js';
 
 t.test('GatewayError carries a stable code and cause', async (t) => {

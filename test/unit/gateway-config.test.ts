@@ -13,11 +13,14 @@ function write(name: string, text: string): string {
 }
 
 t.test('a minimal config gets defaults, resolved paths and is frozen', async (t) => {
-  const p = write('ok.yaml', `version: 1
+  const p = write(
+    'ok.yaml',
+    `version: 1
 devices:
   - { name: turbine-1, address: 127.0.0.1:5020, unitId: 1, targetUnitId: 255, timeout: 500ms }
 policy: { file: policy.yaml }
-`);
+`,
+  );
   const c = loadGatewayConfig(p);
   t.equal(c.listeners.mbaps.port, 802);
   t.equal(c.devices[0]?.host, '127.0.0.1');
@@ -31,54 +34,89 @@ policy: { file: policy.yaml }
 });
 
 t.test('schema errors name file:line', async (t) => {
-  const p = write('bad.yaml', `version: 1
+  const p = write(
+    'bad.yaml',
+    `version: 1
 devices:
   - name: turbine-1
     address: nowhere
     unitId: 1
 policy: { file: p.yaml }
-`);
+`,
+  );
   t.throws(() => loadGatewayConfig(p), { code: 'GW_ERR_CONFIG_INVALID', message: /bad\.yaml:4:/ });
 });
 
 t.test('semantic errors (duplicate unit id, unknown bound device) name file:line', async (t) => {
-  const p = write('dup.yaml', `version: 1
+  const p = write(
+    'dup.yaml',
+    `version: 1
 devices:
   - { name: a, address: 127.0.0.1:1, unitId: 1 }
   - { name: b, address: 127.0.0.1:2, unitId: 1 }
 policy: { file: p.yaml }
-`);
+`,
+  );
   t.throws(() => loadGatewayConfig(p), /dup\.yaml:4:.*unitId 1 already routes to device "a"/);
-  const q = write('bound.yaml', `version: 1
+  const q = write(
+    'bound.yaml',
+    `version: 1
 listeners:
   mbaps: { port: 0, device: ghost }
 devices:
   - { name: a, address: 127.0.0.1:1, unitId: 1 }
 policy: { file: p.yaml }
-`);
+`,
+  );
   t.throws(() => loadGatewayConfig(q), /bound\.yaml:3:.*"ghost" is not a configured device/);
 });
 
 t.test('profinetDevices: optional, defaults, names unique across both device lists (file:line)', async (t) => {
-  const none = loadGatewayConfig(write('pn-none.yaml', `version: 1
+  const none = loadGatewayConfig(
+    write(
+      'pn-none.yaml',
+      `version: 1
 devices:
   - { name: a, address: 127.0.0.1:1, unitId: 1 }
 policy: { file: p.yaml }
-`));
+`,
+    ),
+  );
   t.same(none.profinetDevices, [], 'absent → empty list');
-  const c = loadGatewayConfig(write('pn.yaml', `version: 1
+  const c = loadGatewayConfig(
+    write(
+      'pn.yaml',
+      `version: 1
 devices:
   - { name: a, address: 127.0.0.1:1, unitId: 1 }
 profinetDevices:
   - { name: rio-1, host: 127.0.0.1 }
   - { name: rio-2, host: "::1", port: 40000, timeout: 250ms, queueLimit: 8, arIdleTimeout: 2s }
 policy: { file: p.yaml }
-`));
-  t.same(c.profinetDevices[0], { name: 'rio-1', host: '127.0.0.1', port: 34964, timeoutMs: 1000, queueLimit: 64, arIdleMs: 10_000 });
-  t.same(c.profinetDevices[1], { name: 'rio-2', host: '::1', port: 40000, timeoutMs: 250, queueLimit: 8, arIdleMs: 2000 });
+`,
+    ),
+  );
+  t.same(c.profinetDevices[0], {
+    name: 'rio-1',
+    host: '127.0.0.1',
+    port: 34964,
+    timeoutMs: 1000,
+    queueLimit: 64,
+    arIdleMs: 10_000,
+  });
+  t.same(c.profinetDevices[1], {
+    name: 'rio-2',
+    host: '::1',
+    port: 40000,
+    timeoutMs: 250,
+    queueLimit: 8,
+    arIdleMs: 2000,
+  });
   t.ok(Object.isFrozen(c.profinetDevices[1]));
 
-  const dup = write('pn-dup.yaml', `version: 1
+  const dup = write(
+    'pn-dup.yaml',
+    `version: 1
 devices:
   - { name: rio-1, address: 127.0.0.1:1, unitId: 1 }
 profinetDevices:
@@ -86,37 +124,52 @@ profinetDevices:
   - { name: rio-1, host: 127.0.0.2 }
   - { name: rio-2, host: 127.0.0.3 }
 policy: { file: p.yaml }
-`);
-  t.throws(() => loadGatewayConfig(dup), { code: 'GW_ERR_CONFIG_INVALID', message: /pn-dup\.yaml:6:.*device name "rio-1" is used twice/ });
+`,
+  );
+  t.throws(() => loadGatewayConfig(dup), {
+    code: 'GW_ERR_CONFIG_INVALID',
+    message: /pn-dup\.yaml:6:.*device name "rio-1" is used twice/,
+  });
   t.throws(() => loadGatewayConfig(dup), /pn-dup\.yaml:7:.*device name "rio-2" is used twice/);
 
-  const host = write('pn-host.yaml', `version: 1
+  const host = write(
+    'pn-host.yaml',
+    `version: 1
 devices:
   - { name: a, address: 127.0.0.1:1, unitId: 1 }
 profinetDevices:
   - { name: rio-1, host: 10.0.0.300 }
 policy: { file: p.yaml }
-`);
+`,
+  );
   t.throws(() => loadGatewayConfig(host), /pn-host\.yaml:5:.*"10\.0\.0\.300" is not an IP address/);
-  const schema = write('pn-schema.yaml', `version: 1
+  const schema = write(
+    'pn-schema.yaml',
+    `version: 1
 devices:
   - { name: a, address: 127.0.0.1:1, unitId: 1 }
 profinetDevices:
   - { name: rio-1, host: 127.0.0.1, slot: 3 }
   - { name: Bad Name, host: plc.example.com }
 policy: { file: p.yaml }
-`);
+`,
+  );
   t.throws(() => loadGatewayConfig(schema), /pn-schema\.yaml:5:/, 'unknown key');
   t.throws(() => loadGatewayConfig(schema), /pn-schema\.yaml:6:/, 'bad name, host name instead of an address');
-  const idle = write('pn-idle.yaml', `version: 1
+  const idle = write(
+    'pn-idle.yaml',
+    `version: 1
 devices:
   - { name: a, address: 127.0.0.1:1, unitId: 1 }
 profinetDevices:
   - { name: rio-1, host: 127.0.0.1, arIdleTimeout: 2m }
 policy: { file: p.yaml }
-`);
+`,
+  );
   t.throws(() => loadGatewayConfig(idle), /pn-idle\.yaml:5:.*arIdleTimeout \+ timeout must not exceed 99s/);
-  const bound = write('pn-bound.yaml', `version: 1
+  const bound = write(
+    'pn-bound.yaml',
+    `version: 1
 listeners:
   mbaps: { port: 0, device: rio-1 }
 devices:
@@ -124,8 +177,13 @@ devices:
 profinetDevices:
   - { name: rio-1, host: 127.0.0.1 }
 policy: { file: p.yaml }
-`);
-  t.throws(() => loadGatewayConfig(bound), /"rio-1" is not a configured device/, 'a Modbus listener cannot be bound to a PROFINET device');
+`,
+  );
+  t.throws(
+    () => loadGatewayConfig(bound),
+    /"rio-1" is not a configured device/,
+    'a Modbus listener cannot be bound to a PROFINET device',
+  );
 });
 
 t.test('durations', async (t) => {

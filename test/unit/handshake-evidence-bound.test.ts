@@ -28,7 +28,9 @@ const log = {
 };
 // The gateway's defaults (gateway-config.ts): maxEventBytes 1536.
 const throttle = new AuditThrottle({
-  log, now: () => 0, options: { intervalMs: 60_000, perKey: 5, perClass: 20, maxEventBytes: 1536, maxKeys: 1024, summaryEntries: 32 },
+  log,
+  now: () => 0,
+  options: { intervalMs: 60_000, perKey: 5, perClass: 20, maxEventBytes: 1536, maxKeys: 1024, summaryEntries: 32 },
 });
 
 const gatekeeper = new SessionGatekeeper('mbaps', {
@@ -44,30 +46,41 @@ const gatekeeper = new SessionGatekeeper('mbaps', {
 
 function refusedWith(cert: X509Certificate): tls.TLSSocket {
   return {
-    remoteAddress: '192.0.2.9', remotePort: 40000,
-    on: () => undefined, destroy: () => undefined,
+    remoteAddress: '192.0.2.9',
+    remotePort: 40000,
+    on: () => undefined,
+    destroy: () => undefined,
     getPeerX509Certificate: () => cert,
   } as unknown as tls.TLSSocket;
 }
 
-t.test('a forged leaf claiming a 2000-character SPIFFE ID still leaves its own event with the fingerprint', async (t) => {
-  const longId = `spiffe://plant.example/${'a'.repeat(2000 - 'spiffe://plant.example/'.length)}`;
-  const m = await leaf(null, { uris: [longId] });
-  const cert = new X509Certificate(m.chainDer[0] as Buffer);
-  t.equal(gatekeeper.open(refusedWith(cert), '192.0.2.9:40000'), null, 'refused');
-  const ev = written.find((e) => e.type === 'handshake.rejected') as Record<string, unknown> | undefined;
-  t.ok(ev, 'written individually, not only counted in a summary');
-  t.equal(ev?.['fingerprint'], cert.fingerprint256, 'the exact certificate is named');
-  t.equal(ev?.['idVerified'], false);
-  const claimed = String(ev?.['spiffeId']);
-  t.ok(claimed.startsWith('spiffe://plant.example/aaa') && claimed.length <= 256, `the claimed ID is kept, clipped (${claimed.length} chars)`);
-  t.ok(Buffer.byteLength(JSON.stringify(ev)) <= 1536 - 512, 'the event leaves room under maxEventBytes');
-});
+t.test(
+  'a forged leaf claiming a 2000-character SPIFFE ID still leaves its own event with the fingerprint',
+  async (t) => {
+    const longId = `spiffe://plant.example/${'a'.repeat(2000 - 'spiffe://plant.example/'.length)}`;
+    const m = await leaf(null, { uris: [longId] });
+    const cert = new X509Certificate(m.chainDer[0] as Buffer);
+    t.equal(gatekeeper.open(refusedWith(cert), '192.0.2.9:40000'), null, 'refused');
+    const ev = written.find((e) => e.type === 'handshake.rejected') as Record<string, unknown> | undefined;
+    t.ok(ev, 'written individually, not only counted in a summary');
+    t.equal(ev?.['fingerprint'], cert.fingerprint256, 'the exact certificate is named');
+    t.equal(ev?.['idVerified'], false);
+    const claimed = String(ev?.['spiffeId']);
+    t.ok(
+      claimed.startsWith('spiffe://plant.example/aaa') && claimed.length <= 256,
+      `the claimed ID is kept, clipped (${claimed.length} chars)`,
+    );
+    t.ok(Buffer.byteLength(JSON.stringify(ev)) <= 1536 - 512, 'the event leaves room under maxEventBytes');
+  },
+);
 
 t.test('a normal claimed ID is reported unchanged', async (t) => {
   written.length = 0;
   const m = await leaf(null, { uris: ['spiffe://plant.example/hmi/line1'] });
   const cert = new X509Certificate(m.chainDer[0] as Buffer);
   gatekeeper.open(refusedWith(cert), '192.0.2.9:40001');
-  t.match(written.find((e) => e.type === 'handshake.rejected'), { spiffeId: 'spiffe://plant.example/hmi/line1', idVerified: false, fingerprint: cert.fingerprint256 });
+  t.match(
+    written.find((e) => e.type === 'handshake.rejected'),
+    { spiffeId: 'spiffe://plant.example/hmi/line1', idVerified: false, fingerprint: cert.fingerprint256 },
+  );
 });

@@ -43,7 +43,13 @@ async function rig(
   const failures: string[] = [];
   const served: string[] = [];
   let identityOk = true;
-  const guard = new HandshakeGuard({ slots, timeoutMs, timers, identityAvailable: () => identityOk, refused: (r) => refusals.push(r) });
+  const guard = new HandshakeGuard({
+    slots,
+    timeoutMs,
+    timers,
+    identityAvailable: () => identityOk,
+    refused: (r) => refusals.push(r),
+  });
   const server = tls.createServer(serverTlsOptions(serverSvid, pki.bundles, { handshakeTimeoutMs: 60_000 }));
   guard.attach(server);
   if (afterAccept) server.on('connection', () => afterAccept({ setIdentity: (ok) => (identityOk = ok) }));
@@ -67,10 +73,21 @@ async function rig(
     for (const s of live) s.destroy();
     await new Promise<void>((r) => server.close(() => r()));
   });
-  return { port: (server.address() as AddressInfo).port, timers, slots, refusals, failures, served, setIdentity: (ok) => (identityOk = ok) };
+  return {
+    port: (server.address() as AddressInfo).port,
+    timers,
+    slots,
+    refusals,
+    failures,
+    served,
+    setIdentity: (ok) => (identityOk = ok),
+  };
 }
 
-function rawConnect(port: number, localAddress = '127.0.0.1'): Promise<{ sock: net.Socket; localPort: number; closed: Promise<void> }> {
+function rawConnect(
+  port: number,
+  localAddress = '127.0.0.1',
+): Promise<{ sock: net.Socket; localPort: number; closed: Promise<void> }> {
   return new Promise((resolve, reject) => {
     const sock = net.connect({ port, host: '127.0.0.1', localAddress });
     sock.on('error', () => {});
@@ -109,7 +126,10 @@ t.test('an idle connection is destroyed at the deadline, reported once with its 
   t.match(r.refusals, [{ code: 'handshake-timeout' }], 'refused exactly at the deadline');
   await closed;
   t.equal(r.refusals.length, 1);
-  t.match(r.refusals[0], { code: 'handshake-timeout', peer: { address: '127.0.0.1', port: localPort, remote: `127.0.0.1:${localPort}` } });
+  t.match(r.refusals[0], {
+    code: 'handshake-timeout',
+    peer: { address: '127.0.0.1', port: localPort, remote: `127.0.0.1:${localPort}` },
+  });
   await eventually('slot freed', () => r.slots.pending() === 0);
   await flushIo(10);
   t.same(r.failures, [], 'the ECONNRESET echo of our own destroy is not reported again');
@@ -140,7 +160,11 @@ t.test('per-source and global caps refuse at once; other sources still get in', 
   await eventually('5 pending', () => r.slots.pending() === 5);
   const overGlobal = await rawConnect(r.port, '127.0.0.4');
   await overGlobal.closed;
-  t.match(r.refusals[1], { code: 'handshake-capacity', detail: /5 handshakes already pending \(listeners.maxPendingHandshakes\)/, peer: { address: '127.0.0.4' } });
+  t.match(r.refusals[1], {
+    code: 'handshake-capacity',
+    detail: /5 handshakes already pending \(listeners.maxPendingHandshakes\)/,
+    peer: { address: '127.0.0.4' },
+  });
   t.equal(r.slots.pending(), 5, 'refused connections never held a slot');
   // Closing from the client side gives the slots back.
   for (const c of [...flood, ...other]) c.sock.destroy();
@@ -150,7 +174,13 @@ t.test('per-source and global caps refuse at once; other sources still get in', 
 
 t.test('a completed handshake frees its slot and is never cut by the deadline', async (t) => {
   const r = await rig(t);
-  const c = tls.connect({ host: '127.0.0.1', port: r.port, ...clientPem, ca: pki.bundles.allAuthoritiesPem(), checkServerIdentity: () => undefined });
+  const c = tls.connect({
+    host: '127.0.0.1',
+    port: r.port,
+    ...clientPem,
+    ca: pki.bundles.allAuthoritiesPem(),
+    checkServerIdentity: () => undefined,
+  });
   c.on('error', () => {});
   await new Promise<void>((res) => c.once('secureConnect', () => res()));
   await eventually('served', () => r.served.length === 1);
@@ -173,7 +203,13 @@ t.test('while the gateway identity is unavailable nothing is accepted; afterward
   t.match(r.refusals, [{ code: 'gateway-identity-unavailable' }]);
   t.equal(r.slots.pending(), 0);
   r.setIdentity(true);
-  const c = tls.connect({ host: '127.0.0.1', port: r.port, ...clientPem, ca: pki.bundles.allAuthoritiesPem(), checkServerIdentity: () => undefined });
+  const c = tls.connect({
+    host: '127.0.0.1',
+    port: r.port,
+    ...clientPem,
+    ca: pki.bundles.allAuthoritiesPem(),
+    checkServerIdentity: () => undefined,
+  });
   c.on('error', () => {});
   await new Promise<void>((res) => c.once('secureConnect', () => res()));
   await eventually('served', () => r.served.length === 1);
@@ -194,7 +230,13 @@ t.test('an OpenSSL-level refusal is reported by the caller with the captured add
 t.test('the gateway identity fails closed while a handshake is in flight: it is not served', async (t) => {
   // Flip the identity right after the guard admitted the connection, before the handshake completes.
   const r = await rig(t, undefined, 1000, (ctl) => ctl.setIdentity(false));
-  const c = tls.connect({ host: '127.0.0.1', port: r.port, ...clientPem, ca: pki.bundles.allAuthoritiesPem(), checkServerIdentity: () => undefined });
+  const c = tls.connect({
+    host: '127.0.0.1',
+    port: r.port,
+    ...clientPem,
+    ca: pki.bundles.allAuthoritiesPem(),
+    checkServerIdentity: () => undefined,
+  });
   c.on('error', () => {});
   const got = await new Promise<string>((res) => {
     c.once('secureConnect', () => c.write('ping'));

@@ -39,7 +39,11 @@ t.test('handshakeFailureReason', async (t) => {
     [null, undefined, 'tls-error'],
   ];
   for (const [e, sock, want] of table) {
-    t.equal(handshakeFailureReason(e, sock), want, `${(e as { code?: string } | null)?.code ?? e?.message ?? 'null'} ${JSON.stringify(sock ?? {})} → ${want}`);
+    t.equal(
+      handshakeFailureReason(e, sock),
+      want,
+      `${(e as { code?: string } | null)?.code ?? e?.message ?? 'null'} ${JSON.stringify(sock ?? {})} → ${want}`,
+    );
   }
 });
 
@@ -61,12 +65,17 @@ t.test('gateway.yaml: handshake knobs, defaults and checks', async (t) => {
   t.equal(d.listeners.grpc?.handshakeTimeoutMs, 10_000, 'gRPC has a handshake deadline too');
   t.equal(d.listeners.maxPendingHandshakes, 256);
   t.equal(d.listeners.maxPendingHandshakesPerSource, 16);
-  const c = load('  mbaps: { handshakeTimeout: 3s }\n  grpc: { handshakeTimeout: 1500ms }\n  maxPendingHandshakes: 100\n  maxPendingHandshakesPerSource: 4');
+  const c = load(
+    '  mbaps: { handshakeTimeout: 3s }\n  grpc: { handshakeTimeout: 1500ms }\n  maxPendingHandshakes: 100\n  maxPendingHandshakesPerSource: 4',
+  );
   t.equal(c.listeners.mbaps.handshakeTimeoutMs, 3000);
   t.equal(c.listeners.grpc?.handshakeTimeoutMs, 1500);
   t.equal(c.listeners.maxPendingHandshakes, 100);
   t.equal(c.listeners.maxPendingHandshakesPerSource, 4);
-  t.throws(() => load('  maxPendingHandshakes: 4\n  maxPendingHandshakesPerSource: 8'), { code: 'GW_ERR_CONFIG_INVALID', message: /invalid/ });
+  t.throws(() => load('  maxPendingHandshakes: 4\n  maxPendingHandshakesPerSource: 8'), {
+    code: 'GW_ERR_CONFIG_INVALID',
+    message: /invalid/,
+  });
   t.throws(() => load('  mbaps: { handshakeTimeout: 0s }'), { code: 'GW_ERR_CONFIG_INVALID' });
   t.throws(() => load('  maxPendingHandshakes: 0'), { code: 'GW_ERR_CONFIG_INVALID' });
   t.throws(() => load('  grpc: { handshakeTimeout: soon }'), { code: 'GW_ERR_CONFIG_INVALID' });

@@ -45,9 +45,20 @@ t.test('every reject reason from the matrix builders', async (t) => {
   t.match(verifyPeerChain([Buffer.alloc(0)], pki.bundles, now()), { ok: false, reason: 'no-certificate' });
   seen.add('no-certificate');
   const all: RejectReason[] = [
-    'no-certificate', 'no-uri-san', 'multiple-uri-sans', 'invalid-spiffe-id', 'root-path-id', 'leaf-is-ca',
-    'missing-digital-signature', 'leaf-key-cert-sign', 'leaf-crl-sign', 'bad-extended-key-usage',
-    'no-bundle-for-trust-domain', 'untrusted-chain', 'expired', 'not-yet-valid',
+    'no-certificate',
+    'no-uri-san',
+    'multiple-uri-sans',
+    'invalid-spiffe-id',
+    'root-path-id',
+    'leaf-is-ca',
+    'missing-digital-signature',
+    'leaf-key-cert-sign',
+    'leaf-crl-sign',
+    'bad-extended-key-usage',
+    'no-bundle-for-trust-domain',
+    'untrusted-chain',
+    'expired',
+    'not-yet-valid',
   ];
   t.same([...seen].sort(), [...all].sort(), 'all 14 reasons are produced');
 });
@@ -56,9 +67,15 @@ t.test('federated CA minting our ID: trusted under the union, refused under the 
   const m = await leaf(pki.otherCa.issuerForTests(), { uris: [`spiffe://${TD}/hmi/line1`] });
   t.match(verifyPeerChain(m.chainDer, pki.bundles, now()), { ok: false, reason: 'untrusted-chain' });
   // With only other.org's bundle there is no bundle for our trust domain at all.
-  t.match(verifyPeerChain(m.chainDer, BundleSet.of([pki.otherCa.bundle()]), now()), { ok: false, reason: 'no-bundle-for-trust-domain' });
+  t.match(verifyPeerChain(m.chainDer, BundleSet.of([pki.otherCa.bundle()]), now()), {
+    ok: false,
+    reason: 'no-bundle-for-trust-domain',
+  });
   // Even an intermediate of our CA sent along does not help: the leaf is not signed by it.
-  t.match(verifyPeerChain([...m.chainDer, pki.ca.bundleDer()], pki.bundles, now()), { ok: false, reason: 'untrusted-chain' });
+  t.match(verifyPeerChain([...m.chainDer, pki.ca.bundleDer()], pki.bundles, now()), {
+    ok: false,
+    reason: 'untrusted-chain',
+  });
 });
 
 t.test('checks run in the specified order', async (t) => {
@@ -80,9 +97,16 @@ t.test('checks run in the specified order', async (t) => {
 t.test('validity is judged at the given time', async (t) => {
   const m = await pki.ca.mintX509Svid({ spiffeId: `spiffe://${TD}/x`, ttlSeconds: 3600 });
   t.ok(verifyPeerChain(m.chainDer, pki.bundles, now()).ok);
-  t.match(verifyPeerChain(m.chainDer, pki.bundles, new Date(Date.now() + 2 * 3600_000)), { reason: 'expired', detail: /the leaf expired/ });
+  t.match(verifyPeerChain(m.chainDer, pki.bundles, new Date(Date.now() + 2 * 3600_000)), {
+    reason: 'expired',
+    detail: /the leaf expired/,
+  });
   t.match(verifyPeerChain(m.chainDer, pki.bundles, new Date(Date.now() - 3600_000)), { reason: 'not-yet-valid' });
-  t.match(verifyPeerChain(m.chainDer, pki.bundles, new Date(Date.now() + 60 * 86_400_000)), { reason: 'expired' }, 'past the CA too');
+  t.match(
+    verifyPeerChain(m.chainDer, pki.bundles, new Date(Date.now() + 60 * 86_400_000)),
+    { reason: 'expired' },
+    'past the CA too',
+  );
 });
 
 t.test('chains through intermediates', async (t) => {
@@ -94,16 +118,28 @@ t.test('chains through intermediates', async (t) => {
 
   const notCa = await intermediate(root, { ca: false });
   const m2 = await leaf(notCa.issuer);
-  t.match(verifyPeerChain([m2.chainDer[0]!, notCa.der], pki.bundles, now()), { reason: 'untrusted-chain' }, 'non-CA intermediate');
+  t.match(
+    verifyPeerChain([m2.chainDer[0]!, notCa.der], pki.bundles, now()),
+    { reason: 'untrusted-chain' },
+    'non-CA intermediate',
+  );
 
   const noSign = await intermediate(root, { keyUsage: 0x01 });
   const m3 = await leaf(noSign.issuer);
-  t.match(verifyPeerChain([m3.chainDer[0]!, noSign.der], pki.bundles, now()), { reason: 'untrusted-chain' }, 'intermediate without keyCertSign');
+  t.match(
+    verifyPeerChain([m3.chainDer[0]!, noSign.der], pki.bundles, now()),
+    { reason: 'untrusted-chain' },
+    'intermediate without keyCertSign',
+  );
 
   const top = await intermediate(root, { pathLen: 0 });
   const sub = await intermediate(top.issuer);
   const m4 = await leaf(sub.issuer);
-  t.match(verifyPeerChain([m4.chainDer[0]!, sub.der, top.der], pki.bundles, now()), { reason: 'untrusted-chain' }, 'pathLen 0 exceeded');
+  t.match(
+    verifyPeerChain([m4.chainDer[0]!, sub.der, top.der], pki.bundles, now()),
+    { reason: 'untrusted-chain' },
+    'pathLen 0 exceeded',
+  );
   const top1 = await intermediate(root, { pathLen: 1 });
   const sub1 = await intermediate(top1.issuer);
   const m5 = await leaf(sub1.issuer);
@@ -111,15 +147,25 @@ t.test('chains through intermediates', async (t) => {
 
   const shortInt = await intermediate(root, { notAfter: new Date(Date.now() + 60_000) });
   const m6 = await leaf(shortInt.issuer);
-  t.match(verifyPeerChain([m6.chainDer[0]!, shortInt.der], pki.bundles, new Date(Date.now() + 120_000)), { reason: 'expired', detail: /intermediate 1/ });
+  t.match(verifyPeerChain([m6.chainDer[0]!, shortInt.der], pki.bundles, new Date(Date.now() + 120_000)), {
+    reason: 'expired',
+    detail: /intermediate 1/,
+  });
 });
 
 t.test('hostile chains never throw', async (t) => {
   const m = await pki.ca.mintX509Svid({ spiffeId: `spiffe://${TD}/x` });
   const leafDer = m.chainDer[0]!;
   t.match(verifyPeerChain([Buffer.from('garbage')], pki.bundles, now()), { ok: false, reason: 'untrusted-chain' });
-  t.match(verifyPeerChain([leafDer, Buffer.from([0x30, 0x00])], pki.bundles, now()), { ok: false, reason: 'untrusted-chain' });
-  t.match(verifyPeerChain(Array(9).fill(leafDer), pki.bundles, now()), { ok: false, reason: 'untrusted-chain', detail: /too long/ });
+  t.match(verifyPeerChain([leafDer, Buffer.from([0x30, 0x00])], pki.bundles, now()), {
+    ok: false,
+    reason: 'untrusted-chain',
+  });
+  t.match(verifyPeerChain(Array(9).fill(leafDer), pki.bundles, now()), {
+    ok: false,
+    reason: 'untrusted-chain',
+    detail: /too long/,
+  });
   const flipped = Buffer.from(leafDer);
   const at = flipped.length - 5;
   flipped[at] = (flipped[at] ?? 0) ^ 0xff; // corrupt the signature

@@ -1,9 +1,18 @@
 import t from 'tap';
 import { GatewayError } from '../../gateway/errors.js';
-import { parseSpiffeId, parseTrustDomain, tryParseSpiffeId, tryParseTrustDomain } from '../../gateway/identity/spiffe-id.js';
+import {
+  parseSpiffeId,
+  parseTrustDomain,
+  tryParseSpiffeId,
+  tryParseTrustDomain,
+} from '../../gateway/identity/spiffe-id.js';
 import { compileIdPattern, tryCompileIdPattern } from '../../gateway/identity/spiffe-id-pattern.js';
 import {
-  authorizeAny, authorizeId, authorizeMatching, authorizeMemberOf, authorizeOneOf,
+  authorizeAny,
+  authorizeId,
+  authorizeMatching,
+  authorizeMemberOf,
+  authorizeOneOf,
 } from '../../gateway/identity/authorizers.js';
 
 const td255 = 'a'.repeat(255);
@@ -69,7 +78,11 @@ t.test('invalid SPIFFE IDs, each with its reason', async (t) => {
 });
 
 t.test('parseSpiffeId throws GW_ERR_IDENTITY_INVALID', async (t) => {
-  t.throws(() => parseSpiffeId('spiffe://td/a/'), { name: 'GatewayError', code: 'GW_ERR_IDENTITY_INVALID', message: /trailing slash/ });
+  t.throws(() => parseSpiffeId('spiffe://td/a/'), {
+    name: 'GatewayError',
+    code: 'GW_ERR_IDENTITY_INVALID',
+    message: /trailing slash/,
+  });
   try {
     parseSpiffeId('x');
     t.fail('should throw');
@@ -86,7 +99,15 @@ t.test('trust domains accept "td" and "spiffe://td"', async (t) => {
   t.equal(parseTrustDomain('plant.example').name, 'plant.example');
   t.equal(parseTrustDomain('spiffe://plant.example').name, 'plant.example');
   t.equal(parseTrustDomain('plant.example').idString(), 'spiffe://plant.example');
-  for (const bad of ['', 'Plant', 'spiffe://plant.example/x', 'https://plant.example', 'td:80', 'a@b', 'a'.repeat(256)]) {
+  for (const bad of [
+    '',
+    'Plant',
+    'spiffe://plant.example/x',
+    'https://plant.example',
+    'td:80',
+    'a@b',
+    'a'.repeat(256),
+  ]) {
     t.notOk(tryParseTrustDomain(bad).ok, `${JSON.stringify(bad.slice(0, 40))} refused`);
   }
   t.throws(() => parseTrustDomain('UPPER'), { code: 'GW_ERR_IDENTITY_INVALID' });
@@ -168,11 +189,18 @@ t.test('properties (fast-check)', async (t) => {
   const segChar = fc.constantFrom(...'abcXYZ019.-_'.split(''));
   const td = fc.string({ unit: tdChar, minLength: 1, maxLength: 20 });
   const seg = fc.string({ unit: segChar, minLength: 1, maxLength: 8 }).filter((s) => s !== '.' && s !== '..');
-  const id = fc.record({ td, segs: fc.array(seg, { minLength: 1, maxLength: 6 }) }).map(({ td, segs }) => `spiffe://${td}/${segs.join('/')}`);
+  const id = fc
+    .record({ td, segs: fc.array(seg, { minLength: 1, maxLength: 6 }) })
+    .map(({ td, segs }) => `spiffe://${td}/${segs.join('/')}`);
   fc.assert(
     fc.property(id, (s) => {
       const r = tryParseSpiffeId(s);
-      return r.ok && r.id.toString() === s && compileIdPattern(s).matches(s) && compileIdPattern(`spiffe://${r.id.trustDomain.name}/**`).matches(s);
+      return (
+        r.ok &&
+        r.id.toString() === s &&
+        compileIdPattern(s).matches(s) &&
+        compileIdPattern(`spiffe://${r.id.trustDomain.name}/**`).matches(s)
+      );
     }),
     { numRuns: 500 },
   );

@@ -12,17 +12,23 @@ const dir = await mkdtemp(join(tmpdir(), 'vg-svid-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 
 function pemCerts(pem: string): Buffer[] {
-  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((b) => new X509Certificate(b).raw);
+  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(
+    (b) => new X509Certificate(b).raw,
+  );
 }
 
 t.test('svid mint writes svid.pem, key.pem (0600), bundle.pem that verify as an SVID', async (t) => {
   const io = memoryIo({}, dir);
-  const code = await svidCommand(['mint', '--id', 'spiffe://plant.example/hmi/line1', '--out', 'hmi', '--role', 'operator', '--ttl', '5m'], io);
+  const code = await svidCommand(
+    ['mint', '--id', 'spiffe://plant.example/hmi/line1', '--out', 'hmi', '--role', 'operator', '--ttl', '5m'],
+    io,
+  );
   t.equal(code, 0, io.stderr.join('\n'));
   t.match(io.stdout.join('\n'), /minted spiffe:\/\/plant.example\/hmi\/line1 \(role operator\)/);
   const out = join(dir, 'hmi');
   t.equal((await stat(join(out, 'key.pem'))).mode & 0o777, 0o600, 'key.pem is 0600');
-  for (const f of ['ca-cert.pem', 'ca-key.pem']) t.equal((await stat(join(dir, '.verigate/dev-ca', f))).mode & 0o777, 0o600, `default CA dir ${f} 0600`);
+  for (const f of ['ca-cert.pem', 'ca-key.pem'])
+    t.equal((await stat(join(dir, '.verigate/dev-ca', f))).mode & 0o777, 0o600, `default CA dir ${f} 0600`);
   const chain = pemCerts(await readFile(join(out, 'svid.pem'), 'utf8'));
   const bundlePem = await readFile(join(out, 'bundle.pem'), 'utf8');
   const bundles = BundleSet.of([X509Bundle.fromPem('plant.example', bundlePem)]);
@@ -38,7 +44,11 @@ t.test('svid mint writes svid.pem, key.pem (0600), bundle.pem that verify as an 
 
   const io2 = memoryIo({}, dir);
   t.equal(await svidCommand(['mint', '--id', 'spiffe://plant.example/historian', '--out', join(dir, 'hist')], io2), 0);
-  t.equal(await readFile(join(dir, 'hist', 'bundle.pem'), 'utf8'), bundlePem, 'the second mint reuses the persisted CA');
+  t.equal(
+    await readFile(join(dir, 'hist', 'bundle.pem'), 'utf8'),
+    bundlePem,
+    'the second mint reuses the persisted CA',
+  );
 });
 
 t.test('--ca-dir is honoured; a CA dir of another trust domain is a clear error (exit 2)', async (t) => {
@@ -46,7 +56,10 @@ t.test('--ca-dir is honoured; a CA dir of another trust domain is a clear error 
   t.equal(await svidCommand(['mint', '--id', 'spiffe://other.org/x', '--out', 'o', '--ca-dir', 'ca-other'], io), 0);
   t.ok((await stat(join(dir, 'ca-other', 'ca-cert.pem'))).isFile());
   const io2 = memoryIo({}, dir);
-  t.equal(await svidCommand(['mint', '--id', 'spiffe://plant.example/x', '--out', 'p', '--ca-dir', 'ca-other'], io2), 2);
+  t.equal(
+    await svidCommand(['mint', '--id', 'spiffe://plant.example/x', '--out', 'p', '--ca-dir', 'ca-other'], io2),
+    2,
+  );
   t.match(io2.stderr.join('\n'), /is for trust domain other.org, not plant.example/);
 });
 
@@ -76,7 +89,11 @@ t.test('bad usage exits 2 with a clear message', async (t) => {
 });
 
 t.test('durations 30s, 5m, 24h', async (t) => {
-  for (const [ttl, secs] of [['30s', 30], ['5m', 300], ['24h', 86_400]] as const) {
+  for (const [ttl, secs] of [
+    ['30s', 30],
+    ['5m', 300],
+    ['24h', 86_400],
+  ] as const) {
     const io = memoryIo({}, dir);
     t.equal(await svidCommand(['mint', '--id', 'spiffe://plant.example/d', '--out', `d-${ttl}`, '--ttl', ttl], io), 0);
     const cert = new X509Certificate(await readFile(join(dir, `d-${ttl}`, 'svid.pem'), 'utf8'));

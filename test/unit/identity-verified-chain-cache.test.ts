@@ -13,8 +13,10 @@ import { makePki, TD } from '../helpers/pki.js';
 
 const pki = await makePki();
 const certs = (ders: readonly Buffer[]): X509Certificate[] => ders.map((d) => new X509Certificate(d));
-const mint = async (path: string): Promise<X509Certificate[]> => certs((await pki.ca.mintX509Svid({ spiffeId: `spiffe://${TD}/${path}`, ttlSeconds: 3600 })).chainDer);
-const verifier = (opts?: ConstructorParameters<typeof VerifiedChainCache>[0]) => new PeerVerifier(new VerifiedChainCache<PeerIdentity>(opts));
+const mint = async (path: string): Promise<X509Certificate[]> =>
+  certs((await pki.ca.mintX509Svid({ spiffeId: `spiffe://${TD}/${path}`, ttlSeconds: 3600 })).chainDer);
+const verifier = (opts?: ConstructorParameters<typeof VerifiedChainCache>[0]) =>
+  new PeerVerifier(new VerifiedChainCache<PeerIdentity>(opts));
 const NOW = new Date();
 
 t.test('a second verification of the same chain is a counted hit with the same verdict', async (t) => {
@@ -36,7 +38,7 @@ t.test('each verifier has its own cache', async (t) => {
   a.verify(chain, pki.bundles, NOW);
   b.verify(chain, pki.bundles, NOW);
   t.match(a.cache.stats(), { hits: 1, misses: 1 });
-  t.match(b.cache.stats(), { hits: 0, misses: 1 }, 'b never saw a\'s entry');
+  t.match(b.cache.stats(), { hits: 0, misses: 1 }, "b never saw a's entry");
 });
 
 t.test('bounded: the least recently used chain goes first', async (t) => {
@@ -68,13 +70,21 @@ t.test('a hit needs now inside every validity on the path; outside, full verific
   const v = verifier();
   const chain = await mint('y');
   t.ok(v.verify(chain, pki.bundles, NOW).ok);
-  t.match(v.verify(chain, pki.bundles, new Date(NOW.getTime() + 2 * 3600_000)), { ok: false, reason: 'expired', detail: /the leaf expired/ });
+  t.match(v.verify(chain, pki.bundles, new Date(NOW.getTime() + 2 * 3600_000)), {
+    ok: false,
+    reason: 'expired',
+    detail: /the leaf expired/,
+  });
   t.match(v.verify(chain, pki.bundles, new Date(NOW.getTime() - 3600_000)), { ok: false, reason: 'not-yet-valid' });
   t.match(v.cache.stats(), { hits: 0, misses: 3 });
   const int = await intermediate(pki.ca.issuerForTests(), { notAfter: new Date(NOW.getTime() + 60_000) });
   const viaShortInt = [...certs((await leaf(int.issuer)).chainDer), new X509Certificate(int.der)];
   t.ok(v.verify(viaShortInt, pki.bundles, NOW).ok);
-  t.match(v.verify(viaShortInt, pki.bundles, new Date(NOW.getTime() + 120_000)), { ok: false, reason: 'expired', detail: /intermediate 1/ }, 'the intermediate bounds the window');
+  t.match(
+    v.verify(viaShortInt, pki.bundles, new Date(NOW.getTime() + 120_000)),
+    { ok: false, reason: 'expired', detail: /intermediate 1/ },
+    'the intermediate bounds the window',
+  );
 });
 
 t.test('the same leaf with other intermediates is a miss; refusals are never kept', async (t) => {
@@ -83,7 +93,11 @@ t.test('the same leaf with other intermediates is a miss; refusals are never kep
   const m = certs((await leaf(int.issuer)).chainDer);
   const good = [...m, new X509Certificate(int.der)];
   t.ok(v.verify(good, pki.bundles, NOW).ok);
-  t.match(v.verify(m, pki.bundles, NOW), { ok: false, reason: 'untrusted-chain' }, 'leaf alone: a miss, verified, refused');
+  t.match(
+    v.verify(m, pki.bundles, NOW),
+    { ok: false, reason: 'untrusted-chain' },
+    'leaf alone: a miss, verified, refused',
+  );
   t.match(v.verify(m, pki.bundles, NOW), { ok: false, reason: 'untrusted-chain' });
   t.match(v.cache.stats(), { hits: 0, misses: 3, entries: 1 });
   const forged = certs((await leaf(pki.otherCa.issuerForTests(), { uris: [`spiffe://${TD}/hmi/line1`] })).chainDer);

@@ -7,7 +7,12 @@ import { splitDerCertificates } from '../../gateway/identity/x509-svid.js';
 import { parseX509Svid, svidPem } from '../../gateway/identity/x509-svid.js';
 import { trySplitDer } from '../../gateway/identity/der-split.js';
 import { extractModbusRole, OID_MODBUS_ROLE } from '../../gateway/identity/modbus-role.js';
-import { readCertFields, OID_EKU_CLIENT_AUTH, OID_EKU_SERVER_AUTH, type RawExtension } from '../../gateway/identity/cert-fields.js';
+import {
+  readCertFields,
+  OID_EKU_CLIENT_AUTH,
+  OID_EKU_SERVER_AUTH,
+  type RawExtension,
+} from '../../gateway/identity/cert-fields.js';
 import { BundleSet, X509Bundle } from '../../gateway/identity/bundle-set.js';
 import { DevCa, CA_CERT_FILE, CA_KEY_FILE } from '../../gateway/identity/dev-ca.js';
 import { intermediate, leaf } from '../helpers/bad-certs.js';
@@ -62,9 +67,21 @@ t.test('Modbus role extension [MB-TCP-SEC]: exactly one UTF8String, else NULL', 
   t.equal(extractModbusRole(await der({ roles: ['a', 'b'] })), null, 'duplicated → null');
   t.equal(extractModbusRole(await der({ roles: ['a', 'a'] })), null, 'duplicated even if equal → null');
   // PrintableString "op" instead of UTF8String
-  t.equal(extractModbusRole(await der({ extra: [roleExt(Uint8Array.from([0x13, 0x02, 0x6f, 0x70]))] })), null, 'wrong string type → null');
-  t.equal(extractModbusRole(await der({ extra: [roleExt(Uint8Array.from([0x0c, 0x02, 0x6f, 0x70, 0x00]))] })), null, 'trailing bytes → null');
-  t.equal(extractModbusRole(await der({ extra: [roleExt(Uint8Array.from([0x0c, 0x05, 0x6f]))] })), null, 'truncated → null');
+  t.equal(
+    extractModbusRole(await der({ extra: [roleExt(Uint8Array.from([0x13, 0x02, 0x6f, 0x70]))] })),
+    null,
+    'wrong string type → null',
+  );
+  t.equal(
+    extractModbusRole(await der({ extra: [roleExt(Uint8Array.from([0x0c, 0x02, 0x6f, 0x70, 0x00]))] })),
+    null,
+    'trailing bytes → null',
+  );
+  t.equal(
+    extractModbusRole(await der({ extra: [roleExt(Uint8Array.from([0x0c, 0x05, 0x6f]))] })),
+    null,
+    'truncated → null',
+  );
   t.equal(extractModbusRole(await der({ extra: [roleExt(Uint8Array.from([]))] })), null, 'empty → null');
   t.equal(extractModbusRole(Buffer.from('not a certificate')), null, 'garbage → null');
 });
@@ -77,7 +94,13 @@ t.test('dev CA leaf profile is SPIRE-like (docs/architecture.md "SPIRE facts")',
   t.ok(f);
   t.same(f!.uriSans, [`spiffe://${TD}/hmi/line1`]);
   t.equal(f!.isCa, false);
-  t.match(f!.keyUsage, { digitalSignature: true, keyEncipherment: true, keyAgreement: true, keyCertSign: false, cRLSign: false });
+  t.match(f!.keyUsage, {
+    digitalSignature: true,
+    keyEncipherment: true,
+    keyAgreement: true,
+    keyCertSign: false,
+    cRLSign: false,
+  });
   t.same([...f!.extKeyUsage!].sort(), [OID_EKU_SERVER_AUTH, OID_EKU_CLIENT_AUTH].sort());
   const cert = new X509Certificate(m.chainDer[0]!);
   t.equal(cert.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1', 'EC P-256');
@@ -92,15 +115,31 @@ t.test('dev CA leaf profile is SPIRE-like (docs/architecture.md "SPIRE facts")',
 t.test('dev CA caps NotAfter at its own, refuses foreign and root IDs', async (t) => {
   const shortCa = await DevCa.create({ trustDomain: TD, caTtlSeconds: 60 });
   const m = await shortCa.mintX509Svid({ spiffeId: `spiffe://${TD}/x`, ttlSeconds: 86_400 });
-  t.equal(new Date(new X509Certificate(m.chainDer[0]!).validTo).getTime(), Math.floor(shortCa.notAfter().getTime() / 1000) * 1000);
-  await t.rejects(pki.ca.mintX509Svid({ spiffeId: 'spiffe://other.org/x' }), { code: 'GW_ERR_IDENTITY_INVALID', message: /cannot mint/ });
+  t.equal(
+    new Date(new X509Certificate(m.chainDer[0]!).validTo).getTime(),
+    Math.floor(shortCa.notAfter().getTime() / 1000) * 1000,
+  );
+  await t.rejects(pki.ca.mintX509Svid({ spiffeId: 'spiffe://other.org/x' }), {
+    code: 'GW_ERR_IDENTITY_INVALID',
+    message: /cannot mint/,
+  });
   await t.rejects(pki.ca.mintX509Svid({ spiffeId: `spiffe://${TD}` }), { code: 'GW_ERR_IDENTITY_INVALID' });
-  await t.rejects(pki.ca.mintX509Svid({ spiffeId: `spiffe://${TD}/x`, ttlSeconds: 0 }), { code: 'GW_ERR_IDENTITY_INVALID' });
+  await t.rejects(pki.ca.mintX509Svid({ spiffeId: `spiffe://${TD}/x`, ttlSeconds: 0 }), {
+    code: 'GW_ERR_IDENTITY_INVALID',
+  });
   const nb = new Date('2030-01-01T00:00:00Z');
   const later = await pki.ca.mintX509Svid({ spiffeId: `spiffe://${TD}/x`, notBefore: nb, ttlSeconds: 60 });
-  t.equal(new Date(new X509Certificate(later.chainDer[0]!).validFrom).getTime(), nb.getTime(), 'explicit NotBefore kept');
+  t.equal(
+    new Date(new X509Certificate(later.chainDer[0]!).validFrom).getTime(),
+    nb.getTime(),
+    'explicit NotBefore kept',
+  );
   t.equal(pki.ca.signingKey().asymmetricKeyType, 'ec');
-  t.ok(createPublicKey(pki.ca.signingKey()).export({ format: 'der', type: 'spki' }).equals(pki.ca.caCertificate().publicKey.export({ format: 'der', type: 'spki' })));
+  t.ok(
+    createPublicKey(pki.ca.signingKey())
+      .export({ format: 'der', type: 'spki' })
+      .equals(pki.ca.caCertificate().publicKey.export({ format: 'der', type: 'spki' })),
+  );
 });
 
 t.test('dev CA loadOrCreate persists key and cert with 0600 and reloads the same CA', async (t) => {
@@ -108,13 +147,20 @@ t.test('dev CA loadOrCreate persists key and cert with 0600 and reloads the same
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const caDir = join(dir, 'nested', 'ca');
   const a = await DevCa.loadOrCreate(caDir, TD);
-  for (const f of [CA_CERT_FILE, CA_KEY_FILE]) t.equal((await stat(join(caDir, f))).mode & 0o777, 0o600, `${f} is 0600`);
+  for (const f of [CA_CERT_FILE, CA_KEY_FILE])
+    t.equal((await stat(join(caDir, f))).mode & 0o777, 0o600, `${f} is 0600`);
   const b = await DevCa.loadOrCreate(caDir, `spiffe://${TD}`);
   t.same(b.bundleDer(), a.bundleDer(), 'same CA on reload');
   t.equal(await readFile(join(caDir, CA_CERT_FILE), 'utf8'), a.bundlePem());
   const m = await b.mintX509Svid({ spiffeId: `spiffe://${TD}/x` });
-  t.ok(new X509Certificate(m.chainDer[0]!).verify(a.caCertificate().publicKey), 'reloaded key signs for the stored cert');
-  await t.rejects(DevCa.loadOrCreate(caDir, 'other.org'), { code: 'GW_ERR_IDENTITY_INVALID', message: /is for trust domain plant.example/ });
+  t.ok(
+    new X509Certificate(m.chainDer[0]!).verify(a.caCertificate().publicKey),
+    'reloaded key signs for the stored cert',
+  );
+  await t.rejects(DevCa.loadOrCreate(caDir, 'other.org'), {
+    code: 'GW_ERR_IDENTITY_INVALID',
+    message: /is for trust domain plant.example/,
+  });
 });
 
 t.test('parseX509Svid: chain, key match, role, hint, PEM', async (t) => {
@@ -140,9 +186,18 @@ t.test('parseX509Svid refuses bad SVIDs with GW_ERR_IDENTITY_INVALID', async (t)
   const issuer = pki.ca.issuerForTests();
   const a = await leaf(issuer);
   const b = await leaf(issuer);
-  t.throws(() => parseX509Svid(a.chainDer[0]!, b.keyDer), { code: 'GW_ERR_IDENTITY_INVALID', message: /does not match/ });
-  t.throws(() => parseX509Svid(Buffer.alloc(0), a.keyDer), { code: 'GW_ERR_IDENTITY_INVALID', message: /no certificate/ });
-  t.throws(() => parseX509Svid(a.chainDer[0]!, Buffer.from('nope')), { code: 'GW_ERR_IDENTITY_INVALID', message: /PKCS#8/ });
+  t.throws(() => parseX509Svid(a.chainDer[0]!, b.keyDer), {
+    code: 'GW_ERR_IDENTITY_INVALID',
+    message: /does not match/,
+  });
+  t.throws(() => parseX509Svid(Buffer.alloc(0), a.keyDer), {
+    code: 'GW_ERR_IDENTITY_INVALID',
+    message: /no certificate/,
+  });
+  t.throws(() => parseX509Svid(a.chainDer[0]!, Buffer.from('nope')), {
+    code: 'GW_ERR_IDENTITY_INVALID',
+    message: /PKCS#8/,
+  });
   const two = await leaf(issuer, { uris: [`spiffe://${TD}/a`, `spiffe://${TD}/b`] });
   t.throws(() => parseX509Svid(two.chainDer[0]!, two.keyDer), { message: /exactly one URI SAN/ });
   const root = await leaf(issuer, { uris: [`spiffe://${TD}`] });
@@ -174,8 +229,14 @@ t.test('bundles: own + federated, lookup by name or ID, PEM for TLS', async (t) 
   t.equal(BundleSet.of([own, two]).get(TD), two, 'later bundle replaces earlier');
   t.throws(() => X509Bundle.fromDer(TD, Buffer.from([0x30, 0x01, 0x00])), { code: 'GW_ERR_IDENTITY_INVALID' });
   t.throws(() => X509Bundle.fromDer('Bad TD', pki.ca.bundleDer()), { code: 'GW_ERR_IDENTITY_INVALID' });
-  t.throws(() => X509Bundle.fromPem(TD, 'nothing here'), { code: 'GW_ERR_IDENTITY_INVALID', message: /no PEM certificate/ });
-  t.throws(() => X509Bundle.fromPem(TD, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----'), { code: 'GW_ERR_IDENTITY_INVALID', message: /cannot be parsed/ });
+  t.throws(() => X509Bundle.fromPem(TD, 'nothing here'), {
+    code: 'GW_ERR_IDENTITY_INVALID',
+    message: /no PEM certificate/,
+  });
+  t.throws(() => X509Bundle.fromPem(TD, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----'), {
+    code: 'GW_ERR_IDENTITY_INVALID',
+    message: /cannot be parsed/,
+  });
   t.equal(BundleSet.empty().all().length, 0);
   t.equal(set.has('other.org'), true);
 });

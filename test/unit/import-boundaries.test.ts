@@ -29,11 +29,26 @@ interface Rule {
 
 const NODE_BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 const isBuiltin = (to: string): boolean => NODE_BUILTINS.has(to);
-const under = (...dirs: string[]) => (p: string): boolean => dirs.some((d) => p === d || p.startsWith(`${d}/`));
+const under =
+  (...dirs: string[]) =>
+  (p: string): boolean =>
+    dirs.some((d) => p === d || p.startsWith(`${d}/`));
 /** The construction layer: only it builds concrete objects from configuration. */
 const constructionLayer = under('gateway/cli', 'gateway/composition', 'gateway/main.ts');
 /** Modules with I/O; the pure policy core must not reach them. */
-const IO_BUILTINS = ['fs', 'fs/promises', 'net', 'tls', 'dgram', 'http', 'http2', 'https', 'child_process', 'timers', 'worker_threads'];
+const IO_BUILTINS = [
+  'fs',
+  'fs/promises',
+  'net',
+  'tls',
+  'dgram',
+  'http',
+  'http2',
+  'https',
+  'child_process',
+  'timers',
+  'worker_threads',
+];
 const isIoBuiltin = (to: string): boolean => IO_BUILTINS.includes(to.replace(/^node:/, ''));
 
 const RULES: readonly Rule[] = [
@@ -71,13 +86,21 @@ const RULES: readonly Rule[] = [
   },
   {
     name: 'the policy core (everything but the loader and the holder) does no I/O',
-    binds: (f) => under('gateway/policy')(f) && !['gateway/policy/policy-holder.ts', 'gateway/policy/load-policy.ts'].includes(f),
+    binds: (f) =>
+      under('gateway/policy')(f) && !['gateway/policy/policy-holder.ts', 'gateway/policy/load-policy.ts'].includes(f),
     forbids: isIoBuiltin,
   },
   {
     name: 'identity/ knows no policy, front door, upstream, trust or audit',
     binds: under('gateway/identity'),
-    forbids: under('gateway/policy', 'gateway/frontdoor', 'gateway/upstream', 'gateway/trust', 'gateway/audit', 'gateway/observability'),
+    forbids: under(
+      'gateway/policy',
+      'gateway/frontdoor',
+      'gateway/upstream',
+      'gateway/trust',
+      'gateway/audit',
+      'gateway/observability',
+    ),
   },
   {
     name: 'upstream/ talks to devices only: no frontdoor/, policy/, trust/, audit/, identity/',
@@ -97,7 +120,14 @@ const RULES: readonly Rule[] = [
   {
     name: 'config/ and observability/ are leaves: no frontdoor/, upstream/, policy/, trust/, identity/, audit/',
     binds: under('gateway/config', 'gateway/observability'),
-    forbids: under('gateway/frontdoor', 'gateway/upstream', 'gateway/policy', 'gateway/trust', 'gateway/identity', 'gateway/audit'),
+    forbids: under(
+      'gateway/frontdoor',
+      'gateway/upstream',
+      'gateway/policy',
+      'gateway/trust',
+      'gateway/identity',
+      'gateway/audit',
+    ),
   },
 ];
 
@@ -118,7 +148,9 @@ function importsOf(file: string, text: string): Edge[] {
 }
 
 function violations(edges: readonly Edge[], rules: readonly Rule[]): string[] {
-  return edges.flatMap((e) => rules.filter((r) => r.binds(e.from) && r.forbids(e.to, e.from)).map((r) => `${e.from} imports ${e.to}: ${r.name}`));
+  return edges.flatMap((e) =>
+    rules.filter((r) => r.binds(e.from) && r.forbids(e.to, e.from)).map((r) => `${e.from} imports ${e.to}: ${r.name}`),
+  );
 }
 
 const files = SOURCE_DIRS.flatMap(sourceFiles);
@@ -131,11 +163,15 @@ t.test('the scan sees the real import graph', async (t) => {
     edges.some((e) => e.from === 'simulators/request-handler.ts' && e.to === 'protocols/modbus/index.ts'),
     'a relative import resolves to its .ts file',
   );
-  t.ok(edges.some((e) => e.to === 'node:net'), 'built-ins are seen');
+  t.ok(
+    edges.some((e) => e.to === 'node:net'),
+    'built-ins are seen',
+  );
 });
 
 t.test('the rules catch what they forbid (the check can fail)', async (t) => {
-  const multiLine = "import {\n  loadYamlDocument,\n} from '../gateway/config/load-yaml.js';\nconst m = await import('../gateway/main.js');\n";
+  const multiLine =
+    "import {\n  loadYamlDocument,\n} from '../gateway/config/load-yaml.js';\nconst m = await import('../gateway/main.js');\n";
   const planted: Edge[] = [
     ...importsOf('simulators/x.ts', multiLine),
     { from: 'protocols/modbus/x.ts', to: 'yaml' },

@@ -43,7 +43,11 @@ function thrown(fn: () => unknown): unknown {
 }
 
 t.test('valid document parses and is deep-frozen', async (t) => {
-  const v = parseYamlText<{ name: string; items: { id: string }[] }>('name: x\nitems:\n  - id: a\n', 'mem.yaml', schema);
+  const v = parseYamlText<{ name: string; items: { id: string }[] }>(
+    'name: x\nitems:\n  - id: a\n',
+    'mem.yaml',
+    schema,
+  );
   t.same(v, { name: 'x', items: [{ id: 'a' }] });
   t.ok(Object.isFrozen(v));
   t.ok(Object.isFrozen(v.items));
@@ -54,7 +58,17 @@ t.test('valid document parses and is deep-frozen', async (t) => {
 });
 
 t.test('every schema error is reported with file:line:col', async (t) => {
-  const text = ['name: 5', 'port: 70000', 'mode: c', 'extra: 1', 'items:', '  - id: a', '  - n: 2', '    bogus: true', ''].join('\n');
+  const text = [
+    'name: 5',
+    'port: 70000',
+    'mode: c',
+    'extra: 1',
+    'items:',
+    '  - id: a',
+    '  - n: 2',
+    '    bogus: true',
+    '',
+  ].join('\n');
   const err = thrown(() => parseYamlText(text, 'cfg.yaml', schema));
   t.ok(isGatewayError(err));
   t.ok(err instanceof ConfigError);
@@ -77,7 +91,9 @@ t.test('every schema error is reported with file:line:col', async (t) => {
 });
 
 t.test('caller picks the code and the module prefix', async (t) => {
-  const err = thrown(() => parseYamlText('name: x\n', 'p.yaml', schema, { code: 'GW_ERR_POLICY_INVALID', module: 'policy' })) as ConfigError;
+  const err = thrown(() =>
+    parseYamlText('name: x\n', 'p.yaml', schema, { code: 'GW_ERR_POLICY_INVALID', module: 'policy' }),
+  ) as ConfigError;
   t.equal(err.code, 'GW_ERR_POLICY_INVALID');
   t.match(err.message, /^policy: /);
   t.match(err.message, /p\.yaml:1:1: \(root\) must have required property 'items'/);
@@ -105,7 +121,9 @@ t.test('files: read, missing file', async (t) => {
   const f = join(dir, 'ok.yaml');
   writeFileSync(f, 'name: y\nitems: []\n');
   t.same(loadYamlFile(f, schema), { name: 'y', items: [] });
-  const err = thrown(() => loadYamlFile(join(dir, 'nope.yaml'), schema, { unreadableCode: 'GW_ERR_POLICY_INVALID' })) as ConfigError;
+  const err = thrown(() =>
+    loadYamlFile(join(dir, 'nope.yaml'), schema, { unreadableCode: 'GW_ERR_POLICY_INVALID' }),
+  ) as ConfigError;
   t.equal(err.code, 'GW_ERR_POLICY_INVALID');
   t.match(err.message, /ENOENT/);
 });

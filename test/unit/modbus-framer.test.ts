@@ -69,7 +69,9 @@ t.test('every split point of two coalesced frames', async (t) => {
 
 t.test('one byte at a time, many frames, frames own their bytes', async (t) => {
   const f = new MbapFramer();
-  const chunk = Buffer.concat(Array.from({ length: 500 }, (_, i) => encodeAdu(i, 1, Buffer.from([3, 0, i & 0xff, 0, 1]))));
+  const chunk = Buffer.concat(
+    Array.from({ length: 500 }, (_, i) => encodeAdu(i, 1, Buffer.from([3, 0, i & 0xff, 0, 1]))),
+  );
   const frames: Frame[] = [];
   for (let i = 0; i < chunk.length; i++) {
     f.push(chunk.subarray(i, i + 1));

@@ -42,9 +42,21 @@ t.test('limits: the largest legal requests decode', async (t) => {
   const cases: ModbusRequest[] = [
     { type: 'read-bits', fc: 1, address: 65536 - 2000, quantity: 2000 },
     { type: 'read-registers', fc: 4, address: 65536 - 125, quantity: 125 },
-    { type: 'write-multiple-coils', fc: 15, address: 65536 - 1968, values: Array.from({ length: 1968 }, (_, i) => i % 3 === 0) },
+    {
+      type: 'write-multiple-coils',
+      fc: 15,
+      address: 65536 - 1968,
+      values: Array.from({ length: 1968 }, (_, i) => i % 3 === 0),
+    },
     { type: 'write-multiple-registers', fc: 16, address: 0, values: Array.from({ length: 123 }, (_, i) => i * 500) },
-    { type: 'read-write-registers', fc: 23, readAddress: 65411, readQuantity: 125, writeAddress: 65415, values: Array(121).fill(0xffff) },
+    {
+      type: 'read-write-registers',
+      fc: 23,
+      readAddress: 65411,
+      readQuantity: 125,
+      writeAddress: 65415,
+      values: Array(121).fill(0xffff),
+    },
     { type: 'write-single-register', fc: 6, address: 65535, value: 65535 },
     { type: 'read-fifo', fc: 24, address: 65535 },
   ];

@@ -53,7 +53,8 @@ t.test('request lengths come from the function code and byte counts', async (t) 
     // a length is only ever given once the deciding bytes are in, and then it is the right one
     for (let k = 0; k < adu.length; k++) {
       const partial = rtuRequestLength(adu.subarray(0, k));
-      if (partial !== 'need-more' && partial !== adu.length) wrong.push(`${req.type}: ${String(partial)} after ${k} bytes`);
+      if (partial !== 'need-more' && partial !== adu.length)
+        wrong.push(`${req.type}: ${String(partial)} after ${k} bytes`);
     }
   }
   t.same(wrong, [], '2000 random requests');
@@ -140,11 +141,31 @@ t.test('framer: silence ends unknown-length frames and truncates known ones', as
 t.test('line timing: t3.5 from the character time, fixed 1.75 ms above 19,200 baud', async (t) => {
   const near = (a: number, b: number, what: string): void => void t.ok(Math.abs(a - b) < 1e-9, `${what}: ${a} ≈ ${b}`);
   near(charTimeMs({ baudRate: 9600, dataBits: 8, parity: 'even', stopBits: 1 }), 11 / 9.6, '8E1 character at 9600');
-  near(interFrameSilenceMs({ baudRate: 9600, dataBits: 8, parity: 'even', stopBits: 1 }), (3.5 * 11) / 9.6, 't3.5 8E1 9600 ≈ 4.01 ms');
-  near(interFrameSilenceMs({ baudRate: 9600, dataBits: 8, parity: 'none', stopBits: 1 }), (3.5 * 10) / 9.6, 't3.5 8N1 9600');
-  near(interFrameSilenceMs({ baudRate: 19200, dataBits: 8, parity: 'none', stopBits: 2 }), (3.5 * 11) / 19.2, '19,200 is still computed');
-  t.equal(interFrameSilenceMs({ baudRate: 38400, dataBits: 8, parity: 'none', stopBits: 1 }), 1.75, 'fixed above 19,200');
-  near(transmitTimeMs({ baudRate: 1200, dataBits: 8, parity: 'none', stopBits: 2 }, 8), (8 * 11) / 1.2, '8 bytes at 1200 8N2');
+  near(
+    interFrameSilenceMs({ baudRate: 9600, dataBits: 8, parity: 'even', stopBits: 1 }),
+    (3.5 * 11) / 9.6,
+    't3.5 8E1 9600 ≈ 4.01 ms',
+  );
+  near(
+    interFrameSilenceMs({ baudRate: 9600, dataBits: 8, parity: 'none', stopBits: 1 }),
+    (3.5 * 10) / 9.6,
+    't3.5 8N1 9600',
+  );
+  near(
+    interFrameSilenceMs({ baudRate: 19200, dataBits: 8, parity: 'none', stopBits: 2 }),
+    (3.5 * 11) / 19.2,
+    '19,200 is still computed',
+  );
+  t.equal(
+    interFrameSilenceMs({ baudRate: 38400, dataBits: 8, parity: 'none', stopBits: 1 }),
+    1.75,
+    'fixed above 19,200',
+  );
+  near(
+    transmitTimeMs({ baudRate: 1200, dataBits: 8, parity: 'none', stopBits: 2 }, 8),
+    (8 * 11) / 1.2,
+    '8 bytes at 1200 8N2',
+  );
 });
 
 t.test('broadcast replies: the normal answer of a write, null for anything else', async (t) => {

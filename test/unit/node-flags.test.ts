@@ -15,6 +15,14 @@ t.test('one set of Node flags for the gateway everywhere it is launched', async 
   t.equal(read('gateway/cli/verigate.ts').split('\n')[0], `#!/usr/bin/env -S node ${flags}`, 'launcher shebang');
   const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
   t.equal(pkg.scripts['start'], `node ${flags} dist/gateway/cli/verigate.js lab`, 'npm start');
-  t.match(read('deploy/systemd/verigate.service'), `ExecStart=/usr/bin/node ${flags} /opt/verigate/dist/gateway/cli/verigate.js run`, 'systemd unit');
-  t.match(read('docker-compose.yml'), `command: ["node", ${GATEWAY_NODE_FLAGS.map((f) => `"${f}"`).join(', ')}, "dist/gateway/cli/verigate.js", "run"`, 'compose');
+  t.match(
+    read('deploy/systemd/verigate.service'),
+    `ExecStart=/usr/bin/node ${flags} /opt/verigate/dist/gateway/cli/verigate.js run`,
+    'systemd unit',
+  );
+  t.match(
+    read('docker-compose.yml'),
+    `command: ["node", ${GATEWAY_NODE_FLAGS.map((f) => `"${f}"`).join(', ')}, "dist/gateway/cli/verigate.js", "run"`,
+    'compose',
+  );
 });

@@ -25,7 +25,8 @@ t.test('errorMessage: the message of anything thrown', async (t) => {
 });
 
 t.test('nullLogger: every level, no output, cannot be changed', async (t) => {
-  for (const level of ['debug', 'info', 'warn', 'error'] as const) t.equal(nullLogger[level]({ a: 1 }, 'm'), undefined, level);
+  for (const level of ['debug', 'info', 'warn', 'error'] as const)
+    t.equal(nullLogger[level]({ a: 1 }, 'm'), undefined, level);
   t.ok(Object.isFrozen(nullLogger));
 });
 
@@ -35,11 +36,12 @@ t.test('reason text: `<code> <detail>` or the code alone, and back', async (t) =
   t.equal(reasonCode('address-not-allowed write holding:110'), 'address-not-allowed');
   t.equal(reasonCode('no-rule'), 'no-rule');
   t.ok(isPolicyReasonCode('explicit-deny'));
-  t.notOk(isPolicyReasonCode('locked'), 'runtime reasons are not the policy\'s');
+  t.notOk(isPolicyReasonCode('locked'), "runtime reasons are not the policy's");
 });
 
 t.test('every decision carries a code of the table, and its reason is the text of code and detail', async (t) => {
-  const p = compilePolicyText(`version: 1
+  const p = compilePolicyText(
+    `version: 1
 trustDomain: plant.example
 rules:
   - id: hmi
@@ -53,15 +55,33 @@ rules:
     principals: [spiffe://plant.example/hmi/*]
     devices: [turbine-1]
     deny: [{ access: write, table: holding, addresses: 105 }]
-`, 'reasons.yaml');
+`,
+    'reasons.yaml',
+  );
   const hmi = { id: 'spiffe://plant.example/hmi/1', role: null };
   const now = new Date('2026-03-04T10:00:00Z');
   const cases = [
     [classify({ type: 'read-registers', fc: 3, address: 0, quantity: 2 }, 1), 'allowed', ''],
-    [classify({ type: 'read-registers', fc: 3, address: 199, quantity: 2 }, 1), 'address-not-allowed', 'read holding:200'],
-    [classify({ type: 'write-single-register', fc: 6, address: 100, value: 9999 }, 1), 'value-not-allowed', 'holding:100=9999'],
-    [classify({ type: 'write-single-register', fc: 6, address: 105, value: 1 }, 1), 'explicit-deny', 'write holding:105'],
-    [classify({ type: 'diagnostics', fc: 8, subFunction: 1, data: Buffer.from([0, 0]) }, 1), 'function-not-allowed', 'fc:8/1'],
+    [
+      classify({ type: 'read-registers', fc: 3, address: 199, quantity: 2 }, 1),
+      'address-not-allowed',
+      'read holding:200',
+    ],
+    [
+      classify({ type: 'write-single-register', fc: 6, address: 100, value: 9999 }, 1),
+      'value-not-allowed',
+      'holding:100=9999',
+    ],
+    [
+      classify({ type: 'write-single-register', fc: 6, address: 105, value: 1 }, 1),
+      'explicit-deny',
+      'write holding:105',
+    ],
+    [
+      classify({ type: 'diagnostics', fc: 8, subFunction: 1, data: Buffer.from([0, 0]) }, 1),
+      'function-not-allowed',
+      'fc:8/1',
+    ],
     [classify({ type: 'write-single-register', fc: 6, address: 100, value: 1 }, 0), 'broadcast-not-allowed', ''],
   ] as const;
   for (const [req, code, detail] of cases) {
@@ -69,7 +89,11 @@ rules:
     t.match(d, { code, detail, reason: reasonText(code, detail) }, code);
     t.ok((POLICY_REASON_CODES as readonly string[]).includes(d.code));
   }
-  t.match(evaluate(p, { id: 'spiffe://plant.example/x', role: null }, 'turbine-1', cases[0][0], now), { code: 'no-rule', detail: '', reason: 'no-rule' });
+  t.match(evaluate(p, { id: 'spiffe://plant.example/x', role: null }, 'turbine-1', cases[0][0], now), {
+    code: 'no-rule',
+    detail: '',
+    reason: 'no-rule',
+  });
 });
 
 t.test('peer-chain reject reasons: one table, the guard knows exactly its entries', async (t) => {
@@ -87,7 +111,15 @@ t.test('the source says each of these one way', async (t) => {
   const found = (re: RegExp, except: string[] = []): string[] =>
     files.filter((f) => !except.includes(f) && re.test(readFileSync(join(root, f), 'utf8')));
   t.same(found(/interface \w*Logger\b/, ['gateway/logger.ts']), [], 'one Logger type');
-  t.same(found(/(silent|noop|quiet)Logger\b|const \w*Logger\w*\s*[:=][^;]*\{\s*(debug|info|warn|error)\(\)\s*\{\s*\}/), [], 'one nullLogger');
+  t.same(
+    found(/(silent|noop|quiet)Logger\b|const \w*Logger\w*\s*[:=][^;]*\{\s*(debug|info|warn|error)\(\)\s*\{\s*\}/),
+    [],
+    'one nullLogger',
+  );
   t.same(found(/as Error\)\??\.message/), [], 'errorMessage() instead of casts');
-  t.same(found(/function (errMsg|errorMessage|messageOf)\(/, ['gateway/errors.ts']), [], 'no private errorMessage copy');
+  t.same(
+    found(/function (errMsg|errorMessage|messageOf)\(/, ['gateway/errors.ts']),
+    [],
+    'no private errorMessage copy',
+  );
 });

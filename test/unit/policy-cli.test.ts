@@ -71,39 +71,154 @@ t.test('usage errors exit 2', async (t) => {
 });
 
 t.test('explain: decision, rule, reason; exit 0 whatever the decision', async (t) => {
-  const allow = await run(['explain', SAMPLE, '--id', `${TD}/hmi/line1`, '--device', 'turbine-1', '--fc', '16', '--address', '100', '--values', '10,20']);
+  const allow = await run([
+    'explain',
+    SAMPLE,
+    '--id',
+    `${TD}/hmi/line1`,
+    '--device',
+    'turbine-1',
+    '--fc',
+    '16',
+    '--address',
+    '100',
+    '--values',
+    '10,20',
+  ]);
   t.equal(allow.code, 0);
   t.match(allow.out, /^decision: allow$/m);
   t.match(allow.out, /^rule: hmi-setpoint$/m);
   t.match(allow.out, /^reason: allowed$/m);
   t.match(allow.out, /^request: fc16 unit 1 \(write\); writes holding 100-101 = 10,20$/m);
-  const deny = await run(['explain', SAMPLE, '--id', `${TD}/hmi/line1`, '--device', 'turbine-1', '--fc', '6', '--address', '100', '--value', '9000']);
+  const deny = await run([
+    'explain',
+    SAMPLE,
+    '--id',
+    `${TD}/hmi/line1`,
+    '--device',
+    'turbine-1',
+    '--fc',
+    '6',
+    '--address',
+    '100',
+    '--value',
+    '9000',
+  ]);
   t.equal(deny.code, 0);
   t.match(deny.out, /^decision: deny$/m);
   t.match(deny.out, /^rule: \(none: default deny\)$/m);
   t.match(deny.out, /^reason: value-not-allowed holding:100=9000$/m);
-  const jit = await run(['explain', SAMPLE, '--id', `${TD}/eng/bob`, '--device', 'turbine-1', '--fc', '6', '--address', '5', '--value', '1']);
-  t.match(jit.out, /^requires jit grant: rule eng-maintenance, approvers spiffe:\/\/plant\.example\/ops\/shift-lead, threshold 1, max 5m$/m);
+  const jit = await run([
+    'explain',
+    SAMPLE,
+    '--id',
+    `${TD}/eng/bob`,
+    '--device',
+    'turbine-1',
+    '--fc',
+    '6',
+    '--address',
+    '5',
+    '--value',
+    '1',
+  ]);
+  t.match(
+    jit.out,
+    /^requires jit grant: rule eng-maintenance, approvers spiffe:\/\/plant\.example\/ops\/shift-lead, threshold 1, max 5m$/m,
+  );
   t.notMatch(jit.out, /grant must cover/, 'the JIT rule grants the whole request');
-  const fc23 = await run(['explain', SAMPLE, '--id', `${TD}/eng/bob`, '--device', 'turbine-1', '--fc', '23', '--address', '10', '--values', '1,2', '--read-address', '100', '--read-count', '3']);
+  const fc23 = await run([
+    'explain',
+    SAMPLE,
+    '--id',
+    `${TD}/eng/bob`,
+    '--device',
+    'turbine-1',
+    '--fc',
+    '23',
+    '--address',
+    '10',
+    '--values',
+    '1,2',
+    '--read-address',
+    '100',
+    '--read-count',
+    '3',
+  ]);
   t.match(fc23.out, /^rule: eng-maintenance$/m, 'FC23: the write half reports its rule');
-  t.match(fc23.out, /^grant must cover: write holding 10-11 \(other rules allow the rest\)$/m, 'the read half needs no grant');
-  const role = await run(['explain', SAMPLE, '--id', `${TD}/hmi/line9`, '--role', 'operator', '--device', 'tank-1', '--fc', '4', '--address', '0', '--count', '3', '--unit', '255']);
+  t.match(
+    fc23.out,
+    /^grant must cover: write holding 10-11 \(other rules allow the rest\)$/m,
+    'the read half needs no grant',
+  );
+  const role = await run([
+    'explain',
+    SAMPLE,
+    '--id',
+    `${TD}/hmi/line9`,
+    '--role',
+    'operator',
+    '--device',
+    'tank-1',
+    '--fc',
+    '4',
+    '--address',
+    '0',
+    '--count',
+    '3',
+    '--unit',
+    '255',
+  ]);
   t.match(role.out, /^rule: hmi-reads$/m);
   t.match(role.out, /unit 255/);
-  const diag = await run(['explain', SAMPLE, '--id', `${TD}/hmi/line1`, '--device', 'turbine-1', '--fc', '8', '--sub', '0x01']);
+  const diag = await run([
+    'explain',
+    SAMPLE,
+    '--id',
+    `${TD}/hmi/line1`,
+    '--device',
+    'turbine-1',
+    '--fc',
+    '8',
+    '--sub',
+    '0x01',
+  ]);
   t.match(diag.out, /^reason: explicit-deny fc:8\/1$/m);
-  const rate = await run(['explain', SAMPLE, '--id', `${TD}/historian`, '--device', 'turbine-1', '--fc', '23', '--address', '0', '--values', '1', '--read-address', '5', '--read-count', '2', '--at', '2026-01-01T00:00:00Z']);
+  const rate = await run([
+    'explain',
+    SAMPLE,
+    '--id',
+    `${TD}/historian`,
+    '--device',
+    'turbine-1',
+    '--fc',
+    '23',
+    '--address',
+    '0',
+    '--values',
+    '1',
+    '--read-address',
+    '5',
+    '--read-count',
+    '2',
+    '--at',
+    '2026-01-01T00:00:00Z',
+  ]);
   t.match(rate.out, /^decision: deny$/m, 'historian may not write, even via FC23');
   t.match(rate.out, /reads holding 5-6/);
-  const broken = await run(['explain', 'bad-semantics.yaml', '--id', 'x', '--device', 'd', '--fc', '3', '--address', '0'], FIXTURES);
+  const broken = await run(
+    ['explain', 'bad-semantics.yaml', '--id', 'x', '--device', 'd', '--fc', '3', '--address', '0'],
+    FIXTURES,
+  );
   t.equal(broken.code, 1);
 });
 
 t.test('explain says when the deciding rule is essential', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vg-explain-'));
   const file = join(dir, 'p.yaml');
-  writeFileSync(file, `version: 1
+  writeFileSync(
+    file,
+    `version: 1
 trustDomain: plant.example
 rules:
   - id: hmi-setpoint
@@ -115,10 +230,37 @@ rules:
     principals: [${TD}/hmi/line1]
     devices: [turbine-1]
     allow: [{ access: write, table: holding, addresses: 110-119 }]
-`);
-  const ess = await run(['explain', file, '--id', `${TD}/hmi/line1`, '--device', 'turbine-1', '--fc', '6', '--address', '100', '--value', '5']);
+`,
+  );
+  const ess = await run([
+    'explain',
+    file,
+    '--id',
+    `${TD}/hmi/line1`,
+    '--device',
+    'turbine-1',
+    '--fc',
+    '6',
+    '--address',
+    '100',
+    '--value',
+    '5',
+  ]);
   t.match(ess.out, /^essential: a trust downgrade does not block it/m);
-  const plain = await run(['explain', file, '--id', `${TD}/hmi/line1`, '--device', 'turbine-1', '--fc', '6', '--address', '110', '--value', '5']);
+  const plain = await run([
+    'explain',
+    file,
+    '--id',
+    `${TD}/hmi/line1`,
+    '--device',
+    'turbine-1',
+    '--fc',
+    '6',
+    '--address',
+    '110',
+    '--value',
+    '5',
+  ]);
   t.match(plain.out, /^decision: allow$/m);
   t.notMatch(plain.out, /essential/);
 });

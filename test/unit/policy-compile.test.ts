@@ -20,11 +20,26 @@ t.test('schema errors: all of them, each with file:line:col', async (t) => {
   const err = thrown(() => loadPolicyFile(fixture('bad-schema.yaml')));
   t.equal(err.code, 'GW_ERR_POLICY_INVALID');
   const at = err.details.map((d) => `${d.line}:${d.message}`);
-  t.ok(at.some((s) => s.startsWith('1:') && /version/.test(s)), 'version at line 1');
-  t.ok(at.some((s) => s.startsWith('7:') && /effect/.test(s)), 'effect enum at line 7');
-  t.ok(at.some((s) => s.startsWith('9:') && /colour/.test(s)), 'unknown key at line 9');
-  t.ok(at.some((s) => s.startsWith('10:') && /required property 'id'/.test(s)), 'missing id at line 10');
-  t.ok(at.some((s) => s.startsWith('12:') && /allow/.test(s)), 'empty allow at line 12');
+  t.ok(
+    at.some((s) => s.startsWith('1:') && /version/.test(s)),
+    'version at line 1',
+  );
+  t.ok(
+    at.some((s) => s.startsWith('7:') && /effect/.test(s)),
+    'effect enum at line 7',
+  );
+  t.ok(
+    at.some((s) => s.startsWith('9:') && /colour/.test(s)),
+    'unknown key at line 9',
+  );
+  t.ok(
+    at.some((s) => s.startsWith('10:') && /required property 'id'/.test(s)),
+    'missing id at line 10',
+  );
+  t.ok(
+    at.some((s) => s.startsWith('12:') && /allow/.test(s)),
+    'empty allow at line 12',
+  );
   for (const d of err.details) t.match(err.message, `${d.file}:${d.line}:${d.col}: ${d.message}`);
   t.match(err.message, /^policy: /);
 });
@@ -46,7 +61,10 @@ t.test('semantic errors: every one reported with its own line', async (t) => {
     [29, /unknown rule id "nope"/],
   ]);
   for (const [line, re] of expected) {
-    t.ok(err.details.some((d) => d.line === line && re.test(d.message)), `line ${line}: ${re}`);
+    t.ok(
+      err.details.some((d) => d.line === line && re.test(d.message)),
+      `line ${line}: ${re}`,
+    );
   }
   t.equal(err.details.length, expected.size, 'nothing else reported');
   const source = readFileSync(fixture('bad-semantics.yaml'), 'utf8').split('\n');
@@ -58,22 +76,64 @@ const head = 'version: 1\ntrustDomain: plant.example\n';
 t.test('more semantic checks', async (t) => {
   const cases: [string, RegExp][] = [
     ['rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d] }\n', /grants nothing/],
-    ['rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], allow: [{ access: read, table: holding, addresses: 0, values: 1 }] }\n', /"values" only applies to write/],
-    ['rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], allow: [{ access: read, addresses: 0 }] }\n', /missing "table"/],
-    ['rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], allow: [{ access: read, table: coils, tables: [coils], addresses: 0 }] }\n', /not both/],
-    ['rules:\n  - { id: a, effect: deny, principals: [spiffe://plant.example/a], devices: [d], allow: [{ access: read, table: coils, addresses: 0 }] }\n', /a deny rule lists/],
-    ['rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], deny: [{ access: read, table: coils, addresses: 0 }] }\n', /allow rule lists grants/],
-    ['rules:\n  - { id: a, effect: deny, principals: [spiffe://plant.example/a], devices: [d], rate: 5/s }\n', /rate only applies/],
-    ['rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], functions: [{ fc: 65, sub: [1] }] }\n', /"sub" only applies/],
-    ['rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], functions: [8], schedule: { hours: "25:00-26:00" } }\n', /bad hours/],
-    ['rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], functions: [8], schedule: { days: funday } }\n', /bad days/],
-    ['rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], functions: [8], units: "9-3" }\n', /reversed/],
-    ['rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], functions: [8], units: 300 }\n', /outside 0\.\.255/],
-    ['rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], allow: [{ access: write, table: holding, addresses: 0, values: "1..x" }] }\n', /bad range/],
+    [
+      'rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], allow: [{ access: read, table: holding, addresses: 0, values: 1 }] }\n',
+      /"values" only applies to write/,
+    ],
+    [
+      'rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], allow: [{ access: read, addresses: 0 }] }\n',
+      /missing "table"/,
+    ],
+    [
+      'rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], allow: [{ access: read, table: coils, tables: [coils], addresses: 0 }] }\n',
+      /not both/,
+    ],
+    [
+      'rules:\n  - { id: a, effect: deny, principals: [spiffe://plant.example/a], devices: [d], allow: [{ access: read, table: coils, addresses: 0 }] }\n',
+      /a deny rule lists/,
+    ],
+    [
+      'rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], deny: [{ access: read, table: coils, addresses: 0 }] }\n',
+      /allow rule lists grants/,
+    ],
+    [
+      'rules:\n  - { id: a, effect: deny, principals: [spiffe://plant.example/a], devices: [d], rate: 5/s }\n',
+      /rate only applies/,
+    ],
+    [
+      'rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], functions: [{ fc: 65, sub: [1] }] }\n',
+      /"sub" only applies/,
+    ],
+    [
+      'rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], functions: [8], schedule: { hours: "25:00-26:00" } }\n',
+      /bad hours/,
+    ],
+    [
+      'rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], functions: [8], schedule: { days: funday } }\n',
+      /bad days/,
+    ],
+    [
+      'rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], functions: [8], units: "9-3" }\n',
+      /reversed/,
+    ],
+    [
+      'rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], functions: [8], units: 300 }\n',
+      /outside 0\.\.255/,
+    ],
+    [
+      'rules:\n  - { id: a, principals: [spiffe://plant.example/a], devices: [d], allow: [{ access: write, table: holding, addresses: 0, values: "1..x" }] }\n',
+      /bad range/,
+    ],
     ['admins: { locks: [spiffe://plant.example/ops/x*] }\nrules: []\n', /whole path segment/],
     ['session: { idleTimeout: 0s }\nrules: []\n', /bad duration/],
-    ['rules: []\ntests:\n  - { id: spiffe://plant.example/a, device: d, fc: 3, address: 0, expect: deny, at: yesterday }\n', /bad time/],
-    ['rules: []\ntests:\n  - { id: spiffe://plant.example/a, device: d, fc: 6, address: 0, value: 1, values: [1], expect: deny }\n', /either "value" or "values"/],
+    [
+      'rules: []\ntests:\n  - { id: spiffe://plant.example/a, device: d, fc: 3, address: 0, expect: deny, at: yesterday }\n',
+      /bad time/,
+    ],
+    [
+      'rules: []\ntests:\n  - { id: spiffe://plant.example/a, device: d, fc: 6, address: 0, value: 1, values: [1], expect: deny }\n',
+      /either "value" or "values"/,
+    ],
   ];
   for (const [body, re] of cases) {
     const err = thrown(() => compilePolicyText(head + body, 'p.yaml'));

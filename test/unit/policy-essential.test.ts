@@ -17,9 +17,12 @@ import type { GateSession, SessionView } from '../../gateway/trust/runtime-gate.
 const TD = 'spiffe://plant.example';
 const HMI = { id: `${TD}/hmi/line1`, role: null };
 const NOW = new Date('2026-03-04T10:00:00Z');
-const rd = (address: number, quantity = 1): ClassifiedRequest => classify({ type: 'read-registers', fc: 3, address, quantity }, 1);
-const wr = (address: number, value: number): ClassifiedRequest => classify({ type: 'write-single-register', fc: 6, address, value }, 1);
-const wrm = (address: number, values: number[]): ClassifiedRequest => classify({ type: 'write-multiple-registers', fc: 16, address, values }, 1);
+const rd = (address: number, quantity = 1): ClassifiedRequest =>
+  classify({ type: 'read-registers', fc: 3, address, quantity }, 1);
+const wr = (address: number, value: number): ClassifiedRequest =>
+  classify({ type: 'write-single-register', fc: 6, address, value }, 1);
+const wrm = (address: number, values: number[]): ClassifiedRequest =>
+  classify({ type: 'write-multiple-registers', fc: 16, address, values }, 1);
 
 const rules = `rules:
   - id: hmi-setpoint
@@ -37,17 +40,32 @@ const policyOf = (trust = ''): CompiledPolicy => compilePolicyText(head(trust) +
 
 t.test('the decision is essential only when every granting rule is', async (t) => {
   const p = policyOf();
-  t.same(evaluate(p, HMI, 'turbine-1', wr(100, 1500), NOW), { effect: 'allow', ruleId: 'hmi-setpoint', code: 'allowed', detail: '', reason: 'allowed', essential: true });
+  t.same(evaluate(p, HMI, 'turbine-1', wr(100, 1500), NOW), {
+    effect: 'allow',
+    ruleId: 'hmi-setpoint',
+    code: 'allowed',
+    detail: '',
+    reason: 'allowed',
+    essential: true,
+  });
   t.notOk(evaluate(p, HMI, 'turbine-1', wr(110, 5), NOW).essential, 'the non-essential rule');
   t.notOk(evaluate(p, HMI, 'turbine-1', wrm(108, [1, 2, 3]), NOW).essential, 'one register from a non-essential rule');
   t.notOk(evaluate(p, HMI, 'turbine-1', rd(100), NOW).essential, 'reads granted by the non-essential rule');
-  t.match(evaluate(p, HMI, 'turbine-1', wr(100, 9000), NOW), { effect: 'deny', reason: /^value-not-allowed/ }, 'value limits still apply');
+  t.match(
+    evaluate(p, HMI, 'turbine-1', wr(100, 9000), NOW),
+    { effect: 'deny', reason: /^value-not-allowed/ },
+    'value limits still apply',
+  );
   t.notOk(evaluate(p, HMI, 'turbine-1', wr(100, 9000), NOW).essential);
 });
 
 t.test('a deny rule cannot be essential; the policy tests can expect it', async (t) => {
   t.throws(
-    () => compilePolicyText(`${head()}rules:\n  - { id: d, principals: ["${TD}/x"], devices: ["*"], effect: deny, essential: true }\n`, 'd.yaml'),
+    () =>
+      compilePolicyText(
+        `${head()}rules:\n  - { id: d, principals: ["${TD}/x"], devices: ["*"], effect: deny, essential: true }\n`,
+        'd.yaml',
+      ),
     /essential only applies to allow rules/,
   );
   const tests = `tests:
@@ -70,13 +88,19 @@ class Sessions implements SessionView {
         this.readOnly = readOnly;
       },
       ended: null as string | null,
-      end(reason: string) { this.ended = reason; },
+      end(reason: string) {
+        this.ended = reason;
+      },
     };
     this.list.push(s);
     return s;
   }
-  all(): Iterable<GateSession> { return this.list.filter((s) => s.ended === null); }
-  countFor(id: string): number { return this.list.filter((s) => s.peer.id === id && s.ended === null).length; }
+  all(): Iterable<GateSession> {
+    return this.list.filter((s) => s.ended === null);
+  }
+  countFor(id: string): number {
+    return this.list.filter((s) => s.peer.id === id && s.ended === null).length;
+  }
   endMatching(pred: (s: GateSession) => boolean, reason: string): number {
     const hit = this.list.filter((s) => s.ended === null && pred(s));
     for (const s of hit) s.end(reason);
@@ -85,13 +109,28 @@ class Sessions implements SessionView {
 }
 
 /** Drives an identity into a breach with a burst far above its habit (injected clock). */
-async function breached(trust: string): Promise<{ rt: TrustRuntime; s: GateSession & { ended: string | null }; p: CompiledPolicy; now: number; dir: string }> {
+async function breached(
+  trust: string,
+): Promise<{
+  rt: TrustRuntime;
+  s: GateSession & { ended: string | null };
+  p: CompiledPolicy;
+  now: number;
+  dir: string;
+}> {
   const dir = mkdtempSync(join(tmpdir(), 'vg-essential-'));
   const p = policyOf(trust);
   let now = NOW.getTime();
   const sessions = new Sessions();
   const events: unknown[] = [];
-  const rt = await TrustRuntime.open({ dir, policy: () => p, sessions, audit: { append: (e: unknown) => (events.push(e), { ok: true }) } as never, now: () => now, tickMs: 0 });
+  const rt = await TrustRuntime.open({
+    dir,
+    policy: () => p,
+    sessions,
+    audit: { append: (e: unknown) => (events.push(e), { ok: true }) } as never,
+    now: () => now,
+    tickMs: 0,
+  });
   const s = sessions.add(HMI.id);
   for (let i = 0; i < 40; i++) rt.observe(s, 'turbine-1', rd(i % 8), false, (now += 1000));
   now += 1000;
@@ -101,25 +140,45 @@ async function breached(trust: string): Promise<{ rt: TrustRuntime; s: GateSessi
 
 t.test('read-only downgrade: essential writes go on, other writes are refused', async (t) => {
   const { rt, s, p, now, dir } = await breached('trust: { threshold: 0.85, onBreach: read-only }\n');
-  t.teardown(() => { rt.close(); rmSync(dir, { recursive: true, force: true }); });
+  t.teardown(() => {
+    rt.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
   t.equal(rt.trustOf(HMI.id).state, 'read-only');
   const ess = wr(100, 1500);
-  t.same(rt.check(s, 'turbine-1', ess, evaluate(p, HMI, 'turbine-1', ess, NOW), now), { effect: 'allow' }, 'essential setpoint');
+  t.same(
+    rt.check(s, 'turbine-1', ess, evaluate(p, HMI, 'turbine-1', ess, NOW), now),
+    { effect: 'allow' },
+    'essential setpoint',
+  );
   const plain = wr(110, 5);
-  t.same(rt.check(s, 'turbine-1', plain, evaluate(p, HMI, 'turbine-1', plain, NOW), now), { effect: 'deny', reason: 'trust-read-only' });
+  t.same(rt.check(s, 'turbine-1', plain, evaluate(p, HMI, 'turbine-1', plain, NOW), now), {
+    effect: 'deny',
+    reason: 'trust-read-only',
+  });
   const lock = rt.lock({ kind: 'device', value: 'turbine-1' }, `${TD}/ops/lead`, 'incident');
   t.ok(lock.ok);
-  t.match(rt.check(s, 'turbine-1', ess, evaluate(p, HMI, 'turbine-1', ess, NOW), now), { effect: 'deny', reason: /^locked / }, 'a lock still stops it');
+  t.match(
+    rt.check(s, 'turbine-1', ess, evaluate(p, HMI, 'turbine-1', ess, NOW), now),
+    { effect: 'deny', reason: /^locked / },
+    'a lock still stops it',
+  );
 });
 
 t.test('terminate on an identity holding essential rules: read-only instead, sessions kept', async (t) => {
   const { rt, s, p, now, dir } = await breached('trust: { threshold: 0.85, onBreach: terminate }\n');
-  t.teardown(() => { rt.close(); rmSync(dir, { recursive: true, force: true }); });
+  t.teardown(() => {
+    rt.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
   t.equal(rt.trustOf(HMI.id).state, 'read-only');
   t.equal(s.ended, null, 'session not ended');
   t.same(rt.admit(s.peer, now), { ok: true }, 'new sessions admitted');
   const ess = wr(100, 1500);
   t.same(rt.check(s, 'turbine-1', ess, evaluate(p, HMI, 'turbine-1', ess, NOW), now), { effect: 'allow' });
   const plain = wr(110, 5);
-  t.match(rt.check(s, 'turbine-1', plain, evaluate(p, HMI, 'turbine-1', plain, NOW), now), { effect: 'deny', reason: 'trust-read-only' });
+  t.match(rt.check(s, 'turbine-1', plain, evaluate(p, HMI, 'turbine-1', plain, NOW), now), {
+    effect: 'deny',
+    reason: 'trust-read-only',
+  });
 });

@@ -34,16 +34,35 @@ const root = mkdtempSync(join(tmpdir(), 'vg-evidence-'));
 t.teardown(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
 
-type Req = { id: string; fc: number; reads?: { table: 'holding' | 'input' | 'coils'; start: number; count: number }[]; writes?: { table: 'holding' | 'coils'; start: number; count: number; values: number[] | null }[]; decision?: 'allow' | 'deny' | 'learn'; reason?: string; device?: string; sub?: number };
+type Req = {
+  id: string;
+  fc: number;
+  reads?: { table: 'holding' | 'input' | 'coils'; start: number; count: number }[];
+  writes?: { table: 'holding' | 'coils'; start: number; count: number; values: number[] | null }[];
+  decision?: 'allow' | 'deny' | 'learn';
+  reason?: string;
+  device?: string;
+  sub?: number;
+};
 
 function decisionEvent(r: Req): AuditEventInput {
   const decision = r.decision ?? 'learn';
   return {
-    type: 'request.decision', session: 's1', identity: r.id, device: r.device ?? 'turbine-1', unit: 1, fc: r.fc,
+    type: 'request.decision',
+    session: 's1',
+    identity: r.id,
+    device: r.device ?? 'turbine-1',
+    unit: 1,
+    fc: r.fc,
     ...(r.sub !== undefined ? { subFunction: r.sub } : {}),
-    reads: r.reads ?? [], writes: r.writes ?? [], decision, ruleId: null,
+    reads: r.reads ?? [],
+    writes: r.writes ?? [],
+    decision,
+    ruleId: null,
     reason: r.reason ?? (decision === 'learn' ? 'learn no-rule' : decision === 'deny' ? 'no-rule' : 'allowed'),
-    outcome: decision === 'deny' ? 'denied' : 'ok', latencyMs: 1, policyVersion: 'test',
+    outcome: decision === 'deny' ? 'denied' : 'ok',
+    latencyMs: 1,
+    policyVersion: 'test',
   };
 }
 
@@ -53,7 +72,10 @@ async function trail(reqs: readonly Req[], opts: { checkpointEvery?: number } = 
   let now = T0;
   const signer = opts.checkpointEvery ? await testSigner() : undefined;
   const log = await AuditLog.open({
-    dir, fsync: 'never', values: 'include', clock: { now: () => now },
+    dir,
+    fsync: 'never',
+    values: 'include',
+    clock: { now: () => now },
     ...(signer ? { checkpoint: { everyEvents: opts.checkpointEvery!, signer } } : {}),
   });
   for (const r of reqs) {
@@ -68,13 +90,21 @@ let signerCache: ReturnType<typeof svidCheckpointSigner> | undefined;
 async function testSigner() {
   if (signerCache) return signerCache;
   const pki = await makeTestPki(join(root, 'pki'));
-  signerCache = svidCheckpointSigner(() => ({ privateKey: createPrivateKey(pki.clientKeyPem), chainPem: pki.clientCertPem, spiffeId: pki.clientSpiffeId }));
+  signerCache = svidCheckpointSigner(() => ({
+    privateKey: createPrivateKey(pki.clientKeyPem),
+    chainPem: pki.clientCertPem,
+    spiffeId: pki.clientSpiffeId,
+  }));
   return signerCache;
 }
 
 const verify = { allowMissingCheckpoints: true };
-const read = (start: number, count: number, table: 'holding' | 'input' = 'holding'): Req['reads'] => [{ table, start, count }];
-const write1 = (start: number, value: number): Req['writes'] => [{ table: 'holding', start, count: 1, values: [value] }];
+const read = (start: number, count: number, table: 'holding' | 'input' = 'holding'): Req['reads'] => [
+  { table, start, count },
+];
+const write1 = (start: number, value: number): Req['writes'] => [
+  { table: 'holding', start, count: 1, values: [value] },
+];
 
 /** Plant traffic: historian reads, HMI reads and writes setpoints, engineer writes a block, a stranger denied. */
 function plant(): Req[] {
@@ -107,16 +137,57 @@ tests:
 `;
 
 t.test('the merge rule: runs at most maxGap untouched addresses apart merge, farther ones stay apart', async (t) => {
-  t.same(mergeRuns([[0, 3], [8, 9]], 4), [[0, 9]], 'gap of 4 merges');
-  t.same(mergeRuns([[0, 3], [9, 9]], 4), [[0, 3], [9, 9]], 'gap of 5 stays');
-  t.same(mergeRuns([[0, 0], [2, 2], [4, 4], [100, 101]], 4), [[0, 4], [100, 101]]);
+  t.same(
+    mergeRuns(
+      [
+        [0, 3],
+        [8, 9],
+      ],
+      4,
+    ),
+    [[0, 9]],
+    'gap of 4 merges',
+  );
+  t.same(
+    mergeRuns(
+      [
+        [0, 3],
+        [9, 9],
+      ],
+      4,
+    ),
+    [
+      [0, 3],
+      [9, 9],
+    ],
+    'gap of 5 stays',
+  );
+  t.same(
+    mergeRuns(
+      [
+        [0, 0],
+        [2, 2],
+        [4, 4],
+        [100, 101],
+      ],
+      4,
+    ),
+    [
+      [0, 4],
+      [100, 101],
+    ],
+  );
 });
 
 t.test('principals: a pattern only when it covers no other identity seen', async (t) => {
   const a = `spiffe://${TD}/hmi/line1`;
   const b = `spiffe://${TD}/hmi/line2`;
   t.same(principalsFor([a, b], new Set([a, b, HIST])), [`spiffe://${TD}/hmi/*`]);
-  t.same(principalsFor([a, b], new Set([a, b, `spiffe://${TD}/hmi/rogue`])), [a, b], 'a denied hmi/rogue was seen: no pattern');
+  t.same(
+    principalsFor([a, b], new Set([a, b, `spiffe://${TD}/hmi/rogue`])),
+    [a, b],
+    'a denied hmi/rogue was seen: no pattern',
+  );
   t.same(principalsFor([a], new Set([a])), [a]);
 });
 
@@ -130,11 +201,22 @@ t.test('learn proposes least privilege that allows every observed request and no
   t.notOk(r.text.includes('stranger'), 'no rule for the only-denied identity');
   t.equal(r.skipped.get('denied (never learned)'), 20);
   t.equal(r.skipped.get('already allowed by the base policy'), 20, 'the base already allowed the input reads');
-  t.ok(policy.rules.some((x) => x.id === 'no-safety-writes'), 'the base rules are kept');
+  t.ok(
+    policy.rules.some((x) => x.id === 'no-safety-writes'),
+    'the base rules are kept',
+  );
   const hist = r.rules.find((x) => x.principals.includes(HIST))!;
-  t.same(hist.entries.map((e) => e.entry), [{ access: 'read', table: 'holding', addresses: ['0-9', '40-41'] }], 'merge rule on the historian reads');
+  t.same(
+    hist.entries.map((e) => e.entry),
+    [{ access: 'read', table: 'holding', addresses: ['0-9', '40-41'] }],
+    'merge rule on the historian reads',
+  );
   const hmi = r.rules.find((x) => x.principals.includes(HMI))!;
-  t.same(hmi.entries[0]!.entry, { access: 'write', table: 'holding', addresses: 100, values: [1500, 1550, 1600] }, 'few distinct values: enumerated');
+  t.same(
+    hmi.entries[0]!.entry,
+    { access: 'write', table: 'holding', addresses: 100, values: [1500, 1550, 1600] },
+    'few distinct values: enumerated',
+  );
   const eng = r.rules.find((x) => x.principals.includes(ENG))!;
   // 200: 20 distinct values 0..190 → range widened by 10 % of its span; 201: always 7 → merged into one range entry
   t.same(eng.entries[0]!.entry, { access: 'write', table: 'holding', addresses: '200-201', values: '0..209' });
@@ -145,7 +227,8 @@ t.test('learn proposes least privilege that allows every observed request and no
   t.equal(rep.tightened, 0, 'replay: 0 allow→deny');
   t.equal(rep.loosened, 0, 'the stranger stays denied');
   // probes just outside what was observed are denied
-  const probe = (id: string, fc: number, address: number, more: object = {}) => explain(policy, { id, device: 'turbine-1', fc, address, ...more }).decision;
+  const probe = (id: string, fc: number, address: number, more: object = {}) =>
+    explain(policy, { id, device: 'turbine-1', fc, address, ...more }).decision;
   t.equal(probe(HMI, 6, 100, { value: 1700 }).effect, 'deny', 'HMI value not seen');
   t.equal(probe(HMI, 6, 101, { value: 1500 }).effect, 'deny', 'HMI next register');
   t.equal(probe(HIST, 3, 20, { count: 1 }).effect, 'deny', 'historian inside the big gap');
@@ -164,12 +247,31 @@ t.test('learn CLI: writes the proposal, names what it skipped; --since excludes 
   const dir = await trail(plant());
   const out = join(root, `cli-${n++}.yaml`);
   const io = memoryIo();
-  t.equal(await policyCommand(['learn', '--audit', dir, '--out', out, '--allow-missing-checkpoints'], io), 0, io.stderr.join('\n'));
+  t.equal(
+    await policyCommand(['learn', '--audit', dir, '--out', out, '--allow-missing-checkpoints'], io),
+    0,
+    io.stderr.join('\n'),
+  );
   t.match(io.stdout.join('\n'), /proposed 3 rule\(s\)/);
   t.ok(statSync(out).size > 0);
   const late = memoryIo();
   // the trail spans 12 s; from T0 + 6 s only the second half is learned
-  t.equal(await policyCommand(['learn', '--audit', dir, '--out', out, '--allow-missing-checkpoints', '--since', new Date(T0 + 6000).toISOString()], late), 0);
+  t.equal(
+    await policyCommand(
+      [
+        'learn',
+        '--audit',
+        dir,
+        '--out',
+        out,
+        '--allow-missing-checkpoints',
+        '--since',
+        new Date(T0 + 6000).toISOString(),
+      ],
+      late,
+    ),
+    0,
+  );
   t.match(late.stdout.join('\n'), /from 50 of 60 requests/);
 });
 
@@ -178,10 +280,11 @@ t.test('replay reports exactly the requests a tightened candidate denies, and ex
   const learned = learnPolicy({ dir, verify, window: {}, base: null });
   if (!learned.ok) throw new Error('learn failed');
   // tighten: the HMI may only write 1500; the historian loses holding 40-41; and loosen: the stranger may write 9000
-  const tightened = learned.text
-    .replace('values: [ 1500, 1550, 1600 ]', 'values: [ 1500 ]')
-    .replace('addresses: [ 0-9, 40-41 ]', 'addresses: 0-9')
-    .replace(/tests:[\s\S]*$/, '') +
+  const tightened =
+    learned.text
+      .replace('values: [ 1500, 1550, 1600 ]', 'values: [ 1500 ]')
+      .replace('addresses: [ 0-9, 40-41 ]', 'addresses: 0-9')
+      .replace(/tests:[\s\S]*$/, '') +
     `  - { id: stranger-ok, principals: [${STRANGER}], devices: [turbine-1], allow: [{ access: write, table: holding, addresses: 100, values: 9000 }] }\n`;
   const candidate = compilePolicyText(tightened, 'candidate.yaml');
   const changes: ReplayChange[] = [];
@@ -190,15 +293,31 @@ t.test('replay reports exactly the requests a tightened candidate denies, and ex
   // the evaluator, request by request, on the same trail
   const expectDenied: number[] = [];
   const expectAllowed: number[] = [];
-  verifyAuditDir(dir, { allowMissingCheckpoints: true, onEvent: (e) => {
-    const rec = recordedRequest(e);
-    if (rec === null || rec.kind !== 'modbus') return;
-    const d = evaluate(candidate, { id: rec.identity, role: rec.role }, rec.device, rec.request, new Date(rec.decidedMs));
-    if (rec.decision !== 'deny' && d.effect === 'deny') expectDenied.push(rec.seq);
-    if (rec.decision === 'deny' && d.effect === 'allow') expectAllowed.push(rec.seq);
-  } });
-  t.same(changes.filter((c) => c.direction === 'allow→deny').map((c) => c.seq), expectDenied, 'allow→deny = the evaluator\'s verdicts');
-  t.same(changes.filter((c) => c.direction === 'deny→allow').map((c) => c.seq), expectAllowed);
+  verifyAuditDir(dir, {
+    allowMissingCheckpoints: true,
+    onEvent: (e) => {
+      const rec = recordedRequest(e);
+      if (rec === null || rec.kind !== 'modbus') return;
+      const d = evaluate(
+        candidate,
+        { id: rec.identity, role: rec.role },
+        rec.device,
+        rec.request,
+        new Date(rec.decidedMs),
+      );
+      if (rec.decision !== 'deny' && d.effect === 'deny') expectDenied.push(rec.seq);
+      if (rec.decision === 'deny' && d.effect === 'allow') expectAllowed.push(rec.seq);
+    },
+  });
+  t.same(
+    changes.filter((c) => c.direction === 'allow→deny').map((c) => c.seq),
+    expectDenied,
+    "allow→deny = the evaluator's verdicts",
+  );
+  t.same(
+    changes.filter((c) => c.direction === 'deny→allow').map((c) => c.seq),
+    expectAllowed,
+  );
   t.equal(r.tightened, 13 + 20, '13 HMI writes of 1550/1600, 20 historian reads of 40-41');
   t.equal(r.loosened, 20);
   const hmiGroup = r.groups.find((g) => g.identity === HMI)!;
@@ -207,12 +326,25 @@ t.test('replay reports exactly the requests a tightened candidate denies, and ex
   const file = join(root, `candidate-${n++}.yaml`);
   writeFileSync(file, tightened);
   const io = memoryIo();
-  t.equal(await policyCommand(['replay', '--audit', dir, '--policy', file, '--allow-missing-checkpoints'], io), 1, 'tightening fails the CI gate');
+  t.equal(
+    await policyCommand(['replay', '--audit', dir, '--policy', file, '--allow-missing-checkpoints'], io),
+    1,
+    'tightening fails the CI gate',
+  );
   t.match(io.stdout.join('\n'), /allow→deny: 33 request/);
-  t.match(io.stdout.join('\n'), /13 × spiffe:\/\/plant.example\/hmi\/line1 on turbine-1: rule \(none\) → value-not-allowed/);
+  t.match(
+    io.stdout.join('\n'),
+    /13 × spiffe:\/\/plant.example\/hmi\/line1 on turbine-1: rule \(none\) → value-not-allowed/,
+  );
   t.match(io.stderr.join('\n'), /33 request\(s\) allowed in the trail would be DENIED/);
   const ok = memoryIo();
-  t.equal(await policyCommand(['replay', '--audit', dir, '--policy', file, '--allow-missing-checkpoints', '--allow-tightening', '--json'], ok), 0);
+  t.equal(
+    await policyCommand(
+      ['replay', '--audit', dir, '--policy', file, '--allow-missing-checkpoints', '--allow-tightening', '--json'],
+      ok,
+    ),
+    0,
+  );
   t.match(JSON.parse(ok.stdout.join('\n')), { tightened: 33, loosened: 20 });
 });
 
@@ -222,7 +354,10 @@ t.test('a tampered or truncated trail is refused by learn and replay, naming the
   writeFileSync(policyFile, BASE);
   const run = async (dir: string, verb: 'learn' | 'replay') => {
     const io = memoryIo();
-    const args = verb === 'learn' ? ['learn', '--audit', dir, '--out', join(root, `x-${n++}.yaml`)] : ['replay', '--audit', dir, '--policy', policyFile, '--allow-tightening'];
+    const args =
+      verb === 'learn'
+        ? ['learn', '--audit', dir, '--out', join(root, `x-${n++}.yaml`)]
+        : ['replay', '--audit', dir, '--policy', policyFile, '--allow-tightening'];
     const code = await policyCommand([...args, '--allow-missing-checkpoints'], io);
     return { code, err: io.stderr.join('\n') };
   };
@@ -241,8 +376,16 @@ t.test('a tampered or truncated trail is refused by learn and replay, naming the
   // truncated: the last events cut, while a signed checkpoint names a later seq
   const truncated = join(root, `truncated-${n++}`);
   cpSync(pristine, truncated, { recursive: true });
-  const all = readFileSync(seg(truncated), 'utf8').split('\n').filter((l) => l.length > 0);
-  writeFileSync(seg(truncated), all.slice(0, 25).map((l) => `${l}\n`).join(''));
+  const all = readFileSync(seg(truncated), 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0);
+  writeFileSync(
+    seg(truncated),
+    all
+      .slice(0, 25)
+      .map((l) => `${l}\n`)
+      .join(''),
+  );
   // torn: the last line cut in the middle
   const torn = join(root, `torn-${n++}`);
   cpSync(pristine, torn, { recursive: true });
@@ -250,10 +393,16 @@ t.test('a tampered or truncated trail is refused by learn and replay, naming the
   for (const verb of ['learn', 'replay'] as const) {
     const a = await run(tampered, verb);
     t.equal(a.code, 1, `${verb} refuses a tampered trail`);
-    t.match(a.err, new RegExp(`FAIL: audit-0+1\\.jsonl:${i + 1} \\(seq 5\\): (hash does not match|line is not canonical)`));
+    t.match(
+      a.err,
+      new RegExp(`FAIL: audit-0+1\\.jsonl:${i + 1} \\(seq 5\\): (hash does not match|line is not canonical)`),
+    );
     const b = await run(truncated, verb);
     t.equal(b.code, 1, `${verb} refuses a truncated trail`);
-    t.match(b.err, /FAIL: audit-0+1\.jsonl:26 \(seq 26\): truncated: checkpoint \d+ names seq \d+ but the log ends at seq 25/);
+    t.match(
+      b.err,
+      /FAIL: audit-0+1\.jsonl:26 \(seq 26\): truncated: checkpoint \d+ names seq \d+ but the log ends at seq 25/,
+    );
     const c = await run(torn, verb);
     t.equal(c.code, 1, `${verb} refuses a torn trail`);
     t.match(c.err, /FAIL: audit-0+1\.jsonl:\d+ \(seq \d+\): torn last line/);

@@ -14,7 +14,13 @@ rules:
     devices: [plc]
     allow: [{ access: write, table: holding, addresses: 0-9, values: "${values}" }]
 `;
-const req: ClassifiedRequest = { fc: 6, unit: 1, kind: 'write', reads: [], writes: [{ table: 'holding', start: 1, count: 1, values: [50] }] };
+const req: ClassifiedRequest = {
+  fc: 6,
+  unit: 1,
+  kind: 'write',
+  reads: [],
+  writes: [{ table: 'holding', start: 1, count: 1, values: [50] }],
+};
 const peer = { id: 'spiffe://td.example/hmi', role: null };
 
 t.test('reload swaps one reference; a bad file keeps the old one and is audited', async (t) => {
@@ -37,7 +43,10 @@ t.test('reload swaps one reference; a bad file keeps the old one and is audited'
   if (!bad.ok) t.match(bad.error, /policy\.yaml:\d+:\d+/);
   t.equal(h.engine.evaluate(peer, 'plc', req, new Date()).effect, 'deny', 'old policy still in force');
   t.equal(swaps.length, 1);
-  t.same(events.map((e) => e.type), ['policy.reloaded', 'policy.reload-failed']);
+  t.same(
+    events.map((e) => e.type),
+    ['policy.reloaded', 'policy.reload-failed'],
+  );
   h.close();
 });
 
@@ -45,7 +54,10 @@ t.test('a candidate policy in shadow is evaluated beside the enforced one, never
   const dir = mkdtempSync(join(tmpdir(), 'vg-holder-'));
   writeFileSync(join(dir, 'policy.yaml'), base('0..100'));
   writeFileSync(join(dir, 'candidate.yaml'), base('0..10'));
-  const h = PolicyHolder.load(join(dir, 'policy.yaml'), { audit: { append: () => ({ ok: true, seq: 1 }) }, shadowFile: join(dir, 'candidate.yaml') });
+  const h = PolicyHolder.load(join(dir, 'policy.yaml'), {
+    audit: { append: () => ({ ok: true, seq: 1 }) },
+    shadowFile: join(dir, 'candidate.yaml'),
+  });
   const d = h.engine.evaluate(peer, 'plc', req, new Date());
   t.equal(d.effect, 'allow', 'enforced verdict unchanged');
   t.match(d.shadow, [{ ruleId: /^candidate:/, effect: 'deny' }], 'would-deny reported');

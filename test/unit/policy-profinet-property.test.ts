@@ -9,10 +9,23 @@ import { compilePolicyText, evaluateRecord, reasonCode } from '../../gateway/pol
 import type { RecordRequest } from '../../protocols/profinet/index.js';
 
 type Span = [number, number];
-interface Entry { access: 'read' | 'write'; api: number; slots: Span; subslots: Span; indices: Span; length: number | null; u8: Span | null }
-interface Rule { effect: 'allow' | 'deny'; mine: boolean; entries: Entry[] }
+interface Entry {
+  access: 'read' | 'write';
+  api: number;
+  slots: Span;
+  subslots: Span;
+  indices: Span;
+  length: number | null;
+  u8: Span | null;
+}
+interface Rule {
+  effect: 'allow' | 'deny';
+  mine: boolean;
+  entries: Entry[];
+}
 
-const span = (max: number): fc.Arbitrary<Span> => fc.tuple(fc.integer({ min: 0, max }), fc.integer({ min: 0, max })).map(([a, b]) => [Math.min(a, b), Math.max(a, b)]);
+const span = (max: number): fc.Arbitrary<Span> =>
+  fc.tuple(fc.integer({ min: 0, max }), fc.integer({ min: 0, max })).map(([a, b]) => [Math.min(a, b), Math.max(a, b)]);
 
 const entryArb = (effect: Rule['effect']): fc.Arbitrary<Entry> =>
   fc
@@ -28,13 +41,24 @@ const entryArb = (effect: Rule['effect']): fc.Arbitrary<Entry> =>
     .map((e) => ({
       ...e,
       // allow writes must state a length; read entries carry no values, deny reads no length
-      length: e.access === 'write' && effect === 'allow' ? (e.length ?? 2) : e.access === 'read' && effect === 'deny' ? null : e.length,
+      length:
+        e.access === 'write' && effect === 'allow'
+          ? (e.length ?? 2)
+          : e.access === 'read' && effect === 'deny'
+            ? null
+            : e.length,
       u8: e.access === 'write' ? e.u8 : null,
     }));
 
-const ruleArb: fc.Arbitrary<Rule> = fc.constantFrom('allow', 'allow', 'deny').chain((effect) =>
-  fc.record({ effect: fc.constant(effect as Rule['effect']), mine: fc.boolean(), entries: fc.array(entryArb(effect as Rule['effect']), { minLength: 1, maxLength: 3 }) }),
-);
+const ruleArb: fc.Arbitrary<Rule> = fc
+  .constantFrom('allow', 'allow', 'deny')
+  .chain((effect) =>
+    fc.record({
+      effect: fc.constant(effect as Rule['effect']),
+      mine: fc.boolean(),
+      entries: fc.array(entryArb(effect as Rule['effect']), { minLength: 1, maxLength: 3 }),
+    }),
+  );
 
 const reqArb: fc.Arbitrary<RecordRequest> = fc
   .record({
@@ -46,7 +70,9 @@ const reqArb: fc.Arbitrary<RecordRequest> = fc
     bytes: fc.uint8Array({ minLength: 1, maxLength: 4 }).map((a) => a.map((b) => b % 5)),
   })
   .map(({ access, bytes, ...addr }) =>
-    access === 'read' ? { access, ...addr, length: bytes.length } : { access, ...addr, length: bytes.length, data: Buffer.from(bytes) },
+    access === 'read'
+      ? { access, ...addr, length: bytes.length }
+      : { access, ...addr, length: bytes.length, data: Buffer.from(bytes) },
   );
 
 /** A request aimed at one entry of the policy (the same record, its length or a neighbour), so that rules meet. */
@@ -62,7 +88,12 @@ function aimedAt(rules: Rule[]): fc.Arbitrary<RecordRequest> {
     .map(({ i, at, dl, bytes }) => {
       const e = entries[i] as Entry;
       const pick = (s: Span, n: number): number => s[0] + (n % (s[1] - s[0] + 1));
-      const addr = { api: e.api, slot: pick(e.slots, at[0]), subslot: pick(e.subslots, at[1]), index: pick(e.indices, at[2]) };
+      const addr = {
+        api: e.api,
+        slot: pick(e.slots, at[0]),
+        subslot: pick(e.subslots, at[1]),
+        index: pick(e.indices, at[2]),
+      };
       const length = Math.min(4, Math.max(1, (e.length ?? 2) + dl));
       return e.access === 'read'
         ? { access: 'read' as const, ...addr, length }
@@ -92,35 +123,63 @@ const within = (s: Span, v: number): boolean => v >= s[0] && v <= s[1];
 
 /** The semantics, entry by entry, no index and no shortcuts. */
 function naive(rules: Rule[], q: RecordRequest): 'allow' | 'deny' {
-  const names = (e: Entry): boolean => e.access === q.access && e.api === q.api && within(e.slots, q.slot) && within(e.subslots, q.subslot) && within(e.indices, q.index);
+  const names = (e: Entry): boolean =>
+    e.access === q.access &&
+    e.api === q.api &&
+    within(e.slots, q.slot) &&
+    within(e.subslots, q.subslot) &&
+    within(e.indices, q.index);
   const u8 = q.data?.[0] ?? -1;
   const mine = rules.filter((x) => x.mine);
   const denied = mine.some(
-    (x) => x.effect === 'deny' && x.entries.some((e) => names(e) && (q.access === 'read' || ((e.length === null || e.length === q.length) && (e.u8 === null || within(e.u8, u8))))),
+    (x) =>
+      x.effect === 'deny' &&
+      x.entries.some(
+        (e) =>
+          names(e) &&
+          (q.access === 'read' ||
+            ((e.length === null || e.length === q.length) && (e.u8 === null || within(e.u8, u8)))),
+      ),
   );
   if (denied) return 'deny';
   const grants = (e: Entry): boolean =>
     names(e) &&
-    (q.access === 'read' ? e.length === null || q.length <= e.length : (e.length === null || e.length === q.length) && (e.u8 === null || within(e.u8, u8)));
+    (q.access === 'read'
+      ? e.length === null || q.length <= e.length
+      : (e.length === null || e.length === q.length) && (e.u8 === null || within(e.u8, u8)));
   return mine.some((x) => x.effect === 'allow' && x.entries.some(grants)) ? 'allow' : 'deny';
 }
 
-const REASONS = new Set(['allowed', 'no-rule', 'explicit-deny', 'index-not-allowed', 'length-not-allowed', 'value-not-allowed']);
+const REASONS = new Set([
+  'allowed',
+  'no-rule',
+  'explicit-deny',
+  'index-not-allowed',
+  'length-not-allowed',
+  'value-not-allowed',
+]);
 
 t.test('evaluateRecord == naive record semantics', async (t) => {
   const outcomes = new Set<string>();
   fc.assert(
     fc.property(
-      fc.array(ruleArb, { minLength: 1, maxLength: 6 }).chain((rules) => fc.tuple(fc.constant(rules), fc.array(fc.oneof(reqArb, aimedAt(rules), aimedAt(rules)), { minLength: 1, maxLength: 12 }))),
+      fc
+        .array(ruleArb, { minLength: 1, maxLength: 6 })
+        .chain((rules) =>
+          fc.tuple(
+            fc.constant(rules),
+            fc.array(fc.oneof(reqArb, aimedAt(rules), aimedAt(rules)), { minLength: 1, maxLength: 12 }),
+          ),
+        ),
       ([rules, reqs]) => {
-      const p = compilePolicyText(yaml(rules), 'prop.yaml');
-      for (const q of reqs) {
-        const d = evaluateRecord(p, { id: ME, role: null }, 'd', q, new Date(0));
-      outcomes.add(reasonCode(d.reason));
-        if (d.effect !== naive(rules, q)) throw new Error(`mismatch: ${JSON.stringify({ q, d })}\n${yaml(rules)}`);
-        if (d.effect === 'allow' && d.ruleId === null) throw new Error('allow without rule id');
-        if (!REASONS.has(reasonCode(d.reason))) throw new Error(`unexpected reason ${d.reason}`);
-      }
+        const p = compilePolicyText(yaml(rules), 'prop.yaml');
+        for (const q of reqs) {
+          const d = evaluateRecord(p, { id: ME, role: null }, 'd', q, new Date(0));
+          outcomes.add(reasonCode(d.reason));
+          if (d.effect !== naive(rules, q)) throw new Error(`mismatch: ${JSON.stringify({ q, d })}\n${yaml(rules)}`);
+          if (d.effect === 'allow' && d.ruleId === null) throw new Error('allow without rule id');
+          if (!REASONS.has(reasonCode(d.reason))) throw new Error(`unexpected reason ${d.reason}`);
+        }
       },
     ),
     { numRuns: 500, seed: 20261126 },

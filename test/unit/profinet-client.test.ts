@@ -41,11 +41,21 @@ const IM0: Im0 = {
   imSupported: 0x000e,
 };
 const MODULES = [
-  { api: 0, slot: 0, moduleIdentNumber: 0x00000001, submodules: [{ subslot: 1, submoduleIdentNumber: 1 }, { subslot: 0x8000, submoduleIdentNumber: 2 }] },
+  {
+    api: 0,
+    slot: 0,
+    moduleIdentNumber: 0x00000001,
+    submodules: [
+      { subslot: 1, submoduleIdentNumber: 1 },
+      { subslot: 0x8000, submoduleIdentNumber: 2 },
+    ],
+  },
   { api: 0, slot: 1, moduleIdentNumber: 0x00000100, submodules: [{ subslot: 1, submoduleIdentNumber: 0x10 }] },
 ];
 const KEY = 'spiffe://plant.example/historian';
-const read = (o: Partial<{ slot: number; subslot: number; index: number; maxLength: number; clientKey: string }> = {}) => ({
+const read = (
+  o: Partial<{ slot: number; subslot: number; index: number; maxLength: number; clientKey: string }> = {},
+) => ({
   clientKey: o.clientKey ?? KEY,
   api: 0,
   slot: o.slot ?? 0,
@@ -53,9 +63,19 @@ const read = (o: Partial<{ slot: number; subslot: number; index: number; maxLeng
   index: o.index ?? 0xaff0,
   maxLength: o.maxLength ?? 4096,
 });
-const write = (data: Buffer, clientKey = 'spiffe://plant.example/engineer') => ({ clientKey, api: 0, slot: 1, subslot: 1, index: 0x0010, data });
+const write = (data: Buffer, clientKey = 'spiffe://plant.example/engineer') => ({
+  clientKey,
+  api: 0,
+  slot: 1,
+  subslot: 1,
+  index: 0x0010,
+  data,
+});
 
-async function setup(t: Test, o: Partial<ProfinetDeviceOptions> = {}): Promise<{ dev: FakePnioDevice; client: ProfinetClient }> {
+async function setup(
+  t: Test,
+  o: Partial<ProfinetDeviceOptions> = {},
+): Promise<{ dev: FakePnioDevice; client: ProfinetClient }> {
   const dev = await FakePnioDevice.start();
   dev.records.set(recordKey(0, 1, 0xaff0), encodeIm0(IM0));
   dev.records.set(recordKey(0, 1, 0xf000), encodeRealIdentification(MODULES));
@@ -87,7 +107,10 @@ t.test('read ok: Read Implicit, nil AR, one datagram, the record and a zero PNIO
   t.equal(id.kind, 'identity');
   if (id.kind === 'identity') {
     t.equal(id.im0.orderId, IM0.orderId);
-    t.same(id.modules.map((m) => m.slot), [0, 1]);
+    t.same(
+      id.modules.map((m) => m.slot),
+      [0, 1],
+    );
   }
   t.equal(client.stats().ar.established, 0, 'reads open no AR');
 });
@@ -158,7 +181,12 @@ t.test('answers from another address, with a wrong activity, sequence or type ar
     const req = s.request;
     if (req.op !== 'read-implicit') return 'silent';
     const ok = d.standardReply(s) as Buffer[];
-    const [sp] = d.answer(s, { op: 'read-implicit', status: PNIO_OK, record: { ...req.record, recordDataLength: 4, additionalValue1: 0, additionalValue2: 0 }, data: Buffer.from('evil') });
+    const [sp] = d.answer(s, {
+      op: 'read-implicit',
+      status: PNIO_OK,
+      record: { ...req.record, recordDataLength: 4, additionalValue1: 0, additionalValue2: 0 },
+      data: Buffer.from('evil'),
+    });
     if (sp === undefined) return 'silent';
     const wrongActivity = Buffer.from(sp);
     wrongActivity[40] = (wrongActivity[40] ?? 0) ^ 0xff; // activity UUID starts at byte 40
@@ -166,7 +194,10 @@ t.test('answers from another address, with a wrong activity, sequence or type ar
     wrongSeq.writeUInt32BE(s.header.sequenceNumber + 1, 64);
     const wrongType = Buffer.from(sp);
     wrongType[1] = PacketType.Request;
-    const working = encodeRpcDatagram({ ...s.header, packetType: PacketType.Working, flags1: 0, bodyLength: 0 }, Buffer.alloc(0));
+    const working = encodeRpcDatagram(
+      { ...s.header, packetType: PacketType.Working, flags1: 0, bodyLength: 0 },
+      Buffer.alloc(0),
+    );
     d.send(sp, s.from, other); // right call, wrong address
     for (const dg of [wrongActivity, wrongSeq, wrongType, working]) d.send(dg, s.from);
     // The real answer from another source port of the device's address: accepted (never matched by port).
@@ -184,25 +215,33 @@ t.test('answers from another address, with a wrong activity, sequence or type ar
   t.equal(dropped.ignored, 1, 'a working PDU is no answer');
 });
 
-t.test('an answer to this call that does not decode is malformed-answer with its raw bytes, never a record', async (t) => {
-  const { dev, client } = await setup(t);
-  dev.handler = (s, d) => {
-    const [dg] = d.standardReply(s) as Buffer[];
-    if (dg === undefined) return 'silent';
-    const cut = Buffer.from(dg.subarray(0, dg.length - 10));
-    cut.writeUInt16BE(cut.length - 80, 74); // consistent RPC length, truncated record inside
-    return [cut];
-  };
-  const r = await client.readRecord(read());
-  t.equal(r.kind, 'malformed-answer');
-  if (r.kind === 'malformed-answer') {
-    t.ok(r.raw.length > 80);
-    t.ok(r.detail.length > 0);
-  }
-  dev.handler = (s) => [encodeRpcDatagram({ ...s.header, packetType: PacketType.Reject, flags1: 0, bodyLength: 0 }, encodeFaultBody(NcaStatus.OpRangeError, false))];
-  const f = await client.readRecord(read());
-  t.match(f, { kind: 'rpc-fault', packet: 'reject', name: 'nca_s_op_rng_error' });
-});
+t.test(
+  'an answer to this call that does not decode is malformed-answer with its raw bytes, never a record',
+  async (t) => {
+    const { dev, client } = await setup(t);
+    dev.handler = (s, d) => {
+      const [dg] = d.standardReply(s) as Buffer[];
+      if (dg === undefined) return 'silent';
+      const cut = Buffer.from(dg.subarray(0, dg.length - 10));
+      cut.writeUInt16BE(cut.length - 80, 74); // consistent RPC length, truncated record inside
+      return [cut];
+    };
+    const r = await client.readRecord(read());
+    t.equal(r.kind, 'malformed-answer');
+    if (r.kind === 'malformed-answer') {
+      t.ok(r.raw.length > 80);
+      t.ok(r.detail.length > 0);
+    }
+    dev.handler = (s) => [
+      encodeRpcDatagram(
+        { ...s.header, packetType: PacketType.Reject, flags1: 0, bodyLength: 0 },
+        encodeFaultBody(NcaStatus.OpRangeError, false),
+      ),
+    ];
+    const f = await client.readRecord(read());
+    t.match(f, { kind: 'rpc-fault', packet: 'reject', name: 'nca_s_op_rng_error' });
+  },
+);
 
 t.test('fragmented answers are reassembled; a fack goes back per fragment (paced devices wait for it)', async (t) => {
   const { dev, client } = await setup(t);
@@ -238,7 +277,11 @@ t.test('one call in flight per device; three identities take fair turns', async 
     return 'silent';
   };
   const all: Promise<ProfinetResult>[] = [];
-  for (const [who, base] of [['A', 0], ['B', 10], ['C', 20]] as const) {
+  for (const [who, base] of [
+    ['A', 0],
+    ['B', 10],
+    ['C', 20],
+  ] as const) {
     for (let i = 1; i <= 3; i++) all.push(client.readRecord(read({ clientKey: who, slot: base + i, index: 0x0010 })));
   }
   t.same(client.stats().byClient, { A: 3, B: 3, C: 3 });
@@ -248,51 +291,65 @@ t.test('one call in flight per device; three identities take fair turns', async 
   t.same(order, ['A1', 'A2', 'B1', 'C1', 'A3', 'B2', 'C2', 'B3', 'C3'], 'round-robin between identities');
 });
 
-t.test('the device-access AR: opened once, reused, released when idle, reopened after unknown AR, never an IOCAR', async (t) => {
-  const timers = new FakeTimers();
-  const { dev, client } = await setup(t, { timers, timeoutMs: 1000, arIdleMs: 5000, arActivityTimeoutFactor: 100 });
-  t.equal((await client.writeRecord(write(Buffer.from([1])))).kind, 'record');
-  t.equal((await client.writeRecord(write(Buffer.from([2])))).kind, 'record');
-  t.equal(dev.ops('connect').length, 1, 'one AR for two writes');
-  const [w1, w2] = dev.ops('write');
-  const arOf = (s: Seen | undefined): string => (s?.request.op === 'write' ? s.request.record.arUuid : '');
-  t.equal(arOf(w1), arOf(w2));
-  t.equal(w1?.header.activityUuid, dev.ops('connect')[0]?.header.activityUuid, 'the AR has its own activity');
-  t.ok((w2?.header.sequenceNumber ?? 0) > (w1?.header.sequenceNumber ?? 0));
-  t.equal(client.stats().ar.open, true);
-  timers.advance(4999);
-  t.equal(dev.ops('release').length, 0, 'not released before the idle time');
-  timers.advance(1);
-  await dev.waitFor(() => dev.ops('release').length === 1);
-  await new Promise((resolve) => setImmediate(resolve));
-  t.equal(client.stats().ar.open, false);
-  t.equal(dev.ars.size, 0, 'the device freed it');
-  t.equal((await client.readRecord({ ...read({ slot: 1, subslot: 1, index: 0x0010 }), viaAr: true })).kind, 'record', 'a read over the AR opens one');
-  t.equal(dev.ops('connect').length, 2);
-  dev.ars.clear(); // the device restarted: it no longer knows the gateway's AR
-  const r = await client.writeRecord(write(Buffer.from([3])));
-  t.match(r, { kind: 'pnio-error', stage: 'write' }, 'unknown AR → the device\'s error; the write is NOT sent again (a forged "unknown AR" must not double a write)');
-  t.equal(dev.ops('write').length, 3, 'the write went out exactly once');
-  t.equal(dev.ops('connect').length, 2, 'no AR opened on its behalf');
-  const next = await client.writeRecord(write(Buffer.from([4])));
-  t.equal(next.kind, 'record', 'the next write opens a new AR and goes through');
-  t.equal(dev.ops('connect').length, 3);
-  t.equal(client.stats().ar.reestablished, 1);
-  t.equal(dev.ops('write').length, 4);
-  t.not(arOf(dev.ops('write').at(-1)), arOf(dev.ops('write').at(-2)), 'on the new AR');
-  for (const c of dev.ops('connect')) {
-    if (c.request.op !== 'connect') continue;
-    t.equal(c.request.ar.arType, ARType.IOSAR, 'IOSAR, never IOCAR');
-    t.equal(c.request.ar.arProperties & ARProperties.DeviceAccess, ARProperties.DeviceAccess);
-    t.equal(c.request.otherBlocks.length, 0, 'ARBlockReq only');
-  }
-  await client.close();
-  t.equal(dev.ops('release').length, 2, 'close releases the open AR');
-});
+t.test(
+  'the device-access AR: opened once, reused, released when idle, reopened after unknown AR, never an IOCAR',
+  async (t) => {
+    const timers = new FakeTimers();
+    const { dev, client } = await setup(t, { timers, timeoutMs: 1000, arIdleMs: 5000, arActivityTimeoutFactor: 100 });
+    t.equal((await client.writeRecord(write(Buffer.from([1])))).kind, 'record');
+    t.equal((await client.writeRecord(write(Buffer.from([2])))).kind, 'record');
+    t.equal(dev.ops('connect').length, 1, 'one AR for two writes');
+    const [w1, w2] = dev.ops('write');
+    const arOf = (s: Seen | undefined): string => (s?.request.op === 'write' ? s.request.record.arUuid : '');
+    t.equal(arOf(w1), arOf(w2));
+    t.equal(w1?.header.activityUuid, dev.ops('connect')[0]?.header.activityUuid, 'the AR has its own activity');
+    t.ok((w2?.header.sequenceNumber ?? 0) > (w1?.header.sequenceNumber ?? 0));
+    t.equal(client.stats().ar.open, true);
+    timers.advance(4999);
+    t.equal(dev.ops('release').length, 0, 'not released before the idle time');
+    timers.advance(1);
+    await dev.waitFor(() => dev.ops('release').length === 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    t.equal(client.stats().ar.open, false);
+    t.equal(dev.ars.size, 0, 'the device freed it');
+    t.equal(
+      (await client.readRecord({ ...read({ slot: 1, subslot: 1, index: 0x0010 }), viaAr: true })).kind,
+      'record',
+      'a read over the AR opens one',
+    );
+    t.equal(dev.ops('connect').length, 2);
+    dev.ars.clear(); // the device restarted: it no longer knows the gateway's AR
+    const r = await client.writeRecord(write(Buffer.from([3])));
+    t.match(
+      r,
+      { kind: 'pnio-error', stage: 'write' },
+      'unknown AR → the device\'s error; the write is NOT sent again (a forged "unknown AR" must not double a write)',
+    );
+    t.equal(dev.ops('write').length, 3, 'the write went out exactly once');
+    t.equal(dev.ops('connect').length, 2, 'no AR opened on its behalf');
+    const next = await client.writeRecord(write(Buffer.from([4])));
+    t.equal(next.kind, 'record', 'the next write opens a new AR and goes through');
+    t.equal(dev.ops('connect').length, 3);
+    t.equal(client.stats().ar.reestablished, 1);
+    t.equal(dev.ops('write').length, 4);
+    t.not(arOf(dev.ops('write').at(-1)), arOf(dev.ops('write').at(-2)), 'on the new AR');
+    for (const c of dev.ops('connect')) {
+      if (c.request.op !== 'connect') continue;
+      t.equal(c.request.ar.arType, ARType.IOSAR, 'IOSAR, never IOCAR');
+      t.equal(c.request.ar.arProperties & ARProperties.DeviceAccess, ARProperties.DeviceAccess);
+      t.equal(c.request.otherBlocks.length, 0, 'ARBlockReq only');
+    }
+    await client.close();
+    t.equal(dev.ops('release').length, 2, 'close releases the open AR');
+  },
+);
 
 t.test('a device that refuses device-access ARs: the write answers the connect error, nothing written', async (t) => {
   const { dev, client } = await setup(t);
-  dev.handler = (s, d) => (s.request.op === 'connect' ? d.answer(s, { op: 'connect', status: PnioErrors.connectArTypeNotSupported, otherBlocks: [] }) : d.standardReply(s));
+  dev.handler = (s, d) =>
+    s.request.op === 'connect'
+      ? d.answer(s, { op: 'connect', status: PnioErrors.connectArTypeNotSupported, otherBlocks: [] })
+      : d.standardReply(s);
   const r = await client.writeRecord(write(Buffer.from([9])));
   t.match(r, { kind: 'pnio-error', name: 'ar-type-not-supported', stage: 'connect' });
   t.equal(dev.ops('write').length, 0);
@@ -312,7 +369,16 @@ t.test('aborted, stillAllowed, queue-full, invalid arguments: values, nothing se
   t.same(await queued, { kind: 'aborted' });
   t.equal((await first).kind, 'record');
   t.same(await client.readRecord({ ...read(), stillAllowed: () => false }), { kind: 'aborted' });
-  t.same(await client.readRecord({ ...read(), stillAllowed: () => { throw new Error('lock store down'); } }), { kind: 'aborted' }, 'a throwing gate fails closed');
+  t.same(
+    await client.readRecord({
+      ...read(),
+      stillAllowed: () => {
+        throw new Error('lock store down');
+      },
+    }),
+    { kind: 'aborted' },
+    'a throwing gate fails closed',
+  );
   t.match(await client.readRecord({ ...read(), maxLength: 65536 }), { kind: 'invalid-argument' });
   t.match(await client.readRecord({ ...read(), slot: 0x10000 }), { kind: 'invalid-argument' });
   t.match(await client.writeRecord(write(Buffer.alloc(0))), { kind: 'invalid-argument' });
@@ -331,37 +397,41 @@ t.test('config errors throw GW_ERR_UPSTREAM_CONFIG at construction (startup), ne
     { initiatorMac: 'zz' },
     { objectUuid: 'not-a-uuid' },
   ];
-  for (const o of bad) t.throws(() => new ProfinetClient({ ...base, ...o }), { code: 'GW_ERR_UPSTREAM_CONFIG' }, JSON.stringify(o));
+  for (const o of bad)
+    t.throws(() => new ProfinetClient({ ...base, ...o }), { code: 'GW_ERR_UPSTREAM_CONFIG' }, JSON.stringify(o));
   const ok = new ProfinetClient({ ...base, host: '::1' });
   t.equal(ok.stats().queued, 0, 'IPv6 literals are fine');
   await ok.close();
 });
 
-t.test('the AR idle countdown does not run during a call on the AR: released only after arIdleMs without use', async (t) => {
-  const timers = new FakeTimers();
-  const { dev, client } = await setup(t, { timers, timeoutMs: 1000, arIdleMs: 5000, arActivityTimeoutFactor: 100 });
-  t.equal((await client.writeRecord(write(Buffer.from([1])))).kind, 'record');
-  timers.advance(4900);
-  let held: Seen | undefined;
-  dev.handler = (s, d) => {
-    if (s.request.op !== 'write') return d.standardReply(s);
-    held = s;
-    return 'silent';
-  };
-  const p = client.writeRecord(write(Buffer.from([2])));
-  await dev.waitFor(() => dev.ops('write').length === 2);
-  timers.advance(100); // the idle time since the first write's end passes while the second write is on the wire
-  const reply = dev.standardReply(held as Seen);
-  if (reply !== 'silent') for (const dg of reply) dev.send(dg, (held as Seen).from);
-  t.equal((await p).kind, 'record');
-  await new Promise((resolve) => setImmediate(resolve));
-  await new Promise((resolve) => setImmediate(resolve));
-  t.equal(dev.ops('release').length, 0, 'an AR just used is not released');
-  t.equal(client.stats().ar.open, true);
-  timers.advance(4999);
-  await new Promise((resolve) => setImmediate(resolve));
-  t.equal(dev.ops('release').length, 0, 'not before arIdleMs after the last use');
-  timers.advance(1);
-  await dev.waitFor(() => dev.ops('release').length === 1);
-  t.equal(dev.ops('connect').length, 1);
-});
+t.test(
+  'the AR idle countdown does not run during a call on the AR: released only after arIdleMs without use',
+  async (t) => {
+    const timers = new FakeTimers();
+    const { dev, client } = await setup(t, { timers, timeoutMs: 1000, arIdleMs: 5000, arActivityTimeoutFactor: 100 });
+    t.equal((await client.writeRecord(write(Buffer.from([1])))).kind, 'record');
+    timers.advance(4900);
+    let held: Seen | undefined;
+    dev.handler = (s, d) => {
+      if (s.request.op !== 'write') return d.standardReply(s);
+      held = s;
+      return 'silent';
+    };
+    const p = client.writeRecord(write(Buffer.from([2])));
+    await dev.waitFor(() => dev.ops('write').length === 2);
+    timers.advance(100); // the idle time since the first write's end passes while the second write is on the wire
+    const reply = dev.standardReply(held as Seen);
+    if (reply !== 'silent') for (const dg of reply) dev.send(dg, (held as Seen).from);
+    t.equal((await p).kind, 'record');
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    t.equal(dev.ops('release').length, 0, 'an AR just used is not released');
+    t.equal(client.stats().ar.open, true);
+    timers.advance(4999);
+    await new Promise((resolve) => setImmediate(resolve));
+    t.equal(dev.ops('release').length, 0, 'not before arIdleMs after the last use');
+    timers.advance(1);
+    await dev.waitFor(() => dev.ops('release').length === 1);
+    t.equal(dev.ops('connect').length, 1);
+  },
+);

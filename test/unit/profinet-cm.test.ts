@@ -88,7 +88,10 @@ t.test('PNIOStatus meanings', async (t) => {
   t.equal(name('db810900'), 'pnio-error');
   t.equal(name('db82ffff'), 'unknown');
   t.match(describePnioStatus(pnioStatusFromHex('de80b00a')).meaning, /IODReadRes: access: invalid index/);
-  t.match(describePnioStatus(pnioStatusFromHex('db810900')).meaning, /IODConnectRes: Connect: faulty IRInfoBlock|ErrorCode1 0x9/);
+  t.match(
+    describePnioStatus(pnioStatusFromHex('db810900')).meaning,
+    /IODConnectRes: Connect: faulty IRInfoBlock|ErrorCode1 0x9/,
+  );
   t.equal(pnioStatusHex(pnioStatusFromU32(0xdf80b600)), 'df80b600');
 });
 
@@ -108,7 +111,12 @@ const READ_RES_BLOCK = hex(`
 t.test('read: request ↔ response, both byte orders', async (t) => {
   for (const le of [false, true]) {
     const req = sent(READ_IM0, le);
-    const res: CmResponse = { op: 'read-implicit', status: PNIO_OK, record: { ...READ_IM0.record, recordDataLength: 4, additionalValue1: 0, additionalValue2: 0 } as never, data: Buffer.from('deadbeef', 'hex') };
+    const res: CmResponse = {
+      op: 'read-implicit',
+      status: PNIO_OK,
+      record: { ...READ_IM0.record, recordDataLength: 4, additionalValue1: 0, additionalValue2: 0 } as never,
+      data: Buffer.from('deadbeef', 'hex'),
+    };
     const [dg] = encodeCmResponse(req.header, res, { maximumCount: 4096, littleEndian: le }).datagrams;
     t.equal(dg?.subarray(100).toString('hex'), READ_RES_BLOCK.toString('hex'), `block bytes (${le ? 'LE' : 'BE'})`);
     const back = answered(req.header, res, le);
@@ -118,18 +126,34 @@ t.test('read: request ↔ response, both byte orders', async (t) => {
   }
   const req = sent(READ_IM0);
   const err = answered(req.header, { op: 'read-implicit', status: PnioErrors.readInvalidIndex, data: Buffer.alloc(0) });
-  t.match(err, { ok: true, value: { op: 'read-implicit', status: { errorCode: 0xde, errorCode1: 0xb0 } } }, 'error status, no blocks');
-  t.equal(reason(answered(req.header, { op: 'read-implicit', status: PNIO_OK, data: Buffer.alloc(0) })), 'truncated', 'OK status needs blocks');
+  t.match(
+    err,
+    { ok: true, value: { op: 'read-implicit', status: { errorCode: 0xde, errorCode1: 0xb0 } } },
+    'error status, no blocks',
+  );
+  t.equal(
+    reason(answered(req.header, { op: 'read-implicit', status: PNIO_OK, data: Buffer.alloc(0) })),
+    'truncated',
+    'OK status needs blocks',
+  );
 });
 
 t.test('read response refusals and mismatches', async (t) => {
   const req = sent(READ_IM0);
-  const good = { op: 'read-implicit', status: PNIO_OK, record: { ...READ_IM0.record, recordDataLength: 4, additionalValue1: 0, additionalValue2: 0 }, data: Buffer.alloc(4) } as CmResponse;
+  const good = {
+    op: 'read-implicit',
+    status: PNIO_OK,
+    record: { ...READ_IM0.record, recordDataLength: 4, additionalValue1: 0, additionalValue2: 0 },
+    data: Buffer.alloc(4),
+  } as CmResponse;
   const body = (args: Buffer): Buffer => encodeNdrResponse(PNIO_OK, 4096, args, false);
   const resHeader = { ...req.header, packetType: 2 };
   const blockAndData = Buffer.concat([READ_RES_BLOCK.subarray(0, 64), Buffer.alloc(3)]);
   t.equal(reason(decodeCmResponse(resHeader, body(blockAndData))), 'truncated', 'data shorter than RecordDataLength');
-  t.equal(reason(decodeCmResponse(resHeader, body(Buffer.concat([READ_RES_BLOCK, Buffer.alloc(1)])))), 'trailing-bytes');
+  t.equal(
+    reason(decodeCmResponse(resHeader, body(Buffer.concat([READ_RES_BLOCK, Buffer.alloc(1)])))),
+    'trailing-bytes',
+  );
   const wrongType = Buffer.from(READ_RES_BLOCK);
   wrongType.writeUInt16BE(0x8008, 0);
   t.equal(reason(decodeCmResponse(resHeader, body(wrongType))), 'block-type');
@@ -142,7 +166,11 @@ t.test('read response refusals and mismatches', async (t) => {
   t.equal(reason(decodeCmResponse({ ...resHeader, packetType: 0 }, body(READ_RES_BLOCK))), 'packet-type');
   t.equal(reason(decodeCmResponse({ ...resHeader, opnum: 4 }, body(READ_RES_BLOCK))), 'field-value');
   const mismatch = (edit: Partial<Record<string, unknown>>, data = 4): string => {
-    const r = { ...good, record: { ...(good as { record: object }).record, ...edit }, data: Buffer.alloc(data) } as unknown as CmResponse;
+    const r = {
+      ...good,
+      record: { ...(good as { record: object }).record, ...edit },
+      data: Buffer.alloc(data),
+    } as unknown as CmResponse;
     return reason(validateCmResponse(READ_IM0, r));
   };
   t.equal(mismatch({ index: 0xaff1 }), 'mismatch', 'other index');
@@ -168,7 +196,12 @@ t.test('write: request bytes, decode, response with PNIOStatus in the block', as
   const req = sent(WRITE_PARAM, true);
   t.equal(req.body.subarray(20).toString('hex'), WRITE_REQ_ARGS.toString('hex'));
   t.same(decodeCmRequest(req.header, req.body), { ok: true, value: WRITE_PARAM });
-  const rec = { ...WRITE_PARAM.record, additionalValue1: 0, additionalValue2: 0, status: PnioErrors.writeLength } as never;
+  const rec = {
+    ...WRITE_PARAM.record,
+    additionalValue1: 0,
+    additionalValue2: 0,
+    status: PnioErrors.writeLength,
+  } as never;
   const res = answered(req.header, { op: 'write', status: PnioErrors.writeLength, record: rec });
   if (!res.ok || res.value.op !== 'write') throw new Error('write answer');
   t.equal(pnioStatusHex(res.value.record?.status ?? PNIO_OK), 'df80b100', 'status inside the block');
@@ -198,16 +231,29 @@ t.test('connect: device-access AR request and response', async (t) => {
   const d = decodeCmRequest(req.header, req.body);
   t.same(d, { ok: true, value: CONNECT_DA });
   t.ok(isDeviceAccess(ARProperties.DeviceAccess) && !isDeviceAccess(ARProperties.StateActive));
-  const ar = { arType: 6, arUuid: AR_UUID, sessionKey: 1, responderMac: '02:00:00:00:00:99', responderUdpRtPort: 0x8892 };
+  const ar = {
+    arType: 6,
+    arUuid: AR_UUID,
+    sessionKey: 1,
+    responderMac: '02:00:00:00:00:99',
+    responderUdpRtPort: 0x8892,
+  };
   const res = answered(req.header, { op: 'connect', status: PNIO_OK, ar, otherBlocks: [] });
   t.same(res, { ok: true, value: { op: 'connect', status: PNIO_OK, ar, otherBlocks: [] } });
   if (!res.ok) return;
   t.same(validateCmResponse(CONNECT_DA, res.value), { ok: true, value: true });
   for (const k of ['arUuid', 'arType', 'sessionKey'] as const) {
-    const other = { ...res.value, ar: { ...ar, [k]: k === 'arUuid' ? '00000000-0000-0000-0000-000000000001' : 9 } } as CmResponse;
+    const other = {
+      ...res.value,
+      ar: { ...ar, [k]: k === 'arUuid' ? '00000000-0000-0000-0000-000000000001' : 9 },
+    } as CmResponse;
     t.equal(reason(validateCmResponse(CONNECT_DA, other)), 'mismatch', `other ${k}`);
   }
-  const refused = answered(req.header, { op: 'connect', status: PnioErrors.connectArTypeNotSupported, otherBlocks: [] });
+  const refused = answered(req.header, {
+    op: 'connect',
+    status: PnioErrors.connectArTypeNotSupported,
+    otherBlocks: [],
+  });
   t.match(refused, { ok: true, value: { status: { errorCode: 0xdb, errorCode1: 0x01, errorCode2: 0x04 } } });
   const noName = Buffer.from(AR_BLOCK_REQ);
   noName.writeUInt16BE(0, 56);
@@ -222,8 +268,16 @@ t.test('connect: device-access AR request and response', async (t) => {
     return b;
   };
   t.equal(reason(decodeCmRequest(req.header, rebody(noName))), 'field-value', 'StationNameLength 0');
-  t.equal(reason(decodeCmRequest(req.header, rebody(Buffer.concat([AR_BLOCK_REQ, AR_BLOCK_REQ])))), 'block-type', 'two ARBlockReq');
-  t.equal(reason(decodeCmRequest(req.header, rebody(WRITE_REQ_ARGS.subarray(0, 64)))), 'block-type', 'connect without ARBlockReq');
+  t.equal(
+    reason(decodeCmRequest(req.header, rebody(Buffer.concat([AR_BLOCK_REQ, AR_BLOCK_REQ])))),
+    'block-type',
+    'two ARBlockReq',
+  );
+  t.equal(
+    reason(decodeCmRequest(req.header, rebody(WRITE_REQ_ARGS.subarray(0, 64)))),
+    'block-type',
+    'connect without ARBlockReq',
+  );
   t.equal(reason(decodeCmRequest(req.header, rebody(Buffer.alloc(0)))), 'block-type', 'connect without blocks');
 });
 
@@ -235,29 +289,67 @@ t.test('release: IODControlReq 0x0114 and its answer', async (t) => {
   const res = answered(req.header, { op: 'release', status: PNIO_OK, control });
   t.same(res, { ok: true, value: { op: 'release', status: PNIO_OK, control } });
   if (res.ok) t.same(validateCmResponse(RELEASE_DA, res.value), { ok: true, value: true });
-  const other = { op: 'release', status: PNIO_OK, control: { ...(control as object), arUuid: '00000000-0000-0000-0000-000000000002' } } as CmResponse;
+  const other = {
+    op: 'release',
+    status: PNIO_OK,
+    control: { ...(control as object), arUuid: '00000000-0000-0000-0000-000000000002' },
+  } as CmResponse;
   t.equal(reason(validateCmResponse(RELEASE_DA, other)), 'mismatch');
 });
 
 t.test('request refusals', async (t) => {
   const req = sent(READ_IM0);
-  t.equal(reason(decodeCmRequest({ ...req.header, opnum: 2 }, req.body)), 'field-value', 'Read (opnum 2) with a nil ARUUID');
-  const readWithAr: CmRequest = { ...READ_IM0, op: 'read', record: { ...READ_IM0.record, arUuid: AR_UUID } } as CmRequest;
+  t.equal(
+    reason(decodeCmRequest({ ...req.header, opnum: 2 }, req.body)),
+    'field-value',
+    'Read (opnum 2) with a nil ARUUID',
+  );
+  const readWithAr: CmRequest = {
+    ...READ_IM0,
+    op: 'read',
+    record: { ...READ_IM0.record, arUuid: AR_UUID },
+  } as CmRequest;
   const r2 = sent(readWithAr);
-  t.match(decodeCmRequest(r2.header, r2.body), { ok: true, value: { op: 'read', record: { arUuid: AR_UUID } } }, 'Read with an AR');
+  t.match(
+    decodeCmRequest(r2.header, r2.body),
+    { ok: true, value: { op: 'read', record: { arUuid: AR_UUID } } },
+    'Read with an AR',
+  );
   t.equal(reason(decodeCmRequest({ ...r2.header, opnum: 5 }, r2.body)), 'field-value', 'Read Implicit with an AR');
-  t.equal(reason(decodeCmRequest({ ...req.header, opnum: 4 }, req.body)), 'field-value', 'Control (opnum 4) not served');
+  t.equal(
+    reason(decodeCmRequest({ ...req.header, opnum: 4 }, req.body)),
+    'field-value',
+    'Control (opnum 4) not served',
+  );
   t.equal(reason(decodeCmRequest({ ...req.header, packetType: 2 }, req.body)), 'packet-type');
-  t.equal(reason(decodeCmRequest({ ...req.header, interfaceUuid: AR_UUID }, req.body)), 'field-value', 'other interface');
+  t.equal(
+    reason(decodeCmRequest({ ...req.header, interfaceUuid: AR_UUID }, req.body)),
+    'field-value',
+    'other interface',
+  );
   const w = sent(WRITE_PARAM);
-  t.equal(reason(decodeCmRequest({ ...w.header, opnum: 1 }, w.body)), 'trailing-bytes', 'release with a write block + data');
-  t.equal(reason(decodeCmRequest({ ...w.header, opnum: 2 }, w.body)), 'trailing-bytes', 'read with data after its block');
-  const nilWrite = sent({ ...WRITE_PARAM, record: { ...WRITE_PARAM.record, arUuid: '00000000-0000-0000-0000-000000000000' } } as CmRequest);
+  t.equal(
+    reason(decodeCmRequest({ ...w.header, opnum: 1 }, w.body)),
+    'trailing-bytes',
+    'release with a write block + data',
+  );
+  t.equal(
+    reason(decodeCmRequest({ ...w.header, opnum: 2 }, w.body)),
+    'trailing-bytes',
+    'read with data after its block',
+  );
+  const nilWrite = sent({
+    ...WRITE_PARAM,
+    record: { ...WRITE_PARAM.record, arUuid: '00000000-0000-0000-0000-000000000000' },
+  } as CmRequest);
   t.equal(reason(decodeCmRequest(nilWrite.header, nilWrite.body)), 'field-value', 'write without an AR');
 });
 
 t.test('fault and reject bodies', async (t) => {
-  t.same(decodeFaultBody(encodeFaultBody(NcaStatus.OpRangeError, true), true), { ok: true, value: { status: 0x1c010002, name: 'nca_s_op_rng_error' } });
+  t.same(decodeFaultBody(encodeFaultBody(NcaStatus.OpRangeError, true), true), {
+    ok: true,
+    value: { status: 0x1c010002, name: 'nca_s_op_rng_error' },
+  });
   t.match(decodeFaultBody(encodeFaultBody(0x12345678, false), false), { ok: true, value: { name: 'nca 0x12345678' } });
   t.equal(reason(decodeFaultBody(Buffer.alloc(3), false)), 'truncated');
 });

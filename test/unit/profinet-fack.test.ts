@@ -1,6 +1,15 @@
 /** Fragment acknowledgement [C706 12.5.3.9]: body round trip in both byte orders, header of a client's fack. */
 import t from 'tap';
-import { decodeFackBody, decodeRpcDatagram, encodeFackBody, fackDatagram, Flags1, FragmentAssembler, PacketType, rpcHeader } from '../../protocols/profinet/index.js';
+import {
+  decodeFackBody,
+  decodeRpcDatagram,
+  encodeFackBody,
+  fackDatagram,
+  Flags1,
+  FragmentAssembler,
+  PacketType,
+  rpcHeader,
+} from '../../protocols/profinet/index.js';
 
 t.test('fack body: 16 bytes + selective acks, both byte orders, lengths checked', async (t) => {
   const f = { version: 0, windowSize: 1, maxTsdu: 1472, maxFragSize: 1472, serialNumber: 3, selectiveAcks: [5] };
@@ -14,7 +23,18 @@ t.test('fack body: 16 bytes + selective acks, both byte orders, lengths checked'
 });
 
 t.test("a client's fack repeats the call and names the fragment it acknowledges", async (t) => {
-  const frag = { ...rpcHeader({ packetType: PacketType.Response, activityUuid: '01234567-89ab-cdef-0123-456789abcdef', sequenceNumber: 9, opnum: 5, flags1: Flags1.Fragment, fragmentNumber: 2, serial: 2 }), bodyLength: 100 };
+  const frag = {
+    ...rpcHeader({
+      packetType: PacketType.Response,
+      activityUuid: '01234567-89ab-cdef-0123-456789abcdef',
+      sequenceNumber: 9,
+      opnum: 5,
+      flags1: Flags1.Fragment,
+      fragmentNumber: 2,
+      serial: 2,
+    }),
+    bodyLength: 100,
+  };
   const d = decodeRpcDatagram(fackDatagram(frag, { littleEndian: true }));
   t.ok(d.ok);
   if (!d.ok) return;
@@ -29,14 +49,26 @@ t.test("a client's fack repeats the call and names the fragment it acknowledges"
 t.test('a fack acknowledges the highest fragment with no gap before it, not the one that just arrived', async (t) => {
   const asm = new FragmentAssembler({ now: () => 0 });
   const frag = (n: number, last = false) => ({
-    ...rpcHeader({ packetType: PacketType.Response, activityUuid: '01234567-89ab-cdef-0123-456789abcdef', sequenceNumber: 4, opnum: 5, flags1: Flags1.Fragment | (last ? Flags1.LastFragment : 0), fragmentNumber: n, serial: n }),
+    ...rpcHeader({
+      packetType: PacketType.Response,
+      activityUuid: '01234567-89ab-cdef-0123-456789abcdef',
+      sequenceNumber: 4,
+      opnum: 5,
+      flags1: Flags1.Fragment | (last ? Flags1.LastFragment : 0),
+      fragmentNumber: n,
+      serial: n,
+    }),
     bodyLength: 4,
   });
   const acked = (n: number): number => {
     t.equal(asm.push(frag(n), Buffer.alloc(4, n)).kind, 'need-more');
     const d = decodeRpcDatagram(fackDatagram(frag(n), { littleEndian: false, inOrder: asm.inOrder(frag(n)) }));
     if (!d.ok) throw new Error(d.detail);
-    t.match(decodeFackBody(d.value.body, false), { ok: true, value: { serialNumber: n } }, 'serial of the fragment that caused it');
+    t.match(
+      decodeFackBody(d.value.body, false),
+      { ok: true, value: { serialNumber: n } },
+      'serial of the fragment that caused it',
+    );
     return d.value.header.fragmentNumber;
   };
   t.equal(asm.inOrder(frag(0)), -1, 'nothing pending');

@@ -77,7 +77,10 @@ t.test('I&M1–3', async (t) => {
   t.equal(b1.readUInt16BE(2), 56);
   t.same(decodeIm1(b1), { ok: true, value: im1 });
   t.same(decodeIm2(encodeIm2({ date: '2024-05-01 08:30' })), { ok: true, value: { date: '2024-05-01 08:30' } });
-  t.same(decodeIm3(encodeIm3({ descriptor: 'remote I/O, line 4' })), { ok: true, value: { descriptor: 'remote I/O, line 4' } });
+  t.same(decodeIm3(encodeIm3({ descriptor: 'remote I/O, line 4' })), {
+    ok: true,
+    value: { descriptor: 'remote I/O, line 4' },
+  });
   t.match(decodeRecord(0xaff1, b1), { ok: true, value: { kind: 'im1' } });
   t.match(decodeRecord(0xaff2, encodeIm2({ date: 'x' })), { ok: true, value: { kind: 'im2' } });
   t.match(decodeRecord(0xaff3, encodeIm3({ descriptor: 'x' })), { ok: true, value: { kind: 'im3' } });
@@ -106,7 +109,15 @@ t.test('RealIdentificationData 1.0 and 1.1', async (t) => {
   if (!v10.ok) return;
   t.equal(encodeRealIdentification(v10.value.modules, 0).toString('hex'), REAL_ID_V10.toString('hex'));
   const modules = [
-    { api: 0, slot: 0, moduleIdentNumber: 1, submodules: [{ subslot: 1, submoduleIdentNumber: 1 }, { subslot: 0x8000, submoduleIdentNumber: 2 }] },
+    {
+      api: 0,
+      slot: 0,
+      moduleIdentNumber: 1,
+      submodules: [
+        { subslot: 1, submoduleIdentNumber: 1 },
+        { subslot: 0x8000, submoduleIdentNumber: 2 },
+      ],
+    },
     { api: 0x3a00, slot: 2, moduleIdentNumber: 7, submodules: [{ subslot: 1, submoduleIdentNumber: 9 }] },
   ];
   t.same(decodeRealIdentification(encodeRealIdentification(modules)), { ok: true, value: { versionLow: 1, modules } });
@@ -140,14 +151,32 @@ t.test('diagnosis records', async (t) => {
     channelNumber: 0x8000,
     channelProperties: 0x0800,
     usi: Usi.ExtChannelDiagnosis,
-    channels: [{ channelNumber: 3, channelProperties: 0x0800, channelErrorType: 1, extChannelErrorType: 0x8000, extChannelAddValue: 42 }],
+    channels: [
+      {
+        channelNumber: 3,
+        channelProperties: 0x0800,
+        channelErrorType: 1,
+        extChannelErrorType: 0x8000,
+        extChannelAddValue: 42,
+      },
+    ],
   };
   t.same(decodeDiagnosis(DIAG_V11), { ok: true, value: [entry] });
   t.equal(encodeDiagnosis([entry]).toString('hex'), DIAG_V11.toString('hex'));
   t.same(decodeDiagnosis(Buffer.alloc(0)), { ok: true, value: [] }, 'no diagnosis: empty record');
-  for (const index of [0x800a, 0xc00a, 0xf00a, 0xf80c]) t.match(decodeRecord(index, DIAG_V11), { ok: true, value: { kind: 'diagnosis' } });
-  const plain: DiagnosisEntry = { ...entry, api: 0, usi: Usi.ChannelDiagnosis, channels: [{ channelNumber: 0, channelProperties: 0x0800, channelErrorType: 2 }] };
-  const qualified: DiagnosisEntry = { ...entry, usi: Usi.QualifiedChannelDiagnosis, channels: [{ ...entry.channels[0]!, qualifiedChannelQualifier: 0x10 }] };
+  for (const index of [0x800a, 0xc00a, 0xf00a, 0xf80c])
+    t.match(decodeRecord(index, DIAG_V11), { ok: true, value: { kind: 'diagnosis' } });
+  const plain: DiagnosisEntry = {
+    ...entry,
+    api: 0,
+    usi: Usi.ChannelDiagnosis,
+    channels: [{ channelNumber: 0, channelProperties: 0x0800, channelErrorType: 2 }],
+  };
+  const qualified: DiagnosisEntry = {
+    ...entry,
+    usi: Usi.QualifiedChannelDiagnosis,
+    channels: [{ ...entry.channels[0]!, qualifiedChannelQualifier: 0x10 }],
+  };
   const vendor: DiagnosisEntry = { ...entry, usi: 0x1234, channels: [], manufacturerData: 'cafe' };
   t.same(decodeDiagnosis(encodeDiagnosis([plain, qualified, vendor])), { ok: true, value: [plain, qualified, vendor] });
   t.same(decodeDiagnosis(encodeDiagnosis([plain], 0)), { ok: true, value: [plain] }, 'version 1.0 (no API)');
@@ -164,7 +193,12 @@ t.test('logbook record', async (t) => {
     actualLocalTimeStamp: '0000018f2a3b4c5d',
     entries: [
       { localTimeStamp: '0000018f2a3b0000', arUuid: AR_UUID, status: PnioErrors.writeAccessDenied, entryDetail: 7 },
-      { localTimeStamp: '0000018f2a3b1000', arUuid: '00000000-0000-0000-0000-000000000000', status: PnioErrors.connectOutOfArResources, entryDetail: 0 },
+      {
+        localTimeStamp: '0000018f2a3b1000',
+        arUuid: '00000000-0000-0000-0000-000000000000',
+        status: PnioErrors.connectOutOfArResources,
+        entryDetail: 0,
+      },
     ],
   };
   const bytes = encodeLogBook(book);

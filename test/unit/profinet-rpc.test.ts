@@ -74,7 +74,17 @@ t.test('Read Implicit request, big-endian, byte for byte', async (t) => {
   t.equal(header.bodyLength, 84);
   const d = decodeRpcDatagram(READ_IMPLICIT_BE);
   if (!d.ok) throw new Error(d.detail);
-  t.match(d.value.header, { packetType: 0, littleEndian: false, objectUuid: OBJECT, interfaceUuid: PNIO_DEVICE_INTERFACE, activityUuid: ACTIVITY, sequenceNumber: 7, opnum: 5, bodyLength: 84, interfaceVersion: 1 });
+  t.match(d.value.header, {
+    packetType: 0,
+    littleEndian: false,
+    objectUuid: OBJECT,
+    interfaceUuid: PNIO_DEVICE_INTERFACE,
+    activityUuid: ACTIVITY,
+    sequenceNumber: 7,
+    opnum: 5,
+    bodyLength: 84,
+    interfaceVersion: 1,
+  });
   t.same(decodeCmRequest(d.value.header, d.value.body), { ok: true, value: READ_IM0 });
 });
 
@@ -83,7 +93,11 @@ t.test('Read Implicit request, little-endian: integers and UUID fields swapped, 
   if (!dg) throw new Error('no datagram');
   t.equal(dg.subarray(0, 80).toString('hex'), HEADER_LE.toString('hex'));
   t.equal(dg.subarray(80, 84).toString('hex'), '00100000', 'ArgsMaximum 4096 little-endian');
-  t.equal(dg.subarray(100).toString('hex'), READ_IMPLICIT_BE.subarray(100).toString('hex'), 'the block is the same bytes');
+  t.equal(
+    dg.subarray(100).toString('hex'),
+    READ_IMPLICIT_BE.subarray(100).toString('hex'),
+    'the block is the same bytes',
+  );
   const d = decodeRpcDatagram(dg);
   if (!d.ok) throw new Error(d.detail);
   t.equal(d.value.header.littleEndian, true);
@@ -125,7 +139,13 @@ t.test('answers are matched by activity + sequence, then type, opnum and interfa
 });
 
 function datagramsOf(body: Buffer, max: number, le = false): RpcHeader[] {
-  const h = rpcHeader({ packetType: PacketType.Response, activityUuid: ACTIVITY, sequenceNumber: 9, opnum: 5, littleEndian: le });
+  const h = rpcHeader({
+    packetType: PacketType.Response,
+    activityUuid: ACTIVITY,
+    sequenceNumber: 9,
+    opnum: 5,
+    littleEndian: le,
+  });
   return fragmentDatagrams(h, body, max).map((dg) => {
     const d = decodeRpcDatagram(dg);
     if (!d.ok) throw new Error(d.detail);
@@ -139,12 +159,19 @@ t.test('fragmentDatagrams: flags, numbers and lengths', async (t) => {
   const dgs = fragmentDatagrams(h, body, 100);
   t.equal(dgs.length, 3);
   const heads = datagramsOf(body, 100);
-  t.same(heads.map((x) => [x.fragmentNumber, x.bodyLength, x.flags1]), [
-    [0, 100, Flags1.Fragment],
-    [1, 100, Flags1.Fragment],
-    [2, 50, Flags1.Fragment | Flags1.LastFragment],
-  ]);
-  t.same(datagramsOf(body, 250).map((x) => x.flags1), [0], 'fits: one unfragmented datagram');
+  t.same(
+    heads.map((x) => [x.fragmentNumber, x.bodyLength, x.flags1]),
+    [
+      [0, 100, Flags1.Fragment],
+      [1, 100, Flags1.Fragment],
+      [2, 50, Flags1.Fragment | Flags1.LastFragment],
+    ],
+  );
+  t.same(
+    datagramsOf(body, 250).map((x) => x.flags1),
+    [0],
+    'fits: one unfragmented datagram',
+  );
   t.throws(() => fragmentDatagrams(h, body, 0), RangeError);
 });
 
@@ -159,12 +186,21 @@ function feed(a: FragmentAssembler, dgs: Buffer[]): AssemblyResult[] {
 
 t.test('FragmentAssembler: in order, out of order, duplicates', async (t) => {
   const body = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i * 7) & 0xff));
-  const h = rpcHeader({ packetType: PacketType.Response, activityUuid: ACTIVITY, sequenceNumber: 9, opnum: 5, littleEndian: true });
+  const h = rpcHeader({
+    packetType: PacketType.Response,
+    activityUuid: ACTIVITY,
+    sequenceNumber: 9,
+    opnum: 5,
+    littleEndian: true,
+  });
   const dgs = fragmentDatagrams(h, body, 128);
   t.equal(dgs.length, 8);
   const inOrder = feed(new FragmentAssembler(), dgs);
   const last = inOrder.at(-1);
-  t.same(inOrder.slice(0, -1).map((r) => r.kind), Array(7).fill('need-more'));
+  t.same(
+    inOrder.slice(0, -1).map((r) => r.kind),
+    Array(7).fill('need-more'),
+  );
   if (last?.kind !== 'complete') throw new Error('not complete');
   t.ok(last.body.equals(body), 'body reassembled');
   t.equal(last.fragments, 8);
@@ -187,18 +223,46 @@ t.test('FragmentAssembler: conflicts and bounds drop the call', async (t) => {
   const reasonOf = (r: AssemblyResult | undefined): string => (r?.kind === 'dropped' ? r.reason : (r?.kind ?? 'none'));
   const conflicting = Buffer.from(dgs[1] as Buffer);
   conflicting[90] = 0;
-  t.equal(reasonOf(feed(new FragmentAssembler(), [dgs[1] as Buffer, conflicting]).at(-1)), 'fragment', 'same number, other bytes');
+  t.equal(
+    reasonOf(feed(new FragmentAssembler(), [dgs[1] as Buffer, conflicting]).at(-1)),
+    'fragment',
+    'same number, other bytes',
+  );
   const otherOpnum = Buffer.from(dgs[1] as Buffer);
   otherOpnum.writeUInt16BE(2, 68);
-  t.equal(reasonOf(feed(new FragmentAssembler(), [dgs[0] as Buffer, otherOpnum]).at(-1)), 'fragment', 'header changes between fragments');
-  t.equal(reasonOf(feed(new FragmentAssembler({ maxFragments: 3 }), dgs).at(-1)), 'too-large', 'fragment number ≥ maxFragments');
+  t.equal(
+    reasonOf(feed(new FragmentAssembler(), [dgs[0] as Buffer, otherOpnum]).at(-1)),
+    'fragment',
+    'header changes between fragments',
+  );
+  t.equal(
+    reasonOf(feed(new FragmentAssembler({ maxFragments: 3 }), dgs).at(-1)),
+    'too-large',
+    'fragment number ≥ maxFragments',
+  );
   t.equal(reasonOf(feed(new FragmentAssembler({ maxBytes: 250 }), dgs).at(2)), 'too-large', 'over maxBytes');
   const twoLast = fragmentDatagrams(h, Buffer.alloc(150), 100);
-  t.equal(reasonOf(feed(new FragmentAssembler(), [twoLast[1] as Buffer, dgs[3] as Buffer]).at(-1)), 'fragment', 'two last fragments');
-  t.equal(reasonOf(feed(new FragmentAssembler(), [dgs[3] as Buffer, twoLast[1] as Buffer]).at(-1)), 'fragment', 'a last fragment below one already seen');
-  t.equal(reasonOf(feed(new FragmentAssembler(), [twoLast[1] as Buffer, dgs[2] as Buffer]).at(-1)), 'fragment', 'a fragment after the last');
+  t.equal(
+    reasonOf(feed(new FragmentAssembler(), [twoLast[1] as Buffer, dgs[3] as Buffer]).at(-1)),
+    'fragment',
+    'two last fragments',
+  );
+  t.equal(
+    reasonOf(feed(new FragmentAssembler(), [dgs[3] as Buffer, twoLast[1] as Buffer]).at(-1)),
+    'fragment',
+    'a last fragment below one already seen',
+  );
+  t.equal(
+    reasonOf(feed(new FragmentAssembler(), [twoLast[1] as Buffer, dgs[2] as Buffer]).at(-1)),
+    'fragment',
+    'a fragment after the last',
+  );
   const stray = encodeRpcDatagram({ ...h, fragmentNumber: 3 }, Buffer.alloc(4));
-  t.equal(reasonOf(feed(new FragmentAssembler(), [stray]).at(-1)), 'fragment', 'unfragmented datagram with a fragment number');
+  t.equal(
+    reasonOf(feed(new FragmentAssembler(), [stray]).at(-1)),
+    'fragment',
+    'unfragmented datagram with a fragment number',
+  );
   const a = new FragmentAssembler();
   feed(a, [dgs[0] as Buffer]);
   const whole = encodeRpcDatagram(h, Buffer.alloc(8));
@@ -209,7 +273,12 @@ t.test('FragmentAssembler: conflicts and bounds drop the call', async (t) => {
 t.test('FragmentAssembler: calls are bounded in number and age (injected clock)', async (t) => {
   let now = 1000;
   const a = new FragmentAssembler({ maxCalls: 2, timeoutMs: 500, now: () => now });
-  const first = (seq: number): Buffer => fragmentDatagrams(rpcHeader({ packetType: 2, activityUuid: ACTIVITY, sequenceNumber: seq, opnum: 5 }), Buffer.alloc(300), 100)[0] as Buffer;
+  const first = (seq: number): Buffer =>
+    fragmentDatagrams(
+      rpcHeader({ packetType: 2, activityUuid: ACTIVITY, sequenceNumber: seq, opnum: 5 }),
+      Buffer.alloc(300),
+      100,
+    )[0] as Buffer;
   feed(a, [first(1), first(2)]);
   t.equal(a.calls, 2);
   t.equal(a.bufferedBytes, 200);

@@ -19,7 +19,15 @@ import { nullLogger } from '../../gateway/logger.js';
 const WRITE: ModbusRequest = { type: 'write-single-register', fc: 6, address: 100, value: 5 };
 const READ: ModbusRequest = { type: 'read-registers', fc: 3, address: 100, quantity: 1 };
 
-function setup(over: { appendFails?: boolean; commitFails?: boolean; continueOnFailure?: boolean; gateThrows?: boolean; upstream?: UpstreamResult } = {}) {
+function setup(
+  over: {
+    appendFails?: boolean;
+    commitFails?: boolean;
+    continueOnFailure?: boolean;
+    gateThrows?: boolean;
+    upstream?: UpstreamResult;
+  } = {},
+) {
   const trace: string[] = [];
   const events: AuditEventInput[] = [];
   const logs: { obj: object; msg?: string }[] = [];
@@ -52,18 +60,37 @@ function setup(over: { appendFails?: boolean; commitFails?: boolean; continueOnF
       trace.push('submit');
       submitted.push(r);
       // a write is echoed [MB-APP 6.6]; a read of one register answers 5
-      return over.upstream ?? { kind: 'response', pdu: r.pdu[0] === 3 ? Buffer.from([3, 2, 0, 5]) : Buffer.from(r.pdu), latencyMs: 1 };
+      return (
+        over.upstream ?? {
+          kind: 'response',
+          pdu: r.pdu[0] === 3 ? Buffer.from([3, 2, 0, 5]) : Buffer.from(r.pdu),
+          latencyMs: 1,
+        }
+      );
     },
   };
   const metrics = new GatewayMetrics();
   const deps: PipelineDeps = {
     policy: () => ({ version: 'v1', evaluate: () => ({ effect: 'allow', ruleId: 'r1', reason: 'allowed' }) }),
-    gate, audit, metrics, now: () => 1000,
+    gate,
+    audit,
+    metrics,
+    now: () => 1000,
     ...(over.continueOnFailure ? { auditContinueOnFailure: true } : {}),
-    logger: { ...nullLogger, error: (obj, msg) => logs.push({ obj, ...(msg ? { msg } : {}) }), warn: (obj, msg) => logs.push({ obj, ...(msg ? { msg } : {}) }) },
+    logger: {
+      ...nullLogger,
+      error: (obj, msg) => logs.push({ obj, ...(msg ? { msg } : {}) }),
+      warn: (obj, msg) => logs.push({ obj, ...(msg ? { msg } : {}) }),
+    },
   };
   const pipeline = new RequestPipeline(deps);
-  const session = new Session('mbaps', { id: 'spiffe://plant.example/hmi/1', role: null, notAfter: new Date(Date.now() + 3_600_000), fingerprint256: 'x' }, '127.0.0.1:1', 0, () => {});
+  const session = new Session(
+    'mbaps',
+    { id: 'spiffe://plant.example/hmi/1', role: null, notAfter: new Date(Date.now() + 3_600_000), fingerprint256: 'x' },
+    '127.0.0.1:1',
+    0,
+    () => {},
+  );
   const device = { config: { name: 'plc-1' } as DeviceConfig, pool };
   const request = (m: ModbusRequest): PipelineRequest => {
     const pdu = encodeRequest(m);
@@ -76,14 +103,38 @@ function setup(over: { appendFails?: boolean; commitFails?: boolean; continueOnF
   return { pipeline, request, trace, events, logs, submitted, session, device, counted };
 }
 
-t.test('a write: its decision is appended before it is forwarded, its outcome after, naming the decision', async (t) => {
-  const s = setup();
-  const r = await s.pipeline.handle(s.request(WRITE));
-  t.equal(r.outcome, 'ok');
-  t.same(s.trace, ['append request.decision pending', 'committed 1', 'submit', 'append request.outcome ok', 'committed 2']);
-  t.match(s.events[0], { type: 'request.decision', decision: 'allow', outcome: 'pending', ruleId: 'r1', transactionId: 7, writes: [{ table: 'holding', start: 100, values: [5] }] });
-  t.match(s.events[1], { type: 'request.outcome', decisionSeq: 1, outcome: 'ok', identity: 'spiffe://plant.example/hmi/1', device: 'plc-1', fc: 6, transactionId: 7 });
-});
+t.test(
+  'a write: its decision is appended before it is forwarded, its outcome after, naming the decision',
+  async (t) => {
+    const s = setup();
+    const r = await s.pipeline.handle(s.request(WRITE));
+    t.equal(r.outcome, 'ok');
+    t.same(s.trace, [
+      'append request.decision pending',
+      'committed 1',
+      'submit',
+      'append request.outcome ok',
+      'committed 2',
+    ]);
+    t.match(s.events[0], {
+      type: 'request.decision',
+      decision: 'allow',
+      outcome: 'pending',
+      ruleId: 'r1',
+      transactionId: 7,
+      writes: [{ table: 'holding', start: 100, values: [5] }],
+    });
+    t.match(s.events[1], {
+      type: 'request.outcome',
+      decisionSeq: 1,
+      outcome: 'ok',
+      identity: 'spiffe://plant.example/hmi/1',
+      device: 'plc-1',
+      fc: 6,
+      transactionId: 7,
+    });
+  },
+);
 
 t.test('a read stays one event, after its answer', async (t) => {
   const s = setup();
@@ -91,7 +142,7 @@ t.test('a read stays one event, after its answer', async (t) => {
   t.same(s.trace, ['submit', 'append request.decision ok', 'committed 1'], 'answered once its event is committed');
 });
 
-t.test('group commit failed: a read\'s data is withheld (0x06), a write is refused unsent', async (t) => {
+t.test("group commit failed: a read's data is withheld (0x06), a write is refused unsent", async (t) => {
   const read = setup({ commitFails: true });
   const r = await read.pipeline.handle(read.request(READ));
   t.equal(r.outcome, 'audit-unavailable', 'data whose event is not in the file is not released');
@@ -100,7 +151,12 @@ t.test('group commit failed: a read\'s data is withheld (0x06), a write is refus
   const w = await write.pipeline.handle(write.request(WRITE));
   t.equal(w.outcome, 'audit-unavailable');
   t.same(write.submitted, [], 'the write-ahead decision did not reach the file: nothing reaches the PLC');
-  t.same(write.trace, ['append request.decision pending', 'committed 1', 'append request.decision audit-unavailable', 'committed 2']);
+  t.same(write.trace, [
+    'append request.decision pending',
+    'committed 1',
+    'append request.decision audit-unavailable',
+    'committed 2',
+  ]);
   const cont = setup({ commitFails: true, continueOnFailure: true });
   t.equal((await cont.pipeline.handle(cont.request(READ))).outcome, 'ok', 'failurePolicy continue keeps serving');
 });
@@ -111,7 +167,11 @@ t.test('fail-closed: a write whose write-ahead event fails is refused with 0x06 
   t.equal(r.outcome, 'audit-unavailable');
   t.same([...r.pdu], [0x86, 0x06]);
   t.same(s.submitted, [], 'nothing reaches the PLC');
-  t.same(s.trace, ['append request.decision pending', 'append request.decision audit-unavailable'], 'the refusal is appended too (counted lost if it fails)');
+  t.same(
+    s.trace,
+    ['append request.decision pending', 'append request.decision audit-unavailable'],
+    'the refusal is appended too (counted lost if it fails)',
+  );
   t.equal(await s.counted('audit-unavailable'), 1);
   t.match(s.logs, [{ msg: /write refused/ }]);
 });
@@ -137,7 +197,9 @@ t.test('an exception inside handle() answers 0x04 and is logged, counted and aud
   t.equal(r.outcome, 'internal-error');
   t.same([...r.pdu], [0x86, 0x04]);
   t.same(s.submitted, []);
-  t.match(s.events, [{ type: 'request.decision', outcome: 'internal-error', reason: /internal-error: gate exploded/, transactionId: 7 }]);
+  t.match(s.events, [
+    { type: 'request.decision', outcome: 'internal-error', reason: /internal-error: gate exploded/, transactionId: 7 },
+  ]);
   t.equal(await s.counted('internal-error'), 1);
   t.match(s.logs, [{ msg: /pipeline failed/, obj: { err: { message: 'gate exploded' } } }]);
   t.ok(s.session.isOpen, 'the session stays');
@@ -149,13 +211,18 @@ t.test('an exception after the write-ahead decision completes it with an interna
   const bad = { ...req, device: { ...req.device, pool: { submit: () => Promise.reject(new Error('pool exploded')) } } };
   const r = await s.pipeline.handle(bad);
   t.equal(r.outcome, 'internal-error');
-  t.match(s.events, [{ type: 'request.decision', outcome: 'pending' }, { type: 'request.outcome', decisionSeq: 1, outcome: 'internal-error' }]);
+  t.match(s.events, [
+    { type: 'request.decision', outcome: 'pending' },
+    { type: 'request.outcome', decisionSeq: 1, outcome: 'internal-error' },
+  ]);
 });
 
 t.test('a failure outside handle() (decode, route): failed() answers 0x04, logs, counts, audits', async (t) => {
   const s = setup();
   t.same([...s.pipeline.failed(s.session, 1, 3, new Error('router exploded'))], [0x83, 0x04]);
-  t.match(s.events, [{ type: 'request.decision', outcome: 'internal-error', reason: /router exploded/, fc: 3, unit: 1 }]);
+  t.match(s.events, [
+    { type: 'request.decision', outcome: 'internal-error', reason: /router exploded/, fc: 3, unit: 1 },
+  ]);
   t.equal(await s.counted('internal-error'), 1);
   t.match(s.logs, [{ msg: /0x04/ }]);
 });
@@ -180,6 +247,11 @@ t.test('gRPC: an internal failure is INTERNAL with outcome internal-error, and r
     t.equal(r.error.metadata?.get('verigate-outcome')[0], 'internal-error');
   }
   t.equal(reported.length, 1);
-  const pipelineResult = await runCall({ router: { named: () => s.device }, pipeline: s.pipeline }, s.session, 'plc-1', READ);
+  const pipelineResult = await runCall(
+    { router: { named: () => s.device }, pipeline: s.pipeline },
+    s.session,
+    'plc-1',
+    READ,
+  );
   t.equal(pipelineResult.ok, true, 'the normal path still works through the same function');
 });

@@ -31,7 +31,11 @@ t.test('the shipped scenarios load and build their memory', async (t) => {
 
   const multi = new PlcMemory(loadScenarioFile(join(scenarios, 'multi-unit.yaml')));
   t.same(multi.units(), [1, 2, 3]);
-  t.same(multi.lookup(3)?.snapshot('holding', 0, 10), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'array init spreads over addresses');
+  t.same(
+    multi.lookup(3)?.snapshot('holding', 0, 10),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    'array init spreads over addresses',
+  );
   t.equal(multi.lookup(9), undefined);
 });
 
@@ -48,7 +52,14 @@ t.test('reset restores the initial values (power cycle)', async (t) => {
 t.test('schema errors are reported with file:line:col, all at once', async (t) => {
   const p = write(
     'bad-schema.yaml',
-    ['name: x', 'units:', '  - id: 300', '    tables: { coils: 1, discrete: 1, holding: 1, input: 1 }', '    colour: red', ''].join('\n'),
+    [
+      'name: x',
+      'units:',
+      '  - id: 300',
+      '    tables: { coils: 1, discrete: 1, holding: 1, input: 1 }',
+      '    colour: red',
+      '',
+    ].join('\n'),
   );
   const err = t.throws(() => loadScenarioFile(p)) as Error & { code?: string };
   t.equal(err.code, 'SIM_ERR_SCENARIO_INVALID');
@@ -88,7 +99,14 @@ t.test('semantic errors: duplicate unit ids, init outside a table, model needs r
 t.test('wrong process params and unreadable files', async (t) => {
   const p = write(
     'bad-params.yaml',
-    ['name: x', 'units:', '  - id: 1', '    tables: { coils: 1, discrete: 2, holding: 12, input: 3 }', '    process: { model: tank, params: { maxRpm: 5 } }', ''].join('\n'),
+    [
+      'name: x',
+      'units:',
+      '  - id: 1',
+      '    tables: { coils: 1, discrete: 2, holding: 12, input: 3 }',
+      '    process: { model: tank, params: { maxRpm: 5 } }',
+      '',
+    ].join('\n'),
   );
   t.throws(() => loadScenarioFile(p), /unknown property 'maxRpm'/);
   const err = t.throws(() => loadScenarioFile(join(dir, 'missing.yaml'))) as Error & { code?: string };
@@ -97,7 +115,11 @@ t.test('wrong process params and unreadable files', async (t) => {
 
 t.test('scenario objects built in code get the semantic checks', async (t) => {
   t.throws(
-    () => checkScenario({ name: 'x', units: [{ id: 1, tables: { coils: 0, discrete: 0, holding: 1, input: 1 }, init: { holding: { '5': 1 } } }] }),
+    () =>
+      checkScenario({
+        name: 'x',
+        units: [{ id: 1, tables: { coils: 0, discrete: 0, holding: 1, input: 1 }, init: { holding: { '5': 1 } } }],
+      }),
     /units\.0\.init\.holding\.5: holding 5\.\.5 is outside the table/,
   );
   const ok = { name: 'y', units: [{ id: 1, tables: { coils: 0, discrete: 0, holding: 1, input: 1 } }] };

@@ -20,7 +20,12 @@ interface Run {
 }
 
 function run(script: string, args: string[], env: Record<string, string> = {}): Run {
-  const r = spawnSync('bash', [join(ROOT, script), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
+  const r = spawnSync('bash', [join(ROOT, script), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, ...env },
+  });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -40,16 +45,29 @@ function fakeBin(t: Tap, tools: Record<string, string>): { path: string; calls: 
 
 const NOT_ROOT = { 'dpkg-query': 'exit 1', id: 'echo 1000', 'apt-get': 'exit 1', sudo: 'exit 1' };
 
-t.test('system packages, not root: names every missing package and the apt-get command, and installs nothing', async (t) => {
-  const fake = fakeBin(t, NOT_ROOT);
-  const r = run('scripts/install-system-packages.sh', [], { PATH: fake.path });
-  t.equal(r.status, 1);
-  for (const pkg of ['mbpoll', 'stunnel4', 'haproxy', 'rsyslog-openssl', 'docker-compose', 'tshark', 'python3-venv', 'gcc']) t.match(r.out, pkg);
-  t.match(r.out, /apt-get needs root/);
-  t.match(r.out, /sudo DEBIAN_FRONTEND=noninteractive apt-get install -y mbpoll stunnel4 /);
-  const calls = existsSync(fake.calls) ? readFileSync(fake.calls, 'utf8') : '';
-  t.notMatch(calls, /^(apt-get|sudo) /m, 'neither apt-get nor sudo ran');
-});
+t.test(
+  'system packages, not root: names every missing package and the apt-get command, and installs nothing',
+  async (t) => {
+    const fake = fakeBin(t, NOT_ROOT);
+    const r = run('scripts/install-system-packages.sh', [], { PATH: fake.path });
+    t.equal(r.status, 1);
+    for (const pkg of [
+      'mbpoll',
+      'stunnel4',
+      'haproxy',
+      'rsyslog-openssl',
+      'docker-compose',
+      'tshark',
+      'python3-venv',
+      'gcc',
+    ])
+      t.match(r.out, pkg);
+    t.match(r.out, /apt-get needs root/);
+    t.match(r.out, /sudo DEBIAN_FRONTEND=noninteractive apt-get install -y mbpoll stunnel4 /);
+    const calls = existsSync(fake.calls) ? readFileSync(fake.calls, 'utf8') : '';
+    t.notMatch(calls, /^(apt-get|sudo) /m, 'neither apt-get nor sudo ran');
+  },
+);
 
 t.test('SPIRE missing with a Go too old to build it: says which Go it needs', async (t) => {
   const fake = fakeBin(t, { go: '[ "$1 $2" = "env GOVERSION" ] && echo go1.19.8 && exit 0; exit 1' });
@@ -68,7 +86,11 @@ t.test('--check reports each missing step by name, runs the others, exits 1 and 
   t.equal(r.status, 1);
   t.match(r.out, /system packages missing: mbpoll .*\(install: sudo apt-get install -y mbpoll /);
   t.match(r.out, /spire-server\/spire-agent missing in .*\(build: bash spire-config\/build-spire\.sh\)/);
-  t.match(r.out, /\[test-setup\] NOT READY after \d+ ms: system packages, SPIRE\. /, 'the summary names exactly the failed steps');
+  t.match(
+    r.out,
+    /\[test-setup\] NOT READY after \d+ ms: system packages, SPIRE\. /,
+    'the summary names exactly the failed steps',
+  );
   t.match(r.out, /node modules: present/);
   t.match(r.out, /pymodbus \S+ already installed/, 'the steps after a failed one still ran');
   t.match(r.out, /grpcurl v[\d.]+: .* \(already built\)/);

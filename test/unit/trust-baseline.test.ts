@@ -5,8 +5,20 @@ import { DEFAULT_WEIGHTS, resolveWeights, svidExpirySignal, trustScore } from '.
 import { IdentityTrust } from '../../gateway/trust/identity-trust.js';
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 
-const read = (start = 0): ClassifiedRequest => ({ fc: 3, unit: 1, kind: 'read', reads: [{ table: 'holding', start, count: 1 }], writes: [] });
-const write = (start = 100): ClassifiedRequest => ({ fc: 6, unit: 1, kind: 'write', reads: [], writes: [{ table: 'holding', start, count: 1, values: [1] }] });
+const read = (start = 0): ClassifiedRequest => ({
+  fc: 3,
+  unit: 1,
+  kind: 'read',
+  reads: [{ table: 'holding', start, count: 1 }],
+  writes: [],
+});
+const write = (start = 100): ClassifiedRequest => ({
+  fc: 6,
+  unit: 1,
+  kind: 'write',
+  reads: [],
+  writes: [{ table: 'holding', start, count: 1, values: [1] }],
+});
 const T0 = Date.UTC(2026, 10, 25, 8, 0, 0);
 
 t.test('decaying level and EWMA', async (t) => {
@@ -25,7 +37,10 @@ t.test('decaying level and EWMA', async (t) => {
 t.test('steady traffic keeps every signal at zero', async (t) => {
   const b = new BehaviourBaseline();
   for (let s = 0; s < 120; s++) b.observe(read(s % 4), 'plc', false, T0 + s * 1000, true);
-  t.same(Object.values(b.signals(T0 + 120_000)).filter((v) => v > 0), []);
+  t.same(
+    Object.values(b.signals(T0 + 120_000)).filter((v) => v > 0),
+    [],
+  );
 });
 
 t.test('a burst far above the learned rate raises `rate`; a ramp that outruns the habit raises `drift`', async (t) => {
@@ -51,7 +66,11 @@ t.test('a burst far above the learned rate raises `rate`; a ramp that outruns th
   };
   const end = T0 + 100_000;
   t.ok(ramp(100).signals(end).drift > 0.5, `drift ${ramp(100).signals(end).drift}`);
-  t.same(Object.values(ramp(40).signals(end)).filter((v) => v > 0), [], 'a ramp within 4 × habit (catch-up) raises nothing');
+  t.same(
+    Object.values(ramp(40).signals(end)).filter((v) => v > 0),
+    [],
+    'a ramp within 4 × habit (catch-up) raises nothing',
+  );
 });
 
 t.test('warm-up counts active seconds, not elapsed ones; an idle pause is not habit', async (t) => {
@@ -66,7 +85,11 @@ t.test('warm-up counts active seconds, not elapsed ones; an idle pause is not ha
   let now = T0 + 40 * 5000 + 30_000;
   for (let i = 0; i < 6; i++) h.observe(read(i), 'plc', false, (now += 50), true);
   h.observe(write(100), 'plc', false, (now += 500), true);
-  t.same(Object.values(h.signals(now)).filter((v) => v > 0), [], 'idle then refresh + setpoint raises nothing');
+  t.same(
+    Object.values(h.signals(now)).filter((v) => v > 0),
+    [],
+    'idle then refresh + setpoint raises nothing',
+  );
 });
 
 t.test('write share, denials, novelty and off-hours', async (t) => {
@@ -84,10 +107,15 @@ t.test('write share, denials, novelty and off-hours', async (t) => {
   t.ok(b.signals(now).denials > 0.3, 'a sustained share of denials');
   b.observe(read(5000), 'plc', false, (now += 1000), true);
   t.equal(b.signals(now).novelty, 0, 'one new block (a new screen) is free');
-  for (let a = 6000; a < 6000 + 3 * 125; a += 125) b.observe({ ...read(a), reads: [{ table: 'holding', start: a, count: 125 }] }, 'plc', false, (now += 100), true);
+  for (let a = 6000; a < 6000 + 3 * 125; a += 125)
+    b.observe({ ...read(a), reads: [{ table: 'holding', start: a, count: 125 }] }, 'plc', false, (now += 100), true);
   t.ok(b.signals(now).novelty > 0.3, 'a sweep of blocks never touched');
   b.observe(read(0), 'plc', false, T0 + 12 * 3_600_000, true);
-  t.equal(b.signals(T0 + 12 * 3_600_000).offHours, 0, 'hours are not judged before the identity was watched a whole day');
+  t.equal(
+    b.signals(T0 + 12 * 3_600_000).offHours,
+    0,
+    'hours are not judged before the identity was watched a whole day',
+  );
   b.observe(read(0), 'plc', false, T0 + 30 * 3_600_000, true);
   t.equal(b.signals(T0 + 30 * 3_600_000).offHours, 1, 'an hour never seen before');
 });
@@ -105,7 +133,13 @@ t.test('score, weights and the SVID expiry signal', async (t) => {
 });
 
 t.test('breach and recovery follow the documented rule; no learning while in breach', async (t) => {
-  const cfg = { threshold: 0.85, onBreach: 'read-only' as const, weights: resolveWeights(undefined), minBreachMs: 60_000, baseline: { warmupSeconds: 30, warmupRequests: 200, tauMs: 30_000 } };
+  const cfg = {
+    threshold: 0.85,
+    onBreach: 'read-only' as const,
+    weights: resolveWeights(undefined),
+    minBreachMs: 60_000,
+    baseline: { warmupSeconds: 30, warmupRequests: 200, tauMs: 30_000 },
+  };
   const id = new IdentityTrust('spiffe://td/x');
   let now = T0;
   for (let s = 0; s < 40; s++) {
@@ -124,17 +158,30 @@ t.test('breach and recovery follow the documented rule; no learning while in bre
 });
 
 t.test('a short burst of operator setpoints on a read-mostly HMI is not a breach [SR 1.1]', async (t) => {
-  const cfg = { threshold: 0.85, onBreach: 'read-only' as const, weights: resolveWeights(undefined), minBreachMs: 60_000, baseline: { warmupSeconds: 30, warmupRequests: 200, tauMs: 30_000 } };
+  const cfg = {
+    threshold: 0.85,
+    onBreach: 'read-only' as const,
+    weights: resolveWeights(undefined),
+    minBreachMs: 60_000,
+    baseline: { warmupSeconds: 30, warmupRequests: 200, tauMs: 30_000 },
+  };
   const hmi = new IdentityTrust('spiffe://td/hmi');
   let now = T0;
   // ten minutes of polling, with the odd setpoint change every two minutes
-  for (let s = 0; s < 600; s++) hmi.observe(s % 120 === 60 ? write(100) : read(s % 8), 'plc', false, (now = T0 + s * 1000));
+  for (let s = 0; s < 600; s++)
+    hmi.observe(s % 120 === 60 ? write(100) : read(s % 8), 'plc', false, (now = T0 + s * 1000));
   for (let i = 0; i < 6; i++) hmi.observe(write(100), 'plc', false, (now += 300));
   t.equal(hmi.evaluate(cfg, null, now, 'plc'), null, `score ${hmi.score.toFixed(3)} stays above the threshold`);
 });
 
 t.test('the second that caused a breach is not learned after recovery', async (t) => {
-  const cfg = { threshold: 0.85, onBreach: 'read-only' as const, weights: resolveWeights(undefined), minBreachMs: 60_000, baseline: { warmupSeconds: 30, warmupRequests: 200, tauMs: 30_000 } };
+  const cfg = {
+    threshold: 0.85,
+    onBreach: 'read-only' as const,
+    weights: resolveWeights(undefined),
+    minBreachMs: 60_000,
+    baseline: { warmupSeconds: 30, warmupRequests: 200, tauMs: 30_000 },
+  };
   const id = new IdentityTrust('spiffe://td/z');
   for (let s = 0; s < 60; s++) for (let i = 0; i < 5; i++) id.observe(read(), 'plc', false, T0 + s * 1000 + i);
   const burstAt = T0 + 60_000;
@@ -142,7 +189,8 @@ t.test('the second that caused a breach is not learned after recovery', async (t
   t.equal(id.evaluate(cfg, null, burstAt, 'plc'), 'read-only');
   // long after: recovered; a later 60 req/s run must still trip the rate signal (the burst was not learned)
   let now = burstAt + 300_000;
-  for (let s = 0; s < 5; s++) for (let i = 0; i < 5; i++) id.observe(read(), 'plc', false, (now = burstAt + 300_000 + s * 1000 + i));
+  for (let s = 0; s < 5; s++)
+    for (let i = 0; i < 5; i++) id.observe(read(), 'plc', false, (now = burstAt + 300_000 + s * 1000 + i));
   id.evaluate(cfg, null, now, 'plc');
   t.equal(id.state, 'normal');
   const runAt = now + 1000;

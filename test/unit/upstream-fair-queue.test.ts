@@ -18,7 +18,10 @@ t.test('round-robin between keys: a flooder does not go ahead of a single late a
   // The quiet client's only request is served within the first round (position ≤ 1), not after 200.
   t.ok(order.indexOf('q0') <= 1, `q0 at ${order.indexOf('q0')}`);
   t.equal(order.length, 201);
-  t.same(order.filter((v) => v.startsWith('n')), Array.from({ length: 200 }, (_, i) => `n${i}`));
+  t.same(
+    order.filter((v) => v.startsWith('n')),
+    Array.from({ length: 200 }, (_, i) => `n${i}`),
+  );
 });
 
 t.test('three keys alternate', async (t) => {
@@ -58,7 +61,7 @@ t.test('bounded: full for the key already holding the most', async (t) => {
   t.equal(q.size, 3);
 });
 
-t.test('bounded: a quiet key pushes out the flooder\'s newest item instead of being refused', async (t) => {
+t.test("bounded: a quiet key pushes out the flooder's newest item instead of being refused", async (t) => {
   const q = new FairQueue<string>(3);
   for (let i = 0; i < 3; i++) q.push('noisy', `n${i}`);
   const r = q.push('quiet', 'q0');

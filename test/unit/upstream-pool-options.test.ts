@@ -3,7 +3,14 @@ import { DevicePool } from '../../gateway/upstream/device-pool.js';
 import { isGatewayError } from '../../gateway/errors.js';
 import type { DevicePoolOptions } from '../../gateway/upstream/types.js';
 
-const base: DevicePoolOptions = { name: 'plc', host: '127.0.0.1', port: 502, maxConnections: 2, timeoutMs: 1000, queueLimit: 10 };
+const base: DevicePoolOptions = {
+  name: 'plc',
+  host: '127.0.0.1',
+  port: 502,
+  maxConnections: 2,
+  timeoutMs: 1000,
+  queueLimit: 10,
+};
 
 t.test('valid options construct a pool that opens nothing until used', async (t) => {
   const p = new DevicePool(base);

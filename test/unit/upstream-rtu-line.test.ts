@@ -50,9 +50,21 @@ async function rig(opts: { timeoutMs?: number; lateGraceMs?: number; timing?: Li
       return new RtuLine(stream, settings, opts.timing ?? TIMING, counters);
     },
   };
-  const pool = new DevicePool({ name: 'line', transport, maxConnections: 4, maxInFlight: 1, timeoutMs: opts.timeoutMs ?? 500, queueLimit: 64, lateReplyGraceMs: opts.lateGraceMs ?? 300, timers });
+  const pool = new DevicePool({
+    name: 'line',
+    transport,
+    maxConnections: 4,
+    maxInFlight: 1,
+    timeoutMs: opts.timeoutMs ?? 500,
+    queueLimit: 64,
+    lateReplyGraceMs: opts.lateGraceMs ?? 300,
+    timers,
+  });
   return {
-    pool, timers, counters, written,
+    pool,
+    timers,
+    counters,
+    written,
     answer: async (bytes) => {
       stream?.push(bytes);
       await flushIo();
@@ -63,13 +75,18 @@ async function rig(opts: { timeoutMs?: number; lateGraceMs?: number; timing?: Li
 }
 
 const read3 = (address: number): Buffer => hex(`03 ${address.toString(16).padStart(4, '0')} 0001`);
-const answer3 = (unit: number, value: number): Buffer => encodeRtuFrame(unit, hex(`03 02 ${value.toString(16).padStart(4, '0')}`));
+const answer3 = (unit: number, value: number): Buffer =>
+  encodeRtuFrame(unit, hex(`03 02 ${value.toString(16).padStart(4, '0')}`));
 
 t.test('a read: the RTU frame goes out, the answer comes back as its PDU', async (t) => {
   const r = await rig();
   const p = r.pool.submit({ clientKey: 'a', unitId: 11, pdu: read3(5), isWrite: false });
   await flushIo();
-  t.same(r.written.map((w) => w.bytes), [encodeRtuFrame(11, read3(5))], 'address, PDU, CRC');
+  t.same(
+    r.written.map((w) => w.bytes),
+    [encodeRtuFrame(11, read3(5))],
+    'address, PDU, CRC',
+  );
   await r.answer(answer3(11, 0x1234).subarray(0, 3)); // in two chunks
   await r.answer(answer3(11, 0x1234).subarray(3));
   const res = await p;
@@ -233,25 +250,35 @@ t.test('unsolicited bytes while idle are counted and dropped', async (t) => {
   await r.pool.close();
 });
 
-t.test('the port goes away with a request on the wire: unavailable (sent), never resent; the line reopens', async (t) => {
-  const r = await rig();
-  const p = r.pool.submit({ clientKey: 'a', unitId: 11, pdu: hex('06 0001 0002'), isWrite: true });
-  await flushIo();
-  r.unplug();
-  await flushIo();
-  const res = await p;
-  t.same(r.written.map((w) => w.bytes[1]), [6]);
-  t.equal(res.kind, 'unavailable');
-  t.equal(res.kind === 'unavailable' && res.sent, true);
-  const q = r.pool.submit({ clientKey: 'a', unitId: 11, pdu: read3(1), isWrite: false });
-  for (let i = 0; i < 20 && r.opened() < 2; i++) await r.timers.tick(25); // reconnect backoff, in steps
-  await flushIo();
-  t.equal(r.opened(), 2, 'reopened for the next request');
-  t.same(r.written.map((w) => w.bytes[1]), [6, 3], 'the write was not replayed');
-  await r.answer(answer3(11, 1));
-  t.equal((await q).kind, 'response');
-  await r.pool.close();
-});
+t.test(
+  'the port goes away with a request on the wire: unavailable (sent), never resent; the line reopens',
+  async (t) => {
+    const r = await rig();
+    const p = r.pool.submit({ clientKey: 'a', unitId: 11, pdu: hex('06 0001 0002'), isWrite: true });
+    await flushIo();
+    r.unplug();
+    await flushIo();
+    const res = await p;
+    t.same(
+      r.written.map((w) => w.bytes[1]),
+      [6],
+    );
+    t.equal(res.kind, 'unavailable');
+    t.equal(res.kind === 'unavailable' && res.sent, true);
+    const q = r.pool.submit({ clientKey: 'a', unitId: 11, pdu: read3(1), isWrite: false });
+    for (let i = 0; i < 20 && r.opened() < 2; i++) await r.timers.tick(25); // reconnect backoff, in steps
+    await flushIo();
+    t.equal(r.opened(), 2, 'reopened for the next request');
+    t.same(
+      r.written.map((w) => w.bytes[1]),
+      [6, 3],
+      'the write was not replayed',
+    );
+    await r.answer(answer3(11, 1));
+    t.equal((await q).kind, 'response');
+    await r.pool.close();
+  },
+);
 
 t.test('three identities, two units: round-robin turns on the one line', async (t) => {
   const r = await rig({ timeoutMs: 60_000 });
@@ -259,9 +286,17 @@ t.test('three identities, two units: round-robin turns on the one line', async (
   const order: string[] = [];
   const all: Promise<UpstreamResult>[] = [];
   // historian floods first, then the others arrive
-  for (const key of [...Array(12).fill('historian'), ...Array(6).fill('hmi'), ...Array(6).fill('engineer')] as string[]) {
+  for (const key of [
+    ...Array(12).fill('historian'),
+    ...Array(6).fill('hmi'),
+    ...Array(6).fill('engineer'),
+  ] as string[]) {
     const unit = key === 'hmi' ? 12 : 11;
-    all.push(r.pool.submit({ clientKey: key, unitId: unit, pdu: read3(keys.indexOf(key)), isWrite: false }).then((x) => (order.push(key), x)));
+    all.push(
+      r.pool
+        .submit({ clientKey: key, unitId: unit, pdu: read3(keys.indexOf(key)), isWrite: false })
+        .then((x) => (order.push(key), x)),
+    );
   }
   let frames = 0;
   for (let i = 0; i < 24; i++) {
@@ -278,6 +313,7 @@ t.test('three identities, two units: round-robin turns on the one line', async (
   // While all three are queued, each gets one turn per round: in every window of 3 turns (after the first,
   // which the historian had alone) each identity appears exactly once until the others run dry.
   const served = order.slice(1, 19);
-  for (let i = 0; i + 3 <= served.length; i += 3) t.same(new Set(served.slice(i, i + 3)).size, 3, `round ${i / 3}: ${served.slice(i, i + 3).join(',')}`);
+  for (let i = 0; i + 3 <= served.length; i += 3)
+    t.same(new Set(served.slice(i, i + 3)).size, 3, `round ${i / 3}: ${served.slice(i, i + 3).join(',')}`);
   await r.pool.close();
 });

@@ -27,7 +27,10 @@ t.test('backoff grows, is capped, has a floor, and resets', async (t) => {
   const hi = new ExponentialBackoff({ initialMs: 100, maxMs: 1000 }, () => 0.999999);
   const delays = Array.from({ length: 8 }, () => hi.next());
   t.same(delays.slice(0, 5), [100, 200, 400, 800, 1000]);
-  t.ok(delays.every((d) => d <= 1000), 'capped at maxMs');
+  t.ok(
+    delays.every((d) => d <= 1000),
+    'capped at maxMs',
+  );
   t.equal(hi.attempts, 8);
   hi.reset();
   t.equal(hi.next(), 100, 'reset starts over');

@@ -1,7 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto';
 import t from 'tap';
 import { LinearBackoff } from '../../gateway/backoff.js';
-import { jwkThumbprint, parseJwtSvidInsecure, publicJwk, signJwtSvid, verifyJwtSvid } from '../../gateway/identity/jwt-svid.js';
+import {
+  jwkThumbprint,
+  parseJwtSvidInsecure,
+  publicJwk,
+  signJwtSvid,
+  verifyJwtSvid,
+} from '../../gateway/identity/jwt-svid.js';
 import { fromStruct, toStruct } from '../../gateway/identity/protobuf-struct.js';
 
 t.test('linear backoff 1s, 2s, 3s … capped at 30s, reset after a good message (go-spiffe)', async (t) => {
@@ -19,14 +25,23 @@ t.test('linear backoff 1s, 2s, 3s … capped at 30s, reset after a good message 
 });
 
 t.test('google.protobuf.Struct conversion round-trips JSON claims', async (t) => {
-  const claims = { sub: 'spiffe://td/x', aud: ['a', 'b'], exp: 1700000000, ok: true, none: null, nested: { k: [1, 'two'] } };
+  const claims = {
+    sub: 'spiffe://td/x',
+    aud: ['a', 'b'],
+    exp: 1700000000,
+    ok: true,
+    none: null,
+    nested: { k: [1, 'two'] },
+  };
   const s = toStruct(claims) as { fields: Record<string, { stringValue?: string; listValue?: unknown }> };
   t.equal(s.fields['sub']?.stringValue, 'spiffe://td/x');
   // proto-loader with `oneofs: true` names the set field in `kind`; emulate that decoding.
   const withKinds = JSON.parse(JSON.stringify(s), (_k, v: unknown) => {
     if (v && typeof v === 'object' && !Array.isArray(v)) {
       const o = v as Record<string, unknown>;
-      const kind = ['nullValue', 'numberValue', 'stringValue', 'boolValue', 'structValue', 'listValue'].find((k) => k in o);
+      const kind = ['nullValue', 'numberValue', 'stringValue', 'boolValue', 'structValue', 'listValue'].find(
+        (k) => k in o,
+      );
       if (kind) o['kind'] = kind;
     }
     return v;
@@ -39,7 +54,13 @@ t.test('ES256 JWT-SVID sign → verify, and every failure is a value', async (t)
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const other = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
   const now = 1_800_000_000_000;
-  const token = signJwtSvid({ key: privateKey, sub: 'spiffe://plant.example/hmi', audience: ['gw'], ttlSeconds: 60, nowMs: now });
+  const token = signJwtSvid({
+    key: privateKey,
+    sub: 'spiffe://plant.example/hmi',
+    audience: ['gw'],
+    ttlSeconds: 60,
+    nowMs: now,
+  });
   const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()) as Record<string, unknown>;
   t.same(header, { alg: 'ES256', kid: jwkThumbprint(privateKey), typ: 'JWT' });
   const jwks = { keys: [publicJwk(privateKey)] };

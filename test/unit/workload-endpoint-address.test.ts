@@ -4,7 +4,10 @@ import { defaultEndpointAddress, parseEndpointAddress } from '../../gateway/iden
 
 const good: [string, object][] = [
   ['unix:///tmp/agent.sock', { kind: 'unix', path: '/tmp/agent.sock', target: 'unix:/tmp/agent.sock' }],
-  ['unix:/run/spire/sockets/agent.sock', { kind: 'unix', path: '/run/spire/sockets/agent.sock', target: 'unix:/run/spire/sockets/agent.sock' }],
+  [
+    'unix:/run/spire/sockets/agent.sock',
+    { kind: 'unix', path: '/run/spire/sockets/agent.sock', target: 'unix:/run/spire/sockets/agent.sock' },
+  ],
   ['unix:///tmp/a%20b.sock', { kind: 'unix', path: '/tmp/a b.sock', target: 'unix:/tmp/a b.sock' }],
   ['tcp://127.0.0.1:8081', { kind: 'tcp', host: '127.0.0.1', port: 8081, target: 'ipv4:127.0.0.1:8081' }],
   ['tcp://[::1]:65535', { kind: 'tcp', host: '::1', port: 65535, target: 'ipv6:[::1]:65535' }],
@@ -63,7 +66,10 @@ t.test('default comes from SPIFFE_ENDPOINT_SOCKET', async (t) => {
   process.env['SPIFFE_ENDPOINT_SOCKET'] = 'unix:///run/agent.sock';
   t.same(parseEndpointAddress(), { kind: 'unix', path: '/run/agent.sock', target: 'unix:/run/agent.sock' });
   delete process.env['SPIFFE_ENDPOINT_SOCKET'];
-  t.throws(() => parseEndpointAddress(), { code: 'GW_ERR_ENDPOINT_ADDRESS', message: /SPIFFE_ENDPOINT_SOCKET is not set/ });
+  t.throws(() => parseEndpointAddress(), {
+    code: 'GW_ERR_ENDPOINT_ADDRESS',
+    message: /SPIFFE_ENDPOINT_SOCKET is not set/,
+  });
   process.env['SPIFFE_ENDPOINT_SOCKET'] = 'unix://run/agent.sock';
   t.throws(() => parseEndpointAddress(), { code: 'GW_ERR_ENDPOINT_ADDRESS', message: /authority/ });
 });

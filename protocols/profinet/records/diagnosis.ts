@@ -11,8 +11,16 @@ import { BlockType } from '../constants.js';
 import { encodeBlock, expectBlock, readBlocks } from '../block.js';
 import { fail, ok, type Decoded } from '../result.js';
 
-export const Usi = { ChannelDiagnosis: 0x8000, ExtChannelDiagnosis: 0x8002, QualifiedChannelDiagnosis: 0x8003 } as const;
-const ITEM_SIZE: Record<number, number> = { [Usi.ChannelDiagnosis]: 6, [Usi.ExtChannelDiagnosis]: 12, [Usi.QualifiedChannelDiagnosis]: 16 };
+export const Usi = {
+  ChannelDiagnosis: 0x8000,
+  ExtChannelDiagnosis: 0x8002,
+  QualifiedChannelDiagnosis: 0x8003,
+} as const;
+const ITEM_SIZE: Record<number, number> = {
+  [Usi.ChannelDiagnosis]: 6,
+  [Usi.ExtChannelDiagnosis]: 12,
+  [Usi.QualifiedChannelDiagnosis]: 16,
+};
 
 export interface ChannelDiagnosis {
   readonly channelNumber: number;
@@ -53,10 +61,20 @@ export function decodeDiagnosis(data: Buffer): Decoded<DiagnosisEntry[]> {
     if (r.overrun) return fail('truncated', `DiagnosisData block of ${b.content.length} bytes`);
     const size = ITEM_SIZE[usi];
     if (size === undefined) {
-      out.push({ api, slot, subslot, channelNumber, channelProperties, usi, channels: [], manufacturerData: r.bytes(r.remaining).toString('hex') });
+      out.push({
+        api,
+        slot,
+        subslot,
+        channelNumber,
+        channelProperties,
+        usi,
+        channels: [],
+        manufacturerData: r.bytes(r.remaining).toString('hex'),
+      });
       continue;
     }
-    if (r.remaining % size !== 0) return fail('block-length', `USI 0x${usi.toString(16)} items of ${size} bytes, ${r.remaining} bytes left`);
+    if (r.remaining % size !== 0)
+      return fail('block-length', `USI 0x${usi.toString(16)} items of ${size} bytes, ${r.remaining} bytes left`);
     const channels: ChannelDiagnosis[] = [];
     while (r.remaining > 0) channels.push(readChannel(r, usi));
     out.push({ api, slot, subslot, channelNumber, channelProperties, usi, channels });

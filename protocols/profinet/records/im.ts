@@ -68,14 +68,24 @@ export function decodeIm0(data: Buffer): Decoded<Im0> {
 export function encodeIm0(v: Im0): Buffer {
   const w = new Writer();
   w.u16(v.vendorId).text(v.orderId, 20).text(v.serialNumber, 16).u16(v.hardwareRevision);
-  w.u8(v.softwareRevisionPrefix.charCodeAt(0) || 0x56).u8(v.softwareRevision[0]).u8(v.softwareRevision[1]).u8(v.softwareRevision[2]);
-  w.u16(v.revisionCounter).u16(v.profileId).u16(v.profileSpecificType).u8(v.imVersion[0]).u8(v.imVersion[1]).u16(v.imSupported);
+  w.u8(v.softwareRevisionPrefix.charCodeAt(0) || 0x56)
+    .u8(v.softwareRevision[0])
+    .u8(v.softwareRevision[1])
+    .u8(v.softwareRevision[2]);
+  w.u16(v.revisionCounter)
+    .u16(v.profileId)
+    .u16(v.profileSpecificType)
+    .u8(v.imVersion[0])
+    .u8(v.imVersion[1])
+    .u16(v.imSupported);
   return encodeBlock(BlockType.IM0, w.toBuffer());
 }
 
 export function decodeIm1(data: Buffer): Decoded<Im1> {
   const r = oneBlock(data, BlockType.IM1, 54);
-  return r.ok ? ok({ tagFunction: visibleString(r.value.bytes(32)), tagLocation: visibleString(r.value.bytes(22)) }) : r;
+  return r.ok
+    ? ok({ tagFunction: visibleString(r.value.bytes(32)), tagLocation: visibleString(r.value.bytes(22)) })
+    : r;
 }
 
 export function encodeIm1(v: Im1): Buffer {

@@ -36,14 +36,24 @@ export function decodeLogBook(data: Buffer): Decoded<LogBook> {
   const actualLocalTimeStamp = ts(r.u64());
   const n = r.u16();
   if (r.overrun) return fail('truncated', `LogBookData block of ${b.content.length} bytes`);
-  if (r.remaining !== n * ENTRY_SIZE) return fail('block-length', `${n} log entries need ${n * ENTRY_SIZE} bytes, ${r.remaining} present`);
-  const entries = Array.from({ length: n }, () => ({ localTimeStamp: ts(r.u64()), arUuid: r.uuid(), status: pnioStatusFromU32(r.u32()), entryDetail: r.u32() }));
+  if (r.remaining !== n * ENTRY_SIZE)
+    return fail('block-length', `${n} log entries need ${n * ENTRY_SIZE} bytes, ${r.remaining} present`);
+  const entries = Array.from({ length: n }, () => ({
+    localTimeStamp: ts(r.u64()),
+    arUuid: r.uuid(),
+    status: pnioStatusFromU32(r.u32()),
+    entryDetail: r.u32(),
+  }));
   return ok({ actualLocalTimeStamp, entries });
 }
 
 export function encodeLogBook(v: LogBook): Buffer {
   const w = new Writer();
   w.u64(BigInt(`0x${v.actualLocalTimeStamp}`)).u16(v.entries.length);
-  for (const e of v.entries) w.u64(BigInt(`0x${e.localTimeStamp}`)).uuid(e.arUuid).u32(pnioStatusToU32(e.status)).u32(e.entryDetail);
+  for (const e of v.entries)
+    w.u64(BigInt(`0x${e.localTimeStamp}`))
+      .uuid(e.arUuid)
+      .u32(pnioStatusToU32(e.status))
+      .u32(e.entryDetail);
   return encodeBlock(BlockType.LogBookData, w.toBuffer());
 }

@@ -19,7 +19,12 @@ export type RecordValue =
   | { readonly kind: 'logbook'; readonly value: LogBook }
   | { readonly kind: 'opaque'; readonly value: Buffer };
 
-const DIAGNOSIS = new Set<number>([RecordIndex.DiagnosisSubslot, RecordIndex.DiagnosisSlot, RecordIndex.DiagnosisApi, RecordIndex.DiagnosisDevice]);
+const DIAGNOSIS = new Set<number>([
+  RecordIndex.DiagnosisSubslot,
+  RecordIndex.DiagnosisSlot,
+  RecordIndex.DiagnosisApi,
+  RecordIndex.DiagnosisDevice,
+]);
 
 export function decodeRecord(index: number, data: Buffer): Decoded<RecordValue> {
   const tag = <K extends RecordValue['kind'], V>(kind: K, d: Decoded<V>): Decoded<RecordValue> =>
