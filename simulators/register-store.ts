@@ -14,9 +14,6 @@ export type StoreResult<T> =
 
 const ADDRESS_ERROR = { ok: false, exception: ExceptionCode.IllegalDataAddress } as const;
 
-/** Largest table the 16-bit Modbus address space allows. */
-export const MAX_TABLE_SIZE = 65536;
-
 export class RegisterStore {
   readonly unit: number;
   readonly sizes: TableSizes;

@@ -34,7 +34,7 @@ import { buildLine, recordOf } from './build-record.js';
 import { AuditCheckpointer, type CheckpointHost } from './audit-checkpointer.js';
 import { DiskWatch } from './disk-watch.js';
 import { SegmentWriter } from './segment-writer.js';
-export type { AuditLag, AuditLogOptions, AuditStatus, AuditSubscriber, FsyncPolicy } from './audit-log-options.js';
+export type { AuditLag, AuditLogOptions, AuditStatus, AuditSubscriber } from './audit-log-options.js';
 
 interface Failure {
   readonly since: string;
@@ -143,7 +143,7 @@ export class AuditLog implements AuditSink {
    */
   append(input: AuditEventInput): WriteResult {
     if (this.closed) return { ok: false, error: 'audit: log is closed' };
-    if (this.failure !== null && !this.writeGap()) return this.fail(this.failure!.error, 1);
+    if (this.failure !== null && !this.writeGap()) return this.fail(this.failure.error, 1);
     return this.stage(input);
   }
 

@@ -4,7 +4,6 @@
  * cutting a torn last line (crash mid-write) when the log opens.
  */
 import { closeSync, fstatSync, openSync, readSync, readdirSync, truncateSync } from 'node:fs';
-import { join } from 'node:path';
 import { canonicalJson, eventHash, sha256Hex } from './canonical-json.js';
 
 export const SEGMENT_RE = /^audit-(\d{16})\.jsonl$/;
@@ -48,11 +47,6 @@ export interface TailRepair {
   readonly truncatedBytes: number;
   readonly discardedSha256: string;
   readonly reason: 'torn-tail' | 'unparsable-tail' | 'bad-hash-tail';
-}
-
-export interface LastEvent {
-  readonly seq: number;
-  readonly hash: string;
 }
 
 /** A parsed, self-consistent line, or null. */
@@ -114,8 +108,4 @@ function isJson(s: string): boolean {
   } catch {
     return false;
   }
-}
-
-export function joinDir(dir: string, name: string): string {
-  return join(dir, name);
 }

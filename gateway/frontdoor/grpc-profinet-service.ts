@@ -50,8 +50,7 @@ export interface ProfinetServiceDeps {
 type Unary<Req, Res> = grpc.handleUnaryCall<Req, Res>;
 type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: ServiceError };
 
-/** ReadIdentity reads these two records at API 0, slot 0 (the DAP), subslot 1, at most 4096 bytes each. */
-export const IDENTITY_READS = [RecordIndex.IM0, RecordIndex.RealIdentificationData] as const;
+/** ReadIdentity reads I&M0 and RealIdentificationData at API 0, slot 0 (the DAP), subslot 1, at most 4096 bytes each. */
 const IDENTITY_AT = { api: 0, slot: 0, subslot: 1, length: 4096 } as const;
 
 /** The gRPC field names for the two length checks a client can get wrong (the codec says `length`). */

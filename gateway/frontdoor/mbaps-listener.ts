@@ -12,8 +12,6 @@ import { MbapsConnection, type RouteLookup } from './mbaps-connection.js';
 import type { RequestPipeline } from './request-pipeline.js';
 import { SessionGatekeeper, type GatekeeperDeps } from './session-gatekeeper.js';
 
-export type { PeerCheck } from './session-gatekeeper.js';
-
 export interface MbapsListenerOptions extends GatekeeperDeps {
   readonly host: string;
   readonly port: number;

@@ -26,7 +26,6 @@ export type GrantStatus = 'pending' | 'active' | 'denied' | 'revoked' | 'expired
 export type GrantAccess = 'read' | 'write' | 'read-write';
 /** A Modbus table, or `records`: PROFINET record indices. */
 export type GrantTable = Table | 'records';
-export const GRANT_TABLES: readonly GrantTable[] = ['coils', 'discrete', 'holding', 'input', 'records'];
 
 export interface GrantRequest {
   readonly requester: string;
