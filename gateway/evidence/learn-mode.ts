@@ -9,7 +9,9 @@
  * 30 days after start, else a config error), `learn.started` / `learn.ended` are audited, `/readyz` and the
  * metrics show it (`verigate_learn_active{device}`, `verigate_learn_requests_total{device}`), and a warning is
  * logged every hour while it lasts. What it never does: learn for unlisted identities (they stay default
- * deny), override an explicit `deny` rule, a malformed request, a schedule, unit list or broadcast write; and
+ * deny), override an explicit `deny` rule, a malformed request, a schedule, unit list or broadcast write, or
+ * grant a register that a JIT rule of the identity covers without its approved grant (the deny names the JIT
+ * rule in `jitRule`: even a value or range outside that rule stays denied); and
  * the runtime gates (locks, the trust score's read-only downgrade) still judge the learned allow after it.
  * The end is checked on every request against the injected clock, so it holds even if a timer fires late.
  */
@@ -50,7 +52,7 @@ export interface LearnModeOptions {
 /** What the request pipeline asks (gateway/frontdoor/request-pipeline.ts `authorize`). */
 export interface LearnJudge {
   /** The enforced decision, or — learning, a listed identity, a learnable deny — an allow recorded as `learn`. */
-  judge<D extends PolicyVerdict>(
+  judge<D extends LearnableVerdict>(
     peer: { readonly id: string },
     device: string,
     req: ClassifiedRequest,
@@ -58,6 +60,9 @@ export interface LearnJudge {
     nowMs: number,
   ): D;
 }
+
+/** The policy's verdict; `jitRule` set = the request touches registers of a JIT rule (policy Decision). */
+export type LearnableVerdict = PolicyVerdict & { readonly jitRule?: string };
 
 interface Window {
   readonly device: string;
@@ -145,14 +150,15 @@ export class LearnMode implements LearnJudge {
     }
   }
 
-  judge<D extends PolicyVerdict>(
+  judge<D extends LearnableVerdict>(
     peer: { readonly id: string },
     device: string,
     req: ClassifiedRequest,
     decision: D,
     nowMs: number,
   ): D {
-    if (decision.effect !== 'deny') return decision;
+    // a register a JIT rule protects needs an approved grant: never learned (gateway/policy/evaluate.ts)
+    if (decision.effect !== 'deny' || decision.jitRule !== undefined) return decision;
     const w = this.windows.get(device);
     if (w === undefined || w.ended) return decision;
     if (nowMs >= w.untilMs) {

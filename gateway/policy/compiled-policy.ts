@@ -83,6 +83,12 @@ export interface Decision {
    * (read-only, or session end by score) never blocks. Locks, JIT, rate and value limits still apply.
    */
   readonly essential?: true;
+  /**
+   * A deny of a request touching a register that an entry of a JIT rule applicable to the peer and device
+   * covers (whatever its values): that rule's id. Commissioning mode never learns such a request: without an
+   * approved grant it must stay denied (gateway/evidence/learn-mode.ts). Not audited.
+   */
+  readonly jitRule?: string;
 }
 
 /** A deny of the policy, with the audit text of its reason. */

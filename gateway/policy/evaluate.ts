@@ -20,6 +20,8 @@
  * - Order: explicit deny first (deny-check.ts), then the allow check (allow-check.ts) recording what granted
  *   what (grants.ts), then the shadow rules. Each check walks the request's register ranges once, writes first
  *   (judged-request.ts), over a per-(device, peer) index of address segments (policy-index.ts).
+ * - A deny (no partial grant) of a request touching a register that an applicable JIT rule covers names that
+ *   rule in `jitRule`: commissioning mode never learns it (checked on the deny path only).
  * - Shadow rules never change the verdict: each active one that would grant (allow) or hit (deny) the request
  *   is reported in `shadow`. A policy with top-level `mode: shadow` is in test mode: a deny becomes
  *   `allow` with reason `shadow-mode <real reason>` and the real verdict in `shadow`.
@@ -28,15 +30,19 @@ import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 import {
   denyDecision,
   type CompiledPolicy,
+  type CompiledRule,
   type Decision,
   type PeerRef,
   type PeerView,
+  type RuleSetView,
+  type Segment,
   type ShadowResult,
 } from './compiled-policy.js';
 import { allowCheck } from './allow-check.js';
 import { denyHit } from './deny-check.js';
 import { Grants } from './grants.js';
 import { judgedRequest, type JudgedRequest } from './judged-request.js';
+import { findSegment } from './policy-index.js';
 import { reasonText } from '../reasons.js';
 
 export interface EvaluateOptions {
@@ -86,7 +92,30 @@ function decide({ allow, deny }: PeerView, r: JudgedRequest): Decision {
   if (allow.rules.length === 0) return NO_RULE;
   const grants = new Grants();
   const refused = allowCheck(allow, r, grants);
-  return refused === null ? grants.decision() : denyDecision(null, refused);
+  if (refused === null) return grants.decision();
+  // deny path only: name a JIT rule over a touched register, so commissioning mode never learns past JIT
+  const jit = jitRuleOver(allow, r);
+  return jit === null ? denyDecision(null, refused) : { ...denyDecision(null, refused), jitRule: jit.id };
+}
+
+/**
+ * The first JIT rule (in preference order) with an entry of the request's access over a register it touches,
+ * whatever the entry's values, units or schedule: a register a JIT rule protects is never granted without an
+ * approved grant, so a denial there must not be learned (gateway/evidence/learn-mode.ts).
+ */
+function jitRuleOver(view: RuleSetView, r: JudgedRequest): CompiledRule | null {
+  for (const t of r.targets) {
+    const segments = (t.access === 'read' ? view.read : view.write)[t.table];
+    if (segments === null) continue;
+    for (let i = Math.max(0, findSegment(segments, t.start)); i < segments.length; i++) {
+      const seg = segments[i] as Segment;
+      if (seg.lo > t.end) break;
+      if (seg.hi < t.start) continue;
+      const e = seg.entries.find((c) => c.rule.jit !== null);
+      if (e !== undefined) return e.rule;
+    }
+  }
+  return null;
 }
 
 /** Each active shadow rule that would grant (allow) or hit (deny) the request, judged on its own. */

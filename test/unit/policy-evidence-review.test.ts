@@ -1,0 +1,97 @@
+/**
+ * Review fixes of issue 13: commissioning mode never learns past a JIT rule (judge and live gateway); learned
+ * write bounds per address; `policy replay` counts JIT and rate as tightening; `policy diff` gets the
+ * direction of deny rules right and counts added/removed rules in its summary.
+ */
+import t from 'tap';
+import { Registry } from 'prom-client';
+import { classify, encodeRequest, type ModbusRequest } from '../../protocols/modbus/index.js';
+import { compilePolicyText, evaluate } from '../../gateway/policy/index.js';
+import { LearnMode } from '../../gateway/evidence/learn-mode.js';
+import { startHarness, TestMbapsClient, TD } from '../helpers/gateway-harness.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
+
+const HMI = `spiffe://${TD}/hmi/line1`;
+const HOUR = 3_600_000;
+const JIT_POLICY = `version: 1
+trustDomain: ${TD}
+rules:
+  - id: hmi-setpoints
+    principals: [${HMI}]
+    devices: [turbine-1]
+    jit: { approvers: ["spiffe://${TD}/eng/*"], maxDuration: 1h }
+    allow: [{ access: write, table: holding, addresses: 100-109, values: "0..3600" }]
+`;
+
+function learnMode(now: number): LearnMode {
+  const learn = new LearnMode({
+    devices: [{ name: 'turbine-1', learn: { untilMs: now + HOUR, principals: [HMI] } }],
+    audit: { append: () => ({ ok: true, seq: 1 }) },
+    timers: new FakeTimers(now),
+    now: () => now,
+    registry: new Registry(),
+    logger: { warn: () => undefined, info: () => undefined },
+  });
+  learn.start();
+  return learn;
+}
+
+t.test('learn mode never learns a request touching registers a JIT rule protects (judge)', (t) => {
+  const now = 1_000_000;
+  const learn = learnMode(now);
+  t.teardown(() => learn.stop());
+  const policy = compilePolicyText(JIT_POLICY, 'policy.yaml');
+  const peer = { id: HMI, role: null };
+  const judge = (req: ModbusRequest) => {
+    const c = classify(req, 1);
+    return learn.judge(peer, 'turbine-1', c, evaluate(policy, peer, 'turbine-1', c, new Date(now)), now);
+  };
+  t.match(judge({ type: 'write-single-register', fc: 6, address: 100, value: 9999 }), {
+    effect: 'deny',
+    reason: 'value-not-allowed holding:100=9999',
+    jitRule: 'hmi-setpoints',
+  });
+  const fc16 = judge({ type: 'write-multiple-registers', fc: 16, address: 100, values: Array(11).fill(1) });
+  t.match(fc16, { effect: 'deny', reason: 'address-not-allowed write holding:110', jitRule: 'hmi-setpoints' });
+  t.match(judge({ type: 'write-single-register', fc: 6, address: 100, value: 5 }), {
+    effect: 'allow',
+    obligations: { jit: { ruleId: 'hmi-setpoints' } },
+  });
+  t.match(
+    judge({ type: 'write-single-register', fc: 6, address: 110, value: 9999 }),
+    { effect: 'allow', reason: 'learn address-not-allowed write holding:110' },
+    'a register outside the JIT rule is still learned',
+  );
+  t.match(
+    judge({ type: 'read-registers', fc: 3, address: 100, quantity: 2 }),
+    { effect: 'allow', reason: /^learn / },
+    'the JIT rule protects writes: reading those registers is learned',
+  );
+  t.end();
+});
+
+t.test('learn mode on a live gateway: out-of-bounds writes to JIT registers are denied, nothing written', async (t) => {
+  const timers = new FakeTimers(Date.now());
+  const until = new Date(timers.now() + 2 * HOUR);
+  const h = await startHarness({
+    policy: JIT_POLICY,
+    timers,
+    deviceYaml: `learn: { until: "${until.toISOString()}", principals: ["${HMI}"] }`,
+  });
+  t.teardown(() => h.stop());
+  const hmi = await TestMbapsClient.connect(h.port, await h.mint(HMI, { ttlSeconds: 86_400 }));
+  t.teardown(() => hmi.close());
+  const send = async (req: ModbusRequest): Promise<Buffer> => {
+    const pdu = await hmi.request(1, encodeRequest(req));
+    if (pdu === null) throw new Error('no answer');
+    return pdu;
+  };
+  const holding = async (): Promise<string> =>
+    (await send({ type: 'read-registers', fc: 3, address: 100, quantity: 11 })).toString('hex');
+  const before = await holding();
+  t.equal(before.slice(0, 2), '03', 'reads are learned');
+  t.equal((await send({ type: 'write-single-register', fc: 6, address: 100, value: 9999 }))[0], 0x86, 'denied');
+  const fc16 = await send({ type: 'write-multiple-registers', fc: 16, address: 100, values: Array(11).fill(7) });
+  t.equal(fc16[0], 0x90, 'FC16 over 100-110 denied');
+  t.equal(await holding(), before, 'nothing written');
+});
