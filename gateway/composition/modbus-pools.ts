@@ -6,7 +6,7 @@ import type { DeviceConfig } from '../config/gateway-config.js';
 import { lineKey } from '../config/device-link.js';
 import type { Logger } from '../logger.js';
 import { DevicePool } from '../upstream/device-pool.js';
-import { rtuOverTcpTransport, serialTransport, type RtuTransport } from '../upstream/rtu-transports.js';
+import { rtuLateGraceMs, rtuOverTcpTransport, serialTransport, type RtuTransport } from '../upstream/rtu-transports.js';
 
 export interface ModbusPool {
   readonly config: DeviceConfig;
@@ -51,6 +51,8 @@ export function buildModbusPools(
         maxInFlight: 1,
         timeoutMs: d.timeoutMs,
         queueLimit: d.queueLimit,
+        // A silent unit costs one timeout plus a short grace, not two timeouts (rtu-transports.ts).
+        lateReplyGraceMs: rtuLateGraceMs(transport.timing),
         logger,
       });
       line = { devices: [], transport, pool };

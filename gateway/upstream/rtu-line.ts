@@ -11,6 +11,14 @@
  *   structure (checkResponse). A CRC error, a truncated or overlong frame, or a well-formed answer that does not
  *   fit is counted and answered `invalid-response` (→ 0x0B, "no usable answer"): never passed on.
  *   After a bad frame the framer drops bytes until the line falls silent, then the next request may go.
+ * - End of frame: a frame cut by length is only an answer once the line then stays silent for t3.5
+ *   [MB-SERIAL 2.5.1.1]. One flipped bit in a function code (03 → 83) or a byte count shortens the cut, and the
+ *   CRC over the wrong span passes with odds 2^-16: bytes after the cut prove it was no frame end. So the answer
+ *   is held for `silenceMs`; bytes left after the cut, or arriving before the silence is over → `invalid-response`
+ *   (counted as `too-long`). This costs t3.5 of latency per answer (≈ 4 ms at 9600 baud).
+ * - Timers fire in the event loop's timers phase, before the poll phase that reads bytes already received: a
+ *   stalled loop would read as silence. Every silence decision (receive gap, end of frame) waits one
+ *   `setImmediate` and holds only if no byte came in between.
  * - A timed-out request keeps the line for `lateGraceMs` (its late answer is dropped when it comes), so the
  *   answer of an earlier request cannot be taken for the answer of the next one.
  * - Broadcast (unit 0) [MB-SERIAL 2.1]: writes only; sent, no answer awaited, the client gets the normal
@@ -55,6 +63,14 @@ interface Exchange<J> {
   grace?: TimerHandle;
 }
 
+/** A frame cut by length, waiting for t3.5 of silence to prove it ended there. */
+interface HeldAnswer<J> {
+  readonly cur: Exchange<J>;
+  readonly address: number;
+  readonly pdu: Buffer;
+  readonly bytes: number;
+}
+
 export class RtuLine<J> implements UpstreamLink<J> {
   readonly id: number;
   readonly #stream: Duplex;
@@ -67,6 +83,10 @@ export class RtuLine<J> implements UpstreamLink<J> {
   #quietUntil = 0;
   #wakeTimer: TimerHandle | undefined;
   #gapTimer: TimerHandle | undefined;
+  #held: HeldAnswer<J> | undefined;
+  #eofTimer: TimerHandle | undefined;
+  /** Chunks received so far: a deferred silence decision holds only if this did not move. */
+  #rx = 0;
   #tags = 0;
   #sent = 0;
   #everAnswered = false;
@@ -150,32 +170,54 @@ export class RtuLine<J> implements UpstreamLink<J> {
       this.#holdQuiet(this.#s.timers.now() + frame.length * this.#timing.charMs + this.#timing.turnaroundMs);
     }
     // Never synchronously from send(): the pool is still inside its dispatch loop.
+    this.#s.timers.clearTimeout(this.#wakeTimer);
     this.#wakeTimer = this.#s.timers.setTimeout(
       () => this.#wake(),
       Math.max(0, this.#quietUntil - this.#s.timers.now()),
     );
     queueMicrotask(() => {
-      if (!this.#closed) this.#s.events.reply(job, result);
+      // Closed in between: the frame was handed to the port, whether it left is unknown (never resent).
+      const closed: UpstreamResult = { kind: 'unavailable', reason: 'RTU line closed after the broadcast', sent: true };
+      this.#s.events.reply(job, this.#closed && reply !== null ? closed : result);
     });
   }
 
   #onData(chunk: Buffer): void {
     if (this.#closed) return;
+    this.#rx++;
     const now = this.#s.timers.now();
     this.#holdQuiet(now + this.#timing.silenceMs);
+    const held = this.#held;
+    if (held !== undefined) {
+      // The answer did not end where its length said [MB-SERIAL 2.5.1.1]: drop it and the rest until silence.
+      this.#counters.garbageBytes += this.#framer.resync();
+      this.#refuse(held.cur, `${chunk.length} byte(s) followed the ${held.bytes}-byte answer before t3.5 of silence`);
+    }
     this.#framer.push(chunk);
     for (let r = this.#framer.next(); r.kind !== 'need-more' && !this.#closed; r = this.#framer.next())
       this.#onFrame(r);
     // After a bad frame more of it may still be on its way (adapters deliver in chunks): wait for the receive gap.
     if (this.#framer.resyncing) this.#holdQuiet(now + this.#timing.frameGapMs);
     this.#s.timers.clearTimeout(this.#gapTimer);
-    this.#gapTimer = this.#s.timers.setTimeout(() => this.#onGap(), this.#timing.frameGapMs);
+    this.#gapTimer = this.#s.timers.setTimeout(() => {
+      this.#gapTimer = undefined;
+      this.#afterPendingIo(() => this.#onGap());
+    }, this.#timing.frameGapMs);
+  }
+
+  /**
+   * Runs `decide` after the bytes already received are read (one setImmediate: past the poll phase), and only if
+   * none came: a timer firing after an event-loop stall is no proof that the line was silent.
+   */
+  #afterPendingIo(decide: () => void): void {
+    const rx = this.#rx;
+    setImmediate(() => {
+      if (!this.#closed && this.#rx === rx) decide();
+    });
   }
 
   /** The line fell silent: a frame of unknown length ends here, a frame cut short is truncated. */
   #onGap(): void {
-    this.#gapTimer = undefined;
-    if (this.#closed) return;
     this.#counters.garbageBytes += this.#framer.droppedSinceSilence;
     const r = this.#framer.silence();
     if (r.kind !== 'need-more') this.#onFrame(r);
@@ -189,6 +231,10 @@ export class RtuLine<J> implements UpstreamLink<J> {
       // Nobody asked: noise, another master, or a late answer after its grace. Counted, dropped.
       this.#counters.unsolicited++;
       if (r.kind === 'corrupt') this.#counters.garbageBytes += r.bytes;
+      return;
+    }
+    if (r.kind === 'frame' && cur.state === 'live') {
+      this.#hold(cur, r.address, r.pdu, r.adu.length);
       return;
     }
     this.#current = undefined;
@@ -210,6 +256,62 @@ export class RtuLine<J> implements UpstreamLink<J> {
     this.#wake();
   }
 
+  /** A frame cut by length: released once the line stays silent for t3.5 after it, refused if bytes follow. */
+  #hold(cur: Exchange<J>, address: number, pdu: Buffer, bytes: number): void {
+    // Whatever follows is nobody's answer.
+    this.#framer.expect(UNKNOWN_LENGTH);
+    if (this.#framer.buffered > 0) {
+      const left = this.#framer.resync();
+      this.#counters.garbageBytes += left;
+      this.#refuse(cur, `${left} byte(s) after the end of a ${bytes}-byte answer`);
+      return;
+    }
+    const held: HeldAnswer<J> = { cur, address, pdu, bytes };
+    this.#held = held;
+    this.#s.timers.clearTimeout(this.#eofTimer);
+    this.#eofTimer = this.#s.timers.setTimeout(() => {
+      this.#eofTimer = undefined;
+      this.#afterPendingIo(() => this.#release(held));
+    }, this.#timing.silenceMs);
+  }
+
+  /** t3.5 of silence after the held frame: it ended there, it is the answer. */
+  #release(held: HeldAnswer<J>): void {
+    if (this.#held !== held || this.#current !== held.cur) return;
+    const cur = held.cur;
+    this.#held = undefined;
+    this.#current = undefined;
+    this.#s.timers.clearTimeout(cur.grace);
+    if (cur.state === 'late') {
+      this.#counters.lateAnswers++;
+      this.#s.logger.debug({ line: this.id, unit: cur.unitId }, 'dropped the late answer of a timed-out request');
+    } else {
+      this.#answer(cur, held.address, held.pdu);
+    }
+    this.#wake();
+  }
+
+  /** A frame cut by length that was no frame end (bytes after it): counted, `invalid-response`, never passed on. */
+  #refuse(cur: Exchange<J>, detail: string): void {
+    this.#dropHeld();
+    this.#counters.corrupt['too-long']++;
+    this.#current = undefined;
+    this.#s.timers.clearTimeout(cur.grace);
+    if (cur.state === 'late') {
+      this.#counters.lateAnswers++;
+    } else {
+      this.#s.logger.debug({ line: this.id, unit: cur.unitId, detail }, 'RTU answer did not end at its length: 0x0B');
+      this.#s.events.reply(cur.job, { kind: 'invalid-response', reason: `RTU too-long: ${detail}` });
+    }
+    this.#wake();
+  }
+
+  #dropHeld(): void {
+    this.#held = undefined;
+    this.#s.timers.clearTimeout(this.#eofTimer);
+    this.#eofTimer = undefined;
+  }
+
   #answer(cur: Exchange<J>, address: number, pdu: Buffer): void {
     const check = checkResponse(cur.unitId, cur.reqPdu, address, pdu);
     if (!check.ok) {
@@ -228,6 +330,7 @@ export class RtuLine<J> implements UpstreamLink<J> {
 
   #graceOver(cur: Exchange<J>): void {
     if (this.#closed || this.#current !== cur) return;
+    this.#dropHeld();
     this.#current = undefined;
     this.#counters.noAnswer++;
     this.#framer.expect(UNKNOWN_LENGTH);
@@ -257,6 +360,7 @@ export class RtuLine<J> implements UpstreamLink<J> {
     this.#closed = true;
     const cur = this.#current;
     this.#current = undefined;
+    this.#dropHeld();
     for (const h of [this.#wakeTimer, this.#gapTimer, cur?.grace]) this.#s.timers.clearTimeout(h);
     this.#stream.destroy();
     const lost = cur?.state === 'live' ? [cur.job] : [];

@@ -9,6 +9,12 @@
  * 100 ms on a port: USB adapters deliver bytes in chunks up to ~16 ms apart (FTDI latency timer) and a PTY's
  * relay can be descheduled for tens of ms on a busy box, and a frame split that way must not read as two bad
  * ones. Frames of known length complete on their last byte, so the floor only slows the error path.
+ *
+ * Late-reply grace: a timed-out request keeps the line only `rtuLateGraceMs` (max(receive gap, 250 ms)), not the
+ * pool's default of a whole `timeoutMs`: otherwise every request to a dead meter holds the line for twice the
+ * timeout and starves the healthy units behind it. The trade-off: RTU has no transaction id, so a unit answering
+ * later than timeout + grace could have its answer taken for the next request to the same unit with the same
+ * shape; the response timeout must cover the slowest unit on the line [MB-SERIAL 2.4.1].
  */
 import { SerialPort } from 'serialport';
 import { charTimeMs, interFrameSilenceMs, type LineFormat } from '../../protocols/modbus/index.js';
@@ -21,6 +27,8 @@ import type { PlcDialer, UpstreamTransport } from './types.js';
 /** An RTU transport keeps its line's counters across reopenings. */
 export interface RtuTransport extends UpstreamTransport {
   counters(): LineCounters;
+  /** The line's timing (t3.5, character time, turnaround, receive gap). */
+  readonly timing: LineTiming;
 }
 
 export interface SerialLineOptions {
@@ -43,7 +51,13 @@ export interface RtuOverTcpOptions {
 
 const PORT_GAP_FLOOR_MS = 100;
 const TCP_GAP_FLOOR_MS = 100;
+const LATE_GRACE_FLOOR_MS = 250;
 export const DEFAULT_LINE_FORMAT: LineFormat = { baudRate: 9600, dataBits: 8, parity: 'even', stopBits: 1 };
+
+/** How long a timed-out request keeps the line for its late answer (the pool's `lateReplyGraceMs`), ms. */
+export function rtuLateGraceMs(timing: LineTiming): number {
+  return Math.max(timing.frameGapMs, LATE_GRACE_FLOOR_MS);
+}
 
 export function serialLineTiming(o: SerialLineOptions): LineTiming {
   const silenceMs = o.interFrameMs ?? interFrameSilenceMs(o.format);
@@ -71,6 +85,7 @@ export function serialTransport(o: SerialLineOptions): RtuTransport {
   return {
     target: o.path,
     maxLinks: 1,
+    timing,
     counters: () => snapshotLineCounters(counters),
     async open(settings, signal) {
       const port = await openPort(o, signal);
@@ -87,6 +102,7 @@ export function rtuOverTcpTransport(o: RtuOverTcpOptions): RtuTransport {
   return {
     target: `${o.host}:${o.port}`,
     maxLinks: 1,
+    timing,
     counters: () => snapshotLineCounters(counters),
     async open(settings, signal) {
       const socket = await dial(o.host, o.port, signal);

@@ -69,6 +69,17 @@ export class RtuFramer {
     return held;
   }
 
+  /**
+   * The caller judged the frame in progress bad (e.g. bytes came after a frame's end before t3.5 of silence
+   * [MB-SERIAL 2.5.1.1]): drops the bytes held and everything until the next `silence()`. Returns the bytes dropped now.
+   */
+  resync(): number {
+    const held = this.#buf.length;
+    this.#buf = EMPTY;
+    this.#resync = true;
+    return held;
+  }
+
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
     if (this.#resync) {
