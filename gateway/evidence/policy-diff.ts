@@ -3,6 +3,11 @@
  * and removed (by id), and per kept rule: principals and devices added/removed, register ranges and written
  * values widened or narrowed (computed on the address space, not on the text: `0-9` + `10-19` equals `0-19`),
  * function codes, rate, JIT, schedule, effect, mode; and the top-level settings. The review a shift lead signs.
+ *
+ * Widened / narrowed speak of what the POLICY lets through, not of the rule's text: growing a deny rule (more
+ * registers, values, principals, devices or functions) narrows the policy, shrinking it widens the policy. In
+ * the summary an added allow rule and a removed deny rule count as widening, a removed allow rule and an added
+ * deny rule as narrowing (shadow rules enforce nothing and count as neither).
  */
 import type { Table } from '../../protocols/modbus/types.js';
 import type { FunctionEntrySource, PolicySource, RuleSource } from '../policy/policy-schema.js';
@@ -28,6 +33,8 @@ export function diffPolicies(a: PolicySource, b: PolicySource): PolicyDiff {
   const removed = a.rules.filter((r) => !after.has(r.id)).map(describeRule);
   const changed = new Map<string, string[]>();
   const tally = { widened: 0, narrowed: 0 };
+  for (const r of b.rules) if (!before.has(r.id)) countRule(r, 'added', tally);
+  for (const r of a.rules) if (!after.has(r.id)) countRule(r, 'removed', tally);
   for (const r of a.rules) {
     const n = after.get(r.id);
     if (n === undefined) continue;
@@ -35,6 +42,20 @@ export function diffPolicies(a: PolicySource, b: PolicySource): PolicyDiff {
     if (lines.length > 0) changed.set(r.id, lines);
   }
   return { added, removed, changed, topLevel: topLevelChanges(a, b), ...tally };
+}
+
+type Tally = { widened: number; narrowed: number };
+
+/** An added allow / removed deny rule widens the policy; a removed allow / added deny rule narrows it. */
+function countRule(r: RuleSource, how: 'added' | 'removed', tally: Tally): void {
+  if (r.mode === 'shadow') return;
+  if (((r.effect ?? 'allow') === 'allow') === (how === 'added')) tally.widened++;
+  else tally.narrowed++;
+}
+
+/** The policy-level word for a change of a rule's grant: inverted for a deny rule. */
+function direction(grew: boolean, deny: boolean): 'widened' | 'narrowed' {
+  return grew !== deny ? 'widened' : 'narrowed';
 }
 
 export function formatDiff(d: PolicyDiff): string[] {
@@ -73,29 +94,36 @@ function describeRule(r: RuleSource): string {
   return `${r.id}: ${effect} ${r.principals.join(', ')} on ${r.devices.join(', ')}: ${what}${extras.length > 0 ? ` [${extras.join(', ')}]` : ''}`;
 }
 
-function ruleChanges(a: RuleSource, b: RuleSource, tally: { widened: number; narrowed: number }): string[] {
+function ruleChanges(a: RuleSource, b: RuleSource, tally: Tally): string[] {
   const out: string[] = [];
-  const list = (what: string, x: readonly string[], y: readonly string[], widerWhenAdded: boolean): void => {
+  const effectA = a.effect ?? 'allow';
+  const effectB = b.effect ?? 'allow';
+  // a rule that changes effect: that line is the verdict; its content lines are not counted again
+  const counted = effectA === effectB && (b.mode ?? 'enforce') === 'enforce';
+  const deny = effectB === 'deny';
+  const count = (w: 'widened' | 'narrowed', n: number): void => {
+    if (counted) tally[w] += n;
+  };
+  const list = (what: string, x: readonly string[], y: readonly string[]): void => {
     const add = y.filter((v) => !x.includes(v));
     const del = x.filter((v) => !y.includes(v));
-    if (add.length > 0) out.push(`${what} added: ${add.join(', ')}`);
-    if (del.length > 0) out.push(`${what} removed: ${del.join(', ')}`);
-    if (widerWhenAdded) {
-      tally.widened += add.length;
-      tally.narrowed += del.length;
-    }
+    if (add.length > 0) out.push(`${what} added: ${add.join(', ')} — ${direction(true, deny)}`);
+    if (del.length > 0) out.push(`${what} removed: ${del.join(', ')} — ${direction(false, deny)}`);
+    count(direction(true, deny), add.length);
+    count(direction(false, deny), del.length);
   };
   const scalar = (what: string, x: unknown, y: unknown): void => {
     const s = (v: unknown): string => (v === undefined ? '(none)' : typeof v === 'string' ? v : JSON.stringify(v));
     if (s(x) !== s(y)) out.push(`${what}: ${s(x)} → ${s(y)}`);
   };
-  scalar('effect', a.effect ?? 'allow', b.effect ?? 'allow');
+  scalar('effect', effectA, effectB);
+  if (effectA !== effectB && (b.mode ?? 'enforce') === 'enforce') tally[direction(effectB === 'allow', false)]++;
   scalar('mode', a.mode ?? 'enforce', b.mode ?? 'enforce');
-  list('principals', a.principals, b.principals, true);
-  list('devices', a.devices, b.devices, true);
+  list('principals', a.principals, b.principals);
+  list('devices', a.devices, b.devices);
   scalar('units', a.units, b.units);
-  out.push(...registerChanges(a, b, tally));
-  list('functions', (a.functions ?? []).map(fnText), (b.functions ?? []).map(fnText), true);
+  out.push(...registerChanges(a, b, deny, count));
+  list('functions', (a.functions ?? []).map(fnText), (b.functions ?? []).map(fnText));
   scalar('PROFINET record entries', a.profinet, b.profinet);
   scalar('rate', a.rate, b.rate);
   scalar('jit', a.jit, b.jit);
@@ -104,9 +132,17 @@ function ruleChanges(a: RuleSource, b: RuleSource, tally: { widened: number; nar
   return out;
 }
 
-/** Per access and table: addresses now covered / no longer covered, and written values widened/narrowed. */
-function registerChanges(a: RuleSource, b: RuleSource, tally: { widened: number; narrowed: number }): string[] {
-  const verb = (b.effect ?? 'allow') === 'deny' ? 'denied' : 'allowed';
+/**
+ * Per access and table: addresses now covered / no longer covered, and written values widened/narrowed — for
+ * a deny rule (`deny`), covering more narrows the policy.
+ */
+function registerChanges(
+  a: RuleSource,
+  b: RuleSource,
+  deny: boolean,
+  count: (w: 'widened' | 'narrowed', n: number) => void,
+): string[] {
+  const verb = deny ? 'denied' : 'allowed';
   const out: string[] = [];
   for (const access of ['write', 'read'] as const) {
     for (const table of TABLES) {
@@ -114,19 +150,17 @@ function registerChanges(a: RuleSource, b: RuleSource, tally: { widened: number;
       const y = coverage(b, access, table);
       for (const piece of compare(x, y)) {
         const where = `${access} ${table} ${piece.lo === piece.hi ? piece.lo : `${piece.lo}-${piece.hi}`}`;
+        const grew =
+          piece.before === undefined ? 'grew' : piece.after === undefined ? 'shrank' : wider(piece.before, piece.after);
+        const word = grew === 'changed' ? 'changed' : direction(grew === 'grew', deny);
         if (piece.before === undefined)
           out.push(
-            `${where} now ${verb}${access === 'write' ? ` (values ${valuesText(piece.after ?? null)})` : ''} — widened`,
+            `${where} now ${verb}${access === 'write' ? ` (values ${valuesText(piece.after ?? null)})` : ''} — ${word}`,
           );
-        else if (piece.after === undefined) out.push(`${where} no longer ${verb} — narrowed`);
-        else
-          out.push(
-            `${where} values ${valuesText(piece.before)} → ${valuesText(piece.after)} — ${wider(piece.before, piece.after)}`,
-          );
-        const w =
-          piece.before === undefined || (piece.after !== undefined && wider(piece.before, piece.after) === 'widened');
-        if (w) tally.widened++;
-        else tally.narrowed++;
+        else if (piece.after === undefined) out.push(`${where} no longer ${verb} — ${word}`);
+        else out.push(`${where} values ${valuesText(piece.before)} → ${valuesText(piece.after)} — ${word}`);
+        // a change that is neither (values moved) counts as narrowing: some values are lost
+        count(word === 'changed' ? 'narrowed' : word, 1);
       }
     }
   }
@@ -217,14 +251,14 @@ function valuesText(v: Values): string {
   return v === null ? 'any' : v.map(([lo, hi]) => (lo === hi ? `${lo}` : `${lo}..${hi}`)).join(', ');
 }
 
-/** Is `b` a superset (widened), a subset (narrowed), or neither (changed) of `a`? */
-function wider(a: Values, b: Values): 'widened' | 'narrowed' | 'changed' {
-  if (b === null) return 'widened';
-  if (a === null) return 'narrowed';
+/** Is `b` a superset (grew), a subset (shrank), or neither (changed) of `a`? */
+function wider(a: Values, b: Values): 'grew' | 'shrank' | 'changed' {
+  if (b === null) return 'grew';
+  if (a === null) return 'shrank';
   const within = (x: readonly Interval[], y: readonly Interval[]): boolean =>
     x.every(([lo, hi]) => y.some(([l, h]) => l <= lo && hi <= h));
-  if (within(a, b)) return 'widened';
-  if (within(b, a)) return 'narrowed';
+  if (within(a, b)) return 'grew';
+  if (within(b, a)) return 'shrank';
   return 'changed';
 }
 

@@ -4,10 +4,15 @@
  * direction of deny rules right and counts added/removed rules in its summary.
  */
 import t from 'tap';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { classify, encodeRequest, type ModbusRequest } from '../../protocols/modbus/index.js';
 import { compilePolicyText, evaluate } from '../../gateway/policy/index.js';
 import { LearnMode } from '../../gateway/evidence/learn-mode.js';
+import { memoryIo } from '../../gateway/cli/cli-io.js';
+import { policyCommand } from '../../gateway/cli/policy-command.js';
 import { startHarness, TestMbapsClient, TD } from '../helpers/gateway-harness.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
 
@@ -94,4 +99,65 @@ t.test('learn mode on a live gateway: out-of-bounds writes to JIT registers are 
   const fc16 = await send({ type: 'write-multiple-registers', fc: 16, address: 100, values: Array(11).fill(7) });
   t.equal(fc16[0], 0x90, 'FC16 over 100-110 denied');
   t.equal(await holding(), before, 'nothing written');
+});
+
+t.test('diff: shrinking a deny rule widens the policy; added/removed rules count in the summary', async (t) => {
+  const a = `version: 1
+trustDomain: ${TD}
+rules:
+  - id: no-safety
+    effect: deny
+    principals: ["spiffe://${TD}/**", ${HMI}]
+    devices: ["*"]
+    deny: [{ access: write, table: holding, addresses: 500-599, values: "0..100" }]
+  - id: old-deny
+    effect: deny
+    principals: [${HMI}]
+    devices: [turbine-1]
+    deny: [{ access: write, table: coils, addresses: 0 }]
+  - id: old-allow
+    principals: [${HMI}]
+    devices: [turbine-1]
+    allow: [{ access: read, table: input, addresses: 0-9 }]
+`;
+  const b = `version: 1
+trustDomain: ${TD}
+rules:
+  - id: no-safety
+    effect: deny
+    principals: ["spiffe://${TD}/**"]
+    devices: ["*"]
+    deny: [{ access: write, table: holding, addresses: 500-549, values: "0..50" }]
+  - id: new-allow
+    principals: [${HMI}]
+    devices: [turbine-1]
+    allow: [{ access: read, table: input, addresses: 0-9 }]
+  - id: new-deny
+    effect: deny
+    principals: [${HMI}]
+    devices: [turbine-1]
+    deny: [{ access: read, table: input, addresses: 5 }]
+  - id: new-shadow
+    mode: shadow
+    principals: [${HMI}]
+    devices: [turbine-1]
+    allow: [{ access: read, table: input, addresses: 100 }]
+`;
+  const dir = mkdtempSync(join(tmpdir(), 'vg-diff-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'a.yaml'), a);
+  writeFileSync(join(dir, 'b.yaml'), b);
+  const io = memoryIo();
+  t.equal(await policyCommand(['diff', join(dir, 'a.yaml'), join(dir, 'b.yaml')], io), 0);
+  const out = io.stdout.join('\n');
+  t.match(out, /principals removed: spiffe:\/\/plant\.example\/hmi\/line1 — widened/);
+  t.match(out, /write holding 500-549 values 0\.\.100 → 0\.\.50 — widened/);
+  t.match(out, /write holding 550-599 no longer denied — widened/);
+  t.notMatch(out, /— narrowed/, 'nothing in the kept deny rule narrows the policy');
+  // widening: 3 in no-safety, new-allow added, old-deny removed; narrowing: old-allow removed, new-deny added
+  t.match(out, /summary: 3 added, 2 removed, 1 changed; 5 widening and 2 narrowing statement\(s\)/);
+  const back = memoryIo();
+  t.equal(await policyCommand(['diff', join(dir, 'b.yaml'), join(dir, 'a.yaml')], back), 0);
+  t.match(back.stdout.join('\n'), /write holding 550-599 now denied \(values 0\.\.100\) — narrowed/);
+  t.match(back.stdout.join('\n'), /summary: 2 added, 3 removed, 1 changed; 2 widening and 5 narrowing statement\(s\)/);
 });
