@@ -8,11 +8,19 @@
  * against it too. A request the policy allowed but a runtime gate refused (locks, JIT, rate, the trust
  * downgrade, audit) is not replayed: those gates depend on state the trail does not hold. A write whose values
  * were stored as a hash (`audit.values: hash`) that the candidate refuses for its values is `undecidable`.
+ *
+ * The candidate's own obligations are judged too, as the runtime would (gateway/trust/trust-runtime.ts): an
+ * allow carrying `rate` takes a token from a bucket per identity × rule (the runtime's RateLimiter, driven by
+ * the recorded times: memory bounded by identities × rules) and is `rate-limited <rule>` when it is empty; an
+ * allow carrying `jit` is `jit-required <rule>` unless the trail's `jit.*` events show the identity holding an
+ * approved, unexpired grant of that rule on the device then (replay-grants.ts). Either counts as a denial.
  */
 import { evaluate } from '../policy/evaluate.js';
 import { evaluateRecord, recordLabel } from '../policy/evaluate-record.js';
 import type { CompiledPolicy, Decision } from '../policy/compiled-policy.js';
 import { reasonCode } from '../policy/compiled-policy.js';
+import { RateLimiter } from '../trust/rate-limiter.js';
+import { ReplayGrants } from './replay-grants.js';
 import type { RecordedRequest } from './recorded-request.js';
 import { readVerifiedTrail, type TrailResult, type TrailVerify, type TrailWindow } from './verified-trail.js';
 
@@ -85,32 +93,39 @@ export function replayTrail(input: ReplayInput): ReplayResult {
   const groups = new Map<string, ReplayGroup>();
   const notReplayed: Record<string, number> = {};
   const n = { unchanged: 0, tightened: 0, loosened: 0, undecidable: 0 };
-  const trail = readVerifiedTrail(input.dir, input.verify, input.window, (r) => {
-    const before = recordedVerdict(r);
-    if (before === 'runtime') {
-      notReplayed['denied by a runtime gate (locks, JIT, rate, trust, audit)'] =
-        (notReplayed['denied by a runtime gate (locks, JIT, rate, trust, audit)'] ?? 0) + 1;
-      return;
-    }
-    const after = judge(input.candidate, r);
-    if ((before === 'allow') === (after.effect === 'allow')) {
-      n.unchanged++;
-      return;
-    }
-    if (
-      after.effect === 'deny' &&
-      r.valuesHidden &&
-      ['value-not-allowed', 'length-not-allowed'].includes(reasonCode(after.reason))
-    ) {
-      n.undecidable++;
-      return;
-    }
-    const change = changeOf(r, before === 'allow' ? 'allow→deny' : 'deny→allow', after);
-    if (change.direction === 'allow→deny') n.tightened++;
-    else n.loosened++;
-    note(groups, change);
-    input.onChange?.(change);
-  });
+  const gates = new CandidateGates();
+  const trail = readVerifiedTrail(
+    input.dir,
+    input.verify,
+    input.window,
+    (r) => {
+      const before = recordedVerdict(r);
+      if (before === 'runtime') {
+        notReplayed['denied by a runtime gate (locks, JIT, rate, trust, audit)'] =
+          (notReplayed['denied by a runtime gate (locks, JIT, rate, trust, audit)'] ?? 0) + 1;
+        return;
+      }
+      const after = gates.check(r, judge(input.candidate, r));
+      if ((before === 'allow') === (after.effect === 'allow')) {
+        n.unchanged++;
+        return;
+      }
+      if (
+        after.effect === 'deny' &&
+        r.valuesHidden &&
+        ['value-not-allowed', 'length-not-allowed'].includes(reasonCode(after.reason))
+      ) {
+        n.undecidable++;
+        return;
+      }
+      const change = changeOf(r, before === 'allow' ? 'allow→deny' : 'deny→allow', after);
+      if (change.direction === 'allow→deny') n.tightened++;
+      else n.loosened++;
+      note(groups, change);
+      input.onChange?.(change);
+    },
+    (e) => gates.grants.see(e),
+  );
   if (!trail.ok) return trail;
   return {
     ok: true,
@@ -128,6 +143,30 @@ function recordedVerdict(r: RecordedRequest): 'allow' | 'deny' | 'runtime' {
   return POLICY_REASONS.has(reasonCode(r.reason)) ? 'deny' : 'runtime';
 }
 
+/** The candidate's verdict as it would reach the client: what ReplayChange.after records. */
+type Verdict = Pick<Decision, 'effect' | 'ruleId' | 'reason'>;
+
+/** The runtime gates a candidate's obligations add: rate buckets and JIT grants, over the recorded times. */
+class CandidateGates {
+  readonly grants = new ReplayGrants();
+  private readonly rates = new RateLimiter();
+  /** Recorded times may step back by a latency: the buckets see a clock that never does. */
+  private clock = -Infinity;
+
+  check(r: RecordedRequest, d: Decision): Verdict {
+    if (d.effect !== 'allow') return d;
+    this.clock = Math.max(this.clock, r.decidedMs);
+    // the order of trust-runtime.ts: rate first (a token is spent even when JIT then refuses), then JIT
+    const rate = d.obligations?.rate;
+    if (rate && !this.rates.take(`${r.identity}|${rate.ruleId}`, rate.perSecond, this.clock))
+      return { effect: 'deny', ruleId: rate.ruleId, reason: `rate-limited ${rate.ruleId}` };
+    const jit = d.obligations?.jit;
+    if (jit && !this.grants.held(r.identity, jit.ruleId, r.device, r.decidedMs))
+      return { effect: 'deny', ruleId: jit.ruleId, reason: `jit-required ${jit.ruleId}` };
+    return d;
+  }
+}
+
 function judge(policy: CompiledPolicy, r: RecordedRequest): Decision {
   const peer = { id: r.identity, role: r.role };
   const at = new Date(r.decidedMs);
@@ -136,7 +175,7 @@ function judge(policy: CompiledPolicy, r: RecordedRequest): Decision {
     : evaluateRecord(policy, peer, r.device, r.request, at);
 }
 
-function changeOf(r: RecordedRequest, direction: Direction, after: Decision): ReplayChange {
+function changeOf(r: RecordedRequest, direction: Direction, after: Verdict): ReplayChange {
   return {
     direction,
     seq: r.seq,

@@ -31,6 +31,8 @@ export function readVerifiedTrail(
   verify: TrailVerify,
   window: TrailWindow,
   visit: (r: RecordedRequest) => void,
+  /** Every other event (all of the trail, whatever the window), in order: e.g. JIT grants for `replay`. */
+  other?: (e: Readonly<Record<string, unknown>>) => void,
 ): TrailResult {
   const since = window.sinceMs ?? -Infinity;
   const until = window.untilMs ?? Infinity;
@@ -39,6 +41,7 @@ export function readVerifiedTrail(
     ...verify,
     onEvent: (e) => {
       const r = recordedRequest(e);
+      if (r === null) other?.(e);
       if (r === null || !(r.timeMs >= since && r.timeMs < until)) return;
       requests++;
       visit(r);

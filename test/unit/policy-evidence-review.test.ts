@@ -4,7 +4,7 @@
  * direction of deny rules right and counts added/removed rules in its summary.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
@@ -12,6 +12,9 @@ import { classify, encodeRequest, type ModbusRequest } from '../../protocols/mod
 import { compilePolicyText, evaluate } from '../../gateway/policy/index.js';
 import { LearnMode } from '../../gateway/evidence/learn-mode.js';
 import { memoryIo } from '../../gateway/cli/cli-io.js';
+import { AuditLog } from '../../gateway/audit/audit-log.js';
+import type { AuditEventInput } from '../../gateway/audit/audit-events.js';
+import { replayTrail } from '../../gateway/evidence/policy-replay.js';
 import { policyCommand } from '../../gateway/cli/policy-command.js';
 import { startHarness, TestMbapsClient, TD } from '../helpers/gateway-harness.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
@@ -160,4 +163,109 @@ rules:
   t.equal(await policyCommand(['diff', join(dir, 'b.yaml'), join(dir, 'a.yaml')], back), 0);
   t.match(back.stdout.join('\n'), /write holding 550-599 now denied \(values 0\.\.100\) — narrowed/);
   t.match(back.stdout.join('\n'), /summary: 2 added, 3 removed, 1 changed; 2 widening and 5 narrowing statement\(s\)/);
+});
+
+const ENG = `spiffe://${TD}/eng/alice`;
+const OP2 = `spiffe://${TD}/hmi/line2`;
+const T0 = Math.floor(Date.now() / 1000) * 1000 - 60_000;
+
+/** One recorded allowed write of holding 100 by `id` under rule `hmi`. */
+function allowedWrite(id: string, value: number): AuditEventInput {
+  return {
+    type: 'request.decision',
+    session: 's1',
+    identity: id,
+    device: 'turbine-1',
+    unit: 1,
+    fc: 6,
+    reads: [],
+    writes: [{ table: 'holding', start: 100, count: 1, values: [value] }],
+    decision: 'allow',
+    ruleId: 'hmi',
+    reason: 'allowed',
+    outcome: 'ok',
+    latencyMs: 1,
+    policyVersion: 'test',
+  };
+}
+
+/** Writes the events as a trail, one every 100 ms of test time. */
+async function trail(dir: string, events: readonly AuditEventInput[]): Promise<void> {
+  let now = T0;
+  const log = await AuditLog.open({ dir, fsync: 'never', values: 'include', clock: { now: () => now } });
+  for (const e of events) {
+    log.append(e);
+    now += 100;
+  }
+  await log.close();
+}
+
+const hmiRule = (extra: string): string => `version: 1
+trustDomain: ${TD}
+rules:
+  - id: hmi
+    principals: [${HMI}, ${OP2}]
+    devices: [turbine-1]
+${extra}    allow: [{ access: write, table: holding, addresses: 100-109, values: "0..3600" }]
+`;
+
+t.test('replay: a candidate adding JIT or rate blocks recorded traffic, and says so', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vg-replay-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const grantedUntil = new Date(T0 + 60 * 60_000).toISOString();
+  await trail(join(dir, 'audit'), [
+    // OP2 holds an approved grant of rule hmi for turbine-1; the HMI never asked for one
+    {
+      type: 'jit.requested',
+      grantId: 'g1',
+      requester: OP2,
+      ruleId: 'hmi',
+      devices: ['turbine-1'],
+      reason: 'x',
+      durationMs: 3_600_000,
+    },
+    { type: 'jit.approved', grantId: 'g1', approver: ENG, expiresAt: grantedUntil },
+    ...Array.from({ length: 20 }, (_, i) => allowedWrite(HMI, i)),
+    allowedWrite(OP2, 1),
+    allowedWrite(OP2, 2),
+  ]);
+  const audit = join(dir, 'audit');
+  const files = { jit: join(dir, 'jit.yaml'), rate: join(dir, 'rate.yaml') };
+  writeFileSync(files.jit, hmiRule(`    jit: { approvers: ["spiffe://${TD}/eng/*"], maxDuration: 1h }\n`));
+  writeFileSync(files.rate, hmiRule('    rate: 5/s\n'));
+
+  const jit = replayTrail({
+    dir: audit,
+    verify: { allowMissingCheckpoints: true },
+    window: {},
+    candidate: compilePolicyText(readFileSync(files.jit, 'utf8'), 'jit.yaml'),
+  });
+  if (!jit.ok) throw new Error('replay failed');
+  t.equal(jit.tightened, 20, 'every HMI write now needs a grant the HMI never had');
+  t.equal(jit.unchanged, 2, "OP2's writes were under a live grant of the rule");
+  t.match(jit.groups[0], { direction: 'allow→deny', identity: HMI, rule: 'hmi', reason: 'jit-required', count: 20 });
+
+  // 10 writes a second against 5/s (bucket of 5, +0.5 a write): the first 9 pass, then every other one is refused
+  const rate = replayTrail({
+    dir: audit,
+    verify: { allowMissingCheckpoints: true },
+    window: {},
+    candidate: compilePolicyText(readFileSync(files.rate, 'utf8'), 'rate.yaml'),
+  });
+  if (!rate.ok) throw new Error('replay failed');
+  t.equal(rate.tightened, 6);
+  t.match(rate.groups[0], { direction: 'allow→deny', identity: HMI, reason: 'rate-limited', count: 6 });
+
+  for (const [name, file] of Object.entries(files)) {
+    const io = memoryIo();
+    t.equal(
+      await policyCommand(['replay', '--audit', audit, '--policy', file, '--allow-missing-checkpoints'], io),
+      1,
+      `${name}: the CI gate fails`,
+    );
+    t.match(io.stderr.join('\n'), /would be DENIED/);
+    const ok = memoryIo();
+    const args = ['replay', '--audit', audit, '--policy', file, '--allow-missing-checkpoints', '--allow-tightening'];
+    t.equal(await policyCommand(args, ok), 0, `${name}: --allow-tightening accepts it`);
+  }
 });
