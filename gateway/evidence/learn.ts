@@ -3,7 +3,9 @@
  * mode, `decision: learn`) and, with a base policy, what the base would not already allow, and propose the
  * least-privilege rules for it (learn-proposal.ts) with generated tests (learn-tests.ts). The result is
  * compiled and its tests run before it is returned, so a proposal that `policy check` would refuse is never
- * written. Denied requests are never learned: an identity that was only denied gets no rule.
+ * written. Denied requests are never learned: an identity that was only denied gets no rule. Nor, unless
+ * `includeShadow`, are requests a policy in `mode: shadow` let through (`shadow-mode …`): the enforced policy
+ * denied them, and a trail recorded under a shadow policy must not make rules for identities it never listed.
  */
 import { configErrorDetails, formatDetail } from '../config/load-yaml.js';
 import { isGatewayError } from '../errors.js';
@@ -29,7 +31,12 @@ export interface LearnInput {
   readonly options?: Partial<ProposalOptions>;
   /** Shown in the header comment (e.g. the command line). */
   readonly provenance?: string;
+  /** Learn requests allowed only by a shadow-mode policy (`reason: shadow-mode …`) too (`--include-shadow`). */
+  readonly includeShadow?: boolean;
 }
+
+/** Why a shadow-mode allow was not learned (the CLI names it). */
+export const SKIPPED_SHADOW = 'allowed only by a shadow-mode policy (pass --include-shadow to learn them)';
 
 export type LearnResult =
   | {
@@ -54,7 +61,7 @@ export function learnPolicy(input: LearnInput): LearnResult {
   let learned = 0;
   const trail = readVerifiedTrail(input.dir, input.verify, input.window, (r) => {
     seen.add(r.identity);
-    if (consider(ev, base, r)) learned++;
+    if (consider(ev, base, r, input.includeShadow === true)) learned++;
   });
   if (!trail.ok) return { ok: false, trail };
   const trustDomain = base?.trustDomain ?? trustDomainOf([...ev.groups.values()].map((g) => g.identity));
@@ -93,9 +100,13 @@ export function learnPolicy(input: LearnInput): LearnResult {
 }
 
 /** Learns one recorded request, or counts why not; true when learned. */
-function consider(ev: LearnEvidence, base: CompiledPolicy | null, r: RecordedRequest): boolean {
+function consider(ev: LearnEvidence, base: CompiledPolicy | null, r: RecordedRequest, shadow: boolean): boolean {
   if (r.decision === 'deny') {
     ev.skip('denied (never learned)');
+    return false;
+  }
+  if (!shadow && r.decision === 'allow' && reasonCode(r.reason) === 'shadow-mode') {
+    ev.skip(SKIPPED_SHADOW);
     return false;
   }
   if (r.kind === 'record') {

@@ -15,6 +15,7 @@ import { memoryIo } from '../../gateway/cli/cli-io.js';
 import { AuditLog } from '../../gateway/audit/audit-log.js';
 import type { AuditEventInput } from '../../gateway/audit/audit-events.js';
 import { replayTrail } from '../../gateway/evidence/policy-replay.js';
+import { learnPolicy, SKIPPED_SHADOW } from '../../gateway/evidence/learn.js';
 import { policyCommand } from '../../gateway/cli/policy-command.js';
 import { startHarness, TestMbapsClient, TD } from '../helpers/gateway-harness.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
@@ -268,4 +269,25 @@ t.test('replay: a candidate adding JIT or rate blocks recorded traffic, and says
     const args = ['replay', '--audit', audit, '--policy', file, '--allow-missing-checkpoints', '--allow-tightening'];
     t.equal(await policyCommand(args, ok), 0, `${name}: --allow-tightening accepts it`);
   }
+});
+
+t.test('learn skips allows of a shadow-mode policy unless includeShadow', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vg-learn-shadow-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const STRANGER = `spiffe://${TD}/stranger`;
+  const shadowAllow = { ...allowedWrite(STRANGER, 5), ruleId: null, reason: 'shadow-mode no-rule' };
+  await trail(dir, [allowedWrite(HMI, 1), shadowAllow, shadowAllow]);
+  const verify = { allowMissingCheckpoints: true };
+  const r = learnPolicy({ dir, verify, window: {}, base: null });
+  if (!r.ok) throw new Error(JSON.stringify(r));
+  t.equal(r.skipped.get(SKIPPED_SHADOW), 2);
+  t.equal(r.learned, 1);
+  t.notOk(r.text.includes('stranger'), 'no rule for an identity only a shadow policy let through');
+  const all = learnPolicy({ dir, verify, window: {}, base: null, includeShadow: true });
+  if (!all.ok) throw new Error(JSON.stringify(all));
+  t.equal(all.learned, 3);
+  t.ok(
+    all.rules.some((x) => x.principals.includes(STRANGER)),
+    'learned with includeShadow',
+  );
 });
