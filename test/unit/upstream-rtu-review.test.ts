@@ -34,7 +34,10 @@ interface Rig {
   fail(): void;
 }
 
-function rig(opts: { timeoutMs?: number; lateGraceMs?: number; onWrite?: (frame: Buffer) => void } = {}): Rig {
+/** `onWrite` plays the device: `reply(bytes, afterMs)` sends bytes back after a delay on the fake clock. */
+type Device = (frame: Buffer, reply: (bytes: Buffer, afterMs: number) => void) => void;
+
+function rig(opts: { timeoutMs?: number; lateGraceMs?: number; onWrite?: Device } = {}): Rig {
   const timers = new FakeTimers(1000);
   const counters = newLineCounters();
   const written: { at: number; bytes: Buffer }[] = [];
@@ -42,16 +45,18 @@ function rig(opts: { timeoutMs?: number; lateGraceMs?: number; onWrite?: (frame:
   const transport: UpstreamTransport = {
     target: 'fake-line',
     maxLinks: 1,
-    async open(settings) {
+    open(settings) {
       stream = new Duplex({
         read() {},
         write(chunk: Buffer, _enc, cb) {
           written.push({ at: timers.now(), bytes: Buffer.from(chunk) });
           cb();
-          opts.onWrite?.(Buffer.from(chunk));
+          opts.onWrite?.(Buffer.from(chunk), (bytes, afterMs) => {
+            timers.setTimeout(() => void stream?.push(bytes), afterMs);
+          });
         },
       });
-      return new RtuLine(stream, settings, TIMING, counters);
+      return Promise.resolve(new RtuLine(stream, settings, TIMING, counters));
     },
   };
   const pool = new DevicePool({
@@ -178,32 +183,17 @@ t.test('a receive-gap timer firing after an event-loop stall does not cut a fram
   await r.pool.close();
 });
 
-t.test('RTU lines take a short late-reply grace: max(receive gap, 250 ms)', async (t) => {
-  t.equal(rtuLateGraceMs({ ...TIMING, frameGapMs: 100 }), 250);
-  t.equal(rtuLateGraceMs({ ...TIMING, frameGapMs: 400 }), 400);
-  const tcp = rtuOverTcpTransport({ host: '127.0.0.1', port: 1, turnaroundMs: 100 });
-  t.equal(rtuLateGraceMs(tcp.timing), 250, 'an RTU-over-TCP line');
-  const serial = serialTransport({
-    path: '/dev/null',
-    format: { baudRate: 9600, dataBits: 8, parity: 'even', stopBits: 1 },
-    turnaroundMs: 100,
-  });
-  t.equal(rtuLateGraceMs(serial.timing), 250, 'a serial line');
-});
-
 /** A sequential poller (the usual Modbus master) reading unit 11 (healthy) and unit 13 (silent) in turn. */
 async function pollInTurns(lateGraceMs: number): Promise<{ healthy: string[]; silent: string[] }> {
   const timeoutMs = 1000;
-  let r: Rig | undefined = undefined;
   // Unit 11 answers 10 ms after each request to it; unit 13 never answers.
   const rr = rig({
     timeoutMs,
     lateGraceMs,
-    onWrite: (frame) => {
-      if (frame[0] === 11) r?.timers.setTimeout(() => r?.push(encodeRtuFrame(11, hex('03 02 0001'))), 10);
+    onWrite: (frame, reply) => {
+      if (frame[0] === 11) reply(encodeRtuFrame(11, hex('03 02 0001')), 10);
     },
   });
-  r = rr;
   const healthy: string[] = [];
   const silent: string[] = [];
   for (let round = 0; round < 4; round++) {
@@ -222,6 +212,17 @@ async function pollInTurns(lateGraceMs: number): Promise<{ healthy: string[]; si
 }
 
 t.test('a silent unit does not starve the healthy one on its line', async (t) => {
+  // RTU lines take a short late-reply grace, max(receive gap, 250 ms), not the pool's default of timeoutMs
+  t.equal(rtuLateGraceMs({ ...TIMING, frameGapMs: 100 }), 250);
+  t.equal(rtuLateGraceMs({ ...TIMING, frameGapMs: 400 }), 400);
+  const tcp = rtuOverTcpTransport({ host: '127.0.0.1', port: 1, turnaroundMs: 100 });
+  t.equal(rtuLateGraceMs(tcp.timing), 250, 'an RTU-over-TCP line');
+  const serial = serialTransport({
+    path: '/dev/null',
+    format: { baudRate: 9600, dataBits: 8, parity: 'even', stopBits: 1 },
+    turnaroundMs: 100,
+  });
+  t.equal(rtuLateGraceMs(serial.timing), 250, 'a serial line');
   const grace = rtuLateGraceMs(TIMING);
   const short = await pollInTurns(grace);
   t.same(short.healthy, Array(4).fill('response'), 'every read of unit 11 succeeds within its timeout');
