@@ -171,7 +171,7 @@ const OP2 = `spiffe://${TD}/hmi/line2`;
 const T0 = Math.floor(Date.now() / 1000) * 1000 - 60_000;
 
 /** One recorded allowed write of holding 100 by `id` under rule `hmi`. */
-function allowedWrite(id: string, value: number): AuditEventInput {
+function allowedWrite(id: string, value: number, ruleId: string | null = 'hmi', reason = 'allowed'): AuditEventInput {
   return {
     type: 'request.decision',
     session: 's1',
@@ -182,8 +182,8 @@ function allowedWrite(id: string, value: number): AuditEventInput {
     reads: [],
     writes: [{ table: 'holding', start: 100, count: 1, values: [value] }],
     decision: 'allow',
-    ruleId: 'hmi',
-    reason: 'allowed',
+    ruleId,
+    reason,
     outcome: 'ok',
     latencyMs: 1,
     policyVersion: 'test',
@@ -275,7 +275,7 @@ t.test('learn skips allows of a shadow-mode policy unless includeShadow', async 
   const dir = mkdtempSync(join(tmpdir(), 'vg-learn-shadow-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const STRANGER = `spiffe://${TD}/stranger`;
-  const shadowAllow = { ...allowedWrite(STRANGER, 5), ruleId: null, reason: 'shadow-mode no-rule' };
+  const shadowAllow = allowedWrite(STRANGER, 5, null, 'shadow-mode no-rule');
   await trail(dir, [allowedWrite(HMI, 1), shadowAllow, shadowAllow]);
   const verify = { allowMissingCheckpoints: true };
   const r = learnPolicy({ dir, verify, window: {}, base: null });
