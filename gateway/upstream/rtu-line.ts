@@ -220,11 +220,12 @@ export class RtuLine<J> implements UpstreamLink<J> {
   #onGap(): void {
     this.#counters.garbageBytes += this.#framer.droppedSinceSilence;
     const r = this.#framer.silence();
-    if (r.kind !== 'need-more') this.#onFrame(r);
+    if (r.kind !== 'need-more') this.#onFrame(r, true);
     this.#wake();
   }
 
-  #onFrame(r: Exclude<RtuFrameResult, { kind: 'need-more' }>): void {
+  /** `ended`: the frame was ended by silence (the receive gap), not cut by length. */
+  #onFrame(r: Exclude<RtuFrameResult, { kind: 'need-more' }>, ended = false): void {
     const cur = this.#current;
     if (r.kind === 'corrupt') this.#counters.corrupt[r.reason]++;
     if (cur === undefined) {
@@ -233,7 +234,7 @@ export class RtuLine<J> implements UpstreamLink<J> {
       if (r.kind === 'corrupt') this.#counters.garbageBytes += r.bytes;
       return;
     }
-    if (r.kind === 'frame' && cur.state === 'live') {
+    if (r.kind === 'frame' && cur.state === 'live' && !ended) {
       this.#hold(cur, r.address, r.pdu, r.adu.length);
       return;
     }

@@ -249,3 +249,17 @@ t.test('a broadcast whose line closes before its answer is answered at once, not
   t.same(res !== 'pending' && res.kind === 'unavailable' && res.sent, true, 'unavailable (sent): never resent');
   await r.pool.close();
 });
+
+t.test('an answer of unknown length ends at the receive gap and is answered then, not t3.5 later', async (t) => {
+  const r = rig();
+  const pdu = hex('41 0102'); // a user-defined function code: only silence ends its answer
+  const p = r.pool.submit({ clientKey: 'a', unitId: 11, pdu, isWrite: false });
+  await flushIo();
+  await r.answer(encodeRtuFrame(11, hex('41 010203')));
+  await r.timers.tick(TIMING.frameGapMs - 1);
+  t.equal(await state(p), 'pending', 'not before the receive gap');
+  await r.timers.tick(1);
+  const res = await state(p);
+  t.same(res !== 'pending' && res.kind === 'response' && res.pdu, hex('41 010203'));
+  await r.pool.close();
+});
