@@ -35,6 +35,7 @@ import {
   RtuFramer,
   RTU_BROADCAST_ADDRESS,
   UNKNOWN_LENGTH,
+  type RtuExpect,
   type RtuFrameResult,
 } from '../../protocols/modbus/index.js';
 import { errorMessage } from '../errors.js';
@@ -129,7 +130,7 @@ export class RtuLine<J> implements UpstreamLink<J> {
       return tag;
     }
     this.#current = { tag, job, unitId, reqPdu: pdu, state: 'live' };
-    this.#counters.garbageBytes += this.#framer.reset((head) => rtuResponseLength(pdu, head));
+    this.#startExchange((head) => rtuResponseLength(pdu, head));
     this.#counters.requests++;
     this.#stream.write(encodeRtuFrame(unitId, pdu));
     return tag;
@@ -163,23 +164,24 @@ export class RtuLine<J> implements UpstreamLink<J> {
         : { kind: 'response', pdu: reply, latencyMs: 0 };
     if (reply !== null) {
       const frame = encodeRtuFrame(RTU_BROADCAST_ADDRESS, pdu);
-      this.#counters.garbageBytes += this.#framer.reset(UNKNOWN_LENGTH);
+      this.#startExchange(UNKNOWN_LENGTH);
       this.#counters.broadcasts++;
       this.#stream.write(frame);
       // Every server executes it and none answers: keep the line quiet while it leaves and they act on it.
       this.#holdQuiet(this.#s.timers.now() + frame.length * this.#timing.charMs + this.#timing.turnaroundMs);
     }
     // Never synchronously from send(): the pool is still inside its dispatch loop.
-    this.#s.timers.clearTimeout(this.#wakeTimer);
-    this.#wakeTimer = this.#s.timers.setTimeout(
-      () => this.#wake(),
-      Math.max(0, this.#quietUntil - this.#s.timers.now()),
-    );
+    this.#armWake(this.#quietUntil - this.#s.timers.now());
     queueMicrotask(() => {
       // Closed in between: the frame was handed to the port, whether it left is unknown (never resent).
       const closed: UpstreamResult = { kind: 'unavailable', reason: 'RTU line closed after the broadcast', sent: true };
       this.#s.events.reply(job, this.#closed && reply !== null ? closed : result);
     });
+  }
+
+  /** A new frame goes out: what its answer looks like; bytes still held or dropped since the last silence are garbage. */
+  #startExchange(expect: RtuExpect): void {
+    this.#counters.garbageBytes += this.#framer.droppedSinceSilence + this.#framer.reset(expect);
   }
 
   #onData(chunk: Buffer): void {
@@ -350,10 +352,22 @@ export class RtuLine<J> implements UpstreamLink<J> {
     this.#wakeTimer = undefined;
     const wait = this.#quietUntil - this.#s.timers.now();
     if (wait > 0) {
-      this.#wakeTimer = this.#s.timers.setTimeout(() => this.#wake(), wait);
+      this.#armWake(wait);
       return;
     }
     this.#s.events.slotFreed(this);
+  }
+
+  /** Wakes the line after `wait` ms if no byte came meanwhile (bytes re-arm the receive gap, which wakes it). */
+  #armWake(wait: number): void {
+    this.#s.timers.clearTimeout(this.#wakeTimer);
+    this.#wakeTimer = this.#s.timers.setTimeout(
+      () => {
+        this.#wakeTimer = undefined;
+        this.#afterPendingIo(() => this.#wake());
+      },
+      Math.max(0, wait),
+    );
   }
 
   #finish(reason: string, byPeer: boolean): void {
