@@ -7,7 +7,7 @@
  * --out (default a fresh temp dir) for Chrome DevTools / speedscope.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { SourceMap } from 'node:module';
+import { SourceMap, type SourceMapping } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,8 +48,8 @@ function sourceMapLocate(): (f: CallFrame) => string {
   return (f) => {
     if (!f.url.startsWith('file://')) return defaultLocate(f);
     const file = fileURLToPath(f.url);
-    const e = mapFor(file)?.findEntry(f.lineNumber, f.columnNumber) as
-      { originalSource?: string; originalLine?: number } | undefined;
+    // findEntry() answers {} when no mapping covers the position.
+    const e: Partial<SourceMapping> | undefined = mapFor(file)?.findEntry(f.lineNumber, f.columnNumber);
     if (e?.originalSource !== undefined && e.originalLine !== undefined) {
       const src = e.originalSource.startsWith('file://')
         ? fileURLToPath(e.originalSource)

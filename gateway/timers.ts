@@ -8,15 +8,15 @@
  */
 import { performance } from 'node:perf_hooks';
 
-/** Opaque handle of an armed timer; only the `Timers` that armed it can clear it. */
-export type TimerHandle = unknown;
+/** Opaque handle of an armed timer (Node: a Timeout object; fake timers: a number); only the `Timers` that armed it can clear it. */
+export type TimerHandle = object | number;
 
 export interface Timers {
   /** Milliseconds on this timer source's clock (see `systemTimers` / `monotonicTimers`). */
   now(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   /** Clears a timeout or an interval (as Node's clearTimeout does); an unknown or undefined handle is ignored. */
-  clearTimeout(handle: TimerHandle): void;
+  clearTimeout(handle: TimerHandle | null | undefined): void;
   setInterval(fn: () => void, ms: number): TimerHandle;
 }
 

@@ -22,7 +22,8 @@ function intOption(values: Record<string, unknown>, name: string): number | unde
   const v = values[name];
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got '${String(v)}'`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`--${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -127,7 +128,7 @@ function rtuOptions(
   if (serialPath === undefined && tcpPort === undefined) return {};
   const parity = values['parity'] ?? 'even';
   if (parity !== 'even' && parity !== 'odd' && parity !== 'none')
-    throw new Error(`--parity must be even, odd or none, got '${String(parity)}'`);
+    throw new Error(`--parity must be even, odd or none, got ${JSON.stringify(parity)}`);
   const stopBits = ints['stop-bits'] ?? 1;
   if (stopBits !== 1 && stopBits !== 2) throw new Error(`--stop-bits must be 1 or 2, got ${stopBits}`);
   const baudRate = ints['baud'] ?? 9600;

@@ -47,7 +47,7 @@ function buildStore(spec: UnitSpec): RegisterStore {
   const store = new RegisterStore(spec.id, spec.tables);
   for (const [table, map] of Object.entries(spec.init ?? {}) as [Table, Record<string, number | readonly number[]>][]) {
     for (const [addr, v] of Object.entries(map)) {
-      const values = Array.isArray(v) ? v : [v as number];
+      const values: readonly number[] = typeof v === 'number' ? [v] : v;
       values.forEach((value, i) => store.set(table, Number(addr) + i, value));
     }
   }

@@ -14,7 +14,7 @@
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { MbapFramer, encodeAdu, exceptionPdu } from '../protocols/modbus/index.js';
-import type { ExceptionCode, Frame } from '../protocols/modbus/types.js';
+import type { Frame } from '../protocols/modbus/types.js';
 import type { Fault } from './fault.js';
 import type { CounterSet } from './sim-counters.js';
 import type { SimLogger } from './sim-logger.js';
@@ -166,7 +166,7 @@ class Connection {
     const fault = this.opts.fault();
     const pdu =
       fault.mode === 'exception'
-        ? exceptionPdu(fc & 0x7f, fault.code as ExceptionCode)
+        ? exceptionPdu(fc & 0x7f, fault.code)
         : this.opts.handle(frame.header.unitId, frame.pdu);
     if (pdu === null) {
       counters.dropped();

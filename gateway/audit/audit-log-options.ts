@@ -71,8 +71,8 @@ export function fsyncIntervalMs(p: FsyncPolicy): number | null {
 }
 
 export function describeFsync(p: FsyncPolicy): string {
-  const ms = fsyncIntervalMs(p);
-  return ms === null ? String(p) : `interval:${ms}ms`;
+  if (p === 'always' || p === 'never') return p;
+  return `interval:${fsyncIntervalMs(p)}ms`;
 }
 
 export interface AuditSubscriber {

@@ -13,7 +13,7 @@ import { mkdirSync } from 'node:fs';
 import { GatewayError, errorMessage } from '../errors.js';
 import { nullLogger, type Logger } from '../logger.js';
 import type { Checkpoint } from './audit-checkpoint.js';
-import type { AuditEventInput, AuditRecord, AuditSink, WriteResult } from './audit-events.js';
+import type { AuditEventInput, AuditSink, WriteResult } from './audit-events.js';
 import { AuditBudget, type CapacityStatus } from './audit-budget.js';
 import {
   DEFAULT_FSYNC_INTERVAL_MS,
@@ -279,8 +279,9 @@ export class AuditLog implements AuditSink {
     };
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Promise-shaped like the other sinks' close(); the final flush and fsync run synchronously. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     this.flush();
     this.checkpointNow();
     this.closed = true;
@@ -291,6 +292,7 @@ export class AuditLog implements AuditSink {
       this.logger.error({ err: errorMessage(err) }, 'audit: final fsync failed');
     }
     this.checkpoints.close();
+    return Promise.resolve();
   }
 
   private get logger() {

@@ -73,8 +73,8 @@ export function cefLine(
 
 /** Standard CEF keys where they fit; the whole event rides in cs6 so nothing is lost. */
 export function cefForEvent(version: string, rec: AuditRecord, syslogSeverity: number): string {
-  const s = (k: string) => (typeof rec[k] === 'string' ? (rec[k] as string) : undefined);
-  const n = (k: string) => (typeof rec[k] === 'number' ? (rec[k] as number) : undefined);
+  const s = (k: string) => (typeof rec[k] === 'string' ? rec[k] : undefined);
+  const n = (k: string) => (typeof rec[k] === 'number' ? rec[k] : undefined);
   return cefLine(version, rec.type, syslogSeverity, {
     rt: Date.parse(rec.time),
     externalId: rec.seq,

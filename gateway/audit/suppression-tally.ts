@@ -49,7 +49,7 @@ class Allowance {
   take(c: Classified): 'perKey' | 'perClass' | null {
     if ((this.byClass.get(c.cls) ?? 0) >= this.limits.perClass) return 'perClass';
     let keys = this.byKey.get(c.cls);
-    if (keys === undefined) this.byKey.set(c.cls, (keys = new Map()));
+    if (keys === undefined) this.byKey.set(c.cls, (keys = new Map<string, number>()));
     const key = keys.has(c.key) || keys.size < this.limits.maxKeys ? c.key : OTHER;
     const n = keys.get(key) ?? 0;
     if (n >= this.limits.perKey) return 'perKey';

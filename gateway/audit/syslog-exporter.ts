@@ -260,7 +260,7 @@ export class SyslogExporter {
     });
     s.on('drain', () => this.pump());
     s.on('data', () => {}); // RFC 5425: the receiver sends nothing; read to keep the socket flowing
-    s.once('error', (err) =>
+    s.once('error', (err: Error) =>
       this.log().warn({ err: err.message, host: this.opts.host }, 'audit: syslog connection error'),
     );
     s.once('close', () => {

@@ -36,7 +36,10 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export const auditCommand: CliCommand = async (args, io) => {
+/** Verification reads the trail synchronously; the command keeps the Promise shape every CliCommand has. */
+export const auditCommand: CliCommand = (args, io) => Promise.resolve(audit(args, io));
+
+function audit(args: readonly string[], io: CliIo): number {
   let parsed;
   try {
     parsed = parseArgs({ args: [...args], allowPositionals: true, options: OPTIONS });
@@ -118,7 +121,7 @@ export const auditCommand: CliCommand = async (args, io) => {
     );
   }
   return EXIT_CHECK_FAILED;
-};
+}
 
 function usage(io: CliIo, message: string): number {
   io.err(`audit: ${message}`);

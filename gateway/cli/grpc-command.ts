@@ -131,7 +131,7 @@ async function run(
   io: CliIo,
 ): Promise<number> {
   const name = spec.name;
-  const str = (k: string): string | undefined => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  const str = (k: string): string | undefined => (typeof v[k] === 'string' ? v[k] : undefined);
   const opts = {
     server: str('server'),
     lab: str('lab'),

@@ -60,7 +60,7 @@ async function devIdentity(dir: string): Promise<LabIdentity> {
       writeFileSync(files.bundle, ca.bundlePem());
       return files;
     },
-    stop: async () => undefined,
+    stop: () => Promise.resolve(),
   };
 }
 

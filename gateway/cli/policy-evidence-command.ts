@@ -60,11 +60,7 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 
 class UsageError extends Error {}
 
-export async function policyEvidenceCommand(
-  verb: 'learn' | 'replay' | 'diff',
-  args: readonly string[],
-  io: CliIo,
-): Promise<number> {
+export function policyEvidenceCommand(verb: 'learn' | 'replay' | 'diff', args: readonly string[], io: CliIo): number {
   try {
     const parsed = parseArgs({ args: [...args], allowPositionals: true, options: OPTIONS });
     if (parsed.values.help === true) {

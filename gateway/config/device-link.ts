@@ -7,6 +7,7 @@
 import type { LineFormat } from '../../protocols/modbus/rtu-timing.js';
 import type { ConfigErrorDetail, YamlDocument } from './load-yaml.js';
 import { tryParseDuration } from './duration.js';
+import type { DeviceYaml, GatewayYaml } from './gateway-yaml.js';
 
 export type DeviceLink =
   | { readonly kind: 'tcp' }
@@ -32,21 +33,19 @@ export const DEFAULT_TURNAROUND_MS = 100;
 /** A server address on a line: 1..247, or 0 for broadcast [MB-SERIAL 2.2]. */
 const MAX_SERIAL_ADDRESS = 247;
 
-type Raw = Record<string, any>; // validated by the schema before use
-
 function ms(v: string | undefined): number | null {
   return v === undefined ? null : tryParseDuration(v);
 }
 
 /** The device's link and, for TCP devices, the address it dials (serial devices: host '' and port 0). */
 export function deviceLink(
-  d: Raw,
+  d: DeviceYaml,
   split: (a: string) => { host: string; port: number },
 ): { link: DeviceLink; host: string; port: number } {
   const turnaroundMs = ms(d.turnaround) ?? DEFAULT_TURNAROUND_MS;
   const interFrameMs = ms(d.interFrameDelay);
   if (d.serial !== undefined) {
-    const s = d.serial as Raw;
+    const s = d.serial;
     const format: LineFormat = {
       baudRate: s.baudRate ?? DEFAULT_SERIAL.baudRate,
       dataBits: s.dataBits ?? DEFAULT_SERIAL.dataBits,
@@ -56,7 +55,7 @@ export function deviceLink(
     return { link: { kind: 'serial', path: s.path, format, turnaroundMs, interFrameMs }, host: '', port: 0 };
   }
   if (d.rtuOverTcp !== undefined) {
-    const a = split(d.rtuOverTcp as string);
+    const a = split(d.rtuOverTcp);
     return { link: { kind: 'rtu-over-tcp', ...a, turnaroundMs, interFrameMs }, ...a };
   }
   // no address at all is reported by lineProblems
@@ -86,12 +85,12 @@ function lineSettings(d: LineDevice): string {
   return JSON.stringify({ link: d.link, timeoutMs: d.timeoutMs, queueLimit: d.queueLimit });
 }
 
-export function lineProblems(devices: readonly LineDevice[], doc: YamlDocument<Raw>): ConfigErrorDetail[] {
+export function lineProblems(devices: readonly LineDevice[], doc: YamlDocument<GatewayYaml>): ConfigErrorDetail[] {
   const problems: ConfigErrorDetail[] = [];
   const first = new Map<string, LineDevice>();
-  const raw = (doc.value as Raw)['devices'] as Raw[];
+  const raw = doc.value.devices;
   devices.forEach((d, i) => {
-    const ways = ['address', 'serial', 'rtuOverTcp'].filter((k) => raw[i]?.[k] !== undefined);
+    const ways = (['address', 'serial', 'rtuOverTcp'] as const).filter((k) => raw[i]?.[k] !== undefined);
     if (ways.length !== 1) {
       problems.push(
         doc.problemAt(

@@ -10,6 +10,7 @@ import { configError, deepFreeze, loadYamlDocument, type ConfigErrorDetail, type
 import { tryParseDuration } from './duration.js';
 import { deviceLink, lineProblems, type DeviceLink } from './device-link.js';
 import type { Table } from '../../protocols/modbus/types.js';
+import type { GatewayYaml } from './gateway-yaml.js';
 
 export interface DeviceConfig {
   readonly name: string;
@@ -119,11 +120,9 @@ export interface GatewayConfig {
 /** arIdleTimeout + timeout bound: the AR activity timeout factor (×100 ms) is at most 1000 [IEC 61158-6-10]. */
 export const MAX_AR_IDLE_PLUS_TIMEOUT_MS = 99_000;
 
-type Raw = Record<string, any>; // validated by the schema before use
-
 export function loadGatewayConfig(path: string): GatewayConfig {
   const file = resolve(path);
-  const doc = loadYamlDocument<Raw>(file, gatewayConfigSchema, { code: 'GW_ERR_CONFIG_INVALID' });
+  const doc = loadYamlDocument<GatewayYaml>(file, gatewayConfigSchema, { code: 'GW_ERR_CONFIG_INVALID' });
   const config = buildConfig(doc.value, file);
   checkSemantics(config, doc);
   return deepFreeze(config);
@@ -138,7 +137,7 @@ function splitAddress(address: string): { host: string; port: number } {
   return { host: address.slice(0, at), port: Number(address.slice(at + 1)) };
 }
 
-function buildConfig(raw: Raw, file: string): GatewayConfig {
+function buildConfig(raw: GatewayYaml, file: string): GatewayConfig {
   const base = dirname(file);
   const at = (p: string): string => resolve(base, p);
   const id = raw.identity ?? {};
@@ -180,7 +179,7 @@ function buildConfig(raw: Raw, file: string): GatewayConfig {
       maxPendingHandshakes: l.maxPendingHandshakes ?? 256,
       maxPendingHandshakesPerSource: l.maxPendingHandshakesPerSource ?? 16,
     },
-    devices: (raw.devices as Raw[]).map((d) => ({
+    devices: raw.devices.map((d) => ({
       name: d.name,
       ...deviceLink(d, splitAddress),
       unitId: d.unitId,
@@ -190,14 +189,11 @@ function buildConfig(raw: Raw, file: string): GatewayConfig {
       timeoutMs: ms(d.timeout, 1000),
       queueLimit: d.queueLimit ?? 256,
       tags: Object.fromEntries(
-        Object.entries((d.tags ?? {}) as Raw).map(([k, v]) => [
-          k,
-          { table: v.table, address: v.address, count: v.count ?? 1 },
-        ]),
+        Object.entries(d.tags ?? {}).map(([k, v]) => [k, { table: v.table, address: v.address, count: v.count ?? 1 }]),
       ),
       learn: d.learn ? { untilMs: Date.parse(d.learn.until), principals: [...d.learn.principals] } : null,
     })),
-    profinetDevices: ((raw.profinetDevices ?? []) as Raw[]).map((d) => ({
+    profinetDevices: (raw.profinetDevices ?? []).map((d) => ({
       name: d.name,
       host: d.host,
       port: d.port ?? 34964, // PNIO-CM well-known port [IEC 61158-6-10]
@@ -263,7 +259,7 @@ function learnProblems(untilMs: number, at: (message: string) => ConfigErrorDeta
   return [];
 }
 
-function checkSemantics(c: GatewayConfig, doc: YamlDocument<Raw>): void {
+function checkSemantics(c: GatewayConfig, doc: YamlDocument<GatewayYaml>): void {
   const problems: ConfigErrorDetail[] = [];
   const names = new Map<string, number>();
   const units = new Map<number, string>();

@@ -116,7 +116,7 @@ export class LearnEvidence {
     hidden: boolean,
   ): void {
     let byAddress = g.values.get(table);
-    if (byAddress === undefined) g.values.set(table, (byAddress = new Map()));
+    if (byAddress === undefined) g.values.set(table, (byAddress = new Map<number, ValueStats>()));
     for (let i = 0; i < count; i++) {
       const a = start + i;
       let s = byAddress.get(a);

@@ -120,7 +120,7 @@ function modbus(e: Readonly<Record<string, unknown>>, common: RecordedCommon): R
 function record(e: Readonly<Record<string, unknown>>, common: RecordedCommon): RecordedRecord | null {
   const access = e['access'];
   if (access !== 'read' && access !== 'write') return null;
-  const num = (k: string): number => (typeof e[k] === 'number' ? (e[k] as number) : NaN);
+  const num = (k: string): number => (typeof e[k] === 'number' ? e[k] : NaN);
   const data = typeof e['data'] === 'string' ? Buffer.from(e['data'], 'hex') : undefined;
   const request: RecordRequest = {
     access,

@@ -89,11 +89,11 @@ export async function generateKeyPair(): Promise<KeyPair> {
   return generateEc('ec', { namedCurve: 'P-256' });
 }
 
-export async function exportPkcs8(key: KeyObject): Promise<Buffer> {
+export function exportPkcs8(key: KeyObject): Buffer {
   return key.export({ type: 'pkcs8', format: 'der' });
 }
 
-export async function importPkcs8(der: Buffer): Promise<KeyObject> {
+export function importPkcs8(der: Buffer): KeyObject {
   return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
 }
 
@@ -107,7 +107,7 @@ const ATTRIBUTE_OIDS: Readonly<Record<string, string>> = {
   OU: '2.5.4.11',
 };
 
-export async function buildCertificate(spec: CertSpec): Promise<X509Certificate> {
+export function buildCertificate(spec: CertSpec): X509Certificate {
   const spki = spec.keys.publicKey.export({ type: 'spki', format: 'der' });
   const subject = nameDer(spec.subject);
   const issuerName = spec.issuer === undefined ? subject : issuerSubjectDer(spec.issuer.cert);

@@ -60,7 +60,7 @@ export class DevCa {
     const td = parseTrustDomain(opts.trustDomain);
     const keys = await generateKeyPair();
     const now = Date.now();
-    const cert = await buildCertificate({
+    const cert = buildCertificate({
       subject: `O=verigate dev CA, CN=${td.name}`,
       keys,
       notBefore: new Date(now - BACKDATE_MS),
@@ -71,7 +71,7 @@ export class DevCa {
       // SPIRE's CA carries the trust-domain ID as its URI SAN.
       uris: [td.idString()],
     });
-    return new DevCa(td, { cert, key: keys.privateKey }, await exportPkcs8(keys.privateKey));
+    return new DevCa(td, { cert, key: keys.privateKey }, exportPkcs8(keys.privateKey));
   }
 
   /**
@@ -84,7 +84,7 @@ export class DevCa {
     const keyPath = join(dir, CA_KEY_FILE);
     const stored = await readStored(certPath, keyPath);
     if (stored !== null) {
-      const ca = await DevCa.fromPem(stored.certPem, stored.keyPem, certPath);
+      const ca = DevCa.fromPem(stored.certPem, stored.keyPem, certPath);
       if (!ca.trustDomain.equals(td)) {
         throw new GatewayError(
           'GW_ERR_IDENTITY_INVALID',
@@ -100,7 +100,7 @@ export class DevCa {
     return ca;
   }
 
-  static async fromPem(certPem: string, keyPem: string, where = 'dev CA'): Promise<DevCa> {
+  static fromPem(certPem: string, keyPem: string, where = 'dev CA'): DevCa {
     try {
       const cert = new X509Certificate(certPem);
       const f = readCertFields(cert.raw);
@@ -109,7 +109,7 @@ export class DevCa {
         throw new Error('not a CA certificate with a trust-domain URI SAN');
       const td = parseTrustDomain(uri);
       const keyDer = createPrivateKey(keyPem).export({ type: 'pkcs8', format: 'der' });
-      return new DevCa(td, { cert, key: await importPkcs8(keyDer) }, keyDer);
+      return new DevCa(td, { cert, key: importPkcs8(keyDer) }, keyDer);
     } catch (err) {
       throw new GatewayError('GW_ERR_IDENTITY_INVALID', `identity: cannot load dev CA from ${where}`, { cause: err });
     }
@@ -139,7 +139,7 @@ export class DevCa {
     const notBefore = opts.notBefore ?? new Date(start - BACKDATE_MS);
     const notAfter = new Date(Math.min(start + ttl * 1000, this.notAfter().getTime()));
     const keys = await generateKeyPair();
-    const cert = await buildCertificate({
+    const cert = buildCertificate({
       subject: 'O=verigate dev, C=US',
       keys,
       issuer: this.issuer,
@@ -151,7 +151,7 @@ export class DevCa {
       ...(opts.dnsNames ? { dnsNames: opts.dnsNames } : {}),
       roles: opts.role !== undefined ? [opts.role] : [],
     });
-    return { chainDer: [certDer(cert)], keyDer: await exportPkcs8(keys.privateKey) };
+    return { chainDer: [certDer(cert)], keyDer: exportPkcs8(keys.privateKey) };
   }
 
   /** The CA certificate as an issuer for test builders that need to sign unusual certificates. */

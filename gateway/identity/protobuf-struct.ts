@@ -30,7 +30,9 @@ function toValue(v: unknown): ValueMsg {
   if (typeof v === 'boolean') return { boolValue: v };
   if (Array.isArray(v)) return { listValue: { values: v.map(toValue) } };
   if (typeof v === 'object') return { structValue: toStruct(v as Record<string, unknown>) };
-  return { stringValue: String(v) };
+  // What JSON cannot carry: a bigint or symbol as its text, undefined or a function by its type name.
+  if (typeof v === 'bigint' || typeof v === 'symbol') return { stringValue: v.toString() };
+  return { stringValue: typeof v };
 }
 
 export function fromStruct(msg: unknown): Record<string, unknown> {

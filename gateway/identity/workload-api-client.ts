@@ -5,7 +5,7 @@
  * (see workload-watch.ts). One-shot calls reject with GW_ERR_WORKLOAD_API carrying the gRPC error as cause.
  */
 import * as grpc from '@grpc/grpc-js';
-import { GatewayError } from '../errors.js';
+import { errorMessage, GatewayError } from '../errors.js';
 import { LinearBackoff, WATCH_BACKOFF, type Backoff, type BackoffOptions } from '../backoff.js';
 import { systemTimers, type Timers } from '../timers.js';
 import type { BundleSet } from './bundle-set.js';
@@ -13,7 +13,7 @@ import { parseEndpointAddress, type EndpointAddress } from './endpoint-address.j
 import { nullLogger, type Logger } from '../logger.js';
 import { parseJwtSvidInsecure, type Jwks, type JwtSvid } from './jwt-svid.js';
 import { fromStruct } from './protobuf-struct.js';
-import { securityMetadata, workloadApi, type WorkloadApiStub, type X509SvidResponse } from './workload-api-proto.js';
+import { securityMetadata, workloadApi, type WorkloadApiStub } from './workload-api-proto.js';
 import { startWatch, type Watcher } from './workload-watch.js';
 import {
   bundlesSnapshotKey,
@@ -116,7 +116,7 @@ export class WorkloadApiClient {
   /** The first snapshot of FetchX509SVID (may block until the agent has minted an SVID). */
   fetchX509Context(): Promise<X509Context> {
     return this.firstOf('FetchX509SVID', () => this.stub.FetchX509SVID({}, securityMetadata())).then((r) =>
-      parseX509SvidResponse(r as X509SvidResponse),
+      parseX509SvidResponse(r),
     );
   }
 
@@ -143,7 +143,7 @@ export class WorkloadApiClient {
         try {
           resolve(res.svids.map((s) => parseJwtSvidInsecure(s.svid, s.hint)));
         } catch (e) {
-          reject(e as Error);
+          reject(e instanceof Error ? e : new Error(errorMessage(e)));
         }
       });
     });

@@ -8,7 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { GatewayError } from '../errors.js';
 import type { Backoff } from '../backoff.js';
-import type { Timers } from '../timers.js';
+import type { TimerHandle, Timers } from '../timers.js';
 import type { Logger } from '../logger.js';
 
 export interface Watcher<T> {
@@ -43,7 +43,7 @@ export function startWatch<R, T>(spec: WatchSpec<R, T>, w: Watcher<T>): () => vo
   const log = spec.logger;
   let stopped = false;
   let call: grpc.ClientReadableStream<R> | undefined;
-  let timer: unknown;
+  let timer: TimerHandle | undefined;
 
   const deliver = (fn: () => void): void => {
     try {

@@ -32,9 +32,9 @@ export class GatewayMetrics {
    */
   countRequest(device: string, fc: number, outcome: string, latencySeconds: number | null): void {
     let byFc = this.requestChildren.get(device);
-    if (byFc === undefined) this.requestChildren.set(device, (byFc = new Map()));
+    if (byFc === undefined) this.requestChildren.set(device, (byFc = new Map<number, Map<string, { inc(): void }>>()));
     let byOutcome = byFc.get(fc);
-    if (byOutcome === undefined) byFc.set(fc, (byOutcome = new Map()));
+    if (byOutcome === undefined) byFc.set(fc, (byOutcome = new Map<string, { inc(): void }>()));
     let counter = byOutcome.get(outcome);
     if (counter === undefined)
       byOutcome.set(outcome, (counter = this.requests.labels({ outcome, device, fc: String(fc) })));
@@ -100,14 +100,15 @@ export class GatewayMetrics {
   }
 
   private sampledGauges(registers: Registry[]): void {
-    const self = this;
+    // prom-client calls collect() with the gauge as `this`: read the sources through a local, not a `this` alias.
+    const sources = this.sources;
     new Gauge({
       name: 'verigate_upstream_queue_depth',
       help: 'Requests queued or in flight toward each device',
       labelNames: ['device'],
       registers,
       collect() {
-        for (const [device, n] of Object.entries(self.sources.queueDepth?.() ?? {})) this.set({ device }, n);
+        for (const [device, n] of Object.entries(sources.queueDepth?.() ?? {})) this.set({ device }, n);
       },
     });
     new Gauge({
@@ -115,7 +116,7 @@ export class GatewayMetrics {
       help: "Seconds until the gateway's own X.509-SVID expires",
       registers,
       collect() {
-        const left = self.sources.svidSecondsLeft?.();
+        const left = sources.svidSecondsLeft?.();
         if (left !== undefined && left !== null) this.set(left);
       },
     });
@@ -124,7 +125,7 @@ export class GatewayMetrics {
       help: 'Audit events accepted but not yet durable on disk',
       registers,
       collect() {
-        this.set(self.sources.auditLag?.() ?? 0);
+        this.set(sources.auditLag?.() ?? 0);
       },
     });
     new Gauge({
@@ -134,8 +135,7 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [identity, score] of Object.entries(self.sources.trustScores?.() ?? {}))
-          this.set({ identity }, score);
+        for (const [identity, score] of Object.entries(sources.trustScores?.() ?? {})) this.set({ identity }, score);
       },
     });
   }

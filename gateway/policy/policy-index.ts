@@ -75,9 +75,9 @@ export function createPolicyIndex(rules: readonly CompiledRule[]): PolicyIndex {
         cachedViews = 0;
       }
       let byId = viewCache.get(device);
-      if (byId === undefined) viewCache.set(device, (byId = new Map()));
+      if (byId === undefined) viewCache.set(device, (byId = new Map<string, Map<string, PeerView>>()));
       let byRole = byId.get(peer.id);
-      if (byRole === undefined) byId.set(peer.id, (byRole = new Map()));
+      if (byRole === undefined) byId.set(peer.id, (byRole = new Map<string, PeerView>()));
       byRole.set(role, view);
       cachedViews++;
       return view;

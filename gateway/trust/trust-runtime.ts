@@ -80,7 +80,8 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
     this.lastRevalidation = this.now();
   }
 
-  static async open(opts: TrustRuntimeOptions): Promise<TrustRuntime> {
+  /** Promise-shaped like every component's start (main.ts awaits it); the stores load synchronously today. */
+  static open(opts: TrustRuntimeOptions): Promise<TrustRuntime> {
     const rt = new TrustRuntime(opts);
     const grantErr = rt.grants.load();
     if (grantErr)
@@ -111,7 +112,7 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
       };
       rt.timer = unrefTimer(rt.timers.setInterval(housekeeping, tick));
     }
-    return rt;
+    return Promise.resolve(rt);
   }
 
   admit(peer: SessionPeer, _now: number): { ok: true } | { ok: false; reason: string } {

@@ -5,7 +5,7 @@ import { ExceptionCode } from './types.js';
 const KNOWN = new Set<number>(Object.values(ExceptionCode));
 
 /** `code` is usually an ExceptionCode; any byte is accepted so simulators can inject odd codes. */
-export function exceptionPdu(fc: number, code: ExceptionCode | number): Buffer {
+export function exceptionPdu(fc: number, code: number): Buffer {
   return Buffer.from([(fc | EXCEPTION_BIT) & 0xff, code & 0xff]);
 }
 

@@ -96,7 +96,7 @@ async function route(t: PnControlTarget, req: IncomingMessage): Promise<[number,
     case 'POST /diagnosis':
       return withBody(req, (v) =>
         validDiagnosis(v)
-          ? [200, t.addDiagnosis(v as DiagnosisSpec)]
+          ? [200, t.addDiagnosis(v)]
           : [400, { error: `diagnosis entry: ${JSON.stringify(validDiagnosis.errors)}` }],
       );
     case 'DELETE /diagnosis': {

@@ -15,7 +15,6 @@
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import {
   answerHeader,
   callKeyOf,
@@ -82,7 +81,7 @@ export class PnUdpServer {
     socket.on('error', (err) => this.o.logger.warn({ err: err.message }, 'udp socket error'));
     socket.on('message', (msg, rinfo) => this.#onMessage(socket, msg, rinfo));
     this.#socket = socket;
-    return (socket.address() as AddressInfo).port;
+    return socket.address().port;
   }
 
   /** Stop listening, forget calls in progress and pending answers (a device losing power). */

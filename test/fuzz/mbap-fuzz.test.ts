@@ -25,7 +25,7 @@ const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed1e55);
 const ITERATIONS = 100_000;
 const EXCEPTIONS_FROM_DECODE = new Set([1, 2, 3]);
 
-type Outcome = { frames: string[]; last: 'need-more' | string };
+type Outcome = { frames: string[]; last: string }; // 'need-more' or an error code
 
 /** One-shot reference parser of a whole stream [MB-TCP 3.1.3]: what any split must produce. */
 function reference(stream: Buffer): Outcome {

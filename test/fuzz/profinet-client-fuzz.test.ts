@@ -7,7 +7,6 @@
  * reassembly, NDR, blocks, validation against the request, status OK) finds valid.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import {
   answersCall,
@@ -61,8 +60,10 @@ function mutate(r: Rng, dg: Buffer): Buffer {
     case 4: {
       // Keep the RPC length consistent so the damage reaches NDR, blocks and record checks.
       const cut = Buffer.from(b.subarray(0, Math.max(80, r.int(80, b.length))));
-      if (cut.length >= 80)
-        cut[4] === 0x10 ? cut.writeUInt16LE(cut.length - 80, 74) : cut.writeUInt16BE(cut.length - 80, 74);
+      if (cut.length >= 80) {
+        if (cut[4] === 0x10) cut.writeUInt16LE(cut.length - 80, 74);
+        else cut.writeUInt16BE(cut.length - 80, 74);
+      }
       return cut;
     }
     case 5:
@@ -174,7 +175,7 @@ t.test(`hostile device: ${TOTAL} datagrams (seed ${SEED})`, async (t) => {
   const client = new ProfinetClient({
     name: 'hostile',
     host: '127.0.0.1',
-    port: (device.address() as AddressInfo).port,
+    port: device.address().port,
     timers,
     timeoutMs: TIMEOUT_MS,
     arIdleMs: 5000,

@@ -76,7 +76,10 @@ function mutate(r: Rng, dg: Buffer): Buffer {
     case 4: {
       // Keep the RPC length consistent so the damage reaches the NDR and block decoders.
       const cut = b.subarray(0, Math.max(80, r.int(80, b.length)));
-      if (cut.length >= 80) (cut.writeUInt16BE(cut.length - 80, 74), (cut[4] = 0));
+      if (cut.length >= 80) {
+        cut.writeUInt16BE(cut.length - 80, 74);
+        cut[4] = 0;
+      }
       return cut;
     }
     case 5:

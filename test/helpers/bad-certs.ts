@@ -27,7 +27,7 @@ type LeafSpec = Partial<Omit<CertSpec, 'keys' | 'issuer'>>;
 export async function leaf(issuer: Issuer | null, over: LeafSpec = {}): Promise<Minted> {
   const keys = await generateKeyPair();
   const now = Date.now();
-  const cert = await buildCertificate({
+  const cert = buildCertificate({
     subject: 'O=test, C=US',
     notBefore: new Date(now - 10_000),
     notAfter: new Date(now + HOUR),
@@ -38,7 +38,7 @@ export async function leaf(issuer: Issuer | null, over: LeafSpec = {}): Promise<
     keys,
     ...(issuer === null ? {} : { issuer }),
   });
-  return { chainDer: [certDer(cert)], keyDer: await exportPkcs8(keys.privateKey) };
+  return { chainDer: [certDer(cert)], keyDer: exportPkcs8(keys.privateKey) };
 }
 
 export interface BadCase {
@@ -130,7 +130,7 @@ export const tlsMatrix: readonly BadCase[] = [
 export async function webPkiCert(): Promise<Minted> {
   const caKeys = await generateKeyPair();
   const now = Date.now();
-  const caCert = await buildCertificate({
+  const caCert = buildCertificate({
     subject: 'CN=Example Web Root, O=Example Trust Services',
     keys: caKeys,
     notBefore: new Date(now - HOUR),
@@ -205,7 +205,7 @@ export async function intermediate(
 ): Promise<{ issuer: Issuer; der: Buffer }> {
   const keys = await generateKeyPair();
   const now = Date.now();
-  const cert = await buildCertificate({
+  const cert = buildCertificate({
     subject: 'O=test intermediate, CN=int',
     keys,
     issuer: root,

@@ -30,7 +30,7 @@ export async function eventually<T>(
   for (;;) {
     try {
       const v = await probe();
-      if (v !== undefined && v !== null && v !== false) return v as NonNullable<T>;
+      if (v !== undefined && v !== null && v !== false) return v;
     } catch (err) {
       last = err;
     }

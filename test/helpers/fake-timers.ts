@@ -38,7 +38,7 @@ export class FakeTimers implements Timers {
     return id;
   }
 
-  clearTimeout(handle: TimerHandle): void {
+  clearTimeout(handle: TimerHandle | null | undefined): void {
     this.#due.delete(handle as number);
   }
 

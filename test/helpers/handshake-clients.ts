@@ -202,7 +202,7 @@ export function grpcUnary(
     req.on('response', (headers) => {
       if (headers['grpc-status'] !== undefined) status = Number(headers['grpc-status']);
     });
-    req.on('trailers', (trailers) => {
+    req.on('trailers', (trailers: http2.IncomingHttpHeaders) => {
       if (trailers['grpc-status'] !== undefined) status = Number(trailers['grpc-status']);
     });
     req.on('data', (d: Buffer) => chunks.push(d));

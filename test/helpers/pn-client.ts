@@ -4,7 +4,6 @@
  * datagrams, reassembled and decoded, with a timeout. Also raw send/receive for hostile-input tests.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import type { AddressInfo } from 'node:net';
 import {
   answersCall,
   decodeCmResponse,
@@ -57,7 +56,7 @@ export class PnTestClient {
   }
 
   get localPort(): number {
-    return (this.socket.address() as AddressInfo).port;
+    return this.socket.address().port;
   }
 
   sendRaw(buf: Buffer): void {

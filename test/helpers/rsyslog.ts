@@ -59,7 +59,7 @@ export async function makeTestPki(dir: string, spiffeId = 'spiffe://plant.exampl
   const notBefore = new Date(Date.now() - 3600_000);
   const notAfter = new Date(Date.now() + 24 * 3600_000);
   const caKeys = await generateKeyPair();
-  const ca = await buildCertificate({
+  const ca = buildCertificate({
     subject: 'CN=verigate test CA',
     keys: caKeys,
     notBefore,
@@ -70,7 +70,7 @@ export async function makeTestPki(dir: string, spiffeId = 'spiffe://plant.exampl
   });
   const issuer = { cert: ca, key: caKeys.privateKey };
   const srvKeys = await generateKeyPair();
-  const srv = await buildCertificate({
+  const srv = buildCertificate({
     subject: 'CN=localhost',
     keys: srvKeys,
     issuer,
@@ -81,7 +81,7 @@ export async function makeTestPki(dir: string, spiffeId = 'spiffe://plant.exampl
     dnsNames: ['localhost'],
   });
   const cliKeys = await generateKeyPair();
-  const cli = await buildCertificate({
+  const cli = buildCertificate({
     subject: 'CN=verigate',
     keys: cliKeys,
     issuer,
@@ -101,8 +101,8 @@ export async function makeTestPki(dir: string, spiffeId = 'spiffe://plant.exampl
   const caPem = ca.toString();
   writeFileSync(files.caFile, caPem);
   writeFileSync(files.serverCertFile, srv.toString());
-  writeFileSync(files.serverKeyFile, pem(await exportPkcs8(srvKeys.privateKey)), { mode: 0o600 });
-  const clientKeyPem = pem(await exportPkcs8(cliKeys.privateKey));
+  writeFileSync(files.serverKeyFile, pem(exportPkcs8(srvKeys.privateKey)), { mode: 0o600 });
+  const clientKeyPem = pem(exportPkcs8(cliKeys.privateKey));
   return {
     ...files,
     caPem,
@@ -193,10 +193,11 @@ export async function rsyslogReceiver(dir: string, pki: TestPki, fixedPort?: num
 }
 
 async function waitListening(port: number, c: ChildProcess, out: () => string): Promise<void> {
-  let exited: number | null = null;
+  // a field, not a `let`: TypeScript does not see the poll callback assign it and would narrow it to null
+  const seen: { exited: number | null } = { exited: null };
   const listening = (): Promise<boolean> => {
-    exited = c.exitCode;
-    if (exited !== null) return Promise.resolve(true); // stop polling: reported below
+    seen.exited = c.exitCode;
+    if (seen.exited !== null) return Promise.resolve(true); // stop polling: reported below
     return new Promise<boolean>((resolve) => {
       const s = connect(port, '127.0.0.1');
       s.once('connect', () => {
@@ -211,5 +212,5 @@ async function waitListening(port: number, c: ChildProcess, out: () => string): 
       throw new Error(`${err.message}: ${out()}`);
     },
   );
-  if (exited !== null) throw new Error(`rsyslogd exited with ${exited}: ${out()}`);
+  if (seen.exited !== null) throw new Error(`rsyslogd exited with ${seen.exited}: ${out()}`);
 }

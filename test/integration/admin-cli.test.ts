@@ -360,7 +360,7 @@ t.test(
       },
       (sock) => {
         handshakes++;
-        sock.on('data', (d) => (bytes += d.length));
+        sock.on('data', (d: Buffer) => (bytes += d.length));
         sock.on('error', () => undefined);
       },
     );

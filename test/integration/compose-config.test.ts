@@ -105,7 +105,7 @@ function topologyProblems(c: ComposeConfig): string[] {
     const tag = image.includes(':') ? image.slice(image.lastIndexOf(':') + 1) : '';
     if (!tag || tag === 'latest') p.push(`${name}: image "${image}" is not pinned by a version tag`);
   }
-  if (svc['spire-server']!.image !== 'ghcr.io/spiffe/spire-server:1.13.3')
+  if (svc['spire-server'].image !== 'ghcr.io/spiffe/spire-server:1.13.3')
     p.push('spire-server is not the official 1.13.3 image');
   if (agent.image !== 'ghcr.io/spiffe/spire-agent:1.13.3') p.push('spire-agent is not the official 1.13.3 image');
   for (const n of plcs) if (svc[n]!.image !== gw.image) p.push(`${n} does not run the gateway image`);

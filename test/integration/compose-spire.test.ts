@@ -93,7 +93,7 @@ t.test(
     const sims: Simulator[] = [];
     t.teardown(async () => {
       for (const p of procs.reverse()) if (p.exitCode === null) p.kill('SIGTERM');
-      await Promise.all(procs.map((p) => (p.exitCode === null ? new Promise((r) => p.once('exit', r)) : null)));
+      await Promise.all(procs.filter((p) => p.exitCode === null).map((p) => new Promise((r) => p.once('exit', r))));
       await Promise.all(sims.map((s) => s.close()));
       rmSync(dir, { recursive: true, force: true });
     });

@@ -155,13 +155,11 @@ t.test('three identities on two meters of one line: one frame at a time, silence
     Array.from({ length: N }, (_, i) => c.request(11 + (i % 2), Buffer.from([0x04, 0x00, k, 0x00, 0x01]), 20_000)),
   );
   const answers = await Promise.all(all);
-  const expected = (k: number, i: number): string =>
-    `0402${[
-      [2301, 2298, 2305],
-      [2297, 2302, 2299],
-    ]
-      [i % 2]![k]!.toString(16)
-      .padStart(4, '0')}`;
+  const meters = [
+    [2301, 2298, 2305],
+    [2297, 2302, 2299],
+  ];
+  const expected = (k: number, i: number): string => `0402${meters[i % 2]![k]!.toString(16).padStart(4, '0')}`;
   const wrong = answers.filter((a, j) => a?.toString('hex') !== expected(Math.floor(j / N), j % N));
   t.equal(
     wrong.length,

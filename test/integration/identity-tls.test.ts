@@ -112,7 +112,7 @@ function attempt(
         res({ data, error, socket });
       }
     });
-    socket.on('error', (e) => (error = e));
+    socket.on('error', (e: Error) => (error = e));
     socket.on('close', () => {
       clearTimeout(timer);
       res({ data, error, socket });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { encodeRequest } from '../../protocols/modbus/index.js';
 import { startHarness, TestMbapsClient } from '../helpers/gateway-harness.js';
+import { readAuditEvents } from '../helpers/handshake-clients.js';
 
 const policy = readFileSync('gateway/config/samples/policy.yaml', 'utf8');
 const h = await startHarness({ policy });
@@ -101,14 +102,7 @@ t.test('a client without a certificate never reaches Modbus', async (t) => {
 });
 
 t.test('every request is audited with decision, rule and policy version', async (t) => {
-  const files = readdirSync(join(h.dir, 'audit')).filter((f) => f.endsWith('.jsonl') && !f.startsWith('checkpoint'));
-  const events = files
-    .flatMap((f) =>
-      readFileSync(join(h.dir, 'audit', f), 'utf8')
-        .trim()
-        .split('\n'),
-    )
-    .map((l) => JSON.parse(l));
+  const events = readAuditEvents(join(h.dir, 'audit'));
   const decisions = events.filter((e) => e.type === 'request.decision');
   t.ok(decisions.length >= 10);
   t.ok(
@@ -124,12 +118,15 @@ t.test('every request is audited with decision, rule and policy version', async 
   );
   t.equal(hmiWrite?.ruleId, 'hmi-setpoint');
   t.equal(hmiWrite?.policyVersion, h.gateway.policy.current.version);
-  t.same(hmiWrite?.writes?.[0]?.values, [1500]);
+  t.match(hmiWrite?.writes, [{ values: [1500] }]);
   // A write is audited ahead (before it is forwarded), its outcome follows naming the decision's seq.
   t.equal(hmiWrite?.outcome, 'pending', 'write-ahead decision');
   const outcome = events.find((e) => e.type === 'request.outcome' && e.decisionSeq === hmiWrite?.seq);
   t.match(outcome, { identity: 'spiffe://plant.example/hmi/line1', fc: 6, outcome: 'ok' });
-  t.ok(outcome.seq > hmiWrite.seq, 'the outcome follows its decision');
+  t.ok(
+    outcome !== undefined && hmiWrite !== undefined && outcome.seq > hmiWrite.seq,
+    'the outcome follows its decision',
+  );
   const read = decisions.find((e) => e.fc === 3 && e.decision === 'allow');
   t.equal(read?.outcome, 'ok', 'a read stays one event after its answer');
   t.notOk(events.some((e) => e.type === 'request.outcome' && e.decisionSeq === read?.seq));

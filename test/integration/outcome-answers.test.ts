@@ -108,7 +108,9 @@ t.test('internal-error → 0x04, logged with the error, counted, audited; the se
   trust.check = check;
   t.equal(await counted('internal-error'), 1);
   t.match(audited('internal-error'), [{ type: 'request.decision', fc: 6, reason: /injected gate failure/ }]);
-  const line = logs.map((l) => JSON.parse(l) as Record<string, any>).find((l) => /pipeline failed/.test(String(l.msg)));
+  const line = logs
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((l) => /pipeline failed/.test(String(l.msg)));
   t.match(line, { level: 50, err: { message: 'injected gate failure' }, fc: 6 });
   t.notOk(hmi.isClosed, 'same session');
   t.same(bytes(await hmi.request(1, write(100, 2))), bytes(write(100, 2)), 'and it goes on');

@@ -142,7 +142,7 @@ t.test('an identity the new policy no longer names loses its sessions', async (t
   const c = await TestMbapsClient.connect(h.port, await h.mint(ENG));
   t.equal(bytes(await c.request(1, read(0)))[0], 3);
   const withoutEng = readFileSync(h.policyFile, 'utf8')
-    .replace(/  - id: eng-reads[\s\S]*?(?=  - id: ops-reads)/, '')
+    .replace(/ {2}- id: eng-reads[\s\S]*?(?= {2}- id: ops-reads)/, '')
     .split('\n')
     .filter((l) => !l.includes('eng/alice'))
     .join('\n');

@@ -39,7 +39,7 @@ t.test('a shadow deny is recorded and logged, the enforced allow stands', async 
         .trim()
         .split('\n'),
     )
-    .map((l) => JSON.parse(l));
+    .map((l) => JSON.parse(l) as { type: string });
   const d = events.find((e) => e.type === 'request.decision');
   t.match(d, { decision: 'allow', ruleId: 'hmi-setpoint', shadow: [{ ruleId: 'candidate-cap', effect: 'deny' }] });
   t.ok(

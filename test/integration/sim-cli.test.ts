@@ -33,7 +33,10 @@ async function exitOf(child: ChildProcessWithoutNullStreams): Promise<{ code: nu
   return { code, stderr };
 }
 
-const get = async (port: number, path: string): Promise<any> => (await fetch(`http://127.0.0.1:${port}${path}`)).json();
+/** The control channel's JSON, typed by the caller as the fields it reads (simulators/control-server.ts). */
+const get = async <T = unknown>(port: number, path: string): Promise<T> =>
+  (await fetch(`http://127.0.0.1:${port}${path}`)).json() as Promise<T>;
+type FaultState = { fault: { mode: string } };
 
 t.test('prints the listening line, obeys SIGUSR1/SIGUSR2, exits 0 on SIGTERM', async (t) => {
   const child = runCli(['--scenario', TURBINE, '--port', '0', '--scan-delay', '0', '--max-connections', '2']);
@@ -45,19 +48,31 @@ t.test('prints the listening line, obeys SIGUSR1/SIGUSR2, exits 0 on SIGTERM', a
   t.match(state, { scenario: 'turbine-1', port: ready.port, fault: { mode: 'none' }, units: [1, 255] });
 
   child.kill('SIGUSR1');
-  await eventually('silent fault', async () => (await get(ready.controlPort, '/state')).fault.mode === 'silent', {
-    intervalMs: 25,
-  });
+  await eventually(
+    'silent fault',
+    async () => (await get<FaultState>(ready.controlPort, '/state')).fault.mode === 'silent',
+    {
+      intervalMs: 25,
+    },
+  );
   t.pass('SIGUSR1 switched the silent fault on');
   child.kill('SIGUSR1');
-  await eventually('fault off', async () => (await get(ready.controlPort, '/state')).fault.mode === 'none', {
-    intervalMs: 25,
-  });
+  await eventually(
+    'fault off',
+    async () => (await get<FaultState>(ready.controlPort, '/state')).fault.mode === 'none',
+    {
+      intervalMs: 25,
+    },
+  );
   t.pass('SIGUSR1 again switched it off');
   child.kill('SIGUSR2');
-  await eventually('restart', async () => (await get(ready.controlPort, '/counters')).restarts === 1, {
-    intervalMs: 25,
-  });
+  await eventually(
+    'restart',
+    async () => (await get<{ restarts: number }>(ready.controlPort, '/counters')).restarts === 1,
+    {
+      intervalMs: 25,
+    },
+  );
   t.pass('SIGUSR2 power-cycled the PLC');
 
   child.kill('SIGTERM');

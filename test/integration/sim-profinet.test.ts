@@ -50,7 +50,7 @@ async function http(
   method: string,
   path: string,
   body?: unknown,
-): Promise<{ status: number; json: any }> {
+): Promise<{ status: number; json: unknown }> {
   const res = await fetch(`http://127.0.0.1:${sim.controlPort}${path}`, {
     method,
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -113,7 +113,7 @@ t.test(
       ok.response?.op === 'write' && ok.response.record?.recordDataLength === 2 && status(ok.response) === '00000000',
     );
     t.equal(
-      (await http(sim, 'GET', '/records?slot=1&subslot=1&index=0x0100')).json.hex,
+      ((await http(sim, 'GET', '/records?slot=1&subslot=1&index=0x0100')).json as { hex: string }).hex,
       '0032',
       'control channel sees the write',
     );
@@ -245,7 +245,7 @@ t.test('control channel: state, diagnosis injected and read over UDP, logbook en
     [3, 2, 6],
     [1, 4, 1],
   ]);
-  t.equal((await http(sim, 'DELETE', '/diagnosis')).json.removed, 2);
+  t.match((await http(sim, 'DELETE', '/diagnosis')).json, { removed: 2 });
   t.equal((await http(sim, 'POST', '/logbook', { status: 'df80b600', detail: 42 })).status, 200);
   t.match((await http(sim, 'GET', '/logbook')).json, [
     { entryDetail: 42, status: { errorCode: 0xdf, errorCode1: 0xb6 } },

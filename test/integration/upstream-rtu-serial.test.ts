@@ -51,7 +51,7 @@ t.test('slow line through the simulator CLI: timing, noise, recovery, RTU over T
         .find((l) => l.includes('"listening"'));
       if (line) {
         clearTimeout(timer);
-        resolve(JSON.parse(line));
+        resolve(JSON.parse(line) as { controlPort: number; rtuPort: number });
       }
     });
   });

@@ -159,7 +159,7 @@ t.test('JWT-SVID fetch → validate round trip, bundles as JWKS, refusals', asyn
   t.type(v.claims['exp'], 'number');
 
   const jwks = await client.fetchJwtBundles();
-  const kid = JSON.parse(Buffer.from(jwt?.token.split('.')[0] ?? '', 'base64url').toString()).kid as string;
+  const { kid } = JSON.parse(Buffer.from(jwt?.token.split('.')[0] ?? '', 'base64url').toString()) as { kid: string };
   t.equal(jwks.get('spiffe://plant.example')?.keys[0]?.kid, kid, 'token kid is in the published JWKS');
 
   const wrongAud = await client

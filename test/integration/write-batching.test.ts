@@ -38,7 +38,7 @@ writer.writeBatch = (lines) => {
 };
 const proto = net.Socket.prototype as unknown as Record<'_write' | '_writev', (...a: unknown[]) => unknown>;
 for (const m of ['_write', '_writev'] as const) {
-  const real = proto[m]!;
+  const real = proto[m];
   proto[m] = function (this: net.Socket & { _tlsOptions?: { isServer?: boolean } }, ...args: unknown[]) {
     if (this.remotePort === h.sim.port) counts.toPlc++;
     else if (this._tlsOptions?.isServer === true) counts.toClient++;

@@ -33,10 +33,10 @@ function creds(name: string): PyTls {
   return { cert: c.cert, key: c.key, ca: c.bundle };
 }
 
-function goClient(
-  name: string,
-  args: string[],
-): Promise<{ ok: boolean; values?: number[]; exception?: number; error?: string }> {
+/** The Go client's one-line JSON answer (test/interop/go-mbaps-client). */
+type GoAnswer = { ok: boolean; values?: number[]; exception?: number; error?: string };
+
+function goClient(name: string, args: string[]): Promise<GoAnswer> {
   const bin = requireTool('go-mbaps-client');
   const c = creds(name);
   // Go's crypto/tls checks a hostname: the gateway's SVID carries DNS SAN `localhost` beside its SPIFFE ID.
@@ -45,7 +45,7 @@ function goClient(
     execFile(bin, all, { timeout: 20_000 }, (err, stdout) => {
       const line = stdout.trim().split('\n').pop() ?? '';
       try {
-        resolve(JSON.parse(line));
+        resolve(JSON.parse(line) as GoAnswer);
       } catch {
         reject(err ?? new Error(`go client printed ${stdout}`));
       }
@@ -103,7 +103,7 @@ t.test('lab.json describes endpoints, devices and clients with their grants', as
   ]);
   t.match(
     readFileSync(json.gatewayConfig, 'utf8'),
-    /profinetDevices:\n  - name: rio-1/,
+    /profinetDevices:\n {2}- name: rio-1/,
     'the lab gateway.yaml lists rio-1',
   );
   t.ok(json.clients.historian && json.clients.hmi && json.clients.stranger);

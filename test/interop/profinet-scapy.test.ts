@@ -164,10 +164,7 @@ t.test('Scapy decodes our requests and answers field by field', async (t) => {
   const parsed = (await runScapy(pairs.flat().map((hex) => ({ do: 'parse', hex })))) as ScapyFields[];
   for (let k = 0; k < 2; k++) {
     const le = k === 0;
-    const [readQ, readA, writeQ, writeA, connQ, connA, relQ, relA, errQ, errA] = parsed.slice(
-      k * 10,
-      k * 10 + 10,
-    ) as ScapyFields[];
+    const [readQ, readA, writeQ, writeA, connQ, connA, relQ, relA, errQ, errA] = parsed.slice(k * 10, k * 10 + 10);
     const tag = le ? 'LE' : 'BE';
     t.match(
       readQ,

@@ -228,7 +228,7 @@ t.test('tshark decodes our requests and answers field by field (both byte orders
     const [readQ, readA, writeQ, writeA, connQ, connA, relQ, relA, errQ, errA, diagQ, diagA, logQ, logA] = rows.slice(
       le ? 14 : 0,
       le ? 28 : 14,
-    ) as Row[];
+    );
     t.match(
       readQ,
       {

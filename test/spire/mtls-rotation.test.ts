@@ -42,7 +42,7 @@ const server = tls.createServer(serverTlsOptions(source.getX509Svid(), source.ge
     return;
   }
   const peer = r.peer.id.toString();
-  socket.on('data', (d) => socket.write(`pong ${peer} ${d.toString().trim()}\n`));
+  socket.on('data', (d: Buffer) => socket.write(`pong ${peer} ${d.toString().trim()}\n`));
 });
 server.on('tlsClientError', () => undefined);
 const swaps: string[] = [];
@@ -81,7 +81,7 @@ async function connect(): Promise<tls.TLSSocket> {
 function ask(socket: tls.TLSSocket, msg: string): Promise<string> {
   return new Promise((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`no answer to ${msg}`)), 5000);
-    socket.once('data', (d) => {
+    socket.once('data', (d: Buffer) => {
       clearTimeout(timer);
       res(d.toString().trim());
     });

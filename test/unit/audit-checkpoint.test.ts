@@ -15,7 +15,7 @@ const ID = 'spiffe://plant.example/verigate';
 /** A generated EC P-256 key and a self-signed certificate naming `id` (URI SAN). */
 async function selfSigned(id = ID, notAfter = new Date(Date.now() + 3600_000)) {
   const keys = await generateKeyPair();
-  const cert = await buildCertificate({
+  const cert = buildCertificate({
     subject: 'CN=verigate',
     keys,
     notBefore: new Date(Date.now() - 60_000),
@@ -24,7 +24,7 @@ async function selfSigned(id = ID, notAfter = new Date(Date.now() + 3600_000)) {
     eku: null,
     uris: [id],
   });
-  const der = await exportPkcs8(keys.privateKey);
+  const der = exportPkcs8(keys.privateKey);
   const privateKey: KeyObject = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
   return { privateKey, chainPem: cert.toString(), spiffeId: id };
 }

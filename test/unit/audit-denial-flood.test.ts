@@ -74,7 +74,7 @@ t.test(
       append: (e: AuditEventInput): WriteResult => (written.push(e), { ok: true, seq: written.length }),
       healthy: () => true,
       reserveReached: () => false,
-      committed: async () => true,
+      committed: () => Promise.resolve(true),
     };
     const locks: unknown[] = [];
     const ended: string[] = [];

@@ -222,7 +222,7 @@ t.test('fail-closed: healthy() false while writes fail (ENOSPC on /dev/full), re
   await log.close();
   const gap = records(dir).find((r) => r.type === 'audit.gap')!;
   t.equal(gap['lost'], 2, 'gap names how many events were lost');
-  t.match(gap['error'] as string, /ENOSPC/);
+  t.match(gap['error'], /ENOSPC/);
   t.ok(verifyAuditDir(dir).ok, 'chain intact across the failure');
 });
 
@@ -294,7 +294,7 @@ t.test('a torn checkpoint line is cut on open and recorded', async (t) => {
   const re = await AuditLog.open({ dir, fsync: 'never' });
   await re.close();
   const rec = records(dir).find((r) => r.type === 'audit.recovered')!;
-  t.match(rec['file'] as string, /checkpoints\.jsonl$/);
+  t.match(rec['file'], /checkpoints\.jsonl$/);
   t.equal(readFileSync(join(dir, 'checkpoints.jsonl'), 'utf8'), '');
   t.ok(verifyAuditDir(dir).ok);
 });

@@ -42,7 +42,7 @@ class FakeLog {
     return !this.failing;
   }
   async committed(): Promise<boolean> {
-    return !this.failing;
+    return Promise.resolve(!this.failing);
   }
   reserveReached(): boolean {
     return this.reserve;

@@ -46,7 +46,7 @@ t.test('canonicalJson equals the reference for any JSON value (numbers, -0, NaN,
 
 t.test(
   'canonicalLine: the hashed text is the reference JSON of fields + chain, the line splices the hash in',
-  async (t) => {
+  async () => {
     const fields = fc.dictionary(
       fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('seq', 'hash', 'type', 'a\u0000b', 'a', 'b', 'zz')),
       json,

@@ -41,7 +41,7 @@ t.test('self time per function summed over tree nodes, percent of busy samples, 
   t.equal(r.entries[0]!.selfPct, 40); // 4 of 10 busy samples
   t.equal(r.windowed, false);
   t.equal(topSelfTime(profile, { top: 2 }).entries.length, 2);
-  t.match(formatTop(r).split('\n')[0]!, /^ 40\.0 %  hot\s+\/app\/hot\.js:10$/);
+  t.match(formatTop(r).split('\n')[0]!, /^ 40\.0 % {2}hot\s+\/app\/hot\.js:10$/);
 });
 
 t.test('samples + timeDeltas: only the window counts; an empty window falls back to every sample', async (t) => {

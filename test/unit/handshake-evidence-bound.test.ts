@@ -24,7 +24,7 @@ const log = {
   },
   healthy: () => true,
   reserveReached: () => false,
-  committed: async () => true,
+  committed: () => Promise.resolve(true),
 };
 // The gateway's defaults (gateway-config.ts): maxEventBytes 1536.
 const throttle = new AuditThrottle({

@@ -61,7 +61,7 @@ async function rig(
     live.add(s);
     s.on('error', () => {});
     s.on('close', () => live.delete(s));
-    s.on('data', (d) => s.write(d));
+    s.on('data', (d: Buffer) => s.write(d));
   });
   server.on('tlsClientError', (err, s) => {
     s.destroy();

@@ -6,9 +6,9 @@ function part(log: string[], name: string, fail?: 'start' | 'stop'): Component<s
   return {
     name,
     start: async () => {
-      if (fail === 'start') throw new Error(`${name} cannot start`);
+      if (fail === 'start') return Promise.reject(new Error(`${name} cannot start`));
       log.push(`start ${name}`);
-      return `${name}-value`;
+      return Promise.resolve(`${name}-value`);
     },
     stop: (value) => {
       log.push(`stop ${name} (${value})`);

@@ -109,9 +109,7 @@ class Sessions implements SessionView {
 }
 
 /** Drives an identity into a breach with a burst far above its habit (injected clock). */
-async function breached(
-  trust: string,
-): Promise<{
+async function breached(trust: string): Promise<{
   rt: TrustRuntime;
   s: GateSession & { ended: string | null };
   p: CompiledPolicy;

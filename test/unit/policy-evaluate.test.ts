@@ -67,8 +67,8 @@ t.test('default deny: no-rule for unknown peer, device, or trust domain', async 
 
 t.test('whole-request denial at range edges', async (t) => {
   const p = policy(setpoint);
-  t.equal(ev(p, wrm(100, new Array(10).fill(1))).effect, 'allow', '100-109 exactly');
-  t.same(ev(p, wrm(100, new Array(11).fill(1))), {
+  t.equal(ev(p, wrm(100, new Array<number>(10).fill(1))).effect, 'allow', '100-109 exactly');
+  t.same(ev(p, wrm(100, new Array<number>(11).fill(1))), {
     effect: 'deny',
     ruleId: null,
     code: 'address-not-allowed',

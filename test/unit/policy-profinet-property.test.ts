@@ -30,7 +30,7 @@ const span = (max: number): fc.Arbitrary<Span> =>
 const entryArb = (effect: Rule['effect']): fc.Arbitrary<Entry> =>
   fc
     .record({
-      access: fc.constantFrom('read', 'write') as fc.Arbitrary<Entry['access']>,
+      access: fc.constantFrom<Entry['access']>('read', 'write'),
       api: fc.constantFrom(0, 0, 0, 1),
       slots: span(1),
       subslots: span(1),
@@ -50,19 +50,17 @@ const entryArb = (effect: Rule['effect']): fc.Arbitrary<Entry> =>
       u8: e.access === 'write' ? e.u8 : null,
     }));
 
-const ruleArb: fc.Arbitrary<Rule> = fc
-  .constantFrom('allow', 'allow', 'deny')
-  .chain((effect) =>
-    fc.record({
-      effect: fc.constant(effect as Rule['effect']),
-      mine: fc.boolean(),
-      entries: fc.array(entryArb(effect as Rule['effect']), { minLength: 1, maxLength: 3 }),
-    }),
-  );
+const ruleArb: fc.Arbitrary<Rule> = fc.constantFrom('allow', 'allow', 'deny').chain((effect) =>
+  fc.record({
+    effect: fc.constant(effect),
+    mine: fc.boolean(),
+    entries: fc.array(entryArb(effect), { minLength: 1, maxLength: 3 }),
+  }),
+);
 
 const reqArb: fc.Arbitrary<RecordRequest> = fc
   .record({
-    access: fc.constantFrom('read', 'write') as fc.Arbitrary<'read' | 'write'>,
+    access: fc.constantFrom<'read' | 'write'>('read', 'write'),
     api: fc.constantFrom(0, 0, 0, 1),
     slot: fc.integer({ min: 0, max: 2 }),
     subslot: fc.integer({ min: 0, max: 2 }),

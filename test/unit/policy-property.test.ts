@@ -24,8 +24,8 @@ interface Rule {
 
 const entryArb: fc.Arbitrary<Entry> = fc
   .record({
-    access: fc.constantFrom('read', 'write', 'read-write') as fc.Arbitrary<Entry['access']>,
-    table: fc.constantFrom('holding', 'coils') as fc.Arbitrary<Tbl>,
+    access: fc.constantFrom<Entry['access']>('read', 'write', 'read-write'),
+    table: fc.constantFrom('holding', 'coils'),
     lo: fc.integer({ min: 0, max: 40 }),
     len: fc.integer({ min: 0, max: 20 }),
     values: fc.option(fc.tuple(fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 6 })), { nil: null }),
@@ -40,7 +40,7 @@ const entryArb: fc.Arbitrary<Entry> = fc
   }));
 
 const ruleArb: fc.Arbitrary<Rule> = fc.record({
-  effect: fc.constantFrom('allow', 'allow', 'deny') as fc.Arbitrary<Rule['effect']>,
+  effect: fc.constantFrom<Rule['effect']>('allow', 'allow', 'deny'),
   mine: fc.boolean(),
   entries: fc.array(entryArb, { minLength: 1, maxLength: 3 }),
 });
@@ -53,13 +53,13 @@ type Req =
 const reqArb: fc.Arbitrary<Req> = fc.oneof(
   fc.record({
     kind: fc.constant('read' as const),
-    table: fc.constantFrom('holding', 'coils') as fc.Arbitrary<Tbl>,
+    table: fc.constantFrom('holding', 'coils'),
     start: fc.integer({ min: 0, max: 60 }),
     count: fc.integer({ min: 1, max: 8 }),
   }),
   fc.record({
     kind: fc.constant('write' as const),
-    table: fc.constantFrom('holding', 'coils') as fc.Arbitrary<Tbl>,
+    table: fc.constantFrom('holding', 'coils'),
     start: fc.integer({ min: 0, max: 60 }),
     values: fc.array(fc.integer({ min: 0, max: 1 }), { minLength: 1, maxLength: 6 }),
   }),

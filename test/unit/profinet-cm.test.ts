@@ -114,7 +114,7 @@ t.test('read: request ↔ response, both byte orders', async (t) => {
     const res: CmResponse = {
       op: 'read-implicit',
       status: PNIO_OK,
-      record: { ...READ_IM0.record, recordDataLength: 4, additionalValue1: 0, additionalValue2: 0 } as never,
+      record: { ...READ_IM0.record, recordDataLength: 4, additionalValue1: 0, additionalValue2: 0 },
       data: Buffer.from('deadbeef', 'hex'),
     };
     const [dg] = encodeCmResponse(req.header, res, { maximumCount: 4096, littleEndian: le }).datagrams;
@@ -308,7 +308,7 @@ t.test('request refusals', async (t) => {
     ...READ_IM0,
     op: 'read',
     record: { ...READ_IM0.record, arUuid: AR_UUID },
-  } as CmRequest;
+  };
   const r2 = sent(readWithAr);
   t.match(
     decodeCmRequest(r2.header, r2.body),
@@ -341,7 +341,7 @@ t.test('request refusals', async (t) => {
   const nilWrite = sent({
     ...WRITE_PARAM,
     record: { ...WRITE_PARAM.record, arUuid: '00000000-0000-0000-0000-000000000000' },
-  } as CmRequest);
+  });
   t.equal(reason(decodeCmRequest(nilWrite.header, nilWrite.body)), 'field-value', 'write without an AR');
 });
 

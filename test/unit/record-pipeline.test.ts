@@ -155,7 +155,7 @@ async function setup(
       return { ok: true, seq: ++seq };
     },
     healthy: () => s.healthy,
-    committed: async (): Promise<boolean> => true, // group commit (audit-log.ts): every batch written here
+    committed: (): Promise<boolean> => Promise.resolve(true), // group commit (audit-log.ts): every batch written here
   };
   const calls = { reads: [] as ReadRecordRequest[], writes: [] as WriteRecordRequest[] };
   const settle = (r: ReadRecordRequest | WriteRecordRequest): ProfinetResult => {
@@ -239,12 +239,12 @@ async function setup(
 const last = (s: Setup): AuditEventInput => s.events[s.events.length - 1] as AuditEventInput;
 const sent = (s: Setup): number => s.calls.reads.length + s.calls.writes.length;
 
-async function grant(
+function grant(
   s: Setup,
   index: { start: number; end: number },
   access: 'read' | 'write' | 'read-write' = 'write',
   durationMs = 60_000,
-): Promise<string> {
+): string {
   const r = s.trust.grants.request({
     requester: ENG,
     device: 'rio-1',
@@ -329,7 +329,7 @@ t.test('bad arguments: invalid-request before policy, nothing sent, audited with
 t.test('a write: decision written ahead (pending) before it is sent, then request.outcome naming it', async (t) => {
   const s = await setup(t);
   const eng = s.session(ENG);
-  await grant(s, { start: 0x0100, end: 0x0101 });
+  grant(s, { start: 0x0100, end: 0x0101 });
   s.trace.length = 0;
   s.events.length = 0;
   const r = await s.pipeline.handle(s.req(eng, write(0x0100, '000a0100')));
@@ -364,7 +364,7 @@ t.test(
   async (t) => {
     const s = await setup(t);
     const eng = s.session(ENG);
-    await grant(s, { start: 0x0100, end: 0x0100 });
+    grant(s, { start: 0x0100, end: 0x0100 });
     s.trace.length = 0;
     s.appendFails = true;
     const r = await s.pipeline.handle(s.req(eng, write(0x0100, '000a0100')));
@@ -373,7 +373,7 @@ t.test(
     t.same(s.trace, ['append record.decision pending', 'append record.decision audit-unavailable']);
 
     const c = await setup(t, { continueOnFailure: true });
-    await grant(c, { start: 0x0100, end: 0x0100 });
+    grant(c, { start: 0x0100, end: 0x0100 });
     c.appendFails = true;
     const r2 = await c.pipeline.handle(c.req(c.session(ENG), write(0x0100, '000a0100')));
     t.equal(r2.outcome, 'ok');
@@ -391,7 +391,7 @@ t.test('every device result maps to its outcome (reads and writes)', async (t) =
   const s = await setup(t);
   const eng = s.session(ENG);
   const hist = s.session(HIST);
-  await grant(s, { start: 0x0100, end: 0x0103 });
+  grant(s, { start: 0x0100, end: 0x0103 });
   const status = Buffer.from('de80b00a', 'hex');
   const cases: [ProfinetResult, 'read' | 'write', string, object][] = [
     [
@@ -453,7 +453,7 @@ t.test('JIT: a write needs an active records grant over its index; refused again
   const eng = s.session(ENG);
   const no = await s.pipeline.handle(s.req(eng, write(0x0100, '000a0100')));
   t.match(no, { outcome: 'denied', ruleId: 'eng', reason: 'jit-required eng' });
-  await grant(s, { start: 0x0102, end: 0x0103 }, 'write', 60_000);
+  grant(s, { start: 0x0102, end: 0x0103 }, 'write', 60_000);
   t.equal(
     (await s.pipeline.handle(s.req(eng, write(0x0100, '000a0100')))).outcome,
     'denied',
@@ -498,7 +498,7 @@ t.test('JIT grant requests for records are checked against the profinet entries 
     reason: 'r',
   });
   t.match(modbus, { ok: false, code: 'forbidden' }, 'a Modbus table is not a profinet entry');
-  const id = await grant(s, { start: 0x0100, end: 0x0103 });
+  const id = grant(s, { start: 0x0100, end: 0x0103 });
   t.equal(
     s.trust.grants.covering(ENG, 'eng', 'rio-1', { reads: [], writes: [{ table: 'holding', start: 0x100, count: 1 }] }),
     null,
@@ -523,14 +523,14 @@ t.test(
 
     const l = await setup(t, { dispatchCheck: true });
     const eng = l.session(ENG);
-    const gid = await grant(l, { start: 0x0100, end: 0x0100 });
+    const gid = grant(l, { start: 0x0100, end: 0x0100 });
     l.trust.lock({ kind: 'grant', value: gid }, LEAD, 'no');
     t.match(await l.pipeline.handle(l.req(l.session(ENG), write(0x0100, '000a0100'))), { outcome: 'denied' });
     t.notOk(eng.isOpen, 'a grant lock ends the holder’s sessions');
     t.equal(l.calls.writes.length, 0);
 
     const q = await setup(t, { dispatchCheck: true });
-    await grant(q, { start: 0x0100, end: 0x0100 });
+    grant(q, { start: 0x0100, end: 0x0100 });
     // the lock lands while the write waits for the device: stillAllowed() says no → aborted, never sent
     let release = (): void => {};
     q.queue = new Promise<void>((resolve) => (release = resolve));
@@ -580,7 +580,7 @@ t.test('an internal failure: internal-error answered, logged and audited; handle
   const r = await s.pipeline.handle(s.req(s.session(HIST), read(0xaff0)));
   t.match(r, { outcome: 'internal-error', reason: 'internal-error: client exploded', ruleId: 'hist' });
   t.match(last(s), { type: 'record.decision', outcome: 'internal-error' });
-  await grant(s, { start: 0x0100, end: 0x0100 });
+  grant(s, { start: 0x0100, end: 0x0100 });
   const w = await s.pipeline.handle(s.req(s.session(ENG), write(0x0100, '000a0100')));
   t.equal(w.outcome, 'internal-error');
   t.match(last(s), { type: 'request.outcome', outcome: 'internal-error' }, 'after a write-ahead decision: its outcome');

@@ -43,7 +43,7 @@ function setup(
     // Group commit: the log writes this turn's events at its end; a failed batch write resolves false.
     committed: async (at: number | null): Promise<boolean> => {
       trace.push(`committed ${at}`);
-      return over.commitFails !== true;
+      return Promise.resolve(over.commitFails !== true);
     },
   };
   const gate: RuntimeGate = {
@@ -60,12 +60,12 @@ function setup(
       trace.push('submit');
       submitted.push(r);
       // a write is echoed [MB-APP 6.6]; a read of one register answers 5
-      return (
+      return Promise.resolve(
         over.upstream ?? {
           kind: 'response',
           pdu: r.pdu[0] === 3 ? Buffer.from([3, 2, 0, 5]) : Buffer.from(r.pdu),
           latencyMs: 1,
-        }
+        },
       );
     },
   };

@@ -29,7 +29,7 @@ interface Rig {
   opened(): number;
 }
 
-async function rig(opts: { timeoutMs?: number; lateGraceMs?: number; timing?: LineTiming } = {}): Promise<Rig> {
+function rig(opts: { timeoutMs?: number; lateGraceMs?: number; timing?: LineTiming } = {}): Rig {
   const timers = new FakeTimers(1000);
   const counters = newLineCounters();
   const written: { at: number; bytes: Buffer }[] = [];
@@ -47,7 +47,7 @@ async function rig(opts: { timeoutMs?: number; lateGraceMs?: number; timing?: Li
           cb();
         },
       });
-      return new RtuLine(stream, settings, opts.timing ?? TIMING, counters);
+      return Promise.resolve(new RtuLine(stream, settings, opts.timing ?? TIMING, counters));
     },
   };
   const pool = new DevicePool({
@@ -79,7 +79,7 @@ const answer3 = (unit: number, value: number): Buffer =>
   encodeRtuFrame(unit, hex(`03 02 ${value.toString(16).padStart(4, '0')}`));
 
 t.test('a read: the RTU frame goes out, the answer comes back as its PDU', async (t) => {
-  const r = await rig();
+  const r = rig();
   const p = r.pool.submit({ clientKey: 'a', unitId: 11, pdu: read3(5), isWrite: false });
   await flushIo();
   t.same(
@@ -97,7 +97,7 @@ t.test('a read: the RTU frame goes out, the answer comes back as its PDU', async
 });
 
 t.test('one frame on the line at a time, and t3.5 of silence before the next', async (t) => {
-  const r = await rig();
+  const r = rig();
   const a = r.pool.submit({ clientKey: 'a', unitId: 11, pdu: read3(1), isWrite: false });
   const b = r.pool.submit({ clientKey: 'b', unitId: 12, pdu: read3(2), isWrite: false });
   await flushIo();
@@ -116,7 +116,7 @@ t.test('one frame on the line at a time, and t3.5 of silence before the next', a
 });
 
 t.test('a CRC error is counted and answered invalid-response, never passed on; the line resynchronises', async (t) => {
-  const r = await rig();
+  const r = rig();
   const p = r.pool.submit({ clientKey: 'a', unitId: 11, pdu: read3(1), isWrite: false });
   const q = r.pool.submit({ clientKey: 'a', unitId: 11, pdu: read3(1), isWrite: false });
   await flushIo();
@@ -140,7 +140,7 @@ t.test('a CRC error is counted and answered invalid-response, never passed on; t
 });
 
 t.test('a frame cut short (truncated) ends at the receive gap: invalid-response, counted', async (t) => {
-  const r = await rig();
+  const r = rig();
   const p = r.pool.submit({ clientKey: 'a', unitId: 11, pdu: read3(1), isWrite: false });
   await flushIo();
   await r.answer(answer3(11, 7).subarray(0, 4));
@@ -152,7 +152,7 @@ t.test('a frame cut short (truncated) ends at the receive gap: invalid-response,
 });
 
 t.test('an answer from another address, or of another function, is refused (never a wrong answer)', async (t) => {
-  const r = await rig();
+  const r = rig();
   const p = r.pool.submit({ clientKey: 'a', unitId: 11, pdu: read3(1), isWrite: false });
   await flushIo();
   await r.answer(answer3(12, 9));
@@ -169,7 +169,7 @@ t.test('an answer from another address, or of another function, is refused (neve
 });
 
 t.test('an exception answer passes through', async (t) => {
-  const r = await rig();
+  const r = rig();
   const p = r.pool.submit({ clientKey: 'a', unitId: 11, pdu: read3(1), isWrite: false });
   await flushIo();
   await r.answer(encodeRtuFrame(11, exceptionPdu(3, 2)));
@@ -179,7 +179,7 @@ t.test('an exception answer passes through', async (t) => {
 });
 
 t.test('timeout: 0x0B-bound timeout, the late answer is dropped, the line is kept until it or the grace', async (t) => {
-  const r = await rig({ timeoutMs: 500, lateGraceMs: 300 });
+  const r = rig({ timeoutMs: 500, lateGraceMs: 300 });
   const p = r.pool.submit({ clientKey: 'a', unitId: 11, pdu: read3(1), isWrite: false });
   await r.timers.tick(250);
   const q = r.pool.submit({ clientKey: 'b', unitId: 11, pdu: read3(1), isWrite: false });
@@ -208,7 +208,7 @@ t.test('timeout: 0x0B-bound timeout, the late answer is dropped, the line is kep
 });
 
 t.test('broadcast write: sent once, no answer awaited, the normal answer returned, turnaround kept', async (t) => {
-  const r = await rig();
+  const r = rig();
   const write = hex('06 0064 05DC');
   const b = await (async () => {
     const p = r.pool.submit({ clientKey: 'a', unitId: 0, pdu: write, isWrite: true });
@@ -239,7 +239,7 @@ t.test('broadcast write: sent once, no answer awaited, the normal answer returne
 });
 
 t.test('unsolicited bytes while idle are counted and dropped', async (t) => {
-  const r = await rig();
+  const r = rig();
   const p = r.pool.submit({ clientKey: 'a', unitId: 11, pdu: read3(1), isWrite: false });
   await flushIo();
   await r.answer(answer3(11, 1));
@@ -253,7 +253,7 @@ t.test('unsolicited bytes while idle are counted and dropped', async (t) => {
 t.test(
   'the port goes away with a request on the wire: unavailable (sent), never resent; the line reopens',
   async (t) => {
-    const r = await rig();
+    const r = rig();
     const p = r.pool.submit({ clientKey: 'a', unitId: 11, pdu: hex('06 0001 0002'), isWrite: true });
     await flushIo();
     r.unplug();
@@ -281,15 +281,15 @@ t.test(
 );
 
 t.test('three identities, two units: round-robin turns on the one line', async (t) => {
-  const r = await rig({ timeoutMs: 60_000 });
+  const r = rig({ timeoutMs: 60_000 });
   const keys = ['hmi', 'historian', 'engineer'];
   const order: string[] = [];
   const all: Promise<UpstreamResult>[] = [];
   // historian floods first, then the others arrive
   for (const key of [
-    ...Array(12).fill('historian'),
-    ...Array(6).fill('hmi'),
-    ...Array(6).fill('engineer'),
+    ...Array<string>(12).fill('historian'),
+    ...Array<string>(6).fill('hmi'),
+    ...Array<string>(6).fill('engineer'),
   ] as string[]) {
     const unit = key === 'hmi' ? 12 : 11;
     all.push(
