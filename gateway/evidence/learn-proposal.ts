@@ -6,8 +6,11 @@
  * The merge rule for ranges: the addresses a rule's identity touched (per access and table) are taken as
  * runs of consecutive addresses; two runs merge into one range when at most `maxGap` (default 4) untouched
  * addresses separate them. A larger gap stays a gap, so a range never swallows registers nobody used beyond
- * that slack. Written values are merged per written range: at most `maxDistinct` (default 5) distinct values
- * → that list; more → the observed min..max widened by `valueMargin` (default 10 %) of its span on each side.
+ * that slack. That rule is for reads only: a write is granted only where it was seen. Written values are judged
+ * per address — at most `maxDistinct` (default 5) distinct values → that list; more → the observed min..max
+ * widened by `valueMargin` (default 10 %) of its span on each side — and consecutive written addresses share
+ * one entry only when their value specs are equal (a register only ever written 0/1 never inherits the bounds
+ * of its neighbour, and a never-written register in between gets no write grant).
  * Register function codes (1–6, 15, 16, 22, 23) are implied by the entries; every other code seen is listed
  * under `functions` with the sub-functions seen. The rate is the busiest second × `rateMargin` (default 2).
  */
@@ -102,15 +105,14 @@ function entriesOf(g: GroupEvidence, o: ProposalOptions): ProposedEntry[] {
   for (const table of TABLES) {
     const bits = g.touched.write.get(table);
     if (bits === undefined) continue;
-    for (const [lo, hi] of mergeRuns(runsOf(bits), o.maxGap)) {
-      const v = valuesFor(g.values.get(table), lo, hi, table, o);
+    for (const w of writePieces(g.values.get(table), runsOf(bits), table, o)) {
       const entry: RegisterEntrySource = {
         access: 'write',
         table,
-        addresses: rangeText(lo, hi),
-        ...(v.values !== undefined ? { values: v.values } : {}),
+        addresses: rangeText(w.lo, w.hi),
+        ...(w.values !== undefined ? { values: w.values } : {}),
       };
-      out.push({ entry, note: joinNotes(tagNote(tags, table, [[lo, hi]]), v.note) });
+      out.push({ entry, note: joinNotes(tagNote(tags, table, [[w.lo, w.hi]]), w.note) });
     }
   }
   for (const table of TABLES) {
@@ -119,6 +121,37 @@ function entriesOf(g: GroupEvidence, o: ProposalOptions): ProposedEntry[] {
     const ranges = mergeRuns(runsOf(bits), o.maxGap);
     const addresses = ranges.length === 1 ? rangeText(...ranges[0]!) : ranges.map(([lo, hi]) => rangeText(lo, hi));
     out.push({ entry: { access: 'read', table, addresses }, note: tagNote(tags, table, ranges) });
+  }
+  return out;
+}
+
+interface WritePiece {
+  readonly lo: number;
+  hi: number;
+  readonly key: string;
+  readonly values?: number[] | string;
+  readonly note: string | null;
+}
+
+/**
+ * Runs of written addresses → write entries: the value spec of each address on its own, consecutive addresses
+ * merged only when their specs are equal; no merging over never-written addresses.
+ */
+function writePieces(
+  byAddress: Map<number, ValueStats> | undefined,
+  runs: readonly [number, number][],
+  table: Table,
+  o: ProposalOptions,
+): WritePiece[] {
+  const out: WritePiece[] = [];
+  for (const [lo, hi] of runs) {
+    for (let a = lo; a <= hi; a++) {
+      const v = valuesFor(byAddress, a, a, table, o);
+      const key = JSON.stringify([v.values ?? null, v.note]);
+      const last = out[out.length - 1];
+      if (last !== undefined && last.hi + 1 === a && last.key === key) last.hi = a;
+      else out.push({ lo: a, hi: a, key, ...v });
+    }
   }
   return out;
 }
@@ -138,7 +171,7 @@ function rangeText(lo: number, hi: number): number | string {
   return lo === hi ? lo : `${lo}-${hi}`;
 }
 
-/** The `values:` of a written range, or none (any value) with the reason. */
+/** The `values:` of written addresses lo..hi (writePieces asks one address at a time), or none (any value) with the reason. */
 function valuesFor(
   byAddress: Map<number, ValueStats> | undefined,
   lo: number,

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { classify, encodeRequest, type ModbusRequest } from '../../protocols/modbus/index.js';
-import { compilePolicyText, evaluate } from '../../gateway/policy/index.js';
+import { compilePolicyText, evaluate, explain } from '../../gateway/policy/index.js';
 import { LearnMode } from '../../gateway/evidence/learn-mode.js';
 import { memoryIo } from '../../gateway/cli/cli-io.js';
 import { AuditLog } from '../../gateway/audit/audit-log.js';
@@ -290,4 +290,39 @@ t.test('learn skips allows of a shadow-mode policy unless includeShadow', async 
     all.rules.some((x) => x.principals.includes(STRANGER)),
     'learned with includeShadow',
   );
+});
+
+t.test('learn: write bounds per address; never-written registers between writes get no write grant', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vg-learn-values-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const block = (i: number): AuditEventInput => ({
+    ...allowedWrite(HMI, 0),
+    fc: 16,
+    writes: [{ table: 'holding', start: 100, count: 2, values: [i * 195, i % 2] }],
+  });
+  // 100 sees 0..3510 (19 distinct values), 101 only 0/1, 105 only 42; 102-104 are never written
+  const at105: AuditEventInput = {
+    ...allowedWrite(HMI, 42),
+    writes: [{ table: 'holding', start: 105, count: 1, values: [42] }],
+  };
+  await trail(dir, [...Array.from({ length: 19 }, (_, i) => block(i)), at105]);
+  const r = learnPolicy({ dir, verify: { allowMissingCheckpoints: true }, window: {}, base: null });
+  if (!r.ok) throw new Error(JSON.stringify(r));
+  const hmi = r.rules.find((x) => x.principals.includes(HMI))!;
+  t.same(
+    hmi.entries.map((e) => e.entry),
+    [
+      { access: 'write', table: 'holding', addresses: 100, values: '0..3861' },
+      { access: 'write', table: 'holding', addresses: 101, values: [0, 1] },
+      { access: 'write', table: 'holding', addresses: 105, values: [42] },
+    ],
+  );
+  const policy = compilePolicyText(r.text, 'proposed.yaml');
+  const probe = (address: number, value: number) =>
+    explain(policy, { id: HMI, device: 'turbine-1', fc: 6, address, value }).decision.effect;
+  t.equal(probe(101, 2), 'deny', '101 keeps its own bounds');
+  t.equal(probe(101, 3000), 'deny');
+  t.equal(probe(102, 0), 'deny', 'a never-written register in the gap');
+  t.equal(probe(100, 3861), 'allow');
+  t.equal(probe(105, 42), 'allow');
 });

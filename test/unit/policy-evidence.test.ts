@@ -218,8 +218,15 @@ t.test('learn proposes least privilege that allows every observed request and no
     'few distinct values: enumerated',
   );
   const eng = r.rules.find((x) => x.principals.includes(ENG))!;
-  // 200: 20 distinct values 0..190 → range widened by 10 % of its span; 201: always 7 → merged into one range entry
-  t.same(eng.entries[0]!.entry, { access: 'write', table: 'holding', addresses: '200-201', values: '0..209' });
+  // values per address: 200 saw 20 distinct values 0..190 → range widened by 10 % of its span; 201 always 7
+  t.same(
+    eng.entries.slice(0, 2).map((e) => e.entry),
+    [
+      { access: 'write', table: 'holding', addresses: 200, values: '0..209' },
+      { access: 'write', table: 'holding', addresses: 201, values: [7] },
+    ],
+    'write bounds per address, never merged across addresses with different specs',
+  );
   t.equal(hmi.rate, '4/s', 'the HMI wrote every 600 ms: 2 in its busiest second, × 2');
   // replay of the trail under the proposal: nothing that was allowed is denied
   const rep = replayTrail({ dir, verify, window: {}, candidate: policy });
@@ -233,6 +240,7 @@ t.test('learn proposes least privilege that allows every observed request and no
   t.equal(probe(HMI, 6, 101, { value: 1500 }).effect, 'deny', 'HMI next register');
   t.equal(probe(HIST, 3, 20, { count: 1 }).effect, 'deny', 'historian inside the big gap');
   t.equal(probe(ENG, 16, 200, { values: [220, 7] }).effect, 'deny', 'engineer value past the widened bound');
+  t.equal(probe(ENG, 16, 200, { values: [10, 8] }).effect, 'deny', '201 was only ever written 7');
   t.equal(probe(STRANGER, 3, 0, { count: 1 }).reason, 'no-rule');
   t.ok(r.tests.allow > 0 && r.tests.deny > 0, `generated tests: ${r.tests.allow} allow, ${r.tests.deny} deny`);
   // the file passes policy check (its own tests included)
