@@ -358,13 +358,13 @@ export class RtuLine<J> implements UpstreamLink<J> {
     this.#s.events.slotFreed(this);
   }
 
-  /** Wakes the line after `wait` ms if no byte came meanwhile (bytes re-arm the receive gap, which wakes it). */
+  /** Wakes the line after `wait` ms (bytes received meanwhile move `#quietUntil`: `#wake` then waits on). */
   #armWake(wait: number): void {
     this.#s.timers.clearTimeout(this.#wakeTimer);
     this.#wakeTimer = this.#s.timers.setTimeout(
       () => {
         this.#wakeTimer = undefined;
-        this.#afterPendingIo(() => this.#wake());
+        this.#wake();
       },
       Math.max(0, wait),
     );

@@ -263,24 +263,3 @@ t.test('an answer of unknown length ends at the receive gap and is answered then
   t.same(res !== 'pending' && res.kind === 'response' && res.pdu, hex('41 010203'));
   await r.pool.close();
 });
-
-t.test('a wake timer in the same turn as bytes already received sends nothing into them', async (t) => {
-  const r = rig();
-  const write = hex('06 0064 05dc');
-  const b = r.pool.submit({ clientKey: 'a', unitId: 0, pdu: write, isWrite: true });
-  await flushIo();
-  t.equal((await b).kind, 'response', 'the broadcast, answered as sent');
-  const q = r.pool.submit(read(11));
-  r.timers.advance(encodeRtuFrame(0, write).length * TIMING.charMs + TIMING.turnaroundMs); // the turnaround is over ...
-  r.push(hex('ff 00')); // ... but noise was already in the socket
-  await flushIo();
-  t.equal(r.written.length, 1, 'no frame while the line was not silent');
-  await r.timers.tick(TIMING.frameGapMs);
-  t.equal(r.written.length, 2, 'sent once the receive gap ended the noise');
-  t.equal(r.counters.unsolicited, 1);
-  await r.answer(hex('0b0302e0f329c0'));
-  await r.timers.tick(TIMING.silenceMs);
-  const res = await state(q);
-  t.equal(res !== 'pending' && res.kind, 'response');
-  await r.pool.close();
-});
