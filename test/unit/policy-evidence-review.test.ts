@@ -172,15 +172,26 @@ const T0 = Math.floor(Date.now() / 1000) * 1000 - 60_000;
 
 /** One recorded allowed write of holding 100 by `id` under rule `hmi`. */
 function allowedWrite(id: string, value: number, ruleId: string | null = 'hmi', reason = 'allowed'): AuditEventInput {
+  return recordedWrite(id, 100, [value], ruleId, reason);
+}
+
+/** A recorded allowed write (FC6 for one value, else FC16) of holding `start`.. by `id`. */
+function recordedWrite(
+  id: string,
+  start: number,
+  values: number[],
+  ruleId: string | null = 'hmi',
+  reason = 'allowed',
+): AuditEventInput {
   return {
     type: 'request.decision',
     session: 's1',
     identity: id,
     device: 'turbine-1',
     unit: 1,
-    fc: 6,
+    fc: values.length === 1 ? 6 : 16,
     reads: [],
-    writes: [{ table: 'holding', start: 100, count: 1, values: [value] }],
+    writes: [{ table: 'holding', start, count: values.length, values }],
     decision: 'allow',
     ruleId,
     reason,
@@ -295,17 +306,9 @@ t.test('learn skips allows of a shadow-mode policy unless includeShadow', async 
 t.test('learn: write bounds per address; never-written registers between writes get no write grant', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vg-learn-values-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const block = (i: number): AuditEventInput => ({
-    ...allowedWrite(HMI, 0),
-    fc: 16,
-    writes: [{ table: 'holding', start: 100, count: 2, values: [i * 195, i % 2] }],
-  });
   // 100 sees 0..3510 (19 distinct values), 101 only 0/1, 105 only 42; 102-104 are never written
-  const at105: AuditEventInput = {
-    ...allowedWrite(HMI, 42),
-    writes: [{ table: 'holding', start: 105, count: 1, values: [42] }],
-  };
-  await trail(dir, [...Array.from({ length: 19 }, (_, i) => block(i)), at105]);
+  const blocks = Array.from({ length: 19 }, (_, i) => recordedWrite(HMI, 100, [i * 195, i % 2]));
+  await trail(dir, [...blocks, recordedWrite(HMI, 105, [42])]);
   const r = learnPolicy({ dir, verify: { allowMissingCheckpoints: true }, window: {}, base: null });
   if (!r.ok) throw new Error(JSON.stringify(r));
   const hmi = r.rules.find((x) => x.principals.includes(HMI))!;
