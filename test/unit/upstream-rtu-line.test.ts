@@ -89,6 +89,7 @@ t.test('a read: the RTU frame goes out, the answer comes back as its PDU', async
   );
   await r.answer(answer3(11, 0x1234).subarray(0, 3)); // in two chunks
   await r.answer(answer3(11, 0x1234).subarray(3));
+  await r.timers.tick(4); // t3.5 of silence after the answer: its end of frame [MB-SERIAL 2.5.1.1]
   const res = await p;
   t.equal(res.kind, 'response');
   t.same(res.kind === 'response' && res.pdu, hex('03 02 1234'));
@@ -103,14 +104,15 @@ t.test('one frame on the line at a time, and t3.5 of silence before the next', a
   await flushIo();
   t.equal(r.written.length, 1, 'the second unit waits although it is another device');
   await r.answer(answer3(11, 1));
-  t.equal((await a).kind, 'response');
   t.equal(r.written.length, 1, 'not before the silence');
   await r.timers.tick(3);
   t.equal(r.written.length, 1, '3 ms < t3.5');
   await r.timers.tick(1);
+  t.equal((await a).kind, 'response', 'the answer once t3.5 of silence ended it');
   t.equal(r.written.length, 2, 'sent once the line was silent for t3.5');
   t.same(r.written[1]?.bytes, encodeRtuFrame(12, read3(2)));
   await r.answer(answer3(12, 2));
+  await r.timers.tick(4); // t3.5 of silence after the answer: its end of frame [MB-SERIAL 2.5.1.1]
   t.equal((await b).kind, 'response');
   await r.pool.close();
 });
@@ -134,6 +136,7 @@ t.test('a CRC error is counted and answered invalid-response, never passed on; t
   t.equal(r.written.length, 2, 'the next request goes once the line is quiet');
   t.equal(r.counters.garbageBytes, 3);
   await r.answer(answer3(11, 0x0042));
+  await r.timers.tick(4); // t3.5 of silence after the answer: its end of frame [MB-SERIAL 2.5.1.1]
   const ok = await q;
   t.same(ok.kind === 'response' && ok.pdu, hex('03 02 0042'), 'the line recovered');
   await r.pool.close();
@@ -156,6 +159,7 @@ t.test('an answer from another address, or of another function, is refused (neve
   const p = r.pool.submit({ clientKey: 'a', unitId: 11, pdu: read3(1), isWrite: false });
   await flushIo();
   await r.answer(answer3(12, 9));
+  await r.timers.tick(4); // t3.5 of silence after the answer: its end of frame [MB-SERIAL 2.5.1.1]
   t.equal((await p).kind, 'invalid-response');
   await r.timers.tick(4);
   const q = r.pool.submit({ clientKey: 'a', unitId: 11, pdu: read3(1), isWrite: false });
@@ -173,6 +177,7 @@ t.test('an exception answer passes through', async (t) => {
   const p = r.pool.submit({ clientKey: 'a', unitId: 11, pdu: read3(1), isWrite: false });
   await flushIo();
   await r.answer(encodeRtuFrame(11, exceptionPdu(3, 2)));
+  await r.timers.tick(4); // t3.5 of silence after the answer: its end of frame [MB-SERIAL 2.5.1.1]
   const res = await p;
   t.same(res.kind === 'response' && res.pdu, hex('83 02'));
   await r.pool.close();
@@ -191,6 +196,7 @@ t.test('timeout: 0x0B-bound timeout, the late answer is dropped, the line is kep
   await r.timers.tick(4);
   t.equal(r.written.length, 2, 'after the late answer and t3.5, the next goes');
   await r.answer(answer3(11, 0x0001));
+  await r.timers.tick(4); // t3.5 of silence after the answer: its end of frame [MB-SERIAL 2.5.1.1]
   const res = await q;
   t.same(res.kind === 'response' && res.pdu, hex('03 02 0001'), 'q gets its own answer, not the late one');
   // no late answer at all: the grace ends the wait
@@ -225,6 +231,7 @@ t.test('broadcast write: sent once, no answer awaited, the normal answer returne
   t.equal(r.written.length, 2, 'the next frame after transmit time + turnaround');
   t.equal(r.written[1]!.at - r.written[0]!.at, frameMs + TIMING.turnaroundMs);
   await r.answer(answer3(11, 3));
+  await r.timers.tick(4); // t3.5 of silence after the answer: its end of frame [MB-SERIAL 2.5.1.1]
   t.equal((await next).kind, 'response');
   t.equal(r.counters.broadcasts, 1);
   const read = await (async () => {
@@ -243,6 +250,7 @@ t.test('unsolicited bytes while idle are counted and dropped', async (t) => {
   const p = r.pool.submit({ clientKey: 'a', unitId: 11, pdu: read3(1), isWrite: false });
   await flushIo();
   await r.answer(answer3(11, 1));
+  await r.timers.tick(4); // t3.5 of silence after the answer: its end of frame [MB-SERIAL 2.5.1.1]
   await p;
   await r.answer(answer3(11, 2));
   await r.timers.tick(20);
@@ -275,6 +283,7 @@ t.test(
       'the write was not replayed',
     );
     await r.answer(answer3(11, 1));
+    await r.timers.tick(4); // t3.5 of silence after the answer: its end of frame [MB-SERIAL 2.5.1.1]
     t.equal((await q).kind, 'response');
     await r.pool.close();
   },
@@ -308,6 +317,7 @@ t.test('three identities, two units: round-robin turns on the one line', async (
     const unit = w.bytes[0] as number;
     await r.answer(answer3(unit, i));
   }
+  await r.timers.tick(4); // t3.5 of silence after the answer: its end of frame [MB-SERIAL 2.5.1.1]
   await Promise.all(all);
   t.equal(frames, 24);
   // While all three are queued, each gets one turn per round: in every window of 3 turns (after the first,
