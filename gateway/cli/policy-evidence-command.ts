@@ -27,7 +27,7 @@ import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, type CliIo } from './cli-io.js'
 
 export const EVIDENCE_USAGE = [
   '       verigate policy learn --audit DIR --out FILE [--since T] [--until T] [--base policy.yaml] [--config gateway.yaml]',
-  '              [--max-gap 4] [--max-values 5] [--value-margin 0.1] [--rate-margin 2] [trail options]',
+  '              [--max-gap 4] [--max-values 5] [--value-margin 0.1] [--rate-margin 2] [--include-shadow] [trail options]',
   '       verigate policy replay --audit DIR --policy FILE [--json] [--allow-tightening] [--since T] [--until T] [trail options]',
   '       verigate policy diff OLD.yaml NEW.yaml [--json]',
   '  T: ISO 8601 time, or a duration back from now (7d, 12h)',
@@ -44,6 +44,7 @@ const OPTIONS = {
   policy: { type: 'string' },
   json: { type: 'boolean' },
   'allow-tightening': { type: 'boolean' },
+  'include-shadow': { type: 'boolean' },
   'max-gap': { type: 'string' },
   'max-values': { type: 'string' },
   'value-margin': { type: 'string' },
@@ -102,6 +103,7 @@ function learn(io: CliIo, v: Values): number {
     window: windowOf(v),
     base,
     options,
+    includeShadow: v['include-shadow'] === true,
     provenance: `from ${v.audit}${v.since ? ` since ${v.since}` : ''}${v.until ? ` until ${v.until}` : ''}`,
   });
   if (!r.ok) {
@@ -121,8 +123,12 @@ function learn(io: CliIo, v: Values): number {
       `  ${rule.id}: ${rule.principals.join(', ')} on ${rule.device} (${rule.entries.length} entries, rate ${rule.rate})`,
     );
   for (const [why, n] of r.skipped) io.out(`  not learned: ${n} ${why}`);
+  const verdict =
+    r.notAllowed === 0
+      ? 'all pass'
+      : `those pass, but ${r.notAllowed} observed request(s) are NOT allowed by the proposal and were left out (see the warnings)`;
   io.out(
-    `tests: ${r.tests.allow} observed (allow), ${r.tests.deny} near-misses (deny) — all pass; next: verigate policy replay --audit ${v.audit} --policy ${v.out}`,
+    `tests: ${r.tests.allow} observed (allow), ${r.tests.deny} near-misses (deny) — ${verdict}; next: verigate policy replay --audit ${v.audit} --policy ${v.out}`,
   );
   for (const w of r.warnings) io.err(`warning: ${w}`);
   return EXIT_OK;

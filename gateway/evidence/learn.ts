@@ -44,6 +44,8 @@ export type LearnResult =
       readonly text: string;
       readonly rules: readonly ProposedRule[];
       readonly tests: { readonly allow: number; readonly deny: number };
+      /** Observed samples the proposal does not allow (a bug; named in `warnings`, left out of the tests). */
+      readonly notAllowed: number;
       readonly events: number;
       readonly requests: number;
       readonly learned: number;
@@ -91,6 +93,7 @@ export function learnPolicy(input: LearnInput): LearnResult {
     text,
     rules,
     tests: { allow, deny: generated.tests.length - allow },
+    notAllowed: generated.problems.length,
     events: trail.events,
     requests: trail.requests,
     learned,

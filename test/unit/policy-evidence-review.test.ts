@@ -301,6 +301,20 @@ t.test('learn skips allows of a shadow-mode policy unless includeShadow', async 
     all.rules.some((x) => x.principals.includes(STRANGER)),
     'learned with includeShadow',
   );
+  const out = join(dir, 'proposed.yaml');
+  const cli = async (...more: string[]): Promise<string> => {
+    const io = memoryIo();
+    t.equal(
+      await policyCommand(['learn', '--audit', dir, '--out', out, '--allow-missing-checkpoints', ...more], io),
+      0,
+    );
+    return io.stdout.join('\n');
+  };
+  const plain = await cli();
+  t.match(plain, /not learned: 2 allowed only by a shadow-mode policy \(pass --include-shadow/);
+  t.match(plain, /proposed 1 rule\(s\) from 1 of 3 requests/);
+  t.match(plain, /— all pass;/, 'every observed request is allowed by the proposal');
+  t.match(await cli('--include-shadow'), /proposed 2 rule\(s\) from 3 of 3 requests/);
 });
 
 t.test('learn: write bounds per address; never-written registers between writes get no write grant', async (t) => {
