@@ -100,15 +100,16 @@ export class GatewayMetrics {
   }
 
   private sampledGauges(registers: Registry[]): void {
-    // prom-client calls collect() with the gauge as `this`: read the sources through a local, not a `this` alias.
-    const sources = this.sources;
+    // prom-client calls collect() with the gauge as `this`; attach() replaces the sources after construction, so
+    // collect() reads them at scrape time through an arrow function (no `this` alias).
+    const sources = (): MetricsSources => this.sources;
     new Gauge({
       name: 'verigate_upstream_queue_depth',
       help: 'Requests queued or in flight toward each device',
       labelNames: ['device'],
       registers,
       collect() {
-        for (const [device, n] of Object.entries(sources.queueDepth?.() ?? {})) this.set({ device }, n);
+        for (const [device, n] of Object.entries(sources().queueDepth?.() ?? {})) this.set({ device }, n);
       },
     });
     new Gauge({
@@ -116,7 +117,7 @@ export class GatewayMetrics {
       help: "Seconds until the gateway's own X.509-SVID expires",
       registers,
       collect() {
-        const left = sources.svidSecondsLeft?.();
+        const left = sources().svidSecondsLeft?.();
         if (left !== undefined && left !== null) this.set(left);
       },
     });
@@ -125,7 +126,7 @@ export class GatewayMetrics {
       help: 'Audit events accepted but not yet durable on disk',
       registers,
       collect() {
-        this.set(sources.auditLag?.() ?? 0);
+        this.set(sources().auditLag?.() ?? 0);
       },
     });
     new Gauge({
@@ -135,7 +136,7 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [identity, score] of Object.entries(sources.trustScores?.() ?? {})) this.set({ identity }, score);
+        for (const [identity, score] of Object.entries(sources().trustScores?.() ?? {})) this.set({ identity }, score);
       },
     });
   }
