@@ -51,6 +51,20 @@ function sortedKeys(keys: string[]): readonly string[] {
   return sorted;
 }
 
+/**
+ * An event's members in canonical order. Events of one type come from one builder, so the previous key list
+ * of the same type is compared first (identity of each key, no lookup string to build); otherwise sortedKeys().
+ */
+const lastByType = new Map<string, { readonly keys: readonly string[]; readonly sorted: readonly string[] }>();
+function eventKeysSorted(type: unknown, keys: string[]): readonly string[] {
+  if (typeof type !== 'string') return sortedKeys(keys);
+  const last = lastByType.get(type);
+  if (last !== undefined && sameList(last.keys, keys)) return last.sorted;
+  const sorted = sortedKeys([...keys]);
+  if (last !== undefined || lastByType.size < SHAPE_LIMIT) lastByType.set(type, { keys: Object.freeze(keys), sorted });
+  return sorted;
+}
+
 /** In place; `<` on strings is UTF-16 code unit order, as Array.prototype.sort's default. */
 function insertionSort(keys: string[]): string[] {
   for (let i = 1; i < keys.length; i++) {
@@ -99,7 +113,7 @@ export function canonicalLine(
   keys.push(...CHAIN_KEYS);
   let before = '';
   let after = '';
-  for (const key of sortedKeys(keys)) {
+  for (const key of eventKeysSorted(fields['type'], keys)) {
     const v = key === 'seq' ? chain.seq : key === 'time' ? chain.time : key === 'prev' ? chain.prev : fields[key];
     if (v === undefined || typeof v === 'function') continue;
     const member = quoted(key) + ':' + canonicalJson(v);
