@@ -17,9 +17,10 @@ export interface CheckpointHost {
   writtenHead(): { seq: number; hash: string };
   syncNow(): void;
   syncAsync(done: (err: Error | null) => void): void;
-  /** `covered` events (or all) are now durable. */
-  synced(covered: number | 'all'): void;
-  unsynced(): number;
+  /** Every event up to seq `upTo` is now durable (a watermark: overlapping syncs never double-count). */
+  synced(upTo: number): void;
+  /** The seq a sync started now covers (the file's head). */
+  syncTarget(): number;
   time(): string;
   published(cp: Checkpoint): void;
   isClosed(): boolean;
@@ -75,7 +76,7 @@ export class AuditCheckpointer {
     if (!this.due(head.seq)) return null;
     try {
       this.host.syncNow();
-      this.host.synced('all');
+      this.host.synced(head.seq);
     } catch (err) {
       return this.failed(err, 'audit: checkpoint failed');
     }
@@ -86,7 +87,7 @@ export class AuditCheckpointer {
   inBackground(): void {
     const head = this.host.writtenHead();
     if (this.running || !this.due(head.seq)) return;
-    const covered = this.host.unsynced();
+    const covered = this.host.syncTarget();
     this.running = true;
     this.host.syncAsync((err) => {
       this.running = false;

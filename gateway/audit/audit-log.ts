@@ -52,7 +52,8 @@ export class AuditLog implements AuditSink {
   private gapSeq: number | null = null;
   private isoAt = Number.NaN;
   private iso = '';
-  private unsynced = 0;
+  /** The highest seq known to be fdatasync'ed: a watermark, so syncs that overlap never count an event twice. */
+  private syncedSeq = 0;
   private failure: Failure | null = null;
   private totalLost = 0;
   private closed = false;
@@ -181,7 +182,12 @@ export class AuditLog implements AuditSink {
     if (this.budget !== null) this.metrics?.usedBytes.set(this.budget.usedBytes);
     // Waiters learn the highest seq that is in the file and, under fsync always, durable: after a failed
     // fdatasync nothing of this batch counts as committed (its lines are in the file, not safe from power loss).
-    batch.settle(r.error !== null ? this.writtenSeq : ok ? this.writtenSeq : batch.prevSeq);
+    // Under fsync always, lines count as committed only once fdatasync'ed: a write failure after a rotation whose
+    // fdatasync of the old segment failed, or a failed fdatasync of this batch, commits none of it.
+    let durable = this.writtenSeq;
+    if (this.opts.fsync === 'always' && !ok)
+      durable = r.error !== null && this.syncedAfterFailure() ? this.writtenSeq : batch.prevSeq;
+    batch.settle(durable);
     return ok;
   }
 
@@ -219,14 +225,14 @@ export class AuditLog implements AuditSink {
 
   /** Events written but not yet fdatasync'ed (0 under fsync 'always'): the gateway's `audit lag` gauge. */
   lag(): number {
-    return this.unsynced;
+    return this.unsynced();
   }
 
   lagDetail(): AuditLag {
     this.flush();
     return {
       lastSeq: this.lastSeq,
-      unsyncedEvents: this.unsynced,
+      unsyncedEvents: this.unsynced(),
       eventsSinceCheckpoint: this.checkpoints.eventsSinceCheckpoint,
       lastCheckpointSeq: this.checkpoints.lastCheckpointSeq,
     };
@@ -269,8 +275,8 @@ export class AuditLog implements AuditSink {
       },
       syncNow: () => this.writer.sync(),
       syncAsync: (done) => this.writer.syncAsync(done),
-      synced: (covered) => (this.unsynced = covered === 'all' ? 0 : Math.max(0, this.unsynced - covered)),
-      unsynced: () => this.unsynced,
+      synced: (upTo) => (this.syncedSeq = Math.max(this.syncedSeq, upTo)),
+      syncTarget: () => this.writtenSeq,
       time: () => this.now(),
       published: (cp) => {
         for (const s of this.subscribers) safe(() => s.checkpoint?.(cp), this.logger);
@@ -342,21 +348,38 @@ export class AuditLog implements AuditSink {
   private writeNow(input: AuditEventInput): WriteResult {
     const r = this.stage(input);
     if (!r.ok) return r;
-    return this.flush() || this.writtenSeq >= r.seq
-      ? r
-      : { ok: false, error: this.failure?.error ?? 'audit: write failed' };
+    // A gap or start-up event counts only when its batch fully succeeded (under fsync always: also its fdatasync).
+    return this.flush() ? r : { ok: false, error: this.failure?.error ?? 'audit: write failed' };
   }
 
   private noteWritten(written: readonly { seq: number; bytes: number }[]): void {
     this.writtenSeq = written.at(-1)!.seq;
-    this.unsynced += written.length;
     this.metrics?.events.inc(written.length);
   }
 
-  private syncNow(): boolean {
+  /**
+   * After a write failure the segment writer has fdatasync'ed and closed the segment (or recorded that it could
+   * not): were the lines written before the failure made durable?
+   */
+  private syncedAfterFailure(): boolean {
     try {
       this.writer.sync();
-      this.unsynced = 0;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Events written but not yet fdatasync'ed. */
+  private unsynced(): number {
+    return Math.max(0, this.writtenSeq - this.syncedSeq);
+  }
+
+  private syncNow(): boolean {
+    const target = this.writtenSeq;
+    try {
+      this.writer.sync();
+      this.syncedSeq = Math.max(this.syncedSeq, target);
       return true;
     } catch (err) {
       // The lines are in the file (not lost) but may not survive power loss: report the failure.
@@ -467,11 +490,11 @@ export class AuditLog implements AuditSink {
   }
 
   private syncInBackground(): void {
-    if (this.unsynced === 0 || this.closed) return;
-    const covered = this.unsynced;
+    const target = this.writtenSeq;
+    if (target <= this.syncedSeq || this.closed) return;
     this.writer.syncAsync((err) => {
       if (err === null) {
-        this.unsynced = Math.max(0, this.unsynced - covered);
+        this.syncedSeq = Math.max(this.syncedSeq, target);
         return;
       }
       // Linux marks pages that failed to sync as clean: a later fsync "succeeds" and the events are gone. So a

@@ -28,6 +28,8 @@ export class SegmentWriter {
   /** Background fdatasync calls in flight, per descriptor; descriptors to close once theirs finish. */
   private readonly syncing = new Map<number, number>();
   private readonly retired = new Set<number>();
+  /** Set when a segment was closed after a write failure and its fdatasync failed too; cleared by the next good sync. */
+  private unsyncedClose: Error | null = null;
   private name: string | null;
   private size: number;
 
@@ -94,14 +96,23 @@ export class SegmentWriter {
     return { written: i, error: null };
   }
 
+  /**
+   * fdatasync the open segment. With no segment open, a descriptor that was closed after a failed write without
+   * a successful fdatasync (undo) means earlier lines may not be durable: that is a failure, not "synced".
+   */
   sync(): void {
-    if (this.fd !== null) fdatasyncSync(this.fd);
+    if (this.fd === null) {
+      if (this.unsyncedClose !== null) throw this.unsyncedClose;
+      return;
+    }
+    fdatasyncSync(this.fd);
+    this.unsyncedClose = null;
   }
 
   /** Off the request path: used by the interval fsync policy. */
   syncAsync(done: (err: Error | null) => void): void {
     const fd = this.fd;
-    if (fd === null) return done(null);
+    if (fd === null) return done(this.unsyncedClose);
     this.syncing.set(fd, (this.syncing.get(fd) ?? 0) + 1);
     fdatasync(fd, (err) => {
       const left = (this.syncing.get(fd) ?? 1) - 1;
@@ -124,6 +135,9 @@ export class SegmentWriter {
     this.fd = null;
     try {
       fdatasyncSync(fd);
+    } catch (err) {
+      this.unsyncedClose = err as Error; // its lines may not be durable: sync() says so until a good sync
+      throw err;
     } finally {
       if (this.syncing.has(fd)) this.retired.add(fd);
       else closeSync(fd);
@@ -158,6 +172,12 @@ export class SegmentWriter {
       ftruncateSync(fd, this.size);
     } catch {
       /* e.g. a device: nothing to cut */
+    }
+    // The lines written before the failure must still reach the disk before the descriptor goes.
+    try {
+      fdatasyncSync(fd);
+    } catch (err) {
+      this.unsyncedClose = err as Error;
     }
     this.fd = null;
     if (this.syncing.has(fd)) this.retired.add(fd);
