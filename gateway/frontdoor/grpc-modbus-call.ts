@@ -27,7 +27,7 @@ export interface ModbusCallDeps {
   readonly pipeline: {
     handle(req: PipelineRequest): Promise<PipelineResult>;
     /** Logs, counts and audits a failure outside handle(); returns the 0x04 answer (request-pipeline.ts). */
-    failed?(session: Session, unit: number, fc: number, err: unknown): Buffer;
+    failed?(session: Session, unit: number, fc: number, err: unknown): Promise<Buffer>;
   };
 }
 
@@ -107,10 +107,16 @@ export async function runCall(
 }
 
 /** A failure inside the gateway: INTERNAL (Modbus 0x04), logged, counted and audited by the pipeline. */
-function internalFailure(deps: ModbusCallDeps, session: Session, unit: number, fc: number, err: unknown): CallResult {
+async function internalFailure(
+  deps: ModbusCallDeps,
+  session: Session,
+  unit: number,
+  fc: number,
+  err: unknown,
+): Promise<CallResult> {
   let pdu: Buffer = answerFor(fc, 'internal-error');
   try {
-    pdu = deps.pipeline.failed?.(session, unit, fc, err) ?? pdu;
+    pdu = (await deps.pipeline.failed?.(session, unit, fc, err)) ?? pdu;
   } catch {
     /* reporting failed too; the caller still gets its status */
   }

@@ -42,7 +42,7 @@ export interface ProfinetServiceDeps {
   readonly pipeline: {
     handle(req: RecordPipelineRequest): Promise<RecordPipelineResult>;
     /** Audits and counts a request refused here, before the pipeline (record-pipeline.ts). */
-    refused?(session: Session, device: string, request: RecordRequest, reason: string): void;
+    refused?(session: Session, device: string, request: RecordRequest, reason: string): Promise<void>;
   };
   readonly logger?: Logger | undefined;
 }
@@ -71,10 +71,10 @@ function prepare(
   session: Session,
   a: RecordAddress,
   req: RecordRequest,
-): Outcome<RecordPipelineRequest['device']> {
-  const refuse = (reason: string, detail: string): Outcome<never> => {
-    deps.pipeline.refused?.(session, a.device, req, reason);
-    return { ok: false, error: invalidRecordArgument(detail) };
+): Outcome<RecordPipelineRequest['device']> & { recorded?: Promise<void> } {
+  const refuse = (reason: string, detail: string): Outcome<never> & { recorded?: Promise<void> } => {
+    const recorded = deps.pipeline.refused?.(session, a.device, req, reason);
+    return { ok: false, error: invalidRecordArgument(detail), ...(recorded ? { recorded } : {}) };
   };
   const length = lengthProblem(req);
   if (length !== null) return refuse(`invalid-request ${length}`, length);
@@ -97,7 +97,10 @@ async function run(
   let r: RecordPipelineResult;
   try {
     const device = prepare(deps, session, a, request);
-    if (!device.ok) return device;
+    if (!device.ok) {
+      await device.recorded; // the refusal is answered once its event is in the file
+      return { ok: false, error: device.error };
+    }
     r = await deps.pipeline.handle({ session, device: device.value, request });
   } catch (err) {
     // RecordPipeline.handle never rejects by contract; this is a bug in the gateway, reported as such.

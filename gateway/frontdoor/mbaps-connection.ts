@@ -88,7 +88,9 @@ export class MbapsConnection {
       this.route(frame, fc);
     } catch (err) {
       // decode, classify or route threw (a bug): the client still gets its answer, the failure leaves a trail.
-      this.reply(transactionId, unitId, this.deps.pipeline.failed(this.session, unitId, fc, err));
+      void this.deps.pipeline
+        .failed(this.session, unitId, fc, err)
+        .then((pdu) => this.reply(transactionId, unitId, pdu));
     }
   }
 
@@ -96,15 +98,20 @@ export class MbapsConnection {
     const { transactionId, unitId } = frame.header;
     const decoded = decodeRequest(frame.pdu);
     if (!decoded.ok) {
-      this.deps.pipeline.refused(this.session, unitId, fc, 'invalid-request', `invalid-request ${decoded.reason}`);
-      // the decoder's own exception (02/03) is the precise answer for this outcome [MB-APP 6.x]
-      this.reply(transactionId, unitId, exceptionPdu(fc, decoded.exception));
+      // the decoder's own exception (02/03) is the precise answer for this outcome [MB-APP 6.x]; like every
+      // answer it leaves once its audit event is in the file
+      const answer = exceptionPdu(fc, decoded.exception);
+      void this.deps.pipeline
+        .refused(this.session, unitId, fc, 'invalid-request', `invalid-request ${decoded.reason}`)
+        .then(() => this.reply(transactionId, unitId, answer));
       return;
     }
     const route = this.deps.routes(unitId);
     if (!route) {
-      this.deps.pipeline.refused(this.session, unitId, fc, 'no-route', `no-route unit ${unitId}`);
-      this.reply(transactionId, unitId, answerFor(fc, 'no-route')); // no path to a device [MB-APP 7]
+      const answer = answerFor(fc, 'no-route'); // no path to a device [MB-APP 7]
+      void this.deps.pipeline
+        .refused(this.session, unitId, fc, 'no-route', `no-route unit ${unitId}`)
+        .then(() => this.reply(transactionId, unitId, answer));
       return;
     }
     const classified = classify(decoded.value, route.unit);
@@ -114,7 +121,10 @@ export class MbapsConnection {
       .then(
         (res) => this.reply(transactionId, unitId, res.pdu),
         // handle() reports its own failures and never rejects; should it, the answer and the trail still follow.
-        (err: unknown) => this.reply(transactionId, unitId, this.deps.pipeline.failed(this.session, unitId, fc, err)),
+        (err: unknown) =>
+          this.deps.pipeline
+            .failed(this.session, unitId, fc, err)
+            .then((pdu) => this.reply(transactionId, unitId, pdu)),
       )
       .finally(() => {
         this.inFlight--;

@@ -244,12 +244,12 @@ export class RecordPipeline {
   }
 
   /** A bug inside `process()`: answered `internal-error`, logged, counted and audited; never throws itself. */
-  private internalError(
+  private async internalError(
     req: RecordPipelineRequest,
     started: number,
     progress: Progress,
     err: unknown,
-  ): RecordPipelineResult {
+  ): Promise<RecordPipelineResult> {
     const reason = `internal-error: ${errorText(err)}`;
     const ruleId = progress.verdict?.ruleId ?? null;
     progress.verdict = { effect: progress.verdict?.effect ?? 'deny', outcome: 'internal-error', reason, ruleId };
@@ -269,22 +269,29 @@ export class RecordPipeline {
     guard(() =>
       this.count(req.device.config.name, String(req.request.access), 'internal-error', this.deps.now() - started),
     );
+    let recorded: Promise<boolean> = Promise.resolve(false);
     guard(() => {
       const latency = this.deps.now() - started;
-      this.deps.audit.append(
-        progress.decisionSeq !== null
-          ? this.outcomeEvent(req, progress.decisionSeq, end, latency)
-          : this.decisionEvent(req, progress, end, 'internal-error', latency),
+      recorded = whenCommitted(
+        this.deps.audit,
+        this.deps.audit.append(
+          progress.decisionSeq !== null
+            ? this.outcomeEvent(req, progress.decisionSeq, end, latency)
+            : this.decisionEvent(req, progress, end, 'internal-error', latency),
+        ),
       );
     });
+    await recorded; // answered once its event is in the file
     return { outcome: 'internal-error', reason, ruleId };
   }
 
   /**
    * A record request refused before the pipeline (unknown device name in the front door): still a request,
    * audited and counted, so probing device names leaves a trail. `device` is the name the client gave.
+   * Resolves once its event is committed (the refusal is answered after that); never rejects.
    */
-  refused(session: Session, device: string, request: RecordRequest, reason: string): void {
+  refused(session: Session, device: string, request: RecordRequest, reason: string): Promise<void> {
+    let recorded: Promise<boolean> = Promise.resolve(false);
     guard(() => {
       session.noteRequest(null, false, true, this.deps.now());
       this.deps.metrics.recordRequests.inc({
@@ -292,19 +299,23 @@ export class RecordPipeline {
         device: '',
         access: request.access === 'write' ? 'write' : 'read',
       });
-      this.deps.audit.append({
-        type: 'record.decision',
-        ...who(session),
-        device: device.slice(0, 128),
-        ...target(request),
-        decision: 'deny',
-        ruleId: null,
-        reason,
-        outcome: 'invalid-request',
-        latencyMs: 0,
-        policyVersion: this.deps.policy().version,
-      });
+      recorded = whenCommitted(
+        this.deps.audit,
+        this.deps.audit.append({
+          type: 'record.decision',
+          ...who(session),
+          device: device.slice(0, 128),
+          ...target(request),
+          decision: 'deny',
+          ruleId: null,
+          reason,
+          outcome: 'invalid-request',
+          latencyMs: 0,
+          policyVersion: this.deps.policy().version,
+        }),
+      );
     });
+    return recorded.then(() => undefined);
   }
 
   /** `record.decision`; with outcome 'pending' the write-ahead event of an allowed write. */

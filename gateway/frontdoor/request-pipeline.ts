@@ -239,7 +239,12 @@ export class RequestPipeline {
    * An exception thrown anywhere in `process()` (a bug): the client gets 0x04 through the outcome table, and
    * the failure is logged with the error, counted and audited instead of vanishing. Never throws itself.
    */
-  private internalError(req: PipelineRequest, started: number, progress: Progress, err: unknown): PipelineResult {
+  private async internalError(
+    req: PipelineRequest,
+    started: number,
+    progress: Progress,
+    err: unknown,
+  ): Promise<PipelineResult> {
     const fc = req.classified.fc;
     const pdu = answerFor(fc, 'internal-error');
     const reason = `internal-error: ${errorText(err)}`;
@@ -263,22 +268,27 @@ export class RequestPipeline {
       ),
     );
     guard(() => this.count(req.device.config.name, fc, 'internal-error', this.deps.now() - started));
+    let recorded: Promise<boolean> = Promise.resolve(false);
     guard(() => {
       const latency = this.deps.now() - started;
-      this.deps.audit.append(
-        progress.decisionSeq !== null
-          ? outcomeEvent(this.facts(req), progress.decisionSeq, 'internal-error', pdu, latency)
-          : decisionEvent(this.facts(req), verdict, 'internal-error', pdu, latency, progress.policyVersion),
+      recorded = whenCommitted(
+        this.deps.audit,
+        this.deps.audit.append(
+          progress.decisionSeq !== null
+            ? outcomeEvent(this.facts(req), progress.decisionSeq, 'internal-error', pdu, latency)
+            : decisionEvent(this.facts(req), verdict, 'internal-error', pdu, latency, progress.policyVersion),
+        ),
       );
     });
+    await recorded; // answered once its event is in the file, like every other answer
     return { outcome: 'internal-error', pdu, reason, ruleId: verdict.ruleId };
   }
 
   /**
    * A failure outside `handle()` (decode, classify, route in a front door): answered, logged, counted and
-   * audited like one inside. Returns the client's answer.
+   * audited like one inside. Resolves with the client's answer once its event is committed; never rejects.
    */
-  failed(session: Session, unit: number, fc: number, err: unknown): Buffer {
+  async failed(session: Session, unit: number, fc: number, err: unknown): Promise<Buffer> {
     const reason = `internal-error: ${errorText(err)}`;
     guard(() =>
       this.log.error(
@@ -286,13 +296,18 @@ export class RequestPipeline {
         'request handling failed: answered 0x04',
       ),
     );
-    guard(() => this.refused(session, unit, fc, 'internal-error', reason));
+    let recorded: Promise<void> = Promise.resolve();
+    guard(() => {
+      recorded = this.refused(session, unit, fc, 'internal-error', reason);
+    });
+    await recorded;
     return answerFor(fc, 'internal-error');
   }
 
   /**
    * A request refused before policy (no device for its unit id, or a structurally invalid PDU) is still a
-   * request: audited and counted, so probing unit ids or fuzzing leaves a trail.
+   * request: audited and counted, so probing unit ids or fuzzing leaves a trail. Resolves once its event is
+   * committed (the refusal is answered after that); never rejects.
    */
   refused(
     session: Session,
@@ -300,10 +315,10 @@ export class RequestPipeline {
     fc: number,
     outcome: 'no-route' | 'invalid-request' | 'internal-error',
     reason: string,
-  ): void {
+  ): Promise<void> {
     session.noteRequest(null, false, true, this.deps.now());
     this.deps.metrics.countRequest('', fc, outcome, null);
-    this.deps.audit.append({
+    const written = this.deps.audit.append({
       type: 'request.decision',
       session: session.id,
       identity: session.peer.id,
@@ -320,6 +335,7 @@ export class RequestPipeline {
       latencyMs: 0,
       policyVersion: this.deps.policy().version,
     });
+    return whenCommitted(this.deps.audit, written).then(() => undefined);
   }
 
   /** Maps an upstream result to the client's answer: 0x0A no path, 0x0B no response [MB-APP 7]. */

@@ -31,8 +31,9 @@ export class FakeRecordPipeline {
     ruleId: 'r1',
   });
 
-  refused(session: Session, device: string, request: RecordRequest, reason: string): void {
+  refused(session: Session, device: string, request: RecordRequest, reason: string): Promise<void> {
     this.refusals.push({ session, device, request, reason });
+    return Promise.resolve();
   }
 
   handle(req: RecordPipelineRequest): Promise<RecordPipelineResult> {

@@ -219,7 +219,8 @@ t.test('an exception after the write-ahead decision completes it with an interna
 
 t.test('a failure outside handle() (decode, route): failed() answers 0x04, logs, counts, audits', async (t) => {
   const s = setup();
-  t.same([...s.pipeline.failed(s.session, 1, 3, new Error('router exploded'))], [0x83, 0x04]);
+  t.same([...(await s.pipeline.failed(s.session, 1, 3, new Error('router exploded')))], [0x83, 0x04]);
+  t.match(s.trace.at(-1), /^committed/, 'answered after its event was committed');
   t.match(s.events, [
     { type: 'request.decision', outcome: 'internal-error', reason: /router exploded/, fc: 3, unit: 1 },
   ]);
@@ -236,7 +237,7 @@ t.test('gRPC: an internal failure is INTERNAL with outcome internal-error, and r
       handle: () => Promise.reject(new Error('handler exploded')),
       failed: (_s: Session, _u: number, fc: number, err: unknown) => {
         reported.push(err);
-        return Buffer.from([fc | 0x80, 4]);
+        return Promise.resolve(Buffer.from([fc | 0x80, 4]));
       },
     },
   };
