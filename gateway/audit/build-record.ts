@@ -45,7 +45,7 @@ export function buildLine(input: AuditEventInput, chain: ChainFields): BuiltLine
 /** The record as stored (what a subscriber or a verifier sees). */
 export function recordOf(b: BuiltLine): AuditRecord {
   const out: Record<string, unknown> = {};
-  for (const k in b.fields) if (!RESERVED.has(k) && b.fields[k] !== undefined) out[k] = b.fields[k];
+  for (const k of Object.keys(b.fields)) if (!RESERVED.has(k) && b.fields[k] !== undefined) out[k] = b.fields[k];
   out['seq'] = b.seq;
   out['time'] = b.time;
   out['prev'] = b.prev;

@@ -109,7 +109,7 @@ export function canonicalLine(
   skip: ReadonlySet<string>,
 ): { readonly line: string; readonly hash: string } {
   const keys: string[] = [];
-  for (const k in fields) if (!skip.has(k)) keys.push(k);
+  for (const k of Object.keys(fields)) if (!skip.has(k)) keys.push(k); // own members only, as before
   keys.push(...CHAIN_KEYS);
   let before = '';
   let after = '';
