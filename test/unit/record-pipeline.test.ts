@@ -589,7 +589,7 @@ t.test('an internal failure: internal-error answered, logged and audited; handle
 t.test('an unknown device name refused by the front door is audited and counted', async (t) => {
   const s = await setup(t);
   const hist = s.session(HIST);
-  s.pipeline.refused(hist, 'rio-9', read(0xaff0), 'unknown-device rio-9');
+  await s.pipeline.refused(hist, 'rio-9', read(0xaff0), 'unknown-device rio-9');
   t.match(last(s), {
     type: 'record.decision',
     device: 'rio-9',
