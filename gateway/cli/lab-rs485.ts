@@ -9,6 +9,8 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { startSimulator, type Simulator } from '../../simulators/simulator.js';
 
+const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+
 export interface Rs485Line {
   /** The gateway's end of the line. */
   readonly gatewayPath: string;
@@ -41,9 +43,13 @@ export async function startRs485Line(dir: string, scenariosDir: string): Promise
     { stdio: 'ignore' },
   );
   const exited = new Promise<void>((resolve) => socat.once('exit', () => resolve()));
+  // Stopping never waits forever and never leaves a child that keeps the process alive: SIGTERM, then after
+  // 2 s SIGKILL, and the handle is released either way.
   const kill = async (): Promise<void> => {
     if (socat.exitCode === null) socat.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
+    await Promise.race([exited, delay(2000)]);
+    if (socat.exitCode === null && socat.signalCode === null) socat.kill('SIGKILL');
+    socat.unref();
   };
   const deadline = Date.now() + LINK_WAIT_MS;
   while (!(existsSync(gatewayPath) && existsSync(devicePath))) {
@@ -63,7 +69,8 @@ export async function startRs485Line(dir: string, scenariosDir: string): Promise
       devicePath,
       meters,
       async stop() {
-        await meters.close();
+        // a serial port whose other end is going away can take long to close: bounded, then the PTYs go anyway
+        await Promise.race([meters.close().catch(() => undefined), delay(3000)]);
         await kill();
       },
     };

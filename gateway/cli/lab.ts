@@ -73,13 +73,19 @@ export interface Lab {
   stop(): Promise<void>;
 }
 
+/** How long one part of the lab may take to stop before the next one is stopped anyway. */
+const STOP_STEP_MS = 10_000;
+
 export async function startLab(opts: LabOptions): Promise<Lab> {
   const dir = resolve(opts.dir);
   mkdirSync(dir, { recursive: true });
   const host = opts.host ?? '127.0.0.1';
   const cleanups: (() => Promise<void>)[] = [];
+  // Each part gets a bounded time to stop, so one that hangs (a serial port, a child) cannot hold the others.
   const stop = async (): Promise<void> => {
-    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    for (const c of cleanups.reverse()) {
+      await Promise.race([c().catch(() => undefined), new Promise<void>((r) => setTimeout(r, STOP_STEP_MS).unref())]);
+    }
   };
   try {
     const sims = await startPlcs(opts.scanDelayMs);
