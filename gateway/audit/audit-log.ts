@@ -267,8 +267,8 @@ export class AuditLog implements AuditSink {
   private checkpointHost(): CheckpointHost {
     return {
       writtenHead: () => {
-        // A flush may stage one more event (the capacity warning); a second one writes it. After a flush, what
-        // is staged is written or rolled back, so the chain head is the file's head.
+        // A subscriber called while the first flush publishes may append: the second flush writes that too, so
+        // the chain head returned is the file's head (what is staged is written or rolled back).
         this.flush();
         this.flush();
         return { seq: this.lastSeq, hash: this.lastHash };

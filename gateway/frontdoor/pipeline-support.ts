@@ -4,6 +4,7 @@
  * never-throwing reporting of internal failures. One copy, so both data paths keep the same guarantees.
  */
 import type { AppendResult, AuditEventInput, AuditSink } from '../audit/audit-events.js';
+import { NOT_COMMITTED } from '../audit/audit-batch.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Session } from './session.js';
@@ -18,11 +19,22 @@ export interface PipelineAudit extends AuditSink {
   committed(seq: number | null): Promise<boolean>;
 }
 
-const NOT_IN_LOG: Promise<boolean> = Promise.resolve(false);
-
 /** Resolves once the appended event is committed: true when it is in the file (or was only summarized). */
 export function whenCommitted(audit: PipelineAudit, r: AppendResult): Promise<boolean> {
-  return r.ok ? audit.committed(r.seq) : NOT_IN_LOG;
+  return r.ok ? audit.committed(r.seq) : NOT_COMMITTED;
+}
+
+/**
+ * Appends the event `build` makes, on a reporting path that must not fail in turn (internal failures,
+ * refusals): a throw while building or appending is swallowed. Resolves once the event is committed (false
+ * when it is not in the file), so the answer can follow it.
+ */
+export function appendReported(audit: PipelineAudit, build: () => AuditEventInput): Promise<boolean> {
+  let committed: Promise<boolean> = NOT_COMMITTED;
+  guard(() => {
+    committed = whenCommitted(audit, audit.append(build()));
+  });
+  return committed;
 }
 
 /** Who an event names [IEC 62443-3-3 SR 2.8]: session, SPIFFE ID, and the role when the SVID carries one. */

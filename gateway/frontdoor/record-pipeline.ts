@@ -21,6 +21,7 @@ import type { RecordGate } from '../trust/runtime-gate.js';
 import type { ProfinetResult } from '../upstream/profinet-types.js';
 import type { ProfinetTarget } from './device-router.js';
 import {
+  appendReported,
   appendWriteAhead,
   errorText,
   guard,
@@ -269,19 +270,13 @@ export class RecordPipeline {
     guard(() =>
       this.count(req.device.config.name, String(req.request.access), 'internal-error', this.deps.now() - started),
     );
-    let recorded: Promise<boolean> = Promise.resolve(false);
-    guard(() => {
-      const latency = this.deps.now() - started;
-      recorded = whenCommitted(
-        this.deps.audit,
-        this.deps.audit.append(
-          progress.decisionSeq !== null
-            ? this.outcomeEvent(req, progress.decisionSeq, end, latency)
-            : this.decisionEvent(req, progress, end, 'internal-error', latency),
-        ),
-      );
-    });
-    await recorded; // answered once its event is in the file
+    const latency = this.deps.now() - started;
+    // answered once its event is in the file
+    await appendReported(this.deps.audit, () =>
+      progress.decisionSeq !== null
+        ? this.outcomeEvent(req, progress.decisionSeq, end, latency)
+        : this.decisionEvent(req, progress, end, 'internal-error', latency),
+    );
     return { outcome: 'internal-error', reason, ruleId };
   }
 
@@ -291,7 +286,6 @@ export class RecordPipeline {
    * Resolves once its event is committed (the refusal is answered after that); never rejects.
    */
   refused(session: Session, device: string, request: RecordRequest, reason: string): Promise<void> {
-    let recorded: Promise<boolean> = Promise.resolve(false);
     guard(() => {
       session.noteRequest(null, false, true, this.deps.now());
       this.deps.metrics.recordRequests.inc({
@@ -299,23 +293,19 @@ export class RecordPipeline {
         device: '',
         access: request.access === 'write' ? 'write' : 'read',
       });
-      recorded = whenCommitted(
-        this.deps.audit,
-        this.deps.audit.append({
-          type: 'record.decision',
-          ...who(session),
-          device: device.slice(0, 128),
-          ...target(request),
-          decision: 'deny',
-          ruleId: null,
-          reason,
-          outcome: 'invalid-request',
-          latencyMs: 0,
-          policyVersion: this.deps.policy().version,
-        }),
-      );
     });
-    return recorded.then(() => undefined);
+    return appendReported(this.deps.audit, () => ({
+      type: 'record.decision',
+      ...who(session),
+      device: device.slice(0, 128),
+      ...target(request),
+      decision: 'deny',
+      ruleId: null,
+      reason,
+      outcome: 'invalid-request',
+      latencyMs: 0,
+      policyVersion: this.deps.policy().version,
+    })).then(() => undefined);
   }
 
   /** `record.decision`; with outcome 'pending' the write-ahead event of an allowed write. */

@@ -30,6 +30,7 @@ import {
   type Verdict,
 } from './request-events.js';
 import {
+  appendReported,
   appendWriteAhead,
   errorText,
   guard,
@@ -268,19 +269,13 @@ export class RequestPipeline {
       ),
     );
     guard(() => this.count(req.device.config.name, fc, 'internal-error', this.deps.now() - started));
-    let recorded: Promise<boolean> = Promise.resolve(false);
-    guard(() => {
-      const latency = this.deps.now() - started;
-      recorded = whenCommitted(
-        this.deps.audit,
-        this.deps.audit.append(
-          progress.decisionSeq !== null
-            ? outcomeEvent(this.facts(req), progress.decisionSeq, 'internal-error', pdu, latency)
-            : decisionEvent(this.facts(req), verdict, 'internal-error', pdu, latency, progress.policyVersion),
-        ),
-      );
-    });
-    await recorded; // answered once its event is in the file, like every other answer
+    const latency = this.deps.now() - started;
+    // answered once its event is in the file, like every other answer
+    await appendReported(this.deps.audit, () =>
+      progress.decisionSeq !== null
+        ? outcomeEvent(this.facts(req), progress.decisionSeq, 'internal-error', pdu, latency)
+        : decisionEvent(this.facts(req), verdict, 'internal-error', pdu, latency, progress.policyVersion),
+    );
     return { outcome: 'internal-error', pdu, reason, ruleId: verdict.ruleId };
   }
 

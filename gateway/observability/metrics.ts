@@ -22,27 +22,14 @@ export class GatewayMetrics {
   readonly policyReloads: Counter<'result'>;
   readonly recordRequests: Counter<'outcome' | 'device' | 'access'>;
   private sources: MetricsSources = {};
-  /** Label children per (device, fc, outcome) and per device: prom-client hashes a labels object on every inc(). */
-  private readonly requestChildren = new Map<string, Map<number, Map<string, { inc(): void }>>>();
-  private readonly latencyChildren = new Map<string, { observe(v: number): void }>();
 
   /**
    * One Modbus request done: counted by outcome, device and fc; its latency observed per device. Label
-   * values are bounded (configured devices, fc 0–255, the outcome table), and so is this cache.
+   * values are bounded: configured devices, fc 0–255, the outcome table.
    */
   countRequest(device: string, fc: number, outcome: string, latencySeconds: number | null): void {
-    let byFc = this.requestChildren.get(device);
-    if (byFc === undefined) this.requestChildren.set(device, (byFc = new Map<number, Map<string, { inc(): void }>>()));
-    let byOutcome = byFc.get(fc);
-    if (byOutcome === undefined) byFc.set(fc, (byOutcome = new Map<string, { inc(): void }>()));
-    let counter = byOutcome.get(outcome);
-    if (counter === undefined)
-      byOutcome.set(outcome, (counter = this.requests.labels({ outcome, device, fc: String(fc) })));
-    counter.inc();
-    if (latencySeconds === null) return;
-    let hist = this.latencyChildren.get(device);
-    if (hist === undefined) this.latencyChildren.set(device, (hist = this.latency.labels({ device })));
-    hist.observe(latencySeconds);
+    this.requests.inc({ outcome, device, fc: String(fc) });
+    if (latencySeconds !== null) this.latency.observe({ device }, latencySeconds);
   }
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
