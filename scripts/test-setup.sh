@@ -16,6 +16,7 @@
 #   3. Python tools        pymodbus + scapy in ./.venv (PyPI)   scripts/install-test-tools.sh
 #   4. Go clients          go-mbaps-client + grpcurl in .tools/bin (Go module proxy)  scripts/build-go-client.sh
 #   5. SPIRE               spire-server + spire-agent in .spire/bin (Go module proxy) spire-config/build-spire.sh
+#   6. NATS                nats-server + nats CLI in .tools/bin (Go module proxy)     scripts/build-nats.sh
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 check=()
@@ -57,6 +58,7 @@ step "system packages" bash "$root/scripts/install-system-packages.sh" "${check[
 step "Python tools" bash "$root/scripts/install-test-tools.sh" --python-only "${check[@]}"
 step "Go clients" bash "$root/scripts/build-go-client.sh" "${check[@]}"
 step "SPIRE" bash "$root/spire-config/build-spire.sh" "${check[@]}"
+step "NATS" bash "$root/scripts/build-nats.sh" "${check[@]}"
 
 ms=$(( ($(date +%s%N) - started) / 1000000 ))
 if [ ${#failed[@]} -gt 0 ]; then
