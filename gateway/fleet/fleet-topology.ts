@@ -1,0 +1,78 @@
+/**
+ * The fleet's names, declared once: JetStream domains, KV buckets and keys, stream names and subjects, and the
+ * SPIFFE IDs NATS maps to users. Everything that talks to NATS (the gateway's fleet link, `verigate control`,
+ * fleet-config templates, the fleet lab) takes its names from here, so permissions and code cannot drift.
+ *
+ * Topology (docs/fleet.md): the hub is a 3-node JetStream cluster in domain `hub`; each site runs one leaf node
+ * with JetStream in its own domain (the site name). Per site, the hub holds one KV bucket (`site-<site>`: the
+ * signed policy, locks, grants and the control heartbeat); the site's leaf holds a mirror of it under the same
+ * name, which the site's gateways watch. A per-site bucket (rather than one bucket with site-prefixed keys)
+ * makes isolation a matter of stream names in permissions, not subject filters inside consumer requests.
+ * Audit flows the other way: each site's leaf holds stream `AUDIT` (subjects `audit.<site>.>`, `discard: new`)
+ * and the hub's `AUDIT` stream sources every site's.
+ */
+
+/** The hub cluster's JetStream domain. */
+export const HUB_DOMAIN = 'hub';
+
+/** A site name is a NATS token, a JetStream domain and part of a stream name: keep it to this alphabet. */
+export const SITE_NAME = /^[a-z0-9][a-z0-9-]{0,30}$/;
+/** A gateway name inside a site (a subject token). */
+export const GATEWAY_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** The KV bucket holding one site's fleet state, at the hub (origin) and at the site's leaf (mirror). */
+export function siteBucket(site: string): string {
+  return `site-${site}`;
+}
+
+/** Keys inside a site bucket. */
+export const KEY_POLICY = 'policy';
+export const KEY_HEARTBEAT = 'heartbeat';
+export const LOCK_KEY_PREFIX = 'locks.';
+export const GRANT_KEY_PREFIX = 'grants.';
+
+export function lockKey(lockId: string): string {
+  return `${LOCK_KEY_PREFIX}${lockId}`;
+}
+export function grantKey(grantId: string): string {
+  return `${GRANT_KEY_PREFIX}${grantId}`;
+}
+
+/** The audit stream: the same name at every leaf (domain = site) and at the hub (domain `hub`, sourcing all). */
+export const AUDIT_STREAM = 'AUDIT';
+
+/** Event blocks of one gateway: `audit.<site>.<gateway>.events`; checkpoints: `….checkpoints`. */
+export function auditEventsSubject(site: string, gateway: string): string {
+  return `audit.${site}.${gateway}.events`;
+}
+export function auditCheckpointsSubject(site: string, gateway: string): string {
+  return `audit.${site}.${gateway}.checkpoints`;
+}
+/** All audit subjects of one site (the leaf stream's subject filter). */
+export function siteAuditSubjects(site: string): string {
+  return `audit.${site}.>`;
+}
+
+/** Dedup id of an event block (JetStream `Nats-Msg-Id`): a re-sent block after a reconnect is stored once. */
+export function blockMsgId(gateway: string, firstSeq: number, lastSeq: number): string {
+  return `${gateway}:${firstSeq}-${lastSeq}`;
+}
+
+/** Each gateway's status beat (core NATS, crosses the leaf link when it is up): what `control status` shows. */
+export function statusSubject(site: string, gateway: string): string {
+  return `fleet.status.${site}.${gateway}`;
+}
+export const STATUS_SUBJECTS = 'fleet.status.>';
+
+/** The JetStream API prefix of a domain, e.g. for a mirror or source that crosses the leaf link. */
+export function jsApiPrefix(domain: string): string {
+  return `$JS.${domain}.API`;
+}
+
+/** SPIFFE IDs NATS maps to users (`verify_and_map` of the URI SAN), under the fleet's trust domain. */
+export const fleetIds = {
+  control: (td: string) => `spiffe://${td}/fleet/control`,
+  hubNode: (td: string, n: number) => `spiffe://${td}/fleet/hub/${n}`,
+  leaf: (td: string, site: string) => `spiffe://${td}/fleet/site/${site}/leaf`,
+  gateway: (td: string, site: string, gateway: string) => `spiffe://${td}/fleet/site/${site}/gateway/${gateway}`,
+} as const;
