@@ -7,7 +7,7 @@
  * Importable from every layer (docs/architecture.md "What may import what").
  */
 
-/** Every reason code the policy gives; the runtime gates add their own (docs/reference.md). */
+/** Every reason code the policy gives; the runtime gates add theirs (`GATE_REASON_CODES` below). */
 export const POLICY_REASON_CODES = [
   'allowed',
   'no-rule',
@@ -33,6 +33,46 @@ export interface PolicyReason {
 }
 
 const CODES: ReadonlySet<string> = new Set(POLICY_REASON_CODES);
+
+/**
+ * Every reason code the runtime gates give (gateway/trust/runtime-gate.ts: `check`, `checkRecord` after the
+ * policy allowed a request; `admit` at the handshake, where the code is the `handshake.rejected` code and the
+ * metric's `reason` label). The detail each one carries is in docs/reference.md.
+ */
+export const GATE_REASON_CODES = [
+  /** A lock matches the identity, role or device (request: detail the lock id; admission: ''). */
+  'locked',
+  /** The lock store cannot be read: fail closed, everything refused. */
+  'lock-store-unavailable',
+  /** The identity's trust is downgraded (or the session set read-only): writes refused unless `essential`. */
+  'trust-read-only',
+  /** The rule's rate obligation has no token left; detail the rule id. */
+  'rate-limited',
+  /** The rule needs a JIT grant and none covers the request; detail the rule id. */
+  'jit-required',
+  /** The covering grant is locked; detail the grant id. */
+  'grant-locked',
+  /** A JIT rule applies and the grant store cannot be read. */
+  'grant-store-unavailable',
+  /** Admission: the identity's trust ended (terminate on breach). */
+  'trust-breach',
+  /** Admission: `session.maxPerIdentity` reached. */
+  'too-many-sessions',
+] as const;
+
+export type GateReasonCode = (typeof GATE_REASON_CODES)[number];
+
+/** A runtime gate's refusal: `detail` is '' when the code says it all. */
+export interface GateReason {
+  readonly code: GateReasonCode;
+  readonly detail: string;
+}
+
+const GATE_CODES: ReadonlySet<string> = new Set(GATE_REASON_CODES);
+
+export function isGateReasonCode(s: string): s is GateReasonCode {
+  return GATE_CODES.has(s);
+}
 
 export function isPolicyReasonCode(s: string): s is PolicyReasonCode {
   return CODES.has(s);

@@ -14,6 +14,7 @@
 import { validateRecordRequest, type RecordRequest } from '../../protocols/profinet/record-request.js';
 import type { RecordOutcome } from '../errors.js';
 import { nullLogger, type Logger } from '../logger.js';
+import { reasonText } from '../reasons.js';
 import type { AuditEventInput } from '../audit/audit-events.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Decision, PeerRef } from '../policy/compiled-policy.js';
@@ -185,7 +186,13 @@ export class RecordPipeline {
       return { effect: 'deny', outcome: 'denied', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
     const gate = this.deps.gate.checkRecord(session, device.config.name, request, decision, now);
     if (gate.effect === 'deny')
-      return { effect: 'deny', outcome: 'denied', reason: gate.reason, ruleId: decision.ruleId, ...shadow };
+      return {
+        effect: 'deny',
+        outcome: 'denied',
+        reason: reasonText(gate.code, gate.detail),
+        ruleId: decision.ruleId,
+        ...shadow,
+      };
     return { effect: 'allow', outcome: 'ok', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
   }
 

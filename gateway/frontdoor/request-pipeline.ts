@@ -16,6 +16,7 @@ import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 import { isExceptionPdu, isMutating } from '../../protocols/modbus/index.js';
 import { Outcomes, type Outcome } from '../errors.js';
 import { nullLogger, type Logger } from '../logger.js';
+import { reasonText } from '../reasons.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { PolicyVerdict, RuntimeGate } from '../trust/runtime-gate.js';
 import type { LearnJudge } from '../evidence/learn-mode.js';
@@ -173,7 +174,13 @@ export class RequestPipeline {
       return { effect: 'deny', outcome: 'denied', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
     const gate = this.deps.gate.check(session, device.config.name, classified, decision, now);
     if (gate.effect === 'deny')
-      return { effect: 'deny', outcome: 'denied', reason: gate.reason, ruleId: decision.ruleId, ...shadow };
+      return {
+        effect: 'deny',
+        outcome: 'denied',
+        reason: reasonText(gate.code, gate.detail),
+        ruleId: decision.ruleId,
+        ...shadow,
+      };
     return { effect: 'allow', outcome: 'ok', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
   }
 

@@ -102,8 +102,8 @@ export class SessionGatekeeper {
     if (!admit.ok)
       return this.refuse(socket, {
         peer: remote,
-        code: admit.reason,
-        detail: `identity ${check.peer.id} not admitted`,
+        code: admit.code,
+        detail: `identity ${check.peer.id} not admitted${admit.detail === '' ? '' : ` (${admit.detail})`}`,
         ...verified,
       });
     const session = new Session(this.transport, check.peer, remote, now, () => socket.destroy());

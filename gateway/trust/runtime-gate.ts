@@ -5,6 +5,7 @@
  */
 import type { ClassifiedRequest, Table } from '../../protocols/modbus/types.js';
 import type { RecordRequest } from '../../protocols/profinet/record-request.js';
+import type { GateReasonCode } from '../reasons.js';
 
 /** Register ranges a JIT grant must cover (a ClassifiedRequest is one: all its ranges). */
 export interface GrantNeed {
@@ -62,13 +63,21 @@ export interface PolicyVerdict {
   readonly essential?: boolean;
 }
 
+/**
+ * A gate's answer. A refusal is a value with a code from the one table (`GATE_REASON_CODES`, gateway/reasons.ts)
+ * and a detail ('' when the code says it all); its audit text is `reasonText(code, detail)`.
+ */
 export type GateResult =
   | { readonly effect: 'allow'; readonly grantId?: string }
-  | { readonly effect: 'deny'; readonly reason: string; readonly grantId?: string };
+  | { readonly effect: 'deny'; readonly code: GateReasonCode; readonly detail: string; readonly grantId?: string };
+
+/** Admission at the handshake: a refusal's code is the `handshake.rejected` code. */
+export type AdmitResult =
+  { readonly ok: true } | { readonly ok: false; readonly code: GateReasonCode; readonly detail: string };
 
 export interface RuntimeGate {
   /** At handshake: locks, terminate-on-breach, max concurrent sessions per identity. */
-  admit(peer: SessionPeer, now: number): { ok: true } | { ok: false; reason: string };
+  admit(peer: SessionPeer, now: number): AdmitResult;
   /** Per request, after the policy allowed it: JIT grants, rate limits, read-only downgrade, locks. */
   check(session: GateSession, device: string, req: ClassifiedRequest, verdict: PolicyVerdict, now: number): GateResult;
   /** Feeds behaviour baselines with what happened (never while the identity is in breach). */

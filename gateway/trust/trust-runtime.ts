@@ -16,7 +16,9 @@ import { GrantService, type Grant } from './grant-service.js';
 import { IdentityTrust, type TrustConfig, type TrustState } from './identity-trust.js';
 import { LockService, type Lock } from './lock-service.js';
 import { RateLimiter } from './rate-limiter.js';
+import type { GateReasonCode } from '../reasons.js';
 import type {
+  AdmitResult,
   GateResult,
   GateSession,
   GrantNeed,
@@ -115,12 +117,13 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
     return Promise.resolve(rt);
   }
 
-  admit(peer: SessionPeer, _now: number): { ok: true } | { ok: false; reason: string } {
-    if (this.locks.unreadable) return { ok: false, reason: 'lock-store-unavailable' };
-    if (this.locks.matching({ identity: peer.id, role: peer.role })) return { ok: false, reason: 'locked' };
-    if (this.identities.get(peer.id)?.state === 'ended') return { ok: false, reason: 'trust-breach' };
+  admit(peer: SessionPeer, _now: number): AdmitResult {
+    if (this.locks.unreadable) return refuseAdmit('lock-store-unavailable');
+    const lock = this.locks.matching({ identity: peer.id, role: peer.role });
+    if (lock) return refuseAdmit('locked', lock.id);
+    if (this.identities.get(peer.id)?.state === 'ended') return refuseAdmit('trust-breach');
     const max = this.opts.policy().session.maxPerIdentity;
-    if (max !== null && this.opts.sessions.countFor(peer.id) >= max) return { ok: false, reason: 'too-many-sessions' };
+    if (max !== null && this.opts.sessions.countFor(peer.id) >= max) return refuseAdmit('too-many-sessions');
     return { ok: true };
   }
 
@@ -158,30 +161,30 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
     granted: (jit: JitNeed) => { grant: Grant; sanctioned: GrantNeed | 'whole' } | null,
   ): GateResult {
     const peer = session.peer;
-    if (this.locks.unreadable) return { effect: 'deny', reason: 'lock-store-unavailable' };
+    if (this.locks.unreadable) return deny('lock-store-unavailable');
     const lock = this.locks.matching({ identity: peer.id, role: peer.role, device });
     if (lock) {
       if (lock.target.kind !== 'device') session.end('locked');
-      return { effect: 'deny', reason: `locked ${lock.id}` };
+      return deny('locked', lock.id);
     }
     const state = this.identities.get(peer.id)?.state ?? 'normal';
     // An `essential` allow goes on through a downgrade (operator control work, IEC 62443-3-3 SR 1.1 guidance);
     // locks (above), rate and JIT (below) still apply to it.
     if ((state !== 'normal' || session.readOnly) && mutating && verdict.essential !== true) {
       this.notes.set(req, 'trust-read-only');
-      return { effect: 'deny', reason: 'trust-read-only' };
+      return deny('trust-read-only');
     }
     const rate = verdict.obligations?.rate;
     if (rate && !this.rates.take(`${peer.id}|${rate.ruleId}`, rate.perSecond, now))
-      return { effect: 'deny', reason: `rate-limited ${rate.ruleId}` };
+      return deny('rate-limited', rate.ruleId);
     const jit = verdict.obligations?.jit;
-    if (jit && this.grants.unreadable) return { effect: 'deny', reason: 'grant-store-unavailable' };
+    if (jit && this.grants.unreadable) return deny('grant-store-unavailable');
     if (jit) {
       const hit = granted(jit);
-      if (!hit) return { effect: 'deny', reason: `jit-required ${jit.ruleId}` };
+      if (!hit) return deny('jit-required', jit.ruleId);
       const grant = hit.grant;
       if (this.locks.matching({ identity: peer.id, role: peer.role, grantId: grant.id }))
-        return { effect: 'deny', reason: `grant-locked ${grant.id}` };
+        return deny('grant-locked', grant.id);
       this.notes.set(req, { sanctioned: hit.sanctioned });
       return { effect: 'allow', grantId: grant.id };
     }
@@ -353,3 +356,12 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
 }
 
 const round = (x: number): number => Math.round(x * 1000) / 1000;
+
+/** A gate's refusal as a value (runtime-gate.ts); `detail` names the lock, rule or grant when there is one. */
+function deny(code: GateReasonCode, detail = ''): GateResult {
+  return { effect: 'deny', code, detail };
+}
+
+function refuseAdmit(code: GateReasonCode, detail = ''): AdmitResult {
+  return { ok: false, code, detail };
+}

@@ -27,6 +27,7 @@ import { classify, encodeRequest } from '../../protocols/modbus/index.js';
 import type { ClassifiedRequest, ModbusRequest } from '../../protocols/modbus/index.js';
 import { compilePolicyText, evaluate, type CompiledPolicy } from '../../gateway/policy/index.js';
 import { TrustRuntime } from '../../gateway/trust/trust-runtime.js';
+import { reasonText } from '../../gateway/reasons.js';
 import type { GateSession, SessionView } from '../../gateway/trust/runtime-gate.js';
 import { startHarness, TestClock, TestMbapsClient } from '../helpers/gateway-harness.js';
 
@@ -179,8 +180,8 @@ class Plant {
       const g = this.rt.check(s, DEV, req, d, this.now);
       if (g.effect === 'deny') {
         denied = true;
-        reason = g.reason;
-        if (reason === 'trust-read-only')
+        reason = reasonText(g.code, g.detail);
+        if (g.code === 'trust-read-only')
           this.trustRefusals.set(s.peer.id, (this.trustRefusals.get(s.peer.id) ?? 0) + 1);
       }
     }

@@ -152,13 +152,14 @@ t.test('read-only downgrade: essential writes go on, other writes are refused', 
   const plain = wr(110, 5);
   t.same(rt.check(s, 'turbine-1', plain, evaluate(p, HMI, 'turbine-1', plain, NOW), now), {
     effect: 'deny',
-    reason: 'trust-read-only',
+    code: 'trust-read-only',
+    detail: '',
   });
   const lock = rt.lock({ kind: 'device', value: 'turbine-1' }, `${TD}/ops/lead`, 'incident');
   t.ok(lock.ok);
   t.match(
     rt.check(s, 'turbine-1', ess, evaluate(p, HMI, 'turbine-1', ess, NOW), now),
-    { effect: 'deny', reason: /^locked / },
+    { effect: 'deny', code: 'locked', detail: lock.ok ? lock.lock.id : 'no lock' },
     'a lock still stops it',
   );
 });
@@ -177,6 +178,7 @@ t.test('terminate on an identity holding essential rules: read-only instead, ses
   const plain = wr(110, 5);
   t.match(rt.check(s, 'turbine-1', plain, evaluate(p, HMI, 'turbine-1', plain, NOW), now), {
     effect: 'deny',
-    reason: 'trust-read-only',
+    code: 'trust-read-only',
+    detail: '',
   });
 });

@@ -142,7 +142,7 @@ t.test('JIT with a threshold of two distinct approvers, durable across restarts'
     obligations: { jit: { ruleId: 'maint', approvers: [], maxDurationMs: 300_000, threshold: 2 } },
   };
   const s = session(ENG);
-  t.match(rt.check(s, 'plc-7', w, verdict, now), { effect: 'deny', reason: 'jit-required maint' });
+  t.match(rt.check(s, 'plc-7', w, verdict, now), { effect: 'deny', code: 'jit-required', detail: 'maint' });
   rt.close();
   const rt2 = await open();
   t.match(
@@ -154,7 +154,7 @@ t.test('JIT with a threshold of two distinct approvers, durable across restarts'
   t.match(rt2.check(s, 'plc-8', w, verdict, now), { effect: 'deny' }, 'grant is for plc-7 only');
   const lock = rt2.lock({ kind: 'grant', value: r.grant.id }, 'spiffe://td.example/ops/ann', 'suspicious');
   t.ok(lock.ok);
-  t.match(rt2.check(s, 'plc-7', w, verdict, now), { effect: 'deny', reason: /^grant-locked/ });
+  t.match(rt2.check(s, 'plc-7', w, verdict, now), { effect: 'deny', code: 'grant-locked', detail: r.grant.id });
   if (lock.ok) rt2.locks.remove(lock.lock.id, 'spiffe://td.example/ops/ann');
   now += 60_001;
   rt2.tick();
@@ -212,7 +212,7 @@ t.test('rate obligations, session limits and locks', async (t) => {
   const results = [0, 1, 2].map(() => rt.check(live[0]!, 'plc-1', rd, v, 5000).effect);
   t.same(results, ['allow', 'allow', 'deny'], 'bucket of one second');
   t.equal(rt.check(live[0]!, 'plc-1', rd, v, 5600).effect, 'allow', 'refilled');
-  t.match(rt.admit(live[0]!.peer, 0), { ok: false, reason: 'too-many-sessions' }, 'maxPerIdentity: 1');
+  t.match(rt.admit(live[0]!.peer, 0), { ok: false, code: 'too-many-sessions', detail: '' }, 'maxPerIdentity: 1');
   const l = rt.lock(
     { kind: 'identity', value: 'spiffe://td.example/eng/*' },
     'spiffe://td.example/ops/ann',
@@ -223,7 +223,8 @@ t.test('rate obligations, session limits and locks', async (t) => {
   t.equal(live[0]!.ended, null, 'others untouched');
   t.match(rt.admit({ id: ENG, role: null, notAfter: new Date(), fingerprint256: '' }, 0), {
     ok: false,
-    reason: 'locked',
+    code: 'locked',
+    detail: l.ok ? l.lock.id : 'no lock',
   });
 });
 
@@ -242,7 +243,8 @@ t.test('an unreadable lock store fails closed by default, best-effort when confi
   });
   t.match(closed.admit({ id: ENG, role: null, notAfter: new Date(), fingerprint256: '' }, 0), {
     ok: false,
-    reason: 'lock-store-unavailable',
+    code: 'lock-store-unavailable',
+    detail: '',
   });
   t.match(
     closed.lock({ kind: 'identity', value: ENG }, 'spiffe://td.example/ops/ann', 'x'),
