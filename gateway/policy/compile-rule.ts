@@ -6,7 +6,14 @@ import { tryCompileIdPattern, type IdPattern } from '../identity/spiffe-id-patte
 import { tryParseDuration } from '../config/duration.js';
 import type { SourcePosition, YamlPath } from '../config/load-yaml.js';
 import type { Table } from '../../protocols/modbus/types.js';
-import type { CompiledEntry, CompiledRule, JitObligation, PeerRef, RateObligation } from './compiled-policy.js';
+import type {
+  CompiledEntry,
+  CompiledRule,
+  JitObligation,
+  PeerRef,
+  RateObligation,
+  StrictObligation,
+} from './compiled-policy.js';
 import type { FunctionEntrySource, RegisterEntrySource, RuleSource } from './policy-schema.js';
 import { parseRangeSpec, parseRate, unitTable, type Interval } from './ranges.js';
 import { compileSchedule, type Schedule } from './schedule.js';
@@ -82,6 +89,7 @@ export function compileRule(src: RuleSource, index: number, ctx: CompileContext)
       (src.profinet ?? []).length === 0,
     jit: src.jit === undefined ? null : compileJit(src, [...at, 'jit'], ctx),
     rate: src.rate === undefined ? null : compileRate(src, [...at, 'rate'], ctx),
+    strict: compileStrict(src, at, ctx),
     essential: src.essential === true,
     position: ctx.positionOf(at),
     allowDecision: { effect: 'allow', ruleId: src.id, code: 'allowed', detail: '', reason: 'allowed' },
@@ -90,8 +98,12 @@ export function compileRule(src: RuleSource, index: number, ctx: CompileContext)
   rule.profinet = Object.freeze(
     (src.profinet ?? []).map((e, j) => compileRecordEntry(e, rule, [...at, 'profinet', j], ctx.problem)),
   );
-  const obligations = { ...(rule.jit ? { jit: rule.jit } : {}), ...(rule.rate ? { rate: rule.rate } : {}) };
-  const hasObligations = rule.jit !== null || rule.rate !== null;
+  const obligations = {
+    ...(rule.jit ? { jit: rule.jit } : {}),
+    ...(rule.rate ? { rate: rule.rate } : {}),
+    ...(rule.strict ? { strict: rule.strict } : {}),
+  };
+  const hasObligations = rule.jit !== null || rule.rate !== null || rule.strict !== null;
   rule.allowDecision = Object.freeze({
     effect: 'allow',
     ruleId: src.id,
@@ -118,6 +130,8 @@ function checkShape(src: RuleSource, effect: 'allow' | 'deny', at: YamlPath, ctx
     ctx.problem([...at, 'rate'], `rule ${src.id}: rate only applies to allow rules`);
   if (effect === 'deny' && src.essential === true)
     ctx.problem([...at, 'essential'], `rule ${src.id}: essential only applies to allow rules`);
+  if (effect === 'deny' && src.lockMode !== undefined)
+    ctx.problem([...at, 'lockMode'], `rule ${src.id}: lockMode only applies to allow rules`);
 }
 
 /** SPIFFE ID patterns, or `role:NAME`: the peer carries mbaps role NAME and its ID is one allowed to hold it. */
@@ -215,10 +229,26 @@ function compileRate(src: RuleSource, path: YamlPath, ctx: CompileContext): Rate
   return Object.freeze({ ruleId: src.id, perSecond: r.value });
 }
 
+/** `lockMode: strict` → the obligation the runtime checks against the fleet staleness; `maxStaleness` needs it. */
+function compileStrict(src: RuleSource, at: YamlPath, ctx: CompileContext): StrictObligation | null {
+  const path: YamlPath = [...at, 'maxStaleness'];
+  if (src.maxStaleness !== undefined && src.lockMode !== 'strict')
+    ctx.problem(path, `rule ${src.id}: maxStaleness only applies with lockMode: strict`);
+  if (src.lockMode !== 'strict') return null;
+  if (src.maxStaleness === undefined) return Object.freeze({ ruleId: src.id, maxStalenessMs: null });
+  const ms = tryParseDuration(src.maxStaleness);
+  if (ms === null || ms <= 0) ctx.problem(path, `bad duration ${JSON.stringify(src.maxStaleness)} (e.g. 10s, 2m)`);
+  return Object.freeze({ ruleId: src.id, maxStalenessMs: ms ?? 0 });
+}
+
 function compileJit(src: RuleSource, path: YamlPath, ctx: CompileContext): JitObligation | null {
   const jit = src.jit;
   if (jit === undefined) return null;
   const approvers = compilePatterns(jit.approvers, [...path, 'approvers'], ctx);
+  const siteLocal =
+    jit.siteLocalApprovers === undefined
+      ? null
+      : compilePatterns(jit.siteLocalApprovers, [...path, 'siteLocalApprovers'], ctx);
   const ms = tryParseDuration(jit.maxDuration);
   if (ms === null || ms <= 0)
     ctx.problem([...path, 'maxDuration'], `bad duration ${JSON.stringify(jit.maxDuration)} (e.g. 5m, 1h)`);
@@ -227,5 +257,6 @@ function compileJit(src: RuleSource, path: YamlPath, ctx: CompileContext): JitOb
     approvers: Object.freeze(approvers.map((a) => a.source)),
     maxDurationMs: ms ?? 0,
     threshold: jit.threshold ?? 1,
+    ...(siteLocal === null ? {} : { siteLocalApprovers: Object.freeze(siteLocal.map((a) => a.source)) }),
   });
 }

@@ -23,12 +23,17 @@ export interface PeerRef {
  *   rule; the evaluator cannot know grants (they are runtime state), so it allows with this obligation and the
  *   runtime denies (`jit-required`) when no grant is active.
  * - `rate`: the granting rule limits this identity to `perSecond` requests (token bucket per identity+rule).
+ * - `strict`: the granting rule has `lockMode: strict`: on a fleet member, a write is refused (`fleet-stale`) once
+ *   the box's view of the hub (locks, grants) is older than `maxStalenessMs` (null = the gateway's
+ *   `fleet.maxStaleness`). Staleness is runtime state, so the evaluator only names the obligation.
  */
 export interface JitObligation {
   readonly ruleId: string;
   readonly approvers: readonly string[];
   readonly maxDurationMs: number;
   readonly threshold: number;
+  /** `siteLocalApprovers`: on a fleet member, the only identities the local admin API lets approve (absent: none). */
+  readonly siteLocalApprovers?: readonly string[];
   /**
    * The registers of this request that JIT rules grant, when other rules (needing no grant) grant the rest —
    * e.g. the write half of an FC23 whose read half another rule allows: the grant must cover these, not the
@@ -50,9 +55,15 @@ export interface RateObligation {
   readonly ruleId: string;
   readonly perSecond: number;
 }
+export interface StrictObligation {
+  readonly ruleId: string;
+  /** null: the gateway's default (`fleet.maxStaleness`, 60 s). */
+  readonly maxStalenessMs: number | null;
+}
 export interface Obligations {
   readonly jit?: JitObligation;
   readonly rate?: RateObligation;
+  readonly strict?: StrictObligation;
 }
 
 export interface ShadowResult {
@@ -154,6 +165,8 @@ export interface CompiledRule {
   readonly denyAll: boolean;
   readonly jit: JitObligation | null;
   readonly rate: RateObligation | null;
+  /** `lockMode: strict` (null for `best_effort`, the default). */
+  readonly strict: StrictObligation | null;
   /** `essential: true`: its allows are never blocked by a trust downgrade (see Decision.essential). */
   readonly essential: boolean;
   readonly position: SourcePosition;

@@ -21,6 +21,8 @@ export class Grants {
   /** The first granting rule that needs a JIT grant, and the first with a rate. */
   private jitRule: CompiledRule | null = null;
   private rateRule: CompiledRule | null = null;
+  /** The first granting rule with `lockMode: strict` (like `rate`: the first one's limit applies). */
+  private strictRule: CompiledRule | null = null;
   /** Registers granted by JIT rules (null until one is): what the grant must cover. */
   private jitReads: RegisterSpan[] | null = null;
   private jitWrites: RegisterSpan[] | null = null;
@@ -80,17 +82,19 @@ export class Grants {
     if (!rule.essential) this.allEssential = false;
     if (this.jitRule === null && rule.jit !== null) this.jitRule = rule;
     if (this.rateRule === null && rule.rate !== null) this.rateRule = rule;
+    if (this.strictRule === null && rule.strict !== null) this.strictRule = rule;
   }
 
   /**
-   * The common case, answered with the first rule's shared (allocation-free) decision: its own JIT and rate
-   * are exactly the obligations there are, a JIT grant (if any) must cover the whole request, and it is
+   * The common case, answered with the first rule's shared (allocation-free) decision: its own JIT, rate and
+   * strictness are exactly the obligations there are, a JIT grant (if any) must cover the whole request, and it is
    * essential exactly when the whole allow is.
    */
   private firstRuleSaysItAll(first: CompiledRule): boolean {
     return (
       this.jitRule === (first.jit !== null ? first : null) &&
       this.rateRule === (first.rate !== null ? first : null) &&
+      this.strictRule === (first.strict !== null ? first : null) &&
       (this.jitRule === null || !this.freeGrant) &&
       first.essential === this.allEssential
     );
@@ -99,8 +103,9 @@ export class Grants {
   private obligations(): Obligations | null {
     const jit = this.jitObligation();
     const rate = this.rateRule?.rate ?? null;
-    if (jit === null && rate === null) return null;
-    return { ...(jit ? { jit } : {}), ...(rate ? { rate } : {}) };
+    const strict = this.strictRule?.strict ?? null;
+    if (jit === null && rate === null && strict === null) return null;
+    return { ...(jit ? { jit } : {}), ...(rate ? { rate } : {}), ...(strict ? { strict } : {}) };
   }
 
   /**

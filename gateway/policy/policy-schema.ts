@@ -99,6 +99,9 @@ const rule = {
     },
     rate: { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?/(s|m|h)$' },
     essential: { type: 'boolean' },
+    // fleet members only (docs/fleet.md): past maxStaleness a strict rule's writes are refused, reads served
+    lockMode: { enum: ['strict', 'best_effort'] },
+    maxStaleness: duration,
     jit: {
       type: 'object',
       additionalProperties: false,
@@ -107,6 +110,7 @@ const rule = {
         approvers: idPatterns,
         maxDuration: duration,
         threshold: { type: 'integer', minimum: 1 },
+        siteLocalApprovers: idPatterns,
       },
     },
   },
@@ -265,7 +269,17 @@ export interface RuleSource {
   readonly rate?: string;
   /** Operator control work a trust downgrade never blocks (still audited, still subject to policy, locks, JIT). */
   readonly essential?: boolean;
-  readonly jit?: { readonly approvers: readonly string[]; readonly maxDuration: string; readonly threshold?: number };
+  /** Fleet members: `strict` = writes refused once the box's view of the hub is older than `maxStaleness`. */
+  readonly lockMode?: 'strict' | 'best_effort';
+  /** Duration; default the gateway's `fleet.maxStaleness` (60 s). Only with `lockMode: strict`. */
+  readonly maxStaleness?: string;
+  readonly jit?: {
+    readonly approvers: readonly string[];
+    readonly maxDuration: string;
+    readonly threshold?: number;
+    /** Fleet members: who may approve at this site's own admin API (otherwise grants come from the hub). */
+    readonly siteLocalApprovers?: readonly string[];
+  };
 }
 
 /** A request described in plain data (policy tests, `verigate policy explain`); built through the codec. */
