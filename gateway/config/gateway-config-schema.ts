@@ -3,6 +3,8 @@
  * Everything optional has a default applied in gateway-config.ts, so the schema stays the single source of
  * what an integrator may write.
  */
+import { GATEWAY_NAME, SITE_NAME } from '../fleet/fleet-topology.js';
+
 const duration = { type: 'string', pattern: '^[0-9]+(ms|s|m|h|d)$' } as const;
 const port = { type: 'integer', minimum: 0, maximum: 65535 } as const;
 const listener = {
@@ -230,6 +232,37 @@ export const gatewayConfigSchema = {
       type: 'object',
       additionalProperties: false,
       properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } },
+    },
+    // fleet membership (docs/fleet.md): absent = a standalone gateway, nothing changes
+    fleet: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['site', 'name'],
+      properties: {
+        site: { type: 'string', pattern: SITE_NAME.source },
+        name: { type: 'string', pattern: GATEWAY_NAME.source },
+        // the site's own leaf node on this box, reached with mutual TLS and the gateway's SVID
+        leaf: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            url: { type: 'string', pattern: '^tls://[^\\s/]+:[0-9]{1,5}$' },
+            caFile: { type: 'string', minLength: 1 },
+          },
+        },
+        policySigners: { type: 'array', items: { type: 'string', pattern: '^spiffe://' } },
+        maxStaleness: duration,
+        statusEvery: duration,
+        audit: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            maxBlockEvents: { type: 'integer', minimum: 1, maximum: 10000 },
+            maxBlockDelay: duration,
+            streamMaxBytes: { type: 'integer', minimum: 65536 },
+          },
+        },
+      },
     },
   },
 } as const;

@@ -115,6 +115,26 @@ export interface GatewayConfig {
     } | null;
   };
   readonly logLevel: string;
+  /** Fleet membership (docs/fleet.md); null: a standalone gateway. */
+  readonly fleet: FleetConfig | null;
+}
+
+/** gateway.yaml `fleet:`: this gateway's place in the fleet and its link to the site's leaf node. */
+export interface FleetConfig {
+  readonly site: string;
+  readonly name: string;
+  /** The local leaf node (`tls://127.0.0.1:4222`); its server certificate is checked against `caFile`, or our SPIFFE bundle. */
+  readonly leaf: { readonly url: string; readonly caFile: string | null };
+  /** SPIFFE IDs whose signed policy envelopes this gateway applies. */
+  readonly policySigners: readonly string[];
+  /** Default staleness bound of rules with `lockMode: strict`. */
+  readonly maxStalenessMs: number;
+  readonly statusEveryMs: number;
+  readonly audit: {
+    readonly maxBlockEvents: number;
+    readonly maxBlockDelayMs: number;
+    readonly streamMaxBytes: number;
+  };
 }
 
 /** arIdleTimeout + timeout bound: the AR activity timeout factor (×100 ms) is at most 1000 [IEC 61158-6-10]. */
@@ -244,6 +264,23 @@ function buildConfig(raw: GatewayYaml, file: string): GatewayConfig {
         : null,
     },
     logLevel: raw.logging?.level ?? 'info',
+    fleet: raw.fleet ? fleetConfig(raw.fleet, at) : null,
+  };
+}
+
+function fleetConfig(f: NonNullable<GatewayYaml['fleet']>, at: (p: string) => string): FleetConfig {
+  return {
+    site: f.site,
+    name: f.name,
+    leaf: { url: f.leaf?.url ?? 'tls://127.0.0.1:4222', caFile: f.leaf?.caFile ? at(f.leaf.caFile) : null },
+    policySigners: [...(f.policySigners ?? [])],
+    maxStalenessMs: ms(f.maxStaleness, 60_000),
+    statusEveryMs: ms(f.statusEvery, 2_000),
+    audit: {
+      maxBlockEvents: f.audit?.maxBlockEvents ?? 256,
+      maxBlockDelayMs: ms(f.audit?.maxBlockDelay, 200),
+      streamMaxBytes: f.audit?.streamMaxBytes ?? 1024 * 1024 * 1024,
+    },
   };
 }
 
@@ -332,6 +369,16 @@ function checkSemantics(c: GatewayConfig, doc: YamlDocument<GatewayYaml>): void 
     problems.push(
       doc.problemAt(['audit', 'denialFlood', 'holdOff'], 'audit.denialFlood.holdOff must not exceed maxHoldOff'),
     );
+  }
+  if (c.fleet) {
+    for (const key of ['statusEvery', 'maxStaleness', 'audit.maxBlockDelay'] as const) {
+      const value = {
+        statusEvery: c.fleet.statusEveryMs,
+        maxStaleness: c.fleet.maxStalenessMs,
+        'audit.maxBlockDelay': c.fleet.audit.maxBlockDelayMs,
+      }[key];
+      if (value <= 0) problems.push(doc.problemAt(['fleet', ...key.split('.')], `fleet.${key} must be longer than 0`));
+    }
   }
   if (c.identity.source === 'dev' && !c.identity.dev) {
     problems.push(doc.problemAt(['identity', 'source'], 'identity.source is "dev" but identity.dev is missing'));

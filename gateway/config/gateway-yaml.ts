@@ -110,4 +110,17 @@ export interface GatewayYaml {
     };
   };
   readonly logging?: { readonly level?: string };
+  readonly fleet?: {
+    readonly site: string;
+    readonly name: string;
+    readonly leaf?: { readonly url?: string; readonly caFile?: string };
+    readonly policySigners?: readonly string[];
+    readonly maxStaleness?: string;
+    readonly statusEvery?: string;
+    readonly audit?: {
+      readonly maxBlockEvents?: number;
+      readonly maxBlockDelay?: string;
+      readonly streamMaxBytes?: number;
+    };
+  };
 }
