@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { GatewayConfig } from './config/gateway-config.js';
 import { GatewayMetrics } from './observability/metrics.js';
-import { systemTimers, type Timers } from './timers.js';
+import { monotonicTimers, systemTimers, type Timers } from './timers.js';
 import type { GatewayIdentity } from './gateway-identity.js';
 import type { PolicyHolder } from './policy/policy-holder.js';
 import type { AuditLog } from './audit/audit-log.js';
@@ -63,7 +63,10 @@ export interface RunningGateway {
 export interface StartOptions {
   readonly logger?: Logger;
   readonly now?: () => number;
-  /** Timers and wall clock of the stateful components (tests pass fake ones); default systemTimers. */
+  /**
+   * Timers and clock of every stateful component (tests pass fake ones); default systemTimers, and
+   * monotonicTimers for the upstream deadlines (composition/gateway-env.ts).
+   */
   readonly timers?: Timers;
 }
 
@@ -75,6 +78,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     logger,
     now: opts.now ?? (() => timers.now()),
     timers,
+    deadlines: opts.timers ?? monotonicTimers,
     metrics: new GatewayMetrics(),
   };
   const life = new Lifecycle((component, err) => logger.error({ component, err }, 'stop failed'));

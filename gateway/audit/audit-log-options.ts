@@ -18,12 +18,9 @@ import type { Checkpoint } from './audit-checkpoint.js';
 import type { AuditRecord } from './audit-events.js';
 import type { CapacityOptions, CapacityStatus } from './audit-budget.js';
 import type { CheckpointSigner } from './checkpoint-signer.js';
+import type { Timers } from '../timers.js';
 
 export type FsyncPolicy = 'always' | 'never' | 'interval' | number | { readonly intervalMs: number };
-
-export interface AuditClock {
-  now(): number;
-}
 
 export interface AuditLogOptions {
   readonly dir: string;
@@ -48,7 +45,11 @@ export interface AuditLogOptions {
   /** While failing, retry a write this often even when no events come (default 1000 ms). */
   readonly retryMs?: number;
   readonly logger?: Logger;
-  readonly clock?: AuditClock;
+  /**
+   * Event times (`now`, wall-clock epoch ms) and the periodic work: background fsync, checkpoints, write retry,
+   * free-space and capacity checks (gateway/timers.ts; default systemTimers). Tests pass fake timers and advance.
+   */
+  readonly timers?: Timers;
   /**
    * How the end of an event-loop turn is awaited before staged events are written (group commit; default
    * setImmediate: after the I/O callbacks of this turn). Tests may pass a queue they drain themselves.
@@ -58,8 +59,6 @@ export interface AuditLogOptions {
   /** Recorded in audit.started. */
   readonly version?: string;
 }
-
-export const systemClock: AuditClock = { now: () => Date.now() };
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_FSYNC_INTERVAL_MS = 200;

@@ -20,7 +20,6 @@ import {
   DEFAULT_SEGMENT_BYTES,
   describeFsync,
   fsyncIntervalMs,
-  systemClock,
   type AuditLag,
   type AuditLogOptions,
   type AuditStatus,
@@ -34,6 +33,7 @@ import { buildLine, recordOf } from './build-record.js';
 import { AuditCheckpointer, type CheckpointHost } from './audit-checkpointer.js';
 import { DiskWatch } from './disk-watch.js';
 import { SegmentWriter } from './segment-writer.js';
+import { systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 export type { AuditLag, AuditLogOptions, AuditStatus, AuditSubscriber } from './audit-log-options.js';
 
 interface Failure {
@@ -60,7 +60,8 @@ export class AuditLog implements AuditSink {
   private readonly checkpoints: AuditCheckpointer;
   private readonly disk: DiskWatch;
   private readonly budget: AuditBudget | null;
-  private readonly timers: NodeJS.Timeout[] = [];
+  /** The periodic work armed by startTimers() (cleared on close). */
+  private readonly armed: TimerHandle[] = [];
   private readonly subscribers = new Set<AuditSubscriber>();
   private readonly metrics: AuditMetrics | null;
 
@@ -291,7 +292,7 @@ export class AuditLog implements AuditSink {
     this.flush();
     this.checkpointNow();
     this.closed = true;
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.armed) this.timers.clearTimeout(t);
     try {
       this.writer.close();
     } catch (err) {
@@ -305,9 +306,13 @@ export class AuditLog implements AuditSink {
     return this.opts.logger ?? nullLogger;
   }
 
+  private get timers(): Timers {
+    return this.opts.timers ?? systemTimers;
+  }
+
   /** The event time as ISO 8601; the events of one millisecond share one string (many per ms under load). */
   private now(): string {
-    const ms = (this.opts.clock ?? systemClock).now();
+    const ms = this.timers.now();
     if (ms !== this.isoAt) {
       this.isoAt = ms;
       this.iso = new Date(ms).toISOString();
@@ -449,7 +454,8 @@ export class AuditLog implements AuditSink {
   }
 
   private startTimers(): void {
-    const every = (ms: number, fn: () => void) => this.timers.push(setInterval(fn, ms).unref());
+    // unref'ed: housekeeping never keeps a stopping process alive (close() clears them anyway)
+    const every = (ms: number, fn: () => void) => this.armed.push(unrefTimer(this.timers.setInterval(fn, ms)));
     const ms = fsyncIntervalMs(this.opts.fsync ?? DEFAULT_FSYNC_INTERVAL_MS);
     if (ms !== null) every(ms, () => this.syncInBackground());
     const cpMs = this.opts.checkpoint?.everyMs;

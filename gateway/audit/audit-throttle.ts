@@ -17,17 +17,13 @@ import { reasonCode } from '../reasons.js';
 import type { AppendResult, AuditEventInput, AuditSink, WriteResult } from './audit-events.js';
 import { createThrottleMetrics, type ThrottleMetrics } from './audit-metrics.js';
 import { SuppressionTally, type Classified, type TallyLimits } from './suppression-tally.js';
+import { systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 
 export interface ThrottleOptions extends TallyLimits {
   /** Length of one counting interval; one summary at most per interval. */
   readonly intervalMs: number;
   /** A class event whose JSON is longer than this is summarized instead of written (bounds the bytes). */
   readonly maxEventBytes: number;
-}
-
-/** Injectable periodic timer: tests drive time instead of waiting. */
-export interface ThrottleTimers {
-  every(ms: number, fn: () => void): () => void;
 }
 
 export interface AuditThrottleDeps {
@@ -39,7 +35,8 @@ export interface AuditThrottleDeps {
   };
   readonly now: () => number;
   readonly options: ThrottleOptions;
-  readonly timers?: ThrottleTimers;
+  /** The periodic summary check (gateway/timers.ts; default systemTimers): tests drive time instead of waiting. */
+  readonly timers?: Timers;
   /** Does the current policy grant this identity nothing at all (no allow rule, no admin operation)? */
   readonly zeroRight?: (identity: string, role: string | null) => boolean;
   /** Told of every denial of an identity (before throttling), for the denial-flood guard. */
@@ -52,21 +49,13 @@ const MAX_TRACKED_SESSIONS = 65_536;
 
 export const SUMMARIZED = Object.freeze({ ok: true, seq: null, summarized: true } as const);
 
-const realTimers: ThrottleTimers = {
-  every(ms, fn) {
-    const t = setInterval(fn, ms);
-    t.unref();
-    return () => clearInterval(t);
-  },
-};
-
 export class AuditThrottle implements AuditSink {
   private readonly tally: SuppressionTally;
   private readonly metrics: ThrottleMetrics | null;
   private readonly zeroRightSessions = new Set<string>();
   private intervalStart: number;
   private reportFrom: number;
-  private stopTimer: (() => void) | null = null;
+  private timer: TimerHandle | null = null;
 
   constructor(private readonly deps: AuditThrottleDeps) {
     this.tally = new SuppressionTally(deps.options);
@@ -77,7 +66,7 @@ export class AuditThrottle implements AuditSink {
   /** Starts the periodic check that writes a summary once an interval has passed even if no event comes. */
   start(): this {
     const period = Math.max(1, Math.min(this.deps.options.intervalMs, 1000));
-    this.stopTimer = (this.deps.timers ?? realTimers).every(period, () => this.tick());
+    this.timer = unrefTimer(this.timersOf().setInterval(() => this.tick(), period));
     return this;
   }
 
@@ -125,9 +114,13 @@ export class AuditThrottle implements AuditSink {
 
   /** Writes what is counted so far (shutdown: the partial interval is reported too), then stops the timer. */
   close(): void {
-    this.stopTimer?.();
-    this.stopTimer = null;
+    this.timersOf().clearTimeout(this.timer);
+    this.timer = null;
     this.summarize(this.deps.now());
+  }
+
+  private timersOf(): Timers {
+    return this.deps.timers ?? systemTimers;
   }
 
   private roll(now: number): void {

@@ -11,9 +11,10 @@
 import type { Registry } from 'prom-client';
 import type { Counter } from 'prom-client';
 import type { Logger } from '../logger.js';
+import type { Timers } from '../timers.js';
 import type { AuditEventInput, WriteResult } from './audit-events.js';
 import { createFloodMetric } from './audit-metrics.js';
-import { AuditThrottle, type ThrottleOptions, type ThrottleTimers } from './audit-throttle.js';
+import { AuditThrottle, type ThrottleOptions } from './audit-throttle.js';
 import { DenialFloodGuard, type DenialFloodOptions, type HoldOff } from './denial-flood-guard.js';
 
 /** The policy as seen here: allow rules and admin operations, each able to say whom it names. */
@@ -46,7 +47,8 @@ export interface RateBoundedAuditDeps {
   readonly pruneLocks?: () => void;
   /** Fallback when the lock cannot be created (store unreadable): end the identity's sessions directly. */
   readonly endSessions: (identity: string, reason: string) => void;
-  readonly timers?: ThrottleTimers;
+  /** The throttle's periodic summary check (gateway/timers.ts; default systemTimers). */
+  readonly timers?: Timers;
   readonly registry?: Registry;
   readonly logger?: Logger;
 }

@@ -2,7 +2,9 @@
  * SIEM export: audit events and checkpoints as RFC 5424 messages (or CEF inside RFC 5424) over TLS with
  * RFC 5425 octet-counting framing (default port 6514), mutual TLS with options injected by the gateway (its
  * SVID as client certificate). Records go through a bounded on-disk spool (syslog-spool.ts), so nothing is
- * lost while the receiver restarts; reconnects back off exponentially with jitter.
+ * lost while the receiver restarts; reconnects back off exponentially with full jitter (gateway/backoff.ts).
+ * Every timer (acknowledgement sweep, connect bound, reconnect wait, close bound) is armed on the injected
+ * `Timers` (gateway/timers.ts), so tests drive them instead of waiting.
  *
  * Delivery: AT LEAST ONCE (duplicates possible, loss only on spool overflow, which is counted and reported).
  * RFC 5425 has no application-level acknowledgement: a successful socket write only means the bytes reached
@@ -13,6 +15,7 @@
  */
 import { hostname as osHostname } from 'node:os';
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { ExponentialBackoff } from '../backoff.js';
 import { errorMessage } from '../errors.js';
 import { nullLogger, type Logger } from '../logger.js';
 import type { Checkpoint } from './audit-checkpoint.js';
@@ -30,6 +33,7 @@ import {
   syslogMessage,
   type SyslogHeader,
 } from './syslog-format.js';
+import { systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 
 export interface SyslogExporterOptions {
   readonly host: string;
@@ -44,10 +48,15 @@ export interface SyslogExporterOptions {
   readonly enterpriseId?: string;
   /** Product version in CEF headers. */
   readonly version?: string;
+  /** Reconnect backoff: exponential with full jitter from `initialMs` (default 200) capped at `maxMs` (30 s). */
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
   readonly ackDelayMs?: number;
   readonly connectTimeoutMs?: number;
   readonly logger?: Logger;
+  /** Clock (wall-clock epoch ms: loss-notice times, acknowledgement ages) and timers; default systemTimers. */
+  readonly timers?: Timers;
+  /** [0, 1) for the reconnect jitter (default Math.random); tests pin it. */
+  readonly random?: () => number;
 }
 
 export interface SyslogExporterStats {
@@ -77,14 +86,20 @@ export class SyslogExporter {
   private inflight: InFlight[] = [];
   private pending: { seq: number | null; text: string }[] = [];
   private flushQueued = false;
-  private attempt = 0;
+  private readonly backoff: ExponentialBackoff;
+  private readonly timers: Timers;
   private closed = false;
-  private reconnectTimer: NodeJS.Timeout | null = null;
-  private readonly ackTimer: NodeJS.Timeout;
+  private reconnectTimer: TimerHandle | null = null;
+  private readonly ackTimer: TimerHandle;
   private counters = { sent: 0, acked: 0, dropped: 0, reconnects: 0 };
   private waiters: (() => void)[] = [];
 
   constructor(private readonly opts: SyslogExporterOptions) {
+    this.timers = opts.timers ?? systemTimers;
+    this.backoff = new ExponentialBackoff(
+      { initialMs: opts.backoff?.initialMs ?? 200, maxMs: opts.backoff?.maxMs ?? 30_000 },
+      opts.random,
+    );
     this.spool = DiskSpool.open({
       dir: opts.spool.dir,
       maxBytes: opts.spool.maxBytes ?? 64 * 1024 * 1024,
@@ -98,7 +113,9 @@ export class SyslogExporter {
       enterpriseId: opts.enterpriseId ?? '32473',
     };
     const ackDelay = this.ackDelay();
-    this.ackTimer = setInterval(() => this.ackSettled(), Math.max(10, Math.floor(ackDelay / 4))).unref();
+    this.ackTimer = unrefTimer(
+      this.timers.setInterval(() => this.ackSettled(), Math.max(10, Math.floor(ackDelay / 4))),
+    );
     this.connectNow();
   }
 
@@ -141,14 +158,16 @@ export class SyslogExporter {
 
   /** Resolves once every record spooled so far is acknowledged (or after timeoutMs, with false). */
   async drained(timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
+    const deadline = this.timers.now() + timeoutMs;
+    while (this.timers.now() < deadline) {
       this.flushPending();
       if (!this.spool.stats().pending) return true;
+      let wake: TimerHandle | null = null;
       await new Promise<void>((r) => {
         this.waiters.push(r);
-        setTimeout(r, 50).unref();
+        wake = unrefTimer(this.timers.setTimeout(r, 50));
       });
+      this.timers.clearTimeout(wake);
     }
     return false;
   }
@@ -157,18 +176,20 @@ export class SyslogExporter {
     if (this.closed) return;
     this.flushPending();
     this.closed = true;
-    clearInterval(this.ackTimer);
-    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.timers.clearTimeout(this.ackTimer);
+    this.timers.clearTimeout(this.reconnectTimer);
     const s = this.socket;
     this.socket = null;
     this.ready = false;
     if (s !== null) {
       // Unacknowledged records stay in the spool and are sent again by the next exporter (at least once).
+      let bound: TimerHandle | null = null;
       await new Promise<void>((resolve) => {
         s.once('close', () => resolve());
         s.end();
-        setTimeout(() => s.destroy(), 1000).unref();
+        bound = unrefTimer(this.timers.setTimeout(() => s.destroy(), 1000));
       });
+      this.timers.clearTimeout(bound);
     }
     // Loss notices not yet acknowledged are kept for the next run: at least once, like records.
     for (const e of this.inflight) if (e.loss !== null) this.spool.restoreLoss(e.loss);
@@ -185,7 +206,7 @@ export class SyslogExporter {
   }
 
   private lossMessage(loss: SpoolDrop): string {
-    const time = new Date().toISOString();
+    const time = new Date(this.timers.now()).toISOString();
     if (this.opts.format !== 'cef') return rfc5424ForLoss(this.header, { time, ...loss });
     const ext = {
       rt: Date.parse(time),
@@ -247,15 +268,16 @@ export class SyslogExporter {
     this.socket = s;
     s.setNoDelay(true);
     s.setKeepAlive(true, 10_000);
-    const timer = setTimeout(() => s.destroy(new Error('connect timeout')), this.opts.connectTimeoutMs ?? 10_000);
-    timer.unref();
+    const timer = unrefTimer(
+      this.timers.setTimeout(() => s.destroy(new Error('connect timeout')), this.opts.connectTimeoutMs ?? 10_000),
+    );
     s.once('secureConnect', () => {
-      clearTimeout(timer);
+      this.timers.clearTimeout(timer);
       if (this.socket !== s) return;
       this.ready = true;
-      if (this.attempt > 0)
-        this.log().info({ host: this.opts.host, attempts: this.attempt }, 'audit: syslog reconnected');
-      this.attempt = 0;
+      if (this.backoff.attempts > 0)
+        this.log().info({ host: this.opts.host, attempts: this.backoff.attempts }, 'audit: syslog reconnected');
+      this.backoff.reset();
       this.pump();
     });
     s.on('drain', () => this.pump());
@@ -264,7 +286,7 @@ export class SyslogExporter {
       this.log().warn({ err: err.message, host: this.opts.host }, 'audit: syslog connection error'),
     );
     s.once('close', () => {
-      clearTimeout(timer);
+      this.timers.clearTimeout(timer);
       if (this.socket === s) this.lost();
     });
   }
@@ -277,16 +299,13 @@ export class SyslogExporter {
     for (const e of this.inflight) if (e.loss !== null) this.spool.restoreLoss(e.loss);
     this.inflight = [];
     if (this.closed) return;
-    const b = this.opts.backoff ?? {};
-    const base = Math.min(b.maxMs ?? 30_000, (b.initialMs ?? 200) * 2 ** this.attempt);
-    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
-    this.attempt = Math.min(this.attempt + 1, 20);
     this.counters.reconnects++;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      this.connectNow();
-    }, delay);
-    this.reconnectTimer.unref();
+    this.reconnectTimer = unrefTimer(
+      this.timers.setTimeout(() => {
+        this.reconnectTimer = null;
+        this.connectNow();
+      }, this.backoff.next()),
+    );
   }
 
   private pump(): void {
@@ -306,7 +325,7 @@ export class SyslogExporter {
       if (last !== undefined) this.sentPos = last.pos;
       this.counters.sent += texts.length;
       const more = s.write(frames, (err) => {
-        if (err == null) entry.writtenAt = Date.now();
+        if (err == null) entry.writtenAt = this.timers.now();
       });
       if (!more) return; // 'drain' calls pump again
     }
@@ -314,7 +333,7 @@ export class SyslogExporter {
 
   private ackSettled(): void {
     if (!this.ready) return;
-    const now = Date.now();
+    const now = this.timers.now();
     let upTo: SpoolPos | null = null;
     let any = false;
     while (this.inflight.length > 0) {

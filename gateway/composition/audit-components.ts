@@ -40,6 +40,7 @@ export function syslogExporterComponent(env: GatewayEnv, identity: GatewayIdenti
           return { cert: pem.certPem, key: pem.keyPem, ca, servername: syslog.host, minVersion: 'TLSv1.2' };
         },
         logger: env.logger,
+        timers: env.timers,
       });
     },
     stop: (exporter) => exporter?.close(),
@@ -74,6 +75,7 @@ export function auditLogComponent(
           }),
         },
         logger: env.logger,
+        timers: env.timers,
       });
       exporter?.attach(audit);
       return audit;
@@ -110,6 +112,7 @@ export function auditThrottleComponent(env: GatewayEnv, deps: ThrottleDeps): Com
         endSessions: (id, reason) => void sessions.endMatching((s) => s.peer.id === id, reason),
         registry: env.metrics.registry,
         logger: env.logger,
+        timers: env.timers,
       }).throttle,
     stop: (throttle) => throttle.close(),
   };

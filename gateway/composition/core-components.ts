@@ -58,11 +58,11 @@ export interface Upstream {
  * PROFINET IO device; sockets and ports open on first use.
  */
 export function upstreamComponent(env: GatewayEnv): Component<Upstream> {
-  const { config, logger } = env;
+  const { config, logger, deadlines } = env;
   return {
     name: 'upstream',
     start: () => ({
-      ...buildModbusPools(config.devices, logger),
+      ...buildModbusPools(config.devices, logger, deadlines),
       profinet: config.profinetDevices.map((d) => ({
         config: d,
         client: new ProfinetClient({
@@ -75,6 +75,7 @@ export function upstreamComponent(env: GatewayEnv): Component<Upstream> {
           // the AR's activity timeout announced to the device outlasts the gateway's own idle release
           arActivityTimeoutFactor: arActivityFactor(d.arIdleMs, d.timeoutMs),
           logger,
+          timers: deadlines,
         }),
       })),
     }),

@@ -13,7 +13,15 @@ export interface GatewayEnv {
   readonly logger: Logger;
   /** Wall-clock epoch ms (grants, locks, audit records). */
   readonly now: () => number;
-  /** The one timer source (gateway/timers.ts): identity, trust housekeeping, session expiry, handshake deadlines. */
+  /**
+   * The one timer source on the wall clock (gateway/timers.ts): identity, trust housekeeping, session expiry,
+   * handshake deadlines, the audit log's periodic work and event times, the SIEM exporter, the audit throttle.
+   */
   readonly timers: Timers;
+  /**
+   * The same seam on the monotonic clock, for deadlines and latencies that must not jump with NTP: device pools
+   * (request deadlines, late-reply grace, reconnect waits) and PROFINET clients. Fake timers replace both in tests.
+   */
+  readonly deadlines: Timers;
   readonly metrics: GatewayMetrics;
 }

@@ -5,6 +5,7 @@
 import type { DeviceConfig } from '../config/gateway-config.js';
 import { lineKey } from '../config/device-link.js';
 import type { Logger } from '../logger.js';
+import type { Timers } from '../timers.js';
 import { DevicePool } from '../upstream/device-pool.js';
 import { rtuLateGraceMs, rtuOverTcpTransport, serialTransport, type RtuTransport } from '../upstream/rtu-transports.js';
 
@@ -24,6 +25,7 @@ export interface RtuLineEntry {
 export function buildModbusPools(
   devices: readonly DeviceConfig[],
   logger: Logger,
+  timers: Timers,
 ): { pools: ModbusPool[]; lines: RtuLineEntry[] } {
   const lines = new Map<string, { devices: string[]; transport: RtuTransport; pool: DevicePool }>();
   const pools = devices.map((d): ModbusPool => {
@@ -38,6 +40,7 @@ export function buildModbusPools(
         timeoutMs: d.timeoutMs,
         queueLimit: d.queueLimit,
         logger,
+        timers,
       });
       return { config: d, pool };
     }
@@ -54,6 +57,7 @@ export function buildModbusPools(
         // A silent unit costs one timeout plus a short grace, not two timeouts (rtu-transports.ts).
         lateReplyGraceMs: rtuLateGraceMs(transport.timing),
         logger,
+        timers,
       });
       line = { devices: [], transport, pool };
       lines.set(key, line);

@@ -16,6 +16,7 @@ export function mbapTransport(host: string, port: number, dialer: PlcDialer = de
         maxInFlight: settings.maxInFlight,
         lateGraceMs: settings.lateGraceMs,
         logger: settings.logger,
+        timers: settings.timers,
         events: settings.events,
       });
     },

@@ -14,6 +14,7 @@ import { MbapFramer, encodeAdu } from '../../protocols/modbus/index.js';
 import { checkResponse } from './response-check.js';
 import { TidAllocator } from './tid-allocator.js';
 import type { Logger } from '../logger.js';
+import { unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 import type { UpstreamResult } from './types.js';
 
 interface Slot<J> {
@@ -22,7 +23,7 @@ interface Slot<J> {
   readonly unitId: number;
   readonly reqPdu: Buffer;
   state: 'live' | 'late';
-  graceTimer?: NodeJS.Timeout;
+  graceTimer?: TimerHandle;
 }
 
 export interface ConnectionClosedInfo<J> {
@@ -50,6 +51,8 @@ export interface PlcConnectionOptions<J> {
   readonly maxInFlight: number;
   readonly lateGraceMs: number;
   readonly logger: Logger;
+  /** Arms the late-reply grace (gateway/timers.ts): the pool's own timers, so tests drive it with the deadlines. */
+  readonly timers: Timers;
   readonly events: ConnectionEvents<J>;
   /** First transaction id tried (random per connection by default, so ids differ across reconnects). */
   readonly firstTid?: number;
@@ -137,8 +140,7 @@ export class PlcConnection<J> {
       this.#finish('recycled: a late reply never came');
       return;
     }
-    slot.graceTimer = setTimeout(() => this.#graceOver(slot), this.#opts.lateGraceMs);
-    slot.graceTimer.unref();
+    slot.graceTimer = unrefTimer(this.#opts.timers.setTimeout(() => this.#graceOver(slot), this.#opts.lateGraceMs));
   }
 
   /** Closes the socket now; live requests are reported as lost (never replayed). */
@@ -196,7 +198,7 @@ export class PlcConnection<J> {
   #release(slot: Slot<J>): void {
     this.#slots.delete(slot.tid);
     this.#tids.release(slot.tid);
-    if (slot.graceTimer !== undefined) clearTimeout(slot.graceTimer);
+    this.#opts.timers.clearTimeout(slot.graceTimer);
     if (slot.state === 'live') this.#live--;
   }
 
@@ -220,7 +222,7 @@ export class PlcConnection<J> {
     this.#closed = true;
     const lost: J[] = [];
     for (const slot of this.#slots.values()) {
-      if (slot.graceTimer !== undefined) clearTimeout(slot.graceTimer);
+      this.#opts.timers.clearTimeout(slot.graceTimer);
       if (slot.state === 'live') lost.push(slot.job);
     }
     this.#slots.clear();

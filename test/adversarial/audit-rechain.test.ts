@@ -31,6 +31,7 @@ import {
 import { auditCommand } from '../../gateway/cli/audit-command.js';
 import { memoryIo } from '../../gateway/cli/cli-io.js';
 import { makeTestPki } from '../helpers/rsyslog.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'vg-rechain-'));
 t.teardown(() => rmSync(root, { recursive: true, force: true }));
@@ -43,20 +44,20 @@ const signer = svidCheckpointSigner(() => ({
 
 // audit.started, then 30 events 10 s apart (a 300 s span); checkpoints after every 10 events (seq 11, 21, 31).
 const pristine = join(root, 'pristine');
-let clock = Date.now() - 30 * 60_000; // inside the test certificate's validity
+const timers = new FakeTimers(Date.now() - 30 * 60_000); // inside the test certificate's validity
 const log = await AuditLog.open({
   dir: pristine,
   fsync: 'never',
   segmentBytes: 2000,
   checkpoint: { everyEvents: 10, signer },
-  clock: { now: () => clock },
+  timers,
 });
 const events: AuditRecord[] = [];
 const checkpoints: Checkpoint[] = [];
 let signed: () => void = () => {};
 log.subscribe({ event: (r) => events.push(r), checkpoint: (c) => (checkpoints.push(c), signed()) });
 for (let i = 0; i < 30; i++) {
-  clock += 10_000;
+  timers.advance(10_000);
   log.append({
     type: 'session.open',
     session: `s${i}`,

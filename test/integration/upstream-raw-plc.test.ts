@@ -196,7 +196,7 @@ t.test('a late reply that never comes: the connection is recycled after the grac
     if (n++ > 0) reply(r.tid, fc3Answer(9));
   });
   t.teardown(() => plc.close());
-  // The grace period is plc-connection.ts's own (real) timer; the request deadline is fake.
+  // The request deadline and the late-reply grace (plc-connection.ts) both run on the pool's fake timers.
   const timers = new FakeTimers();
   const p = pool(plc.port, { timeoutMs: 150, lateReplyGraceMs: 20, timers });
   t.teardown(() => p.close());
@@ -204,7 +204,12 @@ t.test('a late reply that never comes: the connection is recycled after the grac
   await eventually('the request at the PLC', () => n === 1);
   timers.advance(150);
   t.equal((await stuck).kind, 'timeout');
-  const r = await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
+  const next = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
+  await timers.tick(19);
+  t.equal(p.stats().queued, 1, 'the late slot is still reserved 1 ms before the grace ends: the next one waits');
+  t.equal(plc.accepted(), 1, 'no second connection yet');
+  timers.advance(1);
+  const r = await next;
   t.equal(r.kind, 'response', 'served on a fresh connection once the stuck one was recycled');
   t.equal(plc.accepted(), 2);
 });

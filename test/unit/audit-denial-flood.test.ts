@@ -2,6 +2,7 @@ import t from 'tap';
 import type { AuditEventInput, WriteResult } from '../../gateway/audit/audit-events.js';
 import { DenialFloodGuard, type DenialFloodOptions, type HoldOff } from '../../gateway/audit/denial-flood-guard.js';
 import { grantsAnything, startRateBoundedAudit, type RightsView } from '../../gateway/audit/rate-bounded-audit.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 
 const OPTS: DenialFloodOptions = { denials: 100, withinMs: 10_000, holdOffMs: 60_000, maxHoldOffMs: 600_000 };
 const ID = 'spiffe://plant.example/zero';
@@ -95,7 +96,7 @@ t.test(
         lockOk ? { ok: true } : { ok: false, message: 'store unreadable' }
       ),
       endSessions: (id, reason) => ended.push(`${id} ${reason}`),
-      timers: { every: () => () => {} },
+      timers: new FakeTimers(), // never advanced: the summary check does not run in these tests
     });
     const deny = (identity: string): AuditEventInput => ({
       type: 'request.decision',

@@ -22,6 +22,7 @@ import { AuditLog } from '../../gateway/audit/audit-log.js';
 import { listSegments, segmentName } from '../../gateway/audit/audit-segments.js';
 import { verifyAuditDir } from '../../gateway/audit/audit-verify.js';
 import { canonicalJson, sha256Hex } from '../../gateway/audit/canonical-json.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 
 function tmp(t: { teardown(fn: () => void): void }): string {
   const d = mkdtempSync(join(tmpdir(), 'vg-audit-'));
@@ -70,9 +71,10 @@ t.test('canonical JSON sorts keys, drops undefined, no whitespace', async (t) =>
 
 t.test('chain links every event, rotates segments by size, continues across reopen', async (t) => {
   const dir = tmp(t);
-  let now = Date.parse('2026-01-01T00:00:00Z');
-  const log = await AuditLog.open({ dir, segmentBytes: 2048, fsync: 'never', clock: { now: () => (now += 1) } });
+  const timers = new FakeTimers(Date.parse('2026-01-01T00:00:00Z'));
+  const log = await AuditLog.open({ dir, segmentBytes: 2048, fsync: 'never', timers });
   for (let i = 0; i < 30; i++) {
+    timers.advance(1);
     const r = log.append(decision(i));
     t.ok(r.ok, `append ${i}`);
   }

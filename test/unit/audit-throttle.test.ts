@@ -11,12 +11,8 @@ import type {
 } from '../../gateway/audit/audit-events.js';
 import { AuditLog } from '../../gateway/audit/audit-log.js';
 import { listSegments } from '../../gateway/audit/audit-segments.js';
-import {
-  AuditThrottle,
-  sourceAddress,
-  type ThrottleOptions,
-  type ThrottleTimers,
-} from '../../gateway/audit/audit-throttle.js';
+import { AuditThrottle, sourceAddress, type ThrottleOptions } from '../../gateway/audit/audit-throttle.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 import { maxBoundedEventBytes, maxSummaryBytes } from '../../gateway/audit/audit-bound.js';
 
 const OPTS: ThrottleOptions = {
@@ -52,16 +48,8 @@ class FakeLog {
   }
 }
 
-class ManualTimers implements ThrottleTimers {
-  fns: (() => void)[] = [];
-  every(_ms: number, fn: () => void): () => void {
-    this.fns.push(fn);
-    return () => (this.fns = this.fns.filter((f) => f !== fn));
-  }
-  fire(): void {
-    for (const f of this.fns) f();
-  }
-}
+/** The throttle's periodic check runs every min(intervalMs, 1 s); the interval itself is judged on `clock`. */
+const CHECK_MS = 1000;
 
 function setup(
   opts: Partial<ThrottleOptions> = {},
@@ -69,7 +57,8 @@ function setup(
 ) {
   const log = new FakeLog();
   const clock = { t: Date.parse('2026-03-01T00:00:00Z') };
-  const timers = new ManualTimers();
+  // The check's timer only: the clock the intervals are judged on is `clock`, moved by each test on its own.
+  const timers = new FakeTimers();
   const throttle = new AuditThrottle({
     log,
     now: () => clock.t,
@@ -419,21 +408,21 @@ t.test(
     const { log, clock, timers, throttle } = setup({ perKey: 1 });
     throttle.append(rejected('10.0.0.1:1'));
     throttle.append(rejected('10.0.0.1:1'));
-    timers.fire();
+    timers.advance(CHECK_MS);
     t.equal(log.of('audit.suppressed').length, 0, 'interval not over');
     clock.t += OPTS.intervalMs;
-    timers.fire();
+    timers.advance(CHECK_MS);
     t.equal(log.of('audit.suppressed').length, 1);
-    timers.fire();
+    timers.advance(CHECK_MS);
     clock.t += OPTS.intervalMs;
-    timers.fire();
+    timers.advance(CHECK_MS);
     t.equal(log.of('audit.suppressed').length, 1, 'no summary for an interval with nothing suppressed');
     throttle.append(rejected('10.0.0.1:1'));
     throttle.append(rejected('10.0.0.1:1'));
     clock.t += 5_000;
     throttle.close();
     t.equal(log.of('audit.suppressed').length, 2, 'shutdown reports the partial interval');
-    t.equal(timers.fns.length, 0, 'timer stopped');
+    t.equal(timers.pending, 0, 'timer stopped');
   },
 );
 

@@ -203,11 +203,11 @@ function recordedWrite(
 
 /** Writes the events as a trail, one every 100 ms of test time. */
 async function trail(dir: string, events: readonly AuditEventInput[]): Promise<void> {
-  let now = T0;
-  const log = await AuditLog.open({ dir, fsync: 'never', values: 'include', clock: { now: () => now } });
+  const timers = new FakeTimers(T0);
+  const log = await AuditLog.open({ dir, fsync: 'never', values: 'include', timers });
   for (const e of events) {
     log.append(e);
-    now += 100;
+    timers.advance(100);
   }
   await log.close();
 }

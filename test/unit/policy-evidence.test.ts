@@ -22,6 +22,7 @@ import { replayTrail, type ReplayChange } from '../../gateway/evidence/policy-re
 import { recordedRequest } from '../../gateway/evidence/recorded-request.js';
 import { verifyAuditDir } from '../../gateway/audit/audit-verify.js';
 import { makeTestPki } from '../helpers/rsyslog.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 
 const TD = 'plant.example';
 const HMI = `spiffe://${TD}/hmi/line1`;
@@ -69,18 +70,18 @@ function decisionEvent(r: Req): AuditEventInput {
 /** Writes the requests as a trail, one every 100 ms of test time (10 per second). */
 async function trail(reqs: readonly Req[], opts: { checkpointEvery?: number } = {}): Promise<string> {
   const dir = join(root, `trail-${n++}`);
-  let now = T0;
+  const timers = new FakeTimers(T0);
   const signer = opts.checkpointEvery ? await testSigner() : undefined;
   const log = await AuditLog.open({
     dir,
     fsync: 'never',
     values: 'include',
-    clock: { now: () => now },
+    timers,
     ...(signer ? { checkpoint: { everyEvents: opts.checkpointEvery!, signer } } : {}),
   });
   for (const r of reqs) {
     log.append(decisionEvent(r));
-    now += 100;
+    timers.advance(100);
   }
   await log.close();
   return dir;
