@@ -19,7 +19,7 @@ import {
 import { errorMessage } from '../errors.js';
 import { grpcError, invalidRequest, pipelineError } from './grpc-status.js';
 import { answerFor } from './request-events.js';
-import type { PipelineRequest, PipelineResult } from './request-pipeline.js';
+import type { PipelineRequest, PipelineResult, RefusedFrame } from './request-pipeline.js';
 import type { Session } from './session.js';
 
 export interface ModbusCallDeps {
@@ -27,7 +27,7 @@ export interface ModbusCallDeps {
   readonly pipeline: {
     handle(req: PipelineRequest): Promise<PipelineResult>;
     /** Logs, counts and audits a failure outside handle(); returns the 0x04 answer (request-pipeline.ts). */
-    failed?(session: Session, unit: number, fc: number, err: unknown): Promise<Buffer>;
+    failed?(session: Session, frame: RefusedFrame, err: unknown): Promise<Buffer>;
   };
 }
 
@@ -116,12 +116,15 @@ async function internalFailure(
 ): Promise<CallResult> {
   let pdu: Buffer = answerFor(fc, 'internal-error');
   try {
-    pdu = (await deps.pipeline.failed?.(session, unit, fc, err)) ?? pdu;
+    pdu = (await deps.pipeline.failed?.(session, { unit, fc }, err)) ?? pdu;
   } catch {
     /* reporting failed too; the caller still gets its status */
   }
   const reason = `internal-error: ${errorMessage(err)}`.slice(0, 200);
-  return { ok: false, error: pipelineError({ outcome: 'internal-error', pdu, reason, ruleId: null }) };
+  return {
+    ok: false,
+    error: pipelineError({ outcome: 'internal-error', pdu, code: 'internal-error', reason, ruleId: null }),
+  };
 }
 
 /** Values of a read response as numbers (bits as 0/1), for Watch and the bit/register responses. */

@@ -89,7 +89,7 @@ export class MbapsConnection {
     } catch (err) {
       // decode, classify or route threw (a bug): the client still gets its answer, the failure leaves a trail.
       void this.deps.pipeline
-        .failed(this.session, unitId, fc, err)
+        .failed(this.session, { unit: unitId, fc, transactionId }, err)
         .then((pdu) => this.reply(transactionId, unitId, pdu));
     }
   }
@@ -102,7 +102,12 @@ export class MbapsConnection {
       // answer it leaves once its audit event is in the file
       const answer = exceptionPdu(fc, decoded.exception);
       void this.deps.pipeline
-        .refused(this.session, unitId, fc, 'invalid-request', `invalid-request ${decoded.reason}`)
+        .refused(
+          this.session,
+          { unit: unitId, fc, transactionId },
+          'invalid-request',
+          `invalid-request ${decoded.reason}`,
+        )
         .then(() => this.reply(transactionId, unitId, answer));
       return;
     }
@@ -110,7 +115,7 @@ export class MbapsConnection {
     if (!route) {
       const answer = answerFor(fc, 'no-route'); // no path to a device [MB-APP 7]
       void this.deps.pipeline
-        .refused(this.session, unitId, fc, 'no-route', `no-route unit ${unitId}`)
+        .refused(this.session, { unit: unitId, fc, transactionId }, 'no-route', `no-route unit ${unitId}`)
         .then(() => this.reply(transactionId, unitId, answer));
       return;
     }
@@ -123,7 +128,7 @@ export class MbapsConnection {
         // handle() reports its own failures and never rejects; should it, the answer and the trail still follow.
         (err: unknown) =>
           this.deps.pipeline
-            .failed(this.session, unitId, fc, err)
+            .failed(this.session, { unit: unitId, fc, transactionId }, err)
             .then((pdu) => this.reply(transactionId, unitId, pdu)),
       )
       .finally(() => {

@@ -14,7 +14,6 @@
 import { validateRecordRequest, type RecordRequest } from '../../protocols/profinet/record-request.js';
 import type { RecordOutcome } from '../errors.js';
 import { nullLogger, type Logger } from '../logger.js';
-import { reasonText } from '../reasons.js';
 import type { AuditEventInput } from '../audit/audit-events.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Decision, PeerRef } from '../policy/compiled-policy.js';
@@ -26,13 +25,12 @@ import {
   appendWriteAhead,
   errorText,
   guard,
-  roundMs,
   stillAllowedFor,
   whenCommitted,
-  who,
   type PipelineAudit,
 } from './pipeline-support.js';
-import type { Progress, Verdict } from './request-events.js';
+import { recordDecisionEvent, recordOutcomeEvent, type Ending, type RecordFacts } from './record-events.js';
+import { judge, refusal, type Progress, type Verdict } from './request-events.js';
 import type { Session } from './session.js';
 
 export type { RecordOutcome };
@@ -84,18 +82,6 @@ export interface RecordPipelineDeps {
   }) => void;
 }
 
-/** How one request ended, before it becomes an event and a result. */
-interface Ending {
-  readonly outcome: RecordOutcome;
-  /** For the client: the failure in words (the decision's reason when it was refused or succeeded). */
-  readonly detail?: string;
-  readonly data?: Buffer;
-  readonly pnioStatus?: string;
-  readonly pnioMeaning?: string;
-  /** malformed-answer: the raw bytes (hex), for the audit event only. */
-  readonly raw?: string;
-}
-
 export class RecordPipeline {
   constructor(private readonly deps: RecordPipelineDeps) {}
 
@@ -124,12 +110,7 @@ export class RecordPipeline {
     const valid = validateRecordRequest(request);
     if (!valid.ok) {
       // Bad arguments never reach policy or the device; still a request, so audited and counted.
-      progress.verdict = {
-        effect: 'deny',
-        outcome: 'invalid-request',
-        reason: `invalid-request ${valid.detail}`,
-        ruleId: null,
-      };
+      progress.verdict = refusal('invalid-request', `invalid-request ${valid.detail}`);
       return this.finish(req, progress, { outcome: 'invalid-request' }, started);
     }
     const verdict = (progress.verdict = this.authorize(req, policy, started));
@@ -142,12 +123,7 @@ export class RecordPipeline {
       );
     const write = request.access === 'write';
     if (write && !(await this.writeAhead(req, progress, started))) {
-      progress.verdict = {
-        effect: 'deny',
-        outcome: 'audit-unavailable',
-        reason: 'audit-unavailable',
-        ruleId: verdict.ruleId,
-      };
+      progress.verdict = refusal('audit-unavailable', 'audit-unavailable', verdict.ruleId);
       return this.finish(req, progress, { outcome: 'audit-unavailable' }, started);
     }
     // A lock or kill while the write-ahead event was committed: the client sees the session's signal, and
@@ -172,8 +148,7 @@ export class RecordPipeline {
   private authorize(req: RecordPipelineRequest, policy: RecordPolicyEngine, now: number): Verdict {
     const { session, device, request } = req;
     // IEC 62443-3-3 SR 2.10: with fail-closed auditing, nothing is allowed that cannot be recorded.
-    if (!this.deps.audit.healthy())
-      return { effect: 'deny', outcome: 'audit-unavailable', reason: 'audit-unavailable', ruleId: null };
+    if (!this.deps.audit.healthy()) return refusal('audit-unavailable', 'audit-unavailable');
     const decision = policy.evaluateRecord(
       { id: session.peer.id, role: session.peer.role },
       device.config.name,
@@ -181,19 +156,7 @@ export class RecordPipeline {
       new Date(now),
     );
     this.reportShadow(req, decision);
-    const shadow = decision.shadow && decision.shadow.length > 0 ? { shadow: decision.shadow } : {};
-    if (decision.effect === 'deny')
-      return { effect: 'deny', outcome: 'denied', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
-    const gate = this.deps.gate.checkRecord(session, device.config.name, request, decision, now);
-    if (gate.effect === 'deny')
-      return {
-        effect: 'deny',
-        outcome: 'denied',
-        reason: reasonText(gate.code, gate.detail),
-        ruleId: decision.ruleId,
-        ...shadow,
-      };
-    return { effect: 'allow', outcome: 'ok', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
+    return judge(decision, () => this.deps.gate.checkRecord(session, device.config.name, request, decision, now));
   }
 
   private async writeAhead(req: RecordPipelineRequest, progress: Progress, started: number): Promise<boolean> {
@@ -230,10 +193,11 @@ export class RecordPipeline {
     session.noteRequest(device.config.name, write, denied || end.outcome === 'invalid-request', now);
     this.deps.gate.observeRecord(session, device.config.name, request, denied, now);
     this.count(device.config.name, request.access, end.outcome, now - started);
+    if (denied) this.deps.metrics.countDenial(verdict.code);
     const latency = now - started;
     const written = this.deps.audit.append(
       progress.decisionSeq !== null
-        ? this.outcomeEvent(req, progress.decisionSeq, end, latency)
+        ? recordOutcomeEvent(facts(req), progress.decisionSeq, end, latency)
         : this.decisionEvent(req, progress, end, end.outcome, latency),
     );
     const committed = await whenCommitted(this.deps.audit, written);
@@ -260,7 +224,8 @@ export class RecordPipeline {
   ): Promise<RecordPipelineResult> {
     const reason = `internal-error: ${errorText(err)}`;
     const ruleId = progress.verdict?.ruleId ?? null;
-    progress.verdict = { effect: progress.verdict?.effect ?? 'deny', outcome: 'internal-error', reason, ruleId };
+    // an allowed request that failed later stays an allow in its decision
+    progress.verdict = { ...refusal('internal-error', reason, ruleId), effect: progress.verdict?.effect ?? 'deny' };
     const end: Ending = { outcome: 'internal-error' };
     guard(() =>
       this.log.error(
@@ -281,7 +246,7 @@ export class RecordPipeline {
     // answered once its event is in the file
     await appendReported(this.deps.audit, () =>
       progress.decisionSeq !== null
-        ? this.outcomeEvent(req, progress.decisionSeq, end, latency)
+        ? recordOutcomeEvent(facts(req), progress.decisionSeq, end, latency)
         : this.decisionEvent(req, progress, end, 'internal-error', latency),
     );
     return { outcome: 'internal-error', reason, ruleId };
@@ -289,8 +254,9 @@ export class RecordPipeline {
 
   /**
    * A record request refused before the pipeline (unknown device name in the front door): still a request,
-   * audited and counted, so probing device names leaves a trail. `device` is the name the client gave.
-   * Resolves once its event is committed (the refusal is answered after that); never rejects.
+   * audited and counted, so probing device names leaves a trail. `device` is the name the client gave. Its
+   * `record.decision` comes from the same builder as a handled request's. Resolves once its event is committed
+   * (the refusal is answered after that); never rejects.
    */
   refused(session: Session, device: string, request: RecordRequest, reason: string): Promise<void> {
     guard(() => {
@@ -301,21 +267,18 @@ export class RecordPipeline {
         access: request.access === 'write' ? 'write' : 'read',
       });
     });
-    return appendReported(this.deps.audit, () => ({
-      type: 'record.decision',
-      ...who(session),
-      device: device.slice(0, 128),
-      ...target(request),
-      decision: 'deny',
-      ruleId: null,
-      reason,
-      outcome: 'invalid-request',
-      latencyMs: 0,
-      policyVersion: this.deps.policy().version,
-    })).then(() => undefined);
+    return appendReported(this.deps.audit, () =>
+      recordDecisionEvent(
+        { session, device: device.slice(0, 128), request },
+        refusal('invalid-request', reason),
+        { outcome: 'invalid-request' },
+        'invalid-request',
+        { latencyMs: 0, policyVersion: this.deps.policy().version },
+      ),
+    ).then(() => undefined);
   }
 
-  /** `record.decision`; with outcome 'pending' the write-ahead event of an allowed write. */
+  /** `record.decision` of a request the pipeline judged; with outcome 'pending' the write-ahead event. */
   private decisionEvent(
     req: RecordPipelineRequest,
     progress: Progress,
@@ -323,54 +286,10 @@ export class RecordPipeline {
     outcome: RecordOutcome | 'pending',
     latencyMs: number,
   ): AuditEventInput {
-    const verdict = progress.verdict as Verdict;
-    const r = req.request;
-    // Bytes of a request that failed validation are not the record's: only a valid write records its data.
-    const data =
-      r.access === 'write' && end.outcome !== 'invalid-request' && Buffer.isBuffer(r.data)
-        ? { data: r.data.toString('hex') }
-        : {};
-    return {
-      type: 'record.decision',
-      ...who(req.session),
-      device: req.device.config.name,
-      ...target(r),
-      ...data,
-      decision: verdict.effect,
-      ruleId: verdict.ruleId,
-      reason: verdict.reason,
-      outcome,
-      ...failure(end),
-      latencyMs: roundMs(latencyMs),
+    return recordDecisionEvent(facts(req), progress.verdict as Verdict, end, outcome, {
+      latencyMs,
       policyVersion: progress.policyVersion,
-      ...(verdict.shadow ? { shadow: verdict.shadow } : {}),
-    };
-  }
-
-  /** `request.outcome` (record variant) of a write whose decision was written ahead. */
-  private outcomeEvent(
-    req: RecordPipelineRequest,
-    decisionSeq: number,
-    end: Ending,
-    latencyMs: number,
-  ): AuditEventInput {
-    const { session, identity } = who(req.session);
-    const { access, api, slot, subslot, index } = target(req.request);
-    return {
-      type: 'request.outcome',
-      decisionSeq,
-      session,
-      identity,
-      device: req.device.config.name,
-      access,
-      api,
-      slot,
-      subslot,
-      index,
-      outcome: end.outcome,
-      ...failure(end),
-      latencyMs: roundMs(latencyMs),
-    };
+    });
   }
 
   private count(device: string, access: string, outcome: RecordOutcome, latencyMs: number): void {
@@ -395,28 +314,8 @@ export class RecordPipeline {
   }
 }
 
-/** The record's address as events carry it (numbers as given; a refused request may carry out-of-range ones). */
-function target(r: RecordRequest): {
-  access: 'read' | 'write';
-  api: number;
-  slot: number;
-  subslot: number;
-  index: number;
-  length: number;
-} {
-  const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : -1);
-  return {
-    access: r.access === 'write' ? 'write' : 'read',
-    api: num(r.api),
-    slot: num(r.slot),
-    subslot: num(r.subslot),
-    index: num(r.index),
-    length: num(r.length),
-  };
-}
-
-function failure(end: Ending): { pnioStatus?: string; raw?: string } {
-  return { ...(end.pnioStatus ? { pnioStatus: end.pnioStatus } : {}), ...(end.raw ? { raw: end.raw } : {}) };
+function facts(req: RecordPipelineRequest): RecordFacts {
+  return { session: req.session, device: req.device.config.name, request: req.request };
 }
 
 /**

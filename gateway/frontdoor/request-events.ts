@@ -7,19 +7,59 @@ import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 import { exceptionPdu } from '../../protocols/modbus/index.js';
 import { ExceptionCode } from '../../protocols/modbus/types.js';
 import { Outcomes, exceptionFor, type Outcome } from '../errors.js';
+import { reasonText, type GateReasonCode, type PolicyReasonCode } from '../reasons.js';
 import type { AuditEventInput } from '../audit/audit-events.js';
+import type { GateResult, PolicyVerdict } from '../trust/runtime-gate.js';
 import type { Session } from './session.js';
 import { roundMs as ms, who } from './pipeline-support.js';
 
 type ShadowList = readonly { ruleId: string; effect: 'allow' | 'deny' }[];
 
-/** The gateway's decision on one request (policy, then the runtime gates). */
+/** Refusals the pipelines and front doors make themselves, before or around policy: their outcome is the code. */
+export type PipelineRefusal = 'audit-unavailable' | 'invalid-request' | 'no-route' | 'internal-error';
+
+/** Why a verdict is what it is: a policy reason, a runtime gate's reason, or the pipeline's own refusal. */
+export type VerdictCode = PolicyReasonCode | GateReasonCode | PipelineRefusal;
+
+/**
+ * The gateway's decision on one request (policy, then the runtime gates). `code` is the stable code (metrics,
+ * callers); `reason` its audit text (`reasonText(code, detail)`, the public contract of the audit `reason`).
+ */
 export interface Verdict {
   readonly effect: 'allow' | 'deny';
   readonly outcome: Outcome;
+  readonly code: VerdictCode;
   readonly reason: string;
   readonly ruleId: string | null;
   readonly shadow?: ShadowList;
+}
+
+/** The policy's decision as a pipeline gets it (a policy Decision fits). */
+export type PolicyDecision = PolicyVerdict & {
+  readonly code: PolicyReasonCode;
+  readonly shadow?: ShadowList;
+};
+
+/**
+ * Policy first, then — only for an allow — the runtime gates, hard criteria before any score
+ * [NIST SP 800-207 3.3.1]. Both pipelines judge through here, so a refusal carries the same code and text.
+ */
+export function judge(decision: PolicyDecision, gate: () => GateResult): Verdict {
+  const base = {
+    ruleId: decision.ruleId,
+    ...(decision.shadow && decision.shadow.length > 0 ? { shadow: decision.shadow } : {}),
+  };
+  if (decision.effect === 'deny')
+    return { effect: 'deny', outcome: 'denied', code: decision.code, reason: decision.reason, ...base };
+  const g = gate();
+  if (g.effect === 'deny')
+    return { effect: 'deny', outcome: 'denied', code: g.code, reason: reasonText(g.code, g.detail), ...base };
+  return { effect: 'allow', outcome: 'ok', code: decision.code, reason: decision.reason, ...base };
+}
+
+/** A refusal of the pipeline's own (the outcome is the code); `reason` its audit text. */
+export function refusal(outcome: PipelineRefusal, reason: string, ruleId: string | null = null): Verdict {
+  return { effect: 'deny', outcome, code: outcome, reason, ruleId };
 }
 
 /** How far one request got (either pipeline): what an internal failure must still record. */
@@ -30,11 +70,14 @@ export interface Progress {
   decisionSeq: number | null;
 }
 
-/** What an event needs to know about the request. */
+/**
+ * What an event needs to know about the request. A request refused before it was classified (no route,
+ * invalid PDU) has its unit and fc and no ranges, and device '' when none was routed.
+ */
 export interface RequestFacts {
   readonly session: Session;
   readonly device: string;
-  readonly classified: ClassifiedRequest;
+  readonly classified: Pick<ClassifiedRequest, 'unit' | 'fc' | 'subFunction' | 'reads' | 'writes'>;
   readonly transactionId?: number;
 }
 
@@ -47,8 +90,9 @@ export function answerFor(fc: number, outcome: Outcome): Buffer {
 }
 
 /**
- * `request.decision`. With `outcome` 'pending' it is the write-ahead event of a request that may change a
- * device, appended before the request is forwarded; its `request.outcome` follows.
+ * `request.decision`, the one builder of it (handled requests and those refused before policy alike). With
+ * `outcome` 'pending' it is the write-ahead event of a request that may change a device, appended before the
+ * request is forwarded; its `request.outcome` follows.
  */
 export function decisionEvent(
   r: RequestFacts,

@@ -14,18 +14,20 @@
  */
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 import { isExceptionPdu, isMutating } from '../../protocols/modbus/index.js';
-import { Outcomes, type Outcome } from '../errors.js';
+import type { Outcome } from '../errors.js';
 import { nullLogger, type Logger } from '../logger.js';
-import { reasonText } from '../reasons.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
-import type { PolicyVerdict, RuntimeGate } from '../trust/runtime-gate.js';
+import type { RuntimeGate } from '../trust/runtime-gate.js';
 import type { LearnJudge } from '../evidence/learn-mode.js';
 import type { UpstreamRequest, UpstreamResult } from '../upstream/types.js';
 import type { DeviceConfig } from '../config/gateway-config.js';
 import {
   answerFor,
   decisionEvent,
+  judge,
   outcomeEvent,
+  refusal,
+  type PolicyDecision,
   type Progress,
   type RequestFacts,
   type Verdict,
@@ -49,9 +51,7 @@ export interface PolicyEngine {
     device: string,
     req: ClassifiedRequest,
     now: Date,
-  ): PolicyVerdict & {
-    readonly shadow?: readonly { ruleId: string; effect: 'allow' | 'deny' }[];
-  };
+  ): PolicyDecision;
 }
 
 export interface Upstream {
@@ -99,8 +99,17 @@ export interface PipelineResult {
   readonly outcome: Outcome;
   /** Response PDU for the client: the PLC's answer, or an exception built here. */
   readonly pdu: Buffer;
+  /** The verdict's code (policy, runtime gate, or the pipeline's own refusal) and its audit text. */
+  readonly code: Verdict['code'];
   readonly reason: string;
   readonly ruleId: string | null;
+}
+
+/** Where a request refused before policy came from (the frame as the front door read it). */
+export interface RefusedFrame {
+  readonly unit: number;
+  readonly fc: number;
+  readonly transactionId?: number;
 }
 
 export class RequestPipeline {
@@ -131,13 +140,7 @@ export class RequestPipeline {
     if (mutating && !(await this.writeAhead(req, progress, started))) {
       // Not (durably) in the log, so not forwarded. The refusal is appended like any request refused while the
       // audit fails: written if the log recovered in between, else counted as lost (audit.gap).
-      const refused: Verdict = {
-        effect: 'deny',
-        outcome: 'audit-unavailable',
-        reason: 'audit-unavailable',
-        ruleId: verdict.ruleId,
-      };
-      progress.verdict = refused;
+      progress.verdict = refusal('audit-unavailable', 'audit-unavailable', verdict.ruleId);
       return this.finish(req, progress, 'audit-unavailable', answerFor(classified.fc, 'audit-unavailable'), started);
     }
     // A lock or kill while the write-ahead event was being committed: the pool sees the session's signal, and
@@ -160,8 +163,7 @@ export class RequestPipeline {
   private authorize(req: PipelineRequest, policy: PolicyEngine, now: number): Verdict {
     const { session, device, classified } = req;
     // IEC 62443-3-3 SR 2.10: with fail-closed auditing, nothing is allowed that cannot be recorded.
-    if (!this.deps.audit.healthy())
-      return { effect: 'deny', outcome: 'audit-unavailable', reason: 'audit-unavailable', ruleId: null };
+    if (!this.deps.audit.healthy()) return refusal('audit-unavailable', 'audit-unavailable');
     const peer = { id: session.peer.id, role: session.peer.role };
     const enforced = policy.evaluate(peer, device.config.name, classified, new Date(now));
     // commissioning mode may turn a learnable deny of a listed identity into an allow (`learn …`); the gates below still apply
@@ -169,19 +171,7 @@ export class RequestPipeline {
       ? this.deps.learn.judge(peer, device.config.name, classified, enforced, now)
       : enforced;
     this.reportShadow(req, decision);
-    const shadow = decision.shadow && decision.shadow.length > 0 ? { shadow: decision.shadow } : {};
-    if (decision.effect === 'deny')
-      return { effect: 'deny', outcome: 'denied', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
-    const gate = this.deps.gate.check(session, device.config.name, classified, decision, now);
-    if (gate.effect === 'deny')
-      return {
-        effect: 'deny',
-        outcome: 'denied',
-        reason: reasonText(gate.code, gate.detail),
-        ruleId: decision.ruleId,
-        ...shadow,
-      };
-    return { effect: 'allow', outcome: 'ok', reason: decision.reason, ruleId: decision.ruleId, ...shadow };
+    return judge(decision, () => this.deps.gate.check(session, device.config.name, classified, decision, now));
   }
 
   /** Appends and commits the write-ahead decision; false when the request must not be forwarded. */
@@ -223,6 +213,7 @@ export class RequestPipeline {
     session.noteRequest(device.config.name, isMutating(classified), denied, now);
     this.deps.gate.observe(session, device.config.name, classified, denied, now);
     this.count(device.config.name, classified.fc, outcome, now - started);
+    if (denied) this.deps.metrics.countDenial(verdict.code);
     const written =
       progress.decisionSeq !== null
         ? this.deps.audit.append(outcomeEvent(this.facts(req), progress.decisionSeq, outcome, pdu, now - started))
@@ -236,11 +227,12 @@ export class RequestPipeline {
       return {
         outcome: 'audit-unavailable',
         pdu: answerFor(classified.fc, 'audit-unavailable'),
+        code: 'audit-unavailable',
         reason: 'audit-unavailable',
         ruleId: verdict.ruleId,
       };
     }
-    return { outcome, pdu, reason: verdict.reason, ruleId: verdict.ruleId };
+    return { outcome, pdu, code: verdict.code, reason: verdict.reason, ruleId: verdict.ruleId };
   }
 
   /**
@@ -257,10 +249,9 @@ export class RequestPipeline {
     const pdu = answerFor(fc, 'internal-error');
     const reason = `internal-error: ${errorText(err)}`;
     const verdict: Verdict = {
+      ...refusal('internal-error', reason, progress.verdict?.ruleId ?? null),
+      // an allowed request that failed later stays an allow in its decision
       effect: progress.verdict?.effect ?? 'deny',
-      outcome: 'internal-error',
-      reason,
-      ruleId: progress.verdict?.ruleId ?? null,
     };
     guard(() =>
       this.log.error(
@@ -283,60 +274,51 @@ export class RequestPipeline {
         ? outcomeEvent(this.facts(req), progress.decisionSeq, 'internal-error', pdu, latency)
         : decisionEvent(this.facts(req), verdict, 'internal-error', pdu, latency, progress.policyVersion),
     );
-    return { outcome: 'internal-error', pdu, reason, ruleId: verdict.ruleId };
+    return { outcome: 'internal-error', pdu, code: 'internal-error', reason, ruleId: verdict.ruleId };
   }
 
   /**
    * A failure outside `handle()` (decode, classify, route in a front door): answered, logged, counted and
    * audited like one inside. Resolves with the client's answer once its event is committed; never rejects.
    */
-  async failed(session: Session, unit: number, fc: number, err: unknown): Promise<Buffer> {
+  async failed(session: Session, frame: RefusedFrame, err: unknown): Promise<Buffer> {
     const reason = `internal-error: ${errorText(err)}`;
     guard(() =>
       this.log.error(
-        { err, session: session.id, identity: session.peer.id, unit, fc },
+        { err, session: session.id, identity: session.peer.id, unit: frame.unit, fc: frame.fc },
         'request handling failed: answered 0x04',
       ),
     );
     let recorded: Promise<void> = Promise.resolve();
     guard(() => {
-      recorded = this.refused(session, unit, fc, 'internal-error', reason);
+      recorded = this.refused(session, frame, 'internal-error', reason);
     });
     await recorded;
-    return answerFor(fc, 'internal-error');
+    return answerFor(frame.fc, 'internal-error');
   }
 
   /**
    * A request refused before policy (no device for its unit id, or a structurally invalid PDU) is still a
-   * request: audited and counted, so probing unit ids or fuzzing leaves a trail. Resolves once its event is
-   * committed (the refusal is answered after that); never rejects.
+   * request: audited and counted, so probing unit ids or fuzzing leaves a trail. Its `request.decision` comes
+   * from the same builder as a handled request's (device '', no ranges). Resolves once its event is committed
+   * (the refusal is answered after that); never rejects.
    */
   refused(
     session: Session,
-    unit: number,
-    fc: number,
+    frame: RefusedFrame,
     outcome: 'no-route' | 'invalid-request' | 'internal-error',
     reason: string,
   ): Promise<void> {
     session.noteRequest(null, false, true, this.deps.now());
-    this.deps.metrics.countRequest('', fc, outcome, null);
-    const written = this.deps.audit.append({
-      type: 'request.decision',
-      session: session.id,
-      identity: session.peer.id,
-      ...(session.peer.role ? { role: session.peer.role } : {}),
+    this.deps.metrics.countRequest('', frame.fc, outcome, null);
+    const facts: RequestFacts = {
+      session,
       device: '',
-      unit,
-      fc,
-      reads: [],
-      writes: [],
-      decision: 'deny',
-      ruleId: null,
-      reason,
-      outcome: Outcomes[outcome].audit,
-      latencyMs: 0,
-      policyVersion: this.deps.policy().version,
-    });
+      classified: { unit: frame.unit, fc: frame.fc, reads: [], writes: [] },
+      ...(frame.transactionId !== undefined ? { transactionId: frame.transactionId } : {}),
+    };
+    const verdict = refusal(outcome, reason);
+    const written = this.deps.audit.append(decisionEvent(facts, verdict, outcome, null, 0, this.deps.policy().version));
     return whenCommitted(this.deps.audit, written).then(() => undefined);
   }
 

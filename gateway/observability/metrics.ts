@@ -21,6 +21,7 @@ export class GatewayMetrics {
   readonly pendingHandshakes: Gauge<'transport'>;
   readonly policyReloads: Counter<'result'>;
   readonly recordRequests: Counter<'outcome' | 'device' | 'access'>;
+  readonly denials: Counter<'code'>;
   private sources: MetricsSources = {};
 
   /**
@@ -30,6 +31,11 @@ export class GatewayMetrics {
   countRequest(device: string, fc: number, outcome: string, latencySeconds: number | null): void {
     this.requests.inc({ outcome, device, fc: String(fc) });
     if (latencySeconds !== null) this.latency.observe({ device }, latencySeconds);
+  }
+
+  /** One request denied (Modbus or PROFINET), by the reason code of the policy or runtime gate that refused it. */
+  countDenial(code: string): void {
+    this.denials.inc({ code });
   }
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
@@ -76,6 +82,12 @@ export class GatewayMetrics {
       name: 'verigate_profinet_requests_total',
       help: 'PROFINET record services by outcome (ok, denied, pnio-error, timeout, write-lost, ...), device and access (read, write)',
       labelNames: ['outcome', 'device', 'access'],
+      registers,
+    });
+    this.denials = new Counter({
+      name: 'verigate_denials_total',
+      help: 'Requests denied (Modbus and PROFINET), by reason code: the policy reasons and the runtime gates (gateway/reasons.ts)',
+      labelNames: ['code'],
       registers,
     });
     this.sampledGauges(registers);

@@ -601,6 +601,19 @@ t.test('an unknown device name refused by the front door is audited and counted'
   t.equal(hist.denied, 1);
 });
 
+t.test('refused before the pipeline and denied by it: record.decision events of the same shape', async (t) => {
+  const s = await setup(t);
+  const hist = s.session(HIST);
+  const keys = (e: AuditEventInput | undefined): string[] => Object.keys(e ?? {}).sort();
+  const r = await s.pipeline.handle(s.req(hist, read(0x7777)));
+  t.equal(r.outcome, 'denied');
+  const denied = last(s);
+  await s.pipeline.refused(hist, 'rio-9', read(0x7777), 'unknown-device rio-9');
+  t.same(keys(last(s)), keys(denied), 'one builder: same members');
+  const denials = (await s.metrics.denials.get()).values.map((v) => [v.labels.code, v.value]);
+  t.same(denials, [['index-not-allowed', 1]], 'the denial counted by its reason code; the refusal is not a denial');
+});
+
 t.test(
   'record traffic feeds the trust baselines: a probe of unknown indices is denials + novelty evidence',
   async (t) => {

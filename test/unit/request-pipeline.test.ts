@@ -13,7 +13,8 @@ import { GatewayMetrics } from '../../gateway/observability/metrics.js';
 import type { AppendResult, AuditEventInput } from '../../gateway/audit/audit-events.js';
 import type { DeviceConfig } from '../../gateway/config/gateway-config.js';
 import type { UpstreamRequest, UpstreamResult } from '../../gateway/upstream/types.js';
-import type { RuntimeGate } from '../../gateway/trust/runtime-gate.js';
+import type { GateResult, RuntimeGate } from '../../gateway/trust/runtime-gate.js';
+import { GATE_REASON_CODES, reasonText } from '../../gateway/reasons.js';
 import { nullLogger } from '../../gateway/logger.js';
 
 const WRITE: ModbusRequest = { type: 'write-single-register', fc: 6, address: 100, value: 5 };
@@ -25,6 +26,8 @@ function setup(
     commitFails?: boolean;
     continueOnFailure?: boolean;
     gateThrows?: boolean;
+    gate?: GateResult;
+    role?: string;
     upstream?: UpstreamResult;
   } = {},
 ) {
@@ -50,7 +53,7 @@ function setup(
     admit: () => ({ ok: true }),
     check: () => {
       if (over.gateThrows) throw new Error('gate exploded');
-      return { effect: 'allow' };
+      return over.gate ?? { effect: 'allow' };
     },
     observe: () => {},
   };
@@ -71,7 +74,10 @@ function setup(
   };
   const metrics = new GatewayMetrics();
   const deps: PipelineDeps = {
-    policy: () => ({ version: 'v1', evaluate: () => ({ effect: 'allow', ruleId: 'r1', reason: 'allowed' }) }),
+    policy: () => ({
+      version: 'v1',
+      evaluate: () => ({ effect: 'allow', ruleId: 'r1', code: 'allowed', reason: 'allowed' }),
+    }),
     gate,
     audit,
     metrics,
@@ -86,7 +92,12 @@ function setup(
   const pipeline = new RequestPipeline(deps);
   const session = new Session(
     'mbaps',
-    { id: 'spiffe://plant.example/hmi/1', role: null, notAfter: new Date(Date.now() + 3_600_000), fingerprint256: 'x' },
+    {
+      id: 'spiffe://plant.example/hmi/1',
+      role: over.role ?? null,
+      notAfter: new Date(Date.now() + 3_600_000),
+      fingerprint256: 'x',
+    },
     '127.0.0.1:1',
     0,
     () => {},
@@ -100,7 +111,9 @@ function setup(
   };
   const counted = async (outcome: string): Promise<number> =>
     (await metrics.requests.get()).values.filter((v) => v.labels.outcome === outcome).reduce((a, v) => a + v.value, 0);
-  return { pipeline, request, trace, events, logs, submitted, session, device, counted };
+  const denials = async (): Promise<Record<string, number>> =>
+    Object.fromEntries((await metrics.denials.get()).values.map((v) => [String(v.labels.code), v.value]));
+  return { pipeline, request, trace, events, logs, submitted, session, device, counted, denials };
 }
 
 t.test(
@@ -219,7 +232,7 @@ t.test('an exception after the write-ahead decision completes it with an interna
 
 t.test('a failure outside handle() (decode, route): failed() answers 0x04, logs, counts, audits', async (t) => {
   const s = setup();
-  t.same([...(await s.pipeline.failed(s.session, 1, 3, new Error('router exploded')))], [0x83, 0x04]);
+  t.same([...(await s.pipeline.failed(s.session, { unit: 1, fc: 3 }, new Error('router exploded')))], [0x83, 0x04]);
   t.match(s.trace.at(-1), /^committed/, 'answered after its event was committed');
   t.match(s.events, [
     { type: 'request.decision', outcome: 'internal-error', reason: /router exploded/, fc: 3, unit: 1 },
@@ -235,9 +248,9 @@ t.test('gRPC: an internal failure is INTERNAL with outcome internal-error, and r
     router: { named: () => s.device },
     pipeline: {
       handle: () => Promise.reject(new Error('handler exploded')),
-      failed: (_s: Session, _u: number, fc: number, err: unknown) => {
+      failed: (_s: Session, frame: { fc: number }, err: unknown) => {
         reported.push(err);
-        return Promise.resolve(Buffer.from([fc | 0x80, 4]));
+        return Promise.resolve(Buffer.from([frame.fc | 0x80, 4]));
       },
     },
   };
@@ -255,4 +268,43 @@ t.test('gRPC: an internal failure is INTERNAL with outcome internal-error, and r
     READ,
   );
   t.equal(pipelineResult.ok, true, 'the normal path still works through the same function');
+});
+
+t.test(
+  'every runtime-gate refusal: 0x01 on the wire, its code in the result and the metric, its text audited',
+  async (t) => {
+    for (const code of GATE_REASON_CODES) {
+      const detail = code === 'trust-read-only' ? '' : 'r-7';
+      const s = setup({ gate: { effect: 'deny', code, detail } });
+      const r = await s.pipeline.handle(s.request(WRITE));
+      t.match(r, { outcome: 'denied', code, reason: reasonText(code, detail), ruleId: 'r1' }, code);
+      t.same([...r.pdu], [0x86, 0x01], `${code}: denied answers 0x01 [MB-TCP-SEC R-24]`);
+      t.same(s.submitted, [], `${code}: nothing reaches the PLC`);
+      t.match(s.events, [{ type: 'request.decision', decision: 'deny', outcome: 'denied', reason: r.reason }]);
+      t.same(await s.denials(), { [code]: 1 }, `${code}: counted by its code`);
+    }
+  },
+);
+
+t.test('refused before policy and handled: request.decision events of the same shape', async (t) => {
+  // What the stored line keeps: members whose value is undefined are omitted (canonical-json.ts).
+  const keys = (e: AuditEventInput | undefined): string[] =>
+    Object.entries(e ?? {})
+      .filter(([, v]) => v !== undefined)
+      .map(([k]) => k)
+      .sort();
+  const s = setup({ role: 'operator', gate: { effect: 'deny', code: 'locked', detail: 'L1' } });
+  await s.pipeline.handle(s.request(READ));
+  await s.pipeline.refused(s.session, { unit: 1, fc: 3, transactionId: 7 }, 'no-route', 'no-route unit 1');
+  t.equal(s.events.length, 2);
+  const [handled, refused] = s.events;
+  t.same(keys(refused), keys(handled), 'same members, transaction id and role included');
+  t.match(refused, { type: 'request.decision', device: '', unit: 1, fc: 3, transactionId: 7, role: 'operator' });
+  t.match(refused, {
+    decision: 'deny',
+    ruleId: null,
+    reason: 'no-route unit 1',
+    outcome: 'no-route',
+    policyVersion: 'v1',
+  });
 });
