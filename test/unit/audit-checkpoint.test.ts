@@ -9,6 +9,7 @@ import { svidCheckpointSigner } from '../../gateway/audit/checkpoint-signer.js';
 import { verifyAuditDir } from '../../gateway/audit/audit-verify.js';
 import { buildCertificate, exportPkcs8, generateKeyPair, KeyUsage } from '../../gateway/identity/cert-builder.js';
 import { makeTestPki } from '../helpers/rsyslog.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 
 const ID = 'spiffe://plant.example/verigate';
 
@@ -87,10 +88,12 @@ t.test(
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     let svid = await selfSigned();
     const seen: Checkpoint[] = [];
+    const timers = new FakeTimers(Date.now()); // checkpoint times fall inside the signer's validity
     const log = await AuditLog.open({
       dir,
       fsync: 'never',
       checkpoint: { everyEvents: 5, everyMs: 100, signer: svidCheckpointSigner(() => svid) },
+      timers,
     });
     let signed: () => void = () => {};
     log.subscribe({ checkpoint: (c) => (seen.push(c), signed()) });
@@ -106,7 +109,11 @@ t.test(
     const rotated = await selfSigned();
     svid = rotated;
     log.append({ type: 'jit.expired', grantId: 'late' });
-    await new Promise((r) => setTimeout(r, 250));
+    const tail = nextCheckpoint();
+    await timers.tick(99);
+    t.equal(seen.length, 1, 'one event is below everyEvents: no checkpoint before the timer');
+    timers.advance(1); // the 100 ms checkpoint timer: a background fdatasync, then the signature
+    await tail;
     t.equal(seen.length, 2, 'timer checkpoint for the tail');
     t.equal(seen[1]!.signer.certChainPem, rotated.chainPem, 'rotated SVID used');
     await log.close();
