@@ -76,3 +76,16 @@ export const fleetIds = {
   leaf: (td: string, site: string) => `spiffe://${td}/fleet/site/${site}/leaf`,
   gateway: (td: string, site: string, gateway: string) => `spiffe://${td}/fleet/site/${site}/gateway/${gateway}`,
 } as const;
+
+/**
+ * Delivery subject prefixes of the cross-domain flows, named so leaf-link permissions can allow exactly one
+ * site's traffic: the hub delivers a site's bucket to the leaf's mirror under `fleet.mirror.<site>.`, and a
+ * leaf delivers its AUDIT stream to the hub's sourcing under `fleet.audit-source.<site>.` (a stream source's
+ * `external.deliver`).
+ */
+export function mirrorDeliverPrefix(site: string): string {
+  return `fleet.mirror.${site}`;
+}
+export function auditDeliverPrefix(site: string): string {
+  return `fleet.audit-source.${site}`;
+}

@@ -77,6 +77,8 @@ export interface CertSpec {
   readonly eku: readonly string[] | null;
   readonly uris?: readonly string[];
   readonly dnsNames?: readonly string[];
+  /** IPv4 addresses as dotted quads (iPAddress SANs, e.g. a loopback server a client dials by IP) [RFC 5280 4.2.1.6]. */
+  readonly ipAddresses?: readonly string[];
   /** Each entry adds one Modbus role extension (several → a duplicated, hence NULL, role). */
   readonly roles?: readonly string[];
   /** Extensions added verbatim after the others. */
@@ -140,7 +142,11 @@ function extensions(spec: CertSpec, spki: Buffer): Buffer[] {
     );
   if (spec.keyUsage !== null) ext('2.5.29.15', true, namedBits(spec.keyUsage));
   if (spec.eku !== null) ext('2.5.29.37', false, seq(...spec.eku.map(oid)));
-  const names = [...(spec.uris ?? []).map((u) => ia5(0x86, u)), ...(spec.dnsNames ?? []).map((d) => ia5(0x82, d))];
+  const names = [
+    ...(spec.uris ?? []).map((u) => ia5(0x86, u)),
+    ...(spec.dnsNames ?? []).map((d) => ia5(0x82, d)),
+    ...(spec.ipAddresses ?? []).map((ip) => tlv(0x87, ipv4Octets(ip))),
+  ];
   // [X509-SVID 2] the URI SAN is the identity; SPIRE marks SAN critical only when the subject is empty.
   if (names.length > 0) ext('2.5.29.17', false, seq(...names));
   ext('2.5.29.14', false, octets(keyIdentifier(spki)));
@@ -151,6 +157,14 @@ function extensions(spec: CertSpec, spki: Buffer): Buffer[] {
   for (const role of spec.roles ?? []) ext(OID_MODBUS_ROLE, false, encodeModbusRoleValue(role));
   for (const e of spec.extra ?? []) ext(e.oid, e.critical, e.value);
   return exts;
+}
+
+/** iPAddress: [7] IMPLICIT OCTET STRING, four octets for IPv4 [RFC 5280 4.2.1.6]. */
+function ipv4Octets(ip: string): Buffer {
+  const parts = ip.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((n) => !Number.isInteger(n) || n < 0 || n > 255))
+    throw new Error(`cert-builder: not an IPv4 address ${JSON.stringify(ip)}`);
+  return Buffer.from(parts);
 }
 
 /** `O=x, CN=y` → Name; one attribute per RDN, C as PrintableString, the rest UTF8String [RFC 5280 4.1.2.4]. */

@@ -41,6 +41,8 @@ export interface MintOptions {
   /** Extra DNS SANs [X509-SVID 2 allows them beside the one URI SAN]: lets stock TLS clients that insist on a
    * hostname check (e.g. Go's crypto/tls) reach a gateway by name. */
   readonly dnsNames?: readonly string[];
+  /** IPv4 SANs, for server certificates dialled by address (e.g. a nats-server on 127.0.0.1). */
+  readonly ipAddresses?: readonly string[];
 }
 
 export class DevCa {
@@ -149,6 +151,7 @@ export class DevCa {
       eku: [EKU_SERVER_AUTH, EKU_CLIENT_AUTH],
       uris: [id.toString()],
       ...(opts.dnsNames ? { dnsNames: opts.dnsNames } : {}),
+      ...(opts.ipAddresses ? { ipAddresses: opts.ipAddresses } : {}),
       roles: opts.role !== undefined ? [opts.role] : [],
     });
     return { chainDer: [certDer(cert)], keyDer: exportPkcs8(keys.privateKey) };
