@@ -5,11 +5,13 @@
  * the outside: the PLC's write counters equal the write-ahead decisions in the trail, the write whose event
  * could not be written and every later one answer 0x06 (audit-unavailable) and never reach the PLC, and every
  * write answered OK has its decision in the trail before its outcome.
+ * The gateway runs on fake timers: the log's write-retry fires when the test advances the clock, not after a wait.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeRequest } from '../../protocols/modbus/index.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 import { startHarness, TestMbapsClient } from '../helpers/gateway-harness.js';
 
 const policy = `version: 1
@@ -21,13 +23,24 @@ rules:
     allow: [{ access: write, table: holding, addresses: 100-199 }]
 trust: { threshold: 0 }
 `;
+const timers = new FakeTimers(Date.now());
 const h = await startHarness({
   policy,
   scanDelayMs: 20,
   deviceTimeout: '3s',
   auditYaml: 'audit: { dir: audit, fsync: always, values: include, failurePolicy: fail-closed }',
+  timers,
 });
 t.teardown(() => h.stop());
+/** The audit log's default write-retry period (AuditLogOptions.retryMs). */
+const RETRY_MS = 1000;
+// Minted now: the gateway's fake clock stands still while the test runs, so a certificate minted later (NotBefore
+// backdated 10 s from the real time) could start after it.
+const creds = {
+  pipelined: await h.mint('spiffe://plant.example/hmi/pipelined'),
+  sequential: await h.mint('spiffe://plant.example/hmi/sequential'),
+  fsync: await h.mint('spiffe://plant.example/hmi/fsync'),
+};
 
 /**
  * The injected fault: the segment writer is the one place that writes the trail (segment-writer.ts). A batch
@@ -68,11 +81,12 @@ function fillAt(n: number): void {
   fault.fullAtWriteAhead = n;
 }
 /** Room again; the log recovers on its retry timer (audit.gap first), then requests are served again. */
-async function freeSpace(): Promise<void> {
+function freeSpace(t: Test): void {
   fault.full = false;
   fault.fullAtWriteAhead = Infinity;
-  const deadline = Date.now() + 5000;
-  while (!h.gateway.audit.healthy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.notOk(h.gateway.audit.healthy(), 'still failing (fail-closed) until the retry timer fires');
+  timers.advance(RETRY_MS);
+  t.ok(h.gateway.audit.healthy(), 'the retry timer wrote the audit.gap: healthy again');
 }
 
 const write = (address: number, value: number): Buffer =>
@@ -115,7 +129,7 @@ t.test(
   'pipelined writes, the disk fills at the 5th: the first 4 execute and are audited, the rest never reach the PLC',
   async (t) => {
     const id = 'spiffe://plant.example/hmi/pipelined';
-    const c = await TestMbapsClient.connect(h.port, await h.mint(id));
+    const c = await TestMbapsClient.connect(h.port, creds.pipelined);
     t.teardown(() => c.close());
     fillAt(5);
     const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => c.request(1, write(100 + i, 7))));
@@ -123,7 +137,7 @@ t.test(
     for (let i = 0; i < 10; i++) t.equal(plcWrites(100 + i), i < 4 ? 1 : 0, `register ${100 + i} at the PLC`);
     t.notOk(c.isClosed, 'refusals keep the session');
 
-    await freeSpace();
+    freeSpace(t);
     t.same(bytes(await c.request(1, write(110, 8))), bytes(write(110, 8)), 'writes pass again once the disk has room');
     const events = trail();
     for (let i = 0; i < 10; i++)
@@ -153,14 +167,14 @@ t.test(
   'sequential writes, the disk fills at the 3rd: every answered write has its decision, then its outcome',
   async (t) => {
     const id = 'spiffe://plant.example/hmi/sequential';
-    const c = await TestMbapsClient.connect(h.port, await h.mint(id));
+    const c = await TestMbapsClient.connect(h.port, creds.sequential);
     t.teardown(() => c.close());
     fillAt(3);
     const answers: number[][] = [];
     for (let i = 0; i < 5; i++) answers.push(bytes(await c.request(1, write(120 + i, 9))));
     t.same(answers, [bytes(write(120, 9)), bytes(write(121, 9)), REFUSED, REFUSED, REFUSED]);
     t.same([120, 121, 122, 123, 124].map(plcWrites), [1, 1, 0, 0, 0], 'only the audited writes reached the PLC');
-    await freeSpace();
+    freeSpace(t);
     t.same(bytes(await c.request(1, write(125, 9))), bytes(write(125, 9)));
     const events = trail();
     for (const address of [120, 121, 125]) {
@@ -176,7 +190,7 @@ t.test(
 
 t.test('fsync always: a write-ahead event that cannot be made durable refuses the write', async (t) => {
   const id = 'spiffe://plant.example/hmi/fsync';
-  const c = await TestMbapsClient.connect(h.port, await h.mint(id));
+  const c = await TestMbapsClient.connect(h.port, creds.fsync);
   t.teardown(() => c.close());
   t.same(bytes(await c.request(1, write(130, 1))), bytes(write(130, 1)));
   fault.failNextSync = true; // the next event synced is this write's write-ahead decision
