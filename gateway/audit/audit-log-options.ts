@@ -90,7 +90,10 @@ export interface AuditLag {
 
 export interface AuditStatus {
   readonly writing: boolean;
+  /** The write failure, else the first exporter hold's error (holdFailure), else null. */
   readonly lastError: string | null;
+  /** Exporters holding the log failing (AuditLog.holdFailure), e.g. `fleet-audit` while the edge stream is full. */
+  readonly held: readonly { readonly by: string; readonly since: string; readonly error: string }[];
   readonly lostEvents: number;
   readonly diskLow: boolean;
   readonly diskFreeBytes: number | null;

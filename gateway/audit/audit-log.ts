@@ -55,6 +55,8 @@ export class AuditLog implements AuditSink {
   /** The highest seq known to be fdatasync'ed: a watermark, so syncs that overlap never count an event twice. */
   private syncedSeq = 0;
   private failure: Failure | null = null;
+  /** Exporters holding the log failing by name (holdFailure): the failure policy applies while any is held. */
+  private readonly holds = new Map<string, { readonly since: string; error: string }>();
   private totalLost = 0;
   private closed = false;
   private readonly checkpoints: AuditCheckpointer;
@@ -206,17 +208,50 @@ export class AuditLog implements AuditSink {
     return this.budget?.reserveReached() ?? false;
   }
 
-  /** May the data path go on? false while writes fail under `fail-closed` (the gateway then denies). */
+  /**
+   * May the data path go on? false while writes fail, or an exporter holds the log failing, under
+   * `fail-closed` (the gateway then denies).
+   */
   healthy(): boolean {
     if (this.closed) return false;
-    return this.failure === null || this.opts.failurePolicy === 'continue';
+    return (this.failure === null && this.holds.size === 0) || this.opts.failurePolicy === 'continue';
+  }
+
+  /**
+   * An exporter whose copy of the trail must not silently fall behind (the fleet's edge audit stream, full)
+   * holds the log failing under its name: the failure policy applies as for a write failure [IEC 62443-3-3
+   * SR 2.10] — under `fail-closed` healthy() is false (the gateway denies), under `continue` it serves and
+   * alarms — and status() names it, until `releaseFailure(by)`. Events are still written to the file. A
+   * repeated hold only updates the error.
+   */
+  holdFailure(by: string, error: string): void {
+    const held = this.holds.get(by);
+    if (held !== undefined) {
+      held.error = error;
+      return;
+    }
+    this.holds.set(by, { since: this.now(), error });
+    this.logger.error({ by, error, policy: this.opts.failurePolicy ?? 'fail-closed' }, 'audit: held failing');
+    this.metrics?.held.set({ by }, 1);
+    this.noteHealth();
+  }
+
+  /** Ends a hold of holdFailure(); unknown names are ignored. */
+  releaseFailure(by: string): void {
+    const held = this.holds.get(by);
+    if (held === undefined) return;
+    this.holds.delete(by);
+    this.logger.info({ by, since: held.since }, 'audit: hold released');
+    this.metrics?.held.set({ by }, 0);
+    this.noteHealth();
   }
 
   status(): AuditStatus {
     this.flush();
     return {
       writing: this.failure === null && !this.closed,
-      lastError: this.failure?.error ?? null,
+      lastError: this.failure?.error ?? this.holds.values().next().value?.error ?? null,
+      held: [...this.holds].map(([by, h]) => ({ by, since: h.since, error: h.error })),
       lostEvents: this.totalLost,
       diskLow: this.disk.low,
       diskFreeBytes: this.disk.freeBytes,
@@ -404,7 +439,7 @@ export class AuditLog implements AuditSink {
     if (this.failure === null) {
       this.failure = { since: this.now(), error, lost: 0 };
       this.logger.error({ error, policy: this.opts.failurePolicy ?? 'fail-closed' }, 'audit: writes failing');
-      this.metrics?.healthy.set(0);
+      this.noteHealth();
     }
     this.failure.error = error;
     if (lost > 0) {
@@ -429,8 +464,13 @@ export class AuditLog implements AuditSink {
     }
     this.failure = null;
     this.logger.info({ lost: f.lost, since: f.since }, 'audit: writes recovered');
-    this.metrics?.healthy.set(1);
+    this.noteHealth();
     return true;
+  }
+
+  /** verigate_audit_healthy: 0 while writes fail or an exporter holds the log failing. */
+  private noteHealth(): void {
+    this.metrics?.healthy.set(this.failure === null && this.holds.size === 0 ? 1 : 0);
   }
 
   private mustAppendOrClose(input: AuditEventInput): void {

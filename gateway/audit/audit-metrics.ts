@@ -11,6 +11,7 @@ export interface AuditMetrics {
   readonly checkpoints: Counter;
   readonly checkpointFailures: Counter;
   readonly healthy: Gauge;
+  readonly held: Gauge<'by'>;
   readonly diskFreeBytes: Gauge;
   readonly usedBytes: Gauge;
   readonly capacityBytes: Gauge;
@@ -40,7 +41,17 @@ export function createAuditMetrics(registry: Registry): AuditMetrics {
       help: 'Checkpoints that could not be signed or written',
       registers,
     }),
-    healthy: new Gauge({ name: 'verigate_audit_healthy', help: '1 when audit writes succeed', registers }),
+    healthy: new Gauge({
+      name: 'verigate_audit_healthy',
+      help: '1 when audit writes succeed and no exporter holds the log failing',
+      registers,
+    }),
+    held: new Gauge({
+      name: 'verigate_audit_held',
+      help: '1 while the named exporter holds the audit log failing (e.g. fleet-audit: the edge stream is full)',
+      labelNames: ['by'],
+      registers,
+    }),
     diskFreeBytes: new Gauge({
       name: 'verigate_audit_disk_free_bytes',
       help: 'Free bytes on the audit filesystem',

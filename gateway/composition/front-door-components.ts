@@ -151,7 +151,11 @@ export function observabilityComponent(
       const http = new ObservabilityServer(metrics, {
         svid: () => ({ ok: identity.source.state() !== 'failed-closed', detail: identity.source.state() }),
         policy: () => ({ ok: true, detail: policy.current.version }),
-        audit: () => ({ ok: audit.healthy() || config.audit.failurePolicy === 'continue' }),
+        audit: () => {
+          // Says why when failing or held (e.g. by fleet-audit: the edge audit stream is full).
+          const why = audit.status().lastError;
+          return { ok: audit.healthy() || config.audit.failurePolicy === 'continue', ...(why ? { detail: why } : {}) };
+        },
         learn: () => parts.learn?.status() ?? { ok: true, detail: 'off' },
       });
       const addr = await http.listen(m.host, m.port);
