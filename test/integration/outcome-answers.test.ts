@@ -24,6 +24,16 @@ rules:
     allow:
       - { access: read, table: holding, addresses: 0-199 }
       - { access: write, table: holding, addresses: 100-109 }
+  - id: poll
+    principals: [spiffe://plant.example/poller]
+    devices: [turbine-1]
+    allow: [{ access: read, table: holding, addresses: 0-9 }]
+    rate: 1/m
+  - id: maint
+    principals: [spiffe://plant.example/eng/1]
+    devices: [turbine-1]
+    allow: [{ access: write, table: holding, addresses: 150-159 }]
+    jit: { approvers: [spiffe://plant.example/ops/*], maxDuration: 5m }
 trust: { threshold: 0 }
 `;
 const logs: string[] = [];
@@ -69,6 +79,27 @@ t.test('denied → 0x01', async (t) => {
   t.same(bytes(await stranger.request(1, write(100, 1))), [0x86, 0x01]);
   t.equal(await counted('denied'), 1);
   t.equal(audited('denied').length, 1);
+});
+
+t.test('denied → 0x01 by the runtime gates too: a lock, a rate, a JIT rule; audited and counted by code', async (t) => {
+  const poller = await TestMbapsClient.connect(h.port, await h.mint('spiffe://plant.example/poller'));
+  t.teardown(() => poller.close());
+  const eng = await TestMbapsClient.connect(h.port, await h.mint('spiffe://plant.example/eng/1'));
+  t.teardown(() => eng.close());
+  const lock = h.gateway.trust.lock({ kind: 'device', value: 'turbine-1' }, 'spiffe://plant.example/ops/test', 'gate');
+  if (!lock.ok) throw new Error(lock.message);
+  t.same(bytes(await poller.request(1, read(0))), [0x83, 0x01], 'locked');
+  h.gateway.trust.locks.remove(lock.lock.id, 'spiffe://plant.example/ops/test');
+  t.same(bytes(await poller.request(1, read(0))).slice(0, 2), [0x03, 0x02], 'the one token of the minute');
+  t.same(bytes(await poller.request(1, read(0))), [0x83, 0x01], 'rate-limited');
+  t.same(bytes(await eng.request(1, write(150, 1))), [0x86, 0x01], 'jit-required');
+  t.notOk(poller.isClosed || eng.isClosed, 'a denial keeps the session [MB-TCP-SEC R-24]');
+  const reasons = audited('denied').map((e) => e['reason']);
+  t.match(reasons, [/^explicit-deny|^no-rule/, `locked ${lock.lock.id}`, 'rate-limited poll', 'jit-required maint']);
+  const byCode = Object.fromEntries(
+    (await h.gateway.metrics.denials.get()).values.map((v) => [String(v.labels.code), v.value]),
+  );
+  t.match(byCode, { locked: 1, 'rate-limited': 1, 'jit-required': 1 });
 });
 
 t.test('no-route → 0x0A', async (t) => {
