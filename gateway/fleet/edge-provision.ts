@@ -2,7 +2,8 @@
  * Edge-side fleet resources at a site's leaf (docs/fleet.md), ensured idempotently by the gateway at start and
  * by the fleet lab: the mirror of the hub's site bucket (same name, source in domain `hub`, deliveries under
  * the site's own prefix) and the site's `AUDIT` stream, capped with `discard: new` so a full stream refuses
- * new blocks (the gateway's audit failure policy takes over) instead of silently dropping old ones.
+ * new blocks (the gateway's audit failure policy takes over) instead of silently dropping old ones, and the
+ * durable consumer the hub's AUDIT stream sources through.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
@@ -16,13 +17,17 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import {
+  AUDIT_SOURCE_CONSUMER,
   AUDIT_STREAM,
   HUB_DOMAIN,
+  auditDeliverSubject,
   jsApiPrefix,
-  mirrorDeliverPrefix,
+  mirrorConsumerName,
+  mirrorDeliverSubject,
   siteAuditSubjects,
   siteBucket,
 } from './fleet-topology.js';
+import { ensureSourcingConsumer } from './hub-provision.js';
 
 export interface EdgeProvisionOptions {
   readonly site: string;
@@ -37,6 +42,8 @@ export interface EdgeProvisionResult {
   readonly mirrorCreated: boolean;
   readonly auditCreated: boolean;
   readonly auditUpdated: boolean;
+  /** The durable consumer the hub's AUDIT source attaches to. */
+  readonly sourceConsumerCreated: boolean;
 }
 
 export async function ensureEdgeResources(
@@ -50,13 +57,20 @@ export async function ensureEdgeResources(
     await new Kvm(jsm.jetstream()).create(bucket, {
       mirror: {
         name: bucket,
-        external: { api: jsApiPrefix(HUB_DOMAIN), deliver: mirrorDeliverPrefix(opts.site) },
+        external: { api: jsApiPrefix(HUB_DOMAIN), deliver: '' },
+        consumer: { name: mirrorConsumerName(opts.site), deliver_subject: mirrorDeliverSubject(opts.site) },
       },
     });
     mirrorCreated = true;
   }
   const audit = await ensureAuditStream(jsm, opts);
-  return { mirrorCreated, ...audit };
+  const sourceConsumerCreated = await ensureSourcingConsumer(
+    jsm,
+    AUDIT_STREAM,
+    AUDIT_SOURCE_CONSUMER,
+    auditDeliverSubject(opts.site),
+  );
+  return { mirrorCreated, ...audit, sourceConsumerCreated };
 }
 
 export function edgeAuditConfig(opts: EdgeProvisionOptions): Partial<StreamConfig> & { name: string } {

@@ -6,12 +6,14 @@
  * test/fleet/fleet-isolation.test.ts proves what they refuse.
  */
 import {
+  AUDIT_SOURCE_CONSUMER,
   AUDIT_STREAM,
   HUB_DOMAIN,
-  auditDeliverPrefix,
+  auditDeliverSubject,
   fleetIds,
   jsApiPrefix,
-  mirrorDeliverPrefix,
+  mirrorConsumerName,
+  mirrorDeliverSubject,
   siteAuditSubjects,
   siteBucket,
   statusSubject,
@@ -72,30 +74,28 @@ export interface Permissions {
  */
 export function leafLinkPermissions(site: string): Permissions {
   const bucket = `KV_${siteBucket(site)}`;
+  const mirror = mirrorConsumerName(site);
   const hubApi = jsApiPrefix(HUB_DOMAIN);
   const siteApi = jsApiPrefix(site);
   return {
     publish: [
-      // The leaf's mirror of the site bucket: create/reset its consumer at the hub, answer flow control.
-      `${hubApi}.CONSUMER.CREATE.${bucket}`,
-      `${hubApi}.CONSUMER.CREATE.${bucket}.>`,
-      `${hubApi}.CONSUMER.DELETE.${bucket}.>`,
-      `$JS.FC.${HUB_DOMAIN}.*.${bucket}.>`,
-      // The hub's sourcing of the site's AUDIT stream: API replies and the deliveries.
-      `$JSC.R.${site}.*.${AUDIT_STREAM}.>`,
-      `${auditDeliverPrefix(site)}.>`,
+      // The leaf's mirror of the site bucket: reset its durable consumer at the hub, ack by flow control.
+      `${hubApi}.CONSUMER.RESET.${bucket}.${mirror}`,
+      `$JS.FC.${HUB_DOMAIN}.*.${bucket}.${mirror}.>`,
+      // The hub's source of the site's AUDIT stream: API replies to the hub's requests, the deliveries.
+      `$JSC.R.${site}.*.${AUDIT_STREAM}.${AUDIT_SOURCE_CONSUMER}.>`,
+      auditDeliverSubject(site),
       // Status beats of the site's gateways.
       `fleet.status.${site}.>`,
     ],
     subscribe: [
-      `$JSC.R.${HUB_DOMAIN}.*.${bucket}.>`,
-      `${mirrorDeliverPrefix(site)}.>`,
-      `${siteApi}.CONSUMER.CREATE.${AUDIT_STREAM}`,
-      `${siteApi}.CONSUMER.CREATE.${AUDIT_STREAM}.>`,
-      `${siteApi}.CONSUMER.DELETE.${AUDIT_STREAM}.>`,
+      `$JSC.R.${HUB_DOMAIN}.*.${bucket}.${mirror}.>`,
+      mirrorDeliverSubject(site),
+      `${siteApi}.CONSUMER.RESET.${AUDIT_STREAM}.${AUDIT_SOURCE_CONSUMER}`,
+      `$JS.FC.${site}.*.${AUDIT_STREAM}.${AUDIT_SOURCE_CONSUMER}.>`,
+      // `verigate control` purges what it verified and reads the stream's state.
       `${siteApi}.STREAM.INFO.${AUDIT_STREAM}`,
       `${siteApi}.STREAM.PURGE.${AUDIT_STREAM}`,
-      `$JS.FC.${site}.*.${AUDIT_STREAM}.>`,
     ],
   };
 }
@@ -123,6 +123,9 @@ export function gatewayPermissions(site: string, gateway: string): Permissions {
       `$JS.API.STREAM.INFO.${AUDIT_STREAM}`,
       `$JS.API.STREAM.CREATE.${AUDIT_STREAM}`,
       `$JS.API.STREAM.UPDATE.${AUDIT_STREAM}`,
+      `$JS.API.CONSUMER.INFO.${AUDIT_STREAM}.${AUDIT_SOURCE_CONSUMER}`,
+      `$JS.API.CONSUMER.CREATE.${AUDIT_STREAM}.${AUDIT_SOURCE_CONSUMER}`,
+      `$JS.API.CONSUMER.DURABLE.CREATE.${AUDIT_STREAM}.${AUDIT_SOURCE_CONSUMER}`,
       `audit.${site}.${gateway}.>`,
       statusSubject(site, gateway),
     ],

@@ -78,14 +78,24 @@ export const fleetIds = {
 } as const;
 
 /**
- * Delivery subject prefixes of the cross-domain flows, named so leaf-link permissions can allow exactly one
- * site's traffic: the hub delivers a site's bucket to the leaf's mirror under `fleet.mirror.<site>.`, and a
- * leaf delivers its AUDIT stream to the hub's sourcing under `fleet.audit-source.<site>.` (a stream source's
- * `external.deliver`).
+ * Delivery subjects of the cross-domain flows, one per site so leaf-link permissions can allow exactly one
+ * site's traffic: the hub delivers a site's bucket to the leaf's mirror on `fleet.mirror.<site>`, and a leaf
+ * delivers its AUDIT stream to the hub's source on `fleet.audit-source.<site>`.
  */
-export function mirrorDeliverPrefix(site: string): string {
+export function mirrorDeliverSubject(site: string): string {
   return `fleet.mirror.${site}`;
 }
-export function auditDeliverPrefix(site: string): string {
+export function auditDeliverSubject(site: string): string {
   return `fleet.audit-source.${site}`;
 }
+
+/**
+ * Durable consumers that carry the cross-domain flows (nats-server 2.14+ durable sourcing, ack policy
+ * `flow_control`): at the hub on `KV_site-<site>` for the leaf's mirror, at the leaf on `AUDIT` for the hub's
+ * source. A durable consumer lets the far side resume the moment the near side answers again, instead of after
+ * the ephemeral retry back-off (up to 2 min), and lets leaf permissions name exactly one consumer.
+ */
+export function mirrorConsumerName(site: string): string {
+  return `mirror-${site}`;
+}
+export const AUDIT_SOURCE_CONSUMER = 'hub-source';

@@ -6,6 +6,8 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
+  AckPolicy,
+  DeliverPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
   jetstreamManager,
@@ -15,7 +17,15 @@ import {
   type StreamSource,
 } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { AUDIT_STREAM, auditDeliverPrefix, jsApiPrefix, siteBucket } from './fleet-topology.js';
+import {
+  AUDIT_SOURCE_CONSUMER,
+  AUDIT_STREAM,
+  auditDeliverSubject,
+  jsApiPrefix,
+  mirrorConsumerName,
+  mirrorDeliverSubject,
+  siteBucket,
+} from './fleet-topology.js';
 
 export interface HubProvisionOptions {
   readonly sites: readonly string[];
@@ -27,6 +37,7 @@ export interface HubProvisionOptions {
 
 export interface HubProvisionResult {
   readonly bucketsCreated: readonly string[];
+  readonly mirrorConsumersCreated: readonly string[];
   readonly sourcesAdded: readonly string[];
 }
 
@@ -37,19 +48,59 @@ export async function ensureHubResources(nc: NatsConnection, opts: HubProvisionO
   const replicas = opts.replicas ?? DEFAULT_REPLICAS;
   const jsm = await jetstreamManager(nc);
   const bucketsCreated: string[] = [];
+  const mirrorConsumersCreated: string[] = [];
   for (const site of opts.sites) {
     const bucket = siteBucket(site);
-    if (await streamExists(jsm, `KV_${bucket}`)) continue;
-    await new Kvm(jsm.jetstream()).create(bucket, { replicas, history: opts.history ?? DEFAULT_HISTORY });
-    bucketsCreated.push(bucket);
+    if (!(await streamExists(jsm, `KV_${bucket}`))) {
+      await new Kvm(jsm.jetstream()).create(bucket, { replicas, history: opts.history ?? DEFAULT_HISTORY });
+      bucketsCreated.push(bucket);
+    }
+    if (await ensureSourcingConsumer(jsm, `KV_${bucket}`, mirrorConsumerName(site), mirrorDeliverSubject(site)))
+      mirrorConsumersCreated.push(mirrorConsumerName(site));
   }
   const sourcesAdded = await ensureHubAuditStream(jsm, opts.sites, replicas);
-  return { bucketsCreated, sourcesAdded };
+  return { bucketsCreated, mirrorConsumersCreated, sourcesAdded };
+}
+
+/** Sourcing consumers ack by flow control: 1 s heartbeats, no ack wait, no max deliver (nats-server ADR-60). */
+const MAX_ACK_PENDING = 10_000;
+const SOURCE_HEARTBEAT_NS = 1_000_000_000;
+
+/**
+ * Ensures the durable push consumer a cross-domain mirror or source attaches to (`consumer` of the mirror or
+ * source config). Returns true when it was created now.
+ */
+export async function ensureSourcingConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  name: string,
+  deliverSubject: string,
+): Promise<boolean> {
+  try {
+    await jsm.consumers.info(stream, name);
+    return false;
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) throw err;
+  }
+  await jsm.consumers.add(stream, {
+    durable_name: name,
+    deliver_subject: deliverSubject,
+    deliver_policy: DeliverPolicy.All,
+    ack_policy: AckPolicy.FlowControl,
+    flow_control: true,
+    idle_heartbeat: SOURCE_HEARTBEAT_NS,
+    max_ack_pending: MAX_ACK_PENDING,
+  });
+  return true;
 }
 
 /** The hub AUDIT stream's source for one site: the edge stream of the same name in the site's domain. */
 export function siteAuditSource(site: string): StreamSource {
-  return { name: AUDIT_STREAM, external: { api: jsApiPrefix(site), deliver: auditDeliverPrefix(site) } };
+  return {
+    name: AUDIT_STREAM,
+    external: { api: jsApiPrefix(site), deliver: '' },
+    consumer: { name: AUDIT_SOURCE_CONSUMER, deliver_subject: auditDeliverSubject(site) },
+  };
 }
 
 /** Creates the hub AUDIT stream, or adds the sources of sites it does not source yet (existing ones are kept). */

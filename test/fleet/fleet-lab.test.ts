@@ -33,9 +33,9 @@ t.test('fleet lab: mirror hub → leaf, offline survival, audit sourcing', async
 
   await t.test('provisioning is idempotent', async (t) => {
     const again = await ensureHubResources(control, { sites: lab.sites });
-    t.same(again, { bucketsCreated: [], sourcesAdded: [] });
+    t.same(again, { bucketsCreated: [], mirrorConsumersCreated: [], sourcesAdded: [] });
     const edge = await ensureEdgeResources(gw, { site: 'site-a', auditMaxBytes: 64 * 1024 * 1024 });
-    t.same(edge, { mirrorCreated: false, auditCreated: false, auditUpdated: false });
+    t.same(edge, { mirrorCreated: false, auditCreated: false, auditUpdated: false, sourceConsumerCreated: false });
     const hubSites = (await (await jetstreamManager(control)).streams.info(AUDIT_STREAM)).config.sources ?? [];
     t.equal(hubSites.length, 2, 'one source per site');
   });
@@ -76,7 +76,7 @@ t.test('fleet lab: mirror hub → leaf, offline survival, audit sourcing', async
     });
     t.equal(
       await eventually('l2 mirrored', async () => (await kv.get('locks.l2'))?.string(), {
-        timeoutMs: 60_000,
+        timeoutMs: 10_000,
         intervalMs: 100,
       }),
       'x',
