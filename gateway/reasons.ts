@@ -54,6 +54,8 @@ export const GATE_REASON_CODES = [
   'grant-locked',
   /** A JIT rule applies and the grant store cannot be read. */
   'grant-store-unavailable',
+  /** A write under a `lockMode: strict` rule while the box's view of the fleet hub is older than its maxStaleness; detail the rule id. */
+  'fleet-stale',
   /** Admission: the identity's trust ended (terminate on breach). */
   'trust-breach',
   /** Admission: `session.maxPerIdentity` reached. */

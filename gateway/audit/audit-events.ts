@@ -273,10 +273,17 @@ export interface AuditEventFields {
     readonly devices?: readonly string[];
     readonly reason: string;
     readonly durationMs: number;
+    /** `fleet`: a grant issued at the fleet hub, imported from the site bucket (also on the events below). */
+    readonly source?: 'fleet';
   };
-  'jit.approved': { readonly grantId: string; readonly approver: string; readonly expiresAt: string };
-  'jit.denied': { readonly grantId: string; readonly by: string; readonly reason?: string };
-  'jit.revoked': { readonly grantId: string; readonly by: string; readonly reason?: string };
+  'jit.approved': {
+    readonly grantId: string;
+    readonly approver: string;
+    readonly expiresAt: string;
+    readonly source?: 'fleet';
+  };
+  'jit.denied': { readonly grantId: string; readonly by: string; readonly reason?: string; readonly source?: 'fleet' };
+  'jit.revoked': { readonly grantId: string; readonly by: string; readonly reason?: string; readonly source?: 'fleet' };
   'jit.expired': { readonly grantId: string };
   'lock.created': {
     readonly lockId: string;
@@ -284,8 +291,15 @@ export interface AuditEventFields {
     readonly by: string;
     readonly reason: string;
     readonly expiresAt?: string;
+    /** `fleet`: applied from the fleet hub's site bucket; absent: made through this gateway. */
+    readonly source?: 'fleet';
   };
-  'lock.removed': { readonly lockId: string; readonly by?: string; readonly reason?: string };
+  'lock.removed': {
+    readonly lockId: string;
+    readonly by?: string;
+    readonly reason?: string;
+    readonly source?: 'fleet';
+  };
   'trust.changed': {
     readonly identity: string;
     readonly from: number;
@@ -298,8 +312,19 @@ export interface AuditEventFields {
     readonly previousVersion?: string;
     readonly file?: string;
     readonly rules?: number;
+    /** `fleet`: a signed policy envelope from the site bucket (its `revision`); absent: the policy file. */
+    readonly source?: 'fleet';
+    readonly revision?: number;
   };
-  'policy.reload-failed': { readonly file?: string; readonly error: string; readonly keptVersion?: string };
+  'policy.reload-failed': {
+    readonly file?: string;
+    readonly error: string;
+    readonly keptVersion?: string;
+    /** `fleet`: a signed policy envelope refused (`code`: gateway/fleet/policy-envelope.ts ENVELOPE_REFUSALS, or `policy-invalid` / `policy-test-failed`). */
+    readonly source?: 'fleet';
+    readonly revision?: number;
+    readonly code?: string;
+  };
   /** Commissioning mode opened on a device: the listed identities' learnable denials are allowed until `until`. */
   'learn.started': { readonly device: string; readonly until: string; readonly principals: readonly string[] };
   /** Commissioning mode closed (`until` reached, or the gateway stopped); `learned` requests were allowed by it. */

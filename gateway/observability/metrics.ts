@@ -10,6 +10,8 @@ export interface MetricsSources {
   svidSecondsLeft?: () => number | null;
   auditLag?: () => number;
   trustScores?: () => Record<string, number>;
+  /** Fleet members: seconds since the newest hub heartbeat (+Inf: never heard). Absent: not a member, 0. */
+  fleetStaleness?: () => number;
 }
 
 export class GatewayMetrics {
@@ -126,6 +128,14 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.set(sources().auditLag?.() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'verigate_fleet_staleness_seconds',
+      help: 'Seconds since the newest fleet hub heartbeat this gateway saw (0: not a fleet member; +Inf: never heard)',
+      registers,
+      collect() {
+        this.set(sources().fleetStaleness?.() ?? 0);
       },
     });
     new Gauge({

@@ -50,6 +50,8 @@ export interface Grant extends Omit<GrantRequest, 'ruleId'> {
   expiresAt?: string;
   closedBy?: string;
   closedReason?: string;
+  /** `fleet`: issued at the fleet hub and imported from the site bucket (gateway/fleet/fleet-grants.ts). */
+  source?: 'fleet';
 }
 
 export type GrantResult =
@@ -61,6 +63,11 @@ export class GrantService {
   /** Set when the store exists but could not be read: no grant is honoured or changed until it is repaired
    * (writing now would overwrite the grants we could not read). */
   unreadable: string | null = null;
+  /**
+   * A fleet member (docs/fleet.md): grants come from the hub; the local approve path accepts only a JIT rule's
+   * `siteLocalApprovers` (so no new grant is issued without the hub unless the policy names them).
+   */
+  fleetMode = false;
 
   constructor(
     dir: string,
@@ -146,7 +153,11 @@ export class GrantService {
     if (approver === g.requester) return { ok: false, code: 'forbidden', message: 'self-approval is not allowed' };
     const jit = this.policy().rules.find((r) => r.id === g.ruleId)?.jit;
     if (!jit) return { ok: false, code: 'conflict', message: `rule ${g.ruleId} no longer requires JIT or is gone` };
-    if (!jit.approvers.some((p) => compileIdPattern(p).matches(approver)))
+    if (this.fleetMode && !(jit.siteLocalApprovers ?? []).some((p) => compileIdPattern(p).matches(approver))) {
+      const message = `grants for rule ${g.ruleId} come from the fleet hub (verigate control grant issue); ${approver} is not one of its siteLocalApprovers`;
+      return { ok: false, code: 'forbidden', message };
+    }
+    if (!this.fleetMode && !jit.approvers.some((p) => compileIdPattern(p).matches(approver)))
       return { ok: false, code: 'forbidden', message: `${approver} is not an approver of rule ${g.ruleId}` };
     if (g.approvals.includes(approver))
       return { ok: false, code: 'conflict', message: 'already approved by this identity' };
@@ -160,7 +171,7 @@ export class GrantService {
     return { ok: true, grant: g };
   }
 
-  close(id: string, by: string, status: 'denied' | 'revoked', reason?: string): GrantResult {
+  close(id: string, by: string, status: 'denied' | 'revoked', reason?: string, source?: 'fleet'): GrantResult {
     if (this.unreadable) return { ok: false, code: 'conflict', message: `grant store unreadable: ${this.unreadable}` };
     const g = this.grants.get(id);
     const open = status === 'denied' ? g?.status === 'pending' : g?.status === 'active' || g?.status === 'pending';
@@ -171,8 +182,75 @@ export class GrantService {
     if (reason) g.closedReason = reason;
     this.persist();
     const type = status === 'denied' ? 'jit.denied' : 'jit.revoked';
-    this.audit.append({ type, grantId: g.id, by, ...(reason ? { reason } : {}) });
+    this.audit.append({ type, grantId: g.id, by, ...(reason ? { reason } : {}), ...(source ? { source } : {}) });
     return { ok: true, grant: g };
+  }
+
+  /**
+   * A grant issued at the fleet hub (status active, approvals and expiry decided there), imported as active
+   * only if it fits this gateway's policy: a JIT rule with its id that names the requester and device, the
+   * scope inside one of its entries, and the time left ≤ its maxDuration. Idempotent (the same grant again:
+   * `changed: false`, no event). Audited `jit.requested` + `jit.approved` with `source: fleet`; a misfit is
+   * refused (`jit.denied`, by `local-policy`, with the reason). Its expiry is then judged locally.
+   */
+  importActive(grant: Grant): { ok: true; changed: boolean } | { ok: false; message: string } {
+    if (this.unreadable) return { ok: false, message: `grant store unreadable: ${this.unreadable}` };
+    const old = this.grants.get(grant.id);
+    if (old?.source === 'fleet' && old.status === 'active' && old.expiresAt === grant.expiresAt)
+      return { ok: true, changed: false };
+    if (old && old.source !== 'fleet') return { ok: false, message: `grant ${grant.id} exists locally` };
+    if (old && old.status !== 'active') return { ok: true, changed: false };
+    const misfit = this.misfit(grant);
+    if (misfit !== null) {
+      this.audit.append({ type: 'jit.denied', grantId: grant.id, by: 'local-policy', reason: misfit, source: 'fleet' });
+      return { ok: false, message: misfit };
+    }
+    const imported: Grant = { ...grant, approvals: [...grant.approvals], status: 'active', source: 'fleet' };
+    this.grants.set(grant.id, imported);
+    this.persist();
+    if (!old) {
+      this.audit.append({
+        type: 'jit.requested',
+        grantId: grant.id,
+        requester: grant.requester,
+        ruleId: grant.ruleId,
+        devices: [grant.device],
+        reason: grant.reason,
+        durationMs: grant.durationMs,
+        source: 'fleet',
+      });
+    }
+    const approver = grant.approvals[grant.approvals.length - 1] ?? 'fleet';
+    this.audit.append({
+      type: 'jit.approved',
+      grantId: grant.id,
+      approver,
+      expiresAt: imported.expiresAt ?? '',
+      source: 'fleet',
+    });
+    return { ok: true, changed: true };
+  }
+
+  /** Ids of the imported (fleet) grants still open here: what a fleet resync compares with the bucket. */
+  fleetGrantIds(): string[] {
+    return [...this.grants.values()]
+      .filter((g) => g.source === 'fleet' && (g.status === 'active' || g.status === 'pending'))
+      .map((g) => g.id);
+  }
+
+  /** Why a hub grant does not fit the local policy, or null. */
+  private misfit(g: Grant): string | null {
+    const expires = Date.parse(g.expiresAt ?? '');
+    if (!Number.isFinite(expires)) return 'no valid expiresAt';
+    if (expires <= this.now()) return `already expired at ${g.expiresAt}`;
+    if (!g.reason.trim()) return 'a reason is mandatory';
+    if (!(g.start >= 0 && g.start <= g.end && g.end <= 65535)) return 'bad address range';
+    const rule = this.findRule({ ...g, ruleId: g.ruleId });
+    if (!rule?.jit) return `no JIT rule ${g.ruleId} lets ${g.requester} ask for ${g.device}`;
+    if (!withinRule(rule, g)) return `scope ${g.table} ${g.start}-${g.end} (${g.access}) is not inside rule ${rule.id}`;
+    if (expires - this.now() > rule.jit.maxDurationMs)
+      return `expires ${g.expiresAt}, beyond rule ${rule.id}'s maxDuration of ${rule.jit.maxDurationMs} ms from now`;
+    return null;
   }
 
   /** The active grant that covers every range of `req` (a request, or the part of it a JIT rule granted) for this identity and rule, if any. */

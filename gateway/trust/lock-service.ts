@@ -22,6 +22,8 @@ export interface Lock {
   readonly reason: string;
   readonly createdAt: string;
   readonly expiresAt?: string;
+  /** `fleet`: made at the fleet hub and applied from the site bucket (gateway/fleet/fleet-locks.ts); absent: local. */
+  readonly source?: 'fleet';
 }
 
 export interface LockSubject {
@@ -112,14 +114,46 @@ export class LockService {
     return { ok: true, lock };
   }
 
-  remove(id: string, by: string): boolean {
+  remove(id: string, by: string, source?: 'fleet'): boolean {
     if (this.unreadable) return false;
     const before = this.locks.length;
     this.locks = this.locks.filter((l) => l.id !== id);
     if (this.locks.length === before) return false;
     writeDurableJson(this.file, this.locks);
-    this.audit.append({ type: 'lock.removed', lockId: id, by });
+    this.audit.append({ type: 'lock.removed', lockId: id, by, ...(source ? { source } : {}) });
     return true;
+  }
+
+  /**
+   * A lock made elsewhere (the fleet hub), kept with its own id, by, reason and times and marked `source:
+   * fleet`. Idempotent: the same lock again changes nothing (`changed: false`, no event), so a re-delivered
+   * bucket entry is harmless; a changed one replaces it. An already expired lock is not stored.
+   */
+  apply(lock: Lock): { ok: true; changed: boolean } | { ok: false; message: string } {
+    if (this.unreadable) return { ok: false, message: `lock store unreadable, repair it first: ${this.unreadable}` };
+    if (lock.target.kind === 'identity') {
+      try {
+        compileIdPattern(lock.target.value);
+      } catch (err) {
+        return { ok: false, message: `bad identity pattern: ${errorMessage(err)}` };
+      }
+    }
+    const fleetLock: Lock = { ...lock, source: 'fleet' };
+    const old = this.locks.find((l) => l.id === lock.id);
+    if (old && JSON.stringify(old) === JSON.stringify(fleetLock)) return { ok: true, changed: false };
+    if (lock.expiresAt && Date.parse(lock.expiresAt) <= this.now()) return { ok: true, changed: false };
+    this.locks = [...this.locks.filter((l) => l.id !== lock.id), fleetLock];
+    writeDurableJson(this.file, this.locks);
+    this.audit.append({
+      type: 'lock.created',
+      lockId: lock.id,
+      target: lock.target,
+      by: lock.by,
+      reason: lock.reason,
+      ...(lock.expiresAt ? { expiresAt: lock.expiresAt } : {}),
+      source: 'fleet',
+    });
+    return { ok: true, changed: true };
   }
 
   /** The first lock that applies to the subject, or null. */

@@ -55,6 +55,8 @@ export interface PolicyVerdict {
       readonly scope?: GrantNeed;
     };
     readonly rate?: { readonly ruleId: string; readonly perSecond: number };
+    /** `lockMode: strict`: writes refused (`fleet-stale`) once the fleet view is older than maxStalenessMs. */
+    readonly strict?: { readonly ruleId: string; readonly maxStalenessMs: number | null };
   };
   /**
    * Every granting rule is `essential: true`: a trust downgrade (read-only, session end by score) never blocks

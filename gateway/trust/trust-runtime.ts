@@ -51,6 +51,14 @@ export interface TrustRuntimeOptions {
 
 const DEFAULT_REVALIDATE_MS = 5 * 60_000;
 
+/**
+ * How old this box's view of the fleet hub is (gateway/fleet/fleet-staleness.ts), as the gate needs it: set only
+ * on a fleet member. `isStale(null)` judges against the gateway's default `fleet.maxStaleness`.
+ */
+export interface FleetFreshness {
+  isStale(maxStalenessMs: number | null): boolean;
+}
+
 type JitNeed = NonNullable<NonNullable<PolicyVerdict['obligations']>['jit']>;
 
 export class TrustRuntime implements RuntimeGate, RecordGate {
@@ -71,6 +79,8 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
   private readonly timers: Timers;
   private timer: TimerHandle | null = null;
   private lastRevalidation: number;
+  /** Set on a fleet member only: without it `lockMode: strict` has no effect (staleness 0). */
+  private freshness: FleetFreshness | null = null;
 
   private constructor(private readonly opts: TrustRuntimeOptions) {
     const timers = opts.timers ?? systemTimers;
@@ -150,7 +160,7 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
     });
   }
 
-  /** Hard criteria in order: lock store, locks, read-only downgrade, rate, JIT [NIST SP 800-207 3.3.1]. */
+  /** Hard criteria in order: lock store, locks, fleet staleness (strict rules' writes), read-only downgrade, rate, JIT [NIST SP 800-207 3.3.1]. */
   private gate(
     session: GateSession,
     device: string,
@@ -167,6 +177,10 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
       if (lock.target.kind !== 'device') session.end('locked');
       return deny('locked', lock.id);
     }
+    // lockMode strict (docs/fleet.md): a write under a strict rule needs a fresh view of the hub's locks; reads go on
+    const strict = verdict.obligations?.strict;
+    if (strict && mutating && this.freshness?.isStale(strict.maxStalenessMs) === true)
+      return deny('fleet-stale', strict.ruleId);
     const state = this.identities.get(peer.id)?.state ?? 'normal';
     // An `essential` allow goes on through a downgrade (operator control work, IEC 62443-3-3 SR 1.1 guidance);
     // locks (above), rate and JIT (below) still apply to it.
@@ -252,15 +266,30 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
   /** Creates a lock and ends every live session it matches at once. */
   lock(target: Lock['target'], by: string, reason: string, expiresAt?: Date): ReturnType<LockService['create']> {
     const r = this.locks.create(target, by, reason, expiresAt);
-    if (r.ok) {
-      const grantOwner =
-        target.kind === 'grant' ? this.grants.list().find((g) => g.id === target.value)?.requester : undefined;
-      this.opts.sessions.endMatching(
-        (s) => s.peer.id === grantOwner || this.locks.matching({ identity: s.peer.id, role: s.peer.role }) !== null,
-        'locked',
-      );
-    }
+    if (r.ok) this.endLocked(target);
     return r;
+  }
+
+  /** A lock made at the fleet hub (gateway/fleet/fleet-locks.ts): stored idempotently, enforced like `lock`. */
+  applyFleetLock(lock: Lock): ReturnType<LockService['apply']> {
+    const r = this.locks.apply(lock);
+    if (r.ok && r.changed) this.endLocked(lock.target);
+    return r;
+  }
+
+  /** Makes `lockMode: strict` rules judge writes by the fleet staleness (a fleet member's composition calls it). */
+  setFleetFreshness(freshness: FleetFreshness | null): void {
+    this.freshness = freshness;
+  }
+
+  /** Ends every live session a new lock matches at once (a grant lock: its requester's). */
+  private endLocked(target: Lock['target']): void {
+    const grantOwner =
+      target.kind === 'grant' ? this.grants.list().find((g) => g.id === target.value)?.requester : undefined;
+    this.opts.sessions.endMatching(
+      (s) => s.peer.id === grantOwner || this.locks.matching({ identity: s.peer.id, role: s.peer.role }) !== null,
+      'locked',
+    );
   }
 
   /** After a policy swap: identities that lost every rule lose their sessions; the rest meet it next request. */

@@ -1,0 +1,82 @@
+/**
+ * Locks from the fleet hub (docs/fleet.md "How a lock travels"): `control lock create` puts `locks.<id>` in the
+ * site bucket at the hub, the leaf mirrors it, the site-state watch hands it here, and the trust runtime stores
+ * it (durably: a gateway restarted while cut off still enforces it) with the hub's id, by, reason and expiry,
+ * marked `source: fleet`, ends every matching live session at once and refuses new requests and sessions —
+ * the same path as a lock made through the local admin API [IEC 62443-3-3 SR 2.6]. A delete removes it.
+ *
+ * The bucket's values are input from the network: each is checked for the Lock shape and a bad one is logged
+ * and skipped (never thrown). After an initial sync, fleet locks held here but absent from the bucket were
+ * deleted while we were away and are removed; locks made through this gateway's admin API are never touched.
+ */
+import { nullLogger, type Logger } from '../logger.js';
+import type { Lock, LockKind, LockService } from '../trust/lock-service.js';
+import type { TrustRuntime } from '../trust/trust-runtime.js';
+
+const KINDS: readonly LockKind[] = ['identity', 'role', 'device', 'grant'];
+/** `by` of the `lock.removed` event when the hub deleted the key (a KV delete carries no author). */
+export const FLEET_REMOVER = 'fleet';
+
+export interface FleetLocksOptions {
+  readonly trust: Pick<TrustRuntime, 'applyFleetLock'> & { readonly locks: Pick<LockService, 'list' | 'remove'> };
+  readonly logger?: Logger;
+}
+
+export class FleetLocks {
+  private readonly logger: Logger;
+
+  constructor(private readonly opts: FleetLocksOptions) {
+    this.logger = opts.logger ?? nullLogger;
+  }
+
+  /** `locks.<id>` put (`value` the parsed JSON) or deleted (`value` null). */
+  lock(id: string, value: unknown): void {
+    if (value === null || value === undefined) {
+      this.remove(id);
+      return;
+    }
+    const parsed = parseLock(id, value);
+    if (typeof parsed === 'string') {
+      this.logger.warn({ lockId: id, problem: parsed }, 'fleet: lock entry ignored (not a valid lock)');
+      return;
+    }
+    const r = this.opts.trust.applyFleetLock(parsed);
+    if (!r.ok) this.logger.error({ lockId: id, err: r.message }, 'fleet: lock could not be applied');
+  }
+
+  /** After an initial sync: fleet locks absent from the bucket were deleted meanwhile. Local locks stay. */
+  reconcile(present: ReadonlySet<string>): void {
+    for (const l of this.opts.trust.locks.list()) if (l.source === 'fleet' && !present.has(l.id)) this.remove(l.id);
+  }
+
+  private remove(id: string): void {
+    const held = this.opts.trust.locks.list().find((l) => l.id === id);
+    // a hub key never removes a lock made through this gateway's own admin API
+    if (held?.source !== 'fleet') return;
+    this.opts.trust.locks.remove(id, FLEET_REMOVER, 'fleet');
+  }
+}
+
+/** The Lock a bucket value describes (gateway/trust/lock-service.ts shape), or what is wrong with it. */
+export function parseLock(id: string, value: unknown): Lock | string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
+  const v = value as Record<string, unknown>;
+  if (v.id !== id) return `id ${JSON.stringify(v.id)} does not match the key's ${JSON.stringify(id)}`;
+  const target = v.target as Record<string, unknown> | null | undefined;
+  if (typeof target !== 'object' || target === null) return 'no target';
+  if (!KINDS.includes(target.kind as LockKind)) return `unknown target kind ${JSON.stringify(target.kind)}`;
+  if (typeof target.value !== 'string' || target.value === '') return 'no target value';
+  if (typeof v.by !== 'string' || v.by === '') return 'no by';
+  if (typeof v.reason !== 'string' || !v.reason.trim()) return 'a reason is mandatory';
+  if (typeof v.createdAt !== 'string' || !Number.isFinite(Date.parse(v.createdAt))) return 'no valid createdAt';
+  if (v.expiresAt !== undefined && (typeof v.expiresAt !== 'string' || !Number.isFinite(Date.parse(v.expiresAt))))
+    return 'expiresAt is not a valid time';
+  return {
+    id,
+    target: { kind: target.kind as LockKind, value: target.value },
+    by: v.by,
+    reason: v.reason,
+    createdAt: v.createdAt,
+    ...(typeof v.expiresAt === 'string' ? { expiresAt: v.expiresAt } : {}),
+  };
+}
