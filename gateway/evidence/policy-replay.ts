@@ -19,6 +19,7 @@ import { evaluate } from '../policy/evaluate.js';
 import { evaluateRecord, recordLabel } from '../policy/evaluate-record.js';
 import type { CompiledPolicy, Decision } from '../policy/compiled-policy.js';
 import { reasonCode } from '../policy/compiled-policy.js';
+import { reasonText, type GateReasonCode } from '../reasons.js';
 import { RateLimiter } from '../trust/rate-limiter.js';
 import { ReplayGrants } from './replay-grants.js';
 import type { RecordedRequest } from './recorded-request.js';
@@ -159,12 +160,17 @@ class CandidateGates {
     // the order of trust-runtime.ts: rate first (a token is spent even when JIT then refuses), then JIT
     const rate = d.obligations?.rate;
     if (rate && !this.rates.take(`${r.identity}|${rate.ruleId}`, rate.perSecond, this.clock))
-      return { effect: 'deny', ruleId: rate.ruleId, reason: `rate-limited ${rate.ruleId}` };
+      return gateDeny(rate.ruleId, 'rate-limited');
     const jit = d.obligations?.jit;
     if (jit && !this.grants.held(r.identity, jit.ruleId, r.device, r.decidedMs))
-      return { effect: 'deny', ruleId: jit.ruleId, reason: `jit-required ${jit.ruleId}` };
+      return gateDeny(jit.ruleId, 'jit-required');
     return d;
   }
+}
+
+/** A refusal the runtime gates would give, with its audit text made as the gateway makes it (reasons.ts). */
+function gateDeny(ruleId: string, code: GateReasonCode): Verdict {
+  return { effect: 'deny', ruleId, reason: reasonText(code, ruleId) };
 }
 
 function judge(policy: CompiledPolicy, r: RecordedRequest): Decision {
