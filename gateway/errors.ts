@@ -52,6 +52,8 @@ export function errorMessage(err: unknown): string {
  */
 export const Outcomes = {
   ok: { exception: null, audit: 'ok' },
+  // a policy or runtime-gate refusal (reasons.ts), e.g. `fleet-stale`: a strict rule's write while this box's view
+  // of the fleet hub is stale — an authorization refusal like any other, so 0x01 and the session stays [MB-TCP-SEC R-24]
   denied: { exception: ExceptionCode.IllegalFunction, audit: 'denied' },
   'no-route': { exception: ExceptionCode.GatewayPathUnavailable, audit: 'no-route' },
   // structurally invalid PDU of a known FC: the decoder's own exception (02/03) is answered
