@@ -1,0 +1,317 @@
+/**
+ * Publishes the gateway's audit trail to its site leaf's `AUDIT` stream (docs/fleet.md "Audit"): events, once
+ * they are in the local file, grouped into blocks (≤ maxBlockEvents, ≤ maxBlockBytes, waiting ≤ maxBlockDelay
+ * for more), each a JetStream publish with ack and `Nats-Msg-Id: blockMsgId(gateway, first, last)`; signed
+ * checkpoints follow the block that holds the event they name. The local hash chain stays authoritative: this
+ * is a copy that must not silently fall behind.
+ *
+ * - One message in flight, in order. A failed or unanswered publish is retried as the SAME message (backoff),
+ *   so nothing is skipped, and the stream's duplicate window makes a re-send that was in fact stored harmless.
+ * - Start: the last block stored for this gateway (last message on its subject) says where to resume; the log
+ *   replays from there (`subscribe({ fromSeq })`).
+ * - Memory is bounded (maxBufferedEvents): while publishing lags, the live subscription is dropped and the
+ *   events are re-read from the segment files (audit-file-reader.ts); once close to the head, it subscribes
+ *   again from the next seq.
+ * - A full edge stream (`discard: new` answers "maximum bytes exceeded") holds the audit log failing
+ *   (`holdFailure('fleet-audit')`): the configured failure policy applies [IEC 62443-3-3 SR 2.10] — fail-closed
+ *   denies, continue serves and alarms — never a silent drop. The hold is released by the first stored message
+ *   once `verigate control` has drained the edge stream.
+ */
+import type { Registry } from 'prom-client';
+import type { Checkpoint } from '../audit/audit-checkpoint.js';
+import type { AuditSubscriber } from '../audit/audit-log-options.js';
+import { ExponentialBackoff, type Backoff, type BackoffOptions } from '../backoff.js';
+import { errorMessage } from '../errors.js';
+import { nullLogger, type Logger } from '../logger.js';
+import type { TimerHandle, Timers } from '../timers.js';
+import { auditCheckpointsSubject, auditEventsSubject, blockMsgId } from './fleet-topology.js';
+import { checkpointMsgId, encodeBlock, encodeCheckpoint } from './audit-block.js';
+import { AuditEventFeed } from './audit-event-feed.js';
+import { createPublisherMetrics, type PublisherMetrics } from './audit-publisher-metrics.js';
+import { lastLocalCheckpoint, resumePoint } from './audit-resume.js';
+
+/** The name under which a full edge stream holds the audit log failing. */
+export const FLEET_AUDIT_HOLD = 'fleet-audit';
+
+/** What the publisher needs of the audit log (gateway/audit/audit-log.ts). */
+export interface PublishedLog {
+  subscribe(s: AuditSubscriber, opts?: { fromSeq?: number }): () => void;
+  head(): { seq: number; hash: string };
+  holdFailure(by: string, error: string): void;
+  releaseFailure(by: string): void;
+}
+
+/** The local leaf's AUDIT stream (audit-stream-nats.ts over the fleet link; a fake in unit tests). */
+export interface AuditStreamPort {
+  /** JetStream publish with ack and `Nats-Msg-Id`; rejects when not stored. */
+  publish(subject: string, body: Uint8Array, msgId: string): Promise<void>;
+  /** The body of the last message stored on `subject`, null when there is none. */
+  lastMessage(subject: string): Promise<Uint8Array | null>;
+  /** Is this publish error the stream refusing for lack of room (discard new)? */
+  isStreamFull(err: unknown): boolean;
+}
+
+export interface AuditBlockPublisherOptions {
+  readonly site: string;
+  readonly gateway: string;
+  /** The audit directory (the log's segments), re-read while publishing lags. */
+  readonly dir: string;
+  readonly log: PublishedLog;
+  readonly port: AuditStreamPort;
+  readonly timers: Timers;
+  readonly maxBlockEvents?: number;
+  readonly maxBlockDelayMs?: number;
+  /** Below the connection's max_payload (1 MiB by default); a single larger event still goes alone. */
+  readonly maxBlockBytes?: number;
+  readonly maxBufferedEvents?: number;
+  readonly retry?: BackoffOptions;
+  readonly logger?: Logger;
+  readonly registry?: Registry;
+}
+
+interface Outgoing {
+  readonly subject: string;
+  readonly body: Uint8Array;
+  readonly msgId: string;
+  /** Last event seq of a block, or the seq a checkpoint names. */
+  readonly seq: number;
+  readonly kind: 'block' | 'checkpoint';
+}
+
+/** Checkpoints waiting for their block: only the newest matter (each covers all before it). */
+const MAX_PENDING_CHECKPOINTS = 64;
+
+export class AuditBlockPublisher {
+  private readonly o: Required<Pick<AuditBlockPublisherOptions, 'maxBlockEvents' | 'maxBlockDelayMs'>> & {
+    maxBlockBytes: number;
+    maxBufferedEvents: number;
+  };
+  private readonly feed: AuditEventFeed;
+  private readonly backoff: Backoff;
+  private readonly metrics: PublisherMetrics | null;
+  private running = false;
+  private closed = false;
+  private published = 0;
+  private lastCpSeq = 0;
+  private readonly unsubscribeCheckpoints: () => void;
+  private cps: Checkpoint[] = [];
+  private outgoing: Outgoing | null = null;
+  private sending: Promise<void> | null = null;
+  private pumping = false;
+  /** Armed while waiting to retry (nothing is sent meanwhile). */
+  private retryTimer: TimerHandle | null = null;
+  /** Armed while a short block waits for more events (a fuller block goes at once). */
+  private delayTimer: TimerHandle | null = null;
+  private full = false;
+  private failing = false;
+  private readonly resumed: Promise<void>;
+  private markResumed!: () => void;
+
+  constructor(private readonly opts: AuditBlockPublisherOptions) {
+    const maxBlockEvents = opts.maxBlockEvents ?? 256;
+    this.o = {
+      maxBlockEvents,
+      maxBlockDelayMs: opts.maxBlockDelayMs ?? 200,
+      maxBlockBytes: opts.maxBlockBytes ?? 512 * 1024,
+      maxBufferedEvents: Math.max(opts.maxBufferedEvents ?? 16 * maxBlockEvents, maxBlockEvents),
+    };
+    this.feed = new AuditEventFeed({
+      dir: opts.dir,
+      log: opts.log,
+      maxBuffered: this.o.maxBufferedEvents,
+      lowWater: maxBlockEvents,
+      now: () => opts.timers.now(),
+      changed: () => this.pump(),
+    });
+    this.backoff = new ExponentialBackoff(opts.retry ?? { initialMs: 200, maxMs: 5000 });
+    this.metrics = opts.registry === undefined ? null : createPublisherMetrics(opts.registry, () => this.backlog());
+    this.resumed = new Promise((r) => (this.markResumed = r));
+    // Checkpoints are followed from the start (they are not replayed by fromSeq); queued until their block is out.
+    this.unsubscribeCheckpoints = opts.log.subscribe({ checkpoint: (cp) => this.queueCheckpoint(cp) });
+    this.resume();
+  }
+
+  /** Resolves once the resume point was read from the stream (for tests and status). */
+  ready(): Promise<void> {
+    return this.resumed;
+  }
+
+  /** Highest seq stored in the edge stream by this run's knowledge (0 before resume). */
+  get publishedSeq(): number {
+    return this.published;
+  }
+
+  get streamFull(): boolean {
+    return this.full;
+  }
+
+  backlog(): number {
+    return this.running ? Math.max(0, this.opts.log.head().seq - this.published) : 0;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.opts.timers.clearTimeout(this.retryTimer);
+    this.opts.timers.clearTimeout(this.delayTimer);
+    this.unsubscribeCheckpoints();
+    this.feed.close();
+    await this.sending;
+  }
+
+  private get log(): Logger {
+    return this.opts.logger ?? nullLogger;
+  }
+
+  /** Reads where the edge stream ends for this gateway; retried with backoff while the leaf is unreachable. */
+  private resume(): void {
+    const { site, gateway, port } = this.opts;
+    resumePoint(port, site, gateway).then(
+      (r) => {
+        if (this.closed) return;
+        this.backoff.reset();
+        this.published = r.lastSeq;
+        this.feed.startAfter(r.lastSeq);
+        this.lastCpSeq = r.lastCheckpointSeq;
+        if (r.problem !== null)
+          this.log.error({ problem: r.problem }, 'fleet audit: unusable message in the edge stream');
+        this.checkAgainstLocal(r.lastSeq, r.head);
+        const local = lastLocalCheckpoint(this.opts.dir);
+        if (local !== null) this.queueCheckpoint(local);
+        this.cps = this.cps.filter((c) => c.seq > this.lastCpSeq).sort((a, b) => a.seq - b.seq);
+        this.running = true;
+        this.log.info({ site, gateway, resumeAfter: r.lastSeq }, 'fleet audit: publishing to the edge stream');
+        this.markResumed();
+        this.pump();
+      },
+      (err: unknown) => {
+        if (this.closed) return;
+        this.log.warn({ err: errorMessage(err) }, 'fleet audit: cannot read the edge stream yet, retrying');
+        this.retryAfter(this.backoff.next(), () => this.resume());
+      },
+    );
+  }
+
+  /** The stream's last block must end where the local chain has the same event (else the trail was replaced). */
+  private checkAgainstLocal(seq: number, head: string | null): void {
+    if (seq === 0 || head === null) return;
+    const r = this.feed.reader.read(seq, seq, 1);
+    const local = 'events' in r ? r.events[0] : undefined;
+    if (local?.hash === head) return;
+    this.log.error(
+      { seq, streamHead: head, localHead: local?.hash ?? null },
+      'fleet audit: the edge stream holds a block the local audit trail does not match (local files replaced?)',
+    );
+  }
+
+  private queueCheckpoint(cp: Checkpoint): void {
+    if (cp.seq <= this.lastCpSeq || this.cps.some((c) => c.seq >= cp.seq)) return;
+    this.cps.push(cp);
+    if (this.cps.length > MAX_PENDING_CHECKPOINTS) this.cps.shift(); // a newer one covers it
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.pumping || !this.running || this.closed || this.sending !== null || this.retryTimer !== null) return;
+    this.pumping = true; // a replay inside nextMessage() delivers events that call pump() again
+    try {
+      this.outgoing ??= this.nextMessage();
+    } finally {
+      this.pumping = false;
+    }
+    const m = this.outgoing;
+    if (m === null) return;
+    this.sending = this.opts.port.publish(m.subject, m.body, m.msgId).then(
+      () => this.stored(m),
+      (err: unknown) => this.failed(err, 'publish'),
+    );
+    void this.sending.finally(() => {
+      this.sending = null;
+      this.pump();
+    });
+  }
+
+  private nextMessage(): Outgoing | null {
+    const { site, gateway } = this.opts;
+    const cp = this.cps[0];
+    if (cp !== undefined && cp.seq <= this.published) {
+      const body = encodeCheckpoint(site, gateway, cp);
+      const msgId = checkpointMsgId(gateway, cp.seq);
+      return { subject: auditCheckpointsSubject(site, gateway), body, msgId, seq: cp.seq, kind: 'checkpoint' };
+    }
+    const error = this.feed.refill();
+    if (error !== null) {
+      this.failed(new Error(error), 'files');
+      return null;
+    }
+    if (this.feed.length === 0) return null;
+    const wait = this.feed.waitingSince + this.o.maxBlockDelayMs - this.opts.timers.now();
+    if (this.feed.length < this.o.maxBlockEvents && this.feed.live && wait > 0) {
+      this.delayTimer ??= this.opts.timers.setTimeout(() => {
+        this.delayTimer = null;
+        this.pump();
+      }, wait);
+      return null;
+    }
+    this.opts.timers.clearTimeout(this.delayTimer);
+    this.delayTimer = null;
+    const events = this.feed.take(this.o.maxBlockEvents, this.o.maxBlockBytes);
+    const first = events[0]!.seq;
+    const last = events[events.length - 1]!.seq;
+    return {
+      subject: auditEventsSubject(site, gateway),
+      body: encodeBlock(site, gateway, events),
+      msgId: blockMsgId(gateway, first, last),
+      seq: last,
+      kind: 'block',
+    };
+  }
+
+  private stored(m: Outgoing): void {
+    this.outgoing = null;
+    this.backoff.reset();
+    if (m.kind === 'block') {
+      this.published = m.seq;
+      this.metrics?.blocks.inc();
+      this.metrics?.publishedSeq.set(m.seq);
+    } else {
+      this.lastCpSeq = m.seq;
+      this.cps.shift();
+    }
+    if (this.failing) this.log.info({ publishedSeq: this.published }, 'fleet audit: publishing again');
+    this.failing = false;
+    if (this.full) {
+      this.full = false;
+      this.metrics?.streamFull.set(0);
+      this.opts.log.releaseFailure(FLEET_AUDIT_HOLD);
+    }
+  }
+
+  /** Same message again after a backoff; a full stream holds the audit log failing until a message is stored. */
+  private failed(err: unknown, what: 'publish' | 'files'): void {
+    if (this.closed) return;
+    const error = errorMessage(err);
+    if (what === 'publish' && this.opts.port.isStreamFull(err)) {
+      const backlog = this.backlog();
+      const why = `fleet audit: the edge stream is full (${error}); ${backlog} events not yet published`;
+      if (!this.full) this.log.error({ error, backlog }, 'fleet audit: edge stream full, audit failure policy applies');
+      this.full = true;
+      this.metrics?.streamFull.set(1);
+      this.opts.log.holdFailure(FLEET_AUDIT_HOLD, why);
+    } else if (!this.failing) {
+      this.log.warn({ err: error, what, publishedSeq: this.published }, 'fleet audit: publishing failed, retrying');
+    }
+    this.failing = true;
+    this.metrics?.failures.inc({ reason: this.full ? 'full' : what });
+    this.retryAfter(this.backoff.next(), () => undefined);
+  }
+
+  /** Nothing is sent until the retry timer fires; then `then` and pump() run. */
+  private retryAfter(ms: number, then: () => void): void {
+    this.opts.timers.clearTimeout(this.retryTimer);
+    this.retryTimer = this.opts.timers.setTimeout(() => {
+      this.retryTimer = null;
+      then();
+      this.pump();
+    }, ms);
+  }
+}

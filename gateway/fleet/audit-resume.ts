@@ -1,0 +1,70 @@
+/**
+ * Where the block publisher resumes: the last block and checkpoint the edge stream holds for this gateway
+ * (the last message on each of its subjects; `verigate control` purges the edge stream only up to, not
+ * including, the last verified block, so it stays), and the newest local checkpoint to send after them.
+ */
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Checkpoint } from '../audit/audit-checkpoint.js';
+import { CHECKPOINTS_FILE } from '../audit/audit-segments.js';
+import { decodeBlock, decodeCheckpoint } from './audit-block.js';
+import { auditCheckpointsSubject, auditEventsSubject } from './fleet-topology.js';
+
+export interface ResumePoint {
+  /** Last event seq stored in the edge stream (0: none). */
+  readonly lastSeq: number;
+  /** Its hash, to compare with the local chain. */
+  readonly head: string | null;
+  readonly lastCheckpointSeq: number;
+  /** Why a stored message was not usable (it is then ignored: publishing starts over, the collector dedups). */
+  readonly problem: string | null;
+}
+
+export async function resumePoint(
+  port: { lastMessage(subject: string): Promise<Uint8Array | null> },
+  site: string,
+  gateway: string,
+): Promise<ResumePoint> {
+  const ev = await port.lastMessage(auditEventsSubject(site, gateway));
+  const cp = await port.lastMessage(auditCheckpointsSubject(site, gateway));
+  let problem: string | null = null;
+  let lastSeq = 0;
+  let head: string | null = null;
+  if (ev !== null) {
+    const b = decodeBlock(ev);
+    if (typeof b === 'string') problem = `last stored block: ${b}`;
+    else if (b.gateway !== gateway || b.site !== site) problem = `last stored block is of ${b.site}/${b.gateway}`;
+    else ({ last: lastSeq, head } = b);
+  }
+  let lastCheckpointSeq = 0;
+  if (cp !== null) {
+    const c = decodeCheckpoint(cp);
+    if (typeof c !== 'string' && c.gateway === gateway && c.site === site) lastCheckpointSeq = c.checkpoint.seq;
+  }
+  return { lastSeq, head, lastCheckpointSeq, problem };
+}
+
+const TAIL_BYTES = 64 * 1024;
+
+/** The last complete line of checkpoints.jsonl (read from its tail only), or null. */
+export function lastLocalCheckpoint(dir: string): Checkpoint | null {
+  const path = join(dir, CHECKPOINTS_FILE);
+  if (!existsSync(path)) return null;
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const len = Math.min(size, TAIL_BYTES);
+    const buf = Buffer.alloc(len);
+    readSync(fd, buf, 0, len, size - len);
+    const lines = buf.toString('utf8').split('\n');
+    lines.pop(); // after the last newline: empty, or a torn line
+    const line = lines.pop();
+    if (line === undefined) return null;
+    const cp = JSON.parse(line) as Checkpoint;
+    return typeof cp.seq === 'number' ? cp : null;
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
