@@ -48,6 +48,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand
     summary: 'profinet identity|read|write --device D … (PROFINET IO records, your own SVID)',
     load: async () => (await import('./profinet-command.js')).profinetCommand,
   },
+  control: {
+    summary: 'fleet centre: control init|serve|policy publish|lock|grant|status|audit verify (fleet-control.yaml)',
+    load: async () => (await import('./control-command.js')).controlCommand,
+  },
 };
 
 function usage(): string {

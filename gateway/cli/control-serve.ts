@@ -1,0 +1,98 @@
+/**
+ * `verigate control serve` — the fleet centre's long-running half (docs/fleet.md): writes the heartbeat into
+ * every site bucket every `heartbeatEvery`, keeps the latest status beat of every gateway, and runs the audit
+ * collector (gateway/fleet/audit-collector.ts: consume the hub AUDIT stream, verify each gateway's chain,
+ * write per-gateway files, purge the edges) with the fleet's one SIEM exporter. SIGTERM or SIGINT stops it
+ * cleanly: heartbeat ticks end, puts in flight complete, the collector and exporter close, the connection
+ * drains. Timers are injected (gateway/timers.ts) so tests drive the heartbeat with fake timers.
+ */
+import pino from 'pino';
+import { KEY_HEARTBEAT, STATUS_SUBJECTS } from '../fleet/fleet-topology.js';
+import { HeartbeatWriter } from '../fleet/heartbeat-writer.js';
+import { StatusCache } from '../fleet/status-cache.js';
+import type { Logger } from '../logger.js';
+import { systemTimers, type Timers } from '../timers.js';
+import { EXIT_OK, EXIT_USAGE, type CliIo } from './cli-io.js';
+import { loadConfigOrReport, parseControlArgs, usage, withHub, type HubSession } from './control-cli.js';
+
+const USAGE = [
+  'usage: verigate control serve [--config fleet-control.yaml] [--no-audit]',
+  '  heartbeat to every site, audit collection + verification + SIEM export, gateway status; stops on SIGTERM',
+].join('\n');
+
+export interface ServeDeps {
+  readonly timers?: Timers;
+  /** Resolves when serve must stop; default: the first SIGTERM or SIGINT. */
+  readonly stop?: Promise<void>;
+  readonly logger?: Logger;
+  /** Called once everything runs (tests read the status cache and heartbeat through it). */
+  readonly onReady?: (state: ServeState) => void;
+}
+
+export interface ServeState {
+  readonly status: StatusCache;
+  readonly heartbeat: HeartbeatWriter;
+}
+
+export async function controlServe(args: readonly string[], io: CliIo, deps: ServeDeps = {}): Promise<number> {
+  const p = parseControlArgs(args, { 'no-audit': { type: 'boolean' } });
+  if (typeof p === 'string') return usage(io, USAGE, p);
+  if (p.values['help'] === true) {
+    io.out(USAGE);
+    return EXIT_OK;
+  }
+  if (p.positionals.length > 0) return usage(io, USAGE, `unexpected ${p.positionals.join(' ')}`);
+  const config = loadConfigOrReport(io, p.values);
+  if (config === null) return EXIT_USAGE;
+  const logger = deps.logger ?? pino({ level: config.logLevel, name: 'verigate-control' }, pino.destination(2));
+  const stop = deps.stop ?? untilSignal();
+  const audit = p.values['no-audit'] !== true;
+  return withHub(io, config, (s) => serve(s, { ...deps, logger, stop, audit }), logger);
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      process.off('SIGTERM', done);
+      process.off('SIGINT', done);
+      resolve();
+    };
+    process.on('SIGTERM', done);
+    process.on('SIGINT', done);
+  });
+}
+
+async function serve(
+  s: HubSession,
+  o: ServeDeps & { logger: Logger; stop: Promise<void>; audit: boolean },
+): Promise<number> {
+  const { config, hub } = s;
+  const timers = o.timers ?? systemTimers;
+  const status = new StatusCache();
+  const sub = hub.nc.subscribe(STATUS_SUBJECTS, {
+    callback: (_err, m) => {
+      const known = status.list().length;
+      if (status.accept(m.subject, m.data, timers.now()) && status.list().length > known)
+        o.logger.info({ subject: m.subject }, 'first status beat of a gateway');
+    },
+  });
+  const heartbeat = new HeartbeatWriter({
+    sites: config.sites,
+    by: s.identity.spiffeId(),
+    everyMs: config.heartbeatEveryMs,
+    timers,
+    put: async (site, json) => (await hub.site(site)).put(KEY_HEARTBEAT, json),
+    logger: o.logger,
+  });
+  heartbeat.start();
+  try {
+    o.logger.info({ sites: config.sites, everyMs: config.heartbeatEveryMs, audit: o.audit }, 'control serving');
+    o.onReady?.({ status, heartbeat });
+    await o.stop;
+    o.logger.info({ lastSeq: heartbeat.lastSeq }, 'control stopping');
+  } finally {
+    await heartbeat.stop();
+    sub.unsubscribe();
+  }
+  return EXIT_OK;
+}

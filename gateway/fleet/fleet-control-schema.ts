@@ -1,0 +1,114 @@
+/**
+ * JSON Schema for fleet-control.yaml, the config of `verigate control` (docs/fleet.md "The commands"). Durations
+ * are strings like `500ms`, `1s`, `5m`; addresses `host:port`. What the schema leaves optional gets its default
+ * in fleet-control-config.ts; what a schema cannot say (a group names a configured site, exactly one identity
+ * source) is checked there, with file:line positions.
+ */
+const duration = { type: 'string', pattern: '^[0-9]+(ms|s|m|h|d)$' } as const;
+/** gateway/fleet/fleet-topology.ts SITE_NAME, as a JSON Schema pattern. */
+const siteName = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,30}$' } as const;
+
+export const fleetControlSchema = {
+  $id: 'verigate/fleet-control.yaml',
+  type: 'object',
+  additionalProperties: false,
+  required: ['version', 'hub', 'identity', 'sites'],
+  properties: {
+    version: { const: 1 },
+    hub: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['urls'],
+      properties: {
+        // the hub cluster's client URLs; the client fails over between them
+        urls: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(tls|nats)://[^\\s/]+:[0-9]{1,5}$' } },
+        // the CA the hub's certificates chain to; default: our own SPIFFE trust bundle
+        caFile: { type: 'string', minLength: 1 },
+        connectTimeout: duration,
+      },
+    },
+    identity: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        // files: an SVID on disk (PEM chain, PKCS#8 key, trust bundle); workload-api: a SPIRE agent at `socket`
+        source: { enum: ['files', 'workload-api'] },
+        files: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['cert', 'key', 'bundle'],
+          properties: {
+            cert: { type: 'string', minLength: 1 },
+            key: { type: 'string', minLength: 1 },
+            bundle: { type: 'string', minLength: 1 },
+          },
+        },
+        socket: { type: 'string', minLength: 1 },
+        startupTimeout: duration,
+      },
+    },
+    sites: { type: 'array', minItems: 1, items: siteName },
+    groups: {
+      type: 'object',
+      propertyNames: { pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' },
+      additionalProperties: { type: 'array', minItems: 1, items: siteName },
+    },
+    // how often `control serve` writes the heartbeat into every site bucket
+    heartbeatEvery: duration,
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        // per-gateway verified audit files written by `control serve`
+        dir: { type: 'string', minLength: 1 },
+        // the gateways' audit.checkpoint.every: a trail spanning longer without a checkpoint fails verification
+        checkpointEvery: duration,
+        // the SIEM, fed once for the whole fleet; shaped like gateway.yaml's audit.syslog
+        syslog: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['address'],
+          properties: {
+            address: { type: 'string', pattern: '^[^:\\s]+:[0-9]{1,5}$' },
+            format: { enum: ['rfc5424', 'cef'] },
+            caFile: { type: 'string' },
+            spoolDir: { type: 'string' },
+            spoolMaxBytes: { type: 'integer', minimum: 4096 },
+          },
+        },
+      },
+    },
+    logging: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } },
+    },
+  },
+} as const;
+
+/** fleet-control.yaml as written, after the schema and before defaults. */
+export interface FleetControlYaml {
+  readonly version: 1;
+  readonly hub: { readonly urls: readonly string[]; readonly caFile?: string; readonly connectTimeout?: string };
+  readonly identity: {
+    readonly source?: 'files' | 'workload-api';
+    readonly files?: { readonly cert: string; readonly key: string; readonly bundle: string };
+    readonly socket?: string;
+    readonly startupTimeout?: string;
+  };
+  readonly sites: readonly string[];
+  readonly groups?: Readonly<Record<string, readonly string[]>>;
+  readonly heartbeatEvery?: string;
+  readonly audit?: {
+    readonly dir?: string;
+    readonly checkpointEvery?: string;
+    readonly syslog?: {
+      readonly address: string;
+      readonly format?: 'rfc5424' | 'cef';
+      readonly caFile?: string;
+      readonly spoolDir?: string;
+      readonly spoolMaxBytes?: number;
+    };
+  };
+  readonly logging?: { readonly level?: string };
+}
