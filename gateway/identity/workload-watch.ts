@@ -39,92 +39,128 @@ function codeName(code: number): string {
 
 /** Starts the watch; the returned function stops it (idempotent). */
 export function startWatch<R, T>(spec: WatchSpec<R, T>, w: Watcher<T>): () => void {
-  const { backoff, timers } = spec;
-  const log = spec.logger;
-  let stopped = false;
-  let call: grpc.ClientReadableStream<R> | undefined;
-  let timer: TimerHandle | undefined;
+  const watch = new WorkloadWatch(spec, w);
+  watch.connect();
+  return () => watch.stop();
+}
 
-  const deliver = (fn: () => void): void => {
-    try {
-      fn();
-    } catch (err) {
-      log.error({ err, method: spec.method }, 'identity: Workload API watcher callback threw');
-    }
-  };
+/**
+ * One stream of the watch. The first message of every stream is delivered, even if equal to the last one
+ * before a reconnect: it tells the watcher the agent is back.
+ */
+interface Stream<R> {
+  readonly call: grpc.ClientReadableStream<R>;
+  lastKey: string | undefined;
+  ended: boolean;
+}
 
-  const failed = (err: grpc.ServiceError): void => {
-    if (FATAL.has(err.code)) {
-      stopped = true;
-      const msg = `identity: ${spec.method} on ${spec.address} failed with ${codeName(err.code)}: ${err.details}; not retrying`;
-      log.error({ code: codeName(err.code), method: spec.method }, msg);
-      deliver(() => w.onError(new GatewayError('GW_ERR_WORKLOAD_API', msg, { cause: err })));
+/** connect → received (parse, apply) → streamEnded → retry with the spec's backoff, or give up. */
+class WorkloadWatch<R, T> {
+  private stopped = false;
+  private stream: Stream<R> | undefined;
+  private timer: TimerHandle | undefined;
+
+  constructor(
+    private readonly spec: WatchSpec<R, T>,
+    private readonly w: Watcher<T>,
+  ) {}
+
+  /** Opens a stream and routes its events; the events of a stream that is no longer current are ignored. */
+  connect(): void {
+    this.timer = undefined;
+    if (this.stopped) return;
+    const s: Stream<R> = { call: this.spec.open(), lastKey: undefined, ended: false };
+    this.stream = s;
+    s.call.on('data', (msg: R) => {
+      if (this.current(s)) this.received(s, msg);
+    });
+    s.call.on('error', (err: grpc.ServiceError) => this.streamEnded(s, err));
+    s.call.on('status', (st: grpc.StatusObject) => {
+      if (st.code === grpc.status.OK) this.streamEnded(s, endedByServer(this.spec.method, st)); // else 'error' reports it
+    });
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.spec.timers.clearTimeout(this.timer);
+    this.stream?.call.cancel();
+  }
+
+  private current(s: Stream<R>): boolean {
+    return !this.stopped && s === this.stream;
+  }
+
+  /** A good message resets the backoff; a repeat of the stream's last snapshot is dropped, else parsed and applied. */
+  private received(s: Stream<R>, msg: R): void {
+    this.spec.backoff.reset();
+    const k = this.spec.key(msg);
+    if (k === s.lastKey) {
+      this.spec.logger.debug({ method: this.spec.method }, 'identity: identical Workload API snapshot dropped');
       return;
     }
+    let value: T;
+    try {
+      value = this.spec.parse(msg);
+    } catch (err) {
+      s.lastKey = undefined;
+      this.spec.logger.error({ err, method: this.spec.method }, 'identity: Workload API sent an unusable snapshot');
+      this.deliver(() => this.w.onError(err as Error));
+      return;
+    }
+    s.lastKey = k;
+    this.apply(value);
+  }
+
+  private apply(value: T): void {
+    this.deliver(() => this.w.onUpdate(value));
+  }
+
+  /** The stream failed or the server ended it: once per stream, and only for the current one. */
+  private streamEnded(s: Stream<R>, err: grpc.ServiceError): void {
+    if (s.ended || !this.current(s)) return;
+    s.ended = true;
+    if (FATAL.has(err.code)) this.giveUp(err);
+    else this.retry(err);
+  }
+
+  private giveUp(err: grpc.ServiceError): void {
+    const { method, address, logger } = this.spec;
+    this.stopped = true;
+    const msg = `identity: ${method} on ${address} failed with ${codeName(err.code)}: ${err.details}; not retrying`;
+    logger.error({ code: codeName(err.code), method }, msg);
+    this.deliver(() => this.w.onError(new GatewayError('GW_ERR_WORKLOAD_API', msg, { cause: err })));
+  }
+
+  private retry(err: grpc.ServiceError): void {
+    const { method, backoff, timers, logger } = this.spec;
     const delay = backoff.next();
-    const fields = { code: codeName(err.code), details: err.details, retryInMs: delay, method: spec.method };
+    const fields = { code: codeName(err.code), details: err.details, retryInMs: delay, method };
     // PermissionDenied while no registration entry matches yet is normal right after `entry create` (SPIRE is
     // eventually consistent, ~5–12 s, docs/architecture.md "SPIRE facts"): say so at info level instead of
     // alarming the operator.
     if (err.code === grpc.status.PERMISSION_DENIED)
-      log.info(fields, 'identity: no SVID for this workload yet (no matching registration entry); retrying');
-    else log.warn(fields, 'identity: Workload API watch failed; retrying');
-    deliver(() => w.onError(err));
-    if (!stopped) timer = timers.setTimeout(open, delay);
-  };
+      logger.info(fields, 'identity: no SVID for this workload yet (no matching registration entry); retrying');
+    else logger.warn(fields, 'identity: Workload API watch failed; retrying');
+    this.deliver(() => this.w.onError(err));
+    if (!this.stopped) this.timer = timers.setTimeout(() => this.connect(), delay);
+  }
 
-  const open = (): void => {
-    timer = undefined;
-    if (stopped) return;
-    // The first message of every stream is delivered, even if equal to the last one before a reconnect:
-    // it tells the watcher the agent is back.
-    let lastKey: string | undefined;
-    let ended = false;
-    const c = spec.open();
-    call = c;
-    c.on('data', (msg: R) => {
-      if (stopped || c !== call) return;
-      backoff.reset();
-      const k = spec.key(msg);
-      if (k === lastKey) {
-        log.debug({ method: spec.method }, 'identity: identical Workload API snapshot dropped');
-        return;
-      }
-      let value: T;
-      try {
-        value = spec.parse(msg);
-      } catch (err) {
-        lastKey = undefined;
-        log.error({ err, method: spec.method }, 'identity: Workload API sent an unusable snapshot');
-        deliver(() => w.onError(err as Error));
-        return;
-      }
-      lastKey = k;
-      deliver(() => w.onUpdate(value));
-    });
-    const end = (err: grpc.ServiceError): void => {
-      if (ended || stopped || c !== call) return;
-      ended = true;
-      failed(err);
-    };
-    c.on('error', end);
-    c.on('status', (s: grpc.StatusObject) => {
-      if (s.code !== grpc.status.OK) return; // the 'error' event reports it
-      end(
-        Object.assign(new Error(`${spec.method}: stream ended by the server`), {
-          code: grpc.status.UNAVAILABLE,
-          details: 'stream ended by the server',
-          metadata: s.metadata,
-        }),
-      );
-    });
-  };
+  /** A watcher callback that throws must not break the watch. */
+  private deliver(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.spec.logger.error({ err, method: this.spec.method }, 'identity: Workload API watcher callback threw');
+    }
+  }
+}
 
-  open();
-  return () => {
-    if (stopped) return;
-    stopped = true;
-    timers.clearTimeout(timer);
-    call?.cancel();
-  };
+/** A stream the server closed with OK: retried like Unavailable (a watch is meant to last). */
+function endedByServer(method: string, st: grpc.StatusObject): grpc.ServiceError {
+  return Object.assign(new Error(`${method}: stream ended by the server`), {
+    code: grpc.status.UNAVAILABLE,
+    details: 'stream ended by the server',
+    metadata: st.metadata,
+  });
 }
