@@ -9,12 +9,12 @@ import { watch, type FSWatcher } from 'node:fs';
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 import type { RecordRequest } from '../../protocols/profinet/record-request.js';
 import type { AuditSink } from '../audit/audit-events.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, isGatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { CompiledPolicy, Decision, PeerRef, ShadowResult } from './compiled-policy.js';
 import { evaluate } from './evaluate.js';
 import { evaluateRecord } from './evaluate-record.js';
-import { loadPolicyFile } from './load-policy.js';
+import { loadPolicyFile, loadPolicyText } from './load-policy.js';
 
 export interface PolicyEngineView {
   readonly version: string;
@@ -24,7 +24,15 @@ export interface PolicyEngineView {
 }
 
 export type ReloadResult =
-  { ok: true; version: string; changed: boolean } | { ok: false; error: string; keptVersion: string };
+  { ok: true; version: string; changed: boolean } | { ok: false; error: string; keptVersion: string; code?: string };
+
+/** Where a policy text came from, when not from the policy file (audited with the reload events). */
+export interface PolicyOrigin {
+  readonly source: 'fleet';
+  readonly revision: number;
+  /** Names the text in file:line errors. */
+  readonly sourceName: string;
+}
 
 export interface PolicyHolderOptions {
   readonly audit: AuditSink;
@@ -71,19 +79,41 @@ export class PolicyHolder {
 
   reload(trigger: string): ReloadResult {
     this.reloadCandidate(trigger);
+    return this.swapIn(trigger, () => loadPolicyFile(this.file), null);
+  }
+
+  /**
+   * A policy text from elsewhere (the fleet's signed envelope) through the same path as a reload of the file:
+   * schema, compile and in-file tests, the old policy kept on failure, the same events, metric and swap. The
+   * caller writes the file once this succeeded.
+   */
+  reloadText(text: string, trigger: string, origin: PolicyOrigin): ReloadResult {
+    return this.swapIn(trigger, () => loadPolicyText(text, origin.sourceName), origin);
+  }
+
+  private swapIn(trigger: string, load: () => CompiledPolicy, origin: PolicyOrigin | null): ReloadResult {
+    const from = origin ? { source: origin.source, revision: origin.revision } : {};
     const previous = this.policy;
     let next: CompiledPolicy;
     try {
-      next = loadPolicyFile(this.file);
+      next = load();
     } catch (err) {
       const error = errorMessage(err);
+      const code =
+        isGatewayError(err) && err.code === 'GW_ERR_POLICY_TEST_FAILED' ? 'policy-test-failed' : 'policy-invalid';
       this.opts.metrics?.policyReloads.inc({ result: 'failed' });
-      this.opts.audit.append({ type: 'policy.reload-failed', file: this.file, error, keptVersion: previous.version });
+      this.opts.audit.append({
+        type: 'policy.reload-failed',
+        file: this.file,
+        error,
+        keptVersion: previous.version,
+        ...(origin ? { ...from, code } : {}),
+      });
       this.opts.logger?.error(
-        { trigger, file: this.file, error },
+        { trigger, file: this.file, error, ...from },
         'policy reload failed; the previous policy stays in force',
       );
-      return { ok: false, error, keptVersion: previous.version };
+      return { ok: false, error, keptVersion: previous.version, code };
     }
     if (next.version === previous.version) {
       this.view = this.buildView(); // the candidate may have changed
@@ -98,8 +128,9 @@ export class PolicyHolder {
       previousVersion: previous.version,
       file: this.file,
       rules: next.rules.length,
+      ...from,
     });
-    this.opts.logger?.info({ trigger, version: next.version, previous: previous.version }, 'policy reloaded');
+    this.opts.logger?.info({ trigger, version: next.version, previous: previous.version, ...from }, 'policy reloaded');
     for (const h of this.swapHandlers) h(next, previous);
     return { ok: true, version: next.version, changed: true };
   }
