@@ -38,7 +38,7 @@ t.test('heartbeat to every site on the injected clock, status beats kept, clean 
   const kvm = new Kvm(nc);
   const beatAt = async (site: string): Promise<{ time: string; seq: number; by: string } | null> => {
     const e = await (await kvm.open(siteBucket(site))).get(KEY_HEARTBEAT);
-    return e === null ? null : (e.json() as { time: string; seq: number; by: string });
+    return e === null ? null : e.json<{ time: string; seq: number; by: string }>();
   };
   for (const site of ['site-a', 'site-b'])
     t.same(
