@@ -18,6 +18,7 @@ import { leaf } from '../helpers/bad-certs.js';
 import { startHarness } from '../helpers/gateway-harness.js';
 import { readAuditEvents, type AuditEvent } from '../helpers/handshake-clients.js';
 import type { Minted } from '../helpers/pki.js';
+import { eventually } from '../helpers/eventually.js';
 
 const TD = 'plant.example';
 const HOUR = 3_600_000;
@@ -68,14 +69,14 @@ function rawAttempt(port: number, bytes: Buffer | null): Promise<number> {
 /** The one handshake.rejected event naming this client port on this listener. */
 async function eventFor(transport: 'mbaps' | 'grpc', localPort: number): Promise<AuditEvent | undefined> {
   const peer = `127.0.0.1:${localPort}`;
-  for (let i = 0; i < 100; i++) {
-    const hits = readAuditEvents(join(h.dir, 'audit')).filter(
+  // The client saw the close; the gateway writes the event on its own side of the loopback connection.
+  const hits = await eventually(`handshake.rejected of ${peer}`, () => {
+    const found = readAuditEvents(join(h.dir, 'audit')).filter(
       (e) => e.type === 'handshake.rejected' && e.peer === peer && e.transport === transport,
     );
-    if (hits.length > 0) return hits.length === 1 ? hits[0] : undefined;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return undefined;
+    return found.length > 0 ? found : null;
+  }).catch(() => []);
+  return hits.length === 1 ? hits[0] : undefined;
 }
 
 interface Case {

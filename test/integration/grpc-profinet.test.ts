@@ -17,6 +17,7 @@ import { decodeIm0, decodeRealIdentification } from '../../protocols/profinet/in
 import type { VerigateClient } from '../../gateway/cli/admin-client.js';
 import { TestClock } from '../helpers/gateway-harness.js';
 import { startHarness } from '../helpers/grpc-harness.js';
+import { flushIo } from '../helpers/eventually.js';
 
 const samplePolicy = readFileSync('gateway/config/samples/policy.yaml', 'utf8');
 const HISTORIAN = 'spiffe://plant.example/historian';
@@ -284,8 +285,9 @@ t.test(
     const lost = failed(t, await eng.call('WriteRecord', write(1, 1, 0x0100, '0040')), 'UNAVAILABLE', 'lost write');
     t.equal(lost.metadata['verigate-outcome'], 'write-lost');
     sim.setFault({ mode: 'none' });
-    // The gateway answered after its timeout: any second transmission would have gone out before that.
-    await new Promise((r) => setTimeout(r, 500));
+    // The gateway answered after its timeout, and a settled call sends nothing more (its timers are cleared): any
+    // second transmission went out before that. Let a datagram still on the loopback reach the device.
+    await flushIo();
     n = sim.counters();
     t.equal(hasKey(n.writes, KEY), 2, 'the lost write reached the device exactly once (not resent)');
     t.equal(hasKey(n.applied, KEY), 2, 'and was executed');

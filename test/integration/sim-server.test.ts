@@ -7,6 +7,7 @@ import { MbapFramer, encodeAdu, encodeRequest, type ModbusRequest } from '../../
 import type { Frame } from '../../protocols/modbus/types.js';
 import { startSimulator, type Simulator } from '../../simulators/simulator.js';
 import type { SimCounters } from '../../simulators/sim-counters.js';
+import { eventually, flushIo } from '../helpers/eventually.js';
 
 const TURBINE = resolve(import.meta.dirname, '../../simulators/scenarios/turbine.yaml');
 const MULTI = resolve(import.meta.dirname, '../../simulators/scenarios/multi-unit.yaml');
@@ -116,7 +117,8 @@ t.test(
 
     clients[0]?.close();
     await clients[0]?.closed;
-    await new Promise((r) => setTimeout(r, 20));
+    // the simulator learns of the close on its own side of the loopback connection
+    await eventually('the slot freed', () => sim.counters().connections.current === 3);
     const again = await RawClient.open(sim.port);
     again.send(7, 255, readHolding(100));
     t.equal((await again.waitFrames(1)).length, 1, 'a freed slot serves a new connection');
@@ -171,7 +173,8 @@ t.test('maxInFlight bounds how many pipelined requests a connection has picked u
     const sim = await withSim(t, { scenario: TURBINE, scanDelayMs: 400, tickMs: 0, maxInFlight });
     const c = await RawClient.open(sim.port);
     for (const tid of [1, 2, 3]) c.send(tid, 255, readHolding(100));
-    await new Promise((r) => setTimeout(r, 100));
+    await eventually('requests picked up', () => sim.counters().requests >= expected);
+    await flushIo(); // a fourth turn would pick up more if the bound did not hold (the first answer is 400 ms off)
     t.equal(sim.counters().requests, expected, `maxInFlight ${maxInFlight}: ${expected} picked up`);
     const frames = await c.waitFrames(3, 3000);
     t.same(
@@ -259,10 +262,9 @@ t.test('restart drops connections, resets memory, is down for downMs, then serve
   const restarting = control(sim, 'POST', '/restart', { downMs: 300 });
   await c.closed;
   t.pass('live connection dropped');
-  await new Promise((r) => setTimeout(r, 50));
-  const refused = connect(sim.port, '127.0.0.1');
-  const [err] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
-  t.equal(err.code, 'ECONNREFUSED', 'nothing listens while down');
+  // The listener closes in the same restart; a connect racing it may still be accepted, so probe until refused.
+  const code = await eventually('nothing listening', () => connectError(sim.port), { timeoutMs: 250 });
+  t.equal(code, 'ECONNREFUSED', 'nothing listens while down (within its 300 ms downtime)');
   t.equal((await restarting).status, 200);
 
   const d = await RawClient.open(sim.port);
@@ -296,10 +298,11 @@ t.test('multi-unit: unit ids pick the device, an unknown unit answers 0x0B', asy
   t.same(f[2]?.pdu, Buffer.from([0x83, 0x0b]), 'unit 9 → gateway target failed to respond');
   t.same(sim.state().units, [1, 2, 3]);
   t.throws(() => sim.store(9), RangeError);
-  // The tick timer runs the turbine on unit 1: its speed moves on its own.
-  const deadline = Date.now() + 3000;
-  while (sim.store(1).get('input', 0) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  t.ok(sim.store(1).get('input', 0) > 0, 'unit 1 turbine accelerates on the tick timer');
+  // The tick timer runs the turbine on unit 1: its speed moves on its own (the simulator's real 10 ms timer).
+  t.ok(
+    await eventually('unit 1 turbine speed', () => sim.store(1).get('input', 0) > 0, { timeoutMs: 3000 }),
+    'unit 1 turbine accelerates on the tick timer',
+  );
   t.equal(sim.store(2).get('input', 0), 1000, 'unit 2 tank untouched');
   c.close();
 });
@@ -309,3 +312,12 @@ t.test('a port already in use fails startup and leaves nothing listening', async
   await t.rejects(startSimulator({ scenario: TURBINE, port: a.port, tickMs: 0 }), { code: 'EADDRINUSE' });
   await t.rejects(startSimulator({ scenario: TURBINE, controlPort: a.controlPort, tickMs: 0 }), { code: 'EADDRINUSE' });
 });
+
+/** The error code of a loopback connect to `port`, or null once one is accepted (then closed at once). */
+function connectError(port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => (s.destroy(), resolve(null)));
+    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+  });
+}
