@@ -111,7 +111,7 @@ async function run(
     const reason = `internal-error: ${errorMessage(err)}`.slice(0, 200);
     return { ok: false, error: recordError({ outcome: 'internal-error', reason, ruleId: null }) };
   }
-  return r.outcome === 'ok' ? { ok: true, value: r } : { ok: false, error: recordError(r) };
+  return r.outcome === 'ok' ? { ok: true, value: r } : { ok: false, error: recordError(r, request.access) };
 }
 
 export function im0Message(v: Im0): Im0Message {

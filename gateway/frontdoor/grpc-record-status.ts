@@ -43,15 +43,15 @@ const OUTCOME_STATUS: Readonly<Record<Failure, readonly [status, string]>> = {
  */
 const printable = (s: string): string => s.replace(/[^\x20-\x7e]/g, '?').slice(0, 512);
 
-/** The status for a record pipeline result that is not `ok`. */
-export function recordError(r: RecordPipelineResult): ServiceError {
+/** The status for a record pipeline result that is not `ok`; `access` is the request's. */
+export function recordError(r: RecordPipelineResult, access?: 'read' | 'write'): ServiceError {
   const outcome = r.outcome === 'ok' ? 'internal-error' : r.outcome;
   const [code, text] = OUTCOME_STATUS[outcome] ?? OUTCOME_STATUS['internal-error'];
   const meta: Record<string, string> = { [META_OUTCOME]: outcome, [META_REASON]: printable(r.reason) };
   if (r.ruleId) meta[META_RULE_ID] = printable(r.ruleId);
   // Data of another length than the policy's record length is a malformed write for this record: judged,
   // audited as denied and never sent, but answered as the bad argument it is.
-  if (outcome === 'denied' && r.reason.startsWith('length-not-allowed write')) {
+  if (outcome === 'denied' && r.code === 'length-not-allowed' && access === 'write') {
     return grpcError(
       status.INVALID_ARGUMENT,
       `the record takes another length: ${r.reason}${r.ruleId ? ` (rule ${r.ruleId})` : ''}`,

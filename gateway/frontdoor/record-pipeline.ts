@@ -43,6 +43,8 @@ export interface RecordPipelineRequest {
 
 export interface RecordPipelineResult {
   readonly outcome: RecordOutcome;
+  /** The verdict's code (policy, runtime gate or the pipeline's own refusal); absent outside the pipeline. */
+  readonly code?: Verdict['code'];
   readonly reason: string;
   readonly ruleId: string | null;
   /** ok read: the record bytes. */
@@ -207,6 +209,7 @@ export class RecordPipeline {
     }
     return {
       outcome: end.outcome,
+      code: verdict.code,
       reason: end.detail ?? verdict.reason,
       ruleId: verdict.ruleId,
       ...(end.data ? { data: end.data } : {}),
