@@ -32,6 +32,7 @@ import {
   type ClientCreds,
   type Harness,
 } from '../helpers/gateway-harness.js';
+import { eventually } from '../helpers/eventually.js';
 
 const TD = 'plant.example';
 const HMI = `spiffe://${TD}/hmi/line1`;
@@ -77,16 +78,19 @@ async function counter(
     .reduce((a, v) => a + v.value, 0);
 }
 
-/** Waits until the gateway has processed every refusal: the counter reaches `atLeast` and stops moving. */
+/**
+ * Waits until the gateway has processed every refusal: the counter reaches `atLeast` and stops moving. The
+ * clients saw their connections close; the gateway counts each on its own side of the loopback connection.
+ */
 async function settled(h: Harness, atLeast: number): Promise<number> {
   let last = -1;
-  for (let i = 0; i < 200; i++) {
+  const probe = async (): Promise<number | null> => {
     const n = await counter(h, 'handshakeRejections', 'reason');
-    if (n >= atLeast && n === last) return n;
+    const still = n >= atLeast && n === last;
     last = n;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return last;
+    return still ? n : null;
+  };
+  return eventually('the refusals counted', probe, { timeoutMs: 20_000, intervalMs: 100 }).catch(() => last);
 }
 
 async function inBatches(n: number, size: number, fn: (i: number) => Promise<void>): Promise<void> {
@@ -141,7 +145,8 @@ async function denialFlood(
     const res = await Promise.all(Array.from({ length: 16 }, () => c.request(1, read, 2000)));
     answered += res.filter((r) => r !== null && r[0] === 0x83).length;
   }
-  await Promise.race([c.closed, new Promise((r) => setTimeout(r, 2000))]);
+  // The flood tripped on the gateway's side: the close reaches this client over the loopback connection.
+  await eventually('the flooder disconnected', () => c.isClosed, { timeoutMs: 2000 }).catch(() => undefined);
   const closed = c.isClosed;
   c.close();
   return { answered, closed };
