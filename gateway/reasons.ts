@@ -64,18 +64,6 @@ export const GATE_REASON_CODES = [
 
 export type GateReasonCode = (typeof GATE_REASON_CODES)[number];
 
-/** A runtime gate's refusal: `detail` is '' when the code says it all. */
-export interface GateReason {
-  readonly code: GateReasonCode;
-  readonly detail: string;
-}
-
-const GATE_CODES: ReadonlySet<string> = new Set(GATE_REASON_CODES);
-
-export function isGateReasonCode(s: string): s is GateReasonCode {
-  return GATE_CODES.has(s);
-}
-
 export function isPolicyReasonCode(s: string): s is PolicyReasonCode {
   return CODES.has(s);
 }
