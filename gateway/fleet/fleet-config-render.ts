@@ -10,6 +10,7 @@ import {
   AUDIT_STREAM,
   HUB_DOMAIN,
   auditDeliverSubject,
+  controlInboxPrefix,
   fleetIds,
   jsApiPrefix,
   mirrorConsumerName,
@@ -87,6 +88,8 @@ export function leafLinkPermissions(site: string): Permissions {
       auditDeliverSubject(site),
       // Status beats of the site's gateways.
       `fleet.status.${site}.>`,
+      // Replies to control's requests to this site (`allow_responses` does not apply across a leaf link).
+      `${controlInboxPrefix(site)}.>`,
     ],
     subscribe: [
       `$JSC.R.${HUB_DOMAIN}.*.${bucket}.${mirror}.>`,

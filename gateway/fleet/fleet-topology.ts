@@ -99,3 +99,12 @@ export function mirrorConsumerName(site: string): string {
   return `mirror-${site}`;
 }
 export const AUDIT_SOURCE_CONSUMER = 'hub-source';
+
+/**
+ * Inbox prefix of `verigate control`'s requests INTO a site's domain (e.g. `$JS.<site>.API.STREAM.PURGE.AUDIT`):
+ * the site's leaf may publish replies only under its own prefix, so control makes such requests over a
+ * connection opened with `inboxPrefix: controlInboxPrefix(site)`.
+ */
+export function controlInboxPrefix(site: string): string {
+  return `_INBOX_control.${site}`;
+}

@@ -8,7 +8,13 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { startFleetLab } from './fleet-lab.js';
 import { eventually } from '../helpers/eventually.js';
-import { AUDIT_STREAM, auditEventsSubject, blockMsgId, siteBucket } from '../../gateway/fleet/fleet-topology.js';
+import {
+  AUDIT_STREAM,
+  auditEventsSubject,
+  blockMsgId,
+  controlInboxPrefix,
+  siteBucket,
+} from '../../gateway/fleet/fleet-topology.js';
 import { ensureHubResources } from '../../gateway/fleet/hub-provision.js';
 import { ensureEdgeResources } from '../../gateway/fleet/edge-provision.js';
 
@@ -54,6 +60,11 @@ t.test('fleet lab: mirror hub → leaf, offline survival, audit sourcing', async
       },
     );
     t.equal(m.string(), '{"first":1,"last":1}');
+    // control purges the edge stream through the link, with its per-site inbox prefix (leaf-link permissions).
+    const c = await lab.connectAs(lab.control, lab.hubUrls, { inboxPrefix: controlInboxPrefix('site-a') });
+    const edge = await jetstreamManager(c, { domain: 'site-a', checkAPI: false });
+    const purged = await edge.streams.purge(AUDIT_STREAM, { seq: 2 });
+    t.equal(purged.purged, 1, 'edge AUDIT purged up to what the hub holds');
   });
 
   await t.test('the leaf keeps its mirror across a restart while the whole hub is down, then catches up', async (t) => {

@@ -15,14 +15,15 @@
  * API (FleetLab):
  *   lab.dir, lab.trustDomain, lab.ca (DevCa: mint rogue or odd certs yourself), lab.caFile, lab.caPem
  *   lab.hubUrls                       tls://127.0.0.1:<port> of the 3 hub client ports
- *   lab.hub.stop(n) / lab.hub.start(n) / lab.hub.pid(n)   n = 1..3; start waits until the node serves clients
+ *   lab.hubLeafUrls                   127.0.0.1:<port> of the hub leafnode listeners (extra leaves, rogue tests)
+ *   lab.hub.stop(n) / .start(n) / .pid(n) / .log(n)   n = 1..3; start waits until the node serves clients
  *   lab.site(name) → FleetSite:
  *     .site, .leafUrl (tls://127.0.0.1:<port>), .monitorUrl (http, /leafz /jsz /varz), .pid (undefined if down)
  *     .cutLink()      removes the leaf's remote and reloads (SIGHUP); resolves once the link is down
  *     .restoreLink()  puts it back, reloads; resolves once the leaf is connected to the hub again
  *     .kill9Leaf()    SIGKILL;  .restartLeaf() starts it again (same store) and waits for JetStream
  *     .linkUp()       whether the leaf currently has a hub connection (from /leafz)
- *     .rssBytes()     the leaf process's VmRSS
+ *     .rssBytes()     the leaf process's VmRSS;  .log() the leaf's log so far
  *   lab.control                       Credentials of `verigate control` (fleetIds.control)
  *   lab.gateway(site, name)           Credentials of fleetIds.gateway(td, site, name), minted on demand; a name
  *                                     not yet configured at the site's leaf is added there (config reload)
@@ -85,6 +86,7 @@ export interface FleetSite {
   restartLeaf(): Promise<void>;
   linkUp(): Promise<boolean>;
   rssBytes(): Promise<number | null>;
+  log(): Promise<string>;
 }
 
 export interface FleetLab {
@@ -94,8 +96,15 @@ export interface FleetLab {
   readonly caFile: string;
   readonly caPem: string;
   readonly hubUrls: readonly string[];
+  /** `127.0.0.1:<port>` of the 3 hub leafnode listeners (for extra leaves a test starts itself). */
+  readonly hubLeafUrls: readonly string[];
   readonly sites: readonly string[];
-  readonly hub: { stop(n: number): Promise<void>; start(n: number): Promise<void>; pid(n: number): number | undefined };
+  readonly hub: {
+    stop(n: number): Promise<void>;
+    start(n: number): Promise<void>;
+    pid(n: number): number | undefined;
+    log(n: number): Promise<string>;
+  };
   readonly control: Credentials;
   site(name: string): FleetSite;
   gateway(site: string, name: string): Promise<Credentials>;
@@ -464,6 +473,7 @@ class Lab {
       restartLeaf: () => this.restartLeaf(name),
       linkUp: () => this.linkUp(name),
       rssBytes: async () => (leaf.proc.pid === undefined ? null : rssBytes(leaf.proc.pid)),
+      log: () => leaf.proc.log(),
     };
   }
 
@@ -475,11 +485,13 @@ class Lab {
       caFile: this.caFile,
       caPem: this.ca.bundlePem(),
       hubUrls: this.hubUrls,
+      hubLeafUrls: HUB_NODES.map((n) => `${HOST}:${this.hubPorts.get(n)!.leaf}`),
       sites: this.sites,
       hub: {
         stop: (n) => this.stopHub(n),
         start: (n) => this.startHub(n),
         pid: (n) => this.hubNode(n).pid,
+        log: (n) => this.hubNode(n).log(),
       },
       control: this.control,
       site: (name: string): FleetSite => this.siteHandle(name),

@@ -1,0 +1,205 @@
+/**
+ * Issue 15 item 6, isolation: site A's leaf and gateway cannot read site B's keys or publish on its subjects; a
+ * rogue-CA or certificate-less leaf or gateway is refused. Every refusal is asserted as the concrete NATS/TLS
+ * error, and each has a positive control (the same path works for what IS allowed) so a dead link cannot pass.
+ */
+import t from 'tap';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { DevCa } from '../../gateway/identity/dev-ca.js';
+import { fleetIds, mirrorDeliverSubject, siteBucket, statusSubject } from '../../gateway/fleet/fleet-topology.js';
+import { startFleetLab, type FleetLab } from './fleet-lab.js';
+import { startRogueLeaf } from './rogue-leaf.js';
+import { eventually } from '../helpers/eventually.js';
+
+/** Errors the server sends asynchronously on a connection (-ERR 'Permissions Violation …'). */
+async function serverErrors(nc: NatsConnection): Promise<string[]> {
+  const seen: string[] = [];
+  void (async () => {
+    for await (const s of nc.status()) if (s.type === 'error') seen.push(s.error.message);
+  })();
+  return seen;
+}
+
+const forgedAsB = (subject: string): boolean => /^(audit|fleet\.status)\.site-b\./.test(subject);
+
+/** Subjects a hub subscriber (control) received within `ms`. */
+async function collect(nc: NatsConnection, subject: string): Promise<string[]> {
+  const got: string[] = [];
+  const sub = nc.subscribe(subject);
+  void (async () => {
+    for await (const m of sub) got.push(m.subject);
+  })();
+  await nc.flush();
+  return got;
+}
+
+t.test('isolation between sites, and refusal of foreign certificates', async (t) => {
+  const lab: FleetLab = await startFleetLab();
+  t.teardown(() => lab.stop());
+  const control = await lab.connectControl();
+  const hubB = await new Kvm(control).open(siteBucket('site-b'));
+  await hubB.put('policy', 'site-b secret');
+  const atHub = await collect(control, '>');
+
+  await t.test("site A's gateway cannot read site B's keys or publish as B or as another gateway", async (t) => {
+    const gw = await lab.connectGateway('site-a', 'gw-1');
+    const errs = await serverErrors(gw);
+    const local = await jetstreamManager(gw);
+    await t.rejects(local.streams.info(`KV_${siteBucket('site-b')}`), {
+      message: `Permissions Violation for Publish to "$JS.API.STREAM.INFO.KV_site-site-b"`,
+    });
+    const viaHub = await jetstreamManager(gw, { domain: 'hub', checkAPI: false });
+    await t.rejects(viaHub.streams.info(`KV_${siteBucket('site-b')}`), {
+      message: `Permissions Violation for Publish to "$JS.hub.API.STREAM.INFO.KV_site-site-b"`,
+    });
+    const sub = gw.subscribe(mirrorDeliverSubject('site-b'));
+    const closed = await sub.closed;
+    t.match(String(closed), /Permissions Violation for Subscription to "fleet\.mirror\.site-b"/);
+    gw.publish('audit.site-b.gw-1.events', 'forged');
+    gw.publish(statusSubject('site-b', 'gw-1'), 'forged');
+    gw.publish('audit.site-a.gw-2.events', 'forged');
+    gw.publish(statusSubject('site-a', 'gw-1'), 'mine');
+    await eventually('the server refused three publishes', () => errs.length >= 6, { timeoutMs: 3000 });
+    t.same(errs.sort(), [
+      'Permissions Violation for Publish to "$JS.API.STREAM.INFO.KV_site-site-b"',
+      'Permissions Violation for Publish to "$JS.hub.API.STREAM.INFO.KV_site-site-b"',
+      'Permissions Violation for Publish to "audit.site-a.gw-2.events"',
+      'Permissions Violation for Publish to "audit.site-b.gw-1.events"',
+      'Permissions Violation for Publish to "fleet.status.site-b.gw-1"',
+      'Permissions Violation for Subscription to "fleet.mirror.site-b"',
+    ]);
+    await eventually('own status beat reached the hub (positive control)', () =>
+      atHub.includes(statusSubject('site-a', 'gw-1')),
+    );
+    t.same(atHub.filter(forgedAsB), [], 'nothing forged as site B reached the hub');
+    // Its own site bucket is readable (positive control).
+    const hubA = await new Kvm(control).open(siteBucket('site-a'));
+    await hubA.put('policy', 'site-a policy');
+    const kvA = await new Kvm(gw).open(siteBucket('site-a'));
+    t.equal(await eventually('own key mirrored', async () => (await kvA.get('policy'))?.string()), 'site-a policy');
+  });
+
+  await t.test('a gateway of site B is not a user at site A', async (t) => {
+    const creds = await lab.gateway('site-b', 'gw-1');
+    await t.rejects(lab.connectAs(creds, lab.site('site-a').leafUrl, { reconnect: false }), {
+      name: 'AuthorizationError',
+      message: 'Authorization Violation',
+    });
+  });
+
+  await t.test('rogue-CA and certificate-less gateways are refused in the TLS handshake', async (t) => {
+    const rogueCa = await DevCa.create({ trustDomain: lab.trustDomain });
+    const rogue = await lab.writeCredentials('rogue-gw', fleetIds.gateway(lab.trustDomain, 'site-a', 'gw-1'), {
+      ca: rogueCa,
+    });
+    const url = lab.site('site-a').leafUrl;
+    await t.rejects(
+      connect({
+        servers: url,
+        reconnect: false,
+        timeout: 3000,
+        tls: { certFile: rogue.certFile, keyFile: rogue.keyFile, caFile: lab.caFile },
+      }),
+      // TLS 1.3: the client finishes first, so it sees the server's alert or, racing it, the reset.
+      { code: /^(ERR_SSL_TLSV1_ALERT_UNKNOWN_CA|ECONNRESET)$/ },
+    );
+    await t.rejects(connect({ servers: url, reconnect: false, timeout: 3000, tls: { caFile: lab.caFile } }), {
+      code: /^(ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED|ECONNRESET)$/,
+    });
+    const log = await eventually('the leaf logged both refusals', async () => {
+      const l = await lab.site('site-a').log();
+      return /client didn't provide a certificate/.test(l) && /certificate signed by unknown authority/.test(l) && l;
+    });
+    t.match(
+      log,
+      /TLS handshake error: tls: failed to verify certificate: x509: certificate signed by unknown authority/,
+    );
+    t.match(log, /TLS handshake error: tls: client didn't provide a certificate/);
+  });
+
+  await t.test('a compromised site-A leaf (its own valid cert, no local auth) reaches nothing of site B', async (t) => {
+    const creds = await lab.writeCredentials('evil-leaf-a', fleetIds.leaf(lab.trustDomain, 'site-a'));
+    const evil = await startRogueLeaf({
+      dir: lab.dir,
+      name: 'evil-a',
+      hubLeafUrls: lab.hubLeafUrls,
+      creds,
+      caFile: lab.caFile,
+    });
+    t.teardown(() => evil.stop());
+    await eventually('evil leaf linked (it holds a valid site-a leaf SVID)', () => evil.linkUp(), {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
+    const nc = await evil.connect();
+    const mirrorB: string[] = [];
+    const sub = nc.subscribe(mirrorDeliverSubject('site-b'));
+    void (async () => {
+      for await (const m of sub) mirrorB.push(m.subject);
+    })();
+    // The hub never advertises B's subjects to this leaf, so the request finds nobody to answer.
+    await t.rejects(nc.request(`$JS.hub.API.STREAM.INFO.KV_site-site-b`, '', { timeout: 2000 }), {
+      name: 'RequestError',
+      message: "no responders: '$JS.hub.API.STREAM.INFO.KV_site-site-b'",
+    });
+    await t.rejects(nc.request(`$JS.hub.API.DIRECT.GET.KV_site-site-b.$KV.site-site-b.policy`, '', { timeout: 2000 }), {
+      name: 'RequestError',
+      message: /^no responders/,
+    });
+    nc.publish('audit.site-b.gw-1.events', 'forged');
+    nc.publish(statusSubject('site-b', 'gw-9'), 'forged');
+    nc.publish(statusSubject('site-a', 'gw-9'), 'allowed');
+    await nc.flush();
+    await eventually('site-a status from the evil leaf reached the hub (positive control)', () =>
+      atHub.includes(statusSubject('site-a', 'gw-9')),
+    );
+    // A change to B's bucket flows to B's real leaf, never to the evil one.
+    await hubB.put('locks.x', 'y');
+    const gwB = await lab.connectGateway('site-b', 'gw-1');
+    const kvB = await new Kvm(gwB).open(siteBucket('site-b'));
+    await eventually('B mirror got the lock (positive control)', async () => (await kvB.get('locks.x'))?.string());
+    t.same(mirrorB, [], "the evil leaf saw none of B's mirror traffic");
+    t.notOk(
+      atHub.some((s) => s.includes('site-b.gw')),
+      'nothing forged as site B reached the hub',
+    );
+  });
+
+  await t.test('rogue-CA and certificate-less leaves are refused by the hub', async (t) => {
+    const rogueCa = await DevCa.create({ trustDomain: lab.trustDomain });
+    const rogue = await lab.writeCredentials('rogue-leaf', fleetIds.leaf(lab.trustDomain, 'site-a'), { ca: rogueCa });
+    const r1 = await startRogueLeaf({
+      dir: lab.dir,
+      name: 'rogue-ca',
+      hubLeafUrls: lab.hubLeafUrls,
+      creds: rogue,
+      caFile: lab.caFile,
+    });
+    const r2 = await startRogueLeaf({
+      dir: lab.dir,
+      name: 'no-cert',
+      hubLeafUrls: lab.hubLeafUrls,
+      creds: null,
+      caFile: lab.caFile,
+    });
+    t.teardown(() => Promise.all([r1.stop(), r2.stop()]));
+    const hubLogs = async (): Promise<string> => (await Promise.all([1, 2, 3].map((n) => lab.hub.log(n)))).join('\n');
+    await eventually(
+      'hub refused both handshakes',
+      async () => {
+        const logs = await hubLogs();
+        return (
+          /TLS leafnode handshake error: tls: client didn't provide a certificate/.test(logs) &&
+          /TLS leafnode handshake error: tls: failed to verify certificate: x509: certificate signed by unknown authority/.test(
+            logs,
+          )
+        );
+      },
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
+    t.notOk(await r1.linkUp(), 'rogue-CA leaf has no link');
+    t.notOk(await r2.linkUp(), 'certificate-less leaf has no link');
+  });
+});
