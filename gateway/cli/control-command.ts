@@ -16,7 +16,7 @@ const SUBCOMMANDS: Record<string, { summary: string; run: (args: readonly string
     run: async (a, io) => (await import('./control-init.js')).controlInit(a, io),
   },
   serve: {
-    summary: 'heartbeat to every site, gateway status cache (until SIGTERM)',
+    summary: 'heartbeat, audit collection + verification + SIEM export, status cache (until SIGTERM)',
     run: async (a, io) => (await import('./control-serve.js')).controlServe(a, io),
   },
   policy: {
@@ -30,6 +30,10 @@ const SUBCOMMANDS: Record<string, { summary: string; run: (args: readonly string
   grant: {
     summary: 'grant issue --requester … --approver … | revoke ID | list',
     run: async (a, io) => (await import('./control-grant.js')).controlGrant(a, io),
+  },
+  audit: {
+    summary: 'audit verify: the collected per-gateway trails (chains, checkpoints, no gap)',
+    run: async (a, io) => (await import('./control-audit.js')).controlAudit(a, io),
   },
   status: {
     summary: 'per gateway: policy revision, staleness, sessions, audit lag',

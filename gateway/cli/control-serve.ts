@@ -12,8 +12,10 @@ import { HeartbeatWriter } from '../fleet/heartbeat-writer.js';
 import { StatusCache } from '../fleet/status-cache.js';
 import type { Logger } from '../logger.js';
 import { systemTimers, type Timers } from '../timers.js';
-import { EXIT_OK, EXIT_USAGE, type CliIo } from './cli-io.js';
+import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, type CliIo } from './cli-io.js';
 import { loadConfigOrReport, parseControlArgs, usage, withHub, type HubSession } from './control-cli.js';
+import { startControlCollector, type RunningCollector } from './control-collector.js';
+import { errorMessage } from '../errors.js';
 
 const USAGE = [
   'usage: verigate control serve [--config fleet-control.yaml] [--no-audit]',
@@ -32,6 +34,8 @@ export interface ServeDeps {
 export interface ServeState {
   readonly status: StatusCache;
   readonly heartbeat: HeartbeatWriter;
+  /** Null with --no-audit. */
+  readonly audit: RunningCollector | null;
 }
 
 export async function controlServe(args: readonly string[], io: CliIo, deps: ServeDeps = {}): Promise<number> {
@@ -47,7 +51,7 @@ export async function controlServe(args: readonly string[], io: CliIo, deps: Ser
   const logger = deps.logger ?? pino({ level: config.logLevel, name: 'verigate-control' }, pino.destination(2));
   const stop = deps.stop ?? untilSignal();
   const audit = p.values['no-audit'] !== true;
-  return withHub(io, config, (s) => serve(s, { ...deps, logger, stop, audit }), logger);
+  return withHub(io, config, (s) => serve(s, { ...deps, io, logger, stop, audit }), logger);
 }
 
 function untilSignal(): Promise<void> {
@@ -64,7 +68,7 @@ function untilSignal(): Promise<void> {
 
 async function serve(
   s: HubSession,
-  o: ServeDeps & { logger: Logger; stop: Promise<void>; audit: boolean },
+  o: ServeDeps & { io: CliIo; logger: Logger; stop: Promise<void>; audit: boolean },
 ): Promise<number> {
   const { config, hub } = s;
   const timers = o.timers ?? systemTimers;
@@ -85,14 +89,28 @@ async function serve(
     logger: o.logger,
   });
   heartbeat.start();
+  let collector: RunningCollector | null = null;
   try {
+    if (o.audit) {
+      try {
+        collector = await startControlCollector(s, { logger: o.logger, timers });
+      } catch (err) {
+        o.io.err(
+          `control serve: cannot start the audit collector: ${errorMessage(err)} (run \`verigate control init\` first, or --no-audit)`,
+        );
+        return EXIT_CHECK_FAILED;
+      }
+    }
     o.logger.info({ sites: config.sites, everyMs: config.heartbeatEveryMs, audit: o.audit }, 'control serving');
-    o.onReady?.({ status, heartbeat });
+    o.onReady?.({ status, heartbeat, audit: collector });
     await o.stop;
     o.logger.info({ lastSeq: heartbeat.lastSeq }, 'control stopping');
   } finally {
     await heartbeat.stop();
     sub.unsubscribe();
+    await collector?.stop().catch((err: unknown) => {
+      o.logger.error({ err: errorMessage(err) }, 'audit collector did not stop cleanly');
+    });
   }
   return EXIT_OK;
 }

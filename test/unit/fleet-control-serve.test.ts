@@ -27,7 +27,7 @@ t.test('heartbeat to every site on the injected clock, status beats kept, clean 
   const stopped = new Promise<void>((r) => (stop = r));
   let state: ServeState | null = null;
   const io = memoryIo({}, hub.dir);
-  const done = controlServe(['--config', hub.configFile], io, {
+  const done = controlServe(['--config', hub.configFile, '--no-audit'], io, {
     timers,
     stop: stopped,
     logger: nullLogger,
@@ -73,4 +73,17 @@ t.test('heartbeat to every site on the injected clock, status beats kept, clean 
   t.equal(timers.pending, 0, 'no heartbeat timer left');
   timers.advance(5000);
   t.equal((await beatAt('site-a'))?.seq, 2, 'no beat after stop');
+});
+
+t.test('without the hub AUDIT stream serve says to run control init and exits 1 (heartbeat stopped)', async (t) => {
+  const timers = new FakeTimers(Date.now());
+  const io = memoryIo({}, hub.dir);
+  const code = await controlServe(['--config', hub.configFile], io, {
+    timers,
+    stop: new Promise(() => undefined),
+    logger: nullLogger,
+  });
+  t.equal(code, 1);
+  t.match(io.stderr.join('\n'), /cannot start the audit collector: .*run `verigate control init` first, or --no-audit/);
+  t.equal(timers.pending, 0, 'no heartbeat left running');
 });
