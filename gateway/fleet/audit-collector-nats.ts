@@ -34,6 +34,11 @@ export interface NatsAuditCollectorOptions extends AuditCollectorOptions {
   readonly purgeEveryMs?: number;
   readonly retry?: BackoffOptions;
   readonly requestTimeoutMs?: number;
+  /**
+   * The connection for requests INTO a site's domain (the edge purge): opened with
+   * `inboxPrefix: controlInboxPrefix(site)`, the only replies a leaf link passes. Default: the hub connection.
+   */
+  readonly siteConnection?: (site: string) => Promise<NatsConnection>;
 }
 
 /** The edge seq a sourced message came from: `Nats-Stream-Source: <stream[:hash]> <seq> <filter> …`. */
@@ -183,8 +188,10 @@ export class NatsAuditCollector {
   private edgeApi(site: string): Promise<JetStreamManager> {
     let p = this.edgeApis.get(site);
     if (p === undefined) {
-      p = jetstreamManager(this.nc, { domain: site, timeout: this.timeout, checkAPI: false });
+      const conn = this.opts.siteConnection?.(site) ?? Promise.resolve(this.nc);
+      p = conn.then((nc) => jetstreamManager(nc, { domain: site, timeout: this.timeout, checkAPI: false }));
       this.edgeApis.set(site, p);
+      p.catch(() => this.edgeApis.delete(site)); // asked again next time
     }
     return p;
   }

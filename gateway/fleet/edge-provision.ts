@@ -82,6 +82,8 @@ export function edgeAuditConfig(opts: EdgeProvisionOptions): Partial<StreamConfi
     duplicate_window: AUDIT_DUPLICATE_WINDOW_NS,
     storage: StorageType.File,
     num_replicas: 1,
+    // Direct get by subject: a gateway reads back its own last block (permission scoped to its subjects).
+    allow_direct: true,
   };
 }
 
@@ -100,6 +102,7 @@ async function ensureAuditStream(
     c.max_bytes === want.max_bytes &&
     c.discard === want.discard &&
     c.duplicate_window === want.duplicate_window &&
+    c.allow_direct === want.allow_direct &&
     (c.subjects ?? []).join() === (want.subjects ?? []).join();
   if (same) return { auditCreated: false, auditUpdated: false };
   await jsm.streams.update(AUDIT_STREAM, { ...c, ...want });

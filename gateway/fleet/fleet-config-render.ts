@@ -129,6 +129,8 @@ export function gatewayPermissions(site: string, gateway: string): Permissions {
       `$JS.API.CONSUMER.INFO.${AUDIT_STREAM}.${AUDIT_SOURCE_CONSUMER}`,
       `$JS.API.CONSUMER.CREATE.${AUDIT_STREAM}.${AUDIT_SOURCE_CONSUMER}`,
       `$JS.API.CONSUMER.DURABLE.CREATE.${AUDIT_STREAM}.${AUDIT_SOURCE_CONSUMER}`,
+      // The audit block publisher resumes after its own last stored block (direct get, last by subject).
+      `$JS.API.DIRECT.GET.${AUDIT_STREAM}.audit.${site}.${gateway}.>`,
       `audit.${site}.${gateway}.>`,
       statusSubject(site, gateway),
     ],
