@@ -2,8 +2,9 @@
  * Composition root: the only place (with gateway/cli) that builds concrete objects and wires them together.
  * The components start in the order below, which follows the dependencies: identity (nothing works without
  * an SVID) → SIEM exporter → audit log → policy → upstream devices → trust runtime → rate-bounded audit →
- * front doors → observability. They stop in the reverse order (composition/lifecycle.ts); a failure while
- * starting stops what had started. Each component's start and stop live together in composition/*.ts.
+ * fleet membership (when configured; it never waits for the leaf) → front doors → observability. They stop
+ * in the reverse order (composition/lifecycle.ts); a failure while starting stops what had started. Each
+ * component's start and stop live together in composition/*.ts.
  */
 import { mkdirSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
@@ -37,6 +38,7 @@ import {
   type FrontDoorDeps,
 } from './composition/front-door-components.js';
 import { learnComponent } from './composition/learn-component.js';
+import { fleetComponent, type RunningFleet } from './composition/fleet-component.js';
 import type { LearnMode } from './evidence/learn-mode.js';
 
 export interface RunningGateway {
@@ -55,6 +57,8 @@ export interface RunningGateway {
   /** PROFINET record services (read/write one record); the gRPC `Profinet` service calls it. */
   readonly recordPipeline: RecordPipeline;
   readonly identity: GatewayIdentity;
+  /** Fleet membership (gateway.yaml `fleet:`), null for a standalone gateway. */
+  readonly fleet: RunningFleet | null;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   stop(): Promise<void>;
@@ -93,6 +97,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     const trust = await life.start(trustComponent(env, { policy, sessions, audit }));
     const auditSink = await life.start(auditThrottleComponent(env, { audit, policy, trust, sessions }));
     const learn = await life.start(learnComponent(env, audit)); // commissioning mode, when a device has `learn:`
+    const fleet = await life.start(fleetComponent(env, { identity, policy, audit, trust, sessions })); // never waits for the leaf
     const doors: FrontDoorDeps = {
       identity,
       policy,
@@ -129,6 +134,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       auditThrottle: auditSink,
       recordPipeline: doors.recordPipeline,
       identity,
+      fleet,
       metrics: env.metrics,
       logger,
       stop: () => life.stop(),

@@ -1,0 +1,154 @@
+/**
+ * Fleet membership (gateway.yaml `fleet:`, docs/fleet.md), when configured: the link to the site's leaf
+ * (mTLS with the gateway's rotating SVID), the edge resources ensured on every new connection, the site-state
+ * watch feeding the signed policy apply and the fleet enforcement (locks, grants, heartbeat → staleness), the
+ * audit block publisher and the status beat. Started after the policy, audit log and trust runtime it feeds;
+ * starting never waits for the leaf (the gateway enforces its last state while the leaf is away). Stop ends
+ * the beat and the watch, drains the publisher, then drains the connection.
+ */
+import { readFileSync } from 'node:fs';
+import type tls from 'node:tls';
+import type { AuditLog } from '../audit/audit-log.js';
+import { errorMessage } from '../errors.js';
+import { AuditBlockPublisher } from '../fleet/audit-block-publisher.js';
+import { natsAuditStream } from '../fleet/audit-stream-nats.js';
+import { ensureEdgeResources } from '../fleet/edge-provision.js';
+import { createFleetEnforcement, type FleetEnforcement } from '../fleet/fleet-enforcement.js';
+import { FleetLink } from '../fleet/fleet-link.js';
+import { FleetPolicyApply } from '../fleet/fleet-policy-apply.js';
+import { fleetIds } from '../fleet/fleet-topology.js';
+import { SiteStateWatch } from '../fleet/site-state-watch.js';
+import { StatusBeat } from '../fleet/status-beat.js';
+import type { SessionRegistry } from '../frontdoor/session-registry.js';
+import type { GatewayIdentity } from '../gateway-identity.js';
+import { authorizeId } from '../identity/authorizers.js';
+import { clientTlsOptions } from '../identity/tls-options.js';
+import { svidPem } from '../identity/x509-svid.js';
+import type { FleetConfig } from '../config/gateway-config.js';
+import type { PolicyHolder } from '../policy/policy-holder.js';
+import type { TrustRuntime } from '../trust/trust-runtime.js';
+import type { Component } from './lifecycle.js';
+import type { GatewayEnv } from './gateway-env.js';
+
+export interface FleetDeps {
+  readonly identity: GatewayIdentity;
+  readonly policy: PolicyHolder;
+  readonly audit: AuditLog;
+  readonly trust: TrustRuntime;
+  readonly sessions: SessionRegistry;
+}
+
+export interface RunningFleet {
+  readonly link: FleetLink;
+  readonly watch: SiteStateWatch;
+  readonly apply: FleetPolicyApply;
+  readonly enforcement: FleetEnforcement;
+  readonly publisher: AuditBlockPublisher;
+  readonly beat: StatusBeat;
+}
+
+export function fleetComponent(env: GatewayEnv, deps: FleetDeps): Component<RunningFleet | null> {
+  const f = env.config.fleet;
+  return {
+    name: 'fleet',
+    start: () => (f ? startFleet(env, f, deps) : null),
+    stop: async (fleet) => {
+      if (!fleet) return;
+      fleet.beat.stop();
+      await fleet.watch.close();
+      await fleet.publisher.close();
+      fleet.enforcement.close();
+      await fleet.link.close();
+    },
+  };
+}
+
+function startFleet(env: GatewayEnv, f: FleetConfig, deps: FleetDeps): RunningFleet {
+  const { identity, policy, audit, trust, sessions } = deps;
+  const { config, logger, timers } = env;
+  const enforcement = createFleetEnforcement({
+    trust,
+    stateDir: config.stateDir,
+    now: env.now,
+    maxStalenessMs: f.maxStalenessMs,
+    metrics: env.metrics,
+    logger,
+  });
+  const apply = new FleetPolicyApply({
+    site: f.site,
+    signers: f.policySigners,
+    bundles: () => identity.source.getBundleSet(),
+    policy,
+    policyFile: config.policy.file,
+    stateDir: config.stateDir,
+    audit,
+    now: env.now,
+    logger,
+  });
+  const link = new FleetLink({
+    url: f.leaf.url,
+    name: `verigate ${f.site}/${f.name}`,
+    tls: () => leafTls(f, identity),
+    timers,
+    logger,
+  });
+  const watch = new SiteStateWatch({
+    site: f.site,
+    handlers: enforcement.handlers,
+    policy: (value) => void apply.apply(value),
+    timers,
+    logger,
+  });
+  const publisher = new AuditBlockPublisher({
+    site: f.site,
+    gateway: f.name,
+    dir: config.audit.dir,
+    log: audit,
+    port: natsAuditStream(() => link.current()),
+    timers,
+    maxBlockEvents: f.audit.maxBlockEvents,
+    maxBlockDelayMs: f.audit.maxBlockDelayMs,
+    registry: env.metrics.registry,
+    logger,
+  });
+  const beat = new StatusBeat({
+    site: f.site,
+    gateway: f.name,
+    everyMs: f.statusEveryMs,
+    timers,
+    logger,
+    connection: () => (link.isConnected() ? link.current() : null),
+    sources: {
+      policyRevision: () => apply.appliedRevision(),
+      policyVersion: () => policy.current.version,
+      stalenessSeconds: () => enforcement.staleness.stalenessSeconds(),
+      sessions: () => sessions.size,
+      audit: () => ({ lastSeq: audit.head().seq, publishedSeq: publisher.publishedSeq }),
+    },
+  });
+  link.onConnection((nc) => {
+    // the mirror and the AUDIT stream exist before the watch opens the bucket (idempotent; a failure is retried by the watch)
+    ensureEdgeResources(nc, { site: f.site, auditMaxBytes: f.audit.streamMaxBytes })
+      .catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'fleet: edge resources not ensured'))
+      .finally(() => watch.attach(nc));
+  });
+  identity.onUpdate(() => link.rotate()); // a new SVID: connect anew with it, then drain the old connection
+  link.start();
+  beat.start();
+  return { link, watch, apply, enforcement, publisher, beat };
+}
+
+/**
+ * Mutual TLS to the leaf with the CURRENT SVID. The leaf is authenticated as the site's leaf SPIFFE ID against
+ * our bundle [X509-SVID 5]; with `leaf.caFile` by that CA and the usual host name check instead.
+ */
+function leafTls(f: FleetConfig, identity: GatewayIdentity): tls.ConnectionOptions {
+  const svid = identity.source.getX509Svid(); // throws while failed closed: the link retries
+  const bundles = identity.source.getBundleSet();
+  if (f.leaf.caFile === null)
+    return clientTlsOptions(svid, bundles, {
+      authorizer: authorizeId(fleetIds.leaf(svid.id.trustDomain.name, f.site)),
+    });
+  const pem = svidPem(svid);
+  return { cert: pem.certPem, key: pem.keyPem, ca: readFileSync(f.leaf.caFile, 'utf8'), minVersion: 'TLSv1.2' };
+}
