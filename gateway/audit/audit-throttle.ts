@@ -13,7 +13,7 @@
  * Every other event (allowed decisions, locks, grants, …) passes straight through, never throttled.
  */
 import type { Registry } from 'prom-client';
-import { reasonCode } from '../reasons.js';
+import { reasonCode, type GateReasonCode } from '../reasons.js';
 import type { AppendResult, AuditEventInput, AuditSink, WriteResult } from './audit-events.js';
 import { createThrottleMetrics, type ThrottleMetrics } from './audit-metrics.js';
 import { SuppressionTally, type Classified, type TallyLimits } from './suppression-tally.js';
@@ -190,5 +190,8 @@ function iso(ms: number): string {
  * not lose every other device too, IEC 62443-3-3 SR 1.1 guidance).
  */
 function imposedByOperatorOrGateway(e: { outcome: string; reason: string }): boolean {
-  return e.outcome === 'audit-unavailable' || e.reason === 'lock-store-unavailable' || e.reason.startsWith('locked ');
+  return e.outcome === 'audit-unavailable' || IMPOSED.has(reasonCode(e.reason));
 }
+
+/** Runtime-gate codes (gateway/reasons.ts) of refusals imposed by an operator's lock or the gateway's own state. */
+const IMPOSED: ReadonlySet<string> = new Set<GateReasonCode>(['lock-store-unavailable', 'locked']);
