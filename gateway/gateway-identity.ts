@@ -73,7 +73,8 @@ export async function startIdentity(
     serverTlsOptions: (handshakeTimeoutMs) =>
       serverTlsOptions(source.getX509Svid(), source.getBundleSet(), handshakeTimeoutMs ? { handshakeTimeoutMs } : {}),
     verifyPeer: (socket) => {
-      const r = peerIdentityFromSocket(socket, source.getBundleSet(), new Date(), verifier);
+      // the gateway's clock (gateway/timers.ts): certificate validity is judged on the same time as session expiry
+      const r = peerIdentityFromSocket(socket, source.getBundleSet(), new Date(timers.now()), verifier);
       if (!r.ok) return r;
       const p = r.peer;
       return {

@@ -5,6 +5,7 @@
  */
 import { rmSync } from 'node:fs';
 import type { RunningGateway } from '../../gateway/main.js';
+import type { Timers } from '../../gateway/timers.js';
 import {
   VerigateClient,
   type CallOutcome,
@@ -82,6 +83,8 @@ export interface HarnessOptions {
   readonly profinet?: GatewayHarnessOptions['profinet'];
   /** Injectable clock for the gateway's runtime (grants, trust, audit times). */
   readonly now?: () => number;
+  /** The gateway's timers (SVID rotation, session expiry, deadlines): e.g. FakeTimers the test advances. */
+  readonly timers?: Timers;
 }
 
 export async function startHarness(policy = basePolicy(), opts: HarnessOptions = {}): Promise<Harness> {
@@ -92,6 +95,7 @@ export async function startHarness(policy = basePolicy(), opts: HarnessOptions =
     ...(opts.gatewaySvidTtl ? { svidTtl: opts.gatewaySvidTtl } : {}),
     ...(opts.profinet ? { profinet: opts.profinet } : {}),
     ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.timers ? { timers: opts.timers } : {}),
   });
   const { dir, gateway: gw, sim, pnSim, policyFile } = base;
   const server = `127.0.0.1:${gw.endpoints.grpc?.port ?? 0}`;
