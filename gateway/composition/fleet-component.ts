@@ -108,6 +108,8 @@ function startFleet(env: GatewayEnv, f: FleetConfig, deps: FleetDeps): RunningFl
     timers,
     maxBlockEvents: f.audit.maxBlockEvents,
     maxBlockDelayMs: f.audit.maxBlockDelayMs,
+    // a block must fit the edge stream many times over (discard new refuses one larger than the room left)
+    maxBlockBytes: Math.min(512 * 1024, Math.floor(f.audit.streamMaxBytes / 8)),
     registry: env.metrics.registry,
     logger,
   });

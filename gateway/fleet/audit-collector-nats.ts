@@ -28,6 +28,8 @@ export const AUDIT_COLLECTOR_DURABLE = 'verigate-audit-collector';
 export interface NatsAuditCollectorOptions extends AuditCollectorOptions {
   readonly timers: Timers;
   readonly durable?: string;
+  /** Only these subjects of the hub stream (e.g. `audit.site-a.>`: one collector per group of sites). */
+  readonly filterSubjects?: readonly string[];
   /** Messages per fetch (default 256). */
   readonly batch?: number;
   /** How often each gateway's edge stream is purged at most (default 1 s). */
@@ -90,6 +92,7 @@ export class NatsAuditCollector {
       deliver_policy: DeliverPolicy.All,
       ack_wait: 30_000_000_000,
       max_ack_pending: 4 * (this.opts.batch ?? 256),
+      ...(this.opts.filterSubjects === undefined ? {} : { filter_subjects: [...this.opts.filterSubjects] }),
     });
     this.loop = this.consume(durable);
   }
