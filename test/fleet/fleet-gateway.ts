@@ -4,8 +4,7 @@
  * on the LAB's CA and SPIFFE ID `fleetIds.gateway(td, site, name)` (the user the site's leaf maps), and a
  * `fleet:` section pointing at the site's leaf. `restart()` stops the gateway and starts a new one from the
  * same gateway.yaml and state dir (the simulated PLC keeps running), as a box restarted in place.
- * Also: the hub side the tests drive — heartbeats (the control's HeartbeatWriter, as `control serve` runs it)
- * and lock / grant puts in the site's hub bucket in the contract's shapes.
+ * Also: the hub side the tests drive (`HubSide`, through `verigate control`).
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,9 +14,11 @@ import { loadGatewayConfig } from '../../gateway/config/gateway-config.js';
 import { startGateway, type RunningGateway } from '../../gateway/main.js';
 import { CA_CERT_FILE, CA_KEY_FILE } from '../../gateway/identity/dev-ca.js';
 import { SEGMENT_RE } from '../../gateway/audit/audit-segments.js';
-import { fleetIds, grantKey, lockKey, siteBucket } from '../../gateway/fleet/fleet-topology.js';
-import { HeartbeatWriter } from '../../gateway/fleet/heartbeat-writer.js';
-import { systemTimers } from '../../gateway/timers.js';
+import { fleetIds, grantKey, siteBucket } from '../../gateway/fleet/fleet-topology.js';
+import { controlCommand } from '../../gateway/cli/control-command.js';
+import { controlServe } from '../../gateway/cli/control-serve.js';
+import { memoryIo } from '../../gateway/cli/cli-io.js';
+import { eventually } from '../helpers/eventually.js';
 import type { Lock } from '../../gateway/trust/lock-service.js';
 import type { Grant } from '../../gateway/trust/grant-service.js';
 import { startHarness, TestMbapsClient, type ClientCreds, type Harness } from '../helpers/gateway-harness.js';
@@ -111,21 +112,38 @@ function readAudit(dir: string, type: string): Record<string, unknown>[] {
   return out;
 }
 
-/** The hub side of one or more sites, as `verigate control` writes it: locks, grants and heartbeats. */
+/**
+ * The hub side, driven through `verigate control` itself (gateway/cli/control-*.ts) with a fleet-control.yaml for
+ * the lab: `control serve --no-audit` writes the heartbeat every second to every site bucket, `control lock
+ * create|remove` puts and deletes locks. Grants are put in the contract's shape directly (`control grant
+ * issue` checks them against a policy published to the site, which these tests do not publish).
+ */
 export class HubSide {
-  private writer: HeartbeatWriter | null = null;
+  private serving: { stop: () => void; done: Promise<number> } | null = null;
 
   private constructor(
-    private readonly lab: FleetLab,
+    private readonly configFile: string,
     private readonly kvs: ReadonlyMap<string, KV>,
   ) {}
 
   static async open(lab: FleetLab, sites: readonly string[]): Promise<HubSide> {
-    const nc = await lab.connectControl();
-    const kvm = new Kvm(nc);
+    const configFile = join(lab.dir, 'fleet-control.yaml');
+    const c = lab.control;
+    writeFileSync(
+      configFile,
+      [
+        'version: 1',
+        `hub: { urls: [${lab.hubUrls.join(', ')}], caFile: "${lab.caFile}", connectTimeout: 3s }`,
+        `identity: { files: { cert: "${c.certFile}", key: "${c.keyFile}", bundle: "${c.caFile}" } }`,
+        `sites: [${sites.join(', ')}]`,
+        'heartbeatEvery: 1s',
+        'logging: { level: silent }',
+      ].join('\n') + '\n',
+    );
+    const kvm = new Kvm(await lab.connectControl());
     const kvs = new Map<string, KV>();
     for (const s of sites) kvs.set(s, await kvm.open(siteBucket(s)));
-    return new HubSide(lab, kvs);
+    return new HubSide(configFile, kvs);
   }
 
   private kv(site: string): KV {
@@ -134,42 +152,64 @@ export class HubSide {
     return kv;
   }
 
-  /** Heartbeats every `everyMs` to every opened site bucket (the control's own writer). */
-  startHeartbeats(everyMs = 1000): void {
-    this.writer = new HeartbeatWriter({
-      sites: [...this.kvs.keys()],
-      by: fleetIds.control(this.lab.trustDomain),
-      everyMs,
-      timers: systemTimers,
-      put: (site, json) => this.kv(site).put('heartbeat', json),
+  /** Runs `verigate control serve --no-audit` (heartbeat every 1 s to every site); resolves once it runs. */
+  async startHeartbeats(): Promise<void> {
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => (stop = r));
+    let ready = false;
+    const io = memoryIo();
+    const done = controlServe(['--config', this.configFile, '--no-audit'], io, {
+      stop: stopped,
+      logger: pino({ level: 'silent' }),
+      onReady: () => (ready = true),
     });
-    this.writer.start();
+    this.serving = { stop, done };
+    await eventually(
+      'control serve running',
+      async () => {
+        if (!ready && (await Promise.race([done, Promise.resolve(null)])) !== null)
+          throw new Error(`control serve exited: ${io.stderr.join('\n')}`);
+        return ready;
+      },
+      { timeoutMs: 15_000, intervalMs: 50 },
+    );
   }
 
   async stopHeartbeats(): Promise<void> {
-    await this.writer?.stop();
-    this.writer = null;
+    this.serving?.stop();
+    await this.serving?.done;
+    this.serving = null;
   }
 
-  /** Puts an identity lock at the hub (as `control lock create`); resolves with the instant just before the put. */
-  async lockIdentity(site: string, lockId: string, identity: string, reason = 'fleet test'): Promise<number> {
-    const lock: Lock = {
-      id: lockId,
-      target: { kind: 'identity', value: identity },
-      by: fleetIds.control(this.lab.trustDomain),
-      reason,
-      createdAt: new Date().toISOString(),
-    };
+  /**
+   * `verigate control lock create --identity ID --reason R [--site S]` (every site without `site`); resolves with
+   * the lock's id and the instant the command started.
+   */
+  async lockIdentity(
+    identity: string,
+    opts: { site?: string; reason?: string } = {},
+  ): Promise<{ id: string; t0: number }> {
+    const io = memoryIo();
     const t0 = Date.now();
-    await this.kv(site).put(lockKey(lockId), JSON.stringify(lock));
-    return t0;
+    const args = ['lock', 'create', '--identity', identity, '--reason', opts.reason ?? 'fleet test', '--json'];
+    const code = await controlCommand(
+      [...args, ...(opts.site ? ['--site', opts.site] : []), '--config', this.configFile],
+      io,
+    );
+    if (code !== 0) throw new Error(`control lock create exited ${code}: ${io.stderr.join('\n')}`);
+    const out = JSON.parse(io.stdout.join('')) as { lock: Lock; failed: unknown[] };
+    if (out.failed.length > 0) throw new Error(`control lock create failed at ${JSON.stringify(out.failed)}`);
+    return { id: out.lock.id, t0 };
   }
 
-  async removeLock(site: string, lockId: string): Promise<void> {
-    await this.kv(site).delete(lockKey(lockId));
+  /** `verigate control lock remove ID`. */
+  async removeLock(id: string): Promise<void> {
+    const io = memoryIo();
+    const code = await controlCommand(['lock', 'remove', id, '--config', this.configFile], io);
+    if (code !== 0) throw new Error(`control lock remove exited ${code}: ${io.stderr.join('\n')}`);
   }
 
-  /** Puts an active grant at the hub (as `control grant issue`). */
+  /** Puts an active grant at the hub in the contract's shape (what `control grant issue` writes). */
   async issueGrant(site: string, grant: Omit<Grant, 'status' | 'approvals' | 'requestedAt'>): Promise<void> {
     const full: Grant = {
       ...grant,

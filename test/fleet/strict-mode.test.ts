@@ -35,7 +35,7 @@ t.test('strict rules drop to read-only within 12 s of a cut; best_effort rules a
   const lab = await startFleetLab({ sites: ['site-a'] });
   t.teardown(() => lab.stop());
   const hub = await HubSide.open(lab, ['site-a']);
-  hub.startHeartbeats(1000);
+  await hub.startHeartbeats(); // `verigate control serve`: a heartbeat every second
   t.teardown(() => hub.stopHeartbeats());
   const gw = await startFleetGateway(lab, 'site-a', 'gw-1', { policy: POLICY });
   t.teardown(() => gw.stop());
