@@ -59,14 +59,15 @@ t.test(
     Object.assign(counts, { auditBatches: 0, auditEvents: 0, toPlc: 0, toClient: 0 });
     // All N requests in one write: they reach the gateway in one TLS record, so one turn decodes them all.
     const answers = new Map<number, Buffer>();
-    const done = new Promise<void>((resolve) => {
-      c.socket.on('data', () => undefined);
-      const framerCheck = setInterval(() => answers.size === N && (clearInterval(framerCheck), resolve()), 5);
-    });
+    let allAnswered: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (allAnswered = resolve));
     const pdu = encodeRequest({ type: 'read-registers', fc: 3, address: 10, quantity: 2 });
     const tids = Array.from({ length: N }, (_, i) => 1000 + i);
     for (const tid of tids)
-      (c as unknown as { waiting: Map<number, (p: Buffer) => void> }).waiting.set(tid, (p) => answers.set(tid, p));
+      (c as unknown as { waiting: Map<number, (p: Buffer) => void> }).waiting.set(tid, (p) => {
+        answers.set(tid, p);
+        if (answers.size === N) allAnswered(); // resolved by the last answer itself, not by polling
+      });
     c.socket.write(Buffer.concat(tids.map((tid) => encodeAdu(tid, 1, pdu))));
     await done;
     t.equal(answers.size, N, 'every request answered');
