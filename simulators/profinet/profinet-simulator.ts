@@ -13,18 +13,16 @@ import {
   type RecordAddress,
   type Uuid,
 } from '../../protocols/profinet/index.js';
-import { silentLogger, type SimLogger } from '../sim-logger.js';
-import { ArTable, type ArInfo } from './ar-table.js';
-import { DiagnosisBook } from './diagnosis-book.js';
-import { checkPnScenario, loadPnScenarioFile } from './load-pn-scenario.js';
-import { LogbookRing, LogDetail } from './logbook-ring.js';
-import { PnCounterSet, type PnSimCounters } from './pn-counters.js';
+import type { SimLogger } from '../sim-logger.js';
+import type { ArInfo, ArTable } from './ar-table.js';
+import { LogDetail } from './logbook-ring.js';
+import type { PnSimCounters } from './pn-counters.js';
+import { buildPnDeviceParts, type PnDeviceParts } from './pn-device-parts.js';
 import { faultStatus, NO_PN_FAULT, type PnFault } from './pn-fault.js';
-import { handleCmRequest } from './pn-handler.js';
+import { handleCmRequest, type HandlerDeps } from './pn-handler.js';
 import { startPnControlServer, type PnControlTarget } from './pn-control.js';
 import type { PnScenario } from './pn-scenario.js';
 import { PnUdpServer } from './pn-server.js';
-import { RecordStore } from './record-store.js';
 
 export { PNIO_CM_UDP_PORT };
 export { recordKey, type PnSimCounters } from './pn-counters.js';
@@ -90,76 +88,146 @@ export interface ProfinetSimulator {
 }
 
 export async function startProfinetSimulator(opts: ProfinetSimulatorOptions): Promise<ProfinetSimulator> {
-  const scenario =
-    typeof opts.scenario === 'string' ? loadPnScenarioFile(opts.scenario) : checkPnScenario(opts.scenario);
-  const logger = opts.logger ?? silentLogger;
-  const host = opts.host ?? '127.0.0.1';
-  const now = opts.now ?? Date.now;
-  const counters = new PnCounterSet();
-  const logbook = new LogbookRing(scenario.logbookSize ?? 32, now);
-  const diagnosis = new DiagnosisBook(scenario.diagnosis ?? []);
-  const store = new RecordStore(scenario, diagnosis, logbook);
-  const ars = new ArTable({
-    max: opts.maxArs ?? scenario.ars?.max ?? 1,
-    now,
-    ...((opts.arTimeoutMs ?? scenario.ars?.activityTimeoutMs)
-      ? { activityTimeoutMs: opts.arTimeoutMs ?? scenario.ars?.activityTimeoutMs }
-      : {}),
-    deviceAccess: scenario.ars?.deviceAccess ?? true,
-  });
-  ars.onExpire = (ar) => {
-    counters.ar('expired', ars.size);
-    logbook.add(pnioStatusFromHex('cf814005'), LogDetail.ArTimedOut, ar.arUuid);
-    logger.info({ ar: ar.arUuid }, 'AR dropped: activity timeout');
-  };
-  let fault: PnFault = NO_PN_FAULT;
-  let serverBoot = Math.floor(now() / 1000) >>> 0;
-  let crashed = false;
-  let closed = false;
-  const exit = opts.exit ?? ((code: number) => process.exit(code));
+  const parts = buildPnDeviceParts(opts);
+  const state: DeviceState = { fault: NO_PN_FAULT, serverBoot: Math.floor(parts.now() / 1000) >>> 0, crashed: false };
+  const server = createUdpServer(opts, parts, state);
+  const port = await server.listen(opts.port ?? 0);
+  const sweeper = startSweeper(parts.ars, opts.sweepMs ?? 500);
+  const sim = simulatorFacade({ opts, parts, state, server, port, sweeper });
+  let control: Server;
+  try {
+    control = await startPnControlServer(sim.target, opts.controlPort ?? 0);
+  } catch (err) {
+    if (sweeper) clearInterval(sweeper);
+    await server.close();
+    throw err;
+  }
+  state.control = control;
+  (sim as { controlPort: number }).controlPort = (control.address() as AddressInfo).port;
+  parts.logger.info(
+    { scenario: parts.scenario.name, station: parts.scenario.device.stationName, port, controlPort: sim.controlPort },
+    'profinet simulator listening',
+  );
+  return sim;
+}
 
-  const server = new PnUdpServer({
-    host,
+/** What changes while the device runs. */
+interface DeviceState {
+  fault: PnFault;
+  /** Bumped on each restart: a controller sees a new server boot time in the RPC header. */
+  serverBoot: number;
+  crashed: boolean;
+  closed?: boolean;
+  /** The control channel, once it listens. */
+  control?: Server;
+}
+
+/** Everything the facade's methods reach. */
+interface RunningDevice {
+  readonly opts: ProfinetSimulatorOptions;
+  readonly parts: PnDeviceParts;
+  readonly state: DeviceState;
+  readonly server: PnUdpServer;
+  readonly port: number;
+  readonly sweeper: NodeJS.Timeout | undefined;
+}
+
+function createUdpServer(opts: ProfinetSimulatorOptions, parts: PnDeviceParts, state: DeviceState): PnUdpServer {
+  const server: PnUdpServer = new PnUdpServer({
+    host: parts.host,
     answerByteOrder: opts.answerByteOrder ?? 'big',
     maxFragmentBody: opts.maxFragmentBody ?? DEFAULT_MAX_FRAGMENT_BODY,
     answerDelayMs: opts.answerDelayMs ?? 0,
-    now,
-    serverBoot: () => serverBoot,
-    fault: () => fault,
-    counters,
-    logger,
-    handle: (req, peer) =>
-      handleCmRequest(
-        {
-          store,
-          ars,
-          logbook,
-          counters,
-          mac: scenario.device.mac,
-          forcedStatus: () => faultStatus(fault),
-          exitOnUserIndexRead: () => opts.exitOnUserIndexRead === true,
-          crash: (why) => {
-            crashed = true;
-            logger.error({ why }, 'exitOnUserIndexRead: crashing');
-            void server.close();
-            exit(USER_INDEX_EXIT_CODE, why);
-          },
-        },
-        req,
-        peer,
-      ),
+    now: parts.now,
+    serverBoot: () => state.serverBoot,
+    fault: () => state.fault,
+    counters: parts.counters,
+    logger: parts.logger,
+    handle: (req, peer) => handleCmRequest(handlerDeps(opts, parts, state, server), req, peer),
   });
-  const port = await server.listen(opts.port ?? 0);
-  const sweepMs = opts.sweepMs ?? 500;
+  return server;
+}
+
+function handlerDeps(
+  opts: ProfinetSimulatorOptions,
+  parts: PnDeviceParts,
+  state: DeviceState,
+  server: PnUdpServer,
+): HandlerDeps {
+  const { store, ars, logbook, counters } = parts;
+  return {
+    store,
+    ars,
+    logbook,
+    counters,
+    mac: parts.scenario.device.mac,
+    forcedStatus: () => faultStatus(state.fault),
+    exitOnUserIndexRead: () => opts.exitOnUserIndexRead === true,
+    crash: (why) => crashDevice(opts, parts.logger, state, server, why),
+  };
+}
+
+/** The opt-in user-index crash: the UDP endpoint goes away and the process exits, like the real stack. */
+function crashDevice(
+  opts: ProfinetSimulatorOptions,
+  logger: SimLogger,
+  state: DeviceState,
+  server: PnUdpServer,
+  why: string,
+): void {
+  const exit = opts.exit ?? ((code: number) => process.exit(code));
+  state.crashed = true;
+  logger.error({ why }, 'exitOnUserIndexRead: crashing');
+  void server.close();
+  exit(USER_INDEX_EXIT_CODE, why);
+}
+
+/** Drops idle ARs between requests; 0 = no timer (expiry still runs on every request). */
+function startSweeper(ars: ArTable, sweepMs: number): NodeJS.Timeout | undefined {
   const sweeper = sweepMs > 0 ? setInterval(() => ars.sweep(), sweepMs) : undefined;
   sweeper?.unref();
+  return sweeper;
+}
 
-  const target: PnControlTarget = {
-    state: () => sim.state(),
+function simulatorFacade(d: RunningDevice): ProfinetSimulator {
+  const { parts, state } = d;
+  const { scenario, counters, store, ars } = parts;
+  const sim: ProfinetSimulator = {
+    host: parts.host,
+    port: d.port,
+    controlPort: 0,
+    scenario,
+    objectUuid: pnioObjectUuid(scenario.device.vendorId, scenario.device.deviceId, scenario.device.instance ?? 1),
     counters: () => counters.snapshot(),
     resetCounters: () => counters.reset(),
-    setFault: (f) => sim.setFault(f),
-    restart: (downMs) => sim.restart(downMs),
+    fault: () => state.fault,
+    setFault(f) {
+      state.fault = f;
+      parts.logger.info({ fault: f }, 'fault set');
+    },
+    readRecord: (a) => store.peek(a),
+    ars: () => ars.list(),
+    sweep: () => ars.sweep(),
+    target: controlTarget(parts, () => sim),
+    state: () => deviceSnapshot(d, sim),
+    restart: (downMs = 0) => restartDevice(d, downMs),
+    get crashed() {
+      return state.crashed;
+    },
+    close: () => closeDevice(d),
+  };
+  return sim;
+}
+
+/** What the HTTP control channel may do to the device. */
+function controlTarget(parts: PnDeviceParts, sim: () => ProfinetSimulator): PnControlTarget {
+  const { counters, store, ars, diagnosis, logbook } = parts;
+  return {
+    state: () => sim().state(),
+    counters: () => counters.snapshot(),
+    resetCounters: () => counters.reset(),
+    setFault: (f) => sim().setFault(f),
+    restart: (downMs) => sim().restart(downMs),
     readRecord: (a) => store.peek(a),
     ars: () => ars.list(),
     diagnosis: () => diagnosis.list(),
@@ -168,80 +236,54 @@ export async function startProfinetSimulator(opts: ProfinetSimulatorOptions): Pr
     logbook: () => logbook.list(),
     addLogEntry: (status, detail) => logbook.add(pnioStatusFromHex(status), detail),
   };
+}
 
-  const sim: ProfinetSimulator = {
-    host,
-    port,
-    controlPort: 0,
-    scenario,
-    objectUuid: pnioObjectUuid(scenario.device.vendorId, scenario.device.deviceId, scenario.device.instance ?? 1),
-    counters: () => counters.snapshot(),
-    resetCounters: () => counters.reset(),
-    fault: () => fault,
-    setFault(f) {
-      fault = f;
-      logger.info({ fault: f }, 'fault set');
-    },
-    readRecord: (a) => store.peek(a),
-    ars: () => ars.list(),
-    sweep: () => ars.sweep(),
-    target,
-    state: () => ({
-      protocol: 'profinet',
-      scenario: scenario.name,
-      stationName: scenario.device.stationName,
-      vendorId: scenario.device.vendorId,
-      deviceId: scenario.device.deviceId,
-      objectUuid: sim.objectUuid,
-      host,
-      port,
-      controlPort: sim.controlPort,
-      fault,
-      exitOnUserIndexRead: opts.exitOnUserIndexRead === true,
-      ars: ars.list().map((a) => a.arUuid),
-      up: server.listening,
-      crashed,
-    }),
-    async restart(downMs = 0) {
-      if (closed || crashed) return;
-      await server.close();
-      ars.clear();
-      counters.arCurrent(0);
-      store.reset();
-      serverBoot = (serverBoot + 1) >>> 0;
-      counters.inc('restarts');
-      logbook.add(undefined, LogDetail.Restarted);
-      logger.info({ downMs }, 'restart: down');
-      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
-      if (closed) return;
-      await server.listen(port);
-      logger.info({ port }, 'restart: up');
-    },
-    get crashed() {
-      return crashed;
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      if (sweeper) clearInterval(sweeper);
-      await server.close();
-      control.closeAllConnections();
-      await new Promise<void>((resolve) => control.close(() => resolve()));
-    },
+function deviceSnapshot(d: RunningDevice, sim: ProfinetSimulator): object {
+  const { scenario, ars } = d.parts;
+  return {
+    protocol: 'profinet',
+    scenario: scenario.name,
+    stationName: scenario.device.stationName,
+    vendorId: scenario.device.vendorId,
+    deviceId: scenario.device.deviceId,
+    objectUuid: sim.objectUuid,
+    host: d.parts.host,
+    port: d.port,
+    controlPort: sim.controlPort,
+    fault: d.state.fault,
+    exitOnUserIndexRead: d.opts.exitOnUserIndexRead === true,
+    ars: ars.list().map((a) => a.arUuid),
+    up: d.server.listening,
+    crashed: d.state.crashed,
   };
+}
 
-  let control: Server;
-  try {
-    control = await startPnControlServer(target, opts.controlPort ?? 0);
-  } catch (err) {
-    if (sweeper) clearInterval(sweeper);
-    await server.close();
-    throw err;
-  }
-  (sim as { controlPort: number }).controlPort = (control.address() as AddressInfo).port;
-  logger.info(
-    { scenario: scenario.name, station: scenario.device.stationName, port, controlPort: sim.controlPort },
-    'profinet simulator listening',
-  );
-  return sim;
+/** Power cycle: ARs and records as after boot, a new server boot time, the same port. */
+async function restartDevice(d: RunningDevice, downMs: number): Promise<void> {
+  const { parts, state, server } = d;
+  if (state.closed || state.crashed) return;
+  await server.close();
+  parts.ars.clear();
+  parts.counters.arCurrent(0);
+  parts.store.reset();
+  state.serverBoot = (state.serverBoot + 1) >>> 0;
+  parts.counters.inc('restarts');
+  parts.logbook.add(undefined, LogDetail.Restarted);
+  parts.logger.info({ downMs }, 'restart: down');
+  if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+  if (state.closed) return;
+  await server.listen(d.port);
+  parts.logger.info({ port: d.port }, 'restart: up');
+}
+
+async function closeDevice(d: RunningDevice): Promise<void> {
+  const { state } = d;
+  if (state.closed) return;
+  state.closed = true;
+  if (d.sweeper) clearInterval(d.sweeper);
+  await d.server.close();
+  const control = state.control;
+  if (!control) return;
+  control.closeAllConnections();
+  await new Promise<void>((resolve) => control.close(() => resolve()));
 }
