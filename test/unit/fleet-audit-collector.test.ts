@@ -14,6 +14,8 @@ import { AuditLog } from '../../gateway/audit/audit-log.js';
 import { verifyAuditDir } from '../../gateway/audit/audit-verify.js';
 import { AuditBlockPublisher } from '../../gateway/fleet/audit-block-publisher.js';
 import { AuditCollector, type CollectedMessage } from '../../gateway/fleet/audit-collector.js';
+import { edgeSeqOf } from '../../gateway/fleet/audit-collector-nats.js';
+import { isStreamFullError } from '../../gateway/fleet/audit-stream-nats.js';
 import { flushIo } from '../helpers/eventually.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
 import { FakeAuditStream, localRecords, SIGNER_ID, testSigner } from '../helpers/fleet-audit.js';
@@ -218,4 +220,18 @@ t.test('checkpoints: bad signature, wrong signer, rewritten head; one ahead of t
   t.teardown(() => strict.close());
   feed(strict, [...blocks, cpMsg]);
   t.match(strict.report()[0]!.problems.at(-1), /does not chain to the trust bundle/);
+});
+
+t.test('the edge seq of a sourced message; the stream-full answers of nats-server', async (t) => {
+  const hdr = (v: string | undefined) => ({ headers: { get: () => v } }) as unknown as Parameters<typeof edgeSeqOf>[0];
+  t.equal(edgeSeqOf(hdr('AUDIT:x1TzAtgz 3 > > audit.site-a.gw-1.events pGN7FueS')), 3, 'nats-server 2.15 format');
+  t.equal(edgeSeqOf(hdr('AUDIT 42')), 42, 'the short form');
+  t.equal(edgeSeqOf(hdr(undefined)), null, 'not sourced: unknown');
+  t.equal(edgeSeqOf(hdr('garbage')), null);
+  t.equal(edgeSeqOf({ headers: undefined }), null);
+  for (const full of ['maximum bytes exceeded', 'maximum messages exceeded', 'maximum messages per subject exceeded'])
+    t.ok(isStreamFullError(new Error(full)), full);
+  t.ok(isStreamFullError(new Error('insufficient resources')));
+  t.notOk(isStreamFullError(new Error('TIMEOUT')), 'a timeout is not a full stream');
+  t.notOk(isStreamFullError(new Error('no responders available for request')));
 });
