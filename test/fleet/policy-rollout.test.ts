@@ -3,7 +3,8 @@
  * policy publish` does) reaches both gateways (site-a and site-b, each behind its own leaf's mirror) within 5 s
  * (figure printed); a bad signature and a policy failing its in-file tests are refused on every box, the old
  * revision stays in force and on disk, and the reason is in each gateway's audit files (`policy.reload-failed`,
- * `source: fleet`, the revision and the refusal code). A good revision after the refusals still applies.
+ * `source: fleet`, the revision and the refusal code). An SVID update reconnects the link (old connection
+ * drained) and publishes keep arriving; a good revision after the refusals applies and survives a restart.
  */
 import t from 'tap';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
@@ -32,7 +33,7 @@ tests:
 const START = policy('read-write', 'allow', 'as installed');
 const REV1 = policy('read', 'deny', 'revision 1: read only');
 const FAILING = policy('read', 'allow', 'revision 3: its own test fails');
-const REV4 = policy('read-write', 'allow', 'revision 4');
+const REV6 = policy('read-write', 'allow', 'revision 6');
 
 /** The control's SVID from the lab's credentials (what `control policy publish` signs with). */
 function svidOf(c: Credentials): X509Svid {
@@ -127,19 +128,36 @@ t.test('a policy failing its in-file tests is refused on every box; the old revi
   }
 });
 
+t.test('an SVID update makes the link connect anew and drain the old connection; rollout goes on', async (t) => {
+  const gw = gws[1] as FleetGateway;
+  const link = gw.gateway().fleet?.link;
+  const before = link?.current();
+  t.ok(before, 'connected');
+  const { source } = gw.gateway().identity;
+  source.emit('update', source.getX509Svid(), source.getBundleSet()); // as the Workload API stream does on rotation
+  await eventually('a new connection', () => link?.current() !== before && link?.isConnected());
+  await eventually('the old connection drained', () => before?.isClosed() === true, { timeoutMs: 8000 });
+  await publish(gw.site, sign(gw.site, 5, REV1));
+  await eventually(
+    'revision 5 applied over the new connection',
+    () => gw.gateway().fleet?.apply.appliedRevision() === 5,
+  );
+  t.equal(onDisk(gw), REV1);
+});
+
 t.test('a good revision after the refusals applies, and survives a gateway restart offline', async (t) => {
-  await Promise.all(SITES.map((site) => publish(site, sign(site, 4, REV4))));
+  await Promise.all(SITES.map((site) => publish(site, sign(site, 6, REV6))));
   for (const gw of gws) {
-    await eventually(`${gw.site} applies revision 4`, () => gw.gateway().fleet?.apply.appliedRevision() === 4, {
+    await eventually(`${gw.site} applies revision 6`, () => gw.gateway().fleet?.apply.appliedRevision() === 6, {
       timeoutMs: 10_000,
     });
-    t.equal(onDisk(gw), REV4);
+    t.equal(onDisk(gw), REV6);
   }
   const gw = gws[0] as FleetGateway;
   const version = versionOf(gw);
   await lab.site(gw.site).kill9Leaf();
   await gw.restart();
-  t.equal(versionOf(gw), version, 'restarted without its leaf, the gateway enforces revision 4 from its file');
-  t.equal(gw.gateway().fleet?.apply.appliedRevision(), 4, 'and knows the revision');
+  t.equal(versionOf(gw), version, 'restarted without its leaf, the gateway enforces revision 6 from its file');
+  t.equal(gw.gateway().fleet?.apply.appliedRevision(), 6, 'and knows the revision');
   await lab.site(gw.site).restartLeaf();
 });
