@@ -7,14 +7,13 @@
  * Also: the hub side the tests drive (`HubSide`, through `verigate control`).
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pino from 'pino';
-import { Kvm, type KV } from '@nats-io/kv';
 import { loadGatewayConfig } from '../../gateway/config/gateway-config.js';
 import { startGateway, type RunningGateway } from '../../gateway/main.js';
 import { CA_CERT_FILE, CA_KEY_FILE } from '../../gateway/identity/dev-ca.js';
 import { SEGMENT_RE } from '../../gateway/audit/audit-segments.js';
-import { fleetIds, grantKey, siteBucket } from '../../gateway/fleet/fleet-topology.js';
+import { fleetIds } from '../../gateway/fleet/fleet-topology.js';
 import { controlCommand } from '../../gateway/cli/control-command.js';
 import { controlServe } from '../../gateway/cli/control-serve.js';
 import { memoryIo } from '../../gateway/cli/cli-io.js';
@@ -115,18 +114,16 @@ function readAudit(dir: string, type: string): Record<string, unknown>[] {
 /**
  * The hub side, driven through `verigate control` itself (gateway/cli/control-*.ts) with a fleet-control.yaml for
  * the lab: `control serve --no-audit` writes the heartbeat every second to every site bucket, `control lock
- * create|remove` puts and deletes locks. Grants are put in the contract's shape directly (`control grant
- * issue` checks them against a policy published to the site, which these tests do not publish).
+ * create|remove` puts and deletes locks, `control policy publish` signs and publishes a site's policy and
+ * `control grant issue` checks a grant against its JIT rules and puts it.
  */
 export class HubSide {
   private serving: { stop: () => void; done: Promise<number> } | null = null;
 
-  private constructor(
-    private readonly configFile: string,
-    private readonly kvs: ReadonlyMap<string, KV>,
-  ) {}
+  private constructor(private readonly configFile: string) {}
 
-  static async open(lab: FleetLab, sites: readonly string[]): Promise<HubSide> {
+  /** Writes the lab's fleet-control.yaml (hub URLs, the control's SVID files, these sites, heartbeat 1 s). */
+  static open(lab: FleetLab, sites: readonly string[]): HubSide {
     const configFile = join(lab.dir, 'fleet-control.yaml');
     const c = lab.control;
     writeFileSync(
@@ -140,16 +137,7 @@ export class HubSide {
         'logging: { level: silent }',
       ].join('\n') + '\n',
     );
-    const kvm = new Kvm(await lab.connectControl());
-    const kvs = new Map<string, KV>();
-    for (const s of sites) kvs.set(s, await kvm.open(siteBucket(s)));
-    return new HubSide(configFile, kvs);
-  }
-
-  private kv(site: string): KV {
-    const kv = this.kvs.get(site);
-    if (!kv) throw new Error(`hub side: site ${site} not opened`);
-    return kv;
+    return new HubSide(configFile);
   }
 
   /** Runs `verigate control serve --no-audit` (heartbeat every 1 s to every site); resolves once it runs. */
@@ -209,14 +197,37 @@ export class HubSide {
     if (code !== 0) throw new Error(`control lock remove exited ${code}: ${io.stderr.join('\n')}`);
   }
 
-  /** Puts an active grant at the hub in the contract's shape (what `control grant issue` writes). */
-  async issueGrant(site: string, grant: Omit<Grant, 'status' | 'approvals' | 'requestedAt'>): Promise<void> {
-    const full: Grant = {
-      ...grant,
-      status: 'active',
-      approvals: ['spiffe://plant.example/ops/lead'],
-      requestedAt: new Date().toISOString(),
-    };
-    await this.kv(site).put(grantKey(grant.id), JSON.stringify(full));
+  /** `verigate control policy publish --site S --file F` (signed with the control's SVID). */
+  async publishPolicy(site: string, text: string): Promise<void> {
+    const file = join(dirname(this.configFile), `policy-${site}.yaml`);
+    writeFileSync(file, text);
+    await this.run(['policy', 'publish', '--site', site, '--file', file]);
+  }
+
+  /**
+   * `verigate control grant issue … --approver A --site S`: checked at the hub against the site's published JIT
+   * rules, then put as an active grant; resolves with the grant's id and expiry.
+   */
+  async issueGrant(
+    site: string,
+    g: { requester: string; device: string; table: string; start: number; end: number; access: string },
+    opts: { duration: string; reason: string; approver: string },
+  ): Promise<{ id: string; expiresAt: number }> {
+    const out = (await this.run(
+      ['grant', 'issue', '--requester', g.requester, '--device', g.device, '--table', g.table],
+      ['--start', String(g.start), '--end', String(g.end), '--access', g.access, '--duration', opts.duration],
+      ['--reason', opts.reason, '--approver', opts.approver, '--site', site, '--json'],
+    )) as { grant: Grant };
+    return { id: out.grant.id, expiresAt: Date.parse(out.grant.expiresAt ?? '') };
+  }
+
+  /** Runs one `verigate control` command; its --json output parsed (null without output). */
+  private async run(...args: string[][]): Promise<unknown> {
+    const io = memoryIo();
+    const code = await controlCommand([...args.flat(), '--config', this.configFile], io);
+    if (code !== 0)
+      throw new Error(`control ${args.flat().slice(0, 2).join(' ')} exited ${code}: ${io.stderr.join('\n')}`);
+    const text = io.stdout.join('');
+    return text.startsWith('{') ? (JSON.parse(text) as unknown) : null;
   }
 }

@@ -63,7 +63,7 @@ async function refused(gw: FleetGateway, id: string): Promise<boolean> {
 t.test('20 hub locks under load end matching sessions on both gateways: p99 ≤ 2 s, max ≤ 5 s', async (t) => {
   const lab = await startFleetLab({ sites: [...SITES] });
   t.teardown(() => lab.stop());
-  const hub = await HubSide.open(lab, SITES);
+  const hub = HubSide.open(lab, SITES);
   await hub.startHeartbeats(); // `verigate control serve`
   t.teardown(() => hub.stopHeartbeats());
   const gws = await Promise.all(SITES.map((s) => startFleetGateway(lab, s, 'gw-1', { policy: POLICY })));

@@ -78,27 +78,28 @@ const tally = (answers: readonly string[]): Record<string, number> =>
 t.test('an edge cut off keeps its answers, across a restart; catches up after; grants expire locally', async (t) => {
   const lab = await startFleetLab({ sites: ['site-a'] });
   t.teardown(() => lab.stop());
-  const hub = await HubSide.open(lab, ['site-a']);
-  const gw = await startFleetGateway(lab, 'site-a', 'gw-1', { policy: POLICY });
+  const hub = HubSide.open(lab, ['site-a']);
+  const gw = await startFleetGateway(lab, 'site-a', 'gw-1', {
+    policy: POLICY,
+    fleetYaml: `policySigners: ["${TD}/fleet/control"]`,
+  });
   t.teardown(() => gw.stop());
   const trust = () => gw.gateway().trust;
 
-  // hub state before the cut: a lock and a grant that expires 20 s from now
-  const before = await hub.lockIdentity(ID.locked);
-  const expiresAt = Date.now() + 20_000;
-  await hub.issueGrant('site-a', {
-    id: 'grant-before',
-    requester: ID.eng,
-    ruleId: 'maintenance',
-    device: 'turbine-1',
-    table: 'holding',
-    start: 50,
-    end: 59,
-    access: 'write',
-    durationMs: 20_000,
-    reason: 'valve swap',
-    expiresAt: new Date(expiresAt).toISOString(),
+  // hub state before the cut, all through `verigate control`: the site's policy (grants are checked against its
+  // JIT rules at the hub), a lock, and a grant that expires 20 s after it is issued
+  await hub.publishPolicy('site-a', POLICY);
+  await eventually('policy revision 1 applied', () => gw.gateway().fleet?.apply.appliedRevision() === 1, {
+    timeoutMs: 15_000,
+    intervalMs: 50,
   });
+  const before = await hub.lockIdentity(ID.locked);
+  const grant = await hub.issueGrant(
+    'site-a',
+    { requester: ID.eng, device: 'turbine-1', table: 'holding', start: 50, end: 59, access: 'write' },
+    { duration: '20s', reason: 'valve swap', approver: `${TD}/ops/lead` },
+  );
+  const expiresAt = grant.expiresAt;
   await eventually(
     'lock and grant applied',
     () =>
@@ -107,7 +108,7 @@ t.test('an edge cut off keeps its answers, across a restart; catches up after; g
         .some((l) => l.id === before.id) &&
       trust()
         .grants.list()
-        .some((g) => g.id === 'grant-before' && g.status === 'active'),
+        .some((g) => g.id === grant.id && g.status === 'active'),
     { timeoutMs: 15_000, intervalMs: 50 },
   );
 
@@ -144,7 +145,7 @@ t.test('an edge cut off keeps its answers, across a restart; catches up after; g
     intervalMs: 100,
   });
   t.equal(answer(await eng.request(1, write(52, 5))), 'exception 1', 'cut off: refused once the grant expired');
-  t.match(trust().grants.list(), [{ id: 'grant-before', status: 'expired' }]);
+  t.match(trust().grants.list(), [{ id: grant.id, status: 'expired', source: 'fleet' }]);
 
   // the lock made during the cut reaches the edge once the link returns
   const writer = await gw.client(ID.writer);

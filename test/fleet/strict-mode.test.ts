@@ -34,7 +34,7 @@ const answer = (pdu: Buffer | null): string =>
 t.test('strict rules drop to read-only within 12 s of a cut; best_effort rules and reads go on', async (t) => {
   const lab = await startFleetLab({ sites: ['site-a'] });
   t.teardown(() => lab.stop());
-  const hub = await HubSide.open(lab, ['site-a']);
+  const hub = HubSide.open(lab, ['site-a']);
   await hub.startHeartbeats(); // `verigate control serve`: a heartbeat every second
   t.teardown(() => hub.stopHeartbeats());
   const gw = await startFleetGateway(lab, 'site-a', 'gw-1', { policy: POLICY });
