@@ -36,7 +36,8 @@ export interface FleetStateHandlers {
   /**
    * The initial sync is complete (after start, or after a resume that had to start over): `present` is every
    * lock and grant in the bucket. A fleet lock or grant held locally but absent here was deleted while this
-   * gateway was away: treat it as deleted.
+   * gateway was away: treat it as deleted. Called only once the bucket holds a control heartbeat (before that
+   * the mirror may never have caught up with the hub, and an empty one proves nothing).
    */
   reconcile(present: FleetStatePresent): void;
 }

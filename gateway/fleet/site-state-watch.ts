@@ -7,8 +7,9 @@
  * entry newer than the last one handled is dispatched — so a watch restarted from `last + 1` on a new
  * connection (SVID rotation, a closed connection) may overlap the old one without anything handled twice or
  * skipped. The first watch in this process is a full sync (the last value of every key); once it has
- * delivered everything that was in the bucket when it began, `reconcile` tells the handlers which locks and
- * grants exist, so one deleted while the gateway was down counts as deleted. Later watches resume.
+ * delivered everything that was in the bucket when it began — and the bucket holds a control heartbeat, proof
+ * that the mirror has caught up with the hub — `reconcile` tells the handlers which locks and grants exist, so
+ * one deleted while the gateway was down counts as deleted. Later watches resume.
  */
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
@@ -37,6 +38,10 @@ interface SyncState {
   readonly target: number;
   readonly locks: Set<string>;
   readonly grants: Set<string>;
+  reached: boolean;
+  /** A control heartbeat is in the bucket: the mirror has caught up with the hub at least once. */
+  heartbeat: boolean;
+  told: boolean;
 }
 
 export class SiteStateWatch {
@@ -98,7 +103,8 @@ export class SiteStateWatch {
         const state = (await kv.status()).streamInfo.state;
         if (gen !== this.generation) return;
         this.last = 0; // a sync that started over re-delivers everything; handlers are idempotent
-        this.sync = { target: state.messages > 0 ? state.last_seq : 0, locks: new Set(), grants: new Set() };
+        const target = state.messages > 0 ? state.last_seq : 0;
+        this.sync = { target, locks: new Set(), grants: new Set(), reached: false, heartbeat: false, told: false };
       }
       const iter = await kv.watch(this.synced ? { resumeFromRevision: this.last + 1 } : {});
       if (gen !== this.generation) {
@@ -146,17 +152,33 @@ export class SiteStateWatch {
     }
     const s = this.sync;
     if (s !== null) {
-      if (!deleted) {
-        if (e.key.startsWith(LOCK_KEY_PREFIX)) s.locks.add(e.key.slice(LOCK_KEY_PREFIX.length));
-        if (e.key.startsWith(GRANT_KEY_PREFIX)) s.grants.add(e.key.slice(GRANT_KEY_PREFIX.length));
-      }
-      if (e.revision >= s.target || e.isUpdate) this.finishSync();
+      track(s.locks, e.key, LOCK_KEY_PREFIX, deleted);
+      track(s.grants, e.key, GRANT_KEY_PREFIX, deleted);
+      if (e.key === KEY_HEARTBEAT && !deleted) s.heartbeat = true;
+      if (e.revision >= s.target || e.isUpdate) s.reached = true;
+      this.finishSync();
     }
   }
 
+  /**
+   * Reconciles once the snapshot is delivered AND the bucket holds a control heartbeat. Without one the mirror
+   * has never caught up with the hub (a new or wiped leaf store): its emptiness proves nothing, and removing
+   * the locks held here on its word would fail open. The ids go on being tracked until the heartbeat comes.
+   */
   private finishSync(): void {
     const s = this.sync;
     if (s === null) return;
+    if (s.target === 0) s.reached = true;
+    if (!s.reached) return;
+    if (!s.heartbeat) {
+      if (!s.told)
+        this.logger.warn(
+          { bucket: siteBucket(this.opts.site) },
+          'fleet: no control heartbeat in the site bucket yet: locks and grants not reconciled until one',
+        );
+      s.told = true;
+      return;
+    }
     this.sync = null;
     this.synced = true;
     try {
@@ -206,4 +228,12 @@ function heartbeatOf(v: unknown): FleetHeartbeat | null {
   if (typeof o.time !== 'string' || Number.isNaN(Date.parse(o.time))) return null;
   if (typeof o.seq !== 'number' || typeof o.by !== 'string') return null;
   return { time: o.time, seq: o.seq, by: o.by };
+}
+
+/** Keeps `ids` equal to the keys under `prefix` that exist, as entries arrive. */
+function track(ids: Set<string>, key: string, prefix: string, deleted: boolean): void {
+  if (!key.startsWith(prefix)) return;
+  const id = key.slice(prefix.length);
+  if (deleted) ids.delete(id);
+  else ids.add(id);
 }

@@ -155,6 +155,31 @@ t.test('a new process syncs from scratch: what was deleted meanwhile is absent f
   t.equal(got[0]?.locks.size, 20);
 });
 
+t.test('a bucket without a control heartbeat (a mirror that never reached the hub) is not reconciled', async (t) => {
+  const kvB = await new Kvm(control).create(siteBucket('site-b'), { history: 1 });
+  await kvB.put('locks.b1', '{}');
+  const got: FleetStatePresent[] = [];
+  const watch = new SiteStateWatch({
+    site: 'site-b',
+    handlers: { ...handlers, reconcile: (p) => got.push(p) },
+    policy: () => undefined,
+    timers: systemTimers,
+  });
+  t.teardown(() => watch.close());
+  calls.length = 0;
+  watch.attach(link.current() as NatsConnection);
+  await eventually('the snapshot is delivered', () => calls.includes('lock b1 {}'));
+  await kvB.put('locks.b2', '{}');
+  await kvB.delete('locks.b1');
+  await eventually('later changes too', () => calls.includes('lock b1 deleted'));
+  t.equal(got.length, 0, 'no reconcile on the word of a bucket without a heartbeat');
+  t.equal(watch.isSynced(), false);
+  await kvB.put('heartbeat', JSON.stringify({ time: new Date().toISOString(), seq: 1, by: 'x' }));
+  await eventually('reconciled once the heartbeat is there', () => got.length === 1);
+  t.same([...(got[0]?.locks ?? [])], ['b2'], 'the ids tracked since the snapshot');
+  t.equal(watch.isSynced(), true);
+});
+
 t.test('the status beat publishes the contract fields on statusSubject', async (t) => {
   const sub = control.subscribe(statusSubject(SITE, 'gw-1'), { max: 1 });
   await control.flush();
