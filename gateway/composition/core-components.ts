@@ -34,6 +34,7 @@ export function policyComponent(env: GatewayEnv, audit: AuditLog): Component<Pol
         logger: env.logger,
         metrics: env.metrics,
         shadowFile: p.shadowFile,
+        timers: env.timers,
       });
       if (p.watch) policy.watch();
       return policy;

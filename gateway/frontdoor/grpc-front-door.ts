@@ -77,7 +77,7 @@ export class GrpcFrontDoor {
     const sessionOf = this.live.lookup;
     this.grpcServer.addService(
       services.Modbus.service,
-      modbusService({ sessionOf, router: opts.router, pipeline: opts.pipeline, now: opts.now }),
+      modbusService({ sessionOf, router: opts.router, pipeline: opts.pipeline, now: opts.now, timers: this.timers }),
     );
     const { recordPipeline, router } = opts;
     if (recordPipeline) {

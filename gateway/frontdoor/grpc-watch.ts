@@ -12,14 +12,17 @@ import { prepareCall, responseValues, runPrepared, type ModbusCallDeps } from '.
 import { tableFromProto, type WatchRequest, type WatchUpdate } from './grpc-proto.js';
 import type { CallSessionLookup } from './grpc-session-map.js';
 import { grpcError, invalidRequest } from './grpc-status.js';
+import type { TimerHandle, Timers } from '../timers.js';
 
 export const MIN_WATCH_INTERVAL_MS = 100;
-/** Upper bound: also keeps setTimeout below 2^31 ms (a larger delay would fire after 1 ms). */
+/** Upper bound: also keeps the poll timer below 2^31 ms (a larger Node delay would fire after 1 ms). */
 export const MAX_WATCH_INTERVAL_MS = 3_600_000;
 
 export interface WatchDeps extends ModbusCallDeps {
   readonly sessionOf: CallSessionLookup;
   readonly now: () => number;
+  /** Arms the poll timer (gateway/timers.ts): the front door's timers, fake in tests. */
+  readonly timers: Timers;
 }
 
 const READ_FC: Record<Table, 1 | 2 | 3 | 4> = { coils: 1, discrete: 2, holding: 3, input: 4 };
@@ -57,12 +60,12 @@ export function startWatch(deps: WatchDeps, call: ServerWritableStream<WatchRequ
   const intervalMs = Math.min(MAX_WATCH_INTERVAL_MS, Math.max(MIN_WATCH_INTERVAL_MS, r.intervalMs));
 
   let stopped = false;
-  let timer: NodeJS.Timeout | null = null;
+  let timer: TimerHandle | null = null;
   let last: string | null = null;
   const stop = (err?: ServiceError): void => {
     if (stopped) return;
     stopped = true;
-    if (timer) clearTimeout(timer);
+    deps.timers.clearTimeout(timer);
     if (err) fail(err);
   };
   call.on('cancelled', () => stop());
@@ -83,7 +86,7 @@ export function startWatch(deps: WatchDeps, call: ServerWritableStream<WatchRequ
         call.write({ values, timeUnixMs: deps.now() });
       }
     }
-    timer = setTimeout(() => void poll(), intervalMs);
+    timer = deps.timers.setTimeout(() => void poll(), intervalMs);
   };
   void poll();
 }

@@ -3,17 +3,28 @@
  * kill, policy reload or trust breach matches [IEC 62443-3-3 SR 2.6 remote session termination], and count
  * per identity for concurrent-session control [SR 2.7].
  */
+import { EventEmitter } from 'node:events';
 import type { Session, SessionSnapshot } from './session.js';
 
-export class SessionRegistry {
+/**
+ * `added` / `removed` after the registry changed: what an observer (a test, a future admin stream) waits on
+ * instead of polling `get`/`countFor`. Listeners run synchronously inside the gatekeeper: they must not throw.
+ */
+interface SessionRegistryEvents {
+  added: [session: Session];
+  removed: [session: Session];
+}
+
+export class SessionRegistry extends EventEmitter<SessionRegistryEvents> {
   private readonly sessions = new Map<string, Session>();
 
   add(session: Session): void {
     this.sessions.set(session.id, session);
+    this.emit('added', session);
   }
 
   remove(session: Session): void {
-    this.sessions.delete(session.id);
+    if (this.sessions.delete(session.id)) this.emit('removed', session);
   }
 
   get(id: string): Session | undefined {

@@ -11,6 +11,7 @@ import type { RecordRequest } from '../../protocols/profinet/record-request.js';
 import type { AuditSink } from '../audit/audit-events.js';
 import { errorMessage, isGatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { systemTimers, type TimerHandle, type Timers } from '../timers.js';
 import type { CompiledPolicy, Decision, PeerRef, ShadowResult } from './compiled-policy.js';
 import { evaluate } from './evaluate.js';
 import { evaluateRecord } from './evaluate-record.js';
@@ -39,6 +40,8 @@ export interface PolicyHolderOptions {
   readonly logger?: Logger;
   readonly metrics?: { policyReloads: { inc(labels: { result: string }): void } };
   readonly shadowFile?: string | null;
+  /** Arms the file-watch debounce (gateway/timers.ts); default systemTimers. */
+  readonly timers?: Timers;
 }
 
 export class PolicyHolder {
@@ -46,7 +49,7 @@ export class PolicyHolder {
   private candidate: CompiledPolicy | null = null;
   private view: PolicyEngineView;
   private watcher: FSWatcher | null = null;
-  private debounce: NodeJS.Timeout | null = null;
+  private debounce: TimerHandle | null = null;
   private readonly swapHandlers: ((next: CompiledPolicy, previous: CompiledPolicy) => void)[] = [];
 
   private constructor(
@@ -151,9 +154,13 @@ export class PolicyHolder {
   /** Reload when the file changes (editors write in bursts: debounced). */
   watch(debounceMs = 200): void {
     if (this.watcher) return;
+    const timers = this.opts.timers ?? systemTimers;
     this.watcher = watch(this.file, () => {
-      if (this.debounce) clearTimeout(this.debounce);
-      this.debounce = setTimeout(() => this.reload('file-change'), debounceMs);
+      timers.clearTimeout(this.debounce);
+      this.debounce = timers.setTimeout(() => {
+        this.debounce = null;
+        this.reload('file-change');
+      }, debounceMs);
     });
     this.watcher.on('error', () => undefined);
   }
@@ -161,7 +168,8 @@ export class PolicyHolder {
   close(): void {
     this.watcher?.close();
     this.watcher = null;
-    if (this.debounce) clearTimeout(this.debounce);
+    (this.opts.timers ?? systemTimers).clearTimeout(this.debounce);
+    this.debounce = null;
   }
 
   private buildView(): PolicyEngineView {

@@ -16,6 +16,7 @@ export class FakeTimers implements Timers {
   #now: number;
   #seq = 0;
   readonly #due = new Map<number, Due>();
+  #armWaiters: (() => void)[] = [];
 
   constructor(start = 0) {
     this.#now = start;
@@ -28,6 +29,7 @@ export class FakeTimers implements Timers {
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const id = ++this.#seq;
     this.#due.set(id, { at: this.#now + Math.max(0, ms), fn });
+    this.#notifyArmed();
     return id;
   }
 
@@ -35,11 +37,26 @@ export class FakeTimers implements Timers {
     const id = ++this.#seq;
     const every = Math.max(1, ms);
     this.#due.set(id, { at: this.#now + every, fn, every });
+    this.#notifyArmed();
     return id;
   }
 
   clearTimeout(handle: TimerHandle | null | undefined): void {
     this.#due.delete(handle as number);
+  }
+
+  /**
+   * Resolves when the code under test next arms a timer (setTimeout or setInterval): the event to await when
+   * the timer is armed by I/O the test does not drive (a file-change event, a socket error), instead of polling.
+   */
+  armed(): Promise<void> {
+    return new Promise<void>((resolve) => this.#armWaiters.push(resolve));
+  }
+
+  #notifyArmed(): void {
+    const waiters = this.#armWaiters;
+    this.#armWaiters = [];
+    for (const w of waiters) w();
   }
 
   /** Timers waiting to fire. */

@@ -3,16 +3,18 @@
  * get the new certificate while the live session keeps working; a client session ends when the CLIENT's
  * SVID expires, and its live Watch stream with it [docs/architecture.md "Where each invariant is enforced"].
  * The gateway runs on fake timers: its SVID rotates and the client's session ends when the test advances the
- * clock, not after a wait; only the loopback I/O that follows is awaited.
+ * clock, not after a wait; only the loopback I/O that follows is awaited. The Watch poll runs on the same timers.
  */
 import t from 'tap';
+import { once } from 'node:events';
 import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { loadVerigateServices, type WatchUpdate } from '../../gateway/frontdoor/grpc-proto.js';
 import { VerigateClient } from '../../gateway/cli/admin-client.js';
 import { HMI, TD, startHarness, value } from '../helpers/grpc-harness.js';
-import { eventually, flushIo } from '../helpers/eventually.js';
+import { flushIo } from '../helpers/eventually.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
+import { when } from '../helpers/when.js';
 
 const timers = new FakeTimers(Date.now());
 const GATEWAY_SVID_MS = 6000;
@@ -65,8 +67,38 @@ t.test('gateway SVID rotation: new handshakes see the new certificate, the live 
   t.equal(before.length, 1, 'on the same connection (no new handshake)');
 });
 
+// Before the expiry test: that one moves the gateway's clock past the SVIDs the dev CA mints on the wall clock.
+t.test('Watch polls on the gateway timers: a change is streamed at the next interval, not before', async (t) => {
+  const c = await h.client('Modbus', HMI);
+  h.sim.store(255).write('holding', 50, [1]);
+  const stream = (c.raw as unknown as { Watch(r: object): grpc.ClientReadableStream<WatchUpdate> }).Watch({
+    device: dev,
+    table: 'HOLDING_REGISTERS',
+    address: 50,
+    count: 1,
+    intervalMs: 1234,
+  });
+  stream.on('error', () => undefined); // the cancel below
+  const [first] = (await once(stream, 'data')) as [WatchUpdate];
+  t.same(first.values, [1], 'the first poll is sent at once');
+  t.ok(timers.delays().includes(1234), 'the next poll is armed on the gateway timers (before the values were sent)');
+  const later: WatchUpdate[] = [];
+  stream.on('data', (u: WatchUpdate) => later.push(u));
+  h.sim.store(255).write('holding', 50, [2]);
+  timers.advance(1233);
+  await flushIo(10);
+  t.same(later, [], 'no poll 1 ms before the interval ends');
+  const next = once(stream, 'data') as Promise<[WatchUpdate]>;
+  timers.advance(1);
+  t.same((await next)[0].values, [2], 'the poll at the interval streams the change');
+  stream.cancel();
+});
+
 t.test('a session ends when the client SVID expires; its Watch stream ends with it', async (t) => {
-  const pems = await h.pems(HMI, 3);
+  // 3 s of life on the gateway's clock, which test 1 moved ahead of the wall clock the CA mints on (a NotAfter
+  // truncated to the second could otherwise already be past on the gateway's clock).
+  const ahead = Math.max(0, timers.now() - Date.now());
+  const pems = await h.pems(HMI, 3 + Math.ceil(ahead / 1000));
   const notAfter = Date.parse(new X509Certificate(pems.certPem).validTo);
   const shortLived = new VerigateClient('Modbus', h.server, pems);
   t.teardown(() => shortLived.close());
@@ -78,8 +110,8 @@ t.test('a session ends when the client SVID expires; its Watch stream ends with 
     count: 1,
     intervalMs: 200,
   });
+  await once(stream, 'data'); // the first poll's values: the Watch runs in an open session
   stream.on('data', () => undefined);
-  await eventually('the Watch session open', () => h.gw.sessions.list().some((s) => s.peer.id === HMI));
   timers.advance(notAfter - timers.now() - 1);
   t.ok(
     h.gw.sessions.list().some((s) => s.peer.id === HMI),
@@ -95,9 +127,7 @@ t.test('a session ends when the client SVID expires; its Watch stream ends with 
     h.gw.sessions
       .list()
       .some((s) => s.transport === 'grpc' && s.peer.id === HMI && Date.parse(s.peer.notAfter) <= timers.now());
-  await eventually('the expired session removed', () => !expiredLeft(), { timeoutMs: 2000, intervalMs: 50 }).catch(
-    () => undefined,
-  );
+  await when(h.gw.sessions, 'removed', () => !expiredLeft()); // the server side of the close, a moment later
   t.notOk(expiredLeft(), 'no session with an expired SVID is left');
   timers.advance(1000); // a certificate is valid through its NotAfter second [RFC 5280 4.1.2.5]: be past it
   const again = await shortLived.call('ReadHoldingRegisters', { device: dev, address: 0, count: 1 }, 3000);

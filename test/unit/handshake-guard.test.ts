@@ -5,6 +5,7 @@
  * captured at accept. Plus the slot bookkeeping alone.
  */
 import t from 'tap';
+import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
@@ -12,9 +13,10 @@ import { HandshakeGuard, sourceKey, type GuardRefusal } from '../../gateway/fron
 import { HandshakeSlots } from '../../gateway/frontdoor/handshake-slots.js';
 import { serverTlsOptions } from '../../gateway/identity/tls-options.js';
 import { derToPem } from '../../gateway/identity/x509-svid.js';
-import { eventually, flushIo } from '../helpers/eventually.js';
+import { flushIo } from '../helpers/eventually.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
 import { makePki, TD } from '../helpers/pki.js';
+import { when } from '../helpers/when.js';
 
 const pki = await makePki();
 const serverSvid = await pki.mint(`spiffe://${TD}/gateway`);
@@ -28,6 +30,11 @@ interface Rig {
   refusals: GuardRefusal[];
   failures: string[];
   served: string[];
+  /**
+   * The server side as it happens: 'accepted' and 'closed' for each raw connection (after the guard's own
+   * listeners, so its slot is taken or given back), 'served' and 'failed' after the handlers below.
+   */
+  events: EventEmitter;
   setIdentity(ok: boolean): void;
 }
 
@@ -43,6 +50,7 @@ async function rig(
   const failures: string[] = [];
   const served: string[] = [];
   let identityOk = true;
+  const events = new EventEmitter();
   const guard = new HandshakeGuard({
     slots,
     timeoutMs,
@@ -52,12 +60,17 @@ async function rig(
   });
   const server = tls.createServer(serverTlsOptions(serverSvid, pki.bundles, { handshakeTimeoutMs: 60_000 }));
   guard.attach(server);
+  server.on('connection', (raw: net.Socket) => {
+    raw.once('close', () => events.emit('closed'));
+    events.emit('accepted');
+  });
   if (afterAccept) server.on('connection', () => afterAccept({ setIdentity: (ok) => (identityOk = ok) }));
   const live = new Set<tls.TLSSocket>();
   server.on('secureConnection', (s) => {
     const peer = guard.settle(s);
     if (!peer) return;
     served.push(peer.remote);
+    events.emit('served');
     live.add(s);
     s.on('error', () => {});
     s.on('close', () => live.delete(s));
@@ -67,6 +80,7 @@ async function rig(
     s.destroy();
     const f = guard.failed(s);
     if (f) failures.push(`${f.peer.remote} ${(err as { code?: string }).code ?? err.message}`);
+    events.emit('failed');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(async () => {
@@ -80,6 +94,7 @@ async function rig(
     refusals,
     failures,
     served,
+    events,
     setIdentity: (ok) => (identityOk = ok),
   };
 }
@@ -116,7 +131,7 @@ t.test('slots: global and per-source caps, release, no negative counts', async (
 t.test('an idle connection is destroyed at the deadline, reported once with its address', async (t) => {
   const r = await rig(t);
   const { sock, localPort, closed } = await rawConnect(r.port);
-  await eventually('pending', () => r.slots.pending() === 1);
+  await when(r.events, 'accepted', () => r.slots.pending() === 1);
   r.timers.advance(999);
   t.same(r.refusals, [], 'no refusal before the deadline');
   t.equal(r.slots.pending(), 1, 'still holding its slot before the deadline');
@@ -130,7 +145,7 @@ t.test('an idle connection is destroyed at the deadline, reported once with its 
     code: 'handshake-timeout',
     peer: { address: '127.0.0.1', port: localPort, remote: `127.0.0.1:${localPort}` },
   });
-  await eventually('slot freed', () => r.slots.pending() === 0);
+  await when(r.events, 'closed', () => r.slots.pending() === 0);
   await flushIo(10);
   t.same(r.failures, [], 'the ECONNRESET echo of our own destroy is not reported again');
 });
@@ -152,12 +167,12 @@ t.test('per-source and global caps refuse at once; other sources still get in', 
   const r = await rig(t, { maxPending: 5, maxPendingPerSource: 3 });
   const flood = [];
   for (let i = 0; i < 3; i++) flood.push(await rawConnect(r.port));
-  await eventually('3 pending', () => r.slots.pending() === 3);
+  await when(r.events, 'accepted', () => r.slots.pending() === 3);
   const over = await rawConnect(r.port);
   await over.closed;
   t.match(r.refusals, [{ code: 'handshake-capacity', detail: /from 127\.0\.0\.1.*PerSource/ }]);
   const other = [await rawConnect(r.port, '127.0.0.2'), await rawConnect(r.port, '127.0.0.3')];
-  await eventually('5 pending', () => r.slots.pending() === 5);
+  await when(r.events, 'accepted', () => r.slots.pending() === 5);
   const overGlobal = await rawConnect(r.port, '127.0.0.4');
   await overGlobal.closed;
   t.match(r.refusals[1], {
@@ -168,7 +183,7 @@ t.test('per-source and global caps refuse at once; other sources still get in', 
   t.equal(r.slots.pending(), 5, 'refused connections never held a slot');
   // Closing from the client side gives the slots back.
   for (const c of [...flood, ...other]) c.sock.destroy();
-  await eventually('all released', () => r.slots.pending() === 0);
+  await when(r.events, 'closed', () => r.slots.pending() === 0);
   t.equal(r.timers.pending, 0, 'no deadline left armed');
 });
 
@@ -183,7 +198,7 @@ t.test('a completed handshake frees its slot and is never cut by the deadline', 
   });
   c.on('error', () => {});
   await new Promise<void>((res) => c.once('secureConnect', () => res()));
-  await eventually('served', () => r.served.length === 1);
+  await when(r.events, 'served', () => r.served.length === 1);
   t.equal(r.slots.pending(), 0);
   t.equal(r.timers.pending, 0);
   r.timers.advance(10_000);
@@ -212,7 +227,7 @@ t.test('while the gateway identity is unavailable nothing is accepted; afterward
   });
   c.on('error', () => {});
   await new Promise<void>((res) => c.once('secureConnect', () => res()));
-  await eventually('served', () => r.served.length === 1);
+  await when(r.events, 'served', () => r.served.length === 1);
   c.destroy();
 });
 
@@ -221,7 +236,7 @@ t.test('an OpenSSL-level refusal is reported by the caller with the captured add
   const { sock, localPort, closed } = await rawConnect(r.port);
   sock.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
   await closed;
-  await eventually('failure', () => r.failures.length === 1);
+  await when(r.events, 'failed', () => r.failures.length === 1);
   t.equal(r.failures[0], `127.0.0.1:${localPort} ERR_SSL_HTTP_REQUEST`);
   t.same(r.refusals, []);
   t.equal(r.slots.pending(), 0);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { PolicyHolder } from '../../gateway/policy/policy-holder.js';
 import type { AuditEventInput } from '../../gateway/audit/audit-events.js';
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 
 const base = (values: string): string => `version: 1
 trustDomain: td.example
@@ -64,15 +65,25 @@ t.test('a candidate policy in shadow is evaluated beside the enforced one, never
   h.close();
 });
 
-t.test('a file change triggers a reload', async (t) => {
+t.test('a file change triggers a reload once the debounce has passed on the injected clock', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vg-holder-'));
   const file = join(dir, 'policy.yaml');
   writeFileSync(file, base('0..100'));
-  const h = PolicyHolder.load(file, { audit: { append: () => ({ ok: true, seq: 1 }) } });
-  const swapped = new Promise<void>((resolve) => h.onSwap(() => resolve()));
-  h.watch(20);
+  const timers = new FakeTimers();
+  const h = PolicyHolder.load(file, { audit: { append: () => ({ ok: true, seq: 1 }) }, timers });
+  t.teardown(() => h.close());
+  let swaps = 0;
+  h.onSwap(() => swaps++);
+  h.watch(200);
+  const armed = timers.armed();
   writeFileSync(file, base('0..5'));
-  await swapped;
+  await armed; // the kernel's change event armed the debounce
+  timers.advance(199);
+  t.equal(swaps, 0, 'not reloaded 1 ms before the debounce ends');
+  t.equal(h.engine.evaluate(peer, 'plc', req, new Date()).effect, 'allow', 'the old policy is still in force');
+  timers.advance(1);
+  t.equal(swaps, 1, 'reloaded when the debounce ends');
   t.equal(h.engine.evaluate(peer, 'plc', req, new Date()).effect, 'deny');
   h.close();
+  t.equal(timers.pending, 0, 'close leaves no timer armed');
 });
