@@ -16,8 +16,8 @@ import type {
   ReloadPolicyResponse,
   WatchUpdate,
 } from '../../gateway/frontdoor/grpc-proto.js';
-import { eventually } from '../helpers/eventually.js';
 import { ENG, HMI, LEAD, STRANGER, basePolicy, startHarness, value } from '../helpers/grpc-harness.js';
+import { when } from '../helpers/when.js';
 
 const h = await startHarness();
 t.teardown(() => h.stop());
@@ -78,7 +78,7 @@ t.test('sessions list shows live gRPC sessions with trust; kill by id and by ide
   await w.first;
   t.same(value(await lead.call('KillSession', { sessionId: s.id, reason: 'test' })), { ended: 1 });
   t.ok(await w.end, 'the live Watch on that session ends with an error');
-  await eventually('session removal', () => h.gw.sessions.get(s.id) === undefined);
+  await when(h.gw.sessions, 'removed', () => h.gw.sessions.get(s.id) === undefined); // the server saw the close
   t.equal(
     codeOf(await lead.call('KillSession', { sessionId: s.id })),
     grpc.status.NOT_FOUND,
@@ -89,7 +89,7 @@ t.test('sessions list shows live gRPC sessions with trust; kill by id and by ide
   const eng = await h.client('Modbus', ENG);
   value(await eng.call('ReadCoils', { device: dev, address: 0, count: 1 }));
   t.same(value(await lead.call('KillSession', { spiffeId: ENG })), { ended: 1 }, 'every session of an identity');
-  await eventually('eng sessions gone', () => h.gw.sessions.countFor(ENG) === 0);
+  await when(h.gw.sessions, 'removed', () => h.gw.sessions.countFor(ENG) === 0);
 });
 
 t.test('a lock ends a live gRPC session at once and refuses new ones until removed', async (t) => {
@@ -109,7 +109,7 @@ t.test('a lock ends a live gRPC session at once and refuses new ones until remov
   t.ok(lock.expiresAt, 'ttl gives an expiry');
   const e = await w.end;
   t.ok(e, 'the Watch ended with an error');
-  await eventually('hmi sessions gone', () => h.gw.sessions.countFor(HMI) === 0);
+  await when(h.gw.sessions, 'removed', () => h.gw.sessions.countFor(HMI) === 0);
   const fresh = await h.client('Modbus', HMI);
   t.equal(
     codeOf(await fresh.call('ReadHoldingRegisters', { device: dev, address: 0, count: 1 }, 3000)),

@@ -5,12 +5,13 @@
  */
 import t from 'tap';
 import net from 'node:net';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { MbapFramer, encodeAdu } from '../../protocols/modbus/index.js';
 import { DevicePool } from '../../gateway/upstream/device-pool.js';
 import type { DevicePoolOptions } from '../../gateway/upstream/types.js';
-import { eventually, flushIo } from '../helpers/eventually.js';
+import { flushIo } from '../helpers/eventually.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
+import { when } from '../helpers/when.js';
 
 interface Req {
   tid: number;
@@ -19,8 +20,12 @@ interface Req {
   socket: net.Socket;
 }
 
-/** A PLC whose behaviour the test scripts: every request goes to `onRequest`, which may answer or not. */
+/**
+ * A PLC whose behaviour the test scripts: every request goes to `onRequest`, which may answer or not; `events`
+ * emits 'request' after each one, what a test awaits instead of polling for the pool's write to arrive.
+ */
 async function scriptedPlc(onRequest: (r: Req, reply: (tid: number, pdu: Buffer, unit?: number) => void) => void) {
+  const events = new EventEmitter();
   const sockets = new Set<net.Socket>();
   let accepted = 0;
   const server = net.createServer((socket) => {
@@ -35,6 +40,7 @@ async function scriptedPlc(onRequest: (r: Req, reply: (tid: number, pdu: Buffer,
         const { header, pdu } = r.frame;
         const req = { tid: header.transactionId, unit: header.unitId, pdu, socket };
         onRequest(req, (tid, res, unit = header.unitId) => socket.write(encodeAdu(tid, unit, res)));
+        events.emit('request');
       }
     });
   });
@@ -43,6 +49,7 @@ async function scriptedPlc(onRequest: (r: Req, reply: (tid: number, pdu: Buffer,
   const port = (server.address() as net.AddressInfo).port;
   return {
     port,
+    events,
     accepted: () => accepted,
     async close() {
       for (const s of sockets) s.destroy();
@@ -170,7 +177,7 @@ t.test(
     const p = pool(plc.port, { timeoutMs: 200, lateReplyGraceMs: 5000, timers });
     t.teardown(() => p.close());
     const pendingFirst = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: true });
-    await eventually('the request at the PLC', () => tids.length === 1);
+    await when(plc.events, 'request', () => tids.length === 1);
     timers.advance(200);
     const timedOut = await pendingFirst;
     t.equal(timedOut.kind, 'timeout');
@@ -201,7 +208,7 @@ t.test('a late reply that never comes: the connection is recycled after the grac
   const p = pool(plc.port, { timeoutMs: 150, lateReplyGraceMs: 20, timers });
   t.teardown(() => p.close());
   const stuck = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
-  await eventually('the request at the PLC', () => n === 1);
+  await when(plc.events, 'request', () => n === 1);
   timers.advance(150);
   t.equal((await stuck).kind, 'timeout');
   const next = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
@@ -240,7 +247,7 @@ t.test('AbortSignal removes a queued request; a sent one still gets its real ans
   const acQueued = new AbortController();
   const sent = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false, signal: acSent.signal });
   const queued = p.submit({ clientKey: 'b', unitId: 1, pdu: readHolding(1), isWrite: false, signal: acQueued.signal });
-  await eventually('a request at the PLC', () => pending.length > 0);
+  await when(plc.events, 'request', () => pending.length > 0);
   t.same(p.stats().byClient, { a: 1, b: 1 });
   acQueued.abort();
   acSent.abort();
@@ -288,7 +295,7 @@ t.test(
         throw new Error('gate bug');
       },
     });
-    await eventually('a request at the PLC', () => pending.length > 0);
+    await when(plc.events, 'request', () => pending.length > 0);
     (silent as { aborted: boolean }).aborted = true;
     locked = true; // e.g. a device lock created while it waited: the session is still open
     pending.shift()?.(); // frees the slot: dispatch would now send the queued one
@@ -298,7 +305,7 @@ t.test(
     t.same(await broken, { kind: 'aborted' }, 'a throwing gate fails closed');
     // A later request on the same connection: had the aborted one been written, the PLC would see it first.
     const later = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(2), isWrite: false });
-    await eventually('a request at the PLC', () => pending.length > 0);
+    await when(plc.events, 'request', () => pending.length > 0);
     pending.shift()?.();
     t.equal((await later).kind, 'response');
     t.equal(received, 2, 'the aborted request never reached the PLC');
@@ -312,7 +319,7 @@ t.test('close answers everything outstanding and later submits', async (t) => {
   const p = pool(plc.port);
   const a = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
   const b = p.submit({ clientKey: 'b', unitId: 1, pdu: readHolding(0), isWrite: false });
-  await eventually('a request in flight', () => p.stats().inFlight > 0);
+  await when(plc.events, 'request', () => p.stats().inFlight > 0);
   await p.close();
   t.equal((await a).kind, 'unavailable');
   t.equal((await b).kind, 'unavailable');
