@@ -1,8 +1,10 @@
 /**
  * WorkloadApiClient ↔ DevIssuer over a real unix socket: the same gRPC protocol the SPIRE agent serves.
  * Retry and rotation timers are fake (FakeTimers): the tests count retries through the backoff strategy and move
- * time themselves (as go-spiffe's client tests do); only socket I/O is awaited (eventually()).
+ * time themselves (as go-spiffe's client tests do); what the socket I/O delivers is awaited on the watch's own
+ * callbacks (when()), never polled.
  */
+import { EventEmitter } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,20 +17,26 @@ import { DevCa } from '../../gateway/identity/dev-ca.js';
 import { DevIssuer } from '../../gateway/identity/dev-issuer.js';
 import { WorkloadApiClient, type X509Context } from '../../gateway/identity/workload-api-client.js';
 import { workloadApi } from '../../gateway/identity/workload-api-proto.js';
-import { eventually, flushIo } from '../helpers/eventually.js';
+import { flushIo } from '../helpers/eventually.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
+import { when } from '../helpers/when.js';
 
 const GW = 'spiffe://plant.example/gateway';
 const FAST = { initialMs: 25, maxMs: 100 };
 
-/** Collects watch callbacks. */
+/** Collects watch callbacks; `events` emits 'update' / 'failed' after each one, what the tests wait on. */
 function recorder<T>() {
   const updates: T[] = [];
   const errors: Error[] = [];
+  const events = new EventEmitter();
   return {
     updates,
     errors,
-    watcher: { onUpdate: (v: T) => void updates.push(v), onError: (e: Error) => void errors.push(e) },
+    events,
+    watcher: {
+      onUpdate: (v: T) => void (updates.push(v), events.emit('update')),
+      onError: (e: Error) => void (errors.push(e), events.emit('failed')),
+    },
   };
 }
 
@@ -74,13 +82,13 @@ t.test('first snapshot: default SVID, own and federated bundles', async (t) => {
 
   const w = recorder<X509Context>();
   const stop = client.watchX509Context(w.watcher);
-  await eventually('watch update', () => w.updates.length === 1);
+  await when(w.events, 'update', () => w.updates.length === 1);
   t.ok(w.updates[0]?.svids[0]?.keyDer.equals(svid?.keyDer ?? Buffer.alloc(0)), 'the watch sees the same issued SVID');
   stop();
 
   const b = recorder<BundleSet>();
   const stopB = client.watchX509Bundles(b.watcher);
-  await eventually('bundles update', () => b.updates.length === 1);
+  await when(b.events, 'update', () => b.updates.length === 1);
   t.same(b.updates[0]?.trustDomains().sort(), ['other.org', 'plant.example']);
   stopB();
   t.same(w.errors, [], 'stopping a watch is not an error');
@@ -90,7 +98,7 @@ t.test('rotation: rotateNow and a short TTL both push new SVIDs; identical repea
   const { issuer, client, timers } = await setup(t, { ttlSeconds: 2 });
   const w = recorder<X509Context>();
   t.teardown(client.watchX509Context(w.watcher));
-  await eventually('first SVID', () => w.updates.length >= 1);
+  await when(w.events, 'update', () => w.updates.length >= 1);
 
   // SPIRE resends identical snapshots; they are dropped. Messages are ordered on the stream, so had the
   // three repeats got through they would show up before the rotated SVID.
@@ -99,7 +107,7 @@ t.test('rotation: rotateNow and a short TTL both push new SVIDs; identical repea
   await issuer.resend();
   const before = w.updates.length;
   await issuer.rotateNow();
-  await eventually('rotated SVID', () => w.updates.length > before);
+  await when(w.events, 'update', () => w.updates.length > before);
   t.equal(w.updates.length, before + 1, 'exactly one update for resend×3 + rotate');
   const a = w.updates[before - 1]?.svids[0];
   const b = w.updates[before]?.svids[0];
@@ -112,7 +120,7 @@ t.test('rotation: rotateNow and a short TTL both push new SVIDs; identical repea
   await flushIo();
   t.equal(w.updates.length, k, 'nothing re-minted before 1 s');
   timers.advance(1);
-  await eventually('TTL-driven rotation', () => w.updates.length > k);
+  await when(w.events, 'update', () => w.updates.length > k);
   t.ok((w.updates.at(-1)?.svids[0]?.notAfter.getTime() ?? 0) >= (b?.notAfter.getTime() ?? Infinity), 'later NotAfter');
   t.same(w.errors, []);
 });
@@ -184,12 +192,12 @@ t.test('issuer stopped → the watch keeps retrying and recovers on the same soc
   const { issuer, client, socketPath, timers, backoffs } = await setup(t);
   const w = recorder<X509Context>();
   t.teardown(client.watchX509Context(w.watcher));
-  await eventually('first SVID', () => w.updates.length === 1);
+  await when(w.events, 'update', () => w.updates.length === 1);
   const backoff = backoffs[0] as LinearBackoff;
   await issuer.close();
   // Each failure arms one retry one linear step later than the previous one; the test fires it.
   for (let n = 1; n <= 3; n++) {
-    await eventually(`failure ${n}`, () => w.errors.length === n);
+    await when(w.events, 'failed', () => w.errors.length === n);
     t.equal(backoff.attempts, n, `${n} failed attempts counted`);
     t.same(timers.delays(), [FAST.initialMs * n], `retry ${n} armed after ${FAST.initialMs * n} ms`);
     timers.advance(FAST.initialMs * n);
@@ -197,10 +205,13 @@ t.test('issuer stopped → the watch keeps retrying and recovers on the same soc
   t.notOk(w.errors.some(isGatewayError), 'agent loss is transient, not fatal');
   const again = await DevIssuer.start({ socketPath, ca, spiffeId: GW, timers });
   t.teardown(() => again.close());
-  await eventually('recovered', () => {
-    timers.advance(FAST.maxMs); // fire whichever retry is armed by now
-    return w.updates.length === 2;
-  });
+  // An attempt is either in flight or armed as a retry: fire the armed one, await its outcome, until one lands.
+  while (w.updates.length < 2) {
+    const errors = w.errors.length;
+    const outcome = when(w.events, ['update', 'failed'], () => w.updates.length === 2 || w.errors.length > errors);
+    timers.advance(FAST.maxMs);
+    await outcome;
+  }
   t.equal(w.updates[1]?.svids[0]?.id.toString(), GW);
   t.equal(backoff.attempts, 0, 'a good message resets the backoff');
 });
@@ -217,11 +228,11 @@ t.test('PermissionDenied (no entry yet) is retried until an identity is issued',
   const w = recorder<X509Context>();
   t.teardown(client.watchX509Context(w.watcher));
   for (let n = 1; n <= 2; n++) {
-    await eventually(`denial ${n}`, () => w.errors.length === n);
+    await when(w.events, 'failed', () => w.errors.length === n);
     t.same(timers.delays(), [FAST.initialMs * n], `retry ${n} armed`);
     timers.advance(FAST.initialMs * n);
   }
-  await eventually('identity after denials', () => w.updates.length === 1);
+  await when(w.events, 'update', () => w.updates.length === 1);
   t.equal(w.errors.length, 2);
   t.equal(backoffs[0]?.attempts, 0, 'reset by the first identity');
   t.ok(w.errors.every((e) => (e as grpc.ServiceError).code === grpc.status.PERMISSION_DENIED));
@@ -240,7 +251,7 @@ t.test('Unimplemented is fatal: one GW_ERR_WORKLOAD_API error and no retry', asy
   t.teardown(() => client.close());
   const w = recorder<X509Context>();
   client.watchX509Context(w.watcher);
-  await eventually('fatal error', () => w.errors.length === 1);
+  await when(w.events, 'failed', () => w.errors.length === 1);
   t.equal(timers.pending, 0, 'no retry armed');
   t.equal(backoff.attempts, 0, 'no retry counted');
   timers.advance(1000);

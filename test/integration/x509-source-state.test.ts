@@ -2,8 +2,10 @@
  * X509Source against the dev issuer over a real unix socket: first SVID, updates, and the
  * ok → stale → failed-closed → ok life cycle when the agent goes away and comes back. The source's clock and
  * timers (expiry watch, first-SVID timeout, watch retries) are fake: expiry happens when the test advances
- * time, not after a wait; only the socket I/O is awaited (eventually()).
+ * time, not after a wait; what the socket I/O delivers is awaited on the source's own events and log lines
+ * (when()), never polled.
  */
+import { EventEmitter, once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,18 +18,21 @@ import type { Logger } from '../../gateway/logger.js';
 import { WorkloadApiClient } from '../../gateway/identity/workload-api-client.js';
 import { X509Source, type X509SourceState } from '../../gateway/identity/x509-source.js';
 import type { X509Svid } from '../../gateway/identity/x509-svid.js';
-import { eventually } from '../helpers/eventually.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
+import { when } from '../helpers/when.js';
 
 const GW = 'spiffe://plant.example/gateway';
 const FAST = { initialMs: 25, maxMs: 100 };
 const HOUR = 3600_000;
 
+/** Records log lines; `events` emits 'line' after each. */
 function recordingLogger() {
   const lines: { level: string; msg: string }[] = [];
-  const at = (level: string) => (_o: object, msg?: string) => void lines.push({ level, msg: msg ?? '' });
+  const events = new EventEmitter();
+  const at = (level: string) => (_o: object, msg?: string) =>
+    void (lines.push({ level, msg: msg ?? '' }), events.emit('line'));
   const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-  return { lines, logger };
+  return { lines, logger, events };
 }
 
 function watchSource(src: X509Source) {
@@ -68,10 +73,10 @@ t.test('create waits for the first SVID; updates on rotation only, not on identi
   const seen = watchSource(src);
   await issuer.resend();
   await issuer.rotateNow();
-  await eventually('update', () => seen.updates.length === 1);
+  await when(src, 'update', () => seen.updates.length === 1);
   await issuer.resend();
   await issuer.rotateNow();
-  await eventually('second update', () => seen.updates.length === 2);
+  await when(src, 'update', () => seen.updates.length === 2);
   t.equal(seen.updates.length, 2, 'two rotations, two updates; repeats ignored');
   t.notOk(seen.updates[1]?.keyDer.equals(first.keyDer));
   t.equal(src.getX509Svid(), seen.updates[1], 'getX509Svid serves the latest');
@@ -89,7 +94,7 @@ t.test('agent lost: stale until NotAfter, then failed closed (loud), then ok whe
   const svid = src.getX509Svid();
 
   await issuer.close();
-  await eventually('stale', () => seen.states.includes('stale'));
+  await when(src, 'state', () => seen.states.includes('stale'));
   t.equal(src.state(), 'stale');
   t.equal(src.getX509Svid(), svid, 'the last SVID is still served while valid');
   t.same(timers.delays().slice(0, 1), [FAST.initialMs], 'a retry is armed after the first backoff step');
@@ -110,11 +115,15 @@ t.test('agent lost: stale until NotAfter, then failed closed (loud), then ok whe
   // Valid well past the fake clock, which is now ~2 minutes ahead of the issuer's.
   const again = await DevIssuer.start({ socketPath, ca, spiffeId: GW, ttlSeconds: 3600 });
   t.teardown(() => again.close());
-  // The watch comes back on its next retry: move time by one backoff cap per poll while the I/O completes.
-  await eventually('ok again', () => {
+  // The watch comes back on a retry: an attempt is either in flight or armed; fire the armed one and await its
+  // outcome (a failure arms the next retry; a success changes the state), until the state is ok.
+  while (src.state() !== 'ok') {
+    const done = new AbortController();
+    const outcome = Promise.race([once(src, 'state', { signal: done.signal }), timers.armed()]);
     timers.advance(FAST.maxMs);
-    return src.state() === 'ok';
-  });
+    await outcome;
+    done.abort(); // drop the state listener of a round that ended with a retry armed
+  }
   t.same(seen.states, ['stale', 'failed-closed', 'ok']);
   t.equal(seen.updates.length, 1, 'the fresh SVID is announced');
   t.not(src.getX509Svid(), svid);
@@ -136,7 +145,7 @@ t.test('state follows the injected clock', async (t) => {
   const src = await X509Source.create({ address: `unix://${socketPath}`, backoff: FAST, timers: down });
   t.teardown(() => src.close());
   await issuer.close();
-  await eventually('stale', () => src.state() === 'stale');
+  await when(src, 'state', () => src.state() === 'stale');
   down.advance(12 * HOUR);
   t.equal(src.state(), 'stale');
   t.ok(src.secondsUntilExpiry() < 12.1 * 3600);
@@ -147,12 +156,12 @@ t.test('state follows the injected clock', async (t) => {
 t.test('create fails clearly: timeout with the address and last error, or a fatal API error', async (t) => {
   const missing = join(dir, 'no-agent.sock');
   const timers = new FakeTimers(Date.now());
-  const { lines, logger } = recordingLogger();
+  const { lines, logger, events } = recordingLogger();
   let settled = false;
   const pending = X509Source.create({ address: `unix://${missing}`, timeoutMs: 300, backoff: FAST, timers, logger })
     .catch((e: unknown) => e)
     .finally(() => (settled = true));
-  await eventually('a failed attempt', () => lines.some((l) => /watch failed/.test(l.msg)));
+  await when(events, 'line', () => lines.some((l) => /watch failed/.test(l.msg)));
   timers.advance(299);
   await Promise.resolve();
   t.notOk(settled, 'still waiting 1 ms before the timeout');
