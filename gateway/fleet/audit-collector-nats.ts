@@ -1,20 +1,29 @@
 /**
- * Runs the audit collector (audit-collector.ts) on the hub: a durable pull consumer on the hub `AUDIT` stream
- * (domain `hub`, explicit acks) feeds it in stream order, batch by batch — handle, fdatasync, acknowledge —
- * and each gateway's edge stream is purged (JetStream API of the site's domain, across the leaf link) below
- * its last verified block, so a capped edge stream drains. A batch that cannot be written is NAKed in order
- * from the failed message on: JetStream redelivers NAKed messages before new ones, so a transient disk error
- * at the centre never shows up as a gap. Purges run beside the consumer; a site whose leaf is offline is
- * simply purged later.
+ * Runs the audit collector (audit-collector.ts) on the hub: the hub `AUDIT` stream (domain `hub`) is read in
+ * stream order, batch by batch — handle, fdatasync, then the collector's own durable cursor (the last stream
+ * seq whose effects are on disk, `collector-<name>.cursor.json` in the audit dir) moves — and each gateway's
+ * edge stream is purged (JetStream API of the site's domain, across the leaf link) below its last verified
+ * block, so a capped edge stream drains.
+ *
+ * Why an ordered consumer and our own cursor rather than a durable consumer with acks: a durable pull
+ * consumer delivers later messages before one whose delivery was lost (e.g. while the hub regains quorum)
+ * until that one's ack_wait expires, and a chain verifier must see each gateway's blocks in order. The ordered
+ * consumer checks every delivery sequence and recreates itself on any gap; after an error (or a restart) it
+ * is recreated from the cursor, so a message that could not be written comes again first. Re-reading what was
+ * already handled is harmless (identical blocks are ignored). Purges run beside; a leaf that is offline is
+ * purged later.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import {
-  AckPolicy,
   DeliverPolicy,
   jetstream,
   jetstreamManager,
+  type Consumer,
   type JetStreamManager,
   type JsMsg,
+  type OrderedConsumerOptions,
 } from '@nats-io/jetstream';
 import { ExponentialBackoff, type BackoffOptions } from '../backoff.js';
 import { errorMessage } from '../errors.js';
@@ -23,11 +32,12 @@ import type { Timers } from '../timers.js';
 import { AuditCollector, type AuditCollectorOptions, type GatewayAuditReport } from './audit-collector.js';
 import { AUDIT_STREAM, HUB_DOMAIN, auditEventsSubject } from './fleet-topology.js';
 
-export const AUDIT_COLLECTOR_DURABLE = 'verigate-audit-collector';
+export const AUDIT_COLLECTOR_NAME = 'verigate-audit-collector';
 
 export interface NatsAuditCollectorOptions extends AuditCollectorOptions {
   readonly timers: Timers;
-  readonly durable?: string;
+  /** Names the collector's cursor file (default verigate-audit-collector); one per filter set. */
+  readonly name?: string;
   /** Only these subjects of the hub stream (e.g. `audit.site-a.>`: one collector per group of sites). */
   readonly filterSubjects?: readonly string[];
   /** Messages per fetch (default 256). */
@@ -65,6 +75,10 @@ export class NatsAuditCollector {
   private purging: Promise<void> | null = null;
   private readonly edgeApis = new Map<string, Promise<JetStreamManager>>();
   private handled = 0;
+  /** The last hub stream seq handled and made durable. */
+  private cursor = 0;
+  private wake: (() => void) | null = null;
+  private woken: (() => void) | null = null;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -82,35 +96,27 @@ export class NatsAuditCollector {
     return this.handled;
   }
 
-  /** Ensures the durable consumer and starts consuming. */
+  /** Checks that the hub AUDIT stream exists (throws otherwise), reads the cursor and consumes after it. */
   async start(): Promise<void> {
     const jsm = await jetstreamManager(this.nc, { domain: HUB_DOMAIN, timeout: this.timeout, checkAPI: false });
-    const durable = this.opts.durable ?? AUDIT_COLLECTOR_DURABLE;
-    await jsm.consumers.add(AUDIT_STREAM, {
-      durable_name: durable,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: 30_000_000_000,
-      max_ack_pending: 4 * (this.opts.batch ?? 256),
-      ...(this.opts.filterSubjects === undefined ? {} : { filter_subjects: [...this.opts.filterSubjects] }),
-    });
-    this.loop = this.consume(durable);
+    await jsm.streams.info(AUDIT_STREAM);
+    mkdirSync(this.opts.dir, { recursive: true, mode: 0o750 });
+    this.cursor = this.readCursor();
+    this.loop = this.consume();
   }
 
   report(): GatewayAuditReport[] {
     return this.collector.report();
   }
 
-  /** Resolves true once the consumer has nothing pending (all messages handled and acknowledged). */
-  async caughtUp(): Promise<boolean> {
-    const js = jetstream(this.nc, { domain: HUB_DOMAIN, timeout: this.timeout });
-    const c = await js.consumers.get(AUDIT_STREAM, this.opts.durable ?? AUDIT_COLLECTOR_DURABLE);
-    const info = await c.info();
-    return info.num_pending === 0 && info.num_ack_pending === 0;
+  /** The last hub stream seq handled and made durable (0: none). */
+  get position(): number {
+    return this.cursor;
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.wake?.();
     await this.loop;
     await this.purging;
     this.collector.close();
@@ -120,13 +126,13 @@ export class NatsAuditCollector {
     return this.opts.requestTimeoutMs ?? 5000;
   }
 
-  private async consume(durable: string): Promise<void> {
+  private async consume(): Promise<void> {
     const backoff = new ExponentialBackoff(this.opts.retry ?? { initialMs: 250, maxMs: 10_000 });
     const js = jetstream(this.nc, { domain: HUB_DOMAIN, timeout: this.timeout });
-    let consumer: Awaited<ReturnType<typeof js.consumers.get>> | null = null;
+    let consumer: Consumer | null = null;
     while (!this.stopping) {
       try {
-        consumer ??= await js.consumers.get(AUDIT_STREAM, durable);
+        consumer ??= await js.consumers.get(AUDIT_STREAM, this.orderedFrom(this.cursor + 1));
         const fetched = await consumer.fetch({ max_messages: this.opts.batch ?? 256, expires: 1000 });
         const batch: JsMsg[] = [];
         for await (const m of fetched) batch.push(m);
@@ -134,37 +140,69 @@ export class NatsAuditCollector {
         backoff.reset();
         this.maybePurge();
       } catch (err) {
+        consumer = null; // recreated from the cursor: what was not made durable comes again, first
         if (this.stopping) break;
-        consumer = null;
         this.log.warn({ err: errorMessage(err) }, 'fleet audit: collecting failed, retrying');
         await this.sleep(backoff.next());
       }
     }
   }
 
-  /** Handle → fdatasync → acknowledge; from a failure on, NAK in order (redelivered first). */
+  private orderedFrom(seq: number): Partial<OrderedConsumerOptions> {
+    const filter = this.opts.filterSubjects === undefined ? {} : { filter_subjects: [...this.opts.filterSubjects] };
+    return seq <= 1
+      ? { deliver_policy: DeliverPolicy.All, ...filter }
+      : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq, ...filter };
+  }
+
+  /** Handle in order → fdatasync → move the cursor; a failure stops the batch there (it comes again). */
   private process(batch: readonly JsMsg[]): void {
-    let done = 0;
+    let last = this.cursor;
     let failure: unknown = null;
     for (const m of batch) {
+      if (m.seq <= last) continue; // delivered again after a recreation
       try {
         this.collector.handle({ subject: m.subject, data: m.data, edgeSeq: edgeSeqOf(m) });
-        done++;
+        last = m.seq;
       } catch (err) {
         failure = err;
         break;
       }
     }
-    try {
-      this.collector.commit();
-    } catch (err) {
-      failure ??= err;
-      done = 0;
+    this.collector.commit(); // throws when not durable: the cursor stays, the batch comes again
+    if (last > this.cursor) {
+      this.handled += batch.filter((m) => m.seq > this.cursor && m.seq <= last).length;
+      this.cursor = last;
+      this.writeCursor();
     }
-    for (const m of batch.slice(0, done)) m.ack();
-    for (const m of batch.slice(done)) m.nak(1000);
-    this.handled += done;
     if (failure !== null) throw failure instanceof Error ? failure : new Error(errorMessage(failure));
+  }
+
+  private get cursorFile(): string {
+    return join(this.opts.dir, `collector-${this.opts.name ?? AUDIT_COLLECTOR_NAME}.cursor.json`);
+  }
+
+  private readCursor(): number {
+    if (!existsSync(this.cursorFile)) return 0;
+    try {
+      const seq = (JSON.parse(readFileSync(this.cursorFile, 'utf8')) as { streamSeq?: unknown }).streamSeq;
+      return typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0 ? seq : 0;
+    } catch {
+      return 0; // unreadable: start over (re-reading is harmless, identical blocks are ignored)
+    }
+  }
+
+  /** Atomically (write, fsync, rename): a crash leaves the old cursor or the new one. */
+  private writeCursor(): void {
+    const tmp = `${this.cursorFile}.tmp`;
+    const fd = openSync(tmp, 'w', 0o640);
+    try {
+      writeSync(fd, JSON.stringify({ streamSeq: this.cursor }) + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.cursorFile);
   }
 
   private maybePurge(): void {
@@ -199,7 +237,21 @@ export class NatsAuditCollector {
     return p;
   }
 
+  /** A retry pause; stop() ends it at once. */
   private sleep(ms: number): Promise<void> {
-    return new Promise((r) => this.opts.timers.setTimeout(r, ms));
+    return new Promise((resolve) => {
+      const h = this.opts.timers.setTimeout(() => this.wakeUp(), ms);
+      this.wake = () => {
+        this.opts.timers.clearTimeout(h);
+        this.wakeUp();
+      };
+      this.woken = resolve;
+    });
+  }
+
+  private wakeUp(): void {
+    this.wake = null;
+    this.woken?.();
+    this.woken = null;
   }
 }

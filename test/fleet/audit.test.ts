@@ -96,7 +96,7 @@ function collector(lab: FleetLab, dir: string, nc: Awaited<ReturnType<FleetLab['
     timers: systemTimers,
     trustBundlePem: lab.caPem,
     signerFor: (site, gw) => fleetIds.gateway(lab.trustDomain, site, gw),
-    durable: `audit-${sites.join('-')}`,
+    name: `audit-${sites.join('-')}`,
     filterSubjects: sites.map((s) => `audit.${s}.>`),
     siteConnection: (site) => lab.connectAs(lab.control, lab.hubUrls, { inboxPrefix: controlInboxPrefix(site) }),
   });
