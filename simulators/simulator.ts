@@ -7,7 +7,7 @@ import type { Table } from '../protocols/modbus/types.js';
 import type { LineFormat } from '../protocols/modbus/index.js';
 import { startRtuListeners, type RtuListeners } from './rtu-listeners.js';
 import { RtuLineLog, type LineEvent, type RtuStats } from './rtu-line-log.js';
-import { controlPortOf, startControlServer } from './control-server.js';
+import { controlPortOf, startControlServer, type ControlTarget } from './control-server.js';
 import { NO_FAULT, type Fault } from './fault.js';
 import { checkScenario, loadScenarioFile } from './load-scenario.js';
 import { PlcMemory } from './plc-memory.js';
@@ -87,137 +87,216 @@ export interface Simulator {
 }
 
 export async function startSimulator(opts: SimulatorOptions): Promise<Simulator> {
+  const parts = buildPlcParts(opts);
+  const state: PlcState = { fault: NO_FAULT, up: true, closed: false };
+  const server = createPlcServer(opts, parts, state);
+  const port = await server.listen(opts.port ?? 0);
+  const rtuLog = new RtuLineLog();
+  const rtu = opts.rtu ? await startRtuOrClose(opts.rtu, { opts, parts, state, server, rtuLog }) : null;
+  const timer = startTicker(parts.memory, opts.tickMs ?? 100);
+  const running: RunningPlc = { parts, state, server, port, rtu, rtuLog, timer };
+  const sim = simulatorFacade(running);
+  const control = await startControlOrClose(running, sim, opts.controlPort ?? 0);
+  state.control = control;
+  (sim as { controlPort: number }).controlPort = controlPortOf(control);
+  parts.logger.info({ scenario: parts.scenario.name, port, controlPort: sim.controlPort }, 'simulator listening');
+  return sim;
+}
+
+/** What the PLC is made of, built once from the scenario. */
+interface PlcParts {
+  readonly scenario: Scenario;
+  readonly logger: SimLogger;
+  readonly host: string;
+  readonly counters: CounterSet;
+  readonly memory: PlcMemory;
+}
+
+/** What changes while the PLC runs. */
+interface PlcState {
+  fault: Fault;
+  /** False while a restart has the PLC powered off. */
+  up: boolean;
+  closed: boolean;
+  /** The control channel, once it listens. */
+  control?: Server;
+}
+
+/** Everything the facade's methods reach. */
+interface RunningPlc {
+  readonly parts: PlcParts;
+  readonly state: PlcState;
+  readonly server: PlcServer;
+  readonly port: number;
+  readonly rtu: RtuListeners | null;
+  readonly rtuLog: RtuLineLog;
+  readonly timer: NodeJS.Timeout | undefined;
+}
+
+function buildPlcParts(opts: SimulatorOptions): PlcParts {
   const scenario = typeof opts.scenario === 'string' ? loadScenarioFile(opts.scenario) : checkScenario(opts.scenario);
-  const logger = opts.logger ?? silentLogger;
-  const host = opts.host ?? '127.0.0.1';
-  const counters = new CounterSet();
-  const memory = new PlcMemory(scenario);
-  let fault: Fault = NO_FAULT;
-  const server = new PlcServer({
-    host,
+  return {
+    scenario,
+    logger: opts.logger ?? silentLogger,
+    host: opts.host ?? '127.0.0.1',
+    counters: new CounterSet(),
+    memory: new PlcMemory(scenario),
+  };
+}
+
+function createPlcServer(opts: SimulatorOptions, parts: PlcParts, state: PlcState): PlcServer {
+  const { memory, scenario, counters } = parts;
+  return new PlcServer({
+    host: parts.host,
     maxConnections: opts.maxConnections ?? 4,
     maxInFlight: opts.maxInFlight ?? 1,
     scanDelayMs: opts.scanDelayMs ?? 10,
     overLimit: opts.overLimit ?? 'close',
     handle: createRequestHandler({ memory, scenario, counters }),
-    fault: () => fault,
+    fault: () => state.fault,
     counters,
-    logger,
+    logger: parts.logger,
   });
-  const port = await server.listen(opts.port ?? 0);
-  const rtuLog = new RtuLineLog();
-  let rtu: RtuListeners | null = null;
-  if (opts.rtu) {
-    try {
-      rtu = await startRtuListeners(
-        {
-          ...(opts.rtu.serialPath !== undefined ? { serialPath: opts.rtu.serialPath } : {}),
-          ...(opts.rtu.tcpPort !== undefined ? { tcpPort: opts.rtu.tcpPort } : {}),
-          host,
-        },
-        {
-          format: opts.rtu.format ?? { baudRate: 9600, dataBits: 8, parity: 'even', stopBits: 1 },
-          pace: opts.rtu.pace === false ? 'none' : 'bytes',
-          scanDelayMs: opts.scanDelayMs ?? 10,
-          handle: createRequestHandler({ memory, scenario, counters }),
-          serves: (unit) => memory.lookup(unit) !== undefined,
-          units: () => memory.units(),
-          fault: () => fault,
-          counters,
-          log: rtuLog,
-          logger,
-        },
-      );
-    } catch (err) {
-      await server.close();
-      throw err;
-    }
-  }
-  let up = true;
-  let closed = false;
+}
 
-  const tickMs = opts.tickMs ?? 100;
+/** The RTU line serves the same memory; if it cannot start, the Modbus/TCP server is closed again. */
+async function startRtuOrClose(
+  rtu: SimRtuOptions,
+  d: { opts: SimulatorOptions; parts: PlcParts; state: PlcState; server: PlcServer; rtuLog: RtuLineLog },
+): Promise<RtuListeners> {
+  const { memory, scenario, counters } = d.parts;
+  try {
+    return await startRtuListeners(
+      {
+        ...(rtu.serialPath !== undefined ? { serialPath: rtu.serialPath } : {}),
+        ...(rtu.tcpPort !== undefined ? { tcpPort: rtu.tcpPort } : {}),
+        host: d.parts.host,
+      },
+      {
+        format: rtu.format ?? { baudRate: 9600, dataBits: 8, parity: 'even', stopBits: 1 },
+        pace: rtu.pace === false ? 'none' : 'bytes',
+        scanDelayMs: d.opts.scanDelayMs ?? 10,
+        handle: createRequestHandler({ memory, scenario, counters }),
+        serves: (unit) => memory.lookup(unit) !== undefined,
+        units: () => memory.units(),
+        fault: () => d.state.fault,
+        counters,
+        log: d.rtuLog,
+        logger: d.parts.logger,
+      },
+    );
+  } catch (err) {
+    await d.server.close();
+    throw err;
+  }
+}
+
+/** Runs the process models every `tickMs`; 0 = no timer (tests drive them with `advance`). */
+function startTicker(memory: PlcMemory, tickMs: number): NodeJS.Timeout | undefined {
   const timer = tickMs > 0 ? setInterval(() => memory.step(tickMs), tickMs) : undefined;
   timer?.unref();
+  return timer;
+}
 
+function simulatorFacade(d: RunningPlc): Simulator {
+  const { parts, state, rtu, rtuLog } = d;
+  const { counters, memory } = parts;
   const sim: Simulator = {
-    port,
+    port: d.port,
     controlPort: 0,
     counters: () => counters.snapshot(),
     resetCounters: () => counters.reset(),
-    fault: () => fault,
+    fault: () => state.fault,
     setFault(f) {
-      fault = f;
-      logger.info({ fault: f }, 'fault set');
+      state.fault = f;
+      parts.logger.info({ fault: f }, 'fault set');
     },
-    store(unit) {
-      const s = memory.lookup(unit);
-      if (!s) throw new RangeError(`simulator: scenario '${scenario.name}' serves no unit ${unit}`);
-      return s;
-    },
+    store: (unit) => unitStore(parts, unit),
     advance: (ms) => memory.step(ms),
     rtuPort: rtu?.tcpPort ?? null,
     rtuStats: () => (rtu ? rtuLog.stats() : null),
     rtuEvents: () => rtuLog.events(),
     resetRtuLog: () => rtuLog.reset(),
-    state: () => ({
-      scenario: scenario.name,
-      host,
-      port,
-      controlPort: sim.controlPort,
-      fault,
-      units: memory.units(),
-      connections: server.connectionCount,
-      up,
-    }),
-    async restart(downMs = 0) {
-      if (closed) return;
-      up = false;
-      await server.close();
-      memory.reset();
-      counters.restarted();
-      logger.info({ downMs }, 'restart: down');
-      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
-      if (closed) return;
-      await server.listen(port);
-      up = true;
-      logger.info({ port }, 'restart: up');
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      if (timer) clearInterval(timer);
-      await server.close();
-      await rtu?.close();
-      control.closeAllConnections();
-      await new Promise<void>((resolve) => control.close(() => resolve()));
-    },
+    state: () => plcSnapshot(d, sim.controlPort),
+    restart: (downMs = 0) => restartPlc(d, downMs),
+    close: () => closePlc(d),
   };
+  return sim;
+}
 
-  let control: Server;
+function unitStore(parts: PlcParts, unit: number): RegisterStore {
+  const s = parts.memory.lookup(unit);
+  if (!s) throw new RangeError(`simulator: scenario '${parts.scenario.name}' serves no unit ${unit}`);
+  return s;
+}
+
+function plcSnapshot(d: RunningPlc, controlPort: number): SimulatorState {
+  return {
+    scenario: d.parts.scenario.name,
+    host: d.parts.host,
+    port: d.port,
+    controlPort,
+    fault: d.state.fault,
+    units: d.parts.memory.units(),
+    connections: d.server.connectionCount,
+    up: d.state.up,
+  };
+}
+
+/** Power cycle: connections dropped, memory back to the scenario, the same port. */
+async function restartPlc(d: RunningPlc, downMs: number): Promise<void> {
+  const { parts, state, server } = d;
+  if (state.closed) return;
+  state.up = false;
+  await server.close();
+  parts.memory.reset();
+  parts.counters.restarted();
+  parts.logger.info({ downMs }, 'restart: down');
+  if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+  if (state.closed) return;
+  await server.listen(d.port);
+  state.up = true;
+  parts.logger.info({ port: d.port }, 'restart: up');
+}
+
+async function closePlc(d: RunningPlc): Promise<void> {
+  const { state } = d;
+  if (state.closed) return;
+  state.closed = true;
+  await stopListeners(d);
+  const control = state.control;
+  if (!control) return;
+  control.closeAllConnections();
+  await new Promise<void>((resolve) => control.close(() => resolve()));
+}
+
+/** The tick timer, the Modbus/TCP server and the RTU line; close and a failed start both end them. */
+async function stopListeners(d: RunningPlc): Promise<void> {
+  if (d.timer) clearInterval(d.timer);
+  await d.server.close();
+  await d.rtu?.close();
+}
+
+async function startControlOrClose(d: RunningPlc, sim: Simulator, port: number): Promise<Server> {
   try {
-    control = await startControlServer(
-      {
-        state: () => sim.state(),
-        counters: () => sim.counters(),
-        resetCounters: () => sim.resetCounters(),
-        setFault: (f) => sim.setFault(f),
-        restart: (downMs) => sim.restart(downMs),
-        readRegisters: (unit, table: Table, address, count) => {
-          const s = memory.lookup(unit);
-          const r = s?.read(table, address, count);
-          return r?.ok ? r.value : undefined;
-        },
-      },
-      opts.controlPort ?? 0,
-    );
+    return await startControlServer(controlTarget(d.parts, sim), port);
   } catch (err) {
-    if (timer) clearInterval(timer);
-    await server.close();
-    await rtu?.close();
+    await stopListeners(d);
     throw err;
   }
-  (sim as { controlPort: number }).controlPort = controlPortOf(control);
-  logger.info({ scenario: scenario.name, port, controlPort: sim.controlPort }, 'simulator listening');
-  return sim;
+}
+
+/** What the HTTP control channel may do to the PLC. */
+function controlTarget(parts: PlcParts, sim: Simulator): ControlTarget {
+  return {
+    state: () => sim.state(),
+    counters: () => sim.counters(),
+    resetCounters: () => sim.resetCounters(),
+    setFault: (f) => sim.setFault(f),
+    restart: (downMs) => sim.restart(downMs),
+    readRegisters: (unit, table: Table, address, count) => {
+      const r = parts.memory.lookup(unit)?.read(table, address, count);
+      return r?.ok ? r.value : undefined;
+    },
+  };
 }
