@@ -89,7 +89,9 @@ function refusalLog(): { logSink: (line: string) => void; count(): number; reach
   let seen = 0;
   return {
     logSink: (line) => {
-      if (line.includes('"msg":"client rejected"')) (seen++, events.emit('refused'));
+      if (!line.includes('"msg":"client rejected"')) return;
+      seen++;
+      events.emit('refused');
     },
     count: () => seen,
     reach: (n) => when(events, 'refused', () => seen >= n),
