@@ -15,7 +15,8 @@ import { startGateway, type RunningGateway } from '../main.js';
 import { LAB_CLIENTS, grantsFor } from './lab-clients.js';
 import { startLabIdentity, type LabIdentity } from './lab-identity.js';
 import { renderLabGatewayYaml } from './lab-gateway-yaml.js';
-import { startRs485Line } from './lab-rs485.js';
+import { buildLabJson, type LabDevices, type LabJson } from './lab-json.js';
+import { startRs485Line, type Rs485Line } from './lab-rs485.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const SAMPLE_POLICY = resolve(here, '../config/samples/policy.yaml');
@@ -29,6 +30,8 @@ export const LAB_LEARNERS = [
 ];
 const SCENARIOS = resolve(here, '../../simulators/scenarios');
 
+export type { LabJson } from './lab-json.js';
+
 export interface LabOptions {
   readonly dir: string;
   readonly identity: 'spire' | 'dev' | 'auto';
@@ -39,31 +42,6 @@ export interface LabOptions {
   /** Commissioning mode for this long on both PLCs, with the commissioning base policy (ms). */
   readonly learnMs?: number;
 }
-
-export interface LabJson {
-  trustDomain: string;
-  /** The gateway's own SPIFFE ID: admin commands with `--lab` pin it (admin-client.ts). */
-  gatewayId: string;
-  identitySource: 'spire' | 'dev';
-  endpoints: { mbaps: Endpoint; grpc: Endpoint; metrics: Endpoint };
-  devices: { name: string; unitId: number; plc: Endpoint; controlPort: number }[];
-  /** RS-485 lines (Modbus RTU): the gateway's and the devices' ends of the PTY pair, the meters on it. */
-  serialLines: {
-    name: string;
-    gatewayPath: string;
-    devicePath: string;
-    scenario: string;
-    controlPort: number;
-    devices: { name: string; unitId: number; address: number }[];
-  }[];
-  /** PROFINET IO devices: `device` is the UDP PNIO-CM endpoint the gateway talks to (plaintext, lab only). */
-  profinetDevices: { name: string; stationName: string; scenario: string; device: Endpoint; controlPort: number }[];
-  clients: Record<string, { spiffeId: string; cert: string; key: string; bundle: string; grants: unknown }>;
-  auditDir: string;
-  policyFile: string;
-  gatewayConfig: string;
-}
-type Endpoint = { host: string; port: number };
 
 export interface Lab {
   readonly json: LabJson;
@@ -80,111 +58,21 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
   const dir = resolve(opts.dir);
   mkdirSync(dir, { recursive: true });
   const host = opts.host ?? '127.0.0.1';
-  const cleanups: (() => Promise<void>)[] = [];
-  // Each part gets a bounded time to stop, so one that hangs (a serial port, a child) cannot hold the others.
-  const stop = async (): Promise<void> => {
-    for (const c of cleanups.reverse()) {
-      await Promise.race([c().catch(() => undefined), new Promise<void>((r) => setTimeout(r, STOP_STEP_MS).unref())]);
-    }
-  };
+  const cleanups: Cleanup[] = [];
+  const stop = (): Promise<void> => stopEach(cleanups);
   try {
-    const sims = await startPlcs(opts.scanDelayMs);
-    cleanups.push(async () => {
-      await Promise.all(Object.values(sims).map((s) => s.close()));
-    });
-    const rio = await startProfinetSimulator({
-      scenario: join(SCENARIOS, 'remote-io.yaml'),
-      host: '127.0.0.1',
-      port: 0,
-    });
-    cleanups.push(() => rio.close());
+    const { sims, rio } = await startSimulators(opts.scanDelayMs, cleanups);
     const identity: LabIdentity = await startLabIdentity(dir, opts.identity, opts.logger);
     cleanups.push(() => identity.stop());
-    const clients: LabJson['clients'] = {};
-    const policyFile = join(dir, 'policy.yaml');
-    copyFileSync(opts.learnMs !== undefined ? COMMISSIONING_POLICY : SAMPLE_POLICY, policyFile);
-    for (const c of LAB_CLIENTS) {
-      const files = await identity.mintClient(c.name, c.spiffeId, c.role);
-      clients[c.name] = { spiffeId: c.spiffeId, ...files, grants: grantsFor(policyFile, c.spiffeId) };
-    }
-    const rs485 = await startRs485Line(dir, SCENARIOS);
-    if ('missing' in rs485) opts.logger.warn({ reason: rs485.missing }, 'lab: no RS-485 line (serial meters)');
-    else cleanups.push(() => rs485.stop());
-    const line = 'missing' in rs485 ? null : rs485;
-    const configFile = join(dir, 'gateway.yaml');
-    const learn =
-      opts.learnMs !== undefined
-        ? { until: new Date(Date.now() + opts.learnMs).toISOString(), principals: LAB_LEARNERS }
-        : undefined;
-    writeFileSync(
-      configFile,
-      renderLabGatewayYaml({
-        host,
-        ports: opts.ports,
-        sims,
-        profinet: { rio },
-        identity,
-        rs485: line ? { path: line.gatewayPath } : null,
-        ...(learn ? { learn } : {}),
-      }),
-    );
+    const policyFile = copyPolicy(dir, opts.learnMs);
+    const clients = await mintClients(identity, policyFile);
+    const devices: LabDevices = { sims, rio, line: await startSerialLine(dir, opts.logger, cleanups) };
+    const configFile = writeGatewayYaml(dir, { host, ports: opts.ports, learnMs: opts.learnMs, devices, identity });
     const gateway = await startGateway(loadGatewayConfig(configFile), { logger: opts.logger });
     cleanups.push(() => gateway.stop());
-    const e = gateway.endpoints;
-    const json: LabJson = {
-      trustDomain: identity.trustDomain,
-      gatewayId: gateway.identity.spiffeId(),
-      identitySource: identity.kind,
-      endpoints: {
-        mbaps: { host, port: e.mbaps.port },
-        grpc: { host, port: e.grpc?.port ?? 0 },
-        metrics: { host, port: e.metrics?.port ?? 0 },
-      },
-      devices: [
-        {
-          name: 'turbine-1',
-          unitId: 1,
-          plc: { host: '127.0.0.1', port: sims.turbine.port },
-          controlPort: sims.turbine.controlPort,
-        },
-        {
-          name: 'tank-1',
-          unitId: 2,
-          plc: { host: '127.0.0.1', port: sims.tank.port },
-          controlPort: sims.tank.controlPort,
-        },
-      ],
-      serialLines: line
-        ? [
-            {
-              name: 'rs485-1',
-              gatewayPath: line.gatewayPath,
-              devicePath: line.devicePath,
-              scenario: 'meters',
-              controlPort: line.meters.controlPort,
-              devices: [
-                { name: 'meter-1', unitId: 11, address: 11 },
-                { name: 'meter-2', unitId: 12, address: 12 },
-                { name: 'meters-all', unitId: 10, address: 0 },
-              ],
-            },
-          ]
-        : [],
-      profinetDevices: [
-        {
-          name: 'rio-1',
-          stationName: rio.scenario.device.stationName,
-          scenario: 'remote-io',
-          device: { host: rio.host, port: rio.port },
-          controlPort: rio.controlPort,
-        },
-      ],
-      clients,
-      auditDir: gateway.config.audit.dir,
-      policyFile,
-      gatewayConfig: configFile,
-    };
+    const json = buildLabJson({ host, identity, gateway, devices, clients, policyFile, configFile });
     writeFileSync(join(dir, 'lab.json'), JSON.stringify(json, null, 2) + '\n');
+    const { line } = devices;
     return {
       json,
       gateway,
@@ -196,6 +84,93 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
     await stop();
     throw err;
   }
+}
+
+type Cleanup = () => Promise<void>;
+
+/**
+ * Stops the parts in reverse start order, each within a bounded time, so one that hangs (a serial port, a child)
+ * cannot hold the others.
+ */
+async function stopEach(cleanups: Cleanup[]): Promise<void> {
+  for (const c of cleanups.reverse()) {
+    await Promise.race([c().catch(() => undefined), new Promise<void>((r) => setTimeout(r, STOP_STEP_MS).unref())]);
+  }
+}
+
+async function startSimulators(
+  scanDelayMs: number | undefined,
+  cleanups: Cleanup[],
+): Promise<Pick<LabDevices, 'sims' | 'rio'>> {
+  const sims = await startPlcs(scanDelayMs);
+  cleanups.push(async () => {
+    await Promise.all(Object.values(sims).map((s) => s.close()));
+  });
+  const rio = await startProfinetSimulator({
+    scenario: join(SCENARIOS, 'remote-io.yaml'),
+    host: '127.0.0.1',
+    port: 0,
+  });
+  cleanups.push(() => rio.close());
+  return { sims, rio };
+}
+
+/** The sample policy, or with `--learn` the commissioning base policy, as the lab's own editable copy. */
+function copyPolicy(dir: string, learnMs: number | undefined): string {
+  const policyFile = join(dir, 'policy.yaml');
+  copyFileSync(learnMs !== undefined ? COMMISSIONING_POLICY : SAMPLE_POLICY, policyFile);
+  return policyFile;
+}
+
+/** A client SVID for each sample identity, with what the policy grants it (for the printed instructions). */
+async function mintClients(identity: LabIdentity, policyFile: string): Promise<LabJson['clients']> {
+  const clients: LabJson['clients'] = {};
+  for (const c of LAB_CLIENTS) {
+    const files = await identity.mintClient(c.name, c.spiffeId, c.role);
+    clients[c.name] = { spiffeId: c.spiffeId, ...files, grants: grantsFor(policyFile, c.spiffeId) };
+  }
+  return clients;
+}
+
+/** The RS-485 line, or null (with a warning saying why) when socat cannot make one. */
+async function startSerialLine(dir: string, logger: Logger, cleanups: Cleanup[]): Promise<Rs485Line | null> {
+  const rs485 = await startRs485Line(dir, SCENARIOS);
+  if ('missing' in rs485) {
+    logger.warn({ reason: rs485.missing }, 'lab: no RS-485 line (serial meters)');
+    return null;
+  }
+  cleanups.push(() => rs485.stop());
+  return rs485;
+}
+
+function writeGatewayYaml(
+  dir: string,
+  o: {
+    host: string;
+    ports: LabOptions['ports'];
+    learnMs: number | undefined;
+    devices: LabDevices;
+    identity: LabIdentity;
+  },
+): string {
+  const configFile = join(dir, 'gateway.yaml');
+  const learn =
+    o.learnMs !== undefined
+      ? { until: new Date(Date.now() + o.learnMs).toISOString(), principals: LAB_LEARNERS }
+      : undefined;
+  writeFileSync(
+    configFile,
+    renderLabGatewayYaml({
+      host: o.host,
+      ports: o.ports,
+      sims: o.devices.sims,
+      profinet: { rio: o.devices.rio },
+      identity: o.identity,
+      rs485: o.devices.line ? { path: o.devices.line.gatewayPath } : null,
+      ...(learn ? { learn } : {}),
+    }),
+  );
+  return configFile;
 }
 
 async function startPlcs(scanDelayMs?: number): Promise<{ turbine: Simulator; tank: Simulator }> {
