@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findSpireBinaries, startSpireLab, BUILD_HINT, type SpireLab } from '../../gateway/cli/spire-lab.js';
 import { runCommand } from '../../gateway/cli/spire-process.js';
+import { eventually } from './eventually.js';
 
 /** The tap object as far as these helpers need it. */
 interface Teardownable {
@@ -62,9 +63,8 @@ function splitPem(pem: string): X509Certificate[] {
  */
 export async function fetchX509ViaCli(lab: SpireLab, outDir: string, timeoutMs = 30_000): Promise<FetchedSvid> {
   await mkdir(outDir, { recursive: true });
-  const deadline = Date.now() + timeoutMs;
   let last = '';
-  while (Date.now() < deadline) {
+  const fetchOnce = async (): Promise<FetchedSvid | null> => {
     const r = await runCommand(lab.binaries.agent, [
       'api',
       'fetch',
@@ -76,21 +76,26 @@ export async function fetchX509ViaCli(lab: SpireLab, outDir: string, timeoutMs =
       '-timeout',
       '5s',
     ]);
-    if (r.code === 0 && (await readdir(outDir)).includes('svid.0.pem')) {
-      const certPem = await readFile(join(outDir, 'svid.0.pem'), 'utf8');
-      const [cert] = splitPem(certPem);
-      if (!cert) throw new Error(`no certificate in ${outDir}/svid.0.pem`);
-      return {
-        cert,
-        certPem,
-        keyPem: await readFile(join(outDir, 'svid.0.key'), 'utf8'),
-        bundle: splitPem(await readFile(join(outDir, 'bundle.0.pem'), 'utf8')),
-      };
+    if (r.code !== 0 || !(await readdir(outDir)).includes('svid.0.pem')) {
+      last = (r.stderr || r.stdout).trim();
+      return null;
     }
-    last = (r.stderr || r.stdout).trim();
-    await new Promise((res) => setTimeout(res, 500));
-  }
-  throw new Error(`spire-agent api fetch x509 gave no SVID within ${timeoutMs} ms: ${last}`);
+    const certPem = await readFile(join(outDir, 'svid.0.pem'), 'utf8');
+    const [cert] = splitPem(certPem);
+    if (!cert) throw new Error(`no certificate in ${outDir}/svid.0.pem`);
+    return {
+      cert,
+      certPem,
+      keyPem: await readFile(join(outDir, 'svid.0.key'), 'utf8'),
+      bundle: splitPem(await readFile(join(outDir, 'bundle.0.pem'), 'utf8')),
+    };
+  };
+  // SPIRE is another process: the one kind of wait that stays on the wall clock (test/helpers/eventually.ts).
+  return eventually('an SVID from spire-agent api fetch x509', fetchOnce, { timeoutMs, intervalMs: 500 }).catch(
+    (err: Error) => {
+      throw new Error(`spire-agent api fetch x509 gave no SVID within ${timeoutMs} ms: ${last || err.message}`);
+    },
+  );
 }
 
 export function readPemCerts(pem: string): X509Certificate[] {
