@@ -10,7 +10,7 @@ import { configError, deepFreeze, loadYamlDocument, type ConfigErrorDetail, type
 import { tryParseDuration } from './duration.js';
 import { deviceLink, lineProblems, type DeviceLink } from './device-link.js';
 import type { Table } from '../../protocols/modbus/types.js';
-import type { GatewayYaml } from './gateway-yaml.js';
+import type { DeviceYaml, GatewayYaml } from './gateway-yaml.js';
 
 export interface DeviceConfig {
   readonly name: string;
@@ -160,111 +160,143 @@ function splitAddress(address: string): { host: string; port: number } {
 function buildConfig(raw: GatewayYaml, file: string): GatewayConfig {
   const base = dirname(file);
   const at = (p: string): string => resolve(base, p);
-  const id = raw.identity ?? {};
-  const l = raw.listeners ?? {};
-  const a = raw.audit ?? {};
-  const stateDir = at(raw.state?.dir ?? 'state');
   return {
     file,
-    identity: {
-      source: id.source ?? 'workload-api',
-      socket: id.socket ?? null,
-      startupTimeoutMs: ms(id.startupTimeout, 30_000),
-      dev: id.dev
-        ? {
-            trustDomain: id.dev.trustDomain,
-            caDir: at(id.dev.caDir),
-            spiffeId: id.dev.spiffeId ?? `spiffe://${id.dev.trustDomain}/verigate`,
-            svidTtlMs: ms(id.dev.svidTtl, 86_400_000),
-            dnsNames: id.dev.dnsNames ?? ['localhost'],
-          }
-        : null,
-    },
-    listeners: {
-      mbaps: {
-        host: l.mbaps?.host ?? '0.0.0.0',
-        port: l.mbaps?.port ?? 802, // Modbus/TCP Security well-known port [MB-TCP-SEC 6]
-        device: l.mbaps?.device ?? null,
-        handshakeTimeoutMs: ms(l.mbaps?.handshakeTimeout, 10_000),
-        maxInFlightPerSession: l.mbaps?.maxInFlightPerSession ?? 16,
-      },
-      grpc: l.grpc
-        ? {
-            host: l.grpc.host ?? '0.0.0.0',
-            port: l.grpc.port ?? 8443,
-            handshakeTimeoutMs: ms(l.grpc.handshakeTimeout, 10_000),
-          }
-        : null,
-      metrics: l.metrics ? { host: l.metrics.host ?? '127.0.0.1', port: l.metrics.port ?? 9802 } : null,
-      maxPendingHandshakes: l.maxPendingHandshakes ?? 256,
-      maxPendingHandshakesPerSource: l.maxPendingHandshakesPerSource ?? 16,
-    },
-    devices: raw.devices.map((d) => ({
-      name: d.name,
-      ...deviceLink(d, splitAddress),
-      unitId: d.unitId,
-      targetUnitId: d.targetUnitId ?? d.unitId,
-      maxConnections: d.maxConnections ?? 1,
-      maxInFlight: d.maxInFlight ?? 1,
-      timeoutMs: ms(d.timeout, 1000),
-      queueLimit: d.queueLimit ?? 256,
-      tags: Object.fromEntries(
-        Object.entries(d.tags ?? {}).map(([k, v]) => [k, { table: v.table, address: v.address, count: v.count ?? 1 }]),
-      ),
-      learn: d.learn ? { untilMs: Date.parse(d.learn.until), principals: [...d.learn.principals] } : null,
-    })),
-    profinetDevices: (raw.profinetDevices ?? []).map((d) => ({
-      name: d.name,
-      host: d.host,
-      port: d.port ?? 34964, // PNIO-CM well-known port [IEC 61158-6-10]
-      timeoutMs: ms(d.timeout, 1000),
-      queueLimit: d.queueLimit ?? 64,
-      arIdleMs: ms(d.arIdleTimeout, 10_000),
-    })),
+    identity: identityConfig(raw.identity ?? {}, at),
+    listeners: listenersConfig(raw.listeners ?? {}),
+    devices: raw.devices.map(deviceConfig),
+    profinetDevices: (raw.profinetDevices ?? []).map(profinetDeviceConfig),
     policy: {
       file: at(raw.policy.file),
       watch: raw.policy.watch ?? true,
       shadowFile: raw.policy.shadowFile ? at(raw.policy.shadowFile) : null,
     },
-    stateDir,
+    stateDir: at(raw.state?.dir ?? 'state'),
     lockStoreFailure: raw.state?.lockStoreFailure ?? 'fail-closed',
-    audit: {
-      dir: at(a.dir ?? 'audit'),
-      fsync: a.fsync ?? 'interval',
-      segmentBytes: a.segmentBytes ?? 16 * 1024 * 1024,
-      values: a.values ?? 'hash',
-      failurePolicy: a.failurePolicy ?? 'fail-closed',
-      minFreeBytes: a.minFreeBytes ?? 256 * 1024 * 1024,
-      capacityBytes: a.capacityBytes ?? 1024 * 1024 * 1024,
-      capacityWarnPercent: a.capacityWarnPercent ?? 80,
-      reserveBytes: a.reserveBytes ?? 64 * 1024 * 1024,
-      throttle: {
-        intervalMs: ms(a.throttle?.interval, 60_000),
-        perKey: a.throttle?.perKey ?? 5,
-        perClass: a.throttle?.perClass ?? 20,
-        maxEventBytes: a.throttle?.maxEventBytes ?? 1536,
-        maxKeys: a.throttle?.maxKeys ?? 1024,
-        summaryEntries: a.throttle?.summaryEntries ?? 32,
-      },
-      denialFlood: {
-        denials: a.denialFlood?.denials ?? 300,
-        withinMs: ms(a.denialFlood?.within, 10_000),
-        holdOffMs: ms(a.denialFlood?.holdOff, 60_000),
-        maxHoldOffMs: ms(a.denialFlood?.maxHoldOff, 15 * 60_000),
-      },
-      checkpoint: { everyEvents: a.checkpoint?.everyEvents ?? 1000, everyMs: ms(a.checkpoint?.every, 60_000) },
-      syslog: a.syslog
-        ? {
-            ...splitAddress(a.syslog.address),
-            format: a.syslog.format ?? 'rfc5424',
-            caFile: a.syslog.caFile ? at(a.syslog.caFile) : null,
-            spoolDir: at(a.syslog.spoolDir ?? 'syslog-spool'),
-            spoolMaxBytes: a.syslog.spoolMaxBytes ?? 64 * 1024 * 1024,
-          }
-        : null,
-    },
+    audit: auditConfig(raw.audit ?? {}, at),
     logLevel: raw.logging?.level ?? 'info',
     fleet: raw.fleet ? fleetConfig(raw.fleet, at) : null,
+  };
+}
+
+type Yaml<K extends keyof GatewayYaml> = NonNullable<GatewayYaml[K]>;
+type AuditYaml = Yaml<'audit'>;
+
+function identityConfig(id: Yaml<'identity'>, at: (p: string) => string): GatewayConfig['identity'] {
+  return {
+    source: id.source ?? 'workload-api',
+    socket: id.socket ?? null,
+    startupTimeoutMs: ms(id.startupTimeout, 30_000),
+    dev: id.dev
+      ? {
+          trustDomain: id.dev.trustDomain,
+          caDir: at(id.dev.caDir),
+          spiffeId: id.dev.spiffeId ?? `spiffe://${id.dev.trustDomain}/verigate`,
+          svidTtlMs: ms(id.dev.svidTtl, 86_400_000),
+          dnsNames: id.dev.dnsNames ?? ['localhost'],
+        }
+      : null,
+  };
+}
+
+function listenersConfig(l: Yaml<'listeners'>): GatewayConfig['listeners'] {
+  return {
+    mbaps: {
+      host: l.mbaps?.host ?? '0.0.0.0',
+      port: l.mbaps?.port ?? 802, // Modbus/TCP Security well-known port [MB-TCP-SEC 6]
+      device: l.mbaps?.device ?? null,
+      handshakeTimeoutMs: ms(l.mbaps?.handshakeTimeout, 10_000),
+      maxInFlightPerSession: l.mbaps?.maxInFlightPerSession ?? 16,
+    },
+    grpc: l.grpc
+      ? {
+          host: l.grpc.host ?? '0.0.0.0',
+          port: l.grpc.port ?? 8443,
+          handshakeTimeoutMs: ms(l.grpc.handshakeTimeout, 10_000),
+        }
+      : null,
+    metrics: l.metrics ? { host: l.metrics.host ?? '127.0.0.1', port: l.metrics.port ?? 9802 } : null,
+    maxPendingHandshakes: l.maxPendingHandshakes ?? 256,
+    maxPendingHandshakesPerSource: l.maxPendingHandshakesPerSource ?? 16,
+  };
+}
+
+function deviceConfig(d: DeviceYaml): DeviceConfig {
+  return {
+    name: d.name,
+    ...deviceLink(d, splitAddress),
+    unitId: d.unitId,
+    targetUnitId: d.targetUnitId ?? d.unitId,
+    maxConnections: d.maxConnections ?? 1,
+    maxInFlight: d.maxInFlight ?? 1,
+    timeoutMs: ms(d.timeout, 1000),
+    queueLimit: d.queueLimit ?? 256,
+    tags: Object.fromEntries(
+      Object.entries(d.tags ?? {}).map(([k, v]) => [k, { table: v.table, address: v.address, count: v.count ?? 1 }]),
+    ),
+    learn: d.learn ? { untilMs: Date.parse(d.learn.until), principals: [...d.learn.principals] } : null,
+  };
+}
+
+function profinetDeviceConfig(d: Yaml<'profinetDevices'>[number]): ProfinetDeviceConfig {
+  return {
+    name: d.name,
+    host: d.host,
+    port: d.port ?? 34964, // PNIO-CM well-known port [IEC 61158-6-10]
+    timeoutMs: ms(d.timeout, 1000),
+    queueLimit: d.queueLimit ?? 64,
+    arIdleMs: ms(d.arIdleTimeout, 10_000),
+  };
+}
+
+function auditConfig(a: AuditYaml, at: (p: string) => string): GatewayConfig['audit'] {
+  return {
+    dir: at(a.dir ?? 'audit'),
+    fsync: a.fsync ?? 'interval',
+    segmentBytes: a.segmentBytes ?? 16 * 1024 * 1024,
+    values: a.values ?? 'hash',
+    failurePolicy: a.failurePolicy ?? 'fail-closed',
+    minFreeBytes: a.minFreeBytes ?? 256 * 1024 * 1024,
+    capacityBytes: a.capacityBytes ?? 1024 * 1024 * 1024,
+    capacityWarnPercent: a.capacityWarnPercent ?? 80,
+    reserveBytes: a.reserveBytes ?? 64 * 1024 * 1024,
+    throttle: throttleConfig(a.throttle ?? {}),
+    denialFlood: denialFloodConfig(a.denialFlood ?? {}),
+    checkpoint: { everyEvents: a.checkpoint?.everyEvents ?? 1000, everyMs: ms(a.checkpoint?.every, 60_000) },
+    syslog: a.syslog ? syslogConfig(a.syslog, at) : null,
+  };
+}
+
+function throttleConfig(t: NonNullable<AuditYaml['throttle']>): GatewayConfig['audit']['throttle'] {
+  return {
+    intervalMs: ms(t.interval, 60_000),
+    perKey: t.perKey ?? 5,
+    perClass: t.perClass ?? 20,
+    maxEventBytes: t.maxEventBytes ?? 1536,
+    maxKeys: t.maxKeys ?? 1024,
+    summaryEntries: t.summaryEntries ?? 32,
+  };
+}
+
+function denialFloodConfig(f: NonNullable<AuditYaml['denialFlood']>): GatewayConfig['audit']['denialFlood'] {
+  return {
+    denials: f.denials ?? 300,
+    withinMs: ms(f.within, 10_000),
+    holdOffMs: ms(f.holdOff, 60_000),
+    maxHoldOffMs: ms(f.maxHoldOff, 15 * 60_000),
+  };
+}
+
+function syslogConfig(
+  s: NonNullable<AuditYaml['syslog']>,
+  at: (p: string) => string,
+): NonNullable<GatewayConfig['audit']['syslog']> {
+  return {
+    ...splitAddress(s.address),
+    format: s.format ?? 'rfc5424',
+    caFile: s.caFile ? at(s.caFile) : null,
+    spoolDir: at(s.spoolDir ?? 'syslog-spool'),
+    spoolMaxBytes: s.spoolMaxBytes ?? 64 * 1024 * 1024,
   };
 }
 
@@ -296,9 +328,29 @@ function learnProblems(untilMs: number, at: (message: string) => ConfigErrorDeta
   return [];
 }
 
-function checkSemantics(c: GatewayConfig, doc: YamlDocument<GatewayYaml>): void {
-  const problems: ConfigErrorDetail[] = [];
+type ConfigDoc = YamlDocument<GatewayYaml>;
+
+/** What the schema cannot say; every problem is collected with its file:line:col, then thrown at once. */
+function checkSemantics(c: GatewayConfig, doc: ConfigDoc): void {
+  // One namespace for devices: policy rules and audit events name a device without saying its protocol.
   const names = new Map<string, number>();
+  const problems = [
+    ...modbusDeviceProblems(c, doc, names),
+    ...lineProblems(c.devices, doc),
+    ...profinetDeviceProblems(c.profinetDevices, doc, names),
+    ...listenerProblems(c, doc),
+    ...auditProblems(c.audit, doc),
+    ...(c.fleet ? fleetProblems(c.fleet, doc) : []),
+  ];
+  if (c.identity.source === 'dev' && !c.identity.dev) {
+    problems.push(doc.problemAt(['identity', 'source'], 'identity.source is "dev" but identity.dev is missing'));
+  }
+  if (problems.length > 0) throw configError('GW_ERR_CONFIG_INVALID', 'config', `${c.file} is invalid`, problems);
+}
+
+/** Unique names; unique unit ids unless the mbaps listener is bound to one device; a learn window that ends. */
+function modbusDeviceProblems(c: GatewayConfig, doc: ConfigDoc, names: Map<string, number>): ConfigErrorDetail[] {
+  const problems: ConfigErrorDetail[] = [];
   const units = new Map<number, string>();
   c.devices.forEach((d, i) => {
     if (names.has(d.name))
@@ -312,34 +364,40 @@ function checkSemantics(c: GatewayConfig, doc: YamlDocument<GatewayYaml>): void 
     if (d.learn)
       problems.push(...learnProblems(d.learn.untilMs, (m) => doc.problemAt(['devices', i, 'learn', 'until'], m)));
   });
-  problems.push(...lineProblems(c.devices, doc));
-  // One namespace for devices: policy rules and audit events name a device without saying its protocol.
-  c.profinetDevices.forEach((d, i) => {
-    if (names.has(d.name))
-      problems.push(doc.problemAt(['profinetDevices', i, 'name'], `device name "${d.name}" is used twice`));
+  return problems;
+}
+
+function profinetDeviceProblems(
+  devices: readonly ProfinetDeviceConfig[],
+  doc: ConfigDoc,
+  names: Map<string, number>,
+): ConfigErrorDetail[] {
+  const problems: ConfigErrorDetail[] = [];
+  devices.forEach((d, i) => {
+    const problem = (key: string, message: string): void => {
+      problems.push(doc.problemAt(['profinetDevices', i, key], message));
+    };
+    if (names.has(d.name)) problem('name', `device name "${d.name}" is used twice`);
     names.set(d.name, i);
     // Answers are accepted from this address only: a name would resolve to something we cannot match.
-    if (isIP(d.host) === 0)
-      problems.push(doc.problemAt(['profinetDevices', i, 'host'], `"${d.host}" is not an IP address`));
-    if (d.timeoutMs <= 0)
-      problems.push(doc.problemAt(['profinetDevices', i, 'timeout'], 'timeout must be longer than 0'));
-    if (d.arIdleMs <= 0)
-      problems.push(doc.problemAt(['profinetDevices', i, 'arIdleTimeout'], 'arIdleTimeout must be longer than 0'));
+    if (isIP(d.host) === 0) problem('host', `"${d.host}" is not an IP address`);
+    if (d.timeoutMs <= 0) problem('timeout', 'timeout must be longer than 0');
+    if (d.arIdleMs <= 0) problem('arIdleTimeout', 'arIdleTimeout must be longer than 0');
     // The AR's activity timeout announced to the device (at most 100 s [IEC 61158-6-10]) must outlast it.
-    if (d.arIdleMs + d.timeoutMs > MAX_AR_IDLE_PLUS_TIMEOUT_MS) {
-      problems.push(
-        doc.problemAt(
-          ['profinetDevices', i, 'arIdleTimeout'],
-          `arIdleTimeout + timeout must not exceed ${MAX_AR_IDLE_PLUS_TIMEOUT_MS / 1000}s`,
-        ),
-      );
-    }
+    if (d.arIdleMs + d.timeoutMs > MAX_AR_IDLE_PLUS_TIMEOUT_MS)
+      problem('arIdleTimeout', `arIdleTimeout + timeout must not exceed ${MAX_AR_IDLE_PLUS_TIMEOUT_MS / 1000}s`);
   });
-  const bound = c.listeners.mbaps.device;
+  return problems;
+}
+
+/** The bound device exists, the per-source handshake bound fits in the total, handshake timeouts are positive. */
+function listenerProblems(c: GatewayConfig, doc: ConfigDoc): ConfigErrorDetail[] {
+  const problems: ConfigErrorDetail[] = [];
+  const l = c.listeners;
+  const bound = l.mbaps.device;
   if (bound && !c.devices.some((d) => d.name === bound)) {
     problems.push(doc.problemAt(['listeners', 'mbaps', 'device'], `"${bound}" is not a configured device`));
   }
-  const l = c.listeners;
   if (l.maxPendingHandshakesPerSource > l.maxPendingHandshakes) {
     problems.push(
       doc.problemAt(
@@ -357,31 +415,36 @@ function checkSemantics(c: GatewayConfig, doc: YamlDocument<GatewayYaml>): void 
         doc.problemAt(['listeners', name, 'handshakeTimeout'], 'a handshake timeout must be longer than 0'),
       );
   }
-  if (c.audit.reserveBytes >= c.audit.capacityBytes) {
+  return problems;
+}
+
+function auditProblems(a: GatewayConfig['audit'], doc: ConfigDoc): ConfigErrorDetail[] {
+  const problems: ConfigErrorDetail[] = [];
+  if (a.reserveBytes >= a.capacityBytes) {
     problems.push(
       doc.problemAt(
         ['audit', 'reserveBytes'],
-        `audit.reserveBytes (${c.audit.reserveBytes}) must be below audit.capacityBytes (${c.audit.capacityBytes})`,
+        `audit.reserveBytes (${a.reserveBytes}) must be below audit.capacityBytes (${a.capacityBytes})`,
       ),
     );
   }
-  if (c.audit.denialFlood.holdOffMs > c.audit.denialFlood.maxHoldOffMs) {
+  if (a.denialFlood.holdOffMs > a.denialFlood.maxHoldOffMs) {
     problems.push(
       doc.problemAt(['audit', 'denialFlood', 'holdOff'], 'audit.denialFlood.holdOff must not exceed maxHoldOff'),
     );
   }
-  if (c.fleet) {
-    for (const key of ['statusEvery', 'maxStaleness', 'audit.maxBlockDelay'] as const) {
-      const value = {
-        statusEvery: c.fleet.statusEveryMs,
-        maxStaleness: c.fleet.maxStalenessMs,
-        'audit.maxBlockDelay': c.fleet.audit.maxBlockDelayMs,
-      }[key];
-      if (value <= 0) problems.push(doc.problemAt(['fleet', ...key.split('.')], `fleet.${key} must be longer than 0`));
-    }
+  return problems;
+}
+
+function fleetProblems(f: FleetConfig, doc: ConfigDoc): ConfigErrorDetail[] {
+  const problems: ConfigErrorDetail[] = [];
+  for (const key of ['statusEvery', 'maxStaleness', 'audit.maxBlockDelay'] as const) {
+    const value = {
+      statusEvery: f.statusEveryMs,
+      maxStaleness: f.maxStalenessMs,
+      'audit.maxBlockDelay': f.audit.maxBlockDelayMs,
+    }[key];
+    if (value <= 0) problems.push(doc.problemAt(['fleet', ...key.split('.')], `fleet.${key} must be longer than 0`));
   }
-  if (c.identity.source === 'dev' && !c.identity.dev) {
-    problems.push(doc.problemAt(['identity', 'source'], 'identity.source is "dev" but identity.dev is missing'));
-  }
-  if (problems.length > 0) throw configError('GW_ERR_CONFIG_INVALID', 'config', `${c.file} is invalid`, problems);
+  return problems;
 }
