@@ -8,7 +8,7 @@
  * close cleanly (exit 0). Exit 2 on bad usage or an invalid scenario (errors as file:line:col).
  */
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { isProfinetScenarioFile } from './profinet/load-pn-scenario.js';
 import { PROFINET_CLI_OPTIONS, PROFINET_USAGE, startProfinetFromCli } from './profinet/pn-cli.js';
 import { startSimulator, type SimRtuOptions } from './simulator.js';
@@ -27,31 +27,67 @@ function intOption(values: Record<string, unknown>, name: string): number | unde
   return n;
 }
 
+const CLI_OPTIONS = {
+  scenario: { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'control-port': { type: 'string' },
+  'scan-delay': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-in-flight': { type: 'string' },
+  tick: { type: 'string' },
+  'log-level': { type: 'string' },
+  serial: { type: 'string' },
+  'rtu-port': { type: 'string' },
+  baud: { type: 'string' },
+  parity: { type: 'string' },
+  'stop-bits': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  ...PROFINET_CLI_OPTIONS,
+} as const;
+
+/** The options read as non-negative integers (both simulators' flags). */
+const INT_OPTIONS = [
+  'port',
+  'control-port',
+  'scan-delay',
+  'max-connections',
+  'max-in-flight',
+  'tick',
+  'fragment-size',
+  'max-ars',
+  'ar-timeout',
+  'rtu-port',
+  'baud',
+  'stop-bits',
+];
+
+type CliValues = Record<string, string | boolean | undefined>;
+type CliInts = Record<string, number | undefined>;
+
 async function main(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
+  const parsed = parseCli(argv);
+  if (typeof parsed === 'number') return parsed;
+  const { values, scenario } = parsed;
+  const logger = pino({ name: 'sim', level: String(values['log-level'] ?? 'info') }, pino.destination(2));
+  let sim: RunningSim;
   try {
-    values = parseArgs({
-      args: argv,
-      options: {
-        scenario: { type: 'string' },
-        host: { type: 'string' },
-        port: { type: 'string' },
-        'control-port': { type: 'string' },
-        'scan-delay': { type: 'string' },
-        'max-connections': { type: 'string' },
-        'max-in-flight': { type: 'string' },
-        tick: { type: 'string' },
-        'log-level': { type: 'string' },
-        serial: { type: 'string' },
-        'rtu-port': { type: 'string' },
-        baud: { type: 'string' },
-        parity: { type: 'string' },
-        'stop-bits': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        ...PROFINET_CLI_OPTIONS,
-      },
-      strict: true,
-    }).values;
+    sim = await startFromCli(scenario, values, logger);
+  } catch (err) {
+    process.stderr.write(`sim: ${(err as Error).message}\n`);
+    return 2;
+  }
+  announce(sim, values);
+  await serveUntilSignal(sim);
+  logger.info({}, 'closed');
+  return 0;
+}
+
+/** The flags and the scenario path, or the exit code when there is nothing to run (usage printed). */
+function parseCli(argv: string[]): { values: CliValues; scenario: string } | number {
+  let values: CliValues;
+  try {
+    values = parseArgs({ args: argv, options: CLI_OPTIONS, strict: true }).values;
   } catch (err) {
     process.stderr.write(`sim: ${(err as Error).message}\n${USAGE}\n`);
     return 2;
@@ -64,49 +100,38 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`sim: --scenario is required\n${USAGE}\n`);
     return 2;
   }
-  const logger = pino({ name: 'sim', level: String(values['log-level'] ?? 'info') }, pino.destination(2));
-  let sim: RunningSim;
-  try {
-    const ints = Object.fromEntries(
-      [
-        'port',
-        'control-port',
-        'scan-delay',
-        'max-connections',
-        'max-in-flight',
-        'tick',
-        'fragment-size',
-        'max-ars',
-        'ar-timeout',
-        'rtu-port',
-        'baud',
-        'stop-bits',
-      ].map((k) => [k, intOption(values, k)]),
-    );
-    sim = isProfinetScenarioFile(values['scenario'])
-      ? await startProfinetFromCli(values['scenario'], values, ints, logger)
-      : await startSimulator({
-          scenario: values['scenario'],
-          ...(typeof values['host'] === 'string' ? { host: values['host'] } : {}),
-          port: ints['port'] ?? 502,
-          controlPort: ints['control-port'] ?? 0,
-          ...(ints['scan-delay'] !== undefined ? { scanDelayMs: ints['scan-delay'] } : {}),
-          ...(ints['max-connections'] !== undefined ? { maxConnections: ints['max-connections'] } : {}),
-          ...(ints['max-in-flight'] !== undefined ? { maxInFlight: ints['max-in-flight'] } : {}),
-          ...(ints['tick'] !== undefined ? { tickMs: ints['tick'] } : {}),
-          ...rtuOptions(values, ints),
-          logger,
-        });
-  } catch (err) {
-    process.stderr.write(`sim: ${(err as Error).message}\n`);
-    return 2;
-  }
+  return { values, scenario: values['scenario'] };
+}
+
+/** A `protocol: profinet` scenario starts the PROFINET device, any other the Modbus PLC. */
+async function startFromCli(scenario: string, values: CliValues, logger: Logger): Promise<RunningSim> {
+  const ints: CliInts = Object.fromEntries(INT_OPTIONS.map((k) => [k, intOption(values, k)]));
+  if (isProfinetScenarioFile(scenario)) return startProfinetFromCli(scenario, values, ints, logger);
+  return startSimulator({
+    scenario,
+    ...(typeof values['host'] === 'string' ? { host: values['host'] } : {}),
+    port: ints['port'] ?? 502,
+    controlPort: ints['control-port'] ?? 0,
+    ...(ints['scan-delay'] !== undefined ? { scanDelayMs: ints['scan-delay'] } : {}),
+    ...(ints['max-connections'] !== undefined ? { maxConnections: ints['max-connections'] } : {}),
+    ...(ints['max-in-flight'] !== undefined ? { maxInFlight: ints['max-in-flight'] } : {}),
+    ...(ints['tick'] !== undefined ? { tickMs: ints['tick'] } : {}),
+    ...rtuOptions(values, ints),
+    logger,
+  });
+}
+
+/** The one `{"event":"listening",…}` line on stdout that scripts and tests wait for. */
+function announce(sim: RunningSim, values: CliValues): void {
   const st = sim.state() as { scenario: string; host: string; protocol?: string };
   const rtu = 'rtuPort' in sim ? { rtuPort: sim.rtuPort, serial: values['serial'] ?? null } : {};
   process.stdout.write(
     `${JSON.stringify({ event: 'listening', protocol: st.protocol ?? 'modbus', scenario: st.scenario, host: st.host, port: sim.port, controlPort: sim.controlPort, ...rtu, pid: process.pid })}\n`,
   );
+}
 
+/** SIGUSR1 toggles the `silent` fault, SIGUSR2 power-cycles; SIGINT/SIGTERM close. */
+async function serveUntilSignal(sim: RunningSim): Promise<void> {
   process.on('SIGUSR1', () => sim.setFault(sim.fault().mode === 'silent' ? { mode: 'none' } : { mode: 'silent' }));
   process.on('SIGUSR2', () => void sim.restart());
   await new Promise<void>((resolve) => {
@@ -114,15 +139,10 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGTERM', resolve);
   });
   await sim.close();
-  logger.info({}, 'closed');
-  return 0;
 }
 
 /** `--serial` / `--rtu-port` with the line format (default 9600 8E1 [MB-SERIAL 2.5.1]). */
-function rtuOptions(
-  values: Record<string, unknown>,
-  ints: Record<string, number | undefined>,
-): { rtu?: SimRtuOptions } {
+function rtuOptions(values: CliValues, ints: CliInts): { rtu?: SimRtuOptions } {
   const serialPath = typeof values['serial'] === 'string' ? values['serial'] : undefined;
   const tcpPort = ints['rtu-port'];
   if (serialPath === undefined && tcpPort === undefined) return {};
