@@ -6,7 +6,19 @@
  * identification objects). Everything else answers 01. Counters record every register actually written.
  */
 import { decodeRequest, encodeResponse, exceptionPdu } from '../protocols/modbus/index.js';
-import type { ModbusRequest, ModbusResponse } from '../protocols/modbus/index.js';
+import type {
+  MaskWriteRegisterRequest,
+  ModbusRequest,
+  ModbusResponse,
+  ReadBitsRequest,
+  ReadFifoRequest,
+  ReadRegistersRequest,
+  ReadWriteRegistersRequest,
+  WriteMultipleCoilsRequest,
+  WriteMultipleRegistersRequest,
+  WriteSingleCoilRequest,
+  WriteSingleRegisterRequest,
+} from '../protocols/modbus/index.js';
 import { ExceptionCode, type Table } from '../protocols/modbus/types.js';
 import { readDeviceId } from './device-id.js';
 import type { PlcMemory } from './plc-memory.js';
@@ -64,87 +76,100 @@ export function execute(
   counters: CounterSet,
 ): Outcome {
   switch (req.type) {
-    case 'read-bits': {
-      const r = store.read(BIT_TABLE[req.fc], req.address, req.quantity);
-      return r.ok ? { ok: true, res: { type: 'read-bits', fc: req.fc, values: r.value.map((v) => v === 1) } } : r;
-    }
-    case 'read-registers': {
-      const r = store.read(WORD_TABLE[req.fc], req.address, req.quantity);
-      return r.ok ? { ok: true, res: { type: 'read-registers', fc: req.fc, values: r.value } } : r;
-    }
+    case 'read-bits':
+      return readBits(store, req);
+    case 'read-registers':
+      return readRegisters(store, req);
     case 'write-single-coil':
-      return written(store, counters, 'coils', req.address, [req.value ? 1 : 0], {
-        type: 'write-single-coil',
-        fc: 5,
-        address: req.address,
-        value: req.value,
-      });
     case 'write-single-register':
-      return written(store, counters, 'holding', req.address, [req.value], {
-        type: 'write-single-register',
-        fc: 6,
-        address: req.address,
-        value: req.value,
-      });
     case 'write-multiple-coils':
-      return written(
-        store,
-        counters,
-        'coils',
-        req.address,
-        req.values.map((v) => (v ? 1 : 0)),
-        {
-          type: 'write-multiple',
-          fc: 15,
-          address: req.address,
-          quantity: req.values.length,
-        },
-      );
-    case 'write-multiple-registers':
-      return written(store, counters, 'holding', req.address, req.values, {
-        type: 'write-multiple',
-        fc: 16,
-        address: req.address,
-        quantity: req.values.length,
-      });
-    case 'mask-write-register': {
-      if (!store.inRange('holding', req.address, 1)) return addressError();
-      // [MB-APP 6.16] result = (current AND and_mask) OR (or_mask AND (NOT and_mask))
-      const cur = store.get('holding', req.address);
-      const next = ((cur & req.andMask) | (req.orMask & ~req.andMask)) & 0xffff;
-      return written(store, counters, 'holding', req.address, [next], {
-        type: 'mask-write-register',
-        fc: 22,
-        address: req.address,
-        andMask: req.andMask,
-        orMask: req.orMask,
-      });
+    case 'write-multiple-registers': {
+      const w = plainWrite(req);
+      return written(store, counters, w.table, req.address, w.values, w.res);
     }
-    case 'read-write-registers': {
-      // Both ranges are checked before anything changes; then the write, then the read [MB-APP 6.17].
-      if (
-        !store.inRange('holding', req.writeAddress, req.values.length) ||
-        !store.inRange('holding', req.readAddress, req.readQuantity)
-      ) {
-        return addressError();
-      }
-      store.write('holding', req.writeAddress, req.values);
-      counters.write('holding', store.unit, req.writeAddress, req.values.length);
-      const r = store.read('holding', req.readAddress, req.readQuantity);
-      return r.ok ? { ok: true, res: { type: 'read-write-registers', fc: 23, values: r.value } } : r;
-    }
-    case 'read-fifo': {
-      const r = store.readFifo(req.address);
-      if (!r.ok) return r;
-      // More than 31 queued values is an illegal data value [MB-APP 6.18].
-      if (r.value.length > MAX_FIFO) return { ok: false, exception: ExceptionCode.IllegalDataValue };
-      return { ok: true, res: { type: 'read-fifo', fc: 24, values: r.value } };
-    }
+    case 'mask-write-register':
+      return maskWrite(store, counters, req);
+    case 'read-write-registers':
+      return readWrite(store, counters, req);
+    case 'read-fifo':
+      return readFifo(store, req);
     case 'device-id':
       return readDeviceId(req, device);
     default:
       return ILLEGAL_FUNCTION;
   }
+}
+
+function readBits(store: RegisterStore, req: ReadBitsRequest): Outcome {
+  const r = store.read(BIT_TABLE[req.fc], req.address, req.quantity);
+  return r.ok ? { ok: true, res: { type: 'read-bits', fc: req.fc, values: r.value.map((v) => v === 1) } } : r;
+}
+
+function readRegisters(store: RegisterStore, req: ReadRegistersRequest): Outcome {
+  const r = store.read(WORD_TABLE[req.fc], req.address, req.quantity);
+  return r.ok ? { ok: true, res: { type: 'read-registers', fc: req.fc, values: r.value } } : r;
+}
+
+type PlainWriteRequest =
+  WriteSingleCoilRequest | WriteSingleRegisterRequest | WriteMultipleCoilsRequest | WriteMultipleRegistersRequest;
+
+/** What a plain write stores and the echo it answers with [MB-APP 6.5, 6.6, 6.11, 6.12]. */
+function plainWrite(req: PlainWriteRequest): { table: Table; values: readonly number[]; res: ModbusResponse } {
+  const { address } = req;
+  switch (req.type) {
+    case 'write-single-coil':
+      return { table: 'coils', values: [req.value ? 1 : 0], res: { type: req.type, fc: 5, address, value: req.value } };
+    case 'write-single-register':
+      return { table: 'holding', values: [req.value], res: { type: req.type, fc: 6, address, value: req.value } };
+    case 'write-multiple-coils':
+      return {
+        table: 'coils',
+        values: req.values.map((v) => (v ? 1 : 0)),
+        res: { type: 'write-multiple', fc: 15, address, quantity: req.values.length },
+      };
+    case 'write-multiple-registers':
+      return {
+        table: 'holding',
+        values: req.values,
+        res: { type: 'write-multiple', fc: 16, address, quantity: req.values.length },
+      };
+  }
+}
+
+function maskWrite(store: RegisterStore, counters: CounterSet, req: MaskWriteRegisterRequest): Outcome {
+  if (!store.inRange('holding', req.address, 1)) return addressError();
+  // [MB-APP 6.16] result = (current AND and_mask) OR (or_mask AND (NOT and_mask))
+  const cur = store.get('holding', req.address);
+  const next = ((cur & req.andMask) | (req.orMask & ~req.andMask)) & 0xffff;
+  return written(store, counters, 'holding', req.address, [next], {
+    type: 'mask-write-register',
+    fc: 22,
+    address: req.address,
+    andMask: req.andMask,
+    orMask: req.orMask,
+  });
+}
+
+/** Both ranges are checked before anything changes; then the write, then the read [MB-APP 6.17]. */
+function readWrite(store: RegisterStore, counters: CounterSet, req: ReadWriteRegistersRequest): Outcome {
+  if (
+    !store.inRange('holding', req.writeAddress, req.values.length) ||
+    !store.inRange('holding', req.readAddress, req.readQuantity)
+  ) {
+    return addressError();
+  }
+  store.write('holding', req.writeAddress, req.values);
+  counters.write('holding', store.unit, req.writeAddress, req.values.length);
+  const r = store.read('holding', req.readAddress, req.readQuantity);
+  return r.ok ? { ok: true, res: { type: 'read-write-registers', fc: 23, values: r.value } } : r;
+}
+
+function readFifo(store: RegisterStore, req: ReadFifoRequest): Outcome {
+  const r = store.readFifo(req.address);
+  if (!r.ok) return r;
+  // More than 31 queued values is an illegal data value [MB-APP 6.18].
+  if (r.value.length > MAX_FIFO) return { ok: false, exception: ExceptionCode.IllegalDataValue };
+  return { ok: true, res: { type: 'read-fifo', fc: 24, values: r.value } };
 }
 
 function written(
