@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../errors.js';
 import { DEFAULT_CHECKPOINT_EVERY_MS } from '../audit/audit-checkpoint.js';
-import { verifyAuditDir, type VerifyOptions } from '../audit/audit-verify.js';
+import { verifyAuditDir, type VerifyOptions, type VerifyResult } from '../audit/audit-verify.js';
 import { parseExternalCheckpoints, type ExternalCheckpoint } from '../audit/external-checkpoints.js';
 import { formatDuration, tryParseDuration } from '../config/duration.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, type CliCommand, type CliIo } from './cli-io.js';
@@ -40,6 +40,33 @@ const OPTIONS = {
 export const auditCommand: CliCommand = (args, io) => Promise.resolve(audit(args, io));
 
 function audit(args: readonly string[], io: CliIo): number {
+  const parsed = parseAuditArgs(args, io);
+  if (typeof parsed === 'number') return parsed;
+  const opts = verifyOptions(io, parsed.values);
+  if (typeof opts === 'number') return opts;
+  let r: VerifyResult;
+  try {
+    r = verifyAuditDir(parsed.dir, opts);
+  } catch (err) {
+    io.err(
+      `verigate audit verify: cannot read ${parsed.dir}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)} (give the audit directory)`,
+    );
+    return EXIT_USAGE;
+  }
+  return r.ok ? reportVerified(io, r, parsed.dir, opts) : reportFailure(io, r);
+}
+
+interface AuditValues {
+  readonly bundle?: string;
+  readonly signer?: string;
+  readonly checkpoint?: readonly string[];
+  readonly 'checkpoint-interval'?: string;
+  readonly 'allow-missing-checkpoints'?: boolean;
+  readonly help?: boolean;
+}
+
+/** `verify DIR` and the flags, or the exit code once usage (or help) was printed. */
+function parseAuditArgs(args: readonly string[], io: CliIo): { dir: string; values: AuditValues } | number {
   let parsed;
   try {
     parsed = parseArgs({ args: [...args], allowPositionals: true, options: OPTIONS });
@@ -55,64 +82,73 @@ function audit(args: readonly string[], io: CliIo): number {
     io.err(USAGE);
     return EXIT_USAGE;
   }
-  const dir = resolve(io.cwd, dirArg);
-  const v = parsed.values;
-  let intervalMs = DEFAULT_CHECKPOINT_EVERY_MS;
-  if (v['checkpoint-interval'] !== undefined) {
-    const ms = tryParseDuration(v['checkpoint-interval']);
-    if (ms === null || ms === 0)
-      return usage(io, `--checkpoint-interval: "${v['checkpoint-interval']}" is not a duration (e.g. 60s, 5m)`);
-    intervalMs = ms;
-  }
-  let trustBundlePem: string | undefined;
-  if (v.bundle !== undefined) {
-    const bundlePath = resolve(io.cwd, v.bundle);
-    try {
-      trustBundlePem = readFileSync(bundlePath, 'utf8');
-    } catch (err) {
-      io.err(`audit: cannot read trust bundle ${bundlePath}: ${errorMessage(err)}`);
-      return EXIT_USAGE;
-    }
-  }
+  return { dir: resolve(io.cwd, dirArg), values: parsed.values };
+}
+
+/** The verifier's options from the flags (interval, trust bundle, off-box checkpoints), or exit 2 after saying why. */
+function verifyOptions(io: CliIo, v: AuditValues): VerifyOptions | number {
+  const intervalMs = checkpointInterval(io, v['checkpoint-interval']);
+  if (intervalMs === null) return EXIT_USAGE;
+  const trustBundlePem = v.bundle === undefined ? undefined : readBundle(io, resolve(io.cwd, v.bundle));
+  if (trustBundlePem === null) return EXIT_USAGE;
   const external: ExternalCheckpoint[] = [];
   for (const f of v.checkpoint ?? []) {
     const got = readExternal(io, resolve(io.cwd, f), f);
     if (got === null) return EXIT_USAGE;
     external.push(...got);
   }
-  const opts: VerifyOptions = {
+  return {
     checkpointIntervalMs: intervalMs,
     allowMissingCheckpoints: v['allow-missing-checkpoints'] === true,
     ...(trustBundlePem === undefined ? {} : { trustBundlePem }),
     ...(v.signer === undefined ? {} : { signer: v.signer }),
     ...(external.length === 0 ? {} : { external }),
   };
-  let r: ReturnType<typeof verifyAuditDir>;
+}
+
+/** `--checkpoint-interval` in ms (the default when absent), or null after printing usage. */
+function checkpointInterval(io: CliIo, text: string | undefined): number | null {
+  if (text === undefined) return DEFAULT_CHECKPOINT_EVERY_MS;
+  const ms = tryParseDuration(text);
+  if (ms === null || ms === 0) {
+    usage(io, `--checkpoint-interval: "${text}" is not a duration (e.g. 60s, 5m)`);
+    return null;
+  }
+  return ms;
+}
+
+/** The trust bundle's PEM, or null after saying why it cannot be read. */
+function readBundle(io: CliIo, bundlePath: string): string | null {
   try {
-    r = verifyAuditDir(dir, opts);
+    return readFileSync(bundlePath, 'utf8');
   } catch (err) {
-    io.err(
-      `verigate audit verify: cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)} (give the audit directory)`,
-    );
-    return EXIT_USAGE;
+    io.err(`audit: cannot read trust bundle ${bundlePath}: ${errorMessage(err)}`);
+    return null;
   }
-  if (r.ok) {
-    const off = external.length > 0 ? `, ${external.length} off-box checkpoints matched` : '';
+}
+
+/** The verified trail in one line, then what this verification could not detect. */
+function reportVerified(io: CliIo, r: Extract<VerifyResult, { ok: true }>, dir: string, opts: VerifyOptions): number {
+  const external = opts.external?.length ?? 0;
+  const off = external > 0 ? `, ${external} off-box checkpoints matched` : '';
+  io.out(
+    `ok: ${r.events} events, ${r.checkpoints} checkpoints verified${off} in ${dir} (head seq ${r.lastSeq} ${r.headHash})`,
+  );
+  if (r.checkpoints === 0 && external === 0 && r.events > 0) {
+    io.out('note: no signed checkpoints: a truncated tail cannot be detected (configure audit.checkpoint)');
+  } else if (opts.trustBundlePem === undefined) {
+    io.out('note: checkpoint signers were not checked against a trust bundle (pass --bundle to anchor them)');
+  }
+  if (external === 0 && r.events > 0) {
     io.out(
-      `ok: ${r.events} events, ${r.checkpoints} checkpoints verified${off} in ${dir} (head seq ${r.lastSeq} ${r.headHash})`,
+      "note: only checkpoints kept off the box (--checkpoint with the SIEM's copy) detect a trail re-chained on the box",
     );
-    if (r.checkpoints === 0 && external.length === 0 && r.events > 0) {
-      io.out('note: no signed checkpoints: a truncated tail cannot be detected (configure audit.checkpoint)');
-    } else if (trustBundlePem === undefined) {
-      io.out('note: checkpoint signers were not checked against a trust bundle (pass --bundle to anchor them)');
-    }
-    if (external.length === 0 && r.events > 0) {
-      io.out(
-        "note: only checkpoints kept off the box (--checkpoint with the SIEM's copy) detect a trail re-chained on the box",
-      );
-    }
-    return EXIT_OK;
   }
+  return EXIT_OK;
+}
+
+/** The first bad record (segment:line, seq) and why. */
+function reportFailure(io: CliIo, r: Extract<VerifyResult, { ok: false }>): number {
   const seq = r.firstBad.seq === undefined ? '' : ` (seq ${r.firstBad.seq})`;
   io.err(`FAIL: ${r.firstBad.segment}:${r.firstBad.line}${seq}: ${r.reason}`);
   if (r.reason.startsWith('no checkpoint')) {
