@@ -41,7 +41,9 @@ export async function startPnControlServer(t: PnControlTarget, port: number): Pr
   return serveControl((req) => route(t, req), port);
 }
 
-async function route(t: PnControlTarget, req: IncomingMessage): Promise<[number, unknown]> {
+type Answer = [number, unknown];
+
+async function route(t: PnControlTarget, req: IncomingMessage): Promise<Answer> {
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
   const q = url.searchParams;
   switch (`${req.method ?? 'GET'} ${url.pathname}`) {
@@ -53,77 +55,82 @@ async function route(t: PnControlTarget, req: IncomingMessage): Promise<[number,
       t.resetCounters();
       return [200, t.counters()];
     case 'POST /fault':
-      return withBody(req, (v) => {
-        const f = parsePnFault(v);
-        if (!f.ok) return [400, { error: f.reason }];
-        t.setFault(f.value);
-        return [200, { fault: f.value }];
-      });
-    case 'POST /restart': {
-      const body = await readJson(req);
-      if (!body.ok) return [400, { error: body.reason }];
-      const downMs = (body.value as { downMs?: unknown } | null)?.downMs ?? 0;
-      if (typeof downMs !== 'number' || downMs < 0 || downMs > 60_000)
-        return [400, { error: 'downMs must be 0..60000' }];
-      await t.restart(downMs);
-      return [200, { restarted: true }];
-    }
-    case 'GET /records': {
-      const [api, slot, subslot, index] = ['api', 'slot', 'subslot', 'index'].map((k) =>
-        Number(q.get(k) ?? (k === 'api' ? '0' : 'x')),
-      );
-      if (
-        ![api, slot, subslot, index].every(
-          (n) => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 0xffff_ffff,
-        )
-      ) {
-        return [400, { error: 'api, slot, subslot, index must be non-negative integers (0x… allowed)' }];
-      }
-      const data = t.readRecord({
-        api: api as number,
-        slot: slot as number,
-        subslot: subslot as number,
-        index: index as number,
-      });
-      return data
-        ? [200, { api, slot, subslot, index, hex: data.toString('hex') }]
-        : [404, { error: 'no such record' }];
-    }
+      return withBody(req, (v) => setFault(t, v));
+    case 'POST /restart':
+      return restart(t, req);
+    case 'GET /records':
+      return readRecord(t, q);
     case 'GET /ars':
       return [200, t.ars()];
     case 'GET /diagnosis':
       return [200, t.diagnosis()];
     case 'POST /diagnosis':
-      return withBody(req, (v) =>
-        validDiagnosis(v)
-          ? [200, t.addDiagnosis(v)]
-          : [400, { error: `diagnosis entry: ${JSON.stringify(validDiagnosis.errors)}` }],
-      );
-    case 'DELETE /diagnosis': {
-      const slot = q.get('slot');
-      const subslot = q.get('subslot');
-      const where = slot !== null && subslot !== null ? { slot: Number(slot), subslot: Number(subslot) } : undefined;
-      return [200, { removed: t.clearDiagnosis(where) }];
-    }
+      return withBody(req, (v) => addDiagnosis(t, v));
+    case 'DELETE /diagnosis':
+      return [200, { removed: t.clearDiagnosis(diagnosisWhere(q)) }];
     case 'GET /logbook':
       return [200, t.logbook()];
     case 'POST /logbook':
-      return withBody(req, (v) => {
-        const o = (v ?? {}) as { status?: unknown; detail?: unknown };
-        const status = o.status ?? '00000000';
-        const detail = o.detail ?? 0;
-        if (typeof status !== 'string' || !/^[0-9a-f]{8}$/i.test(status))
-          return [400, { error: 'status must be 8 hex digits' }];
-        if (typeof detail !== 'number' || !Number.isInteger(detail) || detail < 0 || detail > 0xffff_ffff)
-          return [400, { error: 'detail must be a u32' }];
-        return [200, t.addLogEntry(status, detail)];
-      });
+      return withBody(req, (v) => addLogEntry(t, v));
     default:
       return [404, { error: `no route ${req.method ?? 'GET'} ${url.pathname}` }];
   }
 }
 
-async function withBody(req: IncomingMessage, use: (v: unknown) => [number, unknown]): Promise<[number, unknown]> {
+function setFault(t: PnControlTarget, v: unknown): Answer {
+  const f = parsePnFault(v);
+  if (!f.ok) return [400, { error: f.reason }];
+  t.setFault(f.value);
+  return [200, { fault: f.value }];
+}
+
+/** A power cycle of at most a minute: the HTTP answer waits for the device to be back. */
+async function restart(t: PnControlTarget, req: IncomingMessage): Promise<Answer> {
+  const body = await readJson(req);
+  if (!body.ok) return [400, { error: body.reason }];
+  const downMs = (body.value as { downMs?: unknown } | null)?.downMs ?? 0;
+  if (typeof downMs !== 'number' || downMs < 0 || downMs > 60_000) return [400, { error: 'downMs must be 0..60000' }];
+  await t.restart(downMs);
+  return [200, { restarted: true }];
+}
+
+/** `api` defaults to 0; slot, subslot and index are required u32s (decimal or 0x…). */
+function readRecord(t: PnControlTarget, q: URLSearchParams): Answer {
+  const [api, slot, subslot, index] = ['api', 'slot', 'subslot', 'index'].map((k) =>
+    Number(q.get(k) ?? (k === 'api' ? '0' : 'x')),
+  ) as [number, number, number, number];
+  if (![api, slot, subslot, index].every((n) => Number.isInteger(n) && n >= 0 && n <= 0xffff_ffff)) {
+    return [400, { error: 'api, slot, subslot, index must be non-negative integers (0x… allowed)' }];
+  }
+  const data = t.readRecord({ api, slot, subslot, index });
+  return data ? [200, { api, slot, subslot, index, hex: data.toString('hex') }] : [404, { error: 'no such record' }];
+}
+
+function addDiagnosis(t: PnControlTarget, v: unknown): Answer {
+  return validDiagnosis(v)
+    ? [200, t.addDiagnosis(v)]
+    : [400, { error: `diagnosis entry: ${JSON.stringify(validDiagnosis.errors)}` }];
+}
+
+/** Both `slot` and `subslot` name one submodule's entries; otherwise all entries go. */
+function diagnosisWhere(q: URLSearchParams): { slot: number; subslot: number } | undefined {
+  const slot = q.get('slot');
+  const subslot = q.get('subslot');
+  return slot !== null && subslot !== null ? { slot: Number(slot), subslot: Number(subslot) } : undefined;
+}
+
+function addLogEntry(t: PnControlTarget, v: unknown): Answer {
+  const o = (v ?? {}) as { status?: unknown; detail?: unknown };
+  const status = o.status ?? '00000000';
+  const detail = o.detail ?? 0;
+  if (typeof status !== 'string' || !/^[0-9a-f]{8}$/i.test(status))
+    return [400, { error: 'status must be 8 hex digits' }];
+  if (typeof detail !== 'number' || !Number.isInteger(detail) || detail < 0 || detail > 0xffff_ffff)
+    return [400, { error: 'detail must be a u32' }];
+  return [200, t.addLogEntry(status, detail)];
+}
+
+async function withBody(req: IncomingMessage, use: (v: unknown) => Answer): Promise<Answer> {
   const body = await readJson(req);
   return body.ok ? use(body.value) : [400, { error: body.reason }];
 }
