@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { verifyAuditDir } from '../audit/audit-verify.js';
 import { errorMessage } from '../errors.js';
 import { PROBLEMS_FILE } from '../fleet/audit-gateway-trail.js';
+import { checkpointSignerFor } from '../fleet/fleet-control-config.js';
 import { GATEWAY_NAME, SITE_NAME } from '../fleet/fleet-topology.js';
 import { nullLogger } from '../logger.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, type CliIo } from './cli-io.js';
@@ -44,9 +45,11 @@ export async function controlAudit(args: readonly string[], io: CliIo): Promise<
   const config = loadConfigOrReport(io, p.values);
   if (config === null) return EXIT_USAGE;
   let bundlePem: string;
+  let signerFor: (site: string, gateway: string) => string | undefined;
   try {
     const identity = await openControlIdentity(config, nullLogger);
     bundlePem = identity.bundles().get(identity.trustDomain())?.pem() ?? '';
+    signerFor = checkpointSignerFor(config, identity.trustDomain());
     identity.close();
   } catch (err) {
     io.err(`control audit: no trust bundle to anchor checkpoints: ${errorMessage(err)}`);
@@ -58,6 +61,7 @@ export async function controlAudit(args: readonly string[], io: CliIo): Promise<
     checkpointIntervalMs: config.audit.checkpointEveryMs,
     allowMissingCheckpoints: p.values['allow-missing-checkpoints'] === true,
     trustBundlePem: bundlePem,
+    signerFor,
   });
   emit(io, p.values['json'] === true, verdicts, () =>
     verdicts.length === 0
@@ -78,6 +82,8 @@ export function verifyTrails(
     readonly checkpointIntervalMs: number;
     readonly allowMissingCheckpoints: boolean;
     readonly trustBundlePem: string;
+    /** The SPIFFE ID each gateway's checkpoints must be signed by (fleet-control.yaml audit.checkpointSigner). */
+    readonly signerFor?: (site: string, gateway: string) => string | undefined;
   },
 ): TrailVerdict[] {
   const out: TrailVerdict[] = [];
@@ -95,10 +101,17 @@ function verifyOne(
   trail: string,
   site: string,
   gateway: string,
-  o: { checkpointIntervalMs: number; allowMissingCheckpoints: boolean; trustBundlePem: string },
+  o: {
+    checkpointIntervalMs: number;
+    allowMissingCheckpoints: boolean;
+    trustBundlePem: string;
+    signerFor?: (site: string, gateway: string) => string | undefined;
+  },
 ): TrailVerdict {
   const problems = recordedProblems(join(trail, PROBLEMS_FILE));
+  const signer = o.signerFor?.(site, gateway);
   const r = verifyAuditDir(trail, {
+    ...(signer === undefined ? {} : { signer }),
     checkpointIntervalMs: o.checkpointIntervalMs,
     allowMissingCheckpoints: o.allowMissingCheckpoints,
     ...(o.trustBundlePem ? { trustBundlePem: o.trustBundlePem } : {}),

@@ -5,17 +5,24 @@
  * their own. Each gateway gets its own exporter (and spool under `spoolDir/<site>/<gateway>`) whose syslog
  * HOSTNAME is `<gateway>.<site>`: a relay keeps the originator's HOSTNAME [RFC 5424 6.2.4], so the SIEM still
  * sees which box an event came from, and one gateway's backlog cannot delay another's.
+ *
+ * The edge purge is a request into a site's JetStream domain, answered by the site's leaf across the leaf link;
+ * the leaf may publish replies only under `controlInboxPrefix(site)` (fleet-config-render.ts), so each site gets
+ * a hub connection of its own with that inbox prefix (opened on the first purge, closed on stop). Without it no
+ * purge is ever answered and a capped edge stream never drains.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SyslogExporter } from '../audit/syslog-exporter.js';
 import type { VerifiedSink } from '../fleet/audit-collector.js';
 import { NatsAuditCollector } from '../fleet/audit-collector-nats.js';
-import type { FleetControlConfig } from '../fleet/fleet-control-config.js';
+import { checkpointSignerFor, type FleetControlConfig } from '../fleet/fleet-control-config.js';
+import { controlInboxPrefix } from '../fleet/fleet-topology.js';
 import { svidPem } from '../identity/x509-svid.js';
 import type { Logger } from '../logger.js';
 import type { Timers } from '../timers.js';
 import type { HubSession } from './control-cli.js';
+import { connectHub, type Hub } from './control-hub.js';
 import type { ControlIdentity } from './control-identity.js';
 
 export interface RunningCollector {
@@ -29,20 +36,56 @@ export async function startControlCollector(
 ): Promise<RunningCollector> {
   const siem = siemSink(s.config, s.identity, o.logger, o.timers);
   const bundle = s.identity.bundles().get(s.identity.trustDomain());
+  const sites = siteConnections(s);
   const collector = new NatsAuditCollector(s.hub.nc, {
     dir: s.config.audit.dir,
     timers: o.timers,
     logger: o.logger,
     now: () => o.timers.now(),
+    signerFor: checkpointSignerFor(s.config, s.identity.trustDomain()),
+    siteConnection: sites.open,
     ...(bundle ? { trustBundlePem: bundle.pem() } : {}),
     ...(siem ? { sink: siem.sink } : {}),
   });
-  await collector.start();
+  try {
+    await collector.start();
+  } catch (err) {
+    await sites.close();
+    throw err;
+  }
   return {
     collector,
     stop: async () => {
-      await collector.stop();
+      await collector.stop(); // waits for a purge in flight
+      await sites.close();
       await siem?.close();
+    },
+  };
+}
+
+/** One hub connection per site with `inboxPrefix: controlInboxPrefix(site)`; a failed open is tried again. */
+function siteConnections(s: HubSession): {
+  readonly open: (site: string) => Promise<Hub['nc']>;
+  readonly close: () => Promise<void>;
+} {
+  const hubs = new Map<string, Promise<Hub>>();
+  return {
+    open: (site) => {
+      let hub = hubs.get(site);
+      if (hub === undefined) {
+        hub = connectHub(s.config, s.identity, {
+          name: `verigate-control-${site}`,
+          inboxPrefix: controlInboxPrefix(site),
+        });
+        hubs.set(site, hub);
+        hub.catch(() => hubs.delete(site));
+      }
+      return hub.then((h) => h.nc);
+    },
+    close: async () => {
+      const open = [...hubs.values()];
+      hubs.clear();
+      await Promise.all(open.map((h) => h.then((x) => x.close()).catch(() => undefined)));
     },
   };
 }

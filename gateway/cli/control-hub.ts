@@ -20,17 +20,28 @@ export interface Hub {
   close(): Promise<void>;
 }
 
+export interface HubConnectOptions {
+  /** The connection's name at the server (default verigate-control). */
+  readonly name?: string;
+  /**
+   * Reply subjects under this prefix instead of `_INBOX`: requests INTO a site's domain go over a connection with
+   * `controlInboxPrefix(site)`, the only replies that site's leaf may send across the leaf link.
+   */
+  readonly inboxPrefix?: string;
+}
+
 export async function connectHub(
   config: FleetControlConfig,
   identity: ControlIdentity,
-  name = 'verigate-control',
+  opts: HubConnectOptions = {},
 ): Promise<Hub> {
   let nc: NatsConnection;
   try {
     nc = await connect({
       servers: [...config.hub.urls],
-      name,
+      name: opts.name ?? 'verigate-control',
       timeout: config.hub.connectTimeoutMs,
+      ...(opts.inboxPrefix === undefined ? {} : { inboxPrefix: opts.inboxPrefix }),
       // Node TLS options pass through to tls.connect (transport-node extends its defaults with them).
       tls: identity.hubTls(config.hub.caFile) as never,
       maxReconnectAttempts: -1,

@@ -13,6 +13,7 @@ import {
   type YamlDocument,
 } from '../config/load-yaml.js';
 import { fleetControlSchema, type FleetControlYaml } from './fleet-control-schema.js';
+import { fleetIds } from './fleet-topology.js';
 
 export interface FleetControlConfig {
   readonly file: string;
@@ -26,6 +27,8 @@ export interface FleetControlConfig {
   readonly audit: {
     readonly dir: string;
     readonly checkpointEveryMs: number;
+    /** SPIFFE ID template of a gateway's checkpoint signer ({trustDomain}, {site}, {gateway}); null: any SVID. */
+    readonly checkpointSigner: string | null;
     readonly syslog: {
       readonly host: string;
       readonly port: number;
@@ -39,6 +42,10 @@ export interface FleetControlConfig {
 }
 
 export const DEFAULT_HEARTBEAT_EVERY_MS = 1000;
+/** The fleet convention (the user a site's leaf maps a gateway to): fleetIds.gateway as a template. */
+export const DEFAULT_CHECKPOINT_SIGNER = fleetIds.gateway('{trustDomain}', '{site}', '{gateway}');
+const SIGNER_PLACEHOLDER = /\{([^}]*)\}/g;
+const SIGNER_FIELDS = new Set(['trustDomain', 'site', 'gateway']);
 
 export function loadFleetControlConfig(path: string): FleetControlConfig {
   const file = resolve(path);
@@ -73,6 +80,7 @@ function build(raw: FleetControlYaml, file: string): FleetControlConfig {
     audit: {
       dir: at(a.dir ?? 'fleet-audit'),
       checkpointEveryMs: ms(a.checkpointEvery, 60_000),
+      checkpointSigner: a.checkpointSigner === 'any' ? null : (a.checkpointSigner ?? DEFAULT_CHECKPOINT_SIGNER),
       syslog: syslog
         ? {
             host: syslog.address.slice(0, syslog.address.lastIndexOf(':')),
@@ -111,6 +119,14 @@ function semanticProblems(doc: YamlDocument<FleetControlYaml>): ConfigErrorDetai
       if (!seen.has(s)) problems.push(doc.problemAt(['groups', group, i], `group "${group}": "${s}" is not a site`));
     });
   }
+  for (const m of (raw.audit?.checkpointSigner ?? '').matchAll(SIGNER_PLACEHOLDER))
+    if (!SIGNER_FIELDS.has(m[1] ?? ''))
+      problems.push(
+        doc.problemAt(
+          ['audit', 'checkpointSigner'],
+          `unknown placeholder ${m[0]} (use {trustDomain}, {site}, {gateway})`,
+        ),
+      );
   for (const path of [['heartbeatEvery'], ['hub', 'connectTimeout'], ['audit', 'checkpointEvery']] as const) {
     const text = lookup(raw, path);
     if (typeof text === 'string' && tryParseDuration(text) === 0)
@@ -146,5 +162,21 @@ export function selectSites(
     ok: true,
     sites: [...out],
     group: groups.length === 1 && (sel.sites ?? []).length === 0 ? (groups[0] ?? null) : null,
+  };
+}
+
+/**
+ * The SPIFFE ID a gateway's checkpoints must be signed by (the collector and `control audit verify` refuse
+ * others), from `audit.checkpointSigner` and the control's trust domain; undefined: any SVID of the bundle.
+ */
+export function checkpointSignerFor(
+  config: FleetControlConfig,
+  trustDomain: string,
+): (site: string, gateway: string) => string | undefined {
+  const template = config.audit.checkpointSigner;
+  if (template === null) return () => undefined;
+  return (site, gateway) => {
+    const fields: Record<string, string> = { trustDomain, site, gateway };
+    return template.replace(SIGNER_PLACEHOLDER, (whole, name: string) => fields[name] ?? whole);
   };
 }

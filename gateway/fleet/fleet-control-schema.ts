@@ -63,6 +63,10 @@ export const fleetControlSchema = {
         dir: { type: 'string', minLength: 1 },
         // the gateways' audit.checkpoint.every: a trail spanning longer without a checkpoint fails verification
         checkpointEvery: duration,
+        // who must have signed a gateway's checkpoints: a SPIFFE ID template with {trustDomain}, {site} and
+        // {gateway} (default the fleet convention, fleet-topology.ts fleetIds.gateway), or `any` (any SVID of
+        // the trust bundle) where gateway IDs follow no pattern
+        checkpointSigner: { type: 'string', pattern: '^(any|spiffe://[^\\s]+)$' },
         // the SIEM, fed once for the whole fleet; shaped like gateway.yaml's audit.syslog
         syslog: {
           type: 'object',
@@ -102,6 +106,7 @@ export interface FleetControlYaml {
   readonly audit?: {
     readonly dir?: string;
     readonly checkpointEvery?: string;
+    readonly checkpointSigner?: string;
     readonly syslog?: {
       readonly address: string;
       readonly format?: 'rfc5424' | 'cef';

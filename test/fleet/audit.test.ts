@@ -6,15 +6,20 @@
  * once the centre drains the edge stream.
  *
  * Bounded in time: the issue's 60 s of load is 20 s here (the same events — two cuts, two kill -9 — happen in
- * it), so the test with the lab's start and stop stays well under a minute. The tiny-cap site runs beside it
- * with a collector of its own (consumer filtered to its subjects) that starts only once the cap was hit.
+ * it), so the test with the lab's start and stop stays well under a minute. The tiny-cap site runs beside it;
+ * only once its cap was hit does `verigate control serve` start (as an operator runs it: heartbeat, collector,
+ * edge purges across the leaf link) and drain it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pino from 'pino';
 import t from 'tap';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { AuditRecord } from '../../gateway/audit/audit-events.js';
 import { verifyAuditDir } from '../../gateway/audit/audit-verify.js';
+import { memoryIo } from '../../gateway/cli/cli-io.js';
+import { controlServe, type ServeState } from '../../gateway/cli/control-serve.js';
 import { NatsAuditCollector } from '../../gateway/fleet/audit-collector-nats.js';
 import { AUDIT_STREAM, controlInboxPrefix, fleetIds, HUB_DOMAIN } from '../../gateway/fleet/fleet-topology.js';
 import { systemTimers } from '../../gateway/timers.js';
@@ -100,6 +105,55 @@ function collector(lab: FleetLab, dir: string, nc: Awaited<ReturnType<FleetLab['
     filterSubjects: sites.map((s) => `audit.${s}.>`),
     siteConnection: (site) => lab.connectAs(lab.control, lab.hubUrls, { inboxPrefix: controlInboxPrefix(site) }),
   });
+}
+
+/**
+ * `verigate control serve` (heartbeat + audit collector, as an operator runs it) on a fleet-control.yaml for
+ * `sites` with audit.dir `dir`; resolves with its running collector once it runs.
+ */
+async function serveAudit(lab: FleetLab, dir: string, sites: string[]) {
+  const config = join(lab.dir, `fleet-control-${sites.join('-')}.yaml`);
+  const c = lab.control;
+  writeFileSync(
+    config,
+    [
+      'version: 1',
+      `hub: { urls: [${lab.hubUrls.join(', ')}], connectTimeout: 5s }`,
+      `identity: { files: { cert: "${c.certFile}", key: "${c.keyFile}", bundle: "${lab.caFile}" } }`,
+      `sites: [${sites.join(', ')}]`,
+      `audit: { dir: "${dir}" }`,
+    ].join('\n') + '\n',
+  );
+  let stop!: () => void;
+  const stopped = new Promise<void>((r) => (stop = r));
+  let state: ServeState | null = null;
+  const io = memoryIo({}, lab.dir);
+  const log: string[] = [];
+  const serving = controlServe(['--config', config], io, {
+    stop: stopped,
+    logger: pino({ level: 'debug' }, { write: (line: string) => void log.push(line) }),
+    onReady: (s) => (state = s),
+  });
+  const ready = await eventually(
+    'control serve ready',
+    async () => {
+      if (state === null && (await Promise.race([serving, Promise.resolve(null)])) !== null)
+        throw new Error(`control serve exited: ${io.stderr.join('\n')}`);
+      return state;
+    },
+    { timeoutMs: 15_000 },
+  );
+  const collector = ready.audit!.collector;
+  return {
+    report: () => collector.report(),
+    /** serve's log lines about a site's edge purges that got no answer (leaf away, or a reply it may not send). */
+    purgeFailures: (site: string) =>
+      log.filter((l) => l.includes('edge purge failed') && l.includes(`"site":"${site}"`)),
+    stop: async () => {
+      stop();
+      await serving;
+    },
+  };
 }
 
 /** Every (seq) of one gateway's blocks in the hub stream, as stored there (duplicates would show twice). */
@@ -200,10 +254,10 @@ t.test('audit reaches the hub complete and verified through cuts and kill -9; a 
   await new Promise((r) => childB.proc.once('exit', r));
   childB = await runChild(yamlB);
 
-  // control drains site-c's edge stream: publishing resumes where it stopped, the hold is released
+  // `verigate control serve` drains site-c's edge stream (its purges cross the leaf link on a connection with
+  // site-c's control inbox prefix): publishing resumes where it stopped, the hold is released
   const cDir = join(lab.dir, 'control-audit-c');
-  const colC = collector(lab, cDir, control, ['site-c']);
-  await colC.start();
+  const colC = await serveAudit(lab, cDir, ['site-c']);
   t.teardown(() => colC.stop());
   await eventually('site-c released', () => gwC.gateway().audit.healthy(), { timeoutMs: 20_000, intervalMs: 100 });
   const servedAgain = answers.get('ok') ?? 0;
@@ -252,6 +306,10 @@ t.test('audit reaches the hub complete and verified through cuts and kill -9; a 
     t.equal(dup, 0, `${g.key}: no (gateway, seq) twice in the hub stream`);
     t.same(missing, [], `${g.key}: every seq 1..${n} in the hub stream`);
   }
+  // The purge is answered: its reply comes back under site-c's control inbox prefix, the only replies the
+  // leaf may send across the link (over the plain hub connection the leaf purges but its answer is dropped, so
+  // every purge waits out its timeout and is sent again).
+  t.same(colC.purgeFailures('site-c'), [], 'every edge purge of control serve was answered');
   const recovered = localRecords(gateways[1]!.dir).filter((e) => e.type === 'audit.started').length;
   t.ok(recovered >= 3, `site-b's gateway ran ${recovered} times (in-process, child, child after kill -9)`);
   t.ok((answers.get('exception 6') ?? 0) > 0, `site-c answered 0x06 while held (${JSON.stringify([...answers])})`);

@@ -5,7 +5,7 @@
  * trail and fails the one whose stream skipped a block (a gap the collector recorded), naming it.
  */
 import { createPrivateKey } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -42,10 +42,14 @@ t.before(async () => {
 t.teardown(() => hub?.stop());
 
 /** A gateway's real audit log: `events` events, a signed checkpoint every 10, blocks of 5 events. */
-async function gatewayLog(t: Tap, gateway: string, events: number) {
+async function gatewayLog(
+  t: Tap,
+  gateway: string,
+  events: number,
+  spiffeId = fleetIds.gateway(HUB_TD, 'site-a', gateway),
+) {
   const dir = mkdtempSync(join(tmpdir(), `vg-gw-audit-${gateway}-`));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const spiffeId = fleetIds.gateway(HUB_TD, 'site-a', gateway);
   const m = await hub.ca.mintX509Svid({ spiffeId });
   const privateKey = createPrivateKey({ key: m.keyDer, format: 'der', type: 'pkcs8' });
   const chainPem = m.chainDer.map((d) => derToPem(d, 'CERTIFICATE')).join('');
@@ -130,5 +134,57 @@ t.test('serve collects every gateway trail; audit verify passes the whole one an
       ['gw-1', true],
       ['gw-2', false],
     ],
+  );
+});
+
+/** Runs `control serve` on `config` until `done(state)` holds, then stops it; resolves with serve's exit code. */
+async function serveUntil(config: string, done: (s: ServeState) => boolean): Promise<number> {
+  let stop!: () => void;
+  const stopped = new Promise<void>((r) => (stop = r));
+  let state: ServeState | null = null;
+  const serving = controlServe(['--config', config], memoryIo({}, hub.dir), {
+    stop: stopped,
+    logger: nullLogger,
+    onReady: (s) => (state = s),
+  });
+  const ready = await eventually('serve ready', () => state);
+  await eventually('collected', () => done(ready), { timeoutMs: 15_000, intervalMs: 100 });
+  stop();
+  return serving;
+}
+
+t.test('checkpoints must be signed by the gateway itself (audit.checkpointSigner; `any` relaxes it)', async (t) => {
+  // gw-3's log is signed by another SVID of the same trust domain: valid, but not gw-3's
+  const other = await gatewayLog(t, 'gw-3', 20, `spiffe://${HUB_TD}/ops/laptop`);
+  await publish('gw-3', other);
+  const gw3 = (s: ServeState) => s.audit?.collector.report().find((x) => x.gateway === 'gw-3');
+
+  t.equal(await serveUntil(hub.configFile, (s) => (gw3(s)?.problems.length ?? 0) > 0), 0);
+  const io = memoryIo({}, hub.dir);
+  t.equal(await controlCommand(['audit', 'verify', '--config', hub.configFile, '--site', 'site-a'], io), 1);
+  t.match(
+    io.stdout.join('\n'),
+    new RegExp(
+      `FAIL: site-a/gw-3: collector: checkpoint \\d+ signed by spiffe://${HUB_TD}/ops/laptop, expected ${fleetIds.gateway(HUB_TD, 'site-a', 'gw-3').replace(/[.]/g, '\\.')}`,
+    ),
+    'the default: fleetIds.gateway(td, site, gateway)',
+  );
+
+  const anyConfig = join(hub.dir, 'fleet-control-any.yaml');
+  writeFileSync(
+    anyConfig,
+    readFileSync(hub.configFile, 'utf8').replace(
+      'audit: { dir: fleet-audit }',
+      'audit: { dir: fleet-audit-any, checkpointSigner: any }',
+    ),
+  );
+  t.equal(await serveUntil(anyConfig, (s) => gw3(s)?.lastSeq === other.records.length), 0);
+  const anyIo = memoryIo({}, hub.dir);
+  await controlCommand(['audit', 'verify', '--config', anyConfig, '--json'], anyIo);
+  const rows = JSON.parse(anyIo.stdout.join('')) as { gateway: string; ok: boolean; checkpoints: number }[];
+  t.same(
+    rows.filter((r) => r.gateway === 'gw-3').map((r) => [r.ok, r.checkpoints]),
+    [[true, other.cps.length]],
+    'checkpointSigner: any — any SVID of the bundle',
   );
 });

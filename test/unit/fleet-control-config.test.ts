@@ -10,10 +10,12 @@ import t from 'tap';
 import { configErrorDetails, formatDetail } from '../../gateway/config/load-yaml.js';
 import { isGatewayError } from '../../gateway/errors.js';
 import {
+  checkpointSignerFor,
   DEFAULT_HEARTBEAT_EVERY_MS,
   loadFleetControlConfig,
   selectSites,
 } from '../../gateway/fleet/fleet-control-config.js';
+import { fleetIds } from '../../gateway/fleet/fleet-topology.js';
 import { memoryIo } from '../../gateway/cli/cli-io.js';
 import { controlCommand } from '../../gateway/cli/control-command.js';
 
@@ -122,6 +124,25 @@ heartbeatEvery: 0s
     t.ok(errors.some((e) => e.startsWith(`${file}:9:`) && e.includes('heartbeatEvery must be longer than 0')));
   },
 );
+
+t.test('audit.checkpointSigner: the fleet convention by default, a template, or any SVID', async (t) => {
+  const signer = (yaml: string) =>
+    checkpointSignerFor(loadFleetControlConfig(withFile(t, GOOD + yaml)), 'plant.example');
+  t.equal(
+    signer('')('site-a', 'gw-1'),
+    fleetIds.gateway('plant.example', 'site-a', 'gw-1'),
+    'default: fleetIds.gateway, the user the leaf maps the gateway to',
+  );
+  t.equal(
+    signer('audit: { checkpointSigner: "spiffe://{trustDomain}/ot/{site}/{gateway}/gw" }')('site-b', 'gw-2'),
+    'spiffe://plant.example/ot/site-b/gw-2/gw',
+  );
+  t.equal(signer('audit: { checkpointSigner: any }')('site-a', 'gw-1'), undefined, 'any: the bundle alone decides');
+  const errors = errorsOf(withFile(t, GOOD + 'audit:\n  checkpointSigner: "spiffe://{td}/gw/{gateway}"\n'));
+  t.equal(errors.length, 1, errors.join('\n'));
+  t.match(errors[0], /:8:\d+: unknown placeholder \{td\}/);
+  t.equal(errorsOf(withFile(t, GOOD + 'audit: { checkpointSigner: "gw-1" }\n')).length, 1, 'not a SPIFFE ID');
+});
 
 t.test('`verigate control check` prints the located errors and exits 2; a good file exits 0', async (t) => {
   const bad = withFile(t, GOOD.replace('sites: [site-a, site-b]', 'sites: [site-a]\ngroups: { g: [nowhere] }'));
