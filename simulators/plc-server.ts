@@ -8,7 +8,7 @@
  *   later ones wait in the socket buffer (reading pauses when the queue is long) [MB-TCP 4.2: many devices
  *   handle one transaction at a time].
  * - Scan delay (default 10 ms, 0 for benchmarks): the answer leaves after the delay, as a PLC answers at the
- *   end of a scan. The request is executed when the answer is built.
+ *   end of a scan, on the simulator's timers (sim-timers.ts). The request is executed when the answer is built.
  * - Malformed MBAP (protocol id ≠ 0, bad length) closes the connection.
  * - Faults (silent / close / exception / slow) are read per request, so switching them takes effect at once.
  */
@@ -18,6 +18,7 @@ import type { Frame } from '../protocols/modbus/types.js';
 import type { Fault } from './fault.js';
 import type { CounterSet } from './sim-counters.js';
 import type { SimLogger } from './sim-logger.js';
+import type { SimTimers } from './sim-timers.js';
 
 export interface PlcServerOptions {
   readonly host: string;
@@ -30,6 +31,8 @@ export interface PlcServerOptions {
   readonly fault: () => Fault;
   readonly counters: CounterSet;
   readonly logger: SimLogger;
+  /** Arms the scan and slow-fault delays. */
+  readonly timers: SimTimers;
 }
 
 /** Frames queued per connection before reading pauses (TCP back-pressure does the rest). */
@@ -156,7 +159,7 @@ class Connection {
       if (!this.socket.destroyed) this.answer(frame, fc);
       done();
     };
-    if (delay > 0) setTimeout(answer, delay);
+    if (delay > 0) this.opts.timers.setTimeout(answer, delay);
     else answer();
   }
 

@@ -6,7 +6,7 @@
 export type LineEventKind = 'request' | 'broadcast' | 'answer-end' | 'collision' | 'bad-frame' | 'noise';
 
 export interface LineEvent {
-  /** performance.now() ms. */
+  /** The line's clock (SimTimers.now(); real: performance.now()), ms. */
   readonly at: number;
   readonly kind: LineEventKind;
   readonly unit: number;

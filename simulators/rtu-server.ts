@@ -11,7 +11,6 @@
  * - Answers leave at the line's baud rate (bytes paced per character time), so a slow baud rate is slow.
  * - The `noise` fault corrupts one bit of every n-th answer (a CRC error at the master) or cuts it short.
  */
-import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import {
   charTimeMs,
@@ -27,6 +26,7 @@ import type { Fault } from './fault.js';
 import type { RtuLineLog } from './rtu-line-log.js';
 import type { CounterSet } from './sim-counters.js';
 import type { SimLogger } from './sim-logger.js';
+import type { SimTimerHandle, SimTimers } from './sim-timers.js';
 
 export interface RtuServerOptions {
   readonly format: LineFormat;
@@ -46,6 +46,8 @@ export interface RtuServerOptions {
   readonly counters: CounterSet;
   readonly log: RtuLineLog;
   readonly logger: SimLogger;
+  /** The line's clock and timers: inter-frame silence, scan delay, character pacing (sim-timers.ts). */
+  readonly timers: SimTimers;
 }
 
 /** Serves one stream (a port, or one TCP connection) until it closes. */
@@ -58,7 +60,7 @@ class RtuSession {
   readonly #charMs: number;
   readonly #gapMs: number;
   #busy = false;
-  #gapTimer: NodeJS.Timeout | undefined;
+  #gapTimer: SimTimerHandle | undefined;
   #answers = 0;
   #closed = false;
 
@@ -76,19 +78,19 @@ class RtuSession {
     this.stream.on('error', (err) => this.o.logger.debug({ err: err.message }, 'RTU stream error'));
     this.stream.once('close', () => {
       this.#closed = true;
-      clearTimeout(this.#gapTimer);
+      this.o.timers.clearTimeout(this.#gapTimer);
     });
   }
 
   #onData(chunk: Buffer): void {
-    const at = performance.now();
+    const at = this.o.timers.now();
     if (this.#busy) this.o.log.record('collision', chunk[0] ?? 0, chunk[1] ?? 0, at);
     this.#framer.push(chunk);
     for (let r = this.#framer.next(); r.kind !== 'need-more'; r = this.#framer.next()) this.#onFrame(r, at);
-    clearTimeout(this.#gapTimer);
-    this.#gapTimer = setTimeout(() => {
+    this.o.timers.clearTimeout(this.#gapTimer);
+    this.#gapTimer = this.o.timers.setTimeout(() => {
       const r = this.#framer.silence();
-      if (r.kind !== 'need-more') this.#onFrame(r, performance.now());
+      if (r.kind !== 'need-more') this.#onFrame(r, this.o.timers.now());
     }, this.#gapMs);
   }
 
@@ -123,7 +125,7 @@ class RtuSession {
     }
     this.#busy = true;
     const delay = this.o.scanDelayMs + (fault.mode === 'slow' ? fault.delayMs : 0);
-    setTimeout(() => this.#answer(unit, pdu), delay);
+    this.o.timers.setTimeout(() => this.#answer(unit, pdu), delay);
   }
 
   #answer(unit: number, pdu: Buffer): void {
@@ -138,7 +140,7 @@ class RtuSession {
     let frame = encodeRtuFrame(unit, res);
     if (fault.mode === 'noise' && ++this.#answers % fault.every === 0) {
       frame = fault.kind === 'crc' ? flipDataBit(frame) : frame.subarray(0, Math.max(1, frame.length >> 1));
-      this.o.log.record('noise', unit, pdu[0] ?? 0, performance.now());
+      this.o.log.record('noise', unit, pdu[0] ?? 0, this.o.timers.now());
     }
     this.#send(frame, unit, pdu[0] ?? 0);
   }
@@ -146,7 +148,8 @@ class RtuSession {
   /** Writes the frame at the line's speed; the server is busy until its last byte has left. */
   #send(frame: Buffer, unit: number, fc: number): void {
     // The last character has left one character time after its write (logged as computed, not as a timer fires).
-    let lastWrite = performance.now();
+    const timers = this.o.timers;
+    let lastWrite = timers.now();
     const done = (): void => {
       this.o.log.record('answer-end', unit, fc, lastWrite + (this.o.pace === 'none' ? 0 : this.#charMs));
       this.#busy = false;
@@ -157,25 +160,25 @@ class RtuSession {
       return;
     }
     if (this.o.pace === 'frame') {
-      setTimeout(() => {
+      timers.setTimeout(() => {
         if (!this.#closed) this.stream.write(frame);
-        lastWrite = performance.now();
+        lastWrite = timers.now();
         done();
       }, frame.length * this.#charMs);
       return;
     }
-    const start = performance.now();
+    const start = timers.now();
     let sent = 0;
     const step = (): void => {
       if (this.#closed) return;
-      const due = Math.min(frame.length, Math.max(1, Math.floor((performance.now() - start) / this.#charMs)));
+      const due = Math.min(frame.length, Math.max(1, Math.floor((timers.now() - start) / this.#charMs)));
       if (due > sent) {
         this.stream.write(frame.subarray(sent, due));
         sent = due;
-        lastWrite = performance.now();
+        lastWrite = timers.now();
       }
-      if (sent < frame.length) setTimeout(step, 1);
-      else setTimeout(done, this.#charMs); // the last character is on the wire for one character time
+      if (sent < frame.length) timers.setTimeout(step, 1);
+      else timers.setTimeout(done, this.#charMs); // the last character is on the wire for one character time
     };
     step();
   }

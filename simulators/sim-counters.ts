@@ -3,6 +3,7 @@
  * code, every register or bit written (keyed `table:unit:address`, unit = the store's primary id, so a write
  * through an alias counts once), exceptions by code, connections accepted/refused/current, faults applied.
  */
+import { EventEmitter } from 'node:events';
 import type { Table } from '../protocols/modbus/types.js';
 
 export interface SimCounters {
@@ -31,42 +32,69 @@ export function writeKey(table: Table, unit: number, address: number): string {
   return `${table}:${unit}:${address}`;
 }
 
-export class CounterSet {
+/**
+ * Emitted right after the counter of the same name changed: what a test in the same process awaits ("the
+ * request reached the PLC", "the connection closed on the PLC's side") instead of polling `snapshot()`.
+ */
+export interface SimCounterEvents {
+  request: [fc: number];
+  exception: [code: number];
+  write: [];
+  malformed: [];
+  dropped: [];
+  closedByFault: [];
+  connectionOpened: [];
+  connectionClosed: [];
+  connectionRefused: [];
+  restarted: [];
+}
+
+export class CounterSet extends EventEmitter<SimCounterEvents> {
   private c = fresh();
 
   request(fc: number): void {
     this.c.requests++;
     bump(this.c.byFc, String(fc));
+    this.emit('request', fc);
   }
   exception(code: number): void {
     bump(this.c.exceptions, String(code));
+    this.emit('exception', code);
   }
   write(table: Table, unit: number, address: number, count: number): void {
     for (let i = 0; i < count; i++) bump(this.c.writes, writeKey(table, unit, address + i));
+    this.emit('write');
   }
   malformed(): void {
     this.c.malformed++;
+    this.emit('malformed');
   }
   dropped(): void {
     this.c.dropped++;
+    this.emit('dropped');
   }
   closedByFault(): void {
     this.c.closedByFault++;
+    this.emit('closedByFault');
   }
   connectionOpened(): void {
     const k = this.c.connections;
     k.accepted++;
     k.current++;
     k.peak = Math.max(k.peak, k.current);
+    this.emit('connectionOpened');
   }
   connectionClosed(): void {
     this.c.connections.current--;
+    this.emit('connectionClosed');
   }
   connectionRefused(): void {
     this.c.connections.refused++;
+    this.emit('connectionRefused');
   }
   restarted(): void {
     this.c.restarts++;
+    this.emit('restarted');
   }
 
   /** Zero everything but the live connection count. */

@@ -15,8 +15,9 @@ import { PlcServer } from './plc-server.js';
 import type { RegisterStore } from './register-store.js';
 import { createRequestHandler } from './request-handler.js';
 import type { Scenario } from './scenario.js';
-import { CounterSet, type SimCounters } from './sim-counters.js';
+import { CounterSet, type SimCounterEvents, type SimCounters } from './sim-counters.js';
 import { silentLogger, type SimLogger } from './sim-logger.js';
+import { realSimTimers, sleepOn, unrefSimTimer, type SimTimerHandle, type SimTimers } from './sim-timers.js';
 
 export interface SimulatorOptions {
   /** A scenario object, or the path of a scenario YAML file. */
@@ -38,6 +39,8 @@ export interface SimulatorOptions {
   /** Process-model tick period (ms). Default 100; 0 = no timer (drive it with `advance`). */
   readonly tickMs?: number;
   readonly logger?: SimLogger;
+  /** Scan and slow-fault delays, the process tick, restart downtime, RTU line timing. Default real timers. */
+  readonly timers?: SimTimers;
   /** Also serve the units as an RTU line (rtu-server.ts): on a serial path (a PTY) and/or RTU over TCP. */
   readonly rtu?: SimRtuOptions;
 }
@@ -63,10 +66,18 @@ export interface SimulatorState {
   readonly up: boolean;
 }
 
+/** The simulator's counter changes as events, each right after its counter moved (sim-counters.ts). */
+export interface SimEvents {
+  on<K extends keyof SimCounterEvents>(event: K, listener: (...args: SimCounterEvents[K]) => void): unknown;
+  off<K extends keyof SimCounterEvents>(event: K, listener: (...args: SimCounterEvents[K]) => void): unknown;
+}
+
 export interface Simulator {
   readonly port: number;
   readonly controlPort: number;
   counters(): SimCounters;
+  /** 'request', 'dropped', 'connectionOpened', 'connectionClosed', 'restarted' …: what in-process tests await. */
+  readonly events: SimEvents;
   resetCounters(): void;
   fault(): Fault;
   setFault(f: Fault): void;
@@ -93,7 +104,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
   const port = await server.listen(opts.port ?? 0);
   const rtuLog = new RtuLineLog();
   const rtu = opts.rtu ? await startRtuOrClose(opts.rtu, { opts, parts, state, server, rtuLog }) : null;
-  const timer = startTicker(parts.memory, opts.tickMs ?? 100);
+  const timer = startTicker(parts, opts.tickMs ?? 100);
   const running: RunningPlc = { parts, state, server, port, rtu, rtuLog, timer };
   const sim = simulatorFacade(running);
   const control = await startControlOrClose(running, sim, opts.controlPort ?? 0);
@@ -110,6 +121,7 @@ interface PlcParts {
   readonly host: string;
   readonly counters: CounterSet;
   readonly memory: PlcMemory;
+  readonly timers: SimTimers;
 }
 
 /** What changes while the PLC runs. */
@@ -130,7 +142,7 @@ interface RunningPlc {
   readonly port: number;
   readonly rtu: RtuListeners | null;
   readonly rtuLog: RtuLineLog;
-  readonly timer: NodeJS.Timeout | undefined;
+  readonly timer: SimTimerHandle | undefined;
 }
 
 function buildPlcParts(opts: SimulatorOptions): PlcParts {
@@ -141,6 +153,7 @@ function buildPlcParts(opts: SimulatorOptions): PlcParts {
     host: opts.host ?? '127.0.0.1',
     counters: new CounterSet(),
     memory: new PlcMemory(scenario),
+    timers: opts.timers ?? realSimTimers,
   };
 }
 
@@ -156,6 +169,7 @@ function createPlcServer(opts: SimulatorOptions, parts: PlcParts, state: PlcStat
     fault: () => state.fault,
     counters,
     logger: parts.logger,
+    timers: parts.timers,
   });
 }
 
@@ -183,6 +197,7 @@ async function startRtuOrClose(
         counters,
         log: d.rtuLog,
         logger: d.parts.logger,
+        timers: d.parts.timers,
       },
     );
   } catch (err) {
@@ -192,10 +207,9 @@ async function startRtuOrClose(
 }
 
 /** Runs the process models every `tickMs`; 0 = no timer (tests drive them with `advance`). */
-function startTicker(memory: PlcMemory, tickMs: number): NodeJS.Timeout | undefined {
-  const timer = tickMs > 0 ? setInterval(() => memory.step(tickMs), tickMs) : undefined;
-  timer?.unref();
-  return timer;
+function startTicker({ memory, timers }: PlcParts, tickMs: number): SimTimerHandle | undefined {
+  if (tickMs <= 0) return undefined;
+  return unrefSimTimer(timers.setInterval(() => memory.step(tickMs), tickMs));
 }
 
 function simulatorFacade(d: RunningPlc): Simulator {
@@ -205,6 +219,7 @@ function simulatorFacade(d: RunningPlc): Simulator {
     port: d.port,
     controlPort: 0,
     counters: () => counters.snapshot(),
+    events: counters,
     resetCounters: () => counters.reset(),
     fault: () => state.fault,
     setFault(f) {
@@ -252,7 +267,7 @@ async function restartPlc(d: RunningPlc, downMs: number): Promise<void> {
   parts.memory.reset();
   parts.counters.restarted();
   parts.logger.info({ downMs }, 'restart: down');
-  if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+  if (downMs > 0) await sleepOn(parts.timers, downMs);
   if (state.closed) return;
   await server.listen(d.port);
   state.up = true;
@@ -272,7 +287,7 @@ async function closePlc(d: RunningPlc): Promise<void> {
 
 /** The tick timer, the Modbus/TCP server and the RTU line; close and a failed start both end them. */
 async function stopListeners(d: RunningPlc): Promise<void> {
-  if (d.timer) clearInterval(d.timer);
+  d.parts.timers.clearTimeout(d.timer);
   await d.server.close();
   await d.rtu?.close();
 }

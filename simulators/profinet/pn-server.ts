@@ -34,6 +34,7 @@ import {
   type CmResponse,
   type RpcHeader,
 } from '../../protocols/profinet/index.js';
+import type { SimTimerHandle, SimTimers } from '../sim-timers.js';
 import type { PnCounterSet } from './pn-counters.js';
 import type { PnFault } from './pn-fault.js';
 import type { SimLogger } from '../sim-logger.js';
@@ -43,6 +44,8 @@ export interface PnServerOptions {
   readonly answerByteOrder: 'big' | 'echo';
   readonly maxFragmentBody: number;
   readonly answerDelayMs: number;
+  /** Arms the answer and slow-fault delays (../sim-timers.ts). */
+  readonly timers: SimTimers;
   readonly now: () => number;
   readonly serverBoot: () => number;
   readonly fault: () => PnFault;
@@ -59,7 +62,7 @@ export class PnUdpServer {
   #socket: Socket | undefined;
   #assembler: FragmentAssembler;
   readonly #cache = new Map<string, Buffer[]>();
-  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #timers = new Set<SimTimerHandle>();
 
   constructor(private readonly o: PnServerOptions) {
     this.#assembler = new FragmentAssembler({ now: o.now });
@@ -88,7 +91,7 @@ export class PnUdpServer {
   async close(): Promise<void> {
     const socket = this.#socket;
     this.#socket = undefined;
-    for (const t of this.#timers) clearTimeout(t);
+    for (const t of this.#timers) this.o.timers.clearTimeout(t);
     this.#timers.clear();
     this.#cache.clear();
     this.#assembler = new FragmentAssembler({ now: this.o.now });
@@ -154,7 +157,7 @@ export class PnUdpServer {
     const delay = this.o.answerDelayMs + (fault.mode === 'slow' ? fault.delayMs : 0);
     const go = (): void => this.#answer(socket, out.datagrams, rinfo);
     if (delay <= 0) return go();
-    const t = setTimeout(() => {
+    const t = this.o.timers.setTimeout(() => {
       this.#timers.delete(t);
       go();
     }, delay);

@@ -14,6 +14,7 @@ import {
   type Uuid,
 } from '../../protocols/profinet/index.js';
 import type { SimLogger } from '../sim-logger.js';
+import { realSimTimers, sleepOn, unrefSimTimer, type SimTimerHandle, type SimTimers } from '../sim-timers.js';
 import type { ArInfo, ArTable } from './ar-table.js';
 import { LogDetail } from './logbook-ring.js';
 import type { PnSimCounters } from './pn-counters.js';
@@ -60,6 +61,8 @@ export interface ProfinetSimulatorOptions {
   /** Period of the idle-AR sweep (ms); 0 = no timer (expiry still runs on every request). Default 500. */
   readonly sweepMs?: number;
   readonly logger?: SimLogger;
+  /** The AR sweep, answer delays and restart downtime (../sim-timers.ts). Default real timers. */
+  readonly timers?: SimTimers;
 }
 
 export interface ProfinetSimulator {
@@ -92,13 +95,14 @@ export async function startProfinetSimulator(opts: ProfinetSimulatorOptions): Pr
   const state: DeviceState = { fault: NO_PN_FAULT, serverBoot: Math.floor(parts.now() / 1000) >>> 0, crashed: false };
   const server = createUdpServer(opts, parts, state);
   const port = await server.listen(opts.port ?? 0);
-  const sweeper = startSweeper(parts.ars, opts.sweepMs ?? 500);
-  const sim = simulatorFacade({ opts, parts, state, server, port, sweeper });
+  const timers = opts.timers ?? realSimTimers;
+  const sweeper = startSweeper(parts.ars, opts.sweepMs ?? 500, timers);
+  const sim = simulatorFacade({ opts, parts, state, server, port, sweeper, timers });
   let control: Server;
   try {
     control = await startPnControlServer(sim.target, opts.controlPort ?? 0);
   } catch (err) {
-    if (sweeper) clearInterval(sweeper);
+    timers.clearTimeout(sweeper);
     await server.close();
     throw err;
   }
@@ -129,7 +133,8 @@ interface RunningDevice {
   readonly state: DeviceState;
   readonly server: PnUdpServer;
   readonly port: number;
-  readonly sweeper: NodeJS.Timeout | undefined;
+  readonly sweeper: SimTimerHandle | undefined;
+  readonly timers: SimTimers;
 }
 
 function createUdpServer(opts: ProfinetSimulatorOptions, parts: PnDeviceParts, state: DeviceState): PnUdpServer {
@@ -138,6 +143,7 @@ function createUdpServer(opts: ProfinetSimulatorOptions, parts: PnDeviceParts, s
     answerByteOrder: opts.answerByteOrder ?? 'big',
     maxFragmentBody: opts.maxFragmentBody ?? DEFAULT_MAX_FRAGMENT_BODY,
     answerDelayMs: opts.answerDelayMs ?? 0,
+    timers: opts.timers ?? realSimTimers,
     now: parts.now,
     serverBoot: () => state.serverBoot,
     fault: () => state.fault,
@@ -183,10 +189,9 @@ function crashDevice(
 }
 
 /** Drops idle ARs between requests; 0 = no timer (expiry still runs on every request). */
-function startSweeper(ars: ArTable, sweepMs: number): NodeJS.Timeout | undefined {
-  const sweeper = sweepMs > 0 ? setInterval(() => ars.sweep(), sweepMs) : undefined;
-  sweeper?.unref();
-  return sweeper;
+function startSweeper(ars: ArTable, sweepMs: number, timers: SimTimers): SimTimerHandle | undefined {
+  if (sweepMs <= 0) return undefined;
+  return unrefSimTimer(timers.setInterval(() => ars.sweep(), sweepMs));
 }
 
 function simulatorFacade(d: RunningDevice): ProfinetSimulator {
@@ -270,7 +275,7 @@ async function restartDevice(d: RunningDevice, downMs: number): Promise<void> {
   parts.counters.inc('restarts');
   parts.logbook.add(undefined, LogDetail.Restarted);
   parts.logger.info({ downMs }, 'restart: down');
-  if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+  if (downMs > 0) await sleepOn(d.timers, downMs);
   if (state.closed) return;
   await server.listen(d.port);
   parts.logger.info({ port: d.port }, 'restart: up');
@@ -280,7 +285,7 @@ async function closeDevice(d: RunningDevice): Promise<void> {
   const { state } = d;
   if (state.closed) return;
   state.closed = true;
-  if (d.sweeper) clearInterval(d.sweeper);
+  d.timers.clearTimeout(d.sweeper);
   await d.server.close();
   const control = state.control;
   if (!control) return;
