@@ -2,8 +2,9 @@
  * DevicePool against the real PLC simulator with faults: PLC down, silent, slow (timed-out write), dropping
  * the connection, restarting. Proves: right outcome kinds, recovery, and that nothing sent is ever resent
  * (simulator request and write counters). 127.0.0.1, port 0, bounded.
- * The pool's deadlines and reconnect waits run on fake timers the test advances; what is awaited is the socket
- * I/O and the simulator's own (short, real) scan/slow/restart delays.
+ * The pool's deadlines, late-reply grace and reconnect waits run on fake timers the test advances; what is awaited
+ * is the socket I/O (on the simulator's counter events and the pool's timers being armed, never polled) and the
+ * simulator's own (short, real) scan/slow/restart delays.
  */
 import t, { type Test } from 'tap';
 import net from 'node:net';
@@ -13,8 +14,8 @@ import type { Scenario } from '../../simulators/scenario.js';
 import { DevicePool } from '../../gateway/upstream/device-pool.js';
 import { defaultDialer } from '../../gateway/upstream/default-dialer.js';
 import type { DevicePoolOptions, PlcDialer, UpstreamResult } from '../../gateway/upstream/types.js';
-import { eventually } from '../helpers/eventually.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
+import { when } from '../helpers/when.js';
 
 const scenario: Scenario = {
   name: 'upstream-faults',
@@ -98,7 +99,7 @@ t.test('PLC not up yet: a queued request waits for the reconnect within its time
   const port = await freePort();
   const { p, timers } = pool(t, port, { timeoutMs: 5000, backoff: { initialMs: 40, maxMs: 150 } });
   const pending = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(1), isWrite: false });
-  await eventually('the refused connect', () => p.stats().down);
+  while (!p.stats().down) await timers.armed(); // the refused connect arms the retry
   t.same(timers.delays(), [20, 5000], 'the retry (jitter floor 20 ms) and the request deadline are armed');
   const s = await sim(t, { port });
   timers.advance(20);
@@ -109,18 +110,23 @@ t.test('PLC not up yet: a queued request waits for the reconnect within its time
 
 t.test('PLC silent: timeout; after the fault clears the next request works', async (t) => {
   const s = await sim(t);
-  // lateReplyGraceMs is plc-connection.ts's own (real) timer: kept short, it recycles the silent connection.
+  // The late-reply grace (plc-connection.ts) runs on the pool's timers too: once it ends, the silent connection
+  // is recycled and the next request goes out on a fresh one.
   const { p, timers } = pool(t, s.port, { timeoutMs: 1000, lateReplyGraceMs: 20 });
   t.equal(value(await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false })), 11, 'warm');
   s.setFault({ mode: 'silent' });
   const silent = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
-  await eventually('the request to be dropped by the PLC', () => s.counters().dropped === 1);
+  await when(s.events, 'dropped', () => s.counters().dropped === 1);
   timers.advance(999);
   t.equal(p.stats().inFlight, 1, 'still waiting 1 ms before the deadline');
   timers.advance(1);
   t.equal((await silent).kind, 'timeout');
   s.setFault({ mode: 'none' });
-  t.equal(value(await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(2), isWrite: false })), 33, 'recovered');
+  const next = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(2), isWrite: false });
+  await timers.tick(19);
+  t.equal(p.stats().queued, 1, 'waits while the late slot is reserved (1 ms before the grace ends)');
+  timers.advance(1);
+  t.equal(value(await next), 33, 'recovered');
   t.equal(s.counters().requests, 3, 'nothing was resent');
 });
 
@@ -130,7 +136,7 @@ t.test('a timed-out write is applied at most once; the queue behind it is untouc
   // The simulator answers 300 ms (real) late; the pool's 1000 ms deadline passes when the test says so, before that.
   s.setFault({ mode: 'slow', delayMs: 300 });
   const write = p.submit({ clientKey: 'hmi', unitId: 1, pdu: writeHolding(10, 1234), isWrite: true });
-  await eventually('the write to reach the PLC', () => s.counters().requests === 1, { intervalMs: 1 });
+  await when(s.events, 'request', () => s.counters().requests === 1);
   s.setFault({ mode: 'none' }); // the write already got its slow delay; later requests are answered at once
   timers.advance(700); // queued before the write times out (1000 ms), deadline well after its late reply
   const queuedRead = p.submit({ clientKey: 'historian', unitId: 1, pdu: readHolding(1), isWrite: false });
@@ -167,19 +173,22 @@ t.test('PLC restart: the request in flight is unavailable, requests during the o
   const { p, timers } = pool(t, s.port, { timeoutMs: 5000 });
   t.equal(value(await p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false })), 11);
   const inFlight = p.submit({ clientKey: 'a', unitId: 1, pdu: readHolding(0), isWrite: false });
-  await eventually('the request to reach the PLC', () => s.counters().requests === 2);
+  await when(s.events, 'request', () => s.counters().requests === 2);
   const restarting = s.restart(100);
   const r = await inFlight;
   t.equal(r.kind, 'unavailable', 'sent, then the PLC went away: not resent');
   const during = p.submit({ clientKey: 'b', unitId: 1, pdu: readHolding(2), isWrite: false });
   await restarting;
-  // Back up: the pool's next attempt comes when its backoff elapses (the floor, 20 ms, at most 5 times here).
+  // Back up: the pool's next attempt comes when its backoff elapses. An attempt is either in flight or armed:
+  // fire the armed one (the backoff cap, 200 ms, never the 5 s deadline) and await its outcome — the answer, or
+  // the next retry armed after a refused connect.
   let answered = false;
   void during.then(() => (answered = true));
-  await eventually('the reconnect', () => {
-    timers.advance(20);
-    return answered;
-  });
+  while (!answered) {
+    const outcome = Promise.race([during, timers.armed()]);
+    timers.advance(200);
+    await outcome;
+  }
   t.ok(timers.now() < 5000, 'within the request deadline');
   t.equal(value(await during), 33, 'waited for the reconnect and got its answer');
   t.equal(s.counters().restarts, 1);

@@ -8,7 +8,7 @@ import { startSimulator, type Simulator, type SimulatorOptions } from '../../sim
 import type { Scenario } from '../../simulators/scenario.js';
 import { DevicePool } from '../../gateway/upstream/device-pool.js';
 import type { DevicePoolOptions, UpstreamResult } from '../../gateway/upstream/types.js';
-import { eventually } from '../helpers/eventually.js';
+import { when } from '../helpers/when.js';
 
 const scenario: Scenario = {
   name: 'upstream-sharing',
@@ -99,7 +99,7 @@ t.test("bounded queue: queue-full at once; a quiet client pushes out the flooder
   const p = pool(t, s.port, { queueLimit: 5 });
   const submitNoisy = () => p.submit({ clientKey: 'noisy', unitId: 1, pdu: readHolding(0), isWrite: false });
   const noisy = [submitNoisy()];
-  await eventually('the first request in flight', () => p.stats().inFlight > 0, { intervalMs: 1 });
+  await when(s.events, 'request', () => p.stats().inFlight > 0); // it reached the PLC (100 ms scan ahead)
   for (let i = 0; i < 5; i++) noisy.push(submitNoisy());
   t.same(p.stats().queued, 5, 'one sent, five queued');
   t.same(await p.submit({ clientKey: 'noisy', unitId: 1, pdu: readHolding(0), isWrite: false }), {
