@@ -181,6 +181,16 @@ function describe(d: Decision, request: string): string[] {
   }
   const rate = d.obligations?.rate;
   if (rate) lines.push(`rate limit: rule ${rate.ruleId}, ${rate.perSecond}/s`);
+  const strict = d.obligations?.strict;
+  if (strict) {
+    const limit =
+      strict.maxStalenessMs === null
+        ? "the gateway's fleet.maxStaleness (default 60s)"
+        : formatDuration(strict.maxStalenessMs);
+    lines.push(
+      `lockMode strict: rule ${strict.ruleId}, maxStaleness ${limit}: on a fleet member, writes are refused (fleet-stale) while its hub view is older; reads are still served`,
+    );
+  }
   if (d.essential === true)
     lines.push('essential: a trust downgrade does not block it (locks, JIT, rate and value limits still do)');
   for (const s of d.shadow ?? []) lines.push(`shadow: ${s.ruleId} would ${s.effect}`);

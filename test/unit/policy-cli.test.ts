@@ -264,3 +264,60 @@ rules:
   t.match(plain.out, /^decision: allow$/m);
   t.notMatch(plain.out, /essential/);
 });
+
+t.test('explain prints the strict lockMode obligation with its maxStaleness (or the gateway default)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vg-explain-'));
+  const file = join(dir, 'p.yaml');
+  writeFileSync(
+    file,
+    `version: 1
+trustDomain: plant.example
+rules:
+  - id: setpoints
+    principals: [${TD}/hmi/line1]
+    devices: [turbine-1]
+    lockMode: strict
+    maxStaleness: 10s
+    allow: [{ access: read-write, table: holding, addresses: 100-109 }]
+  - id: tuning
+    principals: [${TD}/hmi/line1]
+    devices: [turbine-1]
+    lockMode: strict
+    allow: [{ access: write, table: holding, addresses: 110-119 }]
+  - id: trends
+    principals: [${TD}/hmi/line1]
+    devices: [turbine-1]
+    allow: [{ access: read, table: holding, addresses: 200-209 }]
+`,
+  );
+  const explainAt = (fc: string, address: string, value?: string) =>
+    run([
+      'explain',
+      file,
+      '--id',
+      `${TD}/hmi/line1`,
+      '--device',
+      'turbine-1',
+      '--fc',
+      fc,
+      '--address',
+      address,
+      ...(value === undefined ? [] : ['--value', value]),
+    ]);
+  const write = await explainAt('6', '100', '5');
+  t.match(write.out, /^decision: allow$/m);
+  t.match(
+    write.out,
+    /^lockMode strict: rule setpoints, maxStaleness 10s: on a fleet member, writes are refused \(fleet-stale\) while its hub view is older; reads are still served$/m,
+  );
+  const byDefault = await explainAt('6', '110', '5');
+  t.match(
+    byDefault.out,
+    /^lockMode strict: rule tuning, maxStaleness the gateway's fleet\.maxStaleness \(default 60s\)/m,
+  );
+  const read = await explainAt('3', '100');
+  t.match(read.out, /^lockMode strict: rule setpoints, maxStaleness 10s/m, 'a read names the rule too (reads served)');
+  const bestEffort = await explainAt('3', '200');
+  t.match(bestEffort.out, /^rule: trends$/m);
+  t.notMatch(bestEffort.out, /lockMode/, 'best_effort (the default): no line');
+});
