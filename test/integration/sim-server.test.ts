@@ -7,7 +7,9 @@ import { MbapFramer, encodeAdu, encodeRequest, type ModbusRequest } from '../../
 import type { Frame } from '../../protocols/modbus/types.js';
 import { startSimulator, type Simulator } from '../../simulators/simulator.js';
 import type { SimCounters } from '../../simulators/sim-counters.js';
-import { eventually, flushIo } from '../helpers/eventually.js';
+import { flushIo } from '../helpers/eventually.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
+import { when } from '../helpers/when.js';
 
 const TURBINE = resolve(import.meta.dirname, '../../simulators/scenarios/turbine.yaml');
 const MULTI = resolve(import.meta.dirname, '../../simulators/scenarios/multi-unit.yaml');
@@ -118,7 +120,7 @@ t.test(
     clients[0]?.close();
     await clients[0]?.closed;
     // the simulator learns of the close on its own side of the loopback connection
-    await eventually('the slot freed', () => sim.counters().connections.current === 3);
+    await when(sim.events, 'connectionClosed', () => sim.counters().connections.current === 3);
     const again = await RawClient.open(sim.port);
     again.send(7, 255, readHolding(100));
     t.equal((await again.waitFrames(1)).length, 1, 'a freed slot serves a new connection');
@@ -165,17 +167,20 @@ t.test('pipelined requests on one connection are answered in order (in-flight 1)
 });
 
 t.test('maxInFlight bounds how many pipelined requests a connection has picked up', async (t) => {
-  // Scan delay 400 ms: shortly after sending three requests, in-flight 1 has taken one, in-flight 3 all three.
+  // Scan delay 400 ms on the simulator's fake timers: no answer leaves until the test moves them, so after three
+  // requests in-flight 1 has taken one and in-flight 3 all three, however long the I/O takes.
   for (const [maxInFlight, expected] of [
     [1, 1],
     [3, 3],
   ] as const) {
-    const sim = await withSim(t, { scenario: TURBINE, scanDelayMs: 400, tickMs: 0, maxInFlight });
+    const timers = new FakeTimers();
+    const sim = await withSim(t, { scenario: TURBINE, scanDelayMs: 400, tickMs: 0, maxInFlight, timers });
     const c = await RawClient.open(sim.port);
     for (const tid of [1, 2, 3]) c.send(tid, 255, readHolding(100));
-    await eventually('requests picked up', () => sim.counters().requests >= expected);
-    await flushIo(); // a fourth turn would pick up more if the bound did not hold (the first answer is 400 ms off)
+    await when(sim.events, 'request', () => sim.counters().requests >= expected);
+    await flushIo(); // all three requests are in by now; a bound that did not hold would take more
     t.equal(sim.counters().requests, expected, `maxInFlight ${maxInFlight}: ${expected} picked up`);
+    timers.advance(3 * 400); // each answer frees the slot for the next request, whose scan ends 400 ms later
     const frames = await c.waitFrames(3, 3000);
     t.same(
       frames.map((f) => f.header.transactionId),
@@ -252,7 +257,8 @@ t.test('counters prove a write reached the PLC exactly once', async (t) => {
 });
 
 t.test('restart drops connections, resets memory, is down for downMs, then serves again', async (t) => {
-  const sim = await withSim(t, { scenario: TURBINE, scanDelayMs: 0, tickMs: 0 });
+  const timers = new FakeTimers();
+  const sim = await withSim(t, { scenario: TURBINE, scanDelayMs: 0, tickMs: 0, timers });
   const c = await RawClient.open(sim.port);
   c.send(1, 255, { type: 'write-single-register', fc: 6, address: 100, value: 3000 });
   await c.waitFrames(1);
@@ -262,9 +268,13 @@ t.test('restart drops connections, resets memory, is down for downMs, then serve
   const restarting = control(sim, 'POST', '/restart', { downMs: 300 });
   await c.closed;
   t.pass('live connection dropped');
-  // The listener closes in the same restart; a connect racing it may still be accepted, so probe until refused.
-  const code = await eventually('nothing listening', () => connectError(sim.port), { timeoutMs: 250 });
-  t.equal(code, 'ECONNREFUSED', 'nothing listens while down (within its 300 ms downtime)');
+  // Counted once the listener has closed; the downtime runs on the simulator's fake timers.
+  await when(sim.events, 'restarted', () => sim.counters().restarts === 1);
+  t.equal(await connectError(sim.port), 'ECONNREFUSED', 'nothing listens while down');
+  timers.advance(299);
+  await flushIo();
+  t.equal(sim.state().up, false, 'still down 1 ms before downMs');
+  timers.advance(1);
   t.equal((await restarting).status, 200);
 
   const d = await RawClient.open(sim.port);
@@ -286,7 +296,8 @@ t.test('malformed MBAP closes the connection and is counted', async (t) => {
 });
 
 t.test('multi-unit: unit ids pick the device, an unknown unit answers 0x0B', async (t) => {
-  const sim = await withSim(t, { scenario: MULTI, scanDelayMs: 0, tickMs: 10 });
+  const timers = new FakeTimers();
+  const sim = await withSim(t, { scenario: MULTI, scanDelayMs: 0, tickMs: 10, timers });
   const c = await RawClient.open(sim.port);
   c.send(1, 3, readHolding(0, 3));
   c.send(2, 2, { type: 'read-registers', fc: 4, address: 0, quantity: 1 });
@@ -298,11 +309,10 @@ t.test('multi-unit: unit ids pick the device, an unknown unit answers 0x0B', asy
   t.same(f[2]?.pdu, Buffer.from([0x83, 0x0b]), 'unit 9 → gateway target failed to respond');
   t.same(sim.state().units, [1, 2, 3]);
   t.throws(() => sim.store(9), RangeError);
-  // The tick timer runs the turbine on unit 1: its speed moves on its own (the simulator's real 10 ms timer).
-  t.ok(
-    await eventually('unit 1 turbine speed', () => sim.store(1).get('input', 0) > 0, { timeoutMs: 3000 }),
-    'unit 1 turbine accelerates on the tick timer',
-  );
+  // The tick timer runs the turbine on unit 1: its speed moves on its own, every 10 ms of the simulator's timers.
+  t.equal(sim.store(1).get('input', 0), 0, 'unit 1 turbine at rest before any tick');
+  timers.advance(1000);
+  t.ok(sim.store(1).get('input', 0) > 0, 'unit 1 turbine accelerates on the tick timer');
   t.equal(sim.store(2).get('input', 0), 1000, 'unit 2 tank untouched');
   c.close();
 });
