@@ -99,70 +99,92 @@ export class PnUdpServer {
   }
 
   #onMessage(socket: Socket, msg: Buffer, rinfo: RemoteInfo): void {
-    const { counters, logger } = this.o;
-    counters.datagram();
-    const d = decodeRpcDatagram(msg);
-    if (!d.ok) return this.#malformed(d.reason, d.detail);
-    if (d.value.header.packetType !== PacketType.Request) {
-      counters.inc('ignored');
-      return;
-    }
-    const whole = this.#assembler.push(d.value.header, d.value.body);
-    if (whole.kind === 'dropped') return this.#malformed(whole.reason, whole.detail);
-    if (whole.kind !== 'complete') return;
-    const h = whole.header;
+    const call = this.#reassemble(msg);
+    if (!call) return;
+    const h = call.header;
     const peer = `${rinfo.address}:${rinfo.port}`;
     const key = `${peer}|${callKeyOf(h)}`;
     const fault = this.o.fault();
-    const cached = this.#cache.get(key);
-    if (cached) {
-      counters.inc('duplicates');
-      if (fault.mode === 'silent' || fault.mode === 'drop-answers') counters.inc('dropped');
-      else this.#send(socket, cached, rinfo);
-      return;
-    }
-    const req = decodeCmRequest(h, whole.body);
+    if (this.#cache.has(key)) return this.#answerRetransmission(socket, key, fault, rinfo);
+    const req = decodeCmRequest(h, call.body);
     if (!req.ok) {
       this.#malformed(req.reason, req.detail);
-      const reject = h.interfaceUuid !== PNIO_DEVICE_INTERFACE;
-      const nca = reject
-        ? NcaStatus.UnknownInterface
-        : SUPPORTED_OPNUMS.has(h.opnum)
-          ? NcaStatus.ProtocolError
-          : NcaStatus.OpRangeError;
-      const le = this.#littleEndian(h);
-      const head = answerHeader(h, {
-        packetType: reject ? PacketType.Reject : PacketType.Fault,
-        littleEndian: le,
-        serverBoot: this.o.serverBoot(),
-      });
-      this.#send(socket, [encodeRpcDatagram(head, encodeFaultBody(nca, le))], rinfo);
-      return;
+      return this.#refuse(socket, h, rinfo);
     }
     if (fault.mode === 'silent') {
-      counters.inc('dropped');
+      this.o.counters.inc('dropped');
       return;
     }
     const res = this.o.handle(req.value, peer);
     if (res === null || this.#socket !== socket) return; // crashed
+    const datagrams = this.#encodeAnswer(h, res, req.value.argsMaximum);
+    this.#remember(key, datagrams);
+    const delay = this.o.answerDelayMs + (fault.mode === 'slow' ? fault.delayMs : 0);
+    if (delay <= 0) return this.#answer(socket, datagrams, rinfo);
+    this.#answerLater(socket, datagrams, rinfo, delay);
+    this.o.logger.debug({ peer, op: req.value.op, delay }, 'answer delayed');
+  }
+
+  /** A whole request (reassembled from its fragments), or undefined: malformed, not a request, or incomplete. */
+  #reassemble(msg: Buffer): { header: RpcHeader; body: Buffer } | undefined {
+    this.o.counters.datagram();
+    const d = decodeRpcDatagram(msg);
+    if (!d.ok) {
+      this.#malformed(d.reason, d.detail);
+      return undefined;
+    }
+    if (d.value.header.packetType !== PacketType.Request) {
+      this.o.counters.inc('ignored');
+      return undefined;
+    }
+    const whole = this.#assembler.push(d.value.header, d.value.body);
+    if (whole.kind === 'dropped') this.#malformed(whole.reason, whole.detail);
+    return whole.kind === 'complete' ? whole : undefined;
+  }
+
+  /** The cached answer again, never a second execution [C706 12.3]; the faults that drop answers drop it too. */
+  #answerRetransmission(socket: Socket, key: string, fault: PnFault, rinfo: RemoteInfo): void {
+    this.o.counters.inc('duplicates');
+    if (fault.mode === 'silent' || fault.mode === 'drop-answers') this.o.counters.inc('dropped');
+    else this.#send(socket, this.#cache.get(key) ?? [], rinfo);
+  }
+
+  /** Another interface is rejected (unk_if); the device interface faults (unsupported opnum, broken stub data). */
+  #refuse(socket: Socket, h: RpcHeader, rinfo: RemoteInfo): void {
+    const reject = h.interfaceUuid !== PNIO_DEVICE_INTERFACE;
+    const nca = reject
+      ? NcaStatus.UnknownInterface
+      : SUPPORTED_OPNUMS.has(h.opnum)
+        ? NcaStatus.ProtocolError
+        : NcaStatus.OpRangeError;
+    const le = this.#littleEndian(h);
+    const head = answerHeader(h, {
+      packetType: reject ? PacketType.Reject : PacketType.Fault,
+      littleEndian: le,
+      serverBoot: this.o.serverBoot(),
+    });
+    this.#send(socket, [encodeRpcDatagram(head, encodeFaultBody(nca, le))], rinfo);
+  }
+
+  /** The answer's datagrams; more than one are flagged NoFragmentAck [C706 12.5.3.3]. */
+  #encodeAnswer(h: RpcHeader, res: CmResponse, maximumCount: number): Buffer[] {
     const enc = {
-      maximumCount: req.value.argsMaximum,
+      maximumCount,
       littleEndian: this.#littleEndian(h),
       serverBoot: this.o.serverBoot(),
       maxFragmentBody: this.o.maxFragmentBody,
     };
     let out = encodeCmResponse(h, res, enc);
     if (out.datagrams.length > 1) out = encodeCmResponse(h, res, { ...enc, flags1: Flags1.NoFragmentAck });
-    this.#remember(key, out.datagrams);
-    const delay = this.o.answerDelayMs + (fault.mode === 'slow' ? fault.delayMs : 0);
-    const go = (): void => this.#answer(socket, out.datagrams, rinfo);
-    if (delay <= 0) return go();
+    return out.datagrams;
+  }
+
+  #answerLater(socket: Socket, datagrams: Buffer[], rinfo: RemoteInfo, delay: number): void {
     const t = this.o.timers.setTimeout(() => {
       this.#timers.delete(t);
-      go();
+      this.#answer(socket, datagrams, rinfo);
     }, delay);
     this.#timers.add(t);
-    logger.debug({ peer, op: req.value.op, delay }, 'answer delayed');
   }
 
   #answer(socket: Socket, datagrams: Buffer[], rinfo: RemoteInfo): void {
