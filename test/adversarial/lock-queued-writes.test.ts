@@ -10,10 +10,11 @@
  * after it, and the audited outcomes agree with the PLC's counters (and, for a device lock, with the answers).
  */
 import t from 'tap';
+import { EventEmitter } from 'node:events';
 import { encodeRequest } from '../../protocols/modbus/index.js';
 import type { AuditRecord } from '../../gateway/audit/audit-events.js';
-import { eventually } from '../helpers/eventually.js';
 import { startHarness, TestMbapsClient } from '../helpers/gateway-harness.js';
+import { when } from '../helpers/when.js';
 
 const policy = `version: 1
 trustDomain: plant.example
@@ -42,10 +43,16 @@ const executed = (): number =>
 /** Audit events of the current round's identity, as the log writes them. */
 let events: AuditRecord[] = [];
 let onEvent: (rec: AuditRecord) => void = () => {};
-t.teardown(h.gateway.audit.subscribe({ event: (rec) => onEvent(rec) }));
-
-/** Polled once per event-loop turn: the lock must land within a timer turn of the moment. */
-const EVERY_TURN = { intervalMs: 0 };
+/** 'event' after each audit event was handled: what the settle wait re-checks on. */
+const audited = new EventEmitter();
+t.teardown(
+  h.gateway.audit.subscribe({
+    event: (rec) => {
+      onEvent(rec);
+      audited.emit('event');
+    },
+  }),
+);
 
 type Moment = 'after-1st-reached-plc' | 'after-2nd-reached-plc' | 'in-write-ahead-of-3rd' | 'in-outcome-of-1st';
 const MOMENTS: Moment[] = [
@@ -106,9 +113,10 @@ async function round(i: number): Promise<Round> {
   };
   const answers = Array.from({ length: WRITES }, (_, k) => c.request(1, write(100 + k, i), 8000));
   if (moment === 'after-1st-reached-plc')
-    await eventually('the 1st write at the PLC', () => received() - before.received >= 1, EVERY_TURN).then(lock);
+    // The lock lands in the turn the simulator counted the write (a microtask later), not a poll later.
+    await when(h.sim.events, 'request', () => received() - before.received >= 1).then(lock);
   if (moment === 'after-2nd-reached-plc')
-    await eventually('the 2nd write at the PLC', () => received() - before.received >= 2, EVERY_TURN).then(lock);
+    await when(h.sim.events, 'request', () => received() - before.received >= 2).then(lock);
   const answered = await Promise.all(answers);
   if (kind === 'identity') await c.closed;
   else c.close();
@@ -117,11 +125,7 @@ async function round(i: number): Promise<Round> {
     events.filter((e) => e.type === 'request.decision' && e['outcome'] === 'pending');
   const outcomeOf = (d: AuditRecord): AuditRecord | undefined =>
     events.find((e) => e.type === 'request.outcome' && e['decisionSeq'] === d.seq);
-  await eventually(
-    'every outcome',
-    () => okAtLock >= 0 && decided().every((d) => outcomeOf(d) !== undefined),
-    EVERY_TURN,
-  );
+  await when(audited, 'event', () => okAtLock >= 0 && decided().every((d) => outcomeOf(d) !== undefined));
   onEvent = () => {};
   if (lockId) h.gateway.trust.locks.remove(lockId, LEAD);
   const outcomes: Record<string, number> = {};
