@@ -67,7 +67,7 @@ export function parseGrant(id: string, value: unknown): Grant | string {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
   const v = value as Record<string, unknown>;
   if (v.id !== id) return `id ${JSON.stringify(v.id)} does not match the key's ${JSON.stringify(id)}`;
-  const text = (k: string): string | null => (typeof v[k] === 'string' && v[k] !== '' ? (v[k]) : null);
+  const text = (k: string): string | null => (typeof v[k] === 'string' && v[k] !== '' ? v[k] : null);
   const int = (k: string): number | null => (Number.isInteger(v[k]) ? (v[k] as number) : null);
   const requester = text('requester');
   const ruleId = text('ruleId');
@@ -96,7 +96,7 @@ export function parseGrant(id: string, value: unknown): Grant | string {
     durationMs,
     reason: v.reason,
     status: v.status as GrantStatus,
-    approvals: [...(v.approvals)],
+    approvals: [...v.approvals],
     requestedAt: requestedAt ?? new Date(0).toISOString(),
     ...(typeof v.expiresAt === 'string' ? { expiresAt: v.expiresAt } : {}),
     ...(typeof v.closedBy === 'string' ? { closedBy: v.closedBy } : {}),
