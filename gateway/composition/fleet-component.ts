@@ -96,6 +96,8 @@ function startFleet(env: GatewayEnv, f: FleetConfig, deps: FleetDeps): RunningFl
     site: f.site,
     handlers: enforcement.handlers,
     policy: (value) => void apply.apply(value),
+    // a resync reconciles only against a mirror at least as new as what this gateway had already seen
+    knownHeartbeat: () => enforcement.staleness.last(),
     timers,
     logger,
   });

@@ -45,7 +45,7 @@ export function createFleetEnforcement(opts: FleetEnforcementOptions): FleetEnfo
   });
   staleness.load();
   const log = opts.logger ? { logger: opts.logger } : {};
-  const locks = new FleetLocks({ trust: opts.trust, ...log });
+  const locks = new FleetLocks({ trust: opts.trust, newestHeartbeat: () => staleness.last(), ...log });
   const grants = new FleetGrants({ grants: opts.trust.grants, ...log });
   opts.trust.grants.fleetMode = true;
   opts.trust.setFleetFreshness(staleness);
@@ -55,7 +55,7 @@ export function createFleetEnforcement(opts: FleetEnforcementOptions): FleetEnfo
     grant: (id, value) => grants.grant(id, value),
     heartbeat: (hb: FleetHeartbeat) => staleness.heartbeat(hb),
     reconcile: (present: FleetStatePresent) => {
-      locks.reconcile(present.locks);
+      locks.reconcile(present.locks, present.heartbeatTime);
       grants.reconcile(present.grants);
     },
   };

@@ -8,10 +8,18 @@
  * The bucket's values are input from the network: each is checked for the Lock shape and a bad one is logged
  * and skipped (never thrown). After an initial sync, fleet locks held here but absent from the bucket were
  * deleted while we were away and are removed; locks made through this gateway's admin API are never touched.
+ *
+ * A mirror may also lack a lock because it is OLDER than what this gateway has seen (a leaf store restored
+ * from a snapshot, a wiped one catching up). Heartbeats order the bucket on the control's clock: a lock that
+ * arrived while the newest heartbeat known here was H was written at the hub after H, so every mirror holding
+ * a heartbeat newer than H also holds the lock (or its deletion). Each fleet lock therefore keeps
+ * `heartbeatAtReceipt` (H at its first arrival, or its createdAt if later or no heartbeat was known), and a
+ * resync removes it only when the mirror's newest heartbeat is newer than that.
  */
 import { nullLogger, type Logger } from '../logger.js';
 import type { Lock, LockKind, LockService } from '../trust/lock-service.js';
 import type { TrustRuntime } from '../trust/trust-runtime.js';
+import type { FleetHeartbeat } from './fleet-state-handlers.js';
 
 const KINDS: readonly LockKind[] = ['identity', 'role', 'device', 'grant'];
 /** `by` of the `lock.removed` event when the hub deleted the key (a KV delete carries no author). */
@@ -19,6 +27,8 @@ export const FLEET_REMOVER = 'fleet';
 
 export interface FleetLocksOptions {
   readonly trust: Pick<TrustRuntime, 'applyFleetLock'> & { readonly locks: Pick<LockService, 'list' | 'remove'> };
+  /** The newest control heartbeat this gateway knows (FleetStaleness.last()); noted on each lock as it arrives. */
+  readonly newestHeartbeat?: () => FleetHeartbeat | null;
   readonly logger?: Logger;
 }
 
@@ -40,13 +50,26 @@ export class FleetLocks {
       this.logger.warn({ lockId: id, problem: parsed }, 'fleet: lock entry ignored (not a valid lock)');
       return;
     }
-    const r = this.opts.trust.applyFleetLock(parsed);
+    const known = this.opts.newestHeartbeat?.() ?? null;
+    const r = this.opts.trust.applyFleetLock({ ...parsed, ...(known ? { heartbeatAtReceipt: known.time } : {}) });
     if (!r.ok) this.logger.error({ lockId: id, err: r.message }, 'fleet: lock could not be applied');
   }
 
-  /** After an initial sync: fleet locks absent from the bucket were deleted meanwhile. Local locks stay. */
-  reconcile(present: ReadonlySet<string>): void {
-    for (const l of this.opts.trust.locks.list()) if (l.source === 'fleet' && !present.has(l.id)) this.remove(l.id);
+  /**
+   * After an initial sync whose newest heartbeat is `heartbeatTime` (epoch ms): fleet locks absent from the
+   * bucket were deleted meanwhile — unless they arrived after that heartbeat (the mirror is older than them).
+   * Local locks stay.
+   */
+  reconcile(present: ReadonlySet<string>, heartbeatTime: number): void {
+    for (const l of this.opts.trust.locks.list()) {
+      if (l.source !== 'fleet' || present.has(l.id)) continue;
+      if (receivedAt(l) < heartbeatTime) this.remove(l.id);
+      else
+        this.logger.warn(
+          { lockId: l.id, heartbeatAtReceipt: l.heartbeatAtReceipt ?? l.createdAt },
+          'fleet: lock absent from a mirror older than it kept (removed once a newer mirror lacks it)',
+        );
+    }
   }
 
   private remove(id: string): void {
@@ -55,6 +78,16 @@ export class FleetLocks {
     if (held?.source !== 'fleet') return;
     this.opts.trust.locks.remove(id, FLEET_REMOVER, 'fleet');
   }
+}
+
+/**
+ * Where a fleet lock sits on the control's clock: the newest heartbeat known at its arrival, or its createdAt
+ * when later (a lock cannot be in the bucket before it was made; the only bound when no heartbeat was known).
+ * An unreadable time counts as +Infinity: never removed on an older mirror's word.
+ */
+function receivedAt(l: Lock): number {
+  const times = [l.heartbeatAtReceipt, l.createdAt].filter((x): x is string => x !== undefined).map(Date.parse);
+  return times.some((x) => Number.isNaN(x)) ? Number.POSITIVE_INFINITY : Math.max(...times);
 }
 
 /** The Lock a bucket value describes (gateway/trust/lock-service.ts shape), or what is wrong with it. */

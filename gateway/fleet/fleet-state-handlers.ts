@@ -21,6 +21,12 @@ export interface FleetHeartbeat {
 export interface FleetStatePresent {
   readonly locks: ReadonlySet<string>;
   readonly grants: ReadonlySet<string>;
+  /**
+   * `time` (epoch ms, the control's clock) of the newest heartbeat the sync delivered: the bucket is known
+   * complete only up to it. A lock that arrived here after it (fleet-locks.ts) may be missing from this
+   * mirror because the mirror is older, not because it was deleted.
+   */
+  readonly heartbeatTime: number;
 }
 
 export interface FleetStateHandlers {
@@ -36,8 +42,9 @@ export interface FleetStateHandlers {
   /**
    * The initial sync is complete (after start, or after a resume that had to start over): `present` is every
    * lock and grant in the bucket. A fleet lock or grant held locally but absent here was deleted while this
-   * gateway was away: treat it as deleted. Called only once the bucket holds a control heartbeat (before that
-   * the mirror may never have caught up with the hub, and an empty one proves nothing).
+   * gateway was away: treat it as deleted. Called only once the sync has delivered a control heartbeat at least
+   * as new as the newest this gateway knew when the sync began (before that the mirror may be empty, wiped and
+   * catching up, or restored from an older snapshot: its word proves nothing).
    */
   reconcile(present: FleetStatePresent): void;
 }

@@ -7,9 +7,10 @@
  * entry newer than the last one handled is dispatched — so a watch restarted from `last + 1` on a new
  * connection (SVID rotation, a closed connection) may overlap the old one without anything handled twice or
  * skipped. The first watch in this process is a full sync (the last value of every key); once it has
- * delivered everything that was in the bucket when it began — and the bucket holds a control heartbeat, proof
- * that the mirror has caught up with the hub — `reconcile` tells the handlers which locks and grants exist, so
- * one deleted while the gateway was down counts as deleted. Later watches resume.
+ * delivered everything that was in the bucket when it began — and a control heartbeat at least as new as the
+ * newest this gateway already knew (`knownHeartbeat`), proof that the mirror has caught up with the hub at
+ * least as far as this gateway had — `reconcile` tells the handlers which locks and grants exist, so one
+ * deleted while the gateway was down counts as deleted. Later watches resume.
  */
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
@@ -31,6 +32,11 @@ export interface SiteStateWatchOptions {
   readonly logger?: Logger;
   /** Opens the bucket on a connection (tests may inject); default: the KV of `siteBucket(site)`. */
   readonly openBucket?: (nc: NatsConnection, bucket: string) => Promise<KV>;
+  /**
+   * The newest heartbeat this gateway already knew (FleetStaleness.last(): persisted across restarts), read
+   * when a sync begins: the sync reconciles only once the mirror has delivered one at least as new. Default: none.
+   */
+  readonly knownHeartbeat?: () => FleetHeartbeat | null;
 }
 
 interface SyncState {
@@ -39,8 +45,10 @@ interface SyncState {
   readonly locks: Set<string>;
   readonly grants: Set<string>;
   reached: boolean;
-  /** A control heartbeat is in the bucket: the mirror has caught up with the hub at least once. */
-  heartbeat: boolean;
+  /** Time (epoch ms) of the newest heartbeat this gateway knew when the sync began; -Infinity: none. */
+  readonly floor: number;
+  /** Time of the newest heartbeat the sync delivered (null: none yet). */
+  heartbeat: number | null;
   told: boolean;
 }
 
@@ -104,7 +112,18 @@ export class SiteStateWatch {
         if (gen !== this.generation) return;
         this.last = 0; // a sync that started over re-delivers everything; handlers are idempotent
         const target = state.messages > 0 ? state.last_seq : 0;
-        this.sync = { target, locks: new Set(), grants: new Set(), reached: false, heartbeat: false, told: false };
+        const known = this.opts.knownHeartbeat?.() ?? null;
+        const knownTime = known === null ? Number.NaN : Date.parse(known.time);
+        const floor = Number.isFinite(knownTime) ? knownTime : Number.NEGATIVE_INFINITY;
+        this.sync = {
+          target,
+          locks: new Set(),
+          grants: new Set(),
+          reached: false,
+          floor,
+          heartbeat: null,
+          told: false,
+        };
       }
       const iter = await kv.watch(this.synced ? { resumeFromRevision: this.last + 1 } : {});
       if (gen !== this.generation) {
@@ -138,15 +157,19 @@ export class SiteStateWatch {
   }
 
   private enqueueSyncDone(): void {
-    this.chain = this.chain.then(() => this.finishSync());
+    // caught like enqueue's: a rejected link would stop every later entry from being handled
+    this.chain = this.chain
+      .then(() => this.finishSync())
+      .catch((err: unknown) => this.logger.error({ err: errorMessage(err) }, 'fleet: finishing the sync failed'));
   }
 
   private async handle(e: KvWatchEntry): Promise<void> {
     if (e.revision <= this.last) return;
     this.last = e.revision;
     const deleted = e.operation !== 'PUT';
+    const value = deleted ? null : parseValue(e);
     try {
-      await this.dispatch(e.key, deleted ? null : parseValue(e), e.revision);
+      await this.dispatch(e.key, value, e.revision);
     } catch (err) {
       this.logger.error({ key: e.key, revision: e.revision, err: errorMessage(err) }, 'fleet: handler failed');
     }
@@ -154,27 +177,30 @@ export class SiteStateWatch {
     if (s !== null) {
       track(s.locks, e.key, LOCK_KEY_PREFIX, deleted);
       track(s.grants, e.key, GRANT_KEY_PREFIX, deleted);
-      if (e.key === KEY_HEARTBEAT && !deleted) s.heartbeat = true;
+      const hb = e.key === KEY_HEARTBEAT && value !== null ? heartbeatOf(value) : null;
+      if (hb !== null) s.heartbeat = Math.max(s.heartbeat ?? Number.NEGATIVE_INFINITY, Date.parse(hb.time));
       if (e.revision >= s.target || e.isUpdate) s.reached = true;
       this.finishSync();
     }
   }
 
   /**
-   * Reconciles once the snapshot is delivered AND the bucket holds a control heartbeat. Without one the mirror
-   * has never caught up with the hub (a new or wiped leaf store): its emptiness proves nothing, and removing
-   * the locks held here on its word would fail open. The ids go on being tracked until the heartbeat comes.
+   * Reconciles once the snapshot is delivered AND the sync has delivered a control heartbeat at least as new as
+   * the newest this gateway knew. Without any, the mirror has never caught up with the hub (a new or wiped leaf
+   * store); with only older ones it is behind what this gateway has already enforced (a leaf store restored from
+   * an older snapshot, or a wiped one still catching up): its word proves nothing, and removing the locks held
+   * here on it would fail open. The ids go on being tracked until such a heartbeat comes.
    */
   private finishSync(): void {
     const s = this.sync;
     if (s === null) return;
     if (s.target === 0) s.reached = true;
     if (!s.reached) return;
-    if (!s.heartbeat) {
+    if (s.heartbeat === null || s.heartbeat < s.floor) {
       if (!s.told)
         this.logger.warn(
-          { bucket: siteBucket(this.opts.site) },
-          'fleet: no control heartbeat in the site bucket yet: locks and grants not reconciled until one',
+          { bucket: siteBucket(this.opts.site), newestKnown: Number.isFinite(s.floor) ? s.floor : null },
+          'fleet: no control heartbeat in the site bucket as new as the newest this gateway knew: locks and grants not reconciled until one',
         );
       s.told = true;
       return;
@@ -182,7 +208,7 @@ export class SiteStateWatch {
     this.sync = null;
     this.synced = true;
     try {
-      this.opts.handlers.reconcile({ locks: s.locks, grants: s.grants });
+      this.opts.handlers.reconcile({ locks: s.locks, grants: s.grants, heartbeatTime: s.heartbeat });
     } catch (err) {
       this.logger.error({ err: errorMessage(err) }, 'fleet: reconcile failed');
     }

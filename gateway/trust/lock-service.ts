@@ -24,6 +24,12 @@ export interface Lock {
   readonly expiresAt?: string;
   /** `fleet`: made at the fleet hub and applied from the site bucket (gateway/fleet/fleet-locks.ts); absent: local. */
   readonly source?: 'fleet';
+  /**
+   * Fleet locks: the `time` of the newest control heartbeat this gateway knew when the lock first arrived (the
+   * control's clock). A resync removes the lock only on the word of a mirror with a newer heartbeat: an older
+   * mirror may lack it because it is older (gateway/fleet/fleet-locks.ts). Kept from the first arrival.
+   */
+  readonly heartbeatAtReceipt?: string;
 }
 
 export interface LockSubject {
@@ -138,9 +144,14 @@ export class LockService {
         return { ok: false, message: `bad identity pattern: ${errorMessage(err)}` };
       }
     }
-    const fleetLock: Lock = { ...lock, source: 'fleet' };
     const old = this.locks.find((l) => l.id === lock.id);
-    if (old && JSON.stringify(old) === JSON.stringify(fleetLock)) return { ok: true, changed: false };
+    const receipt = old?.heartbeatAtReceipt ?? lock.heartbeatAtReceipt;
+    const fleetLock: Lock = {
+      ...withoutReceipt(lock),
+      source: 'fleet',
+      ...(receipt ? { heartbeatAtReceipt: receipt } : {}),
+    };
+    if (old && sameLock(old, fleetLock)) return { ok: true, changed: false };
     if (lock.expiresAt && Date.parse(lock.expiresAt) <= this.now()) return { ok: true, changed: false };
     this.locks = [...this.locks.filter((l) => l.id !== lock.id), fleetLock];
     writeDurableJson(this.file, this.locks);
@@ -203,4 +214,14 @@ export class LockService {
     this.locks = live;
     writeDurableJson(this.file, this.locks);
   }
+}
+
+function withoutReceipt(l: Lock): Lock {
+  const { heartbeatAtReceipt: _receipt, ...rest } = l;
+  return rest;
+}
+
+/** The same lock, whatever this gateway noted about its arrival. */
+function sameLock(a: Lock, b: Lock): boolean {
+  return JSON.stringify(withoutReceipt(a)) === JSON.stringify(withoutReceipt(b));
 }

@@ -180,6 +180,35 @@ t.test('a bucket without a control heartbeat (a mirror that never reached the hu
   t.equal(watch.isSynced(), true);
 });
 
+t.test(
+  'a mirror older than the newest heartbeat this gateway knew (a restored leaf store) is not reconciled',
+  async (t) => {
+    const kvC = await new Kvm(control).create(siteBucket('site-c'), { history: 1 });
+    const known = Date.now();
+    await kvC.put('heartbeat', JSON.stringify({ time: new Date(known - 60_000).toISOString(), seq: 1, by: 'x' }));
+    const got: FleetStatePresent[] = [];
+    const watch = new SiteStateWatch({
+      site: 'site-c',
+      handlers: { ...handlers, reconcile: (p) => got.push(p) },
+      policy: () => undefined,
+      knownHeartbeat: () => ({ time: new Date(known).toISOString(), seq: 9, by: 'x' }),
+      timers: systemTimers,
+    });
+    t.teardown(() => watch.close());
+    calls.length = 0;
+    watch.attach(link.current() as NatsConnection);
+    await eventually('the old heartbeat is delivered', () => calls.includes('heartbeat 1'));
+    await kvC.put('locks.c1', '{}');
+    await eventually('a later change too', () => calls.includes('lock c1 {}'));
+    t.equal(got.length, 0, 'no reconcile on the word of a mirror older than what this gateway had seen');
+    t.equal(watch.isSynced(), false);
+    await kvC.put('heartbeat', JSON.stringify({ time: new Date(known).toISOString(), seq: 9, by: 'x' }));
+    await eventually('reconciled at a heartbeat as new as the known one', () => got.length === 1);
+    t.same([...(got[0]?.locks ?? [])], ['c1']);
+    t.equal(got[0]?.heartbeatTime, known);
+  },
+);
+
 t.test('the status beat publishes the contract fields on statusSubject', async (t) => {
   const sub = control.subscribe(statusSubject(SITE, 'gw-1'), { max: 1 });
   await control.flush();

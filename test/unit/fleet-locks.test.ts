@@ -129,7 +129,7 @@ t.test('resync removes fleet locks missing from the bucket and keeps local ones'
   if (!local.ok) throw new Error(local.message);
   fleet.lock('L1', hubLock('L1', HMI));
   fleet.lock('L2', hubLock('L2', OTHER));
-  fleet.reconcile(new Set(['L2']));
+  fleet.reconcile(new Set(['L2']), Date.parse('2026-12-01T10:00:02Z')); // a heartbeat after both locks' createdAt
   t.same(
     trust.locks
       .list()

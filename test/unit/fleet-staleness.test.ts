@@ -175,7 +175,7 @@ t.test('createFleetEnforcement wires handlers, fleet mode, the strict gate and t
     createdAt: new Date(T0).toISOString(),
   });
   t.match(gate(trust, 3, 1), { effect: 'deny', code: 'locked', detail: 'L1' });
-  fleet.handlers.reconcile({ locks: new Set(), grants: new Set() });
+  fleet.handlers.reconcile({ locks: new Set(), grants: new Set(), heartbeatTime: T0 + 1000 });
   t.match(events.at(-1), { type: 'lock.removed', lockId: 'L1', source: 'fleet' });
   fleet.close();
   const again = new FleetStaleness({ file: join(stateDir, HEARTBEAT_FILE), now: () => timers.now() });
