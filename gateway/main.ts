@@ -30,6 +30,7 @@ import {
   policyComponent,
   trustComponent,
   upstreamComponent,
+  type Upstream,
 } from './composition/core-components.js';
 import {
   grpcComponent,
@@ -75,16 +76,8 @@ export interface StartOptions {
 }
 
 export async function startGateway(config: GatewayConfig, opts: StartOptions = {}): Promise<RunningGateway> {
-  const logger = opts.logger ?? pino({ level: config.logLevel, name: 'verigate' });
-  const timers = opts.timers ?? systemTimers;
-  const env: GatewayEnv = {
-    config,
-    logger,
-    now: opts.now ?? (() => timers.now()),
-    timers,
-    deadlines: opts.timers ?? monotonicTimers,
-    metrics: new GatewayMetrics(),
-  };
+  const env = gatewayEnv(config, opts);
+  const { logger } = env;
   const life = new Lifecycle((component, err) => logger.error({ component, err }, 'stop failed'));
   return life.run(async () => {
     mkdirSync(config.stateDir, { recursive: true });
@@ -98,32 +91,12 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     const auditSink = await life.start(auditThrottleComponent(env, { audit, policy, trust, sessions }));
     const learn = await life.start(learnComponent(env, audit)); // commissioning mode, when a device has `learn:`
     const fleet = await life.start(fleetComponent(env, { identity, policy, audit, trust, sessions })); // never waits for the leaf
-    const doors: FrontDoorDeps = {
-      identity,
-      policy,
-      trust,
-      sessions,
-      audit: auditSink,
-      router: new DeviceRouter(upstream.pools, config.listeners.mbaps.device, upstream.profinet),
-      ...pipelines(env, { policy, trust, audit: auditSink, learn }),
-      handshakeSlots: new HandshakeSlots({
-        maxPending: config.listeners.maxPendingHandshakes,
-        maxPendingPerSource: config.listeners.maxPendingHandshakesPerSource,
-      }),
-    };
+    const doors = frontDoorDeps(env, { identity, policy, trust, sessions, audit: auditSink, upstream, learn });
     const mbaps = await life.start(mbapsComponent(env, doors));
     const grpc = await life.start(grpcComponent(env, doors));
     const http = await life.start(observabilityComponent(env, { identity, policy, audit, trust, upstream, learn }));
     const endpoints = { mbaps: mbaps.endpoint, grpc: grpc?.endpoint ?? null, metrics: http?.endpoint ?? null };
-    logger.info(
-      {
-        mbaps: endpoints.mbaps.port,
-        grpc: endpoints.grpc?.port,
-        metrics: endpoints.metrics?.port,
-        id: identity.spiffeId(),
-      },
-      'verigate ready',
-    );
+    logger.info({ ...portsOf(endpoints), id: identity.spiffeId() }, 'verigate ready');
     return {
       config,
       endpoints,
@@ -140,6 +113,53 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       stop: () => life.stop(),
     };
   });
+}
+
+/** The clock, timers, logger and metrics every component shares; tests pass their own timers and logger. */
+function gatewayEnv(config: GatewayConfig, opts: StartOptions): GatewayEnv {
+  const timers = opts.timers ?? systemTimers;
+  return {
+    config,
+    logger: opts.logger ?? pino({ level: config.logLevel, name: 'verigate' }),
+    now: opts.now ?? (() => timers.now()),
+    timers,
+    deadlines: opts.timers ?? monotonicTimers,
+    metrics: new GatewayMetrics(),
+  };
+}
+
+/** What both front doors share: identity, policy, gates, audit, the device router, pipelines, handshake slots. */
+function frontDoorDeps(
+  env: GatewayEnv,
+  deps: {
+    identity: GatewayIdentity;
+    policy: PolicyHolder;
+    trust: TrustRuntime;
+    sessions: SessionRegistry;
+    audit: AuditThrottle;
+    upstream: Upstream;
+    learn: LearnMode | null;
+  },
+): FrontDoorDeps {
+  const { identity, policy, trust, sessions, audit, upstream, learn } = deps;
+  const listeners = env.config.listeners;
+  return {
+    identity,
+    policy,
+    trust,
+    sessions,
+    audit,
+    router: new DeviceRouter(upstream.pools, listeners.mbaps.device, upstream.profinet),
+    ...pipelines(env, { policy, trust, audit, learn }),
+    handshakeSlots: new HandshakeSlots({
+      maxPending: listeners.maxPendingHandshakes,
+      maxPendingPerSource: listeners.maxPendingHandshakesPerSource,
+    }),
+  };
+}
+
+function portsOf(endpoints: RunningGateway['endpoints']): Record<string, number | undefined> {
+  return { mbaps: endpoints.mbaps.port, grpc: endpoints.grpc?.port, metrics: endpoints.metrics?.port };
 }
 
 /** Both pipelines (Modbus requests, PROFINET records) share the same policy, gates, audit and dispatch check. */
