@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers/tools.js';
 
 export const NATS_SERVER_BIN = join(REPO_ROOT, '.tools', 'bin', 'nats-server');
-export const NATS_CLI_BIN = join(REPO_ROOT, '.tools', 'bin', 'nats');
 
 export function requireNatsServer(): string {
   if (!existsSync(NATS_SERVER_BIN))
