@@ -3,11 +3,14 @@
  * issue` puts `grants.<id>` (a Grant with status `active`, approvals and expiresAt) in the site bucket; the
  * leaf mirrors it and the site-state watch hands it here. The grant service imports it as active only if it
  * fits this gateway's policy (a JIT rule with its id naming the requester and device, the scope inside the
- * rule, expiry within its maxDuration); a misfit is refused and audited. A delete, or a put with status
- * `revoked`, revokes it. Expiry is judged locally: a grant issued before a cut ends at its expiry while cut off.
+ * rule, expiry within its maxDuration); a misfit is refused and audited. A delete, a put with status
+ * `revoked`, or any put that is not a well-formed active grant revokes it, and so does an update the local
+ * policy refuses (the old version must not stay in force in its place). Expiry is judged locally: a grant
+ * issued before a cut ends at its expiry while cut off.
  *
- * Bucket values are input from the network: checked for the Grant shape, a bad one logged and skipped. After
- * an initial sync, fleet grants held here but absent from the bucket are revoked; local grants stay.
+ * Bucket values are input from the network: checked for the Grant shape, a bad one logged (and the grant held
+ * under that id, if any, revoked: never thrown). After an initial sync, fleet grants held here but absent from
+ * the bucket are revoked; local grants stay.
  */
 import { nullLogger, type Logger } from '../logger.js';
 import type { Grant, GrantAccess, GrantService, GrantStatus, GrantTable } from '../trust/grant-service.js';
@@ -38,7 +41,9 @@ export class FleetGrants {
     }
     const parsed = parseGrant(id, value);
     if (typeof parsed === 'string') {
-      this.logger.warn({ grantId: id, problem: parsed }, 'fleet: grant entry ignored (not a valid grant)');
+      // whatever the hub meant by it, it is not an active grant: the one held under this id ends (fail closed)
+      this.logger.warn({ grantId: id, problem: parsed }, 'fleet: grant entry is not a valid grant; revoking it');
+      this.revoke(id, `unreadable grant entry at the fleet hub: ${parsed}`);
       return;
     }
     if (parsed.status !== 'active') {

@@ -189,26 +189,33 @@ export class GrantService {
   /**
    * A grant issued at the fleet hub (status active, approvals and expiry decided there), imported as active
    * only if it fits this gateway's policy: a JIT rule with its id that names the requester and device, the
-   * scope inside one of its entries, and the time left ≤ its maxDuration. Idempotent (the same grant again:
-   * `changed: false`, no event). Audited `jit.requested` + `jit.approved` with `source: fleet`; a misfit is
-   * refused (`jit.denied`, by `local-policy`, with the reason). Its expiry is then judged locally.
+   * scope inside one of its entries, and the time left ≤ its maxDuration. Idempotent (the same grant again —
+   * every field the hub wrote equal: `changed: false`, no event). Audited `jit.requested` + `jit.approved` with
+   * `source: fleet`; a misfit is refused (`jit.denied`, by `local-policy`, with the reason). A refused UPDATE of
+   * a grant in force here also closes that grant (`jit.revoked`): the hub changed it (say, narrowed its scope),
+   * so the old version must not stay in force in its place. Its expiry is then judged locally.
    */
   importActive(grant: Grant): { ok: true; changed: boolean } | { ok: false; message: string } {
     if (this.unreadable) return { ok: false, message: `grant store unreadable: ${this.unreadable}` };
     const old = this.grants.get(grant.id);
-    if (old?.source === 'fleet' && old.status === 'active' && old.expiresAt === grant.expiresAt)
-      return { ok: true, changed: false };
     if (old && old.source !== 'fleet') return { ok: false, message: `grant ${grant.id} exists locally` };
     if (old && old.status !== 'active') return { ok: true, changed: false };
+    const imported: Grant = { ...grant, approvals: [...grant.approvals], status: 'active', source: 'fleet' };
+    if (old && sameGrant(old, imported)) return { ok: true, changed: false };
     const misfit = this.misfit(grant);
     if (misfit !== null) {
       this.audit.append({ type: 'jit.denied', grantId: grant.id, by: 'local-policy', reason: misfit, source: 'fleet' });
+      if (old) this.close(grant.id, 'local-policy', 'revoked', `the hub's update was refused: ${misfit}`, 'fleet');
       return { ok: false, message: misfit };
     }
-    const imported: Grant = { ...grant, approvals: [...grant.approvals], status: 'active', source: 'fleet' };
     this.grants.set(grant.id, imported);
     this.persist();
-    if (!old) {
+    this.auditImported(imported, old === undefined);
+    return { ok: true, changed: true };
+  }
+
+  private auditImported(grant: Grant, first: boolean): void {
+    if (first) {
       this.audit.append({
         type: 'jit.requested',
         grantId: grant.id,
@@ -225,10 +232,9 @@ export class GrantService {
       type: 'jit.approved',
       grantId: grant.id,
       approver,
-      expiresAt: imported.expiresAt ?? '',
+      expiresAt: grant.expiresAt ?? '',
       source: 'fleet',
     });
-    return { ok: true, changed: true };
   }
 
   /** Ids of the imported (fleet) grants still open here: what a fleet resync compares with the bucket. */
@@ -322,6 +328,17 @@ export class GrantService {
   private persist(): void {
     writeDurableJson(this.file, [...this.grants.values()]);
   }
+}
+
+/** The same grant as the hub wrote it: every field compared, keys in any order. */
+function sameGrant(a: Grant, b: Grant): boolean {
+  const canonical = (g: Grant): string =>
+    JSON.stringify(
+      Object.entries(g)
+        .filter(([, v]) => v !== undefined)
+        .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)),
+    );
+  return canonical(a) === canonical(b);
 }
 
 function covers(g: Grant, r: { table: Table; start: number; count: number }): boolean {

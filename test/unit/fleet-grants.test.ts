@@ -171,6 +171,48 @@ t.test('a hub delete, a revoked put and a resync revoke fleet grants; local gran
   t.match(trust.check(session(ENG), 'plc-1', WRITE, JIT_VERDICT, T0), { effect: 'deny', code: 'jit-required' });
 });
 
+t.test('a hub update of an active grant: the new version replaces it, or the old one ends', async (t) => {
+  const { events, trust, fleet } = await setup();
+  const write = (address: number) =>
+    trust.check(
+      session(ENG),
+      'plc-1',
+      { ...WRITE, writes: [{ table: 'holding', start: address, count: 1, values: [1] }] },
+      JIT_VERDICT,
+      T0,
+    );
+  fleet.grant('G1', hubGrant('G1'));
+  t.match(write(5), { effect: 'allow', grantId: 'G1' });
+  fleet.grant('G1', hubGrant('G1', { end: 4 })); // narrowed at the hub, same expiry
+  t.match(write(5), { effect: 'deny', code: 'jit-required' }, 'the narrowed scope is in force');
+  t.match(write(4), { effect: 'allow', grantId: 'G1' });
+  t.match(events.at(-1), { type: 'jit.approved', grantId: 'G1', source: 'fleet' });
+
+  const before = events.length;
+  fleet.grant('G1', hubGrant('G1', { end: 150 })); // an update the local rule does not allow
+  t.match(events.slice(before), [
+    { type: 'jit.denied', grantId: 'G1', by: 'local-policy', reason: /not inside rule maint/, source: 'fleet' },
+    { type: 'jit.revoked', grantId: 'G1', by: 'local-policy', reason: /update was refused/, source: 'fleet' },
+  ]);
+  t.match(write(4), { effect: 'deny', code: 'jit-required' }, 'the old version does not stay in force');
+
+  fleet.grant('G2', hubGrant('G2'));
+  fleet.grant('G2', hubGrant('G2', { status: 'revoked', start: 'zero' })); // malformed, whatever it meant
+  t.match(events.at(-1), { type: 'jit.revoked', grantId: 'G2', by: 'fleet', reason: /unreadable grant entry/ });
+  fleet.grant('G3', hubGrant('G3'));
+  fleet.grant('G3', 'not json at all');
+  t.match(events.at(-1), { type: 'jit.revoked', grantId: 'G3', reason: /not a JSON object/ });
+  t.match(write(4), { effect: 'deny', code: 'jit-required' });
+  t.same(
+    trust.grants.list().map((g) => [g.id, g.status]),
+    [
+      ['G1', 'revoked'],
+      ['G2', 'revoked'],
+      ['G3', 'revoked'],
+    ],
+  );
+});
+
 t.test('fleet mode: the local approve path accepts only siteLocalApprovers', async (t) => {
   const { trust } = await setup();
   const ask = (table: 'holding' | 'coils') => {
