@@ -27,6 +27,8 @@ export interface FleetGatewayOptions {
   readonly policy: string;
   /** Extra keys of the `fleet:` flow mapping, e.g. `maxStaleness: 10s`. */
   readonly fleetYaml?: string;
+  /** `fleet.leaf.url`; default the site's leaf in the lab. */
+  readonly leafUrl?: string;
 }
 
 export interface FleetGateway {
@@ -67,7 +69,7 @@ export async function startFleetGateway(
     identityYaml: `identity:
   source: dev
   dev: { trustDomain: ${lab.trustDomain}, caDir: ${labCaDir(lab)}, spiffeId: "${id}" }`,
-    extraYaml: `fleet: { site: ${site}, name: ${name}, leaf: { url: "${lab.site(site).leafUrl}" }${
+    extraYaml: `fleet: { site: ${site}, name: ${name}, leaf: { url: "${opts.leafUrl ?? lab.site(site).leafUrl}" }${
       opts.fleetYaml ? `, ${opts.fleetYaml}` : ''
     } }`,
   });

@@ -3,13 +3,17 @@
  * rogue-CA or certificate-less leaf or gateway is refused. Every refusal is asserted as the concrete NATS/TLS
  * error, and each has a positive control (the same path works for what IS allowed) so a dead link cannot pass.
  */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import t from 'tap';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { DevCa } from '../../gateway/identity/dev-ca.js';
 import { fleetIds, mirrorDeliverSubject, siteBucket, statusSubject } from '../../gateway/fleet/fleet-topology.js';
-import { startFleetLab, type FleetLab } from './fleet-lab.js';
+import { startFleetGateway } from './fleet-gateway.js';
+import { freePort, startFleetLab, type FleetLab } from './fleet-lab.js';
+import { NatsServerProcess } from './nats-process.js';
 import { startRogueLeaf } from './rogue-leaf.js';
 import { eventually } from '../helpers/eventually.js';
 
@@ -34,6 +38,37 @@ async function collect(nc: NatsConnection, subject: string): Promise<string[]> {
   await nc.flush();
   return got;
 }
+
+/**
+ * A nats-server on loopback that presents an SVID with `spiffeId` and lets ANY client in (no client certificate
+ * asked, no users): whether a gateway connects to it is decided by the gateway's own check of the server alone.
+ */
+async function openServer(lab: FleetLab, name: string, spiffeId: string) {
+  const creds = await lab.writeCredentials(`server-${name}`, spiffeId, { server: true });
+  const port = await freePort();
+  const file = join(lab.dir, `server-${name}.conf`);
+  await writeFile(
+    file,
+    [
+      `server_name: "${name}"`,
+      'host: "127.0.0.1"',
+      `port: ${port}`,
+      `tls { cert_file: "${creds.certFile}", key_file: "${creds.keyFile}", timeout: 5 }`,
+    ].join('\n') + '\n',
+  );
+  const proc = new NatsServerProcess(name, file, join(lab.dir, `server-${name}.log`));
+  proc.start();
+  return { url: `tls://127.0.0.1:${port}`, log: () => proc.log(), stop: () => proc.stop() };
+}
+
+const POLICY = `version: 1
+trustDomain: plant.example
+rules:
+  - id: reads
+    principals: [spiffe://plant.example/op/*]
+    devices: [turbine-1]
+    allow: [{ access: read, table: holding, addresses: 0-9 }]
+`;
 
 t.test('isolation between sites, and refusal of foreign certificates', async (t) => {
   const lab: FleetLab = await startFleetLab();
@@ -201,5 +236,23 @@ t.test('isolation between sites, and refusal of foreign certificates', async (t)
     );
     t.notOk(await r1.linkUp(), 'rogue-CA leaf has no link');
     t.notOk(await r2.linkUp(), 'certificate-less leaf has no link');
+  });
+  await t.test("a gateway connects only to a server with its site's leaf SVID (fleetIds.leaf)", async (t) => {
+    const td = lab.trustDomain;
+    const impostor = await openServer(lab, 'impostor', fleetIds.leaf(td, 'site-b'));
+    const genuine = await openServer(lab, 'genuine', fleetIds.leaf(td, 'site-a'));
+    t.teardown(() => Promise.all([impostor.stop(), genuine.stop()]));
+    const bad = await startFleetGateway(lab, 'site-a', 'gw-7', { policy: POLICY, leafUrl: impostor.url });
+    t.teardown(() => bad.stop());
+    const good = await startFleetGateway(lab, 'site-a', 'gw-8', { policy: POLICY, leafUrl: genuine.url });
+    t.teardown(() => good.stop());
+    await eventually('positive control: the link is up to a server with the site-a leaf ID', () =>
+      good.gateway().fleet?.link.isConnected(),
+    );
+    // The impostor (another site's leaf SVID, same CA) would take anyone: the gateway hangs up in the handshake.
+    await eventually('the gateway tried the impostor and refused it in the TLS handshake', async () =>
+      /TLS handshake error/.test(await impostor.log()),
+    );
+    t.notOk(bad.gateway().fleet?.link.isConnected(), "no link to a server that is not site-a's leaf");
   });
 });

@@ -108,7 +108,8 @@ export interface FleetLab {
   readonly control: Credentials;
   site(name: string): FleetSite;
   gateway(site: string, name: string): Promise<Credentials>;
-  writeCredentials(label: string, spiffeId: string, opts?: { ca?: DevCa }): Promise<Credentials>;
+  /** `server`: also the IPv4 SAN 127.0.0.1 and DNS localhost, for a server certificate. */
+  writeCredentials(label: string, spiffeId: string, opts?: { ca?: DevCa; server?: boolean }): Promise<Credentials>;
   connectAs(
     creds: Credentials,
     servers?: string | readonly string[],
