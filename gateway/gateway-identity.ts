@@ -36,23 +36,8 @@ export async function startIdentity(
   logger: Logger,
   timers: Timers = systemTimers,
 ): Promise<GatewayIdentity> {
-  let issuer: DevIssuer | null = null;
-  let address = config.identity.socket ?? undefined;
-  const dev = config.identity.dev;
-  if (config.identity.source === 'dev' && dev) {
-    const ca = await DevCa.loadOrCreate(dev.caDir, dev.trustDomain);
-    const socketPath = join(config.stateDir, 'dev-workload-api.sock');
-    issuer = await DevIssuer.start({
-      socketPath,
-      ca,
-      spiffeId: dev.spiffeId,
-      ttlSeconds: Math.round(dev.svidTtlMs / 1000),
-      dnsNames: dev.dnsNames,
-      logger,
-      timers,
-    });
-    address = `unix://${socketPath}`;
-  }
+  const issuer = await startDevIssuer(config, logger, timers);
+  const address = issuer ? `unix://${issuer.socketPath}` : (config.identity.socket ?? undefined);
   let source: X509Source;
   try {
     source = await X509Source.create({
@@ -62,9 +47,35 @@ export async function startIdentity(
       timers,
     });
   } catch (err) {
-    await issuer?.close();
+    await issuer?.issuer.close();
     throw err;
   }
+  return gatewayIdentity(source, issuer?.issuer ?? null, timers);
+}
+
+/** `identity.source: dev`: the embedded issuer serving the Workload API on a private socket in the state dir. */
+async function startDevIssuer(
+  config: GatewayConfig,
+  logger: Logger,
+  timers: Timers,
+): Promise<{ issuer: DevIssuer; socketPath: string } | null> {
+  const dev = config.identity.dev;
+  if (config.identity.source !== 'dev' || !dev) return null;
+  const ca = await DevCa.loadOrCreate(dev.caDir, dev.trustDomain);
+  const socketPath = join(config.stateDir, 'dev-workload-api.sock');
+  const issuer = await DevIssuer.start({
+    socketPath,
+    ca,
+    spiffeId: dev.spiffeId,
+    ttlSeconds: Math.round(dev.svidTtlMs / 1000),
+    dnsNames: dev.dnsNames,
+    logger,
+    timers,
+  });
+  return { issuer, socketPath };
+}
+
+function gatewayIdentity(source: X509Source, issuer: DevIssuer | null, timers: Timers): GatewayIdentity {
   // One verified-chain cache for this gateway's listeners, owned here (not module state).
   const verifier = new PeerVerifier(new VerifiedChainCache());
   return {
@@ -72,22 +83,7 @@ export async function startIdentity(
     spiffeId: () => source.getX509Svid().id.toString(),
     serverTlsOptions: (handshakeTimeoutMs) =>
       serverTlsOptions(source.getX509Svid(), source.getBundleSet(), handshakeTimeoutMs ? { handshakeTimeoutMs } : {}),
-    verifyPeer: (socket) => {
-      // the gateway's clock (gateway/timers.ts): certificate validity is judged on the same time as session expiry
-      const r = peerIdentityFromSocket(socket, source.getBundleSet(), new Date(timers.now()), verifier);
-      if (!r.ok) return r;
-      const p = r.peer;
-      return {
-        ok: true,
-        peer: {
-          id: p.id.toString(),
-          role: p.role,
-          notAfter: p.notAfter,
-          notBefore: p.notBefore,
-          fingerprint256: p.fingerprint256,
-        },
-      };
-    },
+    verifyPeer: (socket) => verifyPeer(socket, source, verifier, timers),
     tlsErrorReason: (err, socket) => handshakeFailureReason(err, socket),
     available: () => source.state() !== 'failed-closed',
     onUpdate: (handler) => {
@@ -96,6 +92,23 @@ export async function startIdentity(
     close: async () => {
       source.close();
       await issuer?.close();
+    },
+  };
+}
+
+function verifyPeer(socket: tls.TLSSocket, source: X509Source, verifier: PeerVerifier, timers: Timers): PeerCheck {
+  // the gateway's clock (gateway/timers.ts): certificate validity is judged on the same time as session expiry
+  const r = peerIdentityFromSocket(socket, source.getBundleSet(), new Date(timers.now()), verifier);
+  if (!r.ok) return r;
+  const p = r.peer;
+  return {
+    ok: true,
+    peer: {
+      id: p.id.toString(),
+      role: p.role,
+      notAfter: p.notAfter,
+      notBefore: p.notBefore,
+      fingerprint256: p.fingerprint256,
     },
   };
 }
