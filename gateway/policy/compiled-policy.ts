@@ -25,7 +25,8 @@ export interface PeerRef {
  * - `rate`: the granting rule limits this identity to `perSecond` requests (token bucket per identity+rule).
  * - `strict`: the granting rule has `lockMode: strict`: on a fleet member, a write is refused (`fleet-stale`) once
  *   the box's view of the hub (locks, grants) is older than `maxStalenessMs` (null = the gateway's
- *   `fleet.maxStaleness`). Staleness is runtime state, so the evaluator only names the obligation.
+ *   `fleet.maxStaleness`); with several strict granting rules, the tightest limit of them all. Staleness is
+ *   runtime state, so the evaluator only names the obligation.
  */
 export interface JitObligation {
   readonly ruleId: string;
@@ -59,6 +60,11 @@ export interface StrictObligation {
   readonly ruleId: string;
   /** null: the gateway's default (`fleet.maxStaleness`, 60 s). */
   readonly maxStalenessMs: number | null;
+  /**
+   * Several strict rules granted the request, this one without a maxStaleness of its own: the limit is the
+   * tighter of `maxStalenessMs` (rule `ruleId`) and the gateway's default (rule `defaultRuleId`).
+   */
+  readonly defaultRuleId?: string;
 }
 export interface Obligations {
   readonly jit?: JitObligation;

@@ -10,6 +10,7 @@ import {
   type JitObligation,
   type Obligations,
   type RegisterSpan,
+  type StrictObligation,
 } from './compiled-policy.js';
 import type { Target } from './judged-request.js';
 
@@ -21,8 +22,12 @@ export class Grants {
   /** The first granting rule that needs a JIT grant, and the first with a rate. */
   private jitRule: CompiledRule | null = null;
   private rateRule: CompiledRule | null = null;
-  /** The first granting rule with `lockMode: strict` (like `rate`: the first one's limit applies). */
-  private strictRule: CompiledRule | null = null;
+  /**
+   * `lockMode: strict` granting rules: the one with the tightest own `maxStaleness`, and the first with none
+   * (the gateway's default). Every strict rule that granted a part must be honoured: the tightest limit applies.
+   */
+  private tightStrict: CompiledRule | null = null;
+  private defaultStrict: CompiledRule | null = null;
   /** Registers granted by JIT rules (null until one is): what the grant must cover. */
   private jitReads: RegisterSpan[] | null = null;
   private jitWrites: RegisterSpan[] | null = null;
@@ -82,7 +87,12 @@ export class Grants {
     if (!rule.essential) this.allEssential = false;
     if (this.jitRule === null && rule.jit !== null) this.jitRule = rule;
     if (this.rateRule === null && rule.rate !== null) this.rateRule = rule;
-    if (this.strictRule === null && rule.strict !== null) this.strictRule = rule;
+    if (rule.strict !== null) this.noteStrict(rule, rule.strict.maxStalenessMs);
+  }
+
+  private noteStrict(rule: CompiledRule, limit: number | null): void {
+    if (limit === null) this.defaultStrict ??= rule;
+    else if (limit < (this.tightStrict?.strict?.maxStalenessMs ?? Number.POSITIVE_INFINITY)) this.tightStrict = rule;
   }
 
   /**
@@ -94,7 +104,7 @@ export class Grants {
     return (
       this.jitRule === (first.jit !== null ? first : null) &&
       this.rateRule === (first.rate !== null ? first : null) &&
-      this.strictRule === (first.strict !== null ? first : null) &&
+      this.strictObligation() === first.strict &&
       (this.jitRule === null || !this.freeGrant) &&
       first.essential === this.allEssential
     );
@@ -103,9 +113,22 @@ export class Grants {
   private obligations(): Obligations | null {
     const jit = this.jitObligation();
     const rate = this.rateRule?.rate ?? null;
-    const strict = this.strictRule?.strict ?? null;
+    const strict = this.strictObligation();
     if (jit === null && rate === null && strict === null) return null;
     return { ...(jit ? { jit } : {}), ...(rate ? { rate } : {}), ...(strict ? { strict } : {}) };
+  }
+
+  /**
+   * The tightest limit of every strict rule that granted a part (an FC23 whose read half rule A allows with 10 m
+   * and write half rule B with 30 s is judged against 30 s). A rule without its own maxStaleness means the
+   * gateway's default, unknown to the policy: with an explicit limit too, the runtime takes the tighter of both.
+   * One kind alone is that rule's own (shared) obligation.
+   */
+  private strictObligation(): StrictObligation | null {
+    const tight = this.tightStrict?.strict ?? null;
+    const byDefault = this.defaultStrict?.strict ?? null;
+    if (tight === null || byDefault === null) return tight ?? byDefault;
+    return { ...tight, defaultRuleId: byDefault.ruleId };
   }
 
   /**

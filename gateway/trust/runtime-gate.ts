@@ -55,8 +55,15 @@ export interface PolicyVerdict {
       readonly scope?: GrantNeed;
     };
     readonly rate?: { readonly ruleId: string; readonly perSecond: number };
-    /** `lockMode: strict`: writes refused (`fleet-stale`) once the fleet view is older than maxStalenessMs. */
-    readonly strict?: { readonly ruleId: string; readonly maxStalenessMs: number | null };
+    /**
+     * `lockMode: strict`: writes refused (`fleet-stale`) once the fleet view is older than maxStalenessMs (null:
+     * the gateway's default) — or than the default too, when `defaultRuleId` is set (the tighter binds).
+     */
+    readonly strict?: {
+      readonly ruleId: string;
+      readonly maxStalenessMs: number | null;
+      readonly defaultRuleId?: string;
+    };
   };
   /**
    * Every granting rule is `essential: true`: a trust downgrade (read-only, session end by score) never blocks

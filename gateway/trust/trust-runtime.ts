@@ -60,6 +60,7 @@ export interface FleetFreshness {
 }
 
 type JitNeed = NonNullable<NonNullable<PolicyVerdict['obligations']>['jit']>;
+type StrictNeed = NonNullable<NonNullable<PolicyVerdict['obligations']>['strict']>;
 
 export class TrustRuntime implements RuntimeGate, RecordGate {
   readonly grants: GrantService;
@@ -179,8 +180,8 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
     }
     // lockMode strict (docs/fleet.md): a write under a strict rule needs a fresh view of the hub's locks; reads go on
     const strict = verdict.obligations?.strict;
-    if (strict && mutating && this.freshness?.isStale(strict.maxStalenessMs) === true)
-      return deny('fleet-stale', strict.ruleId);
+    const stale = strict && mutating ? this.staleStrictRule(strict) : null;
+    if (stale !== null) return deny('fleet-stale', stale);
     const state = this.identities.get(peer.id)?.state ?? 'normal';
     // An `essential` allow goes on through a downgrade (operator control work, IEC 62443-3-3 SR 1.1 guidance);
     // locks (above), rate and JIT (below) still apply to it.
@@ -275,6 +276,18 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
     const r = this.locks.apply(lock);
     if (r.ok && r.changed) this.endLocked(lock.target);
     return r;
+  }
+
+  /**
+   * The strict rule whose limit the box's staleness exceeds, or null: past `maxStalenessMs`, or past the
+   * gateway's default when a strict rule without its own limit granted a part too (the tighter one binds).
+   */
+  private staleStrictRule(strict: StrictNeed): string | null {
+    const f = this.freshness;
+    if (f === null) return null;
+    if (f.isStale(strict.maxStalenessMs)) return strict.ruleId;
+    if (strict.defaultRuleId !== undefined && f.isStale(null)) return strict.defaultRuleId;
+    return null;
   }
 
   /** Makes `lockMode: strict` rules judge writes by the fleet staleness (a fleet member's composition calls it). */

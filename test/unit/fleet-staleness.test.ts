@@ -10,6 +10,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { explain, loadPolicyText } from '../../gateway/policy/index.js';
+import type { StrictObligation } from '../../gateway/policy/compiled-policy.js';
 import type { AuditEventInput } from '../../gateway/audit/audit-events.js';
 import { TrustRuntime } from '../../gateway/trust/trust-runtime.js';
 import type { GateSession } from '../../gateway/trust/runtime-gate.js';
@@ -150,6 +151,32 @@ t.test('strict rules refuse writes past their maxStaleness and serve reads; best
   trust.setFleetFreshness(null);
   timers.advance(3_600_000);
   t.match(gate(trust, 6, 1), { effect: 'allow' });
+});
+
+t.test('an obligation from several strict rules: the tighter of its limit and the default binds', async (t) => {
+  const timers = new FakeTimers(T0);
+  const { trust } = await trustRuntime(timers);
+  const s = new FleetStaleness({
+    file: join(mkdtempSync(join(tmpdir(), 'vg-hb-')), 'hb.json'),
+    now: () => timers.now(),
+    defaultMaxStalenessMs: 30_000,
+  });
+  trust.setFleetFreshness(s);
+  s.heartbeat(hb(T0));
+  const { request } = explain(POLICY, { id: HMI, device: 'plc-1', fc: 6, address: 1, value: 1 });
+  const verdict = (strict: StrictObligation) =>
+    ({ effect: 'allow', ruleId: 'a', reason: 'allowed', obligations: { strict } }) as const;
+  const both = verdict({ ruleId: 'ten-min', maxStalenessMs: 600_000, defaultRuleId: 'by-default' });
+  const alone = verdict({ ruleId: 'ten-min', maxStalenessMs: 600_000 });
+  timers.advance(30_001);
+  t.match(trust.check(SESSION, 'plc-1', request, both, 0), {
+    effect: 'deny',
+    code: 'fleet-stale',
+    detail: 'by-default',
+  });
+  t.match(trust.check(SESSION, 'plc-1', request, alone, 0), { effect: 'allow' }, 'without it, 10 m');
+  timers.advance(600_000);
+  t.match(trust.check(SESSION, 'plc-1', request, both, 0), { effect: 'deny', code: 'fleet-stale', detail: 'ten-min' });
 });
 
 t.test('createFleetEnforcement wires handlers, fleet mode, the strict gate and the gauge', async (t) => {

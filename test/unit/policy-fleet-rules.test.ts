@@ -97,6 +97,56 @@ t.test('a request granted by a best_effort and a strict rule keeps the strict ob
   t.same(d.obligations?.strict, { ruleId: 'strict-write', maxStalenessMs: 30_000 });
 });
 
+t.test('several strict rules grant one request: the tightest maxStaleness applies', async (t) => {
+  const twoRules = (readLimit: string, writeLimit: string) =>
+    compilePolicyText(
+      policy(`
+  - id: strict-read
+    principals: [${TD}/hmi]
+    devices: [plc-1]
+    lockMode: strict
+    maxStaleness: ${readLimit}
+    allow:
+      - { access: read, table: holding, addresses: 0-9 }
+  - id: strict-write
+    principals: [${TD}/hmi]
+    devices: [plc-1]
+    lockMode: strict
+    maxStaleness: ${writeLimit}
+    allow:
+      - { access: write, table: holding, addresses: 0-9 }
+  - id: strict-write-default
+    principals: [${TD}/hmi]
+    devices: [plc-1]
+    lockMode: strict
+    allow:
+      - { access: write, table: holding, addresses: 10-19 }
+`),
+      'p.yaml',
+    );
+  const fc23 = (p: ReturnType<typeof twoRules>, writeAddress: number) =>
+    explain(p, {
+      id: `${TD}/hmi`,
+      device: 'plc-1',
+      fc: 23,
+      address: writeAddress,
+      values: [1],
+      readAddress: 0,
+      readCount: 2,
+    }).decision;
+  // an FC23: the read half by strict-read, the write half by strict-write — whichever rule is met first
+  t.same(fc23(twoRules('10m', '30s'), 0).obligations?.strict, { ruleId: 'strict-write', maxStalenessMs: 30_000 });
+  t.same(fc23(twoRules('30s', '10m'), 0).obligations?.strict, { ruleId: 'strict-read', maxStalenessMs: 30_000 });
+  // the write half by a strict rule without its own limit: the gateway's default, if tighter than 10 m
+  t.same(fc23(twoRules('10m', '30s'), 10).obligations?.strict, {
+    ruleId: 'strict-read',
+    maxStalenessMs: 600_000,
+    defaultRuleId: 'strict-write-default',
+  });
+  const single = explain(twoRules('10m', '30s'), { id: `${TD}/hmi`, device: 'plc-1', fc: 3, address: 0 }).decision;
+  t.same(single.obligations?.strict, { ruleId: 'strict-read', maxStalenessMs: 600_000 }, 'one rule: its own');
+});
+
 t.test('jit.siteLocalApprovers compiles into the JIT obligation; absent stays absent', async (t) => {
   const p = compilePolicyText(STRICT, 'p.yaml');
   t.same(p.rules[3]?.jit?.siteLocalApprovers, [`${TD}/site-a/ops/*`]);
