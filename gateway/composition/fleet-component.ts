@@ -70,6 +70,7 @@ function startFleet(env: GatewayEnv, f: FleetConfig, deps: FleetDeps): RunningFl
     trust,
     stateDir: config.stateDir,
     now: env.now,
+    monotonic: () => env.deadlines.now(), // a wall-clock step never makes the box look fresher
     maxStalenessMs: f.maxStalenessMs,
     metrics: env.metrics,
     logger,

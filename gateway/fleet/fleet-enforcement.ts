@@ -23,6 +23,8 @@ export interface FleetEnforcementOptions {
   readonly stateDir: string;
   /** Wall clock, epoch ms. */
   readonly now: () => number;
+  /** Monotonic clock, ms (staleness survives wall-clock steps). Default: `now`. */
+  readonly monotonic?: () => number;
   /** gateway.yaml `fleet.maxStaleness`. */
   readonly maxStalenessMs: number;
   readonly metrics?: Pick<GatewayMetrics, 'attach'>;
@@ -40,6 +42,7 @@ export function createFleetEnforcement(opts: FleetEnforcementOptions): FleetEnfo
   const staleness = new FleetStaleness({
     file: join(opts.stateDir, HEARTBEAT_FILE),
     now: opts.now,
+    ...(opts.monotonic ? { monotonic: opts.monotonic } : {}),
     defaultMaxStalenessMs: opts.maxStalenessMs,
     ...(opts.logger ? { logger: opts.logger } : {}),
   });

@@ -11,6 +11,9 @@
  * - The newest heartbeat is persisted (durable-json, at most every `persistEveryMs`), so a gateway restarted
  *   while cut off resumes its staleness instead of starting fresh. The persisted one may be up to
  *   `persistEveryMs` older than the last seen: after a restart the box looks staler, never fresher.
+ * - The wall clock may step backwards (NTP, an operator): `now − at` would then shrink, even to 0. The time
+ *   since receipt is also kept on a monotonic clock, and staleness is the larger of the two, so a clock step
+ *   never makes a box look fresher. Which heartbeat is newest is judged on the control's clock (its `time`).
  */
 import { errorMessage } from '../errors.js';
 import { nullLogger, type Logger } from '../logger.js';
@@ -27,6 +30,8 @@ export interface FleetStalenessOptions {
   readonly file: string;
   /** Wall clock, epoch ms (heartbeat times are wall-clock ISO-8601). */
   readonly now: () => number;
+  /** A monotonic clock, ms (the composition's `deadlines.now`). Default: `now` (no protection from clock steps). */
+  readonly monotonic?: () => number;
   /** `fleet.maxStaleness`: the limit of strict rules that set none. */
   readonly defaultMaxStalenessMs?: number;
   /** Minimum interval between two persisted heartbeats. Default 5 s. */
@@ -40,8 +45,15 @@ interface Persisted {
   readonly at: number;
 }
 
+/** When the newest heartbeat was received, on the monotonic clock, and how old it already was then. */
+interface Receipt {
+  readonly mono: number;
+  readonly ageMs: number;
+}
+
 export class FleetStaleness implements FleetFreshness {
   private newest: Persisted | null = null;
+  private receipt: Receipt | null = null;
   private lastPersist = Number.NEGATIVE_INFINITY;
   private dirty = false;
   private readonly logger: Logger;
@@ -59,7 +71,10 @@ export class FleetStaleness implements FleetFreshness {
       this.logger.error({ err: r.error }, 'fleet: last heartbeat unreadable, counting as never heard');
       return;
     }
-    if (r.kind === 'ok' && typeof r.value?.at === 'number' && Number.isFinite(r.value.at)) this.newest = r.value;
+    if (r.kind === 'ok' && typeof r.value?.at === 'number' && Number.isFinite(r.value.at)) {
+      this.newest = r.value;
+      this.receipt = { mono: this.mono(), ageMs: Math.max(0, this.opts.now() - r.value.at) };
+    }
   }
 
   /** A heartbeat from the site bucket: kept when newer than the newest seen (a replayed older one is ignored). */
@@ -69,10 +84,11 @@ export class FleetStaleness implements FleetFreshness {
       this.logger.warn({ heartbeat: hb }, 'fleet: heartbeat with an unreadable time ignored');
       return;
     }
+    if (this.newest !== null && time <= newestTime(this.newest)) return;
     const now = this.opts.now();
     const at = Math.min(time, now);
-    if (this.newest !== null && at <= this.newest.at) return;
     this.newest = { heartbeat: hb, at };
+    this.receipt = { mono: this.mono(), ageMs: now - at };
     this.dirty = true;
     if (now - this.lastPersist >= (this.opts.persistEveryMs ?? DEFAULT_PERSIST_EVERY_MS)) this.flush();
   }
@@ -80,7 +96,13 @@ export class FleetStaleness implements FleetFreshness {
   /** Milliseconds since the newest heartbeat (≥ 0); Infinity when none was ever seen. */
   stalenessMs(): number {
     if (this.newest === null) return Number.POSITIVE_INFINITY;
-    return Math.max(0, this.opts.now() - this.newest.at);
+    const wall = this.opts.now() - this.newest.at;
+    const mono = this.receipt === null ? wall : this.mono() - this.receipt.mono + this.receipt.ageMs;
+    return Math.max(0, wall, mono);
+  }
+
+  private mono(): number {
+    return (this.opts.monotonic ?? this.opts.now)();
   }
 
   /** For the gauge and the status beat: seconds, or +Inf when never heard. */
@@ -108,4 +130,10 @@ export class FleetStaleness implements FleetFreshness {
       this.logger.error({ err: errorMessage(err) }, 'fleet: cannot persist the last heartbeat');
     }
   }
+}
+
+/** The control's time of the kept heartbeat; a persisted one without a readable time yields to any new one. */
+function newestTime(p: Persisted): number {
+  const t = Date.parse(p.heartbeat?.time ?? '');
+  return Number.isFinite(t) ? t : Number.NEGATIVE_INFINITY;
 }

@@ -101,6 +101,35 @@ t.test(
   },
 );
 
+t.test('a wall clock stepped backwards never makes the box look fresher (receipt on a monotonic clock)', async (t) => {
+  let wall = T0;
+  let mono = 5_000;
+  const s = new FleetStaleness({
+    file: join(mkdtempSync(join(tmpdir(), 'vg-hb-')), 'hb.json'),
+    now: () => wall,
+    monotonic: () => mono,
+  });
+  s.heartbeat(hb(T0 - 2_000)); // already 2 s old when it arrives
+  wall += 30_000;
+  mono += 30_000;
+  t.equal(s.stalenessMs(), 32_000);
+  wall -= 3_600_000; // the clock is stepped back an hour (NTP, an operator)
+  mono += 1_000;
+  wall += 1_000;
+  t.equal(s.stalenessMs(), 33_000, 'the monotonic clock goes on counting');
+  t.ok(s.isStale(30_000), 'a strict rule with 30 s still refuses writes');
+  // the control's clock is right: its next heartbeat is newer than the kept one, though "future" for ours
+  s.heartbeat(hb(T0 + 33_000, 2));
+  t.equal(s.stalenessMs(), 0, 'a newer heartbeat is taken (newest judged on the control clock)');
+  s.heartbeat(hb(T0 + 20_000, 1));
+  t.same(s.last(), hb(T0 + 33_000, 2), 'an older one is still a replay');
+  mono += 4_000;
+  wall += 4_000;
+  t.equal(s.stalenessMs(), 4_000);
+  wall += 7_200_000; // and stepped forward again: the wall clock says older, the larger one counts
+  t.equal(s.stalenessMs(), 7_204_000);
+});
+
 t.test('a restart while cut off resumes the persisted staleness (never resets to fresh)', async (t) => {
   const file = join(mkdtempSync(join(tmpdir(), 'vg-hb-')), 'hb.json');
   const timers = new FakeTimers(T0);
