@@ -8,6 +8,7 @@
  */
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -18,7 +19,7 @@ import { leaf } from '../helpers/bad-certs.js';
 import { startHarness } from '../helpers/gateway-harness.js';
 import { readAuditEvents, type AuditEvent } from '../helpers/handshake-clients.js';
 import type { Minted } from '../helpers/pki.js';
-import { eventually } from '../helpers/eventually.js';
+import { when } from '../helpers/when.js';
 
 const TD = 'plant.example';
 const HOUR = 3_600_000;
@@ -28,6 +29,9 @@ const h = await startHarness({
   auditYaml: 'audit: { dir: audit, fsync: never, values: include, throttle: { perKey: 1000000, perClass: 1000000 } }',
 });
 t.teardown(() => h.stop());
+/** 'event' each time an audit event is in the file (the log's subscribers see it once written). */
+const audited = new EventEmitter();
+t.teardown(h.gateway.audit.subscribe({ event: () => audited.emit('event') }));
 const ports = { mbaps: h.port, grpc: h.gateway.endpoints.grpc?.port ?? 0 };
 const good = await h.mint(`spiffe://${TD}/hmi/line1`);
 const ca = h.ca.bundlePem();
@@ -70,12 +74,12 @@ function rawAttempt(port: number, bytes: Buffer | null): Promise<number> {
 async function eventFor(transport: 'mbaps' | 'grpc', localPort: number): Promise<AuditEvent | undefined> {
   const peer = `127.0.0.1:${localPort}`;
   // The client saw the close; the gateway writes the event on its own side of the loopback connection.
-  const hits = await eventually(`handshake.rejected of ${peer}`, () => {
+  const hits = await when(audited, 'event', () => {
     const found = readAuditEvents(join(h.dir, 'audit')).filter(
       (e) => e.type === 'handshake.rejected' && e.peer === peer && e.transport === transport,
     );
     return found.length > 0 ? found : null;
-  }).catch(() => []);
+  });
   return hits.length === 1 ? hits[0] : undefined;
 }
 
