@@ -1,8 +1,9 @@
 /**
  * The test suite's only ways to wait for something that is not driven by fake timers (test/helpers/fake-timers.ts):
- *  - `eventually()`: polls a condition until it holds, bounded by wall-clock time. For what the test does not
- *    control: another process (SPIRE, rsyslog, a simulator in a child process) and loopback I/O whose completion
- *    raises no event the test can await. Never for "let a timer fire": inject timers and `advance` them.
+ *  - `eventually()`: polls a condition until it holds, bounded by wall-clock time. Only for another process
+ *    (SPIRE, rsyslog, nats-server, socat, mbpoll, a simulator or gateway in a child process), which raises no
+ *    event this process can await. The in-process gateway's or simulator's side of a loopback connection is
+ *    awaited on its own events (`when()`, test/helpers/when.ts); a timer is fired (inject timers, `advance`).
  *  - `flushIo()`: a few event-loop turns (setImmediate, no wall-clock time) so I/O callbacks and promise
  *    continuations already queued run — e.g. before asserting that something did NOT happen.
  */
