@@ -15,7 +15,7 @@ import { configErrorDetails, formatDetail } from '../config/load-yaml.js';
 import { isGatewayError, errorMessage } from '../errors.js';
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 import { compilePolicyText } from '../policy/compile-policy.js';
-import type { CompiledPolicy, Decision } from '../policy/compiled-policy.js';
+import type { CompiledPolicy, Decision, StrictObligation } from '../policy/compiled-policy.js';
 import { explain, type ExplainQuery } from '../policy/explain.js';
 import { describeRecordRequest, explainRecord } from '../policy/explain-record.js';
 import type { PolicyRecordSpec } from '../policy/policy-schema.js';
@@ -182,19 +182,22 @@ function describe(d: Decision, request: string): string[] {
   const rate = d.obligations?.rate;
   if (rate) lines.push(`rate limit: rule ${rate.ruleId}, ${rate.perSecond}/s`);
   const strict = d.obligations?.strict;
-  if (strict) {
-    const limit =
-      strict.maxStalenessMs === null
-        ? "the gateway's fleet.maxStaleness (default 60s)"
-        : formatDuration(strict.maxStalenessMs);
-    lines.push(
-      `lockMode strict: rule ${strict.ruleId}, maxStaleness ${limit}: on a fleet member, writes are refused (fleet-stale) while its hub view is older; reads are still served`,
-    );
-  }
+  if (strict) lines.push(describeStrict(strict));
   if (d.essential === true)
     lines.push('essential: a trust downgrade does not block it (locks, JIT, rate and value limits still do)');
   for (const s of d.shadow ?? []) lines.push(`shadow: ${s.ruleId} would ${s.effect}`);
   return lines;
+}
+
+/** `lockMode: strict`: which limit applies (several strict rules granting one request: the tighter one). */
+function describeStrict(s: StrictObligation): string {
+  const byDefault = "the gateway's fleet.maxStaleness (default 60s)";
+  const own = s.maxStalenessMs === null ? byDefault : formatDuration(s.maxStalenessMs);
+  const limit =
+    s.defaultRuleId === undefined
+      ? `rule ${s.ruleId}, maxStaleness ${own}`
+      : `rules ${s.ruleId} (maxStaleness ${own}) and ${s.defaultRuleId} (${byDefault}), the tighter applies`;
+  return `lockMode strict: ${limit}: on a fleet member, writes are refused (fleet-stale) while its hub view is older; reads are still served`;
 }
 
 function describeRequest(req: ClassifiedRequest): string {

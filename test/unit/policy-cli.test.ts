@@ -288,6 +288,12 @@ rules:
     principals: [${TD}/hmi/line1]
     devices: [turbine-1]
     allow: [{ access: read, table: holding, addresses: 200-209 }]
+  - id: history
+    principals: [${TD}/hmi/line1]
+    devices: [turbine-1]
+    lockMode: strict
+    maxStaleness: 10m
+    allow: [{ access: read, table: holding, addresses: 300-309 }]
 `,
   );
   const explainAt = (fc: string, address: string, value?: string) =>
@@ -320,4 +326,28 @@ rules:
   const bestEffort = await explainAt('3', '200');
   t.match(bestEffort.out, /^rule: trends$/m);
   t.notMatch(bestEffort.out, /lockMode/, 'best_effort (the default): no line');
+  // FC23: the read half granted by history (10m), the write half by tuning (the gateway default)
+  const both = await run([
+    'explain',
+    file,
+    '--id',
+    `${TD}/hmi/line1`,
+    '--device',
+    'turbine-1',
+    '--fc',
+    '23',
+    '--address',
+    '110',
+    '--values',
+    '1',
+    '--read-address',
+    '300',
+    '--read-count',
+    '2',
+  ]);
+  t.match(
+    both.out,
+    /^lockMode strict: rules history \(maxStaleness 10m\) and tuning \(the gateway's fleet\.maxStaleness \(default 60s\)\), the tighter applies: /m,
+    'two strict rules, one with its own limit: both limits named',
+  );
 });
