@@ -24,6 +24,8 @@ import {
 import { startProfinetSimulator, type ProfinetSimulator } from '../../simulators/profinet/profinet-simulator.js';
 import { connectDeviceAccess, PnTestClient, readImplicit, release, writeInAr } from '../helpers/pn-client.js';
 import { REPO_ROOT } from '../helpers/tools.js';
+import { flushIo } from '../helpers/eventually.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 
 const SCENARIO = 'simulators/scenarios/remote-io.yaml';
 const IM0 = { api: 0, slot: 0, subslot: 1, index: RecordIndex.IM0 };
@@ -305,3 +307,20 @@ t.test(
     t.equal(code, 70, 'process exited with 70');
   },
 );
+
+t.test('the device runs on injected timers: answer delay and AR sweep fire when the test moves them', async (t) => {
+  const timers = new FakeTimers();
+  const { sim, c } = await rig(t, { timers, answerDelayMs: 2000, sweepMs: 500 });
+  t.same(timers.delays(), [500], 'the idle-AR sweep is armed on the injected timers');
+  let answered = false;
+  const armed = timers.armed();
+  const pending = c.call(readImplicit(IM0), { timeoutMs: 10_000 }).then((x) => ((answered = true), x));
+  await armed; // the request arrived and its answer is delayed on the device's timers
+  t.ok(timers.delays().includes(2000), 'the answer delay is armed on the injected timers');
+  timers.advance(1999);
+  await flushIo(10);
+  t.notOk(answered, 'no answer 1 ms before the answer delay ends');
+  timers.advance(1);
+  t.equal(status((await pending).response), '00000000', 'answered when the delay ends');
+  t.equal(sim.counters().reads['0/0/1/0xaff0'], 1);
+});
