@@ -56,6 +56,7 @@ export function fleetComponent(env: GatewayEnv, deps: FleetDeps): Component<Runn
       if (!fleet) return;
       fleet.beat.stop();
       await fleet.watch.close();
+      fleet.apply.close();
       await fleet.publisher.close();
       fleet.enforcement.close();
       await fleet.link.close();
@@ -84,6 +85,7 @@ function startFleet(env: GatewayEnv, f: FleetConfig, deps: FleetDeps): RunningFl
     stateDir: config.stateDir,
     audit,
     now: env.now,
+    timers,
     logger,
   });
   const link = new FleetLink({
@@ -137,7 +139,10 @@ function startFleet(env: GatewayEnv, f: FleetConfig, deps: FleetDeps): RunningFl
       .catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'fleet: edge resources not ensured'))
       .finally(() => watch.attach(nc));
   });
-  identity.onUpdate(() => link.rotate()); // a new SVID: connect anew with it, then drain the old connection
+  identity.onUpdate(() => {
+    link.rotate(); // a new SVID: connect anew with it, then drain the old connection
+    apply.recheck(); // a new trust bundle may verify an envelope refused for its signer chain
+  });
   link.start();
   beat.start();
   return { link, watch, apply, enforcement, publisher, beat };

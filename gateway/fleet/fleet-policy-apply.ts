@@ -6,7 +6,16 @@
  *  3. only then write it atomically over the policy file (so a restart while offline starts with it) and
  *     persist the applied revision in the state dir (`<state>/fleet/policy-revision.json`).
  * A refused envelope is audited `policy.reload-failed` (`source: fleet`, `revision`, `code`, the reason in
- * `error`); one that is already in force is not (it is re-delivered at every start).
+ * `error`); one that is already in force is not (it is re-delivered at every start). The same revision with
+ * another text (a republish after the `policy` key or the bucket was lost) is refused as `revision-conflict`.
+ *
+ * The watch hands each bucket entry over once, so what could be lost is retried here (every `retryEveryMs`):
+ *  - a policy in force whose files could not be written: the revision is NOT advanced (a local reload would
+ *    read the old file; status must not claim the new revision), the write is retried (re-enforcing the text
+ *    first, should a local reload have rolled it back) and the revision advances once it is on disk;
+ *  - the last envelope refused as `signed-in-future` or `untrusted-signer-chain` (our clock or trust bundle
+ *    may be behind): checked again on the timer and on `recheck()` (a bundle update), audited only if the
+ *    outcome changes. A newer bucket entry replaces it.
  */
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,8 +24,9 @@ import { errorMessage } from '../errors.js';
 import type { BundleSet } from '../identity/bundle-set.js';
 import { nullLogger, type Logger } from '../logger.js';
 import type { PolicyOrigin, ReloadResult } from '../policy/policy-holder.js';
+import { unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 import { readDurableJson, writeDurableJson } from '../trust/durable-json.js';
-import { verifyPolicyEnvelope } from './policy-envelope.js';
+import { verifyPolicyEnvelope, type EnvelopeVerdict } from './policy-envelope.js';
 
 /** The part of PolicyHolder the apply uses. */
 export interface PolicyReloader {
@@ -38,6 +48,10 @@ export interface FleetPolicyApplyOptions {
   readonly audit: AuditSink;
   /** Wall clock, epoch ms (compared with `signedAt`). */
   readonly now: () => number;
+  /** Arms the retries (a failed write, an envelope kept for a re-check). */
+  readonly timers: Timers;
+  /** Pace of those retries. Default 30 s. */
+  readonly retryEveryMs?: number;
   readonly logger?: Logger;
 }
 
@@ -48,57 +62,172 @@ interface RevisionFile {
 }
 
 export type ApplyOutcome =
-  | { readonly applied: true; readonly revision: number; readonly version: string }
+  | { readonly applied: true; readonly revision: number; readonly version: string; readonly persisted: boolean }
   | { readonly applied: false; readonly code: string; readonly detail: string };
+
+/** Refusals a later clock or trust bundle may lift: the envelope is kept and checked again. */
+const RECHECKED: ReadonlySet<string> = new Set(['signed-in-future', 'untrusted-signer-chain']);
+const DEFAULT_RETRY_MS = 30_000;
+
+/** A policy in force whose files are not written yet. */
+interface Unpersisted {
+  readonly text: string;
+  readonly revision: number;
+  readonly sha256: string;
+  readonly origin: PolicyOrigin;
+}
 
 export class FleetPolicyApply {
   private revision: number;
+  /** sha256 of the text of the applied revision (null: unknown, a revision file without it). */
+  private sha256: string | null;
+  private unpersisted: Unpersisted | null = null;
+  private kept: { readonly value: unknown; readonly code: string } | null = null;
+  private timer: TimerHandle | undefined;
+  private closed = false;
   private readonly file: string;
   private readonly logger: Logger;
 
   constructor(private readonly opts: FleetPolicyApplyOptions) {
     this.logger = opts.logger ?? nullLogger;
     this.file = join(opts.stateDir, 'fleet', 'policy-revision.json');
-    this.revision = this.readRevision();
+    const persisted = this.readRevision();
+    this.revision = persisted.revision;
+    this.sha256 = persisted.sha256 ?? null;
   }
 
-  /** The revision in force (0: none applied from the fleet yet). */
+  /** The revision in force and on disk (0: none applied from the fleet yet). */
   appliedRevision(): number {
     return this.revision;
   }
 
-  /** Never throws: every outcome is a value, refusals are audited. */
+  /** A revision enforced but not yet written to the policy file (its write is being retried), or null. */
+  unpersistedRevision(): number | null {
+    return this.unpersisted?.revision ?? null;
+  }
+
+  /** A bucket entry. Never throws: every outcome is a value, refusals are audited. */
   apply(value: unknown): ApplyOutcome {
-    const o = this.opts;
-    const verdict = verifyPolicyEnvelope(value, {
-      bundle: o.bundles(),
-      signers: o.signers,
-      site: o.site,
-      appliedRevision: this.revision,
-      now: new Date(o.now()),
-    });
+    this.kept = null; // a newer entry replaces the one kept for a re-check
+    const outcome = this.applyOnce(value, null);
+    if (!outcome.applied && RECHECKED.has(outcome.code)) this.kept = { value, code: outcome.code };
+    this.arm();
+    return outcome;
+  }
+
+  /** The trust bundle changed (or the clock may have caught up): check a kept envelope again now. */
+  recheck(): void {
+    this.opts.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.retry();
+  }
+
+  /** Stops the retries. */
+  close(): void {
+    this.closed = true;
+    this.opts.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(): void {
+    if (this.closed || this.timer !== undefined || (this.unpersisted === null && this.kept === null)) return;
+    this.timer = unrefTimer(
+      this.opts.timers.setTimeout(() => {
+        this.timer = undefined;
+        this.retry();
+      }, this.opts.retryEveryMs ?? DEFAULT_RETRY_MS),
+    );
+  }
+
+  private retry(): void {
+    if (this.closed) return;
+    if (this.unpersisted !== null) this.persistAgain(this.unpersisted);
+    const kept = this.kept;
+    if (kept !== null) {
+      // audited only when the outcome changed: the same refusal every 30 s would flood the audit log
+      const outcome = this.applyOnce(kept.value, kept.code);
+      this.kept = !outcome.applied && RECHECKED.has(outcome.code) ? { value: kept.value, code: outcome.code } : null;
+    }
+    this.arm();
+  }
+
+  /** Verify, reload, persist; `quiet`: a refusal code not audited again (a re-check of a kept envelope). */
+  private applyOnce(value: unknown, quiet: string | null): ApplyOutcome {
     const revision = revisionOf(value);
+    const verdict = this.verify(value, revision);
     if (!verdict.ok) {
-      if (verdict.code !== 'already-applied') this.refused(verdict.code, verdict.detail, revision);
+      if (verdict.code !== 'already-applied' && verdict.code !== quiet)
+        this.refused(verdict.code, verdict.detail, revision);
       return { applied: false, code: verdict.code, detail: verdict.detail };
     }
+    const o = this.opts;
     const origin = { source: 'fleet' as const, revision, sourceName: `fleet:${o.site}:r${revision}` };
     const r = o.policy.reloadText(verdict.policyText, 'fleet', origin);
     if (!r.ok) return { applied: false, code: r.code ?? 'policy-invalid', detail: r.error }; // audited by the holder
+    const persisted = this.persist({ text: verdict.policyText, revision, sha256: shaOf(value), origin });
+    if (persisted) this.logger.info({ revision, version: r.version }, 'fleet: policy revision applied');
+    return { applied: true, revision, version: r.version, persisted };
+  }
+
+  /**
+   * verifyPolicyEnvelope, plus: the applied revision again with another text is not "already applied" — it is
+   * a republish that restarted the revisions (the key or the bucket was lost at the hub), refused on its own
+   * code once it verifies, so the operator sees why the gateways do not take it.
+   */
+  private verify(value: unknown, revision: number): EnvelopeVerdict | { ok: false; code: string; detail: string } {
+    const o = this.opts;
+    const check = (appliedRevision: number): EnvelopeVerdict =>
+      verifyPolicyEnvelope(value, {
+        bundle: o.bundles(),
+        signers: o.signers,
+        site: o.site,
+        appliedRevision,
+        now: new Date(o.now()),
+      });
+    const verdict = check(this.revision);
+    if (verdict.ok || verdict.code !== 'already-applied' || this.sha256 === null || shaOf(value) === this.sha256)
+      return verdict;
+    const signed = check(revision - 1);
+    if (!signed.ok) return signed;
+    return {
+      ok: false,
+      code: 'revision-conflict',
+      detail: `revision ${revision} is the one in force with another text (sha256 ${this.sha256}): a republish must take a revision above ${this.revision}`,
+    };
+  }
+
+  /** Writes the policy file and the revision; advances the revision only once both are on disk. */
+  private persist(p: Unpersisted): boolean {
     try {
-      writeTextAtomically(o.policyFile, verdict.policyText);
+      writeTextAtomically(this.opts.policyFile, p.text);
       writeDurableJson(this.file, {
-        revision,
-        sha256: (value as { sha256: string }).sha256,
-        appliedAt: new Date(o.now()).toISOString(),
+        revision: p.revision,
+        sha256: p.sha256,
+        appliedAt: new Date(this.opts.now()).toISOString(),
       } satisfies RevisionFile);
     } catch (err) {
-      // enforced now, but a restart would start from the old file: say so loudly (the next envelope retries)
-      this.logger.error({ revision, err: errorMessage(err) }, 'fleet: policy applied but could not be persisted');
+      // enforced now, but the file still holds the old policy: a restart or a local reload would bring it back
+      this.logger.error(
+        { revision: p.revision, err: errorMessage(err), retryMs: this.opts.retryEveryMs ?? DEFAULT_RETRY_MS },
+        'fleet: policy in force but its file could not be written; the applied revision stays, retrying',
+      );
+      this.unpersisted = p;
+      return false;
     }
-    this.revision = revision;
-    this.logger.info({ revision, version: r.version }, 'fleet: policy revision applied');
-    return { applied: true, revision, version: r.version };
+    this.unpersisted = null;
+    this.revision = p.revision;
+    this.sha256 = p.sha256;
+    return true;
+  }
+
+  /** A retry: the text in force again (a local reload may have read the old file meanwhile), then its files. */
+  private persistAgain(p: Unpersisted): void {
+    const r = this.opts.policy.reloadText(p.text, 'fleet', p.origin);
+    if (!r.ok) {
+      this.unpersisted = null; // audited by the holder; nothing left to persist
+      return;
+    }
+    if (this.persist(p)) this.logger.info({ revision: p.revision }, 'fleet: policy revision written at last');
   }
 
   private refused(code: string, detail: string, revision: number): void {
@@ -117,18 +246,24 @@ export class FleetPolicyApply {
     );
   }
 
-  private readRevision(): number {
+  private readRevision(): RevisionFile {
     const r = readDurableJson<RevisionFile>(this.file);
-    if (r.kind === 'ok' && Number.isSafeInteger(r.value.revision) && r.value.revision >= 0) return r.value.revision;
+    if (r.kind === 'ok' && Number.isSafeInteger(r.value.revision) && r.value.revision >= 0) return r.value;
     if (r.kind === 'unreadable' || r.kind === 'ok')
       this.logger.warn({ file: this.file }, 'fleet: applied policy revision unreadable; accepting any newer envelope');
-    return 0;
+    return { revision: 0 };
   }
 }
 
 function revisionOf(v: unknown): number {
   const r = v !== null && typeof v === 'object' ? (v as { revision?: unknown }).revision : undefined;
   return typeof r === 'number' && Number.isSafeInteger(r) ? r : 0;
+}
+
+/** The envelope's `sha256` member ('' when absent: a verified envelope always has one). */
+function shaOf(v: unknown): string {
+  const h = v !== null && typeof v === 'object' ? (v as { sha256?: unknown }).sha256 : undefined;
+  return typeof h === 'string' ? h : '';
 }
 
 /** Temp file, fsync, rename, fsync the directory: a crash leaves the old or the new policy, never a torn one. */

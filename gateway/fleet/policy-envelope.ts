@@ -64,6 +64,8 @@ export const ENVELOPE_REFUSALS = [
   'signer-mismatch',
   'signer-not-allowed',
   'bad-signature',
+  // the revision in force with another text (a republish after the key or bucket was lost): fleet-policy-apply.ts
+  'revision-conflict',
 ] as const;
 export type EnvelopeRefusal = (typeof ENVELOPE_REFUSALS)[number];
 

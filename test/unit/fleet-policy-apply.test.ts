@@ -1,17 +1,21 @@
 /**
  * Applying the site bucket's signed policy (gateway/fleet/fleet-policy-apply.ts) through a real PolicyHolder:
  * verify, the hot-reload path, the file written only after success, the revision persisted, every refusal
- * audited with source fleet and the old policy kept.
+ * audited with source fleet and the old policy kept; a failed write retried without advancing the revision, an
+ * envelope signed in the future or by a chain the bundle does not know yet checked again, the applied revision
+ * with another text refused as revision-conflict. Clock: fake timers.
  */
 import t, { type Test } from 'tap';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditEventInput } from '../../gateway/audit/audit-events.js';
 import { fleetIds } from '../../gateway/fleet/fleet-topology.js';
-import { FleetPolicyApply } from '../../gateway/fleet/fleet-policy-apply.js';
+import { FleetPolicyApply, type FleetPolicyApplyOptions } from '../../gateway/fleet/fleet-policy-apply.js';
+import { BundleSet } from '../../gateway/identity/bundle-set.js';
 import { signPolicyEnvelope } from '../../gateway/fleet/policy-envelope.js';
 import { PolicyHolder } from '../../gateway/policy/policy-holder.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 import { makePki, TD } from '../helpers/pki.js';
 
 const pki = await makePki();
@@ -37,8 +41,9 @@ function setup(t: Test) {
   const audit = { append: (e: AuditEventInput) => (events.push(e), { ok: true as const, seq: events.length }) };
   const holder = PolicyHolder.load(file, { audit });
   t.teardown(() => holder.close());
-  const make = () =>
-    new FleetPolicyApply({
+  const timers = new FakeTimers(Date.now());
+  const make = (more: Partial<FleetPolicyApplyOptions> = {}) => {
+    const apply = new FleetPolicyApply({
       site: 'site-a',
       signers: [CONTROL],
       bundles: () => pki.bundles,
@@ -46,13 +51,22 @@ function setup(t: Test) {
       policyFile: file,
       stateDir: join(dir, 'state'),
       audit,
-      now: () => Date.now(),
+      now: () => timers.now(),
+      timers,
+      ...more,
     });
-  return { dir, file, events, holder, make };
+    t.teardown(() => apply.close());
+    return apply;
+  };
+  return { dir, file, events, holder, make, timers };
 }
 
-const envelope = (revision: number, text: string, site = 'site-a') =>
-  JSON.parse(JSON.stringify(signPolicyEnvelope({ site, revision, policy: text }, control))) as unknown;
+const envelope = (revision: number, text: string, site = 'site-a', signedAt?: Date) =>
+  JSON.parse(
+    JSON.stringify(signPolicyEnvelope({ site, revision, policy: text, ...(signedAt ? { signedAt } : {}) }, control)),
+  ) as unknown;
+const refusals = (events: AuditEventInput[]) =>
+  events.map((e) => (e.type === 'policy.reload-failed' ? (e.code ?? e.type) : e.type));
 
 t.test('a good envelope is enforced, written over the policy file and its revision persisted', async (t) => {
   const { file, events, holder, make, dir } = setup(t);
@@ -114,4 +128,86 @@ t.test('another site, a replayed revision and a foreign signer are refused and a
     events.map((e) => (e.type === 'policy.reload-failed' ? e.code : e.type)),
     ['policy.reloaded', 'stale-revision', 'wrong-site', 'signer-not-allowed'],
   );
+});
+
+t.test('a policy file that cannot be written: the revision stays, the write is retried', async (t) => {
+  const { file, events, holder, make, timers } = setup(t);
+  const apply = make();
+  const before = holder.current.version;
+  const blocker = `${file}.${process.pid}.fleet.tmp`;
+  mkdirSync(blocker); // the atomic write's temp file cannot be created
+  t.match(apply.apply(envelope(1, policy(60))), { applied: true, revision: 1, persisted: false });
+  const enforced = holder.current.version;
+  t.not(enforced, before, 'in force at once');
+  t.equal(apply.appliedRevision(), 0, 'not claimed as applied while the file holds the old policy');
+  t.equal(apply.unpersistedRevision(), 1);
+  t.equal(readFileSync(file, 'utf8'), policy(100));
+  holder.reload('file-change'); // a local reload reads the old file meanwhile
+  t.equal(holder.current.version, before);
+  timers.advance(30_000);
+  t.equal(apply.appliedRevision(), 0, 'still failing: still not advanced');
+  rmdirSync(blocker);
+  timers.advance(30_000);
+  t.equal(apply.appliedRevision(), 1, 'written at last');
+  t.equal(apply.unpersistedRevision(), null);
+  t.equal(holder.current.version, enforced, 'the fleet revision is in force again');
+  t.equal(readFileSync(file, 'utf8'), policy(60));
+  t.equal(make().appliedRevision(), 1, 'a restart knows it');
+  t.same(refusals(events), ['policy.reloaded', 'policy.reloaded', 'policy.reloaded']);
+  t.equal(timers.pending, 0, 'nothing left to retry');
+});
+
+t.test('an envelope signed ahead of our clock is applied once the clock catches up', async (t) => {
+  const { events, make, timers } = setup(t);
+  const apply = make();
+  const ahead = envelope(2, policy(60), 'site-a', new Date(timers.now() + 5 * 60_000));
+  t.match(apply.apply(ahead), { applied: false, code: 'signed-in-future' });
+  timers.advance(30_000);
+  t.equal(apply.appliedRevision(), 0);
+  t.same(refusals(events), ['signed-in-future'], 'audited once, not at every re-check');
+  timers.advance(4 * 60_000);
+  t.equal(apply.appliedRevision(), 2, 'kept and applied once within 60 s of our clock');
+  t.same(refusals(events), ['signed-in-future', 'policy.reloaded']);
+  t.equal(timers.pending, 0);
+});
+
+t.test('an envelope whose signer chain the bundle does not know yet is applied after a bundle update', async (t) => {
+  const { events, make, timers } = setup(t);
+  let bundles = BundleSet.of([pki.otherCa.bundle()]); // our trust domain's bundle not there yet
+  const apply = make({ bundles: () => bundles });
+  t.match(apply.apply(envelope(3, policy(60))), { applied: false, code: 'untrusted-signer-chain' });
+  apply.recheck();
+  t.equal(apply.appliedRevision(), 0);
+  bundles = pki.bundles;
+  apply.recheck(); // the identity source's update
+  t.equal(apply.appliedRevision(), 3);
+  t.same(refusals(events), ['untrusted-signer-chain', 'policy.reloaded']);
+  t.equal(timers.pending, 0);
+});
+
+t.test('a newer bucket entry replaces the envelope kept for a re-check', async (t) => {
+  const { events, make, timers } = setup(t);
+  const apply = make();
+  apply.apply(envelope(4, policy(60), 'site-a', new Date(timers.now() + 5 * 60_000)));
+  t.match(apply.apply(envelope(5, policy(70))), { applied: true, revision: 5 });
+  timers.advance(10 * 60_000);
+  t.equal(apply.appliedRevision(), 5);
+  t.same(refusals(events), ['signed-in-future', 'policy.reloaded'], 'revision 4 is not checked again');
+});
+
+t.test('the applied revision with another text is a revision-conflict, not already-applied', async (t) => {
+  const { events, holder, make } = setup(t);
+  const apply = make();
+  t.match(apply.apply(envelope(1, policy(60))), { applied: true });
+  const inForce = holder.current.version;
+  // the policy key was deleted (or the bucket recreated) at the hub and the next publish started at 1 again
+  t.match(apply.apply(envelope(1, policy(70))), { applied: false, code: 'revision-conflict' });
+  t.equal(holder.current.version, inForce);
+  t.match(events.at(-1), { type: 'policy.reload-failed', source: 'fleet', revision: 1, code: 'revision-conflict' });
+  t.match(make().apply(envelope(1, policy(70))), { code: 'revision-conflict' }, 'known after a restart too');
+  const forged = { ...(envelope(1, policy(80)) as Record<string, unknown>), signature: 'AAAA' };
+  t.match(apply.apply(forged), { applied: false, code: 'bad-signature' }, 'checked like any envelope');
+  const n = events.length;
+  t.match(apply.apply(envelope(1, policy(60))), { applied: false, code: 'already-applied' });
+  t.equal(events.length, n, 'the same text again is silently in force');
 });
