@@ -4,6 +4,11 @@
  * (schema, compile, the policy's own tests) or nothing is published. Per site: revision = the revision in
  * that bucket + 1, the envelope signed with the control SVID (gateway/fleet/policy-envelope.ts), and written
  * with a compare-and-set on the entry read, so two publishers racing cannot both claim one revision.
+ *
+ * Revisions never restart: gateways refuse a revision at or below the one they applied. After the `policy`
+ * key was deleted, the next revision follows the highest one the key's history still holds; when it holds
+ * none (purged), publish refuses unless `--revision N` names one above what the gateways applied (`control
+ * status`) — also the way out after a bucket was recreated.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -30,14 +35,17 @@ import {
 import { getJson, isGood } from './control-kv.js';
 
 const USAGE = [
-  'usage: verigate control policy publish (--site S | --group G)… --file policy.yaml [--json]',
+  'usage: verigate control policy publish (--site S | --group G)… --file policy.yaml [--revision N] [--json]',
   '  the file must pass `verigate policy check` (schema, compile, its own tests); each site gets its next revision',
+  '  --revision N: publish exactly revision N (above every revision the gateways applied: `control status`), for a',
+  '  site whose policy key history was purged or whose bucket was recreated',
 ].join('\n');
 
 const OPTIONS = {
   site: { type: 'string', multiple: true },
   group: { type: 'string', multiple: true },
   file: { type: 'string', short: 'f' },
+  revision: { type: 'string' },
 } as const;
 
 /** CAS retries when another publisher wrote between our read and our write. */
@@ -59,6 +67,10 @@ export async function controlPolicy(
   const groups = list(p.values['group']);
   if (p.positionals.join(' ') !== 'publish' || file === undefined || sitesGiven.length + groups.length === 0)
     return usage(io, USAGE, p.positionals[0] === 'publish' ? 'publish needs --file and --site or --group' : null);
+  const revisionArg = str(p.values, 'revision');
+  const revision = revisionArg === undefined ? null : Number(revisionArg);
+  if (revision !== null && !(Number.isSafeInteger(revision) && revision >= 1))
+    return usage(io, USAGE, `--revision must be a positive integer, not ${JSON.stringify(revisionArg)}`);
   const config = loadConfigOrReport(io, p.values);
   if (config === null) return EXIT_USAGE;
   const sel = selectSites(config, { sites: sitesGiven, groups });
@@ -77,7 +89,7 @@ export async function controlPolicy(
   }
   const json = p.values['json'] === true;
   return withHub(io, config, (s) =>
-    publish(s, io, json, { text, version: policy.version, sites: sel.sites, group: sel.group, now }),
+    publish(s, io, json, { text, version: policy.version, sites: sel.sites, group: sel.group, now, revision }),
   );
 }
 
@@ -111,6 +123,8 @@ interface Publication {
   readonly sites: readonly string[];
   readonly group: string | null;
   readonly now: () => Date;
+  /** `--revision`: exactly this one (null: the bucket's next). */
+  readonly revision: number | null;
 }
 
 interface Published {
@@ -143,11 +157,14 @@ async function publishTo(s: HubSession, kv: KV, site: string, pub: Publication):
     const current = live ? await getJson<PolicyEnvelope>(kv, KEY_POLICY) : null;
     if (current !== null && !isGood(current))
       throw new Error(`the policy entry in ${site} is unreadable: ${current.bad}`);
-    const previous = current === null ? 0 : current.value.revision;
-    if (!Number.isSafeInteger(previous) || previous < 0)
-      throw new Error(`the policy entry in ${site} has no usable revision (${JSON.stringify(previous)})`);
+    const liveRevision = current?.value.revision;
+    if (current !== null && !(Number.isSafeInteger(liveRevision) && (liveRevision as number) >= 0))
+      throw new Error(`the policy entry in ${site} has no usable revision (${JSON.stringify(liveRevision)})`);
+    // a deleted key: its history (-1: none left); never written (or a new bucket): 0
+    const previous = current !== null ? current.value.revision : prev === null ? 0 : await historyRevision(kv);
+    const revision = nextRevision(site, previous, pub.revision);
     const envelope = signPolicyEnvelope(
-      { site, group: pub.group, revision: previous + 1, policy: pub.text, signedAt: pub.now() },
+      { site, group: pub.group, revision, policy: pub.text, signedAt: pub.now() },
       s.identity.svid(),
     );
     const data = JSON.stringify(envelope);
@@ -160,4 +177,44 @@ async function publishTo(s: HubSession, kv: KV, site: string, pub: Publication):
       if (attempt >= MAX_ATTEMPTS) throw err;
     }
   }
+}
+
+/**
+ * The `policy` key was deleted: the highest revision its history still holds (gateways applied up to it at
+ * least, and refuse anything not above it), or -1 when none is left (purged). An entry that does not parse is
+ * passed over: at worst the next revision is too low, and every gateway refuses it (stale-revision, audited).
+ */
+async function historyRevision(kv: KV): Promise<number> {
+  let max = -1;
+  for await (const e of await kv.history({ key: KEY_POLICY })) {
+    if (e.operation !== 'PUT') continue;
+    const r = revisionIn(e.string());
+    if (r > max) max = r;
+  }
+  return max;
+}
+
+function revisionIn(text: string): number {
+  try {
+    const r = (JSON.parse(text) as { revision?: unknown } | null)?.revision;
+    return typeof r === 'number' && Number.isSafeInteger(r) ? r : -1;
+  } catch {
+    return -1;
+  }
+}
+
+/** `previous` + 1, or `--revision` when given and above `previous`; -1 (history lost) needs `--revision`. */
+function nextRevision(site: string, previous: number, given: number | null): number {
+  if (given !== null) {
+    if (given <= previous)
+      throw new Error(`--revision ${given} is not above revision ${previous} in ${site}: gateways would refuse it`);
+    return given;
+  }
+  if (previous < 0)
+    throw new Error(
+      `the policy key in ${site} was deleted and its history holds no revision: gateways refuse a revision at or ` +
+        'below the one they applied, so a restart at 1 would be refused everywhere; publish with --revision N ' +
+        'above the revision `verigate control status` shows for the site',
+    );
+  return previous + 1;
 }
