@@ -4,6 +4,7 @@
  * entry must not hide the others.
  */
 import type { KV } from '@nats-io/kv';
+import { errorMessage } from '../errors.js';
 
 export interface GoodEntry<T> {
   readonly key: string;
@@ -39,7 +40,7 @@ function parse<T>(key: string, revision: number, text: string): JsonEntry<T> {
   try {
     return { key, revision, value: JSON.parse(text) as T };
   } catch (err) {
-    return { key, bad: `not JSON (${(err as Error).message})` };
+    return { key, bad: `not JSON (${errorMessage(err)})` };
   }
 }
 
