@@ -8,6 +8,8 @@
  * the new connection current, tells the users (`onConnection`: watches resume from their last revision on
  * it), and only then drains the old one — so nothing is lost in the swap (watch consumers skip revisions
  * already seen). A connection closed by the client for good (e.g. refused credentials) is replaced the same way.
+ * A rotation while a connect is in flight is not lost: that connect read the old SVID, so once it lands (and
+ * is adopted, keeping the link up) another one starts with the new SVID.
  */
 import type tls from 'node:tls';
 import { connect as natsConnect } from '@nats-io/transport-node';
@@ -46,6 +48,8 @@ export class FleetLink {
   private attempting = false;
   private retryTimer: TimerHandle | undefined;
   private wantNew = false;
+  /** Counts rotate() calls: a connect that began before the latest one used an old SVID. */
+  private rotations = 0;
   private closed = false;
   private readonly listeners: LinkListener[] = [];
   private readonly backoff: ExponentialBackoff;
@@ -83,6 +87,7 @@ export class FleetLink {
   rotate(): void {
     if (this.closed) return;
     this.wantNew = true;
+    this.rotations++;
     this.backoff.reset();
     this.opts.timers.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
@@ -104,12 +109,17 @@ export class FleetLink {
   private attempt(): void {
     if (this.closed || this.attempting || !this.wantNew) return;
     this.attempting = true;
-    void this.connectOnce().finally(() => {
-      this.attempting = false;
-    });
+    void this.connectOnce()
+      .catch(() => false)
+      .then((again) => {
+        this.attempting = false;
+        if (again) this.attempt(); // rotated while connecting: that connection has the old SVID
+      });
   }
 
-  private async connectOnce(): Promise<void> {
+  /** One connect; true when it succeeded but a rotation came meanwhile (connect anew at once). */
+  private async connectOnce(): Promise<boolean> {
+    const rotations = this.rotations; // before tls() reads the SVID
     let nc: NatsConnection;
     try {
       nc = await (this.opts.connect ?? natsConnect)({
@@ -128,15 +138,16 @@ export class FleetLink {
         'fleet: cannot connect to the leaf node; enforcing the last state, retrying',
       );
       this.retryTimer = unrefTimer(this.opts.timers.setTimeout(() => this.attempt(), delay));
-      return;
+      return false;
     }
     if (this.closed) {
       this.drain(nc);
-      return;
+      return false;
     }
     this.backoff.reset();
-    this.wantNew = false;
+    this.wantNew = this.rotations !== rotations;
     this.adopt(nc);
+    return this.wantNew;
   }
 
   /** The new connection becomes current; users move to it; the old one drains after them. */

@@ -132,6 +132,44 @@ t.test('rotation: the new SVID connects anew; users move first, then the old con
   t.equal(s.made[1]?.drained, true, 'close drains the current one');
 });
 
+t.test('a rotation while a connect is in flight: that connection is replaced with the new SVID', async (t) => {
+  const timers = new FakeTimers(1_000_000);
+  let svid = 'svid-1';
+  const certs: unknown[] = [];
+  const pending: ((nc: NatsConnection) => void)[] = [];
+  const made: FakeNc[] = [];
+  const link = new FleetLink({
+    url: 'tls://127.0.0.1:4222',
+    name: 'gw',
+    timers,
+    tls: () => ({ cert: svid }),
+    connect: (opts) => {
+      certs.push(certOf(opts));
+      return new Promise((resolve) => pending.push(resolve));
+    },
+  });
+  const answer = (): void => {
+    const nc = new FakeNc(made.length + 1);
+    made.push(nc);
+    pending.shift()?.(nc as unknown as NatsConnection);
+  };
+  link.start();
+  await flushIo();
+  t.same(certs, ['svid-1'], 'connecting with the first SVID');
+  svid = 'svid-2';
+  link.rotate(); // while that connect is still in flight
+  await flushIo();
+  answer(); // the old-SVID connect lands
+  await flushIo();
+  t.same(certs, ['svid-1', 'svid-2'], 'a connect anew with the rotated SVID');
+  answer();
+  await flushIo();
+  t.equal((link.current() as unknown as FakeNc | null)?.id, 2, 'the new-SVID connection is current');
+  t.equal(made[0]?.drained, true, 'the old-SVID one drained');
+  t.equal(certs.length, 2, 'and no further connect');
+  await link.close();
+});
+
 t.test('a rotation while the leaf is away keeps the old connection and retries', async (t) => {
   const s = setup();
   s.up();
