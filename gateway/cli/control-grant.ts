@@ -198,20 +198,32 @@ async function revoke(
   reason: string,
 ): Promise<number> {
   const revoked: string[] = [];
+  const failed: { site: string; error: string }[] = [];
+  // Every site is tried: one unreachable bucket must not leave the grant in force at the others.
   for (const site of sites) {
-    const kv = await s.hub.site(site);
-    const e = await getJson<Grant>(kv, grantKey(id));
-    if (e === null || !isGood(e) || e.value.status !== 'active') continue;
-    const closed: Grant = { ...e.value, status: 'revoked', closedBy: s.identity.spiffeId(), closedReason: reason };
-    await kv.put(grantKey(id), JSON.stringify(closed));
-    revoked.push(site);
+    try {
+      if (await revokeAt(s, site, id, reason)) revoked.push(site);
+    } catch (err) {
+      failed.push({ site, error: errorMessage(err) });
+    }
   }
-  if (revoked.length === 0) {
+  if (revoked.length === 0 && failed.length === 0) {
     io.err(`control grant: no active grant ${id} in ${sites.join(', ')}`);
     return EXIT_CHECK_FAILED;
   }
-  emit(io, json, { id, sites: revoked }, () => [`revoked grant ${id}`, `sites: ${revoked.join(', ')}`]);
-  return EXIT_OK;
+  emit(io, json, { id, sites: revoked, failed }, () => [`revoked grant ${id}`, `sites: ${revoked.join(', ')}`]);
+  for (const f of failed) io.err(`control grant: NOT revoked at ${f.site}: ${f.error}`);
+  return failed.length === 0 ? EXIT_OK : EXIT_CHECK_FAILED;
+}
+
+/** Puts the grant back as revoked at one site; false when that site holds no active grant of this id. */
+async function revokeAt(s: HubSession, site: string, id: string, reason: string): Promise<boolean> {
+  const kv = await s.hub.site(site);
+  const e = await getJson<Grant>(kv, grantKey(id));
+  if (e === null || !isGood(e) || e.value.status !== 'active') return false;
+  const closed: Grant = { ...e.value, status: 'revoked', closedBy: s.identity.spiffeId(), closedReason: reason };
+  await kv.put(grantKey(id), JSON.stringify(closed));
+  return true;
 }
 
 async function listGrants(s: HubSession, io: CliIo, json: boolean, sites: string[], now: number): Promise<number> {

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { memoryIo } from '../../gateway/cli/cli-io.js';
 import { controlCommand } from '../../gateway/cli/control-command.js';
@@ -245,6 +246,55 @@ t.test('grant issue: judged against the published JIT rule, written active to ev
   t.equal(after.closedReason, 'done early');
   const list = await run('grant', 'list');
   t.match(list.out, new RegExp(`${grant.id} revoked .* sites=site-a,site-b`));
+});
+
+t.test('grant revoke: one site failing does not stop the others; each failure reported, exit 1', async (t) => {
+  const issued = await run(
+    'grant',
+    'issue',
+    '--requester',
+    'spiffe://plant.example/eng/ann',
+    '--device',
+    'turbine-1',
+    '--table',
+    'holding',
+    '--addresses',
+    '20-29',
+    '--access',
+    'write',
+    '--duration',
+    '15m',
+    '--reason',
+    'pump swap',
+    '--approver',
+    'spiffe://plant.example/ops/a',
+    '--approver',
+    'spiffe://plant.example/ops/b',
+    '--site',
+    'site-a',
+    '--site',
+    'site-b',
+    '--json',
+  );
+  t.equal(issued.code, 0, issued.err);
+  const { grant } = JSON.parse(issued.out) as { grant: Grant };
+  // site-a (the first in order) refuses every write: a sealed stream.
+  const nc = await hub.connect();
+  const jsm = await jetstreamManager(nc);
+  const stream = `KV_${siteBucket('site-a')}`;
+  const info = await jsm.streams.info(stream);
+  await jsm.streams.update(stream, { ...info.config, sealed: true });
+  t.teardown(async () => {
+    await jsm.streams.delete(stream);
+    await hub.createBuckets(['site-a']);
+  });
+
+  const r = await run('grant', 'revoke', grant.id, '--reason', 'pump done', '--json');
+  t.equal(r.code, 1, 'a site that was not revoked fails the command');
+  t.match(r.err, /NOT revoked at site-a/);
+  t.same((JSON.parse(r.out) as { sites: string[] }).sites, ['site-b'], 'the sites that were revoked');
+  t.equal(((await entry('site-b', grantKey(grant.id)))?.value as Grant).status, 'revoked', 'site-b revoked');
+  t.equal(((await entry('site-a', grantKey(grant.id)))?.value as Grant).status, 'active', 'site-a still active');
 });
 
 t.test('hub unreachable: exit 1 with the reason', async (t) => {
