@@ -53,6 +53,11 @@ export class FleetLocks {
     const known = this.opts.newestHeartbeat?.() ?? null;
     const r = this.opts.trust.applyFleetLock({ ...parsed, ...(known ? { heartbeatAtReceipt: known.time } : {}) });
     if (!r.ok) this.logger.error({ lockId: id, err: r.message }, 'fleet: lock could not be applied');
+    else if (r.storeError !== undefined)
+      this.logger.error(
+        { lockId: id, err: r.storeError },
+        'fleet: lock enforced but not stored durably (a restart would lose it until the bucket delivers it again)',
+      );
   }
 
   /**

@@ -133,9 +133,12 @@ export class LockService {
   /**
    * A lock made elsewhere (the fleet hub), kept with its own id, by, reason and times and marked `source:
    * fleet`. Idempotent: the same lock again changes nothing (`changed: false`, no event), so a re-delivered
-   * bucket entry is harmless; a changed one replaces it. An already expired lock is not stored.
+   * bucket entry is harmless; a changed one replaces it. An already expired lock is not stored. A LOCAL lock
+   * with that id is never replaced (it would become the hub's, and a hub delete would remove it). A store that
+   * cannot be written does not stop the lock: it is enforced and audited at once, and `storeError` says it is
+   * not durable (a restart would lose it until the bucket delivers it again).
    */
-  apply(lock: Lock): { ok: true; changed: boolean } | { ok: false; message: string } {
+  apply(lock: Lock): { ok: true; changed: boolean; storeError?: string } | { ok: false; message: string } {
     if (this.unreadable) return { ok: false, message: `lock store unreadable, repair it first: ${this.unreadable}` };
     if (lock.target.kind === 'identity') {
       try {
@@ -145,6 +148,8 @@ export class LockService {
       }
     }
     const old = this.locks.find((l) => l.id === lock.id);
+    if (old && old.source !== 'fleet')
+      return { ok: false, message: `lock ${lock.id} exists locally (made through this gateway's admin API)` };
     const receipt = old?.heartbeatAtReceipt ?? lock.heartbeatAtReceipt;
     const fleetLock: Lock = {
       ...withoutReceipt(lock),
@@ -154,7 +159,12 @@ export class LockService {
     if (old && sameLock(old, fleetLock)) return { ok: true, changed: false };
     if (lock.expiresAt && Date.parse(lock.expiresAt) <= this.now()) return { ok: true, changed: false };
     this.locks = [...this.locks.filter((l) => l.id !== lock.id), fleetLock];
-    writeDurableJson(this.file, this.locks);
+    let storeError: string | undefined;
+    try {
+      writeDurableJson(this.file, this.locks);
+    } catch (err) {
+      storeError = errorMessage(err); // enforced and audited all the same: the caller reports it
+    }
     this.audit.append({
       type: 'lock.created',
       lockId: lock.id,
@@ -164,7 +174,7 @@ export class LockService {
       ...(lock.expiresAt ? { expiresAt: lock.expiresAt } : {}),
       source: 'fleet',
     });
-    return { ok: true, changed: true };
+    return { ok: true, changed: true, ...(storeError !== undefined ? { storeError } : {}) };
   }
 
   /** The first lock that applies to the subject, or null. */

@@ -5,7 +5,7 @@
  * durable (a restart while cut off still enforces); hostile values are skipped. Clock: fake timers.
  */
 import t from 'tap';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPolicyText } from '../../gateway/policy/index.js';
@@ -143,6 +143,37 @@ t.test('resync removes fleet locks missing from the bucket and keeps local ones'
     trust.locks.list().some((l) => l.id === local.lock.id),
     'a hub delete never removes a lock made through the local admin API',
   );
+});
+
+t.test('a hub key with the id of a local lock never turns it into a fleet lock', async (t) => {
+  const { events, sessions, trust, fleet } = await setup();
+  const local = trust.lock({ kind: 'device', value: 'plc-9' }, 'spiffe://td.example/ops/bob', 'local work');
+  if (!local.ok) throw new Error(local.message);
+  const n = events.length;
+  fleet.lock(local.lock.id, hubLock(local.lock.id, OTHER));
+  t.same(trust.locks.list(), [local.lock], 'the local lock unchanged: no source, its own target');
+  t.equal(events.length, n, 'nothing audited as applied');
+  t.equal(sessions[1]?.ended, null);
+  fleet.lock(local.lock.id, null);
+  t.same(trust.locks.list(), [local.lock], 'so a later hub delete cannot remove it');
+});
+
+t.test('a lock store that cannot be written: the lock still ends sessions and is audited', async (t) => {
+  const { dir, events, sessions, trust } = await setup();
+  const errors: string[] = [];
+  const logger = {
+    debug: () => undefined,
+    info: () => undefined,
+    warn: () => undefined,
+    error: (_o: object, msg?: string) => void errors.push(msg ?? ''),
+  };
+  const fleet = new FleetLocks({ trust, logger });
+  mkdirSync(join(dir, `locks.json.${process.pid}.tmp`)); // the atomic write's temp file cannot be created
+  fleet.lock('L1', hubLock('L1', HMI));
+  t.equal(sessions[0]?.ended, 'locked', 'matching sessions end all the same');
+  t.match(events, [{ type: 'lock.created', lockId: 'L1', source: 'fleet' }]);
+  t.match(trust.check(session(HMI), 'plc-1', READ, ALLOW, 0), { effect: 'deny', code: 'locked' });
+  t.match(errors, [/not stored durably/], 'the store failure is reported');
 });
 
 t.test('fleet locks are durable: a gateway restarted while cut off still enforces them', async (t) => {
