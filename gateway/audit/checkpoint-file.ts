@@ -45,6 +45,14 @@ export class CheckpointFile {
     });
   }
 
+  /**
+   * Flushes every line appended so far, synchronously; throws when it failed. For a reader that must know they
+   * are durable before it moves on (the fleet collector's cursor, gateway/fleet/audit-gateway-trail.ts).
+   */
+  sync(): void {
+    if (this.fd !== null) fdatasyncSync(this.fd);
+  }
+
   close(): void {
     const fd = this.fd;
     if (fd === null) return;

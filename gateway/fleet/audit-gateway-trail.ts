@@ -5,7 +5,7 @@
  * operator has looked: while it holds any, the edge stream is no longer purged past them). Opening recovers
  * the head (a torn last line from a crash is cut: its message was never acknowledged, so it comes again).
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Checkpoint } from '../audit/audit-checkpoint.js';
 import type { AuditRecord } from '../audit/audit-events.js';
@@ -14,7 +14,7 @@ import { replayEvents } from '../audit/audit-replay.js';
 import { DEFAULT_SEGMENT_BYTES } from '../audit/audit-log-options.js';
 import { CheckpointFile } from '../audit/checkpoint-file.js';
 import { canonicalJson } from '../audit/canonical-json.js';
-import { SegmentWriter } from '../audit/segment-writer.js';
+import { SegmentWriter, syncDir } from '../audit/segment-writer.js';
 import type { ChainHead } from './audit-chain-verify.js';
 
 export const PROBLEMS_FILE = 'problems.jsonl';
@@ -30,7 +30,10 @@ export class GatewayTrail implements ChainHead {
   private readonly writer: SegmentWriter;
   private readonly cps: CheckpointFile;
   private recent: string[] = [];
+  /** Events appended since the last sync. */
   private dirty = false;
+  /** Checkpoints appended since the last sync (their own flush runs in the thread pool, maybe not yet). */
+  private cpsDirty = false;
 
   constructor(
     readonly dir: string,
@@ -64,12 +67,23 @@ export class GatewayTrail implements ChainHead {
 
   appendCheckpoint(cp: Checkpoint): void {
     this.cps.append(cp);
+    this.cpsDirty = true;
     this.lastCheckpointSeq = cp.seq;
   }
 
+  /** Appends and flushes at once: problems are rare, and the evidence must outlive the cursor moving past it. */
   noteProblem(problem: string, time: string): void {
     this.problems.push(problem);
-    appendFileSync(join(this.dir, PROBLEMS_FILE), JSON.stringify({ time, problem }) + '\n');
+    const path = join(this.dir, PROBLEMS_FILE);
+    const created = !existsSync(path);
+    const fd = openSync(path, 'a', 0o640);
+    try {
+      writeSync(fd, JSON.stringify({ time, problem }) + '\n');
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    if (created) syncDir(this.dir);
   }
 
   /** The verified hash of event `seq` (memory for recent ones, else the files), or null. */
@@ -83,11 +97,16 @@ export class GatewayTrail implements ChainHead {
     return found;
   }
 
-  /** fdatasync what was appended since the last sync (before its messages are acknowledged). */
+  /** fdatasync what was appended since the last sync (before the collector's cursor moves past its messages). */
   sync(): void {
-    if (!this.dirty) return;
-    this.writer.sync();
-    this.dirty = false;
+    if (this.dirty) {
+      this.writer.sync();
+      this.dirty = false;
+    }
+    if (this.cpsDirty) {
+      this.cps.sync();
+      this.cpsDirty = false;
+    }
   }
 
   close(): void {
