@@ -5,7 +5,7 @@
  * will never be read again. node:fs is wrapped to see which descriptors were flushed synchronously; the
  * thread-pool fdatasync of checkpoints.jsonl never completes here, like a power cut before it ran.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import * as realFs from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +17,7 @@ interface Flushes {
   readonly synced: string[];
 }
 
-async function trailModule(t: Parameters<Parameters<typeof t.test>[1]>[0], flushes: Flushes) {
+async function trailModule(t: Test, flushes: Flushes) {
   const paths = new Map<number, string>();
   const fs = {
     ...realFs,
