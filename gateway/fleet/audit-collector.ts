@@ -62,7 +62,7 @@ export interface PurgeTarget {
   readonly keepFrom: number;
 }
 
-/** Checkpoints naming events not verified yet, per gateway (the newest are kept). */
+/** Checkpoints naming events not verified yet, per gateway (the newest are kept; dropping one is a problem). */
 const MAX_PENDING = 16;
 
 interface Gateway {
@@ -182,12 +182,24 @@ export class AuditCollector {
     if (v.kind === 'problem') return this.problem(g, v.problem);
     if (v.kind === 'pending') {
       if (!g.pending.some((p) => p.cp.seq === cp.seq)) g.pending.push({ cp, edgeSeq });
-      if (g.pending.length > MAX_PENDING) g.pending.shift();
+      if (g.pending.length > MAX_PENDING) this.dropPending(g);
       return;
     }
     if (cp.seq <= g.trail.lastCheckpointSeq) return; // already stored (a re-send)
     g.trail.appendCheckpoint(cp);
     this.export(() => this.opts.sink?.checkpoint?.(g.site, g.name, cp));
+  }
+
+  /**
+   * A signed checkpoint that will never be verified: a problem, which also keeps the edge stream from being
+   * purged past its message (only the pending list held it back, and it is dropped from that now).
+   */
+  private dropPending(g: Gateway): void {
+    const dropped = g.pending.shift()!;
+    this.problem(
+      g,
+      `checkpoint ${dropped.cp.seq} dropped unverified: more than ${MAX_PENDING} checkpoints ahead of the verified chain (last verified event ${g.trail.lastSeq})`,
+    );
   }
 
   private recheckPending(g: Gateway): void {

@@ -222,6 +222,33 @@ t.test('checkpoints: bad signature, wrong signer, rewritten head; one ahead of t
   t.match(strict.report()[0]!.problems.at(-1), /does not chain to the trust bundle/);
 });
 
+t.test('more checkpoints ahead of the chain than are kept: the edge is not purged past a dropped one', async (t) => {
+  const ahead = Array.from({ length: 17 }, (_, i) => 41 + i); // 17 checkpoints > MAX_PENDING (16)
+  const g = await gatewayTrail(t, 60, ahead);
+  const blocks = g.msgs.filter((m) => m.subject.endsWith('.events'));
+  const cps = g.msgs.filter((m) => m.subject.endsWith('.checkpoints') && ahead.includes(seqOfCheckpoint(m)));
+  t.equal(cps.length, 17);
+  const c = collector(t, tmp(t, 'ctl'), g.certPem);
+  // edge order as a gap would leave it: events 1-20, then the checkpoints naming 41-57, then events 21-30
+  let edgeSeq = 0;
+  const at = (m: CollectedMessage): CollectedMessage => ({ ...m, edgeSeq: ++edgeSeq });
+  feed(c, blocks.slice(0, 4).map(at));
+  const firstCheckpointEdgeSeq = edgeSeq + 1;
+  feed(c, cps.map(at));
+  feed(c, blocks.slice(4, 6).map(at));
+  t.equal(c.report()[0]!.lastSeq, 30);
+  const target = c.purgeTargets().find((x) => x.gateway === GW);
+  t.ok(
+    target === undefined || target.keepFrom <= firstCheckpointEdgeSeq,
+    `the oldest unverified checkpoint (edge seq ${firstCheckpointEdgeSeq}) is never purged (target ${JSON.stringify(target)})`,
+  );
+  t.match(c.report()[0]!.problems, [/checkpoint 41 dropped unverified/], 'and the drop is recorded');
+});
+
+function seqOfCheckpoint(m: CollectedMessage): number {
+  return (JSON.parse(Buffer.from(m.data).toString()) as { checkpoint: { seq: number } }).checkpoint.seq;
+}
+
 t.test('the edge seq of a sourced message; the stream-full answers of nats-server', async (t) => {
   const hdr = (v: string | undefined) => ({ headers: { get: () => v } }) as unknown as Parameters<typeof edgeSeqOf>[0];
   t.equal(edgeSeqOf(hdr('AUDIT:x1TzAtgz 3 > > audit.site-a.gw-1.events pGN7FueS')), 3, 'nats-server 2.15 format');

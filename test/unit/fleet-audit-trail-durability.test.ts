@@ -21,7 +21,7 @@ async function trailModule(t: Test, flushes: Flushes) {
   const paths = new Map<number, string>();
   const fs = {
     ...realFs,
-    openSync: (path: realFs.PathLike, flags?: realFs.OpenMode, mode?: realFs.Mode) => {
+    openSync: (path: realFs.PathLike, flags: realFs.OpenMode, mode?: realFs.Mode) => {
       const fd = realFs.openSync(path, flags, mode);
       paths.set(fd, String(path));
       return fd;
