@@ -11,7 +11,9 @@ import { derToPem } from '../../gateway/identity/x509-svid.js';
 import { VerigateClient } from '../../gateway/cli/admin-client.js';
 import { loadVerigateServices, type WatchUpdate } from '../../gateway/frontdoor/grpc-proto.js';
 import { HMI, STRANGER, TD, startHarness, value } from '../helpers/grpc-harness.js';
-import { eventually } from '../helpers/eventually.js';
+import { flushIo } from '../helpers/eventually.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
+import { when } from '../helpers/when.js';
 
 const h = await startHarness();
 t.teardown(() => h.stop());
@@ -230,18 +232,37 @@ t.test('a valid SVID that does not negotiate HTTP/2 (ALPN h2) gets no session', 
 });
 
 t.test('PLC silent → DEADLINE_EXCEEDED (Modbus 0x0B), then recovery', async (t) => {
-  h.sim.setFault({ mode: 'silent' });
-  const r = await hmi.call('ReadHoldingRegisters', { device: dev, address: 0, count: 1 });
+  // A gateway of its own on fake timers: the 300 ms request deadline and the late-reply grace that follows it
+  // (plc-connection.ts, = the timeout by default) fire when the test advances them; only loopback I/O is awaited.
+  const timers = new FakeTimers(Date.now());
+  const fh = await startHarness(undefined, { timers });
+  t.teardown(() => fh.stop());
+  const c = await fh.client('Modbus', HMI);
+  const read = () => c.call('ReadHoldingRegisters', { device: dev, address: 0, count: 1 });
+  t.ok((await read()).ok, 'warm: the pool has its PLC connection');
+  const opened = fh.sim.counters().connections.accepted;
+  fh.sim.setFault({ mode: 'silent' });
+  let answered = false;
+  const silent = read().finally(() => (answered = true));
+  await when(fh.sim.events, 'dropped', () => fh.sim.counters().dropped === 1);
+  timers.advance(299);
+  await flushIo();
+  t.notOk(answered, 'no answer 1 ms before the deadline');
+  timers.advance(1);
+  const r = await silent;
   t.equal(r.ok ? -1 : r.code, grpc.status.DEADLINE_EXCEEDED);
   t.equal(r.ok ? '' : r.metadata['verigate-outcome'], 'timeout');
-  h.sim.setFault({ mode: 'none' });
-  // The pool recycles the silent connection after plc-connection.ts's late-reply grace (its own real timer).
-  const ok = await eventually(
-    'a read answered again',
-    async () => (await hmi.call('ReadHoldingRegisters', { device: dev, address: 0, count: 1 })).ok,
-    { timeoutMs: 2000, intervalMs: 100 },
-  ).catch(() => false);
-  t.ok(ok, 'reads work again once the PLC answers');
+  fh.sim.setFault({ mode: 'none' });
+  // The silent request's slot stays reserved for its late reply; none comes, so the grace ends in a recycle.
+  timers.advance(299);
+  await flushIo();
+  t.equal(fh.sim.counters().connections.current, 1, 'the connection is kept 1 ms before the grace ends');
+  timers.advance(1);
+  await when(fh.sim.events, 'connectionClosed', () => fh.sim.counters().connections.current === 0);
+  const ok = await read();
+  t.ok(ok.ok, 'reads work again once the PLC answers');
+  t.equal(fh.sim.counters().connections.accepted, opened + 1, 'on a fresh connection');
+  t.equal(fh.sim.counters().requests, 3, 'nothing was resent');
 });
 
 t.test('every call ran in a verified gRPC session of its identity', async (t) => {
