@@ -15,7 +15,11 @@
  * - A full edge stream (`discard: new` answers "maximum bytes exceeded") holds the audit log failing
  *   (`holdFailure('fleet-audit')`): the configured failure policy applies [IEC 62443-3-3 SR 2.10] — fail-closed
  *   denies, continue serves and alarms — never a silent drop. The hold is released by the first stored message
- *   once `verigate control` has drained the edge stream.
+ *   once `verigate control` has drained the edge stream. Other states that retrying alone cannot end hold it
+ *   the same way, each with its reason: events to publish that the local files no longer hold (or cannot be
+ *   read), and an event larger than the leaf's max_payload on its own.
+ * - Blocks stay below the connected leaf's max_payload (from its INFO) as well as maxBlockBytes; a block
+ *   refused for its size (the limit changed under it) is re-grouped, never stored.
  */
 import type { Registry } from 'prom-client';
 import type { Checkpoint } from '../audit/audit-checkpoint.js';
@@ -27,6 +31,8 @@ import type { TimerHandle, Timers } from '../timers.js';
 import { auditCheckpointsSubject, auditEventsSubject, blockMsgId } from './fleet-topology.js';
 import { checkpointMsgId, encodeBlock, encodeCheckpoint } from './audit-block.js';
 import { AuditEventFeed } from './audit-event-feed.js';
+import type { BlockEvent } from './audit-block.js';
+import { classifyPublishFailure, holdText } from './audit-publish-failure.js';
 import { createPublisherMetrics, type PublisherMetrics } from './audit-publisher-metrics.js';
 import { lastLocalCheckpoint, resumePoint } from './audit-resume.js';
 
@@ -49,6 +55,10 @@ export interface AuditStreamPort {
   lastMessage(subject: string): Promise<Uint8Array | null>;
   /** Is this publish error the stream refusing for lack of room (discard new)? */
   isStreamFull(err: unknown): boolean;
+  /** The connected server's max_payload (body + headers), null when unknown. */
+  maxPayload?(): number | null;
+  /** Is this publish error the message being over max_payload? */
+  isTooLarge?(err: unknown): boolean;
 }
 
 export interface AuditBlockPublisherOptions {
@@ -76,10 +86,15 @@ interface Outgoing {
   /** Last event seq of a block, or the seq a checkpoint names. */
   readonly seq: number;
   readonly kind: 'block' | 'checkpoint';
+  /** A block's events, given back to the feed when the block is refused for its size. */
+  readonly events?: readonly BlockEvent[];
 }
 
 /** Checkpoints waiting for their block: only the newest matter (each covers all before it). */
 const MAX_PENDING_CHECKPOINTS = 64;
+
+/** Room kept below max_payload for a block's envelope (site, gateway, seqs, hashes) and its Nats-Msg-Id header. */
+const PAYLOAD_HEADROOM = 1024;
 
 export class AuditBlockPublisher {
   private readonly o: Required<Pick<AuditBlockPublisherOptions, 'maxBlockEvents' | 'maxBlockDelayMs'>> & {
@@ -103,6 +118,8 @@ export class AuditBlockPublisher {
   /** Armed while a short block waits for more events (a fuller block goes at once). */
   private delayTimer: TimerHandle | null = null;
   private full = false;
+  /** Holding the audit log failing (a full stream or another state retrying cannot end). */
+  private held = false;
   private failing = false;
   private readonly resumed: Promise<void>;
   private markResumed!: () => void;
@@ -254,7 +271,7 @@ export class AuditBlockPublisher {
     }
     this.opts.timers.clearTimeout(this.delayTimer);
     this.delayTimer = null;
-    const events = this.feed.take(this.o.maxBlockEvents, this.o.maxBlockBytes);
+    const events = this.feed.take(this.o.maxBlockEvents, this.blockBytes());
     const first = events[0]!.seq;
     const last = events[events.length - 1]!.seq;
     return {
@@ -263,7 +280,15 @@ export class AuditBlockPublisher {
       msgId: blockMsgId(gateway, first, last),
       seq: last,
       kind: 'block',
+      events,
     };
+  }
+
+  /** Event bytes per block: maxBlockBytes, and below the connected leaf's max_payload. */
+  private blockBytes(): number {
+    const max = this.opts.port.maxPayload?.() ?? null;
+    if (max === null) return this.o.maxBlockBytes;
+    return Math.max(1, Math.min(this.o.maxBlockBytes, max - PAYLOAD_HEADROOM));
   }
 
   private stored(m: Outgoing): void {
@@ -282,27 +307,53 @@ export class AuditBlockPublisher {
     if (this.full) {
       this.full = false;
       this.metrics?.streamFull.set(0);
+    }
+    if (this.held) {
+      this.held = false;
       this.opts.log.releaseFailure(FLEET_AUDIT_HOLD);
     }
   }
 
-  /** Same message again after a backoff; a full stream holds the audit log failing until a message is stored. */
+  /**
+   * Same message again after a backoff. A state that retrying cannot end by itself (a full stream, events gone
+   * from the files, an event over max_payload) holds the audit log failing until a message is stored.
+   */
   private failed(err: unknown, what: 'publish' | 'files'): void {
     if (this.closed) return;
     const error = errorMessage(err);
-    if (what === 'publish' && this.opts.port.isStreamFull(err)) {
-      const backlog = this.backlog();
-      const why = `fleet audit: the edge stream is full (${error}); ${backlog} events not yet published`;
-      if (!this.full) this.log.error({ error, backlog }, 'fleet audit: edge stream full, audit failure policy applies');
+    const reason = classifyPublishFailure(this.opts.port, err, what);
+    if (reason === 'too-large' && this.regroup()) {
+      this.retryAfter(0, () => undefined); // the limit changed under a built block: re-group it, no hold
+      return;
+    }
+    if (reason === 'full') {
       this.full = true;
       this.metrics?.streamFull.set(1);
+    }
+    const maxPayload = this.opts.port.maxPayload?.() ?? null;
+    const why = holdText(reason, error, { nextSeq: this.published + 1, backlog: this.backlog(), maxPayload });
+    if (why !== null) {
+      if (!this.held) this.log.error({ error, reason }, `${why}: audit failure policy applies`);
+      this.held = true;
       this.opts.log.holdFailure(FLEET_AUDIT_HOLD, why);
     } else if (!this.failing) {
       this.log.warn({ err: error, what, publishedSeq: this.published }, 'fleet audit: publishing failed, retrying');
     }
     this.failing = true;
-    this.metrics?.failures.inc({ reason: this.full ? 'full' : what });
+    this.metrics?.failures.inc({ reason });
     this.retryAfter(this.backoff.next(), () => undefined);
+  }
+
+  /**
+   * A block of several events refused for its size goes back to the feed when the current limit makes a smaller
+   * one (the leaf's max_payload changed under it); false otherwise (a single event, or no smaller limit known).
+   */
+  private regroup(): boolean {
+    const m = this.outgoing;
+    if (m?.events === undefined || m.events.length < 2 || m.body.length <= this.blockBytes()) return false;
+    this.outgoing = null;
+    this.feed.giveBack(m.events);
+    return true;
   }
 
   /** Nothing is sent until the retry timer fires; then `then` and pump() run. */

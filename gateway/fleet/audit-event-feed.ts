@@ -86,12 +86,17 @@ export class AuditEventFeed {
     let count = 0;
     let bytes = 0;
     while (count < Math.min(this.buffer.length, maxEvents)) {
-      bytes += this.buffer[count]!.json.length + 1;
+      bytes += Buffer.byteLength(this.buffer[count]!.json) + 1; // bytes on the wire, not UTF-16 units
       if (count > 0 && bytes > maxBytes) break;
       count++;
     }
     this.since = -Infinity; // what is left has waited already
     return this.buffer.splice(0, count);
+  }
+
+  /** Puts events taken for a block that was never stored back in front (the next block re-groups them). */
+  giveBack(events: readonly BlockEvent[]): void {
+    this.buffer.unshift(...events);
   }
 
   close(): void {

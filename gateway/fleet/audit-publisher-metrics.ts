@@ -26,7 +26,7 @@ export function createPublisherMetrics(registry: Registry, backlog: () => number
     }),
     failures: new Counter({
       name: 'verigate_fleet_audit_publish_failures_total',
-      help: 'Failed attempts to publish audit to the edge stream, by reason (full, publish, files)',
+      help: 'Failed attempts to publish audit to the edge stream, by reason (full, too-large, publish, files)',
       labelNames: ['reason'],
       registers,
     }),

@@ -19,6 +19,13 @@ export function isStreamFullError(err: unknown): boolean {
   return FULL.test(errorMessage(err));
 }
 
+/** nats.js refuses a message over the server's max_payload before sending it (body + headers). */
+const TOO_LARGE = /max_payload size exceeded|maximum payload exceeded/i;
+
+export function isPayloadTooLargeError(err: unknown): boolean {
+  return TOO_LARGE.test(errorMessage(err));
+}
+
 export interface NatsAuditStreamOptions {
   /** Publish and API request timeout (default 5 s); an unanswered publish is retried as the same block. */
   readonly timeoutMs?: number;
@@ -59,5 +66,11 @@ export function natsAuditStream(
       }
     },
     isStreamFull: isStreamFullError,
+    // the INFO of the leaf we are connected to (a reconnect may bring another limit)
+    maxPayload: () => {
+      const nc = current();
+      return nc === null || nc.isClosed() ? null : (nc.info?.max_payload ?? null);
+    },
+    isTooLarge: isPayloadTooLargeError,
   };
 }

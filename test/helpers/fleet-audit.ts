@@ -10,7 +10,7 @@ import type { AuditRecord } from '../../gateway/audit/audit-events.js';
 import { listSegments } from '../../gateway/audit/audit-segments.js';
 import { svidCheckpointSigner, type CheckpointSigner } from '../../gateway/audit/checkpoint-signer.js';
 import type { AuditStreamPort } from '../../gateway/fleet/audit-block-publisher.js';
-import { isStreamFullError } from '../../gateway/fleet/audit-stream-nats.js';
+import { isPayloadTooLargeError, isStreamFullError } from '../../gateway/fleet/audit-stream-nats.js';
 import { buildCertificate, exportPkcs8, generateKeyPair, KeyUsage } from '../../gateway/identity/cert-builder.js';
 
 export interface StoredMsg {
@@ -27,12 +27,17 @@ export class FakeAuditStream implements AuditStreamPort {
   /** 'up' stores; 'down' rejects like an unanswered request; the cap rejects like nats-server's discard new. */
   state: 'up' | 'down' = 'up';
   maxBytes = Infinity;
+  /** The connected leaf's max_payload (null: not connected); a larger message is refused like nats.js does. */
+  payloadLimit: number | null = null;
   private seq = 0;
   private readonly ids = new Set<string>();
 
   publish(subject: string, body: Uint8Array, msgId: string): Promise<void> {
     this.attempts.push({ subject, msgId, body: Buffer.from(body).toString('utf8') });
     if (this.state === 'down') return Promise.reject(new Error('TIMEOUT'));
+    // nats.js counts body + headers (`NATS/1.0\r\nNats-Msg-Id: …\r\n\r\n`) against the server's max_payload
+    if (this.payloadLimit !== null && body.length + msgId.length + 27 > this.payloadLimit)
+      return Promise.reject(new Error("'payload' max_payload size exceeded"));
     if (this.ids.has(msgId)) return Promise.resolve(); // duplicate: acked, stored once
     if (this.bytes() + body.length > this.maxBytes) return Promise.reject(new Error('maximum bytes exceeded'));
     this.ids.add(msgId);
@@ -48,6 +53,14 @@ export class FakeAuditStream implements AuditStreamPort {
 
   isStreamFull(err: unknown): boolean {
     return isStreamFullError(err);
+  }
+
+  maxPayload(): number | null {
+    return this.payloadLimit;
+  }
+
+  isTooLarge(err: unknown): boolean {
+    return isPayloadTooLargeError(err);
   }
 
   bytes(): number {

@@ -282,3 +282,101 @@ t.test('continue: a full stream keeps serving while the publisher waits', async 
     'and the hold is visible',
   );
 });
+
+t.test('blocks are bounded in bytes, not UTF-16 units: multi-byte events split like ASCII ones', async (t) => {
+  const r = await rig(t);
+  for (let i = 0; i < 12; i++) r.log.append({ type: 'jit.expired', grantId: `g-${'é'.repeat(60)}-${i}` });
+  r.log.flush();
+  // each event is ~290 UTF-16 units but ~350 bytes: two fit 600 units, not 600 bytes
+  await r.start({ maxBlockBytes: 600 });
+  await r.timers.tick(0);
+  await flushIo();
+  for (const b of r.port.blocks()) {
+    const bytes = b.events.reduce((n, e) => n + Buffer.byteLength(JSON.stringify(e)) + 1, 0);
+    if (b.events.length > 1) t.ok(bytes <= 600, `block ${b.first}-${b.last}: ${bytes} bytes of events ≤ 600`);
+  }
+  assertComplete(t, r);
+});
+
+t.test(
+  "blocks stay under the leaf's max_payload (read from the connection), whatever maxBlockBytes says",
+  async (t) => {
+    const r = await rig(t, { failurePolicy: 'fail-closed' });
+    r.port.payloadLimit = 2048;
+    for (let i = 0; i < 40; i++) r.log.append({ type: 'jit.expired', grantId: `g-${'x'.repeat(150)}-${i}` });
+    r.log.flush();
+    const p = await r.start({ maxBlockEvents: 64 });
+    for (let i = 0; i < 10; i++) {
+      await r.timers.tick(200);
+      await flushIo();
+    }
+    t.equal(p.publishedSeq, r.log.head().seq, 'everything stored');
+    t.ok(
+      r.port.attempts.every((a) => Buffer.byteLength(a.body) < 2048),
+      'no block was refused for its size (each fits max_payload)',
+    );
+    t.ok(r.log.healthy());
+    assertComplete(t, r);
+  },
+);
+
+t.test(
+  'an event larger than max_payload alone: the log is held failing with the reason, not retried silently',
+  async (t) => {
+    const r = await rig(t, { failurePolicy: 'fail-closed' });
+    const p = await r.start();
+    r.port.payloadLimit = 1024;
+    r.log.append({ type: 'jit.expired', grantId: `g-${'x'.repeat(2000)}` });
+    r.log.flush();
+    for (let i = 0; i < 5; i++) {
+      await r.timers.tick(200);
+      await flushIo();
+    }
+    t.notOk(r.log.healthy(), 'fail-closed: held');
+    t.match(r.log.status().held, [{ by: 'fleet-audit', error: /larger than the leaf's max_payload/ }]);
+    r.port.payloadLimit = null; // a leaf with a larger max_payload
+    for (let i = 0; i < 10; i++) {
+      await r.timers.tick(200);
+      await flushIo();
+    }
+    t.equal(p.publishedSeq, r.log.head().seq, 'published once it fits');
+    t.ok(r.log.healthy(), 'released');
+  },
+);
+
+t.test('events the resume point needs are gone from the files: held failing with the reason', async (t) => {
+  const r = await rig(t, { failurePolicy: 'fail-closed', segmentBytes: 4096 });
+  appendN(r.log, 200);
+  // archived before they were ever published: the first segments are gone
+  const segs = listSegments(r.dir);
+  t.ok(segs.length > 3);
+  for (const s of segs.slice(0, 2)) rmSync(join(r.dir, s));
+  await r.start({ maxBlockEvents: 4, maxBufferedEvents: 16 });
+  for (let i = 0; i < 5; i++) {
+    await r.timers.tick(100);
+    await flushIo();
+  }
+  t.notOk(r.log.healthy(), 'fail-closed: held');
+  t.match(r.log.status().held, [{ by: 'fleet-audit', error: /event 1 not found/ }]);
+});
+
+t.test('a block built before the leaf lowered max_payload is re-grouped, not held', async (t) => {
+  const r = await rig(t, { failurePolicy: 'fail-closed' });
+  const p = await r.start();
+  r.port.state = 'down';
+  for (let i = 0; i < 8; i++) r.log.append({ type: 'jit.expired', grantId: `g-${'x'.repeat(300)}-${i}` });
+  r.log.flush();
+  await r.timers.tick(0);
+  await flushIo();
+  const built = r.port.attempts.at(-1)!;
+  t.ok(Buffer.byteLength(built.body) > 2048, 'the block in flight is larger than the new limit');
+  r.port.state = 'up';
+  r.port.payloadLimit = 2048; // reconnected to a leaf with a smaller max_payload
+  for (let i = 0; i < 20; i++) {
+    await r.timers.tick(100);
+    await flushIo();
+  }
+  t.equal(p.publishedSeq, r.log.head().seq, 'everything stored in smaller blocks');
+  t.ok(r.log.healthy(), 'never held');
+  assertComplete(t, r);
+});
