@@ -72,12 +72,18 @@ async function serve(
 ): Promise<number> {
   const { config, hub } = s;
   const timers = o.timers ?? systemTimers;
-  const status = new StatusCache();
+  const status = new StatusCache({ sites: config.sites, maxGatewaysPerSite: config.maxGatewaysPerSite });
   const sub = hub.nc.subscribe(STATUS_SUBJECTS, {
     callback: (_err, m) => {
-      const known = status.list().length;
-      if (status.accept(m.subject, m.data, timers.now()) && status.list().length > known)
-        o.logger.info({ subject: m.subject }, 'first status beat of a gateway');
+      const ignored = status.ignored;
+      const accepted = status.accept(m.subject, m.data, timers.now());
+      if (accepted === 'new') o.logger.info({ subject: m.subject }, 'first status beat of a gateway');
+      // logged at powers of two: a leaf sending beats for ever new names cannot flood the log
+      else if (status.ignored > ignored && (status.ignored & (status.ignored - 1)) === 0)
+        o.logger.warn(
+          { subject: m.subject, ignored: status.ignored, maxGatewaysPerSite: config.maxGatewaysPerSite },
+          'status beats of a site not configured, or of more gateways than maxGatewaysPerSite, ignored',
+        );
     },
   });
   const heartbeat = new HeartbeatWriter({

@@ -51,7 +51,7 @@ export async function controlStatus(args: readonly string[], io: CliIo, now: () 
 }
 
 export async function gatherStatus(s: HubSession, waitMs: number, now: () => number): Promise<GatewayStatus[]> {
-  const cache = new StatusCache();
+  const cache = new StatusCache({ sites: s.config.sites, maxGatewaysPerSite: s.config.maxGatewaysPerSite });
   const sub = s.hub.nc.subscribe(STATUS_SUBJECTS, {
     callback: (_err, m) => {
       cache.accept(m.subject, m.data, now());

@@ -24,6 +24,8 @@ export interface FleetControlConfig {
   readonly sites: readonly string[];
   readonly groups: Readonly<Record<string, readonly string[]>>;
   readonly heartbeatEveryMs: number;
+  /** Gateway names per site that status and audit collection keep (more are ignored). */
+  readonly maxGatewaysPerSite: number;
   readonly audit: {
     readonly dir: string;
     readonly checkpointEveryMs: number;
@@ -42,6 +44,7 @@ export interface FleetControlConfig {
 }
 
 export const DEFAULT_HEARTBEAT_EVERY_MS = 1000;
+export const DEFAULT_MAX_GATEWAYS_PER_SITE = 256;
 /** The fleet convention (the user a site's leaf maps a gateway to): fleetIds.gateway as a template. */
 export const DEFAULT_CHECKPOINT_SIGNER = fleetIds.gateway('{trustDomain}', '{site}', '{gateway}');
 const SIGNER_PLACEHOLDER = /\{([^}]*)\}/g;
@@ -77,6 +80,7 @@ function build(raw: FleetControlYaml, file: string): FleetControlConfig {
     sites: [...raw.sites],
     groups: Object.fromEntries(Object.entries(raw.groups ?? {}).map(([g, s]) => [g, [...s]])),
     heartbeatEveryMs: ms(raw.heartbeatEvery, DEFAULT_HEARTBEAT_EVERY_MS),
+    maxGatewaysPerSite: raw.maxGatewaysPerSite ?? DEFAULT_MAX_GATEWAYS_PER_SITE,
     audit: {
       dir: at(a.dir ?? 'fleet-audit'),
       checkpointEveryMs: ms(a.checkpointEvery, 60_000),

@@ -55,6 +55,9 @@ export const fleetControlSchema = {
     },
     // how often `control serve` writes the heartbeat into every site bucket
     heartbeatEvery: duration,
+    // gateway names per site that `control serve` keeps status and audit trails for (a bound on what a
+    // compromised leaf can make the centre hold); more are ignored and logged
+    maxGatewaysPerSite: { type: 'integer', minimum: 1, maximum: 65536 },
     audit: {
       type: 'object',
       additionalProperties: false,
@@ -103,6 +106,7 @@ export interface FleetControlYaml {
   readonly sites: readonly string[];
   readonly groups?: Readonly<Record<string, readonly string[]>>;
   readonly heartbeatEvery?: string;
+  readonly maxGatewaysPerSite?: number;
   readonly audit?: {
     readonly dir?: string;
     readonly checkpointEvery?: string;

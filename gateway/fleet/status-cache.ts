@@ -24,29 +24,71 @@ export interface CachedStatus {
 
 const SUBJECT = /^fleet\.status\.([^.]+)\.([^.]+)$/;
 
-export class StatusCache {
-  private readonly latest = new Map<string, CachedStatus>();
-  rejected = 0;
+export interface StatusCacheOptions {
+  /** Only beats of these sites are kept (default: any). */
+  readonly sites?: readonly string[];
+  /** Gateway names kept per site (default unbounded); a beat of a further name is ignored. */
+  readonly maxGatewaysPerSite?: number;
+}
 
-  /** Takes one message; false (and counted) when it is not a well-formed beat for its subject. */
-  accept(subject: string, data: Uint8Array, receivedAt: number): boolean {
+/** What accept() did with a beat: kept for a gateway seen before, for a new one, or dropped. */
+export type Accepted = 'updated' | 'new' | false;
+
+export class StatusCache {
+  /** site → gateway → latest beat: names come from the network, so both levels are bounded. */
+  private readonly latest = new Map<string, Map<string, CachedStatus>>();
+  private readonly sites: ReadonlySet<string> | null;
+  private count = 0;
+  /** Beats that do not parse or disagree with their subject. */
+  rejected = 0;
+  /** Well-formed beats of a site not configured, or of a gateway over the per-site cap. */
+  ignored = 0;
+
+  constructor(private readonly opts: StatusCacheOptions = {}) {
+    this.sites = opts.sites === undefined ? null : new Set(opts.sites);
+  }
+
+  /** Gateways held. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Takes one message; false (and counted) when it is not a well-formed beat for its subject or not kept. */
+  accept(subject: string, data: Uint8Array, receivedAt: number): Accepted {
     const beat = parseBeat(subject, data);
     if (beat === null) {
       this.rejected += 1;
       return false;
     }
-    const key = `${beat.site}/${beat.gateway}`;
-    const prev = this.latest.get(key);
+    const site = this.siteMap(beat.site);
+    const prev = site?.get(beat.gateway);
+    if (site === null || (prev === undefined && site.size >= (this.opts.maxGatewaysPerSite ?? Infinity))) {
+      this.ignored += 1;
+      return false;
+    }
     // Beats can cross: keep the newer by the gateway's own time.
-    if (prev && Date.parse(prev.beat.time) > Date.parse(beat.time)) return true;
-    this.latest.set(key, { beat, receivedAt });
-    return true;
+    if (prev && Date.parse(prev.beat.time) > Date.parse(beat.time)) return 'updated';
+    site.set(beat.gateway, { beat, receivedAt });
+    if (prev !== undefined) return 'updated';
+    this.count += 1;
+    return 'new';
   }
 
   list(): CachedStatus[] {
-    return [...this.latest.values()].sort((a, b) =>
-      `${a.beat.site}/${a.beat.gateway}`.localeCompare(`${b.beat.site}/${b.beat.gateway}`),
-    );
+    return [...this.latest.values()]
+      .flatMap((m) => [...m.values()])
+      .sort((a, b) => `${a.beat.site}/${a.beat.gateway}`.localeCompare(`${b.beat.site}/${b.beat.gateway}`));
+  }
+
+  /** The site's map, made on first use; null for a site not configured. */
+  private siteMap(site: string): Map<string, CachedStatus> | null {
+    let m = this.latest.get(site);
+    if (m === undefined) {
+      if (this.sites !== null && !this.sites.has(site)) return null;
+      m = new Map();
+      this.latest.set(site, m);
+    }
+    return m;
   }
 }
 
