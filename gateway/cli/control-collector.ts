@@ -32,7 +32,7 @@ export interface RunningCollector {
 
 export async function startControlCollector(
   s: HubSession,
-  o: { readonly logger: Logger; readonly timers: Timers },
+  o: { readonly logger: Logger; readonly timers: Timers; readonly sourceOf?: (site: string) => string },
 ): Promise<RunningCollector> {
   const siem = siemSink(s.config, s.identity, o.logger, o.timers);
   const bundle = s.identity.bundles().get(s.identity.trustDomain());
@@ -43,6 +43,10 @@ export async function startControlCollector(
     logger: o.logger,
     now: () => o.timers.now(),
     signerFor: checkpointSignerFor(s.config, s.identity.trustDomain()),
+    // names come from the leaves: only configured sites, a bounded number of gateways each
+    sites: s.config.sites,
+    maxGatewaysPerSite: s.config.maxGatewaysPerSite,
+    ...(o.sourceOf === undefined ? {} : { sourceOf: o.sourceOf }),
     siteConnection: sites.open,
     ...(bundle ? { trustBundlePem: bundle.pem() } : {}),
     ...(siem ? { sink: siem.sink } : {}),

@@ -29,6 +29,11 @@ export interface ServeDeps {
   readonly logger?: Logger;
   /** Called once everything runs (tests read the status cache and heartbeat through it). */
   readonly onReady?: (state: ServeState) => void;
+  /**
+   * The `Nats-Stream-Source` stream id of each site's audit at the hub (default hub-provision.ts
+   * siteAuditSourceName); a single-server test hub sources from local streams named otherwise.
+   */
+  readonly auditSourceOf?: (site: string) => string;
 }
 
 export interface ServeState {
@@ -99,7 +104,11 @@ async function serve(
   try {
     if (o.audit) {
       try {
-        collector = await startControlCollector(s, { logger: o.logger, timers });
+        collector = await startControlCollector(s, {
+          logger: o.logger,
+          timers,
+          ...(o.auditSourceOf === undefined ? {} : { sourceOf: o.auditSourceOf }),
+        });
       } catch (err) {
         o.io.err(
           `control serve: cannot start the audit collector: ${errorMessage(err)} (run \`verigate control init\` first, or --no-audit)`,

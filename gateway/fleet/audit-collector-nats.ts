@@ -31,6 +31,7 @@ import { nullLogger, type Logger } from '../logger.js';
 import type { Timers } from '../timers.js';
 import { AuditCollector, type AuditCollectorOptions, type GatewayAuditReport } from './audit-collector.js';
 import { AUDIT_STREAM, HUB_DOMAIN, auditEventsSubject } from './fleet-topology.js';
+import { siteAuditSourceName } from './hub-provision.js';
 
 export const AUDIT_COLLECTOR_NAME = 'verigate-audit-collector';
 
@@ -60,6 +61,12 @@ export function edgeSeqOf(m: Pick<JsMsg, 'headers'>): number | null {
   return Number.isSafeInteger(seq) && seq > 0 ? seq : null;
 }
 
+/** The source id the hub stamped on a sourced message (siteAuditSourceName), null when not sourced. */
+export function streamSourceOf(m: Pick<JsMsg, 'headers'>): string | null {
+  const v = m.headers?.get('Nats-Stream-Source');
+  return v === undefined || v === '' ? null : (v.split(' ')[0] ?? null);
+}
+
 /** All subjects of one gateway (events and checkpoints), as a purge filter. */
 function gatewayFilter(site: string, gateway: string): string {
   const events = auditEventsSubject(site, gateway);
@@ -84,7 +91,8 @@ export class NatsAuditCollector {
     private readonly nc: NatsConnection,
     private readonly opts: NatsAuditCollectorOptions,
   ) {
-    this.collector = new AuditCollector(opts);
+    // every message of the hub stream is sourced: its site is the leaf link it came through, not its subject
+    this.collector = new AuditCollector({ sourceOf: siteAuditSourceName, ...opts });
   }
 
   get log(): Logger {
@@ -162,7 +170,7 @@ export class NatsAuditCollector {
     for (const m of batch) {
       if (m.seq <= last) continue; // delivered again after a recreation
       try {
-        this.collector.handle({ subject: m.subject, data: m.data, edgeSeq: edgeSeqOf(m) });
+        this.collector.handle({ subject: m.subject, data: m.data, edgeSeq: edgeSeqOf(m), source: streamSourceOf(m) });
         last = m.seq;
       } catch (err) {
         failure = err;

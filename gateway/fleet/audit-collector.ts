@@ -9,6 +9,7 @@
  * acknowledge them → purge the edges. A crash before the acknowledgement redelivers; re-sent identical
  * blocks are ignored, so nothing is appended twice.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Checkpoint } from '../audit/audit-checkpoint.js';
 import type { AuditRecord } from '../audit/audit-events.js';
@@ -24,6 +25,8 @@ export interface CollectedMessage {
   readonly data: Uint8Array;
   /** The message's seq in its site's edge stream (from `Nats-Stream-Source`), null when unknown. */
   readonly edgeSeq: number | null;
+  /** The source the hub stamped on it (the first token of `Nats-Stream-Source`), null when not sourced. */
+  readonly source?: string | null;
 }
 
 /** The fleet's one SIEM feed: called once per verified event / checkpoint, after it is in the trail file. */
@@ -43,6 +46,16 @@ export interface AuditCollectorOptions {
   readonly segmentBytes?: number;
   readonly now?: () => number;
   readonly logger?: Logger;
+  /** Only these sites are collected (default: any); a message of another is ignored. */
+  readonly sites?: readonly string[];
+  /**
+   * The `Nats-Stream-Source` stream id a site's messages must carry (hub-provision.ts siteAuditSourceName): a
+   * leaf may store anything under any subject in its own stream, so the subject alone does not say which site
+   * a message came from. Unchecked when absent (messages not read from the hub stream).
+   */
+  readonly sourceOf?: (site: string) => string;
+  /** Gateway trails per site (default 256); messages of further new names are ignored. */
+  readonly maxGatewaysPerSite?: number;
 }
 
 export interface GatewayAuditReport {
@@ -62,6 +75,8 @@ export interface PurgeTarget {
   readonly keepFrom: number;
 }
 
+export const DEFAULT_MAX_GATEWAYS_PER_SITE = 256;
+
 /** Checkpoints naming events not verified yet, per gateway (the newest are kept; dropping one is a problem). */
 const MAX_PENDING = 16;
 
@@ -76,21 +91,29 @@ interface Gateway {
 
 export class AuditCollector {
   private readonly gateways = new Map<string, Gateway>();
+  private readonly perSite = new Map<string, number>();
+  private readonly sites: ReadonlySet<string> | null;
+  /** Messages not collected: an unknown subject or site, a wrong source, a name over the cap (see admit()). */
+  ignored = 0;
 
-  constructor(private readonly opts: AuditCollectorOptions) {}
+  constructor(private readonly opts: AuditCollectorOptions) {
+    this.sites = opts.sites === undefined ? null : new Set(opts.sites);
+  }
 
   /** Verifies one message and appends what verified; throws only when the trail cannot be written. */
   handle(m: CollectedMessage): void {
     const parts = m.subject.split('.');
-    const [prefix, site, name, kind] = parts;
-    if (parts.length !== 4 || prefix !== 'audit' || !SITE_NAME.test(site!) || !GATEWAY_NAME.test(name!)) {
-      this.log.warn({ subject: m.subject }, 'fleet audit: message on an unknown subject ignored');
-      return;
-    }
-    const gw = this.gateway(site!, name!);
+    const [prefix, site = '', name = '', kind] = parts;
+    if (parts.length !== 4 || prefix !== 'audit' || !SITE_NAME.test(site) || !GATEWAY_NAME.test(name))
+      return this.ignore(m, 'message on an unknown subject');
+    if (kind !== 'events' && kind !== 'checkpoints') return this.ignore(m, 'message on an unknown subject');
+    if (this.sites !== null && !this.sites.has(site)) return this.ignore(m, 'message of a site not configured');
+    if (this.opts.sourceOf !== undefined && m.source !== this.opts.sourceOf(site))
+      return this.ignore(m, `message on a ${site} subject that did not come from ${site}'s edge stream`);
+    const gw = this.gateways.get(`${site}/${name}`) ?? this.newGateway(site, name, kind, m);
+    if (gw === null) return;
     if (kind === 'events') this.handleBlock(gw, m);
-    else if (kind === 'checkpoints') this.handleCheckpoint(gw, m);
-    else this.log.warn({ subject: m.subject }, 'fleet audit: message on an unknown subject ignored');
+    else this.handleCheckpoint(gw, m);
   }
 
   /** Makes everything handled so far durable (before the messages are acknowledged). */
@@ -132,15 +155,45 @@ export class AuditCollector {
     return this.opts.logger ?? nullLogger;
   }
 
-  private gateway(site: string, name: string): Gateway {
-    const key = `${site}/${name}`;
-    let g = this.gateways.get(key);
-    if (g === undefined) {
-      const trail = new GatewayTrail(join(this.opts.dir, site, name), this.opts.segmentBytes);
-      g = { site, name, trail, pending: [], lastGoodEdgeSeq: null };
-      this.gateways.set(key, g);
+  /**
+   * A trail for a gateway not held yet: one collected before (its directory exists), or a new name whose first
+   * message is a well-formed block or checkpoint of that gateway — and at most maxGatewaysPerSite per site, so
+   * names a leaf makes up cannot make the centre open trails (and SIEM exporters) without bound.
+   */
+  private newGateway(site: string, name: string, kind: string, m: CollectedMessage): Gateway | null {
+    const count = this.perSite.get(site) ?? 0;
+    const why =
+      count >= (this.opts.maxGatewaysPerSite ?? DEFAULT_MAX_GATEWAYS_PER_SITE)
+        ? `a gateway over maxGatewaysPerSite at ${site}`
+        : this.notFirstMessage(site, name, kind, m);
+    if (why !== null) {
+      this.ignore(m, why);
+      return null;
     }
+    const trail = new GatewayTrail(join(this.opts.dir, site, name), this.opts.segmentBytes);
+    const g: Gateway = { site, name, trail, pending: [], lastGoodEdgeSeq: null };
+    this.gateways.set(`${site}/${name}`, g);
+    this.perSite.set(site, count + 1);
     return g;
+  }
+
+  /** Why this cannot open a new gateway's trail, or null (a trail on disk is always reopened: its problems count). */
+  private notFirstMessage(site: string, name: string, kind: string, m: CollectedMessage): string | null {
+    if (existsSync(join(this.opts.dir, site, name))) return null;
+    const d = kind === 'events' ? decodeBlock(m.data) : decodeCheckpoint(m.data);
+    return typeof d === 'string' || d.site !== site || d.gateway !== name
+      ? 'a first message of a new gateway that is not its well-formed block or checkpoint'
+      : null;
+  }
+
+  /** Counted, and logged at powers of two: a leaf sending such messages without end cannot flood the log. */
+  private ignore(m: CollectedMessage, why: string): void {
+    this.ignored += 1;
+    if ((this.ignored & (this.ignored - 1)) === 0)
+      this.log.warn(
+        { subject: m.subject, source: m.source ?? null, ignored: this.ignored },
+        `fleet audit: ${why}, ignored`,
+      );
   }
 
   private problem(g: Gateway, problem: string): void {

@@ -4,6 +4,7 @@
  * sources every site's edge `AUDIT` stream across the leaf link (external API `$JS.<site>.API`, deliveries under
  * the site's own prefix so leaf permissions can name them).
  */
+import { createHash } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy,
@@ -101,6 +102,25 @@ export function siteAuditSource(site: string): StreamSource {
     external: { api: jsApiPrefix(site), deliver: '' },
     consumer: { name: AUDIT_SOURCE_CONSUMER, deliver_subject: auditDeliverSubject(site) },
   };
+}
+
+/**
+ * The stream id the hub stamps on every message it sources from one site (the first token of its
+ * `Nats-Stream-Source` header): `AUDIT:<hash of the external API prefix>:C=<hash of the consumer name>`, as
+ * nats-server composes a source's index name (server/stream.go composeIName, getHash in server/events.go).
+ * The hub sets the header itself and drops any the source message carried, so it names the leaf link a
+ * message really came through, whatever subject that leaf chose to store it under.
+ */
+export function siteAuditSourceName(site: string): string {
+  return `${AUDIT_STREAM}:${natsHash(jsApiPrefix(site))}:C=${natsHash(AUDIT_SOURCE_CONSUMER)}`;
+}
+
+const HASH_DIGITS = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** nats-server's getHash: the first 8 bytes of SHA-256, each as a base-62 digit. */
+function natsHash(name: string): string {
+  const b = createHash('sha256').update(name).digest();
+  return Array.from(b.subarray(0, 8), (x) => HASH_DIGITS[x % HASH_DIGITS.length]).join('');
 }
 
 /** Creates the hub AUDIT stream, or adds the sources of sites it does not source yet (existing ones are kept). */

@@ -3,14 +3,29 @@
  * rogue-CA or certificate-less leaf or gateway is refused. Every refusal is asserted as the concrete NATS/TLS
  * error, and each has a positive control (the same path works for what IS allowed) so a dead link cannot pass.
  */
+import { existsSync, mkdtempSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { DevCa } from '../../gateway/identity/dev-ca.js';
-import { fleetIds, mirrorDeliverSubject, siteBucket, statusSubject } from '../../gateway/fleet/fleet-topology.js';
+import { AuditLog } from '../../gateway/audit/audit-log.js';
+import { blockEventOf, encodeBlock, type BlockEvent } from '../../gateway/fleet/audit-block.js';
+import { NatsAuditCollector } from '../../gateway/fleet/audit-collector-nats.js';
+import {
+  AUDIT_SOURCE_CONSUMER,
+  AUDIT_STREAM,
+  auditDeliverSubject,
+  fleetIds,
+  mirrorDeliverSubject,
+  siteBucket,
+  statusSubject,
+} from '../../gateway/fleet/fleet-topology.js';
+import { ensureSourcingConsumer } from '../../gateway/fleet/hub-provision.js';
+import { systemTimers } from '../../gateway/timers.js';
+import { localRecords } from '../helpers/fleet-audit.js';
 import { startFleetGateway } from './fleet-gateway.js';
 import { freePort, startFleetLab, type FleetLab } from './fleet-lab.js';
 import { NatsServerProcess } from './nats-process.js';
@@ -59,6 +74,15 @@ async function openServer(lab: FleetLab, name: string, spiffeId: string) {
   const proc = new NatsServerProcess(name, file, join(lab.dir, `server-${name}.log`));
   proc.start();
   return { url: `tls://127.0.0.1:${port}`, log: () => proc.log(), stop: () => proc.stop() };
+}
+
+/** A well-formed hash chain of `n` events, as blocks carry them (what a leaf can make up on its own). */
+async function freshChain(dir: string, n: number): Promise<BlockEvent[]> {
+  const logDir = mkdtempSync(join(dir, 'chain-'));
+  const log = await AuditLog.open({ dir: logDir, fsync: 'never' });
+  for (let i = 1; i < n; i++) log.append({ type: 'jit.expired', grantId: `g-${i}` });
+  await log.close();
+  return localRecords(logDir).slice(0, n).map(blockEventOf);
 }
 
 const POLICY = `version: 1
@@ -201,6 +225,60 @@ t.test('isolation between sites, and refusal of foreign certificates', async (t)
       'nothing forged as site B reached the hub',
     );
   });
+
+  await t.test(
+    "what a compromised site-A leaf stores under site-B's subjects is not collected as site B's",
+    async (t) => {
+      // The real site-a leaf is replaced by one with its valid SVID whose AUDIT stream takes every audit subject.
+      await lab.site('site-a').kill9Leaf();
+      const evil = await startRogueLeaf({
+        dir: lab.dir,
+        name: 'evil-src',
+        hubLeafUrls: lab.hubLeafUrls,
+        creds: await lab.writeCredentials('evil-src-a', fleetIds.leaf(lab.trustDomain, 'site-a')),
+        caFile: lab.caFile,
+        domain: 'site-a',
+      });
+      t.teardown(async () => {
+        await evil.stop();
+        await lab.site('site-a').restartLeaf();
+      });
+      await eventually('the replacement leaf linked', () => evil.linkUp(), { timeoutMs: 10_000, intervalMs: 100 });
+      const nc = await evil.connect();
+      const local = await jetstreamManager(nc);
+      await local.streams.add({ name: AUDIT_STREAM, subjects: ['audit.>'], storage: StorageType.File });
+      await ensureSourcingConsumer(local, AUDIT_STREAM, AUDIT_SOURCE_CONSUMER, auditDeliverSubject('site-a'));
+      const js = jetstream(nc);
+      const chain = await freshChain(lab.dir, 3);
+      await js.publish('audit.site-b.gw-9.events', encodeBlock('site-b', 'gw-9', chain)); // a new name at site-b
+      await js.publish('audit.site-a.gw-9.events', encodeBlock('site-a', 'gw-9', chain)); // positive control
+      const hubAudit = await jetstreamManager(control, { domain: 'hub' });
+      const atHubStream = (subject: string) =>
+        hubAudit.streams.getMessage(AUDIT_STREAM, { last_by_subj: subject }).catch(() => null);
+      await eventually('the hub stream sourced both (the forgery does reach it)', async () =>
+        Boolean((await atHubStream('audit.site-b.gw-9.events')) && (await atHubStream('audit.site-a.gw-9.events'))),
+      );
+      const dir = join(lab.dir, 'collected-evil-src');
+      const collector = new NatsAuditCollector(control, {
+        dir,
+        timers: systemTimers,
+        sites: ['site-a', 'site-b'],
+        name: 'evil-src',
+      });
+      await collector.start();
+      t.teardown(() => collector.stop());
+      await eventually('the collector took the block that came with its own site (positive control)', () =>
+        collector.report().some((r) => r.site === 'site-a' && r.gateway === 'gw-9' && r.lastSeq === 3),
+      );
+      t.same(
+        collector.report().filter((r) => r.site === 'site-b'),
+        [],
+        "no site-b trail from what came through site-a's leaf",
+      );
+      t.notOk(existsSync(join(dir, 'site-b')), 'nothing written for site-b');
+      t.ok(collector.collector.ignored >= 1, 'the forgery was seen and ignored');
+    },
+  );
 
   await t.test('rogue-CA and certificate-less leaves are refused by the hub', async (t) => {
     const rogueCa = await DevCa.create({ trustDomain: lab.trustDomain });

@@ -25,6 +25,8 @@ export async function startRogueLeaf(opts: {
   /** The client certificate the leaf presents; null = none (trusting the hub's CA only). */
   creds: Credentials | null;
   caFile: string;
+  /** Its JetStream domain (default `rogue-<name>`): a site's name to stand in for that site's leaf. */
+  domain?: string;
 }): Promise<RogueLeaf> {
   const port = await freePort();
   const monitor = await freePort();
@@ -37,7 +39,7 @@ export async function startRogueLeaf(opts: {
 host: "127.0.0.1"
 port: ${port}
 http: "127.0.0.1:${monitor}"
-jetstream { domain: "rogue-${opts.name}", store_dir: "${store}", max_memory_store: 8MB, max_file_store: 64MB }
+jetstream { domain: "${opts.domain ?? `rogue-${opts.name}`}", store_dir: "${store}", max_memory_store: 8MB, max_file_store: 64MB }
 leafnodes {
   reconnect: 1
   remotes: [ { urls: [${opts.hubLeafUrls.map((u) => `"tls://${u}"`).join(', ')}], tls: {

@@ -5,7 +5,7 @@
  * per-gateway trail verifies with `verifyAuditDir` and survives a restart; verified events reach the SIEM sink.
  */
 import t, { type Test } from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Checkpoint } from '../../gateway/audit/audit-checkpoint.js';
@@ -16,6 +16,7 @@ import { AuditBlockPublisher } from '../../gateway/fleet/audit-block-publisher.j
 import { AuditCollector, type CollectedMessage } from '../../gateway/fleet/audit-collector.js';
 import { edgeSeqOf } from '../../gateway/fleet/audit-collector-nats.js';
 import { isStreamFullError } from '../../gateway/fleet/audit-stream-nats.js';
+import { siteAuditSourceName } from '../../gateway/fleet/hub-provision.js';
 import { flushIo } from '../helpers/eventually.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
 import { FakeAuditStream, localRecords, SIGNER_ID, testSigner } from '../helpers/fleet-audit.js';
@@ -248,6 +249,77 @@ t.test('more checkpoints ahead of the chain than are kept: the edge is not purge
 function seqOfCheckpoint(m: CollectedMessage): number {
   return (JSON.parse(Buffer.from(m.data).toString()) as { checkpoint: { seq: number } }).checkpoint.seq;
 }
+
+/** One gateway's messages as another gateway's (subject and body), e.g. for name-bound tests. */
+function asGateway(msgs: readonly CollectedMessage[], site: string, gw: string): CollectedMessage[] {
+  return msgs.map((m) => {
+    const kind = m.subject.split('.')[3]!;
+    const b = JSON.parse(Buffer.from(m.data).toString()) as Record<string, unknown>;
+    return {
+      ...m,
+      subject: `audit.${site}.${gw}.${kind}`,
+      data: Buffer.from(JSON.stringify({ ...b, site, gateway: gw })),
+    };
+  });
+}
+
+t.test("a message counts for a site only if the hub sourced it from that site's edge stream", async (t) => {
+  const g = await gatewayTrail(t, 10);
+  const out = tmp(t, 'ctl');
+  const c = new AuditCollector({ dir: out, sites: ['site-a', 'site-b'], sourceOf: siteAuditSourceName });
+  t.teardown(() => c.close());
+  // site-a's leaf stored a chain of its own making under site-b's subject
+  const forged = asGateway(g.msgs, 'site-b', 'gw-1').map((m) => ({ ...m, source: siteAuditSourceName('site-a') }));
+  feed(c, forged);
+  t.same(c.report(), [], 'no trail for site-b from what came through site-a');
+  t.notOk(existsSync(join(out, 'site-b')), 'nothing written for site-b');
+  t.equal(c.ignored, forged.length);
+  feed(
+    c,
+    g.msgs.map((m) => ({ ...m, source: null })),
+  );
+  t.same(c.report(), [], 'not sourced at all: ignored too');
+  feed(
+    c,
+    g.msgs.map((m) => ({ ...m, source: siteAuditSourceName('site-a') })),
+  );
+  t.match(c.report(), [{ site: SITE, gateway: GW, lastSeq: 10, problems: [] }], 'positive control: its own site');
+  t.not(siteAuditSourceName('site-a'), siteAuditSourceName('site-b'));
+});
+
+t.test(
+  'only configured sites; at most maxGatewaysPerSite trails per site, a new one only from a good first message',
+  async (t) => {
+    const g = await gatewayTrail(t, 10);
+    const out = tmp(t, 'ctl');
+    const c = new AuditCollector({ dir: out, sites: ['site-a'], maxGatewaysPerSite: 2 });
+    t.teardown(() => c.close());
+    feed(c, asGateway(g.msgs, 'site-q', 'gw-1'));
+    t.notOk(existsSync(join(out, 'site-q')), 'a site not configured: no trail');
+    const junk = (gw: string): CollectedMessage => ({
+      subject: `audit.site-a.${gw}.events`,
+      data: Buffer.from('{'),
+      edgeSeq: 1,
+    });
+    feed(c, [junk('gw-7')]);
+    t.notOk(existsSync(join(out, 'site-a', 'gw-7')), 'a new name whose first message is junk: no trail');
+    feed(c, asGateway(g.msgs, 'site-a', 'gw-2'));
+    feed(c, asGateway(g.msgs, 'site-a', 'gw-3'));
+    feed(c, asGateway(g.msgs, 'site-a', 'gw-4'));
+    t.same(
+      c.report().map((r) => r.gateway),
+      ['gw-2', 'gw-3'],
+      'two trails at site-a, the third name ignored',
+    );
+    t.notOk(existsSync(join(out, 'site-a', 'gw-4')));
+    c.close();
+    // after a restart a trail on disk is reopened by any message: junk on it is a problem, not ignored
+    const again = new AuditCollector({ dir: out, sites: ['site-a'], maxGatewaysPerSite: 2 });
+    t.teardown(() => again.close());
+    feed(again, [junk('gw-2')]);
+    t.match(again.report(), [{ gateway: 'gw-2', problems: [/not valid JSON/] }]);
+  },
+);
 
 t.test('the edge seq of a sourced message; the stream-full answers of nats-server', async (t) => {
   const hdr = (v: string | undefined) => ({ headers: { get: () => v } }) as unknown as Parameters<typeof edgeSeqOf>[0];

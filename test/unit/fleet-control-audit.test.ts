@@ -32,12 +32,17 @@ import { localRecords } from '../helpers/fleet-audit.js';
 import { HUB_TD, startTestHub, type TestHub } from '../helpers/nats-hub.js';
 
 let hub: TestHub;
+const EDGE_A = 'EDGE_site-a';
+/** What the hub stamps on messages sourced from the stand-in (a local source: its stream name alone). */
+const auditSourceOf = (site: string): string => `EDGE_${site}`;
 t.before(async () => {
   hub = await startTestHub(['site-a']);
   await hub.createBuckets(['site-a']);
-  // One node: the hub stream takes the audit subjects directly (in the fleet it sources each site's stream).
+  // One node: the hub AUDIT stream sources a local stand-in of site-a's edge stream (in the fleet it sources
+  // each site's across the leaf link); serve checks each message's source against it (auditSourceOf).
   const jsm = await jetstreamManager(await hub.connect());
-  await jsm.streams.add({ name: AUDIT_STREAM, subjects: ['audit.>'] });
+  await jsm.streams.add({ name: EDGE_A, subjects: ['audit.site-a.>'] });
+  await jsm.streams.add({ name: AUDIT_STREAM, subjects: [], sources: [{ name: EDGE_A }] });
 });
 t.teardown(() => hub?.stop());
 
@@ -100,6 +105,7 @@ t.test('serve collects every gateway trail; audit verify passes the whole one an
   const serving = controlServe(['--config', hub.configFile], memoryIo({}, hub.dir), {
     stop: stopped,
     logger: nullLogger,
+    auditSourceOf,
     onReady: (s) => (state = s),
   });
   const ready = await eventually('serve ready', () => state);
@@ -145,6 +151,7 @@ async function serveUntil(config: string, done: (s: ServeState) => boolean): Pro
   const serving = controlServe(['--config', config], memoryIo({}, hub.dir), {
     stop: stopped,
     logger: nullLogger,
+    auditSourceOf,
     onReady: (s) => (state = s),
   });
   const ready = await eventually('serve ready', () => state);
