@@ -136,6 +136,10 @@ function startFleet(env: GatewayEnv, f: FleetConfig, deps: FleetDeps): RunningFl
   link.onConnection((nc) => {
     // the mirror and the AUDIT stream exist before the watch opens the bucket (idempotent; a failure is retried by the watch)
     ensureEdgeResources(nc, { site: f.site, auditMaxBytes: f.audit.streamMaxBytes })
+      .then((r) => {
+        if (r.auditMismatch !== null)
+          logger.warn({ mismatch: r.auditMismatch }, "fleet: the edge AUDIT stream differs from this gateway's config");
+      })
       .catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'fleet: edge resources not ensured'))
       .finally(() => watch.attach(nc));
   });

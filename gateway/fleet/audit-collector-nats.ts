@@ -11,7 +11,9 @@
  * consumer checks every delivery sequence and recreates itself on any gap; after an error (or a restart) it
  * is recreated from the cursor, so a message that could not be written comes again first. Re-reading what was
  * already handled is harmless (identical blocks are ignored). Purges run beside; a leaf that is offline is
- * purged later.
+ * purged later. Also beside: the durable consumer each configured site's AUDIT stream is sourced through is
+ * ensured across the leaf link (edge-provision.ts ensureEdgeAuditSource) — gateways may not create or change
+ * it — once a site answers, and again now and then (put back if changed).
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
@@ -31,6 +33,7 @@ import { nullLogger, type Logger } from '../logger.js';
 import type { Timers } from '../timers.js';
 import { AuditCollector, type AuditCollectorOptions, type GatewayAuditReport } from './audit-collector.js';
 import { AUDIT_STREAM, HUB_DOMAIN, auditEventsSubject } from './fleet-topology.js';
+import { ensureEdgeAuditSource } from './edge-provision.js';
 import { siteAuditSourceName } from './hub-provision.js';
 
 export const AUDIT_COLLECTOR_NAME = 'verigate-audit-collector';
@@ -45,6 +48,8 @@ export interface NatsAuditCollectorOptions extends AuditCollectorOptions {
   readonly batch?: number;
   /** How often each gateway's edge stream is purged at most (default 1 s). */
   readonly purgeEveryMs?: number;
+  /** How often each configured site's source consumer is ensured again (default 30 s; 5 s while it fails). */
+  readonly ensureSourceEveryMs?: number;
   readonly retry?: BackoffOptions;
   readonly requestTimeoutMs?: number;
   /**
@@ -81,6 +86,9 @@ export class NatsAuditCollector {
   private lastPurgeAt = -Infinity;
   private purging: Promise<void> | null = null;
   private readonly edgeApis = new Map<string, Promise<JetStreamManager>>();
+  /** Per configured site: when its source consumer is due to be ensured (again). */
+  private readonly sourceDue = new Map<string, number>();
+  private ensuring: Promise<void> | null = null;
   private handled = 0;
   /** The last hub stream seq handled and made durable. */
   private cursor = 0;
@@ -127,6 +135,7 @@ export class NatsAuditCollector {
     this.wake?.();
     await this.loop;
     await this.purging;
+    await this.ensuring;
     this.collector.close();
   }
 
@@ -147,6 +156,7 @@ export class NatsAuditCollector {
         this.process(batch);
         backoff.reset();
         this.maybePurge();
+        this.maybeEnsureSources();
       } catch (err) {
         consumer = null; // recreated from the cursor: what was not made durable comes again, first
         if (this.stopping) break;
@@ -232,6 +242,26 @@ export class NatsAuditCollector {
         }
       }
     })().finally(() => (this.purging = null));
+  }
+
+  /** Ensures, in the background, the source consumer of each configured site that is due. */
+  private maybeEnsureSources(): void {
+    const now = this.opts.timers.now();
+    const due = (this.opts.sites ?? []).filter((s) => (this.sourceDue.get(s) ?? -Infinity) <= now);
+    if (this.ensuring !== null || due.length === 0) return;
+    const every = this.opts.ensureSourceEveryMs ?? 30_000;
+    this.ensuring = (async () => {
+      for (const site of due) {
+        try {
+          if (await ensureEdgeAuditSource(await this.edgeApi(site), site))
+            this.log.info({ site }, 'fleet audit: the source consumer at the site was created or put back');
+          this.sourceDue.set(site, now + every);
+        } catch (err) {
+          this.sourceDue.set(site, now + Math.min(every, 5000));
+          this.log.debug({ site, err: errorMessage(err) }, 'fleet audit: source consumer not ensured (leaf away?)');
+        }
+      }
+    })().finally(() => (this.ensuring = null));
   }
 
   private edgeApi(site: string): Promise<JetStreamManager> {

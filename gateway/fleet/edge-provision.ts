@@ -2,8 +2,10 @@
  * Edge-side fleet resources at a site's leaf (docs/fleet.md), ensured idempotently by the gateway at start and
  * by the fleet lab: the mirror of the hub's site bucket (same name, source in domain `hub`, deliveries under
  * the site's own prefix) and the site's `AUDIT` stream, capped with `discard: new` so a full stream refuses
- * new blocks (the gateway's audit failure policy takes over) instead of silently dropping old ones, and the
- * durable consumer the hub's AUDIT stream sources through.
+ * new blocks (the gateway's audit failure policy takes over) instead of silently dropping old ones. A gateway
+ * may only create them (fleet-config-render.ts): an existing stream whose config differs is put back only by
+ * a user allowed to update it, else reported. The durable consumer the hub's AUDIT stream sources through is
+ * `verigate control`'s to ensure, across the leaf link (ensureEdgeAuditSource), not a gateway's.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
@@ -27,6 +29,7 @@ import {
   siteAuditSubjects,
   siteBucket,
 } from './fleet-topology.js';
+import { errorMessage } from '../errors.js';
 import { ensureSourcingConsumer } from './hub-provision.js';
 
 export interface EdgeProvisionOptions {
@@ -42,8 +45,8 @@ export interface EdgeProvisionResult {
   readonly mirrorCreated: boolean;
   readonly auditCreated: boolean;
   readonly auditUpdated: boolean;
-  /** The durable consumer the hub's AUDIT source attaches to. */
-  readonly sourceConsumerCreated: boolean;
+  /** Why an AUDIT stream whose config differs was not put back (a gateway may not update it), else null. */
+  readonly auditMismatch: string | null;
 }
 
 export async function ensureEdgeResources(
@@ -64,13 +67,16 @@ export async function ensureEdgeResources(
     mirrorCreated = true;
   }
   const audit = await ensureAuditStream(jsm, opts);
-  const sourceConsumerCreated = await ensureSourcingConsumer(
-    jsm,
-    AUDIT_STREAM,
-    AUDIT_SOURCE_CONSUMER,
-    auditDeliverSubject(opts.site),
-  );
-  return { mirrorCreated, ...audit, sourceConsumerCreated };
+  return { mirrorCreated, ...audit };
+}
+
+/**
+ * The durable consumer on a site's AUDIT stream that the hub's source attaches to, ensured by `verigate
+ * control` through the site's domain (`jsm` of domain `<site>`): created, or its deliver subject and filter
+ * put back. Returns true when it was created or put back now.
+ */
+export function ensureEdgeAuditSource(jsm: JetStreamManager, site: string): Promise<boolean> {
+  return ensureSourcingConsumer(jsm, AUDIT_STREAM, AUDIT_SOURCE_CONSUMER, auditDeliverSubject(site));
 }
 
 export function edgeAuditConfig(opts: EdgeProvisionOptions): Partial<StreamConfig> & { name: string } {
@@ -84,29 +90,34 @@ export function edgeAuditConfig(opts: EdgeProvisionOptions): Partial<StreamConfi
     num_replicas: 1,
     // Direct get by subject: a gateway reads back its own last block (permission scoped to its subjects).
     allow_direct: true,
+    // No other limit: only control's purge removes what the hub has not verified yet.
+    max_age: 0,
+    max_msgs: -1,
+    max_msgs_per_subject: -1,
   };
 }
 
 async function ensureAuditStream(
   jsm: JetStreamManager,
   opts: EdgeProvisionOptions,
-): Promise<{ auditCreated: boolean; auditUpdated: boolean }> {
+): Promise<{ auditCreated: boolean; auditUpdated: boolean; auditMismatch: string | null }> {
   const want = edgeAuditConfig(opts);
   const info = await streamInfo(jsm, AUDIT_STREAM);
   if (info === null) {
     await jsm.streams.add(want);
-    return { auditCreated: true, auditUpdated: false };
+    return { auditCreated: true, auditUpdated: false, auditMismatch: null };
   }
-  const c = info.config;
-  const same =
-    c.max_bytes === want.max_bytes &&
-    c.discard === want.discard &&
-    c.duplicate_window === want.duplicate_window &&
-    c.allow_direct === want.allow_direct &&
-    (c.subjects ?? []).join() === (want.subjects ?? []).join();
-  if (same) return { auditCreated: false, auditUpdated: false };
-  await jsm.streams.update(AUDIT_STREAM, { ...c, ...want });
-  return { auditCreated: false, auditUpdated: true };
+  const c = info.config as unknown as Record<string, unknown>;
+  const differs = Object.entries(want).filter(([k, v]) => JSON.stringify(c[k] ?? null) !== JSON.stringify(v));
+  if (differs.length === 0) return { auditCreated: false, auditUpdated: false, auditMismatch: null };
+  try {
+    // every intended setting, not the existing ones kept beside them (a max_age set by someone else goes)
+    await jsm.streams.update(AUDIT_STREAM, { ...info.config, ...want });
+    return { auditCreated: false, auditUpdated: true, auditMismatch: null };
+  } catch (err) {
+    const fields = differs.map(([k]) => k).join(', ');
+    return { auditCreated: false, auditUpdated: false, auditMismatch: `${fields} differ: ${errorMessage(err)}` };
+  }
 }
 
 async function streamInfo(

@@ -12,6 +12,7 @@ import {
   auditDeliverSubject,
   controlInboxPrefix,
   fleetIds,
+  gatewayInboxPrefix,
   jsApiPrefix,
   mirrorConsumerName,
   mirrorDeliverSubject,
@@ -99,13 +100,18 @@ export function leafLinkPermissions(site: string): Permissions {
       // `verigate control` purges what it verified and reads the stream's state.
       `${siteApi}.STREAM.INFO.${AUDIT_STREAM}`,
       `${siteApi}.STREAM.PURGE.${AUDIT_STREAM}`,
+      // ... and ensures the durable consumer its source attaches to (no gateway may change it).
+      `${siteApi}.CONSUMER.INFO.${AUDIT_STREAM}.${AUDIT_SOURCE_CONSUMER}`,
+      `${siteApi}.CONSUMER.CREATE.${AUDIT_STREAM}.${AUDIT_SOURCE_CONSUMER}`,
     ],
   };
 }
 
 /**
- * What a gateway may do at its site's leaf: read and watch the site bucket's mirror, ensure its edge
- * resources (the mirror bucket and the AUDIT stream), publish its own audit blocks and status beat.
+ * What a gateway may do at its site's leaf: read and watch the site bucket's mirror, create its edge resources
+ * when missing (the mirror bucket and the AUDIT stream: CREATE only, so it cannot change their limits or the
+ * consumer the hub sources through — `verigate control` ensures that one), publish its own audit blocks and
+ * status beat, and receive replies under its own inbox prefix only (not a sibling gateway's).
  */
 export function gatewayPermissions(site: string, gateway: string): Permissions {
   const bucket = `KV_${siteBucket(site)}`;
@@ -114,7 +120,6 @@ export function gatewayPermissions(site: string, gateway: string): Permissions {
       '$JS.API.INFO',
       `$JS.API.STREAM.INFO.${bucket}`,
       `$JS.API.STREAM.CREATE.${bucket}`,
-      `$JS.API.STREAM.UPDATE.${bucket}`,
       `$JS.API.STREAM.MSG.GET.${bucket}`,
       `$JS.API.DIRECT.GET.${bucket}`,
       `$JS.API.DIRECT.GET.${bucket}.>`,
@@ -125,16 +130,12 @@ export function gatewayPermissions(site: string, gateway: string): Permissions {
       `$JS.FC.${site}.*.${bucket}.>`,
       `$JS.API.STREAM.INFO.${AUDIT_STREAM}`,
       `$JS.API.STREAM.CREATE.${AUDIT_STREAM}`,
-      `$JS.API.STREAM.UPDATE.${AUDIT_STREAM}`,
-      `$JS.API.CONSUMER.INFO.${AUDIT_STREAM}.${AUDIT_SOURCE_CONSUMER}`,
-      `$JS.API.CONSUMER.CREATE.${AUDIT_STREAM}.${AUDIT_SOURCE_CONSUMER}`,
-      `$JS.API.CONSUMER.DURABLE.CREATE.${AUDIT_STREAM}.${AUDIT_SOURCE_CONSUMER}`,
       // The audit block publisher resumes after its own last stored block (direct get, last by subject).
       `$JS.API.DIRECT.GET.${AUDIT_STREAM}.audit.${site}.${gateway}.>`,
       `audit.${site}.${gateway}.>`,
       statusSubject(site, gateway),
     ],
-    subscribe: ['_INBOX.>'],
+    subscribe: [`${gatewayInboxPrefix(site, gateway)}.>`],
   };
 }
 

@@ -108,3 +108,11 @@ export const AUDIT_SOURCE_CONSUMER = 'hub-source';
 export function controlInboxPrefix(site: string): string {
   return `_INBOX_control.${site}`;
 }
+
+/**
+ * Inbox prefix of a gateway's connection to its leaf: its replies (JetStream API, acks, watch deliveries) come
+ * under its own prefix, and its leaf user may subscribe only there, so one gateway cannot read a sibling's.
+ */
+export function gatewayInboxPrefix(site: string, gateway: string): string {
+  return `_INBOX.${site}.${gateway}`;
+}

@@ -69,7 +69,8 @@ const SOURCE_HEARTBEAT_NS = 1_000_000_000;
 
 /**
  * Ensures the durable push consumer a cross-domain mirror or source attaches to (`consumer` of the mirror or
- * source config). Returns true when it was created now.
+ * source config), with its deliver subject and no filter: one changed by someone else (which would send the
+ * stream elsewhere, or only part of it) is put back. Returns true when it was created or put back now.
  */
 export async function ensureSourcingConsumer(
   jsm: JetStreamManager,
@@ -77,11 +78,21 @@ export async function ensureSourcingConsumer(
   name: string,
   deliverSubject: string,
 ): Promise<boolean> {
+  let have: Awaited<ReturnType<JetStreamManager['consumers']['info']>>['config'] | null = null;
   try {
-    await jsm.consumers.info(stream, name);
-    return false;
+    have = (await jsm.consumers.info(stream, name)).config;
   } catch (err) {
     if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) throw err;
+  }
+  if (have !== null) {
+    const filtered = (have.filter_subject ?? '') !== '' || (have.filter_subjects ?? []).length > 0;
+    if (have.deliver_subject === deliverSubject && !filtered) return false;
+    await jsm.consumers.update(stream, name, {
+      deliver_subject: deliverSubject,
+      filter_subject: '',
+      filter_subjects: [],
+    });
+    return true;
   }
   await jsm.consumers.add(stream, {
     durable_name: name,

@@ -18,6 +18,7 @@ import {
   AUDIT_SOURCE_CONSUMER,
   AUDIT_STREAM,
   auditDeliverSubject,
+  controlInboxPrefix,
   fleetIds,
   mirrorDeliverSubject,
   siteBucket,
@@ -138,6 +139,39 @@ t.test('isolation between sites, and refusal of foreign certificates', async (t)
     await hubA.put('policy', 'site-a policy');
     const kvA = await new Kvm(gw).open(siteBucket('site-a'));
     t.equal(await eventually('own key mirrored', async () => (await kvA.get('policy'))?.string()), 'site-a policy');
+  });
+
+  await t.test("a gateway cannot change its site's shared edge resources or read a sibling's replies", async (t) => {
+    const gw = await lab.connectGateway('site-a', 'gw-1');
+    const local = await jetstreamManager(gw);
+    const kv = await local.streams.info(`KV_${siteBucket('site-a')}`); // positive control: it may read them
+    const audit = await local.streams.info(AUDIT_STREAM);
+    await t.rejects(local.streams.update(kv.config.name, { ...kv.config, max_msgs: 1 }), {
+      message: `Permissions Violation for Publish to "$JS.API.STREAM.UPDATE.KV_site-site-a"`,
+    });
+    await t.rejects(local.streams.update(AUDIT_STREAM, { ...audit.config, max_age: 1_000_000_000 }), {
+      message: `Permissions Violation for Publish to "$JS.API.STREAM.UPDATE.AUDIT"`,
+    });
+    await t.rejects(
+      local.consumers.update(AUDIT_STREAM, AUDIT_SOURCE_CONSUMER, { deliver_subject: '_INBOX.site-a.gw-1.x' }),
+      { message: /^Permissions Violation for Publish to "\$JS\.API\.CONSUMER\.(CREATE|INFO)\.AUDIT\.hub-source/ },
+    );
+    await t.rejects(local.consumers.info(AUDIT_STREAM, AUDIT_SOURCE_CONSUMER), {
+      message: `Permissions Violation for Publish to "$JS.API.CONSUMER.INFO.AUDIT.hub-source"`,
+    });
+    const viaControl = await lab.connectAs(lab.control, lab.hubUrls, { inboxPrefix: controlInboxPrefix('site-a') });
+    const source = await (
+      await jetstreamManager(viaControl, { domain: 'site-a', checkAPI: false })
+    ).consumers.info(AUDIT_STREAM, AUDIT_SOURCE_CONSUMER);
+    t.equal(source.config.deliver_subject, auditDeliverSubject('site-a'), 'the source consumer is unchanged');
+    t.equal((await local.streams.info(AUDIT_STREAM)).config.max_age, 0, 'so is the AUDIT stream');
+    for (const inbox of ['_INBOX.site-a.gw-2.>', '_INBOX.>']) {
+      const sub = gw.subscribe(inbox);
+      t.match(
+        String(await sub.closed),
+        new RegExp(`Permissions Violation for Subscription to "${inbox.replace(/[.>]/g, '\\$&')}"`),
+      );
+    }
   });
 
   await t.test('a gateway of site B is not a user at site A', async (t) => {

@@ -41,7 +41,7 @@ t.test('fleet lab: mirror hub → leaf, offline survival, audit sourcing', async
     const again = await ensureHubResources(control, { sites: lab.sites });
     t.same(again, { bucketsCreated: [], mirrorConsumersCreated: [], sourcesAdded: [] });
     const edge = await ensureEdgeResources(gw, { site: 'site-a', auditMaxBytes: 64 * 1024 * 1024 });
-    t.same(edge, { mirrorCreated: false, auditCreated: false, auditUpdated: false, sourceConsumerCreated: false });
+    t.same(edge, { mirrorCreated: false, auditCreated: false, auditUpdated: false, auditMismatch: null });
     const hubSites = (await (await jetstreamManager(control)).streams.info(AUDIT_STREAM)).config.sources ?? [];
     t.equal(hubSites.length, 2, 'one source per site');
   });

@@ -43,10 +43,10 @@ import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/t
 import { jetstreamManager } from '@nats-io/jetstream';
 import { DevCa } from '../../gateway/identity/dev-ca.js';
 import { derToPem } from '../../gateway/identity/x509-svid.js';
-import { fleetIds } from '../../gateway/fleet/fleet-topology.js';
+import { controlInboxPrefix, fleetIds, gatewayInboxPrefix } from '../../gateway/fleet/fleet-topology.js';
 import { renderHubNode, renderLeaf, type TlsFiles } from '../../gateway/fleet/fleet-config-render.js';
 import { ensureHubResources } from '../../gateway/fleet/hub-provision.js';
-import { ensureEdgeResources } from '../../gateway/fleet/edge-provision.js';
+import { ensureEdgeAuditSource, ensureEdgeResources } from '../../gateway/fleet/edge-provision.js';
 import { eventually } from '../helpers/eventually.js';
 import { NatsServerProcess, requireNatsServer, rssBytes } from './nats-process.js';
 
@@ -227,6 +227,18 @@ class Lab {
         timeoutMs: 15_000,
         intervalMs: 100,
       });
+    // The consumer the hub sources each site's AUDIT through is control's to ensure (gateways may not), across
+    // the leaf link as `control serve` does it.
+    for (const site of this.sites)
+      await eventually(`${site} audit source consumer`, async () => {
+        const ctl = await this.connectAs(this.control, this.hubUrls, { inboxPrefix: controlInboxPrefix(site) });
+        try {
+          await ensureEdgeAuditSource(await jetstreamManager(ctl, { domain: site, checkAPI: false }), site);
+          return true;
+        } finally {
+          await ctl.close();
+        }
+      });
   }
 
   private leaf(site: string): LeafState {
@@ -389,10 +401,13 @@ class Lab {
     opts: ConnectionOptions = {},
   ): Promise<NatsConnection> {
     const target = servers ?? this.defaultServers(creds);
+    // a gateway's leaf user may receive replies only under its own inbox prefix (fleet-config-render.ts)
+    const gw = /\/fleet\/site\/([^/]+)\/gateway\/([^/]+)$/.exec(creds.spiffeId);
     const nc = await connect({
       servers: typeof target === 'string' ? target : [...target],
       tls: { certFile: creds.certFile, keyFile: creds.keyFile, caFile: creds.caFile },
       name: creds.spiffeId,
+      ...(gw ? { inboxPrefix: gatewayInboxPrefix(gw[1]!, gw[2]!) } : {}),
       ...opts,
     });
     this.conns.add(nc);
