@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type tls from 'node:tls';
+import { connect as natsConnect } from '@nats-io/transport-node';
 import type { AuditLog } from '../audit/audit-log.js';
 import { errorMessage } from '../errors.js';
 import { AuditBlockPublisher } from '../fleet/audit-block-publisher.js';
@@ -16,7 +17,7 @@ import { ensureEdgeResources } from '../fleet/edge-provision.js';
 import { createFleetEnforcement, type FleetEnforcement } from '../fleet/fleet-enforcement.js';
 import { FleetLink } from '../fleet/fleet-link.js';
 import { FleetPolicyApply } from '../fleet/fleet-policy-apply.js';
-import { fleetIds } from '../fleet/fleet-topology.js';
+import { fleetIds, gatewayInboxPrefix } from '../fleet/fleet-topology.js';
 import { SiteStateWatch } from '../fleet/site-state-watch.js';
 import { StatusBeat } from '../fleet/status-beat.js';
 import type { SessionRegistry } from '../frontdoor/session-registry.js';
@@ -92,6 +93,8 @@ function startFleet(env: GatewayEnv, f: FleetConfig, deps: FleetDeps): RunningFl
     url: f.leaf.url,
     name: `verigate ${f.site}/${f.name}`,
     tls: () => leafTls(f, identity),
+    // replies under this gateway's own prefix: its leaf user may subscribe nowhere else (fleet-config-render.ts)
+    connect: (o) => natsConnect({ ...o, inboxPrefix: gatewayInboxPrefix(f.site, f.name) }),
     timers,
     logger,
   });
