@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type tls from 'node:tls';
-import { connect as natsConnect } from '@nats-io/transport-node';
+import { connect as natsConnect, type NatsConnection } from '@nats-io/transport-node';
 import type { AuditLog } from '../audit/audit-log.js';
 import { errorMessage } from '../errors.js';
 import { AuditBlockPublisher } from '../fleet/audit-block-publisher.js';
@@ -65,94 +65,141 @@ export function fleetComponent(env: GatewayEnv, deps: FleetDeps): Component<Runn
   };
 }
 
+/** Builds the parts (each its own step below), wires them to the link and the identity, then starts them. */
 function startFleet(env: GatewayEnv, f: FleetConfig, deps: FleetDeps): RunningFleet {
-  const { identity, policy, audit, trust, sessions } = deps;
-  const { config, logger, timers } = env;
-  const enforcement = createFleetEnforcement({
-    trust,
-    stateDir: config.stateDir,
-    now: env.now,
-    monotonic: () => env.deadlines.now(), // a wall-clock step never makes the box look fresher
-    maxStalenessMs: f.maxStalenessMs,
-    metrics: env.metrics,
-    logger,
-  });
-  const apply = new FleetPolicyApply({
-    site: f.site,
-    signers: f.policySigners,
-    bundles: () => identity.source.getBundleSet(),
-    policy,
-    policyFile: config.policy.file,
-    stateDir: config.stateDir,
-    audit,
-    now: env.now,
-    timers,
-    logger,
-  });
-  const link = new FleetLink({
-    url: f.leaf.url,
-    name: `verigate ${f.site}/${f.name}`,
-    tls: () => leafTls(f, identity),
-    // replies under this gateway's own prefix: its leaf user may subscribe nowhere else (fleet-config-render.ts)
-    connect: (o) => natsConnect({ ...o, inboxPrefix: gatewayInboxPrefix(f.site, f.name) }),
-    timers,
-    logger,
-  });
-  const watch = new SiteStateWatch({
-    site: f.site,
-    handlers: enforcement.handlers,
-    policy: (value) => void apply.apply(value),
-    // a resync reconciles only against a mirror at least as new as what this gateway had already seen
-    knownHeartbeat: () => enforcement.staleness.last(),
-    timers,
-    logger,
-  });
-  const publisher = new AuditBlockPublisher({
-    site: f.site,
-    gateway: f.name,
-    dir: config.audit.dir,
-    log: audit,
-    port: natsAuditStream(() => link.current()),
-    timers,
-    maxBlockEvents: f.audit.maxBlockEvents,
-    maxBlockDelayMs: f.audit.maxBlockDelayMs,
-    // a block must fit the edge stream many times over (discard new refuses one larger than the room left)
-    maxBlockBytes: Math.min(512 * 1024, Math.floor(f.audit.streamMaxBytes / 8)),
-    registry: env.metrics.registry,
-    logger,
-  });
-  const beat = new StatusBeat({
-    site: f.site,
-    gateway: f.name,
-    everyMs: f.statusEveryMs,
-    timers,
-    logger,
-    connection: () => (link.isConnected() ? link.current() : null),
-    sources: {
-      policyRevision: () => apply.appliedRevision(),
-      policyVersion: () => policy.current.version,
-      stalenessSeconds: () => enforcement.staleness.stalenessSeconds(),
-      sessions: () => sessions.size,
-      audit: () => ({ lastSeq: audit.head().seq, publishedSeq: publisher.publishedSeq }),
-    },
-  });
-  link.onConnection((nc) => {
-    // the mirror and the AUDIT stream exist before the watch opens the bucket (idempotent; a failure is retried by the watch)
-    ensureEdgeResources(nc, { site: f.site, auditMaxBytes: f.audit.streamMaxBytes })
-      .then((r) => {
-        if (r.auditMismatch !== null)
-          logger.warn({ mismatch: r.auditMismatch }, "fleet: the edge AUDIT stream differs from this gateway's config");
-      })
-      .catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'fleet: edge resources not ensured'))
-      .finally(() => watch.attach(nc));
-  });
-  identity.onUpdate(() => {
+  const enforcement = createEnforcement(env, f, deps);
+  const apply = createPolicyApply(env, f, deps);
+  const link = createLink(env, f, deps);
+  const watch = createWatch(env, f, enforcement, apply);
+  const publisher = createPublisher(env, f, deps, link);
+  const beat = createBeat(env, f, deps, { link, apply, enforcement, publisher });
+  link.onConnection((nc) => void ensureThenWatch(env, f, nc, watch));
+  deps.identity.onUpdate(() => {
     link.rotate(); // a new SVID: connect anew with it, then drain the old connection
     apply.recheck(); // a new trust bundle may verify an envelope refused for its signer chain
   });
   link.start();
   beat.start();
   return { link, watch, apply, enforcement, publisher, beat };
+}
+
+/** Locks, grants and the heartbeat from the bucket enforced through the trust runtime; staleness. */
+function createEnforcement(env: GatewayEnv, f: FleetConfig, deps: FleetDeps): FleetEnforcement {
+  return createFleetEnforcement({
+    trust: deps.trust,
+    stateDir: env.config.stateDir,
+    now: env.now,
+    monotonic: () => env.deadlines.now(), // a wall-clock step never makes the box look fresher
+    maxStalenessMs: f.maxStalenessMs,
+    metrics: env.metrics,
+    logger: env.logger,
+  });
+}
+
+/** Signed policy envelopes verified and applied through the hot-reload path. */
+function createPolicyApply(env: GatewayEnv, f: FleetConfig, deps: FleetDeps): FleetPolicyApply {
+  return new FleetPolicyApply({
+    site: f.site,
+    signers: f.policySigners,
+    bundles: () => deps.identity.source.getBundleSet(),
+    policy: deps.policy,
+    policyFile: env.config.policy.file,
+    stateDir: env.config.stateDir,
+    audit: deps.audit,
+    now: env.now,
+    timers: env.timers,
+    logger: env.logger,
+  });
+}
+
+/** The connection to the site's leaf: mTLS with the current SVID, replies under this gateway's own prefix. */
+function createLink(env: GatewayEnv, f: FleetConfig, deps: FleetDeps): FleetLink {
+  return new FleetLink({
+    url: f.leaf.url,
+    name: `verigate ${f.site}/${f.name}`,
+    tls: () => leafTls(f, deps.identity),
+    // its leaf user may subscribe nowhere else (fleet-config-render.ts)
+    connect: (o) => natsConnect({ ...o, inboxPrefix: gatewayInboxPrefix(f.site, f.name) }),
+    timers: env.timers,
+    logger: env.logger,
+  });
+}
+
+/** The watch of the site bucket's mirror, feeding enforcement and policy apply. */
+function createWatch(
+  env: GatewayEnv,
+  f: FleetConfig,
+  enforcement: FleetEnforcement,
+  apply: FleetPolicyApply,
+): SiteStateWatch {
+  return new SiteStateWatch({
+    site: f.site,
+    handlers: enforcement.handlers,
+    policy: (value) => void apply.apply(value),
+    // a resync reconciles only against a mirror at least as new as what this gateway had already seen
+    knownHeartbeat: () => enforcement.staleness.last(),
+    timers: env.timers,
+    logger: env.logger,
+  });
+}
+
+/** The audit log's copy into the edge AUDIT stream. */
+function createPublisher(env: GatewayEnv, f: FleetConfig, deps: FleetDeps, link: FleetLink): AuditBlockPublisher {
+  return new AuditBlockPublisher({
+    site: f.site,
+    gateway: f.name,
+    dir: env.config.audit.dir,
+    log: deps.audit,
+    port: natsAuditStream(() => link.current()),
+    timers: env.timers,
+    maxBlockEvents: f.audit.maxBlockEvents,
+    maxBlockDelayMs: f.audit.maxBlockDelayMs,
+    // a block must fit the edge stream many times over (discard new refuses one larger than the room left)
+    maxBlockBytes: Math.min(512 * 1024, Math.floor(f.audit.streamMaxBytes / 8)),
+    registry: env.metrics.registry,
+    logger: env.logger,
+  });
+}
+
+/** The status beat `verigate control status` shows. */
+function createBeat(
+  env: GatewayEnv,
+  f: FleetConfig,
+  deps: FleetDeps,
+  parts: Pick<RunningFleet, 'link' | 'apply' | 'enforcement' | 'publisher'>,
+): StatusBeat {
+  const { link, apply, enforcement, publisher } = parts;
+  return new StatusBeat({
+    site: f.site,
+    gateway: f.name,
+    everyMs: f.statusEveryMs,
+    timers: env.timers,
+    logger: env.logger,
+    connection: () => (link.isConnected() ? link.current() : null),
+    sources: {
+      policyRevision: () => apply.appliedRevision(),
+      policyVersion: () => deps.policy.current.version,
+      stalenessSeconds: () => enforcement.staleness.stalenessSeconds(),
+      sessions: () => deps.sessions.size,
+      audit: () => ({ lastSeq: deps.audit.head().seq, publishedSeq: publisher.publishedSeq }),
+    },
+  });
+}
+
+/**
+ * On every new connection: the mirror and the AUDIT stream exist before the watch opens the bucket
+ * (idempotent; a failure is retried by the watch).
+ */
+async function ensureThenWatch(env: GatewayEnv, f: FleetConfig, nc: NatsConnection, watch: SiteStateWatch) {
+  try {
+    const r = await ensureEdgeResources(nc, { site: f.site, auditMaxBytes: f.audit.streamMaxBytes });
+    if (r.auditMismatch !== null)
+      env.logger.warn({ mismatch: r.auditMismatch }, "fleet: the edge AUDIT stream differs from this gateway's config");
+  } catch (err) {
+    env.logger.warn({ err: errorMessage(err) }, 'fleet: edge resources not ensured');
+  } finally {
+    watch.attach(nc);
+  }
 }
 
 /**
