@@ -12,7 +12,7 @@ import { loadFleetControlConfig, type FleetControlConfig } from '../fleet/fleet-
 import { nullLogger, type Logger } from '../logger.js';
 import { EXIT_CHECK_FAILED, EXIT_USAGE, type CliIo } from './cli-io.js';
 import { connectHub, type Hub } from './control-hub.js';
-import { openControlIdentity, type ControlIdentity } from './control-identity.js';
+import { openControlIdentity, type ControlIdentity, type IdentityRefresh } from './control-identity.js';
 
 export const DEFAULT_CONFIG = 'fleet-control.yaml';
 
@@ -82,10 +82,11 @@ export async function withHub(
   config: FleetControlConfig,
   fn: (s: HubSession) => Promise<number>,
   logger: Logger = nullLogger,
+  refresh: IdentityRefresh = {},
 ): Promise<number> {
   let identity: ControlIdentity;
   try {
-    identity = await openControlIdentity(config, logger);
+    identity = await openControlIdentity(config, logger, refresh);
   } catch (err) {
     io.err(`control: no identity: ${errorMessage(err)}`);
     return EXIT_CHECK_FAILED;

@@ -12,6 +12,7 @@
  * purge is ever answered and a capped edge stream never drains.
  */
 import { readFileSync } from 'node:fs';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { join } from 'node:path';
 import { SyslogExporter } from '../audit/syslog-exporter.js';
 import type { VerifiedSink } from '../fleet/audit-collector.js';
@@ -27,6 +28,8 @@ import type { ControlIdentity } from './control-identity.js';
 
 export interface RunningCollector {
   readonly collector: NatsAuditCollector;
+  /** Moves to a new hub connection (a renewed SVID); the per-site purge connections are reopened too. */
+  rotate(nc: NatsConnection): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -59,6 +62,10 @@ export async function startControlCollector(
   }
   return {
     collector,
+    rotate: async (nc) => {
+      collector.useConnection(nc);
+      await sites.close(); // drained; opened again with the current SVID at the next purge
+    },
     stop: async () => {
       await collector.stop(); // waits for a purge in flight
       await sites.close();

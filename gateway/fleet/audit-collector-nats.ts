@@ -96,7 +96,7 @@ export class NatsAuditCollector {
   private woken: (() => void) | null = null;
 
   constructor(
-    private readonly nc: NatsConnection,
+    private nc: NatsConnection,
     private readonly opts: NatsAuditCollectorOptions,
   ) {
     // every message of the hub stream is sourced: its site is the leaf link it came through, not its subject
@@ -125,6 +125,15 @@ export class NatsAuditCollector {
     return this.collector.report();
   }
 
+  /**
+   * Continues on another hub connection (a renewed SVID): the consumer is recreated there from the cursor, and
+   * the site connections for purges are asked for again (`siteConnection`).
+   */
+  useConnection(nc: NatsConnection): void {
+    this.nc = nc;
+    this.edgeApis.clear();
+  }
+
   /** The last hub stream seq handled and made durable (0: none). */
   get position(): number {
     return this.cursor;
@@ -145,9 +154,15 @@ export class NatsAuditCollector {
 
   private async consume(): Promise<void> {
     const backoff = new ExponentialBackoff(this.opts.retry ?? { initialMs: 250, maxMs: 10_000 });
-    const js = jetstream(this.nc, { domain: HUB_DOMAIN, timeout: this.timeout });
+    let on = this.nc;
+    let js = jetstream(on, { domain: HUB_DOMAIN, timeout: this.timeout });
     let consumer: Consumer | null = null;
     while (!this.stopping) {
+      if (on !== this.nc) {
+        on = this.nc; // moved to a new connection: read on from the cursor there
+        js = jetstream(on, { domain: HUB_DOMAIN, timeout: this.timeout });
+        consumer = null;
+      }
       try {
         consumer ??= await js.consumers.get(AUDIT_STREAM, this.orderedFrom(this.cursor + 1));
         const fetched = await consumer.fetch({ max_messages: this.opts.batch ?? 256, expires: 1000 });
