@@ -5,8 +5,8 @@
  * edge stream cap triggers fail-closed (healthy() false, /readyz says why, the held metric) and loses nothing
  * once the centre drains the edge stream.
  *
- * Bounded in time: the issue's 60 s of load is 20 s here (the same events — two cuts, two kill -9 — happen in
- * it), so the test with the lab's start and stop stays well under a minute. The tiny-cap site runs beside it;
+ * The issue's 60 s of load, with two cuts and two kill -9 in it (the fleet suite stays inside issue 15 item 8's
+ * 4 minutes at -j2). The tiny-cap site runs beside it;
  * only once its cap was hit does `verigate control serve` start (as an operator runs it: heartbeat, collector,
  * edge purges across the leaf link) and drain it.
  */
@@ -40,7 +40,7 @@ rules:
     allow: [{ access: read, table: holding, addresses: 0-99 }]
 `;
 const READ = Buffer.from([0x03, 0, 1, 0, 1]);
-const LOAD_MS = 20_000;
+const LOAD_MS = 60_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Requests in a loop against whatever port the gateway has now (it changes when the child restarts). */
@@ -192,7 +192,8 @@ async function metricsText(port: number): Promise<{ ready: number; readyz: strin
 }
 
 t.test('audit reaches the hub complete and verified through cuts and kill -9; a full edge fails closed', async (t) => {
-  const lab = await startFleetLab({ sites: ['site-a', 'site-b', 'site-c'] });
+  // site-c's tiny cap is set when its stream is made (a gateway may create it, not change it)
+  const lab = await startFleetLab({ sites: ['site-a', 'site-b', 'site-c'], auditMaxBytesBySite: { 'site-c': 65536 } });
   t.teardown(() => lab.stop());
   const gws: FleetGateway[] = [];
   t.teardown(async () => {

@@ -61,6 +61,8 @@ export interface FleetLabOptions {
   readonly gateways?: readonly string[];
   /** Edge AUDIT stream cap in bytes (default 64 MiB). */
   readonly auditMaxBytes?: number;
+  /** Per-site caps instead (a gateway may only create the stream, so its cap is set here, at provisioning). */
+  readonly auditMaxBytesBySite?: Readonly<Record<string, number>>;
   /** Skip provisioning (tests of the provisioning code itself). */
   readonly provision?: boolean;
 }
@@ -218,7 +220,8 @@ class Lab {
     await ensureHubResources(nc, { sites: this.sites });
     for (const site of this.sites) {
       const gw = await this.connectAs(await this.gateway(site, this.leaf(site).gateways[0] ?? 'gw-1'));
-      await ensureEdgeResources(gw, { site, auditMaxBytes: this.opts.auditMaxBytes ?? 64 * 1024 * 1024 });
+      const auditMaxBytes = this.opts.auditMaxBytesBySite?.[site] ?? this.opts.auditMaxBytes ?? 64 * 1024 * 1024;
+      await ensureEdgeResources(gw, { site, auditMaxBytes });
       await gw.close();
     }
     await nc.close();

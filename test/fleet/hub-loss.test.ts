@@ -5,10 +5,8 @@
  * the centre (`verigate control serve`'s collector holds every (gateway, seq) 1..N, no gap, no problem; its
  * trails verify with `control audit verify` and count what the local files hold) and staleness is back under
  * 5 s on both boxes.
- * The outage lasts 15 s, not the issue's 30 s: the lab (3 hub nodes, 2 leaves, 2 gateways) takes ~10 s to
- * start and recovery up to ~10 s, and the whole file must stay under 60 s (issue 15 item 8: the fleet tests
- * add ≤ 4 minutes to `npm test`). 15 s is still 15× the heartbeat and past every reconnect backoff, so the
- * edges are well into "hub gone" when it returns.
+ * The outage lasts the issue's 30 s (the fleet suite stays inside issue 15 item 8's 4 minutes at -j2): 30× the
+ * heartbeat and past every reconnect backoff, so the edges are well into "hub gone" when it returns.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,7 +21,7 @@ import type { TestMbapsClient } from '../helpers/gateway-harness.js';
 import { startFleetGateway, type FleetGateway } from './fleet-gateway.js';
 import { startFleetLab } from './fleet-lab.js';
 
-const OUTAGE_MS = 15_000;
+const OUTAGE_MS = 30_000;
 const SITES = ['site-a', 'site-b'] as const;
 const TD = 'spiffe://plant.example';
 const POLICY = `version: 1
