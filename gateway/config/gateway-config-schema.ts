@@ -13,6 +13,26 @@ const listener = {
   properties: { host: { type: 'string', minLength: 1 }, port },
 } as const;
 
+/** The SIEM receiver (RFC 5425 syslog over mutual TLS); `verigate control`'s fleet-control.yaml uses the same shape. */
+export const syslogSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['address'],
+  properties: {
+    address: { type: 'string', pattern: '^[^:\\s]+:[0-9]{1,5}$' },
+    format: { enum: ['rfc5424', 'cef'] },
+    caFile: { type: 'string' },
+    spoolDir: { type: 'string' },
+    spoolMaxBytes: { type: 'integer', minimum: 4096 },
+  },
+} as const;
+
+export const loggingSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } },
+} as const;
+
 export const gatewayConfigSchema = {
   $id: 'verigate/gateway.yaml',
   type: 'object',
@@ -214,25 +234,10 @@ export const gatewayConfigSchema = {
           additionalProperties: false,
           properties: { everyEvents: { type: 'integer', minimum: 1 }, every: duration },
         },
-        syslog: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['address'],
-          properties: {
-            address: { type: 'string', pattern: '^[^:\\s]+:[0-9]{1,5}$' },
-            format: { enum: ['rfc5424', 'cef'] },
-            caFile: { type: 'string' },
-            spoolDir: { type: 'string' },
-            spoolMaxBytes: { type: 'integer', minimum: 4096 },
-          },
-        },
+        syslog: syslogSchema,
       },
     },
-    logging: {
-      type: 'object',
-      additionalProperties: false,
-      properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } },
-    },
+    logging: loggingSchema,
     // fleet membership (docs/fleet.md): absent = a standalone gateway, nothing changes
     fleet: {
       type: 'object',

@@ -4,11 +4,15 @@
  * publish that the local files no longer hold (or cannot be read), an event over the leaf's max_payload on its
  * own — holds the audit log failing with this text, so the failure policy applies instead of a silent stall.
  */
-import type { AuditStreamPort } from './audit-block-publisher.js';
+/** What classifying needs of the stream port (AuditStreamPort in audit-block-publisher.ts, which imports this). */
+interface FailureKinds {
+  isStreamFull(err: unknown): boolean;
+  isTooLarge?(err: unknown): boolean;
+}
 
 export type PublishFailure = 'full' | 'too-large' | 'publish' | 'files';
 
-export function classifyPublishFailure(port: AuditStreamPort, err: unknown, what: 'publish' | 'files'): PublishFailure {
+export function classifyPublishFailure(port: FailureKinds, err: unknown, what: 'publish' | 'files'): PublishFailure {
   if (what === 'files') return 'files';
   if (port.isStreamFull(err)) return 'full';
   if (port.isTooLarge?.(err) === true) return 'too-large';

@@ -4,9 +4,11 @@
  * in fleet-control-config.ts; what a schema cannot say (a group names a configured site, exactly one identity
  * source) is checked there, with file:line positions.
  */
+import { loggingSchema, syslogSchema } from '../config/gateway-config-schema.js';
+import { SITE_NAME } from './fleet-topology.js';
+
 const duration = { type: 'string', pattern: '^[0-9]+(ms|s|m|h|d)$' } as const;
-/** gateway/fleet/fleet-topology.ts SITE_NAME, as a JSON Schema pattern. */
-const siteName = { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,30}$' } as const;
+const siteName = { type: 'string', pattern: SITE_NAME.source } as const;
 
 export const fleetControlSchema = {
   $id: 'verigate/fleet-control.yaml',
@@ -71,25 +73,10 @@ export const fleetControlSchema = {
         // the trust bundle) where gateway IDs follow no pattern
         checkpointSigner: { type: 'string', pattern: '^(any|spiffe://[^\\s]+)$' },
         // the SIEM, fed once for the whole fleet; shaped like gateway.yaml's audit.syslog
-        syslog: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['address'],
-          properties: {
-            address: { type: 'string', pattern: '^[^:\\s]+:[0-9]{1,5}$' },
-            format: { enum: ['rfc5424', 'cef'] },
-            caFile: { type: 'string' },
-            spoolDir: { type: 'string' },
-            spoolMaxBytes: { type: 'integer', minimum: 4096 },
-          },
-        },
+        syslog: syslogSchema,
       },
     },
-    logging: {
-      type: 'object',
-      additionalProperties: false,
-      properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } },
-    },
+    logging: loggingSchema,
   },
 } as const;
 

@@ -82,13 +82,15 @@ t.test('strict rules drop to read-only within 12 s of a cut; best_effort rules a
   );
 
   await lab.site('site-a').restoreLink();
+  // The bound is the fleet's catch-up promise for a returning link (issue 15 item 2: ≤ 30 s): the leaf's mirror
+  // resumes when its sourcing consumer is re-established, usually within seconds, later when the leaf had
+  // backed off its retries during the cut on a loaded machine.
+  const restored = Date.now();
   await eventually(
     'writes served again once a heartbeat arrives',
     async () => answer(await c.request(1, write(1, 9))) === 'ok',
-    {
-      timeoutMs: 15_000,
-      intervalMs: 200,
-    },
+    { timeoutMs: 30_000, intervalMs: 200 },
   );
+  t.comment(`strict writes served again ${((Date.now() - restored) / 1000).toFixed(2)} s after the link returned`);
   t.ok(staleness() < 5, 'staleness back under 5 s');
 });
