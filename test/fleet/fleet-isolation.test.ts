@@ -289,8 +289,13 @@ t.test('isolation between sites, and refusal of foreign certificates', async (t)
       const hubAudit = await jetstreamManager(control, { domain: 'hub' });
       const atHubStream = (subject: string) =>
         hubAudit.streams.getMessage(AUDIT_STREAM, { last_by_subj: subject }).catch(() => null);
-      await eventually('the hub stream sourced both (the forgery does reach it)', async () =>
-        Boolean((await atHubStream('audit.site-b.gw-9.events')) && (await atHubStream('audit.site-a.gw-9.events'))),
+      // The hub re-establishes its source of site-a's AUDIT on the replacement leaf with its own retry back-off
+      // (it lost the stream at the kill -9), so this waits up to the fleet's 30 s catch-up bound, not 5 s.
+      await eventually(
+        'the hub stream sourced both (the forgery does reach it)',
+        async () =>
+          Boolean((await atHubStream('audit.site-b.gw-9.events')) && (await atHubStream('audit.site-a.gw-9.events'))),
+        { timeoutMs: 30_000, intervalMs: 200 },
       );
       const dir = join(lab.dir, 'collected-evil-src');
       const collector = new NatsAuditCollector(control, {
@@ -301,8 +306,10 @@ t.test('isolation between sites, and refusal of foreign certificates', async (t)
       });
       await collector.start();
       t.teardown(() => collector.stop());
-      await eventually('the collector took the block that came with its own site (positive control)', () =>
-        collector.report().some((r) => r.site === 'site-a' && r.gateway === 'gw-9' && r.lastSeq === 3),
+      await eventually(
+        'the collector took the block that came with its own site (positive control)',
+        () => collector.report().some((r) => r.site === 'site-a' && r.gateway === 'gw-9' && r.lastSeq === 3),
+        { timeoutMs: 15_000, intervalMs: 100 },
       );
       t.same(
         collector.report().filter((r) => r.site === 'site-b'),
