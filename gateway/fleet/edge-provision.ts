@@ -10,8 +10,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   DiscardPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
   jetstreamManager,
   StorageType,
   type JetStreamManager,
@@ -30,7 +28,7 @@ import {
   siteBucket,
 } from './fleet-topology.js';
 import { errorMessage } from '../errors.js';
-import { ensureSourcingConsumer } from './hub-provision.js';
+import { ensureSourcingConsumer, streamInfo } from './hub-provision.js';
 
 export interface EdgeProvisionOptions {
   readonly site: string;
@@ -117,17 +115,5 @@ async function ensureAuditStream(
   } catch (err) {
     const fields = differs.map(([k]) => k).join(', ');
     return { auditCreated: false, auditUpdated: false, auditMismatch: `${fields} differ: ${errorMessage(err)}` };
-  }
-}
-
-async function streamInfo(
-  jsm: JetStreamManager,
-  name: string,
-): Promise<Awaited<ReturnType<JetStreamManager['streams']['info']>> | null> {
-  try {
-    return await jsm.streams.info(name);
-  } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return null;
-    throw err;
   }
 }

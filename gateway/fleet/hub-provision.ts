@@ -164,7 +164,8 @@ async function ensureHubAuditStream(
   return missing;
 }
 
-async function streamInfo(
+/** A stream's info, or null when it does not exist (other JetStream errors are thrown). */
+export async function streamInfo(
   jsm: JetStreamManager,
   name: string,
 ): Promise<Awaited<ReturnType<JetStreamManager['streams']['info']>> | null> {
