@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { configErrorDetails, formatDetail } from '../config/load-yaml.js';
 import { errorMessage, isGatewayError } from '../errors.js';
-import { loadFleetControlConfig, type FleetControlConfig } from '../fleet/fleet-control-config.js';
+import { loadFleetControlConfig, selectSites, type FleetControlConfig } from '../fleet/fleet-control-config.js';
 import { nullLogger, type Logger } from '../logger.js';
 import { EXIT_CHECK_FAILED, EXIT_USAGE, type CliIo } from './cli-io.js';
 import { connectHub, type Hub } from './control-hub.js';
@@ -111,6 +111,14 @@ export async function withHub(
 export function list(v: unknown): string[] {
   if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string');
   return typeof v === 'string' ? [v] : [];
+}
+
+/** The sites `--site`/`--group` name; neither given means every site of the config. */
+export function sitesOf(config: FleetControlConfig, v: Record<string, unknown>): string[] {
+  const none = list(v['site']).length + list(v['group']).length === 0;
+  const r = selectSites(config, none ? { sites: config.sites } : { sites: list(v['site']), groups: list(v['group']) });
+  if (!r.ok) throw new UsageError(r.message);
+  return r.sites;
 }
 
 export function str(v: Record<string, unknown>, name: string): string | undefined {

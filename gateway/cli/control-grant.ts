@@ -11,7 +11,6 @@
 import { randomUUID } from 'node:crypto';
 import { tryParseDuration } from '../config/duration.js';
 import { errorMessage } from '../errors.js';
-import { selectSites, type FleetControlConfig } from '../fleet/fleet-control-config.js';
 import { GRANT_KEY_PREFIX, KEY_POLICY, grantKey } from '../fleet/fleet-topology.js';
 import type { PolicyEnvelope } from '../fleet/policy-envelope.js';
 import { compilePolicyText } from '../policy/compile-policy.js';
@@ -20,6 +19,7 @@ import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, type CliIo } from './cli-io.js'
 import {
   emit,
   list,
+  sitesOf,
   loadConfigOrReport,
   need,
   parseControlArgs,
@@ -89,13 +89,6 @@ export async function controlGrant(args: readonly string[], io: CliIo, now: () =
     throw err;
   }
   return usage(io, USAGE, null);
-}
-
-function sitesOf(config: FleetControlConfig, v: Record<string, unknown>): string[] {
-  const none = list(v['site']).length + list(v['group']).length === 0;
-  const r = selectSites(config, none ? { sites: config.sites } : { sites: list(v['site']), groups: list(v['group']) });
-  if (!r.ok) throw new UsageError(r.message);
-  return r.sites;
 }
 
 function number(text: string, what: string): number {

@@ -9,14 +9,13 @@
 import { randomUUID } from 'node:crypto';
 import { tryParseDuration } from '../config/duration.js';
 import { errorMessage } from '../errors.js';
-import { selectSites, type FleetControlConfig } from '../fleet/fleet-control-config.js';
 import { LOCK_KEY_PREFIX, lockKey } from '../fleet/fleet-topology.js';
 import { compileIdPattern } from '../identity/spiffe-id-pattern.js';
 import type { Lock, LockKind } from '../trust/lock-service.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, type CliIo } from './cli-io.js';
 import {
   emit,
-  list,
+  sitesOf,
   loadConfigOrReport,
   need,
   parseControlArgs,
@@ -73,13 +72,6 @@ export async function controlLock(args: readonly string[], io: CliIo, now: () =>
     throw err;
   }
   return usage(io, USAGE, null);
-}
-
-function sitesOf(config: FleetControlConfig, v: Record<string, unknown>): string[] {
-  const sel = list(v['site']).length + list(v['group']).length === 0 ? { sites: config.sites } : {};
-  const r = selectSites(config, { sites: list(v['site']), groups: list(v['group']), ...sel });
-  if (!r.ok) throw new UsageError(r.message);
-  return r.sites;
 }
 
 type Draft = Omit<Lock, 'id' | 'by'>;
