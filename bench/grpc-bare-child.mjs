@@ -29,6 +29,8 @@ await serveChild(async () => {
   );
   return {
     info: { port },
+    // µs on the monotonic clock V8's CPU profiler stamps samples with (bench/profile-grpc.ts cuts its window by it)
+    commands: { clock: () => ({ us: Number(process.hrtime.bigint() / 1000n) }) },
     stop: () => new Promise((resolve) => server.tryShutdown(() => resolve())),
   };
 });

@@ -29,6 +29,13 @@ export interface GrpcLoadOptions {
   readonly inFlight: number;
   readonly durationMs: number;
   readonly warmupMs: number;
+  /**
+   * Open loop instead of closed: this many calls per second in all, spread over the channels, at most `inFlight`
+   * outstanding per channel (a call that would exceed it is not sent). For counting the server's cost per call
+   * at a fixed pace (bench/profile-grpc.ts `--rate`): batching then depends on the rate, not on how busy the
+   * machine is.
+   */
+  readonly ratePerSecond?: number;
 }
 
 type ReadFn = (
@@ -38,6 +45,8 @@ type ReadFn = (
 ) => void;
 const READ: ReadRequest = { device: 'turbine-1', address: 0, count: 10 };
 const CALL_TIMEOUT_MS = 2000;
+/** Open-loop pacing step. */
+const PACE_MS = 5;
 
 function openClients(port: number, pki: BenchPki, n: number): grpc.Client[] {
   const { Modbus } = loadVerigateServices();
@@ -94,7 +103,26 @@ export async function runGrpcLoad(port: number, pki: BenchPki, o: GrpcLoadOption
           ),
       ),
     );
-    for (const c of clients) for (let i = 0; i < o.inFlight; i++) loop(readOf(c));
+    if (o.ratePerSecond) {
+      const reads = clients.map(readOf);
+      const outstanding = reads.map(() => 0);
+      let next = 0;
+      const tick = setInterval(() => {
+        for (let n = 0; n < (o.ratePerSecond! * PACE_MS) / 1000; n++) {
+          const k = next++ % reads.length;
+          if (outstanding[k]! >= o.inFlight) continue;
+          outstanding[k]!++;
+          reads[k]!(READ, { deadline: Date.now() + CALL_TIMEOUT_MS }, (err) => {
+            outstanding[k]!--;
+            if (recording) {
+              if (err) failed++;
+              else completed++;
+            }
+          });
+        }
+        if (!running) clearInterval(tick);
+      }, PACE_MS);
+    } else for (const c of clients) for (let i = 0; i < o.inFlight; i++) loop(readOf(c));
     await new Promise((r) => setTimeout(r, o.warmupMs));
     recording = true;
     const t0 = performance.now();
