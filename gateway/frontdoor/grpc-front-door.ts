@@ -63,7 +63,9 @@ const IDLE_CHECK_MS = 1000;
 export class GrpcFrontDoor {
   private tlsServer: tls.Server | null = null;
   // Bounded concurrency per connection: one client cannot open thousands of calls or Watch pollers.
-  private readonly grpcServer = new grpc.Server({ 'grpc.max_concurrent_streams': 64 });
+  // Channelz (on by default in grpc-js) keeps per-call counters, a tracker object per call and a registry of every
+  // connection; the gateway serves no channelz service and exports its own metrics, so it is switched off.
+  private readonly grpcServer = new grpc.Server({ 'grpc.max_concurrent_streams': 64, 'grpc.enable_channelz': 0 });
   private readonly injector: grpc.ConnectionInjector;
   private readonly live: GrpcSessionMap;
   private readonly gatekeeper: SessionGatekeeper;
