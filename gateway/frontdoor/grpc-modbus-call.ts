@@ -89,8 +89,11 @@ export async function runPrepared(deps: ModbusCallDeps, session: Session, call: 
   }
 }
 
-/** Never rejects: a call's handler does `void runCall(...).then(...)`, so a rejection would vanish (or crash). */
-export async function runCall(
+/**
+ * Never rejects: a call's handler does `void runCall(...).then(...)`, so a rejection would vanish (or crash).
+ * Not `async`: it hands back runPrepared's own promise instead of wrapping it in one more.
+ */
+export function runCall(
   deps: ModbusCallDeps,
   session: Session,
   deviceName: string,
@@ -102,7 +105,7 @@ export async function runCall(
   } catch (err) {
     return internalFailure(deps, session, 0, built.fc, err);
   }
-  if (!prepared.ok) return prepared;
+  if (!prepared.ok) return Promise.resolve(prepared);
   return runPrepared(deps, session, prepared.call);
 }
 

@@ -4,8 +4,8 @@
  * connection it arrived on; see grpc-modbus-call.ts for the shared request path.
  */
 import type * as grpc from '@grpc/grpc-js';
-import type { ModbusRequest } from '../../protocols/modbus/index.js';
-import { runCall, responseValues } from './grpc-modbus-call.js';
+import type { ModbusRequest, ModbusResponse } from '../../protocols/modbus/index.js';
+import { runCall } from './grpc-modbus-call.js';
 import type {
   BitsResponse,
   ReadRequest,
@@ -42,17 +42,25 @@ function registersRequest(r: WriteRegistersRequest): ModbusRequest {
     : { type: 'write-multiple-registers', fc: 16, address: r.address, values: r.values };
 }
 
+/**
+ * The decoded answer's values as the message: the decoder built the array for this call alone, so it is handed
+ * over as it is (no copy, no bits → 0/1 → bool round trip).
+ */
+function readMessage(r: ModbusResponse): BitsResponse | RegistersResponse {
+  if (r.type === 'read-bits') return { values: r.values as boolean[] };
+  if (r.type === 'read-registers') return { values: r.values as number[] };
+  return { values: [] };
+}
+
 export function modbusService(deps: ModbusServiceDeps): grpc.UntypedServiceImplementation {
   const read =
     (fc: 1 | 2 | 3 | 4): Unary<ReadRequest, BitsResponse | RegistersResponse> =>
     (call, callback) => {
       const session = deps.sessionOf(call);
       if (!session.ok) return callback(session.error);
-      void runCall(deps, session.session, call.request.device, readRequest(fc, call.request)).then((r) => {
-        if (!r.ok) return callback(r.error);
-        const values = responseValues(r.response) ?? [];
-        callback(null, fc === 1 || fc === 2 ? { values: values.map((v) => v === 1) } : { values });
-      });
+      void runCall(deps, session.session, call.request.device, readRequest(fc, call.request)).then((r) =>
+        r.ok ? callback(null, readMessage(r.response)) : callback(r.error),
+      );
     };
   const write =
     <Req extends { device: string }>(build: (r: Req) => ModbusRequest): Unary<Req, WriteResponse> =>
