@@ -12,7 +12,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { canonicalLine } from '../gateway/audit/canonical-json.js';
+import { canonicalLine } from '../gateway/audit/canonical-line.js';
 import { GENESIS_HASH } from '../gateway/audit/audit-events.js';
 import { segmentName } from '../gateway/audit/audit-segments.js';
 

@@ -32,6 +32,7 @@ import { PendingBatch, COMMITTED, NOT_COMMITTED } from './audit-batch.js';
 import { buildLine, recordOf } from './build-record.js';
 import { AuditCheckpointer, type CheckpointHost } from './audit-checkpointer.js';
 import { DiskWatch } from './disk-watch.js';
+import { LineBuffer } from './line-buffer.js';
 import { SegmentWriter } from './segment-writer.js';
 import { systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 export type { AuditLag, AuditLogOptions, AuditStatus, AuditSubscriber } from './audit-log-options.js';
@@ -48,6 +49,8 @@ export class AuditLog implements AuditSink {
   /** The highest seq in the file (lastSeq minus what is staged). */
   private writtenSeq: number;
   private batch: PendingBatch | null = null;
+  /** The staged batch's lines, rendered back to back (empty while no batch is staged); reused batch after batch. */
+  private readonly out = new LineBuffer();
   /** The seq of the audit.gap being written, while writeGap() runs. */
   private gapSeq: number | null = null;
   private isoAt = Number.NaN;
@@ -167,7 +170,8 @@ export class AuditLog implements AuditSink {
     const batch = this.batch;
     if (batch === null) return true;
     this.batch = null;
-    const r = this.writer.writeBatch(batch.lines);
+    const r = this.writer.writeBytes(this.out.buf, batch.lines);
+    this.out.reset(); // written or rolled back: the next batch renders from the start
     const written = batch.lines.slice(0, r.written);
     let ok = r.error === null;
     if (written.length > 0) this.noteWritten(written);
@@ -357,14 +361,16 @@ export class AuditLog implements AuditSink {
 
   /** Renders, chains and stages one event; the first of a turn schedules the flush. */
   private stage(input: AuditEventInput): WriteResult {
-    const line = buildLine(input, {
+    const chain = {
       seq: this.lastSeq + 1,
       time: this.now(),
       prev: this.lastHash,
       values: this.opts.values ?? 'include',
-    });
+    };
+    const line = buildLine(input, chain, this.out);
     if (this.budget !== null && !this.budget.fits(line.bytes)) {
       // A full budget is a full disk: the failure policy applies [IEC 62443-3-3 SR 2.9, SR 2.10].
+      this.out.rollback();
       return this.fail(
         `audit: capacity exhausted (${this.budget.usedBytes} of audit.capacityBytes ${this.budget.opts.capacityBytes} used)`,
         this.gapSeq === null ? 1 : 0,
@@ -374,6 +380,7 @@ export class AuditLog implements AuditSink {
       this.batch = new PendingBatch(this.lastSeq, this.lastHash);
       (this.opts.defer ?? setImmediate)(() => void this.flush());
     }
+    this.out.commit();
     this.batch.add(line);
     this.lastSeq = line.seq;
     this.lastHash = line.hash;

@@ -1,11 +1,14 @@
 /**
  * Turns a producer's event into the stored line: adds chain fields, applies the `values` policy to
  * request.decision writes (include, or SHA-256 of the canonical JSON of the values) and to record.decision
- * data (include as hex, or SHA-256 of the record bytes), hashes. The record object (for subscribers) is built
- * only when asked: on the request path the line is all that is written.
+ * data (include as hex, or SHA-256 of the record bytes), hashes. The line is rendered into the batch's
+ * LineBuffer (canonical-line.ts); the record object (for subscribers) is built only when asked: on the
+ * request path the line's bytes are all that is written.
  */
 import type { AuditEventInput, AuditRecord, AuditWriteRange, AuditWriteRangeInput } from './audit-events.js';
-import { canonicalJson, canonicalLine, sha256Hex } from './canonical-json.js';
+import { canonicalJson, sha256Hex } from './canonical-json.js';
+import { canonicalLine, renderLine } from './canonical-line.js';
+import type { LineBuffer } from './line-buffer.js';
 
 const RESERVED: ReadonlySet<string> = new Set(['seq', 'time', 'prev', 'hash']);
 
@@ -16,10 +19,11 @@ export interface ChainFields {
   readonly values: 'include' | 'hash';
 }
 
-/** A rendered event: its line (no newline), hash, and how to rebuild the record object. */
+/** A rendered event: where its line is in the LineBuffer, its hash, and how to rebuild the record object. */
 export interface BuiltLine {
   readonly seq: number;
-  readonly line: string;
+  /** Offset of the line in the LineBuffer it was rendered into. */
+  readonly at: number;
   readonly hash: string;
   readonly fields: Readonly<Record<string, unknown>>;
   readonly time: string;
@@ -28,22 +32,16 @@ export interface BuiltLine {
   readonly bytes: number;
 }
 
-export function buildLine(input: AuditEventInput, chain: ChainFields): BuiltLine {
+/** Renders the line at `out.end`, not committed: the caller commits it (out.commit()) or rolls it back. */
+export function buildLine(input: AuditEventInput, chain: ChainFields, out: LineBuffer): BuiltLine {
   const fields = applyValuesPolicy(input, chain.values);
-  const { line, hash } = canonicalLine(fields, chain, RESERVED);
-  return {
-    seq: chain.seq,
-    line,
-    hash,
-    fields,
-    time: chain.time,
-    prev: chain.prev,
-    bytes: Buffer.byteLength(line, 'utf8') + 1,
-  };
+  const at = out.end;
+  const hash = renderLine(out, fields, chain, RESERVED);
+  return { seq: chain.seq, at, hash, fields, time: chain.time, prev: chain.prev, bytes: out.pos - at };
 }
 
 /** The record as stored (what a subscriber or a verifier sees). */
-export function recordOf(b: BuiltLine): AuditRecord {
+export function recordOf(b: Pick<BuiltLine, 'seq' | 'hash' | 'fields' | 'time' | 'prev'>): AuditRecord {
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(b.fields)) if (!RESERVED.has(k) && b.fields[k] !== undefined) out[k] = b.fields[k];
   out['seq'] = b.seq;
@@ -54,8 +52,10 @@ export function recordOf(b: BuiltLine): AuditRecord {
 }
 
 export function buildRecord(input: AuditEventInput, chain: ChainFields): { record: AuditRecord; line: string } {
-  const b = buildLine(input, chain);
-  return { record: recordOf(b), line: b.line };
+  const fields = applyValuesPolicy(input, chain.values);
+  const { line, hash } = canonicalLine(fields, chain, RESERVED);
+  const record = recordOf({ seq: chain.seq, hash, fields, time: chain.time, prev: chain.prev });
+  return { record, line };
 }
 
 /** `values: hash` replaces written values and record data by their digests; otherwise the input as is. */

@@ -1,7 +1,9 @@
 /**
  * Canonical JSON for hashing: object keys sorted (UTF-16 code unit order), no whitespace, `undefined`
  * members omitted, like JSON.stringify otherwise. The same bytes are written to the segment line, so a
- * verifier can also demand that each line is exactly canonical (any byte change is caught).
+ * verifier can also demand that each line is exactly canonical (any byte change is caught). The writer renders
+ * lines straight into bytes (canonical-line.ts); this string form is the reference it is tested against and
+ * what verifiers, checkpoints and policy envelopes hash.
  */
 import crypto from 'node:crypto';
 
@@ -39,7 +41,7 @@ const SHAPE_LIMIT = 4096;
 const shapes = new Map<string, { readonly keys: readonly string[]; readonly sorted: readonly string[] }>();
 const quotes = new Map<string, string>();
 
-function sortedKeys(keys: string[]): readonly string[] {
+export function sortedKeys(keys: string[]): readonly string[] {
   if (keys.length < 2) return keys;
   if (keys.length <= 4) return insertionSort(keys); // small nested objects: cheaper than a lookup
   const shape = keys.join('\u0000');
@@ -48,20 +50,6 @@ function sortedKeys(keys: string[]): readonly string[] {
   if (known !== undefined && sameList(known.keys, keys)) return known.sorted;
   const sorted = Object.freeze([...keys].sort()); // default sort: UTF-16 code unit order, the canonical order
   if (known === undefined && shapes.size < SHAPE_LIMIT) shapes.set(shape, { keys: Object.freeze(keys), sorted });
-  return sorted;
-}
-
-/**
- * An event's members in canonical order. Events of one type come from one builder, so the previous key list
- * of the same type is compared first (identity of each key, no lookup string to build); otherwise sortedKeys().
- */
-const lastByType = new Map<string, { readonly keys: readonly string[]; readonly sorted: readonly string[] }>();
-function eventKeysSorted(type: unknown, keys: string[]): readonly string[] {
-  if (typeof type !== 'string') return sortedKeys(keys);
-  const last = lastByType.get(type);
-  if (last !== undefined && sameList(last.keys, keys)) return last.sorted;
-  const sorted = sortedKeys([...keys]);
-  if (last !== undefined || lastByType.size < SHAPE_LIMIT) lastByType.set(type, { keys: Object.freeze(keys), sorted });
   return sorted;
 }
 
@@ -79,7 +67,7 @@ function insertionSort(keys: string[]): string[] {
   return keys;
 }
 
-function sameList(a: readonly string[], b: readonly string[]): boolean {
+export function sameList(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -92,39 +80,6 @@ function quoted(key: string): string {
     if (quotes.size < SHAPE_LIMIT) quotes.set(key, q);
   }
   return q;
-}
-
-const CHAIN_KEYS = ['seq', 'time', 'prev'] as const;
-
-/**
- * The stored line and the hashed text of an event, rendered once: the hash covers the canonical JSON of
- * every member but `hash`; the line is the same members with `"hash":"…"` spliced in at its sorted place.
- * Members are rendered in two runs (keys before and after "hash") so the splice needs no second pass.
- * The chain members (seq, time, prev) are merged into the sort without copying `fields` into a new object;
- * `skip` names members of `fields` that are not rendered (a producer cannot forge chain fields).
- */
-export function canonicalLine(
-  fields: Readonly<Record<string, unknown>>,
-  chain: { readonly seq: number; readonly time: string; readonly prev: string },
-  skip: ReadonlySet<string>,
-): { readonly line: string; readonly hash: string } {
-  const keys: string[] = [];
-  for (const k of Object.keys(fields)) if (!skip.has(k)) keys.push(k); // own members only, as before
-  keys.push(...CHAIN_KEYS);
-  let before = '';
-  let after = '';
-  for (const key of eventKeysSorted(fields['type'], keys)) {
-    const v = key === 'seq' ? chain.seq : key === 'time' ? chain.time : key === 'prev' ? chain.prev : fields[key];
-    if (v === undefined || typeof v === 'function') continue;
-    const member = quoted(key) + ':' + canonicalJson(v);
-    if (key < 'hash') before += (before === '' ? '' : ',') + member;
-    else after += (after === '' ? '' : ',') + member;
-  }
-  const hashed = '{' + before + (before !== '' && after !== '' ? ',' : '') + after + '}';
-  const hash = sha256Hex(hashed);
-  const line =
-    '{' + before + (before === '' ? '' : ',') + '"hash":"' + hash + '"' + (after === '' ? '' : ',' + after) + '}';
-  return { line, hash };
 }
 
 /** One-shot digest (crypto.hash, Node ≥ 20.12) where available: no Hash object per event on the hot path. */

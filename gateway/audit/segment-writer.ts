@@ -23,6 +23,12 @@ import {
 import { join } from 'node:path';
 import { segmentName } from './audit-segments.js';
 
+/** How many lines of a batch are in the file; on failure, why the rest is not. */
+export interface BatchResult {
+  readonly written: number;
+  readonly error: Error | null;
+}
+
 export class SegmentWriter {
   private fd: number | null = null;
   /** Background fdatasync calls in flight, per descriptor; descriptors to close once theirs finish. */
@@ -46,29 +52,46 @@ export class SegmentWriter {
     return this.name;
   }
 
-  /** Writes `text` (whole lines) to the open segment. Throws on failure, state unchanged. */
-  private write(text: string): void {
-    const bytes = Buffer.from(text, 'utf8');
+  /** Writes `buf[from, from + length)` (whole lines) to the open segment. Throws on failure, state unchanged. */
+  private write(buf: Buffer, from: number, length: number): void {
     const fd = this.ensureOpen();
     let off = 0;
     try {
-      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+      while (off < length) off += writeSync(fd, buf, from + off, length - off);
     } catch (err) {
       this.undo(fd);
       throw err;
     }
-    this.size += bytes.length;
+    this.size += length;
+  }
+
+  /**
+   * writeBytes() for lines given as strings (no newline; `bytes`: their UTF-8 size plus the newline), e.g. the
+   * fleet's copies of gateway trails.
+   */
+  writeBatch(lines: readonly { readonly line: string; readonly seq: number; readonly bytes: number }[]): BatchResult {
+    let text = '';
+    let at = 0;
+    const placed = lines.map((l) => {
+      text += l.line + '\n';
+      const p = { at, seq: l.seq, bytes: l.bytes };
+      at += l.bytes;
+      return p;
+    });
+    return this.writeBytes(Buffer.from(text, 'utf8'), placed);
   }
 
   /**
    * Writes a batch of lines in as few write(2) calls as segment boundaries allow (one, unless the batch
-   * crosses a rotation). Returns how many lines are in the file; on failure the lines from `written` on are
-   * not (their segment was cut back to its last good size) and `error` says why.
+   * crosses a rotation). Each line is `buf[at, at + bytes)`, newline included, and the lines follow each other
+   * in `buf` (the audit log's LineBuffer), so a run of them is one slice: no string join, no UTF-8 conversion.
+   * Returns how many lines are in the file; on failure the lines from `written` on are not (their segment was
+   * cut back to its last good size) and `error` says why.
    */
-  writeBatch(lines: readonly { readonly line: string; readonly seq: number; readonly bytes: number }[]): {
-    written: number;
-    error: Error | null;
-  } {
+  writeBytes(
+    buf: Buffer,
+    lines: readonly { readonly at: number; readonly seq: number; readonly bytes: number }[],
+  ): BatchResult {
     let i = 0;
     while (i < lines.length) {
       const first = lines[i]!;
@@ -84,10 +107,8 @@ export class SegmentWriter {
       let bytes = first.bytes;
       while (end < lines.length && this.size + bytes + lines[end]!.bytes <= this.segmentBytes)
         bytes += lines[end++]!.bytes;
-      let text = '';
-      for (let k = i; k < end; k++) text += lines[k]!.line + '\n';
       try {
-        this.write(text);
+        this.write(buf, first.at, bytes);
       } catch (err) {
         return { written: i, error: err as Error };
       }

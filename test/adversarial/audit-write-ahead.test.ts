@@ -46,26 +46,27 @@ const creds = {
  * The injected fault: the segment writer is the one place that writes the trail (segment-writer.ts). A batch
  * (the group commit of one turn) is written up to the line where the disk fills; that line and the rest fail.
  */
-type Lines = readonly { line: string; seq: number; bytes: number }[];
+type Lines = readonly { at: number; seq: number; bytes: number }[];
 interface Writer {
-  writeBatch(lines: Lines): { written: number; error: Error | null };
+  writeBytes(buf: Buffer, lines: Lines): { written: number; error: Error | null };
   sync(): void;
 }
 const writer = (h.gateway.audit as unknown as { writer: Writer }).writer;
 const fault = { full: false, fullAtWriteAhead: Infinity, writeAheads: 0, failNextSync: false, batches: 0 };
-const realWriteBatch = writer.writeBatch.bind(writer);
+const realWriteBatch = writer.writeBytes.bind(writer);
 const realSync = writer.sync.bind(writer);
 const enospc = (): Error => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-writer.writeBatch = (lines) => {
+writer.writeBytes = (buf, lines) => {
   fault.batches++;
   let room = 0;
   for (; room < lines.length && !fault.full; room++) {
-    const e = JSON.parse(lines[room]!.line) as { type: string; outcome?: string };
+    const l = lines[room]!;
+    const e = JSON.parse(buf.toString('utf8', l.at, l.at + l.bytes)) as { type: string; outcome?: string };
     if (e.type === 'request.decision' && e.outcome === 'pending' && ++fault.writeAheads >= fault.fullAtWriteAhead)
       fault.full = true;
     if (fault.full) break;
   }
-  const r = room > 0 ? realWriteBatch(lines.slice(0, room)) : { written: 0, error: null };
+  const r = room > 0 ? realWriteBatch(buf, lines.slice(0, room)) : { written: 0, error: null };
   return room < lines.length && r.error === null ? { written: r.written, error: enospc() } : r;
 };
 writer.sync = () => {

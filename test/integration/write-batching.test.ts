@@ -27,14 +27,14 @@ const h = await startHarness({
 });
 t.teardown(() => h.stop());
 
-type Writer = { writeBatch(lines: readonly unknown[]): { written: number; error: Error | null } };
+type Writer = { writeBytes(buf: Buffer, lines: readonly unknown[]): { written: number; error: Error | null } };
 const writer = (h.gateway.audit as unknown as { writer: Writer }).writer;
 const counts = { auditBatches: 0, auditEvents: 0, toPlc: 0, toClient: 0 };
-const realBatch = writer.writeBatch.bind(writer);
-writer.writeBatch = (lines) => {
+const realBatch = writer.writeBytes.bind(writer);
+writer.writeBytes = (buf, lines) => {
   counts.auditBatches++;
   counts.auditEvents += lines.length;
-  return realBatch(lines);
+  return realBatch(buf, lines);
 };
 const proto = net.Socket.prototype as unknown as Record<'_write' | '_writev', (...a: unknown[]) => unknown>;
 for (const m of ['_write', '_writev'] as const) {

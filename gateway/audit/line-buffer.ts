@@ -1,0 +1,117 @@
+/**
+ * One growing byte buffer the audit lines of a batch are rendered into (canonical-line.ts), so a line is
+ * never a string: its length is known without Buffer.byteLength, it is hashed from its bytes, and the batch
+ * is written with one write(2) of a slice (segment-writer.ts), with no string join or UTF-8 conversion.
+ *
+ * `end` is where the committed lines stop; `pos` is the cursor of the line being rendered. A line is
+ * committed (kept) or rolled back (its bytes are overwritten by the next one).
+ *
+ * Text is written as JSON.stringify would write it, in UTF-8: printable ASCII byte by byte (the common case),
+ * anything else through JSON.stringify itself and a UTF-8 write, which is exact because JSON.stringify
+ * escapes lone surrogates [RFC 8259 8.1: JSON text exchanged is UTF-8; ECMA-262 well-formed JSON.stringify].
+ */
+const INITIAL_BYTES = 64 * 1024;
+/** A batch that grew past this (a burst) does not pin that much memory afterwards. */
+const KEEP_AT_MOST_BYTES = 1024 * 1024;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+export class LineBuffer {
+  buf: Buffer;
+  /** Bytes of the committed lines, from 0. */
+  end = 0;
+  /** The write cursor: `end` plus the line being rendered. */
+  pos = 0;
+
+  constructor(initialBytes = INITIAL_BYTES) {
+    this.buf = Buffer.allocUnsafe(initialBytes); // every byte read back was written first
+  }
+
+  /** Room for `n` more bytes at `pos`. */
+  ensure(n: number): void {
+    if (this.pos + n > this.buf.length) this.grow(this.pos + n);
+  }
+
+  /** Keeps the line rendered since the last commit/rollback. */
+  commit(): void {
+    this.end = this.pos;
+  }
+
+  /** Drops the line rendered since the last commit/rollback. */
+  rollback(): void {
+    this.pos = this.end;
+  }
+
+  /** Drops everything (the batch was written). */
+  reset(): void {
+    this.end = this.pos = 0;
+    if (this.buf.length > KEEP_AT_MOST_BYTES) this.buf = Buffer.allocUnsafe(INITIAL_BYTES);
+  }
+
+  byte(c: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = c;
+  }
+
+  /** Text known to be ASCII (JSON punctuation, numbers, quoted keys checked once). */
+  ascii(s: string): void {
+    const n = s.length;
+    this.ensure(n);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
+    this.pos = p;
+  }
+
+  /** Text in UTF-8 that is already JSON (from JSON.stringify: no lone surrogates). */
+  utf8(s: string): void {
+    this.ensure(3 * s.length); // a UTF-16 code unit takes at most 3 bytes in UTF-8
+    this.pos += this.buf.write(s, this.pos, 'utf8');
+  }
+
+  /** The JSON string literal of `s`, byte-identical to JSON.stringify(s) in UTF-8. */
+  jsonString(s: string): void {
+    const n = s.length;
+    this.ensure(n + 2);
+    const b = this.buf;
+    let p = this.pos;
+    b[p++] = QUOTE;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      // Control characters, `"` and `\` are escaped, non-ASCII is multi-byte: JSON.stringify's job.
+      if (c < 0x20 || c === QUOTE || c === BACKSLASH || c > 0x7e) return this.utf8(JSON.stringify(s));
+      b[p++] = c;
+    }
+    b[p++] = QUOTE;
+    this.pos = p;
+  }
+
+  /** A number as JSON.stringify writes it (-0 → 0, non-finite → null); small non-negative integers without a string. */
+  number(v: number): void {
+    if (v >= 0 && v <= 0x7fffffff && (v | 0) === v) return this.uint(v | 0);
+    this.ascii(Number.isFinite(v) ? String(v) : 'null');
+  }
+
+  private uint(v: number): void {
+    let digits = 1;
+    for (let t = v; t >= 10; t = (t / 10) | 0) digits++;
+    this.ensure(digits);
+    const b = this.buf;
+    let p = this.pos + digits;
+    this.pos = p;
+    do {
+      const q = (v / 10) | 0;
+      b[--p] = 0x30 + v - q * 10;
+      v = q;
+    } while (v > 0);
+  }
+
+  private grow(need: number): void {
+    let size = this.buf.length * 2;
+    while (size < need) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+}
