@@ -87,10 +87,36 @@ export class LineBuffer {
     this.pos = p;
   }
 
-  /** A number as JSON.stringify writes it (-0 → 0, non-finite → null); small non-negative integers without a string. */
+  /**
+   * A number as JSON.stringify writes it (-0 → 0, non-finite → null). Small non-negative integers and positive
+   * numbers with at most three decimals (latencies rounded to the microsecond) are written without a string.
+   */
   number(v: number): void {
     if (v >= 0 && v <= 0x7fffffff && (v | 0) === v) return this.uint(v | 0);
+    if (v > 0 && v < 0x7fffffff && this.milli(v)) return;
     this.ascii(Number.isFinite(v) ? String(v) : 'null');
+  }
+
+  /**
+   * v = k / 1000 exactly as a double (k < 2^41): its shortest round-trip decimal, which is what String(v)
+   * writes [ECMA-262 Number::toString: fewest digits], is k / 1000 with trailing zeros cut, since two
+   * different decimals of at most 15 significant digits are never the same double. false: not such a number.
+   */
+  private milli(v: number): boolean {
+    const k = Math.round(v * 1000);
+    if (k / 1000 !== v) return false;
+    const whole = Math.floor(k / 1000);
+    const frac = k - whole * 1000; // 1…999: v is not an integer here
+    this.uint(whole);
+    this.ensure(4);
+    const b = this.buf;
+    b[this.pos++] = 0x2e; // .
+    b[this.pos++] = 0x30 + ((frac / 100) | 0);
+    const rest = frac % 100;
+    if (rest === 0) return true;
+    b[this.pos++] = 0x30 + ((rest / 10) | 0);
+    if (rest % 10 !== 0) b[this.pos++] = 0x30 + (rest % 10);
+    return true;
   }
 
   private uint(v: number): void {

@@ -40,6 +40,9 @@ const num = fc.oneof(
   fc.integer(),
   fc.integer({ min: -(2 ** 53), max: 2 ** 53 }),
   fc.double({ min: 0, max: 1e6, noNaN: true }).map((v) => Math.round(v * 1000) / 1000), // latencyMs
+  fc.integer({ min: 1, max: 2 ** 41 }).map((k) => k / 1000), // three decimals, past the fast path's range too
+  fc.integer({ min: 1, max: 2 ** 40 }).map((k) => k / 10_000), // four: not the fast path
+  fc.double({ min: 0, max: 0.01, noNaN: true }),
   fc.constantFrom(0, -0, 9, 10, 0x7fffffff, 0x80000000, -1, -(2 ** 31), 1e21, 5e-7, Number.MAX_SAFE_INTEGER),
 );
 const json = fc.letrec((tie) => ({
@@ -128,22 +131,28 @@ t.test('a batch rendered into one LineBuffer is the reference lines, byte for by
   t.match(want, /"s":"é\\ud800\\"\\n😀"/, 'a lone surrogate is escaped, as JSON.stringify does');
 });
 
-t.test('numbers: integers without a string, others as String(), -0 as 0, non-finite as null', async (t) => {
-  fc.assert(
-    fc.property(num, (v) => {
-      const out = new LineBuffer(4);
+t.test(
+  'numbers: integers and milliseconds without a string, others as String(), -0 as 0, non-finite as null',
+  async (t) => {
+    fc.assert(
+      fc.property(num, (v) => {
+        const out = new LineBuffer(4);
+        out.number(v);
+        return out.buf.toString('latin1', 0, out.pos) === JSON.stringify(v) || (!Number.isFinite(v) && out.pos === 4);
+      }),
+      { numRuns: 5000 },
+    );
+    const out = new LineBuffer(4);
+    for (const v of [0, -0, 7, 10, 0x7fffffff, 0x80000000, -3, 0.5, 0.05, 0.001, 12.34, 0.0005, 1e-7, NaN]) {
       out.number(v);
-      return out.buf.toString('latin1', 0, out.pos) === JSON.stringify(v) || (!Number.isFinite(v) && out.pos === 4);
-    }),
-    { numRuns: 5000 },
-  );
-  const out = new LineBuffer(4);
-  for (const v of [0, -0, 7, 10, 0x7fffffff, 0x80000000, -3, 0.5, NaN]) {
-    out.number(v);
-    out.byte(0x2c);
-  }
-  t.equal(out.buf.toString('latin1', 0, out.pos), '0,0,7,10,2147483647,2147483648,-3,0.5,null,');
-});
+      out.byte(0x2c);
+    }
+    t.equal(
+      out.buf.toString('latin1', 0, out.pos),
+      '0,0,7,10,2147483647,2147483648,-3,0.5,0.05,0.001,12.34,0.0005,1e-7,null,',
+    );
+  },
+);
 
 t.test('key lists that alias in the shape cache still render their own keys', async (t) => {
   const chain = { seq: 1, time: 'x', prev: 'y' };
