@@ -205,7 +205,7 @@ function lineProblem(line: string, seq: number, prev: string): Record<string, un
 
 /**
  * eventHash of a line already proven canonical: the canonical JSON without `hash` is the line with its
- * `"hash":"…"` member cut out (canonical-json.ts renders the line that way), so it is hashed without
+ * `"hash":"…"` member cut out (canonical-line.ts renders the line that way), so it is hashed without
  * rendering the event a second time.
  */
 function hashOfCanonicalLine(line: string, hash: unknown): string | null {
