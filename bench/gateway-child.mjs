@@ -3,9 +3,11 @@
  * compiled dist/ as users run it (`node dist/...`, no tsx; see dist-build.ts for how the bench keeps dist/
  * fresh). Commands: `rss` (see child-main.mjs), `sessions` (live Modbus/TCP Security sessions), `rotations`
  * (SVID updates seen since start), `clock`
- * (profiler clock). Args: <gateway.yaml>. Ready info: the Modbus/TCP Security port, and the
+ * (profiler clock), `requests` (Modbus requests done), `heapStart`/`heapStop` (sampling heap profiler, see
+ * heap-sampler.mjs; the profile is written beside the config). Args: <gateway.yaml>. Ready info: the Modbus/TCP Security port, and the
  * gRPC port when the config enables that listener.
  */
+import { dirname, join } from 'node:path';
 import { serveChild } from './child-main.mjs';
 
 const dist = new URL('../dist/', import.meta.url);
@@ -31,6 +33,18 @@ await serveChild(async () => {
       // µs on the monotonic clock V8's CPU profiler stamps samples with (bench/profile.ts cuts its window by it)
       clock: () => ({ us: Number(process.hrtime.bigint() / 1000n) }),
       rotations: () => ({ rotations, notAfter: gw.identity.source.getX509Svid().notAfter.toISOString() }),
+      requests: async () => ({
+        requests: (await gw.metrics.requests.get()).values.reduce((n, v) => n + v.value, 0),
+      }),
+      heapStart: async () => {
+        await (await import('./heap-sampler.mjs')).startHeapSampling();
+        return { started: true };
+      },
+      heapStop: async () => {
+        const file = join(dirname(configFile), 'gateway.heapprofile');
+        await (await import('./heap-sampler.mjs')).stopHeapSampling(file);
+        return { file };
+      },
     },
     stop: () => gw.stop(),
   };

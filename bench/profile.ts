@@ -1,22 +1,24 @@
 /**
- * `npm run bench:profile [-- --seconds=5 --depth=8 --connections=8 --top=15 --out=<dir> --no-build]` (also
- * `npm run bench -- --profile ...`): the gateway from dist/ under `node --cpu-prof`, driven by the closed-loop
- * load of the throughput row (8 connections × 8 in flight), then stopped cleanly so V8 writes the profile.
- * Prints the top self-time entries of the load window only (start-up and warm-up are cut off by the child's
- * clock), mapped through dist/'s source maps back to the TypeScript file:line. The .cpuprofile is kept in
- * --out (default a fresh temp dir) for Chrome DevTools / speedscope.
+ * `npm run bench:profile [-- --seconds=5 --depth=8 --connections=8 --top=15 --out=<dir> --no-build --alloc]`
+ * (also `npm run bench -- --profile ...`): the gateway from dist/ under `node --cpu-prof`, driven by the
+ * closed-loop load of the throughput row (8 connections × 8 in flight), then stopped cleanly so V8 writes the
+ * profile. Prints the top self-time entries of the load window only (start-up and warm-up are cut off by the
+ * child's clock), mapped through dist/'s source maps back to the TypeScript file:line. The .cpuprofile is kept
+ * in --out (default a fresh temp dir) for Chrome DevTools / speedscope. `--alloc`: the same load under the
+ * sampling heap profiler instead (alloc-profile.ts): bytes per request and the top allocation sites.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { SourceMap, type SourceMapping } from 'node:module';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { allocWindow } from './alloc-profile.js';
 import { spawnBenchChild } from './bench-child.js';
 import { createBenchPki } from './bench-pki.js';
-import { defaultLocate, formatTop, topSelfTime, type CallFrame, type CpuProfile } from './cpuprofile-top.js';
-import { ensureDist, ROOT } from './dist-build.js';
+import { formatTop, topSelfTime, type CpuProfile } from './cpuprofile-top.js';
+import { ensureDist } from './dist-build.js';
 import { spawnGateway } from './gateway-fixture.js';
 import { openConnections, runClosed } from './load-generator.js';
+import { sourceMapLocate } from './source-map-locate.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: number): number =>
@@ -25,40 +27,11 @@ const seconds = opt('seconds', 5);
 const depth = opt('depth', 8);
 const connections = opt('connections', 8);
 const top = opt('top', 15);
+const alloc = args.includes('--alloc');
 const out = resolve(
   args.find((a) => a.startsWith('--out='))?.slice(6) ?? mkdtempSync(join(tmpdir(), 'verigate-profile-')),
 );
 const log = (m: string): void => void process.stderr.write(`profile: ${m}\n`);
-
-/** dist/…/x.js:line → gateway/…/x.ts:line through the emitted source map; other frames as they are. */
-function sourceMapLocate(): (f: CallFrame) => string {
-  const maps = new Map<string, SourceMap | null>();
-  const mapFor = (file: string): SourceMap | null => {
-    if (!maps.has(file)) {
-      const m = `${file}.map`;
-      maps.set(
-        file,
-        existsSync(m)
-          ? new SourceMap(JSON.parse(readFileSync(m, 'utf8')) as ConstructorParameters<typeof SourceMap>[0])
-          : null,
-      );
-    }
-    return maps.get(file)!;
-  };
-  return (f) => {
-    if (!f.url.startsWith('file://')) return defaultLocate(f);
-    const file = fileURLToPath(f.url);
-    // findEntry() answers {} when no mapping covers the position.
-    const e: Partial<SourceMapping> | undefined = mapFor(file)?.findEntry(f.lineNumber, f.columnNumber);
-    if (e?.originalSource !== undefined && e.originalLine !== undefined) {
-      const src = e.originalSource.startsWith('file://')
-        ? fileURLToPath(e.originalSource)
-        : resolve(dirname(file), e.originalSource);
-      return `${relative(ROOT, src)}:${e.originalLine + 1}`;
-    }
-    return `${relative(ROOT, file)}:${f.lineNumber + 1}`;
-  };
-}
 
 async function main(): Promise<void> {
   const note = ensureDist(log, args.includes('--no-build'));
@@ -75,9 +48,13 @@ async function main(): Promise<void> {
     try {
       const gw = await spawnGateway(
         { dir: join(dir, 'gw'), caDir: pki.caDir, simPort: sim.info.port as number, upstreamConnections: connections },
-        ['--cpu-prof', `--cpu-prof-dir=${out}`],
+        alloc ? [] : ['--cpu-prof', `--cpu-prof-dir=${out}`],
       );
       const conns = await openConnections({ port: gw.info.port as number, tls: pki.client }, connections);
+      if (alloc) {
+        await allocWindow(gw, conns, { depth, seconds, top, out, log });
+        return;
+      }
       log(`${connections} connections × ${depth} in flight for ${seconds} s (after 1 s warm-up)`);
       // the child's clock (process.hrtime, the profile's clock) brackets the measured window
       const clock = async (): Promise<number> => ((await gw.command('clock')) as { us: number }).us;
