@@ -14,6 +14,11 @@ export interface MetricsSources {
   fleetStaleness?: () => number;
 }
 
+interface PendingCount {
+  readonly labels: { outcome: string; device: string; fc: string };
+  n: number;
+}
+
 export class GatewayMetrics {
   readonly registry = new Registry();
   readonly requests: Counter<'outcome' | 'device' | 'fc'>;
@@ -25,14 +30,47 @@ export class GatewayMetrics {
   readonly recordRequests: Counter<'outcome' | 'device' | 'access'>;
   readonly denials: Counter<'code'>;
   private sources: MetricsSources = {};
+  /**
+   * Requests counted since the last read of `verigate_requests_total`, per device → outcome → fc: a number
+   * bumped in place per request (no label object, no label hash string); added to the counter when it is read
+   * (scrape or `requests.get()`), so what is exposed is the same.
+   */
+  private readonly pendingRequests = new Map<string, Map<string, Map<number, PendingCount>>>();
+  /** The latency histogram's child per device, so a request builds no label object. */
+  private readonly latencyByDevice = new Map<string, { observe(v: number): void }>();
 
   /**
    * One Modbus request done: counted by outcome, device and fc; its latency observed per device. Label
    * values are bounded: configured devices, fc 0–255, the outcome table.
    */
   countRequest(device: string, fc: number, outcome: string, latencySeconds: number | null): void {
-    this.requests.inc({ outcome, device, fc: String(fc) });
-    if (latencySeconds !== null) this.latency.observe({ device }, latencySeconds);
+    this.pendingCount(device, outcome, fc).n++;
+    if (latencySeconds === null) return;
+    let h = this.latencyByDevice.get(device);
+    if (h === undefined) this.latencyByDevice.set(device, (h = this.latency.labels(device)));
+    h.observe(latencySeconds);
+  }
+
+  private pendingCount(device: string, outcome: string, fc: number): PendingCount {
+    let byOutcome = this.pendingRequests.get(device);
+    if (byOutcome === undefined)
+      this.pendingRequests.set(device, (byOutcome = new Map<string, Map<number, PendingCount>>()));
+    let byFc = byOutcome.get(outcome);
+    if (byFc === undefined) byOutcome.set(outcome, (byFc = new Map<number, PendingCount>()));
+    let c = byFc.get(fc);
+    if (c === undefined) byFc.set(fc, (c = { labels: { outcome, device, fc: String(fc) }, n: 0 }));
+    return c;
+  }
+
+  /** Adds the pending counts to `verigate_requests_total` (prom-client calls it on every read, with the counter as `this`). */
+  private flushRequests(counter: Counter<'outcome' | 'device' | 'fc'>): void {
+    for (const byOutcome of this.pendingRequests.values())
+      for (const byFc of byOutcome.values())
+        for (const c of byFc.values())
+          if (c.n > 0) {
+            counter.inc(c.labels, c.n);
+            c.n = 0;
+          }
   }
 
   /** One request denied (Modbus or PROFINET), by the reason code of the policy or runtime gate that refused it. */
@@ -43,11 +81,15 @@ export class GatewayMetrics {
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'verigate_process_' });
+    const flush = (c: Counter<'outcome' | 'device' | 'fc'>): void => this.flushRequests(c);
     this.requests = new Counter({
       name: 'verigate_requests_total',
       help: 'Modbus requests by outcome (ok, denied, timeout, ...), device and function code',
       labelNames: ['outcome', 'device', 'fc'],
       registers,
+      collect() {
+        flush(this);
+      },
     });
     this.latency = new Histogram({
       name: 'verigate_request_duration_seconds',
