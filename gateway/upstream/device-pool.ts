@@ -6,7 +6,7 @@
  *   each with `maxInFlight` slots; upstream transaction ids are per connection (plc-connection.ts).
  * - One bounded fair queue across client identities (fair-queue.ts): per-clientKey FIFO, round-robin
  *   between keys; full → 'queue-full' at once (a quiet client may push out a flooder's newest request).
- * - `timeoutMs` is the whole budget from submit. Expiry while queued → 'timeout' when a connection is open
+ * - `timeoutMs` is the whole budget from submit (every deadline under one timer: deadline-list.ts). Expiry while queued → 'timeout' when a connection is open
  *   (the PLC is there but busy), 'unavailable' when none is (no path). Expiry after sending → 'timeout';
  *   the slot keeps its tid until the late reply arrives (dropped) or the connection is recycled.
  * - Nothing that was sent is ever sent again, read or write: a request in flight when its connection dies
@@ -27,6 +27,7 @@ import { ExponentialBackoff, RECONNECT_BACKOFF, type Backoff } from '../backoff.
 import { errorMessage } from '../errors.js';
 import { nullLogger, type Logger } from '../logger.js';
 import { monotonicTimers, type TimerHandle, type Timers } from '../timers.js';
+import { DeadlineList, type Deadlined } from './deadline-list.js';
 import { FairQueue, type QueueHandle } from './fair-queue.js';
 import { mbapTransport } from './mbap-transport.js';
 import type {
@@ -41,18 +42,25 @@ import type {
 } from './types.js';
 import { validatePoolOptions } from './pool-options.js';
 
-interface Job {
+interface Job extends Deadlined<Job> {
   readonly req: UpstreamRequest;
   readonly submittedAt: number;
-  readonly deadline: number;
   readonly resolve: (r: UpstreamResult) => void;
   state: 'queued' | 'sent' | 'done';
-  handle?: QueueHandle<Job>;
-  conn?: UpstreamLink<Job>;
-  tid?: number;
-  timer?: TimerHandle;
-  onAbort?: () => void;
+  handle: QueueHandle<Job> | undefined;
+  conn: UpstreamLink<Job> | undefined;
+  tid: number | undefined;
+  /** Set only while the job waits in the queue past its submit (see `submit`). */
+  onAbort: (() => void) | undefined;
 }
+
+/** Requests outstanding for one clientKey; kept at 0 rather than deleted per request (see `#account`). */
+interface Outstanding {
+  n: number;
+}
+
+/** Idle (zero) entries of `#outstanding` tolerated before they are swept. */
+const IDLE_CLIENT_KEYS = 256;
 
 /** How long a learned connection limit holds before the configured one is tried again. */
 const LEARNED_CAP_MS = 30_000;
@@ -68,7 +76,9 @@ export class DevicePool {
   readonly #backoff: Backoff;
   readonly #queue: FairQueue<Job>;
   readonly #conns: UpstreamLink<Job>[] = [];
-  readonly #outstanding = new Map<string, number>();
+  readonly #outstanding = new Map<string, Outstanding>();
+  /** Every outstanding job's deadline under one timer (deadline-list.ts), not a timer per request. */
+  readonly #deadlines: DeadlineList<Job>;
   #connSeq = 0;
   #dial?: AbortController;
   #retryTimer?: TimerHandle;
@@ -95,6 +105,7 @@ export class DevicePool {
     this.#timers = opts.timers ?? monotonicTimers;
     this.#backoff = new ExponentialBackoff(opts.backoff ?? RECONNECT_BACKOFF, opts.random);
     this.#queue = new FairQueue<Job>(opts.queueLimit);
+    this.#deadlines = new DeadlineList<Job>(this.#timers, (job) => this.#onDeadline(job));
   }
 
   submit(req: UpstreamRequest): Promise<UpstreamResult> {
@@ -104,24 +115,52 @@ export class DevicePool {
     const deadline = now + this.#o.timeoutMs;
     if (this.#isDown() && this.#nextAttemptAt > deadline) return Promise.resolve(this.#downResult());
     return new Promise<UpstreamResult>((resolve) => {
-      const job: Job = { req, submittedAt: now, deadline, resolve, state: 'queued' };
+      const job: Job = {
+        req,
+        submittedAt: now,
+        deadline,
+        resolve,
+        state: 'queued',
+        handle: undefined,
+        conn: undefined,
+        tid: undefined,
+        onAbort: undefined,
+        earlier: null,
+        later: null,
+        listed: false,
+      };
       const pushed = this.#queue.push(req.clientKey, job);
       if (pushed.kind === 'full') {
         resolve({ kind: 'queue-full' });
         return;
       }
       job.handle = pushed.handle;
-      this.#outstanding.set(req.clientKey, (this.#outstanding.get(req.clientKey) ?? 0) + 1);
+      this.#account(req.clientKey, 1);
       if (pushed.kind === 'queued-evicting') this.#settle(pushed.evicted.value, { kind: 'queue-full' });
-      job.timer = this.#timers.setTimeout(() => this.#onDeadline(job), this.#o.timeoutMs);
-      if (req.signal !== undefined) {
-        job.onAbort = () => {
-          if (job.state === 'queued') this.#settle(job, { kind: 'aborted' });
-        };
-        req.signal.addEventListener('abort', job.onAbort, { once: true });
-      }
+      this.#deadlines.add(job);
       this.#pump();
+      // Still queued (no free slot): an abort of its session must drop it at once, in the same turn. One that
+      // went straight onto a connection needs no listener: aborting changes nothing once sent.
+      if (job.state === 'queued' && req.signal !== undefined) this.#watchAbort(job, req.signal);
     });
+  }
+
+  #watchAbort(job: Job, signal: AbortSignal): void {
+    job.onAbort = () => {
+      if (job.state === 'queued') this.#settle(job, { kind: 'aborted' });
+    };
+    signal.addEventListener('abort', job.onAbort, { once: true });
+  }
+
+  /** Outstanding count per clientKey (stats' byClient): the entry stays at 0 instead of a Map delete + set per request. */
+  #account(key: string, delta: 1 | -1): void {
+    let o = this.#outstanding.get(key);
+    if (o === undefined) {
+      if (this.#outstanding.size >= IDLE_CLIENT_KEYS)
+        for (const [k, v] of this.#outstanding) if (v.n === 0) this.#outstanding.delete(k);
+      this.#outstanding.set(key, (o = { n: 0 }));
+    }
+    o.n = Math.max(0, o.n + delta);
   }
 
   stats(): DevicePoolStats {
@@ -135,7 +174,7 @@ export class DevicePool {
       connections: this.#conns.length,
       inFlight,
       queued: this.#queue.size,
-      byClient: Object.fromEntries(this.#outstanding),
+      byClient: Object.fromEntries([...this.#outstanding].filter(([, o]) => o.n > 0).map(([k, o]) => [k, o.n])),
       lateReserved,
       down: this.#isDown() && this.#nextAttemptAt > this.#timers.now(),
     };
@@ -235,7 +274,7 @@ export class DevicePool {
     if (result.kind === 'response') {
       this.#backoff.reset();
       this.#lastConnectError = undefined;
-      this.#settle(job, { ...result, latencyMs: this.#timers.now() - job.submittedAt });
+      this.#settle(job, { kind: 'response', pdu: result.pdu, latencyMs: this.#timers.now() - job.submittedAt });
     } else {
       this.#settle(job, result);
     }
@@ -310,12 +349,9 @@ export class DevicePool {
     if (job.state === 'done') return;
     if (job.state === 'queued' && job.handle !== undefined) this.#queue.remove(job.handle);
     job.state = 'done';
-    this.#timers.clearTimeout(job.timer);
+    this.#deadlines.remove(job);
     if (job.onAbort !== undefined) job.req.signal?.removeEventListener('abort', job.onAbort);
-    const key = job.req.clientKey;
-    const n = (this.#outstanding.get(key) ?? 1) - 1;
-    if (n > 0) this.#outstanding.set(key, n);
-    else this.#outstanding.delete(key);
+    this.#account(job.req.clientKey, -1);
     job.resolve(result);
   }
 }
