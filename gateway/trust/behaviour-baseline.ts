@@ -79,6 +79,8 @@ export const NOVELTY_SPAN = 12;
 /** A function code (or FC8 sub-function / FC43 MEI type) never used before weighs this many fresh blocks. */
 export const NOVEL_FUNCTION_BLOCKS = 8;
 const REGISTER_KINDS: ReadonlySet<string> = new Set(['read', 'write', 'read-write']);
+/** What `observe` gets when the trust layer knows nothing more about a request (one object, not one per request). */
+export const NO_CONTEXT: ObserveContext = Object.freeze({});
 /** Hours of day are judged only once the identity has been watched for a whole day. */
 const OFF_HOURS_AFTER_MS = 24 * 3_600_000;
 
@@ -99,7 +101,13 @@ export class BehaviourBaseline {
   private writeHabitAt = -1;
   private requests = 0;
   private firstSeen = -1;
-  private readonly blocks = new Set<string>();
+  /**
+   * 16-register blocks ever touched: device → table → block numbers (no key string built per request and block;
+   * this runs for every request, twice: overall and per device).
+   */
+  private readonly blocks = new Map<string, Map<string, Set<number>>>();
+  /** PROFINET records ever touched (`device/record/api/slot/subslot/index`). */
+  private readonly records = new Set<string>();
   private readonly functions = new Set<string>();
   private readonly hours = new Uint32Array(24);
 
@@ -121,7 +129,7 @@ export class BehaviourBaseline {
     denied: boolean,
     now: number,
     learning: boolean,
-    ctx: ObserveContext = {},
+    ctx: ObserveContext = NO_CONTEXT,
   ): void {
     this.begin(now, learning);
     // A refused write changed nothing: it is evidence for `denials`, not for `writes`.
@@ -145,14 +153,14 @@ export class BehaviourBaseline {
     denied: boolean,
     now: number,
     learning: boolean,
-    ctx: ObserveContext = {},
+    ctx: ObserveContext = NO_CONTEXT,
   ): void {
     this.begin(now, learning);
     const sanctioned = ctx.sanctioned === true;
     if (!sanctioned) this.judgeWrites(req.access === 'write' && !denied, now, learning);
     const key = `${device}/record/${req.api}/${req.slot}/${req.subslot}/${req.index}`;
-    const fresh = this.blocks.has(key) || sanctioned ? 0 : 1;
-    if (!this.blocks.has(key) && (learning || !this.warm)) this.blocks.add(key);
+    const fresh = this.records.has(key) || sanctioned ? 0 : 1;
+    if (!this.records.has(key) && (learning || !this.warm)) this.records.add(key);
     this.judgeFresh(fresh, now);
     this.judgeDenials(denied, now);
     this.judgeHour(now, learning);
@@ -255,18 +263,26 @@ export class BehaviourBaseline {
   ): number {
     let fresh = 0;
     for (const r of ranges) {
+      const known = this.blocksOf(device, r.table);
       const end = r.start + r.count - 1;
       for (let b = r.start >> 4; b <= end >> 4; b++) {
-        const key = `${device}/${r.table}/${b}`;
-        if (this.blocks.has(key)) continue;
+        if (known.has(b)) continue;
         const vouched =
           sanctioned &&
           (spans === undefined || within(spans, r.table, Math.max(r.start, b << 4), Math.min(end, (b << 4) + 15)));
         if (!vouched) fresh++;
-        if (remember) this.blocks.add(key);
+        if (remember) known.add(b);
       }
     }
     return fresh;
+  }
+
+  private blocksOf(device: string, table: string): Set<number> {
+    let byTable = this.blocks.get(device);
+    if (byTable === undefined) this.blocks.set(device, (byTable = new Map<string, Set<number>>()));
+    let known = byTable.get(table);
+    if (known === undefined) byTable.set(table, (known = new Set<number>()));
+    return known;
   }
 
   /** Fresh blocks (or records) beyond the free allowance within τ raise `novelty` (once warm). */

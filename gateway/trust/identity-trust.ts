@@ -14,6 +14,7 @@ import {
   BehaviourBaseline,
   type BaselineOptions,
   DEFAULT_BASELINE,
+  NO_CONTEXT,
   type ObserveContext,
   SIGNALS,
 } from './behaviour-baseline.js';
@@ -45,14 +46,26 @@ export class IdentityTrust {
     this.overall = new BehaviourBaseline(baselineOpts);
   }
 
-  observe(req: ClassifiedRequest, device: string, denied: boolean, now: number, ctx: ObserveContext = {}): void {
+  observe(
+    req: ClassifiedRequest,
+    device: string,
+    denied: boolean,
+    now: number,
+    ctx: ObserveContext = NO_CONTEXT,
+  ): void {
     const learning = this.state === 'normal';
     this.overall.observe(req, device, denied, now, learning, ctx);
     this.deviceBaseline(device).observe(req, device, denied, now, learning, ctx);
   }
 
   /** A PROFINET record service: the same baselines (overall and per device) as Modbus requests. */
-  observeRecord(req: RecordRequest, device: string, denied: boolean, now: number, ctx: ObserveContext = {}): void {
+  observeRecord(
+    req: RecordRequest,
+    device: string,
+    denied: boolean,
+    now: number,
+    ctx: ObserveContext = NO_CONTEXT,
+  ): void {
     const learning = this.state === 'normal';
     this.overall.observeRecord(req, device, denied, now, learning, ctx);
     this.deviceBaseline(device).observeRecord(req, device, denied, now, learning, ctx);
@@ -80,11 +93,8 @@ export class IdentityTrust {
     keepsEssential = false,
   ): TrustState | null {
     const svidSignal = svid ? svidExpirySignal(svid.notBefore, svid.notAfter, now) : 0;
-    // trustScore() of the signals plus svidExpiry, summed in the same order, with no record per request.
-    const scoreOf = (b: BehaviourBaseline): number =>
-      Math.max(0, Math.min(1, 1 - (b.penalty(now, cfg.weights) + cfg.weights.svidExpiry * svidSignal)));
     const dev = device ? this.perDevice.get(device) : undefined;
-    this.score = Math.min(scoreOf(this.overall), dev ? scoreOf(dev) : 1);
+    this.score = Math.min(scoreOf(this.overall, cfg, svidSignal, now), dev ? scoreOf(dev, cfg, svidSignal, now) : 1);
     if (this.state === 'normal' && this.score < cfg.threshold) {
       this.state = cfg.onBreach === 'terminate' && !keepsEssential ? 'ended' : 'read-only';
       this.breachSince = now;
@@ -108,4 +118,9 @@ export class IdentityTrust {
     const s = this.overall.signals(now);
     return SIGNALS.filter((k) => s[k] > 0.05).map((k) => `${k}=${s[k].toFixed(2)}`);
   }
+}
+
+/** trustScore() of a baseline's signals plus svidExpiry, summed in the same order, with no record per request. */
+function scoreOf(b: BehaviourBaseline, cfg: TrustConfig, svidSignal: number, now: number): number {
+  return Math.max(0, Math.min(1, 1 - (b.penalty(now, cfg.weights) + cfg.weights.svidExpiry * svidSignal)));
 }

@@ -11,7 +11,7 @@ import type { AuditSink } from '../audit/audit-events.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { CompiledPolicy } from '../policy/compiled-policy.js';
-import { DEFAULT_BASELINE, type BaselineOptions } from './behaviour-baseline.js';
+import { DEFAULT_BASELINE, NO_CONTEXT, type BaselineOptions, type ObserveContext } from './behaviour-baseline.js';
 import { GrantService, type Grant } from './grant-service.js';
 import { IdentityTrust, type TrustConfig, type TrustState } from './identity-trust.js';
 import { LockService, type Lock } from './lock-service.js';
@@ -60,6 +60,20 @@ export interface FleetFreshness {
 }
 
 type JitNeed = NonNullable<NonNullable<PolicyVerdict['obligations']>['jit']>;
+/** What check() learned about a request that observe() needs: a JIT grant covered it, or the downgrade refused it. */
+type Note = { readonly sanctioned: GrantNeed | 'whole' } | 'trust-read-only';
+type SvidSpan = { readonly notBefore: number | null; readonly notAfter: number };
+
+const SANCTIONED_WHOLE: ObserveContext = Object.freeze({ sanctioned: true });
+
+/**
+ * A refusal by the downgrade itself is not evidence of probing (it would keep the breach alive by itself); a
+ * request a JIT grant covered is not evidence for the writes and novelty signals (an approver vouched).
+ */
+function contextOf(note: Note | undefined): ObserveContext {
+  if (typeof note !== 'object') return NO_CONTEXT;
+  return note.sanctioned === 'whole' ? SANCTIONED_WHOLE : { sanctioned: true, scope: note.sanctioned };
+}
 type StrictNeed = NonNullable<NonNullable<PolicyVerdict['obligations']>['strict']>;
 
 export class TrustRuntime implements RuntimeGate, RecordGate {
@@ -72,10 +86,8 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
    * per-request key, nothing left behind): a JIT grant covered it, or the read-only downgrade itself refused it.
    */
   private readonly configs = new WeakMap<CompiledPolicy, TrustConfig>();
-  private readonly notes = new WeakMap<
-    ClassifiedRequest | RecordRequest,
-    { readonly sanctioned: GrantNeed | 'whole' } | 'trust-read-only'
-  >();
+  private readonly notes = new WeakMap<ClassifiedRequest | RecordRequest, Note>();
+  private readonly svids = new WeakMap<SessionPeer, SvidSpan>();
   private readonly now: () => number;
   private readonly timers: Timers;
   private timer: TimerHandle | null = null;
@@ -203,52 +215,48 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
       this.notes.set(req, { sanctioned: hit.sanctioned });
       return { effect: 'allow', grantId: grant.id };
     }
-    return { effect: 'allow' };
+    return ALLOWED;
   }
 
+  // observe/observeRecord run for every request: no closure, context or SVID record is built per call.
   observe(session: GateSession, device: string, req: ClassifiedRequest, denied: boolean, now: number): void {
-    this.learn(session, device, req, denied, now, (t, evidence, ctx) => t.observe(req, device, evidence, now, ctx));
+    const t = this.identityOf(session.peer.id);
+    const note = this.takeNote(req);
+    t.observe(req, device, denied && note !== 'trust-read-only', now, contextOf(note));
+    this.judge(t, this.svidOf(session.peer), now, device, session.peer);
   }
 
   observeRecord(session: GateSession, device: string, req: RecordRequest, denied: boolean, now: number): void {
-    this.learn(session, device, req, denied, now, (t, evidence, ctx) =>
-      t.observeRecord(req, device, evidence, now, ctx),
-    );
+    const t = this.identityOf(session.peer.id);
+    const note = this.takeNote(req);
+    t.observeRecord(req, device, denied && note !== 'trust-read-only', now, contextOf(note));
+    this.judge(t, this.svidOf(session.peer), now, device, session.peer);
   }
 
-  private learn(
-    session: GateSession,
-    device: string,
-    req: ClassifiedRequest | RecordRequest,
-    denied: boolean,
-    now: number,
-    feed: (t: IdentityTrust, deniedEvidence: boolean, ctx: { sanctioned?: boolean; scope?: GrantNeed }) => void,
-  ): void {
-    const id = session.peer.id;
+  private identityOf(id: string): IdentityTrust {
     let t = this.identities.get(id);
     if (!t) {
       t = new IdentityTrust(id, this.opts.baseline ?? DEFAULT_BASELINE);
       this.identities.set(id, t);
     }
+    return t;
+  }
+
+  /** What check() noted about this request object (and forgets it). */
+  private takeNote(req: ClassifiedRequest | RecordRequest): Note | undefined {
     const note = this.notes.get(req);
-    this.notes.delete(req);
-    // A refusal by the downgrade itself is not evidence of probing (it would keep the breach alive by itself);
-    // a request a JIT grant covered is not evidence for the writes and novelty signals (an approver vouched).
-    const sanctioned = typeof note === 'object' ? note.sanctioned : null;
-    const ctx =
-      sanctioned === null
-        ? {}
-        : sanctioned === 'whole'
-          ? { sanctioned: true }
-          : { sanctioned: true, scope: sanctioned };
-    feed(t, denied && note !== 'trust-read-only', ctx);
-    this.judge(
-      t,
-      { notBefore: session.peer.notBefore?.getTime() ?? null, notAfter: session.peer.notAfter.getTime() },
-      now,
-      device,
-      session.peer,
-    );
+    if (note !== undefined) this.notes.delete(req);
+    return note;
+  }
+
+  /** The SVID's validity as the score reads it, once per peer (a session's peer never changes). */
+  private svidOf(peer: SessionPeer): SvidSpan {
+    let span = this.svids.get(peer);
+    if (span === undefined) {
+      span = { notBefore: peer.notBefore?.getTime() ?? null, notAfter: peer.notAfter.getTime() };
+      this.svids.set(peer, span);
+    }
+    return span;
   }
 
   scores(): Record<string, number> {
@@ -340,13 +348,7 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
     );
   }
 
-  private judge(
-    t: IdentityTrust,
-    svid: { notBefore: number | null; notAfter: number } | null,
-    now: number,
-    device?: string,
-    peer?: SessionPeer,
-  ): void {
+  private judge(t: IdentityTrust, svid: SvidSpan | null, now: number, device?: string, peer?: SessionPeer): void {
     const before = t.score;
     const cfg = this.config();
     const keepsEssential = peer !== undefined && cfg.onBreach === 'terminate' && this.holdsEssential(peer);
@@ -398,6 +400,9 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
 }
 
 const round = (x: number): number => Math.round(x * 1000) / 1000;
+
+/** The usual answer of the gates, one object (results are read, never changed). */
+const ALLOWED: GateResult = Object.freeze({ effect: 'allow' });
 
 /** A gate's refusal as a value (runtime-gate.ts); `detail` names the lock, rule or grant when there is one. */
 function deny(code: GateReasonCode, detail = ''): GateResult {
