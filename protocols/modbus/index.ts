@@ -5,6 +5,7 @@ export * from './function-codes.js';
 export type { DecodeResult } from './decode-result.js';
 export { MbapFramer } from './framer.js';
 export { encodeAdu } from './adu.js';
+export { AduBatch } from './adu-batch.js';
 export { decodeRequest, encodeRequest } from './request.js';
 export type * from './request-types.js';
 export { decodeResponse, encodeResponse } from './response.js';

@@ -25,8 +25,8 @@ export function badResponse(reason: string): R {
   return fail(ExceptionCode.ServerDeviceFailure, reason);
 }
 
-/** fc, byteCount(1), data(byteCount) with byteCount fixed by the request. */
-function countedBody(pdu: Buffer, expected: number): string | null {
+/** fc, byteCount(1), data(byteCount) with byteCount fixed by the request; why not, or null. */
+export function countedBody(pdu: Buffer, expected: number): string | null {
   if (pdu.length < 2) return `PDU length ${pdu.length} < 2`;
   const byteCount = pdu.readUInt8(1);
   if (byteCount !== expected) return `byte count ${byteCount}, expected ${expected}`;
