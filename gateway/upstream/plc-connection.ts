@@ -10,7 +10,7 @@
  * connection is marked draining: no new requests; it closes once its live requests finish.
  */
 import type net from 'node:net';
-import { MbapFramer, encodeAdu } from '../../protocols/modbus/index.js';
+import { AduBatch, MbapFramer } from '../../protocols/modbus/index.js';
 import { checkResponse } from './response-check.js';
 import { TidAllocator } from './tid-allocator.js';
 import type { Logger } from '../logger.js';
@@ -70,7 +70,10 @@ export class PlcConnection<J> {
   #closed = false;
   #everAnswered = false;
   #sent = 0;
-  #corked = false;
+  /** Requests sent during this turn, written together when its I/O callbacks are done (see #batchWrites). */
+  readonly #out = new AduBatch();
+  #flushQueued = false;
+  readonly #flush = (): void => this.#flushWrites();
   readonly #whenClosed: Promise<void>;
 
   constructor(socket: net.Socket, opts: PlcConnectionOptions<J>) {
@@ -110,24 +113,26 @@ export class PlcConnection<J> {
     this.#slots.set(tid, { tid, job, unitId, reqPdu: pdu, state: 'live' });
     this.#live++;
     this.#sent++;
+    this.#out.add(tid, unitId, pdu);
     this.#batchWrites();
-    this.#socket.write(encodeAdu(tid, unitId, pdu));
     return tid;
   }
 
   /**
-   * Requests sent during one event-loop turn leave in one write(2): the socket is corked at the first and
-   * uncorked when the turn's I/O callbacks are done. Only how they are packed into TCP segments changes; each
-   * is still its own MBAP ADU with its own tid [MB-TCP 4.2].
+   * Requests sent during one event-loop turn leave in one write(2): gathered from the first, encoded into one
+   * buffer and written when the turn's I/O callbacks are done. Only how they are packed into TCP segments
+   * changes; each is still its own MBAP ADU with its own tid [MB-TCP 4.2].
    */
   #batchWrites(): void {
-    if (this.#corked) return;
-    this.#corked = true;
-    this.#socket.cork();
-    setImmediate(() => {
-      this.#corked = false;
-      this.#socket.uncork();
-    });
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    setImmediate(this.#flush);
+  }
+
+  #flushWrites(): void {
+    this.#flushQueued = false;
+    const out = this.#out.take();
+    if (out !== null && !this.#closed) this.#socket.write(out);
   }
 
   /** The request behind `tid` timed out: keep its tid and slot reserved for the late reply (see header). */
@@ -191,7 +196,8 @@ export class PlcConnection<J> {
       return;
     }
     this.#everAnswered = true;
-    this.#opts.events.reply(slot.job, { kind: 'response', pdu: Buffer.from(pdu), latencyMs: 0 });
+    // the framer hands each frame its own bytes (framer.ts #take): the PDU is passed on without a copy
+    this.#opts.events.reply(slot.job, { kind: 'response', pdu, latencyMs: 0 });
     this.#afterFree();
   }
 
@@ -227,6 +233,7 @@ export class PlcConnection<J> {
     }
     this.#slots.clear();
     this.#live = 0;
+    this.#out.take(); // requests not yet written: never written now (reported lost below, like the rest)
     this.#socket.destroy();
     this.#opts.events.closed(this, { reason, lost, everAnswered: this.#everAnswered, byPeer, sent: this.#sent });
   }

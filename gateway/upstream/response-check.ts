@@ -17,14 +17,10 @@ export function checkResponse(reqUnit: number, reqPdu: Buffer, resUnit: number, 
   if (resFc !== reqFc && resFc !== (reqFc | EXCEPTION_BIT)) {
     return { ok: false, reason: `function code 0x${hex(resFc)} answers a request with 0x${hex(reqFc)}` };
   }
-  return normalize(validateResponse(reqPdu, resPdu));
+  // the codec's verdict has our shape: passed on as it is (no object per reply)
+  return validateResponse(reqPdu, resPdu);
 }
 
 function hex(n: number): string {
   return n.toString(16).padStart(2, '0');
-}
-
-/** Adapts the codec's verdict shape to ours. */
-function normalize(v: ReturnType<typeof validateResponse>): ResponseCheck {
-  return v.ok ? { ok: true } : { ok: false, reason: v.reason };
 }
