@@ -21,6 +21,8 @@ export class DeviceRouter<P> {
   private readonly byUnit = new Map<number, RoutedDevice<P>>();
   private readonly byName = new Map<string, RoutedDevice<P>>();
   private readonly profinetByName = new Map<string, ProfinetTarget>();
+  /** Routes are looked up per request: each answer built once (by client unit) and shared; callers only read it. */
+  private readonly routes = new Map<number, { readonly device: RoutedDevice<P>; readonly unit: number }>();
 
   constructor(
     devices: readonly RoutedDevice<P>[],
@@ -44,10 +46,15 @@ export class DeviceRouter<P> {
    * number the client picked and the PLC never sees. Routed by unit: the device's `targetUnitId`. Listener
    * bound to one device (a gateway to several slaves behind one address): the client's unit id, unchanged.
    */
-  route(clientUnit: number): { device: RoutedDevice<P>; unit: number } | undefined {
+  route(clientUnit: number): { readonly device: RoutedDevice<P>; readonly unit: number } | undefined {
+    const known = this.routes.get(clientUnit);
+    if (known !== undefined) return known;
     const device = this.byUnitId(clientUnit);
     if (!device) return undefined;
-    return { device, unit: this.boundDevice !== null ? clientUnit : device.config.targetUnitId };
+    const r = { device, unit: this.boundDevice !== null ? clientUnit : device.config.targetUnitId };
+    // kept for the unit ids a frame can carry (one byte): a bounded cache whatever a caller passes
+    if (Number.isInteger(clientUnit) && clientUnit >= 0 && clientUnit <= 255) this.routes.set(clientUnit, r);
+    return r;
   }
 
   named(name: string): RoutedDevice<P> | undefined {

@@ -12,10 +12,10 @@
  */
 import type tls from 'node:tls';
 import {
+  AduBatch,
   MbapFramer,
   classify,
   decodeRequest,
-  encodeAdu,
   exceptionPdu,
   type Frame,
 } from '../../protocols/modbus/index.js';
@@ -38,7 +38,10 @@ export class MbapsConnection {
   private readonly framer = new MbapFramer();
   private inFlight = 0;
   private closed = false;
-  private corked = false;
+  /** Answers released in one turn (one audit group commit), written together at the end of it. */
+  private readonly answers = new AduBatch();
+  private flushQueued = false;
+  private readonly flush = (): void => this.flushAnswers();
   private readonly closeHandlers: (() => void)[] = [];
 
   constructor(
@@ -66,7 +69,10 @@ export class MbapsConnection {
   /** Takes frames while the session is open, below its in-flight limit and not backed up; else pauses. */
   private pump(): void {
     while (!this.closed && this.session.isOpen) {
-      if (this.inFlight >= this.deps.maxInFlight || this.socket.writableLength > WRITE_HIGH_WATER) {
+      if (
+        this.inFlight >= this.deps.maxInFlight ||
+        this.socket.writableLength + this.answers.bytes > WRITE_HIGH_WATER
+      ) {
         this.socket.pause();
         return;
       }
@@ -121,38 +127,44 @@ export class MbapsConnection {
     }
     const classified = classify(decoded.value, route.unit);
     this.inFlight++;
+    // one reaction per request (no .finally: it costs two more closures and promises)
     this.deps.pipeline
       .handle({ session: this.session, device: route.device, classified, pdu: frame.pdu, transactionId })
       .then(
-        (res) => this.reply(transactionId, unitId, res.pdu),
+        (res) => this.answered(transactionId, unitId, res.pdu),
         // handle() reports its own failures and never rejects; should it, the answer and the trail still follow.
         (err: unknown) =>
           this.deps.pipeline
             .failed(this.session, { unit: unitId, fc, transactionId }, err)
-            .then((pdu) => this.reply(transactionId, unitId, pdu)),
-      )
-      .finally(() => {
-        this.inFlight--;
-        this.pump();
-      });
+            .then((pdu) => this.answered(transactionId, unitId, pdu)),
+      );
+  }
+
+  /** A handled request's answer: sent, and its in-flight slot freed for the next frame. */
+  private answered(transactionId: number, unitId: number, pdu: Buffer): void {
+    this.reply(transactionId, unitId, pdu);
+    this.inFlight--;
+    this.pump();
   }
 
   /**
    * Answers carry the client's own transaction and unit id [MB-TCP 3.1.3]. The answers released together (one
-   * audit group commit) leave in one TLS record and one write(2): corked here, uncorked once the microtasks
-   * that release them have run.
+   * audit group commit) leave in one TLS record and one write(2): gathered here, encoded into one buffer and
+   * written once the microtasks that release them have run (no ADU buffer and stream write per answer).
    */
   private reply(transactionId: number, unitId: number, pdu: Buffer): void {
     if (this.closed || !this.session.isOpen) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
+    this.answers.add(transactionId, unitId, pdu);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      process.nextTick(this.flush);
     }
-    this.socket.write(encodeAdu(transactionId, unitId, pdu));
+  }
+
+  private flushAnswers(): void {
+    this.flushQueued = false;
+    const out = this.answers.take();
+    if (out !== null && !this.closed && this.session.isOpen) this.socket.write(out);
   }
 
   private onClosed(): void {

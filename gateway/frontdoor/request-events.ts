@@ -45,16 +45,21 @@ export type PolicyDecision = PolicyVerdict & {
  * [NIST SP 800-207 3.3.1]. Both pipelines judge through here, so a refusal carries the same code and text.
  */
 export function judge(decision: PolicyDecision, gate: () => GateResult): Verdict {
-  const base = {
-    ruleId: decision.ruleId,
-    ...(decision.shadow && decision.shadow.length > 0 ? { shadow: decision.shadow } : {}),
-  };
+  return verdictOf(decision, decision.effect === 'deny' ? null : gate());
+}
+
+/**
+ * `judge` with the gates' answer already in hand (`null`: not asked, the policy denied): one literal per
+ * request, no spreads; no shadow verdicts is `shadow: undefined`, which every reader treats as absent.
+ */
+export function verdictOf(decision: PolicyDecision, g: GateResult | null): Verdict {
+  const shadow = decision.shadow !== undefined && decision.shadow.length > 0 ? decision.shadow : undefined;
+  const ruleId = decision.ruleId;
   if (decision.effect === 'deny')
-    return { effect: 'deny', outcome: 'denied', code: decision.code, reason: decision.reason, ...base };
-  const g = gate();
-  if (g.effect === 'deny')
-    return { effect: 'deny', outcome: 'denied', code: g.code, reason: reasonText(g.code, g.detail), ...base };
-  return { effect: 'allow', outcome: 'ok', code: decision.code, reason: decision.reason, ...base };
+    return { effect: 'deny', outcome: 'denied', code: decision.code, reason: decision.reason, ruleId, shadow };
+  if (g !== null && g.effect === 'deny')
+    return { effect: 'deny', outcome: 'denied', code: g.code, reason: reasonText(g.code, g.detail), ruleId, shadow };
+  return { effect: 'allow', outcome: 'ok', code: decision.code, reason: decision.reason, ruleId, shadow };
 }
 
 /** A refusal of the pipeline's own (the outcome is the code); `reason` its audit text. */

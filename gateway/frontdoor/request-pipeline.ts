@@ -24,9 +24,9 @@ import type { DeviceConfig } from '../config/gateway-config.js';
 import {
   answerFor,
   decisionEvent,
-  judge,
   outcomeEvent,
   refusal,
+  verdictOf,
   type PolicyDecision,
   type Progress,
   type RequestFacts,
@@ -113,65 +113,104 @@ export interface RefusedFrame {
 }
 
 export class RequestPipeline {
+  /** The dispatch re-check handed to the upstream, one closure per session and device (not one per request). */
+  private readonly dispatchGates = new WeakMap<Session, Map<string, () => boolean>>();
+  /** Policy judges time windows by a Date: one per millisecond, shared by the requests of that millisecond. */
+  private lastNow = Number.NaN;
+  private lastDate = new Date(0);
+
   constructor(private readonly deps: PipelineDeps) {}
 
   private get log(): Logger {
     return this.deps.logger ?? nullLogger;
   }
 
+  /**
+   * One async frame per request, awaiting only what must be waited for (the write-ahead commit of a write, the
+   * upstream, the commit of the closing event): each further async layer cost a promise, a frame and an await's
+   * closures per request.
+   */
   async handle(req: PipelineRequest): Promise<PipelineResult> {
     const started = this.deps.now();
     const progress: Progress = { policyVersion: '', verdict: null, decisionSeq: null };
     try {
-      return await this.process(req, started, progress);
+      const fc = req.classified.fc;
+      const policy = this.deps.policy();
+      progress.policyVersion = policy.version;
+      const verdict = (progress.verdict = this.authorize(req, policy, started));
+      let outcome: Outcome = verdict.outcome;
+      let pdu: Buffer;
+      if (verdict.effect === 'deny') {
+        pdu = answerFor(fc, outcome);
+      } else {
+        const mutating = isMutating(req.classified);
+        if (mutating && !(await this.writeAhead(req, progress, started))) {
+          // Not (durably) in the log, so not forwarded. The refusal is appended like any request refused while the
+          // audit fails: written if the log recovered in between, else counted as lost (audit.gap).
+          progress.verdict = refusal('audit-unavailable', 'audit-unavailable', verdict.ruleId);
+          outcome = 'audit-unavailable';
+          pdu = answerFor(fc, outcome);
+        } else {
+          // A lock or kill while the write-ahead event was being committed: the pool sees the session's signal, and
+          // `stillAllowed` is asked again right before the request goes onto the PLC socket.
+          const upstream = await this.submit(req, mutating);
+          outcome = outcomeOf(upstream);
+          pdu = upstream.kind === 'response' ? upstream.pdu : answerFor(fc, outcome);
+        }
+      }
+      const committed = await this.finish(req, progress, outcome, pdu, started);
+      return this.answer(req, progress, outcome, pdu, committed);
     } catch (err) {
       return this.internalError(req, started, progress, err);
     }
   }
 
-  private async process(req: PipelineRequest, started: number, progress: Progress): Promise<PipelineResult> {
+  private submit(req: PipelineRequest, mutating: boolean): Promise<UpstreamResult> {
     const { session, device, classified } = req;
-    const policy = this.deps.policy();
-    progress.policyVersion = policy.version;
-    const verdict = (progress.verdict = this.authorize(req, policy, started));
-    if (verdict.effect === 'deny')
-      return this.finish(req, progress, verdict.outcome, answerFor(classified.fc, verdict.outcome), started);
-    const mutating = isMutating(classified);
-    if (mutating && !(await this.writeAhead(req, progress, started))) {
-      // Not (durably) in the log, so not forwarded. The refusal is appended like any request refused while the
-      // audit fails: written if the log recovered in between, else counted as lost (audit.gap).
-      progress.verdict = refusal('audit-unavailable', 'audit-unavailable', verdict.ruleId);
-      return this.finish(req, progress, 'audit-unavailable', answerFor(classified.fc, 'audit-unavailable'), started);
-    }
-    // A lock or kill while the write-ahead event was being committed: the pool sees the session's signal, and
-    // `stillAllowed` is asked again right before the request goes onto the PLC socket.
-    const upstream = await device.pool.submit({
+    return device.pool.submit({
       clientKey: session.peer.id,
       unitId: classified.unit,
       pdu: req.pdu,
       isWrite: mutating,
       // A killed, locked or expired session takes its still-queued requests (writes included) with it.
       signal: session.signal,
-      ...(this.deps.dispatchCheck
-        ? { stillAllowed: stillAllowedFor(session, device.config.name, this.deps.dispatchCheck) }
-        : {}),
+      stillAllowed: this.dispatchGate(session, device.config.name),
     });
-    const { outcome, pdu } = this.fromUpstream(classified.fc, upstream);
-    return this.finish(req, progress, outcome, pdu, started);
+  }
+
+  private dispatchGate(session: Session, device: string): (() => boolean) | undefined {
+    const check = this.deps.dispatchCheck;
+    if (check === undefined) return undefined;
+    let bySession = this.dispatchGates.get(session);
+    if (bySession === undefined) this.dispatchGates.set(session, (bySession = new Map<string, () => boolean>()));
+    let gate = bySession.get(device);
+    if (gate === undefined) bySession.set(device, (gate = stillAllowedFor(session, device, check)));
+    return gate;
+  }
+
+  private dateOf(now: number): Date {
+    if (now !== this.lastNow) {
+      this.lastNow = now;
+      this.lastDate = new Date(now);
+    }
+    return this.lastDate;
   }
 
   private authorize(req: PipelineRequest, policy: PolicyEngine, now: number): Verdict {
     const { session, device, classified } = req;
     // IEC 62443-3-3 SR 2.10: with fail-closed auditing, nothing is allowed that cannot be recorded.
     if (!this.deps.audit.healthy()) return refusal('audit-unavailable', 'audit-unavailable');
-    const peer = { id: session.peer.id, role: session.peer.role };
-    const enforced = policy.evaluate(peer, device.config.name, classified, new Date(now));
+    const peer = session.peer; // read for its id and role
+    const name = device.config.name;
+    const enforced = policy.evaluate(peer, name, classified, this.dateOf(now));
     // commissioning mode may turn a learnable deny of a listed identity into an allow (`learn …`); the gates below still apply
-    const decision = this.deps.learn
-      ? this.deps.learn.judge(peer, device.config.name, classified, enforced, now)
-      : enforced;
+    const decision = this.deps.learn ? this.deps.learn.judge(peer, name, classified, enforced, now) : enforced;
     this.reportShadow(req, decision);
-    return judge(decision, () => this.deps.gate.check(session, device.config.name, classified, decision, now));
+    // policy first, then — only for an allow — the runtime gates (request-events.ts judge)
+    return verdictOf(
+      decision,
+      decision.effect === 'deny' ? null : this.deps.gate.check(session, name, classified, decision, now),
+    );
   }
 
   /** Appends and commits the write-ahead decision; false when the request must not be forwarded. */
@@ -197,15 +236,15 @@ export class RequestPipeline {
 
   /**
    * Notes, counts and audits the end of a request: a `request.outcome` after a write-ahead decision, else one
-   * `request.decision`; resolves once that event is committed.
+   * `request.decision`. Resolves once that event is committed (true: in the file).
    */
-  private async finish(
+  private finish(
     req: PipelineRequest,
     progress: Progress,
     outcome: Outcome,
     pdu: Buffer,
     started: number,
-  ): Promise<PipelineResult> {
+  ): Promise<boolean> {
     const { session, device, classified } = req;
     const verdict = progress.verdict as Verdict;
     const now = this.deps.now();
@@ -220,13 +259,26 @@ export class RequestPipeline {
         : this.deps.audit.append(
             decisionEvent(this.facts(req), verdict, outcome, pdu, now - started, progress.policyVersion),
           );
-    const committed = await whenCommitted(this.deps.audit, written);
-    // Data whose event is not in the file is not released [IEC 62443-3-3 SR 2.10]. A forwarded write was executed
-    // and its decision is in the file (write-ahead): the PLC's answer stands. `continue` keeps serving.
+    return whenCommitted(this.deps.audit, written);
+  }
+
+  /**
+   * The client's answer once the closing event's commit is known. Data whose event is not in the file is not
+   * released [IEC 62443-3-3 SR 2.10]. A forwarded write was executed and its decision is in the file
+   * (write-ahead): the PLC's answer stands. `continue` keeps serving.
+   */
+  private answer(
+    req: PipelineRequest,
+    progress: Progress,
+    outcome: Outcome,
+    pdu: Buffer,
+    committed: boolean,
+  ): PipelineResult {
+    const verdict = progress.verdict as Verdict;
     if (!committed && outcome === 'ok' && progress.decisionSeq === null && this.deps.auditContinueOnFailure !== true) {
       return {
         outcome: 'audit-unavailable',
-        pdu: answerFor(classified.fc, 'audit-unavailable'),
+        pdu: answerFor(req.classified.fc, 'audit-unavailable'),
         code: 'audit-unavailable',
         reason: 'audit-unavailable',
         ruleId: verdict.ruleId,
@@ -236,7 +288,7 @@ export class RequestPipeline {
   }
 
   /**
-   * An exception thrown anywhere in `process()` (a bug): the client gets 0x04 through the outcome table, and
+   * An exception thrown anywhere in `handle()` (a bug): the client gets 0x04 through the outcome table, and
    * the failure is logged with the error, counted and audited instead of vanishing. Never throws itself.
    */
   private async internalError(
@@ -322,35 +374,17 @@ export class RequestPipeline {
     return whenCommitted(this.deps.audit, written).then(() => undefined);
   }
 
-  /** Maps an upstream result to the client's answer: 0x0A no path, 0x0B no response [MB-APP 7]. */
-  private fromUpstream(fc: number, r: UpstreamResult): { outcome: Outcome; pdu: Buffer } {
-    const as = (outcome: Outcome) => ({ outcome, pdu: answerFor(fc, outcome) });
-    switch (r.kind) {
-      case 'response':
-        return { outcome: isExceptionPdu(r.pdu) ? 'plc-exception' : 'ok', pdu: r.pdu };
-      case 'timeout':
-        return as('timeout');
-      case 'queue-full':
-        return as('queue-full');
-      case 'aborted':
-        return as('aborted');
-      case 'unavailable':
-        return as(r.sent ? 'no-answer' : 'upstream-unavailable');
-      case 'invalid-response':
-        return as('no-answer');
-    }
-  }
-
   private count(device: string, fc: number, outcome: Outcome, latencyMs: number): void {
     this.deps.metrics.countRequest(device, fc, outcome, latencyMs / 1000);
   }
 
   private facts(req: PipelineRequest): RequestFacts {
+    // one literal; no transaction id is `undefined`, omitted from the event like a missing member
     return {
       session: req.session,
       device: req.device.config.name,
       classified: req.classified,
-      ...(req.transactionId !== undefined ? { transactionId: req.transactionId } : {}),
+      transactionId: req.transactionId,
     };
   }
 
@@ -367,5 +401,26 @@ export class RequestPipeline {
         enforced: decision.effect,
       });
     }
+  }
+}
+
+/**
+ * An upstream result as the outcome the client's answer comes from: the PLC's own PDU for a response, else
+ * the outcome table's exception (0x0A no path, 0x0B no response) [MB-APP 7].
+ */
+function outcomeOf(r: UpstreamResult): Outcome {
+  switch (r.kind) {
+    case 'response':
+      return isExceptionPdu(r.pdu) ? 'plc-exception' : 'ok';
+    case 'timeout':
+      return 'timeout';
+    case 'queue-full':
+      return 'queue-full';
+    case 'aborted':
+      return 'aborted';
+    case 'unavailable':
+      return r.sent ? 'no-answer' : 'upstream-unavailable';
+    case 'invalid-response':
+      return 'no-answer';
   }
 }
