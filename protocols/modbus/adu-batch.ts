@@ -8,9 +8,12 @@
 import { MAX_PDU_LENGTH, MBAP_HEADER_LENGTH } from './limits.js';
 
 export class AduBatch {
-  #ids: number[] = [];
-  #units: number[] = [];
-  #pdus: Buffer[] = [];
+  // Parallel lists reused from batch to batch: `#n` counts the frames added (setting a length to 0 would free
+  // the lists' storage and grow it again every turn).
+  readonly #ids: number[] = [];
+  readonly #units: number[] = [];
+  readonly #pdus: (Buffer | null)[] = [];
+  #n = 0;
   #bytes = 0;
 
   /** Bytes `take()` would return now. */
@@ -26,20 +29,22 @@ export class AduBatch {
       throw new RangeError(`modbus: transaction id ${transactionId} outside 0..65535`);
     if (!Number.isInteger(unitId) || unitId < 0 || unitId > 0xff)
       throw new RangeError(`modbus: unit id ${unitId} outside 0..255`);
-    this.#ids.push(transactionId);
-    this.#units.push(unitId);
-    this.#pdus.push(pdu);
+    const i = this.#n++;
+    this.#ids[i] = transactionId;
+    this.#units[i] = unitId;
+    this.#pdus[i] = pdu;
     this.#bytes += MBAP_HEADER_LENGTH + pdu.length;
   }
 
   /** Every ADU added since the last take, in order, in one buffer; null when there is none. */
   take(): Buffer | null {
-    const n = this.#pdus.length;
+    const n = this.#n;
     if (n === 0) return null;
     const out = Buffer.allocUnsafe(this.#bytes);
     let at = 0;
     for (let i = 0; i < n; i++) {
       const pdu = this.#pdus[i] as Buffer;
+      this.#pdus[i] = null; // the batch keeps no PDU alive once written
       out.writeUInt16BE(this.#ids[i] as number, at);
       out.writeUInt16BE(0, at + 2);
       out.writeUInt16BE(pdu.length + 1, at + 4);
@@ -47,10 +52,7 @@ export class AduBatch {
       pdu.copy(out, at + MBAP_HEADER_LENGTH);
       at += MBAP_HEADER_LENGTH + pdu.length;
     }
-    // the arrays are reused; only the PDU references are dropped
-    this.#ids.length = 0;
-    this.#units.length = 0;
-    this.#pdus.length = 0;
+    this.#n = 0;
     this.#bytes = 0;
     return out;
   }

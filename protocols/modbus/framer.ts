@@ -3,10 +3,12 @@
  * chunk, then loops `next()` until `need-more` or `malformed`. A malformed header poisons the stream for good
  * (there is no way to resynchronise a TCP byte stream), so the session must close.
  *
- * Chunks are queued, not concatenated, so each byte is copied once (into its frame): no quadratic cost.
+ * Chunks are queued, not concatenated: a frame inside one chunk (the usual case) is a view of it, no copy; one
+ * that spans chunks is copied once into a buffer of its own. No quadratic cost either way. A frame's bytes are
+ * never written by anyone (chunks come fresh from the socket), so a view is as safe as a copy.
  */
 import { MAX_MBAP_LENGTH, MBAP_HEADER_LENGTH, MIN_MBAP_LENGTH } from './limits.js';
-import type { FrameResult, MalformedReason } from './types.js';
+import type { Frame, FrameResult, MalformedReason, MbapHeader } from './types.js';
 
 const NEED_MORE: FrameResult = Object.freeze({ kind: 'need-more' });
 
@@ -45,14 +47,8 @@ export class MbapFramer {
     }
     const total = 6 + length;
     if (this.#buffered < total) return NEED_MORE;
-    const adu = this.#take(total);
-    const header = {
-      transactionId: adu.readUInt16BE(0),
-      protocolId: 0,
-      length,
-      unitId: adu.readUInt8(6),
-    };
-    return { kind: 'frame', frame: { header, pdu: adu.subarray(MBAP_HEADER_LENGTH), adu } };
+    const header = { transactionId: this.#peekU16(0), protocolId: 0, length, unitId: this.#peekByte(6) };
+    return { kind: 'frame', frame: new MbapFrame(header, this.#takePdu(total)) };
   }
 
   #fail(reason: MalformedReason, detail: string): FrameResult {
@@ -90,8 +86,23 @@ export class MbapFramer {
     }
   }
 
-  /** Remove `n` buffered bytes into a fresh buffer the frame owns. */
-  #take(n: number): Buffer {
+  /**
+   * Remove one `n`-byte ADU from the buffered bytes; returns its PDU (after the 7-byte header): a view of the
+   * chunk holding the whole ADU (the usual case), else a view of a fresh buffer the ADU is copied into.
+   */
+  #takePdu(n: number): Buffer {
+    const first = this.#chunks[this.#head] as Buffer;
+    if (first.length - this.#offset >= n) {
+      const pdu = first.subarray(this.#offset + MBAP_HEADER_LENGTH, this.#offset + n);
+      this.#offset += n;
+      if (this.#offset === first.length) {
+        this.#head++;
+        this.#offset = 0;
+      }
+      this.#buffered -= n;
+      this.#compact();
+      return pdu;
+    }
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {
@@ -106,6 +117,23 @@ export class MbapFramer {
     }
     this.#buffered -= n;
     this.#compact();
-    return out;
+    return out.subarray(MBAP_HEADER_LENGTH);
+  }
+}
+
+/**
+ * A frame whose whole ADU — which the gateway never reads — is a view made only when asked for (the header
+ * bytes sit right before the PDU, in the chunk or in the frame's own buffer): one buffer view fewer per frame,
+ * on both sides of every request.
+ */
+class MbapFrame implements Frame {
+  constructor(
+    readonly header: MbapHeader,
+    readonly pdu: Buffer,
+  ) {}
+
+  get adu(): Buffer {
+    const p = this.pdu;
+    return Buffer.from(p.buffer, p.byteOffset - MBAP_HEADER_LENGTH, p.length + MBAP_HEADER_LENGTH);
   }
 }
