@@ -3,8 +3,10 @@
  * flooding requests waits behind itself, not in front of everyone else (docs/architecture.md "Lessons from
  * Modbus proxies": modbus-proxy / mbusd share one upstream connection behind a fair queue).
  *
- * Every operation is O(1): per-key doubly linked lists, and the round-robin order is the insertion order of
- * `active` (a key served and still non-empty is re-inserted at the end).
+ * Every operation is O(1): per-key doubly linked lists, and the round is a doubly linked ring of the non-empty
+ * keys' lists (a key served and still non-empty moves to its end). A key's list outlives its last item (swept
+ * only when many idle keys pile up), so a client that keeps one request queued at a time costs no Map delete and
+ * insert, nor a new list, per request.
  */
 
 /** Opaque handle to a queued item, used to remove it (abort, timeout, push-out). */
@@ -20,10 +22,18 @@ interface Node<T> extends QueueHandle<T> {
 }
 
 interface KeyList<T> {
+  readonly key: string;
   head: Node<T> | null;
   tail: Node<T> | null;
   length: number;
+  /** Neighbours in the round (non-empty lists only). */
+  prev: KeyList<T> | null;
+  next: KeyList<T> | null;
+  inRound: boolean;
 }
+
+/** Empty per-key lists kept before they are swept. */
+const IDLE_KEYS = 1024;
 
 export type PushResult<T> =
   | { readonly kind: 'queued'; readonly handle: QueueHandle<T> }
@@ -33,7 +43,10 @@ export type PushResult<T> =
 
 export class FairQueue<T> {
   readonly #limit: number;
-  readonly #active = new Map<string, KeyList<T>>();
+  /** Every key's list, empty ones included (see the header). */
+  readonly #lists = new Map<string, KeyList<T>>();
+  #first: KeyList<T> | null = null;
+  #last: KeyList<T> | null = null;
   #size = 0;
 
   constructor(limit: number) {
@@ -46,13 +59,13 @@ export class FairQueue<T> {
   }
 
   sizeOf(key: string): number {
-    return this.#active.get(key)?.length ?? 0;
+    return this.#lists.get(key)?.length ?? 0;
   }
 
   /** Queued items per key (only non-empty keys). */
   byKey(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [k, l] of this.#active) out[k] = l.length;
+    for (let l = this.#first; l !== null; l = l.next) out[l.key] = l.length;
     return out;
   }
 
@@ -72,16 +85,15 @@ export class FairQueue<T> {
 
   /** Next item in round-robin order, or undefined when empty. */
   shift(): T | undefined {
-    const first = this.#active.entries().next();
-    if (first.done === true) return undefined;
-    const [key, list] = first.value;
+    const list = this.#first;
+    if (list === null) return undefined;
     const node = list.head;
-    if (node === null) throw new Error('fair-queue: empty list left active (bug)');
-    this.#unlink(key, list, node);
+    if (node === null) throw new Error('fair-queue: empty list left in the round (bug)');
+    this.#unlink(list, node);
     // Rotate: a key that still has items goes to the back of the round.
-    if (this.#active.has(key)) {
-      this.#active.delete(key);
-      this.#active.set(key, list);
+    if (list.inRound && list !== this.#last) {
+      this.#leaveRound(list);
+      this.#joinRound(list);
     }
     return node.value;
   }
@@ -90,16 +102,16 @@ export class FairQueue<T> {
   remove(handle: QueueHandle<T>): boolean {
     const node = handle as Node<T>;
     if (!node.queued) return false;
-    const list = this.#active.get(node.key);
+    const list = this.#lists.get(node.key);
     if (list === undefined) return false;
-    this.#unlink(node.key, list, node);
+    this.#unlink(list, node);
     return true;
   }
 
   /** Snapshot of queued values, key by key (not service order); safe to remove while using it. */
   values(): T[] {
     const out: T[] = [];
-    for (const list of this.#active.values()) for (let n = list.head; n !== null; n = n.next) out.push(n.value);
+    for (let l = this.#first; l !== null; l = l.next) for (let n = l.head; n !== null; n = n.next) out.push(n.value);
     return out;
   }
 
@@ -111,11 +123,13 @@ export class FairQueue<T> {
   }
 
   #append(key: string, value: T): Node<T> {
-    let list = this.#active.get(key);
+    let list = this.#lists.get(key);
     if (list === undefined) {
-      list = { head: null, tail: null, length: 0 };
-      this.#active.set(key, list);
+      if (this.#lists.size >= IDLE_KEYS) for (const [k, l] of this.#lists) if (l.length === 0) this.#lists.delete(k);
+      list = { key, head: null, tail: null, length: 0, prev: null, next: null, inRound: false };
+      this.#lists.set(key, list);
     }
+    if (!list.inRound) this.#joinRound(list);
     const node: Node<T> = { key, value, prev: list.tail, next: null, queued: true };
     if (list.tail === null) list.head = node;
     else list.tail.next = node;
@@ -125,7 +139,7 @@ export class FairQueue<T> {
     return node;
   }
 
-  #unlink(key: string, list: KeyList<T>, node: Node<T>): void {
+  #unlink(list: KeyList<T>, node: Node<T>): void {
     if (node.prev === null) list.head = node.next;
     else node.prev.next = node.next;
     if (node.next === null) list.tail = node.prev;
@@ -134,12 +148,32 @@ export class FairQueue<T> {
     node.queued = false;
     list.length--;
     this.#size--;
-    if (list.length === 0) this.#active.delete(key);
+    if (list.length === 0) this.#leaveRound(list);
+  }
+
+  /** Appends `list` to the end of the round. */
+  #joinRound(list: KeyList<T>): void {
+    list.prev = this.#last;
+    list.next = null;
+    if (this.#last === null) this.#first = list;
+    else this.#last.next = list;
+    this.#last = list;
+    list.inRound = true;
+  }
+
+  #leaveRound(list: KeyList<T>): void {
+    if (list.prev === null) this.#first = list.next;
+    else list.prev.next = list.next;
+    if (list.next === null) this.#last = list.prev;
+    else list.next.prev = list.prev;
+    list.prev = list.next = null;
+    list.inRound = false;
   }
 
   #longestOther(key: string): KeyList<T> | undefined {
     let best: KeyList<T> | undefined;
-    for (const [k, l] of this.#active) if (k !== key && (best === undefined || l.length > best.length)) best = l;
+    for (let l = this.#first; l !== null; l = l.next)
+      if (l.key !== key && (best === undefined || l.length > best.length)) best = l;
     return best;
   }
 }
