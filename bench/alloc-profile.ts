@@ -26,21 +26,36 @@ export interface AllocWindowOptions {
 /** The project's own code, as located through the source maps. */
 const OWN = /^(gateway|protocols|simulators)\//;
 
-const requestsDone = async (gw: BenchChild): Promise<number> =>
-  ((await gw.command('requests')) as { requests: number }).requests;
+/** The gateway child's CPU time used (user + system, µs) and Modbus requests done so far. */
+export interface Usage {
+  readonly cpuUs: number;
+  readonly requests: number;
+}
+
+export const usage = async (gw: BenchChild): Promise<Usage> => (await gw.command('usage')) as unknown as Usage;
+
+/** The gateway's CPU time per request over a window: steadier than req/s when other work shares the machine. */
+export function cpuPerRequest(from: Usage, to: Usage): string {
+  const n = to.requests - from.requests;
+  return n > 0
+    ? `gateway CPU ${((to.cpuUs - from.cpuUs) / n).toFixed(1)} µs per request (${n.toLocaleString('en-US')} requests in the window, profiler overhead included)`
+    : 'no request in the window';
+}
 
 /** Runs the load against `gw` with the heap sampler on, stops the gateway, prints the result. */
 export async function allocWindow(gw: BenchChild, conns: ModbusClientConn[], o: AllocWindowOptions): Promise<void> {
   o.log(`${conns.length} connections × ${o.depth} in flight for ${o.seconds} s (after 1 s warm-up), heap sampling`);
-  let started: Promise<number> | null = null;
+  let started: Promise<Usage> | null = null;
   const startTimer = setTimeout(() => {
-    started = gw.command('heapStart').then(() => requestsDone(gw));
+    started = gw.command('heapStart').then(() => usage(gw));
   }, 1000);
   const r = await runClosed(conns, { depth: o.depth, durationMs: o.seconds * 1000, warmupMs: 1000 });
   clearTimeout(startTimer);
   if (started === null) throw new Error('the heap sampler never started (load shorter than the warm-up?)');
-  const from = await (started as Promise<number>);
-  const to = await requestsDone(gw);
+  const fromUsage = await (started as Promise<Usage>);
+  const toUsage = await usage(gw);
+  const from = fromUsage.requests;
+  const to = toUsage.requests;
   const { file } = (await gw.command('heapStop')) as { file?: string; error?: string };
   for (const c of conns) c.close();
   await gw.stop();
@@ -50,6 +65,10 @@ export async function allocWindow(gw: BenchChild, conns: ModbusClientConn[], o: 
   o.log(
     `${Math.round(r.perSecond).toLocaleString('en-US')} req/s under the heap sampler (slower than unsampled), ${r.failed} failed`,
   );
+  if (to > from)
+    o.log(
+      `gateway CPU ${((toUsage.cpuUs - fromUsage.cpuUs) / (to - from)).toFixed(1)} µs per request (sampler included)`,
+    );
   const requests = to - from;
   const result = topAllocations(JSON.parse(readFileSync(kept, 'utf8')) as HeapProfile, {
     top: o.top,

@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { allocWindow } from './alloc-profile.js';
+import { allocWindow, cpuPerRequest, usage, type Usage } from './alloc-profile.js';
 import { spawnBenchChild } from './bench-child.js';
 import { createBenchPki } from './bench-pki.js';
 import { formatTop, topSelfTime, type CpuProfile } from './cpuprofile-top.js';
@@ -59,15 +59,25 @@ async function main(): Promise<void> {
       // the child's clock (process.hrtime, the profile's clock) brackets the measured window
       const clock = async (): Promise<number> => ((await gw.command('clock')) as { us: number }).us;
       let fromUs = 0;
-      const startClock = setTimeout(() => void clock().then((t) => (fromUs = t)), 1000);
+      let fromUsage: Usage | null = null;
+      const startClock = setTimeout(
+        () =>
+          void clock()
+            .then((t) => (fromUs = t))
+            .then(() => usage(gw))
+            .then((u) => (fromUsage = u)),
+        1000,
+      );
       const r = await runClosed(conns, { depth, durationMs: seconds * 1000, warmupMs: 1000 });
       clearTimeout(startClock);
       const toUs = await clock();
+      const toUsage = await usage(gw);
       for (const c of conns) c.close();
       await gw.stop();
       log(
         `${Math.round(r.perSecond).toLocaleString('en-US')} req/s under the profiler (slower than unprofiled), ${r.failed} failed`,
       );
+      if (fromUsage !== null) log(cpuPerRequest(fromUsage, toUsage));
       const file = readdirSync(out)
         .filter((f) => f.endsWith('.cpuprofile'))
         .sort()
