@@ -3,7 +3,8 @@
  * Names follow Prometheus conventions; docs/reference.md lists them. The audit log registers its own
  * `verigate_audit_*` metrics (audit-metrics.ts) on the same registry.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { LatencyHistogram } from './latency-histogram.js';
 
 export interface MetricsSources {
   queueDepth?: () => Record<string, number>;
@@ -14,6 +15,10 @@ export interface MetricsSources {
   fleetStaleness?: () => number;
 }
 
+export const LATENCY_BUCKETS: readonly number[] = [
+  0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+];
+
 interface PendingCount {
   readonly labels: { outcome: string; device: string; fc: string };
   n: number;
@@ -22,7 +27,8 @@ interface PendingCount {
 export class GatewayMetrics {
   readonly registry = new Registry();
   readonly requests: Counter<'outcome' | 'device' | 'fc'>;
-  readonly latency: Histogram<'device'>;
+  /** Observed per request: our own histogram, exposed exactly as prom-client's (latency-histogram.ts). */
+  readonly latency: LatencyHistogram;
   readonly sessions: Gauge<'transport'>;
   readonly handshakeRejections: Counter<'reason'>;
   readonly pendingHandshakes: Gauge<'transport'>;
@@ -36,8 +42,6 @@ export class GatewayMetrics {
    * (scrape or `requests.get()`), so what is exposed is the same.
    */
   private readonly pendingRequests = new Map<string, Map<string, Map<number, PendingCount>>>();
-  /** The latency histogram's child per device, so a request builds no label object. */
-  private readonly latencyByDevice = new Map<string, { observe(v: number): void }>();
 
   /**
    * One Modbus request done: counted by outcome, device and fc; its latency observed per device. Label
@@ -45,10 +49,7 @@ export class GatewayMetrics {
    */
   countRequest(device: string, fc: number, outcome: string, latencySeconds: number | null): void {
     this.pendingCount(device, outcome, fc).n++;
-    if (latencySeconds === null) return;
-    let h = this.latencyByDevice.get(device);
-    if (h === undefined) this.latencyByDevice.set(device, (h = this.latency.labels(device)));
-    h.observe(latencySeconds);
+    if (latencySeconds !== null) this.latency.labels(device).observe(latencySeconds);
   }
 
   private pendingCount(device: string, outcome: string, fc: number): PendingCount {
@@ -91,13 +92,12 @@ export class GatewayMetrics {
         flush(this);
       },
     });
-    this.latency = new Histogram({
-      name: 'verigate_request_duration_seconds',
-      help: 'Time from request decoded to response ready, by device',
-      labelNames: ['device'],
-      buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    this.latency = new LatencyHistogram(
+      'verigate_request_duration_seconds',
+      'Time from request decoded to response ready, by device',
+      LATENCY_BUCKETS,
       registers,
-    });
+    );
     this.sessions = new Gauge({
       name: 'verigate_sessions',
       help: 'Live client sessions',
