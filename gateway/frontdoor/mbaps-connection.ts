@@ -142,9 +142,12 @@ export class MbapsConnection {
 
   /** A handled request's answer: sent, and its in-flight slot freed for the next frame. */
   private answered(transactionId: number, unitId: number, pdu: Buffer): void {
-    this.reply(transactionId, unitId, pdu);
-    this.inFlight--;
-    this.pump();
+    try {
+      this.reply(transactionId, unitId, pdu);
+    } finally {
+      this.inFlight--;
+      this.pump();
+    }
   }
 
   /**
