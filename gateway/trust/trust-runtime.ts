@@ -62,6 +62,8 @@ export interface FleetFreshness {
 type JitNeed = NonNullable<NonNullable<PolicyVerdict['obligations']>['jit']>;
 /** What check() learned about a request that observe() needs: a JIT grant covered it, or the downgrade refused it. */
 type Note = { readonly sanctioned: GrantNeed | 'whole' } | 'trust-read-only';
+/** A JIT grant that covers a request, and what it vouches for. */
+type Granted = { readonly grant: Grant; readonly sanctioned: GrantNeed | 'whole' };
 type SvidSpan = { readonly notBefore: number | null; readonly notAfter: number };
 
 const SANCTIONED_WHOLE: ObserveContext = Object.freeze({ sanctioned: true });
@@ -153,10 +155,15 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
   check(session: GateSession, device: string, req: ClassifiedRequest, verdict: PolicyVerdict, now: number): GateResult {
     // Only what the JIT rule granted needs the grant (e.g. FC23's write half when another rule allows the read);
     // only that is vouched for (not, say, the read half another rule allowed).
-    return this.gate(session, device, req, isMutating(req), verdict, now, (jit) => {
-      const grant = this.grants.covering(session.peer.id, jit.ruleId, device, jit.scope ?? req);
-      return grant ? { grant, sanctioned: jit.scope ?? 'whole' } : null;
-    });
+    // the grant lookup is built only for a rule that asks for one (this runs for every request)
+    const granted =
+      verdict.obligations?.jit === undefined
+        ? NO_GRANT
+        : (jit: JitNeed): Granted | null => {
+            const grant = this.grants.covering(session.peer.id, jit.ruleId, device, jit.scope ?? req);
+            return grant ? { grant, sanctioned: jit.scope ?? 'whole' } : null;
+          };
+    return this.gate(session, device, req, isMutating(req), verdict, now, granted);
   }
 
   /** A PROFINET record service: the same gates; a JIT grant must name the record index (`table: 'records'`). */
@@ -400,6 +407,9 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
 }
 
 const round = (x: number): number => Math.round(x * 1000) / 1000;
+
+/** The grant lookup of a request no JIT rule granted: never asked (gate() looks only when there is a `jit`). */
+const NO_GRANT = (): null => null;
 
 /** The usual answer of the gates, one object (results are read, never changed). */
 const ALLOWED: GateResult = Object.freeze({ effect: 'allow' });

@@ -13,7 +13,9 @@ import type { Frame, FrameResult, MalformedReason, MbapHeader } from './types.js
 const NEED_MORE: FrameResult = Object.freeze({ kind: 'need-more' });
 
 export class MbapFramer {
-  #chunks: Buffer[] = [];
+  /** Slots 0..#tail-1 in use; emptied slots are reused (no new array per frame when every chunk is consumed). */
+  #chunks: (Buffer | undefined)[] = [];
+  #tail = 0;
   /** Index of the first unread chunk (avoids O(n) `shift()` when a peer sends one byte per packet). */
   #head = 0;
   /** Read offset into #chunks[#head]. */
@@ -24,7 +26,7 @@ export class MbapFramer {
   /** Queue bytes. Ignored once the stream is malformed. */
   push(chunk: Buffer): void {
     if (this.#malformed || chunk.length === 0) return;
-    this.#chunks.push(chunk);
+    this.#chunks[this.#tail++] = chunk;
     this.#buffered += chunk.length;
   }
 
@@ -55,6 +57,7 @@ export class MbapFramer {
     this.#malformed = Object.freeze({ kind: 'malformed', reason, detail });
     this.#chunks = [];
     this.#head = 0;
+    this.#tail = 0;
     this.#offset = 0;
     this.#buffered = 0;
     return this.#malformed;
@@ -63,7 +66,7 @@ export class MbapFramer {
   /** Byte at logical position `i` (i < buffered). Headers sit within the first one or few chunks. */
   #peekByte(i: number): number {
     let pos = i + this.#offset;
-    for (let k = this.#head; k < this.#chunks.length; k++) {
+    for (let k = this.#head; k < this.#tail; k++) {
       const c = this.#chunks[k] as Buffer;
       if (pos < c.length) return c[pos] ?? 0;
       pos -= c.length;
@@ -77,11 +80,13 @@ export class MbapFramer {
 
   /** Drop consumed chunk slots once they dominate the array, keeping the work per byte constant. */
   #compact(): void {
-    if (this.#head === this.#chunks.length) {
-      this.#chunks = [];
+    if (this.#head === this.#tail) {
+      for (let k = 0; k < this.#tail; k++) this.#chunks[k] = undefined; // consumed: the framer keeps no chunk alive
       this.#head = 0;
-    } else if (this.#head > 1024 && this.#head * 2 > this.#chunks.length) {
-      this.#chunks = this.#chunks.slice(this.#head);
+      this.#tail = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#tail) {
+      this.#chunks = this.#chunks.slice(this.#head, this.#tail);
+      this.#tail -= this.#head;
       this.#head = 0;
     }
   }
