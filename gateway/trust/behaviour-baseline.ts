@@ -56,6 +56,14 @@ function within(spans: GrantNeed['reads'], table: string, from: number, to: numb
   return spans.some((s) => s.table === table && s.start <= from && to <= s.start + s.count - 1);
 }
 
+/** A weights record as a list in SIGNALS order, made once per record (the policy's, which a reload replaces). */
+const weightLists = new WeakMap<Readonly<Record<Signal, number>>, readonly number[]>();
+function weightList(weights: Readonly<Record<Signal, number>>): readonly number[] {
+  let list = weightLists.get(weights);
+  if (list === undefined) weightLists.set(weights, (list = SIGNALS.map((s) => weights[s])));
+  return list;
+}
+
 export const DEFAULT_BASELINE: BaselineOptions = { warmupSeconds: 30, warmupRequests: 200, tauMs: 30_000 };
 
 /** Decayed writes beyond the learned share that are always free (a series of setpoints, alarm acks). */
@@ -86,6 +94,8 @@ const OFF_HOURS_AFTER_MS = 24 * 3_600_000;
 
 export class BehaviourBaseline {
   readonly levels: Record<Signal, DecayingLevel>;
+  /** `levels` in SIGNALS order, for the per-request score (indexed, not looked up by name). */
+  private readonly levelList: readonly DecayingLevel[];
   private readonly rateProfile: RateProfile;
   private readonly requestsShort: DecayingSum;
   private readonly writesShort: DecayingSum;
@@ -116,6 +126,7 @@ export class BehaviourBaseline {
       Signal,
       DecayingLevel
     >;
+    this.levelList = SIGNALS.map((s) => this.levels[s]);
     this.rateProfile = new RateProfile(opts.warmupSeconds, this.levels.rate, this.levels.drift);
     this.requestsShort = new DecayingSum(opts.tauMs);
     this.writesShort = new DecayingSum(opts.tauMs);
@@ -316,8 +327,10 @@ export class BehaviourBaseline {
    * without building the signals record: this runs for every request.
    */
   penalty(now: number, weights: Readonly<Record<Signal, number>>): number {
+    const w = weightList(weights);
+    const levels = this.levelList;
     let p = 0;
-    for (const s of SIGNALS) p += weights[s] * this.levels[s].value(now);
+    for (let i = 0; i < levels.length; i++) p += (w[i] as number) * (levels[i] as DecayingLevel).value(now);
     return p;
   }
 
