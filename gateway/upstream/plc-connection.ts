@@ -196,7 +196,7 @@ export class PlcConnection<J> {
       return;
     }
     this.#everAnswered = true;
-    // the framer hands each frame its own bytes (framer.ts #take): the PDU is passed on without a copy
+    // the PDU is the framer's read-only view of bytes received (framer.ts): passed on without a copy
     this.#opts.events.reply(slot.job, { kind: 'response', pdu, latencyMs: 0 });
     this.#afterFree();
   }
