@@ -100,6 +100,9 @@ export class HandshakeGuard {
       this.refuse(entry, socket, 'gateway-identity-unavailable', IDENTITY_DETAIL);
       return null;
     }
+    // Past its handshake the connection can no longer be refused here: the evidence is not needed any more
+    // (the entry lives as long as the raw socket, i.e. the whole session).
+    entry.leaf = null;
     return entry.peer;
   }
 

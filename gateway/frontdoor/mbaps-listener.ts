@@ -66,7 +66,7 @@ export class MbapsListener {
   }
 
   private accept(socket: tls.TLSSocket): void {
-    const session = this.gatekeeper.open(socket, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`);
+    const session = this.gatekeeper.open(socket);
     if (!session) return;
     const conn = new MbapsConnection(socket, session, {
       routes: this.opts.routes,

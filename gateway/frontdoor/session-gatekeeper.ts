@@ -11,6 +11,7 @@ import type tls from 'node:tls';
 import type { AuditSink } from '../audit/audit-events.js';
 import type { Logger } from '../logger.js';
 import type { PeerCheck } from '../identity/peer-check.js';
+import { releasePeerChain } from '../identity/peer-chain.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { MAX_TIMER_MS, systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 import type { RuntimeGate, SessionPeer } from '../trust/runtime-gate.js';
@@ -87,10 +88,22 @@ export class SessionGatekeeper {
     server.on('tlsClientError', (err, socket) => this.handshakeFailed(err, socket));
   }
 
-  /** Verifies and admits; returns the live, registered session, or null when the peer was refused. */
-  open(socket: tls.TLSSocket, remote: string, extra?: ExtraCheck): Session | null {
+  /**
+   * Verifies and admits; returns the live, registered session, or null when the peer was refused. `remote`
+   * defaults to the address captured at TCP accept (a TLS socket would ask the kernel again).
+   */
+  open(socket: tls.TLSSocket, remote?: string, extra?: ExtraCheck): Session | null {
     socket.on('error', () => socket.destroy());
-    if (this.guard.settle(socket) === null) return null; // over its deadline, or our SVID failed closed
+    const peer = this.guard.settle(socket);
+    if (peer === null) return null; // over its deadline, or our SVID failed closed
+    try {
+      return this.admit(socket, remote ?? peer.remote, extra);
+    } finally {
+      releasePeerChain(socket); // decided: the parsed chain is not read again
+    }
+  }
+
+  private admit(socket: tls.TLSSocket, remote: string, extra: ExtraCheck | undefined): Session | null {
     const check = this.deps.verifyPeer(socket);
     if (!check.ok)
       return this.refuse(socket, { peer: remote, code: check.reason, detail: check.detail, leaf: peerLeaf(socket) });

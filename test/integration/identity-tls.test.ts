@@ -12,7 +12,7 @@ import {
   serverTlsOptions,
 } from '../../gateway/identity/tls-options.js';
 import type { BundleSet } from '../../gateway/identity/bundle-set.js';
-import { peerLeafCertificate } from '../../gateway/identity/peer-chain.js';
+import { peerChain, peerLeafCertificate, releasePeerChain } from '../../gateway/identity/peer-chain.js';
 import { PeerVerifier } from '../../gateway/identity/peer-verifier.js';
 import { VerifiedChainCache } from '../../gateway/identity/verified-chain-cache.js';
 import type { X509Svid } from '../../gateway/identity/x509-svid.js';
@@ -311,6 +311,37 @@ t.test('a resumed session re-verifies a chain with an intermediate (OpenSSL keep
       );
     }
   }
+});
+
+t.test('releasePeerChain drops the memo: the decided socket no longer holds its parsed chain', async (t) => {
+  const int = await intermediate(pki.ca.issuerForTests());
+  const viaInt = await leaf(int.issuer, { uris: [`spiffe://${TD}/plc-gw/8`] });
+  const server = tls.createServer(serverTlsOptions(serverSvid, pki.bundles));
+  const seen = new Promise<{ first: number; again: number; after: number }>((res) =>
+    server.once('secureConnection', (sock) => {
+      const first = peerChain(sock).length;
+      const again = peerChain(sock).length;
+      releasePeerChain(sock);
+      // Node hands the intermediates over once: a read after the release sees the leaf alone
+      res({ first, again, after: peerChain(sock).length });
+      sock.destroy();
+    }),
+  );
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  t.teardown(() => new Promise<void>((res) => server.close(() => res())));
+  const opts = {
+    cert: [...viaInt.chainDer, int.der].map((d) => derToPem(d, 'CERTIFICATE')).join(''),
+    key: derToPem(viaInt.keyDer, 'PRIVATE KEY'),
+    ca: pki.bundles.allAuthoritiesPem(),
+    checkServerIdentity: () => undefined,
+  };
+  const sock = tls.connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, ...opts });
+  sock.on('error', () => {});
+  t.teardown(() => sock.destroy());
+  const r = await seen;
+  t.ok(r.first >= 2, `leaf and intermediate read once (${r.first})`);
+  t.equal(r.again, r.first, 'remembered while undecided');
+  t.equal(r.after, 1, 'released: only the leaf is left to read');
 });
 
 t.test('reasonFromTlsError mapping', async (t) => {
