@@ -62,8 +62,8 @@ export function upstreamComponent(env: GatewayEnv): Component<Upstream> {
   const { config, logger, deadlines } = env;
   return {
     name: 'upstream',
-    start: () => ({
-      ...buildModbusPools(config.devices, logger, deadlines),
+    start: async () => ({
+      ...(await buildModbusPools(config.devices, logger, deadlines)),
       profinet: config.profinetDevices.map((d) => ({
         config: d,
         client: new ProfinetClient({

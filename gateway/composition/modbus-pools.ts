@@ -1,13 +1,17 @@
 /**
  * One DevicePool per Modbus TCP device, and one per RTU line shared by every device on it (config/device-link.ts):
  * the line's single slot and fair queue are then one, whichever device name a request was routed by.
+ * The RTU transports (and the serialport package with its native binding) are loaded only when a device sits on
+ * an RTU line: a Modbus TCP-only gateway never maps them (bench row 7).
  */
 import type { DeviceConfig } from '../config/gateway-config.js';
 import { lineKey } from '../config/device-link.js';
 import type { Logger } from '../logger.js';
 import type { Timers } from '../timers.js';
 import { DevicePool } from '../upstream/device-pool.js';
-import { rtuLateGraceMs, rtuOverTcpTransport, serialTransport, type RtuTransport } from '../upstream/rtu-transports.js';
+import type { RtuTransport } from '../upstream/rtu-transports.js';
+
+type RtuModule = typeof import('../upstream/rtu-transports.js');
 
 export interface ModbusPool {
   readonly config: DeviceConfig;
@@ -22,11 +26,12 @@ export interface RtuLineEntry {
   readonly pool: DevicePool;
 }
 
-export function buildModbusPools(
+export async function buildModbusPools(
   devices: readonly DeviceConfig[],
   logger: Logger,
   timers: Timers,
-): { pools: ModbusPool[]; lines: RtuLineEntry[] } {
+): Promise<{ pools: ModbusPool[]; lines: RtuLineEntry[] }> {
+  const rtu = devices.some((d) => lineKey(d.link) !== null) ? await import('../upstream/rtu-transports.js') : null;
   const lines = new Map<string, { devices: string[]; transport: RtuTransport; pool: DevicePool }>();
   const pools = devices.map((d): ModbusPool => {
     const key = lineKey(d.link);
@@ -46,7 +51,8 @@ export function buildModbusPools(
     }
     let line = lines.get(key);
     if (line === undefined) {
-      const transport = rtuTransportOf(d);
+      const lineModule = loaded(rtu, d);
+      const transport = rtuTransportOf(lineModule, d);
       const pool = new DevicePool({
         name: key,
         transport,
@@ -55,7 +61,7 @@ export function buildModbusPools(
         timeoutMs: d.timeoutMs,
         queueLimit: d.queueLimit,
         // A silent unit costs one timeout plus a short grace, not two timeouts (rtu-transports.ts).
-        lateReplyGraceMs: rtuLateGraceMs(transport.timing),
+        lateReplyGraceMs: lineModule.rtuLateGraceMs(transport.timing),
         logger,
         timers,
       });
@@ -68,12 +74,28 @@ export function buildModbusPools(
   return { pools, lines: [...lines].map(([key, l]) => ({ key, ...l })) };
 }
 
-function rtuTransportOf(d: DeviceConfig): RtuTransport {
+/** The transports module, loaded above whenever a device is on a line. */
+function loaded(rtu: RtuModule | null, d: DeviceConfig): RtuModule {
+  if (rtu === null) throw new Error(`modbus-pools: device ${d.name} is on an RTU line, transports not loaded (bug)`);
+  return rtu;
+}
+
+function rtuTransportOf(rtu: RtuModule, d: DeviceConfig): RtuTransport {
   const link = d.link;
   const interFrame = link?.kind !== 'tcp' && link?.interFrameMs != null ? { interFrameMs: link.interFrameMs } : {};
   if (link?.kind === 'serial')
-    return serialTransport({ path: link.path, format: link.format, turnaroundMs: link.turnaroundMs, ...interFrame });
+    return rtu.serialTransport({
+      path: link.path,
+      format: link.format,
+      turnaroundMs: link.turnaroundMs,
+      ...interFrame,
+    });
   if (link?.kind === 'rtu-over-tcp')
-    return rtuOverTcpTransport({ host: link.host, port: link.port, turnaroundMs: link.turnaroundMs, ...interFrame });
+    return rtu.rtuOverTcpTransport({
+      host: link.host,
+      port: link.port,
+      turnaroundMs: link.turnaroundMs,
+      ...interFrame,
+    });
   throw new Error(`modbus-pools: device ${d.name} is not on an RTU line (bug)`);
 }
