@@ -97,6 +97,7 @@ export class HandshakeGuard {
     this.release(entry);
     // The SVID may have failed closed while this handshake was in flight: do not serve it.
     if (this.opts.identityAvailable?.() === false) {
+      entry.leaf ??= peerLeafCertificate(socket);
       this.refuse(entry, socket, 'gateway-identity-unavailable', IDENTITY_DETAIL);
       return null;
     }
@@ -148,9 +149,12 @@ export class HandshakeGuard {
     const entry = this.entryOf(socket);
     if (!entry || entry.hooked) return;
     entry.hooked = true;
-    // Through peer-chain.ts: Node 20 hands the intermediates over only once, and the verifier needs them later.
+    // Only a chain OpenSSL refused needs its evidence read here: Node destroys that socket right after this
+    // listener. A verified one is read by the gatekeeper, which often needs no more than the leaf's DER (reading
+    // the chain costs OpenSSL 3 a decode of every certificate after the leaf). Through peer-chain.ts: Node 20
+    // hands the intermediates over only once, and the verifier may need them later.
     socket.prependOnceListener('secure', () => {
-      entry.leaf = peerLeafCertificate(socket);
+      if (opensslRefused(socket)) entry.leaf = peerLeafCertificate(socket);
     });
   }
 
@@ -178,6 +182,20 @@ export class HandshakeGuard {
     if (direct) return direct;
     const parent = (socket as { _parent?: unknown })._parent;
     return parent && typeof parent === 'object' ? this.entries.get(parent as net.Socket) : undefined;
+  }
+}
+
+/**
+ * OpenSSL's verdict on the presented chain, read where Node's own onServerSocketSecure reads it (the TLS
+ * handle's `verifyError()`, Node 20 _tls_wrap.js) — true when it failed. Without that method, true: capture.
+ */
+function opensslRefused(socket: tls.TLSSocket): boolean {
+  const handle = (socket as { _handle?: { verifyError?: () => unknown } | null })._handle;
+  if (typeof handle?.verifyError !== 'function') return true;
+  try {
+    return Boolean(handle.verifyError());
+  } catch {
+    return true;
   }
 }
 

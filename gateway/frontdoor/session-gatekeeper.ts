@@ -107,9 +107,11 @@ export class SessionGatekeeper {
     const check = this.deps.verifyPeer(socket);
     if (!check.ok)
       return this.refuse(socket, { peer: remote, code: check.reason, detail: check.detail, leaf: peerLeaf(socket) });
-    const verified = { leaf: peerLeaf(socket), verifiedId: check.peer.id };
+    // Evidence for a refusal only: an admitted peer's certificate is not read again (verification may have
+    // needed no more than the leaf's DER, identity/tls-options.ts).
+    const verified = () => ({ leaf: peerLeaf(socket), verifiedId: check.peer.id });
     const more = extra?.(socket, check.peer);
-    if (more) return this.refuse(socket, { peer: remote, code: more.reason, detail: more.detail, ...verified });
+    if (more) return this.refuse(socket, { peer: remote, code: more.reason, detail: more.detail, ...verified() });
     const now = this.deps.now();
     const admit = this.deps.gate.admit(check.peer, now);
     if (!admit.ok)
@@ -117,7 +119,7 @@ export class SessionGatekeeper {
         peer: remote,
         code: admit.code,
         detail: `identity ${check.peer.id} not admitted${admit.detail === '' ? '' : ` (${admit.detail})`}`,
-        ...verified,
+        ...verified(),
       });
     const session = new Session(this.transport, check.peer, remote, now, () => socket.destroy());
     this.track(socket, session);

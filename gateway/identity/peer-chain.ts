@@ -31,6 +31,21 @@ export function peerChain(socket: tls.TLSSocket): readonly X509Certificate[] {
 }
 
 /**
+ * The presented leaf's DER without reading the chain (null: none, or the TLS state is gone). The abbreviated
+ * `getPeerCertificate()` copies the leaf alone and leaves the intermediates in place for a later `peerChain`.
+ */
+export function peerLeafDer(socket: tls.TLSSocket): Buffer | null {
+  const known = read.get(socket);
+  if (known !== undefined) return known[0]?.raw ?? null;
+  try {
+    const raw = socket.getPeerCertificate(false)?.raw as Buffer | undefined;
+    return raw !== undefined && raw.length > 0 ? raw : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Drops the memo for `socket`: call once nothing will read the chain again (the peer was verified and admitted
  * or refused). A later `peerChain` would see the leaf alone (the intermediates were handed over already).
  */

@@ -135,6 +135,15 @@ export class PeerVerifier {
     if (v.result.ok && v.window !== undefined) this.cache.set(chain, bundles, v.result.peer, v.window, t);
     return v.result;
   }
+
+  /**
+   * The verdict for a leaf (DER) verified before under the same bundles and within its path's validity, or
+   * undefined. Only for a peer whose presented chain OpenSSL verified in this very handshake (cache file).
+   */
+  knownLeaf(leafDer: Buffer, bundles: BundleSet, now: Date): PeerVerifyResult | undefined {
+    const hit = this.cache.getByLeaf(leafDer, bundles, now.getTime());
+    return hit === undefined ? undefined : { ok: true, peer: hit };
+  }
 }
 
 interface Parsed {

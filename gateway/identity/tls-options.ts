@@ -15,7 +15,7 @@
  */
 import { constants } from 'node:crypto';
 import type tls from 'node:tls';
-import { peerChain } from './peer-chain.js';
+import { peerChain, peerLeafDer } from './peer-chain.js';
 import {
   REJECT_REASONS,
   verifyPeerChain,
@@ -120,7 +120,8 @@ export function chainFromPeerCertificate(
 
 /**
  * Server side, on 'secureConnection': the SPIFFE verdict on the client's chain (peer-chain.ts reads it once, as
- * OpenSSL parsed it). On a resumed TLS session OpenSSL keeps only the peer's leaf, not the intermediates it
+ * OpenSSL parsed it). After a full handshake a leaf verified before under the same bundles is answered by its DER
+ * alone (VerifiedChainCache.getByLeaf): OpenSSL has verified this handshake's chain, the cache the leaf's path. On a resumed TLS session OpenSSL keeps only the peer's leaf, not the intermediates it
  * sent, so the chain verified at the full handshake stands in for it (the verifier's cache, within the
  * resumption window) and is verified again under the current bundles.
  */
@@ -130,10 +131,11 @@ export function peerIdentityFromSocket(
   now: Date,
   verifier: PeerVerifier,
 ): PeerVerifyResult {
-  const sent = peerChain(socket);
-  if (sent.length === 0) return { ok: false, reason: 'no-certificate', detail: 'the peer sent no certificate' };
-  const chain = socket.isSessionReused() ? verifier.cache.chainForResumption(sent, now.getTime()) : sent;
-  const r = verifier.verify(chain, bundles, now);
+  const resumed = socket.isSessionReused();
+  // A full handshake: OpenSSL verified the presented chain, so a leaf verified before needs no chain read.
+  const leafDer = resumed ? null : peerLeafDer(socket);
+  const known = leafDer === null ? undefined : verifier.knownLeaf(leafDer, bundles, now);
+  const r = known ?? verifyPresented(socket, bundles, now, verifier, resumed);
   if (!r.ok) return r;
   // OpenSSL's own verdict against the union (only set when the server ran with rejectUnauthorized false).
   if (socket.authorizationError !== undefined && socket.authorizationError !== null) {
@@ -141,6 +143,19 @@ export function peerIdentityFromSocket(
     return { ok: false, reason: reasonFromTlsError({ code }), detail: `OpenSSL: ${code}` };
   }
   return r;
+}
+
+function verifyPresented(
+  socket: tls.TLSSocket,
+  bundles: BundleSet,
+  now: Date,
+  verifier: PeerVerifier,
+  resumed: boolean,
+): PeerVerifyResult {
+  const sent = peerChain(socket);
+  if (sent.length === 0) return { ok: false, reason: 'no-certificate', detail: 'the peer sent no certificate' };
+  const chain = resumed ? verifier.cache.chainForResumption(sent, now.getTime()) : sent;
+  return verifier.verify(chain, bundles, now);
 }
 
 const CODE_REASONS: Readonly<Record<string, RejectReason>> = {

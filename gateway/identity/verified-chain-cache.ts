@@ -9,6 +9,7 @@
  * validity of every certificate on the verified path (outside it, full verification names the reason). The
  * verdict depends on nothing else, so a hit returns exactly what verification would. Only successes are kept.
  *
+ * A TLS front door asks by the leaf alone first (`getByLeaf`, after OpenSSL verified the presented chain).
  * It also serves TLS resumption: OpenSSL keeps only the peer's leaf in a resumed session, so the chain
  * verified at the full handshake (leaf + intermediates) is looked up by its leaf, within the resumption window
  * after its last successful verification.
@@ -83,6 +84,33 @@ export class VerifiedChainCache<V> {
     return e.verdict;
   }
 
+  /**
+   * For a TLS peer whose presented chain OpenSSL has just verified against the trusted authorities: the verdict
+   * kept for a chain with exactly this leaf (DER) under `bundles`, with `nowMs` inside that path's validity —
+   * whatever intermediates came this time. Sound because the verdict is a property of the leaf: that path from
+   * it to an authority of its own trust domain's bundle exists and is valid now [RFC 5280 6.1: a path, not the
+   * one the peer happened to send], and the current handshake proved possession of its key. It saves reading the
+   * chain off the socket (Node duplicates every certificate after the leaf through OpenSSL 3's decoder). A
+   * resumed session is not verified by OpenSSL again: use `chainForResumption` for it. Counts a hit only; the
+   * full verification that follows a miss counts the miss.
+   */
+  getByLeaf(leafDer: Buffer, bundles: BundleSet, nowMs: number): V | undefined {
+    const key = keyOfDer(leafDer);
+    const e = this.entries.get(key);
+    if (
+      e === undefined ||
+      e.bundles !== bundles ||
+      !(e.chain[0] as X509Certificate).raw.equals(leafDer) ||
+      nowMs < e.window.from ||
+      nowMs > e.window.until
+    )
+      return undefined;
+    this.counts.hits++;
+    this.entries.delete(key);
+    this.entries.set(key, { ...e, verifiedAt: nowMs });
+    return e.verdict;
+  }
+
   /** Keeps a successful verification. */
   set(chain: readonly X509Certificate[], bundles: BundleSet, verdict: V, window: ValidityWindow, nowMs: number): void {
     const leaf = chain[0];
@@ -114,7 +142,11 @@ export class VerifiedChainCache<V> {
 }
 
 function keyOf(leaf: X509Certificate): string {
-  return createHash('sha256').update(leaf.raw).digest('base64');
+  return keyOfDer(leaf.raw);
+}
+
+function keyOfDer(der: Buffer): string {
+  return createHash('sha256').update(der).digest('base64');
 }
 
 function sameChain(a: readonly X509Certificate[], b: readonly X509Certificate[]): boolean {

@@ -344,6 +344,43 @@ t.test('releasePeerChain drops the memo: the decided socket no longer holds its 
   t.equal(r.after, 1, 'released: only the leaf is left to read');
 });
 
+t.test('after a full handshake a leaf verified before is answered by its DER: the chain is not read', async (t) => {
+  const int = await intermediate(pki.ca.issuerForTests());
+  const viaInt = await leaf(int.issuer, { uris: [`spiffe://${TD}/plc-gw/9`] });
+  const verifier = new PeerVerifier(new VerifiedChainCache());
+  const server = tls.createServer(serverTlsOptions(serverSvid, pki.bundles));
+  const results: { ok: boolean; unread: number }[] = [];
+  server.on('secureConnection', (sock) => {
+    const r = peerIdentityFromSocket(sock, pki.bundles, new Date(), verifier);
+    // read only now: a chain read during verification would leave the leaf alone after the release
+    releasePeerChain(sock);
+    results.push({ ok: r.ok, unread: peerChain(sock).length });
+    sock.end();
+  });
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  t.teardown(() => new Promise<void>((res) => server.close(() => res())));
+  const opts = {
+    host: '127.0.0.1',
+    port: (server.address() as AddressInfo).port,
+    cert: [...viaInt.chainDer, int.der].map((d) => derToPem(d, 'CERTIFICATE')).join(''),
+    key: derToPem(viaInt.keyDer, 'PRIVATE KEY'),
+    ca: pki.bundles.allAuthoritiesPem(),
+    checkServerIdentity: () => undefined,
+  };
+  for (let i = 0; i < 2; i++)
+    await new Promise<void>((res) => {
+      const c = tls.connect(opts);
+      c.on('error', () => res());
+      c.on('close', () => res());
+      c.resume();
+    });
+  t.same(results, [
+    { ok: true, unread: 1 },
+    { ok: true, unread: 2 },
+  ]);
+  t.match(verifier.cache.stats(), { hits: 1, misses: 1 }, 'first verified in full, then known by its leaf');
+});
+
 t.test('reasonFromTlsError mapping', async (t) => {
   const table: Array<[unknown, { authorizationError?: unknown } | undefined, string]> = [
     [

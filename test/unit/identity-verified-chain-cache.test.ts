@@ -123,3 +123,26 @@ t.test('resumption: the verified chain stands in for a lone leaf within the wind
   t.same(cache.chainForResumption(other, t0), other, 'another leaf: as presented');
   t.same(cache.chainForResumption(full, t0), full, 'a full chain is never replaced');
 });
+
+t.test(
+  'by leaf (a TLS peer whose chain OpenSSL just verified): the leaf verified before, same bundles, in time',
+  async (t) => {
+    const v = verifier();
+    const int = await intermediate(pki.ca.issuerForTests());
+    const m = certs((await leaf(int.issuer)).chainDer);
+    const leafDer = (m[0] as X509Certificate).raw;
+    t.equal(v.knownLeaf(leafDer, pki.bundles, NOW), undefined, 'never verified: unknown');
+    t.equal(v.cache.stats().misses, 0, 'a by-leaf miss is counted by the full verification that follows');
+    const full = v.verify([...m, new X509Certificate(int.der)], pki.bundles, NOW);
+    t.ok(full.ok);
+    t.same(v.knownLeaf(Buffer.from(leafDer), pki.bundles, NOW), full, 'the same DER: the same verdict');
+    t.match(v.cache.stats(), { hits: 1, misses: 1 });
+    t.equal(v.knownLeaf(leafDer, BundleSet.of(pki.bundles.all()), NOW), undefined, 'another BundleSet: unknown');
+    const later = new Date(new Date(new X509Certificate(int.der).validTo).getTime() + 1000);
+    t.equal(v.knownLeaf(leafDer, pki.bundles, later), undefined, 'outside the path validity: unknown');
+    t.equal(v.knownLeaf((await mint('other'))[0]!.raw, pki.bundles, NOW), undefined, 'another leaf: unknown');
+    const forged = certs((await leaf(pki.otherCa.issuerForTests(), { uris: [`spiffe://${TD}/hmi/line1`] })).chainDer);
+    t.notOk(v.verify(forged, pki.bundles, NOW).ok);
+    t.equal(v.knownLeaf(forged[0]!.raw, pki.bundles, NOW), undefined, 'a refused chain is never known');
+  },
+);
