@@ -9,7 +9,7 @@ import { startIdentity, type GatewayIdentity } from '../gateway-identity.js';
 import { PolicyHolder } from '../policy/policy-holder.js';
 import { TrustRuntime } from '../trust/trust-runtime.js';
 import type { DevicePool } from '../upstream/device-pool.js';
-import { ProfinetClient } from '../upstream/profinet-client.js';
+import type { ProfinetClient } from '../upstream/profinet-client.js';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import type { Component } from './lifecycle.js';
 import { buildModbusPools, type RtuLineEntry } from './modbus-pools.js';
@@ -64,26 +64,34 @@ export function upstreamComponent(env: GatewayEnv): Component<Upstream> {
     name: 'upstream',
     start: async () => ({
       ...(await buildModbusPools(config.devices, logger, deadlines)),
-      profinet: config.profinetDevices.map((d) => ({
-        config: d,
-        client: new ProfinetClient({
-          name: d.name,
-          host: d.host,
-          port: d.port,
-          timeoutMs: d.timeoutMs,
-          queueLimit: d.queueLimit,
-          arIdleMs: d.arIdleMs,
-          // the AR's activity timeout announced to the device outlasts the gateway's own idle release
-          arActivityTimeoutFactor: arActivityFactor(d.arIdleMs, d.timeoutMs),
-          logger,
-          timers: deadlines,
-        }),
-      })),
+      profinet: await profinetClients(env),
     }),
     stop: async (u) => {
       await Promise.all([...u.pools.map((p) => p.pool.close()), ...u.profinet.map((p) => p.client.close())]);
     },
   };
+}
+
+/** One PNIO-CM client per PROFINET IO device; the client's modules are loaded only when a device is configured. */
+async function profinetClients(env: GatewayEnv): Promise<Upstream['profinet']> {
+  const { config, logger, deadlines } = env;
+  if (config.profinetDevices.length === 0) return [];
+  const { ProfinetClient } = await import('../upstream/profinet-client.js');
+  return config.profinetDevices.map((d) => ({
+    config: d,
+    client: new ProfinetClient({
+      name: d.name,
+      host: d.host,
+      port: d.port,
+      timeoutMs: d.timeoutMs,
+      queueLimit: d.queueLimit,
+      arIdleMs: d.arIdleMs,
+      // the AR's activity timeout announced to the device outlasts the gateway's own idle release
+      arActivityTimeoutFactor: arActivityFactor(d.arIdleMs, d.timeoutMs),
+      logger,
+      timers: deadlines,
+    }),
+  }));
 }
 
 /** Devices' queued + in-flight requests by name (the queue-depth gauge). */

@@ -5,7 +5,7 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import type { AuditThrottle } from '../audit/audit-throttle.js';
 import type { DeviceRouter } from '../frontdoor/device-router.js';
-import { GrpcFrontDoor } from '../frontdoor/grpc-front-door.js';
+import type { GrpcFrontDoor } from '../frontdoor/grpc-front-door.js';
 import type { HandshakeSlots } from '../frontdoor/handshake-slots.js';
 import { MbapsListener } from '../frontdoor/mbaps-listener.js';
 import type { RecordPipeline } from '../frontdoor/record-pipeline.js';
@@ -93,6 +93,8 @@ export function grpcComponent(env: GatewayEnv, deps: FrontDoorDeps): Component<L
     start: async () => {
       if (!g) return null;
       const { identity } = deps;
+      // loaded only when configured: a gateway without the gRPC listener never maps its services
+      const { GrpcFrontDoor } = await import('../frontdoor/grpc-front-door.js');
       const grpc = new GrpcFrontDoor({
         identity,
         router: deps.router,
