@@ -13,12 +13,13 @@ import type { Logger } from '../logger.js';
 import type { PeerCheck } from '../identity/peer-check.js';
 import { releasePeerChain } from '../identity/peer-chain.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
-import { MAX_TIMER_MS, systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
+import { systemTimers, type Timers } from '../timers.js';
 import type { RuntimeGate, SessionPeer } from '../trust/runtime-gate.js';
 import { HandshakeGuard, type HandshakeTimers } from './handshake-guard.js';
 import type { HandshakeSlots } from './handshake-slots.js';
 import { peerLeaf, presentedCertificate } from './presented-certificate.js';
 import { Session, type SessionTransport } from './session.js';
+import { SessionExpiry } from './session-expiry.js';
 import type { SessionRegistry } from './session-registry.js';
 
 /** The identity side's verdict on the client's SVID chain (defined in identity/peer-check.ts). */
@@ -66,6 +67,7 @@ export type ExtraCheck = (socket: tls.TLSSocket, peer: SessionPeer) => { reason:
 export class SessionGatekeeper {
   private readonly guard: HandshakeGuard;
   private readonly timers: Timers;
+  private readonly expiry: SessionExpiry;
 
   constructor(
     private readonly transport: SessionTransport,
@@ -73,6 +75,7 @@ export class SessionGatekeeper {
   ) {
     const pending = deps.metrics.pendingHandshakes;
     this.timers = deps.timers ?? systemTimers;
+    this.expiry = new SessionExpiry(this.timers);
     this.guard = new HandshakeGuard({
       ...deps.handshake,
       timers: deps.handshake.timers ?? this.timers,
@@ -154,11 +157,11 @@ export class SessionGatekeeper {
       transport: this.transport,
       svidNotAfter: peer.notAfter.toISOString(),
     });
-    // A session never outlives the peer's SVID (ghostunnel never re-checks a live connection). Certificate validity is
-    // wall-clock time, as OpenSSL judged it at the handshake: the timers' epoch clock, not the request clock.
-    const expiry = endAt(this.timers, peer.notAfter.getTime(), () => session.end('svid-expired'));
+    // A session never outlives the peer's SVID (session-expiry.ts): one timer per distinct NotAfter.
+    const notAfter = peer.notAfter.getTime();
+    this.expiry.add(notAfter, session);
     socket.once('close', () => {
-      expiry.cancel();
+      this.expiry.remove(notAfter, session);
       session.end(session.endReason ?? 'peer-closed');
       sessions.remove(session);
       metrics.sessions.dec({ transport: this.transport });
@@ -200,15 +203,4 @@ function tlsErrorDetail(err: Error, socket: tls.TLSSocket): string {
   const { code, reason } = err as { code?: unknown; reason?: unknown };
   if (typeof code === 'string' && typeof reason === 'string') return `${code}: ${reason}`;
   return err.message;
-}
-
-/** Runs `fn` at epoch ms `at`; Node timers overflow above 2^31−1 ms, so long lives are waited for in steps. */
-function endAt(timers: Timers, at: number, fn: () => void): { cancel(): void } {
-  let timer: TimerHandle;
-  const arm = (): void => {
-    const left = at - timers.now();
-    timer = unrefTimer(timers.setTimeout(left > MAX_TIMER_MS ? arm : fn, Math.min(MAX_TIMER_MS, Math.max(0, left))));
-  };
-  arm();
-  return { cancel: () => timers.clearTimeout(timer) };
 }
