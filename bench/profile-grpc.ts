@@ -12,18 +12,17 @@
  * paces the load at N calls/s (open loop) instead, so that per-call counts of two builds can be compared on a
  * busy machine: at a fixed pace, how calls batch does not depend on how fast the machine happens to be.
  *
- * The source-map locator and the child-driving steps are copied from bench/profile.ts (the Modbus profile),
- * whose helpers are not exported.
+ * Frames are mapped back to the TypeScript sources by source-map-locate.ts, as in the other profile modes.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { SourceMap, type SourceMapping } from 'node:module';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnBenchChild, type BenchChild } from './bench-child.js';
 import { createBenchPki, type BenchPki } from './bench-pki.js';
-import { defaultLocate, formatTop, topSelfTime, type CallFrame, type CpuProfile } from './cpuprofile-top.js';
-import { ensureDist, ROOT } from './dist-build.js';
+import { formatTop, topSelfTime, type CpuProfile } from './cpuprofile-top.js';
+import { sourceMapLocate } from './source-map-locate.js';
+import { ensureDist } from './dist-build.js';
 import { spawnGateway } from './gateway-fixture.js';
 import { readOnce, runGrpcLoad } from './grpc-rate.js';
 
@@ -86,36 +85,6 @@ function childStats(script: string): ProcStats {
 function perCall(before: ProcStats, after: ProcStats, calls: number): string {
   const d = (k: keyof ProcStats): string => ((after[k] - before[k]) / calls).toFixed(k === 'cpuUs' ? 1 : 2);
   return `${d('cpuUs')} µs CPU, ${d('reads')} reads, ${d('writes')} writes`;
-}
-
-/** dist/…/x.js:line → gateway/…/x.ts:line through the emitted source map; other frames as they are. */
-function sourceMapLocate(): (f: CallFrame) => string {
-  const maps = new Map<string, SourceMap | null>();
-  const mapFor = (file: string): SourceMap | null => {
-    if (!maps.has(file)) {
-      const m = `${file}.map`;
-      maps.set(
-        file,
-        existsSync(m)
-          ? new SourceMap(JSON.parse(readFileSync(m, 'utf8')) as ConstructorParameters<typeof SourceMap>[0])
-          : null,
-      );
-    }
-    return maps.get(file)!;
-  };
-  return (f) => {
-    if (!f.url.startsWith('file://')) return defaultLocate(f);
-    const file = fileURLToPath(f.url);
-    // findEntry() answers {} when no mapping covers the position.
-    const e: Partial<SourceMapping> | undefined = mapFor(file)?.findEntry(f.lineNumber, f.columnNumber);
-    if (e?.originalSource !== undefined && e.originalLine !== undefined) {
-      const src = e.originalSource.startsWith('file://')
-        ? fileURLToPath(e.originalSource)
-        : resolve(dirname(file), e.originalSource);
-      return `${relative(ROOT, src)}:${e.originalLine + 1}`;
-    }
-    return `${relative(ROOT, file)}:${f.lineNumber + 1}`;
-  };
 }
 
 /** Warms `port`, then loads it for `seconds` inside the child's profiler-clock window; stops the child. */
