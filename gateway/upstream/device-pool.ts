@@ -4,6 +4,12 @@
  *
  * - At most `maxConnections` sockets, opened lazily (only when queued work finds every open one full),
  *   each with `maxInFlight` slots; upstream transaction ids are per connection (plc-connection.ts).
+ * - Which connection a request goes on (`#pick`): one that already has a write pending for this event-loop
+ *   turn while it has room (a connection writes one turn's requests in one write(2), plc-connection.ts),
+ *   else the one with the most free slots. So a turn's burst leaves in one write and comes back together,
+ *   instead of one write per connection and answers spread over several turns; across turns the roomiest
+ *   still wins, so light load keeps using every open connection (a device that serves each connection
+ *   serially keeps its parallelism, which packing every request on the fullest connection would take away).
  * - One bounded fair queue across client identities (fair-queue.ts): per-clientKey FIFO, round-robin
  *   between keys; full → 'queue-full' at once (a quiet client may push out a flooder's newest request).
  * - `timeoutMs` is the whole budget from submit (every deadline under one timer: deadline-list.ts). Expiry while queued → 'timeout' when a connection is open
@@ -80,6 +86,8 @@ export class DevicePool {
   /** Every outstanding job's deadline under one timer (deadline-list.ts), not a timer per request. */
   readonly #deadlines: DeadlineList<Job>;
   #connSeq = 0;
+  /** Where `#pick` sent the last request: its next ones go there too while its write for this turn is pending. */
+  #lastPicked: UpstreamLink<Job> | undefined;
   #dial?: AbortController;
   #retryTimer?: TimerHandle;
   #nextAttemptAt = 0;
@@ -196,7 +204,7 @@ export class DevicePool {
   #pump(): void {
     if (this.#closed) return;
     while (this.#queue.size > 0) {
-      const conn = this.#roomiest();
+      const conn = this.#pick();
       if (conn === undefined) break;
       const job = this.#queue.shift();
       if (job === undefined) break;
@@ -213,9 +221,13 @@ export class DevicePool {
     if (this.#queue.size > 0) this.#maybeDial();
   }
 
-  #roomiest(): UpstreamLink<Job> | undefined {
+  /** The connection this turn's requests went on while it has room, else the roomiest (see the header). */
+  #pick(): UpstreamLink<Job> | undefined {
+    const last = this.#lastPicked;
+    if (last !== undefined && last.batching === true && last.freeSlots > 0) return last;
     let best: UpstreamLink<Job> | undefined;
     for (const c of this.#conns) if (c.freeSlots > 0 && (best === undefined || c.freeSlots > best.freeSlots)) best = c;
+    this.#lastPicked = best;
     return best;
   }
 
@@ -283,6 +295,7 @@ export class DevicePool {
   #onClosed(conn: UpstreamLink<Job>, info: LinkClosedInfo<Job>): void {
     const i = this.#conns.indexOf(conn);
     if (i >= 0) this.#conns.splice(i, 1);
+    if (this.#lastPicked === conn) this.#lastPicked = undefined;
     this.#log.info(
       { device: this.#o.name, conn: conn.id, reason: info.reason, lost: info.lost.length },
       'upstream connection closed',

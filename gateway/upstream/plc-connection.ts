@@ -101,6 +101,11 @@ export class PlcConnection<J> {
     return this.#slots.size - this.#live;
   }
 
+  /** Requests sent this turn are waiting for the turn's one write (see #batchWrites). */
+  get batching(): boolean {
+    return this.#flushQueued;
+  }
+
   get isOpen(): boolean {
     return !this.#closed;
   }

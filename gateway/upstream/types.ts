@@ -59,6 +59,8 @@ export interface UpstreamLink<J> {
   readonly live: number;
   /** Timed out, still holding their slot for a late answer. */
   readonly late: number;
+  /** True while requests sent this turn wait to be written together (plc-connection.ts); absent: never. */
+  readonly batching?: boolean;
   send(job: J, unitId: number, pdu: Buffer): number;
   expire(tag: number): void;
   close(reason: string): void;
