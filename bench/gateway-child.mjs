@@ -2,7 +2,7 @@
  * Bench child: the full gateway from a gateway.yaml, alone in its process so its RSS is its own, run from the
  * compiled dist/ as users run it (`node dist/...`, no tsx; see dist-build.ts for how the bench keeps dist/
  * fresh). Commands: `rss` (see child-main.mjs), `sessions` (live Modbus/TCP Security sessions), `rotations`
- * (SVID updates seen since start), `clock`
+ * (SVID updates seen since start), `memSplit` (where the RSS is, memory-split.mjs), `heapSnapshot`, `clock`
  * (profiler clock), `requests` (Modbus requests done), `usage` (CPU µs used and requests done), `heapStart`/`heapStop` (sampling heap profiler, see
  * heap-sampler.mjs; the profile is written beside the config). Args: <gateway.yaml>. Ready info: the Modbus/TCP Security port, and the
  * gRPC port when the config enables that listener.
@@ -44,6 +44,13 @@ await serveChild(async () => {
           cpuUs: user + system,
           requests: (await gw.metrics.requests.get()).values.reduce((n, v) => n + v.value, 0),
         };
+      },
+      // where the RSS is (for row 7's base): V8 heap spaces and code, and /proc/self/smaps resident KB by mapping
+      memSplit: async () => (await import('./memory-split.mjs')).memorySplit(),
+      // a full heap snapshot beside the config (open in Chrome DevTools' Memory tab)
+      heapSnapshot: async () => {
+        const { writeHeapSnapshot } = await import('node:v8');
+        return { file: writeHeapSnapshot(join(dirname(configFile), 'gateway.heapsnapshot')) };
       },
       heapStart: async () => {
         await (await import('./heap-sampler.mjs')).startHeapSampling();
