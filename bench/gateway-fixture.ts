@@ -77,7 +77,7 @@ const CHILD = fileURLToPath(new URL('./gateway-child.mjs', import.meta.url));
  * systemd unit, the compose file; test/unit/node-flags.test.ts keeps them equal): the bench measures the
  * gateway as users run it.
  */
-export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
+export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
 
 /** Writes the files into a fresh `dir` and starts the gateway child on them (port in `info.port`). */
 export async function spawnGateway(o: GatewayFilesOptions, nodeFlags: string[] = []): Promise<BenchChild> {

@@ -237,7 +237,7 @@ t.test('gateway and PLC commands, config mount and port wiring', async (t) => {
   const gw = compose.services['verigate']!;
   t.same(gw.command, [
     'node',
-    '--max-semi-space-size=2',
+    '--max-semi-space-size=8',
     'dist/gateway/cli/verigate.js',
     'run',
     '--config',
