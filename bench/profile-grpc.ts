@@ -14,17 +14,18 @@
  *
  * Frames are mapped back to the TypeScript sources by source-map-locate.ts, as in the other profile modes.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnBenchChild, type BenchChild } from './bench-child.js';
-import { createBenchPki, type BenchPki } from './bench-pki.js';
+import type { BenchPki } from './bench-pki.js';
 import { formatTop, topSelfTime, type CpuProfile } from './cpuprofile-top.js';
 import { sourceMapLocate } from './source-map-locate.js';
 import { ensureDist } from './dist-build.js';
 import { spawnGateway } from './gateway-fixture.js';
 import { readOnce, runGrpcLoad } from './grpc-rate.js';
+import { childClock, newestCpuProfile, withProfileLab } from './profile-lab.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: number): number =>
@@ -105,8 +106,7 @@ async function profileSide(
   };
   await runGrpcLoad(port, pki, { ...load, durationMs: WARM_MS });
   log(`${name}: ${channels} channels × ${inFlight} in flight for ${seconds} s (after ${WARM_MS / 1000} s warm-up)`);
-  const clock = async (): Promise<number> => ((await child.command('clock')) as { us: number }).us;
-  const fromUs = await clock();
+  const fromUs = await childClock(child);
   // the load generator's own counts are taken outside the /proc scans (they read files too)
   const children = (): Record<string, ProcStats> => ({
     server: childStats(script),
@@ -122,15 +122,10 @@ async function profileSide(
         .map((k) => `  ${k.padEnd(15)} ${perCall(before[k]!, after[k]!, r.completed)}\n`)
         .join(''),
   );
-  const toUs = await clock();
+  const toUs = await childClock(child);
   await child.stop();
   if (!profiling) return;
-  const file = readdirSync(profDir)
-    .filter((f) => f.endsWith('.cpuprofile'))
-    .sort()
-    .map((f) => join(profDir, f))
-    .pop();
-  if (!file) throw new Error(`no .cpuprofile in ${profDir}: the ${name} child did not exit cleanly`);
+  const file = newestCpuProfile(profDir, `the ${name} child's log`);
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const result = topSelfTime(profile, { top, locate: sourceMapLocate(), window: { fromUs, toUs } });
   process.stdout.write(
@@ -142,49 +137,36 @@ async function profileSide(
 async function main(): Promise<void> {
   const note = ensureDist(log, args.includes('--no-build'));
   if (note) log(note);
-  const dir = mkdtempSync(join(tmpdir(), 'verigate-profile-grpc-run-'));
   const prof = (name: string): string[] => {
     if (!profiling) return [];
     mkdirSync(join(out, name), { recursive: true });
     return ['--cpu-prof', `--cpu-prof-dir=${join(out, name)}`];
   };
-  try {
-    const pki = await createBenchPki(dir);
-    const sim = await spawnBenchChild(
-      fileURLToPath(new URL('./sim-child.ts', import.meta.url)),
-      [],
-      join(dir, 'sim.log'),
+  await withProfileLab('profile-grpc', async ({ dir, pki, simPort }) => {
+    // like the bench's data-path gateway (paths.ts): 16 upstream connections, gRPC listener on
+    const gw = await spawnGateway(
+      {
+        dir: join(dir, 'gw'),
+        caDir: pki.caDir,
+        simPort,
+        upstreamConnections: 16,
+        grpc: true,
+      },
+      side === 'bare' ? [] : prof('gateway'),
     );
-    try {
-      // like the bench's data-path gateway (paths.ts): 16 upstream connections, gRPC listener on
-      const gw = await spawnGateway(
-        {
-          dir: join(dir, 'gw'),
-          caDir: pki.caDir,
-          simPort: sim.info.port as number,
-          upstreamConnections: 16,
-          grpc: true,
-        },
-        side === 'bare' ? [] : prof('gateway'),
-      );
-      const gwPort = gw.info.grpcPort as number;
-      const values = await readOnce(gwPort, pki);
-      if (side === 'bare') await gw.stop();
-      else await profileSide('gateway', 'gateway-child', gw, gwPort, pki, join(out, 'gateway'));
-      if (side === 'gateway') return;
-      const bare = await spawnBenchChild(
-        fileURLToPath(new URL('./grpc-bare-child.mjs', import.meta.url)),
-        [pki.server.cert, pki.server.key, pki.server.bundle, JSON.stringify(values)],
-        join(dir, 'grpc-bare.log'),
-        prof('bare'),
-      );
-      await profileSide('bare grpc-js', 'grpc-bare-child', bare, bare.info.port as number, pki, join(out, 'bare'));
-    } finally {
-      await sim.stop();
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+    const gwPort = gw.info.grpcPort as number;
+    const values = await readOnce(gwPort, pki);
+    if (side === 'bare') await gw.stop();
+    else await profileSide('gateway', 'gateway-child', gw, gwPort, pki, join(out, 'gateway'));
+    if (side === 'gateway') return;
+    const bare = await spawnBenchChild(
+      fileURLToPath(new URL('./grpc-bare-child.mjs', import.meta.url)),
+      [pki.server.cert, pki.server.key, pki.server.bundle, JSON.stringify(values)],
+      join(dir, 'grpc-bare.log'),
+      prof('bare'),
+    );
+    await profileSide('bare grpc-js', 'grpc-bare-child', bare, bare.info.port as number, pki, join(out, 'bare'));
+  });
 }
 
 main().catch((err: unknown) => {

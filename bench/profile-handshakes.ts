@@ -7,16 +7,14 @@
  * handshake. The .cpuprofile stays in --out (default a fresh temp dir).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { spawnBenchChild } from './bench-child.js';
-import { createBenchPki } from './bench-pki.js';
 import { formatTop, topSelfTime, type CallFrame, type CpuProfile } from './cpuprofile-top.js';
 import { ensureDist } from './dist-build.js';
 import { spawnGateway } from './gateway-fixture.js';
 import { measureHandshakes } from './handshake-rate.js';
+import { childClock, newestCpuProfile, withProfileLab } from './profile-lab.js';
 import { sourceMapLocate } from './source-map-locate.js';
 
 const args = process.argv.slice(2);
@@ -99,65 +97,46 @@ async function main(): Promise<void> {
   const note = ensureDist(log, args.includes('--no-build'));
   if (note) log(note);
   mkdirSync(out, { recursive: true });
-  const dir = mkdtempSync(join(tmpdir(), 'verigate-profile-hs-run-'));
-  try {
-    const pki = await createBenchPki(dir);
-    const sim = await spawnBenchChild(
-      fileURLToPath(new URL('./sim-child.ts', import.meta.url)),
-      [],
-      join(dir, 'sim.log'),
+  await withProfileLab('profile-hs', async ({ dir, pki, simPort }) => {
+    const gw = await spawnGateway(
+      { dir: join(dir, 'gw'), caDir: pki.caDir, simPort, upstreamConnections: 8 },
+      profiling ? ['--cpu-prof', `--cpu-prof-dir=${out}`] : [],
     );
-    try {
-      const gw = await spawnGateway(
-        { dir: join(dir, 'gw'), caDir: pki.caDir, simPort: sim.info.port as number, upstreamConnections: 8 },
-        profiling ? ['--cpu-prof', `--cpu-prof-dir=${out}`] : [],
-      );
-      const cpu = cpuMicros(join(dir, 'gw', 'gateway.yaml'));
-      const ep = { port: gw.info.port as number, tls: pki.client };
-      log(`${concurrency} at once: connect + full handshake + 1 read + close, ${seconds} s (after 1 s warm-up)`);
-      await measureHandshakes(ep, { concurrency, durationMs: 1000 });
-      // the child's clock (process.hrtime, the profile's clock) brackets the measured window
-      const clock = async (): Promise<number> => ((await gw.command('clock')) as { us: number }).us;
-      const fromUs = await clock();
-      const cpu0 = cpu();
-      const r = await measureHandshakes(ep, { concurrency, durationMs: seconds * 1000 });
-      const cpu1 = cpu();
-      const toUs = await clock();
-      await gw.stop();
-      const perSession =
-        cpu0 !== null && cpu1 !== null ? `; gateway CPU ${Math.round((cpu1 - cpu0) / r.completed)} µs per session` : '';
-      log(
-        `${Math.round(r.perSecond)} sessions/s${profiling ? ' under the profiler (slower than unprofiled)' : ''}, ${r.failed} failed${perSession}`,
-      );
-      if (!profiling) return;
-      const file = readdirSync(out)
-        .filter((f) => f.endsWith('.cpuprofile'))
-        .sort()
-        .map((f) => join(out, f))
-        .pop();
-      if (!file) throw new Error(`no .cpuprofile in ${out} (see ${join(dir, 'gw', 'gateway.log')})`);
-      const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-      const locate = sourceMapLocate();
-      const window = { fromUs, toUs };
-      const result = topSelfTime(profile, { top, locate, window });
-      process.stdout.write(
-        `Top ${top} self time, gateway from dist/ under ${concurrency} concurrent sessions (${result.samples} samples` +
-          `${result.windowed ? ' in the load window' : ', whole run'}; ${result.idlePct.toFixed(1)} % idle; % of busy samples):\n`,
-      );
-      process.stdout.write(`${formatTop(result)}\n\n`);
-      const incl = inclusiveTime(profile, { locate, window, keep: (l) => l.startsWith('gateway/') }).slice(
-        0,
-        inclusiveTop,
-      );
-      process.stdout.write(`Gateway functions by inclusive time (% of busy samples):\n`);
-      for (const e of incl) process.stdout.write(`${e.pct.toFixed(1).padStart(5)} %  ${e.name}  ${e.location}\n`);
-      process.stdout.write(`\nProfile: ${file}\n`);
-    } finally {
-      await sim.stop();
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+    const cpu = cpuMicros(join(dir, 'gw', 'gateway.yaml'));
+    const ep = { port: gw.info.port as number, tls: pki.client };
+    log(`${concurrency} at once: connect + full handshake + 1 read + close, ${seconds} s (after 1 s warm-up)`);
+    await measureHandshakes(ep, { concurrency, durationMs: 1000 });
+    // the child's clock (process.hrtime, the profile's clock) brackets the measured window
+    const fromUs = await childClock(gw);
+    const cpu0 = cpu();
+    const r = await measureHandshakes(ep, { concurrency, durationMs: seconds * 1000 });
+    const cpu1 = cpu();
+    const toUs = await childClock(gw);
+    await gw.stop();
+    const perSession =
+      cpu0 !== null && cpu1 !== null ? `; gateway CPU ${Math.round((cpu1 - cpu0) / r.completed)} µs per session` : '';
+    log(
+      `${Math.round(r.perSecond)} sessions/s${profiling ? ' under the profiler (slower than unprofiled)' : ''}, ${r.failed} failed${perSession}`,
+    );
+    if (!profiling) return;
+    const file = newestCpuProfile(out, join(dir, 'gw', 'gateway.log'));
+    const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+    const locate = sourceMapLocate();
+    const window = { fromUs, toUs };
+    const result = topSelfTime(profile, { top, locate, window });
+    process.stdout.write(
+      `Top ${top} self time, gateway from dist/ under ${concurrency} concurrent sessions (${result.samples} samples` +
+        `${result.windowed ? ' in the load window' : ', whole run'}; ${result.idlePct.toFixed(1)} % idle; % of busy samples):\n`,
+    );
+    process.stdout.write(`${formatTop(result)}\n\n`);
+    const incl = inclusiveTime(profile, { locate, window, keep: (l) => l.startsWith('gateway/') }).slice(
+      0,
+      inclusiveTop,
+    );
+    process.stdout.write(`Gateway functions by inclusive time (% of busy samples):\n`);
+    for (const e of incl) process.stdout.write(`${e.pct.toFixed(1).padStart(5)} %  ${e.name}  ${e.location}\n`);
+    process.stdout.write(`\nProfile: ${file}\n`);
+  });
 }
 
 main().catch((err: unknown) => {

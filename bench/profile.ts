@@ -7,17 +7,15 @@
  * in --out (default a fresh temp dir) for Chrome DevTools / speedscope. `--alloc`: the same load under the
  * sampling heap profiler instead (alloc-profile.ts): bytes per request and the top allocation sites.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { allocWindow, cpuPerRequest, usage, type Usage } from './alloc-profile.js';
-import { spawnBenchChild } from './bench-child.js';
-import { createBenchPki } from './bench-pki.js';
 import { formatTop, topSelfTime, type CpuProfile } from './cpuprofile-top.js';
 import { ensureDist } from './dist-build.js';
 import { spawnGateway } from './gateway-fixture.js';
 import { openConnections, runClosed } from './load-generator.js';
+import { childClock, newestCpuProfile, withProfileLab } from './profile-lab.js';
 import { sourceMapLocate } from './source-map-locate.js';
 
 const args = process.argv.slice(2);
@@ -37,73 +35,51 @@ async function main(): Promise<void> {
   const note = ensureDist(log, args.includes('--no-build'));
   if (note) log(note);
   mkdirSync(out, { recursive: true });
-  const dir = mkdtempSync(join(tmpdir(), 'verigate-profile-run-'));
-  try {
-    const pki = await createBenchPki(dir);
-    const sim = await spawnBenchChild(
-      fileURLToPath(new URL('./sim-child.ts', import.meta.url)),
-      [],
-      join(dir, 'sim.log'),
+  await withProfileLab('profile', async ({ dir, pki, simPort }) => {
+    const gw = await spawnGateway(
+      { dir: join(dir, 'gw'), caDir: pki.caDir, simPort, upstreamConnections: connections },
+      alloc ? [] : ['--cpu-prof', `--cpu-prof-dir=${out}`],
     );
-    try {
-      const gw = await spawnGateway(
-        { dir: join(dir, 'gw'), caDir: pki.caDir, simPort: sim.info.port as number, upstreamConnections: connections },
-        alloc ? [] : ['--cpu-prof', `--cpu-prof-dir=${out}`],
-      );
-      const conns = await openConnections({ port: gw.info.port as number, tls: pki.client }, connections);
-      if (alloc) {
-        await allocWindow(gw, conns, { depth, seconds, top, out, log });
-        return;
-      }
-      log(`${connections} connections × ${depth} in flight for ${seconds} s (after 1 s warm-up)`);
-      // the child's clock (process.hrtime, the profile's clock) brackets the measured window
-      const clock = async (): Promise<number> => ((await gw.command('clock')) as { us: number }).us;
-      let fromUs = 0;
-      let fromUsage: Usage | null = null;
-      const startClock = setTimeout(
-        () =>
-          void clock()
-            .then((t) => (fromUs = t))
-            .then(() => usage(gw))
-            .then((u) => (fromUsage = u)),
-        1000,
-      );
-      const r = await runClosed(conns, { depth, durationMs: seconds * 1000, warmupMs: 1000 });
-      clearTimeout(startClock);
-      const toUs = await clock();
-      const toUsage = await usage(gw);
-      for (const c of conns) c.close();
-      await gw.stop();
-      log(
-        `${Math.round(r.perSecond).toLocaleString('en-US')} req/s under the profiler (slower than unprofiled), ${r.failed} failed`,
-      );
-      if (fromUsage !== null) log(cpuPerRequest(fromUsage, toUsage));
-      const file = readdirSync(out)
-        .filter((f) => f.endsWith('.cpuprofile'))
-        .sort()
-        .map((f) => join(out, f))
-        .pop();
-      if (!file)
-        throw new Error(
-          `no .cpuprofile in ${out}: the gateway child did not exit cleanly (see ${join(dir, 'gw', 'gateway.log')})`,
-        );
-      const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-      const result = topSelfTime(profile, {
-        top,
-        locate: sourceMapLocate(),
-        ...(fromUs > 0 ? { window: { fromUs, toUs } } : {}),
-      });
-      process.stdout.write(
-        `Top ${top} self time, gateway from dist/ under ${connections}×${depth} closed-loop load (${result.samples} samples` +
-          `${result.windowed ? ' in the load window' : ', whole run'}; ${result.idlePct.toFixed(1)} % idle; % of busy samples):\n`,
-      );
-      process.stdout.write(`${formatTop(result)}\n\nProfile: ${file}\n`);
-    } finally {
-      await sim.stop();
+    const conns = await openConnections({ port: gw.info.port as number, tls: pki.client }, connections);
+    if (alloc) {
+      await allocWindow(gw, conns, { depth, seconds, top, out, log });
+      return;
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+    log(`${connections} connections × ${depth} in flight for ${seconds} s (after 1 s warm-up)`);
+    // the child's clock (process.hrtime, the profile's clock) brackets the measured window
+    let fromUs = 0;
+    let fromUsage: Usage | null = null;
+    const startClock = setTimeout(
+      () =>
+        void childClock(gw)
+          .then((t) => (fromUs = t))
+          .then(() => usage(gw))
+          .then((u) => (fromUsage = u)),
+      1000,
+    );
+    const r = await runClosed(conns, { depth, durationMs: seconds * 1000, warmupMs: 1000 });
+    clearTimeout(startClock);
+    const toUs = await childClock(gw);
+    const toUsage = await usage(gw);
+    for (const c of conns) c.close();
+    await gw.stop();
+    log(
+      `${Math.round(r.perSecond).toLocaleString('en-US')} req/s under the profiler (slower than unprofiled), ${r.failed} failed`,
+    );
+    if (fromUsage !== null) log(cpuPerRequest(fromUsage, toUsage));
+    const file = newestCpuProfile(out, join(dir, 'gw', 'gateway.log'));
+    const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+    const result = topSelfTime(profile, {
+      top,
+      locate: sourceMapLocate(),
+      ...(fromUs > 0 ? { window: { fromUs, toUs } } : {}),
+    });
+    process.stdout.write(
+      `Top ${top} self time, gateway from dist/ under ${connections}×${depth} closed-loop load (${result.samples} samples` +
+        `${result.windowed ? ' in the load window' : ', whole run'}; ${result.idlePct.toFixed(1)} % idle; % of busy samples):\n`,
+    );
+    process.stdout.write(`${formatTop(result)}\n\nProfile: ${file}\n`);
+  });
 }
 
 main().catch((err: unknown) => {
