@@ -14,8 +14,14 @@ const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const FORMAT = { baudRate: 1200, dataBits: 8, parity: 'even', stopBits: 1 } as const;
 
 t.test('slow line through the simulator CLI: timing, noise, recovery, RTU over TCP', async (t) => {
+  // Torn down in reverse order of creation: the pools close their ports while the PTY pair still exists (a
+  // serial port whose PTY vanished first may never report its close, and the file then outlives tap's timeout).
+  const undo: (() => unknown)[] = [];
+  t.teardown(async () => {
+    for (const f of undo.reverse()) await f();
+  });
   const pty = await startPtyPair();
-  t.teardown(() => pty.close());
+  undo.push(() => pty.close());
   const cli = spawn(
     process.execPath,
     [
@@ -41,7 +47,7 @@ t.test('slow line through the simulator CLI: timing, noise, recovery, RTU over T
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  t.teardown(() => void cli.kill('SIGTERM'));
+  undo.push(() => void cli.kill('SIGTERM'));
   const ready = await new Promise<{ controlPort: number; rtuPort: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('simulator CLI did not start')), 20_000);
     cli.stdout.on('data', (c: Buffer) => {
@@ -64,7 +70,7 @@ t.test('slow line through the simulator CLI: timing, noise, recovery, RTU over T
     timeoutMs: 2000,
     queueLimit: 16,
   });
-  t.teardown(() => pool.close());
+  undo.push(() => pool.close());
   const read = (): Promise<string> =>
     pool
       .submit({ clientKey: 'a', unitId: 11, pdu: hex('04 0000 0008'), isWrite: false })
@@ -102,7 +108,7 @@ t.test('slow line through the simulator CLI: timing, noise, recovery, RTU over T
     timeoutMs: 2000,
     queueLimit: 16,
   });
-  t.teardown(() => tcp.close());
+  undo.push(() => tcp.close());
   const r = await tcp.submit({ clientKey: 'a', unitId: 12, pdu: hex('04 0006 0002'), isWrite: false });
   t.same(r.kind === 'response' && r.pdu.toString('hex'), '0404011f1388', 'RTU over TCP: meter-2 power and frequency');
 });
