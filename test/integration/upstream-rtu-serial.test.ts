@@ -14,14 +14,8 @@ const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const FORMAT = { baudRate: 1200, dataBits: 8, parity: 'even', stopBits: 1 } as const;
 
 t.test('slow line through the simulator CLI: timing, noise, recovery, RTU over TCP', async (t) => {
-  // Torn down in reverse order of creation: the pools close their ports while the PTY pair still exists (a
-  // serial port whose PTY vanished first may never report its close, and the file then outlives tap's timeout).
-  const undo: (() => unknown)[] = [];
-  t.teardown(async () => {
-    for (const f of undo.reverse()) await f();
-  });
   const pty = await startPtyPair();
-  undo.push(() => pty.close());
+  t.teardown(() => pty.close());
   const cli = spawn(
     process.execPath,
     [
@@ -47,7 +41,17 @@ t.test('slow line through the simulator CLI: timing, noise, recovery, RTU over T
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  undo.push(() => void cli.kill('SIGTERM'));
+  const cliExited = new Promise<void>((resolve) => cli.once('exit', () => resolve()));
+  // Teardowns run last-registered first, so this one runs before the PTY pair goes: wait (bounded) until the
+  // simulator has closed its end of the line and exited. Killed without waiting, a simulator still closing a
+  // port whose PTY vanished under it can stay alive, and through its stdout pipe keep this file running past
+  // tap's timeout (seen once in a clean-clone CI run).
+  t.teardown(async () => {
+    cli.kill('SIGTERM');
+    const kill = setTimeout(() => cli.kill('SIGKILL'), 5000);
+    await cliExited;
+    clearTimeout(kill);
+  });
   const ready = await new Promise<{ controlPort: number; rtuPort: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('simulator CLI did not start')), 20_000);
     cli.stdout.on('data', (c: Buffer) => {
@@ -70,7 +74,7 @@ t.test('slow line through the simulator CLI: timing, noise, recovery, RTU over T
     timeoutMs: 2000,
     queueLimit: 16,
   });
-  undo.push(() => pool.close());
+  t.teardown(() => pool.close());
   const read = (): Promise<string> =>
     pool
       .submit({ clientKey: 'a', unitId: 11, pdu: hex('04 0000 0008'), isWrite: false })
@@ -108,7 +112,7 @@ t.test('slow line through the simulator CLI: timing, noise, recovery, RTU over T
     timeoutMs: 2000,
     queueLimit: 16,
   });
-  undo.push(() => tcp.close());
+  t.teardown(() => tcp.close());
   const r = await tcp.submit({ clientKey: 'a', unitId: 12, pdu: hex('04 0006 0002'), isWrite: false });
   t.same(r.kind === 'response' && r.pdu.toString('hex'), '0404011f1388', 'RTU over TCP: meter-2 power and frequency');
 });
