@@ -25,6 +25,17 @@ import type { Timers } from '../../gateway/timers.js';
 
 export const TD = 'plant.example';
 
+/** A policy that lets the historians read turbine-1's holding registers 0–999 (no trust score): counting tests. */
+export const HISTORIAN_HOLDING_READS = `version: 1
+trustDomain: plant.example
+rules:
+  - id: historian-reads
+    principals: [spiffe://plant.example/historian/*]
+    devices: [turbine-1]
+    allow: [{ access: read, tables: [holding], addresses: 0-999 }]
+trust: { threshold: 0 }
+`;
+
 export interface HarnessOptions {
   readonly policy: string;
   /** Extra YAML appended to the gateway.yaml. */

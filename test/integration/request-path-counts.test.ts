@@ -7,20 +7,11 @@
  */
 import t from 'tap';
 import { encodeAdu, encodeRequest } from '../../protocols/modbus/index.js';
-import { startHarness, TestMbapsClient } from '../helpers/gateway-harness.js';
+import { HISTORIAN_HOLDING_READS, startHarness, TestMbapsClient } from '../helpers/gateway-harness.js';
 
 const N = 64;
-const policy = `version: 1
-trustDomain: plant.example
-rules:
-  - id: historian-reads
-    principals: [spiffe://plant.example/historian/*]
-    devices: [turbine-1]
-    allow: [{ access: read, tables: [holding], addresses: 0-999 }]
-trust: { threshold: 0 }
-`;
 const h = await startHarness({
-  policy,
+  policy: HISTORIAN_HOLDING_READS,
   listeners: { mbaps: `maxInFlightPerSession: ${N}` },
   // room for all N at once once the connections are open: none has to wait in the queue
   deviceYaml: `maxConnections: ${N / 16}, maxInFlight: 16`,

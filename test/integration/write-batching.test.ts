@@ -10,27 +10,18 @@
 import t from 'tap';
 import net from 'node:net';
 import { encodeAdu, encodeRequest } from '../../protocols/modbus/index.js';
-import { startHarness, TestMbapsClient } from '../helpers/gateway-harness.js';
+import { HISTORIAN_HOLDING_READS, startHarness, TestMbapsClient } from '../helpers/gateway-harness.js';
 
 const N = 64;
-const policy = `version: 1
-trustDomain: plant.example
-rules:
-  - id: historian-reads
-    principals: [spiffe://plant.example/historian/*]
-    devices: [turbine-1]
-    allow: [{ access: read, tables: [holding], addresses: 0-999 }]
-trust: { threshold: 0 }
-`;
 const h = await startHarness({
-  policy,
+  policy: HISTORIAN_HOLDING_READS,
   listeners: { mbaps: `maxInFlightPerSession: ${N}` },
   deviceYaml: 'maxConnections: 1, maxInFlight: 16',
 });
 t.teardown(() => h.stop());
 // Four upstream connections (the simulator's limit), 16 in flight each: room for several bursts on one.
 const h4 = await startHarness({
-  policy,
+  policy: HISTORIAN_HOLDING_READS,
   listeners: { mbaps: 'maxInFlightPerSession: 64' },
   deviceYaml: 'maxConnections: 4, maxInFlight: 16',
 });
