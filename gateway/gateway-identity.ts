@@ -10,7 +10,7 @@ import type { GatewayConfig } from './config/gateway-config.js';
 import { DevCa } from './identity/dev-ca.js';
 import { DevIssuer } from './identity/dev-issuer.js';
 import { X509Source } from './identity/x509-source.js';
-import { peerIdentityFromSocket, serverTlsOptions } from './identity/tls-options.js';
+import { peerIdentityFromSocket, serverTlsOptions, type ServerTlsExtras } from './identity/tls-options.js';
 import { PeerVerifier } from './identity/peer-verifier.js';
 import { VerifiedChainCache } from './identity/verified-chain-cache.js';
 import { handshakeFailureReason } from './identity/tls-failure-reason.js';
@@ -20,7 +20,7 @@ import { systemTimers, type Timers } from './timers.js';
 export interface GatewayIdentity {
   readonly source: X509Source;
   spiffeId(): string;
-  serverTlsOptions(handshakeTimeoutMs?: number): tls.TlsOptions;
+  serverTlsOptions(extras?: ServerTlsExtras): tls.TlsOptions;
   verifyPeer(socket: tls.TLSSocket): PeerCheck;
   /** Server side: the reason code of a failed client handshake (tls-failure-reason.ts). */
   tlsErrorReason(err: Error, socket?: tls.TLSSocket): string;
@@ -81,8 +81,7 @@ function gatewayIdentity(source: X509Source, issuer: DevIssuer | null, timers: T
   return {
     source,
     spiffeId: () => source.getX509Svid().id.toString(),
-    serverTlsOptions: (handshakeTimeoutMs) =>
-      serverTlsOptions(source.getX509Svid(), source.getBundleSet(), handshakeTimeoutMs ? { handshakeTimeoutMs } : {}),
+    serverTlsOptions: (extras) => serverTlsOptions(source.getX509Svid(), source.getBundleSet(), extras),
     verifyPeer: (socket) => verifyPeer(socket, source, verifier, timers),
     tlsErrorReason: (err, socket) => handshakeFailureReason(err, socket),
     available: () => source.state() !== 'failed-closed',

@@ -56,7 +56,8 @@ export function mbapsComponent(env: GatewayEnv, deps: FrontDoorDeps): Component<
       const mbaps = new MbapsListener({
         host: l.host,
         port: l.port,
-        tlsOptions: () => identity.serverTlsOptions(l.handshakeTimeoutMs),
+        tlsOptions: () =>
+          identity.serverTlsOptions({ handshakeTimeoutMs: l.handshakeTimeoutMs, resumption: l.sessionResumption }),
         verifyPeer: (socket) => identity.verifyPeer(socket),
         tlsErrorReason: (err, socket) => identity.tlsErrorReason(err, socket),
         routes: (unit) => router.route(unit),
@@ -108,6 +109,7 @@ export function grpcComponent(env: GatewayEnv, deps: FrontDoorDeps): Component<L
         now,
         timers: env.timers,
         logger,
+        sessionResumption: g.sessionResumption,
         handshake: {
           slots: deps.handshakeSlots,
           timeoutMs: g.handshakeTimeoutMs,

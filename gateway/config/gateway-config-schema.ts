@@ -77,13 +77,19 @@ export const gatewayConfigSchema = {
             // bind this listener to one device: every unit id then reaches it [docs/architecture.md "Request path" 5]
             device: { type: 'string', minLength: 1 },
             handshakeTimeout: duration,
+            sessionResumption: { type: 'boolean' },
             maxInFlightPerSession: { type: 'integer', minimum: 1, maximum: 64 },
           },
         },
         grpc: {
           type: 'object',
           additionalProperties: false,
-          properties: { host: { type: 'string', minLength: 1 }, port, handshakeTimeout: duration },
+          properties: {
+            host: { type: 'string', minLength: 1 },
+            port,
+            handshakeTimeout: duration,
+            sessionResumption: { type: 'boolean' },
+          },
         },
         metrics: listener,
         // connections accepted whose TLS handshake has not completed, over both TLS listeners [IEC 62443-3-3 SR 7.1]

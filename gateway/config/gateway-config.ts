@@ -71,9 +71,11 @@ export interface GatewayConfig {
     readonly mbaps: ListenerConfig & {
       device: string | null;
       handshakeTimeoutMs: number;
+      /** TLS session resumption (default off: every connection verifies its chain; identity/tls-options.ts). */
+      sessionResumption: boolean;
       maxInFlightPerSession: number;
     };
-    readonly grpc: (ListenerConfig & { handshakeTimeoutMs: number }) | null;
+    readonly grpc: (ListenerConfig & { handshakeTimeoutMs: number; sessionResumption: boolean }) | null;
     readonly metrics: ListenerConfig | null;
     /** Pending (not yet completed) TLS handshakes over both TLS listeners, and per source address. */
     readonly maxPendingHandshakes: number;
@@ -206,6 +208,7 @@ function listenersConfig(l: Yaml<'listeners'>): GatewayConfig['listeners'] {
       port: l.mbaps?.port ?? 802, // Modbus/TCP Security well-known port [MB-TCP-SEC 6]
       device: l.mbaps?.device ?? null,
       handshakeTimeoutMs: ms(l.mbaps?.handshakeTimeout, 10_000),
+      sessionResumption: l.mbaps?.sessionResumption ?? false,
       maxInFlightPerSession: l.mbaps?.maxInFlightPerSession ?? 16,
     },
     grpc: l.grpc
@@ -213,6 +216,7 @@ function listenersConfig(l: Yaml<'listeners'>): GatewayConfig['listeners'] {
           host: l.grpc.host ?? '0.0.0.0',
           port: l.grpc.port ?? 8443,
           handshakeTimeoutMs: ms(l.grpc.handshakeTimeout, 10_000),
+          sessionResumption: l.grpc.sessionResumption ?? false,
         }
       : null,
     metrics: l.metrics ? { host: l.metrics.host ?? '127.0.0.1', port: l.metrics.port ?? 9802 } : null,

@@ -65,9 +65,10 @@ export interface GatewayYaml {
     readonly mbaps?: ListenerYaml & {
       readonly device?: string;
       readonly handshakeTimeout?: string;
+      readonly sessionResumption?: boolean;
       readonly maxInFlightPerSession?: number;
     };
-    readonly grpc?: ListenerYaml & { readonly handshakeTimeout?: string };
+    readonly grpc?: ListenerYaml & { readonly handshakeTimeout?: string; readonly sessionResumption?: boolean };
     readonly metrics?: ListenerYaml;
     readonly maxPendingHandshakes?: number;
     readonly maxPendingHandshakesPerSource?: number;

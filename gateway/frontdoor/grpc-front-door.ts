@@ -28,12 +28,13 @@ import { GrpcSessionMap, peerKey } from './grpc-session-map.js';
 import type { RecordPipeline, RecordPipelineRequest } from './record-pipeline.js';
 import type { PipelineRequest, PipelineResult } from './request-pipeline.js';
 import { SessionGatekeeper, type HandshakeBounds, type PeerCheck } from './session-gatekeeper.js';
+import type { ServerTlsExtras } from '../identity/tls-options.js';
 import { systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 import type { SessionRegistry } from './session-registry.js';
 
 export interface GrpcFrontDoorOptions {
   readonly identity: {
-    serverTlsOptions(handshakeTimeoutMs?: number): tls.TlsOptions;
+    serverTlsOptions(extras?: ServerTlsExtras): tls.TlsOptions;
     verifyPeer(socket: tls.TLSSocket): PeerCheck;
     tlsErrorReason(err: Error, socket?: tls.TLSSocket): string;
   };
@@ -55,6 +56,8 @@ export interface GrpcFrontDoorOptions {
   readonly logger?: Logger;
   /** Handshake deadline and the pending-handshake budget shared with Modbus/TCP Security. */
   readonly handshake: HandshakeBounds;
+  /** TLS session resumption on this listener (`listeners.grpc.sessionResumption`, default off; tls-options.ts). */
+  readonly sessionResumption?: boolean;
 }
 
 /** How often live gRPC sessions are checked against the policy's idle timeout. */
@@ -154,7 +157,8 @@ export class GrpcFrontDoor {
 
   private tlsOptions(): tls.TlsOptions {
     // gRPC is HTTP/2: without ALPN "h2" Node's http2 server would refuse the connection anyway.
-    return { ...this.opts.identity.serverTlsOptions(this.opts.handshake.timeoutMs), ALPNProtocols: ['h2'] };
+    const extras = { handshakeTimeoutMs: this.opts.handshake.timeoutMs, resumption: this.opts.sessionResumption };
+    return { ...this.opts.identity.serverTlsOptions(extras), ALPNProtocols: ['h2'] };
   }
 
   private accept(socket: tls.TLSSocket): void {

@@ -43,6 +43,15 @@ export const ECDH_CURVES = 'X25519:P-256:P-384';
 
 export interface ServerTlsExtras {
   readonly handshakeTimeoutMs?: number;
+  /**
+   * TLS session resumption (default off). Off: no session tickets are issued (`SSL_OP_NO_TICKET`) and, with
+   * Node's server cache disabled, no session id is resumable either, so every connection presents its
+   * certificate chain and is verified against the current bundles. It is also cheaper: OpenSSL's two TLS 1.3
+   * tickets per connection cost about a quarter of a full handshake's server CPU and about 13 KB held per live
+   * session (measured, bench/README.md "Profiles"). On: tickets valid `sessionTimeoutSec`; a resumed session
+   * keeps the role it was verified with [MB-TCP-SEC] and its chain is checked again (`verifyPresented`).
+   */
+  readonly resumption?: boolean;
   readonly sessionTimeoutSec?: number;
 }
 
@@ -68,7 +77,7 @@ export function serverTlsOptions(svid: X509Svid, bundles: BundleSet, opts: Serve
     handshakeTimeout: opts.handshakeTimeoutMs ?? 10_000,
     sessionTimeout: opts.sessionTimeoutSec ?? 300,
     // TLS 1.2 renegotiation adds nothing here and has a history of DoS and confusion bugs.
-    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
+    secureOptions: constants.SSL_OP_NO_RENEGOTIATION | (opts.resumption === true ? 0 : constants.SSL_OP_NO_TICKET),
   };
 }
 

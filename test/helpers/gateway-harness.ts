@@ -212,6 +212,8 @@ export class TestMbapsClient {
   private readonly framer = new MbapFramer();
   private readonly waiting = new Map<number, (pdu: Buffer) => void>();
   readonly closed: Promise<void>;
+  /** The last TLS session the server offered for resumption ('session' event), if any. */
+  session: Buffer | undefined;
 
   private constructor(readonly socket: tls.TLSSocket) {
     socket.on('data', (chunk: Buffer) => {
@@ -229,7 +231,7 @@ export class TestMbapsClient {
   static connect(
     port: number,
     creds: { cert: string; key: string; ca: string },
-    opts: { localAddress?: string } = {},
+    opts: { localAddress?: string; session?: Buffer; maxVersion?: tls.SecureVersion } = {},
   ): Promise<TestMbapsClient> {
     return new Promise((resolve, reject) => {
       const socket = tls.connect({
@@ -240,9 +242,18 @@ export class TestMbapsClient {
         ca: creds.ca,
         minVersion: 'TLSv1.2',
         ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+        ...(opts.session ? { session: opts.session } : {}),
+        ...(opts.maxVersion ? { maxVersion: opts.maxVersion } : {}),
         checkServerIdentity: () => undefined, // SPIFFE: no hostname check
       });
-      socket.once('secureConnect', () => resolve(new TestMbapsClient(socket)));
+      let session: Buffer | undefined;
+      socket.on('session', (s: Buffer) => (session = s)); // TLS 1.2: may come before 'secureConnect'
+      socket.once('secureConnect', () => {
+        const c = new TestMbapsClient(socket);
+        c.session = session;
+        socket.on('session', (s: Buffer) => (c.session = s));
+        resolve(c);
+      });
       socket.once('error', reject);
     });
   }

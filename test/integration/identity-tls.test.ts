@@ -10,6 +10,7 @@ import {
   peerIdentityFromSocket,
   reasonFromTlsError,
   serverTlsOptions,
+  type ServerTlsExtras,
 } from '../../gateway/identity/tls-options.js';
 import type { BundleSet } from '../../gateway/identity/bundle-set.js';
 import { peerChain, peerLeafCertificate, releasePeerChain } from '../../gateway/identity/peer-chain.js';
@@ -31,7 +32,11 @@ interface TestServer {
 }
 
 /** A gateway-shaped server: capture the evidence leaf, verify before reading a byte, destroy on failure, echo otherwise. */
-async function startServer(svid: X509Svid, bundles: BundleSet): Promise<TestServer> {
+async function startServer(
+  svid: X509Svid,
+  bundles: BundleSet,
+  extras: ServerTlsExtras = { handshakeTimeoutMs: 5_000, resumption: true },
+): Promise<TestServer> {
   const outcomes: Outcome[] = [];
   const waiters: Array<(o: Outcome) => void> = [];
   const push = (o: Outcome) => {
@@ -39,7 +44,7 @@ async function startServer(svid: X509Svid, bundles: BundleSet): Promise<TestServ
     if (w) w(o);
     else outcomes.push(o);
   };
-  const server = tls.createServer(serverTlsOptions(svid, bundles, { handshakeTimeoutMs: 5_000 }));
+  const server = tls.createServer(serverTlsOptions(svid, bundles, extras));
   const verifier = new PeerVerifier(new VerifiedChainCache());
   const live = new Set<tls.TLSSocket>();
   server.on('secureConnection', (sock) => {
@@ -271,6 +276,37 @@ t.test('a resumed TLS session keeps its SPIFFE ID and role [MB-TCP-SEC]', async 
       });
       t.equal(r.reused, round === 1, `${version} round ${round}: reused=${r.reused}`);
       t.same(await srv.next(), { ok: true, id: `spiffe://${TD}/hmi/line1`, role: 'operator' });
+    }
+  }
+});
+
+t.test('resumption is off by default: an offered session gets a full handshake, verified again', async (t) => {
+  const plain = await startServer(serverSvid, pki.bundles, { handshakeTimeoutMs: 5_000 });
+  t.teardown(() => plain.close());
+  for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+    let session: Buffer | undefined;
+    for (const round of [0, 1]) {
+      const offered = session !== undefined;
+      const reused = await new Promise<boolean>((res, rej) => {
+        const sock = tls.connect({
+          host: '127.0.0.1',
+          port: plain.port,
+          ...clientTlsOptions(clientSvid, pki.bundles),
+          maxVersion: version,
+          ...(session ? { session } : {}),
+        });
+        sock.on('session', (s) => (session = s));
+        sock.on('data', () => {
+          const r = sock.isSessionReused();
+          sock.end();
+          res(r);
+        });
+        sock.on('secureConnect', () => sock.write('x'));
+        sock.on('error', rej);
+      });
+      t.equal(offered, round === 1, `${version} round ${round}: the client offers its session on the second round`);
+      t.equal(reused, false, `${version} round ${round}: full handshake`);
+      t.same(await plain.next(), { ok: true, id: `spiffe://${TD}/hmi/line1`, role: 'operator' });
     }
   }
 });

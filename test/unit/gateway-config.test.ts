@@ -23,6 +23,7 @@ policy: { file: policy.yaml }
   );
   const c = loadGatewayConfig(p);
   t.equal(c.listeners.mbaps.port, 802);
+  t.equal(c.listeners.mbaps.sessionResumption, false, 'TLS session resumption off by default');
   t.equal(c.devices[0]?.host, '127.0.0.1');
   t.equal(c.devices[0]?.port, 5020);
   t.equal(c.devices[0]?.timeoutMs, 500);
@@ -45,6 +46,32 @@ policy: { file: p.yaml }
 `,
   );
   t.throws(() => loadGatewayConfig(p), { code: 'GW_ERR_CONFIG_INVALID', message: /bad\.yaml:4:/ });
+});
+
+t.test('listeners: sessionResumption is a boolean per TLS listener', async (t) => {
+  const devices = `devices:
+  - { name: turbine-1, address: 127.0.0.1:5020, unitId: 1 }
+policy: { file: policy.yaml }
+`;
+  const c = loadGatewayConfig(
+    write(
+      'resume.yaml',
+      `version: 1
+listeners:
+  mbaps: { sessionResumption: true }
+  grpc: { port: 8443, sessionResumption: true }
+${devices}`,
+    ),
+  );
+  t.equal(c.listeners.mbaps.sessionResumption, true);
+  t.equal(c.listeners.grpc?.sessionResumption, true);
+  const off = loadGatewayConfig(write('resume-off.yaml', `version: 1\nlisteners:\n  grpc: { port: 8443 }\n${devices}`));
+  t.equal(off.listeners.grpc?.sessionResumption, false, 'gRPC listener: off by default too');
+  const bad = write(
+    'resume-bad.yaml',
+    `version: 1\nlisteners:\n  mbaps: { sessionResumption: yes please }\n${devices}`,
+  );
+  t.throws(() => loadGatewayConfig(bad), { code: 'GW_ERR_CONFIG_INVALID', message: /resume-bad\.yaml:3:/ });
 });
 
 t.test('semantic errors (duplicate unit id, unknown bound device) name file:line', async (t) => {
