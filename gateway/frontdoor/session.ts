@@ -87,7 +87,8 @@ export class Session implements GateSession {
   end(reason: string): void {
     if (this.ended !== null) return;
     this.ended = reason;
-    this.aborter.abort();
+    // the end reason as the signal's reason: abort() without one builds a DOMException (and its stack) per session
+    this.aborter.abort(reason);
     this.onEnd(reason);
   }
 

@@ -204,6 +204,16 @@ t.test('a queued write dropped by its ended session is audited as aborted (0x0A,
   t.match(s.events[1], { type: 'request.outcome', decisionSeq: 1, outcome: 'aborted' });
 });
 
+t.test('ending a session aborts its signal once, with the end reason (no DOMException per session)', async (t) => {
+  const { session } = setup({});
+  t.equal(session.signal.aborted, false);
+  session.end('idle-timeout');
+  session.end('locked');
+  t.equal(session.signal.aborted, true);
+  t.equal(session.signal.reason, 'idle-timeout', 'the first reason wins');
+  t.equal(session.endReason, 'idle-timeout');
+});
+
 t.test('an exception inside handle() answers 0x04 and is logged, counted and audited', async (t) => {
   const s = setup({ gateThrows: true });
   const r = await s.pipeline.handle(s.request(WRITE));
