@@ -15,6 +15,13 @@
  * timeout and starves the healthy units behind it. The trade-off: RTU has no transaction id, so a unit answering
  * later than timeout + grace could have its answer taken for the next request to the same unit with the same
  * shape; the response timeout must cover the slowest unit on the line [MB-SERIAL 2.4.1].
+ *
+ * Closing: RtuLine ends its stream with destroy(), and `serialport`'s stream does not close the port on destroy
+ * (it has no `_destroy`): the descriptor, its exclusive lock (the next open failed "Cannot lock port") and the
+ * read waiting on the port's poller outlived the line. When the other end then hung up (a PTY whose socat went,
+ * an adapter unplugged), that read could become an endless loop of zero-byte reads (@serialport/bindings-cpp 13
+ * retries a read of 0 bytes: serialport/bindings-cpp#162) and the process never exited. LinePort closes the port
+ * on destroy, so a closed line holds nothing. (A line still open when its device hangs up meets the same loop.)
  */
 import { SerialPort } from 'serialport';
 import { charTimeMs, interFrameSilenceMs, type LineFormat } from '../../protocols/modbus/index.js';
@@ -120,7 +127,7 @@ function openPort(o: SerialLineOptions, signal: AbortSignal): Promise<SerialPort
       return;
     }
     const f = o.format;
-    const port = new SerialPort({
+    const port = new LinePort({
       path: o.path,
       baudRate: f.baudRate,
       dataBits: f.dataBits,
@@ -135,11 +142,31 @@ function openPort(o: SerialLineOptions, signal: AbortSignal): Promise<SerialPort
     signal.addEventListener('abort', onAbort, { once: true });
     port.open((err) => {
       signal.removeEventListener('abort', onAbort);
-      if (signal.aborted) return;
+      if (signal.aborted) {
+        // Opened after the caller gave up (destroyed while opening, so destroy() had nothing to close yet).
+        if (!err) port.close(() => undefined);
+        return;
+      }
       if (err) {
         port.destroy();
         reject(new Error(`open ${o.path}: ${errorMessage(err)}`));
       } else resolve(port);
     });
   });
+}
+
+/** A serial port that closes (descriptor, lock, poller) when destroyed; see the header. */
+class LinePort extends SerialPort {
+  override _destroy(err: Error | null, callback: (err: Error | null) => void): void {
+    const binding = this.port;
+    if (binding === undefined || !binding.isOpen) {
+      callback(err);
+      return;
+    }
+    // Closing the binding cancels the read waiting on its poller; a failed close leaves nothing else to do.
+    binding.close().then(
+      () => callback(err),
+      () => callback(err),
+    );
+  }
 }

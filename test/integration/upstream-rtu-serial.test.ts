@@ -2,12 +2,16 @@
  * The serial transport end to end, without the rest of the gateway: a DevicePool on a real serial port (one end
  * of a socat PTY pair, opened by `serialport`) and the simulator CLI on the other end at a slow 1200 baud 8E1.
  * Answers take their time on the wire; line noise switched on through the simulator's control channel is counted
- * and answered invalid-response (0x0B for a client), never a value; RTU over TCP reaches the same meters.
+ * and answered invalid-response (0x0B for a client), never a value; RTU over TCP reaches the same meters. A closed
+ * line lets go of its port: the next open of the same path succeeds at once.
  */
 import { spawn } from 'node:child_process';
+import pino from 'pino';
 import t from 'tap';
+import { systemTimers } from '../../gateway/timers.js';
 import { DevicePool } from '../../gateway/upstream/device-pool.js';
 import { rtuOverTcpTransport, serialTransport } from '../../gateway/upstream/rtu-transports.js';
+import type { LinkSettings } from '../../gateway/upstream/types.js';
 import { startPtyPair } from '../helpers/pty-pair.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -115,4 +119,35 @@ t.test('slow line through the simulator CLI: timing, noise, recovery, RTU over T
   t.teardown(() => tcp.close());
   const r = await tcp.submit({ clientKey: 'a', unitId: 12, pdu: hex('04 0006 0002'), isWrite: false });
   t.same(r.kind === 'response' && r.pdu.toString('hex'), '0404011f1388', 'RTU over TCP: meter-2 power and frequency');
+});
+
+t.test('a closed line lets go of its serial port (descriptor and exclusive lock)', async (t) => {
+  // Closed with destroy() alone, the port kept its descriptor and its flock: this second open failed with
+  // "Cannot lock port", and once the PTY's other end went, a read left on the port spun on zero-byte reads and
+  // kept this process alive past tap's timeout (rtu-transports.ts, "Closing").
+  const pty = await startPtyPair();
+  t.teardown(() => pty.close());
+  const transport = serialTransport({ path: pty.b, format: FORMAT, turnaroundMs: 100 });
+  const settings: LinkSettings<number> = {
+    id: 1,
+    maxInFlight: 1,
+    lateGraceMs: 250,
+    logger: pino({ level: 'silent' }),
+    timers: systemTimers,
+    events: { reply: () => undefined, slotFreed: () => undefined, closed: () => undefined },
+  };
+  for (const round of [1, 2, 3]) {
+    const line = await transport.open(settings, new AbortController().signal).then(
+      (l) => l,
+      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+    );
+    if (line instanceof Error) {
+      t.fail(`open #${round} of ${pty.b}: ${line.message}`);
+      return;
+    }
+    t.pass(`open #${round}`);
+    line.close('test');
+    await line.whenClosed();
+  }
+  t.equal(transport.counters().opened, 3, 'three opens of the same path');
 });
