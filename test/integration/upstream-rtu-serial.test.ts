@@ -47,9 +47,8 @@ t.test('slow line through the simulator CLI: timing, noise, recovery, RTU over T
   );
   const cliExited = new Promise<void>((resolve) => cli.once('exit', () => resolve()));
   // Teardowns run last-registered first, so this one runs before the PTY pair goes: wait (bounded) until the
-  // simulator has closed its end of the line and exited. Killed without waiting, a simulator still closing a
-  // port whose PTY vanished under it can stay alive, and through its stdout pipe keep this file running past
-  // tap's timeout (seen once in a clean-clone CI run).
+  // simulator has closed its end of the line and exited, so no port is left open on a PTY that vanishes (a
+  // port left open there can loop on zero-byte reads: gateway/upstream/rtu-transports.ts, "Closing").
   t.teardown(async () => {
     cli.kill('SIGTERM');
     const kill = setTimeout(() => cli.kill('SIGKILL'), 5000);
