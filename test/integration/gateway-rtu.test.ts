@@ -222,10 +222,15 @@ t.test('a broadcast write reaches both meters, no answer awaited, turnaround kep
   const bc = ev.find((e) => e.kind === 'broadcast');
   const next = ev.find((e) => e.kind === 'request' && bc !== undefined && e.at > bc.at);
   t.ok(bc && next, 'broadcast then request on the line');
-  const gap = (next?.at ?? 0) - (bc?.at ?? 0);
-  t.ok(
-    gap >= TURNAROUND_MS - 1,
-    `the next frame ${gap.toFixed(1)} ms after the broadcast began (turnaround ${TURNAROUND_MS} ms)`,
+  // How long the line stayed quiet is not timed here: these times are taken at the device, behind socat, and a
+  // busy box delays one frame more than the next (a run under load saw 137.6 ms for a correct 159 ms hold).
+  // Counted on the gateway's clock instead: upstream-rtu-serial.test.ts (fake timers, real port) and
+  // upstream-rtu-line.test.ts. Kept here: the order on the wire, and gateway.yaml's turnaround in the device's
+  // line settings (which modbus-pools.ts hands to serialTransport).
+  t.match(
+    h.gateway.config.devices.find((d) => d.name === 'meters-all')?.link,
+    { kind: 'serial', path: pty.b, turnaroundMs: TURNAROUND_MS },
+    'meters-all: the line with the configured turnaround',
   );
   t.same(
     (await hmi.request(10, hex('03 000A 0001')))?.toString('hex'),

@@ -3,15 +3,20 @@
  * of a socat PTY pair, opened by `serialport`) and the simulator CLI on the other end at a slow 1200 baud 8E1.
  * Answers take their time on the wire; line noise switched on through the simulator's control channel is counted
  * and answered invalid-response (0x0B for a client), never a value; RTU over TCP reaches the same meters. A closed
- * line lets go of its port: the next open of the same path succeeds at once.
+ * line lets go of its port: the next open of the same path succeeds at once. After a broadcast the line stays quiet
+ * for the frame's time plus the turnaround, counted on fake timers (the gateway's clock, not a relay's).
  */
 import { spawn } from 'node:child_process';
 import pino from 'pino';
+import { SerialPort } from 'serialport';
 import t from 'tap';
+import { charTimeMs } from '../../protocols/modbus/index.js';
 import { systemTimers } from '../../gateway/timers.js';
 import { DevicePool } from '../../gateway/upstream/device-pool.js';
 import { rtuOverTcpTransport, serialTransport } from '../../gateway/upstream/rtu-transports.js';
 import type { LinkSettings } from '../../gateway/upstream/types.js';
+import { eventually } from '../helpers/eventually.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 import { startPtyPair } from '../helpers/pty-pair.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -150,3 +155,51 @@ t.test('a closed line lets go of its serial port (descriptor and exclusive lock)
   }
   t.equal(transport.counters().opened, 3, 'three opens of the same path');
 });
+
+t.test(
+  'after a broadcast the line stays quiet for the frame time plus the turnaround (fake clock, real port)',
+  async (t) => {
+    // The pool's clock is fake, so "when did the next frame go out" is read on the gateway's side, synchronously
+    // (the transport's counters), not timed at a device behind a socat relay that a busy box can delay by tens of
+    // ms (gateway-rtu.test.ts checks the same line end to end: order on the wire, turnaround from gateway.yaml).
+    const pty = await startPtyPair();
+    t.teardown(() => pty.close());
+    const format = { baudRate: 9600, dataBits: 8, parity: 'even', stopBits: 1 } as const;
+    const device = new SerialPort({ path: pty.a, ...format, autoOpen: false });
+    await new Promise<void>((resolve, reject) => device.open((err) => (err ? reject(err) : resolve())));
+    t.teardown(() => new Promise<void>((resolve) => device.close(() => resolve())));
+    const received: Buffer[] = [];
+    device.on('data', (c: Buffer) => received.push(c));
+
+    const timers = new FakeTimers(1000);
+    const transport = serialTransport({ path: pty.b, format, turnaroundMs: 150 });
+    const pool = new DevicePool({
+      name: 'line',
+      transport,
+      maxConnections: 1,
+      maxInFlight: 1,
+      timeoutMs: 2000,
+      queueLimit: 16,
+      timers,
+    });
+    t.teardown(() => pool.close());
+    const broadcast = pool.submit({ clientKey: 'a', unitId: 0, pdu: hex('06 000A 0002'), isWrite: true });
+    const read = pool.submit({ clientKey: 'b', unitId: 11, pdu: hex('03 000A 0001'), isWrite: false });
+    t.match(await broadcast, { kind: 'response' }, 'the broadcast is answered at once (no answer awaited)');
+    t.match(transport.counters(), { broadcasts: 1, requests: 0 }, 'the read waits behind the broadcast');
+    const quietMs = 8 * charTimeMs(format) + 150; // the 8-byte frame's time on the wire + the turnaround
+    await timers.tick(Math.ceil(quietMs) - 1);
+    t.equal(transport.counters().requests, 0, `nothing sent ${Math.ceil(quietMs) - 1} ms after the broadcast`);
+    await timers.tick(1);
+    t.equal(transport.counters().requests, 1, `the read goes out once ${quietMs.toFixed(2)} ms have passed`);
+    await eventually('both frames at the device end', () => Buffer.concat(received).length >= 16);
+    const wire = Buffer.concat(received);
+    t.same(
+      [wire.subarray(0, 6).toString('hex'), wire.subarray(8, 14).toString('hex')],
+      ['0006000a0002', '0b03000a0001'],
+      'broadcast (unit 0) then the read (unit 11), in that order on the wire (CRCs aside)',
+    );
+    await pool.close();
+    t.match(await read, { kind: 'unavailable' }, 'the unanswered read ends with the pool');
+  },
+);
