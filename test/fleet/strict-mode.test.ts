@@ -82,14 +82,16 @@ t.test('strict rules drop to read-only within 12 s of a cut; best_effort rules a
   );
 
   await lab.site('site-a').restoreLink();
-  // The bound is the fleet's catch-up promise for a returning link (issue 15 item 2: ≤ 30 s): the leaf's mirror
-  // resumes when its sourcing consumer is re-established, usually within seconds, later when the leaf had
-  // backed off its retries during the cut on a loaded machine.
+  // What this test is about is strict mode, not the catch-up time (partition.test.ts holds the fleet to its
+  // 30 s catch-up). The leaf's mirror resumes once nats-server re-creates its sourcing consumer: at once when the
+  // link returns, unless a create request sent during the cut is still in flight (it then times out after 5 s
+  // and the retry backs off 10 s per failure, nats-server v2.15 stream.go). One clean-clone CI run waited more
+  // than 30 s here; 60 s covers that schedule for this test's cut of about 12 s.
   const restored = Date.now();
   await eventually(
     'writes served again once a heartbeat arrives',
     async () => answer(await c.request(1, write(1, 9))) === 'ok',
-    { timeoutMs: 30_000, intervalMs: 200 },
+    { timeoutMs: 60_000, intervalMs: 200 },
   );
   t.comment(`strict writes served again ${((Date.now() - restored) / 1000).toFixed(2)} s after the link returned`);
   t.ok(staleness() < 5, 'staleness back under 5 s');

@@ -253,27 +253,42 @@ t.test('setSecureContext() hot swap: an open session survives, new handshakes se
   second.socket.destroy();
 });
 
+/**
+ * One connection that writes a byte and waits for the echo, offering `session` when given; whether it resumed,
+ * and the session the server gave it (the next round offers that).
+ */
+function echoOnce(
+  port: number,
+  opts: tls.ConnectionOptions,
+  version: tls.SecureVersion,
+  session: Buffer | undefined,
+): Promise<{ reused: boolean; session: Buffer | undefined }> {
+  return new Promise((res, rej) => {
+    let given: Buffer | undefined;
+    const sock = tls.connect({
+      host: '127.0.0.1',
+      port,
+      ...opts,
+      maxVersion: version,
+      ...(session ? { session } : {}),
+    });
+    sock.on('session', (s: Buffer) => (given = s));
+    sock.on('data', () => {
+      const reused = sock.isSessionReused();
+      sock.end();
+      res({ reused, session: given ?? session });
+    });
+    sock.on('secureConnect', () => sock.write('x'));
+    sock.on('error', rej);
+  });
+}
+
 t.test('a resumed TLS session keeps its SPIFFE ID and role [MB-TCP-SEC]', async (t) => {
   for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
     let session: Buffer | undefined;
     for (const round of [0, 1]) {
-      const r = await new Promise<{ reused: boolean }>((res, rej) => {
-        const sock = tls.connect({
-          host: '127.0.0.1',
-          port: srv.port,
-          ...clientTlsOptions(clientSvid, pki.bundles),
-          maxVersion: version,
-          ...(session ? { session } : {}),
-        });
-        sock.on('session', (s) => (session = s));
-        sock.on('data', () => {
-          const reused = sock.isSessionReused();
-          sock.end();
-          res({ reused });
-        });
-        sock.on('secureConnect', () => sock.write('x'));
-        sock.on('error', rej);
-      });
+      const r = await echoOnce(srv.port, clientTlsOptions(clientSvid, pki.bundles), version, session);
+      session = r.session;
       t.equal(r.reused, round === 1, `${version} round ${round}: reused=${r.reused}`);
       t.same(await srv.next(), { ok: true, id: `spiffe://${TD}/hmi/line1`, role: 'operator' });
     }
@@ -287,25 +302,10 @@ t.test('resumption is off by default: an offered session gets a full handshake, 
     let session: Buffer | undefined;
     for (const round of [0, 1]) {
       const offered = session !== undefined;
-      const reused = await new Promise<boolean>((res, rej) => {
-        const sock = tls.connect({
-          host: '127.0.0.1',
-          port: plain.port,
-          ...clientTlsOptions(clientSvid, pki.bundles),
-          maxVersion: version,
-          ...(session ? { session } : {}),
-        });
-        sock.on('session', (s) => (session = s));
-        sock.on('data', () => {
-          const r = sock.isSessionReused();
-          sock.end();
-          res(r);
-        });
-        sock.on('secureConnect', () => sock.write('x'));
-        sock.on('error', rej);
-      });
+      const r = await echoOnce(plain.port, clientTlsOptions(clientSvid, pki.bundles), version, session);
+      session = r.session;
       t.equal(offered, round === 1, `${version} round ${round}: the client offers its session on the second round`);
-      t.equal(reused, false, `${version} round ${round}: full handshake`);
+      t.equal(r.reused, false, `${version} round ${round}: full handshake`);
       t.same(await plain.next(), { ok: true, id: `spiffe://${TD}/hmi/line1`, role: 'operator' });
     }
   }
@@ -314,32 +314,18 @@ t.test('resumption is off by default: an offered session gets a full handshake, 
 t.test('a resumed session re-verifies a chain with an intermediate (OpenSSL keeps only the leaf)', async (t) => {
   const int = await intermediate(pki.ca.issuerForTests());
   const viaInt = await leaf(int.issuer, { uris: [`spiffe://${TD}/plc-gw/7`] });
-  const cert = [...viaInt.chainDer, int.der].map((d) => derToPem(d, 'CERTIFICATE')).join('');
-  const key = derToPem(viaInt.keyDer, 'PRIVATE KEY');
+  const opts: tls.ConnectionOptions = {
+    cert: [...viaInt.chainDer, int.der].map((d) => derToPem(d, 'CERTIFICATE')).join(''),
+    key: derToPem(viaInt.keyDer, 'PRIVATE KEY'),
+    ca: pki.bundles.allAuthoritiesPem(),
+    checkServerIdentity: () => undefined,
+  };
   for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
     let session: Buffer | undefined;
     for (const round of [0, 1]) {
-      const reused = await new Promise<boolean>((res, rej) => {
-        const sock = tls.connect({
-          host: '127.0.0.1',
-          port: srv.port,
-          cert,
-          key,
-          ca: pki.bundles.allAuthoritiesPem(),
-          checkServerIdentity: () => undefined,
-          maxVersion: version,
-          ...(session ? { session } : {}),
-        });
-        sock.on('session', (x) => (session = x));
-        sock.on('data', () => {
-          const r = sock.isSessionReused();
-          sock.end();
-          res(r);
-        });
-        sock.on('secureConnect', () => sock.write('x'));
-        sock.on('error', rej);
-      });
-      t.equal(reused, round === 1, `${version} round ${round}`);
+      const r = await echoOnce(srv.port, opts, version, session);
+      session = r.session;
+      t.equal(r.reused, round === 1, `${version} round ${round}`);
       t.same(
         await srv.next(),
         { ok: true, id: `spiffe://${TD}/plc-gw/7`, role: null },

@@ -19,6 +19,22 @@ import { eventually } from '../helpers/eventually.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
 import { startPtyPair } from '../helpers/pty-pair.js';
 
+/** A pool of one connection, one request at a time, as an RTU line is used (timers: the test's clock, if any). */
+const onePool = (
+  name: string,
+  transport: ConstructorParameters<typeof DevicePool>[0]['transport'],
+  timers?: FakeTimers,
+) =>
+  new DevicePool({
+    name,
+    transport,
+    maxConnections: 1,
+    maxInFlight: 1,
+    timeoutMs: 2000,
+    queueLimit: 16,
+    ...(timers ? { timers } : {}),
+  });
+
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const FORMAT = { baudRate: 1200, dataBits: 8, parity: 'even', stopBits: 1 } as const;
 
@@ -74,14 +90,7 @@ t.test('slow line through the simulator CLI: timing, noise, recovery, RTU over T
     });
   });
   const transport = serialTransport({ path: pty.b, format: FORMAT, turnaroundMs: 100 });
-  const pool = new DevicePool({
-    name: 'line',
-    transport,
-    maxConnections: 1,
-    maxInFlight: 1,
-    timeoutMs: 2000,
-    queueLimit: 16,
-  });
+  const pool = onePool('line', transport);
   t.teardown(() => pool.close());
   const read = (): Promise<string> =>
     pool
@@ -112,14 +121,7 @@ t.test('slow line through the simulator CLI: timing, noise, recovery, RTU over T
   await fault({ mode: 'none' });
   t.equal(await read(), '041008fd08fa090104e2049c0516035e1388', 'the line recovered');
 
-  const tcp = new DevicePool({
-    name: 'nport',
-    transport: rtuOverTcpTransport({ host: '127.0.0.1', port: ready.rtuPort, turnaroundMs: 100 }),
-    maxConnections: 1,
-    maxInFlight: 1,
-    timeoutMs: 2000,
-    queueLimit: 16,
-  });
+  const tcp = onePool('nport', rtuOverTcpTransport({ host: '127.0.0.1', port: ready.rtuPort, turnaroundMs: 100 }));
   t.teardown(() => tcp.close());
   const r = await tcp.submit({ clientKey: 'a', unitId: 12, pdu: hex('04 0006 0002'), isWrite: false });
   t.same(r.kind === 'response' && r.pdu.toString('hex'), '0404011f1388', 'RTU over TCP: meter-2 power and frequency');
@@ -173,15 +175,7 @@ t.test(
 
     const timers = new FakeTimers(1000);
     const transport = serialTransport({ path: pty.b, format, turnaroundMs: 150 });
-    const pool = new DevicePool({
-      name: 'line',
-      transport,
-      maxConnections: 1,
-      maxInFlight: 1,
-      timeoutMs: 2000,
-      queueLimit: 16,
-      timers,
-    });
+    const pool = onePool('line', transport, timers);
     t.teardown(() => pool.close());
     const broadcast = pool.submit({ clientKey: 'a', unitId: 0, pdu: hex('06 000A 0002'), isWrite: true });
     const read = pool.submit({ clientKey: 'b', unitId: 11, pdu: hex('03 000A 0001'), isWrite: false });
