@@ -89,6 +89,11 @@ t.test('a signed publish reaches both gateways within 5 s', async (t) => {
   for (const gw of gws) {
     t.equal(onDisk(gw), REV1, `${gw.site}: written over the policy file`);
     t.equal(gw.gateway().fleet?.apply.appliedRevision(), 1);
+    // the event goes through the audit group commit, which can land a turn after the new policy is in force
+    // (this poll runs every 5 ms; one clean-clone CI run read the file in between)
+    await eventually(`${gw.site}: policy.reloaded in the trail`, () => gw.auditEvents('policy.reloaded').length > 0, {
+      timeoutMs: 5_000,
+    });
     t.match(gw.auditEvents('policy.reloaded'), [{ source: 'fleet', revision: 1 }]);
   }
 });
