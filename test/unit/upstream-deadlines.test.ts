@@ -8,8 +8,9 @@ import t from 'tap';
 import { DeadlineList, type Deadlined } from '../../gateway/upstream/deadline-list.js';
 import { DevicePool } from '../../gateway/upstream/device-pool.js';
 import type { TimerHandle } from '../../gateway/timers.js';
-import type { LinkSettings, UpstreamLink, UpstreamResult, UpstreamTransport } from '../../gateway/upstream/types.js';
+import type { UpstreamResult } from '../../gateway/upstream/types.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
+import { fakeTransport } from '../helpers/fake-upstream.js';
 
 interface Item extends Deadlined<Item> {
   readonly name: string;
@@ -58,48 +59,6 @@ t.test('deadline list: removing the last item disarms the timer', async (t) => {
   t.equal(timers.pending, 0);
   timers.advance(100);
 });
-
-/** Links of `slots` requests each (a new one per open) that answer only when the test says so. */
-function fakeTransport(slots: number): {
-  transport: UpstreamTransport;
-  sent: unknown[];
-  answerAll(): void;
-} {
-  const sent: unknown[] = [];
-  const links: { settings: LinkSettings<unknown>; jobs: unknown[] }[] = [];
-  const open = <J>(settings: LinkSettings<J>): Promise<UpstreamLink<J>> => {
-    const l = { settings: settings as LinkSettings<unknown>, jobs: [] as unknown[] };
-    links.push(l);
-    const link: UpstreamLink<J> = {
-      id: links.length,
-      get freeSlots() {
-        return slots - l.jobs.length;
-      },
-      get live() {
-        return l.jobs.length;
-      },
-      late: 0,
-      send(job) {
-        sent.push(job);
-        l.jobs.push(job);
-        return sent.length;
-      },
-      expire() {},
-      close() {},
-      whenClosed: () => Promise.resolve(),
-    };
-    return Promise.resolve(link);
-  };
-  return {
-    sent,
-    transport: { target: 'fake', open },
-    answerAll() {
-      for (const l of links)
-        for (const j of l.jobs.splice(0))
-          l.settings.events.reply(j, { kind: 'response', pdu: Buffer.from([3, 2, 0, 1]), latencyMs: 0 });
-    },
-  };
-}
 
 /** An AbortSignal that counts its listeners. */
 function countingSignal(): { signal: AbortSignal; abort(): void; added: () => number } {

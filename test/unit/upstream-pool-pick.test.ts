@@ -6,68 +6,9 @@
  */
 import t, { type Test } from 'tap';
 import { DevicePool } from '../../gateway/upstream/device-pool.js';
-import type { LinkSettings, UpstreamLink, UpstreamResult, UpstreamTransport } from '../../gateway/upstream/types.js';
+import type { UpstreamResult } from '../../gateway/upstream/types.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
-
-interface FakeLink {
-  readonly settings: LinkSettings<unknown>;
-  readonly jobs: unknown[];
-  /** Set by send, cleared by `endTurn` (the connection's one write per turn went out). */
-  batching: boolean;
-  link?: UpstreamLink<unknown>;
-}
-
-/** Links of `slots` requests each that answer only when the test says so; `reportsBatching` false: no such field. */
-function fakeTransport(slots: number, reportsBatching = true) {
-  const links: FakeLink[] = [];
-  /** Link id (1-based) of every request sent, in order. */
-  const sentOn: number[] = [];
-  const open = <J>(settings: LinkSettings<J>): Promise<UpstreamLink<J>> => {
-    const l: FakeLink = { settings, jobs: [], batching: false };
-    links.push(l);
-    const id = links.length;
-    const link: UpstreamLink<J> = {
-      id,
-      get freeSlots() {
-        return slots - l.jobs.length;
-      },
-      get live() {
-        return l.jobs.length;
-      },
-      late: 0,
-      send(job) {
-        l.jobs.push(job);
-        l.batching = true;
-        sentOn.push(id);
-        return sentOn.length;
-      },
-      expire() {},
-      close() {},
-      whenClosed: () => Promise.resolve(),
-    };
-    if (reportsBatching)
-      Object.defineProperty(link, 'batching', { get: () => l.batching, enumerable: true, configurable: true });
-    l.link = link;
-    return Promise.resolve(link);
-  };
-  const transport: UpstreamTransport = { target: 'fake', open };
-  return {
-    transport,
-    links,
-    sentOn,
-    endTurn(): void {
-      for (const l of links) l.batching = false;
-    },
-    /** Answers every request in flight on `only` (default all links), freeing the slots as a connection does. */
-    answerAll(only: readonly FakeLink[] = links): void {
-      for (const l of only)
-        for (const j of l.jobs.splice(0)) {
-          l.settings.events.reply(j, { kind: 'response', pdu: Buffer.from([3, 2, 0, 1]), latencyMs: 0 });
-          l.settings.events.slotFreed(l.link!);
-        }
-    },
-  };
-}
+import { fakeTransport } from '../helpers/fake-upstream.js';
 
 const read = (clientKey: string) => ({ clientKey, unitId: 1, pdu: Buffer.from([3, 0, 0, 0, 1]), isWrite: false });
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
