@@ -10,6 +10,8 @@ import { createInterface } from 'node:readline';
 
 export interface BenchChild {
   readonly info: Record<string, unknown>;
+  /** The child's process id (for its CPU time). */
+  readonly pid: number | undefined;
   command(cmd: string): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
 }
@@ -50,6 +52,7 @@ export async function spawnBenchChild(
   }
   return {
     info: first,
+    pid: child.pid,
     command: (cmd) =>
       new Promise((resolve) => {
         waiting.push(resolve);

@@ -4,6 +4,7 @@
  * own ratio to haproxy. Latency is "added": the path's percentile minus the direct path's.
  */
 import { AIMS } from './aims.js';
+import { formatSplit, totalUs } from './cpu-meter.js';
 import type { DataPathOptions, PathResult } from './data-path.js';
 import type { HandshakeResult } from './handshake-rate.js';
 import type { RunResult } from './load-generator.js';
@@ -29,6 +30,36 @@ const short = (r: RunResult, rate: number, inner = false): string =>
       ? `; only ${perSec(r.perSecond)} served`
       : ` (only ${perSec(r.perSecond)} served)`;
 const served = (r: RunResult, rate: number): boolean => r.perSecond >= 0.95 * rate && r.failed === 0;
+
+/**
+ * Where a path's throughput goes: CPU µs per request of its server, the simulator and the load generator in
+ * both closed-loop runs, and their sum against haproxy's (the cores are shared, so the sum bounds req/s).
+ */
+function cpuRow(
+  n: string,
+  name: string,
+  r: PathResult,
+  o: DataPathOptions,
+  ref: PathResult | null,
+  isRef: boolean,
+): Row | null {
+  const a = r.closed1.cpu;
+  const b = r.closedN.cpu;
+  if (!a || !b) return null;
+  const refA = ref?.closed1.cpu;
+  const refB = ref?.closedN.cpu;
+  return {
+    n,
+    what: `${name}: CPU per request (server / simulator / load generator), ${o.connections} × 1; ${o.depthConnections} × ${o.depth}`,
+    value: `${formatSplit(a)}; ${formatSplit(b)}`,
+    ...(refA && refB && !isRef
+      ? {
+          baseline: `${BASELINE} ${totalUs(refA).toFixed(1)}; ${totalUs(refB).toFixed(1)} µs in all`,
+          ratio: `${totalUs(a).toFixed(1)}; ${totalUs(b).toFixed(1)} µs in all`,
+        }
+      : {}),
+  };
+}
 
 interface Added {
   readonly p50: number;
@@ -72,7 +103,8 @@ function contextRows(
       ratio: `${times(r.closed1.perSecond / ref.closed1.perSecond)} / ${times(r.closedN.perSecond / ref.closedN.perSecond)}`,
     });
   }
-  return [lat, tput];
+  const cpu = cpuRow(n, name, r, o, ref, key === BASELINE);
+  return cpu ? [lat, tput, cpu] : [lat, tput];
 }
 
 /** The four verigate rows' names and aims, also printed (with NO) when verigate could not be measured. */
@@ -116,6 +148,8 @@ function verigateRows(
     tputRow(`${o.connections} conns × 1 in flight`, (p) => p.closed1),
     tputRow(`${o.depthConnections} conns × ${o.depth} in flight`, (p) => p.closedN),
   ];
+  const cpu = cpuRow('4', name, g, o, ref, false);
+  if (cpu) rows.push(cpu);
   if (!direct) return rows;
   const a = added(g, direct);
   const h = ref ? added(ref, direct) : null;
@@ -185,11 +219,18 @@ export function handshakeRows(hs: Map<string, HandshakeResult | string>): Row[] 
       continue;
     }
     const ratio = ref ? r.perSecond / ref.perSecond : NaN;
+    const refCpu = ref?.cpu && key !== BASELINE ? `; ${totalUs(ref.cpu).toFixed(0)} µs CPU in all` : '';
+    const cpu = r.cpu ? `; CPU per session ${formatSplit(r.cpu)} (server / simulator / client)` : '';
     const row: Row = {
       n: '6',
       what,
-      value: `${perSec(r.perSecond)}${r.failed === 0 ? '' : `, ${r.failed} failed`}`,
-      ...(ref && key !== BASELINE ? { baseline: `${BASELINE} ${perSec(ref.perSecond)}`, ratio: times(ratio) } : {}),
+      value: `${perSec(r.perSecond)}${r.failed === 0 ? '' : `, ${r.failed} failed`}${cpu}`,
+      ...(ref && key !== BASELINE
+        ? {
+            baseline: `${BASELINE} ${perSec(ref.perSecond)}${refCpu}`,
+            ratio: `${times(ratio)}${r.cpu ? `; ${totalUs(r.cpu).toFixed(0)} µs CPU in all` : ''}`,
+          }
+        : {}),
       ...(isGw ? { aim: `≥ ${AIMS.handshakesVsHaproxy.toFixed(1)}× ${BASELINE}` } : {}),
       ...(isGw && ref ? { met: ratio >= AIMS.handshakesVsHaproxy && r.failed === 0 } : {}),
     };

@@ -3,7 +3,8 @@
  * `connections` connections opened before and closed after:
  * - latency, open loop, 1 request in flight per connection: `rate` req/s on `depthConnections` of them
  *   (like a few SCADA pollers), then `highRate` req/s on all of them;
- * - maximum throughput, closed loop: every connection × 1 in flight, then `depthConnections` × `depth`.
+ * - maximum throughput, closed loop: every connection × 1 in flight, then `depthConnections` × `depth`,
+ *   each with the CPU per request of the server, the simulator and the load generator (cpu-meter.ts).
  */
 import { openConnections, runClosed, runPaced, type Endpoint, type RunResult } from './load-generator.js';
 
@@ -27,14 +28,16 @@ export interface PathResult {
   readonly closedN: RunResult;
 }
 
-export async function measurePath(ep: Endpoint, o: DataPathOptions): Promise<PathResult> {
+/** `simPid`: the simulator's process, whose CPU per request is reported beside the server's (cpu-meter.ts). */
+export async function measurePath(ep: Endpoint, o: DataPathOptions, simPid?: number): Promise<PathResult> {
+  const cpu = { ...(ep.pid === undefined ? {} : { server: ep.pid }), ...(simPid === undefined ? {} : { sim: simPid }) };
   const conns = await openConnections(ep, o.connections);
   const few = conns.slice(0, o.depthConnections);
   try {
     const paced = await runPaced(few, { rate: o.rate, durationMs: o.pacedMs, warmupMs: o.warmupMs });
     const pacedHigh = await runPaced(conns, { rate: o.highRate, durationMs: o.pacedMs, warmupMs: o.warmupMs });
-    const closed1 = await runClosed(conns, { depth: 1, durationMs: o.closedMs, warmupMs: o.warmupMs });
-    const closedN = await runClosed(few, { depth: o.depth, durationMs: o.closedMs, warmupMs: o.warmupMs });
+    const closed1 = await runClosed(conns, { depth: 1, durationMs: o.closedMs, warmupMs: o.warmupMs, cpu });
+    const closedN = await runClosed(few, { depth: o.depth, durationMs: o.closedMs, warmupMs: o.warmupMs, cpu });
     return { paced, pacedHigh, closed1, closedN };
   } finally {
     for (const c of conns) c.close();

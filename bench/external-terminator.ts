@@ -6,7 +6,8 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { waitForPort } from './ports.js';
 
-export type Terminator = { ok: true; port: number; stop(): Promise<void> } | { ok: false; why: string };
+export type Terminator =
+  { ok: true; port: number; pid: number | undefined; stop(): Promise<void> } | { ok: false; why: string };
 
 export async function startTerminator(o: {
   bin: string;
@@ -39,5 +40,5 @@ export async function startTerminator(o: {
     await stop();
     return { ok: false, why: `failed: ${(err as Error).message}` };
   }
-  return { ok: true, port: o.port, stop };
+  return { ok: true, port: o.port, pid: child.pid, stop };
 }

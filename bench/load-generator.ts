@@ -12,11 +12,14 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { MbapFramer, encodeAdu, encodeRequest } from '../protocols/modbus/index.js';
+import { startCpuWindow, type CpuProcs, type CpuSplit } from './cpu-meter.js';
 
 export interface Endpoint {
   readonly port: number;
   /** mTLS client credentials, or null for plain Modbus/TCP. */
   readonly tls: { readonly cert: string; readonly key: string; readonly ca: string } | null;
+  /** The server process behind the port, when the bench started it: its CPU per request is reported. */
+  readonly pid?: number | undefined;
 }
 
 export interface RunResult {
@@ -26,6 +29,8 @@ export interface RunResult {
   readonly perSecond: number;
   readonly p50Us: number;
   readonly p99Us: number;
+  /** CPU µs per request over the recorded window, when processes to measure were given (closed loop). */
+  readonly cpu?: CpuSplit;
 }
 
 export const UNIT = 1;
@@ -222,7 +227,7 @@ export async function runPaced(
 /** Closed loop: each connection keeps `depth` requests in flight for warmup + duration. */
 export async function runClosed(
   conns: ModbusClientConn[],
-  o: { depth: number; durationMs: number; warmupMs: number },
+  o: { depth: number; durationMs: number; warmupMs: number; cpu?: CpuProcs },
 ): Promise<RunResult> {
   const rec = new Recorder();
   let running = true;
@@ -235,12 +240,14 @@ export async function runClosed(
   for (const c of conns) for (let i = 0; i < o.depth; i++) loop(c);
   await sleep(o.warmupMs);
   rec.recording = true;
+  const cpuEnd = o.cpu ? startCpuWindow(o.cpu) : null;
   const t0 = performance.now();
   await sleep(o.durationMs);
   const seconds = (performance.now() - t0) / 1000;
   rec.recording = false;
+  const cpu = cpuEnd?.(rec.completed);
   running = false;
   // let the last requests drain so the next run starts on idle connections
   for (let i = 0; i < 100 && conns.some((c) => c.inFlight > 0); i++) await sleep(20);
-  return rec.result(seconds);
+  return { ...rec.result(seconds), ...(cpu ? { cpu } : {}) };
 }

@@ -46,7 +46,7 @@ export async function startPaths(
       const r = await t;
       if (!r.ok) return r.why;
       stops.push(() => r.stop());
-      return { port: r.port, tls: pki.client };
+      return { port: r.port, tls: pki.client, ...(r.pid === undefined ? {} : { pid: r.pid }) };
     };
     const stunnel = await ext(startStunnel(dir, pki, simPort));
     const ghostunnel =
@@ -65,11 +65,14 @@ export async function startPaths(
         { key: 'direct', ep: { port: simPort, tls: null } },
         { key: 'stunnel', ep: stunnel },
         { key: 'ghostunnel', ep: ghostunnel },
-        { key: 'pipe', ep: { port: pipe.info.port as number, tls: pki.client } },
+        { key: 'pipe', ep: { port: pipe.info.port as number, tls: pki.client, pid: pipe.pid } },
         { key: 'haproxy', ep: haproxy },
         {
           key: 'verigate',
-          ep: typeof gateway === 'string' ? gateway : { port: gateway.info.port as number, tls: pki.client },
+          ep:
+            typeof gateway === 'string'
+              ? gateway
+              : { port: gateway.info.port as number, tls: pki.client, pid: gateway.pid },
         },
       ],
       gateway,

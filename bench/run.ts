@@ -95,9 +95,10 @@ const NOTES = [
 async function pathRows(
   dir: string,
   pki: BenchPki,
-  simPort: number,
+  sim: BenchChild,
   ghostunnel: { bin: string } | { why: string },
 ): Promise<Row[]> {
+  const simPort = sim.info.port as number;
   const rows: Row[] = [];
   const p = await startPaths(dir, pki, simPort, { upstreamConnections: DP.connections, ghostunnel });
   cleanups.push(() => p.stop());
@@ -107,7 +108,9 @@ async function pathRows(
       log(`data path: ${key}`);
       results.set(
         key,
-        typeof ep === 'string' ? ep : await measurePath(ep, DP).catch((e: unknown) => `failed: ${firstLine(e)}`),
+        typeof ep === 'string'
+          ? ep
+          : await measurePath(ep, DP, sim.pid).catch((e: unknown) => `failed: ${firstLine(e)}`),
       );
     }
     rows.push(...dataPathRows(results, DP));
@@ -120,7 +123,7 @@ async function pathRows(
         key,
         typeof ep === 'string'
           ? ep
-          : await measureHandshakes(ep, { concurrency: 8, durationMs: S.handshakeMs }).catch(
+          : await measureHandshakes(ep, { concurrency: 8, durationMs: S.handshakeMs, simPid: sim.pid }).catch(
               (e: unknown) => `failed: ${firstLine(e)}`,
             ),
       );
@@ -176,11 +179,12 @@ async function main(): Promise<void> {
   try {
     if (!wants(1, 2, 3, 4, 6, 7, 8, 9)) return finish(rows, t0, header);
     const pki = await createBenchPki(dir);
-    sim = await spawnBenchChild(here('./sim-child.ts'), [], join(dir, 'sim.log'));
-    const simPort = sim.info.port as number;
+    const simChild = await spawnBenchChild(here('./sim-child.ts'), [], join(dir, 'sim.log'));
+    sim = simChild;
+    const simPort = simChild.info.port as number;
     if (wants(1, 2, 3, 4, 6, 9))
       rows.push(
-        ...(await attempt('4', 'Data path, handshakes and gRPC', () => pathRows(dir, pki, simPort, ghostunnel))),
+        ...(await attempt('4', 'Data path, handshakes and gRPC', () => pathRows(dir, pki, simChild, ghostunnel))),
       );
     for (const c of cleanups.splice(0).reverse()) await c();
     if (wants(7)) {

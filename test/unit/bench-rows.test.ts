@@ -122,6 +122,30 @@ t.test('without haproxy the ratio aims have no verdict; a failed gateway prints 
   t.ok(down.every((r) => r.met === false && r.aim && r.value === 'failed to start: boom'));
 });
 
+t.test('CPU per request rows split each path and compare the machine-wide sum with haproxy', async (t) => {
+  const withCpu = (p: PathResult, server: number | undefined, sim: number, client: number): PathResult => {
+    const cpu = { ...(server === undefined ? {} : { server }), sim, client };
+    return { ...p, closed1: { ...p.closed1, cpu }, closedN: { ...p.closedN, cpu: { ...cpu, sim: sim / 2 } } };
+  };
+  const rows = dataPathRows(
+    new Map([
+      ['direct', withCpu(direct, undefined, 5, 4)],
+      ['haproxy', withCpu(haproxy, 8, 6, 6)],
+      ['verigate', withCpu(path({ t1: 1, tn: 1, p50: 1, p99: 1, p99High: 1 }), 18, 6, 5)],
+    ]),
+    O,
+  ).filter((r) => r.what.includes('CPU per request'));
+  t.equal(rows.length, 3, 'one per path that has CPU figures');
+  const [d, h, g] = rows;
+  t.equal(d!.value, '– / 5.0 / 4.0 µs; – / 2.5 / 4.0 µs', 'no server on the direct path');
+  t.equal(h!.ratio, undefined, 'haproxy is the reference, not compared with itself');
+  t.equal(g!.n, '4');
+  t.equal(g!.value, '18.0 / 6.0 / 5.0 µs; 18.0 / 3.0 / 5.0 µs');
+  t.equal(g!.baseline, 'haproxy 20.0; 17.0 µs in all');
+  t.equal(g!.ratio, '29.0; 26.0 µs in all');
+  t.equal(g!.met, undefined, 'context, not an aim');
+});
+
 t.test('handshakes, memory and gRPC rows carry their aims', async (t) => {
   const hs = handshakeRows(
     new Map([
@@ -133,6 +157,16 @@ t.test('handshakes, memory and gRPC rows carry their aims', async (t) => {
     hs.map((r) => r.met),
     [undefined, true],
   );
+  const hsCpu = handshakeRows(
+    new Map([
+      ['haproxy', { perSecond: 200, completed: 200, failed: 0, cpu: { server: 900, sim: 20, client: 1000 } }],
+      ['verigate', { perSecond: 190, completed: 190, failed: 0, cpu: { server: 1100, sim: 15, client: 1000 } }],
+    ]),
+  );
+  t.match(hsCpu[1]!.value, /^190\/s; CPU per session 1100\.0 \/ 15\.0 \/ 1000\.0 µs/);
+  t.equal(hsCpu[1]!.baseline, 'haproxy 200/s; 1920 µs CPU in all');
+  t.equal(hsCpu[1]!.ratio, '0.95×; 2115 µs CPU in all');
+  t.equal(hsCpu[1]!.met, false);
   const MB = 1048576;
   const mem = memoryRows({
     sessions: 1000,
