@@ -4,10 +4,12 @@
  * so a path's throughput is bounded by their CPU per request summed, not by the server's alone; this is what
  * tells "the gateway spends more per request" apart from "the machine was busy".
  *
- * Read from /proc/<pid>/task/<tid>/schedstat (first field: nanoseconds on a CPU, every thread, so haproxy's
- * and ghostunnel's threads and Node's helper threads count), at the start and end of a measured window.
+ * Read from /proc/<pid>/stat at the start and end of a measured window: utime + stime cover every thread, also
+ * those that ended in the window (stunnel's thread per connection), and cutime + cstime the children it
+ * reaped (a forking server); clock ticks, so a window should hold thousands of requests.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 export interface CpuProcs {
   readonly server?: number;
@@ -21,15 +23,28 @@ export interface CpuSplit {
   readonly client: number;
 }
 
-/** Nanoseconds on a CPU of every thread of `pid` so far, or undefined when /proc cannot say (not Linux, gone). */
+let tickNs: number | undefined;
+function nsPerTick(): number {
+  if (tickNs === undefined) {
+    let hz = 100;
+    try {
+      hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      // no getconf: Linux's USER_HZ is 100 on every common architecture
+    }
+    tickNs = 1e9 / hz;
+  }
+  return tickNs;
+}
+
+/** CPU nanoseconds `pid` (all its threads, and the children it reaped) used so far; undefined when /proc cannot say. */
 export function cpuNs(pid: number): number | undefined {
   try {
-    let ns = 0;
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const f = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8');
-      ns += Number(f.slice(0, f.indexOf(' ')));
-    }
-    return ns;
+    // the fields after "(comm) ": state is [0], utime [11], stime [12], cutime [13], cstime [14] [proc(5)]
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+    const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    return Number.isFinite(ticks) ? ticks * nsPerTick() : undefined;
   } catch {
     return undefined;
   }
