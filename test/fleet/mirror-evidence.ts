@@ -6,6 +6,7 @@
  *   consumer the durable consumer the leaf's mirror attaches to (`mirror-<site>`): delivered, ack floor, pending
  *   mirror   the leaf's mirror stream (/jsz): last sequence, lag, time since it last heard the hub, its error
  *   gateway  the watch's last revision, the staleness, whether the gateway's leaf connection is up
+ *   logs     the last few warnings and errors of the leaf and of each hub node
  * Every probe is bounded (3 s) and a failing one says why in its line instead of throwing.
  */
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -16,10 +17,14 @@ import type { FleetLab } from './fleet-lab.js';
 import type { FleetGateway } from './fleet-gateway.js';
 
 const PROBE_MS = 3000;
+const LOG_LINES = 4;
 
 export async function mirrorEvidence(lab: FleetLab, site: string, gw?: FleetGateway): Promise<string[]> {
   const bucket = siteBucket(site);
   const lines = [await hubSide(lab, site, bucket), await leafSide(lab, site, bucket)];
+  // the servers' own words: warnings and errors (a mirror consumer error, a raft group without a leader)
+  lines.push(...lastProblems(`leaf-${site}`, await lab.site(site).log()));
+  for (const n of [1, 2, 3]) lines.push(...lastProblems(`hub-${n}`, await lab.hub.log(n)));
   const f = gw?.gateway().fleet;
   if (f)
     lines.push(
@@ -37,9 +42,13 @@ async function hubSide(lab: FleetLab, site: string, bucket: string): Promise<str
       const hb = await (await new Kvm(nc).open(bucket)).get(KEY_HEARTBEAT);
       const age = hb ? ((Date.now() - hb.created.getTime()) / 1000).toFixed(1) : '-';
       const ci = await jsm.consumers.info(`KV_${bucket}`, mirrorConsumerName(site));
+      const replicas = (ci.cluster?.replicas ?? []).map((r) => `${r.name} ${r.current ? 'current' : 'behind'}`);
+      // typed as nanos by the client, sent by the server as an RFC 3339 time
+      const at: unknown = ci.delivered.last_active;
+      const lastSent = typeof at === 'string' ? ((Date.now() - Date.parse(at)) / 1000).toFixed(1) : '-';
       return [
         `hub: heartbeat revision ${hb?.revision ?? 'none'} (${age} s old), stream last ${si.state.last_seq}, leader ${si.cluster?.leader ?? '?'}`,
-        `consumer ${ci.name}: delivered ${ci.delivered.stream_seq}, ack floor ${ci.ack_floor.stream_seq}, pending ${ci.num_pending}, ack pending ${ci.num_ack_pending}, leader ${ci.cluster?.leader ?? '?'}`,
+        `consumer ${ci.name}: delivered ${ci.delivered.stream_seq} (last ${lastSent} s ago), ack floor ${ci.ack_floor.stream_seq}, pending ${ci.num_pending}, ack pending ${ci.num_ack_pending}, leader ${ci.cluster?.leader ?? 'none'}, replicas ${replicas.join(', ') || '?'}`,
       ].join('; ');
     } finally {
       await nc.close();
@@ -68,4 +77,13 @@ async function leafSide(lab: FleetLab, site: string, bucket: string): Promise<st
   } catch (err) {
     return `mirror: not readable (${errorMessage(err)})`;
   }
+}
+
+/** The last `LOG_LINES` [WRN]/[ERR] lines of one server's log, each prefixed with the server's name. */
+function lastProblems(name: string, log: string): string[] {
+  return log
+    .split('\n')
+    .filter((l) => /\[(WRN|ERR)\]/.test(l))
+    .slice(-LOG_LINES)
+    .map((l) => `${name}: ${l.slice(0, 300)}`);
 }
