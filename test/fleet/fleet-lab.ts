@@ -32,7 +32,8 @@
  *                                     hub for control, the site's leaf for a gateway. Closed by lab.stop().
  *   lab.connectControl(), lab.connectGateway(site, name)   shorthands
  *   lab.stop()                        closes lab connections, stops every process (≤ ~7 s), removes the dir
- *                                     (KEEP_FLEET_LAB=1 keeps it)
+ *                                     (KEEP_FLEET_LAB=1 keeps it; FLEET_LAB_DEBUG=1 runs every nats-server
+ *                                     with debug logs, e.g. "Retrying mirror consumer" in the leaf's)
  * Credentials: { spiffeId, certFile, keyFile, caFile, certPem, keyPem, caPem } (files 0600).
  */
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
@@ -267,7 +268,7 @@ class Lab {
       sites: this.sites,
     });
     const file = join(this.dir, `hub-${n}.conf`);
-    await writeFile(file, conf);
+    await writeFile(file, conf + debugLog());
     if (!this.hubProcs.has(n))
       this.hubProcs.set(n, new NatsServerProcess(`hub-${n}`, file, join(this.dir, `hub-${n}.log`)));
   }
@@ -287,7 +288,7 @@ class Lab {
       gateways: leaf.gateways,
       linkEnabled: leaf.linkEnabled,
     });
-    await writeFile(leaf.proc.configFile, conf);
+    await writeFile(leaf.proc.configFile, conf + debugLog());
   }
 
   private async waitHubJetStream(): Promise<void> {
@@ -522,6 +523,11 @@ class Lab {
       stop: () => this.stop(),
     };
   }
+}
+
+/** FLEET_LAB_DEBUG=1: nats-server debug logs (mirror/source consumer retries) for diagnosing a lab run. */
+function debugLog(): string {
+  return process.env['FLEET_LAB_DEBUG'] ? 'debug: true\nlogtime_utc: true\n' : '';
 }
 
 function tlsOf(c: Credentials): TlsFiles {
