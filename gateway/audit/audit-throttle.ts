@@ -185,13 +185,21 @@ function iso(ms: number): string {
 }
 
 /**
- * Denials that are not the identity's doing and so are no flood evidence: audit down or the lock store unreadable
- * (the gateway's state), and a lock an operator put on a device (an HMI that keeps polling a locked device must
- * not lose every other device too, IEC 62443-3-3 SR 1.1 guidance).
+ * Denials that are not the identity's doing and so are no flood evidence: audit down, the lock or grant store
+ * unreadable, or the box cut off from its fleet hub too long for a strict rule (the gateway's state: strict mode
+ * promises that reads go on, so an HMI that keeps polling a strict write must not be locked out of them), and a
+ * lock an operator put on a device or a grant (an HMI that keeps polling a locked device must not lose every
+ * other device too, IEC 62443-3-3 SR 1.1 guidance).
  */
 function imposedByOperatorOrGateway(e: { outcome: string; reason: string }): boolean {
   return e.outcome === 'audit-unavailable' || IMPOSED.has(reasonCode(e.reason));
 }
 
 /** Runtime-gate codes (gateway/reasons.ts) of refusals imposed by an operator's lock or the gateway's own state. */
-const IMPOSED: ReadonlySet<string> = new Set<GateReasonCode>(['lock-store-unavailable', 'locked']);
+const IMPOSED: ReadonlySet<string> = new Set<GateReasonCode>([
+  'locked',
+  'lock-store-unavailable',
+  'grant-locked',
+  'grant-store-unavailable',
+  'fleet-stale',
+]);

@@ -245,10 +245,13 @@ t.test(
     for (let i = 0; i < 4; i++) throttle.append(denial(b, 'rate-limited r1'));
     throttle.append(denial(b, 'audit-unavailable', 'audit-unavailable'));
     throttle.append(denial(b, 'lock-store-unavailable'));
+    throttle.append(denial(b, 'grant-store-unavailable r1'));
+    throttle.append(denial(b, 'grant-locked g-1'));
+    throttle.append(denial(b, 'fleet-stale setpoints'));
     t.equal(
       told.length,
       24,
-      "only the 20 no-rule and 4 rate-limited denials count: locks, audit-unavailable and an unreadable lock store are not the identity's doing",
+      "only the 20 no-rule and 4 rate-limited denials count: locks, audit-unavailable, unreadable lock or grant stores and a stale fleet view are not the identity's doing",
     );
     const written = log.of('request.decision');
     t.equal(written.filter((e) => e.identity === a).length, 5);
@@ -266,7 +269,7 @@ t.test(
         ['no-rule', 18],
       ],
     );
-    checkAddsUp(t, log, { [a]: 40, [b]: 6 }, 'denial', (e) => (e.type === 'request.decision' ? e.identity : null));
+    checkAddsUp(t, log, { [a]: 40, [b]: 9 }, 'denial', (e) => (e.type === 'request.decision' ? e.identity : null));
   },
 );
 
