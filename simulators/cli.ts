@@ -15,7 +15,7 @@ import { startSimulator, type SimRtuOptions } from './simulator.js';
 
 const USAGE =
   'usage: sim --scenario FILE [--host 127.0.0.1] [--port 502] [--control-port 0] [--scan-delay 10] [--max-connections 4] [--max-in-flight 1] [--tick 100] [--log-level info]\n' +
-  '           [--serial PATH] [--rtu-port N] [--baud 9600] [--parity even|odd|none] [--stop-bits 1|2]   (also serve the units as a Modbus RTU line)\n' +
+  '           [--serial PATH] [--rtu-port N] [--baud 9600] [--parity even|odd|none] [--stop-bits 1|2] [--pace bytes|frame|none]   (also serve the units as a Modbus RTU line)\n' +
   PROFINET_USAGE;
 
 function intOption(values: Record<string, unknown>, name: string): number | undefined {
@@ -42,6 +42,7 @@ const CLI_OPTIONS = {
   baud: { type: 'string' },
   parity: { type: 'string' },
   'stop-bits': { type: 'string' },
+  pace: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   ...PROFINET_CLI_OPTIONS,
 } as const;
@@ -153,11 +154,15 @@ function rtuOptions(values: CliValues, ints: CliInts): { rtu?: SimRtuOptions } {
   if (stopBits !== 1 && stopBits !== 2) throw new Error(`--stop-bits must be 1 or 2, got ${stopBits}`);
   const baudRate = ints['baud'] ?? 9600;
   if (baudRate < 50) throw new Error(`--baud must be at least 50, got ${baudRate}`);
+  const pace = values['pace'] ?? 'bytes';
+  if (pace !== 'bytes' && pace !== 'frame' && pace !== 'none')
+    throw new Error(`--pace must be bytes, frame or none, got ${JSON.stringify(pace)}`);
   return {
     rtu: {
       ...(serialPath !== undefined ? { serialPath } : {}),
       ...(tcpPort !== undefined ? { tcpPort } : {}),
       format: { baudRate, dataBits: 8, parity, stopBits },
+      pace,
     },
   };
 }

@@ -28,6 +28,8 @@ import type { CounterSet } from './sim-counters.js';
 import type { SimLogger } from './sim-logger.js';
 import type { SimTimerHandle, SimTimers } from './sim-timers.js';
 
+export type RtuPace = 'bytes' | 'frame' | 'none';
+
 export interface RtuServerOptions {
   readonly format: LineFormat;
   /**
@@ -35,7 +37,7 @@ export interface RtuServerOptions {
    * port); `frame` writes each whole frame once its time has passed (a serial device server's packet delimiter
    * puts one frame in one TCP segment); `none` at once.
    */
-  readonly pace: 'bytes' | 'frame' | 'none';
+  readonly pace: RtuPace;
   readonly scanDelayMs: number;
   /** Executes one request for one unit: the response PDU, or null. */
   readonly handle: (unit: number, pdu: Buffer) => Buffer | null;

@@ -6,6 +6,7 @@ import type { Server } from 'node:http';
 import type { Table } from '../protocols/modbus/types.js';
 import type { LineFormat } from '../protocols/modbus/index.js';
 import { startRtuListeners, type RtuListeners } from './rtu-listeners.js';
+import type { RtuPace } from './rtu-server.js';
 import { RtuLineLog, type LineEvent, type RtuStats } from './rtu-line-log.js';
 import { controlPortOf, startControlServer, type ControlTarget } from './control-server.js';
 import { NO_FAULT, type Fault } from './fault.js';
@@ -51,8 +52,13 @@ export interface SimRtuOptions {
   readonly tcpPort?: number;
   /** Line format; default 9600 8E1 [MB-SERIAL 2.5.1]. A slow baud rate makes every answer slow. */
   readonly format?: LineFormat;
-  /** Send answers at the baud rate, byte by byte (default true). */
-  readonly pace?: boolean;
+  /**
+   * How answers leave on the serial path (rtu-server.ts): `bytes` (default) character by character at the baud
+   * rate, like a UART; `frame` each whole frame once its time on the wire has passed; `none` at once. Timers
+   * pace `bytes`, so a stall of this process (or of the PTY relay) mid-answer is a real pause on the wire, which
+   * a master rightly reads as a frame cut short: tests on a loaded machine that are not about that use `frame`.
+   */
+  readonly pace?: RtuPace;
 }
 
 export interface SimulatorState {
@@ -188,7 +194,7 @@ async function startRtuOrClose(
       },
       {
         format: rtu.format ?? { baudRate: 9600, dataBits: 8, parity: 'even', stopBits: 1 },
-        pace: rtu.pace === false ? 'none' : 'bytes',
+        pace: rtu.pace ?? 'bytes',
         scanDelayMs: d.opts.scanDelayMs ?? 10,
         handle: createRequestHandler({ memory, scenario, counters }),
         serves: (unit) => memory.lookup(unit) !== undefined,

@@ -37,7 +37,6 @@
  * Credentials: { spiffeId, certFile, keyFile, caFile, certPem, keyPem, caPem } (files 0600).
  */
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
@@ -49,6 +48,7 @@ import { renderHubNode, renderLeaf, type TlsFiles } from '../../gateway/fleet/fl
 import { ensureHubResources } from '../../gateway/fleet/hub-provision.js';
 import { ensureEdgeAuditSource, ensureEdgeResources } from '../../gateway/fleet/edge-provision.js';
 import { eventually } from '../helpers/eventually.js';
+import { freePort } from '../helpers/free-port.js';
 import { NatsServerProcess, requireNatsServer, rssBytes } from './nats-process.js';
 
 export const LAB_TRUST_DOMAIN = 'plant.example';
@@ -121,18 +121,6 @@ export interface FleetLab {
   connectControl(): Promise<NatsConnection>;
   connectGateway(site: string, name: string): Promise<NatsConnection>;
   stop(): Promise<void>;
-}
-
-/** A free loopback TCP port (nats-server does not accept port 0). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, HOST, () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 interface LeafState {

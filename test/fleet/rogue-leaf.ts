@@ -7,7 +7,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { freePort, type Credentials } from './fleet-lab.js';
+import { freePort } from '../helpers/free-port.js';
+import type { Credentials } from './fleet-lab.js';
 import { NatsServerProcess } from './nats-process.js';
 
 export interface RogueLeaf {

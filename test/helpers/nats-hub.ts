@@ -13,7 +13,7 @@ import { Kvm } from '@nats-io/kv';
 import { fleetIds, HUB_DOMAIN, siteBucket } from '../../gateway/fleet/fleet-topology.js';
 import { DevCa } from '../../gateway/identity/dev-ca.js';
 import { derToPem } from '../../gateway/identity/x509-svid.js';
-import { freePort } from '../fleet/fleet-lab.js';
+import { freePort } from './free-port.js';
 import { NatsServerProcess } from '../fleet/nats-process.js';
 import { eventually } from './eventually.js';
 

@@ -6,7 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import {
   buildCertificate,
@@ -17,6 +17,7 @@ import {
   KeyUsage,
 } from '../../gateway/identity/cert-builder.js';
 import { eventually } from './eventually.js';
+import { freePort } from './free-port.js';
 
 export const RSYSLOG_HINT = 'rsyslogd with the OpenSSL driver is required: apt-get install rsyslog rsyslog-openssl';
 
@@ -111,17 +112,6 @@ export async function makeTestPki(dir: string, spiffeId = 'spiffe://plant.exampl
     clientKey: createPrivateKey(clientKeyPem),
     clientSpiffeId: spiffeId,
   };
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 export interface Rsyslog {

@@ -10,12 +10,12 @@ import t from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { findSpireBinaries, BUILD_HINT } from '../../gateway/cli/spire-paths.js';
 import { fleetIds } from '../../gateway/fleet/fleet-topology.js';
 import { composeConfig, mountsOf } from '../helpers/compose-file.js';
 import { eventually } from '../helpers/eventually.js';
+import { freePort } from '../helpers/free-port.js';
 import { REPO_ROOT } from '../helpers/tools.js';
 
 const at = (p: string): string => join(REPO_ROOT, p);
@@ -29,14 +29,6 @@ function mapPaths(text: string, file: string, pairs: readonly (readonly [string,
     out = out.split(from).join(to);
   }
   return out;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 function preconditions(): { server: string; agent: string } | string {

@@ -19,11 +19,11 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { findSpireBinaries, BUILD_HINT } from '../../gateway/cli/spire-paths.js';
 import { startSimulator, type Simulator } from '../../simulators/simulator.js';
 import { eventually } from '../helpers/eventually.js';
+import { freePort } from '../helpers/free-port.js';
 import { REPO_ROOT, requireTool } from '../helpers/tools.js';
 
 const at = (p: string): string => join(REPO_ROOT, p);
@@ -37,14 +37,6 @@ function mapPaths(text: string, file: string, pairs: readonly (readonly [string,
     out = out.split(from).join(to);
   }
   return out;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 const asUid = (uid: number): string[] => ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'];

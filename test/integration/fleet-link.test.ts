@@ -20,7 +20,7 @@ import { authorizeId } from '../../gateway/identity/authorizers.js';
 import { clientTlsOptions } from '../../gateway/identity/tls-options.js';
 import { derToPem, type X509Svid } from '../../gateway/identity/x509-svid.js';
 import { systemTimers } from '../../gateway/timers.js';
-import { freePort } from '../fleet/fleet-lab.js';
+import { freePort } from '../helpers/free-port.js';
 import { NatsServerProcess } from '../fleet/nats-process.js';
 import { eventually } from '../helpers/eventually.js';
 import { makePki, TD } from '../helpers/pki.js';

@@ -42,7 +42,10 @@ t.before(async () => {
     scenario: 'simulators/scenarios/meters.yaml',
     scanDelayMs: 2,
     tickMs: 0,
-    rtu: { serialPath: pty.a, tcpPort: 0 },
+    // Whole answers once their wire time has passed, not byte by byte on timers: the meters run on this test's
+    // event loop, and a stall of it (or of socat) mid-answer under load was a real pause on the line, which the
+    // gateway rightly answered 0x0B ("wrong: 840b 840b"; a 150 ms busy-wait every 300 ms reproduced it each time).
+    rtu: { serialPath: pty.a, tcpPort: 0, pace: 'frame' },
   });
   const line = `serial: { path: "${pty.b}", baudRate: 9600, parity: even }, timeout: 5s, queueLimit: 128, turnaround: ${TURNAROUND_MS}ms`;
   h = await startHarness({

@@ -11,7 +11,8 @@ import { encodeRequest } from '../../protocols/modbus/index.js';
 import { auditCommand } from '../../gateway/cli/audit-command.js';
 import { memoryIo } from '../../gateway/cli/cli-io.js';
 import { startHarness, TestMbapsClient } from '../helpers/gateway-harness.js';
-import { freePort, makeTestPki, requireRsyslogd, rsyslogReceiver } from '../helpers/rsyslog.js';
+import { makeTestPki, requireRsyslogd, rsyslogReceiver } from '../helpers/rsyslog.js';
+import { freePort } from '../helpers/free-port.js';
 import { eventually } from '../helpers/eventually.js';
 
 requireRsyslogd();

@@ -227,7 +227,10 @@ t.test(
       start: 0x0100,
       end: 0x0100,
       access: 'write',
-      durationS: 600,
+      // Shorter than the sample policy's session idleTimeout (10m): moving the clock past the grant's end must
+      // not also make the other clients' sessions idle. The idle sweep runs on real 1 s ticks against this
+      // clock, so a session it ends while a call is on its way fails that call UNAVAILABLE (read ECONNRESET).
+      durationS: 300,
       reason: 'DI debounce for P-101',
     });
     t.ok(req.ok, `grant requested: ${req.ok ? '' : (req as Fail).details}`);
@@ -294,7 +297,7 @@ t.test(
     t.equal(n.duplicates, 0, 'no retransmission of it');
     t.equal(sim.readRecord({ api: 0, slot: 1, subslot: 1, index: 0x0100 })?.toString('hex'), '0040');
 
-    clock.advance(600_000 + 1);
+    clock.advance(300_000 + 1);
     const expired = failed(
       t,
       await eng.call('WriteRecord', write(1, 1, 0x0100, '0033')),

@@ -12,14 +12,8 @@ import { AuditLog } from '../../gateway/audit/audit-log.js';
 import { verifyAuditDir } from '../../gateway/audit/audit-verify.js';
 import { svidCheckpointSigner } from '../../gateway/audit/checkpoint-signer.js';
 import { SyslogExporter } from '../../gateway/audit/syslog-exporter.js';
-import {
-  freePort,
-  makeTestPki,
-  requireRsyslogd,
-  rsyslogReceiver,
-  type Rsyslog,
-  type TestPki,
-} from '../helpers/rsyslog.js';
+import { makeTestPki, requireRsyslogd, rsyslogReceiver, type Rsyslog, type TestPki } from '../helpers/rsyslog.js';
+import { freePort } from '../helpers/free-port.js';
 import { eventually, flushIo } from '../helpers/eventually.js';
 
 requireRsyslogd(); // throws → the file fails with the apt-get hint

@@ -7,14 +7,13 @@
  * simulator's own (short, real) scan/slow/restart delays.
  */
 import t, { type Test } from 'tap';
-import net from 'node:net';
-import { once } from 'node:events';
 import { startSimulator, type Simulator } from '../../simulators/simulator.js';
 import type { Scenario } from '../../simulators/scenario.js';
 import { DevicePool } from '../../gateway/upstream/device-pool.js';
 import { defaultDialer } from '../../gateway/upstream/default-dialer.js';
 import type { DevicePoolOptions, PlcDialer, UpstreamResult } from '../../gateway/upstream/types.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
+import { freePort } from '../helpers/free-port.js';
 import { when } from '../helpers/when.js';
 
 const scenario: Scenario = {
@@ -57,14 +56,6 @@ function pool(t: Test, port: number, over: Partial<DevicePoolOptions> = {}): { p
   });
   t.teardown(() => p.close());
   return { p, timers };
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer().listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 function value(r: UpstreamResult): number | string {

@@ -61,6 +61,11 @@ t.test('slow line through the simulator CLI: timing, noise, recovery, RTU over T
       '1200',
       '--parity',
       'even',
+      // Whole answers once their wire time (≥ 192 ms here) has passed: paced byte by byte on the simulator's
+      // timers, a process or socat descheduled for the 100 ms receive gap mid-answer on a loaded machine is a
+      // real pause on the line, answered invalid-response (seen in a whole-suite run under a CPU hog).
+      '--pace',
+      'frame',
       '--log-level',
       'warn',
     ],
