@@ -9,10 +9,10 @@
  * Workload API stream's first message blocks until the SVID is minted.
  */
 import { mkdir, writeFile, access } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { GatewayError } from '../errors.js';
 import { nullLogger, type Logger } from '../logger.js';
+import { freePort } from './free-port.js';
 import { writeLabConfigs } from './spire-lab-config.js';
 import { findProjectRoot, findSpireBinaries, BUILD_HINT, type SpireBinaries } from './spire-paths.js';
 import { startDaemon, logTail, runCommand, runChecked, pollUntil, type Daemon } from './spire-process.js';
@@ -68,18 +68,6 @@ export interface SpireLab {
 
 const SUN_PATH_MAX = 107;
 const STOP_GRACE_MS = 5000;
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => res(port));
-    });
-  });
-}
 
 function daemonDiedReason(d: Daemon): string | null {
   return d.isRunning() ? null : `${d.name} exited; last log lines:\n${logTail(d.logFile)}`;
