@@ -27,6 +27,7 @@ import {
   mirrorDeliverSubject,
   siteBucket,
 } from './fleet-topology.js';
+import { withPlacementRetry, type PlacementRetryOptions } from './placement-retry.js';
 
 export interface HubProvisionOptions {
   readonly sites: readonly string[];
@@ -34,6 +35,8 @@ export interface HubProvisionOptions {
   readonly replicas?: number;
   /** Revisions kept per key (locks and grants are small; the policy history helps an audit). */
   readonly history?: number;
+  /** How long a hub whose cluster has not settled yet is given to place the assets (placement-retry.ts). */
+  readonly placement?: PlacementRetryOptions;
 }
 
 export interface HubProvisionResult {
@@ -50,16 +53,24 @@ export async function ensureHubResources(nc: NatsConnection, opts: HubProvisionO
   const jsm = await jetstreamManager(nc);
   const bucketsCreated: string[] = [];
   const mirrorConsumersCreated: string[] = [];
+  // each step is idempotent, so a step the unsettled cluster refused is simply run again
+  const settled = <T>(step: () => Promise<T>): Promise<T> => withPlacementRetry(step, opts.placement);
   for (const site of opts.sites) {
     const bucket = siteBucket(site);
-    if (!(await streamExists(jsm, `KV_${bucket}`))) {
+    const created = await settled(async () => {
+      if (await streamExists(jsm, `KV_${bucket}`)) return false;
       await new Kvm(jsm.jetstream()).create(bucket, { replicas, history: opts.history ?? DEFAULT_HISTORY });
-      bucketsCreated.push(bucket);
-    }
-    if (await ensureSourcingConsumer(jsm, `KV_${bucket}`, mirrorConsumerName(site), mirrorDeliverSubject(site)))
+      return true;
+    });
+    if (created) bucketsCreated.push(bucket);
+    if (
+      await settled(() =>
+        ensureSourcingConsumer(jsm, `KV_${bucket}`, mirrorConsumerName(site), mirrorDeliverSubject(site)),
+      )
+    )
       mirrorConsumersCreated.push(mirrorConsumerName(site));
   }
-  const sourcesAdded = await ensureHubAuditStream(jsm, opts.sites, replicas);
+  const sourcesAdded = await settled(() => ensureHubAuditStream(jsm, opts.sites, replicas));
   return { bucketsCreated, mirrorConsumersCreated, sourcesAdded };
 }
 
