@@ -11,9 +11,10 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
+/** The processes to measure; an absent (undefined) pid is simply not measured. */
 export interface CpuProcs {
-  readonly server?: number;
-  readonly sim?: number;
+  readonly server?: number | undefined;
+  readonly sim?: number | undefined;
 }
 
 /** µs of CPU per request over a window; undefined for a process that was not there or not readable. */

@@ -30,7 +30,7 @@ export interface PathResult {
 
 /** `simPid`: the simulator's process, whose CPU per request is reported beside the server's (cpu-meter.ts). */
 export async function measurePath(ep: Endpoint, o: DataPathOptions, simPid?: number): Promise<PathResult> {
-  const cpu = { ...(ep.pid === undefined ? {} : { server: ep.pid }), ...(simPid === undefined ? {} : { sim: simPid }) };
+  const cpu = { server: ep.pid, sim: simPid }; // an absent pid is not measured (cpu-meter.ts)
   const conns = await openConnections(ep, o.connections);
   const few = conns.slice(0, o.depthConnections);
   try {

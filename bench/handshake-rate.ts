@@ -20,10 +20,7 @@ export async function measureHandshakes(
   ep: Endpoint,
   o: { concurrency: number; durationMs: number; simPid?: number | undefined },
 ): Promise<HandshakeResult> {
-  const cpuEnd = startCpuWindow({
-    ...(ep.pid === undefined ? {} : { server: ep.pid }),
-    ...(o.simPid === undefined ? {} : { sim: o.simPid }),
-  });
+  const cpuEnd = startCpuWindow({ server: ep.pid, sim: o.simPid });
   let completed = 0;
   let failed = 0;
   const t0 = performance.now();

@@ -46,7 +46,7 @@ export async function startPaths(
       const r = await t;
       if (!r.ok) return r.why;
       stops.push(() => r.stop());
-      return { port: r.port, tls: pki.client, ...(r.pid === undefined ? {} : { pid: r.pid }) };
+      return { port: r.port, tls: pki.client, pid: r.pid };
     };
     const stunnel = await ext(startStunnel(dir, pki, simPort));
     const ghostunnel =

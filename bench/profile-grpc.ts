@@ -20,6 +20,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnBenchChild, type BenchChild } from './bench-child.js';
 import type { BenchPki } from './bench-pki.js';
+import { cpuNs } from './cpu-meter.js';
 import { formatTop, topSelfTime, type CpuProfile } from './cpuprofile-top.js';
 import { sourceMapLocate } from './source-map-locate.js';
 import { ensureDist } from './dist-build.js';
@@ -51,18 +52,12 @@ interface ProcStats {
   readonly writes: number;
 }
 const NO_STATS: ProcStats = { cpuUs: 0, reads: 0, writes: 0 };
-/** USER_HZ: 100 on every Linux architecture Node runs on. */
-const CLOCK_TICKS = 100;
-
-/** CPU time and system calls of one process so far (Linux /proc: `stat` utime + stime, `io` syscr / syscw). */
-function procStats(pid: string): ProcStats {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // fields after the parenthesised command: state(3) ppid(4) … utime(14) stime(15), in clock ticks
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+/** CPU time (cpu-meter.ts) and system calls (`/proc/<pid>/io` syscr / syscw) of one process so far. */
+function procStats(pid: number): ProcStats {
   const io = readFileSync(`/proc/${pid}/io`, 'utf8');
   const field = (name: string): number => Number(new RegExp(`^${name}: (\\d+)`, 'm').exec(io)?.[1] ?? 0);
   return {
-    cpuUs: ((Number(f[11]) + Number(f[12])) * 1e6) / CLOCK_TICKS,
+    cpuUs: (cpuNs(pid) ?? 0) / 1000,
     reads: field('syscr'),
     writes: field('syscw'),
   };
@@ -74,7 +69,7 @@ function childStats(script: string): ProcStats {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== process.pid) continue;
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(script)) return procStats(pid);
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(script)) return procStats(Number(pid));
     } catch {
       /* the process ended meanwhile */
     }
@@ -112,9 +107,9 @@ async function profileSide(
     server: childStats(script),
     simulator: childStats('sim-child'),
   });
-  const before: Record<string, ProcStats> = { ...children(), 'load generator': procStats('self') };
+  const before: Record<string, ProcStats> = { ...children(), 'load generator': procStats(process.pid) };
   const r = await runGrpcLoad(port, pki, load);
-  const after: Record<string, ProcStats> = { 'load generator': procStats('self'), ...children() };
+  const after: Record<string, ProcStats> = { 'load generator': procStats(process.pid), ...children() };
   process.stdout.write(
     `\n${name}: ${Math.round(r.perSecond).toLocaleString('en-US')} calls/s${profiling ? ' under the profiler' : ''}, ` +
       `${r.failed} failed. Per call:\n` +

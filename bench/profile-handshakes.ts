@@ -6,7 +6,6 @@
  * warm-up), and the gateway's own functions by inclusive time — what a session costs beyond OpenSSL's
  * handshake. The .cpuprofile stays in --out (default a fresh temp dir).
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -29,26 +28,6 @@ const out = resolve(
 );
 const profiling = !args.includes('--no-profile');
 const log = (m: string): void => void process.stderr.write(`profile-handshakes: ${m}\n`);
-
-/** CPU time (user + system, µs) of the process whose command line contains `marker`, from /proc (Linux). */
-function cpuMicros(marker: string): () => number | null {
-  let pid: string | undefined;
-  try {
-    pid = execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' }).trim().split('\n')[0];
-  } catch {
-    return () => null;
-  }
-  const tick = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  return () => {
-    try {
-      // fields after the command name: utime is the 14th and stime the 15th field of /proc/PID/stat
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-      return ((Number(f[11]) + Number(f[12])) * 1e6) / tick;
-    } catch {
-      return null;
-    }
-  };
-}
 
 /**
  * Inclusive time of each (function, location) whose location passes `keep`: the share of busy samples in the
@@ -102,19 +81,16 @@ async function main(): Promise<void> {
       { dir: join(dir, 'gw'), caDir: pki.caDir, simPort, upstreamConnections: 8 },
       profiling ? ['--cpu-prof', `--cpu-prof-dir=${out}`] : [],
     );
-    const cpu = cpuMicros(join(dir, 'gw', 'gateway.yaml'));
-    const ep = { port: gw.info.port as number, tls: pki.client };
+    const ep = { port: gw.info.port as number, tls: pki.client, pid: gw.pid };
     log(`${concurrency} at once: connect + full handshake + 1 read + close, ${seconds} s (after 1 s warm-up)`);
     await measureHandshakes(ep, { concurrency, durationMs: 1000 });
     // the child's clock (process.hrtime, the profile's clock) brackets the measured window
     const fromUs = await childClock(gw);
-    const cpu0 = cpu();
     const r = await measureHandshakes(ep, { concurrency, durationMs: seconds * 1000 });
-    const cpu1 = cpu();
     const toUs = await childClock(gw);
     await gw.stop();
-    const perSession =
-      cpu0 !== null && cpu1 !== null ? `; gateway CPU ${Math.round((cpu1 - cpu0) / r.completed)} µs per session` : '';
+    const gwUs = r.cpu?.server;
+    const perSession = gwUs === undefined ? '' : `; gateway CPU ${Math.round(gwUs)} µs per session`;
     log(
       `${Math.round(r.perSecond)} sessions/s${profiling ? ' under the profiler (slower than unprofiled)' : ''}, ${r.failed} failed${perSession}`,
     );
