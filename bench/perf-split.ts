@@ -1,6 +1,7 @@
 /**
- * `npm run bench:perf-split [-- --target=gateway|pipe|haproxy --seconds=4 --depth=8 --connections=8 --top=25]`:
- * where a server's CPU really goes under the throughput rows' closed-loop load, measured by the kernel rather
+ * `npm run bench:perf-split [-- --target=gateway|pipe|haproxy --load=requests|handshakes --seconds=4 --depth=8
+ * --connections=8 --top=25]`: where a server's CPU really goes under the throughput rows' closed-loop load (or
+ * row 6's connect + handshake + one read + close loop, `--load=handshakes`), measured by the kernel rather
  * than by V8's sampler. V8's `--cpu-prof` samples on a wall clock, so time a thread spends preempted right
  * after waking a peer (a socket write on loopback wakes the reader, which may take the CPU) lands in the
  * write's JavaScript caller; `perf` samples only time on a CPU, kernel and native code included.
@@ -19,6 +20,7 @@ import { spawnBenchChild } from './bench-child.js';
 import { cpuNs } from './cpu-meter.js';
 import { spawnGateway } from './gateway-fixture.js';
 import { startHaproxy } from './haproxy.js';
+import { measureHandshakes } from './handshake-rate.js';
 import { openConnections, runClosed } from './load-generator.js';
 import { withProfileLab, type ProfileLab } from './profile-lab.js';
 
@@ -29,6 +31,9 @@ const seconds = Number(arg('seconds') ?? 4);
 const depth = Number(arg('depth') ?? 8);
 const connections = Number(arg('connections') ?? 8);
 const top = Number(arg('top') ?? 25);
+const loadKind = arg('load') ?? 'requests';
+/** How long the load runs before the window (the JIT's tier-up; the handshake loop needs seconds). */
+const warmupMs = Number(arg('warmup') ?? (loadKind === 'handshakes' ? 5000 : 1500));
 const SYSCALLS = ['read', 'write', 'writev', 'recvfrom', 'sendto', 'epoll_wait', 'epoll_pwait', 'futex'];
 
 const run = (cmd: string, argv: string[]): Promise<{ out: string; err: string }> =>
@@ -91,24 +96,52 @@ await withProfileLab('perf-split', async (lab) => {
   const t = await startTarget(lab);
   const data = join(lab.dir, 'perf.data');
   try {
-    const conns = await openConnections({ port: t.port, tls: lab.pki.client }, connections);
-    const load = runClosed(conns, { depth, durationMs: seconds * 1000 + 1000, warmupMs: 1000 });
-    await new Promise((r) => setTimeout(r, 1500)); // warm-up done, JIT settled
+    const endpoint = { port: t.port, tls: lab.pki.client };
+    const conns = loadKind === 'handshakes' ? [] : await openConnections(endpoint, connections);
+    const load: Promise<{ perSecond: number }> =
+      loadKind === 'handshakes'
+        ? measureHandshakes(endpoint, { concurrency: connections, durationMs: seconds * 1000 + warmupMs + 1000 })
+        : runClosed(conns, { depth, durationMs: seconds * 1000 + warmupMs, warmupMs: 1000 });
+    await new Promise((r) => setTimeout(r, warmupMs)); // warm-up done, JIT settled
     const cpu0 = cpuNs(t.pid) ?? NaN;
     const events = SYSCALLS.map((s) => `syscalls:sys_enter_${s}`).join(',');
     const [stat] = await Promise.all([
       run('perf', ['stat', '-x,', '-e', events, '-p', String(t.pid), '--', 'sleep', String(seconds)]),
       run('perf', ['record', '-a', '-e', 'cpu-clock', '-F', '999', '-o', data, '--', 'sleep', String(seconds)]),
+      ...(arg('callgraph')
+        ? [
+            run('perf', [
+              'record',
+              '-g',
+              '-e',
+              'cpu-clock',
+              '-F',
+              '1999',
+              '-p',
+              String(t.pid),
+              '-o',
+              arg('callgraph') as string,
+              '--',
+              'sleep',
+              String(seconds),
+            ]),
+          ]
+        : []),
     ]);
     const cpuUs = ((cpuNs(t.pid) ?? NaN) - cpu0) / 1000;
     const r = await load;
     for (const c of conns) c.close();
-    const requests = r.perSecond * seconds; // the load's rate over the same few seconds
-    console.log(`${target}: ${connections} connections × ${depth} in flight, ${Math.round(r.perSecond)} req/s`);
-    console.log(`CPU ${(cpuUs / requests).toFixed(1)} µs per request (every thread)`);
+    const requests = r.perSecond * seconds; // the load's rate over the same few seconds (sessions for handshakes)
+    const unit = loadKind === 'handshakes' ? 'session' : 'request';
+    console.log(
+      loadKind === 'handshakes'
+        ? `${target}: ${connections} at once, ${Math.round(r.perSecond)} sessions/s (connect + handshake + 1 read + close)`
+        : `${target}: ${connections} connections × ${depth} in flight, ${Math.round(r.perSecond)} req/s`,
+    );
+    console.log(`CPU ${(cpuUs / requests).toFixed(1)} µs per ${unit} (every thread)`);
     const calls = syscallCounts(stat.err);
     console.log(
-      `system calls per request: ${[...calls].map(([k, n]) => `${k} ${(n / requests).toFixed(3)}`).join(', ')}`,
+      `system calls per ${unit}: ${[...calls].map(([k, n]) => `${k} ${(n / requests).toFixed(3)}`).join(', ')}`,
     );
     const report = (sort: string) =>
       run('perf', ['report', '-i', data, '--no-children', '-g', 'none', '--stdio', '--sort', `pid,${sort}`]);

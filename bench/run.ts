@@ -41,6 +41,7 @@ const S = quick
       warmupMs: 300,
       policySamples: 100_000,
       handshakeMs: 1500,
+      handshakeWarmupMs: 2000,
       sessions: 1000,
       svidTtlS: 4,
       rotationMs: 5000,
@@ -52,6 +53,7 @@ const S = quick
       warmupMs: 500,
       policySamples: 300_000,
       handshakeMs: 3000,
+      handshakeWarmupMs: 5000,
       sessions: 1000,
       svidTtlS: 6,
       rotationMs: 10_000,
@@ -123,9 +125,12 @@ async function pathRows(
         key,
         typeof ep === 'string'
           ? ep
-          : await measureHandshakes(ep, { concurrency: 8, durationMs: S.handshakeMs, simPid: sim.pid }).catch(
-              (e: unknown) => `failed: ${firstLine(e)}`,
-            ),
+          : await measureHandshakes(ep, {
+              concurrency: 8,
+              durationMs: S.handshakeMs,
+              warmupMs: S.handshakeWarmupMs,
+              simPid: sim.pid,
+            }).catch((e: unknown) => `failed: ${firstLine(e)}`),
       );
     }
     rows.push(...handshakeRows(hs));
