@@ -12,10 +12,9 @@
  *
  * How a TLS socket is tied back to its raw connection: tls.Server wraps the raw socket in a TLSSocket inside
  * its own 'connection' listener and keeps the raw socket as `tlsSocket._parent` (Node 20 _tls_wrap.js,
- * TLSSocket._init). The presented certificate is read in a 'secure' listener prepended ahead of Node's
- * onServerSocketSecure, which destroys a socket whose chain failed (after that the certificate is gone). The
- * only hook Node offers to reach the server-side TLSSocket before 'secure' is the server 'keylog' event
- * (emitted during every handshake, TLS 1.2 and 1.3); the key material is ignored, never stored.
+ * TLSSocket._init). The TLS options leave the client's chain to the SPIFFE verifier (identity/tls-options.ts),
+ * so every presented certificate reaches 'secureConnection', where the gatekeeper reads it as evidence when it
+ * refuses; the guard itself reads one only for a handshake that completes while our SVID is failed closed.
  */
 import type { X509Certificate } from 'node:crypto';
 import type net from 'node:net';
@@ -62,7 +61,6 @@ interface Entry {
   readonly peer: PeerAddress;
   timer: unknown;
   leaf: X509Certificate | null;
-  hooked: boolean;
   /** The slot was taken and has not been given back yet. */
   holding: boolean;
   /** A refusal or failure was reported for this connection: later errors on it are echoes. */
@@ -80,7 +78,6 @@ export class HandshakeGuard {
   /** Installs the guard on a listener; call before `listen()`. */
   attach(server: tls.Server): void {
     server.on('connection', (raw: net.Socket) => this.onConnection(raw));
-    server.on('keylog', (_line, socket) => this.hookSecure(socket));
   }
 
   /**
@@ -122,7 +119,7 @@ export class HandshakeGuard {
 
   private onConnection(raw: net.Socket): void {
     const peer = peerOf(raw);
-    const entry: Entry = { peer, timer: null, leaf: null, hooked: false, holding: false, reported: false };
+    const entry: Entry = { peer, timer: null, leaf: null, holding: false, reported: false };
     this.entries.set(raw, entry);
     if (this.opts.identityAvailable?.() === false)
       return this.refuse(entry, raw, 'gateway-identity-unavailable', IDENTITY_DETAIL);
@@ -143,19 +140,6 @@ export class HandshakeGuard {
     }, this.opts.timeoutMs);
     entry.timer = unrefTimer(deadline); // the socket, not its deadline, keeps the process alive
     raw.once('close', () => this.release(entry));
-  }
-
-  private hookSecure(socket: tls.TLSSocket): void {
-    const entry = this.entryOf(socket);
-    if (!entry || entry.hooked) return;
-    entry.hooked = true;
-    // Only a chain OpenSSL refused needs its evidence read here: Node destroys that socket right after this
-    // listener. A verified one is read by the gatekeeper, which often needs no more than the leaf's DER (reading
-    // the chain costs OpenSSL 3 a decode of every certificate after the leaf). Through peer-chain.ts: Node 20
-    // hands the intermediates over only once, and the verifier may need them later.
-    socket.prependOnceListener('secure', () => {
-      if (opensslRefused(socket)) entry.leaf = peerLeafCertificate(socket);
-    });
   }
 
   private refuse(entry: Entry, socket: net.Socket, code: GuardRefusalCode, detail: string): void {
@@ -182,20 +166,6 @@ export class HandshakeGuard {
     if (direct) return direct;
     const parent = (socket as { _parent?: unknown })._parent;
     return parent && typeof parent === 'object' ? this.entries.get(parent as net.Socket) : undefined;
-  }
-}
-
-/**
- * OpenSSL's verdict on the presented chain, read where Node's own onServerSocketSecure reads it (the TLS
- * handle's `verifyError()`, Node 20 _tls_wrap.js) — true when it failed. Without that method, true: capture.
- */
-function opensslRefused(socket: tls.TLSSocket): boolean {
-  const handle = (socket as { _handle?: { verifyError?: () => unknown } | null })._handle;
-  if (typeof handle?.verifyError !== 'function') return true;
-  try {
-    return Boolean(handle.verifyError());
-  } catch {
-    return true;
   }
 }
 

@@ -102,6 +102,25 @@ export function readCertFields(der: Uint8Array): CertFields | null {
   }
 }
 
+/** The extensions a verifier here acts on: any other marked critical makes the certificate unusable. */
+const PROCESSED: ReadonlySet<string> = new Set([
+  OID_SUBJECT_ALT_NAME,
+  OID_KEY_USAGE,
+  OID_BASIC_CONSTRAINTS,
+  OID_EXT_KEY_USAGE,
+  OID_MODBUS_ROLE,
+]);
+
+/**
+ * The OID of the first critical extension this code does not process (name constraints, policy constraints, …),
+ * or null. A certificate-using system must reject a certificate with a critical extension it does not recognise
+ * [RFC 5280 4.2], so such a chain is refused rather than accepted without the constraint.
+ */
+export function unprocessedCriticalExtension(f: CertFields): string | null {
+  for (const e of f.extensions) if (e.critical && !PROCESSED.has(e.oid)) return e.oid;
+  return null;
+}
+
 /** Only the extensions (oid, critical, raw value) — used for custom extensions such as the Modbus role. */
 export function readExtensions(der: Uint8Array): RawExtension[] | null {
   const f = readCertFields(der);

@@ -3,7 +3,7 @@
  *  1. leaf = chain[0] (the rest are untrusted intermediates)
  *  2. exactly one URI SAN, a valid SPIFFE ID with a non-root path
  *  3. leaf rules: cA=false; keyUsage present with digitalSignature, without keyCertSign/cRLSign;
- *     EKU, if present, has serverAuth and clientAuth
+ *     EKU, if present, has serverAuth and clientAuth; no critical extension left unprocessed [RFC 5280 4.2]
  *  4. the bundle of THAT ID's trust domain (never the union: a federated CA must not mint our IDs)
  *  5. RFC 5280 path validation against that bundle only, at `now`.
  * Authorization of the ID is the caller's step (see authorizers.ts).
@@ -14,12 +14,20 @@
  * (it runs inside TLS callbacks): `checkIssued` (names + AKI/SKI + issuer keyUsage, OpenSSL X509_check_issued)
  * and `verify` (signature). On top we check: issuers are CAs with keyCertSign, pathLenConstraint, and validity
  * of every certificate on the path. Not implemented: name constraints and policy processing (SPIRE does not
- * emit them) and revocation (SPIFFE relies on short TTLs).
+ * emit them), so a leaf or intermediate that marks such an extension critical is refused, never accepted without
+ * it [RFC 5280 4.2]; and revocation (SPIFFE relies on short TTLs). The TLS servers give OpenSSL no trust store
+ * (tls-options.ts): this is the one check of a client's chain, as in go-spiffe.
  * `PeerVerifier` adds an injected VerifiedChainCache (verified-chain-cache.ts) in front of all this.
  * Hostile input: never throws, returns a reason.
  */
 import { X509Certificate } from 'node:crypto';
-import { readCertFields, OID_EKU_CLIENT_AUTH, OID_EKU_SERVER_AUTH, type CertFields } from './cert-fields.js';
+import {
+  readCertFields,
+  unprocessedCriticalExtension,
+  OID_EKU_CLIENT_AUTH,
+  OID_EKU_SERVER_AUTH,
+  type CertFields,
+} from './cert-fields.js';
 import type { BundleSet } from './bundle-set.js';
 import { modbusRoleOf } from './modbus-role.js';
 import { tryParseSpiffeId, type SpiffeId } from './spiffe-id.js';
@@ -138,7 +146,7 @@ export class PeerVerifier {
 
   /**
    * The verdict for a leaf (DER) verified before under the same bundles and within its path's validity, or
-   * undefined. Only for a peer whose presented chain OpenSSL verified in this very handshake (cache file).
+   * undefined. Only for a peer that proved it holds the leaf's key in this very handshake (tls-options.ts).
    */
   knownLeaf(leafDer: Buffer, bundles: BundleSet, now: Date): PeerVerifyResult | undefined {
     const hit = this.cache.getByLeaf(leafDer, bundles, now.getTime());
@@ -194,6 +202,9 @@ function leafRules(f: CertFields): PeerVerifyResult | null {
       `the leaf EKU ${eku.join(',') || '(empty)'} lacks serverAuth and clientAuth`,
     );
   }
+  const critical = unprocessedCriticalExtension(f);
+  if (critical !== null)
+    return reject('untrusted-chain', `the leaf has critical extension ${critical}, not processed here`);
   return null;
 }
 
@@ -249,7 +260,7 @@ function windowOf(path: readonly X509Certificate[]): ValidityWindow {
 
 /** [RFC 5280 6.1.4 (k), (l), (n)] an intermediate must be a CA, allowed to sign certs, within pathLen. */
 function canIssue(p: Parsed, intermediatesBelow: number): boolean {
-  if (!p.fields.isCa) return false;
+  if (!p.fields.isCa || unprocessedCriticalExtension(p.fields) !== null) return false; // [RFC 5280 4.2]
   if (p.fields.keyUsage !== null && !p.fields.keyUsage.keyCertSign) return false;
   return p.fields.pathLen === null || intermediatesBelow <= p.fields.pathLen;
 }

@@ -1,17 +1,26 @@
 /**
  * TLS wiring for SPIFFE mTLS [X509-SVID 5; MB-TCP-SEC]: TLS 1.2+ only, ECDHE + AEAD suites, a required
- * client certificate, OpenSSL chain checks against every trusted authority (own + federated) and then the
- * SPIFFE check against the bundle of the peer ID's OWN trust domain (`verifyPeerChain`). No hostname check:
- * SPIFFE authenticates the ID in the URI SAN.
+ * client certificate. No hostname check: SPIFFE authenticates the ID in the URI SAN.
  *
- * How rejections surface in Node 20 (measured, see test/integration/identity-tls.test.ts):
- * - no client certificate: OpenSSL sends a fatal alert (handshake_failure in 1.2, certificate_required in
- *   1.3); the server emits 'tlsClientError' with ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE.
- * - unknown CA / expired / not yet valid: Node's verify callback always continues, then the server
- *   destroys the socket before 'secureConnection' and emits 'tlsClientError' (ECONNRESET) with that socket,
- *   whose `authorizationError` holds the OpenSSL code → pass both to `reasonFromTlsError(err, socket)`.
- * - chains OpenSSL accepts but SPIFFE refuses (federated CA minting our IDs, two URI SANs, CA leaf…):
- *   'secureConnection' fires; call `peerIdentityFromSocket` before reading a byte and destroy on failure.
+ * Server side, the SPIFFE verifier is the one check of the client's chain, as in go-spiffe (whose servers ask
+ * Go's TLS for any client certificate and verify it with the SPIFFE verifier): OpenSSL is given no trust store
+ * (`ca: []`, `rejectUnauthorized: false`) and `peerIdentityFromSocket` validates the chain against the bundle of
+ * the peer ID's OWN trust domain (`verifyPeerChain`, RFC 5280 path validation) on 'secureConnection', before a
+ * byte is read; the front door destroys a refused socket. OpenSSL still proves the client holds the leaf's key
+ * (CertificateVerify) and refuses a handshake without it. Why not OpenSSL first, as before: it could only check
+ * against the union of every trusted bundle (which the SPIFFE pass had to narrow anyway); with a store, OpenSSL
+ * also appended our own CA certificate to the chain we send (its auto-chain: Node has no SSL_MODE_NO_AUTO_CHAIN),
+ * which every client then had to decode — measured in bench row 6 as ~180 µs of client CPU per handshake (OpenSSL
+ * 3's decoder), the whole gap to haproxy; and a refused chain's evidence could only be captured through the
+ * 'keylog' event, which surfaced every session's TLS secrets into JavaScript.
+ *
+ * How refusals surface in Node 20 (measured, see test/integration/identity-tls.test.ts):
+ * - no client certificate, unknown CA, expired, not yet valid, not an SVID: the handshake completes, then the
+ *   verdict on 'secureConnection' refuses it and the socket is destroyed (the client sees the connection close:
+ *   with a store, OpenSSL's own verdict also came after the handshake — Node's verify callback always continues
+ *   — except for a missing certificate, which got a certificate_required alert);
+ * - a client that cannot prove the leaf's key, or no shared cipher / protocol: OpenSSL fails the handshake and
+ *   the server emits 'tlsClientError' → `reasonFromTlsError(err, socket)`.
  */
 import { constants } from 'node:crypto';
 import type tls from 'node:tls';
@@ -71,9 +80,12 @@ function common(svid: X509Svid, bundles: BundleSet): tls.SecureContextOptions & 
 export function serverTlsOptions(svid: X509Svid, bundles: BundleSet, opts: ServerTlsExtras = {}): tls.TlsOptions {
   return {
     ...common(svid, bundles),
+    // The SPIFFE verifier is the one chain check (header): OpenSSL gets no trust store, so it neither verifies the
+    // client's chain against the union of all bundles nor appends our own CA certificate to the chain we send.
+    ca: [],
     honorCipherOrder: true,
     requestCert: true, // [MB-TCP-SEC] mutual authentication is mandatory
-    rejectUnauthorized: true,
+    rejectUnauthorized: false,
     handshakeTimeout: opts.handshakeTimeoutMs ?? 10_000,
     sessionTimeout: opts.sessionTimeoutSec ?? 300,
     // TLS 1.2 renegotiation adds nothing here and has a history of DoS and confusion bugs.
@@ -130,9 +142,11 @@ export function chainFromPeerCertificate(
 /**
  * Server side, on 'secureConnection': the SPIFFE verdict on the client's chain (peer-chain.ts reads it once, as
  * OpenSSL parsed it). After a full handshake a leaf verified before under the same bundles is answered by its DER
- * alone (VerifiedChainCache.getByLeaf): OpenSSL has verified this handshake's chain, the cache the leaf's path. On a resumed TLS session OpenSSL keeps only the peer's leaf, not the intermediates it
- * sent, so the chain verified at the full handshake stands in for it (the verifier's cache, within the
- * resumption window) and is verified again under the current bundles.
+ * alone (VerifiedChainCache.getByLeaf): a path from that very leaf to its own trust domain's bundle was validated,
+ * within whose validity `now` still lies, and the handshake proved the client holds the leaf's key, so the
+ * intermediates sent this time change nothing [RFC 5280 6.1]. On a resumed TLS session OpenSSL keeps only the
+ * peer's leaf, not the intermediates it sent, so the chain verified at the full handshake stands in for it (the
+ * verifier's cache, within the resumption window) and is verified again under the current bundles.
  */
 export function peerIdentityFromSocket(
   socket: tls.TLSSocket,
@@ -141,16 +155,10 @@ export function peerIdentityFromSocket(
   verifier: PeerVerifier,
 ): PeerVerifyResult {
   const resumed = socket.isSessionReused();
-  // A full handshake: OpenSSL verified the presented chain, so a leaf verified before needs no chain read.
+  // A full handshake proved the key of the presented leaf: one verified before needs no chain read.
   const leafDer = resumed ? null : peerLeafDer(socket);
   const known = leafDer === null ? undefined : verifier.knownLeaf(leafDer, bundles, now);
   const r = known ?? verifyPresented(socket, bundles, now, verifier, resumed);
-  if (!r.ok) return r;
-  // OpenSSL's own verdict against the union (only set when the server ran with rejectUnauthorized false).
-  if (socket.authorizationError !== undefined && socket.authorizationError !== null) {
-    const code = String(socket.authorizationError);
-    return { ok: false, reason: reasonFromTlsError({ code }), detail: `OpenSSL: ${code}` };
-  }
   return r;
 }
 

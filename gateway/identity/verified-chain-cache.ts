@@ -9,7 +9,7 @@
  * validity of every certificate on the verified path (outside it, full verification names the reason). The
  * verdict depends on nothing else, so a hit returns exactly what verification would. Only successes are kept.
  *
- * A TLS front door asks by the leaf alone first (`getByLeaf`, after OpenSSL verified the presented chain).
+ * A TLS front door asks by the leaf alone first (`getByLeaf`, once the handshake proved the client holds its key).
  * It also serves TLS resumption: OpenSSL keeps only the peer's leaf in a resumed session, so the chain
  * verified at the full handshake (leaf + intermediates) is looked up by its leaf, within the resumption window
  * after its last successful verification.

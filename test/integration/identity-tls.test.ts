@@ -13,13 +13,13 @@ import {
   type ServerTlsExtras,
 } from '../../gateway/identity/tls-options.js';
 import type { BundleSet } from '../../gateway/identity/bundle-set.js';
-import { peerChain, peerLeafCertificate, releasePeerChain } from '../../gateway/identity/peer-chain.js';
+import { peerChain, releasePeerChain } from '../../gateway/identity/peer-chain.js';
 import { PeerVerifier } from '../../gateway/identity/peer-verifier.js';
 import { VerifiedChainCache } from '../../gateway/identity/verified-chain-cache.js';
 import type { X509Svid } from '../../gateway/identity/x509-svid.js';
 import { derToPem } from '../../gateway/identity/x509-svid.js';
 import { authorizeId } from '../../gateway/identity/authorizers.js';
-import { intermediate, leaf, tlsMatrix } from '../helpers/bad-certs.js';
+import { intermediate, leaf, tlsMatrix, verifierOnly } from '../helpers/bad-certs.js';
 import { makePki, TD, type Minted } from '../helpers/pki.js';
 
 type Outcome = { ok: true; id: string; role: string | null } | { ok: false; reason: string; detail: string };
@@ -31,7 +31,7 @@ interface TestServer {
   close(): Promise<void>;
 }
 
-/** A gateway-shaped server: capture the evidence leaf, verify before reading a byte, destroy on failure, echo otherwise. */
+/** A gateway-shaped server: verify before reading a byte, destroy on failure, echo otherwise. */
 async function startServer(
   svid: X509Svid,
   bundles: BundleSet,
@@ -51,7 +51,6 @@ async function startServer(
     live.add(sock);
     sock.on('close', () => live.delete(sock));
     sock.on('error', () => {});
-    peerLeafCertificate(sock); // the evidence capture the gateway's handshake guard does first
     const r = peerIdentityFromSocket(sock, bundles, new Date(), verifier);
     if (!r.ok) {
       push({ ok: false, reason: r.reason, detail: r.detail });
@@ -145,15 +144,28 @@ for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
     r.socket.destroy();
   });
 
-  t.test(`${version}: no client certificate → no-certificate (fatal alert)`, async (t) => {
+  t.test(`${version}: no client certificate → no-certificate, refused before a byte is read`, async (t) => {
     const r = await attempt(srv.port, { ...rawClientOptions(null, pki.bundles), maxVersion: version });
-    t.equal(r.data, '');
-    t.ok(r.error, 'client sees the alert');
-    t.match(r.error?.code, /ALERT_HANDSHAKE_FAILURE|CERTIFICATE_REQUIRED/);
+    t.equal(r.data, '', 'no application data reaches the client: it sees the connection close');
     t.match(await srv.next(), { ok: false, reason: 'no-certificate' });
   });
 
-  for (const c of tlsMatrix) {
+  t.test(`${version}: the server sends its SVID chain, not the CA it chains to`, async (t) => {
+    // no `ca` on this client: Node would complete the chain it shows from the client's own store
+    const { ca: _ca, ...noStore } = rawClientOptions(clientSvid, pki.bundles);
+    const r = await attempt(srv.port, { ...noStore, rejectUnauthorized: false, maxVersion: version });
+    t.equal(r.data, 'echo:ping');
+    const sent = r.socket.getPeerCertificate(true);
+    t.equal(sent.raw.equals(serverSvid.chainDer[0]!), true, 'the leaf');
+    t.ok(
+      sent.issuerCertificate === undefined || sent.issuerCertificate === sent || !sent.issuerCertificate.raw,
+      'nothing after it: OpenSSL has no store to append our CA from',
+    );
+    await srv.next();
+    r.socket.destroy();
+  });
+
+  for (const c of [...tlsMatrix, ...verifierOnly]) {
     t.test(`${version}: ${c.name} → ${c.reason}`, async (t) => {
       const m = await c.build(pki);
       const r = await attempt(srv.port, { ...rawClientOptions(m, pki.bundles), maxVersion: version });

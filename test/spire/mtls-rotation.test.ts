@@ -138,14 +138,12 @@ t.test('a plant.example SVID from a CA outside the SPIRE bundle is refused', asy
   const forged = await rogue.mintX509Svid({ spiffeId: HMI_ID, ttlSeconds: 600 });
   const forgedSvid = parseX509Svid(Buffer.concat(forged.chainDer), forged.keyDer);
   const before = verdicts.length;
-  const errors: Error[] = [];
-  const onErr = (err: Error): void => void errors.push(err);
-  server.on('tlsClientError', onErr);
-  t.teardown(() => server.off('tlsClientError', onErr));
+  const refused = when(server, 'secureConnection', () => verdicts.length > before); // its own event, not a poll
   const opts = clientTlsOptions(forgedSvid, clientBundles, { authorizer: authorizeId(GW_ID) });
   const outcome = await new Promise<string>((res) => {
     const s = tls.connect({ ...opts, host: '127.0.0.1', port }, () => {
-      // TLS 1.3: the client may finish its side before the server refuses its certificate.
+      // The handshake completes (OpenSSL has no store; the SPIFFE verifier is the chain check), then the server
+      // refuses the chain before reading a byte and closes.
       s.once('close', () => res('closed-after-connect'));
       s.once('data', () => res('answered'));
       s.write('x\n');
@@ -153,6 +151,6 @@ t.test('a plant.example SVID from a CA outside the SPIRE bundle is refused', asy
     s.once('error', () => res('error'));
   });
   t.not(outcome, 'answered', `the forged client got no answer (${outcome})`);
-  await when(server, 'tlsClientError', () => errors.length > 0); // in-process server: its own event, not a poll
-  t.equal(verdicts.length, before, 'no connection with the forged SVID reached the application');
+  await refused;
+  t.match(verdicts.at(-1), { ok: false, reason: 'untrusted-chain' }, 'refused: not issued by the SPIRE bundle');
 });

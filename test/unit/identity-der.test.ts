@@ -192,9 +192,16 @@ t.test(
         `${name} → untrusted-chain`,
       );
     }
-    const other = await leaf(issuer, { extra: [ext('1.2.3.4', '0c026f70', true)] });
+    const other = await leaf(issuer, { extra: [ext('1.2.3.4', '0c026f70')] });
     t.ok(readCertFields(other.chainDer[0]!), 'an unknown extension is kept raw, not an error');
     t.ok(verifyPeerChain(other.chainDer, pki.bundles, new Date()).ok);
+    const critical = await leaf(issuer, { extra: [ext('1.2.3.4', '0c026f70', true)] });
+    t.ok(readCertFields(critical.chainDer[0]!), 'read, critical or not');
+    t.match(
+      verifyPeerChain(critical.chainDer, pki.bundles, new Date()),
+      { ok: false, reason: 'untrusted-chain', detail: /critical extension 1\.2\.3\.4/ },
+      'marked critical, it is refused: nothing here knows what it constrains [RFC 5280 4.2]',
+    );
     const nonAscii = await leaf(issuer, { uris: [`spiffe://${TD}/caf\u00e9`] });
     t.match(
       verifyPeerChain(nonAscii.chainDer, pki.bundles, new Date()),
