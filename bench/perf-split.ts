@@ -32,6 +32,7 @@ const depth = Number(arg('depth') ?? 8);
 const connections = Number(arg('connections') ?? 8);
 const top = Number(arg('top') ?? 25);
 const loadKind = arg('load') ?? 'requests';
+const callgraph = arg('callgraph');
 /** How long the load runs before the window (the JIT's tier-up; the handshake loop needs seconds). */
 const warmupMs = Number(arg('warmup') ?? (loadKind === 'handshakes' ? 5000 : 1500));
 const SYSCALLS = ['read', 'write', 'writev', 'recvfrom', 'sendto', 'epoll_wait', 'epoll_pwait', 'futex'];
@@ -108,7 +109,8 @@ await withProfileLab('perf-split', async (lab) => {
     const [stat] = await Promise.all([
       run('perf', ['stat', '-x,', '-e', events, '-p', String(t.pid), '--', 'sleep', String(seconds)]),
       run('perf', ['record', '-a', '-e', 'cpu-clock', '-F', '999', '-o', data, '--', 'sleep', String(seconds)]),
-      ...(arg('callgraph')
+      // --callgraph=<file>: the target's own stacks as well, for `perf report -i <file> --children`
+      ...(callgraph
         ? [
             run('perf', [
               'record',
@@ -120,7 +122,7 @@ await withProfileLab('perf-split', async (lab) => {
               '-p',
               String(t.pid),
               '-o',
-              arg('callgraph') as string,
+              callgraph,
               '--',
               'sleep',
               String(seconds),

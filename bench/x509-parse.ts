@@ -58,7 +58,7 @@ async function handshakes(
   const cache = verifier.cache;
   const us: number[] = [];
   let cpuUs = 0;
-  const server = tls.createServer(serverTlsOptions(gw, pki.bundles));
+  const server = tls.createServer(serverTlsOptions(gw));
   server.on('secureConnection', (sock) => {
     sock.on('error', () => {});
     const c0 = process.cpuUsage();

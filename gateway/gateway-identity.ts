@@ -81,7 +81,7 @@ function gatewayIdentity(source: X509Source, issuer: DevIssuer | null, timers: T
   return {
     source,
     spiffeId: () => source.getX509Svid().id.toString(),
-    serverTlsOptions: (extras) => serverTlsOptions(source.getX509Svid(), source.getBundleSet(), extras),
+    serverTlsOptions: (extras) => serverTlsOptions(source.getX509Svid(), extras),
     verifyPeer: (socket) => verifyPeer(socket, source, verifier, timers),
     tlsErrorReason: (err, socket) => handshakeFailureReason(err, socket),
     available: () => source.state() !== 'failed-closed',

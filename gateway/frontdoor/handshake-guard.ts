@@ -60,7 +60,6 @@ export interface HandshakeGuardOptions {
 interface Entry {
   readonly peer: PeerAddress;
   timer: unknown;
-  leaf: X509Certificate | null;
   /** The slot was taken and has not been given back yet. */
   holding: boolean;
   /** A refusal or failure was reported for this connection: later errors on it are echoes. */
@@ -94,32 +93,29 @@ export class HandshakeGuard {
     this.release(entry);
     // The SVID may have failed closed while this handshake was in flight: do not serve it.
     if (this.opts.identityAvailable?.() === false) {
-      entry.leaf ??= peerLeafCertificate(socket);
-      this.refuse(entry, socket, 'gateway-identity-unavailable', IDENTITY_DETAIL);
+      this.refuse(entry, socket, 'gateway-identity-unavailable', IDENTITY_DETAIL, peerLeafCertificate(socket));
       return null;
     }
-    // Past its handshake the connection can no longer be refused here: the evidence is not needed any more
-    // (the entry lives as long as the raw socket, i.e. the whole session).
-    entry.leaf = null;
     return entry.peer;
   }
 
   /**
-   * For 'tlsClientError': the connection's captured peer and presented leaf, or null when the guard already
-   * reported this connection (its own destroy makes Node emit an ECONNRESET echo).
+   * For 'tlsClientError': the connection's captured peer, or null when the guard already reported this
+   * connection (its own destroy makes Node emit an ECONNRESET echo). A failed handshake presented no certificate
+   * anyone verified: the TLS options leave every certificate verdict to 'secureConnection'.
    */
-  failed(socket: tls.TLSSocket): { peer: PeerAddress; leaf: X509Certificate | null } | null {
+  failed(socket: tls.TLSSocket): { peer: PeerAddress } | null {
     const entry = this.entryOf(socket);
-    if (!entry) return { peer: peerOf(socket), leaf: null };
+    if (!entry) return { peer: peerOf(socket) };
     if (entry.reported) return null;
     entry.reported = true;
     this.release(entry);
-    return { peer: entry.peer, leaf: entry.leaf };
+    return { peer: entry.peer };
   }
 
   private onConnection(raw: net.Socket): void {
     const peer = peerOf(raw);
-    const entry: Entry = { peer, timer: null, leaf: null, holding: false, reported: false };
+    const entry: Entry = { peer, timer: null, holding: false, reported: false };
     this.entries.set(raw, entry);
     if (this.opts.identityAvailable?.() === false)
       return this.refuse(entry, raw, 'gateway-identity-unavailable', IDENTITY_DETAIL);
@@ -142,12 +138,18 @@ export class HandshakeGuard {
     raw.once('close', () => this.release(entry));
   }
 
-  private refuse(entry: Entry, socket: net.Socket, code: GuardRefusalCode, detail: string): void {
+  private refuse(
+    entry: Entry,
+    socket: net.Socket,
+    code: GuardRefusalCode,
+    detail: string,
+    leaf: X509Certificate | null = null,
+  ): void {
     if (entry.reported) return;
     entry.reported = true;
     this.release(entry);
     socket.destroy();
-    this.opts.refused({ peer: entry.peer, code, detail, leaf: entry.leaf });
+    this.opts.refused({ peer: entry.peer, code, detail, leaf });
   }
 
   private release(entry: Entry): void {

@@ -139,7 +139,6 @@ export class SessionGatekeeper {
       peer: conn.peer.remote,
       code: this.deps.tlsErrorReason(err, socket),
       detail: tlsErrorDetail(err, socket),
-      leaf: conn.leaf,
     });
   }
 

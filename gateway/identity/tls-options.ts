@@ -64,24 +64,25 @@ export interface ServerTlsExtras {
   readonly sessionTimeoutSec?: number;
 }
 
-function common(svid: X509Svid, bundles: BundleSet): tls.SecureContextOptions & { minVersion: tls.SecureVersion } {
+function common(svid: X509Svid): tls.SecureContextOptions & { minVersion: tls.SecureVersion } {
   const { certPem, keyPem } = svidPem(svid);
   return {
     cert: certPem,
     key: keyPem,
-    ca: bundles.allAuthoritiesPem(),
     minVersion: 'TLSv1.2',
     ciphers: CIPHERS,
     ecdhCurve: ECDH_CURVES,
   };
 }
 
-/** Also usable with `server.setSecureContext()` after an SVID rotation (live sessions keep their context). */
-export function serverTlsOptions(svid: X509Svid, bundles: BundleSet, opts: ServerTlsExtras = {}): tls.TlsOptions {
+/**
+ * Also usable with `server.setSecureContext()` after an SVID rotation (live sessions keep their context). No
+ * bundles: the SPIFFE verifier is the one chain check (header), so OpenSSL gets no trust store and neither verifies
+ * the client's chain against the union of all bundles nor appends our own CA certificate to the chain we send.
+ */
+export function serverTlsOptions(svid: X509Svid, opts: ServerTlsExtras = {}): tls.TlsOptions {
   return {
-    ...common(svid, bundles),
-    // The SPIFFE verifier is the one chain check (header): OpenSSL gets no trust store, so it neither verifies the
-    // client's chain against the union of all bundles nor appends our own CA certificate to the chain we send.
+    ...common(svid),
     ca: [],
     honorCipherOrder: true,
     requestCert: true, // [MB-TCP-SEC] mutual authentication is mandatory
@@ -105,7 +106,8 @@ export function clientTlsOptions(
 ): tls.ConnectionOptions {
   const now = opts.now ?? (() => new Date());
   return {
-    ...common(svid, bundles),
+    ...common(svid),
+    ca: bundles.allAuthoritiesPem(),
     rejectUnauthorized: true,
     checkServerIdentity: (_host, cert) => {
       const r = verifyPeerChain(chainFromPeerCertificate(cert), bundles, now());
@@ -158,8 +160,7 @@ export function peerIdentityFromSocket(
   // A full handshake proved the key of the presented leaf: one verified before needs no chain read.
   const leafDer = resumed ? null : peerLeafDer(socket);
   const known = leafDer === null ? undefined : verifier.knownLeaf(leafDer, bundles, now);
-  const r = known ?? verifyPresented(socket, bundles, now, verifier, resumed);
-  return r;
+  return known ?? verifyPresented(socket, bundles, now, verifier, resumed);
 }
 
 function verifyPresented(

@@ -44,7 +44,7 @@ async function startServer(
     if (w) w(o);
     else outcomes.push(o);
   };
-  const server = tls.createServer(serverTlsOptions(svid, bundles, extras));
+  const server = tls.createServer(serverTlsOptions(svid, extras));
   const verifier = new PeerVerifier(new VerifiedChainCache());
   const live = new Set<tls.TLSSocket>();
   server.on('secureConnection', (sock) => {
@@ -243,7 +243,7 @@ t.test('setSecureContext() hot swap: an open session survives, new handshakes se
   t.equal(first.socket.getPeerX509Certificate()?.fingerprint256, a.chain[0]!.fingerprint256, 'old session on SVID A');
   await s.next();
 
-  s.server.setSecureContext(serverTlsOptions(b, pki.bundles));
+  s.server.setSecureContext(serverTlsOptions(b));
 
   const second = await attempt(s.port, clientTlsOptions(clientSvid, pki.bundles));
   t.equal(second.data, 'echo:ping');
@@ -350,7 +350,7 @@ t.test('a resumed session re-verifies a chain with an intermediate (OpenSSL keep
 t.test('releasePeerChain drops the memo: the decided socket no longer holds its parsed chain', async (t) => {
   const int = await intermediate(pki.ca.issuerForTests());
   const viaInt = await leaf(int.issuer, { uris: [`spiffe://${TD}/plc-gw/8`] });
-  const server = tls.createServer(serverTlsOptions(serverSvid, pki.bundles));
+  const server = tls.createServer(serverTlsOptions(serverSvid));
   const seen = new Promise<{ first: number; again: number; after: number }>((res) =>
     server.once('secureConnection', (sock) => {
       const first = peerChain(sock).length;
@@ -382,7 +382,7 @@ t.test('after a full handshake a leaf verified before is answered by its DER: th
   const int = await intermediate(pki.ca.issuerForTests());
   const viaInt = await leaf(int.issuer, { uris: [`spiffe://${TD}/plc-gw/9`] });
   const verifier = new PeerVerifier(new VerifiedChainCache());
-  const server = tls.createServer(serverTlsOptions(serverSvid, pki.bundles));
+  const server = tls.createServer(serverTlsOptions(serverSvid));
   const results: { ok: boolean; unread: number }[] = [];
   server.on('secureConnection', (sock) => {
     const r = peerIdentityFromSocket(sock, pki.bundles, new Date(), verifier);

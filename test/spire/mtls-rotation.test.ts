@@ -1,5 +1,5 @@
 /**
- * SPIFFE mTLS with real SPIRE SVIDs: a TLS server built from `serverTlsOptions(svid, bundles)` on the
+ * SPIFFE mTLS with real SPIRE SVIDs: a TLS server built from `serverTlsOptions(svid)` on the
  * X509Source, swapped with `server.setSecureContext()` on every 'update' [docs/architecture.md "Request path" 1]. A
  * client holding a SPIRE-minted SVID (`spire-server x509 mint`) is verified by `peerIdentityFromSocket`; its open
  * session keeps working across an SVID rotation, and a new handshake presents the rotated certificate.
@@ -33,7 +33,7 @@ t.teardown(() => source.close());
 const verdicts: PeerVerifyResult[] = [];
 const verifier = new PeerVerifier(new VerifiedChainCache());
 const live = new Set<tls.TLSSocket>();
-const server = tls.createServer(serverTlsOptions(source.getX509Svid(), source.getBundleSet()), (socket) => {
+const server = tls.createServer(serverTlsOptions(source.getX509Svid()), (socket) => {
   live.add(socket);
   socket.once('close', () => live.delete(socket));
   const r = peerIdentityFromSocket(socket, source.getBundleSet(), new Date(), verifier);
@@ -47,8 +47,8 @@ const server = tls.createServer(serverTlsOptions(source.getX509Svid(), source.ge
 });
 server.on('tlsClientError', () => undefined);
 const swaps: string[] = [];
-source.on('update', (svid, bundles) => {
-  server.setSecureContext(serverTlsOptions(svid, bundles));
+source.on('update', (svid) => {
+  server.setSecureContext(serverTlsOptions(svid));
   swaps.push(serial(svid));
 });
 await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));

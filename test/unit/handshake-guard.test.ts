@@ -58,7 +58,7 @@ async function rig(
     identityAvailable: () => identityOk,
     refused: (r) => refusals.push(r),
   });
-  const server = tls.createServer(serverTlsOptions(serverSvid, pki.bundles, { handshakeTimeoutMs: 60_000 }));
+  const server = tls.createServer(serverTlsOptions(serverSvid, { handshakeTimeoutMs: 60_000 }));
   guard.attach(server);
   server.on('connection', (raw: net.Socket) => {
     raw.once('close', () => events.emit('closed'));
