@@ -66,7 +66,9 @@ export class AuditCheckpointer {
     this.queued = true;
     setImmediate(() => {
       this.queued = false;
-      if (!this.host.isClosed()) this.inBackground();
+      // `every` again, not "anything new": events written while the previous checkpoint's fdatasync ran
+      // queue this turn too, and would otherwise get a checkpoint of their own right after it.
+      if (!this.host.isClosed()) this.inBackground(every);
     });
   }
 
@@ -83,10 +85,13 @@ export class AuditCheckpointer {
     return this.sign(head);
   }
 
-  /** fdatasync in the thread pool, then sign over the head as it was when the sync started. */
-  inBackground(): void {
+  /**
+   * fdatasync in the thread pool, then sign over the head as it was when the sync started; only once at
+   * least `minEvents` are unsigned (the periodic checkpoint: any).
+   */
+  inBackground(minEvents = 1): void {
     const head = this.host.writtenHead();
-    if (this.running || !this.due(head.seq)) return;
+    if (this.running || this.since < minEvents || !this.due(head.seq)) return;
     const covered = this.host.syncTarget();
     this.running = true;
     this.host.syncAsync((err) => {
@@ -95,6 +100,9 @@ export class AuditCheckpointer {
       if (err !== null) return void this.failed(err, 'audit: checkpoint failed');
       this.host.synced(covered);
       if (head.seq > this.last) this.sign(head);
+      // everyEvents more were written while this one synced: their checkpoint starts now (none may follow).
+      const every = this.opts?.everyEvents;
+      if (every !== undefined && this.since >= every) this.inBackground(every);
     });
   }
 

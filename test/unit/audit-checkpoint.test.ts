@@ -141,3 +141,34 @@ t.test('a signer failure never breaks appends', async (t) => {
   t.equal(log.healthy(), true);
   await log.close();
 });
+
+t.test(
+  'events written while a checkpoint syncs wait for the next everyEvents, not a checkpoint of their own',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'vg-cp-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const svid = await selfSigned();
+    const seen: Checkpoint[] = [];
+    const log = await AuditLog.open({
+      dir,
+      fsync: 'never',
+      checkpoint: { everyEvents: 5, signer: svidCheckpointSigner(() => svid) },
+      timers: new FakeTimers(Date.now()),
+    });
+    log.subscribe({ checkpoint: (c) => void seen.push(c) });
+    // Five turns of 5 events each: every turn crosses everyEvents, some while the previous fdatasync runs.
+    for (let turn = 0; turn < 5; turn++) {
+      for (let i = 0; i < 5; i++) log.append({ type: 'jit.expired', grantId: `g${turn}.${i}` });
+      await new Promise((r) => setImmediate(r));
+    }
+    for (let i = 0; i < 50 && log.lagDetail().eventsSinceCheckpoint >= 5; i++)
+      await new Promise((r) => setTimeout(r, 5));
+    t.ok(seen.length >= 1, 'signed at least once');
+    t.comment(`checkpoints at ${seen.map((c) => c.seq).join(', ')}`);
+    const seqs = seen.map((c) => c.seq);
+    for (let i = 1; i < seqs.length; i++)
+      t.ok(seqs[i]! - seqs[i - 1]! >= 5, `checkpoint ${seqs[i]} is at least everyEvents after ${seqs[i - 1]}`);
+    t.ok(log.lagDetail().eventsSinceCheckpoint < 5, 'fewer than everyEvents left unsigned');
+    await log.close();
+  },
+);
