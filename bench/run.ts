@@ -14,6 +14,7 @@ import { spawnBenchChild, type BenchChild } from './bench-child.js';
 import { AIMS } from './aims.js';
 import { createBenchPki, type BenchPki } from './bench-pki.js';
 import { measurePath, type DataPathOptions, type PathResult } from './data-path.js';
+import { measurePaired, type PairedResult } from './paired-throughput.js';
 import { ensureDist } from './dist-build.js';
 import { ensureGhostunnel } from './ghostunnel.js';
 import { measureGrpc } from './grpc-rate.js';
@@ -46,6 +47,7 @@ const S = quick
       svidTtlS: 4,
       rotationMs: 5000,
       grpcMs: 1500,
+      pairRounds: 2,
     }
   : {
       pacedMs: 4000,
@@ -58,6 +60,7 @@ const S = quick
       svidTtlS: 6,
       rotationMs: 10_000,
       grpcMs: 3000,
+      pairRounds: 4,
     };
 const DP: DataPathOptions = {
   connections: 16,
@@ -115,7 +118,15 @@ async function pathRows(
           : await measurePath(ep, DP, sim.pid).catch((e: unknown) => `failed: ${firstLine(e)}`),
       );
     }
-    rows.push(...dataPathRows(results, DP));
+    // Row 4's throughput aims: haproxy and verigate again, taking turns (paired-throughput.ts)
+    const ep = (key: string) => p.paths.find((x) => x.key === key)?.ep;
+    const [h, g] = [ep('haproxy'), ep('verigate')];
+    let paired: PairedResult | string | undefined;
+    if (wants(4) && typeof h === 'object' && typeof g === 'object') {
+      log(`data path: haproxy and verigate in ${S.pairRounds} alternating pairs`);
+      paired = await measurePaired(h, g, DP, S.pairRounds).catch((e: unknown) => `failed: ${firstLine(e)}`);
+    }
+    rows.push(...dataPathRows(results, DP, paired));
   }
   if (wants(6)) {
     const hs = new Map<string, HandshakeResult | string>();

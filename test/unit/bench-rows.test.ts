@@ -3,6 +3,7 @@ import { dataPathRows, handshakeRows } from '../../bench/data-path-rows.js';
 import type { DataPathOptions, PathResult } from '../../bench/data-path.js';
 import type { RunResult } from '../../bench/load-generator.js';
 import { grpcRows, memoryRows } from '../../bench/rows.js';
+import type { PairedResult } from '../../bench/paired-throughput.js';
 
 const O: DataPathOptions = {
   connections: 16,
@@ -121,6 +122,54 @@ t.test('without haproxy the ratio aims have no verdict; a failed gateway prints 
   t.equal(down.length, 4);
   t.ok(down.every((r) => r.met === false && r.aim && r.value === 'failed to start: boom'));
 });
+
+t.test(
+  'alternating pairs: the throughput aims are judged on the median pair, the sequential run stays as context',
+  async (t) => {
+    // The sequential run says 0.5× (a drift between the two paths); the pairs say 1.1×, 0.9×, 1.2×, 1.05× at 16 × 1.
+    const g = path({ t1: 10_000, tn: 25_000, p50: 190, p99: 1000, p99High: 1800 });
+    const paired: PairedResult = {
+      rounds: 4,
+      single: { ref: [10_000, 10_000, 10_000, 20_000], target: [11_000, 9_000, 12_000, 21_000], failed: 0 },
+      pipelined: { ref: [50_000, 40_000, 60_000, 50_000], target: [30_000, 30_000, 30_000, 30_000], failed: 0 },
+    };
+    const results = new Map<string, PathResult | string>([
+      ['direct', direct],
+      ['haproxy', haproxy],
+      ['verigate', g],
+    ]);
+    const rows = dataPathRows(results, O, paired).filter((r) => r.n === '4');
+    const single = rows.find((r) => r.what.startsWith('verigate: max throughput, 16 conns × 1'))!;
+    t.match(single.what, /median of 4 alternating pairs/);
+    t.equal(single.ratio, '1.08× (pairs 0.90×–1.20×)', 'median of 1.1, 0.9, 1.2, 1.05');
+    t.equal(single.met, true);
+    t.equal(single.value, '11,500/s');
+    t.equal(single.baseline, 'haproxy 10,000/s (same pairs)');
+    const piped = rows.find((r) => r.what.startsWith('verigate: max throughput, 8 conns × 8'))!;
+    t.equal(piped.met, false, 'median 0.6× misses');
+    const seq = rows.find((r) => r.what.includes('sequential run'))!;
+    t.equal(seq.ratio, '0.50× / 0.50×', 'the sequential ratio is printed, not judged');
+    t.equal(seq.met, undefined);
+
+    const failedPairs: PairedResult = { ...paired, single: { ...paired.single, failed: 2 } };
+    t.equal(
+      dataPathRows(results, O, failedPairs).find((r) => r.what.startsWith('verigate: max throughput, 16'))!.met,
+      false,
+      'a failed request in the pairs is not met',
+    );
+
+    const fallback = dataPathRows(results, O, 'failed: ECONNRESET').filter((r) => r.n === '4');
+    t.equal(
+      fallback.find((r) => r.what.startsWith('verigate: max throughput, 16'))!.ratio,
+      '0.50×',
+      'sequential judged',
+    );
+    t.ok(
+      fallback.some((r) => r.value === 'failed: ECONNRESET'),
+      'and a row says why the pairs are missing',
+    );
+  },
+);
 
 t.test('CPU per request rows split each path and compare the machine-wide sum with haproxy', async (t) => {
   const withCpu = (p: PathResult, server: number | undefined, sim: number, client: number): PathResult => {

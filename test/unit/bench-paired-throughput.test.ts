@@ -1,0 +1,76 @@
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import t from 'tap';
+import { median, measurePaired, pairOrder, summarizePairs } from '../../bench/paired-throughput.js';
+import type { DataPathOptions } from '../../bench/data-path.js';
+import { MbapFramer, encodeAdu } from '../../protocols/modbus/index.js';
+
+/** Plain Modbus/TCP servers answering every request; `turns` lists which one served, a switch per entry. */
+async function servers(names: readonly string[]) {
+  const turns: string[] = [];
+  const started = await Promise.all(
+    names.map(async (name) => {
+      const server = net.createServer((s) => {
+        const framer = new MbapFramer();
+        s.on('error', () => s.destroy());
+        s.on('data', (chunk) => {
+          framer.push(chunk);
+          for (let r = framer.next(); r.kind === 'frame'; r = framer.next()) {
+            if (turns.at(-1) !== name) turns.push(name);
+            s.write(encodeAdu(r.frame.header.transactionId, r.frame.header.unitId, Buffer.from([3, 0])));
+          }
+        });
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      return { port: (server.address() as AddressInfo).port, server };
+    }),
+  );
+  return {
+    ports: started.map((s) => s.port),
+    turns,
+    close: () => Promise.all(started.map((s) => new Promise<void>((r) => s.server.close(() => r())))),
+  };
+}
+
+const O: DataPathOptions = {
+  connections: 4,
+  depthConnections: 2,
+  rate: 0,
+  highRate: 0,
+  depth: 4,
+  pacedMs: 0,
+  closedMs: 100,
+  warmupMs: 20,
+};
+
+t.test('both paths take turns, ABBA, each load measured once per side per round', async (t) => {
+  const s = await servers(['haproxy', 'verigate']);
+  t.teardown(() => s.close());
+  const [ref, target] = s.ports.map((port) => ({ port, tls: null }));
+  const r = await measurePaired(ref!, target!, O, 2);
+  t.equal(r.rounds, 2);
+  for (const load of [r.single, r.pipelined]) {
+    t.equal(load.ref.length, 2);
+    t.equal(load.target.length, 2);
+    t.ok(
+      [...load.ref, ...load.target].every((x) => x > 0),
+      'every run served requests',
+    );
+    t.equal(load.failed, 0);
+  }
+  // round 0: haproxy, verigate (×1), haproxy, verigate (pipelined); round 1: verigate, haproxy, verigate, haproxy
+  t.same(s.turns, ['haproxy', 'verigate', 'haproxy', 'verigate', 'haproxy', 'verigate', 'haproxy']);
+});
+
+t.test('pair helpers: median, ABBA order, summary of no pairs', async (t) => {
+  t.equal(median([3, 1, 2]), 2);
+  t.equal(median([4, 1, 3, 2]), 2.5);
+  t.ok(Number.isNaN(median([])));
+  t.same([0, 1, 2, 3].map(pairOrder), [
+    ['ref', 'target'],
+    ['target', 'ref'],
+    ['ref', 'target'],
+    ['target', 'ref'],
+  ]);
+  t.ok(Number.isNaN(summarizePairs({ ref: [], target: [], failed: 0 }).median));
+});
