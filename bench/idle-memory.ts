@@ -28,8 +28,12 @@ export interface MemoryResult {
   readonly nodeRss: number;
 }
 
-/** Long enough for V8's memory reducer to shrink the young generation after the handshake burst (~10 s seen). */
-const SETTLE_MS = 12_000;
+/**
+ * Long enough for V8's memory reducer to shrink the young generation after the handshake burst. Traced with a
+ * `gc` PerformanceObserver in the child: its memory-reducing GC finished 11.6–12 s after the 0.5 s reading's
+ * forced GC, so a 12 s reading caught it about half the time (119.5 or 135.6 MB in back-to-back runs).
+ */
+const SETTLE_MS = 20_000;
 
 async function emptyNodeRss(dir: string): Promise<number> {
   const child = await spawnBenchChild(
