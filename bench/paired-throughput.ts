@@ -1,5 +1,5 @@
 /**
- * Row 4's throughput aims, measured in alternating pairs. The machine's speed drifts over minutes (a shared
+ * Row 4's throughput aims (and row 6's handshakes, through `alternate`), measured in alternating pairs. The machine's speed drifts over minutes (a shared
  * host: the same gateway measured 17 µs per request in one minute and 24 µs a few minutes later, with no
  * change in between), and the sequential rows measure haproxy and verigate tens of seconds apart, so a
  * single ratio carries that drift. Here both paths keep their connections open and take turns, `rounds`
@@ -55,6 +55,33 @@ export function summarizePairs(p: PairedLoad): PairSummary {
 export const pairOrder = (round: number): readonly ['ref', 'target'] | readonly ['target', 'ref'] =>
   round % 2 === 0 ? (['ref', 'target'] as const) : (['target', 'ref'] as const);
 
+type Measure = (side: 'ref' | 'target') => Promise<{ perSecond: number; failed: number }>;
+
+/** Round `round`'s pair: one run of each side in that round's order. Failures count for the target only. */
+async function pairOf(round: number, measure: Measure): Promise<PairedLoad> {
+  const out = { ref: [] as number[], target: [] as number[], failed: 0 };
+  for (const side of pairOrder(round)) {
+    const r = await measure(side);
+    out[side].push(r.perSecond);
+    if (side === 'target') out.failed += r.failed;
+  }
+  return out;
+}
+
+const merge = (ls: readonly PairedLoad[]): PairedLoad => ({
+  ref: ls.flatMap((l) => l.ref),
+  target: ls.flatMap((l) => l.target),
+  failed: ls.reduce((n, l) => n + l.failed, 0),
+});
+
+/** `rounds` pairs of one measurement (`measure` runs one side once), in ABBA order. */
+export async function alternate(rounds: number, measure: Measure): Promise<PairedLoad> {
+  const pairs: PairedLoad[] = [];
+  for (let round = 0; round < rounds; round++) pairs.push(await pairOf(round, measure));
+  return merge(pairs);
+}
+
+/** Both throughput loads in pairs; each round runs the ×1 pair, then the pipelined pair. */
 export async function measurePaired(
   ref: Endpoint,
   target: Endpoint,
@@ -64,28 +91,17 @@ export async function measurePaired(
   const conns = { ref: await openConnections(ref, o.connections), target: [] as ModbusClientConn[] };
   try {
     conns.target = await openConnections(target, o.connections);
-    const loads = [
-      { key: 'single', depth: 1, take: o.connections },
-      { key: 'pipelined', depth: o.depth, take: o.depthConnections },
-    ] as const;
-    const out = {
-      single: { ref: [] as number[], target: [] as number[], failed: 0 },
-      pipelined: { ref: [] as number[], target: [] as number[], failed: 0 },
-    };
+    const run =
+      (depth: number, take: number): Measure =>
+      (side) =>
+        runClosed(conns[side].slice(0, take), { depth, durationMs: o.closedMs, warmupMs: o.warmupMs });
+    const single: PairedLoad[] = [];
+    const pipelined: PairedLoad[] = [];
     for (let round = 0; round < rounds; round++) {
-      for (const load of loads) {
-        for (const side of pairOrder(round)) {
-          const r = await runClosed(conns[side].slice(0, load.take), {
-            depth: load.depth,
-            durationMs: o.closedMs,
-            warmupMs: o.warmupMs,
-          });
-          out[load.key][side].push(r.perSecond);
-          if (side === 'target') out[load.key].failed += r.failed;
-        }
-      }
+      single.push(await pairOf(round, run(1, o.connections)));
+      pipelined.push(await pairOf(round, run(o.depth, o.depthConnections)));
     }
-    return { rounds, ...out };
+    return { rounds, single: merge(single), pipelined: merge(pipelined) };
   } finally {
     for (const c of [...conns.ref, ...conns.target]) c.close();
   }

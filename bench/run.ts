@@ -14,7 +14,7 @@ import { spawnBenchChild, type BenchChild } from './bench-child.js';
 import { AIMS } from './aims.js';
 import { createBenchPki, type BenchPki } from './bench-pki.js';
 import { measurePath, type DataPathOptions, type PathResult } from './data-path.js';
-import { measurePaired, type PairedResult } from './paired-throughput.js';
+import { alternate, measurePaired, type PairedLoad, type PairedResult } from './paired-throughput.js';
 import { ensureDist } from './dist-build.js';
 import { ensureGhostunnel } from './ghostunnel.js';
 import { measureGrpc } from './grpc-rate.js';
@@ -107,6 +107,7 @@ async function pathRows(
   const rows: Row[] = [];
   const p = await startPaths(dir, pki, simPort, { upstreamConnections: DP.connections, ghostunnel });
   cleanups.push(() => p.stop());
+  const ep = (key: string) => p.paths.find((x) => x.key === key)?.ep;
   if (wants(1, 2, 3, 4)) {
     const results = new Map<string, PathResult | string>();
     for (const { key, ep } of p.paths) {
@@ -119,7 +120,6 @@ async function pathRows(
       );
     }
     // Row 4's throughput aims: haproxy and verigate again, taking turns (paired-throughput.ts)
-    const ep = (key: string) => p.paths.find((x) => x.key === key)?.ep;
     const [h, g] = [ep('haproxy'), ep('verigate')];
     let paired: PairedResult | string | undefined;
     if (wants(4) && typeof h === 'object' && typeof g === 'object') {
@@ -144,7 +144,17 @@ async function pathRows(
             }).catch((e: unknown) => `failed: ${firstLine(e)}`),
       );
     }
-    rows.push(...handshakeRows(hs));
+    // Row 6's aim: haproxy and verigate again, taking turns; both are warm from the runs above
+    const [h, g] = [ep('haproxy'), ep('verigate')];
+    let paired: PairedLoad | string | undefined;
+    if (typeof h === 'object' && typeof g === 'object') {
+      log(`handshakes: haproxy and verigate in ${S.pairRounds} alternating pairs`);
+      const o = { concurrency: 8, durationMs: S.handshakeMs, warmupMs: S.warmupMs, simPid: sim.pid };
+      paired = await alternate(S.pairRounds, (side) => measureHandshakes(side === 'ref' ? h : g, o)).catch(
+        (e: unknown) => `failed: ${firstLine(e)}`,
+      );
+    }
+    rows.push(...handshakeRows(hs, paired));
   }
   if (wants(9)) {
     log('gRPC unary reads: bare grpc-js, then verigate');

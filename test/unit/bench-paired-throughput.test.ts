@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import { median, measurePaired, pairOrder, summarizePairs } from '../../bench/paired-throughput.js';
+import { alternate, median, measurePaired, pairOrder, summarizePairs } from '../../bench/paired-throughput.js';
 import type { DataPathOptions } from '../../bench/data-path.js';
 import { MbapFramer, encodeAdu } from '../../protocols/modbus/index.js';
 
@@ -73,4 +73,16 @@ t.test('pair helpers: median, ABBA order, summary of no pairs', async (t) => {
     ['target', 'ref'],
   ]);
   t.ok(Number.isNaN(summarizePairs({ ref: [], target: [], failed: 0 }).median));
+});
+
+t.test('alternate: any measurement in ABBA pairs; only the target’s failures count', async (t) => {
+  const calls: string[] = [];
+  const r = await alternate(3, async (side) => {
+    calls.push(side);
+    return { perSecond: side === 'ref' ? 100 + calls.length : 50, failed: 1 };
+  });
+  t.same(calls, ['ref', 'target', 'target', 'ref', 'ref', 'target']);
+  t.same(r.ref, [101, 104, 105]);
+  t.same(r.target, [50, 50, 50]);
+  t.equal(r.failed, 3, 'three target runs with one failure each');
 });

@@ -195,6 +195,30 @@ t.test('CPU per request rows split each path and compare the machine-wide sum wi
   t.equal(g!.met, undefined, 'context, not an aim');
 });
 
+t.test('handshakes in alternating pairs: the aim moves to the pairs row, the sequential row is context', async (t) => {
+  const hs = new Map([
+    ['haproxy', { perSecond: 400, completed: 400, failed: 0 }],
+    ['verigate', { perSecond: 300, completed: 300, failed: 0 }],
+  ]);
+  const rows = handshakeRows(hs, { ref: [400, 300, 350, 320], target: [410, 330, 340, 360], failed: 0 });
+  const seq = rows.find((r) => r.what.endsWith(': verigate'))!;
+  t.equal(seq.aim, undefined, 'the sequential 0.75× is not judged');
+  t.equal(seq.met, undefined);
+  t.equal(seq.ratio, '0.75×');
+  const pairs = rows.at(-1)!;
+  t.match(pairs.what, /median of 4 alternating pairs/);
+  t.equal(pairs.ratio, '1.06× (pairs 0.97×–1.13×)', 'median of 1.025, 1.1, 0.971, 1.125');
+  t.equal(pairs.met, true);
+  t.equal(
+    handshakeRows(hs, { ref: [400, 400], target: [410, 420], failed: 1 }).at(-1)!.met,
+    false,
+    'a failed session in the pairs is not met',
+  );
+  const fallback = handshakeRows(hs, 'failed: ECONNREFUSED');
+  t.equal(fallback.find((r) => r.what.endsWith(': verigate'))!.met, false, 'judged on the sequential run');
+  t.equal(fallback.at(-1)!.value, 'failed: ECONNREFUSED');
+});
+
 t.test('handshakes, memory and gRPC rows carry their aims', async (t) => {
   const hs = handshakeRows(
     new Map([
