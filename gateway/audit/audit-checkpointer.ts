@@ -99,10 +99,11 @@ export class AuditCheckpointer {
       if (this.host.isClosed()) return;
       if (err !== null) return void this.failed(err, 'audit: checkpoint failed');
       this.host.synced(covered);
-      if (head.seq > this.last) this.sign(head);
-      // everyEvents more were written while this one synced: their checkpoint starts now (none may follow).
+      const signed = head.seq > this.last ? this.sign(head) : null;
+      // everyEvents more were written while this one synced: their checkpoint starts now (no write may follow).
+      // Not after a failed signature: the next write or the timer retries, not a loop of fdatasyncs.
       const every = this.opts?.everyEvents;
-      if (every !== undefined && this.since >= every) this.inBackground(every);
+      if (signed !== null && every !== undefined && this.since >= every) this.inBackground(every);
     });
   }
 

@@ -12,7 +12,7 @@ import type { Checkpoint } from '../../gateway/audit/audit-checkpoint.js';
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-function setup(t: { teardown(fn: () => void): void }, everyEvents: number) {
+function setup(t: { teardown(fn: () => void): void }, everyEvents: number, sign: () => void = () => undefined) {
   const dir = mkdtempSync(join(tmpdir(), 'vg-cpr-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const state = { head: 0, syncs: [] as ((err: Error | null) => void)[], signed: [] as Checkpoint[] };
@@ -27,7 +27,7 @@ function setup(t: { teardown(fn: () => void): void }, everyEvents: number) {
     isClosed: () => false,
   };
   const signer = {
-    sign: () => ({ alg: 'ES256', sig: 'c2ln', spiffeId: 'spiffe://plant.example/verigate', certChainPem: '' }),
+    sign: () => (sign(), { alg: 'ES256', sig: 'c2ln', spiffeId: 'spiffe://plant.example/verigate', certChainPem: '' }),
   };
   const report = { failed: () => undefined, signed: () => undefined, logger: pino({ level: 'silent' }) };
   const cp = new AuditCheckpointer(dir, { everyEvents, signer }, host, report, { lastSeq: 0, lastCheckpointSeq: 0 });
@@ -82,4 +82,24 @@ t.test('everyEvents written during a sync are checkpointed when it completes, wi
     [5, 11],
   );
   t.equal(cp.eventsSinceCheckpoint, 0);
+});
+
+t.test('a failed signature is not retried in a loop: only a write past everyEvents retries', async (t) => {
+  const { state, write, cp } = setup(t, 5, () => {
+    throw new Error('HSM unplugged');
+  });
+  write(5);
+  await turn();
+  write(6); // 11 unsigned while the sync runs: this turn's check is queued
+  state.syncs.shift()!(null); // the signature fails
+  await turn(); // the queued check is that write's retry
+  t.equal(state.syncs.length, 1, 'the write during the sync retries once');
+  state.syncs.shift()!(null); // fails again
+  for (let i = 0; i < 5; i++) await turn();
+  t.same(state.signed, [], 'nothing signed');
+  t.equal(state.syncs.length, 0, 'no new fdatasync without a write');
+  t.equal(cp.eventsSinceCheckpoint, 11);
+  write(1);
+  await turn();
+  t.equal(state.syncs.length, 1, 'the next write past everyEvents tries again');
 });
