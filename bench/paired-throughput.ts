@@ -1,15 +1,14 @@
 /**
- * Row 4's throughput aims (and row 6's handshakes, through `alternate`), measured in alternating pairs. The machine's speed drifts over minutes (a shared
- * host: the same gateway measured 17 µs per request in one minute and 24 µs a few minutes later, with no
- * change in between), and the sequential rows measure haproxy and verigate tens of seconds apart, so a
- * single ratio carries that drift. Here both paths keep their connections open and take turns, `rounds`
- * times per load, in ABBA order (haproxy first in even rounds, verigate first in odd ones) so a steady drift
- * cancels; each pair gives one ratio and the aim is judged on their median, with the range printed beside it.
- */
+ * Row 4's throughput aims and row 6's handshake aim (through `alternate`), measured in alternating pairs. This
+ * machine's speed drifts over minutes (two gateways of one build, loaded minutes apart: 16.6–19.1 and
+ * 18.8–25.5 µs of CPU per request), and the sequential rows measure haproxy and verigate tens of seconds apart,
+ * so a single ratio carries that drift. Here both paths take turns, `rounds` times per load, in ABBA order
+ * (haproxy first in even rounds, verigate first in odd ones) so a steady drift cancels; each pair gives one
+ * ratio and the aim is judged on their median, with the range printed beside it. */
 import type { DataPathOptions } from './data-path.js';
 import { openConnections, runClosed, type Endpoint, type ModbusClientConn } from './load-generator.js';
 
-/** One load's pairs: req/s of each path per round, and the ratio verigate / haproxy. */
+/** One load's pairs: the rate (requests or sessions per second) of each side per round. */
 export interface PairedLoad {
   readonly ref: readonly number[];
   readonly target: readonly number[];
