@@ -122,6 +122,20 @@ function verigateAims(o: DataPathOptions): { what: string; aim: string }[] {
   ];
 }
 
+/** An aim judged on alternating pairs (paired-throughput.ts): the median ratio, its range, no failure allowed. */
+function pairsRow(n: string, what: string, pairs: PairedLoad, aim: number): Row {
+  const s = summarizePairs(pairs);
+  return {
+    n,
+    what,
+    value: `${perSec(s.targetMedian)}${pairs.failed === 0 ? '' : `, ${pairs.failed} failed`}`,
+    baseline: `${BASELINE} ${perSec(s.refMedian)} (same pairs)`,
+    ratio: `${times(s.median)} (pairs ${times(s.min)}–${times(s.max)})`,
+    aim: `≥ ${aim.toFixed(1)}× ${BASELINE}`,
+    met: s.median >= aim && pairs.failed === 0,
+  };
+}
+
 /**
  * The sequential run's throughput (context when the aims are judged on alternating pairs): measured like
  * every other path's, haproxy's tens of seconds before, so it carries the machine's drift in between.
@@ -158,18 +172,13 @@ function verigateRows(
   const aim = `≥ ${AIMS.throughputVsHaproxy.toFixed(1)}× ${BASELINE}`;
   const tputRow = (label: string, pick: (p: PathResult) => RunResult, pairs: PairedLoad | null): Row => {
     const what = `${name}: max throughput, ${label}`;
-    if (pairs !== null && pairs.ref.length > 0) {
-      const s = summarizePairs(pairs);
-      return {
-        n: '4',
-        what: `${what} (median of ${pairs.ref.length} alternating pairs)`,
-        value: `${perSec(s.targetMedian)}${pairs.failed === 0 ? '' : `, ${pairs.failed} failed`}`,
-        baseline: `${BASELINE} ${perSec(s.refMedian)} (same pairs)`,
-        ratio: `${times(s.median)} (pairs ${times(s.min)}–${times(s.max)})`,
-        aim,
-        met: s.median >= AIMS.throughputVsHaproxy && pairs.failed === 0,
-      };
-    }
+    if (pairs !== null && pairs.ref.length > 0)
+      return pairsRow(
+        '4',
+        `${what} (median of ${pairs.ref.length} alternating pairs)`,
+        pairs,
+        AIMS.throughputVsHaproxy,
+      );
     const v = pick(g);
     const ratio = ref ? v.perSecond / pick(ref).perSecond : NaN;
     return {
@@ -291,16 +300,8 @@ export function handshakeRows(hs: Map<string, HandshakeResult | string>, paired?
   if (typeof paired === 'string')
     rows.push({ n: '6', what: 'verigate: sessions/s in alternating pairs with haproxy', value: paired });
   else if (byPairs) {
-    const s = summarizePairs(paired);
-    rows.push({
-      n: '6',
-      what: `mTLS sessions/s, verigate (median of ${paired.ref.length} alternating pairs with ${BASELINE})`,
-      value: `${perSec(s.targetMedian)}${paired.failed === 0 ? '' : `, ${paired.failed} failed`}`,
-      baseline: `${BASELINE} ${perSec(s.refMedian)} (same pairs)`,
-      ratio: `${times(s.median)} (pairs ${times(s.min)}–${times(s.max)})`,
-      aim: `≥ ${AIMS.handshakesVsHaproxy.toFixed(1)}× ${BASELINE}`,
-      met: s.median >= AIMS.handshakesVsHaproxy && paired.failed === 0,
-    });
+    const what = `mTLS sessions/s, verigate (median of ${paired.ref.length} alternating pairs with ${BASELINE})`;
+    rows.push(pairsRow('6', what, paired, AIMS.handshakesVsHaproxy));
   }
   return rows;
 }

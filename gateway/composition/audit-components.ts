@@ -10,7 +10,7 @@ import { startRateBoundedAudit } from '../audit/rate-bounded-audit.js';
 import { SyslogExporter } from '../audit/syslog-exporter.js';
 import type { SessionRegistry } from '../frontdoor/session-registry.js';
 import type { GatewayIdentity } from '../gateway-identity.js';
-import { svidPem, type X509Svid } from '../identity/x509-svid.js';
+import { svidPem } from '../identity/x509-svid.js';
 import type { PolicyHolder } from '../policy/policy-holder.js';
 import type { TrustRuntime } from '../trust/trust-runtime.js';
 import type { Component } from './lifecycle.js';
@@ -71,7 +71,7 @@ export function auditLogComponent(
           everyMs: a.checkpoint.everyMs,
           signer: svidCheckpointSigner(() => {
             const svid = identity.source.getX509Svid();
-            return { privateKey: svid.privateKey, chainPem: chainPemOf(svid), spiffeId: svid.id.toString() };
+            return { privateKey: svid.privateKey, chainPem: svidPem(svid).certPem, spiffeId: svid.id.toString() };
           }),
         },
         logger: env.logger,
@@ -116,16 +116,4 @@ export function auditThrottleComponent(env: GatewayEnv, deps: ThrottleDeps): Com
       }).throttle,
     stop: (throttle) => throttle.close(),
   };
-}
-
-const chainPems = new WeakMap<X509Svid, string>();
-
-/** The SVID's chain as PEM, encoded once per SVID: a checkpoint is signed many times a second under load. */
-function chainPemOf(svid: X509Svid): string {
-  let pem = chainPems.get(svid);
-  if (pem === undefined) {
-    pem = svidPem(svid).certPem;
-    chainPems.set(svid, pem);
-  }
-  return pem;
 }

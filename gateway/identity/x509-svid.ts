@@ -90,12 +90,22 @@ function publicKeysEqual(priv: KeyObject, pub: KeyObject): boolean {
   return a.equals(b);
 }
 
-/** PEM for TLS options and files: the chain (leaf first) and the PKCS#8 key. */
-export function svidPem(svid: X509Svid): { certPem: string; keyPem: string } {
-  return {
-    certPem: svid.chainDer.map((d) => derToPem(d, 'CERTIFICATE')).join(''),
-    keyPem: derToPem(svid.keyDer, 'PRIVATE KEY'),
-  };
+const pems = new WeakMap<X509Svid, { readonly certPem: string; readonly keyPem: string }>();
+
+/**
+ * PEM for TLS options and files: the chain (leaf first) and the PKCS#8 key. Encoded once per SVID: the audit
+ * signs a checkpoint with it many times a second under load, and an SVID never changes.
+ */
+export function svidPem(svid: X509Svid): { readonly certPem: string; readonly keyPem: string } {
+  let pem = pems.get(svid);
+  if (pem === undefined) {
+    pem = {
+      certPem: svid.chainDer.map((d) => derToPem(d, 'CERTIFICATE')).join(''),
+      keyPem: derToPem(svid.keyDer, 'PRIVATE KEY'),
+    };
+    pems.set(svid, pem);
+  }
+  return pem;
 }
 
 export function derToPem(der: Buffer, label: string): string {
