@@ -1,6 +1,7 @@
 /**
- * `npm run bench:perf-split [-- --target=gateway|pipe|haproxy --load=requests|handshakes --seconds=4 --depth=8
- * --connections=8 --top=25]`: where a server's CPU really goes under the throughput rows' closed-loop load (or
+ * `npm run bench:perf-split [-- --target=gateway|pipe|haproxy --load=requests|paced|handshakes --seconds=4 --depth=8
+ * --connections=8 --rate=1000 --top=25]`: where a server's CPU really goes under the throughput rows' closed-loop
+ * load (or row 4's open-loop latency load at `--rate` req/s, 1 in flight per connection, `--load=paced`; or
  * row 6's connect + handshake + one read + close loop, `--load=handshakes`), measured by the kernel rather
  * than by V8's sampler. V8's `--cpu-prof` samples on a wall clock, so time a thread spends preempted right
  * after waking a peer (a socket write on loopback wakes the reader, which may take the CPU) lands in the
@@ -21,7 +22,7 @@ import { cpuNs } from './cpu-meter.js';
 import { spawnGateway } from './gateway-fixture.js';
 import { startHaproxy } from './haproxy.js';
 import { measureHandshakes } from './handshake-rate.js';
-import { openConnections, runClosed } from './load-generator.js';
+import { openConnections, runClosed, runPaced } from './load-generator.js';
 import { withProfileLab, type ProfileLab } from './profile-lab.js';
 
 const args = process.argv.slice(2);
@@ -31,6 +32,7 @@ const seconds = Number(arg('seconds') ?? 4);
 const depth = Number(arg('depth') ?? 8);
 const connections = Number(arg('connections') ?? 8);
 const top = Number(arg('top') ?? 25);
+const rate = Number(arg('rate') ?? 1000);
 const loadKind = arg('load') ?? 'requests';
 const callgraph = arg('callgraph');
 /** How long the load runs before the window (the JIT's tier-up; the handshake loop needs seconds). */
@@ -102,7 +104,9 @@ await withProfileLab('perf-split', async (lab) => {
     const load: Promise<{ perSecond: number }> =
       loadKind === 'handshakes'
         ? measureHandshakes(endpoint, { concurrency: connections, durationMs: seconds * 1000 + warmupMs + 1000 })
-        : runClosed(conns, { depth, durationMs: seconds * 1000 + warmupMs, warmupMs: 1000 });
+        : loadKind === 'paced'
+          ? runPaced(conns, { rate, durationMs: seconds * 1000 + warmupMs, warmupMs: 1000 })
+          : runClosed(conns, { depth, durationMs: seconds * 1000 + warmupMs, warmupMs: 1000 });
     await new Promise((r) => setTimeout(r, warmupMs)); // warm-up done, JIT settled
     const cpu0 = cpuNs(t.pid) ?? NaN;
     const events = SYSCALLS.map((s) => `syscalls:sys_enter_${s}`).join(',');
@@ -138,7 +142,9 @@ await withProfileLab('perf-split', async (lab) => {
     console.log(
       loadKind === 'handshakes'
         ? `${target}: ${connections} at once, ${Math.round(r.perSecond)} sessions/s (connect + handshake + 1 read + close)`
-        : `${target}: ${connections} connections × ${depth} in flight, ${Math.round(r.perSecond)} req/s`,
+        : loadKind === 'paced'
+          ? `${target}: ${connections} connections, 1 in flight each, paced at ${Math.round(r.perSecond)} req/s`
+          : `${target}: ${connections} connections × ${depth} in flight, ${Math.round(r.perSecond)} req/s`,
     );
     console.log(`CPU ${(cpuUs / requests).toFixed(1)} µs per ${unit} (every thread)`);
     const calls = syscallCounts(stat.err);

@@ -198,6 +198,7 @@ export class DevicePool {
     const conns = [...this.#conns];
     for (const c of conns) c.close('device pool closed');
     await Promise.all(conns.map((c) => c.whenClosed()));
+    this.#deadlines.close(); // everything is settled: the timer the list may still hold carries nothing
   }
 
   /** Sends queued work to free slots; asks for a new connection when work is left over. */

@@ -46,16 +46,45 @@ t.test('deadline list: expiry in deadline order, on time, one timer at a time', 
   t.same(expired, ['c@105']);
   timers.advance(5);
   t.same(expired, ['c@105', 'b@110']);
-  t.equal(timers.pending, 0, 'empty: no timer left armed');
+  t.equal(timers.pending, 0, 'fired with the list empty: not re-armed');
   t.equal(timers.armedCount, 3, 'armed for a, re-armed for c, then for b: one per due moment');
 });
 
-t.test('deadline list: removing the last item disarms the timer', async (t) => {
+t.test('deadline list: emptied, the timer stays armed, fires once with nothing due, and is not re-armed', async (t) => {
   const timers = new CountingTimers();
   const list = new DeadlineList<Item>(timers, () => t.fail('nothing expires'));
   const a = item('a', 50);
   list.add(a);
   list.remove(a);
+  t.equal(timers.pending, 1, 'left armed: the next add needs no new timer');
+  timers.advance(100);
+  t.equal(timers.pending, 0);
+  t.equal(timers.armedCount, 1);
+});
+
+t.test('deadline list: an item added after the list emptied still expires on time', async (t) => {
+  const timers = new CountingTimers();
+  const expired: string[] = [];
+  const list = new DeadlineList<Item>(timers, (i) => expired.push(`${i.name}@${timers.now()}`));
+  const a = item('a', 50);
+  list.add(a);
+  list.remove(a);
+  list.add(item('b', 80)); // the timer armed for a carries b: it fires at 50, finds nothing due, re-arms for 80
+  t.equal(timers.armedCount, 1, 'no new timer for b');
+  timers.advance(50);
+  t.same(expired, []);
+  timers.advance(30);
+  t.same(expired, ['b@80']);
+  t.equal(timers.armedCount, 2);
+});
+
+t.test('deadline list: close() clears the timer', async (t) => {
+  const timers = new CountingTimers();
+  const list = new DeadlineList<Item>(timers, () => t.fail('nothing expires'));
+  const a = item('a', 50);
+  list.add(a);
+  list.remove(a);
+  list.close();
   t.equal(timers.pending, 0);
   timers.advance(100);
 });
@@ -116,7 +145,38 @@ t.test(`${N} pipelined requests with free slots: at most 2 timers, no abort list
   t.same(await settled(results), Array<string>(N).fill('response'));
   t.ok(timers.armedCount - armedBefore <= 2, `${timers.armedCount - armedBefore} timers armed for ${N} requests`);
   t.equal(s.added() - listenersBefore, 0, 'no abort listener for a request that was sent at once');
-  t.equal(timers.pending, 0, 'nothing outstanding: no timer armed');
+  timers.advance(1000);
+  t.equal(timers.pending, 0, 'nothing outstanding: the timer left armed fired once and stopped');
+});
+
+t.test(`${N} requests one at a time (a paced poller): one timer per budget, not ${N}`, async (t) => {
+  const timers = new CountingTimers();
+  const fake = fakeTransport(1);
+  const pool = new DevicePool({
+    name: 'plc',
+    transport: fake.transport,
+    maxConnections: 1,
+    maxInFlight: 1,
+    timeoutMs: 1000,
+    queueLimit: 4,
+    timers,
+  });
+  t.teardown(() => pool.close());
+  const s = countingSignal();
+  const warm = pool.submit(read(s.signal));
+  await turn();
+  fake.answerAll();
+  await warm;
+  const armedBefore = timers.armedCount;
+  for (let i = 0; i < N; i++) {
+    const r = pool.submit(read(s.signal));
+    fake.answerAll(); // answered before the next is sent: the list empties after every request
+    t.equal((await r).kind, 'response');
+    timers.advance(5); // 5 ms apart: N × 5 ms < the 1 s budget
+  }
+  t.equal(timers.armedCount - armedBefore, 0, 'the timer armed for the first request carries every later one');
+  timers.advance(1000);
+  t.equal(timers.pending, 0, 'fired once with nothing due, not re-armed');
 });
 
 t.test(
