@@ -8,6 +8,7 @@
 import type { AuditEventInput, AuditRecord, AuditWriteRange, AuditWriteRangeInput } from './audit-events.js';
 import { canonicalJson, sha256Hex } from './canonical-json.js';
 import { canonicalLine, renderLine } from './canonical-line.js';
+import { RequestDecisionEvent, renderDecisionLine } from './decision-line.js';
 import type { LineBuffer } from './line-buffer.js';
 
 const RESERVED: ReadonlySet<string> = new Set(['seq', 'time', 'prev', 'hash']);
@@ -36,7 +37,11 @@ export interface BuiltLine {
 export function buildLine(input: AuditEventInput, chain: ChainFields, out: LineBuffer): BuiltLine {
   const fields = applyValuesPolicy(input, chain.values);
   const at = out.end;
-  const hash = renderLine(out, fields, chain, RESERVED);
+  // the request path's event in its one shape (decision-line.ts); every other event through the generic plan
+  const hash =
+    fields instanceof RequestDecisionEvent
+      ? renderDecisionLine(out, fields, chain)
+      : renderLine(out, fields, chain, RESERVED);
   return { seq: chain.seq, at, hash, fields, time: chain.time, prev: chain.prev, bytes: out.pos - at };
 }
 

@@ -64,7 +64,7 @@ export function renderLine(
 }
 
 /** Opens a gap at `at` (moving `[at, end)` right) and writes the hash member into it; `pos` ends past the moved bytes. */
-function spliceHash(out: LineBuffer, at: number, end: number, hash: string, commaBefore: boolean, commaAfter: boolean) {
+export function spliceHash(out: LineBuffer, at: number, end: number, hash: string, commaBefore: boolean, commaAfter: boolean) {
   const len = HASH_KEY.length + hash.length + 1 + (commaBefore ? 1 : 0) + (commaAfter ? 1 : 0);
   out.ensure(len);
   out.buf.copyWithin(at + len, at, end);
@@ -83,7 +83,7 @@ function writeKey(out: LineBuffer, k: KeyPrefix): void {
 }
 
 /** A value as canonicalJson() renders it. */
-function writeValue(out: LineBuffer, v: unknown): void {
+export function writeValue(out: LineBuffer, v: unknown): void {
   switch (typeof v) {
     case 'string':
       return out.jsonString(v);

@@ -9,6 +9,7 @@ import { ExceptionCode } from '../../protocols/modbus/types.js';
 import { Outcomes, exceptionFor, type Outcome } from '../errors.js';
 import { reasonText, type GateReasonCode, type PolicyReasonCode } from '../reasons.js';
 import type { AuditEventInput } from '../audit/audit-events.js';
+import { RequestDecisionEvent } from '../audit/decision-line.js';
 import type { GateResult, PolicyVerdict } from '../trust/runtime-gate.js';
 import type { Session } from './session.js';
 import { roundMs as ms, who } from './pipeline-support.js';
@@ -109,10 +110,9 @@ export function decisionEvent(
 ): AuditEventInput {
   const c = r.classified;
   const peer = r.session.peer;
-  // One literal, no spreads (this runs for every request): an absent optional member is `undefined`, which the
-  // stored line omits exactly like a missing one (canonical-json.ts).
-  return {
-    type: 'request.decision',
+  // One shape for every request (audit/decision-line.ts renders it without the generic plan): an absent optional
+  // member is `undefined`, which the stored line omits exactly like a missing one (canonical-json.ts).
+  return new RequestDecisionEvent({
     session: r.session.id,
     identity: peer.id,
     role: peer.role ? peer.role : undefined,
@@ -131,7 +131,7 @@ export function decisionEvent(
     latencyMs: ms(latencyMs),
     policyVersion,
     shadow: verdict.shadow,
-  };
+  });
 }
 
 /** `request.outcome`: how a request whose decision was written ahead (seq `decisionSeq`) ended. */
