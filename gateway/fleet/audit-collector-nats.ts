@@ -252,6 +252,7 @@ export class NatsAuditCollector {
           const jsm = await this.edgeApi(t.site);
           await jsm.streams.purge(AUDIT_STREAM, { filter: gatewayFilter(t.site, t.gateway), seq: t.keepFrom });
           this.purged.set(`${t.site}/${t.gateway}`, t.keepFrom);
+          this.log.debug({ site: t.site, gateway: t.gateway, keepFrom: t.keepFrom }, 'fleet audit: edge purged');
         } catch (err) {
           this.log.debug({ site: t.site, err: errorMessage(err) }, 'fleet audit: edge purge failed (leaf away?)');
         }
