@@ -78,49 +78,28 @@ export class RequestDecisionEvent implements RequestDecisionFields {
 export function renderDecisionLine(out: LineBuffer, e: RequestDecisionEvent, chain: Chain): string {
   out.pos = out.end;
   const start = out.pos;
-  out.ascii('{"decision":');
-  out.jsonString(e.decision);
-  out.ascii(',"device":');
-  out.jsonString(e.device);
-  if (e.exception !== undefined) {
-    out.ascii(',"exception":');
-    out.number(e.exception);
-  }
-  out.ascii(',"fc":');
-  out.number(e.fc);
+  text(out, '{"decision":', e.decision);
+  text(out, ',"device":', e.device);
+  optional(out, ',"exception":', e.exception);
+  num(out, ',"fc":', e.fc);
   const split = out.pos; // `,"hash":"…"` goes here: `identity` is the first member after it
-  out.ascii(',"identity":');
-  out.jsonString(e.identity);
-  out.ascii(',"latencyMs":');
-  out.number(e.latencyMs);
-  out.ascii(',"outcome":');
-  out.jsonString(e.outcome);
-  out.ascii(',"policyVersion":');
-  out.jsonString(e.policyVersion);
-  out.ascii(',"prev":');
-  out.jsonString(chain.prev);
-  out.ascii(',"reads":');
-  writeValue(out, e.reads);
-  out.ascii(',"reason":');
-  out.jsonString(e.reason);
-  if (e.role !== undefined) {
-    out.ascii(',"role":');
-    out.jsonString(e.role);
-  }
-  out.ascii(',"ruleId":');
-  writeValue(out, e.ruleId);
-  out.ascii(',"seq":');
-  out.number(chain.seq);
+  text(out, ',"identity":', e.identity);
+  num(out, ',"latencyMs":', e.latencyMs);
+  text(out, ',"outcome":', e.outcome);
+  text(out, ',"policyVersion":', e.policyVersion);
+  text(out, ',"prev":', chain.prev);
+  optional(out, ',"reads":', e.reads);
+  text(out, ',"reason":', e.reason);
+  optional(out, ',"role":', e.role);
+  optional(out, ',"ruleId":', e.ruleId);
+  num(out, ',"seq":', chain.seq);
   optional(out, ',"session":', e.session);
   optional(out, ',"shadow":', e.shadow);
   optional(out, ',"subFunction":', e.subFunction);
-  out.ascii(',"time":');
-  out.jsonString(chain.time);
+  text(out, ',"time":', chain.time);
   optional(out, ',"transactionId":', e.transactionId);
-  out.ascii(',"type":"request.decision","unit":');
-  out.number(e.unit);
-  out.ascii(',"writes":');
-  writeValue(out, e.writes);
+  num(out, ',"type":"request.decision","unit":', e.unit);
+  optional(out, ',"writes":', e.writes);
   out.byte(0x7d); // }
   const end = out.pos;
   const hash = sha256Hex(out.buf.subarray(start, end));
@@ -129,6 +108,18 @@ export function renderDecisionLine(out: LineBuffer, e: RequestDecisionEvent, cha
   return hash;
 }
 
+// `prefix` is the member's ASCII `,"key":`; small enough for TurboFan to inline at each call.
+function text(out: LineBuffer, prefix: string, v: string): void {
+  out.ascii(prefix);
+  out.jsonString(v);
+}
+
+function num(out: LineBuffer, prefix: string, v: number): void {
+  out.ascii(prefix);
+  out.number(v);
+}
+
+/** Any other value as the generic renderer writes it; `undefined` is omitted, as a missing member. */
 function optional(out: LineBuffer, prefix: string, v: unknown): void {
   if (v === undefined) return;
   out.ascii(prefix);

@@ -13,16 +13,7 @@ import { RequestDecisionEvent, type DecisionMembers } from '../../gateway/audit/
 import { LineBuffer } from '../../gateway/audit/line-buffer.js';
 import { decisionEvent, refusal } from '../../gateway/frontdoor/request-events.js';
 import type { Session } from '../../gateway/frontdoor/session.js';
-
-function reference(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return '[' + value.map((v) => (v === undefined ? 'null' : reference(v))).join(',') + ']';
-  const o = value as Record<string, unknown>;
-  const keys = Object.keys(o)
-    .filter((k) => o[k] !== undefined)
-    .sort();
-  return '{' + keys.map((k) => JSON.stringify(k) + ':' + reference(o[k])).join(',') + '}';
-}
+import { reference } from '../helpers/canonical-reference.js';
 
 /** Any UTF-16 text: escapes, non-ASCII, lone surrogates (the writer's JSON.stringify fallback). */
 const text = fc.oneof(

@@ -12,16 +12,7 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from '../../gateway/audit/canonical-json.js';
 import { canonicalLine, renderLine } from '../../gateway/audit/canonical-line.js';
 import { LineBuffer } from '../../gateway/audit/line-buffer.js';
-
-function reference(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return '[' + value.map((v) => (v === undefined ? 'null' : reference(v))).join(',') + ']';
-  const o = value as Record<string, unknown>;
-  const keys = Object.keys(o)
-    .filter((k) => o[k] !== undefined)
-    .sort();
-  return '{' + keys.map((k) => JSON.stringify(k) + ':' + reference(o[k])).join(',') + '}';
-}
+import { reference } from '../helpers/canonical-reference.js';
 
 const SKIP = new Set(['seq', 'time', 'prev', 'hash']);
 /** Any UTF-16 code unit sequence: control characters, `"` and `\`, non-ASCII, pairs and lone surrogates. */
