@@ -64,7 +64,14 @@ export function renderLine(
 }
 
 /** Opens a gap at `at` (moving `[at, end)` right) and writes the hash member into it; `pos` ends past the moved bytes. */
-export function spliceHash(out: LineBuffer, at: number, end: number, hash: string, commaBefore: boolean, commaAfter: boolean) {
+export function spliceHash(
+  out: LineBuffer,
+  at: number,
+  end: number,
+  hash: string,
+  commaBefore: boolean,
+  commaAfter: boolean,
+) {
   const len = HASH_KEY.length + hash.length + 1 + (commaBefore ? 1 : 0) + (commaAfter ? 1 : 0);
   out.ensure(len);
   out.buf.copyWithin(at + len, at, end);
