@@ -71,7 +71,7 @@ export function spliceHash(
   hash: string,
   commaBefore: boolean,
   commaAfter: boolean,
-) {
+): void {
   const len = HASH_KEY.length + hash.length + 1 + (commaBefore ? 1 : 0) + (commaAfter ? 1 : 0);
   out.ensure(len);
   out.buf.copyWithin(at + len, at, end);

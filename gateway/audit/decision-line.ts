@@ -22,11 +22,13 @@ type Shadow = NonNullable<RequestDecisionFields['shadow']>;
 type OptionalKey<T> = { [K in keyof T]-?: Record<never, never> extends Pick<T, K> ? K : never }[keyof T];
 
 /**
- * Every member named (`as K` remaps the keys, so no member is optional): an absent optional one is `undefined`,
- * omitted from the line like a missing member.
+ * Every member named: an absent optional one is `undefined`, omitted from the line like a missing member. The keys
+ * come through `Exclude` so the mapping is not homomorphic and no member keeps its `?`: a member added to
+ * `RequestDecisionFields` must be given by the builder, declared and copied here, and rendered below (the tests'
+ * arbitrary must generate it too, and then fail if the writer leaves it out).
  */
 export type DecisionMembers = {
-  readonly [K in keyof RequestDecisionFields as K]: K extends OptionalKey<RequestDecisionFields>
+  readonly [K in Exclude<keyof RequestDecisionFields, never>]: K extends OptionalKey<RequestDecisionFields>
     ? RequestDecisionFields[K] | undefined
     : RequestDecisionFields[K];
 };
