@@ -100,6 +100,10 @@ export interface LinkSettings<J> {
 /**
  * How a pool reaches its device: MBAP over TCP (mbap-transport.ts, the default from host/port/dialer) or a
  * Modbus RTU line (rtu-transports.ts: a serial port, or raw RTU over TCP to a serial device server).
+ *
+ * While a request is on a link or a dial is under way, the transport holds a referenced handle (a socket, a
+ * serial port, a connect timer): the pool's deadline timer is unreferenced (deadline-list.ts), so it is the
+ * transport's handle, or the pool's back-off timer, that keeps the process alive for an outstanding request.
  */
 export interface UpstreamTransport {
   /** Where it leads, for logs and 'unreachable' reasons: `host:port` or a serial path. */

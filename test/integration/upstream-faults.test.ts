@@ -81,8 +81,8 @@ t.test('PLC down: unavailable without waiting out the timeout; fast fail while b
   const again = await p.submit({ clientKey: 'b', unitId: 1, pdu: readHolding(0), isWrite: false });
   t.equal(again.kind, 'unavailable');
   t.equal(dials, 1, 'no new connect attempt before the backoff elapsed');
-  // the first request's deadline timer (20 s) stays armed, unreferenced, carrying nothing (deadline-list.ts)
-  t.same(timers.delays(), [20_000], 'nothing queued, so no retry armed');
+  // the only timer is the first request's deadline (20 s), left armed and carrying nothing (deadline-list.ts)
+  t.same(timers.delays(), [20_000], 'nothing queued, so no retry armed: only the idle deadline timer');
   timers.advance(300_000);
   t.equal(p.stats().down, false, 'the backoff (300 s, jitter floor) has elapsed');
 });
