@@ -254,7 +254,10 @@ export class NatsAuditCollector {
           this.purged.set(`${t.site}/${t.gateway}`, t.keepFrom);
           this.log.debug({ site: t.site, gateway: t.gateway, keepFrom: t.keepFrom }, 'fleet audit: edge purged');
         } catch (err) {
-          this.log.debug({ site: t.site, err: errorMessage(err) }, 'fleet audit: edge purge failed (leaf away?)');
+          this.log.debug(
+            { site: t.site, gateway: t.gateway, keepFrom: t.keepFrom, err: errorMessage(err) },
+            'fleet audit: edge purge failed (leaf away?)',
+          );
         }
       }
     })().finally(() => (this.purging = null));
