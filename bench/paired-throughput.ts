@@ -4,7 +4,8 @@
  * 18.8–25.5 µs of CPU per request), and the sequential rows measure haproxy and verigate tens of seconds apart,
  * so a single ratio carries that drift. Here both paths take turns, `rounds` times per load, in ABBA order
  * (haproxy first in even rounds, verigate first in odd ones) so a steady drift cancels; each pair gives one
- * ratio and the aim is judged on their median, with the range printed beside it. */
+ * ratio and the aim is judged on their median, with the range printed beside it.
+ */
 import type { DataPathOptions } from './data-path.js';
 import { openConnections, runClosed, type Endpoint, type ModbusClientConn } from './load-generator.js';
 

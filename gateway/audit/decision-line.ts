@@ -82,7 +82,7 @@ export function renderDecisionLine(out: LineBuffer, e: RequestDecisionEvent, cha
   const start = out.pos;
   text(out, '{"decision":', e.decision);
   text(out, ',"device":', e.device);
-  optional(out, ',"exception":', e.exception);
+  member(out, ',"exception":', e.exception);
   num(out, ',"fc":', e.fc);
   const split = out.pos; // `,"hash":"…"` goes here: `identity` is the first member after it
   text(out, ',"identity":', e.identity);
@@ -90,18 +90,18 @@ export function renderDecisionLine(out: LineBuffer, e: RequestDecisionEvent, cha
   text(out, ',"outcome":', e.outcome);
   text(out, ',"policyVersion":', e.policyVersion);
   text(out, ',"prev":', chain.prev);
-  optional(out, ',"reads":', e.reads);
+  member(out, ',"reads":', e.reads);
   text(out, ',"reason":', e.reason);
-  optional(out, ',"role":', e.role);
-  optional(out, ',"ruleId":', e.ruleId);
+  member(out, ',"role":', e.role);
+  member(out, ',"ruleId":', e.ruleId);
   num(out, ',"seq":', chain.seq);
-  optional(out, ',"session":', e.session);
-  optional(out, ',"shadow":', e.shadow);
-  optional(out, ',"subFunction":', e.subFunction);
+  member(out, ',"session":', e.session);
+  member(out, ',"shadow":', e.shadow);
+  member(out, ',"subFunction":', e.subFunction);
   text(out, ',"time":', chain.time);
-  optional(out, ',"transactionId":', e.transactionId);
+  member(out, ',"transactionId":', e.transactionId);
   num(out, ',"type":"request.decision","unit":', e.unit);
-  optional(out, ',"writes":', e.writes);
+  member(out, ',"writes":', e.writes);
   out.byte(0x7d); // }
   const end = out.pos;
   const hash = sha256Hex(out.buf.subarray(start, end));
@@ -121,8 +121,8 @@ function num(out: LineBuffer, prefix: string, v: number): void {
   out.number(v);
 }
 
-/** Any other value as the generic renderer writes it; `undefined` is omitted, as a missing member. */
-function optional(out: LineBuffer, prefix: string, v: unknown): void {
+/** Any other value (arrays, null, optional members) as the generic renderer writes it; `undefined` is omitted. */
+function member(out: LineBuffer, prefix: string, v: unknown): void {
   if (v === undefined) return;
   out.ascii(prefix);
   writeValue(out, v);

@@ -110,22 +110,23 @@ const read = (signal: AbortSignal) => ({
   signal,
 });
 
+/** A pool on a fake transport (`maxInFlight` slots per link) and counting fake timers, 1 s budget; closed at teardown. */
+function countedPool(
+  t: { teardown(fn: () => unknown): void },
+  o: { maxConnections: number; maxInFlight: number; queueLimit: number },
+) {
+  const timers = new CountingTimers();
+  const fake = fakeTransport(o.maxInFlight);
+  const pool = new DevicePool({ name: 'plc', transport: fake.transport, timeoutMs: 1000, timers, ...o });
+  t.teardown(() => pool.close());
+  return { timers, fake, pool };
+}
+
 const settled = (p: Promise<UpstreamResult>[]): Promise<string[]> => Promise.all(p).then((r) => r.map((x) => x.kind));
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 t.test(`${N} pipelined requests with free slots: at most 2 timers, no abort listener (not ${N} of each)`, async (t) => {
-  const timers = new CountingTimers();
-  const fake = fakeTransport(16);
-  const pool = new DevicePool({
-    name: 'plc',
-    transport: fake.transport,
-    maxConnections: N / 16,
-    maxInFlight: 16,
-    timeoutMs: 1000,
-    queueLimit: N,
-    timers,
-  });
-  t.teardown(() => pool.close());
+  const { timers, fake, pool } = countedPool(t, { maxConnections: N / 16, maxInFlight: 16, queueLimit: N });
   const s = countingSignal();
   const warm = Array.from({ length: N }, () => pool.submit(read(s.signal))); // opens the links, one after the other
   for (let i = 0; i < N / 16; i++) await turn();
@@ -150,18 +151,7 @@ t.test(`${N} pipelined requests with free slots: at most 2 timers, no abort list
 });
 
 t.test(`${N} requests one at a time (a paced poller): one timer per budget, not ${N}`, async (t) => {
-  const timers = new CountingTimers();
-  const fake = fakeTransport(1);
-  const pool = new DevicePool({
-    name: 'plc',
-    transport: fake.transport,
-    maxConnections: 1,
-    maxInFlight: 1,
-    timeoutMs: 1000,
-    queueLimit: 4,
-    timers,
-  });
-  t.teardown(() => pool.close());
+  const { timers, fake, pool } = countedPool(t, { maxConnections: 1, maxInFlight: 1, queueLimit: 4 });
   const s = countingSignal();
   const warm = pool.submit(read(s.signal));
   await turn();
@@ -182,18 +172,7 @@ t.test(`${N} requests one at a time (a paced poller): one timer per budget, not 
 t.test(
   'queued requests: one listener each, aborted in the same turn; timeouts on time for sent and queued',
   async (t) => {
-    const timers = new CountingTimers();
-    const fake = fakeTransport(2);
-    const pool = new DevicePool({
-      name: 'plc',
-      transport: fake.transport,
-      maxConnections: 1,
-      maxInFlight: 2,
-      timeoutMs: 1000,
-      queueLimit: 16,
-      timers,
-    });
-    t.teardown(() => pool.close());
+    const { timers, fake, pool } = countedPool(t, { maxConnections: 1, maxInFlight: 2, queueLimit: 16 });
     const s = countingSignal();
     const other = countingSignal();
     const first = pool.submit(read(s.signal));
