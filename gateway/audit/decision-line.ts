@@ -90,7 +90,7 @@ export function renderDecisionLine(out: LineBuffer, e: RequestDecisionEvent, cha
   text(out, ',"outcome":', e.outcome);
   text(out, ',"policyVersion":', e.policyVersion);
   text(out, ',"prev":', chain.prev);
-  member(out, ',"reads":', e.reads);
+  ranges(out, ',"reads":', e.reads);
   text(out, ',"reason":', e.reason);
   member(out, ',"role":', e.role);
   member(out, ',"ruleId":', e.ruleId);
@@ -101,7 +101,7 @@ export function renderDecisionLine(out: LineBuffer, e: RequestDecisionEvent, cha
   text(out, ',"time":', chain.time);
   member(out, ',"transactionId":', e.transactionId);
   num(out, ',"type":"request.decision","unit":', e.unit);
-  member(out, ',"writes":', e.writes);
+  writeRanges(out, ',"writes":', e.writes);
   out.byte(0x7d); // }
   const end = out.pos;
   const hash = sha256Hex(out.buf.subarray(start, end));
@@ -119,6 +119,47 @@ function text(out: LineBuffer, prefix: string, v: string): void {
 function num(out: LineBuffer, prefix: string, v: number): void {
   out.ascii(prefix);
   out.number(v);
+}
+
+/**
+ * `reads`, each range `{"count","start","table"}` in canonical order. A range is the classifier's `ReadRange`, with
+ * exactly these members (protocols/modbus/classify.ts builds them; test/unit/audit-decision-line.test.ts holds
+ * it), so its members are read directly, not through the generic writer's key list, sort and megamorphic loads.
+ */
+function ranges(out: LineBuffer, prefix: string, a: readonly ReadRange[]): void {
+  out.ascii(prefix);
+  out.byte(0x5b); // [
+  for (let i = 0; i < a.length; i++) {
+    if (i > 0) out.byte(0x2c); // ,
+    range(out, a[i]!);
+    out.byte(0x7d); // }
+  }
+  out.byte(0x5d); // ]
+}
+
+/** `writes`: as `reads`, each range with its `values` (an array of numbers, or null) last. */
+function writeRanges(out: LineBuffer, prefix: string, a: readonly AuditWriteRangeInput[]): void {
+  out.ascii(prefix);
+  out.byte(0x5b);
+  for (let i = 0; i < a.length; i++) {
+    if (i > 0) out.byte(0x2c);
+    const r = a[i]!;
+    range(out, r);
+    out.ascii(',"values":');
+    writeValue(out, r.values);
+    out.byte(0x7d);
+  }
+  out.byte(0x5d);
+}
+
+/** A range's first three members, brace opened and left open. */
+function range(out: LineBuffer, r: ReadRange): void {
+  out.ascii('{"count":');
+  out.number(r.count);
+  out.ascii(',"start":');
+  out.number(r.start);
+  out.ascii(',"table":');
+  out.jsonString(r.table);
 }
 
 /** Any other value (arrays, null, optional members) as the generic renderer writes it; `undefined` is omitted. */

@@ -15,6 +15,7 @@ import type { RequestDecisionFields } from '../../gateway/audit/audit-events.js'
 import { decisionEvent, refusal } from '../../gateway/frontdoor/request-events.js';
 import type { Session } from '../../gateway/frontdoor/session.js';
 import { reference } from '../helpers/canonical-reference.js';
+import { classify, type ModbusRequest } from '../../protocols/modbus/index.js';
 
 /** Any UTF-16 text: escapes, non-ASCII, lone surrogates (the writer's JSON.stringify fallback). */
 const text = fc.oneof(
@@ -161,4 +162,106 @@ t.test("the pipelines' builder produces the instance, so the request path takes 
   const everyMember: [Exclude<keyof RequestDecisionFields, keyof RequestDecisionEvent>] extends [never] ? true : false =
     true;
   t.ok(everyMember);
+});
+
+/** Every request the classifier turns into ranges (FC1–6, 15, 16, 22, 23, 24), with any addresses and values. */
+const word = fc.nat({ max: 0xffff });
+const ranged: fc.Arbitrary<ModbusRequest> = fc.oneof(
+  fc.record({
+    type: fc.constant('read-bits' as const),
+    fc: fc.constantFrom(1 as const, 2 as const),
+    address: word,
+    quantity: word,
+  }),
+  fc.record({
+    type: fc.constant('read-registers' as const),
+    fc: fc.constantFrom(3 as const, 4 as const),
+    address: word,
+    quantity: word,
+  }),
+  fc.record({
+    type: fc.constant('write-single-coil' as const),
+    fc: fc.constant(5 as const),
+    address: word,
+    value: fc.boolean(),
+  }),
+  fc.record({
+    type: fc.constant('write-single-register' as const),
+    fc: fc.constant(6 as const),
+    address: word,
+    value: word,
+  }),
+  fc.record({
+    type: fc.constant('write-multiple-coils' as const),
+    fc: fc.constant(15 as const),
+    address: word,
+    values: fc.array(fc.boolean(), { maxLength: 20 }),
+  }),
+  fc.record({
+    type: fc.constant('write-multiple-registers' as const),
+    fc: fc.constant(16 as const),
+    address: word,
+    values: fc.array(word, { maxLength: 10 }),
+  }),
+  fc.record({
+    type: fc.constant('mask-write-register' as const),
+    fc: fc.constant(22 as const),
+    address: word,
+    andMask: word,
+    orMask: word,
+  }),
+  fc.record({
+    type: fc.constant('read-write-registers' as const),
+    fc: fc.constant(23 as const),
+    readAddress: word,
+    readQuantity: word,
+    writeAddress: word,
+    values: fc.array(word, { maxLength: 10 }),
+  }),
+  fc.record({ type: fc.constant('read-fifo' as const), fc: fc.constant(24 as const), address: word }),
+);
+
+t.test("the classifier's ranges have exactly the members the writer renders", async () => {
+  // The writer renders a range member by member (`count`, `start`, `table`, and a write's `values`): a member the
+  // classifier added would be left out of the line, so its ranges must have exactly these.
+  fc.assert(
+    fc.property(ranged, (req) => {
+      const c = classify(req, 1);
+      const keysOf = (o: object) => Object.keys(o).sort().join(',');
+      return (
+        c.reads.every((r) => keysOf(r) === 'count,start,table') &&
+        c.writes.every((w) => keysOf(w) === 'count,start,table,values') &&
+        c.reads.length + c.writes.length > 0
+      );
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+t.test('a decision on any classified request renders the canonical line', async () => {
+  fc.assert(
+    fc.property(ranged, fc.nat({ max: 0xffff }), (req, tid) => {
+      const session = { id: 's-1', peer: { id: 'spiffe://plant.example/eng', role: 'operator' } } as unknown as Session;
+      const classified = classify(req, 7);
+      const verdict = { ...refusal('no-route', 'no-route'), effect: 'allow' as const };
+      const e = decisionEvent(
+        { session, device: 'plc', classified, transactionId: tid },
+        verdict,
+        'ok',
+        null,
+        0.5,
+        'v',
+      );
+      const chain = chainOf(9, 'r'.repeat(64));
+      const fast = new LineBuffer(64);
+      buildLine(e, chain, fast);
+      const { seq, time, prev } = chain;
+      const plain = { ...(e as RequestDecisionEvent) };
+      const hash = createHash('sha256')
+        .update(reference({ ...plain, seq, time, prev }), 'utf8')
+        .digest('hex');
+      return fast.buf.toString('utf8', 0, fast.pos) === reference({ ...plain, seq, time, prev, hash }) + '\n';
+    }),
+    { numRuns: 1000 },
+  );
 });
