@@ -9,6 +9,7 @@ import type { DataPathOptions, PathResult } from './data-path.js';
 import type { HandshakeResult } from './handshake-rate.js';
 import type { RunResult } from './load-generator.js';
 import { summarizePairs, type PairedLoad, type PairedResult } from './paired-throughput.js';
+import { pairsStealNote, stealNote } from './steal-meter.js';
 import { ms, perSec, signedMs, times, type Row } from './table.js';
 
 const LABEL: Record<string, [string, string]> = {
@@ -84,7 +85,7 @@ function contextRows(
   const lat: Row = {
     n,
     what: `${name}: latency p50 / p99 @ ${o.rate} req/s; p99 @ ${o.highRate} req/s`,
-    value: `${ms(r.paced.p50Us)} / ${ms(r.paced.p99Us)}${short(r.paced, o.rate)}; ${ms(r.pacedHigh.p99Us)}${short(r.pacedHigh, o.highRate)}${fails(r.paced, r.pacedHigh)}`,
+    value: `${ms(r.paced.p50Us)} / ${ms(r.paced.p99Us)}${short(r.paced, o.rate)}; ${ms(r.pacedHigh.p99Us)}${short(r.pacedHigh, o.highRate)}${fails(r.paced, r.pacedHigh)}${stealNote([r.paced, r.pacedHigh])}`,
   };
   if (direct && key !== 'direct') {
     const a = added(r, direct);
@@ -128,7 +129,7 @@ function pairsRow(n: string, what: string, pairs: PairedLoad, aim: number): Row 
   return {
     n,
     what,
-    value: `${perSec(s.targetMedian)}${pairs.failed === 0 ? '' : `, ${pairs.failed} failed`}`,
+    value: `${perSec(s.targetMedian)}${pairs.failed === 0 ? '' : `, ${pairs.failed} failed`}${pairsStealNote(pairs)}`,
     baseline: `${BASELINE} ${perSec(s.refMedian)} (same pairs)`,
     ratio: `${times(s.median)} (pairs ${times(s.min)}–${times(s.max)})`,
     aim: `≥ ${aim.toFixed(1)}× ${BASELINE}`,
@@ -208,7 +209,7 @@ function verigateRows(
   rows.push({
     n: '4',
     what: `${name}: added latency p50 / p99 @ ${o.rate} req/s (${o.depthConnections} conns, 1 in flight each)`,
-    value: `${signedMs(a.p50)} / ${signedMs(a.p99)} (${ms(g.paced.p50Us)} / ${ms(g.paced.p99Us)}${short(g.paced, o.rate, true)}${fails(g.paced)})`,
+    value: `${signedMs(a.p50)} / ${signedMs(a.p99)} (${ms(g.paced.p50Us)} / ${ms(g.paced.p99Us)}${short(g.paced, o.rate, true)}${fails(g.paced)}${stealNote([g.paced])})`,
     baseline: base(
       () =>
         `direct ${ms(direct.paced.p50Us)} / ${ms(direct.paced.p99Us)}; ${BASELINE} added ${signedMs(h!.p50)} / ${signedMs(h!.p99)}`,
@@ -220,7 +221,7 @@ function verigateRows(
   rows.push({
     n: '4',
     what: `${name}: added latency p99 @ ${o.highRate} req/s (${o.connections} conns, 1 in flight each)`,
-    value: `${signedMs(a.p99High)} (${ms(g.pacedHigh.p99Us)}${short(g.pacedHigh, o.highRate, true)}${fails(g.pacedHigh)})`,
+    value: `${signedMs(a.p99High)} (${ms(g.pacedHigh.p99Us)}${short(g.pacedHigh, o.highRate, true)}${fails(g.pacedHigh)}${stealNote([g.pacedHigh])})`,
     baseline: `direct ${ms(direct.pacedHigh.p99Us)}${ref ? `; ${BASELINE} added ${signedMs(h!.p99High)}` : ''}`,
     aim: `≤ +${ms(AIMS.addedP99HighRateUs)}`,
     met: a.p99High <= AIMS.addedP99HighRateUs && served(g.pacedHigh, o.highRate),

@@ -2,11 +2,13 @@
  * Measurements 1–4: the same load generator against each path to the same simulator. Per path, on
  * `connections` connections opened before and closed after:
  * - latency, open loop, 1 request in flight per connection: `rate` req/s on `depthConnections` of them
- *   (like a few SCADA pollers), then `highRate` req/s on all of them;
+ *   (like a few SCADA pollers), then `highRate` req/s on all of them; a window in which the hypervisor stole
+ *   more than a few % of the CPU is measured again (steal-meter.ts);
  * - maximum throughput, closed loop: every connection × 1 in flight, then `depthConnections` × `depth`,
  *   each with the CPU per request of the server, the simulator and the load generator (cpu-meter.ts).
  */
 import { openConnections, runClosed, runPaced, type Endpoint, type RunResult } from './load-generator.js';
+import { leastSteal } from './steal-meter.js';
 
 export interface DataPathOptions {
   /** Connections opened per path (the ×1 throughput and the high-rate latency use all of them). */
@@ -21,9 +23,13 @@ export interface DataPathOptions {
   readonly warmupMs: number;
 }
 
+/** A latency window as kept, with the steal of the windows measured again before it (none when absent). */
+export type LatencyWindow = RunResult & { readonly redoneSteal?: readonly number[] };
+
 export interface PathResult {
-  readonly paced: RunResult;
-  readonly pacedHigh: RunResult;
+  /** The latency windows, each measured again while the hypervisor stole CPU (steal-meter.ts). */
+  readonly paced: LatencyWindow;
+  readonly pacedHigh: LatencyWindow;
   readonly closed1: RunResult;
   readonly closedN: RunResult;
 }
@@ -34,8 +40,10 @@ export async function measurePath(ep: Endpoint, o: DataPathOptions, simPid?: num
   const conns = await openConnections(ep, o.connections);
   const few = conns.slice(0, o.depthConnections);
   try {
-    const paced = await runPaced(few, { rate: o.rate, durationMs: o.pacedMs, warmupMs: o.warmupMs });
-    const pacedHigh = await runPaced(conns, { rate: o.highRate, durationMs: o.pacedMs, warmupMs: o.warmupMs });
+    const paced = await leastSteal(() => runPaced(few, { rate: o.rate, durationMs: o.pacedMs, warmupMs: o.warmupMs }));
+    const pacedHigh = await leastSteal(() =>
+      runPaced(conns, { rate: o.highRate, durationMs: o.pacedMs, warmupMs: o.warmupMs }),
+    );
     const closed1 = await runClosed(conns, { depth: 1, durationMs: o.closedMs, warmupMs: o.warmupMs, cpu });
     const closedN = await runClosed(few, { depth: o.depth, durationMs: o.closedMs, warmupMs: o.warmupMs, cpu });
     return { paced, pacedHigh, closed1, closedN };

@@ -10,6 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import { startCpuWindow, type CpuSplit } from './cpu-meter.js';
 import { ModbusClientConn, type Endpoint } from './load-generator.js';
+import { startStealWindow } from './steal-meter.js';
 
 export interface HandshakeResult {
   readonly perSecond: number;
@@ -17,6 +18,8 @@ export interface HandshakeResult {
   readonly failed: number;
   /** CPU µs per completed session: the server, the simulator (its one read) and the client side. */
   readonly cpu?: CpuSplit;
+  /** The hypervisor's steal in % of all CPU time over the window (steal-meter.ts). */
+  readonly stealPct?: number | undefined;
 }
 
 export async function measureHandshakes(
@@ -47,8 +50,9 @@ export async function measureHandshakes(
   // sessions that started in the warm-up and end in the window count (as in-flight ones at its end do not)
   counting = true;
   const cpuEnd = startCpuWindow({ server: ep.pid, sim: o.simPid });
+  const stealEnd = startStealWindow();
   const t0 = performance.now();
   await workers;
   const seconds = (performance.now() - t0) / 1000;
-  return { perSecond: completed / seconds, completed, failed, cpu: cpuEnd(completed) };
+  return { perSecond: completed / seconds, completed, failed, cpu: cpuEnd(completed), stealPct: stealEnd() };
 }

@@ -13,6 +13,7 @@ import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { MbapFramer, encodeAdu, encodeRequest } from '../protocols/modbus/index.js';
 import { startCpuWindow, type CpuProcs, type CpuSplit } from './cpu-meter.js';
+import { startStealWindow } from './steal-meter.js';
 
 export interface Endpoint {
   readonly port: number;
@@ -31,6 +32,8 @@ export interface RunResult {
   readonly p99Us: number;
   /** CPU µs per request over the recorded window, when processes to measure were given (closed loop). */
   readonly cpu?: CpuSplit;
+  /** The hypervisor's steal in % of all CPU time over the recorded window (steal-meter.ts); undefined: no reading. */
+  readonly stealPct?: number | undefined;
 }
 
 export const UNIT = 1;
@@ -215,13 +218,15 @@ export async function runPaced(
   const timer = setInterval(dispatch, 1);
   await sleep(o.warmupMs);
   rec.recording = true;
+  const stealEnd = startStealWindow();
   const t0 = performance.now();
   await sleep(o.durationMs);
   const seconds = (performance.now() - t0) / 1000;
   rec.recording = false;
+  const stealPct = stealEnd();
   clearInterval(timer);
   await sleep(50);
-  return rec.result(seconds);
+  return { ...rec.result(seconds), stealPct };
 }
 
 /** Closed loop: each connection keeps `depth` requests in flight for warmup + duration. */
@@ -241,13 +246,15 @@ export async function runClosed(
   await sleep(o.warmupMs);
   rec.recording = true;
   const cpuEnd = o.cpu ? startCpuWindow(o.cpu) : null;
+  const stealEnd = startStealWindow();
   const t0 = performance.now();
   await sleep(o.durationMs);
   const seconds = (performance.now() - t0) / 1000;
   rec.recording = false;
   const cpu = cpuEnd?.(rec.completed);
+  const stealPct = stealEnd();
   running = false;
   // let the last requests drain so the next run starts on idle connections
   for (let i = 0; i < 100 && conns.some((c) => c.inFlight > 0); i++) await sleep(20);
-  return { ...rec.result(seconds), ...(cpu ? { cpu } : {}) };
+  return { ...rec.result(seconds), ...(cpu ? { cpu } : {}), stealPct };
 }

@@ -4,10 +4,13 @@
  * 18.8–25.5 µs of CPU per request), and the sequential rows measure haproxy and verigate tens of seconds apart,
  * so a single ratio carries that drift. Here both paths take turns, `rounds` times per load, in ABBA order
  * (haproxy first in even rounds, verigate first in odd ones) so a steady drift cancels; each pair gives one
- * ratio and the aim is judged on their median, with the range printed beside it.
+ * ratio and the aim is judged on their median, with the range printed beside it. A pair in which the hypervisor
+ * stole more than a few % of the CPU during either run is measured again, a bounded number of times, keeping
+ * the pair with the least steal (steal-meter.ts): its ratio would be the host's.
  */
 import type { DataPathOptions } from './data-path.js';
 import { openConnections, runClosed, type Endpoint, type ModbusClientConn } from './load-generator.js';
+import { leastSteal, type StealAware } from './steal-meter.js';
 
 /** One load's pairs: the rate (requests or sessions per second) of each side per round. */
 export interface PairedLoad {
@@ -15,6 +18,10 @@ export interface PairedLoad {
   readonly target: readonly number[];
   /** verigate's failed requests over the rounds (the aim needs none). */
   readonly failed: number;
+  /** Per kept pair, the larger steal of its two runs (%; NaN without a reading); absent: not measured. */
+  readonly steal?: readonly number[];
+  /** Per pair measured again, the steal that made it so. */
+  readonly redoneSteal?: readonly number[];
 }
 
 export interface PairedResult {
@@ -55,23 +62,37 @@ export function summarizePairs(p: PairedLoad): PairSummary {
 export const pairOrder = (round: number): readonly ['ref', 'target'] | readonly ['target', 'ref'] =>
   round % 2 === 0 ? (['ref', 'target'] as const) : (['target', 'ref'] as const);
 
-type Measure = (side: 'ref' | 'target') => Promise<{ perSecond: number; failed: number }>;
+type Measure = (side: 'ref' | 'target') => Promise<{ perSecond: number; failed: number } & StealAware>;
 
-/** Round `round`'s pair: one run of each side in that round's order. Failures count for the target only. */
+/** The larger of two windows' steal; undefined when neither has a reading. */
+const worse = (a: number | undefined, b: number | undefined): number | undefined =>
+  a === undefined ? b : b === undefined ? a : Math.max(a, b);
+
+/**
+ * Round `round`'s pair: one run of each side in that round's order, measured again while steal was high.
+ * Failures count for the target only.
+ */
 async function pairOf(round: number, measure: Measure): Promise<PairedLoad> {
-  const out = { ref: [] as number[], target: [] as number[], failed: 0 };
-  for (const side of pairOrder(round)) {
-    const r = await measure(side);
-    out[side].push(r.perSecond);
-    if (side === 'target') out.failed += r.failed;
-  }
-  return out;
+  const once = async (): Promise<{ ref: number; target: number; failed: number } & StealAware> => {
+    const out = { ref: 0, target: 0, failed: 0, stealPct: undefined as number | undefined };
+    for (const side of pairOrder(round)) {
+      const r = await measure(side);
+      out[side] = r.perSecond;
+      out.stealPct = worse(out.stealPct, r.stealPct);
+      if (side === 'target') out.failed += r.failed;
+    }
+    return out;
+  };
+  const p = await leastSteal(once);
+  return { ref: [p.ref], target: [p.target], failed: p.failed, steal: [p.stealPct ?? NaN], redoneSteal: p.redoneSteal };
 }
 
 const merge = (ls: readonly PairedLoad[]): PairedLoad => ({
   ref: ls.flatMap((l) => l.ref),
   target: ls.flatMap((l) => l.target),
   failed: ls.reduce((n, l) => n + l.failed, 0),
+  steal: ls.flatMap((l) => l.steal ?? []),
+  redoneSteal: ls.flatMap((l) => l.redoneSteal ?? []),
 });
 
 /** `rounds` pairs of one measurement (`measure` runs one side once), in ABBA order. */

@@ -262,3 +262,33 @@ t.test('handshakes, memory and gRPC rows carry their aims', async (t) => {
   t.equal(g.ratio, '0.70×');
   t.equal(grpcRows('failed: x', { channels: 4, inFlight: 16 })[0]!.met, false);
 });
+
+t.test("rows say the hypervisor's steal in each kept window and what was measured again", async (t) => {
+  const g = path({ t1: 20_000, tn: 50_000, p50: 190, p99: 1000, p99High: 1800 });
+  const stolen: PathResult = {
+    ...g,
+    paced: { ...g.paced, stealPct: 0.4, redoneSteal: [18, 24.4] },
+    pacedHigh: { ...g.pacedHigh, stealPct: 1.25 },
+  };
+  const paired: PairedResult = {
+    rounds: 2,
+    single: { ref: [10_000, 10_000], target: [9_000, 9_000], failed: 0, steal: [0.1, 0.7], redoneSteal: [31] },
+    pipelined: { ref: [50_000, 40_000], target: [30_000, 30_000], failed: 0, steal: [0, 0] },
+  };
+  const results = new Map<string, PathResult | string>([
+    [
+      'direct',
+      { ...direct, paced: { ...direct.paced, stealPct: 0.2 }, pacedHigh: { ...direct.pacedHigh, stealPct: 0 } },
+    ],
+    ['haproxy', haproxy],
+    ['verigate', stolen],
+  ]);
+  const rows = dataPathRows(results, O, paired);
+  const value = (start: string) => rows.find((r) => r.what.startsWith(start))!.value;
+  t.match(value('Direct plain'), /; steal 0\.2 \/ 0\.0 %$/, 'a context row: both latency windows');
+  t.notMatch(value('haproxy, mTLS'), /steal/, 'no reading: nothing said');
+  t.match(value('verigate: added latency p50'), /; steal 0\.4 % \(2 redone after 18 %, 24 %\)\)$/);
+  t.match(value('verigate: added latency p99'), /; steal 1\.3 %\)$/);
+  t.match(value('verigate: max throughput, 16'), /; steal ≤ 0\.7 % \(1 redone after 31 %\)$/);
+  t.match(value('verigate: max throughput, 8'), /; steal ≤ 0\.0 %$/);
+});
