@@ -40,6 +40,13 @@ trust: { threshold: 0.85, onBreach: read-only }
 session: { maxPerIdentity: 5000, idleTimeout: 10m, revalidate: 30s }
 `;
 
+/**
+ * The audit store's budget: the default (1 GiB) fills in a full bench — the data-path gateway serves millions of
+ * requests, more when windows are measured again (steal-meter.ts) — and a full store refuses every request
+ * (fail-closed, as configured). The bench's temp dir is removed at exit.
+ */
+const AUDIT_CAPACITY_BYTES = 8 * 1024 ** 3;
+
 /** Writes both files into `dir`; returns the gateway.yaml path. */
 export function writeGatewayFiles(o: GatewayFilesOptions): string {
   writeFileSync(join(o.dir, 'policy.yaml'), BENCH_POLICY);
@@ -63,7 +70,7 @@ devices:
     queueLimit: 10000
 policy: { file: policy.yaml, watch: false }
 state: { dir: state }
-audit: { dir: audit, fsync: interval, values: include }
+audit: { dir: audit, fsync: interval, values: include, capacityBytes: ${AUDIT_CAPACITY_BYTES} }
 logging: { level: warn }
 `,
   );

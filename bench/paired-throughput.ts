@@ -5,12 +5,12 @@
  * so a single ratio carries that drift. Here both paths take turns, `rounds` times per load, in ABBA order
  * (haproxy first in even rounds, verigate first in odd ones) so a steady drift cancels; each pair gives one
  * ratio and the aim is judged on their median, with the range printed beside it. A pair in which the hypervisor
- * stole more than a few % of the CPU during either run is measured again, a bounded number of times, keeping
- * the pair with the least steal (steal-meter.ts): its ratio would be the host's.
+ * stole more than `PAIR_STEAL_LIMIT_PCT` of the CPU during either run is measured again, a bounded number of
+ * times, keeping the pair with the least steal (steal-meter.ts): its ratio would be the host's.
  */
 import type { DataPathOptions } from './data-path.js';
 import { openConnections, runClosed, type Endpoint, type ModbusClientConn } from './load-generator.js';
-import { leastSteal, type StealAware } from './steal-meter.js';
+import { leastSteal, PAIR_STEAL_LIMIT_PCT, type StealAware } from './steal-meter.js';
 
 /** One load's pairs: the rate (requests or sessions per second) of each side per round. */
 export interface PairedLoad {
@@ -83,7 +83,7 @@ async function pairOf(round: number, measure: Measure): Promise<PairedLoad> {
     }
     return out;
   };
-  const p = await leastSteal(once);
+  const p = await leastSteal(once, { limitPct: PAIR_STEAL_LIMIT_PCT });
   return { ref: [p.ref], target: [p.target], failed: p.failed, steal: [p.stealPct ?? NaN], redoneSteal: p.redoneSteal };
 }
 

@@ -11,6 +11,7 @@ import {
   startStealWindow,
   stealNote,
   STEAL_LIMIT_PCT,
+  PAIR_STEAL_LIMIT_PCT,
   STEAL_TRIES,
 } from '../../bench/steal-meter.js';
 import { alternate } from '../../bench/paired-throughput.js';
@@ -78,6 +79,10 @@ t.test('a pair with steal on either side is measured again, both sides, in the s
   t.same(r.target, [4, 5]);
   t.same(r.steal, [0, 0]);
   t.same(r.redoneSteal, [25]);
+  let runs = 0;
+  const mild = await alternate(1, async () => ({ perSecond: ++runs, failed: 0, stealPct: PAIR_STEAL_LIMIT_PCT }));
+  t.equal(runs, 2, `a pair with ${PAIR_STEAL_LIMIT_PCT} % (a latency window's limit is lower) is kept`);
+  t.same(mild.redoneSteal, []);
 });
 
 t.test('notes: what was kept and what was measured again', async (t) => {
