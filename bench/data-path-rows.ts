@@ -9,6 +9,7 @@ import type { DataPathOptions, PathResult } from './data-path.js';
 import type { HandshakeResult } from './handshake-rate.js';
 import type { RunResult } from './load-generator.js';
 import { summarizePairs, type PairedLoad, type PairedResult } from './paired-throughput.js';
+import { pacedCpuRow } from './paced-cpu-row.js';
 import { pairsStealNote, stealNote } from './steal-meter.js';
 import { ms, perSec, signedMs, times, type Row } from './table.js';
 
@@ -106,7 +107,8 @@ function contextRows(
     });
   }
   const cpu = cpuRow(n, name, r, o, ref, key === BASELINE);
-  return cpu ? [lat, tput, cpu] : [lat, tput];
+  const paced = pacedCpuRow(n, name, r, o);
+  return [lat, tput, ...(cpu ? [cpu] : []), ...(paced ? [paced] : [])];
 }
 
 /** The four verigate rows' names and aims, also printed (with NO) when verigate could not be measured. */
@@ -226,6 +228,8 @@ function verigateRows(
     aim: `≤ +${ms(AIMS.addedP99HighRateUs)}`,
     met: a.p99High <= AIMS.addedP99HighRateUs && served(g.pacedHigh, o.highRate),
   });
+  const paced = pacedCpuRow('4', name, g, o);
+  if (paced) rows.push(paced);
   return rows;
 }
 

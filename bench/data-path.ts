@@ -40,9 +40,11 @@ export async function measurePath(ep: Endpoint, o: DataPathOptions, simPid?: num
   const conns = await openConnections(ep, o.connections);
   const few = conns.slice(0, o.depthConnections);
   try {
-    const paced = await leastSteal(() => runPaced(few, { rate: o.rate, durationMs: o.pacedMs, warmupMs: o.warmupMs }));
+    const paced = await leastSteal(() =>
+      runPaced(few, { rate: o.rate, durationMs: o.pacedMs, warmupMs: o.warmupMs, cpu }),
+    );
     const pacedHigh = await leastSteal(() =>
-      runPaced(conns, { rate: o.highRate, durationMs: o.pacedMs, warmupMs: o.warmupMs }),
+      runPaced(conns, { rate: o.highRate, durationMs: o.pacedMs, warmupMs: o.warmupMs, cpu }),
     );
     const closed1 = await runClosed(conns, { depth: 1, durationMs: o.closedMs, warmupMs: o.warmupMs, cpu });
     const closedN = await runClosed(few, { depth: o.depth, durationMs: o.closedMs, warmupMs: o.warmupMs, cpu });

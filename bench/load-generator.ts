@@ -13,6 +13,7 @@ import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { MbapFramer, encodeAdu, encodeRequest } from '../protocols/modbus/index.js';
 import { startCpuWindow, type CpuProcs, type CpuSplit } from './cpu-meter.js';
+import { startWaitWindow } from './sched-meter.js';
 import { startStealWindow } from './steal-meter.js';
 
 export interface Endpoint {
@@ -30,8 +31,10 @@ export interface RunResult {
   readonly perSecond: number;
   readonly p50Us: number;
   readonly p99Us: number;
-  /** CPU µs per request over the recorded window, when processes to measure were given (closed loop). */
+  /** CPU µs per request over the recorded window, when processes to measure were given. */
   readonly cpu?: CpuSplit;
+  /** µs per request each process waited on a runqueue (sched-meter.ts); open loop, when processes were given. */
+  readonly wait?: CpuSplit;
   /** The hypervisor's steal in % of all CPU time over the recorded window (steal-meter.ts); undefined: no reading. */
   readonly stealPct?: number | undefined;
 }
@@ -191,7 +194,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** Open loop: `rate` requests/s spread over the connections, 1 in flight each; the first `warmupMs` is not recorded. */
 export async function runPaced(
   conns: ModbusClientConn[],
-  o: { rate: number; durationMs: number; warmupMs: number },
+  o: { rate: number; durationMs: number; warmupMs: number; cpu?: CpuProcs },
 ): Promise<RunResult> {
   const rec = new Recorder();
   const total = Math.round((o.rate * (o.durationMs + o.warmupMs)) / 1000);
@@ -219,14 +222,18 @@ export async function runPaced(
   await sleep(o.warmupMs);
   rec.recording = true;
   const stealEnd = startStealWindow();
+  const cpuEnd = o.cpu ? startCpuWindow(o.cpu) : null;
+  const waitEnd = o.cpu ? startWaitWindow(o.cpu) : null;
   const t0 = performance.now();
   await sleep(o.durationMs);
   const seconds = (performance.now() - t0) / 1000;
   rec.recording = false;
   const stealPct = stealEnd();
+  const cpu = cpuEnd?.(rec.completed);
+  const wait = waitEnd?.(rec.completed);
   clearInterval(timer);
   await sleep(50);
-  return { ...rec.result(seconds), stealPct };
+  return { ...rec.result(seconds), ...(cpu ? { cpu } : {}), ...(wait ? { wait } : {}), stealPct };
 }
 
 /** Closed loop: each connection keeps `depth` requests in flight for warmup + duration. */
