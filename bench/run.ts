@@ -39,6 +39,7 @@ const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const S = quick
   ? {
       pacedMs: 2000,
+      latencyWarmupMs: 2000,
       closedMs: 1500,
       warmupMs: 300,
       policySamples: 100_000,
@@ -52,6 +53,7 @@ const S = quick
     }
   : {
       pacedMs: 4000,
+      latencyWarmupMs: 6000,
       closedMs: 3000,
       warmupMs: 500,
       policySamples: 300_000,
@@ -70,6 +72,7 @@ const DP: DataPathOptions = {
   highRate: 5000,
   depth: 8,
   pacedMs: S.pacedMs,
+  latencyWarmupMs: S.latencyWarmupMs,
   closedMs: S.closedMs,
   warmupMs: S.warmupMs,
 };

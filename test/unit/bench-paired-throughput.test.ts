@@ -39,6 +39,7 @@ const O: DataPathOptions = {
   highRate: 0,
   depth: 4,
   pacedMs: 0,
+  latencyWarmupMs: 0,
   closedMs: 100,
   warmupMs: 20,
 };

@@ -12,6 +12,7 @@ const O: DataPathOptions = {
   highRate: 5000,
   depth: 8,
   pacedMs: 1,
+  latencyWarmupMs: 0,
   closedMs: 1,
   warmupMs: 0,
 };
