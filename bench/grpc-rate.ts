@@ -3,7 +3,8 @@
  * channels (each its own HTTP/2 connection and mTLS session, like separate HMIs) × `inFlight` concurrent
  * ReadHoldingRegisters calls (device turbine-1, address 0, 10 registers). Run against the gateway's gRPC
  * listener (full pipeline: policy, trust, upstream read, audit) and against a bare grpc-js server
- * (grpc-bare-child.mjs) answering the same message, with the same client, alternately.
+ * (grpc-bare-child.mjs) answering the same message, with the same client, in alternating pairs like rows 4 and
+ * 6 (paired-throughput.ts): ABBA order, a pair redone while the hypervisor stole CPU, judged on the median ratio.
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,17 +13,25 @@ import * as grpc from '@grpc/grpc-js';
 import { loadVerigateServices, type ReadRequest, type RegistersResponse } from '../gateway/frontdoor/grpc-proto.js';
 import { spawnBenchChild, type BenchChild } from './bench-child.js';
 import { TRUST_DOMAIN, type BenchPki } from './bench-pki.js';
+import { alternate, type PairedLoad } from './paired-throughput.js';
+import { startStealWindow } from './steal-meter.js';
 
 export interface GrpcRun {
   readonly completed: number;
   readonly failed: number;
   readonly perSecond: number;
+  /** The hypervisor's steal over the recorded window (steal-meter.ts). */
+  readonly stealPct?: number | undefined;
 }
 
 export interface GrpcResult {
+  /** The bare server's reason when it could not run; the gateway's rate is then its better of two runs. */
+  readonly bare: string;
   readonly gateway: GrpcRun;
-  readonly bare: GrpcRun | string;
 }
+
+/** Both servers in alternating pairs: `ref` the bare server, `target` the gateway. */
+export type GrpcOutcome = GrpcResult | { readonly pairs: PairedLoad };
 
 export interface GrpcLoadOptions {
   readonly channels: number;
@@ -125,13 +134,15 @@ export async function runGrpcLoad(port: number, pki: BenchPki, o: GrpcLoadOption
     } else for (const c of clients) for (let i = 0; i < o.inFlight; i++) loop(readOf(c));
     await new Promise((r) => setTimeout(r, o.warmupMs));
     recording = true;
+    const stealEnd = startStealWindow();
     const t0 = performance.now();
     await new Promise((r) => setTimeout(r, o.durationMs));
     recording = false;
     const seconds = (performance.now() - t0) / 1000;
+    const stealPct = stealEnd();
     running = false;
     await new Promise((r) => setTimeout(r, 100));
-    return { completed, failed, perSecond: completed / seconds };
+    return { completed, failed, perSecond: completed / seconds, stealPct };
   } finally {
     running = false;
     for (const c of clients) c.close();
@@ -139,9 +150,9 @@ export async function runGrpcLoad(port: number, pki: BenchPki, o: GrpcLoadOption
 }
 
 /**
- * grpc-js (client and both servers) takes several seconds of load to reach its steady speed, so each
- * server is first warmed for `WARM_MS`, then measured twice, alternating bare → gateway → bare → gateway;
- * each side's better run counts (a busy shared machine only ever makes a run slower).
+ * grpc-js (client and both servers) takes several seconds of load to reach its steady speed, so each server is
+ * first warmed for `WARM_MS`, then both are measured in `rounds` alternating pairs (paired-throughput.ts). Until
+ * this round each side's better of two runs counted, bare first: the same build read 0.62–0.97× from run to run.
  */
 const WARM_MS = 2000;
 const best = (a: GrpcRun, b: GrpcRun): GrpcRun => (b.perSecond > a.perSecond ? b : a);
@@ -151,8 +162,8 @@ export async function measureGrpc(
   dir: string,
   pki: BenchPki,
   gatewayPort: number,
-  o: GrpcLoadOptions,
-): Promise<GrpcResult> {
+  o: GrpcLoadOptions & { readonly rounds: number },
+): Promise<GrpcOutcome> {
   const values = await readOnce(gatewayPort, pki);
   const warm = { ...o, warmupMs: WARM_MS, durationMs: 100 };
   let child: BenchChild | string;
@@ -166,20 +177,15 @@ export async function measureGrpc(
     child = `failed: ${(e as Error).message.split('\n')[0]}`;
   }
   try {
-    const barePort = typeof child === 'string' ? null : (child.info.port as number);
-    if (barePort !== null) await runGrpcLoad(barePort, pki, warm);
     await runGrpcLoad(gatewayPort, pki, warm);
-    let bare: GrpcRun | string = typeof child === 'string' ? child : 'not run';
-    let gateway: GrpcRun | null = null;
-    for (let round = 0; round < 2; round++) {
-      if (barePort !== null) {
-        const r = await runGrpcLoad(barePort, pki, o);
-        bare = typeof bare === 'string' ? r : best(bare, r);
-      }
-      const g = await runGrpcLoad(gatewayPort, pki, o);
-      gateway = gateway ? best(gateway, g) : g;
+    if (typeof child === 'string') {
+      const gateway = best(await runGrpcLoad(gatewayPort, pki, o), await runGrpcLoad(gatewayPort, pki, o));
+      return { bare: child, gateway };
     }
-    return { gateway: gateway!, bare };
+    const barePort = child.info.port as number;
+    await runGrpcLoad(barePort, pki, warm);
+    const pairs = await alternate(o.rounds, (side) => runGrpcLoad(side === 'ref' ? barePort : gatewayPort, pki, o));
+    return { pairs };
   } finally {
     if (typeof child !== 'string') await child.stop();
   }

@@ -76,7 +76,7 @@ const DP: DataPathOptions = {
   closedMs: S.closedMs,
   warmupMs: S.warmupMs,
 };
-const GRPC = { channels: 4, inFlight: 16, durationMs: S.grpcMs, warmupMs: S.warmupMs };
+const GRPC = { channels: 4, inFlight: 16, durationMs: S.grpcMs, warmupMs: S.warmupMs, rounds: S.pairRounds };
 
 const log = (m: string): void => void process.stderr.write(`bench: ${m}\n`);
 const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';

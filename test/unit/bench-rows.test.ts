@@ -255,13 +255,23 @@ t.test('handshakes, memory and gRPC rows carry their aims', async (t) => {
   t.equal(mem.met, false, 'judged on the settled reading');
   t.match(mem.value, /^121\.0 MB; 110\.0 MB; peak 130\.0 MB$/);
   t.match(mem.aim, /120\.0 MB/);
+  const G = { channels: 4, inFlight: 16 };
   const g = grpcRows(
-    { gateway: { perSecond: 700, completed: 700, failed: 0 }, bare: { perSecond: 1000, completed: 1000, failed: 0 } },
-    { channels: 4, inFlight: 16 },
+    { pairs: { ref: [1000, 1200, 900, 1000], target: [700, 1000, 600, 800], failed: 0, steal: [0, 0.3, 0, 0] } },
+    G,
   )[0]!;
+  t.equal(g.ratio, '0.75× (pairs 0.67×–0.83×)', 'median of 0.7, 0.833, 0.667, 0.8');
   t.equal(g.met, true);
-  t.equal(g.ratio, '0.70×');
-  t.equal(grpcRows('failed: x', { channels: 4, inFlight: 16 })[0]!.met, false);
+  t.match(g.what, /median of 4 alternating pairs/);
+  t.equal(g.value, '750/s; steal ≤ 0.3 %');
+  t.equal(g.baseline, 'bare grpc-js server, same proto, fixed answer: 1,000/s (same pairs)');
+  const low = grpcRows({ pairs: { ref: [1000, 1000], target: [690, 695], failed: 0 } }, G)[0]!;
+  t.equal(low.met, false, 'a median of 0.69 misses 0.7');
+  t.equal(grpcRows({ pairs: { ref: [1000], target: [900], failed: 3 } }, G)[0]!.met, false, 'a failed call misses');
+  const alone = grpcRows({ bare: 'failed: spawn', gateway: { perSecond: 700, completed: 700, failed: 0 } }, G)[0]!;
+  t.equal(alone.met, undefined, 'without the bare server: no verdict');
+  t.equal(alone.baseline, 'bare grpc-js: failed: spawn');
+  t.equal(grpcRows('failed: x', G)[0]!.met, false);
 });
 
 t.test("rows say the hypervisor's steal in each kept window and what was measured again", async (t) => {
