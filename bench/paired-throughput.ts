@@ -72,7 +72,13 @@ const worse = (a: number | undefined, b: number | undefined): number | undefined
  * Round `round`'s pair: one run of each side in that round's order, measured again while steal was high.
  * Failures count for the target only.
  */
-async function pairOf(round: number, measure: Measure): Promise<PairedLoad> {
+/** When a pair is measured again (steal-meter.ts); a test can turn it off with `limitPct: Infinity`. */
+export interface RedoOptions {
+  readonly limitPct?: number;
+  readonly pauseMs?: number;
+}
+
+async function pairOf(round: number, measure: Measure, redo: RedoOptions = {}): Promise<PairedLoad> {
   const once = async (): Promise<{ ref: number; target: number; failed: number } & StealAware> => {
     const out = { ref: 0, target: 0, failed: 0, stealPct: undefined as number | undefined };
     for (const side of pairOrder(round)) {
@@ -83,7 +89,7 @@ async function pairOf(round: number, measure: Measure): Promise<PairedLoad> {
     }
     return out;
   };
-  const p = await leastSteal(once, { limitPct: PAIR_STEAL_LIMIT_PCT });
+  const p = await leastSteal(once, { limitPct: PAIR_STEAL_LIMIT_PCT, ...redo });
   return { ref: [p.ref], target: [p.target], failed: p.failed, steal: [p.stealPct ?? NaN], redoneSteal: p.redoneSteal };
 }
 
@@ -96,9 +102,9 @@ const merge = (ls: readonly PairedLoad[]): PairedLoad => ({
 });
 
 /** `rounds` pairs of one measurement (`measure` runs one side once), in ABBA order. */
-export async function alternate(rounds: number, measure: Measure): Promise<PairedLoad> {
+export async function alternate(rounds: number, measure: Measure, redo?: RedoOptions): Promise<PairedLoad> {
   const pairs: PairedLoad[] = [];
-  for (let round = 0; round < rounds; round++) pairs.push(await pairOf(round, measure));
+  for (let round = 0; round < rounds; round++) pairs.push(await pairOf(round, measure, redo));
   return merge(pairs);
 }
 
@@ -108,6 +114,7 @@ export async function measurePaired(
   target: Endpoint,
   o: DataPathOptions,
   rounds: number,
+  redo?: RedoOptions,
 ): Promise<PairedResult> {
   const conns = { ref: await openConnections(ref, o.connections), target: [] as ModbusClientConn[] };
   try {
@@ -119,8 +126,8 @@ export async function measurePaired(
     const single: PairedLoad[] = [];
     const pipelined: PairedLoad[] = [];
     for (let round = 0; round < rounds; round++) {
-      single.push(await pairOf(round, run(1, o.connections)));
-      pipelined.push(await pairOf(round, run(o.depth, o.depthConnections)));
+      single.push(await pairOf(round, run(1, o.connections), redo));
+      pipelined.push(await pairOf(round, run(o.depth, o.depthConnections), redo));
     }
     return { rounds, single: merge(single), pipelined: merge(pipelined) };
   } finally {

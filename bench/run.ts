@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { spawnBenchChild, type BenchChild } from './bench-child.js';
 import { AIMS } from './aims.js';
 import { createBenchPki, type BenchPki } from './bench-pki.js';
-import { PAIR_STEAL_LIMIT_PCT, STEAL_LIMIT_PCT, STEAL_TRIES } from './steal-meter.js';
+import { PAIR_STEAL_LIMIT_PCT, STEAL_LIMIT_PCT, STEAL_PAUSE_MS, STEAL_TRIES } from './steal-meter.js';
 import { measurePath, type DataPathOptions, type PathResult } from './data-path.js';
 import { alternate, measurePaired, type PairedLoad, type PairedResult } from './paired-throughput.js';
 import { ensureDist } from './dist-build.js';
@@ -98,7 +98,7 @@ const NOTES = [
   'over) haproxy or a bare grpc-js server measured in the same run, minutes apart on the same machine, so a busy',
   'machine (see the load average) makes p99 and throughput noisy. "steal" is the CPU time the hypervisor took from',
   `this VM in a window (/proc/stat); a latency window with more than ${STEAL_LIMIT_PCT} % (an alternating pair: ${PAIR_STEAL_LIMIT_PCT} %) is`,
-  `measured again, up to ${STEAL_TRIES} times in all, the same for every path, keeping the one with the least. The gateway runs from`,
+  `measured again, up to ${STEAL_TRIES} times in all and ${STEAL_PAUSE_MS / 1000} s apart, the same for every path, keeping the least. The gateway runs from`,
   'dist/ (compiled, no tsx) with policy, trust runtime, metrics and audit (fsync interval) on. stunnel, haproxy and',
   'ghostunnel use their default threading; the Node pipe and the gateway one thread. See bench/README.md for every row.',
 ].join('\n');

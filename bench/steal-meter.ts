@@ -23,6 +23,8 @@ export const STEAL_LIMIT_PCT = 0.5;
 export const PAIR_STEAL_LIMIT_PCT = 2;
 /** Measurements of one window at most (the first and three more). */
 export const STEAL_TRIES = 4;
+/** Before measuring a window again: bursts last tens of seconds, so the tries are spread over about half a minute. */
+export const STEAL_PAUSE_MS = 5000;
 
 export interface CpuTicks {
   /** Every state of every CPU, in clock ticks (user … steal; guest time is already inside user). */
@@ -69,17 +71,20 @@ export type Kept<T> = T & { readonly redoneSteal: readonly number[] };
 const over = (s: number | undefined, limitPct: number): boolean => s !== undefined && s > limitPct;
 
 /**
- * Runs `measure` until a result's steal is at most `limitPct`, `tries` times at most, and keeps the result
- * with the least steal (the first when none has a reading). `redoneSteal`: the steal of every other one.
+ * Runs `measure` until a result's steal is at most `limitPct`, `tries` times at most, `pauseMs` apart, and keeps
+ * the result with the least steal (the first when none has a reading). `redoneSteal`: the steal of every other one.
  */
 export async function leastSteal<T extends StealAware>(
   measure: () => Promise<T>,
-  o: { tries?: number; limitPct?: number } = {},
+  o: { tries?: number; limitPct?: number; pauseMs?: number } = {},
 ): Promise<Kept<T>> {
   const tries = o.tries ?? STEAL_TRIES;
   const limit = o.limitPct ?? STEAL_LIMIT_PCT;
   const all: T[] = [await measure()];
-  while (all.length < tries && over(all.at(-1)!.stealPct, limit)) all.push(await measure());
+  while (all.length < tries && over(all.at(-1)!.stealPct, limit)) {
+    await new Promise((r) => setTimeout(r, o.pauseMs ?? STEAL_PAUSE_MS));
+    all.push(await measure());
+  }
   const best = all.reduce((a, b) => ((b.stealPct ?? Infinity) < (a.stealPct ?? Infinity) ? b : a));
   const redoneSteal = all.filter((r) => r !== best).map((r) => r.stealPct ?? NaN);
   return { ...best, redoneSteal };

@@ -11,6 +11,7 @@ import {
   startStealWindow,
   stealNote,
   STEAL_LIMIT_PCT,
+  STEAL_PAUSE_MS,
   PAIR_STEAL_LIMIT_PCT,
   STEAL_TRIES,
 } from '../../bench/steal-meter.js';
@@ -53,34 +54,43 @@ t.test('leastSteal measures again while steal is over the limit and keeps the le
     let i = 0;
     return () => Promise.resolve({ n: i, stealPct: steals[i++] });
   };
-  const calm = await leastSteal(runs([0.5, 30]));
+  const calm = await leastSteal(runs([0.5, 30]), { pauseMs: 0 });
   t.same(calm, { n: 0, stealPct: 0.5, redoneSteal: [] }, 'under the limit: measured once');
-  const burst = await leastSteal(runs([30, 12, 0.4, 0]));
+  const burst = await leastSteal(runs([30, 12, 0.4, 0]), { pauseMs: 0 });
   t.same(burst, { n: 2, stealPct: 0.4, redoneSteal: [30, 12] }, 'stops at the first window under the limit');
-  const stuck = await leastSteal(runs([30, 8, 19, 5, 0]));
+  const stuck = await leastSteal(runs([30, 8, 19, 5, 0]), { pauseMs: 0 });
   t.same(stuck, { n: 3, stealPct: 5, redoneSteal: [30, 8, 19] }, `${STEAL_TRIES} tries at most, the least kept`);
   t.equal(STEAL_TRIES, 4);
-  const blind = await leastSteal(runs([undefined, 1]));
+  const blind = await leastSteal(runs([undefined, 1]), { pauseMs: 0 });
   t.same(blind, { n: 0, stealPct: undefined, redoneSteal: [] }, 'no reading: kept as measured');
-  const strict = await leastSteal(runs([1, 0.2]), { limitPct: 0.5, tries: 2 });
+  const t0 = performance.now();
+  const strict = await leastSteal(runs([1, 0.2]), { limitPct: 0.5, tries: 2, pauseMs: 60 });
   t.equal(strict.n, 1, 'the limit and the tries are options');
+  t.ok(performance.now() - t0 >= 55, 'a window is measured again only after the pause (a burst may pass)');
+  t.ok(STEAL_PAUSE_MS >= 1000);
   t.ok(STEAL_LIMIT_PCT > 0 && STEAL_LIMIT_PCT <= 0.5, 'a few ticks of 3 s on 2 vCPUs: one burst decides a p99');
 });
 
 t.test('a pair with steal on either side is measured again, both sides, in the same order', async (t) => {
   const calls: string[] = [];
   const steals = [0, 25, 0, 0, 0, 0]; // the first pair's second run had 25 %
-  const r = await alternate(2, async (side) => {
-    calls.push(side);
-    return { perSecond: calls.length, failed: 0, stealPct: steals[calls.length - 1] };
-  });
+  const r = await alternate(
+    2,
+    async (side) => {
+      calls.push(side);
+      return { perSecond: calls.length, failed: 0, stealPct: steals[calls.length - 1] };
+    },
+    { pauseMs: 0 },
+  );
   t.same(calls, ['ref', 'target', 'ref', 'target', 'target', 'ref'], 'round 0 twice (ABBA kept), then round 1');
   t.same(r.ref, [3, 6], 'round 0 keeps its second pair');
   t.same(r.target, [4, 5]);
   t.same(r.steal, [0, 0]);
   t.same(r.redoneSteal, [25]);
   let runs = 0;
-  const mild = await alternate(1, async () => ({ perSecond: ++runs, failed: 0, stealPct: PAIR_STEAL_LIMIT_PCT }));
+  const mild = await alternate(1, async () => ({ perSecond: ++runs, failed: 0, stealPct: PAIR_STEAL_LIMIT_PCT }), {
+    pauseMs: 0,
+  });
   t.equal(runs, 2, `a pair with ${PAIR_STEAL_LIMIT_PCT} % (a latency window's limit is lower) is kept`);
   t.same(mild.redoneSteal, []);
 });
