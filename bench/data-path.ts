@@ -2,9 +2,9 @@
  * Measurements 1–4: the same load generator against each path to the same simulator. Per path, on
  * `connections` connections opened before and closed after:
  * - latency, open loop, 1 request in flight per connection, after `latencyWarmupMs` of it unrecorded: `rate`
- *   req/s on `depthConnections` of them
- *   (like a few SCADA pollers), then `highRate` req/s on all of them; a window in which the hypervisor stole
- *   more than a few % of the CPU is measured again (steal-meter.ts);
+ *   req/s on `depthConnections` of them (like a few SCADA pollers), with the CPU and run-queue wait per request
+ *   (sched-meter.ts), then `highRate` req/s on all of them; a window in which the hypervisor stole more than
+ *   `STEAL_LIMIT_PCT` of the CPU is measured again (steal-meter.ts);
  * - maximum throughput, closed loop: every connection × 1 in flight, then `depthConnections` × `depth`,
  *   each with the CPU per request of the server, the simulator and the load generator (cpu-meter.ts).
  */
@@ -32,8 +32,8 @@ export interface DataPathOptions {
   readonly warmupMs: number;
 }
 
-/** A latency window as kept, with the steal of the windows measured again before it (none when absent). */
-export type LatencyWindow = RunResult & { readonly redoneSteal?: readonly number[] };
+/** A latency window as kept, with the steal of the tries discarded for it (leastSteal; none when absent). */
+export type LatencyWindow = RunResult & { readonly discardedSteal?: readonly number[] };
 
 export interface PathResult {
   /** The latency windows, each measured again while the hypervisor stole CPU (steal-meter.ts). */
@@ -54,7 +54,7 @@ export async function measurePath(ep: Endpoint, o: DataPathOptions, simPid?: num
       runPaced(few, { rate: o.rate, durationMs: o.pacedMs, warmupMs: o.warmupMs, cpu }),
     );
     const pacedHigh = await leastSteal(() =>
-      runPaced(conns, { rate: o.highRate, durationMs: o.pacedMs, warmupMs: o.warmupMs, cpu }),
+      runPaced(conns, { rate: o.highRate, durationMs: o.pacedMs, warmupMs: o.warmupMs }),
     );
     const closed1 = await runClosed(conns, { depth: 1, durationMs: o.closedMs, warmupMs: o.warmupMs, cpu });
     const closedN = await runClosed(few, { depth: o.depth, durationMs: o.closedMs, warmupMs: o.warmupMs, cpu });

@@ -220,10 +220,11 @@ export async function runPaced(
   };
   const timer = setInterval(dispatch, 1);
   await sleep(o.warmupMs);
-  rec.recording = true;
+  // the /proc readings first: they block the loop, which must not happen inside the recorded window
   const stealEnd = startStealWindow();
   const cpuEnd = o.cpu ? startCpuWindow(o.cpu) : null;
   const waitEnd = o.cpu ? startWaitWindow(o.cpu) : null;
+  rec.recording = true;
   const t0 = performance.now();
   await sleep(o.durationMs);
   const seconds = (performance.now() - t0) / 1000;
@@ -251,9 +252,9 @@ export async function runClosed(
   };
   for (const c of conns) for (let i = 0; i < o.depth; i++) loop(c);
   await sleep(o.warmupMs);
-  rec.recording = true;
   const cpuEnd = o.cpu ? startCpuWindow(o.cpu) : null;
   const stealEnd = startStealWindow();
+  rec.recording = true;
   const t0 = performance.now();
   await sleep(o.durationMs);
   const seconds = (performance.now() - t0) / 1000;

@@ -1,5 +1,5 @@
 /**
- * Row 4's throughput aims and row 6's handshake aim (through `alternate`), measured in alternating pairs. This
+ * Row 4's throughput aims, row 6's handshake aim and row 9's gRPC aim (through `alternate`), measured in alternating pairs. This
  * machine's speed drifts over minutes (two gateways of one build, loaded minutes apart: 16.6–19.1 and
  * 18.8–25.5 µs of CPU per request), and the sequential rows measure haproxy and verigate tens of seconds apart,
  * so a single ratio carries that drift. Here both paths take turns, `rounds` times per load, in ABBA order
@@ -20,8 +20,8 @@ export interface PairedLoad {
   readonly failed: number;
   /** Per kept pair, the larger steal of its two runs (%; NaN without a reading); absent: not measured. */
   readonly steal?: readonly number[];
-  /** Per pair measured again, the steal that made it so. */
-  readonly redoneSteal?: readonly number[];
+  /** The steal of every discarded try of a pair (measured again because of it). */
+  readonly discardedSteal?: readonly number[];
 }
 
 export interface PairedResult {
@@ -68,15 +68,16 @@ type Measure = (side: 'ref' | 'target') => Promise<{ perSecond: number; failed: 
 const worse = (a: number | undefined, b: number | undefined): number | undefined =>
   a === undefined ? b : b === undefined ? a : Math.max(a, b);
 
-/**
- * Round `round`'s pair: one run of each side in that round's order, measured again while steal was high.
- * Failures count for the target only.
- */
 /** When a pair is measured again (steal-meter.ts); a test can turn it off with `limitPct: Infinity`. */
 export interface RedoOptions {
   readonly limitPct?: number;
   readonly pauseMs?: number;
 }
+
+/**
+ * Round `round`'s pair: one run of each side in that round's order, measured again while steal was high.
+ * Failures count for the target only, those of discarded tries included.
+ */
 
 async function pairOf(round: number, measure: Measure, redo: RedoOptions = {}): Promise<PairedLoad> {
   const once = async (): Promise<{ ref: number; target: number; failed: number } & StealAware> => {
@@ -90,7 +91,13 @@ async function pairOf(round: number, measure: Measure, redo: RedoOptions = {}): 
     return out;
   };
   const p = await leastSteal(once, { limitPct: PAIR_STEAL_LIMIT_PCT, ...redo });
-  return { ref: [p.ref], target: [p.target], failed: p.failed, steal: [p.stealPct ?? NaN], redoneSteal: p.redoneSteal };
+  return {
+    ref: [p.ref],
+    target: [p.target],
+    failed: p.failed,
+    steal: [p.stealPct ?? NaN],
+    discardedSteal: p.discardedSteal,
+  };
 }
 
 const merge = (ls: readonly PairedLoad[]): PairedLoad => ({
@@ -98,7 +105,7 @@ const merge = (ls: readonly PairedLoad[]): PairedLoad => ({
   target: ls.flatMap((l) => l.target),
   failed: ls.reduce((n, l) => n + l.failed, 0),
   steal: ls.flatMap((l) => l.steal ?? []),
-  redoneSteal: ls.flatMap((l) => l.redoneSteal ?? []),
+  discardedSteal: ls.flatMap((l) => l.discardedSteal ?? []),
 });
 
 /** `rounds` pairs of one measurement (`measure` runs one side once), in ABBA order. */

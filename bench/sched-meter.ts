@@ -6,7 +6,9 @@
  * At 1,000 req/s the three processes (load generator, server, simulator) share two vCPUs and each is woken about
  * twice per request, often onto the vCPU of the process that woke it: a server that spends more CPU per request
  * keeps the others waiting longer, and waits longer itself. This is what the latency rows' tail is made of once
- * the hypervisor's steal is out of the window (steal-meter.ts), so the rows print it beside the percentiles.
+ * the hypervisor's steal is out of the window (steal-meter.ts), so a row per path prints it. Threads that end
+ * during a window drop out of the sum (the figure is then too low, or missing if the sum fell; cpu-meter.ts
+ * keeps them); the servers measured here keep their threads for the window.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { CpuProcs, CpuSplit } from './cpu-meter.js';

@@ -9,7 +9,8 @@
  * test/unit/audit-decision-line.test.ts renders random decisions both ways.
  *
  * Only instances take this path. A plain object with `type: 'request.decision'` (a spread, a replayed record,
- * the `values: hash` copy) keeps the generic one, so a member added elsewhere is never dropped here.
+ * the `values: hash` copy) keeps the generic one, so a member added elsewhere is never dropped here. A range is
+ * written member by member: its members are the classifier's (`readRanges`).
  */
 import type { ReadRange } from '../../protocols/modbus/types.js';
 import type { AuditOutcome, AuditWriteRangeInput, RequestDecisionFields } from './audit-events.js';
@@ -90,7 +91,7 @@ export function renderDecisionLine(out: LineBuffer, e: RequestDecisionEvent, cha
   text(out, ',"outcome":', e.outcome);
   text(out, ',"policyVersion":', e.policyVersion);
   text(out, ',"prev":', chain.prev);
-  ranges(out, ',"reads":', e.reads);
+  readRanges(out, ',"reads":', e.reads);
   text(out, ',"reason":', e.reason);
   member(out, ',"role":', e.role);
   member(out, ',"ruleId":', e.ruleId);
@@ -126,7 +127,7 @@ function num(out: LineBuffer, prefix: string, v: number): void {
  * exactly these members (protocols/modbus/classify.ts builds them; test/unit/audit-decision-line.test.ts holds
  * it), so its members are read directly, not through the generic writer's key list, sort and megamorphic loads.
  */
-function ranges(out: LineBuffer, prefix: string, a: readonly ReadRange[]): void {
+function readRanges(out: LineBuffer, prefix: string, a: readonly ReadRange[]): void {
   out.ascii(prefix);
   out.byte(0x5b); // [
   for (let i = 0; i < a.length; i++) {

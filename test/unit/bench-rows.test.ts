@@ -278,12 +278,12 @@ t.test("rows say the hypervisor's steal in each kept window and what was measure
   const g = path({ t1: 20_000, tn: 50_000, p50: 190, p99: 1000, p99High: 1800 });
   const stolen: PathResult = {
     ...g,
-    paced: { ...g.paced, stealPct: 0.4, redoneSteal: [18, 24.4] },
+    paced: { ...g.paced, stealPct: 0.4, discardedSteal: [18, 24.4] },
     pacedHigh: { ...g.pacedHigh, stealPct: 1.25 },
   };
   const paired: PairedResult = {
     rounds: 2,
-    single: { ref: [10_000, 10_000], target: [9_000, 9_000], failed: 0, steal: [0.1, 0.7], redoneSteal: [31] },
+    single: { ref: [10_000, 10_000], target: [9_000, 9_000], failed: 0, steal: [0.1, 0.7], discardedSteal: [31] },
     pipelined: { ref: [50_000, 40_000], target: [30_000, 30_000], failed: 0, steal: [0, 0] },
   };
   const results = new Map<string, PathResult | string>([
@@ -298,8 +298,11 @@ t.test("rows say the hypervisor's steal in each kept window and what was measure
   const value = (start: string) => rows.find((r) => r.what.startsWith(start))!.value;
   t.match(value('Direct plain'), /; steal 0\.2 \/ 0\.0 %$/, 'a context row: both latency windows');
   t.notMatch(value('haproxy, mTLS'), /steal/, 'no reading: nothing said');
-  t.match(value('verigate: added latency p50'), /; steal 0\.4 % \(2 redone after 18 %, 24 %\)\)$/);
+  t.match(value('verigate: added latency p50'), /; steal 0\.4 \(2 discarded: 18\.0, 24\.4\) %\)$/);
   t.match(value('verigate: added latency p99'), /; steal 1\.3 %\)$/);
-  t.match(value('verigate: max throughput, 16'), /; steal ≤ 0\.7 % \(1 redone after 31 %\)$/);
+  const high = rows.find((r) => r.what.startsWith('verigate: added latency p99'))!;
+  t.equal(high.met, false, "a kept window over the limit (verigate's 1.25 %) is not judged met");
+  t.match(high.aim, /not met: steal over 0\.5 % in the kept window \(verigate 1\.3 %\)$/);
+  t.match(value('verigate: max throughput, 16'), /; steal ≤ 0\.7 % \(1 discarded: 31\.0\)$/);
   t.match(value('verigate: max throughput, 8'), /; steal ≤ 0\.0 %$/);
 });

@@ -10,6 +10,7 @@ import {
   readCpuTicks,
   startStealWindow,
   stealNote,
+  uncleared,
   STEAL_LIMIT_PCT,
   STEAL_PAUSE_MS,
   PAIR_STEAL_LIMIT_PCT,
@@ -55,14 +56,22 @@ t.test('leastSteal measures again while steal is over the limit and keeps the le
     return () => Promise.resolve({ n: i, stealPct: steals[i++] });
   };
   const calm = await leastSteal(runs([0.5, 30]), { pauseMs: 0 });
-  t.same(calm, { n: 0, stealPct: 0.5, redoneSteal: [] }, 'under the limit: measured once');
+  t.same(calm, { n: 0, stealPct: 0.5, discardedSteal: [] }, 'under the limit: measured once');
   const burst = await leastSteal(runs([30, 12, 0.4, 0]), { pauseMs: 0 });
-  t.same(burst, { n: 2, stealPct: 0.4, redoneSteal: [30, 12] }, 'stops at the first window under the limit');
+  t.same(burst, { n: 2, stealPct: 0.4, discardedSteal: [30, 12] }, 'stops at the first window under the limit');
   const stuck = await leastSteal(runs([30, 8, 19, 5, 0]), { pauseMs: 0 });
-  t.same(stuck, { n: 3, stealPct: 5, redoneSteal: [30, 8, 19] }, `${STEAL_TRIES} tries at most, the least kept`);
+  t.same(stuck, { n: 3, stealPct: 5, discardedSteal: [30, 8, 19] }, `${STEAL_TRIES} tries at most, the least kept`);
   t.equal(STEAL_TRIES, 4);
   const blind = await leastSteal(runs([undefined, 1]), { pauseMs: 0 });
-  t.same(blind, { n: 0, stealPct: undefined, redoneSteal: [] }, 'no reading: kept as measured');
+  t.same(blind, { n: 0, stealPct: undefined, discardedSteal: [] }, 'no reading: kept as measured');
+  let k = 0;
+  const failing = [
+    { stealPct: 30, failed: 2 },
+    { stealPct: 0, failed: 1 },
+  ];
+  const summed = await leastSteal(() => Promise.resolve(failing[k++]!), { pauseMs: 0 });
+  t.equal(summed.failed, 3, 'failures of a discarded try still count');
+  t.equal(summed.stealPct, 0);
   const t0 = performance.now();
   const strict = await leastSteal(runs([1, 0.2]), { limitPct: 0.5, tries: 2, pauseMs: 60 });
   t.equal(strict.n, 1, 'the limit and the tries are options');
@@ -86,23 +95,28 @@ t.test('a pair with steal on either side is measured again, both sides, in the s
   t.same(r.ref, [3, 6], 'round 0 keeps its second pair');
   t.same(r.target, [4, 5]);
   t.same(r.steal, [0, 0]);
-  t.same(r.redoneSteal, [25]);
+  t.same(r.discardedSteal, [25]);
   let runs = 0;
   const mild = await alternate(1, async () => ({ perSecond: ++runs, failed: 0, stealPct: PAIR_STEAL_LIMIT_PCT }), {
     pauseMs: 0,
   });
   t.equal(runs, 2, `a pair with ${PAIR_STEAL_LIMIT_PCT} % (a latency window's limit is lower) is kept`);
-  t.same(mild.redoneSteal, []);
+  t.same(mild.discardedSteal, []);
 });
 
 t.test('notes: what was kept and what was measured again', async (t) => {
   t.equal(
-    stealNote([{ stealPct: 0.31 }, { stealPct: 0.5, redoneSteal: [18.2, 24] }]),
-    '; steal 0.3 / 0.5 % (2 redone after 18 %, 24 %)',
+    stealNote([{ stealPct: 0.31 }, { stealPct: 0.5, discardedSteal: [18.2, 24] }]),
+    '; steal 0.3 / 0.5 (2 discarded: 18.2, 24.0) %',
   );
   t.equal(stealNote([{}, {}]), '', 'no readings: nothing said');
   t.equal(stealNote([{ stealPct: 1 }, {}]), '; steal 1.0 / – %');
-  t.equal(pairsStealNote({ steal: [0.2, 1.24, NaN], redoneSteal: [31] }), '; steal ≤ 1.2 % (1 redone after 31 %)');
+  t.equal(pairsStealNote({ steal: [0.2, 1.24, NaN], discardedSteal: [31] }), '; steal ≤ 1.2 % (1 discarded: 31.0)');
   t.equal(pairsStealNote({ steal: [NaN] }), '');
   t.equal(pairsStealNote({}), '');
+  t.equal(uncleared({ direct: { stealPct: 0.2 }, haproxy: undefined, verigate: {} }), '', 'clean or no reading');
+  t.equal(
+    uncleared({ direct: { stealPct: 0.7 }, haproxy: { stealPct: 20.6 }, verigate: { stealPct: 0.1 } }),
+    ' — not met: steal over 0.5 % in the kept window (direct 0.7 %, haproxy 20.6 %)',
+  );
 });
