@@ -51,21 +51,32 @@ export function cpuNs(pid: number): number | undefined {
   }
 }
 
+/** b − a in µs per request; undefined without both readings or requests, or when the counter went back. */
 const diffUs = (a: number | undefined, b: number | undefined, n: number): number | undefined =>
-  a === undefined || b === undefined || n <= 0 ? undefined : (b - a) / 1000 / n;
+  a === undefined || b === undefined || n <= 0 || b < a ? undefined : (b - a) / 1000 / n;
 
-/** Starts a window; the returned function ends it and divides each process's CPU by `requests`. */
-export function startCpuWindow(p: CpuProcs): (requests: number) => CpuSplit {
-  const server0 = p.server === undefined ? undefined : cpuNs(p.server);
-  const sim0 = p.sim === undefined ? undefined : cpuNs(p.sim);
-  const client0 = cpuNs(process.pid);
+/**
+ * Starts a window over a per-process nanosecond counter (`readNs`, undefined: no reading); the returned function
+ * ends it and divides each process's growth by `requests`. The load generator is this process.
+ */
+export function startSplitWindow(
+  p: CpuProcs,
+  readNs: (pid: number) => number | undefined,
+): (requests: number) => CpuSplit {
+  const at = (pid: number | undefined): number | undefined => (pid === undefined ? undefined : readNs(pid));
+  const server0 = at(p.server);
+  const sim0 = at(p.sim);
+  const client0 = at(process.pid);
   return (requests) => {
-    const server = p.server === undefined ? undefined : diffUs(server0, cpuNs(p.server), requests);
-    const sim = p.sim === undefined ? undefined : diffUs(sim0, cpuNs(p.sim), requests);
-    const client = diffUs(client0, cpuNs(process.pid), requests) ?? NaN;
+    const server = diffUs(server0, at(p.server), requests);
+    const sim = diffUs(sim0, at(p.sim), requests);
+    const client = diffUs(client0, at(process.pid), requests) ?? NaN;
     return { ...(server === undefined ? {} : { server }), ...(sim === undefined ? {} : { sim }), client };
   };
 }
+
+/** Starts a window; the returned function ends it and divides each process's CPU by `requests`. */
+export const startCpuWindow = (p: CpuProcs): ((requests: number) => CpuSplit) => startSplitWindow(p, cpuNs);
 
 /** "12.3 / 4.5 / 6.7 µs" (server / simulator / load generator), "–" where a process was not measured. */
 export function formatSplit(s: CpuSplit): string {

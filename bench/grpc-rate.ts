@@ -133,8 +133,8 @@ export async function runGrpcLoad(port: number, pki: BenchPki, o: GrpcLoadOption
       }, PACE_MS);
     } else for (const c of clients) for (let i = 0; i < o.inFlight; i++) loop(readOf(c));
     await new Promise((r) => setTimeout(r, o.warmupMs));
+    const stealEnd = startStealWindow(); // before recording: the /proc read must not fall inside the window
     recording = true;
-    const stealEnd = startStealWindow();
     const t0 = performance.now();
     await new Promise((r) => setTimeout(r, o.durationMs));
     recording = false;

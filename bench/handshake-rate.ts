@@ -47,10 +47,10 @@ export async function measureHandshakes(
   };
   const workers = Promise.all(Array.from({ length: o.concurrency }, worker));
   if (o.warmupMs) await new Promise((r) => setTimeout(r, o.warmupMs));
+  const cpuEnd = startCpuWindow({ server: ep.pid, sim: o.simPid }); // the /proc reads before the window opens
+  const stealEnd = startStealWindow();
   // sessions that started in the warm-up and end in the window count (as in-flight ones at its end do not)
   counting = true;
-  const cpuEnd = startCpuWindow({ server: ep.pid, sim: o.simPid });
-  const stealEnd = startStealWindow();
   const t0 = performance.now();
   await workers;
   const seconds = (performance.now() - t0) / 1000;

@@ -1,6 +1,6 @@
 /**
- * Row 4's throughput aims, row 6's handshake aim and row 9's gRPC aim (through `alternate`), measured in alternating pairs. This
- * machine's speed drifts over minutes (two gateways of one build, loaded minutes apart: 16.6–19.1 and
+ * Row 4's throughput aims, row 6's handshake aim and row 9's gRPC aim (through `alternate`), measured in
+ * alternating pairs. This machine's speed drifts over minutes (two gateways of one build, loaded minutes apart: 16.6–19.1 and
  * 18.8–25.5 µs of CPU per request), and the sequential rows measure haproxy and verigate tens of seconds apart,
  * so a single ratio carries that drift. Here both paths take turns, `rounds` times per load, in ABBA order
  * (haproxy first in even rounds, verigate first in odd ones) so a steady drift cancels; each pair gives one
@@ -78,7 +78,6 @@ export interface RedoOptions {
  * Round `round`'s pair: one run of each side in that round's order, measured again while steal was high.
  * Failures count for the target only, those of discarded tries included.
  */
-
 async function pairOf(round: number, measure: Measure, redo: RedoOptions = {}): Promise<PairedLoad> {
   const once = async (): Promise<{ ref: number; target: number; failed: number } & StealAware> => {
     const out = { ref: 0, target: 0, failed: 0, stealPct: undefined as number | undefined };

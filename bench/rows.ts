@@ -52,12 +52,13 @@ export function grpcRows(r: GrpcOutcome | string, o: { channels: number; inFligh
   const what = `gRPC unary ReadHoldingRegisters/s (10 registers), ${o.channels} channels × ${o.inFlight} calls in flight`;
   const aim = `≥ ${AIMS.grpcVsBare.toFixed(1)}× bare grpc-js`;
   if (typeof r === 'string') return [{ n: '9', what, value: r, aim, met: false }];
+  const fails = (failed: number): string => (failed === 0 ? '' : `, ${failed} failed`);
   if ('bare' in r)
     return [
       {
         n: '9',
         what: `${what}: verigate`,
-        value: `${perSec(r.gateway.perSecond)}${r.gateway.failed === 0 ? '' : `, ${r.gateway.failed} failed`}`,
+        value: `${perSec(r.gateway.perSecond)}${fails(r.gateway.failed)}`,
         baseline: `bare grpc-js: ${r.bare}`,
         aim,
       },
@@ -67,7 +68,7 @@ export function grpcRows(r: GrpcOutcome | string, o: { channels: number; inFligh
     {
       n: '9',
       what: `${what}: verigate (policy + audit per call; median of ${r.pairs.ref.length} alternating pairs)`,
-      value: `${perSec(s.targetMedian)}${r.pairs.failed === 0 ? '' : `, ${r.pairs.failed} failed`}${pairsStealNote(r.pairs)}`,
+      value: `${perSec(s.targetMedian)}${fails(r.pairs.failed)}${pairsStealNote(r.pairs)}`,
       baseline: `bare grpc-js server, same proto, fixed answer: ${perSec(s.refMedian)} (same pairs)`,
       ratio: `${times(s.median)} (pairs ${times(s.min)}–${times(s.max)})`,
       aim,

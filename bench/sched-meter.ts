@@ -11,7 +11,7 @@
  * keeps them); the servers measured here keep their threads for the window.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import type { CpuProcs, CpuSplit } from './cpu-meter.js';
+import { startSplitWindow, type CpuProcs, type CpuSplit } from './cpu-meter.js';
 
 /** Nanoseconds `pid`'s threads (those alive now) have waited on a runqueue; undefined when /proc cannot say. */
 export function waitNs(pid: number, proc = '/proc'): number | undefined {
@@ -29,19 +29,6 @@ export function waitNs(pid: number, proc = '/proc'): number | undefined {
   }
 }
 
-const perRequestUs = (a: number | undefined, b: number | undefined, n: number): number | undefined =>
-  a === undefined || b === undefined || n <= 0 || b < a ? undefined : (b - a) / 1000 / n;
-
 /** Starts a window; the returned function ends it: µs each process waited for a CPU per request. */
-export function startWaitWindow(p: CpuProcs, proc = '/proc'): (requests: number) => CpuSplit {
-  const at = (pid: number | undefined): number | undefined => (pid === undefined ? undefined : waitNs(pid, proc));
-  const server0 = at(p.server);
-  const sim0 = at(p.sim);
-  const client0 = at(process.pid);
-  return (requests) => {
-    const server = perRequestUs(server0, at(p.server), requests);
-    const sim = perRequestUs(sim0, at(p.sim), requests);
-    const client = perRequestUs(client0, at(process.pid), requests) ?? NaN;
-    return { ...(server === undefined ? {} : { server }), ...(sim === undefined ? {} : { sim }), client };
-  };
-}
+export const startWaitWindow = (p: CpuProcs, proc = '/proc'): ((requests: number) => CpuSplit) =>
+  startSplitWindow(p, (pid) => waitNs(pid, proc));
