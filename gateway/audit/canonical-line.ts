@@ -63,7 +63,10 @@ export function renderLine(
   return hash;
 }
 
-/** Opens a gap at `at` (moving `[at, end)` right) and writes the hash member into it; `pos` ends past the moved bytes. */
+/**
+ * Opens a gap at `at` (moving `[at, end)` right) and writes the hash member (`hash`: a SHA-256 hex digest) into
+ * it; `pos` ends past the moved bytes.
+ */
 export function spliceHash(
   out: LineBuffer,
   at: number,
@@ -78,7 +81,7 @@ export function spliceHash(
   out.pos = at;
   if (commaBefore) out.byte(COMMA);
   out.ascii(HASH_KEY);
-  out.ascii(hash);
+  out.plain(hash); // a SHA-256 hex digest: nothing to escape
   out.byte(QUOTE);
   if (commaAfter) out.byte(COMMA);
   out.pos = end + len;

@@ -16,7 +16,7 @@ import type { ReadRange } from '../../protocols/modbus/types.js';
 import type { AuditOutcome, AuditWriteRangeInput, RequestDecisionFields } from './audit-events.js';
 import { spliceHash, writeValue, type Chain } from './canonical-line.js';
 import { sha256Hex } from './canonical-json.js';
-import type { LineBuffer } from './line-buffer.js';
+import { TextCache, type LineBuffer } from './line-buffer.js';
 
 type Shadow = NonNullable<RequestDecisionFields['shadow']>;
 
@@ -82,24 +82,24 @@ export function renderDecisionLine(out: LineBuffer, e: RequestDecisionEvent, cha
   out.pos = out.end;
   const start = out.pos;
   text(out, '{"decision":', e.decision);
-  text(out, ',"device":', e.device);
+  cached(out, ',"device":', e.device, DEVICE);
   member(out, ',"exception":', e.exception);
   num(out, ',"fc":', e.fc);
   const split = out.pos; // `,"hash":"…"` goes here: `identity` is the first member after it
-  text(out, ',"identity":', e.identity);
+  cached(out, ',"identity":', e.identity, IDENTITY);
   num(out, ',"latencyMs":', e.latencyMs);
   text(out, ',"outcome":', e.outcome);
-  text(out, ',"policyVersion":', e.policyVersion);
-  text(out, ',"prev":', chain.prev);
+  cached(out, ',"policyVersion":', e.policyVersion, POLICY_VERSION);
+  prev(out, chain.prev);
   readRanges(out, ',"reads":', e.reads);
-  text(out, ',"reason":', e.reason);
-  member(out, ',"role":', e.role);
-  member(out, ',"ruleId":', e.ruleId);
+  cached(out, ',"reason":', e.reason, REASON);
+  optional(out, ',"role":', e.role, ROLE);
+  optional(out, ',"ruleId":', e.ruleId, RULE_ID);
   num(out, ',"seq":', chain.seq);
-  member(out, ',"session":', e.session);
+  optional(out, ',"session":', e.session, SESSION);
   member(out, ',"shadow":', e.shadow);
   member(out, ',"subFunction":', e.subFunction);
-  text(out, ',"time":', chain.time);
+  cached(out, ',"time":', chain.time, TIME);
   member(out, ',"transactionId":', e.transactionId);
   num(out, ',"type":"request.decision","unit":', e.unit);
   writeRanges(out, ',"writes":', e.writes);
@@ -108,7 +108,42 @@ export function renderDecisionLine(out: LineBuffer, e: RequestDecisionEvent, cha
   const hash = sha256Hex(out.buf.subarray(start, end));
   spliceHash(out, split, end, hash, true, false);
   out.byte(0x0a);
+  lastHash = hash;
   return hash;
+}
+
+/*
+ * The text members that repeat from line to line, each with its last rendering (line-buffer.ts TextCache): one
+ * policy version, a few identities and devices, the session of a pipelined burst, the millisecond's time.
+ */
+const DEVICE = new TextCache();
+const IDENTITY = new TextCache();
+const POLICY_VERSION = new TextCache();
+const REASON = new TextCache();
+const ROLE = new TextCache();
+const RULE_ID = new TextCache();
+const SESSION = new TextCache();
+const TIME = new TextCache();
+
+/** The hash this writer returned last: a line's `prev` is almost always it, a hex digest with nothing to escape. */
+let lastHash: string | undefined;
+
+function prev(out: LineBuffer, hash: string): void {
+  if (hash !== lastHash) return text(out, ',"prev":', hash);
+  out.ascii(',"prev":"');
+  out.plain(hash);
+  out.byte(0x22); // "
+}
+
+function cached(out: LineBuffer, prefix: string, v: string, cache: TextCache): void {
+  out.ascii(prefix);
+  cache.write(out, v);
+}
+
+/** A member that may be absent (omitted) or null, else text. */
+function optional(out: LineBuffer, prefix: string, v: string | null | undefined, cache: TextCache): void {
+  if (typeof v === 'string') cached(out, prefix, v, cache);
+  else member(out, prefix, v);
 }
 
 // `prefix` is the member's ASCII `,"key":`; small enough for TurboFan to inline at each call.

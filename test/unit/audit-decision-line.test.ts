@@ -69,30 +69,61 @@ const chainOf = (seq: number, prev: string) => ({
   values: 'include' as const,
 });
 
+/**
+ * Renders `batch` as consecutive chained lines (times cycled) after a line whose hash was `first`, and compares
+ * each with the reference JSON.
+ */
+function rendersCanonically(batch: readonly DecisionMembers[], times: readonly string[], first: string): boolean {
+  const out = new LineBuffer(16); // tiny: lines grow it mid-render
+  let prev = first;
+  for (const [i, m] of batch.entries()) {
+    const chain = { ...chainOf(i + 1, prev), time: times[i % times.length]! };
+    const plain = { type: 'request.decision', ...m };
+    const { seq, time } = chain;
+    const hash = createHash('sha256')
+      .update(reference({ ...plain, seq, time, prev }), 'utf8')
+      .digest('hex');
+    const want = reference({ ...plain, seq, time, prev, hash }) + '\n';
+    const at = out.end;
+    const built = buildLine(new RequestDecisionEvent(m), chain, out);
+    if (built.hash !== hash || out.buf.toString('utf8', at, out.pos) !== want) return false;
+    out.commit();
+    prev = hash;
+  }
+  return true;
+}
+
 t.test('the straight-line writer renders the canonical line of the same members, byte for byte', async () => {
   fc.assert(
-    fc.property(fc.array(members, { minLength: 1, maxLength: 6 }), (batch) => {
-      const out = new LineBuffer(16); // tiny: lines grow it mid-render
-      let prev = 'p'.repeat(64);
-      for (const [i, m] of batch.entries()) {
-        const chain = chainOf(i + 1, prev);
-        const plain = { type: 'request.decision', ...m };
-        const { seq, time } = chain;
-        const hash = createHash('sha256')
-          .update(reference({ ...plain, seq, time, prev }), 'utf8')
-          .digest('hex');
-        const want = reference({ ...plain, seq, time, prev, hash }) + '\n';
-        const at = out.end;
-        const built = buildLine(new RequestDecisionEvent(m), chain, out);
-        if (built.hash !== hash || out.buf.toString('utf8', at, out.pos) !== want) return false;
-        out.commit();
-        prev = hash;
-      }
-      return true;
-    }),
+    fc.property(fc.array(members, { minLength: 1, maxLength: 6 }), (batch) =>
+      rendersCanonically(batch, [chainOf(0, '').time], 'p'.repeat(64)),
+    ),
     { numRuns: 1500 },
   );
 });
+
+t.test(
+  'text repeated and alternating from line to line (the writer copies its last rendering) stays exact',
+  async () => {
+    // A few member sets, in any order with repeats: each text member comes again, alternates, or changes, as the
+    // sessions of a busy gateway interleave; the time string changes every few lines.
+    const times = ['2026-12-02T13:33:02.697Z', '2026-12-02T13:33:02.698Z', 'é\n"'];
+    fc.assert(
+      fc.property(
+        fc.array(members, { minLength: 1, maxLength: 3 }),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 12 }),
+        fc.nat({ max: 2 }),
+        (pool, picks, timeCount) =>
+          rendersCanonically(
+            picks.map((k) => pool[k % pool.length]!),
+            times.slice(0, timeCount + 1),
+            '"é\\'.padEnd(64, 'p'), // a first `prev` not from this writer is escaped, not copied
+          ),
+      ),
+      { numRuns: 1000 },
+    );
+  },
+);
 
 t.test('the generic renderer gives the same bytes for a plain copy of the event', async () => {
   fc.assert(
