@@ -9,9 +9,12 @@ import type { DataPathOptions, PathResult } from './data-path.js';
 import type { HandshakeResult } from './handshake-rate.js';
 import type { RunResult } from './load-generator.js';
 import { summarizePairs, type PairedLoad, type PairedResult } from './paired-throughput.js';
+import { added, latencyRows } from './latency-rows.js';
 import { pacedCpuRow } from './paced-cpu-row.js';
-import { pairsStealNote, stealNote, uncleared } from './steal-meter.js';
+import type { PairedLatency } from './paired-latency.js';
+import { pairsStealNote, stealNote } from './steal-meter.js';
 import { ms, perSec, signedMs, times, type Row } from './table.js';
+import { fails, short } from './window-notes.js';
 
 const LABEL: Record<string, [string, string]> = {
   direct: ['1', 'Direct plain Modbus/TCP to the simulator'],
@@ -22,17 +25,6 @@ const LABEL: Record<string, [string, string]> = {
   verigate: ['4', 'verigate from dist/ (full gateway, policy + trust + metrics + audit)'],
 };
 const BASELINE = 'haproxy';
-
-const failedOf = (...r: RunResult[]): number => r.reduce((a, x) => a + x.failed, 0);
-const fails = (...r: RunResult[]): string => (failedOf(...r) === 0 ? '' : `, ${failedOf(...r)} failed`);
-/** Open loop: say so when the path could not keep up with the offered rate (`inner`: already in parentheses). */
-const short = (r: RunResult, rate: number, inner = false): string =>
-  r.perSecond >= 0.95 * rate
-    ? ''
-    : inner
-      ? `; only ${perSec(r.perSecond)} served`
-      : ` (only ${perSec(r.perSecond)} served)`;
-const served = (r: RunResult, rate: number): boolean => r.perSecond >= 0.95 * rate && r.failed === 0;
 
 /**
  * Where a path's throughput goes: CPU µs per request of its server, the simulator and the load generator in
@@ -63,17 +55,6 @@ function cpuRow(
       : {}),
   };
 }
-
-interface Added {
-  readonly p50: number;
-  readonly p99: number;
-  readonly p99High: number;
-}
-const added = (r: PathResult, d: PathResult): Added => ({
-  p50: r.paced.p50Us - d.paced.p50Us,
-  p99: r.paced.p99Us - d.paced.p99Us,
-  p99High: r.pacedHigh.p99Us - d.pacedHigh.p99Us,
-});
 
 function contextRows(
   key: string,
@@ -169,6 +150,7 @@ function verigateRows(
   ref: PathResult | null,
   refWhy: string,
   paired: PairedResult | string | undefined,
+  pairedLatency: PairedLatency | string | undefined,
 ): Row[] {
   const name = 'verigate';
   const base = (fn: (h: PathResult) => string): string => (ref ? fn(ref) : `${BASELINE}: ${refWhy}`);
@@ -205,31 +187,7 @@ function verigateRows(
   const cpu = cpuRow('4', name, g, o, ref, false);
   if (cpu) rows.push(cpu);
   if (!direct) return rows;
-  const a = added(g, direct);
-  const h = ref ? added(ref, direct) : null;
-  const p50Limit = h ? h.p50 + AIMS.addedP50OverHaproxyUs : NaN;
-  const dirty = uncleared({ direct: direct.paced, [BASELINE]: ref?.paced, verigate: g.paced });
-  const dirtyHigh = uncleared({ direct: direct.pacedHigh, verigate: g.pacedHigh });
-  rows.push({
-    n: '4',
-    what: `${name}: added latency p50 / p99 @ ${o.rate} req/s (${o.depthConnections} conns, 1 in flight each)`,
-    value: `${signedMs(a.p50)} / ${signedMs(a.p99)} (${ms(g.paced.p50Us)} / ${ms(g.paced.p99Us)}${short(g.paced, o.rate, true)}${fails(g.paced)}${stealNote([g.paced])})`,
-    baseline: base(
-      () =>
-        `direct ${ms(direct.paced.p50Us)} / ${ms(direct.paced.p99Us)}; ${BASELINE} added ${signedMs(h!.p50)} / ${signedMs(h!.p99)}`,
-    ),
-    ratio: h ? `p50 ${signedMs(a.p50 - h.p50)} vs ${BASELINE}` : '',
-    aim: `p50 ≤ ${BASELINE}'s added + ${ms(AIMS.addedP50OverHaproxyUs)}${h ? ` (${signedMs(p50Limit)})` : ''} / p99 ≤ +${ms(AIMS.addedP99Us)}${dirty}`,
-    ...(h ? { met: a.p50 <= p50Limit && a.p99 <= AIMS.addedP99Us && served(g.paced, o.rate) && dirty === '' } : {}),
-  });
-  rows.push({
-    n: '4',
-    what: `${name}: added latency p99 @ ${o.highRate} req/s (${o.connections} conns, 1 in flight each)`,
-    value: `${signedMs(a.p99High)} (${ms(g.pacedHigh.p99Us)}${short(g.pacedHigh, o.highRate, true)}${fails(g.pacedHigh)}${stealNote([g.pacedHigh])})`,
-    baseline: `direct ${ms(direct.pacedHigh.p99Us)}${ref ? `; ${BASELINE} added ${signedMs(h!.p99High)}` : ''}`,
-    aim: `≤ +${ms(AIMS.addedP99HighRateUs)}${dirtyHigh}`,
-    met: a.p99High <= AIMS.addedP99HighRateUs && served(g.pacedHigh, o.highRate) && dirtyHigh === '',
-  });
+  rows.push(...latencyRows(g, o, direct, ref, refWhy, pairedLatency));
   const paced = pacedCpuRow('4', name, g, o);
   if (paced) rows.push(paced);
   return rows;
@@ -239,6 +197,7 @@ export function dataPathRows(
   results: Map<string, PathResult | string>,
   o: DataPathOptions,
   paired?: PairedResult | string,
+  pairedLatency?: PairedLatency | string,
 ): Row[] {
   const ok = (k: string): PathResult | null => {
     const r = results.get(k);
@@ -258,7 +217,7 @@ export function dataPathRows(
       );
       continue;
     }
-    if (key === 'verigate') rows.push(...verigateRows(r, o, direct, ref, refWhy, paired));
+    if (key === 'verigate') rows.push(...verigateRows(r, o, direct, ref, refWhy, paired, pairedLatency));
     else rows.push(...contextRows(key, r, o, direct, ref));
   }
   return rows;

@@ -15,6 +15,7 @@ import { AIMS } from './aims.js';
 import { createBenchPki, type BenchPki } from './bench-pki.js';
 import { PAIR_STEAL_LIMIT_PCT, STEAL_LIMIT_PCT, STEAL_PAUSE_MS, STEAL_TRIES } from './steal-meter.js';
 import { measurePath, type DataPathOptions, type PathResult } from './data-path.js';
+import { measurePairedLatency, type PairedLatency } from './paired-latency.js';
 import { alternate, measurePaired, type PairedLoad, type PairedResult } from './paired-throughput.js';
 import { ensureDist } from './dist-build.js';
 import { ensureGhostunnel } from './ghostunnel.js';
@@ -98,8 +99,8 @@ const cleanups: (() => Promise<void>)[] = [];
 const NOTES = [
   "Notes: latency is from the client's write to the response, open loop, 1 request in flight per connection;",
   '"added" is a path\'s percentile minus the direct path\'s in the same run. Every aim is a ratio to (or a margin',
-  'over) haproxy or a bare grpc-js server measured in the same run, minutes apart on the same machine, so a busy',
-  'machine (see the load average) makes p99 and throughput noisy. "steal" is the CPU time the hypervisor took from',
+  'over) haproxy or a bare grpc-js server measured in the same run; those of rows 4, 6 and 9 on alternating pairs',
+  '(latency: rounds with the direct path), so a drift of the machine cancels. "steal" is the CPU time the hypervisor took from',
   `this VM in a window (/proc/stat); a latency window with more than ${STEAL_LIMIT_PCT} % (an alternating pair: ${PAIR_STEAL_LIMIT_PCT} %) is`,
   `measured again, up to ${STEAL_TRIES} times in all and ${STEAL_PAUSE_MS / 1000} s apart, the same for every path, keeping the least. The gateway runs from`,
   'dist/ (compiled, no tsx) with policy, trust runtime, metrics and audit (fsync interval) on. stunnel, haproxy and',
@@ -128,14 +129,22 @@ async function pathRows(
           : await measurePath(ep, DP, sim.pid).catch((e: unknown) => `failed: ${firstLine(e)}`),
       );
     }
-    // Row 4's throughput aims: haproxy and verigate again, taking turns (paired-throughput.ts)
-    const [h, g] = [ep('haproxy'), ep('verigate')];
+    // Row 4's aims: haproxy and verigate again, taking turns (paired-throughput.ts), and for the latency aims with
+    // the direct path (paired-latency.ts)
+    const [d, h, g] = [ep('direct'), ep('haproxy'), ep('verigate')];
     let paired: PairedResult | string | undefined;
+    let pairedLatency: PairedLatency | string | undefined;
     if (wants(4) && typeof h === 'object' && typeof g === 'object') {
       log(`data path: haproxy and verigate in ${S.pairRounds} alternating pairs`);
       paired = await measurePaired(h, g, DP, S.pairRounds).catch((e: unknown) => `failed: ${firstLine(e)}`);
+      if (typeof d === 'object') {
+        log(`data path: latency of direct, haproxy and verigate in ${S.pairRounds} alternating rounds`);
+        pairedLatency = await measurePairedLatency({ direct: d, ref: h, target: g }, DP, S.pairRounds).catch(
+          (e: unknown) => `failed: ${firstLine(e)}`,
+        );
+      }
     }
-    rows.push(...dataPathRows(results, DP, paired));
+    rows.push(...dataPathRows(results, DP, paired, pairedLatency));
   }
   if (wants(6)) {
     const hs = new Map<string, HandshakeResult | string>();
