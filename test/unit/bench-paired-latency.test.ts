@@ -3,8 +3,6 @@
  * paths take turns in the documented order at both rates, each aim's quantity is taken per round and judged on
  * the median, and a round window the host stole from, or one that fell behind its rate, fails the aim.
  */
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import type { DataPathOptions, LatencyWindow, PathResult } from '../../bench/data-path.js';
 import { latencyRows } from '../../bench/latency-rows.js';
@@ -16,34 +14,7 @@ import {
   type LatencyRound,
   type PairedLatency,
 } from '../../bench/paired-latency.js';
-import { MbapFramer, encodeAdu } from '../../protocols/modbus/index.js';
-
-/** A plain Modbus/TCP server per name answering every request; `turns` lists which one served, a switch per entry. */
-async function servers(names: readonly string[]) {
-  const turns: string[] = [];
-  const started = await Promise.all(
-    names.map(async (name) => {
-      const server = net.createServer((s) => {
-        const framer = new MbapFramer();
-        s.on('error', () => s.destroy());
-        s.on('data', (chunk) => {
-          framer.push(chunk);
-          for (let r = framer.next(); r.kind === 'frame'; r = framer.next()) {
-            if (turns.at(-1) !== name) turns.push(name);
-            s.write(encodeAdu(r.frame.header.transactionId, r.frame.header.unitId, Buffer.from([3, 0])));
-          }
-        });
-      });
-      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-      return { port: (server.address() as AddressInfo).port, server };
-    }),
-  );
-  return {
-    ports: started.map((s) => s.port),
-    turns,
-    close: () => Promise.all(started.map((s) => new Promise<void>((r) => s.server.close(() => r())))),
-  };
-}
+import { turnServers } from '../helpers/turn-servers.js';
 
 const O: DataPathOptions = {
   connections: 4,
@@ -58,7 +29,7 @@ const O: DataPathOptions = {
 };
 
 t.test('the three paths take turns: direct, haproxy, verigate, then the reverse, at each rate', async (t) => {
-  const s = await servers(['direct', 'ref', 'target']);
+  const s = await turnServers(['direct', 'ref', 'target']);
   t.teardown(() => s.close());
   const [direct, ref, target] = s.ports.map((port) => ({ port, tls: null }));
   const o = { ...O, rate: 200, highRate: 400, pacedMs: 150, warmupMs: 20 };

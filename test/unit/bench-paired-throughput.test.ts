@@ -1,36 +1,7 @@
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { alternate, median, measurePaired, pairOrder, summarizePairs } from '../../bench/paired-throughput.js';
 import type { DataPathOptions } from '../../bench/data-path.js';
-import { MbapFramer, encodeAdu } from '../../protocols/modbus/index.js';
-
-/** Plain Modbus/TCP servers answering every request; `turns` lists which one served, a switch per entry. */
-async function servers(names: readonly string[]) {
-  const turns: string[] = [];
-  const started = await Promise.all(
-    names.map(async (name) => {
-      const server = net.createServer((s) => {
-        const framer = new MbapFramer();
-        s.on('error', () => s.destroy());
-        s.on('data', (chunk) => {
-          framer.push(chunk);
-          for (let r = framer.next(); r.kind === 'frame'; r = framer.next()) {
-            if (turns.at(-1) !== name) turns.push(name);
-            s.write(encodeAdu(r.frame.header.transactionId, r.frame.header.unitId, Buffer.from([3, 0])));
-          }
-        });
-      });
-      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-      return { port: (server.address() as AddressInfo).port, server };
-    }),
-  );
-  return {
-    ports: started.map((s) => s.port),
-    turns,
-    close: () => Promise.all(started.map((s) => new Promise<void>((r) => s.server.close(() => r())))),
-  };
-}
+import { turnServers } from '../helpers/turn-servers.js';
 
 const O: DataPathOptions = {
   connections: 4,
@@ -45,7 +16,7 @@ const O: DataPathOptions = {
 };
 
 t.test('both paths take turns, ABBA, each load measured once per side per round', async (t) => {
-  const s = await servers(['haproxy', 'verigate']);
+  const s = await turnServers(['haproxy', 'verigate']);
   t.teardown(() => s.close());
   const [ref, target] = s.ports.map((port) => ({ port, tls: null }));
   // the host's steal would redo a pair and add turns: the order is what is checked here
