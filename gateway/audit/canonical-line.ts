@@ -82,6 +82,7 @@ export function spliceHash(
   if (commaBefore) out.byte(COMMA);
   out.ascii(HASH_KEY);
   out.plain(hash); // a SHA-256 hex digest: nothing to escape
+  out.lastHash = hash;
   out.byte(QUOTE);
   if (commaAfter) out.byte(COMMA);
   out.pos = end + len;

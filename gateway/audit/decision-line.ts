@@ -16,7 +16,7 @@ import type { ReadRange } from '../../protocols/modbus/types.js';
 import type { AuditOutcome, AuditWriteRangeInput, RequestDecisionFields } from './audit-events.js';
 import { spliceHash, writeValue, type Chain } from './canonical-line.js';
 import { sha256Hex } from './canonical-json.js';
-import { TextCache, type LineBuffer } from './line-buffer.js';
+import type { LineBuffer } from './line-buffer.js';
 
 type Shadow = NonNullable<RequestDecisionFields['shadow']>;
 
@@ -108,41 +108,38 @@ export function renderDecisionLine(out: LineBuffer, e: RequestDecisionEvent, cha
   const hash = sha256Hex(out.buf.subarray(start, end));
   spliceHash(out, split, end, hash, true, false);
   out.byte(0x0a);
-  lastHash = hash;
   return hash;
 }
 
 /*
- * The text members that repeat from line to line, each with its last rendering (line-buffer.ts TextCache): one
- * policy version, a few identities and devices, the session of a pipelined burst, the millisecond's time.
+ * The text members that repeat from line to line, by their slot in the buffer's caches (LineBuffer.cachedString):
+ * one policy version, a few identities and devices, the session of a pipelined burst, the millisecond's time.
  */
-const DEVICE = new TextCache();
-const IDENTITY = new TextCache();
-const POLICY_VERSION = new TextCache();
-const REASON = new TextCache();
-const ROLE = new TextCache();
-const RULE_ID = new TextCache();
-const SESSION = new TextCache();
-const TIME = new TextCache();
+const DEVICE = 0;
+const IDENTITY = 1;
+const POLICY_VERSION = 2;
+const REASON = 3;
+const ROLE = 4;
+const RULE_ID = 5;
+const SESSION = 6;
+const TIME = 7;
 
-/** The hash this writer returned last: a line's `prev` is almost always it, a hex digest with nothing to escape. */
-let lastHash: string | undefined;
-
+/** `prev` is almost always the hash spliced into the line before: a hex digest with nothing to escape. */
 function prev(out: LineBuffer, hash: string): void {
-  if (hash !== lastHash) return text(out, ',"prev":', hash);
+  if (hash !== out.lastHash) return text(out, ',"prev":', hash);
   out.ascii(',"prev":"');
   out.plain(hash);
   out.byte(0x22); // "
 }
 
-function cached(out: LineBuffer, prefix: string, v: string, cache: TextCache): void {
+function cached(out: LineBuffer, prefix: string, v: string, slot: number): void {
   out.ascii(prefix);
-  cache.write(out, v);
+  out.cachedString(slot, v);
 }
 
 /** A member that may be absent (omitted) or null, else text. */
-function optional(out: LineBuffer, prefix: string, v: string | null | undefined, cache: TextCache): void {
-  if (typeof v === 'string') cached(out, prefix, v, cache);
+function optional(out: LineBuffer, prefix: string, v: string | null | undefined, slot: number): void {
+  if (typeof v === 'string') cached(out, prefix, v, slot);
   else member(out, prefix, v);
 }
 

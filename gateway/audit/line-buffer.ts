@@ -23,6 +23,10 @@ export class LineBuffer {
   end = 0;
   /** The write cursor: `end` plus the line being rendered. */
   pos = 0;
+  /** The SHA-256 hex digest last spliced into a line here (canonical-line.ts): the next line's `prev`, usually. */
+  lastHash: string | undefined = undefined;
+  /** Repeated text by slot (TextCache); the writer of one line shape numbers its members. */
+  private readonly texts: TextCache[] = [];
 
   constructor(initialBytes = INITIAL_BYTES) {
     this.buf = Buffer.allocUnsafe(initialBytes); // every byte read back was written first
@@ -78,6 +82,13 @@ export class LineBuffer {
   plain(s: string): void {
     this.ensure(s.length);
     this.pos += this.buf.write(s, this.pos, 'latin1');
+  }
+
+  /** The JSON string literal of `s`, copied from `slot`'s last rendering while `s` is the same text. */
+  cachedString(slot: number, s: string): void {
+    let cache = this.texts[slot];
+    if (cache === undefined) this.texts[slot] = cache = new TextCache();
+    cache.write(this, s);
   }
 
   /** Text in UTF-8 that is already JSON (from JSON.stringify: no lone surrogates). */
@@ -165,7 +176,7 @@ const NO_BYTES = new Uint8Array(0);
  * cache). Most of an audit line's text repeats from line to line — the policy version, the identity, the
  * session, the rule, the second — and copying its bytes takes one memmove instead of a check per character.
  */
-export class TextCache {
+class TextCache {
   private text: string | undefined = undefined;
   private rendered: Uint8Array = NO_BYTES;
 
