@@ -186,7 +186,6 @@ function verigateRows(
     rows.push({ n: '4', what: 'verigate: throughput in alternating pairs with haproxy', value: paired });
   const cpu = cpuRow('4', name, g, o, ref, false);
   if (cpu) rows.push(cpu);
-  if (!direct) return rows;
   rows.push(...latencyRows(g, o, direct, ref, refWhy, pairedLatency));
   const paced = pacedCpuRow('4', name, g, o);
   if (paced) rows.push(paced);

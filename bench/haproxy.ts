@@ -1,6 +1,8 @@
 /**
  * haproxy (Debian) in TCP mode in front of the simulator: `ssl ... verify required` with the dev CA bundle as
- * `ca-file`, so a client certificate is REQUIRED and verified; plain TCP to the PLC. Default threading.
+ * `ca-file`, so a client certificate is REQUIRED and verified; plain TCP to the PLC. Default threading. Idle
+ * timeouts of 10 minutes: the alternating latency rounds (paired-latency.ts) leave half their connections idle
+ * between the high-rate windows, for minutes when steal makes windows run again.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,8 +23,8 @@ export async function startHaproxy(dir: string, pki: BenchPki, simPort: number):
 defaults
   mode tcp
   timeout connect 5s
-  timeout client 120s
-  timeout server 120s
+  timeout client 10m
+  timeout server 10m
 
 frontend mbaps
   bind 127.0.0.1:${port} ssl crt ${pki.server.combined} ca-file ${pki.server.bundle} verify required ssl-min-ver TLSv1.2

@@ -142,17 +142,29 @@ export class ModbusClientConn {
   }
 }
 
-/** Opens `n` connections, at most `concurrency` handshakes at once. */
+/**
+ * Opens `n` connections, at most `concurrency` handshakes at once. If one fails, those opened are closed (also those
+ * that finish opening after the failure) and the failure is thrown: the caller has nothing to close.
+ */
 export async function openConnections(ep: Endpoint, n: number, concurrency = 32): Promise<ModbusClientConn[]> {
   const conns: ModbusClientConn[] = [];
   let next = 0;
+  let failed = false;
   const worker = async (): Promise<void> => {
-    while (next < n) {
+    while (next < n && !failed) {
       next++;
-      conns.push(await ModbusClientConn.connect(ep));
+      const c = await ModbusClientConn.connect(ep);
+      if (failed) c.close();
+      else conns.push(c);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+  } catch (err) {
+    failed = true;
+    for (const c of conns) c.close();
+    throw err;
+  }
   return conns;
 }
 

@@ -35,11 +35,11 @@ export interface Spread {
   readonly max: number;
 }
 
-const spread = (xs: readonly number[]): Spread => ({
-  median: median(xs),
-  min: xs.length ? Math.min(...xs) : NaN,
-  max: xs.length ? Math.max(...xs) : NaN,
-});
+/** NaN throughout when a round has no figure (a window that served nothing): no aim is met on it. */
+const spread = (xs: readonly number[]): Spread =>
+  xs.length > 0 && xs.every(Number.isFinite)
+    ? { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) }
+    : { median: NaN, min: NaN, max: NaN };
 
 /** Each aim's quantity over the rounds (µs): what the latency aims are judged on. */
 export interface LatencyMargins {
@@ -64,10 +64,6 @@ export function latencyMargins(p: PairedLatency): LatencyMargins {
     refAddedP99High: spread(p.high.map((r) => r.ref.p99Us - r.direct.p99Us)),
   };
 }
-
-/** Every window of `side` over the rounds, e.g. for their steal and failures. */
-export const windowsOf = (rounds: readonly LatencyRound[], side: LatencySide): LatencyWindow[] =>
-  rounds.map((r) => r[side]);
 
 /**
  * `rounds` rounds of the three paths at both rates (each round: the `rate` windows, then the `highRate` ones),

@@ -82,8 +82,9 @@ const GRPC = { channels: 4, inFlight: 16, durationMs: S.grpcMs, warmupMs: S.warm
 const log = (m: string): void => void process.stderr.write(`bench: ${m}\n`);
 const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
 /**
- * Everything is bounded, but a wedged child must not hold the bench forever. A calm run takes about 10 minutes;
- * every window and pair measured again during a steal burst (steal-meter.ts) adds up to half a minute.
+ * Everything is bounded, but a wedged child must not hold the bench forever. A calm run takes about 9 minutes;
+ * every window and pair measured again during a steal burst (steal-meter.ts) adds up to half a minute, so a run
+ * through long bursts can take 20.
  */
 const WATCHDOG_MS = 30 * 60_000;
 
