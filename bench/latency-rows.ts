@@ -83,14 +83,17 @@ function sequentialContext(g: PathResult, o: DataPathOptions, direct: PathResult
 
 const range = (s: Spread): string => `rounds ${signedMs(s.min)} to ${signedMs(s.max)}`;
 
+/** Each path of a round and its name in the rows. */
+const SIDES = [
+  ['direct', 'direct'],
+  ['ref', BASELINE],
+  ['target', NAME],
+] as const;
+
 /** Kept windows of every path over the steal limit, by path and round ('' when none). */
 function dirtyOf(rounds: PairedLatency['low']): string {
   const named: Record<string, LatencyWindow> = {};
-  rounds.forEach((r, i) => {
-    named[`direct r${i}`] = r.direct;
-    named[`${BASELINE} r${i}`] = r.ref;
-    named[`${NAME} r${i}`] = r.target;
-  });
+  rounds.forEach((r, i) => SIDES.forEach(([side, name]) => (named[`${name} r${i}`] = r[side])));
   return uncleared(named);
 }
 
@@ -101,12 +104,6 @@ const stealOf = (rounds: PairedLatency['low']): string => {
     discardedSteal: all.flatMap((w) => w.discardedSteal ?? []),
   });
 };
-
-const SIDES = [
-  ['direct', 'direct'],
-  ['ref', BASELINE],
-  ['target', NAME],
-] as const;
 
 /**
  * "; not served in full: haproxy r0 3,900/s, …" for every window of any path that fell behind its rate or failed
