@@ -15,6 +15,7 @@ import { nullLogger, type Logger } from '../logger.js';
 import type { Checkpoint } from './audit-checkpoint.js';
 import type { AuditEventInput, AuditSink, WriteResult } from './audit-events.js';
 import { AuditBudget, type CapacityStatus } from './audit-budget.js';
+import { CapacityWatch } from './capacity-watch.js';
 import {
   DEFAULT_FSYNC_INTERVAL_MS,
   DEFAULT_SEGMENT_BYTES,
@@ -34,14 +35,10 @@ import { AuditCheckpointer, type CheckpointHost } from './audit-checkpointer.js'
 import { DiskWatch } from './disk-watch.js';
 import { LineBuffer } from './line-buffer.js';
 import { SegmentWriter } from './segment-writer.js';
+import { AuditFailures } from './audit-failures.js';
+import { AuditSync } from './audit-sync.js';
 import { systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 export type { AuditLag, AuditLogOptions, AuditStatus, AuditSubscriber } from './audit-log-options.js';
-
-interface Failure {
-  readonly since: string;
-  error: string;
-  lost: number;
-}
 
 export class AuditLog implements AuditSink {
   private lastSeq: number;
@@ -55,16 +52,13 @@ export class AuditLog implements AuditSink {
   private gapSeq: number | null = null;
   private isoAt = Number.NaN;
   private iso = '';
-  /** The highest seq known to be fdatasync'ed: a watermark, so syncs that overlap never count an event twice. */
-  private syncedSeq = 0;
-  private failure: Failure | null = null;
-  /** Exporters holding the log failing by name (holdFailure): the failure policy applies while any is held. */
-  private readonly holds = new Map<string, { readonly since: string; error: string }>();
-  private totalLost = 0;
+  private readonly failures: AuditFailures;
+  private readonly sync: AuditSync;
   private closed = false;
   private readonly checkpoints: AuditCheckpointer;
   private readonly disk: DiskWatch;
-  private readonly budget: AuditBudget | null;
+  /** The capacity budget and what it reports, when `capacity` is configured. */
+  private readonly capacityWatch: CapacityWatch | null;
   /** The periodic work armed by startTimers() (cleared on close). */
   private readonly armed: TimerHandle[] = [];
   private readonly subscribers = new Set<AuditSubscriber>();
@@ -79,6 +73,19 @@ export class AuditLog implements AuditSink {
     this.lastHash = state.lastHash;
     this.metrics = opts.registry === undefined ? null : createAuditMetrics(opts.registry);
     this.metrics?.healthy.set(1);
+    this.failures = new AuditFailures({
+      logger: this.logger,
+      metrics: this.metrics,
+      policy: opts.failurePolicy ?? 'fail-closed',
+      now: () => this.now(),
+    });
+    this.sync = new AuditSync({
+      writer,
+      writtenSeq: () => this.writtenSeq,
+      fail: (error) => void this.failures.fail(error, 0),
+      logger: this.logger,
+      isClosed: () => this.closed,
+    });
     this.checkpoints = new AuditCheckpointer(
       opts.dir,
       opts.checkpoint,
@@ -91,9 +98,18 @@ export class AuditLog implements AuditSink {
       state,
     );
     this.disk = new DiskWatch(opts.dir, opts.minFreeBytes, this.logger, (b) => this.metrics?.diskFreeBytes.set(b));
-    this.budget = opts.capacity === undefined ? null : new AuditBudget(opts.dir, opts.capacity);
-    this.metrics?.capacityBytes.set(opts.capacity?.capacityBytes ?? 0);
-    this.metrics?.usedBytes.set(this.budget?.usedBytes ?? 0);
+    this.capacityWatch =
+      opts.capacity === undefined
+        ? null
+        : new CapacityWatch(new AuditBudget(opts.dir, opts.capacity), {
+            metrics: this.metrics,
+            logger: this.logger,
+            warn: (event) => void this.stage(event),
+          });
+    if (this.capacityWatch === null) {
+      this.metrics?.capacityBytes.set(0);
+      this.metrics?.usedBytes.set(0);
+    }
   }
 
   static async open(opts: AuditLogOptions): Promise<AuditLog> {
@@ -138,8 +154,8 @@ export class AuditLog implements AuditSink {
       ...(opts.version === undefined ? {} : { version: opts.version }),
     });
     await log.disk.check();
-    log.noteCapacity();
-    log.metrics?.usedBytes.set(log.budget?.usedBytes ?? 0);
+    log.capacityWatch?.note();
+    log.capacityWatch?.publishUsed();
     log.startTimers();
     return log;
   }
@@ -150,7 +166,8 @@ export class AuditLog implements AuditSink {
    */
   append(input: AuditEventInput): WriteResult {
     if (this.closed) return { ok: false, error: 'audit: log is closed' };
-    if (this.failure !== null && !this.writeGap()) return this.fail(this.failure.error, 1);
+    const failing = this.failures.current;
+    if (failing !== null && !this.writeGap()) return this.failures.fail(failing.error, 1);
     return this.stage(input);
   }
 
@@ -177,23 +194,23 @@ export class AuditLog implements AuditSink {
     if (written.length > 0) this.noteWritten(written);
     if (!ok) {
       const last = written.at(-1);
-      this.budget?.add(-(batch.bytes - written.reduce((n, l) => n + l.bytes, 0)));
+      this.capacityWatch?.budget.add(-(batch.bytes - written.reduce((n, l) => n + l.bytes, 0)));
       this.lastSeq = this.writtenSeq = last?.seq ?? batch.prevSeq; // the chain continues from what is in the file
       this.lastHash = last?.hash ?? batch.prevHash;
       // An audit.gap that failed again is not itself a lost event: it is retried with the count it carries.
       const gapLost = this.gapSeq !== null && this.gapSeq > (written.at(-1)?.seq ?? batch.prevSeq) ? 1 : 0;
-      this.fail(`audit: write failed: ${r.error!.message}`, batch.lines.length - written.length - gapLost);
-    } else if (this.opts.fsync === 'always') ok = this.syncNow();
+      this.failures.fail(`audit: write failed: ${r.error!.message}`, batch.lines.length - written.length - gapLost);
+    } else if (this.opts.fsync === 'always') ok = this.sync.now();
     for (const line of written) this.publish(line);
     if (written.length > 0) this.checkpoints.noteWritten(written.length);
-    if (this.budget !== null) this.metrics?.usedBytes.set(this.budget.usedBytes);
+    this.capacityWatch?.publishUsed();
     // Waiters learn the highest seq that is in the file and, under fsync always, durable: after a failed
     // fdatasync nothing of this batch counts as committed (its lines are in the file, not safe from power loss).
     // Under fsync always, lines count as committed only once fdatasync'ed: a write failure after a rotation whose
     // fdatasync of the old segment failed, or a failed fdatasync of this batch, commits none of it.
     let durable = this.writtenSeq;
     if (this.opts.fsync === 'always' && !ok)
-      durable = r.error !== null && this.syncedAfterFailure() ? this.writtenSeq : batch.prevSeq;
+      durable = r.error !== null && this.sync.afterFailure() ? this.writtenSeq : batch.prevSeq;
     batch.settle(durable);
     return ok;
   }
@@ -201,7 +218,7 @@ export class AuditLog implements AuditSink {
   /** The capacity budget now, or null when none is configured. */
   capacity(): CapacityStatus | null {
     this.flush();
-    return this.budget?.status() ?? null;
+    return this.capacityWatch?.budget.status() ?? null;
   }
 
   /**
@@ -209,7 +226,7 @@ export class AuditLog implements AuditSink {
    * (audit-throttle.ts), so the reserve stays for authorised decisions [IEC 62443-3-3 SR 2.9].
    */
   reserveReached(): boolean {
-    return this.budget?.reserveReached() ?? false;
+    return this.capacityWatch?.budget.reserveReached() ?? false;
   }
 
   /**
@@ -218,7 +235,7 @@ export class AuditLog implements AuditSink {
    */
   healthy(): boolean {
     if (this.closed) return false;
-    return (this.failure === null && this.holds.size === 0) || this.opts.failurePolicy === 'continue';
+    return this.failures.clear || this.opts.failurePolicy === 'continue';
   }
 
   /**
@@ -229,34 +246,21 @@ export class AuditLog implements AuditSink {
    * repeated hold only updates the error.
    */
   holdFailure(by: string, error: string): void {
-    const held = this.holds.get(by);
-    if (held !== undefined) {
-      held.error = error;
-      return;
-    }
-    this.holds.set(by, { since: this.now(), error });
-    this.logger.error({ by, error, policy: this.opts.failurePolicy ?? 'fail-closed' }, 'audit: held failing');
-    this.metrics?.held.set({ by }, 1);
-    this.noteHealth();
+    this.failures.hold(by, error);
   }
 
   /** Ends a hold of holdFailure(); unknown names are ignored. */
   releaseFailure(by: string): void {
-    const held = this.holds.get(by);
-    if (held === undefined) return;
-    this.holds.delete(by);
-    this.logger.info({ by, since: held.since }, 'audit: hold released');
-    this.metrics?.held.set({ by }, 0);
-    this.noteHealth();
+    this.failures.release(by);
   }
 
   status(): AuditStatus {
     this.flush();
     return {
-      writing: this.failure === null && !this.closed,
-      lastError: this.failure?.error ?? this.holds.values().next().value?.error ?? null,
-      held: [...this.holds].map(([by, h]) => ({ by, since: h.since, error: h.error })),
-      lostEvents: this.totalLost,
+      writing: this.failures.current === null && !this.closed,
+      lastError: this.failures.lastError,
+      held: this.failures.held(),
+      lostEvents: this.failures.totalLost,
       diskLow: this.disk.low,
       diskFreeBytes: this.disk.freeBytes,
       capacity: this.capacity(),
@@ -265,14 +269,14 @@ export class AuditLog implements AuditSink {
 
   /** Events written but not yet fdatasync'ed (0 under fsync 'always'): the gateway's `audit lag` gauge. */
   lag(): number {
-    return this.unsynced();
+    return this.sync.unsynced();
   }
 
   lagDetail(): AuditLag {
     this.flush();
     return {
       lastSeq: this.lastSeq,
-      unsyncedEvents: this.unsynced(),
+      unsyncedEvents: this.sync.unsynced(),
       eventsSinceCheckpoint: this.checkpoints.eventsSinceCheckpoint,
       lastCheckpointSeq: this.checkpoints.lastCheckpointSeq,
     };
@@ -315,7 +319,7 @@ export class AuditLog implements AuditSink {
       },
       syncNow: () => this.writer.sync(),
       syncAsync: (done) => this.writer.syncAsync(done),
-      synced: (upTo) => (this.syncedSeq = Math.max(this.syncedSeq, upTo)),
+      synced: (upTo) => this.sync.synced(upTo),
       syncTarget: () => this.writtenSeq,
       time: () => this.now(),
       published: (cp) => {
@@ -368,13 +372,11 @@ export class AuditLog implements AuditSink {
       values: this.opts.values ?? 'include',
     };
     const line = buildLine(input, chain, this.out);
-    if (this.budget !== null && !this.budget.fits(line.bytes)) {
+    const exhausted = this.capacityWatch?.exhausted(line.bytes) ?? null;
+    if (exhausted !== null) {
       // A full budget is a full disk: the failure policy applies [IEC 62443-3-3 SR 2.9, SR 2.10].
       this.out.rollback();
-      return this.fail(
-        `audit: capacity exhausted (${this.budget.usedBytes} of audit.capacityBytes ${this.budget.opts.capacityBytes} used)`,
-        this.gapSeq === null ? 1 : 0,
-      );
+      return this.failures.fail(exhausted, this.gapSeq === null ? 1 : 0);
     }
     if (this.batch === null) {
       this.batch = new PendingBatch(this.lastSeq, this.lastHash);
@@ -384,10 +386,7 @@ export class AuditLog implements AuditSink {
     this.batch.add(line);
     this.lastSeq = line.seq;
     this.lastHash = line.hash;
-    if (this.budget !== null) {
-      this.budget.add(line.bytes); // counted when staged, so capacity and the reserve see this turn's events too
-      if (input.type !== 'audit.capacity-warning') this.noteCapacity();
-    }
+    this.capacityWatch?.staged(line.bytes, input.type);
     return { ok: true, seq: line.seq };
   }
 
@@ -396,43 +395,12 @@ export class AuditLog implements AuditSink {
     const r = this.stage(input);
     if (!r.ok) return r;
     // A gap or start-up event counts only when its batch fully succeeded (under fsync always: also its fdatasync).
-    return this.flush() ? r : { ok: false, error: this.failure?.error ?? 'audit: write failed' };
+    return this.flush() ? r : { ok: false, error: this.failures.current?.error ?? 'audit: write failed' };
   }
 
   private noteWritten(written: readonly { seq: number; bytes: number }[]): void {
     this.writtenSeq = written.at(-1)!.seq;
     this.metrics?.events.inc(written.length);
-  }
-
-  /**
-   * After a write failure the segment writer has fdatasync'ed and closed the segment (or recorded that it could
-   * not): were the lines written before the failure made durable?
-   */
-  private syncedAfterFailure(): boolean {
-    try {
-      this.writer.sync();
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  /** Events written but not yet fdatasync'ed. */
-  private unsynced(): number {
-    return Math.max(0, this.writtenSeq - this.syncedSeq);
-  }
-
-  private syncNow(): boolean {
-    const target = this.writtenSeq;
-    try {
-      this.writer.sync();
-      this.syncedSeq = Math.max(this.syncedSeq, target);
-      return true;
-    } catch (err) {
-      // The lines are in the file (not lost) but may not survive power loss: report the failure.
-      this.fail(`audit: fsync failed: ${errorMessage(err)}`, 0);
-      return false;
-    }
   }
 
   private publish(line: Parameters<typeof recordOf>[0]): void {
@@ -441,27 +409,10 @@ export class AuditLog implements AuditSink {
     for (const s of this.subscribers) safe(() => s.event?.(rec), this.logger);
   }
 
-  /** Record the failure; `lost`: how many events did not reach the file (0 for an fsync failure). */
-  private fail(error: string, lost: number): WriteResult {
-    if (this.failure === null) {
-      this.failure = { since: this.now(), error, lost: 0 };
-      this.logger.error({ error, policy: this.opts.failurePolicy ?? 'fail-closed' }, 'audit: writes failing');
-      this.noteHealth();
-    }
-    this.failure.error = error;
-    if (lost > 0) {
-      this.failure.lost += lost;
-      this.totalLost += lost;
-      this.metrics?.lostEvents.inc(lost);
-    }
-    this.metrics?.writeFailures.inc();
-    return { ok: false, error };
-  }
-
   /** After a failure, the first successful write is an audit.gap naming what was lost. */
   private writeGap(): boolean {
-    const f = this.failure!;
-    this.budget?.rescan(this.batch?.bytes); // an operator may have archived segments since: their space is free again
+    const f = this.failures.current!;
+    this.capacityWatch?.budget.rescan(this.batch?.bytes); // an operator may have archived segments since: their space is free again
     this.gapSeq = this.lastSeq + 1;
     const r = this.writeNow({ type: 'audit.gap', lost: f.lost, since: f.since, error: f.error });
     this.gapSeq = null;
@@ -469,15 +420,8 @@ export class AuditLog implements AuditSink {
       f.error = r.error;
       return false;
     }
-    this.failure = null;
-    this.logger.info({ lost: f.lost, since: f.since }, 'audit: writes recovered');
-    this.noteHealth();
+    this.failures.recovered();
     return true;
-  }
-
-  /** verigate_audit_healthy: 0 while writes fail or an exporter holds the log failing. */
-  private noteHealth(): void {
-    this.metrics?.healthy.set(this.failure === null && this.holds.size === 0 ? 1 : 0);
   }
 
   private mustAppendOrClose(input: AuditEventInput): void {
@@ -504,57 +448,15 @@ export class AuditLog implements AuditSink {
     // unref'ed: housekeeping never keeps a stopping process alive (close() clears them anyway)
     const every = (ms: number, fn: () => void) => this.armed.push(unrefTimer(this.timers.setInterval(fn, ms)));
     const ms = fsyncIntervalMs(this.opts.fsync ?? DEFAULT_FSYNC_INTERVAL_MS);
-    if (ms !== null) every(ms, () => this.syncInBackground());
+    if (ms !== null) every(ms, () => this.sync.inBackground());
     const cpMs = this.opts.checkpoint?.everyMs;
     if (cpMs !== undefined) every(cpMs, () => this.checkpoints.inBackground());
     every(this.opts.retryMs ?? 1000, () => {
-      if (this.failure !== null && !this.closed) this.writeGap();
+      if (this.failures.current !== null && !this.closed) this.writeGap();
     });
     if (this.opts.minFreeBytes !== undefined) every(this.opts.diskCheckMs ?? 10_000, () => void this.disk.check());
-    if (this.budget !== null) {
-      every(this.opts.diskCheckMs ?? 10_000, () => {
-        this.budget?.rescan(this.batch?.bytes);
-        this.metrics?.usedBytes.set(this.budget?.usedBytes ?? 0);
-        this.noteCapacity();
-      });
-    }
-  }
-
-  /** Metric, and once per crossing: the warning (log + audit event) and the reserve line (log). */
-  private noteCapacity(): void {
-    const b = this.budget;
-    if (b === null || this.closed) return;
-    if (b.crossedReserve()) {
-      this.logger.warn(
-        { ...b.status() },
-        'audit: store past capacity − reserve: events of peers without rights are summarized only [IEC 62443-3-3 SR 2.9]',
-      );
-    }
-    if (!b.crossedWarning()) return;
-    const s = b.status();
-    this.logger.warn({ ...s }, 'audit: store above its warning threshold [IEC 62443-3-3 SR 2.9]');
-    this.stage({
-      type: 'audit.capacity-warning',
-      usedBytes: s.usedBytes,
-      warnBytes: s.warnBytes,
-      capacityBytes: s.capacityBytes,
-      reserveBytes: s.reserveBytes,
-    });
-  }
-
-  private syncInBackground(): void {
-    const target = this.writtenSeq;
-    if (target <= this.syncedSeq || this.closed) return;
-    this.writer.syncAsync((err) => {
-      if (err === null) {
-        this.syncedSeq = Math.max(this.syncedSeq, target);
-        return;
-      }
-      // Linux marks pages that failed to sync as clean: a later fsync "succeeds" and the events are gone. So a
-      // failed background fsync is a write failure: fail-closed denies until an audit.gap is written.
-      this.logger.error({ err: err.message }, 'audit: background fsync failed');
-      this.fail(`audit: fsync failed: ${err.message}`, 0);
-    });
+    const watch = this.capacityWatch;
+    if (watch !== null) every(this.opts.diskCheckMs ?? 10_000, () => watch.rescan(this.batch?.bytes));
   }
 }
 

@@ -33,7 +33,7 @@ type Writer = {
 };
 const writerOf = (log: AuditLog): Writer => (log as unknown as { writer: Writer }).writer;
 const internals = (log: AuditLog) =>
-  log as unknown as { syncInBackground(): void; checkpoints: { inBackground(): void } };
+  log as unknown as { sync: { inBackground(): void }; checkpoints: { inBackground(): void } };
 
 t.test('two background fdatasyncs that overlap do not mark later events durable', async (t) => {
   const signer = { sign: () => ({ alg: 'none', sig: 'x', spiffeId: 'spiffe://t/x', certChainPem: '' }) };
@@ -49,14 +49,14 @@ t.test('two background fdatasyncs that overlap do not mark later events durable'
   };
   for (let i = 0; i < 10; i++) log.append(ev(i));
   log.flush();
-  internals(log).syncInBackground();
+  internals(log).sync.inBackground();
   internals(log).checkpoints.inBackground();
   for (let i = 10; i < 20; i++) log.append(ev(i));
   log.flush();
   for (const c of callbacks.splice(0)) c();
   t.equal(log.lag(), 10, 'the 10 events written after both syncs started are still unsynced');
   const before = syncs;
-  internals(log).syncInBackground();
+  internals(log).sync.inBackground();
   t.equal(syncs, before + 1, 'so the next interval tick syncs them');
   await log.close();
 });

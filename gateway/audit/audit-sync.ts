@@ -1,0 +1,76 @@
+/**
+ * The audit log's fdatasync watermark: the highest seq known to be durable, raised by the `always` policy's
+ * sync after each batch, by the `interval` policy's background sync and by checkpoints. A watermark (max, never
+ * a count) so syncs that overlap never count an event twice; `unsynced()` is the `audit lag` gauge.
+ */
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { SegmentWriter } from './segment-writer.js';
+
+export interface AuditSyncDeps {
+  readonly writer: Pick<SegmentWriter, 'sync' | 'syncAsync'>;
+  /** The highest seq in the file: what a sync started now covers. */
+  readonly writtenSeq: () => number;
+  /** Reports a failed fdatasync (its lines are in the file, not lost, but may not survive power loss). */
+  readonly fail: (error: string) => void;
+  readonly logger: Logger;
+  readonly isClosed: () => boolean;
+}
+
+export class AuditSync {
+  private syncedSeq = 0;
+
+  constructor(private readonly deps: AuditSyncDeps) {}
+
+  /** Events written but not yet fdatasync'ed. */
+  unsynced(): number {
+    return Math.max(0, this.deps.writtenSeq() - this.syncedSeq);
+  }
+
+  /** Everything up to `upTo` is durable (a checkpoint's sync). */
+  synced(upTo: number): void {
+    this.syncedSeq = Math.max(this.syncedSeq, upTo);
+  }
+
+  /** fdatasync now (the `always` policy, after a batch); false, and the failure recorded, if it failed. */
+  now(): boolean {
+    const target = this.deps.writtenSeq();
+    try {
+      this.deps.writer.sync();
+      this.synced(target);
+      return true;
+    } catch (err) {
+      this.deps.fail(`audit: fsync failed: ${errorMessage(err)}`);
+      return false;
+    }
+  }
+
+  /**
+   * After a write failure the segment writer has fdatasync'ed and closed the segment (or recorded that it could
+   * not): were the lines written before the failure made durable?
+   */
+  afterFailure(): boolean {
+    try {
+      this.deps.writer.sync();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The `interval` policy's tick: off the request path. */
+  inBackground(): void {
+    const target = this.deps.writtenSeq();
+    if (target <= this.syncedSeq || this.deps.isClosed()) return;
+    this.deps.writer.syncAsync((err) => {
+      if (err === null) {
+        this.synced(target);
+        return;
+      }
+      // Linux marks pages that failed to sync as clean: a later fsync "succeeds" and the events are gone. So a
+      // failed background fsync is a write failure: fail-closed denies until an audit.gap is written.
+      this.deps.logger.error({ err: err.message }, 'audit: background fsync failed');
+      this.deps.fail(`audit: fsync failed: ${err.message}`);
+    });
+  }
+}
