@@ -6,7 +6,8 @@
 import type { AppendResult, AuditEventInput, AuditSink } from '../audit/audit-events.js';
 import { NOT_COMMITTED } from '../audit/audit-batch.js';
 import { errorMessage } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { nullLogger, type Logger } from '../logger.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Session } from './session.js';
 
 /**
@@ -17,6 +18,27 @@ import type { Session } from './session.js';
 export interface PipelineAudit extends AuditSink {
   healthy(): boolean;
   committed(seq: number | null): Promise<boolean>;
+}
+
+/**
+ * What both pipelines are built from: `Policy` the enforced policy (swapped as one reference on reload), `Gate`
+ * the runtime gates (locks, JIT, rate, trust), `Shadow` what a shadow rule's match reports.
+ */
+export interface PipelineDepsBase<Policy, Gate, Shadow> {
+  readonly policy: () => Policy;
+  readonly gate: Gate;
+  readonly audit: PipelineAudit;
+  readonly metrics: GatewayMetrics;
+  readonly now: () => number;
+  /**
+   * Asked right before a queued request goes onto the device's wire (same turn as the write): false drops it
+   * unsent (`aborted`). main.ts checks locks here, so a device lock created while writes wait stops them too.
+   */
+  readonly dispatchCheck?: (session: Session, device: string) => boolean;
+  /** audit.failurePolicy `continue`: a write whose write-ahead event failed is still forwarded (alarm raised). */
+  readonly auditContinueOnFailure?: boolean;
+  readonly logger?: Logger;
+  readonly onShadow?: (e: Shadow) => void;
 }
 
 /** Resolves once the appended event is committed: true when it is in the file (or was only summarized). */
@@ -60,25 +82,30 @@ export function guard(fn: () => void): void {
 
 /**
  * Appends the write-ahead decision of a request that may change a device and waits until it is in the file
- * (its turn's group commit), BEFORE the request is handed to the upstream. `forward` false: the event is not
+ * (its turn's group commit), BEFORE the request is handed to the upstream. Resolves false when the event is not
  * (durably) in the log, so the request must not be sent; with audit failurePolicy `continue` it is forwarded
- * anyway (the log raised its alarm). `seq`: the decision's seq for the `request.outcome` that follows, or null
- * when there is none.
+ * anyway (true: the log raised its alarm). `progress.decisionSeq` becomes the decision's seq, for the
+ * `request.outcome` that follows, or stays null when there is none. `context` names the request in the warning.
  */
 export async function appendWriteAhead(
-  audit: PipelineAudit,
+  deps: Pick<PipelineDepsBase<unknown, unknown, never>, 'audit' | 'auditContinueOnFailure' | 'logger'>,
+  progress: { decisionSeq: number | null },
   event: AuditEventInput,
-  opts: { readonly continueOnFailure: boolean; readonly logger: Logger; readonly context: object },
-): Promise<{ readonly forward: boolean; readonly seq: number | null }> {
-  const r = audit.append(event);
-  if (r.ok && (await audit.committed(r.seq))) return { forward: true, seq: r.seq };
-  opts.logger.warn(
-    { ...opts.context, error: r.ok ? 'not committed: the batch write failed' : r.error },
-    opts.continueOnFailure
+  context: object,
+): Promise<boolean> {
+  const r = deps.audit.append(event);
+  if (r.ok && (await deps.audit.committed(r.seq))) {
+    progress.decisionSeq = r.seq;
+    return true;
+  }
+  const forward = deps.auditContinueOnFailure === true;
+  (deps.logger ?? nullLogger).warn(
+    { ...context, error: r.ok ? 'not committed: the batch write failed' : r.error },
+    forward
       ? 'write-ahead audit event failed; forwarded anyway (audit failurePolicy continue)'
       : 'write-ahead audit event failed; write refused',
   );
-  return { forward: opts.continueOnFailure, seq: null };
+  return forward;
 }
 
 /**

@@ -15,7 +15,6 @@ import { validateRecordRequest, type RecordRequest } from '../../protocols/profi
 import type { RecordOutcome } from '../errors.js';
 import { nullLogger, type Logger } from '../logger.js';
 import type { AuditEventInput } from '../audit/audit-events.js';
-import type { GatewayMetrics } from '../observability/metrics.js';
 import type { Decision, PeerRef } from '../policy/compiled-policy.js';
 import type { RecordGate } from '../trust/runtime-gate.js';
 import type { ProfinetResult } from '../upstream/profinet-types.js';
@@ -27,7 +26,7 @@ import {
   guard,
   stillAllowedFor,
   whenCommitted,
-  type PipelineAudit,
+  type PipelineDepsBase,
 } from './pipeline-support.js';
 import { recordDecisionEvent, recordOutcomeEvent, type Ending, type RecordFacts } from './record-events.js';
 import { judge, refusal, type Progress, type Verdict } from './request-events.js';
@@ -61,28 +60,19 @@ export interface RecordPolicyEngine {
   evaluateRecord(peer: PeerRef, device: string, req: RecordRequest, now: Date): Decision;
 }
 
-export interface RecordPipelineDeps {
-  readonly policy: () => RecordPolicyEngine;
-  readonly gate: RecordGate;
-  readonly audit: PipelineAudit;
-  readonly metrics: GatewayMetrics;
-  readonly now: () => number;
-  /** Asked right before the datagram goes out (same turn): false drops it unsent (`aborted`). main.ts: locks. */
-  readonly dispatchCheck?: (session: Session, device: string) => boolean;
-  /** audit.failurePolicy `continue`: a write whose write-ahead event failed is still sent (alarm raised). */
-  readonly auditContinueOnFailure?: boolean;
-  readonly logger?: Logger;
-  readonly onShadow?: (e: {
-    session: string;
-    identity: string;
-    device: string;
-    access: string;
-    index: number;
-    ruleId: string;
-    effect: string;
-    enforced: string;
-  }) => void;
+/** What a shadow rule's match on a record request reports (metrics and log, never the answer). */
+export interface RecordShadowMatch {
+  readonly session: string;
+  readonly identity: string;
+  readonly device: string;
+  readonly access: string;
+  readonly index: number;
+  readonly ruleId: string;
+  readonly effect: string;
+  readonly enforced: string;
 }
+
+export type RecordPipelineDeps = PipelineDepsBase<RecordPolicyEngine, RecordGate, RecordShadowMatch>;
 
 export class RecordPipeline {
   constructor(private readonly deps: RecordPipelineDeps) {}
@@ -161,20 +151,14 @@ export class RecordPipeline {
     return judge(decision, () => this.deps.gate.checkRecord(session, device.config.name, request, decision, now));
   }
 
-  private async writeAhead(req: RecordPipelineRequest, progress: Progress, started: number): Promise<boolean> {
+  private writeAhead(req: RecordPipelineRequest, progress: Progress, started: number): Promise<boolean> {
     const event = this.decisionEvent(req, progress, { outcome: 'ok' }, 'pending', this.deps.now() - started);
-    const r = await appendWriteAhead(this.deps.audit, event, {
-      continueOnFailure: this.deps.auditContinueOnFailure === true,
-      logger: this.log,
-      context: {
-        session: req.session.id,
-        identity: req.session.peer.id,
-        device: req.device.config.name,
-        index: req.request.index,
-      },
+    return appendWriteAhead(this.deps, progress, event, {
+      session: req.session.id,
+      identity: req.session.peer.id,
+      device: req.device.config.name,
+      index: req.request.index,
     });
-    progress.decisionSeq = r.seq;
-    return r.forward;
   }
 
   /**

@@ -4,13 +4,14 @@
  * [IEC 62443-3-3 SR 2.8], and the client's answer for an outcome comes from the one table in errors.ts.
  */
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
-import { exceptionPdu } from '../../protocols/modbus/index.js';
+import { exceptionPdu, isExceptionPdu } from '../../protocols/modbus/index.js';
 import { ExceptionCode } from '../../protocols/modbus/types.js';
 import { Outcomes, exceptionFor, type Outcome } from '../errors.js';
 import { reasonText, type GateReasonCode, type PolicyReasonCode } from '../reasons.js';
 import type { AuditEventInput } from '../audit/audit-events.js';
 import { RequestDecisionEvent } from '../audit/decision-line.js';
 import type { GateResult, PolicyVerdict } from '../trust/runtime-gate.js';
+import type { UpstreamResult } from '../upstream/types.js';
 import type { Session } from './session.js';
 import { roundMs as ms, who } from './pipeline-support.js';
 
@@ -93,6 +94,27 @@ export interface RequestFacts {
  */
 export function answerFor(fc: number, outcome: Outcome): Buffer {
   return exceptionPdu(fc & 0x7f, exceptionFor(outcome) ?? ExceptionCode.ServerDeviceFailure);
+}
+
+/**
+ * An upstream result as the outcome the client's answer comes from: the PLC's own PDU for a response, else
+ * the outcome table's exception (0x0A no path, 0x0B no response) [MB-APP 7].
+ */
+export function outcomeOf(r: UpstreamResult): Outcome {
+  switch (r.kind) {
+    case 'response':
+      return isExceptionPdu(r.pdu) ? 'plc-exception' : 'ok';
+    case 'timeout':
+      return 'timeout';
+    case 'queue-full':
+      return 'queue-full';
+    case 'aborted':
+      return 'aborted';
+    case 'unavailable':
+      return r.sent ? 'no-answer' : 'upstream-unavailable';
+    case 'invalid-response':
+      return 'no-answer';
+  }
 }
 
 /**

@@ -13,10 +13,9 @@
  * event is committed: a read whose event did not reach the file is answered audit-unavailable, not with data.
  */
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
-import { isExceptionPdu, isMutating } from '../../protocols/modbus/index.js';
+import { isMutating } from '../../protocols/modbus/index.js';
 import type { Outcome } from '../errors.js';
 import { nullLogger, type Logger } from '../logger.js';
-import type { GatewayMetrics } from '../observability/metrics.js';
 import type { RuntimeGate } from '../trust/runtime-gate.js';
 import type { LearnJudge } from '../evidence/learn-mode.js';
 import type { UpstreamRequest, UpstreamResult } from '../upstream/types.js';
@@ -25,6 +24,7 @@ import {
   answerFor,
   decisionEvent,
   outcomeEvent,
+  outcomeOf,
   refusal,
   verdictOf,
   type PolicyDecision,
@@ -39,7 +39,7 @@ import {
   guard,
   stillAllowedFor,
   whenCommitted,
-  type PipelineAudit,
+  type PipelineDepsBase,
 } from './pipeline-support.js';
 import type { Session } from './session.js';
 
@@ -58,29 +58,18 @@ export interface Upstream {
   submit(req: UpstreamRequest): Promise<UpstreamResult>;
 }
 
-export interface PipelineDeps {
-  readonly policy: () => PolicyEngine;
-  readonly gate: RuntimeGate;
-  readonly audit: PipelineAudit;
-  readonly metrics: GatewayMetrics;
-  readonly now: () => number;
-  /**
-   * Asked right before a queued request goes onto the PLC socket (same turn as the write): false drops it unsent
-   * (`aborted`). main.ts checks locks here, so a device lock created while writes wait stops them too.
-   */
-  readonly dispatchCheck?: (session: Session, device: string) => boolean;
-  /** audit.failurePolicy `continue`: a write whose write-ahead event failed is still forwarded (alarm raised). */
-  readonly auditContinueOnFailure?: boolean;
-  readonly logger?: Logger;
-  readonly onShadow?: (e: {
-    session: string;
-    identity: string;
-    device: string;
-    fc: number;
-    ruleId: string;
-    effect: string;
-    enforced: string;
-  }) => void;
+/** What a shadow rule's match on a Modbus request reports (metrics and log, never the answer). */
+export interface ShadowMatch {
+  readonly session: string;
+  readonly identity: string;
+  readonly device: string;
+  readonly fc: number;
+  readonly ruleId: string;
+  readonly effect: string;
+  readonly enforced: string;
+}
+
+export interface PipelineDeps extends PipelineDepsBase<PolicyEngine, RuntimeGate, ShadowMatch> {
   /** Commissioning mode (gateway/evidence/learn-mode.ts), when a device has `learn:` in gateway.yaml. */
   readonly learn?: LearnJudge;
 }
@@ -214,24 +203,15 @@ export class RequestPipeline {
   }
 
   /** Appends and commits the write-ahead decision; false when the request must not be forwarded. */
-  private async writeAhead(req: PipelineRequest, progress: Progress, started: number): Promise<boolean> {
+  private writeAhead(req: PipelineRequest, progress: Progress, started: number): Promise<boolean> {
     const verdict = progress.verdict as Verdict;
-    const r = await appendWriteAhead(
-      this.deps.audit,
-      decisionEvent(this.facts(req), verdict, 'pending', null, this.deps.now() - started, progress.policyVersion),
-      {
-        continueOnFailure: this.deps.auditContinueOnFailure === true,
-        logger: this.log,
-        context: {
-          session: req.session.id,
-          identity: req.session.peer.id,
-          device: req.device.config.name,
-          fc: req.classified.fc,
-        },
-      },
+    const latency = this.deps.now() - started;
+    return appendWriteAhead(
+      this.deps,
+      progress,
+      decisionEvent(this.facts(req), verdict, 'pending', null, latency, progress.policyVersion),
+      { session: req.session.id, identity: req.session.peer.id, device: req.device.config.name, fc: req.classified.fc },
     );
-    progress.decisionSeq = r.seq;
-    return r.forward;
   }
 
   /**
@@ -401,26 +381,5 @@ export class RequestPipeline {
         enforced: decision.effect,
       });
     }
-  }
-}
-
-/**
- * An upstream result as the outcome the client's answer comes from: the PLC's own PDU for a response, else
- * the outcome table's exception (0x0A no path, 0x0B no response) [MB-APP 7].
- */
-function outcomeOf(r: UpstreamResult): Outcome {
-  switch (r.kind) {
-    case 'response':
-      return isExceptionPdu(r.pdu) ? 'plc-exception' : 'ok';
-    case 'timeout':
-      return 'timeout';
-    case 'queue-full':
-      return 'queue-full';
-    case 'aborted':
-      return 'aborted';
-    case 'unavailable':
-      return r.sent ? 'no-answer' : 'upstream-unavailable';
-    case 'invalid-response':
-      return 'no-answer';
   }
 }
