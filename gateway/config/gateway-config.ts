@@ -1,14 +1,14 @@
 /**
  * gateway.yaml: load (schema + file:line errors via load-yaml), apply defaults, check what a schema cannot
- * (unique names and unit ids, a bound listener names a known device), then freeze. Paths are resolved
+ * (gateway-config-checks.ts: unique names and unit ids, a bound listener names a known device), then freeze. Paths are resolved
  * against the config file's directory so a lab directory can be moved as a whole.
  */
 import { dirname, resolve } from 'node:path';
-import { isIP } from 'node:net';
 import { gatewayConfigSchema } from './gateway-config-schema.js';
-import { configError, deepFreeze, loadYamlDocument, type ConfigErrorDetail, type YamlDocument } from './load-yaml.js';
+import { deepFreeze, loadYamlDocument } from './load-yaml.js';
+import { checkSemantics } from './gateway-config-checks.js';
 import { tryParseDuration } from './duration.js';
-import { deviceLink, lineProblems, type DeviceLink } from './device-link.js';
+import { deviceLink, type DeviceLink } from './device-link.js';
 import type { Table } from '../../protocols/modbus/types.js';
 import type { DeviceYaml, GatewayYaml } from './gateway-yaml.js';
 
@@ -138,9 +138,6 @@ export interface FleetConfig {
     readonly streamMaxBytes: number;
   };
 }
-
-/** arIdleTimeout + timeout bound: the AR activity timeout factor (×100 ms) is at most 1000 [IEC 61158-6-10]. */
-export const MAX_AR_IDLE_PLUS_TIMEOUT_MS = 99_000;
 
 export function loadGatewayConfig(path: string): GatewayConfig {
   const file = resolve(path);
@@ -318,137 +315,4 @@ function fleetConfig(f: NonNullable<GatewayYaml['fleet']>, at: (p: string) => st
       streamMaxBytes: f.audit?.streamMaxBytes ?? 1024 * 1024 * 1024,
     },
   };
-}
-
-/** Commissioning mode must end, and within 30 days of now (the gateway checks again against its own clock). */
-function learnProblems(untilMs: number, at: (message: string) => ConfigErrorDetail): ConfigErrorDetail[] {
-  if (Number.isNaN(untilMs)) return [at('learn.until must be an ISO 8601 time, e.g. 2026-03-09T06:00:00Z')];
-  if (untilMs - Date.now() > 30 * 86_400_000)
-    return [
-      at(
-        `learn.until ${new Date(untilMs).toISOString()} is more than 30 days ahead: commissioning mode must end within 30 days`,
-      ),
-    ];
-  return [];
-}
-
-type ConfigDoc = YamlDocument<GatewayYaml>;
-
-/** What the schema cannot say; every problem is collected with its file:line:col, then thrown at once. */
-function checkSemantics(c: GatewayConfig, doc: ConfigDoc): void {
-  // One namespace for devices: policy rules and audit events name a device without saying its protocol.
-  const names = new Map<string, number>();
-  const problems = [
-    ...modbusDeviceProblems(c, doc, names),
-    ...lineProblems(c.devices, doc),
-    ...profinetDeviceProblems(c.profinetDevices, doc, names),
-    ...listenerProblems(c, doc),
-    ...auditProblems(c.audit, doc),
-    ...(c.fleet ? fleetProblems(c.fleet, doc) : []),
-  ];
-  if (c.identity.source === 'dev' && !c.identity.dev) {
-    problems.push(doc.problemAt(['identity', 'source'], 'identity.source is "dev" but identity.dev is missing'));
-  }
-  if (problems.length > 0) throw configError('GW_ERR_CONFIG_INVALID', 'config', `${c.file} is invalid`, problems);
-}
-
-/** Unique names; unique unit ids unless the mbaps listener is bound to one device; a learn window that ends. */
-function modbusDeviceProblems(c: GatewayConfig, doc: ConfigDoc, names: Map<string, number>): ConfigErrorDetail[] {
-  const problems: ConfigErrorDetail[] = [];
-  const units = new Map<number, string>();
-  c.devices.forEach((d, i) => {
-    if (names.has(d.name))
-      problems.push(doc.problemAt(['devices', i, 'name'], `device name "${d.name}" is used twice`));
-    names.set(d.name, i);
-    const other = units.get(d.unitId);
-    if (other && !c.listeners.mbaps.device) {
-      problems.push(doc.problemAt(['devices', i, 'unitId'], `unitId ${d.unitId} already routes to device "${other}"`));
-    }
-    units.set(d.unitId, d.name);
-    if (d.learn)
-      problems.push(...learnProblems(d.learn.untilMs, (m) => doc.problemAt(['devices', i, 'learn', 'until'], m)));
-  });
-  return problems;
-}
-
-function profinetDeviceProblems(
-  devices: readonly ProfinetDeviceConfig[],
-  doc: ConfigDoc,
-  names: Map<string, number>,
-): ConfigErrorDetail[] {
-  const problems: ConfigErrorDetail[] = [];
-  devices.forEach((d, i) => {
-    const problem = (key: string, message: string): void => {
-      problems.push(doc.problemAt(['profinetDevices', i, key], message));
-    };
-    if (names.has(d.name)) problem('name', `device name "${d.name}" is used twice`);
-    names.set(d.name, i);
-    // Answers are accepted from this address only: a name would resolve to something we cannot match.
-    if (isIP(d.host) === 0) problem('host', `"${d.host}" is not an IP address`);
-    if (d.timeoutMs <= 0) problem('timeout', 'timeout must be longer than 0');
-    if (d.arIdleMs <= 0) problem('arIdleTimeout', 'arIdleTimeout must be longer than 0');
-    // The AR's activity timeout announced to the device (at most 100 s [IEC 61158-6-10]) must outlast it.
-    if (d.arIdleMs + d.timeoutMs > MAX_AR_IDLE_PLUS_TIMEOUT_MS)
-      problem('arIdleTimeout', `arIdleTimeout + timeout must not exceed ${MAX_AR_IDLE_PLUS_TIMEOUT_MS / 1000}s`);
-  });
-  return problems;
-}
-
-/** The bound device exists, the per-source handshake bound fits in the total, handshake timeouts are positive. */
-function listenerProblems(c: GatewayConfig, doc: ConfigDoc): ConfigErrorDetail[] {
-  const problems: ConfigErrorDetail[] = [];
-  const l = c.listeners;
-  const bound = l.mbaps.device;
-  if (bound && !c.devices.some((d) => d.name === bound)) {
-    problems.push(doc.problemAt(['listeners', 'mbaps', 'device'], `"${bound}" is not a configured device`));
-  }
-  if (l.maxPendingHandshakesPerSource > l.maxPendingHandshakes) {
-    problems.push(
-      doc.problemAt(
-        ['listeners', 'maxPendingHandshakesPerSource'],
-        `listeners.maxPendingHandshakesPerSource (${l.maxPendingHandshakesPerSource}) must not exceed listeners.maxPendingHandshakes (${l.maxPendingHandshakes})`,
-      ),
-    );
-  }
-  for (const [name, timeout] of [
-    ['mbaps', l.mbaps.handshakeTimeoutMs],
-    ['grpc', l.grpc?.handshakeTimeoutMs ?? 1],
-  ] as const) {
-    if (timeout <= 0)
-      problems.push(
-        doc.problemAt(['listeners', name, 'handshakeTimeout'], 'a handshake timeout must be longer than 0'),
-      );
-  }
-  return problems;
-}
-
-function auditProblems(a: GatewayConfig['audit'], doc: ConfigDoc): ConfigErrorDetail[] {
-  const problems: ConfigErrorDetail[] = [];
-  if (a.reserveBytes >= a.capacityBytes) {
-    problems.push(
-      doc.problemAt(
-        ['audit', 'reserveBytes'],
-        `audit.reserveBytes (${a.reserveBytes}) must be below audit.capacityBytes (${a.capacityBytes})`,
-      ),
-    );
-  }
-  if (a.denialFlood.holdOffMs > a.denialFlood.maxHoldOffMs) {
-    problems.push(
-      doc.problemAt(['audit', 'denialFlood', 'holdOff'], 'audit.denialFlood.holdOff must not exceed maxHoldOff'),
-    );
-  }
-  return problems;
-}
-
-function fleetProblems(f: FleetConfig, doc: ConfigDoc): ConfigErrorDetail[] {
-  const problems: ConfigErrorDetail[] = [];
-  for (const key of ['statusEvery', 'maxStaleness', 'audit.maxBlockDelay'] as const) {
-    const value = {
-      statusEvery: f.statusEveryMs,
-      maxStaleness: f.maxStalenessMs,
-      'audit.maxBlockDelay': f.audit.maxBlockDelayMs,
-    }[key];
-    if (value <= 0) problems.push(doc.problemAt(['fleet', ...key.split('.')], `fleet.${key} must be longer than 0`));
-  }
-  return problems;
 }
