@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import { configError, type ConfigErrorDetail, type YamlDocument } from './load-yaml.js';
 import { lineProblems } from './device-link.js';
-import type { FleetConfig, GatewayConfig, ProfinetDeviceConfig } from './gateway-config.js';
+import type { FleetConfig, GatewayConfig, ProfinetDeviceConfig } from './gateway-config-types.js';
 import type { GatewayYaml } from './gateway-yaml.js';
 
 /** arIdleTimeout + timeout bound: the AR activity timeout factor (×100 ms) is at most 1000 [IEC 61158-6-10]. */
