@@ -7,18 +7,13 @@
 import type { Logger } from '../logger.js';
 import type { WriteResult } from './audit-events.js';
 import type { AuditMetrics } from './audit-metrics.js';
+import type { AuditStatus } from './audit-log-options.js';
 
 export interface AuditFailure {
   readonly since: string;
   error: string;
   /** Events that did not reach the file since `since` (carried by the audit.gap that ends the failure). */
   lost: number;
-}
-
-export interface AuditHold {
-  readonly by: string;
-  readonly since: string;
-  readonly error: string;
 }
 
 export interface AuditFailuresDeps {
@@ -56,7 +51,7 @@ export class AuditFailures {
     return this.failing?.error ?? this.holds.values().next().value?.error ?? null;
   }
 
-  held(): AuditHold[] {
+  held(): AuditStatus['held'] {
     return [...this.holds].map(([by, h]) => ({ by, since: h.since, error: h.error }));
   }
 
