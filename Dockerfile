@@ -19,6 +19,7 @@ RUN npm run build && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
+    MALLOC_MMAP_THRESHOLD_=65536 \
     SPIFFE_ENDPOINT_SOCKET=unix:///run/spire/agent/public/api.sock
 # Fixed ids so registration entries (unix:uid:10001) and volume ownership are predictable.
 RUN groupadd --system --gid 10001 verigate \
@@ -32,4 +33,4 @@ COPY --from=build /src/dist ./dist
 USER 10001:10001
 # 802 Modbus/TCP Security, 8443 gRPC API, 9802 metrics / healthz / readyz (as configured in gateway.yaml).
 EXPOSE 802 8443 9802
-CMD ["node", "dist/gateway/cli/verigate.js", "run", "--config", "/etc/verigate/gateway.yaml"]
+CMD ["node", "--max-semi-space-size=8", "dist/gateway/cli/verigate.js", "run", "--config", "/etc/verigate/gateway.yaml"]

@@ -21,11 +21,13 @@ export async function spawnBenchChild(
   args: string[],
   logFile: string,
   nodeFlags: string[] = [],
+  env: Readonly<Record<string, string>> = {},
 ): Promise<BenchChild> {
   const log = openSync(logFile, 'a');
   const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
   const child: ChildProcess = spawn(process.execPath, [...nodeFlags, ...loader, script, ...args], {
     stdio: ['pipe', 'pipe', log],
+    env: { ...process.env, ...env },
   });
   closeSync(log);
   const waiting: ((o: Record<string, unknown>) => void)[] = [];

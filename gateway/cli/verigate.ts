@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=65536 node --max-semi-space-size=8
 /**
  * `verigate <command>`: dispatches to one module per command, loaded lazily so `verigate policy check` does
  * not pay for gRPC or TLS start-up. Exit codes: 0 ok, 1 a check failed, 2 bad usage or config.
