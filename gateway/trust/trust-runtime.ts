@@ -11,9 +11,9 @@ import type { AuditSink } from '../audit/audit-events.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { CompiledPolicy } from '../policy/compiled-policy.js';
-import { DEFAULT_BASELINE, NO_CONTEXT, type BaselineOptions, type ObserveContext } from './behaviour-baseline.js';
+import type { BaselineOptions } from './behaviour-baseline.js';
 import { GrantService, type Grant } from './grant-service.js';
-import { IdentityTrust, type TrustConfig, type TrustState } from './identity-trust.js';
+import type { TrustState } from './identity-trust.js';
 import { LockService, type Lock } from './lock-service.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { GateReasonCode } from '../reasons.js';
@@ -29,7 +29,10 @@ import type {
   SessionView,
 } from './runtime-gate.js';
 import { systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
-import { resolveWeights } from './trust-score.js';
+import { TrustJudge } from './trust-judge.js';
+import { endInvalidSessions, endLockedSessions, endRevokedSessions } from './session-sweeps.js';
+import { loadTrustStores } from './trust-stores.js';
+import { RequestNotes, contextOf } from './request-notes.js';
 
 export interface TrustRuntimeOptions {
   readonly dir: string;
@@ -60,36 +63,17 @@ export interface FleetFreshness {
 }
 
 type JitNeed = NonNullable<NonNullable<PolicyVerdict['obligations']>['jit']>;
-/** What check() learned about a request that observe() needs: a JIT grant covered it, or the downgrade refused it. */
-type Note = { readonly sanctioned: GrantNeed | 'whole' } | 'trust-read-only';
 /** A JIT grant that covers a request, and what it vouches for. */
 type Granted = { readonly grant: Grant; readonly sanctioned: GrantNeed | 'whole' };
-type SvidSpan = { readonly notBefore: number | null; readonly notAfter: number };
 
-const SANCTIONED_WHOLE: ObserveContext = Object.freeze({ sanctioned: true });
-
-/**
- * A refusal by the downgrade itself is not evidence of probing (it would keep the breach alive by itself); a
- * request a JIT grant covered is not evidence for the writes and novelty signals (an approver vouched).
- */
-function contextOf(note: Note | undefined): ObserveContext {
-  if (typeof note !== 'object') return NO_CONTEXT;
-  return note.sanctioned === 'whole' ? SANCTIONED_WHOLE : { sanctioned: true, scope: note.sanctioned };
-}
 type StrictNeed = NonNullable<NonNullable<PolicyVerdict['obligations']>['strict']>;
 
 export class TrustRuntime implements RuntimeGate, RecordGate {
   readonly grants: GrantService;
   readonly locks: LockService;
-  private readonly identities = new Map<string, IdentityTrust>();
+  private readonly judge: TrustJudge;
   private readonly rates = new RateLimiter();
-  /**
-   * What check() knew about a request that observe() must know too (same request object, so a WeakMap: no
-   * per-request key, nothing left behind): a JIT grant covered it, or the read-only downgrade itself refused it.
-   */
-  private readonly configs = new WeakMap<CompiledPolicy, TrustConfig>();
-  private readonly notes = new WeakMap<ClassifiedRequest | RecordRequest, Note>();
-  private readonly svids = new WeakMap<SessionPeer, SvidSpan>();
+  private readonly notes = new RequestNotes();
   private readonly now: () => number;
   private readonly timers: Timers;
   private timer: TimerHandle | null = null;
@@ -104,29 +88,14 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
     mkdirSync(opts.dir, { recursive: true });
     this.grants = new GrantService(opts.dir, opts.policy, opts.audit, this.now);
     this.locks = new LockService(opts.dir, opts.audit, this.now);
+    this.judge = new TrustJudge(opts);
     this.lastRevalidation = this.now();
   }
 
   /** Promise-shaped like every component's start (main.ts awaits it); the stores load synchronously today. */
   static open(opts: TrustRuntimeOptions): Promise<TrustRuntime> {
     const rt = new TrustRuntime(opts);
-    const grantErr = rt.grants.load();
-    if (grantErr)
-      opts.logger?.error({ err: grantErr }, 'JIT grant store unreadable: no grant is honoured until it is repaired');
-    const lockErr = rt.locks.load();
-    if (lockErr && opts.lockStoreFailure === 'best-effort') {
-      // Keep the unreadable file for the investigation; new locks start a fresh store.
-      const aside = rt.locks.setAside();
-      opts.logger?.error(
-        { err: lockErr, keptAs: aside },
-        'lock store unreadable: running WITHOUT locks (best-effort mode)',
-      );
-    } else if (lockErr) {
-      opts.logger?.error(
-        { err: lockErr },
-        'lock store unreadable: failing closed, every session and request is refused',
-      );
-    }
+    loadTrustStores(rt.grants, rt.locks, opts.lockStoreFailure, opts.logger);
     const tick = opts.tickMs ?? 1000;
     if (tick > 0) {
       const housekeeping = (): void => {
@@ -146,7 +115,7 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
     if (this.locks.unreadable) return refuseAdmit('lock-store-unavailable');
     const lock = this.locks.matching({ identity: peer.id, role: peer.role });
     if (lock) return refuseAdmit('locked', lock.id);
-    if (this.identities.get(peer.id)?.state === 'ended') return refuseAdmit('trust-breach');
+    if (this.judge.stateOf(peer.id) === 'ended') return refuseAdmit('trust-breach');
     const max = this.opts.policy().session.maxPerIdentity;
     if (max !== null && this.opts.sessions.countFor(peer.id) >= max) return refuseAdmit('too-many-sessions');
     return { ok: true };
@@ -201,11 +170,11 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
     const strict = verdict.obligations?.strict;
     const stale = strict && mutating ? this.staleStrictRule(strict) : null;
     if (stale !== null) return deny('fleet-stale', stale);
-    const state = this.identities.get(peer.id)?.state ?? 'normal';
+    const state = this.judge.stateOf(peer.id) ?? 'normal';
     // An `essential` allow goes on through a downgrade (operator control work, IEC 62443-3-3 SR 1.1 guidance);
     // locks (above), rate and JIT (below) still apply to it.
     if ((state !== 'normal' || session.readOnly) && mutating && verdict.essential !== true) {
-      this.notes.set(req, 'trust-read-only');
+      this.notes.refusedByDowngrade(req);
       return deny('trust-read-only');
     }
     const rate = verdict.obligations?.rate;
@@ -219,7 +188,7 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
       const grant = hit.grant;
       if (this.locks.matching({ identity: peer.id, role: peer.role, grantId: grant.id }))
         return deny('grant-locked', grant.id);
-      this.notes.set(req, { sanctioned: hit.sanctioned });
+      this.notes.sanctioned(req, hit.sanctioned);
       return { effect: 'allow', grantId: grant.id };
     }
     return ALLOWED;
@@ -227,52 +196,25 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
 
   // observe/observeRecord run for every request: no closure, context or SVID record is built per call.
   observe(session: GateSession, device: string, req: ClassifiedRequest, denied: boolean, now: number): void {
-    const t = this.identityOf(session.peer.id);
-    const note = this.takeNote(req);
+    const t = this.judge.identityOf(session.peer.id);
+    const note = this.notes.take(req);
     t.observe(req, device, denied && note !== 'trust-read-only', now, contextOf(note));
-    this.judge(t, this.svidOf(session.peer), now, device, session.peer);
+    this.judge.afterRequest(t, session.peer, now, device);
   }
 
   observeRecord(session: GateSession, device: string, req: RecordRequest, denied: boolean, now: number): void {
-    const t = this.identityOf(session.peer.id);
-    const note = this.takeNote(req);
+    const t = this.judge.identityOf(session.peer.id);
+    const note = this.notes.take(req);
     t.observeRecord(req, device, denied && note !== 'trust-read-only', now, contextOf(note));
-    this.judge(t, this.svidOf(session.peer), now, device, session.peer);
-  }
-
-  private identityOf(id: string): IdentityTrust {
-    let t = this.identities.get(id);
-    if (!t) {
-      t = new IdentityTrust(id, this.opts.baseline ?? DEFAULT_BASELINE);
-      this.identities.set(id, t);
-    }
-    return t;
-  }
-
-  /** What check() noted about this request object (and forgets it). */
-  private takeNote(req: ClassifiedRequest | RecordRequest): Note | undefined {
-    const note = this.notes.get(req);
-    if (note !== undefined) this.notes.delete(req);
-    return note;
-  }
-
-  /** The SVID's validity as the score reads it, once per peer (a session's peer never changes). */
-  private svidOf(peer: SessionPeer): SvidSpan {
-    let span = this.svids.get(peer);
-    if (span === undefined) {
-      span = { notBefore: peer.notBefore?.getTime() ?? null, notAfter: peer.notAfter.getTime() };
-      this.svids.set(peer, span);
-    }
-    return span;
+    this.judge.afterRequest(t, session.peer, now, device);
   }
 
   scores(): Record<string, number> {
-    return Object.fromEntries([...this.identities].map(([id, t]) => [id, Math.round(t.score * 1000) / 1000]));
+    return this.judge.scores();
   }
 
   trustOf(identity: string): { score: number; state: TrustState } {
-    const t = this.identities.get(identity);
-    return { score: t?.score ?? 1, state: t?.state ?? 'normal' };
+    return this.judge.trustOf(identity);
   }
 
   idleTimeoutMs(): number | null {
@@ -282,14 +224,14 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
   /** Creates a lock and ends every live session it matches at once. */
   lock(target: Lock['target'], by: string, reason: string, expiresAt?: Date): ReturnType<LockService['create']> {
     const r = this.locks.create(target, by, reason, expiresAt);
-    if (r.ok) this.endLocked(target);
+    if (r.ok) endLockedSessions(this.opts.sessions, this.locks, this.grants, target);
     return r;
   }
 
   /** A lock made at the fleet hub (gateway/fleet/fleet-locks.ts): stored idempotently, enforced like `lock`. */
   applyFleetLock(lock: Lock): ReturnType<LockService['apply']> {
     const r = this.locks.apply(lock);
-    if (r.ok && r.changed) this.endLocked(lock.target);
+    if (r.ok && r.changed) endLockedSessions(this.opts.sessions, this.locks, this.grants, lock.target);
     return r;
   }
 
@@ -310,22 +252,9 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
     this.freshness = freshness;
   }
 
-  /** Ends every live session a new lock matches at once (a grant lock: its requester's). */
-  private endLocked(target: Lock['target']): void {
-    const grantOwner =
-      target.kind === 'grant' ? this.grants.list().find((g) => g.id === target.value)?.requester : undefined;
-    this.opts.sessions.endMatching(
-      (s) => s.peer.id === grantOwner || this.locks.matching({ identity: s.peer.id, role: s.peer.role }) !== null,
-      'locked',
-    );
-  }
-
   /** After a policy swap: identities that lost every rule lose their sessions; the rest meet it next request. */
   onPolicySwap(next: CompiledPolicy, previous: CompiledPolicy): number {
-    const named = (p: CompiledPolicy, peer: { id: string; role: string | null }): boolean =>
-      p.rules.some((r) => r.effect === 'allow' && r.matchesPrincipal(peer)) ||
-      Object.values(p.admins).some((ps) => ps.some((x) => x.matches(peer.id)));
-    return this.opts.sessions.endMatching((s) => named(previous, s.peer) && !named(next, s.peer), 'policy-revoked');
+    return endRevokedSessions(this.opts.sessions, next, previous);
   }
 
   close(): void {
@@ -338,7 +267,7 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
     const now = this.now();
     this.grants.expire();
     this.locks.pruneExpired();
-    for (const t of this.identities.values()) if (t.state !== 'normal') this.judge(t, null, now);
+    this.judge.judgeDowngraded(now);
     const period = this.opts.policy().session.revalidateMs ?? DEFAULT_REVALIDATE_MS;
     if (now - this.lastRevalidation >= period) {
       this.lastRevalidation = now;
@@ -348,65 +277,9 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
 
   /** Re-checks every live session without re-parsing certificates: SVID validity and locks. */
   revalidate(now: number): number {
-    return this.opts.sessions.endMatching(
-      (s) =>
-        s.peer.notAfter.getTime() <= now || this.locks.matching({ identity: s.peer.id, role: s.peer.role }) !== null,
-      'revalidation-failed',
-    );
-  }
-
-  private judge(t: IdentityTrust, svid: SvidSpan | null, now: number, device?: string, peer?: SessionPeer): void {
-    const before = t.score;
-    const cfg = this.config();
-    const keepsEssential = peer !== undefined && cfg.onBreach === 'terminate' && this.holdsEssential(peer);
-    const changed = t.evaluate(cfg, svid, now, device, keepsEssential);
-    if (changed === null) return;
-    const reasons = t.reasons(now);
-    if (keepsEssential && changed === 'read-only') reasons.push('essential-rules: terminate→read-only');
-    this.opts.audit.append({
-      type: 'trust.changed',
-      identity: t.identity,
-      from: round(before),
-      to: round(t.score),
-      state: changed,
-      reasons,
-    });
-    this.opts.logger?.warn({ identity: t.identity, score: t.score, state: changed }, 'trust state changed');
-    for (const s of this.opts.sessions.all()) if (s.peer.id === t.identity) s.setReadOnly(changed === 'read-only');
-    if (changed === 'ended') this.opts.sessions.endMatching((s) => s.peer.id === t.identity, 'trust-breach');
-  }
-
-  /** Does an enforced `essential` allow rule name this peer? Then a breach must not end its sessions. */
-  private holdsEssential(peer: SessionPeer): boolean {
-    return this.opts
-      .policy()
-      .rules.some((r) => r.essential && r.effect === 'allow' && r.mode === 'enforce' && r.matchesPrincipal(peer));
-  }
-
-  /** The trust configuration of the enforced policy, built once per policy object (a reload swaps the object). */
-  private config(): TrustConfig {
-    const policy = this.opts.policy();
-    let cfg = this.configs.get(policy);
-    if (cfg === undefined) {
-      cfg = this.buildConfig(policy);
-      this.configs.set(policy, cfg);
-    }
-    return cfg;
-  }
-
-  private buildConfig(policy: CompiledPolicy): TrustConfig {
-    const trust = policy.trust;
-    return {
-      threshold: trust?.threshold ?? 0.85,
-      onBreach: trust?.onBreach ?? 'read-only',
-      weights: resolveWeights(trust?.weights),
-      minBreachMs: this.opts.minBreachMs ?? 60_000,
-      baseline: this.opts.baseline ?? DEFAULT_BASELINE,
-    };
+    return endInvalidSessions(this.opts.sessions, this.locks, now);
   }
 }
-
-const round = (x: number): number => Math.round(x * 1000) / 1000;
 
 /** The grant lookup of a request no JIT rule granted: never asked (gate() looks only when there is a `jit`). */
 const NO_GRANT = (): null => null;
