@@ -18,7 +18,7 @@ import { compilePolicyText } from '../policy/compile-policy.js';
 import type { CompiledPolicy, Decision, StrictObligation } from '../policy/compiled-policy.js';
 import { explain, type ExplainQuery } from '../policy/explain.js';
 import { describeRecordRequest, explainRecord } from '../policy/explain-record.js';
-import type { PolicyRecordSpec } from '../policy/policy-schema.js';
+import type { PolicyRecordSpec } from '../policy/policy-source.js';
 import { runPolicyTests } from '../policy/policy-tests.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, type CliCommand, type CliIo } from './cli-io.js';
 

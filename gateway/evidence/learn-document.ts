@@ -4,7 +4,7 @@
  * Entries and tests are flow maps, one per line, so a reviewer reads a rule as a short block.
  */
 import { Document, parseDocument, YAMLMap, YAMLSeq, isMap, isSeq } from 'yaml';
-import type { PolicyTestSource } from '../policy/policy-schema.js';
+import type { PolicyTestSource } from '../policy/policy-source.js';
 import type { ProposedRule } from './learn-proposal.js';
 
 export interface RenderInput {

@@ -15,7 +15,7 @@
  * under `functions` with the sub-functions seen. The rate is the busiest second × `rateMargin` (default 2).
  */
 import type { Table } from '../../protocols/modbus/types.js';
-import type { FunctionEntrySource, RegisterEntrySource } from '../policy/policy-schema.js';
+import type { FunctionEntrySource, RegisterEntrySource } from '../policy/policy-source.js';
 import { runsOf, TABLES, type GroupEvidence, type LearnEvidence, type ValueStats } from './learn-evidence.js';
 
 export interface ProposalOptions {

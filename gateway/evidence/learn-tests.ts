@@ -9,7 +9,7 @@ import type { ClassifiedRequest, Table } from '../../protocols/modbus/types.js';
 import type { CompiledPolicy } from '../policy/compiled-policy.js';
 import { reasonCode } from '../policy/compiled-policy.js';
 import { explain } from '../policy/explain.js';
-import type { PolicyTestSource } from '../policy/policy-schema.js';
+import type { PolicyTestSource } from '../policy/policy-source.js';
 import type { ProposedRule } from './learn-proposal.js';
 import { parseRangeSpec, type Interval } from '../policy/ranges.js';
 

@@ -10,7 +10,7 @@
  * deny rule as narrowing (shadow rules enforce nothing and count as neither).
  */
 import type { Table } from '../../protocols/modbus/types.js';
-import type { FunctionEntrySource, PolicySource, RuleSource } from '../policy/policy-schema.js';
+import type { FunctionEntrySource, PolicySource, RuleSource } from '../policy/policy-source.js';
 import { parseRangeSpec, type Interval } from '../policy/ranges.js';
 
 const TABLES: readonly Table[] = ['holding', 'input', 'coils', 'discrete'];

@@ -17,7 +17,7 @@ import {
 import { compileIdPattern } from '../identity/spiffe-id-pattern.js';
 import type { Logger } from '../logger.js';
 import { isAdmin, type CompiledPolicy } from '../policy/compiled-policy.js';
-import type { AdminOp } from '../policy/policy-schema.js';
+import type { AdminOp } from '../policy/policy-source.js';
 import type { ReloadResult } from '../policy/policy-holder.js';
 import type { GrantAccess, GrantResult, GrantTable } from '../trust/grant-service.js';
 import type { TrustRuntime } from '../trust/trust-runtime.js';

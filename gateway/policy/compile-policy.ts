@@ -20,14 +20,8 @@ import type {
   SessionSettings,
   TrustSettings,
 } from './compiled-policy.js';
-import {
-  ADMIN_OPS,
-  isRecordTest,
-  policySchema,
-  type AdminOp,
-  type AnyPolicyTestSource,
-  type PolicySource,
-} from './policy-schema.js';
+import { policySchema } from './policy-schema.js';
+import { ADMIN_OPS, isRecordTest, type AdminOp, type AnyPolicyTestSource, type PolicySource } from './policy-source.js';
 import { compilePatterns, compileRule, type CompileContext } from './compile-rule.js';
 import { createPolicyIndex } from './policy-index.js';
 

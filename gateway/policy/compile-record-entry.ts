@@ -8,7 +8,7 @@
  */
 import type { YamlPath } from '../config/load-yaml.js';
 import type { CompiledRecordEntry, CompiledRecordValue, CompiledRule } from './compiled-policy.js';
-import type { RangeSpec, RecordEntrySource, RecordValueSource, RecordValueType } from './policy-schema.js';
+import type { RangeSpec, RecordEntrySource, RecordValueSource, RecordValueType } from './policy-source.js';
 import { mergeIntervals, type Interval } from './ranges.js';
 
 const U16 = 0xffff;

@@ -14,7 +14,7 @@ import type {
   RateObligation,
   StrictObligation,
 } from './compiled-policy.js';
-import type { FunctionEntrySource, RegisterEntrySource, RuleSource } from './policy-schema.js';
+import type { FunctionEntrySource, RegisterEntrySource, RuleSource } from './policy-source.js';
 import { parseRangeSpec, parseRate, unitTable, type Interval } from './ranges.js';
 import { compileSchedule, type Schedule } from './schedule.js';
 import { compileRecordEntry } from './compile-record-entry.js';

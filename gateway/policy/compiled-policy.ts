@@ -8,7 +8,7 @@ import type { Table } from '../../protocols/modbus/types.js';
 import type { SourcePosition } from '../config/load-yaml.js';
 import type { Interval } from './ranges.js';
 import type { Schedule } from './schedule.js';
-import type { AdminOp, AnyPolicyTestSource, PolicySource, RecordValueType } from './policy-schema.js';
+import type { AdminOp, AnyPolicyTestSource, PolicySource, RecordValueType } from './policy-source.js';
 import { reasonText, type PolicyReason, type PolicyReasonCode } from '../reasons.js';
 
 /** The peer as the evaluator sees it: its SPIFFE ID and its Modbus/TCP Security role claim (or null). */

@@ -8,7 +8,7 @@ import { GatewayError } from '../errors.js';
 import type { CompiledPolicy, Decision } from './compiled-policy.js';
 import { evaluateRecord } from './evaluate-record.js';
 import type { ExplainOptions } from './explain.js';
-import type { PolicyRecordSpec, RecordQuerySource } from './policy-schema.js';
+import type { PolicyRecordSpec, RecordQuerySource } from './policy-source.js';
 
 /** A read asks for this many bytes unless the query says otherwise (the most a client may ask). */
 export const DEFAULT_READ_LENGTH = 65535;

@@ -8,7 +8,7 @@ import type { ClassifiedRequest, ModbusRequest } from '../../protocols/modbus/in
 import { GatewayError } from '../errors.js';
 import { denyDecision, type CompiledPolicy, type Decision } from './compiled-policy.js';
 import { evaluate } from './evaluate.js';
-import type { PolicyRequestSpec } from './policy-schema.js';
+import type { PolicyRequestSpec } from './policy-source.js';
 
 /** The request to explain: the same shape a test inside the policy file describes. */
 export type ExplainQuery = PolicyRequestSpec;

@@ -23,8 +23,8 @@ export type {
   RecordQuerySource,
   RecordEntrySource,
   AdminOp,
-} from './policy-schema.js';
-export { ADMIN_OPS, isRecordTest } from './policy-schema.js';
+} from './policy-source.js';
+export { ADMIN_OPS, isRecordTest } from './policy-source.js';
 export {
   isAdmin,
   reasonCode,

@@ -6,7 +6,8 @@
 import { configError, loadYamlDocument } from '../config/load-yaml.js';
 import type { CompiledPolicy } from './compiled-policy.js';
 import { compilePolicy, parsePolicyDocument } from './compile-policy.js';
-import { policySchema, type PolicySource } from './policy-schema.js';
+import { policySchema } from './policy-schema.js';
+import type { PolicySource } from './policy-source.js';
 import { runPolicyTests } from './policy-tests.js';
 
 /** Throws GW_ERR_POLICY_INVALID (unreadable, schema, compile) or GW_ERR_POLICY_TEST_FAILED. */

@@ -8,7 +8,7 @@ import type { ConfigErrorDetail } from '../config/load-yaml.js';
 import type { CompiledPolicy, CompiledPolicyTest, Decision } from './compiled-policy.js';
 import { explain } from './explain.js';
 import { describeRecordRequest, explainRecord } from './explain-record.js';
-import { isRecordTest } from './policy-schema.js';
+import { isRecordTest } from './policy-source.js';
 
 export interface PolicyTestReport {
   readonly passed: number;
