@@ -5,7 +5,8 @@
  * LineBuffer (canonical-line.ts); the record object (for subscribers) is built only when asked: on the
  * request path the line's bytes are all that is written.
  */
-import type { AuditEventInput, AuditRecord, AuditWriteRange, AuditWriteRangeInput } from './audit-events.js';
+import type { AuditEventInput, AuditRecord } from './audit-events.js';
+import type { AuditWriteRange, AuditWriteRangeInput } from './request-event-fields.js';
 import { canonicalJson, sha256Hex } from './canonical-json.js';
 import { canonicalLine, renderLine } from './canonical-line.js';
 import { RequestDecisionEvent, renderDecisionLine } from './decision-line.js';

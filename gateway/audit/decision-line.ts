@@ -13,7 +13,7 @@
  * written member by member: its members are the classifier's (`readRanges`).
  */
 import type { ReadRange } from '../../protocols/modbus/types.js';
-import type { AuditOutcome, AuditWriteRangeInput, RequestDecisionFields } from './audit-events.js';
+import type { AuditOutcome, AuditWriteRangeInput, RequestDecisionFields } from './request-event-fields.js';
 import { spliceHash, writeValue, type Chain } from './canonical-line.js';
 import { sha256Hex } from './canonical-json.js';
 import type { LineBuffer } from './line-buffer.js';

@@ -11,7 +11,7 @@ import { buildLine, recordOf } from '../../gateway/audit/build-record.js';
 import { renderLine } from '../../gateway/audit/canonical-line.js';
 import { RequestDecisionEvent, type DecisionMembers } from '../../gateway/audit/decision-line.js';
 import { LineBuffer } from '../../gateway/audit/line-buffer.js';
-import type { RequestDecisionFields } from '../../gateway/audit/audit-events.js';
+import type { RequestDecisionFields } from '../../gateway/audit/request-event-fields.js';
 import { decisionEvent, refusal } from '../../gateway/frontdoor/request-events.js';
 import type { Session } from '../../gateway/frontdoor/session.js';
 import { reference } from '../helpers/canonical-reference.js';
