@@ -16,7 +16,7 @@
  * it — once a site answers, and again now and then (put back if changed).
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DeliverPolicy,
@@ -27,14 +27,15 @@ import {
   type JsMsg,
   type OrderedConsumerOptions,
 } from '@nats-io/jetstream';
+import { writeFileAtomically } from '../atomic-file.js';
 import { ExponentialBackoff, type BackoffOptions } from '../backoff.js';
 import { errorMessage } from '../errors.js';
 import { nullLogger, type Logger } from '../logger.js';
 import type { Timers } from '../timers.js';
 import { AuditCollector, type AuditCollectorOptions, type GatewayAuditReport } from './audit-collector.js';
-import { AUDIT_STREAM, HUB_DOMAIN, auditEventsSubject } from './fleet-topology.js';
+import { AUDIT_STREAM, HUB_DOMAIN, gatewayAuditFilter } from './fleet-topology.js';
 import { ensureEdgeAuditSource } from './edge-provision.js';
-import { siteAuditSourceName } from './hub-provision.js';
+import { edgeSeqOf, siteAuditSourceName, streamSourceOf } from './hub-provision.js';
 
 export const AUDIT_COLLECTOR_NAME = 'verigate-audit-collector';
 
@@ -57,25 +58,6 @@ export interface NatsAuditCollectorOptions extends AuditCollectorOptions {
    * `inboxPrefix: controlInboxPrefix(site)`, the only replies a leaf link passes. Default: the hub connection.
    */
   readonly siteConnection?: (site: string) => Promise<NatsConnection>;
-}
-
-/** The edge seq a sourced message came from: `Nats-Stream-Source: <stream[:hash]> <seq> <filter> …`. */
-export function edgeSeqOf(m: Pick<JsMsg, 'headers'>): number | null {
-  const v = m.headers?.get('Nats-Stream-Source');
-  const seq = v === undefined || v === '' ? NaN : Number(v.split(' ')[1]);
-  return Number.isSafeInteger(seq) && seq > 0 ? seq : null;
-}
-
-/** The source id the hub stamped on a sourced message (siteAuditSourceName), null when not sourced. */
-export function streamSourceOf(m: Pick<JsMsg, 'headers'>): string | null {
-  const v = m.headers?.get('Nats-Stream-Source');
-  return v === undefined || v === '' ? null : (v.split(' ')[0] ?? null);
-}
-
-/** All subjects of one gateway (events and checkpoints), as a purge filter. */
-function gatewayFilter(site: string, gateway: string): string {
-  const events = auditEventsSubject(site, gateway);
-  return `${events.slice(0, events.lastIndexOf('.'))}.>`;
 }
 
 export class NatsAuditCollector {
@@ -225,17 +207,10 @@ export class NatsAuditCollector {
     }
   }
 
-  /** Atomically (write, fsync, rename): a crash leaves the old cursor or the new one. */
+  /** Old cursor or new after a crash; a rename lost to a power cut only means a batch read again (harmless). */
   private writeCursor(): void {
-    const tmp = `${this.cursorFile}.tmp`;
-    const fd = openSync(tmp, 'w', 0o640);
-    try {
-      writeSync(fd, JSON.stringify({ streamSeq: this.cursor }) + '\n');
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.cursorFile);
+    const text = JSON.stringify({ streamSeq: this.cursor }) + '\n';
+    writeFileAtomically(this.cursorFile, text, { mode: 0o640, syncDir: false });
   }
 
   private maybePurge(): void {
@@ -250,7 +225,7 @@ export class NatsAuditCollector {
       for (const t of due) {
         try {
           const jsm = await this.edgeApi(t.site);
-          await jsm.streams.purge(AUDIT_STREAM, { filter: gatewayFilter(t.site, t.gateway), seq: t.keepFrom });
+          await jsm.streams.purge(AUDIT_STREAM, { filter: gatewayAuditFilter(t.site, t.gateway), seq: t.keepFrom });
           this.purged.set(`${t.site}/${t.gateway}`, t.keepFrom);
           this.log.debug({ site: t.site, gateway: t.gateway, keepFrom: t.keepFrom }, 'fleet audit: edge purged');
         } catch (err) {

@@ -17,8 +17,8 @@
  *    may be behind): checked again on the timer and on `recheck()` (a bundle update), audited only if the
  *    outcome changes. A newer bucket entry replaces it.
  */
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { writeFileAtomically } from '../atomic-file.js';
 import type { AuditSink } from '../audit/audit-events.js';
 import { errorMessage } from '../errors.js';
 import type { BundleSet } from '../identity/bundle-set.js';
@@ -199,7 +199,8 @@ export class FleetPolicyApply {
   /** Writes the policy file and the revision; advances the revision only once both are on disk. */
   private persist(p: Unpersisted): boolean {
     try {
-      writeTextAtomically(this.opts.policyFile, p.text);
+      // a crash leaves the old or the new policy, never a torn one
+      writeFileAtomically(this.opts.policyFile, p.text, { mode: 0o644 });
       writeDurableJson(this.file, {
         revision: p.revision,
         sha256: p.sha256,
@@ -264,23 +265,4 @@ function revisionOf(v: unknown): number {
 function shaOf(v: unknown): string {
   const h = v !== null && typeof v === 'object' ? (v as { sha256?: unknown }).sha256 : undefined;
   return typeof h === 'string' ? h : '';
-}
-
-/** Temp file, fsync, rename, fsync the directory: a crash leaves the old or the new policy, never a torn one. */
-function writeTextAtomically(path: string, text: string): void {
-  const tmp = `${path}.${process.pid}.fleet.tmp`;
-  const fd = openSync(tmp, 'w', 0o644);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dfd = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
 }

@@ -48,6 +48,11 @@ export function auditEventsSubject(site: string, gateway: string): string {
 export function auditCheckpointsSubject(site: string, gateway: string): string {
   return `audit.${site}.${gateway}.checkpoints`;
 }
+/** All subjects of one gateway (events and checkpoints), as a purge filter. */
+export function gatewayAuditFilter(site: string, gateway: string): string {
+  const events = auditEventsSubject(site, gateway);
+  return `${events.slice(0, events.lastIndexOf('.'))}.>`;
+}
 /** All audit subjects of one site (the leaf stream's subject filter). */
 export function siteAuditSubjects(site: string): string {
   return `audit.${site}.>`;

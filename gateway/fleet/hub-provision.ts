@@ -14,6 +14,7 @@ import {
   jetstreamManager,
   StorageType,
   type JetStreamManager,
+  type JsMsg,
   type StreamConfig,
   type StreamSource,
 } from '@nats-io/jetstream';
@@ -135,6 +136,19 @@ export function siteAuditSource(site: string): StreamSource {
  */
 export function siteAuditSourceName(site: string): string {
   return `${AUDIT_STREAM}:${natsHash(jsApiPrefix(site))}:C=${natsHash(AUDIT_SOURCE_CONSUMER)}`;
+}
+
+/** The edge seq a sourced message came from: `Nats-Stream-Source: <stream[:hash]> <seq> <filter> …`. */
+export function edgeSeqOf(m: Pick<JsMsg, 'headers'>): number | null {
+  const v = m.headers?.get('Nats-Stream-Source');
+  const seq = v === undefined || v === '' ? NaN : Number(v.split(' ')[1]);
+  return Number.isSafeInteger(seq) && seq > 0 ? seq : null;
+}
+
+/** The source id the hub stamped on a sourced message (siteAuditSourceName), null when not sourced. */
+export function streamSourceOf(m: Pick<JsMsg, 'headers'>): string | null {
+  const v = m.headers?.get('Nats-Stream-Source');
+  return v === undefined || v === '' ? null : (v.split(' ')[0] ?? null);
 }
 
 const HASH_DIGITS = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';

@@ -4,8 +4,9 @@
  * Reads distinguish "absent" (a fresh gateway) from "unreadable" (corrupt or no permission), because the
  * caller fails closed on the second.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { writeFileAtomically } from '../atomic-file.js';
 import { GatewayError, errorMessage } from '../errors.js';
 
 export type ReadResult<T> = { kind: 'absent' } | { kind: 'ok'; value: T } | { kind: 'unreadable'; error: string };
@@ -28,28 +29,9 @@ export function readDurableJson<T>(path: string): ReadResult<T> {
 /** Throws GatewayError GW_ERR_STORE, so the admin call that changed a grant or lock fails loudly. */
 export function writeDurableJson(path: string, value: unknown): void {
   try {
-    writeAtomically(path, value);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileAtomically(path, JSON.stringify(value, null, 2) + '\n', { mode: 0o600 });
   } catch (err) {
     throw new GatewayError('GW_ERR_STORE', `trust: cannot write ${path}: ${errorMessage(err)}`, { cause: err });
-  }
-}
-
-function writeAtomically(path: string, value: unknown): void {
-  const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, JSON.stringify(value, null, 2) + '\n');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dfd = openSync(dir, 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
   }
 }

@@ -14,7 +14,7 @@ import { AuditLog } from '../../gateway/audit/audit-log.js';
 import { verifyAuditDir } from '../../gateway/audit/audit-verify.js';
 import { AuditBlockPublisher } from '../../gateway/fleet/audit-block-publisher.js';
 import { AuditCollector, type CollectedMessage } from '../../gateway/fleet/audit-collector.js';
-import { edgeSeqOf } from '../../gateway/fleet/audit-collector-nats.js';
+import { edgeSeqOf } from '../../gateway/fleet/hub-provision.js';
 import { isStreamFullError } from '../../gateway/fleet/audit-stream-nats.js';
 import { siteAuditSourceName } from '../../gateway/fleet/hub-provision.js';
 import { flushIo } from '../helpers/eventually.js';

@@ -134,7 +134,7 @@ t.test('a policy file that cannot be written: the revision stays, the write is r
   const { file, events, holder, make, timers } = setup(t);
   const apply = make();
   const before = holder.current.version;
-  const blocker = `${file}.${process.pid}.fleet.tmp`;
+  const blocker = `${file}.${process.pid}.tmp`;
   mkdirSync(blocker); // the atomic write's temp file cannot be created
   t.match(apply.apply(envelope(1, policy(60))), { applied: true, revision: 1, persisted: false });
   const enforced = holder.current.version;
