@@ -9,7 +9,9 @@
  * listen(0), before our server binds it — seen in a whole-suite run under load: nats-server exiting with "bind:
  * address already in use" and the fleet lab waiting 20 s for a leaf that was gone. Below the range only an
  * explicit bind can take the port (and a client can never connect to itself through it); the random pick keeps
- * parallel test processes apart, and the probe bind skips ports already in use.
+ * parallel test processes apart, and the probe bind skips ports already in use. A port is handed out once per
+ * process: a caller that picks several before starting the servers (the fleet lab takes eleven for its NATS
+ * nodes) would otherwise, now and then, be given the same one twice, and its second server could not bind it.
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -19,6 +21,8 @@ const HOST = '127.0.0.1';
 /** Lowest port handed out: above the well-known and most registered service ports. */
 const FLOOR = 10_000;
 const TRIES = 50;
+/** Ports this process handed out: never again (a few per server started, so the set stays small). */
+const handedOut = new Set<number>();
 
 /** The first port of the kernel's ephemeral range (Linux); Linux's default when it cannot be read. */
 function ephemeralLow(): number {
@@ -48,12 +52,19 @@ export async function freePort(): Promise<number> {
   const low = ephemeralLow();
   if (low - FLOOR >= 1000) {
     for (let i = 0; i < TRIES; i++) {
-      const port = await probe(FLOOR + randomInt(low - FLOOR));
-      if (port !== null) return port;
+      const pick = FLOOR + randomInt(low - FLOOR);
+      if (handedOut.has(pick)) continue;
+      const port = await probe(pick);
+      if (port !== null) return handOut(port);
     }
   }
   // A range that leaves no room below it: fall back to the kernel's choice.
   const port = await probe(0);
   if (port === null) throw new Error('freePort: no free loopback port');
+  return handOut(port);
+}
+
+function handOut(port: number): number {
+  handedOut.add(port);
   return port;
 }

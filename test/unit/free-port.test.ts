@@ -25,3 +25,11 @@ t.test('a free port below the ephemeral range, which a later explicit bind gets'
   }
   t.ok(ports.size > 1, 'picked at random, so parallel test processes rarely meet');
 });
+
+t.test('never the same port twice in one process, though none of them is bound yet', async (t) => {
+  // Picked at random from about 22,000 ports, 1,000 picks would repeat one almost surely (the birthday bound)
+  // if nothing remembered them: the fleet lab picks eleven before it starts a server.
+  const picks: number[] = [];
+  for (let i = 0; i < 1000; i++) picks.push(await freePort());
+  t.equal(new Set(picks).size, picks.length);
+});
