@@ -10,7 +10,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import type { Table } from '../../protocols/modbus/types.js';
 import type { AuditSink } from '../audit/audit-events.js';
 import type { CompiledPolicy, CompiledRule } from '../policy/compiled-policy.js';
 import { compileDeviceGlob } from '../policy/policy-index.js';
@@ -18,44 +17,10 @@ import { compileIdPattern } from '../identity/spiffe-id-pattern.js';
 import { readDurableJson, writeDurableJson } from './durable-json.js';
 import type { GrantNeed } from './runtime-gate.js';
 import type { RecordRequest } from '../../protocols/profinet/record-request.js';
+import { PENDING_TTL_MS, type Grant, type GrantRequest, type GrantResult } from './grant-types.js';
+import { covers, sameGrant, withinRule } from './grant-scope.js';
 
-/** An undecided request lapses after this long. */
-export const PENDING_TTL_MS = 60 * 60_000;
-
-export type GrantStatus = 'pending' | 'active' | 'denied' | 'revoked' | 'expired';
-export type GrantAccess = 'read' | 'write' | 'read-write';
-/** A Modbus table, or `records`: PROFINET record indices. */
-export type GrantTable = Table | 'records';
-
-export interface GrantRequest {
-  readonly requester: string;
-  readonly device: string;
-  readonly table: GrantTable;
-  readonly start: number;
-  /** Inclusive. */
-  readonly end: number;
-  readonly access: GrantAccess;
-  readonly durationMs: number;
-  readonly reason: string;
-  readonly ruleId?: string;
-}
-
-/** A stored grant: the request as asked, the JIT rule it falls under, and its lifecycle. */
-export interface Grant extends Omit<GrantRequest, 'ruleId'> {
-  readonly id: string;
-  readonly ruleId: string;
-  status: GrantStatus;
-  approvals: string[];
-  readonly requestedAt: string;
-  expiresAt?: string;
-  closedBy?: string;
-  closedReason?: string;
-  /** `fleet`: issued at the fleet hub and imported from the site bucket (gateway/fleet/fleet-grants.ts). */
-  source?: 'fleet';
-}
-
-export type GrantResult =
-  { ok: true; grant: Grant } | { ok: false; code: 'invalid' | 'not-found' | 'forbidden' | 'conflict'; message: string };
+export type { Grant, GrantAccess, GrantRequest, GrantResult, GrantStatus, GrantTable } from './grant-types.js';
 
 export class GrantService {
   private grants = new Map<string, Grant>();
@@ -328,42 +293,4 @@ export class GrantService {
   private persist(): void {
     writeDurableJson(this.file, [...this.grants.values()]);
   }
-}
-
-/** The same grant as the hub wrote it: every field compared, keys in any order. */
-function sameGrant(a: Grant, b: Grant): boolean {
-  const canonical = (g: Grant): string =>
-    JSON.stringify(
-      Object.entries(g)
-        .filter(([, v]) => v !== undefined)
-        .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)),
-    );
-  return canonical(a) === canonical(b);
-}
-
-function covers(g: Grant, r: { table: Table; start: number; count: number }): boolean {
-  // a `records` grant never equals a Modbus table: it covers no register
-  return r.table === g.table && r.start >= g.start && r.start + r.count - 1 <= g.end;
-}
-
-/** A grant may only ask for what one entry of its JIT rule allows: same table, access and address span.
- * Then a request covered by the grant is also wholly inside that rule (no borrowing another rule's range). */
-function withinRule(rule: CompiledRule, req: GrantRequest): boolean {
-  if (req.table === 'records') return withinRecordEntries(rule, req);
-  return rule.entries.some(
-    (e) =>
-      e.tables.includes(req.table as Table) &&
-      (req.access !== 'write' || e.write) &&
-      (req.access !== 'read' || e.read) &&
-      (req.access !== 'read-write' || (e.read && e.write)) &&
-      e.addresses.some(([lo, hi]) => lo <= req.start && req.end <= hi),
-  );
-}
-
-/** A `records` grant: each access it asks for lies inside one `profinet:` entry of that access (index range). */
-function withinRecordEntries(rule: CompiledRule, req: GrantRequest): boolean {
-  const accesses: readonly ('read' | 'write')[] = req.access === 'read-write' ? ['read', 'write'] : [req.access];
-  return accesses.every((access) =>
-    rule.profinet.some((e) => e.access === access && e.indices.some(([lo, hi]) => lo <= req.start && req.end <= hi)),
-  );
 }
