@@ -51,20 +51,24 @@ function probe(port: number): Promise<number | null> {
 export async function freePort(): Promise<number> {
   const low = ephemeralLow();
   if (low - FLOOR >= 1000) {
-    for (let i = 0; i < TRIES; i++) {
+    for (let tries = 0, picks = 0; tries < TRIES && picks < 100 * TRIES; picks++) {
       const pick = FLOOR + randomInt(low - FLOOR);
-      if (handedOut.has(pick)) continue;
-      const port = await probe(pick);
-      if (port !== null) return handOut(port);
+      if (handedOut.has(pick)) continue; // not a try: the range is far larger than what one process takes
+      tries++;
+      // reserved before the probe's await, so concurrent callers cannot both be given it
+      handedOut.add(pick);
+      if ((await probe(pick)) !== null) return pick;
+      handedOut.delete(pick);
     }
   }
-  // A range that leaves no room below it: fall back to the kernel's choice.
-  const port = await probe(0);
-  if (port === null) throw new Error('freePort: no free loopback port');
-  return handOut(port);
-}
-
-function handOut(port: number): number {
-  handedOut.add(port);
-  return port;
+  // A range that leaves no room below it: fall back to the kernel's choice (one it has not given us before).
+  for (let tries = 0; tries < TRIES; tries++) {
+    const port = await probe(0);
+    if (port === null) break;
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('freePort: no free loopback port');
 }

@@ -33,3 +33,8 @@ t.test('never the same port twice in one process, though none of them is bound y
   for (let i = 0; i < 1000; i++) picks.push(await freePort());
   t.equal(new Set(picks).size, picks.length);
 });
+
+t.test('callers waiting at once are never given the same port either', async (t) => {
+  const picks = await Promise.all(Array.from({ length: 500 }, () => freePort()));
+  t.equal(new Set(picks).size, picks.length);
+});
