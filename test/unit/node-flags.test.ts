@@ -27,10 +27,25 @@ t.test('one set of Node flags and environment for the gateway everywhere it is l
   for (const w of envWords) t.match(unit, new RegExp(`^Environment=${w}$`, 'm'), `systemd unit sets ${w}`);
   const argv = `"node", ${GATEWAY_NODE_FLAGS.map((f) => `"${f}"`).join(', ')}, "dist/gateway/cli/verigate.js", "run"`;
   t.match(read('docker-compose.yml'), `command: [${argv}`, 'compose');
+  t.match(read('docker-compose.fleet.yml'), `exec node ${flags} dist/gateway/cli/verigate.js run`, 'fleet compose');
   const image = read('Dockerfile');
   t.match(image, `CMD [${argv}`, 'image CMD');
   const runtimeStage = image.slice(image.lastIndexOf('\nFROM '));
   for (const w of envWords) t.match(runtimeStage, new RegExp(`^\\s*(ENV )?${w}( \\\\)?$`, 'm'), `image ENV ${w}`);
+  // each variable set once per file: a later line would silently override the value checked above
+  for (const k of Object.keys(GATEWAY_ENV)) {
+    for (const [f, text] of [
+      ['systemd unit', unit],
+      ['image', image],
+    ] as const)
+      t.equal(text.split(k).length - 1, 1, `${k} appears once in the ${f}`);
+  }
+  // the bench's gateway child is started with the same flags and environment
+  t.match(
+    read('bench/gateway-fixture.ts'),
+    '[...GATEWAY_NODE_FLAGS, ...nodeFlags], GATEWAY_ENV)',
+    'bench gateway child: spawnBenchChild gets GATEWAY_NODE_FLAGS and GATEWAY_ENV',
+  );
 });
 
 t.test('the launcher shebang starts node with that environment and those flags', async (t) => {
