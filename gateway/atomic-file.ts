@@ -13,7 +13,10 @@ export interface AtomicWriteOptions {
   readonly syncDir?: boolean;
 }
 
-/** Throws what the file system throws; the old file is then untouched (a temp file may be left behind). */
+/**
+ * Throws what the file system throws. Before the rename the old file is untouched (a temp file may be left
+ * behind); a throw from the directory fsync comes after the new file is in place.
+ */
 export function writeFileAtomically(path: string, text: string, opts: AtomicWriteOptions): void {
   const tmp = `${path}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w', opts.mode);
