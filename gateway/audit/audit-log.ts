@@ -3,19 +3,21 @@
  * `{ seq, time, type, ...fields, prev, hash }` chained by SHA-256 over canonical JSON, with signed
  * checkpoints in `checkpoints.jsonl` [IEC 62443-3-3 SR 2.8–2.10, 2.12; docs/architecture.md].
  *
- * Group commit: append() renders and chains the event at once (seq and hash keep one total order) and stages
- * it; when the event-loop turn ends, the staged events are written with one write(2) (see segment-writer.ts)
- * and only then released: `committed(seq)` resolves, subscribers see them. The pipelines answer a request
- * only after its event is committed, and forward a write only after its write-ahead decision is, so the
- * fail-closed promise holds [IEC 62443-3-3 SR 2.10] at one syscall per turn instead of one per event.
+ * Group commit (group-commit.ts): append() renders and chains the event at once (seq and hash keep one total
+ * order) and stages it; when the event-loop turn ends, the staged events are written with one write(2) (see
+ * segment-writer.ts) and only then released: `committed(seq)` resolves, subscribers see them. The pipelines
+ * answer a request only after its event is committed, and forward a write only after its write-ahead decision
+ * is, so the fail-closed promise holds [IEC 62443-3-3 SR 2.10] at one syscall per turn instead of one per event.
+ * This file is the log's lifecycle and public API around that core: open and recovery, close, housekeeping
+ * timers, status, failure holds, subscriptions; audit-log-parts.ts builds and wires the collaborators.
  */
 import { mkdirSync } from 'node:fs';
 import { GatewayError, errorMessage } from '../errors.js';
-import { nullLogger, type Logger } from '../logger.js';
+import type { Logger } from '../logger.js';
 import type { Checkpoint } from './audit-checkpoint.js';
 import type { AuditEventInput, AuditSink, WriteResult } from './audit-events.js';
-import { AuditBudget, type CapacityStatus } from './audit-budget.js';
-import { CapacityWatch } from './capacity-watch.js';
+import type { CapacityStatus } from './audit-budget.js';
+import type { CapacityWatch } from './capacity-watch.js';
 import {
   DEFAULT_FSYNC_INTERVAL_MS,
   DEFAULT_SEGMENT_BYTES,
@@ -26,90 +28,47 @@ import {
   type AuditStatus,
   type AuditSubscriber,
 } from './audit-log-options.js';
-import { createAuditMetrics, type AuditMetrics } from './audit-metrics.js';
+import { buildAuditLogParts } from './audit-log-parts.js';
 import { recoverDir } from './audit-recovery.js';
-import { replayEvents } from './audit-replay.js';
-import { PendingBatch, COMMITTED, NOT_COMMITTED } from './audit-batch.js';
-import { buildLine, recordOf } from './build-record.js';
-import { AuditCheckpointer, type CheckpointHost } from './audit-checkpointer.js';
-import { DiskWatch } from './disk-watch.js';
-import { LineBuffer } from './line-buffer.js';
+import type { AuditCheckpointer } from './audit-checkpointer.js';
+import type { DiskWatch } from './disk-watch.js';
 import { SegmentWriter } from './segment-writer.js';
-import { AuditFailures } from './audit-failures.js';
-import { AuditSync } from './audit-sync.js';
+import type { AuditFailures } from './audit-failures.js';
+import type { AuditSubscribers } from './audit-subscribers.js';
+import type { AuditSync } from './audit-sync.js';
+import type { GroupCommit } from './group-commit.js';
 import { systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 export type { AuditLag, AuditLogOptions, AuditStatus, AuditSubscriber } from './audit-log-options.js';
 
 export class AuditLog implements AuditSink {
-  private lastSeq: number;
-  private lastHash: string;
-  /** The highest seq in the file (lastSeq minus what is staged). */
-  private writtenSeq: number;
-  private batch: PendingBatch | null = null;
-  /** The staged batch's lines, rendered back to back (empty while no batch is staged); reused batch after batch. */
-  private readonly out = new LineBuffer();
-  /** The seq of the audit.gap being written, while writeGap() runs. */
-  private gapSeq: number | null = null;
-  private isoAt = Number.NaN;
-  private iso = '';
-  private readonly failures: AuditFailures;
-  private readonly sync: AuditSync;
   private closed = false;
-  private readonly checkpoints: AuditCheckpointer;
-  private readonly disk: DiskWatch;
-  /** The capacity budget and what it reports, when `capacity` is configured. */
-  private readonly capacityWatch: CapacityWatch | null;
   /** The periodic work armed by startTimers() (cleared on close). */
   private readonly armed: TimerHandle[] = [];
-  private readonly subscribers = new Set<AuditSubscriber>();
-  private readonly metrics: AuditMetrics | null;
+  private readonly logger: Logger;
+  private readonly failures: AuditFailures;
+  private readonly sync: AuditSync;
+  private readonly checkpoints: AuditCheckpointer;
+  private readonly disk: DiskWatch;
+  private readonly capacityWatch: CapacityWatch | null;
+  private readonly subscribers: AuditSubscribers;
+  private readonly commit: GroupCommit;
 
   private constructor(
     private readonly opts: AuditLogOptions,
     private readonly writer: SegmentWriter,
     state: { lastSeq: number; lastHash: string; lastCheckpointSeq: number },
   ) {
-    this.lastSeq = this.writtenSeq = state.lastSeq;
-    this.lastHash = state.lastHash;
-    this.metrics = opts.registry === undefined ? null : createAuditMetrics(opts.registry);
-    this.metrics?.healthy.set(1);
-    this.failures = new AuditFailures({
+    const parts = buildAuditLogParts(opts, writer, state, () => this.closed);
+    ({
       logger: this.logger,
-      metrics: this.metrics,
-      policy: opts.failurePolicy ?? 'fail-closed',
-      now: () => this.now(),
-    });
-    this.sync = new AuditSync({
-      writer,
-      writtenSeq: () => this.writtenSeq,
-      fail: (error) => void this.failures.fail(error, 0),
-      logger: this.logger,
-      isClosed: () => this.closed,
-    });
-    this.checkpoints = new AuditCheckpointer(
-      opts.dir,
-      opts.checkpoint,
-      this.checkpointHost(),
-      {
-        failed: () => this.metrics?.checkpointFailures.inc(),
-        signed: () => this.metrics?.checkpoints.inc(),
-        logger: this.logger,
-      },
-      state,
-    );
-    this.disk = new DiskWatch(opts.dir, opts.minFreeBytes, this.logger, (b) => this.metrics?.diskFreeBytes.set(b));
-    this.capacityWatch =
-      opts.capacity === undefined
-        ? null
-        : new CapacityWatch(new AuditBudget(opts.dir, opts.capacity), {
-            metrics: this.metrics,
-            logger: this.logger,
-            warn: (event) => void this.stage(event),
-          });
-    if (this.capacityWatch === null) {
-      this.metrics?.capacityBytes.set(0);
-      this.metrics?.usedBytes.set(0);
-    }
+      failures: this.failures,
+      sync: this.sync,
+      checkpoints: this.checkpoints,
+      disk: this.disk,
+      capacityWatch: this.capacityWatch,
+      subscribers: this.subscribers,
+      commit: this.commit,
+    } = parts);
   }
 
   static async open(opts: AuditLogOptions): Promise<AuditLog> {
@@ -166,9 +125,7 @@ export class AuditLog implements AuditSink {
    */
   append(input: AuditEventInput): WriteResult {
     if (this.closed) return { ok: false, error: 'audit: log is closed' };
-    const failing = this.failures.current;
-    if (failing !== null && !this.writeGap()) return this.failures.fail(failing.error, 1);
-    return this.stage(input);
+    return this.commit.append(input);
   }
 
   /**
@@ -176,43 +133,12 @@ export class AuditLog implements AuditSink {
    * event summarized instead of written) and events already written resolve true at once.
    */
   committed(seq: number | null): Promise<boolean> {
-    if (seq === null || seq <= this.writtenSeq) return COMMITTED;
-    const b = this.batch;
-    if (b === null || seq <= b.prevSeq) return NOT_COMMITTED; // staged in a batch that failed: lost
-    return b.written().then((w) => seq <= w);
+    return this.commit.committed(seq);
   }
 
   /** Writes the staged events now (normally at the end of the turn). true when everything staged is in the file. */
   flush(): boolean {
-    const batch = this.batch;
-    if (batch === null) return true;
-    this.batch = null;
-    const r = this.writer.writeBytes(this.out.buf, batch.lines);
-    this.out.reset(); // written or rolled back: the next batch renders from the start
-    const written = batch.lines.slice(0, r.written);
-    let ok = r.error === null;
-    if (written.length > 0) this.noteWritten(written);
-    if (!ok) {
-      const last = written.at(-1);
-      this.capacityWatch?.budget.add(-(batch.bytes - written.reduce((n, l) => n + l.bytes, 0)));
-      this.lastSeq = this.writtenSeq = last?.seq ?? batch.prevSeq; // the chain continues from what is in the file
-      this.lastHash = last?.hash ?? batch.prevHash;
-      // An audit.gap that failed again is not itself a lost event: it is retried with the count it carries.
-      const gapLost = this.gapSeq !== null && this.gapSeq > (written.at(-1)?.seq ?? batch.prevSeq) ? 1 : 0;
-      this.failures.fail(`audit: write failed: ${r.error!.message}`, batch.lines.length - written.length - gapLost);
-    } else if (this.opts.fsync === 'always') ok = this.sync.now();
-    for (const line of written) this.publish(line);
-    if (written.length > 0) this.checkpoints.noteWritten(written.length);
-    this.capacityWatch?.publishUsed();
-    // Waiters learn the highest seq that is in the file and, under fsync always, durable: after a failed
-    // fdatasync nothing of this batch counts as committed (its lines are in the file, not safe from power loss).
-    // Under fsync always, lines count as committed only once fdatasync'ed: a write failure after a rotation whose
-    // fdatasync of the old segment failed, or a failed fdatasync of this batch, commits none of it.
-    let durable = this.writtenSeq;
-    if (this.opts.fsync === 'always' && !ok)
-      durable = r.error !== null && this.sync.afterFailure() ? this.writtenSeq : batch.prevSeq;
-    batch.settle(durable);
-    return ok;
+    return this.commit.flush();
   }
 
   /** The capacity budget now, or null when none is configured. */
@@ -275,7 +201,7 @@ export class AuditLog implements AuditSink {
   lagDetail(): AuditLag {
     this.flush();
     return {
-      lastSeq: this.lastSeq,
+      lastSeq: this.commit.lastSeq,
       unsyncedEvents: this.sync.unsynced(),
       eventsSinceCheckpoint: this.checkpoints.eventsSinceCheckpoint,
       lastCheckpointSeq: this.checkpoints.lastCheckpointSeq,
@@ -285,7 +211,7 @@ export class AuditLog implements AuditSink {
   /** The chain head in the file (staged events are written first). */
   head(): { seq: number; hash: string } {
     this.flush();
-    return { seq: this.lastSeq, hash: this.lastHash };
+    return { seq: this.commit.lastSeq, hash: this.commit.lastHash };
   }
 
   /**
@@ -295,38 +221,12 @@ export class AuditLog implements AuditSink {
    */
   subscribe(s: AuditSubscriber, opts: { fromSeq?: number } = {}): () => void {
     this.flush();
-    if (opts.fromSeq !== undefined && opts.fromSeq <= this.lastSeq && s.event !== undefined) {
-      const deliver = s.event.bind(s);
-      replayEvents(this.opts.dir, opts.fromSeq, this.lastSeq, (r) => safe(() => deliver(r), this.logger));
-    }
-    this.subscribers.add(s);
-    return () => this.subscribers.delete(s);
+    return this.subscribers.add(s, opts.fromSeq, this.commit.lastSeq);
   }
 
   /** Sign a checkpoint over the current head now (no-op without a signer or new events). */
   checkpointNow(): Checkpoint | null {
     return this.checkpoints.now();
-  }
-
-  private checkpointHost(): CheckpointHost {
-    return {
-      writtenHead: () => {
-        // A subscriber called while the first flush publishes may append: the second flush writes that too, so
-        // the chain head returned is the file's head (what is staged is written or rolled back).
-        this.flush();
-        this.flush();
-        return { seq: this.lastSeq, hash: this.lastHash };
-      },
-      syncNow: () => this.writer.sync(),
-      syncAsync: (done) => this.writer.syncAsync(done),
-      synced: (upTo) => this.sync.synced(upTo),
-      syncTarget: () => this.writtenSeq,
-      time: () => this.now(),
-      published: (cp) => {
-        for (const s of this.subscribers) safe(() => s.checkpoint?.(cp), this.logger);
-      },
-      isClosed: () => this.closed,
-    };
   }
 
   /** Promise-shaped like the other sinks' close(); the final flush and fsync run synchronously. */
@@ -345,83 +245,8 @@ export class AuditLog implements AuditSink {
     return Promise.resolve();
   }
 
-  private get logger() {
-    return this.opts.logger ?? nullLogger;
-  }
-
   private get timers(): Timers {
     return this.opts.timers ?? systemTimers;
-  }
-
-  /** The event time as ISO 8601; the events of one millisecond share one string (many per ms under load). */
-  private now(): string {
-    const ms = this.timers.now();
-    if (ms !== this.isoAt) {
-      this.isoAt = ms;
-      this.iso = new Date(ms).toISOString();
-    }
-    return this.iso;
-  }
-
-  /** Renders, chains and stages one event; the first of a turn schedules the flush. */
-  private stage(input: AuditEventInput): WriteResult {
-    const chain = {
-      seq: this.lastSeq + 1,
-      time: this.now(),
-      prev: this.lastHash,
-      values: this.opts.values ?? 'include',
-    };
-    const line = buildLine(input, chain, this.out);
-    const exhausted = this.capacityWatch?.exhausted(line.bytes) ?? null;
-    if (exhausted !== null) {
-      // A full budget is a full disk: the failure policy applies [IEC 62443-3-3 SR 2.9, SR 2.10].
-      this.out.rollback();
-      return this.failures.fail(exhausted, this.gapSeq === null ? 1 : 0);
-    }
-    if (this.batch === null) {
-      this.batch = new PendingBatch(this.lastSeq, this.lastHash);
-      (this.opts.defer ?? setImmediate)(() => void this.flush());
-    }
-    this.out.commit();
-    this.batch.add(line);
-    this.lastSeq = line.seq;
-    this.lastHash = line.hash;
-    this.capacityWatch?.staged(line.bytes, input.type);
-    return { ok: true, seq: line.seq };
-  }
-
-  /** Stage and write at once (open-time events, audit.gap): the caller needs the answer now. */
-  private writeNow(input: AuditEventInput): WriteResult {
-    const r = this.stage(input);
-    if (!r.ok) return r;
-    // A gap or start-up event counts only when its batch fully succeeded (under fsync always: also its fdatasync).
-    return this.flush() ? r : { ok: false, error: this.failures.current?.error ?? 'audit: write failed' };
-  }
-
-  private noteWritten(written: readonly { seq: number; bytes: number }[]): void {
-    this.writtenSeq = written.at(-1)!.seq;
-    this.metrics?.events.inc(written.length);
-  }
-
-  private publish(line: Parameters<typeof recordOf>[0]): void {
-    if (this.subscribers.size === 0) return;
-    const rec = recordOf(line);
-    for (const s of this.subscribers) safe(() => s.event?.(rec), this.logger);
-  }
-
-  /** After a failure, the first successful write is an audit.gap naming what was lost. */
-  private writeGap(): boolean {
-    const f = this.failures.current!;
-    this.capacityWatch?.budget.rescan(this.batch?.bytes); // an operator may have archived segments since: their space is free again
-    this.gapSeq = this.lastSeq + 1;
-    const r = this.writeNow({ type: 'audit.gap', lost: f.lost, since: f.since, error: f.error });
-    this.gapSeq = null;
-    if (!r.ok) {
-      f.error = r.error;
-      return false;
-    }
-    this.failures.recovered();
-    return true;
   }
 
   private mustAppendOrClose(input: AuditEventInput): void {
@@ -440,7 +265,7 @@ export class AuditLog implements AuditSink {
 
   /** For open-time events: failure here is a startup error. */
   private mustAppend(input: AuditEventInput): void {
-    const r = this.writeNow(input);
+    const r = this.commit.writeNow(input);
     if (!r.ok) throw new GatewayError('GW_ERR_AUDIT_WRITE', r.error);
   }
 
@@ -452,18 +277,10 @@ export class AuditLog implements AuditSink {
     const cpMs = this.opts.checkpoint?.everyMs;
     if (cpMs !== undefined) every(cpMs, () => this.checkpoints.inBackground());
     every(this.opts.retryMs ?? 1000, () => {
-      if (this.failures.current !== null && !this.closed) this.writeGap();
+      if (this.failures.current !== null && !this.closed) this.commit.writeGap();
     });
     if (this.opts.minFreeBytes !== undefined) every(this.opts.diskCheckMs ?? 10_000, () => void this.disk.check());
     const watch = this.capacityWatch;
-    if (watch !== null) every(this.opts.diskCheckMs ?? 10_000, () => watch.rescan(this.batch?.bytes));
-  }
-}
-
-function safe(fn: () => void, logger: Logger): void {
-  try {
-    fn();
-  } catch (err) {
-    logger.error({ err: errorMessage(err) }, 'audit: subscriber threw');
+    if (watch !== null) every(this.opts.diskCheckMs ?? 10_000, () => watch.rescan(this.commit.stagedBytes));
   }
 }
