@@ -2,10 +2,10 @@
  * ProfinetClient: the gateway's PNIO-CM client for one PROFINET IO device (one per device in gateway.yaml),
  * what the front door calls after policy said yes [IEC 61158-6-10 record read/write; C706 connectionless RPC].
  *
- * - One call in flight per device: legacy device stacks fall over under parallel requests. In front of it
- *   the bounded fair queue (fair-queue.ts) shared with the Modbus pool: FIFO per clientKey, round-robin
- *   between keys; full → `queue-full` at once; a request that waits longer than `queueTimeoutMs` leaves
- *   `unavailable` unsent.
+ * - One call in flight per device (taking turns: profinet-turns.ts): legacy device stacks fall over under
+ *   parallel requests. In front of it the bounded fair queue (fair-queue.ts) shared with the Modbus pool: FIFO
+ *   per clientKey, round-robin between keys; full → `queue-full` at once; a request that waits longer than
+ *   `queueTimeoutMs` leaves `unavailable` unsent.
  * - Reads: Read Implicit (opnum 5, no AR) by default, or Read (opnum 2) over the gateway's AR (`viaAr`).
  *   One retransmission (profinet-transport.ts). Writes: over the supervisor device-access AR
  *   (profinet-ar.ts), sent exactly once; no answer → `write-lost` (may have been executed). Not even an
@@ -24,12 +24,12 @@ import {
   type CmRequest,
   type Uuid,
 } from '../../protocols/profinet/index.js';
-import { FairQueue, type QueueHandle } from './fair-queue.js';
 import { SMALL_ARGS_MAXIMUM, SupervisorAr, type ArSession } from './profinet-ar.js';
 import { resolveProfinetOptions, type ResolvedProfinetOptions } from './profinet-options.js';
 import { failedOutcome, isUnknownAr, pnioError, statusBytes } from './profinet-results.js';
 import { ProfinetTransport, type CallOutcome } from './profinet-transport.js';
 import { checkRead, checkWrite } from './profinet-args.js';
+import { ProfinetTurns } from './profinet-turns.js';
 import type {
   IdentityResult,
   ProfinetClientStats,
@@ -37,22 +37,8 @@ import type {
   ProfinetRequestBase,
   ProfinetResult,
   ReadRecordRequest,
-  TimerHandle,
   WriteRecordRequest,
 } from './profinet-types.js';
-
-type Early = Extract<ProfinetResult, { kind: 'queue-full' | 'aborted' | 'unavailable' }>;
-
-interface Job {
-  readonly req: ProfinetRequestBase;
-  readonly submittedAt: number;
-  readonly exec: (gate: () => boolean) => Promise<unknown>;
-  readonly resolve: (r: unknown) => void;
-  state: 'queued' | 'running' | 'done';
-  handle?: QueueHandle<Job>;
-  timer?: TimerHandle;
-  onAbort?: () => void;
-}
 
 /** IODReadResHeader block (64 bytes) in front of the record data: part of a read's ArgsMaximum. */
 const READ_RES_HEADER = 64;
@@ -61,21 +47,17 @@ export class ProfinetClient {
   readonly #o: ResolvedProfinetOptions;
   readonly #transport: ProfinetTransport;
   readonly #ar: SupervisorAr;
-  readonly #queue: FairQueue<Job>;
-  readonly #outstanding = new Map<string, number>();
+  readonly #turns: ProfinetTurns;
   /** Activity of Read Implicit calls; AR calls use the AR's own activity. */
   readonly #implicit: { readonly activity: Uuid; seq: number };
   #recordSeq = 0;
-  #running?: Promise<void>;
-  #releaseDue = false;
-  #closed = false;
   readonly #counters = { timeouts: 0, writesLost: 0, malformed: 0 };
 
   constructor(opts: ProfinetDeviceOptions) {
     this.#o = resolveProfinetOptions(opts);
     this.#transport = new ProfinetTransport(this.#o);
-    this.#ar = new SupervisorAr(this.#o, this.#transport, () => this.#onArIdle());
-    this.#queue = new FairQueue<Job>(this.#o.queueLimit);
+    this.#ar = new SupervisorAr(this.#o, this.#transport, () => this.#turns.releaseWhenIdle());
+    this.#turns = new ProfinetTurns(this.#o, () => this.#ar.release());
     this.#implicit = { activity: this.#o.randomUuid(), seq: 0 };
   }
 
@@ -83,7 +65,7 @@ export class ProfinetClient {
   readRecord(r: ReadRecordRequest): Promise<ProfinetResult> {
     const bad = checkRead(r);
     if (bad !== undefined) return Promise.resolve({ kind: 'invalid-argument', reason: bad });
-    return this.#submit(r, (gate) => this.#read(r, gate));
+    return this.#turns.submit(r, (gate) => this.#read(r, gate));
   }
 
   /** Read Implicit (opnum 5, no AR): the read that holds no device resources. */
@@ -95,12 +77,12 @@ export class ProfinetClient {
   writeRecord(r: WriteRecordRequest): Promise<ProfinetResult> {
     const bad = checkWrite(r);
     if (bad !== undefined) return Promise.resolve({ kind: 'invalid-argument', reason: bad });
-    return this.#submit(r, (gate) => this.#write(r, gate));
+    return this.#turns.submit(r, (gate) => this.#write(r, gate));
   }
 
   /** I&M0 (0xAFF0) and RealIdentificationData (0xF000) of the DAP (slot 0, subslot 1), decoded. */
   readIdentity(base: ProfinetRequestBase): Promise<IdentityResult> {
-    return this.#submit(base, async (gate): Promise<IdentityResult> => {
+    return this.#turns.submit(base, async (gate): Promise<IdentityResult> => {
       const at = { ...base, api: 0, slot: 0, subslot: 1 };
       const im = await this.#read({ ...at, index: RecordIndex.IM0, maxLength: 4096 }, gate);
       if (im.kind !== 'record') return im;
@@ -118,9 +100,9 @@ export class ProfinetClient {
   stats(): ProfinetClientStats {
     const t = this.#transport;
     return {
-      queued: this.#queue.size,
-      inFlight: this.#running !== undefined ? 1 : 0,
-      byClient: Object.fromEntries(this.#outstanding),
+      queued: this.#turns.queued,
+      inFlight: this.#turns.inFlight,
+      byClient: this.#turns.byClient(),
       ar: { open: this.#ar.current !== undefined, ...this.#ar.counters },
       datagramsSent: t.counters.sent,
       datagramsReceived: t.counters.received,
@@ -133,91 +115,11 @@ export class ProfinetClient {
 
   /** Answers queued requests `unavailable`, lets the running one finish, releases the AR, closes the socket. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const job of this.#queue.values())
-      this.#settle(job, { kind: 'unavailable', sent: false, reason: 'client closed' });
-    while (this.#running !== undefined) await this.#running;
+    if (this.#turns.closed) return;
+    this.#turns.close();
+    for (let running = this.#turns.running; running !== undefined; running = this.#turns.running) await running;
     await this.#ar.release();
     this.#transport.close();
-  }
-
-  #submit<R>(req: ProfinetRequestBase, exec: (gate: () => boolean) => Promise<R>): Promise<R | Early> {
-    if (this.#closed) return Promise.resolve({ kind: 'unavailable', sent: false, reason: 'client closed' });
-    if (req.signal?.aborted === true) return Promise.resolve({ kind: 'aborted' });
-    return new Promise<R | Early>((resolve) => {
-      const job: Job = {
-        req,
-        submittedAt: this.#o.timers.now(),
-        exec,
-        resolve: resolve as (r: unknown) => void,
-        state: 'queued',
-      };
-      const pushed = this.#queue.push(req.clientKey, job);
-      if (pushed.kind === 'full') return resolve({ kind: 'queue-full' });
-      job.handle = pushed.handle;
-      this.#outstanding.set(req.clientKey, (this.#outstanding.get(req.clientKey) ?? 0) + 1);
-      if (pushed.kind === 'queued-evicting') this.#settle(pushed.evicted.value, { kind: 'queue-full' });
-      job.timer = this.#o.timers.setTimeout(() => {
-        if (job.state === 'queued')
-          this.#settle(job, {
-            kind: 'unavailable',
-            sent: false,
-            reason: `waited ${this.#o.queueTimeoutMs} ms for device ${this.#o.name}`,
-          });
-      }, this.#o.queueTimeoutMs);
-      if (req.signal !== undefined) {
-        job.onAbort = () => {
-          if (job.state === 'queued') this.#settle(job, { kind: 'aborted' });
-        };
-        req.signal.addEventListener('abort', job.onAbort, { once: true });
-      }
-      this.#pump();
-    });
-  }
-
-  /** Starts the next piece of work when the device is idle: a due AR release first, then the queue. */
-  #pump(): void {
-    while (this.#running === undefined) {
-      if (this.#releaseDue && !this.#closed) {
-        this.#releaseDue = false;
-        this.#track(this.#ar.release());
-        return;
-      }
-      const job = this.#queue.shift();
-      if (job === undefined) return;
-      const gate = (): boolean => job.req.signal?.aborted !== true && stillAllowed(job.req);
-      if (!gate()) {
-        this.#settle(job, { kind: 'aborted' });
-        continue;
-      }
-      job.state = 'running';
-      this.#o.timers.clearTimeout(job.timer);
-      this.#track(
-        job.exec(gate).then(
-          (r) => this.#settle(job, r),
-          (err: unknown) => {
-            this.#o.logger.warn({ device: this.#o.name, err: String(err) }, 'PROFINET request failed internally');
-            this.#settle(job, { kind: 'unavailable', sent: false, reason: 'internal error' });
-          },
-        ),
-      );
-    }
-  }
-
-  #track(work: Promise<unknown>): void {
-    const running = work.then(() => undefined);
-    this.#running = running;
-    void running.then(() => {
-      if (this.#running === running) this.#running = undefined;
-      this.#pump();
-    });
-  }
-
-  #onArIdle(): void {
-    if (this.#closed) return;
-    this.#releaseDue = true;
-    this.#pump();
   }
 
   async #read(r: ReadRecordRequest, gate: () => boolean): Promise<ProfinetResult> {
@@ -343,31 +245,5 @@ export class ProfinetClient {
     const s = this.#recordSeq;
     this.#recordSeq = (s + 1) & 0xffff;
     return s;
-  }
-
-  #settle(job: Job, result: unknown): void {
-    if (job.state === 'done') return;
-    if (job.state === 'queued' && job.handle !== undefined) this.#queue.remove(job.handle);
-    job.state = 'done';
-    this.#o.timers.clearTimeout(job.timer);
-    if (job.onAbort !== undefined) job.req.signal?.removeEventListener('abort', job.onAbort);
-    const key = job.req.clientKey;
-    const n = (this.#outstanding.get(key) ?? 1) - 1;
-    if (n > 0) this.#outstanding.set(key, n);
-    else this.#outstanding.delete(key);
-    const r = result as { kind?: string };
-    job.resolve(
-      r.kind === 'record' ? { ...(result as object), latencyMs: this.#o.timers.now() - job.submittedAt } : result,
-    );
-  }
-}
-
-/** The caller's last-moment gate; a gate that throws fails closed. */
-function stillAllowed(req: ProfinetRequestBase): boolean {
-  if (req.stillAllowed === undefined) return true;
-  try {
-    return req.stillAllowed();
-  } catch {
-    return false;
   }
 }

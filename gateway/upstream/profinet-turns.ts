@@ -1,0 +1,174 @@
+/**
+ * ProfinetTurns: whose turn it is at one PROFINET IO device (profinet-client.ts) — one piece of work in flight,
+ * the bounded fair queue in front (fair-queue.ts), the queue timeout, abort and the caller's last-moment gate,
+ * and each request's promise settled exactly once. Separate from the client, which owns what goes on the wire
+ * (record services, the AR, the transport): this file never sends anything itself, it only decides when the
+ * client's work for a request may start and hands it the gate to check before every datagram.
+ */
+import { FairQueue, type QueueHandle } from './fair-queue.js';
+import type { ResolvedProfinetOptions } from './profinet-options.js';
+import type { ProfinetRequestBase, ProfinetResult, TimerHandle } from './profinet-types.js';
+
+type Early = Extract<ProfinetResult, { kind: 'queue-full' | 'aborted' | 'unavailable' }>;
+
+interface Job {
+  readonly req: ProfinetRequestBase;
+  readonly submittedAt: number;
+  readonly exec: (gate: () => boolean) => Promise<unknown>;
+  readonly resolve: (r: unknown) => void;
+  state: 'queued' | 'running' | 'done';
+  handle?: QueueHandle<Job>;
+  timer?: TimerHandle;
+  onAbort?: () => void;
+}
+
+export class ProfinetTurns {
+  readonly #o: ResolvedProfinetOptions;
+  readonly #releaseAr: () => Promise<void>;
+  readonly #queue: FairQueue<Job>;
+  readonly #outstanding = new Map<string, number>();
+  #running?: Promise<void>;
+  #releaseDue = false;
+  #closed = false;
+
+  /** `releaseAr` runs in a turn of its own once the AR went idle (`releaseWhenIdle`). */
+  constructor(o: ResolvedProfinetOptions, releaseAr: () => Promise<void>) {
+    this.#o = o;
+    this.#releaseAr = releaseAr;
+    this.#queue = new FairQueue<Job>(o.queueLimit);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The work on the device now (a request or an AR release), if any. */
+  get running(): Promise<void> | undefined {
+    return this.#running;
+  }
+
+  get queued(): number {
+    return this.#queue.size;
+  }
+
+  get inFlight(): 0 | 1 {
+    return this.#running !== undefined ? 1 : 0;
+  }
+
+  byClient(): Record<string, number> {
+    return Object.fromEntries(this.#outstanding);
+  }
+
+  /** Queues `exec` for its turn; it gets the gate to check right before each datagram it sends. */
+  submit<R>(req: ProfinetRequestBase, exec: (gate: () => boolean) => Promise<R>): Promise<R | Early> {
+    if (this.#closed) return Promise.resolve({ kind: 'unavailable', sent: false, reason: 'client closed' });
+    if (req.signal?.aborted === true) return Promise.resolve({ kind: 'aborted' });
+    return new Promise<R | Early>((resolve) => {
+      const job: Job = {
+        req,
+        submittedAt: this.#o.timers.now(),
+        exec,
+        resolve: resolve as (r: unknown) => void,
+        state: 'queued',
+      };
+      const pushed = this.#queue.push(req.clientKey, job);
+      if (pushed.kind === 'full') return resolve({ kind: 'queue-full' });
+      job.handle = pushed.handle;
+      this.#outstanding.set(req.clientKey, (this.#outstanding.get(req.clientKey) ?? 0) + 1);
+      if (pushed.kind === 'queued-evicting') this.#settle(pushed.evicted.value, { kind: 'queue-full' });
+      job.timer = this.#o.timers.setTimeout(() => {
+        if (job.state === 'queued')
+          this.#settle(job, {
+            kind: 'unavailable',
+            sent: false,
+            reason: `waited ${this.#o.queueTimeoutMs} ms for device ${this.#o.name}`,
+          });
+      }, this.#o.queueTimeoutMs);
+      if (req.signal !== undefined) {
+        job.onAbort = () => {
+          if (job.state === 'queued') this.#settle(job, { kind: 'aborted' });
+        };
+        req.signal.addEventListener('abort', job.onAbort, { once: true });
+      }
+      this.#pump();
+    });
+  }
+
+  /** The AR went idle: release it as soon as the device is (before the next queued request). */
+  releaseWhenIdle(): void {
+    if (this.#closed) return;
+    this.#releaseDue = true;
+    this.#pump();
+  }
+
+  /** Takes no more work and answers every queued request `unavailable`; the running work goes on. */
+  close(): void {
+    this.#closed = true;
+    for (const job of this.#queue.values())
+      this.#settle(job, { kind: 'unavailable', sent: false, reason: 'client closed' });
+  }
+
+  /** Starts the next piece of work when the device is idle: a due AR release first, then the queue. */
+  #pump(): void {
+    while (this.#running === undefined) {
+      if (this.#releaseDue && !this.#closed) {
+        this.#releaseDue = false;
+        this.#track(this.#releaseAr());
+        return;
+      }
+      const job = this.#queue.shift();
+      if (job === undefined) return;
+      const gate = (): boolean => job.req.signal?.aborted !== true && stillAllowed(job.req);
+      if (!gate()) {
+        this.#settle(job, { kind: 'aborted' });
+        continue;
+      }
+      job.state = 'running';
+      this.#o.timers.clearTimeout(job.timer);
+      this.#track(
+        job.exec(gate).then(
+          (r) => this.#settle(job, r),
+          (err: unknown) => {
+            this.#o.logger.warn({ device: this.#o.name, err: String(err) }, 'PROFINET request failed internally');
+            this.#settle(job, { kind: 'unavailable', sent: false, reason: 'internal error' });
+          },
+        ),
+      );
+    }
+  }
+
+  #track(work: Promise<unknown>): void {
+    const running = work.then(() => undefined);
+    this.#running = running;
+    void running.then(() => {
+      if (this.#running === running) this.#running = undefined;
+      this.#pump();
+    });
+  }
+
+  #settle(job: Job, result: unknown): void {
+    if (job.state === 'done') return;
+    if (job.state === 'queued' && job.handle !== undefined) this.#queue.remove(job.handle);
+    job.state = 'done';
+    this.#o.timers.clearTimeout(job.timer);
+    if (job.onAbort !== undefined) job.req.signal?.removeEventListener('abort', job.onAbort);
+    const key = job.req.clientKey;
+    const n = (this.#outstanding.get(key) ?? 1) - 1;
+    if (n > 0) this.#outstanding.set(key, n);
+    else this.#outstanding.delete(key);
+    const r = result as { kind?: string };
+    job.resolve(
+      r.kind === 'record' ? { ...(result as object), latencyMs: this.#o.timers.now() - job.submittedAt } : result,
+    );
+  }
+}
+
+/** The caller's last-moment gate; a gate that throws fails closed. */
+function stillAllowed(req: ProfinetRequestBase): boolean {
+  if (req.stillAllowed === undefined) return true;
+  try {
+    return req.stillAllowed();
+  } catch {
+    return false;
+  }
+}
