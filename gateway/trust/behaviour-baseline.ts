@@ -22,6 +22,7 @@
  */
 import { DecayingLevel, DecayingSum, Ewma } from './decaying-level.js';
 import { RateProfile } from './rate-profile.js';
+import { NoveltyProfile, within } from './novelty-profile.js';
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 import type { RecordRequest } from '../../protocols/profinet/record-request.js';
 import { isMutating } from '../../protocols/modbus/classify.js';
@@ -51,11 +52,6 @@ export interface ObserveContext {
   readonly scope?: GrantNeed;
 }
 
-/** Is [from, to] of `table` inside one of `spans`? */
-function within(spans: GrantNeed['reads'], table: string, from: number, to: number): boolean {
-  return spans.some((s) => s.table === table && s.start <= from && to <= s.start + s.count - 1);
-}
-
 /** A weights record as a list in SIGNALS order, made once per record (the policy's, which a reload replaces). */
 const weightLists = new WeakMap<Readonly<Record<Signal, number>>, readonly number[]>();
 function weightList(weights: Readonly<Record<Signal, number>>): readonly number[] {
@@ -81,12 +77,6 @@ const WRITE_HABIT_TAU_MS = 3_600_000;
 export const DENIAL_FREE = 5;
 export const DENIAL_SHARE = 0.1;
 export const DENIAL_SPAN = 10;
-/** Fresh 16-register blocks that are free within τ (a new screen or two); beyond, a sweep. */
-export const NOVELTY_FREE = 6;
-export const NOVELTY_SPAN = 12;
-/** A function code (or FC8 sub-function / FC43 MEI type) never used before weighs this many fresh blocks. */
-export const NOVEL_FUNCTION_BLOCKS = 8;
-const REGISTER_KINDS: ReadonlySet<string> = new Set(['read', 'write', 'read-write']);
 /** What `observe` gets when the trust layer knows nothing more about a request (one object, not one per request). */
 export const NO_CONTEXT: ObserveContext = Object.freeze({});
 /** Hours of day are judged only once the identity has been watched for a whole day. */
@@ -97,10 +87,10 @@ export class BehaviourBaseline {
   /** `levels` in SIGNALS order, for the per-request score (indexed, not looked up by name). */
   private readonly levelList: readonly DecayingLevel[];
   private readonly rateProfile: RateProfile;
+  private readonly noveltyProfile: NoveltyProfile;
   private readonly requestsShort: DecayingSum;
   private readonly writesShort: DecayingSum;
   private readonly denialsShort: DecayingSum;
-  private readonly fresh: DecayingSum;
   private readonly writeShare = new Ewma(WRITE_SHARE_ALPHA, undefined, true);
   /** The open second of the write-share learner: its writes, requests, and whether all of it was learnable. */
   private shareSecond = -1;
@@ -111,14 +101,6 @@ export class BehaviourBaseline {
   private writeHabitAt = -1;
   private requests = 0;
   private firstSeen = -1;
-  /**
-   * 16-register blocks ever touched: device → table → block numbers (no key string built per request and block;
-   * this runs for every request, twice: overall and per device).
-   */
-  private readonly blocks = new Map<string, Map<string, Set<number>>>();
-  /** PROFINET records ever touched (`device/record/api/slot/subslot/index`). */
-  private readonly records = new Set<string>();
-  private readonly functions = new Set<string>();
   private readonly hours = new Uint32Array(24);
 
   constructor(private readonly opts: BaselineOptions = DEFAULT_BASELINE) {
@@ -131,7 +113,7 @@ export class BehaviourBaseline {
     this.requestsShort = new DecayingSum(opts.tauMs);
     this.writesShort = new DecayingSum(opts.tauMs);
     this.denialsShort = new DecayingSum(opts.tauMs);
-    this.fresh = new DecayingSum(opts.tauMs);
+    this.noveltyProfile = new NoveltyProfile(opts.tauMs, this.levels.novelty);
   }
 
   observe(
@@ -149,7 +131,7 @@ export class BehaviourBaseline {
       ctx.sanctioned === true &&
       (scope === undefined || req.writes.every((w) => within(scope.writes, w.table, w.start, w.start + w.count - 1)));
     if (!writesSanctioned) this.judgeWrites(isMutating(req) && !denied, now, learning);
-    this.judgeNovelty(req, device, now, learning, ctx.sanctioned === true, scope);
+    this.noveltyProfile.judgeRequest(req, device, now, learning, this.warm, ctx.sanctioned === true, scope);
     this.judgeDenials(denied, now);
     this.judgeHour(now, learning);
   }
@@ -169,10 +151,7 @@ export class BehaviourBaseline {
     this.begin(now, learning);
     const sanctioned = ctx.sanctioned === true;
     if (!sanctioned) this.judgeWrites(req.access === 'write' && !denied, now, learning);
-    const key = `${device}/record/${req.api}/${req.slot}/${req.subslot}/${req.index}`;
-    const fresh = this.records.has(key) || sanctioned ? 0 : 1;
-    if (!this.records.has(key) && (learning || !this.warm)) this.records.add(key);
-    this.judgeFresh(fresh, now);
+    this.noveltyProfile.judgeRecord(req, device, now, learning, this.warm, sanctioned);
     this.judgeDenials(denied, now);
     this.judgeHour(now, learning);
   }
@@ -232,76 +211,6 @@ export class BehaviourBaseline {
     this.denialsShort.add(1, now);
     const excess = this.denialsShort.value(now) - DENIAL_SHARE * this.requestsShort.value(now) - DENIAL_FREE;
     if (excess > 0) this.levels.denials.bump(Math.min(1, excess / DENIAL_SPAN), now);
-  }
-
-  /** A sanctioned request's blocks become known (its read-backs are not novel) but are not judged; with a
-   * `scope`, only the blocks inside it are sanctioned. */
-  private judgeNovelty(
-    req: ClassifiedRequest,
-    device: string,
-    now: number,
-    learning: boolean,
-    sanctioned: boolean,
-    scope?: GrantNeed,
-  ): void {
-    const warm = this.requests > this.opts.warmupRequests;
-    const remember = learning || !warm;
-    let fresh = 0;
-    // Register reads and writes (FC1-6, 15, 16, 22, 23) are everyday work; only the others (diagnostics, file
-    // records, FIFO, device id, user-defined, unknown) are judged as functions: probing lives there.
-    const fn = REGISTER_KINDS.has(req.kind)
-      ? null
-      : req.subFunction === undefined
-        ? `${req.fc}`
-        : `${req.fc}/${req.subFunction}`;
-    if (fn !== null && !this.functions.has(fn)) {
-      if (!sanctioned || scope !== undefined) fresh += NOVEL_FUNCTION_BLOCKS; // with a scope, a free rule granted the function
-      if (remember) this.functions.add(fn);
-    }
-    fresh += this.freshBlocks(req.reads, device, remember, sanctioned, scope?.reads);
-    fresh += this.freshBlocks(req.writes, device, remember, sanctioned, scope?.writes);
-    if (!warm) return;
-    this.judgeFresh(fresh, now);
-  }
-
-  /** Blocks of 16 registers/coils of `ranges` not seen before (remembered when `remember`); vouched ones excluded. */
-  private freshBlocks(
-    ranges: ClassifiedRequest['reads'],
-    device: string,
-    remember: boolean,
-    sanctioned: boolean,
-    spans: GrantNeed['reads'] | undefined,
-  ): number {
-    let fresh = 0;
-    for (const r of ranges) {
-      const known = this.blocksOf(device, r.table);
-      const end = r.start + r.count - 1;
-      for (let b = r.start >> 4; b <= end >> 4; b++) {
-        if (known.has(b)) continue;
-        const vouched =
-          sanctioned &&
-          (spans === undefined || within(spans, r.table, Math.max(r.start, b << 4), Math.min(end, (b << 4) + 15)));
-        if (!vouched) fresh++;
-        if (remember) known.add(b);
-      }
-    }
-    return fresh;
-  }
-
-  private blocksOf(device: string, table: string): Set<number> {
-    let byTable = this.blocks.get(device);
-    if (byTable === undefined) this.blocks.set(device, (byTable = new Map<string, Set<number>>()));
-    let known = byTable.get(table);
-    if (known === undefined) byTable.set(table, (known = new Set<number>()));
-    return known;
-  }
-
-  /** Fresh blocks (or records) beyond the free allowance within τ raise `novelty` (once warm). */
-  private judgeFresh(fresh: number, now: number): void {
-    if (!this.warm || fresh === 0) return;
-    this.fresh.add(fresh, now);
-    const excess = this.fresh.value(now) - NOVELTY_FREE;
-    if (excess > 0) this.levels.novelty.bump(Math.min(1, excess / NOVELTY_SPAN), now);
   }
 
   private judgeHour(now: number, learning: boolean): void {
