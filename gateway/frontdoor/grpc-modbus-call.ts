@@ -19,7 +19,8 @@ import {
 import { errorMessage } from '../errors.js';
 import { grpcError, invalidRequest, pipelineError } from './grpc-status.js';
 import { answerFor } from './request-events.js';
-import type { PipelineRequest, PipelineResult, RefusedFrame } from './request-pipeline.js';
+import type { PipelineRequest, PipelineResult } from './request-pipeline.js';
+import type { RefusedFrame } from './request-refusals.js';
 import type { Session } from './session.js';
 
 export interface ModbusCallDeps {

@@ -41,6 +41,12 @@ export interface PipelineDepsBase<Policy, Gate, Shadow> {
   readonly onShadow?: (e: Shadow) => void;
 }
 
+/** What the failure paths of a pipeline use of its deps (request-refusals.ts); the pipeline's deps fit. */
+export type FailureDeps = Pick<
+  PipelineDepsBase<{ readonly version: string }, unknown, never>,
+  'policy' | 'audit' | 'metrics' | 'now' | 'logger'
+>;
+
 /** Resolves once the appended event is committed: true when it is in the file (or was only summarized). */
 export function whenCommitted(audit: PipelineAudit, r: AppendResult): Promise<boolean> {
   return r.ok ? audit.committed(r.seq) : NOT_COMMITTED;

@@ -88,6 +88,25 @@ export interface RequestFacts {
   readonly transactionId?: number;
 }
 
+/** A routed request as the pipeline holds it (a PipelineRequest fits): what its events are built from. */
+export interface RoutedRequest {
+  readonly session: Session;
+  readonly device: { readonly config: { readonly name: string } };
+  readonly classified: ClassifiedRequest;
+  readonly transactionId?: number;
+}
+
+/** The facts of a routed request, for its events. */
+export function requestFacts(req: RoutedRequest): RequestFacts {
+  // one literal; no transaction id is `undefined`, omitted from the event like a missing member
+  return {
+    session: req.session,
+    device: req.device.config.name,
+    classified: req.classified,
+    transactionId: req.transactionId,
+  };
+}
+
 /**
  * The exception PDU a client gets for an outcome that is not the PLC's own answer [MB-APP 7]. Outcomes
  * without an exception of their own (ok, plc-exception) never get here; should one, 0x04 is the honest answer.

@@ -15,7 +15,6 @@
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 import { isMutating } from '../../protocols/modbus/index.js';
 import type { Outcome } from '../errors.js';
-import { nullLogger, type Logger } from '../logger.js';
 import type { RuntimeGate } from '../trust/runtime-gate.js';
 import type { LearnJudge } from '../evidence/learn-mode.js';
 import type { UpstreamRequest, UpstreamResult } from '../upstream/types.js';
@@ -26,21 +25,15 @@ import {
   outcomeEvent,
   outcomeOf,
   refusal,
+  requestFacts,
   verdictOf,
   type PolicyDecision,
   type Progress,
-  type RequestFacts,
   type Verdict,
 } from './request-events.js';
-import {
-  appendReported,
-  appendWriteAhead,
-  errorText,
-  guard,
-  stillAllowedFor,
-  whenCommitted,
-  type PipelineDepsBase,
-} from './pipeline-support.js';
+import { appendWriteAhead, stillAllowedFor, whenCommitted, type PipelineDepsBase } from './pipeline-support.js';
+import { requestFailed, requestInternalError, requestRefused, type RefusedFrame } from './request-refusals.js';
+import { reportShadow, type ShadowMatch } from './shadow-reports.js';
 import type { Session } from './session.js';
 
 /** The enforced policy as the pipeline sees it; swapped as one reference on reload. */
@@ -56,17 +49,6 @@ export interface PolicyEngine {
 
 export interface Upstream {
   submit(req: UpstreamRequest): Promise<UpstreamResult>;
-}
-
-/** What a shadow rule's match on a Modbus request reports (metrics and log, never the answer). */
-export interface ShadowMatch {
-  readonly session: string;
-  readonly identity: string;
-  readonly device: string;
-  readonly fc: number;
-  readonly ruleId: string;
-  readonly effect: string;
-  readonly enforced: string;
 }
 
 export interface PipelineDeps extends PipelineDepsBase<PolicyEngine, RuntimeGate, ShadowMatch> {
@@ -94,13 +76,6 @@ export interface PipelineResult {
   readonly ruleId: string | null;
 }
 
-/** Where a request refused before policy came from (the frame as the front door read it). */
-export interface RefusedFrame {
-  readonly unit: number;
-  readonly fc: number;
-  readonly transactionId?: number;
-}
-
 export class RequestPipeline {
   /** The dispatch re-check handed to the upstream, one closure per session and device (not one per request). */
   private readonly dispatchGates = new WeakMap<Session, Map<string, () => boolean>>();
@@ -109,10 +84,6 @@ export class RequestPipeline {
   private lastDate = new Date(0);
 
   constructor(private readonly deps: PipelineDeps) {}
-
-  private get log(): Logger {
-    return this.deps.logger ?? nullLogger;
-  }
 
   /**
    * One async frame per request, awaiting only what must be waited for (the write-ahead commit of a write, the
@@ -150,7 +121,7 @@ export class RequestPipeline {
       const committed = await this.finish(req, progress, outcome, pdu, started);
       return this.answer(req, progress, outcome, pdu, committed);
     } catch (err) {
-      return this.internalError(req, started, progress, err);
+      return requestInternalError(this.deps, req, started, progress, err);
     }
   }
 
@@ -194,7 +165,7 @@ export class RequestPipeline {
     const enforced = policy.evaluate(peer, name, classified, this.dateOf(now));
     // commissioning mode may turn a learnable deny of a listed identity into an allow (`learn …`); the gates below still apply
     const decision = this.deps.learn ? this.deps.learn.judge(peer, name, classified, enforced, now) : enforced;
-    this.reportShadow(req, decision);
+    reportShadow(this.deps, req, decision);
     // policy first, then — only for an allow — the runtime gates (request-events.ts judge)
     return verdictOf(
       decision,
@@ -209,7 +180,7 @@ export class RequestPipeline {
     return appendWriteAhead(
       this.deps,
       progress,
-      decisionEvent(this.facts(req), verdict, 'pending', null, latency, progress.policyVersion),
+      decisionEvent(requestFacts(req), verdict, 'pending', null, latency, progress.policyVersion),
       { session: req.session.id, identity: req.session.peer.id, device: req.device.config.name, fc: req.classified.fc },
     );
   }
@@ -235,9 +206,9 @@ export class RequestPipeline {
     if (denied) this.deps.metrics.countDenial(verdict.code);
     const written =
       progress.decisionSeq !== null
-        ? this.deps.audit.append(outcomeEvent(this.facts(req), progress.decisionSeq, outcome, pdu, now - started))
+        ? this.deps.audit.append(outcomeEvent(requestFacts(req), progress.decisionSeq, outcome, pdu, now - started))
         : this.deps.audit.append(
-            decisionEvent(this.facts(req), verdict, outcome, pdu, now - started, progress.policyVersion),
+            decisionEvent(requestFacts(req), verdict, outcome, pdu, now - started, progress.policyVersion),
           );
     return whenCommitted(this.deps.audit, written);
   }
@@ -268,118 +239,24 @@ export class RequestPipeline {
   }
 
   /**
-   * An exception thrown anywhere in `handle()` (a bug): the client gets 0x04 through the outcome table, and
-   * the failure is logged with the error, counted and audited instead of vanishing. Never throws itself.
-   */
-  private async internalError(
-    req: PipelineRequest,
-    started: number,
-    progress: Progress,
-    err: unknown,
-  ): Promise<PipelineResult> {
-    const fc = req.classified.fc;
-    const pdu = answerFor(fc, 'internal-error');
-    const reason = `internal-error: ${errorText(err)}`;
-    const verdict: Verdict = {
-      ...refusal('internal-error', reason, progress.verdict?.ruleId ?? null),
-      // an allowed request that failed later stays an allow in its decision
-      effect: progress.verdict?.effect ?? 'deny',
-    };
-    guard(() =>
-      this.log.error(
-        {
-          err,
-          session: req.session.id,
-          identity: req.session.peer.id,
-          device: req.device.config.name,
-          fc,
-          decisionSeq: progress.decisionSeq,
-        },
-        'request pipeline failed: answered 0x04',
-      ),
-    );
-    guard(() => this.count(req.device.config.name, fc, 'internal-error', this.deps.now() - started));
-    const latency = this.deps.now() - started;
-    // answered once its event is in the file, like every other answer
-    await appendReported(this.deps.audit, () =>
-      progress.decisionSeq !== null
-        ? outcomeEvent(this.facts(req), progress.decisionSeq, 'internal-error', pdu, latency)
-        : decisionEvent(this.facts(req), verdict, 'internal-error', pdu, latency, progress.policyVersion),
-    );
-    return { outcome: 'internal-error', pdu, code: 'internal-error', reason, ruleId: verdict.ruleId };
-  }
-
-  /**
    * A failure outside `handle()` (decode, classify, route in a front door): answered, logged, counted and
-   * audited like one inside. Resolves with the client's answer once its event is committed; never rejects.
+   * audited like one inside (request-refusals.ts). Resolves with the client's answer; never rejects.
    */
-  async failed(session: Session, frame: RefusedFrame, err: unknown): Promise<Buffer> {
-    const reason = `internal-error: ${errorText(err)}`;
-    guard(() =>
-      this.log.error(
-        { err, session: session.id, identity: session.peer.id, unit: frame.unit, fc: frame.fc },
-        'request handling failed: answered 0x04',
-      ),
-    );
-    let recorded: Promise<void> = Promise.resolve();
-    guard(() => {
-      recorded = this.refused(session, frame, 'internal-error', reason);
-    });
-    await recorded;
-    return answerFor(frame.fc, 'internal-error');
+  failed(session: Session, frame: RefusedFrame, err: unknown): Promise<Buffer> {
+    return requestFailed(this.deps, session, frame, err);
   }
 
-  /**
-   * A request refused before policy (no device for its unit id, or a structurally invalid PDU) is still a
-   * request: audited and counted, so probing unit ids or fuzzing leaves a trail. Its `request.decision` comes
-   * from the same builder as a handled request's (device '', no ranges). Resolves once its event is committed
-   * (the refusal is answered after that); never rejects.
-   */
+  /** A request refused before policy (no route, invalid PDU): audited and counted (request-refusals.ts). */
   refused(
     session: Session,
     frame: RefusedFrame,
     outcome: 'no-route' | 'invalid-request' | 'internal-error',
     reason: string,
   ): Promise<void> {
-    session.noteRequest(null, false, true, this.deps.now());
-    this.deps.metrics.countRequest('', frame.fc, outcome, null);
-    const facts: RequestFacts = {
-      session,
-      device: '',
-      classified: { unit: frame.unit, fc: frame.fc, reads: [], writes: [] },
-      ...(frame.transactionId !== undefined ? { transactionId: frame.transactionId } : {}),
-    };
-    const verdict = refusal(outcome, reason);
-    const written = this.deps.audit.append(decisionEvent(facts, verdict, outcome, null, 0, this.deps.policy().version));
-    return whenCommitted(this.deps.audit, written).then(() => undefined);
+    return requestRefused(this.deps, session, frame, outcome, reason);
   }
 
   private count(device: string, fc: number, outcome: Outcome, latencyMs: number): void {
     this.deps.metrics.countRequest(device, fc, outcome, latencyMs / 1000);
-  }
-
-  private facts(req: PipelineRequest): RequestFacts {
-    // one literal; no transaction id is `undefined`, omitted from the event like a missing member
-    return {
-      session: req.session,
-      device: req.device.config.name,
-      classified: req.classified,
-      transactionId: req.transactionId,
-    };
-  }
-
-  private reportShadow(req: PipelineRequest, decision: ReturnType<PolicyEngine['evaluate']>): void {
-    if (!decision.shadow || !this.deps.onShadow) return;
-    for (const s of decision.shadow) {
-      this.deps.onShadow({
-        session: req.session.id,
-        identity: req.session.peer.id,
-        device: req.device.config.name,
-        fc: req.classified.fc,
-        ruleId: s.ruleId,
-        effect: s.effect,
-        enforced: decision.effect,
-      });
-    }
   }
 }
