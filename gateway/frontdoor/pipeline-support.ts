@@ -41,7 +41,7 @@ export interface PipelineDepsBase<Policy, Gate, Shadow> {
   readonly onShadow?: (e: Shadow) => void;
 }
 
-/** What the failure paths of a pipeline use of its deps (request-refusals.ts); the pipeline's deps fit. */
+/** What the failure paths of both pipelines use of their deps (request-refusals.ts, record-refusals.ts). */
 export type FailureDeps = Pick<
   PipelineDepsBase<{ readonly version: string }, unknown, never>,
   'policy' | 'audit' | 'metrics' | 'now' | 'logger'

@@ -8,7 +8,7 @@ import type { RecordRequest } from '../../protocols/profinet/record-request.js';
 import type { RecordOutcome } from '../errors.js';
 import type { AuditEventInput } from '../audit/audit-events.js';
 import { roundMs, who } from './pipeline-support.js';
-import type { Verdict } from './request-events.js';
+import type { Progress, Verdict } from './request-events.js';
 import type { Session } from './session.js';
 
 /** How one request ended, before it becomes an event and a result. */
@@ -28,6 +28,32 @@ export interface RecordFacts {
   readonly session: Session;
   readonly device: string;
   readonly request: RecordRequest;
+}
+
+/** A routed record request as the pipeline holds it (a RecordPipelineRequest fits): what its events are built from. */
+export interface RoutedRecord {
+  readonly session: Session;
+  readonly device: { readonly config: { readonly name: string } };
+  readonly request: RecordRequest;
+}
+
+/** The facts of a routed record request, for its events. */
+export function recordFacts(req: RoutedRecord): RecordFacts {
+  return { session: req.session, device: req.device.config.name, request: req.request };
+}
+
+/** `record.decision` of a request the pipeline judged; with outcome 'pending' the write-ahead event. */
+export function judgedRecordDecision(
+  req: RoutedRecord,
+  progress: Progress,
+  end: Ending,
+  outcome: RecordOutcome | 'pending',
+  latencyMs: number,
+): AuditEventInput {
+  return recordDecisionEvent(recordFacts(req), progress.verdict as Verdict, end, outcome, {
+    latencyMs,
+    policyVersion: progress.policyVersion,
+  });
 }
 
 /** `record.decision`, the one builder of it; with outcome 'pending' the write-ahead event of an allowed write. */

@@ -13,23 +13,15 @@
  */
 import { validateRecordRequest, type RecordRequest } from '../../protocols/profinet/record-request.js';
 import type { RecordOutcome } from '../errors.js';
-import { nullLogger, type Logger } from '../logger.js';
-import type { AuditEventInput } from '../audit/audit-events.js';
 import type { Decision, PeerRef } from '../policy/compiled-policy.js';
 import type { RecordGate } from '../trust/runtime-gate.js';
 import type { ProfinetResult } from '../upstream/profinet-types.js';
 import type { ProfinetTarget } from './device-router.js';
-import {
-  appendReported,
-  appendWriteAhead,
-  errorText,
-  guard,
-  stillAllowedFor,
-  whenCommitted,
-  type PipelineDepsBase,
-} from './pipeline-support.js';
-import { recordDecisionEvent, recordOutcomeEvent, type Ending, type RecordFacts } from './record-events.js';
+import { appendWriteAhead, stillAllowedFor, whenCommitted, type PipelineDepsBase } from './pipeline-support.js';
+import { judgedRecordDecision, recordFacts, recordOutcomeEvent, type Ending } from './record-events.js';
+import { recordInternalError, recordRefused } from './record-refusals.js';
 import { judge, refusal, type Progress, type Verdict } from './request-events.js';
+import { reportRecordShadow, type RecordShadowMatch } from './shadow-reports.js';
 import type { Session } from './session.js';
 
 export type { RecordOutcome };
@@ -60,26 +52,10 @@ export interface RecordPolicyEngine {
   evaluateRecord(peer: PeerRef, device: string, req: RecordRequest, now: Date): Decision;
 }
 
-/** What a shadow rule's match on a record request reports (metrics and log, never the answer). */
-export interface RecordShadowMatch {
-  readonly session: string;
-  readonly identity: string;
-  readonly device: string;
-  readonly access: string;
-  readonly index: number;
-  readonly ruleId: string;
-  readonly effect: string;
-  readonly enforced: string;
-}
-
 export type RecordPipelineDeps = PipelineDepsBase<RecordPolicyEngine, RecordGate, RecordShadowMatch>;
 
 export class RecordPipeline {
   constructor(private readonly deps: RecordPipelineDeps) {}
-
-  private get log(): Logger {
-    return this.deps.logger ?? nullLogger;
-  }
 
   async handle(req: RecordPipelineRequest): Promise<RecordPipelineResult> {
     const started = this.deps.now();
@@ -87,7 +63,7 @@ export class RecordPipeline {
     try {
       return await this.process(req, started, progress);
     } catch (err) {
-      return this.internalError(req, started, progress, err);
+      return recordInternalError(this.deps, req, started, progress, err);
     }
   }
 
@@ -147,12 +123,12 @@ export class RecordPipeline {
       request,
       new Date(now),
     );
-    this.reportShadow(req, decision);
+    reportRecordShadow(this.deps, req, decision);
     return judge(decision, () => this.deps.gate.checkRecord(session, device.config.name, request, decision, now));
   }
 
   private writeAhead(req: RecordPipelineRequest, progress: Progress, started: number): Promise<boolean> {
-    const event = this.decisionEvent(req, progress, { outcome: 'ok' }, 'pending', this.deps.now() - started);
+    const event = judgedRecordDecision(req, progress, { outcome: 'ok' }, 'pending', this.deps.now() - started);
     return appendWriteAhead(this.deps, progress, event, {
       session: req.session.id,
       identity: req.session.peer.id,
@@ -183,8 +159,8 @@ export class RecordPipeline {
     const latency = now - started;
     const written = this.deps.audit.append(
       progress.decisionSeq !== null
-        ? recordOutcomeEvent(facts(req), progress.decisionSeq, end, latency)
-        : this.decisionEvent(req, progress, end, end.outcome, latency),
+        ? recordOutcomeEvent(recordFacts(req), progress.decisionSeq, end, latency)
+        : judgedRecordDecision(req, progress, end, end.outcome, latency),
     );
     const committed = await whenCommitted(this.deps.audit, written);
     if (!committed && end.data !== undefined && this.deps.auditContinueOnFailure !== true) {
@@ -202,107 +178,18 @@ export class RecordPipeline {
     };
   }
 
-  /** A bug inside `process()`: answered `internal-error`, logged, counted and audited; never throws itself. */
-  private async internalError(
-    req: RecordPipelineRequest,
-    started: number,
-    progress: Progress,
-    err: unknown,
-  ): Promise<RecordPipelineResult> {
-    const reason = `internal-error: ${errorText(err)}`;
-    const ruleId = progress.verdict?.ruleId ?? null;
-    // an allowed request that failed later stays an allow in its decision
-    progress.verdict = { ...refusal('internal-error', reason, ruleId), effect: progress.verdict?.effect ?? 'deny' };
-    const end: Ending = { outcome: 'internal-error' };
-    guard(() =>
-      this.log.error(
-        {
-          err,
-          session: req.session.id,
-          identity: req.session.peer.id,
-          device: req.device.config.name,
-          decisionSeq: progress.decisionSeq,
-        },
-        'record pipeline failed: answered internal-error',
-      ),
-    );
-    guard(() =>
-      this.count(req.device.config.name, String(req.request.access), 'internal-error', this.deps.now() - started),
-    );
-    const latency = this.deps.now() - started;
-    // answered once its event is in the file
-    await appendReported(this.deps.audit, () =>
-      progress.decisionSeq !== null
-        ? recordOutcomeEvent(facts(req), progress.decisionSeq, end, latency)
-        : this.decisionEvent(req, progress, end, 'internal-error', latency),
-    );
-    return { outcome: 'internal-error', reason, ruleId };
-  }
-
   /**
-   * A record request refused before the pipeline (unknown device name in the front door): still a request,
-   * audited and counted, so probing device names leaves a trail. `device` is the name the client gave. Its
-   * `record.decision` comes from the same builder as a handled request's. Resolves once its event is committed
-   * (the refusal is answered after that); never rejects.
+   * A record request refused before the pipeline (unknown device name in the front door): audited and counted
+   * (record-refusals.ts). Resolves once its event is committed; never rejects.
    */
   refused(session: Session, device: string, request: RecordRequest, reason: string): Promise<void> {
-    guard(() => {
-      session.noteRequest(null, false, true, this.deps.now());
-      this.deps.metrics.recordRequests.inc({
-        outcome: 'invalid-request',
-        device: '',
-        access: request.access === 'write' ? 'write' : 'read',
-      });
-    });
-    return appendReported(this.deps.audit, () =>
-      recordDecisionEvent(
-        { session, device: device.slice(0, 128), request },
-        refusal('invalid-request', reason),
-        { outcome: 'invalid-request' },
-        'invalid-request',
-        { latencyMs: 0, policyVersion: this.deps.policy().version },
-      ),
-    ).then(() => undefined);
-  }
-
-  /** `record.decision` of a request the pipeline judged; with outcome 'pending' the write-ahead event. */
-  private decisionEvent(
-    req: RecordPipelineRequest,
-    progress: Progress,
-    end: Ending,
-    outcome: RecordOutcome | 'pending',
-    latencyMs: number,
-  ): AuditEventInput {
-    return recordDecisionEvent(facts(req), progress.verdict as Verdict, end, outcome, {
-      latencyMs,
-      policyVersion: progress.policyVersion,
-    });
+    return recordRefused(this.deps, session, device, request, reason);
   }
 
   private count(device: string, access: string, outcome: RecordOutcome, latencyMs: number): void {
     this.deps.metrics.recordRequests.inc({ outcome, device, access });
     this.deps.metrics.latency.observe({ device }, latencyMs / 1000);
   }
-
-  private reportShadow(req: RecordPipelineRequest, decision: Decision): void {
-    if (!decision.shadow || !this.deps.onShadow) return;
-    for (const s of decision.shadow) {
-      this.deps.onShadow({
-        session: req.session.id,
-        identity: req.session.peer.id,
-        device: req.device.config.name,
-        access: req.request.access,
-        index: req.request.index,
-        ruleId: s.ruleId,
-        effect: s.effect,
-        enforced: decision.effect,
-      });
-    }
-  }
-}
-
-function facts(req: RecordPipelineRequest): RecordFacts {
-  return { session: req.session, device: req.device.config.name, request: req.request };
 }
 
 /**

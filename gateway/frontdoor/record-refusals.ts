@@ -1,0 +1,101 @@
+/**
+ * The PROFINET record pipeline's failure paths (record-pipeline.ts): a bug inside `handle()`, and a record
+ * request refused before the pipeline (unknown device name in the front door). Each is answered, counted and
+ * audited like a handled request, on a path that must not fail in turn. Apart from `handle()`, so the one path
+ * every record request takes reads on its own; none of this runs for a request that is handled.
+ */
+import type { RecordRequest } from '../../protocols/profinet/record-request.js';
+import { nullLogger } from '../logger.js';
+import { appendReported, errorText, guard, type FailureDeps } from './pipeline-support.js';
+import {
+  judgedRecordDecision,
+  recordDecisionEvent,
+  recordFacts,
+  recordOutcomeEvent,
+  type Ending,
+  type RoutedRecord,
+} from './record-events.js';
+import { refusal, type Progress } from './request-events.js';
+import type { Session } from './session.js';
+
+/** The answer to a record request that failed inside `handle()` (a RecordPipelineResult). */
+interface InternalErrorResult {
+  readonly outcome: 'internal-error';
+  readonly reason: string;
+  readonly ruleId: string | null;
+}
+
+/** A bug inside `process()`: answered `internal-error`, logged, counted and audited; never throws itself. */
+export async function recordInternalError(
+  deps: FailureDeps,
+  req: RoutedRecord,
+  started: number,
+  progress: Progress,
+  err: unknown,
+): Promise<InternalErrorResult> {
+  const reason = `internal-error: ${errorText(err)}`;
+  const ruleId = progress.verdict?.ruleId ?? null;
+  // an allowed request that failed later stays an allow in its decision
+  progress.verdict = { ...refusal('internal-error', reason, ruleId), effect: progress.verdict?.effect ?? 'deny' };
+  const end: Ending = { outcome: 'internal-error' };
+  guard(() =>
+    (deps.logger ?? nullLogger).error(
+      {
+        err,
+        session: req.session.id,
+        identity: req.session.peer.id,
+        device: req.device.config.name,
+        decisionSeq: progress.decisionSeq,
+      },
+      'record pipeline failed: answered internal-error',
+    ),
+  );
+  guard(() => {
+    // counted like a handled request (RecordPipeline count)
+    const device = req.device.config.name;
+    const access = String(req.request.access);
+    const latencyMs = deps.now() - started;
+    deps.metrics.recordRequests.inc({ outcome: 'internal-error', device, access });
+    deps.metrics.latency.observe({ device }, latencyMs / 1000);
+  });
+  const latency = deps.now() - started;
+  // answered once its event is in the file
+  await appendReported(deps.audit, () =>
+    progress.decisionSeq !== null
+      ? recordOutcomeEvent(recordFacts(req), progress.decisionSeq, end, latency)
+      : judgedRecordDecision(req, progress, end, 'internal-error', latency),
+  );
+  return { outcome: 'internal-error', reason, ruleId };
+}
+
+/**
+ * A record request refused before the pipeline (unknown device name in the front door): still a request,
+ * audited and counted, so probing device names leaves a trail. `device` is the name the client gave. Its
+ * `record.decision` comes from the same builder as a handled request's. Resolves once its event is committed
+ * (the refusal is answered after that); never rejects.
+ */
+export function recordRefused(
+  deps: FailureDeps,
+  session: Session,
+  device: string,
+  request: RecordRequest,
+  reason: string,
+): Promise<void> {
+  guard(() => {
+    session.noteRequest(null, false, true, deps.now());
+    deps.metrics.recordRequests.inc({
+      outcome: 'invalid-request',
+      device: '',
+      access: request.access === 'write' ? 'write' : 'read',
+    });
+  });
+  return appendReported(deps.audit, () =>
+    recordDecisionEvent(
+      { session, device: device.slice(0, 128), request },
+      refusal('invalid-request', reason),
+      { outcome: 'invalid-request' },
+      'invalid-request',
+      { latencyMs: 0, policyVersion: deps.policy().version },
+    ),
+  ).then(() => undefined);
+}
