@@ -21,95 +21,36 @@
  * - Blocks stay below the connected leaf's max_payload (from its INFO) as well as maxBlockBytes; a block
  *   refused for its size (the limit changed under it) is re-grouped, never stored.
  */
-import type { Registry } from 'prom-client';
 import type { Checkpoint } from '../audit/audit-checkpoint.js';
-import type { AuditSubscriber } from '../audit/audit-log-options.js';
-import { ExponentialBackoff, type Backoff, type BackoffOptions } from '../backoff.js';
+import { ExponentialBackoff, type Backoff } from '../backoff.js';
 import { errorMessage } from '../errors.js';
 import { nullLogger, type Logger } from '../logger.js';
-import type { TimerHandle, Timers } from '../timers.js';
-import { auditCheckpointsSubject, auditEventsSubject, blockMsgId } from './fleet-topology.js';
-import { checkpointMsgId, encodeBlock, encodeCheckpoint } from './audit-block.js';
+import type { TimerHandle } from '../timers.js';
+import {
+  publisherLimits,
+  type AuditBlockPublisherOptions,
+  type PublisherLimits,
+} from './audit-block-publisher-options.js';
 import { AuditEventFeed } from './audit-event-feed.js';
-import type { BlockEvent } from './audit-block.js';
 import { classifyPublishFailure, holdText } from './audit-publish-failure.js';
 import { createPublisherMetrics, type PublisherMetrics } from './audit-publisher-metrics.js';
-import { lastLocalCheckpoint, resumePoint } from './audit-resume.js';
+import { checkAgainstLocal, lastLocalCheckpoint, resumePoint } from './audit-resume.js';
+import { blockByteLimit, blockMessage, checkpointMessage, type Outgoing } from './audit-stream-port.js';
+import { PendingCheckpoints } from './pending-checkpoints.js';
 
 /** The name under which a full edge stream holds the audit log failing. */
 export const FLEET_AUDIT_HOLD = 'fleet-audit';
 
-/** What the publisher needs of the audit log (gateway/audit/audit-log.ts). */
-export interface PublishedLog {
-  subscribe(s: AuditSubscriber, opts?: { fromSeq?: number }): () => void;
-  head(): { seq: number; hash: string };
-  holdFailure(by: string, error: string): void;
-  releaseFailure(by: string): void;
-}
-
-/** The local leaf's AUDIT stream (audit-stream-nats.ts over the fleet link; a fake in unit tests). */
-export interface AuditStreamPort {
-  /** JetStream publish with ack and `Nats-Msg-Id`; rejects when not stored. */
-  publish(subject: string, body: Uint8Array, msgId: string): Promise<void>;
-  /** The body of the last message stored on `subject`, null when there is none. */
-  lastMessage(subject: string): Promise<Uint8Array | null>;
-  /** Is this publish error the stream refusing for lack of room (discard new)? */
-  isStreamFull(err: unknown): boolean;
-  /** The connected server's max_payload (body + headers), null when unknown. */
-  maxPayload?(): number | null;
-  /** Is this publish error the message being over max_payload? */
-  isTooLarge?(err: unknown): boolean;
-}
-
-export interface AuditBlockPublisherOptions {
-  readonly site: string;
-  readonly gateway: string;
-  /** The audit directory (the log's segments), re-read while publishing lags. */
-  readonly dir: string;
-  readonly log: PublishedLog;
-  readonly port: AuditStreamPort;
-  readonly timers: Timers;
-  readonly maxBlockEvents?: number;
-  readonly maxBlockDelayMs?: number;
-  /** Below the connection's max_payload (1 MiB by default); a single larger event still goes alone. */
-  readonly maxBlockBytes?: number;
-  readonly maxBufferedEvents?: number;
-  readonly retry?: BackoffOptions;
-  readonly logger?: Logger;
-  readonly registry?: Registry;
-}
-
-interface Outgoing {
-  readonly subject: string;
-  readonly body: Uint8Array;
-  readonly msgId: string;
-  /** Last event seq of a block, or the seq a checkpoint names. */
-  readonly seq: number;
-  readonly kind: 'block' | 'checkpoint';
-  /** A block's events, given back to the feed when the block is refused for its size. */
-  readonly events?: readonly BlockEvent[];
-}
-
-/** Checkpoints waiting for their block: only the newest matter (each covers all before it). */
-const MAX_PENDING_CHECKPOINTS = 64;
-
-/** Room kept below max_payload for a block's envelope (site, gateway, seqs, hashes) and its Nats-Msg-Id header. */
-const PAYLOAD_HEADROOM = 1024;
-
 export class AuditBlockPublisher {
-  private readonly o: Required<Pick<AuditBlockPublisherOptions, 'maxBlockEvents' | 'maxBlockDelayMs'>> & {
-    maxBlockBytes: number;
-    maxBufferedEvents: number;
-  };
+  private readonly o: PublisherLimits;
   private readonly feed: AuditEventFeed;
   private readonly backoff: Backoff;
   private readonly metrics: PublisherMetrics | null;
   private running = false;
   private closed = false;
   private published = 0;
-  private lastCpSeq = 0;
   private readonly unsubscribeCheckpoints: () => void;
-  private cps: Checkpoint[] = [];
+  private readonly checkpoints = new PendingCheckpoints();
   private outgoing: Outgoing | null = null;
   private sending: Promise<void> | null = null;
   private pumping = false;
@@ -125,18 +66,12 @@ export class AuditBlockPublisher {
   private markResumed!: () => void;
 
   constructor(private readonly opts: AuditBlockPublisherOptions) {
-    const maxBlockEvents = opts.maxBlockEvents ?? 256;
-    this.o = {
-      maxBlockEvents,
-      maxBlockDelayMs: opts.maxBlockDelayMs ?? 200,
-      maxBlockBytes: opts.maxBlockBytes ?? 512 * 1024,
-      maxBufferedEvents: Math.max(opts.maxBufferedEvents ?? 16 * maxBlockEvents, maxBlockEvents),
-    };
+    this.o = publisherLimits(opts);
     this.feed = new AuditEventFeed({
       dir: opts.dir,
       log: opts.log,
       maxBuffered: this.o.maxBufferedEvents,
-      lowWater: maxBlockEvents,
+      lowWater: this.o.maxBlockEvents,
       now: () => opts.timers.now(),
       changed: () => this.pump(),
     });
@@ -188,13 +123,13 @@ export class AuditBlockPublisher {
         this.backoff.reset();
         this.published = r.lastSeq;
         this.feed.startAfter(r.lastSeq);
-        this.lastCpSeq = r.lastCheckpointSeq;
+        this.checkpoints.resumeAfter(r.lastCheckpointSeq);
         if (r.problem !== null)
           this.log.error({ problem: r.problem }, 'fleet audit: unusable message in the edge stream');
-        this.checkAgainstLocal(r.lastSeq, r.head);
+        checkAgainstLocal(this.feed.reader, r.lastSeq, r.head, this.log);
         const local = lastLocalCheckpoint(this.opts.dir);
         if (local !== null) this.queueCheckpoint(local);
-        this.cps = this.cps.filter((c) => c.seq > this.lastCpSeq).sort((a, b) => a.seq - b.seq);
+        this.checkpoints.dropStored();
         this.running = true;
         this.log.info({ site, gateway, resumeAfter: r.lastSeq }, 'fleet audit: publishing to the edge stream');
         this.markResumed();
@@ -208,23 +143,8 @@ export class AuditBlockPublisher {
     );
   }
 
-  /** The stream's last block must end where the local chain has the same event (else the trail was replaced). */
-  private checkAgainstLocal(seq: number, head: string | null): void {
-    if (seq === 0 || head === null) return;
-    const r = this.feed.reader.read(seq, seq, 1);
-    const local = 'events' in r ? r.events[0] : undefined;
-    if (local?.hash === head) return;
-    this.log.error(
-      { seq, streamHead: head, localHead: local?.hash ?? null },
-      'fleet audit: the edge stream holds a block the local audit trail does not match (local files replaced?)',
-    );
-  }
-
   private queueCheckpoint(cp: Checkpoint): void {
-    if (cp.seq <= this.lastCpSeq || this.cps.some((c) => c.seq >= cp.seq)) return;
-    this.cps.push(cp);
-    if (this.cps.length > MAX_PENDING_CHECKPOINTS) this.cps.shift(); // a newer one covers it
-    this.pump();
+    if (this.checkpoints.add(cp)) this.pump();
   }
 
   private pump(): void {
@@ -249,12 +169,8 @@ export class AuditBlockPublisher {
 
   private nextMessage(): Outgoing | null {
     const { site, gateway } = this.opts;
-    const cp = this.cps[0];
-    if (cp !== undefined && cp.seq <= this.published) {
-      const body = encodeCheckpoint(site, gateway, cp);
-      const msgId = checkpointMsgId(gateway, cp.seq);
-      return { subject: auditCheckpointsSubject(site, gateway), body, msgId, seq: cp.seq, kind: 'checkpoint' };
-    }
+    const cp = this.checkpoints.next(this.published);
+    if (cp !== undefined) return checkpointMessage(site, gateway, cp);
     const error = this.feed.refill();
     if (error !== null) {
       this.failed(new Error(error), 'files');
@@ -271,24 +187,12 @@ export class AuditBlockPublisher {
     }
     this.opts.timers.clearTimeout(this.delayTimer);
     this.delayTimer = null;
-    const events = this.feed.take(this.o.maxBlockEvents, this.blockBytes());
-    const first = events[0]!.seq;
-    const last = events[events.length - 1]!.seq;
-    return {
-      subject: auditEventsSubject(site, gateway),
-      body: encodeBlock(site, gateway, events),
-      msgId: blockMsgId(gateway, first, last),
-      seq: last,
-      kind: 'block',
-      events,
-    };
+    return blockMessage(site, gateway, this.feed.take(this.o.maxBlockEvents, this.blockBytes()));
   }
 
   /** Event bytes per block: maxBlockBytes, and below the connected leaf's max_payload. */
   private blockBytes(): number {
-    const max = this.opts.port.maxPayload?.() ?? null;
-    if (max === null) return this.o.maxBlockBytes;
-    return Math.max(1, Math.min(this.o.maxBlockBytes, max - PAYLOAD_HEADROOM));
+    return blockByteLimit(this.o.maxBlockBytes, this.opts.port.maxPayload?.() ?? null);
   }
 
   private stored(m: Outgoing): void {
@@ -299,8 +203,7 @@ export class AuditBlockPublisher {
       this.metrics?.blocks.inc();
       this.metrics?.publishedSeq.set(m.seq);
     } else {
-      this.lastCpSeq = m.seq;
-      this.cps.shift();
+      this.checkpoints.stored(m.seq);
     }
     if (this.failing) this.log.info({ publishedSeq: this.published }, 'fleet audit: publishing again');
     this.failing = false;

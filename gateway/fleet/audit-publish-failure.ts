@@ -4,7 +4,7 @@
  * publish that the local files no longer hold (or cannot be read), an event over the leaf's max_payload on its
  * own — holds the audit log failing with this text, so the failure policy applies instead of a silent stall.
  */
-/** What classifying needs of the stream port (AuditStreamPort in audit-block-publisher.ts, which imports this). */
+/** What classifying needs of the stream port (AuditStreamPort in audit-stream-port.ts). */
 interface FailureKinds {
   isStreamFull(err: unknown): boolean;
   isTooLarge?(err: unknown): boolean;

@@ -1,13 +1,16 @@
 /**
  * Where the block publisher resumes: the last block and checkpoint the edge stream holds for this gateway
  * (the last message on each of its subjects; `verigate control` purges the edge stream only up to, not
- * including, the last verified block, so it stays), and the newest local checkpoint to send after them.
+ * including, the last verified block, so it stays), whether that block ends where the local chain has the same
+ * event, and the newest local checkpoint to send after them.
  */
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Checkpoint } from '../audit/audit-checkpoint.js';
 import { CHECKPOINTS_FILE } from '../audit/audit-segments.js';
+import type { Logger } from '../logger.js';
 import { decodeBlock, decodeCheckpoint } from './audit-block.js';
+import type { AuditFileReader } from './audit-file-reader.js';
 import { auditCheckpointsSubject, auditEventsSubject } from './fleet-topology.js';
 
 export interface ResumePoint {
@@ -42,6 +45,23 @@ export async function resumePoint(
     if (typeof c !== 'string' && c.gateway === gateway && c.site === site) lastCheckpointSeq = c.checkpoint.seq;
   }
   return { lastSeq, head, lastCheckpointSeq, problem };
+}
+
+/** The stream's last block must end where the local chain has the same event (else the trail was replaced). */
+export function checkAgainstLocal(
+  reader: Pick<AuditFileReader, 'read'>,
+  seq: number,
+  head: string | null,
+  log: Logger,
+): void {
+  if (seq === 0 || head === null) return;
+  const r = reader.read(seq, seq, 1);
+  const local = 'events' in r ? r.events[0] : undefined;
+  if (local?.hash === head) return;
+  log.error(
+    { seq, streamHead: head, localHead: local?.hash ?? null },
+    'fleet audit: the edge stream holds a block the local audit trail does not match (local files replaced?)',
+  );
 }
 
 const TAIL_BYTES = 64 * 1024;

@@ -8,7 +8,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { errorMessage } from '../errors.js';
-import type { AuditStreamPort } from './audit-block-publisher.js';
+import type { AuditStreamPort } from './audit-stream-port.js';
 import { AUDIT_STREAM } from './fleet-topology.js';
 
 /** nats-server's answers when a `discard: new` stream (or the account/server store) has no room. */

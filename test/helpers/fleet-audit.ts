@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { AuditRecord } from '../../gateway/audit/audit-events.js';
 import { listSegments } from '../../gateway/audit/audit-segments.js';
 import { svidCheckpointSigner, type CheckpointSigner } from '../../gateway/audit/checkpoint-signer.js';
-import type { AuditStreamPort } from '../../gateway/fleet/audit-block-publisher.js';
+import type { AuditStreamPort } from '../../gateway/fleet/audit-stream-port.js';
 import { isPayloadTooLargeError, isStreamFullError } from '../../gateway/fleet/audit-stream-nats.js';
 import { buildCertificate, exportPkcs8, generateKeyPair, KeyUsage } from '../../gateway/identity/cert-builder.js';
 
