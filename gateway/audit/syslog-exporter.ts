@@ -11,43 +11,29 @@
  * our kernel. So a record counts as acknowledged only after it was written AND the connection stayed up for
  * `ackDelayMs` afterwards; when the connection drops, every unacknowledged record is sent again on the next
  * connection. A receiver that dies holding records in its own socket buffer therefore causes duplicates, not
- * loss. Only acknowledged records leave the spool.
+ * loss. Only acknowledged records leave the spool (syslog-ack-window.ts).
  */
-import { hostname as osHostname } from 'node:os';
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { ExponentialBackoff } from '../backoff.js';
 import { errorMessage } from '../errors.js';
 import { nullLogger, type Logger } from '../logger.js';
 import type { Checkpoint } from './audit-checkpoint.js';
-import { SIEM_EXPORT_LOSS_TYPE, type AuditRecord } from './audit-events.js';
+import type { AuditRecord } from './audit-events.js';
 import type { AuditSubscriber } from './audit-log-options.js';
-import { cefForCheckpoint, cefForEvent, cefLine } from './cef-format.js';
-import { DiskSpool, type SpoolDrop, type SpoolPos } from './syslog-spool.js';
-import {
-  frameOctetCounted,
-  rfc5424ForCheckpoint,
-  rfc5424ForEvent,
-  rfc5424ForLoss,
-  severityOf,
-  Severity,
-  syslogMessage,
-  type SyslogHeader,
-} from './syslog-format.js';
+import { SyslogAckWindow } from './syslog-ack-window.js';
+import { frameOctetCounted } from './syslog-format.js';
+import { SyslogRenderer, type SyslogRendererOptions } from './syslog-renderer.js';
+import { DiskSpool } from './syslog-spool.js';
 import { systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 
-export interface SyslogExporterOptions {
+/** With SyslogRendererOptions: how the records read (format, hostname, facility, enterpriseId, version). */
+export interface SyslogExporterOptions extends SyslogRendererOptions {
   readonly host: string;
   /** Default 6514 [RFC 5425 4.1]. */
   readonly port?: number;
   /** TLS client options (cert/key = the gateway SVID, ca = the SIEM's CA). A function is called per connect, so a rotated SVID is used. */
   readonly tls: ConnectionOptions | (() => ConnectionOptions);
-  readonly format?: 'rfc5424' | 'cef';
   readonly spool: { readonly dir: string; readonly maxBytes?: number; readonly fileBytes?: number };
-  readonly hostname?: string;
-  readonly facility?: number;
-  readonly enterpriseId?: string;
-  /** Product version in CEF headers. */
-  readonly version?: string;
   /** Reconnect backoff: exponential with full jitter from `initialMs` (default 200) capped at `maxMs` (30 s). */
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
   readonly ackDelayMs?: number;
@@ -69,21 +55,12 @@ export interface SyslogExporterStats {
   readonly spoolBytes: number;
 }
 
-interface InFlight {
-  readonly pos: SpoolPos | null;
-  readonly count: number;
-  /** A loss notice sent with this write: restored to the spool if the write is never acknowledged. */
-  readonly loss: SpoolDrop | null;
-  writtenAt: number | null;
-}
-
 export class SyslogExporter {
   private readonly spool: DiskSpool;
-  private readonly header: SyslogHeader;
+  private readonly render: SyslogRenderer;
+  private readonly window: SyslogAckWindow;
   private socket: TLSSocket | null = null;
   private ready = false;
-  private sentPos: SpoolPos | null = null;
-  private inflight: InFlight[] = [];
   private pending: { seq: number | null; text: string }[] = [];
   private flushQueued = false;
   private readonly backoff: ExponentialBackoff;
@@ -105,13 +82,8 @@ export class SyslogExporter {
       maxBytes: opts.spool.maxBytes ?? 64 * 1024 * 1024,
       ...(opts.spool.fileBytes ? { fileBytes: opts.spool.fileBytes } : {}),
     });
-    this.header = {
-      hostname: opts.hostname ?? osHostname(),
-      appName: 'verigate',
-      procId: String(process.pid),
-      facility: opts.facility ?? 13,
-      enterpriseId: opts.enterpriseId ?? '32473',
-    };
+    this.window = new SyslogAckWindow(this.spool, this.log());
+    this.render = new SyslogRenderer(opts);
     const ackDelay = this.ackDelay();
     this.ackTimer = unrefTimer(
       this.timers.setInterval(() => this.ackSettled(), Math.max(10, Math.floor(ackDelay / 4))),
@@ -132,24 +104,11 @@ export class SyslogExporter {
   }
 
   enqueue(rec: AuditRecord): void {
-    const text =
-      this.opts.format === 'cef'
-        ? this.cef(
-            rec.time,
-            cefForEvent(this.version(), rec, severityOf(rec.type, rec)),
-            rec.type,
-            severityOf(rec.type, rec),
-          )
-        : rfc5424ForEvent(this.header, rec);
-    this.push(rec.seq, text);
+    this.push(rec.seq, this.render.event(rec));
   }
 
   enqueueCheckpoint(cp: Checkpoint): void {
-    const text =
-      this.opts.format === 'cef'
-        ? this.cef(cp.time, cefForCheckpoint(this.version(), cp), 'audit.checkpoint', Severity.notice)
-        : rfc5424ForCheckpoint(this.header, cp);
-    this.push(null, text);
+    this.push(null, this.render.checkpoint(cp));
   }
 
   stats(): SyslogExporterStats {
@@ -192,40 +151,12 @@ export class SyslogExporter {
       this.timers.clearTimeout(bound);
     }
     // Loss notices not yet acknowledged are kept for the next run: at least once, like records.
-    for (const e of this.inflight) if (e.loss !== null) this.spool.restoreLoss(e.loss);
-    this.inflight = [];
+    this.window.returnLosses();
     this.spool.close();
-  }
-
-  private version(): string {
-    return this.opts.version ?? '0.1.0';
   }
 
   private ackDelay(): number {
     return this.opts.ackDelayMs ?? 1000;
-  }
-
-  private lossMessage(loss: SpoolDrop): string {
-    const time = new Date(this.timers.now()).toISOString();
-    if (this.opts.format !== 'cef') return rfc5424ForLoss(this.header, { time, ...loss });
-    const ext = {
-      rt: Date.parse(time),
-      cnt: loss.dropped,
-      cn1Label: 'firstSeq',
-      cn1: loss.firstSeq ?? undefined,
-      cn2Label: 'lastSeq',
-      cn2: loss.lastSeq ?? undefined,
-    };
-    return this.cef(
-      time,
-      cefLine(this.version(), SIEM_EXPORT_LOSS_TYPE, Severity.error, ext),
-      SIEM_EXPORT_LOSS_TYPE,
-      Severity.error,
-    );
-  }
-
-  private cef(time: string, line: string, msgId: string, severity: number): string {
-    return syslogMessage(this.header, { time, msgId, severity, sd: '-', msg: line });
   }
 
   /** Batched into one spool write per tick: the audit append stays one syscall cheaper. */
@@ -295,9 +226,7 @@ export class SyslogExporter {
   private lost(): void {
     this.socket = null;
     this.ready = false;
-    this.sentPos = null;
-    for (const e of this.inflight) if (e.loss !== null) this.spool.restoreLoss(e.loss);
-    this.inflight = [];
+    this.window.rewind();
     if (this.closed) return;
     this.counters.reconnects++;
     this.reconnectTimer = unrefTimer(
@@ -314,15 +243,13 @@ export class SyslogExporter {
     while (true) {
       // A pending loss notice goes first, so the SIEM learns of the gap before newer records [SR 2.9].
       const loss = this.spool.takeLoss();
-      const batch = this.spool.read(this.sentPos, 256);
+      const batch = this.spool.read(this.window.sentPos, 256);
       const last = batch[batch.length - 1];
       if (last === undefined && loss === null) return;
       const texts = batch.map((e) => e.text);
-      if (loss !== null) texts.unshift(this.lossMessage(loss));
+      if (loss !== null) texts.unshift(this.render.loss(loss, this.timers.now()));
       const frames = Buffer.concat(texts.map(frameOctetCounted));
-      const entry: InFlight = { pos: last?.pos ?? null, count: batch.length, loss, writtenAt: null };
-      this.inflight.push(entry);
-      if (last !== undefined) this.sentPos = last.pos;
+      const entry = this.window.wrote(last?.pos ?? null, batch.length, loss);
       this.counters.sent += texts.length;
       const more = s.write(frames, (err) => {
         if (err == null) entry.writtenAt = this.timers.now();
@@ -333,26 +260,9 @@ export class SyslogExporter {
 
   private ackSettled(): void {
     if (!this.ready) return;
-    const now = this.timers.now();
-    let upTo: SpoolPos | null = null;
-    let any = false;
-    while (this.inflight.length > 0) {
-      const e = this.inflight[0]!;
-      if (e.writtenAt === null || now - e.writtenAt < this.ackDelay()) break;
-      this.inflight.shift();
-      this.counters.acked += e.count;
-      any = true;
-      if (e.pos !== null) upTo = e.pos;
-    }
-    if (any) {
-      try {
-        if (upTo !== null) this.spool.ack(upTo);
-      } catch (err) {
-        this.log().error({ err: errorMessage(err) }, 'audit: syslog spool cursor write failed');
-      }
-      const w = this.waiters;
-      this.waiters = [];
-      for (const r of w) r();
-    }
+    if (!this.window.settle(this.timers.now(), this.ackDelay(), this.counters)) return;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const r of w) r();
   }
 }
