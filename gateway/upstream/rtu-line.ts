@@ -3,12 +3,12 @@
  * with a single slot: several servers (unit ids) share the wire, so exactly one request is on it at a time
  * [MB-SERIAL 2.1: a master addresses one slave and waits for its answer or the response timeout].
  *
- * - Before each frame the line keeps the inter-frame silence (t3.5, rtu-timing.ts) since the last byte it saw,
- *   sent or received; after a broadcast, the turnaround delay [MB-SERIAL 2.4.1] so every server has executed
- *   it. While it keeps silence `freeSlots` is 0 and the pool is told (`slotFreed`) when it ends, so the pool's
- *   last-moment gates (session signal, device lock) still run right before the bytes leave.
+ * - Before each frame the line keeps the inter-frame silence (t3.5), after a broadcast the turnaround delay
+ *   [MB-SERIAL 2.4.1] (rtu-line-silence.ts: every silence and its timer). While it keeps silence `freeSlots` is
+ *   0 and the pool is told (`slotFreed`) when it ends, so the pool's last-moment gates (session signal, device
+ *   lock) still run right before the bytes leave.
  * - Answers are cut by length from the request (rtu-length.ts) and checked by CRC, address, function code and
- *   structure (checkResponse). A CRC error, a truncated or overlong frame, or a well-formed answer that does not
+ *   structure (checkResponse, in rtu-exchange.ts). A CRC error, a truncated or overlong frame, or a well-formed answer that does not
  *   fit is counted and answered `invalid-response` (→ 0x0B, "no usable answer"): never passed on.
  *   After a bad frame the framer drops bytes until the line falls silent, then the next request may go.
  * - End of frame: a frame cut by length is only an answer once the line then stays silent for t3.5
@@ -16,9 +16,8 @@
  *   CRC over the wrong span passes with odds 2^-16: bytes after the cut prove it was no frame end. So the answer
  *   is held for `silenceMs`; bytes left after the cut, or arriving before the silence is over → `invalid-response`
  *   (counted as `too-long`). This costs t3.5 of latency per answer (≈ 4 ms at 9600 baud).
- * - Timers fire in the event loop's timers phase, before the poll phase that reads bytes already received: a
- *   stalled loop would read as silence. Every silence decision (receive gap, end of frame) waits one
- *   `setImmediate` and holds only if no byte came in between.
+ * - Every silence decision (receive gap, end of frame) holds only if no byte came in past pending I/O (a
+ *   stalled event loop is no silence: rtu-line-silence.ts).
  * - A timed-out request keeps the line for `lateGraceMs` (its late answer is dropped when it comes), so the
  *   answer of an earlier request cannot be taken for the answer of the next one.
  * - Broadcast (unit 0) [MB-SERIAL 2.1]: writes only; sent, no answer awaited, the client gets the normal
@@ -39,55 +38,21 @@ import {
   type RtuFrameResult,
 } from '../../protocols/modbus/index.js';
 import { errorMessage } from '../errors.js';
-import type { TimerHandle } from '../timers.js';
-import { checkResponse } from './response-check.js';
+import { judgeAnswer, type Exchange, type HeldAnswer } from './rtu-exchange.js';
 import type { LineCounters } from './rtu-line-counters.js';
+import { LineSilence, type LineTiming } from './rtu-line-silence.js';
 import type { LinkSettings, UpstreamLink, UpstreamResult } from './types.js';
-
-export interface LineTiming {
-  /** Silence kept before each frame we send (t3.5), ms. */
-  readonly silenceMs: number;
-  /** One character on the wire, ms (how long our own frame takes to leave). */
-  readonly charMs: number;
-  /** Silence kept after a broadcast before the next frame, ms. */
-  readonly turnaroundMs: number;
-  /** Silence that ends a received frame of unknown length, or resynchronises after a bad one, ms. */
-  readonly frameGapMs: number;
-}
-
-interface Exchange<J> {
-  readonly tag: number;
-  readonly job: J;
-  readonly unitId: number;
-  readonly reqPdu: Buffer;
-  state: 'live' | 'late';
-  grace?: TimerHandle;
-}
-
-/** A frame cut by length, waiting for t3.5 of silence to prove it ended there. */
-interface HeldAnswer<J> {
-  readonly cur: Exchange<J>;
-  readonly address: number;
-  readonly pdu: Buffer;
-  readonly bytes: number;
-}
 
 export class RtuLine<J> implements UpstreamLink<J> {
   readonly id: number;
   readonly #stream: Duplex;
   readonly #s: LinkSettings<J>;
-  readonly #timing: LineTiming;
+  readonly #silence: LineSilence;
   readonly #counters: LineCounters;
   readonly #framer = new RtuFramer(UNKNOWN_LENGTH);
   readonly #whenClosed: Promise<void>;
   #current: Exchange<J> | undefined;
-  #quietUntil = 0;
-  #wakeTimer: TimerHandle | undefined;
-  #gapTimer: TimerHandle | undefined;
   #held: HeldAnswer<J> | undefined;
-  #eofTimer: TimerHandle | undefined;
-  /** Chunks received so far: a deferred silence decision holds only if this did not move. */
-  #rx = 0;
   #tags = 0;
   #sent = 0;
   #everAnswered = false;
@@ -97,7 +62,7 @@ export class RtuLine<J> implements UpstreamLink<J> {
     this.id = settings.id;
     this.#stream = stream;
     this.#s = settings;
-    this.#timing = timing;
+    this.#silence = new LineSilence(settings.timers, timing, { wake: () => this.#wake(), gap: () => this.#onGap() });
     this.#counters = counters;
     this.#whenClosed = new Promise((resolve) => stream.once('close', () => resolve()));
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -110,7 +75,7 @@ export class RtuLine<J> implements UpstreamLink<J> {
 
   get freeSlots(): number {
     if (this.#closed || this.#current !== undefined) return 0;
-    return this.#s.timers.now() >= this.#quietUntil ? 1 : 0;
+    return this.#silence.elapsed() ? 1 : 0;
   }
 
   get live(): number {
@@ -168,10 +133,10 @@ export class RtuLine<J> implements UpstreamLink<J> {
       this.#counters.broadcasts++;
       this.#stream.write(frame);
       // Every server executes it and none answers: keep the line quiet while it leaves and they act on it.
-      this.#holdQuiet(this.#s.timers.now() + frame.length * this.#timing.charMs + this.#timing.turnaroundMs);
+      this.#silence.afterBroadcast(frame.length);
     }
     // Never synchronously from send(): the pool is still inside its dispatch loop.
-    this.#armWake(this.#quietUntil - this.#s.timers.now());
+    this.#silence.wakeWhenQuiet();
     queueMicrotask(() => {
       // Closed in between: the frame was handed to the port, whether it left is unknown (never resent).
       const closed: UpstreamResult = { kind: 'unavailable', reason: 'RTU line closed after the broadcast', sent: true };
@@ -186,9 +151,7 @@ export class RtuLine<J> implements UpstreamLink<J> {
 
   #onData(chunk: Buffer): void {
     if (this.#closed) return;
-    this.#rx++;
-    const now = this.#s.timers.now();
-    this.#holdQuiet(now + this.#timing.silenceMs);
+    const now = this.#silence.received();
     const held = this.#held;
     if (held !== undefined) {
       // The answer did not end where its length said [MB-SERIAL 2.5.1.1]: drop it and the rest until silence.
@@ -199,23 +162,8 @@ export class RtuLine<J> implements UpstreamLink<J> {
     for (let r = this.#framer.next(); r.kind !== 'need-more' && !this.#closed; r = this.#framer.next())
       this.#onFrame(r);
     // After a bad frame more of it may still be on its way (adapters deliver in chunks): wait for the receive gap.
-    if (this.#framer.resyncing) this.#holdQuiet(now + this.#timing.frameGapMs);
-    this.#s.timers.clearTimeout(this.#gapTimer);
-    this.#gapTimer = this.#s.timers.setTimeout(() => {
-      this.#gapTimer = undefined;
-      this.#afterPendingIo(() => this.#onGap());
-    }, this.#timing.frameGapMs);
-  }
-
-  /**
-   * Runs `decide` after the bytes already received are read (one setImmediate: past the poll phase), and only if
-   * none came: a timer firing after an event-loop stall is no proof that the line was silent.
-   */
-  #afterPendingIo(decide: () => void): void {
-    const rx = this.#rx;
-    setImmediate(() => {
-      if (!this.#closed && this.#rx === rx) decide();
-    });
+    if (this.#framer.resyncing) this.#silence.resyncFrom(now);
+    this.#silence.restartGap();
   }
 
   /** The line fell silent: a frame of unknown length ends here, a frame cut short is truncated. */
@@ -271,11 +219,7 @@ export class RtuLine<J> implements UpstreamLink<J> {
     }
     const held: HeldAnswer<J> = { cur, address, pdu, bytes };
     this.#held = held;
-    this.#s.timers.clearTimeout(this.#eofTimer);
-    this.#eofTimer = this.#s.timers.setTimeout(() => {
-      this.#eofTimer = undefined;
-      this.#afterPendingIo(() => this.#release(held));
-    }, this.#timing.silenceMs);
+    this.#silence.awaitFrameEnd(() => this.#release(held));
   }
 
   /** t3.5 of silence after the held frame: it ended there, it is the answer. */
@@ -311,24 +255,13 @@ export class RtuLine<J> implements UpstreamLink<J> {
 
   #dropHeld(): void {
     this.#held = undefined;
-    this.#s.timers.clearTimeout(this.#eofTimer);
-    this.#eofTimer = undefined;
+    this.#silence.cancelFrameEnd();
   }
 
   #answer(cur: Exchange<J>, address: number, pdu: Buffer): void {
-    const check = checkResponse(cur.unitId, cur.reqPdu, address, pdu);
-    if (!check.ok) {
-      this.#counters.invalid++;
-      this.#s.logger.debug(
-        { line: this.id, unit: cur.unitId, reason: check.reason },
-        'RTU answer does not fit its request: 0x0B',
-      );
-      this.#s.events.reply(cur.job, { kind: 'invalid-response', reason: check.reason });
-      return;
-    }
-    this.#counters.responses++;
-    this.#everAnswered = true;
-    this.#s.events.reply(cur.job, { kind: 'response', pdu, latencyMs: 0 });
+    const result = judgeAnswer(cur, address, pdu, this.#counters, this.#s.logger, this.id);
+    if (result.kind === 'response') this.#everAnswered = true;
+    this.#s.events.reply(cur.job, result);
   }
 
   #graceOver(cur: Exchange<J>): void {
@@ -340,43 +273,20 @@ export class RtuLine<J> implements UpstreamLink<J> {
     this.#wake();
   }
 
-  /** No frame before `until` (ms on the injected clock). */
-  #holdQuiet(until: number): void {
-    if (until > this.#quietUntil) this.#quietUntil = until;
-  }
-
   /** Tells the pool when the line can take the next request: now, or when its silence is over. */
   #wake(): void {
     if (this.#closed || this.#current !== undefined) return;
-    this.#s.timers.clearTimeout(this.#wakeTimer);
-    this.#wakeTimer = undefined;
-    const wait = this.#quietUntil - this.#s.timers.now();
-    if (wait > 0) {
-      this.#armWake(wait);
-      return;
-    }
-    this.#s.events.slotFreed(this);
-  }
-
-  /** Wakes the line after `wait` ms (bytes received meanwhile move `#quietUntil`: `#wake` then waits on). */
-  #armWake(wait: number): void {
-    this.#s.timers.clearTimeout(this.#wakeTimer);
-    this.#wakeTimer = this.#s.timers.setTimeout(
-      () => {
-        this.#wakeTimer = undefined;
-        this.#wake();
-      },
-      Math.max(0, wait),
-    );
+    if (this.#silence.rewake()) this.#s.events.slotFreed(this);
   }
 
   #finish(reason: string, byPeer: boolean): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#silence.stop();
     const cur = this.#current;
     this.#current = undefined;
     this.#dropHeld();
-    for (const h of [this.#wakeTimer, this.#gapTimer, cur?.grace]) this.#s.timers.clearTimeout(h);
+    this.#s.timers.clearTimeout(cur?.grace);
     this.#stream.destroy();
     const lost = cur?.state === 'live' ? [cur.job] : [];
     this.#s.events.closed(this, { reason, lost, everAnswered: this.#everAnswered, byPeer, sent: this.#sent });

@@ -28,7 +28,8 @@ import { charTimeMs, interFrameSilenceMs, type LineFormat } from '../../protocol
 import { errorMessage } from '../errors.js';
 import { defaultDialer } from './default-dialer.js';
 import { newLineCounters, snapshotLineCounters, type LineCounters } from './rtu-line-counters.js';
-import { RtuLine, type LineTiming } from './rtu-line.js';
+import { RtuLine } from './rtu-line.js';
+import type { LineTiming } from './rtu-line-silence.js';
 import type { PlcDialer, UpstreamTransport } from './types.js';
 
 /** An RTU transport keeps its line's counters across reopenings. */
