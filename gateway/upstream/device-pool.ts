@@ -4,12 +4,8 @@
  *
  * - At most `maxConnections` sockets, opened lazily (only when queued work finds every open one full),
  *   each with `maxInFlight` slots; upstream transaction ids are per connection (plc-connection.ts).
- * - Which connection a request goes on (`#pick`): one that already has a write pending for this event-loop
- *   turn while it has room (a connection writes one turn's requests in one write(2), plc-connection.ts),
- *   else the one with the most free slots. So a turn's burst leaves in one write and comes back together,
- *   instead of one write per connection and answers spread over several turns; across turns the roomiest
- *   still wins, so light load keeps using every open connection (a device that serves each connection
- *   serially keeps its parallelism, which packing every request on the fullest connection would take away).
+ * - Which connection a request goes on (pick-link.ts): the one this turn's requests went on while it has
+ *   room (its write for the turn is pending), else the roomiest.
  * - One bounded fair queue across client identities (fair-queue.ts): per-clientKey FIFO, round-robin
  *   between keys; full → 'queue-full' at once (a quiet client may push out a flooder's newest request).
  * - `timeoutMs` is the whole budget from submit (every deadline under one timer: deadline-list.ts). Expiry while queued → 'timeout' when a connection is open
@@ -17,10 +13,11 @@
  *   the slot keeps its tid until the late reply arrives (dropped) or the connection is recycled.
  * - Nothing that was sent is ever sent again, read or write: a request in flight when its connection dies
  *   is answered 'unavailable' [docs/architecture.md "Lessons from Modbus proxies"].
- * - Connection lost → queued requests stay queued and a reconnect starts (backoff + jitter). A failed
- *   connect with no connection open marks the PLC down: every queued request whose deadline falls before
- *   the next attempt is answered 'unavailable' right away rather than held for its whole timeout, and new
- *   requests get the same answer until the next attempt is due (then one request probes again).
+ * - Connection lost → queued requests stay queued and a reconnect starts (link-dialer.ts; backoff + jitter and
+ *   the learned connection limit: reconnect-state.ts). A failed connect with no connection open marks the PLC
+ *   down: every queued request whose deadline falls before the next attempt is answered 'unavailable' right
+ *   away rather than held for its whole timeout, and new requests get the same answer until the next attempt
+ *   is due (then one request probes again).
  * - An AbortSignal removes a still-queued request ('aborted'), in the same turn as the abort: the listener
  *   runs synchronously inside `abort()`, and dispatch re-checks the signal right before the socket write, so a
  *   session that ended (lock, kill, SVID expiry) never gets one more request onto the wire. Once sent,
@@ -29,13 +26,14 @@
  *   (mbap-transport.ts), or a Modbus RTU line (rtu-transports.ts) — one link with one slot shared by every unit
  *   on the line, so the same queue, deadlines and outcomes serve serial devices.
  */
-import { ExponentialBackoff, RECONNECT_BACKOFF, type Backoff } from '../backoff.js';
-import { errorMessage } from '../errors.js';
+import { ExponentialBackoff, RECONNECT_BACKOFF } from '../backoff.js';
 import { nullLogger, type Logger } from '../logger.js';
-import { monotonicTimers, type TimerHandle, type Timers } from '../timers.js';
+import { monotonicTimers, type Timers } from '../timers.js';
 import { DeadlineList, type Deadlined } from './deadline-list.js';
 import { FairQueue, type QueueHandle } from './fair-queue.js';
+import { LinkDialer } from './link-dialer.js';
 import { mbapTransport } from './mbap-transport.js';
+import { pickLink } from './pick-link.js';
 import type {
   DevicePoolOptions,
   DevicePoolStats,
@@ -44,9 +42,10 @@ import type {
   UpstreamLink,
   UpstreamRequest,
   UpstreamResult,
-  UpstreamTransport,
 } from './types.js';
 import { validatePoolOptions } from './pool-options.js';
+import { ClientTally, poolStats } from './pool-stats.js';
+import { ReconnectState } from './reconnect-state.js';
 
 interface Job extends Deadlined<Job> {
   readonly req: UpstreamRequest;
@@ -60,40 +59,23 @@ interface Job extends Deadlined<Job> {
   onAbort: (() => void) | undefined;
 }
 
-/** Requests outstanding for one clientKey; kept at 0 rather than deleted per request (see `#account`). */
-interface Outstanding {
-  n: number;
-}
-
-/** Idle (zero) entries of `#outstanding` tolerated before they are swept. */
-const IDLE_CLIENT_KEYS = 256;
-
-/** How long a learned connection limit holds before the configured one is tried again. */
-const LEARNED_CAP_MS = 30_000;
-
 export class DevicePool {
   readonly #o: Required<
     Omit<DevicePoolOptions, 'logger' | 'timers' | 'random' | 'backoff' | 'host' | 'port' | 'dialer' | 'transport'>
   >;
-  /** TCP + MBAP by default; a Modbus RTU line (serial or RTU over TCP) shares the same queue and outcomes. */
-  readonly #transport: UpstreamTransport;
   readonly #log: Logger;
   readonly #timers: Timers;
-  readonly #backoff: Backoff;
+  readonly #reconnect: ReconnectState;
+  /** Opens links through the transport: MBAP over TCP by default, or a Modbus RTU line. */
+  readonly #dialer: LinkDialer<Job>;
   readonly #queue: FairQueue<Job>;
   readonly #conns: UpstreamLink<Job>[] = [];
-  readonly #outstanding = new Map<string, Outstanding>();
+  /** Outstanding requests per clientKey (stats' byClient). */
+  readonly #tally = new ClientTally();
   /** Every outstanding job's deadline under one timer (deadline-list.ts), not a timer per request. */
   readonly #deadlines: DeadlineList<Job>;
-  #connSeq = 0;
-  /** Where `#pick` sent the last request: its next ones go there too while its write for this turn is pending. */
+  /** Where the last request went: its next ones go there too while its write for this turn is pending. */
   #lastPicked: UpstreamLink<Job> | undefined;
-  #dial?: AbortController;
-  #retryTimer?: TimerHandle;
-  #nextAttemptAt = 0;
-  #lastConnectError?: string;
-  /** Learned connection limit: the PLC hung up on a fresh connection while others were open. */
-  #cap?: { readonly max: number; readonly until: number };
   #closed = false;
 
   constructor(opts: DevicePoolOptions) {
@@ -108,10 +90,27 @@ export class DevicePool {
       lateReplyGraceMs: opts.lateReplyGraceMs ?? opts.timeoutMs,
     };
     // validatePoolOptions made sure host and port are there when no transport is
-    this.#transport = opts.transport ?? mbapTransport(opts.host ?? '', opts.port ?? 0, opts.dialer);
+    const transport = opts.transport ?? mbapTransport(opts.host ?? '', opts.port ?? 0, opts.dialer);
     this.#log = opts.logger ?? nullLogger;
     this.#timers = opts.timers ?? monotonicTimers;
-    this.#backoff = new ExponentialBackoff(opts.backoff ?? RECONNECT_BACKOFF, opts.random);
+    const link: Omit<LinkSettings<Job>, 'id'> = {
+      maxInFlight: this.#o.maxInFlight,
+      lateGraceMs: this.#o.lateReplyGraceMs,
+      logger: this.#log,
+      timers: this.#timers,
+      events: {
+        reply: (job, result) => this.#onReply(job, result),
+        slotFreed: () => this.#pump(),
+        closed: (c, info) => this.#onClosed(c, info),
+      },
+    };
+    this.#dialer = new LinkDialer<Job>(transport, this.#o.connectTimeoutMs, link, {
+      opened: (l) => this.#onOpen(l),
+      failed: (reason) => this.#onDialFailed(reason),
+      due: () => this.#pump(),
+    });
+    const backoff = new ExponentialBackoff(opts.backoff ?? RECONNECT_BACKOFF, opts.random);
+    this.#reconnect = new ReconnectState(opts.name, this.#timers, this.#log, backoff);
     this.#queue = new FairQueue<Job>(opts.queueLimit);
     this.#deadlines = new DeadlineList<Job>(this.#timers, (job) => this.#onDeadline(job));
   }
@@ -121,7 +120,8 @@ export class DevicePool {
     if (req.signal?.aborted === true) return Promise.resolve({ kind: 'aborted' });
     const now = this.#timers.now();
     const deadline = now + this.#o.timeoutMs;
-    if (this.#isDown() && this.#nextAttemptAt > deadline) return Promise.resolve(this.#downResult());
+    if (this.#isDown() && this.#reconnect.nextAttemptAt > deadline)
+      return Promise.resolve(this.#reconnect.downResult());
     return new Promise<UpstreamResult>((resolve) => {
       const job: Job = {
         req,
@@ -143,7 +143,7 @@ export class DevicePool {
         return;
       }
       job.handle = pushed.handle;
-      this.#account(req.clientKey, 1);
+      this.#tally.add(req.clientKey, 1);
       if (pushed.kind === 'queued-evicting') this.#settle(pushed.evicted.value, { kind: 'queue-full' });
       this.#deadlines.add(job);
       this.#pump();
@@ -160,40 +160,16 @@ export class DevicePool {
     signal.addEventListener('abort', job.onAbort, { once: true });
   }
 
-  /** Outstanding count per clientKey (stats' byClient): the entry stays at 0 instead of a Map delete + set per request. */
-  #account(key: string, delta: 1 | -1): void {
-    let o = this.#outstanding.get(key);
-    if (o === undefined) {
-      if (this.#outstanding.size >= IDLE_CLIENT_KEYS)
-        for (const [k, v] of this.#outstanding) if (v.n === 0) this.#outstanding.delete(k);
-      this.#outstanding.set(key, (o = { n: 0 }));
-    }
-    o.n = Math.max(0, o.n + delta);
-  }
-
   stats(): DevicePoolStats {
-    let inFlight = 0;
-    let lateReserved = 0;
-    for (const c of this.#conns) {
-      inFlight += c.live;
-      lateReserved += c.late;
-    }
-    return {
-      connections: this.#conns.length,
-      inFlight,
-      queued: this.#queue.size,
-      byClient: Object.fromEntries([...this.#outstanding].filter(([, o]) => o.n > 0).map(([k, o]) => [k, o.n])),
-      lateReserved,
-      down: this.#isDown() && this.#nextAttemptAt > this.#timers.now(),
-    };
+    const down = this.#isDown() && this.#reconnect.nextAttemptAt > this.#timers.now();
+    return poolStats(this.#conns, this.#queue.size, this.#tally, down);
   }
 
   /** Answers everything outstanding 'unavailable', closes the sockets, and waits for them to close. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#timers.clearTimeout(this.#retryTimer);
-    this.#dial?.abort();
+    this.#dialer.close();
     for (const job of this.#queue.values()) this.#settle(job, { kind: 'unavailable', reason: 'device pool closed' });
     const conns = [...this.#conns];
     for (const c of conns) c.close('device pool closed');
@@ -205,7 +181,7 @@ export class DevicePool {
   #pump(): void {
     if (this.#closed) return;
     while (this.#queue.size > 0) {
-      const conn = this.#pick();
+      const conn = (this.#lastPicked = pickLink(this.#lastPicked, this.#conns));
       if (conn === undefined) break;
       const job = this.#queue.shift();
       if (job === undefined) break;
@@ -222,71 +198,30 @@ export class DevicePool {
     if (this.#queue.size > 0) this.#maybeDial();
   }
 
-  /** The connection this turn's requests went on while it has room, else the roomiest (see the header). */
-  #pick(): UpstreamLink<Job> | undefined {
-    const last = this.#lastPicked;
-    if (last !== undefined && last.batching === true && last.freeSlots > 0) return last;
-    let best: UpstreamLink<Job> | undefined;
-    for (const c of this.#conns) if (c.freeSlots > 0 && (best === undefined || c.freeSlots > best.freeSlots)) best = c;
-    this.#lastPicked = best;
-    return best;
+  #maybeDial(): void {
+    if (this.#dialer.dialing || this.#conns.length >= this.#reconnect.maxLinks(this.#o.maxConnections)) return;
+    this.#dialer.dial(this.#reconnect.nextAttemptAt - this.#timers.now());
   }
 
-  #maybeDial(): void {
-    if (this.#dial !== undefined || this.#conns.length >= this.#maxConnections()) return;
-    const wait = this.#nextAttemptAt - this.#timers.now();
-    if (wait > 0) {
-      this.#retryTimer ??= this.#timers.setTimeout(() => {
-        this.#retryTimer = undefined;
-        this.#pump();
-      }, wait);
+  #onOpen(link: UpstreamLink<Job>): void {
+    if (this.#closed) {
+      link.close('device pool closed');
       return;
     }
-    const ac = new AbortController();
-    this.#dial = ac;
-    const timer = this.#timers.setTimeout(() => ac.abort(), this.#o.connectTimeoutMs);
-    this.#transport.open<Job>(this.#linkSettings(), ac.signal).then(
-      (link) => {
-        this.#timers.clearTimeout(timer);
-        this.#dial = undefined;
-        if (this.#closed) {
-          link.close('device pool closed');
-          return;
-        }
-        this.#conns.push(link);
-        this.#log.debug({ device: this.#o.name, conn: link.id }, 'upstream connection open');
-        this.#pump();
-      },
-      (err: unknown) => {
-        this.#timers.clearTimeout(timer);
-        this.#dial = undefined;
-        if (this.#closed) return;
-        const msg = ac.signal.aborted ? `connect timed out after ${this.#o.connectTimeoutMs} ms` : errorMessage(err);
-        this.#failure(`connect to ${this.#transport.target} failed: ${msg}`);
-        this.#pump();
-      },
-    );
+    this.#conns.push(link);
+    this.#log.debug({ device: this.#o.name, conn: link.id }, 'upstream connection open');
+    this.#pump();
   }
 
-  #linkSettings(): LinkSettings<Job> {
-    return {
-      id: ++this.#connSeq,
-      maxInFlight: this.#o.maxInFlight,
-      lateGraceMs: this.#o.lateReplyGraceMs,
-      logger: this.#log,
-      timers: this.#timers,
-      events: {
-        reply: (job, result) => this.#onReply(job, result),
-        slotFreed: () => this.#pump(),
-        closed: (c, info) => this.#onClosed(c, info),
-      },
-    };
+  #onDialFailed(reason: string): void {
+    if (this.#closed) return;
+    this.#failure(reason);
+    this.#pump();
   }
 
   #onReply(job: Job, result: UpstreamResult): void {
     if (result.kind === 'response') {
-      this.#backoff.reset();
-      this.#lastConnectError = undefined;
+      this.#reconnect.succeeded();
       this.#settle(job, { kind: 'response', pdu: result.pdu, latencyMs: this.#timers.now() - job.submittedAt });
     } else {
       this.#settle(job, result);
@@ -306,39 +241,22 @@ export class DevicePool {
     // A connection that never answered is treated like a refused connect: many small PLCs accept a
     // connection over their limit and close it at once. With others open, that is the PLC's real limit.
     if (!this.#closed && info.byPeer && !info.everAnswered) {
-      if (this.#conns.length > 0) this.#cap = { max: this.#conns.length, until: this.#timers.now() + LEARNED_CAP_MS };
+      if (this.#conns.length > 0) this.#reconnect.learnCap(this.#conns.length);
       this.#failure(info.reason);
     }
     this.#pump();
   }
 
-  #maxConnections(): number {
-    const cap = this.#cap;
-    return cap !== undefined && cap.until > this.#timers.now()
-      ? Math.min(cap.max, this.#o.maxConnections)
-      : this.#o.maxConnections;
-  }
-
   /** Records a failed attempt; with no connection open, answers now whoever cannot make the next attempt. */
   #failure(reason: string): void {
-    const delay = this.#backoff.next();
-    this.#nextAttemptAt = this.#timers.now() + delay;
-    this.#lastConnectError = reason;
-    this.#log.warn({ device: this.#o.name, reason, retryInMs: delay }, 'upstream connect failed');
+    const nextAttemptAt = this.#reconnect.failed(reason);
     if (this.#conns.length > 0) return;
     for (const job of this.#queue.values())
-      if (job.deadline < this.#nextAttemptAt) this.#settle(job, this.#downResult());
+      if (job.deadline < nextAttemptAt) this.#settle(job, this.#reconnect.downResult());
   }
 
   #isDown(): boolean {
-    return this.#conns.length === 0 && this.#dial === undefined && this.#lastConnectError !== undefined;
-  }
-
-  #downResult(): UpstreamResult {
-    return {
-      kind: 'unavailable',
-      reason: `PLC ${this.#o.name} unreachable: ${this.#lastConnectError ?? 'no connection'}`,
-    };
+    return this.#conns.length === 0 && !this.#dialer.dialing && this.#reconnect.lastError !== undefined;
   }
 
   #onDeadline(job: Job): void {
@@ -353,7 +271,7 @@ export class DevicePool {
           ? { kind: 'timeout' }
           : {
               kind: 'unavailable',
-              reason: `no connection to PLC ${this.#o.name} within ${this.#o.timeoutMs} ms${this.#lastConnectError ? `: ${this.#lastConnectError}` : ''}`,
+              reason: `no connection to PLC ${this.#o.name} within ${this.#o.timeoutMs} ms${this.#reconnect.lastError ? `: ${this.#reconnect.lastError}` : ''}`,
             },
       );
     }
@@ -365,7 +283,7 @@ export class DevicePool {
     job.state = 'done';
     this.#deadlines.remove(job);
     if (job.onAbort !== undefined) job.req.signal?.removeEventListener('abort', job.onAbort);
-    this.#account(job.req.clientKey, -1);
+    this.#tally.add(job.req.clientKey, -1);
     job.resolve(result);
   }
 }

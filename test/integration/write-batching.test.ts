@@ -5,7 +5,7 @@
  * corked for the turn. Counted here: segment-writer batches (each one write(2) unless a segment rotates) and
  * socket write calls (`_write`/`_writev`, each one write(2) or one TLS record + write(2)) by direction.
  * With several upstream connections open, one turn's requests must also stay on one of them (device-pool.ts
- * `#pick`): spread over every connection with room, each burst cost one PLC write per connection.
+ * through pick-link.ts): spread over every connection with room, each burst cost one PLC write per connection.
  */
 import t from 'tap';
 import net from 'node:net';

@@ -1,6 +1,6 @@
 /**
- * Which open connection the pool puts a request on (device-pool.ts `#pick`), on fake links whose pending
- * write the test ends: one turn's requests stay on the connection that already has a write pending while it
+ * Which open connection the pool puts a request on (device-pool.ts, through pick-link.ts), on fake links whose
+ * pending write the test ends: one turn's requests stay on the connection that already has a write pending while it
  * has room, then the roomiest; across turns the roomiest wins, so light load still uses every connection.
  * A link that does not report `batching` (an RTU line) always gets the roomiest rule.
  */
