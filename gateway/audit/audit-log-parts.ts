@@ -5,7 +5,7 @@
  * keeps the lifecycle (open, close, timers) and the public API over them.
  */
 import { nullLogger, type Logger } from '../logger.js';
-import { systemTimers } from '../timers.js';
+import { systemTimers, type Timers } from '../timers.js';
 import { AuditBudget } from './audit-budget.js';
 import { AuditCheckpointer, type CheckpointHost } from './audit-checkpointer.js';
 import { AuditFailures } from './audit-failures.js';
@@ -21,6 +21,7 @@ import type { SegmentWriter } from './segment-writer.js';
 
 export interface AuditLogParts {
   readonly logger: Logger;
+  readonly timers: Timers;
   readonly failures: AuditFailures;
   readonly sync: AuditSync;
   readonly checkpoints: AuditCheckpointer;
@@ -40,7 +41,8 @@ export function buildAuditLogParts(
   isClosed: () => boolean,
 ): AuditLogParts {
   const logger = opts.logger ?? nullLogger;
-  const clock = new EventClock(opts.timers ?? systemTimers);
+  const timers = opts.timers ?? systemTimers;
+  const clock = new EventClock(timers);
   const now = () => clock.now();
   const metrics = opts.registry === undefined ? null : createAuditMetrics(opts.registry);
   metrics?.healthy.set(1);
@@ -89,7 +91,8 @@ export function buildAuditLogParts(
     metrics?.capacityBytes.set(0);
     metrics?.usedBytes.set(0);
   }
-  // built last: the callbacks above read `commit` only once the log runs
+  // Built last. The callbacks above read `commit` only once the log runs: none of the constructors above calls
+  // them (a call during construction would throw a ReferenceError here, not misbehave silently).
   const commit: GroupCommit = new GroupCommit(
     {
       writer,
@@ -106,5 +109,5 @@ export function buildAuditLogParts(
     },
     state,
   );
-  return { logger, failures, sync, checkpoints, disk, capacityWatch, subscribers, commit };
+  return { logger, timers, failures, sync, checkpoints, disk, capacityWatch, subscribers, commit };
 }

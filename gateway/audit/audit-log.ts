@@ -37,7 +37,7 @@ import type { AuditFailures } from './audit-failures.js';
 import type { AuditSubscribers } from './audit-subscribers.js';
 import type { AuditSync } from './audit-sync.js';
 import type { GroupCommit } from './group-commit.js';
-import { systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
+import { unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 export type { AuditLag, AuditLogOptions, AuditStatus, AuditSubscriber } from './audit-log-options.js';
 
 export class AuditLog implements AuditSink {
@@ -45,6 +45,7 @@ export class AuditLog implements AuditSink {
   /** The periodic work armed by startTimers() (cleared on close). */
   private readonly armed: TimerHandle[] = [];
   private readonly logger: Logger;
+  private readonly timers: Timers;
   private readonly failures: AuditFailures;
   private readonly sync: AuditSync;
   private readonly checkpoints: AuditCheckpointer;
@@ -61,6 +62,7 @@ export class AuditLog implements AuditSink {
     const parts = buildAuditLogParts(opts, writer, state, () => this.closed);
     ({
       logger: this.logger,
+      timers: this.timers,
       failures: this.failures,
       sync: this.sync,
       checkpoints: this.checkpoints,
@@ -243,10 +245,6 @@ export class AuditLog implements AuditSink {
     }
     this.checkpoints.close();
     return Promise.resolve();
-  }
-
-  private get timers(): Timers {
-    return this.opts.timers ?? systemTimers;
   }
 
   private mustAppendOrClose(input: AuditEventInput): void {

@@ -3,7 +3,7 @@
  * (ftruncate back to the last good size) so no half line stays in the middle of a segment; the file is
  * reopened on the next attempt (that is how a log recovers once space is freed).
  *
- * Why synchronous writes: the audit log's group commit (audit-log.ts) writes the events of one event-loop
+ * Why synchronous writes: the audit log's group commit (group-commit.ts) writes the events of one event-loop
  * turn together and must know, before the responses of that turn are released, whether they are in the file
  * [IEC 62443-3-3 SR 2.10 fail-closed]. Cost: one write(2) into the page cache per batch and segment; durability
  * is the fsync policy's job.

@@ -12,7 +12,7 @@ import type { Session } from './session.js';
 
 /**
  * The audit log as both pipelines use it. `committed(seq)`: the log writes the events of one event-loop turn
- * together (group commit, audit-log.ts); this resolves true once event `seq` is in the file, false if it did
+ * together (group commit, group-commit.ts); this resolves true once event `seq` is in the file, false if it did
  * not get there. Call it in the same turn as the append.
  */
 export interface PipelineAudit extends AuditSink {
@@ -125,4 +125,16 @@ export function stillAllowedFor(
   check: ((session: Session, device: string) => boolean) | undefined,
 ): () => boolean {
   return () => session.isOpen && (check === undefined || check(session, device));
+}
+
+/** One record request counted (outcome, device, access) and its latency observed: handled or failed alike. */
+export function countRecord(
+  metrics: Pick<GatewayMetrics, 'recordRequests' | 'latency'>,
+  device: string,
+  access: string,
+  outcome: string,
+  latencyMs: number,
+): void {
+  metrics.recordRequests.inc({ outcome, device, access });
+  metrics.latency.observe({ device }, latencyMs / 1000);
 }

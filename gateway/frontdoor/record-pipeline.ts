@@ -17,7 +17,13 @@ import type { Decision, PeerRef } from '../policy/compiled-policy.js';
 import type { RecordGate } from '../trust/runtime-gate.js';
 import type { ProfinetResult } from '../upstream/profinet-types.js';
 import type { ProfinetTarget } from './device-router.js';
-import { appendWriteAhead, stillAllowedFor, whenCommitted, type PipelineDepsBase } from './pipeline-support.js';
+import {
+  appendWriteAhead,
+  countRecord,
+  stillAllowedFor,
+  whenCommitted,
+  type PipelineDepsBase,
+} from './pipeline-support.js';
 import { judgedRecordDecision, recordFacts, recordOutcomeEvent, type Ending } from './record-events.js';
 import { recordInternalError, recordRefused } from './record-refusals.js';
 import { judge, refusal, type Progress, type Verdict } from './request-events.js';
@@ -154,7 +160,7 @@ export class RecordPipeline {
     const write = request.access === 'write';
     session.noteRequest(device.config.name, write, denied || end.outcome === 'invalid-request', now);
     this.deps.gate.observeRecord(session, device.config.name, request, denied, now);
-    this.count(device.config.name, request.access, end.outcome, now - started);
+    countRecord(this.deps.metrics, device.config.name, request.access, end.outcome, now - started);
     if (denied) this.deps.metrics.countDenial(verdict.code);
     const latency = now - started;
     const written = this.deps.audit.append(
@@ -184,11 +190,6 @@ export class RecordPipeline {
    */
   refused(session: Session, device: string, request: RecordRequest, reason: string): Promise<void> {
     return recordRefused(this.deps, session, device, request, reason);
-  }
-
-  private count(device: string, access: string, outcome: RecordOutcome, latencyMs: number): void {
-    this.deps.metrics.recordRequests.inc({ outcome, device, access });
-    this.deps.metrics.latency.observe({ device }, latencyMs / 1000);
   }
 }
 

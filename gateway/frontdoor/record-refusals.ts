@@ -6,7 +6,7 @@
  */
 import type { RecordRequest } from '../../protocols/profinet/record-request.js';
 import { nullLogger } from '../logger.js';
-import { appendReported, errorText, guard, type FailureDeps } from './pipeline-support.js';
+import { appendReported, countRecord, errorText, guard, type FailureDeps } from './pipeline-support.js';
 import {
   judgedRecordDecision,
   recordDecisionEvent,
@@ -50,14 +50,16 @@ export async function recordInternalError(
       'record pipeline failed: answered internal-error',
     ),
   );
-  guard(() => {
-    // counted like a handled request (RecordPipeline count)
-    const device = req.device.config.name;
-    const access = String(req.request.access);
-    const latencyMs = deps.now() - started;
-    deps.metrics.recordRequests.inc({ outcome: 'internal-error', device, access });
-    deps.metrics.latency.observe({ device }, latencyMs / 1000);
-  });
+  // counted like a handled request
+  guard(() =>
+    countRecord(
+      deps.metrics,
+      req.device.config.name,
+      String(req.request.access),
+      'internal-error',
+      deps.now() - started,
+    ),
+  );
   const latency = deps.now() - started;
   // answered once its event is in the file
   await appendReported(deps.audit, () =>

@@ -56,8 +56,8 @@ export class ProfinetClient {
   constructor(opts: ProfinetDeviceOptions) {
     this.#o = resolveProfinetOptions(opts);
     this.#transport = new ProfinetTransport(this.#o);
-    this.#ar = new SupervisorAr(this.#o, this.#transport, () => this.#turns.releaseWhenIdle());
     this.#turns = new ProfinetTurns(this.#o, () => this.#ar.release());
+    this.#ar = new SupervisorAr(this.#o, this.#transport, () => this.#turns.releaseWhenIdle());
     this.#implicit = { activity: this.#o.randomUuid(), seq: 0 };
   }
 

@@ -1,7 +1,7 @@
 /**
  * The silences of one RTU line (rtu-line.ts) and the timers that measure them. The line's exchange logic
  * (which request is on the wire, what its answer becomes) only asks "is the line quiet now?" and is told when a
- * silence ends; every duration and timer of the line lives here:
+ * silence ends; every silence and its timer lives here (the late-answer grace stays with the exchange):
  *
  * - Before each frame the line keeps the inter-frame silence (t3.5, rtu-timing.ts) since the last byte it saw,
  *   sent or received; after a broadcast, the turnaround delay [MB-SERIAL 2.4.1] so every server has executed

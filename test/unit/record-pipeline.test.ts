@@ -155,7 +155,7 @@ async function setup(
       return { ok: true, seq: ++seq };
     },
     healthy: () => s.healthy,
-    committed: (): Promise<boolean> => Promise.resolve(true), // group commit (audit-log.ts): every batch written here
+    committed: (): Promise<boolean> => Promise.resolve(true), // group commit (group-commit.ts): every batch written here
   };
   const calls = { reads: [] as ReadRecordRequest[], writes: [] as WriteRecordRequest[] };
   const settle = (r: ReadRecordRequest | WriteRecordRequest): ProfinetResult => {
