@@ -84,11 +84,14 @@ export class LineBuffer {
     this.pos += this.buf.write(s, this.pos, 'latin1');
   }
 
-  /** The JSON string literal of `s`, copied from `slot`'s last rendering while `s` is the same text. */
-  cachedString(slot: number, s: string): void {
+  /**
+   * `prefix` (ASCII: a member's `,"key":`, the same at every call for one `slot`) then the JSON string literal of
+   * `s`, copied from `slot`'s last rendering while `s` is the same text.
+   */
+  cachedMember(slot: number, prefix: string, s: string): void {
     let cache = this.texts[slot];
     if (cache === undefined) this.texts[slot] = cache = new TextCache();
-    cache.write(this, s);
+    cache.write(this, prefix, s);
   }
 
   /** Text in UTF-8 that is already JSON (from JSON.stringify: no lone surrogates). */
@@ -172,18 +175,20 @@ export class LineBuffer {
 const NO_BYTES = new Uint8Array(0);
 
 /**
- * One member's last JSON string literal, rendered once and copied while the same text comes again (a one-entry
- * cache). Most of an audit line's text repeats from line to line — the policy version, the identity, the
- * session, the rule, the second — and copying its bytes takes one memmove instead of a check per character.
+ * One member's last rendering, key and JSON string literal, made once and copied while the same text comes again
+ * (a one-entry cache). Most of an audit line's text repeats from line to line — the policy version, the
+ * identity, the session, the rule, the second — and copying its bytes takes one memmove instead of a check per
+ * character; the key comes with it, so a repeated member is one copy.
  */
 class TextCache {
   private text: string | undefined = undefined;
   private rendered: Uint8Array = NO_BYTES;
 
-  /** The JSON string literal of `s` at `out.pos`, byte-identical to `out.jsonString(s)`. */
-  write(out: LineBuffer, s: string): void {
+  /** `prefix` and the JSON string literal of `s` at `out.pos`, byte-identical to ascii(prefix) + jsonString(s). */
+  write(out: LineBuffer, prefix: string, s: string): void {
     if (s === this.text) return out.bytes(this.rendered);
     const start = out.pos;
+    out.ascii(prefix);
     out.jsonString(s);
     this.text = s;
     this.rendered = Uint8Array.prototype.slice.call(out.buf, start, out.pos); // a copy: the buffer is reused
