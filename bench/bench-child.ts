@@ -13,6 +13,8 @@ export interface BenchChild {
   /** The child's process id (for its CPU time). */
   readonly pid: number | undefined;
   command(cmd: string): Promise<Record<string, unknown>>;
+  /** false once the child has exited, whoever stopped it (a row measured against a dead child must say so). */
+  running(): boolean;
   stop(): Promise<void>;
 }
 
@@ -39,7 +41,13 @@ export async function spawnBenchChild(
       ready = null;
     } else waiting.shift()?.(o);
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let alive = true;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      alive = false;
+      resolve();
+    }),
+  );
   const first = await Promise.race([
     new Promise<Record<string, unknown>>((resolve) => (ready = resolve)),
     exited.then(() => ({ ready: false, error: 'exited before ready' })),
@@ -60,6 +68,7 @@ export async function spawnBenchChild(
         waiting.push(resolve);
         child.stdin!.write(`${JSON.stringify({ cmd })}\n`);
       }),
+    running: () => alive,
     stop: async () => {
       child.stdin!.end(`${JSON.stringify({ cmd: 'stop' })}\n`);
       const t = setTimeout(() => child.kill('SIGKILL'), 5000);

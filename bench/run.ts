@@ -219,7 +219,13 @@ async function main(): Promise<void> {
     );
   }
   const dir = mkdtempSync(join(tmpdir(), 'verigate-bench-'));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  // VERIGATE_BENCH_KEEP=1 keeps the run's directory (every child's log, the gateways' audit trails) to read after
+  const keep = process.env['VERIGATE_BENCH_KEEP'] === '1';
+  const removeDir = (): void => {
+    if (keep) console.error(`bench: kept ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', removeDir);
   let sim: BenchChild | null = null;
   try {
     if (!wants(1, 2, 3, 4, 6, 7, 8, 9)) return finish(rows, t0, header);
@@ -227,6 +233,14 @@ async function main(): Promise<void> {
     const simChild = await spawnBenchChild(here('./sim-child.ts'), [], join(dir, 'sim.log'));
     sim = simChild;
     const simPort = simChild.info.port as number;
+    // rows 7 and 8 share the simulator the data path used: one that exited would read as the gateway failing
+    const withSim = async (fn: () => Promise<Row[]>): Promise<Row[]> => {
+      const gone = (): Error => new Error(`the simulator child exited (its log: ${join(dir, 'sim.log')})`);
+      if (!simChild.running()) throw gone();
+      const rows = await fn();
+      if (!simChild.running()) throw gone();
+      return rows;
+    };
     if (wants(1, 2, 3, 4, 6, 9))
       rows.push(
         ...(await attempt('4', 'Data path, handshakes and gRPC', () => pathRows(dir, pki, simChild, ghostunnel))),
@@ -238,7 +252,7 @@ async function main(): Promise<void> {
         ...(await attempt(
           '7',
           `Gateway RSS with ${S.sessions} idle mTLS sessions`,
-          async () => memoryRows(await measureIdleMemory(dir, pki, simPort, S.sessions)),
+          () => withSim(async () => memoryRows(await measureIdleMemory(dir, pki, simPort, S.sessions))),
           `≤ ${mb(AIMS.idleRssBytes)}`,
         )),
       );
@@ -250,7 +264,7 @@ async function main(): Promise<void> {
         ...(await attempt(
           '8',
           'Failed requests across SVID rotation',
-          async () => rotationRows(await measureRotation(dir, pki, simPort, o)),
+          () => withSim(async () => rotationRows(await measureRotation(dir, pki, simPort, o))),
           `${AIMS.rotationFailures} failed`,
         )),
       );
@@ -258,7 +272,7 @@ async function main(): Promise<void> {
   } finally {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
     await sim?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    removeDir();
   }
   finish(rows, t0, header);
 }
