@@ -235,7 +235,8 @@ async function main(): Promise<void> {
     const simPort = simChild.info.port as number;
     // rows 7 and 8 share the simulator the data path used: one that exited would read as the gateway failing
     const withSim = async (fn: () => Promise<Row[]>): Promise<Row[]> => {
-      const gone = (): Error => new Error(`the simulator child exited (its log: ${join(dir, 'sim.log')})`);
+      const gone = (): Error =>
+        new Error(`the simulator child exited (its log: ${join(dir, 'sim.log')}; VERIGATE_BENCH_KEEP=1 keeps it)`);
       if (!simChild.running()) throw gone();
       const rows = await fn();
       if (!simChild.running()) throw gone();
@@ -272,6 +273,7 @@ async function main(): Promise<void> {
   } finally {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
     await sim?.stop();
+    process.off('exit', removeDir);
     removeDir();
   }
   finish(rows, t0, header);

@@ -172,25 +172,36 @@ export class LineBuffer {
   }
 }
 
-const NO_BYTES = new Uint8Array(0);
+/** Renderings a slot keeps: the few values a member takes in turn (allow/deny, two tables, a few identities). */
+const WAYS = 4;
 
 /**
- * One member's last rendering, key and JSON string literal, made once and copied while the same text comes again
- * (a one-entry cache). Most of an audit line's text repeats from line to line — the policy version, the
- * identity, the session, the rule, the second — and copying its bytes takes one memmove instead of a check per
- * character; the key comes with it, so a repeated member is one copy.
+ * One member's last few renderings, key and JSON string literal, made once and copied while the same text comes
+ * again. Most of an audit line's text repeats from line to line — the policy version, the identity, the session,
+ * the rule, the second, the decision — and copying its bytes takes one memmove instead of a check per character;
+ * the key comes with it, so a repeated member is one copy. An entry is used only for the same key and text, so a
+ * slot given another member's key renders afresh instead of writing the wrong key; a value that changes every line
+ * (or an attacker alternating more values than WAYS) costs the plain render and one small copy, bounded per slot.
  */
 class TextCache {
-  private text: string | undefined = undefined;
-  private rendered: Uint8Array = NO_BYTES;
+  private readonly texts: string[] = [];
+  private readonly prefixes: string[] = [];
+  private readonly rendered: Uint8Array[] = [];
+  private next = 0;
 
   /** `prefix` and the JSON string literal of `s` at `out.pos`, byte-identical to ascii(prefix) + jsonString(s). */
   write(out: LineBuffer, prefix: string, s: string): void {
-    if (s === this.text) return out.bytes(this.rendered);
+    const texts = this.texts;
+    for (let i = 0; i < texts.length; i++) {
+      if (texts[i] === s && this.prefixes[i] === prefix) return out.bytes(this.rendered[i]!);
+    }
     const start = out.pos;
     out.ascii(prefix);
     out.jsonString(s);
-    this.text = s;
-    this.rendered = Uint8Array.prototype.slice.call(out.buf, start, out.pos); // a copy: the buffer is reused
+    const i = this.next;
+    this.next = (i + 1) % WAYS;
+    texts[i] = s;
+    this.prefixes[i] = prefix;
+    this.rendered[i] = Uint8Array.prototype.slice.call(out.buf, start, out.pos); // a copy: the buffer is reused
   }
 }

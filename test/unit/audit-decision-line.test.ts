@@ -71,9 +71,15 @@ const chainOf = (seq: number, prev: string) => ({
 
 /**
  * Renders `batch` as consecutive chained lines (times cycled) after a line whose hash was `first`, and compares
- * each with the reference JSON.
+ * each with the reference JSON. With `resetEvery`, the buffer is reset after that many lines, as the group commit
+ * does after each batch, and a throw-away line is rolled back before each line: text a cache holds must be a copy.
  */
-function rendersCanonically(batch: readonly DecisionMembers[], times: readonly string[], first: string): boolean {
+function rendersCanonically(
+  batch: readonly DecisionMembers[],
+  times: readonly string[],
+  first: string,
+  resetEvery = 0,
+): boolean {
   const out = new LineBuffer(16); // tiny: lines grow it mid-render
   let prev = first;
   for (const [i, m] of batch.entries()) {
@@ -84,10 +90,15 @@ function rendersCanonically(batch: readonly DecisionMembers[], times: readonly s
       .update(reference({ ...plain, seq, time, prev }), 'utf8')
       .digest('hex');
     const want = reference({ ...plain, seq, time, prev, hash }) + '\n';
+    if (resetEvery > 0) {
+      buildLine(new RequestDecisionEvent({ ...m, identity: `${m.identity}x`, device: 'zz' }), chain, out);
+      out.rollback();
+    }
     const at = out.end;
     const built = buildLine(new RequestDecisionEvent(m), chain, out);
     if (built.hash !== hash || out.buf.toString('utf8', at, out.pos) !== want) return false;
     out.commit();
+    if (resetEvery > 0 && i % resetEvery === resetEvery - 1) out.reset();
     prev = hash;
   }
   return true;
@@ -105,25 +116,44 @@ t.test('the straight-line writer renders the canonical line of the same members,
 t.test(
   'text repeated and alternating from line to line (the writer copies its last rendering) stays exact',
   async () => {
-    // A few member sets, in any order with repeats: each text member comes again, alternates, or changes, as the
-    // sessions of a busy gateway interleave; the time string changes every few lines.
+    // A few member sets, in any order with repeats: each text member comes again, alternates (among more values
+    // than a cache slot keeps), or changes, as the sessions of a busy gateway interleave; the time string changes
+    // every few lines; the buffer is reset every few lines and lines are rolled back, as the group commit does.
     const times = ['2026-12-02T13:33:02.697Z', '2026-12-02T13:33:02.698Z', 'é\n"'];
     fc.assert(
       fc.property(
-        fc.array(members, { minLength: 1, maxLength: 3 }),
-        fc.array(fc.nat(), { minLength: 1, maxLength: 12 }),
+        fc.array(members, { minLength: 1, maxLength: 6 }),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 16 }),
         fc.nat({ max: 2 }),
-        (pool, picks, timeCount) =>
+        fc.nat({ max: 3 }),
+        (pool, picks, timeCount, resetEvery) =>
           rendersCanonically(
             picks.map((k) => pool[k % pool.length]!),
             times.slice(0, timeCount + 1),
             '"é\\'.padEnd(64, 'p'), // a first `prev` not from this writer is escaped, not copied
+            resetEvery,
           ),
       ),
       { numRuns: 1000 },
     );
   },
 );
+
+t.test('every text member the same text: each is written under its own key (no cache slot shared)', async () => {
+  fc.assert(
+    fc.property(members, text, fc.array(fc.boolean(), { minLength: 2, maxLength: 4 }), (m, x, flips) => {
+      // the decision, outcome and table keep their own values: their types allow no other text
+      const same = { ...m, session: x, identity: x, role: x, device: x, ruleId: x, reason: x, policyVersion: x };
+      const other = { ...same, identity: `${x}.`, reason: `${x}.` };
+      return rendersCanonically(
+        flips.map((f) => (f ? same : other)),
+        [x],
+        'p'.repeat(64),
+      );
+    }),
+    { numRuns: 300 },
+  );
+});
 
 t.test('the generic renderer gives the same bytes for a plain copy of the event', async () => {
   fc.assert(

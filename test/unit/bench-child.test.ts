@@ -17,10 +17,11 @@ const dir = mkdtempSync(join(tmpdir(), 'bench-child-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 t.test('a child past its hard deadline exits, and running() says so', async (t) => {
-  const short = await spawnBenchChild(nullChild, [], join(dir, 'short.log'), [], {
-    VERIGATE_BENCH_CHILD_DEADLINE_MS: '300',
-  });
   const usual = await spawnBenchChild(nullChild, [], join(dir, 'usual.log'));
+  // the deadline counts from the child's start: long enough to see it ready on a busy machine
+  const short = await spawnBenchChild(nullChild, [], join(dir, 'short.log'), [], {
+    VERIGATE_BENCH_CHILD_DEADLINE_MS: '3000',
+  });
   t.equal(short.running(), true, 'running once ready');
   await eventually('the short-deadline child to exit', () => !short.running(), { timeoutMs: 10_000 });
   t.equal(usual.running(), true, 'the default deadline has not passed');
@@ -29,7 +30,18 @@ t.test('a child past its hard deadline exits, and running() says so', async (t) 
   t.equal(usual.running(), false, 'stopped');
 });
 
-t.test('the default deadline is an hour, far beyond a full bench', async (t) => {
+t.test('the default deadline is an hour, far beyond a full bench; a bad override keeps it', async (t) => {
   const src = readFileSync(new URL('../../bench/child-main.mjs', import.meta.url), 'utf8');
-  t.match(src, /\|\| 60 \* 60_000;/);
+  t.match(src, /: 60 \* 60_000;/);
+  const bad = await spawnBenchChild(nullChild, [], join(dir, 'bad.log'), [], {
+    VERIGATE_BENCH_CHILD_DEADLINE_MS: '-5',
+  });
+  const huge = await spawnBenchChild(nullChild, [], join(dir, 'huge.log'), [], {
+    VERIGATE_BENCH_CHILD_DEADLINE_MS: String(2 ** 40),
+  });
+  await new Promise((resolve) => setTimeout(resolve, 500)); // a deadline taken as is would have fired by now
+  t.equal(bad.running(), true, 'a negative value is not a deadline');
+  t.equal(huge.running(), true, 'a value past setTimeout range is not taken as 1 ms');
+  await bad.stop();
+  await huge.stop();
 });
