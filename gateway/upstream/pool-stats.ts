@@ -1,6 +1,7 @@
 /**
  * A pool's status report (device-pool.ts `stats()`, read for the Prometheus gauges): what its links hold, what
- * waits in its queue, and the requests outstanding per client identity. Separate from the pool because it is
+ * waits in its queue, and the requests outstanding per client identity (ClientTally, which the PROFINET client's
+ * turns count with too). Separate from the pool because it is
  * reporting only: nothing the pool decides reads it (fairness and push-out work on the fair queue's own per-key
  * lists, fair-queue.ts).
  */

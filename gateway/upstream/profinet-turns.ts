@@ -6,6 +6,7 @@
  * client's work for a request may start and hands it the gate to check before every datagram.
  */
 import { FairQueue, type QueueHandle } from './fair-queue.js';
+import { ClientTally } from './pool-stats.js';
 import type { ResolvedProfinetOptions } from './profinet-options.js';
 import type { ProfinetRequestBase, ProfinetResult, TimerHandle } from './profinet-types.js';
 
@@ -26,7 +27,8 @@ export class ProfinetTurns {
   readonly #o: ResolvedProfinetOptions;
   readonly #releaseAr: () => Promise<void>;
   readonly #queue: FairQueue<Job>;
-  readonly #outstanding = new Map<string, number>();
+  /** Requests outstanding per clientKey, counted as the Modbus pool counts them. */
+  readonly #tally = new ClientTally();
   #running?: Promise<void>;
   #releaseDue = false;
   #closed = false;
@@ -56,7 +58,7 @@ export class ProfinetTurns {
   }
 
   byClient(): Record<string, number> {
-    return Object.fromEntries(this.#outstanding);
+    return this.#tally.byClient();
   }
 
   /** Queues `exec` for its turn; it gets the gate to check right before each datagram it sends. */
@@ -74,7 +76,7 @@ export class ProfinetTurns {
       const pushed = this.#queue.push(req.clientKey, job);
       if (pushed.kind === 'full') return resolve({ kind: 'queue-full' });
       job.handle = pushed.handle;
-      this.#outstanding.set(req.clientKey, (this.#outstanding.get(req.clientKey) ?? 0) + 1);
+      this.#tally.add(req.clientKey, 1);
       if (pushed.kind === 'queued-evicting') this.#settle(pushed.evicted.value, { kind: 'queue-full' });
       job.timer = this.#o.timers.setTimeout(() => {
         if (job.state === 'queued')
@@ -152,10 +154,7 @@ export class ProfinetTurns {
     job.state = 'done';
     this.#o.timers.clearTimeout(job.timer);
     if (job.onAbort !== undefined) job.req.signal?.removeEventListener('abort', job.onAbort);
-    const key = job.req.clientKey;
-    const n = (this.#outstanding.get(key) ?? 1) - 1;
-    if (n > 0) this.#outstanding.set(key, n);
-    else this.#outstanding.delete(key);
+    this.#tally.add(job.req.clientKey, -1);
     const r = result as { kind?: string };
     job.resolve(
       r.kind === 'record' ? { ...(result as object), latencyMs: this.#o.timers.now() - job.submittedAt } : result,
