@@ -41,14 +41,9 @@ export class SyslogRenderer {
   }
 
   event(rec: AuditRecord): string {
-    return this.opts.format === 'cef'
-      ? this.cef(
-          rec.time,
-          cefForEvent(this.version(), rec, severityOf(rec.type, rec)),
-          rec.type,
-          severityOf(rec.type, rec),
-        )
-      : rfc5424ForEvent(this.header, rec);
+    if (this.opts.format !== 'cef') return rfc5424ForEvent(this.header, rec);
+    const severity = severityOf(rec.type, rec);
+    return this.cef(rec.time, cefForEvent(this.version(), rec, severity), rec.type, severity);
   }
 
   checkpoint(cp: Checkpoint): string {
