@@ -32,6 +32,7 @@ import { monotonicTimers, type Timers } from '../timers.js';
 import { DeadlineList, type Deadlined } from './deadline-list.js';
 import { FairQueue, type QueueHandle } from './fair-queue.js';
 import { LinkDialer } from './link-dialer.js';
+import { mayDispatch } from './may-dispatch.js';
 import { mbapTransport } from './mbap-transport.js';
 import { pickLink } from './pick-link.js';
 import type {
@@ -187,7 +188,7 @@ export class DevicePool {
       if (job === undefined) break;
       // Belt and braces for the abort listener: nothing whose session has ended, or whose device got locked
       // while it waited, is written to the PLC.
-      if (job.req.signal?.aborted === true || !stillAllowed(job.req)) {
+      if (!mayDispatch(job.req)) {
         this.#settle(job, { kind: 'aborted' });
         continue;
       }
@@ -285,15 +286,5 @@ export class DevicePool {
     if (job.onAbort !== undefined) job.req.signal?.removeEventListener('abort', job.onAbort);
     this.#tally.add(job.req.clientKey, -1);
     job.resolve(result);
-  }
-}
-
-/** The caller's last-moment gate; a gate that throws fails closed (the request is not sent). */
-function stillAllowed(req: UpstreamRequest): boolean {
-  if (req.stillAllowed === undefined) return true;
-  try {
-    return req.stillAllowed();
-  } catch {
-    return false;
   }
 }

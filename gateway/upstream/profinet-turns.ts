@@ -6,6 +6,7 @@
  * client's work for a request may start and hands it the gate to check before every datagram.
  */
 import { FairQueue, type QueueHandle } from './fair-queue.js';
+import { mayDispatch } from './may-dispatch.js';
 import { ClientTally } from './pool-stats.js';
 import type { ResolvedProfinetOptions } from './profinet-options.js';
 import type { ProfinetRequestBase, ProfinetResult, TimerHandle } from './profinet-types.js';
@@ -120,7 +121,7 @@ export class ProfinetTurns {
       }
       const job = this.#queue.shift();
       if (job === undefined) return;
-      const gate = (): boolean => job.req.signal?.aborted !== true && stillAllowed(job.req);
+      const gate = (): boolean => mayDispatch(job.req);
       if (!gate()) {
         this.#settle(job, { kind: 'aborted' });
         continue;
@@ -159,15 +160,5 @@ export class ProfinetTurns {
     job.resolve(
       r.kind === 'record' ? { ...(result as object), latencyMs: this.#o.timers.now() - job.submittedAt } : result,
     );
-  }
-}
-
-/** The caller's last-moment gate; a gate that throws fails closed. */
-function stillAllowed(req: ProfinetRequestBase): boolean {
-  if (req.stillAllowed === undefined) return true;
-  try {
-    return req.stillAllowed();
-  } catch {
-    return false;
   }
 }
