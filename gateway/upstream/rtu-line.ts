@@ -188,20 +188,16 @@ export class RtuLine<J> implements UpstreamLink<J> {
       this.#hold(cur, r.address, r.pdu, r.adu.length);
       return;
     }
-    this.#current = undefined;
-    this.#s.timers.clearTimeout(cur.grace);
     // Whatever follows is nobody's answer (a resynchronisation in progress goes on until silence).
     this.#framer.expect(UNKNOWN_LENGTH);
-    if (cur.state === 'late') {
-      this.#counters.lateAnswers++;
-      this.#s.logger.debug({ line: this.id, unit: cur.unitId }, 'dropped the late answer of a timed-out request');
-    } else if (r.kind === 'corrupt') {
+    const late = this.#endExchange(cur);
+    if (!late && r.kind === 'corrupt') {
       this.#s.logger.debug(
         { line: this.id, unit: cur.unitId, reason: r.reason, detail: r.detail },
         'corrupt RTU answer: 0x0B',
       );
       this.#s.events.reply(cur.job, { kind: 'invalid-response', reason: `RTU ${r.reason}: ${r.detail}` });
-    } else {
+    } else if (!late && r.kind === 'frame') {
       this.#answer(cur, r.address, r.pdu);
     }
     this.#wake();
@@ -227,14 +223,7 @@ export class RtuLine<J> implements UpstreamLink<J> {
     if (this.#held !== held || this.#current !== held.cur) return;
     const cur = held.cur;
     this.#held = undefined;
-    this.#current = undefined;
-    this.#s.timers.clearTimeout(cur.grace);
-    if (cur.state === 'late') {
-      this.#counters.lateAnswers++;
-      this.#s.logger.debug({ line: this.id, unit: cur.unitId }, 'dropped the late answer of a timed-out request');
-    } else {
-      this.#answer(cur, held.address, held.pdu);
-    }
+    if (!this.#endExchange(cur)) this.#answer(cur, held.address, held.pdu);
     this.#wake();
   }
 
@@ -242,15 +231,24 @@ export class RtuLine<J> implements UpstreamLink<J> {
   #refuse(cur: Exchange<J>, detail: string): void {
     this.#dropHeld();
     this.#counters.corrupt['too-long']++;
-    this.#current = undefined;
-    this.#s.timers.clearTimeout(cur.grace);
-    if (cur.state === 'late') {
-      this.#counters.lateAnswers++;
-    } else {
+    if (!this.#endExchange(cur)) {
       this.#s.logger.debug({ line: this.id, unit: cur.unitId, detail }, 'RTU answer did not end at its length: 0x0B');
       this.#s.events.reply(cur.job, { kind: 'invalid-response', reason: `RTU too-long: ${detail}` });
     }
     this.#wake();
+  }
+
+  /**
+   * Frees the line of the exchange whose answer (good, corrupt or too long) just ended. true when the request
+   * had timed out: its late answer is counted and dropped, nobody gets it.
+   */
+  #endExchange(cur: Exchange<J>): boolean {
+    this.#current = undefined;
+    this.#s.timers.clearTimeout(cur.grace);
+    if (cur.state !== 'late') return false;
+    this.#counters.lateAnswers++;
+    this.#s.logger.debug({ line: this.id, unit: cur.unitId }, 'dropped the late answer of a timed-out request');
+    return true;
   }
 
   #dropHeld(): void {
