@@ -14,7 +14,7 @@ import { spawnBenchChild, type BenchChild } from './bench-child.js';
 import { AIMS } from './aims.js';
 import { createBenchPki, type BenchPki } from './bench-pki.js';
 import { PAIR_STEAL_LIMIT_PCT, STEAL_LIMIT_PCT, STEAL_PAUSE_MS, STEAL_TRIES } from './steal-meter.js';
-import { measurePath, type DataPathOptions, type PathResult } from './data-path.js';
+import { measurePath, type PathResult } from './data-path.js';
 import { measurePairedLatency, type PairedLatency } from './paired-latency.js';
 import { alternate, measurePaired, type PairedLoad, type PairedResult } from './paired-throughput.js';
 import { ensureDist } from './dist-build.js';
@@ -24,6 +24,7 @@ import { measureHandshakes, type HandshakeResult } from './handshake-rate.js';
 import { measureIdleMemory } from './idle-memory.js';
 import { startPaths } from './paths.js';
 import { measureRotation } from './rotation.js';
+import { benchSettings } from './run-settings.js';
 import { machineLine, mb, renderTable, type Row } from './table.js';
 import { dataPathRows, grpcRows, handshakeRows, memoryRows, policyRows, rotationRows } from './rows.js';
 
@@ -37,47 +38,7 @@ const only =
 const wants = (...n: number[]): boolean => only === null || n.some((x) => only.includes(String(x)));
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 
-const S = quick
-  ? {
-      pacedMs: 2000,
-      latencyWarmupMs: 2000,
-      closedMs: 1500,
-      warmupMs: 300,
-      policySamples: 100_000,
-      handshakeMs: 1500,
-      handshakeWarmupMs: 2000,
-      sessions: 1000,
-      svidTtlS: 4,
-      rotationMs: 5000,
-      grpcMs: 1500,
-      pairRounds: 2,
-    }
-  : {
-      pacedMs: 4000,
-      latencyWarmupMs: 6000,
-      closedMs: 3000,
-      warmupMs: 500,
-      policySamples: 300_000,
-      handshakeMs: 3000,
-      handshakeWarmupMs: 5000,
-      sessions: 1000,
-      svidTtlS: 6,
-      rotationMs: 10_000,
-      grpcMs: 3000,
-      pairRounds: 4,
-    };
-const DP: DataPathOptions = {
-  connections: 16,
-  depthConnections: 8,
-  rate: 1000,
-  highRate: 5000,
-  depth: 8,
-  pacedMs: S.pacedMs,
-  latencyWarmupMs: S.latencyWarmupMs,
-  closedMs: S.closedMs,
-  warmupMs: S.warmupMs,
-};
-const GRPC = { channels: 4, inFlight: 16, durationMs: S.grpcMs, warmupMs: S.warmupMs, rounds: S.pairRounds };
+const { S, DP, GRPC } = benchSettings(quick);
 
 const log = (m: string): void => void process.stderr.write(`bench: ${m}\n`);
 const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
