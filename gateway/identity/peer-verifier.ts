@@ -31,6 +31,7 @@ import {
 import type { BundleSet } from './bundle-set.js';
 import { modbusRoleOf } from './modbus-role.js';
 import { tryParseSpiffeId, type SpiffeId } from './spiffe-id.js';
+import { MAX_PATH, validatePath, type Parsed } from './path-builder.js';
 import type { ValidityWindow, VerifiedChainCache } from './verified-chain-cache.js';
 
 /** Why a peer chain is refused: the one table (handshake.rejected `code`, docs/reference.md). */
@@ -64,9 +65,6 @@ export interface PeerIdentity {
 }
 
 export type PeerVerifyResult = { ok: true; peer: PeerIdentity } | { ok: false; reason: RejectReason; detail: string };
-
-/** Longest chain we try to build; real SVID chains are 1–3 certificates. */
-const MAX_PATH = 8;
 
 const reject = (reason: RejectReason, detail: string): PeerVerifyResult & { ok: false } => ({
   ok: false,
@@ -154,11 +152,6 @@ export class PeerVerifier {
   }
 }
 
-interface Parsed {
-  readonly cert: X509Certificate;
-  readonly fields: CertFields;
-}
-
 /** One pass of the DER reader per certificate; null when any is malformed. */
 function withFields(chain: readonly X509Certificate[]): Parsed[] | null {
   const out: Parsed[] = [];
@@ -205,82 +198,5 @@ function leafRules(f: CertFields): PeerVerifyResult | null {
   const critical = unprocessedCriticalExtension(f);
   if (critical !== null)
     return reject('untrusted-chain', `the leaf has critical extension ${critical}, not processed here`);
-  return null;
-}
-
-/**
- * Depth-first path building from the leaf through the peer's intermediates to one of `anchors`.
- * A signature-valid path whose certificates are all within validity wins; otherwise the first
- * signature-valid path's time error is reported; with no signature-valid path: untrusted-chain.
- */
-function validatePath(
-  leaf: Parsed,
-  intermediates: readonly Parsed[],
-  anchors: readonly X509Certificate[],
-  now: Date,
-): { ok: true; window: ValidityWindow } | (PeerVerifyResult & { ok: false }) {
-  let firstTimeError: (PeerVerifyResult & { ok: false }) | null = null;
-  let found: readonly X509Certificate[] | null = null;
-  const search = (path: Parsed[], used: ReadonlySet<number>): boolean => {
-    const cur = path[path.length - 1] as Parsed;
-    for (const anchor of anchors) {
-      if (!issues(anchor, cur.cert)) continue;
-      const full = [...path.map((p) => p.cert), anchor];
-      const timeErr = checkTimes(full, now);
-      if (timeErr === null) {
-        found = full;
-        return true;
-      }
-      firstTimeError ??= timeErr;
-    }
-    if (path.length >= MAX_PATH) return false;
-    for (let i = 0; i < intermediates.length; i++) {
-      const cand = intermediates[i] as Parsed;
-      if (used.has(i) || !canIssue(cand, path.length - 1) || !issues(cand.cert, cur.cert)) continue;
-      if (search([...path, cand], new Set([...used, i]))) return true;
-    }
-    return false;
-  };
-  if (search([leaf], new Set()) && found !== null) return { ok: true, window: windowOf(found) };
-  return (
-    firstTimeError ?? reject('untrusted-chain', 'no path from the leaf to an authority of its own trust domain bundle')
-  );
-}
-
-/** The instants at which every certificate of `path` is valid [RFC 5280 6.1.3 (a)(2)]. */
-function windowOf(path: readonly X509Certificate[]): ValidityWindow {
-  let from = -Infinity;
-  let until = Infinity;
-  for (const c of path) {
-    from = Math.max(from, new Date(c.validFrom).getTime());
-    until = Math.min(until, new Date(c.validTo).getTime());
-  }
-  return { from, until };
-}
-
-/** [RFC 5280 6.1.4 (k), (l), (n)] an intermediate must be a CA, allowed to sign certs, within pathLen. */
-function canIssue(p: Parsed, intermediatesBelow: number): boolean {
-  if (!p.fields.isCa || unprocessedCriticalExtension(p.fields) !== null) return false; // [RFC 5280 4.2]
-  if (p.fields.keyUsage !== null && !p.fields.keyUsage.keyCertSign) return false;
-  return p.fields.pathLen === null || intermediatesBelow <= p.fields.pathLen;
-}
-
-function issues(issuer: X509Certificate, subject: X509Certificate): boolean {
-  try {
-    return subject.checkIssued(issuer) && subject.verify(issuer.publicKey);
-  } catch {
-    return false;
-  }
-}
-
-function checkTimes(path: readonly X509Certificate[], now: Date): (PeerVerifyResult & { ok: false }) | null {
-  const t = now.getTime();
-  for (const [i, c] of path.entries()) {
-    const who = i === 0 ? 'the leaf' : i === path.length - 1 ? 'the trust anchor' : `intermediate ${i}`;
-    if (t > new Date(c.validTo).getTime())
-      return reject('expired', `${who} expired at ${new Date(c.validTo).toISOString()}`);
-    if (t < new Date(c.validFrom).getTime())
-      return reject('not-yet-valid', `${who} is not valid before ${new Date(c.validFrom).toISOString()}`);
-  }
   return null;
 }
