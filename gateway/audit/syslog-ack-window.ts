@@ -7,12 +7,13 @@
  */
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { DiskSpool, SpoolDrop, SpoolPos } from './syslog-spool.js';
+import type { SpoolDrop } from './syslog-spool-loss.js';
+import type { DiskSpool, SpoolPos } from './syslog-spool.js';
 
 export interface InFlight {
   readonly pos: SpoolPos | null;
   readonly count: number;
-  /** A loss notice sent with this write: restored to the spool if the write is never acknowledged. */
+  /** A loss notice sent with this write: leaves the spool's tally when the write is acknowledged, owed again if not. */
   readonly loss: SpoolDrop | null;
   writtenAt: number | null;
 }
@@ -41,7 +42,8 @@ export class SyslogAckWindow {
 
   /**
    * Acknowledges, oldest first, the writes that stayed up `ackDelayMs` (adding their records to
-   * `counters.acked`) and moves the spool's cursor past them. True when any was acknowledged.
+   * `counters.acked`), moves the spool's cursor past them and clears the loss notices they carried.
+   * True when any was acknowledged.
    */
   settle(now: number, ackDelayMs: number, counters: { acked: number }): boolean {
     let upTo: SpoolPos | null = null;
@@ -53,15 +55,20 @@ export class SyslogAckWindow {
       counters.acked += e.count;
       any = true;
       if (e.pos !== null) upTo = e.pos;
+      // a failed rewrite of the tally leaves the notice on disk: reported again after a restart, never lost
+      const loss = e.loss;
+      if (loss !== null) this.tryDisk(() => this.spool.lossDelivered(loss), 'loss tally');
     }
-    if (any) {
-      try {
-        if (upTo !== null) this.spool.ack(upTo);
-      } catch (err) {
-        this.log.error({ err: errorMessage(err) }, 'audit: syslog spool cursor write failed');
-      }
-    }
+    if (upTo !== null) this.tryDisk(() => this.spool.ack(upTo), 'cursor');
     return any;
+  }
+
+  private tryDisk(write: () => void, what: string): void {
+    try {
+      write();
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, `audit: syslog spool ${what} write failed`);
+    }
   }
 
   /** The next connection reads from the acknowledged cursor: every record not acknowledged goes again. */
@@ -70,7 +77,7 @@ export class SyslogAckWindow {
     this.returnLosses();
   }
 
-  /** Loss notices written but not acknowledged go back to the spool (the records never left it). */
+  /** Loss notices written but not acknowledged are owed again (the spool's tally kept them on disk). */
   returnLosses(): void {
     for (const e of this.inflight) if (e.loss !== null) this.spool.restoreLoss(e.loss);
     this.inflight = [];

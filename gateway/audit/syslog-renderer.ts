@@ -7,7 +7,7 @@ import { hostname as osHostname } from 'node:os';
 import type { Checkpoint } from './audit-checkpoint.js';
 import { SIEM_EXPORT_LOSS_TYPE, type AuditRecord } from './audit-events.js';
 import { cefForCheckpoint, cefForEvent, cefLine } from './cef-format.js';
-import type { SpoolDrop } from './syslog-spool.js';
+import type { SpoolDrop } from './syslog-spool-loss.js';
 import {
   rfc5424ForCheckpoint,
   rfc5424ForEvent,

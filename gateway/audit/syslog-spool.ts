@@ -2,9 +2,8 @@
  * Bounded on-disk spool between the audit log and the SIEM connection. Files `spool-<n>.log`, one record per
  * line (`<seq|-> SP <message>`), plus `cursor.json`: the position up to which records were acknowledged.
  * When the spool would exceed `maxBytes`, the OLDEST file is dropped whole, even if not yet sent; the drop is
- * added to a persisted loss tally (`loss.json`, count + seq range) that the exporter turns into one counted
- * `audit.export-loss` message ahead of the next records it sends. The tally lives outside the record files so
- * a loss notice can never itself be dropped.
+ * added to the persisted loss tally (syslog-spool-loss.ts) that the exporter turns into one counted
+ * `audit.export-loss` message ahead of the next records it sends.
  * Dropping the oldest keeps the newest evidence flowing; the audit log itself still holds every event, so a
  * loss in the spool is a gap in the SIEM copy only (recoverable from the segments).
  */
@@ -25,6 +24,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { SpoolLossTally, type SpoolDrop } from './syslog-spool-loss.js';
 
 export interface SpoolPos {
   readonly file: number;
@@ -38,12 +38,6 @@ export interface SpoolEntry {
   readonly pos: SpoolPos;
 }
 
-export interface SpoolDrop {
-  readonly dropped: number;
-  readonly firstSeq: number | null;
-  readonly lastSeq: number | null;
-}
-
 const FILE_RE = /^spool-(\d{12})\.log$/;
 const fileName = (n: number) => `spool-${String(n).padStart(12, '0')}.log`;
 const MAX_READ = 256 * 1024;
@@ -53,7 +47,7 @@ export class DiskSpool {
   private sizes = new Map<number, number>();
   private writeFd: number | null = null;
   private cursor: SpoolPos;
-  private loss: SpoolDrop | null;
+  private readonly loss: SpoolLossTally;
 
   private constructor(
     private readonly dir: string,
@@ -68,7 +62,7 @@ export class DiskSpool {
       .sort((a, b) => a - b);
     for (const f of this.files) this.sizes.set(f, statSync(this.path(f)).size);
     this.cursor = this.loadCursor();
-    this.loss = this.loadLoss();
+    this.loss = new SpoolLossTally(dir);
   }
 
   static open(opts: { dir: string; maxBytes: number; fileBytes?: number }): DiskSpool {
@@ -103,36 +97,19 @@ export class DiskSpool {
     return this.enforceLimit();
   }
 
-  /** The loss tally not yet reported; cleared (persisted) until `restoreLoss` puts it back. */
+  /** The loss not yet reported, now in flight: on disk until `lossDelivered` (a restart reports it again). */
   takeLoss(): SpoolDrop | null {
-    const l = this.loss;
-    if (l !== null) this.setLoss(null);
-    return l;
+    return this.loss.take();
   }
 
-  /** A loss notice that may not have reached the receiver: merge it back. */
+  /** A loss notice that may not have reached the receiver: owed again. */
   restoreLoss(l: SpoolDrop): void {
-    this.setLoss(mergeDrop(this.loss, l));
+    this.loss.restore(l);
   }
 
-  private setLoss(l: SpoolDrop | null): void {
-    this.loss = l;
-    const p = join(this.dir, 'loss.json');
-    if (l === null) {
-      if (existsSync(p)) unlinkSync(p);
-      return;
-    }
-    writeFileSync(p + '.tmp', JSON.stringify(l));
-    renameSync(p + '.tmp', p);
-  }
-
-  private loadLoss(): SpoolDrop | null {
-    try {
-      const l = JSON.parse(readFileSync(join(this.dir, 'loss.json'), 'utf8')) as SpoolDrop;
-      return typeof l.dropped === 'number' ? l : null;
-    } catch {
-      return null;
-    }
+  /** The write that carried the notice `l` (from takeLoss) was acknowledged. */
+  lossDelivered(l: SpoolDrop): void {
+    this.loss.delivered(l);
   }
 
   /** Highest event seq ever spooled (kept in the newest file even after acknowledgement), 0 if none. */
@@ -186,7 +163,7 @@ export class DiskSpool {
   stats(): { bytes: number; files: number; pending: boolean } {
     let bytes = 0;
     for (const s of this.sizes.values()) bytes += s;
-    return { bytes, files: this.files.length, pending: this.loss !== null || this.read(null, 1).length > 0 };
+    return { bytes, files: this.files.length, pending: this.loss.pending || this.read(null, 1).length > 0 };
   }
 
   close(): void {
@@ -228,7 +205,7 @@ export class DiskSpool {
       this.remove(victim);
       if (this.cursor.file <= victim) this.cursor = { file: this.files[0]!, offset: 0 };
     }
-    if (drop !== null) this.setLoss(mergeDrop(this.loss, drop));
+    if (drop !== null) this.loss.add(drop);
     return drop;
   }
 
@@ -283,14 +260,4 @@ function unsentSeqs(path: string, offset: number, size: number): (number | null)
     start = nl + 1;
   }
   return out;
-}
-
-function mergeDrop(a: SpoolDrop | null, b: SpoolDrop): SpoolDrop {
-  if (a === null) return b;
-  const seqs = [a.firstSeq, a.lastSeq, b.firstSeq, b.lastSeq].filter((q): q is number => q !== null);
-  return {
-    dropped: a.dropped + b.dropped,
-    firstSeq: seqs.length > 0 ? Math.min(...seqs) : null,
-    lastSeq: seqs.length > 0 ? Math.max(...seqs) : null,
-  };
 }

@@ -1,0 +1,66 @@
+/**
+ * What the SIEM spool must still know after acknowledgements and crashes: every loss until the SIEM
+ * acknowledged its notice.
+ * A crash is simulated by opening the directory again without closing the first spool.
+ */
+import t, { type Test } from 'tap';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SyslogAckWindow } from '../../gateway/audit/syslog-ack-window.js';
+import { DiskSpool } from '../../gateway/audit/syslog-spool.js';
+import { nullLogger } from '../../gateway/logger.js';
+
+const tmp = (t: Test, prefix: string): string => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+};
+
+t.test('a loss notice stays on disk until the write that carried it is acknowledged', async (t) => {
+  const dir = tmp(t, 'vg-spool-lossack-');
+  const sp = DiskSpool.open({ dir, maxBytes: 2048, fileBytes: 512 });
+  const overflow = (from: number, to: number) => {
+    let n = 0;
+    for (let i = from; i <= to; i++) n += sp.push([{ seq: i, text: 'x'.repeat(100) }])?.dropped ?? 0;
+    return n;
+  };
+  const first = overflow(1, 40);
+  t.ok(first > 0, `overflowed (${first} dropped)`);
+  sp.ack(sp.read(null, 100).at(-1)!.pos); // every record delivered: only the notice is owed
+  const window = new SyslogAckWindow(sp, nullLogger);
+  const loss = sp.takeLoss();
+  t.equal(loss?.dropped, first);
+  window.wrote(null, 0, loss).writtenAt = 0;
+  t.equal(sp.takeLoss(), null, 'in flight: not sent twice on one connection');
+  t.equal(sp.stats().pending, true, 'not yet acknowledged');
+
+  const crashed = DiskSpool.open({ dir, maxBytes: 2048, fileBytes: 512 });
+  t.same(crashed.takeLoss(), loss, 'a crash before the acknowledgement: the next run reports it again');
+  crashed.close();
+
+  const second = overflow(41, 60); // a new loss while the first notice is in flight
+  t.ok(second > 0);
+  window.settle(1000, 1000, { acked: 0 });
+  const reopened = DiskSpool.open({ dir, maxBytes: 2048, fileBytes: 512 });
+  const left = reopened.takeLoss();
+  t.equal(left?.dropped, second, 'only the unreported loss is left, not counted twice');
+  t.ok(left!.firstSeq! > loss!.lastSeq!, 'its own seq range');
+  reopened.close();
+
+  const next = sp.takeLoss();
+  t.same(next, left);
+  window.wrote(null, 0, next);
+  overflow(61, 80);
+  window.rewind(); // connection lost before the acknowledgement: both notices are owed, as one
+  const merged = sp.takeLoss()!;
+  const third = DiskSpool.open({ dir, maxBytes: 2048, fileBytes: 512 });
+  t.same(third.takeLoss(), merged, 'disk and memory agree');
+  third.close();
+  window.wrote(null, 0, merged).writtenAt = 2000;
+  window.settle(3000, 1000, { acked: 0 });
+  sp.ack(sp.read(null, 100).at(-1)!.pos);
+  t.equal(sp.stats().pending, false, 'nothing owed');
+  t.notOk(existsSync(join(dir, 'loss.json')), 'acknowledged: gone from disk');
+  sp.close();
+});
