@@ -6,6 +6,7 @@
  * `audit.export-loss` message ahead of the next records it sends.
  * Dropping the oldest keeps the newest evidence flowing; the audit log itself still holds every event, so a
  * loss in the spool is a gap in the SIEM copy only (recoverable from the segments).
+ * The highest seq ever spooled outlives the files that carried it (syslog-spool-head.ts).
  */
 import {
   closeSync,
@@ -24,6 +25,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { SpoolHead } from './syslog-spool-head.js';
 import { SpoolLossTally, type SpoolDrop } from './syslog-spool-loss.js';
 
 export interface SpoolPos {
@@ -48,6 +50,7 @@ export class DiskSpool {
   private writeFd: number | null = null;
   private cursor: SpoolPos;
   private readonly loss: SpoolLossTally;
+  private readonly head: SpoolHead;
 
   private constructor(
     private readonly dir: string,
@@ -63,6 +66,7 @@ export class DiskSpool {
     for (const f of this.files) this.sizes.set(f, statSync(this.path(f)).size);
     this.cursor = this.loadCursor();
     this.loss = new SpoolLossTally(dir);
+    this.head = new SpoolHead(dir, this.newestSeqOnDisk());
   }
 
   static open(opts: { dir: string; maxBytes: number; fileBytes?: number }): DiskSpool {
@@ -94,6 +98,7 @@ export class DiskSpool {
       throw err;
     }
     this.sizes.set(last, size + data.length);
+    this.head.spooled(records);
     return this.enforceLimit();
   }
 
@@ -112,14 +117,9 @@ export class DiskSpool {
     this.loss.delivered(l);
   }
 
-  /** Highest event seq ever spooled (kept in the newest file even after acknowledgement), 0 if none. */
+  /** Highest event seq ever spooled, 0 if none. */
   lastSeq(): number {
-    for (let i = this.files.length - 1; i >= 0; i--) {
-      const f = this.files[i]!;
-      const seqs = unsentSeqs(this.path(f), 0, this.sizes.get(f) ?? 0).filter((q): q is number => q !== null);
-      if (seqs.length > 0) return Math.max(...seqs);
-    }
-    return 0;
+    return this.head.lastSeq;
   }
 
   /** Up to `max` records after `from` (default: the acknowledged cursor). */
@@ -210,6 +210,7 @@ export class DiskSpool {
   }
 
   private remove(n: number): void {
+    this.head.save(); // before the unlink: the file may hold the highest seq (a throw keeps the file)
     try {
       unlinkSync(this.path(n));
     } catch {
@@ -217,6 +218,16 @@ export class DiskSpool {
     }
     this.files = this.files.filter((f) => f !== n);
     this.sizes.delete(n);
+  }
+
+  /** Events are spooled in seq order: the newest file with a seq holds the highest. */
+  private newestSeqOnDisk(): number {
+    for (let i = this.files.length - 1; i >= 0; i--) {
+      const f = this.files[i]!;
+      const seqs = unsentSeqs(this.path(f), 0, this.sizes.get(f) ?? 0).filter((q): q is number => q !== null);
+      if (seqs.length > 0) return Math.max(...seqs);
+    }
+    return 0;
   }
 
   private loadCursor(): SpoolPos {

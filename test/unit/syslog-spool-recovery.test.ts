@@ -1,6 +1,6 @@
 /**
- * What the SIEM spool must still know after acknowledgements and crashes: every loss until the SIEM
- * acknowledged its notice.
+ * What the SIEM spool must still know after acknowledgements and crashes: the highest seq it
+ * ever took (the exporter's catch-up starts after it), and every loss until the SIEM acknowledged its notice.
  * A crash is simulated by opening the directory again without closing the first spool.
  */
 import t, { type Test } from 'tap';
@@ -8,14 +8,67 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SyslogAckWindow } from '../../gateway/audit/syslog-ack-window.js';
+import { SyslogExporter } from '../../gateway/audit/syslog-exporter.js';
 import { DiskSpool } from '../../gateway/audit/syslog-spool.js';
 import { nullLogger } from '../../gateway/logger.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 
 const tmp = (t: Test, prefix: string): string => {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 };
+const event = (i: number) => ({ seq: i, text: `event ${i} `.padEnd(100, 'x') });
+const checkpoint = { seq: null, text: 'checkpoint' };
+
+/** An exporter whose receiver never answers (port 1, no reconnect during the test). */
+const offlineExporter = (dir: string, spool: { maxBytes?: number; fileBytes?: number } = {}) =>
+  new SyslogExporter({
+    host: '127.0.0.1',
+    port: 1,
+    tls: {},
+    spool: { dir, ...spool },
+    backoff: { initialMs: 1e9, maxMs: 1e9 },
+    timers: new FakeTimers(Date.now()),
+  });
+
+t.test('lastSeq survives acknowledging every file that carried a seq, and a restart', async (t) => {
+  const dir = tmp(t, 'vg-spool-head-');
+  const sp = DiskSpool.open({ dir, maxBytes: 1 << 20, fileBytes: 1024 });
+  for (let i = 1; i <= 20; i++) sp.push([event(i)]);
+  sp.push([checkpoint]); // file 1 is full: the checkpoint alone starts file 2
+  sp.ack(sp.read(null, 100).at(-1)!.pos); // everything delivered: file 1 is deleted
+  t.equal(sp.lastSeq(), 20);
+  sp.close();
+  const again = DiskSpool.open({ dir, maxBytes: 1 << 20, fileBytes: 1024 });
+  t.equal(again.lastSeq(), 20, 'after a restart');
+  again.close();
+
+  const ex = offlineExporter(dir, { maxBytes: 1 << 20, fileBytes: 1024 });
+  let fromSeq = -1;
+  ex.attach({
+    subscribe: (_s, o) => {
+      fromSeq = o?.fromSeq ?? -1;
+      return () => {};
+    },
+  });
+  t.equal(fromSeq, 21, 'the catch-up starts after the last spooled event, not at seq 1');
+  await ex.close();
+});
+
+t.test('lastSeq survives an overflow that drops the last file with a seq', async (t) => {
+  const dir = tmp(t, 'vg-spool-head2-');
+  const sp = DiskSpool.open({ dir, maxBytes: 4096, fileBytes: 1024 });
+  for (let i = 1; i <= 9; i++) sp.push([event(i)]);
+  // an idle gateway: only checkpoints, until the file with events is pushed out unsent
+  for (let i = 0; i < 60; i++) sp.push([{ seq: null, text: 'checkpoint '.padEnd(100, 'c') }]);
+  t.equal(sp.takeLoss()?.lastSeq, 9, 'the events were dropped');
+  t.equal(sp.lastSeq(), 9);
+  const again = DiskSpool.open({ dir, maxBytes: 4096, fileBytes: 1024 });
+  t.equal(again.lastSeq(), 9, 'after a crash');
+  again.close();
+  sp.close();
+});
 
 t.test('a loss notice stays on disk until the write that carried it is acknowledged', async (t) => {
   const dir = tmp(t, 'vg-spool-lossack-');
