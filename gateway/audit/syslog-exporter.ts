@@ -6,7 +6,8 @@
  * Every timer (acknowledgement sweep, connect bound, reconnect wait, close bound) is armed on the injected
  * `Timers` (gateway/timers.ts), so tests drive them instead of waiting.
  *
- * Delivery: AT LEAST ONCE (duplicates possible, loss only on spool overflow, which is counted and reported).
+ * Delivery: AT LEAST ONCE (duplicates possible, loss only on spool overflow or a failed spool write, which is
+ * counted and reported as an `audit.export-loss` notice; the notice itself is kept until acknowledged).
  * RFC 5425 has no application-level acknowledgement: a successful socket write only means the bytes reached
  * our kernel. So a record counts as acknowledged only after it was written AND the connection stayed up for
  * `ackDelayMs` afterwards; when the connection drops, every unacknowledged record is sent again on the next
@@ -49,7 +50,7 @@ export interface SyslogExporterStats {
   readonly connected: boolean;
   readonly sent: number;
   readonly acked: number;
-  /** Records dropped by spool overflow (each drop is also reported to the SIEM). */
+  /** Records dropped by spool overflow or a failed spool write (each drop is also reported to the SIEM). */
   readonly dropped: number;
   readonly reconnects: number;
   readonly spoolBytes: number;
@@ -185,6 +186,26 @@ export class SyslogExporter {
     } catch (err) {
       this.counters.dropped += batch.length;
       this.log().error({ err: errorMessage(err), records: batch.length }, 'audit: syslog spool write failed');
+      this.recordLost(batch);
+    }
+  }
+
+  /**
+   * A batch the spool could not take (ENOSPC, EIO) is a loss like an overflow: the SIEM is told with the next
+   * notice. Not kept in memory to retry: a full disk would grow it without bound, later records would still
+   * overtake it, and the audit log holds every event, so the notice's seq range says where to recover them.
+   */
+  private recordLost(batch: readonly { seq: number | null }[]): void {
+    const seqs = batch.map((r) => r.seq).filter((q): q is number => q !== null);
+    try {
+      this.spool.recordLoss({
+        dropped: batch.length,
+        firstSeq: seqs.length > 0 ? Math.min(...seqs) : null,
+        lastSeq: seqs.length > 0 ? Math.max(...seqs) : null,
+      });
+    } catch (err) {
+      // the tally keeps it in memory: this run still reports it, only a crash before the next write forgets it
+      this.log().error({ err: errorMessage(err) }, 'audit: syslog loss tally write failed');
     }
   }
 

@@ -117,6 +117,11 @@ export class DiskSpool {
     this.loss.delivered(l);
   }
 
+  /** Records that never reached the spool (a failed write): reported like dropped ones. */
+  recordLoss(l: SpoolDrop): void {
+    this.loss.add(l);
+  }
+
   /** Highest event seq ever spooled, 0 if none. */
   lastSeq(): number {
     return this.head.lastSeq;

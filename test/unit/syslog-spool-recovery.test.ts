@@ -1,5 +1,5 @@
 /**
- * What the SIEM spool must still know after acknowledgements and crashes: the highest seq it
+ * What the SIEM spool must still know after acknowledgements, failed writes and crashes: the highest seq it
  * ever took (the exporter's catch-up starts after it), and every loss until the SIEM acknowledged its notice.
  * A crash is simulated by opening the directory again without closing the first spool.
  */
@@ -7,6 +7,7 @@ import t, { type Test } from 'tap';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AuditRecord } from '../../gateway/audit/audit-events.js';
 import { SyslogAckWindow } from '../../gateway/audit/syslog-ack-window.js';
 import { SyslogExporter } from '../../gateway/audit/syslog-exporter.js';
 import { DiskSpool } from '../../gateway/audit/syslog-spool.js';
@@ -20,6 +21,7 @@ const tmp = (t: Test, prefix: string): string => {
 };
 const event = (i: number) => ({ seq: i, text: `event ${i} `.padEnd(100, 'x') });
 const checkpoint = { seq: null, text: 'checkpoint' };
+const tick = () => new Promise<void>((r) => setImmediate(r));
 
 /** An exporter whose receiver never answers (port 1, no reconnect during the test). */
 const offlineExporter = (dir: string, spool: { maxBytes?: number; fileBytes?: number } = {}) =>
@@ -68,6 +70,43 @@ t.test('lastSeq survives an overflow that drops the last file with a seq', async
   t.equal(again.lastSeq(), 9, 'after a crash');
   again.close();
   sp.close();
+});
+
+t.test('a failed spool write is counted in the loss tally the SIEM is told about', async (t) => {
+  const dir = tmp(t, 'vg-spool-wfail-');
+  const ex = offlineExporter(dir);
+  const spool = (ex as unknown as { spool: DiskSpool }).spool;
+  const rec = (seq: number) =>
+    ({ seq, time: '2026-01-01T00:00:00.000Z', type: 'session.close', prev: 'p', hash: 'h' }) as unknown as AuditRecord;
+  ex.enqueue(rec(1));
+  await tick();
+  const push = spool.push.bind(spool);
+  spool.push = () => {
+    throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+  };
+  ex.enqueue(rec(2));
+  ex.enqueue(rec(3));
+  ex.enqueueCheckpoint({
+    seq: 3,
+    headHash: 'h',
+    time: '2026-01-01T00:00:00.000Z',
+    signer: { spiffeId: 'spiffe://x/gw', certChainPem: '' },
+    alg: 'ES256',
+    sig: 's',
+  });
+  await tick();
+  spool.push = push;
+  ex.enqueue(rec(4));
+  await tick();
+  t.equal(ex.stats().dropped, 3, 'counted locally');
+  t.same(
+    spool.read(null, 10).map((e) => e.seq),
+    [1, 4],
+  );
+  await ex.close();
+  const again = DiskSpool.open({ dir, maxBytes: 1 << 20 });
+  t.same(again.takeLoss(), { dropped: 3, firstSeq: 2, lastSeq: 3 }, 'persisted for the next notice');
+  again.close();
 });
 
 t.test('a loss notice stays on disk until the write that carried it is acknowledged', async (t) => {
