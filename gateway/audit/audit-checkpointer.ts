@@ -3,7 +3,9 @@
  * tail truncation]: every `everyEvents` events and every `everyMs`, appended to `checkpoints.jsonl`. A
  * checkpoint never names an event that is not on disk: the segment is fdatasync'ed first — in the thread pool
  * for the periodic ones (a synchronous flush every N events would stall every request of that turn), inline
- * for checkpointNow() (shutdown, tests).
+ * for checkpointNow() (shutdown, tests). Nor does it vouch for lines whose fdatasync failed: while such a failure
+ * stands (until the audit.gap that ends it), no checkpoint is signed, since the checkpoint's own fdatasync of
+ * the same descriptor "succeeds" once Linux has marked the failed pages clean.
  */
 import { signCheckpoint, type Checkpoint } from './audit-checkpoint.js';
 import type { CheckpointSigner } from './checkpoint-signer.js';
@@ -21,6 +23,8 @@ export interface CheckpointHost {
   synced(upTo: number): void;
   /** The seq a sync started now covers (the file's head). */
   syncTarget(): number;
+  /** A failed fdatasync stands (AuditFailures.syncFailing): its lines may be gone, whatever a later sync says. */
+  syncFailing(): boolean;
   time(): string;
   published(cp: Checkpoint): void;
   isClosed(): boolean;
@@ -76,6 +80,7 @@ export class AuditCheckpointer {
   now(): Checkpoint | null {
     const head = this.host.writtenHead();
     if (!this.due(head.seq)) return null;
+    if (this.host.syncFailing()) return this.refused();
     try {
       this.host.syncNow();
       this.host.synced(head.seq);
@@ -92,12 +97,15 @@ export class AuditCheckpointer {
   inBackground(minEvents = 1): void {
     const head = this.host.writtenHead();
     if (this.running || this.since < minEvents || !this.due(head.seq)) return;
+    if (this.host.syncFailing()) return void this.refused();
     const covered = this.host.syncTarget();
     this.running = true;
     this.host.syncAsync((err) => {
       this.running = false;
       if (this.host.isClosed()) return;
       if (err !== null) return void this.failed(err, 'audit: checkpoint failed');
+      // Another fdatasync (the interval policy's) may have failed while this one ran: then this success proves nothing.
+      if (this.host.syncFailing()) return void this.refused();
       this.host.synced(covered);
       const signed = head.seq > this.last ? this.sign(head) : null;
       // everyEvents more were written while this one synced: their checkpoint starts now (no write may follow).
@@ -127,6 +135,14 @@ export class AuditCheckpointer {
     } catch (err) {
       return this.failed(err, 'audit: checkpoint failed');
     }
+  }
+
+  /** Counted and logged as a failed checkpoint: the trail has no signed head past the failure until it ends. */
+  private refused(): null {
+    return this.failed(
+      new Error('an fdatasync failed and no audit.gap has ended that failure yet'),
+      'audit: checkpoint refused',
+    );
   }
 
   private failed(err: unknown, msg: string): null {

@@ -14,6 +14,8 @@ export interface AuditFailure {
   error: string;
   /** Events that did not reach the file since `since` (carried by the audit.gap that ends the failure). */
   lost: number;
+  /** An fdatasync failed during this failure: lines in the file may not survive power loss (see failSync). */
+  syncFailed?: boolean;
 }
 
 export interface AuditFailuresDeps {
@@ -70,6 +72,23 @@ export class AuditFailures {
     }
     this.deps.metrics?.writeFailures.inc();
     return { ok: false, error };
+  }
+
+  /**
+   * A failed fdatasync: its lines are in the file, not lost, but may not survive power loss — and Linux marks
+   * the pages that failed to sync clean, so the next fdatasync of the same descriptor "succeeds" without them.
+   * Until the audit.gap that ends the failure is written, nothing may vouch for those lines: no checkpoint is
+   * signed and the durability watermark stays where it was [IEC 62443-3-3 SR 2.10, SR 2.12].
+   */
+  failSync(error: string): WriteResult {
+    const r = this.fail(error, 0);
+    this.failing!.syncFailed = true;
+    return r;
+  }
+
+  /** An fdatasync failed and no audit.gap has ended that failure yet. */
+  get syncFailing(): boolean {
+    return this.failing?.syncFailed === true;
   }
 
   /** The audit.gap naming the failure is in the file: writes work again. */

@@ -50,7 +50,8 @@ export function buildAuditLogParts(
   const sync: AuditSync = new AuditSync({
     writer,
     writtenSeq: () => commit.writtenSeq,
-    fail: (error) => void failures.fail(error, 0),
+    fail: (error) => void failures.failSync(error),
+    syncFailing: () => failures.syncFailing,
     logger,
     isClosed,
   });
@@ -67,6 +68,7 @@ export function buildAuditLogParts(
     syncAsync: (done) => writer.syncAsync(done),
     synced: (upTo) => sync.synced(upTo),
     syncTarget: () => commit.writtenSeq,
+    syncFailing: () => failures.syncFailing,
     time: now,
     published: (cp) => subscribers.checkpoint(cp),
     isClosed,

@@ -13,6 +13,8 @@ export interface AuditSyncDeps {
   readonly writtenSeq: () => number;
   /** Reports a failed fdatasync (its lines are in the file, not lost, but may not survive power loss). */
   readonly fail: (error: string) => void;
+  /** A failed fdatasync stands (AuditFailures.syncFailing): a later "successful" one proves nothing. */
+  readonly syncFailing: () => boolean;
   readonly logger: Logger;
   readonly isClosed: () => boolean;
 }
@@ -27,8 +29,13 @@ export class AuditSync {
     return Math.max(0, this.deps.writtenSeq() - this.syncedSeq);
   }
 
-  /** Everything up to `upTo` is durable (a checkpoint's sync). */
+  /**
+   * Everything up to `upTo` is durable (a sync that succeeded). Not while a failed fdatasync stands: Linux marked
+   * the failed pages clean, so this sync may have "succeeded" without them; the `audit lag` gauge keeps counting
+   * them until the audit.gap that ends the failure is written and a sync after it covers them.
+   */
   synced(upTo: number): void {
+    if (this.deps.syncFailing()) return;
     this.syncedSeq = Math.max(this.syncedSeq, upTo);
   }
 

@@ -22,6 +22,7 @@ function setup(t: { teardown(fn: () => void): void }, everyEvents: number, sign:
     syncAsync: (done) => void state.syncs.push(done),
     synced: () => undefined,
     syncTarget: () => state.head,
+    syncFailing: () => false,
     time: () => '2026-12-02T00:00:00.000Z',
     published: (cp) => void state.signed.push(cp),
     isClosed: () => false,

@@ -2,14 +2,17 @@
  * Durability bookkeeping of the audit log's group commit (review of issue 11's changes): overlapping
  * background fdatasyncs never count an event twice (a watermark, not a counter); under fsync `always` a batch
  * counts as committed only once fdatasync'ed, also when a rotation's fdatasync of the old segment fails; an
- * audit.gap whose own fdatasync fails does not end the failure. fdatasync itself is modelled on the writer.
+ * audit.gap whose own fdatasync fails does not end the failure; no checkpoint (and no later "successful" sync)
+ * vouches for lines whose fdatasync failed until an audit.gap ends that failure. fdatasync itself is modelled on
+ * the writer.
  */
 import t from 'tap';
-import { closeSync, fdatasyncSync, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditLog } from '../../gateway/audit/audit-log.js';
 import type { AuditEventInput } from '../../gateway/audit/audit-events.js';
+import { listSegments } from '../../gateway/audit/audit-segments.js';
 
 const ev = (i: number, pad = 1): AuditEventInput =>
   ({
@@ -112,3 +115,76 @@ t.test(
     t.equal(log.healthy(), false);
   },
 );
+
+const signer = { sign: () => ({ alg: 'none', sig: 'x', spiffeId: 'spiffe://t/x', certChainPem: '' }) };
+const pool = (): Promise<void> => new Promise((r) => setTimeout(r, 20)); // a real fdatasync in the thread pool
+const events = (dir: string): Record<string, unknown>[] =>
+  listSegments(dir).flatMap((s) =>
+    readFileSync(join(dir, s), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>),
+  );
+
+for (const fsync of [60_000, 'always'] as const) {
+  t.test(`fsync ${fsync}: no checkpoint vouches for lines whose fdatasync failed until an audit.gap`, async (t) => {
+    const dir = tmp(t);
+    const log = await AuditLog.open({ dir, fsync, checkpoint: { signer }, retryMs: 600_000 });
+    const w = writerOf(log);
+    const realSync = w.sync.bind(w);
+    const realAsync = w.syncAsync.bind(w);
+    // The kernel reports the write-back error once; Linux then marks the pages clean, so the next one "succeeds".
+    let failOnce = true;
+    w.sync = () => {
+      if (!failOnce) return realSync();
+      failOnce = false;
+      throw eio();
+    };
+    w.syncAsync = (done) => {
+      if (!failOnce) return realAsync(done);
+      failOnce = false;
+      done(eio());
+    };
+    for (let i = 0; i < 5; i++) log.append(ev(i));
+    log.flush(); // always: this batch's fdatasync fails
+    if (fsync !== 'always') internals(log).sync.inBackground(); // interval: the background one fails
+    t.equal(log.healthy(), false, 'the failed fdatasync is a failure');
+    const lag = log.lag();
+    t.ok(lag >= 5, `the 5 events count as unsynced (lag ${lag})`);
+    t.equal(log.checkpointNow(), null, 'checkpointNow signs nothing while the failure stands');
+    internals(log).checkpoints.inBackground(); // the periodic checkpoint
+    internals(log).sync.inBackground(); // and the next interval tick, whose fdatasync "succeeds"
+    await pool();
+    t.equal(log.lagDetail().lastCheckpointSeq, 0, 'nor does the periodic checkpoint');
+    t.equal(log.lag(), lag, 'a later "successful" fdatasync does not make them durable');
+    t.ok(log.append(ev(9)).ok, 'the next event is written after the audit.gap that ends the failure');
+    t.equal(log.healthy(), true);
+    const cp = log.checkpointNow();
+    t.equal(cp?.seq, log.head().seq, 'then checkpoints are signed again');
+    t.equal(log.lag(), 0);
+    t.match(
+      events(dir).find((e) => e['type'] === 'audit.gap'),
+      { lost: 0, error: /fsync failed: EIO/ },
+      'the trail names the failure the checkpoint comes after',
+    );
+    await log.close();
+  });
+}
+
+t.test('a checkpoint whose own fdatasync succeeds after the interval one failed is not signed', async (t) => {
+  const log = await AuditLog.open({ dir: tmp(t), fsync: 60_000, checkpoint: { signer }, retryMs: 600_000 });
+  const w = writerOf(log);
+  const pending: ((e: Error | null) => void)[] = [];
+  w.syncAsync = (done) => void pending.push(done);
+  for (let i = 0; i < 5; i++) log.append(ev(i));
+  log.flush();
+  internals(log).checkpoints.inBackground(); // its fdatasync starts first…
+  internals(log).sync.inBackground();
+  t.equal(pending.length, 2);
+  pending[1]!(eio()); // …the interval one reports the write-back error…
+  pending[0]!(null); // …and the checkpoint's then "succeeds" on the pages marked clean
+  t.equal(log.lagDetail().lastCheckpointSeq, 0, 'no checkpoint over the lines whose sync failed');
+  t.equal(log.healthy(), false);
+  w.syncAsync = (done) => done(null);
+  await log.close();
+});
