@@ -105,8 +105,6 @@ export class GroupCommit {
       const gapLost = this.gapSeq !== null && this.gapSeq > (written.at(-1)?.seq ?? batch.prevSeq) ? 1 : 0;
       failures.fail(`audit: write failed: ${r.error!.message}`, batch.lines.length - written.length - gapLost);
     } else if (this.deps.opts.fsync === 'always') ok = sync.now();
-    this.deps.written(written);
-    capacity?.publishUsed();
     // Waiters learn the highest seq that is in the file and, under fsync always, durable: after a failed
     // fdatasync nothing of this batch counts as committed (its lines are in the file, not safe from power loss).
     // Under fsync always, lines count as committed only once fdatasync'ed: a write failure after a rotation whose
@@ -114,7 +112,11 @@ export class GroupCommit {
     let durable = this.inFile;
     if (this.deps.opts.fsync === 'always' && !ok)
       durable = r.error !== null && sync.afterFailure() ? this.inFile : batch.prevSeq;
+    // Settled before the subscribers run: one that appends during a failed batch writes an audit.gap at the
+    // seqs this batch lost, and read after it `inFile` would report those lost events committed.
     batch.settle(durable);
+    this.deps.written(written);
+    capacity?.publishUsed();
     return ok;
   }
 

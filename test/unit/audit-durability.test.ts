@@ -3,8 +3,8 @@
  * background fdatasyncs never count an event twice (a watermark, not a counter); under fsync `always` a batch
  * counts as committed only once fdatasync'ed, also when a rotation's fdatasync of the old segment fails; an
  * audit.gap whose own fdatasync fails does not end the failure; no checkpoint (and no later "successful" sync)
- * vouches for lines whose fdatasync failed until an audit.gap ends that failure. fdatasync itself is modelled on
- * the writer.
+ * vouches for lines whose fdatasync failed until an audit.gap ends that failure; a subscriber that appends during
+ * a failed batch cannot make its lost events count as committed. fdatasync itself is modelled on the writer.
  */
 import t from 'tap';
 import { closeSync, fdatasyncSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -186,5 +186,33 @@ t.test('a checkpoint whose own fdatasync succeeds after the interval one failed 
   t.equal(log.lagDetail().lastCheckpointSeq, 0, 'no checkpoint over the lines whose sync failed');
   t.equal(log.healthy(), false);
   w.syncAsync = (done) => done(null);
+  await log.close();
+});
+
+t.test('a subscriber appending during a failed batch does not make its lost events committed', async (t) => {
+  const dir = tmp(t);
+  const log = await AuditLog.open({ dir, fsync: 'never', retryMs: 600_000 });
+  const w = writerOf(log) as Writer & { writeBytes: (b: Buffer, l: readonly { seq: number }[]) => unknown };
+  const real = w.writeBytes.bind(w);
+  // ENOSPC after the batch's first line: that line is in the file, the other two are lost
+  w.writeBytes = (buf, lines) => {
+    w.writeBytes = real;
+    real(buf, lines.slice(0, 1));
+    return { written: 1, error: Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }) };
+  };
+  let echoed = false;
+  log.subscribe({
+    event: () => {
+      // e.g. an exporter recording something about what it saw: writes the audit.gap at the first lost seq
+      if (!echoed) echoed = log.append(ev(99)).ok;
+    },
+  });
+  const staged = [1, 2, 3].map((i) => log.append(ev(i)));
+  const commits = staged.map((r) => log.committed(r.ok ? r.seq : null));
+  t.equal(log.flush(), false);
+  t.ok(echoed, 'the subscriber appended during the failed batch');
+  t.same(await Promise.all(commits), [true, false, false], 'only the line in the file counts as committed');
+  const gap = events(dir).find((e) => e['type'] === 'audit.gap');
+  t.match(gap, { lost: 2 }, 'and the audit.gap names the two lost events');
   await log.close();
 });
