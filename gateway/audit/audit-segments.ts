@@ -3,6 +3,7 @@
  * Names sort by sequence, so a renamed or missing segment shows up as a sequence gap. Also: finding and
  * cutting a torn last line (crash mid-write) when the log opens.
  */
+import { isUtf8 } from 'node:buffer';
 import { closeSync, fstatSync, openSync, readSync, readdirSync, truncateSync } from 'node:fs';
 import { canonicalJson, eventHash, sha256Hex } from './canonical-json.js';
 
@@ -85,11 +86,13 @@ export function repairTail(
   let lastLine: string | null = null;
   if (end > 0) {
     const prevNl = buf.lastIndexOf(0x0a, end - 2);
-    const line = buf.subarray(prevNl + 1, end - 1).toString('utf8');
-    if (validate(line)) {
+    const bytes = buf.subarray(prevNl + 1, end - 1);
+    // Bytes that are not UTF-8 are no line the log wrote, though they decode (U+FFFD) to one that validates.
+    const line = isUtf8(bytes) ? bytes.toString('utf8') : null;
+    if (line !== null && validate(line)) {
       lastLine = line;
     } else {
-      reason = reason ?? (isJson(line) ? 'bad-hash-tail' : 'unparsable-tail');
+      reason = reason ?? (line !== null && isJson(line) ? 'bad-hash-tail' : 'unparsable-tail');
       end = prevNl + 1;
       const prevLineStart = end > 0 ? buf.lastIndexOf(0x0a, end - 2) + 1 : 0;
       lastLine = end > 0 ? buf.subarray(prevLineStart, end - 1).toString('utf8') : null;

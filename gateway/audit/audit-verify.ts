@@ -40,7 +40,7 @@ export function verifyAuditDir(dir: string, opts: VerifyOptions = {}): VerifyRes
   /** The span of the events after the last named checkpoint: what no checkpoint covers. */
   const tail: TailSpan = { first: Infinity, last: -Infinity, unreadableSeq: null };
   for (const seg of listSegments(dir)) {
-    const { full, torn } = lines(readWhole(join(dir, seg)));
+    const { full, torn, notUtf8 } = lines(readWhole(join(dir, seg)));
     if (full.length > 0 && segmentFirstSeq(seg) !== expectSeq) {
       return bad(
         seg,
@@ -50,6 +50,7 @@ export function verifyAuditDir(dir: string, opts: VerifyOptions = {}): VerifyRes
       );
     }
     for (let i = 0; i < full.length; i++) {
+      if (i === notUtf8) return bad(seg, i + 1, 'line is not valid UTF-8 (modified)', seqOf(full[i]!) ?? expectSeq);
       const r = checkLine(full[i]!, expectSeq, prev);
       if ('error' in r) return bad(seg, i + 1, r.error, seqOf(full[i]!) ?? expectSeq);
       if (named.seqs.has(expectSeq)) hashes.set(expectSeq, r.hash);

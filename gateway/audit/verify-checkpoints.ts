@@ -63,10 +63,11 @@ function externalCheckpointProblem(
 
 /** The local checkpoints file: each line parsed, signed, in order, and naming an event of the chain. */
 function verifyCheckpointFile(path: string, end: ChainEnd, opts: VerifyOptions): Checkpoint[] | Bad {
-  const { full, torn } = lines(readWhole(path));
+  const { full, torn, notUtf8 } = lines(readWhole(path));
   const out: Checkpoint[] = [];
   let prevSeq = 0;
   for (let i = 0; i < full.length; i++) {
+    if (i === notUtf8) return bad(CHECKPOINTS_FILE, i + 1, 'checkpoint is not valid UTF-8 (modified)');
     const parsed = parseCheckpointLine(full[i]!, i + 1);
     if (!('cp' in parsed)) return parsed;
     const { cp } = parsed;

@@ -2,6 +2,7 @@
  * What offline verification of an audit directory answers (audit-verify.ts), how it is asked, and the one
  * way a problem is reported: the FIRST bad record, by segment (or file) and line.
  */
+import { isUtf8 } from 'node:buffer';
 import type { ExternalCheckpoint } from './external-checkpoints.js';
 
 export type VerifyResult =
@@ -24,12 +25,27 @@ export function bad(segment: string, line: number, reason: string, seq?: number)
   return { ok: false, firstBad: seq === undefined ? { segment, line } : { segment, line, seq }, reason };
 }
 
-/** Split into lines; a final chunk without newline is reported separately (a torn tail never recovered). */
-export function lines(buf: Buffer): { full: string[]; torn: boolean } {
+/**
+ * Split into lines; a final chunk without newline is reported separately (a torn tail never recovered).
+ * `notUtf8`: the index of the first full line whose bytes are not valid UTF-8, or -1. Decoding maps invalid
+ * bytes to U+FFFD, so a stored U+FFFD (EF BF BD) replaced by one byte 0xFF decodes to the same string, hash
+ * and all: the bytes must be checked, not only the text. The log writes only valid UTF-8 (RFC 8259 §8.1).
+ */
+export function lines(buf: Buffer): { full: string[]; torn: boolean; notUtf8: number } {
   const text = buf.toString('utf8');
   const parts = text.split('\n');
   const last = parts.pop();
-  return { full: parts, torn: last !== undefined && last.length > 0 };
+  return { full: parts, torn: last !== undefined && last.length > 0, notUtf8: isUtf8(buf) ? -1 : firstNotUtf8(buf) };
+}
+
+/** The index of the first full line that is not valid UTF-8 (newlines split bytes and text alike: ASCII). */
+function firstNotUtf8(buf: Buffer): number {
+  for (let i = 0, start = 0; ; i++) {
+    const nl = buf.indexOf(0x0a, start);
+    if (nl < 0) return -1; // only the torn tail, reported as torn
+    if (!isUtf8(buf.subarray(start, nl))) return i;
+    start = nl + 1;
+  }
 }
 
 export interface VerifyOptions {
