@@ -1,10 +1,12 @@
 /**
  * What AuditLog.open finds on disk: the chain head (last good seq + hash), the segment to continue, and the
  * torn tails it had to cut (a crash mid-write). Only the last line of the last segment (and of the
- * checkpoint file) is ever cut; full verification of the middle is `verifyAuditDir`'s job.
+ * checkpoint file) is ever cut; full verification of the middle is `verifyAuditDir`'s job. A directory whose
+ * segments were all archived while its checkpoints remain is refused (refuseArchivedTrail), not restarted.
  */
 import { existsSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { GatewayError } from '../errors.js';
 import { GENESIS_HASH } from './audit-events.js';
 import {
   CHECKPOINTS_FILE,
@@ -28,6 +30,7 @@ export interface RecoveredState {
 export function recoverDir(dir: string): RecoveredState {
   const repairs: (TailRepair & { lastGoodSeq: number })[] = [];
   const segments = listSegments(dir);
+  refuseArchivedTrail(dir, segments); // before any repair: a refused open must leave the directory as it was
   let lastSeq = 0;
   let lastHash = GENESIS_HASH;
   let pendingRepair: TailRepair | null = null;
@@ -66,6 +69,31 @@ export function recoverDir(dir: string): RecoveredState {
     lastCheckpointSeq = (lastLine === null ? null : checkpointSeq(lastLine)) ?? 0;
   }
   return { lastSeq, lastHash, current, repairs, lastCheckpointSeq };
+}
+
+/**
+ * Every segment archived (or deleted) while `checkpoints.jsonl` still signs a head: starting again at seq 1 from
+ * the genesis hash would fork the trail — a second chain whose segment names collide with the archived ones,
+ * checkpoints naming seqs the new chain does not hold [IEC 62443-3-3 SR 2.8, SR 2.12]. Nothing on the box can
+ * prove where the archived chain ended (events may follow its last checkpoint), so the log does not guess: it
+ * refuses to open and says what to do. Reads only; an empty segment is no event.
+ */
+function refuseArchivedTrail(dir: string, segments: readonly string[]): void {
+  const cpPath = join(dir, CHECKPOINTS_FILE);
+  if (!existsSync(cpPath) || segments.some((s) => statSync(join(dir, s)).size > 0)) return;
+  const text = readWhole(cpPath).toString('utf8');
+  const seq = text
+    .split('\n')
+    .map(checkpointSeq)
+    .reduce<number>((m, s) => Math.max(m, s ?? 0), 0);
+  if (seq === 0) return;
+  throw new GatewayError(
+    'GW_ERR_AUDIT_WRITE',
+    `audit: ${dir} holds no audit events, but ${CHECKPOINTS_FILE} signs the chain up to seq ${seq}: its segments ` +
+      `were archived or deleted, and starting again at seq 1 would fork the trail. Either put the newest archived ` +
+      `segment back into ${dir} (the chain continues after it), or move ${CHECKPOINTS_FILE} to the archive with ` +
+      `the segments it covers (a new trail starts at seq 1)`,
+  );
 }
 
 function lastLineOf(path: string): string | null {
