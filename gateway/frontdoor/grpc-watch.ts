@@ -5,6 +5,11 @@
  * Ends: client cancel; session end (kill, lock, SVID expiry); a denial (PERMISSION_DENIED, e.g. after a
  * policy reload or a trust downgrade); a PLC exception (FAILED_PRECONDITION: the range is not readable).
  * A PLC timeout or an unreachable PLC does not end the stream: that poll is skipped and the next one retried.
+ * Back-pressure: when `write()` reports the stream over its high-water mark (a client that stops reading or
+ * never opens its HTTP/2 flow-control window [RFC 9113 5.2]), polling stops until the stream's 'drain'; so a
+ * slow reader holds at most one update beyond that mark, and a stalled Watch makes no requests (the idle
+ * timeout then ends its session). Should the queue still pass `MAX_WATCH_QUEUED`, the stream ends with
+ * RESOURCE_EXHAUSTED rather than grow.
  */
 import { status, type ServerWritableStream, type ServiceError } from '@grpc/grpc-js';
 import type { ModbusRequest, Table } from '../../protocols/modbus/index.js';
@@ -17,6 +22,8 @@ import type { TimerHandle, Timers } from '../timers.js';
 export const MIN_WATCH_INTERVAL_MS = 100;
 /** Upper bound: also keeps the poll timer below 2^31 ms (a larger Node delay would fire after 1 ms). */
 export const MAX_WATCH_INTERVAL_MS = 3_600_000;
+/** Updates queued unsent above which the stream is ended (grpc-js streams are objectMode: high-water mark 16). */
+export const MAX_WATCH_QUEUED = 64;
 
 export interface WatchDeps extends ModbusCallDeps {
   readonly sessionOf: CallSessionLookup;
@@ -62,14 +69,33 @@ export function startWatch(deps: WatchDeps, call: ServerWritableStream<WatchRequ
   let stopped = false;
   let timer: TimerHandle | null = null;
   let last: string | null = null;
+  const arm = (): void => {
+    timer = deps.timers.setTimeout(() => void poll(), intervalMs);
+  };
+  // the client read its backlog: polling resumes one interval later
+  const onDrain = (): void => {
+    if (!stopped) arm();
+  };
   const stop = (err?: ServiceError): void => {
     if (stopped) return;
     stopped = true;
     deps.timers.clearTimeout(timer);
+    call.off('drain', onDrain);
     if (err) fail(err);
   };
   call.on('cancelled', () => stop());
   call.on('close', () => stop());
+
+  /** Sends one update; false when the stream is backed up and polling must wait for 'drain'. */
+  const send = (values: number[]): boolean => {
+    if (call.writableLength >= MAX_WATCH_QUEUED) {
+      stop(grpcError(status.RESOURCE_EXHAUSTED, `watch: ${call.writableLength} updates unread by the client`));
+      return false;
+    }
+    if (call.write({ values, timeUnixMs: deps.now() })) return true;
+    call.once('drain', onDrain);
+    return false;
+  };
 
   const poll = async (): Promise<void> => {
     if (stopped) return;
@@ -83,10 +109,10 @@ export function startWatch(deps: WatchDeps, call: ServerWritableStream<WatchRequ
       const key = values.join(',');
       if (key !== last) {
         last = key;
-        call.write({ values, timeUnixMs: deps.now() });
+        if (!send(values)) return; // re-armed by 'drain' (or stopped)
       }
     }
-    timer = deps.timers.setTimeout(() => void poll(), intervalMs);
+    arm();
   };
   void poll();
 }
