@@ -20,15 +20,18 @@ import { errorMessage } from '../errors.js';
 import { grpcError, invalidRequest, pipelineError } from './grpc-status.js';
 import { answerFor } from './request-events.js';
 import type { PipelineRequest, PipelineResult } from './request-pipeline.js';
-import type { RefusedFrame } from './request-refusals.js';
+import type { FailureResult, RefusedFrame } from './request-refusals.js';
 import type { Session } from './session.js';
 
 export interface ModbusCallDeps {
   readonly router: { named(name: string): PipelineRequest['device'] | undefined };
   readonly pipeline: {
     handle(req: PipelineRequest): Promise<PipelineResult>;
-    /** Logs, counts and audits a failure outside handle(); returns the 0x04 answer (request-pipeline.ts). */
-    failed?(session: Session, frame: RefusedFrame, err: unknown): Promise<Buffer>;
+    /**
+     * Logs, counts and audits a failure outside handle(); resolves with its answer (request-pipeline.ts):
+     * internal-error, or audit-unavailable when its event is not in the file under fail-closed.
+     */
+    failed?(session: Session, frame: RefusedFrame, err: unknown): Promise<FailureResult>;
   };
 }
 
@@ -110,7 +113,10 @@ export function runCall(
   return runPrepared(deps, session, prepared.call);
 }
 
-/** A failure inside the gateway: INTERNAL (Modbus 0x04), logged, counted and audited by the pipeline. */
+/**
+ * A failure inside the gateway: INTERNAL (Modbus 0x04), logged, counted and audited by the pipeline; UNAVAILABLE
+ * `audit-unavailable` when that event did not reach the file under fail-closed [IEC 62443-3-3 SR 2.10].
+ */
 async function internalFailure(
   deps: ModbusCallDeps,
   session: Session,
@@ -118,17 +124,20 @@ async function internalFailure(
   fc: number,
   err: unknown,
 ): Promise<CallResult> {
-  let pdu: Buffer = answerFor(fc, 'internal-error');
+  const reason = `internal-error: ${errorMessage(err)}`.slice(0, 200);
+  let r: PipelineResult = {
+    outcome: 'internal-error',
+    pdu: answerFor(fc, 'internal-error'),
+    code: 'internal-error',
+    reason,
+    ruleId: null,
+  };
   try {
-    pdu = (await deps.pipeline.failed?.(session, { unit, fc }, err)) ?? pdu;
+    r = (await deps.pipeline.failed?.(session, { unit, fc }, err)) ?? r;
   } catch {
     /* reporting failed too; the caller still gets its status */
   }
-  const reason = `internal-error: ${errorMessage(err)}`.slice(0, 200);
-  return {
-    ok: false,
-    error: pipelineError({ outcome: 'internal-error', pdu, code: 'internal-error', reason, ruleId: null }),
-  };
+  return { ok: false, error: pipelineError(r) };
 }
 
 /** Values of a read response as numbers (bits as 0/1), for Watch and the bit/register responses. */

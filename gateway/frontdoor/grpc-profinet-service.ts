@@ -41,8 +41,11 @@ export interface ProfinetServiceDeps {
   readonly router: { profinet(name: string): RecordPipelineRequest['device'] | undefined };
   readonly pipeline: {
     handle(req: RecordPipelineRequest): Promise<RecordPipelineResult>;
-    /** Audits and counts a request refused here, before the pipeline (record-pipeline.ts). */
-    refused?(session: Session, device: string, request: RecordRequest, reason: string): Promise<void>;
+    /**
+     * Audits and counts a request refused here, before the pipeline (record-pipeline.ts); resolves false when
+     * its event is not in the file under fail-closed.
+     */
+    refused?(session: Session, device: string, request: RecordRequest, reason: string): Promise<boolean>;
   };
   readonly logger?: Logger | undefined;
 }
@@ -71,8 +74,8 @@ function prepare(
   session: Session,
   a: RecordAddress,
   req: RecordRequest,
-): Outcome<RecordPipelineRequest['device']> & { recorded?: Promise<void> } {
-  const refuse = (reason: string, detail: string): Outcome<never> & { recorded?: Promise<void> } => {
+): Outcome<RecordPipelineRequest['device']> & { recorded?: Promise<boolean> } {
+  const refuse = (reason: string, detail: string): Outcome<never> & { recorded?: Promise<boolean> } => {
     const recorded = deps.pipeline.refused?.(session, a.device, req, reason);
     return { ok: false, error: invalidRecordArgument(detail), ...(recorded ? { recorded } : {}) };
   };
@@ -98,7 +101,13 @@ async function run(
   try {
     const device = prepare(deps, session, a, request);
     if (!device.ok) {
-      await device.recorded; // the refusal is answered once its event is in the file
+      // the refusal is answered once its event is in the file; one that did not get there is, fail-closed,
+      // answered audit-unavailable [IEC 62443-3-3 SR 2.10]
+      if ((await device.recorded) === false)
+        return {
+          ok: false,
+          error: recordError({ outcome: 'audit-unavailable', reason: 'audit-unavailable', ruleId: null }),
+        };
       return { ok: false, error: device.error };
     }
     r = await deps.pipeline.handle({ session, device: device.value, request });

@@ -96,7 +96,7 @@ export class MbapsConnection {
       // decode, classify or route threw (a bug): the client still gets its answer, the failure leaves a trail.
       void this.deps.pipeline
         .failed(this.session, { unit: unitId, fc, transactionId }, err)
-        .then((pdu) => this.reply(transactionId, unitId, pdu));
+        .then((r) => this.reply(transactionId, unitId, r.pdu));
     }
   }
 
@@ -105,24 +105,24 @@ export class MbapsConnection {
     const decoded = decodeRequest(frame.pdu);
     if (!decoded.ok) {
       // the decoder's own exception (02/03) is the precise answer for this outcome [MB-APP 6.x]; like every
-      // answer it leaves once its audit event is in the file
-      const answer = exceptionPdu(fc, decoded.exception);
+      // answer it leaves once its audit event is in the file (0x06 instead when it is not, fail-closed)
       void this.deps.pipeline
         .refused(
           this.session,
           { unit: unitId, fc, transactionId },
           'invalid-request',
           `invalid-request ${decoded.reason}`,
+          exceptionPdu(fc, decoded.exception),
         )
-        .then(() => this.reply(transactionId, unitId, answer));
+        .then((answer) => this.reply(transactionId, unitId, answer));
       return;
     }
     const route = this.deps.routes(unitId);
     if (!route) {
-      const answer = answerFor(fc, 'no-route'); // no path to a device [MB-APP 7]
+      const noPath = answerFor(fc, 'no-route'); // no path to a device [MB-APP 7]
       void this.deps.pipeline
-        .refused(this.session, { unit: unitId, fc, transactionId }, 'no-route', `no-route unit ${unitId}`)
-        .then(() => this.reply(transactionId, unitId, answer));
+        .refused(this.session, { unit: unitId, fc, transactionId }, 'no-route', `no-route unit ${unitId}`, noPath)
+        .then((answer) => this.reply(transactionId, unitId, answer));
       return;
     }
     const classified = classify(decoded.value, route.unit);
@@ -136,7 +136,7 @@ export class MbapsConnection {
         (err: unknown) =>
           this.deps.pipeline
             .failed(this.session, { unit: unitId, fc, transactionId }, err)
-            .then((pdu) => this.answered(transactionId, unitId, pdu)),
+            .then((r) => this.answered(transactionId, unitId, r.pdu)),
       );
   }
 

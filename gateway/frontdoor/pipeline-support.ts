@@ -44,8 +44,17 @@ export interface PipelineDepsBase<Policy, Gate, Shadow> {
 /** What the failure paths of both pipelines use of their deps (request-refusals.ts, record-refusals.ts). */
 export type FailureDeps = Pick<
   PipelineDepsBase<{ readonly version: string }, unknown, never>,
-  'policy' | 'audit' | 'metrics' | 'now' | 'logger'
+  'policy' | 'audit' | 'metrics' | 'now' | 'logger' | 'auditContinueOnFailure'
 >;
+
+/**
+ * Whether an answer may leave once its event's commit is known: no answer leaves before its event is in the
+ * file [IEC 62443-3-3 SR 2.10], unless audit failurePolicy `continue` keeps serving. False: the client is
+ * answered `audit-unavailable` instead.
+ */
+export function mayAnswer(deps: Pick<FailureDeps, 'auditContinueOnFailure'>, committed: boolean): boolean {
+  return committed || deps.auditContinueOnFailure === true;
+}
 
 /** Resolves once the appended event is committed: true when it is in the file (or was only summarized). */
 export function whenCommitted(audit: PipelineAudit, r: AppendResult): Promise<boolean> {

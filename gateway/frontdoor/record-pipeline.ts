@@ -186,9 +186,10 @@ export class RecordPipeline {
 
   /**
    * A record request refused before the pipeline (unknown device name in the front door): audited and counted
-   * (record-refusals.ts). Resolves once its event is committed; never rejects.
+   * (record-refusals.ts). Resolves once its event is committed: false when it is not in the file under
+   * fail-closed (answer `audit-unavailable`); never rejects.
    */
-  refused(session: Session, device: string, request: RecordRequest, reason: string): Promise<void> {
+  refused(session: Session, device: string, request: RecordRequest, reason: string): Promise<boolean> {
     return recordRefused(this.deps, session, device, request, reason);
   }
 }

@@ -6,7 +6,7 @@
  */
 import type { RecordRequest } from '../../protocols/profinet/record-request.js';
 import { nullLogger } from '../logger.js';
-import { appendReported, countRecord, errorText, guard, type FailureDeps } from './pipeline-support.js';
+import { appendReported, countRecord, errorText, guard, mayAnswer, type FailureDeps } from './pipeline-support.js';
 import {
   judgedRecordDecision,
   recordDecisionEvent,
@@ -18,14 +18,21 @@ import {
 import { refusal, type Progress } from './request-events.js';
 import type { Session } from './session.js';
 
-/** The answer to a record request that failed inside `handle()` (a RecordPipelineResult). */
+/**
+ * The answer to a record request that failed inside `handle()` (a RecordPipelineResult): `internal-error`, or
+ * `audit-unavailable` when its event did not reach the file under fail-closed.
+ */
 interface InternalErrorResult {
-  readonly outcome: 'internal-error';
+  readonly outcome: 'internal-error' | 'audit-unavailable';
   readonly reason: string;
   readonly ruleId: string | null;
 }
 
-/** A bug inside `process()`: answered `internal-error`, logged, counted and audited; never throws itself. */
+/**
+ * A bug inside `process()`: answered `internal-error`, logged, counted and audited; never throws itself. Under
+ * fail-closed an event that did not reach the file turns the answer into `audit-unavailable`, unless a sent
+ * write's decision is already there (write-ahead) — as for a handled request (record-pipeline.ts `finish()`).
+ */
 export async function recordInternalError(
   deps: FailureDeps,
   req: RoutedRecord,
@@ -62,11 +69,13 @@ export async function recordInternalError(
   );
   const latency = deps.now() - started;
   // answered once its event is in the file
-  await appendReported(deps.audit, () =>
+  const committed = await appendReported(deps.audit, () =>
     progress.decisionSeq !== null
       ? recordOutcomeEvent(recordFacts(req), progress.decisionSeq, end, latency)
       : judgedRecordDecision(req, progress, end, 'internal-error', latency),
   );
+  if (progress.decisionSeq === null && !mayAnswer(deps, committed))
+    return { outcome: 'audit-unavailable', reason: 'audit-unavailable', ruleId };
   return { outcome: 'internal-error', reason, ruleId };
 }
 
@@ -74,7 +83,8 @@ export async function recordInternalError(
  * A record request refused before the pipeline (unknown device name in the front door): still a request,
  * audited and counted, so probing device names leaves a trail. `device` is the name the client gave. Its
  * `record.decision` comes from the same builder as a handled request's. Resolves once its event is committed
- * (the refusal is answered after that); never rejects.
+ * (the refusal is answered after that): true when the refusal may be answered, false when its event is not in
+ * the file under fail-closed (the client gets `audit-unavailable`) [IEC 62443-3-3 SR 2.10]. Never rejects.
  */
 export function recordRefused(
   deps: FailureDeps,
@@ -82,7 +92,7 @@ export function recordRefused(
   device: string,
   request: RecordRequest,
   reason: string,
-): Promise<void> {
+): Promise<boolean> {
   guard(() => {
     session.noteRequest(null, false, true, deps.now());
     deps.metrics.recordRequests.inc({
@@ -99,5 +109,5 @@ export function recordRefused(
       'invalid-request',
       { latencyMs: 0, policyVersion: deps.policy().version },
     ),
-  ).then(() => undefined);
+  ).then((committed) => mayAnswer(deps, committed));
 }

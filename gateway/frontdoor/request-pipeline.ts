@@ -32,7 +32,13 @@ import {
   type Verdict,
 } from './request-events.js';
 import { appendWriteAhead, stillAllowedFor, whenCommitted, type PipelineDepsBase } from './pipeline-support.js';
-import { requestFailed, requestInternalError, requestRefused, type RefusedFrame } from './request-refusals.js';
+import {
+  requestFailed,
+  requestInternalError,
+  requestRefused,
+  type FailureResult,
+  type RefusedFrame,
+} from './request-refusals.js';
 import { reportShadow, type ShadowMatch } from './shadow-reports.js';
 import type { Session } from './session.js';
 
@@ -240,20 +246,26 @@ export class RequestPipeline {
 
   /**
    * A failure outside `handle()` (decode, classify, route in a front door): answered, logged, counted and
-   * audited like one inside (request-refusals.ts). Resolves with the client's answer; never rejects.
+   * audited like one inside (request-refusals.ts). Resolves with the client's answer (0x04, or 0x06 when its
+   * event is not in the file under fail-closed); never rejects.
    */
-  failed(session: Session, frame: RefusedFrame, err: unknown): Promise<Buffer> {
+  failed(session: Session, frame: RefusedFrame, err: unknown): Promise<FailureResult> {
     return requestFailed(this.deps, session, frame, err);
   }
 
-  /** A request refused before policy (no route, invalid PDU): audited and counted (request-refusals.ts). */
+  /**
+   * A request refused before policy (no route, invalid PDU): audited and counted (request-refusals.ts).
+   * Resolves with what the client is answered once the event's commit is known: `answer`, or 0x06 when the
+   * event is not in the file under fail-closed.
+   */
   refused(
     session: Session,
     frame: RefusedFrame,
-    outcome: 'no-route' | 'invalid-request' | 'internal-error',
+    outcome: 'no-route' | 'invalid-request',
     reason: string,
-  ): Promise<void> {
-    return requestRefused(this.deps, session, frame, outcome, reason);
+    answer: Buffer,
+  ): Promise<Buffer> {
+    return requestRefused(this.deps, session, frame, outcome, reason, answer);
   }
 
   private count(device: string, fc: number, outcome: Outcome, latencyMs: number): void {

@@ -16,7 +16,7 @@ import {
   type RoutedRequest,
   type Verdict,
 } from './request-events.js';
-import { appendReported, errorText, guard, whenCommitted, type FailureDeps } from './pipeline-support.js';
+import { appendReported, errorText, guard, mayAnswer, whenCommitted, type FailureDeps } from './pipeline-support.js';
 import type { Session } from './session.js';
 
 /** Where a request refused before policy came from (the frame as the front door read it). */
@@ -26,18 +26,36 @@ export interface RefusedFrame {
   readonly transactionId?: number;
 }
 
-/** The answer to a request that failed inside `handle()` (a PipelineResult). */
-interface InternalErrorResult {
-  readonly outcome: 'internal-error';
+/**
+ * The answer to a request that failed inside or around `handle()` (a PipelineResult): `internal-error` (0x04),
+ * or `audit-unavailable` (0x06) when its event did not reach the file under fail-closed.
+ */
+export interface FailureResult {
+  readonly outcome: 'internal-error' | 'audit-unavailable';
   readonly pdu: Buffer;
-  readonly code: 'internal-error';
+  readonly code: 'internal-error' | 'audit-unavailable';
   readonly reason: string;
   readonly ruleId: string | null;
 }
 
+/** An internal failure answered as such once its event is in the file; else, fail-closed, audit-unavailable. */
+function failureResult(answerable: boolean, fc: number, reason: string, ruleId: string | null): FailureResult {
+  return answerable
+    ? { outcome: 'internal-error', pdu: answerFor(fc, 'internal-error'), code: 'internal-error', reason, ruleId }
+    : {
+        outcome: 'audit-unavailable',
+        pdu: answerFor(fc, 'audit-unavailable'),
+        code: 'audit-unavailable',
+        reason: 'audit-unavailable',
+        ruleId,
+      };
+}
+
 /**
  * An exception thrown anywhere in `handle()` (a bug): the client gets 0x04 through the outcome table, and
- * the failure is logged with the error, counted and audited instead of vanishing. Never throws itself.
+ * the failure is logged with the error, counted and audited instead of vanishing. Never throws itself. Under
+ * fail-closed an event that did not reach the file turns the answer into 0x06, unless a forwarded write's
+ * decision is already there (write-ahead) — as for a handled request (request-pipeline.ts `answer()`).
  */
 export async function requestInternalError(
   deps: FailureDeps,
@@ -45,7 +63,7 @@ export async function requestInternalError(
   started: number,
   progress: Progress,
   err: unknown,
-): Promise<InternalErrorResult> {
+): Promise<FailureResult> {
   const fc = req.classified.fc;
   const pdu = answerFor(fc, 'internal-error');
   const reason = `internal-error: ${errorText(err)}`;
@@ -70,24 +88,25 @@ export async function requestInternalError(
   guard(() => deps.metrics.countRequest(req.device.config.name, fc, 'internal-error', (deps.now() - started) / 1000));
   const latency = deps.now() - started;
   // answered once its event is in the file, like every other answer
-  await appendReported(deps.audit, () =>
+  const committed = await appendReported(deps.audit, () =>
     progress.decisionSeq !== null
       ? outcomeEvent(requestFacts(req), progress.decisionSeq, 'internal-error', pdu, latency)
       : decisionEvent(requestFacts(req), verdict, 'internal-error', pdu, latency, progress.policyVersion),
   );
-  return { outcome: 'internal-error', pdu, code: 'internal-error', reason, ruleId: verdict.ruleId };
+  return failureResult(progress.decisionSeq !== null || mayAnswer(deps, committed), fc, reason, verdict.ruleId);
 }
 
 /**
  * A failure outside `handle()` (decode, classify, route in a front door): answered, logged, counted and
- * audited like one inside. Resolves with the client's answer once its event is committed; never rejects.
+ * audited like one inside. Resolves with the client's answer once its event is committed (audit-unavailable when
+ * it is not in the file, under fail-closed); never rejects.
  */
 export async function requestFailed(
   deps: FailureDeps,
   session: Session,
   frame: RefusedFrame,
   err: unknown,
-): Promise<Buffer> {
+): Promise<FailureResult> {
   const reason = `internal-error: ${errorText(err)}`;
   guard(() =>
     (deps.logger ?? nullLogger).error(
@@ -95,27 +114,41 @@ export async function requestFailed(
       'request handling failed: answered 0x04',
     ),
   );
-  let recorded: Promise<void> = Promise.resolve();
+  let answerable: Promise<boolean> = Promise.resolve(mayAnswer(deps, false));
   guard(() => {
-    recorded = requestRefused(deps, session, frame, 'internal-error', reason);
+    answerable = refusalRecorded(deps, session, frame, 'internal-error', reason);
   });
-  await recorded;
-  return answerFor(frame.fc, 'internal-error');
+  return failureResult(await answerable, frame.fc, reason, null);
 }
 
 /**
  * A request refused before policy (no device for its unit id, or a structurally invalid PDU) is still a
  * request: audited and counted, so probing unit ids or fuzzing leaves a trail. Its `request.decision` comes
- * from the same builder as a handled request's (device '', no ranges). Resolves once its event is committed
- * (the refusal is answered after that); never rejects.
+ * from the same builder as a handled request's (device '', no ranges). Resolves, once its event is committed,
+ * with the client's answer: `answer`, or the audit-unavailable exception (0x06) when the event is not in the
+ * file under fail-closed [IEC 62443-3-3 SR 2.10]. Never rejects.
  */
 export function requestRefused(
   deps: FailureDeps,
   session: Session,
   frame: RefusedFrame,
+  outcome: 'no-route' | 'invalid-request',
+  reason: string,
+  answer: Buffer,
+): Promise<Buffer> {
+  return refusalRecorded(deps, session, frame, outcome, reason).then((answerable) =>
+    answerable ? answer : answerFor(frame.fc, 'audit-unavailable'),
+  );
+}
+
+/** Notes, counts and audits a refusal; resolves once its event is committed: true when it may be answered. */
+function refusalRecorded(
+  deps: FailureDeps,
+  session: Session,
+  frame: RefusedFrame,
   outcome: 'no-route' | 'invalid-request' | 'internal-error',
   reason: string,
-): Promise<void> {
+): Promise<boolean> {
   session.noteRequest(null, false, true, deps.now());
   deps.metrics.countRequest('', frame.fc, outcome, null);
   const facts: RequestFacts = {
@@ -126,5 +159,5 @@ export function requestRefused(
   };
   const verdict = refusal(outcome, reason);
   const written = deps.audit.append(decisionEvent(facts, verdict, outcome, null, 0, deps.policy().version));
-  return whenCommitted(deps.audit, written).then(() => undefined);
+  return whenCommitted(deps.audit, written).then((committed) => mayAnswer(deps, committed));
 }

@@ -31,9 +31,12 @@ export class FakeRecordPipeline {
     ruleId: 'r1',
   });
 
-  refused(session: Session, device: string, request: RecordRequest, reason: string): Promise<void> {
+  /** What `refused()` resolves with: false as when the refusal's event did not reach the file (fail-closed). */
+  refusalCommitted = true;
+
+  refused(session: Session, device: string, request: RecordRequest, reason: string): Promise<boolean> {
     this.refusals.push({ session, device, request, reason });
-    return Promise.resolve();
+    return Promise.resolve(this.refusalCommitted);
   }
 
   handle(req: RecordPipelineRequest): Promise<RecordPipelineResult> {

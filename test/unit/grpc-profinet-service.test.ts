@@ -133,6 +133,16 @@ t.test('a non-ASCII reason or a pipeline that rejects cannot break the call', as
   t.match(i.metadata['verigate-reason'], /boom/);
 });
 
+t.test('fail-closed: a refusal whose event did not reach the file is UNAVAILABLE audit-unavailable', async (t) => {
+  pn.pipeline.refusalCommitted = false;
+  t.teardown(() => (pn.pipeline.refusalCommitted = true));
+  const r = failed(await client.call('ReadRecord', { ...READ, device: 'nope' }));
+  t.equal(r.codeName, 'UNAVAILABLE');
+  t.equal(r.metadata['verigate-outcome'], 'audit-unavailable');
+  t.equal(pn.pipeline.refusals.length, 1, 'reported to the pipeline');
+  t.equal(pn.pipeline.seen.length, 0, 'nothing handled');
+});
+
 t.test('bad arguments → INVALID_ARGUMENT, outcome invalid-request, and the pipeline saw NOTHING', async (t) => {
   const cases: [string, string, object, RegExp, RegExp][] = [
     [

@@ -601,6 +601,21 @@ t.test('an unknown device name refused by the front door is audited and counted'
   t.equal(hist.denied, 1);
 });
 
+t.test('fail-closed: a refusal or internal failure whose event is not in the file → audit-unavailable', async (t) => {
+  const s = await setup(t);
+  const hist = s.session(HIST);
+  t.equal(await s.pipeline.refused(hist, 'rio-9', read(0xaff0), 'unknown-device rio-9'), true, 'in the file');
+  s.appendFails = true;
+  t.equal(await s.pipeline.refused(hist, 'rio-9', read(0xaff0), 'unknown-device rio-9'), false, 'not in the file');
+  s.answer = () => {
+    throw new Error('client exploded');
+  };
+  t.match(await s.pipeline.handle(s.req(hist, read(0xaff0))), { outcome: 'audit-unavailable', ruleId: 'hist' });
+  const c = await setup(t, { continueOnFailure: true });
+  c.appendFails = true;
+  t.equal(await c.pipeline.refused(hist, 'rio-9', read(0xaff0), 'x'), true, 'failurePolicy continue answers it');
+});
+
 t.test('refused before the pipeline and denied by it: record.decision events of the same shape', async (t) => {
   const s = await setup(t);
   const hist = s.session(HIST);

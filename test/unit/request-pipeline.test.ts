@@ -242,7 +242,9 @@ t.test('an exception after the write-ahead decision completes it with an interna
 
 t.test('a failure outside handle() (decode, route): failed() answers 0x04, logs, counts, audits', async (t) => {
   const s = setup();
-  t.same([...(await s.pipeline.failed(s.session, { unit: 1, fc: 3 }, new Error('router exploded')))], [0x83, 0x04]);
+  const failed = await s.pipeline.failed(s.session, { unit: 1, fc: 3 }, new Error('router exploded'));
+  t.same([...failed.pdu], [0x83, 0x04]);
+  t.equal(failed.outcome, 'internal-error');
   t.match(s.trace.at(-1), /^committed/, 'answered after its event was committed');
   t.match(s.events, [
     { type: 'request.decision', outcome: 'internal-error', reason: /router exploded/, fc: 3, unit: 1 },
@@ -260,7 +262,14 @@ t.test('gRPC: an internal failure is INTERNAL with outcome internal-error, and r
       handle: () => Promise.reject(new Error('handler exploded')),
       failed: (_s: Session, frame: { fc: number }, err: unknown) => {
         reported.push(err);
-        return Promise.resolve(Buffer.from([frame.fc | 0x80, 4]));
+        const pdu = Buffer.from([frame.fc | 0x80, 4]);
+        return Promise.resolve({
+          outcome: 'internal-error' as const,
+          pdu,
+          code: 'internal-error' as const,
+          reason: 'x',
+          ruleId: null,
+        });
       },
     },
   };
@@ -305,7 +314,12 @@ t.test('refused before policy and handled: request.decision events of the same s
       .sort();
   const s = setup({ role: 'operator', gate: { effect: 'deny', code: 'locked', detail: 'L1' } });
   await s.pipeline.handle(s.request(READ));
-  await s.pipeline.refused(s.session, { unit: 1, fc: 3, transactionId: 7 }, 'no-route', 'no-route unit 1');
+  const noPath = Buffer.from([0x83, 0x0a]);
+  t.equal(
+    await s.pipeline.refused(s.session, { unit: 1, fc: 3, transactionId: 7 }, 'no-route', 'no-route unit 1', noPath),
+    noPath,
+    'answered as refused once its event is in the file',
+  );
   t.equal(s.events.length, 2);
   const [handled, refused] = s.events;
   t.same(keys(refused), keys(handled), 'same members, transaction id and role included');
@@ -318,3 +332,43 @@ t.test('refused before policy and handled: request.decision events of the same s
     policyVersion: 'v1',
   });
 });
+
+t.test(
+  'fail-closed: a refusal or failure whose event did not reach the file is answered 0x06, not as refused',
+  async (t) => {
+    const s = setup({ commitFails: true });
+    const frame = { unit: 9, fc: 3, transactionId: 7 };
+    const noPath = Buffer.from([0x83, 0x0a]);
+    t.same([...(await s.pipeline.refused(s.session, frame, 'no-route', 'no-route unit 9', noPath))], [0x83, 0x06]);
+    t.same(
+      [...(await s.pipeline.refused(s.session, frame, 'invalid-request', 'invalid-request x', Buffer.from([0x83, 3])))],
+      [0x83, 0x06],
+    );
+    const failed = await s.pipeline.failed(s.session, frame, new Error('router exploded'));
+    t.match(failed, { outcome: 'audit-unavailable', code: 'audit-unavailable' });
+    t.same([...failed.pdu], [0x83, 0x06]);
+    const inside = setup({ commitFails: true, gateThrows: true });
+    const r = await inside.pipeline.handle(inside.request(READ));
+    t.match(r, { outcome: 'audit-unavailable' }, 'an internal failure inside handle() too');
+    t.same([...r.pdu], [0x83, 0x06]);
+    // gRPC: the same failure is UNAVAILABLE audit-unavailable, not INTERNAL
+    const grpc = await runCall(
+      {
+        router: { named: () => s.device },
+        pipeline: { handle: () => Promise.reject(new Error('x')), failed: (...a) => s.pipeline.failed(...a) },
+      },
+      s.session,
+      'plc-1',
+      READ,
+    );
+    t.equal(grpc.ok, false);
+    if (!grpc.ok) {
+      t.equal(grpc.error.code, status.UNAVAILABLE);
+      t.equal(grpc.error.metadata?.get('verigate-outcome')[0], 'audit-unavailable');
+    }
+
+    const kept = setup({ commitFails: true, continueOnFailure: true });
+    t.equal(await kept.pipeline.refused(kept.session, frame, 'no-route', 'no-route unit 9', noPath), noPath);
+    t.match(await kept.pipeline.failed(kept.session, frame, new Error('x')), { outcome: 'internal-error' });
+  },
+);
