@@ -7,8 +7,10 @@
  * - responses may complete out of order; the client matches them by transaction id [MB-TCP 4.2];
  * - every exception answered comes from the one outcome table (errors.ts); a failure inside the gateway
  *   answers 0x04 and is logged, counted and audited by the pipeline;
- * - at most `maxInFlight` requests of this session are in the pipeline, and reading stops while the client
- *   does not read its answers (write buffer above a high-water mark): a client cannot grow our memory.
+ * - at most `maxInFlight` requests of this session await their answer — refusals made before policy (invalid
+ *   PDU, no route, internal failure) included, so junk frames pipelined by a client cannot bypass the limit —
+ *   and reading stops while the client does not read its answers (write buffer above a high-water mark): a
+ *   client cannot grow our memory.
  */
 import type tls from 'node:tls';
 import {
@@ -90,13 +92,15 @@ export class MbapsConnection {
   private dispatch(frame: Frame): void {
     const { transactionId, unitId } = frame.header;
     const fc = frame.pdu[0] ?? 0;
+    // every frame taken holds an in-flight slot until its answer is out (answered()), refused or handled alike
+    this.inFlight++;
     try {
       this.route(frame, fc);
     } catch (err) {
       // decode, classify or route threw (a bug): the client still gets its answer, the failure leaves a trail.
       void this.deps.pipeline
         .failed(this.session, { unit: unitId, fc, transactionId }, err)
-        .then((r) => this.reply(transactionId, unitId, r.pdu));
+        .then((r) => this.answered(transactionId, unitId, r.pdu));
     }
   }
 
@@ -114,7 +118,7 @@ export class MbapsConnection {
           `invalid-request ${decoded.reason}`,
           exceptionPdu(fc, decoded.exception),
         )
-        .then((answer) => this.reply(transactionId, unitId, answer));
+        .then((answer) => this.answered(transactionId, unitId, answer));
       return;
     }
     const route = this.deps.routes(unitId);
@@ -122,11 +126,10 @@ export class MbapsConnection {
       const noPath = answerFor(fc, 'no-route'); // no path to a device [MB-APP 7]
       void this.deps.pipeline
         .refused(this.session, { unit: unitId, fc, transactionId }, 'no-route', `no-route unit ${unitId}`, noPath)
-        .then((answer) => this.reply(transactionId, unitId, answer));
+        .then((answer) => this.answered(transactionId, unitId, answer));
       return;
     }
     const classified = classify(decoded.value, route.unit);
-    this.inFlight++;
     // one reaction per request (no .finally: it costs two more closures and promises)
     this.deps.pipeline
       .handle({ session: this.session, device: route.device, classified, pdu: frame.pdu, transactionId })
@@ -140,7 +143,7 @@ export class MbapsConnection {
       );
   }
 
-  /** A handled request's answer: sent, and its in-flight slot freed for the next frame. */
+  /** A request's answer (handled or refused): sent, and its in-flight slot freed for the next frame. */
   private answered(transactionId: number, unitId: number, pdu: Buffer): void {
     try {
       this.reply(transactionId, unitId, pdu);
