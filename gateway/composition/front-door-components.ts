@@ -79,6 +79,8 @@ export function mbapsComponent(env: GatewayEnv, deps: FrontDoorDeps): Component<
       });
       const addr = await mbaps.listen();
       identity.onUpdate(() => mbaps.updateSecureContext());
+      // live sessions follow a reloaded session.idleTimeout (gRPC's idle sweep reads it on every tick)
+      deps.policy.onSwap(() => mbaps.followIdleTimeout());
       return { server: mbaps, endpoint: { host: l.host, port: addr.port } };
     },
     stop: ({ server }) => server.close(),

@@ -58,14 +58,20 @@ export class MbapsConnection {
     });
     socket.on('drain', () => this.pump());
     socket.on('close', () => this.onClosed());
+    // armed by setIdleTimeout(); one listener however often the timeout is changed
+    socket.on('timeout', () => this.session.end('idle-timeout'));
   }
 
   onClose(handler: () => void): void {
     this.closeHandlers.push(handler);
   }
 
-  setIdleTimeout(ms: number): void {
-    this.socket.setTimeout(ms, () => this.session.end('idle-timeout'));
+  /**
+   * Policy `session.idleTimeout`: the session ends after `ms` without socket activity; null switches it off.
+   * Called again when a policy reload changes it: the countdown restarts from then with the new value.
+   */
+  setIdleTimeout(ms: number | null): void {
+    this.socket.setTimeout(ms ?? 0);
   }
 
   /** Takes frames while the session is open, below its in-flight limit and not backed up; else pauses. */

@@ -4,6 +4,8 @@
  * hands each verified duplex to a connection object; the connection owns framing and per-request work.
  * Rotation: `updateSecureContext()` swaps the certificate for new handshakes; live sessions are untouched.
  * Before the handshake completes every connection is bounded in time and count (handshake-guard.ts).
+ * Policy `session.idleTimeout` applies to live sessions too: `followIdleTimeout()` (called on every policy swap
+ * by the composition root) re-applies it when a reload changed it.
  */
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
@@ -19,7 +21,7 @@ export interface MbapsListenerOptions extends GatekeeperDeps {
   readonly routes: RouteLookup;
   readonly pipeline: RequestPipeline;
   readonly maxInFlightPerSession: number;
-  /** Current idle timeout (follows policy reloads); null = none. */
+  /** Current idle timeout (re-read by `followIdleTimeout()` after policy reloads); null = none. */
   readonly idleTimeoutMs?: () => number | null;
 }
 
@@ -27,9 +29,12 @@ export class MbapsListener {
   private server: tls.Server | null = null;
   private readonly connections = new Set<MbapsConnection>();
   private readonly gatekeeper: SessionGatekeeper;
+  /** The idle timeout the live connections have (what `idleTimeoutMs()` said when last applied). */
+  private idleMs: number | null;
 
   constructor(private readonly opts: MbapsListenerOptions) {
     this.gatekeeper = new SessionGatekeeper('mbaps', opts);
+    this.idleMs = opts.idleTimeoutMs?.() ?? null;
   }
 
   async listen(): Promise<AddressInfo> {
@@ -58,6 +63,18 @@ export class MbapsListener {
     this.server?.setSecureContext(this.opts.tlsOptions());
   }
 
+  /**
+   * After a policy swap: a changed `session.idleTimeout` is applied to every live session at once (its countdown
+   * restarts from now), new sessions get it at accept. Unchanged, nothing is re-armed, so frequent reloads do
+   * not keep idle sessions alive.
+   */
+  followIdleTimeout(): void {
+    const idle = this.opts.idleTimeoutMs?.() ?? null;
+    if (idle === this.idleMs) return;
+    this.idleMs = idle;
+    for (const c of this.connections) c.setIdleTimeout(idle);
+  }
+
   async close(): Promise<void> {
     const server = this.server;
     this.server = null;
@@ -68,6 +85,7 @@ export class MbapsListener {
   private accept(socket: tls.TLSSocket): void {
     const session = this.gatekeeper.open(socket);
     if (!session) return;
+    this.followIdleTimeout(); // the current value, should a swap have gone unannounced
     const conn = new MbapsConnection(socket, session, {
       routes: this.opts.routes,
       pipeline: this.opts.pipeline,
@@ -75,7 +93,6 @@ export class MbapsListener {
     });
     this.connections.add(conn);
     conn.onClose(() => this.connections.delete(conn));
-    const idle = this.opts.idleTimeoutMs?.();
-    if (idle) conn.setIdleTimeout(idle);
+    if (this.idleMs !== null) conn.setIdleTimeout(this.idleMs);
   }
 }

@@ -1,7 +1,8 @@
 /**
  * One Modbus/TCP Security connection (mbaps-connection.ts) over a fake socket, with a pipeline whose answers
  * the test releases: refusals made before policy (invalid PDU, no route) hold an in-flight slot until their
- * answer is out like handled requests, so a pipelining client's junk frames stop the pump at `maxInFlight`.
+ * answer is out like handled requests, so a pipelining client's junk frames stop the pump at `maxInFlight`;
+ * the idle timeout can be changed on a live connection (policy reload) and switched off.
  */
 import t from 'tap';
 import { EventEmitter } from 'node:events';
@@ -14,7 +15,11 @@ class FakeSocket extends EventEmitter {
   paused = false;
   writableLength = 0;
   readonly written: Buffer[] = [];
+  readonly timeouts: number[] = [];
   setNoDelay(): void {}
+  setTimeout(ms: number): void {
+    this.timeouts.push(ms);
+  }
   pause(): void {
     this.paused = true;
   }
@@ -53,7 +58,7 @@ function setup(opts: { maxInFlight: number; routed: boolean }) {
     pipeline: pipeline as unknown as ConnectionDeps['pipeline'],
     maxInFlight: opts.maxInFlight,
   };
-  new MbapsConnection(socket as never, session, deps);
+  const conn = new MbapsConnection(socket as never, session, deps);
   const send = (pdus: Buffer[]): void => {
     socket.emit('data', Buffer.concat(pdus.map((p, i) => encodeAdu(i + 1, 1, p))));
   };
@@ -61,7 +66,7 @@ function setup(opts: { maxInFlight: number; routed: boolean }) {
     pending.shift()?.();
     await new Promise((r) => setImmediate(r));
   };
-  return { socket, send, release, refusals: () => refusals, handled: () => handled };
+  return { socket, session, conn, send, release, refusals: () => refusals, handled: () => handled };
 }
 
 t.test('invalid PDUs pipelined past maxInFlight: the pump stops at the limit, one more per answer', async (t) => {
@@ -87,4 +92,15 @@ t.test('frames for no route count too, and share the limit with handled requests
   mixed.send([INVALID, READ, READ, INVALID]);
   t.equal(mixed.refusals() + mixed.handled(), 2, 'one refusal and one handled request fill the two slots');
   t.equal(mixed.socket.paused, true);
+});
+
+t.test('the idle timeout changes on a live connection (policy reload): re-armed, off with null', async (t) => {
+  const s = setup({ maxInFlight: 1, routed: true });
+  s.conn.setIdleTimeout(600_000);
+  s.conn.setIdleTimeout(300);
+  s.conn.setIdleTimeout(null);
+  t.same(s.socket.timeouts, [600_000, 300, 0], 'the socket timeout follows; 0 switches it off');
+  t.equal(s.socket.listenerCount('timeout'), 1, 'one listener however often it changes');
+  s.socket.emit('timeout');
+  t.equal(s.session.endReason, 'idle-timeout');
 });
