@@ -20,6 +20,7 @@ import type { ProfinetTarget } from './device-router.js';
 import {
   appendWriteAhead,
   countRecord,
+  mayAnswer,
   stillAllowedFor,
   whenCommitted,
   type PipelineDepsBase,
@@ -169,8 +170,9 @@ export class RecordPipeline {
         : judgedRecordDecision(req, progress, end, end.outcome, latency),
     );
     const committed = await whenCommitted(this.deps.audit, written);
-    if (!committed && end.data !== undefined && this.deps.auditContinueOnFailure !== true) {
-      // Record data whose event is not in the file is not released [IEC 62443-3-3 SR 2.10].
+    if (!mayAnswer(this.deps, committed) && progress.decisionSeq === null && end.outcome !== 'audit-unavailable') {
+      // No answer, data or not, leaves before its event is in the file [IEC 62443-3-3 SR 2.10]; a forwarded
+      // write's stands (its write-ahead decision is in the file).
       return { outcome: 'audit-unavailable', reason: 'audit-unavailable', ruleId: verdict.ruleId };
     }
     return {

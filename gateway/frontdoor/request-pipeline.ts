@@ -31,7 +31,13 @@ import {
   type Progress,
   type Verdict,
 } from './request-events.js';
-import { appendWriteAhead, stillAllowedFor, whenCommitted, type PipelineDepsBase } from './pipeline-support.js';
+import {
+  appendWriteAhead,
+  mayAnswer,
+  stillAllowedFor,
+  whenCommitted,
+  type PipelineDepsBase,
+} from './pipeline-support.js';
 import {
   requestFailed,
   requestInternalError,
@@ -232,7 +238,8 @@ export class RequestPipeline {
     committed: boolean,
   ): PipelineResult {
     const verdict = progress.verdict as Verdict;
-    if (!committed && outcome === 'ok' && progress.decisionSeq === null && this.deps.auditContinueOnFailure !== true) {
+    // Any answer, a denial's too, waits for its event; only a forwarded write's stands (its decision is in the file).
+    if (!mayAnswer(this.deps, committed) && progress.decisionSeq === null && outcome !== 'audit-unavailable') {
       return {
         outcome: 'audit-unavailable',
         pdu: answerFor(req.classified.fc, 'audit-unavailable'),

@@ -611,6 +611,12 @@ t.test('fail-closed: a refusal or internal failure whose event is not in the fil
     throw new Error('client exploded');
   };
   t.match(await s.pipeline.handle(s.req(hist, read(0xaff0))), { outcome: 'audit-unavailable', ruleId: 'hist' });
+  s.answer = RECORD;
+  t.match(
+    await s.pipeline.handle(s.req(hist, read(0x7777))),
+    { outcome: 'audit-unavailable' },
+    'a denial whose event is not in the file is not answered as a denial either',
+  );
   const c = await setup(t, { continueOnFailure: true });
   c.appendFails = true;
   t.equal(await c.pipeline.refused(hist, 'rio-9', read(0xaff0), 'x'), true, 'failurePolicy continue answers it');

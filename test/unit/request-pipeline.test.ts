@@ -174,6 +174,21 @@ t.test("group commit failed: a read's data is withheld (0x06), a write is refuse
   t.equal((await cont.pipeline.handle(cont.request(READ))).outcome, 'ok', 'failurePolicy continue keeps serving');
 });
 
+t.test('group commit failed: a denial or a timeout is answered 0x06 too, not before its event', async (t) => {
+  const denied = setup({ commitFails: true, gate: { effect: 'deny', code: 'locked', detail: 'L1' } });
+  const d = await denied.pipeline.handle(denied.request(READ));
+  t.equal(d.outcome, 'audit-unavailable', 'the denial event is not in the file: the denial is not answered');
+  t.same([...d.pdu], [0x83, 0x06]);
+  const timedOut = setup({ commitFails: true, upstream: { kind: 'timeout' } });
+  t.equal((await timedOut.pipeline.handle(timedOut.request(READ))).outcome, 'audit-unavailable');
+  const cont = setup({
+    commitFails: true,
+    continueOnFailure: true,
+    gate: { effect: 'deny', code: 'locked', detail: 'L1' },
+  });
+  t.equal((await cont.pipeline.handle(cont.request(READ))).outcome, 'denied', 'failurePolicy continue answers it');
+});
+
 t.test('fail-closed: a write whose write-ahead event fails is refused with 0x06 and never submitted', async (t) => {
   const s = setup({ appendFails: true });
   const r = await s.pipeline.handle(s.request(WRITE));
