@@ -29,12 +29,13 @@
 import { ExponentialBackoff, RECONNECT_BACKOFF } from '../backoff.js';
 import { nullLogger, type Logger } from '../logger.js';
 import { monotonicTimers, type Timers } from '../timers.js';
-import { DeadlineList, type Deadlined } from './deadline-list.js';
-import { FairQueue, type QueueHandle } from './fair-queue.js';
+import { DeadlineList } from './deadline-list.js';
+import { FairQueue } from './fair-queue.js';
 import { LinkDialer } from './link-dialer.js';
 import { mayDispatch } from './may-dispatch.js';
 import { mbapTransport } from './mbap-transport.js';
 import { pickLink } from './pick-link.js';
+import { newJob, type Job } from './pool-job.js';
 import type {
   DevicePoolOptions,
   DevicePoolStats,
@@ -47,18 +48,6 @@ import type {
 import { validatePoolOptions } from './pool-options.js';
 import { ClientTally, poolStats } from './pool-stats.js';
 import { ReconnectState } from './reconnect-state.js';
-
-interface Job extends Deadlined<Job> {
-  readonly req: UpstreamRequest;
-  readonly submittedAt: number;
-  readonly resolve: (r: UpstreamResult) => void;
-  state: 'queued' | 'sent' | 'done';
-  handle: QueueHandle<Job> | undefined;
-  conn: UpstreamLink<Job> | undefined;
-  tid: number | undefined;
-  /** Set only while the job waits in the queue past its submit (see `submit`). */
-  onAbort: (() => void) | undefined;
-}
 
 export class DevicePool {
   readonly #o: Required<
@@ -124,20 +113,7 @@ export class DevicePool {
     if (this.#isDown() && this.#reconnect.nextAttemptAt > deadline)
       return Promise.resolve(this.#reconnect.downResult());
     return new Promise<UpstreamResult>((resolve) => {
-      const job: Job = {
-        req,
-        submittedAt: now,
-        deadline,
-        resolve,
-        state: 'queued',
-        handle: undefined,
-        conn: undefined,
-        tid: undefined,
-        onAbort: undefined,
-        earlier: null,
-        later: null,
-        listed: false,
-      };
+      const job = newJob(req, now, deadline, resolve);
       const pushed = this.#queue.push(req.clientKey, job);
       if (pushed.kind === 'full') {
         resolve({ kind: 'queue-full' });
