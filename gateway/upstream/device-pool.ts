@@ -12,16 +12,19 @@
  *   (the PLC is there but busy), 'unavailable' when none is (no path). Expiry after sending → 'timeout';
  *   the slot keeps its tid until the late reply arrives (dropped) or the connection is recycled.
  * - Nothing that was sent is ever sent again, read or write: a request in flight when its connection dies
- *   is answered 'unavailable' [docs/architecture.md "Lessons from Modbus proxies"].
+ *   is answered 'unavailable' with `sent` [docs/architecture.md "Lessons from Modbus proxies"]; one staged for
+ *   the connection's write but never written is answered 'unavailable' without `sent`, and not requeued.
  * - Connection lost → queued requests stay queued and a reconnect starts (link-dialer.ts; backoff + jitter and
  *   the learned connection limit: reconnect-state.ts). A failed connect with no connection open marks the PLC
  *   down: every queued request whose deadline falls before the next attempt is answered 'unavailable' right
  *   away rather than held for its whole timeout, and new requests get the same answer until the next attempt
  *   is due (then one request probes again).
  * - An AbortSignal removes a still-queued request ('aborted'), in the same turn as the abort: the listener
- *   runs synchronously inside `abort()`, and dispatch re-checks the signal right before the socket write, so a
- *   session that ended (lock, kill, SVID expiry) never gets one more request onto the wire. Once sent,
- *   aborting changes nothing: the PLC may already act on it, so the caller still gets the real outcome to audit.
+ *   runs synchronously inside `abort()`, and the gate (may-dispatch.ts) is asked at dispatch and again by the
+ *   connection right before the socket write (`mayStillSend`: a connection writes a turn's requests at
+ *   setImmediate), so a session that ended (lock, kill, SVID expiry) never gets one more request onto the
+ *   wire. Once written, aborting changes nothing: the PLC may already act on it, so the caller still gets the
+ *   real outcome to audit.
  * - How the device is reached is the transport's business (`UpstreamTransport`): MBAP over TCP by default
  *   (mbap-transport.ts), or a Modbus RTU line (rtu-transports.ts) — one link with one slot shared by every unit
  *   on the line, so the same queue, deadlines and outcomes serve serial devices.
@@ -91,8 +94,12 @@ export class DevicePool {
       events: {
         reply: (job, result) => this.#onReply(job, result),
         slotFreed: () => this.#pump(),
+        // dropped unwritten by the gate at the connection's write: never sent (the link's slotFreed pumps next)
+        unsent: (job) => this.#settle(job, { kind: 'aborted' }),
         closed: (c, info) => this.#onClosed(c, info),
       },
+      // asked again at the write itself when a link writes later than send (plc-connection.ts batches a turn)
+      mayStillSend: (job) => mayDispatch(job.req),
     };
     this.#dialer = new LinkDialer<Job>(transport, this.#o.connectTimeoutMs, link, {
       opened: (l) => this.#onOpen(l),
@@ -210,11 +217,14 @@ export class DevicePool {
     if (i >= 0) this.#conns.splice(i, 1);
     if (this.#lastPicked === conn) this.#lastPicked = undefined;
     this.#log.info(
-      { device: this.#o.name, conn: conn.id, reason: info.reason, lost: info.lost.length },
+      { device: this.#o.name, conn: conn.id, reason: info.reason, lost: info.lost.length, unsent: info.unsent.length },
       'upstream connection closed',
     );
     const reason = `connection to the PLC lost after the request was sent; not replayed (${info.reason})`;
     for (const job of info.lost) this.#settle(job, { kind: 'unavailable', reason, sent: true });
+    // Staged, never written: not "may have executed"; not requeued either (no path that could ever replay).
+    const unsentReason = `connection to the PLC closed before the request was written (${info.reason})`;
+    for (const job of info.unsent) this.#settle(job, { kind: 'unavailable', reason: unsentReason });
     // A connection that never answered is treated like a refused connect: many small PLCs accept a
     // connection over their limit and close it at once. With others open, that is the PLC's real limit.
     if (!this.#closed && info.byPeer && !info.everAnswered) {

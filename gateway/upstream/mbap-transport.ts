@@ -11,14 +11,8 @@ export function mbapTransport(host: string, port: number, dialer: PlcDialer = de
     target: `${host}:${port}`,
     async open(settings, signal) {
       const socket = await dialer(host, port, signal);
-      return new PlcConnection(socket, {
-        id: settings.id,
-        maxInFlight: settings.maxInFlight,
-        lateGraceMs: settings.lateGraceMs,
-        logger: settings.logger,
-        timers: settings.timers,
-        events: settings.events,
-      });
+      // the pool's settings as they are: events, timers and the last-moment gate checked at each write
+      return new PlcConnection(socket, settings);
     },
   };
 }

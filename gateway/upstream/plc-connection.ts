@@ -3,8 +3,11 @@
  * transaction ids from a per-connection allocator (the client's own id never goes upstream), MBAP framing
  * of replies and pairing them with their request [MB-TCP 3.1.3, 4.4.1].
  *
- * Slot lifecycle: free → live (sent, awaiting reply) → late (its request timed out; the tid and the slot
- * stay reserved until the late reply arrives — then it is dropped — or the connection is recycled).
+ * Slot lifecycle: free → staged (taken by `send`, waiting for the turn's one write) → live (written, awaiting
+ * reply) → late (its request timed out; the tid and the slot stay reserved until the late reply arrives — then
+ * it is dropped — or the connection is recycled). A staged request is asked the last-moment gate
+ * (`mayStillSend`) again at the write, because a kill or a lock can land between `send` and the write (another
+ * I/O callback of the same poll phase): one that fails is dropped unwritten and its slot freed (`unsent`).
  * Why keep the slot: the PLC may still be working on it, and a device that handles one request at a time
  * would otherwise get a second one it cannot take. If no late reply comes within `lateGraceMs` the
  * connection is marked draining: no new requests; it closes once its live requests finish.
@@ -13,52 +16,25 @@ import type net from 'node:net';
 import { AduBatch, MbapFramer } from '../../protocols/modbus/index.js';
 import { checkResponse } from './response-check.js';
 import { TidAllocator } from './tid-allocator.js';
-import type { Logger } from '../logger.js';
-import { unrefTimer, type TimerHandle, type Timers } from '../timers.js';
-import type { UpstreamResult } from './types.js';
+import { unrefTimer, type TimerHandle } from '../timers.js';
+import type { LinkSettings, UpstreamLink } from './types.js';
 
 interface Slot<J> {
   readonly tid: number;
   readonly job: J;
   readonly unitId: number;
   readonly reqPdu: Buffer;
-  state: 'live' | 'late';
+  state: 'staged' | 'live' | 'late';
   graceTimer?: TimerHandle;
 }
 
-export interface ConnectionClosedInfo<J> {
-  readonly reason: string;
-  /** Live requests that were sent and never answered: the pool answers them 'unavailable' (no replay). */
-  readonly lost: readonly J[];
-  /** Whether this connection ever delivered a valid reply (a healthy PLC, for backoff accounting). */
-  readonly everAnswered: boolean;
-  /** True when the PLC (or the network) ended it; false when we recycled or closed it. */
-  readonly byPeer: boolean;
-  readonly sent: number;
-}
-
-export interface ConnectionEvents<J> {
-  /** A live request got its outcome (response or invalid-response). Called before any resulting close. */
-  reply(job: J, result: UpstreamResult): void;
-  /** A slot became free (reply, late reply): the pool may send more. */
-  slotFreed(conn: PlcConnection<J>): void;
-  /** The socket is gone; called once. */
-  closed(conn: PlcConnection<J>, info: ConnectionClosedInfo<J>): void;
-}
-
-export interface PlcConnectionOptions<J> {
-  readonly id: number;
-  readonly maxInFlight: number;
-  readonly lateGraceMs: number;
-  readonly logger: Logger;
-  /** Arms the late-reply grace (gateway/timers.ts): the pool's own timers, so tests drive it with the deadlines. */
-  readonly timers: Timers;
-  readonly events: ConnectionEvents<J>;
+/** The pool's link settings (types.ts: events, timers, the last-moment gate `mayStillSend`) and, for tests, a tid. */
+export interface PlcConnectionOptions<J> extends LinkSettings<J> {
   /** First transaction id tried (random per connection by default, so ids differ across reconnects). */
   readonly firstTid?: number;
 }
 
-export class PlcConnection<J> {
+export class PlcConnection<J> implements UpstreamLink<J> {
   readonly id: number;
   readonly #socket: net.Socket;
   readonly #opts: PlcConnectionOptions<J>;
@@ -70,7 +46,12 @@ export class PlcConnection<J> {
   #closed = false;
   #everAnswered = false;
   #sent = 0;
-  /** Requests sent during this turn, written together when its I/O callbacks are done (see #batchWrites). */
+  /**
+   * Requests sent during this turn (state 'staged'), gated and written together when its I/O callbacks are done
+   * (see #batchWrites). Reused from turn to turn, `#nStaged` counting the entries in use, as in AduBatch.
+   */
+  readonly #staged: (Slot<J> | null)[] = [];
+  #nStaged = 0;
   readonly #out = new AduBatch();
   #flushQueued = false;
   readonly #flush = (): void => this.#flushWrites();
@@ -110,15 +91,15 @@ export class PlcConnection<J> {
     return !this.#closed;
   }
 
-  /** Sends one request; returns its upstream tid. Caller checks `freeSlots > 0` first. */
+  /** Stages one request for this turn's write; returns its upstream tid. Caller checks `freeSlots > 0` first. */
   send(job: J, unitId: number, pdu: Buffer): number {
     const tid = this.#tids.allocate();
     if (tid === null || this.freeSlots <= 0)
       throw new Error(`plc-connection ${this.id}: send without a free slot (bug)`);
-    this.#slots.set(tid, { tid, job, unitId, reqPdu: pdu, state: 'live' });
+    const slot: Slot<J> = { tid, job, unitId, reqPdu: pdu, state: 'staged' };
+    this.#slots.set(tid, slot);
+    this.#staged[this.#nStaged++] = slot;
     this.#live++;
-    this.#sent++;
-    this.#out.add(tid, unitId, pdu);
     this.#batchWrites();
     return tid;
   }
@@ -134,15 +115,63 @@ export class PlcConnection<J> {
     setImmediate(this.#flush);
   }
 
+  /**
+   * The turn's write. Each staged request is asked the gate once more, here, right before the bytes leave (the
+   * docs' promise, docs/architecture.md "Request path"); one that fails is released unwritten, kept at the front
+   * of `#staged` and reported `unsent` after the write. No event is raised inside the loop, so nothing can send
+   * on this connection while it runs.
+   */
   #flushWrites(): void {
     this.#flushQueued = false;
+    const n = this.#nStaged;
+    this.#nStaged = 0;
+    if (this.#closed) return; // #finish already reported and cleared the staged ones
+    const staged = this.#staged;
+    let dropped = 0;
+    let freed = false;
+    for (let i = 0; i < n; i++) {
+      const slot = staged[i] as Slot<J>;
+      staged[i] = null;
+      if (this.#slots.get(slot.tid) !== slot) {
+        freed = true; // timed out while staged: released by expire
+      } else if (this.#mayStillSend(slot.job)) {
+        slot.state = 'live';
+        this.#sent++;
+        this.#out.add(slot.tid, slot.unitId, slot.reqPdu);
+      } else {
+        this.#release(slot);
+        staged[dropped++] = slot;
+      }
+    }
     const out = this.#out.take();
-    if (out !== null && !this.#closed) this.#socket.write(out);
+    if (out !== null) this.#socket.write(out);
+    for (let i = 0; i < dropped; i++) {
+      const slot = staged[i] as Slot<J>;
+      staged[i] = null;
+      this.#opts.events.unsent(slot.job);
+    }
+    if ((dropped > 0 || freed) && !this.#closed) this.#afterFree();
+  }
+
+  /** A gate that throws fails closed: the request is not written. */
+  #mayStillSend(job: J): boolean {
+    if (this.#opts.mayStillSend === undefined) return true;
+    try {
+      return this.#opts.mayStillSend(job);
+    } catch {
+      return false;
+    }
   }
 
   /** The request behind `tid` timed out: keep its tid and slot reserved for the late reply (see header). */
   expire(tid: number): void {
     const slot = this.#slots.get(tid);
+    if (slot?.state === 'staged') {
+      // Never written, so no late reply can come: free it now (the write skips it; #flushWrites tells the pool).
+      this.#release(slot);
+      if (this.#draining && this.#live === 0) this.#finish('recycled: a late reply never came');
+      return;
+    }
     if (slot === undefined || slot.state !== 'live') return;
     slot.state = 'late';
     this.#live--;
@@ -182,8 +211,9 @@ export class PlcConnection<J> {
 
   #onFrame(tid: number, unitId: number, pdu: Buffer): void {
     const slot = this.#slots.get(tid);
-    if (slot === undefined) {
-      // [MB-TCP 4.4.1]: a response with an unknown transaction id is discarded.
+    if (slot === undefined || slot.state === 'staged') {
+      // [MB-TCP 4.4.1]: a response with an unknown transaction id is discarded. A staged request's tid is not
+      // known to the PLC yet (not written): an "answer" to it is a guess, never paired with the request.
       this.#opts.logger.debug({ conn: this.id, tid }, 'dropped reply with unknown transaction id');
       return;
     }
@@ -210,7 +240,7 @@ export class PlcConnection<J> {
     this.#slots.delete(slot.tid);
     this.#tids.release(slot.tid);
     this.#opts.timers.clearTimeout(slot.graceTimer);
-    if (slot.state === 'live') this.#live--;
+    if (slot.state !== 'late') this.#live--;
   }
 
   #afterFree(): void {
@@ -232,14 +262,18 @@ export class PlcConnection<J> {
     if (this.#closed) return;
     this.#closed = true;
     const lost: J[] = [];
+    const unsent: J[] = [];
     for (const slot of this.#slots.values()) {
       this.#opts.timers.clearTimeout(slot.graceTimer);
       if (slot.state === 'live') lost.push(slot.job);
+      else if (slot.state === 'staged') unsent.push(slot.job); // never written: not "may have executed"
     }
     this.#slots.clear();
+    this.#staged.fill(null, 0, this.#nStaged);
+    this.#nStaged = 0;
     this.#live = 0;
-    this.#out.take(); // requests not yet written: never written now (reported lost below, like the rest)
     this.#socket.destroy();
-    this.#opts.events.closed(this, { reason, lost, everAnswered: this.#everAnswered, byPeer, sent: this.#sent });
+    const info = { reason, lost, unsent, everAnswered: this.#everAnswered, byPeer, sent: this.#sent };
+    this.#opts.events.closed(this, info);
   }
 }

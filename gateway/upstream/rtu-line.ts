@@ -287,6 +287,8 @@ export class RtuLine<J> implements UpstreamLink<J> {
     this.#s.timers.clearTimeout(cur?.grace);
     this.#stream.destroy();
     const lost = cur?.state === 'live' ? [cur.job] : [];
-    this.#s.events.closed(this, { reason, lost, everAnswered: this.#everAnswered, byPeer, sent: this.#sent });
+    // unsent: [] — the line writes inside send, right after the pool's gate: nothing is ever staged
+    const info = { reason, lost, unsent: [], everAnswered: this.#everAnswered, byPeer, sent: this.#sent };
+    this.#s.events.closed(this, info);
   }
 }

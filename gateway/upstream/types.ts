@@ -20,8 +20,9 @@ export interface UpstreamRequest {
   /** Aborting removes a still-queued request ('aborted', never sent); one already sent is not affected. */
   readonly signal?: AbortSignal;
   /**
-   * Asked synchronously right before the request is written to the PLC socket; false (or a throw) drops it
-   * unsent ('aborted'). For gates that can close while it waits without ending its session: a device lock.
+   * Asked synchronously right before the request is written to the PLC socket (for MBAP over TCP: at the
+   * turn's one write, plc-connection.ts); false (or a throw) drops it unsent ('aborted'). For gates that can
+   * close while it waits without ending its session: a device lock.
    */
   readonly stillAllowed?: () => boolean;
 }
@@ -34,10 +35,13 @@ export interface UpstreamRequest {
 export type UpstreamResult =
   | { readonly kind: 'response'; readonly pdu: Buffer; readonly latencyMs: number }
   | { readonly kind: 'timeout' }
-  /** `sent`: the request reached the PLC's socket before the connection died: it may have been executed. */
+  /**
+   * `sent`: the request was written to the PLC's socket before the connection died: it may have been executed.
+   * Without it, the request never left the gateway (no path, or its connection closed before the write).
+   */
   | { readonly kind: 'unavailable'; readonly reason: string; readonly sent?: true }
   | { readonly kind: 'queue-full' }
-  /** Its signal aborted (the session ended) while it was queued: it was never sent. */
+  /** Its signal aborted or `stillAllowed` said no (a kill, a lock) before the write: it was never sent. */
   | { readonly kind: 'aborted' }
   | { readonly kind: 'invalid-response'; readonly reason: string };
 
@@ -55,7 +59,7 @@ export interface UpstreamLink<J> {
   readonly id: number;
   /** Requests it may take now: 0 while full, draining, closed, or (a serial line) keeping its silence. */
   readonly freeSlots: number;
-  /** Sent and awaiting an answer. */
+  /** Sent (or staged for this turn's write) and awaiting an answer. */
   readonly live: number;
   /** Timed out, still holding their slot for a late answer. */
   readonly late: number;
@@ -69,8 +73,13 @@ export interface UpstreamLink<J> {
 
 export interface LinkClosedInfo<J> {
   readonly reason: string;
-  /** Sent and never answered: the pool answers them 'unavailable' with `sent` (never replayed). */
+  /** Written and never answered: the pool answers them 'unavailable' with `sent` (never replayed). */
   readonly lost: readonly J[];
+  /**
+   * Staged for the turn's write when the link closed, so never written (plc-connection.ts): the pool answers
+   * them 'unavailable' without `sent` and does not requeue them (no path that could ever replay a request).
+   */
+  readonly unsent: readonly J[];
   /** Whether this link ever delivered a valid answer (a healthy device, for backoff accounting). */
   readonly everAnswered: boolean;
   /** True when the device (or the network, or the port) ended it; false when we closed it. */
@@ -83,6 +92,11 @@ export interface LinkEvents<J> {
   reply(job: J, result: UpstreamResult): void;
   /** The link can take work again: the pool may send more. */
   slotFreed(link: UpstreamLink<J>): void;
+  /**
+   * A staged request failed `mayStillSend` at the write and was dropped unwritten (its slot is free again).
+   * Settle it only: do not send from inside; `slotFreed` follows once the turn's write is done.
+   */
+  unsent(job: J): void;
   /** The link is gone; called once. */
   closed(link: UpstreamLink<J>, info: LinkClosedInfo<J>): void;
 }
@@ -95,6 +109,13 @@ export interface LinkSettings<J> {
   readonly logger: Logger;
   readonly timers: Timers;
   readonly events: LinkEvents<J>;
+  /**
+   * The last-moment gate, asked per request right before the bytes leave when that is later than `send`
+   * (plc-connection.ts stages a turn's requests and writes them at setImmediate). False or a throw: not
+   * written, reported through `unsent`. A link that writes inside `send` (rtu-line.ts) need not ask it: the
+   * pool asked just before. Absent: everything staged is written.
+   */
+  mayStillSend?(job: J): boolean;
 }
 
 /**

@@ -145,7 +145,7 @@ t.test('a closed line lets go of its serial port (descriptor and exclusive lock)
     lateGraceMs: 250,
     logger: pino({ level: 'silent' }),
     timers: systemTimers,
-    events: { reply: () => undefined, slotFreed: () => undefined, closed: () => undefined },
+    events: { reply: () => undefined, slotFreed: () => undefined, unsent: () => undefined, closed: () => undefined },
   };
   for (const round of [1, 2, 3]) {
     const line = await transport.open(settings, new AbortController().signal).then(
