@@ -121,6 +121,9 @@ function reportError(io: CliIo, err: Error & { code: string }): void {
   io.err(`policy: ${details.length > 0 ? `${details.length} error(s)` : 'failed'} [${err.code}]`);
 }
 
+/** Function codes whose requests touch registers (protocols/modbus/classify.ts): the only ones a JIT grant can cover. */
+const REGISTER_FCS: ReadonlySet<number> = new Set([1, 2, 3, 4, 5, 6, 15, 16, 22, 23, 24]);
+
 function check(io: CliIo, text: string, file: string): number {
   const policy = compileOrReport(io, text, file);
   if (policy === null) return EXIT_CHECK_FAILED;
@@ -131,6 +134,13 @@ function check(io: CliIo, text: string, file: string): number {
     return EXIT_CHECK_FAILED;
   }
   if (policy.mode === 'shadow') io.out('warning: mode: shadow — test mode, denials are reported but NOT enforced');
+  for (const rule of policy.rules) {
+    const none = [...rule.functions.keys()].filter((fc) => rule.jit !== null && !REGISTER_FCS.has(fc));
+    if (none.length > 0)
+      io.out(
+        `warning: rule ${rule.id}: a JIT grant names registers, never functions: fc ${none.join(', ')} (no register touched) is always refused jit-required`,
+      );
+  }
   io.out(`ok: ${policy.rules.length} rules, ${report.passed} tests passed, version ${policy.version}`);
   return EXIT_OK;
 }

@@ -5,6 +5,7 @@
 import type { Table } from '../../protocols/modbus/types.js';
 import type { CompiledRule } from '../policy/compiled-policy.js';
 import type { Grant, GrantRequest } from './grant-types.js';
+import type { GrantNeed } from './runtime-gate.js';
 
 /** The same grant as the hub wrote it: every field compared, keys in any order. */
 export function sameGrant(a: Grant, b: Grant): boolean {
@@ -17,7 +18,21 @@ export function sameGrant(a: Grant, b: Grant): boolean {
   return canonical(a) === canonical(b);
 }
 
-export function covers(g: Grant, r: { table: Table; start: number; count: number }): boolean {
+/**
+ * Does grant `g` cover every range of `need`, within its access? A grant names registers (or record indices),
+ * never functions: a need with no range — FC8 diagnostics, FC43, FC20/21 file records, user-defined and unknown
+ * codes, which touch no register — is covered by no grant (`[].every(…)` would let a one-register read grant
+ * cover an FC8 restart). Such a function under a `jit` rule stays `jit-required` (docs/zero-trust.md).
+ */
+export function coversNeed(g: Grant, need: GrantNeed): boolean {
+  if (need.reads.length === 0 && need.writes.length === 0) return false;
+  return (
+    need.reads.every((r) => g.access !== 'write' && covers(g, r)) &&
+    need.writes.every((w) => g.access !== 'read' && covers(g, w))
+  );
+}
+
+function covers(g: Grant, r: { table: Table; start: number; count: number }): boolean {
   // a `records` grant never equals a Modbus table: it covers no register
   return r.table === g.table && r.start >= g.start && r.start + r.count - 1 <= g.end;
 }

@@ -6,7 +6,7 @@
  * (durable-json.ts) so a restart loses nothing; every transition is an audit event.
  * PROFINET record services: a grant's `table` is `records` and start..end is a range of record indices
  * (any API, slot and subslot the JIT rule's entry allows); it must lie inside one `profinet:` entry of the
- * JIT rule with that access.
+ * JIT rule with that access. A grant never covers a request that touches no register (grant-scope.ts `coversNeed`).
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import { readDurableJson, writeDurableJson } from './durable-json.js';
 import type { GrantNeed } from './runtime-gate.js';
 import type { RecordRequest } from '../../protocols/profinet/record-request.js';
 import { PENDING_TTL_MS, type Grant, type GrantRequest, type GrantResult } from './grant-types.js';
-import { covers, sameGrant, withinRule } from './grant-scope.js';
+import { coversNeed, sameGrant, withinRule } from './grant-scope.js';
 
 export type { Grant, GrantAccess, GrantRequest, GrantResult, GrantStatus, GrantTable } from './grant-types.js';
 
@@ -224,15 +224,13 @@ export class GrantService {
     return null;
   }
 
-  /** The active grant that covers every range of `req` (a request, or the part of it a JIT rule granted) for this identity and rule, if any. */
+  /** The active grant of this identity and rule that covers `req` (a request, or the part of it a JIT rule granted). */
   covering(identity: string, ruleId: string, device: string, req: GrantNeed): Grant | null {
     const now = this.now();
     for (const g of this.grants.values()) {
       if (g.status !== 'active' || g.requester !== identity || g.ruleId !== ruleId || g.device !== device) continue;
       if (Date.parse(g.expiresAt ?? '') <= now) continue;
-      const reads = req.reads.every((r) => g.access !== 'write' && covers(g, r));
-      const writes = req.writes.every((w) => g.access !== 'read' && covers(g, w));
-      if (reads && writes) return g;
+      if (coversNeed(g, req)) return g;
     }
     return null;
   }

@@ -351,3 +351,29 @@ rules:
     'two strict rules, one with its own limit: both limits named',
   );
 });
+
+t.test('check warns that a JIT rule’s functions touching no register can never be granted', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vg-check-'));
+  const file = join(dir, 'p.yaml');
+  writeFileSync(
+    file,
+    `version: 1
+trustDomain: plant.example
+rules:
+  - id: maint
+    principals: [${TD}/eng/alice]
+    devices: [turbine-1]
+    jit: { approvers: ["${TD}/ops/**"], maxDuration: 1h }
+    allow: [{ access: read, table: holding, addresses: 0-99 }]
+    functions: [8, 24, 43]
+  - id: diag
+    principals: [${TD}/eng/alice]
+    devices: [turbine-1]
+    functions: [8]
+`,
+  );
+  const r = await run(['check', file]);
+  t.equal(r.code, 0, 'a warning, not an error');
+  t.match(r.out, /^warning: rule maint: .*fc 8, 43 \(no register touched\) is always refused jit-required$/m);
+  t.notMatch(r.out, /rule diag/, 'a rule without jit is not warned about');
+});
