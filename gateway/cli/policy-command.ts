@@ -189,8 +189,8 @@ function describe(d: Decision, request: string): string[] {
       );
     }
   }
-  const rate = d.obligations?.rate;
-  if (rate) lines.push(`rate limit: rule ${rate.ruleId}, ${rate.perSecond}/s`);
+  for (const rate of d.obligations?.rates ?? (d.obligations?.rate ? [d.obligations.rate] : []))
+    lines.push(`rate limit: rule ${rate.ruleId}, ${rate.perSecond}/s`);
   const strict = d.obligations?.strict;
   if (strict) lines.push(describeStrict(strict));
   if (d.essential === true)

@@ -158,9 +158,8 @@ class CandidateGates {
     if (d.effect !== 'allow') return d;
     this.clock = Math.max(this.clock, r.decidedMs);
     // the order of trust-runtime.ts: rate first (a token is spent even when JIT then refuses), then JIT
-    const rate = d.obligations?.rate;
-    if (rate && !this.rates.take(`${r.identity}|${rate.ruleId}`, rate.perSecond, this.clock))
-      return gateDeny(rate.ruleId, 'rate-limited');
+    const emptyBucket = this.rates.charge(r.identity, d.obligations, this.clock);
+    if (emptyBucket !== null) return gateDeny(emptyBucket, 'rate-limited');
     const jit = d.obligations?.jit;
     if (jit && !this.grants.held(r.identity, jit.ruleId, r.device, r.decidedMs))
       return gateDeny(jit.ruleId, 'jit-required');

@@ -23,6 +23,9 @@ export interface PeerRef {
  *   rule; the evaluator cannot know grants (they are runtime state), so it allows with this obligation and the
  *   runtime denies (`jit-required`) when no grant is active.
  * - `rate`: the granting rule limits this identity to `perSecond` requests (token bucket per identity+rule).
+ *   When several rate-limited rules grant parts of one request, `rate` is the first one's and `rates` lists
+ *   every one's (the first included): the runtime takes a token of each bucket, all or none — else a request
+ *   spanning a fast and a slow rule's registers would pass the slow rule's limit on the fast one's bucket.
  * - `strict`: the granting rule has `lockMode: strict`: on a fleet member, a write is refused (`fleet-stale`) once
  *   the box's view of the hub (locks, grants) is older than `maxStalenessMs` (null = the gateway's
  *   `fleet.maxStaleness`); with several strict granting rules, the tightest limit of them all. Staleness is
@@ -69,6 +72,8 @@ export interface StrictObligation {
 export interface Obligations {
   readonly jit?: JitObligation;
   readonly rate?: RateObligation;
+  /** Only when two or more rate-limited rules granted parts: all of their rates, `rate` first. */
+  readonly rates?: readonly RateObligation[];
   readonly strict?: StrictObligation;
 }
 

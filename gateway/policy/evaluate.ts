@@ -13,7 +13,8 @@
  *   still be allowed.
  * - Unit 0 (broadcast) is only granted for writes and functions by rules that name unit 0 in `units`.
  * - JIT and rate are obligations, not verdicts: an allow granted by a rule with `jit` or `rate` carries
- *   `obligations.jit` / `obligations.rate`, and the runtime checks grants and buckets. When several rules could
+ *   `obligations.jit` / `obligations.rate` (and `obligations.rates` when several rate-limited rules granted
+ *   parts: every one's bucket is charged), and the runtime checks grants and buckets. When several rules could
  *   grant a register, one that needs no JIT grant is preferred. Each register (so each half of an FC23) is judged
  *   by its own best rule: when rules needing no grant cover part of the request, `obligations.jit.scope` names
  *   the registers the JIT rules granted, and only those need the grant.

@@ -1,7 +1,7 @@
 /**
  * What an allow owes the runtime. The allow check records here every rule that granted part of a request;
- * from them follow the decision's rule id (the first), its obligations (a JIT grant to hold, a rate to
- * respect) and whether it is essential. Obligations are not verdicts: the runtime checks grants and buckets.
+ * from them follow the decision's rule id (the first), its obligations (a JIT grant to hold, every granting
+ * rule's rate to respect) and whether it is essential. Obligations are not verdicts: the runtime checks grants and buckets.
  */
 import {
   denyDecision,
@@ -9,6 +9,7 @@ import {
   type Decision,
   type JitObligation,
   type Obligations,
+  type RateObligation,
   type RegisterSpan,
   type StrictObligation,
 } from './compiled-policy.js';
@@ -22,6 +23,11 @@ export class Grants {
   /** The first granting rule that needs a JIT grant, and the first with a rate. */
   private jitRule: CompiledRule | null = null;
   private rateRule: CompiledRule | null = null;
+  /**
+   * The other rate-limited granting rules, each once (null until a second one grants: the common one-rule case
+   * allocates nothing). Every one's bucket is charged: a part granted by a 1/s rule must not ride on a 100/s one.
+   */
+  private moreRateRules: CompiledRule[] | null = null;
   /**
    * `lockMode: strict` granting rules: the one with the tightest own `maxStaleness`, and the first with none
    * (the gateway's default). Every strict rule that granted a part must be honoured: the tightest limit applies.
@@ -86,8 +92,14 @@ export class Grants {
     if (this.first === null) this.first = rule;
     if (!rule.essential) this.allEssential = false;
     if (this.jitRule === null && rule.jit !== null) this.jitRule = rule;
-    if (this.rateRule === null && rule.rate !== null) this.rateRule = rule;
+    if (rule.rate !== null && rule !== this.rateRule) this.noteRate(rule);
     if (rule.strict !== null) this.noteStrict(rule, rule.strict.maxStalenessMs);
+  }
+
+  private noteRate(rule: CompiledRule): void {
+    if (this.rateRule === null) this.rateRule = rule;
+    else if (this.moreRateRules === null) this.moreRateRules = [rule];
+    else if (!this.moreRateRules.includes(rule)) this.moreRateRules.push(rule);
   }
 
   private noteStrict(rule: CompiledRule, limit: number | null): void {
@@ -104,6 +116,7 @@ export class Grants {
     return (
       this.jitRule === (first.jit !== null ? first : null) &&
       this.rateRule === (first.rate !== null ? first : null) &&
+      this.moreRateRules === null &&
       this.strictObligation() === first.strict &&
       (this.jitRule === null || !this.freeGrant) &&
       first.essential === this.allEssential
@@ -113,9 +126,23 @@ export class Grants {
   private obligations(): Obligations | null {
     const jit = this.jitObligation();
     const rate = this.rateRule?.rate ?? null;
+    const rates = this.rateObligations(rate);
     const strict = this.strictObligation();
     if (jit === null && rate === null && strict === null) return null;
-    return { ...(jit ? { jit } : {}), ...(rate ? { rate } : {}), ...(strict ? { strict } : {}) };
+    return {
+      ...(jit ? { jit } : {}),
+      ...(rate ? { rate } : {}),
+      ...(rates ? { rates } : {}),
+      ...(strict ? { strict } : {}),
+    };
+  }
+
+  /** Every granting rule's rate, the first one's first; null with fewer than two (then `rate` says it all). */
+  private rateObligations(first: RateObligation | null): readonly RateObligation[] | null {
+    if (first === null || this.moreRateRules === null) return null;
+    const all = [first];
+    for (const r of this.moreRateRules) if (r.rate !== null) all.push(r.rate);
+    return all;
   }
 
   /**

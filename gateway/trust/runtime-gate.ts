@@ -17,6 +17,11 @@ interface RangeNeed {
   readonly start: number;
   readonly count: number;
 }
+/** A granting rule's `rate`: one token per request from the identity × rule bucket (rate-limiter.ts). */
+export interface RateNeed {
+  readonly ruleId: string;
+  readonly perSecond: number;
+}
 
 /** A verified peer as the runtime sees it (built by the front doors from identity's PeerIdentity). */
 export interface SessionPeer {
@@ -54,7 +59,9 @@ export interface PolicyVerdict {
       /** The registers the grant must cover when other rules grant the rest (FC23 halves); absent = all. */
       readonly scope?: GrantNeed;
     };
-    readonly rate?: { readonly ruleId: string; readonly perSecond: number };
+    readonly rate?: RateNeed;
+    /** Several rate-limited rules granted parts: every one's rate (`rate` first); a token of each, or none. */
+    readonly rates?: readonly RateNeed[];
     /**
      * `lockMode: strict`: writes refused (`fleet-stale`) once the fleet view is older than maxStalenessMs (null:
      * the gateway's default) — or than the default too, when `defaultRuleId` is set (the tighter binds).

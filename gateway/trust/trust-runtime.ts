@@ -177,9 +177,9 @@ export class TrustRuntime implements RuntimeGate, RecordGate {
       this.notes.refusedByDowngrade(req);
       return deny('trust-read-only');
     }
-    const rate = verdict.obligations?.rate;
-    if (rate && !this.rates.take(`${peer.id}|${rate.ruleId}`, rate.perSecond, now))
-      return deny('rate-limited', rate.ruleId);
+    // every granting rule's rate: one token of each bucket, or none (rate-limiter.ts)
+    const emptyBucket = this.rates.charge(peer.id, verdict.obligations, now);
+    if (emptyBucket !== null) return deny('rate-limited', emptyBucket);
     const jit = verdict.obligations?.jit;
     if (jit && this.grants.unreadable) return deny('grant-store-unavailable');
     if (jit) {
