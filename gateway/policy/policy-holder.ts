@@ -6,6 +6,7 @@
  * and its verdicts are reported, never enforced (Envoy's shadow rules).
  */
 import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import type { ClassifiedRequest } from '../../protocols/modbus/types.js';
 import type { RecordRequest } from '../../protocols/profinet/record-request.js';
 import type { AuditSink } from '../audit/audit-events.js';
@@ -43,6 +44,9 @@ export interface PolicyHolderOptions {
   /** Arms the file-watch debounce (gateway/timers.ts); default systemTimers. */
   readonly timers?: Timers;
 }
+
+/** The symlink a Kubernetes ConfigMap volume's atomic writer swaps on every update (kubernetes AtomicWriter). */
+const CONFIGMAP_DATA_LINK = '..data';
 
 export class PolicyHolder {
   private policy: CompiledPolicy;
@@ -151,11 +155,20 @@ export class PolicyHolder {
     }
   }
 
-  /** Reload when the file changes (editors write in bursts: debounced). */
+  /**
+   * Reload when the file changes (editors write in bursts: debounced). The parent directory is watched, filtered
+   * on the file's name: an atomic save (write a temporary file, rename it over the policy — editors, `kubectl cp`,
+   * configuration management) puts a new inode under the name, and a watch on the file itself follows the old
+   * inode and falls silent after the first such save [inotify(7): watches are on inodes]. A Kubernetes ConfigMap
+   * volume swaps the directory's `..data` symlink instead (the file is a symlink through it), so that name
+   * counts too. A platform that gives no name reloads on any event of the directory.
+   */
   watch(debounceMs = 200): void {
     if (this.watcher) return;
     const timers = this.opts.timers ?? systemTimers;
-    this.watcher = watch(this.file, () => {
+    const name = basename(this.file);
+    this.watcher = watch(dirname(this.file), (_event, changed) => {
+      if (changed !== null && changed !== name && changed !== CONFIGMAP_DATA_LINK) return;
       timers.clearTimeout(this.debounce);
       this.debounce = timers.setTimeout(() => {
         this.debounce = null;

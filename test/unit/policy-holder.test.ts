@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PolicyHolder } from '../../gateway/policy/policy-holder.js';
@@ -86,4 +86,83 @@ t.test('a file change triggers a reload once the debounce has passed on the inje
   t.equal(h.engine.evaluate(peer, 'plc', req, new Date()).effect, 'deny');
   h.close();
   t.equal(timers.pending, 0, 'close leaves no timer armed');
+});
+
+/** The holder's next debounce, armed by a file event of the kernel; false when none came within `ms` (a bound, never a delay). */
+function armedWithin(timers: FakeTimers, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const bound = setTimeout(() => resolve(false), ms);
+    void timers.armed().then(() => {
+      clearTimeout(bound);
+      resolve(true);
+    });
+  });
+}
+
+t.test('the watch survives atomic saves (temporary file renamed over), and in-place writes still reload', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vg-holder-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'policy.yaml');
+  writeFileSync(file, base('0..100'));
+  const timers = new FakeTimers();
+  const h = PolicyHolder.load(file, { audit: { append: () => ({ ok: true, seq: 1 }) }, timers });
+  t.teardown(() => h.close());
+  h.watch(200);
+  const save = async (what: string, write: () => void): Promise<void> => {
+    const armed = armedWithin(timers, 3000);
+    write();
+    t.ok(await armed, `${what}: the change armed the debounce`);
+    timers.advance(200);
+    // the rest of this save's events (a rename sends several) come in this poll phase: let them pass, so the
+    // next save's debounce is armed by the next save's own event
+    await new Promise((resolve) => setImmediate(resolve));
+  };
+  const atomic = (text: string) => () => {
+    writeFileSync(`${file}.tmp`, text);
+    renameSync(`${file}.tmp`, file);
+  };
+  const allows = (value: number) =>
+    h.engine.evaluate(
+      peer,
+      'plc',
+      { ...req, writes: [{ table: 'holding', start: 1, count: 1, values: [value] }] },
+      new Date(),
+    ).effect === 'allow';
+  for (const [n, limit] of [
+    [1, 10],
+    [2, 20],
+    [3, 30],
+  ] as const) {
+    await save(`atomic save ${n}`, atomic(base(`0..${limit}`)));
+    t.ok(allows(limit) && !allows(limit + 1), `atomic save ${n} reloaded (values 0..${limit})`);
+  }
+  await save('in-place write', () => writeFileSync(file, base('0..40')));
+  t.ok(allows(40) && !allows(41), 'the in-place write reloaded');
+});
+
+t.test('the watch follows a Kubernetes ConfigMap update (the ..data symlink swapped)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vg-holder-cm-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // the layout of a ConfigMap volume: policy.yaml -> ..data/policy.yaml, ..data -> ..<timestamp>
+  const version = (name: string, text: string): void => {
+    mkdirSync(join(dir, name));
+    writeFileSync(join(dir, name, 'policy.yaml'), text);
+  };
+  version('..v1', base('0..10'));
+  symlinkSync('..v1', join(dir, '..data'));
+  symlinkSync(join('..data', 'policy.yaml'), join(dir, 'policy.yaml'));
+  const timers = new FakeTimers();
+  const h = PolicyHolder.load(join(dir, 'policy.yaml'), { audit: { append: () => ({ ok: true, seq: 1 }) }, timers });
+  t.teardown(() => h.close());
+  let swaps = 0;
+  h.onSwap(() => swaps++);
+  h.watch(200);
+  version('..v2', base('0..5'));
+  const armed = armedWithin(timers, 3000);
+  symlinkSync('..v2', join(dir, '..data_tmp'));
+  renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+  t.ok(await armed, 'the swap armed the debounce');
+  timers.advance(200);
+  t.equal(swaps, 1, 'reloaded');
+  t.equal(h.engine.evaluate(peer, 'plc', req, new Date()).effect, 'deny', 'the new version is enforced');
 });
