@@ -6,7 +6,7 @@
  * fail closed].
  */
 import { EventEmitter } from 'node:events';
-import { GatewayError, isGatewayError } from '../errors.js';
+import { GatewayError, errorMessage, isGatewayError } from '../errors.js';
 import type { BackoffOptions } from '../backoff.js';
 import { MAX_TIMER_MS, systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 import { BundleSet } from './bundle-set.js';
@@ -159,7 +159,7 @@ export class X509Source extends EventEmitter<X509SourceEvents> {
         { spiffeId: svid.id.toString(), notAfter: svid.notAfter.toISOString() },
         'identity: X.509-SVID updated',
       );
-      this.emit('update', svid, ctx.bundles);
+      this.notify('update', svid, ctx.bundles);
     }
     this.refreshState();
     this.firstWaiter?.();
@@ -196,7 +196,27 @@ export class X509Source extends EventEmitter<X509SourceEvents> {
     } else {
       this.logger.info(fields, 'identity: X.509-SVID source healthy');
     }
-    this.emit('state', next);
+    this.notify('state', next);
+  }
+
+  /**
+   * emit(), but each handler on its own: EventEmitter stops at the first handler that throws, and the handlers
+   * here are independent consumers (TLS contexts, gRPC credentials, the fleet link, policy re-checks). One that
+   * fails on this SVID (e.g. a TLS context refusing an already expired key) must not leave the others on the
+   * old one, nor skip the state refresh and the first-SVID waiter after it. rawListeners: `once` ones remove
+   * themselves.
+   */
+  private notify<K extends keyof X509SourceEvents>(name: K, ...args: X509SourceEvents[K]): void {
+    for (const h of this.rawListeners(name) as ((...a: X509SourceEvents[K]) => void)[]) {
+      try {
+        h.apply(this, args);
+      } catch (err) {
+        this.logger.error(
+          { event: name, err: errorMessage(err) },
+          'identity: an SVID event handler threw; the others still ran',
+        );
+      }
+    }
   }
 
   private scheduleExpiry(): void {
