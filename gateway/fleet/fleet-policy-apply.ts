@@ -184,15 +184,18 @@ export class FleetPolicyApply {
         appliedRevision,
         now: new Date(o.now()),
       });
-    const verdict = check(this.revision);
-    if (verdict.ok || verdict.code !== 'already-applied' || this.sha256 === null || shaOf(value) === this.sha256)
+    // In force is the unpersisted revision when its file write is being retried (always above this.revision):
+    // comparing with the persisted one would let an envelope in between apply and roll the enforced text back.
+    const inForce = this.unpersisted ?? { revision: this.revision, sha256: this.sha256 };
+    const verdict = check(inForce.revision);
+    if (verdict.ok || verdict.code !== 'already-applied' || inForce.sha256 === null || shaOf(value) === inForce.sha256)
       return verdict;
     const signed = check(revision - 1);
     if (!signed.ok) return signed;
     return {
       ok: false,
       code: 'revision-conflict',
-      detail: `revision ${revision} is the one in force with another text (sha256 ${this.sha256}): a republish must take a revision above ${this.revision}`,
+      detail: `revision ${revision} is the one in force with another text (sha256 ${inForce.sha256}): a republish must take a revision above ${inForce.revision}`,
     };
   }
 

@@ -211,3 +211,26 @@ t.test('the applied revision with another text is a revision-conflict, not alrea
   t.match(apply.apply(envelope(1, policy(60))), { applied: false, code: 'already-applied' });
   t.equal(events.length, n, 'the same text again is silently in force');
 });
+
+t.test(
+  'while a revision in force is not yet written, an envelope below it does not roll the enforced text back',
+  async (t) => {
+    const { file, events, holder, make, timers } = setup(t);
+    const apply = make();
+    t.match(apply.apply(envelope(4, policy(70))), { applied: true, persisted: true });
+    const blocker = `${file}.${process.pid}.tmp`;
+    mkdirSync(blocker); // revision 6's file write fails: in force, not persisted
+    t.match(apply.apply(envelope(6, policy(90))), { applied: true, revision: 6, persisted: false });
+    const enforced = holder.current.version;
+    t.match(apply.apply(envelope(5, policy(80))), { applied: false, code: 'stale-revision' }, 'below the one in force');
+    t.equal(holder.current.version, enforced, 'revision 6 stays in force');
+    t.match(apply.apply(envelope(6, policy(90))), { applied: false, code: 'already-applied' });
+    t.match(apply.apply(envelope(6, policy(95))), { applied: false, code: 'revision-conflict' });
+    rmdirSync(blocker);
+    timers.advance(30_000);
+    t.equal(apply.appliedRevision(), 6, 'written at last');
+    t.equal(readFileSync(file, 'utf8'), policy(90));
+    // the retry re-enforces the same text: no new reload event
+    t.same(refusals(events), ['policy.reloaded', 'policy.reloaded', 'stale-revision', 'revision-conflict']);
+  },
+);
