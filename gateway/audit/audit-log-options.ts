@@ -77,6 +77,8 @@ export function describeFsync(p: FsyncPolicy): string {
 export interface AuditSubscriber {
   event?(rec: AuditRecord): void;
   checkpoint?(cp: Checkpoint): void;
+  /** Events up to `seq` are now fdatasync'ed (under fsync `never`: written); AuditLog.durableSeq(). */
+  durable?(seq: number): void;
 }
 
 export interface AuditLag {

@@ -54,6 +54,8 @@ export function buildAuditLogParts(
     syncFailing: () => failures.syncFailing,
     logger,
     isClosed,
+    writtenIsDurable: opts.fsync === 'never',
+    advanced: (seq) => subscribers.durable(seq),
   });
   const subscribers = new AuditSubscribers(opts.dir, logger);
   const host: CheckpointHost = {
@@ -107,6 +109,7 @@ export function buildAuditLogParts(
       written: (lines) => {
         subscribers.written(lines);
         if (lines.length > 0) checkpoints.noteWritten(lines.length);
+        if (lines.length > 0 && opts.fsync === 'never') subscribers.durable(lines[lines.length - 1]!.seq);
       },
     },
     state,

@@ -210,6 +210,14 @@ export class AuditLog implements AuditSink {
     };
   }
 
+  /**
+   * The highest seq that survives a power cut: fdatasync'ed (audit-sync.ts; under fsync `never`, written). What
+   * leaves the box (the fleet's edge copy) goes only this far. Subscribers with `durable` learn when it rises.
+   */
+  durableSeq(): number {
+    return this.sync.durableSeq();
+  }
+
   /** The chain head in the file (staged events are written first). */
   head(): { seq: number; hash: string } {
     this.flush();

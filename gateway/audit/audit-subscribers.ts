@@ -40,6 +40,11 @@ export class AuditSubscribers {
     }
   }
 
+  /** The log's durable watermark rose to `seq` (audit-sync.ts). */
+  durable(seq: number): void {
+    for (const s of this.subscribers) this.safe(() => s.durable?.(seq));
+  }
+
   checkpoint(cp: Checkpoint): void {
     for (const s of this.subscribers) this.safe(() => s.checkpoint?.(cp));
   }

@@ -2,6 +2,11 @@
  * The audit log's fdatasync watermark: the highest seq known to be durable, raised by the `always` policy's
  * sync after each batch, by the `interval` policy's background sync and by checkpoints. A watermark (max, never
  * a count) so syncs that overlap never count an event twice; `unsynced()` is the `audit lag` gauge.
+ *
+ * `durableSeq()` is what may leave the box (the fleet publisher copies events only up to it): an event another
+ * system holds but the disk lost in a power cut would make the local chain, rebuilt from the disk, fork from
+ * the copy. Under `never` nothing is fdatasync'ed on purpose (tests, tmpfs): written counts as durable there,
+ * and a copy ahead of the disk after a power cut is caught when publishing resumes (fleet/audit-resume.ts).
  */
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -17,6 +22,10 @@ export interface AuditSyncDeps {
   readonly syncFailing: () => boolean;
   readonly logger: Logger;
   readonly isClosed: () => boolean;
+  /** fsync `never`: written counts as durable (nothing would ever raise the watermark otherwise). */
+  readonly writtenIsDurable: boolean;
+  /** The watermark rose to `seq` (the log's subscribers learn it). */
+  readonly advanced: (seq: number) => void;
 }
 
 export class AuditSync {
@@ -29,6 +38,11 @@ export class AuditSync {
     return Math.max(0, this.deps.writtenSeq() - this.syncedSeq);
   }
 
+  /** The highest seq that survives a power cut (see the file comment for `never`). */
+  durableSeq(): number {
+    return this.deps.writtenIsDurable ? this.deps.writtenSeq() : this.syncedSeq;
+  }
+
   /**
    * Everything up to `upTo` is durable (a sync that succeeded). Not while a failed fdatasync stands: Linux marked
    * the failed pages clean, so this sync may have "succeeded" without them; the `audit lag` gauge keeps counting
@@ -36,7 +50,9 @@ export class AuditSync {
    */
   synced(upTo: number): void {
     if (this.deps.syncFailing()) return;
-    this.syncedSeq = Math.max(this.syncedSeq, upTo);
+    if (upTo <= this.syncedSeq) return;
+    this.syncedSeq = upTo;
+    if (!this.deps.writtenIsDurable) this.deps.advanced(upTo);
   }
 
   /** fdatasync now (the `always` policy, after a batch); false, and the failure recorded, if it failed. */

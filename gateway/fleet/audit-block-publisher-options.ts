@@ -13,6 +13,8 @@ import type { AuditStreamPort } from './audit-stream-port.js';
 export interface PublishedLog {
   subscribe(s: AuditSubscriber, opts?: { fromSeq?: number }): () => void;
   head(): { seq: number; hash: string };
+  /** Events up to here survive a power cut: only they are published (AuditLog.durableSeq). */
+  durableSeq(): number;
   holdFailure(by: string, error: string): void;
   releaseFailure(by: string): void;
 }

@@ -1,9 +1,10 @@
 /**
  * Publishes the gateway's audit trail to its site leaf's `AUDIT` stream (docs/fleet.md "Audit"): events, once
- * they are in the local file, grouped into blocks (≤ maxBlockEvents, ≤ maxBlockBytes, waiting ≤ maxBlockDelay
+ * durable in the local file, grouped into blocks (≤ maxBlockEvents, ≤ maxBlockBytes, waiting ≤ maxBlockDelay
  * for more), each a JetStream publish with ack and `Nats-Msg-Id: blockMsgId(gateway, first, last)`; signed
  * checkpoints follow the block that holds the event they name. The local hash chain stays authoritative: this
- * is a copy that must not silently fall behind.
+ * is a copy that must not silently fall behind, nor run ahead: an edge copy of an event a power cut then takes
+ * from the disk would fork the chain rebuilt from the disk (`AuditLog.durableSeq`: fdatasync'ed).
  *
  * - One message in flight, in order. A failed or unanswered publish is retried as the SAME message (backoff),
  *   so nothing is skipped, and the stream's duplicate window makes a re-send that was in fact stored harmless.
@@ -18,6 +19,10 @@
  *   once `verigate control` has drained the edge stream. Other states that retrying alone cannot end hold it
  *   the same way, each with its reason: events to publish that the local files no longer hold (or cannot be
  *   read), and an event larger than the leaf's max_payload on its own.
+ * - An edge trail that diverged from the local one (the stream's last block ends past the local head, or its
+ *   event there has another hash: a power cut under fsync `never`, a reinstalled gateway under the same name)
+ *   is never published over: skipping to the local head would leave the hub's trail broken for good. Nothing
+ *   is published, the hold names it, and resuming is tried again (backoff) until an operator has resolved it.
  * - Blocks stay below the connected leaf's max_payload (from its INFO) as well as maxBlockBytes; a block
  *   refused for its size (the limit changed under it) is re-grouped, never stored.
  */
@@ -34,12 +39,14 @@ import {
 import { AuditEventFeed } from './audit-event-feed.js';
 import { classifyPublishFailure, holdText } from './audit-publish-failure.js';
 import { createPublisherMetrics, type PublisherMetrics } from './audit-publisher-metrics.js';
-import { checkAgainstLocal, lastLocalCheckpoint, resumePoint } from './audit-resume.js';
+import { divergence, lastLocalCheckpoint, resumePoint } from './audit-resume.js';
 import { blockByteLimit, blockMessage, checkpointMessage, type Outgoing } from './audit-stream-port.js';
 import { PendingCheckpoints } from './pending-checkpoints.js';
 
 /** The name under which a full edge stream holds the audit log failing. */
 export const FLEET_AUDIT_HOLD = 'fleet-audit';
+/** How the hold for an edge trail that diverged from the local one starts (stable: operators match on it). */
+export const FLEET_AUDIT_DIVERGED = 'fleet audit: edge trail diverged';
 
 export class AuditBlockPublisher {
   private readonly o: PublisherLimits;
@@ -79,7 +86,11 @@ export class AuditBlockPublisher {
     this.metrics = opts.registry === undefined ? null : createPublisherMetrics(opts.registry, () => this.backlog());
     this.resumed = new Promise((r) => (this.markResumed = r));
     // Checkpoints are followed from the start (they are not replayed by fromSeq); queued until their block is out.
-    this.unsubscribeCheckpoints = opts.log.subscribe({ checkpoint: (cp) => this.queueCheckpoint(cp) });
+    // A rising durable watermark may make buffered events sendable.
+    this.unsubscribeCheckpoints = opts.log.subscribe({
+      checkpoint: (cp) => this.queueCheckpoint(cp),
+      durable: () => this.pump(),
+    });
     this.resume();
   }
 
@@ -120,13 +131,18 @@ export class AuditBlockPublisher {
     resumePoint(port, site, gateway).then(
       (r) => {
         if (this.closed) return;
+        const diverged = divergence(this.feed.reader, r, this.opts.log.head().seq, this.log);
+        if (diverged !== null) {
+          this.diverged(diverged);
+          return;
+        }
         this.backoff.reset();
+        if (this.held) this.release(); // a divergence the operator has resolved
         this.published = r.lastSeq;
         this.feed.startAfter(r.lastSeq);
         this.checkpoints.resumeAfter(r.lastCheckpointSeq);
         if (r.problem !== null)
           this.log.error({ problem: r.problem }, 'fleet audit: unusable message in the edge stream');
-        checkAgainstLocal(this.feed.reader, r.lastSeq, r.head, this.log);
         const local = lastLocalCheckpoint(this.opts.dir);
         if (local !== null) this.queueCheckpoint(local);
         this.checkpoints.dropStored();
@@ -141,6 +157,22 @@ export class AuditBlockPublisher {
         this.retryAfter(this.backoff.next(), () => this.resume());
       },
     );
+  }
+
+  /** Holds the audit log failing and reads the stream again later; publishes nothing meanwhile. */
+  private diverged(why: string): void {
+    const text = `${FLEET_AUDIT_DIVERGED}: ${why}; nothing is published until an operator resolves it (docs/fleet.md)`;
+    if (!this.held) this.log.error({ reason: 'diverged' }, `${text}: audit failure policy applies`);
+    this.held = true;
+    this.opts.log.holdFailure(FLEET_AUDIT_HOLD, text);
+    this.metrics?.failures.inc({ reason: 'diverged' });
+    this.markResumed(); // the resume point was read: it is the answer
+    this.retryAfter(this.backoff.next(), () => this.resume());
+  }
+
+  private release(): void {
+    this.held = false;
+    this.opts.log.releaseFailure(FLEET_AUDIT_HOLD);
   }
 
   private queueCheckpoint(cp: Checkpoint): void {
@@ -176,9 +208,9 @@ export class AuditBlockPublisher {
       this.failed(new Error(error), 'files');
       return null;
     }
-    if (this.feed.length === 0) return null;
+    if (this.feed.sendable === 0) return null; // none, or none durable yet: the watermark's rise pumps again
     const wait = this.feed.waitingSince + this.o.maxBlockDelayMs - this.opts.timers.now();
-    if (this.feed.length < this.o.maxBlockEvents && this.feed.live && wait > 0) {
+    if (this.feed.sendable < this.o.maxBlockEvents && this.feed.live && wait > 0) {
       this.delayTimer ??= this.opts.timers.setTimeout(() => {
         this.delayTimer = null;
         this.pump();
@@ -211,10 +243,7 @@ export class AuditBlockPublisher {
       this.full = false;
       this.metrics?.streamFull.set(0);
     }
-    if (this.held) {
-      this.held = false;
-      this.opts.log.releaseFailure(FLEET_AUDIT_HOLD);
-    }
+    if (this.held) this.release();
   }
 
   /**

@@ -4,6 +4,8 @@
  * (audit-file-reader.ts) while it lags. At most `maxBuffered` events are held: an event that would exceed it
  * drops the subscription; once the rest up to the head fits, it subscribes again from the next seq (the log
  * replays the few stored ones synchronously, then follows live, with no gap and no overlap).
+ * Only events up to the log's durable watermark are handed out (`sendable`, take()): a copy at the edge of an
+ * event the disk then loses in a power cut would fork the local chain, rebuilt from the disk, from the copy.
  */
 import type { AuditRecord } from '../audit/audit-events.js';
 import type { AuditSubscriber } from '../audit/audit-log-options.js';
@@ -13,6 +15,7 @@ import { AuditFileReader } from './audit-file-reader.js';
 export interface FeedLog {
   subscribe(s: AuditSubscriber, opts?: { fromSeq?: number }): () => void;
   head(): { seq: number; hash: string };
+  durableSeq(): number;
 }
 
 export interface AuditEventFeedOptions {
@@ -45,8 +48,16 @@ export class AuditEventFeed {
     this.queuedUpTo = seq;
   }
 
+  /** Events held in memory (bounded by maxBuffered), durable or not. */
   get length(): number {
     return this.buffer.length;
+  }
+
+  /** Buffered events that may be sent: those up to the durable watermark (the buffer holds consecutive seqs). */
+  get sendable(): number {
+    const first = this.buffer[0];
+    if (first === undefined) return 0;
+    return Math.max(0, Math.min(this.buffer.length, this.o.log.durableSeq() - first.seq + 1));
   }
 
   /** True while following the log live (a short block may wait for more); false while catching up. */
@@ -81,11 +92,11 @@ export class AuditEventFeed {
     return null;
   }
 
-  /** The next block's events: at most maxEvents and maxBytes of JSON (at least one event). */
+  /** The next block's events: at most maxEvents and maxBytes of JSON (at least one event while sendable > 0). */
   take(maxEvents: number, maxBytes: number): BlockEvent[] {
     let count = 0;
     let bytes = 0;
-    while (count < Math.min(this.buffer.length, maxEvents)) {
+    while (count < Math.min(this.sendable, maxEvents)) {
       bytes += Buffer.byteLength(this.buffer[count]!.json) + 1; // bytes on the wire, not UTF-16 units
       if (count > 0 && bytes > maxBytes) break;
       count++;

@@ -47,21 +47,35 @@ export async function resumePoint(
   return { lastSeq, head, lastCheckpointSeq, problem };
 }
 
-/** The stream's last block must end where the local chain has the same event (else the trail was replaced). */
-export function checkAgainstLocal(
+/**
+ * Why the edge trail diverged from the local one, or null. The stream's last block must end at or below the
+ * local head, where the local chain has the same event: else the edge holds events the disk lost (a power cut
+ * under fsync `never`) or another trail under this gateway's name (a reinstall), and resuming after it would
+ * skip the local events up to that seq for good. An event no longer in the local files (archived) cannot be
+ * compared: logged, not held.
+ */
+export function divergence(
   reader: Pick<AuditFileReader, 'read'>,
-  seq: number,
-  head: string | null,
+  at: Pick<ResumePoint, 'lastSeq' | 'head'>,
+  localHead: number,
   log: Logger,
-): void {
-  if (seq === 0 || head === null) return;
+): string | null {
+  const { lastSeq: seq, head } = at;
+  if (seq === 0 || head === null) return null;
+  if (seq > localHead)
+    return `the edge stream holds events up to seq ${seq}, the local audit trail ends at ${localHead}`;
   const r = reader.read(seq, seq, 1);
   const local = 'events' in r ? r.events[0] : undefined;
-  if (local?.hash === head) return;
-  log.error(
-    { seq, streamHead: head, localHead: local?.hash ?? null },
-    'fleet audit: the edge stream holds a block the local audit trail does not match (local files replaced?)',
-  );
+  if (local === undefined) {
+    const why = 'error' in r ? r.error : 'not in the local files (archived?)';
+    log.warn(
+      { seq, streamHead: head, why },
+      "fleet audit: cannot compare the edge stream's last event with the local one",
+    );
+    return null;
+  }
+  if (local.hash === head) return null;
+  return `event ${seq} has hash ${head} in the edge stream, ${local.hash} in the local audit trail`;
 }
 
 const TAIL_BYTES = 64 * 1024;
