@@ -59,6 +59,8 @@ interface RevisionFile {
   readonly revision: number;
   readonly sha256?: string;
   readonly appliedAt?: string;
+  /** The applied envelope's signedAt: a newer revision may not be signed before it. */
+  readonly signedAt?: string;
 }
 
 export type ApplyOutcome =
@@ -74,6 +76,8 @@ interface Unpersisted {
   readonly text: string;
   readonly revision: number;
   readonly sha256: string;
+  /** epoch ms */
+  readonly signedAt: number | null;
   readonly origin: PolicyOrigin;
 }
 
@@ -81,6 +85,7 @@ export class FleetPolicyApply {
   private revision: number;
   /** sha256 of the text of the applied revision (null: unknown, a revision file without it). */
   private sha256: string | null;
+  private signedAt: number | null;
   private unpersisted: Unpersisted | null = null;
   private kept: { readonly value: unknown; readonly code: string } | null = null;
   private timer: TimerHandle | undefined;
@@ -94,6 +99,7 @@ export class FleetPolicyApply {
     const persisted = this.readRevision();
     this.revision = persisted.revision;
     this.sha256 = persisted.sha256 ?? null;
+    this.signedAt = persisted.signedAt === undefined ? null : Date.parse(persisted.signedAt) || null;
   }
 
   /** The revision in force and on disk (0: none applied from the fleet yet). */
@@ -164,7 +170,8 @@ export class FleetPolicyApply {
     const origin = { source: 'fleet' as const, revision, sourceName: `fleet:${o.site}:r${revision}` };
     const r = o.policy.reloadText(verdict.policyText, 'fleet', origin);
     if (!r.ok) return { applied: false, code: r.code ?? 'policy-invalid', detail: r.error }; // audited by the holder
-    const persisted = this.persist({ text: verdict.policyText, revision, sha256: shaOf(value), origin });
+    const p = { text: verdict.policyText, revision, sha256: shaOf(value), signedAt: signedAtOf(value), origin };
+    const persisted = this.persist(p);
     if (persisted) this.logger.info({ revision, version: r.version }, 'fleet: policy revision applied');
     return { applied: true, revision, version: r.version, persisted };
   }
@@ -176,21 +183,22 @@ export class FleetPolicyApply {
    */
   private verify(value: unknown, revision: number): EnvelopeVerdict | { ok: false; code: string; detail: string } {
     const o = this.opts;
-    const check = (appliedRevision: number): EnvelopeVerdict =>
+    const check = (appliedRevision: number, appliedSignedAt: number | null): EnvelopeVerdict =>
       verifyPolicyEnvelope(value, {
         bundle: o.bundles(),
         signers: o.signers,
         site: o.site,
         appliedRevision,
+        appliedSignedAt,
         now: new Date(o.now()),
       });
     // In force is the unpersisted revision when its file write is being retried (always above this.revision):
     // comparing with the persisted one would let an envelope in between apply and roll the enforced text back.
-    const inForce = this.unpersisted ?? { revision: this.revision, sha256: this.sha256 };
-    const verdict = check(inForce.revision);
+    const inForce = this.unpersisted ?? { revision: this.revision, sha256: this.sha256, signedAt: this.signedAt };
+    const verdict = check(inForce.revision, inForce.signedAt);
     if (verdict.ok || verdict.code !== 'already-applied' || inForce.sha256 === null || shaOf(value) === inForce.sha256)
       return verdict;
-    const signed = check(revision - 1);
+    const signed = check(revision - 1, null);
     if (!signed.ok) return signed;
     return {
       ok: false,
@@ -208,6 +216,7 @@ export class FleetPolicyApply {
         revision: p.revision,
         sha256: p.sha256,
         appliedAt: new Date(this.opts.now()).toISOString(),
+        ...(p.signedAt === null ? {} : { signedAt: new Date(p.signedAt).toISOString() }),
       } satisfies RevisionFile);
     } catch (err) {
       // enforced now, but the file still holds the old policy: a restart or a local reload would bring it back
@@ -221,6 +230,7 @@ export class FleetPolicyApply {
     this.unpersisted = null;
     this.revision = p.revision;
     this.sha256 = p.sha256;
+    this.signedAt = p.signedAt;
     return true;
   }
 
@@ -262,6 +272,12 @@ export class FleetPolicyApply {
 function revisionOf(v: unknown): number {
   const r = v !== null && typeof v === 'object' ? (v as { revision?: unknown }).revision : undefined;
   return typeof r === 'number' && Number.isSafeInteger(r) ? r : 0;
+}
+
+/** The envelope's `signedAt`, epoch ms (null when absent: a verified envelope always has one). */
+function signedAtOf(v: unknown): number | null {
+  const s = v !== null && typeof v === 'object' ? (v as { signedAt?: unknown }).signedAt : undefined;
+  return typeof s === 'string' ? Date.parse(s) || null : null;
 }
 
 /** The envelope's `sha256` member ('' when absent: a verified envelope always has one). */

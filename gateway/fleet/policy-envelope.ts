@@ -9,6 +9,11 @@
  * verified as an X.509-SVID against the gateway's trust bundle AT `signedAt` [X509-SVID 4, 5] — an envelope
  * stays valid after its signer's short-lived SVID expired, which is what an offline edge needs — and
  * `signedAt` may not lie more than 60 s in the future, so a signer cannot stretch its SVID's lifetime forward.
+ * Nor backward: a key whose SVID expired long ago could otherwise sign any policy at any revision by backdating
+ * `signedAt` into its validity. So a new revision must be signed no earlier than the one in force, and no longer
+ * than `maxAgeMs` (MAX_SIGNED_AT_AGE_MS) ago: an expired key is useful for that long at most, and not at all
+ * once an envelope signed after its expiry is in force. The cost: an edge offline for longer than the bound
+ * refuses a policy signed before it went offline until it is published again (signed anew).
  */
 import { createHash, sign, verify, X509Certificate } from 'node:crypto';
 import { canonicalJson } from '../audit/canonical-json.js';
@@ -20,6 +25,8 @@ export const POLICY_ENVELOPE_KIND = 'verigate.policy/v1';
 
 /** How far `signedAt` may be ahead of the gateway's clock (clock skew between control and the edge). */
 export const MAX_SIGNED_AT_SKEW_MS = 60_000;
+/** How old `signedAt` of a new revision may be (the scale of an SVID's lifetime, plus a day of edge outage). */
+export const MAX_SIGNED_AT_AGE_MS = 24 * 3600_000;
 /** Bounds on what a hostile envelope can make the gateway parse and hash. */
 export const MAX_POLICY_BYTES = 4 * 1024 * 1024;
 const MAX_CHAIN = 8;
@@ -59,6 +66,8 @@ export const ENVELOPE_REFUSALS = [
   'already-applied',
   'stale-revision',
   'signed-in-future',
+  'signed-before-applied',
+  'signed-too-long-ago',
   'sha256-mismatch',
   'untrusted-signer-chain',
   'signer-mismatch',
@@ -81,6 +90,10 @@ export interface VerifyEnvelopeOptions {
   readonly site: string;
   /** The revision in force (0 when none was ever applied from the fleet). */
   readonly appliedRevision: number;
+  /** `signedAt` of the envelope in force, epoch ms (null: unknown, none applied or an older state file). */
+  readonly appliedSignedAt?: number | null;
+  /** Default MAX_SIGNED_AT_AGE_MS. */
+  readonly maxAgeMs?: number;
   readonly now: Date;
 }
 
@@ -111,6 +124,7 @@ export function signPolicyEnvelope(fields: PolicyEnvelopeFields, svid: X509Svid)
   return { ...unsigned, signature };
 }
 
+const iso = (ms: number): string => new Date(ms).toISOString();
 const refuse = (code: EnvelopeRefusal, detail: string): EnvelopeVerdict => ({ ok: false, code, detail });
 
 /** Verifies an envelope (parsed JSON of unknown shape) for this gateway; see the file comment for the checks. */
@@ -126,6 +140,15 @@ export function verifyPolicyEnvelope(input: unknown, opts: VerifyEnvelopeOptions
   const signedAt = Date.parse(e.signedAt);
   if (signedAt > opts.now.getTime() + MAX_SIGNED_AT_SKEW_MS)
     return refuse('signed-in-future', `signedAt ${e.signedAt} is more than 60 s ahead of ${opts.now.toISOString()}`);
+  const applied = opts.appliedSignedAt ?? null;
+  if (applied !== null && signedAt < applied)
+    return refuse('signed-before-applied', `signedAt ${e.signedAt} is before the applied envelope's ${iso(applied)}`);
+  const maxAgeMs = opts.maxAgeMs ?? MAX_SIGNED_AT_AGE_MS;
+  if (signedAt < opts.now.getTime() - maxAgeMs)
+    return refuse(
+      'signed-too-long-ago',
+      `signedAt ${e.signedAt} is more than ${maxAgeMs / 1000} s before ${opts.now.toISOString()}`,
+    );
   if (policySha256(e.policy) !== e.sha256) return refuse('sha256-mismatch', 'sha256 does not match the policy text');
   return checkSigner(e, new Date(signedAt), opts);
 }

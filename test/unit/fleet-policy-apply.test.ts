@@ -234,3 +234,15 @@ t.test(
     t.same(refusals(events), ['policy.reloaded', 'policy.reloaded', 'stale-revision', 'revision-conflict']);
   },
 );
+
+t.test('a new revision signed before the one in force is refused, also after a restart', async (t) => {
+  const { events, make, timers } = setup(t);
+  const apply = make();
+  const t0 = timers.now();
+  t.match(apply.apply(envelope(7, policy(70), 'site-a', new Date(t0))), { applied: true, persisted: true });
+  const older = envelope(8, policy(80), 'site-a', new Date(t0 - 60_000));
+  t.match(apply.apply(older), { applied: false, code: 'signed-before-applied' });
+  t.match(make().apply(older), { applied: false, code: 'signed-before-applied' }, 'the signedAt in force is persisted');
+  t.match(apply.apply(envelope(8, policy(80), 'site-a', new Date(t0 + 1000))), { applied: true });
+  t.same(refusals(events), ['policy.reloaded', 'signed-before-applied', 'signed-before-applied', 'policy.reloaded']);
+});

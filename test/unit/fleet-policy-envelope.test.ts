@@ -140,3 +140,42 @@ t.test('malformed envelopes are refused as values, never thrown', async (t) => {
     t.match(verifyPolicyEnvelope(c, opts()), { ok: false, code: 'malformed' }, JSON.stringify(c)?.slice(0, 60));
   t.match(verifyPolicyEnvelope(wire({ ...e, chain: ['AAAA'] }), opts()), { ok: false, code: 'untrusted-signer-chain' });
 });
+
+t.test('a long-expired signer key cannot backdate signedAt into its validity to sign a new revision', async (t) => {
+  const expired = await pki.mint(CONTROL, { ttlSeconds: 60 });
+  const minted = new Date();
+  const attackTime = new Date(minted.getTime() + 24 * 3600_000 + 60_000); // a day after the SVID expired
+  const forged = signPolicyEnvelope(
+    { site: 'site-a', revision: Number.MAX_SAFE_INTEGER, policy: POLICY, signedAt: minted },
+    expired,
+  );
+  const json = JSON.parse(JSON.stringify(forged)) as unknown;
+  t.match(verifyPolicyEnvelope(json, opts({ appliedRevision: 41, now: attackTime })), {
+    ok: false,
+    code: 'signed-too-long-ago',
+  });
+  // signed before the envelope in force (which was signed after the key expired): refused however recent
+  t.match(
+    verifyPolicyEnvelope(
+      json,
+      opts({
+        appliedRevision: 41,
+        appliedSignedAt: minted.getTime() + 120_000,
+        now: new Date(minted.getTime() + 180_000),
+      }),
+    ),
+    { ok: false, code: 'signed-before-applied' },
+  );
+  // an offline edge still takes an envelope whose signer SVID expired since, within the bound
+  t.match(verifyPolicyEnvelope(json, opts({ appliedRevision: 41, now: new Date(minted.getTime() + 3600_000) })), {
+    ok: true,
+  });
+  t.match(
+    verifyPolicyEnvelope(
+      json,
+      opts({ appliedRevision: 41, maxAgeMs: 600_000, now: new Date(minted.getTime() + 3600_000) }),
+    ),
+    { ok: false, code: 'signed-too-long-ago' },
+    'the bound is an option',
+  );
+});
