@@ -53,6 +53,7 @@ export class PolicyHolder {
   private candidate: CompiledPolicy | null = null;
   private view: PolicyEngineView;
   private watcher: FSWatcher | null = null;
+  private fileWatcher: FSWatcher | null = null;
   private debounce: TimerHandle | null = null;
   private readonly swapHandlers: ((next: CompiledPolicy, previous: CompiledPolicy) => void)[] = [];
 
@@ -161,26 +162,48 @@ export class PolicyHolder {
    * configuration management) puts a new inode under the name, and a watch on the file itself follows the old
    * inode and falls silent after the first such save [inotify(7): watches are on inodes]. A Kubernetes ConfigMap
    * volume swaps the directory's `..data` symlink instead (the file is a symlink through it), so that name
-   * counts too. A platform that gives no name reloads on any event of the directory.
+   * counts too. A platform that gives no name reloads on any event of the directory. The file itself is
+   * watched as well: a policy that is a symlink into another directory, or a single-file bind mount edited in
+   * place on the host, changes where the directory sees nothing; that watch is re-armed after every reload,
+   * since an atomic save leaves it on the old inode.
    */
   watch(debounceMs = 200): void {
     if (this.watcher) return;
     const timers = this.opts.timers ?? systemTimers;
     const name = basename(this.file);
-    this.watcher = watch(dirname(this.file), (_event, changed) => {
-      if (changed !== null && changed !== name && changed !== CONFIGMAP_DATA_LINK) return;
+    const schedule = (): void => {
       timers.clearTimeout(this.debounce);
       this.debounce = timers.setTimeout(() => {
         this.debounce = null;
         this.reload('file-change');
+        this.watchFile(schedule);
       }, debounceMs);
+    };
+    this.watcher = watch(dirname(this.file), (_event, changed) => {
+      if (changed !== null && changed !== name && changed !== CONFIGMAP_DATA_LINK) return;
+      schedule();
     });
     this.watcher.on('error', () => undefined);
+    this.watchFile(schedule);
+  }
+
+  /** (Re-)watches the file itself, following a symlink to its target; a missing file is left to the directory. */
+  private watchFile(onChange: () => void): void {
+    this.fileWatcher?.close();
+    this.fileWatcher = null;
+    try {
+      this.fileWatcher = watch(this.file, onChange);
+      this.fileWatcher.on('error', () => undefined);
+    } catch {
+      // gone between saves: the directory's watch sees it come back
+    }
   }
 
   close(): void {
     this.watcher?.close();
     this.watcher = null;
+    this.fileWatcher?.close();
+    this.fileWatcher = null;
     (this.opts.timers ?? systemTimers).clearTimeout(this.debounce);
     this.debounce = null;
   }

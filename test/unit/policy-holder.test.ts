@@ -140,6 +140,33 @@ t.test('the watch survives atomic saves (temporary file renamed over), and in-pl
   t.ok(allows(40) && !allows(41), 'the in-place write reloaded');
 });
 
+t.test('a policy symlinked into another directory reloads when its target is edited in place', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vg-holder-ln-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'etc'));
+  mkdirSync(join(dir, 'real'));
+  const target = join(dir, 'real', 'policy.yaml');
+  writeFileSync(target, base('0..10'));
+  symlinkSync(target, join(dir, 'etc', 'policy.yaml'));
+  const timers = new FakeTimers();
+  const h = PolicyHolder.load(join(dir, 'etc', 'policy.yaml'), {
+    audit: { append: () => ({ ok: true, seq: 1 }) },
+    timers,
+  });
+  t.teardown(() => h.close());
+  let swaps = 0;
+  h.onSwap(() => swaps++);
+  h.watch(200);
+  for (const n of [1, 2]) {
+    const armed = armedWithin(timers, 3000);
+    writeFileSync(target, base(`0..${n}`)); // the watched directory (etc/) sees nothing of this
+    t.ok(await armed, `edit ${n} of the target armed the debounce`);
+    timers.advance(200);
+    await new Promise((resolve) => setImmediate(resolve));
+    t.equal(swaps, n, `edit ${n} reloaded`);
+  }
+});
+
 t.test('the watch follows a Kubernetes ConfigMap update (the ..data symlink swapped)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vg-holder-cm-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
