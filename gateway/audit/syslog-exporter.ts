@@ -82,6 +82,7 @@ export class SyslogExporter {
       dir: opts.spool.dir,
       maxBytes: opts.spool.maxBytes ?? 64 * 1024 * 1024,
       ...(opts.spool.fileBytes ? { fileBytes: opts.spool.fileBytes } : {}),
+      logger: this.log(),
     });
     this.window = new SyslogAckWindow(this.spool, this.log());
     this.render = new SyslogRenderer(opts);

@@ -25,6 +25,8 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { errorMessage } from '../errors.js';
+import { nullLogger, type Logger } from '../logger.js';
 import { SpoolHead } from './syslog-spool-head.js';
 import { SpoolLossTally, type SpoolDrop } from './syslog-spool-loss.js';
 
@@ -56,6 +58,7 @@ export class DiskSpool {
     private readonly dir: string,
     private readonly maxBytes: number,
     private readonly fileBytes: number,
+    private readonly log: Logger,
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o750 });
     this.files = readdirSync(dir)
@@ -69,12 +72,16 @@ export class DiskSpool {
     this.head = new SpoolHead(dir, this.newestSeqOnDisk());
   }
 
-  static open(opts: { dir: string; maxBytes: number; fileBytes?: number }): DiskSpool {
+  static open(opts: { dir: string; maxBytes: number; fileBytes?: number; logger?: Logger }): DiskSpool {
     const fileBytes = opts.fileBytes ?? Math.max(4096, Math.floor(opts.maxBytes / 8));
-    return new DiskSpool(opts.dir, opts.maxBytes, fileBytes);
+    return new DiskSpool(opts.dir, opts.maxBytes, fileBytes, opts.logger ?? nullLogger);
   }
 
-  /** Append records (one write). Returns what had to be dropped to stay within maxBytes. */
+  /**
+   * Append records (one write). Returns what had to be dropped to stay within maxBytes. Throws only when the
+   * append failed: once the records are in the file, a failure to make room is logged, not thrown, or the
+   * caller would report records as lost that are spooled and will be delivered.
+   */
   push(records: readonly { seq: number | null; text: string }[]): SpoolDrop | null {
     if (records.length === 0) return null;
     const data = Buffer.from(
@@ -189,28 +196,38 @@ export class DiskSpool {
     return next;
   }
 
+  /** Drops oldest files until within maxBytes; a file that cannot be dropped now is tried again on the next push. */
   private enforceLimit(): SpoolDrop | null {
     let total = 0;
     for (const s of this.sizes.values()) total += s;
     let drop: { dropped: number; firstSeq: number | null; lastSeq: number | null } | null = null;
-    while (total > this.maxBytes && this.files.length > 1) {
-      const victim = this.files[0]!;
-      const from = victim === this.cursor.file ? this.cursor : { file: victim, offset: 0 };
-      const seqs: (number | null)[] =
-        victim < this.cursor.file ? [] : unsentSeqs(this.path(victim), from.offset, this.sizes.get(victim) ?? 0);
-      const lost = seqs;
-      const known = seqs.filter((q): q is number => q !== null);
-      drop ??= { dropped: 0, firstSeq: null, lastSeq: null };
-      drop.dropped += lost.length;
-      if (known.length > 0) {
-        drop.firstSeq ??= known[0]!;
-        drop.lastSeq = known[known.length - 1]!;
+    try {
+      while (total > this.maxBytes && this.files.length > 1) {
+        const victim = this.files[0]!;
+        const from = victim === this.cursor.file ? this.cursor : { file: victim, offset: 0 };
+        const seqs: (number | null)[] =
+          victim < this.cursor.file ? [] : unsentSeqs(this.path(victim), from.offset, this.sizes.get(victim) ?? 0);
+        total -= this.sizes.get(victim) ?? 0;
+        this.remove(victim); // counted only once gone: a throw (head.json) keeps the file and its records
+        if (this.cursor.file <= victim) this.cursor = { file: this.files[0]!, offset: 0 };
+        const known = seqs.filter((q): q is number => q !== null);
+        drop ??= { dropped: 0, firstSeq: null, lastSeq: null };
+        drop.dropped += seqs.length;
+        if (known.length > 0) {
+          drop.firstSeq ??= known[0]!;
+          drop.lastSeq = known[known.length - 1]!;
+        }
       }
-      total -= this.sizes.get(victim) ?? 0;
-      this.remove(victim);
-      if (this.cursor.file <= victim) this.cursor = { file: this.files[0]!, offset: 0 };
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'audit: syslog spool over its limit, oldest file not dropped');
     }
-    if (drop !== null) this.loss.add(drop);
+    if (drop === null) return null;
+    try {
+      this.loss.add(drop);
+    } catch (err) {
+      // the tally keeps it in memory (this run reports it); its next write persists it too
+      this.log.error({ err: errorMessage(err) }, 'audit: syslog loss tally write failed');
+    }
     return drop;
   }
 
