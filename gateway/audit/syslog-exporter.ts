@@ -24,7 +24,7 @@ import type { AuditSubscriber } from './audit-log-options.js';
 import { SyslogAckWindow } from './syslog-ack-window.js';
 import { frameOctetCounted } from './syslog-format.js';
 import { SyslogRenderer, type SyslogRendererOptions } from './syslog-renderer.js';
-import { DiskSpool } from './syslog-spool.js';
+import { DiskSpool, type SpoolEntry } from './syslog-spool.js';
 import { systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 
 /** With SyslogRendererOptions: how the records read (format, hostname, facility, enterpriseId, version). */
@@ -265,11 +265,20 @@ export class SyslogExporter {
     while (true) {
       // A pending loss notice goes first, so the SIEM learns of the gap before newer records [SR 2.9].
       const loss = this.spool.takeLoss();
-      const batch = this.spool.read(this.window.sentPos, 256);
+      let batch: SpoolEntry[];
+      const texts: string[] = [];
+      try {
+        batch = this.spool.read(this.window.sentPos, 256);
+        if (loss !== null) texts.push(this.render.loss(loss, this.timers.now()));
+      } catch (err) {
+        // a taken notice no write carries is never delivered nor owed again: back to owed, the next pump retries
+        if (loss !== null) this.spool.restoreLoss(loss);
+        this.log().error({ err: errorMessage(err) }, 'audit: syslog spool read failed');
+        return;
+      }
       const last = batch[batch.length - 1];
       if (last === undefined && loss === null) return;
-      const texts = batch.map((e) => e.text);
-      if (loss !== null) texts.unshift(this.render.loss(loss, this.timers.now()));
+      for (const e of batch) texts.push(e.text);
       const frames = Buffer.concat(texts.map(frameOctetCounted));
       const entry = this.window.wrote(last?.pos ?? null, batch.length, loss);
       this.counters.sent += texts.length;

@@ -1,6 +1,6 @@
 /**
- * Disk failures after the SIEM spool took the records (head.json, loss.json):
- * records that are in the spool must not be reported lost.
+ * Disk failures after the SIEM spool took the records (head.json, loss.json) and while the exporter reads
+ * it: records that are in the spool must not be reported lost, and a loss notice must stay owed.
  * A file-system failure is made real by a directory where writeFileAtomically puts its temp file (EISDIR).
  */
 import t, { type Test } from 'tap';
@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditRecord } from '../../gateway/audit/audit-events.js';
+import type { SyslogAckWindow } from '../../gateway/audit/syslog-ack-window.js';
 import { SyslogExporter } from '../../gateway/audit/syslog-exporter.js';
 import { DiskSpool } from '../../gateway/audit/syslog-spool.js';
 import type { Logger } from '../../gateway/logger.js';
@@ -110,5 +111,59 @@ t.test('exporter: a failed head.json write does not count spooled records as los
   t.equal(ex.stats().dropped, 0, 'nothing counted as dropped');
   t.same(seqs(spool), range(1, 40), 'all in the spool, to be delivered');
   t.equal(spool.takeLoss(), null, 'no export-loss notice for them');
+  await ex.close();
+});
+
+t.test('a spool read failure while sending leaves the loss notice owed', async (t) => {
+  const dir = tmp(t, 'vg-spool-readfail-');
+  const timers = new FakeTimers(Date.now());
+  const log = recorder();
+  const ex = new SyslogExporter({
+    host: '127.0.0.1',
+    port: 1,
+    tls: {},
+    spool: { dir },
+    backoff: { initialMs: 1e9, maxMs: 1e9 },
+    timers,
+    logger: log,
+  });
+  const inner = ex as unknown as {
+    spool: DiskSpool;
+    window: SyslogAckWindow;
+    socket: unknown;
+    ready: boolean;
+    pump(): void;
+  };
+  const spool = inner.spool;
+  spool.recordLoss({ dropped: 2, firstSeq: 5, lastSeq: 6 });
+  spool.push([event(7)]);
+  const writes: string[] = [];
+  inner.socket = {
+    write: (b: Buffer, cb: (err?: Error | null) => void) => {
+      writes.push(b.toString('utf8'));
+      cb(null);
+      return true;
+    },
+  };
+  inner.ready = true;
+  const read = spool.read.bind(spool);
+  spool.read = () => {
+    throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
+  };
+  t.doesNotThrow(() => inner.pump(), 'logged, not thrown out of a socket event');
+  t.ok(log.errors.includes('audit: syslog spool read failed'));
+  t.equal(writes.length, 0, 'nothing written');
+  spool.read = read;
+  try {
+    inner.pump();
+  } catch {
+    /* the old code threw the first time; what matters is what is still owed */
+  }
+  t.equal(writes.length, 1, 'the next pump writes');
+  t.match(writes[0], /export-loss/, 'with the loss notice');
+  t.match(writes[0], /event 7/);
+  inner.window.settle(timers.now() + 10_000, 1000, { acked: 0 });
+  t.equal(spool.stats().pending, false, 'notice and record acknowledged: nothing owed');
+  inner.socket = null;
   await ex.close();
 });
