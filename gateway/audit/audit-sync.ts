@@ -30,6 +30,8 @@ export interface AuditSyncDeps {
 
 export class AuditSync {
   private syncedSeq = 0;
+  /** A rise now() made during a group-commit flush, told to the subscribers once the batch settled (notifyDurable). */
+  private pendingAdvance: number | null = null;
 
   constructor(private readonly deps: AuditSyncDeps) {}
 
@@ -46,21 +48,42 @@ export class AuditSync {
   /**
    * Everything up to `upTo` is durable (a sync that succeeded). Not while a failed fdatasync stands: Linux marked
    * the failed pages clean, so this sync may have "succeeded" without them; the `audit lag` gauge keeps counting
-   * them until the audit.gap that ends the failure is written and a sync after it covers them.
+   * them until the audit.gap that ends the failure is written and a sync after it covers them. That sync then
+   * raises the watermark past them too: the fleet publishes them although a power cut may have taken them
+   * (nothing can tell which pages were lost); the trail's audit.gap records that their fdatasync failed.
+   *
+   * `deferred`: record the rise for notifyDurable() instead of telling the subscribers now.
    */
-  synced(upTo: number): void {
+  synced(upTo: number, deferred = false): void {
     if (this.deps.syncFailing()) return;
     if (upTo <= this.syncedSeq) return;
     this.syncedSeq = upTo;
-    if (!this.deps.writtenIsDurable) this.deps.advanced(upTo);
+    if (this.deps.writtenIsDurable) return;
+    // A rise told now subsumes one still deferred: delivering that later would move the subscribers back.
+    this.pendingAdvance = deferred ? upTo : null;
+    if (!deferred) this.deps.advanced(upTo);
   }
 
-  /** fdatasync now (the `always` policy, after a batch); false, and the failure recorded, if it failed. */
+  /**
+   * Tells the subscribers of the rise now() deferred. Group commit calls it at the end of flush(): a `durable`
+   * subscriber that appends must find the batch settled and its events delivered (see group-commit.ts).
+   */
+  notifyDurable(): void {
+    const seq = this.pendingAdvance;
+    if (seq === null) return;
+    this.pendingAdvance = null;
+    this.deps.advanced(seq);
+  }
+
+  /**
+   * fdatasync now (the `always` policy, after a batch); false, and the failure recorded, if it failed. The rise
+   * of the watermark reaches the subscribers only through notifyDurable().
+   */
   now(): boolean {
     const target = this.deps.writtenSeq();
     try {
       this.deps.writer.sync();
-      this.synced(target);
+      this.synced(target, true);
       return true;
     } catch (err) {
       this.deps.fail(`audit: fsync failed: ${errorMessage(err)}`);

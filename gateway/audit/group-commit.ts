@@ -22,7 +22,7 @@ import type { SegmentWriter } from './segment-writer.js';
 export interface GroupCommitDeps {
   readonly writer: SegmentWriter;
   readonly failures: AuditFailures;
-  readonly sync: Pick<AuditSync, 'now' | 'afterFailure'>;
+  readonly sync: Pick<AuditSync, 'now' | 'afterFailure' | 'notifyDurable'>;
   readonly capacity: CapacityWatch | null;
   readonly metrics: AuditMetrics | null;
   readonly opts: Pick<AuditLogOptions, 'values' | 'fsync' | 'defer'>;
@@ -113,10 +113,13 @@ export class GroupCommit {
     if (this.deps.opts.fsync === 'always' && !ok)
       durable = r.error !== null && sync.afterFailure() ? this.inFile : batch.prevSeq;
     // Settled before the subscribers run: one that appends during a failed batch writes an audit.gap at the
-    // seqs this batch lost, and read after it `inFile` would report those lost events committed.
+    // seqs this batch lost, and read after it `inFile` would report those lost events committed. The `durable`
+    // subscribers too (sync.now() only recorded the rise): they learn it last, after the events it covers, and
+    // for an audit.gap only once writeGap() ended the failure (one appending then writes no second gap).
     batch.settle(durable);
     this.deps.written(written);
     capacity?.publishUsed();
+    if (this.gapSeq === null) sync.notifyDurable();
     return ok;
   }
 
@@ -163,12 +166,10 @@ export class GroupCommit {
     this.gapSeq = this.headSeq + 1;
     const r = this.writeNow({ type: 'audit.gap', lost: f.lost, since: f.since, error: f.error });
     this.gapSeq = null;
-    if (!r.ok) {
-      f.error = r.error;
-      return false;
-    }
-    this.deps.failures.recovered();
-    return true;
+    if (!r.ok) f.error = r.error;
+    else this.deps.failures.recovered();
+    this.deps.sync.notifyDurable();
+    return r.ok;
   }
 
   private noteWritten(written: readonly BuiltLine[]): void {

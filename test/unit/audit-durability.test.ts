@@ -4,7 +4,9 @@
  * counts as committed only once fdatasync'ed, also when a rotation's fdatasync of the old segment fails; an
  * audit.gap whose own fdatasync fails does not end the failure; no checkpoint (and no later "successful" sync)
  * vouches for lines whose fdatasync failed until an audit.gap ends that failure; a subscriber that appends during
- * a failed batch cannot make its lost events count as committed. fdatasync itself is modelled on the writer.
+ * a failed batch cannot make its lost events count as committed; under fsync `always` the `durable` subscribers
+ * learn of a batch only after it settled and its events were delivered, and of an audit.gap only once it ended
+ * the failure (one that appends then writes no second gap). fdatasync itself is modelled on the writer.
  */
 import t from 'tap';
 import { closeSync, fdatasyncSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -117,7 +119,6 @@ t.test(
 );
 
 const signer = { sign: () => ({ alg: 'none', sig: 'x', spiffeId: 'spiffe://t/x', certChainPem: '' }) };
-const pool = (): Promise<void> => new Promise((r) => setTimeout(r, 20)); // a real fdatasync in the thread pool
 const events = (dir: string): Record<string, unknown>[] =>
   listSegments(dir).flatMap((s) =>
     readFileSync(join(dir, s), 'utf8')
@@ -133,6 +134,8 @@ for (const fsync of [60_000, 'always'] as const) {
     const w = writerOf(log);
     const realSync = w.sync.bind(w);
     const realAsync = w.syncAsync.bind(w);
+    // Each real fdatasync in the thread pool, settled once its callback has run: the test awaits them, not a delay.
+    const inPool: Promise<void>[] = [];
     // The kernel reports the write-back error once; Linux then marks the pages clean, so the next one "succeeds".
     let failOnce = true;
     w.sync = () => {
@@ -141,7 +144,7 @@ for (const fsync of [60_000, 'always'] as const) {
       throw eio();
     };
     w.syncAsync = (done) => {
-      if (!failOnce) return realAsync(done);
+      if (!failOnce) return void inPool.push(new Promise((r) => realAsync((err) => (done(err), r()))));
       failOnce = false;
       done(eio());
     };
@@ -154,7 +157,8 @@ for (const fsync of [60_000, 'always'] as const) {
     t.equal(log.checkpointNow(), null, 'checkpointNow signs nothing while the failure stands');
     internals(log).checkpoints.inBackground(); // the periodic checkpoint
     internals(log).sync.inBackground(); // and the next interval tick, whose fdatasync "succeeds"
-    await pool();
+    t.equal(inPool.length, 1, 'the interval tick started a real fdatasync');
+    await Promise.all(inPool); // and it completed, its callback run
     t.equal(log.lagDetail().lastCheckpointSeq, 0, 'nor does the periodic checkpoint');
     t.equal(log.lag(), lag, 'a later "successful" fdatasync does not make them durable');
     t.ok(log.append(ev(9)).ok, 'the next event is written after the audit.gap that ends the failure');
@@ -214,5 +218,70 @@ t.test('a subscriber appending during a failed batch does not make its lost even
   t.same(await Promise.all(commits), [true, false, false], 'only the line in the file counts as committed');
   const gap = events(dir).find((e) => e['type'] === 'audit.gap');
   t.match(gap, { lost: 2 }, 'and the audit.gap names the two lost events');
+  await log.close();
+});
+
+t.test(
+  'fsync always: a durable subscriber learns of a batch after it settled and its events were delivered',
+  async (t) => {
+    const dir = tmp(t);
+    const log = await AuditLog.open({ dir, fsync: 'always' });
+    const seen: string[] = [];
+    const settledSeen: boolean[] = [];
+    let settled = false;
+    let echoed: number | null = null;
+    log.subscribe({
+      event: (e) => void seen.push(`event ${e.seq}`),
+      durable: (seq) => {
+        seen.push(`durable ${seq}`);
+        settledSeen.push(settled);
+        // e.g. a publisher recording what it copied: appends while the batch's flush is still on the stack
+        if (echoed === null) echoed = (log.append(ev(99)) as { seq: number }).seq;
+      },
+    });
+    const staged = [1, 2].map((i) => log.append(ev(i)) as { seq: number });
+    const last = staged[1]!.seq;
+    // settle() is what releases the batch's waiters: the flag says whether it ran before the durable subscriber
+    const batch = (log as unknown as { commit: { batch: { settle(s: number): void } } }).commit.batch;
+    const settle = batch.settle.bind(batch);
+    batch.settle = (s) => {
+      settled = true;
+      settle(s);
+    };
+    t.equal(log.flush(), true);
+    t.same(settledSeen, [true], 'the batch was settled when its durable subscriber ran');
+    t.same(
+      seen.slice(-3),
+      [`event ${last - 1}`, `event ${last}`, `durable ${last}`],
+      'the events are delivered before the durable watermark that covers them',
+    );
+    t.equal(echoed, last + 1, 'the event appended by the durable subscriber takes the next seq');
+    t.equal(await log.committed(echoed), true);
+    const seqs = events(dir).map((e) => e['seq'] as number);
+    t.same(
+      seqs,
+      seqs.map((_, i) => i + 1),
+      'no seq written twice or skipped',
+    );
+    t.equal(log.durableSeq(), echoed);
+    await log.close();
+  },
+);
+
+t.test('fsync always: a durable subscriber appending as an audit.gap is synced writes no second gap', async (t) => {
+  const dir = tmp(t);
+  const log = await AuditLog.open({ dir, fsync: 'always', retryMs: 600_000 });
+  const w = writerOf(log) as Writer & { writeBytes: (b: Buffer, l: readonly unknown[]) => unknown };
+  const real = w.writeBytes.bind(w);
+  w.writeBytes = () => ((w.writeBytes = real), { written: 0, error: new Error('ENOSPC: no space left on device') });
+  log.append(ev(1));
+  t.equal(log.flush(), false, 'the write fails: the next append writes an audit.gap first');
+  let echoes = 0;
+  log.subscribe({ durable: () => void (echoes++ < 3 && log.append(ev(50 + echoes))) });
+  t.ok(log.append(ev(2)).ok);
+  log.flush();
+  const types = events(dir).map((e) => e['type']);
+  t.equal(types.filter((ty) => ty === 'audit.gap').length, 1, `one audit.gap (${types.join(' ')})`);
+  t.equal(log.healthy(), true);
   await log.close();
 });
