@@ -134,7 +134,7 @@ export class PlcConnection<J> implements UpstreamLink<J> {
       staged[i] = null;
       if (this.#slots.get(slot.tid) !== slot) {
         freed = true; // timed out while staged: released by expire
-      } else if (this.#mayStillSend(slot.job)) {
+      } else if (this.#opts.mayStillSend?.(slot.job) ?? true) {
         slot.state = 'live';
         this.#sent++;
         this.#out.add(slot.tid, slot.unitId, slot.reqPdu);
@@ -151,16 +151,6 @@ export class PlcConnection<J> implements UpstreamLink<J> {
       this.#opts.events.unsent(slot.job);
     }
     if ((dropped > 0 || freed) && !this.#closed) this.#afterFree();
-  }
-
-  /** A gate that throws fails closed: the request is not written. */
-  #mayStillSend(job: J): boolean {
-    if (this.#opts.mayStillSend === undefined) return true;
-    try {
-      return this.#opts.mayStillSend(job);
-    } catch {
-      return false;
-    }
   }
 
   /** The request behind `tid` timed out: keep its tid and slot reserved for the late reply (see header). */

@@ -111,8 +111,9 @@ export interface LinkSettings<J> {
   readonly events: LinkEvents<J>;
   /**
    * The last-moment gate, asked per request right before the bytes leave when that is later than `send`
-   * (plc-connection.ts stages a turn's requests and writes them at setImmediate). False or a throw: not
-   * written, reported through `unsent`. A link that writes inside `send` (rtu-line.ts) need not ask it: the
+   * (plc-connection.ts stages a turn's requests and writes them at setImmediate). False: not written,
+   * reported through `unsent`. Must not throw: the pool passes `mayDispatch` (may-dispatch.ts), which fails
+   * closed on a gate that throws. A link that writes inside `send` (rtu-line.ts) need not ask it: the
    * pool asked just before. Absent: everything staged is written.
    */
   mayStillSend?(job: J): boolean;
