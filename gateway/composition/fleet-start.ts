@@ -85,6 +85,7 @@ function createPolicyApply(env: GatewayEnv, f: FleetConfig, deps: FleetDeps): Fl
     stateDir: env.config.stateDir,
     audit: deps.audit,
     now: env.now,
+    maxAgeMs: f.policyMaxAgeMs,
     timers: env.timers,
     logger: env.logger,
   });

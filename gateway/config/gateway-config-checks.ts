@@ -135,10 +135,11 @@ function auditProblems(a: GatewayConfig['audit'], doc: ConfigDoc): ConfigErrorDe
 
 function fleetProblems(f: FleetConfig, doc: ConfigDoc): ConfigErrorDetail[] {
   const problems: ConfigErrorDetail[] = [];
-  for (const key of ['statusEvery', 'maxStaleness', 'audit.maxBlockDelay'] as const) {
+  for (const key of ['statusEvery', 'maxStaleness', 'policyMaxAge', 'audit.maxBlockDelay'] as const) {
     const value = {
       statusEvery: f.statusEveryMs,
       maxStaleness: f.maxStalenessMs,
+      policyMaxAge: f.policyMaxAgeMs,
       'audit.maxBlockDelay': f.audit.maxBlockDelayMs,
     }[key];
     if (value <= 0) problems.push(doc.problemAt(['fleet', ...key.split('.')], `fleet.${key} must be longer than 0`));

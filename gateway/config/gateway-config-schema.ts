@@ -264,6 +264,7 @@ export const gatewayConfigSchema = {
         policySigners: { type: 'array', items: { type: 'string', pattern: '^spiffe://' } },
         maxStaleness: duration,
         statusEvery: duration,
+        policyMaxAge: duration,
         audit: {
           type: 'object',
           additionalProperties: false,

@@ -125,6 +125,8 @@ export interface FleetConfig {
   /** Default staleness bound of rules with `lockMode: strict`. */
   readonly maxStalenessMs: number;
   readonly statusEveryMs: number;
+  /** How long ago a new policy envelope may have been signed (default 24 h): `signed-too-long-ago` beyond. */
+  readonly policyMaxAgeMs: number;
   readonly audit: {
     readonly maxBlockEvents: number;
     readonly maxBlockDelayMs: number;

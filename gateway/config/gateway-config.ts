@@ -12,6 +12,7 @@ import { tryParseDuration } from './duration.js';
 import { deviceLink } from './device-link.js';
 import type { DeviceYaml, GatewayYaml } from './gateway-yaml.js';
 import type { DeviceConfig, FleetConfig, GatewayConfig, ProfinetDeviceConfig } from './gateway-config-types.js';
+import { MAX_SIGNED_AT_AGE_MS } from '../fleet/policy-envelope.js';
 export type { DeviceConfig, FleetConfig, GatewayConfig, ProfinetDeviceConfig } from './gateway-config-types.js';
 
 export function loadGatewayConfig(path: string): GatewayConfig {
@@ -184,6 +185,7 @@ function fleetConfig(f: NonNullable<GatewayYaml['fleet']>, at: (p: string) => st
     policySigners: [...(f.policySigners ?? [])],
     maxStalenessMs: ms(f.maxStaleness, 60_000),
     statusEveryMs: ms(f.statusEvery, 2_000),
+    policyMaxAgeMs: ms(f.policyMaxAge, MAX_SIGNED_AT_AGE_MS),
     audit: {
       maxBlockEvents: f.audit?.maxBlockEvents ?? 256,
       maxBlockDelayMs: ms(f.audit?.maxBlockDelay, 200),

@@ -118,6 +118,7 @@ export interface GatewayYaml {
     readonly policySigners?: readonly string[];
     readonly maxStaleness?: string;
     readonly statusEvery?: string;
+    readonly policyMaxAge?: string;
     readonly audit?: {
       readonly maxBlockEvents?: number;
       readonly maxBlockDelay?: string;

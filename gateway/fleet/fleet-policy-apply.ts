@@ -48,6 +48,8 @@ export interface FleetPolicyApplyOptions {
   readonly audit: AuditSink;
   /** Wall clock, epoch ms (compared with `signedAt`). */
   readonly now: () => number;
+  /** `fleet.policyMaxAge`: how long ago a new envelope may have been signed. Default MAX_SIGNED_AT_AGE_MS. */
+  readonly maxAgeMs?: number;
   /** Arms the retries (a failed write, an envelope kept for a re-check). */
   readonly timers: Timers;
   /** Pace of those retries. Default 30 s. */
@@ -191,6 +193,7 @@ export class FleetPolicyApply {
         appliedRevision,
         appliedSignedAt,
         now: new Date(o.now()),
+        maxAgeMs: o.maxAgeMs,
       });
     // In force is the unpersisted revision when its file write is being retried (always above this.revision):
     // comparing with the persisted one would let an envelope in between apply and roll the enforced text back.

@@ -25,7 +25,7 @@ export const POLICY_ENVELOPE_KIND = 'verigate.policy/v1';
 
 /** How far `signedAt` may be ahead of the gateway's clock (clock skew between control and the edge). */
 export const MAX_SIGNED_AT_SKEW_MS = 60_000;
-/** How old `signedAt` of a new revision may be (the scale of an SVID's lifetime, plus a day of edge outage). */
+/** How old `signedAt` of a new revision may be by default (gateway.yaml `fleet.policyMaxAge`): the scale of an SVID's lifetime, plus a day of edge outage. */
 export const MAX_SIGNED_AT_AGE_MS = 24 * 3600_000;
 /** Bounds on what a hostile envelope can make the gateway parse and hash. */
 export const MAX_POLICY_BYTES = 4 * 1024 * 1024;

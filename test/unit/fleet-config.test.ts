@@ -30,6 +30,7 @@ t.test('a minimal fleet section gets the documented defaults and is frozen', asy
     policySigners: [],
     maxStalenessMs: 60_000,
     statusEveryMs: 2_000,
+    policyMaxAgeMs: 24 * 3600_000,
     audit: { maxBlockEvents: 256, maxBlockDelayMs: 200, streamMaxBytes: 1024 ** 3 },
   });
   t.ok(Object.isFrozen(c.fleet?.leaf));
@@ -46,6 +47,7 @@ t.test('every knob is read; caFile resolves against the config directory', async
   policySigners: [spiffe://plant.example/fleet/control]
   maxStaleness: 10s
   statusEvery: 500ms
+  policyMaxAge: 72h
   audit: { maxBlockEvents: 16, maxBlockDelay: 50ms, streamMaxBytes: 1048576 }
 `,
   );
@@ -56,6 +58,7 @@ t.test('every knob is read; caFile resolves against the config directory', async
     policySigners: ['spiffe://plant.example/fleet/control'],
     maxStalenessMs: 10_000,
     statusEveryMs: 500,
+    policyMaxAgeMs: 72 * 3600_000,
     audit: { maxBlockEvents: 16, maxBlockDelayMs: 50, streamMaxBytes: 1_048_576 },
   });
 });
@@ -80,5 +83,8 @@ t.test('schema errors name file:line', async (t) => {
 t.test('zero durations are refused with their place', async (t) => {
   t.throws(() => load('zero.yaml', 'fleet:\n  site: site-a\n  name: gw-1\n  statusEvery: 0s\n'), {
     message: /zero\.yaml:8:.*fleet\.statusEvery must be longer than 0/,
+  });
+  t.throws(() => load('zero-age.yaml', 'fleet:\n  site: site-a\n  name: gw-1\n  policyMaxAge: 0s\n'), {
+    message: /zero-age\.yaml:8:.*fleet\.policyMaxAge must be longer than 0/,
   });
 });

@@ -246,3 +246,16 @@ t.test('a new revision signed before the one in force is refused, also after a r
   t.match(apply.apply(envelope(8, policy(80), 'site-a', new Date(t0 + 1000))), { applied: true });
   t.same(refusals(events), ['policy.reloaded', 'signed-before-applied', 'signed-before-applied', 'policy.reloaded']);
 });
+
+t.test(
+  'fleet.policyMaxAge: an envelope signed before an edge outage longer than 24 h applies when allowed',
+  async (t) => {
+    const { events, make, timers } = setup(t);
+    const signed = envelope(3, policy(60), 'site-a', new Date(timers.now()));
+    timers.advance(30 * 3600_000); // the edge was cut off from its hub for 30 h
+    t.match(make().apply(signed), { applied: false, code: 'signed-too-long-ago' }, 'the default bound is 24 h');
+    t.same(refusals(events), ['signed-too-long-ago']);
+    const patient = make({ maxAgeMs: 72 * 3600_000 });
+    t.match(patient.apply(signed), { applied: true, revision: 3 }, 'a site configured for 72 h takes it');
+  },
+);
