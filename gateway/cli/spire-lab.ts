@@ -208,8 +208,19 @@ class RunningSpireLab implements SpireLab {
     for (const s of e.selectors) args.push('-selector', s);
     if (e.x509SvidTtlSeconds !== undefined) args.push('-x509SVIDTTL', String(e.x509SvidTtlSeconds));
     for (const d of e.dnsNames ?? []) args.push('-dns', d);
-    await this.serverCli(args, `entry create ${e.spiffeId}`);
-    this.log.info({ spiffeId: e.spiffeId, selectors: e.selectors }, 'spire-lab: entry created');
+    const r = await runCommand(this.binaries.server, this.srv(args));
+    // A lab started again on its own directory keeps the server's datastore (and so its CA, which the trail's
+    // checkpoints and the clients' bundles chain to): the entry is already there. spire-server refuses a second
+    // entry with the same SPIFFE ID, parent and selectors with gRPC code AlreadyExists.
+    if (r.code !== 0 && !/code: AlreadyExists/.test(r.stdout + r.stderr))
+      throw new GatewayError(
+        'GW_ERR_SPIRE_LAB',
+        `spire-lab: entry create ${e.spiffeId} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`,
+      );
+    this.log.info(
+      { spiffeId: e.spiffeId, selectors: e.selectors },
+      r.code === 0 ? 'spire-lab: entry created' : 'spire-lab: entry already registered',
+    );
   }
 
   async mintX509(spiffeId: string, ttlSeconds: number, outDir: string): Promise<MintedSvid> {
