@@ -60,7 +60,12 @@ export const Outcomes = {
   'invalid-request': { exception: ExceptionCode.IllegalDataValue, audit: 'invalid-request' },
   'upstream-unavailable': { exception: ExceptionCode.GatewayPathUnavailable, audit: 'upstream-unavailable' },
   'queue-full': { exception: ExceptionCode.GatewayPathUnavailable, audit: 'queue-full' },
+  // written, then no answer within the device timeout: the PLC may have executed it
   timeout: { exception: ExceptionCode.GatewayTargetFailedToRespond, audit: 'timeout' },
+  // the device timeout passed before the request was written (queued or staged behind busy connections): it
+  // never left the gateway, and the audit says so; the client gets the same 0x0B as any timeout (the PLC is
+  // there, it did not take the request in time)
+  'timeout-unsent': { exception: ExceptionCode.GatewayTargetFailedToRespond, audit: 'timeout-unsent' },
   // sent, then the connection died or the answer was garbage: the PLC may have executed it, so 0x0B
   // ("failed to respond", outcome unknown) and never 0x0A ("no path", certainly not executed)
   'no-answer': { exception: ExceptionCode.GatewayTargetFailedToRespond, audit: 'no-answer' },

@@ -27,6 +27,7 @@ const OUTCOME_STATUS: Readonly<Record<Exclude<Outcome, 'ok'>, status>> = {
   'upstream-unavailable': status.UNAVAILABLE, // Modbus 0x0A
   'queue-full': status.UNAVAILABLE, // Modbus 0x0A
   timeout: status.DEADLINE_EXCEEDED, // Modbus 0x0B
+  'timeout-unsent': status.DEADLINE_EXCEEDED, // Modbus 0x0B: the PLC did not take it in time; never sent
   'no-answer': status.UNAVAILABLE, // Modbus 0x0B: sent, then lost or garbled; may have been executed
   'plc-exception': status.FAILED_PRECONDITION,
   // IEC 62443-3-3 SR 2.10: nothing is served that cannot be recorded; a retry may succeed later.
@@ -53,6 +54,8 @@ export function pipelineError(r: PipelineResult): ServiceError {
     }
     case 'timeout':
       return grpcError(code, 'the PLC did not answer in time (Modbus 0x0b)', meta);
+    case 'timeout-unsent':
+      return grpcError(code, 'the PLC did not take the request in time; it was not sent (Modbus 0x0b)', meta);
     case 'audit-unavailable':
       return grpcError(code, 'audit log unavailable: requests are refused until it recovers', meta);
     case 'aborted':

@@ -124,7 +124,7 @@ export function outcomeOf(r: UpstreamResult): Outcome {
     case 'response':
       return isExceptionPdu(r.pdu) ? 'plc-exception' : 'ok';
     case 'timeout':
-      return 'timeout';
+      return r.sent ? 'timeout' : 'timeout-unsent';
     case 'queue-full':
       return 'queue-full';
     case 'aborted':

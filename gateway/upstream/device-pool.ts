@@ -8,8 +8,10 @@
  *   room (its write for the turn is pending), else the roomiest.
  * - One bounded fair queue across client identities (fair-queue.ts): per-clientKey FIFO, round-robin
  *   between keys; full → 'queue-full' at once (a quiet client may push out a flooder's newest request).
- * - `timeoutMs` is the whole budget from submit (every deadline under one timer: deadline-list.ts). Expiry while queued → 'timeout' when a connection is open
- *   (the PLC is there but busy), 'unavailable' when none is (no path). Expiry after sending → 'timeout';
+ * - `timeoutMs` is the whole budget from submit (every deadline under one timer: deadline-list.ts). Expiry while
+ *   queued → 'timeout' when a connection is open (the PLC is there but busy), 'unavailable' when none is (no
+ *   path). Expiry while staged for the connection's write → 'timeout', taken out of that write. Neither left the
+ *   gateway, so neither carries `sent`. Expiry after the write → 'timeout' with `sent` (it may have executed);
  *   the slot keeps its tid until the late reply arrives (dropped) or the connection is recycled.
  * - Nothing that was sent is ever sent again, read or write: a request in flight when its connection dies
  *   is answered 'unavailable' with `sent` [docs/architecture.md "Lessons from Modbus proxies"]; one staged for
@@ -51,6 +53,10 @@ import type {
 import { validatePoolOptions } from './pool-options.js';
 import { ClientTally, poolStats } from './pool-stats.js';
 import { ReconnectState } from './reconnect-state.js';
+
+/** The two timeouts (types.ts `UpstreamResult`), shared: nothing is allocated for a request's deadline. */
+const TIMEOUT_SENT: UpstreamResult = Object.freeze({ kind: 'timeout', sent: true });
+const TIMEOUT_UNSENT: UpstreamResult = Object.freeze({ kind: 'timeout' });
 
 export class DevicePool {
   readonly #o: Required<
@@ -249,13 +255,15 @@ export class DevicePool {
   #onDeadline(job: Job): void {
     if (job.state === 'sent') {
       const { conn, tid } = job;
-      this.#settle(job, { kind: 'timeout' });
-      if (conn !== undefined && tid !== undefined) conn.expire(tid);
+      // The link is asked first: it knows whether the bytes left. One still staged for the turn's write is
+      // taken out of it there and never written, so its timeout says so; a written one may have executed.
+      const written = conn === undefined || tid === undefined || conn.expire(tid);
+      this.#settle(job, written ? TIMEOUT_SENT : TIMEOUT_UNSENT);
     } else if (job.state === 'queued') {
       this.#settle(
         job,
         this.#conns.length > 0
-          ? { kind: 'timeout' }
+          ? TIMEOUT_UNSENT
           : {
               kind: 'unavailable',
               reason: `no connection to PLC ${this.#o.name} within ${this.#o.timeoutMs} ms${this.#reconnect.lastError ? `: ${this.#reconnect.lastError}` : ''}`,

@@ -153,23 +153,29 @@ export class PlcConnection<J> implements UpstreamLink<J> {
     if ((dropped > 0 || freed) && !this.#closed) this.#afterFree();
   }
 
-  /** The request behind `tid` timed out: keep its tid and slot reserved for the late reply (see header). */
-  expire(tid: number): void {
+  /**
+   * The request behind `tid` timed out: keep its tid and slot reserved for the late reply (see header). Returns
+   * whether it was written; one still staged was not, and is taken out of the turn's write here.
+   */
+  expire(tid: number): boolean {
     const slot = this.#slots.get(tid);
     if (slot?.state === 'staged') {
-      // Never written, so no late reply can come: free it now (the write skips it; #flushWrites tells the pool).
+      // Never written, so no late reply can come: free it now. #flushWrites finds its slot gone and leaves it
+      // out of the write (a request whose client was answered `timeout` never reaches the PLC afterwards).
       this.#release(slot);
       if (this.#draining && this.#live === 0) this.#finish('recycled: a late reply never came');
-      return;
+      return false;
     }
-    if (slot === undefined || slot.state !== 'live') return;
+    // Not staged: written (live), or already settled some other way; either way it may have reached the PLC.
+    if (slot === undefined || slot.state !== 'live') return true;
     slot.state = 'late';
     this.#live--;
     if (this.#draining && this.#live === 0) {
       this.#finish('recycled: a late reply never came');
-      return;
+      return true;
     }
     slot.graceTimer = unrefTimer(this.#opts.timers.setTimeout(() => this.#graceOver(slot), this.#opts.lateGraceMs));
+    return true;
   }
 
   /** Closes the socket now; live requests are reported as lost (never replayed). */

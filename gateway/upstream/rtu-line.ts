@@ -101,13 +101,17 @@ export class RtuLine<J> implements UpstreamLink<J> {
     return tag;
   }
 
-  /** The request behind `tag` timed out: the line stays reserved for its late answer for `lateGraceMs`. */
-  expire(tag: number): void {
+  /**
+   * The request behind `tag` timed out: the line stays reserved for its late answer for `lateGraceMs`. Always
+   * true (written): `send` writes at once, so a request the pool handed over has left the gateway.
+   */
+  expire(tag: number): boolean {
     const cur = this.#current;
-    if (cur === undefined || cur.tag !== tag || cur.state !== 'live') return;
+    if (cur === undefined || cur.tag !== tag || cur.state !== 'live') return true;
     cur.state = 'late';
     this.#counters.timeouts++;
     cur.grace = this.#s.timers.setTimeout(() => this.#graceOver(cur), this.#s.lateGraceMs);
+    return true;
   }
 
   close(reason: string): void {

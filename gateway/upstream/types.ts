@@ -34,7 +34,12 @@ export interface UpstreamRequest {
  */
 export type UpstreamResult =
   | { readonly kind: 'response'; readonly pdu: Buffer; readonly latencyMs: number }
-  | { readonly kind: 'timeout' }
+  /**
+   * `sent`: the deadline passed after the request was written to the PLC: it may have been executed (its late
+   * answer is dropped). Without it, the request never left the gateway: it expired queued behind others, or
+   * staged for the connection's next write, which then leaves it out (plc-connection.ts).
+   */
+  | { readonly kind: 'timeout'; readonly sent?: true }
   /**
    * `sent`: the request was written to the PLC's socket before the connection died: it may have been executed.
    * Without it, the request never left the gateway (no path, or its connection closed before the write).
@@ -66,7 +71,12 @@ export interface UpstreamLink<J> {
   /** True while requests sent this turn wait to be written together (plc-connection.ts); absent: never. */
   readonly batching?: boolean;
   send(job: J, unitId: number, pdu: Buffer): number;
-  expire(tag: number): void;
+  /**
+   * That request's deadline passed. True when it had been written (it may have executed; a link keeps what it
+   * needs for the late answer); false when it never was: still staged for a later write, it is taken out of
+   * that write and its slot freed (plc-connection.ts). A link that writes inside `send` always answers true.
+   */
+  expire(tag: number): boolean;
   close(reason: string): void;
   whenClosed(): Promise<void>;
 }

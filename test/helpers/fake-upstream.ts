@@ -38,7 +38,7 @@ export function fakeTransport(slots: number, reportsBatching = true) {
         sentOn.push(id);
         return sentOn.length;
       },
-      expire() {},
+      expire: () => true,
       close() {},
       whenClosed: () => Promise.resolve(),
     };

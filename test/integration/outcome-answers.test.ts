@@ -2,7 +2,7 @@
  * The wire answer of every request outcome of the one table (gateway/errors.ts `Outcomes`) through a real
  * gateway, each sent as the request that produces it, with the outcome also in the requests metric and the
  * audit trail: ok (the PLC's own PDU), denied 0x01, no-route 0x0A, invalid-request (the decoder's 03 / 02),
- * timeout 0x0B, queue-full 0x0A, plc-exception (the PLC's own exception), no-answer 0x0B, aborted 0x0A,
+ * timeout 0x0B, timeout-unsent 0x0B, queue-full 0x0A, plc-exception (the PLC's own exception), no-answer 0x0B, aborted 0x0A,
  * internal-error 0x04 (logged with its error; the session stays), upstream-unavailable 0x0A (last: it stops the
  * PLC). audit-unavailable 0x06 is proven in test/adversarial/audit-write-ahead.test.ts (it needs a failing disk).
  * The last test checks that no outcome of the table is left without a test here or there.
@@ -113,6 +113,20 @@ t.test('timeout → 0x0B', async (t) => {
   t.same(bytes(await hmi.request(1, read(0))), [0x83, 0x0b]);
   t.equal(await counted('timeout'), 1);
   t.equal(audited('timeout').length, 1);
+  await settled();
+});
+
+t.test('timeout-unsent → 0x0B: queued behind a silent request, never sent; audited as such', async (t) => {
+  h.sim.setFault({ mode: 'silent' });
+  const before = h.sim.counters().requests;
+  // maxInFlight 1: the first is written and times out (its slot then waits for the late reply), the second
+  // waits in the queue its whole budget and never reaches the PLC
+  const [first, second] = await Promise.all([hmi.request(1, read(0)), hmi.request(1, read(1))]);
+  t.same(bytes(first), [0x83, 0x0b]);
+  t.same(bytes(second), [0x83, 0x0b], 'the same answer as any timeout');
+  t.equal(h.sim.counters().requests - before, 1, 'only the first reached the PLC');
+  t.equal(await counted('timeout-unsent'), 1);
+  t.match(audited('timeout-unsent'), [{ type: 'request.decision', reads: [{ start: 1 }] }]);
   await settled();
 });
 

@@ -35,6 +35,7 @@ t.test('every outcome has its wire answer in the one table', async (t) => {
     'upstream-unavailable': 0x0a,
     'queue-full': 0x0a,
     timeout: 0x0b,
+    'timeout-unsent': 0x0b,
     'no-answer': 0x0b,
     'plc-exception': null, // the PLC's own answer is passed through
     'audit-unavailable': 0x06,

@@ -193,7 +193,8 @@ t.test(
     t.equal(fake.sent.length, 3, 'the first and the two in flight');
     timers.advance(1); // t = 1000 after the first two: they time out (sent: aborting changed nothing)
     t.same(await settled(sent), ['timeout', 'timeout']);
+    t.same(await sent[0], { kind: 'timeout', sent: true }, 'on the wire: may have executed');
     timers.advance(10); // the other one waited its whole budget: timeout (a connection is open)
-    t.equal((await queuedOther).kind, 'timeout');
+    t.same(await queuedOther, { kind: 'timeout' }, 'never left the queue: no `sent`');
   },
 );

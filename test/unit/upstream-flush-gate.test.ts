@@ -2,12 +2,14 @@
  * The Modbus/TCP connection writes a turn's requests at setImmediate (plc-connection.ts), later than the pool's
  * `send`. Regression guards for the two gaps that opened: a kill or a lock landing between staging and the write
  * (another I/O callback of the same poll phase) must still stop the request at the write, and a connection torn
- * down before its write must not report the staged requests as sent ("may have executed").
+ * down before its write, or a deadline passing before it, must not report the staged requests as sent ("may have
+ * executed"), and a request answered `timeout` while staged is never written afterwards.
  * A fake socket records every write; the pool's deadlines and grace run on FakeTimers.
  */
 import t, { type Test } from 'tap';
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
+import { outcomeOf } from '../../gateway/frontdoor/request-events.js';
 import { DevicePool } from '../../gateway/upstream/device-pool.js';
 import type { UpstreamRequest, UpstreamResult } from '../../gateway/upstream/types.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
@@ -145,12 +147,15 @@ t.test('the gate runs per staged request: a locked one leaves the batch, its nei
   t.equal(pool.stats().inFlight, 2, "the dropped request's slot is free");
 });
 
-t.test('a deadline passing while staged: timeout, not written, slot freed', async (t) => {
+t.test('a deadline passing while staged: timeout NOT sent, not written, slot freed', async (t) => {
   const { sock, pool, timers } = await setup(t, 1);
   const a = pool.submit(req('hmi', WRITE));
   await turn(); // staged on the fresh connection; its write is at the next setImmediate
   timers.advance(1000);
-  t.same(await a, { kind: 'timeout' });
+  const ra = await a;
+  t.same(ra, { kind: 'timeout' }, 'a timeout without `sent`');
+  t.equal(outcomeOf(ra), 'timeout-unsent', 'audited as never sent, not "may have executed"');
+  await turn();
   await turn();
   t.same(sock.writes, [], 'a request whose client was already answered is not written afterwards');
   t.equal(pool.stats().lateReserved, 0, 'no slot held for a reply that cannot come');
@@ -159,6 +164,28 @@ t.test('a deadline passing while staged: timeout, not written, slot freed', asyn
   t.same(sock.fcs(), [3], 'the slot serves the next request');
   sock.emit('data', adu(sock.tidOf(3), [3, 2, 0, 7]));
   t.equal((await b).kind, 'response');
+});
+
+t.test('a deadline passing after the write: timeout with `sent`, as before (it may have executed)', async (t) => {
+  const { sock, pool, timers } = await setup(t, 2);
+  const a = pool.submit(req('hmi', WRITE));
+  await turn();
+  await turn();
+  t.same(sock.fcs(), [6], 'A written');
+  timers.advance(500);
+  const b = pool.submit(req('eng', READ)); // staged beside A; its write is at the next setImmediate
+  timers.advance(1000); // A's deadline (t=1000) and B's (t=1500) both pass before that write
+  const [ra, rb] = [await a, await b];
+  t.same(ra, { kind: 'timeout', sent: true }, 'A was written: sent');
+  t.equal(outcomeOf(ra), 'timeout', "A's audit outcome is unchanged");
+  t.same(rb, { kind: 'timeout' }, 'B was only staged: not sent');
+  t.equal(outcomeOf(rb), 'timeout-unsent');
+  await turn();
+  await turn();
+  t.same(sock.fcs(), [6], 'B is never written after its timeout');
+  t.equal(pool.stats().lateReserved, 1, "A's slot waits for its late reply; B's is free");
+  sock.emit('data', adu(sock.tidOf(6), [6, 0, 1, 0, 42])); // A's late answer: dropped
+  t.equal(pool.stats().lateReserved, 0);
 });
 
 t.test(
