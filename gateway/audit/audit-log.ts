@@ -77,7 +77,7 @@ export class AuditLog implements AuditSink {
     let log: AuditLog;
     try {
       mkdirSync(opts.dir, { recursive: true, mode: 0o750 });
-      const state = recoverDir(opts.dir);
+      const state = recoverDir(opts.dir, { refuseLostHead: true });
       log = new AuditLog(
         opts,
         new SegmentWriter(opts.dir, opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES, state.current),

@@ -65,16 +65,26 @@ export function parseEventLine(line: string): (Record<string, unknown> & { seq: 
   return rec as Record<string, unknown> & { seq: number; hash: string };
 }
 
+/** What `scanTail` found: the last valid line, and what a repair would cut (`keep`: the bytes that stay). */
+export interface TailScan {
+  readonly repair: TailRepair | null;
+  readonly lastLine: string | null;
+  readonly keep: number;
+}
+
+/** Applies the cut a `scanTail` found (none: nothing happens). */
+export function cutTail(scan: TailScan): void {
+  if (scan.repair !== null) truncateSync(scan.repair.file, scan.keep);
+}
+
 /**
- * Cut a torn tail from a JSONL file: bytes after the last newline (a write cut short), and then a last full
+ * Find a torn tail of a JSONL file: bytes after the last newline (a write cut short), and then a last full
  * line that is not a valid record (`validate` false: e.g. zero-filled blocks after a crash on delayed
- * allocation). Only the LAST line is ever cut; the digest of what was cut is returned so the log can
- * record it (`audit.recovered`) — the cut stays evident.
+ * allocation). Only the LAST line is ever cut; the digest of what would be cut is returned so the log can
+ * record it (`audit.recovered`) — the cut stays evident. Reads only (`cutTail` cuts), so a caller may still
+ * refuse to open and leave the file as it was.
  */
-export function repairTail(
-  path: string,
-  validate: (line: string) => boolean,
-): { repair: TailRepair | null; lastLine: string | null } {
+export function scanTail(path: string, validate: (line: string) => boolean): TailScan {
   const buf = readWhole(path);
   let end = buf.length;
   let reason: TailRepair['reason'] | null = null;
@@ -98,10 +108,13 @@ export function repairTail(
       lastLine = end > 0 ? buf.subarray(prevLineStart, end - 1).toString('utf8') : null;
     }
   }
-  if (reason === null) return { repair: null, lastLine };
+  if (reason === null) return { repair: null, lastLine, keep: end };
   const cut = buf.subarray(end);
-  truncateSync(path, end);
-  return { repair: { file: path, truncatedBytes: cut.length, discardedSha256: sha256Hex(cut), reason }, lastLine };
+  return {
+    repair: { file: path, truncatedBytes: cut.length, discardedSha256: sha256Hex(cut), reason },
+    lastLine,
+    keep: end,
+  };
 }
 
 function isJson(s: string): boolean {
