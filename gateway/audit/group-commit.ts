@@ -73,8 +73,22 @@ export class GroupCommit {
   /** As AuditLog.append on an open log: after a failure, the audit.gap must be written first. */
   append(input: AuditEventInput): WriteResult {
     const failing = this.deps.failures.current;
-    if (failing !== null && !this.writeGap()) return this.deps.failures.fail(failing.error, 1);
+    if (failing === null) return this.stage(input);
+    if (this.gapSeq !== null) return this.duringGap(input, failing.error);
+    if (!this.writeGap()) return this.deps.failures.fail(failing.error, 1);
     return this.stage(input);
+  }
+
+  /**
+   * An append made while writeGap() is on the stack: an `event` subscriber shown the lines of the gap's batch
+   * (flush() delivers them before writeGap() marks the failure ended). Writing a gap of its own would nest:
+   * one more audit.gap per delivery, each delivered again. The gap in the file: the event follows it (the
+   * failure is over but for writeGap's bookkeeping). Not in the file: the event is refused and counted, so
+   * the next gap names it, and nothing is written behind a gap that is missing.
+   */
+  private duringGap(input: AuditEventInput, error: string): WriteResult {
+    if (this.inFile >= this.gapSeq!) return this.stage(input);
+    return this.deps.failures.fail(error, 1);
   }
 
   /** See AuditLog.committed. */
@@ -137,7 +151,8 @@ export class GroupCommit {
     if (exhausted !== null) {
       // A full budget is a full disk: the failure policy applies [IEC 62443-3-3 SR 2.9, SR 2.10].
       this.out.rollback();
-      return this.deps.failures.fail(exhausted, this.gapSeq === null ? 1 : 0);
+      // the audit.gap itself is no lost event (it is retried with its count); an event appended during it is
+      return this.deps.failures.fail(exhausted, chain.seq === this.gapSeq ? 0 : 1);
     }
     if (this.batch === null) {
       this.batch = new PendingBatch(this.headSeq, this.headHash);
