@@ -20,6 +20,7 @@ import { SessionRegistry } from './frontdoor/session-registry.js';
 import { DeviceRouter } from './frontdoor/device-router.js';
 import { RequestPipeline } from './frontdoor/request-pipeline.js';
 import type { Session } from './frontdoor/session.js';
+import type { LiveChains } from './frontdoor/live-chains.js';
 import { RecordPipeline } from './frontdoor/record-pipeline.js';
 import { HandshakeSlots } from './frontdoor/handshake-slots.js';
 import { Lifecycle } from './composition/lifecycle.js';
@@ -34,6 +35,7 @@ import {
 } from './composition/core-components.js';
 import {
   grpcComponent,
+  liveChainsComponent,
   mbapsComponent,
   observabilityComponent,
   type FrontDoorDeps,
@@ -50,6 +52,8 @@ export interface RunningGateway {
     metrics: { host: string; port: number } | null;
   };
   readonly sessions: SessionRegistry;
+  /** The live sessions' verified chains, judged again on every trust bundle change. */
+  readonly chains: LiveChains<Session>;
   readonly policy: PolicyHolder;
   readonly trust: TrustRuntime;
   readonly audit: AuditLog;
@@ -91,7 +95,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     const auditSink = await life.start(auditThrottleComponent(env, { audit, policy, trust, sessions }));
     const learn = await life.start(learnComponent(env, audit)); // commissioning mode, when a device has `learn:`
     const fleet = await life.start(fleetComponent(env, { identity, policy, audit, trust, sessions })); // never waits for the leaf
-    const doors = frontDoorDeps(env, { identity, policy, trust, sessions, audit: auditSink, upstream, learn });
+    const chains = await life.start(liveChainsComponent(env, identity)); // before any session opens
+    const doors = frontDoorDeps(env, { identity, policy, trust, sessions, chains, audit: auditSink, upstream, learn });
     const mbaps = await life.start(mbapsComponent(env, doors));
     const grpc = await life.start(grpcComponent(env, doors));
     const http = await life.start(observabilityComponent(env, { identity, policy, audit, trust, upstream, learn }));
@@ -101,6 +106,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       config,
       endpoints,
       sessions,
+      chains,
       policy,
       trust,
       audit,
@@ -136,18 +142,20 @@ function frontDoorDeps(
     policy: PolicyHolder;
     trust: TrustRuntime;
     sessions: SessionRegistry;
+    chains: LiveChains<Session>;
     audit: AuditThrottle;
     upstream: Upstream;
     learn: LearnMode | null;
   },
 ): FrontDoorDeps {
-  const { identity, policy, trust, sessions, audit, upstream, learn } = deps;
+  const { identity, policy, trust, sessions, chains, audit, upstream, learn } = deps;
   const listeners = env.config.listeners;
   return {
     identity,
     policy,
     trust,
     sessions,
+    chains,
     audit,
     router: new DeviceRouter(upstream.pools, listeners.mbaps.device, upstream.profinet),
     ...pipelines(env, { policy, trust, audit, learn }),

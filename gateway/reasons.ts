@@ -78,3 +78,26 @@ export function reasonCode(text: string): string {
   const i = text.indexOf(' ');
   return i < 0 ? text : text.slice(0, i);
 }
+
+/**
+ * Why a live session ended: the `session.close` event's `reason` (docs/zero-trust.md "Session lifecycle"). Two more
+ * carry a detail and are built where they happen: `admin-kill by <caller>: <reason>` and `malformed-frame:<reason>`.
+ */
+export const SESSION_END_REASONS = [
+  /** The client closed the connection. */
+  'peer-closed',
+  /** The peer SVID's NotAfter came (frontdoor/session-expiry.ts). */
+  'svid-expired',
+  /** A trust bundle change: the peer's chain no longer verifies (frontdoor/live-chains.ts). */
+  'bundle-revoked',
+  'idle-timeout',
+  'revalidation-failed',
+  'locked',
+  'trust-breach',
+  'policy-revoked',
+  /** The audit rate bound's denial-flood hold-off (audit/rate-bounded-audit.ts). */
+  'denial-flood',
+  'gateway-shutdown',
+] as const;
+
+export type SessionEndReason = (typeof SESSION_END_REASONS)[number];

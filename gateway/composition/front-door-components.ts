@@ -11,13 +11,16 @@ import { MbapsListener } from '../frontdoor/mbaps-listener.js';
 import type { RecordPipeline } from '../frontdoor/record-pipeline.js';
 import type { RequestPipeline } from '../frontdoor/request-pipeline.js';
 import type { SessionRegistry } from '../frontdoor/session-registry.js';
+import { LiveChains } from '../frontdoor/live-chains.js';
+import { errorMessage } from '../errors.js';
+import type { Session } from '../frontdoor/session.js';
 import type { GatewayIdentity } from '../gateway-identity.js';
 import { ObservabilityServer } from '../observability/http-server.js';
 import type { PolicyHolder } from '../policy/policy-holder.js';
 import type { TrustRuntime } from '../trust/trust-runtime.js';
 import type { DevicePool } from '../upstream/device-pool.js';
 import { queueDepths, type Upstream } from './core-components.js';
-import type { Component } from './lifecycle.js';
+import { plain, type Component } from './lifecycle.js';
 import type { GatewayEnv } from './gateway-env.js';
 
 export interface Endpoint {
@@ -33,11 +36,42 @@ export interface FrontDoorDeps {
   readonly recordPipeline: RecordPipeline;
   readonly trust: TrustRuntime;
   readonly sessions: SessionRegistry;
+  /** The verified chains of live sessions on both listeners, judged again on every bundle change. */
+  readonly chains: LiveChains<Session>;
   readonly policy: PolicyHolder;
   /** The rate-bounded audit sink (pre-authentication events are throttled). */
   readonly audit: AuditThrottle;
   /** One pending-handshake budget for both listeners: the fds and TLS state it bounds are the process's. */
   readonly handshakeSlots: HandshakeSlots;
+}
+
+/**
+ * The live sessions' verified chains, judged again on every trust bundle change (frontdoor/live-chains.ts). Started
+ * before the listeners, so no session opens before the change that could revoke it is followed.
+ */
+export function liveChainsComponent(env: GatewayEnv, identity: GatewayIdentity): Component<LiveChains<Session>> {
+  const { logger } = env;
+  return plain('live-chains', () => {
+    const chains = new LiveChains<Session>();
+    identity.onBundlesChanged(() => {
+      chains
+        .recheck((chain) => identity.recheckChain(chain))
+        .then(
+          (r) => {
+            if (r.revoked.length > 0)
+              logger.warn(
+                { ended: r.ended, chains: r.chains, revoked: r.revoked },
+                'trust bundles changed: sessions whose chain no longer verifies ended (bundle-revoked)',
+              );
+            else if (!r.superseded)
+              logger.info({ chains: r.chains }, 'trust bundles changed: every live session still verifies');
+          },
+          (err: unknown) =>
+            logger.error({ err: errorMessage(err) }, 'trust bundles changed: live sessions not rechecked'),
+        );
+    });
+    return chains;
+  });
 }
 
 interface Listening<T> {
@@ -64,6 +98,7 @@ export function mbapsComponent(env: GatewayEnv, deps: FrontDoorDeps): Component<
         pipeline: deps.pipeline,
         gate: trust,
         sessions: deps.sessions,
+        chains: deps.chains,
         audit: deps.audit,
         metrics,
         now,
@@ -105,6 +140,7 @@ export function grpcComponent(env: GatewayEnv, deps: FrontDoorDeps): Component<L
         recordPipeline: deps.recordPipeline,
         trust: deps.trust,
         sessions: deps.sessions,
+        chains: deps.chains,
         policy: deps.policy,
         audit: deps.audit,
         metrics,

@@ -31,6 +31,8 @@ import { SessionGatekeeper, type HandshakeBounds, type PeerCheck } from './sessi
 import type { ServerTlsExtras } from '../identity/tls-options.js';
 import { systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 import type { SessionRegistry } from './session-registry.js';
+import type { LiveChains } from './live-chains.js';
+import type { Session } from './session.js';
 
 export interface GrpcFrontDoorOptions {
   readonly identity: {
@@ -47,6 +49,8 @@ export interface GrpcFrontDoorOptions {
   readonly recordPipeline?: Pick<RecordPipeline, 'handle'> & Partial<Pick<RecordPipeline, 'refused'>>;
   readonly trust: AdminServiceDeps['trust'] & RuntimeGate & { idleTimeoutMs(): number | null };
   readonly sessions: SessionRegistry;
+  /** The live sessions' verified chains, shared with Modbus/TCP Security (live-chains.ts). */
+  readonly chains: LiveChains<Session>;
   readonly policy: AdminServiceDeps['policy'];
   readonly audit: AuditSink;
   readonly metrics: GatewayMetrics;
@@ -108,12 +112,13 @@ export class GrpcFrontDoor {
       }),
     );
     this.injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    const { identity, trust, sessions, audit, metrics, now, logger, handshake } = opts;
+    const { identity, trust, sessions, chains, audit, metrics, now, logger, handshake } = opts;
     this.gatekeeper = new SessionGatekeeper('grpc', {
       verifyPeer: (socket) => identity.verifyPeer(socket),
       tlsErrorReason: (err, socket) => identity.tlsErrorReason(err, socket),
       gate: trust,
       sessions,
+      chains,
       audit,
       metrics,
       now,

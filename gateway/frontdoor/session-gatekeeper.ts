@@ -2,7 +2,8 @@
  * What both front doors do with a connection before any request is read: bound the handshake in time and
  * count (handshake-guard.ts), verify the peer as an X.509-SVID, ask the runtime to admit it (locks, breaches,
  * session limits), then open a Session whose whole life is registered (registry, metrics, audit open/close)
- * and bounded by the peer's SVID NotAfter. A refused peer is audited as `handshake.rejected` with its reason
+ * and bounded by the peer's SVID NotAfter and by its chain still verifying when the trust bundles change
+ * (live-chains.ts). A refused peer is audited as `handshake.rejected` with its reason
  * code, its address captured at TCP accept and, when it presented one, its certificate's claimed SPIFFE ID and
  * fingerprint — and the socket is destroyed.
  */
@@ -21,6 +22,7 @@ import { peerLeaf, presentedCertificate } from './presented-certificate.js';
 import { Session, type SessionTransport } from './session.js';
 import { SessionExpiry } from './session-expiry.js';
 import type { SessionRegistry } from './session-registry.js';
+import type { LiveChains } from './live-chains.js';
 
 /** The identity side's verdict on the client's SVID chain (defined in identity/peer-check.ts). */
 export type { PeerCheck };
@@ -30,6 +32,8 @@ export interface GatekeeperDeps {
   readonly tlsErrorReason: (err: Error, socket: tls.TLSSocket) => string;
   readonly gate: RuntimeGate;
   readonly sessions: SessionRegistry;
+  /** The verified chains of live sessions, shared by both front doors: judged again when the bundles change. */
+  readonly chains: LiveChains<Session>;
   readonly audit: AuditSink;
   readonly metrics: GatewayMetrics;
   readonly now: () => number;
@@ -125,7 +129,7 @@ export class SessionGatekeeper {
         ...verified(),
       });
     const session = new Session(this.transport, check.peer, remote, now, () => socket.destroy());
-    this.track(socket, session);
+    this.track(socket, session, check.chain);
     return session;
   }
 
@@ -142,8 +146,8 @@ export class SessionGatekeeper {
     });
   }
 
-  private track(socket: tls.TLSSocket, session: Session): void {
-    const { sessions, metrics, audit } = this.deps;
+  private track(socket: tls.TLSSocket, session: Session, chain: readonly X509Certificate[]): void {
+    const { sessions, chains, metrics, audit } = this.deps;
     const peer = session.peer;
     sessions.add(session);
     metrics.sessions.inc({ transport: this.transport });
@@ -159,8 +163,11 @@ export class SessionGatekeeper {
     // A session never outlives the peer's SVID (session-expiry.ts): one timer per distinct NotAfter.
     const notAfter = peer.notAfter.getTime();
     this.expiry.add(notAfter, session);
+    // ...nor a trust bundle its chain no longer verifies under (live-chains.ts): one entry per distinct leaf.
+    chains.add(peer.fingerprint256, chain, session);
     socket.once('close', () => {
       this.expiry.remove(notAfter, session);
+      chains.remove(peer.fingerprint256, session);
       session.end(session.endReason ?? 'peer-closed');
       sessions.remove(session);
       metrics.sessions.dec({ transport: this.transport });

@@ -102,6 +102,20 @@ export class BundleSet {
     return [...this.byName.keys()];
   }
 
+  /**
+   * The same trust domains with byte-identical authorities. A new Workload API snapshot always makes a new
+   * BundleSet (an SVID rotation too): this tells whether what the gateway trusts changed.
+   */
+  sameAuthorities(other: BundleSet): boolean {
+    if (other === this) return true;
+    if (other.byName.size !== this.byName.size) return false;
+    for (const [name, b] of this.byName) {
+      const o = other.byName.get(name);
+      if (o === undefined || !o.der().equals(b.der())) return false;
+    }
+    return true;
+  }
+
   /** Every authority of every bundle (own and federated), for the TLS `ca` option. */
   allAuthoritiesPem(): string[] {
     return this.all().flatMap((b) => b.authorities.map((c) => pemOf(c)));

@@ -65,6 +65,7 @@ export class DevIssuer {
   private readonly ttlSeconds: number;
   private readonly log: Logger;
   private readonly timers: Timers;
+  private federated: Record<string, Buffer>;
   private closed = false;
 
   private constructor(private readonly opts: DevIssuerOptions) {
@@ -72,6 +73,7 @@ export class DevIssuer {
     this.ttlSeconds = opts.ttlSeconds ?? 86_400;
     this.log = opts.logger ?? nullLogger;
     this.timers = opts.timers ?? systemTimers;
+    this.federated = { ...(opts.federatedBundles ?? {}) };
     if (!(this.ttlSeconds > 0))
       throw new GatewayError('GW_ERR_INTERNAL', `identity: dev issuer TTL must be positive, got ${this.ttlSeconds}`);
   }
@@ -116,6 +118,15 @@ export class DevIssuer {
       const cur = this.issued.get(id);
       if (cur) call.write(this.snapshot((await cur).svid));
     }
+  }
+
+  /**
+   * Replaces the federated bundles and pushes the new snapshot to every X.509 stream, as SPIRE does when a
+   * federation relationship or a foreign bundle changes: a trust domain left out is no longer trusted.
+   */
+  async setFederatedBundles(bundles: Record<string, Buffer>): Promise<void> {
+    this.federated = { ...bundles };
+    await this.resend();
   }
 
   async close(): Promise<void> {
@@ -267,11 +278,11 @@ export class DevIssuer {
   }
 
   private snapshot(svid: X509SvidMessage): X509SvidResponse {
-    return { svids: [svid], crl: [], federated_bundles: { ...(this.opts.federatedBundles ?? {}) } };
+    return { svids: [svid], crl: [], federated_bundles: { ...this.federated } };
   }
 
   private x509Bundles(): Record<string, Buffer> {
-    return { ...(this.opts.federatedBundles ?? {}), [this.opts.ca.trustDomain.idString()]: this.opts.ca.bundleDer() };
+    return { ...this.federated, [this.opts.ca.trustDomain.idString()]: this.opts.ca.bundleDer() };
   }
 
   private jwks(): Jwks {

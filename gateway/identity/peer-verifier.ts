@@ -147,8 +147,18 @@ export class PeerVerifier {
    * undefined. Only for a peer that proved it holds the leaf's key in this very handshake (tls-options.ts).
    */
   knownLeaf(leafDer: Buffer, bundles: BundleSet, now: Date): PeerVerifyResult | undefined {
+    const hit = this.knownChain(leafDer, bundles, now);
+    return hit === undefined ? undefined : { ok: true, peer: hit.peer };
+  }
+
+  /** `knownLeaf`, with the chain that was verified for that leaf (what a live session stands on). */
+  knownChain(
+    leafDer: Buffer,
+    bundles: BundleSet,
+    now: Date,
+  ): { peer: PeerIdentity; chain: readonly X509Certificate[] } | undefined {
     const hit = this.cache.getByLeaf(leafDer, bundles, now.getTime());
-    return hit === undefined ? undefined : { ok: true, peer: hit };
+    return hit === undefined ? undefined : { peer: hit.verdict, chain: hit.chain };
   }
 }
 

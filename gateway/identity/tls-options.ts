@@ -22,7 +22,7 @@
  * - a client that cannot prove the leaf's key, or no shared cipher / protocol: OpenSSL fails the handshake and
  *   the server emits 'tlsClientError' → `reasonFromTlsError(err, socket)`.
  */
-import { constants } from 'node:crypto';
+import { constants, type X509Certificate } from 'node:crypto';
 import type tls from 'node:tls';
 import { peerChain, peerLeafDer } from './peer-chain.js';
 import {
@@ -156,11 +156,28 @@ export function peerIdentityFromSocket(
   now: Date,
   verifier: PeerVerifier,
 ): PeerVerifyResult {
+  return verifySocketPeer(socket, bundles, now, verifier).result;
+}
+
+/** The verdict, and the chain it was reached on (leaf first): what a live session's re-verification takes. */
+export interface SocketVerification {
+  readonly result: PeerVerifyResult;
+  readonly chain: readonly X509Certificate[];
+}
+
+/** `peerIdentityFromSocket`, also naming the verified chain (on a leaf hit, the one verified for that leaf). */
+export function verifySocketPeer(
+  socket: tls.TLSSocket,
+  bundles: BundleSet,
+  now: Date,
+  verifier: PeerVerifier,
+): SocketVerification {
   const resumed = socket.isSessionReused();
   // A full handshake proved the key of the presented leaf: one verified before needs no chain read.
   const leafDer = resumed ? null : peerLeafDer(socket);
-  const known = leafDer === null ? undefined : verifier.knownLeaf(leafDer, bundles, now);
-  return known ?? verifyPresented(socket, bundles, now, verifier, resumed);
+  const known = leafDer === null ? undefined : verifier.knownChain(leafDer, bundles, now);
+  if (known !== undefined) return { result: { ok: true, peer: known.peer }, chain: known.chain };
+  return verifyPresented(socket, bundles, now, verifier, resumed);
 }
 
 function verifyPresented(
@@ -169,11 +186,12 @@ function verifyPresented(
   now: Date,
   verifier: PeerVerifier,
   resumed: boolean,
-): PeerVerifyResult {
+): SocketVerification {
   const sent = peerChain(socket);
-  if (sent.length === 0) return { ok: false, reason: 'no-certificate', detail: 'the peer sent no certificate' };
+  if (sent.length === 0)
+    return { result: { ok: false, reason: 'no-certificate', detail: 'the peer sent no certificate' }, chain: [] };
   const chain = resumed ? verifier.cache.chainForResumption(sent, now.getTime()) : sent;
-  return verifier.verify(chain, bundles, now);
+  return { result: verifier.verify(chain, bundles, now), chain };
 }
 
 const CODE_REASONS: Readonly<Record<string, RejectReason>> = {

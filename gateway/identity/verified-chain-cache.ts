@@ -39,6 +39,12 @@ export interface ValidityWindow {
   readonly until: number;
 }
 
+/** A verdict kept for a leaf, and the whole chain (leaf first) it was reached on. */
+export interface KnownChain<V> {
+  readonly verdict: V;
+  readonly chain: readonly X509Certificate[];
+}
+
 interface Entry<V> {
   readonly chain: readonly X509Certificate[];
   readonly bundles: BundleSet;
@@ -92,9 +98,10 @@ export class VerifiedChainCache<V> {
    * one the peer happened to send], and the current handshake proved possession of its key. It saves reading the
    * chain off the socket (Node duplicates every certificate after the leaf through OpenSSL 3's decoder). A
    * resumed session is not verified by OpenSSL again: use `chainForResumption` for it. Counts a hit only; the
-   * full verification that follows a miss counts the miss.
+   * full verification that follows a miss counts the miss. Also returns the chain that was verified, which the
+   * session then stands on (re-verified when the bundles change, frontdoor/live-chains.ts).
    */
-  getByLeaf(leafDer: Buffer, bundles: BundleSet, nowMs: number): V | undefined {
+  getByLeaf(leafDer: Buffer, bundles: BundleSet, nowMs: number): KnownChain<V> | undefined {
     const key = keyOfDer(leafDer);
     const e = this.entries.get(key);
     if (
@@ -108,7 +115,7 @@ export class VerifiedChainCache<V> {
     this.counts.hits++;
     this.entries.delete(key);
     this.entries.set(key, { ...e, verifiedAt: nowMs });
-    return e.verdict;
+    return { verdict: e.verdict, chain: e.chain };
   }
 
   /** Keeps a successful verification. */

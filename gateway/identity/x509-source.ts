@@ -241,14 +241,5 @@ function sameContext(a: X509Context, b: X509Context): boolean {
     if (!x.keyDer.equals(y.keyDer) || !Buffer.concat(x.chainDer).equals(Buffer.concat(y.chainDer)) || x.hint !== y.hint)
       return false;
   }
-  const ta = a.bundles.trustDomains().sort();
-  const tb = b.bundles.trustDomains().sort();
-  if (ta.join('\n') !== tb.join('\n')) return false;
-  return ta.every(
-    (td) =>
-      a.bundles
-        .get(td)
-        ?.der()
-        .equals(b.bundles.get(td)?.der() ?? Buffer.alloc(0)) === true,
-  );
+  return a.bundles.sameAuthorities(b.bundles);
 }

@@ -78,6 +78,7 @@ export async function startPnFrontDoor(): Promise<PnFrontDoor> {
     recordPipeline: pipeline,
     trust: gw.trust,
     sessions: gw.sessions,
+    chains: gw.chains,
     policy: gw.policy,
     audit: gw.auditThrottle,
     metrics: gw.metrics,

@@ -11,6 +11,7 @@ import type tls from 'node:tls';
 import type { AuditEventInput, WriteResult } from '../../gateway/audit/audit-events.js';
 import { AuditThrottle } from '../../gateway/audit/audit-throttle.js';
 import { HandshakeSlots } from '../../gateway/frontdoor/handshake-slots.js';
+import { LiveChains } from '../../gateway/frontdoor/live-chains.js';
 import { SessionGatekeeper } from '../../gateway/frontdoor/session-gatekeeper.js';
 import { GatewayMetrics } from '../../gateway/observability/metrics.js';
 import { leaf } from '../helpers/bad-certs.js';
@@ -38,6 +39,7 @@ const gatekeeper = new SessionGatekeeper('mbaps', {
   tlsErrorReason: () => 'tls-error',
   gate: { admit: () => ({ ok: true }) } as never,
   sessions: {} as never,
+  chains: new LiveChains(),
   audit: throttle,
   metrics: new GatewayMetrics(),
   now: () => 0,

@@ -9,7 +9,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { errorMessage } from '../../gateway/errors.js';
 import { nullLogger } from '../../gateway/logger.js';
-import { POLICY_REASON_CODES, isPolicyReasonCode, reasonCode, reasonText } from '../../gateway/reasons.js';
+import {
+  POLICY_REASON_CODES,
+  SESSION_END_REASONS,
+  isPolicyReasonCode,
+  reasonCode,
+  reasonText,
+} from '../../gateway/reasons.js';
 import { REJECT_REASONS } from '../../gateway/identity/peer-verifier.js';
 import { isRejectReason } from '../../gateway/identity/tls-options.js';
 import { compilePolicyText, evaluate } from '../../gateway/policy/index.js';
@@ -122,4 +128,11 @@ t.test('the source says each of these one way', async (t) => {
     [],
     'no private errorMessage copy',
   );
+});
+
+t.test('session end reasons: one table, each in the session lifecycle table of docs/zero-trust.md', async (t) => {
+  const doc = readFileSync(resolve(import.meta.dirname, '../../docs/zero-trust.md'), 'utf8');
+  const lifecycle = doc.slice(doc.indexOf('## Session lifecycle'), doc.indexOf('### Trust bundle changes'));
+  t.equal(new Set(SESSION_END_REASONS).size, SESSION_END_REASONS.length);
+  for (const r of SESSION_END_REASONS) t.match(lifecycle, `| \`${r}\` |`, r);
 });
