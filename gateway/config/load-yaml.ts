@@ -6,7 +6,18 @@
  */
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { LineCounter, parseDocument, isMap, isSeq, isAlias, isNode, isScalar, type Document, type Node } from 'yaml';
+import {
+  LineCounter,
+  parseDocument,
+  isMap,
+  isSeq,
+  isAlias,
+  isNode,
+  isScalar,
+  visit,
+  type Document,
+  type Node,
+} from 'yaml';
 import { GatewayError, type ErrorCode } from '../errors.js';
 
 /** One located problem in a config file. `line`/`col` are 1-based. */
@@ -122,7 +133,20 @@ export function parseYamlDocument<T>(
       details,
     );
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (cause) {
+    // An alias without its anchor (a typo, or used before it) or an alias bomb: yaml throws at toJS, unlocated.
+    const detail = { ...at(aliasOffset(doc)), message: `YAML: ${firstLine(String((cause as Error).message))}` };
+    throw configError(
+      opts.unreadableCode ?? 'GW_ERR_CONFIG_UNREADABLE',
+      module,
+      `${sourceName} is not valid YAML`,
+      [detail],
+      { cause },
+    );
+  }
   const positionOf = (path: YamlPath): SourcePosition => at(offsetOf(doc, path));
   const problemAt = (path: YamlPath, message: string): ConfigErrorDetail => ({ ...positionOf(path), message });
   const keyPositionOf = (path: YamlPath): SourcePosition => at(offsetOf(doc, path, true));
@@ -223,6 +247,23 @@ function child(doc: Document, node: unknown, seg: string | number): { value: unk
     return item === undefined ? undefined : { value: item };
   }
   return undefined;
+}
+
+/** Offset of the first alias that resolves to nothing, else of the first alias (the bomb's), else 0. */
+function aliasOffset(doc: Document): number {
+  let first: number | undefined;
+  let unresolved: number | undefined;
+  visit(doc, {
+    Alias(_key, node) {
+      first ??= rangeStart(node);
+      if (node.resolve(doc) === undefined) {
+        unresolved = rangeStart(node);
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return unresolved ?? first ?? 0;
 }
 
 function rangeStart(node: unknown): number | undefined {
