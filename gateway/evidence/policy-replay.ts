@@ -7,7 +7,8 @@
  * the candidate's verdict, and a recorded policy denial (no-rule, explicit-deny, address-/value-/function-…)
  * against it too. A request the policy allowed but a runtime gate refused (locks, JIT, rate, the trust
  * downgrade, audit) is not replayed: those gates depend on state the trail does not hold. A write whose values
- * were stored as a hash (`audit.values: hash`) that the candidate refuses for its values is `undecidable`.
+ * were stored as a hash (`audit.values: hash`) is `undecidable` when only its values could make the candidate
+ * refuse it, and allow→deny when the candidate refuses it whatever they were (deniedWhateverValues).
  *
  * The candidate's own obligations are judged too, as the runtime would (gateway/trust/trust-runtime.ts): an
  * allow carrying `rate` takes a token from a bucket per identity × rule (the runtime's RateLimiter, driven by
@@ -22,7 +23,7 @@ import { reasonCode } from '../policy/compiled-policy.js';
 import { reasonText, type GateReasonCode } from '../reasons.js';
 import { RateLimiter } from '../trust/rate-limiter.js';
 import { ReplayGrants } from './replay-grants.js';
-import type { RecordedRequest } from './recorded-request.js';
+import type { RecordedModbus, RecordedRequest } from './recorded-request.js';
 import { readVerifiedTrail, type TrailResult, type TrailVerify, type TrailWindow } from './verified-trail.js';
 
 /** Reason codes the policy itself gives (docs/policy.md); any other denial came from a runtime gate. */
@@ -106,7 +107,7 @@ export function replayTrail(input: ReplayInput): ReplayResult {
           (notReplayed['denied by a runtime gate (locks, JIT, rate, trust, audit)'] ?? 0) + 1;
         return;
       }
-      const after = gates.check(r, judge(input.candidate, r));
+      let after = gates.check(r, judge(input.candidate, r));
       if ((before === 'allow') === (after.effect === 'allow')) {
         n.unchanged++;
         return;
@@ -116,8 +117,12 @@ export function replayTrail(input: ReplayInput): ReplayResult {
         r.valuesHidden &&
         ['value-not-allowed', 'length-not-allowed'].includes(reasonCode(after.reason))
       ) {
-        n.undecidable++;
-        return;
+        const certain = r.kind === 'modbus' ? deniedWhateverValues(input.candidate, r) : null;
+        if (certain === null) {
+          n.undecidable++;
+          return;
+        }
+        after = certain;
       }
       const change = changeOf(r, before === 'allow' ? 'allow→deny' : 'deny→allow', after);
       if (change.direction === 'allow→deny') n.tightened++;
@@ -178,6 +183,19 @@ function judge(policy: CompiledPolicy, r: RecordedRequest): Decision {
   return r.kind === 'modbus'
     ? evaluate(policy, peer, r.device, r.request, at)
     : evaluateRecord(policy, peer, r.device, r.request, at);
+}
+
+/**
+ * The candidate's denial of a write whose values were hashed, when it holds whatever the values were: the
+ * request judged again with its unknown values taken as allowed (values `undefined`: judged as any value,
+ * allow-check.ts `allowsValues`; deny-check.ts treats an unknown value alike either way). Null when that allows
+ * it: only the values could deny it (undecidable). E.g. an FC23 whose read half no rule grants, or an FC16
+ * reaching a register no entry covers, whose first refusal happened to be a value.
+ */
+function deniedWhateverValues(policy: CompiledPolicy, r: RecordedModbus): Decision | null {
+  const writes = r.request.writes.map((w) => (w.values === null ? { ...w, values: undefined as unknown as null } : w));
+  const d = judge(policy, { ...r, request: { ...r.request, writes } });
+  return d.effect === 'deny' ? d : null;
 }
 
 function changeOf(r: RecordedRequest, direction: Direction, after: Verdict): ReplayChange {
