@@ -3,6 +3,8 @@
  * and removed (by id), and per kept rule: principals and devices added/removed, register ranges and written
  * values widened or narrowed (computed on the address space, not on the text: `0-9` + `10-19` equals `0-19`),
  * function codes, rate, JIT, schedule, effect, mode; and the top-level settings. The review a shift lead signs.
+ * Units (compared as sets; unit 0 = broadcast), rate, JIT and schedule say which way they move the policy too: a
+ * rule that now names unit 0, or loses its JIT, schedule or rate, or gets a higher rate, applies more.
  *
  * Widened / narrowed speak of what the POLICY lets through, not of the rule's text: growing a deny rule (more
  * registers, values, principals, devices or functions) narrows the policy, shrinking it widens the policy. In
@@ -11,7 +13,7 @@
  */
 import type { Table } from '../../protocols/modbus/types.js';
 import type { FunctionEntrySource, PolicySource, RuleSource } from '../policy/policy-source.js';
-import { parseRangeSpec, type Interval } from '../policy/ranges.js';
+import { parseRangeSpec, parseRate, type Interval } from '../policy/ranges.js';
 
 const TABLES: readonly Table[] = ['holding', 'input', 'coils', 'discrete'];
 
@@ -121,15 +123,58 @@ function ruleChanges(a: RuleSource, b: RuleSource, tally: Tally): string[] {
   scalar('mode', a.mode ?? 'enforce', b.mode ?? 'enforce');
   list('principals', a.principals, b.principals);
   list('devices', a.devices, b.devices);
-  scalar('units', a.units, b.units);
+  // where and when the rule applies: a scalar line with the direction it moves the policy, when it has one
+  const scoped = (what: string, x: unknown, y: unknown, grew: 'grew' | 'shrank' | 'changed'): void => {
+    const before = out.length;
+    scalar(what, x, y);
+    if (out.length === before || grew === 'changed') return;
+    const word = direction(grew === 'grew', deny);
+    out[before] += ` — ${word}`;
+    count(word, 1);
+  };
+  scoped('units', a.units, b.units, unitsChange(a, b));
   out.push(...registerChanges(a, b, deny, count));
   list('functions', (a.functions ?? []).map(fnText), (b.functions ?? []).map(fnText));
   scalar('PROFINET record entries', a.profinet, b.profinet);
-  scalar('rate', a.rate, b.rate);
-  scalar('jit', a.jit, b.jit);
-  scalar('schedule', a.schedule, b.schedule);
+  scoped('rate', a.rate, b.rate, rateChange(a.rate, b.rate));
+  scoped('jit', a.jit, b.jit, presenceChange(a.jit, b.jit));
+  scoped('schedule', a.schedule, b.schedule, presenceChange(a.schedule, b.schedule));
   scalar('essential', a.essential ?? false, b.essential ?? false);
   return out;
+}
+
+/**
+ * The units a rule applies to, as a write sees it (judged-request.ts `isActive`): the named ones, else every
+ * server — but broadcast (unit 0) only for a deny rule: an allow rule grants a broadcast only by naming unit 0.
+ */
+function unitsOf(r: RuleSource): readonly Interval[] | null {
+  if (r.units === undefined) return (r.effect ?? 'allow') === 'deny' ? [[0, 255]] : [[1, 255]];
+  const u = parseRangeSpec(r.units, 255);
+  return u.ok ? u.value : null;
+}
+
+function unitsChange(a: RuleSource, b: RuleSource): 'grew' | 'shrank' | 'changed' {
+  const x = unitsOf(a);
+  const y = unitsOf(b);
+  return x === null || y === null ? 'changed' : wider(x, y);
+}
+
+/** A limit (jit, schedule) the rule loses lets it apply more; one it gains, less; one that changes, neither. */
+function presenceChange(before: unknown, after: unknown): 'grew' | 'shrank' | 'changed' {
+  if (before !== undefined && after === undefined) return 'grew';
+  if (before === undefined && after !== undefined) return 'shrank';
+  return 'changed';
+}
+
+/** No rate is no limit; a higher rate lets more through. */
+function rateChange(x: string | undefined, y: string | undefined): 'grew' | 'shrank' | 'changed' {
+  const perSecond = (r: string | undefined): number => {
+    if (r === undefined) return Infinity;
+    const p = parseRate(r);
+    return p.ok ? p.value : Number.NaN;
+  };
+  const [px, py] = [perSecond(x), perSecond(y)];
+  return py > px ? 'grew' : py < px ? 'shrank' : 'changed';
 }
 
 /**
