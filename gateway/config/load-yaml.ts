@@ -18,7 +18,7 @@ import {
   type Document,
   type Node,
 } from 'yaml';
-import { GatewayError, type ErrorCode } from '../errors.js';
+import { GatewayError, errorMessage, type ErrorCode } from '../errors.js';
 
 /** One located problem in a config file. `line`/`col` are 1-based. */
 export interface ConfigErrorDetail {
@@ -138,7 +138,7 @@ export function parseYamlDocument<T>(
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch (cause) {
     // An alias without its anchor (a typo, or used before it) or an alias bomb: yaml throws at toJS, unlocated.
-    const detail = { ...at(aliasOffset(doc)), message: `YAML: ${firstLine(String((cause as Error).message))}` };
+    const detail = { ...at(aliasOffset(doc)), message: `YAML: ${firstLine(errorMessage(cause))}` };
     throw configError(
       opts.unreadableCode ?? 'GW_ERR_CONFIG_UNREADABLE',
       module,
