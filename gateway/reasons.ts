@@ -21,6 +21,8 @@ export const POLICY_REASON_CODES = [
   'malformed-request',
   'index-not-allowed',
   'length-not-allowed',
+  /** PROFINET: a write to a container record (WriteMultiple, CombinedObjectContainer) whose contents cannot be judged. */
+  'container-not-judged',
   'shadow-mode',
 ] as const;
 

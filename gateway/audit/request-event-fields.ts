@@ -100,6 +100,11 @@ export interface RecordDecisionFields {
   /** write: the record bytes as hex (audit.values include); the stored event carries `dataSha256` instead with `hash`. */
   readonly data?: string;
   readonly dataSha256?: string;
+  /**
+   * A WriteMultiple (index 0xE040): the writes it carries, in order, each judged by policy on its own; their
+   * bytes are in `data` (or its digest). Absent for any other record and for one that does not decode.
+   */
+  readonly inner?: readonly RecordAddressFields[];
   readonly decision: 'allow' | 'deny';
   readonly ruleId: string | null;
   readonly reason: string;
@@ -111,6 +116,15 @@ export interface RecordDecisionFields {
   readonly latencyMs: number;
   readonly policyVersion: string;
   readonly shadow?: readonly { readonly ruleId: string; readonly effect: 'allow' | 'deny' }[];
+}
+
+/** The address and length of one record inside a container record. */
+export interface RecordAddressFields {
+  readonly api: number;
+  readonly slot: number;
+  readonly subslot: number;
+  readonly index: number;
+  readonly length: number;
 }
 
 /** `request.outcome` of a record write written ahead (`record.decision` with outcome `pending`). */

@@ -39,6 +39,7 @@ const POLICY_REASONS: ReadonlySet<string> = new Set([
   'malformed-request',
   'index-not-allowed',
   'length-not-allowed',
+  'container-not-judged',
 ]);
 const SAMPLES_PER_GROUP = 3;
 

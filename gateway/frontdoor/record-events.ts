@@ -5,8 +5,10 @@
  * all carry the same who/what/where [IEC 62443-3-3 SR 2.8].
  */
 import type { RecordRequest } from '../../protocols/profinet/record-request.js';
+import { decodeWriteMultiple, WRITE_MULTIPLE_INDEX } from '../../protocols/profinet/index.js';
 import type { RecordOutcome } from '../errors.js';
 import type { AuditEventInput } from '../audit/audit-events.js';
+import type { RecordDecisionFields } from '../audit/request-event-fields.js';
 import { roundMs, who } from './pipeline-support.js';
 import type { Progress, Verdict } from './request-events.js';
 import type { Session } from './session.js';
@@ -76,6 +78,7 @@ export function recordDecisionEvent(
     device: r.device,
     ...target(req),
     ...data,
+    ...(data.data !== undefined ? innerWrites(req) : {}),
     decision: verdict.effect,
     ruleId: verdict.ruleId,
     reason: verdict.reason,
@@ -130,6 +133,22 @@ function target(r: RecordRequest): {
     subslot: num(r.subslot),
     index: num(r.index),
     length: num(r.length),
+  };
+}
+
+/** The writes a WriteMultiple carries, as the policy judged them (gateway/policy/record-container.ts). */
+function innerWrites(req: RecordRequest): { inner?: RecordDecisionFields['inner'] } {
+  if (req.index !== WRITE_MULTIPLE_INDEX) return {};
+  const d = decodeWriteMultiple(req.data as Buffer);
+  if (!d.ok) return {};
+  return {
+    inner: d.value.map((w) => ({
+      api: w.api,
+      slot: w.slot,
+      subslot: w.subslot,
+      index: w.index,
+      length: w.data.length,
+    })),
   };
 }
 

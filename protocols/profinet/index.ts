@@ -24,3 +24,4 @@ export * from './records/identification.js';
 export * from './records/diagnosis.js';
 export * from './records/logbook.js';
 export * from './records/record.js';
+export * from './records/write-multiple.js';
