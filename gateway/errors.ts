@@ -87,7 +87,11 @@ export function exceptionFor(outcome: Outcome): ExceptionCode | null {
  * Outcomes of a PROFINET record service (read/write one record, gateway/frontdoor/record-pipeline.ts), as
  * recorded in `record.decision` / `request.outcome` events; the gRPC `Profinet` service maps each to a status
  * (docs/reference.md). `write-lost`: a write was sent and no answer came; the device may have executed it
- * (never resent). `invalid-request`: bad arguments, nothing sent.
+ * (never resent). `malformed-answer`: the request was sent and what came back is no valid answer to it: it may
+ * have been executed. `rpc-fault`: the record request was sent and the device answered a DCE/RPC fault (it
+ * failed while executing the call [C706 12.5.3.6]: it may have been executed) or reject. These three are the
+ * outcomes whose fate is unknown: never retried by the gateway, and answered with a status clients do not retry
+ * (grpc-record-status.ts). `invalid-request`: bad arguments, nothing sent.
  */
 export const RECORD_OUTCOMES = [
   'ok',
@@ -98,6 +102,7 @@ export const RECORD_OUTCOMES = [
   'write-lost',
   'unavailable',
   'malformed-answer',
+  'rpc-fault',
   'queue-full',
   'aborted',
   'audit-unavailable',

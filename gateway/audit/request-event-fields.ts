@@ -113,6 +113,8 @@ export interface RecordDecisionFields {
   readonly pnioStatus?: string;
   /** `malformed-answer`: the first bytes of the answer as hex (never given to the client). */
   readonly raw?: string;
+  /** The request reached (or may have reached) the device and no valid answer says how it ended (docs/reference.md). */
+  readonly mayHaveExecuted?: true;
   readonly latencyMs: number;
   readonly policyVersion: string;
   readonly shadow?: readonly { readonly ruleId: string; readonly effect: 'allow' | 'deny' }[];
@@ -141,5 +143,7 @@ export interface RecordOutcomeFields {
   readonly outcome: RecordOutcome;
   readonly pnioStatus?: string;
   readonly raw?: string;
+  /** As in `record.decision`: sent, and its fate is unknown (write-lost, malformed-answer, rpc-fault …). */
+  readonly mayHaveExecuted?: true;
   readonly latencyMs: number;
 }

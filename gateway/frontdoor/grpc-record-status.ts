@@ -20,13 +20,21 @@ const OUTCOME_STATUS: Readonly<Record<Failure, readonly [status, string]>> = {
   'invalid-request': [status.INVALID_ARGUMENT, 'invalid record request; nothing was sent'],
   'pnio-error': [status.FAILED_PRECONDITION, 'the device refused the record service'],
   timeout: [status.DEADLINE_EXCEEDED, 'the device did not answer in time'],
-  // Like Modbus 0x0B after a send: the device may have executed it; the gateway never sends a write twice.
+  // Sent, fate unknown (like Modbus 0x0B): UNKNOWN, never UNAVAILABLE, which gRPC retry policies and service
+  // meshes retry by default — a replayed write. The gateway itself never sends a write twice.
   'write-lost': [
-    status.UNAVAILABLE,
+    status.UNKNOWN,
     'the write was sent but its answer was lost: it may have been executed; it was not repeated',
   ],
   unavailable: [status.UNAVAILABLE, 'no path to the device'],
-  'malformed-answer': [status.UNAVAILABLE, 'the device answered something that is not a valid answer to this request'],
+  'malformed-answer': [
+    status.UNKNOWN,
+    'the request was sent and the device answered something that is not a valid answer to it: it may have been executed; it was not repeated',
+  ],
+  'rpc-fault': [
+    status.UNKNOWN,
+    'the request was sent and the device answered an RPC fault: it may have been executed; it was not repeated',
+  ],
   'queue-full': [status.UNAVAILABLE, 'the device queue is full; nothing was sent'],
   aborted: [status.UNAVAILABLE, 'the session ended before the request was sent; it was not executed'],
   // IEC 62443-3-3 SR 2.10: nothing is served that cannot be recorded; a retry may succeed later.
@@ -79,10 +87,13 @@ export function invalidRecordArgument(reason: string): ServiceError {
   });
 }
 
-/** A record the device answered `ok` whose bytes do not parse as that record: the client cannot use it. */
+/**
+ * A record the device answered `ok` whose bytes do not parse as that record: the client cannot use it. The
+ * `malformed-answer` row's status (UNKNOWN): one outcome, one code.
+ */
 export function undecodableRecord(what: string, detail: string): ServiceError {
   const reason = `${what}: ${detail}`;
-  return grpcError(status.UNAVAILABLE, `the device's ${reason}`, {
+  return grpcError(OUTCOME_STATUS['malformed-answer'][0], `the device's ${reason}`, {
     [META_OUTCOME]: 'malformed-answer',
     [META_REASON]: printable(reason),
   });

@@ -28,7 +28,9 @@ const OUTCOME_STATUS: Readonly<Record<Exclude<Outcome, 'ok'>, status>> = {
   'queue-full': status.UNAVAILABLE, // Modbus 0x0A
   timeout: status.DEADLINE_EXCEEDED, // Modbus 0x0B
   'timeout-unsent': status.DEADLINE_EXCEEDED, // Modbus 0x0B: the PLC did not take it in time; never sent
-  'no-answer': status.UNAVAILABLE, // Modbus 0x0B: sent, then lost or garbled; may have been executed
+  // Modbus 0x0B: sent, then lost or garbled; may have been executed. UNKNOWN, because gRPC retry policies and
+  // service meshes retry UNAVAILABLE by default: that would replay the write.
+  'no-answer': status.UNKNOWN,
   'plc-exception': status.FAILED_PRECONDITION,
   // IEC 62443-3-3 SR 2.10: nothing is served that cannot be recorded; a retry may succeed later.
   'audit-unavailable': status.UNAVAILABLE,
@@ -56,6 +58,12 @@ export function pipelineError(r: PipelineResult): ServiceError {
       return grpcError(code, 'the PLC did not answer in time (Modbus 0x0b)', meta);
     case 'timeout-unsent':
       return grpcError(code, 'the PLC did not take the request in time; it was not sent (Modbus 0x0b)', meta);
+    case 'no-answer':
+      return grpcError(
+        code,
+        'sent, then no valid answer came (Modbus 0x0b): it may have been executed; not repeated',
+        meta,
+      );
     case 'audit-unavailable':
       return grpcError(code, 'audit log unavailable: requests are refused until it recovers', meta);
     case 'aborted':

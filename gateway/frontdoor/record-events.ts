@@ -23,6 +23,8 @@ export interface Ending {
   readonly pnioMeaning?: string;
   /** malformed-answer: the raw bytes (hex), for the audit event only. */
   readonly raw?: string;
+  /** The request was sent and no valid answer says how it ended (record-ending.ts). */
+  readonly mayHaveExecuted?: true;
 }
 
 /** What a record event needs to know about the request; `device` is the routed name, or the name the client gave. */
@@ -152,6 +154,10 @@ function innerWrites(req: RecordRequest): { inner?: RecordDecisionFields['inner'
   };
 }
 
-function failure(end: Ending): { pnioStatus?: string; raw?: string } {
-  return { ...(end.pnioStatus ? { pnioStatus: end.pnioStatus } : {}), ...(end.raw ? { raw: end.raw } : {}) };
+function failure(end: Ending): { pnioStatus?: string; raw?: string; mayHaveExecuted?: true } {
+  return {
+    ...(end.pnioStatus ? { pnioStatus: end.pnioStatus } : {}),
+    ...(end.raw ? { raw: end.raw } : {}),
+    ...(end.mayHaveExecuted ? { mayHaveExecuted: true as const } : {}),
+  };
 }

@@ -9,13 +9,13 @@
  * `pending`) appended BEFORE it is queued, in the same turn as the submit; if that append fails the write is
  * refused (`audit-unavailable`) and nothing reaches the device. Its `request.outcome` (naming the decision's
  * seq) follows the answer. Reads and denials are one `record.decision` after the answer. A write is sent at
- * most once (the client never resends one): no answer is `write-lost`, "may have been executed".
+ * most once (the client never resends one): no answer is `write-lost`, "may have been executed"
+ * (record-ending.ts says which endings leave the request's fate unknown).
  */
 import { validateRecordRequest, type RecordRequest } from '../../protocols/profinet/record-request.js';
 import type { RecordOutcome } from '../errors.js';
 import type { Decision, PeerRef } from '../policy/compiled-policy.js';
 import type { RecordGate } from '../trust/runtime-gate.js';
-import type { ProfinetResult } from '../upstream/profinet-types.js';
 import type { ProfinetTarget } from './device-router.js';
 import {
   appendWriteAhead,
@@ -26,6 +26,7 @@ import {
   type PipelineDepsBase,
 } from './pipeline-support.js';
 import { judgedRecordDecision, recordFacts, recordOutcomeEvent, type Ending } from './record-events.js';
+import { recordEnding } from './record-ending.js';
 import { recordInternalError, recordRefused } from './record-refusals.js';
 import { judge, refusal, type Progress, type Verdict } from './request-events.js';
 import { reportRecordShadow, type RecordShadowMatch } from './shadow-reports.js';
@@ -117,7 +118,7 @@ export class RecordPipeline {
     const upstream = write
       ? await device.client.writeRecord({ ...base, data: request.data as Buffer })
       : await device.client.readRecord({ ...base, maxLength: request.length });
-    return this.finish(req, progress, fromUpstream(upstream, write), started);
+    return this.finish(req, progress, recordEnding(upstream, write), started);
   }
 
   private authorize(req: RecordPipelineRequest, policy: RecordPolicyEngine, now: number): Verdict {
@@ -193,52 +194,5 @@ export class RecordPipeline {
    */
   refused(session: Session, device: string, request: RecordRequest, reason: string): Promise<boolean> {
     return recordRefused(this.deps, session, device, request, reason);
-  }
-}
-
-/**
- * The client's result → the outcome. `timeout`: a read unanswered after its one retry, or the AR connect in
- * front of a write (nothing written). `write-lost`: sent, unanswered, may have been executed. An RPC fault or
- * reject is the device refusing the call at the RPC layer: `unavailable`.
- */
-function fromUpstream(r: ProfinetResult, write: boolean): Ending {
-  switch (r.kind) {
-    case 'record':
-      return write ? { outcome: 'ok' } : { outcome: 'ok', data: r.data };
-    case 'pnio-error':
-      return {
-        outcome: 'pnio-error',
-        pnioStatus: r.status.toString('hex'),
-        pnioMeaning: r.name,
-        detail: `pnio-error ${r.name}${r.stage === 'connect' ? ' (AR connect; nothing written)' : ''}: ${r.meaning}`,
-      };
-    case 'rpc-fault':
-      return { outcome: 'unavailable', detail: `rpc-${r.packet} ${r.name} (${r.stage})` };
-    case 'timeout':
-      return {
-        outcome: 'timeout',
-        detail:
-          r.stage === 'connect'
-            ? 'timeout: the AR connect got no answer; nothing written'
-            : 'timeout: no answer from the device',
-      };
-    case 'write-lost':
-      return {
-        outcome: 'write-lost',
-        detail: 'write-lost: the write was sent and no answer came; it may have been executed',
-      };
-    case 'unavailable':
-      return { outcome: 'unavailable', detail: `unavailable: ${r.reason}; nothing sent` };
-    case 'malformed-answer':
-      return { outcome: 'malformed-answer', detail: `malformed-answer: ${r.reason}`, raw: r.raw.toString('hex') };
-    case 'queue-full':
-      return { outcome: 'queue-full', detail: 'queue-full: the device queue is full; nothing sent' };
-    case 'aborted':
-      return {
-        outcome: 'aborted',
-        detail: 'aborted: the session ended or a lock stopped the request before it was sent',
-      };
-    case 'invalid-argument':
-      return { outcome: 'invalid-request', detail: `invalid-request ${r.reason}` };
   }
 }

@@ -29,7 +29,7 @@ export function isUnknownAr(s: PnioStatus): boolean {
 export function failedOutcome(o: Exclude<CallOutcome, { kind: 'answer' }>, stage: ProfinetStage): ProfinetResult {
   switch (o.kind) {
     case 'malformed':
-      return { kind: 'malformed-answer', raw: o.raw, reason: o.reason, detail: o.detail };
+      return { kind: 'malformed-answer', raw: o.raw, reason: o.reason, detail: o.detail, stage };
     case 'fault':
       return { kind: 'rpc-fault', packet: o.packet, nca: o.nca, name: o.name, stage };
     case 'silent':

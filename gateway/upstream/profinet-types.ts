@@ -126,7 +126,14 @@ export type ProfinetResult =
   | { readonly kind: 'write-lost' }
   | { readonly kind: 'unavailable'; readonly sent: false; readonly reason: string }
   /** An answer to this very call that does not decode or does not fit the request (raw for the audit). */
-  | { readonly kind: 'malformed-answer'; readonly raw: Buffer; readonly reason: PnReason; readonly detail: string }
+  | {
+      readonly kind: 'malformed-answer';
+      readonly raw: Buffer;
+      readonly reason: PnReason;
+      readonly detail: string;
+      /** `connect`: the answer to the AR connect in front of a write (nothing written); absent: the record call. */
+      readonly stage?: ProfinetStage;
+    }
   | { readonly kind: 'queue-full' }
   | { readonly kind: 'aborted' }
   /** The request itself is out of range; nothing was queued or sent. */

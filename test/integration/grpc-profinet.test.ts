@@ -6,7 +6,7 @@
  * crash on a user-index read, stays up); bad arguments INVALID_ARGUMENT, nothing sent; a JIT-gated write
  * passes only with an approved grant and is refused after expiry (injected clock); a device error is
  * FAILED_PRECONDITION with its PNIOStatus; a silent device DEADLINE_EXCEEDED after exactly one retransmission;
- * a write whose answer is lost is sent once and answered UNAVAILABLE write-lost; the audit trail holds
+ * a write whose answer is lost is sent once and answered UNKNOWN write-lost; the audit trail holds
  * `record.decision` events with the record's fields.
  */
 import t, { type Test } from 'tap';
@@ -285,7 +285,7 @@ t.test(
 
     // The answer to the next write is lost: the device executes it, the gateway must not send it again.
     sim.setFault({ mode: 'drop-answers' });
-    const lost = failed(t, await eng.call('WriteRecord', write(1, 1, 0x0100, '0040')), 'UNAVAILABLE', 'lost write');
+    const lost = failed(t, await eng.call('WriteRecord', write(1, 1, 0x0100, '0040')), 'UNKNOWN', 'lost write');
     t.equal(lost.metadata['verigate-outcome'], 'write-lost');
     sim.setFault({ mode: 'none' });
     // The gateway answered after its timeout, and a settled call sends nothing more (its timers are cleared): any

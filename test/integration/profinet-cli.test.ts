@@ -304,7 +304,7 @@ t.test(
       ...target,
     ]);
     t.equal(lost.code, 1);
-    t.match(lost.err, /UNAVAILABLE: .*may have been executed/);
+    t.match(lost.err, /UNKNOWN: .*may have been executed/);
   },
 );
 

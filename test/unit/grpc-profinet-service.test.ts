@@ -67,9 +67,11 @@ const TABLE: Record<Exclude<RecordOutcome, 'ok'>, [string, Record<string, string
     { 'verigate-pnio-status': 'de80b00a', 'verigate-pnio-meaning': 'invalid-index' },
   ],
   timeout: ['DEADLINE_EXCEEDED', {}],
-  'write-lost': ['UNAVAILABLE', {}],
+  // sent, fate unknown: a status gRPC retry policies and meshes do not retry
+  'write-lost': ['UNKNOWN', {}],
   unavailable: ['UNAVAILABLE', {}],
-  'malformed-answer': ['UNAVAILABLE', {}],
+  'malformed-answer': ['UNKNOWN', {}],
+  'rpc-fault': ['UNKNOWN', {}],
   'queue-full': ['UNAVAILABLE', {}],
   aborted: ['UNAVAILABLE', {}],
   'audit-unavailable': ['UNAVAILABLE', {}],
@@ -282,7 +284,7 @@ t.test('ReadIdentity: two reads at API 0 slot 0 subslot 1 (0xAFF0, 0xF000, 4096 
 });
 
 t.test(
-  'ReadIdentity: the first refusal answers and the second record is not asked for; bytes that do not parse → UNAVAILABLE',
+  'ReadIdentity: the first refusal answers and the second record is not asked for; bytes that do not parse → UNKNOWN malformed-answer',
   async (t) => {
     pn.pipeline.script = () => ({ outcome: 'denied', reason: 'no-rule', ruleId: null });
     const denied = failed(await client.call('ReadIdentity', { device: PN_DEVICE }));
@@ -312,7 +314,7 @@ t.test(
       data: Buffer.from('00200038', 'hex'),
     });
     const garbage = failed(await client.call('ReadIdentity', { device: PN_DEVICE }));
-    t.equal(garbage.codeName, 'UNAVAILABLE');
+    t.equal(garbage.codeName, 'UNKNOWN');
     t.equal(garbage.metadata['verigate-outcome'], 'malformed-answer');
     t.match(garbage.details, /I&M0 record \(0xaff0\)/);
   },

@@ -409,8 +409,14 @@ t.test('every device result maps to its outcome (reads and writes)', async (t) =
     [
       { kind: 'rpc-fault', packet: 'reject', nca: 0x1c010003, name: 'nca_op_rng_error', stage: 'read' },
       'read',
+      'rpc-fault',
+      { reason: /may have been executed/ },
+    ],
+    [
+      { kind: 'rpc-fault', packet: 'fault', nca: 0x1c000019, name: 'nca_s_fault_unspec', stage: 'connect' },
+      'write',
       'unavailable',
-      {},
+      { reason: /nothing written/ },
     ],
     [{ kind: 'timeout', stage: 'read' }, 'read', 'timeout', {}],
     [{ kind: 'timeout', stage: 'connect' }, 'write', 'timeout', { reason: /nothing written/ }],
@@ -439,6 +445,10 @@ t.test('every device result maps to its outcome (reads and writes)', async (t) =
     t.equal(ev['outcome'], outcome);
     t.equal(ev['type'], access === 'write' ? 'request.outcome' : 'record.decision');
     if (answer.kind === 'pnio-error') t.equal(ev['pnioStatus'], 'de80b00a', 'status in the audit event');
+    const sent =
+      ['rpc-fault', 'write-lost', 'malformed-answer'].includes(outcome) ||
+      (answer.kind === 'timeout' && answer.stage === 'read');
+    t.equal(ev['mayHaveExecuted'], sent ? true : undefined, `${outcome}: marked only when sent and its fate unknown`);
     if (answer.kind === 'malformed-answer') {
       t.equal(ev['raw'], '0badf00d', 'raw bytes in the audit event');
       t.notOk(JSON.stringify(r).includes('0badf00d'), 'never to the client');
