@@ -11,6 +11,12 @@
  *
  * Each AR gets its own activity UUID (connect, its writes and its release share it, sequence numbers
  * counting up): device stacks key their CM sessions by activity.
+ *
+ * A connect the device may have run without the gateway learning of it — no answer, a malformed answer, an
+ * RPC fault — may hold one of the device's few AR slots (many allow one device-access AR) until the device's
+ * CMInitiatorActivityTimeout, refusing every later connect `out of AR resources`. So that AR is released
+ * anyway: one Release, in a turn of its own before the next request (`onIdle`), never retried. Releasing an
+ * AR the device never established is harmless (it answers an error the gateway only logs).
  */
 import {
   ARType,
@@ -43,6 +49,8 @@ export class SupervisorAr {
   readonly #transport: ProfinetTransport;
   readonly #onIdle: () => void;
   #current?: ArSession;
+  /** An AR whose connect may have run on the device unconfirmed: released in the next turn. */
+  #unconfirmed?: ArSession;
   #sessionKey = 0;
   #idle?: TimerHandle;
   #lostOne = false;
@@ -80,7 +88,12 @@ export class SupervisorAr {
       transmissions: 1,
       mayTransmit,
     });
-    if (out.kind !== 'answer') return { ok: false, result: failedOutcome(out, 'connect') };
+    if (out.kind !== 'answer') {
+      // Not sent (gate, closed socket): nothing to release. Otherwise the device may hold the AR now.
+      if (out.kind !== 'not-sent' && !(out.kind === 'aborted' && !out.sent)) this.#releaseLater(ar);
+      return { ok: false, result: failedOutcome(out, 'connect') };
+    }
+    // A PNIOStatus is the device's refusal: it holds no AR for this connect.
     if (!isPnioOk(out.response.status)) return { ok: false, result: pnioError(out.response.status, 'connect') };
     this.#current = ar;
     this.counters.established++;
@@ -121,12 +134,32 @@ export class SupervisorAr {
     (this.#idle as { unref?: () => void } | undefined)?.unref?.();
   }
 
-  /** Releases the AR (one Release call, never retried: the device's activity timeout is the backstop). */
+  /**
+   * Releases the AR, and first an unconfirmed one (one Release call each, never retried: the device's activity
+   * timeout is the backstop).
+   */
   async release(): Promise<void> {
+    const unconfirmed = this.#unconfirmed;
+    this.#unconfirmed = undefined;
+    if (unconfirmed !== undefined) await this.#sendRelease(unconfirmed, 'unconfirmed device-access AR released');
     const ar = this.#current;
     if (ar === undefined) return;
     this.#current = undefined;
     this.#stopIdle();
+    await this.#sendRelease(ar, 'device-access AR released');
+  }
+
+  /** The connect of `ar` went out and its fate is unknown: release it in a turn of its own. */
+  #releaseLater(ar: ArSession): void {
+    this.#unconfirmed = ar;
+    this.#o.logger.warn(
+      { device: this.#o.name, ar: ar.arUuid },
+      'AR connect without a valid answer: the device may hold the AR; releasing it',
+    );
+    this.#onIdle();
+  }
+
+  async #sendRelease(ar: ArSession, what: string): Promise<void> {
     const request: CmRequest = {
       op: 'release',
       argsMaximum: SMALL_ARGS_MAXIMUM,
@@ -148,7 +181,7 @@ export class SupervisorAr {
     });
     this.counters.released++;
     const how = out.kind === 'answer' ? (isPnioOk(out.response.status) ? 'ok' : 'pnio-error') : out.kind;
-    this.#o.logger.info({ device: this.#o.name, ar: ar.arUuid, outcome: how }, 'device-access AR released');
+    this.#o.logger.info({ device: this.#o.name, ar: ar.arUuid, outcome: how }, what);
   }
 
   #stopIdle(): void {
