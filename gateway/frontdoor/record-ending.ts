@@ -64,10 +64,14 @@ export function recordEnding(r: ProfinetResult, write: boolean): Ending {
     case 'queue-full':
       return { outcome: 'queue-full', detail: 'queue-full: the device queue is full; nothing sent' };
     case 'aborted':
-      return {
-        outcome: 'aborted',
-        detail: 'aborted: the session ended or a lock stopped the request before it was sent',
-      };
+      return r.sent === true
+        ? {
+            outcome: 'aborted',
+            detail:
+              'aborted: the session ended or a lock stopped the read after it was sent, before its retransmission',
+            mayHaveExecuted: true,
+          }
+        : { outcome: 'aborted', detail: 'aborted: the session ended or a lock stopped the request before it was sent' };
     case 'invalid-argument':
       return { outcome: 'invalid-request', detail: `invalid-request ${r.reason}` };
   }

@@ -37,8 +37,9 @@ export function failedOutcome(o: Exclude<CallOutcome, { kind: 'answer' }>, stage
     case 'not-sent':
       return { kind: 'unavailable', sent: false, reason: o.reason };
     case 'aborted':
-      // A write aborted before its transmission was never sent; reads are the only calls sent twice, and
-      // an abort before a read's retransmission changes nothing on the device.
-      return { kind: 'aborted' };
+      // A write aborted before its transmission was never sent (writes are sent once). A read aborted before its
+      // retransmission DID reach the device: the trail must say so (a read of an unexpected index can be what
+      // brought a device stack down).
+      return o.sent ? { kind: 'aborted', sent: true } : { kind: 'aborted' };
   }
 }

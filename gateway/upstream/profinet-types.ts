@@ -135,7 +135,11 @@ export type ProfinetResult =
       readonly stage?: ProfinetStage;
     }
   | { readonly kind: 'queue-full' }
-  | { readonly kind: 'aborted' }
+  /**
+   * The session ended or a lock came before the request's (next) transmission. `sent`: an earlier transmission
+   * did go out — a read stopped before its retransmission reached the device (writes are sent once).
+   */
+  | { readonly kind: 'aborted'; readonly sent?: true }
   /** The request itself is out of range; nothing was queued or sent. */
   | { readonly kind: 'invalid-argument'; readonly reason: string };
 
