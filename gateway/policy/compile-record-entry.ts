@@ -4,7 +4,9 @@
  *
  * Why indices refuse `*`: user indices 0x0000–0x7FFF are vendor-specific, and one unauthenticated Read
  * Implicit of an unexpected user index has crashed a real open-source device stack (NULL dereference). A
- * policy therefore names every record it allows [IEC 61158-6-10, record index ranges].
+ * policy therefore names every record it allows [IEC 61158-6-10, record index ranges]. For the same reason an
+ * allow entry may not write `*` under another name: a range spanning every index, or one allowing more than
+ * `MAX_USER_INDEX_SPAN` user indices in a row, is refused too (deny entries may be as wide as they like).
  */
 import type { YamlPath } from '../config/load-yaml.js';
 import type { CompiledRecordEntry, CompiledRecordValue, CompiledRule } from './compiled-policy.js';
@@ -12,6 +14,9 @@ import type { RangeSpec, RecordEntrySource, RecordValueSource, RecordValueType }
 import { mergeIntervals, type Interval } from './ranges.js';
 
 const U16 = 0xffff;
+const LAST_USER_INDEX = 0x7fff;
+/** The most user indices one allowed range may span: a GSDML module's parameter records fit in far fewer. */
+export const MAX_USER_INDEX_SPAN = 256;
 
 /** Byte size and value bounds of each typed record field (big-endian, as PROFINET records are). */
 export const RECORD_VALUE_TYPES: Readonly<Record<RecordValueType, { size: number; min: number; max: number }>> = {
@@ -176,6 +181,28 @@ function compileBytes(text: string, length: number | null, path: YamlPath, probl
   return bytes;
 }
 
+const hex = (n: number): string => `0x${n.toString(16).padStart(4, '0')}`;
+
+/** The entry's index ranges; in an allow entry, none that is `*` in disguise or spans too many user indices. */
+function allowedIndices(src: RecordEntrySource, rule: CompiledRule, path: YamlPath, problem: Problem): Interval[] {
+  const ranges = recordRanges(src.indices, 'index', false, path, problem);
+  if (rule.effect !== 'allow') return ranges;
+  for (const [lo, hi] of ranges) {
+    const what = `indices ${hex(lo)}-${hex(hi)}`;
+    if (lo === 0 && hi === U16) {
+      problem(path, `${what} span every index: that is "*", refused for indices (list every record index)`);
+    } else if (lo <= LAST_USER_INDEX && Math.min(hi, LAST_USER_INDEX) - lo + 1 > MAX_USER_INDEX_SPAN) {
+      const n = Math.min(hi, LAST_USER_INDEX) - lo + 1;
+      problem(
+        path,
+        `${what} allow ${n} user indices in a row (0x0000-0x7FFF are vendor-specific, and reading an unexpected ` +
+          `one crashes some device stacks): list the records the rule needs, at most ${MAX_USER_INDEX_SPAN} per range`,
+      );
+    }
+  }
+  return ranges;
+}
+
 export function compileRecordEntry(
   src: RecordEntrySource,
   rule: CompiledRule,
@@ -209,7 +236,7 @@ export function compileRecordEntry(
     api: src.api ?? (rule.effect === 'deny' ? null : 0),
     slots: Object.freeze(recordRanges(src.slots, 'slot', true, [...path, 'slots'], problem)),
     subslots: Object.freeze(recordRanges(src.subslots, 'subslot', true, [...path, 'subslots'], problem)),
-    indices: Object.freeze(recordRanges(src.indices, 'index', false, [...path, 'indices'], problem)),
+    indices: Object.freeze(allowedIndices(src, rule, [...path, 'indices'], problem)),
     length,
     values,
     bytes,
