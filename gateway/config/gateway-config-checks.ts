@@ -1,7 +1,7 @@
 /**
  * What gateway.yaml's schema cannot say, checked on the built config: unique device names across protocols,
- * unique unit ids unless the listener is bound to one device, a learn window that ends, PROFINET hosts and AR
- * timeouts, listener and audit bounds that fit together. Every problem is collected with its file:line:col from
+ * unique unit ids unless the listener is bound to one device, a learn window that ends, PROFINET hosts (one
+ * name per device address) and AR timeouts, listener and audit bounds that fit together. Every problem is collected with its file:line:col from
  * the YAML document, then thrown at once (GW_ERR_CONFIG_INVALID).
  */
 import { isIP } from 'node:net';
@@ -70,6 +70,7 @@ function profinetDeviceProblems(
   names: Map<string, number>,
 ): ConfigErrorDetail[] {
   const problems: ConfigErrorDetail[] = [];
+  const addresses = new Map<string, string>();
   devices.forEach((d, i) => {
     const problem = (key: string, message: string): void => {
       problems.push(doc.problemAt(['profinetDevices', i, key], message));
@@ -78,6 +79,12 @@ function profinetDeviceProblems(
     names.set(d.name, i);
     // Answers are accepted from this address only: a name would resolve to something we cannot match.
     if (isIP(d.host) === 0) problem('host', `"${d.host}" is not an IP address`);
+    // One device, one name: two names would be two queues and two ARs ("one request in flight per device"
+    // and an `ars.max: 1` device both break) and two policies for the same records.
+    const at = `${canonicalIp(d.host)}:${d.port}`;
+    const first = addresses.get(at);
+    if (first !== undefined) problem('host', `${d.host}:${d.port} is device "${first}" already (one name per device)`);
+    else addresses.set(at, d.name);
     if (d.timeoutMs <= 0) problem('timeout', 'timeout must be longer than 0');
     if (d.arIdleMs <= 0) problem('arIdleTimeout', 'arIdleTimeout must be longer than 0');
     // The AR's activity timeout announced to the device (at most 100 s [IEC 61158-6-10]) must outlast it.
@@ -85,6 +92,25 @@ function profinetDeviceProblems(
       problem('arIdleTimeout', `arIdleTimeout + timeout must not exceed ${MAX_AR_IDLE_PLUS_TIMEOUT_MS / 1000}s`);
   });
   return problems;
+}
+
+/**
+ * One spelling per address: IPv6 compressed and lower-case, an IPv4-mapped IPv6 address (`::ffff:10.0.0.5`)
+ * as its IPv4 address. Anything URL cannot parse (a zone id) stays as written, lower-cased.
+ */
+function canonicalIp(host: string): string {
+  if (isIP(host) !== 6) return host;
+  let v6: string;
+  try {
+    v6 = new URL(`http://[${host}]/`).hostname.slice(1, -1);
+  } catch {
+    return host.toLowerCase();
+  }
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(v6);
+  if (mapped === null) return v6;
+  const hi = parseInt(mapped[1] as string, 16);
+  const lo = parseInt(mapped[2] as string, 16);
+  return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
 }
 
 /** The bound device exists, the per-source handshake bound fits in the total, handshake timeouts are positive. */
