@@ -14,7 +14,7 @@
  */
 import { containerIndexName, decodeWriteMultiple, WRITE_MULTIPLE_INDEX } from '../../protocols/profinet/index.js';
 import type { RecordRequest } from '../../protocols/profinet/record-request.js';
-import { denyDecision, type Decision, type RuleSetView } from './compiled-policy.js';
+import { denyDecision, type CompiledRule, type Decision, type RuleSetView } from './compiled-policy.js';
 import { Grants } from './grants.js';
 import { allowScan, denyHit, isRefusal, recordLabel, type RecordCtx } from './record-judge.js';
 import type { PolicyReason } from '../reasons.js';
@@ -59,6 +59,7 @@ export function containerDenyHit(
 /** Allow only when every inner write is allowed, by rules needing no JIT grant; the obligations of all of them. */
 export function containerGrant(allow: RuleSetView, inner: readonly RecordRequest[], ctx: RecordCtx): Decision {
   const grants = new Grants();
+  const rated = new Set<CompiledRule>();
   for (let i = 0; i < inner.length; i++) {
     const r = inner[i] as RecordRequest;
     const granted = allowScan(allow, r, ctx);
@@ -69,6 +70,16 @@ export function containerGrant(allow: RuleSetView, inner: readonly RecordRequest
         code: 'container-not-judged',
         detail: `write ${recordLabel(r)} needs a JIT grant of ${granted.id}${where}: write it on its own`,
       });
+    // The runtime charges one token per granting rule per request: a rate-limited rule granting two inner writes
+    // would let one WriteMultiple run many writes for one token, so such writes must go one by one.
+    if (granted.rate !== null) {
+      if (rated.has(granted))
+        return denyDecision(null, {
+          code: 'container-not-judged',
+          detail: `rule ${granted.id} has a rate and grants more than one write of this WriteMultiple${where}: write them on their own`,
+        });
+      rated.add(granted);
+    }
     // One whole-request grant per inner write: each granting rule's rate, strictness and essential flag count.
     grants.grantFunction(granted);
   }

@@ -208,3 +208,19 @@ t.test('the record.decision of a WriteMultiple lists the writes it carries', asy
     ],
   });
 });
+
+t.test('a rate-limited rule grants at most one write of a WriteMultiple (one token per request)', async (t) => {
+  // The runtime charges each granting rule once per request: 256 copies of a `rate: 5/s` write packed into one
+  // WriteMultiple would otherwise run 256 writes for one token.
+  const twice = ev(
+    outer(
+      writeMultiple([
+        { slot: 1, index: 0x0100, hex: '0032' },
+        { slot: 1, index: 0x0100, hex: '0033' },
+      ]),
+    ),
+  );
+  t.match(twice, { effect: 'deny', code: 'container-not-judged' });
+  t.match(twice.reason, /rule eng-di-delay has a rate/);
+  t.equal(ev(outer(writeMultiple([{ slot: 1, index: 0x0100, hex: '0032' }]))).effect, 'allow', 'once is fine');
+});
