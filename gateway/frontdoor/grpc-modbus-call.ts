@@ -84,9 +84,16 @@ export async function runPrepared(deps: ModbusCallDeps, session: Session, call: 
     const r = await deps.pipeline.handle({ session, device: call.device, classified: call.classified, pdu: call.pdu });
     if (r.outcome !== 'ok') return { ok: false, error: pipelineError(r) };
     const decoded = decodeResponse(r.pdu, call.request);
-    // The upstream already checked the response (response-check.ts); this guards the typed mapping only.
+    // The upstream already checked the response (response-check.ts); this guards the typed mapping only. The PLC
+    // answered, so the request may have been executed: UNKNOWN, which retry policies do not repeat (a write).
     if (!decoded.ok)
-      return { ok: false, error: grpcError(status.UNAVAILABLE, `invalid response from the PLC: ${decoded.reason}`) };
+      return {
+        ok: false,
+        error: grpcError(
+          status.UNKNOWN,
+          `invalid response from the PLC: ${decoded.reason}; the request may have been executed and was not repeated`,
+        ),
+      };
     return { ok: true, response: decoded.value };
   } catch (err) {
     return internalFailure(deps, session, call.classified.unit, call.request.fc, err);

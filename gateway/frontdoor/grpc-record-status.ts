@@ -36,7 +36,11 @@ const OUTCOME_STATUS: Readonly<Record<Failure, readonly [status, string]>> = {
     'the request was sent and the device answered an RPC fault: it may have been executed; it was not repeated',
   ],
   'queue-full': [status.UNAVAILABLE, 'the device queue is full; nothing was sent'],
-  aborted: [status.UNAVAILABLE, 'the session ended before the request was sent; it was not executed'],
+  // Only a read can be stopped after it was sent (profinet-results.ts): a write aborted here never left.
+  aborted: [
+    status.UNAVAILABLE,
+    'the session ended or a lock landed before the request completed: a write was not sent; a read may have reached the device',
+  ],
   // IEC 62443-3-3 SR 2.10: nothing is served that cannot be recorded; a retry may succeed later.
   'audit-unavailable': [
     status.UNAVAILABLE,

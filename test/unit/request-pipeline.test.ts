@@ -305,6 +305,30 @@ t.test('gRPC: an internal failure is INTERNAL with outcome internal-error, and r
 });
 
 t.test(
+  'gRPC: a PLC answer the typed mapping cannot decode is UNKNOWN (it may have executed), never retried UNAVAILABLE',
+  async (t) => {
+    const s = setup();
+    const truncated = Buffer.from([0x06, 0x00]); // an FC6 echo cut short: the PLC answered, the write may have run
+    const pipeline = {
+      handle: () =>
+        Promise.resolve({
+          outcome: 'ok' as const,
+          pdu: truncated,
+          code: 'allowed' as const,
+          reason: 'allowed',
+          ruleId: 'r',
+        }),
+    };
+    const r = await runCall({ router: { named: () => s.device }, pipeline }, s.session, 'plc-1', WRITE);
+    t.equal(r.ok, false);
+    if (!r.ok) {
+      t.equal(r.error.code, status.UNKNOWN);
+      t.match(r.error.details, /may have been executed/);
+    }
+  },
+);
+
+t.test(
   'every runtime-gate refusal: 0x01 on the wire, its code in the result and the metric, its text audited',
   async (t) => {
     for (const code of GATE_REASON_CODES) {
