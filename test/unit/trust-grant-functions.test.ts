@@ -29,7 +29,7 @@ rules:
     principals: [${TD}/eng/alice]
     devices: [rio-1]
     jit: { approvers: ["${TD}/ops/**"], maxDuration: 1h }
-    profinet: [{ access: read, slots: "*", subslots: "*", indices: 0-0x7FFF, length: 64 }]
+    profinet: [{ access: read, slots: "*", subslots: "*", indices: 0-0xFF, length: 64 }]
     allow: [{ access: read, table: holding, addresses: 0-99 }]
     functions: [8]
 `,
@@ -104,7 +104,7 @@ t.test('a register grant covers its registers, and no function request of the ru
 });
 
 t.test('a records grant covers no Modbus request, register or function', async (t) => {
-  const { gate } = await runtimeWith(t, { device: 'rio-1', table: 'records', start: 0, end: 0x7fff, access: 'read' });
+  const { gate } = await runtimeWith(t, { device: 'rio-1', table: 'records', start: 0, end: 0xff, access: 'read' });
   for (const req of [readHolding5, fn(8, 'diagnostic', 1)])
     t.same(gate('rio-1', req), { effect: 'deny', code: 'jit-required', detail: 'pn-maint' }, `fc ${req.fc}`);
 });
