@@ -32,7 +32,7 @@ import type { BundleSet } from './bundle-set.js';
 import { modbusRoleOf } from './modbus-role.js';
 import { tryParseSpiffeId, type SpiffeId } from './spiffe-id.js';
 import { MAX_PATH, validatePath, type Parsed } from './path-builder.js';
-import type { ValidityWindow, VerifiedChainCache } from './verified-chain-cache.js';
+import type { KnownChain, ValidityWindow, VerifiedChainCache } from './verified-chain-cache.js';
 
 /** Why a peer chain is refused: the one table (handshake.rejected `code`, docs/reference.md). */
 export const REJECT_REASONS = [
@@ -144,21 +144,17 @@ export class PeerVerifier {
 
   /**
    * The verdict for a leaf (DER) verified before under the same bundles and within its path's validity, or
-   * undefined. Only for a peer that proved it holds the leaf's key in this very handshake (tls-options.ts).
+   * undefined; `knownChain` also gives the chain it was reached on (what a live session stands on). Only for a
+   * peer that proved it holds the leaf's key in this very handshake (tls-options.ts).
    */
   knownLeaf(leafDer: Buffer, bundles: BundleSet, now: Date): PeerVerifyResult | undefined {
     const hit = this.knownChain(leafDer, bundles, now);
-    return hit === undefined ? undefined : { ok: true, peer: hit.peer };
+    return hit === undefined ? undefined : { ok: true, peer: hit.verdict };
   }
 
-  /** `knownLeaf`, with the chain that was verified for that leaf (what a live session stands on). */
-  knownChain(
-    leafDer: Buffer,
-    bundles: BundleSet,
-    now: Date,
-  ): { peer: PeerIdentity; chain: readonly X509Certificate[] } | undefined {
-    const hit = this.cache.getByLeaf(leafDer, bundles, now.getTime());
-    return hit === undefined ? undefined : { peer: hit.verdict, chain: hit.chain };
+  /** `knownLeaf`, with the chain that was verified for that leaf. */
+  knownChain(leafDer: Buffer, bundles: BundleSet, now: Date): KnownChain<PeerIdentity> | undefined {
+    return this.cache.getByLeaf(leafDer, bundles, now.getTime());
   }
 }
 

@@ -176,7 +176,7 @@ export function verifySocketPeer(
   // A full handshake proved the key of the presented leaf: one verified before needs no chain read.
   const leafDer = resumed ? null : peerLeafDer(socket);
   const known = leafDer === null ? undefined : verifier.knownChain(leafDer, bundles, now);
-  if (known !== undefined) return { result: { ok: true, peer: known.peer }, chain: known.chain };
+  if (known !== undefined) return { result: { ok: true, peer: known.verdict }, chain: known.chain };
   return verifyPresented(socket, bundles, now, verifier, resumed);
 }
 
