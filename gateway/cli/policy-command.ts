@@ -20,6 +20,7 @@ import { explain, type ExplainQuery } from '../policy/explain.js';
 import { describeRecordRequest, explainRecord } from '../policy/explain-record.js';
 import type { PolicyRecordSpec } from '../policy/policy-source.js';
 import { runPolicyTests } from '../policy/policy-tests.js';
+import { containerWarnings } from '../policy/container-warnings.js';
 import { aggregateWarnings } from '../policy/record-aggregates.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, type CliCommand, type CliIo } from './cli-io.js';
 
@@ -142,7 +143,7 @@ function check(io: CliIo, text: string, file: string): number {
         `warning: rule ${rule.id}: a JIT grant names registers, never functions: fc ${none.join(', ')} (no register touched) is always refused jit-required`,
       );
   }
-  for (const w of aggregateWarnings(policy)) io.out(`warning: ${w}`);
+  for (const w of [...aggregateWarnings(policy), ...containerWarnings(policy)]) io.out(`warning: ${w}`);
   io.out(`ok: ${policy.rules.length} rules, ${report.passed} tests passed, version ${policy.version}`);
   return EXIT_OK;
 }
