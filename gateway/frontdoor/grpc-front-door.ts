@@ -21,12 +21,13 @@ import type { GatewayMetrics } from '../observability/metrics.js';
 import type { RuntimeGate } from '../trust/runtime-gate.js';
 import { GatewayError } from '../errors.js';
 import { adminService, type AdminServiceDeps } from './grpc-admin-service.js';
+import type { ModbusCallDeps } from './grpc-modbus-call.js';
 import { modbusService } from './grpc-modbus-service.js';
 import { profinetService } from './grpc-profinet-service.js';
 import { loadVerigateServices } from './grpc-proto.js';
 import { GrpcSessionMap, peerKey } from './grpc-session-map.js';
 import type { RecordPipeline, RecordPipelineRequest } from './record-pipeline.js';
-import type { PipelineRequest, PipelineResult } from './request-pipeline.js';
+import type { PipelineRequest } from './request-pipeline.js';
 import { SessionGatekeeper, type HandshakeBounds, type PeerCheck } from './session-gatekeeper.js';
 import type { ServerTlsExtras } from '../identity/tls-options.js';
 import { systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
@@ -44,7 +45,8 @@ export interface GrpcFrontDoorOptions {
     named(name: string): PipelineRequest['device'] | undefined;
     profinet?(name: string): RecordPipelineRequest['device'] | undefined;
   };
-  readonly pipeline: { handle(req: PipelineRequest): Promise<PipelineResult> };
+  /** The Modbus request pipeline; its `refused`/`failed` audit what the front door refuses or fails before it. */
+  readonly pipeline: ModbusCallDeps['pipeline'];
   /** PROFINET record services (gateway.proto `Profinet`), routed by `router.profinet`; absent: not offered (UNIMPLEMENTED). */
   readonly recordPipeline?: Pick<RecordPipeline, 'handle'> & Partial<Pick<RecordPipeline, 'refused'>>;
   readonly trust: AdminServiceDeps['trust'] & RuntimeGate & { idleTimeoutMs(): number | null };

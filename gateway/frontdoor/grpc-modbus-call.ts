@@ -4,6 +4,8 @@
  * becomes a `ModbusRequest`, is encoded to a PDU, re-decoded with the codec's own limits (quantity, range →
  * INVALID_ARGUMENT, as Modbus 0x02/0x03 would be), classified, routed by device name and handed to the
  * request pipeline (policy → runtime gates → upstream → audit). The answer PDU is decoded against the request.
+ * A request refused before the pipeline (unknown device, invalid request) is audited as a `request.decision`
+ * (`no-route` / `invalid-request`) before its status, as the Modbus/TCP Security front door does.
  */
 import type { ServiceError } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
@@ -17,9 +19,9 @@ import {
   type ModbusResponse,
 } from '../../protocols/modbus/index.js';
 import { errorMessage } from '../errors.js';
-import { grpcError, invalidRequest, pipelineError } from './grpc-status.js';
+import { grpcError, invalidRequest, META_OUTCOME, META_REASON, pipelineError, printable } from './grpc-status.js';
 import { answerFor } from './request-events.js';
-import type { PipelineRequest, PipelineResult } from './request-pipeline.js';
+import type { PipelineRequest, PipelineResult, RequestPipeline } from './request-pipeline.js';
 import type { FailureResult, RefusedFrame } from './request-refusals.js';
 import type { Session } from './session.js';
 
@@ -32,11 +34,30 @@ export interface ModbusCallDeps {
      * internal-error, or audit-unavailable when its event is not in the file under fail-closed.
      */
     failed?(session: Session, frame: RefusedFrame, err: unknown): Promise<FailureResult>;
+    /**
+     * Counts and audits a request refused before policy (unknown device, invalid request), as for a Modbus/TCP
+     * Security frame; resolves with `answer` once its event is committed, or the 0x06 answer when it is not in the
+     * file under fail-closed (request-pipeline.ts).
+     */
+    refused?: RequestPipeline['refused'];
   };
 }
 
 export type CallResult =
   { readonly ok: true; readonly response: ModbusResponse } | { readonly ok: false; readonly error: ServiceError };
+
+/** A request refused before the pipeline: the client's status, and what its `request.decision` records. */
+export interface CallRefusal {
+  readonly outcome: 'no-route' | 'invalid-request';
+  /** The audit reason, `<outcome> <detail>` as for a Modbus/TCP Security frame. */
+  readonly reason: string;
+  readonly unit: number;
+  readonly fc: number;
+  readonly error: ServiceError;
+}
+
+export type Prepared =
+  { readonly ok: true; readonly call: PreparedCall } | { readonly ok: false; readonly refusal: CallRefusal };
 
 /** A request checked, routed and classified: ready for the pipeline (and reusable by Watch on every poll). */
 export interface PreparedCall {
@@ -47,6 +68,8 @@ export interface PreparedCall {
 }
 
 const U16_MAX = ADDRESS_SPACE - 1;
+/** A device name is the client's text: audited, and echoed in the status, clipped to this many characters. */
+const MAX_NAME_ECHO = 128;
 
 /** Encoding masks to 16 bits, so out-of-range numbers are refused before they could wrap around. */
 function outOfRange(req: ModbusRequest): string | null {
@@ -62,21 +85,61 @@ function outOfRange(req: ModbusRequest): string | null {
   return null;
 }
 
-export function prepareCall(
-  deps: ModbusCallDeps,
-  deviceName: string,
-  built: ModbusRequest,
-): { ok: true; call: PreparedCall } | { ok: false; error: ServiceError } {
+export function prepareCall(deps: ModbusCallDeps, deviceName: string, built: ModbusRequest): Prepared {
+  const device = deps.router.named(deviceName);
+  const unit = device?.config.targetUnitId ?? 0;
+  const invalid = (detail: string, exception?: number): Prepared => {
+    const reason = `invalid-request ${detail}`;
+    return {
+      ok: false,
+      refusal: { outcome: 'invalid-request', reason, unit, fc: built.fc, error: invalidRequest(detail, exception) },
+    };
+  };
   const range = outOfRange(built);
-  if (range) return { ok: false, error: invalidRequest(range) };
+  if (range) return invalid(range);
   const pdu = encodeRequest(built);
   // The codec's request limits are the one source of truth [MB-APP 6.x: quantity 03, address range 02].
   const decoded = decodeRequest(pdu);
-  if (!decoded.ok) return { ok: false, error: invalidRequest(decoded.reason, decoded.exception) };
-  const device = deps.router.named(deviceName);
-  if (!device) return { ok: false, error: grpcError(status.NOT_FOUND, `unknown device "${deviceName}"`) };
+  if (!decoded.ok) return invalid(decoded.reason, decoded.exception);
+  if (!device) {
+    const name = deviceName.slice(0, MAX_NAME_ECHO);
+    const reason = `no-route device ${name}`;
+    const error = grpcError(status.NOT_FOUND, `unknown device "${name}"`, {
+      [META_OUTCOME]: 'no-route',
+      [META_REASON]: printable(reason),
+    });
+    return { ok: false, refusal: { outcome: 'no-route', reason, unit, fc: built.fc, error } };
+  }
   const classified = classify(decoded.value, device.config.targetUnitId);
   return { ok: true, call: { device, request: decoded.value, pdu, classified } };
+}
+
+/**
+ * A request refused before policy is still a request: counted and audited like a refused Modbus/TCP Security
+ * frame (request-refusals.ts), so probing device names or field widths over gRPC leaves a trail. Answered
+ * with its status once that event is in the file; UNAVAILABLE audit-unavailable when it is not, under
+ * fail-closed [IEC 62443-3-3 SR 2.10]. Never rejects.
+ */
+export async function refuseCall(deps: ModbusCallDeps, session: Session, r: CallRefusal): Promise<ServiceError> {
+  const pipeline = deps.pipeline;
+  if (!pipeline.refused) return r.error;
+  // `refused` resolves with this very buffer when the event is committed, with the 0x06 answer when it is not
+  const asRefused = answerFor(r.fc, r.outcome);
+  let answer: Buffer;
+  try {
+    answer = await pipeline.refused(session, { unit: r.unit, fc: r.fc }, r.outcome, r.reason, asRefused);
+  } catch (err) {
+    const failed = await internalFailure(deps, session, r.unit, r.fc, err);
+    return failed.ok ? r.error : failed.error;
+  }
+  if (answer === asRefused) return r.error;
+  return pipelineError({
+    outcome: 'audit-unavailable',
+    pdu: answer,
+    code: 'audit-unavailable',
+    reason: 'audit-unavailable',
+    ruleId: null,
+  });
 }
 
 export async function runPrepared(deps: ModbusCallDeps, session: Session, call: PreparedCall): Promise<CallResult> {
@@ -110,13 +173,13 @@ export function runCall(
   deviceName: string,
   built: ModbusRequest,
 ): Promise<CallResult> {
-  let prepared: ReturnType<typeof prepareCall>;
+  let prepared: Prepared;
   try {
     prepared = prepareCall(deps, deviceName, built);
   } catch (err) {
     return internalFailure(deps, session, 0, built.fc, err);
   }
-  if (!prepared.ok) return Promise.resolve(prepared);
+  if (!prepared.ok) return refuseCall(deps, session, prepared.refusal).then((error) => ({ ok: false, error }));
   return runPrepared(deps, session, prepared.call);
 }
 

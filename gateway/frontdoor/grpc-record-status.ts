@@ -6,7 +6,7 @@
  * `verigate-pnio-meaning` (the codec's name for it, pnio-status.ts).
  */
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { grpcError, META_OUTCOME, META_REASON, META_RULE_ID } from './grpc-status.js';
+import { grpcError, META_OUTCOME, META_REASON, META_RULE_ID, printable } from './grpc-status.js';
 import type { RecordOutcome, RecordPipelineResult } from './record-pipeline.js';
 
 export const META_PNIO_STATUS = 'verigate-pnio-status';
@@ -48,12 +48,6 @@ const OUTCOME_STATUS: Readonly<Record<Failure, readonly [status, string]>> = {
   ],
   'internal-error': [status.INTERNAL, 'internal gateway failure; it is logged and audited'],
 };
-
-/**
- * grpc-js refuses (throws on) a text metadata value outside printable ASCII [gRPC over HTTP/2, "ASCII-Value"];
- * a reason or rule id is shown, never trusted, so anything else becomes `?`.
- */
-const printable = (s: string): string => s.replace(/[^\x20-\x7e]/g, '?').slice(0, 512);
 
 /** The status for a record pipeline result that is not `ok`; `access` is the request's. */
 export function recordError(r: RecordPipelineResult, access?: 'read' | 'write'): ServiceError {

@@ -13,6 +13,13 @@ export const META_REASON = 'verigate-reason';
 export const META_RULE_ID = 'verigate-rule-id';
 export const META_EXCEPTION = 'verigate-exception';
 
+/**
+ * grpc-js refuses (throws on) a text metadata value outside printable ASCII [gRPC over HTTP/2, "ASCII-Value"];
+ * a reason or rule id is shown, never trusted (it may carry a name the client chose), so anything else becomes
+ * `?`, and it is clipped.
+ */
+export const printable = (s: string): string => s.replace(/[^\x20-\x7e]/g, '?').slice(0, 512);
+
 /** A status error as grpc-js expects it from a handler (code + details + metadata). */
 export function grpcError(code: status, details: string, meta: Readonly<Record<string, string>> = {}): ServiceError {
   const metadata = new Metadata();
@@ -44,8 +51,8 @@ const hex = (n: number): string => `0x${n.toString(16).padStart(2, '0')}`;
 export function pipelineError(r: PipelineResult): ServiceError {
   const outcome = r.outcome as Exclude<Outcome, 'ok'>;
   const code = OUTCOME_STATUS[outcome];
-  const meta: Record<string, string> = { [META_OUTCOME]: outcome, [META_REASON]: r.reason };
-  if (r.ruleId) meta[META_RULE_ID] = r.ruleId;
+  const meta: Record<string, string> = { [META_OUTCOME]: outcome, [META_REASON]: printable(r.reason) };
+  if (r.ruleId) meta[META_RULE_ID] = printable(r.ruleId);
   switch (outcome) {
     case 'denied':
       return grpcError(code, `denied: ${r.reason}${r.ruleId ? ` (rule ${r.ruleId})` : ''}`, meta);

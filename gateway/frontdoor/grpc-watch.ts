@@ -13,7 +13,7 @@
  */
 import { status, type ServerWritableStream, type ServiceError } from '@grpc/grpc-js';
 import type { ModbusRequest, Table } from '../../protocols/modbus/index.js';
-import { prepareCall, responseValues, runPrepared, type ModbusCallDeps } from './grpc-modbus-call.js';
+import { prepareCall, refuseCall, responseValues, runPrepared, type ModbusCallDeps } from './grpc-modbus-call.js';
 import { tableFromProto, type WatchRequest, type WatchUpdate } from './grpc-proto.js';
 import type { CallSessionLookup } from './grpc-session-map.js';
 import { grpcError, invalidRequest } from './grpc-status.js';
@@ -63,7 +63,8 @@ export function startWatch(deps: WatchDeps, call: ServerWritableStream<WatchRequ
       ),
     );
   const prepared = prepareCall(deps, r.device, readOf(table, r.address, r.count));
-  if (!prepared.ok) return fail(prepared.error);
+  // refused before its first poll: audited like any refused request, then the stream ends with its status
+  if (!prepared.ok) return void refuseCall(deps, session, prepared.refusal).then(fail);
   const intervalMs = Math.min(MAX_WATCH_INTERVAL_MS, Math.max(MIN_WATCH_INTERVAL_MS, r.intervalMs));
 
   let stopped = false;

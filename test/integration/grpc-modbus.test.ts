@@ -5,6 +5,8 @@
  */
 import t from 'tap';
 import tls from 'node:tls';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { DevCa } from '../../gateway/identity/dev-ca.js';
 import { derToPem } from '../../gateway/identity/x509-svid.js';
@@ -77,9 +79,29 @@ t.test('policy denial → PERMISSION_DENIED with reason and rule in metadata; no
   t.equal(s.ok ? '' : s.metadata['verigate-reason'], 'no-rule');
 });
 
-t.test('unknown device → NOT_FOUND', async (t) => {
-  const r = await hmi.call('ReadHoldingRegisters', { device: 'boiler-9', address: 0, count: 1 });
+function auditEvents(): Record<string, unknown>[] {
+  const dir = join(h.dir, 'audit');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.jsonl') && !f.startsWith('checkpoint'))
+    .sort()
+    .flatMap((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n').filter(Boolean))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+t.test('unknown device → NOT_FOUND, audited as no-route before the answer', async (t) => {
+  const r = await stranger.call('ReadHoldingRegisters', { device: 'boiler-9', address: 0, count: 1 });
   t.equal(r.ok ? -1 : r.code, grpc.status.NOT_FOUND);
+  t.equal(r.ok ? '' : r.metadata['verigate-outcome'], 'no-route');
+  const w = await stranger.call('WriteRegisters', { device: dev, address: 0, values: [] });
+  t.equal(w.ok ? -1 : w.code, grpc.status.INVALID_ARGUMENT);
+  const refused = new Set(['no-route', 'invalid-request']);
+  const mine = auditEvents().filter(
+    (e) => e['type'] === 'request.decision' && e['identity'] === STRANGER && refused.has(String(e['outcome'])),
+  );
+  t.match(mine, [
+    { decision: 'deny', outcome: 'no-route', reason: 'no-route device boiler-9', fc: 3 },
+    { decision: 'deny', outcome: 'invalid-request', fc: 16 },
+  ]);
 });
 
 t.test('bad quantity, range or value → INVALID_ARGUMENT (as Modbus 0x02/0x03)', async (t) => {
