@@ -20,6 +20,7 @@ import type { Logger } from '../logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { RuntimeGate } from '../trust/runtime-gate.js';
 import { GatewayError } from '../errors.js';
+import { MAX_RECORD_LENGTH } from '../../protocols/profinet/index.js';
 import { adminService, type AdminServiceDeps } from './grpc-admin-service.js';
 import type { ModbusCallDeps } from './grpc-modbus-call.js';
 import { modbusService } from './grpc-modbus-service.js';
@@ -69,12 +70,25 @@ export interface GrpcFrontDoorOptions {
 /** How often live gRPC sessions are checked against the policy's idle timeout. */
 const IDLE_CHECK_MS = 1000;
 
+/**
+ * The largest request message taken: a WriteRecord of 65535 bytes (the codec's record length) plus its address
+ * fields and a device name, with room to spare. grpc-js would take 4 MiB per message and buffers a message whole
+ * before any handler (or policy) sees it: 64 streams x 4 MiB held per connection by any peer with an SVID of
+ * the trust domain, rights or not. Larger messages end their stream RESOURCE_EXHAUSTED as soon as the 5-byte
+ * gRPC message prefix announces them [gRPC over HTTP/2, "Length-Prefixed-Message"]; the session stays.
+ */
+export const MAX_REQUEST_BYTES = MAX_RECORD_LENGTH + 4096;
+
 export class GrpcFrontDoor {
   private tlsServer: tls.Server | null = null;
   // Bounded concurrency per connection: one client cannot open thousands of calls or Watch pollers.
   // Channelz (on by default in grpc-js) keeps per-call counters, a tracker object per call and a registry of every
   // connection; the gateway serves no channelz service and exports its own metrics, so it is switched off.
-  private readonly grpcServer = new grpc.Server({ 'grpc.max_concurrent_streams': 64, 'grpc.enable_channelz': 0 });
+  private readonly grpcServer = new grpc.Server({
+    'grpc.max_concurrent_streams': 64,
+    'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
+    'grpc.enable_channelz': 0,
+  });
   private readonly injector: grpc.ConnectionInjector;
   private readonly live: GrpcSessionMap;
   private readonly gatekeeper: SessionGatekeeper;

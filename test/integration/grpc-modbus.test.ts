@@ -12,6 +12,7 @@ import { DevCa } from '../../gateway/identity/dev-ca.js';
 import { derToPem } from '../../gateway/identity/x509-svid.js';
 import { VerigateClient } from '../../gateway/cli/admin-client.js';
 import { loadVerigateServices, type WatchUpdate } from '../../gateway/frontdoor/grpc-proto.js';
+import { MAX_REQUEST_BYTES } from '../../gateway/frontdoor/grpc-front-door.js';
 import { HMI, STRANGER, TD, startHarness, value } from '../helpers/grpc-harness.js';
 import { flushIo } from '../helpers/eventually.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
@@ -122,6 +123,24 @@ t.test('bad quantity, range or value → INVALID_ARGUMENT (as Modbus 0x02/0x03)'
   t.equal(big.ok ? -1 : big.code, grpc.status.INVALID_ARGUMENT, 'a value over 65535 is refused, not truncated');
   const far = await hmi.call('ReadHoldingRegisters', { device: dev, address: 70000, count: 1 });
   t.equal(far.ok ? -1 : far.code, grpc.status.INVALID_ARGUMENT, 'an address over 65535 is refused, not wrapped');
+});
+
+t.test('a message over the largest request ends its stream RESOURCE_EXHAUSTED; the session serves on', async (t) => {
+  // any peer with an SVID can send one (a stranger has no rights): it is refused from its length prefix, unread
+  const huge = await stranger.call('ReadHoldingRegisters', {
+    device: 'x'.repeat(MAX_REQUEST_BYTES),
+    address: 0,
+    count: 1,
+  });
+  t.equal(huge.ok ? -1 : huge.code, grpc.status.RESOURCE_EXHAUSTED);
+  const after = await stranger.call('ReadHoldingRegisters', { device: dev, address: 0, count: 1 });
+  t.equal(after.ok ? -1 : after.code, grpc.status.PERMISSION_DENIED, 'the same connection is still judged and served');
+  const near = await hmi.call('ReadHoldingRegisters', {
+    device: 'x'.repeat(MAX_REQUEST_BYTES - 64),
+    address: 0,
+    count: 1,
+  });
+  t.equal(near.ok ? -1 : near.code, grpc.status.NOT_FOUND, 'a message just under the bound is read and judged');
 });
 
 t.test('PLC exception → FAILED_PRECONDITION with the exception code', async (t) => {
