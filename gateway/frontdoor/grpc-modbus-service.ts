@@ -4,6 +4,7 @@
  * connection it arrived on; see grpc-modbus-call.ts for the shared request path.
  */
 import type * as grpc from '@grpc/grpc-js';
+import { commitWrite } from './grpc-write-commit.js';
 import type { ModbusRequest, ModbusResponse } from '../../protocols/modbus/index.js';
 import { runCall } from './grpc-modbus-call.js';
 import type {
@@ -67,6 +68,7 @@ export function modbusService(deps: ModbusServiceDeps): grpc.UntypedServiceImple
     (call, callback) => {
       const session = deps.sessionOf(call);
       if (!session.ok) return callback(session.error);
+      commitWrite(call);
       const req = build(call.request);
       void runCall(deps, session.session, call.request.device, req).then((r) => {
         if (!r.ok) return callback(r.error);

@@ -32,6 +32,7 @@ import type {
   WriteRecordResponse,
 } from './grpc-proto.js';
 import { invalidRecordArgument, recordError, undecodableRecord } from './grpc-record-status.js';
+import { commitWrite } from './grpc-write-commit.js';
 import type { CallSessionLookup } from './grpc-session-map.js';
 import type { RecordPipelineRequest, RecordPipelineResult } from './record-pipeline.js';
 import type { Session } from './session.js';
@@ -201,6 +202,7 @@ export function profinetService(deps: ProfinetServiceDeps): grpc.UntypedServiceI
   const writeRecord: Unary<WriteRecordRequest, WriteRecordResponse> = (call, callback) => {
     const found = deps.sessionOf(call);
     if (!found.ok) return callback(found.error);
+    commitWrite(call);
     const r = call.request;
     const data = Buffer.isBuffer(r.data) ? r.data : Buffer.from(r.data ?? []);
     const req: RecordRequest = {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { DevCa } from '../../gateway/identity/dev-ca.js';
 import { derToPem } from '../../gateway/identity/x509-svid.js';
-import { VerigateClient } from '../../gateway/cli/admin-client.js';
+import { spiffeChannelCredentials, VerigateClient } from '../../gateway/cli/admin-client.js';
 import { loadVerigateServices, type WatchUpdate } from '../../gateway/frontdoor/grpc-proto.js';
 import { MAX_REQUEST_BYTES } from '../../gateway/frontdoor/grpc-front-door.js';
 import { HMI, STRANGER, TD, startHarness, value } from '../helpers/grpc-harness.js';
@@ -312,3 +312,58 @@ t.test('every call ran in a verified gRPC session of its identity', async (t) =>
   t.ok((mine[0]?.requests ?? 0) >= 10, 'requests counted on the session');
   t.ok((mine[0]?.denied ?? 0) >= 1, 'denials counted on the session');
 });
+
+t.test(
+  'a write whose connection ends while the PLC executes it is not replayed by a client retry policy',
+  async (t) => {
+    // A client configured as meshes and retry policies commonly are: UNAVAILABLE is retried.
+    const serviceConfig = {
+      methodConfig: [
+        {
+          name: [{ service: 'verigate.v1.Modbus', method: 'WriteRegisters' }],
+          retryPolicy: {
+            maxAttempts: 3,
+            initialBackoff: '0.01s',
+            maxBackoff: '0.01s',
+            backoffMultiplier: 1,
+            retryableStatusCodes: ['UNAVAILABLE'],
+          },
+        },
+      ],
+    };
+    const { credentials, options } = spiffeChannelCredentials(await h.pems(HMI));
+    const { Modbus } = loadVerigateServices();
+    const retrying = new Modbus(h.server, credentials, {
+      ...options,
+      'grpc.service_config': JSON.stringify(serviceConfig),
+    }) as unknown as {
+      WriteRegisters(r: object, cb: (e: grpc.ServiceError | null) => void): void;
+      ReadHoldingRegisters(r: object, cb: (e: grpc.ServiceError | null) => void): void;
+      close(): void;
+    };
+    t.teardown(() => retrying.close());
+    const known = new Set(h.gw.sessions.list().map((s) => s.id));
+    const opened = when(h.gw.sessions, 'added', () =>
+      h.gw.sessions.list().find((s) => s.transport === 'grpc' && s.peer.id === HMI && !known.has(s.id)),
+    );
+    await new Promise<void>((resolve) =>
+      retrying.ReadHoldingRegisters({ device: dev, address: 0, count: 1 }, () => resolve()),
+    );
+    const session = await opened;
+    const writesAt = (): number => h.sim.counters().writes['holding:255:61'] ?? 0;
+    const before = writesAt();
+    const requests = h.sim.counters().requests;
+    h.sim.setFault({ mode: 'slow', delayMs: 100 }); // the PLC takes the write and executes it 100 ms later
+    const answered = new Promise<grpc.ServiceError | null>((resolve) =>
+      retrying.WriteRegisters({ device: dev, address: 61, values: [4711] }, (e) => resolve(e)),
+    );
+    await when(h.sim.events, 'request', () => h.sim.counters().requests > requests);
+    h.sim.setFault({ mode: 'none' });
+    h.gw.sessions.get(session.id)?.end('admin-kill by test'); // killed while the PLC has the write
+    const e = await answered;
+    await when(h.sim.events, 'write', () => writesAt() > before); // the PLC executed it
+    t.equal(e?.code, grpc.status.UNAVAILABLE, 'the client sees its connection dropped under the write');
+    t.equal(writesAt(), before + 1, 'the PLC received the write once: the retry policy did not replay it');
+    t.same(h.sim.store(255).snapshot('holding', 61, 1), [4711]);
+  },
+);

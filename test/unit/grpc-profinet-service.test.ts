@@ -5,6 +5,7 @@
  * RealIdentificationData 0xF000 at 0/0/1), decoded with the codec's record parsers.
  */
 import t from 'tap';
+import type { ClientUnaryCall } from '@grpc/grpc-js';
 import type { CallOutcome } from '../../gateway/cli/admin-client.js';
 import type {
   DeviceIdentityMessage,
@@ -317,5 +318,30 @@ t.test(
     t.equal(garbage.codeName, 'UNKNOWN');
     t.equal(garbage.metadata['verigate-outcome'], 'malformed-answer');
     t.match(garbage.details, /I&M0 record \(0xaff0\)/);
+  },
+);
+
+t.test(
+  'WriteRecord: response headers leave before the write reaches the pipeline (the call is committed)',
+  async (t) => {
+    // A client that has its response headers never retries or hedges the call (gRPC A6): a connection lost
+    // under the write cannot turn into a replay. Uncommitted, an error answer would be trailers-only.
+    const raw = client.raw as unknown as Record<
+      'WriteRecord' | 'ReadRecord',
+      (r: object, cb: (e: unknown) => void) => ClientUnaryCall
+    >;
+    const run = (method: 'WriteRecord' | 'ReadRecord', req: object): Promise<string[]> => {
+      const events: string[] = [];
+      return new Promise((resolve) => {
+        const call = raw[method](req, () => resolve(events));
+        call.on('metadata', () => events.push('metadata'));
+        call.on('status', () => events.push('status'));
+      });
+    };
+    pn.pipeline.script = () => ({ outcome: 'write-lost', reason: 'no answer', ruleId: 'r1' });
+    t.same(await run('WriteRecord', WRITE), ['metadata', 'status'], 'a write: headers, then its status');
+    t.equal(pn.pipeline.seen.length, 1);
+    pn.pipeline.script = () => ({ outcome: 'unavailable', reason: 'no path', ruleId: null });
+    t.same(await run('ReadRecord', READ), ['status'], 'a read is not committed early: trailers-only');
   },
 );
