@@ -16,8 +16,12 @@
  * most twice with the SAME activity, sequence number and bytes, so an answer to either transmission
  * completes the call and a device that tracks activities can tell the two apart; reads carry the
  * Idempotent flag, so a device may simply run it again. Everything else is sent once.
+ *
+ * A datagram the socket refuses (profinet-socket.ts: a throw, or an error reported later) is an outcome: the call
+ * is `not-sent` only while none of its datagrams was handed over. Once one was (an earlier fragment, a read's
+ * first transmission) it may have reached the device: the call ends `silent` ("may have executed" for a write),
+ * never `not-sent`, which would let a caller send a write again that the device may have run.
  */
-import dgram from 'node:dgram';
 import {
   answersCall,
   callKeyOf,
@@ -40,8 +44,8 @@ import {
   type RpcHeader,
   type Uuid,
 } from '../../protocols/profinet/index.js';
-import { errorMessage } from '../errors.js';
 import type { ResolvedProfinetOptions } from './profinet-options.js';
+import { ProfinetSocket } from './profinet-socket.js';
 import type { DropReason, TimerHandle } from './profinet-types.js';
 
 export interface CallSpec {
@@ -68,7 +72,8 @@ interface Pending {
   readonly header: RpcHeader;
   readonly datagrams: readonly Buffer[];
   left: number;
-  sent: boolean;
+  /** Datagrams of this call handed to the socket so far (all transmissions): past 0 it may have reached the device. */
+  handed: number;
   timer?: TimerHandle;
   readonly resolve: (o: CallOutcome) => void;
 }
@@ -78,7 +83,7 @@ const ANSWER_NOISE = new Set<number>([PacketType.Working, PacketType.NoCall, Pac
 export class ProfinetTransport {
   readonly #o: ResolvedProfinetOptions;
   readonly #assembler: FragmentAssembler;
-  #socket?: dgram.Socket;
+  readonly #socket: ProfinetSocket;
   #current?: Pending;
   #closed = false;
   readonly counters = { sent: 0, received: 0, facks: 0, retransmissions: 0 };
@@ -95,6 +100,7 @@ export class ProfinetTransport {
 
   constructor(o: ResolvedProfinetOptions) {
     this.#o = o;
+    this.#socket = new ProfinetSocket(o, (msg, address) => this.#onMessage(msg, address));
     this.#assembler = new FragmentAssembler({
       maxCalls: 4,
       maxFragments: o.maxAnswerFragments,
@@ -124,7 +130,7 @@ export class ProfinetTransport {
       this.#o.maxFragmentBody,
     );
     return new Promise<CallOutcome>((resolve) => {
-      const p: Pending = { spec, header, datagrams, left: spec.transmissions, sent: false, resolve };
+      const p: Pending = { spec, header, datagrams, left: spec.transmissions, handed: 0, resolve };
       this.#current = p;
       this.#transmit(p);
     });
@@ -134,8 +140,7 @@ export class ProfinetTransport {
   close(): void {
     this.#closed = true;
     if (this.#current !== undefined) this.#settle(this.#current, { kind: 'silent' });
-    this.#socket?.close();
-    this.#socket = undefined;
+    this.#socket.close();
   }
 
   #transmit(p: Pending): void {
@@ -145,23 +150,29 @@ export class ProfinetTransport {
     } catch {
       allowed = false; // a gate that throws fails closed
     }
-    if (!allowed) return this.#settle(p, { kind: 'aborted', sent: p.sent });
-    const socket = this.#ensureSocket();
-    if (socket === undefined) return this.#settle(p, { kind: 'not-sent', reason: 'UDP socket could not be opened' });
-    const first = !p.sent;
+    if (!allowed) return this.#settle(p, { kind: 'aborted', sent: p.handed > 0 });
+    const again = p.handed > 0;
     p.left--;
-    p.sent = true;
-    if (!first) this.counters.retransmissions++;
     for (const dg of p.datagrams) {
+      const refused = this.#socket.send(dg, (err) => this.#sendFailed(p, err));
+      if (refused !== undefined) return this.#cannotSend(p, refused);
+      p.handed++;
       this.counters.sent++;
-      socket.send(dg, this.#o.port, this.#o.host, (err) => {
-        if (err === null || err === undefined) return;
-        this.#o.logger.warn({ device: this.#o.name, err: err.message }, 'PNIO-CM send failed');
-        // The kernel refused the first transmission: nothing reached the wire.
-        if (first && this.#current === p) this.#settle(p, { kind: 'not-sent', reason: `send failed: ${err.message}` });
-      });
     }
+    if (again) this.counters.retransmissions++;
     p.timer = this.#o.timers.setTimeout(() => this.#onTimeout(p), this.#o.timeoutMs);
+  }
+
+  /** The kernel refused a datagram after taking it (asynchronous error): that one did not leave. */
+  #sendFailed(p: Pending, err: Error): void {
+    this.#o.logger.warn({ device: this.#o.name, err: err.message }, 'PNIO-CM send failed');
+    // Unsent only if it is the one datagram of the call handed over so far; else the call's timer settles it.
+    if (p.handed === 1) this.#settle(p, { kind: 'not-sent', reason: `send failed: ${err.message}` });
+  }
+
+  /** A transmission could not go out: `not-sent` only if nothing of the call was handed over (see header). */
+  #cannotSend(p: Pending, reason: string): void {
+    this.#settle(p, p.handed === 0 ? { kind: 'not-sent', reason } : { kind: 'silent' });
   }
 
   #onTimeout(p: Pending): void {
@@ -178,29 +189,6 @@ export class ProfinetTransport {
     if (p.timer !== undefined) this.#o.timers.clearTimeout(p.timer);
     this.#assembler.forget(callKeyOf(p.header));
     p.resolve(outcome);
-  }
-
-  #ensureSocket(): dgram.Socket | undefined {
-    if (this.#socket !== undefined) return this.#socket;
-    try {
-      const s = dgram.createSocket({ type: this.#o.family });
-      s.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo.address));
-      s.on('error', (err) => {
-        this.#o.logger.warn(
-          { device: this.#o.name, err: err.message },
-          'PNIO-CM socket error; reopening on the next call',
-        );
-        if (this.#socket === s) this.#socket = undefined;
-        s.close();
-      });
-      s.bind({ port: 0, ...(this.#o.localAddress !== undefined ? { address: this.#o.localAddress } : {}) });
-      s.unref();
-      this.#socket = s;
-      return s;
-    } catch (err) {
-      this.#o.logger.warn({ device: this.#o.name, err: errorMessage(err) }, 'PNIO-CM socket could not be opened');
-      return undefined;
-    }
   }
 
   #drop(reason: DropReason, detail?: string): void {
@@ -246,18 +234,13 @@ export class ProfinetTransport {
   }
 
   #sendFack(fragment: RpcHeader): void {
-    const s = this.#socket;
     // Acknowledge only what came in without a gap [C706 12.5.3.9]: with fragment 0 still missing there is
     // nothing to acknowledge, and the device resends on its own timer.
     const inOrder = this.#assembler.inOrder(fragment);
-    if (s === undefined || inOrder < 0) return;
-    this.counters.facks++;
-    s.send(
-      fackDatagram(fragment, { littleEndian: this.#o.littleEndian, inOrder }),
-      this.#o.port,
-      this.#o.host,
-      () => {},
-    );
+    if (!this.#socket.open || inOrder < 0) return;
+    // A fack the socket refuses is a lost fack: the call's timer decides (a read goes again from a new socket).
+    const fack = fackDatagram(fragment, { littleEndian: this.#o.littleEndian, inOrder });
+    if (this.#socket.send(fack, () => undefined) === undefined) this.counters.facks++;
   }
 
   #malformed(raw: Buffer, reason: PnReason, detail: string): CallOutcome {
