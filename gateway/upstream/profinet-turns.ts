@@ -4,7 +4,12 @@
  * and each request's promise settled exactly once. Separate from the client, which owns what goes on the wire
  * (record services, the AR, the transport): this file never sends anything itself, it only decides when the
  * client's work for a request may start and hands it the gate to check before every datagram.
+ *
+ * Work that fails — its promise rejects, or it throws before it returns one — is logged and ends its turn like
+ * any other: a failure left unhandled would end the process (Node's default for unhandled rejections), and a
+ * turn that never ends would stall the device's queue for good.
  */
+import { errorMessage } from '../errors.js';
 import { FairQueue, type QueueHandle } from './fair-queue.js';
 import { mayDispatch } from './may-dispatch.js';
 import { ClientTally } from './pool-stats.js';
@@ -116,7 +121,7 @@ export class ProfinetTurns {
     while (this.#running === undefined) {
       if (this.#releaseDue && !this.#closed) {
         this.#releaseDue = false;
-        this.#track(this.#releaseAr());
+        this.#track(started(this.#releaseAr), 'AR release');
         return;
       }
       const job = this.#queue.shift();
@@ -129,19 +134,26 @@ export class ProfinetTurns {
       job.state = 'running';
       this.#o.timers.clearTimeout(job.timer);
       this.#track(
-        job.exec(gate).then(
+        started(() => job.exec(gate)).then(
           (r) => this.#settle(job, r),
           (err: unknown) => {
-            this.#o.logger.warn({ device: this.#o.name, err: String(err) }, 'PROFINET request failed internally');
+            this.#o.logger.warn({ device: this.#o.name, err: errorMessage(err) }, 'PROFINET request failed internally');
             this.#settle(job, { kind: 'unavailable', sent: false, reason: 'internal error' });
           },
         ),
+        'request',
       );
     }
   }
 
-  #track(work: Promise<unknown>): void {
-    const running = work.then(() => undefined);
+  /** `work` holds the device until it settles, whichever way; a failure is logged, never left unhandled. */
+  #track(work: Promise<unknown>, what: string): void {
+    const running = work.then(
+      () => undefined,
+      (err: unknown) => {
+        this.#o.logger.warn({ device: this.#o.name, err: errorMessage(err) }, `PROFINET ${what} failed`);
+      },
+    );
     this.#running = running;
     void running.then(() => {
       if (this.#running === running) this.#running = undefined;
@@ -160,5 +172,14 @@ export class ProfinetTurns {
     job.resolve(
       r.kind === 'record' ? { ...(result as object), latencyMs: this.#o.timers.now() - job.submittedAt } : result,
     );
+  }
+}
+
+/** `fn()`'s promise; a synchronous throw comes back as a rejected one (it then goes the same way). */
+function started<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
 }
