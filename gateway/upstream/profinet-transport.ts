@@ -44,6 +44,7 @@ import {
   type RpcHeader,
   type Uuid,
 } from '../../protocols/profinet/index.js';
+import { errorMessage } from '../errors.js';
 import type { ResolvedProfinetOptions } from './profinet-options.js';
 import { ProfinetSocket } from './profinet-socket.js';
 import type { DropReason, TimerHandle } from './profinet-types.js';
@@ -193,7 +194,12 @@ export class ProfinetTransport {
 
   #drop(reason: DropReason, detail?: string): void {
     this.dropped[reason]++;
-    this.#o.metrics.dropped?.(reason);
+    try {
+      this.#o.metrics.dropped?.(reason);
+    } catch (err) {
+      // An injected hook runs inside the socket's 'message' handler: a throw there would end the process.
+      this.#o.logger.debug({ device: this.#o.name, err: errorMessage(err) }, 'PNIO-CM drop metric hook threw');
+    }
     this.#o.logger.debug({ device: this.#o.name, reason, detail }, 'PNIO-CM datagram dropped');
   }
 
