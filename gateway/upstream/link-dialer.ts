@@ -3,6 +3,10 @@
  * fresh id: the attempt itself under the connect timeout, or the wait until the next attempt is due (when:
  * reconnect-state.ts). Separate from the pool, which decides whether it needs another link and what a failed
  * attempt means for its queue.
+ *
+ * `dial` runs inside the pool's pump, from timer and socket callbacks: a transport that throws instead of
+ * rejecting is a failed attempt like any other (a throw there would end the process, and an attempt left "under
+ * way" would stop the pool from ever dialing again), and a hook that throws is logged, never an unhandled rejection.
  */
 import { errorMessage } from '../errors.js';
 import type { TimerHandle, Timers } from '../timers.js';
@@ -59,19 +63,36 @@ export class LinkDialer<J> {
     const ac = new AbortController();
     this.#dial = ac;
     const timer = this.#timers.setTimeout(() => ac.abort(), this.#connectTimeoutMs);
-    this.#transport.open<J>({ id: ++this.#linkSeq, ...this.#link }, ac.signal).then(
-      (link) => {
-        this.#timers.clearTimeout(timer);
-        this.#dial = undefined;
-        this.#hooks.opened(link);
-      },
-      (err: unknown) => {
-        this.#timers.clearTimeout(timer);
-        this.#dial = undefined;
-        const msg = ac.signal.aborted ? `connect timed out after ${this.#connectTimeoutMs} ms` : errorMessage(err);
-        this.#hooks.failed(`connect to ${this.#transport.target} failed: ${msg}`);
-      },
-    );
+    this.#open(ac.signal)
+      .then(
+        (link) => {
+          this.#timers.clearTimeout(timer);
+          this.#dial = undefined;
+          this.#hooks.opened(link);
+        },
+        (err: unknown) => {
+          this.#timers.clearTimeout(timer);
+          this.#dial = undefined;
+          const msg = ac.signal.aborted ? `connect timed out after ${this.#connectTimeoutMs} ms` : errorMessage(err);
+          this.#hooks.failed(`connect to ${this.#transport.target} failed: ${msg}`);
+        },
+      )
+      .catch((err: unknown) => {
+        const target = this.#transport.target;
+        this.#link.logger.error(
+          { target, err: errorMessage(err) },
+          'upstream: handling a connect attempt failed (bug)',
+        );
+      });
+  }
+
+  /** The transport's attempt; one that throws at once comes back as a rejected attempt. */
+  #open(signal: AbortSignal): Promise<UpstreamLink<J>> {
+    try {
+      return this.#transport.open<J>({ id: ++this.#linkSeq, ...this.#link }, signal);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(errorMessage(err)));
+    }
   }
 
   /** The pool closed: no wait goes on, an attempt under way is aborted. */
