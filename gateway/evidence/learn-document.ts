@@ -55,12 +55,13 @@ function ruleNode(doc: Document, r: ProposedRule): YAMLMap {
     description: `learned from ${r.groups.reduce((n, g) => n + g.count, 0)} observed requests`,
     principals: [...r.principals],
     devices: [r.device],
+    units: [...r.units],
     rate: r.rate,
     ...(r.entries.length > 0 ? { allow: r.entries.map((e) => e.entry) } : {}),
     ...(r.functions.length > 0 ? { functions: [...r.functions] } : {}),
   };
   const node = doc.createNode(src) as YAMLMap;
-  for (const key of ['principals', 'devices', 'functions']) {
+  for (const key of ['principals', 'devices', 'units', 'functions']) {
     const s = node.get(key, true);
     if (isSeq(s)) s.flow = true;
   }

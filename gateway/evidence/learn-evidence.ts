@@ -1,9 +1,15 @@
 /**
- * What `policy learn` remembers of the observed traffic, per (identity, device): which registers were read
- * and written (one bit per address and table: 8 KiB per table, whatever the trail's length), the written
- * values per address (distinct values up to a bound, then only min and max), the function codes with their
- * sub-functions, the busiest second, first and last time, and a few sample requests for the generated tests.
- * Memory is bounded by the number of (identity, device, table) triples seen, never by the number of events.
+ * What `policy learn` remembers of the observed traffic, per (identity, device, unit 0 or not): the unit ids
+ * addressed, which registers were read and written (one bit per address and table: 8 KiB per table, whatever
+ * the trail's length), the written values per address (distinct values up to a bound, then only min and max),
+ * the function codes with their sub-functions, the busiest second, first and last time, and a few sample
+ * requests for the generated tests.
+ * Memory is bounded by the number of (identity, device, table) triples seen (at most twice that with unit 0),
+ * never by the number of events.
+ *
+ * Unit 0 requests form a group of their own: a rule naming unit 0 grants broadcast writes (judged-request.ts
+ * `isActive`), so what an identity did at unit 0 must not lend its unicast writes a broadcast grant, nor the
+ * reverse. A group's `units` are exactly the unit ids it used; the rule learned from it names them.
  */
 import type { ClassifiedRequest, Table } from '../../protocols/modbus/types.js';
 import type { RecordedModbus } from './recorded-request.js';
@@ -28,6 +34,8 @@ export interface ValueStats {
 export interface GroupEvidence {
   readonly identity: string;
   readonly device: string;
+  /** Unit ids addressed (MBAP unit identifier [MB-TCP 3.1.3]); {0} alone for the broadcast group. */
+  readonly units: Set<number>;
   count: number;
   firstMs: number;
   lastMs: number;
@@ -62,7 +70,8 @@ export class LearnEvidence {
   }
 
   add(r: RecordedModbus): void {
-    const g = this.group(r.identity, r.device, r.timeMs);
+    const g = this.group(r.identity, r.device, r.request.unit === 0, r.timeMs);
+    g.units.add(r.request.unit);
     g.count++;
     if (r.timeMs < g.firstMs) g.firstMs = r.timeMs;
     if (r.timeMs > g.lastMs) g.lastMs = r.timeMs;
@@ -82,13 +91,14 @@ export class LearnEvidence {
     this.sample(g, req);
   }
 
-  private group(identity: string, device: string, timeMs: number): GroupEvidence {
-    const key = `${identity}\u0000${device}`;
+  private group(identity: string, device: string, broadcast: boolean, timeMs: number): GroupEvidence {
+    const key = `${identity}\u0000${device}\u0000${broadcast ? 'unit0' : 'units'}`;
     let g = this.groups.get(key);
     if (g === undefined) {
       g = {
         identity,
         device,
+        units: new Set(),
         count: 0,
         firstMs: timeMs,
         lastMs: timeMs,

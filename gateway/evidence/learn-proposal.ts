@@ -13,6 +13,9 @@
  * of its neighbour, and a never-written register in between gets no write grant).
  * Register function codes (1–6, 15, 16, 22, 23) are implied by the entries; every other code seen is listed
  * under `functions` with the sub-functions seen. The rate is the busiest second × `rateMargin` (default 2).
+ * `units` lists exactly the unit ids seen, consecutive ones as a range ("3-5"): a rule without units would
+ * apply to every unit (behind a listener bound to one device the client's unit id passes through), yet never
+ * grant the broadcast writes (unit 0) that were seen. Identities are alike only when their units match too.
  */
 import type { Table } from '../../protocols/modbus/types.js';
 import type { FunctionEntrySource, RegisterEntrySource } from '../policy/policy-source.js';
@@ -41,6 +44,8 @@ export interface ProposedRule {
   /** The observed identities behind the principals (tests use them). */
   readonly identities: readonly string[];
   readonly device: string;
+  /** The unit ids seen, as the rule's `units:` (ranges compacted). */
+  readonly units: readonly (number | string)[];
   readonly entries: readonly ProposedEntry[];
   readonly functions: readonly FunctionEntrySource[];
   readonly rate: string;
@@ -57,7 +62,7 @@ export function proposeRules(
 ): ProposedRule[] {
   const alike = new Map<string, GroupEvidence[]>();
   for (const g of ev.groups.values()) {
-    const shape = { entries: entriesOf(g, o).map((e) => e.entry), functions: functionsOf(g) };
+    const shape = { units: unitsOf(g), entries: entriesOf(g, o).map((e) => e.entry), functions: functionsOf(g) };
     const key = `${g.device}\u0000${JSON.stringify(shape)}`;
     alike.set(key, [...(alike.get(key) ?? []), g]);
   }
@@ -67,15 +72,17 @@ export function proposeRules(
     const first = groups[0]!;
     const identities = groups.map((g) => g.identity).sort();
     const principals = principalsFor(identities, seenIdentities);
-    const id = uniqueId(
-      `learned-${slug(principals.length === 1 && principals[0]!.endsWith('/*') ? principals[0]!.slice(0, -2) : identities[0]!)}-${first.device}`,
-      ids,
+    const who = slug(
+      principals.length === 1 && principals[0]!.endsWith('/*') ? principals[0]!.slice(0, -2) : identities[0]!,
     );
+    // the unit-0 group is a rule of its own (learn-evidence.ts): its id says so
+    const id = uniqueId(`learned-${who}-${first.device}${first.units.has(0) ? '-unit0' : ''}`, ids);
     out.push({
       id,
       principals,
       identities,
       device: first.device,
+      units: unitsOf(first),
       groups,
       entries: entriesOf(first, o),
       functions: functionsOf(first),
@@ -165,6 +172,12 @@ export function mergeRuns(runs: readonly [number, number][], maxGap: number): [n
     else out.push([lo, hi]);
   }
   return out;
+}
+
+/** The unit ids seen, ascending, consecutive ones compacted into "lo-hi" (policy.md `units`). */
+function unitsOf(g: GroupEvidence): (number | string)[] {
+  const runs = [...g.units].sort((a, b) => a - b).map((u): [number, number] => [u, u]);
+  return mergeRuns(runs, 0).map(([lo, hi]) => rangeText(lo, hi));
 }
 
 function rangeText(lo: number, hi: number): number | string {

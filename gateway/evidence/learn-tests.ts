@@ -99,10 +99,18 @@ export function sampleQuery(id: string, device: string, req: ClassifiedRequest):
   }
 }
 
-/** Requests just outside what the rule grants: past each range, before it, in a gap, a value past the bound. */
+/**
+ * Requests just outside what the rule grants: an observed request at a unit the rule does not name, past each
+ * range, before it, in a gap, a value past the bound. The range and value near-misses go to a unit the rule
+ * names: at any other unit they would be denied for the unit and prove nothing about the ranges.
+ */
 function* nearMisses(rule: ProposedRule): Generator<Query> {
-  const id = rule.identities[0]!;
-  const device = rule.device;
+  const named = parseRangeSpec(rule.units, 255);
+  const units = named.ok ? named.value : [];
+  const atOtherUnit = otherUnitQuery(rule, units);
+  if (atOtherUnit !== null) yield atOtherUnit;
+  const unit = units[0]?.[0] ?? 1;
+  const at = { id: rule.identities[0]!, device: rule.device, ...(unit !== 1 ? { unit } : {}) };
   for (const { entry } of rule.entries) {
     const tables = entry.table !== undefined ? [entry.table] : (entry.tables ?? []);
     const parsed = parseRangeSpec(entry.addresses, 65535);
@@ -110,17 +118,30 @@ function* nearMisses(rule: ProposedRule): Generator<Query> {
     const ranges = parsed.value;
     for (const table of tables) {
       if (entry.access === 'read') {
-        for (const a of outside(ranges)) yield { id, device, fc: READ_FC[table], address: a, count: 1 };
+        for (const a of outside(ranges)) yield { ...at, fc: READ_FC[table], address: a, count: 1 };
         continue;
       }
       const writeFc = table === 'coils' ? 5 : 6;
       const allowed = valuesOf(entry.values, table);
       const some = allowed[0]?.[0] ?? 0;
-      for (const a of outside(ranges)) yield { id, device, fc: writeFc, address: a, value: some };
+      for (const a of outside(ranges)) yield { ...at, fc: writeFc, address: a, value: some };
       const bad = valueOutside(allowed, table === 'coils' ? 1 : 65535);
-      if (bad !== null) yield { id, device, fc: writeFc, address: ranges[0]![0], value: bad };
+      if (bad !== null) yield { ...at, fc: writeFc, address: ranges[0]![0], value: bad };
     }
   }
+}
+
+/** The rule's first observed request sent to the lowest unicast unit id it does not name, if any. */
+function otherUnitQuery(rule: ProposedRule, units: readonly Interval[]): Query | null {
+  let unit = 1;
+  while (unit <= 255 && units.some(([lo, hi]) => lo <= unit && unit <= hi)) unit++;
+  if (unit > 255) return null;
+  for (const g of rule.groups)
+    for (const req of g.samples) {
+      const q = sampleQuery(g.identity, rule.device, req);
+      if (q !== null) return { ...q, unit };
+    }
+  return null;
 }
 
 /** The address after each range, the one before the first, and the first of each gap (inside 0..65535). */
@@ -161,5 +182,6 @@ function describe(q: Query): string {
         ? `=[${q.values.slice(0, 4).join(',')}${q.values.length > 4 ? ',…' : ''}]`
         : '';
   const n = q.count !== undefined && q.count > 1 ? `×${q.count}` : '';
-  return `fc${q.fc}${at}${n}${v}`;
+  const u = q.unit === undefined ? '' : ` unit ${q.unit}`;
+  return `fc${q.fc}${at}${n}${v}${u}`;
 }

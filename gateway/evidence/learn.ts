@@ -116,6 +116,11 @@ function consider(ev: LearnEvidence, base: CompiledPolicy | null, r: RecordedReq
     ev.skip('PROFINET record requests (not learned: write profinet rules by hand)');
     return false;
   }
+  if (!Number.isInteger(r.request.unit) || r.request.unit < 0 || r.request.unit > 255) {
+    // the unit id is one byte [MB-TCP 3.1.3]: no gateway recorded this, and no `units:` could name it
+    ev.skip('unit ids outside 0-255 (malformed events)');
+    return false;
+  }
   if (base !== null) {
     if (!r.identity.startsWith(`spiffe://${base.trustDomain}/`)) {
       ev.skip("identities outside the base policy's trust domain");

@@ -186,6 +186,7 @@ t.test('learn on a live gateway, then propose, replay, probe and check', async (
     explain(proposed, { id, device: 'turbine-1', fc, address, ...more }).decision.effect;
   t.equal(probe(HMI, 6, 100, { value: 1700 }), 'deny', 'HMI: a value never written');
   t.equal(probe(HMI, 6, 101, { value: 1500 }), 'deny', 'HMI: the next register');
+  t.equal(probe(HMI, 6, 100, { value: 1500, unit: 2 }), 'deny', 'HMI: a unit it never used');
   t.equal(probe(HIST, 3, 20, { count: 1 }), 'deny', 'historian: past the read range');
   t.equal(probe(ENG, 16, 150, { values: [1, 2, 3, 4] }), 'deny', 'engineer: one register more');
   t.equal(probe(ENG, 6, 205, { value: 1 }), 'deny', 'the explicit deny is kept');

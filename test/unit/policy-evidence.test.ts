@@ -229,6 +229,11 @@ t.test('learn proposes least privilege that allows every observed request and no
     'write bounds per address, never merged across addresses with different specs',
   );
   t.equal(hmi.rate, '4/s', 'the HMI wrote every 600 ms: 2 in its busiest second, × 2');
+  t.same(
+    r.rules.map((x) => x.units),
+    r.rules.map(() => [1]),
+    'every rule names the one unit the plant used',
+  );
   // replay of the trail under the proposal: nothing that was allowed is denied
   const rep = replayTrail({ dir, verify, window: {}, candidate: policy });
   if (!rep.ok) throw new Error('replay failed');
@@ -239,6 +244,7 @@ t.test('learn proposes least privilege that allows every observed request and no
     explain(policy, { id, device: 'turbine-1', fc, address, ...more }).decision;
   t.equal(probe(HMI, 6, 100, { value: 1700 }).effect, 'deny', 'HMI value not seen');
   t.equal(probe(HMI, 6, 101, { value: 1500 }).effect, 'deny', 'HMI next register');
+  t.equal(probe(HMI, 6, 100, { value: 1500, unit: 2 }).effect, 'deny', 'HMI at a unit it never used');
   t.equal(probe(HIST, 3, 20, { count: 1 }).effect, 'deny', 'historian inside the big gap');
   t.equal(probe(ENG, 16, 200, { values: [220, 7] }).effect, 'deny', 'engineer value past the widened bound');
   t.equal(probe(ENG, 16, 200, { values: [10, 8] }).effect, 'deny', '201 was only ever written 7');
