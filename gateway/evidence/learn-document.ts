@@ -5,7 +5,7 @@
  */
 import { Document, parseDocument, YAMLMap, YAMLSeq, isMap, isSeq } from 'yaml';
 import type { PolicyTestSource } from '../policy/policy-source.js';
-import type { ProposedRule } from './learn-proposal.js';
+import type { ProposedRule } from './learn-rules.js';
 
 export interface RenderInput {
   /** The base policy's text, or null for a fresh document. */

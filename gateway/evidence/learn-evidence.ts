@@ -1,22 +1,22 @@
 /**
- * What `policy learn` remembers of the observed traffic, per (identity, device, unit 0 or not): the unit ids
- * addressed, which registers were read and written (one bit per address and table: 8 KiB per table, whatever
- * the trail's length), the written values per address (distinct values up to a bound, then only min and max),
- * the function codes with their sub-functions, the busiest second, first and last time, and a few sample
- * requests for the generated tests.
- * Memory is bounded by the number of (identity, device, table) triples seen (at most twice that with unit 0),
- * never by the number of events.
+ * What `policy learn` remembers of the observed traffic, per (identity, device, unit): which registers were
+ * read and written (one bit per address and table: 8 KiB per table, whatever the trail's length), the written
+ * values per address (distinct values up to a bound, then only min and max), the function codes with their
+ * sub-functions, the busiest second, first and last time, and a few sample requests for the generated tests.
+ * Memory is bounded by the number of (identity, device, unit, table) tuples seen, never by the number of events.
  *
- * Unit 0 requests form a group of their own: a rule naming unit 0 grants broadcast writes (judged-request.ts
- * `isActive`), so what an identity did at unit 0 must not lend its unicast writes a broadcast grant, nor the
- * reverse. A group's `units` are exactly the unit ids it used; the rule learned from it names them.
+ * Evidence is kept per unit because behind a Modbus TCP/RTU gateway each unit id is another slave on the serial
+ * line: registers pooled across units would let a rule grant at one slave what was only seen at another.
+ * learn-rules.ts merges units again, but only those whose grants come out identical. Unit 0 requests (broadcast)
+ * are a group like any other unit's and never merge with unicast ones: a rule naming unit 0 grants broadcast
+ * writes (judged-request.ts `isActive`).
  */
 import type { ClassifiedRequest, Table } from '../../protocols/modbus/types.js';
 import type { RecordedModbus } from './recorded-request.js';
 
 export const TABLES: readonly Table[] = ['holding', 'input', 'coils', 'discrete'];
 const ADDRESSES = 65536;
-/** Samples kept per (identity, device) for the generated allow tests. */
+/** Samples kept per (identity, device, unit) for the generated allow tests. */
 const MAX_SAMPLES = 6;
 
 /** Written values seen at one address. */
@@ -31,11 +31,18 @@ export interface ValueStats {
   hidden: boolean;
 }
 
-export interface GroupEvidence {
+/** Requests per fixed one-second window of the event time: the busiest one, and the one being counted. */
+export interface Busiest {
+  peakPerSecond: number;
+  second: number;
+  inSecond: number;
+}
+
+export interface GroupEvidence extends Busiest {
   readonly identity: string;
   readonly device: string;
-  /** Unit ids addressed (MBAP unit identifier [MB-TCP 3.1.3]); {0} alone for the broadcast group. */
-  readonly units: Set<number>;
+  /** The unit id addressed (MBAP unit identifier [MB-TCP 3.1.3]); 0 is broadcast. */
+  readonly unit: number;
   count: number;
   firstMs: number;
   lastMs: number;
@@ -47,10 +54,6 @@ export interface GroupEvidence {
   readonly touched: { readonly read: Map<Table, Uint8Array>; readonly write: Map<Table, Uint8Array> };
   /** table → address → values written there. */
   readonly values: Map<Table, Map<number, ValueStats>>;
-  /** Busiest one-second window (fixed windows on the event time) and the window being counted. */
-  peakPerSecond: number;
-  second: number;
-  inSecond: number;
   readonly samples: ClassifiedRequest[];
   readonly sampleKeys: Set<string>;
 }
@@ -58,8 +61,19 @@ export interface GroupEvidence {
 /** Register function codes: governed by `allow` entries, never listed under `functions` (compile-rule.ts). */
 export const REGISTER_FCS: ReadonlySet<number> = new Set([1, 2, 3, 4, 5, 6, 15, 16, 22, 23]);
 
+/** One identity's requests to a device at any unicast unit (1-255): the units, and the busiest second of all. */
+export interface UnicastTraffic extends Busiest {
+  readonly units: Set<number>;
+}
+
 export class LearnEvidence {
   readonly groups = new Map<string, GroupEvidence>();
+  /**
+   * Per identity x device (key `identity\0device`). A rule naming several units of one identity shares one
+   * rate bucket across them (per identity x rule), so its rate needs their busiest second together, which the
+   * per-unit groups cannot give: this one is exact when the rule names all the identity's unicast units.
+   */
+  readonly unicast = new Map<string, UnicastTraffic>();
   /** Requests seen but not learned, by why (denied, PROFINET record, …). */
   readonly skipped = new Map<string, number>();
 
@@ -70,12 +84,12 @@ export class LearnEvidence {
   }
 
   add(r: RecordedModbus): void {
-    const g = this.group(r.identity, r.device, r.request.unit === 0, r.timeMs);
-    g.units.add(r.request.unit);
+    const g = this.group(r.identity, r.device, r.request.unit, r.timeMs);
     g.count++;
     if (r.timeMs < g.firstMs) g.firstMs = r.timeMs;
     if (r.timeMs > g.lastMs) g.lastMs = r.timeMs;
     countSecond(g, r.timeMs);
+    if (r.request.unit !== 0) this.countUnicast(r);
     const req = r.request;
     g.fcs.set(req.fc, (g.fcs.get(req.fc) ?? 0) + 1);
     if (!REGISTER_FCS.has(req.fc)) {
@@ -91,14 +105,22 @@ export class LearnEvidence {
     this.sample(g, req);
   }
 
-  private group(identity: string, device: string, broadcast: boolean, timeMs: number): GroupEvidence {
-    const key = `${identity}\u0000${device}\u0000${broadcast ? 'unit0' : 'units'}`;
+  private countUnicast(r: RecordedModbus): void {
+    const key = `${r.identity}\u0000${r.device}`;
+    let u = this.unicast.get(key);
+    if (u === undefined) this.unicast.set(key, (u = { units: new Set(), peakPerSecond: 0, second: NaN, inSecond: 0 }));
+    u.units.add(r.request.unit);
+    countSecond(u, r.timeMs);
+  }
+
+  private group(identity: string, device: string, unit: number, timeMs: number): GroupEvidence {
+    const key = `${identity}\u0000${device}\u0000${unit}`;
     let g = this.groups.get(key);
     if (g === undefined) {
       g = {
         identity,
         device,
-        units: new Set(),
+        unit,
         count: 0,
         firstMs: timeMs,
         lastMs: timeMs,
@@ -160,7 +182,7 @@ export class LearnEvidence {
   }
 }
 
-function countSecond(g: GroupEvidence, timeMs: number): void {
+function countSecond(g: Busiest, timeMs: number): void {
   const s = Math.floor(timeMs / 1000);
   if (s === g.second) g.inSecond++;
   else {

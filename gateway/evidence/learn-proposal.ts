@@ -1,10 +1,9 @@
 /**
- * Least-privilege rules from the observed traffic (learn-evidence.ts): one allow rule per identity × device
- * — or per group of identities that behaved exactly alike on a device (same grants), named by their SPIFFE ID
- * pattern when that pattern covers no other identity seen in the trail.
+ * What one evidence group (identity x device x unit, learn-evidence.ts) would be granted: its allow entries
+ * and functions. learn-rules.ts turns groups into rules and merges only groups whose grants come out identical.
  *
- * The merge rule for ranges: the addresses a rule's identity touched (per access and table) are taken as
- * runs of consecutive addresses; two runs merge into one range when at most `maxGap` (default 4) untouched
+ * The merge rule for ranges: the addresses a group touched (per access and table) are taken as runs of
+ * consecutive addresses; two runs merge into one range when at most `maxGap` (default 4) untouched
  * addresses separate them. A larger gap stays a gap, so a range never swallows registers nobody used beyond
  * that slack. That rule is for reads only: a write is granted only where it was seen. Written values are judged
  * per address — at most `maxDistinct` (default 5) distinct values → that list; more → the observed min..max
@@ -12,14 +11,11 @@
  * one entry only when their value specs are equal (a register only ever written 0/1 never inherits the bounds
  * of its neighbour, and a never-written register in between gets no write grant).
  * Register function codes (1–6, 15, 16, 22, 23) are implied by the entries; every other code seen is listed
- * under `functions` with the sub-functions seen. The rate is the busiest second × `rateMargin` (default 2).
- * `units` lists exactly the unit ids seen, consecutive ones as a range ("3-5"): a rule without units would
- * apply to every unit (behind a listener bound to one device the client's unit id passes through), yet never
- * grant the broadcast writes (unit 0) that were seen. Identities are alike only when their units match too.
+ * under `functions` with the sub-functions seen.
  */
 import type { Table } from '../../protocols/modbus/types.js';
 import type { FunctionEntrySource, RegisterEntrySource } from '../policy/policy-source.js';
-import { runsOf, TABLES, type GroupEvidence, type LearnEvidence, type ValueStats } from './learn-evidence.js';
+import { runsOf, TABLES, type GroupEvidence, type ValueStats } from './learn-evidence.js';
 
 export interface ProposalOptions {
   readonly maxGap: number;
@@ -38,75 +34,7 @@ export interface ProposedEntry {
   readonly note: string | null;
 }
 
-export interface ProposedRule {
-  readonly id: string;
-  readonly principals: readonly string[];
-  /** The observed identities behind the principals (tests use them). */
-  readonly identities: readonly string[];
-  readonly device: string;
-  /** The unit ids seen, as the rule's `units:` (ranges compacted). */
-  readonly units: readonly (number | string)[];
-  readonly entries: readonly ProposedEntry[];
-  readonly functions: readonly FunctionEntrySource[];
-  readonly rate: string;
-  /** The evidence, one line: requests, function codes, first/last seen, busiest second. */
-  readonly evidence: string;
-  readonly groups: readonly GroupEvidence[];
-}
-
-export function proposeRules(
-  ev: LearnEvidence,
-  seenIdentities: ReadonlySet<string>,
-  takenIds: ReadonlySet<string>,
-  o: ProposalOptions,
-): ProposedRule[] {
-  const alike = new Map<string, GroupEvidence[]>();
-  for (const g of ev.groups.values()) {
-    const shape = { units: unitsOf(g), entries: entriesOf(g, o).map((e) => e.entry), functions: functionsOf(g) };
-    const key = `${g.device}\u0000${JSON.stringify(shape)}`;
-    alike.set(key, [...(alike.get(key) ?? []), g]);
-  }
-  const ids = new Set(takenIds);
-  const out: ProposedRule[] = [];
-  for (const groups of alike.values()) {
-    const first = groups[0]!;
-    const identities = groups.map((g) => g.identity).sort();
-    const principals = principalsFor(identities, seenIdentities);
-    const who = slug(
-      principals.length === 1 && principals[0]!.endsWith('/*') ? principals[0]!.slice(0, -2) : identities[0]!,
-    );
-    // the unit-0 group is a rule of its own (learn-evidence.ts): its id says so
-    const id = uniqueId(`learned-${who}-${first.device}${first.units.has(0) ? '-unit0' : ''}`, ids);
-    out.push({
-      id,
-      principals,
-      identities,
-      device: first.device,
-      units: unitsOf(first),
-      groups,
-      entries: entriesOf(first, o),
-      functions: functionsOf(first),
-      rate: rateOf(groups, o.rateMargin),
-      evidence: evidenceLine(groups, o.rateMargin),
-    });
-  }
-  return out.sort((a, b) => a.id.localeCompare(b.id));
-}
-
-/**
- * The principals of a group of alike identities: `…/parent/*` when there are several, all one segment below
- * the same parent, and no identity seen in the trail outside the group lives there; else the IDs themselves.
- */
-export function principalsFor(identities: readonly string[], seen: ReadonlySet<string>): string[] {
-  if (identities.length < 2) return [...identities];
-  const parent = (id: string): string => id.slice(0, id.lastIndexOf('/'));
-  const p = parent(identities[0]!);
-  const samePlace = identities.every((id) => parent(id) === p && /^spiffe:\/\/[^/]+\/.+$/.test(p));
-  const intruder = [...seen].some((id) => parent(id) === p && !identities.includes(id));
-  return samePlace && !intruder ? [`${p}/*`] : [...identities];
-}
-
-function entriesOf(g: GroupEvidence, o: ProposalOptions): ProposedEntry[] {
+export function entriesOf(g: GroupEvidence, o: ProposalOptions): ProposedEntry[] {
   const out: ProposedEntry[] = [];
   const tags = o.tags?.[g.device] ?? {};
   for (const table of TABLES) {
@@ -174,13 +102,7 @@ export function mergeRuns(runs: readonly [number, number][], maxGap: number): [n
   return out;
 }
 
-/** The unit ids seen, ascending, consecutive ones compacted into "lo-hi" (policy.md `units`). */
-function unitsOf(g: GroupEvidence): (number | string)[] {
-  const runs = [...g.units].sort((a, b) => a - b).map((u): [number, number] => [u, u]);
-  return mergeRuns(runs, 0).map(([lo, hi]) => rangeText(lo, hi));
-}
-
-function rangeText(lo: number, hi: number): number | string {
+export function rangeText(lo: number, hi: number): number | string {
   return lo === hi ? lo : `${lo}-${hi}`;
 }
 
@@ -236,7 +158,7 @@ function joinNotes(...notes: (string | null)[]): string | null {
   return n.length === 0 ? null : n.join('; ');
 }
 
-function functionsOf(g: GroupEvidence): FunctionEntrySource[] {
+export function functionsOf(g: GroupEvidence): FunctionEntrySource[] {
   return [...g.functions.entries()]
     .sort(([a], [b]) => a - b)
     .map(([fc, subs]) => {
@@ -244,39 +166,4 @@ function functionsOf(g: GroupEvidence): FunctionEntrySource[] {
       // a code seen with and without a sub-function (or FC8/43 without one) is listed plain: any sub-function
       return list.length === 0 || subs.has(null) || (fc !== 8 && fc !== 43) ? fc : { fc, sub: list };
     });
-}
-
-function rateOf(groups: readonly GroupEvidence[], margin: number): string {
-  const peak = Math.max(...groups.map((g) => g.peakPerSecond));
-  return `${Math.max(1, Math.ceil(peak * margin))}/s`;
-}
-
-function evidenceLine(groups: readonly GroupEvidence[], rateMargin: number): string {
-  const count = groups.reduce((n, g) => n + g.count, 0);
-  const first = Math.min(...groups.map((g) => g.firstMs));
-  const last = Math.max(...groups.map((g) => g.lastMs));
-  const fcs = new Map<number, number>();
-  for (const g of groups) for (const [fc, n] of g.fcs) fcs.set(fc, (fcs.get(fc) ?? 0) + n);
-  const fcText = [...fcs.entries()]
-    .sort(([a], [b]) => a - b)
-    .map(([fc, n]) => `fc${fc}×${n}`)
-    .join(' ');
-  const peak = Math.max(...groups.map((g) => g.peakPerSecond));
-  return `evidence: ${count} requests (${fcText}), first ${new Date(first).toISOString()}, last ${new Date(last).toISOString()}, busiest second ${peak} → rate ×${rateMargin}`;
-}
-
-function slug(id: string): string {
-  return (
-    id
-      .replace(/^spiffe:\/\/[^/]+\//, '')
-      .replace(/[^A-Za-z0-9._-]+/g, '-')
-      .replace(/^-+|-+$/g, '') || 'id'
-  );
-}
-
-function uniqueId(base: string, taken: Set<string>): string {
-  let id = base;
-  for (let n = 2; taken.has(id); n++) id = `${base}-${n}`;
-  taken.add(id);
-  return id;
 }

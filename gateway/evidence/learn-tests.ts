@@ -10,11 +10,13 @@ import type { CompiledPolicy } from '../policy/compiled-policy.js';
 import { reasonCode } from '../policy/compiled-policy.js';
 import { explain } from '../policy/explain.js';
 import type { PolicyTestSource } from '../policy/policy-source.js';
-import type { ProposedRule } from './learn-proposal.js';
+import type { ProposedRule } from './learn-rules.js';
 import { parseRangeSpec, type Interval } from '../policy/ranges.js';
 
 /** Near-miss tests per rule, at most. */
 const MAX_NEAR_MISSES = 8;
+/** Units tried for the unit near-miss, at most (each is one evaluation). */
+const MAX_UNIT_TRIES = 8;
 const READ_FC: Record<Table, number> = { coils: 1, discrete: 2, holding: 3, input: 4 };
 
 export interface GeneratedTests {
@@ -27,6 +29,9 @@ export function generateTests(policy: CompiledPolicy, rules: readonly ProposedRu
   const tests: PolicyTestSource[] = [];
   const problems: string[] = [];
   for (const rule of rules) {
+    // one test per identity and request, not per unit too: the rule grants every unit it names alike, and with
+    // 247 units behind a gateway that would be 247 copies; the unit near-miss pins the units down
+    const tested = new Set<string>();
     for (const g of rule.groups) {
       for (const req of g.samples) {
         const q = sampleQuery(g.identity, rule.device, req);
@@ -38,6 +43,9 @@ export function generateTests(policy: CompiledPolicy, rules: readonly ProposedRu
           );
           continue;
         }
+        const key = JSON.stringify({ ...q, unit: undefined });
+        if (tested.has(key)) continue;
+        tested.add(key);
         tests.push({
           name: `${rule.id}: observed ${describe(q)}`,
           ...q,
@@ -47,7 +55,7 @@ export function generateTests(policy: CompiledPolicy, rules: readonly ProposedRu
       }
     }
     let kept = 0;
-    for (const q of nearMisses(rule)) {
+    for (const q of nearMisses(rule, policy)) {
       if (kept >= MAX_NEAR_MISSES) break;
       const d = judge(policy, q);
       if (d === null || d.effect !== 'deny') continue;
@@ -104,11 +112,14 @@ export function sampleQuery(id: string, device: string, req: ClassifiedRequest):
  * range, before it, in a gap, a value past the bound. The range and value near-misses go to a unit the rule
  * names: at any other unit they would be denied for the unit and prove nothing about the ranges.
  */
-function* nearMisses(rule: ProposedRule): Generator<Query> {
+function* nearMisses(rule: ProposedRule, policy: CompiledPolicy): Generator<Query> {
   const named = parseRangeSpec(rule.units, 255);
   const units = named.ok ? named.value : [];
-  const atOtherUnit = otherUnitQuery(rule, units);
-  if (atOtherUnit !== null) yield atOtherUnit;
+  for (const q of otherUnitQueries(rule, units))
+    if (judge(policy, q)?.effect === 'deny') {
+      yield q;
+      break;
+    }
   const unit = units[0]?.[0] ?? 1;
   const at = { id: rule.identities[0]!, device: rule.device, ...(unit !== 1 ? { unit } : {}) };
   for (const { entry } of rule.entries) {
@@ -131,15 +142,28 @@ function* nearMisses(rule: ProposedRule): Generator<Query> {
   }
 }
 
-/** The rule's first observed request sent to the lowest unicast unit id it does not name, if any. */
-function otherUnitQuery(rule: ProposedRule, units: readonly Interval[]): Query | null {
-  let unit = 1;
-  while (unit <= 255 && units.some(([lo, hi]) => lo <= unit && unit <= hi)) unit++;
-  if (unit > 255) return null;
+/**
+ * The rule's first observed request sent to each unicast unit id it does not name, lowest first (a few). The
+ * lowest one that is denied makes the test: when another rule of the identity names that unit (the next slave
+ * behind a Modbus gateway), it shows that this rule's registers do not reach it; when that other rule happens
+ * to allow the request, the next unit is tried.
+ */
+function* otherUnitQueries(rule: ProposedRule, units: readonly Interval[]): Generator<Query> {
+  const sample = firstSample(rule);
+  if (sample === null) return;
+  let tries = 0;
+  for (let unit = 1; unit <= 255 && tries < MAX_UNIT_TRIES; unit++) {
+    if (units.some(([lo, hi]) => lo <= unit && unit <= hi)) continue;
+    tries++;
+    yield { ...sample, unit };
+  }
+}
+
+function firstSample(rule: ProposedRule): Query | null {
   for (const g of rule.groups)
     for (const req of g.samples) {
       const q = sampleQuery(g.identity, rule.device, req);
-      if (q !== null) return { ...q, unit };
+      if (q !== null) return q;
     }
   return null;
 }

@@ -1,7 +1,7 @@
 /**
  * `verigate policy learn`: read a verified audit trail, keep what was allowed (or allowed by commissioning
  * mode, `decision: learn`) and, with a base policy, what the base would not already allow, and propose the
- * least-privilege rules for it (learn-proposal.ts) with generated tests (learn-tests.ts). The result is
+ * least-privilege rules for it (learn-rules.ts) with generated tests (learn-tests.ts). The result is
  * compiled and its tests run before it is returned, so a proposal that `policy check` would refuse is never
  * written. Denied requests are never learned: an identity that was only denied gets no rule. Nor, unless
  * `includeShadow`, are requests a policy in `mode: shadow` let through (`shadow-mode …`): the enforced policy
@@ -17,7 +17,8 @@ import { loadPolicyText } from '../policy/load-policy.js';
 import { runPolicyTests } from '../policy/policy-tests.js';
 import { LearnEvidence } from './learn-evidence.js';
 import { renderProposal } from './learn-document.js';
-import { DEFAULT_PROPOSAL, proposeRules, type ProposalOptions, type ProposedRule } from './learn-proposal.js';
+import { DEFAULT_PROPOSAL, type ProposalOptions } from './learn-proposal.js';
+import { proposeRules, type ProposedRule } from './learn-rules.js';
 import { generateTests } from './learn-tests.js';
 import type { RecordedRequest } from './recorded-request.js';
 import { readVerifiedTrail, type TrailResult, type TrailVerify, type TrailWindow } from './verified-trail.js';

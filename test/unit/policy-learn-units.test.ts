@@ -2,7 +2,9 @@
  * `policy learn` names the units each identity used: a rule learned from unit 1 does not grant unit 2, a
  * broadcast write (unit 0) that was answered is granted by a rule of its own (which lends the identity's
  * unicast writes no broadcast grant), identities alike in registers but not in units get separate rules, many
- * units compact into ranges; the proposal replays the trail with 0 allow→deny and passes `policy check`.
+ * units compact into ranges; registers seen at one unit (a slave behind a Modbus gateway) are never granted at
+ * another, units with identical grants share a rule, and a rule's rate covers its units together. The proposal
+ * replays the trail with 0 allow→deny and passes `policy check`.
  */
 import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -150,4 +152,100 @@ t.test('an event with a unit id outside one byte is not learned (no `units:` cou
     [[1]],
   );
   t.notOk(r.text.includes('50-51'), 'its registers are not granted');
+});
+
+// Behind a Modbus TCP/RTU gateway every unit id is another slave on the serial line.
+const RTU = `spiffe://${TD}/rtu/master`;
+const SWEEP_A = `spiffe://${TD}/sweep/a`;
+const SWEEP_B = `spiffe://${TD}/sweep/b`;
+const SWEEP_C = `spiffe://${TD}/sweep/c`;
+const slaves: AuditEventInput[] = [
+  // one identity, different registers per slave: never pooled
+  answered(RTU, 1, { write: 100, value: 5 }),
+  answered(RTU, 2, { write: 200, value: 7 }),
+  // the same registers on slaves 1 and 2 (c also polls slave 3 elsewhere)
+  ...[SWEEP_A, SWEEP_B, SWEEP_C].flatMap((id) => [answered(id, 1, { read: 10 }), answered(id, 2, { read: 10 })]),
+  answered(SWEEP_C, 3, { read: 50 }),
+];
+
+t.test('registers seen at different units are granted only at the unit they were seen at', async (t) => {
+  const dir = await trail(slaves);
+  const r = learnPolicy({ dir, verify, window: {}, base: null });
+  if (!r.ok) throw new Error(JSON.stringify(r));
+  const policy = compilePolicyText(r.text, 'proposed.yaml');
+  const write = (unit: number, address: number, value: number) =>
+    explain(policy, { id: RTU, device: 'turbine-1', unit, fc: 6, address, value }).decision.effect;
+  t.equal(write(1, 100, 5), 'allow', '100 at unit 1, as seen');
+  t.equal(write(2, 200, 7), 'allow', '200 at unit 2, as seen');
+  t.equal(write(1, 200, 7), 'deny', '200 was never written at unit 1');
+  t.equal(write(2, 100, 5), 'deny', '100 was never written at unit 2');
+  t.same(
+    r.rules.filter((x) => x.identities.includes(RTU)).map((x) => [x.id, x.units]),
+    [
+      ['learned-rtu-master-turbine-1-u1', [1]],
+      ['learned-rtu-master-turbine-1-u2', [2]],
+    ],
+    'one rule per unit, the id names the unit',
+  );
+  t.match(
+    r.text,
+    /"learned-rtu-master-turbine-1-u1: near-miss fc6 @100=5 unit 2", [^}]*expect: deny/,
+    "a generated test sends the unit-1 write to unit 2, where another of the identity's rules applies",
+  );
+
+  const sweep = r.rules.filter((x) => x.identities.includes(SWEEP_A));
+  t.same(
+    sweep.map((x) => [x.principals, x.units]),
+    [[[`spiffe://${TD}/sweep/*`], ['1-2']]],
+    'the same registers at units 1 and 2: one rule naming both, shared by the identities that did the same',
+  );
+  t.same(
+    r.rules.filter((x) => x.identities.includes(SWEEP_C)).map((x) => [x.id, x.units]),
+    [
+      ['learned-sweep-c-turbine-1-u3', [3]],
+      ['learned-sweep-turbine-1-u1', ['1-2']],
+    ],
+    "c's unit 3 reads are its own rule; its units 1-2 share the others' rule",
+  );
+  const read = (id: string, unit: number, address: number) =>
+    explain(policy, { id, device: 'turbine-1', unit, fc: 3, address, count: 2 }).decision.effect;
+  t.equal(read(SWEEP_B, 2, 10), 'allow');
+  t.equal(read(SWEEP_B, 3, 10), 'deny', 'b never polled unit 3');
+  t.equal(read(SWEEP_C, 3, 10), 'deny', 'c read only 50 at unit 3');
+  t.equal(read(SWEEP_C, 1, 50), 'deny', 'and 50 only at unit 3');
+  t.equal(read(SWEEP_C, 3, 50), 'allow');
+
+  const rep = replayTrail({ dir, verify, window: {}, candidate: policy });
+  if (!rep.ok) throw new Error('replay failed');
+  t.equal(rep.tightened, 0, 'replay: 0 allow→deny');
+  t.equal(r.notAllowed, 0);
+  const file = join(root, 'slaves.yaml');
+  writeFileSync(file, r.text);
+  const io = memoryIo();
+  t.equal(await policyCommand(['check', file], io), 0, io.stderr.join('\n'));
+  t.match(io.stdout.join('\n'), /tests passed/);
+});
+
+t.test("a rule's rate covers its identity's busiest second at all its units together", async (t) => {
+  // events 100 ms apart from a second boundary: each identity's 6 requests fall in one second
+  const dir = await trail([
+    ...[1, 2, 1, 2, 1, 2].map((u) => answered(SWEEP_A, u, { read: 10 })),
+    ...[1, 2, 3, 4].map(() => answered(POLLER, 9, { read: 0 })),
+    ...[1, 2, 1, 2, 1, 2].map((u) => answered(RTU, u, u === 1 ? { write: 100, value: 5 } : { write: 200, value: 7 })),
+  ]);
+  const r = learnPolicy({ dir, verify, window: {}, base: null, options: { rateMargin: 1 } });
+  if (!r.ok) throw new Error(JSON.stringify(r));
+  const rate = (id: string) => r.rules.filter((x) => x.identities.includes(id)).map((x) => [x.units, x.rate]);
+  t.same(rate(SWEEP_A), [[['1-2'], '6/s']], 'one rule, one bucket: 3 + 3 requests in its busiest second');
+  t.same(
+    rate(RTU),
+    [
+      [[1], '3/s'],
+      [[2], '3/s'],
+    ],
+    'a rule per unit, a bucket per rule: 3 each',
+  );
+  const rep = replayTrail({ dir, verify, window: {}, candidate: compilePolicyText(r.text, 'proposed.yaml') });
+  if (!rep.ok) throw new Error('replay failed');
+  t.equal(rep.tightened, 0, 'even at margin 1, replay is never rate-limited');
 });
