@@ -35,7 +35,11 @@ export interface RunningCollector {
 
 export async function startControlCollector(
   s: HubSession,
-  o: { readonly logger: Logger; readonly timers: Timers; readonly sourceOf?: (site: string) => string },
+  o: {
+    readonly logger: Logger;
+    readonly timers: Timers;
+    readonly sourceOf?: (site: string, gateway: string) => string;
+  },
 ): Promise<RunningCollector> {
   const siem = siemSink(s.config, s.identity, o.logger, o.timers);
   const bundle = s.identity.bundles().get(s.identity.trustDomain());

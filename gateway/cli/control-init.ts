@@ -1,7 +1,8 @@
 /**
  * `verigate control init` — creates what the hub needs for every configured site, idempotently: the site
- * buckets `site-<site>` (R3) and the hub `AUDIT` stream sourcing each site's edge stream
- * (gateway/fleet/hub-provision.ts). Run again after adding a site; existing buckets and sources are kept.
+ * buckets `site-<site>` (R3) and the hub `AUDIT` stream (gateway/fleet/hub-provision.ts), which `control serve`
+ * makes source each gateway's edge stream as it finds it at a site. Run again after adding a site; existing
+ * buckets and sources are kept.
  */
 import { ensureHubResources } from '../fleet/hub-provision.js';
 import { EXIT_OK, EXIT_USAGE, type CliIo } from './cli-io.js';
@@ -9,7 +10,7 @@ import { emit, loadConfigOrReport, parseControlArgs, usage, withHub } from './co
 
 const USAGE = [
   'usage: verigate control init [--replicas 3] [--json]',
-  '  creates the hub bucket of every configured site and the hub AUDIT stream sourcing each site (idempotent)',
+  '  creates the hub bucket of every configured site and the hub AUDIT stream (idempotent)',
 ].join('\n');
 
 export async function controlInit(args: readonly string[], io: CliIo): Promise<number> {
@@ -30,7 +31,7 @@ export async function controlInit(args: readonly string[], io: CliIo): Promise<n
     const r = await ensureHubResources(s.hub.nc, { sites: config.sites, replicas });
     emit(io, p.values['json'] === true, { sites: config.sites, ...r }, () => [
       `buckets created: ${r.bucketsCreated.join(', ') || '(none: all existed)'}`,
-      `audit sources added: ${r.sourcesAdded.join(', ') || '(none: all existed)'}`,
+      `audit sources added: ${r.sourcesAdded.join(', ') || "(none: control serve adds each gateway's as it appears)"}`,
       `sites: ${config.sites.join(', ')}`,
     ]);
     return EXIT_OK;

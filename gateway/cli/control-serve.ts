@@ -34,10 +34,10 @@ export interface ServeDeps {
   /** Called once everything runs (tests read the status cache and heartbeat through it). */
   readonly onReady?: (state: ServeState) => void;
   /**
-   * The `Nats-Stream-Source` stream id of each site's audit at the hub (default hub-provision.ts
-   * siteAuditSourceName); a single-server test hub sources from local streams named otherwise.
+   * The `Nats-Stream-Source` stream id of each gateway's audit at the hub (default hub-provision.ts
+   * gatewayAuditSourceName); a single-server test hub sources from local streams named otherwise.
    */
-  readonly auditSourceOf?: (site: string) => string;
+  readonly auditSourceOf?: (site: string, gateway: string) => string;
 }
 
 export interface ServeState {

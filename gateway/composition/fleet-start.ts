@@ -12,7 +12,7 @@ import { ensureEdgeResources } from '../fleet/edge-provision.js';
 import { createFleetEnforcement, type FleetEnforcement } from '../fleet/fleet-enforcement.js';
 import { FleetLink } from '../fleet/fleet-link.js';
 import { FleetPolicyApply } from '../fleet/fleet-policy-apply.js';
-import { fleetIds, gatewayInboxPrefix } from '../fleet/fleet-topology.js';
+import { edgeAuditStream, fleetIds, gatewayInboxPrefix } from '../fleet/fleet-topology.js';
 import { SiteStateWatch } from '../fleet/site-state-watch.js';
 import { StatusBeat } from '../fleet/status-beat.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -122,14 +122,14 @@ function createWatch(
   });
 }
 
-/** The audit log's copy into the edge AUDIT stream. */
+/** The audit log's copy into this gateway's own edge audit stream (`AUDIT-<gateway>`). */
 function createPublisher(env: GatewayEnv, f: FleetConfig, deps: FleetDeps, link: FleetLink): AuditBlockPublisher {
   return new AuditBlockPublisher({
     site: f.site,
     gateway: f.name,
     dir: env.config.audit.dir,
     log: deps.audit,
-    port: natsAuditStream(() => link.current()),
+    port: natsAuditStream(() => link.current(), { stream: edgeAuditStream(f.name) }),
     timers: env.timers,
     maxBlockEvents: f.audit.maxBlockEvents,
     maxBlockDelayMs: f.audit.maxBlockDelayMs,
@@ -166,16 +166,17 @@ function createBeat(
 }
 
 /**
- * On every new connection: the mirror and the AUDIT stream exist before the watch opens the bucket
- * (idempotent; a failure is retried by the watch).
+ * On every new connection: the mirror and this gateway's edge audit stream exist before the watch opens the
+ * bucket (idempotent; a failure is retried at the next connection, and the publisher keeps retrying its resume).
  */
 async function ensureThenWatch(env: GatewayEnv, f: FleetConfig, nc: NatsConnection, watch: SiteStateWatch) {
   try {
-    const r = await ensureEdgeResources(nc, { site: f.site, auditMaxBytes: f.audit.streamMaxBytes });
+    const r = await ensureEdgeResources(nc, { site: f.site, gateway: f.name, auditMaxBytes: f.audit.streamMaxBytes });
     if (r.auditMismatch !== null)
-      env.logger.warn({ mismatch: r.auditMismatch }, "fleet: the edge AUDIT stream differs from this gateway's config");
+      env.logger.warn({ mismatch: r.auditMismatch }, "fleet: the edge audit stream differs from this gateway's config");
   } catch (err) {
-    env.logger.warn({ err: errorMessage(err) }, 'fleet: edge resources not ensured');
+    // error, not warn: without its stream the gateway's audit never leaves the box (e.g. no room at the leaf)
+    env.logger.error({ err: errorMessage(err) }, 'fleet: edge resources not ensured');
   } finally {
     watch.attach(nc);
   }

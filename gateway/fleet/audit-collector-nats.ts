@@ -2,8 +2,8 @@
  * Runs the audit collector (audit-collector.ts) on the hub: the hub `AUDIT` stream (domain `hub`) is read in
  * stream order, batch by batch — handle, fdatasync, then the collector's own durable cursor (the last stream
  * seq whose effects are on disk, `collector-<name>.cursor.json` in the audit dir) moves — and each gateway's
- * edge stream is purged (JetStream API of the site's domain, across the leaf link) below its last verified
- * block, so a capped edge stream drains.
+ * own edge stream `AUDIT-<gateway>` is purged (JetStream API of the site's domain, across the leaf link) below
+ * its last verified block, so a capped edge stream drains.
  *
  * Why an ordered consumer and our own cursor rather than a durable consumer with acks: a durable pull
  * consumer delivers later messages before one whose delivery was lost (e.g. while the hub regains quorum)
@@ -11,9 +11,9 @@
  * consumer checks every delivery sequence and recreates itself on any gap; after an error (or a restart) it
  * is recreated from the cursor, so a message that could not be written comes again first. Re-reading what was
  * already handled is harmless (identical blocks are ignored). Purges run beside; a leaf that is offline is
- * purged later. Also beside: the durable consumer each configured site's AUDIT stream is sourced through is
- * ensured across the leaf link (edge-provision.ts ensureEdgeAuditSource) — gateways may not create or change
- * it — once a site answers, and again now and then (put back if changed).
+ * purged later. Also beside: each configured site's gateway streams are listed across the leaf link, the
+ * durable consumer each is sourced through is ensured (gateways may not create or change it) and the hub
+ * sources of new ones are added (audit-source-sync.ts), once a site answers and again now and then.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -32,10 +32,11 @@ import { ExponentialBackoff, type BackoffOptions } from '../backoff.js';
 import { errorMessage } from '../errors.js';
 import { nullLogger, type Logger } from '../logger.js';
 import type { Timers } from '../timers.js';
-import { AuditCollector, type AuditCollectorOptions, type GatewayAuditReport } from './audit-collector.js';
-import { AUDIT_STREAM, HUB_DOMAIN, gatewayAuditFilter } from './fleet-topology.js';
-import { ensureEdgeAuditSource } from './edge-provision.js';
-import { edgeSeqOf, siteAuditSourceName, streamSourceOf } from './hub-provision.js';
+import { AuditCollector, DEFAULT_MAX_GATEWAYS_PER_SITE as MAX_GW } from './audit-collector.js';
+import type { AuditCollectorOptions, GatewayAuditReport } from './audit-collector.js';
+import { syncSiteAuditSources } from './audit-source-sync.js';
+import { AUDIT_STREAM, HUB_DOMAIN, edgeAuditStream } from './fleet-topology.js';
+import { edgeSeqOf, gatewayAuditSourceName, streamSourceOf } from './hub-provision.js';
 
 export const AUDIT_COLLECTOR_NAME = 'verigate-audit-collector';
 
@@ -49,7 +50,7 @@ export interface NatsAuditCollectorOptions extends AuditCollectorOptions {
   readonly batch?: number;
   /** How often each gateway's edge stream is purged at most (default 1 s). */
   readonly purgeEveryMs?: number;
-  /** How often each configured site's source consumer is ensured again (default 30 s; 5 s while it fails). */
+  /** How often each configured site's gateway streams are listed and sourced (default 30 s; 5 s while it fails). */
   readonly ensureSourceEveryMs?: number;
   readonly retry?: BackoffOptions;
   readonly requestTimeoutMs?: number;
@@ -81,8 +82,8 @@ export class NatsAuditCollector {
     private nc: NatsConnection,
     private readonly opts: NatsAuditCollectorOptions,
   ) {
-    // every message of the hub stream is sourced: its site is the leaf link it came through, not its subject
-    this.collector = new AuditCollector({ sourceOf: siteAuditSourceName, ...opts });
+    // every message of the hub stream is sourced: its gateway is the edge stream it came through, not its subject
+    this.collector = new AuditCollector({ sourceOf: gatewayAuditSourceName, ...opts });
   }
 
   get log(): Logger {
@@ -225,7 +226,7 @@ export class NatsAuditCollector {
       for (const t of due) {
         try {
           const jsm = await this.edgeApi(t.site);
-          await jsm.streams.purge(AUDIT_STREAM, { filter: gatewayAuditFilter(t.site, t.gateway), seq: t.keepFrom });
+          await jsm.streams.purge(edgeAuditStream(t.gateway), { seq: t.keepFrom });
           this.purged.set(`${t.site}/${t.gateway}`, t.keepFrom);
           this.log.debug({ site: t.site, gateway: t.gateway, keepFrom: t.keepFrom }, 'fleet audit: edge purged');
         } catch (err) {
@@ -238,7 +239,7 @@ export class NatsAuditCollector {
     })().finally(() => (this.purging = null));
   }
 
-  /** Ensures, in the background, the source consumer of each configured site that is due. */
+  /** Lists, in the background, the gateway streams of each configured site that is due, and sources them. */
   private maybeEnsureSources(): void {
     const now = this.opts.timers.now();
     const due = (this.opts.sites ?? []).filter((s) => (this.sourceDue.get(s) ?? -Infinity) <= now);
@@ -247,15 +248,21 @@ export class NatsAuditCollector {
     this.ensuring = (async () => {
       for (const site of due) {
         try {
-          if (await ensureEdgeAuditSource(await this.edgeApi(site), site))
-            this.log.info({ site }, 'fleet audit: the source consumer at the site was created or put back');
+          const max = this.opts.maxGatewaysPerSite ?? MAX_GW;
+          const r = await syncSiteAuditSources(await this.edgeApi(site), await this.hubApi(), site, max);
+          if (r.consumersEnsured.length + r.sourcesAdded.length > 0)
+            this.log.info({ site, ...r }, 'fleet audit: source consumers at the site or hub sources made or put back');
           this.sourceDue.set(site, now + every);
         } catch (err) {
           this.sourceDue.set(site, now + Math.min(every, 5000));
-          this.log.debug({ site, err: errorMessage(err) }, 'fleet audit: source consumer not ensured (leaf away?)');
+          this.log.debug({ site, err: errorMessage(err) }, 'fleet audit: gateway streams not sourced (leaf away?)');
         }
       }
     })().finally(() => (this.ensuring = null));
+  }
+
+  private hubApi(): Promise<JetStreamManager> {
+    return jetstreamManager(this.nc, { domain: HUB_DOMAIN, timeout: this.timeout, checkAPI: false });
   }
 
   private edgeApi(site: string): Promise<JetStreamManager> {

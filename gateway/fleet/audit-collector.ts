@@ -23,7 +23,7 @@ import { GATEWAY_NAME, SITE_NAME } from './fleet-topology.js';
 export interface CollectedMessage {
   readonly subject: string;
   readonly data: Uint8Array;
-  /** The message's seq in its site's edge stream (from `Nats-Stream-Source`), null when unknown. */
+  /** The message's seq in its gateway's edge stream (from `Nats-Stream-Source`), null when unknown. */
   readonly edgeSeq: number | null;
   /** The source the hub stamped on it (the first token of `Nats-Stream-Source`), null when not sourced. */
   readonly source?: string | null;
@@ -49,11 +49,12 @@ export interface AuditCollectorOptions {
   /** Only these sites are collected (default: any); a message of another is ignored. */
   readonly sites?: readonly string[];
   /**
-   * The `Nats-Stream-Source` stream id a site's messages must carry (hub-provision.ts siteAuditSourceName): a
-   * leaf may store anything under any subject in its own stream, so the subject alone does not say which site
-   * a message came from. Unchecked when absent (messages not read from the hub stream).
+   * The `Nats-Stream-Source` stream id a gateway's messages must carry (hub-provision.ts
+   * gatewayAuditSourceName: that gateway's edge stream at its site): a leaf may store anything under any
+   * subject in any of its streams, so the subject alone does not say which gateway's stream, nor which site, a
+   * message came from. Unchecked when absent (messages not read from the hub stream).
    */
-  readonly sourceOf?: (site: string) => string;
+  readonly sourceOf?: (site: string, gateway: string) => string;
   /** Gateway trails per site (default 256); messages of further new names are ignored. */
   readonly maxGatewaysPerSite?: number;
 }
@@ -108,8 +109,8 @@ export class AuditCollector {
       return this.ignore(m, 'message on an unknown subject');
     if (kind !== 'events' && kind !== 'checkpoints') return this.ignore(m, 'message on an unknown subject');
     if (this.sites !== null && !this.sites.has(site)) return this.ignore(m, 'message of a site not configured');
-    if (this.opts.sourceOf !== undefined && m.source !== this.opts.sourceOf(site))
-      return this.ignore(m, `message on a ${site} subject that did not come from ${site}'s edge stream`);
+    if (this.opts.sourceOf !== undefined && m.source !== this.opts.sourceOf(site, name))
+      return this.ignore(m, `message on a ${site}/${name} subject that did not come from that gateway's edge stream`);
     const gw = this.gateways.get(`${site}/${name}`) ?? this.newGateway(site, name, kind, m);
     if (gw === null) return;
     if (kind === 'events') this.handleBlock(gw, m);

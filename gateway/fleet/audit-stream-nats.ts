@@ -1,15 +1,17 @@
 /**
- * The block publisher's view of the local leaf's `AUDIT` stream over the gateway's fleet link (fleet-link.ts):
- * JetStream publish with ack and `Nats-Msg-Id`, and the last message of a subject. The last message is read
- * with a direct get whose API subject names the gateway's own subject
- * (`$JS.API.DIRECT.GET.AUDIT.audit.<site>.<gateway>.events`), so leaf permissions can let a gateway read back
- * only its own blocks; a stream without `allow_direct` is asked with STREAM.MSG.GET instead.
+ * The block publisher's view of its own edge audit stream (`AUDIT-<gateway>`) at the local leaf, over the
+ * gateway's fleet link (fleet-link.ts): JetStream publish with ack and `Nats-Msg-Id`, and the last message of a
+ * subject. Every publish names the stream that must store it (`Nats-Expected-Stream`): were the gateway's
+ * subjects ever claimed by another stream (a sibling's made with them, a legacy shared one), the leaf refuses
+ * the block rather than filling someone else's room. The last message is read with a direct get whose API
+ * subject names the gateway's own stream and subject
+ * (`$JS.API.DIRECT.GET.AUDIT-<gateway>.audit.<site>.<gateway>.events`), so leaf permissions can let a gateway
+ * read back only its own blocks; a stream without `allow_direct` is asked with STREAM.MSG.GET instead.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { errorMessage } from '../errors.js';
 import type { AuditStreamPort } from './audit-stream-port.js';
-import { AUDIT_STREAM } from './fleet-topology.js';
 
 /** nats-server's answers when a `discard: new` stream (or the account/server store) has no room. */
 const FULL = /maximum (bytes|messages|messages per subject) exceeded|insufficient (storage )?resources/i;
@@ -27,14 +29,14 @@ export function isPayloadTooLargeError(err: unknown): boolean {
 }
 
 export interface NatsAuditStreamOptions {
+  /** The gateway's own edge stream (fleet-topology.ts edgeAuditStream). */
+  readonly stream: string;
   /** Publish and API request timeout (default 5 s); an unanswered publish is retried as the same block. */
   readonly timeoutMs?: number;
 }
 
-export function natsAuditStream(
-  current: () => NatsConnection | null,
-  opts: NatsAuditStreamOptions = {},
-): AuditStreamPort {
+export function natsAuditStream(current: () => NatsConnection | null, opts: NatsAuditStreamOptions): AuditStreamPort {
+  const stream = opts.stream;
   const timeout = opts.timeoutMs ?? 5000;
   const clients = new WeakMap<NatsConnection, { js: JetStreamClient; jsm: Promise<JetStreamManager> }>();
   const client = (): { js: JetStreamClient; jsm: Promise<JetStreamManager> } => {
@@ -49,16 +51,16 @@ export function natsAuditStream(
   };
   return {
     publish: async (subject, body, msgId) => {
-      await client().js.publish(subject, body, { msgID: msgId, timeout });
+      await client().js.publish(subject, body, { msgID: msgId, timeout, expect: { streamName: stream } });
     },
     lastMessage: async (subject) => {
       const jsm = await client().jsm;
       try {
-        const m = await jsm.direct.getMessage(AUDIT_STREAM, { last_by_subj: subject });
+        const m = await jsm.direct.getMessage(stream, { last_by_subj: subject });
         return m === null ? null : m.data;
       } catch (direct) {
         try {
-          const m = await jsm.streams.getMessage(AUDIT_STREAM, { last_by_subj: subject });
+          const m = await jsm.streams.getMessage(stream, { last_by_subj: subject });
           return m === null ? null : m.data;
         } catch {
           throw direct;

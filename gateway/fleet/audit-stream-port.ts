@@ -1,5 +1,5 @@
 /**
- * What the block publisher (audit-block-publisher.ts) exchanges with its site leaf's `AUDIT` stream, apart from
+ * What the block publisher (audit-block-publisher.ts) exchanges with its own edge stream at the site leaf (`AUDIT-<gateway>`), apart from
  * its publish loop: the port it publishes through (audit-stream-nats.ts over the fleet link; a fake in unit
  * tests) and the messages it sends on it — a block of events or a signed checkpoint, each on its subject with the
  * `Nats-Msg-Id` that makes a re-send harmless (the stream's duplicate window), blocks sized below the leaf's
@@ -9,7 +9,7 @@ import type { Checkpoint } from '../audit/audit-checkpoint.js';
 import { checkpointMsgId, encodeBlock, encodeCheckpoint, type BlockEvent } from './audit-block.js';
 import { auditCheckpointsSubject, auditEventsSubject, blockMsgId } from './fleet-topology.js';
 
-/** The local leaf's AUDIT stream (audit-stream-nats.ts over the fleet link; a fake in unit tests). */
+/** The gateway's own stream at the local leaf (audit-stream-nats.ts over the fleet link; a fake in unit tests). */
 export interface AuditStreamPort {
   /** JetStream publish with ack and `Nats-Msg-Id`; rejects when not stored. */
   publish(subject: string, body: Uint8Array, msgId: string): Promise<void>;

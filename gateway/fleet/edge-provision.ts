@@ -1,11 +1,13 @@
 /**
  * Edge-side fleet resources at a site's leaf (docs/fleet.md), ensured idempotently by the gateway at start and
  * by the fleet lab: the mirror of the hub's site bucket (same name, source in domain `hub`, deliveries under
- * the site's own prefix) and the site's `AUDIT` stream, capped with `discard: new` so a full stream refuses
- * new blocks (the gateway's audit failure policy takes over) instead of silently dropping old ones. A gateway
- * may only create them (fleet-config-render.ts): an existing stream whose config differs is put back only by
- * a user allowed to update it, else reported. The durable consumer the hub's AUDIT stream sources through is
- * `verigate control`'s to ensure, across the leaf link (ensureEdgeAuditSource), not a gateway's.
+ * the site's own prefix) and the gateway's OWN audit stream `AUDIT-<gateway>`, capped with `discard: new` so a
+ * full stream refuses new blocks (the gateway's audit failure policy takes over) instead of silently dropping
+ * old ones. One stream per gateway, each with its own byte cap: a gateway that fills its stream (a flood of
+ * audited denials while the hub is away) is refused alone, its siblings keep their room. A gateway may only
+ * create them (fleet-config-render.ts): an existing stream whose config differs is put back only by a user
+ * allowed to update it, else reported. The durable consumer the hub's AUDIT stream sources each gateway stream
+ * through is `verigate control`'s to ensure, across the leaf link (ensureEdgeAuditSource), not a gateway's.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
@@ -21,10 +23,11 @@ import {
   AUDIT_STREAM,
   HUB_DOMAIN,
   auditDeliverSubject,
+  edgeAuditStream,
+  gatewayAuditSubjects,
   jsApiPrefix,
   mirrorConsumerName,
   mirrorDeliverSubject,
-  siteAuditSubjects,
   siteBucket,
 } from './fleet-topology.js';
 import { errorMessage } from '../errors.js';
@@ -32,7 +35,9 @@ import { ensureSourcingConsumer, streamInfo } from './hub-provision.js';
 
 export interface EdgeProvisionOptions {
   readonly site: string;
-  /** Cap of the edge AUDIT stream in bytes (`fleet.audit.streamMaxBytes`). */
+  /** The gateway whose audit stream this is (`AUDIT-<gateway>`). */
+  readonly gateway: string;
+  /** Cap of the gateway's edge audit stream in bytes (`fleet.audit.streamMaxBytes`). */
   readonly auditMaxBytes: number;
 }
 
@@ -43,7 +48,7 @@ export interface EdgeProvisionResult {
   readonly mirrorCreated: boolean;
   readonly auditCreated: boolean;
   readonly auditUpdated: boolean;
-  /** Why an AUDIT stream whose config differs was not put back (a gateway may not update it), else null. */
+  /** Why an audit stream whose config differs was not put back (a gateway may not update it), else null. */
   readonly auditMismatch: string | null;
 }
 
@@ -69,18 +74,23 @@ export async function ensureEdgeResources(
 }
 
 /**
- * The durable consumer on a site's AUDIT stream that the hub's source attaches to, ensured by `verigate
- * control` through the site's domain (`jsm` of domain `<site>`): created, or its deliver subject and filter
- * put back. Returns true when it was created or put back now.
+ * The durable consumer on a gateway's edge audit stream that the hub's source of it attaches to, ensured by
+ * `verigate control` through the site's domain (`jsm` of domain `<site>`): created, or its deliver subject and
+ * filter put back. Returns true when it was created or put back now.
  */
-export function ensureEdgeAuditSource(jsm: JetStreamManager, site: string): Promise<boolean> {
-  return ensureSourcingConsumer(jsm, AUDIT_STREAM, AUDIT_SOURCE_CONSUMER, auditDeliverSubject(site));
+export function ensureEdgeAuditSource(jsm: JetStreamManager, site: string, gateway: string): Promise<boolean> {
+  return ensureSourcingConsumer(
+    jsm,
+    edgeAuditStream(gateway),
+    AUDIT_SOURCE_CONSUMER,
+    auditDeliverSubject(site, gateway),
+  );
 }
 
 export function edgeAuditConfig(opts: EdgeProvisionOptions): Partial<StreamConfig> & { name: string } {
   return {
-    name: AUDIT_STREAM,
-    subjects: [siteAuditSubjects(opts.site)],
+    name: edgeAuditStream(opts.gateway),
+    subjects: gatewayAuditSubjects(opts.site, opts.gateway),
     discard: DiscardPolicy.New,
     max_bytes: opts.auditMaxBytes,
     duplicate_window: AUDIT_DUPLICATE_WINDOW_NS,
@@ -100,9 +110,11 @@ async function ensureAuditStream(
   opts: EdgeProvisionOptions,
 ): Promise<{ auditCreated: boolean; auditUpdated: boolean; auditMismatch: string | null }> {
   const want = edgeAuditConfig(opts);
-  const info = await streamInfo(jsm, AUDIT_STREAM);
+  const info = await streamInfo(jsm, want.name);
   if (info === null) {
-    await jsm.streams.add(want);
+    await jsm.streams.add(want).catch((err: unknown) => {
+      throw new Error(refusedText(want.name, opts.auditMaxBytes, err));
+    });
     return { auditCreated: true, auditUpdated: false, auditMismatch: null };
   }
   const c = info.config as unknown as Record<string, unknown>;
@@ -110,10 +122,24 @@ async function ensureAuditStream(
   if (differs.length === 0) return { auditCreated: false, auditUpdated: false, auditMismatch: null };
   try {
     // every intended setting, not the existing ones kept beside them (a max_age set by someone else goes)
-    await jsm.streams.update(AUDIT_STREAM, { ...info.config, ...want });
+    await jsm.streams.update(want.name, { ...info.config, ...want });
     return { auditCreated: false, auditUpdated: true, auditMismatch: null };
   } catch (err) {
     const fields = differs.map(([k]) => k).join(', ');
     return { auditCreated: false, auditUpdated: false, auditMismatch: `${fields} differ: ${errorMessage(err)}` };
   }
+}
+
+/**
+ * Why the leaf refused to create a gateway's stream, for the operator. JetStream reserves a file stream's
+ * max_bytes against the leaf's max_file_store when it is made, so the streams of a site's gateways together
+ * must fit it; and the shared `AUDIT` stream of earlier versions claims every audit subject of the site.
+ */
+function refusedText(stream: string, maxBytes: number, err: unknown): string {
+  const msg = errorMessage(err);
+  if (/insufficient (storage )?resources/i.test(msg))
+    return `the leaf's JetStream store cannot reserve ${maxBytes} bytes (fleet.audit.streamMaxBytes) for stream ${stream}: the audit streams of the site's gateways together must fit the leaf's max_file_store (${msg})`;
+  if (/subjects overlap/i.test(msg))
+    return `stream ${stream} cannot be created: its subjects are held by another stream (the shared ${AUDIT_STREAM} stream of an earlier version? docs/fleet.md "Upgrading from the shared edge stream") (${msg})`;
+  return `stream ${stream} cannot be created: ${msg}`;
 }

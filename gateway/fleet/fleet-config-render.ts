@@ -9,14 +9,15 @@ import {
   AUDIT_SOURCE_CONSUMER,
   AUDIT_STREAM,
   HUB_DOMAIN,
-  auditDeliverSubject,
+  auditDeliverPrefix,
   controlInboxPrefix,
+  edgeAuditStream,
   fleetIds,
+  gatewayAuditSubjects,
   gatewayInboxPrefix,
   jsApiPrefix,
   mirrorConsumerName,
   mirrorDeliverSubject,
-  siteAuditSubjects,
   siteBucket,
   statusSubject,
 } from './fleet-topology.js';
@@ -57,10 +58,14 @@ export interface LeafSpec {
   readonly hubLeafUrls: readonly string[];
   readonly storeDir: string;
   readonly tls: TlsFiles;
-  /** Gateway names allowed to connect at this leaf (one user each). */
+  /** Gateway names allowed to connect at this leaf (one user and one edge audit stream each). */
   readonly gateways: readonly string[];
   /** false renders the leaf without its remote: the link to the hub is cut (applied by a config reload). */
   readonly linkEnabled?: boolean;
+  /**
+   * JetStream file store; default 1 GB per gateway plus 1 GB: each gateway's audit stream reserves its
+   * `fleet.audit.streamMaxBytes` (default 1 GiB) against it when made, and a stream that does not fit is refused.
+   */
   readonly maxFileStore?: string;
 }
 
@@ -72,21 +77,25 @@ export interface Permissions {
 /**
  * What a site's leaf connection may do at the hub, from the leaf's point of view (nats-server reverses the
  * directions inside the hub). `publish`: requests and deliveries flowing leaf → hub; `subscribe`: interest the
- * hub honours, i.e. what flows hub → leaf. Only the site's own bucket and audit stream appear.
+ * hub honours, i.e. what flows hub → leaf. Only the site's own bucket and audit streams appear. The hub config
+ * is rendered from the site list and knows no gateway names, so the stream token of the audit flows is `*`:
+ * any stream of THIS site's domain, through the `hub-source` consumer only; requests into the site's domain
+ * come from `verigate control` alone (no other leaf may publish them).
  */
 export function leafLinkPermissions(site: string): Permissions {
   const bucket = `KV_${siteBucket(site)}`;
   const mirror = mirrorConsumerName(site);
   const hubApi = jsApiPrefix(HUB_DOMAIN);
   const siteApi = jsApiPrefix(site);
+  const source = AUDIT_SOURCE_CONSUMER;
   return {
     publish: [
       // The leaf's mirror of the site bucket: reset its durable consumer at the hub, ack by flow control.
       `${hubApi}.CONSUMER.RESET.${bucket}.${mirror}`,
       `$JS.FC.${HUB_DOMAIN}.*.${bucket}.${mirror}.>`,
-      // The hub's source of the site's AUDIT stream: API replies to the hub's requests, the deliveries.
-      `$JSC.R.${site}.*.${AUDIT_STREAM}.${AUDIT_SOURCE_CONSUMER}.>`,
-      auditDeliverSubject(site),
+      // The hub's source of each gateway's audit stream: API replies to the hub's requests, the deliveries.
+      `$JSC.R.${site}.*.*.${source}.>`,
+      `${auditDeliverPrefix(site)}.*`,
       // Status beats of the site's gateways.
       `fleet.status.${site}.>`,
       // Replies to control's requests to this site (`allow_responses` does not apply across a leaf link).
@@ -95,26 +104,38 @@ export function leafLinkPermissions(site: string): Permissions {
     subscribe: [
       `$JSC.R.${HUB_DOMAIN}.*.${bucket}.${mirror}.>`,
       mirrorDeliverSubject(site),
-      `${siteApi}.CONSUMER.RESET.${AUDIT_STREAM}.${AUDIT_SOURCE_CONSUMER}`,
-      `$JS.FC.${site}.*.${AUDIT_STREAM}.${AUDIT_SOURCE_CONSUMER}.>`,
-      // `verigate control` purges what it verified and reads the stream's state.
-      `${siteApi}.STREAM.INFO.${AUDIT_STREAM}`,
-      `${siteApi}.STREAM.PURGE.${AUDIT_STREAM}`,
-      // ... and ensures the durable consumer its source attaches to (no gateway may change it).
-      `${siteApi}.CONSUMER.INFO.${AUDIT_STREAM}.${AUDIT_SOURCE_CONSUMER}`,
-      `${siteApi}.CONSUMER.CREATE.${AUDIT_STREAM}.${AUDIT_SOURCE_CONSUMER}`,
+      `${siteApi}.CONSUMER.RESET.*.${source}`,
+      `$JS.FC.${site}.*.*.${source}.>`,
+      // `verigate control` finds the gateway streams, purges what it verified and reads a stream's state.
+      `${siteApi}.STREAM.NAMES`,
+      `${siteApi}.STREAM.INFO.*`,
+      `${siteApi}.STREAM.PURGE.*`,
+      // ... and ensures the durable consumer each source attaches to (no gateway may change it).
+      `${siteApi}.CONSUMER.INFO.*.${source}`,
+      `${siteApi}.CONSUMER.CREATE.*.${source}`,
+      // The leaf forwards its interest in its API mapping `${siteApi}.CONSUMER.>` only when its reverse match
+      // finds an allowed subject under it, and nats-server's reverse match does not descend past a `*` inside
+      // a subject (messages are then checked one by one, where `*` works): this literal — the source consumer
+      // of the shared stream of earlier versions (an upgrade reads it) — anchors that interest.
+      `${siteApi}.CONSUMER.INFO.${AUDIT_STREAM}.${source}`,
+      // ... and removes the shared edge stream of earlier versions once it is drained (an upgrade).
+      `${siteApi}.STREAM.DELETE.${AUDIT_STREAM}`,
     ],
   };
 }
 
 /**
  * What a gateway may do at its site's leaf: read and watch the site bucket's mirror, create its edge resources
- * when missing (the mirror bucket and the AUDIT stream: CREATE only, so it cannot change their limits or the
- * consumer the hub sources through — `verigate control` ensures that one), publish its own audit blocks and
- * status beat, and receive replies under its own inbox prefix only (not a sibling gateway's).
+ * when missing (the mirror bucket and its OWN audit stream `AUDIT-<gateway>`: CREATE only, so it cannot change
+ * their limits or the consumer the hub sources through — `verigate control` ensures that one), publish its own
+ * audit blocks and checkpoints (its two subjects, nothing a sibling's stream holds) and status beat, and
+ * receive replies under its own inbox prefix only (not a sibling gateway's). No wildcard reaches a sibling's
+ * stream: a gateway cannot fill, read or create another gateway's.
  */
 export function gatewayPermissions(site: string, gateway: string): Permissions {
   const bucket = `KV_${siteBucket(site)}`;
+  const audit = edgeAuditStream(gateway);
+  const [events, checkpoints] = gatewayAuditSubjects(site, gateway);
   return {
     publish: [
       '$JS.API.INFO',
@@ -128,11 +149,12 @@ export function gatewayPermissions(site: string, gateway: string): Permissions {
       `$JS.API.CONSUMER.INFO.${bucket}.>`,
       `$JS.API.CONSUMER.DELETE.${bucket}.>`,
       `$JS.FC.${site}.*.${bucket}.>`,
-      `$JS.API.STREAM.INFO.${AUDIT_STREAM}`,
-      `$JS.API.STREAM.CREATE.${AUDIT_STREAM}`,
+      `$JS.API.STREAM.INFO.${audit}`,
+      `$JS.API.STREAM.CREATE.${audit}`,
       // The audit block publisher resumes after its own last stored block (direct get, last by subject).
-      `$JS.API.DIRECT.GET.${AUDIT_STREAM}.audit.${site}.${gateway}.>`,
-      `audit.${site}.${gateway}.>`,
+      `$JS.API.DIRECT.GET.${audit}.audit.${site}.${gateway}.>`,
+      events,
+      checkpoints,
       statusSubject(site, gateway),
     ],
     subscribe: [`${gatewayInboxPrefix(site, gateway)}.>`],
@@ -239,7 +261,7 @@ jetstream {
   domain: ${q(s.site)}
   store_dir: ${q(s.storeDir)}
   max_memory_store: 16MB
-  max_file_store: ${s.maxFileStore ?? '1GB'}
+  max_file_store: ${s.maxFileStore ?? `${s.gateways.length + 1}GB`}
 }
 leafnodes {
 ${remote}
@@ -252,6 +274,6 @@ accounts {
     ]
   }
 }
-# audit subjects of this site: ${siteAuditSubjects(s.site)}
+# edge audit streams (one per gateway, each reserving its streamMaxBytes): ${s.gateways.map(edgeAuditStream).join(', ')}
 `;
 }

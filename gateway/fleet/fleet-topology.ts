@@ -8,8 +8,9 @@
  * signed policy, locks, grants and the control heartbeat); the site's leaf holds a mirror of it under the same
  * name, which the site's gateways watch. A per-site bucket (rather than one bucket with site-prefixed keys)
  * makes isolation a matter of stream names in permissions, not subject filters inside consumer requests.
- * Audit flows the other way: each site's leaf holds stream `AUDIT` (subjects `audit.<site>.>`, `discard: new`)
- * and the hub's `AUDIT` stream sources every site's.
+ * Audit flows the other way: each gateway has its own stream `AUDIT-<gateway>` at its site's leaf (its two
+ * audit subjects, `discard: new`, its own byte cap), so one gateway's full stream refuses only that gateway;
+ * the hub's `AUDIT` stream sources every gateway's stream.
  */
 
 /** The hub cluster's JetStream domain. */
@@ -38,8 +39,26 @@ export function grantKey(grantId: string): string {
   return `${GRANT_KEY_PREFIX}${grantId}`;
 }
 
-/** The audit stream: the same name at every leaf (domain = site) and at the hub (domain `hub`, sourcing all). */
+/**
+ * The hub's audit stream (domain `hub`, sourcing every gateway's edge stream). Also the name of the shared edge
+ * stream of earlier versions (one per site, `audit.<site>.>`), which an upgraded site must drain and remove
+ * (docs/fleet.md "Upgrading from the shared edge stream").
+ */
 export const AUDIT_STREAM = 'AUDIT';
+
+/** Edge audit streams are named `AUDIT-<gateway>` (stream names allow [A-Za-z0-9_-], gateway names fit). */
+const EDGE_AUDIT_PREFIX = `${AUDIT_STREAM}-`;
+
+/** One gateway's audit stream at its site's leaf (domain = site): only its own subjects, its own byte cap. */
+export function edgeAuditStream(gateway: string): string {
+  return `${EDGE_AUDIT_PREFIX}${gateway}`;
+}
+/** The gateway an edge stream name belongs to, or null when the name is not a well-formed `AUDIT-<gateway>`. */
+export function gatewayOfEdgeAuditStream(stream: string): string | null {
+  if (!stream.startsWith(EDGE_AUDIT_PREFIX)) return null;
+  const gateway = stream.slice(EDGE_AUDIT_PREFIX.length);
+  return GATEWAY_NAME.test(gateway) ? gateway : null;
+}
 
 /** Event blocks of one gateway: `audit.<site>.<gateway>.events`; checkpoints: `….checkpoints`. */
 export function auditEventsSubject(site: string, gateway: string): string {
@@ -48,12 +67,11 @@ export function auditEventsSubject(site: string, gateway: string): string {
 export function auditCheckpointsSubject(site: string, gateway: string): string {
   return `audit.${site}.${gateway}.checkpoints`;
 }
-/** All subjects of one gateway (events and checkpoints), as a purge filter. */
-export function gatewayAuditFilter(site: string, gateway: string): string {
-  const events = auditEventsSubject(site, gateway);
-  return `${events.slice(0, events.lastIndexOf('.'))}.>`;
+/** The subjects of one gateway's edge stream: exactly its events and checkpoints. */
+export function gatewayAuditSubjects(site: string, gateway: string): [string, string] {
+  return [auditEventsSubject(site, gateway), auditCheckpointsSubject(site, gateway)];
 }
-/** All audit subjects of one site (the leaf stream's subject filter). */
+/** All audit subjects of one site (the filter `verigate control` lists a site's edge streams by). */
 export function siteAuditSubjects(site: string): string {
   return `audit.${site}.>`;
 }
@@ -83,21 +101,25 @@ export const fleetIds = {
 } as const;
 
 /**
- * Delivery subjects of the cross-domain flows, one per site so leaf-link permissions can allow exactly one
- * site's traffic: the hub delivers a site's bucket to the leaf's mirror on `fleet.mirror.<site>`, and a leaf
- * delivers its AUDIT stream to the hub's source on `fleet.audit-source.<site>`.
+ * Delivery subjects of the cross-domain flows, under one prefix per site so leaf-link permissions can allow
+ * exactly one site's traffic: the hub delivers a site's bucket to the leaf's mirror on `fleet.mirror.<site>`,
+ * and a leaf delivers each gateway's audit stream to the hub's source of it on
+ * `fleet.audit-source.<site>.<gateway>` (one subject per source: the hub tells its sources apart by it).
  */
 export function mirrorDeliverSubject(site: string): string {
   return `fleet.mirror.${site}`;
 }
-export function auditDeliverSubject(site: string): string {
+export function auditDeliverSubject(site: string, gateway: string): string {
+  return `${auditDeliverPrefix(site)}.${gateway}`;
+}
+export function auditDeliverPrefix(site: string): string {
   return `fleet.audit-source.${site}`;
 }
 
 /**
  * Durable consumers that carry the cross-domain flows (nats-server 2.14+ durable sourcing, ack policy
- * `flow_control`): at the hub on `KV_site-<site>` for the leaf's mirror, at the leaf on `AUDIT` for the hub's
- * source. A durable consumer lets the far side resume the moment the near side answers again, instead of after
+ * `flow_control`): at the hub on `KV_site-<site>` for the leaf's mirror, at the leaf on each `AUDIT-<gateway>`
+ * for the hub's source of it. A durable consumer lets the far side resume the moment the near side answers again, instead of after
  * the ephemeral retry back-off (up to 2 min), and lets leaf permissions name exactly one consumer.
  */
 export function mirrorConsumerName(site: string): string {
@@ -106,7 +128,7 @@ export function mirrorConsumerName(site: string): string {
 export const AUDIT_SOURCE_CONSUMER = 'hub-source';
 
 /**
- * Inbox prefix of `verigate control`'s requests INTO a site's domain (e.g. `$JS.<site>.API.STREAM.PURGE.AUDIT`):
+ * Inbox prefix of `verigate control`'s requests INTO a site's domain (e.g. `$JS.<site>.API.STREAM.PURGE.AUDIT-gw-1`):
  * the site's leaf may publish replies only under its own prefix, so control makes such requests over a
  * connection opened with `inboxPrefix: controlInboxPrefix(site)`.
  */

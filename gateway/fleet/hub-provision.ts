@@ -1,8 +1,10 @@
 /**
  * Hub-side fleet resources (docs/fleet.md), ensured idempotently by `verigate control init` and the fleet lab:
  * per site the KV bucket `site-<site>` (the origin the site's leaf mirrors) and the hub `AUDIT` stream, which
- * sources every site's edge `AUDIT` stream across the leaf link (external API `$JS.<site>.API`, deliveries under
- * the site's own prefix so leaf permissions can name them).
+ * sources every gateway's edge stream `AUDIT-<gateway>` across its site's leaf link (external API
+ * `$JS.<site>.API`, deliveries under the site's own prefix so leaf permissions can name them). The hub config
+ * knows no gateway names: `control serve` adds the source of each gateway stream it finds at a site
+ * (addHubAuditSources; init adds those it is told of).
  */
 import { createHash } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -23,6 +25,7 @@ import {
   AUDIT_SOURCE_CONSUMER,
   AUDIT_STREAM,
   auditDeliverSubject,
+  edgeAuditStream,
   jsApiPrefix,
   mirrorConsumerName,
   mirrorDeliverSubject,
@@ -32,6 +35,8 @@ import { withPlacementRetry, type PlacementRetryOptions } from './placement-retr
 
 export interface HubProvisionOptions {
   readonly sites: readonly string[];
+  /** Gateways known per site, whose edge streams the hub AUDIT stream sources from the start (the lab). */
+  readonly gateways?: Readonly<Record<string, readonly string[]>>;
   /** Replicas of the site buckets and of the hub AUDIT stream (3 in a 3-node hub). */
   readonly replicas?: number;
   /** Revisions kept per key (locks and grants are small; the policy history helps an audit). */
@@ -71,7 +76,8 @@ export async function ensureHubResources(nc: NatsConnection, opts: HubProvisionO
     )
       mirrorConsumersCreated.push(mirrorConsumerName(site));
   }
-  const sourcesAdded = await settled(() => ensureHubAuditStream(jsm, opts.sites, replicas));
+  const known = opts.sites.flatMap((site) => (opts.gateways?.[site] ?? []).map((gateway) => ({ site, gateway })));
+  const sourcesAdded = await settled(() => ensureHubAuditStream(jsm, known, replicas));
   return { bucketsCreated, mirrorConsumersCreated, sourcesAdded };
 }
 
@@ -118,24 +124,30 @@ export async function ensureSourcingConsumer(
   return true;
 }
 
-/** The hub AUDIT stream's source for one site: the edge stream of the same name in the site's domain. */
-export function siteAuditSource(site: string): StreamSource {
+/** One gateway at one site: whose edge audit stream the hub sources. */
+export interface GatewayRef {
+  readonly site: string;
+  readonly gateway: string;
+}
+
+/** The hub AUDIT stream's source for one gateway: its edge stream in its site's domain. */
+export function gatewayAuditSource(site: string, gateway: string): StreamSource {
   return {
-    name: AUDIT_STREAM,
+    name: edgeAuditStream(gateway),
     external: { api: jsApiPrefix(site), deliver: '' },
-    consumer: { name: AUDIT_SOURCE_CONSUMER, deliver_subject: auditDeliverSubject(site) },
+    consumer: { name: AUDIT_SOURCE_CONSUMER, deliver_subject: auditDeliverSubject(site, gateway) },
   };
 }
 
 /**
- * The stream id the hub stamps on every message it sources from one site (the first token of its
- * `Nats-Stream-Source` header): `AUDIT:<hash of the external API prefix>:C=<hash of the consumer name>`, as
- * nats-server composes a source's index name (server/stream.go composeIName, getHash in server/events.go).
- * The hub sets the header itself and drops any the source message carried, so it names the leaf link a
- * message really came through, whatever subject that leaf chose to store it under.
+ * The stream id the hub stamps on every message it sources from one gateway's edge stream (the first token of
+ * its `Nats-Stream-Source` header): `AUDIT-<gateway>:<hash of the site's API prefix>:C=<hash of the consumer
+ * name>`, as nats-server composes a source's index name (server/stream.go composeIName, getHash in
+ * server/events.go). The hub sets the header itself and drops any the source message carried, so it names the
+ * stream and leaf link a message really came through, whatever subject that leaf chose to store it under.
  */
-export function siteAuditSourceName(site: string): string {
-  return `${AUDIT_STREAM}:${natsHash(jsApiPrefix(site))}:C=${natsHash(AUDIT_SOURCE_CONSUMER)}`;
+export function gatewayAuditSourceName(site: string, gateway: string): string {
+  return `${edgeAuditStream(gateway)}:${natsHash(jsApiPrefix(site))}:C=${natsHash(AUDIT_SOURCE_CONSUMER)}`;
 }
 
 /** The edge seq a sourced message came from: `Nats-Stream-Source: <stream[:hash]> <seq> <filter> …`. */
@@ -145,7 +157,7 @@ export function edgeSeqOf(m: Pick<JsMsg, 'headers'>): number | null {
   return Number.isSafeInteger(seq) && seq > 0 ? seq : null;
 }
 
-/** The source id the hub stamped on a sourced message (siteAuditSourceName), null when not sourced. */
+/** The source id the hub stamped on a sourced message (gatewayAuditSourceName), null when not sourced. */
 export function streamSourceOf(m: Pick<JsMsg, 'headers'>): string | null {
   const v = m.headers?.get('Nats-Stream-Source');
   return v === undefined || v === '' ? null : (v.split(' ')[0] ?? null);
@@ -159,34 +171,43 @@ function natsHash(name: string): string {
   return Array.from(b.subarray(0, 8), (x) => HASH_DIGITS[x % HASH_DIGITS.length]).join('');
 }
 
-/** Creates the hub AUDIT stream, or adds the sources of sites it does not source yet (existing ones are kept). */
+/** Creates the hub AUDIT stream, or adds the sources of gateways it does not source yet (existing ones kept). */
 async function ensureHubAuditStream(
   jsm: JetStreamManager,
-  sites: readonly string[],
+  gateways: readonly GatewayRef[],
   replicas: number,
 ): Promise<string[]> {
-  const info = await streamInfo(jsm, AUDIT_STREAM);
-  const have = new Set((info?.config.sources ?? []).map((s) => s.external?.api ?? ''));
-  const missing = sites.filter((site) => !have.has(jsApiPrefix(site)));
-  if (info === null) {
+  if ((await streamInfo(jsm, AUDIT_STREAM)) === null) {
     const config: Partial<StreamConfig> & { name: string } = {
       name: AUDIT_STREAM,
       // No subjects: the hub stream holds only what it sources, so a core-NATS message crossing a leaf link
-      // on an audit subject can never be stored twice.
+      // on an audit subject can never be stored twice. (Made before any gateway is known, nats-server gives it
+      // its own name `AUDIT` as subject, which only control may publish and the collector ignores.)
       subjects: [],
-      sources: sites.map(siteAuditSource),
+      sources: gateways.map((g) => gatewayAuditSource(g.site, g.gateway)),
       storage: StorageType.File,
       num_replicas: replicas,
     };
     await jsm.streams.add(config);
-    return [...sites];
+    return gateways.map((g) => `${g.site}/${g.gateway}`);
   }
-  if (missing.length === 0) return [];
-  await jsm.streams.update(AUDIT_STREAM, {
-    ...info.config,
-    sources: [...(info.config.sources ?? []), ...missing.map(siteAuditSource)],
-  });
-  return missing;
+  return addHubAuditSources(jsm, gateways);
+}
+
+/**
+ * Adds to the hub AUDIT stream the sources of the gateways it does not source yet (existing sources are kept,
+ * a gateway's is recognised by its site's API prefix and its stream name). Returns the `site/gateway` added.
+ */
+export async function addHubAuditSources(jsm: JetStreamManager, gateways: readonly GatewayRef[]): Promise<string[]> {
+  const info = await jsm.streams.info(AUDIT_STREAM);
+  const have = new Set((info.config.sources ?? []).map((s) => `${s.external?.api ?? ''} ${s.name}`));
+  const missing = new Map<string, GatewayRef>();
+  for (const g of gateways)
+    if (!have.has(`${jsApiPrefix(g.site)} ${edgeAuditStream(g.gateway)}`)) missing.set(`${g.site}/${g.gateway}`, g);
+  if (missing.size === 0) return [];
+  const added = [...missing.values()].map((g) => gatewayAuditSource(g.site, g.gateway));
+  await jsm.streams.update(AUDIT_STREAM, { ...info.config, sources: [...(info.config.sources ?? []), ...added] });
+  return [...missing.keys()];
 }
 
 /** A stream's info, or null when it does not exist (other JetStream errors are thrown). */

@@ -11,15 +11,11 @@
  * edge purges across the leaf link) and drain it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pino from 'pino';
 import t from 'tap';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { AuditRecord } from '../../gateway/audit/audit-events.js';
 import { verifyAuditDir } from '../../gateway/audit/audit-verify.js';
-import { memoryIo } from '../../gateway/cli/cli-io.js';
-import { controlServe, type ServeState } from '../../gateway/cli/control-serve.js';
 import { NatsAuditCollector } from '../../gateway/fleet/audit-collector-nats.js';
 import { AUDIT_STREAM, controlInboxPrefix, fleetIds, HUB_DOMAIN } from '../../gateway/fleet/fleet-topology.js';
 import { systemTimers } from '../../gateway/timers.js';
@@ -27,6 +23,7 @@ import { eventually } from '../helpers/eventually.js';
 import { localRecords } from '../helpers/fleet-audit.js';
 import { TestMbapsClient, type ClientCreds } from '../helpers/gateway-harness.js';
 import { startFleetGateway, type FleetGateway } from './fleet-gateway.js';
+import { serveAudit } from './control-serve-lab.js';
 import { startFleetLab, type FleetLab } from './fleet-lab.js';
 
 const TD = 'spiffe://plant.example';
@@ -105,60 +102,6 @@ function collector(lab: FleetLab, dir: string, nc: Awaited<ReturnType<FleetLab['
     filterSubjects: sites.map((s) => `audit.${s}.>`),
     siteConnection: (site) => lab.connectAs(lab.control, lab.hubUrls, { inboxPrefix: controlInboxPrefix(site) }),
   });
-}
-
-/**
- * `verigate control serve` (heartbeat + audit collector, as an operator runs it) on a fleet-control.yaml for
- * `sites` with audit.dir `dir`; resolves with its running collector once it runs.
- */
-async function serveAudit(lab: FleetLab, dir: string, sites: string[]) {
-  const config = join(lab.dir, `fleet-control-${sites.join('-')}.yaml`);
-  const c = lab.control;
-  writeFileSync(
-    config,
-    [
-      'version: 1',
-      `hub: { urls: [${lab.hubUrls.join(', ')}], connectTimeout: 5s }`,
-      `identity: { files: { cert: "${c.certFile}", key: "${c.keyFile}", bundle: "${lab.caFile}" } }`,
-      `sites: [${sites.join(', ')}]`,
-      `audit: { dir: "${dir}" }`,
-    ].join('\n') + '\n',
-  );
-  let stop!: () => void;
-  const stopped = new Promise<void>((r) => (stop = r));
-  let state: ServeState | null = null;
-  const io = memoryIo({}, lab.dir);
-  const log: string[] = [];
-  const serving = controlServe(['--config', config], io, {
-    stop: stopped,
-    logger: pino({ level: 'debug' }, { write: (line: string) => void log.push(line) }),
-    onReady: (s) => (state = s),
-  });
-  const ready = await eventually(
-    'control serve ready',
-    async () => {
-      if (state === null && (await Promise.race([serving, Promise.resolve(null)])) !== null)
-        throw new Error(`control serve exited: ${io.stderr.join('\n')}`);
-      return state;
-    },
-    { timeoutMs: 15_000 },
-  );
-  const collector = ready.audit!.collector;
-  return {
-    report: () => collector.report(),
-    /**
-     * serve's edge purges of a site in order: answered (`ok`), or not (`failed`: leaf away, a reply it may not
-     * send, or a timeout on a loaded machine, retried at the next purge).
-     */
-    purges: (site: string) =>
-      log
-        .filter((l) => /edge purge(d| failed)/.test(l) && l.includes(`"site":"${site}"`))
-        .map((l) => (l.includes('edge purged') ? 'ok' : 'failed')),
-    stop: async () => {
-      stop();
-      await serving;
-    },
-  };
 }
 
 /**

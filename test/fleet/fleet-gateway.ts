@@ -23,6 +23,12 @@ import type { Grant } from '../../gateway/trust/grant-service.js';
 import { startHarness, TestMbapsClient, type ClientCreds, type Harness } from '../helpers/gateway-harness.js';
 import type { FleetLab } from './fleet-lab.js';
 
+/**
+ * Each gateway's edge stream reserves its streamMaxBytes at the lab leaf's 1 GB store when made: the lab's
+ * gateways take 64 MiB (as the lab provisions) unless `fleetYaml` sets `audit:` itself.
+ */
+const LAB_STREAM_MAX_BYTES = 64 * 1024 * 1024;
+
 export interface FleetGatewayOptions {
   readonly policy: string;
   /** Extra keys of the `fleet:` flow mapping, e.g. `maxStaleness: 10s`. */
@@ -71,7 +77,7 @@ export async function startFleetGateway(
   dev: { trustDomain: ${lab.trustDomain}, caDir: ${labCaDir(lab)}, spiffeId: "${id}" }`,
     extraYaml: `fleet: { site: ${site}, name: ${name}, leaf: { url: "${opts.leafUrl ?? lab.site(site).leafUrl}" }${
       opts.fleetYaml ? `, ${opts.fleetYaml}` : ''
-    } }`,
+    }${/\baudit:/.test(opts.fleetYaml ?? '') ? '' : `, audit: { streamMaxBytes: ${LAB_STREAM_MAX_BYTES} }`} }`,
   });
   let current = harness.gateway;
   const clients: TestMbapsClient[] = [];

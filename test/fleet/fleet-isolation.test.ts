@@ -19,12 +19,13 @@ import {
   AUDIT_STREAM,
   auditDeliverSubject,
   controlInboxPrefix,
+  edgeAuditStream,
   fleetIds,
   mirrorDeliverSubject,
   siteBucket,
   statusSubject,
 } from '../../gateway/fleet/fleet-topology.js';
-import { ensureSourcingConsumer } from '../../gateway/fleet/hub-provision.js';
+import { addHubAuditSources, ensureSourcingConsumer } from '../../gateway/fleet/hub-provision.js';
 import { systemTimers } from '../../gateway/timers.js';
 import { localRecords } from '../helpers/fleet-audit.js';
 import { startFleetGateway } from './fleet-gateway.js';
@@ -142,30 +143,30 @@ t.test('isolation between sites, and refusal of foreign certificates', async (t)
     t.equal(await eventually('own key mirrored', async () => (await kvA.get('policy'))?.string()), 'site-a policy');
   });
 
-  await t.test("a gateway cannot change its site's shared edge resources or read a sibling's replies", async (t) => {
+  await t.test("a gateway cannot change its site's edge resources or read a sibling's replies", async (t) => {
     const gw = await lab.connectGateway('site-a', 'gw-1');
     const local = await jetstreamManager(gw);
+    const own = edgeAuditStream('gw-1');
     const kv = await local.streams.info(`KV_${siteBucket('site-a')}`); // positive control: it may read them
-    const audit = await local.streams.info(AUDIT_STREAM);
+    const audit = await local.streams.info(own);
     await t.rejects(local.streams.update(kv.config.name, { ...kv.config, max_msgs: 1 }), {
       message: `Permissions Violation for Publish to "$JS.API.STREAM.UPDATE.KV_site-site-a"`,
     });
-    await t.rejects(local.streams.update(AUDIT_STREAM, { ...audit.config, max_age: 1_000_000_000 }), {
-      message: `Permissions Violation for Publish to "$JS.API.STREAM.UPDATE.AUDIT"`,
+    await t.rejects(local.streams.update(own, { ...audit.config, max_age: 1_000_000_000 }), {
+      message: `Permissions Violation for Publish to "$JS.API.STREAM.UPDATE.AUDIT-gw-1"`,
     });
-    await t.rejects(
-      local.consumers.update(AUDIT_STREAM, AUDIT_SOURCE_CONSUMER, { deliver_subject: '_INBOX.site-a.gw-1.x' }),
-      { message: /^Permissions Violation for Publish to "\$JS\.API\.CONSUMER\.(CREATE|INFO)\.AUDIT\.hub-source/ },
-    );
-    await t.rejects(local.consumers.info(AUDIT_STREAM, AUDIT_SOURCE_CONSUMER), {
-      message: `Permissions Violation for Publish to "$JS.API.CONSUMER.INFO.AUDIT.hub-source"`,
+    await t.rejects(local.consumers.update(own, AUDIT_SOURCE_CONSUMER, { deliver_subject: '_INBOX.site-a.gw-1.x' }), {
+      message: /^Permissions Violation for Publish to "\$JS\.API\.CONSUMER\.(CREATE|INFO)\.AUDIT-gw-1\.hub-source/,
+    });
+    await t.rejects(local.consumers.info(own, AUDIT_SOURCE_CONSUMER), {
+      message: `Permissions Violation for Publish to "$JS.API.CONSUMER.INFO.AUDIT-gw-1.hub-source"`,
     });
     const viaControl = await lab.connectAs(lab.control, lab.hubUrls, { inboxPrefix: controlInboxPrefix('site-a') });
     const source = await (
       await jetstreamManager(viaControl, { domain: 'site-a', checkAPI: false })
-    ).consumers.info(AUDIT_STREAM, AUDIT_SOURCE_CONSUMER);
-    t.equal(source.config.deliver_subject, auditDeliverSubject('site-a'), 'the source consumer is unchanged');
-    t.equal((await local.streams.info(AUDIT_STREAM)).config.max_age, 0, 'so is the AUDIT stream');
+    ).consumers.info(own, AUDIT_SOURCE_CONSUMER);
+    t.equal(source.config.deliver_subject, auditDeliverSubject('site-a', 'gw-1'), 'the source consumer is unchanged');
+    t.equal((await local.streams.info(own)).config.max_age, 0, "so is the gateway's audit stream");
     for (const inbox of ['_INBOX.site-a.gw-2.>', '_INBOX.>']) {
       const sub = gw.subscribe(inbox);
       t.match(
@@ -262,9 +263,9 @@ t.test('isolation between sites, and refusal of foreign certificates', async (t)
   });
 
   await t.test(
-    "what a compromised site-A leaf stores under site-B's subjects is not collected as site B's",
+    "what a compromised site-A leaf stores under another site's or gateway's subjects is not collected as theirs",
     async (t) => {
-      // The real site-a leaf is replaced by one with its valid SVID whose AUDIT stream takes every audit subject.
+      // The real site-a leaf is replaced by one with its valid SVID whose gw-9 stream takes every audit subject.
       await lab.site('site-a').kill9Leaf();
       const evil = await startRogueLeaf({
         dir: lab.dir,
@@ -281,21 +282,28 @@ t.test('isolation between sites, and refusal of foreign certificates', async (t)
       await eventually('the replacement leaf linked', () => evil.linkUp(), { timeoutMs: 10_000, intervalMs: 100 });
       const nc = await evil.connect();
       const local = await jetstreamManager(nc);
-      await local.streams.add({ name: AUDIT_STREAM, subjects: ['audit.>'], storage: StorageType.File });
-      await ensureSourcingConsumer(local, AUDIT_STREAM, AUDIT_SOURCE_CONSUMER, auditDeliverSubject('site-a'));
+      const stream = edgeAuditStream('gw-9');
+      await local.streams.add({ name: stream, subjects: ['audit.>'], storage: StorageType.File });
+      await ensureSourcingConsumer(local, stream, AUDIT_SOURCE_CONSUMER, auditDeliverSubject('site-a', 'gw-9'));
+      const hubAudit = await jetstreamManager(control, { domain: 'hub' });
+      await addHubAuditSources(hubAudit, [{ site: 'site-a', gateway: 'gw-9' }]); // as control serve finds it
       const js = jetstream(nc);
       const chain = await freshChain(lab.dir, 3);
       await js.publish('audit.site-b.gw-9.events', encodeBlock('site-b', 'gw-9', chain)); // a new name at site-b
+      await js.publish('audit.site-a.gw-8.events', encodeBlock('site-a', 'gw-8', chain)); // a sibling's name
       await js.publish('audit.site-a.gw-9.events', encodeBlock('site-a', 'gw-9', chain)); // positive control
-      const hubAudit = await jetstreamManager(control, { domain: 'hub' });
       const atHubStream = (subject: string) =>
         hubAudit.streams.getMessage(AUDIT_STREAM, { last_by_subj: subject }).catch(() => null);
       // The hub re-establishes its source of site-a's AUDIT on the replacement leaf with its own retry back-off
       // (it lost the stream at the kill -9), so this waits up to the fleet's 30 s catch-up bound, not 5 s.
       await eventually(
-        'the hub stream sourced both (the forgery does reach it)',
+        'the hub stream sourced all three (the forgeries do reach it)',
         async () =>
-          Boolean((await atHubStream('audit.site-b.gw-9.events')) && (await atHubStream('audit.site-a.gw-9.events'))),
+          Boolean(
+            (await atHubStream('audit.site-b.gw-9.events')) &&
+            (await atHubStream('audit.site-a.gw-8.events')) &&
+            (await atHubStream('audit.site-a.gw-9.events')),
+          ),
         { timeoutMs: 30_000, intervalMs: 200 },
       );
       const dir = join(lab.dir, 'collected-evil-src');
@@ -318,7 +326,13 @@ t.test('isolation between sites, and refusal of foreign certificates', async (t)
         "no site-b trail from what came through site-a's leaf",
       );
       t.notOk(existsSync(join(dir, 'site-b')), 'nothing written for site-b');
-      t.ok(collector.collector.ignored >= 1, 'the forgery was seen and ignored');
+      t.same(
+        collector.report().filter((r) => r.gateway === 'gw-8'),
+        [],
+        "no trail for site-a's gw-8 from what came through gw-9's stream",
+      );
+      t.notOk(existsSync(join(dir, 'site-a', 'gw-8')), 'nothing written for gw-8');
+      t.ok(collector.collector.ignored >= 2, 'both forgeries were seen and ignored');
     },
   );
 

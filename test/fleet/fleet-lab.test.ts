@@ -1,7 +1,8 @@
 /**
  * The fleet lab itself (test/fleet/fleet-lab.ts) and the provisioning it runs: a put at the hub reaches the
  * site's leaf mirror within seconds, the mirror survives a leaf restart while the whole hub is down, and a
- * gateway's audit block published at its leaf is sourced into the hub AUDIT stream.
+ * gateway's audit block published into its own edge stream is sourced into the hub AUDIT stream, and a
+ * gateway stream made later is found at the site and sourced too (`control serve`'s discovery).
  */
 import t from 'tap';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -10,13 +11,16 @@ import { startFleetLab } from './fleet-lab.js';
 import { eventually } from '../helpers/eventually.js';
 import {
   AUDIT_STREAM,
+  HUB_DOMAIN,
   auditEventsSubject,
   blockMsgId,
   controlInboxPrefix,
+  edgeAuditStream,
   siteBucket,
 } from '../../gateway/fleet/fleet-topology.js';
 import { ensureHubResources } from '../../gateway/fleet/hub-provision.js';
 import { ensureEdgeResources } from '../../gateway/fleet/edge-provision.js';
+import { syncSiteAuditSources } from '../../gateway/fleet/audit-source-sync.js';
 
 t.test('fleet lab: mirror hub → leaf, offline survival, audit sourcing', async (t) => {
   const lab = await startFleetLab();
@@ -38,18 +42,26 @@ t.test('fleet lab: mirror hub → leaf, offline survival, audit sourcing', async
   });
 
   await t.test('provisioning is idempotent', async (t) => {
-    const again = await ensureHubResources(control, { sites: lab.sites });
+    const gateways = { 'site-a': ['gw-1'], 'site-b': ['gw-1'] };
+    const again = await ensureHubResources(control, { sites: lab.sites, gateways });
     t.same(again, { bucketsCreated: [], mirrorConsumersCreated: [], sourcesAdded: [] });
-    const edge = await ensureEdgeResources(gw, { site: 'site-a', auditMaxBytes: 64 * 1024 * 1024 });
+    const edge = await ensureEdgeResources(gw, { site: 'site-a', gateway: 'gw-1', auditMaxBytes: 64 * 1024 * 1024 });
     t.same(edge, { mirrorCreated: false, auditCreated: false, auditUpdated: false, auditMismatch: null });
-    const hubSites = (await (await jetstreamManager(control)).streams.info(AUDIT_STREAM)).config.sources ?? [];
-    t.equal(hubSites.length, 2, 'one source per site');
+    const hubSources = (await (await jetstreamManager(control)).streams.info(AUDIT_STREAM)).config.sources ?? [];
+    t.same(
+      hubSources.map((s) => [s.external?.api, s.name]),
+      [
+        ['$JS.site-a.API', 'AUDIT-gw-1'],
+        ['$JS.site-b.API', 'AUDIT-gw-1'],
+      ],
+      "one source per gateway stream: the provisioned gateway's at each site",
+    );
   });
 
   await t.test('an audit block published at the leaf is sourced into the hub AUDIT stream', async (t) => {
     const subject = auditEventsSubject('site-a', 'gw-1');
     const ack = await jetstream(gw).publish(subject, '{"first":1,"last":1}', { msgID: blockMsgId('gw-1', 1, 1) });
-    t.equal(ack.stream, AUDIT_STREAM);
+    t.equal(ack.stream, edgeAuditStream('gw-1'), "stored in the gateway's own edge stream");
     const jsm = await jetstreamManager(control);
     const m = await eventually(
       'block at the hub',
@@ -63,8 +75,32 @@ t.test('fleet lab: mirror hub → leaf, offline survival, audit sourcing', async
     // control purges the edge stream through the link, with its per-site inbox prefix (leaf-link permissions).
     const c = await lab.connectAs(lab.control, lab.hubUrls, { inboxPrefix: controlInboxPrefix('site-a') });
     const edge = await jetstreamManager(c, { domain: 'site-a', checkAPI: false });
-    const purged = await edge.streams.purge(AUDIT_STREAM, { seq: 2 });
-    t.equal(purged.purged, 1, 'edge AUDIT purged up to what the hub holds');
+    const purged = await edge.streams.purge(edgeAuditStream('gw-1'), { seq: 2 });
+    t.equal(purged.purged, 1, "the gateway's edge stream purged up to what the hub holds");
+  });
+
+  await t.test("a gateway's stream made later is found at its site and sourced", async (t) => {
+    const gw2 = await lab.connectGateway('site-a', 'gw-2');
+    const made = await ensureEdgeResources(gw2, { site: 'site-a', gateway: 'gw-2', auditMaxBytes: 1024 * 1024 });
+    t.equal(made.auditCreated, true, 'gw-2 made its own stream');
+    const c = await lab.connectAs(lab.control, lab.hubUrls, { inboxPrefix: controlInboxPrefix('site-a') });
+    const edge = await jetstreamManager(c, { domain: 'site-a', checkAPI: false });
+    const hub = await jetstreamManager(control, { domain: HUB_DOMAIN });
+    const synced = await syncSiteAuditSources(edge, hub, 'site-a', 256);
+    t.same(synced, { gateways: ['gw-1', 'gw-2'], consumersEnsured: ['gw-2'], sourcesAdded: ['site-a/gw-2'] });
+    t.same(await syncSiteAuditSources(edge, hub, 'site-a', 256), {
+      gateways: ['gw-1', 'gw-2'],
+      consumersEnsured: [],
+      sourcesAdded: [],
+    });
+    t.same((await syncSiteAuditSources(edge, hub, 'site-a', 1)).gateways, ['gw-1'], 'at most maxGateways');
+    const subject = auditEventsSubject('site-a', 'gw-2');
+    await jetstream(gw2).publish(subject, '{"first":1,"last":1}', { msgID: blockMsgId('gw-2', 1, 1) });
+    const m = await eventually('gw-2 block at the hub', async () =>
+      (await jetstreamManager(control)).streams.getMessage(AUDIT_STREAM, { last_by_subj: subject }),
+    );
+    t.equal(m.string(), '{"first":1,"last":1}');
+    await gw2.close();
   });
 
   await t.test('the leaf keeps its mirror across a restart while the whole hub is down, then catches up', async (t) => {

@@ -8,9 +8,11 @@
  * (one cluster, JetStream domain `hub`, mTLS on client/route/leafnode ports, users = SPIFFE IDs by
  * `verify_and_map`); per site one leaf (JetStream domain = site, remote to every hub leafnode port with the
  * leaf's SVID `fleetIds.leaf`). Configs come from gateway/fleet/fleet-config-render.ts (the same permissions
- * as fleet-config/). Provisioned before `startFleetLab` resolves: hub buckets `site-<site>` (R3) and the hub
- * AUDIT stream sourcing each site's (gateway/fleet/hub-provision.ts, as `control`); at each leaf the mirror
- * bucket and the AUDIT stream (gateway/fleet/edge-provision.ts, as the site's first gateway).
+ * as fleet-config/; each leaf's JetStream store is 1 GB, whatever its gateway list). Provisioned before
+ * `startFleetLab` resolves: hub buckets `site-<site>` (R3) and the hub AUDIT stream sourcing each site's first
+ * gateway's edge stream (gateway/fleet/hub-provision.ts, as `control`); at each leaf the mirror bucket and that
+ * gateway's stream `AUDIT-<gateway>` (gateway/fleet/edge-provision.ts, as that gateway), and its source
+ * consumer (as `control serve` does). Other gateways make their own streams; `control serve` sources them.
  *
  * API (FleetLab):
  *   lab.dir, lab.trustDomain, lab.ca (DevCa: mint rogue or odd certs yourself), lab.caFile, lab.caPem
@@ -60,9 +62,9 @@ export interface FleetLabOptions {
   readonly trustDomain?: string;
   /** Gateways configured at every site's leaf from the start (default ['gw-1', 'gw-2']); more on demand. */
   readonly gateways?: readonly string[];
-  /** Edge AUDIT stream cap in bytes (default 64 MiB). */
+  /** The provisioned gateway's edge audit stream cap in bytes (default 64 MiB). */
   readonly auditMaxBytes?: number;
-  /** Per-site caps instead (a gateway may only create the stream, so its cap is set here, at provisioning). */
+  /** Per-site caps instead (a gateway may only create its stream, so its cap is set here, at provisioning). */
   readonly auditMaxBytesBySite?: Readonly<Record<string, number>>;
   /** Skip provisioning (tests of the provisioning code itself). */
   readonly provision?: boolean;
@@ -206,11 +208,15 @@ class Lab {
     for (const site of this.sites) await this.waitLeafJetStream(site);
     if (this.opts.provision === false) return;
     const nc = await this.connectAs(this.control, this.hubUrls);
-    await ensureHubResources(nc, { sites: this.sites });
+    const first = (site: string): string => this.leaf(site).gateways[0] ?? 'gw-1';
+    await ensureHubResources(nc, {
+      sites: this.sites,
+      gateways: Object.fromEntries(this.sites.map((site) => [site, [first(site)]])),
+    });
     for (const site of this.sites) {
-      const gw = await this.connectAs(await this.gateway(site, this.leaf(site).gateways[0] ?? 'gw-1'));
+      const gw = await this.connectAs(await this.gateway(site, first(site)));
       const auditMaxBytes = this.opts.auditMaxBytesBySite?.[site] ?? this.opts.auditMaxBytes ?? 64 * 1024 * 1024;
-      await ensureEdgeResources(gw, { site, auditMaxBytes });
+      await ensureEdgeResources(gw, { site, gateway: first(site), auditMaxBytes });
       await gw.close();
     }
     await nc.close();
@@ -219,13 +225,14 @@ class Lab {
         timeoutMs: 15_000,
         intervalMs: 100,
       });
-    // The consumer the hub sources each site's AUDIT through is control's to ensure (gateways may not), across
+    // The consumer the hub sources a gateway's stream through is control's to ensure (gateways may not), across
     // the leaf link as `control serve` does it.
     for (const site of this.sites)
       await eventually(`${site} audit source consumer`, async () => {
         const ctl = await this.connectAs(this.control, this.hubUrls, { inboxPrefix: controlInboxPrefix(site) });
         try {
-          await ensureEdgeAuditSource(await jetstreamManager(ctl, { domain: site, checkAPI: false }), site);
+          const edge = await jetstreamManager(ctl, { domain: site, checkAPI: false });
+          await ensureEdgeAuditSource(edge, site, first(site));
           return true;
         } finally {
           await ctl.close();
@@ -275,6 +282,8 @@ class Lab {
       tls: this.leafTls.get(leaf.site)!,
       gateways: leaf.gateways,
       linkEnabled: leaf.linkEnabled,
+      // fixed: the lab adds gateways by config reload, and its streams are small (fleet-gateway.ts)
+      maxFileStore: '1GB',
     });
     await writeFile(leaf.proc.configFile, conf + debugLog());
   }

@@ -16,7 +16,7 @@ import { AuditBlockPublisher } from '../../gateway/fleet/audit-block-publisher.j
 import { AuditCollector, type CollectedMessage } from '../../gateway/fleet/audit-collector.js';
 import { edgeSeqOf } from '../../gateway/fleet/hub-provision.js';
 import { isStreamFullError } from '../../gateway/fleet/audit-stream-nats.js';
-import { siteAuditSourceName } from '../../gateway/fleet/hub-provision.js';
+import { gatewayAuditSourceName } from '../../gateway/fleet/hub-provision.js';
 import { flushIo } from '../helpers/eventually.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
 import { FakeAuditStream, localRecords, SIGNER_ID, testSigner } from '../helpers/fleet-audit.js';
@@ -263,28 +263,35 @@ function asGateway(msgs: readonly CollectedMessage[], site: string, gw: string):
   });
 }
 
-t.test("a message counts for a site only if the hub sourced it from that site's edge stream", async (t) => {
+t.test("a message counts for a gateway only if the hub sourced it from that gateway's edge stream", async (t) => {
   const g = await gatewayTrail(t, 10);
   const out = tmp(t, 'ctl');
-  const c = new AuditCollector({ dir: out, sites: ['site-a', 'site-b'], sourceOf: siteAuditSourceName });
+  const c = new AuditCollector({ dir: out, sites: ['site-a', 'site-b'], sourceOf: gatewayAuditSourceName });
   t.teardown(() => c.close());
-  // site-a's leaf stored a chain of its own making under site-b's subject
-  const forged = asGateway(g.msgs, 'site-b', 'gw-1').map((m) => ({ ...m, source: siteAuditSourceName('site-a') }));
+  // site-a's leaf stored a chain of its own making under site-b's subject, in a stream of the same gateway name
+  const forged = asGateway(g.msgs, 'site-b', GW).map((m) => ({ ...m, source: gatewayAuditSourceName(SITE, GW) }));
   feed(c, forged);
   t.same(c.report(), [], 'no trail for site-b from what came through site-a');
   t.notOk(existsSync(join(out, 'site-b')), 'nothing written for site-b');
   t.equal(c.ignored, forged.length);
+  // ... and a sibling's chain stored in gw-1's stream (a gateway's stream made with a sibling's subjects)
+  const sibling = asGateway(g.msgs, SITE, 'gw-2').map((m) => ({ ...m, source: gatewayAuditSourceName(SITE, GW) }));
+  feed(c, sibling);
+  t.same(c.report(), [], "no trail for gw-2 from what came through gw-1's stream");
+  t.notOk(existsSync(join(out, SITE, 'gw-2')), 'nothing written for gw-2');
   feed(
     c,
     g.msgs.map((m) => ({ ...m, source: null })),
   );
   t.same(c.report(), [], 'not sourced at all: ignored too');
+  t.equal(c.ignored, forged.length + sibling.length + g.msgs.length);
   feed(
     c,
-    g.msgs.map((m) => ({ ...m, source: siteAuditSourceName('site-a') })),
+    g.msgs.map((m) => ({ ...m, source: gatewayAuditSourceName(SITE, GW) })),
   );
-  t.match(c.report(), [{ site: SITE, gateway: GW, lastSeq: 10, problems: [] }], 'positive control: its own site');
-  t.not(siteAuditSourceName('site-a'), siteAuditSourceName('site-b'));
+  t.match(c.report(), [{ site: SITE, gateway: GW, lastSeq: 10, problems: [] }], 'positive control: its own stream');
+  t.not(gatewayAuditSourceName('site-a', GW), gatewayAuditSourceName('site-b', GW));
+  t.not(gatewayAuditSourceName(SITE, 'gw-1'), gatewayAuditSourceName(SITE, 'gw-2'));
 });
 
 t.test(

@@ -34,7 +34,7 @@ import { HUB_TD, startTestHub, type TestHub } from '../helpers/nats-hub.js';
 let hub: TestHub;
 const EDGE_A = 'EDGE_site-a';
 /** What the hub stamps on messages sourced from the stand-in (a local source: its stream name alone). */
-const auditSourceOf = (site: string): string => `EDGE_${site}`;
+const auditSourceOf = (site: string, _gateway: string): string => `EDGE_${site}`;
 t.before(async () => {
   hub = await startTestHub(['site-a']);
   await hub.createBuckets(['site-a']);
