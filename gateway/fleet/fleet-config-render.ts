@@ -115,8 +115,8 @@ export function leafLinkPermissions(site: string): Permissions {
       `${siteApi}.CONSUMER.CREATE.*.${source}`,
       // The leaf forwards its interest in its API mapping `${siteApi}.CONSUMER.>` only when its reverse match
       // finds an allowed subject under it, and nats-server's reverse match does not descend past a `*` inside
-      // a subject (messages are then checked one by one, where `*` works): this literal — the source consumer
-      // of the shared stream of earlier versions (an upgrade reads it) — anchors that interest.
+      // a subject (messages are then checked one by one, where `*` works): this literal — a read of the source
+      // consumer of the shared stream of earlier versions, harmless — anchors that interest.
       `${siteApi}.CONSUMER.INFO.${AUDIT_STREAM}.${source}`,
       // ... and removes the shared edge stream of earlier versions once it is drained (an upgrade).
       `${siteApi}.STREAM.DELETE.${AUDIT_STREAM}`,
