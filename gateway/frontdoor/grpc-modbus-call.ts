@@ -24,6 +24,7 @@ import { answerFor } from './request-events.js';
 import type { PipelineRequest, PipelineResult, RequestPipeline } from './request-pipeline.js';
 import type { FailureResult, RefusedFrame } from './request-refusals.js';
 import type { Session } from './session.js';
+import { clipText } from './client-text.js';
 
 export interface ModbusCallDeps {
   readonly router: { named(name: string): PipelineRequest['device'] | undefined };
@@ -102,7 +103,7 @@ export function prepareCall(deps: ModbusCallDeps, deviceName: string, built: Mod
   const decoded = decodeRequest(pdu);
   if (!decoded.ok) return invalid(decoded.reason, decoded.exception);
   if (!device) {
-    const name = deviceName.slice(0, MAX_NAME_ECHO);
+    const name = clipText(deviceName, MAX_NAME_ECHO);
     const reason = `no-route device ${name}`;
     const error = grpcError(status.NOT_FOUND, `unknown device "${name}"`, {
       [META_OUTCOME]: 'no-route',

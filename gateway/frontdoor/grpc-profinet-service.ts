@@ -32,6 +32,7 @@ import type {
   WriteRecordResponse,
 } from './grpc-proto.js';
 import { invalidRecordArgument, recordError, undecodableRecord } from './grpc-record-status.js';
+import { clipText } from './client-text.js';
 import { commitWrite } from './grpc-write-commit.js';
 import type { CallSessionLookup } from './grpc-session-map.js';
 import type { RecordPipelineRequest, RecordPipelineResult } from './record-pipeline.js';
@@ -86,8 +87,10 @@ function prepare(
   // The codec's widths are the one source of truth: slot/subslot/index ≤ 0xFFFF, length 1..65535.
   if (!valid.ok) return refuse(`invalid-request ${valid.detail}`, valid.detail);
   const device = deps.router.profinet(a.device);
-  if (!device)
-    return refuse(`unknown-device ${a.device.slice(0, 128)}`, `unknown PROFINET device "${a.device.slice(0, 128)}"`);
+  if (!device) {
+    const name = clipText(a.device, 128);
+    return refuse(`unknown-device ${name}`, `unknown PROFINET device "${name}"`);
+  }
   return { ok: true, value: device };
 }
 

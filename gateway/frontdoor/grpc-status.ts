@@ -7,6 +7,7 @@
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import type { Outcome } from '../errors.js';
 import type { PipelineResult } from './request-pipeline.js';
+import { wellFormed } from './client-text.js';
 
 export const META_OUTCOME = 'verigate-outcome';
 export const META_REASON = 'verigate-reason';
@@ -20,10 +21,15 @@ export const META_EXCEPTION = 'verigate-exception';
  */
 export const printable = (s: string): string => s.replace(/[^\x20-\x7e]/g, '?').slice(0, 512);
 
-/** A status error as grpc-js expects it from a handler (code + details + metadata). */
-export function grpcError(code: status, details: string, meta: Readonly<Record<string, string>> = {}): ServiceError {
+/**
+ * A status error as grpc-js expects it from a handler (code + details + metadata). The details may quote a
+ * client's text: made well-formed here, once for every status, because grpc-js throws on a lone surrogate
+ * while it sends the status (client-text.ts).
+ */
+export function grpcError(code: status, text: string, meta: Readonly<Record<string, string>> = {}): ServiceError {
   const metadata = new Metadata();
   for (const [k, v] of Object.entries(meta)) metadata.set(k, v);
+  const details = wellFormed(text);
   return Object.assign(new Error(details), { code, details, metadata });
 }
 

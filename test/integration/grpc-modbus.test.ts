@@ -105,6 +105,18 @@ t.test('unknown device → NOT_FOUND, audited as no-route before the answer', as
   ]);
 });
 
+t.test('a device name clipped at the echo limit through an emoji: NOT_FOUND, and the gateway serves on', async (t) => {
+  // 127 units + a surrogate pair: a clip at 128 units would leave half the pair, which grpc-js cannot send
+  const name = `${'x'.repeat(127)}\u{1F600}`;
+  const r = await stranger.call('ReadHoldingRegisters', { device: name, address: 0, count: 1 });
+  t.equal(r.ok ? -1 : r.code, grpc.status.NOT_FOUND, 'a read');
+  t.equal(r.ok ? '' : r.details, `unknown device "${'x'.repeat(127)}"`, 'clipped before the pair, not through it');
+  const w = await stranger.call('WriteRegisters', { device: name, address: 0, values: [1] });
+  t.equal(w.ok ? -1 : w.code, grpc.status.NOT_FOUND, 'a write (headers already sent)');
+  const after = await stranger.call('ReadHoldingRegisters', { device: 'boiler-9', address: 0, count: 1 });
+  t.equal(after.ok ? -1 : after.code, grpc.status.NOT_FOUND, 'the gateway is still up');
+});
+
 t.test('bad quantity, range or value → INVALID_ARGUMENT (as Modbus 0x02/0x03)', async (t) => {
   const cases: [string, object, string][] = [
     ['ReadHoldingRegisters', { device: dev, address: 0, count: 126 }, '0x03'],

@@ -406,6 +406,31 @@ t.test('the audit trail has record.decision events with the record fields', asyn
   t.match(rd.find(wrote('0fa0')), { decision: 'deny', reason: /^value-not-allowed/ }, 'the out-of-range write');
 });
 
+t.test(
+  'a device name clipped at the echo limit through an emoji: INVALID_ARGUMENT, and the gateway serves on',
+  async (t) => {
+    // after the audit checks above: these refusals count toward the identities' denial budget
+    const hist = await pn(HISTORIAN);
+    const eng = await pn(ENG);
+    // clipped at 128 units: through the surrogate pair, grpc-js would throw sending the status (process exit)
+    const emoji = (c: string): string => `${c.repeat(127)}\u{1F600}`;
+    const r = failed(
+      t,
+      await hist.call('ReadRecord', { ...read(0, 1, 0xaff0), device: emoji('x') }),
+      'INVALID_ARGUMENT',
+      'a read',
+    );
+    t.equal(r.details, `unknown PROFINET device "${'x'.repeat(127)}"`, 'clipped before the pair');
+    failed(
+      t,
+      await eng.call('WriteRecord', { ...write(1, 1, 0x0100, '0001'), device: emoji('y') }),
+      'INVALID_ARGUMENT',
+      'a write',
+    );
+    t.ok((await hist.call('ReadRecord', read(0, 1, 0xaff0))).ok, 'the gateway still serves');
+  },
+);
+
 // Last: proves the crash fault above was really armed (an ALLOWED user-index read crashes the device).
 t.test('control: an allowed user-index read does crash the armed simulator', async (t) => {
   sim.resetCounters();
