@@ -29,7 +29,7 @@ import { resolveProfinetOptions, type ResolvedProfinetOptions } from './profinet
 import { failedOutcome, isUnknownAr, pnioError, statusBytes } from './profinet-results.js';
 import { ProfinetTransport, type CallOutcome } from './profinet-transport.js';
 import { checkRead, checkWrite } from './profinet-args.js';
-import { ProfinetTurns } from './profinet-turns.js';
+import { ProfinetTurns, type LostResult } from './profinet-turns.js';
 import type {
   IdentityResult,
   ProfinetClientStats,
@@ -42,6 +42,8 @@ import type {
 
 /** IODReadResHeader block (64 bytes) in front of the record data: part of a read's ArgsMaximum. */
 const READ_RES_HEADER = 64;
+/** A read whose work failed after a datagram left: as unanswered (a read is never a write replayed). */
+const READ_LOST: LostResult = Object.freeze({ kind: 'timeout', stage: 'read' });
 
 export class ProfinetClient {
   readonly #o: ResolvedProfinetOptions;
@@ -65,7 +67,7 @@ export class ProfinetClient {
   readRecord(r: ReadRecordRequest): Promise<ProfinetResult> {
     const bad = checkRead(r);
     if (bad !== undefined) return Promise.resolve({ kind: 'invalid-argument', reason: bad });
-    return this.#turns.submit(r, (gate) => this.#read(r, gate));
+    return this.#turns.submit(r, (gate) => this.#read(r, gate), READ_LOST);
   }
 
   /** Read Implicit (opnum 5, no AR): the read that holds no device resources. */
@@ -82,19 +84,23 @@ export class ProfinetClient {
 
   /** I&M0 (0xAFF0) and RealIdentificationData (0xF000) of the DAP (slot 0, subslot 1), decoded. */
   readIdentity(base: ProfinetRequestBase): Promise<IdentityResult> {
-    return this.#turns.submit(base, async (gate): Promise<IdentityResult> => {
-      const at = { ...base, api: 0, slot: 0, subslot: 1 };
-      const im = await this.#read({ ...at, index: RecordIndex.IM0, maxLength: 4096 }, gate);
-      if (im.kind !== 'record') return im;
-      const id = await this.#read({ ...at, index: RecordIndex.RealIdentificationData, maxLength: 0xffff }, gate);
-      if (id.kind !== 'record') return id;
-      const im0 = decodeRecord(RecordIndex.IM0, im.data);
-      if (!im0.ok || im0.value.kind !== 'im0') return this.#badRecord(im.data, im0.ok ? 'not I&M0' : im0.detail);
-      const real = decodeRecord(RecordIndex.RealIdentificationData, id.data);
-      if (!real.ok || real.value.kind !== 'real-identification')
-        return this.#badRecord(id.data, real.ok ? 'not RealIdentificationData' : real.detail);
-      return { kind: 'identity', im0: im0.value.value, modules: real.value.value.modules };
-    });
+    return this.#turns.submit(
+      base,
+      async (gate): Promise<IdentityResult> => {
+        const at = { ...base, api: 0, slot: 0, subslot: 1 };
+        const im = await this.#read({ ...at, index: RecordIndex.IM0, maxLength: 4096 }, gate);
+        if (im.kind !== 'record') return im;
+        const id = await this.#read({ ...at, index: RecordIndex.RealIdentificationData, maxLength: 0xffff }, gate);
+        if (id.kind !== 'record') return id;
+        const im0 = decodeRecord(RecordIndex.IM0, im.data);
+        if (!im0.ok || im0.value.kind !== 'im0') return this.#badRecord(im.data, im0.ok ? 'not I&M0' : im0.detail);
+        const real = decodeRecord(RecordIndex.RealIdentificationData, id.data);
+        if (!real.ok || real.value.kind !== 'real-identification')
+          return this.#badRecord(id.data, real.ok ? 'not RealIdentificationData' : real.detail);
+        return { kind: 'identity', im0: im0.value.value, modules: real.value.value.modules };
+      },
+      READ_LOST,
+    );
   }
 
   stats(): ProfinetClientStats {

@@ -7,7 +7,9 @@
  *
  * Work that fails — its promise rejects, or it throws before it returns one — is logged and ends its turn like
  * any other: a failure left unhandled would end the process (Node's default for unhandled rejections), and a
- * turn that never ends would stall the device's queue for good.
+ * turn that never ends would stall the device's queue for good. Once the work's gate has let a datagram go,
+ * a failure is answered as the caller's `lost` result (a write: `write-lost`, may have been executed), never
+ * "nothing sent": that answer invites a retry, and a retried write runs twice.
  */
 import { errorMessage } from '../errors.js';
 import { FairQueue, type QueueHandle } from './fair-queue.js';
@@ -17,11 +19,15 @@ import type { ResolvedProfinetOptions } from './profinet-options.js';
 import type { ProfinetRequestBase, ProfinetResult, TimerHandle } from './profinet-types.js';
 
 type Early = Extract<ProfinetResult, { kind: 'queue-full' | 'aborted' | 'unavailable' }>;
+/** What a request whose work failed after its gate let a datagram go is answered. */
+export type LostResult = Extract<ProfinetResult, { kind: 'write-lost' | 'timeout' }>;
+const WRITE_LOST: LostResult = Object.freeze({ kind: 'write-lost' });
 
 interface Job {
   readonly req: ProfinetRequestBase;
   readonly submittedAt: number;
   readonly exec: (gate: () => boolean) => Promise<unknown>;
+  readonly lost: LostResult;
   readonly resolve: (r: unknown) => void;
   state: 'queued' | 'running' | 'done';
   handle?: QueueHandle<Job>;
@@ -67,15 +73,23 @@ export class ProfinetTurns {
     return this.#tally.byClient();
   }
 
-  /** Queues `exec` for its turn; it gets the gate to check right before each datagram it sends. */
-  submit<R>(req: ProfinetRequestBase, exec: (gate: () => boolean) => Promise<R>): Promise<R | Early> {
+  /**
+   * Queues `exec` for its turn; it gets the gate to check right before each datagram it sends. `lost`: the
+   * answer when `exec` fails after the gate let something go (a read: `timeout`; the default, for a write).
+   */
+  submit<R>(
+    req: ProfinetRequestBase,
+    exec: (gate: () => boolean) => Promise<R>,
+    lost: LostResult = WRITE_LOST,
+  ): Promise<R | Early | LostResult> {
     if (this.#closed) return Promise.resolve({ kind: 'unavailable', sent: false, reason: 'client closed' });
     if (req.signal?.aborted === true) return Promise.resolve({ kind: 'aborted' });
-    return new Promise<R | Early>((resolve) => {
+    return new Promise<R | Early | LostResult>((resolve) => {
       const job: Job = {
         req,
         submittedAt: this.#o.timers.now(),
         exec,
+        lost,
         resolve: resolve as (r: unknown) => void,
         state: 'queued',
       };
@@ -126,11 +140,16 @@ export class ProfinetTurns {
       }
       const job = this.#queue.shift();
       if (job === undefined) return;
-      const gate = (): boolean => mayDispatch(job.req);
-      if (!gate()) {
+      if (!mayDispatch(job.req)) {
         this.#settle(job, { kind: 'aborted' });
         continue;
       }
+      let passed = false;
+      const gate = (): boolean => {
+        const ok = mayDispatch(job.req);
+        passed ||= ok;
+        return ok;
+      };
       job.state = 'running';
       this.#o.timers.clearTimeout(job.timer);
       this.#track(
@@ -138,7 +157,7 @@ export class ProfinetTurns {
           (r) => this.#settle(job, r),
           (err: unknown) => {
             this.#o.logger.warn({ device: this.#o.name, err: errorMessage(err) }, 'PROFINET request failed internally');
-            this.#settle(job, { kind: 'unavailable', sent: false, reason: 'internal error' });
+            this.#settle(job, passed ? job.lost : { kind: 'unavailable', sent: false, reason: 'internal error' });
           },
         ),
         'request',

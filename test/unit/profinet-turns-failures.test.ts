@@ -71,3 +71,25 @@ t.test("a request's work that throws at once: unavailable, unsent; the next requ
   t.same(turns.byClient(), {}, 'nothing left counted against the identity');
   t.same(unhandled, []);
 });
+
+t.test("a request's work that fails after its gate let a datagram go: never 'nothing sent'", async (t) => {
+  const { turns, unhandled } = rig(t, async () => undefined);
+  const boom = (gate: () => boolean): Promise<never> => {
+    gate(); // a datagram went out
+    return Promise.reject(new Error('failed after the send'));
+  };
+  // a write (the default): may have been executed, so never an answer a client would retry
+  await t.resolveMatch(turns.submit(REQ, boom), { kind: 'write-lost' });
+  // a read: its caller's own lost answer
+  await t.resolveMatch(turns.submit(REQ, boom, { kind: 'timeout', stage: 'read' }), { kind: 'timeout', stage: 'read' });
+  // a gate that refused every datagram: nothing went out, so unsent it is
+  let allowed = true;
+  const refused = turns.submit({ ...REQ, stillAllowed: () => allowed }, (gate) => {
+    allowed = false; // e.g. the session ended between the turn's start and the send
+    t.equal(gate(), false);
+    return Promise.reject(new Error('failed'));
+  });
+  await t.resolveMatch(refused, { kind: 'unavailable', sent: false, reason: 'internal error' });
+  t.equal(await settledNow(turns.submit(REQ, async () => 'served')), 'served');
+  t.same(unhandled, []);
+});
