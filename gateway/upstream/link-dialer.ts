@@ -68,7 +68,13 @@ export class LinkDialer<J> {
         (link) => {
           this.#timers.clearTimeout(timer);
           this.#dial = undefined;
-          this.#hooks.opened(link);
+          try {
+            this.#hooks.opened(link);
+          } catch (err) {
+            // nobody holds the link now: close it rather than leave the PLC's connection slot taken
+            link.close('taking the new connection failed');
+            throw err;
+          }
         },
         (err: unknown) => {
           this.#timers.clearTimeout(timer);

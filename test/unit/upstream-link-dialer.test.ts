@@ -8,7 +8,7 @@ import t, { type Test } from 'tap';
 import { DevicePool } from '../../gateway/upstream/device-pool.js';
 import { LinkDialer } from '../../gateway/upstream/link-dialer.js';
 import type { Logger } from '../../gateway/logger.js';
-import type { LinkSettings, UpstreamTransport } from '../../gateway/upstream/types.js';
+import type { LinkSettings, UpstreamLink, UpstreamTransport } from '../../gateway/upstream/types.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
 import { fakeTransport } from '../helpers/fake-upstream.js';
 
@@ -98,6 +98,40 @@ t.test('a dialer whose hook throws on the result: logged, no unhandled rejection
   if (!t.doesNotThrow(() => dialer.dial(0))) return;
   await turn();
   t.equal(dialer.dialing, false);
+  t.match(errors, [/connect attempt failed/]);
+  t.same(unhandled, []);
+});
+
+t.test('a dialer whose opened hook throws: the new link is closed, not left holding the PLC slot', async (t) => {
+  const unhandled = watchUnhandled(t);
+  const { logger, errors } = recordingLogger();
+  const closed: string[] = [];
+  const link = { close: (reason: string) => void closed.push(reason) } as unknown as UpstreamLink<unknown>;
+  const transport: UpstreamTransport = {
+    target: 'plc:502',
+    open: <J>() => Promise.resolve(link as unknown as UpstreamLink<J>),
+  };
+  const events = {
+    reply: () => undefined,
+    slotFreed: () => undefined,
+    unsent: () => undefined,
+    closed: () => undefined,
+  };
+  const dialer = new LinkDialer(
+    transport,
+    1000,
+    { maxInFlight: 1, lateGraceMs: 100, logger, timers: new FakeTimers(), events },
+    {
+      opened: () => {
+        throw new Error('pool bug');
+      },
+      failed: () => undefined,
+      due: () => undefined,
+    },
+  );
+  dialer.dial(0);
+  await turn();
+  t.same(closed, ['taking the new connection failed']);
   t.match(errors, [/connect attempt failed/]);
   t.same(unhandled, []);
 });
