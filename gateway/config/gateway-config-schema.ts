@@ -107,7 +107,8 @@ export const gatewayConfigSchema = {
         // reached by Modbus TCP (`address`), a Modbus RTU line on a local port (`serial`), or raw RTU frames to a
         // serial device server (`rtuOverTcp`) [MB-SERIAL]: exactly one, checked with the lines in config/device-link.ts
         properties: {
-          name: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]*$' },
+          // a policy and audit token; the gRPC request bound (MAX_REQUEST_BYTES) leaves room for it
+          name: { type: 'string', maxLength: 240, pattern: '^[a-z0-9][a-z0-9._-]*$' },
           address: { type: 'string', pattern: '^[^:\\s]+:[0-9]{1,5}$' },
           serial: {
             type: 'object',
@@ -169,7 +170,8 @@ export const gatewayConfigSchema = {
         additionalProperties: false,
         required: ['name', 'host'],
         properties: {
-          name: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]*$' },
+          // a policy and audit token; the gRPC request bound (MAX_REQUEST_BYTES) leaves room for it
+          name: { type: 'string', maxLength: 240, pattern: '^[a-z0-9][a-z0-9._-]*$' },
           // an IP address literal: the client accepts answers from this address only
           host: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[0-9a-fA-F.:]+$' },
           port: { type: 'integer', minimum: 1, maximum: 65535 },

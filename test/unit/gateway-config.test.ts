@@ -48,6 +48,22 @@ policy: { file: p.yaml }
   t.throws(() => loadGatewayConfig(p), { code: 'GW_ERR_CONFIG_INVALID', message: /bad\.yaml:4:/ });
 });
 
+t.test(
+  'a device name is at most 240 characters (a policy and audit token the gRPC request bound has room for)',
+  async (t) => {
+    const named = (file: string, name: string): string =>
+      write(
+        file,
+        `version: 1\ndevices:\n  - name: ${name}\n    address: 127.0.0.1:502\n    unitId: 1\npolicy: { file: p.yaml }\n`,
+      );
+    t.equal(loadGatewayConfig(named('n240.yaml', 'a'.repeat(240))).devices[0]?.name, 'a'.repeat(240));
+    t.throws(() => loadGatewayConfig(named('n241.yaml', 'a'.repeat(241))), {
+      code: 'GW_ERR_CONFIG_INVALID',
+      message: /n241\.yaml:3:/,
+    });
+  },
+);
+
 t.test('listeners: sessionResumption is a boolean per TLS listener', async (t) => {
   const devices = `devices:
   - { name: turbine-1, address: 127.0.0.1:5020, unitId: 1 }
