@@ -72,29 +72,27 @@ t.test('a pool whose transport throws on open: the request is answered, and the 
   t.match(await r, { kind: 'response' });
 });
 
+/** A dialer over `transport` whose pool hooks are `hooks` (the rest do nothing). */
+function dialerWith(
+  transport: UpstreamTransport,
+  logger: Logger,
+  hooks: Partial<ConstructorParameters<typeof LinkDialer>[3]>,
+) {
+  const none = (): undefined => undefined;
+  const events = { reply: none, slotFreed: none, unsent: none, closed: none };
+  const link = { maxInFlight: 1, lateGraceMs: 100, logger, timers: new FakeTimers(), events };
+  return new LinkDialer(transport, 1000, link, { opened: none, failed: none, due: none, ...hooks });
+}
+
 t.test('a dialer whose hook throws on the result: logged, no unhandled rejection', async (t) => {
   const unhandled = watchUnhandled(t);
   const { logger, errors } = recordingLogger();
-  const timers = new FakeTimers();
   const transport: UpstreamTransport = { target: 'plc:502', open: () => Promise.reject(new Error('refused')) };
-  const events = {
-    reply: () => undefined,
-    slotFreed: () => undefined,
-    unsent: () => undefined,
-    closed: () => undefined,
-  };
-  const dialer = new LinkDialer(
-    transport,
-    1000,
-    { maxInFlight: 1, lateGraceMs: 100, logger, timers, events },
-    {
-      opened: () => undefined,
-      failed: () => {
-        throw new Error('pool bug');
-      },
-      due: () => undefined,
+  const dialer = dialerWith(transport, logger, {
+    failed: () => {
+      throw new Error('pool bug');
     },
-  );
+  });
   if (!t.doesNotThrow(() => dialer.dial(0))) return;
   await turn();
   t.equal(dialer.dialing, false);
@@ -111,24 +109,11 @@ t.test('a dialer whose opened hook throws: the new link is closed, not left hold
     target: 'plc:502',
     open: <J>() => Promise.resolve(link as unknown as UpstreamLink<J>),
   };
-  const events = {
-    reply: () => undefined,
-    slotFreed: () => undefined,
-    unsent: () => undefined,
-    closed: () => undefined,
-  };
-  const dialer = new LinkDialer(
-    transport,
-    1000,
-    { maxInFlight: 1, lateGraceMs: 100, logger, timers: new FakeTimers(), events },
-    {
-      opened: () => {
-        throw new Error('pool bug');
-      },
-      failed: () => undefined,
-      due: () => undefined,
+  const dialer = dialerWith(transport, logger, {
+    opened: () => {
+      throw new Error('pool bug');
     },
-  );
+  });
   dialer.dial(0);
   await turn();
   t.same(closed, ['taking the new connection failed']);
