@@ -20,8 +20,7 @@ import { explain, type ExplainQuery } from '../policy/explain.js';
 import { describeRecordRequest, explainRecord } from '../policy/explain-record.js';
 import type { PolicyRecordSpec } from '../policy/policy-source.js';
 import { runPolicyTests } from '../policy/policy-tests.js';
-import { containerWarnings } from '../policy/container-warnings.js';
-import { aggregateWarnings } from '../policy/record-aggregates.js';
+import { policyWarnings } from '../policy/policy-warnings.js';
 import { EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, type CliCommand, type CliIo } from './cli-io.js';
 
 const USAGE = [
@@ -123,9 +122,6 @@ function reportError(io: CliIo, err: Error & { code: string }): void {
   io.err(`policy: ${details.length > 0 ? `${details.length} error(s)` : 'failed'} [${err.code}]`);
 }
 
-/** Function codes whose requests touch registers (protocols/modbus/classify.ts): the only ones a JIT grant can cover. */
-const REGISTER_FCS: ReadonlySet<number> = new Set([1, 2, 3, 4, 5, 6, 15, 16, 22, 23, 24]);
-
 function check(io: CliIo, text: string, file: string): number {
   const policy = compileOrReport(io, text, file);
   if (policy === null) return EXIT_CHECK_FAILED;
@@ -135,15 +131,7 @@ function check(io: CliIo, text: string, file: string): number {
     io.err(`policy: ${report.failures.length} of ${policy.tests.length} test(s) failed [GW_ERR_POLICY_TEST_FAILED]`);
     return EXIT_CHECK_FAILED;
   }
-  if (policy.mode === 'shadow') io.out('warning: mode: shadow — test mode, denials are reported but NOT enforced');
-  for (const rule of policy.rules) {
-    const none = [...rule.functions.keys()].filter((fc) => rule.jit !== null && !REGISTER_FCS.has(fc));
-    if (none.length > 0)
-      io.out(
-        `warning: rule ${rule.id}: a JIT grant names registers, never functions: fc ${none.join(', ')} (no register touched) is always refused jit-required`,
-      );
-  }
-  for (const w of [...aggregateWarnings(policy), ...containerWarnings(policy)]) io.out(`warning: ${w}`);
+  for (const w of policyWarnings(policy)) io.out(`warning: ${w}`);
   io.out(`ok: ${policy.rules.length} rules, ${report.passed} tests passed, version ${policy.version}`);
   return EXIT_OK;
 }
