@@ -148,6 +148,7 @@ export function grpcComponent(env: GatewayEnv, deps: FrontDoorDeps): Component<L
         timers: env.timers,
         logger,
         sessionResumption: g.sessionResumption,
+        keepalive: { timeMs: g.keepaliveTimeMs, timeoutMs: g.keepaliveTimeoutMs },
         handshake: {
           slots: deps.handshakeSlots,
           timeoutMs: g.handshakeTimeoutMs,

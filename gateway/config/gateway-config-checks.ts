@@ -138,6 +138,25 @@ function listenerProblems(c: GatewayConfig, doc: ConfigDoc): ConfigErrorDetail[]
         doc.problemAt(['listeners', name, 'handshakeTimeout'], 'a handshake timeout must be longer than 0'),
       );
   }
+  if (l.grpc) problems.push(...keepaliveProblems(l.grpc, doc));
+  return problems;
+}
+
+/**
+ * gRPC keepalive: at least a second between PINGs (each one costs every connection a frame and a wake-up), at most
+ * a day (grpc-js reads 2^31-1 ms or more as "no keepalive", and Node fires a longer timer at once), and an ACK
+ * deadline that is positive and shorter than the interval, so a dead peer is found within time + timeout.
+ */
+function keepaliveProblems(g: { keepaliveTimeMs: number; keepaliveTimeoutMs: number }, doc: ConfigDoc) {
+  const problems: ConfigErrorDetail[] = [];
+  const at = (key: string, message: string) => doc.problemAt(['listeners', 'grpc', 'keepalive', key], message);
+  const { keepaliveTimeMs: time, keepaliveTimeoutMs: timeout } = g;
+  if (time < 1000 || time > 86_400_000)
+    problems.push(at('time', 'listeners.grpc.keepalive.time must be between 1s and 24h'));
+  if (timeout <= 0 || timeout >= time)
+    problems.push(
+      at('timeout', 'listeners.grpc.keepalive.timeout must be longer than 0 and shorter than keepalive.time'),
+    );
   return problems;
 }
 

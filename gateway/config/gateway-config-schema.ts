@@ -89,6 +89,12 @@ export const gatewayConfigSchema = {
             port,
             handshakeTimeout: duration,
             sessionResumption: { type: 'boolean' },
+            // HTTP/2 PINGs that find a vanished client (bounds checked in gateway-config-checks.ts)
+            keepalive: {
+              type: 'object',
+              additionalProperties: false,
+              properties: { time: duration, timeout: duration },
+            },
           },
         },
         metrics: listener,

@@ -68,7 +68,15 @@ export interface GatewayConfig {
       sessionResumption: boolean;
       maxInFlightPerSession: number;
     };
-    readonly grpc: (ListenerConfig & { handshakeTimeoutMs: number; sessionResumption: boolean }) | null;
+    readonly grpc:
+      | (ListenerConfig & {
+          handshakeTimeoutMs: number;
+          sessionResumption: boolean;
+          /** HTTP/2 PING after this long (each connection), and how long its ACK may take before the session ends. */
+          keepaliveTimeMs: number;
+          keepaliveTimeoutMs: number;
+        })
+      | null;
     readonly metrics: ListenerConfig | null;
     /** Pending (not yet completed) TLS handshakes over both TLS listeners, and per source address. */
     readonly maxPendingHandshakes: number;

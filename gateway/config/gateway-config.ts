@@ -90,6 +90,8 @@ function listenersConfig(l: Yaml<'listeners'>): GatewayConfig['listeners'] {
           port: l.grpc.port ?? 8443,
           handshakeTimeoutMs: ms(l.grpc.handshakeTimeout, 10_000),
           sessionResumption: l.grpc.sessionResumption ?? false,
+          keepaliveTimeMs: ms(l.grpc.keepalive?.time, 60_000),
+          keepaliveTimeoutMs: ms(l.grpc.keepalive?.timeout, 20_000),
         }
       : null,
     metrics: l.metrics ? { host: l.metrics.host ?? '127.0.0.1', port: l.metrics.port ?? 9802 } : null,

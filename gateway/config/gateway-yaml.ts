@@ -68,7 +68,11 @@ export interface GatewayYaml {
       readonly sessionResumption?: boolean;
       readonly maxInFlightPerSession?: number;
     };
-    readonly grpc?: ListenerYaml & { readonly handshakeTimeout?: string; readonly sessionResumption?: boolean };
+    readonly grpc?: ListenerYaml & {
+      readonly handshakeTimeout?: string;
+      readonly sessionResumption?: boolean;
+      readonly keepalive?: { readonly time?: string; readonly timeout?: string };
+    };
     readonly metrics?: ListenerYaml;
     readonly maxPendingHandshakes?: number;
     readonly maxPendingHandshakesPerSource?: number;

@@ -29,7 +29,12 @@ import { loadVerigateServices } from './grpc-proto.js';
 import { GrpcSessionMap, peerKey } from './grpc-session-map.js';
 import type { RecordPipeline, RecordPipelineRequest } from './record-pipeline.js';
 import type { PipelineRequest } from './request-pipeline.js';
-import { SessionGatekeeper, type HandshakeBounds, type PeerCheck } from './session-gatekeeper.js';
+import {
+  SessionGatekeeper,
+  TCP_KEEPALIVE_IDLE_MS,
+  type HandshakeBounds,
+  type PeerCheck,
+} from './session-gatekeeper.js';
 import type { ServerTlsExtras } from '../identity/tls-options.js';
 import { systemTimers, unrefTimer, type TimerHandle, type Timers } from '../timers.js';
 import type { SessionRegistry } from './session-registry.js';
@@ -65,7 +70,12 @@ export interface GrpcFrontDoorOptions {
   readonly handshake: HandshakeBounds;
   /** TLS session resumption on this listener (`listeners.grpc.sessionResumption`, default off; tls-options.ts). */
   readonly sessionResumption?: boolean;
+  /** HTTP/2 keepalive (`listeners.grpc.keepalive`); default DEFAULT_KEEPALIVE. */
+  readonly keepalive?: { readonly timeMs: number; readonly timeoutMs: number };
 }
+
+/** `listeners.grpc.keepalive` defaults: a vanished client is found within 80 s. */
+const DEFAULT_KEEPALIVE = { timeMs: 60_000, timeoutMs: 20_000 } as const;
 
 /** How often live gRPC sessions are checked against the policy's idle timeout. */
 const IDLE_CHECK_MS = 1000;
@@ -84,11 +94,7 @@ export class GrpcFrontDoor {
   // Bounded concurrency per connection: one client cannot open thousands of calls or Watch pollers.
   // Channelz (on by default in grpc-js) keeps per-call counters, a tracker object per call and a registry of every
   // connection; the gateway serves no channelz service and exports its own metrics, so it is switched off.
-  private readonly grpcServer = new grpc.Server({
-    'grpc.max_concurrent_streams': 64,
-    'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
-    'grpc.enable_channelz': 0,
-  });
+  private readonly grpcServer: grpc.Server;
   private readonly injector: grpc.ConnectionInjector;
   private readonly live: GrpcSessionMap;
   private readonly gatekeeper: SessionGatekeeper;
@@ -97,6 +103,19 @@ export class GrpcFrontDoor {
 
   constructor(private readonly opts: GrpcFrontDoorOptions) {
     this.timers = opts.timers ?? systemTimers;
+    const keepalive = opts.keepalive ?? DEFAULT_KEEPALIVE;
+    this.grpcServer = new grpc.Server({
+      'grpc.max_concurrent_streams': 64,
+      'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
+      'grpc.enable_channelz': 0,
+      // A client that vanished without a FIN (power loss, NAT or firewall state dropped) leaves a half-open
+      // connection whose Watch polls count as activity: it would hold its PLC share and session slot until its
+      // SVID expires. grpc-js PINGs every connection of its session handler, injected ones included (server.js
+      // `_setupHandlers`, installed on the injector's http2 server too), and destroys one whose ACK is late;
+      // the socket's close then ends the session as peer-closed (session-gatekeeper.ts).
+      'grpc.keepalive_time_ms': keepalive.timeMs,
+      'grpc.keepalive_timeout_ms': keepalive.timeoutMs,
+    });
     this.live = new GrpcSessionMap(opts.now);
     const services = loadVerigateServices();
     const sessionOf = this.live.lookup;
@@ -191,6 +210,7 @@ export class GrpcFrontDoor {
         : { reason: 'no-alpn-h2', detail: 'the client did not negotiate HTTP/2 (ALPN h2)' },
     );
     if (!session) return;
+    socket.setKeepAlive(true, TCP_KEEPALIVE_IDLE_MS); // the kernel reaps it too, should the HTTP/2 PINGs not
     this.live.add(key, session);
     socket.once('close', () => this.live.delete(key, session));
     this.injector.injectConnection(socket);

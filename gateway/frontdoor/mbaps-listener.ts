@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { GatewayError } from '../errors.js';
 import { MbapsConnection, type RouteLookup } from './mbaps-connection.js';
 import type { RequestPipeline } from './request-pipeline.js';
-import { SessionGatekeeper, type GatekeeperDeps } from './session-gatekeeper.js';
+import { SessionGatekeeper, TCP_KEEPALIVE_IDLE_MS, type GatekeeperDeps } from './session-gatekeeper.js';
 
 export interface MbapsListenerOptions extends GatekeeperDeps {
   readonly host: string;
@@ -85,6 +85,7 @@ export class MbapsListener {
   private accept(socket: tls.TLSSocket): void {
     const session = this.gatekeeper.open(socket);
     if (!session) return;
+    socket.setKeepAlive(true, TCP_KEEPALIVE_IDLE_MS); // the kernel reaps it should the client vanish silently
     this.followIdleTimeout(); // the current value, should a swap have gone unannounced
     const conn = new MbapsConnection(socket, session, {
       routes: this.opts.routes,

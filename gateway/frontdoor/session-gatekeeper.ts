@@ -24,6 +24,13 @@ import { SessionExpiry } from './session-expiry.js';
 import type { SessionRegistry } from './session-registry.js';
 import type { LiveChains } from './live-chains.js';
 
+/**
+ * TCP keepalive on every admitted session's socket (both front doors set it at accept) [RFC 1122 4.2.3.6]: after
+ * this much silence the kernel probes the peer and resets a connection whose peer is gone (power loss, cable
+ * pulled), so a half-open session ends as peer-closed even when the policy sets no `session.idleTimeout`.
+ */
+export const TCP_KEEPALIVE_IDLE_MS = 60_000;
+
 /** The identity side's verdict on the client's SVID chain (defined in identity/peer-check.ts). */
 export type { PeerCheck };
 

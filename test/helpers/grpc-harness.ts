@@ -85,6 +85,8 @@ export interface HarnessOptions {
   readonly now?: () => number;
   /** The gateway's timers (SVID rotation, session expiry, deadlines): e.g. FakeTimers the test advances. */
   readonly timers?: Timers;
+  /** Extra inline YAML for `listeners.grpc`, e.g. `keepalive: { time: 1s, timeout: 200ms }`. */
+  readonly grpcYaml?: string;
 }
 
 export async function startHarness(policy = basePolicy(), opts: HarnessOptions = {}): Promise<Harness> {
@@ -96,6 +98,7 @@ export async function startHarness(policy = basePolicy(), opts: HarnessOptions =
     ...(opts.profinet ? { profinet: opts.profinet } : {}),
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.timers ? { timers: opts.timers } : {}),
+    ...(opts.grpcYaml ? { listeners: { grpc: opts.grpcYaml } } : {}),
   });
   const { dir, gateway: gw, sim, pnSim, policyFile } = base;
   const server = `127.0.0.1:${gw.endpoints.grpc?.port ?? 0}`;

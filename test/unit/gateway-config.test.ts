@@ -90,6 +90,26 @@ ${devices}`,
   t.throws(() => loadGatewayConfig(bad), { code: 'GW_ERR_CONFIG_INVALID', message: /resume-bad\.yaml:3:/ });
 });
 
+t.test('listeners.grpc.keepalive: defaults 60s/20s; time 1s-24h, timeout shorter than time (file:line)', async (t) => {
+  const tail = `devices:\n  - { name: turbine-1, address: 127.0.0.1:5020, unitId: 1 }\npolicy: { file: policy.yaml }\n`;
+  const grpc = (name: string, inline: string): string =>
+    write(name, `version: 1\nlisteners:\n  grpc:\n    port: 8443\n${inline}${tail}`);
+  const def = loadGatewayConfig(grpc('ka-default.yaml', ''));
+  t.match(def.listeners.grpc, { keepaliveTimeMs: 60_000, keepaliveTimeoutMs: 20_000 });
+  const set = loadGatewayConfig(grpc('ka-set.yaml', '    keepalive: { time: 2m, timeout: 5s }\n'));
+  t.match(set.listeners.grpc, { keepaliveTimeMs: 120_000, keepaliveTimeoutMs: 5000 });
+  t.throws(() => loadGatewayConfig(grpc('ka-equal.yaml', '    keepalive:\n      time: 10s\n      timeout: 10s\n')), {
+    code: 'GW_ERR_CONFIG_INVALID',
+    message: /ka-equal\.yaml:7:.*keepalive\.timeout must be longer than 0 and shorter than keepalive\.time/,
+  });
+  t.throws(() => loadGatewayConfig(grpc('ka-fast.yaml', '    keepalive:\n      time: 200ms\n      timeout: 100ms\n')), {
+    message: /ka-fast\.yaml:6:.*keepalive\.time must be between 1s and 24h/,
+  });
+  t.throws(() => loadGatewayConfig(grpc('ka-typo.yaml', '    keepalive: { time: 1m, interval: 5s }\n')), {
+    message: /ka-typo\.yaml:5:/,
+  });
+});
+
 t.test('semantic errors (duplicate unit id, unknown bound device) name file:line', async (t) => {
   const p = write(
     'dup.yaml',
