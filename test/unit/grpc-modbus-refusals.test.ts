@@ -20,7 +20,7 @@ import { FakeTimers } from '../helpers/fake-timers.js';
 
 const READ: ModbusRequest = { type: 'read-registers', fc: 3, address: 0, quantity: 1 };
 
-function setup(over: { commitFails?: boolean } = {}) {
+function setup(over: { commitFails?: boolean; commit?: Promise<boolean> } = {}) {
   const events: AuditEventInput[] = [];
   let seq = 0;
   const submitted: unknown[] = [];
@@ -36,7 +36,7 @@ function setup(over: { commitFails?: boolean } = {}) {
         return { ok: true, seq: ++seq };
       },
       healthy: () => true,
-      committed: () => Promise.resolve(over.commitFails !== true),
+      committed: () => over.commit ?? Promise.resolve(over.commitFails !== true),
     },
     metrics: new GatewayMetrics(),
     now: () => 1000,
@@ -159,4 +159,20 @@ t.test('Watch refused before its first poll: audited, then the stream ends with 
   t.equal(errors[0]?.code, status.NOT_FOUND);
   t.match(s.events, [{ type: 'request.decision', outcome: 'no-route', reason: 'no-route device boiler-9' }]);
   t.equal(timers.pending, 0, 'no poll armed');
+});
+
+t.test('the status waits for the commit: none while the event is appended but not yet durable', async (t) => {
+  let release: (ok: boolean) => void = () => undefined;
+  const s = setup({ commit: new Promise<boolean>((r) => (release = r)) });
+  let settled = false;
+  const call = runCall(s.deps, s.session, 'boiler-9', READ).then((r) => {
+    settled = true;
+    return r;
+  });
+  for (let i = 0; i < 3; i++) await new Promise<void>((r) => setImmediate(r));
+  t.equal(s.events.length, 1, 'the no-route event is appended');
+  t.equal(settled, false, 'no status yet: the event is not committed');
+  release(true);
+  const r = await call;
+  t.equal(r.ok ? -1 : r.error.code, status.NOT_FOUND, 'then NOT_FOUND');
 });
