@@ -5,6 +5,14 @@
  * throws on it, and the throw lands in a stream callback where nothing catches it (the process would exit).
  */
 
+/** How much of a client's device name is echoed in a status and written to the audit. */
+export const MAX_NAME_ECHO = 128;
+
+/** A client's device name as it is echoed and audited: clipped to MAX_NAME_ECHO units. */
+export function clipName(name: string): string {
+  return clipText(name, MAX_NAME_ECHO);
+}
+
 /** At most `max` UTF-16 units of `s`, cut back one unit rather than through a surrogate pair. */
 export function clipText(s: string, max: number): string {
   if (s.length <= max) return s;

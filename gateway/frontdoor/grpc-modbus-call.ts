@@ -24,7 +24,7 @@ import { answerFor } from './request-events.js';
 import type { PipelineRequest, PipelineResult, RequestPipeline } from './request-pipeline.js';
 import type { FailureResult, RefusedFrame } from './request-refusals.js';
 import type { Session } from './session.js';
-import { clipText } from './client-text.js';
+import { clipName } from './client-text.js';
 
 export interface ModbusCallDeps {
   readonly router: { named(name: string): PipelineRequest['device'] | undefined };
@@ -69,8 +69,6 @@ export interface PreparedCall {
 }
 
 const U16_MAX = ADDRESS_SPACE - 1;
-/** A device name is the client's text: audited, and echoed in the status, clipped to this many characters. */
-const MAX_NAME_ECHO = 128;
 
 /** Encoding masks to 16 bits, so out-of-range numbers are refused before they could wrap around. */
 function outOfRange(req: ModbusRequest): string | null {
@@ -103,7 +101,7 @@ export function prepareCall(deps: ModbusCallDeps, deviceName: string, built: Mod
   const decoded = decodeRequest(pdu);
   if (!decoded.ok) return invalid(decoded.reason, decoded.exception);
   if (!device) {
-    const name = clipText(deviceName, MAX_NAME_ECHO);
+    const name = clipName(deviceName);
     const reason = `no-route device ${name}`;
     const error = grpcError(status.NOT_FOUND, `unknown device "${name}"`, {
       [META_OUTCOME]: 'no-route',

@@ -32,7 +32,7 @@ import type {
   WriteRecordResponse,
 } from './grpc-proto.js';
 import { invalidRecordArgument, recordError, undecodableRecord } from './grpc-record-status.js';
-import { clipText } from './client-text.js';
+import { clipName } from './client-text.js';
 import { commitWrite } from './grpc-write-commit.js';
 import type { CallSessionLookup } from './grpc-session-map.js';
 import type { RecordPipelineRequest, RecordPipelineResult } from './record-pipeline.js';
@@ -88,7 +88,7 @@ function prepare(
   if (!valid.ok) return refuse(`invalid-request ${valid.detail}`, valid.detail);
   const device = deps.router.profinet(a.device);
   if (!device) {
-    const name = clipText(a.device, 128);
+    const name = clipName(a.device);
     return refuse(`unknown-device ${name}`, `unknown PROFINET device "${name}"`);
   }
   return { ok: true, value: device };

@@ -15,7 +15,7 @@ import {
   type Ending,
   type RoutedRecord,
 } from './record-events.js';
-import { clipText } from './client-text.js';
+import { clipName } from './client-text.js';
 import { refusal, type Progress } from './request-events.js';
 import type { Session } from './session.js';
 
@@ -104,7 +104,7 @@ export function recordRefused(
   });
   return appendReported(deps.audit, () =>
     recordDecisionEvent(
-      { session, device: clipText(device, 128), request },
+      { session, device: clipName(device), request },
       refusal('invalid-request', reason),
       { outcome: 'invalid-request' },
       'invalid-request',
